@@ -1,0 +1,140 @@
+import { SseFormatError, SseRangeError } from './errors.js';
+import type { FormatOptions, MessageEvent } from './types.js';
+
+/** undici fails a connection for good when one event has more data lines than this. */
+export const DEFAULT_MAX_DATA_LINES = 131_072;
+const MAX_RETRY = 2 ** 31 - 1;
+
+// Only CR, LF and CRLF end lines in an event stream. Never use `^`/`$` with `m`, or `\s`:
+// JS treats U+2028/U+2029 as line terminators there, SSE does not.
+const LINE_BREAK = /[\r\n]/;
+const LINE_SPLIT = /\r\n|\r|\n/;
+const FORBIDDEN_IN_TYPE = /[\r\n\0]/;
+// Printable ASCII, inner spaces allowed: ids every Node and browser client round-trips unchanged.
+const PORTABLE_ID = /^(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?$/;
+
+const utf8 = new TextEncoder();
+
+/**
+ * The exact wire text of one event block, ending with a blank line.
+ *
+ * @throws {SseFormatError} for CR, LF or NUL in `id` or `type`, a reserved or malformed `type`,
+ *   a non-portable `id` (unless `ids: 'spec'`), or `data` the serializer cannot turn into a string.
+ * @throws {SseRangeError} for a `retry` outside 0..2^31-1 or too many data lines.
+ * @example
+ * ```ts
+ * formatEvent({ data: 'a\nb', id: '1', type: 'tick' }); // 'event: tick\nid: 1\ndata: a\ndata: b\n\n'
+ * ```
+ */
+export function formatEvent(message: MessageEvent<unknown>, options: FormatOptions = {}): string {
+  let head = '';
+  const { type, id, retry } = message;
+  if (type !== undefined && type !== '') head += `event: ${checkType(type, options)}\n`;
+  if (id !== undefined) head += id === '' ? 'id:\n' : `id: ${checkId(id, options)}\n`;
+  if (retry !== undefined) head += `retry: ${checkRetry(retry)}\n`;
+  return `${head}${formatData(message.data, options)}\n`;
+}
+
+/** {@link formatEvent} as UTF-8 bytes: the form a stream writes. */
+export function encodeEvent(message: MessageEvent<unknown>, options?: FormatOptions): Uint8Array {
+  return utf8.encode(formatEvent(message, options));
+}
+
+/**
+ * A comment: `:` before every line, and no blank line after it, so it never dispatches an event
+ * (nor resets a reconnected client's last event id). Clients ignore comments; proxies see traffic.
+ * @example
+ * ```ts
+ * formatComment('keep-alive'); // ': keep-alive\n'
+ * ```
+ */
+export function formatComment(text: string): string {
+  if (typeof text !== 'string') throw new SseFormatError('comment', 'must be a string');
+  let out = '';
+  for (const line of text.toWellFormed().split(LINE_SPLIT)) out += line === '' ? ':\n' : `: ${line}\n`;
+  return out;
+}
+
+/**
+ * A standalone reconnection-time block (`retry: N` and a blank line, which undici needs to apply it).
+ * @throws {SseRangeError} unless `ms` is an integer in 0..2^31-1.
+ */
+export function formatRetry(ms: number): string {
+  return `retry: ${checkRetry(ms)}\n\n`;
+}
+
+function formatData(data: unknown, options: FormatOptions): string {
+  let text: string;
+  if (typeof data === 'string') {
+    text = data;
+  } else {
+    text = serialize(data, options);
+  }
+  if (!text.isWellFormed()) {
+    if (options.strict) throw new SseFormatError('data', 'contains a lone surrogate (strict mode)');
+    text = text.toWellFormed();
+  }
+  if (!LINE_BREAK.test(text)) return text === '' ? 'data:\n' : `data: ${text}\n`;
+  if (options.strict && text.includes('\r')) {
+    throw new SseFormatError('data', 'contains CR, which clients receive as LF (strict mode)');
+  }
+  const lines = text.split(LINE_SPLIT);
+  const max = options.maxDataLines ?? DEFAULT_MAX_DATA_LINES;
+  if (lines.length > max) {
+    throw new SseRangeError('data', `has ${lines.length} lines, more than maxDataLines (${max})`);
+  }
+  let out = '';
+  for (const line of lines) out += line === '' ? 'data:\n' : `data: ${line}\n`;
+  return out;
+}
+
+function serialize(data: unknown, options: FormatOptions): string {
+  let text: unknown;
+  try {
+    text = (options.serialize ?? JSON.stringify)(data);
+  } catch (cause) {
+    throw new SseFormatError('data', `the serializer threw: ${describe(cause)}`, { cause });
+  }
+  if (typeof text !== 'string') {
+    throw new SseFormatError('data', `the serializer returned ${typeof text}, not a string`);
+  }
+  return text;
+}
+
+function checkType(type: unknown, options: FormatOptions): string {
+  if (typeof type !== 'string') throw new SseFormatError('type', `must be a string, got ${typeof type}`);
+  if (FORBIDDEN_IN_TYPE.test(type)) throw new SseFormatError('type', 'must not contain CR, LF or NUL');
+  if (!type.isWellFormed()) throw new SseFormatError('type', 'must not contain a lone surrogate');
+  if ((type === 'error' || type === 'open') && !options.allowReservedTypes) {
+    throw new SseFormatError(
+      'type',
+      `"${type}" is delivered to the client's on${type} handler; set allowReservedTypes to send it`,
+    );
+  }
+  return type;
+}
+
+function checkId(id: unknown, options: FormatOptions): string {
+  if (typeof id !== 'string') throw new SseFormatError('id', `must be a string, got ${typeof id}`);
+  if (FORBIDDEN_IN_TYPE.test(id)) throw new SseFormatError('id', 'must not contain CR, LF or NUL');
+  if (options.ids === 'spec') {
+    if (!id.isWellFormed()) throw new SseFormatError('id', 'must not contain a lone surrogate');
+  } else if (!PORTABLE_ID.test(id)) {
+    throw new SseFormatError(
+      'id',
+      'must be printable ASCII without leading or trailing spaces (set ids: "spec" to allow any spec-legal id)',
+    );
+  }
+  return id;
+}
+
+function checkRetry(retry: unknown): number {
+  if (typeof retry !== 'number' || !Number.isInteger(retry) || retry < 0 || retry > MAX_RETRY) {
+    throw new SseRangeError('retry', `must be an integer from 0 to ${MAX_RETRY}, got ${String(retry)}`);
+  }
+  return retry;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

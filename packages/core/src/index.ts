@@ -1,0 +1,3 @@
+export { type SseField, SseFormatError, SseRangeError } from './errors.js';
+export { DEFAULT_MAX_DATA_LINES, encodeEvent, formatComment, formatEvent, formatRetry } from './format.js';
+export type { EventMap, FormatOptions, MessageEvent, TypedMessageEvent } from './types.js';
