@@ -1,9 +1,4 @@
 import { defineConfig } from 'tsdown';
+import { packageBuild } from '../../tsdown.shared.ts';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  clean: true,
-  platform: 'neutral',
-});
+export default defineConfig(packageBuild('neutral'));

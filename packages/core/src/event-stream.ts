@@ -1,0 +1,286 @@
+import type { Observable } from 'rxjs';
+import { cachedEncoder } from './encoder-cache.js';
+import { formatRetry } from './format.js';
+import { sseHeaders } from './headers.js';
+import { type HeartbeatTarget, scheduleHeartbeat } from './heartbeat.js';
+import {
+  type CloseReason,
+  type ResolvedStreamOptions,
+  resolveStreamOptions,
+  type StreamOptions,
+  type StreamStats,
+} from './options.js';
+import type { Sink } from './sink.js';
+import type { MessageEvent } from './types.js';
+
+/**
+ * What a route may return: an Observable (pushed, queued within `maxQueueBytes`) or an
+ * AsyncIterable (pulled only when the client has room, so nothing queues at all).
+ */
+export type EventSourceLike<T = string | object> =
+  | Observable<MessageEvent<T>>
+  | AsyncIterable<MessageEvent<T>>;
+
+const utf8 = new TextEncoder();
+const HEARTBEAT = utf8.encode(':\n');
+
+/**
+ * Runs one event-stream connection: takes messages from a source, encodes each once, queues them
+ * within a byte cap while the client is slow, writes them in one chunk per tick, keeps the
+ * connection alive with idle-only heartbeats, and ends with exactly one {@link CloseReason}.
+ * Create it with {@link streamEvents}.
+ */
+export class EventStream implements HeartbeatTarget {
+  /** @internal Set on every write; the heartbeat wheel clears it. */
+  busy = false;
+  /** Counters, final once the stream closed. */
+  readonly stats: StreamStats = { events: 0, bytes: 0, heartbeats: 0, dropped: 0 };
+
+  #reason: CloseReason | undefined;
+  #queue: Uint8Array[] = [];
+  #head = 0;
+  #queuedBytes = 0;
+  #writable = true;
+  #flushScheduled = false;
+  #stallTimer: ReturnType<typeof setTimeout> | undefined;
+  #leaveHeartbeat: (() => void) | undefined;
+  #teardown: (() => void) | undefined;
+  #wakePull: (() => void) | undefined;
+  readonly #encode: (message: MessageEvent<unknown>) => Uint8Array;
+  readonly #onAbort = () => this.close('client');
+
+  /** @internal Use {@link streamEvents}. */
+  constructor(
+    private readonly sink: Sink,
+    private readonly options: ResolvedStreamOptions,
+  ) {
+    this.#encode = cachedEncoder(options);
+  }
+
+  /** Why the stream ended, or `undefined` while it is open. */
+  get closeReason(): CloseReason | undefined {
+    return this.#reason;
+  }
+
+  /** Bytes waiting for a slow client, beyond what the transport buffers. */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /** @internal */
+  start(source: EventSourceLike<unknown>): this {
+    const { sink, options } = this;
+    if (sink.signal.aborted) {
+      this.#finish('client');
+      return this;
+    }
+    sink.signal.addEventListener('abort', this.#onAbort);
+    sink.onDrain(() => this.#drained());
+    sink.open(sseHeaders(sink.http2, options.headers));
+    if (options.retry !== undefined) this.#write(utf8.encode(formatRetry(options.retry)));
+    if (options.heartbeat !== false) this.#leaveHeartbeat = scheduleHeartbeat(options.heartbeat, this);
+    if (isSubscribable(source)) this.#subscribe(source);
+    else this.#pull(source[Symbol.asyncIterator]());
+    return this;
+  }
+
+  /** Ends the stream from the server side: writes what is queued, then ends the response. */
+  close(reason: CloseReason = 'shutdown'): void {
+    this.#finish(reason);
+  }
+
+  /** @internal Called by the heartbeat wheel when nothing was written for a whole interval. */
+  beat(): void {
+    if (this.#reason !== undefined || !this.#writable || this.#queuedBytes > 0) return;
+    this.stats.heartbeats++;
+    this.#write(HEARTBEAT);
+    // A heartbeat is not activity: the next idle interval deserves one too.
+    this.busy = false;
+  }
+
+  #subscribe(source: Observable<MessageEvent<unknown>>): void {
+    const subscription = source.subscribe({
+      next: (message) => this.#push(message),
+      error: (error: unknown) => this.#finish('error', error),
+      complete: () => this.#finish('complete'),
+    });
+    // The source may have completed or errored synchronously inside subscribe().
+    if (this.#reason !== undefined) subscription.unsubscribe();
+    else this.#teardown = () => subscription.unsubscribe();
+  }
+
+  async #pull(iterator: AsyncIterator<MessageEvent<unknown>>): Promise<void> {
+    this.#teardown = () => {
+      iterator.return?.()?.catch(() => {});
+    };
+    try {
+      while (this.#reason === undefined) {
+        if (!this.#writable) {
+          await new Promise<void>((resolve) => {
+            this.#wakePull = resolve;
+          });
+          continue;
+        }
+        const result = await iterator.next();
+        if (this.#reason !== undefined) return;
+        if (result.done) {
+          this.#finish('complete');
+          return;
+        }
+        const bytes = this.#encode(result.value);
+        this.stats.events++;
+        this.#write(bytes);
+      }
+    } catch (error) {
+      this.#finish('error', error);
+    }
+  }
+
+  #push(message: MessageEvent<unknown>): void {
+    if (this.#reason !== undefined) return;
+    let bytes: Uint8Array;
+    try {
+      bytes = this.#encode(message);
+    } catch (error) {
+      this.#finish('error', error);
+      return;
+    }
+    const cap = this.options.maxQueueBytes;
+    if (this.#queuedBytes + bytes.length > cap) {
+      if (this.options.onOverflow === 'close') {
+        this.#finish('overflow');
+        return;
+      }
+      if (this.options.onOverflow === 'drop-newest' || bytes.length > cap) {
+        this.stats.dropped++;
+        return;
+      }
+      while (this.#queuedBytes + bytes.length > cap) {
+        const oldest = this.#queue[this.#head]!;
+        this.#queue[this.#head++] = EMPTY;
+        this.#queuedBytes -= oldest.length;
+        this.stats.dropped++;
+      }
+    }
+    this.#queue.push(bytes);
+    this.#queuedBytes += bytes.length;
+    if (this.#writable && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      // One write per tick: everything emitted in this tick goes out together, nothing waits longer.
+      queueMicrotask(() => this.#flush());
+    }
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    if (this.#reason !== undefined || !this.#writable || this.#queuedBytes === 0) return;
+    this.#write(this.#takeQueue());
+  }
+
+  /** Empties the queue into one chunk, counting its events as written. */
+  #takeQueue(): Uint8Array {
+    const queue = this.#queue;
+    const count = queue.length - this.#head;
+    const chunk = count === 1 ? queue[this.#head]! : concat(queue, this.#head, this.#queuedBytes);
+    this.stats.events += count;
+    this.#queue = [];
+    this.#head = 0;
+    this.#queuedBytes = 0;
+    return chunk;
+  }
+
+  #write(chunk: Uint8Array): void {
+    this.busy = true;
+    this.stats.bytes += chunk.length;
+    if (this.sink.write(chunk) || this.#reason !== undefined) return;
+    this.#writable = false;
+    const { stallTimeout } = this.options;
+    if (stallTimeout !== false && this.#stallTimer === undefined) {
+      this.#stallTimer = setTimeout(() => this.#finish('stall'), stallTimeout);
+      (this.#stallTimer as { unref?: () => void }).unref?.();
+    }
+  }
+
+  #drained(): void {
+    if (this.#reason !== undefined) return;
+    this.#writable = true;
+    clearTimeout(this.#stallTimer);
+    this.#stallTimer = undefined;
+    this.#wakePull?.();
+    this.#wakePull = undefined;
+    this.#flush();
+  }
+
+  /** The one place a stream ends: every reason runs the same teardown. */
+  #finish(reason: CloseReason, error?: unknown): void {
+    if (this.#reason !== undefined) return;
+    this.#reason = reason;
+    const { sink, options } = this;
+    sink.signal.removeEventListener('abort', this.#onAbort);
+    this.#leaveHeartbeat?.();
+    clearTimeout(this.#stallTimer);
+    this.#teardown?.();
+    this.#wakePull?.();
+    this.#teardown = this.#leaveHeartbeat = this.#wakePull = undefined;
+    this.#stallTimer = undefined;
+
+    if (reason === 'client' || reason === 'overflow' || reason === 'stall') {
+      this.stats.dropped += this.#queue.length - this.#head;
+      this.#queue = [];
+      this.#queuedBytes = 0;
+      sink.destroy();
+    } else {
+      // Queued events are bounded by the cap: hand them over, and let the transport flush them.
+      if (this.#queuedBytes > 0) this.#write(this.#takeQueue());
+      if (reason === 'error') this.#writeErrorEvent(error);
+      sink.end();
+    }
+    if (reason === 'error') options.onError?.(error);
+    options.onClose?.(reason, this.stats, error);
+  }
+
+  #writeErrorEvent(error: unknown): void {
+    const message = this.options.errorEvent?.(error);
+    if (!message) return;
+    try {
+      this.#write(this.#encode(message));
+      this.stats.events++;
+    } catch {
+      // A malformed error event must not turn a clean end into a corrupt stream.
+    }
+  }
+}
+
+/**
+ * Starts streaming `source` to `sink`. Headers go out at once; the returned stream reports its
+ * close reason through `options.onClose` and {@link EventStream.closeReason}.
+ *
+ * @example
+ * ```ts
+ * const stream = streamEvents(interval(1000).pipe(map((n) => ({ data: { n } }))), sink);
+ * ```
+ */
+export function streamEvents<T>(
+  source: EventSourceLike<T>,
+  sink: Sink,
+  options?: StreamOptions,
+): EventStream {
+  return new EventStream(sink, resolveStreamOptions(options)).start(source as EventSourceLike<unknown>);
+}
+
+const EMPTY = new Uint8Array(0);
+
+function isSubscribable(source: EventSourceLike<unknown>): source is Observable<MessageEvent<unknown>> {
+  return typeof (source as Partial<Observable<unknown>>).subscribe === 'function';
+}
+
+function concat(chunks: Uint8Array[], from: number, total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (let i = from; i < chunks.length; i++) {
+    const chunk = chunks[i]!;
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}

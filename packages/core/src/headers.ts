@@ -1,0 +1,31 @@
+/**
+ * Extra response headers: a string adds or replaces a header, `null` removes a default one.
+ * Names are matched case-insensitively.
+ * @example
+ * ```ts
+ * { 'Access-Control-Allow-Origin': '*', 'X-Accel-Buffering': null }
+ * ```
+ */
+export type HeaderOverrides = Readonly<Record<string, string | null>>;
+
+/**
+ * The response headers of an event stream. `no-transform` keeps proxies from compressing or
+ * buffering; `X-Accel-Buffering: no` turns nginx buffering off; `Connection` is legal on HTTP/1.x
+ * only (Node warns and drops it on HTTP/2).
+ */
+export function sseHeaders(http2: boolean, overrides: HeaderOverrides = {}): Record<string, string> {
+  const headers: Record<string, string> = {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-cache, no-transform',
+    'x-accel-buffering': 'no',
+  };
+  if (!http2) headers.connection = 'keep-alive';
+  for (const [name, value] of Object.entries(overrides)) {
+    const key = name.toLowerCase();
+    if (value === null) delete headers[key];
+    else if (!http2 || !HTTP1_ONLY.has(key)) headers[key] = value;
+  }
+  return headers;
+}
+
+const HTTP1_ONLY = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection']);

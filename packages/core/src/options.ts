@@ -1,0 +1,111 @@
+import type { HeaderOverrides } from './headers.js';
+import type { FormatOptions, MessageEvent } from './types.js';
+
+/** Why a stream ended. Every close has exactly one. */
+export type CloseReason =
+  /** The client went away. */
+  | 'client'
+  /** The source completed and everything queued was written. */
+  | 'complete'
+  /** The source errored, or emitted a message the encoder refused. */
+  | 'error'
+  /** The queue would have passed `maxQueueBytes` and `onOverflow` is `'close'`. */
+  | 'overflow'
+  /** The client accepted no bytes for `stallTimeout` ms while data waited. */
+  | 'stall'
+  /** The stream was closed by the server (`stream.close()`). */
+  | 'shutdown';
+
+/** What to do when a slow client's queue would pass `maxQueueBytes`. */
+export type OverflowPolicy = 'close' | 'drop-oldest' | 'drop-newest';
+
+/** Counters of one stream, readable at any time and final once it closed. */
+export interface StreamStats {
+  /** Events handed to the transport. */
+  events: number;
+  /** Bytes handed to the transport (events, heartbeats, retry). */
+  bytes: number;
+  /** Heartbeat comments written. */
+  heartbeats: number;
+  /** Events dropped by a `drop-oldest` or `drop-newest` policy. */
+  dropped: number;
+}
+
+/** Options of one event stream. Resolve them once per route with {@link resolveStreamOptions}. */
+export interface StreamOptions extends FormatOptions {
+  /**
+   * Most bytes queued for a client that reads slower than the source emits, beyond what the
+   * transport buffers. An Observable cannot be paused: a synchronous burst larger than this meets
+   * `onOverflow` by design. Raise it, or use an `AsyncIterable` source, which is pulled only when
+   * the client has room.
+   * @defaultValue 1_048_576 (1 MiB)
+   */
+  maxQueueBytes?: number;
+  /**
+   * `'close'` ends the response (the client reconnects with `Last-Event-ID`); `'drop-oldest'` and
+   * `'drop-newest'` discard events and count them in `stats.dropped`.
+   * @defaultValue 'close'
+   */
+  onOverflow?: OverflowPolicy;
+  /**
+   * Close a client that accepted no bytes for this many ms while data waited. `false` disables it.
+   * @defaultValue 30_000
+   */
+  stallTimeout?: number | false;
+  /**
+   * Send a comment after this many ms without any write, to keep proxies from closing the
+   * connection. `false` disables heartbeats.
+   * @defaultValue 15_000
+   */
+  heartbeat?: number | false;
+  /** Reconnection time (ms) sent to the client before the first event. */
+  retry?: number;
+  /** Headers to add, replace (a string) or remove (`null`). */
+  headers?: HeaderOverrides;
+  /**
+   * The last event to send when the source errors, before the response ends. Its type must not be
+   * `error` (browsers would route it to `onerror`). Return `undefined` to send nothing.
+   * @example
+   * ```ts
+   * errorEvent: (err) => ({ type: 'stream-error', data: { message: 'try again later' } })
+   * ```
+   */
+  errorEvent?: (error: unknown) => MessageEvent | undefined;
+  /** Called once when the stream ends, with its reason (and the error, for `'error'`). */
+  onClose?: (reason: CloseReason, stats: StreamStats, error?: unknown) => void;
+  /** Called when the source errors, before `onClose`. */
+  onError?: (error: unknown) => void;
+}
+
+/** Options with every default filled in, shared by every connection of a route. */
+export type ResolvedStreamOptions = StreamOptions &
+  Required<Pick<StreamOptions, 'maxQueueBytes' | 'onOverflow' | 'stallTimeout' | 'heartbeat'>> & {
+    readonly resolved: true;
+  };
+
+/**
+ * Fills in defaults once, so every connection of a route shares one options object, and with it
+ * the cache that encodes a message shared by many connections only once.
+ */
+export function resolveStreamOptions(options: StreamOptions = {}): ResolvedStreamOptions {
+  if ((options as Partial<ResolvedStreamOptions>).resolved) return options as ResolvedStreamOptions;
+  const resolved: ResolvedStreamOptions = {
+    ...options,
+    maxQueueBytes: options.maxQueueBytes ?? 1024 * 1024,
+    onOverflow: options.onOverflow ?? 'close',
+    stallTimeout: options.stallTimeout ?? 30_000,
+    heartbeat: options.heartbeat ?? 15_000,
+    resolved: true,
+  };
+  checkPositive('maxQueueBytes', resolved.maxQueueBytes);
+  if (resolved.stallTimeout !== false) checkPositive('stallTimeout', resolved.stallTimeout);
+  if (resolved.heartbeat !== false) checkPositive('heartbeat', resolved.heartbeat);
+  if (!['close', 'drop-oldest', 'drop-newest'].includes(resolved.onOverflow)) {
+    throw new TypeError(`onOverflow must be 'close', 'drop-oldest' or 'drop-newest'`);
+  }
+  return resolved;
+}
+
+function checkPositive(name: string, value: number): void {
+  if (!(value > 0) || !Number.isFinite(value)) throw new RangeError(`${name} must be a positive number`);
+}

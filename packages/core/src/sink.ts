@@ -1,0 +1,24 @@
+/**
+ * What an {@link EventStream} needs from a transport: the one contract an adapter implements.
+ * `@rxsse/node` implements it over `http.ServerResponse` and `http2.Http2ServerResponse`; implement
+ * it yourself to serve events from any other runtime.
+ */
+export interface Sink {
+  /** True on HTTP/2, where connection-specific headers such as `Connection` are forbidden. */
+  readonly http2: boolean;
+  /** Aborted once when the client goes away. The stream then stops writing and cleans up. */
+  readonly signal: AbortSignal;
+  /** Send status 200 with these headers, at once. Called exactly once, before the first write. */
+  open(headers: Readonly<Record<string, string>>): void;
+  /**
+   * Write bytes. Return false when the transport is full: the stream then writes nothing more until
+   * the drain listener is called.
+   */
+  write(chunk: Uint8Array): boolean;
+  /** Register the listener to call each time a full transport can take bytes again. */
+  onDrain(listener: () => void): void;
+  /** End the response cleanly after what was written (source completed, server shutdown). */
+  end(): void;
+  /** Drop the connection at once, discarding what is buffered (overflow, stall). */
+  destroy(): void;
+}

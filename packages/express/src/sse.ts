@@ -1,0 +1,22 @@
+import { resolveStreamOptions, type StreamOptions } from '@rxsse/core';
+import { type EventHandler, openEventStream } from '@rxsse/node';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+
+/**
+ * An Express handler that streams the events `handler` returns for each request.
+ *
+ * @example
+ * ```ts
+ * app.get('/sse', sse(() => interval(1000).pipe(map(() => ({ data: { hello: 'world' } })))));
+ * ```
+ */
+export function sse<T = string | object>(
+  handler: EventHandler<Request, T>,
+  options?: StreamOptions,
+): RequestHandler {
+  const resolved = resolveStreamOptions(options);
+  return (req: Request, res: Response, next: NextFunction) => {
+    // A handler that throws before the first byte is Express's to answer, like any other route.
+    openEventStream(req, res, (context) => handler(req, context), resolved).catch(next);
+  };
+}

@@ -1,0 +1,46 @@
+import { type EventSourceLike, resolveStreamOptions, type StreamOptions } from '@rxsse/core';
+import { type EventContext, openEventStream } from '@rxsse/node';
+import type { FastifyPluginCallback, FastifyReply } from 'fastify';
+import fp from 'fastify-plugin';
+
+/** What `reply.sse()` takes: a source, or a function of the connection's context returning one. */
+export type FastifyEventSource<T> =
+  | EventSourceLike<T>
+  | ((context: EventContext) => EventSourceLike<T> | Promise<EventSourceLike<T>>);
+
+declare module 'fastify' {
+  interface FastifyReply {
+    /**
+     * Streams events to this request's client and takes the response over from Fastify.
+     * @example
+     * ```ts
+     * app.get('/sse', (req, reply) => reply.sse(interval(1000).pipe(map(() => ({ data: 'tick' })))));
+     * ```
+     */
+    sse<T = string | object>(source: FastifyEventSource<T>, options?: StreamOptions): Promise<FastifyReply>;
+  }
+}
+
+const plugin: FastifyPluginCallback<StreamOptions> = (app, options, done) => {
+  const defaults = resolveStreamOptions(options);
+  // Per-call options are resolved once per options object, so the encode cache stays shared.
+  const perCall = new WeakMap<StreamOptions, ReturnType<typeof resolveStreamOptions>>();
+
+  app.decorateReply('sse', async function sse(this: FastifyReply, source, callOptions) {
+    let resolved = defaults;
+    if (callOptions) {
+      resolved = perCall.get(callOptions) ?? resolveStreamOptions({ ...options, ...callOptions });
+      perCall.set(callOptions, resolved);
+    }
+    const produce = typeof source === 'function' ? source : () => source;
+    // A producer that throws before the first byte is Fastify's to answer, like any other route.
+    await openEventStream(this.request.raw, this.raw, produce, resolved);
+    this.hijack();
+    return this;
+  });
+  done();
+};
+
+/** The rxsse Fastify plugin: adds `reply.sse(source, options?)`. Options are defaults for every route. */
+export const rxsse = fp(plugin, { fastify: '5.x', name: '@rxsse/fastify' });
+export default rxsse;

@@ -1,0 +1,25 @@
+import { resolveStreamOptions, type StreamOptions } from '@rxsse/core';
+import { type EventHandler, openEventStream } from '@rxsse/node';
+import type { Context, Middleware } from 'koa';
+
+/**
+ * Koa middleware that streams the events `handler` returns for each request. Works with
+ * `@koa/router` (`router.get('/sse', sse(...))`) and with `app.use(sse(...))`.
+ *
+ * @example
+ * ```ts
+ * router.get('/sse', sse((ctx) => interval(1000).pipe(map(() => ({ data: { hello: 'world' } })))));
+ * ```
+ */
+export function sse<T = string | object>(
+  handler: EventHandler<Context, T>,
+  options?: StreamOptions,
+): Middleware {
+  const resolved = resolveStreamOptions(options);
+  return async (ctx) => {
+    // A handler that throws before the first byte is Koa's to answer, like any other middleware.
+    await openEventStream(ctx.req, ctx.res, (context) => handler(ctx, context), resolved);
+    // The stream owns the Node response from here on; Koa must not write a body of its own.
+    ctx.respond = false;
+  };
+}

@@ -1,0 +1,7 @@
+export { type NodeRequest, type NodeResponse, NodeSink } from './node-sink.js';
+export {
+  type EventContext,
+  type EventHandler,
+  openEventStream,
+  readLastEventId,
+} from './open-event-stream.js';

@@ -1,0 +1,63 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Sink } from '@rxsse/core';
+
+/** A request of `node:http` or of the `node:http2` compatibility API. */
+export type NodeRequest = IncomingMessage | Http2ServerRequest;
+/** A response of `node:http` or of the `node:http2` compatibility API. */
+export type NodeResponse = ServerResponse | Http2ServerResponse;
+
+/**
+ * The {@link Sink} over a Node response. It lives in its own package because Express, Fastify and
+ * Koa all hand out the same Node objects underneath: backpressure and disconnect handling are
+ * written once, here, and every adapter behaves the same.
+ */
+export class NodeSink implements Sink {
+  readonly http2: boolean;
+  readonly #controller = new AbortController();
+  readonly #res: NodeResponse;
+  #drain: (() => void) | undefined;
+
+  constructor(req: NodeRequest, res: NodeResponse) {
+    this.#res = res;
+    this.http2 = req.httpVersionMajor >= 2;
+    // The response's 'close' (not the request's) means the client is gone, so POST bodies that
+    // were fully read do not end the stream. It also fires after a normal end, when it is harmless.
+    res.once('close', this.#closed);
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  open(headers: Readonly<Record<string, string>>): void {
+    const res = this.#res as ServerResponse;
+    res.writeHead(200, headers);
+    res.flushHeaders?.();
+    // Events are small and latency matters: do not let Nagle hold them back.
+    res.socket?.setNoDelay?.(true);
+  }
+
+  write(chunk: Uint8Array): boolean {
+    return (this.#res as ServerResponse).write(chunk);
+  }
+
+  onDrain(listener: () => void): void {
+    this.#drain = listener;
+    this.#res.on('drain', listener);
+  }
+
+  end(): void {
+    this.#res.end();
+  }
+
+  destroy(): void {
+    this.#res.destroy();
+  }
+
+  readonly #closed = (): void => {
+    if (this.#drain) this.#res.off('drain', this.#drain);
+    this.#drain = undefined;
+    this.#controller.abort();
+  };
+}

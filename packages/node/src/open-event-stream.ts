@@ -1,0 +1,60 @@
+import {
+  type EventSourceLike,
+  type EventStream,
+  pickLastEventId,
+  type ResolvedStreamOptions,
+  streamEvents,
+} from '@rxsse/core';
+import { type NodeRequest, type NodeResponse, NodeSink } from './node-sink.js';
+
+/** What a route's handler receives besides the framework's request. */
+export interface EventContext {
+  /** The id the client last saw (`Last-Event-ID` header, or the `lastEventId` query parameter). */
+  lastEventId: string | undefined;
+  /** Aborted when the response closes, whatever the reason: stop work for this client then. */
+  signal: AbortSignal;
+}
+
+/** A route's handler: returns (or resolves to) the events for one client. */
+export type EventHandler<Req, T = string | object> = (
+  req: Req,
+  context: EventContext,
+) => EventSourceLike<T> | Promise<EventSourceLike<T>>;
+
+/**
+ * Streams what `produce` returns to a Node response. `produce` runs before anything is written, so
+ * if it throws (say, the client is not authorized) the promise rejects and the framework can still
+ * answer with its own error response.
+ */
+export async function openEventStream<T>(
+  req: NodeRequest,
+  res: NodeResponse,
+  produce: (context: EventContext) => EventSourceLike<T> | Promise<EventSourceLike<T>>,
+  options: ResolvedStreamOptions,
+): Promise<EventStream> {
+  const sink = new NodeSink(req, res);
+  const source = await produce({ lastEventId: readLastEventId(req), signal: sink.signal });
+  return streamEvents(source, sink, options);
+}
+
+/**
+ * The client's last event id. Node decodes header values as Latin-1; browsers send UTF-8 bytes,
+ * so the bytes are re-read as UTF-8 when they are valid UTF-8.
+ */
+export function readLastEventId(req: NodeRequest): string | undefined {
+  const raw = req.headers['last-event-id'];
+  const header = typeof raw === 'string' ? raw : undefined;
+  return pickLastEventId(header && decodeLatin1AsUtf8(header), req.url);
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+function decodeLatin1AsUtf8(value: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: ASCII fast path
+  if (/^[\x00-\x7f]*$/.test(value)) return value;
+  try {
+    return strictUtf8.decode(Buffer.from(value, 'latin1'));
+  } catch {
+    return value;
+  }
+}

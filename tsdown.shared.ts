@@ -1,0 +1,13 @@
+import type { UserConfig } from 'tsdown';
+
+/** Every package builds the same way: ESM and CJS with types, one entry, fixed extensions. */
+export function packageBuild(platform: 'node' | 'neutral'): UserConfig {
+  return {
+    entry: ['src/index.ts'],
+    format: ['esm', 'cjs'],
+    dts: true,
+    clean: true,
+    platform,
+    fixedExtension: true,
+  };
+}
