@@ -17,7 +17,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     projects: packages.map((name) => ({
-      resolve: { alias },
+      extends: true,
       test: { name, root: `${packagesDir}${name}`, include: ['src/**/*.test.ts', 'test/**/*.test.ts'] },
     })),
   },

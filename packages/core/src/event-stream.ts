@@ -34,7 +34,7 @@ export class EventStream implements HeartbeatTarget {
   /** @internal Set on every write; the heartbeat wheel clears it. */
   busy = false;
   /** Counters, final once the stream closed. */
-  readonly stats: StreamStats = { events: 0, bytes: 0, heartbeats: 0, dropped: 0 };
+  readonly stats: StreamStats = { events: 0, bytes: 0, heartbeats: 0, dropped: 0, peakQueuedBytes: 0 };
 
   #reason: CloseReason | undefined;
   #queue: Uint8Array[] = [];
@@ -164,6 +164,7 @@ export class EventStream implements HeartbeatTarget {
     }
     this.#queue.push(bytes);
     this.#queuedBytes += bytes.length;
+    if (this.#queuedBytes > this.stats.peakQueuedBytes) this.stats.peakQueuedBytes = this.#queuedBytes;
     if (this.#writable && !this.#flushScheduled) {
       this.#flushScheduled = true;
       // One write per tick: everything emitted in this tick goes out together, nothing waits longer.

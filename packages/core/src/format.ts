@@ -7,13 +7,17 @@ const MAX_RETRY = 2 ** 31 - 1;
 
 // Only CR, LF and CRLF end lines in an event stream. Never use `^`/`$` with `m`, or `\s`:
 // JS treats U+2028/U+2029 as line terminators there, SSE does not.
-const LINE_BREAK = /[\r\n]/;
 const LINE_SPLIT = /\r\n|\r|\n/;
 const FORBIDDEN_IN_TYPE = /[\r\n\0]/;
 // Printable ASCII, inner spaces allowed: ids every Node and browser client round-trips unchanged.
 const PORTABLE_ID = /^(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?$/;
 
 const utf8 = new TextEncoder();
+// Shared default, so a call without options allocates nothing. Never mutated.
+const NO_OPTIONS: FormatOptions = Object.freeze({});
+// JSON.stringify as it was when this module loaded: formatData trusts its output (see there),
+// and only while the global is still this function, so a later monkeypatch cannot break a stream.
+const nativeStringify = JSON.stringify;
 
 /**
  * The exact wire text of one event block, ending with a blank line.
@@ -26,7 +30,7 @@ const utf8 = new TextEncoder();
  * formatEvent({ data: 'a\nb', id: '1', type: 'tick' }); // 'event: tick\nid: 1\ndata: a\ndata: b\n\n'
  * ```
  */
-export function formatEvent(message: MessageEvent<unknown>, options: FormatOptions = {}): string {
+export function formatEvent(message: MessageEvent<unknown>, options: FormatOptions = NO_OPTIONS): string {
   let head = '';
   const { type, id, retry } = message;
   if (type !== undefined && type !== '') head += `event: ${checkType(type, options)}\n`;
@@ -69,12 +73,20 @@ function formatData(data: unknown, options: FormatOptions): string {
     text = data;
   } else {
     text = serialize(data, options);
+    // Fast path for the commonest data, objects sent as JSON (~25% more events/s, see bench/):
+    // JSON.stringify without `space` writes one non-empty line (it escapes CR and LF inside
+    // strings and puts no whitespace between tokens) and, since ES2019, no lone surrogate (it
+    // escapes them as \udXXX). Its output needs none of the checks below.
+    if (options.serialize === undefined && JSON.stringify === nativeStringify) {
+      return `data: ${text}\n`;
+    }
   }
   if (!text.isWellFormed()) {
     if (options.strict) throw new SseFormatError('data', 'contains a lone surrogate (strict mode)');
     text = text.toWellFormed();
   }
-  if (!LINE_BREAK.test(text)) return text === '' ? 'data:\n' : `data: ${text}\n`;
+  // Two memchr-style scans beat one regex test by ~10% on short single-line data.
+  if (!text.includes('\n') && !text.includes('\r')) return text === '' ? 'data:\n' : `data: ${text}\n`;
   if (options.strict && text.includes('\r')) {
     throw new SseFormatError('data', 'contains CR, which clients receive as LF (strict mode)');
   }
@@ -116,10 +128,13 @@ function checkType(type: unknown, options: FormatOptions): string {
 
 function checkId(id: unknown, options: FormatOptions): string {
   if (typeof id !== 'string') throw new SseFormatError('id', `must be a string, got ${typeof id}`);
-  if (FORBIDDEN_IN_TYPE.test(id)) throw new SseFormatError('id', 'must not contain CR, LF or NUL');
   if (options.ids === 'spec') {
+    if (FORBIDDEN_IN_TYPE.test(id)) throw new SseFormatError('id', 'must not contain CR, LF or NUL');
     if (!id.isWellFormed()) throw new SseFormatError('id', 'must not contain a lone surrogate');
   } else if (!PORTABLE_ID.test(id)) {
+    // A portable id has no CR, LF or NUL, so the common case needs one regex test, not two;
+    // the more specific error still wins for ids that are not portable.
+    if (FORBIDDEN_IN_TYPE.test(id)) throw new SseFormatError('id', 'must not contain CR, LF or NUL');
     throw new SseFormatError(
       'id',
       'must be printable ASCII without leading or trailing spaces (set ids: "spec" to allow any spec-legal id)',

@@ -27,8 +27,10 @@ export interface StreamStats {
   bytes: number;
   /** Heartbeat comments written. */
   heartbeats: number;
-  /** Events dropped by a `drop-oldest` or `drop-newest` policy. */
+  /** Events dropped: by a `drop-oldest` or `drop-newest` policy, or still queued at an abrupt close. */
   dropped: number;
+  /** The most bytes the queue ever held (never more than `maxQueueBytes`). */
+  peakQueuedBytes: number;
 }
 
 /** Options of one event stream. Resolve them once per route with {@link resolveStreamOptions}. */

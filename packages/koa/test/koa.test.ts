@@ -1,0 +1,40 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import Router from '@koa/router';
+import Koa from 'koa';
+import { describeAdapterContract } from '../../../test/adapter-contract.js';
+import { sse } from '../src/index.js';
+
+describeAdapterContract({
+  name: 'koa',
+  async start(routes) {
+    const app = new Koa();
+    const appErrors: unknown[] = [];
+    app.on('error', (error) => appErrors.push(error));
+    const router = new Router();
+    for (const route of routes) {
+      if ('html' in route) {
+        router.get(route.path, (ctx) => {
+          ctx.type = 'html';
+          ctx.body = route.html;
+        });
+      } else {
+        router[route.method === 'POST' ? 'post' : 'get'](
+          route.path,
+          sse((_ctx, context) => route.events(context), route.options),
+        );
+      }
+    }
+    app.use(router.routes());
+    const server = app.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return {
+      appErrors,
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      close: async () => {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      },
+    };
+  },
+});

@@ -1,0 +1,461 @@
+import { request as httpRequest } from 'node:http';
+import {
+  type CloseReason,
+  formatEvent,
+  heartbeatCount,
+  type MessageEvent,
+  type StreamOptions,
+  type StreamStats,
+} from '@rxsse/core';
+import { concat, from, interval, map, NEVER, Observable, Subject, take, throwError } from 'rxjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { withBrowser } from './support/browser.js';
+import {
+  collectEvents,
+  eventSourceClients,
+  fetchAndParse,
+  fetchBytes,
+  rawClient,
+  readFor,
+  sleep,
+  waitFor,
+} from './support/clients.js';
+import type { AdapterHarness, RunningServer, TestRoute } from './support/harness.js';
+
+interface Closed {
+  reason: CloseReason;
+  stats: StreamStats;
+  error?: unknown;
+}
+
+/** Options that record every close, so tests can wait for and inspect them. */
+function recording(options: StreamOptions = {}): { options: StreamOptions; closes: Closed[] } {
+  const closes: Closed[] = [];
+  return {
+    closes,
+    options: { ...options, onClose: (reason, stats, error) => closes.push({ reason, stats, error }) },
+  };
+}
+
+/** A source that counts its live subscriptions and emissions. */
+function counted<T>(source: Observable<T>) {
+  const counts = { active: 0, subscribed: 0, emitted: 0 };
+  const observable = new Observable<T>((subscriber) => {
+    counts.active++;
+    counts.subscribed++;
+    const inner = source.subscribe({
+      next: (value) => {
+        counts.emitted++;
+        subscriber.next(value);
+      },
+      error: (error) => subscriber.error(error),
+      complete: () => subscriber.complete(),
+    });
+    return () => {
+      counts.active--;
+      inner.unsubscribe();
+    };
+  });
+  return { counts, observable };
+}
+
+const hostile: MessageEvent[] = [
+  { data: 'plain', id: '1' },
+  { data: 'two\nlines', id: '2', type: 'tick' },
+  { data: '\n', id: '3' },
+  { data: '', id: '4', type: 'tick' },
+  { data: ' leading space and trailing newline\n', id: '5' },
+  { data: 'crlf\r\nand cr\rend', id: '6' },
+  { data: { nested: { emoji: '😀', sep: '\u2028' } }, id: '7', type: 'tick' },
+  { data: 'data: injected\n\nid: 666', id: '8' },
+];
+
+/** What every conforming client must report for `messages` (the wire-format round-trip rule). */
+function expectedOf(messages: MessageEvent[]) {
+  return messages.map((m) => ({
+    type: m.type || 'message',
+    data: (typeof m.data === 'string' ? m.data : JSON.stringify(m.data))
+      .toWellFormed()
+      .replace(/\r\n?/g, '\n'),
+    lastEventId: m.id ?? '',
+  }));
+}
+
+/**
+ * The behaviour every adapter must have, run against a real server of its framework with real
+ * clients. Each adapter's test file calls this with its harness.
+ */
+export function describeAdapterContract(harness: AdapterHarness): void {
+  describe(`${harness.name} adapter`, () => {
+    let server: RunningServer | undefined;
+    const start = async (routes: TestRoute[]) => {
+      server = await harness.start(routes);
+      return server.url;
+    };
+    afterEach(async () => {
+      expect(server?.appErrors ?? []).toEqual([]);
+      await server?.close();
+      server = undefined;
+    });
+
+    it('answers 200 with exactly the event-stream headers', async () => {
+      const url = await start([{ path: '/sse', events: () => from([{ data: 'x' }]) }]);
+      const { response } = await fetchBytes(`${url}/sse`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('text/event-stream');
+      expect(response.headers.get('cache-control')).toBe('no-cache, no-transform');
+      expect(response.headers.get('x-accel-buffering')).toBe('no');
+      expect(response.headers.get('connection')).toBe('keep-alive');
+    });
+
+    it('adds, replaces and removes headers, and sends retry first', async () => {
+      const options: StreamOptions = {
+        headers: { 'X-Accel-Buffering': null, 'Access-Control-Allow-Origin': '*' },
+        retry: 1500,
+      };
+      const url = await start([{ path: '/sse', events: () => from([{ data: 'x' }]), options }]);
+      const { response, body } = await fetchBytes(`${url}/sse`);
+      expect(response.headers.get('x-accel-buffering')).toBeNull();
+      expect(response.headers.get('access-control-allow-origin')).toBe('*');
+      expect(body.toString()).toBe('retry: 1500\n\ndata: x\n\n');
+    });
+
+    it('writes events in order, byte for byte', async () => {
+      const url = await start([{ path: '/sse', events: () => from(hostile) }]);
+      const { body } = await fetchBytes(`${url}/sse`);
+      expect(body.toString('utf8')).toBe(hostile.map((m) => formatEvent(m)).join(''));
+    });
+
+    for (const [client, EventSourceImpl] of eventSourceClients) {
+      it(`delivers every event exactly to ${client}`, async () => {
+        const url = await start([{ path: '/sse', events: () => concat(from(hostile), NEVER) }]);
+        const received = await collectEvents(
+          EventSourceImpl,
+          `${url}/sse`,
+          ['message', 'tick'],
+          hostile.length,
+        );
+        expect(received).toEqual(expectedOf(hostile));
+      });
+    }
+
+    it('delivers every event exactly to eventsource-parser over fetch', async () => {
+      const url = await start([{ path: '/sse', events: () => from(hostile) }]);
+      expect(await fetchAndParse(`${url}/sse`)).toEqual(expectedOf(hostile));
+    });
+
+    it('streams POST requests too, and notices their disconnects', async () => {
+      const source = counted(interval(10).pipe(map((n) => ({ data: String(n) }))));
+      const url = await start([{ path: '/sse', method: 'POST', events: () => source.observable }]);
+      const abort = new AbortController();
+      const response = await fetch(`${url}/sse`, { method: 'POST', body: 'hello', signal: abort.signal });
+      const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+      const first = await reader.read();
+      expect(new TextDecoder().decode(first.value)).toMatch(/^data: \d+\n\n/);
+      abort.abort();
+      await waitFor(() => source.counts.active === 0, 2000, 'unsubscribe');
+    });
+
+    it('unsubscribes from the source within 100 ms of a disconnect', async () => {
+      const source = counted(interval(5).pipe(map((n) => ({ data: String(n) }))));
+      const { options, closes } = recording();
+      const url = await start([{ path: '/sse', events: () => source.observable, options }]);
+      const client = await rawClient(`${url}/sse`, { read: true });
+      await waitFor(() => source.counts.emitted >= 3, 2000, 'first events');
+      client.destroy();
+      await sleep(100);
+      expect(source.counts.active).toBe(0);
+      const emitted = source.counts.emitted;
+      await sleep(50);
+      expect(source.counts.emitted).toBe(emitted);
+      expect(closes.map((c) => c.reason)).toEqual(['client']);
+    });
+
+    it('closes a client that never reads when its queue would pass the cap', async () => {
+      const cap = 256 * 1024;
+      const { options, closes } = recording({ maxQueueBytes: cap, stallTimeout: false });
+      const kib = 'x'.repeat(1024);
+      const flood = interval(1).pipe(map(() => ({ data: kib })));
+      const burst = () =>
+        new Observable<MessageEvent>((subscriber) => {
+          const sub = flood.subscribe(() => {
+            for (let i = 0; i < 64; i++) subscriber.next({ data: kib });
+          });
+          return () => sub.unsubscribe();
+        });
+      const url = await start([{ path: '/sse', events: burst, options }]);
+      const client = await rawClient(`${url}/sse`, { read: false });
+      await waitFor(() => closes.length === 1, 15_000, 'overflow close');
+      expect(closes[0]!.reason).toBe('overflow');
+      expect(closes[0]!.stats.peakQueuedBytes).toBeGreaterThan(cap / 2);
+      expect(closes[0]!.stats.peakQueuedBytes).toBeLessThanOrEqual(cap);
+      // The server dropped the connection: a client that reads again sees it end.
+      client.resume();
+      await client.done;
+      expect(client.closed).toBe(true);
+    });
+
+    it('drop-oldest keeps the newest events and counts the dropped ones', async () => {
+      const cap = 64 * 1024;
+      const { options, closes } = recording({
+        maxQueueBytes: cap,
+        onOverflow: 'drop-oldest',
+        stallTimeout: false,
+      });
+      const pad = 'y'.repeat(1000);
+      const subject = new Subject<MessageEvent>();
+      const url = await start([{ path: '/sse', events: () => subject, options }]);
+      const client = await rawClient(`${url}/sse`, { read: false });
+      await sleep(50);
+      // Far more than kernel buffers and the cap can hold, then one final marker event.
+      const total = 20_000;
+      for (let n = 0; n < total; n++) {
+        subject.next({ data: `${n} ${pad}` });
+        if (n % 500 === 0) await sleep(1);
+      }
+      subject.next({ data: 'last' });
+      client.resume();
+      await waitFor(() => client.text.includes('data: last'), 10_000, 'the newest event');
+      subject.complete();
+      await waitFor(() => closes.length === 1, 5000, 'close');
+      const numbers = [...client.text.matchAll(/data: (\d+) y/g)].map((m) => Number(m[1]));
+      expect(closes[0]!.stats.dropped).toBeGreaterThan(0);
+      expect(numbers.length + closes[0]!.stats.dropped).toBe(total);
+      expect(numbers.at(-1)).toBe(total - 1);
+      // What survived is increasing: drops removed the oldest, never reordered.
+      expect(numbers).toEqual([...numbers].sort((a, b) => a - b));
+    });
+
+    it('closes a stalled client after stallTimeout even when no new event arrives', async () => {
+      const { options, closes } = recording({ stallTimeout: 300, maxQueueBytes: 64 * 1024 * 1024 });
+      const chunk = { data: 'z'.repeat(64 * 1024) };
+      // Fill the socket, then go silent: only the stall timer can end this stream.
+      const url = await start([
+        {
+          path: '/sse',
+          events: () => concat(from(Array.from({ length: 400 }, () => chunk)), NEVER),
+          options,
+        },
+      ]);
+      const client = await rawClient(`${url}/sse`, { read: false });
+      await waitFor(() => closes.length === 1, 10_000, 'stall close');
+      expect(closes[0]!.reason).toBe('stall');
+      client.resume();
+      await client.done;
+    });
+
+    it('sends heartbeats only while idle', async () => {
+      const heartbeat = 400;
+      const busyFor = 1200;
+      const source = () =>
+        interval(30).pipe(
+          take(busyFor / 30),
+          map((n) => ({ data: String(n) })),
+        );
+      const url = await start([
+        { path: '/sse', events: () => concat(source(), NEVER), options: { heartbeat } },
+      ]);
+      const text = await readFor(`${url}/sse`, busyFor + 4 * heartbeat);
+      const lastData = text.lastIndexOf('data: ');
+      const firstBeat = text.indexOf(':\n');
+      expect(lastData).toBeGreaterThan(0);
+      // No heartbeat while events flowed; heartbeats once the source went quiet.
+      expect(firstBeat).toBeGreaterThan(lastData);
+      expect(text.slice(lastData).split(':\n').length - 1).toBeGreaterThanOrEqual(2);
+    });
+
+    it('never sends heartbeats with heartbeat: false', async () => {
+      const url = await start([
+        {
+          path: '/sse',
+          events: () => concat(from([{ data: 'only' }]), NEVER),
+          options: { heartbeat: false },
+        },
+        { path: '/beats', events: () => NEVER, options: { heartbeat: 200 } },
+      ]);
+      const [silent, beating] = await Promise.all([readFor(`${url}/sse`, 900), readFor(`${url}/beats`, 900)]);
+      expect(silent).toBe('data: only\n\n');
+      expect(beating).toMatch(/^(:\n)+$/);
+    });
+
+    it('ends the response when the source completes', async () => {
+      const { options, closes } = recording();
+      const url = await start([
+        { path: '/sse', events: () => from([{ data: 'a' }, { data: 'b' }]), options },
+      ]);
+      const { body } = await fetchBytes(`${url}/sse`);
+      expect(body.toString()).toBe('data: a\n\ndata: b\n\n');
+      await waitFor(() => closes.length === 1, 2000, 'close');
+      expect(closes[0]!.reason).toBe('complete');
+      expect(closes[0]!.stats.events).toBe(2);
+    });
+
+    it('ends cleanly after a source error, with the configured final event', async () => {
+      const failure = new Error('database went away');
+      const errors: unknown[] = [];
+      const { options, closes } = recording({
+        onError: (error) => errors.push(error),
+        errorEvent: (error) => ({ type: 'stream-error', data: { message: (error as Error).message } }),
+      });
+      const url = await start([
+        {
+          path: '/sse',
+          events: () =>
+            concat(
+              from([{ data: 'a' }]),
+              throwError(() => failure),
+            ),
+          options,
+        },
+      ]);
+      const { body } = await fetchBytes(`${url}/sse`);
+      expect(body.toString()).toBe(
+        'data: a\n\nevent: stream-error\ndata: {"message":"database went away"}\n\n',
+      );
+      expect(errors).toEqual([failure]);
+      expect(closes.map((c) => [c.reason, c.error])).toEqual([['error', failure]]);
+    });
+
+    it('ends the stream instead of corrupting it when a message is malformed', async () => {
+      const { options, closes } = recording();
+      const url = await start([
+        {
+          path: '/sse',
+          events: () =>
+            from([
+              { data: 'ok', id: '1' },
+              { data: 'x', id: 'a\nid: 666' },
+            ]),
+          options,
+        },
+      ]);
+      const { body } = await fetchBytes(`${url}/sse`);
+      expect(body.toString()).toBe('id: 1\ndata: ok\n\n');
+      expect(closes[0]!.reason).toBe('error');
+      expect((closes[0]!.error as Error).name).toBe('SseFormatError');
+    });
+
+    it('pulls an AsyncIterable only as fast as the socket takes it', async () => {
+      let pulled = 0;
+      let finalized = false;
+      const size = 32 * 1024;
+      async function* events() {
+        try {
+          for (;;) {
+            pulled++;
+            yield { data: 'p'.repeat(size) };
+          }
+        } finally {
+          finalized = true;
+        }
+      }
+      const { options, closes } = recording({ stallTimeout: false });
+      const url = await start([{ path: '/sse', events: () => events(), options }]);
+      const client = await rawClient(`${url}/sse`, { read: false });
+      await waitFor(() => pulled > 10, 5000, 'first pulls');
+      await sleep(300);
+      const settled = pulled;
+      await sleep(300);
+      // The socket is full: nothing more is pulled, and what was pulled fits in the kernel's buffers.
+      expect(pulled).toBe(settled);
+      expect(settled * size).toBeLessThan(64 * 1024 * 1024);
+      client.destroy();
+      await waitFor(() => finalized, 2000, 'the generator to be finalized');
+      expect(closes.map((c) => c.reason)).toEqual(['client']);
+    });
+
+    it('hands Last-Event-ID from the header or the query to the handler', async () => {
+      const seen: (string | undefined)[] = [];
+      const url = await start([
+        {
+          path: '/sse',
+          events: ({ lastEventId }) => {
+            seen.push(lastEventId);
+            return from([{ data: 'x' }]);
+          },
+        },
+      ]);
+      await fetchBytes(`${url}/sse`);
+      await fetchBytes(`${url}/sse`, { headers: { 'Last-Event-ID': '42' } });
+      await fetchBytes(`${url}/sse?lastEventId=7`);
+      expect(seen).toEqual([undefined, '42', '7']);
+    });
+
+    it('leaves no subscriptions, heartbeats or timers after 1,000 connect/disconnect cycles', async () => {
+      const source = counted(NEVER as Observable<MessageEvent>);
+      const { options, closes } = recording({ heartbeat: 1000 });
+      const url = await start([{ path: '/sse', events: () => source.observable, options }]);
+      const timersBefore = activeTimers();
+      const cycles = 1000;
+      const once = () =>
+        new Promise<void>((resolve, reject) => {
+          const req = httpRequest(`${url}/sse`, { agent: false }, (res) => {
+            res.once('data', () => {});
+            req.destroy();
+            resolve();
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      for (let i = 0; i < cycles; i += 10) await Promise.all(Array.from({ length: 10 }, once));
+      await waitFor(() => closes.length === cycles, 10_000, 'every close');
+      expect(source.counts.subscribed).toBe(cycles);
+      expect(source.counts.active).toBe(0);
+      expect(closes.every((c) => c.reason === 'client')).toBe(true);
+      expect(heartbeatCount()).toBe(0);
+      expect(activeTimers()).toBeLessThanOrEqual(timersBefore);
+    });
+
+    describe('in Chromium', () => {
+      it('receives named events with ids and resumes with Last-Event-ID after a server close', async () => {
+        const seen: (string | undefined)[] = [];
+        const url = await start([
+          { path: '/', html: BROWSER_PAGE },
+          {
+            path: '/sse',
+            options: { retry: 200 },
+            events: ({ lastEventId }) => {
+              seen.push(lastEventId);
+              const first = lastEventId === undefined ? 1 : Number(lastEventId) + 1;
+              // Three events per connection, then the server ends the response.
+              return from([0, 1, 2]).pipe(
+                map((i) => ({
+                  id: String(first + i),
+                  type: i === 1 ? 'tick' : 'message',
+                  data: `n\n${first + i}`,
+                })),
+              );
+            },
+          },
+        ]);
+        const received = await withBrowser(async (page) => {
+          await page.goto(`${url}/`);
+          await page.waitForFunction(
+            () => (window as unknown as { received: unknown[] }).received.length >= 6,
+          );
+          return page.evaluate(() => (window as unknown as { received: unknown[] }).received.slice(0, 6));
+        });
+        expect(received).toEqual(
+          [1, 2, 3, 4, 5, 6].map((n) => ({
+            type: n % 3 === 2 ? 'tick' : 'message',
+            data: `n\n${n}`,
+            lastEventId: String(n),
+          })),
+        );
+        expect(seen.slice(0, 2)).toEqual([undefined, '3']);
+      });
+    });
+  });
+}
+
+const BROWSER_PAGE = `<!doctype html><meta charset="utf-8"><title>rxsse</title><script>
+window.received = [];
+const source = new EventSource('/sse');
+for (const type of ['message', 'tick']) {
+  source.addEventListener(type, (e) => window.received.push({ type: e.type, data: e.data, lastEventId: e.lastEventId }));
+}
+</script>`;
+
+function activeTimers(): number {
+  return process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length;
+}

@@ -1,0 +1,147 @@
+import { connect, type Socket } from 'node:net';
+import { EventSource as PackageEventSource } from 'eventsource';
+import { createParser } from 'eventsource-parser';
+import { EventSource as UndiciEventSource } from 'undici';
+
+/** What a client reports for one dispatched event. */
+export interface Received {
+  type: string;
+  data: string;
+  lastEventId: string;
+}
+
+type EventSourceClass = typeof UndiciEventSource | typeof PackageEventSource;
+
+export const eventSourceClients: [string, EventSourceClass][] = [
+  ['undici EventSource', UndiciEventSource],
+  ['eventsource', PackageEventSource],
+];
+
+/** Opens an EventSource, collects `count` events of the given types, then closes it. */
+export function collectEvents(
+  EventSourceImpl: EventSourceClass,
+  url: string,
+  types: string[],
+  count: number,
+): Promise<Received[]> {
+  return new Promise((resolve, reject) => {
+    const source = new EventSourceImpl(url);
+    const received: Received[] = [];
+    const timer = setTimeout(() => {
+      source.close();
+      reject(new Error(`timed out with ${received.length} of ${count} events`));
+    }, 10_000);
+    for (const type of types) {
+      source.addEventListener(type, (event) => {
+        const { data, lastEventId } = event as MessageEvent<string>;
+        received.push({ type, data, lastEventId });
+        if (received.length === count) {
+          clearTimeout(timer);
+          source.close();
+          resolve(received);
+        }
+      });
+    }
+  });
+}
+
+/** Fetches a stream to its end and parses it with eventsource-parser (ids persisted as browsers do). */
+export async function fetchAndParse(url: string): Promise<Received[]> {
+  const response = await fetch(url);
+  const received: Received[] = [];
+  let lastEventId = '';
+  const parser = createParser({
+    onEvent(event) {
+      if (event.id !== undefined) lastEventId = event.id;
+      received.push({ type: event.event ?? 'message', data: event.data, lastEventId });
+    },
+  });
+  const decoder = new TextDecoder();
+  for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+    parser.feed(decoder.decode(chunk, { stream: true }));
+  }
+  return received;
+}
+
+/** Reads a response body as text for `ms` milliseconds, then disconnects. */
+export async function readFor(url: string, ms: number): Promise<string> {
+  const abort = new AbortController();
+  const response = await fetch(url, { signal: abort.signal });
+  const decoder = new TextDecoder();
+  let text = '';
+  const reading = (async () => {
+    for await (const chunk of response.body as AsyncIterable<Uint8Array>)
+      text += decoder.decode(chunk, { stream: true });
+  })().catch(() => {});
+  await sleep(ms);
+  abort.abort();
+  await reading;
+  return text;
+}
+
+/** Reads a whole response body as bytes. */
+export async function fetchBytes(
+  url: string,
+  init?: RequestInit,
+): Promise<{ response: Response; body: Buffer }> {
+  const response = await fetch(url, init);
+  return { response, body: Buffer.from(await response.arrayBuffer()) };
+}
+
+/**
+ * A raw HTTP/1.1 client over TCP. With `read: false` it never reads the response, so the server's
+ * writes back up: the slowest client there is.
+ */
+export async function rawClient(url: string, options: { read: boolean }): Promise<RawClient> {
+  const { hostname, port, pathname, search } = new URL(url);
+  const socket = connect({ host: hostname, port: Number(port) });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve).once('error', reject);
+  });
+  socket.write(
+    `GET ${pathname}${search} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAccept: text/event-stream\r\n\r\n`,
+  );
+  return new RawClient(socket, options.read);
+}
+
+export class RawClient {
+  text = '';
+  closed = false;
+  readonly done: Promise<void>;
+
+  constructor(
+    readonly socket: Socket,
+    read: boolean,
+  ) {
+    this.done = new Promise((resolve) => socket.once('close', () => resolve()));
+    socket.once('close', () => {
+      this.closed = true;
+    });
+    socket.on('error', () => {});
+    if (read) this.resume();
+    else socket.pause();
+  }
+
+  resume(): void {
+    this.socket.setEncoding('latin1');
+    this.socket.on('data', (chunk: string) => {
+      this.text += chunk;
+    });
+    this.socket.resume();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+/** Resolves once `check` returns true, polling; rejects after `timeout` ms. */
+export async function waitFor(check: () => boolean, timeout = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,26 @@
+import type { EventSourceLike, StreamOptions } from '@rxsse/core';
+import type { EventContext } from '@rxsse/node';
+
+/** One route of a test server: an event stream, or a plain HTML page. */
+export type TestRoute =
+  | {
+      path: string;
+      method?: 'GET' | 'POST';
+      events: (context: EventContext) => EventSourceLike<unknown> | Promise<EventSourceLike<unknown>>;
+      options?: StreamOptions;
+    }
+  | { path: string; html: string };
+
+export interface RunningServer {
+  /** Base URL, `http://127.0.0.1:<port>`. */
+  url: string;
+  close(): Promise<void>;
+  /** Errors the framework reported to the application (none are expected). */
+  appErrors?: unknown[];
+}
+
+/** How the shared adapter suite starts a real server of one framework on 127.0.0.1. */
+export interface AdapterHarness {
+  name: string;
+  start(routes: TestRoute[]): Promise<RunningServer>;
+}
