@@ -92,6 +92,7 @@ function formatData(data: unknown, options: FormatOptions): string {
   }
   const lines = text.split(LINE_SPLIT);
   const max = options.maxDataLines ?? DEFAULT_MAX_DATA_LINES;
+  if (!Number.isInteger(max) || max < 1) throw new RangeError('maxDataLines must be a positive integer');
   if (lines.length > max) {
     throw new SseRangeError('data', `has ${lines.length} lines, more than maxDataLines (${max})`);
   }

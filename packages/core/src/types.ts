@@ -47,8 +47,8 @@ export interface FormatOptions {
    */
   serialize?: (data: unknown) => string;
   /**
-   * Throw instead of normalizing: CR and CRLF in data or comments (clients would see LF), and lone
-   * surrogates in data (clients would see U+FFFD).
+   * Throw instead of normalizing: CR and CRLF in data (clients would see LF), and lone surrogates
+   * in data (clients would see U+FFFD). Comments are always normalized: clients never see them.
    * @defaultValue false
    */
   strict?: boolean;

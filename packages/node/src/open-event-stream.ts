@@ -50,7 +50,6 @@ export function readLastEventId(req: NodeRequest): string | undefined {
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 function decodeLatin1AsUtf8(value: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: ASCII fast path
   if (/^[\x00-\x7f]*$/.test(value)) return value;
   try {
     return strictUtf8.decode(Buffer.from(value, 'latin1'));

@@ -1,0 +1,184 @@
+import { from, NEVER, Subject } from 'rxjs';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { type EventSourceLike, type EventStream, streamEvents } from './event-stream.js';
+import { heartbeatCount } from './heartbeat.js';
+import { type CloseReason, resolveStreamOptions } from './options.js';
+import type { Sink } from './sink.js';
+import type { MessageEvent, TypedMessageEvent } from './types.js';
+
+/** A Sink that keeps what it is given: the contract's own in-memory implementation. */
+class MemorySink implements Sink {
+  readonly http2 = false;
+  readonly chunks: Uint8Array[] = [];
+  headers: Readonly<Record<string, string>> | undefined;
+  ended = false;
+  destroyed = false;
+  full = false;
+  private readonly controller = new AbortController();
+  private drain: (() => void) | undefined;
+  readonly signal = this.controller.signal;
+  open(headers: Readonly<Record<string, string>>) {
+    this.headers = headers;
+  }
+  write(chunk: Uint8Array) {
+    this.chunks.push(chunk);
+    return !this.full;
+  }
+  onDrain(listener: () => void) {
+    this.drain = listener;
+  }
+  end() {
+    this.ended = true;
+  }
+  destroy() {
+    this.destroyed = true;
+  }
+  /** The client reads everything: the transport has room again. */
+  release() {
+    this.full = false;
+    this.drain?.();
+  }
+  disconnect() {
+    this.controller.abort();
+  }
+  get text() {
+    return this.chunks.map((c) => new TextDecoder().decode(c)).join('');
+  }
+}
+
+const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+function run(source: EventSourceLike<unknown>, options: Parameters<typeof streamEvents>[2] = {}) {
+  const sink = new MemorySink();
+  const reasons: CloseReason[] = [];
+  const stream: EventStream = streamEvents(source, sink, {
+    heartbeat: false,
+    ...options,
+    onClose: (reason) => reasons.push(reason),
+  });
+  return { sink, stream, reasons };
+}
+
+describe('streamEvents', () => {
+  it('writes everything emitted in one tick as one chunk, in that same tick', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink } = run(subject);
+    subject.next({ data: 'a' });
+    subject.next({ data: 'b' });
+    expect(sink.chunks).toHaveLength(0);
+    await Promise.resolve();
+    expect(sink.chunks).toHaveLength(1);
+    expect(sink.text).toBe('data: a\n\ndata: b\n\n');
+  });
+
+  it('encodes a message shared by many connections once', async () => {
+    const subject = new Subject<MessageEvent>();
+    // Adapters resolve options once per route; every connection of the route shares them.
+    const options = resolveStreamOptions({ heartbeat: false });
+    const [a, b] = [new MemorySink(), new MemorySink()];
+    streamEvents(subject, a, options);
+    streamEvents(subject, b, options);
+    subject.next({ data: { shared: true } });
+    await Promise.resolve();
+    expect(a.chunks[0]).toBe(b.chunks[0]);
+    expect(a.text).toBe('data: {"shared":true}\n\n');
+  });
+
+  it('reports exactly one close reason, whatever happens after it', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink, stream, reasons } = run(subject);
+    sink.disconnect();
+    subject.complete();
+    stream.close();
+    expect(reasons).toEqual(['client']);
+    expect(stream.closeReason).toBe('client');
+    expect(subject.observed).toBe(false);
+    expect(sink.destroyed).toBe(true);
+  });
+
+  it('holds events while the transport is full and writes them on drain', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink, stream } = run(subject);
+    sink.full = true;
+    subject.next({ data: '1' });
+    await Promise.resolve();
+    subject.next({ data: '2' });
+    subject.next({ data: '3' });
+    await Promise.resolve();
+    expect(sink.chunks).toHaveLength(1);
+    expect(stream.queuedBytes).toBe(18);
+    sink.release();
+    expect(sink.text).toBe('data: 1\n\ndata: 2\n\ndata: 3\n\n');
+    expect(stream.queuedBytes).toBe(0);
+  });
+
+  it.each([
+    ['close', 'overflow', ''],
+    ['drop-newest', undefined, 'data: 2\n\n'],
+    ['drop-oldest', undefined, 'data: 4\n\n'],
+  ] as const)('applies onOverflow %s', async (onOverflow, reason, queued) => {
+    const subject = new Subject<MessageEvent>();
+    const { sink, stream, reasons } = run(subject, { onOverflow, maxQueueBytes: 12 });
+    sink.full = true;
+    subject.next({ data: '1' });
+    await Promise.resolve();
+    for (const data of ['2', '3', '4']) subject.next({ data });
+    expect(stream.closeReason).toBe(reason);
+    if (reason) expect(reasons).toEqual([reason]);
+    else expect(stream.stats.dropped).toBe(2);
+    sink.chunks.length = 0;
+    sink.release();
+    expect(sink.text).toBe(queued);
+  });
+
+  it('writes what is queued before ending on completion', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink, reasons } = run(subject);
+    sink.full = true;
+    subject.next({ data: '1' });
+    await Promise.resolve();
+    subject.next({ data: '2' });
+    subject.complete();
+    expect(sink.text).toBe('data: 1\n\ndata: 2\n\n');
+    expect(sink.ended).toBe(true);
+    expect(reasons).toEqual(['complete']);
+  });
+
+  it('pulls an AsyncIterable only while the transport has room', async () => {
+    let pulled = 0;
+    async function* numbers() {
+      for (;;) yield { data: String(++pulled) };
+    }
+    const { sink, stream } = run(numbers());
+    sink.full = true;
+    for (let i = 0; i < 10; i++) await tick();
+    expect(pulled).toBe(1);
+    sink.release();
+    sink.full = true;
+    for (let i = 0; i < 10; i++) await tick();
+    expect(pulled).toBe(2);
+    stream.close();
+  });
+
+  it('stops at once when the source completes synchronously', () => {
+    const { sink, reasons } = run(from([{ data: 'only' }]));
+    expect(reasons).toEqual(['complete']);
+    expect(sink.text).toBe('data: only\n\n');
+  });
+
+  it('leaves the heartbeat wheel when it closes', () => {
+    const before = heartbeatCount();
+    const { stream } = run(NEVER, { heartbeat: 5000 });
+    expect(heartbeatCount()).toBe(before + 1);
+    stream.close();
+    expect(heartbeatCount()).toBe(before);
+  });
+
+  it('types routes by their event map', () => {
+    type Events = { tick: { n: number }; message: string };
+    expectTypeOf<{ type: 'tick'; data: { n: number } }>().toExtend<TypedMessageEvent<Events>>();
+    expectTypeOf<{ data: string }>().toExtend<TypedMessageEvent<Events>>();
+    expectTypeOf<{ type: 'tick'; data: string }>().not.toExtend<TypedMessageEvent<Events>>();
+    expectTypeOf<{ type: 'other'; data: string }>().not.toExtend<TypedMessageEvent<Events>>();
+  });
+});
