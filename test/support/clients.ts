@@ -57,7 +57,7 @@ export async function fetchAndParse(url: string): Promise<Received[]> {
     },
   });
   const decoder = new TextDecoder();
-  for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
     parser.feed(decoder.decode(chunk, { stream: true }));
   }
   return received;
@@ -70,7 +70,7 @@ export async function readFor(url: string, ms: number): Promise<string> {
   const decoder = new TextDecoder();
   let text = '';
   const reading = (async () => {
-    for await (const chunk of response.body as AsyncIterable<Uint8Array>)
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>)
       text += decoder.decode(chunk, { stream: true });
   })().catch(() => {});
   await sleep(ms);

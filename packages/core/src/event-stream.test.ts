@@ -1,6 +1,6 @@
 import { from, NEVER, Subject } from 'rxjs';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { type EventSourceLike, type EventStream, streamEvents } from './event-stream.js';
+import { type EventSourceLike, type EventStream, SOURCE_HEADERS, streamEvents } from './event-stream.js';
 import { heartbeatCount } from './heartbeat.js';
 import { type CloseReason, resolveStreamOptions } from './options.js';
 import type { Sink } from './sink.js';
@@ -164,6 +164,14 @@ describe('streamEvents', () => {
     const { sink, reasons } = run(from([{ data: 'only' }]));
     expect(reasons).toEqual(['complete']);
     expect(sink.text).toBe('data: only\n\n');
+  });
+
+  it('applies headers the source carries over the route options', () => {
+    const source = Object.assign(from([{ data: 'x' }]), {
+      [SOURCE_HEADERS]: { 'SSE-History-Truncated': 'true' },
+    });
+    const { sink } = run(source, { headers: { 'X-Route': 'a' } });
+    expect(sink.headers).toMatchObject({ 'sse-history-truncated': 'true', 'x-route': 'a' });
   });
 
   it('leaves the heartbeat wheel when it closes', () => {

@@ -1,7 +1,7 @@
 import type { Observable } from 'rxjs';
 import { cachedEncoder } from './encoder-cache.js';
 import { formatRetry } from './format.js';
-import { sseHeaders } from './headers.js';
+import { type HeaderOverrides, sseHeaders } from './headers.js';
 import { type HeartbeatTarget, scheduleHeartbeat } from './heartbeat.js';
 import {
   type CloseReason,
@@ -20,6 +20,17 @@ import type { MessageEvent } from './types.js';
 export type EventSourceLike<T = string | object> =
   | Observable<MessageEvent<T>>
   | AsyncIterable<MessageEvent<T>>;
+
+/**
+ * A source may carry response headers of its own under this key (a channel says
+ * `SSE-History-Truncated` this way); they are applied over the route's `headers` option.
+ */
+export const SOURCE_HEADERS: unique symbol = Symbol.for('rxsse.sourceHeaders');
+
+/** A source with headers of its own, see {@link SOURCE_HEADERS}. */
+export interface WithSourceHeaders {
+  [SOURCE_HEADERS]?: HeaderOverrides;
+}
 
 const utf8 = new TextEncoder();
 const HEARTBEAT = utf8.encode(':\n');
@@ -76,7 +87,8 @@ export class EventStream implements HeartbeatTarget {
     }
     sink.signal.addEventListener('abort', this.#onAbort);
     sink.onDrain(() => this.#drained());
-    sink.open(sseHeaders(sink.http2, options.headers));
+    const own = (source as WithSourceHeaders)[SOURCE_HEADERS];
+    sink.open(sseHeaders(sink.http2, own ? { ...options.headers, ...own } : options.headers));
     if (options.retry !== undefined) this.#write(utf8.encode(formatRetry(options.retry)));
     if (options.heartbeat !== false) this.#leaveHeartbeat = scheduleHeartbeat(options.heartbeat, this);
     if (isSubscribable(source)) this.#subscribe(source);

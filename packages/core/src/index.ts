@@ -1,6 +1,12 @@
 export { cachedEncoder } from './encoder-cache.js';
 export { type SseField, SseFormatError, SseRangeError } from './errors.js';
-export { type EventSourceLike, EventStream, streamEvents } from './event-stream.js';
+export {
+  type EventSourceLike,
+  EventStream,
+  SOURCE_HEADERS,
+  streamEvents,
+  type WithSourceHeaders,
+} from './event-stream.js';
 export { DEFAULT_MAX_DATA_LINES, encodeEvent, formatComment, formatEvent, formatRetry } from './format.js';
 export { type HeaderOverrides, sseHeaders } from './headers.js';
 export { type HeartbeatTarget, heartbeatCount, scheduleHeartbeat } from './heartbeat.js';
