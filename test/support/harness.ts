@@ -1,4 +1,4 @@
-import type { EventSourceLike, StreamOptions } from '@rxsse/core';
+import type { EventSourceLike, MessageEvent, StreamOptions } from '@rxsse/core';
 import type { EventContext } from '@rxsse/node';
 
 /** One route of a test server: an event stream, or a plain HTML page. */
@@ -6,7 +6,9 @@ export type TestRoute =
   | {
       path: string;
       method?: 'GET' | 'POST';
-      events: (context: EventContext) => EventSourceLike<unknown> | Promise<EventSourceLike<unknown>>;
+      events: (
+        context: EventContext,
+      ) => EventSourceLike<MessageEvent<unknown>> | Promise<EventSourceLike<MessageEvent<unknown>>>;
       options?: StreamOptions;
     }
   | { path: string; html: string };

@@ -48,7 +48,10 @@ class MemorySink implements Sink {
 
 const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
-function run(source: EventSourceLike<unknown>, options: Parameters<typeof streamEvents>[2] = {}) {
+function run(
+  source: EventSourceLike<MessageEvent<unknown>>,
+  options: Parameters<typeof streamEvents>[2] = {},
+) {
   const sink = new MemorySink();
   const reasons: CloseReason[] = [];
   const stream: EventStream = streamEvents(source, sink, {

@@ -14,12 +14,13 @@ import type { Sink } from './sink.js';
 import type { MessageEvent } from './types.js';
 
 /**
- * What a route may return: an Observable (pushed, queued within `maxQueueBytes`) or an
- * AsyncIterable (pulled only when the client has room, so nothing queues at all).
+ * What a route may return: an Observable of messages (pushed, queued within `maxQueueBytes`) or an
+ * AsyncIterable (pulled only when the client has room, so nothing queues at all). `M` is the
+ * message type, e.g. `TypedMessageEvent<Events>` for a route that declares its events.
  */
-export type EventSourceLike<T = string | object> =
-  | Observable<MessageEvent<T>>
-  | AsyncIterable<MessageEvent<T>>;
+export type EventSourceLike<M extends MessageEvent<unknown> = MessageEvent> =
+  | Observable<M>
+  | AsyncIterable<M>;
 
 /**
  * A source may carry response headers of its own under this key (a channel says
@@ -79,7 +80,7 @@ export class EventStream implements HeartbeatTarget {
   }
 
   /** @internal */
-  start(source: EventSourceLike<unknown>): this {
+  start(source: EventSourceLike<MessageEvent<unknown>>): this {
     const { sink, options } = this;
     if (sink.signal.aborted) {
       this.#finish('client');
@@ -273,17 +274,19 @@ export class EventStream implements HeartbeatTarget {
  * const stream = streamEvents(interval(1000).pipe(map((n) => ({ data: { n } }))), sink);
  * ```
  */
-export function streamEvents<T>(
-  source: EventSourceLike<T>,
+export function streamEvents<M extends MessageEvent<unknown>>(
+  source: EventSourceLike<M>,
   sink: Sink,
   options?: StreamOptions,
 ): EventStream {
-  return new EventStream(sink, resolveStreamOptions(options)).start(source as EventSourceLike<unknown>);
+  return new EventStream(sink, resolveStreamOptions(options)).start(source);
 }
 
 const EMPTY = new Uint8Array(0);
 
-function isSubscribable(source: EventSourceLike<unknown>): source is Observable<MessageEvent<unknown>> {
+function isSubscribable(
+  source: EventSourceLike<MessageEvent<unknown>>,
+): source is Observable<MessageEvent<unknown>> {
   return typeof (source as Partial<Observable<unknown>>).subscribe === 'function';
 }
 

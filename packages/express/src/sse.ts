@@ -1,4 +1,4 @@
-import { resolveStreamOptions, type StreamOptions } from '@rxsse/core';
+import { type MessageEvent, resolveStreamOptions, type StreamOptions } from '@rxsse/core';
 import { type EventHandler, openEventStream } from '@rxsse/node';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
@@ -10,8 +10,8 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
  * app.get('/sse', sse(() => interval(1000).pipe(map(() => ({ data: { hello: 'world' } })))));
  * ```
  */
-export function sse<T = string | object>(
-  handler: EventHandler<Request, T>,
+export function sse<M extends MessageEvent<unknown> = MessageEvent>(
+  handler: EventHandler<Request, M>,
   options?: StreamOptions,
 ): RequestHandler {
   const resolved = resolveStreamOptions(options);

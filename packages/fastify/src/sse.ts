@@ -1,12 +1,17 @@
-import { type EventSourceLike, resolveStreamOptions, type StreamOptions } from '@rxsse/core';
+import {
+  type EventSourceLike,
+  type MessageEvent,
+  resolveStreamOptions,
+  type StreamOptions,
+} from '@rxsse/core';
 import { type EventContext, openEventStream } from '@rxsse/node';
 import type { FastifyPluginCallback, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 
 /** What `reply.sse()` takes: a source, or a function of the connection's context returning one. */
-export type FastifyEventSource<T> =
-  | EventSourceLike<T>
-  | ((context: EventContext) => EventSourceLike<T> | Promise<EventSourceLike<T>>);
+export type FastifyEventSource<M extends MessageEvent<unknown> = MessageEvent> =
+  | EventSourceLike<M>
+  | ((context: EventContext) => EventSourceLike<M> | Promise<EventSourceLike<M>>);
 
 declare module 'fastify' {
   interface FastifyReply {
@@ -17,7 +22,10 @@ declare module 'fastify' {
      * app.get('/sse', (req, reply) => reply.sse(interval(1000).pipe(map(() => ({ data: 'tick' })))));
      * ```
      */
-    sse<T = string | object>(source: FastifyEventSource<T>, options?: StreamOptions): Promise<FastifyReply>;
+    sse<M extends MessageEvent<unknown> = MessageEvent>(
+      source: FastifyEventSource<M>,
+      options?: StreamOptions,
+    ): Promise<FastifyReply>;
   }
 }
 

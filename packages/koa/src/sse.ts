@@ -1,4 +1,4 @@
-import { resolveStreamOptions, type StreamOptions } from '@rxsse/core';
+import { type MessageEvent, resolveStreamOptions, type StreamOptions } from '@rxsse/core';
 import { type EventHandler, openEventStream } from '@rxsse/node';
 import type { Context, Middleware } from 'koa';
 
@@ -11,8 +11,8 @@ import type { Context, Middleware } from 'koa';
  * router.get('/sse', sse((ctx) => interval(1000).pipe(map(() => ({ data: { hello: 'world' } })))));
  * ```
  */
-export function sse<T = string | object>(
-  handler: EventHandler<Context, T>,
+export function sse<M extends MessageEvent<unknown> = MessageEvent>(
+  handler: EventHandler<Context, M>,
   options?: StreamOptions,
 ): Middleware {
   const resolved = resolveStreamOptions(options);

@@ -1,6 +1,7 @@
 import {
   type EventSourceLike,
   type EventStream,
+  type MessageEvent,
   pickLastEventId,
   type ResolvedStreamOptions,
   streamEvents,
@@ -16,20 +17,20 @@ export interface EventContext {
 }
 
 /** A route's handler: returns (or resolves to) the events for one client. */
-export type EventHandler<Req, T = string | object> = (
+export type EventHandler<Req, M extends MessageEvent<unknown> = MessageEvent> = (
   req: Req,
   context: EventContext,
-) => EventSourceLike<T> | Promise<EventSourceLike<T>>;
+) => EventSourceLike<M> | Promise<EventSourceLike<M>>;
 
 /**
  * Streams what `produce` returns to a Node response. `produce` runs before anything is written, so
  * if it throws (say, the client is not authorized) the promise rejects and the framework can still
  * answer with its own error response.
  */
-export async function openEventStream<T>(
+export async function openEventStream<M extends MessageEvent<unknown>>(
   req: NodeRequest,
   res: NodeResponse,
-  produce: (context: EventContext) => EventSourceLike<T> | Promise<EventSourceLike<T>>,
+  produce: (context: EventContext) => EventSourceLike<M> | Promise<EventSourceLike<M>>,
   options: ResolvedStreamOptions,
 ): Promise<EventStream> {
   const sink = new NodeSink(req, res);

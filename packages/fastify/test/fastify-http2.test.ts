@@ -1,0 +1,67 @@
+import { connect } from 'node:http2';
+import Fastify from 'fastify';
+import { map, take, timer } from 'rxjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rxsse } from '../src/index.js';
+
+describe('fastify adapter over HTTP/2 (h2c)', () => {
+  const app = Fastify({ http2: true });
+  let url = '';
+
+  beforeAll(async () => {
+    await app.register(rxsse);
+    app.get('/sse', (_req, reply) =>
+      reply.sse(
+        timer(0, 5).pipe(
+          take(3),
+          map((n) => ({ id: String(n), data: { n } })),
+        ),
+      ),
+    );
+    url = await app.listen({ port: 0, host: '127.0.0.1' });
+  });
+  afterAll(() => app.close());
+
+  /** Opens one stream on `session` and reads it to its end. */
+  function read(session: ReturnType<typeof connect>, path: string) {
+    return new Promise<{ headers: Record<string, unknown>; body: string }>((resolve, reject) => {
+      const stream = session.request({ ':path': path, accept: 'text/event-stream' });
+      let headers: Record<string, unknown> = {};
+      let body = '';
+      stream.setEncoding('utf8');
+      stream.on('response', (h) => {
+        headers = h;
+      });
+      stream.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      stream.on('end', () => resolve({ headers, body }));
+      stream.on('error', reject);
+    });
+  }
+
+  it('sends the event-stream headers without Connection, and the events', async () => {
+    const session = connect(url.replace('localhost', '127.0.0.1'));
+    try {
+      const { headers, body } = await read(session, '/sse');
+      expect(headers[':status']).toBe(200);
+      expect(headers['content-type']).toBe('text/event-stream');
+      expect(headers['cache-control']).toBe('no-cache, no-transform');
+      expect(headers.connection).toBeUndefined();
+      expect(body).toBe('id: 0\ndata: {"n":0}\n\nid: 1\ndata: {"n":1}\n\nid: 2\ndata: {"n":2}\n\n');
+    } finally {
+      session.close();
+    }
+  });
+
+  it('serves many concurrent streams on one connection', async () => {
+    const session = connect(url.replace('localhost', '127.0.0.1'));
+    try {
+      const results = await Promise.all(Array.from({ length: 50 }, () => read(session, '/sse')));
+      expect(new Set(results.map((r) => r.body)).size).toBe(1);
+      expect(results[0]!.body.split('\n\n').length - 1).toBe(3);
+    } finally {
+      session.close();
+    }
+  });
+});
