@@ -4,6 +4,7 @@ import {
   formatEvent,
   heartbeatCount,
   type MessageEvent,
+  type ShutdownOptions,
   type StreamOptions,
   type StreamStats,
 } from '@rxsse/core';
@@ -88,8 +89,8 @@ function expectedOf(messages: MessageEvent[]) {
 export function describeAdapterContract(harness: AdapterHarness): void {
   describe(`${harness.name} adapter`, () => {
     let server: RunningServer | undefined;
-    const start = async (routes: TestRoute[]) => {
-      server = await harness.start(routes);
+    const start = async (routes: TestRoute[], shutdown?: ShutdownOptions) => {
+      server = await harness.start(routes, shutdown);
       return server.url;
     };
     afterEach(async () => {
@@ -362,6 +363,49 @@ export function describeAdapterContract(harness: AdapterHarness): void {
       client.destroy();
       await waitFor(() => finalized, 2000, 'the generator to be finalized');
       expect(closes.map((c) => c.reason)).toEqual(['client']);
+    });
+
+    it('closing the server ends open streams with a spread retry hint instead of hanging', async () => {
+      const { options, closes } = recording();
+      const url = await start(
+        [{ path: '/sse', events: () => concat(from([{ data: 'hi' }]), NEVER), options }],
+        {
+          retry: 1000,
+          spread: 1000,
+        },
+      );
+      const clients = await Promise.all([1, 2, 3].map(() => rawClient(`${url}/sse`, { read: true })));
+      await waitFor(() => clients.every((c) => c.text.includes('data: hi')), 5000, 'first events');
+      const running = server!;
+      server = undefined;
+      await running.close();
+      expect(closes.map((c) => c.reason)).toEqual(['shutdown', 'shutdown', 'shutdown']);
+      for (const client of clients) {
+        await client.done;
+        const retry = Number(/retry: (\d+)\n\n/.exec(client.text)?.[1]);
+        expect(retry).toBeGreaterThanOrEqual(1000);
+        expect(retry).toBeLessThanOrEqual(2000);
+      }
+    });
+
+    it('ends each stream after maxLifetime so the client reconnects with Last-Event-ID', async () => {
+      const seen: (string | undefined)[] = [];
+      const { options, closes } = recording({ maxLifetime: 150, retry: 50 });
+      const url = await start([
+        {
+          path: '/sse',
+          options,
+          events: ({ lastEventId }) => {
+            seen.push(lastEventId);
+            const n = seen.length;
+            return concat(from([{ id: String(n), data: String(n) }]), NEVER);
+          },
+        },
+      ]);
+      const received = await collectEvents(eventSourceClients[0]![1], `${url}/sse`, ['message'], 3);
+      expect(received.map((r) => r.data)).toEqual(['1', '2', '3']);
+      expect(seen.slice(0, 3)).toEqual([undefined, '1', '2']);
+      expect(closes.slice(0, 2).map((c) => c.reason)).toEqual(['lifetime', 'lifetime']);
     });
 
     it('hands Last-Event-ID from the header or the query to the handler', async () => {

@@ -1,4 +1,4 @@
-import type { EventSourceLike, MessageEvent, StreamOptions } from '@rxsse/core';
+import type { EventSourceLike, MessageEvent, ShutdownOptions, StreamOptions } from '@rxsse/core';
 import type { EventContext } from '@rxsse/node';
 
 /** One route of a test server: an event stream, or a plain HTML page. */
@@ -24,5 +24,9 @@ export interface RunningServer {
 /** How the shared adapter suite starts a real server of one framework on 127.0.0.1. */
 export interface AdapterHarness {
   name: string;
-  start(routes: TestRoute[]): Promise<RunningServer>;
+  /**
+   * Starts the server. Its `close()` is the framework's own graceful close, wired to end open
+   * streams with `shutdown` (so a test hangs if that wiring breaks).
+   */
+  start(routes: TestRoute[], shutdown?: ShutdownOptions): Promise<RunningServer>;
 }

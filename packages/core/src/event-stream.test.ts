@@ -4,6 +4,7 @@ import { type EventSourceLike, type EventStream, SOURCE_HEADERS, streamEvents } 
 import { heartbeatCount } from './heartbeat.js';
 import { type CloseReason, resolveStreamOptions } from './options.js';
 import type { Sink } from './sink.js';
+import { StreamGroup } from './stream-group.js';
 import type { MessageEvent, TypedMessageEvent } from './types.js';
 
 /** A Sink that keeps what it is given: the contract's own in-memory implementation. */
@@ -29,9 +30,11 @@ class MemorySink implements Sink {
   }
   end() {
     this.ended = true;
+    this.controller.abort();
   }
   destroy() {
     this.destroyed = true;
+    this.controller.abort();
   }
   /** The client reads everything: the transport has room again. */
   release() {
@@ -183,6 +186,72 @@ describe('streamEvents', () => {
     expect(heartbeatCount()).toBe(before + 1);
     stream.close();
     expect(heartbeatCount()).toBe(before);
+  });
+
+  it('ends after maxLifetime, scaled by 80-100 %', async () => {
+    const started = performance.now();
+    const { sink, reasons } = run(NEVER, { maxLifetime: 100 });
+    await new Promise<void>((resolve) => sink.signal.addEventListener('abort', () => resolve()));
+    expect(reasons).toEqual(['lifetime']);
+    expect(sink.ended).toBe(true);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(79);
+  });
+
+  it('reports opens, writes, heartbeats, drops and closes to metrics', async () => {
+    const calls: string[] = [];
+    const metrics = {
+      opened: () => calls.push('opened'),
+      wrote: (events: number, bytes: number) => calls.push(`wrote ${events} ${bytes}`),
+      heartbeat: () => calls.push('heartbeat'),
+      dropped: (count: number) => calls.push(`dropped ${count}`),
+      closed: (reason: CloseReason) => calls.push(`closed ${reason}`),
+    };
+    const subject = new Subject<MessageEvent>();
+    const { sink, stream } = run(subject, { metrics, onOverflow: 'drop-newest', maxQueueBytes: 9 });
+    subject.next({ data: 'a' });
+    await Promise.resolve();
+    sink.full = true;
+    stream.beat();
+    subject.next({ data: 'b' });
+    subject.next({ data: 'c' });
+    stream.close();
+    expect(calls).toEqual([
+      'opened',
+      'wrote 1 9',
+      'heartbeat',
+      'wrote 0 2',
+      'dropped 1',
+      'wrote 1 9',
+      'closed shutdown',
+    ]);
+  });
+
+  it('closes a whole group with a spread retry hint and waits for the flush', async () => {
+    const group = new StreamGroup();
+    const options = resolveStreamOptions({ heartbeat: false, group });
+    const sinks = [new MemorySink(), new MemorySink(), new MemorySink()];
+    for (const sink of sinks) streamEvents(NEVER, sink, options);
+    expect(group.size).toBe(3);
+    await group.close({ retry: 1000, spread: 500 });
+    expect(group.size).toBe(0);
+    for (const sink of sinks) {
+      expect(sink.ended).toBe(true);
+      const retry = Number(/^retry: (\d+)\n\n$/.exec(sink.text)?.[1]);
+      expect(retry).toBeGreaterThanOrEqual(1000);
+      expect(retry).toBeLessThanOrEqual(1500);
+    }
+  });
+
+  it('destroys what has not flushed when the shutdown deadline passes', async () => {
+    const group = new StreamGroup();
+    const stuck = new MemorySink();
+    stuck.end = () => {
+      stuck.ended = true; // never flushes
+    };
+    streamEvents(NEVER, stuck, { heartbeat: false, group });
+    await group.close({ deadline: 20 });
+    expect(stuck.ended).toBe(true);
+    expect(stuck.destroyed).toBe(true);
   });
 
   it('types routes by their event map', () => {

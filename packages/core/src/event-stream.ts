@@ -55,11 +55,13 @@ export class EventStream implements HeartbeatTarget {
   #writable = true;
   #flushScheduled = false;
   #stallTimer: ReturnType<typeof setTimeout> | undefined;
+  #lifetimeTimer: ReturnType<typeof setTimeout> | undefined;
+  #finalRetry: number | undefined;
   #leaveHeartbeat: (() => void) | undefined;
   #teardown: (() => void) | undefined;
   #wakePull: (() => void) | undefined;
   readonly #encode: (message: MessageEvent<unknown>) => Uint8Array;
-  readonly #onAbort = () => this.close('client');
+  readonly #onAbort = () => this.#finish('client');
 
   /** @internal Use {@link streamEvents}. */
   constructor(
@@ -72,6 +74,11 @@ export class EventStream implements HeartbeatTarget {
   /** Why the stream ended, or `undefined` while it is open. */
   get closeReason(): CloseReason | undefined {
     return this.#reason;
+  }
+
+  /** Aborted once the connection is closed, whoever closed it. */
+  get signal(): AbortSignal {
+    return this.sink.signal;
   }
 
   /** Bytes waiting for a slow client, beyond what the transport buffers. */
@@ -88,25 +95,43 @@ export class EventStream implements HeartbeatTarget {
     }
     sink.signal.addEventListener('abort', this.#onAbort);
     sink.onDrain(() => this.#drained());
+    options.group.add(this);
+    options.metrics?.opened();
     const own = (source as WithSourceHeaders)[SOURCE_HEADERS];
     sink.open(sseHeaders(sink.http2, own ? { ...options.headers, ...own } : options.headers));
-    if (options.retry !== undefined) this.#write(utf8.encode(formatRetry(options.retry)));
+    if (options.retry !== undefined) this.#write(utf8.encode(formatRetry(options.retry)), 0);
     if (options.heartbeat !== false) this.#leaveHeartbeat = scheduleHeartbeat(options.heartbeat, this);
+    if (options.maxLifetime !== undefined) {
+      // 80-100 % of the lifetime, so clients that connected together do not all reconnect together.
+      const lifetime = options.maxLifetime * (0.8 + 0.2 * Math.random());
+      this.#lifetimeTimer = unrefTimer(setTimeout(() => this.#finish('lifetime'), lifetime));
+    }
     if (isSubscribable(source)) this.#subscribe(source);
     else this.#pull(source[Symbol.asyncIterator]());
     return this;
   }
 
-  /** Ends the stream from the server side: writes what is queued, then ends the response. */
-  close(reason: CloseReason = 'shutdown'): void {
+  /**
+   * Ends the stream from the server side: writes what is queued (then `retry: retryHint`, if
+   * given, so the client reconnects after that long), then ends the response.
+   */
+  close(reason: 'shutdown' | 'lifetime' = 'shutdown', retryHint?: number): void {
+    this.#finalRetry = retryHint;
     this.#finish(reason);
+  }
+
+  /** Drops the connection at once (a shutdown whose deadline passed). */
+  destroy(): void {
+    this.#finish('shutdown');
+    this.sink.destroy();
   }
 
   /** @internal Called by the heartbeat wheel when nothing was written for a whole interval. */
   beat(): void {
     if (this.#reason !== undefined || !this.#writable || this.#queuedBytes > 0) return;
     this.stats.heartbeats++;
-    this.#write(HEARTBEAT);
+    this.options.metrics?.heartbeat();
+    this.#write(HEARTBEAT, 0);
     // A heartbeat is not activity: the next idle interval deserves one too.
     this.busy = false;
   }
@@ -140,9 +165,7 @@ export class EventStream implements HeartbeatTarget {
           this.#finish('complete');
           return;
         }
-        const bytes = this.#encode(result.value);
-        this.stats.events++;
-        this.#write(bytes);
+        this.#write(this.#encode(result.value), 1);
       }
     } catch (error) {
       this.#finish('error', error);
@@ -165,15 +188,10 @@ export class EventStream implements HeartbeatTarget {
         return;
       }
       if (this.options.onOverflow === 'drop-newest' || bytes.length > cap) {
-        this.stats.dropped++;
+        this.#dropped(1);
         return;
       }
-      while (this.#queuedBytes + bytes.length > cap) {
-        const oldest = this.#queue[this.#head]!;
-        this.#queue[this.#head++] = EMPTY;
-        this.#queuedBytes -= oldest.length;
-        this.stats.dropped++;
-      }
+      this.#dropOldest(cap - bytes.length);
     }
     this.#queue.push(bytes);
     this.#queuedBytes += bytes.length;
@@ -185,33 +203,53 @@ export class EventStream implements HeartbeatTarget {
     }
   }
 
+  /** Drops the oldest queued events until at most `keep` bytes remain. */
+  #dropOldest(keep: number): void {
+    const queue = this.#queue;
+    const from = this.#head;
+    while (this.#queuedBytes > keep) this.#queuedBytes -= queue[this.#head++]!.length;
+    this.#dropped(this.#head - from);
+    // Compact now and then: a client stalled for hours must not grow the array without end.
+    if (this.#head > 1024 && this.#head * 2 > queue.length) {
+      this.#queue = queue.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  #dropped(count: number): void {
+    if (count === 0) return;
+    this.stats.dropped += count;
+    this.options.metrics?.dropped(count);
+  }
+
   #flush(): void {
     this.#flushScheduled = false;
     if (this.#reason !== undefined || !this.#writable || this.#queuedBytes === 0) return;
-    this.#write(this.#takeQueue());
+    this.#writeQueue();
   }
 
-  /** Empties the queue into one chunk, counting its events as written. */
-  #takeQueue(): Uint8Array {
+  /** Writes the whole queue as one chunk. */
+  #writeQueue(): void {
     const queue = this.#queue;
     const count = queue.length - this.#head;
     const chunk = count === 1 ? queue[this.#head]! : concat(queue, this.#head, this.#queuedBytes);
-    this.stats.events += count;
     this.#queue = [];
     this.#head = 0;
     this.#queuedBytes = 0;
-    return chunk;
+    this.#write(chunk, count);
   }
 
-  #write(chunk: Uint8Array): void {
+  /** Hands a chunk of `events` events to the sink; arms the stall timer if the sink is full. */
+  #write(chunk: Uint8Array, events: number): void {
     this.busy = true;
+    this.stats.events += events;
     this.stats.bytes += chunk.length;
+    this.options.metrics?.wrote(events, chunk.length);
     if (this.sink.write(chunk) || this.#reason !== undefined) return;
     this.#writable = false;
     const { stallTimeout } = this.options;
     if (stallTimeout !== false && this.#stallTimer === undefined) {
-      this.#stallTimer = setTimeout(() => this.#finish('stall'), stallTimeout);
-      (this.#stallTimer as { unref?: () => void }).unref?.();
+      this.#stallTimer = unrefTimer(setTimeout(() => this.#finish('stall'), stallTimeout));
     }
   }
 
@@ -231,25 +269,29 @@ export class EventStream implements HeartbeatTarget {
     this.#reason = reason;
     const { sink, options } = this;
     sink.signal.removeEventListener('abort', this.#onAbort);
+    options.group.delete(this);
     this.#leaveHeartbeat?.();
     clearTimeout(this.#stallTimer);
+    clearTimeout(this.#lifetimeTimer);
     this.#teardown?.();
     this.#wakePull?.();
     this.#teardown = this.#leaveHeartbeat = this.#wakePull = undefined;
-    this.#stallTimer = undefined;
+    this.#stallTimer = this.#lifetimeTimer = undefined;
 
     if (reason === 'client' || reason === 'overflow' || reason === 'stall') {
-      this.stats.dropped += this.#queue.length - this.#head;
+      this.#dropped(this.#queue.length - this.#head);
       this.#queue = [];
       this.#queuedBytes = 0;
       sink.destroy();
     } else {
       // Queued events are bounded by the cap: hand them over, and let the transport flush them.
-      if (this.#queuedBytes > 0) this.#write(this.#takeQueue());
+      if (this.#queuedBytes > 0) this.#writeQueue();
       if (reason === 'error') this.#writeErrorEvent(error);
+      if (this.#finalRetry !== undefined) this.#write(utf8.encode(formatRetry(this.#finalRetry)), 0);
       sink.end();
     }
     if (reason === 'error') options.onError?.(error);
+    options.metrics?.closed(reason, this.stats);
     options.onClose?.(reason, this.stats, error);
   }
 
@@ -257,8 +299,7 @@ export class EventStream implements HeartbeatTarget {
     const message = this.options.errorEvent?.(error);
     if (!message) return;
     try {
-      this.#write(this.#encode(message));
-      this.stats.events++;
+      this.#write(this.#encode(message), 1);
     } catch {
       // A malformed error event must not turn a clean end into a corrupt stream.
     }
@@ -282,7 +323,11 @@ export function streamEvents<M extends MessageEvent<unknown>>(
   return new EventStream(sink, resolveStreamOptions(options)).start(source);
 }
 
-const EMPTY = new Uint8Array(0);
+function unrefTimer<T>(timer: T): T {
+  // Stream timers must never keep the process alive on their own.
+  (timer as { unref?: () => void }).unref?.();
+  return timer;
+}
 
 function isSubscribable(
   source: EventSourceLike<MessageEvent<unknown>>,

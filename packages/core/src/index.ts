@@ -11,6 +11,7 @@ export { DEFAULT_MAX_DATA_LINES, encodeEvent, formatComment, formatEvent, format
 export { type HeaderOverrides, sseHeaders } from './headers.js';
 export { type HeartbeatTarget, heartbeatCount, scheduleHeartbeat } from './heartbeat.js';
 export { LAST_EVENT_ID_PARAM, pickLastEventId } from './last-event-id.js';
+export type { StreamMetrics } from './metrics.js';
 export {
   type CloseReason,
   type OverflowPolicy,
@@ -20,4 +21,5 @@ export {
   type StreamStats,
 } from './options.js';
 export type { Sink } from './sink.js';
+export { openStreams, type ShutdownOptions, StreamGroup } from './stream-group.js';
 export type { EventMap, FormatOptions, MessageEvent, TypedMessageEvent } from './types.js';

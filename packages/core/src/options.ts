@@ -1,4 +1,6 @@
 import type { HeaderOverrides } from './headers.js';
+import type { StreamMetrics } from './metrics.js';
+import { openStreams, type StreamGroup } from './stream-group.js';
 import type { FormatOptions, MessageEvent } from './types.js';
 
 /** Why a stream ended. Every close has exactly one. */
@@ -13,7 +15,9 @@ export type CloseReason =
   | 'overflow'
   /** The client accepted no bytes for `stallTimeout` ms while data waited. */
   | 'stall'
-  /** The stream was closed by the server (`stream.close()`). */
+  /** The stream reached its `maxLifetime`. */
+  | 'lifetime'
+  /** The server closed the stream (`stream.close()`, a `StreamGroup` shutdown). */
   | 'shutdown';
 
 /** What to do when a slow client's queue would pass `maxQueueBytes`. */
@@ -60,6 +64,19 @@ export interface StreamOptions extends FormatOptions {
    * @defaultValue 15_000
    */
   heartbeat?: number | false;
+  /**
+   * End each stream after this many ms, scaled by a random 80-100 % per connection, so rolling
+   * deploys and token expiry do not make every client reconnect at once. The client reconnects
+   * with `Last-Event-ID`.
+   */
+  maxLifetime?: number;
+  /**
+   * The group the route's streams join, for graceful shutdown and gauges.
+   * @defaultValue `openStreams`, the whole process
+   */
+  group?: StreamGroup;
+  /** Counters to update as streams open, write, drop and close. */
+  metrics?: StreamMetrics;
   /** Reconnection time (ms) sent to the client before the first event. */
   retry?: number;
   /** Headers to add, replace (a string) or remove (`null`). */
@@ -81,7 +98,7 @@ export interface StreamOptions extends FormatOptions {
 
 /** Options with every default filled in, shared by every connection of a route. */
 export type ResolvedStreamOptions = StreamOptions &
-  Required<Pick<StreamOptions, 'maxQueueBytes' | 'onOverflow' | 'stallTimeout' | 'heartbeat'>> & {
+  Required<Pick<StreamOptions, 'maxQueueBytes' | 'onOverflow' | 'stallTimeout' | 'heartbeat' | 'group'>> & {
     readonly resolved: true;
   };
 
@@ -97,11 +114,13 @@ export function resolveStreamOptions(options: StreamOptions = {}): ResolvedStrea
     onOverflow: options.onOverflow ?? 'close',
     stallTimeout: options.stallTimeout ?? 30_000,
     heartbeat: options.heartbeat ?? 15_000,
+    group: options.group ?? openStreams,
     resolved: true,
   };
   checkPositive('maxQueueBytes', resolved.maxQueueBytes);
   if (resolved.stallTimeout !== false) checkPositive('stallTimeout', resolved.stallTimeout);
   if (resolved.heartbeat !== false) checkPositive('heartbeat', resolved.heartbeat);
+  if (resolved.maxLifetime !== undefined) checkPositive('maxLifetime', resolved.maxLifetime);
   if (!['close', 'drop-oldest', 'drop-newest'].includes(resolved.onOverflow)) {
     throw new TypeError(`onOverflow must be 'close', 'drop-oldest' or 'drop-newest'`);
   }

@@ -6,7 +6,10 @@
 export interface Sink {
   /** True on HTTP/2, where connection-specific headers such as `Connection` are forbidden. */
   readonly http2: boolean;
-  /** Aborted once when the client goes away. The stream then stops writing and cleans up. */
+  /**
+   * Aborted once when the connection is closed: when the client goes away (the stream then stops
+   * writing and cleans up), or once `end()` has flushed or `destroy()` has dropped it.
+   */
   readonly signal: AbortSignal;
   /** Send status 200 with these headers, at once. Called exactly once, before the first write. */
   open(headers: Readonly<Record<string, string>>): void;

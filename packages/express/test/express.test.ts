@@ -2,11 +2,11 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { describeAdapterContract } from '../../../test/adapter-contract.js';
-import { sse } from '../src/index.js';
+import { closeStreamsOnServerClose, sse } from '../src/index.js';
 
 describeAdapterContract({
   name: 'express',
-  async start(routes) {
+  async start(routes, shutdown) {
     const app = express();
     for (const route of routes) {
       if ('html' in route) app.get(route.path, (_req, res) => res.type('html').send(route.html));
@@ -18,12 +18,10 @@ describeAdapterContract({
     }
     const server = app.listen(0, '127.0.0.1');
     await once(server, 'listening');
+    closeStreamsOnServerClose(server, shutdown);
     return {
       url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      close: async () => {
-        server.closeAllConnections();
-        await new Promise((resolve) => server.close(resolve));
-      },
+      close: () => new Promise((resolve) => server.close(() => resolve())),
     };
   },
 });

@@ -1,7 +1,10 @@
 import {
   type EventSourceLike,
   type MessageEvent,
+  type ResolvedStreamOptions,
   resolveStreamOptions,
+  type ShutdownOptions,
+  StreamGroup,
   type StreamOptions,
 } from '@rxsse/core';
 import { type EventContext, openEventStream } from '@rxsse/node';
@@ -12,6 +15,12 @@ import fp from 'fastify-plugin';
 export type FastifyEventSource<M extends MessageEvent<unknown> = MessageEvent> =
   | EventSourceLike<M>
   | ((context: EventContext) => EventSourceLike<M> | Promise<EventSourceLike<M>>);
+
+/** Options of the plugin: defaults for every route, and how `app.close()` ends open streams. */
+export interface RxsseFastifyOptions extends StreamOptions {
+  /** Retry hint, reconnect window and flush deadline used when the app closes. */
+  shutdown?: ShutdownOptions;
+}
 
 declare module 'fastify' {
   interface FastifyReply {
@@ -29,15 +38,20 @@ declare module 'fastify' {
   }
 }
 
-const plugin: FastifyPluginCallback<StreamOptions> = (app, options, done) => {
-  const defaults = resolveStreamOptions(options);
+const plugin: FastifyPluginCallback<RxsseFastifyOptions> = (app, { shutdown, ...options }, done) => {
+  // Each app gets its own group, so closing one app never ends another app's streams.
+  const base: StreamOptions = { group: new StreamGroup(), ...options };
+  const defaults = resolveStreamOptions(base);
+  // preClose runs before the server stops and waits for connections: streams end first, so
+  // app.close() does not hang on them.
+  app.addHook('preClose', () => defaults.group.close(shutdown));
   // Per-call options are resolved once per options object, so the encode cache stays shared.
-  const perCall = new WeakMap<StreamOptions, ReturnType<typeof resolveStreamOptions>>();
+  const perCall = new WeakMap<StreamOptions, ResolvedStreamOptions>();
 
   app.decorateReply('sse', async function sse(this: FastifyReply, source, callOptions) {
     let resolved = defaults;
     if (callOptions) {
-      resolved = perCall.get(callOptions) ?? resolveStreamOptions({ ...options, ...callOptions });
+      resolved = perCall.get(callOptions) ?? resolveStreamOptions({ ...base, ...callOptions });
       perCall.set(callOptions, resolved);
     }
     const produce = typeof source === 'function' ? source : () => source;

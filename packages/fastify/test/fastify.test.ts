@@ -4,9 +4,9 @@ import { rxsse } from '../src/index.js';
 
 describeAdapterContract({
   name: 'fastify',
-  async start(routes) {
-    const app = Fastify({ forceCloseConnections: true });
-    await app.register(rxsse);
+  async start(routes, shutdown) {
+    const app = Fastify();
+    await app.register(rxsse, { shutdown });
     for (const route of routes) {
       if ('html' in route) app.get(route.path, (_req, reply) => reply.type('text/html').send(route.html));
       else

@@ -1,3 +1,3 @@
 export type { CloseReason, MessageEvent, StreamOptions, TypedMessageEvent } from '@rxsse/core';
-export type { EventContext, EventHandler } from '@rxsse/node';
+export { closeStreamsOnServerClose, type EventContext, type EventHandler } from '@rxsse/node';
 export { sse } from './sse.js';

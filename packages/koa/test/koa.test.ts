@@ -3,11 +3,11 @@ import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import Koa from 'koa';
 import { describeAdapterContract } from '../../../test/adapter-contract.js';
-import { sse } from '../src/index.js';
+import { closeStreamsOnServerClose, sse } from '../src/index.js';
 
 describeAdapterContract({
   name: 'koa',
-  async start(routes) {
+  async start(routes, shutdown) {
     const app = new Koa();
     const appErrors: unknown[] = [];
     app.on('error', (error) => appErrors.push(error));
@@ -28,13 +28,11 @@ describeAdapterContract({
     app.use(router.routes());
     const server = app.listen(0, '127.0.0.1');
     await once(server, 'listening');
+    closeStreamsOnServerClose(server, shutdown);
     return {
       appErrors,
       url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      close: async () => {
-        server.closeAllConnections();
-        await new Promise((resolve) => server.close(resolve));
-      },
+      close: () => new Promise((resolve) => server.close(() => resolve())),
     };
   },
 });

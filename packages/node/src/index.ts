@@ -5,3 +5,4 @@ export {
   openEventStream,
   readLastEventId,
 } from './open-event-stream.js';
+export { closeStreamsOnServerClose } from './shutdown.js';

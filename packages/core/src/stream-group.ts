@@ -1,0 +1,75 @@
+import type { EventStream } from './event-stream.js';
+
+/** How {@link StreamGroup.close} ends its streams. */
+export interface ShutdownOptions {
+  /**
+   * Send each client `retry: <ms>` before its stream ends, drawn between `retry` and
+   * `retry + spread`, so clients come back spread over a window instead of all at once.
+   */
+  retry?: number;
+  /** Width of the reconnect window, in ms. @defaultValue 0 */
+  spread?: number;
+  /** Destroy connections that have not flushed after this many ms. @defaultValue 5_000 */
+  deadline?: number;
+}
+
+/**
+ * The open streams of a server (or of the process): what a graceful shutdown closes, and what a
+ * metrics scrape counts. Every stream joins its options' `group` when it starts and leaves it
+ * when it ends.
+ */
+export class StreamGroup {
+  readonly #streams = new Set<EventStream>();
+
+  /** Number of open streams. */
+  get size(): number {
+    return this.#streams.size;
+  }
+
+  /** Bytes queued for slow clients, across the group (computed on demand, for gauges). */
+  get queuedBytes(): number {
+    let total = 0;
+    for (const stream of this.#streams) total += stream.queuedBytes;
+    return total;
+  }
+
+  /** @internal */
+  add(stream: EventStream): void {
+    this.#streams.add(stream);
+  }
+
+  /** @internal */
+  delete(stream: EventStream): void {
+    this.#streams.delete(stream);
+  }
+
+  /**
+   * Closes every open stream with reason `'shutdown'`: each writes what it has queued (and the
+   * retry hint), then ends. Resolves once every connection has closed, or once `deadline` ms have
+   * passed, after destroying the ones that were still flushing.
+   */
+  async close(options: ShutdownOptions = {}): Promise<void> {
+    const { retry, spread = 0, deadline = 5_000 } = options;
+    const closing = [...this.#streams];
+    for (const stream of closing) {
+      stream.close('shutdown', retry === undefined ? undefined : Math.round(retry + Math.random() * spread));
+    }
+    const open = closing.filter((stream) => !stream.signal.aborted);
+    if (open.length === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const flushed = Promise.all(open.map((stream) => aborted(stream.signal)));
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, deadline);
+    });
+    await Promise.race([flushed, late]);
+    clearTimeout(timer);
+    for (const stream of open) if (!stream.signal.aborted) stream.destroy();
+  }
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
+/** The group every stream joins unless its options name another: the whole process. */
+export const openStreams = new StreamGroup();
