@@ -1,0 +1,6 @@
+export {
+  type PrometheusMetrics,
+  type PrometheusMetricsOptions,
+  prometheusMetrics,
+  type ReplayOutcome,
+} from './prometheus-metrics.js';

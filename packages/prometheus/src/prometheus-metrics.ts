@@ -1,0 +1,87 @@
+import { type CloseReason, openStreams, type StreamGroup, type StreamMetrics } from '@rxsse/core';
+import { Counter, register as defaultRegistry, Gauge, type Registry } from 'prom-client';
+
+/** Where the metrics go and what they watch. */
+export interface PrometheusMetricsOptions {
+  /** @defaultValue prom-client's global registry */
+  registry?: Registry;
+  /** Prepended to every metric name. @defaultValue 'rxsse_' */
+  prefix?: string;
+  /** The streams whose open count and queue depth the gauges read. @defaultValue `openStreams` */
+  group?: StreamGroup;
+}
+
+/** What a replay ended as: served from history, nothing to replay, or history was truncated. */
+export type ReplayOutcome = 'hit' | 'miss' | 'truncated';
+
+/** {@link StreamMetrics} backed by prom-client, plus a counter for replay outcomes. */
+export interface PrometheusMetrics extends StreamMetrics {
+  replay(outcome: ReplayOutcome): void;
+}
+
+/**
+ * Registers rxsse's metrics and returns the hooks to pass as the `metrics` option. Call it once per
+ * registry. Metric names (with the default prefix):
+ *
+ * | name | type | labels |
+ * | --- | --- | --- |
+ * | `rxsse_connections_open` | gauge | |
+ * | `rxsse_connections_total` | counter | |
+ * | `rxsse_events_written_total` | counter | |
+ * | `rxsse_bytes_written_total` | counter | |
+ * | `rxsse_heartbeats_total` | counter | |
+ * | `rxsse_closes_total` | counter | `reason`: client, complete, error, overflow, stall, lifetime, shutdown |
+ * | `rxsse_dropped_events_total` | counter | |
+ * | `rxsse_queued_bytes` | gauge | |
+ * | `rxsse_replays_total` | counter | `outcome`: hit, miss, truncated |
+ *
+ * @example
+ * ```ts
+ * const metrics = prometheusMetrics();
+ * app.get('/sse', sse(handler, { metrics }));
+ * app.get('/metrics', async (req, res) => res.type(register.contentType).send(await register.metrics()));
+ * ```
+ */
+export function prometheusMetrics(options: PrometheusMetricsOptions = {}): PrometheusMetrics {
+  const { registry = defaultRegistry, prefix = 'rxsse_', group = openStreams } = options;
+  const registers = [registry];
+  const counter = (name: string, help: string, labelNames: string[] = []) =>
+    new Counter({ name: prefix + name, help, labelNames, registers });
+
+  // Gauges are read at scrape time from the group, so the hot path never touches them.
+  new Gauge({
+    name: `${prefix}connections_open`,
+    help: 'Open event streams.',
+    registers,
+    collect() {
+      this.set(group.size);
+    },
+  });
+  new Gauge({
+    name: `${prefix}queued_bytes`,
+    help: 'Bytes queued for slow clients, beyond what sockets buffer.',
+    registers,
+    collect() {
+      this.set(group.queuedBytes);
+    },
+  });
+  const connections = counter('connections_total', 'Event streams opened.');
+  const events = counter('events_written_total', 'Events written to clients.');
+  const bytes = counter('bytes_written_total', 'Bytes written to clients (events, heartbeats, retry hints).');
+  const heartbeats = counter('heartbeats_total', 'Heartbeat comments written.');
+  const closes = counter('closes_total', 'Event streams closed, by reason.', ['reason']);
+  const dropped = counter('dropped_events_total', 'Events dropped for slow clients.');
+  const replays = counter('replays_total', 'Last-Event-ID replays, by outcome.', ['outcome']);
+
+  return {
+    opened: () => connections.inc(),
+    wrote(count, size) {
+      if (count > 0) events.inc(count);
+      bytes.inc(size);
+    },
+    heartbeat: () => heartbeats.inc(),
+    dropped: (count) => dropped.inc(count),
+    closed: (reason: CloseReason) => closes.inc({ reason }),
+    replay: (outcome) => replays.inc({ outcome }),
+  };
+}
