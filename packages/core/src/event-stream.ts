@@ -89,6 +89,7 @@ export class EventStream implements HeartbeatTarget {
   /** @internal */
   start(source: EventSourceLike<MessageEvent<unknown>>): this {
     const { sink, options } = this;
+    options.metrics?.opened();
     if (sink.signal.aborted) {
       this.#finish('client');
       return this;
@@ -96,7 +97,6 @@ export class EventStream implements HeartbeatTarget {
     sink.signal.addEventListener('abort', this.#onAbort);
     sink.onDrain(() => this.#drained());
     options.group.add(this);
-    options.metrics?.opened();
     const own = (source as WithSourceHeaders)[SOURCE_HEADERS];
     sink.open(sseHeaders(sink.http2, own ? { ...options.headers, ...own } : options.headers));
     if (options.retry !== undefined) this.#write(utf8.encode(formatRetry(options.retry)), 0);
