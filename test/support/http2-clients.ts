@@ -1,0 +1,198 @@
+import { type ClientHttp2Session, connect, type IncomingHttpHeaders } from 'node:http2';
+import { request as httpsRequest } from 'node:https';
+import { chromium, type Page } from 'playwright-core';
+import { Agent, EventSource } from 'undici';
+import type { Received } from './clients.js';
+
+/** Debian's Chromium, installed by scripts/system-deps.sh (as in ./browser.ts). */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/**
+ * {@link withBrowser} for servers with a self-signed certificate: the same launch, plus
+ * `--ignore-certificate-errors` and a context that ignores HTTPS errors.
+ */
+export async function withInsecureBrowser<T>(body: (page: Page) => Promise<T>): Promise<T> {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--ignore-certificate-errors',
+    ],
+  });
+  try {
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    const page = await context.newPage();
+    return await body(page);
+  } finally {
+    await browser.close();
+  }
+}
+
+/** An undici dispatcher that negotiates HTTP/2 and accepts a self-signed certificate. */
+export function h2Agent(): Agent {
+  return new Agent({ allowH2: true, connect: { rejectUnauthorized: false } });
+}
+
+/** Opens an undici EventSource over `dispatcher`, collects `count` events of `types`, then closes it. */
+export function collectOver(
+  dispatcher: Agent,
+  url: string,
+  types: string[],
+  count: number,
+): Promise<Received[]> {
+  return new Promise((resolve, reject) => {
+    const source = new EventSource(url, { node: { dispatcher } });
+    const received: Received[] = [];
+    const timer = setTimeout(() => {
+      source.close();
+      reject(new Error(`timed out with ${received.length} of ${count} events`));
+    }, 10_000);
+    for (const type of types) {
+      source.addEventListener(type, (event) => {
+        const { data, lastEventId } = event as MessageEvent<string>;
+        received.push({ type, data, lastEventId });
+        if (received.length === count) {
+          clearTimeout(timer);
+          source.close();
+          resolve(received);
+        }
+      });
+    }
+  });
+}
+
+/** Opens an HTTP/2 session to `url`, accepting a self-signed certificate, once it is connected. */
+export function h2Session(url: string): Promise<ClientHttp2Session> {
+  return new Promise((resolve, reject) => {
+    const session = connect(url, { rejectUnauthorized: false });
+    session.once('connect', () => {
+      session.off('error', reject);
+      resolve(session);
+    });
+    session.once('error', reject);
+  });
+}
+
+/** One stream of a session read to its end: the response headers and the body as text. */
+export interface H2Response {
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** Opens one stream on `session` and reads it to its end. */
+export function readStream(session: ClientHttp2Session, path: string): Promise<H2Response> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({ ':path': path, accept: 'text/event-stream' });
+    let headers: IncomingHttpHeaders = {};
+    let body = '';
+    stream.setEncoding('utf8');
+    stream.on('response', (h) => {
+      headers = h;
+    });
+    stream.on('data', (chunk: string) => {
+      body += chunk;
+    });
+    stream.on('end', () => resolve({ headers, body }));
+    stream.on('error', reject);
+  });
+}
+
+/** Reads `url` to its end over HTTPS with HTTP/1.1 (no ALPN h2), accepting a self-signed certificate. */
+export function readHttp1(
+  url: string,
+): Promise<{ httpVersion: string; headers: IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      url,
+      { rejectUnauthorized: false, agent: false, headers: { accept: 'text/event-stream' } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve({ httpVersion: res.httpVersion, headers: res.headers, body }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Warnings the clients of these tests emit themselves, not the server: undici's EventSource. */
+const CLIENT_WARNINGS = [/^EventSource is experimental/];
+
+/** Collects the process warnings emitted from now on, but the clients' own; call `stop` to stop. */
+export function recordWarnings(): { warnings: Error[]; stop: () => void } {
+  const warnings: Error[] = [];
+  const listener = (warning: Error) => {
+    if (!CLIENT_WARNINGS.some((pattern) => pattern.test(warning.message))) warnings.push(warning);
+  };
+  process.on('warning', listener);
+  return { warnings, stop: () => process.off('warning', listener) };
+}
+
+/** A finite stream of named events with ids; the last one has no id, so it keeps the previous one. */
+export const NAMED_EVENTS = [
+  { type: 'greeting', id: 'g-1', data: 'hello' },
+  { type: 'tick', id: '2', data: { n: 2 } },
+  { id: '3', data: 'line one\nline two' },
+  { type: 'tick', data: { n: 4 } },
+];
+
+/** What an EventSource dispatches for {@link NAMED_EVENTS}. */
+export const NAMED_RECEIVED: Received[] = [
+  { type: 'greeting', data: 'hello', lastEventId: 'g-1' },
+  { type: 'tick', data: '{"n":2}', lastEventId: '2' },
+  { type: 'message', data: 'line one\nline two', lastEventId: '3' },
+  { type: 'tick', data: '{"n":4}', lastEventId: '3' },
+];
+
+/** The wire text of {@link NAMED_EVENTS}. */
+export const NAMED_WIRE =
+  'event: greeting\nid: g-1\ndata: hello\n\n' +
+  'event: tick\nid: 2\ndata: {"n":2}\n\n' +
+  'id: 3\ndata: line one\ndata: line two\n\n' +
+  'event: tick\ndata: {"n":4}\n\n';
+
+/**
+ * A page whose EventSource reads `path` (expected to serve {@link NAMED_EVENTS}), closes it after
+ * the fourth event, and keeps what it received in `window.received`.
+ */
+export function namedEventsPage(path: string): string {
+  return `<!doctype html><meta charset="utf-8"><title>rxsse h2</title><script>
+window.received = [];
+const source = new EventSource(${JSON.stringify(path)});
+for (const type of ['greeting', 'tick', 'message']) {
+  source.addEventListener(type, (e) => {
+    window.received.push({ type: e.type, data: e.data, lastEventId: e.lastEventId });
+    if (window.received.length === 4) source.close();
+  });
+}
+</script>`;
+}
+
+/** What the page of {@link namedEventsPage} saw: its events and how it and the stream were fetched. */
+export interface PageReport {
+  received: Received[];
+  navigationProtocol: string | undefined;
+}
+
+/** Loads `url` (a {@link namedEventsPage}) and waits for its four events. */
+export async function readNamedEventsPage(page: Page, url: string): Promise<PageReport> {
+  await page.goto(url);
+  await page.waitForFunction(() => (window as unknown as { received: unknown[] }).received.length >= 4);
+  return page.evaluate(() => ({
+    received: (window as unknown as { received: Received[] }).received,
+    navigationProtocol: (
+      performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined
+    )?.nextHopProtocol,
+  }));
+}
