@@ -1,3 +1,4 @@
+import type { Http2Session } from 'node:http2';
 import type { Server } from 'node:net';
 import { openStreams, type ShutdownOptions, type StreamGroup } from '@rxsse/core';
 
@@ -5,6 +6,8 @@ import { openStreams, type ShutdownOptions, type StreamGroup } from '@rxsse/core
  * Makes `server.close()` end the event streams first. Node's `close()` waits for open
  * connections, and an event stream never ends on its own, so without this it would hang.
  * Streams get reason `'shutdown'`, write what they queued (and the retry hint), then end.
+ * On an HTTP/2 server, client sessions are closed gracefully (GOAWAY) too: Node waits for them,
+ * and browsers keep idle sessions open.
  *
  * @example
  * ```ts
@@ -17,10 +20,17 @@ export function closeStreamsOnServerClose(
   options: ShutdownOptions & { group?: StreamGroup } = {},
 ): void {
   const { group = openStreams, ...shutdown } = options;
+  const sessions = new Set<Http2Session>();
+  server.on('session', (session: Http2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  });
   const close = server.close;
   server.close = function closeWithStreams(this: Server, callback?: (error?: Error) => void) {
     close.call(this, callback);
-    void group.close(shutdown);
+    void group.close(shutdown).then(() => {
+      for (const session of sessions) session.close();
+    });
     return this;
   };
 }
