@@ -35,8 +35,8 @@ export function page(framework) {
 }
 
 /**
- * Listens on 127.0.0.1:`port` (0 picks a free port) and resolves to the server's URL and a
- * `close()` that also ends open event streams, which would otherwise keep the server alive.
+ * Listens on 127.0.0.1:`port` (0 picks a free port) and resolves to the server's URL and its
+ * `close()`. The server must have its streams wired to close with it (closeStreamsOnServerClose).
  * @param {import('node:http').Server} server
  * @param {number} port
  */
@@ -59,7 +59,6 @@ export function serverUrl(server) {
 function closeServer(server) {
   return new Promise((resolve, reject) => {
     server.close((error) => (error ? reject(error) : resolve()));
-    server.closeAllConnections();
   });
 }
 

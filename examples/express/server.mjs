@@ -1,6 +1,6 @@
 // rxsse with Express: `node server.mjs` serves http://127.0.0.1:3001/ (PORT overrides).
 import { createServer } from 'node:http';
-import { sse } from '@rxsse/express';
+import { closeStreamsOnServerClose, sse } from '@rxsse/express';
 import express from 'express';
 import { interval, map } from 'rxjs';
 import { exampleEvent, firstEventNumber, isMain, listen, page, runMain } from '../shared.mjs';
@@ -37,7 +37,10 @@ export function createApp() {
  * @returns {Promise<{ url: string; close(): Promise<void> }>}
  */
 export function start(port = DEFAULT_PORT) {
-  return listen(createServer(createApp()), port);
+  const server = createServer(createApp());
+  // server.close() ends open streams, telling clients to come back within 1-3 s.
+  closeStreamsOnServerClose(server, { retry: 1000, spread: 2000 });
+  return listen(server, port);
 }
 
 if (isMain(import.meta.url)) await runMain(start, DEFAULT_PORT);

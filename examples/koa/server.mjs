@@ -1,14 +1,12 @@
 // rxsse with Koa: `node server.mjs` serves http://127.0.0.1:3003/ (PORT overrides).
 import { createServer } from 'node:http';
 import Router from '@koa/router';
-import { sse } from '@rxsse/koa';
+import { closeStreamsOnServerClose, sse } from '@rxsse/koa';
 import Koa from 'koa';
 import { interval, map } from 'rxjs';
 import { exampleEvent, firstEventNumber, isMain, listen, page, runMain } from '../shared.mjs';
 
 export const DEFAULT_PORT = 3003;
-
-const CLIENT_GONE = new Set(['ECONNRESET', 'ECONNABORTED', 'EPIPE']);
 
 /** The Koa app: the page at `/`, its event stream at `/sse`. */
 export function createApp() {
@@ -35,11 +33,6 @@ export function createApp() {
 
   app.use(router.routes()).use(router.allowedMethods());
 
-  // Koa reports every connection a client resets as an app error. For an event stream that is
-  // just a closed tab: log the errors that are not.
-  app.on('error', (error) => {
-    if (!CLIENT_GONE.has(error.code)) console.error(error);
-  });
   return app;
 }
 
@@ -49,7 +42,10 @@ export function createApp() {
  * @returns {Promise<{ url: string; close(): Promise<void> }>}
  */
 export function start(port = DEFAULT_PORT) {
-  return listen(createServer(createApp().callback()), port);
+  const server = createServer(createApp().callback());
+  // server.close() ends open streams, telling clients to come back within 1-3 s.
+  closeStreamsOnServerClose(server, { retry: 1000, spread: 2000 });
+  return listen(server, port);
 }
 
 if (isMain(import.meta.url)) await runMain(start, DEFAULT_PORT);
