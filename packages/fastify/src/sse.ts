@@ -26,6 +26,8 @@ declare module 'fastify' {
   interface FastifyReply {
     /**
      * Streams events to this request's client and takes the response over from Fastify.
+     * `options` override the plugin's for this call; hoist them into a constant, since a message
+     * shared by many clients is encoded once per options object.
      * @example
      * ```ts
      * app.get('/sse', (req, reply) => reply.sse(interval(1000).pipe(map(() => ({ data: 'tick' })))));
@@ -57,6 +59,7 @@ const plugin: FastifyPluginCallback<RxsseFastifyOptions> = (app, { shutdown, ...
     const produce = typeof source === 'function' ? source : () => source;
     // A producer that throws before the first byte is Fastify's to answer, like any other route.
     await openEventStream(this.request.raw, this.raw, produce, resolved);
+    // Hijack only once the producer succeeded, so a failure above still gets Fastify's error reply.
     this.hijack();
     return this;
   });
