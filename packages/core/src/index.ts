@@ -23,3 +23,34 @@ export {
 export type { Sink } from './sink.js';
 export { openStreams, type ShutdownOptions, StreamGroup } from './stream-group.js';
 export type { EventMap, FormatOptions, MessageEvent, TypedMessageEvent } from './types.js';
+
+// Channels: topics with history and replay, on a pluggable engine.
+
+export {
+  Channel,
+  type ChannelOptions,
+  type ChannelSource,
+  createChannel,
+  type SubscribeOptions,
+} from './channel.js';
+export type { ChannelEvent } from './channel-feed.js';
+export type { ReplayLimit } from './channel-replay.js';
+export {
+  DEFAULT_TRUNCATION_EVENT_TYPE,
+  HISTORY_TRUNCATED_HEADER,
+  type HistoryTruncatedEvent,
+  type TruncationReason,
+} from './channel-truncation.js';
+export type {
+  ChannelEngine,
+  HistoryPage,
+  HistoryStore,
+  LiveBus,
+  LiveListener,
+  ReadLimit,
+  StoredMessage,
+} from './history.js';
+export { compareStreamIds, formatStreamId, parseStreamId, type StreamId } from './history-id.js';
+export { type MemoryEngineOptions, memoryEngine } from './history-memory.js';
+export { HistoryRing, type RingLimits } from './history-ring.js';
+export { messageSize, utf8Length } from './history-size.js';

@@ -1,0 +1,172 @@
+import { Observable } from 'rxjs';
+import { type ChannelEvent, ChannelFeed, type TruncationEventFactory } from './channel-feed.js';
+import { type Replay, type ReplayLimit, readReplay } from './channel-replay.js';
+import {
+  checkTruncationType,
+  DEFAULT_TRUNCATION_EVENT_TYPE,
+  TRUNCATED_HEADERS,
+} from './channel-truncation.js';
+import { SOURCE_HEADERS, type WithSourceHeaders } from './event-stream.js';
+import { encodeEvent } from './format.js';
+import type { ChannelEngine, StoredMessage } from './history.js';
+import type { MessageEvent } from './types.js';
+
+/** Options of {@link createChannel}. */
+export interface ChannelOptions {
+  /**
+   * Most history one subscription replays. A client that missed more gets the truncation signal
+   * instead of a partial replay, and continues live.
+   * @defaultValue `{ events: 1000, bytes: 1_048_576 }`
+   */
+  maxReplay?: Partial<ReplayLimit>;
+  /**
+   * The `type` of the event that tells a subscriber events may be missing (see
+   * `HistoryTruncatedEvent`). Not `message`, `error` or `open`.
+   * @defaultValue 'history-truncated'
+   */
+  truncationEventType?: string;
+}
+
+/** Options of {@link Channel.subscribe}. A handler's `{ lastEventId, signal }` context fits as is. */
+export interface SubscribeOptions<M extends MessageEvent<unknown> = MessageEvent> {
+  /** The id the client last saw: events after it are replayed first. */
+  lastEventId?: string | undefined;
+  /** Releases the subscription if the client leaves before the source is subscribed to. */
+  signal?: AbortSignal;
+  /**
+   * Which events this subscriber receives (e.g. only its user's). It only drops messages: those
+   * kept are the channel's own objects, so they are still encoded once per route.
+   */
+  filter?: (message: StoredMessage<M>) => boolean;
+}
+
+/** What {@link Channel.subscribe} resolves to: a source any adapter's handler may return. */
+export type ChannelSource<M extends MessageEvent<unknown> = MessageEvent> = Observable<
+  ChannelEvent<StoredMessage<M>>
+> &
+  WithSourceHeaders;
+
+/**
+ * A topic that many connections subscribe to, on a {@link ChannelEngine}: `publish` stores an event
+ * and fans it out, `subscribe` replays what a reconnecting client missed and continues live.
+ * Create one with {@link createChannel}.
+ */
+export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
+  readonly #engine: ChannelEngine;
+  readonly #replayLimit: ReplayLimit;
+  readonly #maxHeld: number;
+  readonly #truncation: TruncationEventFactory;
+
+  /** @internal Use {@link createChannel}. */
+  constructor(
+    engine: ChannelEngine,
+    /** The topic: every channel of this name on the same engine shares its events. */
+    readonly topic: string,
+    options: ChannelOptions = {},
+  ) {
+    this.#engine = engine;
+    this.#replayLimit = {
+      events: positive(options.maxReplay?.events ?? 1000, 'maxReplay.events'),
+      bytes: positive(options.maxReplay?.bytes ?? 1_048_576, 'maxReplay.bytes'),
+    };
+    // Live events wait here while history is read: a few pages' worth of publishing, at most.
+    this.#maxHeld = Math.max(1000, this.#replayLimit.events);
+    const type = checkTruncationType(options.truncationEventType ?? DEFAULT_TRUNCATION_EVENT_TYPE);
+    this.#truncation = (lastEventId, reason) => ({ type, data: { lastEventId, reason } });
+  }
+
+  /**
+   * Stores `message` and delivers it to every subscriber; resolves to its id (the store assigns one
+   * if the message has none). Rejects if the message was not stored, e.g. when the store is down:
+   * nothing is ever dropped silently. Messages must not be mutated once published.
+   */
+  async publish(message: M): Promise<string> {
+    // Type and retry are checked here, once, rather than failing every subscriber's stream later.
+    encodeEvent({ data: '', type: message.type, retry: message.retry });
+    return this.#engine.append(this.topic, message);
+  }
+
+  /**
+   * A source for one client: with a `lastEventId`, first the events after it (or, if they cannot all
+   * be replayed, the truncation event and the `SSE-History-Truncated: true` header), then live
+   * events, each once and in order. Subscribe to the result once.
+   *
+   * @example
+   * ```ts
+   * app.get('/chat', sse((req, context) => chat.subscribe(context)));
+   * ```
+   */
+  async subscribe(options: SubscribeOptions<M> = {}): Promise<ChannelSource<M>> {
+    const { lastEventId, signal } = options;
+    const resume = lastEventId !== undefined && lastEventId !== '' ? lastEventId : undefined;
+    const filter = options.filter as ((message: StoredMessage) => boolean) | undefined;
+    const feed = new ChannelFeed(this.#truncation, filter, this.#maxHeld, resume);
+    // Listen first, then read: an event published in between is in one or the other, never lost.
+    const unlisten = await this.#engine.listen(this.topic, feed);
+    let replay: Replay = { events: [], truncated: false };
+    if (resume !== undefined) {
+      try {
+        replay = await readReplay(this.#engine, this.topic, resume, this.#replayLimit);
+      } catch (error) {
+        unlisten();
+        throw error;
+      }
+    }
+    return feedSource(feed, replay, unlisten, signal) as unknown as ChannelSource<M>;
+  }
+}
+
+/**
+ * A channel for `topic` on `engine`. Switching engines is the only change between one process
+ * and many.
+ *
+ * @example
+ * ```ts
+ * const engine = memoryEngine(); // or redisEngine({ url: process.env.REDIS_URL }) from @rxsse/redis
+ * const chat = createChannel(engine, 'chat');
+ * app.get('/chat', sse((req, context) => chat.subscribe(context)));
+ * app.post('/chat', async (req, res) => res.json({ id: await chat.publish({ data: req.body }) }));
+ * ```
+ */
+export function createChannel<M extends MessageEvent<unknown> = MessageEvent>(
+  engine: ChannelEngine,
+  topic: string,
+  options?: ChannelOptions,
+): Channel<M> {
+  return new Channel<M>(engine, topic, options);
+}
+
+function feedSource(
+  feed: ChannelFeed,
+  replay: Replay,
+  unlisten: () => void,
+  signal: AbortSignal | undefined,
+): Observable<ChannelEvent> & WithSourceHeaders {
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    signal?.removeEventListener('abort', release);
+    unlisten();
+  };
+  if (signal?.aborted) release();
+  else signal?.addEventListener('abort', release, { once: true });
+
+  let used = false;
+  const source: Observable<ChannelEvent> & WithSourceHeaders = new Observable<ChannelEvent>((subscriber) => {
+    if (used) {
+      subscriber.error(new Error('A channel subscription can be subscribed to only once'));
+      return;
+    }
+    used = true;
+    feed.start(subscriber, replay);
+    return release;
+  });
+  if (replay.truncated || feed.heldGap) source[SOURCE_HEADERS] = TRUNCATED_HEADERS;
+  return source;
+}
+
+function positive(value: number, name: string): number {
+  if (!(Number.isInteger(value) && value > 0)) throw new RangeError(`${name} must be a positive integer`);
+  return value;
+}

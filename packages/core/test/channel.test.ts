@@ -1,0 +1,235 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type ChannelEngine,
+  createChannel,
+  type HistoryPage,
+  type LiveListener,
+  memoryEngine,
+  type ReadLimit,
+  resolveStreamOptions,
+  type Sink,
+  SOURCE_HEADERS,
+  type StoredMessage,
+  streamEvents,
+} from '../src/index.js';
+import { record, until } from './channel-contract.js';
+
+/** A Sink that keeps what it is given. */
+class MemorySink implements Sink {
+  readonly http2 = false;
+  readonly chunks: Uint8Array[] = [];
+  headers: Readonly<Record<string, string>> | undefined;
+  private readonly controller = new AbortController();
+  readonly signal = this.controller.signal;
+  open(headers: Readonly<Record<string, string>>) {
+    this.headers = headers;
+  }
+  write(chunk: Uint8Array) {
+    this.chunks.push(chunk);
+    return true;
+  }
+  onDrain() {}
+  end() {
+    this.controller.abort();
+  }
+  destroy() {
+    this.controller.abort();
+  }
+  get text() {
+    return this.chunks.map((c) => new TextDecoder().decode(c)).join('');
+  }
+}
+
+/** An engine whose reads wait until the test answers them, and whose live feed the test drives. */
+function scriptedEngine() {
+  const listeners = new Set<LiveListener>();
+  const reads: { afterId: string; limit: ReadLimit; answer: (page: HistoryPage) => void }[] = [];
+  let failRead: Error | undefined;
+  const engine: ChannelEngine = {
+    append: async () => {
+      throw new Error('not used');
+    },
+    read: (_topic, afterId, limit) =>
+      failRead
+        ? Promise.reject(failRead)
+        : new Promise((answer) => {
+            reads.push({ afterId, limit, answer });
+          }),
+    listen: async (_topic, listener) => {
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
+    },
+    close: async () => {},
+  };
+  return {
+    engine,
+    listeners,
+    reads,
+    failReads(error: Error) {
+      failRead = error;
+    },
+    live(...ids: string[]) {
+      for (const id of ids) for (const listener of listeners) listener.event(event(id));
+    },
+  };
+}
+
+const events = new Map<string, StoredMessage>();
+/** One message object per id, as an engine hands out. */
+function event(id: string): StoredMessage {
+  let message = events.get(id);
+  if (!message) {
+    message = { id, data: `data of ${id}` };
+    events.set(id, message);
+  }
+  return message;
+}
+const page = (...ids: string[]): HistoryPage => ({
+  events: ids.map(event),
+  bytes: ids.length,
+  truncated: false,
+  more: false,
+});
+
+describe('Channel', () => {
+  it('sends each live event to every route as the same bytes: encoded once', async () => {
+    const chat = createChannel(memoryEngine(), 'room');
+    const options = resolveStreamOptions({ heartbeat: false });
+    const sinks = [new MemorySink(), new MemorySink(), new MemorySink()];
+    for (const sink of sinks) streamEvents(await chat.subscribe({ signal: sink.signal }), sink, options);
+    await chat.publish({ data: { text: 'hello' }, type: 'chat' });
+    await until(() => sinks.every((s) => s.chunks.length === 1), 'one chunk per sink');
+    expect(sinks[1]!.chunks[0]).toBe(sinks[0]!.chunks[0]);
+    expect(sinks[2]!.chunks[0]).toBe(sinks[0]!.chunks[0]);
+    expect(sinks[0]!.text).toMatch(/^event: chat\nid: \d+-0\ndata: \{"text":"hello"\}\n\n$/);
+  });
+
+  it('puts SSE-History-Truncated on the response of a truncated subscription', async () => {
+    const chat = createChannel(memoryEngine(), 'room');
+    await chat.publish({ data: 'x' });
+    const sink = new MemorySink();
+    streamEvents(
+      await chat.subscribe({ lastEventId: 'nope' }),
+      sink,
+      resolveStreamOptions({ heartbeat: false }),
+    );
+    expect(sink.headers?.['sse-history-truncated']).toBe('true');
+    await until(() => sink.chunks.length === 1, 'the signal');
+    expect(sink.text).toBe('event: history-truncated\ndata: {"lastEventId":"nope","reason":"history"}\n\n');
+  });
+
+  it('sends the replay, then held live events it did not contain, never an id twice or backwards', async () => {
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room');
+    const subscribing = chat.subscribe({ lastEventId: '5-0' });
+    await until(() => script.reads.length === 1, 'the history read');
+    expect(script.reads[0]!.afterId).toBe('5-0');
+    // Live events arrive while history is read: one the client had, two the replay also has, one new.
+    script.live('4-0', '6-0', '7-0', '8-0');
+    script.reads[0]!.answer(page('6-0', '7-0'));
+    const client = record(await subscribing);
+    script.live('7-0', '9-0');
+    expect(client.ids()).toEqual(['6-0', '7-0', '8-0', '9-0']);
+    expect(client.received[0]).toBe(event('6-0'));
+  });
+
+  it('asks the store page by page within what is left of maxReplay', async () => {
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room', { maxReplay: { events: 700, bytes: 10_000 } });
+    const subscribing = chat.subscribe({ lastEventId: '1-0' });
+    await until(() => script.reads.length === 1, 'first read');
+    expect(script.reads[0]!.limit).toEqual({ count: 500, bytes: 10_000 });
+    const first = Array.from({ length: 500 }, (_, i) => `2-${i}`);
+    script.reads[0]!.answer({ ...page(...first), bytes: 4000, more: true });
+    await until(() => script.reads.length === 2, 'second read');
+    expect(script.reads[1]).toMatchObject({ afterId: '2-499', limit: { count: 200, bytes: 6000 } });
+    script.reads[1]!.answer(page('3-0'));
+    const client = record(await subscribing);
+    expect(client.ids()).toEqual([...first, '3-0']);
+  });
+
+  it('holds a bounded number of live events during replay, then says what it dropped', async () => {
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room', { maxReplay: { events: 10 } });
+    const subscribing = chat.subscribe({ lastEventId: '1-0' });
+    await until(() => script.reads.length === 1, 'the history read');
+    script.live(...Array.from({ length: 1001 }, (_, i) => `2-${i}`));
+    script.live('3-0');
+    script.reads[0]!.answer(page('1-1'));
+    const source = await subscribing;
+    expect(source[SOURCE_HEADERS]).toEqual({ 'SSE-History-Truncated': 'true' });
+    const client = record(source);
+    expect(client.ids()).toEqual(['1-1', '<history-truncated>', '2-1000', '3-0']);
+    expect(client.received[1]).toMatchObject({ data: { lastEventId: '1-1', reason: 'limit' } });
+  });
+
+  it('tells a live subscriber about a gap, and accepts lower ids after it', async () => {
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room');
+    const client = record(await chat.subscribe());
+    script.live('10-0');
+    for (const listener of script.listeners) listener.gap();
+    script.live('2-0');
+    expect(client.ids()).toEqual(['10-0', '<history-truncated>', '2-0']);
+  });
+
+  it('releases the live listener when the source is unsubscribed or the client left first', async () => {
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room');
+    const client = record(await chat.subscribe());
+    expect(script.listeners.size).toBe(1);
+    client.unsubscribe();
+    expect(script.listeners.size).toBe(0);
+    const abort = new AbortController();
+    await chat.subscribe({ signal: abort.signal });
+    expect(script.listeners.size).toBe(1);
+    abort.abort();
+    expect(script.listeners.size).toBe(0);
+    const gone = new AbortController();
+    gone.abort();
+    await chat.subscribe({ signal: gone.signal });
+    expect(script.listeners.size).toBe(0);
+  });
+
+  it('rejects, and stops listening, when history cannot be read', async () => {
+    const script = scriptedEngine();
+    script.failReads(new Error('store down'));
+    const chat = createChannel(script.engine, 'room');
+    await expect(chat.subscribe({ lastEventId: '1-0' })).rejects.toThrow('store down');
+    expect(script.listeners.size).toBe(0);
+  });
+
+  it('can be subscribed to once', async () => {
+    const chat = createChannel(memoryEngine(), 'room');
+    const source = await chat.subscribe();
+    record(source);
+    const second = record(source);
+    expect(second.error).toBeInstanceOf(Error);
+  });
+
+  it('errors only the subscriber whose filter throws', async () => {
+    const chat = createChannel(memoryEngine(), 'room');
+    const bad = record(
+      await chat.subscribe({
+        filter: () => {
+          throw new Error('bad filter');
+        },
+      }),
+    );
+    const good = record(await chat.subscribe());
+    await chat.publish({ data: 'x' });
+    expect((bad.error as Error).message).toBe('bad filter');
+    expect(good.received).toHaveLength(1);
+  });
+
+  it('refuses truncation event types a client could not tell apart, and bad limits', () => {
+    const engine = memoryEngine();
+    for (const type of ['', 'message', 'error', 'open', 'a\nb'])
+      expect(() => createChannel(engine, 't', { truncationEventType: type }), type).toThrow(RangeError);
+    expect(() => createChannel(engine, 't', { maxReplay: { events: 0 } })).toThrow(RangeError);
+    expect(() => createChannel(engine, 't', { maxReplay: { bytes: 1.5 } })).toThrow(RangeError);
+    expect(() => memoryEngine({ maxEvents: -1 })).toThrow(RangeError);
+  });
+});
