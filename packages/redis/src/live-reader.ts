@@ -1,0 +1,289 @@
+import type { LiveListener } from '@rxsse/core';
+import { ClientOfflineError, MultiErrorReply } from 'redis';
+import type { RedisClient } from './client.js';
+import { withDeadline } from './deadline.js';
+import { fromEntry } from './stream-fields.js';
+import type { Entry } from './stream-read.js';
+
+/** Options of a {@link LiveReader}. */
+export interface LiveReaderOptions {
+  /** How long one XREAD blocks, in ms: the longest a new topic or a recovered Redis waits. */
+  blockMs: number;
+  /** Most entries per topic per read. */
+  readCount: number;
+  /** Longest a checked read may take before it counts as failed, in ms. */
+  timeoutMs: number;
+  /** Told about every failed read (the reader retries on its own). */
+  onError: (error: unknown) => void;
+}
+
+interface Topic {
+  readonly key: string;
+  readonly listeners: Set<LiveListener>;
+  /** The last id delivered (`0-0`: the stream did not exist); `undefined` until it is known. */
+  cursor: string | undefined;
+  ready: Promise<void>;
+  /** The last read was full: trimming may outrun the reader, so the next read checks the cursor. */
+  behind: boolean;
+  /**
+   * For a stream that was empty when the topic started (cursor `0-0`, no entry to check): how many
+   * entries Redis had deleted from it by then. More deleted by the first read means a gap.
+   */
+  deletedAtStart: number;
+  /** Entries wait in a stream read from `0-0`: the next read checks nothing was trimmed first. */
+  fresh: boolean;
+}
+
+interface Batch {
+  topic: Topic;
+  /** The cursor was gone from the stream: what followed it may be lost. */
+  gap: boolean;
+  entries: Entry[];
+}
+
+const INITIAL = '0-0';
+
+/**
+ * Live delivery for one process: one dedicated connection loops `XREAD BLOCK` over the topics that
+ * have listeners here, each from the last id it delivered. The block is short, so a new topic or a
+ * Redis that went away never waits long; after any failure the next read first checks, in the same
+ * MULTI, that every cursor is still in its stream, and tells listeners about a gap if not (Redis
+ * restarted without its data, or trimming outran the reader). It never skips silently.
+ */
+export class LiveReader {
+  readonly #topics = new Map<string, Topic>();
+  #running = false;
+  #closed = false;
+  /** A read failed: the connection may have been to a Redis that has since lost data. */
+  #suspect = false;
+  #failures = 0;
+
+  constructor(
+    /** For start points: may queue while Redis reconnects. */
+    private readonly main: RedisClient,
+    /** Dedicated to the loop, with the offline queue off, so a disconnect fails the read at once. */
+    private readonly client: RedisClient,
+    private readonly options: LiveReaderOptions,
+  ) {
+    client.on('error', () => {
+      this.#suspect = true;
+    });
+  }
+
+  /**
+   * Registers `listener` for the stream `key`. Resolves once the reader knows where the stream ends:
+   * everything appended from then on reaches the listener.
+   */
+  async listen(key: string, listener: LiveListener): Promise<() => void> {
+    if (this.#closed) throw new Error('The Redis engine is closed');
+    const topic = this.#topics.get(key) ?? this.#addTopic(key);
+    topic.listeners.add(listener);
+    const unlisten = () => {
+      topic.listeners.delete(listener);
+      if (topic.listeners.size === 0 && this.#topics.get(key) === topic) this.#topics.delete(key);
+    };
+    try {
+      await topic.ready;
+    } catch (error) {
+      unlisten();
+      throw error;
+    }
+    this.#ensureRunning();
+    return unlisten;
+  }
+
+  /** Stops the loop and drops every listener. */
+  close(): void {
+    this.#closed = true;
+    this.#topics.clear();
+  }
+
+  #addTopic(key: string): Topic {
+    const topic: Topic = {
+      key,
+      listeners: new Set(),
+      cursor: undefined,
+      ready: Promise.resolve(),
+      behind: false,
+      deletedAtStart: 0,
+      fresh: false,
+    };
+    topic.ready = (async () => {
+      const last = await this.main.xRevRange(key, '+', '-', { COUNT: 1 });
+      const id = last?.[0]?.id;
+      if (id === undefined) topic.deletedAtStart = await deletedEntries(this.main, key);
+      topic.cursor = id ?? INITIAL;
+    })();
+    // A start point that could not be read is retried by the next listener, not cached.
+    topic.ready.catch(() => {
+      if (this.#topics.get(key) === topic) this.#topics.delete(key);
+    });
+    this.#topics.set(key, topic);
+    return topic;
+  }
+
+  #ensureRunning(): void {
+    if (this.#running || this.#closed) return;
+    this.#running = true;
+    void this.#run();
+  }
+
+  async #run(): Promise<void> {
+    try {
+      for (;;) {
+        const topics = [...this.#topics.values()].filter(
+          (t) => t.cursor !== undefined && t.listeners.size > 0,
+        );
+        if (topics.length === 0 || this.#closed) return;
+        try {
+          // Connecting is retried by node-redis itself. Until it is ready, do not queue a read: a
+          // MULTI would wait for the reconnect, and the first read after it must be a checked one.
+          if (!this.client.isOpen) this.client.connect().catch(() => {});
+          if (!this.client.isReady) throw new ClientOfflineError();
+          const check = this.#suspect || topics.some((t) => t.behind || t.fresh);
+          const batches = check ? await this.#checkedRead(topics) : await this.#blockingRead(topics);
+          if (this.#closed) return;
+          this.#failures = 0;
+          for (const topic of topics) topic.behind = false;
+          for (const batch of batches) this.#deliver(batch);
+        } catch (error) {
+          if (this.#closed) return;
+          this.#suspect = true;
+          this.options.onError(error);
+          await sleep(Math.min(1000, 25 * 2 ** this.#failures++));
+        }
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  async #blockingRead(topics: Topic[]): Promise<Batch[]> {
+    const reply = await this.client.xRead(
+      topics.map((t) => ({ key: t.key, id: t.cursor! })),
+      { BLOCK: this.options.blockMs, COUNT: this.options.readCount },
+    );
+    const batches = batchesOf(topics, reply as StreamsReply, new Set());
+    // Entries of a stream read from `0-0` wait for a checked read, which can tell if any were trimmed.
+    for (const batch of batches)
+      if (batch.topic.cursor === INITIAL && batch.entries.length > 0) batch.topic.fresh = true;
+    return batches.filter((batch) => !batch.topic.fresh);
+  }
+
+  /**
+   * A non-blocking read, in one MULTI with the checks that make it safe: each cursor (all, or the
+   * lagging ones) is still in its stream, and a stream read from `0-0` lost nothing to trimming yet.
+   */
+  async #checkedRead(topics: Topic[]): Promise<Batch[]> {
+    const all = this.#suspect;
+    const checked = topics.filter((t) => t.cursor !== INITIAL && (all || t.behind));
+    const initial = topics.filter((t) => t.cursor === INITIAL);
+    const multi = this.client.multi();
+    for (const topic of checked) multi.xRange(topic.key, topic.cursor!, topic.cursor!);
+    for (const topic of initial) multi.xInfoStream(topic.key);
+    multi.xRead(
+      topics.map((t) => ({ key: t.key, id: t.cursor! })),
+      { COUNT: this.options.readCount },
+    );
+    const replies = await withDeadline(
+      execAllowingMissingStreams(multi, checked.length, initial.length),
+      this.options.timeoutMs,
+    );
+    this.#suspect = false;
+    const lost = new Set(checked.filter((_, i) => (replies[i] as Entry[]).length === 0));
+    initial.forEach((topic, i) => {
+      topic.fresh = false;
+      const deleted = deletedOf(replies[checked.length + i]);
+      if (deleted !== undefined && deleted > topic.deletedAtStart) lost.add(topic);
+    });
+    return batchesOf(topics, replies[checked.length + initial.length] as StreamsReply, lost);
+  }
+
+  #deliver({ topic, gap, entries }: Batch): void {
+    if (gap) {
+      for (const listener of topic.listeners) this.#call(() => listener.gap());
+      // Nothing after the lost cursor: the stream was emptied or restarted lower, so read it all,
+      // with a new baseline of deleted entries (until it is known, no second gap is claimed).
+      if (entries.length === 0) {
+        topic.cursor = INITIAL;
+        topic.deletedAtStart = Number.POSITIVE_INFINITY;
+        deletedEntries(this.main, topic.key).then(
+          (deleted) => {
+            if (topic.cursor === INITIAL) topic.deletedAtStart = deleted;
+          },
+          () => {},
+        );
+      }
+    }
+    for (const entry of entries) {
+      let message: ReturnType<typeof fromEntry>['message'];
+      try {
+        message = fromEntry(entry.id, entry.message).message;
+      } catch (error) {
+        // An entry this engine did not write: skipping it is a gap, and listeners are told.
+        this.options.onError(error);
+        for (const listener of topic.listeners) this.#call(() => listener.gap());
+        continue;
+      }
+      // One object for every listener: each route encodes it once.
+      for (const listener of topic.listeners) this.#call(() => listener.event(message));
+    }
+    if (entries.length > 0) topic.cursor = entries[entries.length - 1]!.id;
+    topic.behind = entries.length >= this.options.readCount;
+  }
+
+  #call(notify: () => void): void {
+    try {
+      notify();
+    } catch (error) {
+      this.options.onError(error);
+    }
+  }
+}
+
+/**
+ * Runs `multi`, where replies `from` to `from + count` are XINFO STREAM of streams that may not
+ * exist: their "no such key" errors read as "nothing deleted"; any other error is thrown.
+ */
+async function execAllowingMissingStreams(
+  multi: ReturnType<RedisClient['multi']>,
+  from: number,
+  count: number,
+): Promise<unknown[]> {
+  try {
+    return (await multi.exec()) as unknown[];
+  } catch (error) {
+    if (!(error instanceof MultiErrorReply)) throw error;
+    if (error.errorIndexes.some((i) => i < from || i >= from + count)) throw error;
+    return error.replies.map((reply, i) => (error.errorIndexes.includes(i) ? null : reply));
+  }
+}
+
+/** How many entries Redis ever deleted from `key` (0 if it does not exist or Redis is older than 7). */
+async function deletedEntries(client: RedisClient, key: string): Promise<number> {
+  if ((await client.exists(key)) === 0) return 0;
+  return deletedOf(await client.xInfoStream(key)) ?? 0;
+}
+
+/** `entries-added - length` of an XINFO STREAM reply: entries trimmed or deleted so far (Redis >= 7). */
+function deletedOf(info: unknown): number | undefined {
+  const fields = info as { 'entries-added'?: number; length?: number } | null;
+  const added = fields?.['entries-added'];
+  return typeof added === 'number' && typeof fields?.length === 'number' ? added - fields.length : undefined;
+}
+
+type StreamsReply = { name: string; messages: Entry[] }[] | null;
+
+function batchesOf(topics: Topic[], reply: StreamsReply, lost: Set<Topic>): Batch[] {
+  const byKey = new Map<string, Entry[]>();
+  for (const stream of reply ?? []) byKey.set(stream.name, stream.messages);
+  const batches: Batch[] = [];
+  for (const topic of topics) {
+    const entries = byKey.get(topic.key) ?? [];
+    const gap = lost.has(topic);
+    if (gap || entries.length > 0) batches.push({ topic, gap, entries });
+  }
+  return batches;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

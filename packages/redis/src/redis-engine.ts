@@ -1,0 +1,149 @@
+import { type ChannelEngine, type LiveListener, parseStreamId, type ReadLimit } from '@rxsse/core';
+import { createClient, type RedisClientOptions } from 'redis';
+import { withDeadline } from './deadline.js';
+import { RedisEngineError } from './errors.js';
+import { LiveReader } from './live-reader.js';
+import { toFields } from './stream-fields.js';
+import { readPage } from './stream-read.js';
+
+/** Options of {@link redisEngine}. */
+export interface RedisEngineOptions {
+  /** @defaultValue `'redis://127.0.0.1:6379'` */
+  url?: string;
+  /** More node-redis client options (TLS, credentials, `socket.reconnectStrategy`, ...). */
+  clientOptions?: Omit<RedisClientOptions, 'url'>;
+  /**
+   * Stream keys are `<keyPrefix>{<topic>}`: the braces keep a topic's key in one Cluster slot.
+   * @defaultValue 'sse:'
+   */
+  keyPrefix?: string;
+  /**
+   * Entries kept per topic (`XADD … MAXLEN ~ <n>`: Redis trims whole nodes, so a few more may stay).
+   * @defaultValue 10_000
+   */
+  maxLength?: number;
+  /** Also drop entries older than this many ms (`XTRIM … MINID ~`, by the app's clock). */
+  maxAgeMs?: number;
+  /**
+   * How long the live reader's `XREAD` blocks, in ms (at most 1000): the longest a newly
+   * subscribed topic or a recovered Redis waits before its events flow.
+   * @defaultValue 500
+   */
+  blockMs?: number;
+  /**
+   * Most entries per topic per live read.
+   * @defaultValue 500
+   */
+  readCount?: number;
+  /**
+   * Longest any command waits, in ms, including while Redis is unreachable: `publish` rejects with a
+   * {@link RedisEngineError} after at most this long, it never hangs.
+   * @defaultValue 5000
+   */
+  commandTimeoutMs?: number;
+  /** Told about connection errors and failed live reads; the engine recovers from them on its own. */
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * A `ChannelEngine` on Redis Streams (Redis ≥ 6.2 or Valkey), through node-redis: one stream per
+ * topic, whose entry ids (`<ms>-<seq>`) are the SSE ids. Every process that creates channels on the
+ * same Redis shares their events, and a client may reconnect to any of them.
+ *
+ * - `publish` is one `XADD <key> MAXLEN ~ <maxLength> *`.
+ * - Replay is `XRANGE <key> (<id> + COUNT <n>`, after checking the id is still in the stream
+ *   (otherwise: truncated).
+ * - Live delivery is one dedicated connection per engine looping `XREAD BLOCK` from the last id it
+ *   delivered, so a Redis blip neither hangs nor skips events (see `LiveReader`).
+ *
+ * Two connections per engine: create one engine per process and share it between channels.
+ *
+ * @example
+ * ```ts
+ * const engine = redisEngine({ url: process.env.REDIS_URL });
+ * const chat = createChannel(engine, 'chat');
+ * ```
+ */
+export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
+  const prefix = options.keyPrefix ?? 'sse:';
+  const maxLength = positive(options.maxLength ?? 10_000, 'maxLength');
+  const maxAgeMs = options.maxAgeMs === undefined ? undefined : positive(options.maxAgeMs, 'maxAgeMs');
+  const blockMs = positive(options.blockMs ?? 500, 'blockMs');
+  if (blockMs > 1000) throw new RangeError('blockMs must be at most 1000');
+  const timeout = positive(options.commandTimeoutMs ?? 5000, 'commandTimeoutMs');
+  const onError = options.onError ?? (() => {});
+
+  const main = createClient({
+    ...options.clientOptions,
+    url: options.url ?? 'redis://127.0.0.1:6379',
+    // A blocking read must never outlive its command timeout.
+    commandOptions: { ...options.clientOptions?.commandOptions, timeout: Math.max(timeout, blockMs + 1000) },
+  });
+  const reading = main.duplicate({ disableOfflineQueue: true });
+  // Without a listener node-redis errors would crash the process; they are reported and retried.
+  main.on('error', onError);
+  reading.on('error', onError);
+  // Commands queue until the first connection is up, each within its timeout.
+  main.connect().catch(onError);
+  const reader = new LiveReader(main, reading, {
+    blockMs,
+    readCount: positive(options.readCount ?? 500, 'readCount'),
+    timeoutMs: Math.max(timeout, blockMs + 1000),
+    onError,
+  });
+  const keyOf = (topic: string) => `${prefix}{${topic}}`;
+  const withTimeout = { timeout };
+  const timed = main.withCommandOptions(withTimeout);
+
+  return {
+    async append(topic, message) {
+      if (message.id !== undefined && !parseStreamId(message.id))
+        throw new RangeError(`A stored event's id must be <ms>-<seq>, not ${JSON.stringify(message.id)}`);
+      const key = keyOf(topic);
+      const fields = toFields(message);
+      const trim = { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: maxLength } } as const;
+      let id: string;
+      try {
+        // One command: node-redis drops it from its queue when it times out, so a publish that
+        // failed cannot still happen later.
+        id = await timed.xAdd(key, message.id ?? '*', fields, trim);
+      } catch (error) {
+        throw new RedisEngineError('publish', topic, error);
+      }
+      // Trimming by age is housekeeping: the event is stored whether or not this succeeds.
+      if (maxAgeMs !== undefined)
+        timed.xTrim(key, 'MINID', Date.now() - maxAgeMs, { strategyModifier: '~' }).catch(onError);
+      return id;
+    },
+
+    async read(topic: string, afterId: string, limit: ReadLimit) {
+      try {
+        return await withDeadline(readPage(timed, keyOf(topic), afterId, limit), timeout);
+      } catch (error) {
+        throw new RedisEngineError('read', topic, error);
+      }
+    },
+
+    async listen(topic: string, listener: LiveListener) {
+      try {
+        return await reader.listen(keyOf(topic), listener);
+      } catch (error) {
+        throw new RedisEngineError('listen', topic, error);
+      }
+    },
+
+    async close() {
+      reader.close();
+      if (reading.isOpen) reading.destroy();
+      if (!main.isOpen) return;
+      // Pending publishes finish if Redis is there; if it is not, nothing is worth waiting for.
+      if (main.isReady) await main.close();
+      else main.destroy();
+    },
+  };
+}
+
+function positive(value: number, name: string): number {
+  if (!(Number.isInteger(value) && value > 0)) throw new RangeError(`${name} must be a positive integer`);
+  return value;
+}

@@ -1,0 +1,20 @@
+import { afterAll, beforeAll } from 'vitest';
+import { describeChannelContract } from '../../core/test/channel-contract.js';
+import { redisEngine } from '../src/index.js';
+import { RedisServer } from './support/redis-server.js';
+
+let redis: RedisServer;
+beforeAll(async () => {
+  redis = await RedisServer.start();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
+// The same suite memoryEngine passes in @rxsse/core, against a real redis-server.
+describeChannelContract({
+  name: 'redisEngine',
+  create: ({ retain }) => redisEngine({ url: redis.url, maxLength: retain, blockMs: 100 }),
+  // MAXLEN ~ trims whole stream nodes (100 entries each by default): publish well past one.
+  overflow: 300,
+});

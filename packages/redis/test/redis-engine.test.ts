@@ -1,0 +1,131 @@
+import type { ChannelEngine, LiveListener, StoredMessage } from '@rxsse/core';
+import { createClient } from 'redis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../../core/test/channel-contract.js';
+import { RedisEngineError, type RedisEngineOptions, redisEngine } from '../src/index.js';
+import { RedisServer } from './support/redis-server.js';
+
+let redis: RedisServer;
+let raw: ReturnType<typeof createClient>;
+const engines: ChannelEngine[] = [];
+const engine = (options: RedisEngineOptions = {}) => {
+  const created = redisEngine({ url: redis.url, blockMs: 100, ...options });
+  engines.push(created);
+  return created;
+};
+
+beforeAll(async () => {
+  redis = await RedisServer.start();
+  raw = createClient({ url: redis.url });
+  raw.on('error', () => {});
+  await raw.connect();
+});
+afterEach(async () => {
+  await Promise.all(engines.splice(0).map((e) => e.close()));
+});
+afterAll(async () => {
+  raw?.destroy();
+  await redis?.stop();
+});
+
+/** A listener that records what it gets. */
+function recorder() {
+  const events: StoredMessage[] = [];
+  let gaps = 0;
+  const listener: LiveListener = {
+    event: (m) => events.push(m),
+    gap: () => {
+      gaps++;
+      events.push({ id: '<gap>', data: '' });
+    },
+  };
+  return {
+    listener,
+    events,
+    get gaps() {
+      return gaps;
+    },
+  };
+}
+
+describe('redisEngine', () => {
+  it('keeps one stream per topic, whose entry ids are the event ids, trimmed to about maxLength', async () => {
+    const store = engine({ maxLength: 100 });
+    const ids: string[] = [];
+    for (let i = 0; i < 500; i++) ids.push(await store.append('room-1', { data: `m${i}`, type: 'chat' }));
+    const last = await raw.xRevRange('sse:{room-1}', '+', '-', { COUNT: 1 });
+    expect(last).toEqual([{ id: ids[499], message: { d: 'm499', t: 'chat' } }]);
+    const length = await raw.xLen('sse:{room-1}');
+    expect(length).toBeGreaterThanOrEqual(100);
+    expect(length).toBeLessThan(500);
+    expect(await raw.exists('sse:{room-2}')).toBe(0);
+  });
+
+  it('also trims by age with maxAgeMs', async () => {
+    const store = engine({ maxAgeMs: 200 });
+    for (let i = 0; i < 250; i++) await store.append('aged', { data: `m${i}` });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const last = await store.append('aged', { data: 'fresh' });
+    // Approximate trimming drops whole nodes: the old ones go, the newest entry stays.
+    let length = 251;
+    await until(() => {
+      raw.xLen('sse:{aged}').then((n) => {
+        length = n;
+      });
+      return length < 251;
+    }, 'trimming by age');
+    expect((await raw.xRevRange('sse:{aged}', '+', '-', { COUNT: 1 }))?.[0]?.id).toBe(last);
+  });
+
+  it('uses its key prefix', async () => {
+    const store = engine({ keyPrefix: 'app1:' });
+    const id = await store.append('t', { data: { a: 1 } });
+    expect(await raw.xRange('app1:{t}', '-', '+')).toEqual([{ id, message: { j: '{"a":1}' } }]);
+  });
+
+  it('tells a live listener about a gap when trimming outruns it, and never goes backwards', async () => {
+    const store = engine({ maxLength: 10, readCount: 5 });
+    const seen = recorder();
+    const stop = await store.listen('fast', seen.listener);
+    const publisher = createClient({ url: redis.url });
+    await publisher.connect();
+    // 2,000 entries in one round trip: far more than is kept between two reads of 5.
+    const multi = publisher.multi();
+    for (let i = 0; i < 2000; i++)
+      multi.xAdd(
+        'sse:{fast}',
+        '*',
+        { d: `m${i}` },
+        { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: 10 } },
+      );
+    const ids = (await multi.exec()) as unknown as string[];
+    publisher.destroy();
+    await until(() => seen.events.at(-1)?.id === ids.at(-1), 'the last event');
+    stop();
+    expect(seen.gaps).toBeGreaterThan(0);
+    const delivered = seen.events.filter((e) => e.id !== '<gap>').map((e) => ids.indexOf(e.id));
+    for (let i = 1; i < delivered.length; i++) expect(delivered[i]).toBeGreaterThan(delivered[i - 1]!);
+  });
+
+  it('fails a publish while Redis is down with a RedisEngineError within the timeout, then recovers', async () => {
+    const store = engine({ commandTimeoutMs: 300 });
+    const seen = recorder();
+    const stop = await store.listen('blip', seen.listener);
+    const before = await store.append('blip', { data: 'before' });
+    await until(() => seen.events.length === 1, 'the first event');
+
+    await redis.kill9();
+    const failure = await store.append('blip', { data: 'lost' }).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(RedisEngineError);
+    expect((failure as Error).message).toMatch(/^Redis publish on topic "blip" failed: /);
+    await expect(store.read('blip', before, { count: 10, bytes: 1000 })).rejects.toThrow(RedisEngineError);
+
+    // Restarted without its data: the live listener hears about the gap, then gets new events.
+    await redis.restart({ persistent: false });
+    let after: string | undefined;
+    while (after === undefined) after = await store.append('blip', { data: 'after' }).catch(() => undefined);
+    await until(() => seen.events.some((e) => e.id === after), 'the event after the restart');
+    stop();
+    expect(seen.events.map((e) => e.id)).toEqual([before, '<gap>', after]);
+  });
+});
