@@ -14,9 +14,9 @@ export class RedisServer {
   ) {}
 
   /** Starts redis-server on a free port, in a fresh temporary directory. */
-  static async start(): Promise<RedisServer> {
+  static async start({ persistent = false } = {}): Promise<RedisServer> {
     const server = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'rxsse-redis-')));
-    await server.restart({ persistent: false });
+    await server.restart({ persistent });
     return server;
   }
 
