@@ -7,7 +7,7 @@ import {
   StreamGroup,
   type StreamOptions,
 } from '@rxsse/core';
-import { type EventContext, openEventStream } from '@rxsse/node';
+import { type EventContext, openEventStream, trackHttp2Sessions } from '@rxsse/node';
 import type { FastifyPluginCallback, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 
@@ -44,9 +44,13 @@ const plugin: FastifyPluginCallback<RxsseFastifyOptions> = (app, { shutdown, ...
   // Each app gets its own group, so closing one app never ends another app's streams.
   const base: StreamOptions = { group: new StreamGroup(), ...options };
   const defaults = resolveStreamOptions(base);
-  // preClose runs before the server stops and waits for connections: streams end first, so
-  // app.close() does not hang on them.
-  app.addHook('preClose', () => defaults.group.close(shutdown));
+  // preClose runs before the server stops and waits for connections: streams end first, then
+  // HTTP/2 client sessions, so app.close() does not hang on them.
+  const closeSessions = trackHttp2Sessions(app.server);
+  app.addHook('preClose', async () => {
+    await defaults.group.close(shutdown);
+    closeSessions();
+  });
   // Per-call options are resolved once per options object, so the encode cache stays shared.
   const perCall = new WeakMap<StreamOptions, ResolvedStreamOptions>();
 

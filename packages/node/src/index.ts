@@ -5,4 +5,4 @@ export {
   openEventStream,
   readLastEventId,
 } from './open-event-stream.js';
-export { closeStreamsOnServerClose } from './shutdown.js';
+export { closeStreamsOnServerClose, trackHttp2Sessions } from './shutdown.js';

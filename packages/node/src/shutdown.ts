@@ -6,8 +6,7 @@ import { openStreams, type ShutdownOptions, type StreamGroup } from '@rxsse/core
  * Makes `server.close()` end the event streams first. Node's `close()` waits for open
  * connections, and an event stream never ends on its own, so without this it would hang.
  * Streams get reason `'shutdown'`, write what they queued (and the retry hint), then end.
- * On an HTTP/2 server, client sessions are closed gracefully (GOAWAY) too: Node waits for them,
- * and browsers keep idle sessions open.
+ * On an HTTP/2 server, client sessions are closed gracefully too (see {@link trackHttp2Sessions}).
  *
  * @example
  * ```ts
@@ -20,17 +19,27 @@ export function closeStreamsOnServerClose(
   options: ShutdownOptions & { group?: StreamGroup } = {},
 ): void {
   const { group = openStreams, ...shutdown } = options;
+  const closeSessions = trackHttp2Sessions(server);
+  const close = server.close;
+  server.close = function closeWithStreams(this: Server, callback?: (error?: Error) => void) {
+    close.call(this, callback);
+    void group.close(shutdown).then(closeSessions);
+    return this;
+  };
+}
+
+/**
+ * Tracks the client sessions of an HTTP/2 server (a no-op on HTTP/1) and returns a function that
+ * closes them gracefully (GOAWAY). Node's `server.close()` waits for every session, and browsers
+ * and HTTP/2 agents keep idle sessions open for minutes.
+ */
+export function trackHttp2Sessions(server: Server): () => void {
   const sessions = new Set<Http2Session>();
   server.on('session', (session: Http2Session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
   });
-  const close = server.close;
-  server.close = function closeWithStreams(this: Server, callback?: (error?: Error) => void) {
-    close.call(this, callback);
-    void group.close(shutdown).then(() => {
-      for (const session of sessions) session.close();
-    });
-    return this;
+  return () => {
+    for (const session of sessions) session.close();
   };
 }
