@@ -15,8 +15,10 @@ import type { MessageEvent } from './types.js';
 export interface ChannelOptions {
   /**
    * Most history one subscription replays. A client that missed more gets the truncation signal
-   * instead of a partial replay, and continues live.
-   * @defaultValue `{ events: 1000, bytes: 1_048_576 }`
+   * instead of a partial replay, and continues live. The replay is queued for the client at once,
+   * so keep `bytes` well under the route's `maxQueueBytes` (events take a few dozen bytes more on
+   * the wire than they count here).
+   * @defaultValue `{ events: 1000, bytes: 524_288 }`
    */
   maxReplay?: Partial<ReplayLimit>;
   /**
@@ -67,7 +69,7 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
     this.#engine = engine;
     this.#replayLimit = {
       events: positive(options.maxReplay?.events ?? 1000, 'maxReplay.events'),
-      bytes: positive(options.maxReplay?.bytes ?? 1_048_576, 'maxReplay.bytes'),
+      bytes: positive(options.maxReplay?.bytes ?? 524_288, 'maxReplay.bytes'),
     };
     // Live events wait here while history is read: a few pages' worth of publishing, at most.
     this.#maxHeld = Math.max(1000, this.#replayLimit.events);

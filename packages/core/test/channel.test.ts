@@ -24,9 +24,11 @@ class MemorySink implements Sink {
   open(headers: Readonly<Record<string, string>>) {
     this.headers = headers;
   }
+  /** The transport is full: writes are refused until the test empties it. */
+  full = false;
   write(chunk: Uint8Array) {
     this.chunks.push(chunk);
-    return true;
+    return !this.full;
   }
   onDrain() {}
   end() {
@@ -118,6 +120,23 @@ describe('Channel', () => {
     expect(sink.headers?.['sse-history-truncated']).toBe('true');
     await until(() => sink.chunks.length === 1, 'the signal');
     expect(sink.text).toBe('event: history-truncated\ndata: {"lastEventId":"nope","reason":"history"}\n\n');
+  });
+
+  it('keeps a default-size replay within a default stream queue, even for a client that reads nothing', async () => {
+    const chat = createChannel(memoryEngine({ maxBytes: 1 << 24 }), 'room');
+    const first = await chat.publish({ data: 'start' });
+    // The most the defaults replay: 1,000 events, just under 512 KiB as messageSize counts them.
+    for (let i = 0; i < 1000; i++) await chat.publish({ data: 'x'.repeat(500), type: 'tick' });
+    const sink = new MemorySink();
+    sink.full = true;
+    const closes: string[] = [];
+    const source = await chat.subscribe({ lastEventId: first });
+    expect(source[SOURCE_HEADERS]).toBeUndefined();
+    const stream = streamEvents(source, sink, { heartbeat: false, onClose: (reason) => closes.push(reason) });
+    await until(() => stream.stats.events + stream.queuedBytes > 0, 'the replay queued');
+    expect(stream.stats.bytes + stream.queuedBytes).toBeGreaterThan(524_288);
+    expect(closes).toEqual([]);
+    expect(stream.stats.dropped).toBe(0);
   });
 
   it('sends the replay, then held live events it did not contain, never an id twice or backwards', async () => {
