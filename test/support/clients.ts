@@ -17,15 +17,16 @@ export const eventSourceClients: [string, EventSourceClass][] = [
   ['eventsource', PackageEventSource],
 ];
 
-/** Opens an EventSource, collects `count` events of the given types, then closes it. */
+/** Opens an EventSource (with `init`), collects `count` events of the given types, then closes it. */
 export function collectEvents(
   EventSourceImpl: EventSourceClass,
   url: string,
   types: string[],
   count: number,
+  init?: ConstructorParameters<typeof UndiciEventSource>[1],
 ): Promise<Received[]> {
   return new Promise((resolve, reject) => {
-    const source = new EventSourceImpl(url);
+    const source = new EventSourceImpl(url, init as never);
     const received: Received[] = [];
     const timer = setTimeout(() => {
       source.close();

@@ -1,37 +1,13 @@
 import { type ClientHttp2Session, connect, type IncomingHttpHeaders } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
-import { chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { Agent, EventSource } from 'undici';
-import type { Received } from './clients.js';
+import { withBrowser } from './browser.js';
+import { collectEvents, type Received } from './clients.js';
 
-/** Debian's Chromium, installed by scripts/system-deps.sh (as in ./browser.ts). */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
-/**
- * {@link withBrowser} for servers with a self-signed certificate: the same launch, plus
- * `--ignore-certificate-errors` and a context that ignores HTTPS errors.
- */
-export async function withInsecureBrowser<T>(body: (page: Page) => Promise<T>): Promise<T> {
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--ignore-certificate-errors',
-    ],
-  });
-  try {
-    const context = await browser.newContext({ ignoreHTTPSErrors: true });
-    const page = await context.newPage();
-    return await body(page);
-  } finally {
-    await browser.close();
-  }
+/** {@link withBrowser} for servers with a self-signed certificate. */
+export function withInsecureBrowser<T>(body: (page: Page) => Promise<T>): Promise<T> {
+  return withBrowser(body, { ignoreCertificateErrors: true });
 }
 
 /** An undici dispatcher that negotiates HTTP/2 and accepts a self-signed certificate. */
@@ -46,25 +22,7 @@ export function collectOver(
   types: string[],
   count: number,
 ): Promise<Received[]> {
-  return new Promise((resolve, reject) => {
-    const source = new EventSource(url, { node: { dispatcher } });
-    const received: Received[] = [];
-    const timer = setTimeout(() => {
-      source.close();
-      reject(new Error(`timed out with ${received.length} of ${count} events`));
-    }, 10_000);
-    for (const type of types) {
-      source.addEventListener(type, (event) => {
-        const { data, lastEventId } = event as MessageEvent<string>;
-        received.push({ type, data, lastEventId });
-        if (received.length === count) {
-          clearTimeout(timer);
-          source.close();
-          resolve(received);
-        }
-      });
-    }
-  });
+  return collectEvents(EventSource, url, types, count, { node: { dispatcher } } as never);
 }
 
 /** Opens an HTTP/2 session to `url`, accepting a self-signed certificate, once it is connected. */

@@ -2,6 +2,7 @@ import { connect } from 'node:http2';
 import Fastify from 'fastify';
 import { map, take, timer } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readStream } from '../../../test/support/http2-clients.js';
 import { rxsse } from '../src/index.js';
 
 describe('fastify adapter over HTTP/2 (h2c)', () => {
@@ -22,28 +23,10 @@ describe('fastify adapter over HTTP/2 (h2c)', () => {
   });
   afterAll(() => app.close());
 
-  /** Opens one stream on `session` and reads it to its end. */
-  function read(session: ReturnType<typeof connect>, path: string) {
-    return new Promise<{ headers: Record<string, unknown>; body: string }>((resolve, reject) => {
-      const stream = session.request({ ':path': path, accept: 'text/event-stream' });
-      let headers: Record<string, unknown> = {};
-      let body = '';
-      stream.setEncoding('utf8');
-      stream.on('response', (h) => {
-        headers = h;
-      });
-      stream.on('data', (chunk: string) => {
-        body += chunk;
-      });
-      stream.on('end', () => resolve({ headers, body }));
-      stream.on('error', reject);
-    });
-  }
-
   it('sends the event-stream headers without Connection, and the events', async () => {
     const session = connect(url.replace('localhost', '127.0.0.1'));
     try {
-      const { headers, body } = await read(session, '/sse');
+      const { headers, body } = await readStream(session, '/sse');
       expect(headers[':status']).toBe(200);
       expect(headers['content-type']).toBe('text/event-stream');
       expect(headers['cache-control']).toBe('no-cache, no-transform');
@@ -57,7 +40,7 @@ describe('fastify adapter over HTTP/2 (h2c)', () => {
   it('serves many concurrent streams on one connection', async () => {
     const session = connect(url.replace('localhost', '127.0.0.1'));
     try {
-      const results = await Promise.all(Array.from({ length: 50 }, () => read(session, '/sse')));
+      const results = await Promise.all(Array.from({ length: 50 }, () => readStream(session, '/sse')));
       expect(new Set(results.map((r) => r.body)).size).toBe(1);
       expect(results[0]!.body.split('\n\n').length - 1).toBe(3);
     } finally {

@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import Koa from 'koa';
 import { describeHttp2Contract } from '../../../test/http2-contract.js';
-import { closeStreamsOnServerClose, sse } from '../src/index.js';
+import { closeStreamsOnServerClose } from '../src/index.js';
+import { mountRoutes } from './routes.js';
 
 describeHttp2Contract({
   name: 'koa (http2.createSecureServer)',
@@ -17,19 +18,7 @@ describeHttp2Contract({
       await next();
     });
     const router = new Router();
-    for (const route of routes) {
-      if ('html' in route) {
-        router.get(route.path, (ctx) => {
-          ctx.type = 'html';
-          ctx.body = route.html;
-        });
-      } else {
-        router.get(
-          route.path,
-          sse((_ctx, context) => route.events(context), route.options),
-        );
-      }
-    }
+    mountRoutes(router, routes);
     app.use(router.routes());
     const server = createSecureServer({ key, cert, allowHTTP1: true }, app.callback());
     closeStreamsOnServerClose(server);

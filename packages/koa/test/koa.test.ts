@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import Koa from 'koa';
 import { describeAdapterContract } from '../../../test/adapter-contract.js';
-import { closeStreamsOnServerClose, sse } from '../src/index.js';
+import { closeStreamsOnServerClose } from '../src/index.js';
+import { mountRoutes } from './routes.js';
 
 describeAdapterContract({
   name: 'koa',
@@ -12,19 +13,7 @@ describeAdapterContract({
     const appErrors: unknown[] = [];
     app.on('error', (error) => appErrors.push(error));
     const router = new Router();
-    for (const route of routes) {
-      if ('html' in route) {
-        router.get(route.path, (ctx) => {
-          ctx.type = 'html';
-          ctx.body = route.html;
-        });
-      } else {
-        router[route.method === 'POST' ? 'post' : 'get'](
-          route.path,
-          sse((_ctx, context) => route.events(context), route.options),
-        );
-      }
-    }
+    mountRoutes(router, routes);
     app.use(router.routes());
     const server = app.listen(0, '127.0.0.1');
     await once(server, 'listening');
