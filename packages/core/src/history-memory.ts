@@ -27,7 +27,8 @@ interface Topic {
  * A {@link ChannelEngine} for one process: per topic, a ring of recent events capped by count and
  * bytes, and synchronous fan-out to the process's subscribers. Ids are `<ms>-<seq>` like Redis
  * Streams', so moving to `@rxsse/redis` changes no client-visible id format. History is lost when
- * the process exits; clients that come back then get the truncation signal.
+ * the process exits; clients that come back then get the truncation signal. A topic's ring lives as
+ * long as the engine: use a bounded set of topics (rooms), not one per request.
  *
  * @example
  * ```ts

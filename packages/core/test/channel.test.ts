@@ -1,8 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import {
   type ChannelEngine,
   createChannel,
+  type EventSourceLike,
   type HistoryPage,
+  type HistoryTruncatedEvent,
   type LiveListener,
   memoryEngine,
   type ReadLimit,
@@ -11,6 +13,7 @@ import {
   SOURCE_HEADERS,
   type StoredMessage,
   streamEvents,
+  type TypedMessageEvent,
 } from '../src/index.js';
 import { record, until } from './channel-contract.js';
 
@@ -241,6 +244,16 @@ describe('Channel', () => {
     await chat.publish({ data: 'x' });
     expect((bad.error as Error).message).toBe('bad filter');
     expect(good.received).toHaveLength(1);
+  });
+
+  it('gives a typed channel typed sources that any route accepts', async () => {
+    type Events = { chat: { text: string } };
+    const chat = createChannel<TypedMessageEvent<Events>>(memoryEngine(), 'typed');
+    const source = await chat.subscribe({ filter: (m) => m.data.text !== '' });
+    expectTypeOf(source).toExtend<EventSourceLike<TypedMessageEvent<Events> | HistoryTruncatedEvent>>();
+    // @ts-expect-error: a chat event carries { text }, not a string
+    await chat.publish({ type: 'chat', data: 'hello' }).catch(() => {});
+    expectTypeOf(await chat.publish({ type: 'chat', data: { text: 'hi' } })).toEqualTypeOf<string>();
   });
 
   it('refuses truncation event types a client could not tell apart, and bad limits', () => {
