@@ -49,6 +49,7 @@ it('moves the page to the other instance when its own is killed, missing no mess
     await page.fill('#name', 'ann');
     await page.fill('#text', 'typed in the page');
     await page.click('button[type=submit]');
+    await page.waitForFunction(() => document.querySelectorAll('#log li').length === 1);
     await post(fastify.url, 'bob', 'posted to fastify');
     await page.waitForFunction(() => document.querySelectorAll('#log li').length === 2);
 

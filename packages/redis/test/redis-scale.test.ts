@@ -76,6 +76,7 @@ describe('two app processes on one Redis', () => {
 
   it('let an EventSource whose app was killed come back on its own and miss nothing', async () => {
     const client = live(express);
+    await until(() => client.opens === 1, 'the connection');
     const ids = [await publish(express, 'before 1'), await publish(fastify, 'before 2')];
     await until(() => client.ids.length === 2, 'events before the kill');
     await express.kill9();
