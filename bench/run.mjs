@@ -1,8 +1,10 @@
 // Benchmark entry point: `node --expose-gc run.mjs [suite ...] [--rounds=N] [--events=N]`.
 // Every file in suites/ is a suite; with no names given, all of them run, in name order.
-// A suite exports `description` and `run({ rounds, events })`, which returns
-// `{ markdown, goals: [{ name, pass, actual }] }`. Goals are reported, never thrown: a miss is
-// information for whoever reads the table, not a failure of the run.
+// A suite exports `description` and `run({ rounds, events })`, which returns (or resolves to)
+// `{ markdown, goals: [{ name, pass, actual }] }`. It may export `defaults` ({ rounds, events })
+// that replace the global ones for it (flags given on the command line win over both), and
+// `summary(options)`, the line printed above its table. Goals are
+// reported, never thrown: a miss is information for whoever reads the table, not a failure of the run.
 
 import { readdirSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -15,11 +17,12 @@ const available = readdirSync(suitesDir)
   .map((file) => basename(file, '.mjs'))
   .sort();
 
-const options = { rounds: 9, events: 200_000 };
+const defaults = { rounds: 9, events: 200_000 };
+const flags = {};
 const wanted = [];
 for (const arg of process.argv.slice(2)) {
   const flag = /^--(rounds|events)=(\d+)$/.exec(arg);
-  if (flag) options[flag[1]] = Number(flag[2]);
+  if (flag) flags[flag[1]] = Number(flag[2]);
   else if (arg === '--help' || arg === '-h') {
     console.log(
       `usage: node --expose-gc run.mjs [suite ...] [--rounds=N] [--events=N]\nsuites: ${available.join(', ')}`,
@@ -32,22 +35,23 @@ if (unknown.length > 0) {
   console.error(`unknown suite(s): ${unknown.join(', ')}; available: ${available.join(', ')}`);
   process.exit(2);
 }
-if (options.rounds < 5) console.warn(`note: ${options.rounds} rounds; medians need at least 5 to mean much`);
+if (flags.rounds < 5) console.warn(`note: ${flags.rounds} rounds; medians need at least 5 to mean much`);
 if (globalThis.gc === undefined)
   console.warn('note: run with --expose-gc so each timed run starts from a clean heap');
 
 const env = environment();
 console.log('# rxsse benchmarks\n');
-console.log(`date: ${env.date} · node: ${env.node} · cpu: ${env.cpu} · ${env.platform}`);
-console.log(
-  `${options.rounds} interleaved rounds of ${options.events.toLocaleString('en-US')} events per contender; medians shown\n`,
-);
+console.log(`date: ${env.date} · node: ${env.node} · cpu: ${env.cpu} · ${env.platform}\n`);
 
 const goals = [];
 for (const name of wanted.length > 0 ? wanted : available) {
   const suite = await import(new URL(`./suites/${name}.mjs`, import.meta.url).href);
-  const result = suite.run(options);
-  console.log(`## ${name}\n\n${suite.description}\n\n${result.markdown}\n`);
+  const options = { ...defaults, ...suite.defaults, ...flags };
+  const result = await suite.run(options);
+  const shape =
+    suite.summary?.(options) ??
+    `${options.rounds} interleaved rounds of ${options.events.toLocaleString('en-US')} events per contender; medians shown`;
+  console.log(`## ${name}\n\n${suite.description}\n\n${shape}\n\n${result.markdown}\n`);
   goals.push(...result.goals);
 }
 

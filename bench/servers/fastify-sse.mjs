@@ -1,0 +1,30 @@
+// @fastify/sse 0.6 on Fastify 5: an `sse: 'only'` route per workload, `reply.sse.send(message)` per
+// event of the Observable (keepAlive, so the route outlives its handler), `close()` on complete.
+
+import fastifySSE from '@fastify/sse';
+import Fastify from 'fastify';
+import { burstSource, fanout, serve, stallSource } from './common.mjs';
+
+const ignore = () => {};
+
+/** Sends every event of `source` on this reply, closes it when the source completes. */
+function sendAll(reply, source) {
+  reply.sse.keepAlive();
+  reply.sse.sendHeaders();
+  const subscription = source.subscribe({
+    next: (m) => {
+      if (reply.sse.isConnected) reply.sse.send(m).catch(ignore);
+    },
+    complete: () => reply.sse.close(),
+  });
+  reply.sse.onClose(() => subscription.unsubscribe());
+}
+
+const app = Fastify({ logger: false });
+await app.register(fastifySSE);
+app.get('/burst', { sse: 'only' }, async (req, reply) => sendAll(reply, burstSource(Number(req.query.n))));
+app.get('/fanout', { sse: 'only' }, async (_req, reply) => sendAll(reply, fanout));
+app.get('/stall', { sse: 'only' }, async (req, reply) => sendAll(reply, stallSource(Number(req.query.n))));
+
+await app.listen({ port: 0, host: '127.0.0.1' });
+serve({ server: app.server });
