@@ -27,6 +27,11 @@ export interface ChannelOptions {
    * @defaultValue 'history-truncated'
    */
   truncationEventType?: string;
+  /**
+   * Told how each resume went: `hit` (missed events replayed), `miss` (nothing was missed) or
+   * `truncated` (the truncation signal was sent). `prometheusMetrics().replay` fits.
+   */
+  onReplay?: (outcome: 'hit' | 'miss' | 'truncated') => void;
 }
 
 /** Options of {@link Channel.subscribe}. A handler's `{ lastEventId, signal }` context fits as is. */
@@ -58,6 +63,7 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
   readonly #replayLimit: ReplayLimit;
   readonly #maxHeld: number;
   readonly #truncation: TruncationEventFactory;
+  readonly #onReplay: ChannelOptions['onReplay'];
 
   /** @internal Use {@link createChannel}. */
   constructor(
@@ -67,6 +73,7 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
     options: ChannelOptions = {},
   ) {
     this.#engine = engine;
+    this.#onReplay = options.onReplay;
     this.#replayLimit = {
       events: positive(options.maxReplay?.events ?? 1000, 'maxReplay.events'),
       bytes: positive(options.maxReplay?.bytes ?? 524_288, 'maxReplay.bytes'),
@@ -113,6 +120,7 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
         unlisten();
         throw error;
       }
+      this.#onReplay?.(replay.truncated ? 'truncated' : replay.events.length > 0 ? 'hit' : 'miss');
     }
     return feedSource(feed, replay, unlisten, signal) as unknown as ChannelSource<M>;
   }

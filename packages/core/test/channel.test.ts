@@ -111,6 +111,18 @@ describe('Channel', () => {
     expect(sinks[0]!.text).toMatch(/^event: chat\nid: \d+-0\ndata: \{"text":"hello"\}\n\n$/);
   });
 
+  it('reports each resume as a replay hit, miss or truncation', async () => {
+    const outcomes: string[] = [];
+    const chat = createChannel(memoryEngine(), 'room', { onReplay: (outcome) => outcomes.push(outcome) });
+    const first = await chat.publish({ data: 'a' });
+    const last = await chat.publish({ data: 'b' });
+    await chat.subscribe({});
+    await chat.subscribe({ lastEventId: first });
+    await chat.subscribe({ lastEventId: last });
+    await chat.subscribe({ lastEventId: 'nope' });
+    expect(outcomes).toEqual(['hit', 'miss', 'truncated']);
+  });
+
   it('puts SSE-History-Truncated on the response of a truncated subscription', async () => {
     const chat = createChannel(memoryEngine(), 'room');
     await chat.publish({ data: 'x' });
