@@ -13,5 +13,6 @@ describe('formatEvent', () => {
   it('writes comments without a blank line and retry blocks with one', () => {
     expect(formatComment('a\r\nb')).toBe(': a\n: b\n');
     expect(formatRetry(3000)).toBe('retry: 3000\n\n');
+    expect(formatRetry(-0)).toBe('retry: 0\n\n');
   });
 });

@@ -7,11 +7,11 @@ export interface HeartbeatTarget {
 }
 
 /** How long one tick of a wheel aims to be: small enough to spread the writes finely. */
-const TICK_MS = 100;
+const TICK_MS = 20;
 
 /**
  * One timer wheel per heartbeat interval, shared by every connection in the process. A wheel has
- * `interval / 100 ms` slots and visits one slot per tick, so a tick touches only its share of the
+ * `interval / 20 ms` slots and visits one slot per tick, so a tick touches only its share of the
  * connections instead of every one at once. Connections cost no timer of their own.
  */
 class HeartbeatWheel {
@@ -30,9 +30,17 @@ class HeartbeatWheel {
     this.slots = Array.from({ length: count }, () => new Set());
   }
 
-  /** Adds a target to the slot visited last, so its first visit is one whole interval away. */
+  private next = 0;
+
+  /**
+   * Adds a target to the slots in turn, so connections that arrive together (a reconnect storm)
+   * still spread over every tick. It starts busy: its first visit only clears the flag, so its
+   * first heartbeat comes one to two intervals after it joined, never sooner.
+   */
   add(target: HeartbeatTarget): Set<HeartbeatTarget> {
-    const slot = this.slots[(this.cursor + this.slots.length - 1) % this.slots.length]!;
+    const slot = this.slots[this.next]!;
+    this.next = (this.next + 1) % this.slots.length;
+    target.busy = true;
     slot.add(target);
     if (this.size++ === 0) this.start();
     return slot;
@@ -70,16 +78,28 @@ class HeartbeatWheel {
 
 const wheels = new Map<number, HeartbeatWheel>();
 
-/** A registration with the shared heartbeat wheel; call the returned function to leave it. */
-export function scheduleHeartbeat(interval: number, target: HeartbeatTarget): () => void {
+/**
+ * @internal Joins the wheel of `interval`; keep the slot and pass it to {@link leaveHeartbeat}
+ * (no closure per registration, unlike {@link scheduleHeartbeat}).
+ */
+export function joinHeartbeat(interval: number, target: HeartbeatTarget): Set<HeartbeatTarget> {
   let wheel = wheels.get(interval);
   if (!wheel) {
     wheel = new HeartbeatWheel(interval, () => wheels.delete(interval));
     wheels.set(interval, wheel);
   }
-  const slot = wheel.add(target);
-  const owner = wheel;
-  return () => owner.remove(target, slot);
+  return wheel.add(target);
+}
+
+/** @internal */
+export function leaveHeartbeat(interval: number, target: HeartbeatTarget, slot: Set<HeartbeatTarget>): void {
+  wheels.get(interval)?.remove(target, slot);
+}
+
+/** A registration with the shared heartbeat wheel; call the returned function to leave it. */
+export function scheduleHeartbeat(interval: number, target: HeartbeatTarget): () => void {
+  const slot = joinHeartbeat(interval, target);
+  return () => leaveHeartbeat(interval, target, slot);
 }
 
 /** How many connections are registered for heartbeats, across all intervals (for leak checks). */

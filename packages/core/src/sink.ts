@@ -18,6 +18,12 @@ export interface Sink {
    * the drain listener is called.
    */
   write(chunk: Uint8Array): boolean;
+  /**
+   * Optional: register the one listener to call when the connection closes, instead of listening
+   * to `signal` (which a transport may then create only when someone reads it). Returns false, and
+   * does not register, when the connection is already closed.
+   */
+  onClose?(listener: () => void): boolean;
   /** Register the listener to call each time a full transport can take bytes again. */
   onDrain(listener: () => void): void;
   /** End the response cleanly after what was written (source completed, server shutdown). */

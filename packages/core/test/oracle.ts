@@ -138,6 +138,7 @@ export function expected(
 /** The reconnection time the messages set, or `undefined` if none sets one. */
 export function expectedRetry(messages: readonly MessageEvent<unknown>[]): number | undefined {
   let retry: number | undefined;
-  for (const message of messages) retry = message.retry ?? retry;
+  // `+ 0` turns -0 (an accepted integer) into 0: the wire carries digits, which have no sign.
+  for (const message of messages) retry = message.retry === undefined ? retry : message.retry + 0;
   return retry;
 }

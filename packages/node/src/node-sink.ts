@@ -14,7 +14,11 @@ export type NodeResponse = ServerResponse | Http2ServerResponse;
  */
 export class NodeSink implements Sink {
   readonly http2: boolean;
-  readonly #controller = new AbortController();
+  // Created on first read: an AbortSignal is an EventTarget with two Maps and a hidden class of
+  // its own, most of a kilobyte per connection that nobody may ever look at.
+  #controller: AbortController | undefined;
+  #isClosed = false;
+  #onClose: (() => void) | undefined;
   readonly #res: NodeResponse;
   #drain: (() => void) | undefined;
 
@@ -23,11 +27,22 @@ export class NodeSink implements Sink {
     this.http2 = req.httpVersionMajor >= 2;
     // The response's 'close' (not the request's) means the client is gone, so POST bodies that
     // were fully read do not end the stream. It also fires after a normal end, when it is harmless.
-    res.once('close', this.#closed);
+    // 'close' is emitted once: `on` spares the wrapper `once` would allocate.
+    res.on('close', this.#closed);
   }
 
   get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#isClosed) this.#controller.abort();
+    }
     return this.#controller.signal;
+  }
+
+  onClose(listener: () => void): boolean {
+    if (this.#isClosed) return false;
+    this.#onClose = listener;
+    return true;
   }
 
   open(headers: Readonly<Record<string, string>>): void {
@@ -43,6 +58,7 @@ export class NodeSink implements Sink {
   }
 
   onDrain(listener: () => void): void {
+    if (this.#isClosed) return;
     this.#drain = listener;
     this.#res.on('drain', listener);
   }
@@ -56,8 +72,13 @@ export class NodeSink implements Sink {
   }
 
   readonly #closed = (): void => {
+    if (this.#isClosed) return;
+    this.#isClosed = true;
     if (this.#drain) this.#res.off('drain', this.#drain);
     this.#drain = undefined;
-    this.#controller.abort();
+    this.#controller?.abort();
+    const listener = this.#onClose;
+    this.#onClose = undefined;
+    listener?.();
   };
 }

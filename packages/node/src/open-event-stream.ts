@@ -34,7 +34,13 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
   options: ResolvedStreamOptions,
 ): Promise<EventStream> {
   const sink = new NodeSink(req, res);
-  const source = await produce({ lastEventId: readLastEventId(req), signal: sink.signal });
+  // `signal` is a getter: the sink creates its AbortController only for handlers that use it.
+  const source = await produce({
+    lastEventId: readLastEventId(req),
+    get signal() {
+      return sink.signal;
+    },
+  });
   return streamEvents(source, sink, options);
 }
 
