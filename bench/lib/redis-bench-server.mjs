@@ -5,12 +5,12 @@
 
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
-import { createChannel, memoryEngine, resolveStreamOptions } from '../../packages/core/dist/index.mjs';
-import { openEventStream } from '../../packages/node/dist/index.mjs';
+import { createChannel, memoryEngine, resolveStreamOptions } from '@rxsse/core';
+import { openEventStream } from '@rxsse/node';
 
 const engine =
   process.env.ENGINE === 'redis'
-    ? (await import('../../packages/redis/dist/index.mjs')).redisEngine({
+    ? (await import('@rxsse/redis')).redisEngine({
         url: process.env.REDIS_URL,
         maxLength: 1_000_000,
       })
