@@ -1,30 +1,65 @@
-import { encodeEvent } from './format.js';
+import { formatEvent } from './format.js';
 import type { FormatOptions, MessageEvent } from './types.js';
 
-type Encoder = (message: MessageEvent<unknown>) => Uint8Array;
+type Formatter = (message: MessageEvent<unknown>) => string;
 
-const encoders = new WeakMap<FormatOptions, Encoder>();
+const formatters = new WeakMap<FormatOptions, Formatter>();
+const utf8 = new TextEncoder();
 
 /**
- * `encodeEvent` that remembers the last message it encoded for these options: a `Subject` (or a
+ * `formatEvent` that remembers the last message it formatted for these options: a `Subject` (or a
  * channel) hands one message object to every subscriber in a row, so a message that reaches many
- * connections of a route is encoded once. One entry, not a map: most messages reach one connection
- * only, and a map entry per event costs more than it saves (see the burst profile in bench/).
- * Messages must not be mutated once emitted.
+ * connections of a route is formatted once. One entry, not a map: most messages reach one
+ * connection only, and a map entry per event costs more than it saves (see the burst profile in
+ * bench/). Messages must not be mutated once emitted.
  */
-export function cachedEncoder(options: FormatOptions): Encoder {
-  let encoder = encoders.get(options);
-  if (!encoder) {
+export function cachedFormatter(options: FormatOptions): Formatter {
+  let formatter = formatters.get(options);
+  if (!formatter) {
     let lastMessage: object | undefined;
-    let lastBytes = new Uint8Array(0);
-    encoder = (message) => {
+    let lastText = '';
+    formatter = (message) => {
       if (message !== lastMessage) {
-        lastBytes = encodeEvent(message, options);
+        lastText = formatEvent(message, options);
         lastMessage = message;
       }
-      return lastBytes;
+      return lastText;
     };
-    encoders.set(options, encoder);
+    formatters.set(options, formatter);
   }
-  return encoder;
+  return formatter;
+}
+
+let lastText: string | undefined;
+let lastBytes = new Uint8Array(0);
+
+/**
+ * UTF-8 bytes of `text`, remembering the last one: the chunk a fan-out writes to each of its
+ * connections is encoded once. Streams queue text and encode once per write, so a burst costs one
+ * buffer per tick rather than one per event.
+ */
+export function encodeText(text: string): Uint8Array {
+  if (text !== lastText) {
+    lastBytes = utf8.encode(text);
+    lastText = text;
+  }
+  return lastBytes;
+}
+
+const ASCII = /^[\x00-\x7f]*$/;
+
+/** Length of `text` in UTF-8 (well-formed text: formatted events never hold lone surrogates). */
+export function utf8Length(text: string): number {
+  if (ASCII.test(text)) return text.length;
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) bytes += 1;
+    else if (code < 0x800) bytes += 2;
+    else if (code >= 0xd800 && code <= 0xdbff) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
 }

@@ -1,5 +1,5 @@
 import type { Observable } from 'rxjs';
-import { cachedEncoder } from './encoder-cache.js';
+import { cachedFormatter, encodeText, utf8Length } from './encoder-cache.js';
 import { formatRetry } from './format.js';
 import { type HeaderOverrides, sseHeaders } from './headers.js';
 import { type HeartbeatTarget, joinHeartbeat, leaveHeartbeat } from './heartbeat.js';
@@ -49,7 +49,10 @@ export class EventStream implements HeartbeatTarget {
   readonly stats: StreamStats = { events: 0, bytes: 0, heartbeats: 0, dropped: 0, peakQueuedBytes: 0 };
 
   #reason: CloseReason | undefined;
-  #queue: Uint8Array[] = [];
+  /** Formatted events waiting for the transport, encoded together at the next write. */
+  #queue: string[] = [];
+  /** UTF-8 size of each queued event, for the cap and the drop policies. */
+  #sizes: number[] = [];
   #head = 0;
   #queuedBytes = 0;
   #writable = true;
@@ -62,7 +65,7 @@ export class EventStream implements HeartbeatTarget {
   #subscription: { unsubscribe(): void } | undefined;
   #iterator: AsyncIterator<MessageEvent<unknown>> | undefined;
   #wakePull: (() => void) | undefined;
-  readonly #encode: (message: MessageEvent<unknown>) => Uint8Array;
+  readonly #format: (message: MessageEvent<unknown>) => string;
   readonly #onAbort = () => this.#finish('client');
 
   /** @internal Use {@link streamEvents}. */
@@ -70,7 +73,7 @@ export class EventStream implements HeartbeatTarget {
     private readonly sink: Sink,
     private readonly options: ResolvedStreamOptions,
   ) {
-    this.#encode = cachedEncoder(options);
+    this.#format = cachedFormatter(options);
   }
 
   /** Why the stream ended, or `undefined` while it is open. */
@@ -191,7 +194,7 @@ export class EventStream implements HeartbeatTarget {
           this.#finish('complete');
           return;
         }
-        this.#write(this.#encode(result.value), 1);
+        this.#write(encodeText(this.#format(result.value)), 1);
       }
     } catch (error) {
       this.#finish('error', error);
@@ -200,27 +203,29 @@ export class EventStream implements HeartbeatTarget {
 
   #push(message: MessageEvent<unknown>): void {
     if (this.#reason !== undefined) return;
-    let bytes: Uint8Array;
+    let text: string;
     try {
-      bytes = this.#encode(message);
+      text = this.#format(message);
     } catch (error) {
       this.#finish('error', error);
       return;
     }
     const cap = this.options.maxQueueBytes;
-    if (this.#queuedBytes + bytes.length > cap) {
+    const size = utf8Length(text);
+    if (this.#queuedBytes + size > cap) {
       if (this.options.onOverflow === 'close') {
         this.#finish('overflow');
         return;
       }
-      if (this.options.onOverflow === 'drop-newest' || bytes.length > cap) {
+      if (this.options.onOverflow === 'drop-newest' || size > cap) {
         this.#dropped(1);
         return;
       }
-      this.#dropOldest(cap - bytes.length);
+      this.#dropOldest(cap - size);
     }
-    this.#queue.push(bytes);
-    this.#queuedBytes += bytes.length;
+    this.#queue.push(text);
+    this.#sizes.push(size);
+    this.#queuedBytes += size;
     if (this.#queuedBytes > this.stats.peakQueuedBytes) this.stats.peakQueuedBytes = this.#queuedBytes;
     if (this.#writable && !this.#flushScheduled) {
       this.#flushScheduled = true;
@@ -233,13 +238,14 @@ export class EventStream implements HeartbeatTarget {
 
   /** Drops the oldest queued events until at most `keep` bytes remain. */
   #dropOldest(keep: number): void {
-    const queue = this.#queue;
+    const sizes = this.#sizes;
     const from = this.#head;
-    while (this.#queuedBytes > keep) this.#queuedBytes -= queue[this.#head++]!.length;
+    while (this.#queuedBytes > keep) this.#queuedBytes -= sizes[this.#head++]!;
     this.#dropped(this.#head - from);
-    // Compact now and then: a client stalled for hours must not grow the array without end.
-    if (this.#head > 1024 && this.#head * 2 > queue.length) {
-      this.#queue = queue.slice(this.#head);
+    // Compact now and then: a client stalled for hours must not grow the arrays without end.
+    if (this.#head > 1024 && this.#head * 2 > sizes.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#sizes = sizes.slice(this.#head);
       this.#head = 0;
     }
   }
@@ -256,21 +262,18 @@ export class EventStream implements HeartbeatTarget {
     this.#writeQueue();
   }
 
-  /** Writes the whole queue as one chunk. */
+  /** Writes the whole queue as one chunk, encoded once. */
   #writeQueue(): void {
     const queue = this.#queue;
     const count = queue.length - this.#head;
-    let chunk: Uint8Array;
-    if (count === 1 && this.#head === 0) {
-      // The usual case, one event per tick: keep the array (and its capacity) for the next one.
-      chunk = queue.pop()!;
-    } else {
-      chunk = count === 1 ? queue[this.#head]! : concat(queue, this.#head, this.#queuedBytes);
-      this.#queue = [];
-    }
+    const text =
+      count === 1 ? queue[this.#head]! : (this.#head === 0 ? queue : queue.slice(this.#head)).join('');
+    // Keep the arrays (and their capacity) for the next tick: the usual case is one event per tick.
+    queue.length = 0;
+    this.#sizes.length = 0;
     this.#head = 0;
     this.#queuedBytes = 0;
-    this.#write(chunk, count);
+    this.#write(encodeText(text), count);
   }
 
   /** Hands a chunk of `events` events to the sink; arms the stall timer if the sink is full. */
@@ -321,6 +324,7 @@ export class EventStream implements HeartbeatTarget {
     if (reason === 'client' || reason === 'overflow' || reason === 'stall') {
       this.#dropped(this.#queue.length - this.#head);
       this.#queue = [];
+      this.#sizes = [];
       this.#queuedBytes = 0;
       sink.destroy();
     } else {
@@ -339,7 +343,7 @@ export class EventStream implements HeartbeatTarget {
     const message = this.options.errorEvent?.(error);
     if (!message) return;
     try {
-      this.#write(this.#encode(message), 1);
+      this.#write(encodeText(this.#format(message)), 1);
     } catch {
       // A malformed error event must not turn a clean end into a corrupt stream.
     }
@@ -373,15 +377,4 @@ function isSubscribable(
   source: EventSourceLike<MessageEvent<unknown>>,
 ): source is Observable<MessageEvent<unknown>> {
   return typeof (source as Partial<Observable<unknown>>).subscribe === 'function';
-}
-
-function concat(chunks: Uint8Array[], from: number, total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (let i = from; i < chunks.length; i++) {
-    const chunk = chunks[i]!;
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
 }

@@ -1,4 +1,3 @@
-export { cachedEncoder } from './encoder-cache.js';
 export { type SseField, SseFormatError, SseRangeError } from './errors.js';
 export {
   type EventSourceLike,
