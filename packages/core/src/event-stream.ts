@@ -239,12 +239,16 @@ export class EventStream implements HeartbeatTarget {
   /** Drops the oldest queued events until at most `keep` bytes remain. */
   #dropOldest(keep: number): void {
     const sizes = this.#sizes;
+    const queue = this.#queue;
     const from = this.#head;
-    while (this.#queuedBytes > keep) this.#queuedBytes -= sizes[this.#head++]!;
+    while (this.#queuedBytes > keep) {
+      this.#queuedBytes -= sizes[this.#head]!;
+      queue[this.#head++] = ''; // let the dropped text go now, not at the next compaction
+    }
     this.#dropped(this.#head - from);
     // Compact now and then: a client stalled for hours must not grow the arrays without end.
     if (this.#head > 1024 && this.#head * 2 > sizes.length) {
-      this.#queue = this.#queue.slice(this.#head);
+      this.#queue = queue.slice(this.#head);
       this.#sizes = sizes.slice(this.#head);
       this.#head = 0;
     }
