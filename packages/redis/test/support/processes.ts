@@ -1,23 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
+
+export { freePort } from '../../../../test/support/ports.js';
 
 /** Every child a test started: killed when the test process exits, whatever happened. */
 const children = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
-
-/** A free TCP port on 127.0.0.1 (closed again, so a child can bind it). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Spawns a child whose stdout lines the test can wait for. */
 export function startChild(command: string, args: string[], env: Record<string, string> = {}): Child {
