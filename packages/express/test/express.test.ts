@@ -1,27 +1,5 @@
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { describeAdapterContract } from '../../../test/adapter-contract.js';
-import { closeStreamsOnServerClose, sse } from '../src/index.js';
+import { expressHarness } from './harness.js';
 
-describeAdapterContract({
-  name: 'express',
-  async start(routes, shutdown) {
-    const app = express();
-    for (const route of routes) {
-      if ('html' in route) app.get(route.path, (_req, res) => res.type('html').send(route.html));
-      else
-        app[route.method === 'POST' ? 'post' : 'get'](
-          route.path,
-          sse((_req, ctx) => route.events(ctx), route.options),
-        );
-    }
-    const server = app.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    closeStreamsOnServerClose(server, shutdown);
-    return {
-      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      close: () => new Promise((resolve) => server.close(() => resolve())),
-    };
-  },
-});
+describeAdapterContract(expressHarness('express 5', express));
