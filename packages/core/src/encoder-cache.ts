@@ -45,21 +45,3 @@ export function encodeText(text: string): Uint8Array {
   }
   return lastBytes;
 }
-
-const ASCII = /^[\x00-\x7f]*$/;
-
-/** Length of `text` in UTF-8 (well-formed text: formatted events never hold lone surrogates). */
-export function utf8Length(text: string): number {
-  if (ASCII.test(text)) return text.length;
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x80) bytes += 1;
-    else if (code < 0x800) bytes += 2;
-    else if (code >= 0xd800 && code <= 0xdbff) {
-      bytes += 4;
-      i++;
-    } else bytes += 3;
-  }
-  return bytes;
-}

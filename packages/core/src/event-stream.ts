@@ -1,5 +1,5 @@
 import type { Observable } from 'rxjs';
-import { cachedFormatter, encodeText, utf8Length } from './encoder-cache.js';
+import { cachedFormatter, encodeText } from './encoder-cache.js';
 import { formatRetry } from './format.js';
 import { type HeaderOverrides, sseHeaders } from './headers.js';
 import { type HeartbeatTarget, joinHeartbeat, leaveHeartbeat } from './heartbeat.js';
@@ -12,6 +12,7 @@ import {
 } from './options.js';
 import type { Sink } from './sink.js';
 import type { MessageEvent } from './types.js';
+import { utf8Length } from './utf8-length.js';
 
 /**
  * What a route may return: an Observable of messages (pushed, queued within `maxQueueBytes`) or an

@@ -52,4 +52,5 @@ export type {
 export { compareStreamIds, formatStreamId, parseStreamId, type StreamId } from './history-id.js';
 export { type MemoryEngineOptions, memoryEngine } from './history-memory.js';
 export { HistoryRing, type RingLimits } from './history-ring.js';
-export { messageSize, utf8Length } from './history-size.js';
+export { messageSize } from './history-size.js';
+export { utf8Length } from './utf8-length.js';

@@ -49,22 +49,21 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
     new Counter({ name: prefix + name, help, labelNames, registers });
 
   // Gauges are read at scrape time from the group, so the hot path never touches them.
-  new Gauge({
-    name: `${prefix}connections_open`,
-    help: 'Open event streams.',
-    registers,
-    collect() {
-      this.set(group.size);
-    },
-  });
-  new Gauge({
-    name: `${prefix}queued_bytes`,
-    help: 'Bytes queued for slow clients, beyond what sockets buffer.',
-    registers,
-    collect() {
-      this.set(group.queuedBytes);
-    },
-  });
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name: prefix + name,
+      help,
+      registers,
+      collect() {
+        this.set(read());
+      },
+    });
+  gauge('connections_open', 'Open event streams.', () => group.size);
+  gauge(
+    'queued_bytes',
+    'Bytes queued for slow clients, beyond what sockets buffer.',
+    () => group.queuedBytes,
+  );
   const connections = counter('connections_total', 'Event streams opened.');
   const events = counter('events_written_total', 'Events written to clients.');
   const bytes = counter('bytes_written_total', 'Bytes written to clients (events, heartbeats, retry hints).');
