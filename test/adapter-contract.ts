@@ -8,7 +8,7 @@ import {
   type StreamOptions,
   type StreamStats,
 } from '@rxsse/core';
-import { concat, from, interval, map, NEVER, Observable, Subject, take, throwError } from 'rxjs';
+import { concat, from, interval, map, NEVER, Observable, range, Subject, take, throwError } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { withBrowser } from './support/browser.js';
 import {
@@ -194,6 +194,21 @@ export function describeAdapterContract(harness: AdapterHarness): void {
       client.resume();
       await client.done;
       expect(client.closed).toBe(true);
+    });
+
+    it('sends a synchronous burst while it is produced, so it need not fit the queue', async () => {
+      const cap = 256 * 1024;
+      const { options, closes } = recording({ maxQueueBytes: cap });
+      const kib = 'x'.repeat(1016); // 1 KiB on the wire
+      // 1 MiB in one tick: the client cannot read before it ends, the kernel takes it meanwhile.
+      const burst = () => range(0, 1024).pipe(map((n) => ({ data: kib, id: `${n}` })));
+      const url = await start([{ path: '/sse', events: burst, options }]);
+      const events = await fetchAndParse(`${url}/sse`);
+      expect(events).toHaveLength(1024);
+      expect(events[1023]!.lastEventId).toBe('1023');
+      await waitFor(() => closes.length === 1, 5_000, 'close');
+      expect(closes[0]!.reason).toBe('complete');
+      expect(closes[0]!.stats.peakQueuedBytes).toBeLessThan(cap);
     });
 
     it('drop-oldest keeps the newest events and counts the dropped ones', async () => {

@@ -43,6 +43,7 @@ const CONTENDERS = [
   { name: 'rxsse-koa', label: `rxsse · Koa ${version('koa')}`, rxsse: true },
   { name: 'raw', label: 'node:http, one write per event (baseline)' },
   { name: 'batching', label: 'node:http, one write per tick (reference)' },
+  { name: 'chunks', label: 'node:http, 64 KiB chunks sent at once (reference)' },
   { name: 'nest', label: `NestJS ${version('@nestjs/core')} @Sse (platform-express)` },
   { name: 'better-sse', label: `better-sse ${version('better-sse')} (Express ${version('express')})` },
   { name: 'fastify-sse', label: `@fastify/sse ${version('@fastify/sse')} (Fastify ${version('fastify')})` },

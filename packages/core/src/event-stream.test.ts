@@ -77,6 +77,33 @@ describe('streamEvents', () => {
     expect(sink.text).toBe('data: a\n\ndata: b\n\n');
   });
 
+  it('writes a tick that emits more than 64 KiB as it goes, in chunks of about 64 KiB', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink } = run(subject, { maxQueueBytes: 1024 * 1024 });
+    const data = 'x'.repeat(1000); // 1,008 bytes per event
+    for (let i = 0; i < 200; i++) subject.next({ data });
+    // Before the tick ends, the first 64 KiB chunks have gone out already...
+    const sizes = sink.chunks.map((c) => c.length);
+    expect(sizes).toEqual([66_528, 66_528, 66_528]);
+    // ...and the rest follows in the same tick.
+    await Promise.resolve();
+    expect(sink.chunks).toHaveLength(4);
+    expect(sink.text).toBe(`data: ${data}\n\n`.repeat(200));
+  });
+
+  it('stops writing chunks when the transport is full, and queues the rest', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink, stream } = run(subject, { maxQueueBytes: 1024 * 1024 });
+    sink.full = true;
+    const data = 'x'.repeat(1000);
+    for (let i = 0; i < 200; i++) subject.next({ data });
+    await Promise.resolve();
+    expect(sink.chunks).toHaveLength(1);
+    expect(stream.queuedBytes).toBe(200 * 1008 - 66_528);
+    sink.release();
+    expect(sink.text).toBe(`data: ${data}\n\n`.repeat(200));
+  });
+
   it('encodes a message shared by many connections once', async () => {
     const subject = new Subject<MessageEvent>();
     // Adapters resolve options once per route; every connection of the route shares them.

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, OutgoingMessage, type ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Sink } from '@rxsse/core';
 
@@ -20,11 +20,18 @@ export class NodeSink implements Sink {
   #isClosed = false;
   #onClose: (() => void) | undefined;
   readonly #res: NodeResponse;
+  /** The HTTP/1 socket, when writes reach it through Node's own `write` (see {@link write}). */
+  readonly #socket: ServerResponse['socket'] | undefined;
   #drain: (() => void) | undefined;
 
   constructor(req: NodeRequest, res: NodeResponse) {
     this.#res = res;
     this.http2 = req.httpVersionMajor >= 2;
+    // A middleware that replaces `write` (compression) buffers on its own: then only its return
+    // value tells whether there is room, and the socket is left alone.
+    if (!this.http2 && res.write === OutgoingMessage.prototype.write) {
+      this.#socket = (res as ServerResponse).socket;
+    }
     // The response's 'close' (not the request's) means the client is gone, so POST bodies that
     // were fully read do not end the stream. It also fires after a normal end, when it is harmless.
     // 'close' is emitted once: `on` spares the wrapper `once` would allocate.
@@ -54,7 +61,16 @@ export class NodeSink implements Sink {
   }
 
   write(chunk: Uint8Array): boolean {
-    return (this.#res as ServerResponse).write(chunk);
+    if ((this.#res as ServerResponse).write(chunk)) return true;
+    // Node corks a response's socket until the next tick, so a write that filled the buffer has
+    // reached no one yet and says "full" however fast the client reads. Send it now: the kernel
+    // takes what it can, the client reads while this tick goes on, and only what the kernel
+    // refused counts as full. (A response corks at most once per tick, and nobody else corks an
+    // event stream's socket.)
+    const socket = this.#socket;
+    if (!socket?.writableCorked) return false;
+    socket.uncork();
+    return socket.writableLength < socket.writableHighWaterMark;
   }
 
   onDrain(listener: () => void): void {

@@ -1,0 +1,102 @@
+// The hand-written references: node:http doing what rxsse's stream does, with nothing else (no
+// validation, no heartbeats, no options). Each connection collects the event strings of a tick and
+// writes them in one `res.write` from a microtask; while the response is full, events wait (within
+// a byte cap: past it, the connection is closed) and go out in one write on 'drain'. A fan-out
+// event is formatted once for all connections (a one-entry cache on the message object).
+//
+// With `chunkBytes`, a tick that emits more than that writes as it goes, one chunk per
+// `chunkBytes`, and uncorks the socket after a write that filled it (Node corks a response until
+// the next tick), so the client reads the first chunk while the tick still produces the rest.
+
+import { createServer } from 'node:http';
+import { burstSource, fanout, queryNumber, SSE_HEADERS, serve, stallSource } from '../servers/common.mjs';
+
+const DEFAULT_CAP = 1024 * 1024;
+/** Like the rxsse burst route: a cap above the burst's size (100,000 events ~ 7 MB). */
+const BURST_CAP = 64 * 1024 * 1024;
+
+let lastMessage;
+let lastEvent = '';
+function format(m) {
+  if (m !== lastMessage) {
+    lastMessage = m;
+    lastEvent = typeof m.data === 'string' ? `data: ${m.data}\n\n` : `data: ${JSON.stringify(m.data)}\n\n`;
+  }
+  return lastEvent;
+}
+
+function stream(res, source, cap, chunkBytes) {
+  let parts = [];
+  let bytes = 0;
+  let writable = true;
+  let scheduled = false;
+  let done = false;
+  let dead = false;
+  let subscription;
+  const socket = res.socket;
+  const write = () => {
+    const chunk = parts.length === 1 ? parts[0] : parts.join('');
+    parts = [];
+    bytes = 0;
+    writable = res.write(chunk);
+    if (!writable && chunkBytes && socket.writableCorked) {
+      socket.uncork();
+      writable = socket.writableLength < socket.writableHighWaterMark;
+    }
+  };
+  const flush = () => {
+    scheduled = false;
+    if (!writable || parts.length === 0) return;
+    write();
+    if (done && writable) res.end();
+  };
+  const stop = () => {
+    dead = true;
+    subscription?.unsubscribe();
+  };
+  subscription = source.subscribe({
+    next: (m) => {
+      if (dead) return;
+      const event = format(m);
+      bytes += event.length;
+      if (bytes > cap) {
+        stop();
+        res.destroy();
+        return;
+      }
+      parts.push(event);
+      if (!writable) return;
+      if (chunkBytes && bytes >= chunkBytes) write();
+      else if (!scheduled) {
+        scheduled = true;
+        queueMicrotask(flush);
+      }
+    },
+    complete: () => {
+      done = true;
+      if (parts.length === 0 && writable) res.end();
+    },
+  });
+  res.on('drain', () => {
+    writable = true;
+    flush();
+    if (done && writable && parts.length === 0) res.end();
+  });
+  res.once('close', stop);
+  if (dead) subscription.unsubscribe();
+}
+
+/** Starts a reference server; `chunkBytes` as described above (0: one write per tick). */
+export function startBatchingServer({ chunkBytes = 0 } = {}) {
+  const server = createServer((req, res) => {
+    const path = req.url.split('?')[0];
+    res.writeHead(200, SSE_HEADERS);
+    res.flushHeaders();
+    res.socket.setNoDelay(true);
+    if (path === '/burst') stream(res, burstSource(queryNumber(req.url, 'n')), BURST_CAP, chunkBytes);
+    else if (path === '/stall') stream(res, stallSource(queryNumber(req.url, 'n')), DEFAULT_CAP, chunkBytes);
+    else if (path === '/fanout') stream(res, fanout, DEFAULT_CAP, chunkBytes);
+    else res.end();
+  });
+  server.listen(0, '127.0.0.1', () => serve({ server }));
+}
