@@ -164,6 +164,29 @@ describe('streamEvents', () => {
     expect(sink.text).toBe(queued);
   });
 
+  it('counts the cap in UTF-8 bytes, whatever the text', async () => {
+    const subject = new Subject<MessageEvent>();
+    const cap = 10_000;
+    const { sink, stream } = run(subject, { onOverflow: 'drop-oldest', maxQueueBytes: cap });
+    sink.full = true;
+    subject.next({ data: 'first' });
+    await Promise.resolve();
+    // 1,008 UTF-16 units each: ASCII events are 1,008 bytes, euro signs 3 bytes a unit.
+    const ascii = (n: number) => ({ data: `${n}`.padEnd(1000, '.') });
+    const euros = (n: number) => ({ data: `${n}`.padEnd(1000, '€') });
+    for (let n = 0; n < 4; n++) subject.next(ascii(n));
+    expect(stream.queuedBytes).toBe(4 * 1008);
+    for (let n = 4; n < 10; n++) subject.next(euros(n));
+    // Only the newest three fit: each is 6 + 1 + 3 × 999 + 2 = 3,006 bytes.
+    expect(stream.queuedBytes).toBe(3 * 3006);
+    expect(stream.stats.dropped).toBe(7);
+    expect(stream.stats.peakQueuedBytes).toBeLessThanOrEqual(cap);
+    sink.chunks.length = 0;
+    sink.release();
+    expect(sink.text).toBe([7, 8, 9].map((n) => `data: ${euros(n).data}\n\n`).join(''));
+    expect(sink.chunks[0]!.length).toBe(3 * 3006);
+  });
+
   it('writes what is queued before ending on completion', async () => {
     const subject = new Subject<MessageEvent>();
     const { sink, reasons } = run(subject);

@@ -37,11 +37,14 @@ export interface WithSourceHeaders {
 const utf8 = new TextEncoder();
 const HEARTBEAT = utf8.encode(':\n');
 /**
- * A tick that emits more than this writes it out as it goes, in chunks of about this size, instead
- * of all at the end of the tick: the client reads the first chunk while the source produces the
- * rest (a 100,000-event burst arrives ~1.3x sooner), and no single write joins megabytes of text.
+ * A tick that emits more than this (in UTF-16 units, about bytes) writes it out as it goes, in
+ * chunks of about this size, instead of all at the end of the tick: the client reads the first
+ * chunk while the source produces the rest (a 100,000-event burst arrives ~1.3x sooner), and no
+ * single write joins megabytes of text.
  */
-const CHUNK_BYTES = 64 * 1024;
+const CHUNK_UNITS = 64 * 1024;
+/** UTF-8 bytes per UTF-16 unit, at most: a queue of n units holds at most 3n bytes. */
+const MAX_BYTES_PER_UNIT = 3;
 
 /**
  * Runs one event-stream connection: takes messages from a source, encodes each once, queues them
@@ -58,10 +61,16 @@ export class EventStream implements HeartbeatTarget {
   #reason: CloseReason | undefined;
   /** Formatted events waiting for the transport, encoded together at the next write. */
   #queue: string[] = [];
-  /** UTF-8 size of each queued event, for the cap and the drop policies. */
-  #sizes: number[] = [];
   #head = 0;
-  #queuedBytes = 0;
+  /** UTF-16 length of the queue: its UTF-8 size is between this and 3 times this. */
+  #queuedUnits = 0;
+  /**
+   * UTF-8 sizes of `#queue[0 .. sizes.length)`, and their sum from `#head` on. Sizes are measured
+   * only once the queue could come near the cap: a byte count is a scan of every event, which a
+   * queue far below the cap (nearly every queue) need not pay.
+   */
+  #sizes: number[] = [];
+  #measuredBytes = 0;
   #writable = true;
   #flushScheduled = false;
   #drainRegistered = false;
@@ -95,7 +104,7 @@ export class EventStream implements HeartbeatTarget {
 
   /** Bytes waiting for a slow client, beyond what the transport buffers. */
   get queuedBytes(): number {
-    return this.#queuedBytes;
+    return this.#measure();
   }
 
   /** @internal */
@@ -149,7 +158,7 @@ export class EventStream implements HeartbeatTarget {
 
   /** @internal Called by the heartbeat wheel when nothing was written for a whole interval. */
   beat(): void {
-    if (this.#reason !== undefined || !this.#writable || this.#queuedBytes > 0) return;
+    if (this.#reason !== undefined || !this.#writable || this.#queuedUnits > 0) return;
     this.stats.heartbeats++;
     this.options.metrics?.heartbeat();
     this.#write(HEARTBEAT, 0);
@@ -218,24 +227,28 @@ export class EventStream implements HeartbeatTarget {
       return;
     }
     const cap = this.options.maxQueueBytes;
-    const size = utf8Length(text);
-    if (this.#queuedBytes + size > cap) {
-      if (this.options.onOverflow === 'close') {
-        this.#finish('overflow');
-        return;
+    if ((this.#queuedUnits + text.length) * MAX_BYTES_PER_UNIT > cap) {
+      // The queue could pass the cap: from here on, count exact bytes.
+      const size = utf8Length(text);
+      if (this.#measure() + size > cap) {
+        if (this.options.onOverflow === 'close') {
+          this.#finish('overflow');
+          return;
+        }
+        if (this.options.onOverflow === 'drop-newest' || size > cap) {
+          this.#dropped(1);
+          return;
+        }
+        this.#dropOldest(cap - size);
       }
-      if (this.options.onOverflow === 'drop-newest' || size > cap) {
-        this.#dropped(1);
-        return;
-      }
-      this.#dropOldest(cap - size);
+      this.#sizes.push(size);
+      this.#measuredBytes += size;
+      this.#notePeak(this.#measuredBytes);
     }
     this.#queue.push(text);
-    this.#sizes.push(size);
-    this.#queuedBytes += size;
-    if (this.#queuedBytes > this.stats.peakQueuedBytes) this.stats.peakQueuedBytes = this.#queuedBytes;
+    this.#queuedUnits += text.length;
     if (!this.#writable) return;
-    if (this.#queuedBytes >= CHUNK_BYTES) this.#writeQueue();
+    if (this.#queuedUnits >= CHUNK_UNITS) this.#writeQueue();
     else if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       // One write per tick: everything emitted in this tick goes out together, nothing waits longer.
@@ -245,13 +258,30 @@ export class EventStream implements HeartbeatTarget {
     }
   }
 
-  /** Drops the oldest queued events until at most `keep` bytes remain. */
+  /** Exact UTF-8 size of the queue, measuring the events not measured yet. */
+  #measure(): number {
+    const queue = this.#queue;
+    const sizes = this.#sizes;
+    for (let i = sizes.length; i < queue.length; i++) {
+      const size = utf8Length(queue[i]!);
+      sizes.push(size);
+      this.#measuredBytes += size;
+    }
+    return this.#measuredBytes;
+  }
+
+  #notePeak(bytes: number): void {
+    if (bytes > this.stats.peakQueuedBytes) this.stats.peakQueuedBytes = bytes;
+  }
+
+  /** Drops the oldest queued events until at most `keep` bytes remain (all measured). */
   #dropOldest(keep: number): void {
     const sizes = this.#sizes;
     const queue = this.#queue;
     const from = this.#head;
-    while (this.#queuedBytes > keep) {
-      this.#queuedBytes -= sizes[this.#head]!;
+    while (this.#measuredBytes > keep) {
+      this.#measuredBytes -= sizes[this.#head]!;
+      this.#queuedUnits -= queue[this.#head]!.length;
       queue[this.#head++] = ''; // let the dropped text go now, not at the next compaction
     }
     this.#dropped(this.#head - from);
@@ -271,7 +301,7 @@ export class EventStream implements HeartbeatTarget {
 
   #flush(): void {
     this.#flushScheduled = false;
-    if (this.#reason !== undefined || !this.#writable || this.#queuedBytes === 0) return;
+    if (this.#reason !== undefined || !this.#writable || this.#queuedUnits === 0) return;
     this.#writeQueue();
   }
 
@@ -285,8 +315,11 @@ export class EventStream implements HeartbeatTarget {
     queue.length = 0;
     this.#sizes.length = 0;
     this.#head = 0;
-    this.#queuedBytes = 0;
-    this.#write(encodeText(text), count);
+    this.#queuedUnits = 0;
+    this.#measuredBytes = 0;
+    const chunk = encodeText(text);
+    this.#notePeak(chunk.length);
+    this.#write(chunk, count);
   }
 
   /** Hands a chunk of `events` events to the sink; arms the stall timer if the sink is full. */
@@ -336,13 +369,15 @@ export class EventStream implements HeartbeatTarget {
 
     if (reason === 'client' || reason === 'overflow' || reason === 'stall') {
       this.#dropped(this.#queue.length - this.#head);
+      this.#notePeak(this.#measure());
       this.#queue = [];
       this.#sizes = [];
-      this.#queuedBytes = 0;
+      this.#queuedUnits = 0;
+      this.#measuredBytes = 0;
       sink.destroy();
     } else {
       // Queued events are bounded by the cap: hand them over, and let the transport flush them.
-      if (this.#queuedBytes > 0) this.#writeQueue();
+      if (this.#queuedUnits > 0) this.#writeQueue();
       if (reason === 'error') this.#writeErrorEvent(error);
       if (this.#finalRetry !== undefined) this.#write(utf8.encode(formatRetry(this.#finalRetry)), 0);
       sink.end();
