@@ -67,16 +67,15 @@ export class EventStream implements HeartbeatTarget {
   /**
    * UTF-8 sizes of `#queue[0 .. sizes.length)`, and their sum from `#head` on. Sizes are measured
    * only once the queue could come near the cap: a byte count is a scan of every event, which a
-   * queue far below the cap (nearly every queue) need not pay.
+   * queue far below the cap (nearly every queue) need not pay. Nor its array: created on first use.
    */
-  #sizes: number[] = [];
+  #sizes: number[] | undefined;
   #measuredBytes = 0;
   #writable = true;
   #flushScheduled = false;
   #drainRegistered = false;
   #stallTimer: ReturnType<typeof setTimeout> | undefined;
   #lifetimeTimer: ReturnType<typeof setTimeout> | undefined;
-  #finalRetry: number | undefined;
   #heartbeatSlot: Set<HeartbeatTarget> | undefined;
   #subscription: { unsubscribe(): void } | undefined;
   #iterator: AsyncIterator<MessageEvent<unknown>> | undefined;
@@ -146,8 +145,7 @@ export class EventStream implements HeartbeatTarget {
    * given, so the client reconnects after that long), then ends the response.
    */
   close(reason: 'shutdown' | 'lifetime' = 'shutdown', retryHint?: number): void {
-    this.#finalRetry = retryHint;
-    this.#finish(reason);
+    this.#finish(reason, undefined, retryHint);
   }
 
   /** Drops the connection at once (a shutdown whose deadline passed). */
@@ -241,7 +239,7 @@ export class EventStream implements HeartbeatTarget {
         }
         this.#dropOldest(cap - size);
       }
-      this.#sizes.push(size);
+      this.#sizes!.push(size);
       this.#measuredBytes += size;
       this.#notePeak(this.#measuredBytes);
     }
@@ -261,7 +259,7 @@ export class EventStream implements HeartbeatTarget {
   /** Exact UTF-8 size of the queue, measuring the events not measured yet. */
   #measure(): number {
     const queue = this.#queue;
-    const sizes = this.#sizes;
+    const sizes = (this.#sizes ??= []);
     for (let i = sizes.length; i < queue.length; i++) {
       const size = utf8Length(queue[i]!);
       sizes.push(size);
@@ -276,7 +274,7 @@ export class EventStream implements HeartbeatTarget {
 
   /** Drops the oldest queued events until at most `keep` bytes remain (all measured). */
   #dropOldest(keep: number): void {
-    const sizes = this.#sizes;
+    const sizes = this.#sizes!;
     const queue = this.#queue;
     const from = this.#head;
     while (this.#measuredBytes > keep) {
@@ -311,9 +309,9 @@ export class EventStream implements HeartbeatTarget {
     const count = queue.length - this.#head;
     const text =
       count === 1 ? queue[this.#head]! : (this.#head === 0 ? queue : queue.slice(this.#head)).join('');
-    // Keep the arrays (and their capacity) for the next tick: the usual case is one event per tick.
+    // Keep the queue (and its capacity) for the next tick: the usual case is one event per tick.
     queue.length = 0;
-    this.#sizes.length = 0;
+    this.#sizes = undefined;
     this.#head = 0;
     this.#queuedUnits = 0;
     this.#measuredBytes = 0;
@@ -352,7 +350,7 @@ export class EventStream implements HeartbeatTarget {
   }
 
   /** The one place a stream ends: every reason runs the same teardown. */
-  #finish(reason: CloseReason, error?: unknown): void {
+  #finish(reason: CloseReason, error?: unknown, retryHint?: number): void {
     if (this.#reason !== undefined) return;
     this.#reason = reason;
     const { sink, options } = this;
@@ -371,7 +369,7 @@ export class EventStream implements HeartbeatTarget {
       this.#dropped(this.#queue.length - this.#head);
       this.#notePeak(this.#measure());
       this.#queue = [];
-      this.#sizes = [];
+      this.#sizes = undefined;
       this.#queuedUnits = 0;
       this.#measuredBytes = 0;
       sink.destroy();
@@ -379,7 +377,7 @@ export class EventStream implements HeartbeatTarget {
       // Queued events are bounded by the cap: hand them over, and let the transport flush them.
       if (this.#queuedUnits > 0) this.#writeQueue();
       if (reason === 'error') this.#writeErrorEvent(error);
-      if (this.#finalRetry !== undefined) this.#write(utf8.encode(formatRetry(this.#finalRetry)), 0);
+      if (retryHint !== undefined) this.#write(utf8.encode(formatRetry(retryHint)), 0);
       sink.end();
     }
     if (reason === 'error') options.onError?.(error);
