@@ -48,9 +48,9 @@ const MAX_BYTES_PER_UNIT = 3;
 
 /**
  * Runs one event-stream connection: takes messages from a source, encodes each once, queues them
- * within a byte cap while the client is slow, writes them in one chunk per tick (or per 64 KiB, for a tick that emits more), keeps the
- * connection alive with idle-only heartbeats, and ends with exactly one {@link CloseReason}.
- * Create it with {@link streamEvents}.
+ * within a byte cap while the client is slow, writes them in one chunk per tick (per 64 KiB for a
+ * tick that emits more), keeps the connection alive with idle-only heartbeats, and ends with
+ * exactly one {@link CloseReason}. Create it with {@link streamEvents}.
  */
 export class EventStream implements HeartbeatTarget {
   /** @internal Set on every write; the heartbeat wheel clears it. */
