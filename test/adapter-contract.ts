@@ -199,7 +199,7 @@ export function describeAdapterContract(harness: AdapterHarness): void {
     it('sends a synchronous burst while it is produced, so it need not fit the queue', async () => {
       const cap = 256 * 1024;
       const { options, closes } = recording({ maxQueueBytes: cap });
-      const kib = 'x'.repeat(1016); // 1 KiB on the wire
+      const kib = 'x'.repeat(1016); // about 1 KiB on the wire
       // 1 MiB in one tick: the client cannot read before it ends, the kernel takes it meanwhile.
       const burst = () => range(0, 1024).pipe(map((n) => ({ data: kib, id: `${n}` })));
       const url = await start([{ path: '/sse', events: burst, options }]);
