@@ -259,7 +259,8 @@ export class EventStream implements HeartbeatTarget {
   /** Exact UTF-8 size of the queue, measuring the events not measured yet. */
   #measure(): number {
     const queue = this.#queue;
-    const sizes = (this.#sizes ??= []);
+    this.#sizes ??= [];
+    const sizes = this.#sizes;
     for (let i = sizes.length; i < queue.length; i++) {
       const size = utf8Length(queue[i]!);
       sizes.push(size);
