@@ -1,4 +1,4 @@
-import { Observable } from 'rxjs';
+import { Observable, throwError } from 'rxjs';
 import { type ChannelEvent, ChannelFeed, type TruncationEventFactory } from './channel-feed.js';
 import { type Replay, type ReplayLimit, readReplay } from './channel-replay.js';
 import {
@@ -6,6 +6,7 @@ import {
   DEFAULT_TRUNCATION_EVENT_TYPE,
   TRUNCATED_HEADERS,
 } from './channel-truncation.js';
+import { ChannelUnavailableError } from './errors.js';
 import { SOURCE_HEADERS, type WithSourceHeaders } from './event-stream.js';
 import { encodeEvent } from './format.js';
 import type { ChannelEngine, StoredMessage } from './history.js';
@@ -98,7 +99,9 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
   /**
    * A source for one client: with a `lastEventId`, first the events after it (or, if they cannot all
    * be replayed, the truncation event and the `SSE-History-Truncated: true` header), then live
-   * events, each once and in order. Subscribe to the result once.
+   * events, each once and in order. Subscribe to the result once. If the engine cannot be reached,
+   * the source fails with {@link ChannelUnavailableError}: the stream answers 200 and ends, and
+   * the client reconnects with the same `Last-Event-ID` (it would not after an error status).
    *
    * @example
    * ```ts
@@ -111,14 +114,19 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
     const filter = options.filter as ((message: StoredMessage) => boolean) | undefined;
     const feed = new ChannelFeed(this.#truncation, filter, this.#maxHeld, resume);
     // Listen first, then read: an event published in between is in one or the other, never lost.
-    const unlisten = await this.#engine.listen(this.topic, feed);
+    let unlisten: () => void;
+    try {
+      unlisten = await this.#engine.listen(this.topic, feed);
+    } catch (error) {
+      return unavailable(this.topic, error);
+    }
     let replay: Replay = { events: [], truncated: false };
     if (resume !== undefined) {
       try {
         replay = await readReplay(this.#engine, this.topic, resume, this.#replayLimit);
       } catch (error) {
         unlisten();
-        throw error;
+        return unavailable(this.topic, error);
       }
       this.#onReplay?.(replay.truncated ? 'truncated' : replay.events.length > 0 ? 'hit' : 'miss');
     }
@@ -174,6 +182,15 @@ function feedSource(
   });
   if (replay.truncated || feed.heldGap) source[SOURCE_HEADERS] = TRUNCATED_HEADERS;
   return source;
+}
+
+/**
+ * The source of a subscription the engine could not serve. Not a rejection: the framework would
+ * answer it with an error status, and EventSource clients never reconnect after a non-200 answer.
+ * A source that fails lets the stream answer 200 and end, and the client comes back.
+ */
+function unavailable<M extends MessageEvent<unknown>>(topic: string, cause: unknown): ChannelSource<M> {
+  return throwError(() => new ChannelUnavailableError(topic, cause));
 }
 
 function positive(value: number, name: string): number {

@@ -34,3 +34,23 @@ export class SseRangeError extends RangeError {
     super(`Invalid SSE ${field}: ${reason}`);
   }
 }
+
+/**
+ * What a channel's source fails with when its engine could not be reached to subscribe (Redis
+ * down). The response has started with status 200 by then, so the stream ends and EventSource
+ * clients reconnect after their retry delay, with the same `Last-Event-ID`; the stream reports
+ * this error to `onError`.
+ */
+export class ChannelUnavailableError extends Error {
+  override readonly name = 'ChannelUnavailableError';
+  constructor(
+    /** The channel's topic. */
+    readonly topic: string,
+    /** The engine's error. */
+    cause: unknown,
+  ) {
+    super(`Channel "${topic}" is unavailable: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    });
+  }
+}

@@ -1,4 +1,4 @@
-export { type SseField, SseFormatError, SseRangeError } from './errors.js';
+export { ChannelUnavailableError, type SseField, SseFormatError, SseRangeError } from './errors.js';
 export {
   type EventSourceLike,
   EventStream,

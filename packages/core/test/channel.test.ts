@@ -1,6 +1,7 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import {
   type ChannelEngine,
+  ChannelUnavailableError,
   createChannel,
   type EventSourceLike,
   type HistoryPage,
@@ -227,12 +228,27 @@ describe('Channel', () => {
     expect(script.listeners.size).toBe(0);
   });
 
-  it('rejects, and stops listening, when history cannot be read', async () => {
+  it('fails its source, and stops listening, when history cannot be read', async () => {
     const script = scriptedEngine();
-    script.failReads(new Error('store down'));
+    const cause = new Error('store down');
+    script.failReads(cause);
     const chat = createChannel(script.engine, 'room');
-    await expect(chat.subscribe({ lastEventId: '1-0' })).rejects.toThrow('store down');
+    const seen = record(await chat.subscribe({ lastEventId: '1-0' }));
+    expect(seen.error).toBeInstanceOf(ChannelUnavailableError);
+    expect(seen.error).toMatchObject({
+      topic: 'room',
+      cause,
+      message: 'Channel "room" is unavailable: store down',
+    });
+    expect(seen.received).toEqual([]);
     expect(script.listeners.size).toBe(0);
+  });
+
+  it('fails its source when the engine cannot listen', async () => {
+    const cause = new Error('no connection');
+    const engine: ChannelEngine = Object.assign(memoryEngine(), { listen: () => Promise.reject(cause) });
+    const seen = record(await createChannel(engine, 'room').subscribe());
+    expect(seen.error).toMatchObject({ name: 'ChannelUnavailableError', cause });
   });
 
   it('can be subscribed to once', async () => {
