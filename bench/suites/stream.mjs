@@ -7,6 +7,7 @@
 //   STREAM_CONTENDERS=raw,rxsse-express   only these contenders (names of servers/*.mjs)
 //   STREAM_WORKLOADS=burst,fanout         only these workloads (burst, fanout, stall)
 //   STREAM_CPU_PROF=DIR                   start every server with --cpu-prof, profiles into DIR
+//   STREAM_STALL_TRIALS=N                 stalled-client trials per contender (default 3)
 
 import { readFileSync } from 'node:fs';
 import { startServer } from '../lib/child.mjs';
@@ -26,6 +27,11 @@ const STALL_WARMUP = 20_000;
 /** Idle time between the warm-up and the baseline, for V8's memory reducer to run. */
 const STALL_SETTLE = 12_000;
 const STALL_SAMPLES = [5_000, 15_000];
+/**
+ * Stalled-client trials per contender, each on a fresh server; the table shows their medians. One
+ * trial's RSS at +5 s moves by a few MiB with the allocator's state alone (see README.md).
+ */
+const STALL_TRIALS = 3;
 const MiB = 1024 * 1024;
 /** rxsse's default maxQueueBytes. */
 const CAP = MiB;
@@ -57,7 +63,8 @@ export const description = [
   'per macrotask), deliveries/s until the last client has its last event. **stalled**: 200,000 × 1 KiB',
   "events (1,000 per macrotask) to a raw socket that never reads: growth of the server's RSS 5 s and",
   '15 s after it connected (full GC before each sample; the baseline is taken on a warmed-up, settled',
-  'server) and whether the server closed the connection. ×raw: median over rounds of the ratio to the',
+  `server; median of ${STALL_TRIALS} trials, each on a fresh server) and whether the server closed the connection.`,
+  '×raw: median over rounds of the ratio to the',
   'raw baseline in the same round. B/event: body bytes per burst event. The burst routes raise their',
   'queue caps above the burst (rxsse `maxQueueBytes`, NestJS `maxPendingDataLength`: 64 Mi; the',
   'batching reference likewise); every other route runs on defaults.',
@@ -67,7 +74,7 @@ export const defaults = { rounds: 3 };
 
 export const summary = ({ rounds }) =>
   `${rounds} interleaved rounds of burst and fan-out per contender (fresh server each round, one warm-up ` +
-  'run each); the stalled client once per contender; medians shown';
+  'run each); the stalled client in interleaved trials, each on a fresh server; medians shown';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const progress = (line) => process.stderr.write(`  stream: ${line}\n`);
@@ -81,6 +88,7 @@ function options() {
     contenders: only ? CONTENDERS.filter((c) => only.includes(c.name)) : CONTENDERS,
     workloads: new Set(workloads),
     execArgv: ['--no-warnings', ...(dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [])],
+    stallTrials: Number(process.env.STREAM_STALL_TRIALS ?? STALL_TRIALS),
   };
 }
 
@@ -151,6 +159,19 @@ async function stalled(contender, { execArgv }) {
   }
 }
 
+/** Medians over a contender's stalled-client trials; an error only if no trial succeeded. */
+function summarizeStall(trials) {
+  const ok = trials.filter((t) => !t.error);
+  if (ok.length === 0) return { error: trials[0]?.error ?? 'no trial' };
+  const closedAfter = ok.map((t) => t.closedAfter).filter((ms) => ms !== undefined);
+  return {
+    growth: STALL_SAMPLES.map((_, i) => median(ok.map((t) => t.growth[i]))),
+    trials: ok.length,
+    closed: closedAfter.length,
+    closedAfter: closedAfter.length > 0 ? median(closedAfter) : undefined,
+  };
+}
+
 const mib = (bytes) => `${bytes >= 0 ? '+' : ''}${(bytes / MiB).toFixed(1)} MiB`;
 const seconds = (ms) => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
 const spread = (samples) => {
@@ -159,7 +180,7 @@ const spread = (samples) => {
 };
 
 export async function run({ rounds }) {
-  const { contenders, workloads, execArgv } = options();
+  const { contenders, workloads, execArgv, stallTrials } = options();
   const samples = Object.fromEntries(
     contenders.map((c) => [c.name, { burst: [], fanout: [], bytesPerEvent: Number.NaN, errors: [] }]),
   );
@@ -181,17 +202,23 @@ export async function run({ rounds }) {
   }
   const stalls = {};
   if (workloads.has('stall')) {
-    for (const contender of contenders) {
-      try {
-        stalls[contender.name] = await stalled(contender, { execArgv });
-      } catch (error) {
-        stalls[contender.name] = { error: error.message };
+    const trials = Object.fromEntries(contenders.map((c) => [c.name, []]));
+    for (let trial = 0; trial < stallTrials; trial++) {
+      for (let k = 0; k < contenders.length; k++) {
+        const contender = contenders[(trial + k) % contenders.length];
+        let s;
+        try {
+          s = await stalled(contender, { execArgv });
+        } catch (error) {
+          s = { error: error.message };
+        }
+        trials[contender.name].push(s);
+        progress(
+          `stalled ${trial + 1}/${stallTrials} ${contender.name}: ${s.error ?? `${s.growth.map(mib).join(' / ')}, closed ${s.closedAfter === undefined ? 'no' : `after ${seconds(s.closedAfter)}`}`}`,
+        );
       }
-      const s = stalls[contender.name];
-      progress(
-        `stalled ${contender.name}: ${s.error ?? `${s.growth.map(mib).join(' / ')}, closed ${s.closedAfter === undefined ? 'no' : `after ${seconds(s.closedAfter)}`}`}`,
-      );
     }
+    for (const contender of contenders) stalls[contender.name] = summarizeStall(trials[contender.name]);
   }
 
   const base = samples[BASELINE];
@@ -222,7 +249,11 @@ export async function run({ rounds }) {
         : [
             mib(stall.growth[0]),
             mib(stall.growth[1]),
-            stall.closedAfter === undefined ? 'no' : `yes, after ${seconds(stall.closedAfter)}`,
+            stall.closed === stall.trials
+              ? `yes, after ${seconds(stall.closedAfter)}`
+              : stall.closed === 0
+                ? 'no'
+                : `${stall.closed} of ${stall.trials} trials`,
           ];
     rows.push([
       contender.label,
