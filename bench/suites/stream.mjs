@@ -67,7 +67,7 @@ export const description = [
   '×raw: median over rounds of the ratio to the',
   'raw baseline in the same round. B/event: body bytes per burst event. The burst routes raise their',
   'queue caps above the burst (rxsse `maxQueueBytes`, NestJS `maxPendingDataLength`: 64 Mi; the',
-  'batching reference likewise); every other route runs on defaults.',
+  'two references likewise); every other route runs on defaults.',
 ].join('\n');
 
 export const defaults = { rounds: 3 };
