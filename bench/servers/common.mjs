@@ -114,5 +114,5 @@ export function serve({ server, subscribers = () => fanout.observers.length }) {
   });
   // The parent going away (even killed) must never leave a server behind.
   process.on('disconnect', () => process.exit(0));
-  process.send({ ready: true, port: server.address().port });
+  process.send({ ready: { port: server.address().port } });
 }
