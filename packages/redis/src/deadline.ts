@@ -1,15 +1,46 @@
 import { TimeoutError } from 'redis';
+import type { RedisClient } from './client.js';
+import { RedisTimeoutError } from './errors.js';
 
 /**
- * `promise`, or a node-redis `TimeoutError` after `ms`. node-redis times out single commands, but
- * not MULTI, which waits in the offline queue for as long as Redis is away: reads must not.
+ * A node-redis client whose calls all settle in time. node-redis times a command out only while it
+ * waits to be written (and not MULTI at all): once written, a frozen Redis or a silently dead
+ * connection would hold it forever.
  */
-export function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError()), ms);
-  });
-  // The command may still settle later; its outcome is no longer anyone's concern.
-  promise.catch(() => {});
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+export class TimedClient {
+  /** Why the client is not connected, while it is not. */
+  #lastError: unknown;
+
+  constructor(
+    readonly client: RedisClient,
+    /** The longest a call may take, in ms. */
+    readonly timeoutMs: number,
+  ) {
+    client.on('error', (error: unknown) => {
+      this.#lastError = error;
+    });
+    client.on('ready', () => {
+      this.#lastError = undefined;
+    });
+  }
+
+  /**
+   * `call`, or a {@link RedisTimeoutError} after `ms`. The command may still run later; nobody waits
+   * for its outcome then.
+   */
+  run<T>(call: Promise<T>, ms = this.timeoutMs): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(this.#timeout(ms)), ms);
+    });
+    const settled = call.catch((error: unknown) => {
+      throw error instanceof TimeoutError ? this.#timeout(ms) : error;
+    });
+    return Promise.race([settled, expired]).finally(() => clearTimeout(timer));
+  }
+
+  #timeout(ms: number): RedisTimeoutError {
+    const { isReady } = this.client;
+    return new RedisTimeoutError(ms, isReady, isReady ? undefined : this.#lastError);
+  }
 }

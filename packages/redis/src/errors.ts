@@ -1,6 +1,9 @@
+import { ErrorReply } from 'redis';
+
 /**
  * A Redis command of the engine failed: Redis is down or unreachable past the command timeout, or
- * refused the command. The message names the operation and the topic; `cause` is node-redis's error.
+ * refused the command. The message names the operation, the topic and the cause (a timeout and its
+ * length, the connection error, or Redis's own error text); `cause` is that error.
  */
 export class RedisEngineError extends Error {
   override readonly name = 'RedisEngineError';
@@ -15,9 +18,30 @@ export class RedisEngineError extends Error {
   }
 }
 
+/**
+ * No reply within the command timeout. While the connection is up, Redis is frozen, overloaded or cut
+ * off; while it is not, `cause` is the last connection error (e.g. `ECONNREFUSED`), if there was one.
+ */
+export class RedisTimeoutError extends Error {
+  override readonly name = 'RedisTimeoutError';
+  constructor(
+    /** The timeout, in ms. */
+    readonly timeoutMs: number,
+    /** Whether the connection to Redis was up when the time ran out. */
+    readonly connected: boolean,
+    cause?: unknown,
+  ) {
+    const what = connected ? 'no reply' : 'not connected';
+    super(`${what} within ${timeoutMs} ms${cause === undefined ? '' : `: ${describe(cause)}`}`, { cause });
+  }
+}
+
 function describe(error: unknown): string {
+  if (error instanceof ErrorReply) return `Redis replied "${error.message}"`;
   if (!(error instanceof Error)) return String(error);
-  // node-redis's TimeoutError has no message of its own.
-  if (error.name === 'TimeoutError') return 'no reply within the command timeout (is Redis reachable?)';
-  return error.message ? `${error.name}: ${error.message}` : error.name;
+  if (error instanceof RedisTimeoutError) return error.message;
+  // node-redis's errors keep the name `Error` (and some have no message): their class says more.
+  const name = error.name === 'Error' ? error.constructor.name : error.name;
+  if (!error.message) return name;
+  return name === 'Error' ? error.message : `${name}: ${error.message}`;
 }

@@ -1,7 +1,8 @@
 import type { LiveListener } from '@rxsse/core';
 import { ClientOfflineError, MultiErrorReply } from 'redis';
 import type { RedisClient } from './client.js';
-import { withDeadline } from './deadline.js';
+import type { TimedClient } from './deadline.js';
+import { RedisTimeoutError } from './errors.js';
 import { fromEntry } from './stream-fields.js';
 import type { Entry } from './stream-read.js';
 
@@ -11,8 +12,6 @@ export interface LiveReaderOptions {
   blockMs: number;
   /** Most entries per topic per read. */
   readCount: number;
-  /** Longest a checked read may take before it counts as failed, in ms. */
-  timeoutMs: number;
   /** Told about every failed read (the reader retries on its own). */
   onError: (error: unknown) => void;
 }
@@ -58,14 +57,19 @@ export class LiveReader {
   #suspect = false;
   #failures = 0;
 
+  readonly #main: TimedClient;
+  readonly #reading: TimedClient;
+
   constructor(
     /** For start points: may queue while Redis reconnects. */
-    private readonly main: RedisClient,
+    main: TimedClient,
     /** Dedicated to the loop, with the offline queue off, so a disconnect fails the read at once. */
-    private readonly client: RedisClient,
+    reading: TimedClient,
     private readonly options: LiveReaderOptions,
   ) {
-    client.on('error', () => {
+    this.#main = main;
+    this.#reading = reading;
+    reading.client.on('error', () => {
       this.#suspect = true;
     });
   }
@@ -109,9 +113,10 @@ export class LiveReader {
       fresh: false,
     };
     topic.ready = (async () => {
-      const last = await this.main.xRevRange(key, '+', '-', { COUNT: 1 });
+      const main = this.#main;
+      const last = await main.run(main.client.xRevRange(key, '+', '-', { COUNT: 1 }));
       const id = last?.[0]?.id;
-      if (id === undefined) topic.deletedAtStart = await deletedEntries(this.main, key);
+      if (id === undefined) topic.deletedAtStart = await deletedEntries(main, key);
       topic.cursor = id ?? INITIAL;
     })();
     // A start point that could not be read is retried by the next listener, not cached.
@@ -136,10 +141,10 @@ export class LiveReader {
         );
         if (topics.length === 0 || this.#closed) return;
         try {
-          // Connecting is retried by node-redis itself. Until it is ready, do not queue a read: a
-          // MULTI would wait for the reconnect, and the first read after it must be a checked one.
-          if (!this.client.isOpen) this.client.connect().catch(() => {});
-          if (!this.client.isReady) throw new ClientOfflineError();
+          // Until the connection is ready, do not queue a read: a MULTI would wait for the
+          // reconnect, and the first read after it must be a checked one.
+          if (!this.#reading.client.isOpen) this.#connect();
+          if (!this.#reading.client.isReady) throw new ClientOfflineError();
           const check = this.#suspect || topics.some((t) => t.behind || t.fresh);
           const batches = check ? await this.#checkedRead(topics) : await this.#blockingRead(topics);
           if (this.#closed) return;
@@ -149,6 +154,8 @@ export class LiveReader {
         } catch (error) {
           if (this.#closed) return;
           this.#suspect = true;
+          // The read may still be pending: a new connection leaves no stale reply in the way.
+          if (error instanceof RedisTimeoutError) this.#reading.client.destroy();
           this.options.onError(error);
           await sleep(Math.min(1000, 25 * 2 ** this.#failures++));
         }
@@ -158,10 +165,25 @@ export class LiveReader {
     }
   }
 
+  /**
+   * node-redis retries connecting on its own, but a connection that never gets ready (Redis frozen
+   * during the handshake) is dropped after the timeout, and the next loop starts a new one.
+   */
+  #connect(): void {
+    const { client } = this.#reading;
+    this.#reading.run(client.connect()).catch(() => {
+      if (!client.isReady) client.destroy();
+    });
+  }
+
   async #blockingRead(topics: Topic[]): Promise<Batch[]> {
-    const reply = await this.client.xRead(
-      topics.map((t) => ({ key: t.key, id: t.cursor! })),
-      { BLOCK: this.options.blockMs, COUNT: this.options.readCount },
+    const { client, timeoutMs } = this.#reading;
+    const reply = await this.#reading.run(
+      client.xRead(
+        topics.map((t) => ({ key: t.key, id: t.cursor! })),
+        { BLOCK: this.options.blockMs, COUNT: this.options.readCount },
+      ),
+      this.options.blockMs + timeoutMs,
     );
     const batches = batchesOf(topics, reply as StreamsReply, new Set());
     // Entries of a stream read from `0-0` wait for a checked read, which can tell if any were trimmed.
@@ -178,16 +200,15 @@ export class LiveReader {
     const all = this.#suspect;
     const checked = topics.filter((t) => t.cursor !== INITIAL && (all || t.behind));
     const initial = topics.filter((t) => t.cursor === INITIAL);
-    const multi = this.client.multi();
+    const multi = this.#reading.client.multi();
     for (const topic of checked) multi.xRange(topic.key, topic.cursor!, topic.cursor!);
     for (const topic of initial) multi.xInfoStream(topic.key);
     multi.xRead(
       topics.map((t) => ({ key: t.key, id: t.cursor! })),
       { COUNT: this.options.readCount },
     );
-    const replies = await withDeadline(
+    const replies = await this.#reading.run(
       execAllowingMissingStreams(multi, checked.length, initial.length),
-      this.options.timeoutMs,
     );
     this.#suspect = false;
     const lost = new Set(checked.filter((_, i) => (replies[i] as Entry[]).length === 0));
@@ -207,7 +228,7 @@ export class LiveReader {
       if (entries.length === 0) {
         topic.cursor = INITIAL;
         topic.deletedAtStart = Number.POSITIVE_INFINITY;
-        deletedEntries(this.main, topic.key).then(
+        deletedEntries(this.#main, topic.key).then(
           (deleted) => {
             if (topic.cursor === INITIAL) topic.deletedAtStart = deleted;
           },
@@ -260,9 +281,9 @@ async function execAllowingMissingStreams(
 }
 
 /** How many entries Redis ever deleted from `key` (0 if it does not exist or Redis is older than 7). */
-async function deletedEntries(client: RedisClient, key: string): Promise<number> {
-  if ((await client.exists(key)) === 0) return 0;
-  return deletedOf(await client.xInfoStream(key)) ?? 0;
+async function deletedEntries(main: TimedClient, key: string): Promise<number> {
+  if ((await main.run(main.client.exists(key))) === 0) return 0;
+  return deletedOf(await main.run(main.client.xInfoStream(key))) ?? 0;
 }
 
 /** `entries-added - length` of an XINFO STREAM reply: entries trimmed or deleted so far (Redis >= 7). */

@@ -1,6 +1,6 @@
 import { type ChannelEngine, type LiveListener, parseStreamId, type ReadLimit } from '@rxsse/core';
 import { createClient, type RedisClientOptions } from 'redis';
-import { withDeadline } from './deadline.js';
+import { TimedClient } from './deadline.js';
 import { RedisEngineError } from './errors.js';
 import { LiveReader } from './live-reader.js';
 import { toFields } from './stream-fields.js';
@@ -36,8 +36,9 @@ export interface RedisEngineOptions {
    */
   readCount?: number;
   /**
-   * Longest any command waits, in ms, including while Redis is unreachable: `publish` rejects with a
-   * {@link RedisEngineError} after at most this long, it never hangs.
+   * Longest any command waits, in ms, whether Redis is unreachable, frozen or cut off: `publish`,
+   * replay and a topic's first subscribe reject with a {@link RedisEngineError} after at most this
+   * long, they never hang. A live read may block `blockMs` longer.
    * @defaultValue 5000
    */
   commandTimeoutMs?: number;
@@ -76,24 +77,23 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
   const main = createClient({
     ...options.clientOptions,
     url: options.url ?? 'redis://127.0.0.1:6379',
-    // A blocking read must never outlive its command timeout.
-    commandOptions: { ...options.clientOptions?.commandOptions, timeout: Math.max(timeout, blockMs + 1000) },
+    // Drops a command that could not even be written in time, so a publish that failed cannot
+    // still happen later once Redis is back.
+    commandOptions: { ...options.clientOptions?.commandOptions, timeout },
   });
   const reading = main.duplicate({ disableOfflineQueue: true });
   // Without a listener node-redis errors would crash the process; they are reported and retried.
   main.on('error', onError);
   reading.on('error', onError);
+  const commands = new TimedClient(main, timeout);
   // Commands queue until the first connection is up, each within its timeout.
   main.connect().catch(onError);
-  const reader = new LiveReader(main, reading, {
+  const reader = new LiveReader(commands, new TimedClient(reading, timeout), {
     blockMs,
     readCount: positive(options.readCount ?? 500, 'readCount'),
-    timeoutMs: Math.max(timeout, blockMs + 1000),
     onError,
   });
   const keyOf = (topic: string) => `${prefix}{${topic}}`;
-  const withTimeout = { timeout };
-  const timed = main.withCommandOptions(withTimeout);
 
   return {
     async append(topic, message) {
@@ -104,21 +104,21 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
       const trim = { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: maxLength } } as const;
       let id: string;
       try {
-        // One command: node-redis drops it from its queue when it times out, so a publish that
-        // failed cannot still happen later.
-        id = await timed.xAdd(key, message.id ?? '*', fields, trim);
+        id = await commands.run(main.xAdd(key, message.id ?? '*', fields, trim));
       } catch (error) {
         throw new RedisEngineError('publish', topic, error);
       }
       // Trimming by age is housekeeping: the event is stored whether or not this succeeds.
       if (maxAgeMs !== undefined)
-        timed.xTrim(key, 'MINID', Date.now() - maxAgeMs, { strategyModifier: '~' }).catch(onError);
+        commands
+          .run(main.xTrim(key, 'MINID', Date.now() - maxAgeMs, { strategyModifier: '~' }))
+          .catch(onError);
       return id;
     },
 
     async read(topic: string, afterId: string, limit: ReadLimit) {
       try {
-        return await withDeadline(readPage(timed, keyOf(topic), afterId, limit), timeout);
+        return await commands.run(readPage(main, keyOf(topic), afterId, limit));
       } catch (error) {
         throw new RedisEngineError('read', topic, error);
       }
@@ -136,8 +136,8 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
       reader.close();
       if (reading.isOpen) reading.destroy();
       if (!main.isOpen) return;
-      // Pending publishes finish if Redis is there; if it is not, nothing is worth waiting for.
-      if (main.isReady) await main.close();
+      // Pending publishes finish if Redis answers in time; if it does not, nothing is worth waiting for.
+      if (main.isReady) await commands.run(main.close()).catch(() => main.destroy());
       else main.destroy();
     },
   };

@@ -1,8 +1,9 @@
 import type { ChannelEngine, LiveListener, StoredMessage } from '@rxsse/core';
-import { createClient } from 'redis';
+import { createClient, ErrorReply } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../../core/test/channel-contract.js';
-import { RedisEngineError, type RedisEngineOptions, redisEngine } from '../src/index.js';
+import { RedisEngineError, type RedisEngineOptions, RedisTimeoutError, redisEngine } from '../src/index.js';
+import { freePort } from './support/processes.js';
 import { RedisServer } from './support/redis-server.js';
 
 let redis: RedisServer;
@@ -127,5 +128,27 @@ describe('redisEngine', () => {
     await until(() => seen.events.some((e) => e.id === after), 'the event after the restart');
     stop();
     expect(seen.events.map((e) => e.id)).toEqual([before, '<gap>', after]);
+  });
+
+  it('names the cause of a failure: the timeout and the refused connection, or what Redis replied', async () => {
+    const nowhere = engine({ url: `redis://127.0.0.1:${await freePort()}`, commandTimeoutMs: 300 });
+    const refused = await nowhere.append('t', { data: 'x' }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(RedisEngineError);
+    expect((refused as Error).message).toMatch(
+      /^Redis publish on topic "t" failed: not connected within 300 ms: connect ECONNREFUSED 127\.0\.0\.1:\d+$/,
+    );
+    const timedOut = (refused as Error).cause;
+    expect(timedOut).toBeInstanceOf(RedisTimeoutError);
+    expect(timedOut).toMatchObject({ timeoutMs: 300, connected: false, cause: { code: 'ECONNREFUSED' } });
+    await expect(nowhere.listen('t', recorder().listener)).rejects.toThrow(
+      /^Redis listen on topic "t" failed: not connected within 300 ms: connect ECONNREFUSED/,
+    );
+
+    const store = engine();
+    const rejected = await store.append('t', { id: '0-0', data: 'x' }).catch((error: unknown) => error);
+    expect((rejected as Error).message).toBe(
+      'Redis publish on topic "t" failed: Redis replied "ERR The ID specified in XADD must be greater than 0-0"',
+    );
+    expect((rejected as Error).cause).toBeInstanceOf(ErrorReply);
   });
 });

@@ -37,6 +37,16 @@ export class RedisServer {
     await this.#child.waitFor(/Ready to accept connections/);
   }
 
+  /** `kill -STOP`: the server keeps its connections open and answers nothing until {@link resume}. */
+  pause(): void {
+    this.#child?.process.kill('SIGSTOP');
+  }
+
+  /** `kill -CONT` after {@link pause}. */
+  resume(): void {
+    this.#child?.process.kill('SIGCONT');
+  }
+
   /** `kill -9`: no shutdown, no final save. */
   async kill9(): Promise<void> {
     await this.#child?.kill9();

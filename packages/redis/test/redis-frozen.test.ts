@@ -1,0 +1,150 @@
+// A frozen Redis (kill -STOP) keeps its connections open and answers nothing: node-redis's own
+// command timeout no longer applies to a command once it is written, so the engine bounds every call.
+import {
+  type ChannelEngine,
+  type ChannelSource,
+  ChannelUnavailableError,
+  compareStreamIds,
+  createChannel,
+  type LiveListener,
+  parseStreamId,
+  type StoredMessage,
+} from '@rxsse/core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../../core/test/channel-contract.js';
+import { RedisEngineError, type RedisEngineOptions, RedisTimeoutError, redisEngine } from '../src/index.js';
+import { RedisServer } from './support/redis-server.js';
+
+// Generous: the timeout is 1 s, anything that settles before this bound was bounded by it.
+const BOUND = 4000;
+
+let redis: RedisServer;
+const engines: ChannelEngine[] = [];
+const engine = (options: RedisEngineOptions = {}) => {
+  const created = redisEngine({ url: redis.url, blockMs: 100, commandTimeoutMs: 1000, ...options });
+  engines.push(created);
+  return created;
+};
+
+beforeAll(async () => {
+  redis = await RedisServer.start();
+});
+afterEach(async () => {
+  redis.resume();
+  await Promise.all(engines.splice(0).map((e) => e.close()));
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
+/** How `promise` settled within `ms`: its value, its error, or still pending. */
+async function settleWithin<T>(promise: Promise<T>, ms: number) {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const pending = new Promise<{ pending: true }>((resolve) => {
+    timer = setTimeout(() => resolve({ pending: true }), ms);
+  });
+  const settled = promise.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+  const outcome = await Promise.race([settled, pending]);
+  clearTimeout(timer);
+  return outcome;
+}
+
+/** Expects `outcome` to be a RedisEngineError that names the timeout. */
+function expectTimedOut(outcome: object, operation: string, why = 'no reply'): void {
+  expect(outcome, operation).toHaveProperty('error');
+  const { error } = outcome as { error: Error };
+  expect(error).toBeInstanceOf(RedisEngineError);
+  expect(error.message).toMatch(
+    new RegExp(`^Redis ${operation} on topic ".*" failed: ${why} within 1000 ms`),
+  );
+  expect(error.cause).toBeInstanceOf(Error);
+}
+
+/** The error a channel source fails with. */
+function failureOf(source: ChannelSource): Promise<unknown> {
+  return new Promise((resolve) => {
+    source.subscribe({
+      next: () => resolve('an event'),
+      error: resolve,
+      complete: () => resolve('complete'),
+    });
+  });
+}
+
+const compareIds = (a: string, b: string) => compareStreamIds(parseStreamId(a)!, parseStreamId(b)!);
+
+function recorder() {
+  const events: StoredMessage[] = [];
+  const listener: LiveListener = { event: (m) => events.push(m), gap: () => {} };
+  return { listener, events };
+}
+
+describe('redisEngine with Redis frozen (SIGSTOP)', () => {
+  it('rejects publish, a first subscribe and history reads within about the timeout, then recovers', async () => {
+    const errors: unknown[] = [];
+    const store = engine({ onError: (error) => errors.push(error) });
+    const channel = createChannel(store, 'warm');
+    const live = recorder();
+    const unlisten = await store.listen('warm', live.listener);
+    const first = await channel.publish({ data: 'before' });
+    await until(() => live.events.length === 1, 'the first event');
+
+    redis.pause();
+    const [published, listened, read, subscribed] = await Promise.all([
+      settleWithin(channel.publish({ data: 'while frozen' }), BOUND),
+      settleWithin(store.listen('cold', recorder().listener), BOUND),
+      settleWithin(store.read('warm', first, { count: 10, bytes: 10_000 }), BOUND),
+      settleWithin(createChannel(store, 'cold 2').subscribe(), BOUND),
+    ]);
+    expectTimedOut(published, 'publish');
+    expectTimedOut(listened, 'listen');
+    expectTimedOut(read, 'read');
+    // A subscription still resolves, to a source that fails: the client is answered and comes back.
+    expect(subscribed).toHaveProperty('value');
+    const failure = await failureOf((subscribed as { value: ChannelSource }).value);
+    expect(failure).toBeInstanceOf(ChannelUnavailableError);
+    expect((failure as Error).cause).toBeInstanceOf(RedisEngineError);
+    // The live reader's blocking read is bounded too (by blockMs + the timeout), and reported.
+    await until(() => errors.some((e) => e instanceof RedisTimeoutError), 'the live read timing out');
+
+    redis.resume();
+    const after = await channel.publish({ data: 'after' });
+    await until(() => live.events.some((e) => e.id === after), 'live delivery after the resume');
+    const cold = recorder();
+    const unlistenCold = await store.listen('cold', cold.listener);
+    const coldId = await store.append('cold', { data: 'cold' });
+    await until(() => cold.events.some((e) => e.id === coldId), 'a new topic after the resume');
+    const page = await store.read('warm', first, { count: 10, bytes: 10_000 });
+    expect(page.events.map((e) => e.id)).toContain(after);
+    // The reader resumed from its cursor on a new connection: nothing twice, nothing out of order.
+    const ids = live.events.map((e) => e.id);
+    expect(ids).toEqual([...new Set(ids)].sort(compareIds));
+    unlisten();
+    unlistenCold();
+  });
+
+  it('bounds connecting and closing too: an engine created while Redis is frozen', async () => {
+    redis.pause();
+    const store = engine();
+    // The connection is open, but Redis never answers its handshake.
+    expectTimedOut(await settleWithin(store.append('t', { data: 'x' }), BOUND), 'publish', 'not connected');
+    expectTimedOut(
+      await settleWithin(store.listen('t', recorder().listener), BOUND),
+      'listen',
+      'not connected',
+    );
+    redis.resume();
+    let id: string | undefined;
+    while (id === undefined) id = await store.append('t', { data: 'y' }).catch(() => undefined);
+    expect(id).toMatch(/^\d+-\d+$/);
+
+    redis.pause();
+    const pending = store.append('t', { data: 'z' }).catch(() => {});
+    expect(await settleWithin(store.close(), BOUND)).toEqual({ value: undefined });
+    redis.resume();
+    await pending;
+  });
+});
