@@ -1,0 +1,29 @@
+import { MAX_DELAY } from './response.js';
+
+/** How long to wait before reconnecting. */
+export interface DelayInput {
+  /** Failed attempts since the last connection that delivered bytes (0 for the first retry). */
+  attempt: number;
+  /** The failed response's `Retry-After`, in ms. */
+  retryAfter: number | undefined;
+  /** The last `retry:` the server sent, in ms. */
+  serverRetry: number | undefined;
+  /** The base of the backoff when the server sent no `retry:`. */
+  retryDelay: number;
+  /** The cap of the backoff. */
+  maxRetryDelay: number;
+}
+
+/**
+ * The server's word first: `Retry-After`, then `retry:` for the first attempt after a live
+ * connection. Otherwise exponential backoff with full jitter (a random wait up to
+ * `min(cap, base * 2^attempt)`), so clients a restart dropped together come back spread out.
+ */
+export function reconnectDelay(input: DelayInput, random: () => number = Math.random): number {
+  const { attempt, retryAfter, serverRetry } = input;
+  if (retryAfter !== undefined) return retryAfter;
+  if (serverRetry !== undefined && attempt === 0) return Math.min(serverRetry, MAX_DELAY);
+  // `retry: 0` says "at once" for one reconnect, not for a server that keeps failing.
+  const base = serverRetry || input.retryDelay;
+  return random() * Math.min(input.maxRetryDelay, base * 2 ** attempt, MAX_DELAY);
+}

@@ -1,0 +1,102 @@
+import { SseEventError } from './errors.js';
+
+/** A map from event type to data type, as `@rxsse/core`'s `TypedMessageEvent` takes. */
+export type EventMap = Record<string, unknown>;
+
+/** How one event type's data travels: as JSON text, or as the string itself. */
+export interface DataFormat<T> {
+  readonly format: 'json' | 'text';
+  /** Type-only: carries `T`, never set. */
+  readonly sample?: T;
+}
+
+/** Data sent as the string itself (line breaks arrive as LF). */
+export const text: DataFormat<string> = { format: 'text' };
+
+const JSON_FORMAT: DataFormat<unknown> = { format: 'json' };
+
+/** Data sent as JSON text: any JSON value, strings included. */
+export function json<T>(): DataFormat<T> {
+  return JSON_FORMAT as DataFormat<T>;
+}
+
+/**
+ * A message a route with event map `M` sends, before encoding: the shape of `@rxsse/core`'s
+ * `TypedMessageEvent<M>`. The type `message` may go without `type`.
+ */
+export type ContractMessage<M extends EventMap> = {
+  [K in keyof M & string]: K extends 'message'
+    ? { type?: K | ''; data: M[K]; id?: string; retry?: number }
+    : { type: K; data: M[K]; id?: string; retry?: number };
+}[keyof M & string];
+
+/** A message whose data is already the text the contract puts on the wire. */
+export interface EncodedMessage {
+  type?: string;
+  data: string;
+  id?: string;
+  retry?: number;
+}
+
+/** What server routes and clients agree on: every event type, and whether its data is JSON or text. */
+export interface EventContract<M extends EventMap> {
+  /** Each type's format. */
+  readonly formats: { readonly [K in keyof M]: 'json' | 'text' };
+  /**
+   * Server side: `message` with its data as wire text (JSON types through `JSON.stringify`, even a
+   * string). Use it as `source$.pipe(map(events.encode))` or before `channel.publish`.
+   * @throws {SseEventError} for a type the contract does not declare, text data that is not a string,
+   *   or data `JSON.stringify` cannot write.
+   */
+  readonly encode: (message: ContractMessage<M>) => EncodedMessage;
+  /**
+   * Client side: the data of an event of `type` as the contract declares it.
+   * @throws {SseEventError} for an undeclared type or data that is not JSON.
+   */
+  readonly decode: (type: string, data: string) => M[keyof M];
+}
+
+/** The event map of a contract: `EventsOf<typeof events>`. */
+export type EventsOf<C> = C extends EventContract<infer M> ? M : never;
+
+/**
+ * Declares the events a route sends, for the route and its clients to share.
+ *
+ * @example
+ * ```ts
+ * export const events = defineEvents({ tick: json<{ n: number }>(), message: text });
+ * app.get('/sse', sse(() => ticks$.pipe(map(events.encode))));  // server
+ * fromEventSource('/sse', { events }).subscribe((e) => e.type === 'tick' && e.data.n); // client
+ * ```
+ */
+export function defineEvents<S extends Record<string, DataFormat<unknown>>>(
+  spec: S,
+): EventContract<{ [K in keyof S]: S[K] extends DataFormat<infer T> ? T : never }> {
+  const formats = Object.fromEntries(Object.entries(spec).map(([type, { format }]) => [type, format]));
+  const formatOf = (type: string) => {
+    const format = Object.hasOwn(formats, type) ? formats[type] : undefined;
+    if (format === undefined) throw new SseEventError(type, 'is not declared by the contract');
+    return format;
+  };
+  const contract = {
+    formats,
+    encode(message: { type?: string; data: unknown }): EncodedMessage {
+      const type = message.type || 'message';
+      const wire = formatOf(type) === 'text' ? message.data : JSON.stringify(message.data);
+      if (typeof wire !== 'string')
+        throw new SseEventError(type, `cannot send ${typeof message.data} as its data`);
+      return { ...message, data: wire };
+    },
+    decode(type: string, data: string): unknown {
+      if (formatOf(type) === 'text') return data;
+      try {
+        return JSON.parse(data);
+      } catch (cause) {
+        throw new SseEventError(type, 'has data that is not JSON', { cause });
+      }
+    },
+  };
+  return contract as unknown as EventContract<{
+    [K in keyof S]: S[K] extends DataFormat<infer T> ? T : never;
+  }>;
+}

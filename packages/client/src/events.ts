@@ -1,0 +1,33 @@
+import type { EventMap } from './contract.js';
+
+/** One event as the client delivers it. */
+export interface SseEvent<T extends string = string, D = string> {
+  /** The event type; `message` when the server sent none. */
+  readonly type: T;
+  /** The data, decoded as the contract declares (with no contract, the text that arrived). */
+  readonly data: D;
+  /** The last event id at this event: what the client sends as `Last-Event-ID` if it reconnects now. */
+  readonly id: string;
+}
+
+/**
+ * Why events may be missing, as an rxsse channel reports it: the id the client resumed from is
+ * unknown or too old (`history`), more events followed it than the channel replays (`limit`), or the
+ * channel's live feed lost events (`gap`).
+ */
+export interface HistoryTruncatedData {
+  /** The last id the client had before the gap, `null` if none. */
+  lastEventId: string | null;
+  reason: 'history' | 'limit' | 'gap';
+}
+
+/** rxsse's signal that events were lost: reload state that depends on all of them. */
+export type HistoryTruncated = SseEvent<'history-truncated', HistoryTruncatedData>;
+
+/** The events of a route with event map `M`: one per type, and rxsse's truncation signal. */
+export type EventOf<M extends EventMap> =
+  | { [K in keyof M & string]: SseEvent<K, M[K]> }[keyof M & string]
+  | HistoryTruncated;
+
+/** The type of rxsse's truncation event. */
+export const HISTORY_TRUNCATED = 'history-truncated';

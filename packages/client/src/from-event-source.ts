@@ -1,0 +1,196 @@
+import { Observable, type Subscriber } from 'rxjs';
+import { reconnectDelay } from './backoff.js';
+import type { EventContract, EventMap } from './contract.js';
+import { SseEventError, SseResponseError, SseStallError } from './errors.js';
+import { type EventOf, HISTORY_TRUNCATED, type HistoryTruncated, type SseEvent } from './events.js';
+import { createParser, type EventStreamParser, type ParsedEvent } from './parser.js';
+import { checkResponse, retryAfter } from './response.js';
+import { sleep, whenVisible } from './wait.js';
+
+type HeaderValues = NonNullable<RequestInit['headers']>;
+
+/** Options of {@link fromEventSource}. Every option is optional. */
+export interface EventSourceOptions<M extends EventMap = EventMap> {
+  /**
+   * The event contract shared with the server route (see `defineEvents`): it types the events and
+   * decodes each type's data as JSON or text. Without it, `data` is the text that arrived.
+   */
+  events?: EventContract<M>;
+  /** @defaultValue 'GET' */
+  method?: string;
+  /** Sent with every (re)connect, so it must be re-readable: no `ReadableStream`. */
+  body?: Exclude<RequestInit['body'], ReadableStream>;
+  /**
+   * Request headers, or a function that returns them, called again before every (re)connect: the
+   * place to fetch a fresh token. If it throws, the Observable ends with its error.
+   */
+  headers?: HeaderValues | (() => HeaderValues | Promise<HeaderValues>);
+  /** As in `fetch`; `'include'` sends cookies cross-origin. */
+  credentials?: RequestCredentials;
+  /** The `fetch` to use. @defaultValue the global `fetch` */
+  fetch?: typeof fetch;
+  /** Resume after this id on the first connect too (sent as `Last-Event-ID`). */
+  lastEventId?: string;
+  /**
+   * The base of the exponential backoff, in ms, when the server sent no `retry:`.
+   * @defaultValue 1000
+   */
+  retryDelay?: number;
+  /** The longest backoff, in ms. @defaultValue 30000 */
+  maxRetryDelay?: number;
+  /**
+   * A connection that delivers no byte for this long (heartbeats count) is dead: it is aborted and
+   * opened again. `false` turns the check off.
+   * @defaultValue 45000 (three of an rxsse server's default 15 s heartbeat intervals)
+   */
+  stallTimeout?: number | false;
+  /** Most characters one event may take before the Observable ends with `SseEventError`. @defaultValue 16 MiB */
+  maxEventLength?: number;
+  /** Reconnect while the tab is hidden, too. @defaultValue false: wait until it is visible again */
+  resumeWhenHidden?: boolean;
+  /**
+   * Told before each reconnect why it happens (a network error, an `SseResponseError` for 408, 429
+   * or 5xx, an `SseStallError`, or `undefined` when the stream ended) and how long it waits.
+   */
+  onReconnect?: (reason: unknown, delay: number) => void;
+}
+
+/**
+ * A cold Observable of a server-sent event stream, read with `fetch`. Subscribing connects;
+ * unsubscribing aborts the request, and nothing is delivered afterwards. It reconnects with
+ * `Last-Event-ID` after network errors, 408, 429, 5xx, stalls and ended streams (honouring
+ * `Retry-After` and `retry:`, else exponential backoff), completes on 204, and errors with
+ * `SseResponseError` on any other answer, and with `SseEventError` on an event the contract refuses.
+ *
+ * @example
+ * ```ts
+ * const events$ = fromEventSource('/sse', {
+ *   events, // defineEvents({ tick: json<{ n: number }>(), message: text }), shared with the route
+ *   headers: async () => ({ authorization: `Bearer ${await token()}` }),
+ * });
+ * events$.subscribe((e) => { if (e.type === 'tick') console.log(e.data.n); });
+ * ```
+ */
+export function fromEventSource<M extends EventMap>(
+  url: string | URL,
+  options: EventSourceOptions<M> & { events: EventContract<M> },
+): Observable<EventOf<M>>;
+export function fromEventSource(
+  url: string | URL,
+  options?: EventSourceOptions,
+): Observable<SseEvent | HistoryTruncated>;
+export function fromEventSource(
+  url: string | URL,
+  options: EventSourceOptions = {},
+): Observable<SseEvent<string, unknown>> {
+  return new Observable((subscriber) => {
+    const stop = new AbortController();
+    connect(url, options, subscriber, stop.signal).then(
+      () => subscriber.complete(),
+      (error) => subscriber.error(error),
+    );
+    return () => stop.abort();
+  });
+}
+
+/** The connection loop: returns on 204 or unsubscribe, throws what ends the Observable. */
+async function connect(
+  url: string | URL,
+  options: EventSourceOptions,
+  subscriber: Subscriber<SseEvent<string, unknown>>,
+  signal: AbortSignal,
+): Promise<void> {
+  const { events, stallTimeout = 45_000, maxEventLength = 16 * 2 ** 20 } = options;
+  let lastEventId = options.lastEventId ?? '';
+  let serverRetry: number | undefined;
+  let attempt = 0;
+  const deliver = ({ type, data, lastEventId: id }: ParsedEvent) => {
+    const decoded = type === HISTORY_TRUNCATED ? truncation(data) : events ? events.decode(type, data) : data;
+    subscriber.next({ type, data: decoded, id });
+  };
+  for (;;) {
+    const headers = new Headers(
+      typeof options.headers === 'function' ? await options.headers() : options.headers,
+    );
+    if (signal.aborted) return;
+    headers.set('accept', 'text/event-stream');
+    if (lastEventId !== '') headers.set('last-event-id', lastEventId);
+    const connection = new AbortController();
+    const abort = () => connection.abort();
+    signal.addEventListener('abort', abort);
+    let stalled: SseStallError | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      if (stallTimeout !== false)
+        timer = setTimeout(() => {
+          stalled = new SseStallError(stallTimeout);
+          connection.abort();
+        }, stallTimeout);
+    };
+    let reason: unknown;
+    let wait: number | undefined;
+    let parser: EventStreamParser | undefined;
+    try {
+      arm();
+      const fetcher = options.fetch ?? fetch;
+      const response = await fetcher(url, {
+        method: options.method,
+        body: options.body,
+        headers,
+        credentials: options.credentials,
+        cache: 'no-store',
+        signal: connection.signal,
+      });
+      const verdict = checkResponse(response);
+      if (verdict === 'stop') return;
+      if (verdict === 'retry') {
+        reason = new SseResponseError(response);
+        wait = retryAfter(response.headers.get('retry-after'), Date.now());
+      } else if (response.body) {
+        parser = createParser(deliver, (ms) => (serverRetry = ms), lastEventId);
+        const reader = response.body.getReader();
+        const decoder = new TextDecoder();
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          arm();
+          attempt = 0;
+          parser.feed(decoder.decode(value, { stream: true }));
+          if (parser.pending > maxEventLength)
+            throw new SseEventError(undefined, `is longer than maxEventLength (${maxEventLength})`);
+        }
+      }
+    } catch (error) {
+      if (signal.aborted) return;
+      if (error instanceof SseResponseError || error instanceof SseEventError) throw error;
+      reason = stalled ?? error;
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', abort);
+      // Releases the socket of a response not read to its end (retry statuses, refused events).
+      connection.abort();
+      if (parser) lastEventId = parser.lastEventId;
+    }
+    const delay = reconnectDelay({
+      attempt: attempt++,
+      retryAfter: wait,
+      serverRetry,
+      retryDelay: options.retryDelay ?? 1000,
+      maxRetryDelay: options.maxRetryDelay ?? 30_000,
+    });
+    options.onReconnect?.(reason, delay);
+    await sleep(delay, signal);
+    if (!options.resumeWhenHidden) await whenVisible(signal);
+    if (signal.aborted) return;
+  }
+}
+
+/** rxsse's truncation event always carries JSON, whatever the contract says. */
+function truncation(data: string): HistoryTruncated['data'] {
+  try {
+    const value = JSON.parse(data);
+    if (typeof value?.reason === 'string') return value;
+  } catch {}
+  throw new SseEventError(HISTORY_TRUNCATED, 'has data that is not a truncation notice');
+}

@@ -1,0 +1,84 @@
+/** One dispatched event, as a browser's `EventSource` reports it. */
+export interface ParsedEvent {
+  type: string;
+  data: string;
+  lastEventId: string;
+}
+
+/** A streaming event-stream parser: feed it decoded text in chunks of any size. */
+export interface EventStreamParser {
+  feed(chunk: string): void;
+  /** The last event ID string: set at every dispatch, including blocks with an id and no data. */
+  readonly lastEventId: string;
+  /** Characters held for an event that has not ended yet. */
+  readonly pending: number;
+}
+
+/**
+ * The WHATWG "interpret an event stream" algorithm over decoded text (the caller's `TextDecoder`
+ * strips the BOM). One deviation, shared with Chromium, undici and `eventsource`: the id buffer starts
+ * at the id the client already has rather than `""`, so a reconnected stream whose first block has no
+ * id keeps the resume point.
+ */
+export function createParser(
+  onEvent: (event: ParsedEvent) => void,
+  onRetry: (ms: number) => void,
+  lastEventId = '',
+): EventStreamParser {
+  let rest = '';
+  let afterCR = false;
+  let data = '';
+  let type = '';
+  let idBuffer = lastEventId;
+
+  const line = (text: string) => {
+    if (text === '') {
+      lastEventId = idBuffer;
+      const event =
+        data === '' ? undefined : { type: type || 'message', data: data.slice(0, -1), lastEventId };
+      data = type = '';
+      if (event) onEvent(event);
+      return;
+    }
+    const colon = text.indexOf(':');
+    if (colon === 0) return;
+    const field = colon < 0 ? text : text.slice(0, colon);
+    const value = colon < 0 ? '' : text.slice(text.charCodeAt(colon + 1) === 32 ? colon + 2 : colon + 1);
+    if (field === 'data') data += `${value}\n`;
+    else if (field === 'event') type = value;
+    else if (field === 'id') {
+      if (!value.includes('\0')) idBuffer = value;
+    } else if (field === 'retry' && /^\d+$/.test(value)) onRetry(Number(value));
+  };
+
+  return {
+    feed(chunk) {
+      let start = 0;
+      // A CR that ended the previous chunk was a line end; an LF opening this one belongs to it.
+      if (afterCR && chunk.charCodeAt(0) === 10) start = 1;
+      if (chunk !== '') afterCR = false;
+      let cr = chunk.indexOf('\r', start);
+      let lf = chunk.indexOf('\n', start);
+      while (cr >= 0 || lf >= 0) {
+        const end = cr < 0 ? lf : lf < 0 ? cr : Math.min(cr, lf);
+        const text = rest + chunk.slice(start, end);
+        rest = '';
+        start = end + 1;
+        if (end === cr) {
+          if (start === chunk.length) afterCR = true;
+          else if (lf === start) start++;
+          cr = chunk.indexOf('\r', start);
+        }
+        if (lf >= 0 && lf < start) lf = chunk.indexOf('\n', start);
+        line(text);
+      }
+      rest += chunk.slice(start);
+    },
+    get lastEventId() {
+      return lastEventId;
+    },
+    get pending() {
+      return rest.length + data.length;
+    },
+  };
+}

@@ -1,0 +1,453 @@
+// fromEventSource against real rxsse routes (Express on 127.0.0.1): decoding, resume, retry policy,
+// stall detection and teardown. Time-based behaviour runs on fake timers; the network is real.
+import { createServer } from 'node:http';
+import { type CloseReason, createChannel, memoryEngine } from '@rxsse/core';
+import { sse } from '@rxsse/express';
+import express from 'express';
+import { concat, firstValueFrom, from, map, NEVER, of, take, takeWhile, tap, toArray } from 'rxjs';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  type ContractMessage,
+  defineEvents,
+  type EventsOf,
+  fromEventSource,
+  json,
+  SseResponseError,
+  SseStallError,
+  text,
+} from '../src/index.js';
+import { countingFetch, type Listening, listen, record, until } from './support.js';
+
+const events = defineEvents({
+  tick: json<{ n: number }>(),
+  message: text,
+  quote: json<string>(),
+  list: json<unknown[]>(),
+});
+type Events = EventsOf<typeof events>;
+
+const open: Listening[] = [];
+const subscriptions: { unsubscribe(): void }[] = [];
+
+afterEach(async () => {
+  vi.useRealTimers();
+  for (const subscription of subscriptions.splice(0)) subscription.unsubscribe();
+  await Promise.all(open.splice(0).map((server) => server.close()));
+});
+
+/** Serves `app` on 127.0.0.1 until the test ends. */
+async function serve(app: express.Express): Promise<string> {
+  const server = await listen(createServer(app));
+  open.push(server);
+  return server.url;
+}
+
+/** `record`, unsubscribed when the test ends. */
+function recorded<T>(source: Parameters<typeof record<T>>[0]) {
+  const state = record(source);
+  subscriptions.push(state.subscription);
+  return state;
+}
+
+/** Fake timers for the client's delays and stall timer; I/O stays real. */
+function fakeTimers(): void {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+}
+
+const sent: ContractMessage<Events>[] = [
+  { type: 'tick', data: { n: 1 }, id: '1' },
+  { data: 'two lines\n and a leading space ', id: '2' },
+  { type: 'quote', data: '{"looks":"like JSON"}', id: '3' },
+  { type: 'list', data: [1, 'two', null], id: '4' },
+  { type: 'message', data: '', id: '5' },
+  { type: 'tick', data: { n: 6 } },
+];
+
+/** A route that sends `sent`, encoded by the contract, and stays open. */
+function contractRoute(): express.Express {
+  const app = express();
+  app.get(
+    '/sse',
+    sse(() => concat(from(sent).pipe(map(events.encode)), NEVER), { heartbeat: false }),
+  );
+  return app;
+}
+
+describe('decoding', () => {
+  it('delivers each type with its data as the contract declares it, and the last event id', async () => {
+    const url = await serve(contractRoute());
+    const received = await firstValueFrom(fromEventSource(`${url}/sse`, { events }).pipe(take(6), toArray()));
+    expect(received).toEqual([
+      { type: 'tick', data: { n: 1 }, id: '1' },
+      { type: 'message', data: 'two lines\n and a leading space ', id: '2' },
+      { type: 'quote', data: '{"looks":"like JSON"}', id: '3' },
+      { type: 'list', data: [1, 'two', null], id: '4' },
+      { type: 'message', data: '', id: '5' },
+      { type: 'tick', data: { n: 6 }, id: '5' },
+    ]);
+  });
+
+  it('without a contract, delivers the text that arrived (no guessing at JSON)', async () => {
+    const url = await serve(contractRoute());
+    const received = await firstValueFrom(fromEventSource(`${url}/sse`).pipe(take(4), toArray()));
+    expect(received.map((event) => event.data)).toEqual([
+      '{"n":1}',
+      'two lines\n and a leading space ',
+      '"{\\"looks\\":\\"like JSON\\"}"',
+      '[1,"two",null]',
+    ]);
+  });
+
+  it('delivers a history truncation as the typed history-truncated event, then live events', async () => {
+    const channel = createChannel(memoryEngine(), 'truncated', { maxReplay: { events: 2 } });
+    const ids: string[] = [];
+    for (let n = 1; n <= 5; n++)
+      ids.push(await channel.publish(events.encode({ type: 'tick', data: { n } })));
+    const app = express();
+    app.get(
+      '/sse',
+      sse((_req, context) => channel.subscribe(context), { heartbeat: false }),
+    );
+    const url = await serve(app);
+
+    const client = recorded(fromEventSource(`${url}/sse`, { events, lastEventId: ids[0] }));
+    await until(() => client.values.length === 1, 'the truncation event');
+    const live = await channel.publish(events.encode({ type: 'tick', data: { n: 6 } }));
+    await until(() => client.values.length === 2, 'the live event');
+    expect(client.values).toEqual([
+      { type: 'history-truncated', data: { lastEventId: ids[0], reason: 'limit' }, id: ids[0] },
+      { type: 'tick', data: { n: 6 }, id: live },
+    ]);
+    const [signal] = client.values;
+    if (signal?.type === 'history-truncated') expect(signal.data.reason).toBe('limit');
+  });
+});
+
+describe('reconnecting', () => {
+  it("waits exactly the server's retry: after a stream ends, then resumes with Last-Event-ID", async () => {
+    const app = express();
+    app.get(
+      '/sse',
+      sse(
+        (_req, { lastEventId }) => {
+          const n = Number(lastEventId ?? 0) + 1;
+          return of({ data: `event ${n}`, id: String(n) });
+        },
+        { retry: 5000, heartbeat: false },
+      ),
+    );
+    const url = await serve(app);
+    fakeTimers();
+    const counting = countingFetch();
+    const delays: number[] = [];
+    const client = recorded(
+      fromEventSource(`${url}/sse`, {
+        fetch: counting.fetch,
+        onReconnect: (_reason, delay) => delays.push(delay),
+      }),
+    );
+    await until(() => delays.length === 1, 'the end of the first stream');
+    expect(delays).toEqual([5000]);
+    await vi.advanceTimersByTimeAsync(4999);
+    expect(counting.requests).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(counting.requests).toHaveLength(2);
+    expect(counting.requests[1]!.get('last-event-id')).toBe('1');
+    await until(() => client.values.length === 2, 'the resumed event');
+    expect(client.values).toEqual([
+      { type: 'message', data: 'event 1', id: '1' },
+      { type: 'message', data: 'event 2', id: '2' },
+    ]);
+  });
+
+  it('waits exactly Retry-After after a 503, then connects', async () => {
+    let requests = 0;
+    const app = express();
+    app.get('/sse', (_req, res, next) => {
+      if (++requests === 1) res.status(503).set('retry-after', '7').send('busy');
+      else next();
+    });
+    app.get(
+      '/sse',
+      sse(() => concat(of({ data: 'in' }), NEVER), { heartbeat: false }),
+    );
+    const url = await serve(app);
+    fakeTimers();
+    const counting = countingFetch();
+    const reasons: unknown[] = [];
+    const client = recorded(
+      fromEventSource(`${url}/sse`, { fetch: counting.fetch, onReconnect: (reason) => reasons.push(reason) }),
+    );
+    await until(() => reasons.length === 1, 'the 503');
+    expect(reasons[0]).toBeInstanceOf(SseResponseError);
+    expect(reasons[0]).toMatchObject({ status: 503 });
+    await vi.advanceTimersByTimeAsync(6999);
+    expect(counting.requests).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(counting.requests).toHaveLength(2);
+    await until(() => client.values.length === 1, 'the event');
+    expect(client.error).toBeUndefined();
+  });
+
+  it('backs off with full jitter under the cap while a server keeps failing', async () => {
+    const app = express();
+    app.get('/sse', (_req, res) => {
+      res.status(502).send('down');
+    });
+    const url = await serve(app);
+    fakeTimers();
+    const delays: number[] = [];
+    recorded(
+      fromEventSource(`${url}/sse`, {
+        retryDelay: 100,
+        maxRetryDelay: 1000,
+        onReconnect: (_reason, delay) => delays.push(delay),
+      }),
+    );
+    while (delays.length < 8) {
+      const seen = delays.length;
+      await until(() => delays.length > seen, 'the next failure');
+      await vi.advanceTimersByTimeAsync(delays.at(-1)!);
+    }
+    delays.forEach((delay, attempt) => {
+      expect(delay).toBeGreaterThanOrEqual(0);
+      expect(delay).toBeLessThanOrEqual(Math.min(1000, 100 * 2 ** attempt));
+    });
+    expect(new Set(delays).size).toBeGreaterThan(1);
+  });
+
+  it('calls the header function again before every reconnect (a fresh token each time)', async () => {
+    const authorizations: (string | undefined)[] = [];
+    const resumedFrom: (string | undefined)[] = [];
+    const app = express();
+    app.get(
+      '/sse',
+      sse(
+        (req, { lastEventId }) => {
+          authorizations.push(req.headers.authorization);
+          resumedFrom.push(lastEventId);
+          return of({ data: 'x', id: String(authorizations.length) });
+        },
+        { retry: 0, heartbeat: false },
+      ),
+    );
+    const url = await serve(app);
+    let token = 0;
+    const received = await firstValueFrom(
+      fromEventSource(`${url}/sse`, {
+        headers: async () => ({ authorization: `Bearer token-${++token}` }),
+      }).pipe(take(3), toArray()),
+    );
+    expect(received.map((event) => event.id)).toEqual(['1', '2', '3']);
+    expect(authorizations).toEqual(['Bearer token-1', 'Bearer token-2', 'Bearer token-3']);
+    expect(resumedFrom).toEqual([undefined, '1', '2']);
+  });
+});
+
+describe('answers that end the stream', () => {
+  it('ends with a typed SseResponseError on 401 and never retries', async () => {
+    const app = express();
+    app.get('/sse', (req, res, next) => {
+      if (req.headers.authorization === 'Bearer good') next();
+      else res.status(401).set('www-authenticate', 'Bearer').send('no');
+    });
+    app.get(
+      '/sse',
+      sse(() => NEVER),
+    );
+    const url = await serve(app);
+    fakeTimers();
+    const counting = countingFetch();
+    const client = recorded(
+      fromEventSource(`${url}/sse`, { fetch: counting.fetch, headers: { authorization: 'Bearer stale' } }),
+    );
+    await until(() => client.error !== undefined, 'the error');
+    expect(client.error).toBeInstanceOf(SseResponseError);
+    expect(client.error).toMatchObject({ status: 401, name: 'SseResponseError' });
+    expect((client.error as SseResponseError).headers.get('www-authenticate')).toBe('Bearer');
+    await vi.advanceTimersByTimeAsync(3_600_000);
+    expect(counting.requests).toHaveLength(1);
+    expect(client.values).toEqual([]);
+  });
+
+  it.each([400, 403, 404, 405, 410])('ends with SseResponseError on %i', async (status) => {
+    const app = express();
+    app.get('/sse', (_req, res) => {
+      res.status(status).end();
+    });
+    const url = await serve(app);
+    const client = recorded(fromEventSource(`${url}/sse`));
+    await until(() => client.error !== undefined, 'the error');
+    expect(client.error).toMatchObject({ name: 'SseResponseError', status });
+  });
+
+  it('ends with SseResponseError on a 200 that is not text/event-stream', async () => {
+    const app = express();
+    app.get('/sse', (_req, res) => {
+      res.type('html').send('<p>a login page</p>');
+    });
+    const url = await serve(app);
+    const client = recorded(fromEventSource(`${url}/sse`));
+    await until(() => client.error !== undefined, 'the error');
+    expect(client.error).toMatchObject({ name: 'SseResponseError', status: 200 });
+    expect((client.error as SseResponseError).contentType).toMatch(/^text\/html/);
+  });
+
+  it('completes on 204, after the events before it', async () => {
+    const app = express();
+    app.get('/sse', (req, res, next) => {
+      if (req.headers['last-event-id'] === 'last') res.status(204).end();
+      else next();
+    });
+    app.get(
+      '/sse',
+      sse(() => of({ data: 'final', id: 'last' }), { retry: 0, heartbeat: false }),
+    );
+    const url = await serve(app);
+    const client = recorded(fromEventSource(`${url}/sse`));
+    await until(() => client.completed, 'completion');
+    expect(client.values).toEqual([{ type: 'message', data: 'final', id: 'last' }]);
+    expect(client.error).toBeUndefined();
+  });
+});
+
+describe('POST', () => {
+  /** An LLM-style route: streams the words of the prompt as tokens, then `done`. */
+  const tokens = defineEvents({ token: text, done: json<{ count: number }>() });
+
+  /**
+   * POST /complete. With `slow`, a first request (no Last-Event-ID) sends two tokens and then
+   * waits, as a slow model would; its response is in `responses` for the test to cut.
+   */
+  function completionApp(requests: unknown[], slow = false) {
+    const responses: express.Response[] = [];
+    const app = express();
+    app.post(
+      '/complete',
+      express.json(),
+      (req, res, next) => {
+        requests.push({ body: req.body, lastEventId: req.headers['last-event-id'] });
+        responses.push(res);
+        next();
+      },
+      sse(
+        (req, { lastEventId }) => {
+          const words = String(req.body.prompt).split(' ');
+          const start = lastEventId === undefined ? 0 : Number(lastEventId) + 1;
+          const messages = [
+            ...words.map((word, i) => ({ type: 'token' as const, data: word, id: String(i) })),
+            { type: 'done' as const, data: { count: words.length } },
+          ].map(tokens.encode);
+          if (slow && start === 0) return concat(from(messages.slice(0, 2)), NEVER);
+          return from(messages.slice(start));
+        },
+        { retry: 0, heartbeat: false },
+      ),
+    );
+    return { app, responses };
+  }
+
+  const request = (prompt: string) => ({
+    events: tokens,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ prompt }),
+  });
+
+  it('sends the body and streams tokens until done', async () => {
+    const requests: unknown[] = [];
+    const url = await serve(completionApp(requests).app);
+    const received = await firstValueFrom(
+      fromEventSource(`${url}/complete`, request('the quick brown fox')).pipe(
+        takeWhile((event) => event.type !== 'done', true),
+        toArray(),
+      ),
+    );
+    expect(received.map((event) => event.data)).toEqual(['the', 'quick', 'brown', 'fox', { count: 4 }]);
+    expect(requests).toEqual([{ body: { prompt: 'the quick brown fox' }, lastEventId: undefined }]);
+  });
+
+  it('sends the body again when it resumes a cut stream, and loses no token', async () => {
+    const requests: unknown[] = [];
+    const { app, responses } = completionApp(requests, true);
+    const url = await serve(app);
+    const received = await firstValueFrom(
+      fromEventSource(`${url}/complete`, { ...request('one two three four five'), retryDelay: 1 }).pipe(
+        // The connection drops once the second token is in.
+        tap((event) => event.id === '1' && responses[0]!.socket?.destroy()),
+        takeWhile((event) => event.type !== 'done', true),
+        toArray(),
+      ),
+    );
+    expect(received.map((event) => event.data)).toEqual([
+      'one',
+      'two',
+      'three',
+      'four',
+      'five',
+      { count: 5 },
+    ]);
+    expect(requests).toEqual([
+      { body: { prompt: 'one two three four five' }, lastEventId: undefined },
+      { body: { prompt: 'one two three four five' }, lastEventId: '1' },
+    ]);
+  });
+});
+
+describe('stall detection and teardown', () => {
+  it('aborts a connection that sends no byte for stallTimeout and reconnects', async () => {
+    const closes: CloseReason[] = [];
+    const app = express();
+    app.get(
+      '/sse',
+      sse(() => concat(of({ data: 'then silence', id: '1' }), NEVER), {
+        retry: 0,
+        heartbeat: false,
+        onClose: (reason) => closes.push(reason),
+      }),
+    );
+    const url = await serve(app);
+    fakeTimers();
+    const counting = countingFetch();
+    const reasons: unknown[] = [];
+    const client = recorded(
+      fromEventSource(`${url}/sse`, {
+        fetch: counting.fetch,
+        stallTimeout: 10_000,
+        onReconnect: (reason) => reasons.push(reason),
+      }),
+    );
+    await until(() => client.values.length === 1, 'the first event');
+    await vi.advanceTimersByTimeAsync(9_999);
+    expect(counting.requests).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(reasons).toHaveLength(1);
+    expect(reasons[0]).toBeInstanceOf(SseStallError);
+    // The route's retry: 0 makes the reconnect due at once: only its timer is pending.
+    await vi.runOnlyPendingTimersAsync();
+    await until(() => counting.requests.length === 2, 'the reconnect');
+    expect(counting.requests[1]!.get('last-event-id')).toBe('1');
+    await until(() => closes.length === 1, 'the server to see the first connection close');
+    expect(closes).toEqual(['client']);
+  });
+
+  it('unsubscribing aborts the request: the server sees a client close, and nothing fires after', async () => {
+    const closes: CloseReason[] = [];
+    const app = express();
+    app.get(
+      '/sse',
+      sse(() => concat(of({ data: 'first' }), NEVER), {
+        heartbeat: false,
+        onClose: (reason) => closes.push(reason),
+      }),
+    );
+    const url = await serve(app);
+    const client = recorded(fromEventSource(`${url}/sse`));
+    await until(() => client.values.length === 1, 'the first event');
+    client.subscription.unsubscribe();
+    await until(() => closes.length === 1, 'the server to see the close');
+    expect(closes).toEqual(['client']);
+    expect(client.error).toBeUndefined();
+    expect(client.completed).toBe(false);
+  });
+});

@@ -1,0 +1,72 @@
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { closeStreamsOnServerClose } from '@rxsse/express';
+import type { Observable, Subscription } from 'rxjs';
+
+/** A server listening on 127.0.0.1, and how to close it (ending its event streams first). */
+export interface Listening {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Listens on 127.0.0.1:`port` (0: any free port). Express, Nest or plain `node:http` servers alike. */
+export async function listen(server: Server, port = 0): Promise<Listening> {
+  server.listen(port, '127.0.0.1');
+  await once(server, 'listening');
+  closeStreamsOnServerClose(server);
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * The real `fetch`, counting its calls and keeping each request's headers: the client's `fetch`
+ * option, so tests can tell exactly when a reconnect started.
+ */
+export function countingFetch() {
+  const requests: Headers[] = [];
+  return {
+    requests,
+    fetch: ((input: RequestInfo | URL, init?: RequestInit) => {
+      requests.push(new Headers(init?.headers));
+      return fetch(input, init);
+    }) as typeof fetch,
+  };
+}
+
+/** Everything a subscription delivered, and how it ended. */
+export function record<T>(source: Observable<T>) {
+  const state = {
+    values: [] as T[],
+    error: undefined as unknown,
+    completed: false,
+    subscription: undefined as unknown as Subscription,
+  };
+  state.subscription = source.subscribe({
+    next: (value) => state.values.push(value),
+    error: (error) => {
+      state.error = error;
+    },
+    complete: () => {
+      state.completed = true;
+    },
+  });
+  return state;
+}
+
+// Taken before any test fakes timers. (vi.waitFor would advance fake timers while it polls.)
+const realSetTimeout = globalThis.setTimeout;
+
+/** Polls `check` on real timers until it holds; fake timers in a test are left where they are. */
+export async function until(check: () => boolean, what: string, timeout = 10_000): Promise<void> {
+  const deadline = performance.now() + timeout;
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => realSetTimeout(resolve, 5));
+  }
+}
