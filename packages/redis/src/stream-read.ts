@@ -1,4 +1,10 @@
-import { type HistoryPage, parseStreamId, type ReadLimit, type StoredMessage } from '@rxsse/core';
+import {
+  formatStreamId,
+  type HistoryPage,
+  parseStreamId,
+  type ReadLimit,
+  type StoredMessage,
+} from '@rxsse/core';
 import type { RedisClient } from './client.js';
 import { fromEntry } from './stream-fields.js';
 
@@ -8,8 +14,9 @@ const TRUNCATED: HistoryPage = Object.freeze({ events: [], bytes: 0, truncated: 
  * One page of `key` after `afterId`. `afterId` must still be in the stream: an id trimmed away
  * (older than the first entry), never written, or written to a stream Redis has since lost (a
  * restart without persistence) all fail this one check, so they all say `truncated`, and an id that
- * does not even parse as a stream id never reaches Redis. The check and the page run in one MULTI,
- * so no trim can slip between them.
+ * does not even parse as a stream id never reaches Redis. One `XRANGE` from the id itself, so no
+ * trim can slip between the check and the page, and no id makes Redis refuse the range (it does
+ * refuse an exclusive `(<id>` after the largest id).
  */
 export async function readPage(
   client: RedisClient,
@@ -17,18 +24,17 @@ export async function readPage(
   afterId: string,
   limit: ReadLimit,
 ): Promise<HistoryPage> {
-  if (!parseStreamId(afterId)) return TRUNCATED;
-  const [known, entries] = (await client
-    .multi()
-    .xRange(key, afterId, afterId)
-    // One more than asked for says whether the page is the end.
-    .xRange(key, `(${afterId}`, '+', { COUNT: limit.count + 1 })
-    .exec()) as unknown as [Entry[], Entry[]];
-  if (known.length === 0) return TRUNCATED;
+  const parsed = parseStreamId(afterId);
+  if (!parsed) return TRUNCATED;
+  // Redis reads any id that parses, leading zeros too; replies name it in this form.
+  const start = formatStreamId(parsed);
+  // The id itself, the page, and one more that says whether the page is the end.
+  const entries = (await client.xRange(key, start, '+', { COUNT: limit.count + 2 })) ?? [];
+  if (entries[0]?.id !== start) return TRUNCATED;
 
   const events: StoredMessage[] = [];
   let bytes = 0;
-  let i = 0;
+  let i = 1;
   for (; i < entries.length && events.length < limit.count; i++) {
     const entry = entries[i]!;
     const { message, size } = fromEntry(entry.id, entry.message);

@@ -1,10 +1,19 @@
-import type { ChannelEngine, LiveListener, StoredMessage } from '@rxsse/core';
+import {
+  type ChannelEngine,
+  createChannel,
+  type LiveListener,
+  SOURCE_HEADERS,
+  type StoredMessage,
+} from '@rxsse/core';
 import { createClient, ErrorReply } from 'redis';
+import { firstValueFrom } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../../core/test/channel-contract.js';
 import { RedisEngineError, type RedisEngineOptions, RedisTimeoutError, redisEngine } from '../src/index.js';
 import { freePort } from './support/processes.js';
 import { RedisServer } from './support/redis-server.js';
+import { LiveClient } from './support/sse-clients.js';
+import { startStreamServer } from './support/stream-server.js';
 
 let redis: RedisServer;
 let raw: ReturnType<typeof createClient>;
@@ -150,5 +159,50 @@ describe('redisEngine', () => {
       'Redis publish on topic "t" failed: Redis replied "ERR The ID specified in XADD must be greater than 0-0"',
     );
     expect((rejected as Error).cause).toBeInstanceOf(ErrorReply);
+  });
+
+  it('answers any id it cannot place with the truncation signal, never as if Redis were down', async () => {
+    const outcomes: string[] = [];
+    const channel = createChannel(engine(), 'odd ids', { onReplay: (outcome) => outcomes.push(outcome) });
+    const stored = await channel.publish({ data: 'a' });
+    const ms = stored.split('-')[0];
+    const unknown = [
+      '18446744073709551615-18446744073709551615',
+      '18446744073709551615-0',
+      `${ms}-18446744073709551615`,
+      `${BigInt(ms!) + 1n}-0`,
+      '0-0',
+      '0-1',
+      '18446744073709551616-0',
+      '1-2-3',
+      'x',
+    ];
+    for (const lastEventId of unknown) {
+      const source = await channel.subscribe({ lastEventId });
+      expect(source[SOURCE_HEADERS], lastEventId).toEqual({ 'SSE-History-Truncated': 'true' });
+      expect(await firstValueFrom(source), lastEventId).toEqual({
+        type: 'history-truncated',
+        data: { lastEventId, reason: 'history' },
+      });
+    }
+    expect(outcomes).toEqual(unknown.map(() => 'truncated'));
+  });
+
+  it('lets an EventSource resuming from the largest stream id continue live after one signal', async () => {
+    const channel = createChannel(engine(), 'resume');
+    const server = await startStreamServer((context) => channel.subscribe(context), { retry: 50 });
+    const largest = '18446744073709551615-18446744073709551615';
+    const client = new LiveClient(`${server.url}/events?lastEventId=${largest}`);
+    try {
+      await until(() => client.truncations.length === 1, 'the truncation signal');
+      const id = await channel.publish({ data: 'live' });
+      await until(() => client.ids.length === 1, 'the live event');
+      expect(client.ids).toEqual([id]);
+      expect(JSON.parse(client.truncations[0]!.data)).toEqual({ lastEventId: largest, reason: 'history' });
+      expect(client.opens).toBe(1);
+    } finally {
+      client.close();
+      await server.close();
+    }
   });
 });
