@@ -101,6 +101,8 @@ async function connect(
   signal: AbortSignal,
 ): Promise<void> {
   const { events, stallTimeout = 45_000, maxEventLength = 16 * 2 ** 20 } = options;
+  // A URL fetch cannot parse would fail every attempt: it ends the Observable instead (TypeError).
+  const target = new URL(url, (globalThis as { location?: Location }).location?.href);
   let lastEventId = options.lastEventId ?? '';
   let serverRetry: number | undefined;
   let attempt = 0;
@@ -134,7 +136,7 @@ async function connect(
     try {
       arm();
       const fetcher = options.fetch ?? fetch;
-      const response = await fetcher(url, {
+      const response = await fetcher(target, {
         method: options.method,
         body: options.body,
         headers,

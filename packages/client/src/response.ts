@@ -21,6 +21,11 @@ export function checkResponse(response: Response): 'read' | 'stop' | 'retry' {
 /** A `Retry-After` value (seconds or an HTTP date) in ms from `now`; `undefined` if absent or invalid. */
 export function retryAfter(value: string | null, now: number): number | undefined {
   if (value === null) return undefined;
-  const ms = /^\s*\d+\s*$/.test(value) ? Number(value) * 1000 : Date.parse(value) - now;
+  // An HTTP date names its month; Date.parse alone would take "-5" as a year.
+  const ms = /^\s*\d+\s*$/.test(value)
+    ? Number(value) * 1000
+    : /[a-z]/i.test(value)
+      ? Date.parse(value) - now
+      : Number.NaN;
   return Number.isNaN(ms) ? undefined : Math.min(Math.max(ms, 0), MAX_DELAY);
 }

@@ -293,6 +293,14 @@ describe('answers that end the stream', () => {
     expect((client.error as SseResponseError).contentType).toMatch(/^text\/html/);
   });
 
+  it('ends with a TypeError, not endless retries, for a URL fetch cannot parse', async () => {
+    const counting = countingFetch();
+    const client = recorded(fromEventSource('/relative/outside/a/page', { fetch: counting.fetch }));
+    await until(() => client.error !== undefined, 'the error');
+    expect(client.error).toBeInstanceOf(TypeError);
+    expect(counting.requests).toHaveLength(0);
+  });
+
   it('completes on 204, after the events before it', async () => {
     const app = express();
     app.get('/sse', (req, res, next) => {

@@ -1,0 +1,87 @@
+// The event contract: what the server encodes is what the client decodes, and nothing else passes.
+// The type tests run under tsc (npx -y pnpm@10.34.8 run lint).
+import { formatEvent, type TypedMessageEvent } from '@rxsse/core';
+import { sse } from '@rxsse/express';
+import { interval, map, type Observable } from 'rxjs';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { interpret } from '../../core/test/oracle.js';
+import {
+  defineEvents,
+  type EventOf,
+  type EventsOf,
+  fromEventSource,
+  type HistoryTruncated,
+  type HistoryTruncatedData,
+  json,
+  type SseEvent,
+  SseEventError,
+  text,
+} from '../src/index.js';
+
+const events = defineEvents({ tick: json<{ n: number }>(), message: text, quote: json<string>() });
+
+describe('defineEvents', () => {
+  it('encodes JSON types with JSON.stringify (strings too) and sends text as it is', () => {
+    expect(events.encode({ type: 'tick', data: { n: 1 }, id: '7', retry: 10 })).toEqual({
+      type: 'tick',
+      data: '{"n":1}',
+      id: '7',
+      retry: 10,
+    });
+    expect(events.encode({ type: 'quote', data: 'say "hi"' })).toEqual({
+      type: 'quote',
+      data: '"say \\"hi\\""',
+    });
+    expect(events.encode({ data: '{"n":1}' })).toEqual({ data: '{"n":1}' });
+  });
+
+  it('round-trips every declared type through the encoder and the spec algorithm', () => {
+    const messages = [
+      { type: 'tick' as const, data: { n: -0.5 } },
+      { type: 'quote' as const, data: 'line\nbreak \u2028 and "quotes"' },
+      { type: 'message' as const, data: 'plain\ntext' },
+    ];
+    const wire = messages.map((message) => formatEvent(events.encode(message))).join('');
+    const decoded = interpret(wire).events.map(({ type, data }) => ({
+      type,
+      data: events.decode(type, data),
+    }));
+    expect(decoded).toEqual(messages);
+  });
+
+  it('refuses what the contract does not declare, on both sides, with SseEventError', () => {
+    const loose = events as unknown as { encode(message: unknown): unknown };
+    expect(() => loose.encode({ type: 'tock', data: 1 })).toThrow(SseEventError);
+    expect(() => loose.encode({ type: 'message', data: { not: 'text' } })).toThrow(/cannot send object/);
+    expect(() => loose.encode({ type: 'tick', data: undefined })).toThrow(/cannot send undefined/);
+    expect(() => events.decode('tock', '1')).toThrow(/"tock" is not declared by the contract/);
+    expect(() => events.decode('constructor', '1')).toThrow(SseEventError);
+    expect(() => events.decode('tick', '{"n":')).toThrow(/"tick" has data that is not JSON/);
+  });
+
+  it('types routes and clients from one declaration', () => {
+    type Events = EventsOf<typeof events>;
+    expectTypeOf<Events>().toEqualTypeOf<{ tick: { n: number }; message: string; quote: string }>();
+
+    // Server: core's TypedMessageEvent, encoded by the contract, is a route's source.
+    const ticks$: Observable<TypedMessageEvent<Events>> = interval(1000).pipe(
+      map((n) => ({ type: 'tick' as const, data: { n } })),
+    );
+    expectTypeOf(sse(() => ticks$.pipe(map(events.encode)))).toBeFunction();
+    // @ts-expect-error: a tick carries { n: number }
+    events.encode({ type: 'tick', data: 'x' });
+
+    // Client: events narrow by type. (Type-checked only: never subscribed.)
+    const client = (event: EventOf<Events>) => {
+      if (event.type === 'tick') expectTypeOf(event.data).toEqualTypeOf<{ n: number }>();
+      if (event.type === 'history-truncated') expectTypeOf(event.data).toEqualTypeOf<HistoryTruncatedData>();
+      // @ts-expect-error: the contract has no such type
+      if (event.type === 'tock') return;
+      expectTypeOf(event.id).toBeString();
+    };
+    expectTypeOf(fromEventSource('/sse', { events })).toEqualTypeOf<Observable<EventOf<Events>>>();
+    expectTypeOf(client).toBeFunction();
+    // Without a contract, data is text (and rxsse's own truncation notice).
+    expectTypeOf(fromEventSource('/sse')).toEqualTypeOf<Observable<SseEvent | HistoryTruncated>>();
+  });
+});

@@ -1,0 +1,132 @@
+// The client against servers that are not rxsse: a hand-written node:http server (every framing the
+// spec allows, and contract violations) and a NestJS @Sse() route.
+import 'reflect-metadata';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Controller, type INestApplication, Module, Req, Sse } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { firstValueFrom, type Observable, range, map as rxMap, take, toArray } from 'rxjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { defineEvents, fromEventSource, json, SseEventError, text } from '../src/index.js';
+import { type Listening, listen, record, until } from './support.js';
+
+const events = defineEvents({ tick: json<{ n: number }>(), message: text });
+
+const open: Listening[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((server) => server.close()));
+});
+
+/** A node:http server on 127.0.0.1; every request's headers are kept. */
+async function handWritten(handler: (req: IncomingMessage, res: ServerResponse, n: number) => void) {
+  const requests: IncomingMessage['headers'][] = [];
+  const server = await listen(
+    createServer((req, res) => {
+      requests.push(req.headers);
+      handler(req, res, requests.length);
+    }),
+  );
+  open.push(server);
+  return { url: server.url, requests };
+}
+
+const eventStream = { 'content-type': 'text/event-stream; charset=utf-8' };
+
+describe('a hand-written node:http server', () => {
+  it('parses every framing, honours an id-only block on resume, and completes on 204', async () => {
+    const { url, requests } = await handWritten((_req, res, n) => {
+      if (n > 1) {
+        res.writeHead(204).end();
+        return;
+      }
+      res.writeHead(200, eventStream);
+      const body = Buffer.from(
+        '\uFEFF: hello\r\nretry: 1\r\nevent: tick\r\nid: 1\r\ndata: {"n":1}\r\n\r\n' +
+          'data: multi\rdata:  line é\r\r' +
+          'id: 2\n\n' +
+          'event: tick\ndata: {"n":"never dispatched"}\n',
+      );
+      // Cut inside the two-byte é, then end without the blank line the last event needs.
+      const cut = body.indexOf(Buffer.from('é')) + 1;
+      res.write(body.subarray(0, cut));
+      setImmediate(() => res.end(body.subarray(cut)));
+    });
+    const client = record(fromEventSource(url, { events }));
+    await until(() => client.completed || client.error !== undefined, 'completion');
+    expect(client.error).toBeUndefined();
+    expect(client.values).toEqual([
+      { type: 'tick', data: { n: 1 }, id: '1' },
+      { type: 'message', data: 'multi\n line é', id: '1' },
+    ]);
+    expect(requests.map((headers) => headers['last-event-id'])).toEqual([undefined, '2']);
+    expect(requests[0]).toMatchObject({ accept: 'text/event-stream' });
+  });
+
+  it.each([
+    ['a type the contract does not declare', 'event: tock\ndata: 1\n\n', /"tock" is not declared/],
+    [
+      'data that is not the JSON the contract promises',
+      'event: tick\ndata: {"n":\n\n',
+      /"tick" has data that is not JSON/,
+    ],
+    [
+      'an event longer than maxEventLength',
+      `data: ${'x'.repeat(5000)}`,
+      /longer than maxEventLength \(1000\)/,
+    ],
+  ])('ends with SseEventError on %s, and closes the connection', async (_name, body, message) => {
+    let closed = false;
+    const { url, requests } = await handWritten((_req, res) => {
+      res.on('close', () => {
+        closed = true;
+      });
+      res.writeHead(200, eventStream);
+      res.write(body);
+    });
+    const client = record(fromEventSource(url, { events, maxEventLength: 1000 }));
+    await until(() => client.error !== undefined, 'the error');
+    expect(client.error).toBeInstanceOf(SseEventError);
+    expect((client.error as Error).message).toMatch(message);
+    await until(() => closed, 'the server to see the connection close');
+    expect(requests).toHaveLength(1);
+  });
+});
+
+describe('NestJS @Sse()', () => {
+  let app: INestApplication | undefined;
+  afterEach(async () => {
+    app?.getHttpServer().closeAllConnections();
+    await app?.close();
+    app = undefined;
+  });
+
+  it('delivers typed events and resumes with Last-Event-ID across the end of a stream', async () => {
+    // Nest's own MessageEvent: data objects are JSON, as the contract's json() expects.
+    class EventsController {
+      ticks(req: IncomingMessage): Observable<{ type: string; id: string; data: { n: number } }> {
+        const after = Number(req.headers['last-event-id'] ?? 0);
+        return range(after + 1, 3).pipe(rxMap((n) => ({ type: 'tick', id: String(n), data: { n } })));
+      }
+    }
+    // Decorators applied as TypeScript's emitted code would (the test transform does not run them).
+    Req()(EventsController.prototype, 'ticks', 0);
+    const descriptor = Object.getOwnPropertyDescriptor(EventsController.prototype, 'ticks')!;
+    Object.defineProperty(
+      EventsController.prototype,
+      'ticks',
+      Sse('ticks')(EventsController.prototype, 'ticks', descriptor) ?? descriptor,
+    );
+    Controller()(EventsController);
+    class AppModule {}
+    Module({ controllers: [EventsController] })(AppModule);
+
+    app = await NestFactory.create(AppModule, { logger: false });
+    await app.listen(0, '127.0.0.1');
+    const { port } = app.getHttpServer().address() as AddressInfo;
+
+    const received = await firstValueFrom(
+      fromEventSource(`http://127.0.0.1:${port}/ticks`, { events, retryDelay: 10 }).pipe(take(5), toArray()),
+    );
+    expect(received).toEqual([1, 2, 3, 4, 5].map((n) => ({ type: 'tick', data: { n }, id: String(n) })));
+  });
+});

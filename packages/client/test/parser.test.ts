@@ -1,0 +1,92 @@
+// The client's parser against the WHATWG transcription the encoder is tested with
+// (packages/core/test/oracle.ts): WPT vectors, then any stream of hostile lines cut into any chunks.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { hostileString } from '../../core/test/arbitraries.js';
+import { type Interpretation, interpret } from '../../core/test/oracle.js';
+import { byteByByte, splitBytes } from '../../core/test/parsers.js';
+import { createParser } from '../src/parser.js';
+
+const utf8 = new TextEncoder();
+
+/** Byte chunks through one streaming TextDecoder into the parser, as the client reads a body. */
+function parse(chunks: Uint8Array[], lastEventId = ''): Interpretation {
+  const result: Interpretation = { events: [], retry: undefined, lastEventId };
+  const parser = createParser(
+    (event) => result.events.push(event),
+    (ms) => {
+      result.retry = ms;
+    },
+    lastEventId,
+  );
+  const decoder = new TextDecoder();
+  for (const chunk of chunks) parser.feed(decoder.decode(chunk, { stream: true }));
+  result.lastEventId = parser.lastEventId;
+  return result;
+}
+
+const vectors: Array<[name: string, stream: string]> = [
+  [
+    'event-data',
+    'data:msg\ndata: msg\n\n:\nfalsefield:msg\n\nfalsefield:msg\nData:data\n\ndata\n\ndata:end\n\n',
+  ],
+  ['format-bom', '\uFEFFdata:1\n\n\uFEFFdata:2\n\ndata:3\n\n'],
+  ['format-bom-2', '\uFEFF\uFEFFdata:1\n\ndata:2\n\ndata:3\n\n'],
+  ['format-comments', `data:1\r:\0\n:\r\ndata:2\n:${'x'.repeat(2048)}\rdata:3\n:data:fail\r:x\ndata:4\n\n`],
+  ['format-field-data', 'data:\n\ndata\ndata\n\ndata:test'],
+  [
+    'format-field-parsing',
+    'data:\0\ndata:  2\rData:1\ndata\0:2\ndata:1\r\0data:4\nda-ta:3\rdata_5\ndata:3\rdata:\r\n data:32\ndata:4\n\n',
+  ],
+  ['format-field-id-3', 'id: 1\ndata: 1\n\ndata: 2\n\nid: 2\ndata:3\n\nid:\ndata:4\n\nid\ndata:5\n\n'],
+  ['format-field-id-null', 'id: 1\ndata: a\n\nid: x\0x\nretry: 200\ndata: hello\n\n'],
+  ['format-field-retry', 'retry:03000\nretry:1000x\nretry: 1 \nretry:-1\nretry\ndata:x\n\n'],
+  ['format-data-before-final-empty-line', 'retry:1000\ndata:test1\n\nid:test\ndata:test2'],
+  ['format-leading-space', 'data:\ttest\rdata: \ndata:test\n\n'],
+  ['format-newlines', 'data:test\r\ndata\ndata:test\r\n\r\n'],
+  ['id-only block', 'id: 42\n\n:\n\n'],
+  ['lone CR blank line at end of stream', 'data:1\r\r'],
+  ['event types', 'event:test\ndata:x\n\ndata:x\n\nevent: \ndata:data\n\n'],
+];
+
+describe('parser: WPT vectors, whole and byte by byte', () => {
+  for (const [name, stream] of vectors) {
+    it(name, () => {
+      const bytes = utf8.encode(stream);
+      const expected = interpret(bytes);
+      expect(parse([bytes])).toEqual(expected);
+      expect(parse(byteByByte(bytes))).toEqual(expected);
+    });
+  }
+});
+
+/** Lines a server (or an attacker) might send, with every line ending. */
+const line = fc.oneof(
+  fc.constantFrom('', ':', ': comment', 'data', 'id', 'event', 'retry', 'retry: 1', 'retry:0300', 'id:'),
+  fc
+    .tuple(fc.constantFrom('data', 'data ', 'Data', 'id', 'event', 'retry', ''), hostileString(12))
+    .map(([field, value]) => `${field}:${value}`),
+  hostileString(12),
+);
+const stream = fc
+  .array(fc.tuple(line, fc.constantFrom('\n', '\r', '\r\n')), { maxLength: 30 })
+  .map((lines) => lines.map(([text, end]) => text + end).join(''));
+
+describe('parser: property, against the oracle', () => {
+  it('reports what the spec algorithm dispatches, however the bytes are cut', () => {
+    fc.assert(
+      fc.property(stream, fc.array(fc.nat(), { maxLength: 8 }), (text, cuts) => {
+        const bytes = utf8.encode(text);
+        expect(parse(splitBytes(bytes, cuts))).toEqual(interpret(bytes));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('keeps the resume point on a reconnected stream whose first block has no id (as Chromium does)', () => {
+    // The spec read literally starts each stream's id buffer at "": the blank line would reset it.
+    const bytes = utf8.encode(': hello\n\ndata: next\n\n');
+    expect(interpret(bytes, '7').events).toEqual([{ type: 'message', data: 'next', lastEventId: '' }]);
+    expect(parse([bytes], '7').events).toEqual([{ type: 'message', data: 'next', lastEventId: '7' }]);
+  });
+});

@@ -1,0 +1,87 @@
+// The reconnect policy as pure functions: which answers retry, how long to wait.
+import { describe, expect, it } from 'vitest';
+import { type DelayInput, reconnectDelay } from '../src/backoff.js';
+import { SseResponseError } from '../src/errors.js';
+import { checkResponse, MAX_DELAY, retryAfter } from '../src/response.js';
+
+const base: DelayInput = {
+  attempt: 0,
+  retryAfter: undefined,
+  serverRetry: undefined,
+  retryDelay: 1000,
+  maxRetryDelay: 30_000,
+};
+
+describe('reconnectDelay', () => {
+  it('waits Retry-After when the answer had one, whatever else is known', () => {
+    expect(reconnectDelay({ ...base, attempt: 5, retryAfter: 7000, serverRetry: 10 })).toBe(7000);
+  });
+
+  it("waits exactly the server's retry: on the first attempt after a live connection", () => {
+    expect(reconnectDelay({ ...base, serverRetry: 2500 }, () => 0.5)).toBe(2500);
+    expect(reconnectDelay({ ...base, serverRetry: 0 }, () => 0.5)).toBe(0);
+    expect(reconnectDelay({ ...base, serverRetry: 1e300 })).toBe(MAX_DELAY);
+  });
+
+  it('backs off exponentially with full jitter, capped, from retry: or else retryDelay', () => {
+    const top = (input: Partial<DelayInput>) => reconnectDelay({ ...base, ...input }, () => 1);
+    expect([0, 1, 2, 3, 4, 5, 6].map((attempt) => top({ attempt }))).toEqual([
+      1000, 2000, 4000, 8000, 16_000, 30_000, 30_000,
+    ]);
+    expect(top({ attempt: 2, serverRetry: 100 })).toBe(400);
+    // retry: 0 allows one immediate reconnect, not a loop against a failing server.
+    expect(top({ attempt: 1, serverRetry: 0 })).toBe(2000);
+    expect(reconnectDelay({ ...base, attempt: 3 }, () => 0)).toBe(0);
+    expect(reconnectDelay({ ...base, attempt: 3 }, () => 0.25)).toBe(2000);
+    expect(top({ attempt: 80, maxRetryDelay: Number.POSITIVE_INFINITY })).toBe(MAX_DELAY);
+  });
+});
+
+describe('retryAfter', () => {
+  const now = Date.parse('2026-01-01T00:00:00Z');
+
+  it('reads seconds and HTTP dates', () => {
+    expect(retryAfter('7', now)).toBe(7000);
+    expect(retryAfter(' 0 ', now)).toBe(0);
+    expect(retryAfter('Thu, 01 Jan 2026 00:00:30 GMT', now)).toBe(30_000);
+  });
+
+  it('clamps a past date to 0 and a huge value to the longest timer, and ignores nonsense', () => {
+    expect(retryAfter('Wed, 31 Dec 2025 23:00:00 GMT', now)).toBe(0);
+    expect(retryAfter('99999999999', now)).toBe(MAX_DELAY);
+    expect(retryAfter(null, now)).toBeUndefined();
+    expect(retryAfter('soon', now)).toBeUndefined();
+    expect(retryAfter('-5', now)).toBeUndefined();
+  });
+});
+
+describe('checkResponse', () => {
+  const answer = (status: number, type?: string) =>
+    new Response(status === 204 ? null : '', { status, headers: type ? { 'content-type': type } : {} });
+
+  it('reads a 200 whose MIME essence is text/event-stream', () => {
+    for (const type of ['text/event-stream', 'text/event-stream;', 'Text/Event-Stream; charset=utf-8'])
+      expect(checkResponse(answer(200, type))).toBe('read');
+  });
+
+  it('stops on 204 and retries 408, 429 and 5xx', () => {
+    expect(checkResponse(answer(204))).toBe('stop');
+    for (const status of [408, 429, 500, 502, 503, 504]) expect(checkResponse(answer(status))).toBe('retry');
+  });
+
+  it('refuses every other answer with SseResponseError', () => {
+    for (const [status, type] of [
+      [200, 'text/x-bogus'],
+      [200, 'x bogus'],
+      [200, undefined],
+      [201, 'text/event-stream'],
+      [301, undefined],
+      [400, 'text/event-stream'],
+      [401, undefined],
+      [404, 'text/html'],
+      [410, undefined],
+    ] as const) {
+      expect(() => checkResponse(answer(status, type))).toThrow(SseResponseError);
+    }
+  });
+});
