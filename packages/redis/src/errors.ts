@@ -36,6 +36,20 @@ export class RedisTimeoutError extends Error {
   }
 }
 
+/**
+ * A topic the Redis engine cannot store: keys are UTF-8, and a string that is not well-formed
+ * UTF-16 (a lone surrogate) would share its key with another topic.
+ */
+export class RedisTopicError extends TypeError {
+  override readonly name = 'RedisTopicError';
+  constructor(
+    /** The refused topic. */
+    readonly topic: string,
+  ) {
+    super(`Topic ${JSON.stringify(topic)} is not well-formed UTF-16 (a lone surrogate): it has no Redis key`);
+  }
+}
+
 function describe(error: unknown): string {
   if (error instanceof ErrorReply) return `Redis replied "${error.message}"`;
   if (!(error instanceof Error)) return String(error);

@@ -1,2 +1,2 @@
-export { RedisEngineError, RedisTimeoutError } from './errors.js';
+export { RedisEngineError, RedisTimeoutError, RedisTopicError } from './errors.js';
 export { type RedisEngineOptions, redisEngine } from './redis-engine.js';

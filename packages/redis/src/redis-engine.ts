@@ -1,7 +1,7 @@
 import { type ChannelEngine, type LiveListener, parseStreamId, type ReadLimit } from '@rxsse/core';
 import { createClient, type RedisClientOptions } from 'redis';
 import { TimedClient } from './deadline.js';
-import { RedisEngineError } from './errors.js';
+import { RedisEngineError, RedisTopicError } from './errors.js';
 import { LiveReader } from './live-reader.js';
 import { toFields } from './stream-fields.js';
 import { readPage } from './stream-read.js';
@@ -13,7 +13,8 @@ export interface RedisEngineOptions {
   /** More node-redis client options (TLS, credentials, `socket.reconnectStrategy`, ...). */
   clientOptions?: Omit<RedisClientOptions, 'url'>;
   /**
-   * Stream keys are `<keyPrefix>{<topic>}`: the braces keep a topic's key in one Cluster slot.
+   * Stream keys are `<keyPrefix>{<topic>}`, one per topic: topics must be well-formed UTF-16 (else
+   * {@link RedisTopicError}), and so must the prefix. The braces are a Cluster hash tag.
    * @defaultValue 'sse:'
    */
   keyPrefix?: string;
@@ -67,6 +68,7 @@ export interface RedisEngineOptions {
  */
 export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
   const prefix = options.keyPrefix ?? 'sse:';
+  if (!prefix.isWellFormed()) throw new RangeError('keyPrefix must be well-formed UTF-16');
   const maxLength = positive(options.maxLength ?? 10_000, 'maxLength');
   const maxAgeMs = options.maxAgeMs === undefined ? undefined : positive(options.maxAgeMs, 'maxAgeMs');
   const blockMs = positive(options.blockMs ?? 500, 'blockMs');
@@ -93,7 +95,11 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
     readCount: positive(options.readCount ?? 500, 'readCount'),
     onError,
   });
-  const keyOf = (topic: string) => `${prefix}{${topic}}`;
+  // Injective: keys are UTF-8, which is one-to-one on well-formed strings only.
+  const keyOf = (topic: string) => {
+    if (!topic.isWellFormed()) throw new RedisTopicError(topic);
+    return `${prefix}{${topic}}`;
+  };
 
   return {
     async append(topic, message) {
@@ -117,16 +123,18 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
     },
 
     async read(topic: string, afterId: string, limit: ReadLimit) {
+      const key = keyOf(topic);
       try {
-        return await commands.run(readPage(main, keyOf(topic), afterId, limit));
+        return await commands.run(readPage(main, key, afterId, limit));
       } catch (error) {
         throw new RedisEngineError('read', topic, error);
       }
     },
 
     async listen(topic: string, listener: LiveListener) {
+      const key = keyOf(topic);
       try {
-        return await reader.listen(keyOf(topic), listener);
+        return await reader.listen(key, listener);
       } catch (error) {
         throw new RedisEngineError('listen', topic, error);
       }

@@ -9,7 +9,13 @@ import { createClient, ErrorReply } from 'redis';
 import { firstValueFrom } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../../core/test/channel-contract.js';
-import { RedisEngineError, type RedisEngineOptions, RedisTimeoutError, redisEngine } from '../src/index.js';
+import {
+  RedisEngineError,
+  type RedisEngineOptions,
+  RedisTimeoutError,
+  RedisTopicError,
+  redisEngine,
+} from '../src/index.js';
 import { freePort } from './support/processes.js';
 import { RedisServer } from './support/redis-server.js';
 import { LiveClient } from './support/sse-clients.js';
@@ -204,5 +210,60 @@ describe('redisEngine', () => {
       client.close();
       await server.close();
     }
+  });
+
+  it('maps topics to keys injectively: each unusual name its own stream, its own live events', async () => {
+    const store = engine({ keyPrefix: 'odd:' });
+    const topics = ['x\uFFFD', 'a', 'a}b', '{a}', '}', '{', '', 'é', '\u{1F600}', 'a\u0000b', 'a b'];
+    const seen = topics.map(() => recorder());
+    const stops = await Promise.all(topics.map((topic, i) => store.listen(topic, seen[i]!.listener)));
+    const ids = await Promise.all(topics.map((topic, i) => store.append(topic, { data: String(i) })));
+    await until(() => seen.every((r) => r.events.length > 0), 'every topic its live event');
+    for (const stop of stops) stop();
+    expect(seen.map((r) => r.events.map((e) => [e.id, e.data]))).toEqual(
+      ids.map((id, i) => [[id, String(i)]]),
+    );
+    expect(await raw.keys('odd:*')).toHaveLength(topics.length);
+    for (const [i, topic] of topics.entries())
+      expect(await raw.xRange(`odd:{${topic}}`, '-', '+')).toEqual([
+        { id: ids[i], message: { d: String(i) } },
+      ]);
+  });
+
+  it("refuses a topic that is not well-formed UTF-16: its key would be another topic's", async () => {
+    const store = engine();
+    const reads = async () =>
+      Number((await raw.info('commandstats')).match(/cmdstat_xread:calls=(\d+)/)?.[1] ?? 0);
+    const lone = 'x\uD800';
+    const live = recorder();
+    const errors = await Promise.all([
+      store.append(lone, { data: 'x' }).catch((error: unknown) => error),
+      store.read(lone, '1-0', { count: 1, bytes: 100 }).catch((error: unknown) => error),
+      store.listen(lone, live.listener).catch((error: unknown) => error),
+      createChannel(store, 'x\uDC00y')
+        .publish({ data: 'x' })
+        .catch((error: unknown) => error),
+    ]);
+    for (const error of errors) {
+      expect(error).toBeInstanceOf(RedisTopicError);
+      expect(error).toBeInstanceOf(TypeError);
+      expect((error as Error).message).toMatch(/^Topic "x\\ud(800|c00y)" is not well-formed UTF-16/);
+    }
+    expect(await raw.exists('sse:{x\uFFFD}')).toBe(0);
+    const source = await createChannel(store, lone).subscribe();
+    const failure = await firstValueFrom(source).catch((error: unknown) => error);
+    expect((failure as Error).cause).toBeInstanceOf(RedisTopicError);
+    expect(() => redisEngine({ keyPrefix: '\uDFFF' })).toThrow(RangeError);
+
+    // Nor does it reach the live reader, which would spin on it (its reply names another key): an
+    // idle reader blocks blockMs (100 ms) per read, so 500 ms take a handful of reads, not thousands.
+    const normal = recorder();
+    const stop = await store.listen('normal', normal.listener);
+    await store.append('normal', { data: 'n' });
+    await until(() => normal.events.length === 1, 'a live event');
+    const before = await reads();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    stop();
+    expect((await reads()) - before).toBeLessThan(50);
   });
 });
