@@ -170,14 +170,16 @@ function feedSource(
   if (signal?.aborted) release();
   else signal?.addEventListener('abort', release, { once: true });
 
-  let used = false;
+  // Sent once, then dropped: the source lives as long as the stream, the replayed events need not.
+  let pending: Replay | undefined = replay;
   const source: Observable<ChannelEvent> & WithSourceHeaders = new Observable<ChannelEvent>((subscriber) => {
-    if (used) {
+    if (pending === undefined) {
       subscriber.error(new Error('A channel subscription can be subscribed to only once'));
       return;
     }
-    used = true;
-    feed.start(subscriber, replay);
+    const sending = pending;
+    pending = undefined;
+    feed.start(subscriber, sending);
     return release;
   });
   if (replay.truncated || feed.heldGap) source[SOURCE_HEADERS] = TRUNCATED_HEADERS;
