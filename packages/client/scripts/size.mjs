@@ -1,5 +1,5 @@
 // The client's size in a browser bundle: src minified into one ES module with rxjs left out, then
-// gzipped. Prints `min+gz <bytes> B` and the bundle's imports; `--json` prints both as JSON.
+// gzipped. Prints the sizes and the bundle's imports; `--json` prints them as JSON.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +27,12 @@ try {
   const result = {
     minified: Buffer.byteLength(code),
     gzipped: gzipSync(code, { level: 9 }).length,
-    imports: [...new Set([...code.matchAll(/\bfrom\s*["']([^"']+)["']/g)].map((match) => match[1]))],
+    // Static and dynamic imports, and require(): anything the bundle would load besides itself.
+    imports: [
+      ...new Set(
+        [...code.matchAll(/\b(?:from|import|require)\s*\(?\s*["']([^"']+)["']/g)].map((match) => match[1]),
+      ),
+    ],
   };
   if (process.argv.includes('--json')) console.log(JSON.stringify(result));
   else
