@@ -69,7 +69,18 @@ export class NodeSink implements Sink {
     // event stream's socket.)
     const socket = this.#socket;
     if (!socket?.writableCorked) return false;
-    socket.uncork();
+    const res = this.#res as ServerResponse;
+    if (res.writableLength > socket.writableLength) {
+      // Node 24 corks the response instead, which holds the tick's chunks itself until it uncorks,
+      // and then emits 'drain' at once if the socket took them all. This write's return value
+      // tells the caller so; the listener is for a drain that follows a write that said full.
+      const drain = this.#drain;
+      if (drain) res.off('drain', drain);
+      res.uncork();
+      if (drain) res.on('drain', drain);
+    } else {
+      socket.uncork();
+    }
     return socket.writableLength < socket.writableHighWaterMark;
   }
 
