@@ -26,7 +26,7 @@ export interface EventSourceOptions<M extends EventMap = EventMap> {
    */
   headers?: HeaderValues | (() => HeaderValues | Promise<HeaderValues>);
   /** As in `fetch`; `'include'` sends cookies cross-origin. */
-  credentials?: RequestCredentials;
+  credentials?: RequestInit['credentials'];
   /** The `fetch` to use. @defaultValue the global `fetch` */
   fetch?: typeof fetch;
   /** Resume after this id on the first connect too (sent as `Last-Event-ID`). */
