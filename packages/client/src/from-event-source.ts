@@ -151,17 +151,10 @@ async function connect(
         wait = retryAfter(response.headers.get('retry-after'), Date.now());
       } else if (response.body) {
         parser = createParser(deliver, (ms) => (serverRetry = ms), lastEventId);
-        const reader = response.body.getReader();
-        const decoder = new TextDecoder();
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
+        await read(response.body, parser, maxEventLength, () => {
           arm();
           attempt = 0;
-          parser.feed(decoder.decode(value, { stream: true }));
-          if (parser.pending > maxEventLength)
-            throw new SseEventError(undefined, `is longer than maxEventLength (${maxEventLength})`);
-        }
+        });
       }
     } catch (error) {
       if (signal.aborted) return;
@@ -185,6 +178,25 @@ async function connect(
     await sleep(delay, signal);
     if (!options.resumeWhenHidden) await whenVisible(signal);
     if (signal.aborted) return;
+  }
+}
+
+/** Feeds `body` to `parser` until it ends; `onBytes` runs for every chunk that arrives. */
+async function read(
+  body: ReadableStream<Uint8Array>,
+  parser: EventStreamParser,
+  maxEventLength: number,
+  onBytes: () => void,
+): Promise<void> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    onBytes();
+    parser.feed(decoder.decode(value, { stream: true }));
+    if (parser.pending > maxEventLength)
+      throw new SseEventError(undefined, `is longer than maxEventLength (${maxEventLength})`);
   }
 }
 

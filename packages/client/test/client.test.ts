@@ -228,7 +228,7 @@ describe('reconnecting', () => {
           resumedFrom.push(lastEventId);
           return of({ data: 'x', id: String(authorizations.length) });
         },
-        { retry: 0, heartbeat: false },
+        { retry: 1, heartbeat: false },
       ),
     );
     const url = await serve(app);
@@ -309,7 +309,7 @@ describe('answers that end the stream', () => {
     });
     app.get(
       '/sse',
-      sse(() => of({ data: 'final', id: 'last' }), { retry: 0, heartbeat: false }),
+      sse(() => of({ data: 'final', id: 'last' }), { retry: 1, heartbeat: false }),
     );
     const url = await serve(app);
     const client = recorded(fromEventSource(`${url}/sse`));
@@ -349,7 +349,7 @@ describe('POST', () => {
           if (slow && start === 0) return concat(from(messages.slice(0, 2)), NEVER);
           return from(messages.slice(start));
         },
-        { retry: 0, heartbeat: false },
+        { retry: 1, heartbeat: false },
       ),
     );
     return { app, responses };
@@ -409,7 +409,7 @@ describe('stall detection and teardown', () => {
     app.get(
       '/sse',
       sse(() => concat(of({ data: 'then silence', id: '1' }), NEVER), {
-        retry: 0,
+        retry: 1,
         heartbeat: false,
         onClose: (reason) => closes.push(reason),
       }),
@@ -431,7 +431,7 @@ describe('stall detection and teardown', () => {
     await vi.advanceTimersByTimeAsync(1);
     expect(reasons).toHaveLength(1);
     expect(reasons[0]).toBeInstanceOf(SseStallError);
-    // The route's retry: 0 makes the reconnect due at once: only its timer is pending.
+    // The route's retry: 1 makes the reconnect due 1 ms later: its timer is the only one pending.
     await vi.runOnlyPendingTimersAsync();
     await until(() => counting.requests.length === 2, 'the reconnect');
     expect(counting.requests[1]!.get('last-event-id')).toBe('1');
