@@ -71,7 +71,7 @@ export type EventsOf<C> = C extends EventContract<infer M> ? M : never;
  */
 export function defineEvents<S extends Record<string, DataFormat<unknown>>>(
   spec: S,
-): EventContract<{ [K in keyof S]: S[K] extends DataFormat<infer T> ? T : never }> {
+): EventContract<DataOf<S>> {
   const formats = Object.fromEntries(Object.entries(spec).map(([type, { format }]) => [type, format]));
   const formatOf = (type: string) => {
     const format = Object.hasOwn(formats, type) ? formats[type] : undefined;
@@ -96,7 +96,8 @@ export function defineEvents<S extends Record<string, DataFormat<unknown>>>(
       }
     },
   };
-  return contract as unknown as EventContract<{
-    [K in keyof S]: S[K] extends DataFormat<infer T> ? T : never;
-  }>;
+  return contract as unknown as EventContract<DataOf<S>>;
 }
+
+/** The event map a `defineEvents` spec declares. */
+type DataOf<S> = { [K in keyof S]: S[K] extends DataFormat<infer T> ? T : never };
