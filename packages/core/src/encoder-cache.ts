@@ -11,17 +11,41 @@ const utf8 = new TextEncoder();
  * channel) hands one message object to every subscriber in a row, so a message that reaches many
  * connections of a route is formatted once. One entry, not a map: most messages reach one
  * connection only, and a map entry per event costs more than it saves (see the burst profile in
- * bench/). Messages must not be mutated once emitted.
+ * bench/).
+ *
+ * The entry is trusted only within one synchronous dispatch (it is forgotten at the next
+ * microtask) and only while the message's fields are the same values: a pooled or accumulating
+ * object re-used with new contents is formatted again, never sent with an earlier client's text.
  */
 export function cachedFormatter(options: FormatOptions): Formatter {
   let formatter = formatters.get(options);
   if (!formatter) {
-    let lastMessage: object | undefined;
+    let last: MessageEvent<unknown> | undefined;
+    let lastData: unknown;
+    let lastId: string | undefined;
+    let lastType: string | undefined;
+    let lastRetry: number | undefined;
     let lastText = '';
+    const forget = () => {
+      last = lastData = undefined;
+      lastText = '';
+    };
     formatter = (message) => {
-      if (message !== lastMessage) {
+      const { data, id, type, retry } = message;
+      if (
+        message !== last ||
+        data !== lastData ||
+        id !== lastId ||
+        type !== lastType ||
+        retry !== lastRetry
+      ) {
         lastText = formatEvent(message, options);
-        lastMessage = message;
+        if (last === undefined) queueMicrotask(forget);
+        last = message;
+        lastData = data;
+        lastId = id;
+        lastType = type;
+        lastRetry = retry;
       }
       return lastText;
     };

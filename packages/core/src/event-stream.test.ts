@@ -1,53 +1,11 @@
 import { from, NEVER, Subject } from 'rxjs';
 import { describe, expect, expectTypeOf, it } from 'vitest';
+import { MemorySink } from '../test/memory-sink.js';
 import { type EventSourceLike, type EventStream, SOURCE_HEADERS, streamEvents } from './event-stream.js';
 import { heartbeatCount } from './heartbeat.js';
 import { type CloseReason, resolveStreamOptions } from './options.js';
-import type { Sink } from './sink.js';
 import { StreamGroup } from './stream-group.js';
 import type { MessageEvent, TypedMessageEvent } from './types.js';
-
-/** A Sink that keeps what it is given: the contract's own in-memory implementation. */
-class MemorySink implements Sink {
-  readonly http2 = false;
-  readonly chunks: Uint8Array[] = [];
-  headers: Readonly<Record<string, string>> | undefined;
-  ended = false;
-  destroyed = false;
-  full = false;
-  private readonly controller = new AbortController();
-  private drain: (() => void) | undefined;
-  readonly signal = this.controller.signal;
-  open(headers: Readonly<Record<string, string>>) {
-    this.headers = headers;
-  }
-  write(chunk: Uint8Array) {
-    this.chunks.push(chunk);
-    return !this.full;
-  }
-  onDrain(listener: () => void) {
-    this.drain = listener;
-  }
-  end() {
-    this.ended = true;
-    this.controller.abort();
-  }
-  destroy() {
-    this.destroyed = true;
-    this.controller.abort();
-  }
-  /** The client reads everything: the transport has room again. */
-  release() {
-    this.full = false;
-    this.drain?.();
-  }
-  disconnect() {
-    this.controller.abort();
-  }
-  get text() {
-    return this.chunks.map((c) => new TextDecoder().decode(c)).join('');
-  }
-}
 
 const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 

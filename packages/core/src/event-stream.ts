@@ -1,8 +1,10 @@
 import type { Observable } from 'rxjs';
 import { cachedFormatter, encodeText } from './encoder-cache.js';
+import { SseRangeError } from './errors.js';
 import { formatRetry } from './format.js';
-import { type HeaderOverrides, sseHeaders } from './headers.js';
+import { type HeaderOverrides, removedHeaders, sseHeaders } from './headers.js';
 import { type HeartbeatTarget, joinHeartbeat, leaveHeartbeat } from './heartbeat.js';
+import type { StreamMetrics } from './metrics.js';
 import {
   type CloseReason,
   type ResolvedStreamOptions,
@@ -11,17 +13,23 @@ import {
   type StreamStats,
 } from './options.js';
 import type { Sink } from './sink.js';
+import { checkEventSource, type EventSourceLike, isSubscribable } from './source.js';
 import type { MessageEvent } from './types.js';
 import { utf8Length } from './utf8-length.js';
 
-/**
- * What a route may return: an Observable of messages (pushed, queued within `maxQueueBytes`) or an
- * AsyncIterable (pulled only when the client has room, so nothing queues at all). `M` is the
- * message type, e.g. `TypedMessageEvent<Events>` for a route that declares its events.
- */
-export type EventSourceLike<M extends MessageEvent<unknown> = MessageEvent> =
-  | Observable<M>
-  | AsyncIterable<M>;
+export type { EventSourceLike } from './source.js';
+
+/** The subscriber a stream hands its Observable source. */
+interface StreamSubscriber {
+  readonly closed: boolean;
+  add(teardown: unknown): void;
+  unsubscribe(): void;
+}
+
+/** Where a stream's errors go when no `onError` takes them: the framework's own log. */
+export type ErrorReporter = (error: unknown) => void;
+
+const consoleReporter: ErrorReporter = (error) => console.error('rxsse: unhandled event-stream error', error);
 
 /**
  * A source may carry response headers of its own under this key (a channel says
@@ -56,7 +64,14 @@ export class EventStream implements HeartbeatTarget {
   /** @internal Set on every write; the heartbeat wheel clears it. */
   busy = false;
   /** Counters, final once the stream closed. */
-  readonly stats: StreamStats = { events: 0, bytes: 0, heartbeats: 0, dropped: 0, peakQueuedBytes: 0 };
+  readonly stats: StreamStats = {
+    events: 0,
+    bytes: 0,
+    heartbeats: 0,
+    dropped: 0,
+    peakQueuedBytes: 0,
+    refused: 0,
+  };
 
   #reason: CloseReason | undefined;
   /** Formatted events waiting for the transport, encoded together at the next write. */
@@ -77,7 +92,7 @@ export class EventStream implements HeartbeatTarget {
   #stallTimer: ReturnType<typeof setTimeout> | undefined;
   #lifetimeTimer: ReturnType<typeof setTimeout> | undefined;
   #heartbeatSlot: Set<HeartbeatTarget> | undefined;
-  #subscription: { unsubscribe(): void } | undefined;
+  #subscriber: StreamSubscriber | undefined;
   #iterator: AsyncIterator<MessageEvent<unknown>> | undefined;
   #wakePull: (() => void) | undefined;
   readonly #format: (message: MessageEvent<unknown>) => string;
@@ -87,6 +102,7 @@ export class EventStream implements HeartbeatTarget {
   constructor(
     private readonly sink: Sink,
     private readonly options: ResolvedStreamOptions,
+    private readonly report: ErrorReporter = consoleReporter,
   ) {
     this.#format = cachedFormatter(options);
   }
@@ -109,7 +125,7 @@ export class EventStream implements HeartbeatTarget {
   /** @internal */
   start(source: EventSourceLike<MessageEvent<unknown>>): this {
     const { sink, options } = this;
-    options.metrics?.opened();
+    this.#count('opened');
     if (sink.onClose) {
       if (!sink.onClose(this.#onAbort)) {
         this.#finish('client');
@@ -121,7 +137,8 @@ export class EventStream implements HeartbeatTarget {
     } else sink.signal.addEventListener('abort', this.#onAbort);
     options.group.add(this);
     const own = (source as WithSourceHeaders)[SOURCE_HEADERS];
-    sink.open(sseHeaders(sink.http2, own ? { ...options.headers, ...own } : options.headers));
+    const overrides = own ? { ...options.headers, ...own } : options.headers;
+    sink.open(sseHeaders(sink.http2, overrides), removedHeaders(overrides));
     if (options.retry !== undefined) this.#write(utf8.encode(formatRetry(options.retry)), 0);
     if (options.heartbeat !== false) this.#heartbeatSlot = joinHeartbeat(options.heartbeat, this);
     if (options.maxLifetime !== undefined) {
@@ -136,7 +153,7 @@ export class EventStream implements HeartbeatTarget {
       this.#lifetimeTimer = unrefTimer(setTimeout(() => this.#finish('lifetime'), lifetime));
     }
     if (isSubscribable(source)) this.#subscribe(source);
-    else this.#pull(source[Symbol.asyncIterator]());
+    else this.#iterate(source);
     return this;
   }
 
@@ -158,14 +175,21 @@ export class EventStream implements HeartbeatTarget {
   beat(): void {
     if (this.#reason !== undefined || !this.#writable || this.#queuedUnits > 0) return;
     this.stats.heartbeats++;
-    this.options.metrics?.heartbeat();
+    this.#count('heartbeat');
     this.#write(HEARTBEAT, 0);
     // A heartbeat is not activity: the next idle interval deserves one too.
     this.busy = false;
   }
 
-  /** One small object per stream instead of three closures (it may reach the private members). */
-  static #Observer = class {
+  /**
+   * The stream's subscriber: one small object instead of three closures. It is an rxjs subscriber
+   * by shape (`closed`, `add`, `remove`, `unsubscribe`), so rxjs hands it to the source as is: a
+   * synchronous source sees `closed` turn true the moment the stream ends, and stops there instead
+   * of producing everything before `subscribe()` returns.
+   */
+  static #Subscriber = class {
+    closed = false;
+    #teardowns: unknown[] | undefined;
     constructor(readonly stream: EventStream) {}
     next(message: MessageEvent<unknown>): void {
       this.stream.#push(message);
@@ -175,6 +199,33 @@ export class EventStream implements HeartbeatTarget {
     }
     complete(): void {
       this.stream.#finish('complete');
+    }
+    add(teardown: unknown): void {
+      if (!teardown || teardown === this) return;
+      if (this.closed) this.#run(teardown);
+      else {
+        this.#teardowns ??= [];
+        this.#teardowns.push(teardown);
+      }
+    }
+    remove(teardown: unknown): void {
+      const index = this.#teardowns?.indexOf(teardown) ?? -1;
+      if (index >= 0) this.#teardowns!.splice(index, 1);
+    }
+    unsubscribe(): void {
+      if (this.closed) return;
+      this.closed = true;
+      const teardowns = this.#teardowns;
+      this.#teardowns = undefined;
+      if (teardowns) for (const teardown of teardowns) this.#run(teardown);
+    }
+    #run(teardown: unknown): void {
+      try {
+        if (typeof teardown === 'function') teardown();
+        else (teardown as { unsubscribe(): void }).unsubscribe();
+      } catch (error) {
+        this.stream.#reportError(error);
+      }
     }
   };
 
@@ -186,10 +237,28 @@ export class EventStream implements HeartbeatTarget {
   };
 
   #subscribe(source: Observable<MessageEvent<unknown>>): void {
-    const subscription = source.subscribe(new EventStream.#Observer(this));
-    // The source may have completed or errored synchronously inside subscribe().
-    if (this.#reason !== undefined) subscription.unsubscribe();
-    else this.#subscription = subscription;
+    const subscriber = new EventStream.#Subscriber(this);
+    this.#subscriber = subscriber;
+    try {
+      // rxjs returns the subscriber itself; another Observable may return its own subscription.
+      const subscription: unknown = source.subscribe(subscriber);
+      if (subscription !== subscriber) subscriber.add(subscription);
+    } catch (error) {
+      this.#finish('error', error);
+    }
+    // The source may have completed, errored or been closed synchronously inside subscribe().
+    if (this.#reason !== undefined) subscriber.unsubscribe();
+  }
+
+  #iterate(source: AsyncIterable<MessageEvent<unknown>>): void {
+    let iterator: AsyncIterator<MessageEvent<unknown>>;
+    try {
+      iterator = source[Symbol.asyncIterator]();
+    } catch (error) {
+      this.#finish('error', error);
+      return;
+    }
+    this.#pull(iterator);
   }
 
   async #pull(iterator: AsyncIterator<MessageEvent<unknown>>): Promise<void> {
@@ -208,32 +277,53 @@ export class EventStream implements HeartbeatTarget {
           this.#finish('complete');
           return;
         }
-        this.#write(encodeText(this.#format(result.value)), 1);
+        const text = this.#tryFormat(result.value);
+        if (text !== undefined) this.#write(encodeText(text), 1);
       }
     } catch (error) {
       this.#finish('error', error);
     }
   }
 
+  /** The message's text, or `undefined` when it cannot be sent (then refused, see `onInvalidMessage`). */
+  #tryFormat(message: MessageEvent<unknown>): string | undefined {
+    try {
+      return this.#format(message);
+    } catch (error) {
+      this.#refuse(error);
+      return undefined;
+    }
+  }
+
+  #refuse(error: unknown): void {
+    this.stats.refused++;
+    this.#count('refused');
+    if (this.options.onInvalidMessage === 'close') this.#finish('error', error);
+    else this.#reportError(error);
+  }
+
   #push(message: MessageEvent<unknown>): void {
     if (this.#reason !== undefined) return;
-    let text: string;
-    try {
-      text = this.#format(message);
-    } catch (error) {
-      this.#finish('error', error);
-      return;
-    }
+    const text = this.#tryFormat(message);
+    if (text === undefined) return;
     const cap = this.options.maxQueueBytes;
     if ((this.#queuedUnits + text.length) * MAX_BYTES_PER_UNIT > cap) {
       // The queue could pass the cap: from here on, count exact bytes.
       const size = utf8Length(text);
+      if (size > cap) {
+        // No client of this route could ever receive it: closing would only make it reconnect
+        // and meet the same message again.
+        this.#refuse(
+          new SseRangeError('data', `an event of ${size} bytes is larger than maxQueueBytes (${cap})`),
+        );
+        return;
+      }
       if (this.#measure() + size > cap) {
         if (this.options.onOverflow === 'close') {
           this.#finish('overflow');
           return;
         }
-        if (this.options.onOverflow === 'drop-newest' || size > cap) {
+        if (this.options.onOverflow === 'drop-newest') {
           this.#dropped(1);
           return;
         }
@@ -295,7 +385,7 @@ export class EventStream implements HeartbeatTarget {
   #dropped(count: number): void {
     if (count === 0) return;
     this.stats.dropped += count;
-    this.options.metrics?.dropped(count);
+    this.#count('dropped', count);
   }
 
   #flush(): void {
@@ -326,7 +416,7 @@ export class EventStream implements HeartbeatTarget {
     this.busy = true;
     this.stats.events += events;
     this.stats.bytes += chunk.length;
-    this.options.metrics?.wrote(events, chunk.length);
+    this.#count('wrote', events, chunk.length);
     if (this.sink.write(chunk) || this.#reason !== undefined) return;
     this.#writable = false;
     // Most streams never fill their transport: the drain listener is registered the first time.
@@ -360,12 +450,13 @@ export class EventStream implements HeartbeatTarget {
     if (this.#heartbeatSlot) leaveHeartbeat(options.heartbeat as number, this, this.#heartbeatSlot);
     clearTimeout(this.#stallTimer);
     clearTimeout(this.#lifetimeTimer);
-    this.#subscription?.unsubscribe();
-    this.#iterator?.return?.()?.catch(() => {});
+    this.#subscriber?.unsubscribe();
+    if (this.#iterator) this.#closeIterator(this.#iterator);
     this.#wakePull?.();
-    this.#heartbeatSlot = this.#subscription = this.#iterator = this.#wakePull = undefined;
+    this.#heartbeatSlot = this.#subscriber = this.#iterator = this.#wakePull = undefined;
     this.#stallTimer = this.#lifetimeTimer = undefined;
 
+    if (reason === 'error') this.#reportError(error);
     if (reason === 'client' || reason === 'overflow' || reason === 'stall') {
       this.#dropped(this.#queue.length - this.#head);
       this.#notePeak(this.#measure());
@@ -381,26 +472,80 @@ export class EventStream implements HeartbeatTarget {
       if (retryHint !== undefined) this.#write(utf8.encode(formatRetry(retryHint)), 0);
       sink.end();
     }
-    if (reason === 'error') options.onError?.(error);
-    options.metrics?.closed(reason, this.stats);
-    options.onClose?.(reason, this.stats, error);
+    this.#count('closed', reason, this.stats);
+    try {
+      options.onClose?.(reason, this.stats, error);
+    } catch (thrown) {
+      this.#reportError(thrown);
+    }
+  }
+
+  /**
+   * Ends an AsyncIterable source. Its `return()` is the user's code: it may throw, reject, return
+   * anything or never settle; none of that may delay or skip the close.
+   */
+  #closeIterator(iterator: AsyncIterator<MessageEvent<unknown>>): void {
+    try {
+      const result: unknown = iterator.return?.();
+      if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
+        (result as PromiseLike<unknown>).then(undefined, (error: unknown) => this.#reportError(error));
+      }
+    } catch (error) {
+      this.#reportError(error);
+    }
   }
 
   #writeErrorEvent(error: unknown): void {
-    const message = this.options.errorEvent?.(error);
-    if (!message) return;
     try {
-      this.#write(encodeText(this.#format(message)), 1);
-    } catch {
+      const message = this.options.errorEvent?.(error);
+      if (message) this.#write(encodeText(this.#format(message)), 1);
+    } catch (thrown) {
       // A malformed error event must not turn a clean end into a corrupt stream.
+      this.#reportError(thrown);
+    }
+  }
+
+  /** Calls a metrics hook; one that throws is reported, never fatal. */
+  #count<K extends keyof StreamMetrics>(hook: K, ...args: Parameters<NonNullable<StreamMetrics[K]>>): void {
+    const metrics = this.options.metrics;
+    if (!metrics) return;
+    try {
+      (metrics[hook] as ((...a: unknown[]) => void) | undefined)?.apply(metrics, args);
+    } catch (error) {
+      this.#reportError(error);
+    }
+  }
+
+  /** Hands an error to `onError`, else to the framework's log; neither may throw out of the stream. */
+  #reportError(error: unknown): void {
+    const { onError } = this.options;
+    if (onError) {
+      try {
+        onError(error);
+        return;
+      } catch (thrown) {
+        this.#unhandled(thrown);
+      }
+    }
+    this.#unhandled(error);
+  }
+
+  #unhandled(error: unknown): void {
+    try {
+      this.report(error);
+    } catch {
+      // The last resort failed too: there is nowhere left to tell.
     }
   }
 }
 
 /**
  * Starts streaming `source` to `sink`. Headers go out at once; the returned stream reports its
- * close reason through `options.onClose` and {@link EventStream.closeReason}.
+ * close reason through `options.onClose` and {@link EventStream.closeReason}. Errors no `onError`
+ * takes go to `report` (a transport passes its framework's log; `console.error` by default).
  *
+ * @throws {TypeError} before anything is written, when `source` is neither an Observable nor an
+ *   AsyncIterable.
  * @example
  * ```ts
  * const stream = streamEvents(interval(1000).pipe(map((n) => ({ data: { n } }))), sink);
@@ -410,18 +555,14 @@ export function streamEvents<M extends MessageEvent<unknown>>(
   source: EventSourceLike<M>,
   sink: Sink,
   options?: StreamOptions,
+  report?: ErrorReporter,
 ): EventStream {
-  return new EventStream(sink, resolveStreamOptions(options)).start(source);
+  const checked = checkEventSource(source);
+  return new EventStream(sink, resolveStreamOptions(options), report).start(checked);
 }
 
 function unrefTimer<T>(timer: T): T {
   // Stream timers must never keep the process alive on their own.
   (timer as { unref?: () => void }).unref?.();
   return timer;
-}
-
-function isSubscribable(
-  source: EventSourceLike<MessageEvent<unknown>>,
-): source is Observable<MessageEvent<unknown>> {
-  return typeof (source as Partial<Observable<unknown>>).subscribe === 'function';
 }

@@ -29,3 +29,14 @@ export function sseHeaders(http2: boolean, overrides: HeaderOverrides = {}): Rec
 }
 
 const HTTP1_ONLY = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection']);
+
+const NONE: readonly string[] = Object.freeze([]);
+
+/**
+ * The names (lower case) that `overrides` removes: the transport removes them from the response
+ * too, so `null` also drops a header the framework set before the stream began (`X-Powered-By`).
+ */
+export function removedHeaders(overrides: HeaderOverrides = {}): readonly string[] {
+  const removed = Object.keys(overrides).filter((name) => overrides[name] === null);
+  return removed.length === 0 ? NONE : removed.map((name) => name.toLowerCase());
+}

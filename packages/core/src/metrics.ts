@@ -16,4 +16,6 @@ export interface StreamMetrics {
   dropped(count: number): void;
   /** A stream ended. */
   closed(reason: CloseReason, stats: StreamStats): void;
+  /** A message could not be sent and was skipped or ended the stream (see `onInvalidMessage`). */
+  refused?(): void;
 }

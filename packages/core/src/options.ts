@@ -1,3 +1,4 @@
+import { checkDuration, checkIntegerDuration } from './duration.js';
 import type { HeaderOverrides } from './headers.js';
 import type { StreamMetrics } from './metrics.js';
 import { openStreams, type StreamGroup } from './stream-group.js';
@@ -9,7 +10,7 @@ export type CloseReason =
   | 'client'
   /** The source completed and everything queued was written. */
   | 'complete'
-  /** The source errored, or emitted a message the encoder refused. */
+  /** The source errored (or emitted a message the encoder refused, with `onInvalidMessage: 'close'`). */
   | 'error'
   /** The queue would have passed `maxQueueBytes` and `onOverflow` is `'close'`. */
   | 'overflow'
@@ -19,6 +20,12 @@ export type CloseReason =
   | 'lifetime'
   /** The server closed the stream (`stream.close()`, a `StreamGroup` shutdown). */
   | 'shutdown';
+
+/**
+ * What to do with a message the stream cannot send: one the encoder refuses (`SseFormatError`,
+ * `SseRangeError`), whose serializer throws, or larger than `maxQueueBytes`.
+ */
+export type InvalidMessagePolicy = 'skip' | 'close';
 
 /** What to do when a slow client's queue would pass `maxQueueBytes`. */
 export type OverflowPolicy = 'close' | 'drop-oldest' | 'drop-newest';
@@ -35,6 +42,8 @@ export interface StreamStats {
   dropped: number;
   /** The most bytes the queue ever held (never more than `maxQueueBytes`). */
   peakQueuedBytes: number;
+  /** Messages the stream could not send (see `onInvalidMessage`), each reported as an error. */
+  refused: number;
 }
 
 /** Options of one event stream. Resolve them once per route with {@link resolveStreamOptions}. */
@@ -53,6 +62,14 @@ export interface StreamOptions extends FormatOptions {
    * @defaultValue 'close'
    */
   onOverflow?: OverflowPolicy;
+  /**
+   * What to do with a message that cannot be sent: one the encoder refuses, whose `serialize`
+   * throws, or larger than `maxQueueBytes`. `'skip'` reports it (`onError`), counts it
+   * (`stats.refused`) and goes on, so one bad message never traps a reconnecting client in a loop;
+   * `'close'` ends the stream with reason `'error'`.
+   * @defaultValue 'skip'
+   */
+  onInvalidMessage?: InvalidMessagePolicy;
   /**
    * Close a client that accepted no bytes for this many ms while data waited. `false` disables it.
    * @defaultValue 30_000
@@ -77,7 +94,7 @@ export interface StreamOptions extends FormatOptions {
   group?: StreamGroup;
   /** Counters to update as streams open, write, drop and close. */
   metrics?: StreamMetrics;
-  /** Reconnection time (ms) sent to the client before the first event. */
+  /** Reconnection time (ms, an integer) sent to the client before the first event. */
   retry?: number;
   /** Headers to add, replace (a string) or remove (`null`). */
   headers?: HeaderOverrides;
@@ -92,13 +109,22 @@ export interface StreamOptions extends FormatOptions {
   errorEvent?: (error: unknown) => MessageEvent | undefined;
   /** Called once when the stream ends, with its reason (and the error, for `'error'`). */
   onClose?: (reason: CloseReason, stats: StreamStats, error?: unknown) => void;
-  /** Called when the source errors, before `onClose`. */
+  /**
+   * Told every error of the stream: the source's, a skipped message's, and any throw of the other
+   * callbacks and `metrics` hooks. Without it, each goes to the framework's own log (Fastify's
+   * `request.log`, Koa's `app.on('error')`, else `console.error`): nothing fails silently.
+   */
   onError?: (error: unknown) => void;
 }
 
 /** Options with every default filled in, shared by every connection of a route. */
 export type ResolvedStreamOptions = StreamOptions &
-  Required<Pick<StreamOptions, 'maxQueueBytes' | 'onOverflow' | 'stallTimeout' | 'heartbeat' | 'group'>> & {
+  Required<
+    Pick<
+      StreamOptions,
+      'maxQueueBytes' | 'onOverflow' | 'onInvalidMessage' | 'stallTimeout' | 'heartbeat' | 'group'
+    >
+  > & {
     readonly resolved: true;
   };
 
@@ -112,21 +138,24 @@ export function resolveStreamOptions(options: StreamOptions = {}): ResolvedStrea
     ...options,
     maxQueueBytes: options.maxQueueBytes ?? 1024 * 1024,
     onOverflow: options.onOverflow ?? 'close',
+    onInvalidMessage: options.onInvalidMessage ?? 'skip',
     stallTimeout: options.stallTimeout ?? 30_000,
     heartbeat: options.heartbeat ?? 15_000,
     group: options.group ?? openStreams,
     resolved: true,
   };
-  checkPositive('maxQueueBytes', resolved.maxQueueBytes);
-  if (resolved.stallTimeout !== false) checkPositive('stallTimeout', resolved.stallTimeout);
-  if (resolved.heartbeat !== false) checkPositive('heartbeat', resolved.heartbeat);
-  if (resolved.maxLifetime !== undefined) checkPositive('maxLifetime', resolved.maxLifetime);
+  if (!(resolved.maxQueueBytes > 0) || !Number.isFinite(resolved.maxQueueBytes)) {
+    throw new RangeError('maxQueueBytes must be a positive number');
+  }
+  if (resolved.stallTimeout !== false) checkDuration('stallTimeout', resolved.stallTimeout);
+  if (resolved.heartbeat !== false) checkDuration('heartbeat', resolved.heartbeat);
+  if (resolved.maxLifetime !== undefined) checkDuration('maxLifetime', resolved.maxLifetime);
+  if (resolved.retry !== undefined) checkIntegerDuration('retry', resolved.retry);
   if (!['close', 'drop-oldest', 'drop-newest'].includes(resolved.onOverflow)) {
     throw new TypeError(`onOverflow must be 'close', 'drop-oldest' or 'drop-newest'`);
   }
+  if (!['skip', 'close'].includes(resolved.onInvalidMessage)) {
+    throw new TypeError(`onInvalidMessage must be 'skip' or 'close'`);
+  }
   return resolved;
-}
-
-function checkPositive(name: string, value: number): void {
-  if (!(value > 0) || !Number.isFinite(value)) throw new RangeError(`${name} must be a positive number`);
 }

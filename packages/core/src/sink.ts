@@ -11,8 +11,11 @@ export interface Sink {
    * writing and cleans up), or once `end()` has flushed or `destroy()` has dropped it.
    */
   readonly signal: AbortSignal;
-  /** Send status 200 with these headers, at once. Called exactly once, before the first write. */
-  open(headers: Readonly<Record<string, string>>): void;
+  /**
+   * Send status 200 with these headers, at once, without any header named in `remove` (lower case)
+   * that the framework may have set already. Called exactly once, before the first write.
+   */
+  open(headers: Readonly<Record<string, string>>, remove?: readonly string[]): void;
   /**
    * Write bytes. Return false when the transport is full: the stream then writes nothing more until
    * the drain listener is called.

@@ -1,3 +1,4 @@
+import { checkDuration, checkIntegerDuration, MAX_DURATION } from './duration.js';
 import type { EventStream } from './event-stream.js';
 
 /** How {@link StreamGroup.close} ends its streams. */
@@ -20,6 +21,7 @@ export interface ShutdownOptions {
  */
 export class StreamGroup {
   readonly #streams = new Set<EventStream>();
+  #closing: ShutdownOptions | undefined;
 
   /** Number of open streams. */
   get size(): number {
@@ -49,11 +51,11 @@ export class StreamGroup {
    * passed, after destroying the ones that were still flushing.
    */
   async close(options: ShutdownOptions = {}): Promise<void> {
-    const { retry, spread = 0, deadline = 5_000 } = options;
+    checkShutdownOptions(options);
+    const { deadline = 5_000 } = options;
+    this.#closing = options;
     const closing = [...this.#streams];
-    for (const stream of closing) {
-      stream.close('shutdown', retry === undefined ? undefined : Math.round(retry + Math.random() * spread));
-    }
+    for (const stream of closing) stream.close('shutdown', this.reconnectHint());
     const open = closing.filter((stream) => !stream.signal.aborted);
     if (open.length === 0) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -64,6 +66,30 @@ export class StreamGroup {
     await Promise.race([flushed, late]);
     clearTimeout(timer);
     for (const stream of open) if (!stream.signal.aborted) stream.destroy();
+  }
+
+  /**
+   * The `retry:` hint for a stream ended by the last {@link close}, drawn from its window; `undefined`
+   * before any close, or when it gave no `retry`. Also sent to requests that arrive while a server
+   * shuts down, so they come back spread out too.
+   */
+  reconnectHint(): number | undefined {
+    const retry = this.#closing?.retry;
+    return retry === undefined ? undefined : Math.round(retry + Math.random() * (this.#closing?.spread ?? 0));
+  }
+}
+
+/**
+ * Checks shutdown options where they are given (not when the server is already going down).
+ * @throws {RangeError} naming the option that is not a duration in range.
+ */
+export function checkShutdownOptions(options: ShutdownOptions): void {
+  const { retry, spread, deadline } = options;
+  if (retry !== undefined) checkIntegerDuration('retry', retry);
+  if (spread !== undefined) checkDuration('spread', spread, 0);
+  if (deadline !== undefined) checkDuration('deadline', deadline);
+  if ((retry ?? 0) + (spread ?? 0) > MAX_DURATION) {
+    throw new RangeError(`retry + spread must be at most ${MAX_DURATION} ms`);
   }
 }
 

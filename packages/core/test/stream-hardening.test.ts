@@ -1,0 +1,482 @@
+import { concat, from, map, NEVER, Observable, range, Subject, tap } from 'rxjs';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { SseFormatError } from '../src/errors.js';
+import { type EventSourceLike, streamEvents } from '../src/event-stream.js';
+import { heartbeatCount, scheduleHeartbeat } from '../src/heartbeat.js';
+import type { StreamMetrics } from '../src/metrics.js';
+import {
+  type CloseReason,
+  resolveStreamOptions,
+  type StreamOptions,
+  type StreamStats,
+} from '../src/options.js';
+import { StreamGroup } from '../src/stream-group.js';
+import type { MessageEvent } from '../src/types.js';
+import { MemorySink } from './memory-sink.js';
+
+interface Closed {
+  reason: CloseReason;
+  stats: StreamStats;
+  error?: unknown;
+}
+
+/** Streams `source` to a memory sink, recording closes, `onError` calls and unhandled reports. */
+function run(source: unknown, options: StreamOptions = {}) {
+  const sink = new MemorySink();
+  const closes: Closed[] = [];
+  const errors: unknown[] = [];
+  const reported: unknown[] = [];
+  const stream = streamEvents(
+    source as EventSourceLike<MessageEvent<unknown>>,
+    sink,
+    {
+      heartbeat: false,
+      onClose: (reason, stats, error) => closes.push({ reason, stats, error }),
+      ...options,
+    },
+    (error) => reported.push(error),
+  );
+  return { sink, stream, closes, errors, reported };
+}
+
+const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+describe('invalid sources', () => {
+  for (const [label, value] of [
+    ['42', 42],
+    ['{}', {}],
+    ['null', null],
+    ['undefined', undefined],
+    ['an array', [{ data: 'x' }]],
+    ['a string', 'data'],
+  ] as const) {
+    it(`refuses ${label} before opening the response`, () => {
+      const sink = new MemorySink();
+      const opened = vi.fn();
+      const onClose = vi.fn();
+      const metrics: StreamMetrics = {
+        opened,
+        wrote: () => {},
+        heartbeat: () => {},
+        dropped: () => {},
+        closed: () => {},
+      };
+      const group = new StreamGroup();
+      expect(() => streamEvents(value as never, sink, { metrics, onClose, group })).toThrow(TypeError);
+      expect(() => streamEvents(value as never, sink, { metrics, onClose, group })).toThrow(
+        /not an Observable or an AsyncIterable/,
+      );
+      expect(sink.headers).toBeUndefined();
+      expect(opened).not.toHaveBeenCalled();
+      expect(onClose).not.toHaveBeenCalled();
+      expect(group.size).toBe(0);
+    });
+  }
+
+  it('names what was returned', () => {
+    expect(() => run(42)).toThrow(/number 42/);
+    expect(() => run([1])).toThrow(/array/);
+    expect(() => run(null)).toThrow(/null/);
+  });
+});
+
+describe('synchronous sources', () => {
+  it('stop at the overflow close instead of running to the end', () => {
+    let produced = 0;
+    const source = range(0, 2_000_000).pipe(
+      tap(() => produced++),
+      map((n) => ({ data: `event ${n}` })),
+    );
+    const sink = new MemorySink();
+    sink.full = true;
+    const closes: CloseReason[] = [];
+    streamEvents(source, sink, {
+      heartbeat: false,
+      maxQueueBytes: 64 * 1024,
+      onClose: (reason) => closes.push(reason),
+    });
+    expect(closes).toEqual(['overflow']);
+    expect(produced).toBeLessThan(20_000);
+  });
+
+  it('end a loop that runs while the subscriber is open, once the client is gone', () => {
+    let produced = 0;
+    const sink = new MemorySink();
+    const source = new Observable<MessageEvent>((subscriber) => {
+      // Bounded, so today's behaviour fails the test instead of hanging it.
+      while (!subscriber.closed && produced < 100_000) {
+        produced++;
+        subscriber.next({ data: 'x' });
+        if (produced === 1000) sink.disconnect();
+      }
+    });
+    const closes: CloseReason[] = [];
+    streamEvents(source, sink, { heartbeat: false, onClose: (reason) => closes.push(reason) });
+    expect(closes).toEqual(['client']);
+    expect(produced).toBe(1000);
+  });
+
+  it('stop at a refused message when onInvalidMessage is close', () => {
+    let produced = 0;
+    const source = range(0, 1_000_000).pipe(
+      tap(() => produced++),
+      map((n) => (n === 10 ? { data: 'bad', id: 'a\nb' } : { data: String(n) })),
+    );
+    const { closes } = run(source, { onInvalidMessage: 'close' });
+    expect(closes.map((c) => c.reason)).toEqual(['error']);
+    expect(produced).toBe(11);
+  });
+
+  it('still run the teardown the source returns', () => {
+    let tornDown = false;
+    const sink = new MemorySink();
+    const source = new Observable<MessageEvent>((subscriber) => {
+      subscriber.next({ data: 'x' });
+      sink.disconnect();
+      return () => {
+        tornDown = true;
+      };
+    });
+    streamEvents(source, sink, { heartbeat: false });
+    expect(tornDown).toBe(true);
+  });
+});
+
+describe('refused messages', () => {
+  const bad: [string, MessageEvent<unknown>][] = [
+    ['CR/LF in id', { data: 'x', id: 'a\r\nid: 666' }],
+    ['type error', { data: 'x', type: 'error' }],
+    ['data undefined', { data: undefined }],
+    ['retry 1.5', { data: 'x', retry: 1.5 }],
+  ];
+  for (const [label, message] of bad) {
+    it(`skips a message with ${label}, reports it, counts it and goes on`, async () => {
+      const errors: unknown[] = [];
+      const refused = vi.fn();
+      const metrics: StreamMetrics = {
+        opened: () => {},
+        wrote: () => {},
+        heartbeat: () => {},
+        dropped: () => {},
+        closed: () => {},
+        refused,
+      };
+      const { sink, closes, reported } = run(from([{ data: 'a' }, message, { data: 'b' }]), {
+        onError: (error) => errors.push(error),
+        metrics,
+      });
+      await tick();
+      expect(sink.text).toBe('data: a\n\ndata: b\n\n');
+      expect(closes.map((c) => c.reason)).toEqual(['complete']);
+      expect(closes[0]!.stats.refused).toBe(1);
+      expect(errors).toHaveLength(1);
+      expect((errors[0] as Error).name).toMatch(/^Sse(Format|Range)Error$/);
+      expect(refused).toHaveBeenCalledTimes(1);
+      expect(reported).toEqual([]);
+    });
+  }
+
+  it('skips refused messages from an AsyncIterable too', async () => {
+    async function* source() {
+      yield { data: 'a' };
+      yield { data: 'x', id: 'bad\n' };
+      yield { data: 'b' };
+    }
+    const { sink, closes, reported } = run(source());
+    await vi.waitFor(() => expect(closes).toHaveLength(1));
+    expect(sink.text).toBe('data: a\n\ndata: b\n\n');
+    expect(closes[0]!.stats.refused).toBe(1);
+    // No onError: the refusal goes to the framework's channel.
+    expect(reported).toHaveLength(1);
+    expect(reported[0]).toBeInstanceOf(SseFormatError);
+  });
+
+  it('skips a message larger than maxQueueBytes instead of closing on it', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink, closes, reported } = run(subject, { maxQueueBytes: 1024 });
+    subject.next({ data: 'a' });
+    subject.next({ data: 'x'.repeat(2000) });
+    subject.next({ data: 'b' });
+    subject.complete();
+    await tick();
+    expect(sink.text).toBe('data: a\n\ndata: b\n\n');
+    expect(closes[0]!.reason).toBe('complete');
+    expect(closes[0]!.stats.refused).toBe(1);
+    expect(reported).toHaveLength(1);
+    expect(String(reported[0])).toMatch(/maxQueueBytes/);
+  });
+
+  it("closes with 'error' on a refused message when onInvalidMessage is 'close'", async () => {
+    const { sink, closes } = run(from([{ data: 'a' }, { data: 'x', id: 'a\nb' }, { data: 'b' }]), {
+      onInvalidMessage: 'close',
+      onError: () => {},
+    });
+    await tick();
+    expect(sink.text).toBe('data: a\n\n');
+    expect(closes.map((c) => c.reason)).toEqual(['error']);
+    expect(closes[0]!.error).toBeInstanceOf(SseFormatError);
+  });
+});
+
+describe('AsyncIterable teardown', () => {
+  const returns: [string, () => unknown][] = [
+    [
+      'throws',
+      () => {
+        throw new Error('return() threw');
+      },
+    ],
+    ['rejects', () => Promise.reject(new Error('return() rejected'))],
+    ['returns a non-promise', () => 42],
+    ['never settles', () => new Promise(() => {})],
+  ];
+  for (const [label, onReturn] of returns) {
+    it(`closes exactly once when the iterator's return() ${label}`, async () => {
+      let pulls = 0;
+      const iterator: AsyncIterableIterator<MessageEvent> = {
+        // Two events, then a pull that never settles: the client leaves while it waits.
+        next: () =>
+          ++pulls <= 2 ? Promise.resolve({ done: false, value: { data: 'x' } }) : new Promise(() => {}),
+        return: onReturn as () => Promise<IteratorResult<MessageEvent>>,
+        [Symbol.asyncIterator]() {
+          return this;
+        },
+      };
+      const { sink, closes } = run(iterator, { onError: () => {} });
+      await tick();
+      sink.disconnect();
+      await tick();
+      await tick();
+      expect(closes.map((c) => c.reason)).toEqual(['client']);
+      expect(sink.destroyed).toBe(true);
+    });
+  }
+
+  it('reports a return() that throws or rejects', async () => {
+    const iterator = {
+      next: () => new Promise<IteratorResult<MessageEvent>>(() => {}),
+      return: () => Promise.reject(new Error('cleanup failed')),
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+    const { sink, reported } = run(iterator);
+    sink.disconnect();
+    await vi.waitFor(() => expect(reported).toHaveLength(1));
+    expect((reported[0] as Error).message).toBe('cleanup failed');
+  });
+
+  it('fails a source whose [Symbol.asyncIterator]() throws with reason error', () => {
+    const source = {
+      [Symbol.asyncIterator]() {
+        throw new Error('no iterator');
+      },
+    };
+    const { sink, closes } = run(source, { onError: () => {} });
+    expect(closes.map((c) => c.reason)).toEqual(['error']);
+    expect(sink.ended).toBe(true);
+  });
+});
+
+describe('user callbacks that throw', () => {
+  const boom = (name: string) => () => {
+    throw new Error(`${name} threw`);
+  };
+
+  it('errorEvent: the stream still ends, and the throw is reported', async () => {
+    const failure = new Error('source failed');
+    const errors: unknown[] = [];
+    const { sink, closes, reported } = run(new Observable((subscriber) => subscriber.error(failure)), {
+      errorEvent: boom('errorEvent'),
+      onError: (error) => errors.push(error),
+    });
+    await tick();
+    expect(sink.ended).toBe(true);
+    expect(closes.map((c) => c.reason)).toEqual(['error']);
+    expect(errors.map(String)).toEqual([String(failure), 'Error: errorEvent threw']);
+    expect(reported).toEqual([]);
+  });
+
+  it('onClose: the response is still ended and the throw reported', () => {
+    const reported: unknown[] = [];
+    const sink = new MemorySink();
+    streamEvents(from([{ data: 'a' }]), sink, { heartbeat: false, onClose: boom('onClose') }, (error) =>
+      reported.push(error),
+    );
+    expect(sink.ended).toBe(true);
+    expect(reported.map(String)).toEqual(['Error: onClose threw']);
+  });
+
+  it('onError: the source error and the throw both reach the framework channel', () => {
+    const failure = new Error('source failed');
+    const { sink, reported, closes } = run(new Observable((subscriber) => subscriber.error(failure)), {
+      onError: boom('onError'),
+    });
+    expect(sink.ended).toBe(true);
+    expect(closes.map((c) => c.reason)).toEqual(['error']);
+    expect(reported.map(String)).toEqual(['Error: onError threw', String(failure)]);
+  });
+
+  it('serialize: the message is refused and skipped', async () => {
+    const { sink, closes, reported } = run(from([{ data: { n: 1 } }, { data: 'b' }]), {
+      serialize: boom('serialize'),
+    });
+    await tick();
+    expect(sink.text).toBe('data: b\n\n');
+    expect(closes[0]!.stats.refused).toBe(1);
+    expect(String(reported[0])).toMatch(/serialize threw/);
+  });
+
+  it('every metrics hook: the stream still works and ends, each throw reported', async () => {
+    const metrics: StreamMetrics = {
+      opened: boom('opened'),
+      wrote: boom('wrote'),
+      heartbeat: boom('heartbeat'),
+      dropped: boom('dropped'),
+      closed: boom('closed'),
+      refused: boom('refused'),
+    };
+    const onClose = vi.fn();
+    const subject = new Subject<MessageEvent>();
+    const { sink, reported } = run(subject, {
+      metrics,
+      onClose,
+      maxQueueBytes: 64,
+      onOverflow: 'drop-newest',
+    });
+    subject.next({ data: 'a' });
+    subject.next({ data: 'x', id: 'a\nb' });
+    sink.full = true;
+    await tick();
+    subject.next({ data: 'y'.repeat(40) });
+    subject.next({ data: 'z'.repeat(40) });
+    subject.complete();
+    sink.release();
+    await tick();
+    expect(sink.ended).toBe(true);
+    expect(sink.text).toContain('data: a\n\n');
+    expect(onClose).toHaveBeenCalledTimes(1);
+    const messages = new Set(reported.map(String));
+    for (const hook of ['opened', 'wrote', 'dropped', 'closed', 'refused']) {
+      expect(messages).toContain(`Error: ${hook} threw`);
+    }
+  });
+
+  it('a reporter that throws is not fatal either', () => {
+    const sink = new MemorySink();
+    expect(() =>
+      streamEvents(
+        new Observable<MessageEvent>((subscriber) => subscriber.error(new Error('x'))),
+        sink,
+        { heartbeat: false },
+        boom('reporter'),
+      ),
+    ).not.toThrow();
+    expect(sink.ended).toBe(true);
+  });
+});
+
+describe('encode once', () => {
+  it('never sends text encoded for an earlier state of a re-used message object', async () => {
+    const options = resolveStreamOptions({ heartbeat: false });
+    const shared: MessageEvent = { data: '' };
+    const a = new Subject<MessageEvent>();
+    const b = new Subject<MessageEvent>();
+    const sinkA = new MemorySink();
+    const sinkB = new MemorySink();
+    streamEvents(a, sinkA, options);
+    streamEvents(b, sinkB, options);
+    shared.data = 'for A';
+    a.next(shared);
+    await tick();
+    shared.data = 'for B';
+    b.next(shared);
+    await tick();
+    // Mutated within one synchronous turn, too.
+    shared.data = 'A again';
+    a.next(shared);
+    shared.data = 'B again';
+    shared.id = '7';
+    b.next(shared);
+    await tick();
+    expect(sinkA.text).toBe('data: for A\n\ndata: A again\n\n');
+    expect(sinkB.text).toBe('data: for B\n\nid: 7\ndata: B again\n\n');
+  });
+
+  it('re-encodes an object whose JSON data was mutated between ticks', async () => {
+    const options = resolveStreamOptions({ heartbeat: false });
+    const state = { n: 1 };
+    const shared: MessageEvent = { data: state };
+    const a = new Subject<MessageEvent>();
+    const sink = new MemorySink();
+    streamEvents(a, sink, options);
+    a.next(shared);
+    await tick();
+    state.n = 2;
+    a.next(shared);
+    await tick();
+    expect(sink.text).toBe('data: {"n":1}\n\ndata: {"n":2}\n\n');
+  });
+});
+
+describe('option validation', () => {
+  const MAX = 2 ** 31 - 1;
+  for (const name of ['heartbeat', 'stallTimeout', 'maxLifetime', 'retry'] as const) {
+    for (const value of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, MAX + 1, 30 * 86_400_000]) {
+      it(`refuses ${name}: ${value} with a RangeError naming it`, () => {
+        expect(() => resolveStreamOptions({ [name]: value })).toThrow(RangeError);
+        expect(() => resolveStreamOptions({ [name]: value })).toThrow(new RegExp(name));
+      });
+    }
+    it(`accepts ${name}: 2^31-1`, () => {
+      expect(() => resolveStreamOptions({ [name]: MAX })).not.toThrow();
+    });
+  }
+
+  it('refuses a retry that is not an integer', () => {
+    expect(() => resolveStreamOptions({ retry: 1.5 })).toThrow(/retry/);
+  });
+
+  it('refuses an unknown onInvalidMessage', () => {
+    expect(() => resolveStreamOptions({ onInvalidMessage: 'ignore' as never })).toThrow(/onInvalidMessage/);
+  });
+
+  for (const [name, value] of [
+    ['deadline', 0],
+    ['deadline', MAX + 1],
+    ['spread', -1],
+    ['spread', MAX + 1],
+    ['retry', 0],
+    ['retry', 1.5],
+  ] as const) {
+    it(`refuses shutdown ${name}: ${value}`, async () => {
+      await expect(new StreamGroup().close({ [name]: value })).rejects.toThrow(new RegExp(name));
+    });
+  }
+
+  afterEach(() => {
+    expect(heartbeatCount()).toBe(0);
+  });
+
+  it('keeps the heartbeat wheel small whatever the interval', () => {
+    const target = { busy: false, beat() {} };
+    globalThis.gc?.();
+    const before = process.memoryUsage().heapUsed;
+    const leave = scheduleHeartbeat(86_400_000, target);
+    const grown = process.memoryUsage().heapUsed - before;
+    leave();
+    expect(grown).toBeLessThan(4 * 1024 * 1024);
+  });
+
+  it('fires a long maxLifetime late, not at once', async () => {
+    vi.useFakeTimers();
+    try {
+      const { closes, sink } = run(concat(from([{ data: 'a' }]), NEVER), { maxLifetime: MAX });
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(closes).toEqual([]);
+      sink.disconnect();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
