@@ -9,5 +9,7 @@ export function packageBuild(platform: 'node' | 'neutral'): UserConfig {
     clean: true,
     platform,
     fixedExtension: true,
+    // A package with a default export besides named ones (the Fastify plugin) keeps both in CJS.
+    outputOptions: { exports: 'named' },
   };
 }
