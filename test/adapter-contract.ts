@@ -94,7 +94,7 @@ export function describeAdapterContract(harness: AdapterHarness): void {
       return server.url;
     };
     afterEach(async () => {
-      expect(server?.appErrors ?? []).toEqual([]);
+      expect(server?.logged ?? []).toEqual([]);
       await server?.close();
       server = undefined;
     });
@@ -332,7 +332,7 @@ export function describeAdapterContract(harness: AdapterHarness): void {
       expect(closes.map((c) => [c.reason, c.error])).toEqual([['error', failure]]);
     });
 
-    it('ends the stream instead of corrupting it when a message is malformed', async () => {
+    it('skips a malformed message instead of corrupting the stream, and reports it loudly', async () => {
       const { options, closes } = recording();
       const url = await start([
         {
@@ -341,14 +341,18 @@ export function describeAdapterContract(harness: AdapterHarness): void {
             from([
               { data: 'ok', id: '1' },
               { data: 'x', id: 'a\nid: 666' },
+              { data: 'next', id: '2' },
             ]),
           options,
         },
       ]);
       const { body } = await fetchBytes(`${url}/sse`);
-      expect(body.toString()).toBe('id: 1\ndata: ok\n\n');
-      expect(closes[0]!.reason).toBe('error');
-      expect((closes[0]!.error as Error).name).toBe('SseFormatError');
+      expect(body.toString()).toBe('id: 1\ndata: ok\n\nid: 2\ndata: next\n\n');
+      await waitFor(() => closes.length === 1, 2000, 'close');
+      expect(closes[0]!.reason).toBe('complete');
+      expect(closes[0]!.stats.refused).toBe(1);
+      // No onError: the framework's own channel hears of it.
+      expect(server!.logged.splice(0)).toEqual([expect.stringContaining('SseFormatError')]);
     });
 
     it('pulls an AsyncIterable only as fast as the socket takes it', async () => {

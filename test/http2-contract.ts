@@ -54,7 +54,7 @@ export function describeHttp2Contract(harness: Http2Harness): void {
       release = resolve;
     });
     let server: RunningServer | undefined;
-    let appErrors: unknown[] = [];
+    let appErrors: string[] = [];
     let url = '';
     const options: StreamOptions = { heartbeat: false, onClose: (reason) => closes.push(reason) };
 
@@ -78,7 +78,7 @@ export function describeHttp2Contract(harness: Http2Harness): void {
         seen.push({ url: req.url ?? '', httpVersion: req.httpVersion, remotePort: req.socket?.remotePort }),
       );
       url = server.url;
-      appErrors = server.appErrors ?? [];
+      appErrors = server.logged;
     });
 
     afterAll(async () => {

@@ -146,3 +146,22 @@ export async function waitFor(check: () => boolean, timeout = 10_000, what = 'co
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Opens a TCP connection and writes `requests` as they are (several pipelined ones, a HEAD, ...),
+ * for what `fetch` never sends.
+ */
+export async function rawRequests(url: string, requests: string[], read = true): Promise<RawClient> {
+  const { hostname, port } = new URL(url);
+  const socket = connect({ host: hostname, port: Number(port) });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve).once('error', reject);
+  });
+  socket.write(requests.join(''));
+  return new RawClient(socket, read);
+}
+
+/** One HTTP/1.1 request as raw text. */
+export function httpRequest(method: string, path: string): string {
+  return `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`;
+}

@@ -17,8 +17,12 @@ export interface RunningServer {
   /** Base URL, `http://127.0.0.1:<port>`. */
   url: string;
   close(): Promise<void>;
-  /** Errors the framework reported to the application (none are expected). */
-  appErrors?: unknown[];
+  /**
+   * What reached the framework's own error channel (Express: console.error and error middleware,
+   * Fastify: its logger at level error, Koa: `app.on('error')`), one string each. Tests that expect
+   * an entry take it out; any other fails the test.
+   */
+  logged: string[];
 }
 
 /** How the shared adapter suite starts a real server of one framework on 127.0.0.1. */

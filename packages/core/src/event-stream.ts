@@ -158,6 +158,20 @@ export class EventStream implements HeartbeatTarget {
   }
 
   /**
+   * @internal Answers a request that arrived while its server shuts down: headers (with
+   * `Connection: close` on HTTP/1), the retry hint, and the end, so an EventSource comes back
+   * later, to another instance. Reported as opened and closed with `'shutdown'`.
+   */
+  turnAway(retryHint: number | undefined): this {
+    const { sink, options } = this;
+    this.#count('opened');
+    const overrides = { ...options.headers, connection: 'close' };
+    sink.open(sseHeaders(sink.http2, overrides), removedHeaders(overrides));
+    this.#finish('shutdown', undefined, retryHint);
+    return this;
+  }
+
+  /**
    * Ends the stream from the server side: writes what is queued (then `retry: retryHint`, if
    * given, so the client reconnects after that long), then ends the response.
    */
@@ -559,6 +573,21 @@ export function streamEvents<M extends MessageEvent<unknown>>(
 ): EventStream {
   const checked = checkEventSource(source);
   return new EventStream(sink, resolveStreamOptions(options), report).start(checked);
+}
+
+/**
+ * Answers a request that arrives while `options.group` (or the server) shuts down, instead of
+ * running its handler: status 200, `Connection: close` on HTTP/1, a `retry:` hint (the shutdown's,
+ * else the route's) and the end. An EventSource then reconnects later, to another instance,
+ * where an error status would make it give up for good.
+ */
+export function turnAwayEventStream(
+  sink: Sink,
+  options?: StreamOptions,
+  report?: ErrorReporter,
+): EventStream {
+  const resolved = resolveStreamOptions(options);
+  return new EventStream(sink, resolved, report).turnAway(resolved.group.reconnectHint() ?? resolved.retry);
 }
 
 function unrefTimer<T>(timer: T): T {

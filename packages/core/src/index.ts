@@ -5,6 +5,7 @@ export {
   EventStream,
   SOURCE_HEADERS,
   streamEvents,
+  turnAwayEventStream,
   type WithSourceHeaders,
 } from './event-stream.js';
 export { DEFAULT_MAX_DATA_LINES, encodeEvent, formatComment, formatEvent, formatRetry } from './format.js';

@@ -21,7 +21,17 @@ export interface ShutdownOptions {
  */
 export class StreamGroup {
   readonly #streams = new Set<EventStream>();
-  #closing: ShutdownOptions | undefined;
+  /** The options of the last {@link close}, for the reconnect hint. */
+  #shutdown: ShutdownOptions | undefined;
+  #closing = 0;
+
+  /**
+   * True while {@link close} runs: a transport answers new requests with a reconnect hint instead
+   * of a stream that would keep the closing server open.
+   */
+  get closing(): boolean {
+    return this.#closing > 0;
+  }
 
   /** Number of open streams. */
   get size(): number {
@@ -53,19 +63,24 @@ export class StreamGroup {
   async close(options: ShutdownOptions = {}): Promise<void> {
     checkShutdownOptions(options);
     const { deadline = 5_000 } = options;
-    this.#closing = options;
-    const closing = [...this.#streams];
-    for (const stream of closing) stream.close('shutdown', this.reconnectHint());
-    const open = closing.filter((stream) => !stream.signal.aborted);
-    if (open.length === 0) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const flushed = Promise.all(open.map((stream) => aborted(stream.signal)));
-    const late = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, deadline);
-    });
-    await Promise.race([flushed, late]);
-    clearTimeout(timer);
-    for (const stream of open) if (!stream.signal.aborted) stream.destroy();
+    this.#shutdown = options;
+    this.#closing++;
+    try {
+      const closing = [...this.#streams];
+      for (const stream of closing) stream.close('shutdown', this.reconnectHint());
+      const open = closing.filter((stream) => !stream.signal.aborted);
+      if (open.length === 0) return;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const flushed = Promise.all(open.map((stream) => aborted(stream.signal)));
+      const late = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, deadline);
+      });
+      await Promise.race([flushed, late]);
+      clearTimeout(timer);
+      for (const stream of open) if (!stream.signal.aborted) stream.destroy();
+    } finally {
+      this.#closing--;
+    }
   }
 
   /**
@@ -74,8 +89,10 @@ export class StreamGroup {
    * shuts down, so they come back spread out too.
    */
   reconnectHint(): number | undefined {
-    const retry = this.#closing?.retry;
-    return retry === undefined ? undefined : Math.round(retry + Math.random() * (this.#closing?.spread ?? 0));
+    const retry = this.#shutdown?.retry;
+    return retry === undefined
+      ? undefined
+      : Math.round(retry + Math.random() * (this.#shutdown?.spread ?? 0));
   }
 }
 

@@ -1,5 +1,5 @@
 import { type MessageEvent, resolveStreamOptions, type StreamOptions } from '@rxsse/core';
-import { type EventHandler, openEventStream } from '@rxsse/node';
+import { consoleReporter, type EventHandler, openEventStream } from '@rxsse/node';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
 /**
@@ -17,6 +17,8 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
   const resolved = resolveStreamOptions(options);
   return (req: Request, res: Response, next: NextFunction) => {
     // A handler that throws before the first byte is Express's to answer, like any other route.
-    openEventStream(req, res, (context) => handler(req, context), resolved).catch(next);
+    // Express has no logger: later errors go to console.error, naming the route.
+    const report = consoleReporter(req, req.originalUrl);
+    openEventStream(req, res, (context) => handler(req, context), resolved, report).catch(next);
   };
 }

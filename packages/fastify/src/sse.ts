@@ -1,4 +1,5 @@
 import {
+  checkShutdownOptions,
   type EventSourceLike,
   type MessageEvent,
   type ResolvedStreamOptions,
@@ -40,7 +41,8 @@ declare module 'fastify' {
   }
 }
 
-const plugin: FastifyPluginCallback<RxsseFastifyOptions> = (app, { shutdown, ...options }, done) => {
+const plugin: FastifyPluginCallback<RxsseFastifyOptions> = (app, { shutdown = {}, ...options }, done) => {
+  checkShutdownOptions(shutdown);
   // Each app gets its own group, so closing one app never ends another app's streams.
   const base: StreamOptions = { group: new StreamGroup(), ...options };
   const defaults = resolveStreamOptions(base);
@@ -61,8 +63,16 @@ const plugin: FastifyPluginCallback<RxsseFastifyOptions> = (app, { shutdown, ...
       perCall.set(callOptions, resolved);
     }
     const produce = typeof source === 'function' ? source : () => source;
-    // A producer that throws before the first byte is Fastify's to answer, like any other route.
-    await openEventStream(this.request.raw, this.raw, produce, resolved);
+    const { log } = this.request;
+    try {
+      await openEventStream(this.request.raw, this.raw, produce, resolved, (error) =>
+        log.error({ err: error }, 'rxsse: event stream failed'),
+      );
+    } catch (error) {
+      // A producer that throws before the first byte is Fastify's to answer, like any other route,
+      // and never a rejection: a route may call reply.sse() without awaiting it.
+      return this.send(error);
+    }
     // Hijack only once the producer succeeded, so a failure above still gets Fastify's error reply.
     this.hijack();
     return this;

@@ -11,8 +11,8 @@ describeHttp2Contract({
   name: 'koa (http2.createSecureServer)',
   async start({ key, cert }, routes, onRequest) {
     const app = new Koa();
-    const appErrors: unknown[] = [];
-    app.on('error', (error) => appErrors.push(error));
+    const logged: string[] = [];
+    app.on('error', (error) => logged.push(String(error)));
     app.use(async (ctx, next) => {
       onRequest(ctx.req);
       await next();
@@ -26,7 +26,7 @@ describeHttp2Contract({
     await once(server, 'listening');
     return {
       url: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      appErrors,
+      logged,
       close: () => new Promise((resolve) => server.close(() => resolve())),
     };
   },

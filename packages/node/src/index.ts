@@ -1,5 +1,6 @@
 export { type NodeRequest, type NodeResponse, NodeSink } from './node-sink.js';
 export {
+  consoleReporter,
   type EventContext,
   type EventHandler,
   openEventStream,

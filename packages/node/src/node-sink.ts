@@ -23,6 +23,8 @@ export class NodeSink implements Sink {
   /** The HTTP/1 socket, when writes reach it through Node's own `write` (see {@link write}). */
   readonly #socket: ServerResponse['socket'] | undefined;
   #drain: (() => void) | undefined;
+  /** The connection, watched while this response waits behind pipelined ones (see below). */
+  #waitingOn: NodeRequest['socket'] | undefined;
 
   constructor(req: NodeRequest, res: NodeResponse) {
     this.#res = res;
@@ -36,6 +38,17 @@ export class NodeSink implements Sink {
     // were fully read do not end the stream. It also fires after a normal end, when it is harmless.
     // 'close' is emitted once: `on` spares the wrapper `once` would allocate.
     res.on('close', this.#closed);
+    // A pipelined request's response waits, without a socket, until the ones before it finish (an
+    // event stream never does): if the connection drops meanwhile, Node never closes it. Its
+    // request's socket tells.
+    if (!this.http2 && !res.socket) {
+      const socket = req.socket;
+      if (socket.destroyed) this.#isClosed = true;
+      else {
+        this.#waitingOn = socket;
+        socket.on('close', this.#closed);
+      }
+    }
   }
 
   get signal(): AbortSignal {
@@ -52,8 +65,10 @@ export class NodeSink implements Sink {
     return true;
   }
 
-  open(headers: Readonly<Record<string, string>>): void {
+  open(headers: Readonly<Record<string, string>>, remove: readonly string[] = []): void {
     const res = this.#res as ServerResponse;
+    // `null` overrides also drop what the framework set before (Express's X-Powered-By).
+    for (const name of remove) res.removeHeader(name);
     res.writeHead(200, headers);
     res.flushHeaders?.();
     // Events are small and latency matters: do not let Nagle hold them back.
@@ -101,6 +116,8 @@ export class NodeSink implements Sink {
   readonly #closed = (): void => {
     if (this.#isClosed) return;
     this.#isClosed = true;
+    this.#waitingOn?.off('close', this.#closed);
+    this.#waitingOn = undefined;
     if (this.#drain) this.#res.off('drain', this.#drain);
     this.#drain = undefined;
     this.#controller?.abort();

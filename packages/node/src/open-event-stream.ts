@@ -1,10 +1,14 @@
 import {
+  type ErrorReporter,
   type EventSourceLike,
   type EventStream,
   type MessageEvent,
   pickLastEventId,
   type ResolvedStreamOptions,
+  removedHeaders,
+  sseHeaders,
   streamEvents,
+  turnAwayEventStream,
 } from '@rxsse/core';
 import { type NodeRequest, type NodeResponse, NodeSink } from './node-sink.js';
 
@@ -24,16 +28,29 @@ export type EventHandler<Req, M extends MessageEvent<unknown> = MessageEvent> = 
 
 /**
  * Streams what `produce` returns to a Node response. `produce` runs before anything is written, so
- * if it throws (say, the client is not authorized) the promise rejects and the framework can still
- * answer with its own error response.
+ * if it throws (say, the client is not authorized) or returns something that is not a source, the
+ * promise rejects and the framework can still answer with its own error response.
+ *
+ * Resolves to `undefined` when no stream was started: a `HEAD` request (answered with the headers
+ * alone, `produce` not run), or a request that arrived while the server or the route's group shuts
+ * down (answered with a reconnect hint and `Connection: close`, `produce` not run).
+ *
+ * Errors no `onError` takes go to `report`: by default `console.error`, with the method and path.
  */
 export async function openEventStream<M extends MessageEvent<unknown>>(
   req: NodeRequest,
   res: NodeResponse,
   produce: (context: EventContext) => EventSourceLike<M> | Promise<EventSourceLike<M>>,
   options: ResolvedStreamOptions,
-): Promise<EventStream> {
+  report: ErrorReporter = consoleReporter(req),
+): Promise<EventStream | undefined> {
   const sink = new NodeSink(req, res);
+  if (req.method === 'HEAD') {
+    sink.open(sseHeaders(sink.http2, options.headers), removedHeaders(options.headers));
+    sink.end();
+    return undefined;
+  }
+  if (options.group.closing || isServerClosing(req)) return void turnAwayEventStream(sink, options, report);
   // `signal` is a getter: the sink creates its AbortController only for handlers that use it.
   const source = await produce({
     lastEventId: readLastEventId(req),
@@ -41,7 +58,18 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
       return sink.signal;
     },
   });
-  return streamEvents(source, sink, options);
+  return streamEvents(source, sink, options, report);
+}
+
+/** `console.error`, naming the request: the channel of frameworks that have no logger of their own. */
+export function consoleReporter(req: NodeRequest, path: string | undefined = req.url): ErrorReporter {
+  return (error) => console.error(`rxsse: event stream ${req.method} ${path} failed:`, error);
+}
+
+/** A server whose `close()` was called stops listening at once; its kept-alive connections do not. */
+function isServerClosing(req: NodeRequest): boolean {
+  const server = (req.socket as { server?: { listening?: boolean } } | null)?.server;
+  return server?.listening === false;
 }
 
 /**

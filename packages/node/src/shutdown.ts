@@ -1,12 +1,18 @@
+import type { Server as HttpServer } from 'node:http';
 import type { Http2Session } from 'node:http2';
 import type { Server } from 'node:net';
-import { openStreams, type ShutdownOptions, type StreamGroup } from '@rxsse/core';
+import { checkShutdownOptions, openStreams, type ShutdownOptions, type StreamGroup } from '@rxsse/core';
 
 /**
  * Makes `server.close()` end the event streams first. Node's `close()` waits for open
  * connections, and an event stream never ends on its own, so without this it would hang.
- * Streams get reason `'shutdown'`, write what they queued (and the retry hint), then end.
- * On an HTTP/2 server, client sessions are closed gracefully too (see {@link trackHttp2Sessions}).
+ * Streams get reason `'shutdown'`, write what they queued (and the retry hint), then end; requests
+ * that arrive meanwhile on kept-alive connections get the hint and `Connection: close` instead of
+ * a stream; once the streams have flushed (or `deadline` passed), idle connections are closed, so
+ * `close()` completes within about `deadline`. On an HTTP/2 server, client sessions are closed
+ * gracefully too (see {@link trackHttp2Sessions}).
+ *
+ * @throws {RangeError} at once, for a `retry`, `spread` or `deadline` out of range.
  *
  * @example
  * ```ts
@@ -19,11 +25,17 @@ export function closeStreamsOnServerClose(
   options: ShutdownOptions & { group?: StreamGroup } = {},
 ): void {
   const { group = openStreams, ...shutdown } = options;
+  checkShutdownOptions(shutdown);
   const closeSessions = trackHttp2Sessions(server);
   const close = server.close;
   server.close = function closeWithStreams(this: Server, callback?: (error?: Error) => void) {
     close.call(this, callback);
-    void group.close(shutdown).then(closeSessions);
+    void group.close(shutdown).then(() => {
+      closeSessions();
+      // The connections of the streams just ended are idle now; Node reaped idle ones only when
+      // close() began, and would wait out their keep-alive timeout.
+      (this as Partial<HttpServer>).closeIdleConnections?.();
+    });
     return this;
   };
 }

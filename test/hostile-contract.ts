@@ -1,0 +1,352 @@
+import {
+  type CloseReason,
+  heartbeatCount,
+  type MessageEvent,
+  openStreams,
+  type StreamMetrics,
+  type StreamOptions,
+  type StreamStats,
+} from '@rxsse/core';
+import { concat, from, map, NEVER, Observable, range, Subject, tap, throwError } from 'rxjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  eventSourceClients,
+  fetchBytes,
+  httpRequest,
+  rawClient,
+  rawRequests,
+  sleep,
+  waitFor,
+} from './support/clients.js';
+import type { AdapterHarness, RunningServer, TestRoute } from './support/harness.js';
+
+interface Closed {
+  reason: CloseReason;
+  stats: StreamStats;
+}
+
+function recording(options: StreamOptions = {}) {
+  const closes: Closed[] = [];
+  return {
+    closes,
+    options: {
+      ...options,
+      onClose: (reason: CloseReason, stats: StreamStats) => closes.push({ reason, stats }),
+    },
+  };
+}
+
+/** A source that counts its live subscriptions. */
+function counted(source: Observable<MessageEvent>) {
+  const counts = { active: 0, subscribed: 0 };
+  const observable = new Observable<MessageEvent>((subscriber) => {
+    counts.active++;
+    counts.subscribed++;
+    const inner = source.subscribe(subscriber);
+    return () => {
+      counts.active--;
+      inner.unsubscribe();
+    };
+  });
+  return { counts, observable };
+}
+
+const throwing = (name: string) => () => {
+  throw new Error(`${name} threw`);
+};
+
+/**
+ * What an attacker or a careless handler does to a server, and how every adapter must take it:
+ * a clean close with one reason, a loud report through the framework's own channel, never a
+ * crash, a leak or a hang. Run against a real server of each framework.
+ */
+export function describeHostileContract(harness: AdapterHarness): void {
+  describe(`${harness.name} adapter under attack`, () => {
+    let server: RunningServer | undefined;
+    const start = async (routes: TestRoute[], shutdown?: Parameters<AdapterHarness['start']>[1]) => {
+      server = await harness.start(routes, shutdown);
+      return server.url;
+    };
+    afterEach(async () => {
+      const running = server;
+      server = undefined;
+      await running?.close();
+      expect(running?.logged ?? []).toEqual([]);
+    });
+
+    it('closes every pipelined stream when their connection drops, and releases each source', async () => {
+      const source = counted(NEVER);
+      const { options, closes } = recording();
+      const url = await start([{ path: '/sse', events: () => source.observable, options }]);
+      const client = await rawRequests(
+        url,
+        [1, 2, 3].map(() => httpRequest('GET', '/sse')),
+      );
+      await waitFor(() => source.counts.subscribed === 3, 5000, 'three subscriptions');
+      client.destroy();
+      await waitFor(() => closes.length === 3, 5000, 'three closes');
+      expect(closes.map((c) => c.reason)).toEqual(['client', 'client', 'client']);
+      expect(source.counts.active).toBe(0);
+      expect(openStreams.size).toBe(0);
+    });
+
+    it('answers HEAD with the headers alone, runs no handler, and serves the next request', async () => {
+      let calls = 0;
+      const url = await start([
+        {
+          path: '/sse',
+          events: () => {
+            calls++;
+            return from([{ data: 'x' }]);
+          },
+        },
+      ]);
+      const client = await rawRequests(url, [httpRequest('HEAD', '/sse'), httpRequest('GET', '/sse')]);
+      await waitFor(() => client.text.includes('data: x\n\n'), 5000, 'the GET response');
+      client.destroy();
+      const responses = client.text.split(/(?=HTTP\/1\.1 )/);
+      expect(responses).toHaveLength(2);
+      expect(responses[0]).toMatch(/^HTTP\/1\.1 200/);
+      expect(responses[0]!.toLowerCase()).toContain('content-type: text/event-stream');
+      expect(responses[0]).not.toContain('data:');
+      expect(responses[1]).toMatch(/^HTTP\/1\.1 200/);
+      expect(calls).toBe(1);
+    });
+
+    it('answers a handler that returns no source with the framework error status, before any byte', async () => {
+      let opened = 0;
+      const metrics: StreamMetrics = {
+        opened: () => opened++,
+        wrote: () => {},
+        heartbeat: () => {},
+        dropped: () => {},
+        closed: () => {},
+      };
+      const { options, closes } = recording({ metrics });
+      const garbage: [string, unknown][] = [
+        ['number', 42],
+        ['object', {}],
+        ['null', null],
+        ['undefined', undefined],
+        ['array', [{ data: 'x' }]],
+        ['promise', Promise.resolve(42)],
+      ];
+      const url = await start(
+        garbage.map(([name, value]) => ({ path: `/${name}`, events: () => value as never, options })),
+      );
+      for (const [name] of garbage) {
+        const { response } = await fetchBytes(`${url}/${name}`);
+        expect(response.status, name).toBe(500);
+        expect(response.headers.get('content-type'), name).not.toBe('text/event-stream');
+      }
+      expect(opened).toBe(0);
+      expect(closes).toEqual([]);
+      const logged = server!.logged.splice(0);
+      expect(logged).toHaveLength(garbage.length);
+      expect(logged[0]).toMatch(/TypeError.*returned number 42/);
+    });
+
+    it('stops a synchronous source at the overflow close', async () => {
+      let produced = 0;
+      const { options, closes } = recording({ maxQueueBytes: 64 * 1024, stallTimeout: false });
+      const source = () =>
+        range(0, 2_000_000).pipe(
+          tap(() => produced++),
+          map((n) => ({ data: `event number ${n}` })),
+        );
+      const url = await start([{ path: '/sse', events: source, options }]);
+      const client = await rawClient(`${url}/sse`, { read: false });
+      await waitFor(() => closes.length === 1, 10_000, 'the overflow close');
+      expect(closes[0]!.reason).toBe('overflow');
+      expect(produced).toBeLessThan(1_000_000);
+      client.destroy();
+    });
+
+    it("closes once when an iterator's return() throws, and reports the throw", async () => {
+      const { options, closes } = recording();
+      const source = () => {
+        let pulls = 0;
+        const iterator: AsyncIterableIterator<MessageEvent> = {
+          next: () =>
+            ++pulls === 1
+              ? Promise.resolve({ done: false, value: { data: 'first' } })
+              : new Promise(() => {}),
+          return: () => {
+            throw new Error('return() threw');
+          },
+          [Symbol.asyncIterator]() {
+            return this;
+          },
+        };
+        return iterator;
+      };
+      const url = await start([{ path: '/sse', events: source, options }]);
+      const client = await rawClient(`${url}/sse`, { read: true });
+      await waitFor(() => client.text.includes('data: first'), 5000, 'the first event');
+      client.destroy();
+      await waitFor(() => closes.length === 1 && server!.logged.length === 1, 5000, 'the close');
+      await sleep(50);
+      expect(closes.map((c) => c.reason)).toEqual(['client']);
+      expect(server!.logged.splice(0)).toEqual([expect.stringContaining('return() threw')]);
+    });
+
+    it('ends the response cleanly when every user callback throws, and reports each throw', async () => {
+      const metrics: StreamMetrics = {
+        opened: throwing('opened'),
+        wrote: throwing('wrote'),
+        heartbeat: throwing('heartbeat'),
+        dropped: throwing('dropped'),
+        closed: throwing('closed'),
+      };
+      const options: StreamOptions = {
+        metrics,
+        errorEvent: throwing('errorEvent'),
+        onClose: throwing('onClose'),
+      };
+      const url = await start([
+        {
+          path: '/sse',
+          events: () =>
+            concat(
+              from([{ data: 'a' }]),
+              throwError(() => new Error('source failed')),
+            ),
+          options,
+        },
+      ]);
+      const { response, body } = await fetchBytes(`${url}/sse`);
+      expect(response.status).toBe(200);
+      expect(body.toString()).toBe('data: a\n\n');
+      await waitFor(() => server!.logged.length >= 6, 5000, 'the reports');
+      const logged = server!.logged.splice(0).join('\n');
+      for (const name of ['opened', 'wrote', 'closed', 'errorEvent', 'onClose', 'source failed']) {
+        expect(logged).toContain(name);
+      }
+    });
+
+    it('reports a source error loudly when no onError is given', async () => {
+      const url = await start([
+        { path: '/sse', events: () => throwError(() => new Error('database went away')) },
+      ]);
+      const { body } = await fetchBytes(`${url}/sse`);
+      expect(body.toString()).toBe('');
+      await waitFor(() => server!.logged.length === 1, 5000, 'the report');
+      expect(server!.logged.splice(0)).toEqual([expect.stringContaining('database went away')]);
+    });
+
+    it("never sends one client the text encoded for another client's state of a shared object", async () => {
+      const subjects = new Map<string, Subject<MessageEvent>>();
+      const url = await start([
+        {
+          path: '/sse',
+          events: ({ lastEventId }) => {
+            const subject = new Subject<MessageEvent>();
+            subjects.set(lastEventId!, subject);
+            return subject;
+          },
+        },
+      ]);
+      const [a, b] = await Promise.all(
+        ['A', 'B'].map((who) => rawClient(`${url}/sse?lastEventId=${who}`, { read: true })),
+      );
+      await waitFor(() => subjects.size === 2, 5000, 'both clients');
+      const shared: MessageEvent = { data: '' };
+      shared.data = 'for A';
+      subjects.get('A')!.next(shared);
+      shared.data = 'for B';
+      subjects.get('B')!.next(shared);
+      await sleep(10);
+      shared.data = 'again for A';
+      subjects.get('A')!.next(shared);
+      await waitFor(() => a!.text.includes('again for A') && b!.text.includes('data: for B'), 5000, 'events');
+      expect(a!.text).not.toContain('for B');
+      expect(b!.text).not.toContain('for A');
+      for (const subject of subjects.values()) subject.complete();
+    });
+
+    it('removes a header the framework set when the route says null', async () => {
+      const url = await start([
+        { path: '/sse', events: () => from([{ data: 'x' }]), options: { headers: { 'X-Powered-By': null } } },
+      ]);
+      const { response } = await fetchBytes(`${url}/sse`);
+      expect(response.headers.get('x-powered-by')).toBeNull();
+    });
+
+    for (const [client, EventSourceImpl] of eventSourceClients) {
+      it(`finishes server.close() within deadline + 1 s while ${client} clients keep reconnecting`, async () => {
+        let handled = 0;
+        const { options, closes } = recording({ retry: 20 });
+        const url = await start(
+          [
+            {
+              path: '/sse',
+              events: () => {
+                handled++;
+                return concat(from([{ data: 'hi' }]), NEVER);
+              },
+              options,
+            },
+          ],
+          { deadline: 1500, retry: 20 },
+        );
+        const sources = Array.from({ length: 3 }, () => new EventSourceImpl(`${url}/sse`));
+        try {
+          await waitFor(() => handled === 3, 5000, 'three streams');
+          const running = server!;
+          server = undefined;
+          const began = Date.now();
+          await running.close();
+          expect(Date.now() - began).toBeLessThan(2500);
+          expect(running.logged).toEqual([]);
+          // Clients that came back during the shutdown were turned away, not given a stream.
+          expect(handled).toBe(3);
+          expect(closes.every((c) => c.reason === 'shutdown')).toBe(true);
+        } finally {
+          for (const source of sources) source.close();
+        }
+      });
+    }
+
+    it('turns a request away with a reconnect hint and Connection: close while shutting down', async () => {
+      let handled = 0;
+      const chunk = { data: 'z'.repeat(64 * 1024) };
+      const url = await start(
+        [
+          {
+            path: '/sse',
+            events: () => {
+              handled++;
+              return concat(from([{ data: 'hi' }]), NEVER);
+            },
+          },
+          // A client that reads nothing keeps the shutdown waiting until its deadline.
+          {
+            path: '/big',
+            events: () => concat(from(Array.from({ length: 400 }, () => chunk)), NEVER),
+            options: { stallTimeout: false, maxQueueBytes: 64 * 1024 * 1024 },
+          },
+        ],
+        { retry: 5000, deadline: 1500 },
+      );
+      const stuck = await rawClient(`${url}/big`, { read: false });
+      const client = await rawClient(`${url}/sse`, { read: true });
+      await waitFor(() => client.text.includes('data: hi'), 5000, 'the stream');
+      const running = server!;
+      server = undefined;
+      const closed = running.close();
+      await waitFor(() => client.text.endsWith('retry: 5000\n\n\r\n0\r\n\r\n'), 5000, 'the end');
+      // The client comes back on its kept-alive connection while the shutdown goes on.
+      const before = client.text.length;
+      client.socket.write(httpRequest('GET', '/sse'));
+      await client.done;
+      const answer = client.text.slice(before);
+      expect(answer).toMatch(/^HTTP\/1\.1 200/);
+      expect(answer.toLowerCase()).toContain('connection: close');
+      expect(answer).toContain('retry: 5000');
+      expect(handled).toBe(1);
+      stuck.destroy();
+      await closed;
+      expect(running.logged).toEqual([]);
+    });
+  });
+}
