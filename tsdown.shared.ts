@@ -11,5 +11,7 @@ export function packageBuild(platform: 'node' | 'neutral'): UserConfig {
     fixedExtension: true,
     // A package with a default export besides named ones (the Fastify plugin) keeps both in CJS.
     outputOptions: { exports: 'named' },
+    // CJS stays on purpose: CommonJS apps require() these packages, and the install test runs one.
+    checks: { legacyCjs: false },
   };
 }

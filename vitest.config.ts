@@ -16,9 +16,16 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    projects: packages.map((name) => ({
-      extends: true,
-      test: { name, root: `${packagesDir}${name}`, include: ['src/**/*.test.ts', 'test/**/*.test.ts'] },
-    })),
+    projects: [
+      ...packages.map((name) => ({
+        extends: true as const,
+        test: { name, root: `${packagesDir}${name}`, include: ['src/**/*.test.ts', 'test/**/*.test.ts'] },
+      })),
+      // The packed packages, installed outside the workspace as a user installs them.
+      {
+        extends: true as const,
+        test: { name: 'install', root: fileURLToPath(new URL('./test/install/', import.meta.url)) },
+      },
+    ],
   },
 });
