@@ -5,7 +5,7 @@
 // lacks it.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -58,11 +58,11 @@ export function packAll({ out = join(root, 'packs'), build = true } = {}) {
     stdio: 'ignore',
   });
   const tarballs = readdirSync(out).map((name) => join(out, name));
-  for (const tarball of tarballs) {
+  const problems = tarballs.flatMap((tarball) => {
     const { files, manifest } = readTarball(tarball);
-    const problems = tarballProblems(files, manifest);
-    if (problems.length > 0) throw new Error(`pack: ${tarball} is not installable: ${problems.join('; ')}`);
-  }
+    return tarballProblems(files, manifest).map((problem) => `${basename(tarball)}: ${problem}`);
+  });
+  if (problems.length > 0) throw new Error(`pack: not installable:\n${problems.join('\n')}`);
   return tarballs;
 }
 
