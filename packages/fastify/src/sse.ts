@@ -9,7 +9,7 @@ import {
   type StreamOptions,
 } from '@rxsse/core';
 import { type EventContext, openEventStream, trackHttp2Sessions } from '@rxsse/node';
-import type { FastifyPluginCallback, FastifyReply } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 
 /** What `reply.sse()` takes: a source, or a function of the connection's context returning one. */
@@ -41,7 +41,8 @@ declare module 'fastify' {
   }
 }
 
-const plugin: FastifyPluginCallback<RxsseFastifyOptions> = (app, { shutdown = {}, ...options }, done) => {
+const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown = {}, ...options }) => {
+  // Checked here, so a bad option fails registration rather than the first request or app.close().
   checkShutdownOptions(shutdown);
   // Each app gets its own group, so closing one app never ends another app's streams.
   const base: StreamOptions = { group: new StreamGroup(), ...options };
@@ -77,7 +78,6 @@ const plugin: FastifyPluginCallback<RxsseFastifyOptions> = (app, { shutdown = {}
     this.hijack();
     return this;
   });
-  done();
 };
 
 /** The rxsse Fastify plugin: adds `reply.sse(source, options?)`. Options are defaults for every route. */

@@ -1,0 +1,86 @@
+import { once } from 'node:events';
+import { connect, constants, createServer } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import Router from '@koa/router';
+import type { CloseReason } from '@rxsse/core';
+import Koa from 'koa';
+import { concat, NEVER, of } from 'rxjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../../../test/support/clients.js';
+import { closeStreamsOnServerClose, sse } from '../src/index.js';
+
+describe('koa over HTTP/2, with clients that reset', () => {
+  const logged: unknown[] = [];
+  const closes: CloseReason[] = [];
+  const app = new Koa();
+  app.on('error', (error) => logged.push(error));
+  const router = new Router();
+  router.get(
+    '/sse',
+    sse(() => concat(of({ data: 'first' }), NEVER), { onClose: (reason) => closes.push(reason) }),
+  );
+  app.use(router.routes());
+  const server = createServer(app.callback());
+  closeStreamsOnServerClose(server);
+  let url = '';
+
+  beforeAll(async () => {
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  /** Opens a stream, waits for its first event, then lets `reset` end it from the client side. */
+  async function resetAfterFirstEvent(
+    reset: (
+      session: ReturnType<typeof connect>,
+      stream: ReturnType<ReturnType<typeof connect>['request']>,
+    ) => void,
+  ) {
+    const before = closes.length;
+    const session = connect(url);
+    session.on('error', () => {});
+    const stream = session.request({ ':path': '/sse' });
+    stream.on('error', () => {});
+    await once(stream, 'data');
+    reset(session, stream);
+    await waitFor(() => closes.length > before, 5000, 'the close');
+    session.destroy();
+    // Errors surface a tick or two after the close.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    return closes.slice(before);
+  }
+
+  for (const [label, code] of [
+    ['an INTERNAL_ERROR', constants.NGHTTP2_INTERNAL_ERROR],
+    ['a PROTOCOL_ERROR', constants.NGHTTP2_PROTOCOL_ERROR],
+    ['a CANCEL', constants.NGHTTP2_CANCEL],
+  ] as const) {
+    it(`takes a stream reset with ${label} as a client close, not an app error`, async () => {
+      const reasons = await resetAfterFirstEvent((_session, stream) => stream.close(code));
+      expect(reasons).toEqual(['client']);
+      expect(logged).toEqual([]);
+    });
+  }
+
+  it('takes a session destroyed with an error code as a client close, not an app error', async () => {
+    const reasons = await resetAfterFirstEvent((session) =>
+      session.destroy(new Error('client gone'), constants.NGHTTP2_INTERNAL_ERROR),
+    );
+    expect(reasons).toEqual(['client']);
+    expect(logged).toEqual([]);
+  });
+});
+
+describe('koa route options', () => {
+  it('are checked when the route is created', () => {
+    expect(() => sse(() => NEVER, { maxLifetime: 30 * 86_400_000 })).toThrow(/maxLifetime/);
+    expect(() => sse(() => NEVER, { heartbeat: 0 })).toThrow(RangeError);
+  });
+
+  it('and so are shutdown options', () => {
+    const server = createServer();
+    expect(() => closeStreamsOnServerClose(server, { deadline: 2 ** 31 })).toThrow(/deadline/);
+  });
+});
