@@ -6,11 +6,12 @@ import {
   DEFAULT_TRUNCATION_EVENT_TYPE,
   TRUNCATED_HEADERS,
 } from './channel-truncation.js';
-import { ChannelUnavailableError } from './errors.js';
+import { ChannelUnavailableError, SseRangeError } from './errors.js';
 import { SOURCE_HEADERS, type WithSourceHeaders } from './event-stream.js';
-import { encodeEvent } from './format.js';
+import { formatEvent } from './format.js';
 import type { ChannelEngine, StoredMessage } from './history.js';
-import type { MessageEvent } from './types.js';
+import type { FormatOptions, MessageEvent } from './types.js';
+import { utf8Length } from './utf8-length.js';
 
 /** Options of {@link createChannel}. */
 export interface ChannelOptions {
@@ -33,6 +34,19 @@ export interface ChannelOptions {
    * `truncated` (the truncation signal was sent). `prometheusMetrics().replay` fits.
    */
   onReplay?: (outcome: 'hit' | 'miss' | 'truncated') => void;
+  /**
+   * The encoder options of the routes that stream this channel (`strict`, `ids`, `serialize`,
+   * `maxDataLines`, ...): `publish` refuses what they would refuse, so a message no subscriber can
+   * be sent is never stored (it would make every subscriber skip it, or, with
+   * `onInvalidMessage: 'close'`, reconnect and meet it again forever).
+   */
+  format?: FormatOptions;
+  /**
+   * Largest event `publish` accepts, in UTF-8 bytes on the wire. Keep it well under the routes'
+   * `maxQueueBytes`, which no single event may pass.
+   * @defaultValue 262_144 (256 KiB)
+   */
+  maxMessageBytes?: number;
 }
 
 /** Options of {@link Channel.subscribe}. A handler's `{ lastEventId, signal }` context fits as is. */
@@ -65,6 +79,8 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
   readonly #maxHeld: number;
   readonly #truncation: TruncationEventFactory;
   readonly #onReplay: ChannelOptions['onReplay'];
+  readonly #format: FormatOptions;
+  readonly #maxMessageBytes: number;
 
   /** @internal Use {@link createChannel}. */
   constructor(
@@ -73,8 +89,13 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
     readonly topic: string,
     options: ChannelOptions = {},
   ) {
+    if (typeof topic !== 'string' || !topic.isWellFormed()) {
+      throw new TypeError(`A channel's topic must be a well-formed string, got ${JSON.stringify(topic)}`);
+    }
     this.#engine = engine;
     this.#onReplay = options.onReplay;
+    this.#format = options.format ?? {};
+    this.#maxMessageBytes = positive(options.maxMessageBytes ?? 262_144, 'maxMessageBytes');
     this.#replayLimit = {
       events: positive(options.maxReplay?.events ?? 1000, 'maxReplay.events'),
       bytes: positive(options.maxReplay?.bytes ?? 524_288, 'maxReplay.bytes'),
@@ -89,10 +110,21 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
    * Stores `message` and delivers it to every subscriber; resolves to its id (the store assigns one
    * if the message has none). Rejects if the message was not stored, e.g. when the store is down:
    * nothing is ever dropped silently. Messages must not be mutated once published.
+   *
+   * @throws {SseFormatError} (as a rejection) for a message the channel's `format` options refuse.
+   * @throws {SseRangeError} (as a rejection) for one larger than `maxMessageBytes`, or with too
+   *   many data lines or a bad `retry`.
    */
   async publish(message: M): Promise<string> {
-    // Type and retry are checked here, once, rather than failing every subscriber's stream later.
-    encodeEvent({ data: '', type: message.type, retry: message.retry });
+    // Checked here, once: a stored message that no subscriber can be sent would poison every
+    // subscriber's stream, and every replay after it.
+    const size = utf8Length(formatEvent(message, this.#format));
+    if (size > this.#maxMessageBytes) {
+      throw new SseRangeError(
+        'data',
+        `an event of ${size} bytes is larger than the channel's maxMessageBytes (${this.#maxMessageBytes})`,
+      );
+    }
     return this.#engine.append(this.topic, message);
   }
 

@@ -12,11 +12,14 @@ import {
   resolveStreamOptions,
   type Sink,
   SOURCE_HEADERS,
+  SseFormatError,
+  SseRangeError,
   type StoredMessage,
   streamEvents,
   type TypedMessageEvent,
 } from '../src/index.js';
 import { record, until } from './channel-contract.js';
+import { MemorySink as SharedMemorySink } from './memory-sink.js';
 
 /** A Sink that keeps what it is given. */
 class MemorySink implements Sink {
@@ -291,5 +294,47 @@ describe('Channel', () => {
     expect(() => createChannel(engine, 't', { maxReplay: { events: 0 } })).toThrow(RangeError);
     expect(() => createChannel(engine, 't', { maxReplay: { bytes: 1.5 } })).toThrow(RangeError);
     expect(() => memoryEngine({ maxEvents: -1 })).toThrow(RangeError);
+  });
+});
+
+describe('poison messages', () => {
+  it('publish refuses a message no subscriber could be sent, and stores nothing', async () => {
+    const engine = memoryEngine();
+    const chat = createChannel(engine, 'chat');
+    const strict = createChannel(engine, 'strict', { format: { strict: true } });
+    const small = createChannel(engine, 'small', { maxMessageBytes: 1024 });
+    const first = await chat.publish({ data: 'first' });
+    await expect(chat.publish({ data: '\n'.repeat(140_000) })).rejects.toThrow(SseRangeError);
+    await expect(chat.publish({ data: 'x', type: 'error' })).rejects.toThrow(SseFormatError);
+    await expect(chat.publish({ data: 'x'.repeat(300_000) })).rejects.toThrow(/maxMessageBytes/);
+    await expect(strict.publish({ data: 'lone \ud800' })).rejects.toThrow(SseFormatError);
+    await expect(small.publish({ data: 'x'.repeat(2000) })).rejects.toThrow(/maxMessageBytes \(1024\)/);
+    expect((await engine.read('chat', first, { count: 10, bytes: 1e6 })).events).toEqual([]);
+    expect(await strict.publish({ data: 'well formed' })).toBeTypeOf('string');
+  });
+
+  it('refuses a topic that is not a well-formed string', () => {
+    expect(() => createChannel(memoryEngine(), 'x\ud800')).toThrow(TypeError);
+    expect(() => createChannel(memoryEngine(), 42 as unknown as string)).toThrow(TypeError);
+  });
+
+  it('a subscriber whose own route refuses a stored message skips it and goes on', async () => {
+    const chat = createChannel(memoryEngine(), 'chat');
+    const first = await chat.publish({ data: 'before' });
+    await chat.publish({ data: 'lone \ud800' });
+    await chat.publish({ data: 'after' });
+    const sink = new SharedMemorySink();
+    const errors: unknown[] = [];
+    const stream = streamEvents(await chat.subscribe({ lastEventId: first }), sink, {
+      heartbeat: false,
+      strict: true,
+      onError: (error) => errors.push(error),
+    });
+    await until(() => sink.text.includes('data: after'), 'the event after the refused one');
+    expect(sink.text).not.toContain('lone');
+    expect(stream.stats.refused).toBe(1);
+    expect(errors).toEqual([expect.any(SseFormatError)]);
+    expect(stream.closeReason).toBeUndefined();
+    sink.disconnect();
   });
 });

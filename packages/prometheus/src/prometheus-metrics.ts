@@ -32,6 +32,7 @@ export interface PrometheusMetrics extends StreamMetrics {
  * | `rxsse_heartbeats_total` | counter | |
  * | `rxsse_closes_total` | counter | `reason`: client, complete, error, overflow, stall, lifetime, shutdown |
  * | `rxsse_dropped_events_total` | counter | |
+ * | `rxsse_refused_messages_total` | counter | |
  * | `rxsse_queued_bytes` | gauge | |
  * | `rxsse_replays_total` | counter | `outcome`: hit, miss, truncated |
  *
@@ -70,6 +71,10 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
   const heartbeats = counter('heartbeats_total', 'Heartbeat comments written.');
   const closes = counter('closes_total', 'Event streams closed, by reason.', ['reason']);
   const dropped = counter('dropped_events_total', 'Events dropped for slow clients.');
+  const refused = counter(
+    'refused_messages_total',
+    'Messages a stream could not send (see onInvalidMessage).',
+  );
   const replays = counter('replays_total', 'Last-Event-ID replays, by outcome.', ['outcome']);
 
   return {
@@ -80,6 +85,7 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
     },
     heartbeat: () => heartbeats.inc(),
     dropped: (count) => dropped.inc(count),
+    refused: () => refused.inc(),
     closed: (reason: CloseReason) => closes.inc({ reason }),
     replay: (outcome) => replays.inc({ outcome }),
   };

@@ -22,6 +22,14 @@ describe('prometheusMetrics', () => {
     '/open',
     sse(() => concat(from([{ data: 'hello' }]), NEVER), { metrics, group }),
   );
+  app.get(
+    '/refused',
+    sse(() => from([{ data: 'a' }, { data: 'x', id: 'bad\nid' }, { data: 'b' }]), {
+      metrics,
+      group,
+      onError: () => {},
+    }),
+  );
   app.get('/metrics', async (_req, res) => {
     res.type(registry.contentType).send(await registry.metrics());
   });
@@ -62,6 +70,11 @@ describe('prometheusMetrics', () => {
     await waitFor(() => group.size === 0, 5000, 'the disconnect');
     expect(await sample('rxsse_closes_total{reason="client"}')).toBe(1);
     expect(await sample('rxsse_connections_open')).toBe(0);
+  });
+
+  it('counts refused messages', async () => {
+    expect(await (await fetch(`${url}/refused`)).text()).toBe('data: a\n\ndata: b\n\n');
+    expect(await sample('rxsse_refused_messages_total')).toBe(1);
   });
 
   it('counts replay outcomes', async () => {
