@@ -9,7 +9,7 @@ import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const pnpm = ['-y', 'pnpm@10.34.8'];
+const npxPnpm = ['-y', 'pnpm@10.34.8'];
 const DEPENDENCY_FIELDS = ['dependencies', 'peerDependencies', 'optionalDependencies'];
 const REQUIRED_FILES = ['package.json', 'LICENSE', 'README.md'];
 
@@ -49,11 +49,11 @@ export function readTarball(tarball) {
 
 /** Packs every published package into `out`, checks each tarball, and returns their paths. */
 export function packAll({ out = join(root, 'packs'), build = true } = {}) {
-  if (build) execFileSync('npx', [...pnpm, 'run', 'build'], { cwd: root, stdio: 'inherit' });
+  if (build) execFileSync('npx', [...npxPnpm, 'run', 'build'], { cwd: root, stdio: 'inherit' });
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   // pnpm adds the workspace's LICENSE to a package that has none of its own.
-  execFileSync('npx', [...pnpm, '-r', '--filter', './packages/*', 'pack', '--pack-destination', out], {
+  execFileSync('npx', [...npxPnpm, '-r', '--filter', './packages/*', 'pack', '--pack-destination', out], {
     cwd: root,
     stdio: 'ignore',
   });
