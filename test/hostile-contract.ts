@@ -9,6 +9,7 @@ import {
 } from '@rxsse/core';
 import { concat, from, map, NEVER, Observable, range, Subject, tap, throwError } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { chaosTest } from './chaos.js';
 import {
   eventSourceClients,
   fetchBytes,
@@ -348,5 +349,7 @@ export function describeHostileContract(harness: AdapterHarness): void {
       await closed;
       expect(running.logged).toEqual([]);
     });
+
+    chaosTest(harness);
   });
 }

@@ -1,0 +1,205 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import {
+  type CloseReason,
+  heartbeatCount,
+  type MessageEvent,
+  type StreamOptions,
+  type StreamStats,
+} from '@rxsse/core';
+import { concat, from, interval, map, NEVER, range, throwError, timer } from 'rxjs';
+import { mergeMap } from 'rxjs/operators';
+import { expect, it } from 'vitest';
+import { httpRequest, type RawClient, rawRequests, sleep, waitFor } from './support/clients.js';
+import type { AdapterHarness, TestRoute } from './support/harness.js';
+
+/** A small seeded PRNG (mulberry32): the same seed replays the same attack. */
+function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+function heapAfterGc(): number {
+  for (let i = 0; i < 3; i++) gc();
+  return process.memoryUsage().heapUsed;
+}
+
+/** What one round records: every open and close of every stream, and every error reported. */
+class Ledger {
+  opened = 0;
+  readonly closes = new Map<StreamStats, CloseReason[]>();
+  readonly errors: unknown[] = [];
+  readonly options: StreamOptions = {
+    maxQueueBytes: 64 * 1024,
+    stallTimeout: 300,
+    heartbeat: 50,
+    metrics: {
+      opened: () => this.opened++,
+      wrote: () => {},
+      heartbeat: () => {},
+      dropped: () => {},
+      closed: () => {},
+    },
+    onError: (error) => this.errors.push(error),
+    onClose: (reason, stats) => this.closes.set(stats, [...(this.closes.get(stats) ?? []), reason]),
+  };
+}
+
+function routes(ledger: Ledger, random: () => number): TestRoute[] {
+  const kib = 'k'.repeat(1024);
+  const options = ledger.options;
+  return [
+    { path: '/ticks', options, events: () => interval(5).pipe(map((n) => ({ id: String(n), data: { n } }))) },
+    { path: '/burst', options, events: () => range(0, 5000).pipe(map(() => ({ data: kib }))) },
+    {
+      path: '/bad',
+      options,
+      events: () => concat(from([{ data: 'ok' }, { data: 'x', id: 'a\nb' }, { data: 'ok' }]), NEVER),
+    },
+    {
+      path: '/fail',
+      options,
+      events: () =>
+        timer(Math.floor(random() * 50)).pipe(mergeMap(() => throwError(() => new Error('source failed')))),
+    },
+    {
+      path: '/iterate',
+      options,
+      events: () => {
+        const fails = random() < 0.5;
+        return {
+          async *[Symbol.asyncIterator]() {
+            try {
+              for (let n = 0; ; n++) {
+                await sleep(2);
+                yield { data: String(n) } as MessageEvent;
+              }
+            } finally {
+              if (fails) throw new Error('cleanup failed');
+            }
+          },
+        };
+      },
+    },
+  ];
+}
+
+/** How long each round of attacks lasts. */
+const ROUND_MS = 2500;
+
+const PATHS = ['/ticks', '/burst', '/bad', '/fail', '/iterate'];
+
+/** One client doing one random hostile thing, then going away. */
+async function attack(url: string, random: () => number): Promise<void> {
+  const path = PATHS[Math.floor(random() * PATHS.length)]!;
+  const kind = Math.floor(random() * 7);
+  const wait = Math.floor(random() * 150);
+  let client: RawClient;
+  if (kind === 0) client = await rawRequests(url, [httpRequest('GET', path), httpRequest('GET', path)]);
+  else if (kind === 1) client = await rawRequests(url, [httpRequest('HEAD', path), httpRequest('GET', path)]);
+  else client = await rawRequests(url, [httpRequest('GET', path)], kind !== 2);
+  await sleep(wait);
+  if (kind === 3) client.socket.resetAndDestroy();
+  else if (kind === 4) {
+    client.socket.end(); // half-close: the server may still write
+    await sleep(wait);
+    client.destroy();
+  } else if (kind === 5) {
+    client.socket.pause(); // a slow reader
+    await sleep(wait);
+    client.socket.resume();
+    client.destroy();
+  } else client.destroy();
+}
+
+/**
+ * A bounded random mix of connects, pipelined requests, HEAD, resets, half-closes, slow and
+ * stalled readers, bad messages, failing sources and iterators, then a shutdown with readers
+ * connected. Afterwards: every stream closed exactly once (and, before the shutdown, on its own),
+ * nothing left registered, no unhandled rejection, and the heap back within 1 MB of where it was. Set CHAOS_SEED to replay a failure.
+ */
+export function chaosTest(harness: AdapterHarness): void {
+  const seed = Number(process.env.CHAOS_SEED) || Math.floor(Math.random() * 2 ** 31);
+  it(`keeps every invariant under a random mix of attacks (seed ${seed})`, async () => {
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown) => rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    try {
+      // A first round as long warms up the code paths: the heap comparison is to measure leaks,
+      // not the optimized code V8 compiles for them (most of a first round's growth).
+      await round(harness, seeded(seed ^ 0x5eed), ROUND_MS);
+      const baseline = heapAfterGc();
+      const result = await round(harness, seeded(seed), ROUND_MS);
+      const grown = heapAfterGc() - baseline;
+      const context = `seed ${seed}`;
+      expect(result.opened, context).toBeGreaterThan(50);
+      expect(result.leftOpen, context).toBe(0);
+      expect(result.closed, context).toBe(result.opened);
+      expect(result.closedTwice, context).toEqual([]);
+      expect(heartbeatCount(), context).toBe(0);
+      expect(rejections, context).toEqual([]);
+      expect(grown, context).toBeLessThan(1024 * 1024);
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+  });
+}
+
+interface RoundResult {
+  opened: number;
+  /** Streams still open once every attacking client had gone. */
+  leftOpen: number;
+  closed: number;
+  /** The reasons of every stream that did not close exactly once. */
+  closedTwice: CloseReason[][];
+}
+
+/** Runs the attack for `ms`, then shuts the server down; keeps only counts, so nothing it made stays. */
+async function round(harness: AdapterHarness, random: () => number, ms: number): Promise<RoundResult> {
+  const ledger = new Ledger();
+  const server = await harness.start(routes(ledger, random), { deadline: 500, retry: 1000, spread: 1000 });
+  const until = Date.now() + ms;
+  const running = new Set<Promise<void>>();
+  let started = 0;
+  while (Date.now() < until && started < 2000) {
+    if (running.size >= 16) await Promise.race(running);
+    started++;
+    const one = attack(server.url, random)
+      .catch(() => {})
+      .finally(() => running.delete(one));
+    running.add(one);
+    await sleep(Math.floor(random() * 5));
+  }
+  await Promise.all(running);
+  // Every client is gone: every stream must have closed on its own, none left behind (a pipelined
+  // one, say) for the shutdown to find.
+  let leftOpen = 0;
+  await waitFor(() => ledger.closes.size === ledger.opened, 3000, 'every stream to close').catch(() => {
+    leftOpen = ledger.opened - ledger.closes.size;
+  });
+  // A few clients are still reading when the shutdown begins.
+  const readers = await Promise.all(
+    [1, 2, 3].map(() => rawRequests(server.url, [httpRequest('GET', '/ticks')])),
+  );
+  await waitFor(() => readers.every((reader) => reader.text.includes('data:')), 5000, 'the readers');
+  await server.close();
+  await Promise.all(readers.map((reader) => reader.done));
+  await waitFor(() => ledger.closes.size === ledger.opened, 5000, 'every close');
+  server.logged.length = 0;
+  const closes = [...ledger.closes.values()];
+  return {
+    opened: ledger.opened,
+    leftOpen,
+    closed: closes.length,
+    closedTwice: closes.filter((reasons) => reasons.length !== 1),
+  };
+}
