@@ -8,7 +8,7 @@ import {
   StreamGroup,
   type StreamOptions,
 } from '@rxsse/core';
-import { type EventContext, openEventStream, trackHttp2Sessions } from '@rxsse/node';
+import { type EventContext, markServerClosing, openEventStream, trackHttp2Sessions } from '@rxsse/node';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 
@@ -51,6 +51,7 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
   // HTTP/2 client sessions, so app.close() does not hang on them.
   const closeSessions = trackHttp2Sessions(app.server);
   app.addHook('preClose', async () => {
+    markServerClosing(app.server);
     await defaults.group.close(shutdown);
     closeSessions();
   });

@@ -3,6 +3,7 @@ export {
   consoleReporter,
   type EventContext,
   type EventHandler,
+  markServerClosing,
   openEventStream,
   readLastEventId,
 } from './open-event-stream.js';

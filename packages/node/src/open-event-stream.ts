@@ -66,10 +66,20 @@ export function consoleReporter(req: NodeRequest, path: string | undefined = req
   return (error) => console.error(`rxsse: event stream ${req.method} ${path} failed:`, error);
 }
 
-/** A server whose `close()` was called stops listening at once; its kept-alive connections do not. */
+const closingServers = new WeakSet<object>();
+
+/**
+ * Marks a server as shutting down: from now on its event-stream requests are answered with a
+ * reconnect hint instead of a stream. `closeStreamsOnServerClose` and the Fastify plugin call it;
+ * an adapter with its own shutdown hook calls it there.
+ */
+export function markServerClosing(server: object): void {
+  closingServers.add(server);
+}
+
 function isServerClosing(req: NodeRequest): boolean {
-  const server = (req.socket as { server?: { listening?: boolean } } | null)?.server;
-  return server?.listening === false;
+  const server = (req.socket as { server?: object } | null)?.server;
+  return server !== undefined && closingServers.has(server);
 }
 
 /**

@@ -2,6 +2,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { Http2Session } from 'node:http2';
 import type { Server } from 'node:net';
 import { checkShutdownOptions, openStreams, type ShutdownOptions, type StreamGroup } from '@rxsse/core';
+import { markServerClosing } from './open-event-stream.js';
 
 /**
  * Makes `server.close()` end the event streams first. Node's `close()` waits for open
@@ -29,6 +30,7 @@ export function closeStreamsOnServerClose(
   const closeSessions = trackHttp2Sessions(server);
   const close = server.close;
   server.close = function closeWithStreams(this: Server, callback?: (error?: Error) => void) {
+    markServerClosing(this);
     close.call(this, callback);
     void group.close(shutdown).then(() => {
       closeSessions();
