@@ -1,12 +1,10 @@
 import { request as httpRequest } from 'node:http';
 import {
-  type CloseReason,
   formatEvent,
   heartbeatCount,
   type MessageEvent,
   type ShutdownOptions,
   type StreamOptions,
-  type StreamStats,
 } from '@rxsse/core';
 import { concat, from, interval, map, NEVER, Observable, range, Subject, take, throwError } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -22,43 +20,7 @@ import {
   waitFor,
 } from './support/clients.js';
 import type { AdapterHarness, RunningServer, TestRoute } from './support/harness.js';
-
-interface Closed {
-  reason: CloseReason;
-  stats: StreamStats;
-  error?: unknown;
-}
-
-/** Options that record every close, so tests can wait for and inspect them. */
-function recording(options: StreamOptions = {}): { options: StreamOptions; closes: Closed[] } {
-  const closes: Closed[] = [];
-  return {
-    closes,
-    options: { ...options, onClose: (reason, stats, error) => closes.push({ reason, stats, error }) },
-  };
-}
-
-/** A source that counts its live subscriptions and emissions. */
-function counted<T>(source: Observable<T>) {
-  const counts = { active: 0, subscribed: 0, emitted: 0 };
-  const observable = new Observable<T>((subscriber) => {
-    counts.active++;
-    counts.subscribed++;
-    const inner = source.subscribe({
-      next: (value) => {
-        counts.emitted++;
-        subscriber.next(value);
-      },
-      error: (error) => subscriber.error(error),
-      complete: () => subscriber.complete(),
-    });
-    return () => {
-      counts.active--;
-      inner.unsubscribe();
-    };
-  });
-  return { counts, observable };
-}
+import { counted, recording } from './support/recording.js';
 
 const hostile: MessageEvent[] = [
   { data: 'plain', id: '1' },

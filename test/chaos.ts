@@ -89,18 +89,21 @@ function routes(ledger: Ledger, random: () => number): TestRoute[] {
       options,
       events: () => {
         const fails = random() < 0.5;
-        return {
-          async *[Symbol.asyncIterator]() {
-            try {
-              for (let n = 0; ; n++) {
-                await sleep(2);
-                yield { data: String(n) } as MessageEvent;
-              }
-            } finally {
-              if (fails) throw new Error('cleanup failed');
-            }
+        let n = 0;
+        const iterator: AsyncIterableIterator<MessageEvent> = {
+          async next() {
+            await sleep(2);
+            return { done: false, value: { data: String(n++) } };
+          },
+          async return() {
+            if (fails) throw new Error('cleanup failed');
+            return { done: true, value: undefined };
+          },
+          [Symbol.asyncIterator]() {
+            return this;
           },
         };
+        return iterator;
       },
     },
   ];

@@ -1,13 +1,5 @@
-import {
-  type CloseReason,
-  heartbeatCount,
-  type MessageEvent,
-  openStreams,
-  type StreamMetrics,
-  type StreamOptions,
-  type StreamStats,
-} from '@rxsse/core';
-import { concat, from, map, NEVER, Observable, range, Subject, tap, throwError } from 'rxjs';
+import { type MessageEvent, openStreams, type StreamMetrics, type StreamOptions } from '@rxsse/core';
+import { concat, from, map, NEVER, range, Subject, tap, throwError } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { chaosTest } from './chaos.js';
 import {
@@ -20,37 +12,7 @@ import {
   waitFor,
 } from './support/clients.js';
 import type { AdapterHarness, RunningServer, TestRoute } from './support/harness.js';
-
-interface Closed {
-  reason: CloseReason;
-  stats: StreamStats;
-}
-
-function recording(options: StreamOptions = {}) {
-  const closes: Closed[] = [];
-  return {
-    closes,
-    options: {
-      ...options,
-      onClose: (reason: CloseReason, stats: StreamStats) => closes.push({ reason, stats }),
-    },
-  };
-}
-
-/** A source that counts its live subscriptions. */
-function counted(source: Observable<MessageEvent>) {
-  const counts = { active: 0, subscribed: 0 };
-  const observable = new Observable<MessageEvent>((subscriber) => {
-    counts.active++;
-    counts.subscribed++;
-    const inner = source.subscribe(subscriber);
-    return () => {
-      counts.active--;
-      inner.unsubscribe();
-    };
-  });
-  return { counts, observable };
-}
+import { counted, recording } from './support/recording.js';
 
 const throwing = (name: string) => () => {
   throw new Error(`${name} threw`);

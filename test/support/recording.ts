@@ -1,0 +1,40 @@
+import type { CloseReason, StreamOptions, StreamStats } from '@rxsse/core';
+import { Observable } from 'rxjs';
+
+/** One stream's close, as `onClose` reported it. */
+export interface Closed {
+  reason: CloseReason;
+  stats: StreamStats;
+  error?: unknown;
+}
+
+/** Options that record every close, so tests can wait for and inspect them. */
+export function recording(options: StreamOptions = {}): { options: StreamOptions; closes: Closed[] } {
+  const closes: Closed[] = [];
+  return {
+    closes,
+    options: { ...options, onClose: (reason, stats, error) => closes.push({ reason, stats, error }) },
+  };
+}
+
+/** A source that counts its live subscriptions and emissions. */
+export function counted<T>(source: Observable<T>) {
+  const counts = { active: 0, subscribed: 0, emitted: 0 };
+  const observable = new Observable<T>((subscriber) => {
+    counts.active++;
+    counts.subscribed++;
+    const inner = source.subscribe({
+      next: (value) => {
+        counts.emitted++;
+        subscriber.next(value);
+      },
+      error: (error) => subscriber.error(error),
+      complete: () => subscriber.complete(),
+    });
+    return () => {
+      counts.active--;
+      inner.unsubscribe();
+    };
+  });
+  return { counts, observable };
+}
