@@ -31,22 +31,22 @@ export function cachedFormatter(options: FormatOptions): Formatter {
       lastText = '';
     };
     formatter = (message) => {
-      const { data, id, type, retry } = message;
       if (
-        message !== last ||
-        data !== lastData ||
-        id !== lastId ||
-        type !== lastType ||
-        retry !== lastRetry
+        message === last &&
+        message.data === lastData &&
+        message.id === lastId &&
+        message.type === lastType &&
+        message.retry === lastRetry
       ) {
-        lastText = formatEvent(message, options);
-        if (last === undefined) queueMicrotask(forget);
-        last = message;
-        lastData = data;
-        lastId = id;
-        lastType = type;
-        lastRetry = retry;
+        return lastText;
       }
+      lastText = formatEvent(message, options);
+      if (last === undefined) queueMicrotask(forget);
+      last = message;
+      lastData = message.data;
+      lastId = message.id;
+      lastType = message.type;
+      lastRetry = message.retry;
       return lastText;
     };
     formatters.set(options, formatter);
