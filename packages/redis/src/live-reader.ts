@@ -142,8 +142,10 @@ export class LiveReader {
         if (topics.length === 0 || this.#closed) return;
         try {
           // Until the connection is ready, do not queue a read: a MULTI would wait for the
-          // reconnect, and the first read after it must be a checked one.
-          if (!this.#reading.client.isOpen) this.#connect();
+          // reconnect, and the first read after it must be a checked one. A connection not yet
+          // opened (the first listen, or one dropped after a timeout) is waited for, not failed
+          // on: the listeners that started the loop must not wait a backoff for their events.
+          if (!this.#reading.client.isOpen) await this.#connect();
           if (!this.#reading.client.isReady) throw new ClientOfflineError();
           const check = this.#suspect || topics.some((t) => t.behind || t.fresh);
           const batches = check ? await this.#checkedRead(topics) : await this.#blockingRead(topics);
@@ -169,11 +171,14 @@ export class LiveReader {
    * node-redis retries connecting on its own, but a connection that never gets ready (Redis frozen
    * during the handshake) is dropped after the timeout, and the next loop starts a new one.
    */
-  #connect(): void {
+  async #connect(): Promise<void> {
     const { client } = this.#reading;
-    this.#reading.run(client.connect()).catch(() => {
+    try {
+      await this.#reading.run(client.connect());
+    } catch (error) {
       if (!client.isReady) client.destroy();
-    });
+      throw error;
+    }
   }
 
   async #blockingRead(topics: Topic[]): Promise<Batch[]> {

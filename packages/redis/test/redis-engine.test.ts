@@ -99,6 +99,20 @@ describe('redisEngine', () => {
     expect(await raw.xRange('app1:{t}', '-', '+')).toEqual([{ id, message: { j: '{"a":1}' } }]);
   });
 
+  it('opens its live connection for the first listener without a failed read or a backoff', async () => {
+    // The first listen starts the live loop before its connection is open: waiting for it is no
+    // failure, so nothing is reported and the first events are not held back by a retry delay.
+    const errors: unknown[] = [];
+    const store = engine({ onError: (error) => errors.push(error) });
+    const seen = recorder();
+    const stop = await store.listen('first', seen.listener);
+    const id = await store.append('first', { data: 'm0' });
+    await until(() => seen.events.length === 1, 'the first event');
+    stop();
+    expect(seen.events.map((e) => e.id)).toEqual([id]);
+    expect(errors).toEqual([]);
+  });
+
   it('tells a live listener about a gap when trimming outruns it, and never goes backwards', async () => {
     const store = engine({ maxLength: 10, readCount: 5 });
     const seen = recorder();
