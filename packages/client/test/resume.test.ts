@@ -78,6 +78,9 @@ describe('resume on a Redis-backed channel', () => {
       }
     })();
 
+    // A client has nothing to resume from until its first event (and its id) arrived: what is
+    // published before that and lost with the first connection, no SSE client can ask for again.
+    await until(() => client.values.length > 0, 'the first event');
     for (let kill = 1; kill <= KILLS; kill++) {
       // Anywhere: right after the headers, during the replay, or while live events flow.
       await pause(Math.random() * 30);
