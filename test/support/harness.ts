@@ -25,9 +25,32 @@ export interface RunningServer {
   logged: string[];
 }
 
+/**
+ * Where a transport differs from a Node response by design, for the few tests that depend on it.
+ * Every flag is off for the Node adapters.
+ */
+export interface TransportTraits {
+  /**
+   * A stream with nothing to send when the runtime first reads starts with the comment `:\n`, so
+   * runtimes that hold headers until the first chunk send them at once (`@rxsse/web`).
+   */
+  openingComment?: boolean;
+  /**
+   * Bytes leave only between ticks (a fetch body is read asynchronously), so a synchronous burst
+   * must fit the queue: it meets the overflow policy instead of reaching the socket as it goes.
+   */
+  holdsBytesWithinTick?: boolean;
+  /**
+   * A stream dropped on purpose (overflow, stall) errors its body, and the runtime logs that
+   * `SseStreamDroppedError` through the channel the harness records.
+   */
+  logsDroppedStreams?: boolean;
+}
+
 /** How the shared adapter suite starts a real server of one framework on 127.0.0.1. */
 export interface AdapterHarness {
   name: string;
+  traits?: TransportTraits;
   /**
    * Starts the server. Its `close()` is the framework's own graceful close, wired to end open
    * streams with `shutdown` (so a test hangs if that wiring breaks).

@@ -1,0 +1,100 @@
+import {
+  type ErrorReporter,
+  type EventSourceLike,
+  type MessageEvent,
+  pickLastEventId,
+  resolveStreamOptions,
+  type StreamOptions,
+  sseHeaders,
+  streamEvents,
+  turnAwayEventStream,
+} from '@rxsse/core';
+import { WebSink } from './web-sink.js';
+
+/** What a route's handler receives besides the `Request`. */
+export interface EventContext {
+  /** The id the client last saw (`Last-Event-ID` header, or the `lastEventId` query parameter). */
+  lastEventId: string | undefined;
+  /** Aborted when the stream closes, whatever the reason: stop work for this client then. */
+  signal: AbortSignal;
+}
+
+/** A route's handler: returns (or resolves to) the events for one client. */
+export type EventHandler<M extends MessageEvent<unknown> = MessageEvent> = (
+  request: Request,
+  context: EventContext,
+) => EventSourceLike<M> | Promise<EventSourceLike<M>>;
+
+/**
+ * Heartbeat interval of this package. A connection idle since a heartbeat-wheel visit gets its
+ * comment within two intervals, so 4 s keeps a quiet stream under Bun's default 10 s idle timeout.
+ */
+export const DEFAULT_HEARTBEAT = 4000;
+
+/**
+ * A fetch handler, `(request) => Promise<Response>`, that streams the events `handler` returns for
+ * each request: for Bun, Deno, Workers, Hono, Next.js and SvelteKit route handlers alike. A handler
+ * that throws, or returns something that is not a source, rejects before a `Response` exists, so
+ * the framework answers with its own error response.
+ *
+ * @example
+ * ```ts
+ * const handler = sse(() => interval(1000).pipe(map((n) => ({ data: { n } }))));
+ * export default { fetch: handler };
+ * ```
+ */
+export function sse<M extends MessageEvent<unknown> = MessageEvent>(
+  handler: EventHandler<M>,
+  options: StreamOptions = {},
+): (request: Request) => Promise<Response> {
+  const resolved = resolveStreamOptions({ ...options, heartbeat: options.heartbeat ?? DEFAULT_HEARTBEAT });
+  return async (request) => {
+    const sink = new WebSink(request);
+    if (request.method === 'HEAD') {
+      sink.open(sseHeaders(true, resolved.headers));
+      sink.end();
+      return sink.response;
+    }
+    const report = consoleReporter(request);
+    if (resolved.group.closing) {
+      turnAwayEventStream(sink, resolved, report);
+      return sink.response;
+    }
+    // `signal` is a getter: the sink creates its AbortController only for handlers that use it.
+    const source = await handler(request, {
+      lastEventId: readLastEventId(request),
+      get signal() {
+        return sink.signal;
+      },
+    });
+    streamEvents(source, sink, resolved, report);
+    return sink.response;
+  };
+}
+
+/** `console.error`, naming the request: runtimes have no logger of their own to hand over. */
+function consoleReporter(request: Request): ErrorReporter {
+  return (error) =>
+    console.error(`rxsse: event stream ${request.method} ${new URL(request.url).pathname} failed:`, error);
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The client's last event id. Header values are byte strings (one character per byte); browsers
+ * send UTF-8, so the bytes are re-read as UTF-8 when they are valid UTF-8.
+ */
+export function readLastEventId(request: Request): string | undefined {
+  const header = request.headers.get('last-event-id') ?? undefined;
+  return pickLastEventId(header && decodeBytesAsUtf8(header), request.url);
+}
+
+function decodeBytesAsUtf8(value: string): string {
+  // ASCII needs no decoding; a character past U+00FF means the runtime decoded it already.
+  if (/^[\x00-\x7f]*$/.test(value) || /[^\x00-\xff]/.test(value)) return value;
+  try {
+    return strictUtf8.decode(Uint8Array.from(value, (char) => char.charCodeAt(0)));
+  } catch {
+    return value;
+  }
+}

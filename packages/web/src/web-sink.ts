@@ -1,0 +1,143 @@
+import type { Sink } from '@rxsse/core';
+
+/**
+ * What the response body fails with when the server drops a stream on purpose (a slow client's
+ * overflow or stall, a shutdown deadline). A body stream's error is the only way a Web `Response`
+ * can cut its connection; runtimes log it, naming this error. The stream's `onClose` has the reason.
+ */
+export class SseStreamDroppedError extends Error {
+  override readonly name = 'SseStreamDroppedError';
+  constructor() {
+    super('rxsse dropped the event stream (see onClose for the reason)');
+  }
+}
+
+/** Bytes the body stream holds before it says "full": the runtime's own buffer comes on top. */
+const HIGH_WATER_MARK = 64 * 1024;
+
+const OPENING_COMMENT = new TextEncoder().encode(':\n');
+
+/**
+ * The {@link Sink} over a WHATWG `ReadableStream` of bytes: the runtime pulls, `desiredSize` (counted
+ * in bytes) says when it is full, and the client is gone when the runtime cancels the body or aborts
+ * `request.signal`, whichever it does first (some runtimes only do one of them).
+ */
+export class WebSink implements Sink {
+  /** A `Response` may carry no hop-by-hop header (`Connection`, `Keep-Alive`, ...) on any HTTP version. */
+  readonly http2 = true;
+  #controller: AbortController | undefined;
+  #body: ReadableStreamDefaultController<Uint8Array> | undefined;
+  #response: Response | undefined;
+  #isClosed = false;
+  #onClose: (() => void) | undefined;
+  #drain: (() => void) | undefined;
+  #full = false;
+  #ending = false;
+  #wrote = false;
+  #pulls = 0;
+  readonly #request: Request;
+
+  constructor(request: Request) {
+    this.#request = request;
+    if (request.signal.aborted) this.#isClosed = true;
+    else request.signal.addEventListener('abort', this.#closed);
+  }
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#isClosed) this.#controller.abort();
+    }
+    return this.#controller.signal;
+  }
+
+  /** The response: its status and headers once {@link open} ran, its body the stream's bytes. */
+  get response(): Response {
+    if (!this.#response) throw new Error('WebSink.response read before open()');
+    return this.#response;
+  }
+
+  onClose(listener: () => void): boolean {
+    if (this.#isClosed) return false;
+    this.#onClose = listener;
+    return true;
+  }
+
+  open(headers: Readonly<Record<string, string>>): void {
+    const body = new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => {
+          this.#body = controller;
+        },
+        pull: (controller) => this.#pulled(controller),
+        cancel: () => this.#closed(),
+      },
+      new ByteLengthQueuingStrategy({ highWaterMark: HIGH_WATER_MARK }),
+    );
+    // HEAD: the runtime sends the headers and never reads the body.
+    const status = this.#request.method === 'HEAD' ? null : body;
+    this.#response = new Response(status, { status: 200, headers });
+  }
+
+  write(chunk: Uint8Array): boolean {
+    const body = this.#body;
+    if (this.#isClosed || !body) return true;
+    this.#wrote = true;
+    // In pieces of at most the high-water mark: a runtime reads one piece, and stops reading when
+    // its socket is full, so a large chunk waits here, counted, instead of in the runtime's buffer.
+    for (let at = 0; at < chunk.length; at += HIGH_WATER_MARK) {
+      body.enqueue(chunk.length <= HIGH_WATER_MARK ? chunk : chunk.subarray(at, at + HIGH_WATER_MARK));
+    }
+    if ((body.desiredSize ?? 0) > 0) return true;
+    this.#full = true;
+    return false;
+  }
+
+  onDrain(listener: () => void): void {
+    this.#drain = listener;
+  }
+
+  end(): void {
+    if (this.#isClosed) return;
+    this.#ending = true;
+    // Closed once the runtime has read every byte, so `signal` aborts when the stream has flushed.
+    if (this.#body && this.#body.desiredSize === HIGH_WATER_MARK) this.#finishBody();
+    else if (!this.#body) this.#closed();
+  }
+
+  destroy(): void {
+    if (!this.#isClosed && this.#body) this.#body.error(new SseStreamDroppedError());
+    this.#closed();
+  }
+
+  /** The runtime wants bytes: a full stream has room again, an ending one may have flushed. */
+  #pulled(controller: ReadableStreamDefaultController<Uint8Array>): void {
+    if (this.#isClosed) return;
+    if (this.#ending) {
+      if (controller.desiredSize === HIGH_WATER_MARK) this.#finishBody();
+      return;
+    }
+    // The first pull comes with the stream itself. A later one with nothing ever written means the
+    // runtime waits for a first chunk, and some (Bun) hold the headers back until one comes.
+    if (this.#pulls++ > 0 && !this.#wrote) this.write(OPENING_COMMENT);
+    if (!this.#full) return;
+    this.#full = false;
+    this.#drain?.();
+  }
+
+  #finishBody(): void {
+    this.#body!.close();
+    this.#closed();
+  }
+
+  readonly #closed = (): void => {
+    if (this.#isClosed) return;
+    this.#isClosed = true;
+    this.#request.signal.removeEventListener('abort', this.#closed);
+    this.#drain = undefined;
+    this.#controller?.abort();
+    const listener = this.#onClose;
+    this.#onClose = undefined;
+    listener?.();
+  };
+}

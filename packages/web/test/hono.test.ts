@@ -1,0 +1,4 @@
+import { describeAdapterContract } from '../../../test/adapter-contract.js';
+import { honoHarness } from './harness.js';
+
+describeAdapterContract(honoHarness);

@@ -1,0 +1,61 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { SseStreamDroppedError } from '../src/index.js';
+
+/**
+ * A plain `node:http` server that answers every request with a fetch handler: the smallest bridge
+ * a user might write, with backpressure (`write()` false waits for `'drain'`) and a disconnect
+ * that both aborts `request.signal` and cancels the body.
+ */
+export function serveFetch(handler: (request: Request) => Promise<Response>): Server {
+  return createServer((req, res) => {
+    const abort = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
+    handler(toRequest(req, abort.signal)).then(
+      (response) => send(response, res),
+      (error: unknown) => {
+        console.error(error);
+        res.writeHead(500).end();
+      },
+    );
+  });
+}
+
+function toRequest(req: IncomingMessage, signal: AbortSignal): Request {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (typeof value === 'string') headers.set(name, value);
+  }
+  const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
+  return new Request(`http://${req.headers.host}${req.url}`, {
+    method: req.method,
+    headers,
+    signal,
+    ...(hasBody ? { body: req as unknown as ReadableStream, duplex: 'half' } : {}),
+  } as RequestInit);
+}
+
+async function send(response: Response, res: ServerResponse): Promise<void> {
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, name) => {
+    headers[name] = value;
+  });
+  res.writeHead(response.status, headers);
+  res.flushHeaders();
+  if (!response.body) return void res.end();
+  const reader = response.body.getReader();
+  res.on('close', () => reader.cancel().catch(() => {}));
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return void res.end();
+      if (!res.write(value))
+        await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
+    }
+  } catch (error) {
+    // A stream the handler dropped on purpose is no failure of the bridge's.
+    if (!(error instanceof SseStreamDroppedError)) console.error(error);
+    res.destroy();
+  }
+}
