@@ -1,50 +1,63 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type HeartbeatTarget, heartbeatCount, scheduleHeartbeat } from './heartbeat.js';
 
 describe('scheduleHeartbeat', () => {
-  it('spreads beats over the interval: no tick visits every connection', async () => {
-    const interval = 400;
-    const ticks: number[] = [];
-    let current = -1;
-    const targets: HeartbeatTarget[] = [];
-    const leaves: (() => void)[] = [];
-    // Connections arrive over time, as they do on a real server.
-    for (let i = 0; i < 400; i++) {
-      const target = {
-        busy: false,
-        beat() {
-          const now = Math.floor(performance.now() / 50);
-          if (now !== current) {
-            current = now;
-            ticks.push(0);
-          }
-          ticks[ticks.length - 1]!++;
-        },
-      };
-      targets.push(target);
-      leaves.push(scheduleHeartbeat(interval, target));
-      if (i % 100 === 99) await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    await new Promise((resolve) => setTimeout(resolve, 2 * interval));
-    for (const leave of leaves) leave();
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
     expect(heartbeatCount()).toBe(0);
-    expect(ticks.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(400);
-    expect(Math.max(...ticks)).toBeLessThan(400);
   });
 
-  it('skips connections that wrote during the interval', async () => {
+  it('spreads beats over the interval: each 20 ms tick visits only its share of the connections', () => {
+    const interval = 400; // 20 slots of 20 ms
+    const beatsAt = new Map<number, number>();
+    const leaves: (() => void)[] = [];
+    for (let i = 0; i < 400; i++) {
+      const target: HeartbeatTarget = {
+        busy: false,
+        beat() {
+          beatsAt.set(Date.now(), (beatsAt.get(Date.now()) ?? 0) + 1);
+        },
+      };
+      leaves.push(scheduleHeartbeat(interval, target));
+    }
+    vi.advanceTimersByTime(3 * interval);
+    for (const leave of leaves) leave();
+    // Every connection beat at least once, no tick beat more than its slot (400 / 20 = 20).
+    expect([...beatsAt.values()].reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(400);
+    expect(Math.max(...beatsAt.values())).toBe(20);
+    expect(beatsAt.size).toBeGreaterThanOrEqual(20);
+  });
+
+  it('beats first between one and two whole intervals after joining, never sooner', () => {
+    const interval = 1000;
+    const beats: number[] = [];
+    const start = Date.now();
+    const leave = scheduleHeartbeat(interval, { busy: false, beat: () => beats.push(Date.now() - start) });
+    vi.advanceTimersByTime(interval);
+    expect(beats).toEqual([]);
+    vi.advanceTimersByTime(interval);
+    leave();
+    expect(beats).toHaveLength(1);
+    expect(beats[0]).toBeGreaterThan(interval);
+    expect(beats[0]).toBeLessThanOrEqual(2 * interval);
+  });
+
+  it('skips connections that wrote during the interval, and beats once they go quiet', () => {
     let beats = 0;
     const target = { busy: true, beat: () => beats++ };
-    const busy = setInterval(() => {
-      target.busy = true;
-    }, 20);
     const leave = scheduleHeartbeat(200, target);
-    await new Promise((resolve) => setTimeout(resolve, 700));
-    clearInterval(busy);
-    const whileBusy = beats;
-    await new Promise((resolve) => setTimeout(resolve, 700));
+    for (let t = 0; t < 1000; t += 20) {
+      target.busy = true;
+      vi.advanceTimersByTime(20);
+    }
+    expect(beats).toBe(0);
+    vi.advanceTimersByTime(1000);
     leave();
-    expect(whileBusy).toBe(0);
-    expect(beats).toBeGreaterThanOrEqual(2);
+    // Quiet for 1000 ms at a 200 ms interval: one beat per interval after the first is cleared.
+    expect(beats).toBeGreaterThanOrEqual(4);
+    expect(beats).toBeLessThanOrEqual(5);
   });
 });

@@ -1,0 +1,169 @@
+// Every timing the README promises, on fake timers: each test fails if its rule changes.
+import { concat, from, NEVER, type Observable, Subject } from 'rxjs';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { streamEvents } from '../src/event-stream.js';
+import { heartbeatCount } from '../src/heartbeat.js';
+import type { CloseReason, StreamOptions } from '../src/options.js';
+import { StreamGroup } from '../src/stream-group.js';
+import type { MessageEvent } from '../src/types.js';
+import { MemorySink } from './memory-sink.js';
+
+function open(
+  options: StreamOptions,
+  source: Observable<MessageEvent> = concat(from([{ data: 'a' }]), NEVER),
+) {
+  const sink = new MemorySink();
+  const reasons: CloseReason[] = [];
+  const stream = streamEvents(source, sink, {
+    heartbeat: false,
+    ...options,
+    onClose: (reason) => reasons.push(reason),
+  });
+  return { sink, stream, reasons };
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+  vi.useRealTimers();
+  expect(heartbeatCount()).toBe(0);
+});
+
+describe('maxLifetime', () => {
+  it('ends a stream after 80 % of its lifetime at the least', async () => {
+    vi.spyOn(Math, 'random').mockReturnValue(0);
+    const { reasons } = open({ maxLifetime: 10_000 });
+    await vi.advanceTimersByTimeAsync(7_999);
+    expect(reasons).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(reasons).toEqual(['lifetime']);
+  });
+
+  it('and after 100 % at the most', async () => {
+    vi.spyOn(Math, 'random').mockReturnValue(0.999_999);
+    const { reasons } = open({ maxLifetime: 10_000 });
+    await vi.advanceTimersByTimeAsync(9_999);
+    expect(reasons).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(reasons).toEqual(['lifetime']);
+  });
+
+  it('rounds each lifetime to a 1/1000 step of maxLifetime', async () => {
+    // 80.15 % of 10 s is 8,015 ms: in steps of 10 ms, 8,020 ms.
+    vi.spyOn(Math, 'random').mockReturnValue(0.0075);
+    const { reasons } = open({ maxLifetime: 10_000 });
+    await vi.advanceTimersByTimeAsync(8_019);
+    expect(reasons).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(reasons).toEqual(['lifetime']);
+  });
+});
+
+describe('stallTimeout', () => {
+  it('closes a client that took no bytes for stallTimeout, though no new event comes', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink, reasons } = open({ stallTimeout: 300 }, subject);
+    sink.full = true;
+    subject.next({ data: 'fills the transport' });
+    await vi.advanceTimersByTimeAsync(0); // the tick's flush: the write says full, the stall timer starts
+    await vi.advanceTimersByTimeAsync(299);
+    expect(reasons).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(reasons).toEqual(['stall']);
+  });
+
+  it('forgets a stall once the transport drains', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink, reasons } = open({ stallTimeout: 300 }, subject);
+    sink.full = true;
+    subject.next({ data: 'x' });
+    await vi.advanceTimersByTimeAsync(200);
+    sink.release();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(reasons).toEqual([]);
+    sink.disconnect();
+  });
+});
+
+describe('heartbeat', () => {
+  const beats = (sink: MemorySink) => sink.text.split(':\n').length - 1;
+
+  it('comes only after a whole idle interval', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink } = open({ heartbeat: 1000 }, subject);
+    // An event every 500 ms: never a whole idle interval.
+    for (let t = 0; t < 5000; t += 500) {
+      subject.next({ data: 'tick' });
+      await vi.advanceTimersByTimeAsync(500);
+    }
+    expect(beats(sink)).toBe(0);
+    await vi.advanceTimersByTimeAsync(2100);
+    expect(beats(sink)).toBeGreaterThanOrEqual(1);
+    sink.disconnect();
+  });
+
+  it('never comes while an event waits in the queue', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink } = open({ heartbeat: 100 }, subject);
+    await vi.advanceTimersByTimeAsync(300);
+    const before = beats(sink);
+    expect(before).toBeGreaterThan(0);
+    subject.next({ data: 'queued' }); // written by this tick's flush, a microtask away
+    vi.advanceTimersByTime(200); // wheel ticks, before that microtask runs
+    expect(beats(sink)).toBe(before);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sink.text.endsWith(':\ndata: queued\n\n')).toBe(true);
+    sink.disconnect();
+  });
+
+  it('nor while the transport is full', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink } = open({ heartbeat: 100, stallTimeout: false }, subject);
+    sink.full = true;
+    subject.next({ data: 'stuck' });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(beats(sink)).toBe(0);
+    sink.disconnect();
+  });
+
+  it('first comes between one and two intervals after the stream opened', async () => {
+    const { sink } = open({ heartbeat: 1000 }, NEVER);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(beats(sink)).toBe(0);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(beats(sink)).toBe(1);
+    sink.disconnect();
+  });
+});
+
+describe('shutdown', () => {
+  it('spreads retry hints over [retry, retry + spread]', async () => {
+    const group = new StreamGroup();
+    const hints: number[] = [];
+    for (const random of [0, 0.5, 0.999]) {
+      vi.spyOn(Math, 'random').mockReturnValue(random);
+      const { sink } = open({ group });
+      await group.close({ retry: 1000, spread: 2000 });
+      hints.push(Number(/retry: (\d+)/.exec(sink.text)?.[1]));
+    }
+    expect(hints).toEqual([1000, 2000, 2998]);
+  });
+
+  it('destroys what has not flushed when the deadline passes, not before', async () => {
+    const group = new StreamGroup();
+    const sink = new MemorySink();
+    // A transport that never finishes flushing: end() does not close it.
+    sink.end = () => {
+      sink.ended = true;
+    };
+    streamEvents(concat(from([{ data: 'a' }]), NEVER), sink, { heartbeat: false, group });
+    const closed = group.close({ deadline: 500 });
+    await vi.advanceTimersByTimeAsync(499);
+    expect(sink.destroyed).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await closed;
+    expect(sink.destroyed).toBe(true);
+  });
+});
