@@ -9,6 +9,14 @@ const alias = Object.fromEntries(
   packages.map((name) => [`@rxsse/${name}`, `${packagesDir}${name}/src/index.ts`]),
 );
 
+const nest11Dir = `${packagesDir}nestjs/test/nest11/node_modules/@nestjs/`;
+const nest11 = Object.fromEntries(
+  ['common', 'core', 'platform-express', 'platform-fastify', 'testing'].map((name) => [
+    `@nestjs/${name}`,
+    `${nest11Dir}${name}`,
+  ]),
+);
+
 export default defineConfig({
   resolve: { alias },
   test: {
@@ -21,6 +29,18 @@ export default defineConfig({
         extends: true as const,
         test: { name, root: `${packagesDir}${name}`, include: ['src/**/*.test.ts', 'test/**/*.test.ts'] },
       })),
+      // @rxsse/nestjs again on NestJS 11: the package itself tests on 12; this run resolves
+      // @nestjs/* (in its sources and tests) to the NestJS 11 install beside its tests.
+      {
+        extends: true as const,
+        resolve: { alias: { ...alias, ...nest11 } },
+        test: {
+          name: 'nestjs-11',
+          root: `${packagesDir}nestjs`,
+          include: ['test/**/*.test.ts'],
+          env: { RXSSE_NEST_MAJOR: '11' },
+        },
+      },
       // The packed packages, installed outside the workspace as a user installs them.
       {
         extends: true as const,

@@ -1,0 +1,84 @@
+import type { CallHandler } from '@nestjs/common';
+import { type EventSourceLike, type MessageEvent, SOURCE_HEADERS, type WithSourceHeaders } from '@rxsse/core';
+import { Observable, type Subscriber, type Subscription } from 'rxjs';
+import type { Handoff } from './handoff.js';
+
+type Source = EventSourceLike<MessageEvent<unknown>>;
+type Delivery = (target: Subscriber<unknown>) => void;
+
+/**
+ * Nest's chain for one request (pipes, the inner interceptors, the method), run before the stream
+ * writes a byte. `source` settles once the method's source is known, or rejects with what failed
+ * before it. An Observable then streams through the chain, so interceptors see each event; an
+ * AsyncIterable streams as is, pulled only as fast as the client reads.
+ */
+export class NestChain {
+  readonly source: Promise<Source>;
+  #subscription: Subscription | undefined;
+  #target: Subscriber<unknown> | undefined;
+  #early: Delivery[] = [];
+  #used = false;
+
+  constructor(next: CallHandler, handoff: Handoff) {
+    let answered!: () => void;
+    let failed!: (error: unknown) => void;
+    // Interceptors may answer, or fail, without the method.
+    const early = new Promise<undefined>((resolve, reject) => {
+      answered = () => resolve(undefined);
+      failed = reject;
+    });
+    this.#subscription = next.handle().subscribe({
+      next: (value) => this.#deliver((target) => target.next(value), answered),
+      error: (error: unknown) => {
+        failed(error);
+        this.#deliver((target) => target.error(error));
+      },
+      complete: () => this.#deliver((target) => target.complete(), answered),
+    });
+    this.source = Promise.race([handoff.source, early]).then((source) => {
+      if (source !== undefined && !isSubscribable(source)) {
+        this.dispose();
+        handoff.release();
+        return source;
+      }
+      return this.#bridge(handoff, (source as WithSourceHeaders | undefined)?.[SOURCE_HEADERS]);
+    });
+  }
+
+  /** Ends the chain if the stream never took it (the client left during the setup). */
+  dispose(): void {
+    this.#subscription?.unsubscribe();
+  }
+
+  get used(): boolean {
+    return this.#used;
+  }
+
+  #deliver(delivery: Delivery, first?: () => void): void {
+    const target = this.#target;
+    if (!target) {
+      this.#early.push(delivery);
+      first?.();
+      return;
+    }
+    delivery(target);
+    // A synchronous source stops here when the stream ended while it emitted.
+    if (target.closed) this.#subscription?.unsubscribe();
+  }
+
+  #bridge(handoff: Handoff, headers: WithSourceHeaders[typeof SOURCE_HEADERS]): Source {
+    const bridge: Observable<MessageEvent<unknown>> & WithSourceHeaders = new Observable((target) => {
+      this.#used = true;
+      this.#target = target;
+      for (const delivery of this.#early.splice(0)) delivery(target);
+      handoff.release();
+      return () => this.#subscription?.unsubscribe();
+    });
+    if (headers) bridge[SOURCE_HEADERS] = headers;
+    return bridge;
+  }
+}
+
+function isSubscribable(source: Source): source is Observable<MessageEvent<unknown>> {
+  return typeof (source as Partial<Observable<unknown>>).subscribe === 'function';
+}

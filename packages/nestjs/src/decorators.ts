@@ -1,0 +1,127 @@
+import {
+  createParamDecorator,
+  type ExecutionContext,
+  HttpCode,
+  Req,
+  RequestMapping,
+  RequestMethod,
+  SetMetadata,
+} from '@nestjs/common';
+import { checkEventSource, resolveStreamOptions } from '@rxsse/core';
+import { readLastEventId } from '@rxsse/node';
+import { RxsseModuleMissingError } from './errors.js';
+import { findHandoff } from './handoff.js';
+import type { RxSseRouteOptions } from './options.js';
+
+/** The metadata key under which `@RxSse` marks a route, with its options. */
+export const RXSSE_ROUTE = 'rxsse:route';
+
+/** What `@RxSse` records on a route's method. */
+export interface RxSseRoute {
+  options: RxSseRouteOptions | undefined;
+}
+
+// Nest's own keys: the method's parameters and every other metadata a decorator stored on it.
+const ROUTE_ARGS_METADATA = '__routeArguments__';
+
+/**
+ * Streams what the method returns as Server-Sent Events: `@Sse(path)` with rxsse's stream. The
+ * method returns an Observable, an AsyncIterable, a channel subscription, or a promise of one.
+ * Guards, pipes, interceptors and exception filters run as for any route, and anything thrown
+ * before the stream starts gets Nest's error response. Needs `RxsseModule` in the app.
+ *
+ * @example
+ * ```ts
+ * @RxSse('sse')
+ * sse(): Observable<MessageEvent> {
+ *   return interval(1000).pipe(map(() => ({ data: { hello: 'world' } })));
+ * }
+ * ```
+ */
+export function RxSse(path?: string | string[], options?: RxSseRouteOptions): MethodDecorator {
+  // Checked here, so a bad option fails when the controller is defined, not at the first request.
+  if (options) resolveStreamOptions(options);
+  return (target, key, descriptor) => {
+    const original = descriptor.value as unknown as (...args: unknown[]) => unknown;
+    // The method is wrapped to report its result to the stream; it receives the request as one
+    // more argument, past its own (Nest's parameter decorators ran before this one).
+    const requestIndex = Math.max(original.length, parameterCount(target, key));
+    const route = `${String(target.constructor.name)}.${String(key)}`;
+    const wrapped = function (this: unknown, ...args: unknown[]) {
+      const handoff = findHandoff(args[requestIndex] as object);
+      if (!handoff) throw new RxsseModuleMissingError(route);
+      let result: unknown;
+      try {
+        result = original.apply(this, args.slice(0, requestIndex));
+      } catch (error) {
+        handoff.fail(error);
+        throw error;
+      }
+      return handoff.take(result, checkEventSource);
+    };
+    Object.defineProperty(wrapped, 'name', { value: original.name });
+    for (const metadataKey of Reflect.getMetadataKeys(original)) {
+      Reflect.defineMetadata(metadataKey, Reflect.getMetadata(metadataKey, original), wrapped);
+    }
+    const replaced = { ...descriptor, value: wrapped as never };
+    Req()(target, key, requestIndex);
+    RequestMapping({ path, method: options?.method === 'POST' ? RequestMethod.POST : RequestMethod.GET })(
+      target,
+      key,
+      replaced,
+    );
+    HttpCode(200)(target, key, replaced);
+    SetMetadata<string, RxSseRoute>(RXSSE_ROUTE, { options })(target, key, replaced);
+    return replaced;
+  };
+}
+
+function parameterCount(target: object, key: string | symbol): number {
+  const args = (Reflect.getMetadata(ROUTE_ARGS_METADATA, target.constructor, key) ?? {}) as Record<
+    string,
+    { index: number }
+  >;
+  return Math.max(0, ...Object.values(args).map((arg) => arg.index + 1));
+}
+
+function streamContext(ctx: ExecutionContext) {
+  const req = ctx.switchToHttp().getRequest<object>();
+  return { req, handoff: findHandoff(req) };
+}
+
+/**
+ * The id the client last saw: the `Last-Event-ID` header, else the `lastEventId` query parameter.
+ *
+ * @example
+ * ```ts
+ * @RxSse('feed')
+ * feed(@LastEventId() lastEventId: string | undefined) {
+ *   return this.chat.subscribe({ lastEventId });
+ * }
+ * ```
+ */
+export const LastEventId = createParamDecorator((_data: unknown, ctx: ExecutionContext) => {
+  const { req, handoff } = streamContext(ctx);
+  if (handoff) return handoff.context.lastEventId;
+  const raw = (req as { raw?: object }).raw ?? req;
+  return readLastEventId(raw as Parameters<typeof readLastEventId>[0]);
+});
+
+/**
+ * The stream's `AbortSignal`: aborted when the response closes, whatever the reason (the client
+ * left, the stream ended, the app shuts down). Named apart from Nest's own `@SseSignal()`.
+ *
+ * @example
+ * ```ts
+ * @RxSse('report')
+ * async report(@RxSseSignal() signal: AbortSignal) {
+ *   const rows = await this.db.query({ signal });
+ *   return from(rows.map((row) => ({ data: row })));
+ * }
+ * ```
+ */
+export const RxSseSignal = createParamDecorator((_data: unknown, ctx: ExecutionContext) => {
+  const { handoff } = streamContext(ctx);
+  if (!handoff) throw new RxsseModuleMissingError('with @RxSseSignal()');
+  return handoff.context.signal;
+});

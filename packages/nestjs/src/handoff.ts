@@ -1,0 +1,79 @@
+import type { EventSourceLike, MessageEvent } from '@rxsse/core';
+import type { EventContext } from '@rxsse/node';
+import { Observable, type Subscriber } from 'rxjs';
+
+type Source = EventSourceLike<MessageEvent<unknown>>;
+
+/**
+ * What a route's method and the interceptor exchange for one request. The interceptor runs Nest's
+ * chain (pipes, interceptors, the method) before the stream writes a byte; the method reports its
+ * source here, so a failure before it is Nest's to answer. What the method hands back to Nest's
+ * chain is held until `release()`, when the stream is open and can take events.
+ */
+export class Handoff {
+  /** Settles when the method's result has settled, rejects with what it threw. */
+  readonly source: Promise<Source>;
+  #settle!: (source: Source) => void;
+  #fail!: (error: unknown) => void;
+  #released = false;
+  #waiting: (() => void)[] = [];
+
+  constructor(readonly context: EventContext) {
+    this.source = new Promise((resolve, reject) => {
+      this.#settle = resolve;
+      this.#fail = reject;
+    });
+    // A chain that fails first is reported through it; this rejection needs no second handler.
+    this.source.catch(() => {});
+  }
+
+  /** Takes the method's result: what Nest's chain gets back is the same events, held until release. */
+  async take(result: unknown, check: (value: unknown) => Source): Promise<unknown> {
+    let source: Source;
+    try {
+      source = check(await result);
+    } catch (error) {
+      this.#fail(error);
+      throw error;
+    }
+    this.#settle(source);
+    return isObservable(source) ? this.#held(source) : new Observable(() => {});
+  }
+
+  fail(error: unknown): void {
+    this.#fail(error);
+  }
+
+  /** Lets held sources subscribe; the stream calls this once it is open. */
+  release(): void {
+    this.#released = true;
+    for (const start of this.#waiting.splice(0)) start();
+  }
+
+  #held(source: Observable<MessageEvent<unknown>>): Observable<MessageEvent<unknown>> {
+    return new Observable((subscriber: Subscriber<MessageEvent<unknown>>) => {
+      // Subscribing with the subscriber itself, so a synchronous source sees it closed at once.
+      const start = () => {
+        if (!subscriber.closed) source.subscribe(subscriber);
+      };
+      if (this.#released) start();
+      else this.#waiting.push(start);
+    });
+  }
+}
+
+function isObservable(source: Source): source is Observable<MessageEvent<unknown>> {
+  return typeof (source as Partial<Observable<unknown>>).subscribe === 'function';
+}
+
+const handoffs = new WeakMap<object, Handoff>();
+
+export function openHandoff(req: object, context: EventContext): Handoff {
+  const handoff = new Handoff(context);
+  handoffs.set(req, handoff);
+  return handoff;
+}
+
+export function findHandoff(req: object): Handoff | undefined {
+  return handoffs.get(req);
+}

@@ -1,0 +1,70 @@
+import { type CallHandler, type ExecutionContext, Logger, type NestInterceptor } from '@nestjs/common';
+import { type NodeRequest, type NodeResponse, openEventStream } from '@rxsse/node';
+import { from, mergeMap, NEVER, type Observable } from 'rxjs';
+import { NestChain } from './chain.js';
+import { RXSSE_ROUTE, type RxSseRoute } from './decorators.js';
+import { openHandoff } from './handoff.js';
+import type { RxsseRuntime } from './runtime.js';
+
+/** Fastify's reply: the Node response is `raw`; headers set by Nest or by plugins wait on the reply. */
+interface FastifyLikeReply {
+  raw: NodeResponse;
+  getHeaders(): Record<string, string | number | string[] | undefined>;
+  hijack(): void;
+}
+
+const logger = new Logger('RxSse');
+
+/**
+ * Streams the events of `@RxSse` routes and passes every other route through. `RxsseModule`
+ * registers it as an app interceptor, so it runs outside the interceptors of the app, controllers
+ * and routes, and what they make of the events is what is streamed.
+ */
+export class RxsseInterceptor implements NestInterceptor {
+  constructor(private readonly runtime: RxsseRuntime) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const handler = context.getHandler();
+    const route = Reflect.getMetadata(RXSSE_ROUTE, handler) as RxSseRoute | undefined;
+    if (!route || context.getType() !== 'http') return next.handle();
+    const http = context.switchToHttp();
+    const req = http.getRequest<{ raw?: NodeRequest }>();
+    const res = http.getResponse<Partial<FastifyLikeReply>>();
+    const rawReq = req.raw ?? (req as NodeRequest);
+    const rawRes = res.raw ?? (res as NodeResponse);
+    // Nest's logger is the app's error channel for what fails once the stream runs.
+    const report = (error: unknown) =>
+      logger.error(
+        `event stream ${rawReq.method} ${rawReq.url} failed: ${String(error)}`,
+        error instanceof Error ? error.stack : undefined,
+      );
+    let chain: NestChain | undefined;
+    const produce = (streamContext: Parameters<typeof openHandoff>[1]) => {
+      copyReplyHeaders(res, rawRes);
+      chain = new NestChain(next, openHandoff(req, streamContext));
+      return chain.source;
+    };
+    const opened = openEventStream(
+      rawReq,
+      rawRes,
+      produce,
+      this.runtime.optionsFor(handler, route.options),
+      report,
+    ).then(() => {
+      if (chain && !chain.used) chain.dispose();
+      // The stream owns the Node response now (or answered a HEAD or a request during shutdown).
+      res.hijack?.();
+    });
+    // Nothing is left for Nest to send, so nothing is emitted. An error before the stream started
+    // reaches Nest's exception filters, like any route's.
+    return from(opened).pipe(mergeMap(() => NEVER));
+  }
+}
+
+/** Headers Fastify holds on the reply (CORS, `@Header()`) go out with the stream's own. */
+function copyReplyHeaders(res: Partial<FastifyLikeReply>, raw: NodeResponse): void {
+  if (typeof res.getHeaders !== 'function' || res.raw === undefined) return;
+  for (const [name, value] of Object.entries(res.getHeaders())) {
+    if (value !== undefined && !raw.hasHeader(name)) raw.setHeader(name, value);
+  }
+}

@@ -1,0 +1,70 @@
+import { type DynamicModule, type InjectionToken, Module, type ModuleMetadata } from '@nestjs/common';
+import { APP_INTERCEPTOR, HttpAdapterHost } from '@nestjs/core';
+import { checkShutdownOptions, resolveStreamOptions } from '@rxsse/core';
+import { RxsseInterceptor } from './interceptor.js';
+import { RXSSE_MODULE_OPTIONS, type RxsseModuleOptions } from './options.js';
+import { RxsseRuntime } from './runtime.js';
+
+/** Options of `RxsseModule.forRootAsync()`: the module's options from a factory with injected dependencies. */
+export interface RxsseModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
+  useFactory: (...args: never[]) => RxsseModuleOptions | Promise<RxsseModuleOptions>;
+  inject?: InjectionToken[];
+}
+
+const providers = [
+  {
+    provide: RxsseRuntime,
+    useFactory: (options: RxsseModuleOptions, adapterHost: HttpAdapterHost) =>
+      new RxsseRuntime(options, adapterHost),
+    inject: [RXSSE_MODULE_OPTIONS, HttpAdapterHost],
+  },
+  {
+    provide: APP_INTERCEPTOR,
+    useFactory: (runtime: RxsseRuntime) => new RxsseInterceptor(runtime),
+    inject: [RxsseRuntime],
+  },
+];
+
+/**
+ * Streams the app's `@RxSse` routes. Import it once, in the root module; its options are defaults
+ * for every route, and `app.close()` ends open streams (reason `shutdown`) before the server closes.
+ *
+ * @example
+ * ```ts
+ * @Module({ imports: [RxsseModule.forRoot({ heartbeat: 15_000 })], controllers: [EventsController] })
+ * export class AppModule {}
+ * ```
+ */
+// biome-ignore lint/complexity/noStaticOnlyClass: a Nest module is a class; forRoot and forRootAsync are its API.
+export class RxsseModule {
+  /** @throws {RangeError} at once, naming the option, for a duration out of range. */
+  static forRoot(options: RxsseModuleOptions = {}): DynamicModule {
+    const { shutdown = {}, ...streamOptions } = options;
+    checkShutdownOptions(shutdown);
+    resolveStreamOptions(streamOptions);
+    return {
+      module: RxsseModule,
+      global: true,
+      providers: [{ provide: RXSSE_MODULE_OPTIONS, useValue: options }, ...providers],
+      exports: [RxsseRuntime],
+    };
+  }
+
+  /**
+   * The module's options from a factory, e.g. metrics on a registry another module provides.
+   * @example
+   * ```ts
+   * RxsseModule.forRootAsync({ useFactory: (config: ConfigService) => ({ heartbeat: config.get('HEARTBEAT') }), inject: [ConfigService] })
+   * ```
+   */
+  static forRootAsync({ useFactory, inject = [], imports = [] }: RxsseModuleAsyncOptions): DynamicModule {
+    return {
+      module: RxsseModule,
+      global: true,
+      imports,
+      providers: [{ provide: RXSSE_MODULE_OPTIONS, useFactory, inject }, ...providers],
+      exports: [RxsseRuntime],
+    };
+  }
+}
+Module({})(RxsseModule);

@@ -1,0 +1,19 @@
+import type { ShutdownOptions, StreamOptions } from '@rxsse/core';
+
+/** Options of `RxsseModule.forRoot()`: defaults for every `@RxSse` route, and how `app.close()` ends streams. */
+export interface RxsseModuleOptions extends StreamOptions {
+  /** Retry hint, reconnect window and flush deadline used when the app closes. */
+  shutdown?: ShutdownOptions;
+}
+
+/** Options of one `@RxSse` route: the module's, overridden, and the HTTP method. */
+export interface RxSseRouteOptions extends StreamOptions {
+  /**
+   * The route's method. `POST` streams are for `fetch`-based clients (EventSource only sends GET).
+   * @defaultValue `'GET'`
+   */
+  method?: 'GET' | 'POST';
+}
+
+/** The DI token of the module's options, as `forRoot` or `forRootAsync` gave them. */
+export const RXSSE_MODULE_OPTIONS = Symbol.for('rxsse.nestjs.moduleOptions');

@@ -1,0 +1,65 @@
+import type { Server } from 'node:net';
+import type { BeforeApplicationShutdown, OnApplicationBootstrap } from '@nestjs/common';
+import type { HttpAdapterHost } from '@nestjs/core';
+import {
+  checkShutdownOptions,
+  type ResolvedStreamOptions,
+  resolveStreamOptions,
+  type ShutdownOptions,
+  StreamGroup,
+  type StreamOptions,
+} from '@rxsse/core';
+import { markServerClosing, trackHttp2Sessions } from '@rxsse/node';
+import type { RxsseModuleOptions } from './options.js';
+
+/**
+ * One app's rxsse state: the defaults every route starts from, and the group of its open streams,
+ * which `app.close()` ends before Nest closes the server.
+ */
+export class RxsseRuntime implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  readonly #base: StreamOptions;
+  readonly #shutdown: ShutdownOptions;
+  readonly #perRoute = new WeakMap<object, ResolvedStreamOptions>();
+  readonly defaults: ResolvedStreamOptions;
+  #closeSessions = () => {};
+
+  constructor(
+    { shutdown = {}, ...options }: RxsseModuleOptions,
+    private readonly adapterHost: HttpAdapterHost,
+  ) {
+    checkShutdownOptions(shutdown);
+    this.#shutdown = shutdown;
+    // Each app gets its own group, so closing one app never ends another app's streams.
+    this.#base = { group: new StreamGroup(), ...options };
+    this.defaults = resolveStreamOptions(this.#base);
+  }
+
+  /** A route's options over the module's, resolved once per route, so the encode cache stays shared. */
+  optionsFor(route: object, options: StreamOptions | undefined): ResolvedStreamOptions {
+    if (!options) return this.defaults;
+    let resolved = this.#perRoute.get(route);
+    if (!resolved) {
+      resolved = resolveStreamOptions({ ...this.#base, ...options });
+      this.#perRoute.set(route, resolved);
+    }
+    return resolved;
+  }
+
+  onApplicationBootstrap(): void {
+    const server = this.#server();
+    if (server) this.#closeSessions = trackHttp2Sessions(server);
+  }
+
+  /** Runs before Nest closes the server: streams end first, so its close does not wait on them. */
+  async beforeApplicationShutdown(): Promise<void> {
+    const server = this.#server();
+    if (server) markServerClosing(server);
+    await this.defaults.group.close(this.#shutdown);
+    this.#closeSessions();
+  }
+
+  #server(): Server | undefined {
+    const server: unknown = this.adapterHost.httpAdapter?.getHttpServer();
+    return typeof (server as Partial<Server> | undefined)?.on === 'function' ? (server as Server) : undefined;
+  }
+}

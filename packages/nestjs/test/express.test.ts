@@ -1,0 +1,4 @@
+import { describeAdapterContract } from '../../../test/adapter-contract.js';
+import { nestHarness } from './harness.js';
+
+describeAdapterContract(nestHarness('express'));

@@ -1,0 +1,371 @@
+import 'reflect-metadata';
+import {
+  type ArgumentsHost,
+  type CallHandler,
+  type CanActivate,
+  Catch,
+  Controller,
+  type ExceptionFilter,
+  type ExecutionContext,
+  Injectable,
+  Module,
+  type NestInterceptor,
+  type MessageEvent as NestMessageEvent,
+  NotFoundException,
+  ParseIntPipe,
+  Query,
+  UseFilters,
+  UseGuards,
+  UseInterceptors,
+} from '@nestjs/common';
+import {
+  createChannel,
+  type MessageEvent,
+  memoryEngine,
+  type StreamMetrics,
+  type StreamOptions,
+} from '@rxsse/core';
+import { concat, from, map, NEVER, type Observable, Subject } from 'rxjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  collectEvents,
+  eventSourceClients,
+  fetchAndParse,
+  fetchBytes,
+  rawClient,
+  waitFor,
+} from '../../../test/support/clients.js';
+import type { RunningServer } from '../../../test/support/harness.js';
+import { counted, recording } from '../../../test/support/recording.js';
+import { LastEventId, RxSse, RxSseSignal, RxsseModule } from '../src/index.js';
+import { nestMajor, type Platform, startNest } from './harness.js';
+
+class DeniedGuard implements CanActivate {
+  canActivate(): boolean {
+    return false;
+  }
+}
+
+class Teapot extends Error {}
+
+@Catch(Teapot)
+class TeapotFilter implements ExceptionFilter {
+  catch(error: Teapot, host: ArgumentsHost) {
+    const res = host.switchToHttp().getResponse();
+    // Express and Fastify both answer with status().send(); Fastify's send takes the object as JSON.
+    const reply = typeof res.code === 'function' ? res.code(418) : res.status(418);
+    reply.send({ teapot: error.message });
+  }
+}
+
+@Injectable()
+class Shout implements NestInterceptor {
+  intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    return next
+      .handle()
+      .pipe(map((event: MessageEvent) => ({ ...event, data: String(event.data).toUpperCase() })));
+  }
+}
+
+@Injectable()
+class FeedService {
+  readonly events = new Subject<MessageEvent>();
+}
+
+const setup = { release: () => {}, started: 0 };
+const subscriptions = counted(NEVER as Observable<MessageEvent>);
+const chat = createChannel(memoryEngine(), 'chat');
+const { options: recorded, closes } = recording();
+
+@Controller()
+@UseFilters(TeapotFilter)
+class EventsController {
+  constructor(private readonly feed: FeedService) {}
+
+  @RxSse('feed')
+  fromService(): Observable<MessageEvent> {
+    return this.feed.events;
+  }
+
+  @RxSse('guarded')
+  @UseGuards(DeniedGuard)
+  guarded(): Observable<MessageEvent> {
+    return from([{ data: 'secret' }]);
+  }
+
+  @RxSse('late-failure')
+  async lateFailure(): Promise<Observable<MessageEvent>> {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    throw new NotFoundException('no such feed');
+  }
+
+  @RxSse('late-crash')
+  async lateCrash(): Promise<Observable<MessageEvent>> {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    throw new Error('database went away');
+  }
+
+  @RxSse('teapot')
+  async teapot(): Promise<Observable<MessageEvent>> {
+    await Promise.resolve();
+    throw new Teapot('short and stout');
+  }
+
+  @RxSse('shout')
+  @UseInterceptors(Shout)
+  shout(): Observable<MessageEvent> {
+    return from([{ data: 'hello' }, { data: 'world' }]);
+  }
+
+  @RxSse('count')
+  count(@Query('n', ParseIntPipe) n: number): Observable<MessageEvent> {
+    return from(Array.from({ length: n }, (_, i) => ({ data: String(i) })));
+  }
+
+  @RxSse('slow-setup', recorded)
+  async slowSetup(@RxSseSignal() signal: AbortSignal): Promise<Observable<MessageEvent>> {
+    setup.started++;
+    await new Promise<void>((resolve) => {
+      setup.release = resolve;
+    });
+    expect(signal.aborted).toBe(true);
+    return subscriptions.observable;
+  }
+
+  @RxSse('chat')
+  chat(@LastEventId() lastEventId: string | undefined, @RxSseSignal() signal: AbortSignal) {
+    return chat.subscribe({ lastEventId, signal });
+  }
+
+  @RxSse('iterable')
+  async *iterable(): AsyncIterable<MessageEvent> {
+    yield { data: 'pulled' };
+  }
+
+  // Nest's own MessageEvent type fits as is: a migration from @Sse changes the decorator only.
+  @RxSse('nest-typed')
+  nestTyped(): Observable<NestMessageEvent> {
+    return from([{ data: { hello: 'world' }, id: '7', type: 'greeting' }]);
+  }
+
+  @RxSse('open')
+  open(): Observable<MessageEvent> {
+    return concat(from([{ data: 'hi' }]), NEVER);
+  }
+}
+
+@Module({ providers: [FeedService], controllers: [EventsController] })
+class EventsModule {}
+
+@Module({ imports: [RxsseModule.forRoot({ shutdown: { deadline: 1000 } }), EventsModule] })
+class AppModule {}
+
+describe.each<Platform>(['express', 'fastify'])(
+  `nestjs ${nestMajor} on %s: Nest's own machinery`,
+  (platform) => {
+    let server: (RunningServer & { app: { get<T>(token: unknown): T } }) | undefined;
+    const start = async () => {
+      server = await startNest(AppModule, platform, []);
+      return server.url;
+    };
+    afterEach(async () => {
+      const running = server;
+      server = undefined;
+      await running?.close();
+      expect(running?.logged ?? []).toEqual([]);
+    });
+
+    it(`runs on @nestjs/core ${nestMajor}`, async () => {
+      const { version } = (await import('@nestjs/core/package.json', { with: { type: 'json' } })).default;
+      expect(version.split('.')[0]).toBe(nestMajor);
+    });
+
+    it('answers a guard that rejects with 403 and opens no stream', async () => {
+      const url = await start();
+      const { response, body } = await fetchBytes(`${url}/guarded`);
+      expect(response.status).toBe(403);
+      expect(response.headers.get('content-type')).not.toBe('text/event-stream');
+      expect(body.toString()).not.toContain('secret');
+    });
+
+    it("answers an exception thrown after an await, before the first event, with Nest's response", async () => {
+      const url = await start();
+      const notFound = await fetchBytes(`${url}/late-failure`);
+      expect(notFound.response.status).toBe(404);
+      expect(JSON.parse(notFound.body.toString())).toMatchObject({
+        statusCode: 404,
+        message: 'no such feed',
+      });
+      const crash = await fetchBytes(`${url}/late-crash`);
+      expect(crash.response.status).toBe(500);
+      expect(JSON.parse(crash.body.toString())).toEqual({
+        statusCode: 500,
+        message: 'Internal server error',
+      });
+      expect(server!.logged.splice(0)).toEqual([expect.stringContaining('database went away')]);
+    });
+
+    it('lets an exception filter shape the answer', async () => {
+      const url = await start();
+      const { response, body } = await fetchBytes(`${url}/teapot`);
+      expect(response.status).toBe(418);
+      expect(JSON.parse(body.toString())).toEqual({ teapot: 'short and stout' });
+    });
+
+    it('answers a pipe that rejects a parameter with 400, and streams what it parsed', async () => {
+      const url = await start();
+      expect((await fetchBytes(`${url}/count?n=many`)).response.status).toBe(400);
+      expect((await fetchAndParse(`${url}/count?n=2`)).map((e) => e.data)).toEqual(['0', '1']);
+    });
+
+    it('streams what an interceptor makes of the events', async () => {
+      const url = await start();
+      const { body } = await fetchBytes(`${url}/shout`);
+      expect(body.toString()).toBe('data: HELLO\n\ndata: WORLD\n\n');
+    });
+
+    it('streams the events of a service the controller was given', async () => {
+      const url = await start();
+      const client = await rawClient(`${url}/feed`, { read: true });
+      const feed = server!.app.get<FeedService>(FeedService);
+      await waitFor(() => feed.events.observed, 5000, 'the subscription');
+      feed.events.next({ data: 'from the service', id: '1' });
+      await waitFor(() => client.text.includes('data: from the service'), 5000, 'the event');
+      client.destroy();
+      await waitFor(() => !feed.events.observed, 5000, 'the unsubscription');
+    });
+
+    it('leaves no subscription when the client leaves during an async setup', async () => {
+      const url = await start();
+      const before = { closes: closes.length, started: setup.started };
+      const abort = new AbortController();
+      const response = fetch(`${url}/slow-setup`, { signal: abort.signal }).catch(() => undefined);
+      await waitFor(() => setup.started === before.started + 1, 5000, 'the setup');
+      abort.abort();
+      await response;
+      // The signal aborts once the server sees the client go; then the setup finishes.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      setup.release();
+      await waitFor(() => closes.length === before.closes + 1, 5000, 'the close');
+      expect(closes.at(-1)!.reason).toBe('client');
+      expect(subscriptions.counts.active).toBe(0);
+    });
+
+    it('replays a channel through @RxSse with its own ids', async () => {
+      const url = await start();
+      const ids = [];
+      for (const data of ['one', 'two', 'three']) ids.push(await chat.publish({ data }));
+      const replayed = await collectEvents(
+        eventSourceClients[0]![1],
+        `${url}/chat?lastEventId=${encodeURIComponent(ids[0]!)}`,
+        ['message'],
+        2,
+      );
+      expect(replayed.map((e) => [e.data, e.lastEventId])).toEqual([
+        ['two', ids[1]],
+        ['three', ids[2]],
+      ]);
+    });
+
+    it("streams an AsyncIterable, and Nest's own MessageEvent type", async () => {
+      const url = await start();
+      expect((await fetchBytes(`${url}/iterable`)).body.toString()).toBe('data: pulled\n\n');
+      expect((await fetchBytes(`${url}/nest-typed`)).body.toString()).toBe(
+        'event: greeting\nid: 7\ndata: {"hello":"world"}\n\n',
+      );
+    });
+
+    it('ends open streams on app.close() within the shutdown deadline', async () => {
+      const url = await start();
+      const clients = await Promise.all([1, 2, 3].map(() => rawClient(`${url}/open`, { read: true })));
+      await waitFor(() => clients.every((c) => c.text.includes('data: hi')), 5000, 'first events');
+      const running = server!;
+      server = undefined;
+      const began = Date.now();
+      await running.close();
+      expect(Date.now() - began).toBeLessThan(1000);
+      for (const client of clients) await client.done;
+    });
+
+    it('sends CORS headers of app.enableCors()', async () => {
+      class CorsModule {}
+      Module({ imports: [AppModule] })(CorsModule);
+      server = await startNest(CorsModule, platform, [], (app) =>
+        app.enableCors({ origin: 'https://example.test' }),
+      );
+      const { response, body } = await fetchBytes(`${server.url}/shout`, {
+        headers: { Origin: 'https://example.test' },
+      });
+      expect(response.headers.get('access-control-allow-origin')).toBe('https://example.test');
+      expect(response.headers.get('content-type')).toBe('text/event-stream');
+      expect(body.toString()).toBe('data: HELLO\n\ndata: WORLD\n\n');
+    });
+  },
+);
+
+describe(`nestjs ${nestMajor}: RxsseModule`, () => {
+  it('checks forRoot options and route options when they are given', () => {
+    expect(() => RxsseModule.forRoot({ heartbeat: 2 ** 31 })).toThrow(/heartbeat/);
+    expect(() => RxsseModule.forRoot({ shutdown: { spread: -1 } })).toThrow(/spread/);
+    expect(() => RxSse('x', { stallTimeout: 0 })).toThrow(/stallTimeout/);
+  });
+
+  it('takes its options from forRootAsync, with metrics from DI', async () => {
+    const opened: string[] = [];
+    const METRICS = Symbol('metrics');
+    const metrics: StreamMetrics = {
+      opened: () => opened.push('opened'),
+      wrote: () => {},
+      heartbeat: () => {},
+      dropped: () => {},
+      closed: () => {},
+    };
+    @Module({ providers: [{ provide: METRICS, useValue: metrics }], exports: [METRICS] })
+    class MetricsModule {}
+    @Controller()
+    class Ticks {
+      @RxSse('ticks', { retry: 1234 })
+      ticks() {
+        return from([{ data: 'x' }]);
+      }
+    }
+    @Module({
+      imports: [
+        RxsseModule.forRootAsync({
+          imports: [MetricsModule],
+          inject: [METRICS],
+          useFactory: async (m: StreamMetrics): Promise<StreamOptions> => ({ metrics: m }),
+        }),
+      ],
+      controllers: [Ticks],
+    })
+    class AsyncModule {}
+    const server = await startNest(AsyncModule, 'express', []);
+    try {
+      expect((await fetchBytes(`${server.url}/ticks`)).body.toString()).toBe('retry: 1234\n\ndata: x\n\n');
+      expect(opened).toEqual(['opened']);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('answers a route of an app without RxsseModule with a 500 that names the fix', async () => {
+    @Controller()
+    class Lonely {
+      @RxSse('lonely')
+      lonely() {
+        return from([{ data: 'x' }]);
+      }
+    }
+    @Module({ controllers: [Lonely] })
+    class LonelyModule {}
+    const logged: string[] = [];
+    const server = await startNest(LonelyModule, 'express', logged);
+    try {
+      expect((await fetchBytes(`${server.url}/lonely`)).response.status).toBe(500);
+      expect(logged).toEqual([expect.stringMatching(/RxsseModuleMissingError.*RxsseModule\.forRoot\(\)/s)]);
+    } finally {
+      await server.close();
+    }
+  });
+});
