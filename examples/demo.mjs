@@ -1,18 +1,20 @@
-// Starts the Express, Fastify and Koa examples side by side: `pnpm run demo:start` from the repo
-// root (it builds the packages first). Ports 3001, 3002 and 3003; PORT_BASE=4000 moves them to
-// 4001, 4002 and 4003. Ctrl-C (or SIGTERM) stops all three.
+// Starts the Express, Fastify, Koa and NestJS examples side by side: `pnpm run demo:start` from the
+// repo root (it builds the packages first). Ports 3001 to 3004; PORT_BASE=4000 moves them to 4001
+// to 4004. Ctrl-C (or SIGTERM) stops all four.
 import * as expressExample from './express/server.mjs';
 import * as fastifyExample from './fastify/server.mjs';
 import * as koaExample from './koa/server.mjs';
+import * as nestExample from './nestjs/server.mjs';
 
 const examples = [
   ['Express', expressExample],
   ['Fastify', fastifyExample],
   ['Koa', koaExample],
+  ['NestJS', nestExample],
 ];
 
 const base = process.env.PORT_BASE ? Number(process.env.PORT_BASE) : undefined;
-if (base !== undefined && !(Number.isInteger(base) && base >= 0 && base <= 65532)) {
+if (base !== undefined && !(Number.isInteger(base) && base >= 0 && base <= 65531)) {
   console.error(`PORT_BASE must be a port number, not ${JSON.stringify(process.env.PORT_BASE)}`);
   process.exit(1);
 }
