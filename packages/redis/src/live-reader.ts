@@ -1,24 +1,33 @@
-import type { LiveListener } from '@rxsse/core';
 import { ClientOfflineError, MultiErrorReply } from 'redis';
 import type { RedisClient } from './client.js';
 import type { TimedClient } from './deadline.js';
 import { RedisTimeoutError } from './errors.js';
-import { fromEntry } from './stream-fields.js';
 import type { Entry } from './stream-read.js';
 
+/** Receives a stream's entries, decoded, from a {@link LiveReader}. Must not throw. */
+export interface EntryListener<T> {
+  event(value: T): void;
+  gap(): void;
+}
+
 /** Options of a {@link LiveReader}. */
-export interface LiveReaderOptions {
+export interface LiveReaderOptions<T> {
   /** How long one XREAD blocks, in ms: the longest a new topic or a recovered Redis waits. */
   blockMs: number;
   /** Most entries per topic per read. */
   readCount: number;
   /** Told about every failed read (the reader retries on its own). */
   onError: (error: unknown) => void;
+  /**
+   * Turns an entry into what listeners get: once per entry, one value for all of them. Throws for an
+   * entry this engine did not write.
+   */
+  decode: (entry: Entry) => T;
 }
 
-interface Topic {
+interface Topic<T> {
   readonly key: string;
-  readonly listeners: Set<LiveListener>;
+  readonly listeners: Set<EntryListener<T>>;
   /** The last id delivered (`0-0`: the stream did not exist); `undefined` until it is known. */
   cursor: string | undefined;
   ready: Promise<void>;
@@ -33,8 +42,8 @@ interface Topic {
   fresh: boolean;
 }
 
-interface Batch {
-  topic: Topic;
+interface Batch<T> {
+  topic: Topic<T>;
   /** The cursor was gone from the stream: what followed it may be lost. */
   gap: boolean;
   entries: Entry[];
@@ -49,8 +58,8 @@ const INITIAL = '0-0';
  * MULTI, that every cursor is still in its stream, and tells listeners about a gap if not (Redis
  * restarted without its data, or trimming outran the reader). It never skips silently.
  */
-export class LiveReader {
-  readonly #topics = new Map<string, Topic>();
+export class LiveReader<T> {
+  readonly #topics = new Map<string, Topic<T>>();
   #running = false;
   #closed = false;
   /** A read failed: the connection may have been to a Redis that has since lost data. */
@@ -65,7 +74,7 @@ export class LiveReader {
     main: TimedClient,
     /** Dedicated to the loop, with the offline queue off, so a disconnect fails the read at once. */
     reading: TimedClient,
-    private readonly options: LiveReaderOptions,
+    private readonly options: LiveReaderOptions<T>,
   ) {
     this.#main = main;
     this.#reading = reading;
@@ -78,7 +87,7 @@ export class LiveReader {
    * Registers `listener` for the stream `key`. Resolves once the reader knows where the stream ends:
    * everything appended from then on reaches the listener.
    */
-  async listen(key: string, listener: LiveListener): Promise<() => void> {
+  async listen(key: string, listener: EntryListener<T>): Promise<() => void> {
     if (this.#closed) throw new Error('The Redis engine is closed');
     const topic = this.#topics.get(key) ?? this.#addTopic(key);
     topic.listeners.add(listener);
@@ -102,8 +111,8 @@ export class LiveReader {
     this.#topics.clear();
   }
 
-  #addTopic(key: string): Topic {
-    const topic: Topic = {
+  #addTopic(key: string): Topic<T> {
+    const topic: Topic<T> = {
       key,
       listeners: new Set(),
       cursor: undefined,
@@ -181,7 +190,7 @@ export class LiveReader {
     }
   }
 
-  async #blockingRead(topics: Topic[]): Promise<Batch[]> {
+  async #blockingRead(topics: Topic<T>[]): Promise<Batch<T>[]> {
     const { client, timeoutMs } = this.#reading;
     const reply = await this.#reading.run(
       client.xRead(
@@ -201,7 +210,7 @@ export class LiveReader {
    * A non-blocking read, in one MULTI with the checks that make it safe: each cursor (all, or the
    * lagging ones) is still in its stream, and a stream read from `0-0` lost nothing to trimming yet.
    */
-  async #checkedRead(topics: Topic[]): Promise<Batch[]> {
+  async #checkedRead(topics: Topic<T>[]): Promise<Batch<T>[]> {
     const all = this.#suspect;
     const checked = topics.filter((t) => t.cursor !== INITIAL && (all || t.behind));
     const initial = topics.filter((t) => t.cursor === INITIAL);
@@ -225,7 +234,7 @@ export class LiveReader {
     return batchesOf(topics, replies[checked.length + initial.length] as StreamsReply, lost);
   }
 
-  #deliver({ topic, gap, entries }: Batch): void {
+  #deliver({ topic, gap, entries }: Batch<T>): void {
     if (gap) {
       for (const listener of topic.listeners) this.#call(() => listener.gap());
       // Nothing after the lost cursor: the stream was emptied or restarted lower, so read it all,
@@ -242,9 +251,9 @@ export class LiveReader {
       }
     }
     for (const entry of entries) {
-      let message: ReturnType<typeof fromEntry>['message'];
+      let value: T;
       try {
-        message = fromEntry(entry.id, entry.message).message;
+        value = this.options.decode(entry);
       } catch (error) {
         // An entry this engine did not write: skipping it is a gap, and listeners are told.
         this.options.onError(error);
@@ -252,7 +261,7 @@ export class LiveReader {
         continue;
       }
       // One object for every listener: each route encodes it once.
-      for (const listener of topic.listeners) this.#call(() => listener.event(message));
+      for (const listener of topic.listeners) this.#call(() => listener.event(value));
     }
     if (entries.length > 0) topic.cursor = entries[entries.length - 1]!.id;
     topic.behind = entries.length >= this.options.readCount;
@@ -300,10 +309,10 @@ function deletedOf(info: unknown): number | undefined {
 
 type StreamsReply = { name: string; messages: Entry[] }[] | null;
 
-function batchesOf(topics: Topic[], reply: StreamsReply, lost: Set<Topic>): Batch[] {
+function batchesOf<T>(topics: Topic<T>[], reply: StreamsReply, lost: Set<Topic<T>>): Batch<T>[] {
   const byKey = new Map<string, Entry[]>();
   for (const stream of reply ?? []) byKey.set(stream.name, stream.messages);
-  const batches: Batch[] = [];
+  const batches: Batch<T>[] = [];
   for (const topic of topics) {
     const entries = byKey.get(topic.key) ?? [];
     const gap = lost.has(topic);

@@ -1,9 +1,17 @@
-import { type ChannelEngine, type LiveListener, parseStreamId, type ReadLimit } from '@rxsse/core';
+import {
+  type ChannelEngine,
+  type LiveBus,
+  type LiveListener,
+  parseStreamId,
+  type ReadLimit,
+} from '@rxsse/core';
 import { createClient, type RedisClientOptions } from 'redis';
 import { TimedClient } from './deadline.js';
 import { RedisEngineError, RedisTopicError } from './errors.js';
 import { LiveReader } from './live-reader.js';
-import { toFields } from './stream-fields.js';
+import { appendToPartition, PartitionLayout } from './partition.js';
+import { decodeRouted, PartitionBus } from './partition-bus.js';
+import { fromEntry, toFields } from './stream-fields.js';
 import { readPage } from './stream-read.js';
 
 /** Options of {@link redisEngine}. */
@@ -18,6 +26,19 @@ export interface RedisEngineOptions {
    * @defaultValue 'sse:'
    */
   keyPrefix?: string;
+  /**
+   * Many-topics mode: topics are hashed into this many partitions (at most 1024), and live delivery
+   * reads one stream per partition, so its cost follows the traffic, not the number of topics. Each
+   * topic keeps its own stream for replay. Keys differ from the default mode (see the README), so
+   * switching starts with empty history.
+   */
+  partitions?: number;
+  /**
+   * Entries kept per partition stream, in many-topics mode: how far a live reader may fall behind
+   * before its subscribers are told of a gap.
+   * @defaultValue 10_000
+   */
+  partitionMaxLength?: number;
   /**
    * Entries kept per topic (`XADD … MAXLEN ~ <n>`: Redis trims whole nodes, so a few more may stay).
    * @defaultValue 10_000
@@ -75,6 +96,12 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
   if (blockMs > 1000) throw new RangeError('blockMs must be at most 1000');
   const timeout = positive(options.commandTimeoutMs ?? 5000, 'commandTimeoutMs');
   const onError = options.onError ?? (() => {});
+  const readCount = positive(options.readCount ?? 500, 'readCount');
+  const layout =
+    options.partitions === undefined
+      ? undefined
+      : new PartitionLayout(prefix, partitionCount(options.partitions));
+  const partitionMaxLength = positive(options.partitionMaxLength ?? 10_000, 'partitionMaxLength');
 
   const main = createClient({
     ...options.clientOptions,
@@ -90,16 +117,27 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
   const commands = new TimedClient(main, timeout);
   // Commands queue until the first connection is up, each within its timeout.
   main.connect().catch(onError);
-  const reader = new LiveReader(commands, new TimedClient(reading, timeout), {
-    blockMs,
-    readCount: positive(options.readCount ?? 500, 'readCount'),
-    onError,
-  });
+  const timedReading = new TimedClient(reading, timeout);
+  const readerOptions = { blockMs, readCount, onError };
+  let bus: LiveBus;
+  let closeReader: () => void;
+  if (layout) {
+    const reader = new LiveReader(commands, timedReading, { ...readerOptions, decode: decodeRouted });
+    bus = new PartitionBus(reader, commands, layout, onError);
+    closeReader = () => reader.close();
+  } else {
+    const reader = new LiveReader(commands, timedReading, {
+      ...readerOptions,
+      decode: (entry) => fromEntry(entry.id, entry.message).message,
+    });
+    bus = { listen: (topic, listener) => reader.listen(keyOf(topic), listener) };
+    closeReader = () => reader.close();
+  }
   // Injective: keys are UTF-8, which is one-to-one on well-formed strings only.
-  const keyOf = (topic: string) => {
+  function keyOf(topic: string): string {
     if (!topic.isWellFormed()) throw new RedisTopicError(topic);
-    return `${prefix}{${topic}}`;
-  };
+    return layout ? layout.topicKey(topic) : `${prefix}{${topic}}`;
+  }
 
   return {
     async append(topic, message) {
@@ -110,7 +148,19 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
       const trim = { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: maxLength } } as const;
       let id: string;
       try {
-        id = await commands.run(main.xAdd(key, message.id ?? '*', fields, trim));
+        id = await commands.run(
+          layout
+            ? appendToPartition(main, {
+                topic,
+                topicKey: key,
+                partitionKey: layout.partitionKey(layout.partitionOf(topic)),
+                id: message.id ?? '*',
+                fields,
+                maxLength,
+                partitionMaxLength,
+              })
+            : main.xAdd(key, message.id ?? '*', fields, trim),
+        );
       } catch (error) {
         throw new RedisEngineError('publish', topic, error);
       }
@@ -132,16 +182,16 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
     },
 
     async listen(topic: string, listener: LiveListener) {
-      const key = keyOf(topic);
+      keyOf(topic);
       try {
-        return await reader.listen(key, listener);
+        return await bus.listen(topic, listener);
       } catch (error) {
         throw new RedisEngineError('listen', topic, error);
       }
     },
 
     async close() {
-      reader.close();
+      closeReader();
       if (reading.isOpen) reading.destroy();
       if (!main.isOpen) return;
       // Pending publishes finish if Redis answers in time; if it does not, nothing is worth waiting for.
@@ -149,6 +199,12 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
       else main.destroy();
     },
   };
+}
+
+function partitionCount(value: number): number {
+  if (!(Number.isInteger(value) && value >= 1 && value <= 1024))
+    throw new RangeError('partitions must be an integer from 1 to 1024');
+  return value;
 }
 
 function positive(value: number, name: string): number {

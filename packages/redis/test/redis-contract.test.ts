@@ -18,3 +18,10 @@ describeChannelContract({
   // MAXLEN ~ trims whole stream nodes (100 entries each by default): publish well past one.
   overflow: 300,
 });
+
+// Many-topics mode: live delivery by partition, history per topic; the same suite, unchanged.
+describeChannelContract({
+  name: 'redisEngine with partitions',
+  create: ({ retain }) => redisEngine({ url: redis.url, maxLength: retain, blockMs: 100, partitions: 4 }),
+  overflow: 300,
+});

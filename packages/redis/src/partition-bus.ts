@@ -1,0 +1,148 @@
+import {
+  compareStreamIds,
+  type LiveListener,
+  parseStreamId,
+  type StoredMessage,
+  type StreamId,
+} from '@rxsse/core';
+import type { TimedClient } from './deadline.js';
+import type { LiveReader } from './live-reader.js';
+import type { PartitionLayout } from './partition.js';
+import { fromEntry } from './stream-fields.js';
+import type { Entry } from './stream-read.js';
+
+/** A partition entry, decoded once for every topic listener in the process. */
+export interface Routed {
+  topic: string;
+  /** The message, with its topic stream's id. */
+  message: StoredMessage;
+}
+
+/** Decodes a partition entry; throws for one this engine did not write. */
+export function decodeRouted(entry: Entry): Routed {
+  const { k: topic, i: id } = entry.message;
+  if (topic === undefined || id === undefined || !parseStreamId(id))
+    throw new TypeError(`Partition entry ${entry.id} has no topic and id: not written by this engine`);
+  return { topic, message: fromEntry(id, entry.message).message };
+}
+
+interface Topic {
+  readonly partition: number;
+  readonly listeners: Set<LiveListener>;
+  /** The topic's last id delivered, or its last id when it started; `undefined` until known. */
+  cursor: StreamId | undefined;
+  /** Events read before the cursor was known: delivered then, if they follow it. */
+  held: StoredMessage[];
+  ready: Promise<void>;
+}
+
+const ORIGIN: StreamId = { ms: 0n, seq: 0n };
+
+/**
+ * Live delivery by partition: the reader blocks on the partitions' streams only, however many
+ * topics there are, and this routes each entry to its topic's listeners. A topic starts at its
+ * stream's last id (read after its partition is watched, so nothing appended later is missed), and
+ * every event at or before the topic's cursor is dropped: none arrives twice or out of order.
+ */
+export class PartitionBus {
+  readonly #topics = new Map<string, Topic>();
+  /** Partitions the reader watches: once watched, for the engine's life (there are few). */
+  readonly #watched = new Map<number, Promise<unknown>>();
+
+  constructor(
+    private readonly reader: LiveReader<Routed>,
+    private readonly main: TimedClient,
+    private readonly layout: PartitionLayout,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  /** As `LiveBus.listen`. */
+  async listen(topic: string, listener: LiveListener): Promise<() => void> {
+    const state = this.#topics.get(topic) ?? this.#add(topic);
+    state.listeners.add(listener);
+    const unlisten = () => {
+      state.listeners.delete(listener);
+      if (state.listeners.size === 0 && this.#topics.get(topic) === state) this.#topics.delete(topic);
+    };
+    try {
+      await state.ready;
+    } catch (error) {
+      unlisten();
+      throw error;
+    }
+    return unlisten;
+  }
+
+  #add(topic: string): Topic {
+    const state: Topic = {
+      partition: this.layout.partitionOf(topic),
+      listeners: new Set(),
+      cursor: undefined,
+      held: [],
+      ready: Promise.resolve(),
+    };
+    state.ready = (async () => {
+      await this.#watch(state.partition);
+      const { client } = this.main;
+      const last = await this.main.run(client.xRevRange(this.layout.topicKey(topic), '+', '-', { COUNT: 1 }));
+      state.cursor = parseStreamId(last?.[0]?.id ?? '0-0');
+      const held = state.held;
+      state.held = [];
+      for (const message of held) this.#deliver(state, message);
+    })();
+    // A start point that could not be read is retried by the next listener, not cached.
+    state.ready.catch(() => {
+      if (this.#topics.get(topic) === state) this.#topics.delete(topic);
+    });
+    this.#topics.set(topic, state);
+    return state;
+  }
+
+  #watch(partition: number): Promise<unknown> {
+    const known = this.#watched.get(partition);
+    if (known) return known;
+    const watching = this.reader.listen(this.layout.partitionKey(partition), {
+      event: (routed) => this.#route(routed),
+      gap: () => this.#gap(partition),
+    });
+    watching.catch(() => {
+      if (this.#watched.get(partition) === watching) this.#watched.delete(partition);
+    });
+    this.#watched.set(partition, watching);
+    return watching;
+  }
+
+  #route({ topic, message }: Routed): void {
+    const state = this.#topics.get(topic);
+    if (state === undefined) return;
+    if (state.cursor === undefined) state.held.push(message);
+    else this.#deliver(state, message);
+  }
+
+  #deliver(state: Topic, message: StoredMessage): void {
+    const id = parseStreamId(message.id)!;
+    if (compareStreamIds(id, state.cursor!) <= 0) return;
+    state.cursor = id;
+    for (const listener of state.listeners) this.#call(() => listener.event(message));
+  }
+
+  /**
+   * The partition's stream lost entries: every topic in it may have. Each starts over from the
+   * origin, since its stream may have restarted below its cursor (Redis lost its data).
+   */
+  #gap(partition: number): void {
+    for (const state of this.#topics.values()) {
+      if (state.partition !== partition) continue;
+      if (state.cursor !== undefined) state.cursor = ORIGIN;
+      for (const listener of state.listeners) this.#call(() => listener.gap());
+    }
+  }
+
+  #call(notify: () => void): void {
+    try {
+      notify();
+    } catch (error) {
+      this.onError(error);
+    }
+  }
+}

@@ -1,0 +1,193 @@
+import type { ChannelEngine, LiveListener, StoredMessage } from '@rxsse/core';
+import { createClient } from 'redis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../../core/test/channel-contract.js';
+import { RedisEngineError, type RedisEngineOptions, redisEngine } from '../src/index.js';
+import { PartitionLayout, slotOf } from '../src/partition.js';
+import { RedisServer } from './support/redis-server.js';
+
+let redis: RedisServer;
+let raw: ReturnType<typeof createClient>;
+const engines: ChannelEngine[] = [];
+const engine = (options: RedisEngineOptions = {}) => {
+  const created = redisEngine({ url: redis.url, blockMs: 100, partitions: 4, ...options });
+  engines.push(created);
+  return created;
+};
+const layout = new PartitionLayout('sse:', 4);
+
+beforeAll(async () => {
+  redis = await RedisServer.start();
+  raw = createClient({ url: redis.url });
+  raw.on('error', () => {});
+  await raw.connect();
+});
+afterEach(async () => {
+  await Promise.all(engines.splice(0).map((e) => e.close()));
+  if (raw.isReady) await raw.flushAll();
+});
+afterAll(async () => {
+  raw?.destroy();
+  await redis?.stop();
+});
+
+function recorder() {
+  const events: StoredMessage[] = [];
+  const listener: LiveListener = {
+    event: (m) => events.push(m),
+    gap: () => events.push({ id: '<gap>', data: '' }),
+  };
+  return { listener, events, ids: () => events.map((e) => e.id) };
+}
+
+/**
+ * The size of the arguments of the live read blocked now, from `CLIENT LIST` (it grows with the
+ * keys read). An event on `topic` first wakes the reader, so the read is one issued after every
+ * listener was added.
+ */
+async function blockedReadArgvBytes(store: ChannelEngine, topic: string): Promise<number> {
+  const seen = recorder();
+  const stop = await store.listen(topic, seen.listener);
+  await store.append(topic, { data: 'wake up' });
+  await until(() => seen.events.length === 1, 'the event');
+  stop();
+  let argvMem: number | undefined;
+  await until(() => {
+    raw.clientList().then((clients) => {
+      argvMem = clients.find((c) => c.cmd === 'xread' && c.flags.includes('b'))?.argvMem;
+    });
+    return argvMem !== undefined;
+  }, 'a blocked XREAD');
+  return argvMem!;
+}
+
+describe('redisEngine({ partitions })', () => {
+  it('blocks on the partitions only, however many topics have listeners', async () => {
+    const topics = Array.from({ length: 2000 }, (_, i) => `user-${i}`);
+    const partitioned = engine();
+    await Promise.all(topics.map((t) => partitioned.listen(t, recorder().listener)));
+    expect(await blockedReadArgvBytes(partitioned, 'user-0')).toBeLessThan(400);
+    await partitioned.close();
+
+    // The per-topic mode, for contrast: its read names every topic.
+    const perTopic = engine({ partitions: undefined });
+    await Promise.all(topics.map((t) => perTopic.listen(t, recorder().listener)));
+    expect(await blockedReadArgvBytes(perTopic, 'user-0')).toBeGreaterThan(20_000);
+  });
+
+  it('keeps history per topic and the live copy in the partition stream, with the topic and its id', async () => {
+    const store = engine();
+    const seen = recorder();
+    const stop = await store.listen('room', seen.listener);
+    const other = recorder();
+    const stopOther = await store.listen('other', other.listener);
+    const a = await store.append('room', { data: 'a', type: 'chat' });
+    const b = await store.append('other', { data: { n: 1 } });
+    await until(() => seen.events.length === 1 && other.events.length === 1, 'both events');
+    stop();
+    stopOther();
+    expect(seen.events).toEqual([{ id: a, data: 'a', type: 'chat', retry: undefined }]);
+    expect(other.events).toEqual([{ id: b, data: { n: 1 }, type: undefined, retry: undefined }]);
+    expect(await raw.xRange(layout.topicKey('room'), '-', '+')).toEqual([
+      { id: a, message: { d: 'a', t: 'chat' } },
+    ]);
+    const live = await raw.xRange(layout.partitionKey(layout.partitionOf('room')), '-', '+');
+    expect(live.map((e) => e.message)).toContainEqual({ k: 'room', i: a, d: 'a', t: 'chat' });
+  });
+
+  it('refuses an id that is not after the last and writes nothing, to neither stream', async () => {
+    const store = engine();
+    const id = await store.append('t', { data: 'x' });
+    const rejected = await store.append('t', { id, data: 'again' }).catch((error: unknown) => error);
+    expect(rejected).toBeInstanceOf(RedisEngineError);
+    expect((rejected as Error).message).toMatch(
+      /ID specified in XADD is equal or smaller than the target stream top item/,
+    );
+    expect(await raw.xLen(layout.topicKey('t'))).toBe(1);
+    expect(await raw.xLen(layout.partitionKey(layout.partitionOf('t')))).toBe(1);
+  });
+
+  it('tells listeners of a partition about a gap when trimming outruns the reader, and never goes backwards', async () => {
+    const store = engine({ partitionMaxLength: 10, readCount: 5 });
+    const seen = recorder();
+    const stop = await store.listen('fast', seen.listener);
+    // 2,000 entries in one round trip: far more than is kept between two reads of 5.
+    const multi = raw.multi();
+    const key = layout.partitionKey(layout.partitionOf('fast'));
+    const trim = { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: 10 } } as const;
+    for (let i = 1; i <= 2000; i++) multi.xAdd(key, '*', { k: 'fast', i: `${i}-0`, d: `m${i}` }, trim);
+    await multi.exec();
+    await until(() => seen.events.at(-1)?.id === '2000-0', 'the last event');
+    stop();
+    expect(seen.ids()).toContain('<gap>');
+    const delivered = seen
+      .ids()
+      .filter((id) => id !== '<gap>')
+      .map((id) => Number.parseInt(id, 10));
+    for (let i = 1; i < delivered.length; i++) expect(delivered[i]).toBeGreaterThan(delivered[i - 1]!);
+  });
+
+  it('reports an entry it did not write as a gap of its partition, and goes on', async () => {
+    const errors: unknown[] = [];
+    const store = engine({ onError: (error) => errors.push(error) });
+    const seen = recorder();
+    const stop = await store.listen('t', seen.listener);
+    await raw.xAdd(layout.partitionKey(layout.partitionOf('t')), '*', { d: 'foreign' });
+    const id = await store.append('t', { data: 'mine' });
+    await until(() => seen.events.length === 2, 'the gap and the event');
+    stop();
+    expect(seen.ids()).toEqual(['<gap>', id]);
+    expect(String(errors[0])).toMatch(/^TypeError: Partition entry \d+-\d+ has no topic and id/);
+  });
+
+  it('tells a listener about Redis losing its data, then delivers what follows', async () => {
+    const store = engine({ commandTimeoutMs: 300 });
+    const seen = recorder();
+    const stop = await store.listen('blip', seen.listener);
+    const before = await store.append('blip', { data: 'before' });
+    await until(() => seen.events.length === 1, 'the first event');
+    await redis.kill9();
+    await expect(store.append('blip', { data: 'lost' })).rejects.toThrow(RedisEngineError);
+    await redis.restart({ persistent: false });
+    await until(() => raw.isReady, 'the raw client reconnected');
+    // An id below the one the topic had: the topic starts over, it does not wait to pass it.
+    let after: string | undefined;
+    while (after === undefined)
+      after = await store.append('blip', { id: '1-0', data: 'after' }).catch(() => undefined);
+    await until(() => seen.events.some((e) => e.id === after), 'the event after the restart');
+    stop();
+    expect(seen.ids()).toEqual([before, '<gap>', '1-0']);
+  });
+});
+
+describe('PartitionLayout', () => {
+  it('spreads 100,000 topics evenly over the partitions, and the partitions over 3 masters', () => {
+    const sixteen = new PartitionLayout('sse:', 16);
+    const perPartition = new Array<number>(16).fill(0);
+    for (let i = 0; i < 100_000; i++) perPartition[sixteen.partitionOf(`user-${i}`)]!++;
+    for (const count of perPartition) expect(Math.abs(count - 6250)).toBeLessThan(6250 * 0.05);
+
+    // The slot ranges `redis-cli --cluster create` gives 3 masters.
+    const master = (slot: number) => (slot <= 5460 ? 0 : slot <= 10922 ? 1 : 2);
+    const topicsPerMaster = [0, 0, 0];
+    for (let p = 0; p < 16; p++) {
+      const tag = /\{(.*)\}/.exec(sixteen.partitionKey(p))![1]!;
+      topicsPerMaster[master(slotOf(tag))]! += perPartition[p]!;
+    }
+    for (const count of topicsPerMaster)
+      expect(Math.abs(count - 100_000 / 3)).toBeLessThan(100_000 / 16 + 1000);
+  });
+
+  it('computes Redis Cluster slots as Redis does', () => {
+    // CLUSTER KEYSLOT values from Redis's documentation and tests.
+    expect(slotOf('123456789')).toBe(12739);
+    expect(slotOf('foo')).toBe(12182);
+    expect(slotOf('user1000')).toBe(3443);
+  });
+
+  it('keeps topic keys apart from partition keys and from each other', () => {
+    const keys = new Set(['', 'a', ':', '}', '{x}'].map((t) => layout.topicKey(t)));
+    for (let p = 0; p < 4; p++) keys.add(layout.partitionKey(p));
+    expect(keys.size).toBe(9);
+  });
+});
