@@ -92,7 +92,7 @@ describe('redisEngine({ partitions })', () => {
       { id: a, message: { d: 'a', t: 'chat' } },
     ]);
     const live = await raw.xRange(layout.partitionKey(layout.partitionOf('room')), '-', '+');
-    expect(live.map((e) => e.message)).toContainEqual({ k: 'room', i: a, d: 'a', t: 'chat' });
+    expect(live?.map((e) => e.message)).toContainEqual({ k: 'room', i: a, d: 'a', t: 'chat' });
   });
 
   it('refuses an id that is not after the last and writes nothing, to neither stream', async () => {
