@@ -17,7 +17,7 @@ export class NestChain {
   #subscription: Subscription | undefined;
   #target: Subscriber<unknown> | undefined;
   #early: Delivery[] = [];
-  #used = false;
+  #streaming = false;
 
   constructor(next: CallHandler, handoff: Handoff) {
     let answered!: () => void;
@@ -37,7 +37,7 @@ export class NestChain {
     });
     this.source = Promise.race([handoff.source, early]).then((source) => {
       if (source !== undefined && !isSubscribable(source)) {
-        this.dispose();
+        this.#subscription?.unsubscribe();
         handoff.release();
         return source;
       }
@@ -45,13 +45,9 @@ export class NestChain {
     });
   }
 
-  /** Ends the chain if the stream never took it (the client left during the setup). */
-  dispose(): void {
-    this.#subscription?.unsubscribe();
-  }
-
-  get used(): boolean {
-    return this.#used;
+  /** Ends the chain unless the stream took it: the client left during the setup, or HEAD. */
+  releaseUnlessStreaming(): void {
+    if (!this.#streaming) this.#subscription?.unsubscribe();
   }
 
   #deliver(delivery: Delivery, first?: () => void): void {
@@ -68,7 +64,7 @@ export class NestChain {
 
   #bridge(handoff: Handoff, headers: WithSourceHeaders[typeof SOURCE_HEADERS]): Source {
     const bridge: Observable<MessageEvent<unknown>> & WithSourceHeaders = new Observable((target) => {
-      this.#used = true;
+      this.#streaming = true;
       this.#target = target;
       for (const delivery of this.#early.splice(0)) delivery(target);
       handoff.release();

@@ -51,7 +51,7 @@ export class RxsseInterceptor implements NestInterceptor {
       this.runtime.optionsFor(handler, route.options),
       report,
     ).then(() => {
-      if (chain && !chain.used) chain.dispose();
+      chain?.releaseUnlessStreaming();
       // The stream owns the Node response now (or answered a HEAD or a request during shutdown).
       res.hijack?.();
     });

@@ -25,7 +25,7 @@ import {
   type StreamMetrics,
   type StreamOptions,
 } from '@rxsse/core';
-import { concat, from, map, NEVER, type Observable, Subject } from 'rxjs';
+import { concat, finalize, from, map, NEVER, type Observable, Subject } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   collectEvents,
@@ -64,6 +64,15 @@ class Shout implements NestInterceptor {
     return next
       .handle()
       .pipe(map((event: MessageEvent) => ({ ...event, data: String(event.data).toUpperCase() })));
+  }
+}
+
+const chains = { finalized: 0 };
+
+@Injectable()
+class TrackChain implements NestInterceptor {
+  intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    return next.handle().pipe(finalize(() => chains.finalized++));
   }
 }
 
@@ -123,6 +132,7 @@ class EventsController {
   }
 
   @RxSse('slow-setup', recorded)
+  @UseInterceptors(TrackChain)
   async slowSetup(@RxSseSignal() signal: AbortSignal): Promise<Observable<MessageEvent>> {
     setup.started++;
     await new Promise<void>((resolve) => {
@@ -237,7 +247,7 @@ describe.each<Platform>(['express', 'fastify'])(
 
     it('leaves no subscription when the client leaves during an async setup', async () => {
       const url = await start();
-      const before = { closes: closes.length, started: setup.started };
+      const before = { closes: closes.length, started: setup.started, finalized: chains.finalized };
       const abort = new AbortController();
       const response = fetch(`${url}/slow-setup`, { signal: abort.signal }).catch(() => undefined);
       await waitFor(() => setup.started === before.started + 1, 5000, 'the setup');
@@ -248,7 +258,9 @@ describe.each<Platform>(['express', 'fastify'])(
       setup.release();
       await waitFor(() => closes.length === before.closes + 1, 5000, 'the close');
       expect(closes.at(-1)!.reason).toBe('client');
-      expect(subscriptions.counts.active).toBe(0);
+      expect(subscriptions.counts.subscribed).toBe(0);
+      // Nest's chain (its interceptors) is released too.
+      await waitFor(() => chains.finalized === before.finalized + 1, 5000, 'the chain to end');
     });
 
     it('replays a channel through @RxSse with its own ids', async () => {
