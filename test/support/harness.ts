@@ -45,6 +45,11 @@ export interface TransportTraits {
    * `SseStreamDroppedError` through the channel the harness records.
    */
   logsDroppedStreams?: boolean;
+  /**
+   * The server never tells the handler when a connection drops while its response waits behind
+   * pipelined ones (`@hono/node-server`): such a stream ends only at the server's shutdown.
+   */
+  missesQueuedDisconnects?: boolean;
 }
 
 /** How the shared adapter suite starts a real server of one framework on 127.0.0.1. */

@@ -84,6 +84,19 @@ export class StreamGroup {
   }
 
   /**
+   * Keeps {@link closing} true until `until` settles, after {@link close} returned: a server that
+   * stops listening goes on turning requests away (those on its kept-alive connections) until its
+   * own close completes, also where the handler cannot see the server (a fetch handler).
+   */
+  closeUntil(until: PromiseLike<unknown>): void {
+    this.#closing++;
+    const release = () => {
+      this.#closing--;
+    };
+    until.then(release, release);
+  }
+
+  /**
    * The `retry:` hint for a stream ended by the last {@link close}, drawn from its window; `undefined`
    * before any close, or when it gave no `retry`. Also sent to requests that arrive while a server
    * shuts down, so they come back spread out too.

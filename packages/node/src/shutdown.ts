@@ -1,4 +1,4 @@
-import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2Session } from 'node:http2';
 import type { Server } from 'node:net';
 import { checkShutdownOptions, openStreams, type ShutdownOptions, type StreamGroup } from '@rxsse/core';
@@ -31,7 +31,16 @@ export function closeStreamsOnServerClose(
   const close = server.close;
   server.close = function closeWithStreams(this: Server, callback?: (error?: Error) => void) {
     markServerClosing(this);
-    close.call(this, callback);
+    // From now on every HTTP/1 response closes its connection, whoever answers it: a fetch
+    // handler's turn-away cannot say `Connection: close`, and a kept-alive client would hold
+    // close() open by reconnecting on the same connection.
+    this.prependListener('request', closeAfterResponse);
+    let closed!: () => void;
+    group.closeUntil(new Promise<void>((resolve) => (closed = resolve)));
+    close.call(this, (error?: Error) => {
+      closed();
+      callback?.(error);
+    });
     void group.close(shutdown).then(() => {
       closeSessions();
       // The connections of the streams just ended are idle now; Node reaped idle ones only when
@@ -40,6 +49,10 @@ export function closeStreamsOnServerClose(
     });
     return this;
   };
+}
+
+function closeAfterResponse(req: IncomingMessage, res: ServerResponse): void {
+  if (req.httpVersionMajor < 2) res.shouldKeepAlive = false;
 }
 
 /**

@@ -45,7 +45,12 @@ async function running(server: Server, shutdown: Parameters<AdapterHarness['star
 /** Hono on `@hono/node-server`, each route `app.get(path, (c) => handler(c.req.raw))`. */
 export const honoHarness: AdapterHarness = {
   name: 'hono on @hono/node-server',
-  traits: { openingComment: true, holdsBytesWithinTick: true, logsDroppedStreams: true },
+  traits: {
+    openingComment: true,
+    holdsBytesWithinTick: true,
+    logsDroppedStreams: true,
+    missesQueuedDisconnects: true,
+  },
   async start(routes, shutdown) {
     const app = new Hono();
     for (const route of routes) {

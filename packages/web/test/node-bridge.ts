@@ -3,17 +3,14 @@ import { SseStreamDroppedError } from '../src/index.js';
 
 /**
  * A plain `node:http` server that answers every request with a fetch handler: the smallest bridge
- * a user might write, with backpressure (`write()` false waits for `'drain'`) and a disconnect
- * that both aborts `request.signal` and cancels the body.
+ * a user might write, with backpressure (`write()` false waits for `'drain'`). It tells of a
+ * disconnect only by cancelling the body, never through `request.signal` (undici's `Request` on
+ * Node 20 keeps what follows a signal reachable for longer than a connection lives).
  */
 export function serveFetch(handler: (request: Request) => Promise<Response>): Server {
   return createServer((req, res) => {
-    const abort = new AbortController();
-    res.on('close', () => {
-      if (!res.writableFinished) abort.abort();
-    });
-    handler(toRequest(req, abort.signal)).then(
-      (response) => send(response, res),
+    handler(toRequest(req)).then(
+      (response) => send(req, response, res),
       (error: unknown) => {
         console.error(error);
         res.writeHead(500).end();
@@ -22,7 +19,7 @@ export function serveFetch(handler: (request: Request) => Promise<Response>): Se
   });
 }
 
-function toRequest(req: IncomingMessage, signal: AbortSignal): Request {
+function toRequest(req: IncomingMessage): Request {
   const headers = new Headers();
   for (const [name, value] of Object.entries(req.headers)) {
     if (typeof value === 'string') headers.set(name, value);
@@ -31,12 +28,11 @@ function toRequest(req: IncomingMessage, signal: AbortSignal): Request {
   return new Request(`http://${req.headers.host}${req.url}`, {
     method: req.method,
     headers,
-    signal,
     ...(hasBody ? { body: req as unknown as ReadableStream, duplex: 'half' } : {}),
   } as RequestInit);
 }
 
-async function send(response: Response, res: ServerResponse): Promise<void> {
+async function send(req: IncomingMessage, response: Response, res: ServerResponse): Promise<void> {
   const headers: Record<string, string> = {};
   response.headers.forEach((value, name) => {
     headers[name] = value;
@@ -45,7 +41,18 @@ async function send(response: Response, res: ServerResponse): Promise<void> {
   res.flushHeaders();
   if (!response.body) return void res.end();
   const reader = response.body.getReader();
-  res.on('close', () => reader.cancel().catch(() => {}));
+  // A response queued behind pipelined ones has no socket yet: its request's socket tells.
+  const socket = req.socket;
+  const gone = () => {
+    reader.cancel().catch(() => {});
+    res.destroy();
+  };
+  if (socket.destroyed) gone();
+  socket.on('close', gone);
+  res.on('close', () => {
+    socket.off('close', gone);
+    if (!res.writableFinished) gone();
+  });
   try {
     for (;;) {
       const { done, value } = await reader.read();

@@ -1,0 +1,4 @@
+import { describeHostileContract } from '../../../test/hostile-contract.js';
+import { honoHarness } from './harness.js';
+
+describeHostileContract(honoHarness);
