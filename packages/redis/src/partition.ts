@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-import { ErrorReply } from 'redis';
 import type { RedisClient } from './client.js';
 import type { EntryFields } from './stream-fields.js';
 
@@ -71,7 +69,6 @@ local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], ARGV[1], unpack(A
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'k', ARGV[4], 'i', id, unpack(ARGV, 5))
 return id
 `;
-const APPEND_SHA = createHash('sha1').update(APPEND).digest('hex');
 
 /** What {@link appendToPartition} writes. */
 export interface PartitionAppend {
@@ -85,22 +82,22 @@ export interface PartitionAppend {
   partitionMaxLength: number;
 }
 
-/** Runs the append script (loaded by SHA, sent whole only when Redis does not have it yet). */
+/**
+ * Runs the append script. Always `EVAL`, never `EVALSHA` with a fallback: a fallback after
+ * `NOSCRIPT` (a new or restarted Redis) would send the call again behind later ones, and publishes
+ * would be stored out of call order. Redis caches the compiled script either way.
+ */
 export async function appendToPartition(client: RedisClient, append: PartitionAppend): Promise<string> {
-  const call = {
-    keys: [append.topicKey, append.partitionKey],
-    arguments: [
-      append.id,
-      String(append.maxLength),
-      String(append.partitionMaxLength),
-      append.topic,
-      ...Object.entries(append.fields).flat(),
-    ],
-  };
-  try {
-    return String(await client.evalSha(APPEND_SHA, call));
-  } catch (error) {
-    if (!(error instanceof ErrorReply && error.message.startsWith('NOSCRIPT'))) throw error;
-    return String(await client.eval(APPEND, call));
-  }
+  return String(
+    await client.eval(APPEND, {
+      keys: [append.topicKey, append.partitionKey],
+      arguments: [
+        append.id,
+        String(append.maxLength),
+        String(append.partitionMaxLength),
+        append.topic,
+        ...Object.entries(append.fields).flat(),
+      ],
+    }),
+  );
 }

@@ -107,6 +107,22 @@ describe('redisEngine({ partitions })', () => {
     expect(await raw.xLen(layout.partitionKey(layout.partitionOf('t')))).toBe(1);
   });
 
+  it('stores concurrent publishes in call order, even while Redis loads its script', async () => {
+    const store = engine();
+    await store.append('warm', { data: 'x' });
+    await raw.scriptFlush();
+    // Calls spread over ticks, so some are sent while earlier ones are still being answered.
+    const appends: Promise<string>[] = [];
+    for (let i = 0; i < 200; i++) {
+      appends.push(store.append('ordered', { data: `m${i}` }));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const ids = await Promise.all(appends);
+    const stored = (await raw.xRange(layout.topicKey('ordered'), '-', '+')) ?? [];
+    expect(stored.map((e) => e.message.d)).toEqual(appends.map((_, i) => `m${i}`));
+    expect(stored.map((e) => e.id)).toEqual(ids);
+  });
+
   it('tells listeners of a partition about a gap when trimming outruns the reader, and never goes backwards', async () => {
     const store = engine({ partitionMaxLength: 10, readCount: 5 });
     const seen = recorder();
