@@ -8,13 +8,17 @@ import { RedisServer } from './support/redis-server.js';
 import { fetchClient, LiveClient } from './support/sse-clients.js';
 
 /** A Redis, an Express and a Fastify app on it, and the clients a test opened. */
-function cluster(persistent: boolean) {
+function cluster(persistent: boolean, partitions: number | undefined) {
   const state = {} as { redis: RedisServer; apps: [AppProcess, AppProcess] };
   const clients: { close(): unknown }[] = [];
   beforeAll(async () => {
     assertBuilt();
     state.redis = await RedisServer.start({ persistent });
-    const env = { REDIS_URL: state.redis.url, TOPIC: 'chaos' };
+    const env = {
+      REDIS_URL: state.redis.url,
+      TOPIC: 'chaos',
+      ...(partitions ? { PARTITIONS: String(partitions) } : {}),
+    };
     state.apps = await Promise.all([
       new AppProcess('express', env).start(),
       new AppProcess('fastify', env).start(),
@@ -62,89 +66,98 @@ function expectStrictlyIncreasing(ids: string[]): void {
   }
 }
 
-describe('kill -9 of Redis with the append-only file on (appendfsync always)', () => {
-  const { state, connectClients, track } = cluster(true);
+// Both live paths: one read over every topic, and by partition.
+for (const partitions of [undefined, 4]) {
+  const mode = partitions ? `, ${partitions} partitions` : '';
 
-  it('every client ends with every event exactly once, and publishing while down fails clearly', async () => {
-    const clients = await connectClients();
-    const acked: string[] = [];
-    const errors: string[] = [];
-    let killed = false;
-    // Publishing never pauses: the kill lands while publishes are in flight.
-    const publisher = (async () => {
-      for (let i = 0; i < 60; i++) acked.push(await publishUntilStored(state.apps[i % 2]!, `e${i}`, errors));
-    })();
-    await until(() => acked.length >= 20, 'the first events');
-    await state.redis.kill9();
-    killed = true;
-    // A client resuming while Redis is down: its replay cannot be read, yet it is answered 200 and
-    // the stream ends, so it keeps reconnecting (after an error status, EventSource gives up).
-    const resumeFrom = acked[9]!;
-    const returning = track(new LiveClient(`${state.apps[0].url}/events?lastEventId=${resumeFrom}`));
-    await until(() => errors.length >= 2 && returning.opens >= 2, 'publishes failing, resumes retrying');
-    expect(returning.seen).toEqual([]);
-    await state.redis.restart({ persistent: true });
-    await publisher;
+  describe(`kill -9 of Redis with the append-only file on (appendfsync always)${mode}`, () => {
+    const { state, connectClients, track } = cluster(true, partitions);
 
-    expect(killed).toBe(true);
-    for (const error of errors) expect(error).toMatch(/^Redis publish on topic "chaos" failed: /);
-    await until(() => clients.every((c) => acked.every((id) => c.ids.includes(id))), 'every stored event');
-    const reference = clients[0]!.ids;
-    expectStrictlyIncreasing(reference);
-    // A publish cut off by the kill may have been stored without its reply: then every client has it.
-    const texts = new Set(clients[0]!.seen.map((e) => e.data));
-    for (let i = 0; i < 60; i++) expect(texts.has(`e${i}`)).toBe(true);
-    for (const client of clients) {
-      expect(client.ids).toEqual(reference);
-      expect(client.truncations).toEqual([]);
-    }
-    // Once Redis is back, the resuming client gets exactly what it missed.
-    const missed = reference.slice(reference.indexOf(resumeFrom) + 1);
-    await until(() => returning.ids.length >= missed.length, 'the resuming client caught up');
-    expect(returning.ids).toEqual(missed);
-    expect(returning.truncations).toEqual([]);
-  });
-});
+    it('every client ends with every event exactly once, and publishing while down fails clearly', async () => {
+      const clients = await connectClients();
+      const acked: string[] = [];
+      const errors: string[] = [];
+      let killed = false;
+      // Publishing never pauses: the kill lands while publishes are in flight.
+      const publisher = (async () => {
+        for (let i = 0; i < 60; i++)
+          acked.push(await publishUntilStored(state.apps[i % 2]!, `e${i}`, errors));
+      })();
+      await until(() => acked.length >= 20, 'the first events');
+      await state.redis.kill9();
+      killed = true;
+      // A client resuming while Redis is down: its replay cannot be read, yet it is answered 200 and
+      // the stream ends, so it keeps reconnecting (after an error status, EventSource gives up).
+      const resumeFrom = acked[9]!;
+      const returning = track(new LiveClient(`${state.apps[0].url}/events?lastEventId=${resumeFrom}`));
+      await until(() => errors.length >= 2 && returning.opens >= 2, 'publishes failing, resumes retrying');
+      expect(returning.seen).toEqual([]);
+      await state.redis.restart({ persistent: true });
+      await publisher;
 
-describe('kill -9 of Redis without persistence', () => {
-  const { state, connectClients, track } = cluster(false);
-
-  it('tells connected and returning clients what was lost instead of leaving a silent gap', async () => {
-    const [express, fastify] = state.apps;
-    const clients = await connectClients();
-    const before: string[] = [];
-    for (let i = 0; i < 10; i++) before.push((await (i % 2 ? fastify : express).publish(`b${i}`)).id!);
-    await until(() => clients.every((c) => c.ids.length === 10), 'the events before the kill');
-
-    await state.redis.kill9();
-    const down = await express.publish('while down');
-    expect(down).toMatchObject({
-      status: 503,
-      error: expect.stringMatching(/^Redis publish on topic "chaos" failed: /),
+      expect(killed).toBe(true);
+      for (const error of errors) expect(error).toMatch(/^Redis publish on topic "chaos" failed: /);
+      await until(() => clients.every((c) => acked.every((id) => c.ids.includes(id))), 'every stored event');
+      const reference = clients[0]!.ids;
+      expectStrictlyIncreasing(reference);
+      // A publish cut off by the kill may have been stored without its reply: then every client has it.
+      const texts = new Set(clients[0]!.seen.map((e) => e.data));
+      for (let i = 0; i < 60; i++) expect(texts.has(`e${i}`)).toBe(true);
+      for (const client of clients) {
+        expect(client.ids).toEqual(reference);
+        expect(client.truncations).toEqual([]);
+      }
+      // Once Redis is back, the resuming client gets exactly what it missed.
+      const missed = reference.slice(reference.indexOf(resumeFrom) + 1);
+      await until(() => returning.ids.length >= missed.length, 'the resuming client caught up');
+      expect(returning.ids).toEqual(missed);
+      expect(returning.truncations).toEqual([]);
     });
-    await state.redis.restart({ persistent: false });
-
-    const errors: string[] = [];
-    const after: string[] = [];
-    for (let i = 0; i < 5; i++)
-      after.push(await publishUntilStored(i % 2 ? fastify : express, `a${i}`, errors));
-    await until(() => clients.every((c) => after.every((id) => c.ids.includes(id))), 'the events after');
-    for (const client of clients) {
-      expect(client.seen.map((e) => (e.type === 'message' ? e.lastEventId : e.type))).toEqual([
-        ...before,
-        'history-truncated',
-        ...after,
-      ]);
-      expect(JSON.parse(client.truncations[0]!.data)).toEqual({ lastEventId: before.at(-1), reason: 'gap' });
-    }
-
-    // A client that was away comes back with an id Redis no longer has.
-    const returning = track(await fetchClient(`${fastify.url}/events`, before[4]));
-    expect(returning.response.headers.get('sse-history-truncated')).toBe('true');
-    const next = await publishUntilStored(express, 'next', errors);
-    await until(() => returning.seen.length === 2, 'signal and live event');
-    expect(returning.seen[0]).toMatchObject({ type: 'history-truncated' });
-    expect(JSON.parse(returning.seen[0]!.data)).toEqual({ lastEventId: before[4], reason: 'history' });
-    expect(returning.ids).toEqual([next]);
   });
-});
+
+  describe(`kill -9 of Redis without persistence${mode}`, () => {
+    const { state, connectClients, track } = cluster(false, partitions);
+
+    it('tells connected and returning clients what was lost instead of leaving a silent gap', async () => {
+      const [express, fastify] = state.apps;
+      const clients = await connectClients();
+      const before: string[] = [];
+      for (let i = 0; i < 10; i++) before.push((await (i % 2 ? fastify : express).publish(`b${i}`)).id!);
+      await until(() => clients.every((c) => c.ids.length === 10), 'the events before the kill');
+
+      await state.redis.kill9();
+      const down = await express.publish('while down');
+      expect(down).toMatchObject({
+        status: 503,
+        error: expect.stringMatching(/^Redis publish on topic "chaos" failed: /),
+      });
+      await state.redis.restart({ persistent: false });
+
+      const errors: string[] = [];
+      const after: string[] = [];
+      for (let i = 0; i < 5; i++)
+        after.push(await publishUntilStored(i % 2 ? fastify : express, `a${i}`, errors));
+      await until(() => clients.every((c) => after.every((id) => c.ids.includes(id))), 'the events after');
+      for (const client of clients) {
+        expect(client.seen.map((e) => (e.type === 'message' ? e.lastEventId : e.type))).toEqual([
+          ...before,
+          'history-truncated',
+          ...after,
+        ]);
+        expect(JSON.parse(client.truncations[0]!.data)).toEqual({
+          lastEventId: before.at(-1),
+          reason: 'gap',
+        });
+      }
+
+      // A client that was away comes back with an id Redis no longer has.
+      const returning = track(await fetchClient(`${fastify.url}/events`, before[4]));
+      expect(returning.response.headers.get('sse-history-truncated')).toBe('true');
+      const next = await publishUntilStored(express, 'next', errors);
+      await until(() => returning.seen.length === 2, 'signal and live event');
+      expect(returning.seen[0]).toMatchObject({ type: 'history-truncated' });
+      expect(JSON.parse(returning.seen[0]!.data)).toEqual({ lastEventId: before[4], reason: 'history' });
+      expect(returning.ids).toEqual([next]);
+    });
+  });
+}

@@ -23,7 +23,8 @@ export class AppProcess {
 
   constructor(
     readonly framework: Framework,
-    private readonly env: { REDIS_URL: string; TOPIC: string },
+    /** `PARTITIONS`, when set, runs the engine in its many-topics mode with that many partitions. */
+    private readonly env: { REDIS_URL: string; TOPIC: string; PARTITIONS?: string },
   ) {}
 
   get url(): string {
