@@ -1,0 +1,178 @@
+import { formatEvent } from '@rxsse/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  collectEvents,
+  eventSourceClients,
+  fetchAndParse,
+  fetchBytes,
+  rawClient,
+  readFor,
+  sleep,
+  waitFor,
+} from '../../../test/support/clients.js';
+import { type Closed, HOSTILE, QUEUE_CAP } from './runtime/routes.js';
+import { type Runtime, type RuntimeServer, startRuntime } from './runtime/runtime.js';
+
+const expected = HOSTILE.map((m) => ({
+  type: m.type || 'message',
+  data: (typeof m.data === 'string' ? m.data : JSON.stringify(m.data)).toWellFormed().replace(/\r\n?/g, '\n'),
+  lastEventId: m.id ?? '',
+}));
+
+/**
+ * The adapter contract's checks, on a runtime that is not Node: the same route code
+ * (`runtime/routes.ts`) served by the runtime's own server in its own process, driven by real
+ * clients from here; closes and memory are read from the server's ledger over HTTP.
+ */
+export function describeRuntimeContract(runtime: Runtime): void {
+  describe(`@rxsse/web on ${runtime.name}`, () => {
+    let server: RuntimeServer;
+    const get = async <T>(path: string): Promise<T> =>
+      (await fetch(`${server.url}${path}`)).json() as Promise<T>;
+    const closesOf = async (path: string) => (await get<Closed[]>('/closes')).filter((c) => c.path === path);
+    /** The closes of `path`, once there are `count` of them. */
+    const waitForCloses = async (path: string, timeout: number, count = 1) => {
+      const deadline = Date.now() + timeout;
+      for (;;) {
+        const closes = await closesOf(path);
+        if (closes.length >= count) return closes;
+        if (Date.now() > deadline) throw new Error(`${closes.length} closes of ${path} within ${timeout} ms`);
+        await sleep(20);
+      }
+    };
+
+    beforeAll(async () => {
+      server = await startRuntime(runtime);
+    });
+    afterAll(async () => {
+      await server?.stop();
+      // Only the drops the tests caused on purpose reached the runtime's log.
+      const errors = server.stderr.join('').match(/\b[A-Z]\w*(Error|Exception)\b/g) ?? [];
+      expect(errors.filter((name) => name !== 'SseStreamDroppedError')).toEqual([]);
+    });
+
+    it('answers 200 with the event-stream headers and no hop-by-hop header, byte for byte', async () => {
+      const { response, body } = await fetchBytes(`${server.url}/hostile`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('text/event-stream');
+      expect(response.headers.get('cache-control')).toBe('no-cache, no-transform');
+      expect(response.headers.get('x-accel-buffering')).toBe('no');
+      expect(response.headers.get('keep-alive')).toBeNull();
+      expect(body.toString('utf8')).toBe(HOSTILE.map((m) => formatEvent(m)).join(''));
+      expect((await waitForCloses('/hostile', 2000)).map((c) => c.reason)).toEqual(['complete']);
+    });
+
+    for (const [client, EventSourceImpl] of eventSourceClients) {
+      it(`delivers every event exactly to ${client}`, async () => {
+        const received = await collectEvents(
+          EventSourceImpl,
+          `${server.url}/hostile-open`,
+          ['message', 'tick'],
+          8,
+        );
+        expect(received).toEqual(expected);
+      });
+    }
+
+    it('delivers every event exactly to eventsource-parser over fetch', async () => {
+      expect(await fetchAndParse(`${server.url}/hostile`)).toEqual(expected);
+    });
+
+    it('unsubscribes from the source at once when the client disconnects', async () => {
+      const client = await rawClient(`${server.url}/ticks`, { read: true });
+      await waitFor(() => client.text.includes('data: 3'), 5000, 'first events');
+      client.destroy();
+      const closes = await waitForCloses('/ticks', 2000);
+      expect(closes.map((c) => c.reason)).toEqual(['client']);
+      expect(await get<number>('/active')).toBe(0);
+    });
+
+    it('closes a client that never reads when its queue would pass the cap', async () => {
+      const client = await rawClient(`${server.url}/flood`, { read: false });
+      const closes = await waitForCloses('/flood', 15_000);
+      expect(closes.map((c) => c.reason)).toEqual(['overflow']);
+      expect(closes[0]!.peakQueuedBytes).toBeLessThanOrEqual(256 * 1024);
+      client.resume();
+      await client.done;
+      expect(client.closed).toBe(true);
+    });
+
+    it('closes a stalled client after stallTimeout even when no new event arrives', async () => {
+      const client = await rawClient(`${server.url}/stall`, { read: false });
+      const closes = await waitForCloses('/stall', 10_000);
+      expect(closes.map((c) => c.reason)).toEqual(['stall']);
+      client.resume();
+      await client.done;
+    });
+
+    it('holds at most the queue cap + 1 MiB for a client that never reads', async () => {
+      // A first client warms the route up, so what is measured is the queue, not compiled code.
+      const warm = await rawClient(`${server.url}/drop`, { read: false });
+      await sleep(500);
+      warm.destroy();
+      await waitForCloses('/drop', 2000);
+      // The least of a few samples: a collection may leave some garbage behind, never less than
+      // what is held, and a queue that grew without bound would show in every sample.
+      const sample = async (count: number) => {
+        let least = Number.POSITIVE_INFINITY;
+        for (let i = 0; i < count; i++) {
+          least = Math.min(least, await get<number>('/memory'));
+          await sleep(250);
+        }
+        return least;
+      };
+      const before = await sample(2);
+      const client = await rawClient(`${server.url}/drop`, { read: false });
+      // 16 KiB a millisecond: some 30 MB offered while the client reads nothing.
+      await sleep(1500);
+      const during = await sample(3);
+      client.destroy();
+      expect(during - before).toBeLessThan(QUEUE_CAP + 1024 * 1024);
+      expect((await waitForCloses('/drop', 2000, 2)).map((c) => c.reason)).toEqual(['client', 'client']);
+    });
+
+    it('sends heartbeats only while idle', async () => {
+      const text = (await readFor(`${server.url}/busy-then-idle`, 1200 + 4 * 400)).replace(/^:\n/, '');
+      const lastData = text.lastIndexOf('data: ');
+      const firstBeat = text.indexOf(':\n');
+      expect(lastData).toBeGreaterThan(0);
+      expect(firstBeat).toBeGreaterThan(lastData);
+      expect(text.slice(lastData).split(':\n').length - 1).toBeGreaterThanOrEqual(2);
+    });
+
+    it('hands Last-Event-ID from the header or the query to the handler', async () => {
+      const read = async (path: string, init?: RequestInit) =>
+        (await fetchBytes(`${server.url}${path}`, init)).body.toString();
+      expect(await read('/last-id')).toBe('data: (none)\n\n');
+      expect(await read('/last-id', { headers: { 'Last-Event-ID': '42' } })).toBe('data: 42\n\n');
+      expect(await read('/last-id?lastEventId=7')).toBe('data: 7\n\n');
+    });
+
+    it('replays a channel to a client that reconnects with Last-Event-ID', async () => {
+      const publish = (data: string) =>
+        fetch(`${server.url}/publish`, { method: 'POST', body: JSON.stringify({ data }) });
+      const EventSourceImpl = eventSourceClients[0]![1];
+      const source = new EventSourceImpl(`${server.url}/chat`);
+      try {
+        const received: string[] = [];
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`received ${received}`)), 10_000);
+          source.addEventListener('open', () => void publish('one').then(() => publish('two')), {
+            once: true,
+          });
+          source.addEventListener('message', (event) => {
+            received.push((event as MessageEvent).data);
+            if (received.length === 2) {
+              clearTimeout(timer);
+              resolve();
+            }
+          });
+        });
+        // One event per connection: the second came by replay after the id of the first.
+        expect(received).toEqual(['one', 'two']);
+      } finally {
+        source.close();
+      }
+    });
+  });
+}

@@ -1,0 +1,107 @@
+// The routes the Bun and Deno suites serve: the same route code on every runtime, with a ledger
+// the tests read over HTTP, since the server lives in another process.
+import {
+  type CloseReason,
+  createChannel,
+  type MessageEvent,
+  memoryEngine,
+  type StreamOptions,
+} from '@rxsse/core';
+import { concat, from, interval, map, NEVER, Observable, take } from 'rxjs';
+import { sse } from '../../src/index.js';
+
+/** Messages that break a careless encoder (shared with the tests, which compute what clients see). */
+export const HOSTILE: MessageEvent[] = [
+  { data: 'plain', id: '1' },
+  { data: 'two\nlines', id: '2', type: 'tick' },
+  { data: '\n', id: '3' },
+  { data: '', id: '4', type: 'tick' },
+  { data: ' leading space and trailing newline\n', id: '5' },
+  { data: 'crlf\r\nand cr\rend', id: '6' },
+  { data: { nested: { emoji: '😀', sep: '\u2028' } }, id: '7', type: 'tick' },
+  { data: 'data: injected\n\nid: 666', id: '8' },
+];
+
+export interface Closed {
+  path: string;
+  reason: CloseReason;
+  peakQueuedBytes: number;
+}
+
+export const QUEUE_CAP = 1024 * 1024;
+
+/** What the runtime's server hands the routes: a full collection, and the bytes it holds then. */
+export interface RuntimeMemory {
+  gc(): void;
+  used(): number;
+}
+
+/** Every route's fetch handler, and the ledger's: `/closes`, `/active`, `/memory`, `/publish`. */
+export function runtimeRoutes(memory: RuntimeMemory): (request: Request) => Promise<Response> {
+  const closes: Closed[] = [];
+  let active = 0;
+  const recorded = (path: string, options: StreamOptions = {}): StreamOptions => ({
+    ...options,
+    onClose: (reason, stats) => closes.push({ path, reason, peakQueuedBytes: stats.peakQueuedBytes }),
+  });
+  const counted = <T>(source: Observable<T>) =>
+    new Observable<T>((subscriber) => {
+      active++;
+      const inner = source.subscribe(subscriber);
+      return () => {
+        active--;
+        inner.unsubscribe();
+      };
+    });
+  const kib = (n: number) => 'x'.repeat(1024 * n - 8);
+  const chat = createChannel(memoryEngine(), 'chat');
+  const routes: Record<string, (request: Request) => Promise<Response>> = {
+    '/hostile': sse(() => from(HOSTILE), recorded('/hostile', { headers: { Connection: 'keep-alive' } })),
+    '/hostile-open': sse(() => concat(from(HOSTILE), NEVER)),
+    '/ticks': sse(() => counted(interval(5).pipe(map((n) => ({ data: String(n) })))), recorded('/ticks')),
+    '/flood': sse(
+      () => interval(1).pipe(map(() => ({ data: kib(64) }))),
+      recorded('/flood', { maxQueueBytes: 256 * 1024, stallTimeout: false }),
+    ),
+    '/stall': sse(
+      () => concat(from(Array.from({ length: 400 }, () => ({ data: kib(64) }))), NEVER),
+      recorded('/stall', { stallTimeout: 300, maxQueueBytes: 64 * 1024 * 1024 }),
+    ),
+    '/drop': sse(
+      () => interval(1).pipe(map(() => ({ data: kib(16) }))),
+      recorded('/drop', { maxQueueBytes: QUEUE_CAP, onOverflow: 'drop-oldest', stallTimeout: false }),
+    ),
+    '/busy-then-idle': sse(
+      () =>
+        concat(
+          interval(30).pipe(
+            take(40),
+            map((n) => ({ data: String(n) })),
+          ),
+          NEVER,
+        ),
+      { heartbeat: 400 },
+    ),
+    '/quiet': sse(() => concat(from([{ data: 'hello' }]), NEVER)),
+    '/quiet-without-heartbeats': sse(() => concat(from([{ data: 'hello' }]), NEVER), { heartbeat: false }),
+    '/last-id': sse((_request, { lastEventId }) => from([{ data: lastEventId ?? '(none)' }])),
+    '/chat': sse(async (_request, context) => (await chat.subscribe(context)).pipe(take(1)), { retry: 50 }),
+  };
+  const json = (value: unknown) =>
+    new Response(JSON.stringify(value), { headers: { 'content-type': 'application/json' } });
+  return async (request) => {
+    const path = new URL(request.url).pathname;
+    if (path === '/closes') return json(closes);
+    if (path === '/active') return json(active);
+    if (path === '/memory') {
+      memory.gc();
+      return json(memory.used());
+    }
+    if (path === '/publish') {
+      const { data } = (await request.json()) as { data: string };
+      return json(await chat.publish({ data }));
+    }
+    const route = routes[path];
+    return route ? route(request) : new Response('not found', { status: 404 });
+  };
+}

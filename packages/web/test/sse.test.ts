@@ -1,0 +1,88 @@
+import { concat, from, NEVER } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import { SseStreamDroppedError, sse } from '../src/index.js';
+
+const request = (init?: RequestInit, path = '/sse') => new Request(`http://127.0.0.1${path}`, init);
+
+async function read(response: Response): Promise<string> {
+  return new TextDecoder().decode(await response.arrayBuffer());
+}
+
+describe('sse() as a fetch handler', () => {
+  it('answers with no hop-by-hop header, even one the route sets', async () => {
+    const handler = sse(() => from([{ data: 'x' }]), {
+      headers: {
+        Connection: 'keep-alive',
+        'Keep-Alive': 'timeout=5',
+        'Transfer-Encoding': 'chunked',
+        'X-Id': '1',
+      },
+    });
+    const response = await handler(request());
+    expect([...response.headers.keys()].sort()).toEqual([
+      'cache-control',
+      'content-type',
+      'x-accel-buffering',
+      'x-id',
+    ]);
+    expect(await read(response)).toBe('data: x\n\n');
+  });
+
+  it('rejects before a Response exists when the handler throws or returns no source', async () => {
+    const failure = new Error('not authorized');
+    await expect(
+      sse(() => {
+        throw failure;
+      })(request()),
+    ).rejects.toBe(failure);
+    await expect(sse(() => 42 as never)(request())).rejects.toThrow(/returned number 42/);
+  });
+
+  it('answers HEAD with the headers alone, without running the handler', async () => {
+    let calls = 0;
+    const response = await sse(() => {
+      calls++;
+      return NEVER;
+    })(request({ method: 'HEAD' }));
+    expect(response.headers.get('content-type')).toBe('text/event-stream');
+    expect(response.body).toBeNull();
+    expect(calls).toBe(0);
+  });
+
+  it('reads Last-Event-ID sent as UTF-8 bytes, and the query parameter', async () => {
+    const seen: (string | undefined)[] = [];
+    const handler = sse((_request, { lastEventId }) => {
+      seen.push(lastEventId);
+      return from([]);
+    });
+    const utf8AsBytes = String.fromCharCode(...new TextEncoder().encode('é-1'));
+    await handler(request({ headers: { 'Last-Event-ID': utf8AsBytes } }));
+    await handler(request(undefined, '/sse?lastEventId=7'));
+    expect(seen).toEqual(['é-1', '7']);
+  });
+
+  it('stops the source when the body is cancelled, and when request.signal aborts', async () => {
+    const reasons: string[] = [];
+    const handler = sse(() => concat(from([{ data: 'x' }]), NEVER), {
+      onClose: (reason) => reasons.push(reason),
+    });
+    const cancelled = await handler(request());
+    await cancelled.body!.cancel();
+    const abort = new AbortController();
+    await handler(request({ signal: abort.signal }));
+    abort.abort();
+    expect(reasons).toEqual(['client', 'client']);
+  });
+
+  it('errors the body with SseStreamDroppedError when it drops a stream on purpose', async () => {
+    const reasons: string[] = [];
+    const kib = 'k'.repeat(1024);
+    const handler = sse(() => from(Array.from({ length: 512 }, () => ({ data: kib }))), {
+      maxQueueBytes: 64 * 1024,
+      onClose: (reason) => reasons.push(reason),
+    });
+    const response = await handler(request());
+    await expect(read(response)).rejects.toBeInstanceOf(SseStreamDroppedError);
+    expect(reasons).toEqual(['overflow']);
+  });
+});
