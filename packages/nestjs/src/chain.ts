@@ -1,7 +1,7 @@
 import type { CallHandler } from '@nestjs/common';
 import { type EventSourceLike, type MessageEvent, SOURCE_HEADERS, type WithSourceHeaders } from '@rxsse/core';
 import { Observable, type Subscriber, type Subscription } from 'rxjs';
-import type { Handoff } from './handoff.js';
+import { type Handoff, isSubscribable } from './handoff.js';
 
 type Source = EventSourceLike<MessageEvent<unknown>>;
 type Delivery = (target: Subscriber<unknown>) => void;
@@ -28,12 +28,22 @@ export class NestChain {
       failed = reject;
     });
     this.#subscription = next.handle().subscribe({
-      next: (value) => this.#deliver((target) => target.next(value), answered),
+      next: (value) => {
+        const target = this.#target;
+        if (!target) return this.#hold((early) => early.next(value), answered);
+        target.next(value);
+        // A synchronous source stops here when the stream ended while it emitted.
+        if (target.closed) this.#subscription?.unsubscribe();
+      },
       error: (error: unknown) => {
         failed(error);
-        this.#deliver((target) => target.error(error));
+        if (this.#target) this.#target.error(error);
+        else this.#hold((early) => early.error(error));
       },
-      complete: () => this.#deliver((target) => target.complete(), answered),
+      complete: () => {
+        if (this.#target) this.#target.complete();
+        else this.#hold((early) => early.complete(), answered);
+      },
     });
     this.source = Promise.race([handoff.source, early]).then((source) => {
       if (source !== undefined && !isSubscribable(source)) {
@@ -50,16 +60,10 @@ export class NestChain {
     if (!this.#streaming) this.#subscription?.unsubscribe();
   }
 
-  #deliver(delivery: Delivery, first?: () => void): void {
-    const target = this.#target;
-    if (!target) {
-      this.#early.push(delivery);
-      first?.();
-      return;
-    }
-    delivery(target);
-    // A synchronous source stops here when the stream ended while it emitted.
-    if (target.closed) this.#subscription?.unsubscribe();
+  /** What the chain did before the stream subscribed, replayed to it then. */
+  #hold(delivery: Delivery, first?: () => void): void {
+    this.#early.push(delivery);
+    first?.();
   }
 
   #bridge(handoff: Handoff, headers: WithSourceHeaders[typeof SOURCE_HEADERS]): Source {
@@ -73,8 +77,4 @@ export class NestChain {
     if (headers) bridge[SOURCE_HEADERS] = headers;
     return bridge;
   }
-}
-
-function isSubscribable(source: Source): source is Observable<MessageEvent<unknown>> {
-  return typeof (source as Partial<Observable<unknown>>).subscribe === 'function';
 }

@@ -37,7 +37,7 @@ export class Handoff {
       throw error;
     }
     this.#settle(source);
-    return isObservable(source) ? this.#held(source) : new Observable(() => {});
+    return isSubscribable(source) ? this.#held(source) : new Observable(() => {});
   }
 
   fail(error: unknown): void {
@@ -62,7 +62,8 @@ export class Handoff {
   }
 }
 
-function isObservable(source: Source): source is Observable<MessageEvent<unknown>> {
+/** An Observable (rxjs or any other with `subscribe`), as the core tells it from an AsyncIterable. */
+export function isSubscribable(source: Source): source is Observable<MessageEvent<unknown>> {
   return typeof (source as Partial<Observable<unknown>>).subscribe === 'function';
 }
 

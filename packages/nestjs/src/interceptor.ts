@@ -38,9 +38,9 @@ export class RxsseInterceptor implements NestInterceptor {
         `event stream ${rawReq.method} ${rawReq.url} failed: ${String(error)}`,
         error instanceof Error ? error.stack : undefined,
       );
+    copyReplyHeaders(res, rawRes);
     let chain: NestChain | undefined;
     const produce = (streamContext: Parameters<typeof openHandoff>[1]) => {
-      copyReplyHeaders(res, rawRes);
       chain = new NestChain(next, openHandoff(req, streamContext));
       return chain.source;
     };
