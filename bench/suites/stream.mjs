@@ -38,6 +38,8 @@ const CAP = MiB;
 const GOAL_BURST = 2.0;
 const GOAL_FANOUT = 2.0;
 const GOAL_STALL = CAP + MiB;
+/** rxsse on NestJS against Nest's own `@Sse()` on the same platform, burst and fan-out. */
+const GOAL_VERSUS_SSE = 10;
 
 /** The installed version of a bench dependency (read from disk: not every package exports it). */
 const version = (name) =>
@@ -50,7 +52,20 @@ const CONTENDERS = [
   { name: 'raw', label: 'node:http, one write per event (baseline)' },
   { name: 'batching', label: 'node:http, one write per tick (reference)' },
   { name: 'chunks', label: 'node:http, 64 KiB chunks sent at once (reference)' },
+  {
+    name: 'rxsse-nest-express',
+    label: `rxsse · NestJS ${version('@nestjs/core')} @RxSse (platform-express)`,
+    rxsse: true,
+    versus: 'nest',
+  },
+  {
+    name: 'rxsse-nest-fastify',
+    label: `rxsse · NestJS ${version('@nestjs/core')} @RxSse (platform-fastify)`,
+    rxsse: true,
+    versus: 'nest-fastify',
+  },
   { name: 'nest', label: `NestJS ${version('@nestjs/core')} @Sse (platform-express)` },
+  { name: 'nest-fastify', label: `NestJS ${version('@nestjs/core')} @Sse (platform-fastify)` },
   { name: 'better-sse', label: `better-sse ${version('better-sse')} (Express ${version('express')})` },
   { name: 'fastify-sse', label: `@fastify/sse ${version('@fastify/sse')} (Fastify ${version('fastify')})` },
 ];
@@ -222,12 +237,12 @@ export async function run({ rounds }) {
   }
 
   const base = samples[BASELINE];
-  const summaryOf = (name, key) => {
+  const summaryOf = (name, key, against = base) => {
     const values = samples[name]?.[key] ?? [];
     const ok = values.filter(Number.isFinite);
     if (ok.length === 0) return { median: Number.NaN, ratio: Number.NaN, spread: 0 };
     // Paired: each round's rate over the baseline's in the same round (see lib/harness.mjs).
-    const ratios = base ? values.map((v, round) => v / base[key][round]).filter(Number.isFinite) : [];
+    const ratios = against ? values.map((v, round) => v / against[key][round]).filter(Number.isFinite) : [];
     return {
       median: median(ok),
       ratio: ratios.length > 0 ? median(ratios) : Number.NaN,
@@ -278,6 +293,21 @@ export async function run({ rounds }) {
         pass: fan.ratio >= GOAL_FANOUT,
         actual: cell(fan.ratio, ratio),
       });
+    }
+    const versus = contender.versus && samples[contender.versus];
+    if (versus) {
+      for (const [key, workload] of [
+        ['burst', 'burst'],
+        ['fanout', 'fan-out'],
+      ]) {
+        if (!workloads.has(key)) continue;
+        const paired = summaryOf(contender.name, key, versus).ratio;
+        goals.push({
+          name: `stream: ${workload} ${contender.name} >= ${GOAL_VERSUS_SSE}x ${contender.versus} (@Sse)`,
+          pass: paired >= GOAL_VERSUS_SSE,
+          actual: cell(paired, ratio),
+        });
+      }
     }
     if (stall) {
       const worst = stall.error ? Number.NaN : Math.max(...stall.growth);
