@@ -1,0 +1,34 @@
+// rxsse on Bun: `bun server.mjs` serves http://127.0.0.1:3006/ (PORT overrides).
+import { openStreams } from '@rxsse/core';
+import { sse } from '@rxsse/web';
+import { interval, map } from 'rxjs';
+import { exampleEvent, firstEventNumber, page, portFromEnv } from '../shared.mjs';
+
+// One event a second. A reconnecting EventSource sends the last id it saw, so it resumes after it.
+// The default 4 s heartbeat keeps a quiet stream inside Bun's 10 s idle timeout.
+const events = sse((_request, { lastEventId }) => {
+  const first = firstEventNumber(lastEventId);
+  return interval(1000).pipe(map((i) => exampleEvent(first + i)));
+});
+
+const html = page('Bun');
+
+const server = Bun.serve({
+  port: portFromEnv(3006),
+  hostname: '127.0.0.1',
+  fetch(request) {
+    const { pathname } = new URL(request.url);
+    if (pathname === '/sse') return events(request);
+    if (pathname === '/')
+      return new Response(html, { headers: { 'content-type': 'text/html; charset=utf-8' } });
+    return new Response('not found', { status: 404 });
+  },
+});
+console.log(server.url.href);
+
+// Ctrl-C: end the streams first (clients come back within 1-3 s, elsewhere), then stop.
+process.once('SIGINT', async () => {
+  await openStreams.close({ retry: 1000, spread: 2000 });
+  await server.stop();
+  process.exit(0);
+});
