@@ -15,10 +15,15 @@ export class TimedClient {
     readonly client: RedisClient,
     /** The longest a call may take, in ms. */
     readonly timeoutMs: number,
+    /** Resolves once commands may be sent (a Cluster client refuses them until it has connected). */
+    private readonly connected: () => Promise<void> = () => Promise.resolve(),
   ) {
-    client.on('error', (error: unknown) => {
+    const failed = (error: unknown) => {
       this.#lastError = error;
-    });
+    };
+    // A Cluster client reports its nodes' connection errors as `node-error`.
+    client.on('error', failed);
+    client.on('node-error', failed);
     client.on('ready', () => {
       this.#lastError = undefined;
     });
@@ -26,9 +31,10 @@ export class TimedClient {
 
   /**
    * `call`, or a {@link RedisTimeoutError} after `ms`. The command may still run later; nobody waits
-   * for its outcome then.
+   * for its outcome then. A function is called once the client is connected, within the same `ms`.
    */
-  run<T>(call: Promise<T>, ms = this.timeoutMs): Promise<T> {
+  run<T>(command: Promise<T> | ((client: RedisClient) => Promise<T>), ms = this.timeoutMs): Promise<T> {
+    const call = typeof command === 'function' ? this.connected().then(() => command(this.client)) : command;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(this.#timeout(ms)), ms);

@@ -78,9 +78,11 @@ export class LiveReader<T> {
   ) {
     this.#main = main;
     this.#reading = reading;
-    reading.client.on('error', () => {
+    const failed = () => {
       this.#suspect = true;
-    });
+    };
+    reading.client.on('error', failed);
+    reading.client.on('node-error', failed);
   }
 
   /**
@@ -123,7 +125,7 @@ export class LiveReader<T> {
     };
     topic.ready = (async () => {
       const main = this.#main;
-      const last = await main.run(main.client.xRevRange(key, '+', '-', { COUNT: 1 }));
+      const last = await main.run((client) => client.xRevRange(key, '+', '-', { COUNT: 1 }));
       const id = last?.[0]?.id;
       if (id === undefined) topic.deletedAtStart = await deletedEntries(main, key);
       topic.cursor = id ?? INITIAL;
@@ -296,8 +298,8 @@ async function execAllowingMissingStreams(
 
 /** How many entries Redis ever deleted from `key` (0 if it does not exist or Redis is older than 7). */
 async function deletedEntries(main: TimedClient, key: string): Promise<number> {
-  if ((await main.run(main.client.exists(key))) === 0) return 0;
-  return deletedOf(await main.run(main.client.xInfoStream(key))) ?? 0;
+  if ((await main.run((client) => client.exists(key))) === 0) return 0;
+  return deletedOf(await main.run((client) => client.xInfoStream(key))) ?? 0;
 }
 
 /** `entries-added - length` of an XINFO STREAM reply: entries trimmed or deleted so far (Redis >= 7). */

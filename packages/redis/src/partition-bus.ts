@@ -50,7 +50,8 @@ export class PartitionBus {
   readonly #watched = new Map<number, Promise<unknown>>();
 
   constructor(
-    private readonly reader: LiveReader<Routed>,
+    /** The reader of a partition (one for all of them, or one each). */
+    private readonly readerOf: (partition: number) => LiveReader<Routed>,
     private readonly main: TimedClient,
     private readonly layout: PartitionLayout,
     private readonly onError: (error: unknown) => void,
@@ -83,8 +84,8 @@ export class PartitionBus {
     };
     state.ready = (async () => {
       await this.#watch(state.partition);
-      const { client } = this.main;
-      const last = await this.main.run(client.xRevRange(this.layout.topicKey(topic), '+', '-', { COUNT: 1 }));
+      const key = this.layout.topicKey(topic);
+      const last = await this.main.run((client) => client.xRevRange(key, '+', '-', { COUNT: 1 }));
       state.cursor = parseStreamId(last?.[0]?.id ?? '0-0');
       const held = state.held;
       state.held = [];
@@ -101,7 +102,7 @@ export class PartitionBus {
   #watch(partition: number): Promise<unknown> {
     const known = this.#watched.get(partition);
     if (known) return known;
-    const watching = this.reader.listen(this.layout.partitionKey(partition), {
+    const watching = this.readerOf(partition).listen(this.layout.partitionKey(partition), {
       event: (routed) => this.#route(routed),
       gap: () => this.#gap(partition),
     });

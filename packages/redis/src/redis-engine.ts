@@ -5,19 +5,27 @@ import {
   parseStreamId,
   type ReadLimit,
 } from '@rxsse/core';
-import { createClient, type RedisClientOptions } from 'redis';
+import type { RedisClientOptions } from 'redis';
+import type { RedisClient } from './client.js';
+import { type ClusterOptions, openConnections } from './connections.js';
 import { TimedClient } from './deadline.js';
 import { RedisEngineError, RedisTopicError } from './errors.js';
 import { LiveReader } from './live-reader.js';
 import { appendToPartition, PartitionLayout } from './partition.js';
-import { decodeRouted, PartitionBus } from './partition-bus.js';
+import { decodeRouted, PartitionBus, type Routed } from './partition-bus.js';
 import { fromEntry, toFields } from './stream-fields.js';
-import { readPage } from './stream-read.js';
+import { type Entry, readPage } from './stream-read.js';
 
 /** Options of {@link redisEngine}. */
 export interface RedisEngineOptions {
   /** @defaultValue `'redis://127.0.0.1:6379'` */
   url?: string;
+  /**
+   * A Redis Cluster instead of `url` (node-redis `createCluster`). Needs the many-topics mode, whose
+   * keys keep a publish in one slot: `partitions` defaults to 16 here. `clientOptions` apply to
+   * every node's connection.
+   */
+  cluster?: ClusterOptions;
   /** More node-redis client options (TLS, credentials, `socket.reconnectStrategy`, ...). */
   clientOptions?: Omit<RedisClientOptions, 'url'>;
   /**
@@ -97,41 +105,55 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
   const timeout = positive(options.commandTimeoutMs ?? 5000, 'commandTimeoutMs');
   const onError = options.onError ?? (() => {});
   const readCount = positive(options.readCount ?? 500, 'readCount');
+  if (options.cluster && options.url !== undefined)
+    throw new RangeError('Give either url or cluster, not both');
+  const partitions = options.partitions ?? (options.cluster ? 16 : undefined);
   const layout =
-    options.partitions === undefined
-      ? undefined
-      : new PartitionLayout(prefix, partitionCount(options.partitions));
+    partitions === undefined ? undefined : new PartitionLayout(prefix, partitionCount(partitions));
   const partitionMaxLength = positive(options.partitionMaxLength ?? 10_000, 'partitionMaxLength');
 
-  const main = createClient({
-    ...options.clientOptions,
+  const connections = openConnections({
     url: options.url ?? 'redis://127.0.0.1:6379',
-    // Drops a command that could not even be written in time, so a publish that failed cannot
-    // still happen later once Redis is back.
-    commandOptions: { ...options.clientOptions?.commandOptions, timeout },
+    cluster: options.cluster,
+    clientOptions: options.clientOptions,
+    timeout,
+    onError,
   });
-  const reading = main.duplicate({ disableOfflineQueue: true });
-  // Without a listener node-redis errors would crash the process; they are reported and retried.
-  main.on('error', onError);
-  reading.on('error', onError);
-  const commands = new TimedClient(main, timeout);
-  // Commands queue until the first connection is up, each within its timeout.
-  main.connect().catch(onError);
-  const timedReading = new TimedClient(reading, timeout);
-  const readerOptions = { blockMs, readCount, onError };
-  let bus: LiveBus;
-  let closeReader: () => void;
-  if (layout) {
-    const reader = new LiveReader(commands, timedReading, { ...readerOptions, decode: decodeRouted });
-    bus = new PartitionBus(reader, commands, layout, onError);
-    closeReader = () => reader.close();
-  } else {
-    const reader = new LiveReader(commands, timedReading, {
-      ...readerOptions,
-      decode: (entry) => fromEntry(entry.id, entry.message).message,
+  const { main } = connections;
+  const commands = new TimedClient(main, timeout, connections.connected);
+  const readingClients: RedisClient[] = [];
+  const readers: { close(): void }[] = [];
+  const newReader = <T>(decode: (entry: Entry) => T) => {
+    const reading = connections.reading();
+    readingClients.push(reading);
+    const reader = new LiveReader(commands, new TimedClient(reading, timeout), {
+      blockMs,
+      readCount,
+      onError,
+      decode,
     });
+    readers.push(reader);
+    return reader;
+  };
+  let bus: LiveBus;
+  if (layout) {
+    // On one Redis, one reader reads every partition. On a Cluster, the partitions' keys are in
+    // different slots, which no one XREAD may mix: one reader each, created when first listened to.
+    const shared = options.cluster ? undefined : newReader(decodeRouted);
+    const perPartition = new Map<number, LiveReader<Routed>>();
+    const readerOf = (partition: number) => {
+      if (shared) return shared;
+      let reader = perPartition.get(partition);
+      if (!reader) {
+        reader = newReader(decodeRouted);
+        perPartition.set(partition, reader);
+      }
+      return reader;
+    };
+    bus = new PartitionBus(readerOf, commands, layout, onError);
+  } else {
+    const reader = newReader((entry) => fromEntry(entry.id, entry.message).message);
     bus = { listen: (topic, listener) => reader.listen(keyOf(topic), listener) };
-    closeReader = () => reader.close();
   }
   // Injective: keys are UTF-8, which is one-to-one on well-formed strings only.
   function keyOf(topic: string): string {
@@ -148,9 +170,9 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
       const trim = { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: maxLength } } as const;
       let id: string;
       try {
-        id = await commands.run(
+        id = await commands.run((client) =>
           layout
-            ? appendToPartition(main, {
+            ? appendToPartition(client, {
                 topic,
                 topicKey: key,
                 partitionKey: layout.partitionKey(layout.partitionOf(topic)),
@@ -159,7 +181,7 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
                 maxLength,
                 partitionMaxLength,
               })
-            : main.xAdd(key, message.id ?? '*', fields, trim),
+            : client.xAdd(key, message.id ?? '*', fields, trim),
         );
       } catch (error) {
         throw new RedisEngineError('publish', topic, error);
@@ -167,7 +189,7 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
       // Trimming by age is housekeeping: the event is stored whether or not this succeeds.
       if (maxAgeMs !== undefined)
         commands
-          .run(main.xTrim(key, 'MINID', Date.now() - maxAgeMs, { strategyModifier: '~' }))
+          .run((client) => client.xTrim(key, 'MINID', Date.now() - maxAgeMs, { strategyModifier: '~' }))
           .catch(onError);
       return id;
     },
@@ -175,7 +197,7 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
     async read(topic: string, afterId: string, limit: ReadLimit) {
       const key = keyOf(topic);
       try {
-        return await commands.run(readPage(main, key, afterId, limit));
+        return await commands.run((client) => readPage(client, key, afterId, limit));
       } catch (error) {
         throw new RedisEngineError('read', topic, error);
       }
@@ -191,8 +213,8 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
     },
 
     async close() {
-      closeReader();
-      if (reading.isOpen) reading.destroy();
+      for (const reader of readers) reader.close();
+      for (const reading of readingClients) if (reading.isOpen) reading.destroy();
       if (!main.isOpen) return;
       // Pending publishes finish if Redis answers in time; if it does not, nothing is worth waiting for.
       if (main.isReady) await commands.run(main.close()).catch(() => main.destroy());

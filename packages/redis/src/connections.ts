@@ -1,0 +1,86 @@
+import { createClient, createCluster, type RedisClientOptions } from 'redis';
+import type { RedisClient } from './client.js';
+
+/** Redis Cluster's nodes to start from: any of them, the rest is discovered. */
+export interface ClusterOptions {
+  rootNodes: { url: string }[];
+  /**
+   * How often, in ms, the topology is read again while a node is unreachable (node-redis reads it
+   * otherwise only on `MOVED`/`ASK`), so a promoted replica is found soon after a failover.
+   * @defaultValue 500
+   */
+  topologyRefreshMs?: number;
+}
+
+/** The engine's connections: one for commands, and new ones for live readers. */
+export interface Connections {
+  main: RedisClient;
+  /** A connection of its own for a blocking reader, with the offline queue off. */
+  reading(): RedisClient;
+  /** Resolves once `main` takes commands. */
+  connected(): Promise<void>;
+}
+
+/**
+ * A single Redis (`url`) or a Cluster (`cluster`). The cluster client is used through the client's
+ * type: the engine calls only commands of one key, or of keys in one slot, which both route alike.
+ */
+export function openConnections(options: {
+  url: string;
+  cluster: ClusterOptions | undefined;
+  clientOptions: Omit<RedisClientOptions, 'url'> | undefined;
+  timeout: number;
+  onError: (error: unknown) => void;
+}): Connections {
+  const { clientOptions, timeout, onError } = options;
+  // Drops a command that could not even be written in time, so a publish that failed cannot
+  // still happen later once Redis is back.
+  const commandOptions = { ...clientOptions?.commandOptions, timeout };
+  // Without a listener node-redis errors would crash the process; they are reported and retried.
+  const watched = (client: RedisClient) => {
+    client.on('error', onError);
+    client.on('node-error', onError);
+    return client;
+  };
+  if (options.cluster === undefined) {
+    const main = watched(createClient({ ...clientOptions, url: options.url, commandOptions }));
+    // Commands queue until the first connection is up (and while it reconnects), each within its
+    // timeout.
+    main.connect().catch(onError);
+    return {
+      main,
+      reading: () => watched(main.duplicate({ disableOfflineQueue: true })),
+      connected: () => Promise.resolve(),
+    };
+  }
+  const refresh = options.cluster.topologyRefreshMs ?? 500;
+  const cluster = createCluster({
+    rootNodes: options.cluster.rootNodes,
+    defaults: clientOptions,
+    commandOptions,
+    topologyRefreshOnReconnectionAttemptStrategy: () => refresh,
+  });
+  const main = watched(cluster as unknown as RedisClient);
+  // A Cluster client has no queue before its first connect, and a failed connect is final: every
+  // command waits for a connect, started again if the last one failed.
+  let connecting: Promise<unknown> | undefined;
+  const connected = async () => {
+    connecting ??= cluster.connect().catch((error: unknown) => {
+      connecting = undefined;
+      throw error;
+    });
+    await connecting;
+  };
+  connected().catch(onError);
+  return {
+    main,
+    connected,
+    reading: () =>
+      watched(
+        cluster.duplicate({
+          minimizeConnections: true,
+          defaults: { ...clientOptions, disableOfflineQueue: true },
+        }) as unknown as RedisClient,
+      ),
+  };
+}

@@ -1,0 +1,25 @@
+import { afterAll, beforeAll } from 'vitest';
+import { describeChannelContract } from '../../core/test/channel-contract.js';
+import { redisEngine } from '../src/index.js';
+import { RedisCluster } from './support/redis-cluster.js';
+
+let cluster: RedisCluster;
+beforeAll(async () => {
+  cluster = await RedisCluster.start();
+}, 30_000);
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+// The suite both engines pass, on a real 3-master, 3-replica Redis Cluster.
+describeChannelContract({
+  name: 'redisEngine on Redis Cluster',
+  create: ({ retain }) =>
+    redisEngine({
+      cluster: { rootNodes: cluster.rootNodes },
+      partitions: 6,
+      maxLength: retain,
+      blockMs: 100,
+    }),
+  overflow: 300,
+});

@@ -1,0 +1,111 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { type Child, freePort, startChild } from './processes.js';
+
+const run = promisify(execFile);
+
+interface Node {
+  port: number;
+  child: Child;
+}
+
+/**
+ * A real Redis Cluster on 127.0.0.1, owned by one test file: 3 masters and 3 replicas of Debian's
+ * redis-server, created with `redis-cli --cluster create`, with a short node timeout so a failover
+ * takes about a second.
+ */
+export class RedisCluster {
+  private constructor(
+    readonly nodes: Node[],
+    private readonly dir: string,
+  ) {}
+
+  static async start({ nodeTimeoutMs = 1000 } = {}): Promise<RedisCluster> {
+    const dir = mkdtempSync(join(tmpdir(), 'rxsse-cluster-'));
+    const nodes: Node[] = [];
+    const cluster = new RedisCluster(nodes, dir);
+    try {
+      for (let i = 0; i < 6; i++) {
+        const [port, bus] = [await freePort(), await freePort()];
+        const args = ['--port', String(port), '--cluster-port', String(bus), '--bind', '127.0.0.1'];
+        args.push('--dir', dir, '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`);
+        args.push('--cluster-node-timeout', String(nodeTimeoutMs), '--save', '', '--appendonly', 'no');
+        nodes.push({ port, child: startChild('redis-server', args) });
+      }
+      await Promise.all(nodes.map((node) => node.child.waitFor(/Ready to accept connections/)));
+      const addresses = nodes.map((node) => `127.0.0.1:${node.port}`);
+      await run('redis-cli', [
+        '--cluster',
+        'create',
+        ...addresses,
+        '--cluster-replicas',
+        '1',
+        '--cluster-yes',
+      ]);
+      await cluster.#waitUntilOk(nodes);
+      return cluster;
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
+  }
+
+  /** Where clients start: every node. */
+  get rootNodes(): { url: string }[] {
+    return this.nodes.map((node) => ({ url: `redis://127.0.0.1:${node.port}` }));
+  }
+
+  /** `redis-cli -p <port> <args>`, its output trimmed. */
+  async cli(port: number, ...args: string[]): Promise<string> {
+    return (await run('redis-cli', ['-p', String(port), ...args])).stdout.trim();
+  }
+
+  /** The master serving `slot` now, as the running nodes see it. */
+  async masterOf(slot: number): Promise<Node> {
+    const alive = this.nodes.find((node) => node.child.running)!;
+    const shards = await this.cli(alive.port, 'CLUSTER', 'NODES');
+    for (const line of shards.split('\n')) {
+      const [, address, flags, , , , , state, ...ranges] = line.split(' ');
+      if (!flags?.includes('master') || flags.includes('fail') || state !== 'connected') continue;
+      for (const range of ranges) {
+        const [low, high = low] = range.split('-').map(Number);
+        if (slot >= low! && slot <= high!)
+          return this.nodes.find((n) => address!.startsWith(`127.0.0.1:${n.port}@`))!;
+      }
+    }
+    throw new Error(`no master serves slot ${slot}`);
+  }
+
+  /** `kill -9` of one node. */
+  async kill9(node: Node): Promise<void> {
+    await node.child.kill9();
+  }
+
+  /** Waits until every running node sees the cluster as ok (after a create or a failover). */
+  async #waitUntilOk(
+    nodes = this.nodes.filter((node) => node.child.running),
+    timeout = 20_000,
+  ): Promise<void> {
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      const states = await Promise.all(nodes.map((node) => this.cli(node.port, 'CLUSTER', 'INFO')));
+      if (states.every((info) => info.includes('cluster_state:ok'))) return;
+      if (Date.now() > deadline) throw new Error(`the cluster is not ok in time:\n${states.join('\n')}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  /** Waits until the running nodes agree the cluster is ok again. */
+  waitUntilOk(): Promise<void> {
+    return this.#waitUntilOk();
+  }
+
+  /** Stops every node and removes their directory. */
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((node) => node.child.kill9()));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
