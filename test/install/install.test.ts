@@ -13,7 +13,7 @@ import { freePort } from '../support/ports.js';
 
 const run = promisify(execFile);
 const root = new URL('../../', import.meta.url).pathname;
-const PACKAGES = ['core', 'node', 'express', 'fastify', 'koa', 'redis', 'prometheus'];
+const PACKAGES = ['core', 'node', 'express', 'fastify', 'koa', 'redis', 'prometheus', 'web'];
 const SERVERS = ['express', 'fastify', 'koa'];
 /** What a user installs next to the packages: frameworks, rxjs, and the compiler with types. */
 const DEPENDENCIES = [
