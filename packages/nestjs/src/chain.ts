@@ -48,14 +48,13 @@ export class NestChain {
     this.source = Promise.race([handoff.source, early]).then((source) => {
       if (source !== undefined && !isSubscribable(source)) {
         this.#subscription?.unsubscribe();
-        handoff.release();
         return source;
       }
       return this.#bridge(handoff, (source as WithSourceHeaders | undefined)?.[SOURCE_HEADERS]);
     });
   }
 
-  /** Ends the chain unless the stream took it: the client left during the setup, or HEAD. */
+  /** Ends the chain unless the stream took it (the client left during the setup). */
   releaseUnlessStreaming(): void {
     if (!this.#streaming) this.#subscription?.unsubscribe();
   }

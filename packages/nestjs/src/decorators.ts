@@ -21,7 +21,7 @@ export interface RxSseRoute {
   options: RxSseRouteOptions | undefined;
 }
 
-// Nest's own keys: the method's parameters and every other metadata a decorator stored on it.
+// Nest's key for the parameters its decorators declare on a method.
 const ROUTE_ARGS_METADATA = '__routeArguments__';
 
 /**
