@@ -1,3 +1,4 @@
+import { createChannel, memoryEngine } from '@rxsse/core';
 import { concat, from, NEVER } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { SseStreamDroppedError, sse } from '../src/index.js';
@@ -84,5 +85,26 @@ describe('sse() as a fetch handler', () => {
     const response = await handler(request());
     await expect(read(response)).rejects.toBeInstanceOf(SseStreamDroppedError);
     expect(reasons).toEqual(['overflow']);
+  });
+
+  it('replays a channel after Last-Event-ID, and says SSE-History-Truncated when it cannot', async () => {
+    const chat = createChannel(memoryEngine(), 'room');
+    const handler = sse((_request, context) => chat.subscribe(context), { heartbeat: false });
+    const firstChunk = async (response: Response) => {
+      const reader = response.body!.getReader();
+      const { value } = await reader.read();
+      await reader.cancel();
+      return new TextDecoder().decode(value);
+    };
+    const first = await chat.publish({ data: 'one' });
+    await chat.publish({ data: 'two' });
+    const replayed = await handler(request({ headers: { 'Last-Event-ID': first } }));
+    expect(replayed.headers.get('sse-history-truncated')).toBeNull();
+    expect(await firstChunk(replayed)).toMatch(/^id: \S+\ndata: two\n\n$/);
+    const truncated = await handler(request({ headers: { 'Last-Event-ID': 'unknown' } }));
+    expect(truncated.headers.get('sse-history-truncated')).toBe('true');
+    expect(await firstChunk(truncated)).toBe(
+      'event: history-truncated\ndata: {"lastEventId":"unknown","reason":"history"}\n\n',
+    );
   });
 });
