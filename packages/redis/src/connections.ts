@@ -7,7 +7,7 @@ export interface ClusterOptions {
   /**
    * How often, in ms, the topology is read again while a node is unreachable (node-redis reads it
    * otherwise only on `MOVED`/`ASK`), so a promoted replica is found soon after a failover.
-   * @defaultValue 500
+   * @defaultValue 200
    */
   topologyRefreshMs?: number;
 }
@@ -53,10 +53,18 @@ export function openConnections(options: {
       connected: () => Promise.resolve(),
     };
   }
-  const refresh = options.cluster.topologyRefreshMs ?? 500;
+  const refresh = options.cluster.topologyRefreshMs ?? 200;
   const cluster = createCluster({
     rootNodes: options.cluster.rootNodes,
-    defaults: clientOptions,
+    // node-redis refreshes the topology on a node's reconnection attempts only: attempts at least
+    // every `refresh` ms make the refresh a timer while a node is gone.
+    defaults: {
+      ...clientOptions,
+      socket: {
+        reconnectStrategy: (retries: number) => Math.min(50 * (retries + 1), refresh),
+        ...clientOptions?.socket,
+      },
+    },
     commandOptions,
     topologyRefreshOnReconnectionAttemptStrategy: () => refresh,
   });

@@ -170,7 +170,7 @@ export class LiveReader<T> {
           // The read may still be pending: a new connection leaves no stale reply in the way.
           if (error instanceof RedisTimeoutError) this.#reading.client.destroy();
           this.options.onError(error);
-          await sleep(Math.min(1000, 25 * 2 ** this.#failures++));
+          await sleep(Math.min(500, 25 * 2 ** this.#failures++));
         }
       }
     } finally {

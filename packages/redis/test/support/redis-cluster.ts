@@ -33,6 +33,9 @@ export class RedisCluster {
         const args = ['--port', String(port), '--cluster-port', String(bus), '--bind', '127.0.0.1'];
         args.push('--dir', dir, '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`);
         args.push('--cluster-node-timeout', String(nodeTimeoutMs), '--save', '', '--appendonly', 'no');
+        // A replica may take over however long ago it last heard from its master (a new cluster's
+        // replicas may not have yet).
+        args.push('--cluster-replica-validity-factor', '0');
         nodes.push({ port, child: startChild('redis-server', args) });
       }
       await Promise.all(nodes.map((node) => node.child.waitFor(/Ready to accept connections/)));
@@ -46,6 +49,12 @@ export class RedisCluster {
         '--cluster-yes',
       ]);
       await cluster.#waitUntilOk(nodes);
+      await cluster.#waitFor(async () => {
+        const replication = await Promise.all(
+          nodes.map((node) => cluster.cli(node.port, 'INFO', 'replication')),
+        );
+        return replication.filter((info) => info.includes('master_link_status:up')).length === 3;
+      }, 'the replicas in sync');
       return cluster;
     } catch (error) {
       await cluster.stop();
@@ -85,22 +94,34 @@ export class RedisCluster {
   }
 
   /** Waits until every running node sees the cluster as ok (after a create or a failover). */
-  async #waitUntilOk(
-    nodes = this.nodes.filter((node) => node.child.running),
-    timeout = 20_000,
-  ): Promise<void> {
-    const deadline = Date.now() + timeout;
-    for (;;) {
+  #waitUntilOk(nodes = this.nodes.filter((node) => node.child.running)): Promise<void> {
+    return this.#waitFor(async () => {
       const states = await Promise.all(nodes.map((node) => this.cli(node.port, 'CLUSTER', 'INFO')));
-      if (states.every((info) => info.includes('cluster_state:ok'))) return;
-      if (Date.now() > deadline) throw new Error(`the cluster is not ok in time:\n${states.join('\n')}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      return states.every((info) => info.includes('cluster_state:ok'));
+    }, 'the cluster ok');
+  }
+
+  async #waitFor(done: () => Promise<boolean>, what: string, timeout = 20_000): Promise<void> {
+    const deadline = Date.now() + timeout;
+    while (!(await done())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
 
-  /** Waits until the running nodes agree the cluster is ok again. */
-  waitUntilOk(): Promise<void> {
-    return this.#waitUntilOk();
+  /**
+   * Waits until the others have marked `node` as failed and a replica took its slots: resolves at
+   * the promotion, as the running nodes see it.
+   */
+  async failedOver(node: Node): Promise<void> {
+    const alive = this.nodes.find((other) => other.child.running)!;
+    await this.#waitFor(async () => {
+      const line = (await this.cli(alive.port, 'CLUSTER', 'NODES'))
+        .split('\n')
+        .find((entry) => entry.split(' ')[1]?.startsWith(`127.0.0.1:${node.port}@`));
+      return line?.split(' ')[2]?.includes('fail') === true && !line.includes('fail?');
+    }, 'the failure to be noticed');
+    await this.#waitUntilOk();
   }
 
   /** Stops every node and removes their directory. */
