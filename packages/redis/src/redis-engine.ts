@@ -29,8 +29,9 @@ export interface RedisEngineOptions {
   /** More node-redis client options (TLS, credentials, `socket.reconnectStrategy`, ...). */
   clientOptions?: Omit<RedisClientOptions, 'url'>;
   /**
-   * Stream keys are `<keyPrefix>{<topic>}`, one per topic: topics must be well-formed UTF-16 (else
-   * {@link RedisTopicError}), and so must the prefix. The braces are a Cluster hash tag.
+   * Stream keys are `<keyPrefix>{<topic>}` (with `partitions`: `<keyPrefix>{<tag>}:<topic>`), one
+   * per topic: topics must be well-formed UTF-16 (else {@link RedisTopicError}), and so must the
+   * prefix. The braces are a Cluster hash tag.
    * @defaultValue 'sse:'
    */
   keyPrefix?: string;
@@ -107,6 +108,8 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
   const readCount = positive(options.readCount ?? 500, 'readCount');
   if (options.cluster && options.url !== undefined)
     throw new RangeError('Give either url or cluster, not both');
+  if (options.cluster?.topologyRefreshMs !== undefined)
+    positive(options.cluster.topologyRefreshMs, 'cluster.topologyRefreshMs');
   const partitions = options.partitions ?? (options.cluster ? 16 : undefined);
   const layout =
     partitions === undefined ? undefined : new PartitionLayout(prefix, partitionCount(partitions));
