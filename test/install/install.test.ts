@@ -13,13 +13,16 @@ import { freePort } from '../support/ports.js';
 
 const run = promisify(execFile);
 const root = new URL('../../', import.meta.url).pathname;
-const PACKAGES = ['core', 'node', 'express', 'fastify', 'koa', 'redis', 'prometheus', 'web'];
+const PACKAGES = ['core', 'node', 'express', 'fastify', 'koa', 'nestjs', 'redis', 'prometheus', 'web'];
 const SERVERS = ['express', 'fastify', 'koa'];
 /** What a user installs next to the packages: frameworks, rxjs, and the compiler with types. */
 const DEPENDENCIES = [
   'express@^5',
   'fastify@^5',
   'koa@^3',
+  '@nestjs/common@^12',
+  '@nestjs/core@^12',
+  '@nestjs/platform-express@^12',
   'rxjs@^7.8',
   'prom-client@^15',
   'typescript@5.9.3',
@@ -36,6 +39,9 @@ const TSCONFIG = {
     types: ['node'],
     // As `tsc --init` sets it: @types/koa 3 does not check against the content-disposition it installs.
     skipLibCheck: true,
+    // As a NestJS project sets them: Nest's decorators and its DI need both.
+    experimentalDecorators: true,
+    emitDecoratorMetadata: true,
     rootDir: 'src',
     outDir: 'dist',
   },
@@ -111,6 +117,15 @@ describe('the packed packages, installed with npm outside the workspace', () => 
         });
       });
     }
+  }
+
+  for (const ext of ['mjs', 'cjs']) {
+    it(`run the nestjs README as ${ext === 'mjs' ? 'ESM' : 'CommonJS'}: a client receives its first event`, async () => {
+      await withApp(`nestjs.${ext}`, async (url) => {
+        const [event] = await receive(`${url}/sse`, 1);
+        expect(event).toEqual({ data: '{"hello":"world"}', lastEventId: '' });
+      });
+    });
   }
 
   for (const ext of ['mjs', 'cjs']) {
