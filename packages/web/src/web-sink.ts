@@ -34,7 +34,7 @@ export class WebSink implements Sink {
   #full = false;
   #ending = false;
   #wrote = false;
-  #pulls = 0;
+  #pulledOnce = false;
   readonly #request: Request;
 
   constructor(request: Request) {
@@ -74,9 +74,8 @@ export class WebSink implements Sink {
       },
       new ByteLengthQueuingStrategy({ highWaterMark: HIGH_WATER_MARK }),
     );
-    // HEAD: the runtime sends the headers and never reads the body.
-    const status = this.#request.method === 'HEAD' ? null : body;
-    this.#response = new Response(status, { status: 200, headers });
+    // HEAD: the runtime sends the headers alone.
+    this.#response = new Response(this.#request.method === 'HEAD' ? null : body, { status: 200, headers });
   }
 
   write(chunk: Uint8Array): boolean {
@@ -119,7 +118,8 @@ export class WebSink implements Sink {
     }
     // The first pull comes with the stream itself. A later one with nothing ever written means the
     // runtime waits for a first chunk, and some (Bun) hold the headers back until one comes.
-    if (this.#pulls++ > 0 && !this.#wrote) this.write(OPENING_COMMENT);
+    if (this.#pulledOnce && !this.#wrote) this.write(OPENING_COMMENT);
+    this.#pulledOnce = true;
     if (!this.#full) return;
     this.#full = false;
     this.#drain?.();
