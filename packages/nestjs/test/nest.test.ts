@@ -299,6 +299,30 @@ describe.each<Platform>(['express', 'fastify'])(
       for (const client of clients) await client.done;
     });
 
+    it('ends open streams on SIGTERM with enableShutdownHooks(), and the app closes', async () => {
+      // Nest raises the signal again once the app closed; this listener keeps the test process alive.
+      let raisedAgain!: () => void;
+      const reraised = new Promise<void>((resolve) => {
+        raisedAgain = resolve;
+      });
+      const keepAlive = () => raisedAgain();
+      process.on('SIGTERM', keepAlive);
+      try {
+        const running = await startNest(AppModule, platform, [], (app) =>
+          app.enableShutdownHooks(['SIGTERM']),
+        );
+        const clients = await Promise.all([1, 2].map(() => rawClient(`${running.url}/open`, { read: true })));
+        await waitFor(() => clients.every((c) => c.text.includes('data: hi')), 5000, 'first events');
+        process.emit('SIGTERM', 'SIGTERM');
+        for (const client of clients) await client.done;
+        await reraised;
+        expect(running.app.getHttpServer().listening).toBe(false);
+        expect(running.logged).toEqual([]);
+      } finally {
+        process.off('SIGTERM', keepAlive);
+      }
+    });
+
     it('sends CORS headers of app.enableCors()', async () => {
       class CorsModule {}
       Module({ imports: [AppModule] })(CorsModule);
