@@ -47,7 +47,8 @@ export interface TransportTraits {
   logsDroppedStreams?: boolean;
   /**
    * The server never tells the handler when a connection drops while its response waits behind
-   * pipelined ones (`@hono/node-server`): such a stream ends only at the server's shutdown.
+   * pipelined ones (`@hono/node-server` on Node 20, where Node never closes such a response; Node 24
+   * does): such a stream ends only at the server's shutdown.
    */
   missesQueuedDisconnects?: boolean;
 }

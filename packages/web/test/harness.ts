@@ -49,7 +49,9 @@ export const honoHarness: AdapterHarness = {
     openingComment: true,
     holdsBytesWithinTick: true,
     logsDroppedStreams: true,
-    missesQueuedDisconnects: true,
+    // Node 24 closes a response queued behind pipelined ones when the connection drops; Node 20
+    // does not, and @hono/node-server does not watch the socket meanwhile.
+    missesQueuedDisconnects: Number(process.versions.node.split('.')[0]) < 24,
   },
   async start(routes, shutdown) {
     const app = new Hono();
