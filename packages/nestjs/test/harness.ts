@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { Server as TlsServer } from 'node:tls';
 import { format } from 'node:util';
 import {
   Controller,
@@ -29,19 +30,21 @@ export function recordingLogger(logged: string[]): LoggerService {
   return { log() {}, warn() {}, debug() {}, verbose() {}, error: keep, fatal: keep };
 }
 
-/** Starts `module` on the platform, listening on 127.0.0.1. */
+/** Starts `module` on the platform (or on a platform adapter of the test's own) on 127.0.0.1. */
 export async function startNest(
   module: Type,
-  platform: Platform,
+  platform: Platform | ExpressAdapter | FastifyAdapter,
   logged: string[],
   configure?: (app: INestApplication) => void,
 ): Promise<RunningServer & { app: INestApplication }> {
-  const adapter = platform === 'express' ? new ExpressAdapter() : new FastifyAdapter();
+  const adapter =
+    platform === 'express' ? new ExpressAdapter() : platform === 'fastify' ? new FastifyAdapter() : platform;
   const app = await NestFactory.create(module, adapter, { logger: recordingLogger(logged) });
   configure?.(app);
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as { port: number };
-  return { app, url: `http://127.0.0.1:${port}`, logged, close: () => app.close() };
+  const scheme = app.getHttpServer() instanceof TlsServer ? 'https' : 'http';
+  return { app, url: `${scheme}://127.0.0.1:${port}`, logged, close: () => app.close() };
 }
 
 /**
@@ -74,16 +77,17 @@ function decorate(proto: object, key: string, ...decorators: MethodDecorator[]):
   Object.defineProperty(proto, key, descriptor);
 }
 
+/** An app module with `RxsseModule` and a controller serving `routes`. */
+export function appModuleOf(routes: TestRoute[], shutdown?: ShutdownOptions): Type {
+  class AppModule {}
+  Module({ imports: [RxsseModule.forRoot({ shutdown })], controllers: [controllerOf(routes)] })(AppModule);
+  return AppModule;
+}
+
 /** The shared suites' harness: a Nest app on one platform with `RxsseModule` and the routes. */
 export function nestHarness(platform: Platform): AdapterHarness {
   return {
     name: `nestjs ${nestMajor} on ${platform}`,
-    async start(routes: TestRoute[], shutdown?: ShutdownOptions) {
-      class AppModule {}
-      Module({ imports: [RxsseModule.forRoot({ shutdown })], controllers: [controllerOf(routes)] })(
-        AppModule,
-      );
-      return startNest(AppModule, platform, []);
-    },
+    start: (routes, shutdown) => startNest(appModuleOf(routes, shutdown), platform, []),
   };
 }
