@@ -36,8 +36,6 @@ interface Topic {
   ready: Promise<void>;
 }
 
-const ORIGIN: StreamId = { ms: 0n, seq: 0n };
-
 /**
  * Live delivery by partition: the reader blocks on the partitions' streams only, however many
  * topics there are, and this routes each entry to its topic's listeners. A topic starts at its
@@ -128,13 +126,14 @@ export class PartitionBus {
   }
 
   /**
-   * The partition's stream lost entries: every topic in it may have. Each starts over from the
-   * origin, since its stream may have restarted below its cursor (Redis lost its data).
+   * The partition's stream lost entries: every topic in it may have. Cursors stay: a partition read
+   * again from its start (after a failover to a replica that lacks its last entries) must not deliver
+   * what was delivered already. A topic whose new ids are not above its cursor (a new master whose
+   * clock is behind the old one's) is delivered again once they pass it.
    */
   #gap(partition: number): void {
     for (const state of this.#topics.values()) {
       if (state.partition !== partition) continue;
-      if (state.cursor !== undefined) state.cursor = ORIGIN;
       for (const listener of state.listeners) this.#call(() => listener.gap());
     }
   }

@@ -23,8 +23,17 @@ export class AppProcess {
 
   constructor(
     readonly framework: Framework,
-    /** `PARTITIONS`, when set, runs the engine in its many-topics mode with that many partitions. */
-    private readonly env: { REDIS_URL: string; TOPIC: string; PARTITIONS?: string },
+    /**
+     * `REDIS_URL`, or `REDIS_CLUSTER` (root node URLs, comma-separated); `PARTITIONS` runs the
+     * many-topics mode with that many partitions; `COMMAND_TIMEOUT_MS` (1000 by default).
+     */
+    private readonly env: {
+      REDIS_URL?: string;
+      REDIS_CLUSTER?: string;
+      TOPIC: string;
+      PARTITIONS?: string;
+      COMMAND_TIMEOUT_MS?: string;
+    },
   ) {}
 
   get url(): string {
