@@ -48,14 +48,15 @@ export function describeHostileContract(harness: AdapterHarness): void {
       await waitFor(() => source.counts.subscribed === 3, 5000, 'three subscriptions');
       client.destroy();
       if (harness.traits?.missesQueuedDisconnects) {
-        // Only the stream that had the connection hears of it; the shutdown ends the others.
-        await waitFor(() => closes.length === 1, 5000, 'the first close');
+        // At most the stream that had the connection hears of it (not even that one when the
+        // drop comes before the server listens to its response): the shutdown ends the others.
         await sleep(100);
-        expect(closes.map((c) => c.reason)).toEqual(['client']);
         const running = server!;
         server = undefined;
         await running.close();
-        expect(closes.map((c) => c.reason)).toEqual(['client', 'shutdown', 'shutdown']);
+        expect(closes).toHaveLength(3);
+        expect(closes.filter((c) => c.reason === 'client').length).toBeLessThanOrEqual(1);
+        expect(closes.every((c) => c.reason === 'client' || c.reason === 'shutdown')).toBe(true);
       } else {
         await waitFor(() => closes.length === 3, 5000, 'three closes');
         expect(closes.map((c) => c.reason)).toEqual(['client', 'client', 'client']);
