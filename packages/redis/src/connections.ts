@@ -17,8 +17,8 @@ export interface Connections {
   main: RedisClient;
   /** A connection of its own for a blocking reader, with the offline queue off. */
   reading(): RedisClient;
-  /** Resolves once `main` takes commands. */
-  connected(): Promise<void>;
+  /** While `main` does not take commands yet, a promise of when it does. */
+  connecting(): Promise<void> | undefined;
 }
 
 /**
@@ -50,7 +50,7 @@ export function openConnections(options: {
     return {
       main,
       reading: () => watched(main.duplicate({ disableOfflineQueue: true })),
-      connected: () => Promise.resolve(),
+      connecting: () => undefined,
     };
   }
   const refresh = options.cluster.topologyRefreshMs ?? 200;
@@ -71,18 +71,25 @@ export function openConnections(options: {
   const main = watched(cluster as unknown as RedisClient);
   // A Cluster client has no queue before its first connect, and a failed connect is final: every
   // command waits for a connect, started again if the last one failed.
-  let connecting: Promise<unknown> | undefined;
-  const connected = async () => {
-    connecting ??= cluster.connect().catch((error: unknown) => {
-      connecting = undefined;
-      throw error;
-    });
-    await connecting;
+  let connected = false;
+  let connecting: Promise<void> | undefined;
+  const connect = (): Promise<void> | undefined => {
+    if (connected) return undefined;
+    connecting ??= cluster.connect().then(
+      () => {
+        connected = true;
+      },
+      (error: unknown) => {
+        connecting = undefined;
+        throw error;
+      },
+    );
+    return connecting;
   };
-  connected().catch(onError);
+  connect()?.catch(onError);
   return {
     main,
-    connected,
+    connecting: connect,
     reading: () =>
       watched(
         cluster.duplicate({

@@ -15,8 +15,11 @@ export class TimedClient {
     readonly client: RedisClient,
     /** The longest a call may take, in ms. */
     readonly timeoutMs: number,
-    /** Resolves once commands may be sent (a Cluster client refuses them until it has connected). */
-    private readonly connected: () => Promise<void> = () => Promise.resolve(),
+    /**
+     * While commands may not be sent yet (a Cluster client refuses them until it has connected), a
+     * promise of when they may.
+     */
+    private readonly connecting: () => Promise<void> | undefined = () => undefined,
   ) {
     const failed = (error: unknown) => {
       this.#lastError = error;
@@ -34,7 +37,7 @@ export class TimedClient {
    * for its outcome then. A function is called once the client is connected, within the same `ms`.
    */
   run<T>(command: Promise<T> | ((client: RedisClient) => Promise<T>), ms = this.timeoutMs): Promise<T> {
-    const call = typeof command === 'function' ? this.connected().then(() => command(this.client)) : command;
+    const call = typeof command === 'function' ? this.#start(command) : command;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(this.#timeout(ms)), ms);
@@ -43,6 +46,16 @@ export class TimedClient {
       throw error instanceof TimeoutError ? this.#timeout(ms) : error;
     });
     return Promise.race([settled, expired]).finally(() => clearTimeout(timer));
+  }
+
+  /**
+   * Sends at once when the client is connected: node-redis then starts its own timeout before this
+   * one, and drops a command it could not write before this rejects, so a rejected publish cannot be
+   * written later.
+   */
+  #start<T>(command: (client: RedisClient) => Promise<T>): Promise<T> {
+    const waiting = this.connecting();
+    return waiting === undefined ? command(this.client) : waiting.then(() => command(this.client));
   }
 
   #timeout(ms: number): RedisTimeoutError {
