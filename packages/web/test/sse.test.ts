@@ -21,7 +21,9 @@ describe('sse() as a fetch handler', () => {
     });
     const response = await handler(request());
     const names: string[] = [];
-    response.headers.forEach((_value, name) => names.push(name));
+    response.headers.forEach((_value, name) => {
+      names.push(name);
+    });
     expect(names.sort()).toEqual(['cache-control', 'content-type', 'x-accel-buffering', 'x-id']);
     expect(await read(response)).toBe('data: x\n\n');
   });
