@@ -1,5 +1,5 @@
 /**
- * fast-check arbitraries for hostile messages, and the policy of wire-format.md §2 restated
+ * fast-check arbitraries for hostile messages, and the policy of docs/wire-format.md §2 restated
  * independently of the encoder: which (error class, field) pairs a message deserves.
  */
 import fc from 'fast-check';
@@ -112,7 +112,7 @@ export type Violation = { errorClass: typeof SseFormatError | typeof SseRangeErr
 
 const PRINTABLE = /^[\x20-\x7e]*$/;
 
-/** The policy of wire-format.md §2, restated: every reason `message` must be refused. */
+/** The policy of docs/wire-format.md §2, restated: every reason `message` must be refused. */
 export function violations(message: Message, options: FormatOptions): Violation[] {
   const found: Violation[] = [];
   const format = (field: SseField) => found.push({ errorClass: SseFormatError, field });

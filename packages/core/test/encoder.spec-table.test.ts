@@ -1,5 +1,5 @@
 /**
- * One test per row of the table in wire-format.md §2, and per spec example of §1.5. Expectations come
+ * One test per row of the table in docs/wire-format.md §2, and per spec example of §1.5. Expectations come
  * from the oracle (a transcription of the WHATWG algorithm); refused inputs must throw the documented
  * error class with the offending field.
  */
@@ -44,7 +44,7 @@ function reportsExpected(wire: string, messages: Message[]): boolean {
   return isDeepStrictEqual(interpret(wire).events, expected(messages));
 }
 
-/** The naive serializer of wire-format.md §2: `event: ${type}\nid: ${id}\ndata: ${data}\n\n`. */
+/** The naive serializer of docs/wire-format.md §2: `event: ${type}\nid: ${id}\ndata: ${data}\n\n`. */
 function naive({ type, id, data }: Message): string {
   return `${type ? `event: ${type}\n` : ''}${id === undefined ? '' : `id: ${id}\n`}data: ${String(data)}\n\n`;
 }

@@ -1,6 +1,6 @@
 /**
  * The oracle itself, checked against the parsing vectors of the Web Platform Tests `eventsource/`
- * directory (as listed in wire-format.md §3.2) and against eventsource-parser.
+ * directory (as listed in docs/wire-format.md §3.2) and against eventsource-parser.
  */
 import { describe, expect, it } from 'vitest';
 import { expected, interpret } from './oracle.js';

@@ -116,7 +116,7 @@ export function interpret(stream: string | Uint8Array, lastEventId = ''): Interp
 
 /**
  * What every conforming client must report for messages the encoder accepted, written in order on
- * one stream (wire-format.md §2.1, round-trip oracle).
+ * one stream (docs/wire-format.md §2.1, round-trip oracle).
  */
 export function expected(
   messages: readonly MessageEvent<unknown>[],
