@@ -1,8 +1,9 @@
-// Starts the Express, Fastify, Koa and NestJS examples side by side: `pnpm run demo:start` from the
-// repo root (it builds the packages first). Ports 3001 to 3004; PORT_BASE=4000 moves them to 4001
-// to 4004. Ctrl-C (or SIGTERM) stops all four.
+// Starts the Express, Fastify, Koa, NestJS and Hono (Node) examples side by side: `pnpm run
+// demo:start` from the repo root (it builds the packages first). Ports 3001 to 3005; PORT_BASE=4000
+// moves them to 4001 to 4005. Ctrl-C (or SIGTERM) stops them all.
 import * as expressExample from './express/server.mjs';
 import * as fastifyExample from './fastify/server.mjs';
+import * as honoExample from './hono/server.mjs';
 import * as koaExample from './koa/server.mjs';
 import * as nestExample from './nestjs/server.mjs';
 
@@ -11,6 +12,7 @@ const examples = [
   ['Fastify', fastifyExample],
   ['Koa', koaExample],
   ['NestJS', nestExample],
+  ['Hono', honoExample],
 ];
 
 const base = process.env.PORT_BASE ? Number(process.env.PORT_BASE) : undefined;
