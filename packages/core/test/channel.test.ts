@@ -10,7 +10,6 @@ import {
   memoryEngine,
   type ReadLimit,
   resolveStreamOptions,
-  type Sink,
   SOURCE_HEADERS,
   SseFormatError,
   SseRangeError,
@@ -19,35 +18,7 @@ import {
   type TypedMessageEvent,
 } from '../src/index.js';
 import { record, until } from './channel-contract.js';
-import { MemorySink as SharedMemorySink } from './memory-sink.js';
-
-/** A Sink that keeps what it is given. */
-class MemorySink implements Sink {
-  readonly http2 = false;
-  readonly chunks: Uint8Array[] = [];
-  headers: Readonly<Record<string, string>> | undefined;
-  private readonly controller = new AbortController();
-  readonly signal = this.controller.signal;
-  open(headers: Readonly<Record<string, string>>) {
-    this.headers = headers;
-  }
-  /** The transport is full: writes are refused until the test empties it. */
-  full = false;
-  write(chunk: Uint8Array) {
-    this.chunks.push(chunk);
-    return !this.full;
-  }
-  onDrain() {}
-  end() {
-    this.controller.abort();
-  }
-  destroy() {
-    this.controller.abort();
-  }
-  get text() {
-    return this.chunks.map((c) => new TextDecoder().decode(c)).join('');
-  }
-}
+import { MemorySink } from './memory-sink.js';
 
 /** An engine whose reads wait until the test answers them, and whose live feed the test drives. */
 function scriptedEngine() {
@@ -323,7 +294,7 @@ describe('poison messages', () => {
     const first = await chat.publish({ data: 'before' });
     await chat.publish({ data: 'lone \ud800' });
     await chat.publish({ data: 'after' });
-    const sink = new SharedMemorySink();
+    const sink = new MemorySink();
     const errors: unknown[] = [];
     const stream = streamEvents(await chat.subscribe({ lastEventId: first }), sink, {
       heartbeat: false,
