@@ -1,5 +1,6 @@
 export { MAX_DURATION } from './duration.js';
 export { ChannelUnavailableError, type SseField, SseFormatError, SseRangeError } from './errors.js';
+export type { EventContext, EventHandler } from './event-context.js';
 export {
   type ErrorReporter,
   EventStream,

@@ -1,5 +1,6 @@
 import {
   type ErrorReporter,
+  type EventContext,
   type EventSourceLike,
   type EventStream,
   type MessageEvent,
@@ -12,19 +13,7 @@ import {
 } from '@rxsse/core';
 import { type NodeRequest, type NodeResponse, NodeSink } from './node-sink.js';
 
-/** What a route's handler receives besides the framework's request. */
-export interface EventContext {
-  /** The id the client last saw (`Last-Event-ID` header, or the `lastEventId` query parameter). */
-  lastEventId: string | undefined;
-  /** Aborted when the response closes, whatever the reason: stop work for this client then. */
-  signal: AbortSignal;
-}
-
-/** A route's handler: returns (or resolves to) the events for one client. */
-export type EventHandler<Req, M extends MessageEvent<unknown> = MessageEvent> = (
-  req: Req,
-  context: EventContext,
-) => EventSourceLike<M> | Promise<EventSourceLike<M>>;
+export type { EventContext, EventHandler } from '@rxsse/core';
 
 /**
  * Streams what `produce` returns to a Node response. `produce` runs before anything is written, so

@@ -1,6 +1,6 @@
 import {
+  type EventHandler as CoreEventHandler,
   type ErrorReporter,
-  type EventSourceLike,
   type MessageEvent,
   pickLastEventId,
   resolveStreamOptions,
@@ -11,19 +11,10 @@ import {
 } from '@rxsse/core';
 import { WebSink } from './web-sink.js';
 
-/** What a route's handler receives besides the `Request`. */
-export interface EventContext {
-  /** The id the client last saw (`Last-Event-ID` header, or the `lastEventId` query parameter). */
-  lastEventId: string | undefined;
-  /** Aborted when the stream closes, whatever the reason: stop work for this client then. */
-  signal: AbortSignal;
-}
+/** A route's handler: gets the `Request`, returns (or resolves to) the events for one client. */
+export type EventHandler<M extends MessageEvent<unknown> = MessageEvent> = CoreEventHandler<Request, M>;
 
-/** A route's handler: returns (or resolves to) the events for one client. */
-export type EventHandler<M extends MessageEvent<unknown> = MessageEvent> = (
-  request: Request,
-  context: EventContext,
-) => EventSourceLike<M> | Promise<EventSourceLike<M>>;
+export type { EventContext } from '@rxsse/core';
 
 /**
  * Heartbeat interval of this package. A connection idle since a heartbeat-wheel visit gets its
