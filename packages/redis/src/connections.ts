@@ -1,16 +1,22 @@
 import { createClient, createCluster, type RedisClientOptions } from 'redis';
 import type { RedisClient } from './client.js';
+import { type RefreshedCluster, TopologyRefresh } from './topology-refresh.js';
 
 /** Redis Cluster's nodes to start from: any of them, the rest is discovered. */
 export interface ClusterOptions {
   rootNodes: { url: string }[];
   /**
-   * How often, in ms, the topology is read again while a node is unreachable (node-redis reads it
-   * otherwise only on `MOVED`/`ASK`), so a promoted replica is found soon after a failover.
-   * @defaultValue 200
+   * How often, in ms, the engine checks the cluster's slot map (`CLUSTER SLOTS` on one master) and
+   * has its connections reread the topology if it changed: a manual failover or a resharding is
+   * followed without waiting for a `MOVED`. Besides, a node that is unreachable is retried, and the
+   * topology reread, at least every 200 ms, so a promoted replica is found soon after a failover.
+   * @defaultValue 1000
    */
   topologyRefreshMs?: number;
 }
+
+/** How often an unreachable node is retried at most, each attempt rereading the topology. */
+const RECONNECT_MS = 200;
 
 /** The engine's connections: one for commands, and new ones for live readers. */
 export interface Connections {
@@ -19,6 +25,8 @@ export interface Connections {
   reading(): RedisClient;
   /** While `main` does not take commands yet, a promise of when it does. */
   connecting(): Promise<void> | undefined;
+  /** Stops what runs on a timer (the topology refresh); the clients are closed by their owner. */
+  close(): void;
 }
 
 /**
@@ -51,23 +59,25 @@ export function openConnections(options: {
       main,
       reading: () => watched(main.duplicate({ disableOfflineQueue: true })),
       connecting: () => undefined,
+      close: () => {},
     };
   }
-  const refresh = options.cluster.topologyRefreshMs ?? 200;
+  const refresh = new TopologyRefresh(options.cluster.topologyRefreshMs ?? 1000, timeout, onError);
   const cluster = createCluster({
     rootNodes: options.cluster.rootNodes,
-    // node-redis refreshes the topology on a node's reconnection attempts only: attempts at least
-    // every `refresh` ms make the refresh a timer while a node is gone.
+    // node-redis rereads the topology on a node's reconnection attempts: attempts at least every
+    // RECONNECT_MS make that a timer while a node is gone.
     defaults: {
       ...clientOptions,
       socket: {
-        reconnectStrategy: (retries: number) => Math.min(50 * (retries + 1), refresh),
+        reconnectStrategy: (retries: number) => Math.min(50 * (retries + 1), RECONNECT_MS),
         ...clientOptions?.socket,
       },
     },
     commandOptions,
-    topologyRefreshOnReconnectionAttemptStrategy: () => refresh,
+    topologyRefreshOnReconnectionAttemptStrategy: () => RECONNECT_MS,
   });
+  refresh.watch(cluster as unknown as RefreshedCluster);
   const main = watched(cluster as unknown as RedisClient);
   // A Cluster client has no queue before its first connect, and a failed connect is final: every
   // command waits for a connect, started again if the last one failed.
@@ -90,12 +100,14 @@ export function openConnections(options: {
   return {
     main,
     connecting: connect,
-    reading: () =>
-      watched(
-        cluster.duplicate({
-          minimizeConnections: true,
-          defaults: { ...clientOptions, disableOfflineQueue: true },
-        }) as unknown as RedisClient,
-      ),
+    reading: () => {
+      const reading = cluster.duplicate({
+        minimizeConnections: true,
+        defaults: { ...clientOptions, disableOfflineQueue: true },
+      });
+      refresh.watch(reading as unknown as RefreshedCluster);
+      return watched(reading as unknown as RedisClient);
+    },
+    close: () => refresh.close(),
   };
 }

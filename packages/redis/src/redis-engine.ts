@@ -216,6 +216,7 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
     },
 
     async close() {
+      connections.close();
       for (const reader of readers) reader.close();
       for (const reading of readingClients) if (reading.isOpen) reading.destroy();
       if (!main.isOpen) return;

@@ -72,10 +72,9 @@ export class RedisCluster {
     return (await run('redis-cli', ['-p', String(port), ...args])).stdout.trim();
   }
 
-  /** The master serving `slot` now, as the running nodes see it. */
-  async masterOf(slot: number): Promise<Node> {
-    const alive = this.nodes.find((node) => node.child.running)!;
-    const shards = await this.cli(alive.port, 'CLUSTER', 'NODES');
+  /** The master serving `slot` now, as the running nodes (or `asked`) see it. */
+  async masterOf(slot: number, asked = this.nodes.find((node) => node.child.running)!): Promise<Node> {
+    const shards = await this.cli(asked.port, 'CLUSTER', 'NODES');
     for (const line of shards.split('\n')) {
       const [, address, flags, , , , , state, ...ranges] = line.split(' ');
       if (!flags?.includes('master') || flags.includes('fail') || state !== 'connected') continue;
@@ -86,6 +85,33 @@ export class RedisCluster {
       }
     }
     throw new Error(`no master serves slot ${slot}`);
+  }
+
+  /**
+   * A manual failover of the master serving `slot`: `CLUSTER FAILOVER` on its replica, which takes
+   * over with the old master's consent, no connection closed. Resolves once every node agrees.
+   */
+  async failover(slot: number): Promise<{ from: Node; to: Node }> {
+    const from = await this.masterOf(slot);
+    const id = await this.cli(from.port, 'CLUSTER', 'MYID');
+    const replicas = await this.cli(from.port, 'CLUSTER', 'REPLICAS', id);
+    const port = Number(/127\.0\.0\.1:(\d+)@/.exec(replicas)?.[1]);
+    const to = this.nodes.find((node) => node.port === port)!;
+    await this.cli(to.port, 'CLUSTER', 'FAILOVER');
+    await this.#waitFor(async () => {
+      const owners = await Promise.all(
+        this.nodes.map((node) => this.masterOf(slot, node).catch(() => undefined)),
+      );
+      return owners.every((owner) => owner === to);
+    }, 'the failover');
+    await this.#waitUntilOk();
+    return { from, to };
+  }
+
+  /** `MOVED` replies the nodes sent so far (`INFO errorstats`), all together. */
+  async movedReplies(): Promise<number> {
+    const stats = await Promise.all(this.nodes.map((node) => this.cli(node.port, 'INFO', 'errorstats')));
+    return stats.reduce((sum, info) => sum + Number(/errorstat_MOVED:count=(\d+)/.exec(info)?.[1] ?? 0), 0);
   }
 
   /** `kill -9` of one node. */

@@ -1,0 +1,81 @@
+// The topology refresh on a timer, on a real cluster: a manual failover (`CLUSTER FAILOVER`) closes
+// no connection and sends no error, so only the timer tells the engine's connections of it before a
+// command of theirs collects a `MOVED`.
+import type { RedisClusterType } from 'redis';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { openConnections } from '../src/connections.js';
+import { redisEngine } from '../src/index.js';
+import { PartitionLayout, slotOf } from '../src/partition.js';
+import { RedisCluster } from './support/redis-cluster.js';
+
+const REFRESH_MS = 100;
+const layout = new PartitionLayout('sse:', 6);
+const slotOfTopic = (topic: string) => slotOf(/\{(.*)\}/.exec(layout.topicKey(topic))![1]!);
+
+let cluster: RedisCluster;
+const closing: (() => unknown)[] = [];
+beforeAll(async () => {
+  cluster = await RedisCluster.start();
+}, 30_000);
+afterAll(async () => {
+  for (const close of closing) await close();
+  await cluster?.stop();
+});
+
+/** Polls `check` every 10 ms; fails after `periods` refresh periods. */
+async function within(periods: number, check: () => boolean, what: string): Promise<void> {
+  for (let waited = 0; !check(); waited += 10) {
+    if (waited > periods * REFRESH_MS) throw new Error(`${what}: not within ${periods} refresh periods`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+it('publishes after a manual failover collect no MOVED and no error', async () => {
+  const errors: unknown[] = [];
+  const engine = redisEngine({
+    cluster: { rootNodes: cluster.rootNodes, topologyRefreshMs: REFRESH_MS },
+    partitions: 6,
+    onError: (error) => errors.push(error),
+  });
+  closing.push(() => engine.close());
+  const topic = 'user-1';
+  await engine.append(topic, { data: 'before' });
+
+  await cluster.failover(slotOfTopic(topic));
+  const moved = await cluster.movedReplies();
+  // Five periods: the refresh has run at least four times since every node agreed.
+  await new Promise((resolve) => setTimeout(resolve, 5 * REFRESH_MS));
+  await engine.append(topic, { data: 'after' });
+
+  expect(await cluster.movedReplies()).toBe(moved);
+  expect(errors).toEqual([]);
+});
+
+it("the command and live-reader connections' views follow within a few periods", async () => {
+  const errors: unknown[] = [];
+  const connections = openConnections({
+    url: '',
+    cluster: { rootNodes: cluster.rootNodes, topologyRefreshMs: REFRESH_MS },
+    clientOptions: undefined,
+    timeout: 1000,
+    onError: (error) => errors.push(error),
+  });
+  const main = connections.main as unknown as RedisClusterType;
+  const reading = connections.reading() as unknown as RedisClusterType;
+  closing.push(() => {
+    connections.close();
+    main.destroy();
+    reading.destroy();
+  });
+  await connections.connecting();
+  await reading.connect();
+  const slot = slotOfTopic('user-2');
+  const masterId = (client: RedisClusterType) => client.slots[slot]?.master.id;
+
+  const { to } = await cluster.failover(slot);
+  const promoted = await cluster.cli(to.port, 'CLUSTER', 'MYID');
+
+  await within(5, () => masterId(main) === promoted, 'the command connection');
+  await within(5, () => masterId(reading) === promoted, 'the reader connection');
+  expect(errors).toEqual([]);
+});
