@@ -108,8 +108,10 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
   const readCount = positive(options.readCount ?? 500, 'readCount');
   if (options.cluster && options.url !== undefined)
     throw new RangeError('Give either url or cluster, not both');
-  if (options.cluster?.topologyRefreshMs !== undefined)
-    positive(options.cluster.topologyRefreshMs, 'cluster.topologyRefreshMs');
+  const refreshMs = options.cluster?.topologyRefreshMs;
+  // Node fires a timer of over 2^31-1 ms at once: the refresh would run in a loop.
+  if (refreshMs !== undefined && positive(refreshMs, 'cluster.topologyRefreshMs') > 2 ** 31 - 1)
+    throw new RangeError('cluster.topologyRefreshMs must be at most 2147483647');
   const partitions = options.partitions ?? (options.cluster ? 16 : undefined);
   const layout =
     partitions === undefined ? undefined : new PartitionLayout(prefix, partitionCount(partitions));

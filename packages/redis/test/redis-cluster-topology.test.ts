@@ -30,6 +30,13 @@ async function within(periods: number, check: () => boolean, what: string): Prom
   }
 }
 
+it('refuses a refresh period that is not a positive integer of at most 2^31-1 ms', () => {
+  for (const topologyRefreshMs of [0, -1, 1.5, 2 ** 31])
+    expect(() => redisEngine({ cluster: { rootNodes: cluster.rootNodes, topologyRefreshMs } })).toThrow(
+      /cluster\.topologyRefreshMs must be/,
+    );
+});
+
 it('publishes after a manual failover collect no MOVED and no error', async () => {
   const errors: unknown[] = [];
   const engine = redisEngine({
