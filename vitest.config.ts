@@ -2,12 +2,14 @@ import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-// Tests run against source: each @rxsse/* import resolves to the package's src/index.ts.
+// Tests run against source: each @rxsse/* import resolves to the package's src/index.ts, and a
+// subpath export (`@rxsse/core/channel`) to its folder's index.ts.
 const packagesDir = fileURLToPath(new URL('./packages/', import.meta.url));
 const packages = readdirSync(packagesDir);
-const alias = Object.fromEntries(
-  packages.map((name) => [`@rxsse/${name}`, `${packagesDir}${name}/src/index.ts`]),
-);
+const alias = [
+  { find: /^@rxsse\/([^/]+)$/, replacement: `${packagesDir}$1/src/index.ts` },
+  { find: /^@rxsse\/([^/]+)\/([^/]+)$/, replacement: `${packagesDir}$1/src/$2/index.ts` },
+];
 
 const nest11Dir = `${packagesDir}nestjs/test/nest11/node_modules/@nestjs/`;
 const nest11 = Object.fromEntries(
@@ -33,7 +35,9 @@ export default defineConfig({
       // @nestjs/* (in its sources and tests) to the NestJS 11 install beside its tests.
       {
         extends: true as const,
-        resolve: { alias: { ...alias, ...nest11 } },
+        resolve: {
+          alias: [...alias, ...Object.entries(nest11).map(([find, replacement]) => ({ find, replacement }))],
+        },
         test: {
           name: 'nestjs-11',
           root: `${packagesDir}nestjs`,
@@ -45,6 +49,11 @@ export default defineConfig({
       {
         extends: true as const,
         test: { name: 'install', root: fileURLToPath(new URL('./test/install/', import.meta.url)) },
+      },
+      // The Node examples, run as users run them (`node server.mjs`, on the built packages).
+      {
+        extends: true as const,
+        test: { name: 'examples', root: fileURLToPath(new URL('./test/examples/', import.meta.url)) },
       },
     ],
   },
