@@ -1,9 +1,12 @@
 import type { UserConfig } from 'tsdown';
 
-/** Every package builds the same way: ESM and CJS with types, one entry, fixed extensions. */
-export function packageBuild(platform: 'node' | 'neutral'): UserConfig {
+/**
+ * Every package builds the same way: ESM and CJS with types, fixed extensions. `entry` names the
+ * subpath exports besides the main one (`{ channel: 'src/channel/index.ts' }` builds `dist/channel.*`).
+ */
+export function packageBuild(platform: 'node' | 'neutral', entry: Record<string, string> = {}): UserConfig {
   return {
-    entry: ['src/index.ts'],
+    entry: { index: 'src/index.ts', ...entry },
     format: ['esm', 'cjs'],
     dts: true,
     clean: true,

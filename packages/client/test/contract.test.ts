@@ -4,7 +4,7 @@ import { formatEvent, type TypedMessageEvent } from '@rxsse/core';
 import { sse } from '@rxsse/express';
 import { interval, map, type Observable } from 'rxjs';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { interpret } from '../../core/test/oracle.js';
+import { interpret } from '../../../test/wire/oracle.js';
 import {
   defineEvents,
   type EventOf,

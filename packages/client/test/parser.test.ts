@@ -2,9 +2,9 @@
 // (packages/core/test/oracle.ts): WPT vectors, then any stream of hostile lines cut into any chunks.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { hostileString } from '../../core/test/arbitraries.js';
-import { type Interpretation, interpret } from '../../core/test/oracle.js';
-import { byteByByte, splitBytes } from '../../core/test/parsers.js';
+import { hostileString } from '../../../test/wire/arbitraries.js';
+import { type Interpretation, interpret } from '../../../test/wire/oracle.js';
+import { byteByByte, splitBytes } from '../../../test/wire/parsers.js';
 import { createParser } from '../src/parser.js';
 
 const utf8 = new TextEncoder();

@@ -3,22 +3,23 @@ import {
   type ChannelEngine,
   ChannelUnavailableError,
   createChannel,
-  type EventSourceLike,
   type HistoryPage,
   type HistoryTruncatedEvent,
   type LiveListener,
   memoryEngine,
   type ReadLimit,
+  type StoredMessage,
+} from '../src/channel/index.js';
+import {
+  type EventSourceLike,
   resolveStreamOptions,
   SOURCE_HEADERS,
   SseFormatError,
   SseRangeError,
-  type StoredMessage,
   streamEvents,
   type TypedMessageEvent,
 } from '../src/index.js';
-import { record, until } from './channel-contract.js';
-import { MemorySink } from './memory-sink.js';
+import { MemorySink, recordSource as record, until } from '../src/testing/index.js';
 
 /** An engine whose reads wait until the test answers them, and whose live feed the test drives. */
 function scriptedEngine() {

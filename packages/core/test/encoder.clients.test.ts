@@ -10,11 +10,11 @@ import { EventSource as PackageEventSource } from 'eventsource';
 import fc from 'fast-check';
 import { EventSource as UndiciEventSource } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeEvent, formatComment } from '../src/format.js';
-import type { MessageEvent } from '../src/types.js';
-import { hostileString, hostileUnit } from './arbitraries.js';
-import { type DispatchedEvent, expected } from './oracle.js';
-import { splitBytes } from './parsers.js';
+import { hostileString, hostileUnit } from '../../../test/wire/arbitraries.js';
+import { type DispatchedEvent, expected } from '../../../test/wire/oracle.js';
+import { splitBytes } from '../../../test/wire/parsers.js';
+import { encodeEvent, formatComment } from '../src/encode/format.js';
+import type { MessageEvent } from '../src/encode/types.js';
 
 const seed = Math.floor(Math.random() * 2 ** 31);
 const types = [

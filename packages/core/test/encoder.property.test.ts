@@ -5,11 +5,17 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encodeEvent, formatComment, formatEvent, formatRetry } from '../src/format.js';
-import type { FormatOptions } from '../src/types.js';
-import { formatOptions, hostileString, type Message, message, violations } from './arbitraries.js';
-import { expected, expectedRetry, interpret } from './oracle.js';
-import { byteByByte, decodeChunks, parseWithLibrary, splitBytes } from './parsers.js';
+import {
+  formatOptions,
+  hostileString,
+  type Message,
+  message,
+  violations,
+} from '../../../test/wire/arbitraries.js';
+import { expected, expectedRetry, interpret } from '../../../test/wire/oracle.js';
+import { byteByByte, decodeChunks, parseWithLibrary, splitBytes } from '../../../test/wire/parsers.js';
+import { encodeEvent, formatComment, formatEvent, formatRetry } from '../src/encode/format.js';
+import type { FormatOptions } from '../src/encode/types.js';
 
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });

@@ -5,17 +5,17 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { type SseField, SseFormatError, SseRangeError } from '../src/errors.js';
+import { type DispatchedEvent, expected, expectedRetry, interpret } from '../../../test/wire/oracle.js';
+import { byteByByte, decodeChunks, parseWithLibrary } from '../../../test/wire/parsers.js';
+import { type SseField, SseFormatError, SseRangeError } from '../src/encode/errors.js';
 import {
   DEFAULT_MAX_DATA_LINES,
   encodeEvent,
   formatComment,
   formatEvent,
   formatRetry,
-} from '../src/format.js';
-import type { FormatOptions, MessageEvent } from '../src/types.js';
-import { type DispatchedEvent, expected, expectedRetry, interpret } from './oracle.js';
-import { byteByByte, decodeChunks, parseWithLibrary } from './parsers.js';
+} from '../src/encode/format.js';
+import type { FormatOptions, MessageEvent } from '../src/encode/types.js';
 
 type Message = MessageEvent<unknown>;
 const utf8 = new TextEncoder();

@@ -3,8 +3,8 @@
  * directory (as listed in docs/wire-format.md §3.2) and against eventsource-parser.
  */
 import { describe, expect, it } from 'vitest';
-import { expected, interpret } from './oracle.js';
-import { decodeChunks, parseWithLibrary } from './parsers.js';
+import { expected, interpret } from '../../../test/wire/oracle.js';
+import { decodeChunks, parseWithLibrary } from '../../../test/wire/parsers.js';
 
 const utf8 = new TextEncoder();
 const x2048 = 'x'.repeat(2048);

@@ -1,18 +1,20 @@
 import { concat, from, map, NEVER, Observable, range, Subject, tap } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { SseFormatError } from '../src/errors.js';
-import { type EventSourceLike, streamEvents } from '../src/event-stream.js';
-import { heartbeatCount, scheduleHeartbeat } from '../src/heartbeat.js';
-import type { StreamMetrics } from '../src/metrics.js';
 import {
   type CloseReason,
+  type EventSourceLike,
+  heartbeatCount,
+  type MessageEvent,
   resolveStreamOptions,
+  SseFormatError,
+  StreamGroup,
+  type StreamMetrics,
   type StreamOptions,
   type StreamStats,
-} from '../src/options.js';
-import { StreamGroup } from '../src/stream-group.js';
-import type { MessageEvent } from '../src/types.js';
-import { MemorySink } from './memory-sink.js';
+  scheduleHeartbeat,
+  streamEvents,
+} from '../src/index.js';
+import { MemorySink } from '../src/testing/index.js';
 
 interface Closed {
   reason: CloseReason;

@@ -1,12 +1,15 @@
 // Every timing the README promises, on fake timers: each test fails if its rule changes.
 import { concat, from, NEVER, type Observable, Subject } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { streamEvents } from '../src/event-stream.js';
-import { heartbeatCount } from '../src/heartbeat.js';
-import type { CloseReason, StreamOptions } from '../src/options.js';
-import { StreamGroup } from '../src/stream-group.js';
-import type { MessageEvent } from '../src/types.js';
-import { MemorySink } from './memory-sink.js';
+import {
+  type CloseReason,
+  heartbeatCount,
+  type MessageEvent,
+  StreamGroup,
+  type StreamOptions,
+  streamEvents,
+} from '../src/index.js';
+import { MemorySink } from '../src/testing/index.js';
 
 function open(
   options: StreamOptions,

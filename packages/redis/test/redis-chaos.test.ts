@@ -2,7 +2,7 @@
 // persistence: clients end with every event exactly once, or are told what they lost.
 import { parseStreamId } from '@rxsse/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { until } from '../../core/test/channel-contract.js';
+import { until } from '@rxsse/core/testing';
 import { AppProcess, assertBuilt } from './support/apps.js';
 import { RedisServer } from './support/redis-server.js';
 import { fetchClient, LiveClient } from './support/sse-clients.js';

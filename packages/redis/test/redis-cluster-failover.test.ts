@@ -2,7 +2,7 @@
 // nothing arrives twice, every publish settles, and whatever the cluster lost is signalled.
 import { type ChannelEngine, compareStreamIds, parseStreamId, type StoredMessage } from '@rxsse/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { until } from '../../core/test/channel-contract.js';
+import { until } from '@rxsse/core/testing';
 import { RedisEngineError, redisEngine } from '../src/index.js';
 import { PartitionLayout, slotOf } from '../src/partition.js';
 import { AppProcess, assertBuilt } from './support/apps.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll } from 'vitest';
-import { describeChannelContract } from '../../core/test/channel-contract.js';
+import { describeEngineContract } from '@rxsse/core/testing';
 import { redisEngine } from '../src/index.js';
 import { RedisCluster } from './support/redis-cluster.js';
 
@@ -12,7 +12,7 @@ afterAll(async () => {
 });
 
 // The suite both engines pass, on a real 3-master, 3-replica Redis Cluster.
-describeChannelContract({
+describeEngineContract({
   name: 'redisEngine on Redis Cluster',
   create: ({ retain }) =>
     redisEngine({

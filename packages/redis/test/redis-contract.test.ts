@@ -1,5 +1,5 @@
 import { afterAll, beforeAll } from 'vitest';
-import { describeChannelContract } from '../../core/test/channel-contract.js';
+import { describeEngineContract } from '@rxsse/core/testing';
 import { redisEngine } from '../src/index.js';
 import { RedisServer } from './support/redis-server.js';
 
@@ -12,7 +12,7 @@ afterAll(async () => {
 });
 
 // The same suite memoryEngine passes in @rxsse/core, against a real redis-server.
-describeChannelContract({
+describeEngineContract({
   name: 'redisEngine',
   create: ({ retain }) => redisEngine({ url: redis.url, maxLength: retain, blockMs: 100 }),
   // MAXLEN ~ trims whole stream nodes (100 entries each by default): publish well past one.
@@ -20,7 +20,7 @@ describeChannelContract({
 });
 
 // Many-topics mode: live delivery by partition, history per topic; the same suite, unchanged.
-describeChannelContract({
+describeEngineContract({
   name: 'redisEngine with partitions',
   create: ({ retain }) => redisEngine({ url: redis.url, maxLength: retain, blockMs: 100, partitions: 4 }),
   overflow: 300,

@@ -8,7 +8,7 @@ import {
 import { createClient, ErrorReply } from 'redis';
 import { firstValueFrom } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { until } from '../../core/test/channel-contract.js';
+import { until } from '@rxsse/core/testing';
 import {
   RedisEngineError,
   type RedisEngineOptions,

@@ -11,7 +11,7 @@ import {
   type StoredMessage,
 } from '@rxsse/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { until } from '../../core/test/channel-contract.js';
+import { until } from '@rxsse/core/testing';
 import { RedisEngineError, type RedisEngineOptions, RedisTimeoutError, redisEngine } from '../src/index.js';
 import { RedisServer } from './support/redis-server.js';
 

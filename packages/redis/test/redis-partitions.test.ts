@@ -1,7 +1,7 @@
 import type { ChannelEngine, LiveListener, StoredMessage } from '@rxsse/core';
 import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { until } from '../../core/test/channel-contract.js';
+import { until } from '@rxsse/core/testing';
 import { RedisEngineError, type RedisEngineOptions, redisEngine } from '../src/index.js';
 import { PartitionLayout, slotOf } from '../src/partition.js';
 import { RedisServer } from './support/redis-server.js';

@@ -5,7 +5,7 @@ import { runInNewContext } from 'node:vm';
 import { type ChannelEngine, createChannel } from '@rxsse/core';
 import { createParser } from 'eventsource-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { until } from '../../core/test/channel-contract.js';
+import { until } from '@rxsse/core/testing';
 import { redisEngine } from '../src/index.js';
 import { RedisServer } from './support/redis-server.js';
 import { startStreamServer } from './support/stream-server.js';

@@ -1,7 +1,7 @@
 // Two app processes, one Express and one Fastify, on one Redis: what scaling out must guarantee.
 import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { until } from '../../core/test/channel-contract.js';
+import { until } from '@rxsse/core/testing';
 import { AppProcess, assertBuilt } from './support/apps.js';
 import { RedisServer } from './support/redis-server.js';
 import { fetchClient, LiveClient } from './support/sse-clients.js';

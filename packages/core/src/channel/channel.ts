@@ -1,0 +1,234 @@
+import { Observable, throwError } from 'rxjs';
+import { SseRangeError } from '../encode/errors.js';
+import { formatEvent } from '../encode/format.js';
+import type { FormatOptions, MessageEvent } from '../encode/types.js';
+import { utf8Length } from '../encode/utf8-length.js';
+import { SOURCE_HEADERS, type WithSourceHeaders } from '../http/headers.js';
+import type { ChannelEngine, StoredMessage } from './engine.js';
+import { ChannelUnavailableError, checkEngineId } from './errors.js';
+import { type ChannelEvent, ChannelFeed, type TruncationEventFactory } from './feed.js';
+import { type Replay, type ReplayLimit, readReplay } from './replay.js';
+import { checkTruncationType, DEFAULT_TRUNCATION_EVENT_TYPE, TRUNCATED_HEADERS } from './truncation.js';
+
+/** Options of {@link createChannel}. */
+export interface ChannelOptions {
+  /**
+   * Most history one subscription replays. A client that missed more gets the truncation signal
+   * instead of a partial replay, and continues live. The replay is queued for the client at once,
+   * so keep `bytes` well under the route's `maxQueueBytes` (events take a few dozen bytes more on
+   * the wire than they count here).
+   * @defaultValue `{ events: 1000, bytes: 524_288 }`
+   */
+  maxReplay?: Partial<ReplayLimit>;
+  /**
+   * The `type` of the event that tells a subscriber events may be missing (see
+   * `HistoryTruncatedEvent`). Not `message`, `error` or `open`.
+   * @defaultValue 'history-truncated'
+   */
+  truncationEventType?: string;
+  /**
+   * Told how each resume went: `hit` (missed events replayed), `miss` (nothing was missed) or
+   * `truncated` (the truncation signal was sent). `prometheusMetrics().replay` fits.
+   */
+  onReplay?: (outcome: 'hit' | 'miss' | 'truncated') => void;
+  /**
+   * The encoder options of the routes that stream this channel (`strict`, `ids`, `serialize`,
+   * `maxDataLines`, ...): `publish` refuses what they would refuse, so a message no subscriber can
+   * be sent is never stored (it would make every subscriber skip it, or, with
+   * `onInvalidMessage: 'close'`, reconnect and meet it again forever).
+   */
+  format?: FormatOptions;
+  /**
+   * Largest event `publish` accepts, in UTF-8 bytes on the wire. Keep it well under the routes'
+   * `maxQueueBytes`, which no single event may pass.
+   * @defaultValue 262_144 (256 KiB)
+   */
+  maxMessageBytes?: number;
+}
+
+/** Options of {@link Channel.subscribe}. A handler's `{ lastEventId, signal }` context fits as is. */
+export interface SubscribeOptions<M extends MessageEvent<unknown> = MessageEvent> {
+  /** The id the client last saw: events after it are replayed first. */
+  lastEventId?: string | undefined;
+  /** Releases the subscription if the client leaves before the source is subscribed to. */
+  signal?: AbortSignal;
+  /**
+   * Which events this subscriber receives (e.g. only its user's). It only drops messages: those
+   * kept are the channel's own objects, so they are still encoded once per route.
+   */
+  filter?: (message: StoredMessage<M>) => boolean;
+}
+
+/** What {@link Channel.subscribe} resolves to: a source any adapter's handler may return. */
+export type ChannelSource<M extends MessageEvent<unknown> = MessageEvent> = Observable<
+  ChannelEvent<StoredMessage<M>>
+> &
+  WithSourceHeaders;
+
+/**
+ * A topic that many connections subscribe to, on a {@link ChannelEngine}: `publish` stores an event
+ * and fans it out, `subscribe` replays what a reconnecting client missed and continues live.
+ * Create one with {@link createChannel}.
+ */
+export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
+  readonly #engine: ChannelEngine;
+  readonly #replayLimit: ReplayLimit;
+  readonly #maxHeld: number;
+  readonly #truncation: TruncationEventFactory;
+  readonly #onReplay: ChannelOptions['onReplay'];
+  readonly #format: FormatOptions;
+  readonly #maxMessageBytes: number;
+
+  /** @internal Use {@link createChannel}. */
+  constructor(
+    engine: ChannelEngine,
+    /** The topic: every channel of this name on the same engine shares its events. */
+    readonly topic: string,
+    options: ChannelOptions = {},
+  ) {
+    if (typeof topic !== 'string' || !topic.isWellFormed()) {
+      throw new TypeError(`A channel's topic must be a well-formed string, got ${JSON.stringify(topic)}`);
+    }
+    this.#engine = engine;
+    this.#onReplay = options.onReplay;
+    this.#format = options.format ?? {};
+    this.#maxMessageBytes = positive(options.maxMessageBytes ?? 262_144, 'maxMessageBytes');
+    this.#replayLimit = {
+      events: positive(options.maxReplay?.events ?? 1000, 'maxReplay.events'),
+      bytes: positive(options.maxReplay?.bytes ?? 524_288, 'maxReplay.bytes'),
+    };
+    // Live events wait here while history is read: a few pages' worth of publishing, at most.
+    this.#maxHeld = Math.max(1000, this.#replayLimit.events);
+    const type = checkTruncationType(options.truncationEventType ?? DEFAULT_TRUNCATION_EVENT_TYPE);
+    this.#truncation = (lastEventId, reason) => ({ type, data: { lastEventId, reason } });
+  }
+
+  /**
+   * Stores `message` and delivers it to every subscriber; resolves to its id (the store assigns one
+   * if the message has none). Rejects if the message was not stored, e.g. when the store is down:
+   * nothing is ever dropped silently. Messages must not be mutated once published.
+   *
+   * @throws {SseFormatError} (as a rejection) for a message the channel's `format` options refuse.
+   * @throws {SseRangeError} (as a rejection) for one larger than `maxMessageBytes`, or with too
+   *   many data lines or a bad `retry`.
+   * @throws {EngineContractError} (as a rejection) when the engine answers with an id that breaks
+   *   the id rule (the message may be stored).
+   */
+  async publish(message: M): Promise<string> {
+    // Checked here, once: a stored message that no subscriber can be sent would poison every
+    // subscriber's stream, and every replay after it.
+    const size = utf8Length(formatEvent(message, this.#format));
+    if (size > this.#maxMessageBytes) {
+      throw new SseRangeError(
+        'data',
+        `an event of ${size} bytes is larger than the channel's maxMessageBytes (${this.#maxMessageBytes})`,
+      );
+    }
+    const id = await this.#engine.append(this.topic, message);
+    checkEngineId(id, this.topic);
+    return id;
+  }
+
+  /**
+   * A source for one client: with a `lastEventId`, first the events after it (or, if they cannot all
+   * be replayed, the truncation event and the `SSE-History-Truncated: true` header), then live
+   * events, each once and in order. Subscribe to the result once. If the engine cannot be reached,
+   * the source fails with {@link ChannelUnavailableError}: the stream answers 200 and ends, and
+   * the client reconnects with the same `Last-Event-ID` (it would not after an error status).
+   *
+   * @example
+   * ```ts
+   * app.get('/chat', sse((req, context) => chat.subscribe(context)));
+   * ```
+   */
+  async subscribe(options: SubscribeOptions<M> = {}): Promise<ChannelSource<M>> {
+    const { lastEventId, signal } = options;
+    const resume = lastEventId !== undefined && lastEventId !== '' ? lastEventId : undefined;
+    const filter = options.filter as ((message: StoredMessage) => boolean) | undefined;
+    const feed = new ChannelFeed(this.topic, this.#truncation, filter, this.#maxHeld, resume);
+    // Listen first, then read: an event published in between is in one or the other, never lost.
+    let unlisten: () => void;
+    try {
+      unlisten = await this.#engine.listen(this.topic, feed);
+    } catch (error) {
+      return unavailable(this.topic, error);
+    }
+    let replay: Replay = { events: [], truncated: false };
+    if (resume !== undefined) {
+      try {
+        replay = await readReplay(this.#engine, this.topic, resume, this.#replayLimit);
+      } catch (error) {
+        unlisten();
+        return unavailable(this.topic, error);
+      }
+      this.#onReplay?.(replay.truncated ? 'truncated' : replay.events.length > 0 ? 'hit' : 'miss');
+    }
+    return feedSource(feed, replay, unlisten, signal) as unknown as ChannelSource<M>;
+  }
+}
+
+/**
+ * A channel for `topic` on `engine`. Switching engines is the only change between one process
+ * and many.
+ *
+ * @example
+ * ```ts
+ * const engine = memoryEngine(); // or redisEngine({ url: process.env.REDIS_URL }) from @rxsse/redis
+ * const chat = createChannel(engine, 'chat');
+ * app.get('/chat', sse((req, context) => chat.subscribe(context)));
+ * app.post('/chat', async (req, res) => res.json({ id: await chat.publish({ data: req.body }) }));
+ * ```
+ */
+export function createChannel<M extends MessageEvent<unknown> = MessageEvent>(
+  engine: ChannelEngine,
+  topic: string,
+  options?: ChannelOptions,
+): Channel<M> {
+  return new Channel<M>(engine, topic, options);
+}
+
+function feedSource(
+  feed: ChannelFeed,
+  replay: Replay,
+  unlisten: () => void,
+  signal: AbortSignal | undefined,
+): Observable<ChannelEvent> & WithSourceHeaders {
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    signal?.removeEventListener('abort', release);
+    unlisten();
+  };
+  if (signal?.aborted) release();
+  else signal?.addEventListener('abort', release, { once: true });
+
+  // Sent once, then dropped: the source lives as long as the stream, the replayed events need not.
+  let pending: Replay | undefined = replay;
+  const source: Observable<ChannelEvent> & WithSourceHeaders = new Observable<ChannelEvent>((subscriber) => {
+    if (pending === undefined) {
+      subscriber.error(new Error('A channel subscription can be subscribed to only once'));
+      return;
+    }
+    const sending = pending;
+    pending = undefined;
+    feed.start(subscriber, sending);
+    return release;
+  });
+  if (replay.truncated || feed.heldGap) source[SOURCE_HEADERS] = TRUNCATED_HEADERS;
+  return source;
+}
+
+/**
+ * The source of a subscription the engine could not serve. Not a rejection: the framework would
+ * answer it with an error status, and EventSource clients never reconnect after a non-200 answer.
+ * A source that fails lets the stream answer 200 and end, and the client comes back.
+ */
+function unavailable<M extends MessageEvent<unknown>>(topic: string, cause: unknown): ChannelSource<M> {
+  return throwError(() => new ChannelUnavailableError(topic, cause));
+}
+
+function positive(value: number, name: string): number {
+  if (!(Number.isInteger(value) && value > 0)) throw new RangeError(`${name} must be a positive integer`);
+  return value;
+}

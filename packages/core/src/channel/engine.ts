@@ -1,0 +1,84 @@
+import type { MessageEvent } from '../encode/types.js';
+import type { EngineContractError } from './errors.js';
+
+/** A message as a channel hands it out: with the id its store gave it. */
+export type StoredMessage<M extends MessageEvent<unknown> = MessageEvent<unknown>> = M & {
+  readonly id: string;
+};
+
+/** How much one {@link HistoryStore.read} may return. */
+export interface ReadLimit {
+  /** Most events. */
+  count: number;
+  /** Most bytes, counted as `messageSize` counts them. */
+  bytes: number;
+}
+
+/** One page of history. */
+export interface HistoryPage {
+  /** Events after the requested id, oldest first: the longest run that fits the limit. */
+  events: StoredMessage[];
+  /** Sum of `messageSize` of `events`. */
+  bytes: number;
+  /**
+   * The requested id is unknown to the store, or older than what it keeps: events that followed
+   * it may be gone, so `events` is empty and the caller must say so rather than replay a gap.
+   */
+  truncated: boolean;
+  /** More events follow the last one returned (the limit cut the page short). */
+  more: boolean;
+}
+
+/**
+ * Where a channel's events are kept. Two calls, so any ordered log can implement it (Redis Streams,
+ * NATS JetStream, a database table).
+ *
+ * **The id rule**: every id an engine hands out (from `append`, in a page, to a listener) is a
+ * stream id `<ms>-<seq>` (two unsigned 64-bit integers, see `parseStreamId`), strictly increasing
+ * per topic. Channels compare ids to send each event once where replay and live delivery meet; an
+ * id that breaks the rule fails the publish or the subscriber with {@link EngineContractError}
+ * rather than risk a duplicate or a reordered event.
+ */
+export interface HistoryStore {
+  /**
+   * Stores `message` at the end of `topic` and resolves to its id: the message's own `id` if it has
+   * one (an engine may refuse it, e.g. if it is not after the last id), else one the store assigns.
+   * Ids follow the id rule above. Rejects, never resolves, if the message was not stored for certain.
+   */
+  append(topic: string, message: MessageEvent<unknown>): Promise<string>;
+  /**
+   * The events of `topic` after `afterId`, oldest first, within `limit`: never a page with a hole.
+   * If the event right after `afterId` does not fit `limit.bytes`, the page is empty with `more`.
+   */
+  read(topic: string, afterId: string, limit: ReadLimit): Promise<HistoryPage>;
+}
+
+/** Receives a topic's live events from a {@link LiveBus}. Must not throw. */
+export interface LiveListener {
+  /**
+   * An event appended after the listener was registered. Each arrives once, in id order; one message
+   * object is handed to every listener of the topic in this process, so it is encoded once per route.
+   */
+  event(message: StoredMessage): void;
+  /** Events may have been lost between the last `event` and the next (e.g. the store lost its data). */
+  gap(): void;
+}
+
+/** Live delivery of appended events, to every process that listens. */
+export interface LiveBus {
+  /**
+   * Registers `listener` for `topic`. Resolves, with the function that unregisters it, once every
+   * event appended from then on is certain to reach it: a history read started after that point
+   * and the live events together leave no hole.
+   */
+  listen(topic: string, listener: LiveListener): Promise<() => void>;
+}
+
+/**
+ * A store and a bus that share ids: what a channel runs on. `memoryEngine()` in `@rxsse/core`
+ * (one process), `redisEngine()` in `@rxsse/redis` (any number of processes).
+ */
+export interface ChannelEngine extends HistoryStore, LiveBus {
+  /** Stops live delivery and releases what the engine opened. */
+  close(): Promise<void>;
+}

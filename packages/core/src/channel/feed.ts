@@ -1,0 +1,101 @@
+import type { Subscriber } from 'rxjs';
+import type { LiveListener, StoredMessage } from './engine.js';
+import { checkEngineId } from './errors.js';
+import type { Replay } from './replay.js';
+import { compareStreamIds, parseStreamId, type StreamId } from './stream-id.js';
+import type { HistoryTruncatedEvent, TruncationReason } from './truncation.js';
+
+type Held = StoredMessage | { gap: TruncationReason };
+
+/** What one subscriber of a channel is sent. */
+export type ChannelEvent<M extends StoredMessage = StoredMessage> = M | HistoryTruncatedEvent;
+
+/** How a feed turns a gap into the event a client sees. */
+export type TruncationEventFactory = (
+  lastEventId: string | null,
+  reason: TruncationReason,
+) => HistoryTruncatedEvent;
+
+/**
+ * One subscriber's live events. Registered with the bus before history is read, it holds what
+ * arrives until {@link ChannelFeed.start}, which sends the replay, then the held events the replay
+ * did not already contain, then everything live. Events are only ever sent in increasing id order.
+ */
+export class ChannelFeed implements LiveListener {
+  #held: Held[] | undefined = [];
+  #subscriber: Subscriber<ChannelEvent> | undefined;
+  /** Ids at or below it were sent (or the client had them): a later copy is a duplicate. */
+  #floor: StreamId | undefined;
+  #lastSent: string | null;
+
+  constructor(
+    private readonly topic: string,
+    private readonly truncation: TruncationEventFactory,
+    private readonly filter: ((message: StoredMessage) => boolean) | undefined,
+    /** Most events held while history is read; past it they are dropped for a truncation signal. */
+    private readonly maxHeld: number,
+    lastEventId: string | undefined,
+  ) {
+    this.#lastSent = lastEventId ?? null;
+  }
+
+  /** Whether a gap is already known among the held events. */
+  get heldGap(): boolean {
+    return this.#held?.some((item) => 'gap' in item) ?? false;
+  }
+
+  event(message: StoredMessage): void {
+    const held = this.#held;
+    if (held === undefined) this.#send(message);
+    else if (held.length < this.maxHeld) held.push(message);
+    else {
+      // Holding more would be unbounded memory: keep the fact that events were lost instead.
+      this.#held = [{ gap: 'limit' }, message];
+    }
+  }
+
+  gap(): void {
+    if (this.#held === undefined) this.#truncated('gap');
+    else this.#held.push({ gap: 'gap' });
+  }
+
+  /** Sends the truncation signal or `replay`, then the held events, then goes live. */
+  start(subscriber: Subscriber<ChannelEvent>, replay: Replay): void {
+    this.#subscriber = subscriber;
+    if (replay.truncated) this.#truncated(replay.reason);
+    else if (this.#lastSent !== null) this.#floor = parseStreamId(this.#lastSent);
+    for (const message of replay.events) this.#send(message);
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    for (const item of held) {
+      if (subscriber.closed) return;
+      if ('gap' in item) this.#truncated(item.gap);
+      else this.#send(item);
+    }
+  }
+
+  #send(message: StoredMessage): void {
+    const subscriber = this.#subscriber;
+    if (!subscriber || subscriber.closed) return;
+    let wanted: boolean;
+    try {
+      const id = checkEngineId(message.id, this.topic);
+      if (this.#floor && compareStreamIds(id, this.#floor) <= 0) return;
+      this.#floor = id;
+      wanted = this.filter?.(message) ?? true;
+    } catch (error) {
+      // A filter that throws, or an engine that broke the id rule: this subscriber cannot go on.
+      subscriber.error(error);
+      return;
+    }
+    if (!wanted) return;
+    this.#lastSent = message.id;
+    subscriber.next(message);
+  }
+
+  #truncated(reason: TruncationReason): void {
+    // After lost data the store may restart its ids lower: order only holds within one history.
+    if (reason === 'gap') this.#floor = undefined;
+    this.#subscriber?.next(this.truncation(this.#lastSent, reason));
+  }
+}

@@ -1,0 +1,47 @@
+import type { HistoryStore, StoredMessage } from './engine.js';
+import type { TruncationReason } from './truncation.js';
+
+/** The most a subscription replays; past it the subscriber gets the truncation signal instead. */
+export interface ReplayLimit {
+  /** Most events. */
+  events: number;
+  /** Most bytes, as `messageSize` counts them. */
+  bytes: number;
+}
+
+/** What a subscription replays: every event after the client's id, or nothing and why. */
+export type Replay =
+  | { events: StoredMessage[]; truncated: false }
+  | { events: []; truncated: true; reason: TruncationReason };
+
+/** Events per store read: reads stay small while the total is bounded by the replay limit. */
+const PAGE_EVENTS = 500;
+
+/**
+ * Reads everything after `afterId`, page by page, up to `limit`. All or nothing: if the store lost
+ * part of it, or more remains than `limit` allows, nothing is replayed and the reason is returned,
+ * so a client never receives history with a hole it is not told about.
+ */
+export async function readReplay(
+  store: HistoryStore,
+  topic: string,
+  afterId: string,
+  limit: ReplayLimit,
+): Promise<Replay> {
+  const events: StoredMessage[] = [];
+  let bytes = 0;
+  let cursor = afterId;
+  for (;;) {
+    const page = await store.read(topic, cursor, {
+      count: Math.min(PAGE_EVENTS, limit.events - events.length),
+      bytes: limit.bytes - bytes,
+    });
+    if (page.truncated) return { events: [], truncated: true, reason: 'history' };
+    for (const event of page.events) events.push(event);
+    bytes += page.bytes;
+    if (!page.more) return { events, truncated: false };
+    if (page.events.length === 0 || events.length >= limit.events)
+      return { events: [], truncated: true, reason: 'limit' };
+    cursor = page.events[page.events.length - 1]!.id;
+  }
+}

@@ -1,0 +1,54 @@
+import type { HeaderOverrides } from '../http/headers.js';
+
+/**
+ * The response header a channel subscription sets when the history it was asked to replay is
+ * incomplete: `SSE-History-Truncated: true`. Also sent as an event, see {@link HistoryTruncatedEvent}.
+ */
+export const HISTORY_TRUNCATED_HEADER = 'SSE-History-Truncated';
+
+/** The default `type` of the truncation event. */
+export const DEFAULT_TRUNCATION_EVENT_TYPE = 'history-truncated';
+
+/**
+ * Why events may be missing:
+ * - `'history'`: the client's `Last-Event-ID` is unknown to the store or older than what it keeps;
+ * - `'limit'`: more events followed it than the channel's `maxReplay` allows to replay;
+ * - `'gap'`: the live feed lost events (e.g. Redis restarted without its data).
+ */
+export type TruncationReason = 'history' | 'limit' | 'gap';
+
+/**
+ * The event a subscriber receives, instead of a silent gap, where events may be missing. It has no
+ * `id`, so a client that reconnects right after it still sends the id it had. Events after it are
+ * complete again.
+ *
+ * @example
+ * ```ts
+ * source.addEventListener('history-truncated', () => reloadFullState());
+ * ```
+ */
+export interface HistoryTruncatedEvent {
+  type: string;
+  data: {
+    /** The last id the client had before the gap, `null` if none. */
+    lastEventId: string | null;
+    reason: TruncationReason;
+  };
+}
+
+/** Headers a truncated subscription's source carries (applied over the route's own). */
+export const TRUNCATED_HEADERS: HeaderOverrides = Object.freeze({ [HISTORY_TRUNCATED_HEADER]: 'true' });
+
+const RESERVED = new Set(['', 'message', 'error', 'open']);
+
+/**
+ * Checks a truncation event type: not one a client cannot tell apart (`message`), not one browsers
+ * route to `onerror`/`onopen`, and a valid event type.
+ */
+export function checkTruncationType(type: string): string {
+  if (typeof type !== 'string' || RESERVED.has(type) || /[\r\n\0]/.test(type) || !type.isWellFormed())
+    throw new RangeError(
+      `The truncation event type must be a non-reserved event type, not ${JSON.stringify(type)}`,
+    );
+  return type;
+}

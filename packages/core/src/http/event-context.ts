@@ -1,0 +1,16 @@
+import type { MessageEvent } from '../encode/types.js';
+import type { EventSourceLike } from './source.js';
+
+/** What a route's handler receives besides its request, on every transport. */
+export interface EventContext {
+  /** The id the client last saw (`Last-Event-ID` header, or the `lastEventId` query parameter). */
+  lastEventId: string | undefined;
+  /** Aborted when the stream closes, whatever the reason: stop work for this client then. */
+  signal: AbortSignal;
+}
+
+/** A route's handler: gets the transport's request `Req`, returns (or resolves to) the events for one client. */
+export type EventHandler<Req, M extends MessageEvent<unknown> = MessageEvent> = (
+  req: Req,
+  context: EventContext,
+) => EventSourceLike<M> | Promise<EventSourceLike<M>>;

@@ -1,0 +1,53 @@
+/**
+ * Extra response headers: a string adds or replaces a header, `null` removes a default one.
+ * Names are matched case-insensitively.
+ * @example
+ * ```ts
+ * { 'Access-Control-Allow-Origin': '*', 'X-Accel-Buffering': null }
+ * ```
+ */
+export type HeaderOverrides = Readonly<Record<string, string | null>>;
+
+/**
+ * The response headers of an event stream. `no-transform` keeps proxies from compressing or
+ * buffering; `X-Accel-Buffering: no` turns nginx buffering off; `Connection` is legal on HTTP/1.x
+ * only (Node warns and drops it on HTTP/2).
+ */
+export function sseHeaders(http2: boolean, overrides: HeaderOverrides = {}): Record<string, string> {
+  const headers: Record<string, string> = {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-cache, no-transform',
+    'x-accel-buffering': 'no',
+  };
+  if (!http2) headers.connection = 'keep-alive';
+  for (const [name, value] of Object.entries(overrides)) {
+    const key = name.toLowerCase();
+    if (value === null) delete headers[key];
+    else if (!http2 || !HTTP1_ONLY.has(key)) headers[key] = value;
+  }
+  return headers;
+}
+
+const HTTP1_ONLY = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection']);
+
+const NONE: readonly string[] = Object.freeze([]);
+
+/**
+ * The names (lower case) that `overrides` removes: the transport removes them from the response
+ * too, so `null` also drops a header the framework set before the stream began (`X-Powered-By`).
+ */
+export function removedHeaders(overrides: HeaderOverrides = {}): readonly string[] {
+  const removed = Object.keys(overrides).filter((name) => overrides[name] === null);
+  return removed.length === 0 ? NONE : removed.map((name) => name.toLowerCase());
+}
+
+/**
+ * A source may carry response headers of its own under this key (a channel says
+ * `SSE-History-Truncated` this way); they are applied over the route's `headers` option.
+ */
+export const SOURCE_HEADERS: unique symbol = Symbol.for('rxsse.sourceHeaders');
+
+/** A source with headers of its own, see {@link SOURCE_HEADERS}. */
+export interface WithSourceHeaders {
+  [SOURCE_HEADERS]?: HeaderOverrides;
+}

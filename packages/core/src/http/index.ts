@@ -1,0 +1,13 @@
+// What every transport shares: the Sink it implements, the response headers, Last-Event-ID, and
+// what a route's handler receives and returns.
+export type { EventContext, EventHandler } from './event-context.js';
+export {
+  type HeaderOverrides,
+  removedHeaders,
+  SOURCE_HEADERS,
+  sseHeaders,
+  type WithSourceHeaders,
+} from './headers.js';
+export { LAST_EVENT_ID_PARAM, pickLastEventId } from './last-event-id.js';
+export type { Sink } from './sink.js';
+export { checkEventSource, type EventSourceLike } from './source.js';

@@ -1,0 +1,46 @@
+import type { Observable } from 'rxjs';
+import type { MessageEvent } from '../encode/types.js';
+
+/**
+ * What a route may return: an Observable of messages (pushed, queued within `maxQueueBytes`) or an
+ * AsyncIterable (pulled only when the client has room, so nothing queues at all). `M` is the
+ * message type, e.g. `TypedMessageEvent<Events>` for a route that declares its events.
+ */
+export type EventSourceLike<M extends MessageEvent<unknown> = MessageEvent> =
+  | Observable<M>
+  | AsyncIterable<M>;
+
+/** True for anything with a `subscribe` method: rxjs, or any other Observable implementation. */
+export function isSubscribable(
+  source: EventSourceLike<MessageEvent<unknown>>,
+): source is Observable<MessageEvent<unknown>> {
+  return typeof (source as Partial<Observable<unknown>>).subscribe === 'function';
+}
+
+/**
+ * Checks what a handler returned before anything is written, so the framework can still answer
+ * with its own error status.
+ * @throws {TypeError} naming the value, when it is neither an Observable nor an AsyncIterable.
+ */
+export function checkEventSource(value: unknown): EventSourceLike<MessageEvent<unknown>> {
+  if (
+    value != null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    (typeof (value as { subscribe?: unknown }).subscribe === 'function' ||
+      typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function')
+  ) {
+    return value as EventSourceLike<MessageEvent<unknown>>;
+  }
+  throw new TypeError(
+    `An event stream's handler returned ${describeValue(value)}, not an Observable or an AsyncIterable`,
+  );
+}
+
+function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'no prototype'})`;
+  const text = String(value);
+  return `${typeof value} ${text.length > 40 ? `${text.slice(0, 40)}...` : text}`;
+}

@@ -1,0 +1,279 @@
+import { from, NEVER, Subject } from 'rxjs';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import {
+  type CloseReason,
+  type EventSourceLike,
+  type EventStream,
+  heartbeatCount,
+  type MessageEvent,
+  resolveStreamOptions,
+  SOURCE_HEADERS,
+  StreamGroup,
+  streamEvents,
+  type TypedMessageEvent,
+} from '../index.js';
+import { MemorySink } from '../testing/index.js';
+
+const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+function run(
+  source: EventSourceLike<MessageEvent<unknown>>,
+  options: Parameters<typeof streamEvents>[2] = {},
+) {
+  const sink = new MemorySink();
+  const reasons: CloseReason[] = [];
+  const stream: EventStream = streamEvents(source, sink, {
+    heartbeat: false,
+    ...options,
+    onClose: (reason) => reasons.push(reason),
+  });
+  return { sink, stream, reasons };
+}
+
+describe('streamEvents', () => {
+  it('writes everything emitted in one tick as one chunk, in that same tick', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink } = run(subject);
+    subject.next({ data: 'a' });
+    subject.next({ data: 'b' });
+    expect(sink.chunks).toHaveLength(0);
+    await Promise.resolve();
+    expect(sink.chunks).toHaveLength(1);
+    expect(sink.text).toBe('data: a\n\ndata: b\n\n');
+  });
+
+  it('writes a tick that emits more than 64 KiB as it goes, in chunks of about 64 KiB', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink } = run(subject, { maxQueueBytes: 1024 * 1024 });
+    const data = 'x'.repeat(1000); // 1,008 bytes per event
+    for (let i = 0; i < 200; i++) subject.next({ data });
+    // Before the tick ends, the first 64 KiB chunks have gone out already...
+    const sizes = sink.chunks.map((c) => c.length);
+    expect(sizes).toEqual([66_528, 66_528, 66_528]);
+    // ...and the rest follows in the same tick.
+    await Promise.resolve();
+    expect(sink.chunks).toHaveLength(4);
+    expect(sink.text).toBe(`data: ${data}\n\n`.repeat(200));
+  });
+
+  it('stops writing chunks when the transport is full, and queues the rest', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink, stream } = run(subject, { maxQueueBytes: 1024 * 1024 });
+    sink.full = true;
+    const data = 'x'.repeat(1000);
+    for (let i = 0; i < 200; i++) subject.next({ data });
+    await Promise.resolve();
+    expect(sink.chunks).toHaveLength(1);
+    expect(stream.queuedBytes).toBe(200 * 1008 - 66_528);
+    sink.release();
+    expect(sink.text).toBe(`data: ${data}\n\n`.repeat(200));
+  });
+
+  it('encodes a message shared by many connections once', async () => {
+    const subject = new Subject<MessageEvent>();
+    // Adapters resolve options once per route; every connection of the route shares them.
+    const options = resolveStreamOptions({ heartbeat: false });
+    const [a, b] = [new MemorySink(), new MemorySink()];
+    streamEvents(subject, a, options);
+    streamEvents(subject, b, options);
+    subject.next({ data: { shared: true } });
+    await Promise.resolve();
+    expect(a.chunks[0]).toBe(b.chunks[0]);
+    expect(a.text).toBe('data: {"shared":true}\n\n');
+  });
+
+  it('reports exactly one close reason, whatever happens after it', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink, stream, reasons } = run(subject);
+    sink.disconnect();
+    subject.complete();
+    stream.close();
+    expect(reasons).toEqual(['client']);
+    expect(stream.closeReason).toBe('client');
+    expect(subject.observed).toBe(false);
+    expect(sink.destroyed).toBe(true);
+  });
+
+  it('holds events while the transport is full and writes them on drain', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink, stream } = run(subject);
+    sink.full = true;
+    subject.next({ data: '1' });
+    await Promise.resolve();
+    subject.next({ data: '2' });
+    subject.next({ data: '3' });
+    await Promise.resolve();
+    expect(sink.chunks).toHaveLength(1);
+    expect(stream.queuedBytes).toBe(18);
+    sink.release();
+    expect(sink.text).toBe('data: 1\n\ndata: 2\n\ndata: 3\n\n');
+    expect(stream.queuedBytes).toBe(0);
+  });
+
+  it.each([
+    ['close', 'overflow', ''],
+    ['drop-newest', undefined, 'data: 2\n\n'],
+    ['drop-oldest', undefined, 'data: 4\n\n'],
+  ] as const)('applies onOverflow %s', async (onOverflow, reason, queued) => {
+    const subject = new Subject<MessageEvent>();
+    const { sink, stream, reasons } = run(subject, { onOverflow, maxQueueBytes: 12 });
+    sink.full = true;
+    subject.next({ data: '1' });
+    await Promise.resolve();
+    for (const data of ['2', '3', '4']) subject.next({ data });
+    expect(stream.closeReason).toBe(reason);
+    if (reason) expect(reasons).toEqual([reason]);
+    else expect(stream.stats.dropped).toBe(2);
+    sink.chunks.length = 0;
+    sink.release();
+    expect(sink.text).toBe(queued);
+  });
+
+  it('counts the cap in UTF-8 bytes, whatever the text', async () => {
+    const subject = new Subject<MessageEvent>();
+    const cap = 10_000;
+    const { sink, stream } = run(subject, { onOverflow: 'drop-oldest', maxQueueBytes: cap });
+    sink.full = true;
+    subject.next({ data: 'first' });
+    await Promise.resolve();
+    // 1,008 UTF-16 units each: ASCII events are 1,008 bytes, euro signs 3 bytes a unit.
+    const ascii = (n: number) => ({ data: `${n}`.padEnd(1000, '.') });
+    const euros = (n: number) => ({ data: `${n}`.padEnd(1000, '€') });
+    for (let n = 0; n < 4; n++) subject.next(ascii(n));
+    expect(stream.queuedBytes).toBe(4 * 1008);
+    for (let n = 4; n < 10; n++) subject.next(euros(n));
+    // Only the newest three fit: each is 6 + 1 + 3 × 999 + 2 = 3,006 bytes.
+    expect(stream.queuedBytes).toBe(3 * 3006);
+    expect(stream.stats.dropped).toBe(7);
+    expect(stream.stats.peakQueuedBytes).toBeLessThanOrEqual(cap);
+    sink.chunks.length = 0;
+    sink.release();
+    expect(sink.text).toBe([7, 8, 9].map((n) => `data: ${euros(n).data}\n\n`).join(''));
+    expect(sink.chunks[0]!.length).toBe(3 * 3006);
+  });
+
+  it('writes what is queued before ending on completion', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink, reasons } = run(subject);
+    sink.full = true;
+    subject.next({ data: '1' });
+    await Promise.resolve();
+    subject.next({ data: '2' });
+    subject.complete();
+    expect(sink.text).toBe('data: 1\n\ndata: 2\n\n');
+    expect(sink.ended).toBe(true);
+    expect(reasons).toEqual(['complete']);
+  });
+
+  it('pulls an AsyncIterable only while the transport has room', async () => {
+    let pulled = 0;
+    async function* numbers() {
+      for (;;) yield { data: String(++pulled) };
+    }
+    const { sink, stream } = run(numbers());
+    sink.full = true;
+    for (let i = 0; i < 10; i++) await tick();
+    expect(pulled).toBe(1);
+    sink.release();
+    sink.full = true;
+    for (let i = 0; i < 10; i++) await tick();
+    expect(pulled).toBe(2);
+    stream.close();
+  });
+
+  it('stops at once when the source completes synchronously', () => {
+    const { sink, reasons } = run(from([{ data: 'only' }]));
+    expect(reasons).toEqual(['complete']);
+    expect(sink.text).toBe('data: only\n\n');
+  });
+
+  it('applies headers the source carries over the route options', () => {
+    const source = Object.assign(from([{ data: 'x' }]), {
+      [SOURCE_HEADERS]: { 'SSE-History-Truncated': 'true' },
+    });
+    const { sink } = run(source, { headers: { 'X-Route': 'a' } });
+    expect(sink.headers).toMatchObject({ 'sse-history-truncated': 'true', 'x-route': 'a' });
+  });
+
+  it('leaves the heartbeat wheel when it closes', () => {
+    const before = heartbeatCount();
+    const { stream } = run(NEVER, { heartbeat: 5000 });
+    expect(heartbeatCount()).toBe(before + 1);
+    stream.close();
+    expect(heartbeatCount()).toBe(before);
+  });
+
+  it('ends after maxLifetime, scaled by 80-100 %', async () => {
+    const started = performance.now();
+    const { sink, reasons } = run(NEVER, { maxLifetime: 100 });
+    await new Promise<void>((resolve) => sink.signal.addEventListener('abort', () => resolve()));
+    expect(reasons).toEqual(['lifetime']);
+    expect(sink.ended).toBe(true);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(79);
+  });
+
+  it('reports opens, writes, heartbeats, drops and closes to metrics', async () => {
+    const calls: string[] = [];
+    const metrics = {
+      opened: () => calls.push('opened'),
+      wrote: (events: number, bytes: number) => calls.push(`wrote ${events} ${bytes}`),
+      heartbeat: () => calls.push('heartbeat'),
+      dropped: (count: number) => calls.push(`dropped ${count}`),
+      closed: (reason: CloseReason) => calls.push(`closed ${reason}`),
+    };
+    const subject = new Subject<MessageEvent>();
+    const { sink, stream } = run(subject, { metrics, onOverflow: 'drop-newest', maxQueueBytes: 9 });
+    subject.next({ data: 'a' });
+    await Promise.resolve();
+    sink.full = true;
+    stream.beat();
+    subject.next({ data: 'b' });
+    subject.next({ data: 'c' });
+    stream.close();
+    expect(calls).toEqual([
+      'opened',
+      'wrote 1 9',
+      'heartbeat',
+      'wrote 0 2',
+      'dropped 1',
+      'wrote 1 9',
+      'closed shutdown',
+    ]);
+  });
+
+  it('closes a whole group with a spread retry hint and waits for the flush', async () => {
+    const group = new StreamGroup();
+    const options = resolveStreamOptions({ heartbeat: false, group });
+    const sinks = [new MemorySink(), new MemorySink(), new MemorySink()];
+    for (const sink of sinks) streamEvents(NEVER, sink, options);
+    expect(group.size).toBe(3);
+    await group.close({ retry: 1000, spread: 500 });
+    expect(group.size).toBe(0);
+    for (const sink of sinks) {
+      expect(sink.ended).toBe(true);
+      const retry = Number(/^retry: (\d+)\n\n$/.exec(sink.text)?.[1]);
+      expect(retry).toBeGreaterThanOrEqual(1000);
+      expect(retry).toBeLessThanOrEqual(1500);
+    }
+  });
+
+  it('destroys what has not flushed when the shutdown deadline passes', async () => {
+    const group = new StreamGroup();
+    const stuck = new MemorySink();
+    stuck.end = () => {
+      stuck.ended = true; // never flushes
+    };
+    streamEvents(NEVER, stuck, { heartbeat: false, group });
+    await group.close({ deadline: 20 });
+    expect(stuck.ended).toBe(true);
+    expect(stuck.destroyed).toBe(true);
+  });
+
+  it('types routes by their event map', () => {
+    type Events = { tick: { n: number }; message: string };
+    expectTypeOf<{ type: 'tick'; data: { n: number } }>().toExtend<TypedMessageEvent<Events>>();
+    expectTypeOf<{ data: string }>().toExtend<TypedMessageEvent<Events>>();
+    expectTypeOf<{ type: 'tick'; data: string }>().not.toExtend<TypedMessageEvent<Events>>();
+    expectTypeOf<{ type: 'other'; data: string }>().not.toExtend<TypedMessageEvent<Events>>();
+  });
+});

@@ -1,0 +1,142 @@
+import { checkDuration, checkIntegerDuration, MAX_DURATION } from './duration.js';
+
+/** What a group needs of a stream: an `EventStream` is one. */
+export interface GroupMember {
+  /** Aborted once the connection is closed. */
+  readonly signal: AbortSignal;
+  /** Bytes waiting for a slow client. */
+  readonly queuedBytes: number;
+  /** Ends the stream after its queue, with an optional `retry:` hint. */
+  close(reason: 'shutdown', retryHint?: number): void;
+  /** Drops the connection at once. */
+  destroy(): void;
+}
+
+/** How {@link StreamGroup.close} ends its streams. */
+export interface ShutdownOptions {
+  /**
+   * Send each client `retry: <ms>` before its stream ends, drawn between `retry` and
+   * `retry + spread`, so clients come back spread over a window instead of all at once.
+   */
+  retry?: number;
+  /** Width of the reconnect window, in ms. @defaultValue 0 */
+  spread?: number;
+  /** Destroy connections that have not flushed after this many ms. @defaultValue 5_000 */
+  deadline?: number;
+}
+
+/**
+ * The open streams of a server (or of the process): what a graceful shutdown closes, and what a
+ * metrics scrape counts. Every stream joins its options' `group` when it starts and leaves it
+ * when it ends.
+ */
+export class StreamGroup {
+  readonly #streams = new Set<GroupMember>();
+  /** The options of the last {@link close}, for the reconnect hint. */
+  #shutdown: ShutdownOptions | undefined;
+  #closing = 0;
+
+  /**
+   * True while {@link close} runs: a transport answers new requests with a reconnect hint instead
+   * of a stream that would keep the closing server open.
+   */
+  get closing(): boolean {
+    return this.#closing > 0;
+  }
+
+  /** Number of open streams. */
+  get size(): number {
+    return this.#streams.size;
+  }
+
+  /** Bytes queued for slow clients, across the group (computed on demand, for gauges). */
+  get queuedBytes(): number {
+    let total = 0;
+    for (const stream of this.#streams) total += stream.queuedBytes;
+    return total;
+  }
+
+  /** @internal */
+  add(stream: GroupMember): void {
+    this.#streams.add(stream);
+  }
+
+  /** @internal */
+  delete(stream: GroupMember): void {
+    this.#streams.delete(stream);
+  }
+
+  /**
+   * Closes every open stream with reason `'shutdown'`: each writes what it has queued (and the
+   * retry hint), then ends. Resolves once every connection has closed, or once `deadline` ms have
+   * passed, after destroying the ones that were still flushing.
+   */
+  async close(options: ShutdownOptions = {}): Promise<void> {
+    checkShutdownOptions(options);
+    const { deadline = 5_000 } = options;
+    this.#shutdown = options;
+    this.#closing++;
+    try {
+      const closing = [...this.#streams];
+      for (const stream of closing) stream.close('shutdown', this.reconnectHint());
+      const open = closing.filter((stream) => !stream.signal.aborted);
+      if (open.length === 0) return;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const flushed = Promise.all(open.map((stream) => aborted(stream.signal)));
+      const late = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, deadline);
+      });
+      await Promise.race([flushed, late]);
+      clearTimeout(timer);
+      for (const stream of open) if (!stream.signal.aborted) stream.destroy();
+    } finally {
+      this.#closing--;
+    }
+  }
+
+  /**
+   * Keeps {@link closing} true until `until` settles, after {@link close} returned: a server that
+   * stops listening goes on turning requests away (those on its kept-alive connections) until its
+   * own close completes, also where the handler cannot see the server (a fetch handler).
+   */
+  closeUntil(until: PromiseLike<unknown>): void {
+    this.#closing++;
+    const release = () => {
+      this.#closing--;
+    };
+    until.then(release, release);
+  }
+
+  /**
+   * The `retry:` hint for a stream ended by the last {@link close}, drawn from its window; `undefined`
+   * before any close, or when it gave no `retry`. Also sent to requests that arrive while a server
+   * shuts down, so they come back spread out too.
+   */
+  reconnectHint(): number | undefined {
+    const retry = this.#shutdown?.retry;
+    return retry === undefined
+      ? undefined
+      : Math.round(retry + Math.random() * (this.#shutdown?.spread ?? 0));
+  }
+}
+
+/**
+ * Checks shutdown options where they are given (not when the server is already going down).
+ * @throws {RangeError} naming the option that is not a duration in range.
+ */
+export function checkShutdownOptions(options: ShutdownOptions): void {
+  const { retry, spread, deadline } = options;
+  if (retry !== undefined) checkIntegerDuration('retry', retry);
+  if (spread !== undefined) checkDuration('spread', spread, 0);
+  if (deadline !== undefined) checkDuration('deadline', deadline);
+  if ((retry ?? 0) + (spread ?? 0) > MAX_DURATION) {
+    throw new RangeError(`retry + spread must be at most ${MAX_DURATION} ms`);
+  }
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
+/** The group every stream joins unless its options name another: the whole process. */
+export const openStreams = new StreamGroup();

@@ -1,0 +1,20 @@
+// One connection from source to Sink, and the groups and wheels that all connections share.
+export { MAX_DURATION } from './duration.js';
+export { type ErrorReporter, EventStream, streamEvents, turnAwayEventStream } from './event-stream.js';
+export {
+  checkShutdownOptions,
+  type GroupMember,
+  openStreams,
+  type ShutdownOptions,
+  StreamGroup,
+} from './group.js';
+export { type HeartbeatTarget, heartbeatCount, scheduleHeartbeat } from './heartbeat.js';
+export type { StreamMetrics } from './metrics.js';
+export {
+  type InvalidMessagePolicy,
+  type ResolvedStreamOptions,
+  resolveStreamOptions,
+  type StreamOptions,
+} from './options.js';
+export type { OverflowPolicy } from './overflow.js';
+export type { CloseReason, StreamStats } from './stats.js';

@@ -1,0 +1,125 @@
+import type { FormatOptions, MessageEvent } from '../encode/types.js';
+import type { HeaderOverrides } from '../http/headers.js';
+import { checkDuration, checkIntegerDuration } from './duration.js';
+import { openStreams, type StreamGroup } from './group.js';
+import type { StreamMetrics } from './metrics.js';
+import { checkOverflowPolicy, type OverflowPolicy } from './overflow.js';
+import type { CloseReason, StreamStats } from './stats.js';
+
+/**
+ * What to do with a message the stream cannot send: one the encoder refuses (`SseFormatError`,
+ * `SseRangeError`), whose serializer throws, or larger than `maxQueueBytes`.
+ */
+export type InvalidMessagePolicy = 'skip' | 'close';
+
+/** Options of one event stream. Resolve them once per route with {@link resolveStreamOptions}. */
+export interface StreamOptions extends FormatOptions {
+  /**
+   * Most bytes queued for a client that reads slower than the source emits, beyond what the
+   * transport buffers. An Observable cannot be paused: a synchronous burst larger than this meets
+   * `onOverflow` by design. Raise it, or use an `AsyncIterable` source, which is pulled only when
+   * the client has room.
+   * @defaultValue 1_048_576 (1 MiB)
+   */
+  maxQueueBytes?: number;
+  /**
+   * `'close'` ends the response (the client reconnects with `Last-Event-ID`); `'drop-oldest'` and
+   * `'drop-newest'` discard events and count them in `stats.dropped`.
+   * @defaultValue 'close'
+   */
+  onOverflow?: OverflowPolicy;
+  /**
+   * What to do with a message that cannot be sent: one the encoder refuses, whose `serialize`
+   * throws, or larger than `maxQueueBytes`. `'skip'` reports it (`onError`), counts it
+   * (`stats.refused`) and goes on, so one bad message never traps a reconnecting client in a loop;
+   * `'close'` ends the stream with reason `'error'`.
+   * @defaultValue 'skip'
+   */
+  onInvalidMessage?: InvalidMessagePolicy;
+  /**
+   * Close a client that accepted no bytes for this many ms while data waited. `false` disables it.
+   * @defaultValue 30_000
+   */
+  stallTimeout?: number | false;
+  /**
+   * Send a comment after this many ms without any write, to keep proxies from closing the
+   * connection. `false` disables heartbeats.
+   * @defaultValue 15_000
+   */
+  heartbeat?: number | false;
+  /**
+   * End each stream after this many ms, scaled by a random 80-100 % per connection, so rolling
+   * deploys and token expiry do not make every client reconnect at once. The client reconnects
+   * with `Last-Event-ID`.
+   */
+  maxLifetime?: number;
+  /**
+   * The group the route's streams join, for graceful shutdown and gauges.
+   * @defaultValue `openStreams`, the whole process
+   */
+  group?: StreamGroup;
+  /** Counters to update as streams open, write, drop and close. */
+  metrics?: StreamMetrics;
+  /** Reconnection time (ms, an integer) sent to the client before the first event. */
+  retry?: number;
+  /** Headers to add, replace (a string) or remove (`null`). */
+  headers?: HeaderOverrides;
+  /**
+   * The last event to send when the source errors, before the response ends. Its type must not be
+   * `error` (browsers would route it to `onerror`). Return `undefined` to send nothing.
+   * @example
+   * ```ts
+   * errorEvent: (err) => ({ type: 'stream-error', data: { message: 'try again later' } })
+   * ```
+   */
+  errorEvent?: (error: unknown) => MessageEvent | undefined;
+  /** Called once when the stream ends, with its reason (and the error, for `'error'`). */
+  onClose?: (reason: CloseReason, stats: StreamStats, error?: unknown) => void;
+  /**
+   * Told every error of the stream: the source's, a skipped message's, and any throw of the other
+   * callbacks and `metrics` hooks. Without it, each goes to the framework's own log (Fastify's
+   * `request.log`, Koa's `app.on('error')`, else `console.error`): nothing fails silently.
+   */
+  onError?: (error: unknown) => void;
+}
+
+/** Options with every default filled in, shared by every connection of a route. */
+export type ResolvedStreamOptions = StreamOptions &
+  Required<
+    Pick<
+      StreamOptions,
+      'maxQueueBytes' | 'onOverflow' | 'onInvalidMessage' | 'stallTimeout' | 'heartbeat' | 'group'
+    >
+  > & {
+    readonly resolved: true;
+  };
+
+/**
+ * Fills in defaults once, so every connection of a route shares one options object, and with it
+ * the cache that encodes a message shared by many connections only once.
+ */
+export function resolveStreamOptions(options: StreamOptions = {}): ResolvedStreamOptions {
+  if ((options as Partial<ResolvedStreamOptions>).resolved) return options as ResolvedStreamOptions;
+  const resolved: ResolvedStreamOptions = {
+    ...options,
+    maxQueueBytes: options.maxQueueBytes ?? 1024 * 1024,
+    onOverflow: options.onOverflow ?? 'close',
+    onInvalidMessage: options.onInvalidMessage ?? 'skip',
+    stallTimeout: options.stallTimeout ?? 30_000,
+    heartbeat: options.heartbeat ?? 15_000,
+    group: options.group ?? openStreams,
+    resolved: true,
+  };
+  if (!(resolved.maxQueueBytes > 0) || !Number.isFinite(resolved.maxQueueBytes)) {
+    throw new RangeError('maxQueueBytes must be a positive number');
+  }
+  if (resolved.stallTimeout !== false) checkDuration('stallTimeout', resolved.stallTimeout);
+  if (resolved.heartbeat !== false) checkDuration('heartbeat', resolved.heartbeat);
+  if (resolved.maxLifetime !== undefined) checkDuration('maxLifetime', resolved.maxLifetime);
+  if (resolved.retry !== undefined) checkIntegerDuration('retry', resolved.retry);
+  checkOverflowPolicy(resolved.onOverflow);
+  if (!['skip', 'close'].includes(resolved.onInvalidMessage)) {
+    throw new TypeError(`onInvalidMessage must be 'skip' or 'close'`);
+  }
+  return resolved;
+}

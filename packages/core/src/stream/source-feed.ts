@@ -1,0 +1,166 @@
+import type { Observable } from 'rxjs';
+import type { MessageEvent } from '../encode/types.js';
+import type { CloseReason } from './stats.js';
+
+/** The stream, as its source's feed sees it. */
+export interface FeedTarget {
+  /** Set once the stream ended. */
+  readonly closeReason: CloseReason | undefined;
+  /** True while the transport has room. */
+  readonly writable: boolean;
+  /** A message from a pushing source: queued, written at the end of the tick. */
+  push(message: MessageEvent<unknown>): void;
+  /** A message pulled while the transport has room: written at once. */
+  send(message: MessageEvent<unknown>): void;
+  /** The source completed or failed. */
+  end(reason: 'complete' | 'error', error?: unknown): void;
+  /** An error of user code that must not end the stream (a teardown, an iterator's `return()`). */
+  reportError(error: unknown): void;
+}
+
+/** A source being fed into a stream. */
+export interface SourceFeed {
+  /** The transport has room again. */
+  resume(): void;
+  /** The stream ended: release the source (unsubscribe, or the iterator's `return()`). */
+  stop(): void;
+}
+
+/**
+ * Feeds an Observable: one small object instead of three closures. It is an rxjs subscriber by shape
+ * (`closed`, `add`, `remove`, `unsubscribe`), so rxjs hands it to the source as is: a synchronous
+ * source sees `closed` turn true the moment the stream ends, and stops there instead of producing
+ * everything before `subscribe()` returns.
+ */
+export class ObservableFeed implements SourceFeed {
+  closed = false;
+  #teardowns: unknown[] | undefined;
+
+  constructor(readonly target: FeedTarget) {}
+
+  /** Subscribes; the stream must hold this feed first, since the source may end it synchronously. */
+  start(source: Observable<MessageEvent<unknown>>): void {
+    try {
+      // rxjs returns the subscriber itself; another Observable may return its own subscription.
+      const subscription: unknown = source.subscribe(this);
+      if (subscription !== this) this.add(subscription);
+    } catch (error) {
+      this.target.end('error', error);
+    }
+    // The source may have completed, errored or been closed synchronously inside subscribe().
+    if (this.target.closeReason !== undefined) this.unsubscribe();
+  }
+
+  next(message: MessageEvent<unknown>): void {
+    this.target.push(message);
+  }
+  error(error: unknown): void {
+    this.target.end('error', error);
+  }
+  complete(): void {
+    this.target.end('complete');
+  }
+  add(teardown: unknown): void {
+    if (!teardown || teardown === this) return;
+    if (this.closed) this.#run(teardown);
+    else {
+      this.#teardowns ??= [];
+      this.#teardowns.push(teardown);
+    }
+  }
+  remove(teardown: unknown): void {
+    const index = this.#teardowns?.indexOf(teardown) ?? -1;
+    if (index >= 0) this.#teardowns!.splice(index, 1);
+  }
+  unsubscribe(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const teardowns = this.#teardowns;
+    this.#teardowns = undefined;
+    if (teardowns) for (const teardown of teardowns) this.#run(teardown);
+  }
+  resume(): void {
+    // A pushed source is not paused: its events wait in the queue.
+  }
+  stop(): void {
+    this.unsubscribe();
+  }
+
+  #run(teardown: unknown): void {
+    try {
+      if (typeof teardown === 'function') teardown();
+      else (teardown as { unsubscribe(): void }).unsubscribe();
+    } catch (error) {
+      this.target.reportError(error);
+    }
+  }
+}
+
+/** Feeds an AsyncIterable: pulls one message at a time, and only while the transport has room. */
+export class IteratorFeed implements SourceFeed {
+  #iterator: AsyncIterator<MessageEvent<unknown>> | undefined;
+  #wake: (() => void) | undefined;
+
+  constructor(readonly target: FeedTarget) {}
+
+  start(source: AsyncIterable<MessageEvent<unknown>>): void {
+    try {
+      this.#iterator = source[Symbol.asyncIterator]();
+    } catch (error) {
+      this.target.end('error', error);
+      return;
+    }
+    void this.#pull(this.#iterator);
+  }
+
+  resume(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  /**
+   * Ends the iterator. Its `return()` is the user's code: it may throw, reject, return anything or
+   * never settle; none of that may delay or skip the close.
+   */
+  stop(): void {
+    const iterator = this.#iterator;
+    this.#iterator = undefined;
+    if (iterator) {
+      try {
+        const result: unknown = iterator.return?.();
+        if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
+          (result as PromiseLike<unknown>).then(undefined, (error: unknown) =>
+            this.target.reportError(error),
+          );
+        }
+      } catch (error) {
+        this.target.reportError(error);
+      }
+    }
+    this.resume();
+  }
+
+  async #pull(iterator: AsyncIterator<MessageEvent<unknown>>): Promise<void> {
+    const target = this.target;
+    try {
+      while (target.closeReason === undefined) {
+        if (!target.writable) {
+          await new Promise<void>((resolve) => {
+            this.#wake = resolve;
+          });
+          continue;
+        }
+        const result = await iterator.next();
+        if (target.closeReason !== undefined) return;
+        if (result.done) {
+          target.end('complete');
+          return;
+        }
+        target.send(result.value);
+      }
+    } catch (error) {
+      target.end('error', error);
+    }
+  }
+}

@@ -1,0 +1,378 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type ChannelEngine,
+  type ChannelEvent,
+  type ChannelSource,
+  createChannel,
+  HISTORY_TRUNCATED_HEADER,
+  type HistoryTruncatedEvent,
+  type LiveListener,
+  parseStreamId,
+  type StoredMessage,
+} from '../channel/index.js';
+import type { MessageEvent } from '../encode/index.js';
+import { SOURCE_HEADERS } from '../http/index.js';
+
+/** How the shared suite gets engines of one kind. Each call is a fresh engine; the suite closes it. */
+export interface EngineFixture {
+  name: string;
+  /** An engine keeping about `retain` events per topic (exactly, or at least, for approximate trimming). */
+  create(options: { retain: number }): Promise<ChannelEngine> | ChannelEngine;
+  /** Events to publish so that, with `retain: 10`, the first one is surely no longer kept. */
+  overflow: number;
+}
+
+/** Subscribes to a channel's source and keeps what it emits, for assertions. */
+export function recordSource(source: ChannelSource) {
+  const received: ChannelEvent[] = [];
+  let error: unknown;
+  const subscription = source.subscribe({
+    next: (event) => received.push(event),
+    error: (e) => {
+      error = e;
+    },
+  });
+  return {
+    received,
+    get error() {
+      return error;
+    },
+    ids: () => received.map((event) => ('id' in event ? (event as StoredMessage).id : `<${event.type}>`)),
+    unsubscribe: () => subscription.unsubscribe(),
+  };
+}
+
+/**
+ * Polls `check` every 5 ms until it holds; rejects naming `what` after `timeout` ms. For deliveries
+ * that cross a network (a real Redis), which fake timers cannot hurry.
+ */
+export async function until(check: () => boolean, what: string, timeout = 10_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+const isTruncation = (event: ChannelEvent): event is HistoryTruncatedEvent => !('id' in event);
+
+let topicCounter = 0;
+const freshTopic = () => `contract-${process.pid}-${Date.now()}-${topicCounter++}`;
+
+/**
+ * The behaviour every channel engine must have, at the engine contract and through a channel.
+ * `@rxsse/core` runs it on `memoryEngine()`, `@rxsse/redis` on `redisEngine()` with a real Redis.
+ */
+export function describeEngineContract(fixture: EngineFixture): void {
+  describe(`channel contract: ${fixture.name}`, () => {
+    const engines: ChannelEngine[] = [];
+    const engine = async (retain = 1000) => {
+      const created = await fixture.create({ retain });
+      engines.push(created);
+      return created;
+    };
+    afterEach(async () => {
+      await Promise.all(engines.splice(0).map((e) => e.close()));
+    });
+
+    const publishAll = async (store: ChannelEngine, topic: string, count: number, from = 0) => {
+      const ids: string[] = [];
+      for (let i = from; i < from + count; i++) ids.push(await store.append(topic, { data: `event ${i}` }));
+      return ids;
+    };
+
+    describe('store', () => {
+      it('assigns printable, strictly increasing stream ids', async () => {
+        const store = await engine();
+        const topic = freshTopic();
+        const ids = await publishAll(store, topic, 50);
+        for (const id of ids) expect(id).toMatch(/^\d+-\d+$/);
+        for (let i = 1; i < ids.length; i++) {
+          const a = parseStreamId(ids[i - 1]!)!;
+          const b = parseStreamId(ids[i]!)!;
+          expect(a.ms < b.ms || (a.ms === b.ms && a.seq < b.seq)).toBe(true);
+        }
+      });
+
+      it('keeps a caller id after the last one, and refuses others', async () => {
+        const store = await engine();
+        const topic = freshTopic();
+        const [first] = await publishAll(store, topic, 1);
+        const { ms } = parseStreamId(first!)!;
+        const own = `${ms + 1000n}-7`;
+        await expect(store.append(topic, { data: 'mine', id: own })).resolves.toBe(own);
+        await expect(store.append(topic, { data: 'again', id: own })).rejects.toThrow();
+        await expect(store.append(topic, { data: 'older', id: first! })).rejects.toThrow();
+        await expect(store.append(topic, { data: 'bad', id: 'not-an-id' })).rejects.toThrow();
+        const page = await store.read(topic, first!, { count: 10, bytes: 1 << 20 });
+        expect(page.events.map((e) => e.id)).toEqual([own]);
+      });
+
+      it('reads the events after an id, in order, with their data and type', async () => {
+        const store = await engine();
+        const topic = freshTopic();
+        const [first] = await publishAll(store, topic, 1);
+        const second = await store.append(topic, { data: 'two\nlines', type: 'note' });
+        const third = await store.append(topic, { data: { user: 'ann', text: 'hé 😀' } });
+        const page = await store.read(topic, first!, { count: 10, bytes: 1 << 20 });
+        expect(page).toMatchObject({ truncated: false, more: false });
+        expect(page.events).toEqual([
+          { id: second, data: 'two\nlines', type: 'note' },
+          { id: third, data: { user: 'ann', text: 'hé 😀' } },
+        ]);
+        expect(page.bytes).toBe(
+          ['two\nlines', second, 'note', JSON.stringify({ user: 'ann', text: 'hé 😀' }), third]
+            .map((s) => Buffer.byteLength(s))
+            .reduce((a, b) => a + b),
+        );
+        const last = await store.read(topic, third, { count: 10, bytes: 1 << 20 });
+        expect(last).toEqual({ events: [], bytes: 0, truncated: false, more: false });
+      });
+
+      it('cuts a page at the count and byte limits, saying more follows', async () => {
+        const store = await engine();
+        const topic = freshTopic();
+        const [first, ...rest] = await publishAll(store, topic, 6);
+        const byCount = await store.read(topic, first!, { count: 2, bytes: 1 << 20 });
+        expect(byCount.events.map((e) => e.id)).toEqual(rest.slice(0, 2));
+        expect(byCount.more).toBe(true);
+        const size = 'event 1'.length + rest[0]!.length;
+        const byBytes = await store.read(topic, first!, { count: 10, bytes: size * 2 + 1 });
+        expect(byBytes.events.length).toBeGreaterThanOrEqual(1);
+        expect(byBytes.bytes).toBeLessThanOrEqual(size * 2 + 1);
+        expect(byBytes.more).toBe(true);
+        const tooSmall = await store.read(topic, first!, { count: 10, bytes: 3 });
+        expect(tooSmall).toEqual({ events: [], bytes: 0, truncated: false, more: true });
+        const exact = await store.read(topic, first!, { count: 5, bytes: 1 << 20 });
+        expect(exact.events.map((e) => e.id)).toEqual(rest);
+        expect(exact.more).toBe(false);
+      });
+
+      it('says truncated for an unknown id, a malformed id, and an id older than what is kept', async () => {
+        const store = await engine(10);
+        const topic = freshTopic();
+        const ids = await publishAll(store, topic, fixture.overflow);
+        const limit = { count: 10, bytes: 1 << 20 };
+        const truncated = { events: [], bytes: 0, truncated: true, more: false };
+        expect(await store.read(topic, ids[0]!, limit)).toEqual(truncated);
+        expect(await store.read(topic, '1-1', limit)).toEqual(truncated);
+        expect(await store.read(topic, '99999999999999-0', limit)).toEqual(truncated);
+        expect(await store.read(topic, 'hello', limit)).toEqual(truncated);
+        expect(await store.read(freshTopic(), ids.at(-1)!, limit)).toEqual(truncated);
+        const recent = await store.read(topic, ids.at(-3)!, limit);
+        expect(recent.events.map((e) => e.id)).toEqual(ids.slice(-2));
+      });
+
+      it('hands every listener of a topic the same message object, in order, and stops on unlisten', async () => {
+        const store = await engine();
+        const topic = freshTopic();
+        await publishAll(store, topic, 2);
+        const seen: [StoredMessage[], StoredMessage[]] = [[], []];
+        const listener = (into: StoredMessage[]): LiveListener => ({
+          event: (m) => into.push(m),
+          gap: () => {},
+        });
+        const stopA = await store.listen(topic, listener(seen[0]));
+        const stopB = await store.listen(topic, listener(seen[1]));
+        const ids = await publishAll(store, topic, 5, 2);
+        await until(() => seen[0].length === 5 && seen[1].length === 5, 'live events');
+        expect(seen[0].map((m) => m.id)).toEqual(ids);
+        expect(seen[0].map((m) => m.data)).toEqual(['event 2', 'event 3', 'event 4', 'event 5', 'event 6']);
+        for (let i = 0; i < 5; i++) expect(seen[1][i]).toBe(seen[0][i]);
+        stopA();
+        const [late] = await publishAll(store, topic, 1, 7);
+        await until(() => seen[1].length === 6, 'the event after unlisten');
+        expect(seen[1][5]!.id).toBe(late);
+        expect(seen[0]).toHaveLength(5);
+        stopB();
+      });
+
+      it('keeps topics apart', async () => {
+        const store = await engine();
+        const [a, b] = [freshTopic(), freshTopic()];
+        const seen: string[] = [];
+        const stop = await store.listen(a, { event: (m) => seen.push(m.data as string), gap: () => {} });
+        const [firstB] = await publishAll(store, b, 1, 100);
+        await publishAll(store, a, 1, 1);
+        await until(() => seen.length === 1, 'the event of topic a');
+        expect(seen).toEqual(['event 1']);
+        expect((await store.read(b, firstB!, { count: 10, bytes: 1000 })).events).toEqual([]);
+        stop();
+      });
+    });
+
+    describe('channel', () => {
+      it('sends a fresh subscriber live events only, each once', async () => {
+        const chat = createChannel(await engine(), freshTopic());
+        await chat.publish({ data: 'before' });
+        const source = await chat.subscribe();
+        expect(source[SOURCE_HEADERS]).toBeUndefined();
+        const client = recordSource(source);
+        const ids = [await chat.publish({ data: 'a' }), await chat.publish({ data: 'b', type: 'note' })];
+        await until(() => client.received.length === 2, 'two live events');
+        expect(client.ids()).toEqual(ids);
+        expect(client.received.map((e) => e.data)).toEqual(['a', 'b']);
+        client.unsubscribe();
+      });
+
+      it('replays exactly what a reconnecting client missed, in order, then goes live', async () => {
+        const chat = createChannel(await engine(), freshTopic());
+        const first = recordSource(await chat.subscribe());
+        const seen = [await chat.publish({ data: '1' }), await chat.publish({ data: '2' })];
+        await until(() => first.received.length === 2, 'the first events');
+        first.unsubscribe();
+        const missed: string[] = [];
+        for (let i = 3; i <= 7; i++) missed.push(await chat.publish({ data: String(i) }));
+        const source = await chat.subscribe({ lastEventId: seen[1] });
+        expect(source[SOURCE_HEADERS]).toBeUndefined();
+        const again = recordSource(source);
+        const live = await chat.publish({ data: '8' });
+        await until(() => again.received.length === 6, 'replay and live');
+        expect(again.ids()).toEqual([...missed, live]);
+        again.unsubscribe();
+      });
+
+      it('loses nothing and repeats nothing when events are published while clients resume', async () => {
+        const chat = createChannel(await engine(), freshTopic());
+        const published: string[] = [await chat.publish({ data: 'seed' })];
+        let publishing = true;
+        const publisher = (async () => {
+          for (let i = 0; publishing && i < 400; i++) published.push(await chat.publish({ data: `p${i}` }));
+        })();
+        const clients: { from: string; client: ReturnType<typeof recordSource> }[] = [];
+        for (let i = 0; i < 8; i++) {
+          await until(() => published.length > i * 10 + 2, 'more events');
+          const from = published[Math.max(0, published.length - 1 - (i % 4) * 3)]!;
+          clients.push({ from, client: recordSource(await chat.subscribe({ lastEventId: from })) });
+        }
+        publishing = false;
+        await publisher;
+        for (const { from, client } of clients) {
+          const expected = published.slice(published.indexOf(from) + 1);
+          await until(() => client.received.length >= expected.length, 'every event after the resume point');
+          expect(client.ids()).toEqual(expected);
+          client.unsubscribe();
+        }
+      });
+
+      it('signals truncation for an unknown id (event and header), then continues live', async () => {
+        const chat = createChannel(await engine(), freshTopic());
+        await chat.publish({ data: 'x' });
+        const source = await chat.subscribe({ lastEventId: '1-0' });
+        expect(source[SOURCE_HEADERS]).toEqual({ [HISTORY_TRUNCATED_HEADER]: 'true' });
+        const client = recordSource(source);
+        const live = await chat.publish({ data: 'after' });
+        await until(() => client.received.length === 2, 'signal and live event');
+        expect(client.received[0]).toEqual({
+          type: 'history-truncated',
+          data: { lastEventId: '1-0', reason: 'history' },
+        });
+        expect(client.ids()).toEqual(['<history-truncated>', live]);
+        client.unsubscribe();
+      });
+
+      it('signals truncation for an id older than what is kept', async () => {
+        const store = await engine(10);
+        const topic = freshTopic();
+        const chat = createChannel(store, topic, { truncationEventType: 'reset' });
+        const [oldest] = await publishAll(store, topic, fixture.overflow);
+        const client = recordSource(await chat.subscribe({ lastEventId: oldest }));
+        expect(client.received).toEqual([
+          { type: 'reset', data: { lastEventId: oldest, reason: 'history' } },
+        ]);
+        client.unsubscribe();
+      });
+
+      it('replays all or nothing: past maxReplay it signals truncation instead of a partial replay', async () => {
+        const store = await engine();
+        const topic = freshTopic();
+        const [from, ...rest] = await publishAll(store, topic, 8);
+        const byCount = createChannel(store, topic, { maxReplay: { events: 5 } });
+        const over = await byCount.subscribe({ lastEventId: from });
+        expect(over[SOURCE_HEADERS]).toEqual({ [HISTORY_TRUNCATED_HEADER]: 'true' });
+        const client = recordSource(over);
+        expect(client.received).toEqual([
+          { type: 'history-truncated', data: { lastEventId: from, reason: 'limit' } },
+        ]);
+        client.unsubscribe();
+        const exact = recordSource(await byCount.subscribe({ lastEventId: rest[1] }));
+        expect(exact.ids()).toEqual(rest.slice(2));
+        exact.unsubscribe();
+        const lastTwo = rest.slice(5).reduce((sum, id) => sum + 'event 0'.length + id.length, 0);
+        const byBytes = createChannel(store, topic, { maxReplay: { bytes: lastTwo } });
+        const small = recordSource(await byBytes.subscribe({ lastEventId: from }));
+        expect(small.ids()).toEqual(['<history-truncated>']);
+        small.unsubscribe();
+        const fits = recordSource(await byBytes.subscribe({ lastEventId: rest[4] }));
+        expect(fits.ids()).toEqual(rest.slice(5));
+        fits.unsubscribe();
+      });
+
+      it('pages through a long replay', async () => {
+        const store = await engine(5000);
+        const topic = freshTopic();
+        const ids = await publishAll(store, topic, 1300);
+        const chat = createChannel(store, topic, { maxReplay: { events: 2000 } });
+        const client = recordSource(await chat.subscribe({ lastEventId: ids[0] }));
+        expect(client.ids()).toEqual(ids.slice(1));
+        client.unsubscribe();
+      });
+
+      it('filters per subscriber without copying: kept events are the same objects', async () => {
+        type Chat = MessageEvent<{ to: string; text: string }>;
+        const chat = createChannel<Chat>(await engine(), freshTopic());
+        const ann = recordSource(
+          (await chat.subscribe({ filter: (m) => m.data.to === 'ann' })) as unknown as ChannelSource,
+        );
+        const everyone = recordSource((await chat.subscribe()) as unknown as ChannelSource);
+        await chat.publish({ data: { to: 'bob', text: 'hi bob' } });
+        const forAnn = await chat.publish({ data: { to: 'ann', text: 'hi ann' } });
+        await until(() => everyone.received.length === 2 && ann.received.length === 1, 'filtered events');
+        expect(ann.ids()).toEqual([forAnn]);
+        expect(ann.received[0]).toBe(everyone.received[1]);
+        ann.unsubscribe();
+        everyone.unsubscribe();
+      });
+
+      it('refuses a message no client could receive, without storing it', async () => {
+        const store = await engine();
+        const topic = freshTopic();
+        const chat = createChannel(store, topic);
+        const first = await chat.publish({ data: 'ok' });
+        await expect(chat.publish({ data: 'x', type: 'error' })).rejects.toThrow(/type/);
+        await expect(chat.publish({ data: 'x', type: 'a\nb' })).rejects.toThrow(/type/);
+        expect((await store.read(topic, first, { count: 10, bytes: 1000 })).events).toEqual([]);
+      });
+
+      it('delivers the gap a store reports to live subscribers as a truncation event', async () => {
+        const store = await engine();
+        const chat = createChannel(store, freshTopic());
+        const listeners: LiveListener[] = [];
+        const spy: ChannelEngine = {
+          ...store,
+          append: store.append.bind(store),
+          read: store.read.bind(store),
+          close: store.close.bind(store),
+          listen: async (topic, listener) => {
+            listeners.push(listener);
+            return store.listen(topic, listener);
+          },
+        };
+        const spied = createChannel(spy, chat.topic);
+        const client = recordSource(await spied.subscribe());
+        const before = await chat.publish({ data: 'before' });
+        await until(() => client.received.length === 1, 'first event');
+        for (const listener of listeners) listener.gap();
+        const after = await chat.publish({ data: 'after' });
+        await until(() => client.received.length === 3, 'signal and next event');
+        expect(client.received[1]).toEqual({
+          type: 'history-truncated',
+          data: { lastEventId: before, reason: 'gap' },
+        });
+        expect(client.ids()).toEqual([before, '<history-truncated>', after]);
+        expect(client.received.filter(isTruncation)).toHaveLength(1);
+        client.unsubscribe();
+      });
+    });
+  });
+}

@@ -1,0 +1,45 @@
+import type { Sink } from '../http/sink.js';
+
+/** A Sink that keeps what it is given: the contract's own in-memory implementation. */
+export class MemorySink implements Sink {
+  readonly http2 = false;
+  readonly chunks: Uint8Array[] = [];
+  headers: Readonly<Record<string, string>> | undefined;
+  ended = false;
+  destroyed = false;
+  /** While true, `write` reports the transport full. */
+  full = false;
+  private readonly controller = new AbortController();
+  private drain: (() => void) | undefined;
+  readonly signal: AbortSignal = this.controller.signal;
+  open(headers: Readonly<Record<string, string>>) {
+    this.headers = headers;
+  }
+  write(chunk: Uint8Array) {
+    this.chunks.push(chunk);
+    return !this.full;
+  }
+  onDrain(listener: () => void) {
+    this.drain = listener;
+  }
+  end() {
+    this.ended = true;
+    this.controller.abort();
+  }
+  destroy() {
+    this.destroyed = true;
+    this.controller.abort();
+  }
+  /** The client reads everything: the transport has room again. */
+  release() {
+    this.full = false;
+    this.drain?.();
+  }
+  /** The client goes away. */
+  disconnect() {
+    this.controller.abort();
+  }
+  get text() {
+    return this.chunks.map((c) => new TextDecoder().decode(c)).join('');
+  }
+}

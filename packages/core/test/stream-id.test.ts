@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { compareStreamIds, formatStreamId, parseStreamId } from '../src/channel/index.js';
+import { nextStreamId } from '../src/channel/stream-id.js';
+
+describe('stream ids', () => {
+  it('parses <ms>-<seq> with 64-bit parts, and nothing else', () => {
+    expect(parseStreamId('1700000000000-3')).toEqual({ ms: 1700000000000n, seq: 3n });
+    expect(parseStreamId('18446744073709551615-18446744073709551615')).toEqual({
+      ms: 2n ** 64n - 1n,
+      seq: 2n ** 64n - 1n,
+    });
+    for (const bad of [
+      '',
+      '1',
+      '1-',
+      '-1',
+      '1-2-3',
+      ' 1-2',
+      '1-2 ',
+      'a-1',
+      '1.5-2',
+      '18446744073709551616-0',
+    ])
+      expect(parseStreamId(bad), bad).toBeUndefined();
+  });
+
+  it('orders by time, then sequence, numerically', () => {
+    const cmp = (a: string, b: string) => Math.sign(compareStreamIds(parseStreamId(a)!, parseStreamId(b)!));
+    expect(cmp('9-0', '10-0')).toBe(-1);
+    expect(cmp('10-10', '10-9')).toBe(1);
+    expect(cmp('10-9', '10-09')).toBe(0);
+  });
+
+  it('takes the clock when it moved on, else the next sequence', () => {
+    expect(formatStreamId(nextStreamId(undefined, 5.7))).toBe('5-0');
+    expect(formatStreamId(nextStreamId({ ms: 5n, seq: 0n }, 9))).toBe('9-0');
+    expect(formatStreamId(nextStreamId({ ms: 5n, seq: 0n }, 5))).toBe('5-1');
+    // A clock that went back never makes an id go back.
+    expect(formatStreamId(nextStreamId({ ms: 5n, seq: 4n }, 2))).toBe('5-5');
+  });
+});

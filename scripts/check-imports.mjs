@@ -1,0 +1,133 @@
+// Lint for the import graph of packages/*: fails on an import circle (type-only imports count: a
+// circle of types is still a knot), on sources importing outside their package's src/, and on a
+// package reaching into another's files, where only the other package's `exports` map
+// (`@rxsse/core`, `@rxsse/core/channel`, ...) is public. Shared test support lives in test/.
+// `node scripts/check-imports.mjs [root]`; exit code 1 with one line per finding.
+
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+
+const root = resolve(process.argv[2] ?? '.');
+const packagesDir = join(root, 'packages');
+const IMPORT =
+  /(?:^|\n)\s*(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+
+/** Every .ts file under `dir`, skipping dependencies and build output. */
+function sources(dir) {
+  const files = [];
+  for (const name of readdirSync(dir)) {
+    if (name === 'node_modules' || name === 'dist') continue;
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) files.push(...sources(path));
+    else if (/\.(m|c)?ts$/.test(name) && !name.endsWith('.d.ts')) files.push(path);
+  }
+  return files;
+}
+
+/** The specifiers a file imports or re-exports. */
+export function specifiers(text) {
+  const found = [];
+  for (const match of text.matchAll(IMPORT)) found.push(match[1] ?? match[2]);
+  return found;
+}
+
+/** The .ts file a relative specifier names, if it exists. */
+function resolveRelative(from, spec) {
+  const base = resolve(dirname(from), spec);
+  for (const candidate of [base.replace(/\.js$/, '.ts'), base, `${base}.ts`, join(base, 'index.ts')]) {
+    if (existsSync(candidate) && statSync(candidate).isFile()) return candidate;
+  }
+  return undefined;
+}
+
+/** Public subpaths of each workspace package, from its `exports` map. */
+function publicEntries() {
+  const entries = new Map();
+  for (const name of readdirSync(packagesDir)) {
+    const manifest = join(packagesDir, name, 'package.json');
+    if (!existsSync(manifest)) continue;
+    const pkg = JSON.parse(readFileSync(manifest, 'utf8'));
+    const subpaths = Object.keys(pkg.exports ?? { '.': '' }).map((key) => (key === '.' ? '' : key.slice(1)));
+    entries.set(pkg.name, new Set(subpaths));
+  }
+  return entries;
+}
+
+/** Circles in a graph of file -> files, each as the list of its files (Tarjan's components). */
+export function circles(graph) {
+  let index = 0;
+  const stack = [];
+  const state = new Map();
+  const found = [];
+  const visit = (node) => {
+    const entry = { index, low: index, onStack: true };
+    index++;
+    state.set(node, entry);
+    stack.push(node);
+    for (const next of graph.get(node) ?? []) {
+      const seen = state.get(next);
+      if (!seen) {
+        visit(next);
+        entry.low = Math.min(entry.low, state.get(next).low);
+      } else if (seen.onStack) entry.low = Math.min(entry.low, seen.index);
+    }
+    if (entry.low === entry.index) {
+      const component = [];
+      let member;
+      do {
+        member = stack.pop();
+        state.get(member).onStack = false;
+        component.push(member);
+      } while (member !== node);
+      if (component.length > 1 || graph.get(node)?.has(node)) found.push(component.reverse());
+    }
+  };
+  for (const node of graph.keys()) if (!state.has(node)) visit(node);
+  return found;
+}
+
+export function check() {
+  const problems = [];
+  const entries = publicEntries();
+  const graph = new Map();
+  for (const pkg of readdirSync(packagesDir)) {
+    const pkgDir = join(packagesDir, pkg);
+    if (!existsSync(join(pkgDir, 'package.json'))) continue;
+    for (const file of sources(pkgDir)) {
+      const edges = new Set();
+      graph.set(file, edges);
+      for (const spec of specifiers(readFileSync(file, 'utf8'))) {
+        const where = relative(root, file);
+        if (spec.startsWith('.')) {
+          const target = resolveRelative(file, spec);
+          if (target === undefined) continue;
+          const srcDir = join(pkgDir, 'src/');
+          if (file.startsWith(srcDir) && !target.startsWith(srcDir)) {
+            problems.push(`${where}: imports ${spec}, outside its package's sources`);
+          } else if (target.startsWith(packagesDir) && !target.startsWith(`${pkgDir}/`)) {
+            problems.push(`${where}: imports ${spec}, inside another package; import its public entry`);
+          } else edges.add(target);
+          continue;
+        }
+        const scoped = /^(@rxsse\/[^/]+)(?:\/(.+))?$/.exec(spec);
+        if (!scoped || !entries.has(scoped[1])) continue;
+        const subpath = scoped[2] ? `/${scoped[2]}` : '';
+        if (!entries.get(scoped[1]).has(subpath)) {
+          problems.push(`${where}: imports ${spec}, which ${scoped[1]} does not export`);
+        }
+      }
+    }
+  }
+  for (const circle of circles(graph)) {
+    const names = circle.map((file) => relative(root, file));
+    problems.push(`import circle: ${[...names, names[0]].join(' -> ')}`);
+  }
+  return problems;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const problems = check();
+  for (const problem of problems) console.error(problem);
+  if (problems.length > 0) process.exit(1);
+  console.log('imports: no circles, no package reaches into another');
+}
