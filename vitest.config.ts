@@ -50,6 +50,11 @@ export default defineConfig({
         extends: true as const,
         test: { name: 'install', root: fileURLToPath(new URL('./test/install/', import.meta.url)) },
       },
+      // The repository's own scripts (the lint checks).
+      {
+        extends: true as const,
+        test: { name: 'scripts', root: fileURLToPath(new URL('./test/scripts/', import.meta.url)) },
+      },
       // The Node examples, run as users run them (`node server.mjs`, on the built packages).
       {
         extends: true as const,

@@ -7,8 +7,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
-const root = resolve(process.argv[2] ?? '.');
-const packagesDir = join(root, 'packages');
 const IMPORT =
   /(?:^|\n)\s*(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
 
@@ -41,7 +39,7 @@ function resolveRelative(from, spec) {
 }
 
 /** Public subpaths of each workspace package, from its `exports` map. */
-function publicEntries() {
+function publicEntries(packagesDir) {
   const entries = new Map();
   for (const name of readdirSync(packagesDir)) {
     const manifest = join(packagesDir, name, 'package.json');
@@ -86,9 +84,11 @@ export function circles(graph) {
   return found;
 }
 
-export function check() {
+/** Every finding in the workspace at `root`, one line each. */
+export function check(root) {
+  const packagesDir = join(root, 'packages');
   const problems = [];
-  const entries = publicEntries();
+  const entries = publicEntries(packagesDir);
   const graph = new Map();
   for (const pkg of readdirSync(packagesDir)) {
     const pkgDir = join(packagesDir, pkg);
@@ -126,7 +126,7 @@ export function check() {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const problems = check();
+  const problems = check(resolve(process.argv[2] ?? '.'));
   for (const problem of problems) console.error(problem);
   if (problems.length > 0) process.exit(1);
   console.log('imports: no circles, no package reaches into another');

@@ -3,6 +3,7 @@ import {
   type ChannelEngine,
   ChannelUnavailableError,
   createChannel,
+  EngineContractError,
   type HistoryPage,
   type HistoryTruncatedEvent,
   type LiveListener,
@@ -183,6 +184,24 @@ describe('Channel', () => {
     for (const listener of script.listeners) listener.gap();
     script.live('2-0');
     expect(client.ids()).toEqual(['10-0', '<history-truncated>', '2-0']);
+  });
+
+  it('fails a publish and a subscriber, not the stream, when the engine breaks the id rule', async () => {
+    // Ids that are not <ms>-<seq> cannot be compared where replay and live meet: a duplicate or a
+    // reordered event would reach the client without an error.
+    const script = scriptedEngine();
+    script.engine.append = async () => 'event-7';
+    const chat = createChannel(script.engine, 'room');
+    await expect(chat.publish({ data: 'x' })).rejects.toThrow(EngineContractError);
+    await expect(chat.publish({ data: 'x' })).rejects.toThrow(/"event-7".*<ms>-<seq>/);
+    const client = record(await chat.subscribe());
+    const other = record(await chat.subscribe());
+    script.live('5-0');
+    for (const listener of script.listeners) listener.event({ id: 'b', data: 'b' });
+    expect(client.ids()).toEqual(['5-0']);
+    expect(client.error).toBeInstanceOf(EngineContractError);
+    expect(other.error).toBeInstanceOf(EngineContractError);
+    expect(script.listeners.size).toBe(0);
   });
 
   it('releases the live listener when the source is unsubscribed or the client left first', async () => {
