@@ -5,21 +5,20 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { withBrowser } from '../../../test/support/browser.js';
 import { assertBuilt } from './support/apps.js';
 import { type Child, freePort, startChild } from './support/processes.js';
-import { RedisServer } from './support/redis-server.js';
+import { useRedis } from './support/use-redis.js';
 
-let redis: RedisServer;
+const redis = useRedis();
 const instances: { child: Child; url: string }[] = [];
 
 beforeAll(async () => {
   assertBuilt();
-  redis = await RedisServer.start();
   const ports = [await freePort(), await freePort()];
   const urls = ports.map((port) => `http://127.0.0.1:${port}`);
   for (const [i, script] of ['express-server.mjs', 'fastify-server.mjs'].entries()) {
     const path = fileURLToPath(new URL(`../../../examples/chat/${script}`, import.meta.url));
     const child = startChild(process.execPath, [path], {
       PORT: String(ports[i]),
-      REDIS_URL: redis.url,
+      REDIS_URL: redis.server.url,
       CHAT_INSTANCES: urls.join(','),
     });
     await child.waitFor(/http:\/\/127\.0\.0\.1:\d+\//);
@@ -28,7 +27,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await Promise.all(instances.map(({ child }) => child.stop()));
-  await redis?.stop();
 });
 
 async function post(url: string, name: string, text: string): Promise<string> {

@@ -4,18 +4,23 @@ import { parseStreamId } from '@rxsse/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '@rxsse/core/testing';
 import { AppProcess, assertBuilt } from './support/apps.js';
-import { RedisServer } from './support/redis-server.js';
+import type { RedisServer } from './support/redis-server.js';
 import { fetchClient, LiveClient } from './support/sse-clients.js';
+import { useRedis } from './support/use-redis.js';
 
 /** A Redis, an Express and a Fastify app on it, and the clients a test opened. */
 function cluster(persistent: boolean, partitions: number | undefined) {
-  const state = {} as { redis: RedisServer; apps: [AppProcess, AppProcess] };
+  const redis = useRedis({ persistent });
+  const state = {
+    get redis() {
+      return redis.server;
+    },
+  } as { redis: RedisServer; apps: [AppProcess, AppProcess] };
   const clients: { close(): unknown }[] = [];
   beforeAll(async () => {
     assertBuilt();
-    state.redis = await RedisServer.start({ persistent });
     const env = {
-      REDIS_URL: state.redis.url,
+      REDIS_URL: redis.server.url,
       TOPIC: 'chaos',
       ...(partitions ? { PARTITIONS: String(partitions) } : {}),
     };
@@ -29,7 +34,6 @@ function cluster(persistent: boolean, partitions: number | undefined) {
   });
   afterAll(async () => {
     await Promise.all(state.apps?.map((app) => app.stop()) ?? []);
-    await state.redis?.stop();
   });
   return {
     state,

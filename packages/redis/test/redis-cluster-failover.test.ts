@@ -1,38 +1,23 @@
 // kill -9 of a Redis Cluster master while events flow: delivery resumes on the promoted replica,
 // nothing arrives twice, every publish settles, and whatever the cluster lost is signalled.
-import { type ChannelEngine, compareStreamIds, parseStreamId, type StoredMessage } from '@rxsse/core';
+import { compareStreamIds, parseStreamId, type StoredMessage } from '@rxsse/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '@rxsse/core/testing';
-import { RedisEngineError, redisEngine } from '../src/index.js';
+import { RedisEngineError } from '../src/index.js';
 import { PartitionLayout, slotOf } from '../src/partition.js';
 import { AppProcess, assertBuilt } from './support/apps.js';
-import { RedisCluster } from './support/redis-cluster.js';
 import { LiveClient } from './support/sse-clients.js';
+import { useRedisCluster } from './support/use-redis.js';
 
 const PARTITIONS = 6;
-let cluster: RedisCluster;
-const engines: ChannelEngine[] = [];
 const layout = new PartitionLayout('sse:', PARTITIONS);
 const slotOfTopic = (topic: string) => slotOf(/\{(.*)\}/.exec(layout.topicKey(topic))![1]!);
-const engine = () => {
-  const created = redisEngine({
-    cluster: { rootNodes: cluster.rootNodes },
-    partitions: PARTITIONS,
-    blockMs: 100,
-    commandTimeoutMs: 500,
-  });
-  engines.push(created);
-  return created;
-};
 
 describe('three engines in one process', () => {
-  beforeAll(async () => {
-    cluster = await RedisCluster.start();
-  }, 30_000);
-  afterAll(async () => {
-    await Promise.all(engines.map((e) => e.close()));
-    await cluster?.stop();
+  const redis = useRedisCluster({
+    defaults: { partitions: PARTITIONS, blockMs: 100, commandTimeoutMs: 500 },
   });
+  const { engine } = redis;
 
   it('resumes delivery within 2 s of the promotion, nothing twice, every loss signalled', async () => {
     const topics = Array.from({ length: 12 }, (_, i) => `user-${i}`);
@@ -66,9 +51,9 @@ describe('three engines in one process', () => {
     });
     await until(() => published > 200, 'events before the kill', 10_000);
 
-    const victim = await cluster.masterOf(slotOfTopic(topics[0]!));
-    await cluster.kill9(victim);
-    await cluster.failedOver(victim);
+    const victim = await redis.cluster.masterOf(slotOfTopic(topics[0]!));
+    await redis.cluster.kill9(victim);
+    await redis.cluster.failedOver(victim);
     const promotedAt = Date.now();
     // Resumed: every subscriber has an event of every topic acknowledged after the promotion.
     const deliveredSince = (app: number, topic: string, since: number) => {
@@ -116,13 +101,13 @@ describe('three engines in one process', () => {
 });
 
 describe('three app processes with EventSource clients', () => {
+  const redis = useRedisCluster();
   const apps: AppProcess[] = [];
   const clients: LiveClient[] = [];
   beforeAll(async () => {
     assertBuilt();
-    cluster = await RedisCluster.start();
     const env = {
-      REDIS_CLUSTER: cluster.rootNodes.map((node) => node.url).join(','),
+      REDIS_CLUSTER: redis.cluster.rootNodes.map((node) => node.url).join(','),
       TOPIC: 'failover',
       PARTITIONS: String(PARTITIONS),
       COMMAND_TIMEOUT_MS: '500',
@@ -138,7 +123,6 @@ describe('three app processes with EventSource clients', () => {
   afterAll(async () => {
     for (const client of clients) client.close();
     await Promise.all(apps.map((app) => app.stop()));
-    await cluster?.stop();
   });
 
   it('the clients of every app get every event once, or a truncation event for what was lost', async () => {
@@ -160,9 +144,9 @@ describe('three app processes with EventSource clients', () => {
     });
     await until(() => acknowledged.length > 100, 'events before the kill', 10_000);
 
-    const victim = await cluster.masterOf(slotOfTopic('failover'));
-    await cluster.kill9(victim);
-    await cluster.failedOver(victim);
+    const victim = await redis.cluster.masterOf(slotOfTopic('failover'));
+    await redis.cluster.kill9(victim);
+    await redis.cluster.failedOver(victim);
     const promotedAt = Date.now();
     await until(
       () => {

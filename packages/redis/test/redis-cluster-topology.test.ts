@@ -2,24 +2,20 @@
 // no connection and sends no error, so only the timer tells the engine's connections of it before a
 // command of theirs collects a `MOVED`.
 import type { RedisClusterType } from 'redis';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { openConnections } from '../src/connections.js';
 import { redisEngine } from '../src/index.js';
 import { PartitionLayout, slotOf } from '../src/partition.js';
-import { RedisCluster } from './support/redis-cluster.js';
+import { useRedisCluster } from './support/use-redis.js';
 
 const REFRESH_MS = 100;
 const layout = new PartitionLayout('sse:', 6);
 const slotOfTopic = (topic: string) => slotOf(/\{(.*)\}/.exec(layout.topicKey(topic))![1]!);
 
-let cluster: RedisCluster;
+const redis = useRedisCluster({ defaults: { partitions: 6 } });
 const closing: (() => unknown)[] = [];
-beforeAll(async () => {
-  cluster = await RedisCluster.start();
-}, 30_000);
-afterAll(async () => {
-  for (const close of closing) await close();
-  await cluster?.stop();
+afterEach(async () => {
+  for (const close of closing.splice(0)) await close();
 });
 
 /** Polls `check` every 10 ms; fails after `periods` refresh periods. */
@@ -32,29 +28,27 @@ async function within(periods: number, check: () => boolean, what: string): Prom
 
 it('refuses a refresh period that is not a positive integer of at most 2^31-1 ms', () => {
   for (const topologyRefreshMs of [0, -1, 1.5, 2 ** 31])
-    expect(() => redisEngine({ cluster: { rootNodes: cluster.rootNodes, topologyRefreshMs } })).toThrow(
+    expect(() => redisEngine({ cluster: { rootNodes: redis.cluster.rootNodes, topologyRefreshMs } })).toThrow(
       /cluster\.topologyRefreshMs must be/,
     );
 });
 
 it('publishes after a manual failover collect no MOVED and no error', async () => {
   const errors: unknown[] = [];
-  const engine = redisEngine({
-    cluster: { rootNodes: cluster.rootNodes, topologyRefreshMs: REFRESH_MS },
-    partitions: 6,
+  const engine = redis.engine({
+    cluster: { rootNodes: redis.cluster.rootNodes, topologyRefreshMs: REFRESH_MS },
     onError: (error) => errors.push(error),
   });
-  closing.push(() => engine.close());
   const topic = 'user-1';
   await engine.append(topic, { data: 'before' });
 
-  await cluster.failover(slotOfTopic(topic));
-  const moved = await cluster.movedReplies();
+  await redis.cluster.failover(slotOfTopic(topic));
+  const moved = await redis.cluster.movedReplies();
   // Five periods: the refresh has run at least four times since every node agreed.
   await new Promise((resolve) => setTimeout(resolve, 5 * REFRESH_MS));
   await engine.append(topic, { data: 'after' });
 
-  expect(await cluster.movedReplies()).toBe(moved);
+  expect(await redis.cluster.movedReplies()).toBe(moved);
   expect(errors).toEqual([]);
 });
 
@@ -62,7 +56,7 @@ it("the command and live-reader connections' views follow within a few periods",
   const errors: unknown[] = [];
   const connections = openConnections({
     url: '',
-    cluster: { rootNodes: cluster.rootNodes, topologyRefreshMs: REFRESH_MS },
+    cluster: { rootNodes: redis.cluster.rootNodes, topologyRefreshMs: REFRESH_MS },
     clientOptions: undefined,
     timeout: 1000,
     onError: (error) => errors.push(error),
@@ -79,8 +73,8 @@ it("the command and live-reader connections' views follow within a few periods",
   const slot = slotOfTopic('user-2');
   const masterId = (client: RedisClusterType) => client.slots[slot]?.master.id;
 
-  const { to } = await cluster.failover(slot);
-  const promoted = await cluster.cli(to.port, 'CLUSTER', 'MYID');
+  const { to } = await redis.cluster.failover(slot);
+  const promoted = await redis.cluster.cli(to.port, 'CLUSTER', 'MYID');
 
   await within(5, () => masterId(main) === promoted, 'the command connection');
   await within(5, () => masterId(reading) === promoted, 'the reader connection');

@@ -1,22 +1,15 @@
-import { afterAll, beforeAll } from 'vitest';
 import { describeEngineContract } from '@rxsse/core/testing';
 import { redisEngine } from '../src/index.js';
-import { RedisCluster } from './support/redis-cluster.js';
+import { useRedisCluster } from './support/use-redis.js';
 
-let cluster: RedisCluster;
-beforeAll(async () => {
-  cluster = await RedisCluster.start();
-}, 30_000);
-afterAll(async () => {
-  await cluster?.stop();
-});
+const redis = useRedisCluster();
 
 // The suite both engines pass, on a real 3-master, 3-replica Redis Cluster.
 describeEngineContract({
   name: 'redisEngine on Redis Cluster',
   create: ({ retain }) =>
     redisEngine({
-      cluster: { rootNodes: cluster.rootNodes },
+      cluster: { rootNodes: redis.cluster.rootNodes },
       partitions: 6,
       maxLength: retain,
       blockMs: 100,

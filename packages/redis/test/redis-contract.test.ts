@@ -1,20 +1,13 @@
-import { afterAll, beforeAll } from 'vitest';
 import { describeEngineContract } from '@rxsse/core/testing';
 import { redisEngine } from '../src/index.js';
-import { RedisServer } from './support/redis-server.js';
+import { useRedis } from './support/use-redis.js';
 
-let redis: RedisServer;
-beforeAll(async () => {
-  redis = await RedisServer.start();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
+const redis = useRedis();
 
 // The same suite memoryEngine passes in @rxsse/core, against a real redis-server.
 describeEngineContract({
   name: 'redisEngine',
-  create: ({ retain }) => redisEngine({ url: redis.url, maxLength: retain, blockMs: 100 }),
+  create: ({ retain }) => redisEngine({ url: redis.server.url, maxLength: retain, blockMs: 100 }),
   // MAXLEN ~ trims whole stream nodes (100 entries each by default): publish well past one.
   overflow: 300,
 });
@@ -22,6 +15,7 @@ describeEngineContract({
 // Many-topics mode: live delivery by partition, history per topic; the same suite, unchanged.
 describeEngineContract({
   name: 'redisEngine with partitions',
-  create: ({ retain }) => redisEngine({ url: redis.url, maxLength: retain, blockMs: 100, partitions: 4 }),
+  create: ({ retain }) =>
+    redisEngine({ url: redis.server.url, maxLength: retain, blockMs: 100, partitions: 4 }),
   overflow: 300,
 });

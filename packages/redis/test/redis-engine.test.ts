@@ -1,48 +1,16 @@
-import {
-  type ChannelEngine,
-  createChannel,
-  type LiveListener,
-  SOURCE_HEADERS,
-  type StoredMessage,
-} from '@rxsse/core';
+import { createChannel, type LiveListener, SOURCE_HEADERS, type StoredMessage } from '@rxsse/core';
 import { createClient, ErrorReply } from 'redis';
 import { firstValueFrom } from 'rxjs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { until } from '@rxsse/core/testing';
-import {
-  RedisEngineError,
-  type RedisEngineOptions,
-  RedisTimeoutError,
-  RedisTopicError,
-  redisEngine,
-} from '../src/index.js';
+import { RedisEngineError, RedisTimeoutError, RedisTopicError, redisEngine } from '../src/index.js';
 import { freePort } from './support/processes.js';
-import { RedisServer } from './support/redis-server.js';
 import { LiveClient } from './support/sse-clients.js';
 import { startStreamServer } from './support/stream-server.js';
+import { useRedis } from './support/use-redis.js';
 
-let redis: RedisServer;
-let raw: ReturnType<typeof createClient>;
-const engines: ChannelEngine[] = [];
-const engine = (options: RedisEngineOptions = {}) => {
-  const created = redisEngine({ url: redis.url, blockMs: 100, ...options });
-  engines.push(created);
-  return created;
-};
-
-beforeAll(async () => {
-  redis = await RedisServer.start();
-  raw = createClient({ url: redis.url });
-  raw.on('error', () => {});
-  await raw.connect();
-});
-afterEach(async () => {
-  await Promise.all(engines.splice(0).map((e) => e.close()));
-});
-afterAll(async () => {
-  raw?.destroy();
-  await redis?.stop();
-});
+const redis = useRedis({ defaults: { blockMs: 100 } });
+const { engine } = redis;
 
 /** A listener that records what it gets. */
 function recorder() {
@@ -69,12 +37,12 @@ describe('redisEngine', () => {
     const store = engine({ maxLength: 100 });
     const ids: string[] = [];
     for (let i = 0; i < 500; i++) ids.push(await store.append('room-1', { data: `m${i}`, type: 'chat' }));
-    const last = await raw.xRevRange('sse:{room-1}', '+', '-', { COUNT: 1 });
+    const last = await redis.raw.xRevRange('sse:{room-1}', '+', '-', { COUNT: 1 });
     expect(last).toEqual([{ id: ids[499], message: { d: 'm499', t: 'chat' } }]);
-    const length = await raw.xLen('sse:{room-1}');
+    const length = await redis.raw.xLen('sse:{room-1}');
     expect(length).toBeGreaterThanOrEqual(100);
     expect(length).toBeLessThan(500);
-    expect(await raw.exists('sse:{room-2}')).toBe(0);
+    expect(await redis.raw.exists('sse:{room-2}')).toBe(0);
   });
 
   it('also trims by age with maxAgeMs', async () => {
@@ -85,18 +53,18 @@ describe('redisEngine', () => {
     // Approximate trimming drops whole nodes: the old ones go, the newest entry stays.
     let length = 251;
     await until(() => {
-      raw.xLen('sse:{aged}').then((n) => {
+      redis.raw.xLen('sse:{aged}').then((n) => {
         length = n;
       });
       return length < 251;
     }, 'trimming by age');
-    expect((await raw.xRevRange('sse:{aged}', '+', '-', { COUNT: 1 }))?.[0]?.id).toBe(last);
+    expect((await redis.raw.xRevRange('sse:{aged}', '+', '-', { COUNT: 1 }))?.[0]?.id).toBe(last);
   });
 
   it('uses its key prefix', async () => {
     const store = engine({ keyPrefix: 'app1:' });
     const id = await store.append('t', { data: { a: 1 } });
-    expect(await raw.xRange('app1:{t}', '-', '+')).toEqual([{ id, message: { j: '{"a":1}' } }]);
+    expect(await redis.raw.xRange('app1:{t}', '-', '+')).toEqual([{ id, message: { j: '{"a":1}' } }]);
   });
 
   it('opens its live connection for the first listener without a failed read or a backoff', async () => {
@@ -117,7 +85,7 @@ describe('redisEngine', () => {
     const store = engine({ maxLength: 10, readCount: 5 });
     const seen = recorder();
     const stop = await store.listen('fast', seen.listener);
-    const publisher = createClient({ url: redis.url });
+    const publisher = createClient({ url: redis.server.url });
     await publisher.connect();
     // 2,000 entries in one round trip: far more than is kept between two reads of 5.
     const multi = publisher.multi();
@@ -144,14 +112,14 @@ describe('redisEngine', () => {
     const before = await store.append('blip', { data: 'before' });
     await until(() => seen.events.length === 1, 'the first event');
 
-    await redis.kill9();
+    await redis.server.kill9();
     const failure = await store.append('blip', { data: 'lost' }).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(RedisEngineError);
     expect((failure as Error).message).toMatch(/^Redis publish on topic "blip" failed: /);
     await expect(store.read('blip', before, { count: 10, bytes: 1000 })).rejects.toThrow(RedisEngineError);
 
     // Restarted without its data: the live listener hears about the gap, then gets new events.
-    await redis.restart({ persistent: false });
+    await redis.server.restart({ persistent: false });
     let after: string | undefined;
     while (after === undefined) after = await store.append('blip', { data: 'after' }).catch(() => undefined);
     await until(() => seen.events.some((e) => e.id === after), 'the event after the restart');
@@ -237,9 +205,9 @@ describe('redisEngine', () => {
     expect(seen.map((r) => r.events.map((e) => [e.id, e.data]))).toEqual(
       ids.map((id, i) => [[id, String(i)]]),
     );
-    expect(await raw.keys('odd:*')).toHaveLength(topics.length);
+    expect(await redis.raw.keys('odd:*')).toHaveLength(topics.length);
     for (const [i, topic] of topics.entries())
-      expect(await raw.xRange(`odd:{${topic}}`, '-', '+')).toEqual([
+      expect(await redis.raw.xRange(`odd:{${topic}}`, '-', '+')).toEqual([
         { id: ids[i], message: { d: String(i) } },
       ]);
   });
@@ -247,7 +215,7 @@ describe('redisEngine', () => {
   it("refuses a topic that is not well-formed UTF-16: its key would be another topic's", async () => {
     const store = engine();
     const reads = async () =>
-      Number((await raw.info('commandstats')).match(/cmdstat_xread:calls=(\d+)/)?.[1] ?? 0);
+      Number((await redis.raw.info('commandstats')).match(/cmdstat_xread:calls=(\d+)/)?.[1] ?? 0);
     const lone = 'x\uD800';
     const live = recorder();
     const errors = await Promise.all([
@@ -261,7 +229,7 @@ describe('redisEngine', () => {
       expect(error).toBeInstanceOf(TypeError);
       expect((error as Error).message).toMatch(/^Topic "x\\ud(800|c00y)" is not well-formed UTF-16/);
     }
-    expect(await raw.exists('sse:{x\uFFFD}')).toBe(0);
+    expect(await redis.raw.exists('sse:{x\uFFFD}')).toBe(0);
     // A channel refuses such a topic before it reaches any engine.
     expect(() => createChannel(store, lone)).toThrow(TypeError);
     expect(() => redisEngine({ keyPrefix: '\uDFFF' })).toThrow(RangeError);

@@ -1,7 +1,6 @@
 // A frozen Redis (kill -STOP) keeps its connections open and answers nothing: node-redis's own
 // command timeout no longer applies to a command once it is written, so the engine bounds every call.
 import {
-  type ChannelEngine,
   type ChannelSource,
   ChannelUnavailableError,
   compareStreamIds,
@@ -10,31 +9,19 @@ import {
   parseStreamId,
   type StoredMessage,
 } from '@rxsse/core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { until } from '@rxsse/core/testing';
-import { RedisEngineError, type RedisEngineOptions, RedisTimeoutError, redisEngine } from '../src/index.js';
-import { RedisServer } from './support/redis-server.js';
+import { RedisEngineError, RedisTimeoutError } from '../src/index.js';
+import { useRedis } from './support/use-redis.js';
 
 // Generous: the timeout is 1 s, anything that settles before this bound was bounded by it.
 const BOUND = 4000;
 
-let redis: RedisServer;
-const engines: ChannelEngine[] = [];
-const engine = (options: RedisEngineOptions = {}) => {
-  const created = redisEngine({ url: redis.url, blockMs: 100, commandTimeoutMs: 1000, ...options });
-  engines.push(created);
-  return created;
-};
-
-beforeAll(async () => {
-  redis = await RedisServer.start();
-});
-afterEach(async () => {
-  redis.resume();
-  await Promise.all(engines.splice(0).map((e) => e.close()));
-});
-afterAll(async () => {
-  await redis?.stop();
+const redis = useRedis({ defaults: { blockMs: 100, commandTimeoutMs: 1000 } });
+const { engine } = redis;
+// Runs before the fixture closes the test's engines (after-hooks run last-registered first).
+afterEach(() => {
+  redis.server.resume();
 });
 
 /** How `promise` settled within `ms`: its value, its error, or still pending. */
@@ -92,7 +79,7 @@ describe('redisEngine with Redis frozen (SIGSTOP)', () => {
     const first = await channel.publish({ data: 'before' });
     await until(() => live.events.length === 1, 'the first event');
 
-    redis.pause();
+    redis.server.pause();
     const [published, listened, read, subscribed] = await Promise.all([
       settleWithin(channel.publish({ data: 'while frozen' }), BOUND),
       settleWithin(store.listen('cold', recorder().listener), BOUND),
@@ -110,7 +97,7 @@ describe('redisEngine with Redis frozen (SIGSTOP)', () => {
     // The live reader's blocking read is bounded too (by blockMs + the timeout), and reported.
     await until(() => errors.some((e) => e instanceof RedisTimeoutError), 'the live read timing out');
 
-    redis.resume();
+    redis.server.resume();
     const after = await channel.publish({ data: 'after' });
     await until(() => live.events.some((e) => e.id === after), 'live delivery after the resume');
     const cold = recorder();
@@ -127,7 +114,7 @@ describe('redisEngine with Redis frozen (SIGSTOP)', () => {
   });
 
   it('bounds connecting and closing too: an engine created while Redis is frozen', async () => {
-    redis.pause();
+    redis.server.pause();
     const store = engine();
     // The connection is open, but Redis never answers its handshake.
     expectTimedOut(await settleWithin(store.append('t', { data: 'x' }), BOUND), 'publish', 'not connected');
@@ -136,15 +123,15 @@ describe('redisEngine with Redis frozen (SIGSTOP)', () => {
       'listen',
       'not connected',
     );
-    redis.resume();
+    redis.server.resume();
     let id: string | undefined;
     while (id === undefined) id = await store.append('t', { data: 'y' }).catch(() => undefined);
     expect(id).toMatch(/^\d+-\d+$/);
 
-    redis.pause();
+    redis.server.pause();
     const pending = store.append('t', { data: 'z' }).catch(() => {});
     expect(await settleWithin(store.close(), BOUND)).toEqual({ value: undefined });
-    redis.resume();
+    redis.server.resume();
     await pending;
   });
 });

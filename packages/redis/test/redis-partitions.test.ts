@@ -1,35 +1,13 @@
 import type { ChannelEngine, LiveListener, StoredMessage } from '@rxsse/core';
-import { createClient } from 'redis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { until } from '@rxsse/core/testing';
-import { RedisEngineError, type RedisEngineOptions, redisEngine } from '../src/index.js';
+import { RedisEngineError } from '../src/index.js';
 import { PartitionLayout, slotOf } from '../src/partition.js';
-import { RedisServer } from './support/redis-server.js';
+import { useRedis } from './support/use-redis.js';
 
-let redis: RedisServer;
-let raw: ReturnType<typeof createClient>;
-const engines: ChannelEngine[] = [];
-const engine = (options: RedisEngineOptions = {}) => {
-  const created = redisEngine({ url: redis.url, blockMs: 100, partitions: 4, ...options });
-  engines.push(created);
-  return created;
-};
+const redis = useRedis({ defaults: { blockMs: 100, partitions: 4 }, flush: true });
+const { engine } = redis;
 const layout = new PartitionLayout('sse:', 4);
-
-beforeAll(async () => {
-  redis = await RedisServer.start();
-  raw = createClient({ url: redis.url });
-  raw.on('error', () => {});
-  await raw.connect();
-});
-afterEach(async () => {
-  await Promise.all(engines.splice(0).map((e) => e.close()));
-  if (raw.isReady) await raw.flushAll();
-});
-afterAll(async () => {
-  raw?.destroy();
-  await redis?.stop();
-});
 
 function recorder() {
   const events: StoredMessage[] = [];
@@ -53,7 +31,7 @@ async function blockedReadArgvBytes(store: ChannelEngine, topic: string): Promis
   stop();
   let argvMem: number | undefined;
   await until(() => {
-    raw.clientList().then((clients) => {
+    redis.raw.clientList().then((clients) => {
       argvMem = clients.find((c) => c.cmd === 'xread' && c.flags.includes('b'))?.argvMem;
     });
     return argvMem !== undefined;
@@ -88,10 +66,10 @@ describe('redisEngine({ partitions })', () => {
     stopOther();
     expect(seen.events).toEqual([{ id: a, data: 'a', type: 'chat', retry: undefined }]);
     expect(other.events).toEqual([{ id: b, data: { n: 1 }, type: undefined, retry: undefined }]);
-    expect(await raw.xRange(layout.topicKey('room'), '-', '+')).toEqual([
+    expect(await redis.raw.xRange(layout.topicKey('room'), '-', '+')).toEqual([
       { id: a, message: { d: 'a', t: 'chat' } },
     ]);
-    const live = await raw.xRange(layout.partitionKey(layout.partitionOf('room')), '-', '+');
+    const live = await redis.raw.xRange(layout.partitionKey(layout.partitionOf('room')), '-', '+');
     expect(live?.map((e) => e.message)).toContainEqual({ k: 'room', i: a, d: 'a', t: 'chat' });
   });
 
@@ -103,14 +81,14 @@ describe('redisEngine({ partitions })', () => {
     expect((rejected as Error).message).toMatch(
       /ID specified in XADD is equal or smaller than the target stream top item/,
     );
-    expect(await raw.xLen(layout.topicKey('t'))).toBe(1);
-    expect(await raw.xLen(layout.partitionKey(layout.partitionOf('t')))).toBe(1);
+    expect(await redis.raw.xLen(layout.topicKey('t'))).toBe(1);
+    expect(await redis.raw.xLen(layout.partitionKey(layout.partitionOf('t')))).toBe(1);
   });
 
   it('stores concurrent publishes in call order, even while Redis loads its script', async () => {
     const store = engine();
     await store.append('warm', { data: 'x' });
-    await raw.scriptFlush();
+    await redis.raw.scriptFlush();
     // Calls spread over ticks, so some are sent while earlier ones are still being answered.
     const appends: Promise<string>[] = [];
     for (let i = 0; i < 200; i++) {
@@ -118,7 +96,7 @@ describe('redisEngine({ partitions })', () => {
       await new Promise((resolve) => setImmediate(resolve));
     }
     const ids = await Promise.all(appends);
-    const stored = (await raw.xRange(layout.topicKey('ordered'), '-', '+')) ?? [];
+    const stored = (await redis.raw.xRange(layout.topicKey('ordered'), '-', '+')) ?? [];
     expect(stored.map((e) => e.message.d)).toEqual(appends.map((_, i) => `m${i}`));
     expect(stored.map((e) => e.id)).toEqual(ids);
   });
@@ -128,7 +106,7 @@ describe('redisEngine({ partitions })', () => {
     const seen = recorder();
     const stop = await store.listen('fast', seen.listener);
     // 2,000 entries in one round trip: far more than is kept between two reads of 5.
-    const multi = raw.multi();
+    const multi = redis.raw.multi();
     const key = layout.partitionKey(layout.partitionOf('fast'));
     const trim = { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: 10 } } as const;
     for (let i = 1; i <= 2000; i++) multi.xAdd(key, '*', { k: 'fast', i: `${i}-0`, d: `m${i}` }, trim);
@@ -148,7 +126,7 @@ describe('redisEngine({ partitions })', () => {
     const store = engine({ onError: (error) => errors.push(error) });
     const seen = recorder();
     const stop = await store.listen('t', seen.listener);
-    await raw.xAdd(layout.partitionKey(layout.partitionOf('t')), '*', { d: 'foreign' });
+    await redis.raw.xAdd(layout.partitionKey(layout.partitionOf('t')), '*', { d: 'foreign' });
     const id = await store.append('t', { data: 'mine' });
     await until(() => seen.events.length === 2, 'the gap and the event');
     stop();
@@ -165,10 +143,10 @@ describe('redisEngine({ partitions })', () => {
     await until(() => seen.events.length === 2, 'both events');
     // The replica never got b's live copy; the reader's connection breaks.
     const key = layout.partitionKey(layout.partitionOf('t'));
-    const [last] = (await raw.xRevRange(key, '+', '-', { COUNT: 1 })) ?? [];
-    await raw.xDel(key, last!.id);
-    const reader = (await raw.clientList()).find((c) => c.cmd === 'xread')!;
-    await raw.sendCommand(['CLIENT', 'KILL', 'ID', String(reader.id)]);
+    const [last] = (await redis.raw.xRevRange(key, '+', '-', { COUNT: 1 })) ?? [];
+    await redis.raw.xDel(key, last!.id);
+    const reader = (await redis.raw.clientList()).find((c) => c.cmd === 'xread')!;
+    await redis.raw.sendCommand(['CLIENT', 'KILL', 'ID', String(reader.id)]);
     await until(() => seen.ids().includes('<gap>'), 'the gap');
     const c = await store.append('t', { data: 'c' });
     await until(() => seen.ids().includes(c), 'the next event');
@@ -182,10 +160,10 @@ describe('redisEngine({ partitions })', () => {
     const stop = await store.listen('blip', seen.listener);
     const before = await store.append('blip', { data: 'before' });
     await until(() => seen.events.length === 1, 'the first event');
-    await redis.kill9();
+    await redis.server.kill9();
     await expect(store.append('blip', { data: 'lost' })).rejects.toThrow(RedisEngineError);
-    await redis.restart({ persistent: false });
-    await until(() => raw.isReady, 'the raw client reconnected');
+    await redis.server.restart({ persistent: false });
+    await until(() => redis.raw.isReady, 'the raw client reconnected');
     let after: string | undefined;
     while (after === undefined) after = await store.append('blip', { data: 'after' }).catch(() => undefined);
     await until(() => seen.events.some((e) => e.id === after), 'the event after the restart');

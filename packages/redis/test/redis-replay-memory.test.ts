@@ -4,11 +4,11 @@ import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { type ChannelEngine, createChannel } from '@rxsse/core';
 import { createParser } from 'eventsource-parser';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { until } from '@rxsse/core/testing';
 import { redisEngine } from '../src/index.js';
-import { RedisServer } from './support/redis-server.js';
 import { startStreamServer } from './support/stream-server.js';
+import { useRedis } from './support/use-redis.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -16,13 +16,7 @@ const gc = runInNewContext('gc') as () => void;
 const EVENTS = 950;
 const CONNECTIONS = 20;
 
-let redis: RedisServer;
-beforeAll(async () => {
-  redis = await RedisServer.start();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
+const redis = useRedis();
 
 /**
  * Heap in use for data after full collections, once it stops shrinking: compiled code is left out,
@@ -82,7 +76,7 @@ async function retainedPerConnection(engine: ChannelEngine): Promise<number> {
 
 describe('an open Redis subscription after its replay', () => {
   it('keeps no replayed event: heap per connection stays small', async () => {
-    const perConnection = await retainedPerConnection(redisEngine({ url: redis.url, blockMs: 100 }));
+    const perConnection = await retainedPerConnection(redisEngine({ url: redis.server.url, blockMs: 100 }));
     expect(perConnection, `${Math.round(perConnection / 1024)} KB per connection`).toBeLessThan(50 * 1024);
   });
 });

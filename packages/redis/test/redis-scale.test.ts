@@ -1,20 +1,17 @@
-// Two app processes, one Express and one Fastify, on one Redis: what scaling out must guarantee.
-import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '@rxsse/core/testing';
 import { AppProcess, assertBuilt } from './support/apps.js';
-import { RedisServer } from './support/redis-server.js';
 import { fetchClient, LiveClient } from './support/sse-clients.js';
+import { useRedis } from './support/use-redis.js';
 
-let redis: RedisServer;
+const redis = useRedis();
 let express: AppProcess;
 let fastify: AppProcess;
 const clients: { close(): unknown }[] = [];
 
 beforeAll(async () => {
   assertBuilt();
-  redis = await RedisServer.start();
-  const env = { REDIS_URL: redis.url, TOPIC: 'scale' };
+  const env = { REDIS_URL: redis.server.url, TOPIC: 'scale' };
   [express, fastify] = await Promise.all([
     new AppProcess('express', env).start(),
     new AppProcess('fastify', env).start(),
@@ -25,7 +22,6 @@ afterEach(async () => {
 });
 afterAll(async () => {
   await Promise.all([express?.stop(), fastify?.stop()]);
-  await redis?.stop();
 });
 
 const live = (app: AppProcess) => {
@@ -92,10 +88,7 @@ describe('two app processes on one Redis', () => {
   it('signal truncation for an id older than the trimmed stream, then go live', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 20; i++) ids.push(await publish(express, `old ${i}`));
-    const raw = createClient({ url: redis.url });
-    await raw.connect();
-    await raw.xTrim('sse:{scale}', 'MAXLEN', 5);
-    raw.destroy();
+    await redis.raw.xTrim('sse:{scale}', 'MAXLEN', 5);
 
     const client = await fetchClient(`${fastify.url}/events`, ids[3]);
     clients.push(client);

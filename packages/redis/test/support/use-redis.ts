@@ -1,0 +1,117 @@
+import type { ChannelEngine } from '@rxsse/core';
+import { createClient } from 'redis';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { type RedisEngineOptions, redisEngine } from '../../src/index.js';
+import { RedisCluster } from './redis-cluster.js';
+import { RedisServer } from './redis-server.js';
+
+interface Setup {
+  /** Engine options every `engine()` of the file starts from. */
+  defaults?: RedisEngineOptions;
+}
+
+/** What a test file gets from {@link useRedis}; read it inside tests and hooks, not at import. */
+export interface RedisFixture {
+  readonly server: RedisServer;
+  /** A plain node-redis client on the server, connected, for looking behind the engine's back. */
+  readonly raw: ReturnType<typeof createClient>;
+  /** An engine on the server with the file's defaults under `options`; closed after each test. */
+  engine(options?: RedisEngineOptions): ChannelEngine;
+}
+
+/** What a test file gets from {@link useRedisCluster}. */
+export interface RedisClusterFixture {
+  readonly cluster: RedisCluster;
+  /** An engine on the cluster with the file's defaults under `options`; closed after each test. */
+  engine(options?: RedisEngineOptions): ChannelEngine;
+}
+
+/**
+ * One redis-server for the calling file (or `describe`): started before its tests on a free port,
+ * stopped after them. `persistent` turns the append-only file on (see {@link RedisServer.restart});
+ * `flush` empties the server after each test.
+ */
+export function useRedis({
+  persistent = false,
+  flush = false,
+  defaults,
+}: Setup & { persistent?: boolean; flush?: boolean } = {}): RedisFixture {
+  let raw: ReturnType<typeof createClient> | undefined;
+  const { get, engine } = lifecycle<RedisServer>({
+    async start() {
+      const server = await RedisServer.start({ persistent });
+      raw = createClient({ url: server.url });
+      // Tests kill and freeze this server: the client reconnects, its errors are expected.
+      raw.on('error', () => {});
+      await raw.connect();
+      return server;
+    },
+    async afterEach() {
+      if (flush && raw?.isReady) await raw.flushAll();
+    },
+    async stop(server) {
+      raw?.destroy();
+      await server.stop();
+    },
+    where: (server) => ({ url: server.url }),
+    defaults,
+  });
+  return {
+    get server() {
+      return get();
+    },
+    get raw() {
+      get();
+      return raw!;
+    },
+    engine,
+  };
+}
+
+/** A 3-master, 3-replica Redis Cluster for the calling file (or `describe`), as {@link useRedis}. */
+export function useRedisCluster({ defaults }: Setup = {}): RedisClusterFixture {
+  const { get, engine } = lifecycle<RedisCluster>({
+    start: () => RedisCluster.start(),
+    stop: (cluster) => cluster.stop(),
+    where: (cluster) => ({ cluster: { rootNodes: cluster.rootNodes } }),
+    defaults,
+  });
+  return {
+    get cluster() {
+      return get();
+    },
+    engine,
+  };
+}
+
+/** Starts the target before the tests, closes their engines after each, stops it after all. */
+function lifecycle<Target>(hooks: {
+  start(): Promise<Target>;
+  afterEach?(): Promise<void>;
+  stop(target: Target): Promise<void>;
+  where(target: Target): RedisEngineOptions;
+  defaults: RedisEngineOptions | undefined;
+}) {
+  let target: Target | undefined;
+  const engines: ChannelEngine[] = [];
+  beforeAll(async () => {
+    target = await hooks.start();
+  }, 60_000);
+  afterEach(async () => {
+    await Promise.all(engines.splice(0).map((engine) => engine.close()));
+    await hooks.afterEach?.();
+  });
+  afterAll(async () => {
+    if (target !== undefined) await hooks.stop(target);
+  });
+  const get = (): Target => {
+    if (target === undefined) throw new Error('Redis is not started: use the fixture inside tests and hooks');
+    return target;
+  };
+  const engine = (options: RedisEngineOptions = {}): ChannelEngine => {
+    const created = redisEngine({ ...hooks.where(get()), ...hooks.defaults, ...options });
+    engines.push(created);
+    return created;
+  };
+  return { get, engine };
+}
