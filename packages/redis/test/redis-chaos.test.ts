@@ -1,8 +1,8 @@
 // kill -9 of the Redis server under two app processes with connected clients, with and without
 // persistence: clients end with every event exactly once, or are told what they lost.
 import { parseStreamId } from '@rxsse/core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '@rxsse/core/testing';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AppProcess, assertBuilt } from './support/apps.js';
 import type { RedisServer } from './support/redis-server.js';
 import { fetchClient, LiveClient } from './support/sse-clients.js';

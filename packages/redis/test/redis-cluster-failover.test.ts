@@ -1,8 +1,8 @@
 // kill -9 of a Redis Cluster master while events flow: delivery resumes on the promoted replica,
 // nothing arrives twice, every publish settles, and whatever the cluster lost is signalled.
 import { compareStreamIds, parseStreamId, type StoredMessage } from '@rxsse/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '@rxsse/core/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisEngineError } from '../src/index.js';
 import { PartitionLayout, slotOf } from '../src/partition.js';
 import { AppProcess, assertBuilt } from './support/apps.js';

@@ -1,8 +1,8 @@
 import { createChannel, type LiveListener, SOURCE_HEADERS, type StoredMessage } from '@rxsse/core';
+import { until } from '@rxsse/core/testing';
 import { createClient, ErrorReply } from 'redis';
 import { firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { until } from '@rxsse/core/testing';
 import { RedisEngineError, RedisTimeoutError, RedisTopicError, redisEngine } from '../src/index.js';
 import { freePort } from './support/processes.js';
 import { LiveClient } from './support/sse-clients.js';

@@ -9,8 +9,8 @@ import {
   parseStreamId,
   type StoredMessage,
 } from '@rxsse/core';
-import { afterEach, describe, expect, it } from 'vitest';
 import { until } from '@rxsse/core/testing';
+import { afterEach, describe, expect, it } from 'vitest';
 import { RedisEngineError, RedisTimeoutError } from '../src/index.js';
 import { useRedis } from './support/use-redis.js';
 

@@ -1,6 +1,6 @@
 import type { ChannelEngine, LiveListener, StoredMessage } from '@rxsse/core';
-import { describe, expect, it } from 'vitest';
 import { until } from '@rxsse/core/testing';
+import { describe, expect, it } from 'vitest';
 import { RedisEngineError } from '../src/index.js';
 import { PartitionLayout, slotOf } from '../src/partition.js';
 import { useRedis } from './support/use-redis.js';

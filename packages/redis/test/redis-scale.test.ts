@@ -1,5 +1,5 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '@rxsse/core/testing';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AppProcess, assertBuilt } from './support/apps.js';
 import { fetchClient, LiveClient } from './support/sse-clients.js';
 import { useRedis } from './support/use-redis.js';
