@@ -21,28 +21,7 @@ import {
 } from './support/clients.js';
 import type { AdapterHarness, RunningServer, TestRoute } from './support/harness.js';
 import { counted, recording } from './support/recording.js';
-
-const hostile: MessageEvent[] = [
-  { data: 'plain', id: '1' },
-  { data: 'two\nlines', id: '2', type: 'tick' },
-  { data: '\n', id: '3' },
-  { data: '', id: '4', type: 'tick' },
-  { data: ' leading space and trailing newline\n', id: '5' },
-  { data: 'crlf\r\nand cr\rend', id: '6' },
-  { data: { nested: { emoji: '😀', sep: '\u2028' } }, id: '7', type: 'tick' },
-  { data: 'data: injected\n\nid: 666', id: '8' },
-];
-
-/** What every conforming client must report for `messages` (the wire-format round-trip rule). */
-function expectedOf(messages: MessageEvent[]) {
-  return messages.map((m) => ({
-    type: m.type || 'message',
-    data: (typeof m.data === 'string' ? m.data : JSON.stringify(m.data))
-      .toWellFormed()
-      .replace(/\r\n?/g, '\n'),
-    lastEventId: m.id ?? '',
-  }));
-}
+import { expectedOf, HOSTILE_MESSAGES as hostile } from './wire/hostile-messages.js';
 
 /**
  * The behaviour every adapter must have, run against a real server of its framework with real

@@ -2,7 +2,7 @@
 // Switching `redisEngine(...)` for `memoryEngine()` (from @rxsse/core) runs the same chat in one
 // process: the engine is the only line that knows about Redis.
 import { readFileSync } from 'node:fs';
-import { createChannel } from '@rxsse/core';
+import { createChannel } from '@rxsse/core/channel';
 import { redisEngine } from '@rxsse/redis';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';

@@ -50,7 +50,7 @@ const TSCONFIG = {
 // A channel on memoryEngine(), one event per connection: the client reconnects after each, so
 // the second event reaches it only by replay after the Last-Event-ID it sent.
 const CHANNEL_APP = `
-import { createChannel, memoryEngine } from '@rxsse/core';
+import { createChannel, memoryEngine } from '@rxsse/core/channel';
 import { sse } from '@rxsse/express';
 import express from 'express';
 import { take } from 'rxjs';

@@ -5,7 +5,7 @@ import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createChannel, memoryEngine } from '@rxsse/core';
+import { createChannel, memoryEngine } from '@rxsse/core/channel';
 import { sse } from '@rxsse/express';
 import express from 'express';
 import type { Page } from 'playwright-core';

@@ -1,7 +1,8 @@
 // fromEventSource against real rxsse routes (Express on 127.0.0.1): decoding, resume, retry policy,
 // stall detection and teardown. Time-based behaviour runs on fake timers; the network is real.
 import { createServer } from 'node:http';
-import { type CloseReason, createChannel, memoryEngine } from '@rxsse/core';
+import type { CloseReason } from '@rxsse/core';
+import { createChannel, memoryEngine } from '@rxsse/core/channel';
 import { sse } from '@rxsse/express';
 import express from 'express';
 import { concat, firstValueFrom, from, map, NEVER, of, take, takeWhile, tap, toArray } from 'rxjs';

@@ -1,7 +1,7 @@
 // Resume without loss on a Redis-backed channel (a real redis-server): the server kills the
 // connection at random moments while events flow, and Redis loses its data under a connected client.
 import { createServer, type ServerResponse } from 'node:http';
-import { type ChannelEngine, compareStreamIds, createChannel, parseStreamId } from '@rxsse/core';
+import { type ChannelEngine, compareStreamIds, createChannel, parseStreamId } from '@rxsse/core/channel';
 import { sse } from '@rxsse/express';
 import { redisEngine } from '@rxsse/redis';
 import express from 'express';

@@ -18,13 +18,8 @@ import {
   UseGuards,
   UseInterceptors,
 } from '@nestjs/common';
-import {
-  createChannel,
-  type MessageEvent,
-  memoryEngine,
-  type StreamMetrics,
-  type StreamOptions,
-} from '@rxsse/core';
+import type { MessageEvent, StreamMetrics, StreamOptions } from '@rxsse/core';
+import { createChannel, memoryEngine } from '@rxsse/core/channel';
 import { concat, finalize, from, map, NEVER, type Observable, Subject } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {

@@ -10,14 +10,11 @@ import {
   sleep,
   waitFor,
 } from '../../../test/support/clients.js';
-import { type Closed, HOSTILE, QUEUE_CAP } from './runtime/routes.js';
+import { expectedOf, HOSTILE_MESSAGES } from '../../../test/wire/hostile-messages.js';
+import { type Closed, QUEUE_CAP } from './runtime/routes.js';
 import { type Runtime, type RuntimeServer, startRuntime } from './runtime/runtime.js';
 
-const expected = HOSTILE.map((m) => ({
-  type: m.type || 'message',
-  data: (typeof m.data === 'string' ? m.data : JSON.stringify(m.data)).toWellFormed().replace(/\r\n?/g, '\n'),
-  lastEventId: m.id ?? '',
-}));
+const expected = expectedOf(HOSTILE_MESSAGES);
 
 /**
  * The adapter contract's checks, on a runtime that is not Node: the same route code
@@ -58,7 +55,7 @@ export function describeRuntimeContract(runtime: Runtime): void {
       expect(response.headers.get('cache-control')).toBe('no-cache, no-transform');
       expect(response.headers.get('x-accel-buffering')).toBe('no');
       expect(response.headers.get('keep-alive')).toBeNull();
-      expect(body.toString('utf8')).toBe(HOSTILE.map((m) => formatEvent(m)).join(''));
+      expect(body.toString('utf8')).toBe(HOSTILE_MESSAGES.map((m) => formatEvent(m)).join(''));
       expect((await waitForCloses('/hostile', 2000)).map((c) => c.reason)).toEqual(['complete']);
     });
 

@@ -1,4 +1,4 @@
-import { createChannel, memoryEngine } from '@rxsse/core';
+import { createChannel, memoryEngine } from '@rxsse/core/channel';
 import { concat, from, NEVER } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { SseStreamDroppedError, sse } from '../src/index.js';

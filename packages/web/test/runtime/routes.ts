@@ -1,26 +1,10 @@
 // The routes the Bun and Deno suites serve: the same route code on every runtime, with a ledger
 // the tests read over HTTP, since the server lives in another process.
-import {
-  type CloseReason,
-  createChannel,
-  type MessageEvent,
-  memoryEngine,
-  type StreamOptions,
-} from '@rxsse/core';
+import type { CloseReason, MessageEvent, StreamOptions } from '@rxsse/core';
+import { createChannel, memoryEngine } from '@rxsse/core/channel';
 import { concat, from, interval, map, NEVER, Observable, take } from 'rxjs';
+import { HOSTILE_MESSAGES } from '../../../../test/wire/hostile-messages.js';
 import { sse } from '../../src/index.js';
-
-/** Messages that break a careless encoder (shared with the tests, which compute what clients see). */
-export const HOSTILE: MessageEvent[] = [
-  { data: 'plain', id: '1' },
-  { data: 'two\nlines', id: '2', type: 'tick' },
-  { data: '\n', id: '3' },
-  { data: '', id: '4', type: 'tick' },
-  { data: ' leading space and trailing newline\n', id: '5' },
-  { data: 'crlf\r\nand cr\rend', id: '6' },
-  { data: { nested: { emoji: '😀', sep: '\u2028' } }, id: '7', type: 'tick' },
-  { data: 'data: injected\n\nid: 666', id: '8' },
-];
 
 export interface Closed {
   path: string;
@@ -56,8 +40,11 @@ export function runtimeRoutes(memory: RuntimeMemory): (request: Request) => Prom
   const kib = (n: number) => 'x'.repeat(1024 * n - 8);
   const chat = createChannel(memoryEngine(), 'chat');
   const routes: Record<string, (request: Request) => Promise<Response>> = {
-    '/hostile': sse(() => from(HOSTILE), recorded('/hostile', { headers: { Connection: 'keep-alive' } })),
-    '/hostile-open': sse(() => concat(from(HOSTILE), NEVER)),
+    '/hostile': sse(
+      () => from(HOSTILE_MESSAGES),
+      recorded('/hostile', { headers: { Connection: 'keep-alive' } }),
+    ),
+    '/hostile-open': sse(() => concat(from(HOSTILE_MESSAGES), NEVER)),
     '/ticks': sse(() => counted(interval(5).pipe(map((n) => ({ data: String(n) })))), recorded('/ticks')),
     '/flood': sse(
       () => interval(1).pipe(map(() => ({ data: kib(64) }))),
