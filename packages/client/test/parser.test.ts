@@ -1,5 +1,5 @@
 // The client's parser against the WHATWG transcription the encoder is tested with
-// (packages/core/test/oracle.ts): WPT vectors, then any stream of hostile lines cut into any chunks.
+// (test/wire/oracle.ts): WPT vectors, then any stream of hostile lines cut into any chunks.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hostileString } from '../../../test/wire/arbitraries.js';
