@@ -1,52 +1,43 @@
-// Benchmark entry point: `node --expose-gc run.mjs [suite ...] [--rounds=N] [--events=N]`.
-// Every file in suites/ is a suite; with no names given, all of them run, in name order.
-// A suite exports `description` and `run({ rounds, events })`, which returns (or resolves to)
-// `{ markdown, goals: [{ name, pass, actual }] }`. It may export `defaults` ({ rounds, events })
-// that replace the global ones for it (flags given on the command line win over both), and
-// `summary(options)`, the line printed above its table. Goals are
-// reported, never thrown: a miss is information for whoever reads the table, not a failure of the run.
+// `node --expose-gc run.mjs [suite ...] [--rounds=N] [--events=N]`: runs the named suites (every
+// folder with an index.mjs; all of them, in name order, by default). A suite exports `description`
+// and `run(options)`, resolving to `{ markdown, goals: [{ name, pass, actual }] }`; optionally
+// `defaults` ({ rounds, events }, which flags override) and `summary(options)`, the line above its
+// table. Goals are reported, never thrown: a miss is information, not a failure of the run.
 
-import { readdirSync } from 'node:fs';
-import { basename } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, readdirSync } from 'node:fs';
 import { environment, sink, table } from './lib/harness.mjs';
 
-const suitesDir = fileURLToPath(new URL('./suites/', import.meta.url));
-const available = readdirSync(suitesDir)
-  .filter((file) => file.endsWith('.mjs'))
-  .map((file) => basename(file, '.mjs'))
+const here = (path) => new URL(path, import.meta.url);
+const available = readdirSync(here('./'), { withFileTypes: true })
+  .filter((entry) => entry.isDirectory() && existsSync(here(`./${entry.name}/index.mjs`)))
+  .map((entry) => entry.name)
   .sort();
 
-const defaults = { rounds: 9, events: 200_000 };
 const flags = {};
 const wanted = [];
 for (const arg of process.argv.slice(2)) {
   const flag = /^--(rounds|events)=(\d+)$/.exec(arg);
   if (flag) flags[flag[1]] = Number(flag[2]);
-  else if (arg === '--help' || arg === '-h') {
-    console.log(
-      `usage: node --expose-gc run.mjs [suite ...] [--rounds=N] [--events=N]\nsuites: ${available.join(', ')}`,
-    );
-    process.exit(0);
-  } else wanted.push(arg);
+  else wanted.push(arg);
 }
 const unknown = wanted.filter((name) => !available.includes(name));
 if (unknown.length > 0) {
-  console.error(`unknown suite(s): ${unknown.join(', ')}; available: ${available.join(', ')}`);
-  process.exit(2);
+  const usage = 'usage: node --expose-gc run.mjs [suite ...] [--rounds=N] [--events=N]';
+  console.error(`${usage}\nsuites: ${available.join(', ')}`);
+  process.exit(unknown.every((arg) => arg === '--help' || arg === '-h') ? 0 : 2);
 }
 if (flags.rounds < 5) console.warn(`note: ${flags.rounds} rounds; medians need at least 5 to mean much`);
-if (globalThis.gc === undefined)
-  console.warn('note: run with --expose-gc so each timed run starts from a clean heap');
+if (!globalThis.gc) console.warn('note: run with --expose-gc so each timed run starts from a clean heap');
 
 const env = environment();
-console.log('# rxsse benchmarks\n');
-console.log(`date: ${env.date} · node: ${env.node} · cpu: ${env.cpu} · ${env.platform}\n`);
+console.log(
+  `# rxsse benchmarks\n\ndate: ${env.date} · node: ${env.node} · cpu: ${env.cpu} · ${env.platform}\n`,
+);
 
 const goals = [];
 for (const name of wanted.length > 0 ? wanted : available) {
-  const suite = await import(new URL(`./suites/${name}.mjs`, import.meta.url).href);
-  const options = { ...defaults, ...suite.defaults, ...flags };
+  const suite = await import(here(`./${name}/index.mjs`).href);
+  const options = { rounds: 9, events: 200_000, ...suite.defaults, ...flags };
   const result = await suite.run(options);
   const shape =
     suite.summary?.(options) ??
@@ -56,15 +47,9 @@ for (const name of wanted.length > 0 ? wanted : available) {
 }
 
 if (goals.length > 0) {
-  console.log('## goals\n');
-  console.log(
-    table(
-      ['goal', 'actual', 'result'],
-      goals.map((g) => [g.name, g.actual, g.pass ? 'PASS' : 'MISS']),
-    ),
-  );
-  const missed = goals.filter((g) => !g.pass).length;
-  console.log(`\n${goals.length - missed}/${goals.length} goals met`);
+  const rows = goals.map((g) => [g.name, g.actual, g.pass ? 'PASS' : 'MISS']);
+  const met = goals.filter((g) => g.pass).length;
+  console.log(`## goals\n\n${table(['goal', 'actual', 'result'], rows)}\n\n${met}/${goals.length} goals met`);
 }
 // Printing the sink makes every timed result observable (see lib/harness.mjs).
 console.log(`\n<!-- sink ${sink()} -->`);

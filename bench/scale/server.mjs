@@ -1,49 +1,41 @@
-// A server of the scale suite: `node --expose-gc scale/server.mjs KIND`, one process per contender so
-// that its heap, RSS and event loop are its own. It measures itself and reports over IPC.
-//
-// KIND                 what answers GET /sse, /churn and /fanout
-//   http               bare node:http: writeHead + flushHeaders, the response kept open in a Set;
-//                      heartbeats are one setInterval writing `:\n` to every response at once
-//   express            the same handler as an Express 5 route (shows what Express itself costs)
-//   rxsse-node         openEventStream() from @rxsse/node in a bare node:http handler
-//   rxsse-express      sse() from @rxsse/express
-//
-// Routes: /sse idles (a Subject that never emits), /churn counts its subscriptions (and gives each
-// stream a maxLifetime timer, so timer clean-up is exercised), /fanout is one shared Subject.
+// A scale-suite server: `server.mjs KIND`, one process per contender so that its heap, RSS and event
+// loop are its own. It measures itself and answers over IPC (lib/child.mjs).
+//   http           bare node:http: writeHead + flushHeaders, the response kept in a Set; heartbeats
+//                  are one setInterval writing `:\n` to every response at once
+//   express        the same handler as an Express 5 route (what Express itself costs)
+//   rxsse-node     openEventStream() from @rxsse/node in a bare node:http handler
+//   rxsse-express  sse() from @rxsse/express
+// Routes: /sse idles (a Subject that never emits), /churn counts its subscriptions (with a
+// maxLifetime, so every stream has a timer to clean up), /fanout is one shared Subject.
 
 import { openSync, readSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
-import { writeHeapSnapshot } from 'node:v8';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { heartbeatCount, openStreams, resolveStreamOptions } from '@rxsse/core';
 import { sse } from '@rxsse/express';
 import { openEventStream } from '@rxsse/node';
 import express from 'express';
 import { Observable, Subject } from 'rxjs';
-import { serve, settleHeap } from './proc.mjs';
+import { serveParent } from '../lib/child.mjs';
+import { sleep } from '../lib/harness.mjs';
 
 const kind = process.argv[2];
 const HEARTBEAT = Number(process.env.SCALE_HEARTBEAT ?? 2000);
 const rxsse = kind.startsWith('rxsse');
 
-// --- sources --------------------------------------------------------------------------------------
-
-const idle = new Subject();
 const fanout = new Subject();
 const subscriptions = { live: 0, total: 0 };
 const counting = new Observable(() => {
   subscriptions.live++;
   subscriptions.total++;
-  return () => {
-    subscriptions.live--;
-  };
+  return () => subscriptions.live--;
 });
-
-const idleOptions = resolveStreamOptions({ heartbeat: HEARTBEAT });
-const churnOptions = resolveStreamOptions({ heartbeat: HEARTBEAT, maxLifetime: 600_000 });
-const fanoutOptions = resolveStreamOptions({ heartbeat: HEARTBEAT });
-
-// --- the bare baseline ----------------------------------------------------------------------------
+const options = resolveStreamOptions({ heartbeat: HEARTBEAT });
+const ROUTES = {
+  '/sse': [new Subject(), options],
+  '/churn': [counting, resolveStreamOptions({ heartbeat: HEARTBEAT, maxLifetime: 600_000 })],
+  '/fanout': [fanout, options],
+};
 
 const HEADERS = {
   'content-type': 'text/event-stream',
@@ -52,8 +44,6 @@ const HEADERS = {
   connection: 'keep-alive',
 };
 const responses = new Set();
-const HEARTBEAT_BYTES = Buffer.from(':\n');
-
 function bare(_req, res) {
   res.writeHead(200, HEADERS);
   res.flushHeaders();
@@ -61,40 +51,23 @@ function bare(_req, res) {
   res.on('close', () => responses.delete(res));
 }
 
-/** The naive heartbeat: every interval, one loop writes to every open response. */
-function naiveRound() {
-  for (const res of responses) res.write(HEARTBEAT_BYTES);
-}
-
-// --- the server -----------------------------------------------------------------------------------
-
-const SOURCES = {
-  '/sse': [idle, idleOptions],
-  '/churn': [counting, churnOptions],
-  '/fanout': [fanout, fanoutOptions],
-};
-
-let handler;
+let handler = bare;
 if (kind === 'http') {
-  handler = bare;
-  setInterval(naiveRound, HEARTBEAT);
+  const heartbeat = Buffer.from(':\n');
+  setInterval(() => {
+    for (const res of responses) res.write(heartbeat);
+  }, HEARTBEAT);
 } else if (kind === 'rxsse-node') {
   handler = (req, res) => {
-    const route = SOURCES[req.url];
-    if (!route) {
-      res.writeHead(404).end();
-      return;
-    }
-    openEventStream(req, res, () => route[0], route[1]).catch(() => res.destroy());
+    const [source, routeOptions] = ROUTES[req.url] ?? [];
+    if (!source) return res.writeHead(404).end();
+    openEventStream(req, res, () => source, routeOptions).catch(() => res.destroy());
   };
-} else if (kind === 'express' || kind === 'rxsse-express') {
-  const app = express();
-  for (const [path, [source, options]] of Object.entries(SOURCES)) {
-    app.get(path, kind === 'express' ? bare : sse(() => source, options));
-  }
-  handler = app;
 } else {
-  throw new Error(`unknown server kind '${kind}'`);
+  handler = express();
+  for (const [path, [source, routeOptions]] of Object.entries(ROUTES)) {
+    handler.get(path, kind === 'express' ? bare : sse(() => source, routeOptions));
+  }
 }
 
 const server = createServer(handler);
@@ -105,40 +78,37 @@ server.on('connection', (socket) => {
 });
 server.listen(0, '127.0.0.1', 4096);
 await new Promise((resolve) => server.once('listening', resolve));
-
-// --- measurements ---------------------------------------------------------------------------------
-
 const streams = () => (rxsse ? openStreams.size : responses.size);
 
-/** What a leak would show as: listeners on the server and the process, and live timers. */
+/** Full collections until the heap stops shrinking, with turns of the loop for weak callbacks. */
+async function settleHeap() {
+  let last = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 8; i++) {
+    globalThis.gc?.();
+    await sleep(20);
+    const used = process.memoryUsage().heapUsed;
+    if (i >= 2 && used >= last - 4096) break;
+    last = used;
+  }
+  globalThis.gc?.();
+  return process.memoryUsage();
+}
+
+/** What a leak would show as: listeners on the server and the process, live timers and handles. */
 function resources() {
   const listeners = {};
-  for (const emitter of [
-    ['server', server],
-    ['process', process],
-  ]) {
-    for (const event of emitter[1].eventNames()) {
-      listeners[`${emitter[0]}:${String(event)}`] = emitter[1].listenerCount(event);
-    }
+  for (const [name, emitter] of Object.entries({ server, process })) {
+    for (const event of emitter.eventNames())
+      listeners[`${name}:${String(event)}`] = emitter.listenerCount(event);
   }
   const active = {};
   for (const type of process.getActiveResourcesInfo()) active[type] = (active[type] ?? 0) + 1;
-  return {
-    sockets,
-    streams: streams(),
-    subscriptions: { ...subscriptions },
-    heartbeatTargets: heartbeatCount(),
-    openStreams: openStreams.size,
-    listeners,
-    timeouts: active.Timeout ?? 0,
-    active,
-  };
+  const counts = { streams: streams(), heartbeats: heartbeatCount(), openStreams: openStreams.size };
+  return { ...subscriptions, ...counts, listeners, active };
 }
 
-let loop;
-
-// The main thread's time on a CPU, in ms: Linux's schedstat has it in ns (pread on one open fd, a
-// few microseconds). Elsewhere, the process's CPU time (which also counts GC helper threads).
+// The main thread's CPU time in ms, from Linux's schedstat (ns), which another process cannot
+// inflate; elsewhere the process's (which also counts GC helper threads).
 const schedstat = (() => {
   try {
     const fd = openSync(`/proc/${process.pid}/task/${process.pid}/schedstat`, 'r');
@@ -150,130 +120,83 @@ const schedstat = (() => {
     return undefined;
   }
 })();
-function mainThreadCpu() {
-  if (schedstat) return schedstat();
-  const { user, system } = process.cpuUsage();
-  return (user + system) / 1000;
+const processCpu = () => Object.values(process.cpuUsage()).reduce((a, b) => a + b) / 1000;
+const mainThreadCpu = schedstat ?? processCpu;
+
+/**
+ * Watches the event loop while heartbeats go out: `monitorEventLoopDelay` over the whole window
+ * (p99) and per heartbeat round (max), in wall-clock time; a 1 ms sampler of the main thread's CPU
+ * time, whose longest block per round a neighbour process cannot inflate; and GC pauses.
+ */
+function watchLoop() {
+  const all = monitorEventLoopDelay({ resolution: 1 });
+  const round = monitorEventLoopDelay({ resolution: 1 });
+  all.enable();
+  round.enable();
+  const result = { roundMax: [], cpuRoundMax: [], gc: { max: 0 } };
+  let cpuRoundMax = 0;
+  let last = performance.now();
+  let lastCpu = mainThreadCpu();
+  const sampler = setInterval(() => {
+    const [now, cpu] = [performance.now(), mainThreadCpu()];
+    cpuRoundMax = Math.max(cpuRoundMax, Math.min(now - last - 1, cpu - lastCpu));
+    [last, lastCpu] = [now, cpu];
+  }, 1);
+  const rounds = setInterval(() => {
+    result.roundMax.push(round.max / 1e6);
+    result.cpuRoundMax.push(cpuRoundMax);
+    round.reset();
+    cpuRoundMax = 0;
+  }, HEARTBEAT);
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) result.gc.max = Math.max(result.gc.max, entry.duration);
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  const elu = performance.eventLoopUtilization();
+  return () => {
+    clearInterval(sampler);
+    clearInterval(rounds);
+    observer.disconnect();
+    all.disable();
+    round.disable();
+    const utilization = performance.eventLoopUtilization(elu).utilization;
+    return { ...result, max: all.max / 1e6, p99: all.percentile(99) / 1e6, elu: utilization };
+  };
 }
 
-serve(
+/** Publishes `events` events `{ t, n }` at `rate`/s, `t` the publish time in epoch ms. */
+const publish = ({ events, rate }) =>
+  new Promise((resolve) => {
+    const elu = performance.eventLoopUtilization();
+    const first = performance.timeOrigin + performance.now();
+    let n = 0;
+    const timer = setInterval(() => {
+      const t = performance.timeOrigin + performance.now();
+      if (rxsse) fanout.next({ data: { t, n } });
+      else {
+        const bytes = Buffer.from(`data: ${JSON.stringify({ t, n })}\n\n`);
+        for (const res of responses) res.write(bytes);
+      }
+      if (++n < events) return;
+      clearInterval(timer);
+      // Once the writes queued in this tick went out.
+      setImmediate(() => resolve({ first, elu: performance.eventLoopUtilization(elu).utilization }));
+    }, 1000 / rate);
+  });
+
+let stopLoop;
+serveParent(
   {
     count: () => ({ sockets, streams: streams() }),
-    /** CPU time so far, in ms: the main thread's (see mainThreadCpu) and the whole process's. */
-    cpu: () => {
-      const { user, system } = process.cpuUsage();
-      return { main: mainThreadCpu(), process: (user + system) / 1000 };
-    },
-    memory: async () => ({ memory: await settleHeap(), sockets, streams: streams() }),
-    resources: async () => {
-      const memory = await settleHeap();
-      return { memory, ...resources() };
-    },
-    /** For profiling: a heap snapshot of this process, written to `path`. */
-    snapshot: async ({ path }) => {
-      await settleHeap();
-      return writeHeapSnapshot(path);
-    },
-    /**
-     * Starts watching the event loop while heartbeats go out, three ways:
-     * - `monitorEventLoopDelay` over the whole window (p99, max) and per heartbeat round (reset every
-     *   interval), in wall-clock time: what a request arriving then would wait, including the time
-     *   this process was not even scheduled (the two cores are shared with the clients);
-     * - a 1 ms sampler that also reads the main thread's CPU time (see mainThreadCpu): a block's
-     *   CPU time, which another process on the machine cannot inflate;
-     * - GC pauses, which are part of both.
-     */
+    cpu: () => ({ main: mainThreadCpu(), process: processCpu() }),
+    memory: () => settleHeap(),
+    resources: async () => ({ memory: await settleHeap(), ...resources() }),
     loopStart: () => {
-      const histogram = monitorEventLoopDelay({ resolution: 1 });
-      const round = monitorEventLoopDelay({ resolution: 1 });
-      histogram.enable();
-      round.enable();
-      const rounds = [];
-      const cpuRounds = [];
-      let cpuRoundMax = 0;
-      let cpuMax = 0;
-      let last = performance.now();
-      let lastCpu = mainThreadCpu();
-      const sampler = setInterval(() => {
-        const now = performance.now();
-        const cpu = mainThreadCpu();
-        const wall = now - last - 1;
-        const block = Math.max(0, Math.min(wall, cpu - lastCpu));
-        if (block > cpuRoundMax) cpuRoundMax = block;
-        if (block > cpuMax) cpuMax = block;
-        last = now;
-        lastCpu = cpu;
-      }, 1);
-      const timer = setInterval(() => {
-        rounds.push(round.max / 1e6);
-        round.reset();
-        cpuRounds.push(cpuRoundMax);
-        cpuRoundMax = 0;
-      }, HEARTBEAT);
-      const gc = { count: 0, total: 0, max: 0 };
-      const observer = new PerformanceObserver((list) => {
-        for (const entry of list.getEntries()) {
-          gc.count++;
-          gc.total += entry.duration;
-          gc.max = Math.max(gc.max, entry.duration);
-        }
-      });
-      observer.observe({ entryTypes: ['gc'] });
-      const elu = performance.eventLoopUtilization();
-      const start = performance.now();
-      loop = () => {
-        clearInterval(timer);
-        clearInterval(sampler);
-        observer.disconnect();
-        histogram.disable();
-        round.disable();
-        const ms = (ns) => ns / 1e6;
-        return {
-          seconds: (performance.now() - start) / 1000,
-          max: ms(histogram.max),
-          roundMax: rounds,
-          cpuMax,
-          cpuRoundMax: cpuRounds,
-          p99: ms(histogram.percentile(99)),
-          p50: ms(histogram.percentile(50)),
-          mean: ms(histogram.mean),
-          samples: histogram.count,
-          elu: performance.eventLoopUtilization(elu).utilization,
-          gc,
-        };
-      };
+      stopLoop = watchLoop();
       return true;
     },
-    loopStop: () => loop(),
-    fanout: ({ events, rate }) =>
-      new Promise((resolve) => {
-        const histogram = monitorEventLoopDelay({ resolution: 1 });
-        histogram.enable();
-        const elu = performance.eventLoopUtilization();
-        let n = 0;
-        const first = performance.timeOrigin + performance.now();
-        const timer = setInterval(() => {
-          const t = performance.timeOrigin + performance.now();
-          if (rxsse) fanout.next({ data: { t, n } });
-          else {
-            const bytes = Buffer.from(`data: ${JSON.stringify({ t, n })}\n\n`);
-            for (const res of responses) res.write(bytes);
-          }
-          if (++n < events) return;
-          clearInterval(timer);
-          // Let the writes queued in this tick go out before the loop statistics are read.
-          setImmediate(() => {
-            histogram.disable();
-            resolve({
-              emitted: n,
-              first,
-              last: t,
-              elu: performance.eventLoopUtilization(elu).utilization,
-              loopMax: histogram.max / 1e6,
-            });
-          });
-        }, 1000 / rate);
-      }),
+    loopStop: () => stopLoop(),
+    fanout: publish,
   },
-  { port: server.address().port, pid: process.pid },
+  { port: server.address().port },
 );

@@ -2,8 +2,7 @@
 
 import { rxsse } from '@rxsse/fastify';
 import Fastify from 'fastify';
-import { burstSource, fanout, serve, stallSource } from './common.mjs';
-import { BURST_OPTIONS } from './rxsse-options.mjs';
+import { BURST_OPTIONS, burstSource, fanout, serve, stallSource } from './common.mjs';
 
 const app = Fastify({ logger: false });
 await app.register(rxsse);

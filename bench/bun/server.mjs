@@ -1,12 +1,9 @@
-// The Bun suite's servers, run by Bun: `bun servers/bun.mjs rxsse|hand`. Both serve the stream
-// suite's routes with Bun.serve; `rxsse` through @rxsse/web, `hand` as one would write it by hand,
-// a ReadableStream that enqueues each event as it comes. The parent drives them over HTTP
-// (`/subscribers`, `/emit?count=&batch=`), since a Bun child has no Node IPC channel here. The
-// first line printed is the port.
+// The bun suite's servers, run by Bun: `bun server.mjs rxsse|hand`. Both serve the stream suite's
+// burst and fan-out routes with Bun.serve; `rxsse` through @rxsse/web, `hand` as one writes it by
+// hand, a ReadableStream that enqueues each event as it comes.
 
 import { sse } from '@rxsse/web';
-import { burstSource, emitFanout, fanout, queryNumber } from './common.mjs';
-import { BURST_OPTIONS } from './rxsse-options.mjs';
+import { BURST_OPTIONS, burstSource, fanout, queryNumber, serve } from '../stream/servers/common.mjs';
 
 const encoder = new TextEncoder();
 const HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' };
@@ -42,15 +39,9 @@ const routes =
 const server = Bun.serve({
   port: 0,
   hostname: '127.0.0.1',
-  async fetch(request) {
-    const url = new URL(request.url);
-    if (url.pathname === '/subscribers') return Response.json(fanout.observers.length);
-    if (url.pathname === '/emit') {
-      await emitFanout(queryNumber(request.url, 'count'), queryNumber(request.url, 'batch'));
-      return Response.json(true);
-    }
-    const route = routes[url.pathname];
+  fetch(request) {
+    const route = routes[new URL(request.url).pathname];
     return route ? route(request) : new Response('not found', { status: 404 });
   },
 });
-console.log(server.port);
+serve({ port: server.port });

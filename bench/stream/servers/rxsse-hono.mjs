@@ -3,8 +3,7 @@
 import { serve as listen } from '@hono/node-server';
 import { sse } from '@rxsse/web';
 import { Hono } from 'hono';
-import { burstSource, fanout, queryNumber, serve, stallSource } from './common.mjs';
-import { BURST_OPTIONS } from './rxsse-options.mjs';
+import { BURST_OPTIONS, burstSource, fanout, queryNumber, serve, stallSource } from './common.mjs';
 
 const burst = sse((request) => burstSource(queryNumber(request.url, 'n')), BURST_OPTIONS);
 const fan = sse(() => fanout);

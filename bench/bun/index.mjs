@@ -1,0 +1,49 @@
+// rxsse on Bun (@rxsse/web on Bun.serve) against a hand-written Bun.serve event stream: the stream
+// suite's burst and fan-out, measured the same way, each server a Bun process of its own.
+
+import { createRequire } from 'node:module';
+import { startChild } from '../lib/child.mjs';
+import { interleave, median, pairedRatio, rate, ratio, table } from '../lib/harness.mjs';
+import { throughput } from '../stream/index.mjs';
+
+/** rxsse against the hand-written stream, paired per round. */
+const GOAL = 0.9;
+const { version } = createRequire(import.meta.url)('bun/package.json');
+const CONTENDERS = {
+  rxsse: `rxsse · Bun ${version} (@rxsse/web on Bun.serve)`,
+  hand: `Bun ${version}, a hand-written Bun.serve stream (one enqueue per event)`,
+};
+
+export const description = [
+  `Bun ${version} servers, one process each, clients in this Node process: the stream suite's **burst**`,
+  'and **fan-out**. ×hand: median over rounds of the ratio to the hand-written stream in the same round.',
+].join('\n');
+
+export const defaults = { rounds: 3 };
+
+export const summary = ({ rounds }) => `${rounds} interleaved rounds per contender, a fresh server each`;
+
+export async function run({ rounds }) {
+  const samples = await interleave(Object.keys(CONTENDERS), rounds, async (mode, round) => {
+    const server = await startChild(new URL('./server.mjs', import.meta.url), { args: [mode], bun: true });
+    const r = await throughput(server);
+    const line = `burst ${rate(r.burst)} ev/s, fan-out ${rate(r.fanout)} ${r.errors.join('; ')}`;
+    process.stderr.write(`  bun: round ${round + 1}/${rounds} ${mode}: ${line}\n`);
+    return r;
+  });
+  const of = (mode, key) => samples[mode].map((r) => r[key]);
+  const paired = (mode, key) => (mode === 'hand' ? 1 : pairedRatio(of('rxsse', key), of('hand', key)));
+  const rows = Object.entries(CONTENDERS).map(([mode, label]) => [
+    label,
+    ...['burst', 'fanout'].flatMap((key) => [rate(median(of(mode, key))), ratio(paired(mode, key))]),
+  ]);
+  const goals = ['burst', 'fanout'].map((key) => ({
+    name: `bun: ${key} rxsse >= ${GOAL}x the hand-written stream`,
+    pass: paired('rxsse', key) >= GOAL,
+    actual: ratio(paired('rxsse', key)),
+  }));
+  return {
+    markdown: table(['contender', 'burst ev/s', '×hand', 'fan-out deliveries/s', '×hand'], rows),
+    goals,
+  };
+}

@@ -1,0 +1,160 @@
+// The one SSE client of the suites, over node:http (llhttp parses the response and its chunked
+// framing natively) on 127.0.0.1. Each connection hands its body to a reader:
+//   countEvents()    a byte scan that counts events (a blank line closing a block with a `data:`
+//                    line), for throughput: eventsource-parser (2-4 M events/s here) would cost
+//                    more than some servers and cap what is measured;
+//   parseEvents(fn)  eventsource-parser, `fn(event, at)` with the chunk's arrival time: latency.
+
+import { request } from 'node:http';
+import { connect } from 'node:net';
+import { createParser } from 'eventsource-parser';
+
+/** Counts complete events in a byte stream, across chunks: `reader.count`, `reader.bytes`. */
+export function countEvents() {
+  let lineStart = true;
+  let hasData = false;
+  const reader = (chunk) => {
+    reader.bytes += chunk.length;
+    let count = reader.count;
+    for (let i = 0; i < chunk.length; i++) {
+      if (chunk[i] !== 10) {
+        if (lineStart && chunk[i] === 100) hasData = true;
+        lineStart = false;
+        continue;
+      }
+      if (lineStart && hasData) count++;
+      if (lineStart) hasData = false;
+      lineStart = true;
+    }
+    reader.count = count;
+  };
+  return Object.assign(reader, { count: 0, bytes: 0 });
+}
+
+/** Parses the body with eventsource-parser; `at` is the chunk's performance.now(). */
+export function parseEvents(onEvent) {
+  let at = 0;
+  const parser = createParser({ onEvent: (event) => onEvent(event, at) });
+  const decoder = new TextDecoder();
+  return (chunk) => {
+    at = performance.now();
+    parser.feed(decoder.decode(chunk, { stream: true }));
+  };
+}
+
+/**
+ * Opens `GET path`: `read(chunk)` gets the body, then `onChunk()` runs. `response` resolves on a
+ * 200's headers (rejects on another status); `closed` resolves when the response ends or drops.
+ */
+export function open(port, path, { read = countEvents(), headers = {}, onChunk = () => {} } = {}) {
+  const accept = 'text/event-stream';
+  const req = request({ host: '127.0.0.1', port, path, agent: false, headers: { accept, ...headers } });
+  const closed = new Promise((resolve) => req.once('close', resolve));
+  const response = new Promise((resolve, reject) => {
+    req.once('error', reject);
+    req.once('response', (res) => {
+      if (res.statusCode !== 200) reject(new Error(`${path}: HTTP ${res.statusCode}`));
+      res.on('error', () => {});
+      res.on('data', (chunk) => {
+        read(chunk);
+        onChunk();
+      });
+      resolve(res);
+    });
+  });
+  response.catch(() => {});
+  req.end();
+  return { read, response, closed, close: () => req.destroy() };
+}
+
+/** A promise that rejects after `ms` (an unref'd timer: it keeps nothing alive). */
+const timeout = (ms, message) =>
+  new Promise((_, reject) => setTimeout(() => reject(new Error(message)), ms).unref());
+
+/** Reads `path` until `n` events arrived or the response ended; resolves to the reader. */
+export async function readEvents(port, path, n, ms = 30_000) {
+  let done;
+  const enough = new Promise((resolve) => {
+    done = resolve;
+  });
+  const client = open(port, path, { onChunk: () => client.read.count >= n && done() });
+  try {
+    const limit = timeout(ms, `${path}: neither ${n} events nor an end after ${ms} ms`);
+    await Promise.race([client.response, limit]);
+    await Promise.race([enough, client.closed, limit]);
+    return client.read;
+  } finally {
+    client.close();
+  }
+}
+
+/** Burst: events/s from the request until the n-th event of `/burst?n=` arrived; body bytes per event. */
+export async function measureBurst(port, n) {
+  const start = performance.now();
+  const read = await readEvents(port, `/burst?n=${n}`, n, 60_000);
+  if (read.count < n) throw new Error(`the response ended after ${read.count} of ${n} events`);
+  return { rate: n / ((performance.now() - start) / 1000), bytesPerEvent: read.bytes / read.count };
+}
+
+/** Runs `task(i)` for i < total, at most `concurrency` at a time; resolves to how many threw. */
+export async function pool(total, concurrency, task) {
+  let next = 0;
+  let failed = 0;
+  const worker = async () => {
+    while (next < total) await task(next++).catch(() => failed++);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
+  return failed;
+}
+
+/** Fan-out: `clients` connections to /fanout, once the server (a stream-suite child) counts them all. */
+export async function connectFanout(server, clients) {
+  let goal = Number.POSITIVE_INFINITY;
+  let remaining = 0;
+  let onLast = () => {};
+  // Each client counts once, at the chunk that completes its `goal` events of the measurement.
+  const reached = new Array(clients).fill(false);
+  const list = Array.from({ length: clients }, (_, i) => {
+    const onChunk = () => {
+      if (reached[i] || list[i].read.count < goal + list[i].start) return;
+      reached[i] = true;
+      if (--remaining === 0) onLast(performance.now());
+    };
+    return Object.assign(open(server.info.port, '/fanout', { onChunk }), { start: 0 });
+  });
+  const end = Date.now() + 30_000;
+  // Some contenders send their headers only with the first event: ask the server instead.
+  while ((await server.request('subscribers')) < clients) {
+    if (Date.now() > end) throw new Error(`fewer than ${clients} subscribers after 30 s`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return {
+    /** The server emits `count` events, `batch` per macrotask: deliveries/s until the last arrived. */
+    async measure(count, batch, ms = 60_000) {
+      for (const client of list) client.start = client.read.count;
+      reached.fill(false);
+      [goal, remaining] = [count, clients];
+      const last = new Promise((resolve) => {
+        onLast = resolve;
+      });
+      const limit = timeout(ms, `not every client had ${count} events after ${ms} ms`);
+      const start = performance.now();
+      await Promise.race([server.request('emit', { count, batch }, ms), limit]);
+      const seconds = ((await Promise.race([last, limit])) - start) / 1000;
+      goal = Number.POSITIVE_INFINITY;
+      return (clients * count) / seconds;
+    },
+    close: () => {
+      for (const client of list) client.close();
+    },
+  };
+}
+
+/** A client that sends its GET and never reads (a paused raw socket): the server's writes back up. */
+export function stalledClient(port, path) {
+  const socket = connect({ host: '127.0.0.1', port });
+  socket.pause();
+  socket.on('error', () => {});
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\n\r\n`);
+  return { close: () => socket.destroy() };
+}

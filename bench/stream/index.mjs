@@ -1,0 +1,238 @@
+// Whole servers, measured from the outside: rxsse on each adapter against a hand-written node:http
+// baseline, two hand-written references and the SSE libraries people would otherwise use. Every
+// server is a child process of its own (servers/*.mjs), the clients live here (lib/client.mjs).
+// Knobs for profiling and quick looks: STREAM_CONTENDERS=raw,rxsse-express (names below),
+// STREAM_WORKLOADS=burst,fanout,stall, STREAM_STALL_TRIALS=N (default 3), STREAM_CPU_PROF=DIR.
+
+import { readFileSync } from 'node:fs';
+import { startChild } from '../lib/child.mjs';
+import { connectFanout, measureBurst, readEvents, stalledClient } from '../lib/client.mjs';
+import { interleave, median, pairedRatio, rate, ratio, sleep, spread, table } from '../lib/harness.mjs';
+
+const BURST = 100_000;
+const FANOUT = { clients: 500, events: 2_000, warmup: 200, batch: 100 };
+/** Stalled client: 1 KiB events; the warm-up read before the baseline (~20 MiB); RSS samples (ms). */
+const STALL = { events: 200_000, warmup: 20_000, settle: 12_000, samples: [5_000, 15_000] };
+const MiB = 1024 * 1024;
+/** rxsse's default maxQueueBytes + 1 MiB. */
+const GOAL_STALL = 2 * MiB;
+const GOAL_RAW = 2;
+
+const version = (name) =>
+  JSON.parse(readFileSync(new URL(`../node_modules/${name}/package.json`, import.meta.url), 'utf8')).version;
+const [express, fastify, nest, hono] = ['express', 'fastify', '@nestjs/core', 'hono'].map(version);
+const honoServer = `@hono/node-server ${version('@hono/node-server')}`;
+
+/** `server`: its file in servers/ and arguments (default: the name); `versus`: a peer to beat `goal`×. */
+const CONTENDERS = [
+  { name: 'rxsse-express', label: `rxsse · Express ${express}`, rxsse: true },
+  { name: 'rxsse-fastify', label: `rxsse · Fastify ${fastify}`, rxsse: true },
+  { name: 'rxsse-koa', label: `rxsse · Koa ${version('koa')}`, rxsse: true },
+  { name: 'raw', label: 'node:http, one write per event (baseline)' },
+  { name: 'batching', label: 'node:http, one write per tick (reference)' },
+  { name: 'chunks', label: 'node:http, 64 KiB chunks sent at once (reference)', server: ['batching', 65536] },
+  ...['express', 'fastify'].map((platform) => ({
+    name: `rxsse-nest-${platform}`,
+    label: `rxsse · NestJS ${nest} @RxSse (platform-${platform})`,
+    server: ['nest', platform, 'rxsse'],
+    rxsse: true,
+    versus: platform === 'express' ? 'nest' : 'nest-fastify',
+    goal: 10,
+  })),
+  { name: 'nest', label: `NestJS ${nest} @Sse (platform-express)`, server: ['nest', 'express', 'sse'] },
+  {
+    name: 'nest-fastify',
+    label: `NestJS ${nest} @Sse (platform-fastify)`,
+    server: ['nest', 'fastify', 'sse'],
+  },
+  { name: 'rxsse-hono', label: `rxsse · Hono ${hono} (@rxsse/web on ${honoServer})`, rxsse: true },
+  { name: 'hono', label: `Hono ${hono} streamSSE (${honoServer})` },
+  { name: 'better-sse', label: `better-sse ${version('better-sse')} (Express ${express})` },
+  { name: 'fastify-sse', label: `@fastify/sse ${version('@fastify/sse')} (Fastify ${fastify})` },
+];
+Object.assign(
+  CONTENDERS.find((c) => c.name === 'rxsse-hono'),
+  { versus: 'hono', goal: 1 },
+);
+
+export const description = [
+  'Whole servers, one child process each, clients in the parent (node:http and a byte scan).',
+  `**burst**: ${BURST.toLocaleString('en-US')} small events emitted at once to one client, events/s until the last arrives.`,
+  `**fan-out**: ${FANOUT.clients} clients × ${FANOUT.events.toLocaleString('en-US')} events of one rxjs Subject (${FANOUT.batch} per macrotask), deliveries/s.`,
+  "**stalled**: 200,000 × 1 KiB events to a socket that never reads: the server's RSS growth 5 s and 15 s",
+  'after it connected (after full GCs, over a warmed-up, settled baseline; median of the trials, each',
+  'on a fresh server), and whether the server closed it. ×raw: median over rounds of the ratio to the',
+  'raw baseline in the same round. B/event: body bytes per burst event. Burst routes raise their queue',
+  'caps above the burst (64 Mi); every other route runs on defaults.',
+].join('\n');
+
+export const defaults = { rounds: 3 };
+
+export const summary = ({ rounds }) =>
+  `${rounds} interleaved rounds of burst and fan-out per contender (fresh server each round, one warm-up ` +
+  'run each); the stalled client in interleaved trials, each on a fresh server; medians shown';
+
+const progress = (line) => process.stderr.write(`  ${line}\n`);
+const list = (value) => value?.split(',').map((s) => s.trim());
+const mib = (bytes) =>
+  Number.isFinite(bytes) ? `${bytes >= 0 ? '+' : ''}${(bytes / MiB).toFixed(1)} MiB` : '–';
+const seconds = (ms) => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
+
+function start({ name, server = [name] }) {
+  const dir = process.env.STREAM_CPU_PROF;
+  const execArgv = ['--no-warnings', ...(dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [])];
+  const [file, ...args] = server.map(String);
+  return startChild(new URL(`./servers/${file}.mjs`, import.meta.url), { args, execArgv });
+}
+
+/**
+ * One round of burst and fan-out on a fresh server (from `start()`, stopped here): a warm-up run of
+ * each, then the measured one. The bun suite measures its servers with it too.
+ */
+export async function throughput(server, workloads = new Set(['burst', 'fanout'])) {
+  const result = { burst: Number.NaN, fanout: Number.NaN, errors: [] };
+  let clients;
+  try {
+    if (workloads.has('burst')) {
+      await measureBurst(server.info.port, BURST);
+      const burst = await measureBurst(server.info.port, BURST);
+      Object.assign(result, { burst: burst.rate, bytesPerEvent: burst.bytesPerEvent });
+    }
+  } catch (error) {
+    result.errors.push(`burst: ${error.message}`);
+  }
+  try {
+    if (workloads.has('fanout')) {
+      clients = await connectFanout(server, FANOUT.clients);
+      await clients.measure(FANOUT.warmup, FANOUT.batch);
+      result.fanout = await clients.measure(FANOUT.events, FANOUT.batch);
+    }
+  } catch (error) {
+    result.errors.push(`fan-out: ${error.message}`);
+  } finally {
+    clients?.close();
+    await server.stop();
+  }
+  return result;
+}
+
+/**
+ * The stalled client: RSS growth at each sample, and when the server closed it. RSS is what the
+ * allocator holds, not what the server keeps, so the baseline is taken on a warm, settled server:
+ * the route read first by a client that keeps up, then STALL.settle ms for V8's memory reducer
+ * (which shrinks the heap ~8 s after allocation stops). Without both, a server that keeps nothing
+ * shows anywhere from -13 to +13 MiB.
+ */
+async function stalled(contender) {
+  const server = await start(contender);
+  let client;
+  try {
+    await readEvents(server.info.port, `/stall?n=${STALL.warmup}`, STALL.warmup);
+    await sleep(STALL.settle);
+    const earlier = await server.request('sockets');
+    if (earlier.open > 0) throw new Error('the warm-up connection is still open');
+    const before = await server.request('rss', { settle: 200 });
+    const started = performance.now();
+    client = stalledClient(server.info.port, `/stall?n=${STALL.events}`);
+    const growth = [];
+    for (const at of STALL.samples) {
+      await sleep(at - (performance.now() - started));
+      growth.push((await server.request('rss', { settle: 200 })) - before);
+    }
+    return { growth, closedAfter: (await server.request('sockets')).lifetimes[earlier.closed] };
+  } catch (error) {
+    return { error: error.message };
+  } finally {
+    client?.close();
+    await server.stop();
+  }
+}
+
+/** The stall cells: medians over the trials that ran, and in how many the server closed. */
+function stallCells(trials = []) {
+  const ok = trials.filter((t) => !t.error);
+  if (ok.length === 0) return { cells: Array(3).fill(trials.length ? 'error' : '–'), error: trials.length };
+  const growth = STALL.samples.map((_, i) => median(ok.map((t) => t.growth[i])));
+  const closed = ok.map((t) => t.closedAfter).filter((ms) => ms !== undefined);
+  let verdict = `${closed.length} of ${ok.length} trials`;
+  if (closed.length === ok.length) verdict = `yes, after ${seconds(median(closed))}`;
+  if (closed.length === 0) verdict = 'no';
+  return { cells: [...growth.map(mib), verdict], worst: Math.max(...growth) };
+}
+
+export async function run({ rounds }) {
+  const only = list(process.env.STREAM_CONTENDERS);
+  const contenders = only ? CONTENDERS.filter((c) => only.includes(c.name)) : CONTENDERS;
+  const byName = Object.fromEntries(contenders.map((c) => [c.name, c]));
+  const names = contenders.map((c) => c.name);
+  const workloads = new Set(list(process.env.STREAM_WORKLOADS) ?? ['burst', 'fanout', 'stall']);
+  const trials = Number(process.env.STREAM_STALL_TRIALS ?? 3);
+  const measured = await interleave(
+    names,
+    workloads.has('burst') || workloads.has('fanout') ? rounds : 0,
+    async (name, round) => {
+      const r = await throughput(await start(byName[name]), workloads);
+      const errors = r.errors.length > 0 ? ` (${r.errors.join('; ')})` : '';
+      progress(
+        `stream: round ${round + 1}/${rounds} ${name}: burst ${rate(r.burst)} ev/s, fan-out ${rate(r.fanout)}${errors}`,
+      );
+      return r;
+    },
+  );
+  const stalls = await interleave(names, workloads.has('stall') ? trials : 0, async (name, trial) => {
+    const s = await stalled(byName[name]);
+    const closed = s.closedAfter === undefined ? 'no' : `after ${seconds(s.closedAfter)}`;
+    progress(
+      `stream: stalled ${trial + 1}/${trials} ${name}: ${s.error ?? `${s.growth.map(mib).join(' / ')}, closed ${closed}`}`,
+    );
+    return s;
+  });
+
+  const samples = (name, key) => measured[name].map((r) => r[key]);
+  const rows = [];
+  const goals = [];
+  const goal = (name, pass, actual) => goals.push({ name: `stream: ${name}`, pass, actual });
+  for (const c of contenders) {
+    const stall = stallCells(stalls[c.name]);
+    const paired = (key, peer) =>
+      c.name === peer ? 1 : pairedRatio(samples(c.name, key), samples(peer, key));
+    const bytes = median(samples(c.name, 'bytesPerEvent'));
+    rows.push([
+      c.label,
+      Number.isFinite(bytes) ? bytes.toFixed(0) : '–',
+      rate(median(samples(c.name, 'burst'))),
+      ratio(byName.raw ? paired('burst', 'raw') : Number.NaN),
+      rate(median(samples(c.name, 'fanout'))),
+      ratio(byName.raw ? paired('fanout', 'raw') : Number.NaN),
+      ...stall.cells,
+    ]);
+    if (!c.rxsse) continue;
+    for (const [key, workload] of Object.entries({ burst: 'burst', fanout: 'fan-out' })) {
+      if (!workloads.has(key)) continue;
+      for (const [peer, target] of [
+        ['raw', GOAL_RAW],
+        [c.versus, c.goal],
+      ]) {
+        const r = byName[peer] && paired(key, peer);
+        if (byName[peer]) goal(`${workload} ${c.name} >= ${target}x ${peer}`, r >= target, ratio(r));
+      }
+    }
+    if (!workloads.has('stall')) continue;
+    const actual = stall.error ? 'error' : mib(stall.worst);
+    goal(
+      `stalled ${c.name} RSS growth <= cap + 1 MiB (${mib(GOAL_STALL)})`,
+      stall.worst <= GOAL_STALL,
+      actual,
+    );
+  }
+  const headers = ['contender', 'B/event', 'burst ev/s', '×raw', 'fan-out deliveries/s', '×raw'];
+  headers.push('stalled RSS +5 s', '+15 s', 'closed the stalled client?');
+  const percent = (name, key) => `${Math.round(100 * spread(samples(name, key)))}%`;
+  const spreads = names.map((name) => `${name} ${percent(name, 'burst')} / ${percent(name, 'fanout')}`);
+  const errors = names.flatMap((name) => {
+    const all = measured[name].flatMap((r) => r.errors);
+    return all.length > 0 ? [`\nErrors, ${name}: ${all.join('; ')}`] : [];
+  });
+  const spreadLine = `Spread ((max − min) / median over rounds), burst / fan-out: ${spreads.join(', ')}.`;
+  return { markdown: [table(headers, rows), '', spreadLine, ...errors].join('\n'), goals };
+}
