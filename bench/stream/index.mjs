@@ -20,7 +20,8 @@ const GOAL_RAW = 2;
 
 const version = (name) =>
   JSON.parse(readFileSync(new URL(`../node_modules/${name}/package.json`, import.meta.url), 'utf8')).version;
-const [express, fastify, nest, hono] = ['express', 'fastify', '@nestjs/core', 'hono'].map(version);
+const [express, fastify, nest] = ['express', 'fastify', '@nestjs/core'].map(version);
+const hono = `Hono ${version('hono')}`;
 const honoServer = `@hono/node-server ${version('@hono/node-server')}`;
 
 /** `server`: its file in servers/ and arguments (default: the name); `versus`: a peer to beat `goal`×. */
@@ -39,32 +40,25 @@ const CONTENDERS = [
     versus: platform === 'express' ? 'nest' : 'nest-fastify',
     goal: 10,
   })),
-  { name: 'nest', label: `NestJS ${nest} @Sse (platform-express)`, server: ['nest', 'express', 'sse'] },
-  {
-    name: 'nest-fastify',
-    label: `NestJS ${nest} @Sse (platform-fastify)`,
-    server: ['nest', 'fastify', 'sse'],
-  },
-  { name: 'rxsse-hono', label: `rxsse · Hono ${hono} (@rxsse/web on ${honoServer})`, rxsse: true },
-  { name: 'hono', label: `Hono ${hono} streamSSE (${honoServer})` },
+  ...['express', 'fastify'].map((platform) => ({
+    name: platform === 'express' ? 'nest' : 'nest-fastify',
+    label: `NestJS ${nest} @Sse (platform-${platform})`,
+    server: ['nest', platform, 'sse'],
+  })),
+  { name: 'rxsse-hono', label: `rxsse · ${hono} (@rxsse/web on ${honoServer})`, rxsse: true, versus: 'hono' },
+  { name: 'hono', label: `${hono} streamSSE (${honoServer})` },
   { name: 'better-sse', label: `better-sse ${version('better-sse')} (Express ${express})` },
   { name: 'fastify-sse', label: `@fastify/sse ${version('@fastify/sse')} (Fastify ${fastify})` },
 ];
-Object.assign(
-  CONTENDERS.find((c) => c.name === 'rxsse-hono'),
-  { versus: 'hono', goal: 1 },
-);
+CONTENDERS.find((c) => c.name === 'rxsse-hono').goal = 1;
 
-export const description = [
-  'Whole servers, one child process each, clients in the parent (node:http and a byte scan).',
-  `**burst**: ${BURST.toLocaleString('en-US')} small events emitted at once to one client, events/s until the last arrives.`,
-  `**fan-out**: ${FANOUT.clients} clients × ${FANOUT.events.toLocaleString('en-US')} events of one rxjs Subject (${FANOUT.batch} per macrotask), deliveries/s.`,
-  "**stalled**: 200,000 × 1 KiB events to a socket that never reads: the server's RSS growth 5 s and 15 s",
-  'after it connected (after full GCs, over a warmed-up, settled baseline; median of the trials, each',
-  'on a fresh server), and whether the server closed it. ×raw: median over rounds of the ratio to the',
-  'raw baseline in the same round. B/event: body bytes per burst event. Burst routes raise their queue',
-  'caps above the burst (64 Mi); every other route runs on defaults.',
-].join('\n');
+export const description = `Whole servers, one child process each, clients in the parent. **burst**: 100,000 small
+events emitted at once to one client, events/s until the last arrives. **fan-out**: 500 clients × 2,000
+events of one Subject (100 per macrotask), deliveries/s. **stalled**: 200,000 × 1 KiB events to a socket
+that never reads: the server's RSS growth after 5 s and 15 s over a warmed-up, settled baseline (after
+full GCs; median of the trials, each on a fresh server), and whether the server closed it. ×raw: median
+over rounds of the ratio to the raw baseline in the same round. B/event: body bytes per burst event.
+Burst routes raise their queue caps above the burst (64 Mi); every other route runs on defaults.`;
 
 export const defaults = { rounds: 3 };
 
@@ -72,7 +66,7 @@ export const summary = ({ rounds }) =>
   `${rounds} interleaved rounds of burst and fan-out per contender (fresh server each round, one warm-up ` +
   'run each); the stalled client in interleaved trials, each on a fresh server; medians shown';
 
-const progress = (line) => process.stderr.write(`  ${line}\n`);
+const progress = (line) => process.stderr.write(`  stream: ${line}\n`);
 const list = (value) => value?.split(',').map((s) => s.trim());
 const mib = (bytes) =>
   Number.isFinite(bytes) ? `${bytes >= 0 ? '+' : ''}${(bytes / MiB).toFixed(1)} MiB` : '–';
@@ -80,6 +74,7 @@ const seconds = (ms) => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toF
 
 function start({ name, server = [name] }) {
   const dir = process.env.STREAM_CPU_PROF;
+  // @fastify/sse adds listeners per pending write: MaxListenersExceededWarning floods stderr.
   const execArgv = ['--no-warnings', ...(dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [])];
   const [file, ...args] = server.map(String);
   return startChild(new URL(`./servers/${file}.mjs`, import.meta.url), { args, execArgv });
@@ -167,23 +162,18 @@ export async function run({ rounds }) {
   const names = contenders.map((c) => c.name);
   const workloads = new Set(list(process.env.STREAM_WORKLOADS) ?? ['burst', 'fanout', 'stall']);
   const trials = Number(process.env.STREAM_STALL_TRIALS ?? 3);
-  const measured = await interleave(
-    names,
-    workloads.has('burst') || workloads.has('fanout') ? rounds : 0,
-    async (name, round) => {
-      const r = await throughput(await start(byName[name]), workloads);
-      const errors = r.errors.length > 0 ? ` (${r.errors.join('; ')})` : '';
-      progress(
-        `stream: round ${round + 1}/${rounds} ${name}: burst ${rate(r.burst)} ev/s, fan-out ${rate(r.fanout)}${errors}`,
-      );
-      return r;
-    },
-  );
+  const timed = workloads.has('burst') || workloads.has('fanout') ? rounds : 0;
+  const measured = await interleave(names, timed, async (name, round) => {
+    const r = await throughput(await start(byName[name]), workloads);
+    const line = `burst ${rate(r.burst)} ev/s, fan-out ${rate(r.fanout)} ${r.errors.join('; ')}`;
+    progress(`round ${round + 1}/${rounds} ${name}: ${line}`);
+    return r;
+  });
   const stalls = await interleave(names, workloads.has('stall') ? trials : 0, async (name, trial) => {
     const s = await stalled(byName[name]);
     const closed = s.closedAfter === undefined ? 'no' : `after ${seconds(s.closedAfter)}`;
     progress(
-      `stream: stalled ${trial + 1}/${trials} ${name}: ${s.error ?? `${s.growth.map(mib).join(' / ')}, closed ${closed}`}`,
+      `stalled ${trial + 1}/${trials} ${name}: ${s.error ?? `${s.growth.map(mib).join(' / ')}, closed ${closed}`}`,
     );
     return s;
   });
@@ -209,20 +199,18 @@ export async function run({ rounds }) {
     if (!c.rxsse) continue;
     for (const [key, workload] of Object.entries({ burst: 'burst', fanout: 'fan-out' })) {
       if (!workloads.has(key)) continue;
-      for (const [peer, target] of [
-        ['raw', GOAL_RAW],
-        [c.versus, c.goal],
-      ]) {
+      const peers = { raw: GOAL_RAW, [c.versus]: c.goal };
+      for (const [peer, target] of Object.entries(peers)) {
         const r = byName[peer] && paired(key, peer);
         if (byName[peer]) goal(`${workload} ${c.name} >= ${target}x ${peer}`, r >= target, ratio(r));
       }
     }
     if (!workloads.has('stall')) continue;
-    const actual = stall.error ? 'error' : mib(stall.worst);
+    const worst = stall.error ? 'error' : mib(stall.worst);
     goal(
       `stalled ${c.name} RSS growth <= cap + 1 MiB (${mib(GOAL_STALL)})`,
       stall.worst <= GOAL_STALL,
-      actual,
+      worst,
     );
   }
   const headers = ['contender', 'B/event', 'burst ev/s', '×raw', 'fan-out deliveries/s', '×raw'];
