@@ -15,11 +15,9 @@ import {
   time,
 } from '../lib/harness.mjs';
 
-export const description = [
-  'Events/s turning one message into the bytes of one event block: `encodeEvent` vs a template string',
-  '+ `TextEncoder` (no validation). ratio: median over rounds of encodeEvent/naive in the same round;',
-  'spread: (max - min) / median of the noisier contender.',
-].join('\n');
+export const description = `Events/s turning one message into the bytes of one event block: \`encodeEvent\` vs a
+template string + \`TextEncoder\` (no validation). ratio: median over rounds of encodeEvent/naive in the same
+round; spread: (max - min) / median of the noisier contender.`;
 
 const utf8 = new TextEncoder();
 

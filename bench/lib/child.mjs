@@ -89,40 +89,31 @@ export async function startChild(file, options = {}) {
     });
   });
 
+  // The timers below are unref'd and never cleared: a late one settles a settled promise, or kills
+  // a child that already exited (a no-op), and neither keeps the process alive.
   /** Sends a command; resolves with its result, rejects on its error or after `ms`. */
   const request = (command, args = {}, ms = requestTimeout) =>
     new Promise((resolve, reject) => {
       if (!live.has(child)) return reject(new Error(`${name} is not running`));
-      const id = nextId++;
-      const timer = setTimeout(() => {
-        waiting.delete(id);
-        reject(new Error(`${name}: '${command}' timed out after ${ms} ms`));
-      }, ms);
-      const settle = (fn) => (value) => {
-        clearTimeout(timer);
-        fn(value);
-      };
-      waiting.set(id, { resolve: settle(resolve), reject: settle(reject) });
-      child.send({ id, command, args });
+      waiting.set(nextId, { resolve, reject });
+      setTimeout(() => reject(new Error(`${name}: '${command}' timed out after ${ms} ms`)), ms).unref();
+      child.send({ id: nextId++, command, args });
     });
 
   /** Asks the child to exit (so a profile gets written); kills it if it lingers. */
   const stop = async () => {
     if (!live.has(child)) return;
     request('exit', {}, 5_000).catch(() => {});
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
     await exited;
-    clearTimeout(timer);
   };
 
-  const timer = setTimeout(() => onFail(new Error(`${name} not ready after ${timeout} ms`)), timeout);
+  setTimeout(() => onFail(new Error(`${name} not ready after ${timeout} ms`)), timeout).unref();
   try {
     return { name, pid: child.pid, info: await ready, request, stop };
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -8,6 +8,7 @@
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { createParser } from 'eventsource-parser';
+import { until } from './harness.mjs';
 
 /** Counts complete events in a byte stream, across chunks: `reader.count`, `reader.bytes`. */
 export function countEvents() {
@@ -122,12 +123,9 @@ export async function connectFanout(server, clients) {
     };
     return Object.assign(open(server.info.port, '/fanout', { onChunk }), { start: 0 });
   });
-  const end = Date.now() + 30_000;
   // Some contenders send their headers only with the first event: ask the server instead.
-  while ((await server.request('subscribers')) < clients) {
-    if (Date.now() > end) throw new Error(`fewer than ${clients} subscribers after 30 s`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  const subscribed = async () => (await server.request('subscribers')) >= clients;
+  await until(subscribed, 30_000, `${clients} subscribers`, 20);
   return {
     /** The server emits `count` events, `batch` per macrotask: deliveries/s until the last arrived. */
     async measure(count, batch, ms = 60_000) {

@@ -212,7 +212,8 @@ function report(results) {
   /** One row of the main table: `cell` per contender and the baseline, and goals when `pass`. */
   const line = (measure, goal, phase, cell, pass, baseCell = cell) => {
     const cells = CONTENDERS.map((kind) => (phase[kind] ? cell(phase[kind]) : 'n/a'));
-    const verdicts = CONTENDERS.map((kind) => (phase[kind] ? (pass(phase[kind]) ? 'PASS' : 'MISS') : 'n/a'));
+    const verdict = (kind) => (!phase[kind] ? 'n/a' : pass?.(phase[kind]) ? 'PASS' : 'MISS');
+    const verdicts = CONTENDERS.map(verdict);
     const base = phase.http ? baseCell(phase.http) : 'n/a';
     rows.push([measure, goal, ...cells, base, goal === 'info' ? 'info' : verdicts.join(' / ')]);
     if (goal === 'info') return;
