@@ -1,10 +1,17 @@
+// A real 3-master, 3-replica Redis Cluster: the channel contract, then the topology refresh on a
+// timer. A manual failover (`CLUSTER FAILOVER`) closes no connection and sends no error, so only the
+// timer tells the engine's connections of it before a command of theirs collects a `MOVED`.
 import { describeEngineContract } from '@rxsse/core/testing';
+import type { RedisClusterType } from 'redis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openConnections } from '../src/connections.js';
 import { redisEngine } from '../src/index.js';
+import { PartitionLayout, slotOf } from '../src/partition.js';
 import { useRedisCluster } from './support/use-redis.js';
 
-const redis = useRedisCluster();
+const redis = useRedisCluster({ defaults: { partitions: 6 } });
 
-// The suite both engines pass, on a real 3-master, 3-replica Redis Cluster.
+// The suite both engines pass.
 describeEngineContract({
   name: 'redisEngine on Redis Cluster',
   create: ({ retain }) =>
@@ -15,4 +22,78 @@ describeEngineContract({
       blockMs: 100,
     }),
   overflow: 300,
+});
+
+const REFRESH_MS = 100;
+const layout = new PartitionLayout('sse:', 6);
+const slotOfTopic = (topic: string) => slotOf(/\{(.*)\}/.exec(layout.topicKey(topic))![1]!);
+
+const closing: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const close of closing.splice(0)) await close();
+});
+
+/** Polls `check` every 10 ms; fails after `periods` refresh periods. */
+async function within(periods: number, check: () => boolean, what: string): Promise<void> {
+  for (let waited = 0; !check(); waited += 10) {
+    if (waited > periods * REFRESH_MS) throw new Error(`${what}: not within ${periods} refresh periods`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('topology refresh on a timer', () => {
+  it('refuses a refresh period that is not a positive integer of at most 2^31-1 ms', () => {
+    for (const topologyRefreshMs of [0, -1, 1.5, 2 ** 31])
+      expect(() =>
+        redisEngine({ cluster: { rootNodes: redis.cluster.rootNodes, topologyRefreshMs } }),
+      ).toThrow(/cluster\.topologyRefreshMs must be/);
+  });
+
+  it('publishes after a manual failover collect no MOVED and no error', async () => {
+    const errors: unknown[] = [];
+    const engine = redis.engine({
+      cluster: { rootNodes: redis.cluster.rootNodes, topologyRefreshMs: REFRESH_MS },
+      onError: (error) => errors.push(error),
+    });
+    const topic = 'user-1';
+    await engine.append(topic, { data: 'before' });
+
+    await redis.cluster.failover(slotOfTopic(topic));
+    const moved = await redis.cluster.movedReplies();
+    // Five periods: the refresh has run at least four times since every node agreed.
+    await new Promise((resolve) => setTimeout(resolve, 5 * REFRESH_MS));
+    await engine.append(topic, { data: 'after' });
+
+    expect(await redis.cluster.movedReplies()).toBe(moved);
+    expect(errors).toEqual([]);
+  });
+
+  it("the command and live-reader connections' views follow within a few periods", async () => {
+    const errors: unknown[] = [];
+    const connections = openConnections({
+      url: '',
+      cluster: { rootNodes: redis.cluster.rootNodes, topologyRefreshMs: REFRESH_MS },
+      clientOptions: undefined,
+      timeout: 1000,
+      onError: (error) => errors.push(error),
+    });
+    const main = connections.main as unknown as RedisClusterType;
+    const reading = connections.reading() as unknown as RedisClusterType;
+    closing.push(() => {
+      connections.close();
+      main.destroy();
+      reading.destroy();
+    });
+    await connections.connecting();
+    await reading.connect();
+    const slot = slotOfTopic('user-2');
+    const masterId = (client: RedisClusterType) => client.slots[slot]?.master.id;
+
+    const { to } = await redis.cluster.failover(slot);
+    const promoted = await redis.cluster.cli(to.port, 'CLUSTER', 'MYID');
+
+    await within(5, () => masterId(main) === promoted, 'the command connection');
+    await within(5, () => masterId(reading) === promoted, 'the reader connection');
+    expect(errors).toEqual([]);
+  });
 });
