@@ -1,6 +1,7 @@
 import { type IncomingMessage, OutgoingMessage, type ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Sink } from '@rxsse/core';
+import { canWriteChunks, writeChunk } from './socket-chunk.js';
 
 /** A request of `node:http` or of the `node:http2` compatibility API. */
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
@@ -22,6 +23,8 @@ export class NodeSink implements Sink {
   readonly #res: NodeResponse;
   /** The HTTP/1 socket, when writes reach it through Node's own `write` (see {@link write}). */
   readonly #socket: ServerResponse['socket'] | undefined;
+  /** The same socket, once the headers are out, when chunks go to it directly (see `socket-chunk.ts`). */
+  #chunkSocket: NonNullable<ServerResponse['socket']> | undefined;
   #drain: (() => void) | undefined;
   /** The connection, watched while this response waits behind pipelined ones (see below). */
   #waitingOn: NodeRequest['socket'] | undefined;
@@ -73,9 +76,14 @@ export class NodeSink implements Sink {
     res.flushHeaders?.();
     // Events are small and latency matters: do not let Nagle hold them back.
     res.socket?.setNoDelay?.(true);
+    if (this.#socket && canWriteChunks(res)) this.#chunkSocket = this.#socket;
   }
 
   write(chunk: Uint8Array): boolean {
+    if (this.#chunkSocket) {
+      const room = writeChunk(this.#res as ServerResponse, this.#chunkSocket, chunk);
+      if (room !== undefined) return room;
+    }
     if ((this.#res as ServerResponse).write(chunk)) return true;
     // Node corks a response's socket until the next tick, so a write that filled the buffer has
     // reached no one yet and says "full" however fast the client reads. Send it now: the kernel
@@ -103,6 +111,9 @@ export class NodeSink implements Sink {
     if (this.#isClosed) return;
     this.#drain = listener;
     this.#res.on('drain', listener);
+    // A chunk written to the socket directly sets no flag on the response, so only the socket
+    // tells when it drained. Both may fire for one drain: a second call finds nothing to do.
+    this.#chunkSocket?.on('drain', listener);
   }
 
   end(): void {
@@ -118,8 +129,13 @@ export class NodeSink implements Sink {
     this.#isClosed = true;
     this.#waitingOn?.off('close', this.#closed);
     this.#waitingOn = undefined;
-    if (this.#drain) this.#res.off('drain', this.#drain);
+    if (this.#drain) {
+      this.#res.off('drain', this.#drain);
+      // The socket may serve the next request of a kept-alive connection.
+      this.#chunkSocket?.off('drain', this.#drain);
+    }
     this.#drain = undefined;
+    this.#chunkSocket = undefined;
     this.#controller?.abort();
     const listener = this.#onClose;
     this.#onClose = undefined;

@@ -1,7 +1,13 @@
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  OutgoingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { rawClient, waitFor } from '../../../test/support/clients.js';
 import { NodeSink } from '../src/index.js';
 
@@ -14,6 +20,7 @@ afterEach(async () => {
   server?.closeAllConnections();
   await new Promise((resolve) => server?.close(resolve));
   server = undefined;
+  vi.restoreAllMocks();
 });
 
 /** A real server whose one route hands its request and response to `handle`. */
@@ -90,5 +97,48 @@ describe('NodeSink over node:http', () => {
     const client = await rawClient(url, { read: true });
     await client.done;
     expect(seen).toEqual({ ok: false, corked: 1 });
+  });
+
+  it('frames chunks on the socket itself as res.write would, also for a response with its own prototype', async () => {
+    const write = vi.spyOn(OutgoingMessage.prototype, 'write');
+    let calls = -1;
+    const url = await serve((req, res) => {
+      // What Express does to every response: a hidden class of its own.
+      Object.setPrototypeOf(res, Object.create(Object.getPrototypeOf(res)));
+      const sink = new NodeSink(req, res);
+      sink.open(HEADERS);
+      sink.write(new TextEncoder().encode('data: a\n\n'));
+      sink.write(new Uint8Array(0));
+      sink.write(new TextEncoder().encode(':\n'));
+      calls = write.mock.calls.length;
+      sink.end();
+    });
+    const client = await rawClient(url, { read: true });
+    await client.done;
+    expect(calls).toBe(0);
+    expect(client.text.slice(client.text.indexOf('\r\n\r\n') + 4)).toBe(
+      '9\r\ndata: a\n\n\r\n2\r\n:\n\r\n0\r\n\r\n',
+    );
+  });
+
+  it('leaves no drain listener on a socket it wrote to directly', async () => {
+    let counts: { before: number; open: number; after: number } | undefined;
+    const url = await serve((req, res) => {
+      const socket = res.socket!;
+      const before = socket.listenerCount('drain');
+      const sink = new NodeSink(req, res);
+      sink.open(HEADERS);
+      sink.onDrain(() => {});
+      const open = socket.listenerCount('drain');
+      res.once('close', () => {
+        counts = { before, open, after: socket.listenerCount('drain') };
+      });
+      sink.write(CHUNK);
+      sink.end();
+    });
+    const client = await rawClient(url, { read: true });
+    await client.done;
+    await waitFor(() => counts !== undefined, 5_000, 'the close');
+    expect(counts).toEqual({ before: counts!.before, open: counts!.before + 1, after: counts!.before });
   });
 });
