@@ -33,6 +33,7 @@ export const description = [
   'arrival. 1 s warm-up, 4 s measured. Every connection must get every event of its topic once, in',
   'order. Redis commands/s: `INFO commandstats` over the window (the XADDs inside the publish script',
   'are Redis calls, not round trips: shown apart). Redis CPU: `INFO cpu` user+sys, masters only.',
+  'Last, the partitioned path on a 3-master, 3-replica Redis Cluster (6 redis-servers on this box).',
 ].join('\n');
 
 export const defaults = { rounds: 1, events: 10_000 };
