@@ -1,4 +1,5 @@
 import { type CallHandler, type ExecutionContext, Logger, type NestInterceptor } from '@nestjs/common';
+import type { ApplicationConfig } from '@nestjs/core';
 import { type NodeRequest, type NodeResponse, openEventStream } from '@rxsse/node';
 import { from, mergeMap, NEVER, type Observable } from 'rxjs';
 import { NestChain } from './chain.js';
@@ -15,13 +16,19 @@ interface FastifyLikeReply {
 
 const logger = new Logger('RxSse');
 
+// Nest's key for the interceptors `@UseInterceptors()` binds to a controller or a method.
+const INTERCEPTORS_METADATA = '__interceptors__';
+
 /**
  * Streams the events of `@RxSse` routes and passes every other route through. `RxsseModule`
  * registers it as an app interceptor, so it runs outside the interceptors of the app, controllers
  * and routes, and what they make of the events is what is streamed.
  */
 export class RxsseInterceptor implements NestInterceptor {
-  constructor(private readonly runtime: RxsseRuntime) {}
+  constructor(
+    private readonly runtime: RxsseRuntime,
+    private readonly config: ApplicationConfig,
+  ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const handler = context.getHandler();
@@ -41,7 +48,7 @@ export class RxsseInterceptor implements NestInterceptor {
     copyReplyHeaders(res, rawRes);
     let chain: NestChain | undefined;
     const produce = (streamContext: Parameters<typeof openHandoff>[1]) => {
-      chain = new NestChain(next, openHandoff(req, streamContext));
+      chain = new NestChain(next, openHandoff(req, streamContext), this.#alone(context));
       return chain.source;
     };
     const opened = openEventStream(
@@ -58,6 +65,22 @@ export class RxsseInterceptor implements NestInterceptor {
     // Nothing is left for Nest to send, so nothing is emitted. An error before the stream started
     // reaches Nest's exception filters, like any route's.
     return from(opened).pipe(mergeMap(() => NEVER));
+  }
+
+  /**
+   * Whether this is the route's only interceptor: then nothing in Nest's chain looks at the events,
+   * and they need not pass through it. Read per request, since global interceptors may be added
+   * after this one exists.
+   */
+  #alone(context: ExecutionContext): boolean {
+    const bound = (target: object) =>
+      ((Reflect.getMetadata(INTERCEPTORS_METADATA, target) as unknown[] | undefined) ?? []).length > 0;
+    return (
+      this.config.getGlobalInterceptors().every((interceptor) => interceptor === this) &&
+      this.config.getGlobalRequestInterceptors().length === 0 &&
+      !bound(context.getClass()) &&
+      !bound(context.getHandler())
+    );
   }
 }
 

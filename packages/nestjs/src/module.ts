@@ -1,5 +1,5 @@
 import { type DynamicModule, type InjectionToken, Module, type ModuleMetadata } from '@nestjs/common';
-import { APP_INTERCEPTOR, HttpAdapterHost } from '@nestjs/core';
+import { APP_INTERCEPTOR, ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
 import { checkShutdownOptions, resolveStreamOptions } from '@rxsse/core';
 import { RxsseInterceptor } from './interceptor.js';
 import { RXSSE_MODULE_OPTIONS, type RxsseModuleOptions } from './options.js';
@@ -20,8 +20,8 @@ const providers = [
   },
   {
     provide: APP_INTERCEPTOR,
-    useFactory: (runtime: RxsseRuntime) => new RxsseInterceptor(runtime),
-    inject: [RxsseRuntime],
+    useFactory: (runtime: RxsseRuntime, config: ApplicationConfig) => new RxsseInterceptor(runtime, config),
+    inject: [RxsseRuntime, ApplicationConfig],
   },
 ];
 

@@ -121,6 +121,11 @@ class EventsController {
     return from([{ data: 'hello' }, { data: 'world' }]);
   }
 
+  @RxSse('hello')
+  hello(): Observable<MessageEvent> {
+    return from([{ data: 'hello' }]);
+  }
+
   @RxSse('count')
   count(@Query('n', ParseIntPipe) n: number): Observable<MessageEvent> {
     return from(Array.from({ length: n }, (_, i) => ({ data: String(i) })));
@@ -159,7 +164,16 @@ class EventsController {
   }
 }
 
-@Module({ providers: [FeedService], controllers: [EventsController] })
+@Controller('loud')
+@UseInterceptors(Shout)
+class LoudController {
+  @RxSse('hello')
+  hello(): Observable<MessageEvent> {
+    return from([{ data: 'hello' }]);
+  }
+}
+
+@Module({ providers: [FeedService], controllers: [EventsController, LoudController] })
 class EventsModule {}
 
 @Module({ imports: [RxsseModule.forRoot({ shutdown: { deadline: 1000 } }), EventsModule] })
@@ -227,6 +241,24 @@ describe.each<Platform>(['express', 'fastify'])(
       const url = await start();
       const { body } = await fetchBytes(`${url}/shout`);
       expect(body.toString()).toBe('data: HELLO\n\ndata: WORLD\n\n');
+    });
+
+    it('streams the events of a route that no other interceptor is bound to as they come', async () => {
+      const url = await start();
+      const { body } = await fetchBytes(`${url}/hello`);
+      expect(body.toString()).toBe('data: hello\n\n');
+    });
+
+    it("streams what a controller's interceptor makes of the events", async () => {
+      const url = await start();
+      const { body } = await fetchBytes(`${url}/loud/hello`);
+      expect(body.toString()).toBe('data: HELLO\n\n');
+    });
+
+    it('streams what a global interceptor makes of the events, one added after the module too', async () => {
+      server = await startNest(AppModule, platform, [], (app) => app.useGlobalInterceptors(new Shout()));
+      const { body } = await fetchBytes(`${server.url}/hello`);
+      expect(body.toString()).toBe('data: HELLO\n\n');
     });
 
     it('streams the events of a service the controller was given', async () => {
