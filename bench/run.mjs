@@ -1,8 +1,5 @@
-// `node --expose-gc run.mjs [suite ...] [--rounds=N] [--events=N]`: runs the named suites (every
-// folder with an index.mjs; all of them, in name order, by default). A suite exports `description`
-// and `run(options)`, resolving to `{ markdown, goals: [{ name, pass, actual }] }`; optionally
-// `defaults` ({ rounds, events }, which flags override) and `summary(options)`, the line above its
-// table. Goals are reported, never thrown: a miss is information, not a failure of the run.
+// Runs the named suites (folders with an index.mjs; all, in name order, by default): see README.md.
+// Goals are reported, never thrown: a miss is information, not a failure of the run.
 
 import { existsSync, readdirSync } from 'node:fs';
 import { environment, sink, table } from './lib/harness.mjs';

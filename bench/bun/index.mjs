@@ -3,8 +3,8 @@
 
 import { createRequire } from 'node:module';
 import { startChild } from '../lib/child.mjs';
-import { interleave, median, pairedRatio, rate, ratio, table } from '../lib/harness.mjs';
-import { throughput } from '../stream/index.mjs';
+import * as h from '../lib/harness.mjs';
+import { roundLine, throughput } from '../stream/index.mjs';
 
 /** rxsse against the hand-written stream, paired per round. */
 const GOAL = 0.9;
@@ -23,27 +23,23 @@ export const defaults = { rounds: 3 };
 
 export const summary = ({ rounds }) => `${rounds} interleaved rounds per contender, a fresh server each`;
 
+const log = h.progress('bun');
+
 export async function run({ rounds }) {
-  const samples = await interleave(Object.keys(CONTENDERS), rounds, async (mode, round) => {
+  const samples = await h.interleave(Object.keys(CONTENDERS), rounds, async (mode, round) => {
     const server = await startChild(new URL('./server.mjs', import.meta.url), { args: [mode], bun: true });
     const r = await throughput(server);
-    const line = `burst ${rate(r.burst)} ev/s, fan-out ${rate(r.fanout)} ${r.errors.join('; ')}`;
-    process.stderr.write(`  bun: round ${round + 1}/${rounds} ${mode}: ${line}\n`);
+    log(`round ${round + 1}/${rounds} ${mode}: ${roundLine(r)}`);
     return r;
   });
   const of = (mode, key) => samples[mode].map((r) => r[key]);
-  const paired = (mode, key) => (mode === 'hand' ? 1 : pairedRatio(of('rxsse', key), of('hand', key)));
+  const paired = (mode, key) => (mode === 'hand' ? 1 : h.pairedRatio(of('rxsse', key), of('hand', key)));
   const rows = Object.entries(CONTENDERS).map(([mode, label]) => [
     label,
-    ...['burst', 'fanout'].flatMap((key) => [rate(median(of(mode, key))), ratio(paired(mode, key))]),
+    ...['burst', 'fanout'].flatMap((key) => [h.rate(h.median(of(mode, key))), h.ratio(paired(mode, key))]),
   ]);
-  const goals = ['burst', 'fanout'].map((key) => ({
-    name: `bun: ${key} rxsse >= ${GOAL}x the hand-written stream`,
-    pass: paired('rxsse', key) >= GOAL,
-    actual: ratio(paired('rxsse', key)),
-  }));
-  return {
-    markdown: table(['contender', 'burst ev/s', '×hand', 'fan-out deliveries/s', '×hand'], rows),
-    goals,
-  };
+  const goal = (key) =>
+    h.atLeast(`bun: ${key} rxsse >= ${GOAL}x the hand-written stream`, paired('rxsse', key), GOAL);
+  const headers = ['contender', 'burst ev/s', '×hand', 'fan-out deliveries/s', '×hand'];
+  return { markdown: h.table(headers, rows), goals: ['burst', 'fanout'].map(goal) };
 }

@@ -3,7 +3,7 @@
 // hand, a ReadableStream that enqueues each event as it comes.
 
 import { sse } from '@rxsse/web';
-import { BURST_OPTIONS, burstSource, fanout, queryNumber, serve } from '../stream/servers/common.mjs';
+import { queryN, ROUTES, serve } from '../stream/servers/common.mjs';
 
 const encoder = new TextEncoder();
 const HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' };
@@ -25,16 +25,13 @@ function handStream(source) {
   return new Response(body, { headers: HEADERS });
 }
 
-const routes =
-  process.argv[2] === 'rxsse'
-    ? {
-        '/burst': sse((request) => burstSource(queryNumber(request.url, 'n')), BURST_OPTIONS),
-        '/fanout': sse(() => fanout),
-      }
-    : {
-        '/burst': async (request) => handStream(burstSource(queryNumber(request.url, 'n'))),
-        '/fanout': async () => handStream(fanout),
-      };
+// The stream suite's burst and fan-out (its stalled client measures Node's RSS).
+const routes = {};
+for (const { path, source, options } of ROUTES.filter((route) => route.path !== '/stall')) {
+  const events = (request) => source(queryN(request.url));
+  routes[path] =
+    process.argv[2] === 'rxsse' ? sse(events, options) : async (request) => handStream(events(request));
+}
 
 const server = Bun.serve({
   port: 0,

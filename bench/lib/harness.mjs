@@ -25,6 +25,23 @@ export function environment() {
   };
 }
 
+/**
+ * A suite's environment knobs: `knobs('STREAM', { stallTrials: 3 })` reads STREAM_STALL_TRIALS. The
+ * default's type says how to read a variable: a number, a comma-separated list, or a string.
+ */
+export function knobs(prefix, defaults) {
+  const read = ([key, fallback]) => {
+    const value = process.env[`${prefix}_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`];
+    if (value === undefined) return [key, fallback];
+    if (typeof fallback === 'number') return [key, Number(value)];
+    return [key, Array.isArray(fallback) ? value.split(',').map((s) => s.trim()) : value];
+  };
+  return Object.fromEntries(Object.entries(defaults).map(read));
+}
+
+/** `log(line)` on stderr, as `  suite: line`: progress stays out of the markdown on stdout. */
+export const progress = (suite) => (line) => process.stderr.write(`  ${suite}: ${line}\n`);
+
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `check()` every `every` ms until it is true; throws after `ms`. */
@@ -101,3 +118,6 @@ export const rate = (value) => (Number.isFinite(value) ? Math.round(value).toLoc
 
 /** 0.873 -> '0.87x'; not a number -> '–'. */
 export const ratio = (value) => (Number.isFinite(value) ? `${value.toFixed(2)}x` : '–');
+
+/** A goal of run.mjs's list: the ratio `value` reaches `target`. */
+export const atLeast = (name, value, target) => ({ name, pass: value >= target, actual: ratio(value) });

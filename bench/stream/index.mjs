@@ -1,14 +1,19 @@
 // Whole servers, measured from the outside: rxsse on each adapter against a hand-written node:http
 // baseline, two hand-written references and the SSE libraries people would otherwise use. Every
 // server is a child process of its own (servers/*.mjs), the clients live here (lib/client.mjs).
-// Knobs for profiling and quick looks: STREAM_CONTENDERS=raw,rxsse-express (names below),
-// STREAM_WORKLOADS=burst,fanout,stall, STREAM_STALL_TRIALS=N (default 3), STREAM_CPU_PROF=DIR.
 
 import { readFileSync } from 'node:fs';
 import { startChild } from '../lib/child.mjs';
 import { connectFanout, measureBurst, readEvents, stalledClient } from '../lib/client.mjs';
-import { interleave, median, pairedRatio, rate, ratio, sleep, spread, table } from '../lib/harness.mjs';
+import * as h from '../lib/harness.mjs';
 
+/** For profiling and quick looks: contenders by name (default: all), workloads, `--cpu-prof` dir. */
+const KNOBS = h.knobs('STREAM', {
+  contenders: [],
+  workloads: ['burst', 'fanout', 'stall'],
+  stallTrials: 3,
+  cpuProf: '',
+});
 const BURST = 100_000;
 const FANOUT = { clients: 500, events: 2_000, warmup: 200, batch: 100 };
 /** Stalled client: 1 KiB events; the warm-up read before the baseline (~20 MiB); RSS samples (ms). */
@@ -23,34 +28,32 @@ const version = (name) =>
 const [express, fastify, nest] = ['express', 'fastify', '@nestjs/core'].map(version);
 const hono = `Hono ${version('hono')}`;
 const honoServer = `@hono/node-server ${version('@hono/node-server')}`;
+/** NestJS with its own `@Sse()` or rxsse's `@RxSse()`, on either platform. */
+const nestJs = (platform, flavour) => {
+  const label = flavour === 'rxsse' ? `rxsse · NestJS ${nest} @RxSse` : `NestJS ${nest} @Sse`;
+  return { label: `${label} (platform-${platform})`, server: ['nest', platform, flavour] };
+};
 
-/** `server`: its file in servers/ and arguments (default: the name); `versus`: a peer to beat `goal`×. */
+/**
+ * `server`: its file in servers/ and arguments (default: the name). Every `rxsse-*` contender has
+ * the raw and stall goals, and `versus`: peers it must beat by a factor.
+ */
 const CONTENDERS = [
-  { name: 'rxsse-express', label: `rxsse · Express ${express}`, rxsse: true },
-  { name: 'rxsse-fastify', label: `rxsse · Fastify ${fastify}`, rxsse: true },
-  { name: 'rxsse-koa', label: `rxsse · Koa ${version('koa')}`, rxsse: true },
+  { name: 'rxsse-express', label: `rxsse · Express ${express}` },
+  { name: 'rxsse-fastify', label: `rxsse · Fastify ${fastify}` },
+  { name: 'rxsse-koa', label: `rxsse · Koa ${version('koa')}` },
   { name: 'raw', label: 'node:http, one write per event (baseline)' },
   { name: 'batching', label: 'node:http, one write per tick (reference)' },
   { name: 'chunks', label: 'node:http, 64 KiB chunks sent at once (reference)', server: ['batching', 65536] },
-  ...['express', 'fastify'].map((platform) => ({
-    name: `rxsse-nest-${platform}`,
-    label: `rxsse · NestJS ${nest} @RxSse (platform-${platform})`,
-    server: ['nest', platform, 'rxsse'],
-    rxsse: true,
-    versus: platform === 'express' ? 'nest' : 'nest-fastify',
-    goal: 10,
-  })),
-  ...['express', 'fastify'].map((platform) => ({
-    name: platform === 'express' ? 'nest' : 'nest-fastify',
-    label: `NestJS ${nest} @Sse (platform-${platform})`,
-    server: ['nest', platform, 'sse'],
-  })),
-  { name: 'rxsse-hono', label: `rxsse · ${hono} (@rxsse/web on ${honoServer})`, rxsse: true, versus: 'hono' },
+  { name: 'rxsse-nest-express', ...nestJs('express', 'rxsse'), versus: { nest: 10 } },
+  { name: 'rxsse-nest-fastify', ...nestJs('fastify', 'rxsse'), versus: { 'nest-fastify': 10 } },
+  { name: 'nest', ...nestJs('express', 'sse') },
+  { name: 'nest-fastify', ...nestJs('fastify', 'sse') },
+  { name: 'rxsse-hono', label: `rxsse · ${hono} (@rxsse/web on ${honoServer})`, versus: { hono: 1 } },
   { name: 'hono', label: `${hono} streamSSE (${honoServer})` },
   { name: 'better-sse', label: `better-sse ${version('better-sse')} (Express ${express})` },
   { name: 'fastify-sse', label: `@fastify/sse ${version('@fastify/sse')} (Fastify ${fastify})` },
 ];
-CONTENDERS.find((c) => c.name === 'rxsse-hono').goal = 1;
 
 export const description = `Whole servers, one child process each, clients in the parent. **burst**: 100,000 small
 events emitted at once to one client, events/s until the last arrives. **fan-out**: 500 clients × 2,000
@@ -66,29 +69,32 @@ export const summary = ({ rounds }) =>
   `${rounds} interleaved rounds of burst and fan-out per contender (fresh server each round, one warm-up ` +
   'run each); the stalled client in interleaved trials, each on a fresh server; medians shown';
 
-const progress = (line) => process.stderr.write(`  stream: ${line}\n`);
-const list = (value) => value?.split(',').map((s) => s.trim());
+const log = h.progress('stream');
 const mib = (bytes) =>
   Number.isFinite(bytes) ? `${bytes >= 0 ? '+' : ''}${(bytes / MiB).toFixed(1)} MiB` : '–';
 const seconds = (ms) => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
 
 function start({ name, server = [name] }) {
-  const dir = process.env.STREAM_CPU_PROF;
+  const dir = KNOBS.cpuProf;
   // @fastify/sse adds listeners per pending write: MaxListenersExceededWarning floods stderr.
   const execArgv = ['--no-warnings', ...(dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [])];
   const [file, ...args] = server.map(String);
   return startChild(new URL(`./servers/${file}.mjs`, import.meta.url), { args, execArgv });
 }
 
+/** One round's progress line, for this suite and the bun suite. */
+export const roundLine = (r) =>
+  `burst ${h.rate(r.burst)} ev/s, fan-out ${h.rate(r.fanout)} ${r.errors.join('; ')}`;
+
 /**
  * One round of burst and fan-out on a fresh server (from `start()`, stopped here): a warm-up run of
  * each, then the measured one. The bun suite measures its servers with it too.
  */
-export async function throughput(server, workloads = new Set(['burst', 'fanout'])) {
+export async function throughput(server, workloads = ['burst', 'fanout']) {
   const result = { burst: Number.NaN, fanout: Number.NaN, errors: [] };
   let clients;
   try {
-    if (workloads.has('burst')) {
+    if (workloads.includes('burst')) {
       await measureBurst(server.info.port, BURST);
       const burst = await measureBurst(server.info.port, BURST);
       Object.assign(result, { burst: burst.rate, bytesPerEvent: burst.bytesPerEvent });
@@ -97,7 +103,7 @@ export async function throughput(server, workloads = new Set(['burst', 'fanout']
     result.errors.push(`burst: ${error.message}`);
   }
   try {
-    if (workloads.has('fanout')) {
+    if (workloads.includes('fanout')) {
       clients = await connectFanout(server, FANOUT.clients);
       await clients.measure(FANOUT.warmup, FANOUT.batch);
       result.fanout = await clients.measure(FANOUT.events, FANOUT.batch);
@@ -123,7 +129,7 @@ async function stalled(contender) {
   let client;
   try {
     await readEvents(server.info.port, `/stall?n=${STALL.warmup}`, STALL.warmup);
-    await sleep(STALL.settle);
+    await h.sleep(STALL.settle);
     const earlier = await server.request('sockets');
     if (earlier.open > 0) throw new Error('the warm-up connection is still open');
     const before = await server.request('rss', { settle: 200 });
@@ -131,7 +137,7 @@ async function stalled(contender) {
     client = stalledClient(server.info.port, `/stall?n=${STALL.events}`);
     const growth = [];
     for (const at of STALL.samples) {
-      await sleep(at - (performance.now() - started));
+      await h.sleep(at - (performance.now() - started));
       growth.push((await server.request('rss', { settle: 200 })) - before);
     }
     return { growth, closedAfter: (await server.request('sockets')).lifetimes[earlier.closed] };
@@ -147,80 +153,65 @@ async function stalled(contender) {
 function stallCells(trials = []) {
   const ok = trials.filter((t) => !t.error);
   if (ok.length === 0) return { cells: Array(3).fill(trials.length ? 'error' : '–'), error: trials.length };
-  const growth = STALL.samples.map((_, i) => median(ok.map((t) => t.growth[i])));
+  const growth = STALL.samples.map((_, i) => h.median(ok.map((t) => t.growth[i])));
   const closed = ok.map((t) => t.closedAfter).filter((ms) => ms !== undefined);
   let verdict = `${closed.length} of ${ok.length} trials`;
-  if (closed.length === ok.length) verdict = `yes, after ${seconds(median(closed))}`;
+  if (closed.length === ok.length) verdict = `yes, after ${seconds(h.median(closed))}`;
   if (closed.length === 0) verdict = 'no';
   return { cells: [...growth.map(mib), verdict], worst: Math.max(...growth) };
 }
 
 export async function run({ rounds }) {
-  const only = list(process.env.STREAM_CONTENDERS);
-  const contenders = only ? CONTENDERS.filter((c) => only.includes(c.name)) : CONTENDERS;
+  const { workloads, stallTrials: trials } = KNOBS;
+  const only = KNOBS.contenders;
+  const contenders = only.length > 0 ? CONTENDERS.filter((c) => only.includes(c.name)) : CONTENDERS;
   const byName = Object.fromEntries(contenders.map((c) => [c.name, c]));
   const names = contenders.map((c) => c.name);
-  const workloads = new Set(list(process.env.STREAM_WORKLOADS) ?? ['burst', 'fanout', 'stall']);
-  const trials = Number(process.env.STREAM_STALL_TRIALS ?? 3);
-  const timed = workloads.has('burst') || workloads.has('fanout') ? rounds : 0;
-  const measured = await interleave(names, timed, async (name, round) => {
+  const timed = workloads.includes('burst') || workloads.includes('fanout') ? rounds : 0;
+  const measured = await h.interleave(names, timed, async (name, round) => {
     const r = await throughput(await start(byName[name]), workloads);
-    const line = `burst ${rate(r.burst)} ev/s, fan-out ${rate(r.fanout)} ${r.errors.join('; ')}`;
-    progress(`round ${round + 1}/${rounds} ${name}: ${line}`);
+    log(`round ${round + 1}/${rounds} ${name}: ${roundLine(r)}`);
     return r;
   });
-  const stalls = await interleave(names, workloads.has('stall') ? trials : 0, async (name, trial) => {
+  const stalls = await h.interleave(names, workloads.includes('stall') ? trials : 0, async (name, trial) => {
     const s = await stalled(byName[name]);
     const closed = s.closedAfter === undefined ? 'no' : `after ${seconds(s.closedAfter)}`;
-    progress(
-      `stalled ${trial + 1}/${trials} ${name}: ${s.error ?? `${s.growth.map(mib).join(' / ')}, closed ${closed}`}`,
-    );
+    const result = s.error ?? `${s.growth.map(mib).join(' / ')}, closed ${closed}`;
+    log(`stalled ${trial + 1}/${trials} ${name}: ${result}`);
     return s;
   });
 
   const samples = (name, key) => measured[name].map((r) => r[key]);
+  const paired = (name, key, peer) =>
+    !byName[peer] ? Number.NaN : name === peer ? 1 : h.pairedRatio(samples(name, key), samples(peer, key));
   const rows = [];
   const goals = [];
-  const goal = (name, pass, actual) => goals.push({ name: `stream: ${name}`, pass, actual });
   for (const c of contenders) {
     const stall = stallCells(stalls[c.name]);
-    const paired = (key, peer) =>
-      c.name === peer ? 1 : pairedRatio(samples(c.name, key), samples(peer, key));
-    const bytes = median(samples(c.name, 'bytesPerEvent'));
-    rows.push([
-      c.label,
-      Number.isFinite(bytes) ? bytes.toFixed(0) : '–',
-      rate(median(samples(c.name, 'burst'))),
-      ratio(byName.raw ? paired('burst', 'raw') : Number.NaN),
-      rate(median(samples(c.name, 'fanout'))),
-      ratio(byName.raw ? paired('fanout', 'raw') : Number.NaN),
-      ...stall.cells,
-    ]);
-    if (!c.rxsse) continue;
+    const bytes = h.median(samples(c.name, 'bytesPerEvent'));
+    const cells = (key) => [h.rate(h.median(samples(c.name, key))), h.ratio(paired(c.name, key, 'raw'))];
+    const perEvent = Number.isFinite(bytes) ? bytes.toFixed(0) : '–';
+    rows.push([c.label, perEvent, ...cells('burst'), ...cells('fanout'), ...stall.cells]);
+    if (!c.name.startsWith('rxsse-')) continue;
     for (const [key, workload] of Object.entries({ burst: 'burst', fanout: 'fan-out' })) {
-      if (!workloads.has(key)) continue;
-      const peers = { raw: GOAL_RAW, [c.versus]: c.goal };
-      for (const [peer, target] of Object.entries(peers)) {
-        const r = byName[peer] && paired(key, peer);
-        if (byName[peer]) goal(`${workload} ${c.name} >= ${target}x ${peer}`, r >= target, ratio(r));
+      if (!workloads.includes(key)) continue;
+      for (const [peer, target] of Object.entries({ raw: GOAL_RAW, ...c.versus })) {
+        const name = `stream: ${workload} ${c.name} >= ${target}x ${peer}`;
+        if (byName[peer]) goals.push(h.atLeast(name, paired(c.name, key, peer), target));
       }
     }
-    if (!workloads.has('stall')) continue;
-    const worst = stall.error ? 'error' : mib(stall.worst);
-    goal(
-      `stalled ${c.name} RSS growth <= cap + 1 MiB (${mib(GOAL_STALL)})`,
-      stall.worst <= GOAL_STALL,
-      worst,
-    );
+    if (!workloads.includes('stall')) continue;
+    const name = `stream: stalled ${c.name} RSS growth <= cap + 1 MiB (${mib(GOAL_STALL)})`;
+    goals.push({ name, pass: stall.worst <= GOAL_STALL, actual: stall.error ? 'error' : mib(stall.worst) });
   }
   const headers = ['contender', 'B/event', 'burst ev/s', '×raw', 'fan-out deliveries/s', '×raw'];
   headers.push('stalled RSS +5 s', '+15 s', 'closed the stalled client?');
-  const percent = (name, key) => `${Math.round(100 * spread(samples(name, key)))}%`;
+  const percent = (name, key) => `${Math.round(100 * h.spread(samples(name, key)))}%`;
   const spreads = names.map((name) => `${name} ${percent(name, 'burst')} / ${percent(name, 'fanout')}`);
   const errors = names.flatMap((name) => {
     const all = measured[name].flatMap((r) => r.errors);
     return all.length > 0 ? [`\nErrors, ${name}: ${all.join('; ')}`] : [];
   });
   const spreadLine = `Spread ((max − min) / median over rounds), burst / fan-out: ${spreads.join(', ')}.`;
-  return { markdown: [table(headers, rows), '', spreadLine, ...errors].join('\n'), goals };
+  return { markdown: [h.table(headers, rows), '', spreadLine, ...errors].join('\n'), goals };
 }

@@ -4,16 +4,12 @@
 // a byte cap: past it, the connection is closed) and go out in one write on 'drain'. A fan-out
 // event is formatted once for all connections (a one-entry cache on the message object).
 //
-// `batching.mjs [chunkBytes]`: with chunkBytes (the `chunks` reference: 65536), a tick that emits more than that writes as it goes, one chunk per
-// `chunkBytes`, and uncorks the socket after a write that filled it (Node corks a response until
-// the next tick), so the client reads the first chunk while the tick still produces the rest.
+// `batching.mjs [chunkBytes]`: with chunkBytes (the `chunks` reference: 65536), a tick that emits
+// more than that writes as it goes, one chunk per `chunkBytes`, and uncorks the socket after a write
+// that filled it (Node corks a response until the next tick), so the client reads the first chunk
+// while the tick still produces the rest.
 
-import { createServer } from 'node:http';
-import { burstSource, fanout, queryNumber, SSE_HEADERS, serve, stallSource } from './common.mjs';
-
-const DEFAULT_CAP = 1024 * 1024;
-/** Like the rxsse burst route: a cap above the burst's size (100,000 events ~ 7 MB). */
-const BURST_CAP = 64 * 1024 * 1024;
+import { listenHandWritten, ROUTES } from './common.mjs';
 
 let lastMessage;
 let lastEvent = '';
@@ -87,14 +83,9 @@ function stream(res, source, cap, chunkBytes) {
 }
 
 const chunkBytes = Number(process.argv[2] ?? 0);
-const server = createServer((req, res) => {
-  const path = req.url.split('?')[0];
-  res.writeHead(200, SSE_HEADERS);
-  res.flushHeaders();
-  res.socket.setNoDelay(true);
-  if (path === '/burst') stream(res, burstSource(queryNumber(req.url, 'n')), BURST_CAP, chunkBytes);
-  else if (path === '/stall') stream(res, stallSource(queryNumber(req.url, 'n')), DEFAULT_CAP, chunkBytes);
-  else if (path === '/fanout') stream(res, fanout, DEFAULT_CAP, chunkBytes);
-  else res.end();
+// Like rxsse's routes: the burst's cap raised above the burst, the 1 MiB default elsewhere.
+const routes = ROUTES.map(({ path, source, options }) => {
+  const cap = options?.maxQueueBytes ?? 1024 * 1024;
+  return [path, (res, n) => stream(res, source(n), cap, chunkBytes)];
 });
-server.listen(0, '127.0.0.1', () => serve({ server }));
+listenHandWritten(Object.fromEntries(routes));

@@ -4,7 +4,7 @@
 
 import { createChannel, createSession } from 'better-sse';
 import express from 'express';
-import { burstSource, fanout, serve, stallSource } from './common.mjs';
+import { fanout, ROUTES, serve } from './common.mjs';
 
 const channel = createChannel();
 fanout.subscribe((m) => channel.broadcast(m.data));
@@ -22,14 +22,8 @@ function pushAll(session, source) {
 }
 
 const app = express();
-app.get('/burst', async (req, res) => {
-  pushAll(await createSession(req, res), burstSource(Number(req.query.n)));
-});
-app.get('/fanout', async (req, res) => {
-  channel.register(await createSession(req, res));
-});
-app.get('/stall', async (req, res) => {
-  pushAll(await createSession(req, res), stallSource(Number(req.query.n)));
-});
-
+for (const { path, source } of ROUTES) {
+  if (path === '/fanout') app.get(path, async (req, res) => channel.register(await createSession(req, res)));
+  else app.get(path, async (req, res) => pushAll(await createSession(req, res), source(Number(req.query.n))));
+}
 const server = app.listen(0, '127.0.0.1', () => serve({ server, subscribers: () => channel.sessionCount }));

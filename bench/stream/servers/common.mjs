@@ -1,10 +1,8 @@
 // What every stream-suite server shares: the workloads (defined once, so every contender streams the
-// same events) and serve(), the commands the suite drives a server child with (lib/child.mjs).
-// A server listens on 127.0.0.1 (port chosen by the OS), then calls serve(). Routes, on every server:
-//   GET /burst?n=N   N small events, emitted at once (rxjs `range`)
-//   GET /fanout      the shared `fanout` Subject, until the client leaves
-//   GET /stall?n=N   N events of 1 KiB, emitted 1,000 per macrotask
+// same events), the ROUTES table, and serve(), the commands the suite drives a server child with
+// (lib/child.mjs). A server listens on 127.0.0.1 (port chosen by the OS), then calls serve().
 
+import { createServer } from 'node:http';
 import { map, Observable, range, Subject } from 'rxjs';
 import { serveParent } from '../../lib/child.mjs';
 
@@ -40,7 +38,7 @@ export const stallSource = (n) =>
 export const fanout = new Subject();
 
 /** Emits `count` fan-out events, `batch` per macrotask (as a message bus delivers them). */
-export const emitFanout = (count, batch) =>
+const emitFanout = (count, batch) =>
   new Promise((resolve) => {
     let i = 0;
     const step = () => {
@@ -56,16 +54,49 @@ export const emitFanout = (count, batch) =>
  * The one option the rxsse contenders change: a synchronous burst of 100,000 events (~7 MB) is
  * queued whole within one tick, so the burst route raises maxQueueBytes (default 1 MiB) above it.
  */
-export const BURST_OPTIONS = { maxQueueBytes: 64 * 1024 * 1024 };
+const BURST_OPTIONS = { maxQueueBytes: 64 * 1024 * 1024 };
 
 /** Headers every hand-written server sends. */
-export const SSE_HEADERS = {
+const SSE_HEADERS = {
   'content-type': 'text/event-stream',
   'cache-control': 'no-cache',
   connection: 'keep-alive',
 };
 
-export const queryNumber = (url, name) => Number(new URL(url, 'http://localhost').searchParams.get(name));
+/** `?n=` of a request URL, as a number. */
+export const queryN = (url) => Number(new URL(url, 'http://localhost').searchParams.get('n'));
+
+/**
+ * The routes every contender serves: `source(n)` for `?n=`, and the options an rxsse route passes.
+ *   GET /burst?n=N   N small events, emitted at once (rxjs `range`)
+ *   GET /fanout      the shared `fanout` Subject, until the client leaves
+ *   GET /stall?n=N   N events of 1 KiB, emitted 1,000 per macrotask
+ */
+export const ROUTES = [
+  { path: '/burst', source: burstSource, options: BURST_OPTIONS },
+  { path: '/fanout', source: () => fanout },
+  { path: '/stall', source: stallSource },
+];
+
+/** Serves a node:http request listener (an Express app, a Koa callback) and reports it ready. */
+export function listen(handler) {
+  const server = createServer(handler);
+  server.listen(0, '127.0.0.1', () => serve({ server }));
+}
+
+/**
+ * The hand-written servers' frame: SSE headers sent at once, Nagle off, then `routes[path](res, n)`.
+ */
+export function listenHandWritten(routes) {
+  listen((req, res) => {
+    res.writeHead(200, SSE_HEADERS);
+    res.flushHeaders();
+    res.socket.setNoDelay(true);
+    const route = routes[req.url.split('?')[0]];
+    if (route) route(res, queryN(req.url));
+    else res.end();
+  });
+}
 
 /**
  * Tells the parent the port and answers its commands: `subscribers` (fan-out clients listening),

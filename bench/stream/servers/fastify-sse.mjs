@@ -3,7 +3,7 @@
 
 import fastifySSE from '@fastify/sse';
 import Fastify from 'fastify';
-import { burstSource, fanout, serve, stallSource } from './common.mjs';
+import { ROUTES, serve } from './common.mjs';
 
 const ignore = () => {};
 
@@ -22,9 +22,8 @@ function sendAll(reply, source) {
 
 const app = Fastify({ logger: false });
 await app.register(fastifySSE);
-app.get('/burst', { sse: 'only' }, async (req, reply) => sendAll(reply, burstSource(Number(req.query.n))));
-app.get('/fanout', { sse: 'only' }, async (_req, reply) => sendAll(reply, fanout));
-app.get('/stall', { sse: 'only' }, async (req, reply) => sendAll(reply, stallSource(Number(req.query.n))));
-
+for (const { path, source } of ROUTES) {
+  app.get(path, { sse: 'only' }, async (req, reply) => sendAll(reply, source(Number(req.query.n))));
+}
 await app.listen({ port: 0, host: '127.0.0.1' });
 serve({ server: app.server });

@@ -2,10 +2,10 @@
 // `writeSSE` (its only backpressure); fan-out and the stall workload write as events arrive, since
 // an Observable cannot wait for a write.
 
-import { serve as listen } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { burstSource, fanout, queryNumber, serve, stallSource } from './common.mjs';
+import { burstSource, fanout, listen, queryN, stallSource } from './common.mjs';
 
 const message = ({ data }) => ({ data: JSON.stringify(data) });
 
@@ -27,13 +27,11 @@ const forward = (c, source) =>
 const app = new Hono();
 app.get('/burst', (c) =>
   streamSSE(c, async (stream) => {
-    const n = queryNumber(c.req.url, 'n');
     const messages = [];
-    burstSource(n).subscribe((m) => messages.push(m));
+    burstSource(queryN(c.req.url)).subscribe((m) => messages.push(m));
     for (const m of messages) await stream.writeSSE(message(m));
   }),
 );
 app.get('/fanout', (c) => forward(c, fanout));
-app.get('/stall', (c) => forward(c, stallSource(queryNumber(c.req.url, 'n'))));
-
-const server = listen({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => serve({ server }));
+app.get('/stall', (c) => forward(c, stallSource(queryN(c.req.url))));
+listen(getRequestListener(app.fetch, { hostname: '127.0.0.1' }));

@@ -5,45 +5,28 @@
 import 'reflect-metadata';
 import { Controller, Module, Query, Sse } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { BURST_OPTIONS, burstSource, fanout, serve, stallSource } from './common.mjs';
+import { ROUTES, serve } from './common.mjs';
 
 const [platform, flavour] = process.argv.slice(2);
 
-class EventsController {
-  burst(query) {
-    return burstSource(Number(query.n));
-  }
-  fanout() {
-    return fanout;
-  }
-  stall(query) {
-    return stallSource(Number(query.n));
-  }
-}
+const { RxSse, RxsseModule } = flavour === 'rxsse' ? await import('@rxsse/nestjs') : {};
+// Nest drops a client once 4M characters wait for it (maxPendingDataLength); like rxsse's, the burst
+// route raises its cap above the burst. The other routes keep the default.
+const route = (path, options) =>
+  RxSse ? RxSse(path, options) : Sse(path, options && { maxPendingDataLength: options.maxQueueBytes });
+
+class EventsController {}
 const proto = EventsController.prototype;
-const decorate = (key, decorator) => {
+for (const { path, source, options } of ROUTES) {
+  const key = path.slice(1);
+  proto[key] = (query) => source(Number(query.n));
+  Query()(proto, key, 0);
   const descriptor = Object.getOwnPropertyDescriptor(proto, key);
-  Object.defineProperty(proto, key, decorator(proto, key, descriptor) ?? descriptor);
-};
-Query()(proto, 'burst', 0);
-Query()(proto, 'stall', 0);
-const imports = [];
-if (flavour === 'rxsse') {
-  const { RxSse, RxsseModule } = await import('@rxsse/nestjs');
-  decorate('burst', RxSse('burst', BURST_OPTIONS));
-  decorate('fanout', RxSse('fanout'));
-  decorate('stall', RxSse('stall'));
-  imports.push(RxsseModule.forRoot());
-} else {
-  // Nest drops a client once 4M characters wait for it (maxPendingDataLength); like rxsse's, the
-  // burst route raises its cap above the burst. The stall route keeps the default.
-  decorate('burst', Sse('burst', { maxPendingDataLength: 64 * 1024 * 1024 }));
-  decorate('fanout', Sse('fanout'));
-  decorate('stall', Sse('stall'));
+  Object.defineProperty(proto, key, route(key, options)(proto, key, descriptor) ?? descriptor);
 }
 Controller()(EventsController);
 class AppModule {}
-Module({ imports, controllers: [EventsController] })(AppModule);
+Module({ imports: RxsseModule ? [RxsseModule.forRoot()] : [], controllers: [EventsController] })(AppModule);
 
 const adapter =
   platform === 'fastify'

@@ -2,13 +2,12 @@
 
 import { rxsse } from '@rxsse/fastify';
 import Fastify from 'fastify';
-import { BURST_OPTIONS, burstSource, fanout, serve, stallSource } from './common.mjs';
+import { ROUTES, serve } from './common.mjs';
 
 const app = Fastify({ logger: false });
 await app.register(rxsse);
-app.get('/burst', (req, reply) => reply.sse(burstSource(Number(req.query.n)), BURST_OPTIONS));
-app.get('/fanout', (_req, reply) => reply.sse(fanout));
-app.get('/stall', (req, reply) => reply.sse(stallSource(Number(req.query.n))));
-
+for (const { path, source, options } of ROUTES) {
+  app.get(path, (req, reply) => reply.sse(source(Number(req.query.n)), options));
+}
 await app.listen({ port: 0, host: '127.0.0.1' });
 serve({ server: app.server });

@@ -3,13 +3,12 @@
 import Router from '@koa/router';
 import { sse } from '@rxsse/koa';
 import Koa from 'koa';
-import { BURST_OPTIONS, burstSource, fanout, serve, stallSource } from './common.mjs';
+import { listen, ROUTES } from './common.mjs';
 
 const router = new Router();
-const routes = {
-  '/burst': sse((ctx) => burstSource(Number(ctx.query.n)), BURST_OPTIONS),
-  '/fanout': sse(() => fanout),
-  '/stall': sse((ctx) => stallSource(Number(ctx.query.n))),
-};
-for (const [path, route] of Object.entries(routes)) router.get(path, route);
-const server = new Koa().use(router.routes()).listen(0, '127.0.0.1', () => serve({ server }));
+for (const { path, source, options } of ROUTES)
+  router.get(
+    path,
+    sse((ctx) => source(Number(ctx.query.n)), options),
+  );
+listen(new Koa().use(router.routes()).callback());
