@@ -6,7 +6,8 @@
 
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
-import { createChannel, memoryEngine, resolveStreamOptions } from '@rxsse/core';
+import { resolveStreamOptions } from '@rxsse/core';
+import { createChannel, memoryEngine } from '@rxsse/core/channel';
 import { openEventStream } from '@rxsse/node';
 import { redisEngine } from '@rxsse/redis';
 import { serveParent } from './child.mjs';

@@ -6,7 +6,7 @@ import { sse } from '@rxsse/express';
 import { redisEngine } from '@rxsse/redis';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisServer } from '../../redis/test/support/redis-server.js';
+import { RedisServer } from '../../../test/support/redis-server.js';
 import { defineEvents, fromEventSource, json, type SseEvent } from '../src/index.js';
 import { type Listening, listen, record, until } from './support.js';
 

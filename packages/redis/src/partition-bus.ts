@@ -4,7 +4,7 @@ import {
   parseStreamId,
   type StoredMessage,
   type StreamId,
-} from '@rxsse/core';
+} from '@rxsse/core/channel';
 import type { TimedClient } from './deadline.js';
 import type { LiveReader } from './live-reader.js';
 import type { PartitionLayout } from './partition.js';

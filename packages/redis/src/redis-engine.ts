@@ -4,7 +4,7 @@ import {
   type LiveListener,
   parseStreamId,
   type ReadLimit,
-} from '@rxsse/core';
+} from '@rxsse/core/channel';
 import type { RedisClientOptions } from 'redis';
 import type { RedisClient } from './client.js';
 import { type ClusterOptions, openConnections } from './connections.js';

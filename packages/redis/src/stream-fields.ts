@@ -1,4 +1,5 @@
-import type { MessageEvent, StoredMessage } from '@rxsse/core';
+import type { MessageEvent } from '@rxsse/core';
+import type { StoredMessage } from '@rxsse/core/channel';
 
 /** The fields of a stream entry: `d` string data or `j` JSON data, `t` type, `r` retry. */
 export type EntryFields = Record<string, string>;

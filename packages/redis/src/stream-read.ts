@@ -4,7 +4,7 @@ import {
   parseStreamId,
   type ReadLimit,
   type StoredMessage,
-} from '@rxsse/core';
+} from '@rxsse/core/channel';
 import type { RedisClient } from './client.js';
 import { fromEntry } from './stream-fields.js';
 

@@ -3,8 +3,8 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { withBrowser } from '../../../test/support/browser.js';
+import { type Child, freePort, startChild } from '../../../test/support/processes.js';
 import { assertBuilt } from './support/apps.js';
-import { type Child, freePort, startChild } from './support/processes.js';
 import { useRedis } from './support/use-redis.js';
 
 const redis = useRedis();

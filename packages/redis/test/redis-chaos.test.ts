@@ -1,10 +1,10 @@
 // kill -9 of the Redis server under two app processes with connected clients, with and without
 // persistence: clients end with every event exactly once, or are told what they lost.
-import { parseStreamId } from '@rxsse/core';
+import { parseStreamId } from '@rxsse/core/channel';
 import { until } from '@rxsse/core/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { RedisServer } from '../../../test/support/redis-server.js';
 import { AppProcess, assertBuilt } from './support/apps.js';
-import type { RedisServer } from './support/redis-server.js';
 import { fetchClient, LiveClient } from './support/sse-clients.js';
 import { useRedis } from './support/use-redis.js';
 

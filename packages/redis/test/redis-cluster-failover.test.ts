@@ -1,6 +1,6 @@
 // kill -9 of a Redis Cluster master while events flow: delivery resumes on the promoted replica,
 // nothing arrives twice, every publish settles, and whatever the cluster lost is signalled.
-import { compareStreamIds, parseStreamId, type StoredMessage } from '@rxsse/core';
+import { compareStreamIds, parseStreamId, type StoredMessage } from '@rxsse/core/channel';
 import { until } from '@rxsse/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisEngineError } from '../src/index.js';

@@ -1,10 +1,11 @@
-import { createChannel, type LiveListener, SOURCE_HEADERS, type StoredMessage } from '@rxsse/core';
+import { SOURCE_HEADERS } from '@rxsse/core';
+import { createChannel, type LiveListener, type StoredMessage } from '@rxsse/core/channel';
 import { until } from '@rxsse/core/testing';
 import { createClient, ErrorReply } from 'redis';
 import { firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
+import { freePort } from '../../../test/support/processes.js';
 import { RedisEngineError, RedisTimeoutError, RedisTopicError, redisEngine } from '../src/index.js';
-import { freePort } from './support/processes.js';
 import { LiveClient } from './support/sse-clients.js';
 import { startStreamServer } from './support/stream-server.js';
 import { useRedis } from './support/use-redis.js';

@@ -8,7 +8,7 @@ import {
   type LiveListener,
   parseStreamId,
   type StoredMessage,
-} from '@rxsse/core';
+} from '@rxsse/core/channel';
 import { until } from '@rxsse/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisEngineError, RedisTimeoutError } from '../src/index.js';

@@ -1,4 +1,4 @@
-import type { ChannelEngine, LiveListener, StoredMessage } from '@rxsse/core';
+import type { ChannelEngine, LiveListener, StoredMessage } from '@rxsse/core/channel';
 import { until } from '@rxsse/core/testing';
 import { describe, expect, it } from 'vitest';
 import { RedisEngineError } from '../src/index.js';

@@ -2,7 +2,7 @@
 import { request } from 'node:http';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { type ChannelEngine, createChannel } from '@rxsse/core';
+import { type ChannelEngine, createChannel } from '@rxsse/core/channel';
 import { until } from '@rxsse/core/testing';
 import { createParser } from 'eventsource-parser';
 import { describe, expect, it } from 'vitest';

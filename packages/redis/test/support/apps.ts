@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type Child, startChild } from './processes.js';
+import { type Child, startChild } from '../../../../test/support/processes.js';
 
 const packages = fileURLToPath(new URL('../../../', import.meta.url));
 const BUILT = ['core', 'node', 'express', 'fastify', 'redis'];

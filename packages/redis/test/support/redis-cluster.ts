@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { type Child, freePort, startChild } from './processes.js';
+import { type Child, freePort, startChild } from '../../../../test/support/processes.js';
 
 const run = promisify(execFile);
 

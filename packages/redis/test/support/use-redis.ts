@@ -1,9 +1,9 @@
-import type { ChannelEngine } from '@rxsse/core';
+import type { ChannelEngine } from '@rxsse/core/channel';
 import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll } from 'vitest';
+import { RedisServer } from '../../../../test/support/redis-server.js';
 import { type RedisEngineOptions, redisEngine } from '../../src/index.js';
 import { RedisCluster } from './redis-cluster.js';
-import { RedisServer } from './redis-server.js';
 
 interface Setup {
   /** Engine options every `engine()` of the file starts from. */

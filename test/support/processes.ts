@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 
-export { freePort } from '../../../../test/support/ports.js';
+export { freePort } from './ports.js';
 
 /** Every child a test started: killed when the test process exits, whatever happened. */
 const children = new Set<ChildProcess>();
