@@ -62,7 +62,6 @@ serveParent(
     },
     mark: () => {
       slots = new Map();
-      return true;
     },
     /** Chunks per 100 ms slot since `mark`, without the partial first and last slots. */
     stats: () => {
@@ -75,7 +74,6 @@ serveParent(
       for (const client of clients) client.close();
       await Promise.all(clients.map((client) => client.closed));
       clients = [];
-      return true;
     },
     churn: async ({ port, path, cycles, concurrency }) => {
       const start = performance.now();
@@ -89,7 +87,6 @@ serveParent(
     /** The next fan-out connections record `expected` deliveries in all. */
     fanoutArm: ({ expected }) => {
       fan = recorder(expected);
-      return true;
     },
     /** Resolves when every delivery arrived, or when none arrived for 3 s. */
     fanoutWait: () =>

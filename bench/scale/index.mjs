@@ -1,26 +1,24 @@
 // Proof at scale: rxsse (on Express, and on bare node:http through openEventStream) against bare
 // node:http holding the same connections. For every phase and contender, a fresh server child
 // (server.mjs) and a fresh client child (clients.mjs), both with a raised `ulimit -n`.
-//
-// Environment (for profiling and quick looks; the suite uses the defaults):
-//   SCALE_PHASES=idle,churn,fanout   SCALE_KINDS=http,express,rxsse-node,rxsse-express
-//   SCALE_CONNECTIONS=10000  SCALE_HEARTBEAT=2000 (ms)  SCALE_CHURN=10000 (cycles)
-//   SCALE_FANOUT_CLIENTS=5000  SCALE_FANOUT_EVENTS=200  SCALE_FANOUT_RATE=50  SCALE_FANOUT_ROUNDS=2
-//   SCALE_SERVER_ARGS="--cpu-prof"   extra node flags for the server children
 
 import { loadavg } from 'node:os';
 import { fdLimit, startChild } from '../lib/child.mjs';
-import { environment, median, sleep, table, until } from '../lib/harness.mjs';
+import * as h from '../lib/harness.mjs';
 
-const env = process.env;
-const config = {
-  connections: Number(env.SCALE_CONNECTIONS ?? 10_000),
-  heartbeat: Number(env.SCALE_HEARTBEAT ?? 2_000),
-  churnCycles: Number(env.SCALE_CHURN ?? 10_000),
-  fanoutClients: Number(env.SCALE_FANOUT_CLIENTS ?? 5_000),
-  fanoutEvents: Number(env.SCALE_FANOUT_EVENTS ?? 200),
-  fanoutRate: Number(env.SCALE_FANOUT_RATE ?? 50),
-};
+/** SCALE_* (SCALE_FANOUT_CLIENTS=...): the suite's sizes, and the phases and kinds that run. */
+const config = h.knobs('SCALE', {
+  phases: ['idle', 'churn', 'fanout'],
+  kinds: ['http', 'express', 'rxsse-node', 'rxsse-express'],
+  connections: 10_000,
+  heartbeat: 2_000,
+  churn: 10_000,
+  fanoutClients: 5_000,
+  fanoutEvents: 200,
+  fanoutRate: 50,
+  fanoutRounds: 2,
+  serverArgs: '', // extra node flags for the server children, say `--cpu-prof`
+});
 const HEARTBEAT_ROUNDS = 4;
 const BUDGET = 7 * 60_000;
 
@@ -36,22 +34,24 @@ export const description = [
 export const summary = () =>
   'one run per phase and contender (fan-out: rounds in alternating order, the best shown)';
 
-const log = (line) => process.stderr.write(`  scale: ${line}\n`);
+const log = h.progress('scale');
 
 /** A fresh server of `kind` and a fresh client process for `fn`; both stopped whatever happens. */
 async function withPair(kind, fn) {
   if (Date.now() > config.deadline) throw new Error('time budget of the suite exhausted');
-  const limit = config.limit;
-  const execArgv = env.SCALE_SERVER_ARGS?.split(' ').filter(Boolean);
-  const serverEnv = { SCALE_HEARTBEAT: String(config.heartbeat) };
+  const { limit, heartbeat } = config;
+  const execArgv = config.serverArgs.split(' ').filter(Boolean);
   const url = (file) => new URL(file, import.meta.url);
   let server;
   let client;
   try {
-    server = await startChild(url('./server.mjs'), { args: [kind], limit, execArgv, env: serverEnv });
+    const env = { SCALE_HEARTBEAT: String(heartbeat) };
+    server = await startChild(url('./server.mjs'), { args: [kind], limit, execArgv, env });
     client = await startChild(url('./clients.mjs'), { limit });
-    const count = () => server.request('count');
-    return await fn({ server, client, port: server.info.port, count });
+    /** Waits until the server counts `n` of `key` (sockets, streams). */
+    const counted = (key, n, what) =>
+      h.until(async () => (await server.request('count'))[key] === n, 10_000, what);
+    return await fn({ server, client, port: server.info.port, counted });
   } finally {
     await client?.stop();
     await server?.stop();
@@ -60,49 +60,47 @@ async function withPair(kind, fn) {
 
 /** Idle memory of N connections, then the event loop while heartbeats go out. */
 const idle = (kind) =>
-  withPair(kind, async ({ server, client, port, count }) => {
+  withPair(kind, async ({ server, client, port, counted }) => {
     const n = config.connections;
     // Warm-up: the first requests compile the handler and grow pools; they are not per-connection.
     await client.request('churn', { port, path: '/sse', cycles: 200, concurrency: 50 });
-    await until(async () => (await count()).sockets === 0, 10_000, 'warm-up connections to close');
+    await counted('sockets', 0, 'warm-up connections to close');
     const before = await server.request('memory');
     const open = await client.request('open', { port, path: '/sse', count: n });
     if (open.opened !== n) throw new Error(`opened ${open.opened} of ${n} (${open.failed} failed)`);
-    await until(async () => (await count()).streams === n, 10_000, `${n} streams`);
+    await counted('streams', n, `${n} streams`);
     const after = await server.request('memory');
-    const row = {
-      kind,
-      connectMs: open.ms,
-      heapPerConnection: (after.heapUsed - before.heapUsed) / n,
-      rssPerConnection: (after.rss - before.rss) / n,
-    };
+    const perConnection = (key) => (after[key] - before[key]) / n;
+    const row = { kind, connectMs: open.ms, heap: perConnection('heapUsed'), rss: perConnection('rss') };
     if (kind !== 'express') {
       await client.request('mark');
       await server.request('loopStart');
       // A little over the rounds, so the last round's maximum is read before the stop.
-      await sleep(config.heartbeat * HEARTBEAT_ROUNDS + 300);
+      await h.sleep(config.heartbeat * HEARTBEAT_ROUNDS + 300);
       row.loop = await server.request('loopStop');
       row.received = await client.request('stats');
     }
     await client.request('closeAll');
-    log(`idle ${kind}: ${Math.round(row.heapPerConnection)} B heap per connection`);
+    log(`idle ${kind}: ${Math.round(row.heap)} B heap per connection`);
     return row;
   });
 
 /** Connect/disconnect cycles, then everything a leak would leave behind. */
 const churn = (kind) =>
-  withPair(kind, async ({ server, client, port, count }) => {
+  withPair(kind, async ({ server, client, port, counted }) => {
     const cycle = async (cycles) => {
       const run = await client.request('churn', { port, path: '/churn', cycles, concurrency: 50 });
-      await until(async () => (await count()).sockets === 0, 10_000, 'churned connections to close');
+      await counted('sockets', 0, 'churned connections to close');
       return run;
     };
     await cycle(500);
     const before = await server.request('resources');
-    const run = await cycle(config.churnCycles);
+    const run = await cycle(config.churn);
     const after = await server.request('resources');
-    const keys = [...new Set([...Object.keys(before.listeners), ...Object.keys(after.listeners)])];
-    const added = keys.map((key) => Math.abs((after.listeners[key] ?? 0) - (before.listeners[key] ?? 0)));
+    const keys = new Set([...Object.keys(before.listeners), ...Object.keys(after.listeners)]);
+    const added = [...keys].map((key) =>
+      Math.abs((after.listeners[key] ?? 0) - (before.listeners[key] ?? 0)),
+    );
     log(`churn ${kind}: ${run.failed} failed, ${after.live} live subscriptions`);
     return {
       ...after,
@@ -119,12 +117,12 @@ const churn = (kind) =>
 
 /** One Subject, many clients, timestamped events. */
 const fanout = (kind) =>
-  withPair(kind, async ({ server, client, port, count }) => {
+  withPair(kind, async ({ server, client, port, counted }) => {
     const { fanoutClients: n, fanoutEvents: events, fanoutRate: rate } = config;
     const open = await client.request('open', { port, path: '/fanout', count: n });
     if (open.opened !== n) throw new Error(`opened ${open.opened} of ${n}`);
-    await until(async () => (await count()).streams === n, 10_000, `${n} streams`);
-    await sleep(200);
+    await counted('streams', n, `${n} streams`);
+    await h.sleep(200);
     await client.request('fanoutArm', { expected: n * events });
     // The server's CPU time until the last delivery: unlike deliveries/s, another process on the
     // machine cannot make it look worse.
@@ -135,29 +133,38 @@ const fanout = (kind) =>
     const seconds = (got.lastReceive - sent.first) / 1000;
     await client.request('closeAll');
     const cpu = ((cpuAfter.main - cpuBefore.main) * 1000) / got.deliveries;
-    log(`fanout ${kind}: ${Math.round(got.deliveries / seconds)}/s, ${cpu.toFixed(1)} µs per delivery`);
-    const rates = { deliveriesPerSecond: got.deliveries / seconds, serverCpuPerDelivery: cpu };
-    return { ...got, ...rates, kind, seconds, expected: n * events, serverElu: sent.elu, clientElu: got.elu };
+    const perSecond = got.deliveries / seconds;
+    log(`fanout ${kind}: ${Math.round(perSecond)}/s, ${cpu.toFixed(1)} µs per delivery`);
+    return {
+      ...got,
+      kind,
+      seconds,
+      perSecond,
+      cpu,
+      expected: n * events,
+      serverElu: sent.elu,
+      clientElu: got.elu,
+    };
   });
+
+const PLAN = {
+  idle: [idle, ['http', 'express', 'rxsse-node', 'rxsse-express']],
+  churn: [churn, ['http', 'rxsse-node', 'rxsse-express']],
+  fanout: [fanout, ['http', 'express', 'rxsse-node', 'rxsse-express']],
+};
 
 export async function run() {
   config.limit = fdLimit();
   // A client and a server each hold every connection: both need a descriptor per connection.
   config.connections = Math.min(config.connections, config.limit - 256);
   config.fanoutClients = Math.min(config.fanoutClients, config.limit - 256);
-  const only = env.SCALE_KINDS?.split(',');
-  const kinds = (list) => (only ? list.filter((kind) => only.includes(kind)) : list);
-  const fanoutRounds = Number(env.SCALE_FANOUT_ROUNDS ?? 2);
-  const plan = {
-    idle: [idle, kinds(['http', 'express', 'rxsse-node', 'rxsse-express']), 1],
-    churn: [churn, kinds(['http', 'rxsse-node', 'rxsse-express']), 1],
-    fanout: [fanout, kinds(['http', 'express', 'rxsse-node', 'rxsse-express']), fanoutRounds],
-  };
   const results = { idle: [], churn: [], fanout: [], errors: [], load: [loadavg()[0]] };
   const started = Date.now();
   config.deadline = started + BUDGET;
-  for (const phase of (env.SCALE_PHASES ?? 'idle,churn,fanout').split(',')) {
-    const [measure, list, rounds] = plan[phase];
+  for (const phase of config.phases) {
+    const [measure, all] = PLAN[phase];
+    const list = all.filter((kind) => config.kinds.includes(kind));
+    const rounds = phase === 'fanout' ? config.fanoutRounds : 1;
     // Rounds alternate the order, so a busy spell of the machine hits every contender alike; extra
     // rounds only while the time budget allows one more run of the slowest so far.
     const order = Array.from({ length: rounds }, (_, r) => (r % 2 ? [...list].reverse() : list)).flat();
@@ -186,18 +193,42 @@ const bytes = (x) => `${int(x)} B`;
 const signed = (x) => `${x >= 0 ? '+' : '−'}${int(Math.abs(x))} B`;
 const kib = (x) => `${x >= 0 ? '+' : '−'}${int(Math.abs(x) / KB)} KiB`;
 const pct = (x) => `${(x * 100).toFixed(0)}%`;
-const list = (values) => values.map((x) => x.toFixed(1)).join(', ');
+const list = (values, cell = (x) => x.toFixed(1)) => values.map(cell).join(', ');
 const CONTENDERS = ['rxsse-express', 'rxsse-node'];
 const SHORT = { 'rxsse-express': 'Express', 'rxsse-node': 'node:http' };
 const LABEL = { ...SHORT, express: 'Express alone', http: 'bare node:http' };
 const label = (kind) => (SHORT[kind] ? `rxsse on ${LABEL[kind]}` : LABEL[kind]);
 
 /** A details table: one row per kind present in `phase`, one column per `[header, cell]`. */
-const details = (phase, kinds, columns) =>
-  table(
-    columns.map(([header]) => header),
-    kinds.filter((kind) => phase[kind]).map((kind) => columns.map(([, cell]) => cell(phase[kind], kind))),
+const details = (phase, kinds, title, columns) =>
+  h.table(
+    [title, ...columns.map(([header]) => header)],
+    kinds
+      .filter((kind) => phase[kind])
+      .map((kind) => [label(kind), ...columns.map(([, cell]) => cell(phase[kind]))]),
   );
+
+/** The main table: one row per measure, a cell per contender and the baseline, and the goals. */
+function summaryTable() {
+  const rows = [];
+  const goals = [];
+  /** `cell` per contender and the baseline (`baseCell`, if it differs); goals when `pass` is given. */
+  const line = (measure, goal, phase, cell, pass, baseCell = cell) => {
+    const cells = CONTENDERS.map((kind) => (phase[kind] ? cell(phase[kind]) : 'n/a'));
+    const verdicts = CONTENDERS.map((kind) => (!phase[kind] ? 'n/a' : pass?.(phase[kind]) ? 'PASS' : 'MISS'));
+    const base = phase.http ? baseCell(phase.http) : 'n/a';
+    rows.push([measure, goal, ...cells, base, goal === 'info' ? 'info' : verdicts.join(' / ')]);
+    if (goal === 'info') return;
+    for (const [i, kind] of CONTENDERS.entries()) {
+      const name = `scale: ${measure} (${SHORT[kind]})`;
+      if (phase[kind]) goals.push({ name, pass: verdicts[i] === 'PASS', actual: cells[i] });
+    }
+  };
+  const info = (measure, phase, cell, baseCell) => line(measure, 'info', phase, cell, undefined, baseCell);
+  const headers = ['measure', 'goal', 'rxsse on Express', 'rxsse on node:http', 'bare node:http'];
+  const markdown = () => h.table([...headers, 'result (Express / node:http)'], rows);
+  return { line, info, goals, markdown };
+}
 
 /** The markdown tables and goals of one run. */
 function report(results) {
@@ -205,25 +236,9 @@ function report(results) {
   const [idle, churn] = [by(results.idle), by(results.churn)];
   // Fan-out: each contender's best round stands for it; CPU per delivery is the least of the rounds.
   const rounds = (kind) => results.fanout.filter((row) => row.kind === kind);
-  const fan = by([...results.fanout].sort((a, b) => a.deliveriesPerSecond - b.deliveriesPerSecond));
-  const cpu = (kind) => Math.min(...rounds(kind).map((r) => r.serverCpuPerDelivery));
-  const rows = [];
-  const goals = [];
-  /** One row of the main table: `cell` per contender and the baseline, and goals when `pass`. */
-  const line = (measure, goal, phase, cell, pass, baseCell = cell) => {
-    const cells = CONTENDERS.map((kind) => (phase[kind] ? cell(phase[kind]) : 'n/a'));
-    const verdict = (kind) => (!phase[kind] ? 'n/a' : pass?.(phase[kind]) ? 'PASS' : 'MISS');
-    const verdicts = CONTENDERS.map(verdict);
-    const base = phase.http ? baseCell(phase.http) : 'n/a';
-    rows.push([measure, goal, ...cells, base, goal === 'info' ? 'info' : verdicts.join(' / ')]);
-    if (goal === 'info') return;
-    for (const [i, kind] of CONTENDERS.entries()) {
-      const actual = cells[i];
-      if (phase[kind])
-        goals.push({ name: `scale: ${measure} (${SHORT[kind]})`, pass: verdicts[i] === 'PASS', actual });
-    }
-  };
-  const info = (measure, phase, cell, baseCell) => line(measure, 'info', phase, cell, undefined, baseCell);
+  const fan = by([...results.fanout].sort((a, b) => a.perSecond - b.perSecond));
+  const cpu = (kind) => Math.min(...rounds(kind).map((r) => r.cpu));
+  const { line, info, goals, markdown } = summaryTable();
   const versus = (row, text, base) => (row.kind === 'http' ? text : `${text} (${base})`);
 
   const n = int(config.connections);
@@ -231,37 +246,40 @@ function report(results) {
   if (bare) {
     // rxsse on Express is measured against Express alone: what Express costs is no SSE library's to save.
     const floor = (row) => (row.kind === 'rxsse-express' && idle.express) || bare;
-    const overFloor = (row) => signed(row.heapPerConnection - floor(row).heapPerConnection);
-    const overBare = (row) => signed(row.heapPerConnection - bare.heapPerConnection);
-    const express = (row) => (floor(row) === bare ? '' : `; ${overFloor(row)} over Express alone`);
-    const heap = (row) => versus(row, bytes(row.heapPerConnection), `${overBare(row)}${express(row)}`);
-    const pass = (row) => row.heapPerConnection - floor(row).heapPerConnection <= KB;
+    const express = (row) =>
+      floor(row) === bare ? '' : `; ${signed(row.heap - floor(row).heap)} over Express alone`;
+    const heap = (row) => versus(row, bytes(row.heap), `${signed(row.heap - bare.heap)}${express(row)}`);
+    const pass = (row) => row.heap - floor(row).heap <= KB;
     line(`heap per idle connection (${n})`, '≤ +1 KB over the same server without rxsse', idle, heap, pass);
-    info(`RSS per idle connection (${n})`, idle, (row) =>
-      versus(row, bytes(row.rssPerConnection), signed(row.rssPerConnection - bare.rssPerConnection)),
-    );
+    const rss = (row) => versus(row, bytes(row.rss), signed(row.rss - bare.rss));
+    info(`RSS per idle connection (${n})`, idle, rss);
   }
   const hb = Object.fromEntries(Object.entries(idle).filter(([, row]) => row.loop));
   const at = `heartbeats at ${n}`;
   /** A cell that shows `value(row)` in ms, and its test against `limit`. */
   const within = (value, limit) => [(row) => ms(value(row)), (row) => value(row) <= limit];
   const round = `longest block per ${config.heartbeat} ms round, main-thread CPU (median of rounds)`;
-  line(`${at}: ${round}`, '≤ 5 ms', hb, ...within((row) => median(row.loop.cpuRoundMax), 5));
-  info(`${at}: the same in wall-clock time (median of rounds; max)`, hb, (row) => {
-    return `${ms(median(row.loop.roundMax))} (${ms(row.loop.max)})`;
-  });
+  line(`${at}: ${round}`, '≤ 5 ms', hb, ...within((row) => h.median(row.loop.cpuRoundMax), 5));
+  const wall = (row) => `${ms(h.median(row.loop.roundMax))} (${ms(row.loop.max)})`;
+  info(`${at}: the same in wall-clock time (median of rounds; max)`, hb, wall);
   line(`${at}: p99 event-loop delay`, '≤ 10 ms', hb, ...within((row) => row.loop.p99, 10));
   info(`${at}: event-loop utilization`, hb, (row) => `${(row.loop.elu * 100).toFixed(1)}%`);
 
-  const cycles = `churn ${int(config.churnCycles)}`;
+  const cycles = `churn ${int(config.churn)}`;
   const subscriptions = (row) => `${row.live} of ${int(row.subscribed)}`;
-  const clean = (row) => row.live === 0 && row.subscribed === config.churnCycles;
+  const clean = (row) => row.live === 0 && row.subscribed === config.churn;
   line(`${cycles}: live subscriptions after`, '0', churn, subscriptions, clean, () => 'n/a');
   const registrations = (row) => `${row.heartbeats}, ${row.openStreams}`;
   const unregistered = (row) => row.heartbeats === 0 && row.openStreams === 0;
   const open = (row) => `${row.streams} open responses`;
-  const registered = [registrations, unregistered, open];
-  line(`${cycles}: heartbeat registrations, openStreams after`, '0, 0', churn, ...registered);
+  line(
+    `${cycles}: heartbeat registrations, openStreams after`,
+    '0, 0',
+    churn,
+    registrations,
+    unregistered,
+    open,
+  );
   const none = (key) => [(row) => `${row[key]}`, (row) => row[key] === 0];
   line(`${cycles}: server + process listeners added`, '0', churn, ...none('listeners'));
   line(`${cycles}: active 'Timeout's added`, '0', churn, ...none('timeouts'));
@@ -269,80 +287,48 @@ function report(results) {
   line(`${cycles}: heap after − before (after GC)`, '≤ 1 MB', churn, ...heapDelta);
 
   const fanTitle = `fan-out ${int(config.fanoutClients)} × ${config.fanoutEvents} events (${config.fanoutRate}/s asked)`;
-  const perSecond = (row) => `${int(row.deliveriesPerSecond)}/s`;
-  const fanRatio = (row) => (row.deliveriesPerSecond / fan.http?.deliveriesPerSecond).toFixed(2);
+  const perSecond = (row) => `${int(row.perSecond)}/s`;
+  const fanRatio = (row) => (row.perSecond / fan.http?.perSecond).toFixed(2);
   info(`${fanTitle}: deliveries/s`, fan, (row) => versus(row, perSecond(row), `${fanRatio(row)}x`));
   info(`${fanTitle}: p99 publish-to-receive`, fan, (row) => ms(row.p99));
-  info(`${fanTitle}: server main-thread CPU per delivery`, fan, (row) =>
-    versus(row, `${cpu(row.kind).toFixed(1)} µs`, `${(cpu(row.kind) / cpu('http')).toFixed(2)}x`),
-  );
+  const cpuCell = (row) =>
+    versus(row, `${cpu(row.kind).toFixed(1)} µs`, `${(cpu(row.kind) / cpu('http')).toFixed(2)}x`);
+  info(`${fanTitle}: server main-thread CPU per delivery`, fan, cpuCell);
 
-  const e = environment();
+  const e = h.environment();
   const [before, after] = results.load.map((x) => x.toFixed(1));
   const header = `${e.date} · node ${e.node} · ${e.cpu} · ${e.platform} · fd limit ${config.limit} · ${Math.round(results.seconds)} s · load average ${before} → ${after}`;
   const kinds = ['rxsse-express', 'rxsse-node', 'express', 'http'];
-  const watched = (key, cell) => (row) => (row.loop ? cell(row[key]) : 'n/a');
+  const watched = (key, cell) => (row) => (row[key] ? cell(row[key]) : 'n/a');
   const tables = [
-    table(
-      [
-        'measure',
-        'goal',
-        'rxsse on Express',
-        'rxsse on node:http',
-        'bare node:http',
-        'result (Express / node:http)',
-      ],
-      rows,
-    ),
-    details(idle, kinds, [
-      [`idle ${n}`, (_, kind) => label(kind)],
+    markdown(),
+    details(idle, kinds, `idle ${n}`, [
       ['connect all', (row) => ms(row.connectMs)],
-      ['heap/conn', (row) => bytes(row.heapPerConnection)],
-      ['RSS/conn', (row) => bytes(row.rssPerConnection)],
+      ['heap/conn', (row) => bytes(row.heap)],
+      ['RSS/conn', (row) => bytes(row.rss)],
       ['longest block per round, CPU (ms)', watched('loop', (loop) => list(loop.cpuRoundMax))],
       ['wall clock (ms)', watched('loop', (loop) => list(loop.roundMax))],
       ['longest GC', watched('loop', (loop) => ms(loop.gc.max))],
       ['heartbeats in busiest 100 ms', watched('received', (received) => int(received.busiestSlot))],
       ['heartbeats received', watched('received', (received) => int(received.chunks))],
     ]),
-    details(fan, kinds, [
-      ['fan-out (best round)', (_, kind) => label(kind)],
+    details(fan, kinds, 'fan-out (best round)', [
       ['delivered', (row) => `${int(row.deliveries)} / ${int(row.expected)}`],
       ['publish → last receive', (row) => `${row.seconds.toFixed(1)} s`],
       ['deliveries/s', perSecond],
-      [
-        'all rounds (/s)',
-        (_, kind) =>
-          rounds(kind)
-            .map((r) => int(r.deliveriesPerSecond))
-            .join(', '),
-      ],
-      [
-        'server CPU per delivery, all rounds (µs)',
-        (_, kind) => list(rounds(kind).map((r) => r.serverCpuPerDelivery)),
-      ],
+      ['all rounds (/s)', (row) => list(rounds(row.kind), (r) => int(r.perSecond))],
+      ['server CPU per delivery, all rounds (µs)', (row) => list(rounds(row.kind).map((r) => r.cpu))],
       ...['p50', 'p99', 'max'].map((key) => [key, (row) => ms(row[key])]),
       ['server ELU', (row) => pct(row.serverElu)],
       ['client ELU', (row) => pct(row.clientElu)],
     ]),
-    details(
-      churn,
-      ['rxsse-express', 'rxsse-node', 'http'],
-      [
-        ['churn', (_, kind) => label(kind)],
-        ['time', (row) => `${row.seconds.toFixed(1)} s`],
-        ['failed', (row) => String(row.failed)],
-        ['heap after − before', (row) => kib(row.heapDelta)],
-        ['RSS after − before', (row) => kib(row.rssDelta)],
-        [
-          'active resources after',
-          (row) =>
-            Object.entries(row.active)
-              .map((entry) => entry.join(' '))
-              .join(', '),
-        ],
-      ],
-    ),
+    details(churn, ['rxsse-express', 'rxsse-node', 'http'], 'churn', [
+      ['time', (row) => `${row.seconds.toFixed(1)} s`],
+      ['failed', (row) => String(row.failed)],
+      ['heap after − before', (row) => kib(row.heapDelta)],
+      ['RSS after − before', (row) => kib(row.rssDelta)],
+      ['active resources after', (row) => list(Object.entries(row.active), (entry) => entry.join(' '))],
+    ]),
   ];
   for (const error of results.errors) goals.push({ name: `scale: ${error}`, pass: false, actual: 'failed' });
   const errors = results.errors.length > 0 ? `\n\nErrors: ${results.errors.join('; ')}` : '';

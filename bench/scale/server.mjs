@@ -193,7 +193,6 @@ serveParent(
     resources: async () => ({ memory: await settleHeap(), ...resources() }),
     loopStart: () => {
       stopLoop = watchLoop();
-      return true;
     },
     loopStop: () => stopLoop(),
     fanout: publish,
