@@ -25,7 +25,7 @@ function handStream(source) {
   return new Response(body, { headers: HEADERS });
 }
 
-// The stream suite's burst and fan-out (its stalled client measures Node's RSS).
+// The stream suite's burst and fan-out: the bun suite measures throughput only.
 const routes = {};
 for (const { path, source, options } of ROUTES.filter((route) => route.path !== '/stall')) {
   const events = (request) => source(queryN(request.url));
