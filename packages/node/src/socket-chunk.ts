@@ -26,7 +26,9 @@ export function canWriteChunks(res: ServerResponse): boolean {
 /**
  * Writes `chunk` to `socket` framed as one chunk of the response's chunked body and sends it at
  * once. Returns `undefined`, having written nothing, when `res.write` must do it instead: the
- * response does not own the socket, holds bytes of its own, or the socket is corked or gone.
+ * response does not own the socket, holds bytes of its own, or the socket is corked or gone; or
+ * the chunk alone fills the socket's buffer (a burst's 64 KiB chunks: measured, they cost a fresh
+ * process ~25 % more CPU this way than through `res.write`, though less once warm).
  * Otherwise returns whether the socket has room.
  *
  * Why not `res.write`: Express gives every response its own prototype (`Object.setPrototypeOf`
@@ -36,6 +38,7 @@ export function canWriteChunks(res: ServerResponse): boolean {
  */
 export function writeChunk(res: ServerResponse, socket: Socket, chunk: Uint8Array): boolean | undefined {
   if (
+    chunk.length >= socket.writableHighWaterMark ||
     socket._httpMessage !== res ||
     socket.writableCorked ||
     socket.destroyed ||

@@ -121,6 +121,36 @@ describe('NodeSink over node:http', () => {
     );
   });
 
+  it('reports full after small chunks the client stopped taking, and drains when it reads again', async () => {
+    const small = new Uint8Array(1024).fill(0x62);
+    let result: { ok: boolean; written: number } | undefined;
+    let drained = false;
+    const url = await serve((req, res) => {
+      const sink = new NodeSink(req, res);
+      sink.open(HEADERS);
+      sink.onDrain(() => {
+        drained = true;
+        sink.end();
+      });
+      let written = 0;
+      let ok = true;
+      // 64 MiB bounds the loop: the kernel's buffers for one socket are far smaller.
+      while (ok && written < 64 * 1024) {
+        ok = sink.write(small);
+        written++;
+      }
+      result = { ok, written };
+    });
+    const client = await rawClient(url, { read: false });
+    await waitFor(() => result !== undefined, 5_000, 'the writes');
+    expect(result!.ok).toBe(false);
+    expect(drained).toBe(false);
+    client.resume();
+    await client.done;
+    expect(drained).toBe(true);
+    expect(client.text.split('b'.repeat(1024)).length - 1).toBe(result!.written);
+  });
+
   it('leaves no drain listener on a socket it wrote to directly', async () => {
     let counts: { before: number; open: number; after: number } | undefined;
     const url = await serve((req, res) => {
