@@ -2,6 +2,11 @@ import { utf8Length } from '../encode/utf8-length.js';
 
 /** UTF-8 bytes per UTF-16 unit, at most: a queue of n units holds at most 3n bytes. */
 const MAX_BYTES_PER_UNIT = 3;
+/**
+ * An empty array already holding strings' elements kind. A literal `[]` starts as small integers,
+ * so the first event of each new stream changed its map and deoptimized the optimized push path.
+ */
+const EMPTY: string[] = [''].slice(1);
 
 /**
  * The formatted events waiting for a slow client, encoded together at the next write. It counts
@@ -10,7 +15,7 @@ const MAX_BYTES_PER_UNIT = 3;
  * (nearly every queue) need not pay.
  */
 export class EventQueue {
-  #texts: string[] = [];
+  #texts: string[] = EMPTY.slice();
   #head = 0;
   #units = 0;
   /** UTF-8 sizes of `#texts[0 .. sizes.length)`, created on first use; `#bytes` sums them from `#head`. */
@@ -89,7 +94,7 @@ export class EventQueue {
   /** Empties the queue, discarding its events; returns how many there were. */
   clear(): number {
     const count = this.length;
-    this.#texts = [];
+    this.#texts = EMPTY.slice();
     this.#reset();
     return count;
   }
