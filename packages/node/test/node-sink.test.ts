@@ -99,6 +99,27 @@ describe('NodeSink over node:http', () => {
     expect(seen).toEqual({ ok: false, corked: 1 });
   });
 
+  it('hands every chunk to a write a middleware replaced, small chunks too', async () => {
+    // A body-transforming middleware (compression, a logger) owns the body once it replaced write:
+    // a chunk that went around it to the socket would be missing from what it sends, or corrupt it.
+    const passed: string[] = [];
+    const url = await serve((req, res) => {
+      const write = res.write.bind(res) as (chunk: Uint8Array) => boolean;
+      res.write = ((chunk: Uint8Array) => {
+        passed.push(new TextDecoder().decode(chunk));
+        return write(chunk);
+      }) as typeof res.write;
+      const sink = new NodeSink(req, res);
+      sink.open(HEADERS);
+      sink.write(new TextEncoder().encode('data: a\n\n'));
+      sink.write(new TextEncoder().encode(':\n'));
+      sink.end();
+    });
+    const client = await rawClient(url, { read: true });
+    await client.done;
+    expect(passed).toEqual(['data: a\n\n', ':\n']);
+  });
+
   it('frames chunks on the socket itself as res.write would, also for a response with its own prototype', async () => {
     const write = vi.spyOn(OutgoingMessage.prototype, 'write');
     let calls = -1;
