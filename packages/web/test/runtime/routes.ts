@@ -1,6 +1,6 @@
 // The routes the Bun and Deno suites serve: the same route code on every runtime, with a ledger
 // the tests read over HTTP, since the server lives in another process.
-import type { CloseReason, MessageEvent, StreamOptions } from '@rxsse/core';
+import type { CloseReason, StreamOptions } from '@rxsse/core';
 import { createChannel, memoryEngine } from '@rxsse/core/channel';
 import { concat, from, interval, map, NEVER, Observable, take } from 'rxjs';
 import { HOSTILE_MESSAGES } from '../../../../test/wire/hostile-messages.js';
