@@ -177,7 +177,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
     if (this.#reason !== undefined) return;
     const text = this.#tryFormat(message);
     if (text === undefined) return;
-    this.#queue ??= new EventQueue();
+    this.#queue ??= new EventQueue(this.options.onOverflow !== 'drop-oldest');
     const queue = this.#queue;
     const cap = this.options.maxQueueBytes;
     if (queue.mayPass(text, cap)) {

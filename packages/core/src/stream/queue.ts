@@ -7,6 +7,8 @@ const MAX_BYTES_PER_UNIT = 3;
  * so the first event of each new stream changed its map and deoptimized the optimized push path.
  */
 const EMPTY: string[] = [''].slice(1);
+/** A waiting queue joins its newest events into one string per this many UTF-16 units. */
+const MERGE_UNITS = 64 * 1024;
 
 /**
  * The formatted events waiting for a slow client, encoded together at the next write. It counts
@@ -18,6 +20,10 @@ export class EventQueue {
   #texts: string[] = EMPTY.slice();
   #head = 0;
   #units = 0;
+  #count = 0;
+  /** Where the events not merged yet begin in `#texts`, and their UTF-16 units. */
+  #tail = 0;
+  #tailUnits = 0;
   /** UTF-8 sizes of `#texts[0 .. sizes.length)`, created on first use; `#bytes` sums them from `#head`. */
   #sizes: number[] | undefined;
   #bytes = 0;
@@ -27,9 +33,16 @@ export class EventQueue {
     return this.#units;
   }
 
+  /**
+   * @param merge Whether events may be joined while they wait (not for `drop-oldest`, which drops
+   *   them one by one). A client that cannot keep up may leave thousands of small strings here,
+   *   each copied by every young-generation GC until it is old; one string per 64 KiB is not.
+   */
+  constructor(private readonly merge = true) {}
+
   /** Events queued. */
   get length(): number {
-    return this.#texts.length - this.#head;
+    return this.#count;
   }
 
   /** Whether adding `text` could take the queue past `cap` bytes: then measure before adding. */
@@ -56,8 +69,19 @@ export class EventQueue {
       this.#sizes!.push(size);
       this.#bytes += size;
     }
-    this.#texts.push(text);
+    const texts = this.#texts;
+    texts.push(text);
     this.#units += text.length;
+    this.#count++;
+    this.#tailUnits += text.length;
+    // Sizes are measured per string: once they are, strings stay as they are.
+    if (this.#tailUnits >= MERGE_UNITS && this.merge && this.#sizes === undefined) {
+      const merged = texts.slice(this.#tail).join('');
+      texts.length = this.#tail;
+      texts.push(merged);
+      this.#tail = texts.length;
+      this.#tailUnits = 0;
+    }
   }
 
   /** Drops the oldest events until at most `keep` bytes remain; returns how many it dropped. */
@@ -71,13 +95,15 @@ export class EventQueue {
       this.#units -= texts[this.#head]!.length;
       texts[this.#head++] = ''; // let the dropped text go now, not at the next compaction
     }
+    const dropped = this.#head - from;
+    this.#count -= dropped;
     // Compact now and then: a client stalled for hours must not grow the arrays without end.
     if (this.#head > 1024 && this.#head * 2 > sizes.length) {
       this.#texts = texts.slice(this.#head);
       this.#sizes = sizes.slice(this.#head);
       this.#head = 0;
     }
-    return this.#head - from;
+    return dropped;
   }
 
   /** Empties the queue and returns its text as one string. */
@@ -93,7 +119,7 @@ export class EventQueue {
 
   /** Empties the queue, discarding its events; returns how many there were. */
   clear(): number {
-    const count = this.length;
+    const count = this.#count;
     this.#texts = EMPTY.slice();
     this.#reset();
     return count;
@@ -104,5 +130,8 @@ export class EventQueue {
     this.#head = 0;
     this.#units = 0;
     this.#bytes = 0;
+    this.#count = 0;
+    this.#tail = 0;
+    this.#tailUnits = 0;
   }
 }
