@@ -23,7 +23,18 @@ export class RedisCluster {
     private readonly dir: string,
   ) {}
 
-  static async start({ nodeTimeoutMs = 1000 } = {}): Promise<RedisCluster> {
+  static async start(options: { nodeTimeoutMs?: number } = {}): Promise<RedisCluster> {
+    // Another test process may bind a chosen port between the check and the node's bind: try anew.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await RedisCluster.#start(options);
+      } catch (error) {
+        if (attempt === 3 || !/Address already in use/.test(String(error))) throw error;
+      }
+    }
+  }
+
+  static async #start({ nodeTimeoutMs = 1000 }: { nodeTimeoutMs?: number }): Promise<RedisCluster> {
     const dir = mkdtempSync(join(tmpdir(), 'rxsse-cluster-'));
     const nodes: Node[] = [];
     const cluster = new RedisCluster(nodes, dir);
