@@ -2,6 +2,7 @@ import { ClientOfflineError, MultiErrorReply } from 'redis';
 import type { RedisClient } from './client.js';
 import type { TimedClient } from './deadline.js';
 import { RedisTimeoutError } from './errors.js';
+import { type Listened, listenOn } from './listeners.js';
 import type { Entry } from './stream-read.js';
 
 /** Receives a stream's entries, decoded, from a {@link LiveReader}. Must not throw. */
@@ -25,12 +26,10 @@ export interface LiveReaderOptions<T> {
   decode: (entry: Entry) => T;
 }
 
-interface Topic<T> {
+interface Topic<T> extends Listened<EntryListener<T>> {
   readonly key: string;
-  readonly listeners: Set<EntryListener<T>>;
   /** The last id delivered (`0-0`: the stream did not exist); `undefined` until it is known. */
   cursor: string | undefined;
-  ready: Promise<void>;
   /** The last read was full: trimming may outrun the reader, so the next read checks the cursor. */
   behind: boolean;
   /**
@@ -91,18 +90,7 @@ export class LiveReader<T> {
    */
   async listen(key: string, listener: EntryListener<T>): Promise<() => void> {
     if (this.#closed) throw new Error('The Redis engine is closed');
-    const topic = this.#topics.get(key) ?? this.#addTopic(key);
-    topic.listeners.add(listener);
-    const unlisten = () => {
-      topic.listeners.delete(listener);
-      if (topic.listeners.size === 0 && this.#topics.get(key) === topic) this.#topics.delete(key);
-    };
-    try {
-      await topic.ready;
-    } catch (error) {
-      unlisten();
-      throw error;
-    }
+    const unlisten = await listenOn(this.#topics, key, listener, (added) => this.#addTopic(added));
     this.#ensureRunning();
     return unlisten;
   }

@@ -6,6 +6,7 @@ import {
   type StreamId,
 } from '@rxsse/core/channel';
 import type { TimedClient } from './deadline.js';
+import { type Listened, listenOn } from './listeners.js';
 import type { LiveReader } from './live-reader.js';
 import type { PartitionLayout } from './partition.js';
 import { fromEntry } from './stream-fields.js';
@@ -26,14 +27,12 @@ export function decodeRouted(entry: Entry): Routed {
   return { topic, message: fromEntry(id, entry.message).message };
 }
 
-interface Topic {
+interface Topic extends Listened<LiveListener> {
   readonly partition: number;
-  readonly listeners: Set<LiveListener>;
   /** The topic's last id delivered, or its last id when it started; `undefined` until known. */
   cursor: StreamId | undefined;
   /** Events read before the cursor was known: delivered then, if they follow it. */
   held: StoredMessage[];
-  ready: Promise<void>;
 }
 
 /**
@@ -57,19 +56,7 @@ export class PartitionBus {
 
   /** As `LiveBus.listen`. */
   async listen(topic: string, listener: LiveListener): Promise<() => void> {
-    const state = this.#topics.get(topic) ?? this.#add(topic);
-    state.listeners.add(listener);
-    const unlisten = () => {
-      state.listeners.delete(listener);
-      if (state.listeners.size === 0 && this.#topics.get(topic) === state) this.#topics.delete(topic);
-    };
-    try {
-      await state.ready;
-    } catch (error) {
-      unlisten();
-      throw error;
-    }
-    return unlisten;
+    return listenOn(this.#topics, topic, listener, (key) => this.#add(key));
   }
 
   #add(topic: string): Topic {
