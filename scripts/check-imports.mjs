@@ -23,7 +23,7 @@ function sources(dir) {
 }
 
 /** The specifiers a file imports or re-exports. */
-export function specifiers(text) {
+function specifiers(text) {
   const found = [];
   for (const match of text.matchAll(IMPORT)) found.push(match[1] ?? match[2]);
   return found;
@@ -52,7 +52,7 @@ function publicEntries(packagesDir) {
 }
 
 /** Circles in a graph of file -> files, each as the list of its files (Tarjan's components). */
-export function circles(graph) {
+function circles(graph) {
   let index = 0;
   const stack = [];
   const state = new Map();

@@ -12,7 +12,7 @@ import { type HeartbeatTarget, joinHeartbeat, leaveHeartbeat } from './heartbeat
 import { streamLifetime } from './lifetime.js';
 import type { StreamMetrics } from './metrics.js';
 import { type ResolvedStreamOptions, resolveStreamOptions, type StreamOptions } from './options.js';
-import { overflowPolicies } from './overflow.js';
+import { dropsQueuedEvents, overflowPolicies } from './overflow.js';
 import { EventQueue } from './queue.js';
 import { type FeedTarget, IteratorFeed, ObservableFeed, type SourceFeed } from './source-feed.js';
 import type { CloseReason, StreamStats } from './stats.js';
@@ -177,7 +177,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
     if (this.#reason !== undefined) return;
     const text = this.#tryFormat(message);
     if (text === undefined) return;
-    this.#queue ??= new EventQueue(this.options.onOverflow !== 'drop-oldest');
+    this.#queue ??= new EventQueue(!dropsQueuedEvents(this.options.onOverflow));
     const queue = this.#queue;
     const cap = this.options.maxQueueBytes;
     if (queue.mayPass(text, cap)) {

@@ -20,6 +20,11 @@ export const overflowPolicies = {
 /** What to do when a slow client's queue would pass `maxQueueBytes`. */
 export type OverflowPolicy = keyof typeof overflowPolicies;
 
+/** Whether `policy` drops queued events one by one, so its queue must keep them apart, unjoined. */
+export function dropsQueuedEvents(policy: OverflowPolicy): boolean {
+  return policy === 'drop-oldest';
+}
+
 /** @throws {TypeError} naming the policies, when `policy` is not one. */
 export function checkOverflowPolicy(policy: string): void {
   if (!Object.hasOwn(overflowPolicies, policy)) {
