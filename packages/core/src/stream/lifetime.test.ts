@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { MAX_DURATION } from './duration.js';
 import { streamLifetime } from './lifetime.js';
 
 describe('streamLifetime', () => {
@@ -16,6 +17,12 @@ describe('streamLifetime', () => {
       seen.add(lifetime);
     }
     expect(seen.size).toBe(201);
+  });
+
+  it('never returns more than maxLifetime, which rounding up to a step could pass', () => {
+    // Past 2^31-1 ms Node fires a timer after 1 ms: the stream would end at once.
+    expect(streamLifetime(MAX_DURATION, 0.999_999)).toBeLessThanOrEqual(MAX_DURATION);
+    expect(streamLifetime(1999, 0.999_999)).toBeLessThanOrEqual(1999);
   });
 
   it('never returns less than 1 ms', () => {

@@ -6,5 +6,7 @@
  */
 export function streamLifetime(maxLifetime: number, random: number): number {
   const step = Math.max(1, Math.ceil(maxLifetime / 1000));
-  return Math.max(1, Math.round((maxLifetime * (0.8 + 0.2 * random)) / step) * step);
+  const rounded = Math.round((maxLifetime * (0.8 + 0.2 * random)) / step) * step;
+  // Rounding up to a step may pass maxLifetime, and past 2^31-1 ms Node fires a timer at once.
+  return Math.max(1, Math.min(maxLifetime, rounded));
 }
