@@ -31,6 +31,25 @@ async function serve(handle: (req: IncomingMessage, res: ServerResponse) => void
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
 }
 
+/**
+ * Opens `sink`, ends it at its first drain (after telling `drained`), and writes `chunk` until it
+ * reports full: at most 64 MiB, far more than the kernel buffers for one socket.
+ */
+function fillUntilFull(sink: NodeSink, chunk: Uint8Array, drained: () => void) {
+  sink.open(HEADERS);
+  sink.onDrain(() => {
+    drained();
+    sink.end();
+  });
+  let written = 0;
+  let ok = true;
+  while (ok && written * chunk.length < 64 * 1024 * 1024) {
+    ok = sink.write(chunk);
+    written++;
+  }
+  return { ok, written };
+}
+
 describe('NodeSink over node:http', () => {
   it('sends a write that fills the buffer at once, instead of holding it to the next tick', async () => {
     let seen: { writes: boolean[]; buffered: number; corked: number } | undefined;
@@ -52,19 +71,9 @@ describe('NodeSink over node:http', () => {
     let result: { ok: boolean; written: number; buffered: number; mark: number } | undefined;
     let drained = false;
     const url = await serve((req, res) => {
-      const sink = new NodeSink(req, res);
-      sink.open(HEADERS);
-      sink.onDrain(() => {
+      const { ok, written } = fillUntilFull(new NodeSink(req, res), CHUNK, () => {
         drained = true;
-        sink.end();
       });
-      let written = 0;
-      let ok = true;
-      // 64 MiB bounds the loop: the kernel's buffers for one socket are far smaller.
-      while (ok && written < 1024) {
-        ok = sink.write(CHUNK);
-        written++;
-      }
       const { writableLength, writableHighWaterMark } = res.socket!;
       result = { ok, written, buffered: writableLength, mark: writableHighWaterMark };
     });
@@ -147,20 +156,9 @@ describe('NodeSink over node:http', () => {
     let result: { ok: boolean; written: number } | undefined;
     let drained = false;
     const url = await serve((req, res) => {
-      const sink = new NodeSink(req, res);
-      sink.open(HEADERS);
-      sink.onDrain(() => {
+      result = fillUntilFull(new NodeSink(req, res), small, () => {
         drained = true;
-        sink.end();
       });
-      let written = 0;
-      let ok = true;
-      // 64 MiB bounds the loop: the kernel's buffers for one socket are far smaller.
-      while (ok && written < 64 * 1024) {
-        ok = sink.write(small);
-        written++;
-      }
-      result = { ok, written };
     });
     const client = await rawClient(url, { read: false });
     await waitFor(() => result !== undefined, 5_000, 'the writes');
