@@ -1,5 +1,6 @@
 // Runs the named suites (folders with an index.mjs; all, in name order, by default): see README.md.
-// Goals are reported, never thrown: a miss is information, not a failure of the run.
+// A suite exports `description`, `run(options)` → `{ markdown, goals }`, optionally `defaults` and
+// `summary(options)`. Goals are reported, never thrown: a miss is information, not a failure.
 
 import { existsSync, readdirSync } from 'node:fs';
 import { environment, sink, table } from './lib/harness.mjs';
@@ -26,11 +27,7 @@ if (unknown.length > 0) {
 if (flags.rounds < 5) console.warn(`note: ${flags.rounds} rounds; medians need at least 5 to mean much`);
 if (!globalThis.gc) console.warn('note: run with --expose-gc so each timed run starts from a clean heap');
 
-const env = environment();
-console.log(
-  `# rxsse benchmarks\n\ndate: ${env.date} · node: ${env.node} · cpu: ${env.cpu} · ${env.platform}\n`,
-);
-
+console.log(`# rxsse benchmarks\n\n${environment()}\n`);
 const goals = [];
 for (const name of wanted.length > 0 ? wanted : available) {
   const suite = await import(here(`./${name}/index.mjs`).href);

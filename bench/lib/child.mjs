@@ -1,14 +1,10 @@
 // The one way a suite runs a server or worker in a process of its own (its heap, RSS and CPU its
-// own), on Node or Bun. Protocol, over the child's IPC channel (JSON):
-//   child -> parent  { ready: info }                 once, when it listens or is ready; info is free
-//                                                    form (say `{ port }`), returned as handle.info
-//   parent -> child  { id, command, args }           a request
+// own), on Node or Bun, over the child's IPC channel (JSON):
+//   child -> parent  { ready: info }                 once ready; info (say `{ port }`) is child.info
+//   parent -> child  { id, command, args }           a request: `await child.request(command, args)`
 //   child -> parent  { id, result } | { id, error }  its answer (error: a string)
 // Every child answers `exit`, then exits; it also exits when the channel closes (a parent that dies
 // leaves nothing behind), and the parent kills what it started on its own exit and on SIGINT/SIGTERM.
-// Parent: `const child = await startChild(fileUrl, options)`; `child.info`, `await
-// child.request('command', args)`, `await child.stop()`. Child: `serveParent({ command: (args) =>
-// result }, info)` once ready (commands may be async).
 
 import { execFileSync, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -42,17 +38,10 @@ const bunBinary = () =>
 
 /**
  * Starts `file` (a URL) through bash, whose `exec` keeps the pid and the IPC channel; resolves once
- * it sent `{ ready }`, kills it if it is not ready within `timeout` ms.
- *
- * @param {URL} file
- * @param {{ args?: string[], execArgv?: string[], env?: object, limit?: number, bun?: boolean,
- *   timeout?: number, requestTimeout?: number }} [options] `execArgv`: Node flags (default
- *   `--expose-gc`; a `--cpu-prof` profile is written when stop() lets the child exit); `limit`: a
- *   raised `ulimit -n`; `bun`: run it with Bun instead of Node.
+ * it sent `{ ready }`. `execArgv`: Node flags besides `--expose-gc` (a `--cpu-prof` profile is
+ * written when stop() lets the child exit); `limit`: a raised `ulimit -n`; `bun`: run it with Bun.
  */
-export async function startChild(file, options = {}) {
-  const { args = [], execArgv = [], env = {}, limit, bun = false } = options;
-  const { timeout = 30_000, requestTimeout = 120_000 } = options;
+export async function startChild(file, { args = [], execArgv = [], env = {}, limit, bun = false } = {}) {
   const path = fileURLToPath(file);
   const command = bun
     ? [bunBinary(), path, ...args]
@@ -65,40 +54,36 @@ export async function startChild(file, options = {}) {
 
   const waiting = new Map();
   let nextId = 0;
-  let onReady;
-  let onFail;
-  const ready = new Promise((resolve, reject) => {
-    onReady = resolve;
-    onFail = reject;
-  });
-  child.on('message', (message) => {
-    if (message.ready !== undefined) return onReady(message.ready);
-    const pending = waiting.get(message.id);
-    waiting.delete(message.id);
-    if (message.error !== undefined) pending?.reject(new Error(`${name}: ${message.error}`));
-    else pending?.resolve(message.result);
+  // The timers are unref'd and never cleared: a late one settles a settled promise, or kills a child
+  // that already exited (a no-op), and neither keeps the process alive.
+  /** The child's answer to `id`: rejects on its error, on its exit, or after `ms`. */
+  const answer = (id, ms, late) =>
+    new Promise((resolve, reject) => {
+      waiting.set(id, { resolve, reject });
+      setTimeout(() => reject(new Error(`${name}: ${late} after ${ms} ms`)), ms).unref();
+    });
+  child.on('message', ({ id, result, error, ready }) => {
+    const key = ready === undefined ? id : 'ready';
+    const pending = waiting.get(key);
+    waiting.delete(key);
+    if (error !== undefined) pending?.reject(new Error(`${name}: ${error}`));
+    else pending?.resolve(ready ?? result);
   });
   const exited = new Promise((resolve) => {
     child.once('exit', (code, signal) => {
       live.delete(child);
-      const error = new Error(`${name} exited (${signal ?? code})`);
-      onFail(error);
-      for (const pending of waiting.values()) pending.reject(error);
+      for (const pending of waiting.values()) pending.reject(new Error(`${name} exited (${signal ?? code})`));
       waiting.clear();
       resolve();
     });
   });
 
-  // The timers below are unref'd and never cleared: a late one settles a settled promise, or kills
-  // a child that already exited (a no-op), and neither keeps the process alive.
-  /** Sends a command; resolves with its result, rejects on its error or after `ms`. */
-  const request = (command, args = {}, ms = requestTimeout) =>
-    new Promise((resolve, reject) => {
-      if (!live.has(child)) return reject(new Error(`${name} is not running`));
-      waiting.set(nextId, { resolve, reject });
-      setTimeout(() => reject(new Error(`${name}: '${command}' timed out after ${ms} ms`)), ms).unref();
-      child.send({ id: nextId++, command, args });
-    });
+  const request = (command, args = {}, ms = 120_000) => {
+    if (!live.has(child)) return Promise.reject(new Error(`${name} is not running`));
+    const id = nextId++;
+    child.send({ id, command, args });
+    return answer(id, ms, `'${command}' timed out`);
+  };
 
   /** Asks the child to exit (so a profile gets written); kills it if it lingers. */
   const stop = async () => {
@@ -108,9 +93,8 @@ export async function startChild(file, options = {}) {
     await exited;
   };
 
-  setTimeout(() => onFail(new Error(`${name} not ready after ${timeout} ms`)), timeout).unref();
   try {
-    return { name, pid: child.pid, info: await ready, request, stop };
+    return { info: await answer('ready', 30_000, 'not ready'), request, stop };
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
@@ -118,7 +102,7 @@ export async function startChild(file, options = {}) {
 }
 
 /** In a child: tells the parent it is ready, then answers its requests with `commands[command](args)`. */
-export function serveParent(commands, info) {
+export function serveParent(commands, info = {}) {
   process.on('message', async ({ id, command, args }) => {
     if (command === 'exit') {
       process.send({ id, result: true }, () => process.exit(0));

@@ -110,36 +110,31 @@ export async function pool(total, concurrency, task) {
 
 /** Fan-out: `clients` connections to /fanout, once the server (a stream-suite child) counts them all. */
 export async function connectFanout(server, clients) {
-  let goal = Number.POSITIVE_INFINITY;
-  let remaining = 0;
-  let onLast = () => {};
-  // Each client counts once, at the chunk that completes its `goal` events of the measurement.
-  const reached = new Array(clients).fill(false);
-  const list = Array.from({ length: clients }, (_, i) => {
-    const onChunk = () => {
-      if (reached[i] || list[i].read.count < goal + list[i].start) return;
-      reached[i] = true;
-      if (--remaining === 0) onLast(performance.now());
-    };
-    return Object.assign(open(server.info.port, '/fanout', { onChunk }), { start: 0 });
-  });
+  let onChunk = () => {};
+  const list = Array.from({ length: clients }, (_, i) =>
+    open(server.info.port, '/fanout', { onChunk: () => onChunk(i) }),
+  );
   // Some contenders send their headers only with the first event: ask the server instead.
   const subscribed = async () => (await server.request('subscribers')) >= clients;
   await until(subscribed, 30_000, `${clients} subscribers`, 20);
   return {
     /** The server emits `count` events, `batch` per macrotask: deliveries/s until the last arrived. */
     async measure(count, batch, ms = 60_000) {
-      for (const client of list) client.start = client.read.count;
-      reached.fill(false);
-      [goal, remaining] = [count, clients];
+      // Each client counts once, at the chunk that completes its `count` events.
+      const targets = list.map((client) => client.read.count + count);
+      let remaining = clients;
       const last = new Promise((resolve) => {
-        onLast = resolve;
+        onChunk = (i) => {
+          if (list[i].read.count < targets[i]) return;
+          targets[i] = Number.POSITIVE_INFINITY;
+          if (--remaining === 0) resolve(performance.now());
+        };
       });
       const limit = timeout(ms, `not every client had ${count} events after ${ms} ms`);
       const start = performance.now();
       await Promise.race([server.request('emit', { count, batch }, ms), limit]);
       const seconds = ((await Promise.race([last, limit])) - start) / 1000;
-      goal = Number.POSITIVE_INFINITY;
+      onChunk = () => {};
       return (clients * count) / seconds;
     },
     close: () => {

@@ -14,15 +14,12 @@ export function consume(result) {
 
 export const sink = () => sinkValue;
 
-/** The machine a table was measured on. */
+/** The machine a table was measured on: date · node · cpu · platform. */
 export function environment() {
   const cpu = cpus();
-  return {
-    date: new Date().toISOString().slice(0, 10),
-    node: process.version,
-    cpu: `${cpu[0]?.model ?? 'unknown'} (${cpu.length} threads)`,
-    platform: `${process.platform}-${process.arch}`,
-  };
+  const model = `${cpu[0]?.model ?? 'unknown'} (${cpu.length} threads)`;
+  const date = new Date().toISOString().slice(0, 10);
+  return `${date} · node ${process.version} · ${model} · ${process.platform}-${process.arch}`;
 }
 
 /**

@@ -49,60 +49,57 @@ function recorder(expected) {
   return state;
 }
 
-serveParent(
-  {
-    open: async ({ port, path, count, concurrency = 200 }) => {
-      const start = performance.now();
-      const read = () =>
-        path === '/fanout' ? parseEvents((event, at) => fan?.onEvent(event, at)) : countEvents();
-      const failed = await pool(count, concurrency, async () =>
-        clients.push(await connect(port, path, read())),
-      );
-      return { opened: clients.length, failed, ms: performance.now() - start };
-    },
-    mark: () => {
-      slots = new Map();
-    },
-    /** Chunks per 100 ms slot since `mark`, without the partial first and last slots. */
-    stats: () => {
-      const counts = [...slots.entries()].sort((a, b) => a[0] - b[0]).map((entry) => entry[1]);
-      slots = undefined;
-      const inner = counts.slice(1, -1);
-      return { busiestSlot: Math.max(0, ...inner), chunks: counts.reduce((sum, c) => sum + c, 0) };
-    },
-    closeAll: async () => {
-      for (const client of clients) client.close();
-      await Promise.all(clients.map((client) => client.closed));
-      clients = [];
-    },
-    churn: async ({ port, path, cycles, concurrency }) => {
-      const start = performance.now();
-      const failed = await pool(cycles, concurrency, async () => {
-        const client = await connect(port, path, () => {});
-        client.close();
-        await client.closed;
-      });
-      return { cycles, failed, ms: performance.now() - start };
-    },
-    /** The next fan-out connections record `expected` deliveries in all. */
-    fanoutArm: ({ expected }) => {
-      fan = recorder(expected);
-    },
-    /** Resolves when every delivery arrived, or when none arrived for 3 s. */
-    fanoutWait: () =>
-      new Promise((resolve) => {
-        let seen = -1;
-        const finish = () => {
-          clearInterval(timer);
-          resolve(fan.summary());
-        };
-        const timer = setInterval(() => {
-          if (fan.count === seen) finish();
-          seen = fan.count;
-        }, 3_000);
-        fan.done = finish;
-        if (fan.count >= fan.expected) finish();
-      }),
+serveParent({
+  open: async ({ port, path, count, concurrency = 200 }) => {
+    const start = performance.now();
+    const read = () =>
+      path === '/fanout' ? parseEvents((event, at) => fan?.onEvent(event, at)) : countEvents();
+    const failed = await pool(count, concurrency, async () =>
+      clients.push(await connect(port, path, read())),
+    );
+    return { opened: clients.length, failed, ms: performance.now() - start };
   },
-  { pid: process.pid },
-);
+  mark: () => {
+    slots = new Map();
+  },
+  /** Chunks per 100 ms slot since `mark`, without the partial first and last slots. */
+  stats: () => {
+    const counts = [...slots.entries()].sort((a, b) => a[0] - b[0]).map((entry) => entry[1]);
+    slots = undefined;
+    const inner = counts.slice(1, -1);
+    return { busiestSlot: Math.max(0, ...inner), chunks: counts.reduce((sum, c) => sum + c, 0) };
+  },
+  closeAll: async () => {
+    for (const client of clients) client.close();
+    await Promise.all(clients.map((client) => client.closed));
+    clients = [];
+  },
+  churn: async ({ port, path, cycles, concurrency }) => {
+    const start = performance.now();
+    const failed = await pool(cycles, concurrency, async () => {
+      const client = await connect(port, path, () => {});
+      client.close();
+      await client.closed;
+    });
+    return { cycles, failed, ms: performance.now() - start };
+  },
+  /** The next fan-out connections record `expected` deliveries in all. */
+  fanoutArm: ({ expected }) => {
+    fan = recorder(expected);
+  },
+  /** Resolves when every delivery arrived, or when none arrived for 3 s. */
+  fanoutWait: () =>
+    new Promise((resolve) => {
+      let seen = -1;
+      const finish = () => {
+        clearInterval(timer);
+        resolve(fan.summary());
+      };
+      const timer = setInterval(() => {
+        if (fan.count === seen) finish();
+        seen = fan.count;
+      }, 3_000);
+      fan.done = finish;
+      if (fan.count >= fan.expected) finish();
+    }),
+});

@@ -295,9 +295,8 @@ function report(results) {
     versus(row, `${cpu(row.kind).toFixed(1)} µs`, `${(cpu(row.kind) / cpu('http')).toFixed(2)}x`);
   info(`${fanTitle}: server main-thread CPU per delivery`, fan, cpuCell);
 
-  const e = h.environment();
   const [before, after] = results.load.map((x) => x.toFixed(1));
-  const header = `${e.date} · node ${e.node} · ${e.cpu} · ${e.platform} · fd limit ${config.limit} · ${Math.round(results.seconds)} s · load average ${before} → ${after}`;
+  const header = `${h.environment()} · fd limit ${config.limit} · ${Math.round(results.seconds)} s · load average ${before} → ${after}`;
   const kinds = ['rxsse-express', 'rxsse-node', 'express', 'http'];
   const watched = (key, cell) => (row) => (row[key] ? cell(row[key]) : 'n/a');
   const tables = [
