@@ -21,7 +21,7 @@ function after(a, b) {
   return am > bm || (am === bm && as > bs);
 }
 
-function connect({ port, path, topic }) {
+function connect({ port, topic }) {
   const connection = { topic, received: 0, disorder: 0, last: '0-0' };
   const read = parseEvents((event) => {
     const at = now();
@@ -33,7 +33,7 @@ function connect({ port, path, topic }) {
     const sent = Number(event.data.slice(0, event.data.indexOf('|')));
     histogram[Math.min(histogram.length - 1, Math.round((at - sent) / BUCKET_MS))]++;
   });
-  connection.client = open(port, path, { read });
+  connection.client = open(port, `/topic/${topic}`, { read });
   connections.push(connection);
   return connection.client.response;
 }
@@ -47,40 +47,35 @@ const quantile = (q) => {
   return Number.NaN;
 };
 
-serveParent(
-  {
-    /** Opens one connection per target, `batch` at a time (a burst of SYNs overflows the backlog). */
-    async connect({ targets, batch = 250 }) {
-      for (let i = 0; i < targets.length; i += batch)
-        await Promise.all(targets.slice(i, i + batch).map(connect));
-      return connections.length;
-    },
-    measure({ on }) {
-      if (on) {
-        histogram.fill(0);
-        deliveries = 0;
-      }
-      measuring = on;
-      return true;
-    },
-    /** `stored`: events stored per topic. Every connection must have its topic's, each once. */
-    report({ stored }) {
-      let missing = 0;
-      let extra = 0;
-      let disorder = 0;
-      for (const c of connections) {
-        const expected = stored[c.topic] ?? 0;
-        missing += Math.max(0, expected - c.received);
-        extra += Math.max(0, c.received - expected);
-        disorder += c.disorder;
-      }
-      const max = histogram.findLastIndex((n) => n > 0) * BUCKET_MS;
-      return { deliveries, p50: quantile(0.5), p99: quantile(0.99), max, missing, extra, disorder };
-    },
-    close() {
-      for (const c of connections.splice(0)) c.client.close();
-      return true;
-    },
+serveParent({
+  /** Opens one connection per target, `batch` at a time (a burst of SYNs overflows the backlog). */
+  async connect({ targets, batch = 250 }) {
+    for (let i = 0; i < targets.length; i += batch)
+      await Promise.all(targets.slice(i, i + batch).map(connect));
+    return connections.length;
   },
-  {},
-);
+  measure({ on }) {
+    if (on) {
+      histogram.fill(0);
+      deliveries = 0;
+    }
+    measuring = on;
+  },
+  /** `stored`: events stored per topic. Every connection must have its topic's, each once. */
+  report({ stored }) {
+    let missing = 0;
+    let extra = 0;
+    let disorder = 0;
+    for (const c of connections) {
+      const expected = stored[c.topic] ?? 0;
+      missing += Math.max(0, expected - c.received);
+      extra += Math.max(0, c.received - expected);
+      disorder += c.disorder;
+    }
+    const max = histogram.findLastIndex((n) => n > 0) * BUCKET_MS;
+    return { deliveries, p50: quantile(0.5), p99: quantile(0.99), max, missing, extra, disorder };
+  },
+  close() {
+    for (const c of connections.splice(0)) c.client.close();
+  },
+});

@@ -1,66 +1,87 @@
 // The load both redis suites measure: SSE connections opened and subscribed, events published at a
 // rate over a set of topics, a window measured, then every connection checked for its topic's events.
 
-import { killAll } from './child.mjs';
-import { sleep, until } from './harness.mjs';
+import { fdLimit, killAll, startChild } from './child.mjs';
+import { rate as perSecond, sleep, until } from './harness.mjs';
 
 const sum = (values) => values.reduce((a, b) => a + b, 0);
 
 /**
- * `client` (lib/redis-clients.mjs) opens `targets` ({ port, path, topic }) on `apps`
- * (lib/redis-app.mjs); `publishers` (app processes too) share `rate` events/s over `topics` topics
- * `<prefix><n>`. `window.start()` and `window.end(seconds)` run at the measured window's edges; what
- * `end` returns comes back as `during`. Resolves to the client's report (latency, lost, twice) with
- * the publish rate, failed publishes and deliveries/s.
+ * `clients` SSE connections from a client process (lib/redis-clients.mjs), connection c on
+ * `apps[c % apps.length]` (lib/redis-app.mjs) and topic `<prefix><c % topics>`, or with more topics
+ * than connections, on topics spread evenly over all. `publishers` (app processes too) share `rate`
+ * events/s over the `topics` topics. `window.start()` and `window.end(seconds)` run at the measured
+ * window's edges; what `end` returns comes back as `during`. Resolves to the client's report
+ * (latency, lost, twice) with the publish rate, failed publishes, deliveries/s and topics listened.
  */
-export async function measureLoad({ apps, publishers, client, targets, window = {}, ...load }) {
+export async function measureLoad({ apps, publishers = apps, clients, window = {}, ...load }) {
   const { rate, topics, prefix, size = 0, warmupMs, measureMs } = load;
+  const topic = (c) => `${prefix}${topics >= clients ? Math.floor((c * topics) / clients) : c % topics}`;
+  const port = (c) => apps[c % apps.length].info.port;
+  const targets = Array.from({ length: clients }, (_, c) => ({ port: port(c), topic: topic(c) }));
   const subscribers = async () => sum(await Promise.all(apps.map((app) => app.request('subscribers'))));
-  await client.request('connect', { targets });
-  await until(
-    async () => (await subscribers()) === targets.length,
-    60_000,
-    'every connection subscribed',
-    50,
-  );
-  const args = { rate: rate / publishers.length, ms: warmupMs + measureMs + 500, topics, prefix, size };
-  const publishing = Promise.all(publishers.map((p, i) => p.request('publish', { ...args, seed: i + 1 })));
-  await sleep(warmupMs);
-  await client.request('measure', { on: true });
-  await window.start?.();
-  const from = performance.now();
-  await sleep(measureMs);
-  const seconds = (performance.now() - from) / 1000;
-  const during = await window.end?.(seconds);
-  await client.request('measure', { on: false });
-  const results = await publishing;
-  await sleep(1500); // the last events reach the clients
-  const stored = {};
-  for (const r of results)
-    for (const [topic, n] of Object.entries(r.stored)) stored[topic] = (stored[topic] ?? 0) + n;
-  const report = await client.request('report', { stored });
-  await client.request('close');
-  await until(async () => (await subscribers()) === 0, 10_000, 'every connection closed', 50);
-  return {
-    ...report,
-    during,
-    rate: sum(results.map((r) => r.published / r.seconds)),
-    failed: sum(results.map((r) => r.failed)),
-    deliveriesPerSecond: report.deliveries / seconds,
-  };
+  const client = await startChild(new URL('./redis-clients.mjs', import.meta.url), { limit: fdLimit() });
+  try {
+    await client.request('connect', { targets });
+    await until(async () => (await subscribers()) === clients, 60_000, 'every connection subscribed', 50);
+    const args = { rate: rate / publishers.length, ms: warmupMs + measureMs + 500, topics, prefix, size };
+    const publishing = Promise.all(publishers.map((p, i) => p.request('publish', { ...args, seed: i + 1 })));
+    await sleep(warmupMs);
+    await client.request('measure', { on: true });
+    await window.start?.();
+    const from = performance.now();
+    await sleep(measureMs);
+    const seconds = (performance.now() - from) / 1000;
+    const during = await window.end?.(seconds);
+    await client.request('measure', { on: false });
+    const results = await publishing;
+    await sleep(1500); // the last events reach the clients
+    const stored = {};
+    for (const r of results)
+      for (const [topic, n] of Object.entries(r.stored)) stored[topic] = (stored[topic] ?? 0) + n;
+    const report = await client.request('report', { stored });
+    await client.request('close');
+    await until(async () => (await subscribers()) === 0, 10_000, 'every connection closed', 50);
+    return {
+      ...report,
+      during,
+      listened: new Set(targets.map((t) => t.topic)).size,
+      rate: sum(results.map((r) => r.published / r.seconds)),
+      failed: sum(results.map((r) => r.failed)),
+      deliveriesPerSecond: report.deliveries / seconds,
+    };
+  } finally {
+    await client.stop();
+  }
 }
 
-/** `work()`, or after `ms` every child killed and an error: a suite never runs on unbounded. */
-export async function bounded(work, ms) {
+/** A latency in ms: 0.1 ms steps below 10 ms. */
+export const ms = (value) => (value < 10 ? value.toFixed(1) : Math.round(value).toLocaleString('en-US'));
+
+/** The cells both suites show of a measureLoad() result: publishes/s, deliveries/s, p50, p99, max. */
+export const loadCells = (r) => [
+  perSecond(r.rate),
+  perSecond(r.deliveriesPerSecond),
+  ...[r.p50, r.p99, r.max].map(ms),
+];
+
+/** Whether every connection got its topic's events once: lost / twice or out of order / failed. */
+export const lossCell = (r) => `${r.missing} / ${r.extra + r.disorder} / ${r.failed}`;
+
+/**
+ * `report(await measure())` (`{ markdown, goals }`), or after `ms` every child killed and the suite
+ * not run: a suite never runs on unbounded.
+ */
+export async function bounded(measure, ms, report) {
   let timer;
   const expired = new Promise((_, reject) => {
     timer = setTimeout(() => reject(new Error(`over ${ms / 1000} s`)), ms);
   });
   try {
-    return await Promise.race([work(), expired]);
+    return report(await Promise.race([measure(), expired]));
   } catch (error) {
     killAll();
-    throw error;
+    return { markdown: `_not run: ${error.message} (redis-server installed, packages built?)_`, goals: [] };
   } finally {
     clearTimeout(timer);
   }

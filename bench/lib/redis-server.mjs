@@ -50,8 +50,8 @@ async function startNode(dir, cluster) {
 }
 
 /**
- * Starts Redis: `{ url, rootNodes, masters, stats, resetStats, stop }`. `stats()` sums over the
- * masters: calls per command (`INFO commandstats`), CPU seconds (user + sys) and keys.
+ * Starts Redis: `env` tells lib/redis-app.mjs where it is; `stats()` sums over the masters: calls
+ * per command (`INFO commandstats`), CPU seconds (user + sys) and keys.
  */
 export async function startRedis({ cluster = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'rxsse-bench-redis-'));
@@ -66,14 +66,8 @@ export async function startRedis({ cluster = false } = {}) {
     let masters = nodes;
     if (cluster) {
       const addresses = nodes.map((node) => `127.0.0.1:${node.port}`);
-      await run('redis-cli', [
-        '--cluster',
-        'create',
-        ...addresses,
-        '--cluster-replicas',
-        '1',
-        '--cluster-yes',
-      ]);
+      const create = ['--cluster', 'create', ...addresses, '--cluster-replicas', '1', '--cluster-yes'];
+      await run('redis-cli', create);
       const ok = async () =>
         (await Promise.all(nodes.map((node) => node.cli('CLUSTER', 'INFO')))).every((s) =>
           s.includes('cluster_state:ok'),
@@ -101,12 +95,11 @@ export async function startRedis({ cluster = false } = {}) {
       }
       return { calls, cpu, keys };
     };
+    const urls = nodes.map((node) => node.url).join(',');
     return {
-      url: nodes[0].url,
+      env: cluster ? { REDIS_CLUSTER: urls } : { REDIS_URL: urls },
       cli: nodes[0].cli,
       info: nodes[0].info,
-      rootNodes: nodes.map((node) => node.url),
-      masters,
       stats,
       resetStats: () => Promise.all(masters.map((node) => node.cli('CONFIG', 'RESETSTAT'))),
       flush: () => Promise.all(masters.map((node) => node.cli('FLUSHALL'))),

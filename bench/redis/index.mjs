@@ -1,23 +1,14 @@
-// Channels on Redis Streams (@rxsse/redis) against the in-memory channel, end to end over HTTP:
-// publish-to-deliver latency with two app processes on one Redis, replay throughput, and memory per
-// stored event. It starts its own redis-server, app processes and client process (lib/redis-*.mjs)
-// and stops them all, bounded in time.
-
 import { startChild } from '../lib/child.mjs';
 import { readEvents } from '../lib/client.mjs';
 import { median, rate, table } from '../lib/harness.mjs';
-import { bounded, measureLoad } from '../lib/redis-load.mjs';
+import { bounded, loadCells, lossCell, measureLoad } from '../lib/redis-load.mjs';
 import { startRedis } from '../lib/redis-server.mjs';
 
-const CLIENTS = 1000;
-const ROOMS = 10;
 const RATES = [1000, 100];
-const PAYLOAD = 100;
-const WARMUP_MS = 2000;
-const MEASURE_MS = 5000;
+/** The latency load at each of RATES: 1,000 clients in 10 rooms, events of ~120 bytes. */
+const LOAD = { clients: 1000, topics: 10, prefix: 'room-', size: 100, warmupMs: 2000, measureMs: 5000 };
 const REPLAY_EVENTS = 20_000;
 const REPLAY_PAYLOAD = 200;
-const DEADLINE_MS = 240_000;
 const PREFILL = { topic: 'replay', count: REPLAY_EVENTS, size: REPLAY_PAYLOAD };
 
 export const description = [
@@ -33,34 +24,6 @@ export const description = [
 
 export function summary({ rounds }) {
   return `one run per load level; replay: median of ${rounds} rounds; needs redis-server and built packages`;
-}
-
-const ms = (value) => (value < 10 ? value.toFixed(1) : Math.round(value).toLocaleString('en-US'));
-const app = new URL('../lib/redis-app.mjs', import.meta.url);
-const clientsFile = new URL('../lib/redis-clients.mjs', import.meta.url);
-
-/** Latency at `publishRate` events/s, published by every app in equal parts, read by CLIENTS clients. */
-async function latency(apps, publishRate) {
-  const client = await startChild(clientsFile);
-  try {
-    const targets = Array.from({ length: CLIENTS }, (_, c) => ({
-      port: apps[c % apps.length].info.port,
-      path: `/topic/room-${c % ROOMS}`,
-      topic: `room-${c % ROOMS}`,
-    }));
-    const load = { rate: publishRate, topics: ROOMS, prefix: 'room-', size: PAYLOAD };
-    return await measureLoad({
-      apps,
-      publishers: apps,
-      client,
-      targets,
-      warmupMs: WARMUP_MS,
-      measureMs: MEASURE_MS,
-      ...load,
-    });
-  } finally {
-    await client.stop();
-  }
 }
 
 /** Replay: a client resumes from `first`, the first of REPLAY_EVENTS in `replay`; events/s per round. */
@@ -82,14 +45,14 @@ async function measureAll(rounds) {
   const redis = await startRedis();
   const started = [];
   const start = async (env) => {
-    const child = await startChild(app, { env });
+    const child = await startChild(new URL('../lib/redis-app.mjs', import.meta.url), { env });
     started.push(child);
     return child;
   };
   try {
-    const redisApps = [await start({ REDIS_URL: redis.url }), await start({ REDIS_URL: redis.url })];
+    const redisApps = [await start(redis.env), await start(redis.env)];
     const redisLatency = [];
-    for (const r of RATES) redisLatency.push(await latency(redisApps, r));
+    for (const r of RATES) redisLatency.push(await measureLoad({ apps: redisApps, rate: r, ...LOAD }));
     const usedMemory = async () => Number((await redis.info('memory')).used_memory);
     const before = await usedMemory();
     const first = await redisApps[0].request('prefill', PREFILL);
@@ -103,7 +66,7 @@ async function measureAll(rounds) {
 
     const memoryApp = await start({ ENGINE: 'memory' });
     const memoryLatency = [];
-    for (const r of RATES) memoryLatency.push(await latency([memoryApp], r));
+    for (const r of RATES) memoryLatency.push(await measureLoad({ apps: [memoryApp], rate: r, ...LOAD }));
     const heapBefore = (await memoryApp.request('memory')).heap;
     const memoryFirst = await memoryApp.request('prefill', PREFILL);
     const heap = ((await memoryApp.request('memory')).heap - heapBefore) / REPLAY_EVENTS;
@@ -115,27 +78,17 @@ async function measureAll(rounds) {
   }
 }
 
-export async function run({ rounds }) {
-  let r;
-  try {
-    r = await bounded(() => measureAll(rounds), DEADLINE_MS);
-  } catch (error) {
-    return { markdown: `_not run: ${error.message} (redis-server installed, packages built?)_`, goals: [] };
-  }
-  const engines = (redis, memory) => [
-    ['redis', 2, redis],
-    ['memory', 1, memory],
-  ];
-  const latencyRows = r.redisLatency.flatMap((redis, i) =>
-    engines(redis, r.memoryLatency[i]).map(([engine, instances, l]) => [
-      ...[engine, instances, rate(l.rate), rate(l.deliveriesPerSecond), ms(l.p50), ms(l.p99), ms(l.max)],
-      `${l.missing} / ${l.extra + l.disorder} / ${l.failed}`,
-    ]),
-  );
-  const replayRows = engines(r.redisReplay, r.memoryReplay).map(([engine, , p]) => [
-    ...[engine, rate(REPLAY_EVENTS - 1), rate(p.firstRound), rate(p.perSecond)],
-    ((p.perSecond * p.bytesPerEvent) / 1e6).toFixed(1),
+function report(r) {
+  const latencyRow = (engine, instances, l) => [engine, instances, ...loadCells(l), lossCell(l)];
+  const latencyRows = RATES.flatMap((_, i) => [
+    latencyRow('redis', 2, r.redisLatency[i]),
+    latencyRow('memory', 1, r.memoryLatency[i]),
   ]);
+  const replayRow = (engine, p) => {
+    const megabytes = ((p.perSecond * p.bytesPerEvent) / 1e6).toFixed(1);
+    return [engine, rate(REPLAY_EVENTS - 1), rate(p.firstRound), rate(p.perSecond), megabytes];
+  };
+  const replayRows = [replayRow('redis', r.redisReplay), replayRow('memory', r.memoryReplay)];
   const memoryRows = [
     ['redis', Math.round(r.redisMemory.key), '`MEMORY USAGE` of the stream / `XLEN`'],
     ['redis', Math.round(r.redisMemory.info), '`INFO memory` used_memory delta / events'],
@@ -143,7 +96,7 @@ export async function run({ rounds }) {
   ];
   const headers = (names) => names.split('|');
   const markdown = [
-    `**Publish-to-deliver latency** (${rate(CLIENTS)} clients)\n`,
+    `**Publish-to-deliver latency** (${rate(LOAD.clients)} clients)\n`,
     table(
       headers('engine|instances|published ev/s|deliveries/s|p50 ms|p99 ms|max ms|lost / twice / failed'),
       latencyRows,
@@ -155,3 +108,5 @@ export async function run({ rounds }) {
   ].join('\n');
   return { markdown, goals: [] };
 }
+
+export const run = ({ rounds }) => bounded(() => measureAll(rounds), 240_000, report);
