@@ -1,13 +1,11 @@
-// encodeEvent against the hand-written template a user would otherwise reach for. The naive
-// contenders do no validation at all (no CR/LF/NUL checks, no lone-surrogate repair, no line
-// splitting), so they are the ceiling: the goals say how much of it the spec-exact encoder may cost.
-
 import { encodeEvent } from '@rxsse/core';
 import * as h from '../lib/harness.mjs';
 
+// The naive contender does no validation at all: it is the ceiling, the goals say how much of it the
+// spec-exact encoder may cost.
 export const description = `Events/s turning one message into the bytes of one event block: \`encodeEvent\` vs a
-template string + \`TextEncoder\` (no validation). ratio: median over rounds of encodeEvent/naive in the same
-round; spread: (max - min) / median of the noisier contender.`;
+template string + \`TextEncoder\` (no CR/LF/NUL checks, no lone-surrogate repair, no line splitting). ratio:
+median over rounds of encodeEvent/naive in the same round; spread: (max - min) / median of the noisier one.`;
 
 const utf8 = new TextEncoder();
 
