@@ -120,8 +120,7 @@ const schedstat = (() => {
     return undefined;
   }
 })();
-const processCpu = () => Object.values(process.cpuUsage()).reduce((a, b) => a + b) / 1000;
-const mainThreadCpu = schedstat ?? processCpu;
+const mainThreadCpu = schedstat ?? (() => Object.values(process.cpuUsage()).reduce((a, b) => a + b) / 1000);
 
 /**
  * Watches the event loop while heartbeats go out: `monitorEventLoopDelay` over the whole window
@@ -188,7 +187,7 @@ let stopLoop;
 serveParent(
   {
     count: () => ({ sockets, streams: streams() }),
-    cpu: () => ({ main: mainThreadCpu(), process: processCpu() }),
+    cpu: () => mainThreadCpu(),
     memory: () => settleHeap(),
     resources: async () => ({ memory: await settleHeap(), ...resources() }),
     loopStart: () => {
