@@ -1,6 +1,3 @@
-// rxsse on Bun (@rxsse/web on Bun.serve) against a hand-written Bun.serve event stream: the stream
-// suite's burst and fan-out, measured the same way, each server a Bun process of its own.
-
 import { createRequire } from 'node:module';
 import { startChild } from '../lib/child.mjs';
 import * as h from '../lib/harness.mjs';

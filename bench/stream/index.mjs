@@ -1,7 +1,3 @@
-// Whole servers, measured from the outside: rxsse on each adapter against a hand-written node:http
-// baseline, two hand-written references and the SSE libraries people would otherwise use. Every
-// server is a child process of its own (servers/*.mjs), the clients live here (lib/client.mjs).
-
 import { readFileSync } from 'node:fs';
 import { startChild } from '../lib/child.mjs';
 import { connectFanout, measureBurst, readEvents, stalledClient } from '../lib/client.mjs';
