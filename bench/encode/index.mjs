@@ -29,7 +29,6 @@ const cases = [
     naive: (m) => utf8.encode(`data: ${JSON.stringify(m.data)}\n\n`),
   },
   {
-    // Informational: the naive version joins lines with `data: ` the usual way.
     name: 'multi-line string (3 lines)',
     messages: pool((i) => ({ data: `line one of ${i}\nline two at ${T0 + i}\nline three, the end` })),
     naive: (m) => utf8.encode(`data: ${m.data.replaceAll('\n', '\ndata: ')}\n\n`),

@@ -16,14 +16,11 @@ const { ENGINE, REDIS_URL, REDIS_CLUSTER, PARTITIONS } = process.env;
 const where = REDIS_CLUSTER
   ? { cluster: { rootNodes: REDIS_CLUSTER.split(',').map((url) => ({ url })) } }
   : { url: REDIS_URL };
+const partitions = PARTITIONS ? { partitions: Number(PARTITIONS) } : {};
 const engine =
   ENGINE === 'memory'
     ? memoryEngine({ maxEvents: 1_000_000, maxBytes: 2 ** 30 })
-    : redisEngine({
-        ...where,
-        maxLength: 1_000_000,
-        ...(PARTITIONS ? { partitions: Number(PARTITIONS) } : {}),
-      });
+    : redisEngine({ ...where, ...partitions, maxLength: 1_000_000 });
 
 const channels = new Map();
 const channel = (topic) => {
