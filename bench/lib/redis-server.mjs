@@ -39,13 +39,10 @@ async function startNode(dir, cluster) {
   child.stdout.resume();
   const cli = async (...command) => (await run('redis-cli', ['-p', String(port), ...command])).stdout.trim();
   /** `INFO <section>` as name → value. */
-  const info = async (section) =>
-    Object.fromEntries(
-      (await cli('INFO', section))
-        .split('\n')
-        .filter((line) => line.includes(':'))
-        .map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim()]),
-    );
+  const info = async (section) => {
+    const lines = (await cli('INFO', section)).matchAll(/^([^:#\s]+):(.*)$/gm);
+    return Object.fromEntries([...lines].map(([, name, value]) => [name, value.trim()]));
+  };
   return { port, url: `redis://127.0.0.1:${port}`, child, cli, info };
 }
 
