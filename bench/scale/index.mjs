@@ -170,11 +170,10 @@ export async function run() {
 }
 
 const KB = 1024;
-const int = (x) => Math.round(x).toLocaleString('en-US');
 const ms = (x) => `${x.toFixed(1)} ms`;
-const bytes = (x) => `${int(x)} B`;
-const signed = (x) => `${x >= 0 ? '+' : '−'}${int(Math.abs(x))} B`;
-const kib = (x) => `${x >= 0 ? '+' : '−'}${int(Math.abs(x) / KB)} KiB`;
+const bytes = (x) => `${h.rate(x)} B`;
+const signed = (x) => `${x >= 0 ? '+' : '−'}${h.rate(Math.abs(x))} B`;
+const kib = (x) => `${x >= 0 ? '+' : '−'}${h.rate(Math.abs(x) / KB)} KiB`;
 const pct = (x) => `${(x * 100).toFixed(0)}%`;
 const list = (values, cell = (x) => x.toFixed(1)) => values.map(cell).join(', ');
 const CONTENDERS = ['rxsse-express', 'rxsse-node'];
@@ -217,7 +216,7 @@ function report(results) {
     }
   };
 
-  const n = int(config.connections);
+  const n = h.rate(config.connections);
   const bare = idle.http;
   if (bare) {
     // rxsse on Express is measured against Express alone: what Express costs is no SSE library's to save.
@@ -241,8 +240,8 @@ function report(results) {
   line(`${at}: p99 event-loop delay`, hb, ...within((row) => row.loop.p99, 10));
   line(`${at}: event-loop utilization`, hb, (row) => `${(row.loop.elu * 100).toFixed(1)}%`);
 
-  const cycles = `churn ${int(config.churn)}`;
-  const subscriptions = (row) => `${row.live} of ${int(row.subscribed)}`;
+  const cycles = `churn ${h.rate(config.churn)}`;
+  const subscriptions = (row) => `${row.live} of ${h.rate(row.subscribed)}`;
   const clean = (row) => row.live === 0 && row.subscribed === config.churn;
   line(`${cycles}: live subscriptions after`, churn, subscriptions, '0', clean, () => 'n/a');
   const left = (row) => `${row.heartbeats}, ${row.openStreams}`;
@@ -256,8 +255,8 @@ function report(results) {
   line(`${cycles}: heap after − before (after GC)`, churn, ...heapDelta);
 
   const { fanoutClients, fanoutEvents } = config;
-  const fanTitle = `fan-out ${int(fanoutClients)} × ${fanoutEvents} events (${config.fanoutRate}/s asked)`;
-  const perSecond = (row) => `${int(row.perSecond)}/s`;
+  const fanTitle = `fan-out ${h.rate(fanoutClients)} × ${fanoutEvents} events (${config.fanoutRate}/s asked)`;
+  const perSecond = (row) => `${h.rate(row.perSecond)}/s`;
   const fanRatio = (row) => (row.perSecond / fan.http?.perSecond).toFixed(2);
   line(`${fanTitle}: deliveries/s`, fan, (row) => versus(row, perSecond(row), `${fanRatio(row)}x`));
   line(`${fanTitle}: p99 publish-to-receive`, fan, (row) => ms(row.p99));
@@ -278,14 +277,14 @@ function report(results) {
       ['longest block per round, CPU (ms)', watched('loop', (loop) => list(loop.cpuRoundMax))],
       ['wall clock (ms)', watched('loop', (loop) => list(loop.roundMax))],
       ['longest GC', watched('loop', (loop) => ms(loop.gc.max))],
-      ['heartbeats in busiest 100 ms', watched('received', (received) => int(received.busiestSlot))],
-      ['heartbeats received', watched('received', (received) => int(received.chunks))],
+      ['heartbeats in busiest 100 ms', watched('received', (received) => h.rate(received.busiestSlot))],
+      ['heartbeats received', watched('received', (received) => h.rate(received.chunks))],
     ]),
     details(fan, kinds, 'fan-out (best round)', [
-      ['delivered', (row) => `${int(row.deliveries)} / ${int(fanoutClients * fanoutEvents)}`],
+      ['delivered', (row) => `${h.rate(row.deliveries)} / ${h.rate(fanoutClients * fanoutEvents)}`],
       ['publish → last receive', (row) => `${row.seconds.toFixed(1)} s`],
       ['deliveries/s', perSecond],
-      ['all rounds (/s)', (row) => list(rounds(row.kind), (r) => int(r.perSecond))],
+      ['all rounds (/s)', (row) => list(rounds(row.kind), (r) => h.rate(r.perSecond))],
       ['server CPU per delivery, all rounds (µs)', (row) => list(rounds(row.kind).map((r) => r.cpu))],
       ...['p50', 'p99', 'max'].map((key) => [key, (row) => ms(row[key])]),
       ['server ELU', (row) => pct(row.serverElu)],

@@ -11,7 +11,7 @@
 import { openSync, readSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
-import { heartbeatCount, openStreams, resolveStreamOptions } from '@rxsse/core';
+import { heartbeatCount, openStreams, resolveStreamOptions, sseHeaders } from '@rxsse/core';
 import { sse } from '@rxsse/express';
 import { openEventStream } from '@rxsse/node';
 import express from 'express';
@@ -37,12 +37,8 @@ const ROUTES = {
   '/fanout': [fanout, options],
 };
 
-const HEADERS = {
-  'content-type': 'text/event-stream',
-  'cache-control': 'no-cache, no-transform',
-  'x-accel-buffering': 'no',
-  connection: 'keep-alive',
-};
+// The headers rxsse sends: the bare server writes the same bytes.
+const HEADERS = sseHeaders(false);
 const responses = new Set();
 function bare(_req, res) {
   res.writeHead(200, HEADERS);
