@@ -95,12 +95,10 @@ function report(r) {
     ['memory', Math.round(r.heap), 'V8 heap delta (after gc) / events'],
   ];
   const headers = (names) => names.split('|');
+  const latency = 'engine|instances|published ev/s|deliveries/s|p50 ms|p99 ms|max ms|lost / twice / failed';
   const markdown = [
     `**Publish-to-deliver latency** (${rate(LOAD.clients)} clients)\n`,
-    table(
-      headers('engine|instances|published ev/s|deliveries/s|p50 ms|p99 ms|max ms|lost / twice / failed'),
-      latencyRows,
-    ),
+    table(headers(latency), latencyRows),
     `\n**Replay** (one client resumes ${rate(REPLAY_EVENTS - 1)} events of ${REPLAY_PAYLOAD} bytes)\n`,
     table(headers('engine|events|first round ev/s|median ev/s|median MB/s (wire)'), replayRows),
     `\n**Memory per stored event** (${REPLAY_PAYLOAD}-byte payloads)\n`,
