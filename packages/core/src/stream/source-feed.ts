@@ -63,10 +63,10 @@ export class ObservableFeed implements SourceFeed {
   add(teardown: unknown): void {
     if (!teardown || teardown === this) return;
     if (this.closed) this.#run(teardown);
-    else {
-      this.#teardowns ??= [];
-      this.#teardowns.push(teardown);
-    }
+    // Nearly every feed holds one teardown (a Subject's): a literal holds it in one slot, where
+    // pushing onto `[]` reserves seventeen (~150 bytes more per connection).
+    else if (this.#teardowns) this.#teardowns.push(teardown);
+    else this.#teardowns = [teardown];
   }
   remove(teardown: unknown): void {
     const index = this.#teardowns?.indexOf(teardown) ?? -1;
