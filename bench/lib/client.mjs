@@ -91,7 +91,7 @@ export async function measureBurst(port, n) {
   const start = performance.now();
   const read = await readEvents(port, `/burst?n=${n}`, n, 60_000);
   if (read.count < n) throw new Error(`the response ended after ${read.count} of ${n} events`);
-  return { rate: n / ((performance.now() - start) / 1000), bytesPerEvent: read.bytes / read.count };
+  return { burst: n / ((performance.now() - start) / 1000), bytesPerEvent: read.bytes / read.count };
 }
 
 /** Runs `task(i)` for i < total, at most `concurrency` at a time; resolves to how many threw. */

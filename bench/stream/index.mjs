@@ -92,8 +92,7 @@ export async function throughput(server, workloads = ['burst', 'fanout']) {
   try {
     if (workloads.includes('burst')) {
       await measureBurst(server.info.port, BURST);
-      const burst = await measureBurst(server.info.port, BURST);
-      Object.assign(result, { burst: burst.rate, bytesPerEvent: burst.bytesPerEvent });
+      Object.assign(result, await measureBurst(server.info.port, BURST));
     }
   } catch (error) {
     result.errors.push(`burst: ${error.message}`);
