@@ -1,10 +1,19 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../../../test/support/ports.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const bin = fileURLToPath(new URL('../../node_modules/.bin/', import.meta.url));
+const require = createRequire(import.meta.url);
+
+// The executables themselves, not the npm launchers in node_modules/.bin: Bun's is a shell script
+// and Deno's a Node script, each running the runtime as its own child, so killing the launcher
+// left the runtime serving after the tests.
+const bunExecutable = () => join(dirname(require.resolve('bun/package.json')), 'bin', 'bun.exe');
+/** Deno's own installer knows where its platform package put the executable. */
+const denoExecutable = (): string => require('deno/install_api.cjs').runInstall();
 
 /** A runtime other than Node, from the npm registry, serving `server.ts` in its own process. */
 export interface Runtime {
@@ -14,13 +23,13 @@ export interface Runtime {
 
 export const bun: Runtime = {
   name: 'Bun',
-  command: (port) => [`${bin}bun`, [`${here}server.ts`, String(port)]],
+  command: (port) => [bunExecutable(), [`${here}server.ts`, String(port)]],
 };
 
 export const deno: Runtime = {
   name: 'Deno',
   command: (port) => [
-    `${bin}deno`,
+    denoExecutable(),
     [
       'run',
       '--allow-net=127.0.0.1',
