@@ -9,8 +9,14 @@ process.once('exit', () => {
 });
 
 /** Spawns a child whose stdout lines the test can wait for. */
-export function startChild(command: string, args: string[], env: Record<string, string> = {}): Child {
+export function startChild(
+  command: string,
+  args: string[],
+  env: Record<string, string> = {},
+  cwd?: string,
+): Child {
   const child = spawn(command, args, {
+    cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -20,7 +26,10 @@ export function startChild(command: string, args: string[], env: Record<string, 
 }
 
 export class Child {
+  /** Everything it wrote, stdout and stderr as they came. */
   output = '';
+  /** What it wrote to stderr alone. */
+  errors = '';
   readonly exited: Promise<void>;
 
   constructor(readonly process: ChildProcess) {
@@ -30,6 +39,7 @@ export class Child {
     });
     process.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
       this.output += chunk;
+      this.errors += chunk;
     });
   }
 

@@ -44,7 +44,7 @@ export function describeRuntimeContract(runtime: Runtime): void {
     afterAll(async () => {
       await server?.stop();
       // Only the drops the tests caused on purpose reached the runtime's log.
-      const errors = server.stderr.join('').match(/\b[A-Z]\w*(Error|Exception)\b/g) ?? [];
+      const errors = server.stderr.match(/\b[A-Z]\w*(Error|Exception)\b/g) ?? [];
       expect(errors.filter((name) => name !== 'SseStreamDroppedError')).toEqual([]);
     });
 

@@ -1,9 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../../../test/support/ports.js';
+import { freePort, startChild } from '../../../../test/support/processes.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const require = createRequire(import.meta.url);
@@ -46,42 +44,20 @@ export const deno: Runtime = {
 /** The runtime's server, started; `stderr` is everything it wrote there. */
 export interface RuntimeServer {
   url: string;
-  stderr: string[];
+  readonly stderr: string;
   stop(): Promise<void>;
 }
 
 export async function startRuntime(runtime: Runtime): Promise<RuntimeServer> {
   const port = await freePort();
   const [command, args] = runtime.command(port);
-  const child: ChildProcess = spawn(command, args, { cwd: here, stdio: ['ignore', 'pipe', 'pipe'] });
-  const stderr: string[] = [];
-  child.stderr!.setEncoding('utf8').on('data', (text: string) => stderr.push(text));
-  let stdout = '';
-  child.stdout!.setEncoding('utf8');
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${runtime.name} did not start: ${stderr.join('')}`)),
-      30_000,
-    );
-    child.stdout!.on('data', (text: string) => {
-      stdout += text;
-      if (stdout.includes('listening')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${runtime.name} exited with ${code}: ${stderr.join('')}`));
-    });
-  });
+  const child = startChild(command, args, {}, here);
+  await child.waitFor(/listening/, 30_000);
   return {
     url: `http://127.0.0.1:${port}`,
-    stderr,
-    async stop() {
-      if (child.exitCode !== null) return;
-      child.kill();
-      await once(child, 'exit');
+    get stderr() {
+      return child.errors;
     },
+    stop: () => child.stop(),
   };
 }
