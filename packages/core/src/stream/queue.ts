@@ -76,9 +76,7 @@ export class EventQueue {
     this.#tailUnits += text.length;
     // Sizes are measured per string: once they are, strings stay as they are.
     if (this.#tailUnits >= MERGE_UNITS && this.merge && this.#sizes === undefined) {
-      const merged = texts.slice(this.#tail).join('');
-      texts.length = this.#tail;
-      texts.push(merged);
+      texts.push(texts.splice(this.#tail).join(''));
       this.#tail = texts.length;
       this.#tailUnits = 0;
     }
