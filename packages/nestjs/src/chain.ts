@@ -5,6 +5,7 @@ import { type Handoff, isSubscribable } from './handoff.js';
 
 type Source = EventSourceLike<MessageEvent<unknown>>;
 type Delivery = (target: Subscriber<unknown>) => void;
+type SourceHeaders = WithSourceHeaders[typeof SOURCE_HEADERS];
 
 /**
  * Nest's chain for one request (pipes, the inner interceptors, the method), run before the stream
@@ -74,12 +75,8 @@ export class NestChain {
    * The method's own Observable, subscribed by the stream itself; Nest's chain, which never receives
    * it, ends with the stream.
    */
-  #direct(
-    source: Observable<MessageEvent<unknown>>,
-    headers: WithSourceHeaders[typeof SOURCE_HEADERS],
-  ): Source {
-    const direct: Observable<MessageEvent<unknown>> & WithSourceHeaders = new Observable((target) => {
-      this.#streaming = true;
+  #direct(source: Observable<MessageEvent<unknown>>, headers: SourceHeaders): Source {
+    return this.#streamed(headers, (target) => {
       // The stream's own subscriber, as is: a synchronous source sees it closed at once.
       const subscription = source.subscribe(target);
       return () => {
@@ -87,19 +84,27 @@ export class NestChain {
         this.#subscription?.unsubscribe();
       };
     });
-    if (headers) direct[SOURCE_HEADERS] = headers;
-    return direct;
   }
 
-  #bridge(handoff: Handoff, headers: WithSourceHeaders[typeof SOURCE_HEADERS]): Source {
-    const bridge: Observable<MessageEvent<unknown>> & WithSourceHeaders = new Observable((target) => {
-      this.#streaming = true;
+  #bridge(handoff: Handoff, headers: SourceHeaders): Source {
+    return this.#streamed(headers, (target) => {
       this.#target = target;
       for (const delivery of this.#early.splice(0)) delivery(target);
       handoff.release();
       return () => this.#subscription?.unsubscribe();
     });
-    if (headers) bridge[SOURCE_HEADERS] = headers;
-    return bridge;
+  }
+
+  /** What the stream subscribes to, carrying the method's headers; subscribing marks the chain taken. */
+  #streamed(
+    headers: SourceHeaders,
+    subscribe: (target: Subscriber<MessageEvent<unknown>>) => () => void,
+  ): Source {
+    const source: Observable<MessageEvent<unknown>> & WithSourceHeaders = new Observable((target) => {
+      this.#streaming = true;
+      return subscribe(target);
+    });
+    if (headers) source[SOURCE_HEADERS] = headers;
+    return source;
   }
 }
