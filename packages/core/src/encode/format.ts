@@ -36,7 +36,7 @@ export function formatEvent(message: MessageEvent<unknown>, options: FormatOptio
   if (type !== undefined && type !== '') head += `event: ${checkType(type, options)}\n`;
   if (id !== undefined) head += id === '' ? 'id:\n' : `id: ${checkId(id, options)}\n`;
   if (retry !== undefined) head += `retry: ${checkRetry(retry)}\n`;
-  return `${head}${formatData(message.data, options)}\n`;
+  return head + formatData(message.data, options);
 }
 
 /** {@link formatEvent} as UTF-8 bytes: the form a stream writes. */
@@ -67,6 +67,10 @@ export function formatRetry(ms: number): string {
   return `retry: ${checkRetry(ms)}\n\n`;
 }
 
+/**
+ * The data lines and the blank line that ends the event, built in one go: the commonest event (an
+ * object sent as JSON) costs one string concatenation fewer per event.
+ */
 function formatData(data: unknown, options: FormatOptions): string {
   let text: string;
   if (typeof data === 'string') {
@@ -78,7 +82,7 @@ function formatData(data: unknown, options: FormatOptions): string {
     // strings and puts no whitespace between tokens) and, since ES2019, no lone surrogate (it
     // escapes them as \udXXX). Its output needs none of the checks below.
     if (options.serialize === undefined && JSON.stringify === nativeStringify) {
-      return `data: ${text}\n`;
+      return `data: ${text}\n\n`;
     }
   }
   if (!text.isWellFormed()) {
@@ -86,7 +90,7 @@ function formatData(data: unknown, options: FormatOptions): string {
     text = text.toWellFormed();
   }
   // Two memchr-style scans beat one regex test by ~10% on short single-line data.
-  if (!text.includes('\n') && !text.includes('\r')) return text === '' ? 'data:\n' : `data: ${text}\n`;
+  if (!text.includes('\n') && !text.includes('\r')) return text === '' ? 'data:\n\n' : `data: ${text}\n\n`;
   if (options.strict && text.includes('\r')) {
     throw new SseFormatError('data', 'contains CR, which clients receive as LF (strict mode)');
   }
@@ -98,7 +102,7 @@ function formatData(data: unknown, options: FormatOptions): string {
   }
   let out = '';
   for (const line of lines) out += line === '' ? 'data:\n' : `data: ${line}\n`;
-  return out;
+  return `${out}\n`;
 }
 
 function serialize(data: unknown, options: FormatOptions): string {
