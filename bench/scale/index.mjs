@@ -15,8 +15,6 @@ const config = h.knobs('SCALE', {
   fanoutRounds: 2,
   serverArgs: '', // extra node flags for the server children, say `--cpu-prof`
 });
-const HEARTBEAT_ROUNDS = 4;
-const BUDGET = 7 * 60_000;
 
 export const description = [
   'rxsse on Express and on node:http (`openEventStream`) against bare node:http holding the same',
@@ -37,25 +35,27 @@ async function withPair(kind, fn) {
   if (Date.now() > config.deadline) throw new Error('time budget of the suite exhausted');
   const { limit } = config;
   const execArgv = config.serverArgs.split(' ').filter(Boolean);
-  const url = (file) => new URL(file, import.meta.url);
   let server;
   let client;
   try {
     // The server reads SCALE_HEARTBEAT from the environment it inherits.
-    server = await startChild(url('./server.mjs'), { args: [kind], limit, execArgv });
-    client = await startChild(url('./clients.mjs'), { limit });
-    const port = server.info.port;
-    /** Waits until the server counts `n` of `key` (sockets, streams). */
-    const counted = (key, n, what) =>
-      h.until(async () => (await server.request('count'))[key] === n, 10_000, what);
+    server = await startChild(new URL('./server.mjs', import.meta.url), { args: [kind], limit, execArgv });
+    const args = [String(server.info.port)];
+    client = await startChild(new URL('./clients.mjs', import.meta.url), { args, limit });
     /** Opens `n` connections to `path` and waits for their streams: the time it took in ms. */
     const connect = async (path, n) => {
-      const open = await client.request('open', { port, path, count: n });
-      if (open.opened !== n) throw new Error(`opened ${open.opened} of ${n} (${open.failed} failed)`);
-      await counted('streams', n, `${n} streams`);
+      const open = await client.request('open', { path, count: n });
+      if (open.failed > 0) throw new Error(`${open.failed} of ${n} connections failed`);
+      await h.until(async () => (await server.request('streams')) === n, 10_000, `${n} streams`);
       return open.ms;
     };
-    return await fn({ server, client, port, counted, connect });
+    /** Connects and disconnects `cycles` times, until the server closed every socket. */
+    const cycle = async (path, cycles) => {
+      const run = await client.request('churn', { path, cycles });
+      await h.until(async () => (await server.request('sockets')) === 0, 10_000, 'sockets to close');
+      return run;
+    };
+    return await fn({ server, client, connect, cycle });
   } finally {
     await client?.stop();
     await server?.stop();
@@ -64,51 +64,41 @@ async function withPair(kind, fn) {
 
 /** Idle memory of N connections, then the event loop while heartbeats go out. */
 const idle = (kind) =>
-  withPair(kind, async ({ server, client, port, counted, connect }) => {
+  withPair(kind, async ({ server, client, connect, cycle }) => {
     const n = config.connections;
     // Warm-up: the first requests compile the handler and grow pools; they are not per-connection.
-    await client.request('churn', { port, path: '/sse', cycles: 200, concurrency: 50 });
-    await counted('sockets', 0, 'warm-up connections to close');
+    await cycle('/sse', 200);
     const before = await server.request('memory');
     const connectMs = await connect('/sse', n);
     const after = await server.request('memory');
     const perConnection = (key) => (after[key] - before[key]) / n;
     const row = { kind, connectMs, heap: perConnection('heapUsed'), rss: perConnection('rss') };
     if (kind !== 'express') {
-      await client.request('mark');
-      await server.request('loopStart');
-      // A little over the rounds, so the last round's maximum is read before the stop.
-      await h.sleep(config.heartbeat * HEARTBEAT_ROUNDS + 300);
-      row.loop = await server.request('loopStop');
-      row.received = await client.request('stats');
+      // Four rounds and a little, so the last round's maximum is read before the stop.
+      const ms = config.heartbeat * 4 + 300;
+      const watch = [server.request('watchLoop', { ms }), client.request('heartbeats', { ms })];
+      [row.loop, row.received] = await Promise.all(watch);
     }
-    await client.request('closeAll');
     log(`idle ${kind}: ${Math.round(row.heap)} B heap per connection`);
     return row;
   });
 
 /** Connect/disconnect cycles, then everything a leak would leave behind. */
 const churn = (kind) =>
-  withPair(kind, async ({ server, client, port, counted }) => {
-    const cycle = async (cycles) => {
-      const run = await client.request('churn', { port, path: '/churn', cycles, concurrency: 50 });
-      await counted('sockets', 0, 'churned connections to close');
-      return run;
-    };
-    await cycle(500);
+  withPair(kind, async ({ server, cycle }) => {
+    await cycle('/churn', 500);
     const before = await server.request('resources');
-    const run = await cycle(config.churn);
+    const run = await cycle('/churn', config.churn);
     const after = await server.request('resources');
     const added = (counts, key) => (after[counts][key] ?? 0) - (before[counts][key] ?? 0);
-    const listeners = new Set([...Object.keys(before.listeners), ...Object.keys(after.listeners)]);
+    const listeners = Object.keys({ ...before.listeners, ...after.listeners });
     log(`churn ${kind}: ${run.failed} failed, ${after.live} live subscriptions`);
     return {
       ...after,
+      ...run,
       kind,
-      seconds: run.ms / 1000,
-      failed: run.failed,
       subscribed: after.total - before.total,
-      listeners: [...listeners].reduce((sum, key) => sum + Math.abs(added('listeners', key)), 0),
+      listeners: listeners.reduce((sum, key) => sum + Math.abs(added('listeners', key)), 0),
       timeouts: added('active', 'Timeout'),
       heapDelta: after.memory.heapUsed - before.memory.heapUsed,
       rssDelta: after.memory.rss - before.memory.rss,
@@ -122,14 +112,12 @@ const fanout = (kind) =>
     await connect('/fanout', n);
     await h.sleep(200);
     await client.request('fanoutArm', { expected: n * events });
-    // The server's CPU time until the last delivery: unlike deliveries/s, another process on the
-    // machine cannot make it look worse.
+    // The server's CPU time until the last delivery: unlike deliveries/s, no other process can worsen it.
     const cpuBefore = await server.request('cpu');
-    const sent = await server.request('fanout', { events, rate });
+    const sent = await server.request('publish', { events, rate });
     const got = await client.request('fanoutWait');
     const cpu = (((await server.request('cpu')) - cpuBefore) * 1000) / got.deliveries;
-    const seconds = (got.lastReceive - sent.first) / 1000;
-    await client.request('closeAll');
+    const seconds = (got.last - sent.first) / 1000;
     const perSecond = got.deliveries / seconds;
     log(`fanout ${kind}: ${Math.round(perSecond)}/s, ${cpu.toFixed(1)} µs per delivery`);
     return { ...got, kind, seconds, perSecond, cpu, serverElu: sent.elu };
@@ -138,18 +126,16 @@ const fanout = (kind) =>
 export async function run() {
   config.limit = fdLimit();
   // A client and a server each hold every connection: both need a descriptor per connection.
-  config.connections = Math.min(config.connections, config.limit - 256);
-  config.fanoutClients = Math.min(config.fanoutClients, config.limit - 256);
-  const results = { idle: [], churn: [], fanout: [], errors: [], load: [loadavg()[0]] };
-  const started = Date.now();
-  config.deadline = started + BUDGET;
+  for (const key of ['connections', 'fanoutClients']) config[key] = Math.min(config[key], config.limit - 256);
+  const results = { idle: [], churn: [], fanout: [], errors: [] };
+  const [started, load] = [Date.now(), loadavg()[0].toFixed(1)];
+  config.deadline = started + 7 * 60_000; // the suite's time budget
   for (const phase of config.phases) {
     const measure = { idle, churn, fanout }[phase];
     // Express alone opens no stream that could leak: churn leaves it out.
     const list = config.kinds.filter((kind) => phase !== 'churn' || kind !== 'express');
     const rounds = phase === 'fanout' ? config.fanoutRounds : 1;
-    // Rounds alternate the order, so a busy spell of the machine hits every contender alike; extra
-    // rounds only while the time budget allows one more run of the slowest so far.
+    // Rounds alternate the order (a busy spell hits all alike); extra ones while the budget fits the slowest.
     const order = Array.from({ length: rounds }, (_, r) => (r % 2 ? [...list].reverse() : list)).flat();
     let longest = 0;
     for (const [i, kind] of order.entries()) {
@@ -164,16 +150,16 @@ export async function run() {
       longest = Math.max(longest, Date.now() - begun);
     }
   }
-  results.seconds = (Date.now() - started) / 1000;
-  results.load.push(loadavg()[0]);
-  return report(results);
+  const seconds = Math.round((Date.now() - started) / 1000);
+  const after = loadavg()[0].toFixed(1);
+  return report(results, `fd limit ${config.limit} · ${seconds} s · load average ${load} → ${after}`);
 }
 
 const KB = 1024;
 const ms = (x) => `${x.toFixed(1)} ms`;
 const bytes = (x) => `${h.rate(x)} B`;
-const signed = (x) => `${x >= 0 ? '+' : '−'}${h.rate(Math.abs(x))} B`;
-const kib = (x) => `${x >= 0 ? '+' : '−'}${h.rate(Math.abs(x) / KB)} KiB`;
+const signed = (x, unit = 'B') => `${x >= 0 ? '+' : '−'}${h.rate(Math.abs(x))} ${unit}`;
+const kib = (x) => signed(x / KB, 'KiB');
 const pct = (x) => `${(x * 100).toFixed(0)}%`;
 const list = (values, cell = (x) => x.toFixed(1)) => values.map(cell).join(', ');
 const CONTENDERS = ['rxsse-express', 'rxsse-node'];
@@ -182,17 +168,17 @@ const LABEL = { ...SHORT, express: 'Express alone', http: 'bare node:http' };
 const label = (kind) => (SHORT[kind] ? `rxsse on ${LABEL[kind]}` : LABEL[kind]);
 const SUMMARY_HEADERS = ['measure', 'goal', 'rxsse on Express', 'rxsse on node:http', 'bare node:http'];
 
-/** A details table: one row per kind present in `phase`, one column per `[header, cell]`. */
-const details = (phase, kinds, title, columns) =>
+/** A details table: a row per kind present in `phase`, a column per `[header, cell]` (none: n/a). */
+const details = (phase, title, columns) =>
   h.table(
     [title, ...columns.map(([header]) => header)],
-    kinds
+    ['rxsse-express', 'rxsse-node', 'express', 'http']
       .filter((kind) => phase[kind])
-      .map((kind) => [label(kind), ...columns.map(([, cell]) => cell(phase[kind]))]),
+      .map((kind) => [label(kind), ...columns.map(([, cell]) => cell(phase[kind]) ?? 'n/a')]),
   );
 
-/** The markdown tables and goals of one run. */
-function report(results) {
+/** The markdown tables and goals of one run (`run`: its fd limit, time and load). */
+function report(results, run) {
   const by = (rows) => Object.fromEntries(rows.map((row) => [row.kind, row]));
   const [idle, churn] = [by(results.idle), by(results.churn)];
   // Fan-out: each contender's best round stands for it; CPU per delivery is the least of the rounds.
@@ -201,10 +187,9 @@ function report(results) {
   const cpu = (kind) => Math.min(...rounds(kind).map((r) => r.cpu));
   const versus = (row, text, base) => (row.kind === 'http' ? text : `${text} (${base})`);
 
-  // The main table: one row per measure, a cell per contender and the baseline, and the goals.
   const rows = [];
   const goals = [];
-  /** `cell` per contender and the baseline (`base`, if it differs); with `pass`, verdicts and goals. */
+  /** A main-table row: `cell` per contender and the baseline (`baseCell`, if it differs); `pass`: goals. */
   const line = (measure, phase, cell, goal = 'info', pass = undefined, baseCell = cell) => {
     const cells = CONTENDERS.map((kind) => (phase[kind] ? cell(phase[kind]) : 'n/a'));
     const verdicts = CONTENDERS.map((kind) => (!phase[kind] ? 'n/a' : pass?.(phase[kind]) ? 'PASS' : 'MISS'));
@@ -229,16 +214,15 @@ function report(results) {
     const rss = (row) => versus(row, bytes(row.rss), signed(row.rss - bare.rss));
     line(`RSS per idle connection (${n})`, idle, rss);
   }
-  const hb = Object.fromEntries(Object.entries(idle).filter(([, row]) => row.loop));
   const at = `heartbeats at ${n}`;
   /** A cell that shows `value(row)` in ms, its goal and its test against `limit`. */
   const within = (value, limit) => [(row) => ms(value(row)), `≤ ${limit} ms`, (row) => value(row) <= limit];
   const round = `longest block per ${config.heartbeat} ms round, main-thread CPU (median of rounds)`;
-  line(`${at}: ${round}`, hb, ...within((row) => h.median(row.loop.cpuRoundMax), 5));
+  line(`${at}: ${round}`, idle, ...within((row) => h.median(row.loop.cpuRoundMax), 5));
   const wall = (row) => `${ms(h.median(row.loop.roundMax))} (${ms(row.loop.max)})`;
-  line(`${at}: the same in wall-clock time (median of rounds; max)`, hb, wall);
-  line(`${at}: p99 event-loop delay`, hb, ...within((row) => row.loop.p99, 10));
-  line(`${at}: event-loop utilization`, hb, (row) => `${(row.loop.elu * 100).toFixed(1)}%`);
+  line(`${at}: the same in wall-clock time (median of rounds; max)`, idle, wall);
+  line(`${at}: p99 event-loop delay`, idle, ...within((row) => row.loop.p99, 10));
+  line(`${at}: event-loop utilization`, idle, (row) => `${(row.loop.elu * 100).toFixed(1)}%`);
 
   const cycles = `churn ${h.rate(config.churn)}`;
   const subscriptions = (row) => `${row.live} of ${h.rate(row.subscribed)}`;
@@ -264,23 +248,19 @@ function report(results) {
     versus(row, `${cpu(row.kind).toFixed(1)} µs`, `${(cpu(row.kind) / cpu('http')).toFixed(2)}x`);
   line(`${fanTitle}: server main-thread CPU per delivery`, fan, cpuCell);
 
-  const [before, after] = results.load.map((x) => x.toFixed(1));
-  const header = `${h.environment()} · fd limit ${config.limit} · ${Math.round(results.seconds)} s · load average ${before} → ${after}`;
-  const kinds = ['rxsse-express', 'rxsse-node', 'express', 'http'];
-  const watched = (key, cell) => (row) => (row[key] ? cell(row[key]) : 'n/a');
   const tables = [
     h.table([...SUMMARY_HEADERS, 'result (Express / node:http)'], rows),
-    details(idle, kinds, `idle ${n}`, [
+    details(idle, `idle ${n}`, [
       ['connect all', (row) => ms(row.connectMs)],
       ['heap/conn', (row) => bytes(row.heap)],
       ['RSS/conn', (row) => bytes(row.rss)],
-      ['longest block per round, CPU (ms)', watched('loop', (loop) => list(loop.cpuRoundMax))],
-      ['wall clock (ms)', watched('loop', (loop) => list(loop.roundMax))],
-      ['longest GC', watched('loop', (loop) => ms(loop.gc.max))],
-      ['heartbeats in busiest 100 ms', watched('received', (received) => h.rate(received.busiestSlot))],
-      ['heartbeats received', watched('received', (received) => h.rate(received.chunks))],
+      ['longest block per round, CPU (ms)', (row) => row.loop && list(row.loop.cpuRoundMax)],
+      ['wall clock (ms)', (row) => row.loop && list(row.loop.roundMax)],
+      ['longest GC', (row) => row.loop && ms(row.loop.gc.max)],
+      ['heartbeats in busiest 100 ms', (row) => row.received && h.rate(row.received.busiestSlot)],
+      ['heartbeats received', (row) => row.received && h.rate(row.received.chunks)],
     ]),
-    details(fan, kinds, 'fan-out (best round)', [
+    details(fan, 'fan-out (best round)', [
       ['delivered', (row) => `${h.rate(row.deliveries)} / ${h.rate(fanoutClients * fanoutEvents)}`],
       ['publish → last receive', (row) => `${row.seconds.toFixed(1)} s`],
       ['deliveries/s', perSecond],
@@ -290,8 +270,8 @@ function report(results) {
       ['server ELU', (row) => pct(row.serverElu)],
       ['client ELU', (row) => pct(row.elu)],
     ]),
-    details(churn, ['rxsse-express', 'rxsse-node', 'http'], 'churn', [
-      ['time', (row) => `${row.seconds.toFixed(1)} s`],
+    details(churn, 'churn', [
+      ['time', (row) => `${(row.ms / 1000).toFixed(1)} s`],
       ['failed', (row) => String(row.failed)],
       ['heap after − before', (row) => kib(row.heapDelta)],
       ['RSS after − before', (row) => kib(row.rssDelta)],
@@ -300,5 +280,5 @@ function report(results) {
   ];
   for (const error of results.errors) goals.push({ name: `scale: ${error}`, pass: false, actual: 'failed' });
   const errors = results.errors.length > 0 ? `\n\nErrors: ${results.errors.join('; ')}` : '';
-  return { markdown: `${header}\n\n${tables.join('\n\n')}${errors}`, goals };
+  return { markdown: `${h.environment()} · ${run}\n\n${tables.join('\n\n')}${errors}`, goals };
 }

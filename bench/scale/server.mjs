@@ -1,14 +1,13 @@
 // A scale-suite server: `server.mjs KIND`, one process per contender so that its heap, RSS and event
 // loop are its own. It measures itself and answers over IPC (lib/child.mjs).
-//   http           bare node:http: writeHead + flushHeaders, the response kept in a Set; heartbeats
-//                  are one setInterval writing `:\n` to every response at once
+//   http           bare node:http: writeHead + flushHeaders, one setInterval for every heartbeat
 //   express        the same handler as an Express 5 route (what Express itself costs)
 //   rxsse-node     openEventStream() from @rxsse/node in a bare node:http handler
 //   rxsse-express  sse() from @rxsse/express
 // Routes: /sse idles (a Subject that never emits), /churn counts its subscriptions (with a
 // maxLifetime, so every stream has a timer to clean up), /fanout is one shared Subject.
 
-import { openSync, readSync } from 'node:fs';
+import { existsSync, openSync, readSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { heartbeatCount, openStreams, resolveStreamOptions, sseHeaders } from '@rxsse/core';
@@ -55,8 +54,7 @@ if (kind === 'http') {
   }, HEARTBEAT);
 } else if (kind === 'rxsse-node') {
   handler = (req, res) => {
-    const [source, routeOptions] = ROUTES[req.url] ?? [];
-    if (!source) return res.writeHead(404).end();
+    const [source, routeOptions] = ROUTES[req.url];
     openEventStream(req, res, () => source, routeOptions).catch(() => res.destroy());
   };
 } else {
@@ -67,14 +65,9 @@ if (kind === 'http') {
 }
 
 const server = createServer(handler);
-let sockets = 0;
-server.on('connection', (socket) => {
-  sockets++;
-  socket.once('close', () => sockets--);
-});
-server.listen(0, '127.0.0.1', 4096);
-await new Promise((resolve) => server.once('listening', resolve));
+await new Promise((resolve) => server.listen(0, '127.0.0.1', 4096, resolve));
 const streams = () => (rxsse ? openStreams.size : responses.size);
+const sockets = () => new Promise((resolve) => server.getConnections((_, n) => resolve(n)));
 
 /** Full collections until the heap stops shrinking, with turns of the loop for weak callbacks. */
 async function settleHeap() {
@@ -90,8 +83,9 @@ async function settleHeap() {
   return process.memoryUsage();
 }
 
-/** What a leak would show as: listeners on the server and the process, live timers and handles. */
-function resources() {
+/** What a leak would show as: the heap, listeners on the server and the process, timers and handles. */
+async function resources() {
+  const memory = await settleHeap();
   const listeners = {};
   for (const [name, emitter] of Object.entries({ server, process })) {
     for (const event of emitter.eventNames())
@@ -100,30 +94,23 @@ function resources() {
   const active = {};
   for (const type of process.getActiveResourcesInfo()) active[type] = (active[type] ?? 0) + 1;
   const counts = { streams: streams(), heartbeats: heartbeatCount(), openStreams: openStreams.size };
-  return { ...subscriptions, ...counts, listeners, active };
+  return { memory, ...subscriptions, ...counts, listeners, active };
 }
 
-// The main thread's CPU time in ms, from Linux's schedstat (ns), which another process cannot
-// inflate; elsewhere the process's (which also counts GC helper threads).
-const schedstat = (() => {
-  try {
-    const fd = openSync(`/proc/${process.pid}/task/${process.pid}/schedstat`, 'r');
-    const buffer = Buffer.alloc(128);
-    const read = () =>
-      Number(buffer.toString('latin1', 0, readSync(fd, buffer, 0, 128, 0)).split(' ')[0]) / 1e6;
-    return Number.isFinite(read()) ? read : undefined;
-  } catch {
-    return undefined;
-  }
-})();
-const mainThreadCpu = schedstat ?? (() => Object.values(process.cpuUsage()).reduce((a, b) => a + b) / 1000);
+// The main thread's CPU time in ms: Linux's schedstat (ns), which another process cannot inflate;
+// elsewhere the process's (GC helper threads too).
+const schedstat = `/proc/${process.pid}/task/${process.pid}/schedstat`;
+const fd = existsSync(schedstat) ? openSync(schedstat, 'r') : undefined;
+const buffer = Buffer.alloc(128);
+const mainThreadCpu =
+  fd === undefined
+    ? () => Object.values(process.cpuUsage()).reduce((a, b) => a + b) / 1000
+    : () => Number(buffer.toString('latin1', 0, readSync(fd, buffer, 0, 128, 0)).split(' ')[0]) / 1e6;
 
-/**
- * Watches the event loop while heartbeats go out: `monitorEventLoopDelay` over the whole window
- * (p99) and per heartbeat round (max), in wall-clock time; a 1 ms sampler of the main thread's CPU
- * time, whose longest block per round a neighbour process cannot inflate; and GC pauses.
- */
-function watchLoop() {
+/** Watches the event loop for `ms` while heartbeats go out: `monitorEventLoopDelay` (wall clock) over
+ * it all (p99) and per heartbeat round (max); a 1 ms sampler of the main thread's CPU time, whose
+ * longest block per round a neighbour process cannot inflate; and GC pauses. */
+async function watchLoop({ ms }) {
   const all = monitorEventLoopDelay({ resolution: 1 });
   const round = monitorEventLoopDelay({ resolution: 1 });
   all.enable();
@@ -148,15 +135,14 @@ function watchLoop() {
   });
   observer.observe({ entryTypes: ['gc'] });
   const elu = performance.eventLoopUtilization();
-  return () => {
-    clearInterval(sampler);
-    clearInterval(rounds);
-    observer.disconnect();
-    all.disable();
-    round.disable();
-    const utilization = performance.eventLoopUtilization(elu).utilization;
-    return { ...result, max: all.max / 1e6, p99: all.percentile(99) / 1e6, elu: utilization };
-  };
+  await sleep(ms);
+  clearInterval(sampler);
+  clearInterval(rounds);
+  observer.disconnect();
+  all.disable();
+  round.disable();
+  const utilization = performance.eventLoopUtilization(elu).utilization;
+  return { ...result, max: all.max / 1e6, p99: all.percentile(99) / 1e6, elu: utilization };
 }
 
 /** Publishes `events` events `{ t, n }` at `rate`/s, `t` the publish time in epoch ms. */
@@ -179,18 +165,5 @@ const publish = ({ events, rate }) =>
     }, 1000 / rate);
   });
 
-let stopLoop;
-serveParent(
-  {
-    count: () => ({ sockets, streams: streams() }),
-    cpu: () => mainThreadCpu(),
-    memory: () => settleHeap(),
-    resources: async () => ({ memory: await settleHeap(), ...resources() }),
-    loopStart: () => {
-      stopLoop = watchLoop();
-    },
-    loopStop: () => stopLoop(),
-    fanout: publish,
-  },
-  { port: server.address().port },
-);
+const commands = { sockets, streams, cpu: mainThreadCpu, memory: settleHeap, resources, watchLoop, publish };
+serveParent(commands, { port: server.address().port });
