@@ -2,7 +2,7 @@ import { Observable, throwError } from 'rxjs';
 import { SseRangeError } from '../encode/errors.js';
 import { formatEvent } from '../encode/format.js';
 import type { FormatOptions, MessageEvent } from '../encode/types.js';
-import { utf8Length } from '../encode/utf8-length.js';
+import { utf8Length } from '../encode/utf8.js';
 import { SOURCE_HEADERS, type WithSourceHeaders } from '../http/headers.js';
 import type { ChannelEngine, StoredMessage } from './engine.js';
 import { ChannelUnavailableError, checkEngineId } from './errors.js';

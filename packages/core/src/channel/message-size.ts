@@ -1,5 +1,5 @@
 import type { MessageEvent } from '../encode/types.js';
-import { utf8Length } from '../encode/utf8-length.js';
+import { utf8Length } from '../encode/utf8.js';
 
 /**
  * The size of a message for byte limits: UTF-8 bytes of its data (strings as they are, anything

@@ -1,10 +1,10 @@
 import { formatEvent } from './format.js';
 import type { FormatOptions, MessageEvent } from './types.js';
+import { utf8Bytes } from './utf8.js';
 
 type Formatter = (message: MessageEvent<unknown>) => string;
 
 const formatters = new WeakMap<FormatOptions, Formatter>();
-const utf8 = new TextEncoder();
 
 /**
  * `formatEvent` that remembers the last message it formatted for these options: a `Subject` (or a
@@ -64,7 +64,7 @@ let lastBytes = new Uint8Array(0);
  */
 export function encodeText(text: string): Uint8Array {
   if (text !== lastText) {
-    lastBytes = utf8.encode(text);
+    lastBytes = utf8Bytes(text);
     lastText = text;
   }
   return lastBytes;

@@ -1,5 +1,6 @@
 import { SseFormatError, SseRangeError } from './errors.js';
 import type { FormatOptions, MessageEvent } from './types.js';
+import { utf8Bytes } from './utf8.js';
 
 /** undici fails a connection for good when one event has more data lines than this. */
 export const DEFAULT_MAX_DATA_LINES = 131_072;
@@ -12,7 +13,6 @@ const FORBIDDEN_IN_TYPE = /[\r\n\0]/;
 // Printable ASCII, inner spaces allowed: ids every Node and browser client round-trips unchanged.
 const PORTABLE_ID = /^(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?$/;
 
-const utf8 = new TextEncoder();
 // Shared default, so a call without options allocates nothing. Never mutated.
 const NO_OPTIONS: FormatOptions = Object.freeze({});
 // JSON.stringify as it was when this module loaded: formatData trusts its output (see there),
@@ -41,7 +41,7 @@ export function formatEvent(message: MessageEvent<unknown>, options: FormatOptio
 
 /** {@link formatEvent} as UTF-8 bytes: the form a stream writes. */
 export function encodeEvent(message: MessageEvent<unknown>, options?: FormatOptions): Uint8Array {
-  return utf8.encode(formatEvent(message, options));
+  return utf8Bytes(formatEvent(message, options));
 }
 
 /**

@@ -2,7 +2,7 @@ import { cachedFormatter, encodeText } from '../encode/encoder-cache.js';
 import { SseRangeError } from '../encode/errors.js';
 import { formatRetry } from '../encode/format.js';
 import type { MessageEvent } from '../encode/types.js';
-import { utf8Length } from '../encode/utf8-length.js';
+import { utf8Bytes, utf8Length } from '../encode/utf8.js';
 import { removedHeaders, SOURCE_HEADERS, sseHeaders, type WithSourceHeaders } from '../http/headers.js';
 import type { Sink } from '../http/sink.js';
 import { checkEventSource, type EventSourceLike, isSubscribable } from '../http/source.js';
@@ -22,8 +22,7 @@ export type ErrorReporter = (error: unknown) => void;
 
 const consoleReporter: ErrorReporter = (error) => console.error('rxsse: unhandled event-stream error', error);
 
-const utf8 = new TextEncoder();
-const HEARTBEAT = utf8.encode(':\n');
+const HEARTBEAT = utf8Bytes(':\n');
 /**
  * A tick that emits more than this (in UTF-16 units, about bytes) writes it out as it goes, in
  * chunks of about this size, instead of all at the end of the tick: the client reads the first
@@ -121,7 +120,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
     const own = (source as WithSourceHeaders)[SOURCE_HEADERS];
     const overrides = own ? { ...options.headers, ...own } : options.headers;
     sink.open(sseHeaders(sink.http2, overrides), removedHeaders(overrides));
-    if (options.retry !== undefined) this.#write(utf8.encode(formatRetry(options.retry)), 0);
+    if (options.retry !== undefined) this.#write(utf8Bytes(formatRetry(options.retry)), 0);
     if (options.heartbeat !== false) this.#heartbeatSlot = joinHeartbeat(options.heartbeat, this);
     if (options.maxLifetime !== undefined) {
       const lifetime = streamLifetime(options.maxLifetime, Math.random());
@@ -340,7 +339,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
       // Queued events are bounded by the cap: hand them over, and let the transport flush them.
       if (queue && queue.units > 0) this.#writeQueue(queue);
       if (reason === 'error') this.#writeErrorEvent(error);
-      if (retryHint !== undefined) this.#write(utf8.encode(formatRetry(retryHint)), 0);
+      if (retryHint !== undefined) this.#write(utf8Bytes(formatRetry(retryHint)), 0);
       sink.end();
     }
     this.#count('closed', reason, this.stats);

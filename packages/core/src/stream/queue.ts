@@ -1,4 +1,4 @@
-import { utf8Length } from '../encode/utf8-length.js';
+import { utf8Length } from '../encode/utf8.js';
 
 /** UTF-8 bytes per UTF-16 unit, at most: a queue of n units holds at most 3n bytes. */
 const MAX_BYTES_PER_UNIT = 3;

