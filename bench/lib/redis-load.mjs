@@ -6,15 +6,18 @@ import { rate as perSecond, sleep, until } from './harness.mjs';
 
 const sum = (values) => values.reduce((a, b) => a + b, 0);
 
+/** An app process (lib/redis-app.mjs) with `env`. */
+export const startApp = (env) =>
+  startChild(new URL('./redis-app.mjs', import.meta.url), { env, limit: fdLimit() });
+
 /**
  * `clients` SSE connections from a client process (lib/redis-clients.mjs), connection c on
- * `apps[c % apps.length]` (lib/redis-app.mjs) and topic `<prefix><c % topics>`, or with more topics
- * than connections, on topics spread evenly over all. `publishers` (app processes too) share `rate`
- * events/s over the `topics` topics. `window.start()` and `window.end(seconds)` run at the measured
- * window's edges; what `end` returns comes back as `during`. Resolves to the client's report
- * (latency, lost, twice) with the publish rate, failed publishes, deliveries/s and topics listened.
+ * `apps[c % apps.length]` and topic `<prefix><c % topics>`, or with more topics than connections,
+ * on topics spread evenly over all. `publishers` (apps too) share `rate` events/s over the `topics`
+ * topics. `probe()` runs at the measured window's edges, its results come back as `probes`, with the
+ * client's report (latency, lost, twice), the window's seconds, the publish rate and failed publishes.
  */
-export async function measureLoad({ apps, publishers = apps, clients, window = {}, ...load }) {
+export async function measureLoad({ apps, publishers = apps, clients, probe, ...load }) {
   const { rate, topics, prefix, size = 0, warmupMs, measureMs } = load;
   const topic = (c) => `${prefix}${topics >= clients ? Math.floor((c * topics) / clients) : c % topics}`;
   const port = (c) => apps[c % apps.length].info.port;
@@ -28,27 +31,23 @@ export async function measureLoad({ apps, publishers = apps, clients, window = {
     const publishing = Promise.all(publishers.map((p, i) => p.request('publish', { ...args, seed: i + 1 })));
     await sleep(warmupMs);
     await client.request('measure', { on: true });
-    await window.start?.();
+    const probes = [await probe?.()];
     const from = performance.now();
     await sleep(measureMs);
     const seconds = (performance.now() - from) / 1000;
-    const during = await window.end?.(seconds);
+    probes.push(await probe?.());
     await client.request('measure', { on: false });
     const results = await publishing;
     await sleep(1500); // the last events reach the clients
-    const stored = {};
-    for (const r of results)
-      for (const [topic, n] of Object.entries(r.stored)) stored[topic] = (stored[topic] ?? 0) + n;
-    const report = await client.request('report', { stored });
+    const report = await client.request('report', { stored: results.map((r) => r.stored) });
     await client.request('close');
     await until(async () => (await subscribers()) === 0, 10_000, 'every connection closed', 50);
     return {
       ...report,
-      during,
-      listened: new Set(targets.map((t) => t.topic)).size,
-      rate: sum(results.map((r) => r.published / r.seconds)),
+      probes,
+      seconds,
+      rate: sum(results.map((r) => r.rate)),
       failed: sum(results.map((r) => r.failed)),
-      deliveriesPerSecond: report.deliveries / seconds,
     };
   } finally {
     await client.stop();
@@ -60,29 +59,22 @@ export const ms = (value) => (value < 10 ? value.toFixed(1) : Math.round(value).
 
 /** The cells both suites show of a measureLoad() result: publishes/s, deliveries/s, p50, p99, max. */
 export const loadCells = (r) => [
-  perSecond(r.rate),
-  perSecond(r.deliveriesPerSecond),
+  ...[r.rate, r.deliveries / r.seconds].map(perSecond),
   ...[r.p50, r.p99, r.max].map(ms),
 ];
 
 /** Whether every connection got its topic's events once: lost / twice or out of order / failed. */
 export const lossCell = (r) => `${r.missing} / ${r.extra + r.disorder} / ${r.failed}`;
 
-/**
- * `report(await measure())` (`{ markdown, goals }`), or after `ms` every child killed and the suite
- * not run: a suite never runs on unbounded.
- */
-export async function bounded(measure, ms, report) {
-  let timer;
-  const expired = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`over ${ms / 1000} s`)), ms);
-  });
+/** `run()`'s `{ markdown, goals }`, or after `ms` every child killed: a suite never runs unbounded. */
+export async function bounded(ms, run) {
+  const expired = new Promise((_, reject) =>
+    setTimeout(() => reject(new Error(`over ${ms / 1000} s`)), ms).unref(),
+  );
   try {
-    return report(await Promise.race([measure(), expired]));
+    return await Promise.race([run(), expired]);
   } catch (error) {
     killAll();
     return { markdown: `_not run: ${error.message} (redis-server installed, packages built?)_`, goals: [] };
-  } finally {
-    clearTimeout(timer);
   }
 }

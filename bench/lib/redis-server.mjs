@@ -36,19 +36,19 @@ async function startNode(dir, cluster) {
     });
     child.once('exit', () => reject(new Error(`redis-server exited:\n${output}`)));
   });
-  child.stdout.resume();
   const cli = async (...command) => (await run('redis-cli', ['-p', String(port), ...command])).stdout.trim();
-  /** `INFO <section>` as name → value. */
-  const info = async (section) => {
-    const lines = (await cli('INFO', section)).matchAll(/^([^:#\s]+):(.*)$/gm);
+  /** A reply of `name:value` lines (`INFO <section>`, `CLUSTER INFO`) as name → value. */
+  const fields = async (...command) => {
+    const lines = (await cli(...command)).matchAll(/^([^:#\s]+):(.*)$/gm);
     return Object.fromEntries([...lines].map(([, name, value]) => [name, value.trim()]));
   };
-  return { port, url: `redis://127.0.0.1:${port}`, child, cli, info };
+  return { port, child, cli, fields };
 }
 
 /**
- * Starts Redis: `env` tells lib/redis-app.mjs where it is; `stats()` sums over the masters: calls
- * per command (`INFO commandstats`), CPU seconds (user + sys) and keys.
+ * Starts Redis: `env(options)` points lib/redis-app.mjs at it, with more redisEngine options;
+ * `stats()` sums over the masters: commands run (`INFO commandstats`), EVALs among them, CPU seconds
+ * (user + sys); and lists their keys.
  */
 export async function startRedis({ cluster = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'rxsse-bench-redis-'));
@@ -60,45 +60,40 @@ export async function startRedis({ cluster = false } = {}) {
   process.on('exit', stop);
   try {
     for (let i = 0; i < (cluster ? 6 : 1); i++) nodes.push(await startNode(dir, cluster));
-    let masters = nodes;
+    const addresses = nodes.map((node) => `127.0.0.1:${node.port}`);
+    const rootNodes = addresses.map((address) => ({ url: `redis://${address}` }));
+    const roles = () => Promise.all(nodes.map((node) => node.fields('INFO', 'replication')));
     if (cluster) {
-      const addresses = nodes.map((node) => `127.0.0.1:${node.port}`);
       const create = ['--cluster', 'create', ...addresses, '--cluster-replicas', '1', '--cluster-yes'];
       await run('redis-cli', create);
-      const ok = async () =>
-        (await Promise.all(nodes.map((node) => node.cli('CLUSTER', 'INFO')))).every((s) =>
-          s.includes('cluster_state:ok'),
-        );
-      await until(ok, 20_000, 'the cluster ok', 50);
-      // Replicas in sync first: their full sync (a fork on the master) must not fall in a measurement.
-      const roles = async () => Promise.all(nodes.map((node) => node.info('replication')));
-      const synced = async () => (await roles()).filter((r) => r.master_link_status === 'up').length === 3;
-      await until(synced, 20_000, 'the replicas in sync', 50);
-      const replication = await roles();
-      masters = nodes.filter((_, i) => replication[i].role === 'master');
+      // Replicas in sync too: their full sync (a fork on the master) must not fall in a measurement.
+      const ready = async () => {
+        const states = await Promise.all(nodes.map((node) => node.fields('CLUSTER', 'INFO')));
+        const synced = (await roles()).filter((r) => r.master_link_status === 'up').length;
+        return synced === 3 && states.every((state) => state.cluster_state === 'ok');
+      };
+      await until(ready, 20_000, 'the cluster ok and its replicas in sync', 50);
     }
+    const replication = await roles();
+    const masters = nodes.filter((_, i) => replication[i].role === 'master');
+    const where = cluster ? { cluster: { rootNodes } } : rootNodes[0];
     const stats = async () => {
-      const calls = {};
-      let cpu = 0;
-      const keys = [];
+      const totals = { commands: 0, evals: 0, cpu: 0, keys: [] };
       for (const node of masters) {
-        for (const [name, value] of Object.entries(await node.info('commandstats'))) {
-          const command = name.replace('cmdstat_', '');
-          calls[command] = (calls[command] ?? 0) + Number(/calls=(\d+)/.exec(value)[1]);
-        }
-        const usage = await node.info('cpu');
-        cpu += Number(usage.used_cpu_user) + Number(usage.used_cpu_sys);
-        keys.push(Number(await node.cli('DBSIZE')));
+        const info = await node.fields('INFO', 'commandstats', 'cpu');
+        const calls = (name) => Number(/^calls=(\d+)/.exec(info[name])?.[1] ?? 0);
+        totals.commands += Object.keys(info).reduce((n, name) => n + calls(name), 0);
+        totals.evals += calls('cmdstat_eval');
+        totals.cpu += Number(info.used_cpu_user) + Number(info.used_cpu_sys);
+        totals.keys.push(Number(await node.cli('DBSIZE')));
       }
-      return { calls, cpu, keys };
+      return totals;
     };
-    const urls = nodes.map((node) => node.url).join(',');
     return {
-      env: cluster ? { REDIS_CLUSTER: urls } : { REDIS_URL: urls },
+      env: (options = {}) => ({ ENGINE: JSON.stringify({ ...where, ...options }) }),
       cli: nodes[0].cli,
-      info: nodes[0].info,
+      fields: nodes[0].fields,
       stats,
-      resetStats: () => Promise.all(masters.map((node) => node.cli('CONFIG', 'RESETSTAT'))),
       flush: () => Promise.all(masters.map((node) => node.cli('FLUSHALL'))),
       stop,
     };

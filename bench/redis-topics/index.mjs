@@ -1,6 +1,5 @@
-import { fdLimit, startChild } from '../lib/child.mjs';
 import { rate, table } from '../lib/harness.mjs';
-import { bounded, loadCells, lossCell, measureLoad, ms } from '../lib/redis-load.mjs';
+import { bounded, loadCells, lossCell, measureLoad, ms, startApp } from '../lib/redis-load.mjs';
 import { startRedis } from '../lib/redis-server.mjs';
 
 const APPS = 3;
@@ -11,10 +10,8 @@ const RUNS = [
   { topics: 10_000, rate: 1000 },
   { topics: 100_000, rate: 1000 },
 ];
-const MODES = [
-  { name: 'per topic', partitions: 0 },
-  { name: 'partitioned (16)', partitions: 16 },
-];
+const MODES = [{ name: 'per topic' }, { name: 'partitioned (16)', partitions: 16 }];
+const CLUSTER = { name: 'cluster, partitioned (16)', partitions: 16 };
 
 export const description = [
   'N SSE connections (`--events`, 10,000) over HTTP/1.1 on 127.0.0.1, spread over 3 app processes',
@@ -34,58 +31,38 @@ export function summary({ events }) {
   return `one run per topic count and mode; ${rate(events)} connections (--events); needs redis-server and built packages`;
 }
 
-/** One measured run: fresh apps and publisher on `redis`; everything stopped after. */
+/** One run on fresh apps and publisher (stopped after): its row, and its keys per Redis master. */
 async function measure(redis, { mode, topics, rate: publishRate, clients }) {
   await redis.flush();
-  const env = { ...redis.env, ...(mode.partitions ? { PARTITIONS: String(mode.partitions) } : {}) };
-  const app = new URL('../lib/redis-app.mjs', import.meta.url);
-  const started = await Promise.all(
-    Array.from({ length: APPS + 1 }, () => startChild(app, { env, limit: fdLimit() })),
-  );
-  const [apps, publisher] = [started.slice(0, APPS), started[APPS]];
-  let cpuBefore = 0;
-  const window = {
-    start: async () => {
-      await redis.resetStats();
-      cpuBefore = (await redis.stats()).cpu;
-    },
-    end: async (seconds) => ({ ...(await redis.stats()), seconds }),
-  };
+  const env = redis.env({ partitions: mode.partitions });
+  const [publisher, ...apps] = await Promise.all(Array.from({ length: APPS + 1 }, () => startApp(env)));
   try {
     const load = { rate: publishRate, topics, clients, prefix: 'user-', warmupMs: 1000, measureMs: 4000 };
-    const r = await measureLoad({ apps, publishers: [publisher], window, ...load });
-    const { calls, keys, seconds } = r.during;
-    const cpu = r.during.cpu - cpuBefore;
-    const inScript = 2 * ((calls.eval ?? 0) + (calls.evalsha ?? 0));
-    const rss = await Promise.all(apps.map(async (a) => (await a.request('memory')).rss / 2 ** 20));
-    return {
-      ...r,
-      mode: mode.name,
-      topics,
-      commandsPerSecond: (Object.values(calls).reduce((a, b) => a + b, 0) - inScript) / seconds,
-      inScriptPerSecond: inScript / seconds,
-      redisCpu: cpu / seconds,
-      cpuPerDelivery: (cpu * 1e6) / r.deliveries,
-      keys,
-      rss,
-    };
+    const r = await measureLoad({ apps, publishers: [publisher], probe: redis.stats, ...load });
+    const [before, after] = r.probes;
+    const cpu = after.cpu - before.cpu;
+    // Each EVAL of the publish script runs two XADDs, which commandstats counts as calls.
+    const inScript = 2 * (after.evals - before.evals);
+    const rss = await Promise.all(apps.map(async (app) => (await app.request('memory')).rss / 2 ** 20));
+    const row = [mode.name, rate(topics), rate(Math.min(topics, clients)), ...loadCells(r)];
+    row.push(rate((after.commands - before.commands - inScript) / r.seconds), rate(inScript / r.seconds));
+    row.push(`${Math.round((cpu / r.seconds) * 100)} %`, Math.round((cpu * 1e6) / r.deliveries));
+    row.push(rss.map(Math.round).join(' / '), lossCell(r));
+    return { ...r, mode, topics, row, keys: after.keys };
   } finally {
-    await Promise.all(started.map((child) => child.stop()));
+    await Promise.all([publisher, ...apps].map((child) => child.stop()));
   }
 }
 
 /** Every run and mode on one Redis, then the partitioned path on a Redis Cluster. */
 async function measureAll(clients) {
-  const cluster = { name: 'cluster, partitioned (16)', partitions: 16 };
-  const plan = [
-    [{}, RUNS.flatMap((load) => MODES.map((mode) => ({ ...load, mode })))],
-    [{ cluster: true }, RUNS.slice(1).map((load) => ({ ...load, mode: cluster }))],
-  ];
   const results = [];
-  for (const [where, runs] of plan) {
-    const redis = await startRedis(where);
+  for (const cluster of [false, true]) {
+    const redis = await startRedis({ cluster });
     try {
-      for (const load of runs) results.push(await measure(redis, { ...load, clients }));
+      for (const load of cluster ? RUNS.slice(1) : RUNS)
+        for (const mode of cluster ? [CLUSTER] : MODES)
+          results.push(await measure(redis, { ...load, mode, clients }));
     } finally {
       redis.stop();
     }
@@ -94,22 +71,18 @@ async function measureAll(clients) {
 }
 
 function report(results) {
-  const rows = results.map((r) => [
-    ...[r.mode, rate(r.topics), rate(r.listened), ...loadCells(r)],
-    ...[rate(r.commandsPerSecond), rate(r.inScriptPerSecond), `${Math.round(r.redisCpu * 100)} %`],
-    ...[Math.round(r.cpuPerDelivery), r.rss.map(Math.round).join(' / '), lossCell(r)],
-  ]);
   const headers = ['live path', 'topics', 'listened', 'publishes/s', 'deliveries/s', 'p50 ms', 'p99 ms'];
   headers.push('max ms', 'Redis cmds/s', 'XADD in script/s', 'Redis CPU', 'Redis CPU µs/delivery');
   headers.push('app RSS MB', 'lost / twice / failed');
   const spread = results
     .filter((r) => r.keys.length > 1)
     .map((r) => `${rate(r.topics)} topics: ${r.keys.map(rate).join(' / ')} keys`);
+  const rows = results.map((r) => r.row);
   const markdown = `${table(headers, rows)}\n\nKeys per cluster master (DBSIZE): ${spread.join('; ')}.`;
   const goals = results
-    .filter((r) => r.mode !== 'per topic')
+    .filter((r) => r.mode.partitions)
     .flatMap((r) => {
-      const name = `${r.mode}, ${rate(r.topics)} topics`;
+      const name = `${r.mode.name}, ${rate(r.topics)} topics`;
       const once = r.missing + r.extra + r.disorder + r.failed === 0;
       const lost = `${r.missing} lost, ${r.extra + r.disorder} twice or out of order, ${r.failed} failed`;
       return [
@@ -120,4 +93,4 @@ function report(results) {
   return { markdown, goals };
 }
 
-export const run = ({ events }) => bounded(() => measureAll(events), 420_000, report);
+export const run = ({ events }) => bounded(420_000, async () => report(await measureAll(events)));

@@ -1,7 +1,6 @@
-import { startChild } from '../lib/child.mjs';
 import { readEvents } from '../lib/client.mjs';
 import { median, rate, table } from '../lib/harness.mjs';
-import { bounded, loadCells, lossCell, measureLoad } from '../lib/redis-load.mjs';
+import { bounded, loadCells, lossCell, measureLoad, startApp } from '../lib/redis-load.mjs';
 import { startRedis } from '../lib/redis-server.mjs';
 
 const RATES = [1000, 100];
@@ -26,74 +25,61 @@ export function summary({ rounds }) {
   return `one run per load level; replay: median of ${rounds} rounds; needs redis-server and built packages`;
 }
 
-/** Replay: a client resumes from `first`, the first of REPLAY_EVENTS in `replay`; events/s per round. */
-async function replay(server, first, rounds) {
+/** A client of `app` resumes from `first`, the first of REPLAY_EVENTS in `replay`, `rounds` times. */
+async function replay(app, first, rounds) {
   const rates = [];
   let bytes = 0;
   for (let round = 0; round < rounds; round++) {
     const start = performance.now();
     const path = `/topic/replay?replay&lastEventId=${first}`;
-    const read = await readEvents(server.info.port, path, REPLAY_EVENTS - 1);
+    const read = await readEvents(app.info.port, path, REPLAY_EVENTS - 1);
     if (read.count < REPLAY_EVENTS - 1) throw new Error(`the replay ended after ${read.count} events`);
     rates.push((REPLAY_EVENTS - 1) / ((performance.now() - start) / 1000));
     bytes = read.bytes;
   }
-  return { firstRound: rates[0], perSecond: median(rates), bytesPerEvent: bytes / (REPLAY_EVENTS - 1) };
+  const megabytes = ((median(rates) * bytes) / (REPLAY_EVENTS - 1) / 1e6).toFixed(1);
+  return [rate(REPLAY_EVENTS - 1), rate(rates[0]), rate(median(rates)), megabytes];
+}
+
+/** Latency at each of RATES on `apps`, then the memory (`used()`) and replay of REPLAY_EVENTS. */
+async function measureEngine(apps, used, rounds) {
+  const latency = [];
+  for (const r of RATES) latency.push(await measureLoad({ apps, rate: r, ...LOAD }));
+  const before = await used();
+  const first = await apps[0].request('prefill', PREFILL);
+  const grown = (await used()) - before;
+  return { instances: apps.length, latency, grown, replay: await replay(apps.at(-1), first, rounds) };
 }
 
 async function measureAll(rounds) {
   const redis = await startRedis();
-  const started = [];
-  const start = async (env) => {
-    const child = await startChild(new URL('../lib/redis-app.mjs', import.meta.url), { env });
-    started.push(child);
-    return child;
-  };
+  const apps = await Promise.all([redis.env(), redis.env(), { ENGINE: 'memory' }].map(startApp));
   try {
-    const redisApps = [await start(redis.env), await start(redis.env)];
-    const redisLatency = [];
-    for (const r of RATES) redisLatency.push(await measureLoad({ apps: redisApps, rate: r, ...LOAD }));
-    const usedMemory = async () => Number((await redis.info('memory')).used_memory);
-    const before = await usedMemory();
-    const first = await redisApps[0].request('prefill', PREFILL);
-    const length = Number(await redis.cli('XLEN', 'sse:{replay}'));
-    const redisMemory = {
-      key: Number(await redis.cli('MEMORY', 'USAGE', 'sse:{replay}', 'SAMPLES', '0')) / length,
-      info: ((await usedMemory()) - before) / length,
-    };
+    const usedMemory = async () => Number((await redis.fields('INFO', 'memory')).used_memory);
     // Written through one instance, replayed through the other: the events come from Redis.
-    const redisReplay = await replay(redisApps[1], first, rounds);
-
-    const memoryApp = await start({ ENGINE: 'memory' });
-    const memoryLatency = [];
-    for (const r of RATES) memoryLatency.push(await measureLoad({ apps: [memoryApp], rate: r, ...LOAD }));
-    const heapBefore = (await memoryApp.request('memory')).heap;
-    const memoryFirst = await memoryApp.request('prefill', PREFILL);
-    const heap = ((await memoryApp.request('memory')).heap - heapBefore) / REPLAY_EVENTS;
-    const memoryReplay = await replay(memoryApp, memoryFirst, rounds);
-    return { redisLatency, memoryLatency, redisReplay, memoryReplay, redisMemory, heap };
+    const onRedis = await measureEngine(apps.slice(0, 2), usedMemory, rounds);
+    const length = Number(await redis.cli('XLEN', 'sse:{replay}'));
+    const usage = Number(await redis.cli('MEMORY', 'USAGE', 'sse:{replay}', 'SAMPLES', '0'));
+    const heap = async () => (await apps[2].request('memory')).heapUsed;
+    const inMemory = await measureEngine(apps.slice(2), heap, rounds);
+    const memory = [
+      ['redis', Math.round(usage / length), '`MEMORY USAGE` of the stream / `XLEN`'],
+      ['redis', Math.round(onRedis.grown / length), '`INFO memory` used_memory delta / events'],
+      ['memory', Math.round(inMemory.grown / REPLAY_EVENTS), 'V8 heap delta (after gc) / events'],
+    ];
+    return { engines: { redis: onRedis, memory: inMemory }, memory };
   } finally {
-    await Promise.all(started.map((child) => child.stop()));
+    await Promise.all(apps.map((app) => app.stop()));
     redis.stop();
   }
 }
 
 function report(r) {
-  const latencyRow = (engine, instances, l) => [engine, instances, ...loadCells(l), lossCell(l)];
-  const latencyRows = RATES.flatMap((_, i) => [
-    latencyRow('redis', 2, r.redisLatency[i]),
-    latencyRow('memory', 1, r.memoryLatency[i]),
-  ]);
-  const replayRow = (engine, p) => {
-    const megabytes = ((p.perSecond * p.bytesPerEvent) / 1e6).toFixed(1);
-    return [engine, rate(REPLAY_EVENTS - 1), rate(p.firstRound), rate(p.perSecond), megabytes];
-  };
-  const replayRows = [replayRow('redis', r.redisReplay), replayRow('memory', r.memoryReplay)];
-  const memoryRows = [
-    ['redis', Math.round(r.redisMemory.key), '`MEMORY USAGE` of the stream / `XLEN`'],
-    ['redis', Math.round(r.redisMemory.info), '`INFO memory` used_memory delta / events'],
-    ['memory', Math.round(r.heap), 'V8 heap delta (after gc) / events'],
-  ];
+  const engines = Object.entries(r.engines);
+  const latencyRows = RATES.flatMap((_, i) =>
+    engines.map(([engine, e]) => [engine, e.instances, ...loadCells(e.latency[i]), lossCell(e.latency[i])]),
+  );
+  const replayRows = engines.map(([engine, e]) => [engine, ...e.replay]);
   const headers = (names) => names.split('|');
   const latency = 'engine|instances|published ev/s|deliveries/s|p50 ms|p99 ms|max ms|lost / twice / failed';
   const markdown = [
@@ -102,9 +88,9 @@ function report(r) {
     `\n**Replay** (one client resumes ${rate(REPLAY_EVENTS - 1)} events of ${REPLAY_PAYLOAD} bytes)\n`,
     table(headers('engine|events|first round ev/s|median ev/s|median MB/s (wire)'), replayRows),
     `\n**Memory per stored event** (${REPLAY_PAYLOAD}-byte payloads)\n`,
-    table(headers('engine|bytes/event|measured as'), memoryRows),
+    table(headers('engine|bytes/event|measured as'), r.memory),
   ].join('\n');
   return { markdown, goals: [] };
 }
 
-export const run = ({ rounds }) => bounded(() => measureAll(rounds), 240_000, report);
+export const run = ({ rounds }) => bounded(240_000, async () => report(await measureAll(rounds)));
