@@ -6,9 +6,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import { environment, sink, table } from './lib/harness.mjs';
 
 const here = (path) => new URL(path, import.meta.url);
-const available = readdirSync(here('./'), { withFileTypes: true })
-  .filter((entry) => entry.isDirectory() && existsSync(here(`./${entry.name}/index.mjs`)))
-  .map((entry) => entry.name)
+const available = readdirSync(here('./'))
+  .filter((name) => existsSync(here(`./${name}/index.mjs`)))
   .sort();
 
 const flags = {};
@@ -45,5 +44,4 @@ if (goals.length > 0) {
   const met = goals.filter((g) => g.pass).length;
   console.log(`## goals\n\n${table(['goal', 'actual', 'result'], rows)}\n\n${met}/${goals.length} goals met`);
 }
-// Printing the sink makes every timed result observable (see lib/harness.mjs).
 console.log(`\n<!-- sink ${sink()} -->`);

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { startChild } from '../lib/child.mjs';
 import * as h from '../lib/harness.mjs';
-import { roundLine, throughput } from '../stream/index.mjs';
+import { throughputRounds } from '../stream/index.mjs';
 
 /** rxsse against the hand-written stream, paired per round. */
 const GOAL = 0.9;
@@ -11,24 +11,17 @@ const CONTENDERS = {
   hand: `Bun ${version}, a hand-written Bun.serve stream (one enqueue per event)`,
 };
 
-export const description = [
-  `Bun ${version} servers, one process each, clients in this Node process: the stream suite's **burst**`,
-  'and **fan-out**. ×hand: median over rounds of the ratio to the hand-written stream in the same round.',
-].join('\n');
+export const description = `Bun ${version} servers, one process each, clients in this Node process: the stream suite's **burst**
+and **fan-out**. ×hand: median over rounds of the ratio to the hand-written stream in the same round.`;
 
 export const defaults = { rounds: 3 };
 
 export const summary = ({ rounds }) => `${rounds} interleaved rounds per contender, a fresh server each`;
 
-const log = h.progress('bun');
+const start = (mode) => startChild(new URL('./server.mjs', import.meta.url), { args: [mode], bun: true });
 
 export async function run({ rounds }) {
-  const samples = await h.interleave(Object.keys(CONTENDERS), rounds, async (mode, round) => {
-    const server = await startChild(new URL('./server.mjs', import.meta.url), { args: [mode], bun: true });
-    const r = await throughput(server);
-    log(`round ${round + 1}/${rounds} ${mode}: ${roundLine(r)}`);
-    return r;
-  });
+  const samples = await throughputRounds('bun', Object.keys(CONTENDERS), rounds, start);
   const of = (mode, key) => samples[mode].map((r) => r[key]);
   const paired = (mode, key) => (mode === 'hand' ? 1 : h.pairedRatio(of('rxsse', key), of('hand', key)));
   const rows = Object.entries(CONTENDERS).map(([mode, label]) => [

@@ -1,10 +1,9 @@
 // The one way a suite runs a server or worker in a process of its own (its heap, RSS and CPU its
-// own), on Node or Bun, over the child's IPC channel (JSON):
-//   child -> parent  { ready: info }                 once ready; info (say `{ port }`) is child.info
-//   parent -> child  { id, command, args }           a request: `await child.request(command, args)`
-//   child -> parent  { id, result } | { id, error }  its answer (error: a string)
-// Every child answers `exit`, then exits; it also exits when the channel closes (a parent that dies
-// leaves nothing behind), and the parent kills what it started on its own exit and on SIGINT/SIGTERM.
+// own), on Node or Bun, over the IPC channel: the child sends `{ id: 'ready', result: info }` (info,
+// say `{ port }`, is child.info), then answers each `{ id, command, args }` of `child.request(command,
+// args)` with `{ id, result }` or `{ id, error }` (a string). Every child answers `exit`, then exits;
+// it also exits when the channel closes (a parent that dies leaves nothing behind), and the parent
+// kills what it started on its own exit and on SIGINT/SIGTERM.
 
 import { execFileSync, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -19,12 +18,7 @@ export function killAll() {
   live.clear();
 }
 process.on('exit', killAll);
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => {
-    killAll();
-    process.exit(130);
-  });
-}
+for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => process.exit(130));
 
 /** The descriptor limit a child may ask for: the hard limit, at most 65,536. */
 export function fdLimit() {
@@ -38,8 +32,8 @@ const bunBinary = () =>
 
 /**
  * Starts `file` (a URL) through bash, whose `exec` keeps the pid and the IPC channel; resolves once
- * it sent `{ ready }`. `execArgv`: Node flags besides `--expose-gc` (a `--cpu-prof` profile is
- * written when stop() lets the child exit); `limit`: a raised `ulimit -n`; `bun`: run it with Bun.
+ * it is ready. `execArgv`: Node flags besides `--expose-gc` (a `--cpu-prof` profile is written when
+ * stop() lets the child exit); `limit`: a raised `ulimit -n`; `bun`: run it with Bun.
  */
 export async function startChild(file, { args = [], execArgv = [], env = {}, limit, bun = false } = {}) {
   const path = fileURLToPath(file);
@@ -54,26 +48,23 @@ export async function startChild(file, { args = [], execArgv = [], env = {}, lim
 
   const waiting = new Map();
   let nextId = 0;
-  // The timers are unref'd and never cleared: a late one settles a settled promise, or kills a child
-  // that already exited (a no-op), and neither keeps the process alive.
-  /** The child's answer to `id`: rejects on its error, on its exit, or after `ms`. */
+  // The child's answer to `id`: rejects on its error, on its exit, or after `ms`. Timers here are
+  // unref'd and never cleared: a late one settles a settled promise or kills an exited child.
   const answer = (id, ms, late) =>
     new Promise((resolve, reject) => {
       waiting.set(id, { resolve, reject });
       setTimeout(() => reject(new Error(`${name}: ${late} after ${ms} ms`)), ms).unref();
     });
-  child.on('message', ({ id, result, error, ready }) => {
-    const key = ready === undefined ? id : 'ready';
-    const pending = waiting.get(key);
-    waiting.delete(key);
-    if (error !== undefined) pending?.reject(new Error(`${name}: ${error}`));
-    else pending?.resolve(ready ?? result);
+  child.on('message', ({ id, result, error }) => {
+    const pending = waiting.get(id);
+    waiting.delete(id);
+    if (error === undefined) pending?.resolve(result);
+    else pending?.reject(new Error(`${name}: ${error}`));
   });
   const exited = new Promise((resolve) => {
     child.once('exit', (code, signal) => {
       live.delete(child);
       for (const pending of waiting.values()) pending.reject(new Error(`${name} exited (${signal ?? code})`));
-      waiting.clear();
       resolve();
     });
   });
@@ -87,34 +78,28 @@ export async function startChild(file, { args = [], execArgv = [], env = {}, lim
 
   /** Asks the child to exit (so a profile gets written); kills it if it lingers. */
   const stop = async () => {
-    if (!live.has(child)) return;
     request('exit', {}, 5_000).catch(() => {});
     setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
     await exited;
   };
 
-  try {
-    return { info: await answer('ready', 30_000, 'not ready'), request, stop };
-  } catch (error) {
+  const info = await answer('ready', 30_000, 'not ready').catch((error) => {
     child.kill('SIGKILL');
     throw error;
-  }
+  });
+  return { info, request, stop };
 }
 
 /** In a child: tells the parent it is ready, then answers its requests with `commands[command](args)`. */
 export function serveParent(commands, info = {}) {
   process.on('message', async ({ id, command, args }) => {
-    if (command === 'exit') {
-      process.send({ id, result: true }, () => process.exit(0));
-      return;
-    }
+    if (command === 'exit') return process.send({ id, result: true }, () => process.exit(0));
     try {
-      if (!commands[command]) throw new Error(`unknown command '${command}'`);
-      process.send({ id, result: await commands[command](args ?? {}) });
+      process.send({ id, result: await commands[command](args) });
     } catch (error) {
       process.send({ id, error: String(error?.stack ?? error) });
     }
   });
   process.on('disconnect', () => process.exit(0));
-  process.send({ ready: info });
+  process.send({ id: 'ready', result: info });
 }

@@ -71,11 +71,10 @@ const timeout = (ms, message) =>
 
 /** Reads `path` until `n` events arrived or the response ended; resolves to the reader. */
 export async function readEvents(port, path, n, ms = 30_000) {
-  let done;
+  let client;
   const enough = new Promise((resolve) => {
-    done = resolve;
+    client = open(port, path, { onChunk: () => client.read.count >= n && resolve() });
   });
-  const client = open(port, path, { onChunk: () => client.read.count >= n && done() });
   try {
     const limit = timeout(ms, `${path}: neither ${n} events nor an end after ${ms} ms`);
     await Promise.race([client.response, limit]);
@@ -86,8 +85,9 @@ export async function readEvents(port, path, n, ms = 30_000) {
   }
 }
 
-/** Burst: events/s from the request until the n-th event of `/burst?n=` arrived; body bytes per event. */
+/** Burst, after a warm-up one: events/s until the n-th event of `/burst?n=` arrived; body bytes per event. */
 export async function measureBurst(port, n) {
+  await readEvents(port, `/burst?n=${n}`, n, 60_000);
   const start = performance.now();
   const read = await readEvents(port, `/burst?n=${n}`, n, 60_000);
   if (read.count < n) throw new Error(`the response ended after ${read.count} of ${n} events`);
@@ -105,39 +105,41 @@ export async function pool(total, concurrency, task) {
   return failed;
 }
 
-/** Fan-out: `clients` connections to /fanout, once the server (a stream-suite child) counts them all. */
-export async function connectFanout(server, clients) {
+/**
+ * Fan-out: `clients` connections to /fanout; once the server (a stream-suite child) counts them all,
+ * it emits `warmup`, then `events` events, `batch` per macrotask: deliveries/s until the last arrived.
+ */
+export async function measureFanout(server, { clients, warmup, events, batch }) {
   let onChunk = () => {};
   const list = Array.from({ length: clients }, (_, i) =>
     open(server.info.port, '/fanout', { onChunk: () => onChunk(i) }),
   );
-  // Some contenders send their headers only with the first event: ask the server instead.
-  const subscribed = async () => (await server.request('subscribers')) >= clients;
-  await until(subscribed, 30_000, `${clients} subscribers`, 20);
-  return {
-    /** The server emits `count` events, `batch` per macrotask: deliveries/s until the last arrived. */
-    async measure(count, batch, ms = 60_000) {
-      // Each client counts once, at the chunk that completes its `count` events.
-      const targets = list.map((client) => client.read.count + count);
-      let remaining = clients;
-      const last = new Promise((resolve) => {
-        onChunk = (i) => {
-          if (list[i].read.count < targets[i]) return;
-          targets[i] = Number.POSITIVE_INFINITY;
-          if (--remaining === 0) resolve(performance.now());
-        };
-      });
-      const limit = timeout(ms, `not every client had ${count} events after ${ms} ms`);
-      const start = performance.now();
-      await Promise.race([server.request('emit', { count, batch }, ms), limit]);
-      const seconds = ((await Promise.race([last, limit])) - start) / 1000;
-      onChunk = () => {};
-      return (clients * count) / seconds;
-    },
-    close: () => {
-      for (const client of list) client.close();
-    },
+  const measure = async (count, ms = 60_000) => {
+    // Each client counts once, at the chunk that completes its `count` events.
+    const targets = list.map((client) => client.read.count + count);
+    let remaining = clients;
+    const last = new Promise((resolve) => {
+      onChunk = (i) => {
+        if (list[i].read.count < targets[i]) return;
+        targets[i] = Number.POSITIVE_INFINITY;
+        if (--remaining === 0) resolve(performance.now());
+      };
+    });
+    const limit = timeout(ms, `not every client had ${count} events after ${ms} ms`);
+    const start = performance.now();
+    await Promise.race([server.request('emit', { count, batch }, ms), limit]);
+    const seconds = ((await Promise.race([last, limit])) - start) / 1000;
+    return (clients * count) / seconds;
   };
+  try {
+    // Some contenders send their headers only with the first event: ask the server instead.
+    const subscribed = async () => (await server.request('subscribers')) >= clients;
+    await until(subscribed, 30_000, `${clients} subscribers`, 20);
+    await measure(warmup);
+    return await measure(events);
+  } finally {
+    for (const client of list) client.close();
+  }
 }
 
 /** A client that sends its GET and never reads (a paused raw socket): the server's writes back up. */

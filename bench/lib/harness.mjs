@@ -3,8 +3,7 @@
 
 import { cpus } from 'node:os';
 
-/** Every timed result is folded in here (its length and one byte) and run.mjs prints it, so V8
- * cannot drop the work. */
+/** Every timed result is folded in here (its length and one byte) and printed, so V8 keeps the work. */
 let sinkValue = 0;
 
 export function consume(result) {
@@ -50,10 +49,10 @@ export async function until(check, ms, what, every = 100) {
   }
 }
 
+/** The median of the finite values; NaN if there are none. */
 export function median(values) {
   const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
   const mid = sorted.length >> 1;
-  if (sorted.length === 0) return Number.NaN;
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
@@ -69,14 +68,12 @@ export function spread(values) {
  */
 export const pairedRatio = (a, b) => median(a.map((value, round) => value / b[round]));
 
-const gc = globalThis.gc ?? (() => {});
-
 /**
  * Calls `fn(input)` `events` times, cycling through `inputs`: events per second. Every contender is
  * called from this one call site, after a GC, so neither the loop nor garbage favours any of them.
  */
 export function time(fn, inputs, events) {
-  gc();
+  globalThis.gc?.();
   const start = process.hrtime.bigint();
   for (let i = 0, j = 0; i < events; i++, j = j + 1 === inputs.length ? 0 : j + 1) consume(fn(inputs[j]));
   return events / (Number(process.hrtime.bigint() - start) / 1e9);

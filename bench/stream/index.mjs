@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { startChild } from '../lib/child.mjs';
-import { connectFanout, measureBurst, readEvents, stalledClient } from '../lib/client.mjs';
+import { measureBurst, measureFanout, readEvents, stalledClient } from '../lib/client.mjs';
 import * as h from '../lib/harness.mjs';
 
 /** For profiling and quick looks: contenders by name (default: all), workloads, `--cpu-prof` dir. */
@@ -24,16 +24,13 @@ const version = (name) =>
 const [express, fastify, nest] = ['express', 'fastify', '@nestjs/core'].map(version);
 const hono = `Hono ${version('hono')}`;
 const honoServer = `@hono/node-server ${version('@hono/node-server')}`;
-/** NestJS with its own `@Sse()` or rxsse's `@RxSse()`, on either platform. */
 const nestJs = (platform, flavour) => {
   const label = flavour === 'rxsse' ? `rxsse · NestJS ${nest} @RxSse` : `NestJS ${nest} @Sse`;
   return { label: `${label} (platform-${platform})`, server: ['nest', platform, flavour] };
 };
 
-/**
- * `server`: its file in servers/ and arguments (default: the name). Every `rxsse-*` contender has
- * the raw and stall goals, and `versus`: peers it must beat by a factor.
- */
+// `server`: its file in servers/ and arguments (default: the name). Every `rxsse-*` contender has the
+// raw and stall goals, and must beat each `versus` peer by its factor.
 const CONTENDERS = [
   { name: 'rxsse-express', label: `rxsse · Express ${express}` },
   { name: 'rxsse-fastify', label: `rxsse · Fastify ${fastify}` },
@@ -78,35 +75,28 @@ function start({ name, server = [name] }) {
   return startChild(new URL(`./servers/${file}.mjs`, import.meta.url), { args, execArgv });
 }
 
-/** One round's progress line, for this suite and the bun suite. */
-export const roundLine = (r) =>
-  `burst ${h.rate(r.burst)} ev/s, fan-out ${h.rate(r.fanout)} ${r.errors.join('; ')}`;
+/** Interleaved rounds of throughput(), each on a fresh server from `start(name)`; the bun suite's too. */
+export const throughputRounds = (suite, names, rounds, start, workloads) =>
+  h.interleave(names, rounds, async (name, round) => {
+    const r = await throughput(await start(name), workloads);
+    const line = `burst ${h.rate(r.burst)} ev/s, fan-out ${h.rate(r.fanout)} ${r.errors.join('; ')}`;
+    h.progress(suite)(`round ${round + 1}/${rounds} ${name}: ${line}`);
+    return r;
+  });
 
-/**
- * One round of burst and fan-out on a fresh server (from `start()`, stopped here): a warm-up run of
- * each, then the measured one. The bun suite measures its servers with it too.
- */
-export async function throughput(server, workloads = ['burst', 'fanout']) {
+/** One round on `server` (stopped here): a warm-up run of each workload, then the measured one. */
+async function throughput(server, workloads = ['burst', 'fanout']) {
   const result = { burst: Number.NaN, fanout: Number.NaN, errors: [] };
-  let clients;
   try {
-    if (workloads.includes('burst')) {
-      await measureBurst(server.info.port, BURST);
-      Object.assign(result, await measureBurst(server.info.port, BURST));
-    }
+    if (workloads.includes('burst')) Object.assign(result, await measureBurst(server.info.port, BURST));
   } catch (error) {
     result.errors.push(`burst: ${error.message}`);
   }
   try {
-    if (workloads.includes('fanout')) {
-      clients = await connectFanout(server, FANOUT.clients);
-      await clients.measure(FANOUT.warmup, FANOUT.batch);
-      result.fanout = await clients.measure(FANOUT.events, FANOUT.batch);
-    }
+    if (workloads.includes('fanout')) result.fanout = await measureFanout(server, FANOUT);
   } catch (error) {
     result.errors.push(`fan-out: ${error.message}`);
   } finally {
-    clients?.close();
     await server.stop();
   }
   return result;
@@ -114,10 +104,9 @@ export async function throughput(server, workloads = ['burst', 'fanout']) {
 
 /**
  * The stalled client: RSS growth at each sample, and when the server closed it. RSS is what the
- * allocator holds, not what the server keeps, so the baseline is taken on a warm, settled server:
- * the route read first by a client that keeps up, then STALL.settle ms for V8's memory reducer
- * (which shrinks the heap ~8 s after allocation stops). Without both, a server that keeps nothing
- * shows anywhere from -13 to +13 MiB.
+ * allocator holds, not what the server keeps, so the baseline is taken on a warm, settled server: the
+ * route read first by a client that keeps up, then STALL.settle ms for V8's memory reducer (it shrinks
+ * the heap ~8 s after allocation stops). Without both, a server that keeps nothing shows ±13 MiB.
  */
 async function stalled(contender) {
   const server = await start(contender);
@@ -126,7 +115,7 @@ async function stalled(contender) {
     await readEvents(server.info.port, `/stall?n=${STALL.warmup}`, STALL.warmup);
     await h.sleep(STALL.settle);
     const earlier = await server.request('sockets');
-    if (earlier.open > 0) throw new Error('the warm-up connection is still open');
+    if (earlier.opened > earlier.lifetimes.length) throw new Error('the warm-up connection is still open');
     const before = await server.request('rss', { settle: 200 });
     const started = performance.now();
     client = stalledClient(server.info.port, `/stall?n=${STALL.events}`);
@@ -135,7 +124,7 @@ async function stalled(contender) {
       await h.sleep(at - (performance.now() - started));
       growth.push((await server.request('rss', { settle: 200 })) - before);
     }
-    return { growth, closedAfter: (await server.request('sockets')).lifetimes[earlier.closed] };
+    return { growth, closedAfter: (await server.request('sockets')).lifetimes[earlier.lifetimes.length] };
   } catch (error) {
     return { error: error.message };
   } finally {
@@ -145,7 +134,7 @@ async function stalled(contender) {
 }
 
 /** The stall cells: medians over the trials that ran, and in how many the server closed. */
-function stallCells(trials = []) {
+function stallCells(trials) {
   const ok = trials.filter((t) => !t.error);
   if (ok.length === 0) return { cells: Array(3).fill(trials.length ? 'error' : '–'), error: trials.length };
   const growth = STALL.samples.map((_, i) => h.median(ok.map((t) => t.growth[i])));
@@ -157,22 +146,15 @@ function stallCells(trials = []) {
 }
 
 export async function run({ rounds }) {
-  const { workloads, stallTrials: trials } = KNOBS;
-  const only = KNOBS.contenders;
+  const { workloads, stallTrials: trials, contenders: only } = KNOBS;
   const contenders = only.length > 0 ? CONTENDERS.filter((c) => only.includes(c.name)) : CONTENDERS;
   const byName = Object.fromEntries(contenders.map((c) => [c.name, c]));
   const names = contenders.map((c) => c.name);
   const timed = workloads.includes('burst') || workloads.includes('fanout') ? rounds : 0;
-  const measured = await h.interleave(names, timed, async (name, round) => {
-    const r = await throughput(await start(byName[name]), workloads);
-    log(`round ${round + 1}/${rounds} ${name}: ${roundLine(r)}`);
-    return r;
-  });
+  const measured = await throughputRounds('stream', names, timed, (name) => start(byName[name]), workloads);
   const stalls = await h.interleave(names, workloads.includes('stall') ? trials : 0, async (name, trial) => {
     const s = await stalled(byName[name]);
-    const closed = s.closedAfter === undefined ? 'no' : `after ${seconds(s.closedAfter)}`;
-    const result = s.error ?? `${s.growth.map(mib).join(' / ')}, closed ${closed}`;
-    log(`stalled ${trial + 1}/${trials} ${name}: ${result}`);
+    log(`stalled ${trial + 1}/${trials} ${name}: ${s.error ?? stallCells([s]).cells.join(', ')}`);
     return s;
   });
 
@@ -181,12 +163,14 @@ export async function run({ rounds }) {
     !byName[peer] ? Number.NaN : name === peer ? 1 : h.pairedRatio(samples(name, key), samples(peer, key));
   const rows = [];
   const goals = [];
+  const errors = [];
   for (const c of contenders) {
     const stall = stallCells(stalls[c.name]);
-    const bytes = h.median(samples(c.name, 'bytesPerEvent'));
     const cells = (key) => [h.rate(h.median(samples(c.name, key))), h.ratio(paired(c.name, key, 'raw'))];
-    const perEvent = Number.isFinite(bytes) ? bytes.toFixed(0) : '–';
+    const perEvent = h.rate(h.median(samples(c.name, 'bytesPerEvent')));
     rows.push([c.label, perEvent, ...cells('burst'), ...cells('fanout'), ...stall.cells]);
+    const failures = measured[c.name].flatMap((r) => r.errors);
+    if (failures.length > 0) errors.push(`\nErrors, ${c.name}: ${failures.join('; ')}`);
     if (!c.name.startsWith('rxsse-')) continue;
     for (const [key, workload] of Object.entries({ burst: 'burst', fanout: 'fan-out' })) {
       if (!workloads.includes(key)) continue;
@@ -203,10 +187,6 @@ export async function run({ rounds }) {
   headers.push('stalled RSS +5 s', '+15 s', 'closed the stalled client?');
   const percent = (name, key) => `${Math.round(100 * h.spread(samples(name, key)))}%`;
   const spreads = names.map((name) => `${name} ${percent(name, 'burst')} / ${percent(name, 'fanout')}`);
-  const errors = names.flatMap((name) => {
-    const all = measured[name].flatMap((r) => r.errors);
-    return all.length > 0 ? [`\nErrors, ${name}: ${all.join('; ')}`] : [];
-  });
   const spreadLine = `Spread ((max − min) / median over rounds), burst / fan-out: ${spreads.join(', ')}.`;
   return { markdown: [h.table(headers, rows), '', spreadLine, ...errors].join('\n'), goals };
 }

@@ -1,13 +1,11 @@
-// The hand-written references: node:http doing what rxsse's stream does, with nothing else (no
-// validation, no heartbeats, no options). Each connection collects the event strings of a tick and
-// writes them in one `res.write` from a microtask; while the response is full, events wait (within
-// a byte cap: past it, the connection is closed) and go out in one write on 'drain'. A fan-out
-// event is formatted once for all connections (a one-entry cache on the message object).
+// The hand-written references: node:http doing what rxsse's stream does, nothing else (no validation,
+// heartbeats or options). Each connection writes a tick's events in one `res.write` from a microtask;
+// while the response is full, events wait (past a byte cap, the connection is closed) and go out in
+// one write on 'drain'. A fan-out event is formatted once for all connections (a one-entry cache).
 //
-// `batching.mjs [chunkBytes]`: with chunkBytes (the `chunks` reference: 65536), a tick that emits
-// more than that writes as it goes, one chunk per `chunkBytes`, and uncorks the socket after a write
-// that filled it (Node corks a response until the next tick), so the client reads the first chunk
-// while the tick still produces the rest.
+// `batching.mjs [chunkBytes]` (the `chunks` reference: 65536): a tick that emits more writes as it
+// goes, one chunk per `chunkBytes`, and uncorks the socket after a write that filled it (Node corks a
+// response until the next tick), so the client reads the first chunk while the tick goes on.
 
 import { listenHandWritten, ROUTES } from './common.mjs';
 

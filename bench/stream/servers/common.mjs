@@ -1,6 +1,5 @@
 // What every stream-suite server shares: the workloads (defined once, so every contender streams the
-// same events), the ROUTES table, and serve(), the commands the suite drives a server child with
-// (lib/child.mjs). A server listens on 127.0.0.1 (port chosen by the OS), then calls serve().
+// same events) in ROUTES, and serve(), the commands the suite drives a child with, once it listens.
 
 import { createServer } from 'node:http';
 import { map, Observable, range, Subject } from 'rxjs';
@@ -15,17 +14,16 @@ export const smallMessage = (i) => ({ data: { n: i, ts: T0 + i, msg: 'tick' } })
 const STALL_PAYLOAD = 'x'.repeat(1016);
 export const stallMessage = () => ({ data: STALL_PAYLOAD });
 
-/** The burst: N events emitted synchronously on subscribe, then complete. */
 export const burstSource = (n) => range(0, n).pipe(map(smallMessage));
 
-/** A fast producer that cannot be paused: N 1 KiB events, 1,000 (1 MiB) per macrotask. */
-export const stallSource = (n) =>
+/** `make(i)` for i < n, `perStep` per macrotask, then complete: a producer that cannot be paused. */
+const paced = (n, perStep, make) =>
   new Observable((subscriber) => {
     let i = 0;
     let timer;
     const step = () => {
-      const end = Math.min(n, i + 1000);
-      while (i < end && !subscriber.closed) subscriber.next(stallMessage(i++));
+      const end = Math.min(n, i + perStep);
+      while (i < end && !subscriber.closed) subscriber.next(make(i++));
       if (subscriber.closed) return;
       if (i < n) timer = setImmediate(step);
       else subscriber.complete();
@@ -34,36 +32,11 @@ export const stallSource = (n) =>
     return () => clearImmediate(timer);
   });
 
+export const stallSource = (n) => paced(n, 1000, stallMessage);
+
 /** The one Subject every fan-out client of a server listens to. */
 export const fanout = new Subject();
 
-/** Emits `count` fan-out events, `batch` per macrotask (as a message bus delivers them). */
-const emitFanout = (count, batch) =>
-  new Promise((resolve) => {
-    let i = 0;
-    const step = () => {
-      const end = Math.min(count, i + batch);
-      while (i < end) fanout.next(smallMessage(i++));
-      if (i < count) setImmediate(step);
-      else resolve();
-    };
-    step();
-  });
-
-/**
- * The one option the rxsse contenders change: a synchronous burst of 100,000 events (~7 MB) is
- * queued whole within one tick, so the burst route raises maxQueueBytes (default 1 MiB) above it.
- */
-const BURST_OPTIONS = { maxQueueBytes: 64 * 1024 * 1024 };
-
-/** Headers every hand-written server sends. */
-const SSE_HEADERS = {
-  'content-type': 'text/event-stream',
-  'cache-control': 'no-cache',
-  connection: 'keep-alive',
-};
-
-/** `?n=` of a request URL, as a number. */
 export const queryN = (url) => Number(new URL(url, 'http://localhost').searchParams.get('n'));
 
 /**
@@ -71,9 +44,11 @@ export const queryN = (url) => Number(new URL(url, 'http://localhost').searchPar
  *   GET /burst?n=N   N small events, emitted at once (rxjs `range`)
  *   GET /fanout      the shared `fanout` Subject, until the client leaves
  *   GET /stall?n=N   N events of 1 KiB, emitted 1,000 per macrotask
+ * A synchronous burst of 100,000 events (~7 MB) is queued whole within one tick, so the burst route
+ * raises maxQueueBytes (default 1 MiB) above it: the one option the rxsse contenders change.
  */
 export const ROUTES = [
-  { path: '/burst', source: burstSource, options: BURST_OPTIONS },
+  { path: '/burst', source: burstSource, options: { maxQueueBytes: 64 * 1024 * 1024 } },
   { path: '/fanout', source: () => fanout },
   { path: '/stall', source: stallSource },
 ];
@@ -84,12 +59,14 @@ export function listen(handler) {
   server.listen(0, '127.0.0.1', () => serve({ server }));
 }
 
-/**
- * The hand-written servers' frame: SSE headers sent at once, Nagle off, then `routes[path](res, n)`.
- */
+/** The hand-written servers' frame: SSE headers sent at once, Nagle off, then `routes[path](res, n)`. */
 export function listenHandWritten(routes) {
   listen((req, res) => {
-    res.writeHead(200, SSE_HEADERS);
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+    });
     res.flushHeaders();
     res.socket.setNoDelay(true);
     const route = routes[req.url.split('?')[0]];
@@ -100,25 +77,20 @@ export function listenHandWritten(routes) {
 
 /**
  * Tells the parent the port and answers its commands: `subscribers` (fan-out clients listening),
- * `emit`, `rss` (after a full GC), `sockets` (open, closed, lifetimes of the closed in ms).
- *
- * @param {{ server?: import('node:http').Server, port?: number, subscribers?: () => number }} options
+ * `emit` (`count` fan-out events, `batch` per macrotask, as a message bus delivers them), `rss` (after
+ * a full GC), `sockets` (how many opened, and how long each closed one lived, in ms).
  */
 export function serve({ server, port = server.address().port, subscribers = () => fanout.observers.length }) {
-  const sockets = { open: 0, closed: 0, lifetimes: [] };
+  const sockets = { opened: 0, lifetimes: [] };
   server?.on('connection', (socket) => {
     const opened = performance.now();
-    sockets.open++;
-    socket.once('close', () => {
-      sockets.open--;
-      sockets.closed++;
-      sockets.lifetimes.push(performance.now() - opened);
-    });
+    sockets.opened++;
+    socket.once('close', () => sockets.lifetimes.push(performance.now() - opened));
   });
   serveParent(
     {
       subscribers,
-      emit: ({ count, batch }) => emitFanout(count, batch),
+      emit: ({ count, batch }) => paced(count, batch, smallMessage).forEach((m) => void fanout.next(m)),
       rss: async ({ settle = 0 }) => {
         // V8 hands freed pages back from a background thread: `settle` ms give it time.
         globalThis.gc?.();

@@ -7,7 +7,6 @@ import { ROUTES, serve } from './common.mjs';
 
 const ignore = () => {};
 
-/** Sends every event of `source` on this reply, closes it when the source completes. */
 function sendAll(reply, source) {
   reply.sse.keepAlive();
   reply.sse.sendHeaders();

@@ -5,7 +5,6 @@
 
 import { fanout, listenHandWritten, smallMessage, stallMessage } from './common.mjs';
 
-/** Writes make(0..n-1) one event per write, pausing at backpressure until 'drain'. */
 function pump(res, n, make, format) {
   let i = 0;
   let closed = false;
@@ -28,7 +27,6 @@ function pump(res, n, make, format) {
 const jsonEvent = (m) => `data: ${JSON.stringify(m.data)}\n\n`;
 const stringEvent = (m) => `data: ${m.data}\n\n`;
 
-/** The fan-out: events the Subject pushes while the response is full wait for 'drain'. */
 function follow(res) {
   const pending = [];
   let writable = true;

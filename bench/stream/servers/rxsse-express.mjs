@@ -5,9 +5,8 @@ import express from 'express';
 import { listen, ROUTES } from './common.mjs';
 
 const app = express();
-for (const { path, source, options } of ROUTES)
-  app.get(
-    path,
-    sse((req) => source(Number(req.query.n)), options),
-  );
+for (const { path, source, options } of ROUTES) {
+  const handler = sse((req) => source(Number(req.query.n)), options);
+  app.get(path, handler);
+}
 listen(app);

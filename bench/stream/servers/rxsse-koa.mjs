@@ -6,9 +6,8 @@ import Koa from 'koa';
 import { listen, ROUTES } from './common.mjs';
 
 const router = new Router();
-for (const { path, source, options } of ROUTES)
-  router.get(
-    path,
-    sse((ctx) => source(Number(ctx.query.n)), options),
-  );
+for (const { path, source, options } of ROUTES) {
+  const handler = sse((ctx) => source(Number(ctx.query.n)), options);
+  router.get(path, handler);
+}
 listen(new Koa().use(router.routes()).callback());
