@@ -4,6 +4,7 @@
 import { createServer } from 'node:http';
 import { map, Observable, range, Subject } from 'rxjs';
 import { serveParent } from '../../lib/child.mjs';
+import { sleep } from '../../lib/harness.mjs';
 
 const T0 = Date.UTC(2025, 0, 1);
 
@@ -94,7 +95,7 @@ export function serve({ server, port = server.address().port, subscribers = () =
       rss: async ({ settle = 0 }) => {
         // V8 hands freed pages back from a background thread: `settle` ms give it time.
         globalThis.gc?.();
-        await new Promise((resolve) => setTimeout(resolve, settle));
+        await sleep(settle);
         globalThis.gc?.();
         return process.memoryUsage().rss;
       },
