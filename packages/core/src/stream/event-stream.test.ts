@@ -69,6 +69,27 @@ describe('streamEvents', () => {
     expect(sink.text).toBe(`data: ${data}\n\n`.repeat(200));
   });
 
+  it('hands a draining transport one chunk at a time, and keeps the rest queued and counted', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink, stream, reasons } = run(subject, { maxQueueBytes: 1024 * 1024 });
+    sink.full = true;
+    const data = 'x'.repeat(1000); // 1,008 bytes per event, 66 per chunk
+    for (let i = 0; i < 300; i++) subject.next({ data });
+    await Promise.resolve();
+    sink.drainOnce();
+    expect(sink.chunks.map((c) => c.length)).toEqual([66_528, 66_528]);
+    expect(stream.queuedBytes).toBe(300 * 1008 - 2 * 66_528);
+    expect(stream.stats.events).toBe(2 * 66);
+    expect(stream.stats.peakQueuedBytes).toBe(300 * 1008 - 66_528);
+    // The end hands over everything, full transport or not.
+    subject.complete();
+    expect(reasons).toEqual(['complete']);
+    expect(sink.chunks.map((c) => c.length)).toEqual([66_528, 66_528, 66_528, 66_528, 36_288]);
+    expect(sink.text).toBe(`data: ${data}\n\n`.repeat(300));
+    expect(stream.stats.events).toBe(300);
+    expect(sink.ended).toBe(true);
+  });
+
   it('encodes a message shared by many connections once', async () => {
     const subject = new Subject<MessageEvent>();
     // Adapters resolve options once per route; every connection of the route shares them.

@@ -2,23 +2,78 @@ import { describe, expect, it } from 'vitest';
 import { EventQueue } from './queue.js';
 
 const event = (i: number) => `data: {"n":${i},"msg":"${'x'.repeat(40)}"}\n\n`;
+const decoder = new TextDecoder();
+
+/** How many of `texts` the first chunk holds: events until they reach 64 Ki UTF-16 units. */
+function firstChunk(texts: string[]): number {
+  let units = 0;
+  let count = 0;
+  while (units < 64 * 1024) units += texts[count++]!.length;
+  return count;
+}
+
+/** Takes every chunk: each but the last holds at least 64 Ki UTF-16 units, none an event more. */
+function takeAll(queue: EventQueue): { text: string; sizes: number[] } {
+  const sizes: number[] = [];
+  let text = '';
+  while (queue.length > 0) {
+    const before = queue.length;
+    const chunk = decoder.decode(queue.take());
+    expect(queue.length).toBeLessThan(before);
+    sizes.push(chunk.length);
+    text += chunk;
+  }
+  for (const size of sizes.slice(0, -1)) expect(size).toBeGreaterThanOrEqual(64 * 1024);
+  for (const size of sizes) expect(size).toBeLessThan(64 * 1024 + 1100);
+  return { text, sizes };
+}
 
 describe('EventQueue', () => {
-  it('joins waiting events into few strings, and still counts and returns every event', () => {
+  it('encodes waiting events into chunks of about 64 KiB, and still counts and returns every event', () => {
     const queue = new EventQueue();
     const texts = Array.from({ length: 5000 }, (_, i) => event(i));
     for (const text of texts) queue.add(text);
     expect(queue.length).toBe(5000);
-    expect(queue.units).toBe(texts.join('').length);
+    expect(queue.size).toBe(texts.join('').length);
     expect(queue.bytes()).toBe(texts.join('').length);
-    expect(queue.take()).toBe(texts.join(''));
-    expect(queue.length).toBe(0);
+    const { text, sizes } = takeAll(queue);
+    expect(text).toBe(texts.join(''));
+    expect(sizes.length).toBe(Math.ceil(texts.join('').length / (64 * 1024)));
+    expect(queue.size).toBe(0);
+    expect(queue.bytes()).toBe(0);
+  });
+
+  it('takes one chunk at a time, and counts what remains exactly', () => {
+    const queue = new EventQueue();
+    const texts = Array.from({ length: 5000 }, (_, i) => event(i));
+    for (const text of texts) queue.add(text);
+    const total = queue.bytes();
+    const first = queue.take();
+    expect(queue.bytes()).toBe(total - first.length);
+    expect(queue.length).toBe(5000 - firstChunk(texts));
+  });
+
+  it('measures encoded chunks in UTF-8 bytes, whatever the text', () => {
+    const queue = new EventQueue();
+    // 1,024 UTF-16 units and 3,056 bytes each: 64 of them are encoded into one chunk.
+    const texts = Array.from({ length: 64 }, () => `data: ${'€'.repeat(1016)}\n\n`);
+    for (const text of texts) queue.add(text);
+    const bytes = 64 * 3056;
+    expect(queue.size).toBe(bytes);
+    expect(queue.bytes()).toBe(bytes);
+    // An encoded chunk counts exactly, not as 3 bytes a unit: a next event of 9 units may take
+    // the queue past a cap only within 27 bytes of it.
+    expect(queue.mayPass('data: 1\n\n', bytes + 27)).toBe(false);
+    expect(queue.mayPass('data: 1\n\n', bytes + 26)).toBe(true);
+    expect(takeAll(queue).text).toBe(texts.join(''));
   });
 
   it('counts the events it drops when cleared after merging', () => {
     const queue = new EventQueue();
     for (let i = 0; i < 3000; i++) queue.add(event(i));
     expect(queue.clear()).toBe(3000);
+    expect(queue.length).toBe(0);
+    expect(queue.bytes()).toBe(0);
   });
 
   it('keeps events apart for drop-oldest, which drops them one by one', () => {
@@ -28,18 +83,37 @@ describe('EventQueue', () => {
     // Room for the last 10 events: the others are dropped, oldest first, and counted one by one.
     expect(queue.dropOldest(texts.slice(2990).join('').length)).toBe(2990);
     expect(queue.length).toBe(10);
-    expect(queue.take()).toBe(texts.slice(2990).join(''));
+    expect(decoder.decode(queue.take())).toBe(texts.slice(2990).join(''));
+    expect(queue.length).toBe(0);
   });
 
-  it('stops merging once sizes are measured, so each measured size stays one string', () => {
+  it('hands out events kept apart in chunks of about 64 KiB too, and counts what remains', () => {
+    const queue = new EventQueue(false);
+    const texts = Array.from({ length: 5000 }, (_, i) => event(i));
+    queue.bytes();
+    for (const text of texts) queue.add(text, text.length);
+    const first = queue.take();
+    expect(queue.bytes()).toBe(texts.join('').length - first.length);
+    const remaining = queue.length;
+    expect(remaining).toBe(5000 - firstChunk(texts));
+    expect(queue.dropOldest(0)).toBe(remaining);
+    expect(queue.length).toBe(0);
+    for (const text of texts) queue.add(text);
+    expect(takeAll(queue).text).toBe(texts.join(''));
+  });
+
+  it('keeps encoding after sizes are measured, and counts exact sizes throughout', () => {
     const queue = new EventQueue();
     const texts = Array.from({ length: 3000 }, (_, i) => event(i));
     queue.add(texts[0]!);
     const first = queue.bytes();
-    for (const text of texts.slice(1)) queue.add(text, text.length);
+    for (const text of texts.slice(1)) {
+      queue.bytes();
+      queue.add(text, text.length);
+    }
     expect(first).toBe(texts[0]!.length);
     expect(queue.bytes()).toBe(texts.join('').length);
     expect(queue.length).toBe(3000);
-    expect(queue.take()).toBe(texts.join(''));
+    expect(takeAll(queue).text).toBe(texts.join(''));
   });
 });

@@ -1,42 +1,44 @@
-import { utf8Length } from '../encode/utf8.js';
+import { encodeText } from '../encode/encoder-cache.js';
+import { utf8Bytes, utf8Length } from '../encode/utf8.js';
 
-/** UTF-8 bytes per UTF-16 unit, at most: a queue of n units holds at most 3n bytes. */
+/** UTF-8 bytes per UTF-16 unit, at most: a text of n units is at most 3n bytes. */
 const MAX_BYTES_PER_UNIT = 3;
 /**
  * An empty array already holding strings' elements kind. A literal `[]` starts as small integers,
  * so the first event of each new stream changed its map and deoptimized the optimized push path.
  */
 const EMPTY: string[] = [''].slice(1);
-/** A waiting queue joins its newest events into one string per this many UTF-16 units. */
-const MERGE_UNITS = 64 * 1024;
+/** Waiting events are encoded into chunks of about this many bytes: what one write hands over. */
+export const CHUNK_UNITS = 64 * 1024;
 
 /**
- * The formatted events waiting for a slow client, encoded together at the next write. It counts
- * UTF-16 units, a cheap bound of the UTF-8 size; exact sizes are measured only once the queue could
- * come near its cap, since a byte count is a scan of every event that a queue far below the cap
- * (nearly every queue) need not pay.
+ * The formatted events waiting for a slow client. The newest wait as text, counted in UTF-16 units
+ * (a cheap bound of their UTF-8 size); every 64 KiB of them is encoded into one chunk of exact size.
+ * A client that cannot keep up leaves a few chunks here, not thousands of small strings that every
+ * young-generation GC would copy; exact sizes of the texts are measured only once the queue could
+ * come near its cap, since a byte count is a scan that a queue far below the cap need not pay.
+ *
+ * {@link take} hands out one chunk at a time, so a transport that drains gets about 64 KiB, and the
+ * rest stays here: counted, under the cap, and subject to the overflow policy.
  */
 export class EventQueue {
+  /** Encoded chunks, oldest first from `#first`, and how many events each holds. */
+  #chunks: Uint8Array[] = [];
+  #chunkEvents: number[] = [];
+  #first = 0;
+  #chunkBytes = 0;
+  /** Texts not encoded yet, from `#head` (`dropOldest` moves it), and their UTF-16 units. */
   #texts: string[] = EMPTY.slice();
   #head = 0;
   #units = 0;
   #count = 0;
-  /** Where the events not merged yet begin in `#texts`, and their UTF-16 units. */
-  #tail = 0;
-  #tailUnits = 0;
-  /** UTF-8 sizes of `#texts[0 .. sizes.length)`, created on first use; `#bytes` sums them from `#head`. */
+  /** UTF-8 sizes of `#texts[0 .. sizes.length)`, created on first use; `#textBytes` sums them from `#head`. */
   #sizes: number[] | undefined;
-  #bytes = 0;
-
-  /** UTF-16 units queued: 0 when empty, and the UTF-8 size is between this and 3 times this. */
-  get units(): number {
-    return this.#units;
-  }
+  #textBytes = 0;
 
   /**
-   * @param merge Whether events may be joined while they wait (not for `drop-oldest`, which drops
-   *   them one by one). A client that cannot keep up may leave thousands of small strings here,
-   *   each copied by every young-generation GC until it is old; one string per 64 KiB is not.
+   * @param merge Whether waiting texts are encoded into chunks (not for `drop-oldest`, which drops
+   *   events one by one).
    */
   constructor(private readonly merge = true) {}
 
@@ -45,12 +47,17 @@ export class EventQueue {
     return this.#count;
   }
 
-  /** Whether adding `text` could take the queue past `cap` bytes: then measure before adding. */
-  mayPass(text: string, cap: number): boolean {
-    return (this.#units + text.length) * MAX_BYTES_PER_UNIT > cap;
+  /** About the bytes queued: exact for encoded chunks, UTF-16 units for the texts. 0 when empty. */
+  get size(): number {
+    return this.#chunkBytes + this.#units;
   }
 
-  /** Exact UTF-8 size of the queue, measuring the events not measured yet. */
+  /** Whether adding `text` could take the queue past `cap` bytes: then measure before adding. */
+  mayPass(text: string, cap: number): boolean {
+    return this.#chunkBytes + (this.#units + text.length) * MAX_BYTES_PER_UNIT > cap;
+  }
+
+  /** Exact UTF-8 size of the queue, measuring the texts not measured yet. */
   bytes(): number {
     const texts = this.#texts;
     this.#sizes ??= [];
@@ -58,78 +65,125 @@ export class EventQueue {
     for (let i = sizes.length; i < texts.length; i++) {
       const size = utf8Length(texts[i]!);
       sizes.push(size);
-      this.#bytes += size;
+      this.#textBytes += size;
     }
-    return this.#bytes;
+    return this.#chunkBytes + this.#textBytes;
   }
 
   /** Adds `text`; `size`, its UTF-8 length, only right after {@link bytes} measured the rest. */
   add(text: string, size?: number): void {
     if (size !== undefined) {
       this.#sizes!.push(size);
-      this.#bytes += size;
+      this.#textBytes += size;
     }
-    const texts = this.#texts;
-    texts.push(text);
+    this.#texts.push(text);
     this.#units += text.length;
     this.#count++;
-    this.#tailUnits += text.length;
-    // Sizes are measured per string: once they are, strings stay as they are.
-    if (this.#tailUnits >= MERGE_UNITS && this.merge && this.#sizes === undefined) {
-      texts.push(texts.splice(this.#tail).join(''));
-      this.#tail = texts.length;
-      this.#tailUnits = 0;
+    if (this.#units >= CHUNK_UNITS && this.merge) this.#encodeTexts();
+  }
+
+  /**
+   * Removes and returns the oldest events as one chunk of about 64 KiB (or less, when less waits);
+   * {@link length} tells how many events it held. Only call it while the queue is not empty.
+   */
+  take(): Uint8Array {
+    if (this.#first < this.#chunks.length) return this.#takeChunk();
+    const texts = this.#texts;
+    const head = this.#head;
+    let end = head;
+    let units = 0;
+    while (end < texts.length && units < CHUNK_UNITS) units += texts[end++]!.length;
+    let text: string;
+    if (end - head === 1) text = texts[head]!;
+    else text = (head === 0 && end === texts.length ? texts : texts.slice(head, end)).join('');
+    if (end === texts.length) {
+      this.#count -= end - head;
+      this.#resetTexts();
+    } else {
+      // Only a queue that is not merged (drop-oldest) keeps more than 64 KiB of texts.
+      this.#drop(end);
     }
+    return encodeText(text);
   }
 
   /** Drops the oldest events until at most `keep` bytes remain; returns how many it dropped. */
   dropOldest(keep: number): number {
     this.bytes();
-    const sizes = this.#sizes!;
-    const texts = this.#texts;
-    const from = this.#head;
-    while (this.#bytes > keep) {
-      this.#bytes -= sizes[this.#head]!;
-      this.#units -= texts[this.#head]!.length;
-      texts[this.#head++] = ''; // let the dropped text go now, not at the next compaction
-    }
-    const dropped = this.#head - from;
-    this.#count -= dropped;
-    // Compact now and then: a client stalled for hours must not grow the arrays without end.
-    if (this.#head > 1024 && this.#head * 2 > sizes.length) {
-      this.#texts = texts.slice(this.#head);
-      this.#sizes = sizes.slice(this.#head);
-      this.#head = 0;
-    }
-    return dropped;
-  }
-
-  /** Empties the queue and returns its text as one string. */
-  take(): string {
-    const texts = this.#texts;
-    const head = this.#head;
-    const text = texts.length - head === 1 ? texts[head]! : (head === 0 ? texts : texts.slice(head)).join('');
-    // Keep the array (and its capacity) for the next tick: the usual case is one event per tick.
-    texts.length = 0;
-    this.#reset();
-    return text;
+    let end = this.#head;
+    let bytes = this.#textBytes;
+    while (bytes > keep) bytes -= this.#sizes![end++]!;
+    return this.#drop(end);
   }
 
   /** Empties the queue, discarding its events; returns how many there were. */
   clear(): number {
     const count = this.#count;
+    this.#chunks = [];
+    this.#chunkEvents = [];
+    this.#first = 0;
+    this.#chunkBytes = 0;
     this.#texts = EMPTY.slice();
-    this.#reset();
+    this.#resetTexts();
+    this.#count = 0;
     return count;
   }
 
-  #reset(): void {
+  /** Encodes the waiting texts into one chunk: its size is exact, and they no longer need measuring. */
+  #encodeTexts(): void {
+    const texts = this.#texts;
+    const head = this.#head;
+    const chunk = utf8Bytes((head === 0 ? texts : texts.slice(head)).join(''));
+    this.#chunks.push(chunk);
+    this.#chunkEvents.push(texts.length - head);
+    this.#chunkBytes += chunk.length;
+    this.#resetTexts();
+  }
+
+  #takeChunk(): Uint8Array {
+    const first = this.#first;
+    const chunk = this.#chunks[first]!;
+    this.#count -= this.#chunkEvents[first]!;
+    this.#chunkBytes -= chunk.length;
+    if (first + 1 === this.#chunks.length) {
+      this.#chunks.length = 0;
+      this.#chunkEvents.length = 0;
+      this.#first = 0;
+    } else {
+      this.#chunks[first] = EMPTY_CHUNK; // let the chunk go now
+      this.#first = first + 1;
+    }
+    return chunk;
+  }
+
+  /** Removes the texts before `end`; returns how many. */
+  #drop(end: number): number {
+    const texts = this.#texts;
+    const sizes = this.#sizes;
+    const from = this.#head;
+    for (let i = from; i < end; i++) {
+      this.#units -= texts[i]!.length;
+      if (sizes && i < sizes.length) this.#textBytes -= sizes[i]!;
+      texts[i] = ''; // let the text go now, not at the next compaction
+    }
+    this.#head = end;
+    this.#count -= end - from;
+    // Compact now and then: a client stalled for hours must not grow the arrays without end.
+    if (end > 1024 && end * 2 > texts.length) {
+      this.#texts = texts.slice(end);
+      this.#sizes = sizes?.slice(end);
+      this.#head = 0;
+    }
+    return end - from;
+  }
+
+  /** Empties the texts (taken, encoded or cleared), keeping the array's capacity for the next tick. */
+  #resetTexts(): void {
+    this.#texts.length = 0;
     this.#sizes = undefined;
     this.#head = 0;
     this.#units = 0;
-    this.#bytes = 0;
-    this.#count = 0;
-    this.#tail = 0;
-    this.#tailUnits = 0;
+    this.#textBytes = 0;
   }
 }
+
+const EMPTY_CHUNK = new Uint8Array(0);

@@ -35,6 +35,10 @@ export class MemorySink implements Sink {
     this.full = false;
     this.drain?.();
   }
+  /** The client reads what was written, and the next write fills the transport again. */
+  drainOnce() {
+    this.drain?.();
+  }
   /** The client goes away. */
   disconnect() {
     this.controller.abort();
