@@ -22,9 +22,8 @@ export const CHUNK_UNITS = 64 * 1024;
  * rest stays here: counted, under the cap, and subject to the overflow policy.
  */
 export class EventQueue {
-  /** Encoded chunks, oldest first from `#first`, and how many events each holds. */
-  #chunks: Uint8Array[] = [];
-  #chunkEvents: number[] = [];
+  /** Encoded chunks, oldest first from `#first`; created with the first (most queues never fill one). */
+  #chunks: (EncodedChunk | undefined)[] | undefined;
   #first = 0;
   #chunkBytes = 0;
   /** Texts not encoded yet, from `#head` (`dropOldest` moves it), and their UTF-16 units. */
@@ -87,7 +86,7 @@ export class EventQueue {
    * {@link length} tells how many events it held. Only call it while the queue is not empty.
    */
   take(): Uint8Array {
-    if (this.#first < this.#chunks.length) return this.#takeChunk();
+    if (this.#chunks) return this.#takeChunk();
     const texts = this.#texts;
     const head = this.#head;
     let end = head;
@@ -118,8 +117,7 @@ export class EventQueue {
   /** Empties the queue, discarding its events; returns how many there were. */
   clear(): number {
     const count = this.#count;
-    this.#chunks = [];
-    this.#chunkEvents = [];
+    this.#chunks = undefined;
     this.#first = 0;
     this.#chunkBytes = 0;
     this.#texts = EMPTY.slice();
@@ -132,27 +130,26 @@ export class EventQueue {
   #encodeTexts(): void {
     const texts = this.#texts;
     const head = this.#head;
-    const chunk = utf8Bytes((head === 0 ? texts : texts.slice(head)).join(''));
-    this.#chunks.push(chunk);
-    this.#chunkEvents.push(texts.length - head);
-    this.#chunkBytes += chunk.length;
+    const bytes = utf8Bytes((head === 0 ? texts : texts.slice(head)).join(''));
+    (this.#chunks ??= []).push({ bytes, events: texts.length - head });
+    this.#chunkBytes += bytes.length;
     this.#resetTexts();
   }
 
   #takeChunk(): Uint8Array {
+    const chunks = this.#chunks!;
     const first = this.#first;
-    const chunk = this.#chunks[first]!;
-    this.#count -= this.#chunkEvents[first]!;
-    this.#chunkBytes -= chunk.length;
-    if (first + 1 === this.#chunks.length) {
-      this.#chunks.length = 0;
-      this.#chunkEvents.length = 0;
+    const { bytes, events } = chunks[first]!;
+    this.#count -= events;
+    this.#chunkBytes -= bytes.length;
+    if (first + 1 === chunks.length) {
+      this.#chunks = undefined;
       this.#first = 0;
     } else {
-      this.#chunks[first] = EMPTY_CHUNK; // let the chunk go now
+      chunks[first] = undefined; // let the chunk go now
       this.#first = first + 1;
     }
-    return chunk;
+    return bytes;
   }
 
   /** Removes the texts before `end`; returns how many. */
@@ -186,4 +183,8 @@ export class EventQueue {
   }
 }
 
-const EMPTY_CHUNK = new Uint8Array(0);
+/** Events encoded together, as one write hands them over. */
+interface EncodedChunk {
+  readonly bytes: Uint8Array;
+  readonly events: number;
+}
