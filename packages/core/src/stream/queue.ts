@@ -131,7 +131,8 @@ export class EventQueue {
     const texts = this.#texts;
     const head = this.#head;
     const bytes = utf8Bytes((head === 0 ? texts : texts.slice(head)).join(''));
-    (this.#chunks ??= []).push({ bytes, events: texts.length - head });
+    this.#chunks ??= [];
+    this.#chunks.push({ bytes, events: texts.length - head });
     this.#chunkBytes += bytes.length;
     this.#resetTexts();
   }
