@@ -49,7 +49,7 @@ const CONTENDERS = [
 ];
 
 export const description = `Whole servers, one child process each, clients in the parent. **burst**: 100,000 small
-events emitted at once to one client, events/s until the last arrives. **fan-out**: 500 clients × 2,000
+events emitted at once to one client, events/s until the last arrives (median of 3 runs after 3 warm-up runs). **fan-out**: 500 clients × 2,000
 events of one Subject (100 per macrotask), deliveries/s. **stalled**: 200,000 × 1 KiB events to a socket
 that never reads: the server's RSS growth after 5 s and 15 s over a warmed-up, settled baseline (after
 full GCs; median of the trials, each on a fresh server), and whether the server closed it. ×raw: median
@@ -59,8 +59,8 @@ Burst routes raise their queue caps above the burst (64 Mi); every other route r
 export const defaults = { rounds: 3 };
 
 export const summary = ({ rounds }) =>
-  `${rounds} interleaved rounds of burst and fan-out per contender (fresh server each round, one warm-up ` +
-  'run each); the stalled client in interleaved trials, each on a fresh server; medians shown';
+  `${rounds} interleaved rounds of burst and fan-out per contender (fresh server each round, warm-up runs ` +
+  'first); the stalled client in interleaved trials, each on a fresh server; medians shown';
 
 const log = h.progress('stream');
 const mib = (bytes) =>
@@ -84,7 +84,7 @@ export const throughputRounds = (suite, names, rounds, start, workloads) =>
     return r;
   });
 
-/** One round on `server` (stopped here): a warm-up run of each workload, then the measured one. */
+/** One round on `server` (stopped here): warm-up runs of each workload, then the measured ones. */
 async function throughput(server, workloads = ['burst', 'fanout']) {
   const result = { burst: Number.NaN, fanout: Number.NaN, errors: [] };
   try {
