@@ -69,3 +69,25 @@ export function encodeText(text: string): Uint8Array {
   }
   return lastBytes;
 }
+
+let lastTexts: readonly string[] = [];
+let lastJoined = new Uint8Array(0);
+
+/**
+ * UTF-8 bytes of `texts[from .. to)` joined, remembering the last list: the connections of a
+ * fan-out queue the same texts in the same tick, so the tick's chunk is joined and encoded once for
+ * all of them, and each other connection compares references instead. Strings are immutable: the
+ * same strings in the same order are the same text.
+ */
+export function encodeJoined(texts: readonly string[], from: number, to: number): Uint8Array {
+  const count = to - from;
+  if (count === 1) return encodeText(texts[from]!);
+  if (count === lastTexts.length) {
+    let i = 0;
+    while (i < count && texts[from + i] === lastTexts[i]) i++;
+    if (i === count) return lastJoined;
+  }
+  lastTexts = texts.slice(from, to);
+  lastJoined = utf8Bytes(lastTexts.join(''));
+  return lastJoined;
+}

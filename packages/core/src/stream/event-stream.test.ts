@@ -1,4 +1,4 @@
-import { from, NEVER, Subject } from 'rxjs';
+import { from, map, NEVER, Subject } from 'rxjs';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import {
   type CloseReason,
@@ -101,6 +101,20 @@ describe('streamEvents', () => {
     await Promise.resolve();
     expect(a.chunks[0]).toBe(b.chunks[0]);
     expect(a.text).toBe('data: {"shared":true}\n\n');
+  });
+
+  it("joins and encodes a tick's events once for all the connections they reach", async () => {
+    const subject = new Subject<MessageEvent>();
+    const options = resolveStreamOptions({ heartbeat: false });
+    const [a, b, c] = [new MemorySink(), new MemorySink(), new MemorySink()];
+    streamEvents(subject, a, options);
+    streamEvents(subject, b, options);
+    streamEvents(subject.pipe(map(({ data }) => ({ data: `c${JSON.stringify(data)}` }))), c, options);
+    for (const n of [1, 2, 3]) subject.next({ data: { n } });
+    await Promise.resolve();
+    expect(a.chunks[0]).toBe(b.chunks[0]);
+    expect(a.text).toBe('data: {"n":1}\n\ndata: {"n":2}\n\ndata: {"n":3}\n\n');
+    expect(c.text).toBe('data: c{"n":1}\n\ndata: c{"n":2}\n\ndata: c{"n":3}\n\n');
   });
 
   it('reports exactly one close reason, whatever happens after it', async () => {

@@ -1,5 +1,5 @@
-import { encodeText } from '../encode/encoder-cache.js';
-import { utf8Bytes, utf8Length } from '../encode/utf8.js';
+import { encodeJoined } from '../encode/encoder-cache.js';
+import { utf8Length } from '../encode/utf8.js';
 
 /** UTF-8 bytes per UTF-16 unit, at most: a text of n units is at most 3n bytes. */
 const MAX_BYTES_PER_UNIT = 3;
@@ -92,9 +92,7 @@ export class EventQueue {
     let end = head;
     let units = 0;
     while (end < texts.length && units < CHUNK_UNITS) units += texts[end++]!.length;
-    let text: string;
-    if (end - head === 1) text = texts[head]!;
-    else text = (head === 0 && end === texts.length ? texts : texts.slice(head, end)).join('');
+    const chunk = encodeJoined(texts, head, end);
     if (end === texts.length) {
       this.#count -= end - head;
       this.#resetTexts();
@@ -102,7 +100,7 @@ export class EventQueue {
       // Only a queue that is not merged (drop-oldest) keeps more than 64 KiB of texts.
       this.#drop(end);
     }
-    return encodeText(text);
+    return chunk;
   }
 
   /** Drops the oldest events until at most `keep` bytes remain; returns how many it dropped. */
@@ -129,10 +127,9 @@ export class EventQueue {
   /** Encodes the waiting texts into one chunk: its size is exact, and they no longer need measuring. */
   #encodeTexts(): void {
     const texts = this.#texts;
-    const head = this.#head;
-    const bytes = utf8Bytes((head === 0 ? texts : texts.slice(head)).join(''));
+    const bytes = encodeJoined(texts, this.#head, texts.length);
     this.#chunks ??= [];
-    this.#chunks.push({ bytes, events: texts.length - head });
+    this.#chunks.push({ bytes, events: texts.length - this.#head });
     this.#chunkBytes += bytes.length;
     this.#resetTexts();
   }
