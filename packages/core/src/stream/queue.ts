@@ -22,9 +22,8 @@ export const CHUNK_UNITS = 64 * 1024;
  * rest stays here: counted, under the cap, and subject to the overflow policy.
  */
 export class EventQueue {
-  /** Encoded chunks, oldest first from `#first`; created with the first (most queues never fill one). */
-  #chunks: (EncodedChunk | undefined)[] | undefined;
-  #first = 0;
+  /** Encoded chunks, oldest first; created with the first (most queues never fill one). */
+  #chunks: EncodedChunk[] | undefined;
   #chunkBytes = 0;
   /** Texts not encoded yet, from `#head` (`dropOldest` moves it), and their UTF-16 units. */
   #texts: string[] = EMPTY.slice();
@@ -116,7 +115,6 @@ export class EventQueue {
   clear(): number {
     const count = this.#count;
     this.#chunks = undefined;
-    this.#first = 0;
     this.#chunkBytes = 0;
     this.#texts = EMPTY.slice();
     this.#resetTexts();
@@ -136,17 +134,12 @@ export class EventQueue {
 
   #takeChunk(): Uint8Array {
     const chunks = this.#chunks!;
-    const first = this.#first;
-    const { bytes, events } = chunks[first]!;
+    // A few chunks at most (the cap over 64 KiB): shifting costs nothing, and a client that stays a
+    // chunk behind for hours leaves no trail of emptied slots.
+    const { bytes, events } = chunks.shift()!;
+    if (chunks.length === 0) this.#chunks = undefined;
     this.#count -= events;
     this.#chunkBytes -= bytes.length;
-    if (first + 1 === chunks.length) {
-      this.#chunks = undefined;
-      this.#first = 0;
-    } else {
-      chunks[first] = undefined; // let the chunk go now
-      this.#first = first + 1;
-    }
     return bytes;
   }
 
