@@ -76,13 +76,15 @@ function start({ name, server = [name] }) {
 }
 
 /** Interleaved rounds of throughput(), each on a fresh server from `start(name)`; the bun suite's too. */
-export const throughputRounds = (suite, names, rounds, start, workloads) =>
-  h.interleave(names, rounds, async (name, round) => {
+export function throughputRounds(suite, names, rounds, start, workloads) {
+  const log = h.progress(suite);
+  return h.interleave(names, rounds, async (name, round) => {
     const r = await throughput(await start(name), workloads);
     const line = `burst ${h.rate(r.burst)} ev/s, fan-out ${h.rate(r.fanout)} ${r.errors.join('; ')}`;
-    h.progress(suite)(`round ${round + 1}/${rounds} ${name}: ${line}`);
+    log(`round ${round + 1}/${rounds} ${name}: ${line}`);
     return r;
   });
+}
 
 /** One round on `server` (stopped here): warm-up runs of each workload, then the measured ones. */
 async function throughput(server, workloads = ['burst', 'fanout']) {
