@@ -82,10 +82,14 @@ export class WebSink implements Sink {
     const body = this.#body;
     if (this.#isClosed || !body) return true;
     this.#wrote = true;
-    // In pieces of at most the high-water mark: a runtime reads one piece, and stops reading when
+    // In even pieces of about the high-water mark: a runtime reads one piece, and stops reading when
     // its socket is full, so a large chunk waits here, counted, instead of in the runtime's buffer.
-    for (let at = 0; at < chunk.length; at += HIGH_WATER_MARK) {
-      body.enqueue(chunk.length <= HIGH_WATER_MARK ? chunk : chunk.subarray(at, at + HIGH_WATER_MARK));
+    // A queue's chunk is a little over 64 KiB: cut at 64 KiB, every one would leave a sliver.
+    const pieces = Math.round(chunk.length / HIGH_WATER_MARK);
+    if (pieces <= 1) body.enqueue(chunk);
+    else {
+      const size = Math.ceil(chunk.length / pieces);
+      for (let at = 0; at < chunk.length; at += size) body.enqueue(chunk.subarray(at, at + size));
     }
     if ((body.desiredSize ?? 0) > 0) return true;
     this.#full = true;

@@ -57,12 +57,22 @@ async function send(req: IncomingMessage, response: Response, res: ServerRespons
     for (;;) {
       const { done, value } = await reader.read();
       if (done) return void res.end();
-      if (!res.write(value))
-        await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
+      if (!res.write(value)) await drainedOrClosed(res);
     }
   } catch (error) {
     // A stream the handler dropped on purpose is no failure of the bridge's.
     if (!(error instanceof SseStreamDroppedError)) console.error(error);
     res.destroy();
   }
+}
+
+/** Waits for room or the end, removing both listeners either way: a long stream waits many times. */
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done).off('close', done);
+      resolve();
+    };
+    res.once('drain', done).once('close', done);
+  });
 }

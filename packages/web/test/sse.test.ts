@@ -1,7 +1,7 @@
 import { createChannel, memoryEngine } from '@rxsse/core/channel';
 import { concat, from, NEVER } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { SseStreamDroppedError, sse } from '../src/index.js';
+import { SseStreamDroppedError, sse, WebSink } from '../src/index.js';
 
 const request = (init?: RequestInit, path = '/sse') => new Request(`http://127.0.0.1${path}`, init);
 
@@ -105,5 +105,25 @@ describe('sse() as a fetch handler', () => {
     expect(await firstChunk(truncated)).toBe(
       'event: history-truncated\ndata: {"lastEventId":"unknown","reason":"history"}\n\n',
     );
+  });
+});
+
+describe('WebSink', () => {
+  const piecesOf = async (...chunks: number[]) => {
+    const sink = new WebSink(request());
+    sink.open({});
+    for (const length of chunks) sink.write(new Uint8Array(length));
+    sink.end();
+    const sizes: number[] = [];
+    const reader = sink.response.body!.getReader();
+    for (let piece = await reader.read(); !piece.done; piece = await reader.read()) sizes.push(piece.value.length);
+    return sizes;
+  };
+
+  it('hands the runtime pieces of about 64 KiB: a chunk just over it whole, a larger one in even parts', async () => {
+    // A queue's chunk is 64 Ki UTF-16 units, a little more in bytes: cut at 64 KiB, it left a sliver.
+    expect(await piecesOf(66_528, 1_000)).toEqual([66_528, 1_000]);
+    expect(await piecesOf(300_000)).toEqual([60_000, 60_000, 60_000, 60_000, 60_000]);
+    expect(await piecesOf(100_000)).toEqual([50_000, 50_000]);
   });
 });
