@@ -116,7 +116,8 @@ describe('WebSink', () => {
     sink.end();
     const sizes: number[] = [];
     const reader = sink.response.body!.getReader();
-    for (let piece = await reader.read(); !piece.done; piece = await reader.read()) sizes.push(piece.value.length);
+    for (let piece = await reader.read(); !piece.done; piece = await reader.read())
+      sizes.push(piece.value.length);
     return sizes;
   };
 
