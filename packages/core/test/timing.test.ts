@@ -1,8 +1,9 @@
 // Every timing the README promises, on fake timers: each test fails if its rule changes.
-import { concat, from, NEVER, type Observable, Subject } from 'rxjs';
+import { concat, from, NEVER, Subject } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   type CloseReason,
+  type EventSourceLike,
   heartbeatCount,
   type MessageEvent,
   StreamGroup,
@@ -13,7 +14,7 @@ import { MemorySink } from '../src/testing/index.js';
 
 function open(
   options: StreamOptions,
-  source: Observable<MessageEvent> = concat(from([{ data: 'a' }]), NEVER),
+  source: EventSourceLike<MessageEvent> = concat(from([{ data: 'a' }]), NEVER),
 ) {
   const sink = new MemorySink();
   const reasons: CloseReason[] = [];
@@ -88,6 +89,45 @@ describe('stallTimeout', () => {
     expect(reasons).toEqual([]);
     sink.disconnect();
   });
+
+  it('is armed once, however many writes find the transport full before it drains', async () => {
+    // A heartbeat fills the transport while an AsyncIterable's next() is pending; the event that
+    // comes next finds it full too. One drain must forget the stall.
+    let deliver!: (result: IteratorResult<MessageEvent>) => void;
+    let pulls = 0;
+    const source: AsyncIterable<MessageEvent> = {
+      [Symbol.asyncIterator]: () => ({
+        next: () =>
+          new Promise((resolve) => {
+            if (++pulls === 1) deliver = resolve;
+          }),
+      }),
+    };
+    const { sink, reasons } = open({ heartbeat: 100, stallTimeout: 300 }, source);
+    sink.full = true;
+    await vi.advanceTimersByTimeAsync(250);
+    expect(sink.text).toBe(':\n');
+    deliver({ done: false, value: { data: 'late' } });
+    await vi.advanceTimersByTimeAsync(0);
+    sink.release();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(reasons).toEqual([]);
+    expect(sink.text).toContain('data: late\n\n');
+    sink.disconnect();
+  });
+
+  it('destroys the stalled response, and counts what it never got as dropped', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink, stream, reasons } = open({ stallTimeout: 300 }, subject);
+    sink.full = true;
+    subject.next({ data: 'taken, then nothing more' });
+    await vi.advanceTimersByTimeAsync(0);
+    subject.next({ data: 'never sent' });
+    await vi.advanceTimersByTimeAsync(300);
+    expect(reasons).toEqual(['stall']);
+    expect(sink.destroyed).toBe(true);
+    expect(stream.stats.dropped).toBe(1);
+  });
 });
 
 describe('heartbeat', () => {
@@ -131,6 +171,16 @@ describe('heartbeat', () => {
     sink.disconnect();
   });
 
+  it('then comes once every interval while the stream stays idle', async () => {
+    const { sink } = open({ heartbeat: 1000 }, NEVER);
+    await vi.advanceTimersByTimeAsync(2000);
+    for (let n = 2; n <= 6; n++) {
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(beats(sink)).toBe(n);
+    }
+    sink.disconnect();
+  });
+
   it('first comes between one and two intervals after the stream opened', async () => {
     const { sink } = open({ heartbeat: 1000 }, NEVER);
     await vi.advanceTimersByTimeAsync(1000);
@@ -168,5 +218,32 @@ describe('shutdown', () => {
     await vi.advanceTimersByTimeAsync(1);
     await closed;
     expect(sink.destroyed).toBe(true);
+  });
+
+  it('gives what has not flushed 5 s by default', async () => {
+    const group = new StreamGroup();
+    const { sink } = open({ group });
+    sink.end = () => {
+      sink.ended = true;
+    };
+    const closed = group.close();
+    await vi.advanceTimersByTimeAsync(4_999);
+    expect(sink.destroyed).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await closed;
+    expect(sink.destroyed).toBe(true);
+  });
+});
+
+describe('teardown', () => {
+  it('leaves no timer behind: not the lifetime, not a stall armed while closing', () => {
+    const ended = open({ maxLifetime: 10_000 }, NEVER);
+    ended.sink.disconnect();
+    expect(vi.getTimerCount()).toBe(0);
+    // A graceful close writes a retry hint into a full transport: that write must arm no stall.
+    const closing = open({}, NEVER);
+    closing.sink.full = true;
+    closing.stream.close('shutdown', 500);
+    expect(vi.getTimerCount()).toBe(0);
   });
 });

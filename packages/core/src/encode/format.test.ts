@@ -10,6 +10,15 @@ describe('formatEvent', () => {
   it('serializes objects as JSON', () => {
     expect(formatEvent({ data: { hello: 'world' } })).toBe('data: {"hello":"world"}\n\n');
   });
+  it('checks what a replaced JSON.stringify writes, as it checks any serializer', () => {
+    const native = JSON.stringify;
+    JSON.stringify = ((value: unknown) => native(value, null, 1)) as typeof JSON.stringify;
+    try {
+      expect(formatEvent({ data: { a: 1 } })).toBe('data: {\ndata:  "a": 1\ndata: }\n\n');
+    } finally {
+      JSON.stringify = native;
+    }
+  });
   it('writes comments without a blank line and retry blocks with one', () => {
     expect(formatComment('a\r\nb')).toBe(': a\n: b\n');
     expect(formatRetry(3000)).toBe('retry: 3000\n\n');

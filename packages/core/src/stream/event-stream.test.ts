@@ -2,8 +2,10 @@ import { from, map, NEVER, Subject } from 'rxjs';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import {
   type CloseReason,
+  checkShutdownOptions,
   type EventSourceLike,
   type EventStream,
+  formatEvent,
   heartbeatCount,
   type MessageEvent,
   resolveStreamOptions,
@@ -103,6 +105,28 @@ describe('streamEvents', () => {
     expect(a.text).toBe('data: {"shared":true}\n\n');
   });
 
+  it.each([
+    ['data', 'one', 'two'],
+    ['id', '1', '2'],
+    ['type', 'p', 'q'],
+    ['retry', 1, 2],
+  ] as const)('encodes a shared message anew once its %s changed', async (field, before, after) => {
+    const options = resolveStreamOptions({ heartbeat: false });
+    const message: MessageEvent = { data: 'd' };
+    const fields = message as unknown as Record<string, unknown>;
+    fields[field] = before;
+    const [first, second] = [new Subject<MessageEvent>(), new Subject<MessageEvent>()];
+    const [a, b] = [new MemorySink(), new MemorySink()];
+    streamEvents(first, a, options);
+    streamEvents(second, b, options);
+    first.next(message);
+    fields[field] = after;
+    second.next(message);
+    await Promise.resolve();
+    expect(b.text).toBe(formatEvent({ ...message }));
+    expect(a.text).not.toBe(b.text);
+  });
+
   it("joins and encodes a tick's events once for all the connections they reach", async () => {
     const subject = new Subject<MessageEvent>();
     const options = resolveStreamOptions({ heartbeat: false });
@@ -162,6 +186,50 @@ describe('streamEvents', () => {
     sink.chunks.length = 0;
     sink.release();
     expect(sink.text).toBe(queued);
+  });
+
+  it('drops with drop-oldest no more than the new event needs, and remembers the peak', async () => {
+    const event = (bytes: number) => ({ data: 'x'.repeat(bytes - 8) }); // `data: `, text, two LFs
+    const fill = async (sizes: number[]) => {
+      const subject = new Subject<MessageEvent>();
+      const { sink, stream } = run(subject, { onOverflow: 'drop-oldest', maxQueueBytes: 1000 });
+      sink.full = true;
+      subject.next({ data: 'first' });
+      await Promise.resolve();
+      for (const size of sizes) subject.next(event(size));
+      return stream;
+    };
+    // 500 + 400 + 600 passes 1,000: dropping the 500 makes room, exactly.
+    const exact = await fill([500, 400, 600]);
+    expect([exact.stats.dropped, exact.queuedBytes]).toEqual([1, 1000]);
+    // 500 + 400 reached 900; a 200 then drops the 500, but the peak was 900.
+    const lowered = await fill([500, 400, 200]);
+    expect([lowered.stats.dropped, lowered.queuedBytes, lowered.stats.peakQueuedBytes]).toEqual([
+      1, 600, 900,
+    ]);
+  });
+
+  it('keeps any cap with drop-oldest: above 64 KiB, and across drains that took unmeasured events', async () => {
+    const data = 'x'.repeat(992); // 1,000 bytes an event
+    const subject = new Subject<MessageEvent>();
+    const { sink, stream } = run(subject, {
+      onOverflow: 'drop-oldest',
+      maxQueueBytes: 256 * 1024,
+      stallTimeout: false,
+    });
+    sink.full = true;
+    subject.next({ data: 'first' });
+    await Promise.resolve();
+    // Sizes are measured only once a third of the cap is queued (3 bytes a unit at most): the first
+    // 100 events are, the next 40 are not, and the second drain (66 events) takes some of each.
+    for (let i = 0; i < 100; i++) subject.next({ data });
+    sink.drainOnce();
+    for (let i = 0; i < 40; i++) subject.next({ data });
+    sink.drainOnce();
+    for (let i = 0; i < 400; i++) subject.next({ data });
+    expect(stream.queuedBytes).toBe(262_000);
+    expect(stream.stats.peakQueuedBytes).toBe(262_000);
+    expect(stream.stats.dropped).toBe(540 - 2 * 66 - 262);
   });
 
   it('counts the cap in UTF-8 bytes, whatever the text', async () => {
@@ -274,6 +342,41 @@ describe('streamEvents', () => {
       'wrote 1 9',
       'closed shutdown',
     ]);
+  });
+
+  it('tells metrics of no empty write, nor of a drop when nothing was dropped', async () => {
+    const calls: string[] = [];
+    const metrics = {
+      opened: () => calls.push('opened'),
+      wrote: (events: number, bytes: number) => calls.push(`wrote ${events} ${bytes}`),
+      heartbeat: () => calls.push('heartbeat'),
+      dropped: (count: number) => calls.push(`dropped ${count}`),
+      closed: (reason: CloseReason) => calls.push(`closed ${reason}`),
+    };
+    const subject = new Subject<MessageEvent>();
+    const { sink } = run(subject, { metrics });
+    // 66 events of 1,000 units pass 64 Ki units: written at once, leaving the tick's flush nothing.
+    for (let i = 0; i < 66; i++) subject.next({ data: 'x'.repeat(992) });
+    await Promise.resolve();
+    sink.disconnect();
+    expect(calls).toEqual(['opened', 'wrote 66 66000', 'closed client']);
+  });
+
+  it('fills in the defaults the README gives, and takes every duration down to its least', () => {
+    const { maxQueueBytes, stallTimeout, heartbeat, onOverflow } = resolveStreamOptions({});
+    expect({ maxQueueBytes, stallTimeout, heartbeat, onOverflow }).toEqual({
+      maxQueueBytes: 1024 * 1024,
+      stallTimeout: 30_000,
+      heartbeat: 15_000,
+      onOverflow: 'close',
+    });
+    expect(() =>
+      resolveStreamOptions({ heartbeat: 1, stallTimeout: 1, maxLifetime: 1, retry: 1 }),
+    ).not.toThrow();
+    expect(() => resolveStreamOptions({ maxQueueBytes: 0 })).toThrow(RangeError);
+    expect(() => checkShutdownOptions({ retry: 1, spread: 0, deadline: 1 })).not.toThrow();
+    expect(() => checkShutdownOptions({ retry: 2 ** 31 - 11, spread: 10 })).not.toThrow();
+    expect(() => checkShutdownOptions({ retry: 2 ** 31 - 11, spread: 11 })).toThrow(RangeError);
   });
 
   it('closes a whole group with a spread retry hint and waits for the flush', async () => {

@@ -60,4 +60,26 @@ describe('scheduleHeartbeat', () => {
     expect(beats).toBeGreaterThanOrEqual(4);
     expect(beats).toBeLessThanOrEqual(5);
   });
+
+  it('takes a leave called twice as one: the wheel keeps beating the others', () => {
+    let beats = 0;
+    const leave = scheduleHeartbeat(200, { busy: false, beat() {} });
+    const stay = scheduleHeartbeat(200, { busy: false, beat: () => beats++ });
+    leave();
+    leave();
+    expect(heartbeatCount()).toBe(1);
+    vi.advanceTimersByTime(400);
+    stay();
+    expect(beats).toBe(1);
+  });
+
+  it("runs on an unref'd timer: a wheel alone never keeps the process alive", () => {
+    vi.useRealTimers();
+    const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+    const before = timers();
+    const leave = scheduleHeartbeat(54_321, { busy: false, beat() {} });
+    const during = timers();
+    leave();
+    expect(during).toBe(before);
+  });
 });
