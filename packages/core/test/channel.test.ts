@@ -1,3 +1,5 @@
+import { getEventListeners } from 'node:events';
+import { take } from 'rxjs';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import {
   type ChannelEngine,
@@ -8,6 +10,7 @@ import {
   type HistoryTruncatedEvent,
   type LiveListener,
   memoryEngine,
+  parseStreamId,
   type ReadLimit,
   type StoredMessage,
 } from '../src/channel/index.js';
@@ -27,6 +30,7 @@ function scriptedEngine() {
   const listeners = new Set<LiveListener>();
   const reads: { afterId: string; limit: ReadLimit; answer: (page: HistoryPage) => void }[] = [];
   let failRead: Error | undefined;
+  let unlistened = 0;
   const engine: ChannelEngine = {
     append: async () => {
       throw new Error('not used');
@@ -40,6 +44,7 @@ function scriptedEngine() {
     listen: async (_topic, listener) => {
       listeners.add(listener);
       return () => {
+        unlistened++;
         listeners.delete(listener);
       };
     },
@@ -49,6 +54,9 @@ function scriptedEngine() {
     engine,
     listeners,
     reads,
+    get unlistened() {
+      return unlistened;
+    },
     failReads(error: Error) {
       failRead = error;
     },
@@ -327,5 +335,166 @@ describe('poison messages', () => {
     expect(errors).toEqual([expect.any(SseFormatError)]);
     expect(stream.closeReason).toBeUndefined();
     sink.disconnect();
+  });
+});
+
+describe('Channel, at its edges', () => {
+  it('a second subscribe to one source fails, and leaves the first subscriber live', async () => {
+    const chat = createChannel(memoryEngine(), 'room');
+    const source = await chat.subscribe();
+    const first = record(source);
+    const second = record(source);
+    expect((second.error as Error).message).toMatch(/only once/);
+    const id = await chat.publish({ data: 'x' });
+    expect(first.ids()).toEqual([id]);
+  });
+
+  it('after a truncated resume, sends live events even with ids below the id the client had', async () => {
+    // The client's id comes from a store that lost its data; the new store's clock is behind it.
+    const chat = createChannel(memoryEngine({ now: () => 1000 }), 'room');
+    const client = record(await chat.subscribe({ lastEventId: '5000-0' }));
+    expect(await chat.publish({ data: 'after the loss' })).toBe('1000-0');
+    expect(client.ids()).toEqual(['<history-truncated>', '1000-0']);
+  });
+
+  it('drops held live events the client already had, also when there is nothing to replay', async () => {
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room');
+    const subscribing = chat.subscribe({ lastEventId: '5-0' });
+    await until(() => script.reads.length === 1, 'the history read');
+    // A bus that catches up may hand a new listener events from just before it registered.
+    script.live('4-0', '5-0', '6-0');
+    script.reads[0]!.answer(page());
+    const client = record(await subscribing);
+    expect(client.ids()).toEqual(['6-0']);
+  });
+
+  it('treats an empty lastEventId as a first connection: no replay, no truncation', async () => {
+    const outcomes: string[] = [];
+    const chat = createChannel(memoryEngine(), 'room', { onReplay: (outcome) => outcomes.push(outcome) });
+    await chat.publish({ data: 'old' });
+    const source = await chat.subscribe({ lastEventId: '' });
+    expect(source[SOURCE_HEADERS]).toBeUndefined();
+    const client = record(source);
+    const id = await chat.publish({ data: 'new' });
+    expect(client.ids()).toEqual([id]);
+    expect(outcomes).toEqual([]);
+  });
+
+  it('publish accepts an event of exactly maxMessageBytes', async () => {
+    const chat = createChannel(memoryEngine(), 'room', { maxMessageBytes: 9 }); // 'data: x\n\n'
+    await expect(chat.publish({ data: 'x' })).resolves.toMatch(/^\d+-\d+$/);
+    await expect(chat.publish({ data: 'xy' })).rejects.toThrow(SseRangeError);
+  });
+
+  it('replays at most 512 KiB by default, fewer than 1000 events or not', async () => {
+    const chat = createChannel(memoryEngine({ maxBytes: 1 << 24 }), 'room');
+    const first = await chat.publish({ data: 'start' });
+    for (let i = 0; i < 600; i++) await chat.publish({ data: 'x'.repeat(1000) }); // ~609 KB
+    const client = record(await chat.subscribe({ lastEventId: first }));
+    expect(client.received).toEqual([
+      { type: 'history-truncated', data: { lastEventId: first, reason: 'limit' } },
+    ]);
+  });
+
+  it('holds up to 1000 live events during a replay, even with a smaller maxReplay', async () => {
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room', { maxReplay: { events: 10 } });
+    const subscribing = chat.subscribe({ lastEventId: '1-0' });
+    await until(() => script.reads.length === 1, 'the history read');
+    const live = Array.from({ length: 1000 }, (_, i) => `2-${i}`);
+    script.live(...live);
+    script.reads[0]!.answer(page('1-1'));
+    const source = await subscribing;
+    expect(source[SOURCE_HEADERS]).toBeUndefined();
+    expect(record(source).ids()).toEqual(['1-1', ...live]);
+  });
+
+  it('stops reading once a page fills maxReplay and more follows: one read, no empty one', async () => {
+    const engine = memoryEngine();
+    const limits: ReadLimit[] = [];
+    const read = engine.read;
+    engine.read = (topic, afterId, limit) => {
+      limits.push(limit);
+      return read(topic, afterId, limit);
+    };
+    const chat = createChannel(engine, 'room', { maxReplay: { events: 2 } });
+    const first = await chat.publish({ data: 'a' });
+    for (const data of ['b', 'c', 'd']) await chat.publish({ data });
+    const client = record(await chat.subscribe({ lastEventId: first }));
+    expect(client.received).toEqual([
+      { type: 'history-truncated', data: { lastEventId: first, reason: 'limit' } },
+    ]);
+    expect(limits).toEqual([{ count: 2, bytes: 524_288 }]);
+  });
+
+  it('refuses a truncation event type with NUL or a lone surrogate', () => {
+    for (const type of ['a\0b', 'a\ud800'])
+      expect(
+        () => createChannel(memoryEngine(), 't', { truncationEventType: type }),
+        JSON.stringify(type),
+      ).toThrow(RangeError);
+  });
+
+  it('parses a seq of at most 20 digits and 64 bits', () => {
+    expect(parseStreamId(`1-${'0'.repeat(20)}1`)).toBeUndefined();
+    expect(parseStreamId('0-18446744073709551616')).toBeUndefined();
+  });
+
+  it('memoryEngine: close() stops live delivery', async () => {
+    const engine = memoryEngine();
+    const chat = createChannel(engine, 'room');
+    const client = record(await chat.subscribe());
+    await engine.close();
+    await chat.publish({ data: 'after close' });
+    expect(client.received).toEqual([]);
+  });
+
+  it('memoryEngine keeps 1 MiB per topic by default', async () => {
+    const engine = memoryEngine();
+    const chat = createChannel(engine, 'room');
+    const first = await chat.publish({ data: 'first' });
+    for (let i = 0; i < 600; i++) await chat.publish({ data: 'x'.repeat(2000) }); // ~1.2 MB, 601 events
+    const client = record(await chat.subscribe({ lastEventId: first }));
+    expect(client.received).toEqual([
+      { type: 'history-truncated', data: { lastEventId: first, reason: 'history' } },
+    ]);
+  });
+
+  it('asks the filter nothing more once its subscriber has closed', async () => {
+    const chat = createChannel(memoryEngine(), 'room');
+    const first = await chat.publish({ data: 'a' });
+    for (const data of ['b', 'c', 'd']) await chat.publish({ data });
+    const asked: string[] = [];
+    const source = await chat.subscribe({
+      lastEventId: first,
+      filter: (message) => {
+        asked.push(message.id);
+        return true;
+      },
+    });
+    const got: unknown[] = [];
+    source.pipe(take(1)).subscribe((e) => got.push(e));
+    expect(got).toHaveLength(1);
+    expect(asked).toHaveLength(1);
+  });
+
+  it('unlistens once, when both the signal aborts and the source is unsubscribed', async () => {
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room');
+    const abort = new AbortController();
+    const client = record(await chat.subscribe({ signal: abort.signal }));
+    abort.abort(); // what a stream does at close, before it unsubscribes
+    client.unsubscribe();
+    expect(script.unlistened).toBe(1);
+  });
+
+  it('removes its abort listener from the signal once unsubscribed', async () => {
+    const chat = createChannel(memoryEngine(), 'room');
+    const abort = new AbortController();
+    const client = record(await chat.subscribe({ signal: abort.signal }));
+    expect(getEventListeners(abort.signal, 'abort')).toHaveLength(1);
+    client.unsubscribe();
+    expect(getEventListeners(abort.signal, 'abort')).toHaveLength(0);
   });
 });

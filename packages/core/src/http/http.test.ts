@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { removedHeaders, sseHeaders } from './headers.js';
+import { pickLastEventId } from './last-event-id.js';
+import { checkEventSource, isSubscribable } from './source.js';
+
+describe('what every transport shares', () => {
+  it('sseHeaders: the defaults per HTTP version', () => {
+    expect(sseHeaders(false)).toEqual({
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache, no-transform',
+      'x-accel-buffering': 'no',
+      connection: 'keep-alive',
+    });
+    expect(sseHeaders(true)).toEqual({
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache, no-transform',
+      'x-accel-buffering': 'no',
+    });
+  });
+
+  it('sseHeaders: connection-specific overrides apply on HTTP/1 and are dropped on HTTP/2', () => {
+    const overrides = { Connection: 'close', 'Keep-Alive': 'timeout=5' };
+    expect(sseHeaders(false, overrides)).toMatchObject({ connection: 'close', 'keep-alive': 'timeout=5' });
+    const h2 = sseHeaders(true, overrides);
+    expect(h2).not.toHaveProperty('connection');
+    expect(h2).not.toHaveProperty('keep-alive');
+  });
+
+  it('removedHeaders: names in lower case', () => {
+    expect(removedHeaders({ 'X-Powered-By': null, 'X-Other': 'kept' })).toEqual(['x-powered-by']);
+  });
+
+  it('pickLastEventId: header first, the query when the header is missing or empty', () => {
+    expect(pickLastEventId('5-0', '/sse?lastEventId=7-0')).toBe('5-0');
+    expect(pickLastEventId('', '/sse?lastEventId=7-0')).toBe('7-0');
+    expect(pickLastEventId(undefined, '/sse?a=1&lastEventId=7-0')).toBe('7-0');
+    expect(pickLastEventId(undefined, '/sse?lastEventId=')).toBeUndefined();
+    expect(pickLastEventId(undefined, '/sse?a=1')).toBeUndefined();
+    expect(pickLastEventId(undefined, '/sse')).toBeUndefined();
+    expect(pickLastEventId(undefined, undefined)).toBeUndefined();
+  });
+
+  it('checkEventSource: accepts a function with a subscribe method', () => {
+    const subscribable = Object.assign(() => {}, { subscribe: () => ({ unsubscribe() {} }) });
+    expect(checkEventSource(subscribable)).toBe(subscribable);
+  });
+
+  it('checkEventSource: takes an AsyncIterable with a subscribe property that is no method as iterable', () => {
+    const source = {
+      subscribe: null,
+      async *[Symbol.asyncIterator]() {
+        yield { data: 'pulled' };
+      },
+    };
+    expect(checkEventSource(source)).toBe(source);
+    expect(isSubscribable(source)).toBe(false);
+  });
+});
