@@ -1,0 +1,365 @@
+// The Node transport at its edges: clients gone before the stream began, pipelining, HTTP/1.0, HEAD,
+// turn-aways while closing, Last-Event-ID bytes, and the listeners a stream must not leave behind.
+import { once } from 'node:events';
+import { createServer, get, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type MessageEvent, resolveStreamOptions, StreamGroup, type StreamOptions } from '@rxsse/core';
+import { concat, from, NEVER, type Observable } from 'rxjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { httpRequest, rawClient, rawRequests, waitFor } from '../../../test/support/clients.js';
+import { counted, recording } from '../../../test/support/recording.js';
+import { closeStreamsOnServerClose, markServerClosing, NodeSink, openEventStream } from '../src/index.js';
+
+let server: Server | undefined;
+afterEach(async () => {
+  const running = server;
+  server = undefined;
+  if (!running) return;
+  running.closeAllConnections();
+  await new Promise((resolve) => running.close(resolve));
+});
+
+async function serve(handle: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
+  server = createServer(handle);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** A route: `openEventStream` with `events` and `options`, its rejections kept. */
+function route(
+  events: (context: {
+    lastEventId: string | undefined;
+    signal: AbortSignal;
+  }) => Observable<MessageEvent> | Promise<Observable<MessageEvent>>,
+  options: StreamOptions = {},
+) {
+  const errors: unknown[] = [];
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    openEventStream(req, res, events, resolveStreamOptions(options), (error) => errors.push(error)).catch(
+      (error) => errors.push(error),
+    );
+  };
+  return { handle, errors };
+}
+
+/** Raw bytes of a request whose Last-Event-ID header carries `id` as they are. */
+function withLastEventId(id: Buffer): Buffer {
+  return Buffer.concat([
+    Buffer.from('GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nLast-Event-ID: ', 'latin1'),
+    id,
+    Buffer.from('\r\n\r\n', 'latin1'),
+  ]);
+}
+
+/** The response head of `method /sse` as a map of lower-case header names (Date left out). */
+function headersOf(url: string, method: string): Promise<Record<string, string | string[] | undefined>> {
+  return new Promise((resolve, reject) => {
+    const request = get(`${url}/sse`, { method, agent: false }, (response) => {
+      const { date: _date, 'transfer-encoding': _te, 'content-length': _cl, ...headers } = response.headers;
+      response.destroy();
+      resolve(headers);
+    });
+    request.on('error', reject);
+  });
+}
+
+describe('NodeSink: a client gone before the stream began', () => {
+  it('aborts a signal first read after the client left', async () => {
+    let aborted: boolean | undefined;
+    let requested = false;
+    const url = await serve((req, res) => {
+      requested = true;
+      const sink = new NodeSink(req, res);
+      res.once('close', () => {
+        aborted = sink.signal.aborted;
+      });
+    });
+    const client = await rawClient(`${url}/`, { read: true });
+    await waitFor(() => requested, 5000, 'the request');
+    client.destroy();
+    await waitFor(() => aborted !== undefined, 5000, 'the close');
+    expect(aborted).toBe(true);
+  });
+
+  it('closes with reason client a stream whose async handler resolved after the client left', async () => {
+    const source = counted(NEVER);
+    const { options, closes } = recording({ heartbeat: false });
+    let clientGone!: () => void;
+    const gone = new Promise<void>((resolve) => (clientGone = resolve));
+    let requested = false;
+    const { handle, errors } = route(async () => {
+      requested = true;
+      await gone; // say, an auth lookup that outlasts the client
+      return source.observable;
+    }, options);
+    const url = await serve((req, res) => {
+      res.once('close', () => clientGone());
+      handle(req, res);
+    });
+    const client = await rawClient(`${url}/sse`, { read: true });
+    await waitFor(() => requested, 5000, 'the handler');
+    client.destroy();
+    await waitFor(() => closes.length === 1, 5000, 'the close');
+    expect(closes[0]!.reason).toBe('client');
+    expect(source.counts.active).toBe(0);
+    expect(errors).toEqual([]);
+  });
+
+  it('closes at once a pipelined stream whose connection dropped before the stream began', async () => {
+    const { options, closes } = recording({ heartbeat: false });
+    const { handle, errors } = route(() => NEVER, options);
+    let seen = 0;
+    const url = await serve((req, res) => {
+      seen++;
+      if (seen === 1) return handle(req, res); // the first holds the connection
+      // The second waits behind it (a middleware's await) until the connection is gone.
+      req.socket.once('close', () => setImmediate(() => handle(req, res)));
+    });
+    const client = await rawRequests(url, [httpRequest('GET', '/sse'), httpRequest('GET', '/sse')]);
+    await waitFor(() => seen === 2 && client.text.includes('200 OK'), 5000, 'both requests');
+    client.destroy();
+    await waitFor(() => closes.length === 2, 5000, 'two closes');
+    expect(closes.map((c) => c.reason)).toEqual(['client', 'client']);
+    expect(errors).toEqual([]);
+  });
+});
+
+describe('NodeSink: listeners', () => {
+  it('registers no drain listener once the response has closed', async () => {
+    let count: number | undefined;
+    const url = await serve((req, res) => {
+      const sink = new NodeSink(req, res);
+      sink.open({ 'content-type': 'text/event-stream' });
+      res.once('close', () => {
+        sink.onDrain(() => {});
+        count = res.listenerCount('drain');
+      });
+    });
+    const client = await rawClient(`${url}/`, { read: true });
+    await waitFor(() => client.text.includes('\r\n\r\n'), 5000, 'the head');
+    client.destroy();
+    await waitFor(() => count !== undefined, 5000, 'the close');
+    expect(count).toBe(0);
+  });
+
+  it('leaves no close listener on a kept-alive connection after a pipelined stream ends', async () => {
+    let base: number | undefined;
+    let after: number | undefined;
+    let seen = 0;
+    const url = await serve((req, res) => {
+      seen++;
+      if (seen === 1) {
+        // A slow plain response, so the stream behind it waits for the connection.
+        setTimeout(() => res.end('ok'), 20);
+        return;
+      }
+      const socket = req.socket;
+      const sink = new NodeSink(req, res);
+      res.once('close', () => setImmediate(() => (after = socket.listenerCount('close'))));
+      // Opened and ended while it waits: Node sends it once the first response is done.
+      sink.open({ 'content-type': 'text/event-stream' });
+      sink.write(new TextEncoder().encode('data: x\n\n'));
+      sink.end();
+    });
+    // What node:http itself keeps on a connection, before any request.
+    server!.on('connection', (socket) => {
+      base = socket.listenerCount('close');
+    });
+    const client = await rawRequests(url, [httpRequest('GET', '/'), httpRequest('GET', '/sse')]);
+    await waitFor(() => after !== undefined, 5000, 'the stream to end');
+    client.destroy();
+    expect(after).toBe(base);
+  });
+});
+
+describe('NodeSink: body framing', () => {
+  it('sends an HTTP/1.0 client the body as it is, not in chunked framing', async () => {
+    const url = await serve((req, res) => {
+      const sink = new NodeSink(req, res);
+      sink.open({ 'content-type': 'text/event-stream' });
+      sink.write(new TextEncoder().encode('data: x\n\n'));
+      sink.end();
+    });
+    const client = await rawRequests(url, ['GET /sse HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n']);
+    await client.done;
+    expect(client.text).toMatch(/^HTTP\/1\.1 200/);
+    expect(client.text.slice(client.text.indexOf('\r\n\r\n') + 4)).toBe('data: x\n\n');
+  });
+});
+
+describe('openEventStream: HEAD', () => {
+  it('answers HEAD with the headers a GET gets', async () => {
+    const { handle } = route(() => NEVER, { heartbeat: false });
+    const url = await serve(handle);
+    const get = await headersOf(url, 'GET');
+    expect(get.connection).toBe('keep-alive');
+    expect(await headersOf(url, 'HEAD')).toEqual(get);
+  });
+
+  it('drops a header the framework set when the route says null, on HEAD too', async () => {
+    const { handle } = route(() => from([{ data: 'x' }]), { headers: { 'X-Powered-By': null } });
+    const url = await serve((req, res) => {
+      res.setHeader('X-Powered-By', 'Framework'); // as Express does
+      handle(req, res);
+    });
+    expect((await headersOf(url, 'HEAD'))['x-powered-by']).toBeUndefined();
+  });
+});
+
+describe('openEventStream: turning requests away', () => {
+  it('turns a request away while its route group closes, without running the handler', async () => {
+    const group = new StreamGroup();
+    let handled = 0;
+    const big = { data: 'z'.repeat(64 * 1024) };
+    const { handle } = route(
+      () => {
+        handled++;
+        return handled === 1 ? concat(from(Array.from({ length: 400 }, () => big)), NEVER) : NEVER;
+      },
+      { group, heartbeat: false, stallTimeout: false, maxQueueBytes: 64 * 1024 * 1024 },
+    );
+    const url = await serve(handle);
+    // A client that never reads keeps the group closing until its deadline.
+    const stuck = await rawClient(`${url}/sse`, { read: false });
+    await waitFor(() => handled === 1, 5000, 'the first stream');
+    const closing = group.close({ deadline: 60_000, retry: 1000 });
+    expect(group.closing).toBe(true);
+    const client = await rawClient(`${url}/sse`, { read: true });
+    await waitFor(() => client.closed || handled > 1, 5000, 'an answer');
+    expect(handled).toBe(1);
+    expect(client.text.toLowerCase()).toContain('connection: close');
+    expect(client.text).toContain('retry: 1000\n');
+    stuck.destroy();
+    await closing;
+  });
+
+  it('turns a request away once its server is marked closing, without running the handler', async () => {
+    let handled = 0;
+    const { handle } = route(
+      () => {
+        handled++;
+        return NEVER;
+      },
+      { retry: 3000 },
+    );
+    const url = await serve(handle);
+    markServerClosing(server!);
+    const client = await rawClient(`${url}/sse`, { read: true });
+    await waitFor(() => client.closed || handled > 0, 5000, 'an answer');
+    expect(handled).toBe(0);
+    expect(client.text).toMatch(/^HTTP\/1\.1 200/);
+    expect(client.text.toLowerCase()).toContain('connection: close');
+    expect(client.text).toContain('retry: 3000\n');
+  });
+});
+
+describe('readLastEventId', () => {
+  async function lastEventIdFor(id: Buffer): Promise<string | undefined> {
+    const seen: (string | undefined)[] = [];
+    const { handle } = route(({ lastEventId }) => {
+      seen.push(lastEventId);
+      return from([]);
+    });
+    const url = await serve(handle);
+    const client = await rawRequests(url, []);
+    client.socket.write(withLastEventId(id));
+    await waitFor(() => seen.length === 1, 5000, 'the handler');
+    client.destroy();
+    return seen[0];
+  }
+
+  it('reads a Last-Event-ID sent as UTF-8 bytes', async () => {
+    expect(await lastEventIdFor(Buffer.from('é-1', 'utf8'))).toBe('é-1');
+  });
+
+  it('keeps bytes that are not UTF-8 as Latin-1', async () => {
+    expect(await lastEventIdFor(Buffer.from([0x69, 0x64, 0xe9]))).toBe('id\u00e9');
+  });
+});
+
+describe('closeStreamsOnServerClose', () => {
+  it('throws a RangeError at once for an option out of range', () => {
+    const plain = createServer();
+    expect(() => closeStreamsOnServerClose(plain, { deadline: 0 })).toThrow(RangeError);
+    expect(() => closeStreamsOnServerClose(plain, { retry: -1 })).toThrow(RangeError);
+  });
+});
+
+describe('closeStreamsOnServerClose: requests during the close', () => {
+  /**
+   * A server with closeStreamsOnServerClose: `/big` (a client that never reads it keeps the
+   * shutdown waiting), `/sse` (a stream), `/other` (a route of its own group, not the one the
+   * shutdown closes) and `/plain` (no event stream at all).
+   */
+  async function closingServer() {
+    const counts = { other: 0 };
+    const big = { data: 'z'.repeat(64 * 1024) };
+    const bigRoute = route(() => concat(from(Array.from({ length: 400 }, () => big)), NEVER), {
+      stallTimeout: false,
+      maxQueueBytes: 64 * 1024 * 1024,
+      heartbeat: false,
+    });
+    const sseRoute = route(() => concat(from([{ data: 'hi' }]), NEVER), { heartbeat: false });
+    const otherRoute = route(
+      () => {
+        counts.other++;
+        return NEVER;
+      },
+      { group: new StreamGroup(), heartbeat: false },
+    );
+    const url = await serve((req, res) => {
+      if (req.url === '/big') bigRoute.handle(req, res);
+      else if (req.url === '/sse') sseRoute.handle(req, res);
+      else if (req.url === '/other') otherRoute.handle(req, res);
+      else res.end('ok');
+    });
+    closeStreamsOnServerClose(server!, { deadline: 60_000 });
+    const stuck = await rawClient(`${url}/big`, { read: false });
+    const client = await rawClient(`${url}/sse`, { read: true });
+    await waitFor(() => client.text.includes('data: hi'), 5000, 'the stream');
+    const running = server!;
+    const closed = new Promise<void>((resolve) => running.close(() => resolve()));
+    // The shutdown ends the stream; its connection stays open, kept alive.
+    await waitFor(() => client.text.endsWith('\r\n0\r\n\r\n'), 5000, 'the end of the stream');
+    return { counts, stuck, client, closed };
+  }
+
+  it('turns away a request for a route of another group while the server closes', async () => {
+    const { counts, stuck, client, closed } = await closingServer();
+    const before = client.text.length;
+    client.socket.write(httpRequest('GET', '/other'));
+    await waitFor(() => client.closed || counts.other > 0, 5000, 'an answer');
+    expect(counts.other).toBe(0);
+    expect(client.text.slice(before).toLowerCase()).toContain('connection: close');
+    stuck.destroy();
+    await closed;
+  });
+
+  it('closes the connection after any HTTP/1 response while the server closes', async () => {
+    const { stuck, client, closed } = await closingServer();
+    const before = client.text.length;
+    client.socket.write(httpRequest('GET', '/plain'));
+    await waitFor(() => client.text.slice(before).endsWith('ok'), 5000, 'the plain answer');
+    expect(client.text.slice(before).toLowerCase()).toContain('connection: close');
+    await client.done;
+    stuck.destroy();
+    await closed;
+  });
+
+  it('closes the idle connections of the ended streams, so close() need not wait for keep-alive', async () => {
+    const { handle } = route(() => concat(from([{ data: 'hi' }]), NEVER), { heartbeat: false });
+    const url = await serve(handle);
+    server!.keepAliveTimeout = 60_000;
+    closeStreamsOnServerClose(server!);
+    const client = await rawClient(`${url}/sse`, { read: true });
+    await waitFor(() => client.text.includes('data: hi'), 5000, 'the stream');
+    let closed = false;
+    server!.close(() => {
+      closed = true;
+    });
+    await waitFor(() => closed, 5000, 'server.close()');
+    expect(client.text.endsWith('\r\n0\r\n\r\n')).toBe(true);
+    await client.done;
+  });
+});
