@@ -51,8 +51,13 @@ export class WebSink implements Sink {
     return this.#controller.signal;
   }
 
-  /** The response: its status and headers once {@link open} ran, its body the stream's bytes. */
+  /**
+   * The response: its status and headers once {@link open} ran, its body the stream's bytes. A
+   * client gone before the stream began gets an empty 204 that no one reads: the runtime still
+   * awaits an answer, and an error here would be logged as the server's.
+   */
   get response(): Response {
+    if (!this.#response && this.#isClosed) this.#response = new Response(null, { status: 204 });
     if (!this.#response) throw new Error('WebSink.response read before open()');
     return this.#response;
   }
