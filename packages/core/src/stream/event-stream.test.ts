@@ -32,6 +32,19 @@ function run(
   return { sink, stream, reasons };
 }
 
+/** Metrics hooks that note each call as a line: `wrote 1 9`, `closed client`. */
+function recordMetrics() {
+  const calls: string[] = [];
+  const metrics = {
+    opened: () => calls.push('opened'),
+    wrote: (events: number, bytes: number) => calls.push(`wrote ${events} ${bytes}`),
+    heartbeat: () => calls.push('heartbeat'),
+    dropped: (count: number) => calls.push(`dropped ${count}`),
+    closed: (reason: CloseReason) => calls.push(`closed ${reason}`),
+  };
+  return { calls, metrics };
+}
+
 describe('streamEvents', () => {
   it('writes everything emitted in one tick as one chunk, in that same tick', async () => {
     const subject = new Subject<MessageEvent>();
@@ -316,14 +329,7 @@ describe('streamEvents', () => {
   });
 
   it('reports opens, writes, heartbeats, drops and closes to metrics', async () => {
-    const calls: string[] = [];
-    const metrics = {
-      opened: () => calls.push('opened'),
-      wrote: (events: number, bytes: number) => calls.push(`wrote ${events} ${bytes}`),
-      heartbeat: () => calls.push('heartbeat'),
-      dropped: (count: number) => calls.push(`dropped ${count}`),
-      closed: (reason: CloseReason) => calls.push(`closed ${reason}`),
-    };
+    const { calls, metrics } = recordMetrics();
     const subject = new Subject<MessageEvent>();
     const { sink, stream } = run(subject, { metrics, onOverflow: 'drop-newest', maxQueueBytes: 9 });
     subject.next({ data: 'a' });
@@ -345,14 +351,7 @@ describe('streamEvents', () => {
   });
 
   it('tells metrics of no empty write, nor of a drop when nothing was dropped', async () => {
-    const calls: string[] = [];
-    const metrics = {
-      opened: () => calls.push('opened'),
-      wrote: (events: number, bytes: number) => calls.push(`wrote ${events} ${bytes}`),
-      heartbeat: () => calls.push('heartbeat'),
-      dropped: (count: number) => calls.push(`dropped ${count}`),
-      closed: (reason: CloseReason) => calls.push(`closed ${reason}`),
-    };
+    const { calls, metrics } = recordMetrics();
     const subject = new Subject<MessageEvent>();
     const { sink } = run(subject, { metrics });
     // 66 events of 1,000 units pass 64 Ki units: written at once, leaving the tick's flush nothing.
