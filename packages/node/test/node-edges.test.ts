@@ -1,30 +1,13 @@
 // The Node transport at its edges: clients gone before the stream began, pipelining, HTTP/1.0, HEAD,
 // turn-aways while closing, Last-Event-ID bytes, and the listeners a stream must not leave behind.
-import { once } from 'node:events';
-import { createServer, get, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, get, type IncomingMessage, type ServerResponse } from 'node:http';
 import { type MessageEvent, resolveStreamOptions, StreamGroup, type StreamOptions } from '@rxsse/core';
 import { concat, from, NEVER, type Observable } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { httpRequest, rawClient, rawRequests, waitFor } from '../../../test/support/clients.js';
 import { counted, recording } from '../../../test/support/recording.js';
 import { closeStreamsOnServerClose, markServerClosing, NodeSink, openEventStream } from '../src/index.js';
-
-let server: Server | undefined;
-afterEach(async () => {
-  const running = server;
-  server = undefined;
-  if (!running) return;
-  running.closeAllConnections();
-  await new Promise((resolve) => running.close(resolve));
-});
-
-async function serve(handle: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
-  server = createServer(handle);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+import { serve } from './serve.js';
 
 /** A route: `openEventStream` with `events` and `options`, its rejections kept. */
 function route(
@@ -68,7 +51,7 @@ describe('NodeSink: a client gone before the stream began', () => {
   it('aborts a signal first read after the client left', async () => {
     let aborted: boolean | undefined;
     let requested = false;
-    const url = await serve((req, res) => {
+    const { url } = await serve((req, res) => {
       requested = true;
       const sink = new NodeSink(req, res);
       res.once('close', () => {
@@ -93,7 +76,7 @@ describe('NodeSink: a client gone before the stream began', () => {
       await gone; // say, an auth lookup that outlasts the client
       return source.observable;
     }, options);
-    const url = await serve((req, res) => {
+    const { url } = await serve((req, res) => {
       res.once('close', () => clientGone());
       handle(req, res);
     });
@@ -110,7 +93,7 @@ describe('NodeSink: a client gone before the stream began', () => {
     const { options, closes } = recording({ heartbeat: false });
     const { handle, errors } = route(() => NEVER, options);
     let seen = 0;
-    const url = await serve((req, res) => {
+    const { url } = await serve((req, res) => {
       seen++;
       if (seen === 1) return handle(req, res); // the first holds the connection
       // The second waits behind it (a middleware's await) until the connection is gone.
@@ -128,7 +111,7 @@ describe('NodeSink: a client gone before the stream began', () => {
 describe('NodeSink: listeners', () => {
   it('registers no drain listener once the response has closed', async () => {
     let count: number | undefined;
-    const url = await serve((req, res) => {
+    const { url } = await serve((req, res) => {
       const sink = new NodeSink(req, res);
       sink.open({ 'content-type': 'text/event-stream' });
       res.once('close', () => {
@@ -147,7 +130,7 @@ describe('NodeSink: listeners', () => {
     let base: number | undefined;
     let after: number | undefined;
     let seen = 0;
-    const url = await serve((req, res) => {
+    const { url, server } = await serve((req, res) => {
       seen++;
       if (seen === 1) {
         // A slow plain response, so the stream behind it waits for the connection.
@@ -163,7 +146,7 @@ describe('NodeSink: listeners', () => {
       sink.end();
     });
     // What node:http itself keeps on a connection, before any request.
-    server!.on('connection', (socket) => {
+    server.on('connection', (socket) => {
       base = socket.listenerCount('close');
     });
     const client = await rawRequests(url, [httpRequest('GET', '/'), httpRequest('GET', '/sse')]);
@@ -175,7 +158,7 @@ describe('NodeSink: listeners', () => {
 
 describe('NodeSink: body framing', () => {
   it('sends an HTTP/1.0 client the body as it is, not in chunked framing', async () => {
-    const url = await serve((req, res) => {
+    const { url } = await serve((req, res) => {
       const sink = new NodeSink(req, res);
       sink.open({ 'content-type': 'text/event-stream' });
       sink.write(new TextEncoder().encode('data: x\n\n'));
@@ -191,7 +174,7 @@ describe('NodeSink: body framing', () => {
 describe('openEventStream: HEAD', () => {
   it('answers HEAD with the headers a GET gets', async () => {
     const { handle } = route(() => NEVER, { heartbeat: false });
-    const url = await serve(handle);
+    const { url } = await serve(handle);
     const get = await headersOf(url, 'GET');
     expect(get.connection).toBe('keep-alive');
     expect(await headersOf(url, 'HEAD')).toEqual(get);
@@ -199,7 +182,7 @@ describe('openEventStream: HEAD', () => {
 
   it('drops a header the framework set when the route says null, on HEAD too', async () => {
     const { handle } = route(() => from([{ data: 'x' }]), { headers: { 'X-Powered-By': null } });
-    const url = await serve((req, res) => {
+    const { url } = await serve((req, res) => {
       res.setHeader('X-Powered-By', 'Framework'); // as Express does
       handle(req, res);
     });
@@ -219,7 +202,7 @@ describe('openEventStream: turning requests away', () => {
       },
       { group, heartbeat: false, stallTimeout: false, maxQueueBytes: 64 * 1024 * 1024 },
     );
-    const url = await serve(handle);
+    const { url } = await serve(handle);
     // A client that never reads keeps the group closing until its deadline.
     const stuck = await rawClient(`${url}/sse`, { read: false });
     await waitFor(() => handled === 1, 5000, 'the first stream');
@@ -243,8 +226,8 @@ describe('openEventStream: turning requests away', () => {
       },
       { retry: 3000 },
     );
-    const url = await serve(handle);
-    markServerClosing(server!);
+    const { url, server } = await serve(handle);
+    markServerClosing(server);
     const client = await rawClient(`${url}/sse`, { read: true });
     await waitFor(() => client.closed || handled > 0, 5000, 'an answer');
     expect(handled).toBe(0);
@@ -261,7 +244,7 @@ describe('readLastEventId', () => {
       seen.push(lastEventId);
       return from([]);
     });
-    const url = await serve(handle);
+    const { url } = await serve(handle);
     const client = await rawRequests(url, []);
     client.socket.write(withLastEventId(id));
     await waitFor(() => seen.length === 1, 5000, 'the handler');
@@ -308,18 +291,17 @@ describe('closeStreamsOnServerClose: requests during the close', () => {
       },
       { group: new StreamGroup(), heartbeat: false },
     );
-    const url = await serve((req, res) => {
+    const { url, server } = await serve((req, res) => {
       if (req.url === '/big') bigRoute.handle(req, res);
       else if (req.url === '/sse') sseRoute.handle(req, res);
       else if (req.url === '/other') otherRoute.handle(req, res);
       else res.end('ok');
     });
-    closeStreamsOnServerClose(server!, { deadline: 60_000 });
+    closeStreamsOnServerClose(server, { deadline: 60_000 });
     const stuck = await rawClient(`${url}/big`, { read: false });
     const client = await rawClient(`${url}/sse`, { read: true });
     await waitFor(() => client.text.includes('data: hi'), 5000, 'the stream');
-    const running = server!;
-    const closed = new Promise<void>((resolve) => running.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     // The shutdown ends the stream; its connection stays open, kept alive.
     await waitFor(() => client.text.endsWith('\r\n0\r\n\r\n'), 5000, 'the end of the stream');
     return { counts, stuck, client, closed };
@@ -349,13 +331,13 @@ describe('closeStreamsOnServerClose: requests during the close', () => {
 
   it('closes the idle connections of the ended streams, so close() need not wait for keep-alive', async () => {
     const { handle } = route(() => concat(from([{ data: 'hi' }]), NEVER), { heartbeat: false });
-    const url = await serve(handle);
-    server!.keepAliveTimeout = 60_000;
-    closeStreamsOnServerClose(server!);
+    const { url, server } = await serve(handle);
+    server.keepAliveTimeout = 60_000;
+    closeStreamsOnServerClose(server);
     const client = await rawClient(`${url}/sse`, { read: true });
     await waitFor(() => client.text.includes('data: hi'), 5000, 'the stream');
     let closed = false;
-    server!.close(() => {
+    server.close(() => {
       closed = true;
     });
     await waitFor(() => closed, 5000, 'server.close()');

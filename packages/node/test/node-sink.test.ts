@@ -1,35 +1,16 @@
-import { once } from 'node:events';
-import {
-  createServer,
-  type IncomingMessage,
-  OutgoingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { OutgoingMessage } from 'node:http';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { rawClient, waitFor } from '../../../test/support/clients.js';
 import { NodeSink } from '../src/index.js';
+import { serve } from './serve.js';
 
 const CHUNK = new Uint8Array(64 * 1024).fill(0x61);
 // `Connection: close` so the client sees the end as a closed socket, not a kept-alive one.
 const HEADERS = { 'content-type': 'text/event-stream', connection: 'close' };
 
-let server: Server | undefined;
-afterEach(async () => {
-  server?.closeAllConnections();
-  await new Promise((resolve) => server?.close(resolve));
-  server = undefined;
+afterEach(() => {
   vi.restoreAllMocks();
 });
-
-/** A real server whose one route hands its request and response to `handle`. */
-async function serve(handle: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
-  server = createServer(handle);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-}
 
 /**
  * Opens `sink`, ends it at its first drain (after telling `drained`), and writes `chunk` until it
@@ -53,7 +34,7 @@ function fillUntilFull(sink: NodeSink, chunk: Uint8Array, drained: () => void) {
 describe('NodeSink over node:http', () => {
   it('sends a write that fills the buffer at once, instead of holding it to the next tick', async () => {
     let seen: { writes: boolean[]; buffered: number; corked: number } | undefined;
-    const url = await serve((req, res) => {
+    const { url } = await serve((req, res) => {
       const sink = new NodeSink(req, res);
       sink.open(HEADERS);
       const writes = [sink.write(CHUNK), sink.write(CHUNK)];
@@ -70,7 +51,7 @@ describe('NodeSink over node:http', () => {
   it('reports full once the client stops taking bytes, and drains when it reads again', async () => {
     let result: { ok: boolean; written: number; buffered: number; mark: number } | undefined;
     let drained = false;
-    const url = await serve((req, res) => {
+    const { url } = await serve((req, res) => {
       const { ok, written } = fillUntilFull(new NodeSink(req, res), CHUNK, () => {
         drained = true;
       });
@@ -91,7 +72,7 @@ describe('NodeSink over node:http', () => {
 
   it('leaves a replaced write, such as compression, to its own backpressure', async () => {
     let seen: { ok: boolean; corked: number } | undefined;
-    const url = await serve((req, res) => {
+    const { url } = await serve((req, res) => {
       const write = res.write.bind(res) as (chunk: Uint8Array) => boolean;
       // Like a compressing middleware whose buffer is full: it says so whatever the socket holds.
       res.write = ((chunk: Uint8Array) => {
@@ -112,7 +93,7 @@ describe('NodeSink over node:http', () => {
     // A body-transforming middleware (compression, a logger) owns the body once it replaced write:
     // a chunk that went around it to the socket would be missing from what it sends, or corrupt it.
     const passed: string[] = [];
-    const url = await serve((req, res) => {
+    const { url } = await serve((req, res) => {
       const write = res.write.bind(res) as (chunk: Uint8Array) => boolean;
       res.write = ((chunk: Uint8Array) => {
         passed.push(new TextDecoder().decode(chunk));
@@ -132,7 +113,7 @@ describe('NodeSink over node:http', () => {
   it('frames chunks on the socket itself as res.write would, also for a response with its own prototype', async () => {
     const write = vi.spyOn(OutgoingMessage.prototype, 'write');
     let calls = -1;
-    const url = await serve((req, res) => {
+    const { url } = await serve((req, res) => {
       // What Express does to every response: a hidden class of its own.
       Object.setPrototypeOf(res, Object.create(Object.getPrototypeOf(res)));
       const sink = new NodeSink(req, res);
@@ -155,7 +136,7 @@ describe('NodeSink over node:http', () => {
     const small = new Uint8Array(1024).fill(0x62);
     let result: { ok: boolean; written: number } | undefined;
     let drained = false;
-    const url = await serve((req, res) => {
+    const { url } = await serve((req, res) => {
       result = fillUntilFull(new NodeSink(req, res), small, () => {
         drained = true;
       });
@@ -172,7 +153,7 @@ describe('NodeSink over node:http', () => {
 
   it('leaves no drain listener on a socket it wrote to directly', async () => {
     let counts: { before: number; open: number; after: number } | undefined;
-    const url = await serve((req, res) => {
+    const { url } = await serve((req, res) => {
       const socket = res.socket!;
       const before = socket.listenerCount('drain');
       const sink = new NodeSink(req, res);
