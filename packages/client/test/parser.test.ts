@@ -83,6 +83,17 @@ describe('parser: property, against the oracle', () => {
     );
   });
 
+  it('takes a CR and an LF with an empty chunk between them as one line end', () => {
+    const chunks = ['data: a\r', '', '\ndata: b\r\n\r', '', '\n'];
+    const events: unknown[] = [];
+    const parser = createParser(
+      (event) => events.push(event),
+      () => {},
+    );
+    for (const chunk of chunks) parser.feed(chunk);
+    expect(events).toEqual(interpret(chunks.join('')).events);
+  });
+
   it('keeps the resume point on a reconnected stream whose first block has no id (as Chromium does)', () => {
     // The spec read literally starts each stream's id buffer at "": the blank line would reset it.
     const bytes = utf8.encode(': hello\n\ndata: next\n\n');
