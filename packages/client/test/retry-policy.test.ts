@@ -44,6 +44,7 @@ describe('retryAfter', () => {
     expect(retryAfter('7', now)).toBe(7000);
     expect(retryAfter(' 0 ', now)).toBe(0);
     expect(retryAfter('Thu, 01 Jan 2026 00:00:30 GMT', now)).toBe(30_000);
+    expect(retryAfter('THU, 01 JAN 2026 00:00:30 GMT', now)).toBe(30_000);
   });
 
   it('clamps a past date to 0 and a huge value to the longest timer, and ignores nonsense', () => {
@@ -60,7 +61,12 @@ describe('checkResponse', () => {
     new Response(status === 204 ? null : '', { status, headers: type ? { 'content-type': type } : {} });
 
   it('reads a 200 whose MIME essence is text/event-stream', () => {
-    for (const type of ['text/event-stream', 'text/event-stream;', 'Text/Event-Stream; charset=utf-8'])
+    for (const type of [
+      'text/event-stream',
+      'text/event-stream;',
+      'Text/Event-Stream; charset=utf-8',
+      'text/event-stream ; charset=utf-8',
+    ])
       expect(checkResponse(answer(200, type))).toBe('read');
   });
 
