@@ -33,6 +33,8 @@ describe('defineEvents', () => {
       data: '"say \\"hi\\""',
     });
     expect(events.encode({ data: '{"n":1}' })).toEqual({ data: '{"n":1}' });
+    // An empty type is the default type, as on the wire.
+    expect(events.encode({ type: '', data: 'plain' })).toEqual({ type: '', data: 'plain' });
   });
 
   it('round-trips every declared type through the encoder and the spec algorithm', () => {
@@ -57,6 +59,21 @@ describe('defineEvents', () => {
     expect(() => events.decode('tock', '1')).toThrow(/"tock" is not declared by the contract/);
     expect(() => events.decode('constructor', '1')).toThrow(SseEventError);
     expect(() => events.decode('tick', '{"n":')).toThrow(/"tick" has data that is not JSON/);
+  });
+
+  it("keeps JSON.parse's error as the cause of a decoding error", () => {
+    let error: unknown;
+    try {
+      events.decode('tick', '{"n":');
+    } catch (thrown) {
+      error = thrown;
+    }
+    expect(error).toMatchObject({
+      name: 'SseEventError',
+      eventType: 'tick',
+      reason: 'has data that is not JSON',
+    });
+    expect((error as Error).cause).toBeInstanceOf(SyntaxError);
   });
 
   it('types routes and clients from one declaration', () => {
