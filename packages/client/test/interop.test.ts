@@ -72,7 +72,17 @@ describe('a hand-written node:http server', () => {
     [
       'an event longer than maxEventLength',
       `data: ${'x'.repeat(5000)}`,
-      /longer than maxEventLength \(1000\)/,
+      /^An event is longer than maxEventLength \(1000\)$/,
+    ],
+    [
+      'an event of short data lines that together pass maxEventLength',
+      `data: ${'x'.repeat(94)}\n`.repeat(20),
+      /^An event is longer than maxEventLength \(1000\)$/,
+    ],
+    [
+      'a history-truncated event whose data has no reason',
+      'event: history-truncated\ndata: {"lastEventId":null}\n\n',
+      /^Event "history-truncated" has data that is not a truncation notice$/,
     ],
   ])('ends with SseEventError on %s, and closes the connection', async (_name, body, message) => {
     let closed = false;
@@ -86,9 +96,57 @@ describe('a hand-written node:http server', () => {
     const client = record(fromEventSource(url, { events, maxEventLength: 1000 }));
     await until(() => client.error !== undefined, 'the error');
     expect(client.error).toBeInstanceOf(SseEventError);
-    expect((client.error as Error).message).toMatch(message);
+    expect(client.error).toMatchObject({ name: 'SseEventError', message: expect.stringMatching(message) });
     await until(() => closed, 'the server to see the connection close');
     expect(requests).toHaveLength(1);
+  });
+});
+
+describe('limits and resume points', () => {
+  it('delivers an event exactly maxEventLength long, and refuses one a character longer', async () => {
+    let response: ServerResponse | undefined;
+    // An unfinished event holds its whole line, "data: " included: 1000 characters here.
+    const exact = `data: ${'x'.repeat(994)}`;
+    const { url } = await handWritten((_req, res) => {
+      res.writeHead(200, eventStream);
+      res.write(`data: first\n\n${exact}`);
+      response = res;
+    });
+    const client = record(fromEventSource(url, { maxEventLength: 1000 }));
+    await until(() => client.values.length === 1 || client.error !== undefined, 'the first event');
+    expect(client.error).toBeUndefined();
+    response!.write(`\n\n${exact}x`);
+    await until(() => client.error !== undefined, 'the error');
+    expect(client.values.map((event) => event.data.length)).toEqual([5, 994]);
+    expect(client.error).toBeInstanceOf(SseEventError);
+  });
+
+  it('holds 16 Mi characters of one event by default, and no more', async () => {
+    const limit = 16 * 2 ** 20;
+    const line = `data: ${'x'.repeat(limit - 6)}`;
+    const { url } = await handWritten((_req, res) => {
+      res.writeHead(200, eventStream);
+      res.write(`${line}\n\n${line}x`);
+    });
+    const client = record(fromEventSource(url));
+    await until(() => client.error !== undefined, 'the error', 20_000);
+    expect(client.values.map((event) => event.data.length)).toEqual([limit - 6]);
+    expect((client.error as Error).message).toBe(`An event is longer than maxEventLength (${limit})`);
+  });
+
+  it('keeps the resume point when a reconnected stream dispatches a block without an id', async () => {
+    const { url, requests } = await handWritten((_req, res, n) => {
+      if (n === 3) return void res.writeHead(204).end();
+      res.writeHead(200, eventStream);
+      res.end(n === 1 ? 'retry: 1\nid: 7\ndata: first\n\n' : ': hello\n\ndata: second\n\n');
+    });
+    const client = record(fromEventSource(url));
+    await until(() => client.completed || client.error !== undefined, 'completion');
+    expect(client.values).toEqual([
+      { type: 'message', data: 'first', id: '7' },
+      { type: 'message', data: 'second', id: '7' },
+    ]);
+    expect(requests.map((headers) => headers['last-event-id'])).toEqual([undefined, '7', '7']);
   });
 });
 
