@@ -32,6 +32,7 @@ const subscriptions: { unsubscribe(): void }[] = [];
 
 afterEach(async () => {
   vi.useRealTimers();
+  vi.restoreAllMocks();
   for (const subscription of subscriptions.splice(0)) subscription.unsubscribe();
   await Promise.all(open.splice(0).map((server) => server.close()));
 });
@@ -125,7 +126,7 @@ describe('decoding', () => {
 });
 
 describe('reconnecting', () => {
-  it("waits exactly the server's retry: after a stream ends, then resumes with Last-Event-ID", async () => {
+  it("waits exactly the server's retry: after every stream that ends, and resumes with Last-Event-ID", async () => {
     const app = express();
     app.get(
       '/sse',
@@ -159,6 +160,9 @@ describe('reconnecting', () => {
       { type: 'message', data: 'event 1', id: '1' },
       { type: 'message', data: 'event 2', id: '2' },
     ]);
+    // The second stream delivered bytes too: its end is a first attempt again, not a backoff.
+    await until(() => delays.length === 2, 'the end of the second stream');
+    expect(delays).toEqual([5000, 5000]);
   });
 
   it('waits exactly Retry-After after a 503, then connects', async () => {
@@ -188,6 +192,107 @@ describe('reconnecting', () => {
     expect(counting.requests).toHaveLength(2);
     await until(() => client.values.length === 1, 'the event');
     expect(client.error).toBeUndefined();
+  });
+
+  it('waits until the HTTP date a Retry-After names', async () => {
+    const app = express();
+    app.get('/sse', (_req, res) => {
+      res
+        .status(503)
+        .set('retry-after', new Date(Date.now() + 10_000).toUTCString())
+        .send('busy');
+    });
+    const url = await serve(app);
+    fakeTimers();
+    const delays: number[] = [];
+    recorded(fromEventSource(`${url}/sse`, { onReconnect: (_reason, delay) => delays.push(delay) }));
+    await until(() => delays.length === 1, 'the 503');
+    // An HTTP date has whole seconds: the wait is what is left of the 10 s once truncated.
+    expect(delays[0]).toBeGreaterThan(8000);
+    expect(delays[0]).toBeLessThanOrEqual(10_000);
+  });
+
+  it('waits the longest wait a timer holds for a Retry-After beyond it, rather than firing at once', async () => {
+    const app = express();
+    app.get('/sse', (_req, res) => {
+      res.status(503).set('retry-after', '99999999999').send('busy');
+    });
+    const url = await serve(app);
+    fakeTimers();
+    const counting = countingFetch();
+    const delays: number[] = [];
+    recorded(
+      fromEventSource(`${url}/sse`, {
+        fetch: counting.fetch,
+        onReconnect: (_reason, delay) => delays.push(delay),
+      }),
+    );
+    await until(() => delays.length === 1, 'the 503');
+    // Timers overflow past 2^31 - 1 ms and fire at once: a day later the client must still wait.
+    await vi.advanceTimersByTimeAsync(86_400_000);
+    expect(counting.requests).toHaveLength(1);
+  });
+
+  it('releases the connection of a retried answer before it waits', async () => {
+    let closed = false;
+    const app = express();
+    app.get('/sse', (_req, res) => {
+      res.on('close', () => {
+        closed = true;
+      });
+      res.status(503).set('retry-after', '3600');
+      res.write('a body the client has no use for, never ended');
+    });
+    const url = await serve(app);
+    fakeTimers();
+    const delays: number[] = [];
+    recorded(fromEventSource(`${url}/sse`, { onReconnect: (_reason, delay) => delays.push(delay) }));
+    await until(() => delays.length === 1, 'the 503');
+    expect(delays).toEqual([3_600_000]);
+    await until(() => closed, 'the server to see the connection close');
+  });
+
+  it('backs off by default from 1 s, doubling up to 30 s, scaled by Math.random', async () => {
+    const app = express();
+    app.get('/sse', (_req, res) => {
+      res.status(502).send('down');
+    });
+    const url = await serve(app);
+    fakeTimers();
+    // The jitter's only source, fixed so the wait of each attempt is known.
+    vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    const delays: number[] = [];
+    recorded(fromEventSource(`${url}/sse`, { onReconnect: (_reason, delay) => delays.push(delay) }));
+    while (delays.length < 8) {
+      const seen = delays.length;
+      await until(() => delays.length > seen, 'the next failure');
+      await vi.advanceTimersByTimeAsync(delays.at(-1)!);
+    }
+    expect(delays).toEqual([500, 1000, 2000, 4000, 8000, 15_000, 15_000, 15_000]);
+  });
+
+  it('asks fetch for an uncached request, with the credentials option', async () => {
+    const url = await serve(contractRoute());
+    const counting = countingFetch();
+    const client = recorded(fromEventSource(`${url}/sse`, { fetch: counting.fetch, credentials: 'include' }));
+    await until(() => client.values.length > 0, 'the first event');
+    expect(counting.inits[0]).toMatchObject({ cache: 'no-store', credentials: 'include' });
+  });
+
+  it('takes an answer to HEAD, which has no body, for a stream that ended', async () => {
+    const app = express();
+    app.get(
+      '/sse',
+      sse(() => NEVER, { heartbeat: false }),
+    );
+    const url = await serve(app);
+    fakeTimers();
+    const reasons: unknown[] = [];
+    recorded(
+      fromEventSource(`${url}/sse`, { method: 'HEAD', onReconnect: (reason) => reasons.push(reason) }),
+    );
+    await until(() => reasons.length === 1, 'the end of the answer');
+    expect(reasons).toEqual([undefined]);
   });
 
   it('backs off with full jitter under the cap while a server keeps failing', async () => {
@@ -264,7 +369,11 @@ describe('answers that end the stream', () => {
     );
     await until(() => client.error !== undefined, 'the error');
     expect(client.error).toBeInstanceOf(SseResponseError);
-    expect(client.error).toMatchObject({ status: 401, name: 'SseResponseError' });
+    expect(client.error).toMatchObject({
+      status: 401,
+      name: 'SseResponseError',
+      message: 'Event stream answered 401',
+    });
     expect((client.error as SseResponseError).headers.get('www-authenticate')).toBe('Bearer');
     await vi.advanceTimersByTimeAsync(3_600_000);
     expect(counting.requests).toHaveLength(1);
@@ -290,8 +399,12 @@ describe('answers that end the stream', () => {
     const url = await serve(app);
     const client = recorded(fromEventSource(`${url}/sse`));
     await until(() => client.error !== undefined, 'the error');
-    expect(client.error).toMatchObject({ name: 'SseResponseError', status: 200 });
-    expect((client.error as SseResponseError).contentType).toMatch(/^text\/html/);
+    expect(client.error).toMatchObject({
+      name: 'SseResponseError',
+      status: 200,
+      contentType: 'text/html; charset=utf-8',
+      message: 'Event stream answered 200 with Content-Type text/html; charset=utf-8',
+    });
   });
 
   it('ends with a TypeError, not endless retries, for a URL fetch cannot parse', async () => {
@@ -432,12 +545,86 @@ describe('stall detection and teardown', () => {
     await vi.advanceTimersByTimeAsync(1);
     expect(reasons).toHaveLength(1);
     expect(reasons[0]).toBeInstanceOf(SseStallError);
+    expect(reasons[0]).toMatchObject({
+      name: 'SseStallError',
+      timeout: 10_000,
+      message: 'No byte from the event stream for 10000 ms',
+    });
     // The route's retry: 1 makes the reconnect due 1 ms later: its timer is the only one pending.
     await vi.runOnlyPendingTimersAsync();
     await until(() => counting.requests.length === 2, 'the reconnect');
     expect(counting.requests[1]!.get('last-event-id')).toBe('1');
     await until(() => closes.length === 1, 'the server to see the first connection close');
     expect(closes).toEqual(['client']);
+  });
+
+  it('takes a server that never answers for dead after the default 45 s', async () => {
+    let requests = 0;
+    const app = express();
+    app.get('/sse', () => {
+      requests++;
+    });
+    const url = await serve(app);
+    fakeTimers();
+    const reasons: unknown[] = [];
+    recorded(fromEventSource(`${url}/sse`, { onReconnect: (reason) => reasons.push(reason) }));
+    await until(() => requests === 1, 'the request');
+    await vi.advanceTimersByTimeAsync(44_999);
+    expect(reasons).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(reasons).toHaveLength(1);
+    expect(reasons[0]).toMatchObject({ name: 'SseStallError', timeout: 45_000 });
+  });
+
+  it('keeps a connection that sends a byte within every stallTimeout, however long it lasts', async () => {
+    let response: express.Response | undefined;
+    const app = express();
+    app.get('/sse', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' }).flushHeaders();
+      response = res;
+    });
+    const url = await serve(app);
+    fakeTimers();
+    const counting = countingFetch();
+    const reasons: unknown[] = [];
+    const client = recorded(
+      fromEventSource(`${url}/sse`, {
+        fetch: counting.fetch,
+        stallTimeout: 10_000,
+        onReconnect: (reason) => reasons.push(reason),
+      }),
+    );
+    await until(() => response !== undefined, 'the request');
+    for (let n = 1; n <= 5; n++) {
+      response!.write(`data: ${n}\n\n`);
+      await until(() => client.values.length === n, `event ${n}`);
+      await vi.advanceTimersByTimeAsync(6_000);
+    }
+    expect(reasons).toEqual([]);
+    expect(counting.requests).toHaveLength(1);
+  });
+
+  it('with stallTimeout: false, keeps a silent connection open however long it stays silent', async () => {
+    const app = express();
+    app.get(
+      '/sse',
+      sse(() => concat(of({ data: 'then silence' }), NEVER), { heartbeat: false }),
+    );
+    const url = await serve(app);
+    fakeTimers();
+    const counting = countingFetch();
+    const reasons: unknown[] = [];
+    const client = recorded(
+      fromEventSource(`${url}/sse`, {
+        fetch: counting.fetch,
+        stallTimeout: false,
+        onReconnect: (reason) => reasons.push(reason),
+      }),
+    );
+    await until(() => client.values.length === 1, 'the event');
+    await vi.advanceTimersByTimeAsync(3_600_000);
+    expect(reasons).toEqual([]);
+    expect(counting.requests).toHaveLength(1);
   });
 
   it('unsubscribing aborts the request: the server sees a client close, and nothing fires after', async () => {
@@ -451,12 +638,103 @@ describe('stall detection and teardown', () => {
       }),
     );
     const url = await serve(app);
-    const client = recorded(fromEventSource(`${url}/sse`));
+    const reasons: unknown[] = [];
+    const client = recorded(fromEventSource(`${url}/sse`, { onReconnect: (reason) => reasons.push(reason) }));
     await until(() => client.values.length === 1, 'the first event');
     client.subscription.unsubscribe();
     await until(() => closes.length === 1, 'the server to see the close');
     expect(closes).toEqual(['client']);
     expect(client.error).toBeUndefined();
     expect(client.completed).toBe(false);
+    expect(reasons).toEqual([]);
+  });
+
+  it('unsubscribing during a backoff wait ends it: no timer left, no header call, no request', async () => {
+    const app = express();
+    app.get('/sse', (_req, res) => {
+      res.status(503).set('retry-after', '3600').send('busy');
+    });
+    const url = await serve(app);
+    // Timers that would keep the process alive; undici's own are unref'd and not among them.
+    const liveTimers = () => process.getActiveResourcesInfo().filter((type) => type === 'Timeout').length;
+    const before = liveTimers();
+    const counting = countingFetch();
+    let headerCalls = 0;
+    const delays: number[] = [];
+    const client = recorded(
+      fromEventSource(`${url}/sse`, {
+        fetch: counting.fetch,
+        headers: () => {
+          headerCalls++;
+          return {};
+        },
+        onReconnect: (_reason, delay) => delays.push(delay),
+      }),
+    );
+    await until(() => delays.length === 1, 'the 503');
+    expect(liveTimers()).toBe(before + 1);
+    client.subscription.unsubscribe();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(liveTimers()).toBe(before);
+    expect(headerCalls).toBe(1);
+    expect(counting.requests).toHaveLength(1);
+  });
+
+  it('opens no request when unsubscribed while the header function is still working', async () => {
+    const app = express();
+    app.get('/sse', (_req, res) => {
+      res.status(204).end();
+    });
+    const url = await serve(app);
+    const counting = countingFetch();
+    let release!: () => void;
+    const token = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const client = recorded(
+      fromEventSource(`${url}/sse`, {
+        fetch: counting.fetch,
+        headers: async () => {
+          await token;
+          return { authorization: 'Bearer late' };
+        },
+      }),
+    );
+    client.subscription.unsubscribe();
+    release();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(counting.requests).toHaveLength(0);
+  });
+
+  it('leaves no abort listener behind from one connection to the next', async () => {
+    const app = express();
+    app.get('/sse', (_req, res) => {
+      res.status(502).send('down');
+    });
+    const url = await serve(app);
+    fakeTimers();
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const delays: number[] = [];
+      recorded(
+        fromEventSource(`${url}/sse`, {
+          retryDelay: 1,
+          maxRetryDelay: 1,
+          onReconnect: (_reason, delay) => delays.push(delay),
+        }),
+      );
+      // Node warns once an AbortSignal holds more than 10 listeners.
+      while (delays.length < 15) {
+        const seen = delays.length;
+        await until(() => delays.length > seen, 'the next failure');
+        await vi.advanceTimersByTimeAsync(1);
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.map((warning) => warning.name)).not.toContain('MaxListenersExceededWarning');
   });
 });

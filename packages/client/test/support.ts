@@ -25,15 +25,18 @@ export async function listen(server: Server, port = 0): Promise<Listening> {
 }
 
 /**
- * The real `fetch`, counting its calls and keeping each request's headers: the client's `fetch`
- * option, so tests can tell exactly when a reconnect started.
+ * The real `fetch`, counting its calls and keeping each request's headers and options: the client's
+ * `fetch` option, so tests can tell exactly when a reconnect started.
  */
 export function countingFetch() {
   const requests: Headers[] = [];
+  const inits: RequestInit[] = [];
   return {
     requests,
+    inits,
     fetch: ((input: RequestInfo | URL, init?: RequestInit) => {
       requests.push(new Headers(init?.headers));
+      inits.push({ ...init });
       return fetch(input, init);
     }) as typeof fetch,
   };
