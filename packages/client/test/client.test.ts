@@ -652,12 +652,14 @@ describe('stall detection and teardown', () => {
   it('unsubscribing during a backoff wait ends it: no timer left, no header call, no request', async () => {
     const app = express();
     app.get('/sse', (_req, res) => {
-      res.status(503).set('retry-after', '3600').send('busy');
+      // No connection kept alive: undici's timers for idle sockets would blur the count.
+      res.status(503).set({ 'retry-after': '3600', connection: 'close' }).send('busy');
     });
     const url = await serve(app);
-    // Timers that would keep the process alive; undici's own are unref'd and not among them.
-    const liveTimers = () => process.getActiveResourcesInfo().filter((type) => type === 'Timeout').length;
-    const before = liveTimers();
+    fakeTimers();
+    // undici's clock, if fetch starts it under fake timers, is running before the client does.
+    await fetch(`${url}/sse`).then((response) => response.text());
+    const before = vi.getTimerCount();
     const counting = countingFetch();
     let headerCalls = 0;
     const delays: number[] = [];
@@ -672,10 +674,10 @@ describe('stall detection and teardown', () => {
       }),
     );
     await until(() => delays.length === 1, 'the 503');
-    expect(liveTimers()).toBe(before + 1);
     client.subscription.unsubscribe();
     await new Promise((resolve) => setImmediate(resolve));
-    expect(liveTimers()).toBe(before);
+    // A timer left pending would hold a Node process open for the whole wait.
+    expect(vi.getTimerCount()).toBe(before);
     expect(headerCalls).toBe(1);
     expect(counting.requests).toHaveLength(1);
   });
