@@ -682,6 +682,33 @@ describe('stall detection and teardown', () => {
     expect(counting.requests).toHaveLength(1);
   });
 
+  it('unsubscribing from onReconnect starts no wait: no timer left, no request', async () => {
+    const app = express();
+    app.get('/sse', (_req, res) => {
+      res.status(503).set({ 'retry-after': '3600', connection: 'close' }).send('busy');
+    });
+    const url = await serve(app);
+    fakeTimers();
+    await fetch(`${url}/sse`).then((response) => response.text());
+    const before = vi.getTimerCount();
+    const counting = countingFetch();
+    const delays: number[] = [];
+    const client = recorded(
+      fromEventSource(`${url}/sse`, {
+        fetch: counting.fetch,
+        onReconnect: (_reason, delay) => {
+          delays.push(delay);
+          client.subscription.unsubscribe();
+        },
+      }),
+    );
+    await until(() => delays.length === 1, 'the 503');
+    await new Promise((resolve) => setImmediate(resolve));
+    // The signal is aborted before the wait begins: its abort event is long gone.
+    expect(vi.getTimerCount()).toBe(before);
+    expect(counting.requests).toHaveLength(1);
+  });
+
   it('opens no request when unsubscribed while the header function is still working', async () => {
     const app = express();
     app.get('/sse', (_req, res) => {
