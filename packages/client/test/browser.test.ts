@@ -29,6 +29,21 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>rxsse client</title>
   "rxjs": "/modules/rxjs/index.js",
   "tslib": "/modules/tslib/tslib.es6.mjs"
 }}</script>
+<script>
+// The visibilitychange listeners on document, counted: a wait for a visible tab must leave none.
+const visibilityListeners = new Set();
+const add = document.addEventListener.bind(document);
+const remove = document.removeEventListener.bind(document);
+document.addEventListener = (type, listener, options) => {
+  if (type === 'visibilitychange') visibilityListeners.add(listener);
+  add(type, listener, options);
+};
+document.removeEventListener = (type, listener, options) => {
+  if (type === 'visibilitychange') visibilityListeners.delete(listener);
+  remove(type, listener, options);
+};
+window.visibilityListeners = () => visibilityListeners.size;
+</script>
 <script type="module">
 import { defineEvents, fromEventSource, json, text } from '@rxsse/client';
 const events = defineEvents({ tick: json(), message: text });
@@ -36,7 +51,7 @@ window.received = [];
 window.requests = 0;
 window.reconnects = 0;
 const fetchCounted = (...args) => { window.requests++; return fetch(...args); };
-fromEventSource('/sse', { events, fetch: fetchCounted, onReconnect: () => window.reconnects++ }).subscribe({
+window.subscription = fromEventSource('/sse', { events, fetch: fetchCounted, onReconnect: () => window.reconnects++ }).subscribe({
   next: (event) => window.received.push(event),
   error: (error) => { window.failure = String(error); },
 });
@@ -103,11 +118,18 @@ type PageState = {
   requests: number;
   failure?: string;
 };
+type PageWindow = PageState & {
+  reconnects: number;
+  visibilityListeners: () => number;
+  subscription: { unsubscribe(): void };
+};
 const pageState = (page: Page) =>
   page.evaluate((): PageState => {
-    const { received, requests, failure } = window as unknown as PageState;
+    const { received, requests, failure } = window as unknown as PageWindow;
     return { received, requests, failure };
   });
+const visibilityListeners = (page: Page) =>
+  page.evaluate(() => (window as unknown as PageWindow).visibilityListeners());
 
 /** Waits in the page until `count` events arrived. */
 async function received(page: Page, count: number) {
@@ -155,7 +177,7 @@ describe('in Chromium', () => {
     }
   });
 
-  it('keeps its stream in a hidden tab, and reconnects only once the tab is visible again', async () => {
+  it('keeps its stream in a hidden tab, reconnects only once the tab is visible again, and leaves no listener', async () => {
     const server = pageServer();
     await server.start();
     try {
@@ -175,17 +197,28 @@ describe('in Chromium', () => {
         expect(await received(page, 1)).toEqual(expected(ids));
 
         await server.stop();
-        await page.waitForFunction(() => (window as unknown as { reconnects: number }).reconnects === 1);
+        await page.waitForFunction(() => (window as unknown as PageWindow).reconnects === 1);
         await server.start();
         // Two minutes of page time: any backoff would have run out many times over.
         await page.clock.runFor(120_000);
         expect((await pageState(page)).requests).toBe(1);
+        expect(await visibilityListeners(page)).toBe(1);
 
         await setVisibility('visible');
         await until(() => server.live() === 2, 'the page to reconnect');
         ids.push(await server.publish(2));
         expect(await received(page, 2)).toEqual(expected(ids));
         expect((await pageState(page)).requests).toBe(2);
+        expect(await visibilityListeners(page)).toBe(0);
+
+        // Unsubscribed while it waits for a hidden tab: the wait ends then, not when the tab shows.
+        await setVisibility('hidden');
+        await server.stop();
+        await page.waitForFunction(() => (window as unknown as PageWindow).reconnects === 2);
+        await page.clock.runFor(120_000);
+        expect(await visibilityListeners(page)).toBe(1);
+        await page.evaluate(() => (window as unknown as PageWindow).subscription.unsubscribe());
+        expect(await visibilityListeners(page)).toBe(0);
       });
     } finally {
       await server.stop();
