@@ -117,7 +117,7 @@ describe('limits and resume points', () => {
     expect(client.error).toBeUndefined();
     response!.write(`\n\n${exact}x`);
     await until(() => client.error !== undefined, 'the error');
-    expect(client.values.map((event) => event.data.length)).toEqual([5, 994]);
+    expect(client.values.map((event) => (event.data as string).length)).toEqual([5, 994]);
     expect(client.error).toBeInstanceOf(SseEventError);
   });
 
@@ -130,7 +130,7 @@ describe('limits and resume points', () => {
     });
     const client = record(fromEventSource(url));
     await until(() => client.error !== undefined, 'the error', 20_000);
-    expect(client.values.map((event) => event.data.length)).toEqual([limit - 6]);
+    expect(client.values.map((event) => (event.data as string).length)).toEqual([limit - 6]);
     expect((client.error as Error).message).toBe(`An event is longer than maxEventLength (${limit})`);
   });
 
