@@ -59,6 +59,8 @@ describe('TopologyRefresh', () => {
     expect(clusterSlots).not.toHaveBeenCalled();
     await vi.advanceTimersByTimeAsync(1);
     expect(clusterSlots).toHaveBeenCalledTimes(1);
+    // A check that finished leaves its own timeout behind no more than the process: the next period only.
+    expect(vi.getTimerCount()).toBe(1);
     await vi.advanceTimersByTimeAsync(3 * EVERY);
     expect(clusterSlots).toHaveBeenCalledTimes(4);
     expect(errors).toEqual([]);
@@ -75,6 +77,33 @@ describe('TopologyRefresh', () => {
     expect(connecting.rediscover).not.toHaveBeenCalled();
     await vi.advanceTimersByTimeAsync(EVERY);
     expect(stale.rediscover).toHaveBeenCalledTimes(1);
+  });
+
+  it('asks the masters in turn, so one that cannot answer does not hide a change', async () => {
+    const { cluster, rediscover } = fakeCluster({ view: 'a', truth: 'b' });
+    const asked: string[] = [];
+    const slots = [{ from: 0, to: 16_383, master: { id: 'b' }, replicas: [] }];
+    const twoMasters = {
+      get isReady() {
+        return cluster.isReady;
+      },
+      get slots() {
+        return cluster.slots;
+      },
+      _slots: cluster._slots,
+      masters: [{ id: 'loading' }, { id: 'up' }],
+      nodeClient: async (node: { id: string }) => ({
+        clusterSlots: async () => {
+          asked.push(node.id);
+          if (node.id === 'loading') throw new Error('LOADING Redis is loading the dataset in memory');
+          return slots;
+        },
+      }),
+    } as unknown as RefreshedCluster;
+    refresh.watch(twoMasters);
+    await vi.advanceTimersByTimeAsync(3 * EVERY);
+    expect(asked).toEqual(['loading', 'up', 'loading']);
+    expect(rediscover).toHaveBeenCalledTimes(1);
   });
 
   it('reports a check that fails, and checks again a period later', async () => {
