@@ -4,9 +4,11 @@
 import { describeEngineContract } from '@rxsse/core/testing';
 import type { RedisClusterType } from 'redis';
 import { afterEach, describe, expect, it } from 'vitest';
+import { freePort } from '../../../test/support/processes.js';
 import { openConnections } from '../src/connections.js';
-import { redisEngine } from '../src/index.js';
+import { RedisEngineError, redisEngine } from '../src/index.js';
 import { PartitionLayout, slotOf } from '../src/partition.js';
+import { RedisProxy } from './support/proxy.js';
 import { useRedisCluster } from './support/use-redis.js';
 
 const redis = useRedisCluster({ defaults: { partitions: 6 } });
@@ -40,6 +42,37 @@ async function within(periods: number, check: () => boolean, what: string): Prom
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+describe('redisEngine on Redis Cluster', () => {
+  it('connects again when its first connect failed', async () => {
+    // Nothing listens on the only root node at first; then a proxy to a real node does.
+    const port = await freePort();
+    const store = redis.engine({
+      cluster: { rootNodes: [{ url: `redis://127.0.0.1:${port}` }] },
+      commandTimeoutMs: 500,
+      onError: () => {},
+    });
+    await expect(store.append('user-1', { data: 'x' })).rejects.toThrow(RedisEngineError);
+    const proxy = await RedisProxy.start(Number(new URL(redis.cluster.rootNodes[0]!.url).port), port);
+    closing.push(() => proxy.close());
+    let id: string | undefined;
+    for (let attempt = 0; id === undefined && attempt < 10; attempt++)
+      id = await store.append('user-1', { data: 'y' }).catch(() => undefined);
+    expect(id).toMatch(/^\d+-\d+$/);
+  });
+
+  it('lays topics out in 16 partitions unless told otherwise', async () => {
+    const defaults = redis.engine({ partitions: undefined });
+    const sixteen = redis.engine({ partitions: 16 });
+    for (const topic of ['layout-1', 'layout-2', 'layout-3', 'layout-4']) {
+      const id = await defaults.append(topic, { data: 'x' });
+      // Replay finds the id only in the stream where 16 partitions put the topic.
+      expect(await sixteen.read(topic, id, { count: 10, bytes: 1000 }), topic).toMatchObject({
+        truncated: false,
+      });
+    }
+  });
+});
 
 describe('topology refresh on a timer', () => {
   it('refuses a refresh period that is not a positive integer of at most 2^31-1 ms', () => {

@@ -1,0 +1,152 @@
+// The options' documented defaults and bounds, read off the commands the engine sends (MONITOR) and
+// the errors it throws, so none of them drifts unnoticed.
+import { until } from '@rxsse/core/testing';
+import { describe, expect, it, vi } from 'vitest';
+import { freePort } from '../../../test/support/processes.js';
+import { RedisEngineError, redisEngine } from '../src/index.js';
+import { PartitionLayout } from '../src/partition.js';
+import { TopologyRefresh } from '../src/topology-refresh.js';
+import { useRedis } from './support/use-redis.js';
+
+const redis = useRedis({ flush: true });
+const { engine } = redis;
+
+/** Every command Redis runs from now on, as MONITOR prints it (`<time> [0 <addr>] "cmd" "arg" ...`), lower-cased. */
+async function monitor() {
+  const client = redis.raw.duplicate();
+  client.on('error', () => {});
+  await client.connect();
+  const lines: string[] = [];
+  await client.monitor((line) => lines.push(line.toLowerCase()));
+  return {
+    lines,
+    /** Waits for a command line that contains `text`, and returns it. */
+    async find(text: string): Promise<string> {
+      let found: string | undefined;
+      await until(() => {
+        found = lines.find((line) => line.includes(text));
+        return found !== undefined;
+      }, text);
+      return found!;
+    },
+    stop: () => client.destroy(),
+  };
+}
+
+describe('redisEngine options', () => {
+  it('trims each topic to about 10,000 entries, and reads live 500 at a time blocking 500 ms, by default', async () => {
+    const commands = await monitor();
+    try {
+      const store = engine();
+      const stop = await store.listen('defaults', { event: () => {}, gap: () => {} });
+      await store.append('defaults', { data: 'x' });
+      expect(await commands.find('"xadd" "sse:{defaults}"')).toContain('"maxlen" "~" "10000" "*"');
+      const read = await commands.find('"xread"');
+      expect(read).toContain('"block" "500"');
+      expect(read).toContain('"count" "500"');
+      stop();
+    } finally {
+      commands.stop();
+    }
+  });
+
+  it('trims topic and partition streams to about 10,000 entries each by default, with partitions', async () => {
+    const commands = await monitor();
+    try {
+      const store = engine({ partitions: 4 });
+      await store.append('defaults', { data: 'x' });
+      const layout = new PartitionLayout('sse:', 4);
+      const topicKey = layout.topicKey('defaults');
+      const partitionKey = layout.partitionKey(layout.partitionOf('defaults'));
+      // EVAL <script> 2 <topic key> <partition key> <id> <maxLength> <partitionMaxLength> <topic> ...
+      expect(await commands.find('"eval"')).toContain(
+        `"2" "${topicKey}" "${partitionKey}" "*" "10000" "10000" "defaults"`,
+      );
+    } finally {
+      commands.stop();
+    }
+  });
+
+  it('asks for at most readCount entries per topic in every live read, blocking or checked', async () => {
+    const commands = await monitor();
+    try {
+      const store = engine({ readCount: 7 });
+      const seen: unknown[] = [];
+      const stop = await store.listen('counted', { event: (m) => seen.push(m), gap: () => {} });
+      // The stream starts after the listener: its first entries come through a checked read.
+      await store.append('counted', { data: 'x' });
+      await until(() => seen.length === 1, 'the event');
+      stop();
+      const reads = () => commands.lines.filter((line) => line.includes('"xread"'));
+      const blocking = (line: string) => line.includes('"block"');
+      await until(() => reads().some(blocking) && !reads().every(blocking), 'both kinds of read');
+      for (const read of reads()) expect(read).toContain('"count" "7"');
+    } finally {
+      commands.stop();
+    }
+  });
+
+  it('gives up on an unreachable Redis after 5 s by default', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const store = engine({ url: `redis://127.0.0.1:${await freePort()}` });
+      let outcome: unknown;
+      store.append('t', { data: 'x' }).then(
+        () => {
+          outcome = 'stored';
+        },
+        (error: unknown) => {
+          outcome = error;
+        },
+      );
+      await vi.advanceTimersByTimeAsync(4999);
+      expect(outcome).toBeUndefined();
+      await vi.advanceTimersByTimeAsync(1);
+      expect(outcome).toBeInstanceOf(RedisEngineError);
+      expect((outcome as Error).message).toMatch(
+        /^Redis publish on topic "t" failed: not connected within 5000 ms/,
+      );
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('checks the cluster topology every second by default', async () => {
+    const nowhere = `redis://127.0.0.1:${await freePort()}`;
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const check = vi.spyOn(TopologyRefresh.prototype, 'check');
+    try {
+      engine({ url: undefined, cluster: { rootNodes: [{ url: nowhere }] }, onError: () => {} });
+      await vi.advanceTimersByTimeAsync(999);
+      expect(check).not.toHaveBeenCalled();
+      await vi.advanceTimersByTimeAsync(1);
+      expect(check).toHaveBeenCalledTimes(1);
+    } finally {
+      check.mockRestore();
+      vi.useRealTimers();
+    }
+  });
+
+  it('takes the bounds of its ranges and refuses what lies past them', async () => {
+    const url = redis.server.url;
+    for (const options of [{ blockMs: 1000 }, { partitions: 1 }, { partitions: 1024 }])
+      expect(() => engine(options), JSON.stringify(options)).not.toThrow();
+    expect(() => redisEngine({ url, blockMs: 1001 })).toThrow(/^blockMs must be at most 1000$/);
+    for (const partitions of [0, 1025, 1.5])
+      expect(() => redisEngine({ url, partitions }), String(partitions)).toThrow(
+        /^partitions must be an integer from 1 to 1024$/,
+      );
+    expect(() => redisEngine({ url, cluster: { rootNodes: [{ url }] } })).toThrow(
+      /^Give either url or cluster, not both$/,
+    );
+    // The longest refresh period a Node timer can wait; nothing listens on the port.
+    const nowhere = `redis://127.0.0.1:${await freePort()}`;
+    expect(() =>
+      engine({
+        url: undefined,
+        cluster: { rootNodes: [{ url: nowhere }], topologyRefreshMs: 2 ** 31 - 1 },
+        onError: () => {},
+      }),
+    ).not.toThrow();
+  });
+});
