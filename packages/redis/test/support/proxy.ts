@@ -1,0 +1,91 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
+
+/** One client connection through a {@link RedisProxy}. */
+export class ProxiedConnection {
+  /** `cut`: nothing passes either way, and nothing says so (a dead route). `hold`: Redis's replies wait. */
+  #mode: 'pass' | 'cut' | 'hold' = 'pass';
+  readonly #held: Buffer[] = [];
+
+  constructor(
+    readonly client: Socket,
+    readonly upstream: Socket,
+  ) {
+    client.on('data', (data) => {
+      if (this.#mode !== 'cut') upstream.write(data);
+    });
+    upstream.on('data', (data) => {
+      if (this.#mode === 'pass') client.write(data);
+      else if (this.#mode === 'hold') this.#held.push(data);
+    });
+    for (const [from, to] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      from.on('error', () => to.destroy());
+      from.on('close', () => to.destroy());
+    }
+  }
+
+  /** Cuts the connection off for good: it stays open, and carries nothing. */
+  cut(): void {
+    this.#mode = 'cut';
+  }
+
+  /** Holds Redis's replies back until {@link release}. */
+  hold(): void {
+    this.#mode = 'hold';
+  }
+
+  /** How many chunks of replies wait. */
+  get holding(): number {
+    return this.#held.length;
+  }
+
+  /** Passes the held replies on, and the next ones. */
+  release(): void {
+    this.#mode = 'pass';
+    for (const data of this.#held.splice(0)) this.client.write(data);
+  }
+
+  destroy(): void {
+    this.client.destroy();
+    this.upstream.destroy();
+  }
+}
+
+/**
+ * A TCP proxy to a redis-server, for what a frozen server cannot show: one connection's replies held
+ * back while the others flow, or a connection cut off silently while new ones get through.
+ */
+export class RedisProxy {
+  /** Every connection accepted, in order: an engine opens its command connection first. */
+  readonly connections: ProxiedConnection[] = [];
+  /** New connections are cut off from the start. */
+  cutNew = false;
+
+  private constructor(readonly server: Server) {}
+
+  /** A proxy to the redis-server on `port`, listening on `listenPort` (any free one by default). */
+  static async start(port: number, listenPort = 0): Promise<RedisProxy> {
+    const proxy: RedisProxy = new RedisProxy(
+      createServer((client) => {
+        const connection = new ProxiedConnection(client, connect(port, '127.0.0.1'));
+        if (proxy.cutNew) connection.cut();
+        proxy.connections.push(connection);
+      }),
+    );
+    await new Promise<void>((resolve) => proxy.server.listen(listenPort, '127.0.0.1', resolve));
+    return proxy;
+  }
+
+  get url(): string {
+    const address = this.server.address();
+    if (address === null || typeof address === 'string') throw new Error('The proxy is not listening');
+    return `redis://127.0.0.1:${address.port}`;
+  }
+
+  close(): void {
+    for (const connection of this.connections) connection.destroy();
+    this.server.close();
+  }
+}
