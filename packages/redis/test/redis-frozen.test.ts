@@ -61,6 +61,9 @@ function failureOf(source: ChannelSource): Promise<unknown> {
   });
 }
 
+/** The TCP sockets this process has open. */
+const sockets = () => process.getActiveResourcesInfo().filter((name) => name === 'TCPSocketWrap').length;
+
 const compareIds = (a: string, b: string) => compareStreamIds(parseStreamId(a)!, parseStreamId(b)!);
 
 function recorder() {
@@ -113,7 +116,23 @@ describe('redisEngine with Redis frozen (SIGSTOP)', () => {
     unlistenCold();
   });
 
+  it('with partitions, retries watching a partition whose first watch timed out', async () => {
+    const store = engine({ partitions: 1 });
+    await store.append('t', { data: 'connected' });
+    redis.server.pause();
+    expectTimedOut(await settleWithin(store.listen('t', recorder().listener), BOUND), 'listen');
+    redis.server.resume();
+    const live = recorder();
+    const stop = await store.listen('t', live.listener);
+    const id = await store.append('t', { data: 'live' });
+    await until(() => live.events.length === 1, 'the live event');
+    stop();
+    expect(live.events.map((e) => e.id)).toEqual([id]);
+  });
+
   it('bounds connecting and closing too: an engine created while Redis is frozen', async () => {
+    // The last test's engines are closed, and their sockets gone: the fixture's own client is left.
+    await until(() => sockets() === 1, "the fixture's socket alone");
     redis.server.pause();
     const store = engine();
     // The connection is open, but Redis never answers its handshake.
@@ -131,6 +150,8 @@ describe('redisEngine with Redis frozen (SIGSTOP)', () => {
     redis.server.pause();
     const pending = store.append('t', { data: 'z' }).catch(() => {});
     expect(await settleWithin(store.close(), BOUND)).toEqual({ value: undefined });
+    // Closed means closed, not "closed once Redis answers": no socket is left waiting for it.
+    await until(() => sockets() === 1, 'no socket of the engine left');
     redis.server.resume();
     await pending;
   });

@@ -1,0 +1,115 @@
+// An engine's connections (two, whatever the mode), and what close() does with them and with the
+// publishes still under way.
+import type { ChannelEngine } from '@rxsse/core/channel';
+import { until } from '@rxsse/core/testing';
+import { describe, expect, it, vi } from 'vitest';
+import { freePort } from '../../../test/support/processes.js';
+import { PartitionLayout } from '../src/partition.js';
+import { TopologyRefresh } from '../src/topology-refresh.js';
+import { useRedis } from './support/use-redis.js';
+
+const redis = useRedis({ defaults: { blockMs: 100 }, flush: true });
+const { engine } = redis;
+
+/** The connections Redis has open, besides the fixture's own. */
+async function connections(): Promise<number> {
+  const own = await redis.raw.clientId();
+  return (await redis.raw.clientList()).filter((client) => client.id !== own).length;
+}
+
+/** Listens to `topic` until one event published on it arrives. */
+async function roundTrip(store: ChannelEngine, topic: string): Promise<() => void> {
+  let seen = 0;
+  const stop = await store.listen(topic, { event: () => seen++, gap: () => {} });
+  await store.append(topic, { data: 'x' });
+  await until(() => seen === 1, `an event on ${topic}`);
+  return stop;
+}
+
+describe('redisEngine connections', () => {
+  it('opens two connections, commands and the live reader, however many partitions are listened to', async () => {
+    const layout = new PartitionLayout('sse:', 4);
+    const topics: string[] = [];
+    for (let i = 0; new Set(topics.map((t) => layout.partitionOf(t))).size < 4; i++) topics.push(`t${i}`);
+    const store = engine({ partitions: 4 });
+    const stops = await Promise.all(topics.map((topic) => roundTrip(store, topic)));
+    expect(await connections()).toBe(2);
+    for (const stop of stops) stop();
+  });
+
+  it('closes every connection it opened, the live reader included, and reports no error of its own', async () => {
+    const errors: unknown[] = [];
+    const store = engine({ onError: (error) => errors.push(error) });
+    await roundTrip(store, 'closing');
+    expect(await connections()).toBe(2);
+    await store.close();
+    for (let waited = 0; (await connections()) > 0; waited += 10) {
+      if (waited > 2000) throw new Error('connections left open after close');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    // Three reads of the live loop's length (blockMs) and its retry delays: the loop stopped for
+    // good, it does not connect again.
+    for (let waited = 0; waited < 300; waited += 20) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await connections()).toBe(0);
+    }
+    // Its live read ended because it closed: that is no failure.
+    expect(errors).toEqual([]);
+  });
+
+  it('stops its live reads when the last listener leaves, with nothing to report', async () => {
+    const errors: unknown[] = [];
+    const store = engine({ onError: (error) => errors.push(error) });
+    (await roundTrip(store, 'leaving'))();
+    const reads = async () =>
+      Number((await redis.raw.info('commandstats')).match(/cmdstat_xread:calls=(\d+)/)?.[1] ?? 0);
+    // The read under way ends within blockMs (100 ms); none follows it.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const before = await reads();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await reads()) - before).toBe(0);
+    expect(errors).toEqual([]);
+  });
+
+  it('refuses a listener once closed, saying it is closed', async () => {
+    const store = engine();
+    await roundTrip(store, 'before');
+    await store.close();
+    await expect(store.listen('after', { event: () => {}, gap: () => {} })).rejects.toThrow(
+      /^Redis listen on topic "after" failed: The Redis engine is closed$/,
+    );
+  });
+
+  it('lets a publish under way finish when closed while Redis answers', async () => {
+    const store = engine();
+    await store.append('closing', { data: 'first' });
+    const pending = store.append('closing', { data: 'second' });
+    await store.close();
+    const id = await pending;
+    expect((await redis.raw.xRevRange('sse:{closing}', '+', '-', { COUNT: 1 }))?.[0]).toEqual({
+      id,
+      message: { d: 'second' },
+    });
+  });
+
+  it('stops checking the cluster topology once closed', async () => {
+    const nowhere = `redis://127.0.0.1:${await freePort()}`;
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const check = vi.spyOn(TopologyRefresh.prototype, 'check');
+    try {
+      const store = engine({
+        url: undefined,
+        cluster: { rootNodes: [{ url: nowhere }], topologyRefreshMs: 100 },
+        onError: () => {},
+      });
+      await vi.advanceTimersByTimeAsync(100);
+      expect(check).toHaveBeenCalledTimes(1);
+      await store.close();
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(check).toHaveBeenCalledTimes(1);
+    } finally {
+      check.mockRestore();
+      vi.useRealTimers();
+    }
+  });
+});
