@@ -1,5 +1,11 @@
 import { SOURCE_HEADERS } from '@rxsse/core';
-import { createChannel, type LiveListener, type StoredMessage } from '@rxsse/core/channel';
+import {
+  compareStreamIds,
+  createChannel,
+  type LiveListener,
+  parseStreamId,
+  type StoredMessage,
+} from '@rxsse/core/channel';
 import { until } from '@rxsse/core/testing';
 import { createClient, ErrorReply } from 'redis';
 import { firstValueFrom } from 'rxjs';
@@ -12,6 +18,25 @@ import { useRedis } from './support/use-redis.js';
 
 const redis = useRedis({ defaults: { blockMs: 100 } });
 const { engine } = redis;
+
+const compareIds = (a: string, b: string) => compareStreamIds(parseStreamId(a)!, parseStreamId(b)!);
+
+/** How many XREADs Redis has run, blocking or not. */
+async function xreadCalls(): Promise<number> {
+  return Number((await redis.raw.info('commandstats')).match(/cmdstat_xread:calls=(\d+)/)?.[1] ?? 0);
+}
+
+/** Drops the live reader's connection, as a network blip would. */
+async function killLiveConnection(): Promise<void> {
+  let id: number | undefined;
+  await until(() => {
+    redis.raw.clientList().then((clients) => {
+      id = clients.find((client) => client.cmd === 'xread')?.id;
+    });
+    return id !== undefined;
+  }, 'the live connection');
+  await redis.raw.sendCommand(['CLIENT', 'KILL', 'ID', String(id)]);
+}
 
 /** A listener that records what it gets. */
 function recorder() {
@@ -62,6 +87,49 @@ describe('redisEngine', () => {
     expect((await redis.raw.xRevRange('sse:{aged}', '+', '-', { COUNT: 1 }))?.[0]?.id).toBe(last);
   });
 
+  it('trims by age at maxAgeMs: entries older go, younger ones stay', async () => {
+    const store = engine({ maxAgeMs: 60_000 });
+    const now = Date.now();
+    // Explicit ids date the entries; three whole stream nodes (100 entries each) of either age.
+    for (let i = 0; i < 300; i++)
+      await store.append('dated', { id: `${now - 90_000}-${i + 1}`, data: 'old' });
+    for (let i = 0; i < 300; i++)
+      await store.append('dated', { id: `${now - 30_000}-${i + 1}`, data: 'young' });
+    // The trims are sent before this read on the same connection, so they have run.
+    await store.read('dated', `${now - 30_000}-1`, { count: 1, bytes: 1000 });
+    const kept = (await redis.raw.xRange('sse:{dated}', '-', '+')) ?? [];
+    expect(kept.map((entry) => entry.message.d)).toEqual(Array(300).fill('young'));
+  });
+
+  it('stores a retry and brings it back, leaves out an empty type, and refuses data JSON cannot hold', async () => {
+    const store = engine();
+    const seen = recorder();
+    const stop = await store.listen('fields', seen.listener);
+    const first = await store.append('fields', { data: 'x' });
+    const id = await store.append('fields', { data: 'y', type: '', retry: 1500 });
+    await until(() => seen.events.length === 2, 'the live events');
+    stop();
+    expect(await redis.raw.xRange('sse:{fields}', id, id)).toEqual([{ id, message: { d: 'y', r: '1500' } }]);
+    const expected = { id, data: 'y', type: undefined, retry: 1500 };
+    expect(seen.events[1]).toEqual(expected);
+    expect((await store.read('fields', first, { count: 10, bytes: 1000 })).events).toEqual([expected]);
+    for (const data of [undefined, () => {}, Symbol('s')])
+      await expect(store.append('fields', { data }), String(data)).rejects.toThrow(
+        /^Channel data must be a string or JSON-serializable$/,
+      );
+    expect(await redis.raw.xLen('sse:{fields}')).toBe(2);
+  });
+
+  it('reads after an id written with leading zeros as after that id', async () => {
+    const store = engine();
+    const first = await store.append('padded', { data: 'a' });
+    const second = await store.append('padded', { data: 'b' });
+    const [ms, seq] = first.split('-');
+    const page = await store.read('padded', `000${ms}-00${seq}`, { count: 10, bytes: 1000 });
+    expect(page).toMatchObject({ truncated: false, more: false });
+    expect(page.events.map((e) => e.id)).toEqual([second]);
+  });
+
   it('uses its key prefix', async () => {
     const store = engine({ keyPrefix: 'app1:' });
     const id = await store.append('t', { data: { a: 1 } });
@@ -106,6 +174,90 @@ describe('redisEngine', () => {
     for (let i = 1; i < delivered.length; i++) expect(delivered[i]).toBeGreaterThan(delivered[i - 1]!);
   });
 
+  it('reports no gap for a topic whose stream was emptied before it was listened to', async () => {
+    const store = engine();
+    await store.append('emptied', { data: 'old' });
+    await redis.raw.xTrim('sse:{emptied}', 'MAXLEN', 0);
+    const seen = recorder();
+    const stop = await store.listen('emptied', seen.listener);
+    const id = await store.append('emptied', { data: 'new' });
+    await until(() => seen.events.at(-1)?.id === id, 'the event');
+    stop();
+    expect(seen.events.map((e) => e.id)).toEqual([id]);
+  });
+
+  it('tells a live listener about a gap when trimming outruns it while it catches up', async () => {
+    const store = engine({ maxLength: 10, readCount: 5 });
+    // A stream that has entries already: the listener starts after them, with nothing to check.
+    await store.append('catching up', { data: 'first' });
+    const seen = recorder();
+    const stop = await store.listen('catching up', seen.listener);
+    // Twenty transactions of 100 entries, back to back: each trims away what the reader, 5 entries
+    // per read, has not reached yet.
+    const trim = { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: 10 } } as const;
+    const batches = await Promise.all(
+      Array.from({ length: 20 }, (_, b) => {
+        const multi = redis.raw.multi();
+        for (let i = 0; i < 100; i++) multi.xAdd('sse:{catching up}', '*', { d: `m${b}.${i}` }, trim);
+        return multi.exec() as unknown as Promise<string[]>;
+      }),
+    );
+    const last = batches.at(-1)!.at(-1);
+    await until(() => seen.events.at(-1)?.id === last, 'the last event');
+    stop();
+    expect(seen.gaps).toBeGreaterThan(0);
+    const delivered = seen.events.filter((e) => e.id !== '<gap>').map((e) => e.id);
+    expect(delivered).toEqual([...new Set(delivered)].sort(compareIds));
+  });
+
+  it('goes back to blocking reads once caught up, after a full read and after a reconnect', async () => {
+    const store = engine({ readCount: 5 });
+    await store.append('idle again', { data: 'first' });
+    const seen = recorder();
+    const stop = await store.listen('idle again', seen.listener);
+    // Exactly one full read (5 entries): the reads after it check the cursor until one comes back short.
+    const multi = redis.raw.multi();
+    for (let i = 0; i < 5; i++) multi.xAdd('sse:{idle again}', '*', { d: `m${i}` });
+    await multi.exec();
+    await until(() => seen.events.length === 5, 'the full read');
+    // Idle, a read blocks blockMs (100 ms): a handful in 300 ms, not a busy loop of checked reads.
+    let before = await xreadCalls();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await xreadCalls()) - before).toBeLessThan(10);
+
+    await killLiveConnection();
+    const id = await store.append('idle again', { data: 'after the blip' });
+    await until(() => seen.events.at(-1)?.id === id, 'the event after the blip');
+    before = await xreadCalls();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await xreadCalls()) - before).toBeLessThan(10);
+    stop();
+  });
+
+  it('reports no gap for a topic without entries when its live connection drops', async () => {
+    const store = engine();
+    const seen = recorder();
+    const stop = await store.listen('never written', seen.listener);
+    await killLiveConnection();
+    const id = await store.append('never written', { data: 'x' });
+    await until(() => seen.events.at(-1)?.id === id, 'the event');
+    stop();
+    expect(seen.events.map((e) => e.id)).toEqual([id]);
+  });
+
+  it('does not count an idle live read that blocks longer than commandTimeoutMs as a failure', async () => {
+    const errors: unknown[] = [];
+    const store = engine({ blockMs: 300, commandTimeoutMs: 100, onError: (error) => errors.push(error) });
+    const seen = recorder();
+    const stop = await store.listen('patient', seen.listener);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const id = await store.append('patient', { data: 'x' });
+    await until(() => seen.events.length === 1, 'the event');
+    stop();
+    expect(seen.events.map((e) => e.id)).toEqual([id]);
+    expect(errors).toEqual([]);
+  });
+
   it('fails a publish while Redis is down with a RedisEngineError within the timeout, then recovers', async () => {
     const store = engine({ commandTimeoutMs: 300 });
     const seen = recorder();
@@ -128,6 +280,57 @@ describe('redisEngine', () => {
     expect(seen.events.map((e) => e.id)).toEqual([before, '<gap>', after]);
   });
 
+  it('after a gap that left nothing to read, delivers a stream that started again below its old ids', async () => {
+    const store = engine();
+    const seen = recorder();
+    const stop = await store.listen('restarted', seen.listener);
+    await store.append('restarted', { id: '1000-1', data: 'old' });
+    await until(() => seen.events.length === 1, 'the first event');
+    // The stream is gone (Redis lost it), and the reader's connection with it.
+    await redis.raw.del('sse:{restarted}');
+    await killLiveConnection();
+    await until(() => seen.gaps === 1, 'the gap');
+    await store.append('restarted', { id: '5-1', data: 'new' });
+    await until(() => seen.events.length === 3, 'the event of the new stream');
+    stop();
+    expect(seen.events.map((e) => e.id)).toEqual(['1000-1', '<gap>', '5-1']);
+  });
+
+  it('gives a listener that comes back only what is published after it listens again', async () => {
+    for (const partitions of [undefined, 2]) {
+      const store = engine({ partitions });
+      const first = recorder();
+      const stopFirst = await store.listen('again', first.listener);
+      const a = await store.append('again', { data: 'a' });
+      await until(() => first.events.length === 1, 'the first event');
+      stopFirst();
+      await store.append('again', { data: 'while nobody listened' });
+      const second = recorder();
+      const stop = await store.listen('again', second.listener);
+      const c = await store.append('again', { data: 'c' });
+      await until(() => second.events.length > 0, 'the event after listening again');
+      stop();
+      expect(
+        first.events.map((e) => e.id),
+        String(partitions),
+      ).toEqual([a]);
+      expect(
+        second.events.map((e) => e.id),
+        String(partitions),
+      ).toEqual([c]);
+    }
+  });
+
+  it('tells onError about connection errors, not only failed reads', async () => {
+    const errors: unknown[] = [];
+    const store = engine({
+      url: `redis://127.0.0.1:${await freePort()}`,
+      onError: (error) => errors.push(error),
+    });
+    await expect(store.append('t', { data: 'x' })).rejects.toThrow(RedisEngineError);
+    expect(errors.some((error) => (error as { code?: string }).code === 'ECONNREFUSED')).toBe(true);
+  });
+
   it('names the cause of a failure: the timeout and the refused connection, or what Redis replied', async () => {
     const nowhere = engine({ url: `redis://127.0.0.1:${await freePort()}`, commandTimeoutMs: 300 });
     const refused = await nowhere.append('t', { data: 'x' }).catch((error: unknown) => error);
@@ -148,6 +351,15 @@ describe('redisEngine', () => {
       'Redis publish on topic "t" failed: Redis replied "ERR The ID specified in XADD must be greater than 0-0"',
     );
     expect((rejected as Error).cause).toBeInstanceOf(ErrorReply);
+  });
+
+  it('refuses a caller id that is not <ms>-<seq>, even one Redis would take, and stores nothing', async () => {
+    const store = engine();
+    for (const id of ['5', '5-*', '*', ' 5-1'])
+      await expect(store.append('explicit', { id, data: 'x' }), id).rejects.toThrow(
+        /^A stored event's id must be <ms>-<seq>/,
+      );
+    expect(await redis.raw.exists('sse:{explicit}')).toBe(0);
   });
 
   it('answers any id it cannot place with the truncation signal, never as if Redis were down', async () => {
@@ -215,8 +427,6 @@ describe('redisEngine', () => {
 
   it("refuses a topic that is not well-formed UTF-16: its key would be another topic's", async () => {
     const store = engine();
-    const reads = async () =>
-      Number((await redis.raw.info('commandstats')).match(/cmdstat_xread:calls=(\d+)/)?.[1] ?? 0);
     const lone = 'x\uD800';
     const live = recorder();
     const errors = await Promise.all([
@@ -241,9 +451,9 @@ describe('redisEngine', () => {
     const stop = await store.listen('normal', normal.listener);
     await store.append('normal', { data: 'n' });
     await until(() => normal.events.length === 1, 'a live event');
-    const before = await reads();
+    const before = await xreadCalls();
     await new Promise((resolve) => setTimeout(resolve, 500));
     stop();
-    expect((await reads()) - before).toBeLessThan(50);
+    expect((await xreadCalls()) - before).toBeLessThan(50);
   });
 });

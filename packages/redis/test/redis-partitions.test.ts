@@ -39,6 +39,18 @@ async function blockedReadArgvBytes(store: ChannelEngine, topic: string): Promis
   return argvMem!;
 }
 
+/** Drops the live reader's connection, as a network blip would. */
+async function killLiveConnection(): Promise<void> {
+  let id: number | undefined;
+  await until(() => {
+    redis.raw.clientList().then((clients) => {
+      id = clients.find((client) => client.cmd === 'xread')?.id;
+    });
+    return id !== undefined;
+  }, 'the live connection');
+  await redis.raw.sendCommand(['CLIENT', 'KILL', 'ID', String(id)]);
+}
+
 describe('redisEngine({ partitions })', () => {
   it('blocks on the partitions only, however many topics have listeners', async () => {
     const topics = Array.from({ length: 2000 }, (_, i) => `user-${i}`);
@@ -134,6 +146,29 @@ describe('redisEngine({ partitions })', () => {
     expect(String(errors[0])).toMatch(/^TypeError: Partition entry \d+-\d+ has no topic and id/);
   });
 
+  it('reports an entry whose id is not a stream id as a gap too', async () => {
+    const errors: unknown[] = [];
+    const store = engine({ onError: (error) => errors.push(error) });
+    const seen = recorder();
+    const stop = await store.listen('t', seen.listener);
+    await redis.raw.xAdd(layout.partitionKey(layout.partitionOf('t')), '*', { k: 't', i: 'last', d: 'x' });
+    const id = await store.append('t', { data: 'mine' });
+    await until(() => seen.events.length === 2, 'the gap and the event');
+    stop();
+    expect(seen.ids()).toEqual(['<gap>', id]);
+    expect(String(errors[0])).toMatch(/^TypeError: Partition entry \d+-\d+ has no topic and id/);
+  });
+
+  it("trims the partition stream at partitionMaxLength and a topic's at maxLength", async () => {
+    const store = engine({ partitions: 1, maxLength: 1000, partitionMaxLength: 100 });
+    await Promise.all(Array.from({ length: 600 }, (_, i) => store.append('trimmed', { data: `m${i}` })));
+    // MAXLEN ~ trims whole nodes of 100 entries: about the limit stays, never less.
+    const partition = await redis.raw.xLen(new PartitionLayout('sse:', 1).partitionKey(0));
+    expect(partition).toBeGreaterThanOrEqual(100);
+    expect(partition).toBeLessThan(300);
+    expect(await redis.raw.xLen(new PartitionLayout('sse:', 1).topicKey('trimmed'))).toBe(600);
+  });
+
   it('delivers nothing twice when its partition is read again after a gap (a failover to a replica that lacks the last entries)', async () => {
     const store = engine();
     const seen = recorder();
@@ -145,13 +180,61 @@ describe('redisEngine({ partitions })', () => {
     const key = layout.partitionKey(layout.partitionOf('t'));
     const [last] = (await redis.raw.xRevRange(key, '+', '-', { COUNT: 1 })) ?? [];
     await redis.raw.xDel(key, last!.id);
-    const reader = (await redis.raw.clientList()).find((c) => c.cmd === 'xread')!;
-    await redis.raw.sendCommand(['CLIENT', 'KILL', 'ID', String(reader.id)]);
+    await killLiveConnection();
     await until(() => seen.ids().includes('<gap>'), 'the gap');
     const c = await store.append('t', { data: 'c' });
     await until(() => seen.ids().includes(c), 'the next event');
     stop();
     expect(seen.ids()).toEqual([a, b, '<gap>', c]);
+  });
+
+  it("delivers a topic's last event once when its partition is read again from before it", async () => {
+    const one = new PartitionLayout('sse:', 1);
+    const store = engine({ partitions: 1 });
+    const seen = recorder();
+    const stop = await store.listen('t', seen.listener);
+    const other = recorder();
+    const stopOther = await store.listen('u', other.listener);
+    const a = await store.append('t', { data: 'a' });
+    await store.append('u', { data: 'b' });
+    await until(() => seen.events.length === 1 && other.events.length === 1, 'both events');
+    // The partition lost its last entry, another topic's: read again from its start, it brings t's a.
+    const [last] = (await redis.raw.xRevRange(one.partitionKey(0), '+', '-', { COUNT: 1 })) ?? [];
+    await redis.raw.xDel(one.partitionKey(0), last!.id);
+    await killLiveConnection();
+    await until(() => seen.ids().includes('<gap>'), 'the gap');
+    const c = await store.append('t', { data: 'c' });
+    await until(() => seen.ids().includes(c), 'the next event');
+    stop();
+    stopOther();
+    expect(seen.ids()).toEqual([a, '<gap>', c]);
+  });
+
+  it("tells only the topics of the partition that lost entries, and drops others' events quietly", async () => {
+    const errors: unknown[] = [];
+    const store = engine({ onError: (error) => errors.push(error) });
+    const topics = ['t0', 't1', 't2', 't3', 't4', 't5', 't6', 't7', 't8', 't9'];
+    const lossy = topics[0]!;
+    const spared = topics.find((t) => layout.partitionOf(t) !== layout.partitionOf(lossy))!;
+    const unheard = topics.find((t) => t !== spared && layout.partitionOf(t) === layout.partitionOf(spared))!;
+    const [seen, kept] = [recorder(), recorder()];
+    const stops = [await store.listen(lossy, seen.listener), await store.listen(spared, kept.listener)];
+    await store.append(lossy, { data: 'a' });
+    await store.append(spared, { data: 'b' });
+    await until(() => seen.events.length === 1 && kept.events.length === 1, 'both events');
+    const key = layout.partitionKey(layout.partitionOf(lossy));
+    const [last] = (await redis.raw.xRevRange(key, '+', '-', { COUNT: 1 })) ?? [];
+    await redis.raw.xDel(key, last!.id);
+    await killLiveConnection();
+    await until(() => seen.ids().includes('<gap>'), 'the gap');
+    // What the dropped connection reported is behind us.
+    errors.length = 0;
+    await store.append(unheard, { data: 'nobody listens here' });
+    const c = await store.append(spared, { data: 'c' });
+    await until(() => kept.ids().includes(c), 'the next event');
+    for (const stop of stops) stop();
+    expect(kept.ids()).not.toContain('<gap>');
+    expect(errors).toEqual([]);
   });
 
   it('tells a listener about Redis losing its data, then delivers what follows', async () => {
@@ -188,6 +271,14 @@ describe('PartitionLayout', () => {
     }
     for (const count of topicsPerMaster)
       expect(Math.abs(count - 100_000 / 3)).toBeLessThan(100_000 / 16 + 1000);
+  });
+
+  it('hashes topics with 32-bit FNV-1a, so every process and every version agrees', () => {
+    // Published FNV-1a test vectors: "" 0x811c9dc5, "a" 0xe40c292c, "foobar" 0xbf9cf968.
+    const thousand = new PartitionLayout('sse:', 1000);
+    expect(thousand.partitionOf('')).toBe(0x811c9dc5 % 1000);
+    expect(thousand.partitionOf('a')).toBe(0xe40c292c % 1000);
+    expect(thousand.partitionOf('foobar')).toBe(0xbf9cf968 % 1000);
   });
 
   it('computes Redis Cluster slots as Redis does', () => {
