@@ -83,3 +83,38 @@ describe('redisEngine with partitions, while its command connection lags', () =>
     expect(seen.ids()).toEqual([id]);
   });
 });
+
+describe('redisEngine while its live connection lags', () => {
+  it('tells a listener about a gap when trimming passes its cursor while it is behind', async () => {
+    proxy = await RedisProxy.start(redis.server.port);
+    const store = redis.engine({ url: proxy.url, maxLength: 10, readCount: 5, commandTimeoutMs: 5000 });
+    await store.append('behind', { data: 'first' });
+    const events: string[] = [];
+    const stop = await store.listen('behind', {
+      event: (m) => events.push(m.id!),
+      gap: () => events.push('<gap>'),
+    });
+    let blocked = false;
+    await until(() => {
+      redis.raw.clientList().then((clients) => {
+        blocked = clients.some((client) => client.cmd === 'xread' && client.flags.includes('b'));
+      });
+      return blocked;
+    }, 'the live read blocking');
+    const reading = proxy.connections[1]!;
+    // A full read (readCount entries) is on its way when the stream is trimmed far past it.
+    reading.hold();
+    const full = redis.raw.multi();
+    for (let i = 0; i < 5; i++) full.xAdd('sse:{behind}', '*', { d: `full ${i}` });
+    const read = (await full.exec()) as unknown as string[];
+    await until(() => reading.holding > 0, 'the full read');
+    const trim = { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: 10 } } as const;
+    const burst = redis.raw.multi();
+    for (let i = 0; i < 2000; i++) burst.xAdd('sse:{behind}', '*', { d: `burst ${i}` }, trim);
+    const last = ((await burst.exec()) as unknown as string[]).at(-1);
+    reading.release();
+    await until(() => events.at(-1) === last, 'the last event');
+    stop();
+    expect(events.slice(0, 6)).toEqual([...read, '<gap>']);
+  });
+});
