@@ -180,16 +180,27 @@ export class LiveReader<T> {
     }
   }
 
+  /**
+   * `XREAD BLOCK`, with each cursor's check sent right behind it: Redis runs the checks as soon as the
+   * read is served, so a cursor found then was still there when the read ran, and nothing after it
+   * had been trimmed (trimming goes in order). A cursor gone means a gap before what the read brought:
+   * between two reads, a burst (or one MULTI) can trim past it, and `XREAD` starts after the hole.
+   */
   async #blockingRead(topics: Topic<T>[]): Promise<Batch<T>[]> {
     const { client, timeoutMs } = this.#reading;
-    const reply = await this.#reading.run(
-      client.xRead(
-        topics.map((t) => ({ key: t.key, id: t.cursor! })),
-        { BLOCK: this.options.blockMs, COUNT: this.options.readCount },
-      ),
+    const checked = topics.filter((t) => t.cursor !== INITIAL);
+    const [reply, ...found] = await this.#reading.run(
+      Promise.all([
+        client.xRead(
+          topics.map((t) => ({ key: t.key, id: t.cursor! })),
+          { BLOCK: this.options.blockMs, COUNT: this.options.readCount },
+        ),
+        ...checked.map((t) => client.xRange(t.key, t.cursor!, t.cursor!)),
+      ]),
       this.options.blockMs + timeoutMs,
     );
-    const batches = batchesOf(topics, reply as StreamsReply, new Set());
+    const lost = new Set(checked.filter((_, i) => (found[i] as Entry[]).length === 0));
+    const batches = batchesOf(topics, reply as StreamsReply, lost);
     // Entries of a stream read from `0-0` wait for a checked read, which can tell if any were trimmed.
     for (const batch of batches)
       if (batch.topic.cursor === INITIAL && batch.entries.length > 0) batch.topic.fresh = true;

@@ -117,4 +117,36 @@ describe('redisEngine while its live connection lags', () => {
     stop();
     expect(events.slice(0, 6)).toEqual([...read, '<gap>']);
   });
+
+  it('tells a listener about a gap when trimming passes its cursor between two reads, caught up', async () => {
+    proxy = await RedisProxy.start(redis.server.port);
+    const store = redis.engine({ url: proxy.url, maxLength: 10, readCount: 5, commandTimeoutMs: 5000 });
+    await store.append('caught-up', { data: 'first' });
+    const events: string[] = [];
+    const stop = await store.listen('caught-up', {
+      event: (m) => events.push(m.id!),
+      gap: () => events.push('<gap>'),
+    });
+    let blocked = false;
+    await until(() => {
+      redis.raw.clientList().then((clients) => {
+        blocked = clients.some((client) => client.cmd === 'xread' && client.flags.includes('b'));
+      });
+      return blocked;
+    }, 'the live read blocking');
+    const reading = proxy.connections[1]!;
+    // One entry, less than a full read: the reader is caught up, and its next read will block...
+    reading.hold();
+    const read = await redis.raw.xAdd('sse:{caught-up}', '*', { d: 'one' });
+    await until(() => reading.holding > 0, 'the read');
+    // ...but before that read reaches Redis, trimming passes the cursor: what followed it is gone.
+    const trim = { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: 10 } } as const;
+    const burst = redis.raw.multi();
+    for (let i = 0; i < 2000; i++) burst.xAdd('sse:{caught-up}', '*', { d: `burst ${i}` }, trim);
+    const last = ((await burst.exec()) as unknown as string[]).at(-1);
+    reading.release();
+    await until(() => events.at(-1) === last, 'the last event');
+    stop();
+    expect(events.slice(0, 2)).toEqual([read, '<gap>']);
+  });
 });
