@@ -1,0 +1,269 @@
+import 'reflect-metadata';
+import {
+  type CallHandler,
+  Controller,
+  ForbiddenException,
+  Injectable,
+  Module,
+  type NestInterceptor,
+  NotFoundException,
+  Query,
+  UseInterceptors,
+} from '@nestjs/common';
+import type { MessageEvent } from '@rxsse/core';
+import { createChannel, memoryEngine } from '@rxsse/core/channel';
+import {
+  concat,
+  EMPTY,
+  from,
+  map,
+  NEVER,
+  type Observable,
+  of,
+  range,
+  Subject,
+  startWith,
+  tap,
+  throwError,
+} from 'rxjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fetchBytes, rawClient, waitFor } from '../../../test/support/clients.js';
+import type { RunningServer } from '../../../test/support/harness.js';
+import { counted, recording } from '../../../test/support/recording.js';
+import { RxSse, RxsseModule } from '../src/index.js';
+import { nestMajor, type Platform, startNest } from './harness.js';
+
+/** Serves a stream of its own and never calls the method, as a cache in front of a route would. */
+@Injectable()
+class ServesItself implements NestInterceptor {
+  intercept(): Observable<unknown> {
+    return concat(of({ data: 'from the interceptor' }), NEVER);
+  }
+}
+
+@Injectable()
+class Refuses implements NestInterceptor {
+  intercept(): Observable<unknown> {
+    return throwError(() => new ForbiddenException('not today'));
+  }
+}
+
+@Injectable()
+class AnswersNothing implements NestInterceptor {
+  intercept(): Observable<unknown> {
+    return EMPTY;
+  }
+}
+
+@Injectable()
+class Greets implements NestInterceptor {
+  intercept(_context: unknown, next: CallHandler): Observable<unknown> {
+    return next.handle().pipe(startWith({ data: 'welcome' }));
+  }
+}
+
+@Injectable()
+class PassesOn implements NestInterceptor {
+  intercept(_context: unknown, next: CallHandler): Observable<unknown> {
+    return next.handle();
+  }
+}
+
+const calls = { method: 0 };
+const live = new Subject<MessageEvent>();
+const liveSource = counted(live.asObservable());
+const burst = { produced: 0 };
+const { options: burstOptions, closes: burstCloses } = recording({
+  maxQueueBytes: 64 * 1024,
+  stallTimeout: false,
+});
+const chat = createChannel(memoryEngine(), 'chain-chat', { maxReplay: { events: 1 } });
+
+@Controller()
+class ChainController {
+  @RxSse('served-by-interceptor')
+  @UseInterceptors(ServesItself)
+  servedByInterceptor(): Observable<MessageEvent> {
+    calls.method++;
+    return from([{ data: 'from the method' }]);
+  }
+
+  @RxSse('refused-by-interceptor')
+  @UseInterceptors(Refuses)
+  refusedByInterceptor(): Observable<MessageEvent> {
+    calls.method++;
+    return from([{ data: 'secret' }]);
+  }
+
+  @RxSse('emptied-by-interceptor')
+  @UseInterceptors(AnswersNothing)
+  emptiedByInterceptor(): Observable<MessageEvent> {
+    calls.method++;
+    return from([{ data: 'secret' }]);
+  }
+
+  @RxSse('greeted')
+  @UseInterceptors(Greets)
+  greeted(): Observable<MessageEvent> {
+    return from([{ data: 'hello' }]);
+  }
+
+  @RxSse('live')
+  @UseInterceptors(PassesOn)
+  live(): Observable<MessageEvent> {
+    return liveSource.observable;
+  }
+
+  @RxSse('burst', burstOptions)
+  @UseInterceptors(PassesOn)
+  burst(): Observable<MessageEvent> {
+    return range(0, 2_000_000).pipe(
+      tap(() => burst.produced++),
+      map((n) => ({ data: `event number ${n}` })),
+    );
+  }
+
+  @RxSse('thrown-at-once')
+  thrownAtOnce(): Observable<MessageEvent> {
+    throw new NotFoundException('no such feed');
+  }
+
+  // A parameter with a default value does not count in the method's length.
+  @RxSse('defaulted')
+  defaulted(@Query('n') n = 'none'): Observable<MessageEvent> {
+    return from([{ data: n }]);
+  }
+
+  @RxSse('posted', { method: 'POST' })
+  posted(): Observable<MessageEvent> {
+    return from([{ data: 'posted' }]);
+  }
+
+  @RxSse('chat')
+  chat(@Query('lastEventId') lastEventId: string) {
+    return chat.subscribe({ lastEventId });
+  }
+
+  @RxSse('chat-intercepted')
+  @UseInterceptors(PassesOn)
+  chatIntercepted(@Query('lastEventId') lastEventId: string) {
+    return chat.subscribe({ lastEventId });
+  }
+}
+
+@Module({ imports: [RxsseModule.forRoot()], controllers: [ChainController] })
+class ChainModule {}
+
+describe.each<Platform>(['express', 'fastify'])(
+  `nestjs ${nestMajor} on %s: Nest's chain around the stream`,
+  (platform) => {
+    let server: RunningServer | undefined;
+    const start = async () => {
+      server = await startNest(ChainModule, platform, []);
+      return server.url;
+    };
+    afterEach(async () => {
+      const running = server;
+      server = undefined;
+      await running?.close();
+      expect(running?.logged ?? []).toEqual([]);
+    });
+
+    it('streams what an interceptor serves on its own, and never runs the method', async () => {
+      const url = await start();
+      const before = calls.method;
+      const client = await rawClient(`${url}/served-by-interceptor`, { read: true });
+      await waitFor(() => client.text.includes('data: from the interceptor\n\n'), 5000, 'the event');
+      client.destroy();
+      expect(client.text).toMatch(/^HTTP\/1\.1 200/);
+      expect(calls.method).toBe(before);
+    });
+
+    it("answers an interceptor that fails before the method with Nest's response", async () => {
+      const url = await start();
+      const before = calls.method;
+      const { response, body } = await fetchBytes(`${url}/refused-by-interceptor`, {
+        signal: AbortSignal.timeout(5000),
+      });
+      expect(response.status).toBe(403);
+      expect(JSON.parse(body.toString())).toMatchObject({ statusCode: 403, message: 'not today' });
+      expect(calls.method).toBe(before);
+    });
+
+    it('ends the stream at once when an interceptor completes without the method', async () => {
+      const url = await start();
+      const before = calls.method;
+      const { response, body } = await fetchBytes(`${url}/emptied-by-interceptor`, {
+        signal: AbortSignal.timeout(5000),
+      });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('text/event-stream');
+      expect(body.toString()).toBe('');
+      expect(calls.method).toBe(before);
+    });
+
+    it("streams an interceptor's events from before the method's, first, and ends with the method's", async () => {
+      const url = await start();
+      const client = await rawClient(`${url}/greeted`, { read: true });
+      // The last chunk of a chunked body: the response ended, the connection may stay open.
+      await waitFor(() => client.text.endsWith('\r\n0\r\n\r\n'), 5000, 'the end of the stream');
+      client.destroy();
+      expect(client.text).toMatch(/data: welcome\n\n[\s\S]*data: hello\n\n/);
+    });
+
+    it('streams events that come later through an interceptor, and unsubscribes when the client leaves', async () => {
+      const url = await start();
+      const client = await rawClient(`${url}/live`, { read: true });
+      await waitFor(() => liveSource.counts.active === 1, 5000, 'the subscription');
+      live.next({ data: 'later' });
+      await waitFor(() => client.text.includes('data: later\n\n'), 5000, 'the later event');
+      client.destroy();
+      await waitFor(() => liveSource.counts.active === 0, 5000, 'the unsubscription');
+    });
+
+    it('stops a synchronous source behind an interceptor at the overflow close', async () => {
+      const url = await start();
+      const before = { closes: burstCloses.length, produced: burst.produced };
+      const client = await rawClient(`${url}/burst`, { read: false });
+      await waitFor(() => burstCloses.length === before.closes + 1, 10_000, 'the overflow close');
+      client.destroy();
+      expect(burstCloses.at(-1)!.reason).toBe('overflow');
+      expect(burst.produced - before.produced).toBeLessThan(1_000_000);
+    });
+
+    it("answers an exception the method throws at once with Nest's response", async () => {
+      const url = await start();
+      const { response, body } = await fetchBytes(`${url}/thrown-at-once`);
+      expect(response.status).toBe(404);
+      expect(JSON.parse(body.toString())).toMatchObject({ statusCode: 404, message: 'no such feed' });
+    });
+
+    it('hands a parameter with a default value to the method', async () => {
+      const url = await start();
+      expect((await fetchBytes(`${url}/defaulted?n=3`)).body.toString()).toBe('data: 3\n\n');
+      expect((await fetchBytes(`${url}/defaulted`)).body.toString()).toBe('data: none\n\n');
+    });
+
+    it("answers a POST stream with 200, not Nest's 201 for POST routes", async () => {
+      const url = await start();
+      const { response, body } = await fetchBytes(`${url}/posted`, { method: 'POST' });
+      expect(response.status).toBe(200);
+      expect(body.toString()).toBe('data: posted\n\n');
+    });
+
+    it("sends a channel's truncation header, with and without an interceptor", async () => {
+      const url = await start();
+      const first = await chat.publish({ data: 'one' });
+      await chat.publish({ data: 'two' });
+      await chat.publish({ data: 'three' });
+      for (const path of ['chat', 'chat-intercepted']) {
+        const client = await rawClient(`${url}/${path}?lastEventId=${encodeURIComponent(first)}`, {
+          read: true,
+        });
+        await waitFor(() => client.text.includes('\r\n\r\n'), 5000, 'the headers');
+        client.destroy();
+        expect(client.text.toLowerCase(), path).toContain('sse-history-truncated: true');
+      }
+    });
+  },
+);
