@@ -8,8 +8,10 @@ import {
   type NestInterceptor,
   NotFoundException,
   Query,
+  Scope,
   UseInterceptors,
 } from '@nestjs/common';
+import { APP_INTERCEPTOR } from '@nestjs/core';
 import type { MessageEvent } from '@rxsse/core';
 import { createChannel, memoryEngine } from '@rxsse/core/channel';
 import {
@@ -69,6 +71,15 @@ class PassesOn implements NestInterceptor {
   }
 }
 
+@Injectable()
+class Shouts implements NestInterceptor {
+  intercept(_context: unknown, next: CallHandler): Observable<unknown> {
+    return next
+      .handle()
+      .pipe(map((event: MessageEvent) => ({ ...event, data: String(event.data).toUpperCase() })));
+  }
+}
+
 const calls = { method: 0 };
 const live = new Subject<MessageEvent>();
 const liveSource = counted(live.asObservable());
@@ -120,6 +131,15 @@ class ChainController {
     return range(0, 2_000_000).pipe(
       tap(() => burst.produced++),
       map((n) => ({ data: `event number ${n}` })),
+    );
+  }
+
+  @RxSse('fails-later')
+  @UseInterceptors(PassesOn)
+  failsLater(): Observable<MessageEvent> {
+    return concat(
+      from([{ data: 'first' }]),
+      throwError(() => new Error('feed broke')),
     );
   }
 
@@ -221,6 +241,17 @@ describe.each<Platform>(['express', 'fastify'])(
       await waitFor(() => liveSource.counts.active === 0, 5000, 'the unsubscription');
     });
 
+    it("ends the stream on an error through an interceptor, and logs it with Nest's logger", async () => {
+      const url = await start();
+      const { body } = await fetchBytes(`${url}/fails-later`, { signal: AbortSignal.timeout(5000) });
+      expect(body.toString()).toBe('data: first\n\n');
+      await waitFor(() => server!.logged.length === 1, 5000, 'the report');
+      // The message names the request; the stack says where the error came from.
+      expect(server!.logged.splice(0)[0]).toMatch(
+        /^event stream GET \/fails-later failed: Error: feed broke Error: feed broke\n\s+at .*chain\.test\.ts/,
+      );
+    });
+
     it('stops a synchronous source behind an interceptor at the overflow close', async () => {
       const url = await start();
       const before = { closes: burstCloses.length, produced: burst.produced };
@@ -267,3 +298,28 @@ describe.each<Platform>(['express', 'fastify'])(
     });
   },
 );
+
+describe(`nestjs ${nestMajor}: a request-scoped global interceptor`, () => {
+  it('sees the events of every route', async () => {
+    @Controller()
+    class Hello {
+      @RxSse('hello')
+      hello(): Observable<MessageEvent> {
+        return from([{ data: 'hello' }]);
+      }
+    }
+    @Module({
+      imports: [RxsseModule.forRoot()],
+      controllers: [Hello],
+      providers: [{ provide: APP_INTERCEPTOR, useClass: Shouts, scope: Scope.REQUEST }],
+    })
+    class ScopedModule {}
+    const server = await startNest(ScopedModule, 'express', []);
+    try {
+      expect((await fetchBytes(`${server.url}/hello`)).body.toString()).toBe('data: HELLO\n\n');
+    } finally {
+      await server.close();
+    }
+    expect(server.logged).toEqual([]);
+  });
+});
