@@ -1,6 +1,6 @@
 import type { EventSourceLike, MessageEvent } from '@rxsse/core';
 import type { EventContext } from '@rxsse/node';
-import { Observable, type Subscriber } from 'rxjs';
+import { Observable, type Subscriber, type Unsubscribable } from 'rxjs';
 
 type Source = EventSourceLike<MessageEvent<unknown>>;
 
@@ -52,12 +52,16 @@ export class Handoff {
 
   #held(source: Observable<MessageEvent<unknown>>): Observable<MessageEvent<unknown>> {
     return new Observable((subscriber: Subscriber<MessageEvent<unknown>>) => {
+      let subscription: Unsubscribable | undefined;
       // Subscribing with the subscriber itself, so a synchronous source sees it closed at once.
       const start = () => {
-        if (!subscriber.closed) source.subscribe(subscriber);
+        if (!subscriber.closed) subscription = source.subscribe(subscriber);
       };
       if (this.#released) start();
       else this.#waiting.push(start);
+      // An rxjs source tears down with the subscriber; any other Observable only through its own
+      // subscription.
+      return () => subscription?.unsubscribe();
     });
   }
 }

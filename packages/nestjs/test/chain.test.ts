@@ -80,6 +80,30 @@ class Shouts implements NestInterceptor {
   }
 }
 
+/**
+ * An Observable that is not rxjs's (as zen-observable or a hand-written one): it tears down only
+ * through the subscription it returns.
+ */
+function foreignObservable(events: MessageEvent[]) {
+  const counts = { active: 0 };
+  const observable = {
+    subscribe(observer: { next(event: MessageEvent): void }) {
+      counts.active++;
+      for (const event of events) observer.next(event);
+      return {
+        unsubscribe: () => {
+          counts.active--;
+        },
+      };
+    },
+  };
+  return { counts, observable };
+}
+const foreign = {
+  alone: foreignObservable([{ data: 'from elsewhere' }]),
+  intercepted: foreignObservable([{ data: 'from elsewhere' }]),
+};
+
 const calls = { method: 0 };
 const live = new Subject<MessageEvent>();
 const liveSource = counted(live.asObservable());
@@ -141,6 +165,17 @@ class ChainController {
       from([{ data: 'first' }]),
       throwError(() => new Error('feed broke')),
     );
+  }
+
+  @RxSse('foreign')
+  foreign() {
+    return foreign.alone.observable;
+  }
+
+  @RxSse('foreign-intercepted')
+  @UseInterceptors(PassesOn)
+  foreignIntercepted() {
+    return foreign.intercepted.observable;
   }
 
   @RxSse('thrown-at-once')
@@ -250,6 +285,20 @@ describe.each<Platform>(['express', 'fastify'])(
       expect(server!.logged.splice(0)[0]).toMatch(
         /^event stream GET \/fails-later failed: Error: feed broke Error: feed broke\n\s+at .*chain\.test\.ts/,
       );
+    });
+
+    it("unsubscribes from an Observable that is not rxjs's when the client leaves, with or without an interceptor", async () => {
+      const url = await start();
+      for (const [path, { counts }] of [
+        ['foreign', foreign.alone],
+        ['foreign-intercepted', foreign.intercepted],
+      ] as const) {
+        const client = await rawClient(`${url}/${path}`, { read: true });
+        await waitFor(() => client.text.includes('data: from elsewhere\n\n'), 5000, `the event of /${path}`);
+        expect(counts.active, path).toBe(1);
+        client.destroy();
+        await waitFor(() => counts.active === 0, 5000, `the unsubscription of /${path}`);
+      }
     });
 
     it('stops a synchronous source behind an interceptor at the overflow close', async () => {
