@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import {
   type CallHandler,
   Controller,
+  type ExecutionContext,
   ForbiddenException,
   Injectable,
   Module,
@@ -23,6 +24,7 @@ import {
   type Observable,
   of,
   range,
+  retry,
   Subject,
   startWith,
   tap,
@@ -61,6 +63,26 @@ class AnswersNothing implements NestInterceptor {
 class Greets implements NestInterceptor {
   intercept(_context: unknown, next: CallHandler): Observable<unknown> {
     return next.handle().pipe(startWith({ data: 'welcome' }));
+  }
+}
+
+/** Runs the method again when its source fails, as a retrying interceptor does. */
+@Injectable()
+class RetriesOnce implements NestInterceptor {
+  intercept(_context: unknown, next: CallHandler): Observable<unknown> {
+    return next.handle().pipe(retry(1));
+  }
+}
+
+const attempts = { count: 0 };
+const handlerNames: string[] = [];
+
+/** Records the handler's name, as logging and tracing interceptors do. */
+@Injectable()
+class NamesHandler implements NestInterceptor {
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    handlerNames.push(`${context.getClass().name}.${context.getHandler().name}`);
+    return next.handle();
   }
 }
 
@@ -176,6 +198,21 @@ class ChainController {
   @UseInterceptors(PassesOn)
   foreignIntercepted() {
     return foreign.intercepted.observable;
+  }
+
+  @RxSse('named')
+  @UseInterceptors(NamesHandler)
+  namedRoute(): Observable<MessageEvent> {
+    return from([{ data: 'named' }]);
+  }
+
+  @RxSse('retried')
+  @UseInterceptors(RetriesOnce)
+  retried(): Observable<MessageEvent> {
+    attempts.count++;
+    return attempts.count % 2 === 1
+      ? throwError(() => new Error('first attempt failed'))
+      : from([{ data: `attempt ${attempts.count}` }]);
   }
 
   @RxSse('thrown-at-once')
@@ -309,6 +346,23 @@ describe.each<Platform>(['express', 'fastify'])(
       client.destroy();
       expect(burstCloses.at(-1)!.reason).toBe('overflow');
       expect(burst.produced - before.produced).toBeLessThan(1_000_000);
+    });
+
+    it("streams the source of the method's second run when an interceptor retries it", async () => {
+      const url = await start();
+      const before = attempts.count;
+      const client = await rawClient(`${url}/retried`, { read: true });
+      await waitFor(() => client.text.endsWith('\r\n0\r\n\r\n'), 5000, 'the end of the stream');
+      client.destroy();
+      expect(client.text).toContain(`data: attempt ${before + 2}\n\n`);
+      expect(client.text).not.toContain('first attempt failed');
+    });
+
+    it("shows guards and interceptors the method's own name", async () => {
+      const url = await start();
+      handlerNames.length = 0;
+      expect((await fetchBytes(`${url}/named`)).body.toString()).toBe('data: named\n\n');
+      expect(handlerNames).toEqual(['ChainController.namedRoute']);
     });
 
     it("answers an exception the method throws at once with Nest's response", async () => {

@@ -1,12 +1,14 @@
 import 'reflect-metadata';
+import { once } from 'node:events';
 import { Controller, Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import type { MessageEvent } from '@rxsse/core';
-import { type Observable, Subject } from 'rxjs';
-import { describe, expect, it } from 'vitest';
-import { rawClient, waitFor } from '../../../test/support/clients.js';
-import { RxSse, RxsseModule, RxsseRuntime } from '../src/index.js';
+import { from, type Observable, Subject, startWith } from 'rxjs';
+import { describe, expect, it, vi } from 'vitest';
+import { fetchBytes, rawClient, waitFor } from '../../../test/support/clients.js';
+import { RxSse, RxSseSignal, RxsseModule, RxsseRuntime } from '../src/index.js';
 import { nestMajor, startNest } from './harness.js';
 
 describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
@@ -68,5 +70,86 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
       await second.close();
     }
     expect([...first.logged, ...second.logged]).toEqual([]);
+  });
+
+  it('answers a route that asks for @RxSseSignal() in an app without RxsseModule with a 500 that names the fix', async () => {
+    @Controller()
+    class Lonely {
+      @RxSse('lonely')
+      lonely(@RxSseSignal() _signal: AbortSignal) {
+        return from([{ data: 'x' }]);
+      }
+    }
+    @Module({ controllers: [Lonely] })
+    class LonelyModule {}
+    const logged: string[] = [];
+    const server = await startNest(LonelyModule, 'express', logged);
+    try {
+      expect((await fetchBytes(`${server.url}/lonely`)).response.status).toBe(500);
+      expect(logged).toEqual([
+        expect.stringMatching(/RxsseModuleMissingError.*with @RxSseSignal\(\).*RxsseModule\.forRoot\(\)/s),
+      ]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("keeps a stream open on fastify past the route's handlerTimeout, which is for replies Fastify sends", async () => {
+    const events = new Subject<MessageEvent>();
+    @Controller()
+    class Feed {
+      @RxSse('feed')
+      feed(): Observable<MessageEvent> {
+        return events.pipe(startWith({ data: 'first' }));
+      }
+    }
+    @Module({ imports: [RxsseModule.forRoot()], controllers: [Feed] })
+    class FeedModule {}
+    const server = await startNest(FeedModule, new FastifyAdapter({ handlerTimeout: 1000 } as never), []);
+    try {
+      // Fastify arms the handler's timer when the request arrives: fake time from before it.
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      const client = await rawClient(`${server.url}/feed`, { read: true });
+      try {
+        while (!client.text.includes('data: first\n\n')) await once(client.socket, 'data');
+        vi.advanceTimersByTime(5000);
+      } finally {
+        vi.useRealTimers();
+      }
+      events.next({ data: 'later' });
+      await waitFor(() => client.text.includes('data: later\n\n') || client.closed, 5000, 'the later event');
+      expect(client.closed).toBe(false);
+      expect(client.text).not.toContain('FST_ERR');
+      client.destroy();
+    } finally {
+      await server.close();
+    }
+    expect(server.logged).toEqual([]);
+  });
+
+  it('sends the headers a Fastify hook set on the reply, with the stream', async () => {
+    @Controller()
+    class Hello {
+      @RxSse('hello')
+      hello(): Observable<MessageEvent> {
+        return from([{ data: 'hello' }]);
+      }
+    }
+    @Module({ imports: [RxsseModule.forRoot()], controllers: [Hello] })
+    class HelloModule {}
+    const adapter = new FastifyAdapter();
+    adapter.getInstance().addHook('onRequest', async (_req, reply) => {
+      reply.header('x-request-id', 'req-42');
+    });
+    const server = await startNest(HelloModule, adapter, []);
+    try {
+      const { response, body } = await fetchBytes(`${server.url}/hello`);
+      expect(response.headers.get('x-request-id')).toBe('req-42');
+      expect(response.headers.get('content-type')).toBe('text/event-stream');
+      expect(body.toString()).toBe('data: hello\n\n');
+    } finally {
+      await server.close();
+    }
+    expect(server.logged).toEqual([]);
   });
 });
