@@ -5,9 +5,15 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import type { MessageEvent } from '@rxsse/core';
-import { from, type Observable, Subject, startWith } from 'rxjs';
+import { concat, from, NEVER, type Observable, of, Subject, startWith } from 'rxjs';
 import { describe, expect, it, vi } from 'vitest';
-import { fetchBytes, rawClient, waitFor } from '../../../test/support/clients.js';
+import {
+  fetchBytes,
+  httpRequest,
+  type RawClient,
+  rawClient,
+  waitFor,
+} from '../../../test/support/clients.js';
 import { RxSse, RxSseSignal, RxsseModule, RxsseRuntime } from '../src/index.js';
 import { nestMajor, startNest } from './harness.js';
 
@@ -150,6 +156,40 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
     } finally {
       await server.close();
     }
+    expect(server.logged).toEqual([]);
+  });
+
+  it('turns away a stream request that comes once the streams ended, while the server still closes', async () => {
+    @Controller()
+    class Feed {
+      @RxSse('feed')
+      feed(): Observable<MessageEvent> {
+        return concat(of({ data: 'hi' }), NEVER);
+      }
+    }
+    @Module({ imports: [RxsseModule.forRoot({ shutdown: { retry: 5000 } })], controllers: [Feed] })
+    class FeedModule {}
+    const adapter = new FastifyAdapter({ return503OnClosing: false });
+    let client: RawClient | undefined;
+    let answer = '';
+    // Fastify's preClose runs once Nest's shutdown hooks ended the streams, before the server stops.
+    adapter.getInstance().addHook('preClose', async () => {
+      const kept = client!;
+      await waitFor(() => kept.text.endsWith('\r\n0\r\n\r\n'), 5000, 'the end of the first stream');
+      const before = kept.text.length;
+      kept.socket.write(httpRequest('GET', '/feed'));
+      await waitFor(() => kept.closed || kept.text.slice(before).includes('data: hi'), 5000, 'the answer');
+      answer = kept.text.slice(before);
+      kept.destroy();
+    });
+    const server = await startNest(FeedModule, adapter, []);
+    client = await rawClient(`${server.url}/feed`, { read: true });
+    await waitFor(() => client!.text.includes('data: hi'), 5000, 'the stream');
+    await server.close();
+    expect(answer).toMatch(/^HTTP\/1\.1 200/);
+    expect(answer.toLowerCase()).toContain('connection: close');
+    expect(answer).toContain('retry: 5000');
+    expect(answer).not.toContain('data: hi');
     expect(server.logged).toEqual([]);
   });
 });
