@@ -1,10 +1,10 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { StreamGroup } from '@rxsse/core';
+import { openStreams, StreamGroup } from '@rxsse/core';
 import { sse } from '@rxsse/express';
 import express from 'express';
-import { Registry } from 'prom-client';
-import { concat, from, NEVER } from 'rxjs';
+import { register as defaultRegistry, Registry } from 'prom-client';
+import { concat, from, map, NEVER, range } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawClient, waitFor } from '../../../test/support/clients.js';
 import { prometheusMetrics } from '../src/index.js';
@@ -28,6 +28,16 @@ describe('prometheusMetrics', () => {
       metrics,
       group,
       onError: () => {},
+    }),
+  );
+  // Far more than a socket buffers, to a client that never reads: the rest waits in the queue.
+  app.get(
+    '/flood',
+    sse(() => concat(range(0, 256).pipe(map(() => ({ data: 'x'.repeat(64 * 1024) }))), NEVER), {
+      metrics,
+      group,
+      maxQueueBytes: 64 * 1024 * 1024,
+      stallTimeout: false,
     }),
   );
   app.get('/metrics', async (_req, res) => {
@@ -77,11 +87,66 @@ describe('prometheusMetrics', () => {
     expect(await sample('rxsse_refused_messages_total')).toBe(1);
   });
 
+  it('gauges the bytes queued for a client that does not read', async () => {
+    const client = await rawClient(`${url}/flood`, { read: false });
+    await waitFor(() => group.queuedBytes > 0, 5000, 'a queue');
+    const queued = await sample('rxsse_queued_bytes');
+    expect(queued).toBeGreaterThan(0);
+    expect(queued).toBeLessThanOrEqual(256 * (64 * 1024 + 8));
+    client.destroy();
+    await waitFor(() => group.size === 0, 5000, 'the disconnect');
+    expect(await sample('rxsse_queued_bytes')).toBe(0);
+  });
+
+  it('counts heartbeats and dropped events as the stream reports them', async () => {
+    const before = {
+      heartbeats: await sample('rxsse_heartbeats_total'),
+      dropped: await sample('rxsse_dropped_events_total'),
+    };
+    metrics.heartbeat();
+    metrics.heartbeat();
+    metrics.dropped(3);
+    metrics.dropped(4);
+    expect((await sample('rxsse_heartbeats_total')) - before.heartbeats).toBe(2);
+    expect((await sample('rxsse_dropped_events_total')) - before.dropped).toBe(7);
+  });
+
   it('counts replay outcomes', async () => {
     metrics.replay('hit');
     metrics.replay('truncated');
     metrics.replay('truncated');
     expect(await sample('rxsse_replays_total{outcome="hit"}')).toBe(1);
     expect(await sample('rxsse_replays_total{outcome="truncated"}')).toBe(2);
+  });
+});
+
+describe('prometheusMetrics with its defaults', () => {
+  it("registers on prom-client's global registry and gauges the streams of openStreams", async () => {
+    const prefix = 'rxsse_defaults_test_';
+    const metrics = prometheusMetrics({ prefix });
+    const app = express();
+    app.get(
+      '/open',
+      sse(() => concat(from([{ data: 'hello' }]), NEVER), { metrics }),
+    );
+    const server = app.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const client = await rawClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}/open`, {
+        read: true,
+      });
+      await waitFor(() => client.text.includes('data: hello'), 5000, 'the open stream');
+      const text = await defaultRegistry.metrics();
+      expect(text).toContain(`${prefix}connections_total 1\n`);
+      expect(text).toContain(`${prefix}connections_open ${openStreams.size}\n`);
+      expect(openStreams.size).toBeGreaterThan(0);
+      client.destroy();
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      for (const metric of await defaultRegistry.getMetricsAsJSON()) {
+        if (metric.name.startsWith(prefix)) defaultRegistry.removeSingleMetric(metric.name);
+      }
+    }
   });
 });
