@@ -89,7 +89,6 @@ export class LiveReader<T> {
    * everything appended from then on reaches the listener.
    */
   async listen(key: string, listener: EntryListener<T>): Promise<() => void> {
-    if (this.#closed) throw new Error('The Redis engine is closed');
     const unlisten = await listenOn(this.#topics, key, listener, (added) => this.#addTopic(added));
     this.#ensureRunning();
     return unlisten;

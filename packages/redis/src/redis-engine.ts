@@ -141,6 +141,7 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
     return reader;
   };
   let bus: LiveBus;
+  let closed = false;
   if (layout) {
     // On one Redis, one reader reads every partition. On a Cluster, the partitions' keys are in
     // different slots, which no one XREAD may mix: one reader each, created when first listened to.
@@ -211,6 +212,7 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
     async listen(topic: string, listener: LiveListener) {
       keyOf(topic);
       try {
+        if (closed) throw new Error('The Redis engine is closed');
         return await bus.listen(topic, listener);
       } catch (error) {
         throw new RedisEngineError('listen', topic, error);
@@ -218,6 +220,7 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
     },
 
     async close() {
+      closed = true;
       connections.close();
       for (const reader of readers) reader.close();
       for (const reading of readingClients) if (reading.isOpen) reading.destroy();

@@ -71,8 +71,11 @@ describe('redisEngine connections', () => {
     expect(errors).toEqual([]);
   });
 
-  it('refuses a listener once closed, saying it is closed', async () => {
-    const store = engine();
+  it.each([
+    ['per topic', undefined],
+    ['partitioned, on a partition already watched', 1],
+  ])('refuses a listener once closed, saying it is closed (%s)', async (_mode, partitions) => {
+    const store = engine({ partitions });
     await roundTrip(store, 'before');
     await store.close();
     await expect(store.listen('after', { event: () => {}, gap: () => {} })).rejects.toThrow(
