@@ -84,69 +84,66 @@ describe('redisEngine with partitions, while its command connection lags', () =>
   });
 });
 
+/**
+ * A listener on `topic` through a proxy (streams trimmed to about 10 entries, reads of 5), once its
+ * live read blocks; `burst` trims far past whatever the reader has while its replies are held.
+ */
+async function laggingListener(topic: string) {
+  proxy = await RedisProxy.start(redis.server.port);
+  const store = redis.engine({ url: proxy.url, maxLength: 10, readCount: 5, commandTimeoutMs: 5000 });
+  await store.append(topic, { data: 'first' });
+  const events: string[] = [];
+  const stop = await store.listen(topic, {
+    event: (m) => events.push(m.id!),
+    gap: () => events.push('<gap>'),
+  });
+  let blocked = false;
+  await until(() => {
+    redis.raw.clientList().then((clients) => {
+      blocked = clients.some((client) => client.cmd === 'xread' && client.flags.includes('b'));
+    });
+    return blocked;
+  }, 'the live read blocking');
+  const reading = proxy.connections[1]!;
+  const key = `sse:{${topic}}`;
+  return {
+    events,
+    reading,
+    key,
+    /** 2,000 entries, trimmed as they come; resolves once the listener has the last of them. */
+    async burst() {
+      const trim = { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: 10 } } as const;
+      const burst = redis.raw.multi();
+      for (let i = 0; i < 2000; i++) burst.xAdd(key, '*', { d: `burst ${i}` }, trim);
+      const last = ((await burst.exec()) as unknown as string[]).at(-1);
+      reading.release();
+      await until(() => events.at(-1) === last, 'the last event');
+      stop();
+    },
+  };
+}
+
 describe('redisEngine while its live connection lags', () => {
   it('tells a listener about a gap when trimming passes its cursor while it is behind', async () => {
-    proxy = await RedisProxy.start(redis.server.port);
-    const store = redis.engine({ url: proxy.url, maxLength: 10, readCount: 5, commandTimeoutMs: 5000 });
-    await store.append('behind', { data: 'first' });
-    const events: string[] = [];
-    const stop = await store.listen('behind', {
-      event: (m) => events.push(m.id!),
-      gap: () => events.push('<gap>'),
-    });
-    let blocked = false;
-    await until(() => {
-      redis.raw.clientList().then((clients) => {
-        blocked = clients.some((client) => client.cmd === 'xread' && client.flags.includes('b'));
-      });
-      return blocked;
-    }, 'the live read blocking');
-    const reading = proxy.connections[1]!;
+    const { events, reading, key, burst } = await laggingListener('behind');
     // A full read (readCount entries) is on its way when the stream is trimmed far past it.
     reading.hold();
     const full = redis.raw.multi();
-    for (let i = 0; i < 5; i++) full.xAdd('sse:{behind}', '*', { d: `full ${i}` });
+    for (let i = 0; i < 5; i++) full.xAdd(key, '*', { d: `full ${i}` });
     const read = (await full.exec()) as unknown as string[];
     await until(() => reading.holding > 0, 'the full read');
-    const trim = { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: 10 } } as const;
-    const burst = redis.raw.multi();
-    for (let i = 0; i < 2000; i++) burst.xAdd('sse:{behind}', '*', { d: `burst ${i}` }, trim);
-    const last = ((await burst.exec()) as unknown as string[]).at(-1);
-    reading.release();
-    await until(() => events.at(-1) === last, 'the last event');
-    stop();
+    await burst();
     expect(events.slice(0, 6)).toEqual([...read, '<gap>']);
   });
 
   it('tells a listener about a gap when trimming passes its cursor between two reads, caught up', async () => {
-    proxy = await RedisProxy.start(redis.server.port);
-    const store = redis.engine({ url: proxy.url, maxLength: 10, readCount: 5, commandTimeoutMs: 5000 });
-    await store.append('caught-up', { data: 'first' });
-    const events: string[] = [];
-    const stop = await store.listen('caught-up', {
-      event: (m) => events.push(m.id!),
-      gap: () => events.push('<gap>'),
-    });
-    let blocked = false;
-    await until(() => {
-      redis.raw.clientList().then((clients) => {
-        blocked = clients.some((client) => client.cmd === 'xread' && client.flags.includes('b'));
-      });
-      return blocked;
-    }, 'the live read blocking');
-    const reading = proxy.connections[1]!;
+    const { events, reading, key, burst } = await laggingListener('caught-up');
     // One entry, less than a full read: the reader is caught up, and its next read will block...
     reading.hold();
-    const read = await redis.raw.xAdd('sse:{caught-up}', '*', { d: 'one' });
+    const read = await redis.raw.xAdd(key, '*', { d: 'one' });
     await until(() => reading.holding > 0, 'the read');
     // ...but before that read reaches Redis, trimming passes the cursor: what followed it is gone.
-    const trim = { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: 10 } } as const;
-    const burst = redis.raw.multi();
-    for (let i = 0; i < 2000; i++) burst.xAdd('sse:{caught-up}', '*', { d: `burst ${i}` }, trim);
-    const last = ((await burst.exec()) as unknown as string[]).at(-1);
-    reading.release();
-    await until(() => events.at(-1) === last, 'the last event');
-    stop();
+    await burst();
     expect(events.slice(0, 2)).toEqual([read, '<gap>']);
   });
 });
