@@ -649,22 +649,30 @@ describe('stall detection and teardown', () => {
     expect(reasons).toEqual([]);
   });
 
-  it('unsubscribing during a backoff wait ends it: no timer left, no header call, no request', async () => {
+  /**
+   * A route that answers 503 with an hour's `Retry-After`, on fake timers: its URL, and the timers
+   * pending before a client starts.
+   */
+  async function busyRoute() {
     const app = express();
     app.get('/sse', (_req, res) => {
       // No connection kept alive: undici's timers for idle sockets would blur the count.
       res.status(503).set({ 'retry-after': '3600', connection: 'close' }).send('busy');
     });
-    const url = await serve(app);
+    const url = `${await serve(app)}/sse`;
     fakeTimers();
     // undici's clock, if fetch starts it under fake timers, is running before the client does.
-    await fetch(`${url}/sse`).then((response) => response.text());
-    const before = vi.getTimerCount();
+    await fetch(url).then((response) => response.text());
+    return { url, before: vi.getTimerCount() };
+  }
+
+  it('unsubscribing during a backoff wait ends it: no timer left, no header call, no request', async () => {
+    const { url, before } = await busyRoute();
     const counting = countingFetch();
     let headerCalls = 0;
     const delays: number[] = [];
     const client = recorded(
-      fromEventSource(`${url}/sse`, {
+      fromEventSource(url, {
         fetch: counting.fetch,
         headers: () => {
           headerCalls++;
@@ -683,18 +691,11 @@ describe('stall detection and teardown', () => {
   });
 
   it('unsubscribing from onReconnect starts no wait: no timer left, no request', async () => {
-    const app = express();
-    app.get('/sse', (_req, res) => {
-      res.status(503).set({ 'retry-after': '3600', connection: 'close' }).send('busy');
-    });
-    const url = await serve(app);
-    fakeTimers();
-    await fetch(`${url}/sse`).then((response) => response.text());
-    const before = vi.getTimerCount();
+    const { url, before } = await busyRoute();
     const counting = countingFetch();
     const delays: number[] = [];
     const client = recorded(
-      fromEventSource(`${url}/sse`, {
+      fromEventSource(url, {
         fetch: counting.fetch,
         onReconnect: (_reason, delay) => {
           delays.push(delay);
