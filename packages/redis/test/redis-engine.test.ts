@@ -8,7 +8,7 @@ import { freePort } from '../../../test/support/processes.js';
 import { RedisEngineError, RedisTimeoutError, RedisTopicError, redisEngine } from '../src/index.js';
 import { LiveClient } from './support/sse-clients.js';
 import { startStreamServer } from './support/stream-server.js';
-import { useRedis } from './support/use-redis.js';
+import { killLiveConnection, useRedis } from './support/use-redis.js';
 
 const redis = useRedis({ defaults: { blockMs: 100 } });
 const { engine } = redis;
@@ -16,18 +16,6 @@ const { engine } = redis;
 /** How many XREADs Redis has run, blocking or not. */
 async function xreadCalls(): Promise<number> {
   return Number((await redis.raw.info('commandstats')).match(/cmdstat_xread:calls=(\d+)/)?.[1] ?? 0);
-}
-
-/** Drops the live reader's connection, as a network blip would. */
-async function killLiveConnection(): Promise<void> {
-  let id: number | undefined;
-  await until(() => {
-    redis.raw.clientList().then((clients) => {
-      id = clients.find((client) => client.cmd === 'xread')?.id;
-    });
-    return id !== undefined;
-  }, 'the live connection');
-  await redis.raw.sendCommand(['CLIENT', 'KILL', 'ID', String(id)]);
 }
 
 /** A listener that records what it gets. */
@@ -193,7 +181,7 @@ describe('redisEngine', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect((await xreadCalls()) - before).toBeLessThan(10);
 
-    await killLiveConnection();
+    await killLiveConnection(redis.raw);
     const id = await store.append('idle again', { data: 'after the blip' });
     await until(() => seen.events.at(-1)?.id === id, 'the event after the blip');
     before = await xreadCalls();
@@ -206,7 +194,7 @@ describe('redisEngine', () => {
     const store = engine();
     const seen = recorder();
     const stop = await store.listen('never written', seen.listener);
-    await killLiveConnection();
+    await killLiveConnection(redis.raw);
     const id = await store.append('never written', { data: 'x' });
     await until(() => seen.events.at(-1)?.id === id, 'the event');
     stop();
@@ -256,7 +244,7 @@ describe('redisEngine', () => {
     await until(() => seen.events.length === 1, 'the first event');
     // The stream is gone (Redis lost it), and the reader's connection with it.
     await redis.raw.del('sse:{restarted}');
-    await killLiveConnection();
+    await killLiveConnection(redis.raw);
     await until(() => seen.gaps === 1, 'the gap');
     await store.append('restarted', { id: '5-1', data: 'new' });
     await until(() => seen.events.length === 3, 'the event of the new stream');

@@ -3,7 +3,7 @@ import { until } from '@rxsse/core/testing';
 import { describe, expect, it } from 'vitest';
 import { RedisEngineError } from '../src/index.js';
 import { PartitionLayout, slotOf } from '../src/partition.js';
-import { useRedis } from './support/use-redis.js';
+import { killLiveConnection, useRedis } from './support/use-redis.js';
 
 const redis = useRedis({ defaults: { blockMs: 100, partitions: 4 }, flush: true });
 const { engine } = redis;
@@ -37,18 +37,6 @@ async function blockedReadArgvBytes(store: ChannelEngine, topic: string): Promis
     return argvMem !== undefined;
   }, 'a blocked XREAD');
   return argvMem!;
-}
-
-/** Drops the live reader's connection, as a network blip would. */
-async function killLiveConnection(): Promise<void> {
-  let id: number | undefined;
-  await until(() => {
-    redis.raw.clientList().then((clients) => {
-      id = clients.find((client) => client.cmd === 'xread')?.id;
-    });
-    return id !== undefined;
-  }, 'the live connection');
-  await redis.raw.sendCommand(['CLIENT', 'KILL', 'ID', String(id)]);
 }
 
 describe('redisEngine({ partitions })', () => {
@@ -180,7 +168,7 @@ describe('redisEngine({ partitions })', () => {
     const key = layout.partitionKey(layout.partitionOf('t'));
     const [last] = (await redis.raw.xRevRange(key, '+', '-', { COUNT: 1 })) ?? [];
     await redis.raw.xDel(key, last!.id);
-    await killLiveConnection();
+    await killLiveConnection(redis.raw);
     await until(() => seen.ids().includes('<gap>'), 'the gap');
     const c = await store.append('t', { data: 'c' });
     await until(() => seen.ids().includes(c), 'the next event');
@@ -201,7 +189,7 @@ describe('redisEngine({ partitions })', () => {
     // The partition lost its last entry, another topic's: read again from its start, it brings t's a.
     const [last] = (await redis.raw.xRevRange(one.partitionKey(0), '+', '-', { COUNT: 1 })) ?? [];
     await redis.raw.xDel(one.partitionKey(0), last!.id);
-    await killLiveConnection();
+    await killLiveConnection(redis.raw);
     await until(() => seen.ids().includes('<gap>'), 'the gap');
     const c = await store.append('t', { data: 'c' });
     await until(() => seen.ids().includes(c), 'the next event');
@@ -225,7 +213,7 @@ describe('redisEngine({ partitions })', () => {
     const key = layout.partitionKey(layout.partitionOf(lossy));
     const [last] = (await redis.raw.xRevRange(key, '+', '-', { COUNT: 1 })) ?? [];
     await redis.raw.xDel(key, last!.id);
-    await killLiveConnection();
+    await killLiveConnection(redis.raw);
     await until(() => seen.ids().includes('<gap>'), 'the gap');
     // What the dropped connection reported is behind us.
     errors.length = 0;

@@ -1,4 +1,5 @@
 import type { ChannelEngine } from '@rxsse/core/channel';
+import { until } from '@rxsse/core/testing';
 import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { RedisServer } from '../../../../test/support/redis-server.js';
@@ -114,4 +115,16 @@ function lifecycle<Target>(hooks: {
     return created;
   };
   return { get, engine };
+}
+
+/** Drops an engine's live reader connection (the one in `XREAD`), as a network blip would. */
+export async function killLiveConnection(raw: ReturnType<typeof createClient>): Promise<void> {
+  let id: number | undefined;
+  await until(() => {
+    raw.clientList().then((clients) => {
+      id = clients.find((client) => client.cmd === 'xread')?.id;
+    });
+    return id !== undefined;
+  }, 'the live connection');
+  await raw.sendCommand(['CLIENT', 'KILL', 'ID', String(id)]);
 }
