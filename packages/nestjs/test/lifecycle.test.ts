@@ -4,7 +4,7 @@ import { Controller, Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
-import type { MessageEvent } from '@rxsse/core';
+import { type MessageEvent, StreamGroup } from '@rxsse/core';
 import { concat, from, NEVER, type Observable, of, Subject, startWith } from 'rxjs';
 import { describe, expect, it, vi } from 'vitest';
 import {
@@ -45,6 +45,42 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
     const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
     expect(moduleRef.get(Reads).runtime.defaults.heartbeat).toBe(4321);
     await moduleRef.close();
+  });
+
+  it("closing the app ends the streams of the group given to forRoot, and a route's own group is its owner's", async () => {
+    const events = new Subject<MessageEvent>();
+    const shared = new StreamGroup();
+    const own = new StreamGroup();
+    @Controller()
+    class Feeds {
+      @RxSse('shared')
+      shared(): Observable<MessageEvent> {
+        return events;
+      }
+      @RxSse('own', { group: own })
+      own(): Observable<MessageEvent> {
+        return events;
+      }
+    }
+    @Module({
+      imports: [RxsseModule.forRoot({ group: shared, shutdown: { retry: 1000 } })],
+      controllers: [Feeds],
+    })
+    class FeedModule {}
+    const app = await startNest(FeedModule, 'express', []);
+    const [inShared, inOwn] = await Promise.all([
+      rawClient(`${app.url}/shared`, { read: true }),
+      rawClient(`${app.url}/own`, { read: true }),
+    ]);
+    await waitFor(() => shared.size === 1 && own.size === 1, 5000, 'both streams');
+    const closing = app.close();
+    await inShared.done;
+    expect(inShared.text).toContain('retry: 1000');
+    expect(own.size).toBe(1);
+    await own.close({ retry: 2000 });
+    await inOwn.done;
+    await closing;
+    expect(inOwn.text).toContain('retry: 2000');
   });
 
   it("closing one app ends its own streams and leaves another app's open", async () => {
