@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   type ContractMessage,
   defineEvents,
+  type EventSourceOptions,
   type EventsOf,
   fromEventSource,
   json,
@@ -54,6 +55,29 @@ function recorded<T>(source: Parameters<typeof record<T>>[0]) {
 /** Fake timers for the client's delays and stall timer; I/O stays real. */
 function fakeTimers(): void {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+}
+
+/**
+ * The first `count` reconnect delays of a client against a route that always answers 502, on fake
+ * timers: each wait runs out before the next failure is awaited.
+ */
+async function delaysWhileFailing(count: number, options: EventSourceOptions = {}): Promise<number[]> {
+  const app = express();
+  app.get('/sse', (_req, res) => {
+    res.status(502).send('down');
+  });
+  const url = await serve(app);
+  fakeTimers();
+  const delays: number[] = [];
+  recorded(
+    fromEventSource(`${url}/sse`, { ...options, onReconnect: (_reason, delay) => delays.push(delay) }),
+  );
+  while (delays.length < count) {
+    const seen = delays.length;
+    await until(() => delays.length > seen, 'the next failure');
+    await vi.advanceTimersByTimeAsync(delays.at(-1)!);
+  }
+  return delays;
 }
 
 const sent: ContractMessage<Events>[] = [
@@ -253,21 +277,9 @@ describe('reconnecting', () => {
   });
 
   it('backs off by default from 1 s, doubling up to 30 s, scaled by Math.random', async () => {
-    const app = express();
-    app.get('/sse', (_req, res) => {
-      res.status(502).send('down');
-    });
-    const url = await serve(app);
-    fakeTimers();
     // The jitter's only source, fixed so the wait of each attempt is known.
     vi.spyOn(Math, 'random').mockReturnValue(0.5);
-    const delays: number[] = [];
-    recorded(fromEventSource(`${url}/sse`, { onReconnect: (_reason, delay) => delays.push(delay) }));
-    while (delays.length < 8) {
-      const seen = delays.length;
-      await until(() => delays.length > seen, 'the next failure');
-      await vi.advanceTimersByTimeAsync(delays.at(-1)!);
-    }
+    const delays = await delaysWhileFailing(8);
     expect(delays).toEqual([500, 1000, 2000, 4000, 8000, 15_000, 15_000, 15_000]);
   });
 
@@ -296,25 +308,7 @@ describe('reconnecting', () => {
   });
 
   it('backs off with full jitter under the cap while a server keeps failing', async () => {
-    const app = express();
-    app.get('/sse', (_req, res) => {
-      res.status(502).send('down');
-    });
-    const url = await serve(app);
-    fakeTimers();
-    const delays: number[] = [];
-    recorded(
-      fromEventSource(`${url}/sse`, {
-        retryDelay: 100,
-        maxRetryDelay: 1000,
-        onReconnect: (_reason, delay) => delays.push(delay),
-      }),
-    );
-    while (delays.length < 8) {
-      const seen = delays.length;
-      await until(() => delays.length > seen, 'the next failure');
-      await vi.advanceTimersByTimeAsync(delays.at(-1)!);
-    }
+    const delays = await delaysWhileFailing(8, { retryDelay: 100, maxRetryDelay: 1000 });
     delays.forEach((delay, attempt) => {
       expect(delay).toBeGreaterThanOrEqual(0);
       expect(delay).toBeLessThanOrEqual(Math.min(1000, 100 * 2 ** attempt));
@@ -737,30 +731,12 @@ describe('stall detection and teardown', () => {
   });
 
   it('leaves no abort listener behind from one connection to the next', async () => {
-    const app = express();
-    app.get('/sse', (_req, res) => {
-      res.status(502).send('down');
-    });
-    const url = await serve(app);
-    fakeTimers();
     const warnings: Error[] = [];
     const onWarning = (warning: Error) => warnings.push(warning);
     process.on('warning', onWarning);
     try {
-      const delays: number[] = [];
-      recorded(
-        fromEventSource(`${url}/sse`, {
-          retryDelay: 1,
-          maxRetryDelay: 1,
-          onReconnect: (_reason, delay) => delays.push(delay),
-        }),
-      );
       // Node warns once an AbortSignal holds more than 10 listeners.
-      while (delays.length < 15) {
-        const seen = delays.length;
-        await until(() => delays.length > seen, 'the next failure');
-        await vi.advanceTimersByTimeAsync(1);
-      }
+      await delaysWhileFailing(15, { retryDelay: 1, maxRetryDelay: 1 });
       await new Promise((resolve) => setImmediate(resolve));
     } finally {
       process.off('warning', onWarning);
