@@ -1,19 +1,17 @@
 import 'reflect-metadata';
-import { once } from 'node:events';
 import { Controller, Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { type MessageEvent, StreamGroup } from '@rxsse/core';
 import { concat, from, NEVER, type Observable, of, Subject, startWith } from 'rxjs';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  fetchBytes,
-  httpRequest,
-  type RawClient,
-  rawClient,
-  waitFor,
-} from '../../../test/support/clients.js';
+  expectCloseEndsOnlyItsOwnStreams,
+  expectStreamPastHandlerTimeout,
+  turnAwayWhileClosing,
+} from '../../../test/support/app-lifecycle.js';
+import { fetchBytes, rawClient, waitFor } from '../../../test/support/clients.js';
 import { RxSse, RxSseSignal, RxsseModule, RxsseRuntime } from '../src/index.js';
 import { nestMajor, startNest } from './harness.js';
 
@@ -96,21 +94,7 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
     class FeedModule {}
     const first = await startNest(FeedModule, 'express', []);
     const second = await startNest(FeedModule, 'express', []);
-    try {
-      const [leaving, staying] = await Promise.all([
-        rawClient(`${first.url}/feed`, { read: true }),
-        rawClient(`${second.url}/feed`, { read: true }),
-      ]);
-      await waitFor(() => events.observers.length === 2, 5000, 'both subscriptions');
-      await first.close();
-      await leaving.done;
-      events.next({ data: 'still here' });
-      await waitFor(() => staying.text.includes('data: still here\n\n'), 5000, "the other app's event");
-      expect(staying.closed).toBe(false);
-      staying.destroy();
-    } finally {
-      await second.close();
-    }
+    await expectCloseEndsOnlyItsOwnStreams(events, first, second);
     expect([...first.logged, ...second.logged]).toEqual([]);
   });
 
@@ -149,20 +133,7 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
     class FeedModule {}
     const server = await startNest(FeedModule, new FastifyAdapter({ handlerTimeout: 1000 } as never), []);
     try {
-      // Fastify arms the handler's timer when the request arrives: fake time from before it.
-      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-      const client = await rawClient(`${server.url}/feed`, { read: true });
-      try {
-        while (!client.text.includes('data: first\n\n')) await once(client.socket, 'data');
-        vi.advanceTimersByTime(5000);
-      } finally {
-        vi.useRealTimers();
-      }
-      events.next({ data: 'later' });
-      await waitFor(() => client.text.includes('data: later\n\n') || client.closed, 5000, 'the later event');
-      expect(client.closed).toBe(false);
-      expect(client.text).not.toContain('FST_ERR');
-      client.destroy();
+      await expectStreamPastHandlerTimeout(server.url, events);
     } finally {
       await server.close();
     }
@@ -206,26 +177,12 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
     @Module({ imports: [RxsseModule.forRoot({ shutdown: { retry: 5000 } })], controllers: [Feed] })
     class FeedModule {}
     const adapter = new FastifyAdapter({ return503OnClosing: false });
-    let client: RawClient | undefined;
-    let answer = '';
     // Fastify's preClose runs once Nest's shutdown hooks ended the streams, before the server stops.
-    adapter.getInstance().addHook('preClose', async () => {
-      const kept = client!;
-      await waitFor(() => kept.text.endsWith('\r\n0\r\n\r\n'), 5000, 'the end of the first stream');
-      const before = kept.text.length;
-      kept.socket.write(httpRequest('GET', '/feed'));
-      await waitFor(() => kept.closed || kept.text.slice(before).includes('data: hi'), 5000, 'the answer');
-      answer = kept.text.slice(before);
-      kept.destroy();
-    });
+    const asking = turnAwayWhileClosing(adapter.getInstance());
     const server = await startNest(FeedModule, adapter, []);
-    client = await rawClient(`${server.url}/feed`, { read: true });
-    await waitFor(() => client!.text.includes('data: hi'), 5000, 'the stream');
+    await asking.open(server.url);
     await server.close();
-    expect(answer).toMatch(/^HTTP\/1\.1 200/);
-    expect(answer.toLowerCase()).toContain('connection: close');
-    expect(answer).toContain('retry: 5000');
-    expect(answer).not.toContain('data: hi');
+    asking.expectTurnedAway();
     expect(server.logged).toEqual([]);
   });
 });

@@ -1,0 +1,92 @@
+// What every server app shows across its life, checked the same way whatever builds the app: the
+// Fastify adapter, and NestJS on Fastify or Express.
+import { once } from 'node:events';
+import type { MessageEvent } from '@rxsse/core';
+import type { Subject } from 'rxjs';
+import { expect, vi } from 'vitest';
+import { httpRequest, type RawClient, rawClient, waitFor } from './clients.js';
+
+/** An app serving `/feed` from one shared `Subject`. */
+interface FeedApp {
+  url: string;
+  close(): Promise<unknown>;
+}
+
+/** Closing `first` ends its stream on `/feed`; `second`'s stream, on the same source, stays open. */
+export async function expectCloseEndsOnlyItsOwnStreams(
+  events: Subject<MessageEvent>,
+  first: FeedApp,
+  second: FeedApp,
+): Promise<void> {
+  try {
+    const [leaving, staying] = await Promise.all([
+      rawClient(`${first.url}/feed`, { read: true }),
+      rawClient(`${second.url}/feed`, { read: true }),
+    ]);
+    await waitFor(() => events.observers.length === 2, 5000, 'both subscriptions');
+    await first.close();
+    await leaving.done;
+    events.next({ data: 'still here' });
+    await waitFor(() => staying.text.includes('data: still here\n\n'), 5000, "the other app's event");
+    expect(staying.closed).toBe(false);
+    staying.destroy();
+  } finally {
+    await second.close();
+  }
+}
+
+/**
+ * Opens `/feed` (whose first event is `first`), lets 5 s of fake time pass from before the request
+ * (when Fastify arms a route's `handlerTimeout`), then expects `events`' next one on the same stream.
+ */
+export async function expectStreamPastHandlerTimeout(
+  url: string,
+  events: Subject<MessageEvent>,
+): Promise<void> {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  const client = await rawClient(`${url}/feed`, { read: true });
+  try {
+    while (!client.text.includes('data: first\n\n')) await once(client.socket, 'data');
+    vi.advanceTimersByTime(5000);
+  } finally {
+    vi.useRealTimers();
+  }
+  events.next({ data: 'later' });
+  await waitFor(() => client.text.includes('data: later\n\n') || client.closed, 5000, 'the later event');
+  expect(client.closed).toBe(false);
+  expect(client.text).not.toContain('FST_ERR');
+  client.destroy();
+}
+
+/**
+ * Asks for `/feed` (which sends `hi`, then nothing) again, on the connection of a stream the app's
+ * close ended, from a Fastify `preClose` hook (run once the streams ended, before the server stops),
+ * and expects it turned away: a 200 with the shutdown's `retry: 5000` and `connection: close`.
+ */
+export function turnAwayWhileClosing(fastify: {
+  addHook(name: 'preClose', hook: () => Promise<void>): unknown;
+}): { open(url: string): Promise<void>; expectTurnedAway(): void } {
+  let client: RawClient | undefined;
+  let answer = '';
+  fastify.addHook('preClose', async () => {
+    const kept = client!;
+    await waitFor(() => kept.text.endsWith('\r\n0\r\n\r\n'), 5000, 'the end of the first stream');
+    const before = kept.text.length;
+    kept.socket.write(httpRequest('GET', '/feed'));
+    await waitFor(() => kept.closed || kept.text.slice(before).includes('data: hi'), 5000, 'the answer');
+    answer = kept.text.slice(before);
+    kept.destroy();
+  });
+  return {
+    async open(url) {
+      client = await rawClient(`${url}/feed`, { read: true });
+      await waitFor(() => client!.text.includes('data: hi'), 5000, 'the stream');
+    },
+    expectTurnedAway() {
+      expect(answer).toMatch(/^HTTP\/1\.1 200/);
+      expect(answer.toLowerCase()).toContain('connection: close');
+      expect(answer).toContain('retry: 5000');
+      expect(answer).not.toContain('data: hi');
+    },
+  };
+}
