@@ -1,6 +1,7 @@
 // The fetch handler and its sink at their edges: a request aborted before the stream began, a body
 // cancelled or read to its end, HEAD, the opening comment, the default heartbeat, Last-Event-ID.
-import { getEventListeners } from 'node:events';
+import { EventEmitter, getEventListeners, on } from 'node:events';
+import type { MessageEvent } from '@rxsse/core';
 import { from, NEVER } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { counted, recording } from '../../../test/support/recording.js';
@@ -44,6 +45,22 @@ describe('sse(): a client gone before the stream began', () => {
     expect(response.body).toBeNull();
     expect(closes.map((c) => c.reason)).toEqual(['client']);
     expect(source.counts.active).toBe(0);
+  });
+
+  it('returns() an iterator the handler made, when the request aborted before the stream began', async () => {
+    // `events.on` listens from the moment it is called, and stops only at its iterator's return().
+    const emitter = new EventEmitter();
+    const { options, closes } = recording({ heartbeat: false });
+    const abort = new AbortController();
+    const response = await sse(async () => {
+      const iterator = on(emitter, 'tick');
+      abort.abort();
+      await Promise.resolve();
+      return iterator as unknown as AsyncIterable<MessageEvent>;
+    }, options)(request({ signal: abort.signal }));
+    expect(response.body).toBeNull();
+    expect(closes.map((c) => c.reason)).toEqual(['client']);
+    expect(emitter.listenerCount('tick')).toBe(0);
   });
 });
 

@@ -101,14 +101,9 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
     const { sink, options } = this;
     this.#count('opened');
     if (sink.onClose) {
-      if (!sink.onClose(this.#onAbort)) {
-        this.#finish('client');
-        return this;
-      }
-    } else if (sink.signal.aborted) {
-      this.#finish('client');
-      return this;
-    } else sink.signal.addEventListener('abort', this.#onAbort);
+      if (!sink.onClose(this.#onAbort)) return this.#gone(source);
+    } else if (sink.signal.aborted) return this.#gone(source);
+    else sink.signal.addEventListener('abort', this.#onAbort);
     options.group.add(this);
     const own = (source as WithSourceHeaders)[SOURCE_HEADERS];
     const overrides = own ? { ...options.headers, ...own } : options.headers;
@@ -129,6 +124,21 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
       this.#feed = feed;
       feed.start(source);
     }
+    return this;
+  }
+
+  /**
+   * The client left before the stream began (while an async handler ran). An Observable holds
+   * nothing until subscribed, but an iterator the handler already made (an async generator,
+   * `events.on`) may hold what only its `return()` releases: the one teardown returns it.
+   */
+  #gone(source: EventSourceLike<MessageEvent<unknown>>): this {
+    if (!isSubscribable(source)) {
+      const feed = new IteratorFeed(this);
+      feed.adopt(source);
+      this.#feed = feed;
+    }
+    this.#finish('client');
     return this;
   }
 

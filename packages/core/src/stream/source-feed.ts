@@ -113,6 +113,18 @@ export class IteratorFeed implements SourceFeed {
     void this.#pull(this.#iterator);
   }
 
+  /**
+   * Holds `source` without pulling, for a stream that ends before it starts, so that {@link stop}
+   * returns it if it is an iterator already. An AsyncIterable that is not one holds nothing yet,
+   * and is not asked for an iterator only to return it.
+   */
+  adopt(source: AsyncIterable<MessageEvent<unknown>>): void {
+    const iterator = source as Partial<AsyncIterator<MessageEvent<unknown>>>;
+    if (typeof iterator.next === 'function' && typeof iterator.return === 'function') {
+      this.#iterator = iterator as AsyncIterator<MessageEvent<unknown>>;
+    }
+  }
+
   resume(): void {
     const wake = this.#wake;
     this.#wake = undefined;
