@@ -1,11 +1,13 @@
 // The fetch handler and its sink at their edges: a request aborted before the stream began, a body
 // cancelled or read to its end, HEAD, the opening comment, the default heartbeat, Last-Event-ID.
 import { EventEmitter, getEventListeners, on } from 'node:events';
-import type { MessageEvent } from '@rxsse/core';
-import { from, NEVER } from 'rxjs';
+import { type MessageEvent, openStreams } from '@rxsse/core';
+import { concat, from, NEVER } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { rawClient, waitFor } from '../../../test/support/clients.js';
 import { counted, recording } from '../../../test/support/recording.js';
 import { readLastEventId, sse, WebSink } from '../src/index.js';
+import { honoHarness } from './harness.js';
 
 const request = (init?: RequestInit, path = '/sse') => new Request(`http://127.0.0.1${path}`, init);
 
@@ -61,6 +63,51 @@ describe('sse(): a client gone before the stream began', () => {
     expect(response.body).toBeNull();
     expect(closes.map((c) => c.reason)).toEqual(['client']);
     expect(emitter.listenerCount('tick')).toBe(0);
+  });
+});
+
+describe('sse(): a handler that resolves while the server shuts down', () => {
+  it('turns the request away instead of starting a stream the close would miss', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let entered = false;
+    const { options, closes } = recording();
+    const server = await honoHarness.start(
+      [
+        {
+          path: '/sse',
+          events: async () => {
+            entered = true;
+            await gate; // say, an auth lookup still running when the shutdown begins
+            return concat(from([{ data: 'late' }]), NEVER);
+          },
+          options: { ...options, retry: 100 },
+        },
+      ],
+      { deadline: 1000 },
+    );
+    const client = await rawClient(`${server.url}/sse`, { read: true });
+    let closed: Promise<void> | undefined;
+    try {
+      await waitFor(() => entered, 5000, 'the handler');
+      closed = server.close();
+      release();
+      // A stream begun now would escape the close, which ended the streams it knew of already.
+      await waitFor(() => client.text.endsWith('\r\n0\r\n\r\n'), 5000, 'the end of the response');
+      expect(client.text).toMatch(/^HTTP\/1\.1 200/);
+      expect(client.text).toContain('retry: 100');
+      expect(client.text).not.toContain('data: late');
+      expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+      expect(openStreams.size).toBe(0);
+      client.destroy();
+      await closed;
+      expect(server.logged).toEqual([]);
+    } finally {
+      client.destroy();
+      await closed;
+    }
   });
 });
 

@@ -104,6 +104,12 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
       if (!sink.onClose(this.#onAbort)) return this.#gone(source);
     } else if (sink.signal.aborted) return this.#gone(source);
     else sink.signal.addEventListener('abort', this.#onAbort);
+    if (options.group.closing) {
+      // The handler resolved while the group (or the server) shuts down: the close already ended
+      // the streams it knew of, so one begun now would escape it and hold the server open.
+      this.#adopt(source);
+      return this.#turnAway(options.group.reconnectHint() ?? options.retry);
+    }
     options.group.add(this);
     const own = (source as WithSourceHeaders)[SOURCE_HEADERS];
     const overrides = own ? { ...options.headers, ...own } : options.headers;
@@ -133,13 +139,17 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
    * `events.on`) may hold what only its `return()` releases: the one teardown returns it.
    */
   #gone(source: EventSourceLike<MessageEvent<unknown>>): this {
-    if (!isSubscribable(source)) {
-      const feed = new IteratorFeed(this);
-      feed.adopt(source);
-      this.#feed = feed;
-    }
+    this.#adopt(source);
     this.#finish('client');
     return this;
+  }
+
+  /** Holds a source that will not be fed, so that the teardown still returns its iterator. */
+  #adopt(source: EventSourceLike<MessageEvent<unknown>>): void {
+    if (isSubscribable(source)) return;
+    const feed = new IteratorFeed(this);
+    feed.adopt(source);
+    this.#feed = feed;
   }
 
   /**
@@ -148,8 +158,12 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
    * later, to another instance. Reported as opened and closed with `'shutdown'`.
    */
   turnAway(retryHint: number | undefined): this {
-    const { sink, options } = this;
     this.#count('opened');
+    return this.#turnAway(retryHint);
+  }
+
+  #turnAway(retryHint: number | undefined): this {
+    const { sink, options } = this;
     const overrides = { ...options.headers, connection: 'close' };
     sink.open(sseHeaders(sink.http2, overrides), removedHeaders(overrides));
     this.#finish('shutdown', undefined, retryHint);
@@ -396,7 +410,9 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
 /**
  * Starts streaming `source` to `sink`. Headers go out at once; the returned stream reports its
  * close reason through `options.onClose` and {@link EventStream.closeReason}. Errors no `onError`
- * takes go to `report` (a transport passes its framework's log; `console.error` by default).
+ * takes go to `report` (a transport passes its framework's log; `console.error` by default). While
+ * `options.group` closes (a handler that resolved during a shutdown), the request is turned away
+ * as {@link turnAwayEventStream} does, and `source` is never subscribed.
  *
  * @throws {TypeError} before anything is written, when `source` is neither an Observable nor an
  *   AsyncIterable.
