@@ -69,7 +69,8 @@ function consoleReporter(request: Request): ErrorReporter {
     console.error(`rxsse: event stream ${request.method} ${new URL(request.url).pathname} failed:`, error);
 }
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+// `ignoreBOM`: a leading U+FEFF is part of the id (legal under `ids: 'spec'`), not a byte order mark.
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * The client's last event id. Header values are byte strings (one character per byte); browsers

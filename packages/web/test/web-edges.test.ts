@@ -237,6 +237,12 @@ describe('readLastEventId', () => {
     expect(readLastEventId(decoded)).toBe('Привет-1');
   });
 
+  it('keeps a leading U+FEFF of an id sent as UTF-8 bytes', () => {
+    // Legal in an id (`ids: 'spec'`), and a client sends it back as it received it: EF BB BF.
+    const bytes = String.fromCharCode(...new TextEncoder().encode('\ufeff7'));
+    expect(readLastEventId(request({ headers: { 'Last-Event-ID': bytes } }))).toBe('\ufeff7');
+  });
+
   it('keeps bytes that are not UTF-8 as they are', () => {
     expect(readLastEventId(request({ headers: { 'Last-Event-ID': 'id\u00e9' } }))).toBe('id\u00e9');
   });
