@@ -26,7 +26,7 @@ export const DEFAULT_HEARTBEAT = 4000;
  * A fetch handler, `(request) => Promise<Response>`, that streams the events `handler` returns for
  * each request: for Bun, Deno, Workers, Hono, Next.js and SvelteKit route handlers alike. A handler
  * that throws, or returns something that is not a source, rejects before a `Response` exists, so
- * the framework answers with its own error response.
+ * the framework answers with its own error response; the handler's `signal` aborts then.
  *
  * @example
  * ```ts
@@ -51,14 +51,22 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
       turnAwayEventStream(sink, resolved, report);
       return sink.response;
     }
-    // `signal` is a getter: the sink creates its AbortController only for handlers that use it.
-    const source = await handler(request, {
-      lastEventId: readLastEventId(request),
-      get signal() {
-        return sink.signal;
-      },
-    });
-    streamEvents(source, sink, resolved, report);
+    try {
+      // `signal` is a getter: the sink creates its AbortController only for handlers that use it.
+      const source = await handler(request, {
+        lastEventId: readLastEventId(request),
+        get signal() {
+          return sink.signal;
+        },
+      });
+      streamEvents(source, sink, resolved, report);
+    } catch (error) {
+      // No stream will ever close the sink, and a runtime need not abort `request.signal` after
+      // its error response: abort `signal` here, or what the handler tied to it (a channel's
+      // subscription) is held for good.
+      sink.destroy();
+      throw error;
+    }
     return sink.response;
   };
 }

@@ -2,6 +2,7 @@
 // cancelled or read to its end, HEAD, the opening comment, the default heartbeat, Last-Event-ID.
 import { EventEmitter, getEventListeners, on } from 'node:events';
 import { type MessageEvent, openStreams } from '@rxsse/core';
+import { type ChannelEngine, createChannel, memoryEngine } from '@rxsse/core/channel';
 import { concat, from, NEVER } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { rawClient, waitFor } from '../../../test/support/clients.js';
@@ -63,6 +64,45 @@ describe('sse(): a client gone before the stream began', () => {
     expect(response.body).toBeNull();
     expect(closes.map((c) => c.reason)).toEqual(['client']);
     expect(emitter.listenerCount('tick')).toBe(0);
+  });
+});
+
+describe('sse(): a handler that fails after it used its signal', () => {
+  /** A memory engine that counts its live listeners. */
+  const listening = () => {
+    const engine = memoryEngine();
+    const counter = { live: 0 };
+    const counting: ChannelEngine = {
+      ...engine,
+      listen: async (topic, listener) => {
+        const unlisten = await engine.listen(topic, listener);
+        counter.live++;
+        return () => {
+          counter.live--;
+          unlisten();
+        };
+      },
+    };
+    return { chat: createChannel(counting, 'room'), counter };
+  };
+
+  it('aborts the signal when the handler throws, so a channel subscription it made is released', async () => {
+    const { chat, counter } = listening();
+    const req = request();
+    const handler = sse(async (_request, context) => {
+      await chat.subscribe(context);
+      throw new Error('not authorized'); // say, a check that ran after the subscription
+    });
+    await expect(handler(req)).rejects.toThrow('not authorized');
+    expect(counter.live).toBe(0);
+    expect(getEventListeners(req.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('aborts the signal when the handler returns no source', async () => {
+    const { chat, counter } = listening();
+    const handler = sse(async (_request, context) => ({ source: await chat.subscribe(context) }) as never);
+    await expect(handler(request())).rejects.toThrow(TypeError);
+    expect(counter.live).toBe(0);
   });
 });
 
