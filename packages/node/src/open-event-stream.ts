@@ -71,23 +71,8 @@ function isServerClosing(req: NodeRequest): boolean {
   return server !== undefined && closingServers.has(server);
 }
 
-/**
- * The client's last event id. Node decodes header values as Latin-1; browsers send UTF-8 bytes,
- * so the bytes are re-read as UTF-8 when they are valid UTF-8.
- */
+/** The client's last event id: the `Last-Event-ID` header, else the `lastEventId` query parameter. */
 export function readLastEventId(req: NodeRequest): string | undefined {
   const raw = req.headers['last-event-id'];
-  const header = typeof raw === 'string' ? raw : undefined;
-  return pickLastEventId(header && decodeLatin1AsUtf8(header), req.url);
-}
-
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-function decodeLatin1AsUtf8(value: string): string {
-  if (/^[\x00-\x7f]*$/.test(value)) return value;
-  try {
-    return strictUtf8.decode(Buffer.from(value, 'latin1'));
-  } catch {
-    return value;
-  }
+  return pickLastEventId(typeof raw === 'string' ? raw : undefined, req.url);
 }

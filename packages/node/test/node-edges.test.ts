@@ -256,6 +256,10 @@ describe('readLastEventId', () => {
     expect(await lastEventIdFor(Buffer.from('é-1', 'utf8'))).toBe('é-1');
   });
 
+  it('keeps a leading U+FEFF: part of the id, not a byte order mark', async () => {
+    expect(await lastEventIdFor(Buffer.from('\ufeff7', 'utf8'))).toBe('\ufeff7');
+  });
+
   it('keeps bytes that are not UTF-8 as Latin-1', async () => {
     expect(await lastEventIdFor(Buffer.from([0x69, 0x64, 0xe9]))).toBe('id\u00e9');
   });

@@ -77,24 +77,7 @@ function consoleReporter(request: Request): ErrorReporter {
     console.error(`rxsse: event stream ${request.method} ${new URL(request.url).pathname} failed:`, error);
 }
 
-// `ignoreBOM`: a leading U+FEFF is part of the id (legal under `ids: 'spec'`), not a byte order mark.
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-/**
- * The client's last event id. Header values are byte strings (one character per byte); browsers
- * send UTF-8, so the bytes are re-read as UTF-8 when they are valid UTF-8.
- */
+/** The client's last event id: the `Last-Event-ID` header, else the `lastEventId` query parameter. */
 export function readLastEventId(request: Request): string | undefined {
-  const header = request.headers.get('last-event-id') ?? undefined;
-  return pickLastEventId(header && decodeBytesAsUtf8(header), request.url);
-}
-
-function decodeBytesAsUtf8(value: string): string {
-  // ASCII needs no decoding; a character past U+00FF means the runtime decoded it already.
-  if (/^[\x00-\x7f]*$/.test(value) || /[^\x00-\xff]/.test(value)) return value;
-  try {
-    return strictUtf8.decode(Uint8Array.from(value, (char) => char.charCodeAt(0)));
-  } catch {
-    return value;
-  }
+  return pickLastEventId(request.headers.get('last-event-id') ?? undefined, request.url);
 }

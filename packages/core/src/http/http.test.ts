@@ -40,6 +40,15 @@ describe('what every transport shares', () => {
     expect(pickLastEventId(undefined, undefined)).toBeUndefined();
   });
 
+  it('pickLastEventId: a header given as bytes is read as UTF-8 when it is valid UTF-8', () => {
+    const bytes = (text: string) => String.fromCharCode(...new TextEncoder().encode(text));
+    expect(pickLastEventId(bytes('é-1'), undefined)).toBe('é-1');
+    expect(pickLastEventId(bytes('\ufeff7'), undefined)).toBe('\ufeff7');
+    // Not UTF-8: kept as the bytes' Latin-1 characters. Decoded already: kept as it is.
+    expect(pickLastEventId('id\u00e9', undefined)).toBe('id\u00e9');
+    expect(pickLastEventId('é-\u20ac', undefined)).toBe('é-\u20ac');
+  });
+
   it('checkEventSource: accepts a function with a subscribe method', () => {
     const subscribable = Object.assign(() => {}, { subscribe: () => ({ unsubscribe() {} }) });
     expect(checkEventSource(subscribable)).toBe(subscribable);
