@@ -1,6 +1,5 @@
 // rxsse on Bun: `bun server.mjs` serves http://127.0.0.1:3006/ (PORT overrides).
-import { openStreams } from '@rxsse/core';
-import { sse } from '@rxsse/web';
+import { closeStreamsAndStop, sse } from '@rxsse/web';
 import { interval, map } from 'rxjs';
 import { exampleEvent, firstEventNumber, page, portFromEnv } from '../shared.mjs';
 
@@ -26,9 +25,10 @@ const server = Bun.serve({
 });
 console.log(server.url.href);
 
-// Ctrl-C: end the streams first (clients come back within 1-3 s, elsewhere), then stop.
-process.once('SIGINT', async () => {
-  await openStreams.close({ retry: 1000, spread: 2000 });
-  await server.stop();
+// Ctrl-C or SIGTERM: end the streams first (clients come back within 1-3 s, elsewhere), then stop.
+const stop = async () => {
+  await closeStreamsAndStop(() => server.stop(), { retry: 1000, spread: 2000 });
   process.exit(0);
-});
+};
+process.once('SIGINT', stop);
+process.once('SIGTERM', stop);

@@ -1,8 +1,7 @@
 // rxsse on Deno: `deno run --unstable-no-legacy-abort --allow-net=127.0.0.1 --allow-read --allow-env server.mjs`
 // serves http://127.0.0.1:3007/ (PORT overrides). The flag makes request.signal abort only when the
 // client leaves, not after every complete response (which Deno warns of).
-import { openStreams } from '@rxsse/core';
-import { sse } from '@rxsse/web';
+import { closeStreamsAndStop, sse } from '@rxsse/web';
 import { interval, map } from 'rxjs';
 import { exampleEvent, firstEventNumber, page, portFromEnv } from '../shared.mjs';
 
@@ -14,7 +13,13 @@ const events = sse((_request, { lastEventId }) => {
 
 const html = page('Deno');
 
-const server = Deno.serve({ port: portFromEnv(3007), hostname: '127.0.0.1' }, (request) => {
+const listening = {
+  port: portFromEnv(3007),
+  hostname: '127.0.0.1',
+  onListen: ({ port }) => console.log(`http://127.0.0.1:${port}/`),
+};
+
+const server = Deno.serve(listening, (request) => {
   const { pathname } = new URL(request.url);
   if (pathname === '/sse') return events(request);
   if (pathname === '/')
@@ -22,8 +27,10 @@ const server = Deno.serve({ port: portFromEnv(3007), hostname: '127.0.0.1' }, (r
   return new Response('not found', { status: 404 });
 });
 
-// Ctrl-C: end the streams first (clients come back within 1-3 s, elsewhere), then stop.
-Deno.addSignalListener('SIGINT', async () => {
-  await Promise.all([openStreams.close({ retry: 1000, spread: 2000 }), server.shutdown()]);
+// Ctrl-C or SIGTERM: end the streams first (clients come back within 1-3 s, elsewhere), then stop.
+const stop = async () => {
+  await closeStreamsAndStop(() => server.shutdown(), { retry: 1000, spread: 2000 });
   Deno.exit(0);
-});
+};
+Deno.addSignalListener('SIGINT', stop);
+Deno.addSignalListener('SIGTERM', stop);

@@ -1,14 +1,33 @@
-// Every Node example, run as a user runs it (`node server.mjs`, built packages), must serve its
-// stream: a real EventSource receives one event, then the server stops on SIGTERM and exits cleanly.
-// (The Bun and Deno examples run in the runtime tests of @rxsse/web.)
+// Every example, run as a user runs it (`node server.mjs`, `bun server.mjs`, `deno run ...`, built
+// packages), must serve its stream: a real EventSource receives one event, then the server stops
+// on SIGTERM and exits cleanly.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { EventSource } from 'eventsource';
 import { afterEach, describe, expect, it } from 'vitest';
+import { bunExecutable, denoExecutable } from '../support/runtimes.js';
 
-const EXAMPLES = ['express', 'fastify', 'koa', 'nestjs', 'hono'];
 const examplesDir = new URL('../../examples/', import.meta.url);
+const node = () => [process.execPath, 'server.mjs'];
+/** Each example and its command, as its README or package.json gives it (run in its folder). */
+const EXAMPLES: Record<string, (dir: URL) => string[]> = {
+  express: node,
+  fastify: node,
+  koa: node,
+  nestjs: node,
+  hono: node,
+  bun: (dir) => [bunExecutable(dir), 'server.mjs'],
+  deno: (dir) => [
+    denoExecutable(dir),
+    'run',
+    '--unstable-no-legacy-abort',
+    '--allow-net=127.0.0.1',
+    '--allow-read',
+    '--allow-env',
+    'server.mjs',
+  ],
+};
 
 let child: ChildProcess | undefined;
 afterEach(() => {
@@ -19,7 +38,10 @@ afterEach(() => {
 
 /** Starts the example on a free port (PORT=0) and resolves to the URL it prints once listening. */
 async function start(name: string): Promise<{ process: ChildProcess; url: string }> {
-  const server = spawn(process.execPath, [new URL(`${name}/server.mjs`, examplesDir).pathname], {
+  const dir = new URL(`${name}/`, examplesDir);
+  const [command, ...args] = EXAMPLES[name]!(new URL('package.json', dir));
+  const server = spawn(command!, args, {
+    cwd: dir,
     env: { ...process.env, PORT: '0' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -52,7 +74,7 @@ function firstEvent(url: string): Promise<{ type: string; data: string; lastEven
 }
 
 describe('examples', () => {
-  for (const name of EXAMPLES) {
+  for (const name of Object.keys(EXAMPLES)) {
     it(`${name}: serves /sse, then stops on SIGTERM`, async () => {
       const { process: server, url } = await start(name);
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);

@@ -172,4 +172,26 @@ export function describeRuntimeContract(runtime: Runtime): void {
       }
     });
   });
+
+  describe(`closeStreamsAndStop on ${runtime.name}`, () => {
+    let server: RuntimeServer | undefined;
+    afterAll(() => server?.stop());
+
+    it('ends the streams with the retry hint, turns away a handler that resolves later, and stops', async () => {
+      server = await startRuntime(runtime);
+      const { url } = server;
+      const ticks = fetchBytes(`${url}/ticks`);
+      const late = fetchBytes(`${url}/late`);
+      late.catch(() => {}); // awaited below; fails only with the server, after a failed check
+      const count = async (path: string) => (await fetch(`${url}${path}`)).json();
+      while ((await count('/active')) !== 1 || (await count('/waiting')) !== 1) await sleep(20);
+      await fetch(`${url}/shutdown`);
+      expect((await ticks).body.toString()).toMatch(/^:\n(data: \d+\n\n)*retry: 1000\n\n$/);
+      // A stream begun now would hold the server: its handler resolved after the streams ended.
+      await server.printed(/stopped/, 15_000);
+      const { response, body } = await late;
+      expect(response.status).toBe(200);
+      expect(body.toString()).toBe('retry: 1000\n\n');
+    });
+  });
 }

@@ -1,13 +1,13 @@
 // The fetch handler and its sink at their edges: a request aborted before the stream began, a body
 // cancelled or read to its end, HEAD, the opening comment, the default heartbeat, Last-Event-ID.
 import { EventEmitter, getEventListeners, on } from 'node:events';
-import { type MessageEvent, openStreams } from '@rxsse/core';
+import { type MessageEvent, openStreams, StreamGroup } from '@rxsse/core';
 import { type ChannelEngine, createChannel, memoryEngine } from '@rxsse/core/channel';
 import { concat, from, NEVER } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { rawClient, waitFor } from '../../../test/support/clients.js';
 import { counted, recording } from '../../../test/support/recording.js';
-import { readLastEventId, sse, WebSink } from '../src/index.js';
+import { closeStreamsAndStop, readLastEventId, sse, WebSink } from '../src/index.js';
 import { honoHarness } from './harness.js';
 
 const request = (init?: RequestInit, path = '/sse') => new Request(`http://127.0.0.1${path}`, init);
@@ -285,5 +285,32 @@ describe('readLastEventId', () => {
 
   it('keeps bytes that are not UTF-8 as they are', () => {
     expect(readLastEventId(request({ headers: { 'Last-Event-ID': 'id\u00e9' } }))).toBe('id\u00e9');
+  });
+});
+
+describe('closeStreamsAndStop', () => {
+  it('throws a RangeError at once for an option out of range, and stops nothing', () => {
+    const group = new StreamGroup();
+    const stop = vi.fn(async () => {});
+    expect(() => closeStreamsAndStop(stop, { group, deadline: 0 })).toThrow(RangeError);
+    expect(() => closeStreamsAndStop(stop, { group, retry: -1 })).toThrow(RangeError);
+    expect(stop).not.toHaveBeenCalled();
+    expect(group.closing).toBe(false);
+  });
+
+  it('turns requests away until stop settles, and rejects with what stop failed with', async () => {
+    const group = new StreamGroup();
+    const failure = new Error('the server would not stop');
+    let fail!: () => void;
+    const stopping = closeStreamsAndStop(() => new Promise((_, reject) => (fail = () => reject(failure))), {
+      group,
+      retry: 500,
+    });
+    await vi.waitFor(() => expect(fail).toBeDefined());
+    const turnedAway = await sse(() => NEVER, { group })(request());
+    expect(await turnedAway.text()).toBe('retry: 500\n\n');
+    fail();
+    await expect(stopping).rejects.toBe(failure);
+    expect(group.closing).toBe(false);
   });
 });

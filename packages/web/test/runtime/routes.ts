@@ -4,7 +4,7 @@ import type { CloseReason, StreamOptions } from '@rxsse/core';
 import { createChannel, memoryEngine } from '@rxsse/core/channel';
 import { concat, from, interval, map, NEVER, Observable, take } from 'rxjs';
 import { HOSTILE_MESSAGES } from '../../../../test/wire/hostile-messages.js';
-import { sse } from '../../src/index.js';
+import { closeStreamsAndStop, sse } from '../../src/index.js';
 
 export interface Closed {
   path: string;
@@ -20,10 +20,20 @@ export interface RuntimeMemory {
   used(): number;
 }
 
-/** Every route's fetch handler, and the ledger's: `/closes`, `/active`, `/memory`, `/publish`. */
-export function runtimeRoutes(memory: RuntimeMemory): (request: Request) => Promise<Response> {
+/**
+ * Every route's fetch handler, and the ledger's: `/closes`, `/active`, `/waiting`, `/memory`,
+ * `/publish`; `/shutdown` runs `closeStreamsAndStop` with the runtime's `stop`, and prints `stopped`.
+ */
+export function runtimeRoutes(
+  memory: RuntimeMemory,
+  stop: () => Promise<void>,
+): (request: Request) => Promise<Response> {
   const closes: Closed[] = [];
   let active = 0;
+  // `/late` handlers wait until a shutdown has ended the streams, then resolve while the server stops.
+  let waiting = 0;
+  let streamsEnded!: () => void;
+  const shutdownBegun = new Promise<void>((resolve) => (streamsEnded = resolve));
   const recorded = (path: string, options: StreamOptions = {}): StreamOptions => ({
     ...options,
     onClose: (reason, stats) => closes.push({ path, reason, peakQueuedBytes: stats.peakQueuedBytes }),
@@ -71,6 +81,11 @@ export function runtimeRoutes(memory: RuntimeMemory): (request: Request) => Prom
     ),
     '/quiet': sse(() => concat(from([{ data: 'hello' }]), NEVER)),
     '/quiet-without-heartbeats': sse(() => concat(from([{ data: 'hello' }]), NEVER), { heartbeat: false }),
+    '/late': sse(async () => {
+      waiting++;
+      await shutdownBegun;
+      return counted(interval(5).pipe(map((n) => ({ data: String(n) }))));
+    }),
     '/last-id': sse((_request, { lastEventId }) => from([{ data: lastEventId ?? '(none)' }])),
     '/chat': sse(async (_request, context) => (await chat.subscribe(context)).pipe(take(1)), { retry: 50 }),
   };
@@ -80,6 +95,15 @@ export function runtimeRoutes(memory: RuntimeMemory): (request: Request) => Prom
     const path = new URL(request.url).pathname;
     if (path === '/closes') return json(closes);
     if (path === '/active') return json(active);
+    if (path === '/waiting') return json(waiting);
+    if (path === '/shutdown') {
+      const stopping = async () => {
+        streamsEnded();
+        await stop();
+      };
+      void closeStreamsAndStop(stopping, { retry: 1000 }).then(() => console.log('stopped'));
+      return json('stopping');
+    }
     if (path === '/memory') {
       memory.gc();
       return json(memory.used());

@@ -1,17 +1,8 @@
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, startChild } from '../../../../test/support/processes.js';
+import { bunExecutable, denoExecutable } from '../../../../test/support/runtimes.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const require = createRequire(import.meta.url);
-
-// The executables themselves, not the npm launchers in node_modules/.bin: Bun's is a shell script
-// and Deno's a Node script, each running the runtime as its own child, so killing the launcher
-// left the runtime serving after the tests.
-const bunExecutable = () => join(dirname(require.resolve('bun/package.json')), 'bin', 'bun.exe');
-/** Deno's own installer knows where its platform package put the executable. */
-const denoExecutable = (): string => require('deno/install_api.cjs').runInstall();
 
 /** A runtime other than Node, from the npm registry, serving `server.ts` in its own process. */
 export interface Runtime {
@@ -21,13 +12,13 @@ export interface Runtime {
 
 export const bun: Runtime = {
   name: 'Bun',
-  command: (port) => [bunExecutable(), [`${here}server.ts`, String(port)]],
+  command: (port) => [bunExecutable(import.meta.url), [`${here}server.ts`, String(port)]],
 };
 
 export const deno: Runtime = {
   name: 'Deno',
   command: (port) => [
-    denoExecutable(),
+    denoExecutable(import.meta.url),
     [
       'run',
       '--allow-net=127.0.0.1',
@@ -45,6 +36,8 @@ export const deno: Runtime = {
 export interface RuntimeServer {
   url: string;
   readonly stderr: string;
+  /** Resolves when the server prints `pattern`; rejects if it exits first or `timeout` passes. */
+  printed(pattern: RegExp, timeout: number): Promise<unknown>;
   stop(): Promise<void>;
 }
 
@@ -58,6 +51,7 @@ export async function startRuntime(runtime: Runtime): Promise<RuntimeServer> {
     get stderr() {
       return child.errors;
     },
+    printed: (pattern, timeout) => child.waitFor(pattern, timeout),
     stop: () => child.stop(),
   };
 }

@@ -2,16 +2,25 @@
 // `Deno.serve`, each with its defaults (Bun's 10 s idle timeout included).
 import { runtimeRoutes } from './routes.js';
 
-declare const Bun: { serve(options: object): unknown; gc(force: boolean): void } | undefined;
+declare const Bun:
+  | { serve(options: object): { stop(): Promise<void> }; gc(force: boolean): void }
+  | undefined;
 declare const Deno:
-  | { args: string[]; serve(options: object, handler: (request: Request) => Promise<Response>): unknown }
+  | {
+      args: string[];
+      serve(options: object, handler: (request: Request) => Promise<Response>): { shutdown(): Promise<void> };
+    }
   | undefined;
 
 if (typeof Bun !== 'undefined') {
   const port = Number(process.argv[2]);
   // JavaScriptCore counts strings and buffers in heapUsed already (and again in external).
   const memory = { gc: () => Bun.gc(true), used: () => process.memoryUsage().heapUsed };
-  Bun.serve({ port, hostname: '127.0.0.1', fetch: runtimeRoutes(memory) });
+  const server = Bun.serve({
+    port,
+    hostname: '127.0.0.1',
+    fetch: runtimeRoutes(memory, () => server.stop()),
+  });
   console.log('listening');
 } else if (typeof Deno !== 'undefined') {
   // V8 keeps buffers outside the heap: external counts them. `gc` is there with --expose-gc.
@@ -23,5 +32,8 @@ if (typeof Bun !== 'undefined') {
     hostname: '127.0.0.1',
     onListen: () => console.log('listening'),
   };
-  Deno.serve(listening, runtimeRoutes(memory));
+  const server = Deno.serve(
+    listening,
+    runtimeRoutes(memory, () => server.shutdown()),
+  );
 }

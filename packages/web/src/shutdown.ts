@@ -1,0 +1,36 @@
+import { checkShutdownOptions, openStreams, type ShutdownOptions, type StreamGroup } from '@rxsse/core';
+
+/**
+ * Graceful shutdown for a runtime's own server, which a fetch handler cannot see: ends the group's
+ * streams (reason `'shutdown'`, each after its queue and the retry hint), then runs `stop`, and
+ * turns every request away until `stop` has settled. A request whose handler resolves only after
+ * the streams ended is turned away too: a stream begun then would hold the stopping server open.
+ *
+ * @param stop - the runtime's graceful stop: `() => server.stop()` on Bun, `() => server.shutdown()`
+ *   on Deno.
+ * @throws {RangeError} at once, for a `retry`, `spread` or `deadline` out of range.
+ *
+ * @example
+ * ```ts
+ * process.once('SIGINT', () => closeStreamsAndStop(() => server.stop(), { retry: 1000, spread: 2000 }));
+ * ```
+ */
+export function closeStreamsAndStop(
+  stop: () => PromiseLike<unknown>,
+  options: ShutdownOptions & { group?: StreamGroup } = {},
+): Promise<void> {
+  const { group = openStreams, ...shutdown } = options;
+  checkShutdownOptions(shutdown);
+  let stopped!: () => void;
+  group.closeUntil(new Promise<void>((resolve) => (stopped = resolve)));
+  return closeThenStop(group, shutdown, stop).finally(stopped);
+}
+
+async function closeThenStop(
+  group: StreamGroup,
+  shutdown: ShutdownOptions,
+  stop: () => PromiseLike<unknown>,
+) {
+  await group.close(shutdown);
+  await stop();
+}
