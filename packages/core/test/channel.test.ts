@@ -450,6 +450,20 @@ describe('Channel, at its edges', () => {
     expect(client.received).toEqual([]);
   });
 
+  it('memoryEngine: an event published by a subscriber reaches every subscriber after the one it answers', async () => {
+    // A bot answering in its own room publishes while the engine is still handing out the event it
+    // answers: the subscribers after it must get both, in id order, not the answer alone.
+    const chat = createChannel(memoryEngine(), 'room');
+    const bot = await chat.subscribe();
+    let answer: Promise<string> | undefined;
+    bot.subscribe((event) => {
+      if (event.data === 'hello') answer = chat.publish({ data: 'answer' });
+    });
+    const client = record(await chat.subscribe());
+    const hello = await chat.publish({ data: 'hello' });
+    expect(client.ids()).toEqual([hello, await answer]);
+  });
+
   it('memoryEngine keeps 1 MiB per topic by default', async () => {
     const engine = memoryEngine();
     const chat = createChannel(engine, 'room');

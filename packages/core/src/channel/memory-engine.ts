@@ -1,5 +1,5 @@
 import type { MessageEvent } from '../encode/types.js';
-import type { ChannelEngine, HistoryPage, LiveListener, ReadLimit } from './engine.js';
+import type { ChannelEngine, HistoryPage, LiveListener, ReadLimit, StoredMessage } from './engine.js';
 import { HistoryRing } from './ring.js';
 
 /** Options of {@link memoryEngine}. */
@@ -21,6 +21,8 @@ export interface MemoryEngineOptions {
 interface Topic {
   ring: HistoryRing;
   listeners: Set<LiveListener>;
+  /** While events are handed out: the ones still to hand out, those stored meanwhile at the end. */
+  delivering: StoredMessage[] | undefined;
 }
 
 /**
@@ -45,7 +47,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): ChannelEngine {
   const topicOf = (name: string): Topic => {
     let topic = topics.get(name);
     if (!topic) {
-      topic = { ring: new HistoryRing(limits, now), listeners: new Set() };
+      topic = { ring: new HistoryRing(limits, now), listeners: new Set(), delivering: undefined };
       topics.set(name, topic);
     }
     return topic;
@@ -55,7 +57,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): ChannelEngine {
     async append(name: string, message: MessageEvent<unknown>): Promise<string> {
       const topic = topicOf(name);
       const stored = topic.ring.append(message);
-      for (const listener of topic.listeners) listener.event(stored);
+      deliver(topic, stored);
       return stored.id;
     },
     async read(name: string, afterId: string, limit: ReadLimit): Promise<HistoryPage> {
@@ -72,6 +74,26 @@ export function memoryEngine(options: MemoryEngineOptions = {}): ChannelEngine {
       for (const topic of topics.values()) topic.listeners.clear();
     },
   };
+}
+
+/**
+ * Hands `message` to every listener of `topic`, each event after the one before it. A listener may
+ * publish while it is handed an event (a bot answering in its room): that event waits until every
+ * listener has the current one. Handed out at once, it would reach the listeners after this one
+ * first, and they would drop the earlier id that follows as a duplicate.
+ */
+function deliver(topic: Topic, message: StoredMessage): void {
+  if (topic.delivering) {
+    topic.delivering.push(message);
+    return;
+  }
+  const queue = [message];
+  topic.delivering = queue;
+  try {
+    for (let i = 0; i < queue.length; i++) for (const listener of topic.listeners) listener.event(queue[i]!);
+  } finally {
+    topic.delivering = undefined;
+  }
 }
 
 function positive(value: number, name: string): number {
