@@ -369,6 +369,21 @@ describe('Channel, at its edges', () => {
     expect(client.ids()).toEqual(['6-0']);
   });
 
+  it('sends the held live events in order when the client publishes while they are sent', async () => {
+    const chat = createChannel(memoryEngine(), 'room');
+    const first = await chat.publish({ data: 'a' });
+    const source = await chat.subscribe({ lastEventId: first });
+    // Published before the stream subscribes to the source: held by the subscription.
+    const held = [await chat.publish({ data: 'b' }), await chat.publish({ data: 'c' })];
+    const ids: string[] = [];
+    let answer: Promise<string> | undefined;
+    source.subscribe((event) => {
+      ids.push((event as StoredMessage).id);
+      answer ??= chat.publish({ data: 'answer' });
+    });
+    expect(ids).toEqual([...held, await answer]);
+  });
+
   it('treats an empty lastEventId as a first connection: no replay, no truncation', async () => {
     const outcomes: string[] = [];
     const chat = createChannel(memoryEngine(), 'room', { onReplay: (outcome) => outcomes.push(outcome) });

@@ -65,13 +65,18 @@ export class ChannelFeed implements LiveListener {
     if (replay.truncated) this.#truncated(replay.reason);
     else if (this.#lastSent !== null) this.#floor = parseStreamId(this.#lastSent);
     for (const message of replay.events) this.#send(message);
-    const held = this.#held ?? [];
-    this.#held = undefined;
-    for (const item of held) {
-      if (subscriber.closed) return;
-      if ('gap' in item) this.#truncated(item.gap);
-      else this.#send(item);
+    // In rounds, holding on meanwhile: an event that arrives while one is sent (a subscriber that
+    // publishes) goes behind the rest. Sent at once, it would pass them, and they would be dropped
+    // as duplicates of ids already sent.
+    for (let held = this.#held ?? []; held.length > 0 && !subscriber.closed; held = this.#held ?? []) {
+      this.#held = [];
+      for (const item of held) {
+        if (subscriber.closed) break;
+        if ('gap' in item) this.#truncated(item.gap);
+        else this.#send(item);
+      }
     }
+    this.#held = undefined;
   }
 
   #send(message: StoredMessage): void {
