@@ -246,6 +246,23 @@ describe('Channel', () => {
     expect(script.listeners.size).toBe(0);
   });
 
+  it('fails its source with what onReplay threw, and stops listening', async () => {
+    const script = scriptedEngine();
+    const bug = new Error('counter gone');
+    const chat = createChannel(script.engine, 'room', {
+      onReplay: () => {
+        throw bug;
+      },
+    });
+    const subscribing = chat.subscribe({ lastEventId: '1-0' });
+    await until(() => script.reads.length === 1, 'the history read');
+    script.reads[0]!.answer(page('2-0'));
+    const seen = record(await subscribing);
+    expect(seen.error).toBe(bug);
+    expect(seen.received).toEqual([]);
+    expect(script.listeners.size).toBe(0);
+  });
+
   it('fails its source when the engine cannot listen', async () => {
     const cause = new Error('no connection');
     const engine: ChannelEngine = Object.assign(memoryEngine(), { listen: () => Promise.reject(cause) });

@@ -28,7 +28,8 @@ export interface ChannelOptions {
   truncationEventType?: string;
   /**
    * Told how each resume went: `hit` (missed events replayed), `miss` (nothing was missed) or
-   * `truncated` (the truncation signal was sent). `prometheusMetrics().replay` fits.
+   * `truncated` (the truncation signal was sent). `prometheusMetrics().replay` fits. If it throws,
+   * the subscription's source fails with that error, as with a throwing `filter`.
    */
   onReplay?: (outcome: 'hit' | 'miss' | 'truncated') => void;
   /**
@@ -161,7 +162,14 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
         unlisten();
         return unavailable(this.topic, error);
       }
-      this.#onReplay?.(replay.truncated ? 'truncated' : replay.events.length > 0 ? 'hit' : 'miss');
+      try {
+        this.#onReplay?.(replay.truncated ? 'truncated' : replay.events.length > 0 ? 'hit' : 'miss');
+      } catch (error) {
+        // A rejected subscribe would leave the listener registered (holding live events for good)
+        // and answer with an error status, after which EventSource clients never come back.
+        unlisten();
+        return throwError(() => error);
+      }
     }
     return feedSource(feed, replay, unlisten, signal) as unknown as ChannelSource<M>;
   }
