@@ -47,6 +47,20 @@ describe('HistoryRing', () => {
     expect(ring.append({ data: 'ok' }).id).toBe('1-0');
   });
 
+  it('takes the next millisecond after the largest sequence, as XADD * does, and refuses past the largest id', () => {
+    // An id past 64 bits would be stored, and fail every subscriber it is replayed or sent to.
+    const ring = new HistoryRing({ maxEvents: 10, maxBytes: 1000 }, () => 5);
+    const own = ring.append({ id: '5-18446744073709551615', data: 'own' });
+    expect(ring.append({ data: 'next' }).id).toBe('6-0');
+    expect(ring.read(own.id, all).events.map((e) => e.id)).toEqual(['6-0']);
+    const largest = '18446744073709551615-18446744073709551615';
+    const full = new HistoryRing({ maxEvents: 10, maxBytes: 1000 }, () => 5);
+    full.append({ id: largest, data: 'last' });
+    expect(() => full.append({ data: 'past it' })).toThrow(RangeError);
+    expect(full.size).toBe(1);
+    expect(full.read(largest, all)).toEqual({ events: [], bytes: 0, truncated: false, more: false });
+  });
+
   it('finds every kept id across evictions and compactions', () => {
     let now = 0;
     const ring = new HistoryRing({ maxEvents: 50, maxBytes: 1 << 20 }, () => Math.floor(now++ / 3));

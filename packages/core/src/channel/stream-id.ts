@@ -27,11 +27,17 @@ export function compareStreamIds(a: StreamId, b: StreamId): number {
   return a.seq === b.seq ? 0 : a.seq < b.seq ? -1 : 1;
 }
 
-/** The id after `last` at time `now` (ms), as `XADD *` picks it: the clock, or `last` + 1 if the clock is behind. */
+/**
+ * The id after `last` at time `now` (ms), as `XADD *` picks it: the clock, or `last` + 1 if the clock
+ * is behind, where the sequence after the largest is the next millisecond's first.
+ * @throws {RangeError} after the largest id, as Redis refuses: an id past 64 bits breaks the id rule.
+ */
 export function nextStreamId(last: StreamId | undefined, now: number): StreamId {
   const ms = BigInt(Math.floor(now));
   if (!last || ms > last.ms) return { ms, seq: 0n };
-  return { ms: last.ms, seq: last.seq + 1n };
+  if (last.seq < MAX_PART) return { ms: last.ms, seq: last.seq + 1n };
+  if (last.ms < MAX_PART) return { ms: last.ms + 1n, seq: 0n };
+  throw new RangeError(`No stream id follows ${formatStreamId(last)}`);
 }
 
 /** The `<ms>-<seq>` text of an id. */
