@@ -73,7 +73,10 @@ export interface RedisEngineOptions {
    * @defaultValue 5000
    */
   commandTimeoutMs?: number;
-  /** Told about connection errors and failed live reads; the engine recovers from them on its own. */
+  /**
+   * Told about connection errors and failed live reads; the engine recovers from them on its own.
+   * What it throws goes to `console.error`: it cannot stop the engine or the process.
+   */
   onError?: (error: unknown) => void;
 }
 
@@ -104,7 +107,7 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
   const blockMs = positive(options.blockMs ?? 500, 'blockMs');
   if (blockMs > 1000) throw new RangeError('blockMs must be at most 1000');
   const timeout = positive(options.commandTimeoutMs ?? 5000, 'commandTimeoutMs');
-  const onError = options.onError ?? (() => {});
+  const onError = guarded(options.onError);
   const readCount = positive(options.readCount ?? 500, 'readCount');
   if (options.cluster && options.url !== undefined)
     throw new RangeError('Give either url or cluster, not both');
@@ -229,6 +232,21 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
       if (main.isReady) await commands.run(main.close()).catch(() => main.destroy());
       else main.destroy();
     },
+  };
+}
+
+/**
+ * `onError`, kept from throwing into the engine: called from node-redis's `error` events, a throw
+ * is an uncaught exception that ends the process, and from the live loop it ends live delivery.
+ */
+function guarded(onError: ((error: unknown) => void) | undefined): (error: unknown) => void {
+  if (onError === undefined) return () => {};
+  return (error) => {
+    try {
+      onError(error);
+    } catch (thrown) {
+      console.error("rxsse: the Redis engine's onError threw", thrown);
+    }
   };
 }
 

@@ -3,7 +3,7 @@ import { createChannel, type LiveListener, type StoredMessage } from '@rxsse/cor
 import { until } from '@rxsse/core/testing';
 import { createClient, ErrorReply } from 'redis';
 import { firstValueFrom } from 'rxjs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../../test/support/processes.js';
 import { RedisEngineError, RedisTimeoutError, RedisTopicError, redisEngine } from '../src/index.js';
 import { LiveClient } from './support/sse-clients.js';
@@ -286,6 +286,32 @@ describe('redisEngine', () => {
     });
     await expect(store.append('t', { data: 'x' })).rejects.toThrow(RedisEngineError);
     expect(errors.some((error) => (error as { code?: string }).code === 'ECONNREFUSED')).toBe(true);
+  });
+
+  it('survives an onError that throws: no uncaught exception, and live delivery goes on', async () => {
+    // From node-redis's 'error' event the throw was an uncaught exception (the process exits), and
+    // from the live loop it ended live delivery.
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const bug = new Error('logger down');
+    let told = 0;
+    const store = engine({
+      onError: () => {
+        told++;
+        throw bug;
+      },
+    });
+    const seen = recorder();
+    try {
+      const stop = await store.listen('loud', seen.listener);
+      await killLiveConnection(redis.raw);
+      const id = await store.append('loud', { data: 'after the blip' });
+      await until(() => seen.events.some((e) => e.id === id), 'the event after the blip');
+      stop();
+      expect(told).toBeGreaterThan(0);
+      expect(logged).toHaveBeenCalledWith(expect.stringMatching(/onError threw/), bug);
+    } finally {
+      logged.mockRestore();
+    }
   });
 
   it('names the cause of a failure: the timeout and the refused connection, or what Redis replied', async () => {
