@@ -30,7 +30,7 @@ interface Topic<T> extends Listened<EntryListener<T>> {
   readonly key: string;
   /** The last id delivered (`0-0`: the stream did not exist); `undefined` until it is known. */
   cursor: string | undefined;
-  /** The last read was full: trimming may outrun the reader, so the next read checks the cursor. */
+  /** The last read was full: trimming may outrun the reader, so the next read is a checked one. */
   behind: boolean;
   /**
    * For a stream that was empty when the topic started (cursor `0-0`, no entry to check): how many
@@ -207,12 +207,13 @@ export class LiveReader<T> {
   }
 
   /**
-   * A non-blocking read, in one MULTI with the checks that make it safe: each cursor (all, or the
-   * lagging ones) is still in its stream, and a stream read from `0-0` lost nothing to trimming yet.
+   * A non-blocking read, in one MULTI with the checks that make it safe: every cursor is still in
+   * its stream, and a stream read from `0-0` lost nothing to trimming yet. Caught-up cursors too: a
+   * burst can trim past one between two reads as well while another topic lags (as between two
+   * blocking reads), and `XREAD` would start after the hole.
    */
   async #checkedRead(topics: Topic<T>[]): Promise<Batch<T>[]> {
-    const all = this.#suspect;
-    const checked = topics.filter((t) => t.cursor !== INITIAL && (all || t.behind));
+    const checked = topics.filter((t) => t.cursor !== INITIAL);
     const initial = topics.filter((t) => t.cursor === INITIAL);
     const multi = this.#reading.client.multi();
     for (const topic of checked) multi.xRange(topic.key, topic.cursor!, topic.cursor!);

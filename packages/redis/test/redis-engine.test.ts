@@ -154,6 +154,40 @@ describe('redisEngine', () => {
     for (let i = 1; i < delivered.length; i++) expect(delivered[i]).toBeGreaterThan(delivered[i - 1]!);
   });
 
+  it('tells a caught-up listener about a gap when trimming outruns it while another topic lags', async () => {
+    const store = engine({ maxLength: 10, readCount: 5 });
+    const lagging = recorder();
+    const caughtUp = recorder();
+    const stopLagging = await store.listen('lagging', lagging.listener);
+    const stop = await store.listen('caught up', caughtUp.listener);
+    await store.append('caught up', { data: 'first' });
+    await until(() => caughtUp.events.length === 1, 'the first event');
+    const publisher = createClient({ url: redis.server.url });
+    await publisher.connect();
+    // 3,000 untrimmed entries, 5 a read: the reader reads 'lagging' with checked reads for a while.
+    const fill = publisher.multi();
+    for (let i = 0; i < 3000; i++) fill.xAdd('sse:{lagging}', '*', { d: `a${i}` });
+    await fill.exec();
+    await until(() => lagging.events.length > 20, 'the lagging topic under way');
+    // Meanwhile 2,000 entries on the caught-up topic in one round trip trim its cursor away.
+    const burst = publisher.multi();
+    for (let i = 0; i < 2000; i++)
+      burst.xAdd(
+        'sse:{caught up}',
+        '*',
+        { d: `m${i}` },
+        { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: 10 } },
+      );
+    const ids = (await burst.exec()) as unknown as string[];
+    expect(lagging.events.length).toBeLessThan(3000);
+    await until(() => caughtUp.events.at(-1)?.id === ids.at(-1), 'the last event');
+    publisher.destroy();
+    stop();
+    stopLagging();
+    expect(caughtUp.gaps).toBe(1);
+    expect(caughtUp.events[1]!.id).toBe('<gap>');
+  });
+
   it('reports no gap for a topic whose stream was emptied before it was listened to', async () => {
     const store = engine();
     await store.append('emptied', { data: 'old' });
