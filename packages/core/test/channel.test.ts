@@ -401,6 +401,20 @@ describe('Channel, at its edges', () => {
     expect(ids).toEqual([...held, await answer]);
   });
 
+  it('drops held live events the client already had after a replay over maxReplay too', async () => {
+    // The store knows the client's id ('limit', not 'history'): what it had is still no news to it.
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room', { maxReplay: { events: 2 } });
+    const subscribing = chat.subscribe({ lastEventId: '5-0' });
+    await until(() => script.reads.length === 1, 'the history read');
+    // A bus that catches up may hand a new listener events from just before it registered.
+    script.live('4-0', '5-0', '9-0');
+    script.reads[0]!.answer({ ...page('6-0', '7-0'), more: true });
+    const client = record(await subscribing);
+    expect(client.ids()).toEqual(['<history-truncated>', '9-0']);
+    expect(client.received[0]).toMatchObject({ data: { lastEventId: '5-0', reason: 'limit' } });
+  });
+
   it('treats an empty lastEventId as a first connection: no replay, no truncation', async () => {
     const outcomes: string[] = [];
     const chat = createChannel(memoryEngine(), 'room', { onReplay: (outcome) => outcomes.push(outcome) });
