@@ -76,6 +76,7 @@ export interface RedisEngineOptions {
   /**
    * Told about connection errors and failed live reads; the engine recovers from them on its own.
    * What it throws goes to `console.error`: it cannot stop the engine or the process.
+   * @defaultValue `console.error`
    */
   onError?: (error: unknown) => void;
 }
@@ -238,9 +239,11 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
 /**
  * `onError`, kept from throwing into the engine: called from node-redis's `error` events, a throw
  * is an uncaught exception that ends the process, and from the live loop it ends live delivery.
+ * Without one, errors go to `console.error`: an engine has no framework log to hand them to, and
+ * an outage nobody hears of looks like a quiet topic.
  */
 function guarded(onError: ((error: unknown) => void) | undefined): (error: unknown) => void {
-  if (onError === undefined) return () => {};
+  if (onError === undefined) return (error) => console.error('rxsse: Redis engine:', error);
   return (error) => {
     try {
       onError(error);

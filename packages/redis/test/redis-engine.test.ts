@@ -322,6 +322,22 @@ describe('redisEngine', () => {
     expect(errors.some((error) => (error as { code?: string }).code === 'ECONNREFUSED')).toBe(true);
   });
 
+  it('logs connection errors with console.error when no onError is given', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const store = engine({ onError: undefined });
+    const seen = recorder();
+    try {
+      const stop = await store.listen('quiet', seen.listener);
+      await killLiveConnection(redis.raw);
+      const id = await store.append('quiet', { data: 'after the blip' });
+      await until(() => seen.events.some((e) => e.id === id), 'the event after the blip');
+      stop();
+      expect(logged).toHaveBeenCalledWith(expect.stringMatching(/^rxsse: Redis engine:/), expect.any(Error));
+    } finally {
+      logged.mockRestore();
+    }
+  });
+
   it('survives an onError that throws: no uncaught exception, and live delivery goes on', async () => {
     // From node-redis's 'error' event the throw was an uncaught exception (the process exits), and
     // from the live loop it ended live delivery.

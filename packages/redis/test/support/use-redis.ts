@@ -110,7 +110,10 @@ function lifecycle<Target>(hooks: {
     return target;
   };
   const engine = (options: RedisEngineOptions = {}): ChannelEngine => {
-    const created = redisEngine({ ...hooks.where(get()), ...hooks.defaults, ...options });
+    // Quiet by default: the tests cut connections on purpose, and those that check what the
+    // engine reports pass their own onError.
+    const quiet = { onError: () => {} };
+    const created = redisEngine({ ...hooks.where(get()), ...quiet, ...hooks.defaults, ...options });
     engines.push(created);
     return created;
   };
