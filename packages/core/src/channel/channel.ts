@@ -40,8 +40,9 @@ export interface ChannelOptions {
    */
   format?: FormatOptions;
   /**
-   * Largest event `publish` accepts, in UTF-8 bytes on the wire. Keep it well under the routes'
-   * `maxQueueBytes`, which no single event may pass.
+   * Largest event `publish` accepts, in UTF-8 bytes on the wire, without the `id:` line the engine
+   * adds (at most 46 bytes more). Keep it well under the routes' `maxQueueBytes`, which no single
+   * event may pass.
    * @defaultValue 262_144 (256 KiB)
    */
   maxMessageBytes?: number;
