@@ -22,7 +22,8 @@ export type { EventContext, EventHandler } from '@rxsse/core';
  *
  * Resolves to `undefined` when no stream was started: a `HEAD` request (answered with the headers
  * alone, `produce` not run), or a request that arrived while the server or the route's group shuts
- * down (answered with a reconnect hint and `Connection: close`, `produce` not run).
+ * down (answered with a reconnect hint and `Connection: close`, `produce` not run; the same answer,
+ * the source left unsubscribed, when the shutdown began while `produce` ran).
  *
  * Errors no `onError` takes go to `report`: by default `console.error`, with the method and path.
  */
@@ -39,7 +40,7 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
     sink.end();
     return undefined;
   }
-  if (options.group.closing || isServerClosing(req)) return void turnAwayEventStream(sink, options, report);
+  if (isClosing(req, options)) return void turnAwayEventStream(sink, options, report);
   // `signal` is a getter: the sink creates its AbortController only for handlers that use it.
   const source = await produce({
     lastEventId: readLastEventId(req),
@@ -47,6 +48,10 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
       return sink.signal;
     },
   });
+  // A shutdown may have begun while an async handler ran: the group's close has already ended the
+  // streams it held, so a stream started now would keep the closing server open. The source was
+  // not subscribed yet; turning away ends the response, which aborts the signal it may hold.
+  if (isClosing(req, options)) return void turnAwayEventStream(sink, options, report);
   return streamEvents(source, sink, options, report);
 }
 
@@ -64,6 +69,11 @@ const closingServers = new WeakSet<object>();
  */
 export function markServerClosing(server: object): void {
   closingServers.add(server);
+}
+
+/** Whether the route's group or the request's server shuts down: then no stream may start. */
+function isClosing(req: NodeRequest, options: ResolvedStreamOptions): boolean {
+  return options.group.closing || isServerClosing(req);
 }
 
 function isServerClosing(req: NodeRequest): boolean {

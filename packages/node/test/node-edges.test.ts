@@ -333,6 +333,29 @@ describe('closeStreamsOnServerClose: requests during the close', () => {
     await closed;
   });
 
+  it('turns away a stream whose async handler resolves after the close began, so close() completes', async () => {
+    let resolveHandler!: (source: Observable<MessageEvent>) => void;
+    const { observable, counts } = counted(NEVER as Observable<MessageEvent>);
+    const { handle } = route(() => new Promise((resolve) => (resolveHandler = resolve)), {
+      heartbeat: false,
+      retry: 1000,
+    });
+    const { url, server } = await serve(handle);
+    closeStreamsOnServerClose(server, { deadline: 60_000 });
+    const client = await rawClient(`${url}/sse`, { read: true });
+    await waitFor(() => resolveHandler !== undefined, 5000, 'the handler');
+    let closed = false;
+    server.close(() => {
+      closed = true;
+    });
+    resolveHandler(observable);
+    await waitFor(() => closed, 5000, 'server.close()');
+    expect(counts.subscribed).toBe(0);
+    expect(client.text.toLowerCase()).toContain('connection: close');
+    expect(client.text).toContain('retry: 1000\n');
+    await client.done;
+  });
+
   it('closes the idle connections of the ended streams, so close() need not wait for keep-alive', async () => {
     const { handle } = route(() => concat(from([{ data: 'hi' }]), NEVER), { heartbeat: false });
     const { url, server } = await serve(handle);
