@@ -51,7 +51,7 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
   // A shutdown may have begun while an async handler ran: the group's close has already ended the
   // streams it held, so a stream started now would keep the closing server open. The source was
   // not subscribed yet; turning away ends the response, which aborts the signal it may hold.
-  if (isClosing(req, options)) return void turnAwayEventStream(sink, options, report);
+  if (isClosing(req, options)) return void turnAwayEventStream(sink, options, report, source);
   return streamEvents(source, sink, options, report);
 }
 

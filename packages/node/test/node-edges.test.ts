@@ -1,5 +1,6 @@
 // The Node transport at its edges: clients gone before the stream began, pipelining, HTTP/1.0, HEAD,
 // turn-aways while closing, Last-Event-ID bytes, and the listeners a stream must not leave behind.
+import { EventEmitter, on } from 'node:events';
 import { createServer, get, type IncomingMessage, type ServerResponse } from 'node:http';
 import { type MessageEvent, resolveStreamOptions, StreamGroup, type StreamOptions } from '@rxsse/core';
 import { concat, from, NEVER, type Observable } from 'rxjs';
@@ -353,6 +354,25 @@ describe('closeStreamsOnServerClose: requests during the close', () => {
     expect(counts.subscribed).toBe(0);
     expect(client.text.toLowerCase()).toContain('connection: close');
     expect(client.text).toContain('retry: 1000\n');
+    await client.done;
+  });
+
+  it('returns the iterator an async handler resolves to after the close began', async () => {
+    const emitter = new EventEmitter();
+    let resolveHandler!: (source: AsyncIterable<MessageEvent>) => void;
+    const { handle } = route(() => new Promise((resolve) => (resolveHandler = resolve)), {
+      heartbeat: false,
+    });
+    const { url, server } = await serve(handle);
+    closeStreamsOnServerClose(server, { deadline: 60_000 });
+    const client = await rawClient(`${url}/sse`, { read: true });
+    await waitFor(() => resolveHandler !== undefined, 5000, 'the handler');
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const ticks = on(emitter, 'tick') as AsyncIterable<MessageEvent>;
+    expect(emitter.listenerCount('tick')).toBe(1);
+    resolveHandler(ticks);
+    await closed;
+    expect(emitter.listenerCount('tick')).toBe(0);
     await client.done;
   });
 

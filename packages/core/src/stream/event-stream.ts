@@ -144,21 +144,27 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
     return this;
   }
 
-  /** Holds a source that will not be fed, so that the teardown still returns its iterator. */
-  #adopt(source: EventSourceLike<MessageEvent<unknown>>): void {
-    if (isSubscribable(source)) return;
+  /**
+   * Holds a source that will not be fed, so that the teardown still returns its iterator. Anything
+   * else a handler returned (an Observable, garbage) holds nothing yet.
+   */
+  #adopt(source: unknown): void {
+    if (typeof source !== 'object' || source === null || isSubscribable(source as EventSourceLike<never>))
+      return;
     const feed = new IteratorFeed(this);
-    feed.adopt(source);
+    feed.adopt(source as AsyncIterable<MessageEvent<unknown>>);
     this.#feed = feed;
   }
 
   /**
    * @internal Answers a request that arrived while its server shuts down: headers (with
    * `Connection: close` on HTTP/1), the retry hint, and the end, so an EventSource comes back
-   * later, to another instance. Reported as opened and closed with `'shutdown'`.
+   * later, to another instance. Reported as opened and closed with `'shutdown'`. `source`, if the
+   * handler made one already, is released unsubscribed.
    */
-  turnAway(retryHint: number | undefined): this {
+  turnAway(retryHint: number | undefined, source?: unknown): this {
     this.#count('opened');
+    this.#adopt(source);
     return this.#turnAway(retryHint);
   }
 
@@ -435,15 +441,20 @@ export function streamEvents<M extends MessageEvent<unknown>>(
  * Answers a request that arrives while `options.group` (or the server) shuts down, instead of
  * running its handler: status 200, `Connection: close` on HTTP/1, a `retry:` hint (the shutdown's,
  * else the route's) and the end. An EventSource then reconnects later, to another instance,
- * where an error status would make it give up for good.
+ * where an error status would make it give up for good. A `source` the handler already returned
+ * is never subscribed, and an iterator is `return()`ed.
  */
 export function turnAwayEventStream(
   sink: Sink,
   options?: StreamOptions,
   report?: ErrorReporter,
+  source?: unknown,
 ): EventStream {
   const resolved = resolveStreamOptions(options);
-  return new EventStream(sink, resolved, report).turnAway(resolved.group.reconnectHint() ?? resolved.retry);
+  return new EventStream(sink, resolved, report).turnAway(
+    resolved.group.reconnectHint() ?? resolved.retry,
+    source,
+  );
 }
 
 function unrefTimer<T>(timer: T): T {
