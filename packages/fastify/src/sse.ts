@@ -59,20 +59,22 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
   const perCall = new WeakMap<StreamOptions, ResolvedStreamOptions>();
 
   app.decorateReply('sse', async function sse(this: FastifyReply, source, callOptions) {
-    let resolved = defaults;
-    if (callOptions) {
-      resolved = perCall.get(callOptions) ?? resolveStreamOptions({ ...base, ...callOptions });
-      perCall.set(callOptions, resolved);
-    }
     const produce = typeof source === 'function' ? source : () => source;
     const { log } = this.request;
     try {
+      // Inside the try: per-call options out of range are an error reply too, not a rejection.
+      let resolved = defaults;
+      if (callOptions) {
+        resolved = perCall.get(callOptions) ?? resolveStreamOptions({ ...base, ...callOptions });
+        perCall.set(callOptions, resolved);
+      }
       await openEventStream(this.request.raw, this.raw, produce, resolved, (error) =>
         log.error({ err: error }, 'rxsse: event stream failed'),
       );
     } catch (error) {
-      // A producer that throws before the first byte is Fastify's to answer, like any other route,
-      // and never a rejection: a route may call reply.sse() without awaiting it.
+      // A producer that throws before the first byte (or options out of range) is Fastify's to
+      // answer, like any other route, and never a rejection: a route may call reply.sse() without
+      // awaiting it.
       return this.send(error);
     }
     // Hijack only once the producer succeeded, so a failure above still gets Fastify's error reply.

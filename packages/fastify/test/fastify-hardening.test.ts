@@ -1,4 +1,5 @@
 import Fastify from 'fastify';
+import { NEVER } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fastifyLogStream } from '../../../test/support/logged.js';
 import { rxsse } from '../src/index.js';
@@ -24,6 +25,20 @@ describe('fastify reply.sse', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(response.statusCode).toBe(500);
     expect(logged.join('\n')).toContain('not authorized');
+    await app.close();
+  });
+
+  it('answers per-call options out of range with a 500, even when the route neither returns nor awaits it', async () => {
+    const logged: string[] = [];
+    const app = Fastify({ logger: { level: 'error', stream: fastifyLogStream(logged) } });
+    await app.register(rxsse);
+    app.get('/sse', (_req, reply) => {
+      void reply.sse(NEVER, { maxLifetime: 2 ** 31 });
+    });
+    const response = await app.inject('/sse');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(response.statusCode).toBe(500);
+    expect(logged.join('\n')).toContain('maxLifetime');
     await app.close();
   });
 
