@@ -68,6 +68,7 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
         resolved = perCall.get(callOptions) ?? resolveStreamOptions({ ...base, ...callOptions });
         perCall.set(callOptions, resolved);
       }
+      copyReplyHeaders(this);
       await openEventStream(this.request.raw, this.raw, produce, resolved, (error) =>
         log.error({ err: error }, 'rxsse: event stream failed'),
       );
@@ -82,6 +83,18 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
     return this;
   });
 };
+
+/**
+ * Headers hooks and the route set on the reply (`@fastify/cors`, `@fastify/helmet`,
+ * `reply.header()`) wait there for Fastify to send them, which a stream that writes the Node
+ * response itself never lets it do: they go onto the response, under the stream's own.
+ */
+function copyReplyHeaders(reply: FastifyReply): void {
+  const raw = reply.raw;
+  for (const [name, value] of Object.entries(reply.getHeaders())) {
+    if (value !== undefined && !raw.hasHeader(name)) raw.setHeader(name, value);
+  }
+}
 
 /** The rxsse Fastify plugin: adds `reply.sse(source, options?)`. Options are defaults for every route. */
 export const rxsse = fp(plugin, { fastify: '5.x', name: '@rxsse/fastify' });

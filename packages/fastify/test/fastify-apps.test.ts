@@ -7,6 +7,7 @@ import {
   expectStreamPastHandlerTimeout,
   turnAwayWhileClosing,
 } from '../../../test/support/app-lifecycle.js';
+import { fetchBytes } from '../../../test/support/clients.js';
 import { fastifyLogStream } from '../../../test/support/logged.js';
 import { rxsse } from '../src/index.js';
 
@@ -41,6 +42,30 @@ describe('fastify reply.sse() in the app', () => {
       await app.close();
     }
     expect(logged).toEqual([]);
+  });
+
+  it('sends the headers hooks and the route set on the reply (CORS, helmet) with the stream', async () => {
+    const app = Fastify();
+    await app.register(rxsse, { headers: { 'X-Dropped': null } });
+    // What @fastify/cors and @fastify/helmet do: headers kept on the reply, for Fastify to send.
+    app.addHook('onRequest', async (_req, reply) => {
+      reply.header('Access-Control-Allow-Origin', 'https://app.example');
+      reply.header('X-Dropped', 'by the route');
+    });
+    app.get('/feed', (_req, reply) => reply.header('X-Route', 'set').sse(of({ data: 'hi' })));
+    const url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
+    try {
+      for (const method of ['GET', 'HEAD']) {
+        const { response, body } = await fetchBytes(`${url}/feed`, { method });
+        expect(response.headers.get('access-control-allow-origin')).toBe('https://app.example');
+        expect(response.headers.get('x-route')).toBe('set');
+        expect(response.headers.get('x-dropped')).toBeNull();
+        expect(response.headers.get('content-type')).toBe('text/event-stream');
+        expect(body.toString()).toBe(method === 'GET' ? 'data: hi\n\n' : '');
+      }
+    } finally {
+      await app.close();
+    }
   });
 
   it('turns away a stream request that comes once the streams ended, while the app still closes', async () => {
