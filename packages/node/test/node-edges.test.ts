@@ -157,6 +157,39 @@ describe('NodeSink: listeners', () => {
   });
 });
 
+describe('stallTimeout after the stream ended', () => {
+  for (const [label, events, options] of [
+    ['complete', () => from(burst()), {}],
+    ['lifetime', () => concat(from(burst()), NEVER), { maxLifetime: 100 }],
+  ] as const) {
+    it(`drops a client that takes nothing of what an ended stream (${label}) left, after stallTimeout`, async () => {
+      const { options: recorded, closes } = recording({
+        stallTimeout: 300,
+        maxQueueBytes: 64 * 1024 * 1024,
+        heartbeat: false,
+        ...options,
+      });
+      const { handle } = route(events, recorded);
+      const { url, server } = await serve(handle);
+      let dropped = false;
+      server.on('connection', (socket) => socket.once('close', () => (dropped = true)));
+      const client = await rawClient(`${url}/sse`, { read: false });
+      await waitFor(() => closes.length === 1, 5000, 'the end of the stream');
+      expect(closes[0]!.reason).toBe(label);
+      // More than any socket buffers: the rest waits on the server for a client that never reads.
+      await waitFor(() => dropped, 5000, 'the server to drop the connection');
+      expect(closes).toHaveLength(1);
+      client.destroy();
+    });
+  }
+});
+
+/** 16 MiB of events, emitted at once. */
+function burst(): MessageEvent[] {
+  const big = { data: 'z'.repeat(64 * 1024) };
+  return Array.from({ length: 256 }, () => big);
+}
+
 describe('NodeSink: body framing', () => {
   it('sends an HTTP/1.0 client the body as it is, not in chunked framing', async () => {
     const { url } = await serve((req, res) => {

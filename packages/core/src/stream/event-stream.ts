@@ -324,8 +324,10 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
     this.stats.events += events;
     this.stats.bytes += chunk.length;
     this.#count('wrote', events, chunk.length);
-    if (this.sink.write(chunk) || this.#reason !== undefined) return;
+    if (this.sink.write(chunk)) return;
     this.#writable = false;
+    // Once the stream ended, a full transport only matters to the stall after the end (see there).
+    if (this.#reason !== undefined) return;
     // Most streams never fill their transport: the drain listener is registered the first time.
     if (!this.#drainRegistered) {
       this.#drainRegistered = true;
@@ -374,6 +376,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
       if (reason === 'error') this.#writeErrorEvent(error);
       if (retryHint !== undefined) this.#write(utf8Bytes(formatRetry(retryHint)), 0);
       sink.end();
+      // A shutdown has the group's deadline for what the transport still holds; nothing else does.
+      if (!this.#writable && reason !== 'shutdown') this.#stallAfterEnd();
     }
     this.#count('closed', reason, this.stats);
     try {
@@ -381,6 +385,20 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
     } catch (thrown) {
       this.reportError(thrown);
     }
+  }
+
+  /**
+   * The end left bytes in a full transport: a client that takes none of them for `stallTimeout`
+   * is dropped, as it would have been while the stream ran, instead of holding its connection and
+   * those bytes for good (Node times out nothing once a response has ended). The close reason
+   * stays the one the stream ended with; the timer goes once the response has flushed.
+   */
+  #stallAfterEnd(): void {
+    const { sink } = this;
+    const { stallTimeout } = this.options;
+    if (stallTimeout === false || sink.signal.aborted) return;
+    const timer = unrefTimer(setTimeout(() => sink.destroy(), stallTimeout));
+    sink.signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
   }
 
   #writeErrorEvent(error: unknown): void {
