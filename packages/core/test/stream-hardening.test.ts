@@ -208,6 +208,22 @@ describe('refused messages', () => {
     expect(String(reported[0])).toMatch(/maxQueueBytes/);
   });
 
+  it('skips a message larger than maxQueueBytes from an AsyncIterable too', async () => {
+    async function* source() {
+      yield { data: 'a' };
+      yield { data: 'x'.repeat(2000) };
+      yield { data: 'é'.repeat(600) }; // 600 units, 1,200 bytes
+      yield { data: 'b' };
+    }
+    const { sink, closes, reported } = run(source(), { maxQueueBytes: 1024 });
+    await vi.waitFor(() => expect(closes).toHaveLength(1));
+    expect(sink.text).toBe('data: a\n\ndata: b\n\n');
+    expect(closes[0]!.reason).toBe('complete');
+    expect(closes[0]!.stats.refused).toBe(2);
+    expect(reported).toHaveLength(2);
+    expect(String(reported[0])).toMatch(/maxQueueBytes/);
+  });
+
   it("closes with 'error' on a refused message when onInvalidMessage is 'close'", async () => {
     const { sink, closes } = run(from([{ data: 'a' }, { data: 'x', id: 'a\nb' }, { data: 'b' }]), {
       onInvalidMessage: 'close',

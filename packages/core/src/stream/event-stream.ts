@@ -212,11 +212,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
       // The queue could pass the cap: from here on, count exact bytes.
       const size = utf8Length(text);
       if (size > cap) {
-        // No client of this route could ever receive it: closing would only make it reconnect
-        // and meet the same message again.
-        this.#refuse(
-          new SseRangeError('data', `an event of ${size} bytes is larger than maxQueueBytes (${cap})`),
-        );
+        this.#refuseLarger(size);
         return;
       }
       if (queue.bytes() + size > cap) {
@@ -245,7 +241,18 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
   /** @internal A message pulled from an AsyncIterable while the transport has room: written at once. */
   send(message: MessageEvent<unknown>): void {
     const text = this.#tryFormat(message);
-    if (text !== undefined) this.#write(encodeText(text), 1);
+    if (text === undefined) return;
+    // The same rule as for a pushed message, whatever the source. A text of n units is at most 3n
+    // bytes: only a long one is measured.
+    const cap = this.options.maxQueueBytes;
+    if (text.length * 3 > cap) {
+      const size = utf8Length(text);
+      if (size > cap) {
+        this.#refuseLarger(size);
+        return;
+      }
+    }
+    this.#write(encodeText(text), 1);
   }
 
   /** @internal The source completed or failed. */
@@ -290,6 +297,18 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
     this.#count('refused');
     if (this.options.onInvalidMessage === 'close') this.#finish('error', error);
     else this.reportError(error);
+  }
+
+  /**
+   * Refuses a message of `size` bytes, more than `maxQueueBytes`. No client of this route could
+   * ever receive it from a pushing source: closing would only make it reconnect and meet the same
+   * message again; and a route sends the same messages whatever its source.
+   */
+  #refuseLarger(size: number): void {
+    const cap = this.options.maxQueueBytes;
+    this.#refuse(
+      new SseRangeError('data', `an event of ${size} bytes is larger than maxQueueBytes (${cap})`),
+    );
   }
 
   #notePeak(bytes: number): void {
