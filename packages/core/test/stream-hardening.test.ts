@@ -380,6 +380,43 @@ describe('user callbacks that throw', () => {
     }
   });
 
+  it('async onClose, onError and metrics hooks: a rejection is heard like a throw, never unhandled', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const reject = (name: string) => async () => {
+        throw new Error(`${name} rejected`);
+      };
+      const metrics: StreamMetrics = {
+        opened: reject('opened'),
+        wrote: reject('wrote'),
+        heartbeat: reject('heartbeat'),
+        dropped: reject('dropped'),
+        closed: reject('closed'),
+      };
+      const errors: unknown[] = [];
+      const { sink, reported } = run(from([{ data: 'a' }]), {
+        metrics,
+        onClose: reject('onClose'),
+        onError: async (error) => {
+          errors.push(error);
+          if (String(error).includes('onClose')) throw new Error('onError rejected');
+        },
+      });
+      await tick();
+      await tick();
+      expect(sink.ended).toBe(true);
+      expect(new Set(errors.map(String))).toEqual(
+        new Set(['opened', 'wrote', 'closed', 'onClose'].map((name) => `Error: ${name} rejected`)),
+      );
+      expect(reported.map(String)).toEqual(['Error: onError rejected']);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('a reporter that throws is not fatal either', () => {
     const sink = new MemorySink();
     expect(() =>

@@ -273,7 +273,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
     const { onError } = this.options;
     if (onError) {
       try {
-        onError(error);
+        heard(onError(error), (rejected) => this.#unhandled(rejected));
         return;
       } catch (thrown) {
         this.#unhandled(thrown);
@@ -400,7 +400,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
     }
     this.#count('closed', reason, this.stats);
     try {
-      options.onClose?.(reason, this.stats, error);
+      heard(options.onClose?.(reason, this.stats, error), (rejected) => this.reportError(rejected));
     } catch (thrown) {
       this.reportError(thrown);
     }
@@ -435,7 +435,9 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
     const metrics = this.options.metrics;
     if (!metrics) return;
     try {
-      (metrics[hook] as ((...a: unknown[]) => void) | undefined)?.apply(metrics, args);
+      const result = (metrics[hook] as ((...a: unknown[]) => unknown) | undefined)?.apply(metrics, args);
+      // Hooks run on every write: a synchronous one costs no closure.
+      if (result !== undefined) heard(result, (rejected) => this.reportError(rejected));
     } catch (error) {
       this.reportError(error);
     }
@@ -492,6 +494,17 @@ export function turnAwayEventStream(
     resolved.group.reconnectHint() ?? resolved.retry,
     source,
   );
+}
+
+/**
+ * A callback typed to return nothing may still be async (`onClose: async () => ...`): its rejection
+ * is a throw too, handed to `onRejected` instead of becoming an unhandled rejection, which ends a
+ * Node process by default.
+ */
+function heard(result: unknown, onRejected: (error: unknown) => void): void {
+  if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
+    (result as PromiseLike<unknown>).then(undefined, onRejected);
+  }
 }
 
 function unrefTimer<T>(timer: T): T {
