@@ -417,6 +417,28 @@ describe('user callbacks that throw', () => {
     }
   });
 
+  it("an Observable's async teardown: a rejection is reported, never unhandled", async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const source = new Observable<MessageEvent>((subscriber) => {
+        subscriber.next({ data: 'x' });
+        return async () => {
+          throw new Error('teardown rejected');
+        };
+      });
+      const { sink, reported } = run(source);
+      sink.disconnect();
+      await tick();
+      await tick();
+      expect(reported.map(String)).toEqual(['Error: teardown rejected']);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('a reporter that throws is not fatal either', () => {
     const sink = new MemorySink();
     expect(() =>

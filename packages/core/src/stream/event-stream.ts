@@ -14,7 +14,7 @@ import type { StreamMetrics } from './metrics.js';
 import { type ResolvedStreamOptions, resolveStreamOptions, type StreamOptions } from './options.js';
 import { dropsQueuedEvents, overflowPolicies } from './overflow.js';
 import { CHUNK_UNITS, EventQueue } from './queue.js';
-import { type FeedTarget, IteratorFeed, ObservableFeed, type SourceFeed } from './source-feed.js';
+import { type FeedTarget, heard, IteratorFeed, ObservableFeed, type SourceFeed } from './source-feed.js';
 import type { CloseReason, StreamStats } from './stats.js';
 
 /** Where a stream's errors go when no `onError` takes them: the framework's own log. */
@@ -494,17 +494,6 @@ export function turnAwayEventStream(
     resolved.group.reconnectHint() ?? resolved.retry,
     source,
   );
-}
-
-/**
- * A callback typed to return nothing may still be async (`onClose: async () => ...`): its rejection
- * is a throw too, handed to `onRejected` instead of becoming an unhandled rejection, which ends a
- * Node process by default.
- */
-function heard(result: unknown, onRejected: (error: unknown) => void): void {
-  if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
-    (result as PromiseLike<unknown>).then(undefined, onRejected);
-  }
 }
 
 function unrefTimer<T>(timer: T): T {

@@ -88,8 +88,9 @@ export class ObservableFeed implements SourceFeed {
 
   #run(teardown: unknown): void {
     try {
-      if (typeof teardown === 'function') teardown();
-      else (teardown as { unsubscribe(): void }).unsubscribe();
+      const result =
+        typeof teardown === 'function' ? teardown() : (teardown as { unsubscribe(): unknown }).unsubscribe();
+      heard(result, (rejected) => this.target.reportError(rejected));
     } catch (error) {
       this.target.reportError(error);
     }
@@ -174,5 +175,16 @@ export class IteratorFeed implements SourceFeed {
     } catch (error) {
       target.end('error', error);
     }
+  }
+}
+
+/**
+ * A callback typed to return nothing may still be async (`onClose: async () => ...`): its rejection
+ * is a throw too, handed to `onRejected` instead of becoming an unhandled rejection, which ends a
+ * Node process by default.
+ */
+export function heard(result: unknown, onRejected: (error: unknown) => void): void {
+  if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
+    (result as PromiseLike<unknown>).then(undefined, onRejected);
   }
 }
