@@ -49,7 +49,7 @@ export class NodeSink implements Sink {
       if (socket.destroyed) this.#isClosed = true;
       else {
         this.#waitingOn = socket;
-        socket.on('close', this.#closed);
+        watchClose(socket, this.#closed);
       }
     }
   }
@@ -127,7 +127,7 @@ export class NodeSink implements Sink {
   readonly #closed = (): void => {
     if (this.#isClosed) return;
     this.#isClosed = true;
-    this.#waitingOn?.off('close', this.#closed);
+    if (this.#waitingOn) unwatchClose(this.#waitingOn, this.#closed);
     this.#waitingOn = undefined;
     if (this.#drain) {
       this.#res.off('drain', this.#drain);
@@ -141,4 +141,42 @@ export class NodeSink implements Sink {
     this.#onClose = undefined;
     listener?.();
   };
+}
+
+type Connection = NodeRequest['socket'];
+
+/** The responses waiting on a connection behind pipelined ones, and its one 'close' listener. */
+interface Waiting {
+  readonly listeners: Set<() => void>;
+  readonly closed: () => void;
+}
+
+/**
+ * A client may pipeline any number of stream requests on one connection: one 'close' listener
+ * tells every response waiting there, where a listener each would make Node warn of a listener
+ * leak at the eleventh, a warning any client could raise in a server's log.
+ */
+const waitingResponses = new WeakMap<Connection, Waiting>();
+
+function watchClose(socket: Connection, listener: () => void): void {
+  let waiting = waitingResponses.get(socket);
+  if (!waiting) {
+    const listeners = new Set<() => void>();
+    const closed = () => {
+      waitingResponses.delete(socket);
+      for (const each of listeners) each();
+    };
+    waiting = { listeners, closed };
+    waitingResponses.set(socket, waiting);
+    socket.on('close', closed);
+  }
+  waiting.listeners.add(listener);
+}
+
+function unwatchClose(socket: Connection, listener: () => void): void {
+  const waiting = waitingResponses.get(socket);
+  if (!waiting?.listeners.delete(listener) || waiting.listeners.size > 0) return;
+  // The connection may serve more requests: it keeps no listener of ours.
+  waitingResponses.delete(socket);
+  socket.off('close', waiting.closed);
 }

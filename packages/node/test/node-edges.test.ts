@@ -157,6 +157,33 @@ describe('NodeSink: listeners', () => {
   });
 });
 
+describe('NodeSink: many pipelined streams', () => {
+  it('watches their connection without a listener-leak warning, and closes each when it drops', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const source = counted(NEVER as Observable<MessageEvent>);
+      const { options, closes } = recording({ heartbeat: false });
+      const { handle } = route(() => source.observable, options);
+      const { url } = await serve(handle);
+      const client = await rawRequests(
+        url,
+        Array.from({ length: 16 }, () => httpRequest('GET', '/sse')),
+      );
+      await waitFor(() => source.counts.subscribed === 16, 5000, 'sixteen streams');
+      client.destroy();
+      await waitFor(() => closes.length === 16, 5000, 'sixteen closes');
+      expect(closes.every((c) => c.reason === 'client')).toBe(true);
+      expect(source.counts.active).toBe(0);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+});
+
 describe('stallTimeout after the stream ended', () => {
   for (const [label, events, options] of [
     ['complete', () => from(burst()), {}],
