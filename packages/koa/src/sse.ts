@@ -20,14 +20,19 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
     // A handler that throws before the first byte is Koa's to answer, like any other middleware;
     // later errors go where Koa reports its own, `app.on('error')`.
     const report = (error: unknown) => ctx.app.emit('error', error, ctx);
-    await openEventStream(ctx.req, ctx.res, (context) => handler(ctx, context), resolved, report);
-    // The stream owns the Node response from here on; Koa must not write a body of its own,
-    // and a client that goes away is the stream's normal 'client' close, not an app error.
-    ctx.respond = false;
+    // A client that goes away is the stream's normal 'client' close, not an app error. Koa hears
+    // of it from the request's start, so this holds while an async handler runs too; before the
+    // stream opened, only once the client is gone indeed, so that a handler's own error that
+    // carries such a code (a reset upstream) still gets Koa's answer.
+    let streaming = false;
     const onerror = ctx.onerror;
     ctx.onerror = (error) => {
-      if (!isDisconnect(error)) onerror.call(ctx, error);
+      if (!isDisconnect(error) || !(streaming || isGone(ctx))) onerror.call(ctx, error);
     };
+    await openEventStream(ctx.req, ctx.res, (context) => handler(ctx, context), resolved, report);
+    // The stream owns the Node response from here on; Koa must not write a body of its own.
+    ctx.respond = false;
+    streaming = true;
   };
 }
 
@@ -44,6 +49,11 @@ const DISCONNECT_CODES = new Set([
   'ERR_HTTP2_INVALID_STREAM',
   'ERR_HTTP2_GOAWAY_SESSION',
 ]);
+
+/** Whether the request's connection (its HTTP/2 stream) is gone. */
+function isGone(ctx: Context): boolean {
+  return ctx.req.socket?.destroyed === true;
+}
 
 function isDisconnect(error: unknown): boolean {
   return error == null || DISCONNECT_CODES.has((error as { code?: string }).code ?? '');

@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { createServer as createHttpServer } from 'node:http';
 import { connect, constants, createServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
@@ -6,7 +7,7 @@ import type { CloseReason } from '@rxsse/core';
 import Koa from 'koa';
 import { concat, NEVER, of } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../../../test/support/clients.js';
+import { rawClient, waitFor } from '../../../test/support/clients.js';
 import { closeStreamsOnServerClose, sse } from '../src/index.js';
 
 describe('koa over HTTP/2, with clients that reset', () => {
@@ -18,6 +19,16 @@ describe('koa over HTTP/2, with clients that reset', () => {
   router.get(
     '/sse',
     sse(() => concat(of({ data: 'first' }), NEVER), { onClose: (reason) => closes.push(reason) }),
+  );
+  router.get(
+    '/slow',
+    sse(
+      async () => {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        return concat(of({ data: 'first' }), NEVER);
+      },
+      { onClose: (reason) => closes.push(reason) },
+    ),
   );
   app.use(router.routes());
   const server = createServer(app.callback());
@@ -64,12 +75,73 @@ describe('koa over HTTP/2, with clients that reset', () => {
     });
   }
 
+  it('takes a stream reset while an async handler runs as a client close, not an app error', async () => {
+    const before = closes.length;
+    const session = connect(url);
+    session.on('error', () => {});
+    const stream = session.request({ ':path': '/slow' });
+    stream.on('error', () => {});
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    await waitFor(() => closes.length > before, 5000, 'the close');
+    session.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(closes.slice(before)).toEqual(['client']);
+    expect(logged).toEqual([]);
+  });
+
   it('takes a session destroyed with an error code as a client close, not an app error', async () => {
     const reasons = await resetAfterFirstEvent((session) =>
       session.destroy(new Error('client gone'), constants.NGHTTP2_INTERNAL_ERROR),
     );
     expect(reasons).toEqual(['client']);
     expect(logged).toEqual([]);
+  });
+});
+
+describe('koa over HTTP/1, with a client that resets while the handler runs', () => {
+  it('takes the reset as a client close, and still answers a handler error with such a code', async () => {
+    const logged: unknown[] = [];
+    const closes: CloseReason[] = [];
+    const app = new Koa();
+    app.on('error', (error) => logged.push(error));
+    const router = new Router();
+    router.get(
+      '/slow',
+      sse(
+        async () => {
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          return concat(of({ data: 'first' }), NEVER);
+        },
+        { onClose: (reason) => closes.push(reason) },
+      ),
+    );
+    router.get(
+      '/upstream',
+      sse(() => {
+        throw Object.assign(new Error('upstream reset'), { code: 'ECONNRESET' });
+      }),
+    );
+    app.use(router.routes());
+    const server = createHttpServer(app.callback());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const client = await rawClient(`${url}/slow`, { read: true });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      client.socket.resetAndDestroy();
+      await waitFor(() => closes.length > 0, 5000, 'the close');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(closes).toEqual(['client']);
+      expect(logged).toEqual([]);
+      const response = await fetch(`${url}/upstream`);
+      expect(response.status).toBe(500);
+      expect(logged.map(String)).toEqual(['Error: upstream reset']);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });
 
