@@ -2,7 +2,13 @@
 // turn-aways while closing, Last-Event-ID bytes, and the listeners a stream must not leave behind.
 import { EventEmitter, on } from 'node:events';
 import { createServer, get, type IncomingMessage, type ServerResponse } from 'node:http';
-import { type MessageEvent, resolveStreamOptions, StreamGroup, type StreamOptions } from '@rxsse/core';
+import {
+  type EventSourceLike,
+  type MessageEvent,
+  resolveStreamOptions,
+  StreamGroup,
+  type StreamOptions,
+} from '@rxsse/core';
 import { concat, from, NEVER, type Observable } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { httpRequest, rawClient, rawRequests, waitFor } from '../../../test/support/clients.js';
@@ -15,7 +21,7 @@ function route(
   events: (context: {
     lastEventId: string | undefined;
     signal: AbortSignal;
-  }) => Observable<MessageEvent> | Promise<Observable<MessageEvent>>,
+  }) => EventSourceLike<MessageEvent> | Promise<EventSourceLike<MessageEvent>>,
   options: StreamOptions = {},
 ) {
   const errors: unknown[] = [];
