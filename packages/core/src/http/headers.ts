@@ -28,6 +28,29 @@ export function sseHeaders(http2: boolean, overrides: HeaderOverrides = {}): Rec
   return headers;
 }
 
+/** RFC 9110 `token`: what a header name may be. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** What Node and fetch `Headers` take in a value: no CR, LF, NUL, nor a character past U+00FF. */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * Checks overrides once, when a route is set up: a name or value that no response can carry would
+ * otherwise fail every request, after the stream had begun.
+ * @throws {TypeError} naming the header, for a name that is not a token or a value that is not
+ *   `null` or a string of header characters.
+ */
+export function checkHeaderOverrides(overrides: HeaderOverrides): void {
+  for (const [name, value] of Object.entries(overrides)) {
+    if (!TOKEN.test(name)) throw new TypeError(`headers['${name}']: the name is not an HTTP token`);
+    if (value === null) continue;
+    if (typeof value !== 'string' || !FIELD_VALUE.test(value)) {
+      throw new TypeError(
+        `headers['${name}']: the value must be null or a string without CR, LF, NUL or characters past U+00FF`,
+      );
+    }
+  }
+}
+
 const HTTP1_ONLY = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection']);
 
 const NONE: readonly string[] = Object.freeze([]);

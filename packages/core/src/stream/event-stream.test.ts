@@ -378,6 +378,17 @@ describe('streamEvents', () => {
     expect(() => checkShutdownOptions({ retry: 2 ** 31 - 11, spread: 11 })).toThrow(RangeError);
   });
 
+  it('refuses header overrides no response can carry when the route is set up, naming them', () => {
+    const bad = (headers: Record<string, string | null>) => () => resolveStreamOptions({ headers });
+    expect(bad({ 'X-Ok': 'a\tb é', 'X-Powered-By': null, "!#$%&'*+-.^_`|~09az": '' })).not.toThrow();
+    expect(bad({ 'X-Split': 'a\r\nSet-Cookie: x=1' })).toThrow(/^headers\['X-Split'\]: the value/);
+    expect(bad({ 'X-Nul': 'a\0' })).toThrow(TypeError);
+    expect(bad({ 'X-Euro': '\u20ac' })).toThrow(TypeError);
+    expect(bad({ 'Bad Name': 'x' })).toThrow(/^headers\['Bad Name'\]: the name/);
+    expect(bad({ '': 'x' })).toThrow(TypeError);
+    expect(bad({ 'X-Number': 1 as unknown as string })).toThrow(TypeError);
+  });
+
   it('closes a whole group with a spread retry hint and waits for the flush', async () => {
     const group = new StreamGroup();
     const options = resolveStreamOptions({ heartbeat: false, group });

@@ -1,5 +1,5 @@
 import type { FormatOptions, MessageEvent } from '../encode/types.js';
-import type { HeaderOverrides } from '../http/headers.js';
+import { checkHeaderOverrides, type HeaderOverrides } from '../http/headers.js';
 import { checkDuration, checkIntegerDuration } from './duration.js';
 import { openStreams, type StreamGroup } from './group.js';
 import type { StreamMetrics } from './metrics.js';
@@ -64,7 +64,11 @@ export interface StreamOptions extends FormatOptions {
   metrics?: StreamMetrics;
   /** Reconnection time (ms, an integer) sent to the client before the first event. */
   retry?: number;
-  /** Headers to add, replace (a string) or remove (`null`). */
+  /**
+   * Headers to add, replace (a string) or remove (`null`). Checked when the route is set up: a
+   * name that is not a token, or a value with CR, LF, NUL or a character past U+00FF, throws a
+   * `TypeError` there, not at every request.
+   */
   headers?: HeaderOverrides;
   /**
    * The last event to send when the source errors, before the response ends. Its type must not be
@@ -120,6 +124,7 @@ export function resolveStreamOptions(options: StreamOptions = {}): ResolvedStrea
   if (resolved.heartbeat !== false) checkDuration('heartbeat', resolved.heartbeat);
   if (resolved.maxLifetime !== undefined) checkDuration('maxLifetime', resolved.maxLifetime);
   if (resolved.retry !== undefined) checkIntegerDuration('retry', resolved.retry);
+  if (resolved.headers) checkHeaderOverrides(resolved.headers);
   checkOverflowPolicy(resolved.onOverflow);
   if (!['skip', 'close'].includes(resolved.onInvalidMessage)) {
     throw new TypeError(`onInvalidMessage must be 'skip' or 'close'`);
