@@ -116,7 +116,7 @@ async function connect(
     );
     if (signal.aborted) return;
     headers.set('accept', 'text/event-stream');
-    if (lastEventId !== '') headers.set('last-event-id', lastEventId);
+    if (lastEventId !== '') headers.set('last-event-id', utf8Bytes(lastEventId));
     const connection = new AbortController();
     const abort = () => connection.abort();
     signal.addEventListener('abort', abort);
@@ -179,6 +179,15 @@ async function connect(
     if (!options.resumeWhenHidden) await whenVisible(signal);
     if (signal.aborted) return;
   }
+}
+
+/**
+ * `text` as the byte string (one character per byte) of its UTF-8 encoding. A header value is a
+ * byte string: an id past U+00FF would make `Headers` throw, and a Latin-1 one would leave as
+ * Latin-1, where the spec and browsers send `Last-Event-ID` as UTF-8.
+ */
+function utf8Bytes(text: string): string {
+  return Array.from(new TextEncoder().encode(text), (byte) => String.fromCharCode(byte)).join('');
 }
 
 /** Feeds `body` to `parser` until it ends; `onBytes` runs for every chunk that arrives. */

@@ -148,6 +148,23 @@ describe('limits and resume points', () => {
     ]);
     expect(requests.map((headers) => headers['last-event-id'])).toEqual([undefined, '7', '7']);
   });
+
+  it('resumes after an id outside Latin-1, sending it as UTF-8 as browsers do', async () => {
+    const { url, requests } = await handWritten((_req, res, n) => {
+      if (n === 3) return void res.writeHead(204).end();
+      res.writeHead(200, eventStream);
+      res.end(n === 1 ? 'retry: 1\nid: 日本-é\ndata: first\n\n' : 'data: second\n\n');
+    });
+    const client = record(fromEventSource(url));
+    await until(() => client.completed || client.error !== undefined, 'completion');
+    expect(client.error).toBeUndefined();
+    expect(client.values.map((event) => event.id)).toEqual(['日本-é', '日本-é']);
+    // Node hands header bytes over as Latin-1: read them back as the UTF-8 they are.
+    const sent = requests
+      .slice(1)
+      .map((headers) => Buffer.from(headers['last-event-id'] as string, 'latin1'));
+    expect(sent.map((bytes) => bytes.toString('utf8'))).toEqual(['日本-é', '日本-é']);
+  });
 });
 
 describe('NestJS @Sse()', () => {
