@@ -150,8 +150,8 @@ async function connect(
         reason = new SseResponseError(response);
         wait = retryAfter(response.headers.get('retry-after'), Date.now());
       } else if (response.body) {
-        parser = createParser(deliver, (ms) => (serverRetry = ms), lastEventId);
-        await read(response.body, parser, maxEventLength, () => {
+        parser = createParser(deliver, (ms) => (serverRetry = ms), lastEventId, maxEventLength);
+        await read(response.body, parser, () => {
           arm();
           attempt = 0;
         });
@@ -194,7 +194,6 @@ function utf8Bytes(text: string): string {
 async function read(
   body: ReadableStream<Uint8Array>,
   parser: EventStreamParser,
-  maxEventLength: number,
   onBytes: () => void,
 ): Promise<void> {
   const reader = body.getReader();
@@ -204,8 +203,6 @@ async function read(
     if (done) return;
     onBytes();
     parser.feed(decoder.decode(value, { stream: true }));
-    if (parser.pending > maxEventLength)
-      throw new SseEventError(undefined, `is longer than maxEventLength (${maxEventLength})`);
   }
 }
 

@@ -1,3 +1,5 @@
+import { SseEventError } from './errors.js';
+
 /** One dispatched event, as a browser's `EventSource` reports it. */
 export interface ParsedEvent {
   type: string;
@@ -10,8 +12,6 @@ export interface EventStreamParser {
   feed(chunk: string): void;
   /** The last event ID string: set at every dispatch, including blocks with an id and no data. */
   readonly lastEventId: string;
-  /** Characters held for an event that has not ended yet. */
-  readonly pending: number;
 }
 
 /**
@@ -19,17 +19,27 @@ export interface EventStreamParser {
  * strips the BOM). One deviation, shared with Chromium, undici and `eventsource`: the id buffer starts
  * at the id the client already has rather than `""`, so a reconnected stream whose first block has no
  * id keeps the resume point.
+ *
+ * @param maxLength - the most characters an event may hold (its data and the line being read);
+ *   `feed` throws `SseEventError` past it.
  */
 export function createParser(
   onEvent: (event: ParsedEvent) => void,
   onRetry: (ms: number) => void,
   lastEventId = '',
+  maxLength = Number.POSITIVE_INFINITY,
 ): EventStreamParser {
   let rest = '';
   let afterCR = false;
   let data = '';
   let type = '';
   let idBuffer = lastEventId;
+  // Checked at every line end as well as at the end of a chunk: an event that ends in the chunk it
+  // began in is held whole too, and a larger one must not pass for having arrived at once.
+  const hold = (text: string) => {
+    if (text.length + data.length > maxLength)
+      throw new SseEventError(undefined, `is longer than maxEventLength (${maxLength})`);
+  };
 
   const line = (text: string) => {
     if (text === '') {
@@ -70,15 +80,14 @@ export function createParser(
           cr = chunk.indexOf('\r', start);
         }
         if (lf >= 0 && lf < start) lf = chunk.indexOf('\n', start);
+        hold(text);
         line(text);
       }
       rest += chunk.slice(start);
+      hold(rest);
     },
     get lastEventId() {
       return lastEventId;
-    },
-    get pending() {
-      return rest.length + data.length;
     },
   };
 }

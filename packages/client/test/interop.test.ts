@@ -75,6 +75,11 @@ describe('a hand-written node:http server', () => {
       /^An event is longer than maxEventLength \(1000\)$/,
     ],
     [
+      'an event longer than maxEventLength that ends in the chunk it began in',
+      `data: ${'x'.repeat(5000)}\n\n`,
+      /^An event is longer than maxEventLength \(1000\)$/,
+    ],
+    [
       'an event of short data lines that together pass maxEventLength',
       `data: ${'x'.repeat(94)}\n`.repeat(20),
       /^An event is longer than maxEventLength \(1000\)$/,
