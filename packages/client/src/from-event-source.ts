@@ -107,7 +107,8 @@ async function connect(
   let serverRetry: number | undefined;
   let attempt = 0;
   const deliver = ({ type, data, lastEventId: id }: ParsedEvent) => {
-    const decoded = type === HISTORY_TRUNCATED ? truncation(data) : events ? events.decode(type, data) : data;
+    const decoded =
+      type === HISTORY_TRUNCATED ? truncation(data) : events ? decode(events, type, data) : data;
     subscriber.next({ type, data: decoded, id });
   };
   for (;;) {
@@ -203,6 +204,19 @@ async function read(
     if (done) return;
     onBytes();
     parser.feed(decoder.decode(value, { stream: true }));
+  }
+}
+
+/**
+ * `contract.decode`, whatever a contract of the app's own throws as `SseEventError`: any other
+ * error would pass for a network error, and the reconnect would resume past the event.
+ */
+function decode(contract: EventContract<EventMap>, type: string, data: string): unknown {
+  try {
+    return contract.decode(type, data);
+  } catch (error) {
+    if (error instanceof SseEventError) throw error;
+    throw new SseEventError(type, 'has data the contract refused', { cause: error });
   }
 }
 

@@ -105,6 +105,31 @@ describe('a hand-written node:http server', () => {
     await until(() => closed, 'the server to see the connection close');
     expect(requests).toHaveLength(1);
   });
+  it("ends with SseEventError, its cause the contract's own error, when a decode throws anything else", async () => {
+    const checked: typeof events = {
+      ...events,
+      decode: (type, data) => {
+        const value = events.decode(type, data);
+        if (type === 'tick' && typeof (value as { n: unknown }).n !== 'number') throw new TypeError('n');
+        return value;
+      },
+    };
+    const { url, requests } = await handWritten((_req, res) => {
+      res.writeHead(200, eventStream);
+      res.write('retry: 1\nid: 1\nevent: tick\ndata: {"n":"one"}\n\nid: 2\nevent: tick\ndata: {"n":2}\n\n');
+    });
+    const reasons: unknown[] = [];
+    const client = record(
+      fromEventSource(url, { events: checked, onReconnect: (reason) => reasons.push(reason) }),
+    );
+    await until(() => client.error !== undefined || reasons.length > 0, 'the error');
+    // Not a network error to reconnect after: the resume point is past the event, it would be lost.
+    expect(reasons).toEqual([]);
+    expect(client.error).toMatchObject({ name: 'SseEventError', eventType: 'tick' });
+    expect((client.error as Error).cause).toBeInstanceOf(TypeError);
+    expect(client.values).toEqual([]);
+    expect(requests).toHaveLength(1);
+  });
 });
 
 describe('limits and resume points', () => {
