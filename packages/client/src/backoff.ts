@@ -16,8 +16,8 @@ export interface DelayInput {
 
 /**
  * The server's word first: `Retry-After`, then `retry:` for the first attempt after a live
- * connection. Otherwise exponential backoff with full jitter (a random wait up to
- * `min(cap, base * 2^attempt)`), so clients a restart dropped together come back spread out.
+ * connection. Otherwise exponential backoff with full jitter (a random wait between `retry:`, or 0,
+ * and `min(cap, base * 2^attempt)`), so clients a restart dropped together come back spread out.
  */
 export function reconnectDelay(input: DelayInput, random: () => number = Math.random): number {
   const { attempt, retryAfter, serverRetry } = input;
@@ -25,5 +25,9 @@ export function reconnectDelay(input: DelayInput, random: () => number = Math.ra
   if (serverRetry !== undefined && attempt === 0) return Math.min(serverRetry, MAX_DELAY);
   // `retry: 0` says "at once" for one reconnect, not for a server that keeps failing.
   const base = serverRetry || input.retryDelay;
-  return random() * Math.min(input.maxRetryDelay, base * 2 ** attempt, MAX_DELAY);
+  const ceiling = Math.min(input.maxRetryDelay, base * 2 ** attempt, MAX_DELAY);
+  // The spec waits the reconnection time and then, optionally, more: backoff never cuts `retry:`
+  // short (a server that asked for 10 s is not to be hammered once it fails), even past the cap.
+  const floor = Math.min(serverRetry ?? 0, MAX_DELAY);
+  return ceiling <= floor ? floor : floor + random() * (ceiling - floor);
 }

@@ -35,6 +35,19 @@ describe('reconnectDelay', () => {
     expect(reconnectDelay({ ...base, attempt: 3 }, () => 0.25)).toBe(2000);
     expect(top({ attempt: 80, maxRetryDelay: Number.POSITIVE_INFINITY })).toBe(MAX_DELAY);
   });
+
+  it("never waits less than the server's retry: while the server keeps failing", () => {
+    // The spec waits the reconnection time, then optionally more: backoff adds to retry:, never cuts it.
+    for (const random of [0, 0.1, 0.5, 1]) {
+      for (const attempt of [1, 2, 3, 8]) {
+        const delay = reconnectDelay({ ...base, attempt, serverRetry: 5000 }, () => random);
+        expect(delay).toBeGreaterThanOrEqual(5000);
+        expect(delay).toBeLessThanOrEqual(Math.max(5000, Math.min(30_000, 5000 * 2 ** attempt)));
+      }
+    }
+    // A retry: above the cap is the server's word still, as on the first attempt.
+    expect(reconnectDelay({ ...base, attempt: 2, serverRetry: 60_000 }, () => 0.5)).toBe(60_000);
+  });
 });
 
 describe('retryAfter', () => {
