@@ -15,15 +15,17 @@ export interface DelayInput {
 }
 
 /**
- * The server's word first: `Retry-After`, then `retry:` for the first attempt after a live
- * connection. Otherwise exponential backoff with full jitter (a random wait between `retry:`, or 0,
- * and `min(cap, base * 2^attempt)`), so clients a restart dropped together come back spread out.
+ * The server's word first: `Retry-After` (a zero one for the first attempt only), then `retry:` for
+ * the first attempt after a live connection. Otherwise exponential backoff with full jitter (a
+ * random wait between `retry:`, or 0, and `min(cap, base * 2^attempt)`), so clients a restart
+ * dropped together come back spread out.
  */
 export function reconnectDelay(input: DelayInput, random: () => number = Math.random): number {
   const { attempt, retryAfter, serverRetry } = input;
-  if (retryAfter !== undefined) return retryAfter;
+  // `Retry-After: 0` (a date gone by too) and `retry: 0` say "at once" for one reconnect, not for a
+  // server that keeps failing: every answer 503 with it would bring the client back in a tight loop.
+  if (retryAfter !== undefined && (retryAfter > 0 || attempt === 0)) return retryAfter;
   if (serverRetry !== undefined && attempt === 0) return Math.min(serverRetry, MAX_DELAY);
-  // `retry: 0` says "at once" for one reconnect, not for a server that keeps failing.
   const base = serverRetry || input.retryDelay;
   const ceiling = Math.min(input.maxRetryDelay, base * 2 ** attempt, MAX_DELAY);
   // The spec waits the reconnection time and then, optionally, more: backoff never cuts `retry:`

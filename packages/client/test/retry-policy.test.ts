@@ -17,6 +17,14 @@ describe('reconnectDelay', () => {
     expect(reconnectDelay({ ...base, attempt: 5, retryAfter: 7000, serverRetry: 10 })).toBe(7000);
   });
 
+  it('takes Retry-After: 0 (or a date gone by) as "at once" for one reconnect, not for a server that keeps failing', () => {
+    expect(reconnectDelay({ ...base, retryAfter: 0 }, () => 0.5)).toBe(0);
+    // Else a server (or a proxy) answering every request 503 with it gets them back to back.
+    expect(reconnectDelay({ ...base, attempt: 1, retryAfter: 0 }, () => 0.5)).toBe(1000);
+    expect(reconnectDelay({ ...base, attempt: 3, retryAfter: 0 }, () => 0.5)).toBe(4000);
+    expect(reconnectDelay({ ...base, attempt: 3, retryAfter: 0, serverRetry: 5000 }, () => 0)).toBe(5000);
+  });
+
   it("waits exactly the server's retry: on the first attempt after a live connection", () => {
     expect(reconnectDelay({ ...base, serverRetry: 2500 }, () => 0.5)).toBe(2500);
     expect(reconnectDelay({ ...base, serverRetry: 0 }, () => 0.5)).toBe(0);
