@@ -82,7 +82,7 @@ export function defineEvents<S extends Record<string, DataFormat<unknown>>>(
     formats,
     encode(message: { type?: string; data: unknown }): EncodedMessage {
       const type = message.type || 'message';
-      const wire = formatOf(type) === 'text' ? message.data : JSON.stringify(message.data);
+      const wire = formatOf(type) === 'text' ? message.data : stringify(type, message.data);
       if (typeof wire !== 'string')
         throw new SseEventError(type, `cannot send ${typeof message.data} as its data`);
       return { ...message, data: wire };
@@ -97,6 +97,15 @@ export function defineEvents<S extends Record<string, DataFormat<unknown>>>(
     },
   };
   return contract as unknown as EventContract<DataOf<S>>;
+}
+
+/** `JSON.stringify`, whose own errors (a BigInt, a cycle, a throwing `toJSON`) become `SseEventError`. */
+function stringify(type: string, data: unknown): string | undefined {
+  try {
+    return JSON.stringify(data);
+  } catch (cause) {
+    throw new SseEventError(type, 'has data JSON.stringify cannot write', { cause });
+  }
 }
 
 /** The event map a `defineEvents` spec declares. */

@@ -61,6 +61,22 @@ describe('defineEvents', () => {
     expect(() => events.decode('tick', '{"n":')).toThrow(/"tick" has data that is not JSON/);
   });
 
+  it('refuses data JSON.stringify throws on with SseEventError, its error as the cause', () => {
+    const loose = events as unknown as { encode(message: unknown): unknown };
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    for (const data of [{ n: 1n }, circular]) {
+      let error: unknown;
+      try {
+        loose.encode({ type: 'tick', data });
+      } catch (thrown) {
+        error = thrown;
+      }
+      expect(error).toMatchObject({ name: 'SseEventError', eventType: 'tick' });
+      expect((error as Error).cause).toBeInstanceOf(TypeError);
+    }
+  });
+
   it("keeps JSON.parse's error as the cause of a decoding error", () => {
     let error: unknown;
     try {
