@@ -4,7 +4,7 @@ import type { EventContract, EventMap } from './contract.js';
 import { SseEventError, SseResponseError, SseStallError } from './errors.js';
 import { type EventOf, HISTORY_TRUNCATED, type HistoryTruncated, type SseEvent } from './events.js';
 import { createParser, type EventStreamParser, type ParsedEvent } from './parser.js';
-import { checkResponse, retryAfter } from './response.js';
+import { checkResponse, MAX_DELAY, retryAfter } from './response.js';
 import { sleep, whenVisible } from './wait.js';
 
 type HeaderValues = NonNullable<RequestInit['headers']>;
@@ -126,10 +126,14 @@ async function connect(
     const arm = () => {
       clearTimeout(timer);
       if (stallTimeout !== false)
-        timer = setTimeout(() => {
-          stalled = new SseStallError(stallTimeout);
-          connection.abort();
-        }, stallTimeout);
+        timer = setTimeout(
+          () => {
+            stalled = new SseStallError(stallTimeout);
+            connection.abort();
+          },
+          // Past the longest wait a timer holds, it would fire at once and drop every connection.
+          Math.min(stallTimeout, MAX_DELAY),
+        );
     };
     let reason: unknown;
     let wait: number | undefined;

@@ -621,6 +621,33 @@ describe('stall detection and teardown', () => {
     expect(counting.requests).toHaveLength(1);
   });
 
+  it.each([2 ** 31, Number.POSITIVE_INFINITY])(
+    'with a stallTimeout of %d, past the longest wait a timer holds, keeps a silent connection rather than dropping it at once',
+    async (stallTimeout) => {
+      const app = express();
+      app.get(
+        '/sse',
+        sse(() => concat(of({ data: 'then silence' }), NEVER), { heartbeat: false }),
+      );
+      const url = await serve(app);
+      fakeTimers();
+      const counting = countingFetch();
+      const reasons: unknown[] = [];
+      const client = recorded(
+        fromEventSource(`${url}/sse`, {
+          fetch: counting.fetch,
+          stallTimeout,
+          onReconnect: (reason) => reasons.push(reason),
+        }),
+      );
+      await until(() => client.values.length === 1, 'the event');
+      // Timers overflow past 2^31 - 1 ms and fire at once: an hour later the connection must be there.
+      await vi.advanceTimersByTimeAsync(3_600_000);
+      expect(reasons).toEqual([]);
+      expect(counting.requests).toHaveLength(1);
+    },
+  );
+
   it('unsubscribing aborts the request: the server sees a client close, and nothing fires after', async () => {
     const closes: CloseReason[] = [];
     const app = express();
