@@ -50,7 +50,8 @@ export interface EventSourceOptions<M extends EventMap = EventMap> {
   resumeWhenHidden?: boolean;
   /**
    * Told before each reconnect why it happens (a network error, an `SseResponseError` for 408, 429
-   * or 5xx, an `SseStallError`, or `undefined` when the stream ended) and how long it waits.
+   * or 5xx, an `SseStallError`, or `undefined` when the stream ended) and how long it waits. If it
+   * throws, or returns a promise that rejects, the Observable ends with its error.
    */
   onReconnect?: (reason: unknown, delay: number) => void;
 }
@@ -179,7 +180,9 @@ async function connect(
       retryDelay: options.retryDelay ?? 1000,
       maxRetryDelay: options.maxRetryDelay ?? 30_000,
     });
-    options.onReconnect?.(reason, delay);
+    // One that is async and rejects ends the Observable as one that throws does, rather than leave an
+    // unhandled rejection (which ends a Node process); it is not awaited, so it cannot hold the wait.
+    Promise.resolve(options.onReconnect?.(reason, delay)).catch((error: unknown) => subscriber.error(error));
     await sleep(delay, signal);
     if (!options.resumeWhenHidden) await whenVisible(signal);
     if (signal.aborted) return;

@@ -731,6 +731,32 @@ describe('stall detection and teardown', () => {
     expect(counting.requests).toHaveLength(1);
   });
 
+  it('an async onReconnect that rejects ends the Observable as a throwing one does: never unhandled, no timer left', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const { url, before } = await busyRoute();
+      const counting = countingFetch();
+      const client = recorded(
+        fromEventSource(url, {
+          fetch: counting.fetch,
+          onReconnect: async () => {
+            throw new Error('onReconnect rejected');
+          },
+        }),
+      );
+      await until(() => client.error !== undefined || unhandled.length > 0, 'the rejection');
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+      expect(String(client.error)).toBe('Error: onReconnect rejected');
+      expect(vi.getTimerCount()).toBe(before);
+      expect(counting.requests).toHaveLength(1);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('opens no request when unsubscribed while the header function is still working', async () => {
     const app = express();
     app.get('/sse', (_req, res) => {
