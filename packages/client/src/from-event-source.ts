@@ -104,6 +104,9 @@ async function connect(
   const { events, stallTimeout = 45_000, maxEventLength = 16 * 2 ** 20 } = options;
   // A URL fetch cannot parse would fail every attempt: it ends the Observable instead (TypeError).
   const target = new URL(url, (globalThis as { location?: Location }).location?.href);
+  // So would a request fetch refuses whatever the server does (a body on GET, a URL with credentials,
+  // a forbidden method): building it once throws the TypeError every attempt would be rejected with.
+  new Request(target, { method: options.method, body: options.body, credentials: options.credentials });
   let lastEventId = options.lastEventId ?? '';
   let serverRetry: number | undefined;
   let attempt = 0;

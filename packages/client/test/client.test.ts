@@ -409,6 +409,29 @@ describe('answers that end the stream', () => {
     expect(counting.requests).toHaveLength(0);
   });
 
+  it.each([
+    ['a body on GET', 'http://127.0.0.1:1/sse', { body: 'forgot the method' }],
+    ['a URL with credentials', 'http://user:secret@127.0.0.1:1/sse', {}],
+    ['a method fetch forbids', 'http://127.0.0.1:1/sse', { method: 'CONNECT' }],
+  ] as const)(
+    'ends with a TypeError, not endless retries, for a request fetch refuses: %s',
+    async (_name, url, options) => {
+      const counting = countingFetch();
+      const reasons: unknown[] = [];
+      const client = recorded(
+        fromEventSource(url, {
+          ...options,
+          fetch: counting.fetch,
+          onReconnect: (reason) => reasons.push(reason),
+        }),
+      );
+      await until(() => client.error !== undefined || reasons.length > 0, 'the error');
+      expect(reasons).toEqual([]);
+      expect(client.error).toBeInstanceOf(TypeError);
+      expect(counting.requests).toHaveLength(0);
+    },
+  );
+
   it('completes on 204, after the events before it', async () => {
     const app = express();
     app.get('/sse', (req, res, next) => {
