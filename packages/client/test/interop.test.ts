@@ -179,6 +179,23 @@ describe('limits and resume points', () => {
     expect(requests.map((headers) => headers['last-event-id'])).toEqual([undefined, '7', '7']);
   });
 
+  it('sends no Last-Event-ID after an empty id: resets it, not even the one it started from', async () => {
+    const { url, requests } = await handWritten((_req, res, n) => {
+      if (n === 3) return void res.writeHead(204).end();
+      res.writeHead(200, eventStream);
+      // The second stream ends inside a block whose id was never dispatched: it is not the resume point.
+      res.end(n === 1 ? 'retry: 1\nid: 5\ndata: a\n\nid:\ndata: b\n\n' : 'data: c\n\nid: 9\ndata: d');
+    });
+    const client = record(fromEventSource(url, { lastEventId: '4' }));
+    await until(() => client.completed || client.error !== undefined, 'completion');
+    expect(client.values.map(({ data, id }) => [data, id])).toEqual([
+      ['a', '5'],
+      ['b', ''],
+      ['c', ''],
+    ]);
+    expect(requests.map((headers) => headers['last-event-id'])).toEqual(['4', undefined, undefined]);
+  });
+
   it('resumes after an id outside Latin-1, sending it as UTF-8 as browsers do', async () => {
     const { url, requests } = await handWritten((_req, res, n) => {
       if (n === 3) return void res.writeHead(204).end();
