@@ -121,7 +121,14 @@ async function connect(
     );
     if (signal.aborted) return;
     headers.set('accept', 'text/event-stream');
-    if (lastEventId !== '') headers.set('last-event-id', utf8Bytes(lastEventId));
+    let request = target;
+    if (HEADER_SAFE.test(lastEventId)) headers.set('last-event-id', utf8Bytes(lastEventId));
+    else if (lastEventId !== '') {
+      // A header would refuse (Node) or trim it, and resume from another id: the query parameter
+      // servers read instead (rxsse routes and the EventSource polyfills' servers do) carries it whole.
+      request = new URL(target);
+      request.searchParams.set('lastEventId', lastEventId);
+    }
     const connection = new AbortController();
     const abort = () => connection.abort();
     signal.addEventListener('abort', abort);
@@ -145,7 +152,7 @@ async function connect(
     try {
       arm();
       const fetcher = options.fetch ?? fetch;
-      const response = await fetcher(target, {
+      const response = await fetcher(request, {
         method: options.method,
         body: options.body,
         headers,
@@ -191,6 +198,9 @@ async function connect(
     if (signal.aborted) return;
   }
 }
+
+/** An id a header carries as it is: no control character, nor a space or tab at either end. */
+const HEADER_SAFE = /^[^\x00-\x20\x7f](?:[^\x00-\x1f\x7f]*[^\x00-\x20\x7f])?$/;
 
 /**
  * `text` as the byte string (one character per byte) of its UTF-8 encoding. A header value is a

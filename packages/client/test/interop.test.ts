@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { Controller, type INestApplication, Module, Req, Sse } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { pickLastEventId } from '@rxsse/core';
 import { firstValueFrom, type Observable, range, map as rxMap, take, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defineEvents, fromEventSource, json, SseEventError, text } from '../src/index.js';
@@ -212,6 +213,29 @@ describe('limits and resume points', () => {
       .map((headers) => Buffer.from(headers['last-event-id'] as string, 'latin1'));
     expect(sent.map((bytes) => bytes.toString('utf8'))).toEqual(['日本-é', '日本-é']);
   });
+
+  it.each([
+    ['a control character', 'a\x01b'],
+    ['spaces at its ends', ' x '],
+  ])(
+    'resumes after an id with %s in the lastEventId query parameter, which a header would not carry',
+    async (_, id) => {
+      const urls: string[] = [];
+      const { url, requests } = await handWritten((req, res, n) => {
+        urls.push(req.url!);
+        if (n === 2) return void res.writeHead(204).end();
+        res.writeHead(200, eventStream);
+        res.end(`retry: 1\nid: ${id}\ndata: first\n\n`);
+      });
+      const client = record(fromEventSource(`${url}?room=1`));
+      await until(() => client.completed || client.error !== undefined, 'completion');
+      expect(client.error).toBeUndefined();
+      expect(requests[1]!['last-event-id']).toBeUndefined();
+      // What an rxsse route reads: the header, else this parameter.
+      expect(pickLastEventId(undefined, urls[1])).toBe(id);
+      expect(new URL(urls[1]!, url).searchParams.get('room')).toBe('1');
+    },
+  );
 });
 
 describe('NestJS @Sse()', () => {
