@@ -220,6 +220,25 @@ describe('shutdown', () => {
     expect(sink.destroyed).toBe(true);
   });
 
+  it('resolves a second, concurrent close only when the first one would: after the flush or the deadline', async () => {
+    const group = new StreamGroup();
+    const sink = new MemorySink();
+    sink.end = () => {
+      sink.ended = true;
+    };
+    streamEvents(concat(from([{ data: 'a' }]), NEVER), sink, { heartbeat: false, group });
+    const settled: string[] = [];
+    const first = group.close({ deadline: 500 }).then(() => settled.push('first'));
+    const second = group.close({ deadline: 500 }).then(() => settled.push('second'));
+    await vi.advanceTimersByTimeAsync(499);
+    expect(settled).toEqual([]);
+    expect(sink.destroyed).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await Promise.all([first, second]);
+    expect(sink.destroyed).toBe(true);
+    expect(settled.sort()).toEqual(['first', 'second']);
+  });
+
   it('gives what has not flushed 5 s by default', async () => {
     const group = new StreamGroup();
     const { sink } = open({ group });

@@ -35,6 +35,8 @@ export class StreamGroup {
   /** The options of the last {@link close}, for the reconnect hint. */
   #shutdown: ShutdownOptions | undefined;
   #closing = 0;
+  /** Streams a {@link close} ended that are still flushing: they left `#streams`, not the close. */
+  readonly #flushing = new Set<GroupMember>();
 
   /**
    * True while {@link close} runs: a transport answers new requests with a reconnect hint instead
@@ -69,7 +71,8 @@ export class StreamGroup {
   /**
    * Closes every open stream with reason `'shutdown'`: each writes what it has queued (and the
    * retry hint), then ends. Resolves once every connection has closed, or once `deadline` ms have
-   * passed, after destroying the ones that were still flushing.
+   * passed, after destroying the ones that were still flushing. A close called while another one
+   * waits also waits for the connections that one is flushing (within its own `deadline`).
    */
   async close(options: ShutdownOptions = {}): Promise<void> {
     checkShutdownOptions(options);
@@ -77,9 +80,14 @@ export class StreamGroup {
     this.#shutdown = options;
     this.#closing++;
     try {
-      const closing = [...this.#streams];
-      for (const stream of closing) stream.close('shutdown', this.reconnectHint());
-      const open = closing.filter((stream) => !stream.signal.aborted);
+      for (const stream of [...this.#streams]) {
+        stream.close('shutdown', this.reconnectHint());
+        this.#flushing.add(stream);
+      }
+      // An ended stream leaves the group at once, but its connection may still be flushing for an
+      // earlier close: a second close must not resolve (and let the process exit) before it has.
+      const open = [...this.#flushing].filter((stream) => !stream.signal.aborted);
+      for (const stream of this.#flushing) if (stream.signal.aborted) this.#flushing.delete(stream);
       if (open.length === 0) return;
       let timer: ReturnType<typeof setTimeout> | undefined;
       const flushed = Promise.all(open.map((stream) => aborted(stream.signal)));
@@ -88,7 +96,10 @@ export class StreamGroup {
       });
       await Promise.race([flushed, late]);
       clearTimeout(timer);
-      for (const stream of open) if (!stream.signal.aborted) stream.destroy();
+      for (const stream of open) {
+        if (!stream.signal.aborted) stream.destroy();
+        this.#flushing.delete(stream);
+      }
     } finally {
       this.#closing--;
     }
