@@ -1,5 +1,12 @@
+import { once } from 'node:events';
 import { type ClientHttp2Session, connect, type IncomingHttpHeaders } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
+import {
+  type AddressInfo,
+  createServer as createTcpServer,
+  type Socket,
+  connect as tcpConnect,
+} from 'node:net';
 import type { Page } from 'playwright-core';
 import { Agent, EventSource } from 'undici';
 import { withBrowser } from './browser.js';
@@ -35,6 +42,46 @@ export function h2Session(url: string): Promise<ClientHttp2Session> {
     });
     session.once('error', reject);
   });
+}
+
+/**
+ * A TCP proxy to `port` on 127.0.0.1 whose `stall()` stops it reading from the server: behind it,
+ * a client connected to `url` takes no byte more, at the TCP level (a node:http2 client always
+ * reads its socket, whatever its streams do). `close()` drops every connection.
+ */
+export async function stallingProxy(
+  port: number,
+  scheme = 'https',
+): Promise<{
+  url: string;
+  stall: () => void;
+  close: () => void;
+}> {
+  const sockets: Socket[] = [];
+  const upstreams: Socket[] = [];
+  const proxy = createTcpServer((client) => {
+    const upstream = tcpConnect(port, '127.0.0.1');
+    sockets.push(client, upstream);
+    upstreams.push(upstream);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    for (const socket of [client, upstream]) socket.on('error', () => {});
+  });
+  proxy.listen(0, '127.0.0.1');
+  await once(proxy, 'listening');
+  return {
+    url: `${scheme}://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    stall: () => {
+      for (const upstream of upstreams) {
+        upstream.unpipe();
+        upstream.pause();
+      }
+    },
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      proxy.close();
+    },
+  };
 }
 
 /** One stream of a session read to its end: the response headers and the body as text. */

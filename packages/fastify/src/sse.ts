@@ -48,12 +48,13 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
   const base: StreamOptions = { group: new StreamGroup(), ...options };
   const defaults = resolveStreamOptions(base);
   // preClose runs before the server stops and waits for connections: streams end first, then
-  // HTTP/2 client sessions, so app.close() does not hang on them.
+  // HTTP/2 client sessions (those that take not even the GOAWAY after the deadline again), so
+  // app.close() does not hang on them.
   const closeSessions = trackHttp2Sessions(app.server);
   app.addHook('preClose', async () => {
     markServerClosing(app.server);
     await defaults.group.close(shutdown);
-    closeSessions();
+    closeSessions(shutdown.deadline ?? 5_000);
   });
   // Per-call options are resolved once per options object, so the encode cache stays shared.
   const perCall = new WeakMap<StreamOptions, ResolvedStreamOptions>();

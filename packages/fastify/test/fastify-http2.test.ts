@@ -1,8 +1,12 @@
+import { once } from 'node:events';
 import { connect } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { StreamGroup } from '@rxsse/core';
 import Fastify from 'fastify';
-import { map, take, timer } from 'rxjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readStream } from '../../../test/support/http2-clients.js';
+import { concat, map, NEVER, range, take, timer } from 'rxjs';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { waitFor } from '../../../test/support/clients.js';
+import { readStream, stallingProxy } from '../../../test/support/http2-clients.js';
 import { rxsse } from '../src/index.js';
 
 describe('fastify adapter over HTTP/2 (h2c)', () => {
@@ -46,5 +50,37 @@ describe('fastify adapter over HTTP/2 (h2c)', () => {
     } finally {
       session.close();
     }
+  });
+});
+
+describe('fastify over HTTP/2 (h2c): app.close()', () => {
+  it('completes when a client reads nothing at all, not even the GOAWAY', async () => {
+    const app = Fastify({ http2: true });
+    const group = new StreamGroup();
+    await app.register(rxsse, { group, heartbeat: false, stallTimeout: false, shutdown: { deadline: 200 } });
+    // Far more than the socket and the stream's window take: the rest waits in the queue.
+    const flood = concat(range(0, 64).pipe(map(() => ({ data: 'x'.repeat(64 * 1024) }))), NEVER);
+    app.get('/sse', (_req, reply) => reply.sse(flood, { maxQueueBytes: 64 * 1024 * 1024 }));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const proxy = await stallingProxy((app.server.address() as AddressInfo).port, 'http');
+    const session = connect(proxy.url);
+    session.on('error', () => {});
+    onTestFinished(() => {
+      session.destroy();
+      proxy.close();
+    });
+    const stream = session.request({ ':path': '/sse' });
+    stream.on('error', () => {});
+    await once(stream, 'response');
+    proxy.stall();
+    await waitFor(() => group.queuedBytes > 0, 10_000, 'bytes queued for the client');
+
+    let closed = false;
+    void app.close().then(() => {
+      closed = true;
+    });
+    // The stream is destroyed at the deadline; the session may take as long again to say GOAWAY.
+    await waitFor(() => closed, 2_000, 'app.close() to complete');
+    expect(group.size).toBe(0);
   });
 });

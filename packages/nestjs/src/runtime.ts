@@ -21,7 +21,7 @@ export class RxsseRuntime implements OnApplicationBootstrap, BeforeApplicationSh
   readonly #shutdown: ShutdownOptions;
   readonly #perRoute = new WeakMap<object, ResolvedStreamOptions>();
   readonly defaults: ResolvedStreamOptions;
-  #closeSessions = () => {};
+  #closeSessions: (deadline?: number) => void = () => {};
 
   constructor(
     { shutdown = {}, ...options }: RxsseModuleOptions,
@@ -55,7 +55,8 @@ export class RxsseRuntime implements OnApplicationBootstrap, BeforeApplicationSh
     const server = this.#server();
     if (server) markServerClosing(server);
     await this.defaults.group.close(this.#shutdown);
-    this.#closeSessions();
+    // A session that takes not even the GOAWAY is cut after the deadline again.
+    this.#closeSessions(this.#shutdown.deadline ?? 5_000);
   }
 
   #server(): Server | undefined {

@@ -1,6 +1,7 @@
-import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
+import { Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Http2Session } from 'node:http2';
-import type { Server } from 'node:net';
+import { Server as HttpsServer } from 'node:https';
+import type { Server, Socket } from 'node:net';
 import { checkShutdownOptions, openStreams, type ShutdownOptions, type StreamGroup } from '@rxsse/core';
 import { markServerClosing } from './open-event-stream.js';
 
@@ -42,7 +43,7 @@ export function closeStreamsOnServerClose(
       callback?.(error);
     });
     void group.close(shutdown).then(() => {
-      closeSessions();
+      closeSessions(shutdown.deadline ?? 5_000);
       // The connections of the streams just ended are idle now; Node reaped idle ones only when
       // close() began, and would wait out their keep-alive timeout.
       (this as Partial<HttpServer>).closeIdleConnections?.();
@@ -55,18 +56,45 @@ function closeAfterResponse(req: IncomingMessage, res: ServerResponse): void {
   if (req.httpVersionMajor < 2) res.shouldKeepAlive = false;
 }
 
+/** Set on each connection's socket, to itself: a session's `socket` proxy reads it through. */
+const SOCKET = Symbol('rxsse.socket');
+
 /**
  * Tracks the client sessions of an HTTP/2 server (a no-op on HTTP/1) and returns a function that
  * closes them gracefully (GOAWAY). Node's `server.close()` waits for every session, and browsers
- * and HTTP/2 agents keep idle sessions open for minutes.
+ * and HTTP/2 agents keep idle sessions open for minutes. Given a `deadline`, it destroys the
+ * connection of every session still open that many ms later: a client that reads nothing never
+ * receives the GOAWAY, and its session would hold the server open for good.
  */
-export function trackHttp2Sessions(server: Server): () => void {
-  const sessions = new Set<Http2Session>();
+export function trackHttp2Sessions(server: Server): (deadline?: number) => void {
+  // An HTTP/1 server has no sessions: its sockets are left as Node shapes them.
+  if (server instanceof HttpServer || server instanceof HttpsServer) return () => {};
+  const sessions = new Map<Http2Session, Socket | undefined>();
+  // A session hands out only a proxy of its socket, whose destroy() throws, and neither close()
+  // nor destroy() of a session ends a connection that cannot flush: only the socket's own
+  // destroy() does. Each socket is marked before Node makes its session, so the proxy, which
+  // passes other reads through, tells which socket a session rides on.
+  const mark = (socket: Socket) => {
+    (socket as Socket & { [SOCKET]?: Socket })[SOCKET] = socket;
+  };
+  server.prependListener('connection', mark);
+  server.prependListener('secureConnection', mark);
+  let timer: ReturnType<typeof setTimeout> | undefined;
   server.on('session', (session: Http2Session) => {
-    sessions.add(session);
-    session.once('close', () => sessions.delete(session));
+    sessions.set(session, (session.socket as Socket & { [SOCKET]?: Socket })[SOCKET]);
+    session.once('close', () => {
+      sessions.delete(session);
+      if (sessions.size === 0) clearTimeout(timer);
+    });
   });
-  return () => {
-    for (const session of sessions) session.close();
+  return (deadline) => {
+    for (const session of sessions.keys()) session.close();
+    if (deadline === undefined || sessions.size === 0) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      for (const socket of sessions.values()) socket?.destroy();
+    }, deadline);
+    // Only a session still open may keep the process alive for it.
+    timer.unref();
   };
 }

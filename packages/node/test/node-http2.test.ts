@@ -1,0 +1,56 @@
+// The Node transport over HTTP/2 with TLS, where a shutdown must close client sessions too.
+import { once } from 'node:events';
+import { connect, createSecureServer } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { resolveStreamOptions, StreamGroup } from '@rxsse/core';
+import { concat, map, NEVER, range } from 'rxjs';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { waitFor } from '../../../test/support/clients.js';
+import { stallingProxy } from '../../../test/support/http2-clients.js';
+import { recording } from '../../../test/support/recording.js';
+import { selfSignedCertificate } from '../../../test/support/tls.js';
+import { closeStreamsOnServerClose, openEventStream } from '../src/index.js';
+
+describe('closeStreamsOnServerClose on HTTP/2', () => {
+  it('completes server.close() when a client reads nothing at all, not even the GOAWAY', async () => {
+    const group = new StreamGroup();
+    const { options, closes } = recording({
+      group,
+      heartbeat: false,
+      stallTimeout: false,
+      maxQueueBytes: 64 * 1024 * 1024,
+    });
+    const resolved = resolveStreamOptions(options);
+    // Far more than the socket and the stream's window take: the rest waits in the queue.
+    const flood = () => concat(range(0, 64).pipe(map(() => ({ data: 'x'.repeat(64 * 1024) }))), NEVER);
+    const server = createSecureServer(
+      { ...(await selfSignedCertificate()), allowHTTP1: true },
+      (req, res) => {
+        void openEventStream(req, res, flood, resolved);
+      },
+    );
+    closeStreamsOnServerClose(server, { group, deadline: 200 });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const proxy = await stallingProxy((server.address() as AddressInfo).port);
+    const session = connect(proxy.url, { rejectUnauthorized: false });
+    session.on('error', () => {});
+    onTestFinished(() => {
+      session.destroy();
+      proxy.close();
+    });
+    const stream = session.request({ ':path': '/sse' });
+    stream.on('error', () => {});
+    await once(stream, 'response');
+    proxy.stall();
+    await waitFor(() => group.queuedBytes > 0, 10_000, 'bytes queued for the client');
+
+    let closed = false;
+    server.close(() => {
+      closed = true;
+    });
+    // The stream is destroyed at the deadline; the session may take as long again to say GOAWAY.
+    await waitFor(() => closed, 2_000, 'server.close() to complete');
+    expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+  });
+});
