@@ -1,4 +1,4 @@
-import { type CloseReason, openStreams, type StreamGroup, type StreamMetrics } from '@rxsse/core';
+import { allStreams, type CloseReason, type StreamGauges, type StreamMetrics } from '@rxsse/core';
 import { Counter, register as defaultRegistry, Gauge, type Registry } from 'prom-client';
 
 /** Where the metrics go and what they watch. */
@@ -7,8 +7,12 @@ export interface PrometheusMetricsOptions {
   registry?: Registry;
   /** Prepended to every metric name. @defaultValue 'rxsse_' */
   prefix?: string;
-  /** The streams whose open count and queue depth the gauges read. @defaultValue `openStreams` */
-  group?: StreamGroup;
+  /**
+   * The streams whose open count and queue depth the gauges read: a `StreamGroup`.
+   * @defaultValue `allStreams`, every stream of the process, whatever its group (the Fastify plugin
+   *   and `RxsseModule` give each app a group of its own)
+   */
+  group?: StreamGauges;
 }
 
 /** What a replay ended as: served from history, nothing to replay, or history was truncated. */
@@ -44,7 +48,7 @@ export interface PrometheusMetrics extends StreamMetrics {
  * ```
  */
 export function prometheusMetrics(options: PrometheusMetricsOptions = {}): PrometheusMetrics {
-  const { registry = defaultRegistry, prefix = 'rxsse_', group = openStreams } = options;
+  const { registry = defaultRegistry, prefix = 'rxsse_', group = allStreams } = options;
   const registers = [registry];
   const counter = (name: string, help: string, labelNames: string[] = []) =>
     new Counter({ name: prefix + name, help, labelNames, registers });

@@ -2,7 +2,9 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { openStreams, StreamGroup } from '@rxsse/core';
 import { sse } from '@rxsse/express';
+import { rxsse } from '@rxsse/fastify';
 import express from 'express';
+import Fastify from 'fastify';
 import { register as defaultRegistry, Registry } from 'prom-client';
 import { concat, from, map, NEVER, range } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -147,6 +149,27 @@ describe('prometheusMetrics with its defaults', () => {
       for (const metric of await defaultRegistry.getMetricsAsJSON()) {
         if (metric.name.startsWith(prefix)) defaultRegistry.removeSingleMetric(metric.name);
       }
+    }
+  });
+});
+
+describe('prometheusMetrics without a group', () => {
+  it("gauges the streams of a Fastify app, whose plugin gives them a group of the app's own", async () => {
+    const registry = new Registry();
+    const metrics = prometheusMetrics({ registry });
+    const app = Fastify();
+    await app.register(rxsse, { metrics, heartbeat: false });
+    app.get('/open', (_req, reply) => reply.sse(concat(from([{ data: 'hello' }]), NEVER)));
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const client = await rawClient(`${url.replace('localhost', '127.0.0.1')}/open`, { read: true });
+      await waitFor(() => client.text.includes('data: hello'), 5000, 'the open stream');
+      const text = await registry.metrics();
+      expect(text).toContain('rxsse_connections_total 1\n');
+      expect(text).toContain('rxsse_connections_open 1\n');
+      client.destroy();
+    } finally {
+      await app.close();
     }
   });
 });

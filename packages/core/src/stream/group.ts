@@ -25,6 +25,17 @@ export interface ShutdownOptions {
   deadline?: number;
 }
 
+/** What gauges read of a set of streams. */
+export interface StreamGauges {
+  /** Number of open streams. */
+  readonly size: number;
+  /** Bytes queued for slow clients. */
+  readonly queuedBytes: number;
+}
+
+/** The groups that hold streams now, whoever made them: what {@link allStreams} adds up. */
+const busyGroups = new Set<StreamGroup>();
+
 /**
  * The open streams of a server (or of the process): what a graceful shutdown closes, and what a
  * metrics scrape counts. Every stream joins its options' `group` when it starts and leaves it
@@ -60,12 +71,14 @@ export class StreamGroup {
 
   /** @internal */
   add(stream: GroupMember): void {
+    // A group counts in {@link allStreams} from its first stream to its last.
+    if (this.#streams.size === 0) busyGroups.add(this);
     this.#streams.add(stream);
   }
 
   /** @internal */
   delete(stream: GroupMember): void {
-    this.#streams.delete(stream);
+    if (this.#streams.delete(stream) && this.#streams.size === 0) busyGroups.delete(this);
   }
 
   /**
@@ -151,3 +164,21 @@ function aborted(signal: AbortSignal): Promise<void> {
 
 /** The group every stream joins unless its options name another: the whole process. */
 export const openStreams = new StreamGroup();
+
+/**
+ * Every open stream of the process, whatever its group: also those of the groups an adapter makes
+ * for each app (the Fastify plugin's, `RxsseModule`'s), which no one else can name. What metrics
+ * gauges read unless told a group.
+ */
+export const allStreams: StreamGauges = {
+  get size() {
+    let total = 0;
+    for (const group of busyGroups) total += group.size;
+    return total;
+  },
+  get queuedBytes() {
+    let total = 0;
+    for (const group of busyGroups) total += group.queuedBytes;
+    return total;
+  },
+};

@@ -2,10 +2,12 @@
 export { MAX_DURATION } from './duration.js';
 export { type ErrorReporter, EventStream, streamEvents, turnAwayEventStream } from './event-stream.js';
 export {
+  allStreams,
   checkShutdownOptions,
   type GroupMember,
   openStreams,
   type ShutdownOptions,
+  type StreamGauges,
   StreamGroup,
 } from './group.js';
 export { type HeartbeatTarget, heartbeatCount, scheduleHeartbeat } from './heartbeat.js';
