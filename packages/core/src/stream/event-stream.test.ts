@@ -201,6 +201,21 @@ describe('streamEvents', () => {
     expect(sink.text).toBe(queued);
   });
 
+  it('counts as dropped, with onOverflow close, the event that passed the cap as well as the queued ones', async () => {
+    const { calls, metrics } = recordMetrics();
+    const subject = new Subject<MessageEvent>();
+    const { sink, stream } = run(subject, { metrics, maxQueueBytes: 12 });
+    sink.full = true;
+    subject.next({ data: '1' });
+    await Promise.resolve();
+    subject.next({ data: '2' });
+    subject.next({ data: '3' });
+    expect(stream.closeReason).toBe('overflow');
+    // Three events emitted: one handed to the transport, two the client never gets.
+    expect([stream.stats.events, stream.stats.dropped]).toEqual([1, 2]);
+    expect(calls.filter((call) => call.startsWith('dropped'))).toEqual(['dropped 1', 'dropped 1']);
+  });
+
   it('drops with drop-oldest no more than the new event needs, and remembers the peak', async () => {
     const event = (bytes: number) => ({ data: 'x'.repeat(bytes - 8) }); // `data: `, text, two LFs
     const fill = async (sizes: number[]) => {

@@ -218,6 +218,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
       if (queue.bytes() + size > cap) {
         const outcome = overflowPolicies[this.options.onOverflow](queue, size, cap);
         if (outcome === 'close') {
+          // The event that passed the cap is lost with the queued ones (which the close counts).
+          this.#dropped(1);
           this.#finish('overflow');
           return;
         }

@@ -23,7 +23,10 @@ export interface StreamStats {
   bytes: number;
   /** Heartbeat comments written. */
   heartbeats: number;
-  /** Events dropped: by a `drop-oldest` or `drop-newest` policy, or still queued at an abrupt close. */
+  /**
+   * Events dropped: by a `drop-oldest` or `drop-newest` policy, the one that passed the cap under
+   * `close`, or those still queued at an abrupt close.
+   */
   dropped: number;
   /** The most bytes the queue ever held (never more than `maxQueueBytes`). */
   peakQueuedBytes: number;
