@@ -36,7 +36,7 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
 ): Promise<EventStream | undefined> {
   const sink = new NodeSink(req, res);
   if (req.method === 'HEAD') {
-    sink.open(sseHeaders(sink.http2, options.headers), removedHeaders(options.headers));
+    sink.open(sseHeaders(sink.http2, options.headers), removedHeaders(options.headers, sink.http2));
     sink.end();
     return undefined;
   }

@@ -3,10 +3,10 @@ import { once } from 'node:events';
 import { connect, createSecureServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { resolveStreamOptions, StreamGroup } from '@rxsse/core';
-import { concat, map, NEVER, range } from 'rxjs';
+import { concat, from, map, NEVER, range } from 'rxjs';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { waitFor } from '../../../test/support/clients.js';
-import { stallingProxy } from '../../../test/support/http2-clients.js';
+import { h2Session, readStream, recordWarnings, stallingProxy } from '../../../test/support/http2-clients.js';
 import { recording } from '../../../test/support/recording.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
 import { closeStreamsOnServerClose, openEventStream } from '../src/index.js';
@@ -52,5 +52,50 @@ describe('closeStreamsOnServerClose on HTTP/2', () => {
     // The stream is destroyed at the deadline; the session may take as long again to say GOAWAY.
     await waitFor(() => closed, 2_000, 'server.close() to complete');
     expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+  });
+});
+
+describe('NodeSink on HTTP/2', () => {
+  it('leaves out the HTTP/1-only headers an app set before the stream, which HTTP/2 forbids', async () => {
+    const recorder = recordWarnings();
+    onTestFinished(() => recorder.stop());
+    const group = new StreamGroup();
+    const { options, closes } = recording({ group, heartbeat: false });
+    const resolved = resolveStreamOptions(options);
+    const errors: unknown[] = [];
+    const server = createSecureServer(
+      { ...(await selfSignedCertificate()), allowHTTP1: true },
+      (req, res) => {
+        // What a middleware written for HTTP/1 may set on every response (a Connection header
+        // Node drops itself at setHeader on HTTP/2, with a warning of its own).
+        res.setHeader('Keep-Alive', 'timeout=5');
+        res.setHeader('Proxy-Connection', 'keep-alive');
+        res.setHeader('Upgrade', 'h2c');
+        res.setHeader('Transfer-Encoding', 'chunked');
+        res.setHeader('X-Kept', 'yes');
+        openEventStream(req, res, () => from([{ data: 'a' }]), resolved).catch((error) => errors.push(error));
+      },
+    );
+    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const session = await h2Session(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    try {
+      const read = readStream(session, '/sse');
+      await waitFor(() => closes.length > 0 || errors.length > 0, 5_000, 'the stream to end or fail');
+      expect(errors).toEqual([]);
+      const { headers, body } = await read;
+      expect(headers[':status']).toBe(200);
+      expect(headers['x-kept']).toBe('yes');
+      for (const name of ['connection', 'keep-alive', 'proxy-connection', 'upgrade', 'transfer-encoding']) {
+        expect(headers[name]).toBeUndefined();
+      }
+      expect(body).toBe('data: a\n\n');
+    } finally {
+      session.destroy();
+    }
+    expect(closes.map((c) => c.reason)).toEqual(['complete']);
+    expect(group.size).toBe(0);
+    expect(recorder.warnings).toEqual([]);
   });
 });

@@ -55,13 +55,21 @@ const HTTP1_ONLY = new Set(['connection', 'keep-alive', 'transfer-encoding', 'up
 
 const NONE: readonly string[] = Object.freeze([]);
 
+/** The HTTP/1-only names, removed from every HTTP/2 response. */
+const HTTP1_ONLY_NAMES: readonly string[] = Object.freeze([...HTTP1_ONLY]);
+
 /**
  * The names (lower case) that `overrides` removes: the transport removes them from the response
  * too, so `null` also drops a header the framework set before the stream began (`X-Powered-By`).
+ * On HTTP/2, also every HTTP/1-only header (`Connection`, `Keep-Alive`, ...): one that an app's
+ * middleware set for HTTP/1 makes Node refuse the response's headers, or warn.
  */
-export function removedHeaders(overrides: HeaderOverrides = {}): readonly string[] {
+export function removedHeaders(overrides: HeaderOverrides = {}, http2 = false): readonly string[] {
   const removed = Object.keys(overrides).filter((name) => overrides[name] === null);
-  return removed.length === 0 ? NONE : removed.map((name) => name.toLowerCase());
+  // Every connection asks: the common answers are constants, not a new array each.
+  if (removed.length === 0) return http2 ? HTTP1_ONLY_NAMES : NONE;
+  const names = removed.map((name) => name.toLowerCase());
+  return http2 ? [...HTTP1_ONLY_NAMES, ...names] : names;
 }
 
 /**

@@ -113,7 +113,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
     options.group.add(this);
     const own = (source as WithSourceHeaders)[SOURCE_HEADERS];
     const overrides = own ? { ...options.headers, ...own } : options.headers;
-    sink.open(sseHeaders(sink.http2, overrides), removedHeaders(overrides));
+    sink.open(sseHeaders(sink.http2, overrides), removedHeaders(overrides, sink.http2));
     if (options.retry !== undefined) this.#write(utf8Bytes(formatRetry(options.retry)), 0);
     if (options.heartbeat !== false) this.#heartbeatSlot = joinHeartbeat(options.heartbeat, this);
     if (options.maxLifetime !== undefined) {
@@ -171,7 +171,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
   #turnAway(retryHint: number | undefined): this {
     const { sink, options } = this;
     const overrides = { ...options.headers, connection: 'close' };
-    sink.open(sseHeaders(sink.http2, overrides), removedHeaders(overrides));
+    sink.open(sseHeaders(sink.http2, overrides), removedHeaders(overrides, sink.http2));
     this.#finish('shutdown', undefined, retryHint);
     return this;
   }
