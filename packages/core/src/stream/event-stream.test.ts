@@ -1,4 +1,4 @@
-import { from, map, NEVER, Subject } from 'rxjs';
+import { from, map, NEVER, Observable, Subject } from 'rxjs';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import {
   type CloseReason,
@@ -364,6 +364,29 @@ describe('streamEvents', () => {
       'closed shutdown',
     ]);
   });
+
+  it.each(['skip', 'close'] as const)(
+    'counts as refused, and reports, an error event the encoder refuses (onInvalidMessage %s)',
+    (onInvalidMessage) => {
+      const { calls, metrics } = recordMetrics();
+      const errors: unknown[] = [];
+      const failing = new Observable<MessageEvent>((subscriber) =>
+        subscriber.error(new Error('source failed')),
+      );
+      const { sink, stream } = run(failing, {
+        metrics: { ...metrics, refused: () => calls.push('refused') },
+        // The type browsers route to onerror: the encoder refuses it.
+        errorEvent: () => ({ type: 'error', data: 'try again later' }),
+        onError: (error) => errors.push(error),
+        onInvalidMessage,
+      });
+      expect(sink.text).toBe('');
+      expect(sink.ended).toBe(true);
+      expect(stream.stats.refused).toBe(1);
+      expect(calls).toEqual(['opened', 'refused', 'closed error']);
+      expect(errors.map((error) => (error as Error).name)).toEqual(['Error', 'SseFormatError']);
+    },
+  );
 
   it('tells metrics of no empty write, nor of a drop when nothing was dropped', async () => {
     const { calls, metrics } = recordMetrics();

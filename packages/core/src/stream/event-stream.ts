@@ -297,7 +297,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
   #refuse(error: unknown): void {
     this.stats.refused++;
     this.#count('refused');
-    if (this.options.onInvalidMessage === 'close') this.#finish('error', error);
+    // Once the stream ended (an error event), there is nothing left to close: only report.
+    if (this.options.onInvalidMessage === 'close' && this.#reason === undefined) this.#finish('error', error);
     else this.reportError(error);
   }
 
@@ -423,13 +424,18 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
   }
 
   #writeErrorEvent(error: unknown): void {
+    let message: MessageEvent<unknown> | undefined;
     try {
-      const message = this.options.errorEvent?.(error);
-      if (message) this.#write(encodeText(this.#format(message)), 1);
+      message = this.options.errorEvent?.(error);
     } catch (thrown) {
-      // A malformed error event must not turn a clean end into a corrupt stream.
       this.reportError(thrown);
+      return;
     }
+    if (!message) return;
+    // A malformed error event must not turn a clean end into a corrupt stream: the encoder's
+    // refusal skips it, counted and reported, as it does any message.
+    const text = this.#tryFormat(message);
+    if (text !== undefined) this.#write(encodeText(text), 1);
   }
 
   /** Calls a metrics hook; one that throws is reported, never fatal. */
