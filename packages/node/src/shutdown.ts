@@ -62,9 +62,10 @@ const SOCKET = Symbol('rxsse.socket');
 /**
  * Tracks the client sessions of an HTTP/2 server (a no-op on HTTP/1) and returns a function that
  * closes them gracefully (GOAWAY). Node's `server.close()` waits for every session, and browsers
- * and HTTP/2 agents keep idle sessions open for minutes. Given a `deadline`, it destroys the
- * connection of every session still open that many ms later: a client that reads nothing never
- * receives the GOAWAY, and its session would hold the server open for good.
+ * and HTTP/2 agents keep idle sessions open for minutes; a session that begins later (its
+ * handshake was under way) is closed at once. Given a `deadline`, it destroys the connection of
+ * every session still open that many ms later: a client that reads nothing never receives the
+ * GOAWAY, and its session would hold the server open for good.
  */
 export function trackHttp2Sessions(server: Server): (deadline?: number) => void {
   // An HTTP/1 server has no sessions: its sockets are left as Node shapes them.
@@ -80,21 +81,38 @@ export function trackHttp2Sessions(server: Server): (deadline?: number) => void 
   server.prependListener('connection', mark);
   server.prependListener('secureConnection', mark);
   let timer: ReturnType<typeof setTimeout> | undefined;
+  /** Set once the sessions were closed: `undefined` before, `{}` for a close without a deadline. */
+  let closing: { deadline?: number } | undefined;
   server.on('session', (session: Http2Session) => {
-    sessions.set(session, (session.socket as Socket & { [SOCKET]?: Socket })[SOCKET]);
+    const socket = (session.socket as Socket & { [SOCKET]?: Socket })[SOCKET];
+    sessions.set(session, socket);
     session.once('close', () => {
       sessions.delete(session);
       if (sessions.size === 0) clearTimeout(timer);
     });
+    // A connection accepted before the close may finish its handshake after it: its session would
+    // stay open, idle, and hold the server open as long as the client keeps it.
+    if (!closing) return;
+    session.close();
+    if (closing.deadline === undefined) return;
+    const late = unref(setTimeout(() => socket?.destroy(), closing.deadline));
+    session.once('close', () => clearTimeout(late));
   });
   return (deadline) => {
+    closing = { deadline };
     for (const session of sessions.keys()) session.close();
     if (deadline === undefined || sessions.size === 0) return;
     clearTimeout(timer);
-    timer = setTimeout(() => {
-      for (const socket of sessions.values()) socket?.destroy();
-    }, deadline);
-    // Only a session still open may keep the process alive for it.
-    timer.unref();
+    timer = unref(
+      setTimeout(() => {
+        for (const socket of sessions.values()) socket?.destroy();
+      }, deadline),
+    );
   };
+}
+
+/** Only a session still open may keep the process alive for its cut. */
+function unref(timer: ReturnType<typeof setTimeout>): ReturnType<typeof setTimeout> {
+  timer.unref();
+  return timer;
 }

@@ -1,7 +1,8 @@
 // The Node transport over HTTP/2 with TLS, where a shutdown must close client sessions too.
 import { once } from 'node:events';
 import { connect, createSecureServer } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect as tcpConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { resolveStreamOptions, StreamGroup } from '@rxsse/core';
 import { concat, from, map, NEVER, range } from 'rxjs';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -52,6 +53,33 @@ describe('closeStreamsOnServerClose on HTTP/2', () => {
     // The stream is destroyed at the deadline; the session may take as long again to say GOAWAY.
     await waitFor(() => closed, 2_000, 'server.close() to complete');
     expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+  });
+});
+
+describe('closeStreamsOnServerClose on HTTP/2: a session that begins during the close', () => {
+  it('is closed too, so server.close() completes', async () => {
+    const server = createSecureServer({ ...(await selfSignedCertificate()), allowHTTP1: true }, (_req, res) =>
+      res.end(),
+    );
+    closeStreamsOnServerClose(server, { group: new StreamGroup(), deadline: 200 });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as AddressInfo).port;
+    // Accepted before the close, its TLS handshake (and so its session) done only after it began.
+    const accepted = once(server, 'connection');
+    const socket = tcpConnect(port, '127.0.0.1');
+    await accepted;
+    let closed = false;
+    server.close(() => {
+      closed = true;
+    });
+    const session = connect(`https://127.0.0.1:${port}`, {
+      createConnection: () => tlsConnect({ socket, ALPNProtocols: ['h2'], rejectUnauthorized: false }),
+    });
+    session.on('error', () => {});
+    onTestFinished(() => session.destroy());
+    await once(session, 'connect');
+    await waitFor(() => closed, 2_000, 'server.close() to complete');
   });
 });
 
