@@ -26,7 +26,8 @@ export class NestChain {
   constructor(next: CallHandler, handoff: Handoff, alone = false) {
     let answered!: () => void;
     let failed!: (error: unknown) => void;
-    // Interceptors may answer, or fail, without the method.
+    // Interceptors may answer, or fail, without the method; and the method's own failure arrives
+    // here too, as the interceptors made it (mapped, answered with events, retried).
     const early = new Promise<undefined>((resolve, reject) => {
       answered = () => resolve(undefined);
       failed = reject;

@@ -50,14 +50,8 @@ export function RxSse(path?: string | string[], options?: RxSseRouteOptions): Me
     const wrapped = function (this: unknown, ...args: unknown[]) {
       const handoff = findHandoff(args[requestIndex] as object);
       if (!handoff) throw new RxsseModuleMissingError(route);
-      let result: unknown;
-      try {
-        result = original.apply(this, args.slice(0, requestIndex));
-      } catch (error) {
-        handoff.fail(error);
-        throw error;
-      }
-      return handoff.take(result, checkEventSource);
+      // What the method throws goes out through Nest's chain, as any route's exception.
+      return handoff.take(original.apply(this, args.slice(0, requestIndex)), checkEventSource);
     };
     Object.defineProperty(wrapped, 'name', { value: original.name });
     for (const metadataKey of Reflect.getMetadataKeys(original)) {

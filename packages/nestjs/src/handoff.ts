@@ -7,41 +7,32 @@ type Source = EventSourceLike<MessageEvent<unknown>>;
 /**
  * What a route's method and the interceptor exchange for one request. The interceptor runs Nest's
  * chain (pipes, interceptors, the method) before the stream writes a byte; the method reports its
- * source here, so a failure before it is Nest's to answer. What the method hands back to Nest's
- * chain is held until `release()`, when the stream is open and can take events.
+ * source here. What the method throws is not reported: it travels out through Nest's chain, whose
+ * interceptors may map it, answer it with events or run the method again, so the chain's own error
+ * is what Nest answers. What the method hands back to Nest's chain is held until `release()`, when
+ * the stream is open and can take events.
  */
 export class Handoff {
-  /** Settles when the method's result has settled, rejects with what it threw. */
+  /** Resolves once a run of the method has returned a source; never rejects (see above). */
   readonly source: Promise<Source>;
   #settle!: (source: Source) => void;
-  #fail!: (error: unknown) => void;
   #released = false;
   #waiting: (() => void)[] = [];
 
   constructor(readonly context: EventContext) {
-    this.source = new Promise((resolve, reject) => {
+    this.source = new Promise((resolve) => {
       this.#settle = resolve;
-      this.#fail = reject;
     });
-    // A chain that fails first is reported through it; this rejection needs no second handler.
-    this.source.catch(() => {});
   }
 
-  /** Takes the method's result: what Nest's chain gets back is the same events, held until release. */
+  /**
+   * Takes the method's result: what Nest's chain gets back is the same events, held until release.
+   * A result that fails (or is no source) rejects into the chain only.
+   */
   async take(result: unknown, check: (value: unknown) => Source): Promise<unknown> {
-    let source: Source;
-    try {
-      source = check(await result);
-    } catch (error) {
-      this.#fail(error);
-      throw error;
-    }
+    const source = check(await result);
     this.#settle(source);
     return isSubscribable(source) ? this.#held(source) : new Observable(() => {});
-  }
-
-  fail(error: unknown): void {
-    this.#fail(error);
   }
 
   /** Lets held sources subscribe; the stream calls this once it is open. */

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import {
+  BadGatewayException,
   type CallHandler,
   Controller,
   type ExecutionContext,
@@ -16,6 +17,7 @@ import { APP_INTERCEPTOR } from '@nestjs/core';
 import type { MessageEvent } from '@rxsse/core';
 import { createChannel, memoryEngine } from '@rxsse/core/channel';
 import {
+  catchError,
   concat,
   EMPTY,
   from,
@@ -74,7 +76,24 @@ class RetriesOnce implements NestInterceptor {
   }
 }
 
+/** Maps every error of the route to a 502, as in Nest's docs on exception mapping. */
+@Injectable()
+class MapsErrors implements NestInterceptor {
+  intercept(_context: unknown, next: CallHandler): Observable<unknown> {
+    return next.handle().pipe(catchError(() => throwError(() => new BadGatewayException('upstream down'))));
+  }
+}
+
+/** Answers with an event of its own when the route fails. */
+@Injectable()
+class FallsBack implements NestInterceptor {
+  intercept(_context: unknown, next: CallHandler): Observable<unknown> {
+    return next.handle().pipe(catchError(() => of({ data: 'fallback' })));
+  }
+}
+
 const attempts = { count: 0 };
+const thrownAttempts = { count: 0 };
 const handlerNames: string[] = [];
 
 /** Records the handler's name, as logging and tracing interceptors do. */
@@ -213,6 +232,33 @@ class ChainController {
     return attempts.count % 2 === 1
       ? throwError(() => new Error('first attempt failed'))
       : from([{ data: `attempt ${attempts.count}` }]);
+  }
+
+  @RxSse('mapped-at-once')
+  @UseInterceptors(MapsErrors)
+  mappedAtOnce(): Observable<MessageEvent> {
+    throw new NotFoundException('no such feed');
+  }
+
+  @RxSse('mapped-after-await')
+  @UseInterceptors(MapsErrors)
+  async mappedAfterAwait(): Promise<Observable<MessageEvent>> {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    throw new NotFoundException('no such feed');
+  }
+
+  @RxSse('fallback')
+  @UseInterceptors(FallsBack)
+  fallback(): Observable<MessageEvent> {
+    throw new Error('feed is down');
+  }
+
+  @RxSse('retried-throw')
+  @UseInterceptors(RetriesOnce)
+  retriedThrow(): Observable<MessageEvent> {
+    thrownAttempts.count++;
+    if (thrownAttempts.count % 2 === 1) throw new Error('first attempt threw');
+    return from([{ data: `attempt ${thrownAttempts.count}` }]);
   }
 
   @RxSse('thrown-at-once')
@@ -356,6 +402,29 @@ describe.each<Platform>(['express', 'fastify'])(
       client.destroy();
       expect(client.text).toContain(`data: attempt ${before + 2}\n\n`);
       expect(client.text).not.toContain('first attempt failed');
+    });
+
+    it("answers what an interceptor makes of the method's exception, at once or after an await", async () => {
+      const url = await start();
+      for (const path of ['mapped-at-once', 'mapped-after-await']) {
+        const { response, body } = await fetchBytes(`${url}/${path}`, { signal: AbortSignal.timeout(5000) });
+        expect(response.status, path).toBe(502);
+        expect(JSON.parse(body.toString()), path).toMatchObject({
+          statusCode: 502,
+          message: 'upstream down',
+        });
+      }
+    });
+
+    it("streams an interceptor's answer to the method's exception, and the method's second run", async () => {
+      const url = await start();
+      const fallback = await fetchBytes(`${url}/fallback`, { signal: AbortSignal.timeout(5000) });
+      expect(fallback.response.status).toBe(200);
+      expect(fallback.body.toString()).toBe('data: fallback\n\n');
+      const before = thrownAttempts.count;
+      const retried = await fetchBytes(`${url}/retried-throw`, { signal: AbortSignal.timeout(5000) });
+      expect(retried.response.status).toBe(200);
+      expect(retried.body.toString()).toBe(`data: attempt ${before + 2}\n\n`);
     });
 
     it("shows guards and interceptors the method's own name", async () => {
