@@ -41,6 +41,18 @@ class DeniedGuard implements CanActivate {
   }
 }
 
+/** A guard that checks something slow (a session store, say): it lets the request on when released. */
+const slowGuard = { release: () => {}, entered: 0 };
+class SlowGuard implements CanActivate {
+  async canActivate(): Promise<boolean> {
+    slowGuard.entered++;
+    await new Promise<void>((resolve) => {
+      slowGuard.release = resolve;
+    });
+    return true;
+  }
+}
+
 class Teapot extends Error {}
 
 @Catch(Teapot)
@@ -80,6 +92,8 @@ const setup = { release: () => {}, started: 0 };
 const subscriptions = counted(NEVER as Observable<MessageEvent>);
 const chat = createChannel(memoryEngine(), 'chat');
 const { options: recorded, closes } = recording();
+const guardedSubscriptions = counted(NEVER as Observable<MessageEvent>);
+const { options: guardedRecorded, closes: guardedCloses } = recording();
 
 @Controller()
 @UseFilters(TeapotFilter)
@@ -95,6 +109,13 @@ class EventsController {
   @UseGuards(DeniedGuard)
   guarded(): Observable<MessageEvent> {
     return from([{ data: 'secret' }]);
+  }
+
+  @RxSse('slow-guard', guardedRecorded)
+  @UseGuards(SlowGuard)
+  @UseInterceptors(TrackChain)
+  slowGuard(): Observable<MessageEvent> {
+    return guardedSubscriptions.observable;
   }
 
   @RxSse('late-failure')
@@ -287,6 +308,27 @@ describe.each<Platform>(['express', 'fastify'])(
       expect(closes.at(-1)!.reason).toBe('client');
       expect(subscriptions.counts.subscribed).toBe(0);
       // Nest's chain (its interceptors) is released too.
+      await waitFor(() => chains.finalized === before.finalized + 1, 5000, 'the chain to end');
+    });
+
+    it('opens no stream when the client left while a guard ran', async () => {
+      const url = await start();
+      const before = {
+        closes: guardedCloses.length,
+        entered: slowGuard.entered,
+        finalized: chains.finalized,
+      };
+      const abort = new AbortController();
+      const response = fetch(`${url}/slow-guard`, { signal: abort.signal }).catch(() => undefined);
+      await waitFor(() => slowGuard.entered === before.entered + 1, 5000, 'the guard');
+      abort.abort();
+      await response;
+      // The response closes once the server sees the client go; then the guard lets the request on.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      slowGuard.release();
+      await waitFor(() => guardedCloses.length === before.closes + 1, 5000, 'the close');
+      expect(guardedCloses.at(-1)!.reason).toBe('client');
+      expect(guardedSubscriptions.counts.subscribed).toBe(0);
       await waitFor(() => chains.finalized === before.finalized + 1, 5000, 'the chain to end');
     });
 

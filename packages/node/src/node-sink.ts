@@ -41,10 +41,13 @@ export class NodeSink implements Sink {
     // were fully read do not end the stream. It also fires after a normal end, when it is harmless.
     // 'close' is emitted once: `on` spares the wrapper `once` would allocate.
     res.on('close', this.#closed);
+    // A response that closed before the sink existed (the client left while the framework's own
+    // async steps ran: an auth middleware, Nest's guards and pipes) emits no 'close' any more.
+    if (closedAlready(res)) this.#isClosed = true;
     // A pipelined request's response waits, without a socket, until the ones before it finish (an
     // event stream never does): if the connection drops meanwhile, Node never closes it. Its
     // request's socket tells.
-    if (!this.http2 && !res.socket) {
+    else if (!this.http2 && !res.socket) {
       const socket = req.socket;
       if (socket.destroyed) this.#isClosed = true;
       else {
@@ -141,6 +144,11 @@ export class NodeSink implements Sink {
     this.#onClose = undefined;
     listener?.();
   };
+}
+
+/** Whether the response closed already: Node marks an HTTP/1 one destroyed, an HTTP/2 one's stream. */
+function closedAlready(res: NodeResponse): boolean {
+  return (res as ServerResponse).destroyed || (res as Http2ServerResponse).stream?.destroyed === true;
 }
 
 type Connection = NodeRequest['socket'];
