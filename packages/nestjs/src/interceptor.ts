@@ -45,11 +45,16 @@ export class RxsseInterceptor implements NestInterceptor {
         `event stream ${rawReq.method} ${rawReq.url} failed: ${String(error)}`,
         error instanceof Error ? error.stack : undefined,
       );
+    // Copied now for the answers that run no chain (HEAD, a shutdown), and again once the chain ran,
+    // for what its interceptors and the method set on the reply.
     copyReplyHeaders(res, rawRes);
     let chain: NestChain | undefined;
     const produce = (streamContext: Parameters<typeof openHandoff>[1]) => {
       chain = new NestChain(next, openHandoff(req, streamContext), this.#alone(context));
-      return chain.source;
+      return chain.source.then((source) => {
+        copyReplyHeaders(res, rawRes);
+        return source;
+      });
     };
     const opened = openEventStream(
       rawReq,
@@ -84,7 +89,7 @@ export class RxsseInterceptor implements NestInterceptor {
   }
 }
 
-/** Headers Fastify holds on the reply (CORS, `@Header()`) go out with the stream's own. */
+/** Headers Fastify holds on the reply (CORS, `@Header()`, an interceptor's) go out with the stream's own. */
 function copyReplyHeaders(res: Partial<FastifyLikeReply>, raw: NodeResponse): void {
   if (typeof res.getHeaders !== 'function' || res.raw === undefined) return;
   for (const [name, value] of Object.entries(res.getHeaders())) {

@@ -92,6 +92,18 @@ class FallsBack implements NestInterceptor {
   }
 }
 
+/** Sets a response header, as tracing and caching interceptors do, with the API both platforms share. */
+@Injectable()
+class Traces implements NestInterceptor {
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    context
+      .switchToHttp()
+      .getResponse<{ header(name: string, value: string): void }>()
+      .header('x-trace', 'abc');
+    return next.handle();
+  }
+}
+
 const attempts = { count: 0 };
 const thrownAttempts = { count: 0 };
 const handlerNames: string[] = [];
@@ -261,6 +273,12 @@ class ChainController {
     return from([{ data: `attempt ${thrownAttempts.count}` }]);
   }
 
+  @RxSse('traced')
+  @UseInterceptors(Traces)
+  traced(): Observable<MessageEvent> {
+    return from([{ data: 'traced' }]);
+  }
+
   @RxSse('thrown-at-once')
   thrownAtOnce(): Observable<MessageEvent> {
     throw new NotFoundException('no such feed');
@@ -425,6 +443,14 @@ describe.each<Platform>(['express', 'fastify'])(
       const retried = await fetchBytes(`${url}/retried-throw`, { signal: AbortSignal.timeout(5000) });
       expect(retried.response.status).toBe(200);
       expect(retried.body.toString()).toBe(`data: attempt ${before + 2}\n\n`);
+    });
+
+    it('sends the headers an interceptor set on the response, with the stream', async () => {
+      const url = await start();
+      const { response, body } = await fetchBytes(`${url}/traced`);
+      expect(response.headers.get('x-trace')).toBe('abc');
+      expect(response.headers.get('content-type')).toBe('text/event-stream');
+      expect(body.toString()).toBe('data: traced\n\n');
     });
 
     it("shows guards and interceptors the method's own name", async () => {
