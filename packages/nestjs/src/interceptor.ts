@@ -72,6 +72,13 @@ export class RxsseInterceptor implements NestInterceptor {
     return from(opened).pipe(mergeMap(() => NEVER));
   }
 
+  /** Moves this interceptor before the app's other global ones, so it runs outside them all. */
+  runFirst(): void {
+    const interceptors = this.config.getGlobalInterceptors();
+    const index = interceptors.indexOf(this);
+    if (index > 0) interceptors.unshift(...interceptors.splice(index, 1));
+  }
+
   /**
    * Whether this is the route's only interceptor: then nothing in Nest's chain looks at the events,
    * and they need not pass through it. Read per request, since global interceptors may be added

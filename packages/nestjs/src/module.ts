@@ -1,4 +1,11 @@
-import { type DynamicModule, type InjectionToken, Module, type ModuleMetadata } from '@nestjs/common';
+import {
+  type DynamicModule,
+  Inject,
+  type InjectionToken,
+  Module,
+  type ModuleMetadata,
+  type NestModule,
+} from '@nestjs/common';
 import { APP_INTERCEPTOR, ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
 import { checkShutdownOptions, resolveStreamOptions } from '@rxsse/core';
 import { RxsseInterceptor } from './interceptor.js';
@@ -19,10 +26,11 @@ const providers = [
     inject: [RXSSE_MODULE_OPTIONS, HttpAdapterHost],
   },
   {
-    provide: APP_INTERCEPTOR,
+    provide: RxsseInterceptor,
     useFactory: (runtime: RxsseRuntime, config: ApplicationConfig) => new RxsseInterceptor(runtime, config),
     inject: [RxsseRuntime, ApplicationConfig],
   },
+  { provide: APP_INTERCEPTOR, useExisting: RxsseInterceptor },
 ];
 
 /**
@@ -35,8 +43,18 @@ const providers = [
  * export class AppModule {}
  * ```
  */
-// biome-ignore lint/complexity/noStaticOnlyClass: a Nest module is a class; forRoot and forRootAsync are its API.
-export class RxsseModule {
+export class RxsseModule implements NestModule {
+  constructor(private readonly interceptor: RxsseInterceptor) {}
+
+  /**
+   * Puts the module's interceptor outside every other app interceptor. Nest orders them as it
+   * reads their modules, the root module first, so one the root module provides would otherwise
+   * run inside and never see the events. Nest calls `configure` before it binds the routes.
+   */
+  configure(): void {
+    this.interceptor.runFirst();
+  }
+
   /** @throws {RangeError} at once, naming the option, for a duration out of range. */
   static forRoot(options: RxsseModuleOptions = {}): DynamicModule {
     const { shutdown = {}, ...streamOptions } = options;
@@ -67,4 +85,5 @@ export class RxsseModule {
     };
   }
 }
+Inject(RxsseInterceptor)(RxsseModule, undefined, 0);
 Module({})(RxsseModule);

@@ -20,6 +20,7 @@ import {
   catchError,
   concat,
   EMPTY,
+  finalize,
   from,
   map,
   NEVER,
@@ -496,6 +497,43 @@ describe.each<Platform>(['express', 'fastify'])(
     });
   },
 );
+
+describe(`nestjs ${nestMajor}: an app interceptor of the root module`, () => {
+  it('sees the events, although Nest registers it before RxsseModule', async () => {
+    const ends = { finalized: 0 };
+    @Injectable()
+    class Ends implements NestInterceptor {
+      intercept(_context: unknown, next: CallHandler): Observable<unknown> {
+        return next.handle().pipe(finalize(() => ends.finalized++));
+      }
+    }
+    @Controller()
+    class Hello {
+      @RxSse('hello')
+      hello(): Observable<MessageEvent> {
+        return from([{ data: 'hello' }]);
+      }
+    }
+    // Nest's docs register app interceptors in the root module, which it reads before its imports.
+    @Module({
+      imports: [RxsseModule.forRoot()],
+      controllers: [Hello],
+      providers: [
+        { provide: APP_INTERCEPTOR, useClass: Shouts },
+        { provide: APP_INTERCEPTOR, useClass: Ends },
+      ],
+    })
+    class RootModule {}
+    const server = await startNest(RootModule, 'express', []);
+    try {
+      expect((await fetchBytes(`${server.url}/hello`)).body.toString()).toBe('data: HELLO\n\n');
+      await waitFor(() => ends.finalized === 1, 5000, 'the chain to end');
+    } finally {
+      await server.close();
+    }
+    expect(server.logged).toEqual([]);
+  });
+});
 
 describe(`nestjs ${nestMajor}: a request-scoped global interceptor`, () => {
   it('sees the events of every route', async () => {
