@@ -28,7 +28,8 @@ const ROUTE_ARGS_METADATA = '__routeArguments__';
  * Streams what the method returns as Server-Sent Events: `@Sse(path)` with rxsse's stream. The
  * method returns an Observable, an AsyncIterable, a channel subscription, or a promise of one.
  * Guards, pipes, interceptors and exception filters run as for any route, and anything thrown
- * before the stream starts gets Nest's error response. Needs `RxsseModule` in the app.
+ * before the stream starts gets Nest's error response. Needs `RxsseModule` in the app. Called
+ * directly, as in a controller's unit test, the method returns its own result.
  *
  * @example
  * ```ts
@@ -48,7 +49,11 @@ export function RxSse(path?: string | string[], options?: RxSseRouteOptions): Me
     const requestIndex = Math.max(original.length, parameterCount(target, key));
     const route = `${String(target.constructor.name)}.${String(key)}`;
     const wrapped = function (this: unknown, ...args: unknown[]) {
-      const handoff = findHandoff(args[requestIndex] as object);
+      const req = args[requestIndex];
+      // Nest always passes the request; a call without it is code calling the method itself (a
+      // controller's unit test), which gets the method's own result, as with `@Sse`.
+      if (req === undefined) return original.apply(this, args);
+      const handoff = findHandoff(req as object);
       if (!handoff) throw new RxsseModuleMissingError(route);
       // What the method throws goes out through Nest's chain, as any route's exception.
       return handoff.take(original.apply(this, args.slice(0, requestIndex)), checkEventSource);

@@ -18,9 +18,10 @@ import {
   UseGuards,
   UseInterceptors,
 } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
 import type { MessageEvent, StreamMetrics, StreamOptions } from '@rxsse/core';
 import { createChannel, memoryEngine } from '@rxsse/core/channel';
-import { concat, finalize, from, map, NEVER, type Observable, Subject } from 'rxjs';
+import { concat, finalize, firstValueFrom, from, map, NEVER, type Observable, Subject } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   collectEvents,
@@ -451,6 +452,22 @@ describe(`nestjs ${nestMajor}: RxsseModule`, () => {
       expect(opened).toEqual(['opened']);
     } finally {
       await server.close();
+    }
+  });
+
+  it("returns the method's own source when a unit test calls it directly, as @Sse does", async () => {
+    @Controller()
+    class Feed {
+      @RxSse('feed')
+      feed(@Query('n') n: string): Observable<MessageEvent> {
+        return from([{ data: `feed ${n}` }]);
+      }
+    }
+    const moduleRef = await Test.createTestingModule({ controllers: [Feed] }).compile();
+    try {
+      expect(await firstValueFrom(moduleRef.get(Feed).feed('7'))).toEqual({ data: 'feed 7' });
+    } finally {
+      await moduleRef.close();
     }
   });
 
