@@ -62,16 +62,18 @@ export function RxSse(path?: string | string[], options?: RxSseRouteOptions): Me
     for (const metadataKey of Reflect.getMetadataKeys(original)) {
       Reflect.defineMetadata(metadataKey, Reflect.getMetadata(metadataKey, original), wrapped);
     }
-    const replaced = { ...descriptor, value: wrapped as never };
+    // Replaced in place, not in a copy: Nest's `applyDecorators` ignores what a decorator returns,
+    // and the class takes the descriptor it passed along.
+    descriptor.value = wrapped as never;
     Req()(target, key, requestIndex);
     RequestMapping({ path, method: options?.method === 'POST' ? RequestMethod.POST : RequestMethod.GET })(
       target,
       key,
-      replaced,
+      descriptor,
     );
-    HttpCode(200)(target, key, replaced);
-    SetMetadata<string, RxSseRoute>(RXSSE_ROUTE, { options })(target, key, replaced);
-    return replaced;
+    HttpCode(200)(target, key, descriptor);
+    SetMetadata<string, RxSseRoute>(RXSSE_ROUTE, { options })(target, key, descriptor);
+    return descriptor;
   };
 }
 

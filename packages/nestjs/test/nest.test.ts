@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import {
   type ArgumentsHost,
+  applyDecorators,
   type CallHandler,
   type CanActivate,
   Catch,
@@ -76,6 +77,9 @@ class Shout implements NestInterceptor {
 }
 
 const chains = { finalized: 0 };
+
+/** A route decorator of the app's own, composed with Nest's `applyDecorators` as its docs show. */
+const LoudFeed = (path: string) => applyDecorators(RxSse(path), UseInterceptors(Shout));
 
 @Injectable()
 class TrackChain implements NestInterceptor {
@@ -180,6 +184,11 @@ class EventsController {
     return from([{ data: { hello: 'world' }, id: '7', type: 'greeting' }]);
   }
 
+  @LoudFeed('composed')
+  composed(): Observable<MessageEvent> {
+    return from([{ data: 'composed' }]);
+  }
+
   @RxSse('open')
   open(): Observable<MessageEvent> {
     return concat(from([{ data: 'hi' }]), NEVER);
@@ -269,6 +278,13 @@ describe.each<Platform>(['express', 'fastify'])(
       const url = await start();
       const { body } = await fetchBytes(`${url}/hello`);
       expect(body.toString()).toBe('data: hello\n\n');
+    });
+
+    it('streams a route whose @RxSse() is composed with applyDecorators', async () => {
+      const url = await start();
+      const { response, body } = await fetchBytes(`${url}/composed`);
+      expect(response.status).toBe(200);
+      expect(body.toString()).toBe('data: COMPOSED\n\n');
     });
 
     it("streams what a controller's interceptor makes of the events", async () => {
