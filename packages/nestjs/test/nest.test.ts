@@ -8,6 +8,7 @@ import {
   Controller,
   type ExceptionFilter,
   type ExecutionContext,
+  Header,
   Injectable,
   Module,
   type NestInterceptor,
@@ -187,6 +188,12 @@ class EventsController {
   @LoudFeed('composed')
   composed(): Observable<MessageEvent> {
     return from([{ data: 'composed' }]);
+  }
+
+  @RxSse('labelled')
+  @Header('X-Feed', 'v1')
+  labelled(): Observable<MessageEvent> {
+    return from([{ data: 'labelled' }]);
   }
 
   @RxSse('open')
@@ -407,6 +414,14 @@ describe.each<Platform>(['express', 'fastify'])(
       } finally {
         process.off('SIGTERM', keepAlive);
       }
+    });
+
+    it("sends the route's @Header() headers with the stream's", async () => {
+      const url = await start();
+      const { response, body } = await fetchBytes(`${url}/labelled`);
+      expect(response.headers.get('x-feed')).toBe('v1');
+      expect(response.headers.get('content-type')).toBe('text/event-stream');
+      expect(body.toString()).toBe('data: labelled\n\n');
     });
 
     it('sends CORS headers of app.enableCors()', async () => {
