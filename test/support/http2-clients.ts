@@ -9,6 +9,7 @@ import {
 } from 'node:net';
 import type { Page } from 'playwright-core';
 import { Agent, EventSource } from 'undici';
+import { onTestFinished } from 'vitest';
 import { withBrowser } from './browser.js';
 import { collectEvents, type Received } from './clients.js';
 
@@ -45,18 +46,16 @@ export function h2Session(url: string): Promise<ClientHttp2Session> {
 }
 
 /**
- * A TCP proxy to `port` on 127.0.0.1 whose `stall()` stops it reading from the server: behind it,
- * a client connected to `url` takes no byte more, at the TCP level (a node:http2 client always
- * reads its socket, whatever its streams do). `close()` drops every connection.
+ * Opens `path` on a new HTTP/2 session to 127.0.0.1:`port` through a TCP proxy that stops passing
+ * the server's bytes once the response began: the client takes no byte more, at the TCP level (a
+ * node:http2 client always reads its socket, whatever its streams do), so not even a GOAWAY
+ * reaches it. The session and the proxy go when the test finishes.
  */
-export async function stallingProxy(
+export async function stalledStream(
   port: number,
-  scheme = 'https',
-): Promise<{
-  url: string;
-  stall: () => void;
-  close: () => void;
-}> {
+  scheme: 'https' | 'http' = 'https',
+  path = '/sse',
+): Promise<void> {
   const sockets: Socket[] = [];
   const upstreams: Socket[] = [];
   const proxy = createTcpServer((client) => {
@@ -69,19 +68,22 @@ export async function stallingProxy(
   });
   proxy.listen(0, '127.0.0.1');
   await once(proxy, 'listening');
-  return {
-    url: `${scheme}://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
-    stall: () => {
-      for (const upstream of upstreams) {
-        upstream.unpipe();
-        upstream.pause();
-      }
-    },
-    close: () => {
-      for (const socket of sockets) socket.destroy();
-      proxy.close();
-    },
-  };
+  const session = connect(`${scheme}://127.0.0.1:${(proxy.address() as AddressInfo).port}`, {
+    rejectUnauthorized: false,
+  });
+  session.on('error', () => {});
+  onTestFinished(() => {
+    session.destroy();
+    for (const socket of sockets) socket.destroy();
+    proxy.close();
+  });
+  const stream = session.request({ ':path': path });
+  stream.on('error', () => {});
+  await once(stream, 'response');
+  for (const upstream of upstreams) {
+    upstream.unpipe();
+    upstream.pause();
+  }
 }
 
 /** One stream of a session read to its end: the response headers and the body as text. */

@@ -1,12 +1,11 @@
-import { once } from 'node:events';
 import { connect } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { StreamGroup } from '@rxsse/core';
 import Fastify from 'fastify';
 import { concat, map, NEVER, range, take, timer } from 'rxjs';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../../test/support/clients.js';
-import { readStream, stallingProxy } from '../../../test/support/http2-clients.js';
+import { readStream, stalledStream } from '../../../test/support/http2-clients.js';
 import { rxsse } from '../src/index.js';
 
 describe('fastify adapter over HTTP/2 (h2c)', () => {
@@ -62,17 +61,7 @@ describe('fastify over HTTP/2 (h2c): app.close()', () => {
     const flood = concat(range(0, 64).pipe(map(() => ({ data: 'x'.repeat(64 * 1024) }))), NEVER);
     app.get('/sse', (_req, reply) => reply.sse(flood, { maxQueueBytes: 64 * 1024 * 1024 }));
     await app.listen({ port: 0, host: '127.0.0.1' });
-    const proxy = await stallingProxy((app.server.address() as AddressInfo).port, 'http');
-    const session = connect(proxy.url);
-    session.on('error', () => {});
-    onTestFinished(() => {
-      session.destroy();
-      proxy.close();
-    });
-    const stream = session.request({ ':path': '/sse' });
-    stream.on('error', () => {});
-    await once(stream, 'response');
-    proxy.stall();
+    await stalledStream((app.server.address() as AddressInfo).port, 'http');
     await waitFor(() => group.queuedBytes > 0, 10_000, 'bytes queued for the client');
 
     let closed = false;

@@ -7,7 +7,7 @@ import { resolveStreamOptions, StreamGroup } from '@rxsse/core';
 import { concat, from, map, NEVER, range } from 'rxjs';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { waitFor } from '../../../test/support/clients.js';
-import { h2Session, readStream, recordWarnings, stallingProxy } from '../../../test/support/http2-clients.js';
+import { h2Session, readStream, recordWarnings, stalledStream } from '../../../test/support/http2-clients.js';
 import { recording } from '../../../test/support/recording.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
 import { closeStreamsOnServerClose, openEventStream } from '../src/index.js';
@@ -33,17 +33,7 @@ describe('closeStreamsOnServerClose on HTTP/2', () => {
     closeStreamsOnServerClose(server, { group, deadline: 200 });
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
-    const proxy = await stallingProxy((server.address() as AddressInfo).port);
-    const session = connect(proxy.url, { rejectUnauthorized: false });
-    session.on('error', () => {});
-    onTestFinished(() => {
-      session.destroy();
-      proxy.close();
-    });
-    const stream = session.request({ ':path': '/sse' });
-    stream.on('error', () => {});
-    await once(stream, 'response');
-    proxy.stall();
+    await stalledStream((server.address() as AddressInfo).port);
     await waitFor(() => group.queuedBytes > 0, 10_000, 'bytes queued for the client');
 
     let closed = false;
