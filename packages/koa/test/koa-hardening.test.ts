@@ -10,6 +10,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawClient, waitFor } from '../../../test/support/clients.js';
 import { closeStreamsOnServerClose, sse } from '../src/index.js';
 
+/**
+ * A handler that is still running when its client leaves, whatever the timing: it waits, inside,
+ * for the response to close, then returns a stream. `next()`, called before the request is sent,
+ * resolves once that request is inside.
+ */
+const slowHandler = (() => {
+  let inside: () => void = () => {};
+  return {
+    next: () => new Promise<void>((resolve) => (inside = resolve)),
+    handler: async (ctx: Koa.Context) => {
+      inside();
+      if (!ctx.res.closed) await once(ctx.res, 'close');
+      return concat(of({ data: 'first' }), NEVER);
+    },
+  };
+})();
+
 describe('koa over HTTP/2, with clients that reset', () => {
   const logged: unknown[] = [];
   const closes: CloseReason[] = [];
@@ -20,16 +37,7 @@ describe('koa over HTTP/2, with clients that reset', () => {
     '/sse',
     sse(() => concat(of({ data: 'first' }), NEVER), { onClose: (reason) => closes.push(reason) }),
   );
-  router.get(
-    '/slow',
-    sse(
-      async () => {
-        await new Promise((resolve) => setTimeout(resolve, 200));
-        return concat(of({ data: 'first' }), NEVER);
-      },
-      { onClose: (reason) => closes.push(reason) },
-    ),
-  );
+  router.get('/slow', sse(slowHandler.handler, { onClose: (reason) => closes.push(reason) }));
   app.use(router.routes());
   const server = createServer(app.callback());
   closeStreamsOnServerClose(server);
@@ -79,9 +87,10 @@ describe('koa over HTTP/2, with clients that reset', () => {
     const before = closes.length;
     const session = connect(url);
     session.on('error', () => {});
+    const entered = slowHandler.next();
     const stream = session.request({ ':path': '/slow' });
     stream.on('error', () => {});
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await entered;
     stream.close(constants.NGHTTP2_INTERNAL_ERROR);
     await waitFor(() => closes.length > before, 5000, 'the close');
     session.destroy();
@@ -106,16 +115,7 @@ describe('koa over HTTP/1, with a client that resets while the handler runs', ()
     const app = new Koa();
     app.on('error', (error) => logged.push(error));
     const router = new Router();
-    router.get(
-      '/slow',
-      sse(
-        async () => {
-          await new Promise((resolve) => setTimeout(resolve, 200));
-          return concat(of({ data: 'first' }), NEVER);
-        },
-        { onClose: (reason) => closes.push(reason) },
-      ),
-    );
+    router.get('/slow', sse(slowHandler.handler, { onClose: (reason) => closes.push(reason) }));
     router.get(
       '/upstream',
       sse(() => {
@@ -128,8 +128,9 @@ describe('koa over HTTP/1, with a client that resets while the handler runs', ()
     await once(server, 'listening');
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {
+      const entered = slowHandler.next();
       const client = await rawClient(`${url}/slow`, { read: true });
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await entered;
       client.socket.resetAndDestroy();
       await waitFor(() => closes.length > 0, 5000, 'the close');
       await new Promise((resolve) => setTimeout(resolve, 50));
