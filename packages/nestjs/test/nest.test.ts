@@ -45,10 +45,13 @@ class DeniedGuard implements CanActivate {
 }
 
 /** A guard that checks something slow (a session store, say): it lets the request on when released. */
-const slowGuard = { release: () => {}, entered: 0 };
+const slowGuard = { release: () => {}, entered: 0, gone: (): boolean => false };
 class SlowGuard implements CanActivate {
-  async canActivate(): Promise<boolean> {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     slowGuard.entered++;
+    // Express hands over its response, Fastify its reply: the Node response is under `raw`.
+    const res = context.switchToHttp().getResponse<{ raw?: { destroyed: boolean }; destroyed: boolean }>();
+    slowGuard.gone = () => (res.raw ?? res).destroyed;
     await new Promise<void>((resolve) => {
       slowGuard.release = resolve;
     });
@@ -348,7 +351,7 @@ describe.each<Platform>(['express', 'fastify'])(
       abort.abort();
       await response;
       // The response closes once the server sees the client go; then the guard lets the request on.
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await waitFor(() => slowGuard.gone(), 5000, 'the server to see the client go');
       slowGuard.release();
       await waitFor(() => guardedCloses.length === before.closes + 1, 5000, 'the close');
       expect(guardedCloses.at(-1)!.reason).toBe('client');
