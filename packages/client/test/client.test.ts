@@ -622,7 +622,7 @@ describe('stall detection and teardown', () => {
   });
 
   // 2^31 and past: timers overflow there and fire at once, which would drop every connection.
-  it.each([false, 2 ** 31, Number.POSITIVE_INFINITY])(
+  it.each<number | false>([false, 2 ** 31, Number.POSITIVE_INFINITY])(
     'with a stallTimeout of %s, keeps a silent connection open however long it stays silent',
     async (stallTimeout) => {
       const app = express();
