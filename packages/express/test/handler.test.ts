@@ -1,10 +1,9 @@
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { concat, from, throwError } from 'rxjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fetchBytes, waitFor } from '../../../test/support/clients.js';
 import { captureConsoleErrors } from '../../../test/support/logged.js';
+import { serveForSuite } from '../../../test/support/suite-server.js';
 import { closeStreamsOnServerClose, sse } from '../src/index.js';
 
 describe('express sse() on a mounted router', () => {
@@ -26,24 +25,17 @@ describe('express sse() on a mounted router', () => {
   app.use('/api', api);
   const server = app.listen(0, '127.0.0.1');
   closeStreamsOnServerClose(server);
-  const listening = once(server, 'listening');
-  let url = '';
-
-  beforeAll(async () => {
-    await listening;
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  });
-  afterAll(() => new Promise((resolve) => server.close(resolve)));
+  const { url } = serveForSuite(server);
 
   it("hands the handler Express's request, with the route's params", async () => {
-    expect((await fetchBytes(`${url}/api/items/42`)).body.toString()).toBe('data: item 42\n\n');
+    expect((await fetchBytes(`${url()}/api/items/42`)).body.toString()).toBe('data: item 42\n\n');
   });
 
   it('reports a later error on console.error with the path the client asked for, mount point included', async () => {
     const logged: string[] = [];
     const restore = captureConsoleErrors(logged);
     try {
-      expect((await fetchBytes(`${url}/api/broken`)).body.toString()).toBe('data: first\n\n');
+      expect((await fetchBytes(`${url()}/api/broken`)).body.toString()).toBe('data: first\n\n');
       await waitFor(() => logged.length === 1, 5000, 'the report');
     } finally {
       restore();

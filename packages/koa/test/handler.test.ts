@@ -1,10 +1,9 @@
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import Koa from 'koa';
 import { from } from 'rxjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fetchBytes } from '../../../test/support/clients.js';
+import { serveForSuite } from '../../../test/support/suite-server.js';
 import { closeStreamsOnServerClose, sse } from '../src/index.js';
 
 describe('koa sse() middleware', () => {
@@ -23,17 +22,10 @@ describe('koa sse() middleware', () => {
   app.use(router.routes());
   const server = app.listen(0, '127.0.0.1');
   closeStreamsOnServerClose(server);
-  const listening = once(server, 'listening');
-  let url = '';
-
-  beforeAll(async () => {
-    await listening;
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  });
-  afterAll(() => new Promise((resolve) => server.close(resolve)));
+  const { url } = serveForSuite(server);
 
   it("hands the handler Koa's context, with the router's params and earlier middleware's state", async () => {
-    const { response, body } = await fetchBytes(`${url}/items/42`);
+    const { response, body } = await fetchBytes(`${url()}/items/42`);
     expect(response.headers.get('content-type')).toBe('text/event-stream');
     expect(body.toString()).toBe('data: item 42 for ada\n\n');
     expect(logged).toEqual([]);
