@@ -498,6 +498,15 @@ describe.each<Platform>(['express', 'fastify'])(
   },
 );
 
+/** One event, `hello`, at `/hello`: what the global interceptors below are seen to change. */
+@Controller()
+class Hello {
+  @RxSse('hello')
+  hello(): Observable<MessageEvent> {
+    return from([{ data: 'hello' }]);
+  }
+}
+
 describe(`nestjs ${nestMajor}: an app interceptor of the root module`, () => {
   it('sees the events, although Nest registers it before RxsseModule', async () => {
     const ends = { finalized: 0 };
@@ -505,13 +514,6 @@ describe(`nestjs ${nestMajor}: an app interceptor of the root module`, () => {
     class Ends implements NestInterceptor {
       intercept(_context: unknown, next: CallHandler): Observable<unknown> {
         return next.handle().pipe(finalize(() => ends.finalized++));
-      }
-    }
-    @Controller()
-    class Hello {
-      @RxSse('hello')
-      hello(): Observable<MessageEvent> {
-        return from([{ data: 'hello' }]);
       }
     }
     // Nest's docs register app interceptors in the root module, which it reads before its imports.
@@ -537,13 +539,6 @@ describe(`nestjs ${nestMajor}: an app interceptor of the root module`, () => {
 
 describe(`nestjs ${nestMajor}: a request-scoped global interceptor`, () => {
   it('sees the events of every route', async () => {
-    @Controller()
-    class Hello {
-      @RxSse('hello')
-      hello(): Observable<MessageEvent> {
-        return from([{ data: 'hello' }]);
-      }
-    }
     @Module({
       imports: [RxsseModule.forRoot()],
       controllers: [Hello],
