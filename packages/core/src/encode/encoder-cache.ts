@@ -2,7 +2,12 @@ import { formatEvent } from './format.js';
 import type { FormatOptions, MessageEvent } from './types.js';
 import { utf8Bytes } from './utf8.js';
 
-type Formatter = (message: MessageEvent<unknown>) => string;
+/** A connection that formats through {@link cachedFormatter}: the cache notes which entry it took last. */
+export interface FormatReader {
+  formatted: number;
+}
+
+type Formatter = (message: MessageEvent<unknown>, reader: FormatReader) => string;
 
 const formatters = new WeakMap<FormatOptions, Formatter>();
 
@@ -13,9 +18,11 @@ const formatters = new WeakMap<FormatOptions, Formatter>();
  * connection only, and a map entry per event costs more than it saves (see the burst profile in
  * bench/).
  *
- * The entry is trusted only within one synchronous dispatch (it is forgotten at the next
- * microtask) and only while the message's fields are the same values: a pooled or accumulating
- * object re-used with new contents is formatted again, never sent with an earlier client's text.
+ * The entry is trusted only within one dispatch. It is forgotten at the next microtask, and a
+ * connection that took it already and meets the same message again meets a new emission (an
+ * accumulator, or a pooled object re-emitted with new contents in the same tick): that is
+ * formatted anew. Across connections it is trusted while the message's fields are the same
+ * values; `data` is compared by reference, not by contents.
  */
 export function cachedFormatter(options: FormatOptions): Formatter {
   let formatter = formatters.get(options);
@@ -26,18 +33,21 @@ export function cachedFormatter(options: FormatOptions): Formatter {
     let lastType: string | undefined;
     let lastRetry: number | undefined;
     let lastText = '';
+    let entry = 0;
     const forget = () => {
       last = lastData = undefined;
       lastText = '';
     };
-    formatter = (message) => {
+    formatter = (message, reader) => {
       if (
         message === last &&
+        reader.formatted !== entry &&
         message.data === lastData &&
         message.id === lastId &&
         message.type === lastType &&
         message.retry === lastRetry
       ) {
+        reader.formatted = entry;
         return lastText;
       }
       lastText = formatEvent(message, options);
@@ -47,6 +57,7 @@ export function cachedFormatter(options: FormatOptions): Formatter {
       lastId = message.id;
       lastType = message.type;
       lastRetry = message.retry;
+      reader.formatted = ++entry;
       return lastText;
     };
     formatters.set(options, formatter);

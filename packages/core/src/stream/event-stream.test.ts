@@ -1,4 +1,4 @@
-import { from, map, NEVER, Observable, Subject } from 'rxjs';
+import { from, map, NEVER, Observable, Subject, scan } from 'rxjs';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import {
   type CloseReason,
@@ -138,6 +138,38 @@ describe('streamEvents', () => {
     await Promise.resolve();
     expect(b.text).toBe(formatEvent({ ...message }));
     expect(a.text).not.toBe(b.text);
+  });
+
+  it('encodes a message emitted again in the same tick anew, whatever changed inside its data', async () => {
+    // An accumulator re-emitted as it grows: the same message and data objects every time.
+    const { sink } = run(
+      from([1, 2, 3]).pipe(
+        scan(
+          (message, n) => {
+            message.data.items.push(n);
+            return message;
+          },
+          { data: { items: [] as number[] } },
+        ),
+      ),
+    );
+    await Promise.resolve();
+    expect(sink.text).toBe('data: {"items":[1]}\n\ndata: {"items":[1,2]}\n\ndata: {"items":[1,2,3]}\n\n');
+
+    // A pooled message shared by many connections: each emission reaches all of them as it is then.
+    const subject = new Subject<MessageEvent<{ n: number }>>();
+    const options = resolveStreamOptions({ heartbeat: false });
+    const [a, b] = [new MemorySink(), new MemorySink()];
+    streamEvents(subject, a, options);
+    streamEvents(subject, b, options);
+    const pooled = { data: { n: 0 } };
+    for (const n of [1, 2]) {
+      pooled.data.n = n;
+      subject.next(pooled);
+    }
+    await Promise.resolve();
+    expect(a.text).toBe('data: {"n":1}\n\ndata: {"n":2}\n\n');
+    expect(b.chunks[0]).toBe(a.chunks[0]);
   });
 
   it("joins and encodes a tick's events once for all the connections they reach", async () => {

@@ -1,4 +1,4 @@
-import { cachedFormatter, encodeText } from '../encode/encoder-cache.js';
+import { cachedFormatter, encodeText, type FormatReader } from '../encode/encoder-cache.js';
 import { SseRangeError } from '../encode/errors.js';
 import { formatRetry } from '../encode/format.js';
 import type { MessageEvent } from '../encode/types.js';
@@ -35,9 +35,11 @@ const HEARTBEAT = utf8Bytes(':\n');
  * `overflow.ts`), feeding from the source (`source-feed.ts`), the end-of-tick flush
  * (`flush-tick.ts`) and the heartbeat wheel (`heartbeat.ts`).
  */
-export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
+export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, FormatReader {
   /** @internal Set on every write; the heartbeat wheel clears it. */
   busy = false;
+  /** @internal The format cache's entry this stream took last. */
+  formatted = 0;
   /** Counters, final once the stream closed. */
   readonly stats: StreamStats = {
     events: 0,
@@ -58,7 +60,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
   #lifetimeTimer: ReturnType<typeof setTimeout> | undefined;
   #heartbeatSlot: Set<HeartbeatTarget> | undefined;
   #feed: SourceFeed | undefined;
-  readonly #format: (message: MessageEvent<unknown>) => string;
+  readonly #format: (message: MessageEvent<unknown>, reader: FormatReader) => string;
   readonly #onAbort = () => this.#finish('client');
 
   /** @internal Use {@link streamEvents}. */
@@ -287,7 +289,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget {
   /** The message's text, or `undefined` when it cannot be sent (then refused, see `onInvalidMessage`). */
   #tryFormat(message: MessageEvent<unknown>): string | undefined {
     try {
-      return this.#format(message);
+      return this.#format(message, this);
     } catch (error) {
       this.#refuse(error);
       return undefined;
