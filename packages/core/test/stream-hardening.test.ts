@@ -150,6 +150,8 @@ describe('refused messages', () => {
     ['type error', { data: 'x', type: 'error' }],
     ['data undefined', { data: undefined }],
     ['retry 1.5', { data: 'x', retry: 1.5 }],
+    ['no message at all (null)', null as never],
+    ['a bare value instead of a message', 42 as never],
   ];
   for (const [label, message] of bad) {
     it(`skips a message with ${label}, reports it, counts it and goes on`, async () => {
@@ -177,6 +179,20 @@ describe('refused messages', () => {
       expect(reported).toEqual([]);
     });
   }
+
+  it('refuses with SseFormatError an undefined that opens a tick, on a route that sent before', async () => {
+    const options = resolveStreamOptions({ heartbeat: false });
+    streamEvents(from([{ data: 'a' }]), new MemorySink(), options);
+    await tick();
+    const reported: unknown[] = [];
+    const sink = new MemorySink();
+    const source = from([undefined as never, { data: 'b' }]);
+    const stream = streamEvents(source, sink, options, (error) => reported.push(error));
+    await tick();
+    expect(sink.text).toBe('data: b\n\n');
+    expect(stream.stats.refused).toBe(1);
+    expect(reported).toEqual([expect.any(SseFormatError)]);
+  });
 
   it('skips refused messages from an AsyncIterable too', async () => {
     async function* source() {

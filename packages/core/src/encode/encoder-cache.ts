@@ -41,6 +41,8 @@ export function cachedFormatter(options: FormatOptions): Formatter {
     formatter = (message, reader) => {
       if (
         message === last &&
+        // A source that emits `undefined` (no message at all) meets the encoder's own refusal.
+        last !== undefined &&
         reader.formatted !== entry &&
         message.data === lastData &&
         message.id === lastId &&

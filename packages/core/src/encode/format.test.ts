@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { SseFormatError } from './errors.js';
 import { formatComment, formatEvent, formatRetry } from './format.js';
 
 describe('formatEvent', () => {
@@ -17,6 +18,29 @@ describe('formatEvent', () => {
       expect(formatEvent({ data: { a: 1 } })).toBe('data: {\ndata:  "a": 1\ndata: }\n\n');
     } finally {
       JSON.stringify = native;
+    }
+  });
+  it('refuses a message that is not an object, whatever the serializer, naming what it got', () => {
+    for (const [value, got] of [
+      [null, 'null'],
+      [undefined, 'undefined'],
+      [42, 'number'],
+      ['hello', 'string'],
+    ] as const) {
+      for (const options of [{}, { serialize: String }]) {
+        const error = (() => {
+          try {
+            formatEvent(value as never, options);
+          } catch (caught) {
+            return caught;
+          }
+        })();
+        expect(error).toBeInstanceOf(SseFormatError);
+        expect(error).toMatchObject({
+          field: 'data',
+          reason: `a message must be an object like { data }, got ${got}`,
+        });
+      }
     }
   });
   it('writes comments without a blank line and retry blocks with one', () => {

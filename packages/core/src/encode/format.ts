@@ -23,7 +23,8 @@ const nativeStringify = JSON.stringify;
  * The exact wire text of one event block, ending with a blank line.
  *
  * @throws {SseFormatError} for CR, LF or NUL in `id` or `type`, a reserved or malformed `type`,
- *   a non-portable `id` (unless `ids: 'spec'`), or `data` the serializer cannot turn into a string.
+ *   a non-portable `id` (unless `ids: 'spec'`), `data` the serializer cannot turn into a string,
+ *   or a message that is not an object (`null`, a bare value a source emitted without `{ data }`).
  * @throws {SseRangeError} for a `retry` outside 0..2^31-1 or too many data lines.
  * @example
  * ```ts
@@ -31,6 +32,10 @@ const nativeStringify = JSON.stringify;
  * ```
  */
 export function formatEvent(message: MessageEvent<unknown>, options: FormatOptions = NO_OPTIONS): string {
+  if (typeof message !== 'object' || message === null) {
+    const got = message === null ? 'null' : typeof message;
+    throw new SseFormatError('data', `a message must be an object like { data }, got ${got}`);
+  }
   let head = '';
   const { type, id, retry } = message;
   if (type !== undefined && type !== '') head += `event: ${checkType(type, options)}\n`;
