@@ -10,6 +10,7 @@ import {
   type MessageEvent,
   resolveStreamOptions,
   SOURCE_HEADERS,
+  SseRangeError,
   StreamGroup,
   streamEvents,
   type TypedMessageEvent,
@@ -473,6 +474,20 @@ describe('streamEvents', () => {
       expect(retry).toBeGreaterThanOrEqual(1000);
       expect(retry).toBeLessThanOrEqual(1500);
     }
+  });
+
+  it('refuses a retry hint the wire cannot carry before close touches the stream', () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink, stream, reasons } = run(subject);
+    for (const hint of [1.5, -1, 2 ** 31, Number.NaN]) {
+      expect(() => stream.close('shutdown', hint)).toThrow(SseRangeError);
+    }
+    expect(stream.closeReason).toBeUndefined();
+    subject.next({ data: 'still open' });
+    stream.close('shutdown', 1000);
+    expect(reasons).toEqual(['shutdown']);
+    expect(sink.ended).toBe(true);
+    expect(sink.text).toBe('data: still open\n\nretry: 1000\n\n');
   });
 
   it('destroys what has not flushed when the shutdown deadline passes', async () => {

@@ -181,8 +181,11 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   /**
    * Ends the stream from the server side: writes what is queued (then `retry: retryHint`, if
    * given, so the client reconnects after that long), then ends the response.
+   * @throws {SseRangeError} unless `retryHint` is an integer in 0..2^31-1; the stream stays open.
    */
   close(reason: 'shutdown' | 'lifetime' = 'shutdown', retryHint?: number): void {
+    // Checked before the teardown begins: a throw halfway through would leave the response open.
+    if (retryHint !== undefined) formatRetry(retryHint);
     this.#finish(reason, undefined, retryHint);
   }
 
