@@ -310,6 +310,8 @@ describe('Channel', () => {
     expect(() => createChannel(engine, 't', { maxReplay: { events: 0 } })).toThrow(RangeError);
     expect(() => createChannel(engine, 't', { maxReplay: { bytes: 1.5 } })).toThrow(RangeError);
     expect(() => memoryEngine({ maxEvents: -1 })).toThrow(RangeError);
+    expect(() => createChannel(engine, 't', { format: { maxDataLines: 0 } })).toThrow(RangeError);
+    expect(() => createChannel(engine, 't', { format: { ids: 'Spec' as 'spec' } })).toThrow(TypeError);
   });
 });
 

@@ -1,6 +1,6 @@
 import { Observable, throwError } from 'rxjs';
 import { SseRangeError } from '../encode/errors.js';
-import { formatEvent } from '../encode/format.js';
+import { checkFormatOptions, formatEvent } from '../encode/format.js';
 import type { FormatOptions, MessageEvent } from '../encode/types.js';
 import { utf8Length } from '../encode/utf8.js';
 import { SOURCE_HEADERS, type WithSourceHeaders } from '../http/headers.js';
@@ -94,6 +94,7 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
     this.#engine = engine;
     this.#onReplay = options.onReplay;
     this.#format = options.format ?? {};
+    checkFormatOptions(this.#format);
     this.#maxMessageBytes = positive(options.maxMessageBytes ?? 262_144, 'maxMessageBytes');
     this.#replayLimit = {
       events: positive(options.maxReplay?.events ?? 1000, 'maxReplay.events'),

@@ -73,6 +73,25 @@ export function formatRetry(ms: number): string {
 }
 
 /**
+ * Checks encoder options where they are given (a route, a channel), so a typo fails there rather
+ * than refusing messages one by one.
+ * @throws {RangeError} for a `maxDataLines` that is not a positive integer.
+ * @throws {TypeError} for an `ids` other than `'portable'` or `'spec'`, or a `serialize` that is not a function.
+ */
+export function checkFormatOptions(options: FormatOptions): void {
+  const { maxDataLines, ids, serialize } = options;
+  if (maxDataLines !== undefined && !(Number.isInteger(maxDataLines) && maxDataLines >= 1)) {
+    throw new RangeError(`maxDataLines must be a positive integer, got ${String(maxDataLines)}`);
+  }
+  if (ids !== undefined && ids !== 'portable' && ids !== 'spec') {
+    throw new TypeError(`ids must be 'portable' or 'spec', got ${String(ids)}`);
+  }
+  if (serialize !== undefined && typeof serialize !== 'function') {
+    throw new TypeError(`serialize must be a function, got ${typeof serialize}`);
+  }
+}
+
+/**
  * The data lines and the blank line that ends the event, built in one go: the commonest event (an
  * object sent as JSON) costs one string concatenation fewer per event.
  */
@@ -101,7 +120,8 @@ function formatData(data: unknown, options: FormatOptions): string {
   }
   const lines = text.split(LINE_SPLIT);
   const max = options.maxDataLines ?? DEFAULT_MAX_DATA_LINES;
-  if (!Number.isInteger(max) || max < 1) throw new RangeError('maxDataLines must be a positive integer');
+  // Options no route checked (a direct call) throw here, naming the option.
+  if (!Number.isInteger(max) || max < 1) checkFormatOptions(options);
   if (lines.length > max) {
     throw new SseRangeError('data', `has ${lines.length} lines, more than maxDataLines (${max})`);
   }

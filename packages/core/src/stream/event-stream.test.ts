@@ -12,6 +12,7 @@ import {
   SOURCE_HEADERS,
   SseRangeError,
   StreamGroup,
+  type StreamOptions,
   streamEvents,
   type TypedMessageEvent,
 } from '../index.js';
@@ -447,6 +448,16 @@ describe('streamEvents', () => {
     expect(() => checkShutdownOptions({ retry: 1, spread: 0, deadline: 1 })).not.toThrow();
     expect(() => checkShutdownOptions({ retry: 2 ** 31 - 11, spread: 10 })).not.toThrow();
     expect(() => checkShutdownOptions({ retry: 2 ** 31 - 11, spread: 11 })).toThrow(RangeError);
+  });
+
+  it('refuses encoder options it cannot apply when the route is set up, naming them', () => {
+    const bad = (options: Record<string, unknown>) => () => resolveStreamOptions(options as StreamOptions);
+    expect(bad({ maxDataLines: 1, ids: 'spec', serialize: String })).not.toThrow();
+    expect(bad({ maxDataLines: 0 })).toThrow(/^maxDataLines must be a positive integer, got 0$/);
+    expect(bad({ maxDataLines: Number.POSITIVE_INFINITY })).toThrow(RangeError);
+    expect(bad({ maxDataLines: 2.5 })).toThrow(RangeError);
+    expect(bad({ ids: 'Spec' })).toThrow(/^ids must be 'portable' or 'spec', got Spec$/);
+    expect(bad({ serialize: 'json' })).toThrow(/^serialize must be a function, got string$/);
   });
 
   it('refuses header overrides no response can carry when the route is set up, naming them', () => {

@@ -1,3 +1,4 @@
+import { checkFormatOptions } from '../encode/format.js';
 import type { FormatOptions, MessageEvent } from '../encode/types.js';
 import { checkHeaderOverrides, type HeaderOverrides } from '../http/headers.js';
 import { checkDuration, checkIntegerDuration } from './duration.js';
@@ -125,6 +126,7 @@ export function resolveStreamOptions(options: StreamOptions = {}): ResolvedStrea
   if (resolved.maxLifetime !== undefined) checkDuration('maxLifetime', resolved.maxLifetime);
   if (resolved.retry !== undefined) checkIntegerDuration('retry', resolved.retry);
   if (resolved.headers) checkHeaderOverrides(resolved.headers);
+  checkFormatOptions(resolved);
   checkOverflowPolicy(resolved.onOverflow);
   if (!['skip', 'close'].includes(resolved.onInvalidMessage)) {
     throw new TypeError(`onInvalidMessage must be 'skip' or 'close'`);
