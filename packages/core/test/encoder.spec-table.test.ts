@@ -271,6 +271,8 @@ describe('wire-format.md §2 table', () => {
       expect(() => formatRetry(retry as number)).toThrow(SseRangeError);
     }
     expect(() => formatRetry(-1)).toThrow(RangeError);
+    // A number in a string (from an environment variable) is named as a string, not as the number.
+    expect(() => formatRetry('3000' as unknown as number)).toThrow(/, got "3000"$/);
     expect(roundTrip([{ data: 'x', retry: 0 }])).toBe('retry: 0\ndata: x\n\n');
     roundTrip([{ data: 'x', retry: 3000 }, { data: 'y' }, { data: 'z', retry: 1 }]);
   });

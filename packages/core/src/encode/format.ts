@@ -175,7 +175,9 @@ function checkId(id: unknown, options: FormatOptions): string {
 
 function checkRetry(retry: unknown): number {
   if (typeof retry !== 'number' || !Number.isInteger(retry) || retry < 0 || retry > MAX_RETRY) {
-    throw new SseRangeError('retry', `must be an integer from 0 to ${MAX_RETRY}, got ${String(retry)}`);
+    // A string is quoted: "got 3000" for '3000' would name a value in range.
+    const got = typeof retry === 'string' ? JSON.stringify(retry) : String(retry);
+    throw new SseRangeError('retry', `must be an integer from 0 to ${MAX_RETRY}, got ${got}`);
   }
   return retry;
 }

@@ -8,9 +8,9 @@ export const MAX_DURATION = 2 ** 31 - 1;
  */
 export function checkDuration(name: string, value: unknown, min = 1): void {
   if (typeof value !== 'number' || !(value >= min && value <= MAX_DURATION)) {
-    throw new RangeError(
-      `${name} must be a number of ms from ${min} to ${MAX_DURATION}, got ${String(value)}`,
-    );
+    // A string is quoted: "got 3000" for '3000' would name a value in range.
+    const got = typeof value === 'string' ? JSON.stringify(value) : String(value);
+    throw new RangeError(`${name} must be a number of ms from ${min} to ${MAX_DURATION}, got ${got}`);
   }
 }
 

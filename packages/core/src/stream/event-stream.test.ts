@@ -445,6 +445,7 @@ describe('streamEvents', () => {
       resolveStreamOptions({ heartbeat: 1, stallTimeout: 1, maxLifetime: 1, retry: 1 }),
     ).not.toThrow();
     expect(() => resolveStreamOptions({ maxQueueBytes: 0 })).toThrow(RangeError);
+    expect(() => resolveStreamOptions({ retry: '3000' as unknown as number })).toThrow(/, got "3000"$/);
     expect(() => checkShutdownOptions({ retry: 1, spread: 0, deadline: 1 })).not.toThrow();
     expect(() => checkShutdownOptions({ retry: 2 ** 31 - 11, spread: 10 })).not.toThrow();
     expect(() => checkShutdownOptions({ retry: 2 ** 31 - 11, spread: 11 })).toThrow(RangeError);
