@@ -18,7 +18,10 @@ export interface Sink {
   open(headers: Readonly<Record<string, string>>, remove?: readonly string[]): void;
   /**
    * Write bytes. Return false when the transport is full: the stream then writes nothing more until
-   * the drain listener is called.
+   * the drain listener is called. `chunk` is shared with other connections (an event that reaches
+   * many clients is encoded once, and the heartbeat is one constant): never change it, and copy it
+   * before handing it to anything that takes its buffer (a byte `ReadableStream`'s `enqueue`
+   * transfers it, leaving every other connection an empty chunk).
    */
   write(chunk: Uint8Array): boolean;
   /**
