@@ -43,6 +43,20 @@ describe('formatEvent', () => {
       }
     }
   });
+  it('names a null id, type or serializer result as null, not as an object', () => {
+    const reason = (message: object, options = {}) => {
+      try {
+        formatEvent(message as never, options);
+      } catch (error) {
+        return (error as SseFormatError).reason;
+      }
+    };
+    expect(reason({ data: 'x', id: null })).toBe('must be a string, got null');
+    expect(reason({ data: 'x', type: null })).toBe('must be a string, got null');
+    expect(reason({ data: {} }, { serialize: () => null })).toBe(
+      'the serializer returned null, not a string',
+    );
+  });
   it('writes comments without a blank line and retry blocks with one', () => {
     expect(formatComment('a\r\nb')).toBe(': a\n: b\n');
     expect(formatRetry(3000)).toBe('retry: 3000\n\n');

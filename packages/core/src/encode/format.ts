@@ -33,8 +33,7 @@ const nativeStringify = JSON.stringify;
  */
 export function formatEvent(message: MessageEvent<unknown>, options: FormatOptions = NO_OPTIONS): string {
   if (typeof message !== 'object' || message === null) {
-    const got = message === null ? 'null' : typeof message;
-    throw new SseFormatError('data', `a message must be an object like { data }, got ${got}`);
+    throw new SseFormatError('data', `a message must be an object like { data }, got ${kind(message)}`);
   }
   let head = '';
   const { type, id, retry } = message;
@@ -138,13 +137,13 @@ function serialize(data: unknown, options: FormatOptions): string {
     throw new SseFormatError('data', `the serializer threw: ${describe(cause)}`, { cause });
   }
   if (typeof text !== 'string') {
-    throw new SseFormatError('data', `the serializer returned ${typeof text}, not a string`);
+    throw new SseFormatError('data', `the serializer returned ${kind(text)}, not a string`);
   }
   return text;
 }
 
 function checkType(type: unknown, options: FormatOptions): string {
-  if (typeof type !== 'string') throw new SseFormatError('type', `must be a string, got ${typeof type}`);
+  if (typeof type !== 'string') throw new SseFormatError('type', `must be a string, got ${kind(type)}`);
   if (FORBIDDEN_IN_TYPE.test(type)) throw new SseFormatError('type', 'must not contain CR, LF or NUL');
   if (!type.isWellFormed()) throw new SseFormatError('type', 'must not contain a lone surrogate');
   if ((type === 'error' || type === 'open') && !options.allowReservedTypes) {
@@ -157,7 +156,7 @@ function checkType(type: unknown, options: FormatOptions): string {
 }
 
 function checkId(id: unknown, options: FormatOptions): string {
-  if (typeof id !== 'string') throw new SseFormatError('id', `must be a string, got ${typeof id}`);
+  if (typeof id !== 'string') throw new SseFormatError('id', `must be a string, got ${kind(id)}`);
   if (options.ids === 'spec') {
     if (FORBIDDEN_IN_TYPE.test(id)) throw new SseFormatError('id', 'must not contain CR, LF or NUL');
     if (!id.isWellFormed()) throw new SseFormatError('id', 'must not contain a lone surrogate');
@@ -180,6 +179,11 @@ function checkRetry(retry: unknown): number {
     throw new SseRangeError('retry', `must be an integer from 0 to ${MAX_RETRY}, got ${got}`);
   }
   return retry;
+}
+
+/** `typeof`, but `null` for null, which `typeof` calls an object. */
+function kind(value: unknown): string {
+  return value === null ? 'null' : typeof value;
 }
 
 function describe(error: unknown): string {
