@@ -55,6 +55,11 @@ export default defineConfig({
         extends: true as const,
         test: { name: 'scripts', root: fileURLToPath(new URL('./test/scripts/', import.meta.url)) },
       },
+      // The TypeScript blocks of the READMEs and docs/, compiled against the packages' sources.
+      {
+        extends: true as const,
+        test: { name: 'docs', root: fileURLToPath(new URL('./test/docs/', import.meta.url)) },
+      },
       // The Node examples, run as users run them (`node server.mjs`, on the built packages).
       {
         extends: true as const,
