@@ -1,0 +1,68 @@
+// Every entry point of every built package loads in each format its exports map offers, as a user's
+// app loads it: require() where it names `require`, import() where it names `import`, with the same
+// names either way; and the fields older resolvers read (main, module, types) name built files.
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const packagesDir = new URL('../../packages/', import.meta.url).pathname;
+
+interface Manifest {
+  name: string;
+  main: string;
+  module: string;
+  types: string;
+  exports: Record<string, string | Record<string, { types: string; default: string }>>;
+}
+
+const packages = readdirSync(packagesDir).map((dir) => ({
+  dir: join(packagesDir, dir),
+  manifest: JSON.parse(readFileSync(join(packagesDir, dir, 'package.json'), 'utf8')) as Manifest,
+}));
+
+/** The names a module exports, loaded from the package's own folder (Node resolves a package's own name there). */
+async function exportedNames(
+  dir: string,
+  specifier: string,
+  format: 'require' | 'import',
+): Promise<string[]> {
+  const load =
+    format === 'require'
+      ? `const m = require(${JSON.stringify(specifier)});`
+      : `const m = await import(${JSON.stringify(specifier)});`;
+  const script = `${load} console.log(JSON.stringify(Object.keys(m).filter((k) => k !== 'default').sort()));`;
+  const args = format === 'require' ? ['-e', script] : ['--input-type=module', '-e', script];
+  try {
+    const { stdout } = await run(process.execPath, args, { cwd: dir });
+    return JSON.parse(stdout);
+  } catch (error) {
+    throw new Error(`${format} ${specifier} failed:\n${(error as { stderr?: string }).stderr}`);
+  }
+}
+
+describe('the built packages', () => {
+  for (const { dir, manifest } of packages) {
+    it(`${manifest.name}: main, module and types name built files`, () => {
+      for (const field of ['main', 'module', 'types'] as const) {
+        expect(existsSync(join(dir, manifest[field])), `${field}: ${manifest[field]}`).toBe(true);
+      }
+    });
+
+    for (const [entry, conditions] of Object.entries(manifest.exports)) {
+      if (typeof conditions === 'string') continue;
+      const specifier = `${manifest.name}${entry.slice(1)}`;
+      it(`${specifier}: loads with ${Object.keys(conditions).join(' and ')}, the same names`, async () => {
+        const loaded = await Promise.all(
+          Object.keys(conditions).map((format) =>
+            exportedNames(dir, specifier, format as 'require' | 'import'),
+          ),
+        );
+        expect(loaded[0]!.length).toBeGreaterThan(0);
+        for (const names of loaded) expect(names).toEqual(loaded[0]);
+      });
+    }
+  }
+});
