@@ -85,8 +85,8 @@ export interface StreamOptions extends FormatOptions {
   /**
    * Told every error of the stream: the source's, a skipped message's, and any throw of the other
    * callbacks and `metrics` hooks (an async one's rejection too). Without it, each goes to the
-   * framework's own log (Fastify's `request.log`, Koa's `app.on('error')`, else `console.error`):
-   * nothing fails silently.
+   * framework's own log (Fastify's `request.log`, Koa's `app.on('error')`, Nest's `Logger`, else
+   * `console.error` with the method and path): nothing fails silently.
    */
   onError?: (error: unknown) => void;
 }
