@@ -41,12 +41,15 @@ function snippets(): Snippet[] {
   for (const markdown of MARKDOWN) {
     const lines = readFileSync(join(root, markdown), 'utf8').split('\n');
     for (let i = 0; i < lines.length; i++) {
-      if (!/^```(ts|typescript)\s*$/.test(lines[i]!)) continue;
-      const end = lines.indexOf('```', i + 1);
-      const partial = /^<!--\s*snippet:\s*partial\s*-->$/.test(lines[i - 1] ?? '');
+      // A block may be indented (inside a list item): its fence and lines carry the same indent.
+      const indent = /^(\s*)```(?:ts|typescript)\s*$/.exec(lines[i]!)?.[1];
+      if (indent === undefined) continue;
+      const end = lines.indexOf(`${indent}\`\`\``, i + 1);
+      const partial = /^\s*<!--\s*snippet:\s*partial\s*-->$/.test(lines[i - 1] ?? '');
       const file = join(root, dirname(markdown), `${markdown.replace(/\W/g, '_')}_${i + 1}.mts`);
-      const text = `${lines.slice(i + 1, end).join('\n')}\nexport {};\n`;
-      const module = /^\/\/ (\w+\.ts)\b/.exec(lines[i + 1] ?? '')?.[1];
+      const body = lines.slice(i + 1, end).map((line) => line.slice(indent.length));
+      const text = `${body.join('\n')}\nexport {};\n`;
+      const module = /^\/\/ (\w+\.ts)\b/.exec(body[0] ?? '')?.[1];
       found.push({ where: `${markdown}:${i + 1}`, file, text, partial, ...(module && { module }) });
       i = end;
     }
