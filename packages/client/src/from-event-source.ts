@@ -44,7 +44,10 @@ export interface EventSourceOptions<M extends EventMap = EventMap> {
    * @defaultValue 45000 (three of an rxsse server's default 15 s heartbeat intervals)
    */
   stallTimeout?: number | false;
-  /** Most characters one event may take before the Observable ends with `SseEventError`. @defaultValue 16 MiB */
+  /**
+   * Most characters one event may take before the Observable ends with `SseEventError`.
+   * @defaultValue 16 Mi (2^24) characters
+   */
   maxEventLength?: number;
   /** Reconnect while the tab is hidden, too. @defaultValue false: wait until it is visible again */
   resumeWhenHidden?: boolean;
