@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Packs every published package as `npm run pack` does, and checks each tarball: publint (package.json
-# and exports) and arethetypeswrong (types resolve for ESM and CJS consumers). Both run offline. An
-# entry point its exports map offers to `import` only (@rxsse/core/testing) is checked as ESM only.
+# and exports) and arethetypeswrong (types resolve for ESM and CJS consumers, TypeScript's classic
+# node10 resolution included). Both run offline. An entry point its exports map offers to `import`
+# only (@rxsse/core/testing) is checked as ESM only.
 # That each entry point also loads at run time, in every format it offers, is test/install's job.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,10 +17,10 @@ for tarball in "$out"/*.tgz; do
     console.log(entries.map(([entry]) => entry).join(" "));
   ')
   if [ -z "$esm_only" ]; then
-    pnpm exec attw "$tarball" --profile node16 --format ascii
+    pnpm exec attw "$tarball" --format ascii
   else
     # shellcheck disable=SC2086 # one argument per entry point
-    pnpm exec attw "$tarball" --profile node16 --format ascii --exclude-entrypoints $esm_only
+    pnpm exec attw "$tarball" --format ascii --exclude-entrypoints $esm_only
     # shellcheck disable=SC2086
     pnpm exec attw "$tarball" --profile esm-only --format ascii --entrypoints $esm_only
   fi

@@ -1,11 +1,15 @@
 // Every entry point of every built package loads in each format its exports map offers, as a user's
 // app loads it: require() where it names `require`, import() where it names `import`, with the same
-// names either way; and the fields older resolvers read (main, module, types) name built files.
+// names either way; and the fields older resolvers read (main, module, types) name built files, and
+// give TypeScript's classic CommonJS resolution (`module: commonjs`, node10) the types of every entry
+// point that CommonJS can require.
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import ts from 'typescript';
+import { afterAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const packagesDir = new URL('../../packages/', import.meta.url).pathname;
@@ -43,6 +47,36 @@ async function exportedNames(
   }
 }
 
+/** An app folder whose node_modules/@rxsse holds every package, as npm installs them. */
+const app = mkdtempSync(join(tmpdir(), 'rxsse-entry-points-'));
+mkdirSync(join(app, 'node_modules', '@rxsse'), { recursive: true });
+for (const { dir, manifest } of packages) symlinkSync(dir, join(app, 'node_modules', manifest.name));
+afterAll(() => rmSync(app, { recursive: true, force: true }));
+
+/** What tsc reports for `import * as entry from specifier` in a CommonJS project of `tsc --init`'s day. */
+function node10Diagnostics(specifier: string): string[] {
+  const file = join(app, 'index.ts');
+  const options: ts.CompilerOptions = {
+    module: ts.ModuleKind.CommonJS,
+    moduleResolution: ts.ModuleResolutionKind.Node10,
+    target: ts.ScriptTarget.ES2022,
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    types: [],
+  };
+  const host = ts.createCompilerHost(options);
+  const readFile = host.readFile;
+  host.readFile = (path) =>
+    path === file ? `import * as entry from '${specifier}';\nexport { entry };\n` : readFile(path);
+  const exists = host.fileExists;
+  host.fileExists = (path) => path === file || exists(path);
+  const program = ts.createProgram([file], options, host);
+  return ts
+    .getPreEmitDiagnostics(program, program.getSourceFile(file))
+    .map((diagnostic) => ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'));
+}
+
 describe('the built packages', () => {
   for (const { dir, manifest } of packages) {
     it(`${manifest.name}: main, module and types name built files`, () => {
@@ -62,6 +96,11 @@ describe('the built packages', () => {
         );
         expect(loaded[0]!.length).toBeGreaterThan(0);
         for (const names of loaded) expect(names).toEqual(loaded[0]);
+      });
+
+      if (!('require' in conditions)) continue;
+      it(`${specifier}: has types under TypeScript's node10 resolution (module: commonjs)`, () => {
+        expect(node10Diagnostics(specifier)).toEqual([]);
       });
     }
   }
