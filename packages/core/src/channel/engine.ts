@@ -79,6 +79,9 @@ export interface LiveBus {
  * (one process), `redisEngine()` in `@rxsse/redis` (any number of processes).
  */
 export interface ChannelEngine extends HistoryStore, LiveBus {
-  /** Stops live delivery and releases what the engine opened. */
+  /**
+   * Stops live delivery and releases what the engine opened. From then on `listen` rejects (the
+   * channel's subscribers then end with `ChannelUnavailableError`, and their clients reconnect).
+   */
   close(): Promise<void>;
 }

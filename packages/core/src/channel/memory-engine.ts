@@ -44,6 +44,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): ChannelEngine {
   };
   const now = options.now ?? Date.now;
   const topics = new Map<string, Topic>();
+  let closed = false;
   const topicOf = (name: string): Topic => {
     let topic = topics.get(name);
     if (!topic) {
@@ -64,6 +65,8 @@ export function memoryEngine(options: MemoryEngineOptions = {}): ChannelEngine {
       return topicOf(name).ring.read(afterId, limit);
     },
     async listen(name: string, listener: LiveListener): Promise<() => void> {
+      // A listener added now would be held, and served, by an engine the app has shut down.
+      if (closed) throw new Error('The memory engine is closed');
       const { listeners } = topicOf(name);
       listeners.add(listener);
       return () => {
@@ -71,6 +74,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): ChannelEngine {
       };
     },
     async close(): Promise<void> {
+      closed = true;
       for (const topic of topics.values()) topic.listeners.clear();
     },
   };

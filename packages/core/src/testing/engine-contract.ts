@@ -199,6 +199,26 @@ export function describeEngineContract(fixture: EngineFixture): void {
         expect((await store.read(b, firstB!, { count: 10, bytes: 1000 })).events).toEqual([]);
         stop();
       });
+
+      it('on close, stops delivering to the listeners it had and refuses new ones', async () => {
+        const store = await engine();
+        const topic = freshTopic();
+        const seen: string[] = [];
+        await store.listen(topic, { event: (m) => seen.push(m.id), gap: () => {} });
+        await store.close();
+        await store.close();
+        await store.append(topic, { data: 'after close' }).catch(() => {});
+        // Another engine of the kind publishes to the topic too (with a shared store, the closed one
+        // would read it): once its own listener has the event, the closed one has had its chance.
+        const other = await engine();
+        const control: string[] = [];
+        const stop = await other.listen(topic, { event: (m) => control.push(m.id), gap: () => {} });
+        await publishAll(other, topic, 1);
+        await until(() => control.length === 1, 'the event on the open engine');
+        expect(seen).toEqual([]);
+        await expect(store.listen(topic, { event: () => {}, gap: () => {} })).rejects.toThrow();
+        stop();
+      });
     });
 
     describe('channel', () => {
