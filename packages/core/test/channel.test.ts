@@ -194,6 +194,34 @@ describe('Channel', () => {
     expect(client.ids()).toEqual(['10-0', '<history-truncated>', '2-0']);
   });
 
+  it('after a gap whose ids continue, still sends no event the replay sent, even at a resume', async () => {
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room');
+    const subscribing = chat.subscribe({ lastEventId: '5-0' });
+    await until(() => script.reads.length === 1, 'the history read');
+    // The bus fell behind the store's trimming while history was read: it says so and goes on from
+    // where the store is, with events the replay has too.
+    for (const listener of script.listeners) listener.gap('continue');
+    script.live('7-0', '8-0', '9-0');
+    script.reads[0]!.answer(page('6-0', '7-0', '8-0'));
+    const source = await subscribing;
+    expect(source[SOURCE_HEADERS]).toEqual({ 'SSE-History-Truncated': 'true' });
+    const client = record(source);
+    script.live('10-0');
+    for (const listener of script.listeners) listener.gap('continue');
+    script.live('9-0', '11-0');
+    expect(client.ids()).toEqual([
+      '6-0',
+      '7-0',
+      '8-0',
+      '<history-truncated>',
+      '9-0',
+      '10-0',
+      '<history-truncated>',
+      '11-0',
+    ]);
+  });
+
   it('fails a publish and a subscriber, not the stream, when the engine breaks the id rule', async () => {
     // Ids that are not <ms>-<seq> cannot be compared where replay and live meet: a duplicate or a
     // reordered event would reach the client without an error.

@@ -1,3 +1,4 @@
+import type { GapKind } from '@rxsse/core/channel';
 import { ClientOfflineError, MultiErrorReply } from 'redis';
 import type { RedisClient } from './client.js';
 import type { TimedClient } from './deadline.js';
@@ -8,7 +9,8 @@ import type { Entry } from './stream-read.js';
 /** Receives a stream's entries, decoded, from a {@link LiveReader}. Must not throw. */
 export interface EntryListener<T> {
   event(value: T): void;
-  gap(): void;
+  /** As `LiveListener.gap`: `'continue'` when the next entries follow the cursor, as read. */
+  gap(kind: GapKind): void;
 }
 
 /** Options of a {@link LiveReader}. */
@@ -237,9 +239,11 @@ export class LiveReader<T> {
 
   #deliver({ topic, gap, entries }: Batch<T>): void {
     if (gap) {
-      for (const listener of topic.listeners) this.#call(() => listener.gap());
-      // Nothing after the lost cursor: the stream was emptied or restarted lower, so read it all,
-      // with a new baseline of deleted entries (until it is known, no second gap is claimed).
+      // Entries after the lost cursor: the ids go on above it. None: the stream was emptied or
+      // restarted lower, so read it all, with a new baseline of deleted entries (until it is known,
+      // no second gap is claimed).
+      const kind = entries.length > 0 ? 'continue' : 'restart';
+      for (const listener of topic.listeners) this.#call(() => listener.gap(kind));
       if (entries.length === 0) {
         topic.cursor = INITIAL;
         topic.deletedAtStart = Number.POSITIVE_INFINITY;
@@ -258,7 +262,7 @@ export class LiveReader<T> {
       } catch (error) {
         // An entry this engine did not write: skipping it is a gap, and listeners are told.
         this.options.onError(error);
-        for (const listener of topic.listeners) this.#call(() => listener.gap());
+        for (const listener of topic.listeners) this.#call(() => listener.gap('continue'));
         continue;
       }
       // One object for every listener: each route encodes it once.

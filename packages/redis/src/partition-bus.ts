@@ -116,12 +116,12 @@ export class PartitionBus {
    * The partition's stream lost entries: every topic in it may have. Cursors stay: a partition read
    * again from its start (after a failover to a replica that lacks its last entries) must not deliver
    * what was delivered already. A topic whose new ids are not above its cursor (a new master whose
-   * clock is behind the old one's) is delivered again once they pass it.
+   * clock is behind the old one's) is delivered again once they pass it: its ids always continue.
    */
   #gap(partition: number): void {
     for (const state of this.#topics.values()) {
       if (state.partition !== partition) continue;
-      for (const listener of state.listeners) this.#call(() => listener.gap());
+      for (const listener of state.listeners) this.#call(() => listener.gap('continue'));
     }
   }
 

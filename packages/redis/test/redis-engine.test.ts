@@ -1,5 +1,5 @@
 import { SOURCE_HEADERS } from '@rxsse/core';
-import { createChannel, type LiveListener, type StoredMessage } from '@rxsse/core/channel';
+import { createChannel, type GapKind, type LiveListener, type StoredMessage } from '@rxsse/core/channel';
 import { until } from '@rxsse/core/testing';
 import { createClient, ErrorReply } from 'redis';
 import { firstValueFrom } from 'rxjs';
@@ -21,17 +21,21 @@ async function xreadCalls(): Promise<number> {
 /** A listener that records what it gets. */
 function recorder() {
   const events: StoredMessage[] = [];
+  const kinds: (GapKind | undefined)[] = [];
   let gaps = 0;
   const listener: LiveListener = {
     event: (m) => events.push(m),
-    gap: () => {
+    gap: (kind) => {
       gaps++;
+      kinds.push(kind);
       events.push({ id: '<gap>', data: '' });
     },
   };
   return {
     listener,
     events,
+    /** How the ids went on after each gap. */
+    kinds,
     get gaps() {
       return gaps;
     },
@@ -150,6 +154,8 @@ describe('redisEngine', () => {
     await until(() => seen.events.at(-1)?.id === ids.at(-1), 'the last event');
     stop();
     expect(seen.gaps).toBeGreaterThan(0);
+    // The store still has its ids: those after the gap follow the ones before it.
+    expect(new Set(seen.kinds)).toEqual(new Set(['continue']));
     const delivered = seen.events.filter((e) => e.id !== '<gap>').map((e) => ids.indexOf(e.id));
     for (let i = 1; i < delivered.length; i++) expect(delivered[i]).toBeGreaterThan(delivered[i - 1]!);
   });
@@ -284,6 +290,7 @@ describe('redisEngine', () => {
     await until(() => seen.events.length === 3, 'the event of the new stream');
     stop();
     expect(seen.events.map((e) => e.id)).toEqual(['1000-1', '<gap>', '5-1']);
+    expect(seen.kinds).toEqual(['restart']);
   });
 
   it('gives a listener that comes back only what is published after it listens again', async () => {

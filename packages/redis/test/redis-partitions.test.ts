@@ -1,4 +1,4 @@
-import type { ChannelEngine, LiveListener, StoredMessage } from '@rxsse/core/channel';
+import type { ChannelEngine, GapKind, LiveListener, StoredMessage } from '@rxsse/core/channel';
 import { until } from '@rxsse/core/testing';
 import { describe, expect, it } from 'vitest';
 import { RedisEngineError } from '../src/index.js';
@@ -11,11 +11,15 @@ const layout = new PartitionLayout('sse:', 4);
 
 function recorder() {
   const events: StoredMessage[] = [];
+  const kinds: (GapKind | undefined)[] = [];
   const listener: LiveListener = {
     event: (m) => events.push(m),
-    gap: () => events.push({ id: '<gap>', data: '' }),
+    gap: (kind) => {
+      kinds.push(kind);
+      events.push({ id: '<gap>', data: '' });
+    },
   };
-  return { listener, events, ids: () => events.map((e) => e.id) };
+  return { listener, events, kinds, ids: () => events.map((e) => e.id) };
 }
 
 /**
@@ -131,6 +135,7 @@ describe('redisEngine({ partitions })', () => {
     await until(() => seen.events.length === 2, 'the gap and the event');
     stop();
     expect(seen.ids()).toEqual(['<gap>', id]);
+    expect(seen.kinds).toEqual(['continue']);
     expect(String(errors[0])).toMatch(/^TypeError: Partition entry \d+-\d+ has no topic and id/);
   });
 
@@ -144,6 +149,7 @@ describe('redisEngine({ partitions })', () => {
     await until(() => seen.events.length === 2, 'the gap and the event');
     stop();
     expect(seen.ids()).toEqual(['<gap>', id]);
+    expect(seen.kinds).toEqual(['continue']);
     expect(String(errors[0])).toMatch(/^TypeError: Partition entry \d+-\d+ has no topic and id/);
   });
 
@@ -174,6 +180,8 @@ describe('redisEngine({ partitions })', () => {
     await until(() => seen.ids().includes(c), 'the next event');
     stop();
     expect(seen.ids()).toEqual([a, b, '<gap>', c]);
+    // The partition was read again from its start, but the topic's ids never go back.
+    expect(seen.kinds).toEqual(['continue']);
   });
 
   it("delivers a topic's last event once when its partition is read again from before it", async () => {

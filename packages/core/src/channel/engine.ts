@@ -60,9 +60,17 @@ export interface LiveListener {
    * object is handed to every listener of the topic in this process, so it is encoded once per route.
    */
   event(message: StoredMessage): void;
-  /** Events may have been lost between the last `event` and the next (e.g. the store lost its data). */
-  gap(): void;
+  /**
+   * Events may have been lost between the last `event` and the next. `kind` says how the ids after
+   * it go on: `'continue'`, above every id before it (the reader fell behind the store's trimming),
+   * so the channel still sends each event once, even one a resume has just replayed; `'restart'`,
+   * the default, possibly lower (the store lost its data), so the channel accepts lower ids again.
+   */
+  gap(kind?: GapKind): void;
 }
+
+/** How ids go on after a {@link LiveListener.gap}: above those before it, or possibly lower. */
+export type GapKind = 'continue' | 'restart';
 
 /** Live delivery of appended events, to every process that listens. */
 export interface LiveBus {

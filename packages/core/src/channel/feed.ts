@@ -1,11 +1,11 @@
 import type { Subscriber } from 'rxjs';
-import type { LiveListener, StoredMessage } from './engine.js';
+import type { GapKind, LiveListener, StoredMessage } from './engine.js';
 import { checkEngineId } from './errors.js';
 import type { Replay } from './replay.js';
 import { compareStreamIds, parseStreamId, type StreamId } from './stream-id.js';
 import type { HistoryTruncatedEvent, TruncationReason } from './truncation.js';
 
-type Held = StoredMessage | { gap: TruncationReason };
+type Held = StoredMessage | { gap: TruncationReason; kind?: GapKind };
 
 /** What one subscriber of a channel is sent. */
 export type ChannelEvent<M extends StoredMessage = StoredMessage> = M | HistoryTruncatedEvent;
@@ -54,9 +54,9 @@ export class ChannelFeed implements LiveListener {
     }
   }
 
-  gap(): void {
-    if (this.#held === undefined) this.#truncated('gap');
-    else this.#held.push({ gap: 'gap' });
+  gap(kind: GapKind = 'restart'): void {
+    if (this.#held === undefined) this.#truncated('gap', kind);
+    else this.#held.push({ gap: 'gap', kind });
   }
 
   /** Sends the truncation signal or `replay`, then the held events, then goes live. */
@@ -75,7 +75,7 @@ export class ChannelFeed implements LiveListener {
       this.#held = [];
       for (const item of held) {
         if (subscriber.closed) break;
-        if ('gap' in item) this.#truncated(item.gap);
+        if ('gap' in item) this.#truncated(item.gap, item.kind);
         else this.#send(item);
       }
     }
@@ -101,9 +101,9 @@ export class ChannelFeed implements LiveListener {
     subscriber.next(message);
   }
 
-  #truncated(reason: TruncationReason): void {
+  #truncated(reason: TruncationReason, kind?: GapKind): void {
     // After lost data the store may restart its ids lower: order only holds within one history.
-    if (reason === 'gap') this.#floor = undefined;
+    if (reason === 'gap' && kind !== 'continue') this.#floor = undefined;
     this.#subscriber?.next(this.truncation(this.#lastSent, reason));
   }
 }

@@ -8,6 +8,7 @@ export {
 } from './channel.js';
 export type {
   ChannelEngine,
+  GapKind,
   HistoryPage,
   HistoryStore,
   LiveBus,
