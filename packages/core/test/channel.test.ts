@@ -184,6 +184,21 @@ describe('Channel', () => {
     expect(client.received[1]).toMatchObject({ data: { lastEventId: '1-1', reason: 'limit' } });
   });
 
+  it('accepts lower ids after a store restart among held events, even when it holds too many', async () => {
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room');
+    const subscribing = chat.subscribe({ lastEventId: '5-0' });
+    await until(() => script.reads.length === 1, 'the history read');
+    // The store lost its data and numbers from a clock behind the old one, faster than history reads.
+    for (const listener of script.listeners) listener.gap();
+    script.live(...Array.from({ length: 1000 }, (_, i) => `2-${i}`));
+    script.reads[0]!.answer(page('6-0'));
+    const client = record(await subscribing);
+    script.live('3-0');
+    expect(client.ids()).toEqual(['6-0', '<history-truncated>', '2-999', '3-0']);
+    expect(client.received[1]).toMatchObject({ data: { lastEventId: '6-0', reason: 'gap' } });
+  });
+
   it('tells a live subscriber about a gap, and accepts lower ids after it', async () => {
     const script = scriptedEngine();
     const chat = createChannel(script.engine, 'room');

@@ -49,8 +49,10 @@ export class ChannelFeed implements LiveListener {
     if (held === undefined) this.#send(message);
     else if (held.length < this.maxHeld) held.push(message);
     else {
-      // Holding more would be unbounded memory: keep the fact that events were lost instead.
-      this.#held = [{ gap: 'limit' }, message];
+      // Holding more would be unbounded memory: keep the fact that events were lost instead, and
+      // whether the store may have restarted its ids lower among them.
+      const restarted = held.some((item) => 'gap' in item && item.gap === 'gap' && item.kind !== 'continue');
+      this.#held = [restarted ? { gap: 'gap', kind: 'restart' } : { gap: 'limit' }, message];
     }
   }
 
