@@ -555,6 +555,16 @@ describe('Channel, at its edges', () => {
     expect(client.ids()).toEqual([hello, await answer]);
   });
 
+  it('memoryEngine: a clock that gives no time in ms fails the publish, and stores nothing', async () => {
+    for (const now of [-5, Number.NaN, 1e30]) {
+      const engine = memoryEngine({ now: () => now });
+      const chat = createChannel(engine, 'room');
+      await chat.publish({ id: '1-0', data: 'own id' });
+      await expect(chat.publish({ data: 'x' }), String(now)).rejects.toThrow(RangeError);
+      expect((await engine.read('room', '1-0', { count: 10, bytes: 1000 })).events).toEqual([]);
+    }
+  });
+
   it('memoryEngine keeps 1 MiB per topic by default', async () => {
     const engine = memoryEngine();
     const chat = createChannel(engine, 'room');

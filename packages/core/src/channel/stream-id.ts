@@ -30,9 +30,14 @@ export function compareStreamIds(a: StreamId, b: StreamId): number {
 /**
  * The id after `last` at time `now` (ms), as `XADD *` picks it: the clock, or `last` + 1 if the clock
  * is behind, where the sequence after the largest is the next millisecond's first.
- * @throws {RangeError} after the largest id, as Redis refuses: an id past 64 bits breaks the id rule.
+ * @throws {RangeError} after the largest id, as Redis refuses: an id past 64 bits breaks the id rule;
+ *   and for a `now` that is no time in ms (negative, not finite, past 64 bits).
  */
 export function nextStreamId(last: StreamId | undefined, now: number): StreamId {
+  // Checked before any id is made from it: a stored id that breaks the id rule fails every
+  // subscriber and every replay after it.
+  if (!(Number.isFinite(now) && now >= 0 && now < 2 ** 64))
+    throw new RangeError(`The clock must give a time in ms, not ${now}`);
   const ms = BigInt(Math.floor(now));
   if (!last || ms > last.ms) return { ms, seq: 0n };
   if (last.seq < MAX_PART) return { ms: last.ms, seq: last.seq + 1n };
