@@ -460,6 +460,22 @@ describe('Channel, at its edges', () => {
     expect(client.received[0]).toMatchObject({ data: { lastEventId: '5-0', reason: 'limit' } });
   });
 
+  it('drops held live events the client already had when history is trimmed between two pages', async () => {
+    // The store knew the client's id: only what followed it was trimmed while the replay was read.
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room');
+    const subscribing = chat.subscribe({ lastEventId: '5-0' });
+    await until(() => script.reads.length === 1, 'the first read');
+    // A bus that catches up may hand a new listener events from just before it registered.
+    script.live('4-0', '5-0', '9-0');
+    script.reads[0]!.answer({ ...page('6-0', '7-0'), more: true });
+    await until(() => script.reads.length === 2, 'the second read');
+    script.reads[1]!.answer({ events: [], bytes: 0, truncated: true, more: false });
+    const client = record(await subscribing);
+    expect(client.ids()).toEqual(['<history-truncated>', '9-0']);
+    expect(client.received[0]).toMatchObject({ data: { lastEventId: '5-0', reason: 'history' } });
+  });
+
   it('treats an empty lastEventId as a first connection: no replay, no truncation', async () => {
     const outcomes: string[] = [];
     const chat = createChannel(memoryEngine(), 'room', { onReplay: (outcome) => outcomes.push(outcome) });

@@ -65,9 +65,9 @@ export class ChannelFeed implements LiveListener {
   start(subscriber: Subscriber<ChannelEvent>, replay: Replay): void {
     this.#subscriber = subscriber;
     if (replay.truncated) this.#truncated(replay.reason);
-    // The client had every event up to its id, unless the store does not know the id ('history'):
-    // a held event at or below it is a duplicate, after a replay over the limit too.
-    if (this.#lastSent !== null && !(replay.truncated && replay.reason === 'history'))
+    // The client had every event up to its id, unless the store does not know the id: a held event
+    // at or below it is a duplicate, after a replay over the limit or trimmed while read too.
+    if (this.#lastSent !== null && !(replay.truncated && !replay.known))
       this.#floor = parseStreamId(this.#lastSent);
     for (const message of replay.events) this.#send(message);
     // In rounds, holding on meanwhile: an event that arrives while one is sent (a subscriber that

@@ -9,10 +9,13 @@ export interface ReplayLimit {
   bytes: number;
 }
 
-/** What a subscription replays: every event after the client's id, or nothing and why. */
+/**
+ * What a subscription replays: every event after the client's id, or nothing and why, and whether
+ * the store knew the id (then the client had every event up to it).
+ */
 export type Replay =
   | { events: StoredMessage[]; truncated: false }
-  | { events: []; truncated: true; reason: TruncationReason };
+  | { events: []; truncated: true; reason: TruncationReason; known: boolean };
 
 /** Events per store read: reads stay small while the total is bounded by the replay limit. */
 const PAGE_EVENTS = 500;
@@ -36,12 +39,13 @@ export async function readReplay(
       count: Math.min(PAGE_EVENTS, limit.events - events.length),
       bytes: limit.bytes - bytes,
     });
-    if (page.truncated) return { events: [], truncated: true, reason: 'history' };
+    // Truncated past the first page: what followed the client's id was trimmed while it was read.
+    if (page.truncated) return { events: [], truncated: true, reason: 'history', known: cursor !== afterId };
     for (const event of page.events) events.push(event);
     bytes += page.bytes;
     if (!page.more) return { events, truncated: false };
     if (page.events.length === 0 || events.length >= limit.events)
-      return { events: [], truncated: true, reason: 'limit' };
+      return { events: [], truncated: true, reason: 'limit', known: true };
     cursor = page.events[page.events.length - 1]!.id;
   }
 }
