@@ -1,6 +1,6 @@
 import { getEventListeners } from 'node:events';
 import { take } from 'rxjs';
-import { describe, expect, expectTypeOf, it } from 'vitest';
+import { describe, expect, expectTypeOf, it, vi } from 'vitest';
 import {
   type ChannelEngine,
   ChannelUnavailableError,
@@ -271,6 +271,45 @@ describe('Channel', () => {
     gone.abort();
     await chat.subscribe({ signal: gone.signal });
     expect(script.listeners.size).toBe(0);
+  });
+
+  it("reports an engine's throwing unlisten through the stream, or the console, and never throws it", async () => {
+    const memory = memoryEngine();
+    const failing = new Error('unlisten failed');
+    const engine: ChannelEngine = {
+      ...memory,
+      listen: async (topic, listener) => {
+        const stop = await memory.listen(topic, listener);
+        return () => {
+          stop();
+          throw failing;
+        };
+      },
+    };
+    const chat = createChannel(engine, 'room');
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      // The client of a stream leaves: the stream's teardown releases the subscription.
+      const sink = new MemorySink();
+      const errors: unknown[] = [];
+      const source = await chat.subscribe({ signal: sink.signal });
+      streamEvents(source, sink, { heartbeat: false, onError: (error) => errors.push(error) });
+      sink.disconnect();
+      expect(errors).toEqual([failing]);
+      expect(logged).not.toHaveBeenCalled();
+      // It leaves before anything subscribed to the source: nothing else can report it.
+      const abort = new AbortController();
+      await chat.subscribe({ signal: abort.signal });
+      abort.abort();
+      expect(logged).toHaveBeenCalledWith(expect.stringMatching(/^rxsse: /), failing);
+      // History cannot be read: the source still fails as unavailable, for the client to come back.
+      const unreadable = createChannel({ ...engine, read: () => Promise.reject(new Error('down')) }, 'room');
+      const client = record(await unreadable.subscribe({ lastEventId: '1-0' }));
+      expect(client.error).toBeInstanceOf(ChannelUnavailableError);
+      expect(logged).toHaveBeenCalledTimes(2);
+    } finally {
+      logged.mockRestore();
+    }
   });
 
   it('fails its source, and stops listening, when history cannot be read', async () => {
@@ -620,11 +659,13 @@ describe('Channel, at its edges', () => {
     expect(script.unlistened).toBe(1);
   });
 
-  it('removes its abort listener from the signal once unsubscribed', async () => {
+  it('removes its abort listener from the signal once subscribed to: its subscriber releases it', async () => {
     const chat = createChannel(memoryEngine(), 'room');
     const abort = new AbortController();
-    const client = record(await chat.subscribe({ signal: abort.signal }));
+    const source = await chat.subscribe({ signal: abort.signal });
     expect(getEventListeners(abort.signal, 'abort')).toHaveLength(1);
+    const client = record(source);
+    expect(getEventListeners(abort.signal, 'abort')).toHaveLength(0);
     client.unsubscribe();
     expect(getEventListeners(abort.signal, 'abort')).toHaveLength(0);
   });

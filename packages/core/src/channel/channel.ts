@@ -161,7 +161,7 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
       try {
         replay = await readReplay(this.#engine, this.topic, resume, this.#replayLimit);
       } catch (error) {
-        unlisten();
+        unlistenOrReport(unlisten);
         return unavailable(this.topic, error);
       }
       try {
@@ -169,7 +169,7 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
       } catch (error) {
         // A rejected subscribe would leave the listener registered (holding live events for good)
         // and answer with an error status, after which EventSource clients never come back.
-        unlisten();
+        unlistenOrReport(unlisten);
         return throwError(() => error);
       }
     }
@@ -207,11 +207,18 @@ function feedSource(
   const release = () => {
     if (released) return;
     released = true;
-    signal?.removeEventListener('abort', release);
+    signal?.removeEventListener('abort', left);
     unlisten();
   };
-  if (signal?.aborted) release();
-  else signal?.addEventListener('abort', release, { once: true });
+  // Only until the source is subscribed to: then its subscriber releases it, and the stream hears
+  // what the engine's unlisten throws. Thrown from an abort listener, it would end the process.
+  const left = () => {
+    if (released) return;
+    released = true;
+    unlistenOrReport(unlisten);
+  };
+  if (signal?.aborted) left();
+  else signal?.addEventListener('abort', left, { once: true });
 
   // Sent once, then dropped: the source lives as long as the stream, the replayed events need not.
   let pending: Replay | undefined = replay;
@@ -222,11 +229,21 @@ function feedSource(
     }
     const sending = pending;
     pending = undefined;
+    signal?.removeEventListener('abort', left);
     feed.start(subscriber, sending);
     return release;
   });
   if (replay.truncated || feed.heldGap) source[SOURCE_HEADERS] = TRUNCATED_HEADERS;
   return source;
+}
+
+/** Unregisters from the engine where nothing could hear it throw: a bug in the engine, logged. */
+function unlistenOrReport(unlisten: () => void): void {
+  try {
+    unlisten();
+  } catch (error) {
+    console.error("rxsse: a channel engine's unlisten threw", error);
+  }
 }
 
 /**
