@@ -136,11 +136,17 @@ export function describeEngineContract(fixture: EngineFixture): void {
         const byCount = await store.read(topic, first!, { count: 2, bytes: 1 << 20 });
         expect(byCount.events.map((e) => e.id)).toEqual(rest.slice(0, 2));
         expect(byCount.more).toBe(true);
+        // Read on from where a page was cut, as a replay does: no event repeated, none skipped.
+        const next = await store.read(topic, byCount.events.at(-1)!.id, { count: 2, bytes: 1 << 20 });
+        expect(next.events.map((e) => e.id)).toEqual(rest.slice(2, 4));
+        expect(next.more).toBe(true);
         const size = 'event 1'.length + rest[0]!.length;
         const byBytes = await store.read(topic, first!, { count: 10, bytes: size * 2 + 1 });
         expect(byBytes.events.length).toBeGreaterThanOrEqual(1);
         expect(byBytes.bytes).toBeLessThanOrEqual(size * 2 + 1);
         expect(byBytes.more).toBe(true);
+        const afterBytes = await store.read(topic, byBytes.events.at(-1)!.id, { count: 10, bytes: 1 << 20 });
+        expect(afterBytes.events.map((e) => e.id)).toEqual(rest.slice(byBytes.events.length));
         const tooSmall = await store.read(topic, first!, { count: 10, bytes: 3 });
         expect(tooSmall).toEqual({ events: [], bytes: 0, truncated: false, more: true });
         const exact = await store.read(topic, first!, { count: 5, bytes: 1 << 20 });
