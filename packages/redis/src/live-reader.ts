@@ -47,6 +47,8 @@ interface Batch<T> {
   topic: Topic<T>;
   /** The cursor was gone from the stream: what followed it may be lost. */
   gap: boolean;
+  /** Read after a failed one: Redis may have restarted without its data, numbering from its clock. */
+  afterFailure: boolean;
   entries: Entry[];
 }
 
@@ -201,7 +203,7 @@ export class LiveReader<T> {
       this.options.blockMs + timeoutMs,
     );
     const lost = new Set(checked.filter((_, i) => (found[i] as Entry[]).length === 0));
-    const batches = batchesOf(topics, reply as StreamsReply, lost);
+    const batches = batchesOf(topics, reply as StreamsReply, lost, false);
     // Entries of a stream read from `0-0` wait for a checked read, which can tell if any were trimmed.
     for (const batch of batches)
       if (batch.topic.cursor === INITIAL && batch.entries.length > 0) batch.topic.fresh = true;
@@ -224,6 +226,7 @@ export class LiveReader<T> {
       topics.map((t) => ({ key: t.key, id: t.cursor! })),
       { COUNT: this.options.readCount },
     );
+    const afterFailure = this.#suspect;
     const replies = await this.#reading.run(
       execAllowingMissingStreams(multi, checked.length, initial.length),
     );
@@ -234,15 +237,17 @@ export class LiveReader<T> {
       const deleted = deletedOf(replies[checked.length + i]);
       if (deleted !== undefined && deleted > topic.deletedAtStart) lost.add(topic);
     });
-    return batchesOf(topics, replies[checked.length + initial.length] as StreamsReply, lost);
+    return batchesOf(topics, replies[checked.length + initial.length] as StreamsReply, lost, afterFailure);
   }
 
-  #deliver({ topic, gap, entries }: Batch<T>): void {
+  #deliver({ topic, gap, afterFailure, entries }: Batch<T>): void {
     if (gap) {
-      // Entries after the lost cursor: the ids go on above it. None: the stream was emptied or
+      // Entries after the lost cursor, with no failure since the last read: trimming outran the
+      // reader, and the ids go on above it. After a failure, Redis may have restarted: entries it
+      // numbered since may be below ids a resume was replayed. None: the stream was emptied or
       // restarted lower, so read it all, with a new baseline of deleted entries (until it is known,
       // no second gap is claimed).
-      const kind = entries.length > 0 ? 'continue' : 'restart';
+      const kind = entries.length > 0 && !afterFailure ? 'continue' : 'restart';
       for (const listener of topic.listeners) this.#call(() => listener.gap(kind));
       if (entries.length === 0) {
         topic.cursor = INITIAL;
@@ -314,14 +319,19 @@ function deletedOf(info: unknown): number | undefined {
 
 type StreamsReply = { name: string; messages: Entry[] }[] | null;
 
-function batchesOf<T>(topics: Topic<T>[], reply: StreamsReply, lost: Set<Topic<T>>): Batch<T>[] {
+function batchesOf<T>(
+  topics: Topic<T>[],
+  reply: StreamsReply,
+  lost: Set<Topic<T>>,
+  afterFailure: boolean,
+): Batch<T>[] {
   const byKey = new Map<string, Entry[]>();
   for (const stream of reply ?? []) byKey.set(stream.name, stream.messages);
   const batches: Batch<T>[] = [];
   for (const topic of topics) {
     const entries = byKey.get(topic.key) ?? [];
     const gap = lost.has(topic);
-    if (gap || entries.length > 0) batches.push({ topic, gap, entries });
+    if (gap || entries.length > 0) batches.push({ topic, gap, afterFailure, entries });
   }
   return batches;
 }

@@ -95,7 +95,7 @@ async function laggingListener(topic: string) {
   const events: string[] = [];
   const stop = await store.listen(topic, {
     event: (m) => events.push(m.id!),
-    gap: () => events.push('<gap>'),
+    gap: (kind) => events.push(kind === 'restart' ? '<gap restart>' : '<gap>'),
   });
   let blocked = false;
   await until(() => {
@@ -145,5 +145,20 @@ describe('redisEngine while its live connection lags', () => {
     // ...but before that read reaches Redis, trimming passes the cursor: what followed it is gone.
     await burst();
     expect(events.slice(0, 2)).toEqual([read, '<gap>']);
+  });
+});
+
+describe('redisEngine after its live connection failed', () => {
+  it('says ids may restart lower after a gap it finds then, even with entries above its cursor', async () => {
+    // A Redis restarted without its data numbers from its clock again: with a clock behind the old
+    // one's, a new entry can fall below an id a resuming client was just replayed.
+    const { events, reading, key } = await laggingListener('restarted');
+    reading.hold();
+    await redis.raw.del(key);
+    const after = await redis.raw.xAdd(key, '*', { d: 'after the loss' });
+    await until(() => reading.holding > 0, 'the read that brings it');
+    reading.destroy();
+    await until(() => events.includes(after), 'the event after the loss');
+    expect(events).toEqual(['<gap restart>', after]);
   });
 });

@@ -274,6 +274,7 @@ describe('redisEngine', () => {
     await until(() => seen.events.some((e) => e.id === after), 'the event after the restart');
     stop();
     expect(seen.events.map((e) => e.id)).toEqual([before, '<gap>', after]);
+    expect(seen.kinds).toEqual(['restart']);
   });
 
   it('after a gap that left nothing to read, delivers a stream that started again below its old ids', async () => {
