@@ -56,8 +56,10 @@ export interface HistoryStore {
 /** Receives a topic's live events from a {@link LiveBus}. Must not throw. */
 export interface LiveListener {
   /**
-   * An event appended after the listener was registered. Each arrives once, in id order; one message
-   * object is handed to every listener of the topic in this process, so it is encoded once per route.
+   * An event appended after the listener was registered, or just before it by a bus that was still
+   * catching up (the channel drops those a resuming client had). Each arrives once, in id order; one
+   * message object is handed to every listener of the topic in this process, so it is encoded once
+   * per route.
    */
   event(message: StoredMessage): void;
   /**
