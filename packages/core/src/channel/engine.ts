@@ -90,8 +90,9 @@ export interface LiveBus {
  */
 export interface ChannelEngine extends HistoryStore, LiveBus {
   /**
-   * Stops live delivery and releases what the engine opened. From then on `listen` rejects (the
-   * channel's subscribers then end with `ChannelUnavailableError`, and their clients reconnect).
+   * Stops live delivery and releases what the engine opened. Subscriptions still open get no more
+   * events and are not told: close it once the streams have ended. From then on `listen` rejects,
+   * so a new subscription's source fails with `ChannelUnavailableError`, and its client reconnects.
    */
   close(): Promise<void>;
 }
