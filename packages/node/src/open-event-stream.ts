@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import {
   type ErrorReporter,
   type EventContext,
@@ -63,12 +64,15 @@ export function consoleReporter(req: NodeRequest, path: string | undefined = req
 const closingServers = new WeakSet<object>();
 
 /**
- * Marks a server as shutting down: from now on its event-stream requests are answered with a
- * reconnect hint instead of a stream. `closeStreamsOnServerClose` and the Fastify plugin call it;
- * an adapter with its own shutdown hook calls it there.
+ * Marks a server as shutting down: until it emits 'close', its event-stream requests are answered
+ * with a reconnect hint instead of a stream. `closeStreamsOnServerClose` and the Fastify plugin call
+ * it; an adapter with its own shutdown hook calls it there.
  */
 export function markServerClosing(server: object): void {
+  if (closingServers.has(server)) return;
   closingServers.add(server);
+  // A server closed may listen again, and must stream again then.
+  (server as Partial<EventEmitter>).once?.('close', () => closingServers.delete(server));
 }
 
 /** Whether the route's group or the request's server shuts down: then no stream may start. */

@@ -39,6 +39,8 @@ export function closeStreamsOnServerClose(
     let closed!: () => void;
     group.closeUntil(new Promise<void>((resolve) => (closed = resolve)));
     close.call(this, (error?: Error) => {
+      // A server that listens again keeps its connections alive again.
+      this.off('request', closeAfterResponse);
       closed();
       callback?.(error);
     });

@@ -1,7 +1,8 @@
 // The Node transport at its edges: clients gone before the stream began, pipelining, HTTP/1.0, HEAD,
 // turn-aways while closing, Last-Event-ID bytes, and the listeners a stream must not leave behind.
-import { EventEmitter, on } from 'node:events';
+import { EventEmitter, on, once } from 'node:events';
 import { createServer, get, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import {
   type EventSourceLike,
   type MessageEvent,
@@ -337,6 +338,26 @@ describe('closeStreamsOnServerClose', () => {
     const plain = createServer();
     expect(() => closeStreamsOnServerClose(plain, { deadline: 0 })).toThrow(RangeError);
     expect(() => closeStreamsOnServerClose(plain, { retry: -1 })).toThrow(RangeError);
+  });
+
+  it('streams again, and keeps connections alive, once the closed server listens again', async () => {
+    const { handle, errors } = route(() => concat(from([{ data: 'hi' }]), NEVER), { heartbeat: false });
+    const { server } = await serve(handle);
+    closeStreamsOnServerClose(server);
+    await new Promise((resolve) => server.close(resolve));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const client = await rawClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}/sse`, {
+      read: true,
+    });
+    await waitFor(() => client.text.includes('\r\n\r\n'), 5000, 'the response head');
+    await waitFor(() => client.text.includes('data: hi') || client.closed, 5000, 'the stream');
+    expect(client.text).toContain('data: hi\n\n');
+    expect(client.text.toLowerCase()).not.toContain('connection: close');
+    expect(errors).toEqual([]);
+    // And its next close() ends the stream again.
+    await new Promise((resolve) => server.close(resolve));
+    await client.done;
   });
 });
 
