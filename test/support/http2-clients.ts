@@ -117,7 +117,12 @@ export function readHttp1(
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
       url,
-      { rejectUnauthorized: false, agent: false, headers: { accept: 'text/event-stream' } },
+      // As a browser asks: a client that says `Connection: close` is told so.
+      {
+        rejectUnauthorized: false,
+        agent: false,
+        headers: { accept: 'text/event-stream', connection: 'keep-alive' },
+      },
       (res) => {
         let body = '';
         res.setEncoding('utf8');

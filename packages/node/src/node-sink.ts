@@ -75,6 +75,10 @@ export class NodeSink implements Sink {
     const res = this.#res as ServerResponse;
     // `null` overrides also drop what the framework set before (Express's X-Powered-By).
     for (const name of remove) res.removeHeader(name);
+    // Node keeps a connection alive whenever the response says so: even one whose client said
+    // `Connection: close`, or an HTTP/1.0 one, whose unframed body only the close can end.
+    if (headers.connection === 'keep-alive' && !keepsAlive(res))
+      headers = { ...headers, connection: 'close' };
     res.writeHead(200, headers);
     res.flushHeaders?.();
     // Events are small and latency matters: do not let Nagle hold them back.
@@ -144,6 +148,14 @@ export class NodeSink implements Sink {
     this.#onClose = undefined;
     listener?.();
   };
+}
+
+/** Whether Node would keep the connection open after `res` (the client asked so, and the body is framed). */
+function keepsAlive(res: ServerResponse): boolean {
+  return (
+    res.shouldKeepAlive &&
+    (res as { useChunkedEncodingByDefault?: boolean }).useChunkedEncodingByDefault !== false
+  );
 }
 
 /** Whether the response closed already: Node marks an HTTP/1 one destroyed, an HTTP/2 one's stream. */

@@ -46,11 +46,15 @@ function withLastEventId(id: Buffer): Buffer {
 /** The response head of `method /sse` as a map of lower-case header names (Date left out). */
 function headersOf(url: string, method: string): Promise<Record<string, string | string[] | undefined>> {
   return new Promise((resolve, reject) => {
-    const request = get(`${url}/sse`, { method, agent: false }, (response) => {
-      const { date: _date, 'transfer-encoding': _te, 'content-length': _cl, ...headers } = response.headers;
-      response.destroy();
-      resolve(headers);
-    });
+    const request = get(
+      `${url}/sse`,
+      { method, agent: false, headers: { connection: 'keep-alive' } },
+      (response) => {
+        const { date: _date, 'transfer-encoding': _te, 'content-length': _cl, ...headers } = response.headers;
+        response.destroy();
+        resolve(headers);
+      },
+    );
     request.on('error', reject);
   });
 }
@@ -236,6 +240,27 @@ describe('NodeSink: body framing', () => {
     await client.done;
     expect(client.text).toMatch(/^HTTP\/1\.1 200/);
     expect(client.text.slice(client.text.indexOf('\r\n\r\n') + 4)).toBe('data: x\n\n');
+  });
+
+  it.each([
+    [
+      'an HTTP/1.1 client that says Connection: close',
+      'GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n',
+    ],
+    [
+      'an HTTP/1.0 client that asks to keep alive',
+      'GET /sse HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n',
+    ],
+  ])('tells %s that the connection closes, and closes it after the stream', async (_label, request) => {
+    const { handle } = route(() => from([{ data: 'x' }]), { heartbeat: false });
+    const { url, server } = await serve(handle);
+    server.keepAliveTimeout = 60_000;
+    const client = await rawRequests(url, [request]);
+    await waitFor(() => client.closed, 5000, 'the server to close the connection');
+    const head = client.text.slice(0, client.text.indexOf('\r\n\r\n')).toLowerCase();
+    expect(head).toContain('connection: close');
+    expect(head).not.toContain('keep-alive');
+    expect(client.text).toContain('data: x\n\n');
   });
 });
 
