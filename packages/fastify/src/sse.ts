@@ -28,7 +28,8 @@ declare module 'fastify' {
     /**
      * Streams events to this request's client and takes the response over from Fastify.
      * `options` override the plugin's for this call; hoist them into a constant, since a message
-     * shared by many clients is encoded once per options object.
+     * shared by many clients is encoded once per options object. An async route returns or awaits
+     * it, as it would `reply.send()`.
      * @example
      * ```ts
      * app.get('/sse', (req, reply) => reply.sse(interval(1000).pipe(map(() => ({ data: 'tick' })))));
@@ -70,9 +71,13 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
         perCall.set(callOptions, resolved);
       }
       copyReplyHeaders(this);
-      await openEventStream(this.request.raw, this.raw, produce, resolved, (error) =>
+      const stream = await openEventStream(this.request.raw, this.raw, produce, resolved, (error) =>
         log.error({ err: error }, 'rxsse: event stream failed'),
       );
+      // An async route that neither returns nor awaits reply.sse() resolves first, and Fastify
+      // answers it with an empty reply while the producer runs: the stream found its response
+      // ended. Sending again gets Fastify's own warning, which names the fix (`return reply`).
+      if (stream?.closeReason === 'client' && this.sent) return this.send();
     } catch (error) {
       // A producer that throws before the first byte (or options out of range) is Fastify's to
       // answer, like any other route, and never a rejection: a route may call reply.sse() without

@@ -1,6 +1,7 @@
 import Fastify from 'fastify';
 import { NEVER } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../../../test/support/clients.js';
 import { fastifyLogStream } from '../../../test/support/logged.js';
 import { rxsse } from '../src/index.js';
 
@@ -40,6 +41,35 @@ describe('fastify reply.sse', () => {
     expect(response.statusCode).toBe(500);
     expect(logged.join('\n')).toContain('maxLifetime');
     await app.close();
+  });
+
+  it("warns in Fastify's log when an async route neither returns nor awaits reply.sse() and Fastify answers first", async () => {
+    const warned: string[] = [];
+    const app = Fastify({
+      logger: {
+        level: 'warn',
+        stream: { write: (line: string) => void warned.push(JSON.stringify(JSON.parse(line).err ?? line)) },
+      },
+    });
+    await app.register(rxsse);
+    let opened!: () => void;
+    const producing = new Promise<void>((resolve) => (opened = resolve));
+    app.get('/sse', async (_req, reply) => {
+      void reply.sse(async () => {
+        await producing;
+        return NEVER;
+      });
+    });
+    const url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
+    try {
+      // Fastify answers the route's promise, resolved with undefined, with an empty reply.
+      await (await fetch(`${url}/sse`)).arrayBuffer();
+      opened();
+      await waitFor(() => warned.length > 0, 5000, 'a warning');
+      expect(warned.join('\n')).toContain('return reply');
+    } finally {
+      await app.close();
+    }
   });
 
   it('checks the plugin options when it is registered', async () => {
