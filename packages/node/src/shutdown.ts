@@ -64,10 +64,10 @@ const SOCKET = Symbol('rxsse.socket');
 /**
  * Tracks the client sessions of an HTTP/2 server (a no-op on HTTP/1) and returns a function that
  * closes them gracefully (GOAWAY). Node's `server.close()` waits for every session, and browsers
- * and HTTP/2 agents keep idle sessions open for minutes; a session that begins later (its
- * handshake was under way) is closed at once. Given a `deadline`, it destroys the connection of
- * every session still open that many ms later: a client that reads nothing never receives the
- * GOAWAY, and its session would hold the server open for good.
+ * and HTTP/2 agents keep idle sessions open for minutes; a session that begins later, before the
+ * server has closed (its handshake was under way), is closed at once. Given a `deadline`, it
+ * destroys the connection of every session still open that many ms later: a client that reads
+ * nothing never receives the GOAWAY, and its session would hold the server open for good.
  */
 export function trackHttp2Sessions(server: Server): (deadline?: number) => void {
   // An HTTP/1 server has no sessions: its sockets are left as Node shapes them.
@@ -85,6 +85,10 @@ export function trackHttp2Sessions(server: Server): (deadline?: number) => void 
   let timer: ReturnType<typeof setTimeout> | undefined;
   /** Set once the sessions were closed: `undefined` before, `{}` for a close without a deadline. */
   let closing: { deadline?: number } | undefined;
+  // A server closed may listen again: its new sessions are kept then.
+  server.on('close', () => {
+    closing = undefined;
+  });
   server.on('session', (session: Http2Session) => {
     const socket = (session.socket as Socket & { [SOCKET]?: Socket })[SOCKET];
     sessions.set(session, socket);

@@ -73,6 +73,34 @@ describe('closeStreamsOnServerClose on HTTP/2: a session that begins during the 
   });
 });
 
+describe('closeStreamsOnServerClose on HTTP/2: a server that listens again', () => {
+  it('keeps the sessions that begin once it listens again', async () => {
+    const resolved = resolveStreamOptions({ group: new StreamGroup(), heartbeat: false });
+    const server = createSecureServer(
+      { ...(await selfSignedCertificate()), allowHTTP1: true },
+      (req, res) => {
+        void openEventStream(req, res, () => from([{ data: 'a' }]), resolved);
+      },
+    );
+    closeStreamsOnServerClose(server, { group: resolved.group, deadline: 200 });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    await new Promise((resolve) => server.close(resolve));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const session = await h2Session(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    try {
+      const first = await readStream(session, '/sse');
+      expect(first.body).toBe('data: a\n\n');
+      // The session is still open for the next stream.
+      expect((await readStream(session, '/sse')).body).toBe('data: a\n\n');
+    } finally {
+      session.destroy();
+    }
+  });
+});
+
 describe('NodeSink on HTTP/2', () => {
   it('leaves out the HTTP/1-only headers an app set before the stream, which HTTP/2 forbids', async () => {
     const recorder = recordWarnings();
