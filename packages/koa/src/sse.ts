@@ -1,3 +1,4 @@
+import { format } from 'node:util';
 import { type MessageEvent, resolveStreamOptions, type StreamOptions } from '@rxsse/core';
 import { type EventHandler, openEventStream } from '@rxsse/node';
 import type { Context, Middleware } from 'koa';
@@ -19,7 +20,7 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
   return async (ctx) => {
     // A handler that throws before the first byte is Koa's to answer, like any other middleware;
     // later errors go where Koa reports its own, `app.on('error')`.
-    const report = (error: unknown) => ctx.app.emit('error', error, ctx);
+    const report = (error: unknown) => ctx.app.emit('error', asError(error), ctx);
     // A client that goes away is the stream's normal 'client' close, not an app error. Koa hears
     // of it from the request's start, so this holds while an async handler runs too; before the
     // stream opened, only once the client is gone indeed, so that a handler's own error that
@@ -34,6 +35,16 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
     ctx.respond = false;
     streaming = true;
   };
+}
+
+/**
+ * Koa's default error listener throws on anything but an Error, and the stream would swallow that
+ * throw: a value that is not one is wrapped as Koa wraps what a middleware throws.
+ */
+function asError(error: unknown): Error {
+  if (error instanceof Error || Object.prototype.toString.call(error) === '[object Error]')
+    return error as Error;
+  return new Error(format('non-error thrown: %j', error));
 }
 
 /** How Node reports a client that went away, over HTTP/1 and HTTP/2 (a reset stream or session). */

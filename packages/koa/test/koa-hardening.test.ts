@@ -5,9 +5,10 @@ import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import type { CloseReason } from '@rxsse/core';
 import Koa from 'koa';
-import { concat, NEVER, of } from 'rxjs';
+import { concat, NEVER, of, throwError } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawClient, waitFor } from '../../../test/support/clients.js';
+import { captureConsoleErrors } from '../../../test/support/logged.js';
 import { closeStreamsOnServerClose, sse } from '../src/index.js';
 
 /**
@@ -143,6 +144,34 @@ describe('koa over HTTP/1, with a client that resets while the handler runs', ()
       server.closeAllConnections();
       server.close();
     }
+  });
+});
+
+describe("koa's own error log", () => {
+  it('prints a stream error that is not an Error, as Koa prints one a middleware throws', async () => {
+    const logged: string[] = [];
+    const app = new Koa();
+    app.use(
+      sse(() =>
+        concat(
+          of({ data: 'first' }),
+          throwError(() => 'database went away'),
+        ),
+      ),
+    );
+    const server = createHttpServer(app.callback());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const restore = captureConsoleErrors(logged);
+    try {
+      const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+      expect(await response.text()).toBe('data: first\n\n');
+      await waitFor(() => logged.length > 0, 5000, 'the log');
+    } finally {
+      restore();
+      server.close();
+    }
+    expect(logged.join('\n')).toContain('non-error thrown: "database went away"');
   });
 });
 
