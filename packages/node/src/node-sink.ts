@@ -124,7 +124,18 @@ export class NodeSink implements Sink {
   }
 
   end(): void {
-    this.#res.end();
+    const res = this.#res as ServerResponse;
+    // Node reads the rest of a request body still arriving, to serve the next request on the
+    // connection: an upload no one reads would hold it, and `server.close()`, for as long as it
+    // lasts. Checked again once the response finished: a request without a body is complete only
+    // after its 'request' handlers returned, and a HEAD is answered within them.
+    const { req, socket } = res;
+    if (!this.http2 && req?.complete === false && socket) {
+      res.once('finish', () => {
+        if (!req.complete) socket.destroySoon();
+      });
+    }
+    res.end();
   }
 
   destroy(): void {

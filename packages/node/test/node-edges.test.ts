@@ -488,6 +488,25 @@ describe('closeStreamsOnServerClose: requests during the close', () => {
     await client.done;
   });
 
+  it('closes the connection of an ended stream whose request body is still arriving, so close() completes', async () => {
+    const { handle, errors } = route(() => concat(from([{ data: 'hi' }]), NEVER), { heartbeat: false });
+    const { url, server } = await serve(handle);
+    closeStreamsOnServerClose(server, { deadline: 200 });
+    // A POST whose body has only begun to arrive, and never ends.
+    const client = await rawRequests(url, [
+      'POST /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000\r\n\r\n0123456789',
+    ]);
+    await waitFor(() => client.text.includes('data: hi'), 5000, 'the stream');
+    let closed = false;
+    server.close(() => {
+      closed = true;
+    });
+    await waitFor(() => closed, 5000, 'server.close()');
+    expect(client.text.endsWith('\r\n0\r\n\r\n')).toBe(true);
+    await client.done;
+    expect(errors).toEqual([]);
+  });
+
   it('closes the idle connections of the ended streams, so close() need not wait for keep-alive', async () => {
     const { handle } = route(() => concat(from([{ data: 'hi' }]), NEVER), { heartbeat: false });
     const { url, server } = await serve(handle);
