@@ -19,7 +19,8 @@ export type { EventContext, EventHandler } from '@rxsse/core';
 /**
  * Streams what `produce` returns to a Node response. `produce` runs before anything is written, so
  * if it throws (say, the client is not authorized) or returns something that is not a source, the
- * promise rejects and the framework can still answer with its own error response.
+ * promise rejects and the framework can still answer with its own error response. One that fails
+ * with the abort of its `signal`, its client gone, is the client's close instead.
  *
  * Resolves to `undefined` when no stream was started: a `HEAD` request (answered with the headers
  * alone, `produce` not run), or a request that arrived while the server or the route's group shuts
@@ -42,19 +43,39 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
     return undefined;
   }
   if (isClosing(req, options)) return void turnAwayEventStream(sink, options, report);
-  // `signal` is a getter: the sink creates its AbortController only for handlers that use it.
-  const source = await produce({
-    lastEventId: readLastEventId(req),
-    get signal() {
-      return sink.signal;
-    },
-  });
+  let source: EventSourceLike<M>;
+  try {
+    // `signal` is a getter: the sink creates its AbortController only for handlers that use it.
+    source = await produce({
+      lastEventId: readLastEventId(req),
+      get signal() {
+        return sink.signal;
+      },
+    });
+  } catch (error) {
+    // A handler that gave its signal to a fetch or a timer fails with the abort once its client
+    // left: that is the client's close, counted as one, not an error for the framework to answer.
+    if (!isAbortOf(error, sink.signal)) throw error;
+    return streamEvents(NOTHING, sink, options, report);
+  }
   // A shutdown may have begun while an async handler ran: the group's close has already ended the
   // streams it held, so a stream started now would keep the closing server open. The source was
   // not subscribed yet; turning away ends the response, which aborts the signal it may hold.
   if (isClosing(req, options)) return void turnAwayEventStream(sink, options, report, source);
   return streamEvents(source, sink, options, report);
 }
+
+/** Whether `error` is the abort of `signal`, after it aborted: its reason, or an `AbortError`. */
+function isAbortOf(error: unknown, signal: AbortSignal): boolean {
+  return (
+    signal.aborted && (error === signal.reason || (error as { name?: unknown } | null)?.name === 'AbortError')
+  );
+}
+
+/** The source of a handler whose client left: the stream closes before it reads anything. */
+const NOTHING: AsyncIterable<never> = {
+  [Symbol.asyncIterator]: () => ({ next: () => Promise.resolve({ done: true, value: undefined }) }),
+};
 
 /** `console.error`, naming the request: the channel of frameworks that have no logger of their own. */
 export function consoleReporter(req: NodeRequest, path: string | undefined = req.url): ErrorReporter {

@@ -101,6 +101,49 @@ describe('NodeSink: a client gone before the stream began', () => {
     expect(errors).toEqual([]);
   });
 
+  it.each([
+    ['the reason of its signal', (signal: AbortSignal) => signal.reason],
+    [
+      'an AbortError of an API it gave its signal',
+      () => new DOMException('This operation was aborted', 'AbortError'),
+    ],
+  ])(
+    'closes with reason client, and reports nothing, an async handler that fails with %s once its client left',
+    async (_label, failure) => {
+      const { options, closes } = recording({ heartbeat: false });
+      let requested = false;
+      const { handle, errors } = route(({ signal }) => {
+        requested = true;
+        // Say, a fetch upstream given the signal, as the README suggests.
+        return new Promise((_resolve, reject) =>
+          signal.addEventListener('abort', () => reject(failure(signal))),
+        );
+      }, options);
+      const { url } = await serve(handle);
+      const client = await rawClient(`${url}/sse`, { read: true });
+      await waitFor(() => requested, 5000, 'the handler');
+      client.destroy();
+      await waitFor(() => closes.length === 1 || errors.length > 0, 5000, 'the close');
+      expect(errors).toEqual([]);
+      expect(closes.map((c) => c.reason)).toEqual(['client']);
+    },
+  );
+
+  it('still rejects with what an async handler throws after its client left, when it is not the abort', async () => {
+    let requested = false;
+    const { handle, errors } = route(async ({ signal }) => {
+      requested = true;
+      await new Promise((resolve) => signal.addEventListener('abort', resolve));
+      throw new Error('database went away');
+    });
+    const { url } = await serve(handle);
+    const client = await rawClient(`${url}/sse`, { read: true });
+    await waitFor(() => requested, 5000, 'the handler');
+    client.destroy();
+    await waitFor(() => errors.length > 0, 5000, 'the rejection');
+    expect(errors.map(String)).toEqual(['Error: database went away']);
+  });
+
   it('closes at once a pipelined stream whose connection dropped before the stream began', async () => {
     const { options, closes } = recording({ heartbeat: false });
     const { handle, errors } = route(() => NEVER, options);
