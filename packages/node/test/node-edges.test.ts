@@ -307,6 +307,37 @@ describe('NodeSink: body framing', () => {
   });
 });
 
+describe('openEventStream: clients that speak HTTP/1 unusually', () => {
+  it('streams to a client that expects 100-continue, its body still to come', async () => {
+    const { options, closes } = recording({ heartbeat: false });
+    const { handle, errors } = route(() => concat(from([{ data: 'hi' }]), NEVER), options);
+    const { url } = await serve(handle);
+    const client = await rawRequests(url, [
+      'POST /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n',
+    ]);
+    await waitFor(() => client.text.includes('data: hi'), 5000, 'the stream');
+    expect(client.text).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+    client.socket.write('hello');
+    client.destroy();
+    await waitFor(() => closes.length === 1, 5000, 'the close');
+    expect(closes[0]!.reason).toBe('client');
+    expect(errors).toEqual([]);
+  });
+
+  it('closes with reason client when the client half-closes its connection', async () => {
+    const { options, closes } = recording({ heartbeat: false });
+    const { handle, errors } = route(() => concat(from([{ data: 'hi' }]), NEVER), options);
+    const { url } = await serve(handle);
+    const client = await rawClient(`${url}/sse`, { read: true });
+    await waitFor(() => client.text.includes('data: hi'), 5000, 'the stream');
+    client.socket.end();
+    await waitFor(() => closes.length === 1, 5000, 'the close');
+    expect(closes[0]!.reason).toBe('client');
+    expect(errors).toEqual([]);
+    await client.done;
+  });
+});
+
 describe('openEventStream: HEAD', () => {
   it('answers HEAD with the headers a GET gets', async () => {
     const { handle } = route(() => NEVER, { heartbeat: false });
