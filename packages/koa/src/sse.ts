@@ -67,5 +67,8 @@ function isGone(ctx: Context): boolean {
 }
 
 function isDisconnect(error: unknown): boolean {
-  return error == null || DISCONNECT_CODES.has((error as { code?: string }).code ?? '');
+  if (error == null) return true;
+  const code = (error as { code?: unknown }).code;
+  // A client that sends what is not HTTP (llhttp's `HPE_` codes) has its connection dropped by Node.
+  return typeof code === 'string' && (DISCONNECT_CODES.has(code) || code.startsWith('HPE_'));
 }

@@ -147,6 +147,34 @@ describe('koa over HTTP/1, with a client that resets while the handler runs', ()
   });
 });
 
+describe('koa over HTTP/1, with a client that sends what is not HTTP behind its stream', () => {
+  it('takes the parse error that drops the connection as a client close, not an app error', async () => {
+    const logged: unknown[] = [];
+    const closes: CloseReason[] = [];
+    const app = new Koa();
+    app.on('error', (error) => logged.push(error));
+    app.use(sse(() => concat(of({ data: 'first' }), NEVER), { onClose: (reason) => closes.push(reason) }));
+    const server = createHttpServer(app.callback());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const client = await rawClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, {
+        read: true,
+      });
+      await waitFor(() => client.text.includes('data: first'), 5000, 'the stream');
+      client.socket.write('NOT HTTP\r\n\r\n');
+      await client.done;
+      await waitFor(() => closes.length > 0, 5000, 'the close');
+      // Errors surface a tick or two after the close.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(closes).toEqual(['client']);
+      expect(logged).toEqual([]);
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe("koa's own error log", () => {
   it('prints a stream error that is not an Error, as Koa prints one a middleware throws', async () => {
     const logged: string[] = [];
