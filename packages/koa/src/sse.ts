@@ -59,6 +59,8 @@ const DISCONNECT_CODES = new Set([
   'ERR_HTTP2_STREAM_CANCEL',
   'ERR_HTTP2_INVALID_STREAM',
   'ERR_HTTP2_GOAWAY_SESSION',
+  // A request body still arriving after `requestTimeout`: Node drops the connection.
+  'ERR_HTTP_REQUEST_TIMEOUT',
 ]);
 
 /** Whether the request's connection (its HTTP/2 stream) is gone. */

@@ -7,7 +7,7 @@ import type { CloseReason } from '@rxsse/core';
 import Koa from 'koa';
 import { concat, NEVER, of, throwError } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawClient, waitFor } from '../../../test/support/clients.js';
+import { rawClient, rawRequests, waitFor } from '../../../test/support/clients.js';
 import { captureConsoleErrors } from '../../../test/support/logged.js';
 import { closeStreamsOnServerClose, sse } from '../src/index.js';
 
@@ -147,22 +147,33 @@ describe('koa over HTTP/1, with a client that resets while the handler runs', ()
   });
 });
 
-describe('koa over HTTP/1, with a client that sends what is not HTTP behind its stream', () => {
-  it('takes the parse error that drops the connection as a client close, not an app error', async () => {
+describe('koa over HTTP/1, with a client that Node drops', () => {
+  it.each([
+    [
+      'sends what is not HTTP behind its stream',
+      'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n',
+      'NOT HTTP\r\n\r\n',
+    ],
+    [
+      'leaves its request body unfinished past requestTimeout',
+      'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n0123',
+      '',
+    ],
+  ])('takes a client that %s as a client close, not an app error', async (_label, request, after) => {
     const logged: unknown[] = [];
     const closes: CloseReason[] = [];
     const app = new Koa();
     app.on('error', (error) => logged.push(error));
     app.use(sse(() => concat(of({ data: 'first' }), NEVER), { onClose: (reason) => closes.push(reason) }));
-    const server = createHttpServer(app.callback());
+    const server = createHttpServer({ requestTimeout: 500, connectionsCheckingInterval: 50 }, app.callback());
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     try {
-      const client = await rawClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, {
-        read: true,
-      });
+      const client = await rawRequests(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, [
+        request,
+      ]);
       await waitFor(() => client.text.includes('data: first'), 5000, 'the stream');
-      client.socket.write('NOT HTTP\r\n\r\n');
+      client.socket.write(after);
       await client.done;
       await waitFor(() => closes.length > 0, 5000, 'the close');
       // Errors surface a tick or two after the close.
