@@ -1,5 +1,5 @@
 import type { GapKind } from '@rxsse/core/channel';
-import { ClientOfflineError, MultiErrorReply } from 'redis';
+import { ClientOfflineError, ErrorReply, MultiErrorReply } from 'redis';
 import type { RedisClient } from './client.js';
 import type { TimedClient } from './deadline.js';
 import { RedisTimeoutError } from './errors.js';
@@ -41,6 +41,8 @@ interface Topic<T> extends Listened<EntryListener<T>> {
   deletedAtStart: number;
   /** Entries wait in a stream read from `0-0`: the next read checks nothing was trimmed first. */
   fresh: boolean;
+  /** Its key holds something other than a stream: left out of reads until it is a stream again. */
+  broken: boolean;
 }
 
 interface Batch<T> {
@@ -67,6 +69,8 @@ export class LiveReader<T> {
   #closed = false;
   /** A read failed: the connection may have been to a Redis that has since lost data. */
   #suspect = false;
+  /** A read failed with `WRONGTYPE`: one key that is not a stream fails a whole `XREAD`. */
+  #refused = false;
   #failures = 0;
 
   readonly #main: TimedClient;
@@ -113,6 +117,7 @@ export class LiveReader<T> {
       behind: false,
       deletedAtStart: 0,
       fresh: false,
+      broken: false,
     };
     topic.ready = (async () => {
       const main = this.#main;
@@ -138,10 +143,10 @@ export class LiveReader<T> {
   async #run(): Promise<void> {
     try {
       for (;;) {
-        const topics = [...this.#topics.values()].filter(
+        const listened = [...this.#topics.values()].filter(
           (t) => t.cursor !== undefined && t.listeners.size > 0,
         );
-        if (topics.length === 0 || this.#closed) return;
+        if (listened.length === 0 || this.#closed) return;
         try {
           // Until the connection is ready, do not queue a read: a MULTI would wait for the
           // reconnect, and the first read after it must be a checked one. A connection not yet
@@ -149,6 +154,14 @@ export class LiveReader<T> {
           // on: the listeners that started the loop must not wait a backoff for their events.
           if (!this.#reading.client.isOpen) await this.#connect();
           if (!this.#reading.client.isReady) throw new ClientOfflineError();
+          const suspects = this.#refused ? listened : listened.filter((t) => t.broken);
+          if (suspects.length > 0) await this.#checkTypes(suspects);
+          if (this.#closed) return;
+          const topics = listened.filter((t) => !t.broken);
+          if (topics.length === 0) {
+            await sleep(this.options.blockMs);
+            continue;
+          }
           const check = this.#suspect || topics.some((t) => t.behind || t.fresh);
           const batches = check ? await this.#checkedRead(topics) : await this.#blockingRead(topics);
           if (this.#closed) return;
@@ -160,6 +173,7 @@ export class LiveReader<T> {
           this.#suspect = true;
           // The read may still be pending: a new connection leaves no stale reply in the way.
           if (error instanceof RedisTimeoutError) this.#reading.client.destroy();
+          if (wrongType(error)) this.#refused = true;
           this.options.onError(error);
           await sleep(Math.min(500, 25 * 2 ** this.#failures++));
         }
@@ -181,6 +195,24 @@ export class LiveReader<T> {
       if (!client.isReady) client.destroy();
       throw error;
     }
+  }
+
+  /**
+   * Leaves out of reads the topics whose key holds something other than a stream (someone wrote
+   * over it), and tells their listeners of a gap: one such key would fail every read, and stop every
+   * other topic. A topic whose key is a stream again, or gone, is read again from its start.
+   */
+  async #checkTypes(topics: Topic<T>[]): Promise<void> {
+    const { client } = this.#reading;
+    const types = await this.#reading.run(Promise.all(topics.map((t) => client.type(t.key))));
+    this.#refused = false;
+    topics.forEach((topic, i) => {
+      const broken = types[i] !== 'stream' && types[i] !== 'none';
+      if (broken === topic.broken) return;
+      topic.broken = broken;
+      if (broken) for (const listener of topic.listeners) this.#call(() => listener.gap('restart'));
+      else this.#startOver(topic);
+    });
   }
 
   /**
@@ -245,20 +277,10 @@ export class LiveReader<T> {
       // Entries after the lost cursor, with no failure since the last read: trimming outran the
       // reader, and the ids go on above it. After a failure, Redis may have restarted: entries it
       // numbered since may be below ids a resume was replayed. None: the stream was emptied or
-      // restarted lower, so read it all, with a new baseline of deleted entries (until it is known,
-      // no second gap is claimed).
+      // restarted lower, so read it all.
       const kind = entries.length > 0 && !afterFailure ? 'continue' : 'restart';
       for (const listener of topic.listeners) this.#call(() => listener.gap(kind));
-      if (entries.length === 0) {
-        topic.cursor = INITIAL;
-        topic.deletedAtStart = Number.POSITIVE_INFINITY;
-        deletedEntries(this.#main, topic.key).then(
-          (deleted) => {
-            if (topic.cursor === INITIAL) topic.deletedAtStart = deleted;
-          },
-          () => {},
-        );
-      }
+      if (entries.length === 0) this.#startOver(topic);
     }
     for (const entry of entries) {
       let value: T;
@@ -277,6 +299,23 @@ export class LiveReader<T> {
     topic.behind = entries.length >= this.options.readCount;
   }
 
+  /**
+   * Reads `topic` from `0-0` again, with a new baseline of deleted entries (until it is known, no
+   * second gap is claimed).
+   */
+  #startOver(topic: Topic<T>): void {
+    topic.cursor = INITIAL;
+    topic.behind = false;
+    topic.fresh = false;
+    topic.deletedAtStart = Number.POSITIVE_INFINITY;
+    deletedEntries(this.#main, topic.key).then(
+      (deleted) => {
+        if (topic.cursor === INITIAL) topic.deletedAtStart = deleted;
+      },
+      () => {},
+    );
+  }
+
   #call(notify: () => void): void {
     try {
       notify();
@@ -284,6 +323,12 @@ export class LiveReader<T> {
       this.options.onError(error);
     }
   }
+}
+
+/** Whether Redis refused a command, or one in a MULTI, for a key of another type. */
+function wrongType(error: unknown): boolean {
+  const replies = error instanceof MultiErrorReply ? error.replies : [error];
+  return replies.some((reply) => reply instanceof ErrorReply && reply.message.startsWith('WRONGTYPE'));
 }
 
 /**

@@ -241,6 +241,31 @@ describe('redisEngine', () => {
     expect(seen.events.map((e) => e.id)).toEqual([id]);
   });
 
+  it("keeps other topics live when one topic's key is not a stream, and takes it back once it is", async () => {
+    const errors: unknown[] = [];
+    const store = engine({ onError: (error) => errors.push(error) });
+    const broken = recorder();
+    const other = recorder();
+    const stops = [
+      await store.listen('broken', broken.listener),
+      await store.listen('other', other.listener),
+    ];
+    const first = await store.append('broken', { data: 'first' });
+    await until(() => broken.events.length === 1, 'the first event');
+    // One key that is not a stream fails a whole XREAD with WRONGTYPE.
+    await redis.raw.set('sse:{broken}', 'not a stream');
+    const live = await store.append('other', { data: 'live' });
+    await until(() => other.events.length === 1, "the other topic's event");
+    await until(() => broken.gaps === 1, 'the gap');
+    await redis.raw.del('sse:{broken}');
+    const again = await store.append('broken', { data: 'again' });
+    await until(() => broken.events.length === 3, 'the event after the repair');
+    for (const stop of stops) stop();
+    expect(other.events.map((e) => e.id)).toEqual([live]);
+    expect(broken.events.map((e) => e.id)).toEqual([first, '<gap>', again]);
+    expect(String(errors[0])).toMatch(/WRONGTYPE/);
+  });
+
   it('does not count an idle live read that blocks longer than commandTimeoutMs as a failure', async () => {
     const errors: unknown[] = [];
     const store = engine({ blockMs: 300, commandTimeoutMs: 100, onError: (error) => errors.push(error) });
