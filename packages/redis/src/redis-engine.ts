@@ -74,7 +74,8 @@ export interface RedisEngineOptions {
    */
   commandTimeoutMs?: number;
   /**
-   * Told about connection errors and failed live reads; the engine recovers from them on its own.
+   * Told about connection errors, failed live reads, and stream entries the engine did not write
+   * (skipped as a gap); the engine recovers from them on its own.
    * What it throws goes to `console.error`: it cannot stop the engine or the process.
    * @defaultValue `console.error`
    */
@@ -207,7 +208,7 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
     async read(topic: string, afterId: string, limit: ReadLimit) {
       const key = keyOf(topic);
       try {
-        return await commands.run((client) => readPage(client, key, afterId, limit));
+        return await commands.run((client) => readPage(client, key, afterId, limit, onError));
       } catch (error) {
         throw new RedisEngineError('read', topic, error);
       }

@@ -16,13 +16,15 @@ const TRUNCATED: HistoryPage = Object.freeze({ events: [], bytes: 0, truncated: 
  * restart without persistence) all fail this one check, so they all say `truncated`, and an id that
  * does not even parse as a stream id never reaches Redis. One `XRANGE` from the id itself, so no
  * trim can slip between the check and the page, and no id makes Redis refuse the range (it does
- * refuse an exclusive `(<id>` after the largest id).
+ * refuse an exclusive `(<id>` after the largest id). An entry this engine did not write is told to
+ * `onError` and makes the page `truncated` too: skipped, it would be a hole.
  */
 export async function readPage(
   client: RedisClient,
   key: string,
   afterId: string,
   limit: ReadLimit,
+  onError: (error: unknown) => void,
 ): Promise<HistoryPage> {
   const parsed = parseStreamId(afterId);
   if (!parsed) return TRUNCATED;
@@ -37,7 +39,15 @@ export async function readPage(
   let i = 1;
   for (; i < entries.length && events.length < limit.count; i++) {
     const entry = entries[i]!;
-    const { message, size } = fromEntry(entry.id, entry.message);
+    let decoded: ReturnType<typeof fromEntry>;
+    try {
+      decoded = fromEntry(entry.id, entry.message);
+    } catch (error) {
+      // Failing the read instead would fail every reconnect with this id, for good.
+      onError(error);
+      return TRUNCATED;
+    }
+    const { message, size } = decoded;
     if (bytes + size > limit.bytes) break;
     events.push(message);
     bytes += size;

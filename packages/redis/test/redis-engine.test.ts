@@ -455,6 +455,21 @@ describe('redisEngine', () => {
     expect(outcomes).toEqual(unknown.map(() => 'truncated'));
   });
 
+  it('answers a replay over an entry it did not write with the truncation signal, as live delivery does a gap', async () => {
+    const errors: unknown[] = [];
+    const channel = createChannel(engine({ onError: (error) => errors.push(error) }), 'foreign');
+    const first = await channel.publish({ data: 'mine' });
+    await redis.raw.xAdd('sse:{foreign}', '*', { j: '{not json' });
+    await channel.publish({ data: 'mine too' });
+    const source = await channel.subscribe({ lastEventId: first });
+    expect(source[SOURCE_HEADERS]).toEqual({ 'SSE-History-Truncated': 'true' });
+    expect(await firstValueFrom(source)).toEqual({
+      type: 'history-truncated',
+      data: { lastEventId: first, reason: 'history' },
+    });
+    expect(String(errors[0])).toMatch(/^SyntaxError: /);
+  });
+
   it('lets an EventSource resuming from the largest stream id continue live after one signal', async () => {
     const channel = createChannel(engine(), 'resume');
     const server = await startStreamServer((context) => channel.subscribe(context), { retry: 50 });
