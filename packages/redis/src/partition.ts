@@ -61,10 +61,15 @@ function tagInSlotRange(i: number, count: number): string {
 
 /**
  * Appends to the topic's stream, then the same fields, with the topic and its id, to the
- * partition's stream: both or neither (the first XADD is the one that can refuse, an explicit id
- * that is not after the last). Ids are the topic stream's own.
+ * partition's stream: both or neither (a script stops at its first error, but keeps what it wrote:
+ * the partition's key is checked first, so the first XADD is the only one that can refuse, with an
+ * explicit id that is not after the last). Ids are the topic stream's own.
  */
 const APPEND = `
+local kind = redis.call('TYPE', KEYS[2]).ok
+if kind ~= 'stream' and kind ~= 'none' then
+  return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value')
+end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], ARGV[1], unpack(ARGV, 5))
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'k', ARGV[4], 'i', id, unpack(ARGV, 5))
 return id

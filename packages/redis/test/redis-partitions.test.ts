@@ -89,6 +89,15 @@ describe('redisEngine({ partitions })', () => {
     expect(await redis.raw.xLen(layout.partitionKey(layout.partitionOf('t')))).toBe(1);
   });
 
+  it('refuses a publish whose partition key is not a stream and writes nothing, to neither stream', async () => {
+    const store = engine();
+    await redis.raw.set(layout.partitionKey(layout.partitionOf('t')), 'not a stream');
+    const rejected = await store.append('t', { data: 'x' }).catch((error: unknown) => error);
+    expect(rejected).toBeInstanceOf(RedisEngineError);
+    expect((rejected as Error).message).toMatch(/WRONGTYPE/);
+    expect(await redis.raw.exists(layout.topicKey('t'))).toBe(0);
+  });
+
   it('stores concurrent publishes in call order, even while Redis loads its script', async () => {
     const store = engine();
     await store.append('warm', { data: 'x' });
