@@ -25,6 +25,12 @@ export interface Connections {
   reading(): RedisClient;
   /** While `main` does not take commands yet, a promise of when it does. */
   connecting(): Promise<void> | undefined;
+  /**
+   * A call on `main` got no reply in time while it was connected. On a single Redis, a new
+   * connection replaces it: a connection cut off silently would otherwise fail every call, until
+   * TCP gave up on it minutes later. The calls still waiting on it reject at once.
+   */
+  stalled(): void;
   /** Stops what runs on a timer (the topology refresh); the clients are closed by their owner. */
   close(): void;
 }
@@ -55,11 +61,19 @@ export function openConnections(options: {
     // Commands queue until the first connection is up (and while it reconnects), each within its
     // timeout.
     main.connect().catch(onError);
+    let closed = false;
     return {
       main,
       reading: () => watched(main.duplicate({ disableOfflineQueue: true })),
       connecting: () => undefined,
-      close: () => {},
+      stalled: () => {
+        if (closed || !main.isOpen) return;
+        main.destroy();
+        main.connect().catch(onError);
+      },
+      close: () => {
+        closed = true;
+      },
     };
   }
   const refresh = new TopologyRefresh(options.cluster.topologyRefreshMs ?? 1000, timeout, onError);
@@ -100,6 +114,9 @@ export function openConnections(options: {
   return {
     main,
     connecting: connect,
+    // node-redis's cluster client replaces a node's connection on its own errors only; one cut off
+    // silently is not replaced (and MOVED or the topology refresh may route around it).
+    stalled: () => {},
     reading: () => {
       const reading = cluster.duplicate({
         minimizeConnections: true,

@@ -1,4 +1,4 @@
-import { TimeoutError } from 'redis';
+import { DisconnectsClientError, TimeoutError } from 'redis';
 import type { RedisClient } from './client.js';
 import { RedisTimeoutError } from './errors.js';
 
@@ -10,6 +10,8 @@ import { RedisTimeoutError } from './errors.js';
 export class TimedClient {
   /** Why the client is not connected, while it is not. */
   #lastError: unknown;
+  /** The connection was dropped for a call that got no reply, and no new one is ready yet. */
+  #dropped = false;
 
   constructor(
     readonly client: RedisClient,
@@ -20,6 +22,11 @@ export class TimedClient {
      * promise of when they may.
      */
     private readonly connecting: () => Promise<void> | undefined = () => undefined,
+    /**
+     * A call got no reply in time while the client was connected: the connection may be dead
+     * without knowing it (a route gone, a peer gone without a reset).
+     */
+    private readonly stalled: () => void = () => {},
   ) {
     const failed = (error: unknown) => {
       this.#lastError = error;
@@ -29,6 +36,7 @@ export class TimedClient {
     client.on('node-error', failed);
     client.on('ready', () => {
       this.#lastError = undefined;
+      this.#dropped = false;
     });
   }
 
@@ -43,7 +51,11 @@ export class TimedClient {
       timer = setTimeout(() => reject(this.#timeout(ms)), ms);
     });
     const settled = call.catch((error: unknown) => {
-      throw error instanceof TimeoutError ? this.#timeout(ms) : error;
+      if (error instanceof TimeoutError) throw this.#timeout(ms);
+      // Dropped with the connection it waited on, which another call found silent for `timeoutMs`.
+      if (error instanceof DisconnectsClientError && this.#dropped)
+        throw new RedisTimeoutError(this.timeoutMs, true);
+      throw error;
     });
     return Promise.race([settled, expired]).finally(() => clearTimeout(timer));
   }
@@ -60,6 +72,10 @@ export class TimedClient {
 
   #timeout(ms: number): RedisTimeoutError {
     const { isReady } = this.client;
+    if (isReady) {
+      this.#dropped = true;
+      this.stalled();
+    }
     return new RedisTimeoutError(ms, isReady, isReady ? undefined : this.#lastError);
   }
 }

@@ -130,7 +130,7 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
     onError,
   });
   const { main } = connections;
-  const commands = new TimedClient(main, timeout, connections.connecting);
+  const commands = new TimedClient(main, timeout, connections.connecting, connections.stalled);
   const readingClients: RedisClient[] = [];
   const readers: { close(): void }[] = [];
   const newReader = <T>(decode: (entry: Entry) => T) => {

@@ -4,7 +4,7 @@
 import type { LiveListener, StoredMessage } from '@rxsse/core/channel';
 import { until } from '@rxsse/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RedisTimeoutError } from '../src/index.js';
+import { RedisEngineError, RedisTimeoutError } from '../src/index.js';
 import { RedisProxy } from './support/proxy.js';
 import { useRedis } from './support/use-redis.js';
 
@@ -55,6 +55,23 @@ describe('redisEngine with its connections cut off', () => {
     await until(() => seen.events.length === 1, 'the event on a new connection');
     stop();
     expect(seen.ids()).toEqual([id]);
+  });
+});
+
+describe('redisEngine with its command connection cut off', () => {
+  it.each([
+    ['per topic', undefined],
+    ['partitioned', 4],
+  ])('replaces it after a call that got no reply, and publishes again (%s)', async (_mode, partitions) => {
+    proxy = await RedisProxy.start(redis.server.port);
+    const store = redis.engine({ url: proxy.url, partitions, onError: () => {} });
+    await store.append('cut', { data: 'before' });
+    proxy.connections[0]!.cut();
+    const rejected = await store.append('cut', { data: 'lost' }).catch((error: unknown) => error);
+    expect(rejected).toBeInstanceOf(RedisEngineError);
+    expect((rejected as Error).cause).toBeInstanceOf(RedisTimeoutError);
+    const id = await store.append('cut', { data: 'after' });
+    expect((await store.read('cut', id, { count: 1, bytes: 100 })).truncated).toBe(false);
   });
 });
 
