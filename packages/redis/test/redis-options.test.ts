@@ -1,12 +1,14 @@
 // The options' documented defaults and bounds, read off the commands the engine sends (MONITOR) and
 // the errors it throws, so none of them drifts unnoticed.
+import { createChannel } from '@rxsse/core/channel';
 import { until } from '@rxsse/core/testing';
+import { firstValueFrom } from 'rxjs';
 import { describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../../test/support/processes.js';
 import { RedisEngineError, redisEngine } from '../src/index.js';
 import { PartitionLayout } from '../src/partition.js';
 import { TopologyRefresh } from '../src/topology-refresh.js';
-import { useRedis } from './support/use-redis.js';
+import { killLiveConnection, useRedis } from './support/use-redis.js';
 
 const redis = useRedis({ flush: true });
 const { engine } = redis;
@@ -125,6 +127,52 @@ describe('redisEngine options', () => {
       check.mockRestore();
       vi.useRealTimers();
     }
+  });
+
+  it.each([
+    ['per topic', undefined],
+    ['partitioned', 4],
+  ])('runs as an ACL user allowed only the commands the README lists (%s)', async (_mode, partitions) => {
+    const allowed = [
+      'xadd',
+      'xrange',
+      'xrevrange',
+      'xread',
+      'xinfo|stream',
+      'exists',
+      'type',
+      'multi',
+      'exec',
+    ];
+    allowed.push('xtrim', 'eval');
+    await redis.raw.aclSetUser('engine', [
+      'reset',
+      'on',
+      '>secret',
+      '~sse:*',
+      ...allowed.map((c) => `+${c}`),
+    ]);
+    const errors: unknown[] = [];
+    const store = engine({
+      partitions,
+      maxAgeMs: 60_000,
+      clientOptions: { username: 'engine', password: 'secret' },
+      onError: (error) => errors.push(error),
+    });
+    const channel = createChannel(store, 'acl');
+    // A topic with no stream yet, read after a reconnect: the checked read and its XINFO STREAM.
+    const live = firstValueFrom(await channel.subscribe());
+    await killLiveConnection(redis.raw);
+    const first = await channel.publish({ data: 'first' });
+    expect(await live).toMatchObject({ id: first });
+    const second = await channel.publish({ data: 'second' });
+    expect(await firstValueFrom(await channel.subscribe({ lastEventId: first }))).toMatchObject({
+      id: second,
+    });
+    await redis.raw.aclSetUser('engine', ['-xadd', '-eval']);
+    await expect(channel.publish({ data: 'refused' })).rejects.toThrow(/failed: Redis replied "NOPERM /);
+    // The live connection's reset is reported; no command was refused.
+    expect(errors.filter((error) => String(error).includes('NOPERM'))).toEqual([]);
   });
 
   it('takes the bounds of its ranges and refuses what lies past them', async () => {
