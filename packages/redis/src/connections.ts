@@ -31,7 +31,10 @@ export interface Connections {
    * TCP gave up on it minutes later. The calls still waiting on it reject at once.
    */
   stalled(): void;
-  /** Stops what runs on a timer (the topology refresh); the clients are closed by their owner. */
+  /**
+   * Stops what runs on a timer (the topology refresh), and any connecting anew; the clients are
+   * closed by their owner.
+   */
   close(): void;
 }
 
@@ -94,11 +97,12 @@ export function openConnections(options: {
   refresh.watch(cluster as unknown as RefreshedCluster);
   const main = watched(cluster as unknown as RedisClient);
   // A Cluster client has no queue before its first connect, and a failed connect is final: every
-  // command waits for a connect, started again if the last one failed.
+  // command waits for a connect, started again if the last one failed (until the engine closes).
   let connected = false;
+  let closed = false;
   let connecting: Promise<void> | undefined;
   const connect = (): Promise<void> | undefined => {
-    if (connected) return undefined;
+    if (connected || closed) return undefined;
     connecting ??= cluster.connect().then(
       () => {
         connected = true;
@@ -110,7 +114,10 @@ export function openConnections(options: {
     );
     return connecting;
   };
-  connect()?.catch(onError);
+  connect()?.catch((error: unknown) => {
+    // Closing while it connects fails it: that is no failure to report.
+    if (!closed) onError(error);
+  });
   return {
     main,
     connecting: connect,
@@ -125,6 +132,9 @@ export function openConnections(options: {
       refresh.watch(reading as unknown as RefreshedCluster);
       return watched(reading as unknown as RedisClient);
     },
-    close: () => refresh.close(),
+    close: () => {
+      closed = true;
+      refresh.close();
+    },
   };
 }

@@ -61,6 +61,24 @@ describe('redisEngine on Redis Cluster', () => {
     expect(id).toMatch(/^\d+-\d+$/);
   });
 
+  it('connects no more once closed, even when its first connect had failed', async () => {
+    const port = await freePort();
+    const errors: unknown[] = [];
+    const store = redis.engine({
+      cluster: { rootNodes: [{ url: `redis://127.0.0.1:${port}` }] },
+      commandTimeoutMs: 500,
+      onError: (error) => errors.push(error),
+    });
+    await expect(store.append('user-1', { data: 'x' })).rejects.toThrow(RedisEngineError);
+    await store.close();
+    errors.length = 0;
+    const proxy = await RedisProxy.start(Number(new URL(redis.cluster.rootNodes[0]!.url).port), port);
+    closing.push(() => proxy.close());
+    await expect(store.append('user-1', { data: 'y' })).rejects.toThrow(/failed: ClientClosedError/);
+    expect(proxy.connections).toEqual([]);
+    expect(errors).toEqual([]);
+  });
+
   it('lays topics out in 16 partitions unless told otherwise', async () => {
     const defaults = redis.engine({ partitions: undefined });
     const sixteen = redis.engine({ partitions: 16 });
