@@ -216,12 +216,20 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
 
     async listen(topic: string, listener: LiveListener) {
       keyOf(topic);
+      const closedError = () => new Error('The Redis engine is closed');
+      if (closed) throw new RedisEngineError('listen', topic, closedError());
+      let unlisten: () => void;
       try {
-        if (closed) throw new Error('The Redis engine is closed');
-        return await bus.listen(topic, listener);
+        unlisten = await bus.listen(topic, listener);
       } catch (error) {
-        throw new RedisEngineError('listen', topic, error);
+        throw new RedisEngineError('listen', topic, closed ? closedError() : error);
       }
+      // Closed while it started: no event would ever reach it.
+      if (closed) {
+        unlisten();
+        throw new RedisEngineError('listen', topic, closedError());
+      }
+      return unlisten;
     },
 
     async close() {

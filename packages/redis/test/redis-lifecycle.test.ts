@@ -83,6 +83,22 @@ describe('redisEngine connections', () => {
     );
   });
 
+  it.each([
+    ['per topic', undefined],
+    ['partitioned', 1],
+  ])(
+    'refuses a listener it was still starting when closed: nothing would reach it (%s)',
+    async (_mode, partitions) => {
+      const store = engine({ partitions });
+      await store.append('starting', { data: 'connected' });
+      const listening = store.listen('starting', { event: () => {}, gap: () => {} });
+      await store.close();
+      await expect(listening).rejects.toThrow(
+        /^Redis listen on topic "starting" failed: The Redis engine is closed$/,
+      );
+    },
+  );
+
   it('lets a publish under way finish when closed while Redis answers', async () => {
     const store = engine();
     await store.append('closing', { data: 'first' });
