@@ -88,12 +88,13 @@ export interface RedisEngineOptions {
  * same Redis shares their events, and a client may reconnect to any of them.
  *
  * - `publish` is one `XADD <key> MAXLEN ~ <maxLength> *`.
- * - Replay is `XRANGE <key> (<id> + COUNT <n>`, after checking the id is still in the stream
+ * - Replay is `XRANGE <key> <id> + COUNT <n>`: the id itself must still be in the stream
  *   (otherwise: truncated).
  * - Live delivery is one dedicated connection per engine looping `XREAD BLOCK` from the last id it
  *   delivered, so a Redis blip neither hangs nor skips events (see `LiveReader`).
  *
- * Two connections per engine: create one engine per process and share it between channels.
+ * Two connections per engine (on a Cluster, one per node for commands and one per partition for live
+ * reads): create one engine per process and share it between channels.
  *
  * @example
  * ```ts
