@@ -45,10 +45,14 @@ export class TimedClient {
    * for its outcome then. A function is called once the client is connected, within the same `ms`.
    */
   run<T>(command: Promise<T> | ((client: RedisClient) => Promise<T>), ms = this.timeoutMs): Promise<T> {
-    const call = typeof command === 'function' ? this.#start(command) : command;
+    let gaveUp = false;
+    const call = typeof command === 'function' ? this.#start(command, () => gaveUp) : command;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(this.#timeout(ms)), ms);
+      timer = setTimeout(() => {
+        gaveUp = true;
+        reject(this.#timeout(ms));
+      }, ms);
     });
     const settled = call.catch((error: unknown) => {
       if (error instanceof TimeoutError) throw this.#timeout(ms);
@@ -63,11 +67,15 @@ export class TimedClient {
   /**
    * Sends at once when the client is connected: node-redis then starts its own timeout before this
    * one, and drops a command it could not write before this rejects, so a rejected publish cannot be
-   * written later.
+   * written later. Nor is one sent once connected if the caller gave up waiting meanwhile.
    */
-  #start<T>(command: (client: RedisClient) => Promise<T>): Promise<T> {
+  #start<T>(command: (client: RedisClient) => Promise<T>, gaveUp: () => boolean): Promise<T> {
     const waiting = this.connecting();
-    return waiting === undefined ? command(this.client) : waiting.then(() => command(this.client));
+    if (waiting === undefined) return command(this.client);
+    return waiting.then(() => {
+      if (gaveUp()) throw new Error('Not sent: the call timed out while the client connected');
+      return command(this.client);
+    });
   }
 
   #timeout(ms: number): RedisTimeoutError {

@@ -79,6 +79,27 @@ describe('redisEngine on Redis Cluster', () => {
     expect(errors).toEqual([]);
   });
 
+  it('never sends a call that gave up waiting for the first connect', async () => {
+    const direct = redis.engine();
+    const before = await direct.append('user-3', { data: 'before' });
+    // The only root node answers nothing until released: the first connect outlasts the call.
+    const port = await freePort();
+    const proxy = await RedisProxy.start(Number(new URL(redis.cluster.rootNodes[0]!.url).port), port);
+    closing.push(() => proxy.close());
+    proxy.holdNew = true;
+    const store = redis.engine({
+      cluster: { rootNodes: [{ url: `redis://127.0.0.1:${port}` }] },
+      commandTimeoutMs: 300,
+      onError: () => {},
+    });
+    await expect(store.append('user-3', { data: 'rejected' })).rejects.toThrow(/not connected within 300 ms/);
+    proxy.holdNew = false;
+    for (const connection of proxy.connections) connection.release();
+    await store.append('user-3', { data: 'after' });
+    const page = await direct.read('user-3', before, { count: 10, bytes: 10_000 });
+    expect(page.events.map((event) => event.data)).toEqual(['after']);
+  });
+
   it('lays topics out in 16 partitions unless told otherwise', async () => {
     const defaults = redis.engine({ partitions: undefined });
     const sixteen = redis.engine({ partitions: 16 });

@@ -62,6 +62,8 @@ export class RedisProxy {
   readonly connections: ProxiedConnection[] = [];
   /** New connections are cut off from the start. */
   cutNew = false;
+  /** New connections hold Redis's replies back from the start, until released. */
+  holdNew = false;
 
   private constructor(readonly server: Server) {}
 
@@ -71,6 +73,7 @@ export class RedisProxy {
       createServer((client) => {
         const connection = new ProxiedConnection(client, connect(port, '127.0.0.1'));
         if (proxy.cutNew) connection.cut();
+        else if (proxy.holdNew) connection.hold();
         proxy.connections.push(connection);
       }),
     );
