@@ -76,7 +76,8 @@ export interface RedisEngineOptions {
   /**
    * Told about connection errors, failed live reads, and stream entries the engine did not write
    * (skipped as a gap); the engine recovers from them on its own.
-   * What it throws goes to `console.error`: it cannot stop the engine or the process.
+   * What it throws (or, async, rejects with) goes to `console.error`: it cannot stop the engine or
+   * the process.
    * @defaultValue `console.error`
    */
   onError?: (error: unknown) => void;
@@ -254,11 +255,15 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
  */
 function guarded(onError: ((error: unknown) => void) | undefined): (error: unknown) => void {
   if (onError === undefined) return (error) => console.error('rxsse: Redis engine:', error);
+  const failed = (thrown: unknown) => console.error("rxsse: the Redis engine's onError threw", thrown);
   return (error) => {
     try {
-      onError(error);
+      const result: unknown = onError(error);
+      // An async onError's rejection would be unhandled: it is heard like a throw.
+      if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function')
+        (result as PromiseLike<unknown>).then(undefined, failed);
     } catch (thrown) {
-      console.error("rxsse: the Redis engine's onError threw", thrown);
+      failed(thrown);
     }
   };
 }

@@ -397,6 +397,33 @@ describe('redisEngine', () => {
     }
   });
 
+  it('survives an async onError that rejects: no unhandled rejection, and it is logged', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const bug = new Error('logger down');
+    const store = engine({
+      onError: async () => {
+        throw bug;
+      },
+    });
+    const seen = recorder();
+    try {
+      const stop = await store.listen('async', seen.listener);
+      await killLiveConnection(redis.raw);
+      const id = await store.append('async', { data: 'after the blip' });
+      await until(() => seen.events.some((e) => e.id === id), 'the event after the blip');
+      stop();
+      await until(() => logged.mock.calls.length > 0, 'the rejection logged');
+      expect(logged).toHaveBeenCalledWith(expect.stringMatching(/onError threw/), bug);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      logged.mockRestore();
+    }
+  });
+
   it('names the cause of a failure: the timeout and the refused connection, or what Redis replied', async () => {
     const nowhere = engine({ url: `redis://127.0.0.1:${await freePort()}`, commandTimeoutMs: 300 });
     const refused = await nowhere.append('t', { data: 'x' }).catch((error: unknown) => error);
