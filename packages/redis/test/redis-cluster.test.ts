@@ -1,7 +1,7 @@
 // A real 3-master, 3-replica Redis Cluster: the channel contract, then the topology refresh on a
 // timer. A manual failover (`CLUSTER FAILOVER`) closes no connection and sends no error, so only the
 // timer tells the engine's connections of it before a command of theirs collects a `MOVED`.
-import { describeEngineContract } from '@rxsse/core/testing';
+import { describeEngineContract, until } from '@rxsse/core/testing';
 import type { RedisClusterType } from 'redis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../../test/support/processes.js';
@@ -138,6 +138,41 @@ describe('topology refresh on a timer', () => {
 
     expect(await redis.cluster.movedReplies()).toBe(moved);
     expect(errors).toEqual([]);
+  });
+
+  it("follows a resharding of a topic's slot: live delivery goes on, each publish stored once or refused", async () => {
+    const store = redis.engine({
+      cluster: { rootNodes: redis.cluster.rootNodes, topologyRefreshMs: REFRESH_MS },
+      blockMs: 100,
+    });
+    const topic = 'user-4';
+    const seen: string[] = [];
+    const stop = await store.listen(topic, {
+      event: (message) => seen.push(message.id),
+      gap: () => seen.push('<gap>'),
+    });
+    const stored: string[] = [];
+    const refused: unknown[] = [];
+    let publishing = true;
+    const publisher = (async () => {
+      while (publishing) {
+        await store.append(topic, { data: 'x' }).then(
+          (id) => stored.push(id),
+          (error: unknown) => refused.push(error),
+        );
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+    await until(() => seen.length >= 5, 'live events before');
+    await redis.cluster.reshard(slotOfTopic(topic));
+    const moved = stored.length;
+    await until(() => stored.length >= moved + 20, 'publishes after');
+    publishing = false;
+    await publisher;
+    await until(() => seen.at(-1) === stored.at(-1), 'the last event');
+    stop();
+    expect(seen).toEqual(stored);
+    for (const error of refused) expect(error).toBeInstanceOf(RedisEngineError);
   });
 
   it("the command and live-reader connections' views follow within a few periods", async () => {

@@ -119,6 +119,41 @@ export class RedisCluster {
     return { from, to };
   }
 
+  /**
+   * Moves `slot`, keys and all, from the master serving it to another master, as a resharding does
+   * (`IMPORTING`/`MIGRATING`, `MIGRATE` in batches, then `SETSLOT NODE` on every master). Resolves
+   * once every node agrees.
+   */
+  async reshard(slot: number): Promise<{ from: Node; to: Node }> {
+    const from = await this.masterOf(slot);
+    const masters = (await this.cli(from.port, 'CLUSTER', 'NODES'))
+      .split('\n')
+      .filter((line) => line.split(' ')[2]?.includes('master'))
+      .map((line) => this.nodes.find((n) => line.split(' ')[1]!.startsWith(`127.0.0.1:${n.port}@`))!);
+    const to = masters.find((node) => node !== from)!;
+    const [fromId, toId] = await Promise.all(
+      [from, to].map((node) => this.cli(node.port, 'CLUSTER', 'MYID')),
+    );
+    const at = String(slot);
+    await this.cli(to.port, 'CLUSTER', 'SETSLOT', at, 'IMPORTING', fromId!);
+    await this.cli(from.port, 'CLUSTER', 'SETSLOT', at, 'MIGRATING', toId!);
+    for (;;) {
+      const keys = (await this.cli(from.port, 'CLUSTER', 'GETKEYSINSLOT', at, '10'))
+        .split('\n')
+        .filter(Boolean);
+      if (keys.length === 0) break;
+      await this.cli(from.port, 'MIGRATE', '127.0.0.1', String(to.port), '', '0', '5000', 'KEYS', ...keys);
+    }
+    for (const node of masters) await this.cli(node.port, 'CLUSTER', 'SETSLOT', at, 'NODE', toId!);
+    await this.#waitFor(async () => {
+      const owners = await Promise.all(
+        this.nodes.map((node) => this.masterOf(slot, node).catch(() => undefined)),
+      );
+      return owners.every((owner) => owner === to);
+    }, 'the resharding');
+    return { from, to };
+  }
+
   /** `MOVED` replies the nodes sent so far (`INFO errorstats`), all together. */
   async movedReplies(): Promise<number> {
     const stats = await Promise.all(this.nodes.map((node) => this.cli(node.port, 'INFO', 'errorstats')));
