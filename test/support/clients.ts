@@ -65,18 +65,33 @@ export async function fetchAndParse(url: string): Promise<Received[]> {
 }
 
 /** Reads a response body as text for `ms` milliseconds, then disconnects. */
-export async function readFor(url: string, ms: number): Promise<string> {
+export function readFor(url: string, ms: number): Promise<string> {
+  return readUntil(url, () => false, ms);
+}
+
+/**
+ * Reads a response body as text until `done(text)` holds, then disconnects; after `timeout` ms it
+ * disconnects with what it has.
+ */
+export async function readUntil(
+  url: string,
+  done: (text: string) => boolean,
+  timeout: number,
+): Promise<string> {
   const abort = new AbortController();
   const response = await fetch(url, { signal: abort.signal });
   const decoder = new TextDecoder();
   let text = '';
   const reading = (async () => {
-    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>)
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
       text += decoder.decode(chunk, { stream: true });
+      if (done(text)) return;
+    }
   })().catch(() => {});
-  await sleep(ms);
-  abort.abort();
+  const timer = setTimeout(() => abort.abort(), timeout);
   await reading;
+  clearTimeout(timer);
+  abort.abort();
   return text;
 }
 
