@@ -469,6 +469,198 @@ describe('user callbacks that throw', () => {
   });
 });
 
+describe('sinks that throw', () => {
+  type SinkCall = 'open' | 'write' | 'end' | 'destroy';
+
+  /** A MemorySink whose `method` throws, as a custom transport's might. */
+  function failingSink(method: SinkCall) {
+    const sink = new MemorySink();
+    const call = sink[method].bind(sink) as (...args: unknown[]) => void;
+    sink[method] = ((...args: unknown[]) => {
+      call(...args);
+      throw new Error(`${method} threw`);
+    }) as never;
+    return sink;
+  }
+
+  /** Collects what escapes as an uncaught exception (a throw out of a microtask or a timer). */
+  function catchUncaught() {
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on('uncaughtException', onUncaught);
+    return { uncaught, stop: () => process.off('uncaughtException', onUncaught) };
+  }
+
+  /** Streams `source` to `sink` with onError and onClose recorded. */
+  function watch(
+    source: EventSourceLike<MessageEvent<unknown>>,
+    sink: MemorySink,
+    options: StreamOptions = {},
+  ) {
+    const closes: Closed[] = [];
+    const errors: unknown[] = [];
+    const reported: unknown[] = [];
+    streamEvents(
+      source,
+      sink,
+      {
+        heartbeat: false,
+        onClose: (reason, stats, error) => closes.push({ reason, stats, error }),
+        onError: (error) => errors.push(error),
+        ...options,
+      },
+      (error) => reported.push(error),
+    );
+    return { closes, errors, reported };
+  }
+
+  it('write in the tick: closes its own stream with error, and every other stream of the tick is written', async () => {
+    const { uncaught, stop } = catchUncaught();
+    try {
+      const subject = new Subject<MessageEvent>();
+      const broken = failingSink('write');
+      const failed = watch(subject, broken);
+      const healthy = [new MemorySink(), new MemorySink()];
+      const others = healthy.map((sink) => watch(subject, sink));
+      subject.next({ data: 'a' });
+      await tick();
+      subject.next({ data: 'b' });
+      await tick();
+      for (const sink of healthy) expect(sink.text).toBe('data: a\n\ndata: b\n\n');
+      for (const other of others) expect(other.closes).toEqual([]);
+      expect(failed.closes.map((c) => c.reason)).toEqual(['error']);
+      expect(failed.errors.map(String)).toEqual(['Error: write threw']);
+      expect(failed.reported).toEqual([]);
+      expect(broken.destroyed).toBe(true);
+      expect(broken.ended).toBe(false);
+      expect(uncaught).toEqual([]);
+      subject.complete();
+    } finally {
+      stop();
+    }
+  });
+
+  it('write of a tick larger than a chunk: the source goes on to the other streams', async () => {
+    const subject = new Subject<MessageEvent>();
+    const broken = failingSink('write');
+    const failed = watch(subject, broken, { maxQueueBytes: 1024 * 1024 });
+    const healthy = new MemorySink();
+    watch(subject, healthy, { maxQueueBytes: 1024 * 1024 });
+    const data = 'x'.repeat(1000);
+    expect(() => {
+      for (let i = 0; i < 100; i++) subject.next({ data });
+    }).not.toThrow();
+    await tick();
+    expect(healthy.text).toBe(`data: ${data}\n\n`.repeat(100));
+    expect(failed.closes.map((c) => c.reason)).toEqual(['error']);
+    expect(failed.errors.map(String)).toEqual(['Error: write threw']);
+    subject.complete();
+  });
+
+  it('write of a heartbeat: only that stream closes, the others still beat', async () => {
+    vi.useFakeTimers();
+    const { uncaught, stop } = catchUncaught();
+    try {
+      const broken = failingSink('write');
+      const failed = watch(NEVER, broken, { heartbeat: 1000 });
+      const healthy = new MemorySink();
+      const other = watch(NEVER, healthy, { heartbeat: 1000 });
+      await vi.advanceTimersByTimeAsync(2000);
+      expect(healthy.text).toBe(':\n');
+      expect(failed.closes.map((c) => c.reason)).toEqual(['error']);
+      expect(failed.errors.map(String)).toEqual(['Error: write threw']);
+      expect(uncaught).toEqual([]);
+      healthy.disconnect();
+      expect(other.closes.map((c) => c.reason)).toEqual(['client']);
+    } finally {
+      stop();
+      vi.useRealTimers();
+    }
+  });
+
+  it('write of a pulled message: closes with error once, reported once, and the sink is only destroyed', async () => {
+    async function* source() {
+      yield { data: 'a' };
+      yield { data: 'b' };
+    }
+    const broken = failingSink('write');
+    const failed = watch(source(), broken, { errorEvent: () => ({ data: 'failed' }) });
+    await tick();
+    expect(failed.closes.map((c) => c.reason)).toEqual(['error']);
+    expect(failed.errors.map(String)).toEqual(['Error: write threw']);
+    expect(broken.text).toBe('data: a\n\n');
+    expect(broken.destroyed).toBe(true);
+    expect(broken.ended).toBe(false);
+  });
+
+  it('open: closes with error before any write, and returns the iterator', async () => {
+    let returned = false;
+    async function* source() {
+      try {
+        yield { data: 'a' };
+      } finally {
+        returned = true;
+      }
+    }
+    const iterator = source();
+    await iterator.next().catch(() => {});
+    const broken = failingSink('open');
+    let failed: ReturnType<typeof watch> | undefined;
+    expect(() => {
+      failed = watch(iterator, broken, { retry: 1000 });
+    }).not.toThrow();
+    await tick();
+    expect(failed!.closes.map((c) => c.reason)).toEqual(['error']);
+    expect(failed!.errors.map(String)).toEqual(['Error: open threw']);
+    expect(broken.chunks).toEqual([]);
+    expect(broken.destroyed).toBe(true);
+    expect(returned).toBe(true);
+  });
+
+  it('end: the source completing still completes the other streams, and the throw is reported', () => {
+    const subject = new Subject<MessageEvent>();
+    const broken = failingSink('end');
+    const failed = watch(subject, broken);
+    const healthy = new MemorySink();
+    const other = watch(subject, healthy);
+    expect(() => subject.complete()).not.toThrow();
+    expect(failed.closes.map((c) => c.reason)).toEqual(['complete']);
+    expect(failed.errors.map(String)).toEqual(['Error: end threw']);
+    expect(broken.destroyed).toBe(true);
+    expect(other.closes.map((c) => c.reason)).toEqual(['complete']);
+    expect(healthy.ended).toBe(true);
+  });
+
+  it('end: a group shutdown still closes every other stream', async () => {
+    const group = new StreamGroup();
+    const broken = failingSink('end');
+    const failed = watch(NEVER, broken, { group });
+    const healthy = new MemorySink();
+    const other = watch(NEVER, healthy, { group });
+    await expect(group.close({ deadline: 1000 })).resolves.toBeUndefined();
+    expect(failed.closes.map((c) => c.reason)).toEqual(['shutdown']);
+    expect(failed.errors.map(String)).toEqual(['Error: end threw']);
+    expect(other.closes.map((c) => c.reason)).toEqual(['shutdown']);
+    expect(healthy.ended).toBe(true);
+    expect(group.size).toBe(0);
+  });
+
+  it('destroy: a client that leaves closes the stream once, and the throw is reported', async () => {
+    const { uncaught, stop } = catchUncaught();
+    try {
+      const broken = failingSink('destroy');
+      const failed = watch(NEVER, broken);
+      broken.disconnect();
+      await tick();
+      expect(failed.closes.map((c) => c.reason)).toEqual(['client']);
+      expect(failed.errors.map(String)).toEqual(['Error: destroy threw']);
+      expect(uncaught).toEqual([]);
+    } finally {
+      stop();
+    }
+  });
+});
+
 describe('encode once', () => {
   it('never sends text encoded for an earlier state of a re-used message object', async () => {
     const options = resolveStreamOptions({ heartbeat: false });

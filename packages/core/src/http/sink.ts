@@ -1,7 +1,9 @@
 /**
  * What an {@link EventStream} needs from a transport: the one contract an adapter implements.
  * `@rxsse/node` implements it over `http.ServerResponse` and `http2.Http2ServerResponse`; implement
- * it yourself to serve events from any other runtime.
+ * it yourself to serve events from any other runtime. A method that throws ends only its own
+ * stream: with close reason `'error'` and the throw reported when the stream was running (the sink
+ * is then only destroyed), else with the reason it was ending with and the throw reported.
  */
 export interface Sink {
   /** True on HTTP/2, where connection-specific headers such as `Connection` are forbidden. */

@@ -100,6 +100,17 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
 
   /** @internal */
   start(source: EventSourceLike<MessageEvent<unknown>>): this {
+    try {
+      return this.#start(source);
+    } catch (error) {
+      // Only the sink throws here (a transport of the user's): the stream ends as on a later write.
+      if (this.#feed === undefined) this.#adopt(source);
+      this.#sinkFailed(error);
+      return this;
+    }
+  }
+
+  #start(source: EventSourceLike<MessageEvent<unknown>>): this {
     const { sink, options } = this;
     this.#count('opened');
     if (sink.onClose) {
@@ -173,7 +184,12 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   #turnAway(retryHint: number | undefined): this {
     const { sink, options } = this;
     const overrides = { ...options.headers, connection: 'close' };
-    sink.open(sseHeaders(sink.http2, overrides), removedHeaders(overrides, sink.http2));
+    try {
+      sink.open(sseHeaders(sink.http2, overrides), removedHeaders(overrides, sink.http2));
+    } catch (error) {
+      this.#sinkFailed(error);
+      return this;
+    }
     this.#finish('shutdown', undefined, retryHint);
     return this;
   }
@@ -192,7 +208,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   /** Drops the connection at once (a shutdown whose deadline passed). */
   destroy(): void {
     this.#finish('shutdown');
-    this.sink.destroy();
+    this.#destroySink();
   }
 
   /** @internal Called by the heartbeat wheel when nothing was written for a whole interval. */
@@ -200,7 +216,12 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     if (this.#reason !== undefined || !this.#writable || (this.#queue?.length ?? 0) > 0) return;
     this.stats.heartbeats++;
     this.#count('heartbeat');
-    this.#write(HEARTBEAT, 0);
+    try {
+      this.#write(HEARTBEAT, 0);
+    } catch (error) {
+      this.#sinkFailed(error);
+      return;
+    }
     // A heartbeat is not activity: the next idle interval deserves one too.
     this.busy = false;
   }
@@ -237,7 +258,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     if (!this.#writable) return;
     // A tick that emits more than a chunk writes it as it goes: the client reads the first chunk
     // while the source produces the rest (a 100,000-event burst arrives ~1.3x sooner).
-    if (queue.size >= CHUNK_UNITS) this.#writeQueue(queue);
+    if (queue.size >= CHUNK_UNITS) this.#writeChunks(queue);
     else if (!this.#flushScheduled) {
       // One write per tick: everything emitted in this tick goes out together, nothing waits longer.
       this.#flushScheduled = true;
@@ -259,7 +280,11 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
         return;
       }
     }
-    this.#write(encodeText(text), 1);
+    try {
+      this.#write(encodeText(text), 1);
+    } catch (error) {
+      this.#sinkFailed(error);
+    }
   }
 
   /** @internal The source completed or failed. */
@@ -272,7 +297,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     this.#flushScheduled = false;
     const queue = this.#queue;
     if (this.#reason !== undefined || !this.#writable || queue === undefined || queue.length === 0) return;
-    this.#writeQueue(queue);
+    this.#writeChunks(queue);
   }
 
   /** @internal Hands an error to `onError`, else to the framework's log; neither may throw out of the stream. */
@@ -329,6 +354,15 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     this.#count('dropped', count);
   }
 
+  /** Writes the queue while the stream runs: a sink that throws ends this stream, and no other. */
+  #writeChunks(queue: EventQueue): void {
+    try {
+      this.#writeQueue(queue);
+    } catch (error) {
+      this.#sinkFailed(error);
+    }
+  }
+
   /**
    * Writes the queue a chunk of about 64 KiB at a time while the transport has room (`all`: every
    * chunk, at the end). A transport that drains takes one chunk; the rest waits here, counted and
@@ -375,8 +409,26 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     this.flush();
   }
 
-  /** The one place a stream ends: every reason runs the same teardown. */
-  #finish(reason: CloseReason, error?: unknown, retryHint?: number): void {
+  /**
+   * A sink method threw (a transport of the user's): the connection is broken, so the stream ends
+   * with `'error'`, reported, and the sink is only destroyed, never written to again. A throw of
+   * the teardown's own calls is only reported.
+   */
+  #sinkFailed(error: unknown): void {
+    if (this.#reason === undefined) this.#finish('error', error, undefined, true);
+    else this.reportError(error);
+  }
+
+  #destroySink(): void {
+    try {
+      this.sink.destroy();
+    } catch (error) {
+      this.reportError(error);
+    }
+  }
+
+  /** The one place a stream ends: every reason runs the same teardown (`broken`: the sink threw). */
+  #finish(reason: CloseReason, error?: unknown, retryHint?: number, broken = false): void {
     if (this.#reason !== undefined) return;
     this.#reason = reason;
     const { sink, options } = this;
@@ -391,20 +443,27 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
 
     if (reason === 'error') this.reportError(error);
     const queue = this.#queue;
-    if (reason === 'client' || reason === 'overflow' || reason === 'stall') {
+    if (broken || reason === 'client' || reason === 'overflow' || reason === 'stall') {
       if (queue) {
         this.#notePeak(queue.bytes());
         this.#dropped(queue.clear());
       }
-      sink.destroy();
+      this.#destroySink();
     } else {
-      // Queued events are bounded by the cap: hand them over, and let the transport flush them.
-      if (queue && queue.length > 0) this.#writeQueue(queue, true);
-      if (reason === 'error') this.#writeErrorEvent(error);
-      if (retryHint !== undefined) this.#write(utf8Bytes(formatRetry(retryHint)), 0);
-      sink.end();
-      // A shutdown has the group's deadline for what the transport still holds; nothing else does.
-      if (!this.#writable && reason !== 'shutdown') this.#stallAfterEnd();
+      try {
+        // Queued events are bounded by the cap: hand them over, and let the transport flush them.
+        if (queue && queue.length > 0) this.#writeQueue(queue, true);
+        if (reason === 'error') this.#writeErrorEvent(error);
+        if (retryHint !== undefined) this.#write(utf8Bytes(formatRetry(retryHint)), 0);
+        sink.end();
+        // A shutdown has the group's deadline for what the transport still holds; nothing else does.
+        if (!this.#writable && reason !== 'shutdown') this.#stallAfterEnd();
+      } catch (thrown) {
+        // The sink broke while ending: what it did not take is lost, and the connection dropped.
+        if (queue) this.#dropped(queue.clear());
+        this.reportError(thrown);
+        this.#destroySink();
+      }
     }
     this.#count('closed', reason, this.stats);
     try {

@@ -1,5 +1,6 @@
 /** Something that writes what it queued during the current tick. */
 export interface Flushable {
+  /** Never throws: a throw would lose the tick of every target after it. */
   flush(): void;
 }
 

@@ -4,7 +4,10 @@ export type CloseReason =
   | 'client'
   /** The source completed and everything queued was written. */
   | 'complete'
-  /** The source errored (or emitted a message the encoder refused, with `onInvalidMessage: 'close'`). */
+  /**
+   * The source errored (or emitted a message the encoder refused, with `onInvalidMessage: 'close'`),
+   * or a method of the stream's `Sink` threw.
+   */
   | 'error'
   /** The queue would have passed `maxQueueBytes` and `onOverflow` is `'close'`. */
   | 'overflow'
