@@ -26,7 +26,8 @@ const ROUTE_ARGS_METADATA = '__routeArguments__';
 
 /**
  * Streams what the method returns as Server-Sent Events: `@Sse(path)` with rxsse's stream. The
- * method returns an Observable, an AsyncIterable, a channel subscription, or a promise of one.
+ * method returns an Observable, an AsyncIterable, a channel subscription, or a promise of one; a
+ * bare value the Observable emits (a string, a number) is sent as `{ data: value }`, as `@Sse` does.
  * Guards, pipes, interceptors and exception filters run as for any route, and anything thrown
  * before the stream starts gets Nest's error response. Needs `RxsseModule` in the app. Called
  * directly, as in a controller's unit test, the method returns its own result.

@@ -16,6 +16,7 @@ import {
   NotFoundException,
   ParseIntPipe,
   Query,
+  Sse,
   UseFilters,
   UseGuards,
   UseInterceptors,
@@ -96,6 +97,11 @@ class TrackChain implements NestInterceptor {
 class FeedService {
   readonly events = new Subject<MessageEvent>();
 }
+
+/** Emissions `@Sse()` streams on NestJS 11 and 12 alike: a bare value is the data of an event. */
+const nestAccepts = ['hello', 'two\nlines', { data: { n: 1 } }];
+/** More bare values, which `@Sse()` of NestJS 12 sends as JSON. */
+const bareValues = [...nestAccepts, 42, true];
 
 const setup = { release: () => {}, started: 0 };
 const subscriptions = counted(NEVER as Observable<MessageEvent>);
@@ -197,6 +203,22 @@ class EventsController {
   @Header('X-Feed', 'v1')
   labelled(): Observable<MessageEvent> {
     return from([{ data: 'labelled' }]);
+  }
+
+  @Sse('nest-bare')
+  nestBare() {
+    return from(nestAccepts);
+  }
+
+  @RxSse('bare')
+  bare() {
+    return from(bareValues);
+  }
+
+  @RxSse('bare-intercepted')
+  @UseInterceptors(TrackChain)
+  bareIntercepted() {
+    return from(bareValues);
   }
 
   @RxSse('open')
@@ -381,6 +403,18 @@ describe.each<Platform>(['express', 'fastify'])(
       expect((await fetchBytes(`${url}/nest-typed`)).body.toString()).toBe(
         'event: greeting\nid: 7\ndata: {"hello":"world"}\n\n',
       );
+    });
+
+    it('streams a bare value as the data of an event, as @Sse() does, with or without interceptors', async () => {
+      const url = await start();
+      const nest = (await fetchAndParse(`${url}/nest-bare`)).map((e) => e.data);
+      expect(nest).toEqual(['hello', 'two\nlines', '{"n":1}']);
+      for (const path of ['bare', 'bare-intercepted']) {
+        const events = await fetchAndParse(`${url}/${path}`);
+        expect(events.map((e) => [e.type, e.data])).toEqual(
+          [...nest, '42', 'true'].map((data) => ['message', data]),
+        );
+      }
     });
 
     it('ends open streams on app.close() within the shutdown deadline', async () => {
