@@ -302,16 +302,14 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
 
   /** @internal Hands an error to `onError`, else to the framework's log; neither may throw out of the stream. */
   reportError(error: unknown): void {
-    const { onError } = this.options;
-    if (onError) {
-      try {
-        heard(onError(error), (rejected) => this.#unhandled(rejected));
-        return;
-      } catch (thrown) {
-        this.#unhandled(thrown);
-      }
-    }
-    this.#unhandled(error);
+    reportTo(this.options.onError, this.report, error);
+  }
+
+  /** @internal {@link reportError} for a promise that may settle long after the stream ended: holds only where errors go. */
+  laterReporter(): ErrorReporter {
+    const { options, report } = this;
+    const { onError } = options;
+    return (error) => reportTo(onError, report, error);
   }
 
   /** The message's text, or `undefined` when it cannot be sent (then refused, see `onInvalidMessage`). */
@@ -514,14 +512,6 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       this.reportError(error);
     }
   }
-
-  #unhandled(error: unknown): void {
-    try {
-      this.report(error);
-    } catch {
-      // The last resort failed too: there is nowhere left to tell.
-    }
-  }
 }
 
 /**
@@ -566,6 +556,27 @@ export function turnAwayEventStream(
     resolved.group.reconnectHint() ?? resolved.retry,
     source,
   );
+}
+
+/** Hands `error` to `onError`, else to `report`; neither may throw out of the stream. */
+function reportTo(onError: StreamOptions['onError'], report: ErrorReporter, error: unknown): void {
+  if (onError) {
+    try {
+      heard(onError(error), (rejected) => reportUnhandled(report, rejected));
+      return;
+    } catch (thrown) {
+      reportUnhandled(report, thrown);
+    }
+  }
+  reportUnhandled(report, error);
+}
+
+function reportUnhandled(report: ErrorReporter, error: unknown): void {
+  try {
+    report(error);
+  } catch {
+    // The last resort failed too: there is nowhere left to tell.
+  }
 }
 
 function unrefTimer<T>(timer: T): T {

@@ -16,6 +16,11 @@ export interface FeedTarget {
   end(reason: 'complete' | 'error', error?: unknown): void;
   /** An error of user code that must not end the stream (a teardown, an iterator's `return()`). */
   reportError(error: unknown): void;
+  /**
+   * Reports as {@link reportError} does, holding nothing of the stream: for a promise of user code
+   * that may settle long after the stream ended, or never.
+   */
+  laterReporter(): (error: unknown) => void;
 }
 
 /** A source being fed into a stream. */
@@ -99,16 +104,23 @@ export class ObservableFeed implements SourceFeed {
 
 /** Feeds an AsyncIterable: pulls one message at a time, and only while the transport has room. */
 export class IteratorFeed implements SourceFeed {
+  /**
+   * The stream, until it ends. A pull may outlive it, waiting on what lives on (a quiet topic, a
+   * shared promise): it then holds this feed alone, not the stream and its connection.
+   */
+  #target: FeedTarget | undefined;
   #iterator: AsyncIterator<MessageEvent<unknown>> | undefined;
   #wake: (() => void) | undefined;
 
-  constructor(readonly target: FeedTarget) {}
+  constructor(target: FeedTarget) {
+    this.#target = target;
+  }
 
   start(source: AsyncIterable<MessageEvent<unknown>>): void {
     try {
       this.#iterator = source[Symbol.asyncIterator]();
     } catch (error) {
-      this.target.end('error', error);
+      this.#target?.end('error', error);
       return;
     }
     void this.#pull(this.#iterator);
@@ -134,47 +146,55 @@ export class IteratorFeed implements SourceFeed {
 
   /**
    * Ends the iterator. Its `return()` is the user's code: it may throw, reject, return anything or
-   * never settle; none of that may delay or skip the close.
+   * never settle; none of that may delay or skip the close, nor hold the stream.
    */
   stop(): void {
     const iterator = this.#iterator;
-    this.#iterator = undefined;
-    if (iterator) {
+    const target = this.#target;
+    this.#iterator = this.#target = undefined;
+    if (iterator && target) {
       try {
-        const result: unknown = iterator.return?.();
-        if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
-          (result as PromiseLike<unknown>).then(undefined, (error: unknown) =>
-            this.target.reportError(error),
-          );
-        }
+        heard(iterator.return?.(), target.laterReporter());
       } catch (error) {
-        this.target.reportError(error);
+        target.reportError(error);
       }
     }
     this.resume();
   }
 
   async #pull(iterator: AsyncIterator<MessageEvent<unknown>>): Promise<void> {
-    const target = this.target;
     try {
-      while (target.closeReason === undefined) {
-        if (!target.writable) {
+      // No local holds the stream across a wait: it is read from the feed each time.
+      while (this.#open() !== undefined) {
+        if (!this.#open()!.writable) {
           await new Promise<void>((resolve) => {
             this.#wake = resolve;
           });
           continue;
         }
-        const result = await iterator.next();
-        if (target.closeReason !== undefined) return;
-        if (result.done) {
-          target.end('complete');
-          return;
-        }
-        target.send(result.value);
+        if (!this.#received(await iterator.next())) return;
       }
     } catch (error) {
-      target.end('error', error);
+      this.#open()?.end('error', error);
     }
+  }
+
+  /** Hands a pulled result to the stream, if still open; false once there is nothing more to pull. */
+  #received(result: IteratorResult<MessageEvent<unknown>>): boolean {
+    const target = this.#open();
+    if (target === undefined) return false;
+    if (result.done) {
+      target.end('complete');
+      return false;
+    }
+    target.send(result.value);
+    return true;
+  }
+
+  /** The stream while it is open; `undefined` once it ended. */
+  #open(): FeedTarget | undefined {
+    const target = this.#target;
+    return target?.closeReason === undefined ? target : undefined;
   }
 }
 

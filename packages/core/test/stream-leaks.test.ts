@@ -1,0 +1,77 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { describe, expect, it } from 'vitest';
+import { type EventSourceLike, type MessageEvent, type StreamOptions, streamEvents } from '../src/index.js';
+import { MemorySink } from '../src/testing/index.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+/** Whether `ref` is still alive after full collections (with a tick between, for finalizers). */
+async function survives(ref: WeakRef<object>): Promise<boolean> {
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await tick();
+  }
+  return ref.deref() !== undefined;
+}
+
+/** A promise that never settles while the test holds it: a quiet topic, a lock, a long poll. */
+function pending<T>(): { promise: Promise<T>; settle: (value: T) => void; fail: (error: unknown) => void } {
+  let settle!: (value: T) => void;
+  let fail!: (error: unknown) => void;
+  const promise = new Promise<T>((resolve, reject) => {
+    settle = resolve;
+    fail = reject;
+  });
+  return { promise, settle, fail };
+}
+
+/**
+ * Streams `source` to a memory sink, then the client leaves; returns weak references to the
+ * stream and its sink, so that nothing of them stays reachable from this function.
+ */
+async function streamAndLeave(source: unknown, options: StreamOptions = {}) {
+  const sink = new MemorySink();
+  const stream = streamEvents(source as EventSourceLike<MessageEvent<unknown>>, sink, {
+    heartbeat: false,
+    ...options,
+  });
+  await tick();
+  sink.disconnect();
+  await tick();
+  return { stream: new WeakRef(stream), sink: new WeakRef(sink), reason: stream.closeReason };
+}
+
+describe('a closed stream is garbage', () => {
+  it("while its iterator's pull waits on a promise that lives on", async () => {
+    const quiet = pending<void>();
+    async function* events(): AsyncGenerator<MessageEvent> {
+      yield { data: 'first' };
+      await quiet.promise;
+      yield { data: 'never' };
+    }
+    const { stream, sink, reason } = await streamAndLeave(events());
+    expect(reason).toBe('client');
+    expect(await survives(stream)).toBe(false);
+    expect(await survives(sink)).toBe(false);
+    quiet.settle();
+  });
+
+  it("while its iterator's pull and return() never settle", async () => {
+    const quiet = pending<IteratorResult<MessageEvent>>();
+    const iterator = {
+      next: () => quiet.promise,
+      return: () => new Promise<IteratorResult<MessageEvent>>(() => {}),
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+    const { stream, reason } = await streamAndLeave(iterator);
+    expect(reason).toBe('client');
+    expect(await survives(stream)).toBe(false);
+    quiet.settle({ done: false, value: { data: 'late' } });
+  });
+});
