@@ -1,11 +1,26 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { NEVER, Observable } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { type EventSourceLike, type MessageEvent, type StreamOptions, streamEvents } from '../src/index.js';
+import {
+  type EventSourceLike,
+  type MessageEvent,
+  type StreamMetrics,
+  type StreamOptions,
+  streamEvents,
+} from '../src/index.js';
 import { MemorySink } from '../src/testing/index.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
+
+const noMetrics: StreamMetrics = {
+  opened: () => {},
+  wrote: () => {},
+  heartbeat: () => {},
+  dropped: () => {},
+  closed: () => {},
+};
 
 const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
@@ -74,4 +89,38 @@ describe('a closed stream is garbage', () => {
     expect(await survives(stream)).toBe(false);
     quiet.settle({ done: false, value: { data: 'late' } });
   });
+});
+
+describe('a closed stream is garbage while a promise of user code is still pending', () => {
+  const cases: [string, (wait: () => Promise<void>) => [unknown, StreamOptions]][] = [
+    ['an async onClose', (wait) => [NEVER, { onClose: wait }]],
+    ['an async metrics hook', (wait) => [NEVER, { metrics: { ...noMetrics, closed: wait } }]],
+    ["an Observable's async teardown", (wait) => [new Observable<MessageEvent>(() => wait), {}]],
+    [
+      "an iterator's return()",
+      (wait) => [
+        {
+          next: () => new Promise<IteratorResult<MessageEvent>>(() => {}),
+          return: () => wait().then(() => ({ done: true, value: undefined })),
+          [Symbol.asyncIterator]() {
+            return this;
+          },
+        },
+        {},
+      ],
+    ],
+  ];
+  for (const [label, make] of cases) {
+    it(`${label}, and its rejection is still reported`, async () => {
+      const slow = pending<void>();
+      const errors: unknown[] = [];
+      const [source, options] = make(() => slow.promise);
+      const { stream, reason } = await streamAndLeave(source, { ...options, onError: (e) => errors.push(e) });
+      expect(reason).toBe('client');
+      expect(await survives(stream)).toBe(false);
+      slow.fail(new Error('late'));
+      await tick();
+      expect(errors.map(String)).toEqual(['Error: late']);
+    });
+  }
 });

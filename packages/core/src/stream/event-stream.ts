@@ -465,7 +465,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     }
     this.#count('closed', reason, this.stats);
     try {
-      heard(options.onClose?.(reason, this.stats, error), (rejected) => this.reportError(rejected));
+      heard(options.onClose?.(reason, this.stats, error), this.laterReporter());
     } catch (thrown) {
       this.reportError(thrown);
     }
@@ -507,7 +507,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     try {
       const result = (metrics[hook] as ((...a: unknown[]) => unknown) | undefined)?.apply(metrics, args);
       // Hooks run on every write: a synchronous one costs no closure.
-      if (result !== undefined) heard(result, (rejected) => this.reportError(rejected));
+      if (result !== undefined) heard(result, this.laterReporter());
     } catch (error) {
       this.reportError(error);
     }

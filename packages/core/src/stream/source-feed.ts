@@ -95,7 +95,7 @@ export class ObservableFeed implements SourceFeed {
     try {
       const result =
         typeof teardown === 'function' ? teardown() : (teardown as { unsubscribe(): unknown }).unsubscribe();
-      heard(result, (rejected) => this.target.reportError(rejected));
+      heard(result, this.target.laterReporter());
     } catch (error) {
       this.target.reportError(error);
     }
