@@ -328,6 +328,38 @@ export function describeHostileContract(harness: AdapterHarness): void {
       expect(running.logged).toEqual([]);
     });
 
+    it('closes the connection of a request whose handler resolves after the streams ended', async () => {
+      let entered = false;
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const url = await start(
+        [
+          {
+            path: '/late',
+            events: async () => {
+              entered = true;
+              await released;
+              return NEVER;
+            },
+          },
+        ],
+        { retry: 5000 },
+      );
+      const client = await rawClient(`${url}/late`, { read: true });
+      await waitFor(() => entered, 5000, 'the handler');
+      const running = server!;
+      server = undefined;
+      const closed = running.close();
+      // The shutdown has no stream to end: it is over before the handler resolves.
+      await sleep(50);
+      release();
+      await waitFor(() => client.text.includes('retry: 5000'), 5000, 'the answer');
+      // Before the server's keep-alive timeout (5 s): the connection is not left idle, holding close().
+      await waitFor(() => client.closed, 2500, 'the connection to close');
+      await closed;
+      expect(running.logged).toEqual([]);
+    });
+
     chaosTest(harness);
   });
 }

@@ -1,3 +1,4 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Http2Session } from 'node:http2';
 import { Server as HttpsServer } from 'node:https';
@@ -36,11 +37,15 @@ export function closeStreamsOnServerClose(
     // handler's turn-away cannot say `Connection: close`, and a kept-alive client would hold
     // close() open by reconnecting on the same connection.
     this.prependListener('request', closeAfterResponse);
+    const reap = reapWhenIdle(this);
     let closed!: () => void;
     group.closeUntil(new Promise<void>((resolve) => (closed = resolve)));
+    let closing = true;
     close.call(this, (error?: Error) => {
       // A server that listens again keeps its connections alive again.
       this.off('request', closeAfterResponse);
+      closing = false;
+      unsubscribe(RESPONSE_FINISH, reap);
       closed();
       callback?.(error);
     });
@@ -49,8 +54,23 @@ export function closeStreamsOnServerClose(
       // The connections of the streams just ended are idle now; Node reaped idle ones only when
       // close() began, and would wait out their keep-alive timeout.
       (this as Partial<HttpServer>).closeIdleConnections?.();
+      // So will be one whose request came before the close and is answered only later (a fetch
+      // handler that resolves late is turned away without `Connection: close`).
+      if (!closing) return;
+      subscribe(RESPONSE_FINISH, reap);
     });
     return this;
+  };
+}
+
+/** Node's channel for every HTTP/1 response that finished, whatever the server. */
+const RESPONSE_FINISH = 'http.server.response.finish';
+
+/** Closes `server`'s idle connections after each of its responses finishes (and leaves its socket). */
+function reapWhenIdle(server: Server): (message: unknown) => void {
+  return (message) => {
+    if ((message as { server?: unknown }).server !== server) return;
+    setImmediate(() => (server as Partial<HttpServer>).closeIdleConnections?.());
   };
 }
 
