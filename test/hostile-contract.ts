@@ -2,6 +2,7 @@ import { type MessageEvent, openStreams, type StreamMetrics, type StreamOptions 
 import { concat, from, map, NEVER, range, Subject, tap, throwError } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { chaosTest } from './chaos.js';
+import { churnTest } from './leaks.js';
 import {
   eventSourceClients,
   fetchBytes,
@@ -361,5 +362,6 @@ export function describeHostileContract(harness: AdapterHarness): void {
     });
 
     chaosTest(harness);
+    churnTest(harness);
   });
 }
