@@ -1,9 +1,16 @@
 import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import { constants, type Http2ServerRequest } from 'node:http2';
-import type { CloseReason, StreamOptions } from '@rxsse/core';
-import { concat, from, map, NEVER, of } from 'rxjs';
+import {
+  allStreams,
+  type CloseReason,
+  heartbeatCount,
+  type MessageEvent,
+  type StreamOptions,
+} from '@rxsse/core';
+import { concat, from, interval, map, NEVER, of } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { collected, Ledger } from './leaks.js';
 import { waitFor } from './support/clients.js';
 import type { RunningServer, TestRoute } from './support/harness.js';
 import {
@@ -43,6 +50,12 @@ export interface Http2Harness {
   ): Promise<RunningServer>;
 }
 
+/** A route of the churn test: how its client treats each stream, and why the stream must close. */
+type H2ChurnRoute = Extract<TestRoute, { events: unknown }> & {
+  reason: CloseReason;
+  client: 'cancel' | 'read' | 'stall';
+};
+
 /** The behaviour every adapter must have over HTTP/2 with TLS, with undici, node:http2 and Chromium. */
 export function describeHttp2Contract(harness: Http2Harness): void {
   describe(`${harness.name} adapter over HTTP/2 with TLS`, () => {
@@ -57,6 +70,47 @@ export function describeHttp2Contract(harness: Http2Harness): void {
     let appErrors: string[] = [];
     let url = '';
     const options: StreamOptions = { heartbeat: false, onClose: (reason) => closes.push(reason) };
+    const ledger = new Ledger();
+    const quiet = new Promise<never>(() => {});
+    const flood = () => interval(2).pipe(map(() => ({ data: 'f'.repeat(16 * 1024) })));
+    /** Streams a client opens by the dozen on one session, each ending for its reason. */
+    const churn = (
+      [
+        { path: '/churn/never', reason: 'client', client: 'cancel', events: () => NEVER },
+        {
+          path: '/churn/generator',
+          reason: 'client',
+          client: 'cancel',
+          events: () =>
+            (async function* (): AsyncGenerator<MessageEvent> {
+              yield { data: 'first' };
+              await quiet;
+            })(),
+        },
+        { path: '/churn/complete', reason: 'complete', client: 'read', events: () => from([{ data: 'a' }]) },
+        {
+          path: '/churn/lifetime',
+          reason: 'lifetime',
+          client: 'read',
+          events: () => NEVER,
+          options: { maxLifetime: 50 },
+        },
+        {
+          path: '/churn/overflow',
+          reason: 'overflow',
+          client: 'stall',
+          events: flood,
+          options: { maxQueueBytes: 256 * 1024, stallTimeout: false },
+        },
+        {
+          path: '/churn/stall',
+          reason: 'stall',
+          client: 'stall',
+          events: flood,
+          options: { maxQueueBytes: 64 * 1024 * 1024, onOverflow: 'drop-oldest', stallTimeout: 100 },
+        },
+      ] satisfies H2ChurnRoute[]
+    ).map((route): H2ChurnRoute => ({ ...route, options: ledger.options(route.path, route.options) }));
 
     beforeAll(async () => {
       const routes: TestRoute[] = [
@@ -73,6 +127,7 @@ export function describeHttp2Contract(harness: Http2Harness): void {
             ),
         },
         { path: '/forever', options, events: () => concat(of({ data: 'first' }), NEVER) },
+        ...churn,
       ];
       server = await harness.start(await selfSignedCertificate(), routes, (req) =>
         seen.push({ url: req.url ?? '', httpVersion: req.httpVersion, remotePort: req.socket?.remotePort }),
@@ -158,6 +213,36 @@ export function describeHttp2Contract(harness: Http2Harness): void {
       } finally {
         session.close();
       }
+    });
+
+    it('frees every stream of a session that cancels, reads or stalls them, whatever their close', async () => {
+      const session = await h2Session(url);
+      try {
+        for (const route of churn) {
+          const streams = Array.from({ length: 10 }, () =>
+            session.request({ ':path': route.path, accept: 'text/event-stream' }),
+          );
+          for (const stream of streams) {
+            stream.on('error', () => {});
+            if (route.client === 'stall') stream.pause();
+            else stream.resume();
+          }
+          await Promise.all(streams.map((stream) => once(stream, 'response')));
+          if (route.client === 'cancel') {
+            await waitFor(() => ledger.opened.get(route.path) === 10, 10_000, `${route.path} streams`);
+            for (const stream of streams) stream.close(constants.NGHTTP2_CANCEL);
+          }
+          await waitFor(() => ledger.closes(route.path) === 10, 10_000, `${route.path} closes`);
+          for (const stream of streams) stream.close(constants.NGHTTP2_CANCEL);
+          expect(new Set(ledger.closed.get(route.path)), route.path).toEqual(new Set([route.reason]));
+          expect(ledger.metricsClosed.get(route.path), route.path).toEqual(ledger.closed.get(route.path));
+        }
+      } finally {
+        session.close();
+      }
+      expect(heartbeatCount()).toBe(0);
+      expect(allStreams.size).toBe(0);
+      expect(await collected(ledger.stats)).toBe(0);
     });
 
     it('still serves HTTP/1.1 clients over TLS, with Connection: keep-alive', async () => {

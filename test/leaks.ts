@@ -37,7 +37,7 @@ interface ChurnRoute {
 }
 
 /** Every open and close, by path, and a weak reference to each closed stream's stats (which the stream holds). */
-class Ledger {
+export class Ledger {
   readonly opened = new Map<string, number>();
   readonly closed = new Map<string, CloseReason[]>();
   readonly metricsClosed = new Map<string, CloseReason[]>();
@@ -272,7 +272,8 @@ async function runBatch(url: string, route: ChurnRoute, ledger: Ledger): Promise
   }
 }
 
-async function collected(refs: WeakRef<object>[]): Promise<number> {
+/** How many of `refs` are still alive after full collections. */
+export async function collected(refs: WeakRef<object>[]): Promise<number> {
   for (let i = 0; i < 4; i++) {
     gc();
     await sleep(10);
