@@ -82,9 +82,11 @@ class Gate {
   readonly promise = new Promise<void>((resolve) => (this.open = resolve));
 }
 
-/** A memory engine that counts the live listeners it holds. */
-function countingEngine(): { engine: ChannelEngine; listening: () => number } {
-  const inner = memoryEngine();
+/** `inner` (a memory engine by default), counting the live listeners it holds. */
+export function countingEngine(inner: ChannelEngine = memoryEngine()): {
+  engine: ChannelEngine;
+  listening: () => number;
+} {
   let listening = 0;
   const engine: ChannelEngine = {
     ...inner,
