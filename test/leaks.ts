@@ -44,8 +44,12 @@ export class Ledger {
   readonly stats: WeakRef<StreamStats>[] = [];
   readonly errors: string[] = [];
 
-  options(path: string, options: StreamOptions = {}, rejecting = false): StreamOptions {
-    const settle = rejecting ? (name: string) => Promise.reject(new Error(`${name} rejected`)) : () => {};
+  /** Options that record each stream of `path`; `failing` metrics hooks throw or reject once they counted. */
+  options(path: string, options: StreamOptions = {}, failing?: 'throws' | 'rejects'): StreamOptions {
+    const settle = (name: string) => {
+      if (failing === 'throws') throw new Error(`${name} threw`);
+      if (failing === 'rejects') return Promise.reject(new Error(`${name} rejected`));
+    };
     const metrics: StreamMetrics = {
       opened: () => {
         this.opened.set(path, (this.opened.get(path) ?? 0) + 1);
@@ -109,7 +113,7 @@ function routes(ledger: Ledger, quiet: Promise<never>, engine: ChannelEngine): C
   const lateGate = new Gate();
   const big = 'b'.repeat(16 * 1024);
   const flood = () => interval(2).pipe(map(() => ({ data: big })));
-  const churn: (ChurnRoute & { rejecting?: boolean })[] = [
+  const churn: (ChurnRoute & { failing?: 'throws' | 'rejects' })[] = [
     { path: '/never', reason: 'client', client: 'leave', batch: 40, events: () => NEVER },
     {
       path: '/rejecting-metrics',
@@ -117,7 +121,15 @@ function routes(ledger: Ledger, quiet: Promise<never>, engine: ChannelEngine): C
       client: 'leave',
       batch: 10,
       events: () => NEVER,
-      rejecting: true,
+      failing: 'rejects',
+    },
+    {
+      path: '/throwing-metrics',
+      reason: 'complete',
+      client: 'read',
+      batch: 10,
+      events: () => from([{ data: 'a' }]),
+      failing: 'throws',
     },
     { path: '/complete', reason: 'complete', client: 'read', batch: 40, events: () => from([{ data: 'a' }]) },
     {
@@ -234,7 +246,7 @@ function routes(ledger: Ledger, quiet: Promise<never>, engine: ChannelEngine): C
         counted.calls!++;
         return route.events(context);
       },
-      options: ledger.options(route.path, route.options, route.rejecting),
+      options: ledger.options(route.path, route.options, route.failing),
     };
     return counted;
   });

@@ -1,14 +1,14 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { openStreams, StreamGroup } from '@rxsse/core';
-import { sse } from '@rxsse/express';
+import { closeStreamsOnServerClose, sse } from '@rxsse/express';
 import { rxsse } from '@rxsse/fastify';
 import express from 'express';
 import Fastify from 'fastify';
 import { register as defaultRegistry, Registry } from 'prom-client';
-import { concat, from, map, NEVER, range } from 'rxjs';
+import { concat, from, interval, map, NEVER, range, throwError } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawClient, waitFor } from '../../../test/support/clients.js';
+import { type RawClient, rawClient, sleep, waitFor } from '../../../test/support/clients.js';
 import { prometheusMetrics } from '../src/index.js';
 
 describe('prometheusMetrics', () => {
@@ -171,5 +171,84 @@ describe('prometheusMetrics without a group', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('prometheusMetrics over streams that end for every reason', () => {
+  it('counts one close, by its reason, for every stream opened, and gauges nothing once they ended', async () => {
+    const registry = new Registry();
+    const group = new StreamGroup();
+    const metrics = prometheusMetrics({ registry, group });
+    const app = express();
+    const options = { metrics, group, onError: () => {} };
+    const flood = () => interval(2).pipe(map(() => ({ data: 'f'.repeat(16 * 1024) })));
+    app.get(
+      '/client',
+      sse(() => NEVER, options),
+    );
+    app.get(
+      '/complete',
+      sse(() => from([{ data: 'a' }]), options),
+    );
+    app.get(
+      '/error',
+      sse(() => throwError(() => new Error('failed')), options),
+    );
+    app.get(
+      '/lifetime',
+      sse(() => NEVER, { ...options, maxLifetime: 50 }),
+    );
+    app.get('/overflow', sse(flood, { ...options, maxQueueBytes: 256 * 1024, stallTimeout: false }));
+    app.get('/stall', sse(flood, { ...options, onOverflow: 'drop-oldest', stallTimeout: 100 }));
+    app.get(
+      '/shutdown',
+      sse(() => NEVER, options),
+    );
+    const server = app.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    closeStreamsOnServerClose(server, { group, deadline: 1000 });
+    const sample = async (line: string) =>
+      Number(
+        (await registry.metrics())
+          .split('\n')
+          .find((l) => l.startsWith(`${line} `))
+          ?.split(' ')[1] ?? 0,
+      );
+    const closed = async () => {
+      let total = 0;
+      for (const reason of ['client', 'complete', 'error', 'lifetime', 'overflow', 'stall', 'shutdown']) {
+        total += await sample(`rxsse_closes_total{reason="${reason}"}`);
+      }
+      return total;
+    };
+    let clients: RawClient[] = [];
+    try {
+      for (const path of ['/client', '/complete', '/error', '/lifetime', '/overflow', '/stall']) {
+        clients = await Promise.all(
+          [1, 2, 3].map(() => rawClient(`${url}${path}`, { read: !['/overflow', '/stall'].includes(path) })),
+        );
+        if (path === '/client') {
+          await waitFor(() => group.size === 3, 5000, 'the streams');
+          for (const client of clients) client.destroy();
+        }
+        const reason = `rxsse_closes_total{reason="${path.slice(1)}"}`;
+        while ((await sample(reason)) < 3) await sleep(5);
+        for (const client of clients) client.destroy();
+        expect(await closed()).toBe(await sample('rxsse_connections_total'));
+        expect(await sample('rxsse_connections_open')).toBe(0);
+        expect(await sample(`rxsse_closes_total{reason="${path.slice(1)}"}`)).toBe(3);
+      }
+      clients = await Promise.all([1, 2, 3].map(() => rawClient(`${url}/shutdown`, { read: true })));
+      await waitFor(() => group.size === 3, 5000, 'the streams');
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+      for (const client of clients) client.destroy();
+    }
+    expect(await sample('rxsse_closes_total{reason="shutdown"}')).toBe(3);
+    expect(await sample('rxsse_connections_total')).toBe(21);
+    expect(await closed()).toBe(21);
+    expect(await sample('rxsse_connections_open')).toBe(0);
+    expect(await sample('rxsse_queued_bytes')).toBe(0);
   });
 });
