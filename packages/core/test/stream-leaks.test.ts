@@ -124,3 +124,18 @@ describe('a closed stream is garbage while a promise of user code is still pendi
     });
   }
 });
+
+describe('a closed stream is garbage while its source lives on', () => {
+  it('when an Observable keeps its subscriber after the teardown, as rxjs lets go of its destination', async () => {
+    const listeners = new EventTarget();
+    const source = new Observable<MessageEvent>((subscriber) => {
+      // A listener never removed: the source's own leak, which must not hold the stream as well.
+      listeners.addEventListener('message', () => subscriber.next({ data: 'x' }));
+    });
+    const { stream, sink, reason } = await streamAndLeave(source);
+    expect(reason).toBe('client');
+    expect(await survives(stream)).toBe(false);
+    expect(await survives(sink)).toBe(false);
+    listeners.dispatchEvent(new Event('message'));
+  });
+});

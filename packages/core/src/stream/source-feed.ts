@@ -40,30 +40,41 @@ export interface SourceFeed {
 export class ObservableFeed implements SourceFeed {
   closed = false;
   #teardowns: unknown[] | undefined;
+  /**
+   * The stream, until unsubscribed. A source that keeps its subscriber after the teardown (a
+   * listener it never removes) then holds this feed alone, as an rxjs subscriber lets go of its
+   * destination, not the stream and its connection.
+   */
+  #target: FeedTarget | undefined;
+  /** Where the errors of teardowns go once the stream is let go of. */
+  #report: ((error: unknown) => void) | undefined;
 
-  constructor(readonly target: FeedTarget) {}
+  constructor(target: FeedTarget) {
+    this.#target = target;
+  }
 
   /** Subscribes; the stream must hold this feed first, since the source may end it synchronously. */
   start(source: Observable<MessageEvent<unknown>>): void {
+    const target = this.#target!;
     try {
       // rxjs returns the subscriber itself; another Observable may return its own subscription.
       const subscription: unknown = source.subscribe(this);
       if (subscription !== this) this.add(subscription);
     } catch (error) {
-      this.target.end('error', error);
+      target.end('error', error);
     }
     // The source may have completed, errored or been closed synchronously inside subscribe().
-    if (this.target.closeReason !== undefined) this.unsubscribe();
+    if (target.closeReason !== undefined) this.unsubscribe();
   }
 
   next(message: MessageEvent<unknown>): void {
-    this.target.push(message);
+    this.#target?.push(message);
   }
   error(error: unknown): void {
-    this.target.end('error', error);
+    this.#target?.end('error', error);
   }
   complete(): void {
-    this.target.end('complete');
+    this.#target?.end('complete');
   }
   add(teardown: unknown): void {
     if (!teardown || teardown === this) return;
@@ -80,6 +91,8 @@ export class ObservableFeed implements SourceFeed {
   unsubscribe(): void {
     if (this.closed) return;
     this.closed = true;
+    this.#report = this.#target?.laterReporter();
+    this.#target = undefined;
     const teardowns = this.#teardowns;
     this.#teardowns = undefined;
     if (teardowns) for (const teardown of teardowns) this.#run(teardown);
@@ -91,13 +104,15 @@ export class ObservableFeed implements SourceFeed {
     this.unsubscribe();
   }
 
+  /** Runs a teardown once unsubscribed: what it throws or rejects with is reported, never thrown. */
   #run(teardown: unknown): void {
+    const report = this.#report!;
     try {
       const result =
         typeof teardown === 'function' ? teardown() : (teardown as { unsubscribe(): unknown }).unsubscribe();
-      heard(result, this.target.laterReporter());
+      heard(result, report);
     } catch (error) {
-      this.target.reportError(error);
+      report(error);
     }
   }
 }
