@@ -75,10 +75,15 @@ export class WebSink implements Sink {
           this.#body = controller;
         },
         pull: (controller) => this.#pulled(controller),
-        cancel: () => this.#closed(),
+        cancel: () => {
+          this.#body = undefined;
+          this.#closed();
+        },
       },
       new ByteLengthQueuingStrategy({ highWaterMark: HIGH_WATER_MARK }),
     );
+    // The request aborted already (a turn-away answered anyway): nobody will read more than this.
+    if (this.#isClosed) this.#endBody();
     // HEAD: the runtime sends the headers alone.
     this.#response = new Response(this.#request.method === 'HEAD' ? null : body, { status: 200, headers });
   }
@@ -114,7 +119,10 @@ export class WebSink implements Sink {
   }
 
   destroy(): void {
-    if (!this.#isClosed && this.#body) this.#body.error(new SseStreamDroppedError());
+    if (!this.#isClosed && this.#body) {
+      this.#body.error(new SseStreamDroppedError());
+      this.#body = undefined;
+    }
     this.#closed();
   }
 
@@ -135,8 +143,15 @@ export class WebSink implements Sink {
   }
 
   #finishBody(): void {
-    this.#body!.close();
+    this.#endBody();
     this.#closed();
+  }
+
+  /** Closes the body, if still open: a runtime reads what it holds, then its end. */
+  #endBody(): void {
+    const body = this.#body;
+    this.#body = undefined;
+    body?.close();
   }
 
   readonly #closed = (): void => {
@@ -144,6 +159,8 @@ export class WebSink implements Sink {
     this.#isClosed = true;
     this.#request.signal.removeEventListener('abort', this.#closed);
     this.#drain = undefined;
+    // The request aborted: a runtime that still reads the body must not wait for it for good.
+    this.#endBody();
     this.#controller?.abort();
     const listener = this.#onClose;
     this.#onClose = undefined;

@@ -188,6 +188,30 @@ describe('WebSink: backpressure and ending', () => {
   });
 });
 
+describe('WebSink: a request aborted while its body is read', () => {
+  it('ends the body, so what reads it is not left waiting for good', async () => {
+    const abort = new AbortController();
+    const { options, closes } = recording({ heartbeat: false });
+    const response = await sse(() => NEVER, options)(request({ signal: abort.signal }));
+    const reader = response.body!.getReader();
+    const read = reader.read();
+    abort.abort(); // the client left; the runtime's read is still pending
+    await expect(read).resolves.toMatchObject({ done: true });
+    expect(closes.map((c) => c.reason)).toEqual(['client']);
+  });
+
+  it('ends the body of a request turned away after it aborted', async () => {
+    const group = new StreamGroup();
+    let stopped!: () => void;
+    group.closeUntil(new Promise<void>((resolve) => (stopped = resolve)));
+    const abort = new AbortController();
+    abort.abort();
+    const response = await sse(() => NEVER, { group })(request({ signal: abort.signal }));
+    stopped();
+    if (response.body) await expect(response.body.getReader().read()).resolves.toMatchObject({ done: true });
+  });
+});
+
 describe('WebSink: listeners', () => {
   it('leaves no abort listener on request.signal once the stream ended', async () => {
     const req = request();
