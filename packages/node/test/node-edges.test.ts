@@ -265,6 +265,29 @@ describe('stallTimeout after the stream ended', () => {
   }
 });
 
+describe('stallTimeout after stream.close()', () => {
+  it('drops a client that takes nothing of what the close left, when no group close bounds it', async () => {
+    const { options, closes } = recording({
+      stallTimeout: 300,
+      maxQueueBytes: 64 * 1024 * 1024,
+      heartbeat: false,
+    });
+    const { url, server } = await serve((req, res) => {
+      void openEventStream(req, res, () => concat(from(burst()), NEVER), resolveStreamOptions(options)).then(
+        // The app ends this client's stream itself (a logout, a revoked token) while it reads nothing.
+        (stream) => setImmediate(() => stream?.close()),
+      );
+    });
+    let dropped = false;
+    server.on('connection', (socket) => socket.once('close', () => (dropped = true)));
+    const client = await rawClient(`${url}/sse`, { read: false });
+    await waitFor(() => closes.length === 1, 5000, 'the close');
+    expect(closes[0]!.reason).toBe('shutdown');
+    await waitFor(() => dropped, 5000, 'the server to drop the connection');
+    client.destroy();
+  });
+});
+
 /** 16 MiB of events, emitted at once. */
 function burst(): MessageEvent[] {
   const big = { data: 'z'.repeat(64 * 1024) };

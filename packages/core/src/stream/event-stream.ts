@@ -454,8 +454,9 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
         if (reason === 'error') this.#writeErrorEvent(error);
         if (retryHint !== undefined) this.#write(utf8Bytes(formatRetry(retryHint)), 0);
         sink.end();
-        // A shutdown has the group's deadline for what the transport still holds; nothing else does.
-        if (!this.#writable && reason !== 'shutdown') this.#stallAfterEnd();
+        // A group's close has its deadline for what the transport still holds; nothing else does,
+        // a `close()` of the app's own included.
+        if (!this.#writable && !(reason === 'shutdown' && options.group.closing)) this.#stallAfterEnd();
       } catch (thrown) {
         // The sink broke while ending: what it did not take is lost, and the connection dropped.
         if (queue) this.#dropped(queue.clear());

@@ -39,8 +39,9 @@ export interface StreamOptions extends FormatOptions {
   onInvalidMessage?: InvalidMessagePolicy;
   /**
    * Close a client that accepted no bytes for this many ms while data waited. `false` disables it.
-   * This holds after the stream ended too (source complete or failed, `maxLifetime`): the response
-   * is dropped if the client takes none of what the end left in a full transport.
+   * This holds after the stream ended too (source complete or failed, `maxLifetime`, a `close()`
+   * outside a group's shutdown, which has its deadline instead): the response is dropped if the
+   * client takes none of what the end left in a full transport.
    * @defaultValue 30_000
    */
   stallTimeout?: number | false;
