@@ -364,6 +364,14 @@ export function churnTest(harness: AdapterHarness): void {
       expect(await collected(ledger.stats)).toBe(0);
       expect(activeTimers()).toBeLessThanOrEqual(timersBefore);
       expect(rejections).toEqual([]);
+      // What the routes fail with on purpose reached onError; nothing else did.
+      const expectedErrors =
+        /source failed|return\(\) threw|teardown rejected|(opened|wrote|heartbeat|dropped|closed) (threw|rejected)/;
+      expect(ledger.errors.filter((error) => !expectedErrors.test(error))).toEqual([]);
+      const reported = (text: string) => ledger.errors.filter((error) => error.includes(text)).length;
+      expect([reported('source failed'), reported('return() threw'), reported('teardown rejected')]).toEqual([
+        20, 20, 20,
+      ]);
     } finally {
       process.off('unhandledRejection', onRejection);
     }
