@@ -63,6 +63,9 @@ function scriptedEngine() {
     live(...ids: string[]) {
       for (const id of ids) for (const listener of listeners) listener.event(event(id));
     },
+    end() {
+      for (const listener of listeners) listener.end?.();
+    },
   };
 }
 
@@ -585,6 +588,77 @@ describe('Channel, at its edges', () => {
   it('parses a seq of at most 20 digits and 64 bits', () => {
     expect(parseStreamId(`1-${'0'.repeat(20)}1`)).toBeUndefined();
     expect(parseStreamId('0-18446744073709551616')).toBeUndefined();
+  });
+
+  it('ends a stream whose engine ends its listener: one complete, counted, no error, the client comes back', async () => {
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room');
+    const sink = new MemorySink();
+    const closes: string[] = [];
+    const errors: unknown[] = [];
+    const stream = streamEvents(await chat.subscribe({ signal: sink.signal }), sink, {
+      heartbeat: false,
+      onClose: (reason) => closes.push(reason),
+      onError: (error) => errors.push(error),
+    });
+    script.live('1-0');
+    script.end();
+    script.end();
+    await until(() => closes.length === 1, 'the close');
+    expect(closes).toEqual(['complete']);
+    expect(errors).toEqual([]);
+    expect(stream.stats.events).toBe(1);
+    expect(sink.ended).toBe(true);
+    expect(script.unlistened).toBe(1);
+  });
+
+  it('ends a subscription told during its replay after the replay and the held events', async () => {
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room');
+    const subscribing = chat.subscribe({ lastEventId: '1-0' });
+    await until(() => script.reads.length === 1, 'the history read');
+    script.live('3-0');
+    script.end();
+    script.reads[0]!.answer(page('2-0'));
+    const client = record(await subscribing);
+    expect(client.ids()).toEqual(['2-0', '3-0']);
+    expect(client.completed).toBe(true);
+    expect(client.error).toBeUndefined();
+    expect(script.unlistened).toBe(1);
+  });
+
+  it('keeps a subscription open on an engine that never ends its listeners, as before', async () => {
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room');
+    const client = record(await chat.subscribe());
+    await script.engine.close();
+    script.live('1-0');
+    expect(client.ids()).toEqual(['1-0']);
+    expect(client.completed).toBe(false);
+  });
+
+  it('memoryEngine: close() ends every listener, reporting one that throws', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const engine = memoryEngine();
+      let ended = 0;
+      await engine.listen('room', {
+        event: () => {},
+        gap: () => {},
+        end: () => {
+          throw new Error('broken listener');
+        },
+      });
+      await engine.listen('room', { event: () => {}, gap: () => {}, end: () => ended++ });
+      await engine.close();
+      expect(ended).toBe(1);
+      expect(logged).toHaveBeenCalledWith(
+        'rxsse: a channel listener threw when its engine closed',
+        new Error('broken listener'),
+      );
+    } finally {
+      logged.mockRestore();
+    }
   });
 
   it('memoryEngine: close() stops live delivery', async () => {

@@ -11,6 +11,8 @@ export interface EntryListener<T> {
   event(value: T): void;
   /** As `LiveListener.gap`: `'continue'` when the next entries follow the cursor, as read. */
   gap(kind: GapKind): void;
+  /** As `LiveListener.end`: the reader closed, nothing follows. */
+  end?(): void;
 }
 
 /** Options of a {@link LiveReader}. */
@@ -102,10 +104,12 @@ export class LiveReader<T> {
     return unlisten;
   }
 
-  /** Stops the loop and drops every listener. */
+  /** Stops the loop, and drops and ends every listener. */
   close(): void {
     this.#closed = true;
+    const topics = [...this.#topics.values()];
     this.#topics.clear();
+    for (const topic of topics) for (const listener of topic.listeners) this.#call(() => listener.end?.());
   }
 
   #addTopic(key: string): Topic<T> {

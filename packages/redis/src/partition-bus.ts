@@ -90,6 +90,7 @@ export class PartitionBus {
     const watching = this.readerOf(partition).listen(this.layout.partitionKey(partition), {
       event: (routed) => this.#route(routed),
       gap: () => this.#gap(partition),
+      end: () => this.#end(partition),
     });
     watching.catch(() => {
       if (this.#watched.get(partition) === watching) this.#watched.delete(partition);
@@ -122,6 +123,15 @@ export class PartitionBus {
     for (const state of this.#topics.values()) {
       if (state.partition !== partition) continue;
       for (const listener of state.listeners) this.#call(() => listener.gap('continue'));
+    }
+  }
+
+  /** The partition's reader closed: its topics' listeners are dropped and ended. */
+  #end(partition: number): void {
+    for (const [topic, state] of this.#topics) {
+      if (state.partition !== partition) continue;
+      this.#topics.delete(topic);
+      for (const listener of state.listeners) this.#call(() => listener.end?.());
     }
   }
 

@@ -1,11 +1,13 @@
 // An engine's connections (two, whatever the mode), and what close() does with them and with the
 // publishes still under way.
-import type { ChannelEngine } from '@rxsse/core/channel';
+import { type ChannelEngine, ChannelUnavailableError, createChannel } from '@rxsse/core/channel';
 import { until } from '@rxsse/core/testing';
 import { describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../../test/support/processes.js';
 import { PartitionLayout } from '../src/partition.js';
 import { TopologyRefresh } from '../src/topology-refresh.js';
+import { LiveClient } from './support/sse-clients.js';
+import { startStreamServer } from './support/stream-server.js';
 import { useRedis } from './support/use-redis.js';
 
 const redis = useRedis({ defaults: { blockMs: 100 }, flush: true });
@@ -96,6 +98,47 @@ describe('redisEngine connections', () => {
       await expect(listening).rejects.toThrow(
         /^Redis listen on topic "starting" failed: The Redis engine is closed$/,
       );
+    },
+  );
+
+  it.each([
+    ['per topic', undefined],
+    ['partitioned', 2],
+  ])(
+    'ends the streams still open when closed: each completes, and its client comes back to a refusal (%s)',
+    async (_mode, partitions) => {
+      const store = engine({ partitions });
+      const chat = createChannel(store, 'shutdown');
+      const closes: string[] = [];
+      const errors: unknown[] = [];
+      const resumes: (string | undefined)[] = [];
+      const server = await startStreamServer(
+        (context) => {
+          resumes.push(context.lastEventId);
+          return chat.subscribe(context);
+        },
+        {
+          heartbeat: false,
+          retry: 20,
+          onClose: (reason) => closes.push(reason),
+          onError: (error) => errors.push(error),
+        },
+      );
+      const client = new LiveClient(`${server.url}/events`);
+      try {
+        await until(() => client.opens === 1, 'the client connected');
+        const id = await chat.publish({ data: 'before close' });
+        await until(() => client.ids.length === 1, 'the live event');
+        await store.close();
+        await until(() => closes.length >= 2, 'the stream ended and its client back');
+        expect(closes.slice(0, 2)).toEqual(['complete', 'error']);
+        expect(resumes.slice(0, 2)).toEqual([undefined, id]);
+        expect(errors[0]).toBeInstanceOf(ChannelUnavailableError);
+        expect(client.ids).toEqual([id]);
+      } finally {
+        client.close();
+        await server.close();
+      }
     },
   );
 

@@ -138,6 +138,8 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
    * events, each once and in order. Subscribe to the result once. If the engine cannot be reached,
    * the source fails with {@link ChannelUnavailableError}: the stream answers 200 and ends, and
    * the client reconnects with the same `Last-Event-ID` (it would not after an error status).
+   * When the engine closes, the source completes after what it was sent: the stream ends with
+   * reason `complete`, and the client reconnects too.
    *
    * @example
    * ```ts

@@ -69,6 +69,13 @@ export interface LiveListener {
    * the default, possibly lower (the store lost its data), so the channel accepts lower ids again.
    */
   gap(kind?: GapKind): void;
+  /**
+   * No event will follow: the bus stopped for good (its engine was closed). Called at most once,
+   * never after the listener was unregistered. A channel completes the subscription's source, so
+   * its stream ends (close reason `complete`) and its client reconnects. Optional on both sides: a
+   * bus that never calls it leaves its subscriptions open, and a listener without it is not told.
+   */
+  end?(): void;
 }
 
 /** How ids go on after a {@link LiveListener.gap}: above those before it, or possibly lower. */
@@ -90,9 +97,11 @@ export interface LiveBus {
  */
 export interface ChannelEngine extends HistoryStore, LiveBus {
   /**
-   * Stops live delivery and releases what the engine opened. Subscriptions still open get no more
-   * events and are not told: close it once the streams have ended. From then on `listen` rejects,
-   * so a new subscription's source fails with `ChannelUnavailableError`, and its client reconnects.
+   * Stops live delivery and releases what the engine opened. Every listener still registered is
+   * ended ({@link LiveListener.end}) before it resolves, so the subscriptions still open complete:
+   * their streams end and their clients reconnect. From then on `listen` rejects, so a new
+   * subscription's source fails with `ChannelUnavailableError`, and its client reconnects again (to
+   * another instance, if any).
    */
   close(): Promise<void>;
 }

@@ -27,6 +27,8 @@ export class ChannelFeed implements LiveListener {
   /** Ids at or below it were sent (or the client had them): a later copy is a duplicate. */
   #floor: StreamId | undefined;
   #lastSent: string | null;
+  /** The bus ended while events were held: the subscriber completes once they are sent. */
+  #ended = false;
 
   constructor(
     private readonly topic: string,
@@ -61,6 +63,16 @@ export class ChannelFeed implements LiveListener {
     else this.#held.push({ gap: 'gap', kind });
   }
 
+  /**
+   * The bus will send nothing more (its engine closed). Completes rather than fails: an intended
+   * shutdown is no error to log, and a completed source still ends the stream, counted as
+   * `complete`, after what it was sent, and the client reconnects.
+   */
+  end(): void {
+    if (this.#held !== undefined) this.#ended = true;
+    else this.#subscriber?.complete();
+  }
+
   /** Sends the truncation signal or `replay`, then the held events, then goes live. */
   start(subscriber: Subscriber<ChannelEvent>, replay: Replay): void {
     this.#subscriber = subscriber;
@@ -82,6 +94,7 @@ export class ChannelFeed implements LiveListener {
       }
     }
     this.#held = undefined;
+    if (this.#ended) subscriber.complete();
   }
 
   #send(message: StoredMessage): void {

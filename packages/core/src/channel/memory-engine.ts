@@ -74,8 +74,13 @@ export function memoryEngine(options: MemoryEngineOptions = {}): ChannelEngine {
       };
     },
     async close(): Promise<void> {
+      if (closed) return;
       closed = true;
-      for (const topic of topics.values()) topic.listeners.clear();
+      for (const topic of topics.values()) {
+        // From the set itself: one that a listener's end unregisters is not told after it left.
+        for (const listener of topic.listeners) endListener(listener);
+        topic.listeners.clear();
+      }
     },
   };
 }
@@ -97,6 +102,15 @@ function deliver(topic: Topic, message: StoredMessage): void {
     for (let i = 0; i < queue.length; i++) for (const listener of topic.listeners) listener.event(queue[i]!);
   } finally {
     topic.delivering = undefined;
+  }
+}
+
+/** Ends one listener; one that throws (it must not) cannot keep the others open. */
+function endListener(listener: LiveListener): void {
+  try {
+    listener.end?.();
+  } catch (error) {
+    console.error('rxsse: a channel listener threw when its engine closed', error);
   }
 }
 

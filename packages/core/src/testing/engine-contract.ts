@@ -3,6 +3,7 @@ import {
   type ChannelEngine,
   type ChannelEvent,
   type ChannelSource,
+  ChannelUnavailableError,
   createChannel,
   HISTORY_TRUNCATED_HEADER,
   type HistoryTruncatedEvent,
@@ -26,16 +27,24 @@ export interface EngineFixture {
 export function recordSource(source: ChannelSource) {
   const received: ChannelEvent[] = [];
   let error: unknown;
+  let completed = false;
   const subscription = source.subscribe({
     next: (event) => received.push(event),
     error: (e) => {
       error = e;
+    },
+    complete: () => {
+      completed = true;
     },
   });
   return {
     received,
     get error() {
       return error;
+    },
+    /** Whether the source completed (as a channel's does when its engine closes). */
+    get completed() {
+      return completed;
     },
     ids: () => received.map((event) => ('id' in event ? (event as StoredMessage).id : `<${event.type}>`)),
     unsubscribe: () => subscription.unsubscribe(),
@@ -206,13 +215,35 @@ export function describeEngineContract(fixture: EngineFixture): void {
         stop();
       });
 
-      it('on close, stops delivering to the listeners it had and refuses new ones', async () => {
+      it('on close, ends the listeners it had, once, stops delivering to them and refuses new ones', async () => {
         const store = await engine();
         const topic = freshTopic();
         const seen: string[] = [];
+        let ended = 0;
+        await store.listen(topic, { event: (m) => seen.push(m.id), gap: () => {}, end: () => ended++ });
+        // One that registered and left is not told: it is no longer listening.
+        const stopLeft = await store.listen(topic, { event: () => {}, gap: () => {}, end: () => ended++ });
+        stopLeft();
+        // One without `end` cannot be told: it is dropped all the same.
         await store.listen(topic, { event: (m) => seen.push(m.id), gap: () => {} });
+        // Two that leave together (the streams of one client): the one told first unregisters the
+        // other, which is then not told.
+        let pairEnded = 0;
+        const stops: (() => void)[] = [];
+        const leaveTogether = (): LiveListener => ({
+          event: () => {},
+          gap: () => {},
+          end: () => {
+            pairEnded++;
+            for (const stop of stops) stop();
+          },
+        });
+        stops.push(await store.listen(topic, leaveTogether()), await store.listen(topic, leaveTogether()));
         await store.close();
+        expect(ended).toBe(1);
+        expect(pairEnded).toBe(1);
         await store.close();
+        expect(ended).toBe(1);
         await store.append(topic, { data: 'after close' }).catch(() => {});
         // Another engine of the kind publishes to the topic too (with a shared store, the closed one
         // would read it): once its own listener has the event, the closed one has had its chance.
@@ -228,6 +259,21 @@ export function describeEngineContract(fixture: EngineFixture): void {
     });
 
     describe('channel', () => {
+      it('completes the sources still open when the engine closes, after what they were sent', async () => {
+        const store = await engine();
+        const chat = createChannel(store, freshTopic());
+        const live = recordSource(await chat.subscribe());
+        const [first] = await publishAll(store, chat.topic, 1);
+        await until(() => live.received.length === 1, 'the live event');
+        await store.close();
+        expect(live.completed).toBe(true);
+        expect(live.error).toBeUndefined();
+        expect(live.ids()).toEqual([first]);
+        // A client that comes back meets the closed engine: its source fails, and it tries again.
+        const again = recordSource(await chat.subscribe({ lastEventId: first }));
+        expect(again.error).toBeInstanceOf(ChannelUnavailableError);
+      });
+
       it('sends a fresh subscriber live events only, each once', async () => {
         const chat = createChannel(await engine(), freshTopic());
         await chat.publish({ data: 'before' });
