@@ -661,12 +661,12 @@ describe('Channel, at its edges', () => {
     }
   });
 
-  it('memoryEngine: close() stops live delivery', async () => {
+  it('memoryEngine: close() stops live delivery, and a publish after it rejects', async () => {
     const engine = memoryEngine();
     const chat = createChannel(engine, 'room');
     const client = record(await chat.subscribe());
     await engine.close();
-    await chat.publish({ data: 'after close' });
+    await expect(chat.publish({ data: 'after close' })).rejects.toThrow('The memory engine is closed');
     expect(client.received).toEqual([]);
   });
 

@@ -99,9 +99,9 @@ export interface ChannelEngine extends HistoryStore, LiveBus {
   /**
    * Stops live delivery and releases what the engine opened. Every listener still registered is
    * ended ({@link LiveListener.end}) before it resolves, so the subscriptions still open complete:
-   * their streams end and their clients reconnect. From then on `listen` rejects, so a new
-   * subscription's source fails with `ChannelUnavailableError`, and its client reconnects again (to
-   * another instance, if any).
+   * their streams end and their clients reconnect. From then on `append` rejects (no subscriber
+   * could receive the event), and `listen` too, so a new subscription's source fails with
+   * `ChannelUnavailableError`, and its client reconnects again (to another instance, if any).
    */
   close(): Promise<void>;
 }

@@ -56,6 +56,8 @@ export function memoryEngine(options: MemoryEngineOptions = {}): ChannelEngine {
 
   return {
     async append(name: string, message: MessageEvent<unknown>): Promise<string> {
+      // Nobody can listen any more: a publish that resolved would be an event dropped silently.
+      if (closed) throw new Error('The memory engine is closed');
       const topic = topicOf(name);
       const stored = topic.ring.append(message);
       deliver(topic, stored);

@@ -215,7 +215,7 @@ export function describeEngineContract(fixture: EngineFixture): void {
         stop();
       });
 
-      it('on close, ends the listeners it had, once, stops delivering to them and refuses new ones', async () => {
+      it('on close, ends the listeners it had, once, stops delivering to them, and refuses appends and new listeners', async () => {
         const store = await engine();
         const topic = freshTopic();
         const seen: string[] = [];
@@ -244,7 +244,8 @@ export function describeEngineContract(fixture: EngineFixture): void {
         expect(pairEnded).toBe(1);
         await store.close();
         expect(ended).toBe(1);
-        await store.append(topic, { data: 'after close' }).catch(() => {});
+        // No subscriber could receive it: stored and acknowledged, it would be dropped silently.
+        await expect(store.append(topic, { data: 'after close' })).rejects.toThrow();
         // Another engine of the kind publishes to the topic too (with a shared store, the closed one
         // would read it): once its own listener has the event, the closed one has had its chance.
         const other = await engine();
