@@ -36,7 +36,8 @@ export function checkEventSource(value: unknown): EventSourceLike<MessageEvent<u
   );
 }
 
-function describeValue(value: unknown): string {
+/** Names a value for an error message: its kind, and a short text or class name. */
+export function describeValue(value: unknown): string {
   if (value === null || value === undefined) return String(value);
   if (Array.isArray(value)) return `an array of ${value.length}`;
   if (typeof value === 'function') return 'a function';

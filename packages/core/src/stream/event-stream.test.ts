@@ -461,6 +461,34 @@ describe('streamEvents', () => {
     expect(bad({ serialize: 'json' })).toThrow(/^serialize must be a function, got string$/);
   });
 
+  it('refuses an option of the wrong type when the route is set up, naming it and what it got', () => {
+    const bad = (options: unknown) => () => resolveStreamOptions(options as StreamOptions);
+    const { metrics } = recordMetrics();
+    const callbacks = { errorEvent: () => undefined, onClose: () => {}, onError: () => {} };
+    const fine = { group: new StreamGroup(), metrics, strict: true, allowReservedTypes: false };
+    expect(bad({ ...fine, ...callbacks, headers: {} })).not.toThrow();
+    expect(bad({ metrics: { ...metrics, refused: () => {} } })).not.toThrow();
+    expect(bad({ group: {} })).toThrow(/^group must be a StreamGroup, got an object \(Object\)$/);
+    expect(bad({ group: 'api' })).toThrow(TypeError);
+    expect(bad({ metrics: 5 })).toThrow(
+      /^metrics must be an object with the StreamMetrics hooks, got number 5$/,
+    );
+    expect(bad({ metrics: { ...metrics, wrote: 1 } })).toThrow(
+      /^metrics\.wrote must be a function, got number$/,
+    );
+    expect(bad({ metrics: { ...metrics, refused: 'yes' } })).toThrow(/^metrics\.refused must be a function/);
+    expect(bad({ onClose: 'log' })).toThrow(/^onClose must be a function, got string$/);
+    expect(bad({ onError: console })).toThrow(/^onError must be a function, got object$/);
+    expect(bad({ errorEvent: { type: 'oops' } })).toThrow(/^errorEvent must be a function, got object$/);
+    expect(bad({ strict: 'false' })).toThrow(/^strict must be a boolean, got string$/);
+    expect(bad({ allowReservedTypes: 1 })).toThrow(/^allowReservedTypes must be a boolean, got number$/);
+    expect(bad({ headers: 'X-A: 1' })).toThrow(/^headers must be an object of names to values, got string/);
+    expect(bad({ headers: null })).toThrow(/^headers must be an object of names to values, got null$/);
+    expect(bad({ headers: [['X-A', '1']] })).toThrow(/^headers must be an object .*, got an array of 1$/);
+    expect(bad('fast')).toThrow(/^options must be an object, got string fast$/);
+    expect(bad(null)).toThrow(/^options must be an object, got null$/);
+  });
+
   it('refuses header overrides no response can carry when the route is set up, naming them', () => {
     const bad = (headers: Record<string, string | null>) => () => resolveStreamOptions({ headers });
     expect(bad({ 'X-Ok': 'a\tb é', 'X-Powered-By': null, "!#$%&'*+-.^_`|~09az": '' })).not.toThrow();

@@ -1,6 +1,7 @@
 import { checkFormatOptions } from '../encode/format.js';
 import type { FormatOptions, MessageEvent } from '../encode/types.js';
 import { checkHeaderOverrides, type HeaderOverrides } from '../http/headers.js';
+import { describeValue } from '../http/source.js';
 import { checkDuration, checkIntegerDuration } from './duration.js';
 import { openStreams, type StreamGroup } from './group.js';
 import type { StreamMetrics } from './metrics.js';
@@ -106,8 +107,14 @@ export type ResolvedStreamOptions = StreamOptions &
 /**
  * Fills in defaults once, so every connection of a route shares one options object, and with it
  * the cache that encodes a message shared by many connections only once.
+ * @throws {TypeError} naming the option, when one has the wrong type (a `group` that is not a
+ *   `StreamGroup`, `metrics` without its hooks, a callback that is not a function, ...).
+ * @throws {RangeError} naming the option, when a number is out of range.
  */
 export function resolveStreamOptions(options: StreamOptions = {}): ResolvedStreamOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`options must be an object, got ${describeValue(options)}`);
+  }
   if ((options as Partial<ResolvedStreamOptions>).resolved) return options as ResolvedStreamOptions;
   const resolved: ResolvedStreamOptions = {
     ...options,
@@ -126,11 +133,71 @@ export function resolveStreamOptions(options: StreamOptions = {}): ResolvedStrea
   if (resolved.heartbeat !== false) checkDuration('heartbeat', resolved.heartbeat);
   if (resolved.maxLifetime !== undefined) checkDuration('maxLifetime', resolved.maxLifetime);
   if (resolved.retry !== undefined) checkIntegerDuration('retry', resolved.retry);
-  if (resolved.headers) checkHeaderOverrides(resolved.headers);
+  if (resolved.headers !== undefined) checkHeaders(resolved.headers);
+  checkObjects(resolved);
   checkFormatOptions(resolved);
   checkOverflowPolicy(resolved.onOverflow);
   if (!['skip', 'close'].includes(resolved.onInvalidMessage)) {
     throw new TypeError(`onInvalidMessage must be 'skip' or 'close'`);
   }
   return resolved;
+}
+
+/** The {@link StreamMetrics} hooks; only `refused` may be left out. */
+const METRICS_HOOKS = ['opened', 'wrote', 'heartbeat', 'dropped', 'closed', 'refused'] as const;
+
+/** The `StreamGroup` methods a stream and a shutdown call. */
+const GROUP_METHODS = ['add', 'delete', 'reconnectHint', 'close'] as const;
+
+/**
+ * Checks the options a stream only calls or reads later, so a wrong one fails here, naming it,
+ * instead of every request failing with a TypeError that names none.
+ * @throws {TypeError} naming the option.
+ */
+function checkObjects(options: ResolvedStreamOptions): void {
+  for (const name of ['errorEvent', 'onClose', 'onError'] as const) {
+    const value = options[name];
+    if (value !== undefined && typeof value !== 'function') {
+      throw new TypeError(`${name} must be a function, got ${kindOf(value)}`);
+    }
+  }
+  for (const name of ['strict', 'allowReservedTypes'] as const) {
+    const value = options[name];
+    if (value !== undefined && typeof value !== 'boolean') {
+      throw new TypeError(`${name} must be a boolean, got ${kindOf(value)}`);
+    }
+  }
+  const group = options.group as unknown as Partial<Record<string, unknown>> | null;
+  if (
+    typeof group !== 'object' ||
+    group === null ||
+    GROUP_METHODS.some((name) => typeof group[name] !== 'function')
+  ) {
+    throw new TypeError(`group must be a StreamGroup, got ${describeValue(options.group)}`);
+  }
+  const { metrics } = options;
+  if (metrics === undefined) return;
+  if (typeof metrics !== 'object' || metrics === null) {
+    throw new TypeError(
+      `metrics must be an object with the StreamMetrics hooks, got ${describeValue(metrics)}`,
+    );
+  }
+  for (const hook of METRICS_HOOKS) {
+    const value = metrics[hook];
+    if ((value !== undefined || hook !== 'refused') && typeof value !== 'function') {
+      throw new TypeError(`metrics.${hook} must be a function, got ${kindOf(value)}`);
+    }
+  }
+}
+
+function checkHeaders(headers: HeaderOverrides): void {
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
+    throw new TypeError(`headers must be an object of names to values, got ${describeValue(headers)}`);
+  }
+  checkHeaderOverrides(headers);
+}
+
+/** `typeof`, but `null` for null, which `typeof` calls an object. */
+function kindOf(value: unknown): string {
+  return value === null ? 'null' : typeof value;
 }
