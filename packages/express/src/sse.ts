@@ -1,4 +1,4 @@
-import { type MessageEvent, resolveStreamOptions, type StreamOptions } from '@rxsse/core';
+import { checkEventHandler, type MessageEvent, resolveStreamOptions, type StreamOptions } from '@rxsse/core';
 import { consoleReporter, type EventHandler, openEventStream } from '@rxsse/node';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
@@ -14,6 +14,7 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
   handler: EventHandler<Request, M>,
   options?: StreamOptions,
 ): RequestHandler {
+  checkEventHandler(handler, 'sse');
   const resolved = resolveStreamOptions(options);
   return (req: Request, res: Response, next: NextFunction) => {
     // A handler that throws before the first byte is Express's to answer, like any other route.

@@ -1,5 +1,5 @@
 import { format } from 'node:util';
-import { type MessageEvent, resolveStreamOptions, type StreamOptions } from '@rxsse/core';
+import { checkEventHandler, type MessageEvent, resolveStreamOptions, type StreamOptions } from '@rxsse/core';
 import { type EventHandler, openEventStream } from '@rxsse/node';
 import type { Context, Middleware } from 'koa';
 
@@ -16,6 +16,7 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
   handler: EventHandler<Context, M>,
   options?: StreamOptions,
 ): Middleware {
+  checkEventHandler(handler, 'sse');
   const resolved = resolveStreamOptions(options);
   return async (ctx) => {
     // A handler that throws before the first byte is Koa's to answer, like any other middleware;

@@ -6,6 +6,16 @@ import { fetchBytes } from '../../../test/support/clients.js';
 import { serveForSuite } from '../../../test/support/suite-server.js';
 import { closeStreamsOnServerClose, sse } from '../src/index.js';
 
+describe('koa sse() when the route is set up', () => {
+  it('refuses a handler that is not a function, naming what it got, and says how to pass a source', () => {
+    expect(() => sse(from([{ data: 'x' }]) as never)).toThrow(
+      /^sse\(\) takes a handler, a function of the request that returns its events, got an object \(Observable\); wrap a source in one: sse\(\(\) => source\)$/,
+    );
+    expect(() => sse(undefined as never)).toThrow(/, got undefined$/);
+    expect(() => sse('/events' as never)).toThrow(TypeError);
+  });
+});
+
 describe('koa sse() middleware', () => {
   const app = new Koa();
   const logged: unknown[] = [];

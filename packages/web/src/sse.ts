@@ -1,5 +1,6 @@
 import {
   type EventHandler as CoreEventHandler,
+  checkEventHandler,
   type ErrorReporter,
   type MessageEvent,
   pickLastEventId,
@@ -38,6 +39,7 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
   handler: EventHandler<M>,
   options: StreamOptions = {},
 ): (request: Request) => Promise<Response> {
+  checkEventHandler(handler, 'sse');
   const resolved = resolveStreamOptions({ ...options, heartbeat: options.heartbeat ?? DEFAULT_HEARTBEAT });
   return async (request) => {
     const sink = new WebSink(request);

@@ -38,6 +38,13 @@ describe('sse() as a fetch handler', () => {
     await expect(sse(() => 42 as never)(request())).rejects.toThrow(/returned number 42/);
   });
 
+  it('refuses a handler that is not a function when the route is set up, and says how to pass a source', () => {
+    expect(() => sse(from([{ data: 'x' }]) as never)).toThrow(
+      /^sse\(\) takes a handler, a function of the request that returns its events, got an object \(Observable\); wrap a source in one: sse\(\(\) => source\)$/,
+    );
+    expect(() => sse(null as never)).toThrow(/, got null$/);
+  });
+
   it('answers HEAD with the headers alone, without running the handler', async () => {
     let calls = 0;
     const response = await sse(() => {

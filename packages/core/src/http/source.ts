@@ -23,16 +23,32 @@ export function isSubscribable(
  * @throws {TypeError} naming the value, when it is neither an Observable nor an AsyncIterable.
  */
 export function checkEventSource(value: unknown): EventSourceLike<MessageEvent<unknown>> {
-  if (
+  if (isEventSource(value)) return value;
+  throw new TypeError(
+    `An event stream's handler returned ${describeValue(value)}, not an Observable or an AsyncIterable`,
+  );
+}
+
+/**
+ * Checks a route's handler when the route is set up, so that a source passed where a function of
+ * the request belongs fails there, not with an error status on every request.
+ * @param api - the function the handler was passed to, for the message: `'sse'`.
+ * @throws {TypeError} naming what was given, unless `handler` is a function.
+ */
+export function checkEventHandler(handler: unknown, api: string): void {
+  if (typeof handler === 'function') return;
+  const hint = isEventSource(handler) ? `; wrap a source in one: ${api}(() => source)` : '';
+  throw new TypeError(
+    `${api}() takes a handler, a function of the request that returns its events, got ${describeValue(handler)}${hint}`,
+  );
+}
+
+function isEventSource(value: unknown): value is EventSourceLike<MessageEvent<unknown>> {
+  return (
     value != null &&
     (typeof value === 'object' || typeof value === 'function') &&
     (typeof (value as { subscribe?: unknown }).subscribe === 'function' ||
       typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function')
-  ) {
-    return value as EventSourceLike<MessageEvent<unknown>>;
-  }
-  throw new TypeError(
-    `An event stream's handler returned ${describeValue(value)}, not an Observable or an AsyncIterable`,
   );
 }
 
