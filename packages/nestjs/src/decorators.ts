@@ -42,13 +42,16 @@ const ROUTE_ARGS_METADATA = '__routeArguments__';
  */
 export function RxSse(path?: string | string[], options?: RxSseRouteOptions): MethodDecorator {
   // Checked here, so a bad option fails when the controller is defined, not at the first request.
-  if (options) resolveStreamOptions(options);
+  checkPath(path);
+  if (options) checkRouteOptions(options);
   return (target, key, descriptor) => {
-    const original = descriptor.value as unknown as (...args: unknown[]) => unknown;
+    const route = `${String(target.constructor.name)}.${String(key)}`;
+    const original = descriptor?.value as unknown as (...args: unknown[]) => unknown;
+    if (typeof original !== 'function')
+      throw new TypeError(`@RxSse() decorates a method, and ${route} is not one`);
     // The method is wrapped to report its result to the stream; it receives the request as one
     // more argument, past its own (Nest's parameter decorators ran before this one).
     const requestIndex = Math.max(original.length, parameterCount(target, key));
-    const route = `${String(target.constructor.name)}.${String(key)}`;
     const wrapped = function (this: unknown, ...args: unknown[]) {
       const req = args[requestIndex];
       // Nest always passes the request; a call without it is code calling the method itself (a
@@ -76,6 +79,31 @@ export function RxSse(path?: string | string[], options?: RxSseRouteOptions): Me
     SetMetadata<string, RxSseRoute>(RXSSE_ROUTE, { options })(target, key, descriptor);
     return descriptor;
   };
+}
+
+/** Options first, as in `@RxSse({ heartbeat })`, would be taken for the path and go unused. */
+function checkPath(path: unknown): void {
+  if (path === undefined || typeof path === 'string') return;
+  if (Array.isArray(path) && path.every((each) => typeof each === 'string')) return;
+  const got = Array.isArray(path) ? 'an array with a non-string' : kindOf(path);
+  throw new TypeError(
+    `@RxSse() takes a path (a string or an array of strings) first, got ${got}; options go second: @RxSse('path', options)`,
+  );
+}
+
+function checkRouteOptions(options: RxSseRouteOptions): void {
+  const { method } = options;
+  // Any other method would be routed as GET, silently.
+  if (method !== undefined && method !== 'GET' && method !== 'POST') {
+    throw new TypeError(`method must be 'GET' or 'POST', got ${JSON.stringify(method)}`);
+  }
+  resolveStreamOptions(options);
+}
+
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'no prototype'})`;
+  return `${typeof value} ${String(value)}`;
 }
 
 function parameterCount(target: object, key: string | symbol): number {

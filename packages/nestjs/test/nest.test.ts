@@ -484,6 +484,27 @@ describe(`nestjs ${nestMajor}: RxsseModule`, () => {
     expect(() => RxSse('x', { stallTimeout: 0 })).toThrow(/stallTimeout/);
   });
 
+  it('refuses a path, method or member it cannot route where the controller is defined, naming it', () => {
+    expect(() => RxSse({ heartbeat: 1000 } as never)).toThrow(
+      /^@RxSse\(\) takes a path \(a string or an array of strings\) first, got an object \(Object\); options go second: @RxSse\('path', options\)$/,
+    );
+    expect(() => RxSse(['a', 1] as never)).toThrow(TypeError);
+    expect(() => RxSse('x', { method: 'post' as never })).toThrow(
+      /^method must be 'GET' or 'POST', got "post"$/,
+    );
+    class Feeds {
+      get feed() {
+        return from([{ data: 'x' }]);
+      }
+    }
+    const accessor = Object.getOwnPropertyDescriptor(Feeds.prototype, 'feed') as PropertyDescriptor;
+    expect(() => RxSse('feed')(Feeds.prototype, 'feed', accessor)).toThrow(
+      /^@RxSse\(\) decorates a method, and Feeds\.feed is not one$/,
+    );
+    expect(() => RxSse()(Feeds.prototype, 'feed', undefined as never)).toThrow(TypeError);
+    expect(() => RxSse(['a', 'b'], { method: 'POST' })).not.toThrow();
+  });
+
   it('takes its options from forRootAsync, with metrics from DI', async () => {
     const opened: string[] = [];
     const METRICS = Symbol('metrics');
