@@ -4,7 +4,9 @@ import {
   type EventContext,
   type EventSourceLike,
   type EventStream,
+  isAbortOf,
   type MessageEvent,
+  NO_EVENTS,
   pickLastEventId,
   type ResolvedStreamOptions,
   removedHeaders,
@@ -56,7 +58,7 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
     // A handler that gave its signal to a fetch or a timer fails with the abort once its client
     // left: that is the client's close, counted as one, not an error for the framework to answer.
     if (!isAbortOf(error, sink.signal)) throw error;
-    return streamEvents(NOTHING, sink, options, report);
+    return streamEvents(NO_EVENTS, sink, options, report);
   }
   // A shutdown may have begun while an async handler ran: the group's close has already ended the
   // streams it held, so a stream started now would keep the closing server open. The source was
@@ -64,18 +66,6 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
   if (isClosing(req, options)) return void turnAwayEventStream(sink, options, report, source);
   return streamEvents(source, sink, options, report);
 }
-
-/** Whether `error` is the abort of `signal`, after it aborted: its reason, or an `AbortError`. */
-function isAbortOf(error: unknown, signal: AbortSignal): boolean {
-  return (
-    signal.aborted && (error === signal.reason || (error as { name?: unknown } | null)?.name === 'AbortError')
-  );
-}
-
-/** The source of a handler whose client left: the stream closes before it reads anything. */
-const NOTHING: AsyncIterable<never> = {
-  [Symbol.asyncIterator]: () => ({ next: () => Promise.resolve({ done: true, value: undefined }) }),
-};
 
 /** `console.error`, naming the request: the channel of frameworks that have no logger of their own. */
 export function consoleReporter(req: NodeRequest, path: string | undefined = req.url): ErrorReporter {

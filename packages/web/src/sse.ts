@@ -2,7 +2,9 @@ import {
   type EventHandler as CoreEventHandler,
   checkEventHandler,
   type ErrorReporter,
+  isAbortOf,
   type MessageEvent,
+  NO_EVENTS,
   pickLastEventId,
   resolveStreamOptions,
   type StreamOptions,
@@ -27,7 +29,8 @@ export const DEFAULT_HEARTBEAT = 4000;
  * A fetch handler, `(request) => Promise<Response>`, that streams the events `handler` returns for
  * each request: for Bun, Deno, Workers, Hono, Next.js and SvelteKit route handlers alike. A handler
  * that throws, or returns something that is not a source, rejects before a `Response` exists, so
- * the framework answers with its own error response; the handler's `signal` aborts then.
+ * the framework answers with its own error response; the handler's `signal` aborts then. One that
+ * fails with the abort of its `signal`, its client gone, is the client's close instead.
  *
  * @example
  * ```ts
@@ -63,6 +66,12 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
       });
       streamEvents(source, sink, resolved, report);
     } catch (error) {
+      // A handler that gave its signal to a fetch or a timer fails with the abort once its client
+      // left: that is the client's close, counted as one, not an error for the runtime to log.
+      if (isAbortOf(error, sink.signal)) {
+        streamEvents(NO_EVENTS, sink, resolved, report);
+        return sink.response;
+      }
       // No stream will ever close the sink, and a runtime need not abort `request.signal` after
       // its error response: abort `signal` here, or what the handler tied to it (a channel's
       // subscription) is held for good.

@@ -106,6 +106,54 @@ describe('sse(): a handler that fails after it used its signal', () => {
   });
 });
 
+describe("sse(): a handler that fails with its signal's abort after the client left", () => {
+  it.each([
+    ['the reason of its signal', (signal: AbortSignal) => signal.reason],
+    [
+      'an AbortError of an API it gave its signal',
+      () => new DOMException('This operation was aborted', 'AbortError'),
+    ],
+  ])('closes with reason client, and reports nothing, when it fails with %s', async (_label, failure) => {
+    const { options, closes } = recording({ heartbeat: false });
+    let requested = false;
+    const server = await honoHarness.start([
+      {
+        path: '/sse',
+        // Say, a fetch upstream given the signal, as the README suggests.
+        events: ({ signal }) => {
+          requested = true;
+          return new Promise((_resolve, reject) =>
+            signal.addEventListener('abort', () => reject(failure(signal))),
+          );
+        },
+        options,
+      },
+    ]);
+    const client = await rawClient(`${server.url}/sse`, { read: true });
+    try {
+      await waitFor(() => requested, 5000, 'the handler');
+      client.destroy();
+      await waitFor(() => closes.length === 1 || server.logged.length > 0, 5000, 'the close');
+      expect(server.logged).toEqual([]);
+      expect(closes.map((c) => c.reason)).toEqual(['client']);
+    } finally {
+      client.destroy();
+      await server.close();
+    }
+  });
+
+  it('still rejects with what the handler throws after its client left, when it is not the abort', async () => {
+    const abort = new AbortController();
+    const handler = sse(async (_request, { signal }) => {
+      abort.abort(); // the client leaves while, say, a query runs
+      await Promise.resolve();
+      expect(signal.aborted).toBe(true);
+      throw new Error('database went away');
+    });
+    await expect(handler(request({ signal: abort.signal }))).rejects.toThrow('database went away');
+  });
+});
+
 describe('sse(): a handler that resolves while the server shuts down', () => {
   it('turns the request away instead of starting a stream the close would miss', async () => {
     let release!: () => void;

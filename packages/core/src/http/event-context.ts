@@ -14,3 +14,18 @@ export type EventHandler<Req, M extends MessageEvent<unknown> = MessageEvent> = 
   req: Req,
   context: EventContext,
 ) => EventSourceLike<M> | Promise<EventSourceLike<M>>;
+
+/**
+ * Whether a handler failed with the abort of its context's `signal` (it gave the signal to a
+ * `fetch` or a timer) once its client left: the client's close, not an error of the route.
+ */
+export function isAbortOf(error: unknown, signal: AbortSignal): boolean {
+  return (
+    signal.aborted && (error === signal.reason || (error as { name?: unknown } | null)?.name === 'AbortError')
+  );
+}
+
+/** The source of a handler whose client left: a stream of it closes before it reads anything. */
+export const NO_EVENTS: AsyncIterable<never> = {
+  [Symbol.asyncIterator]: () => ({ next: () => Promise.resolve({ done: true, value: undefined }) }),
+};

@@ -1,6 +1,6 @@
 // What every transport shares: the Sink it implements, the response headers, Last-Event-ID, and
 // what a route's handler receives and returns.
-export type { EventContext, EventHandler } from './event-context.js';
+export { type EventContext, type EventHandler, isAbortOf, NO_EVENTS } from './event-context.js';
 export {
   type HeaderOverrides,
   removedHeaders,
