@@ -3,6 +3,7 @@ import { take } from 'rxjs';
 import { describe, expect, expectTypeOf, it, vi } from 'vitest';
 import {
   type ChannelEngine,
+  type ChannelOptions,
   ChannelUnavailableError,
   createChannel,
   EngineContractError,
@@ -397,6 +398,24 @@ describe('Channel', () => {
     expect(() => memoryEngine({ maxEvents: -1 })).toThrow(RangeError);
     expect(() => createChannel(engine, 't', { format: { maxDataLines: 0 } })).toThrow(RangeError);
     expect(() => createChannel(engine, 't', { format: { ids: 'Spec' as 'spec' } })).toThrow(TypeError);
+  });
+
+  it('refuses an engine, option or callback of the wrong type when it is created, naming it', () => {
+    const engine = memoryEngine();
+    const bad = (engine: unknown, options?: unknown) => () =>
+      createChannel(engine as ChannelEngine, 't', options as ChannelOptions);
+    expect(bad(engine, { onReplay: () => {}, maxReplay: {}, format: { strict: true } })).not.toThrow();
+    expect(bad({ publish: () => {} })).toThrow(
+      /^engine must be a ChannelEngine \(memoryEngine\(\), redisEngine\(\)\), got an object \(Object\)$/,
+    );
+    expect(bad(undefined)).toThrow(/, got undefined$/);
+    expect(bad(engine, { onReplay: 'log' })).toThrow(/^onReplay must be a function, got string$/);
+    expect(bad(engine, { maxReplay: 100 })).toThrow(
+      /^maxReplay must be an object \{ events, bytes \}, got number 100$/,
+    );
+    expect(bad(engine, { format: 'spec' })).toThrow(/^format must be an object, got string spec$/);
+    expect(bad(engine, { format: { strict: 'yes' } })).toThrow(/^strict must be a boolean, got string$/);
+    expect(bad(engine, 'chat')).toThrow(/^options must be an object, got string chat$/);
   });
 });
 

@@ -4,6 +4,7 @@ import { checkFormatOptions, formatEvent } from '../encode/format.js';
 import type { FormatOptions, MessageEvent } from '../encode/types.js';
 import { utf8Length } from '../encode/utf8.js';
 import { SOURCE_HEADERS, type WithSourceHeaders } from '../http/headers.js';
+import { describeValue } from '../http/source.js';
 import type { ChannelEngine, StoredMessage } from './engine.js';
 import { ChannelUnavailableError, checkEngineId } from './errors.js';
 import { type ChannelEvent, ChannelFeed, type TruncationEventFactory } from './feed.js';
@@ -91,6 +92,7 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
     if (typeof topic !== 'string' || !topic.isWellFormed()) {
       throw new TypeError(`A channel's topic must be a well-formed string, got ${JSON.stringify(topic)}`);
     }
+    checkTypes(engine, options);
     this.#engine = engine;
     this.#onReplay = options.onReplay;
     this.#format = options.format ?? {};
@@ -183,6 +185,9 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
  * A channel for `topic` on `engine`. Switching engines is the only change between one process
  * and many.
  *
+ * @throws {TypeError} naming it, for an `engine` that is not a `ChannelEngine`, a topic that is not a
+ *   well-formed string, or an option of the wrong type.
+ * @throws {RangeError} naming it, for a limit out of range or a reserved `truncationEventType`.
  * @example
  * ```ts
  * const engine = memoryEngine(); // or redisEngine({ url: process.env.REDIS_URL }) from @rxsse/redis
@@ -255,6 +260,39 @@ function unlistenOrReport(unlisten: () => void): void {
  */
 function unavailable<M extends MessageEvent<unknown>>(topic: string, cause: unknown): ChannelSource<M> {
   return throwError(() => new ChannelUnavailableError(topic, cause));
+}
+
+const ENGINE_METHODS = ['append', 'read', 'listen', 'close'] as const;
+
+/**
+ * Checks what a channel only calls later, so that a wrong engine (a Redis client itself) or
+ * callback fails here, naming it, not as an unavailable channel on every subscribe.
+ * @throws {TypeError} naming the argument or option.
+ */
+function checkTypes(engine: ChannelEngine, options: ChannelOptions): void {
+  const methods = engine as unknown as Partial<Record<string, unknown>> | null;
+  if (
+    typeof methods !== 'object' ||
+    methods === null ||
+    ENGINE_METHODS.some((name) => typeof methods[name] !== 'function')
+  ) {
+    throw new TypeError(
+      `engine must be a ChannelEngine (memoryEngine(), redisEngine()), got ${describeValue(engine)}`,
+    );
+  }
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`options must be an object, got ${describeValue(options)}`);
+  }
+  const { onReplay, maxReplay, format } = options;
+  if (onReplay !== undefined && typeof onReplay !== 'function') {
+    throw new TypeError(`onReplay must be a function, got ${typeof onReplay}`);
+  }
+  if (maxReplay !== undefined && (typeof maxReplay !== 'object' || maxReplay === null)) {
+    throw new TypeError(`maxReplay must be an object { events, bytes }, got ${describeValue(maxReplay)}`);
+  }
+  if (format !== undefined && (typeof format !== 'object' || format === null)) {
+    throw new TypeError(`format must be an object, got ${describeValue(format)}`);
+  }
 }
 
 function positive(value: number, name: string): number {

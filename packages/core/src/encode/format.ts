@@ -75,7 +75,8 @@ export function formatRetry(ms: number): string {
  * Checks encoder options where they are given (a route, a channel), so a typo fails there rather
  * than refusing messages one by one.
  * @throws {RangeError} for a `maxDataLines` that is not a positive integer.
- * @throws {TypeError} for an `ids` other than `'portable'` or `'spec'`, or a `serialize` that is not a function.
+ * @throws {TypeError} for an `ids` other than `'portable'` or `'spec'`, a `serialize` that is not a
+ *   function, or a `strict` or `allowReservedTypes` that is not a boolean.
  */
 export function checkFormatOptions(options: FormatOptions): void {
   const { maxDataLines, ids, serialize } = options;
@@ -87,6 +88,12 @@ export function checkFormatOptions(options: FormatOptions): void {
   }
   if (serialize !== undefined && typeof serialize !== 'function') {
     throw new TypeError(`serialize must be a function, got ${typeof serialize}`);
+  }
+  for (const name of ['strict', 'allowReservedTypes'] as const) {
+    const value = options[name];
+    if (value !== undefined && typeof value !== 'boolean') {
+      throw new TypeError(`${name} must be a boolean, got ${kind(value)}`);
+    }
   }
 }
 

@@ -161,12 +161,6 @@ function checkObjects(options: ResolvedStreamOptions): void {
       throw new TypeError(`${name} must be a function, got ${kindOf(value)}`);
     }
   }
-  for (const name of ['strict', 'allowReservedTypes'] as const) {
-    const value = options[name];
-    if (value !== undefined && typeof value !== 'boolean') {
-      throw new TypeError(`${name} must be a boolean, got ${kindOf(value)}`);
-    }
-  }
   const group = options.group as unknown as Partial<Record<string, unknown>> | null;
   if (
     typeof group !== 'object' ||
