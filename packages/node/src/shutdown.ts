@@ -3,7 +3,13 @@ import { Server as HttpServer, type IncomingMessage, type ServerResponse } from 
 import type { Http2Session } from 'node:http2';
 import { Server as HttpsServer } from 'node:https';
 import type { Server, Socket } from 'node:net';
-import { checkShutdownOptions, openStreams, type ShutdownOptions, type StreamGroup } from '@rxsse/core';
+import {
+  checkShutdownOptions,
+  checkStreamGroup,
+  openStreams,
+  type ShutdownOptions,
+  type StreamGroup,
+} from '@rxsse/core';
 import { markServerClosing } from './open-event-stream.js';
 
 /**
@@ -16,6 +22,8 @@ import { markServerClosing } from './open-event-stream.js';
  * gracefully too (see {@link trackHttp2Sessions}).
  *
  * @throws {RangeError} at once, for a `retry`, `spread` or `deadline` out of range.
+ * @throws {TypeError} at once, for a `server` that is not a Node server or a `group` that is not a
+ *   `StreamGroup`.
  *
  * @example
  * ```ts
@@ -27,8 +35,16 @@ export function closeStreamsOnServerClose(
   server: Server,
   options: ShutdownOptions & { group?: StreamGroup } = {},
 ): void {
+  // Not the app itself (an Express or Koa app): its close() is never what stops the server. Not
+  // `instanceof net.Server` either: Bun's `http.Server` is none.
+  if (!isServer(server)) {
+    throw new TypeError(
+      `closeStreamsOnServerClose() takes a Node server (what app.listen() returns), got ${typeof server === 'function' ? 'a function' : typeof server}`,
+    );
+  }
   const { group = openStreams, ...shutdown } = options;
   checkShutdownOptions(shutdown);
+  checkStreamGroup(group);
   const closeSessions = trackHttp2Sessions(server);
   const close = server.close;
   server.close = function closeWithStreams(this: Server, callback?: (error?: Error) => void) {
@@ -72,6 +88,16 @@ function reapWhenIdle(server: Server): (message: unknown) => void {
     if ((message as { server?: unknown }).server !== server) return;
     setImmediate(() => (server as Partial<HttpServer>).closeIdleConnections?.());
   };
+}
+
+function isServer(value: unknown): value is Server {
+  const server = value as Partial<Server> | null;
+  return (
+    typeof server === 'object' &&
+    server !== null &&
+    typeof server.close === 'function' &&
+    typeof server.address === 'function'
+  );
 }
 
 function closeAfterResponse(req: IncomingMessage, res: ServerResponse): void {

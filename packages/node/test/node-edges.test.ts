@@ -462,6 +462,20 @@ describe('closeStreamsOnServerClose', () => {
     expect(() => closeStreamsOnServerClose(plain, { retry: -1 })).toThrow(RangeError);
   });
 
+  it('throws a TypeError at once for what is not a Node server, or a group that is not a StreamGroup', () => {
+    // Say, the app instead of what app.listen() returned: its close() would never end a stream.
+    const app = Object.assign(() => {}, EventEmitter.prototype);
+    expect(() => closeStreamsOnServerClose(app as never)).toThrow(
+      /^closeStreamsOnServerClose\(\) takes a Node server \(what app\.listen\(\) returns\), got a function$/,
+    );
+    const plain = createServer();
+    const close = plain.close;
+    expect(() => closeStreamsOnServerClose(plain, { group: {} as never })).toThrow(
+      /^group must be a StreamGroup, got an object \(Object\)$/,
+    );
+    expect(plain.close).toBe(close);
+  });
+
   it('streams again, and keeps connections alive, once the closed server listens again', async () => {
     const { handle, errors } = route(() => concat(from([{ data: 'hi' }]), NEVER), { heartbeat: false });
     const { server } = await serve(handle);

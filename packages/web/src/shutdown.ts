@@ -1,4 +1,10 @@
-import { checkShutdownOptions, openStreams, type ShutdownOptions, type StreamGroup } from '@rxsse/core';
+import {
+  checkShutdownOptions,
+  checkStreamGroup,
+  openStreams,
+  type ShutdownOptions,
+  type StreamGroup,
+} from '@rxsse/core';
 
 /**
  * Graceful shutdown for a runtime's own server, which a fetch handler cannot see: ends the group's
@@ -9,6 +15,8 @@ import { checkShutdownOptions, openStreams, type ShutdownOptions, type StreamGro
  * @param stop - the runtime's graceful stop: `() => server.stop()` on Bun, `() => server.shutdown()`
  *   on Deno.
  * @throws {RangeError} at once, for a `retry`, `spread` or `deadline` out of range.
+ * @throws {TypeError} at once, for a `stop` that is not a function or a `group` that is not a
+ *   `StreamGroup`.
  *
  * @example
  * ```ts
@@ -19,8 +27,14 @@ export function closeStreamsAndStop(
   stop: () => PromiseLike<unknown>,
   options: ShutdownOptions & { group?: StreamGroup } = {},
 ): Promise<void> {
+  if (typeof stop !== 'function') {
+    throw new TypeError(
+      `closeStreamsAndStop() takes a function that stops the server, got ${describe(stop)}`,
+    );
+  }
   const { group = openStreams, ...shutdown } = options;
   checkShutdownOptions(shutdown);
+  checkStreamGroup(group);
   let stopped!: () => void;
   group.closeUntil(new Promise<void>((resolve) => (stopped = resolve)));
   return closeThenStop(group, shutdown, stop).finally(stopped);
@@ -33,4 +47,10 @@ async function closeThenStop(
 ) {
   await group.close(shutdown);
   await stop();
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'no prototype'})`;
+  return typeof value;
 }

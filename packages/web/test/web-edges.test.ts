@@ -370,6 +370,20 @@ describe('closeStreamsAndStop', () => {
     expect(group.closing).toBe(false);
   });
 
+  it('throws a TypeError at once for a stop that is not a function, or a group that is not a StreamGroup', () => {
+    const group = new StreamGroup();
+    // Say, Bun's server itself instead of () => server.stop(): the streams would end, the server not.
+    const server = { stop: vi.fn(async () => {}) };
+    expect(() => closeStreamsAndStop(server as never, { group })).toThrow(
+      /^closeStreamsAndStop\(\) takes a function that stops the server, got an object \(Object\)$/,
+    );
+    expect(() => closeStreamsAndStop(server.stop, { group: {} as never })).toThrow(
+      /^group must be a StreamGroup, got an object \(Object\)$/,
+    );
+    expect(group.closing).toBe(false);
+    expect(server.stop).not.toHaveBeenCalled();
+  });
+
   it('turns requests away until stop settles, and rejects with what stop failed with', async () => {
     const group = new StreamGroup();
     const failure = new Error('the server would not stop');

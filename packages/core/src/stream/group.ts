@@ -1,3 +1,4 @@
+import { describeValue } from '../http/source.js';
 import { checkDuration, checkIntegerDuration, MAX_DURATION } from './duration.js';
 
 /** What a group needs of a stream: an `EventStream` is one. */
@@ -156,6 +157,24 @@ export function checkShutdownOptions(options: ShutdownOptions): void {
   if ((retry ?? 0) + (spread ?? 0) > MAX_DURATION) {
     throw new RangeError(`retry + spread must be at most ${MAX_DURATION} ms`);
   }
+}
+
+const GROUP_METHODS = ['add', 'delete', 'reconnectHint', 'close', 'closeUntil'] as const;
+
+/**
+ * Checks a `group` option where it is given, so that a wrong one fails there, naming it, not when
+ * a stream starts or the server shuts down.
+ * @throws {TypeError} unless `group` has the methods of a {@link StreamGroup}.
+ */
+export function checkStreamGroup(group: unknown): void {
+  const methods = group as Partial<Record<string, unknown>> | null;
+  if (
+    typeof methods === 'object' &&
+    methods !== null &&
+    GROUP_METHODS.every((name) => typeof methods[name] === 'function')
+  )
+    return;
+  throw new TypeError(`group must be a StreamGroup, got ${describeValue(group)}`);
 }
 
 function aborted(signal: AbortSignal): Promise<void> {

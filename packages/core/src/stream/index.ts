@@ -4,6 +4,7 @@ export { type ErrorReporter, EventStream, streamEvents, turnAwayEventStream } fr
 export {
   allStreams,
   checkShutdownOptions,
+  checkStreamGroup,
   type GroupMember,
   openStreams,
   type ShutdownOptions,

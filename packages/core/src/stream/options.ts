@@ -3,7 +3,7 @@ import type { FormatOptions, MessageEvent } from '../encode/types.js';
 import { checkHeaderOverrides, type HeaderOverrides } from '../http/headers.js';
 import { describeValue } from '../http/source.js';
 import { checkDuration, checkIntegerDuration } from './duration.js';
-import { openStreams, type StreamGroup } from './group.js';
+import { checkStreamGroup, openStreams, type StreamGroup } from './group.js';
 import type { StreamMetrics } from './metrics.js';
 import { checkOverflowPolicy, type OverflowPolicy } from './overflow.js';
 import type { CloseReason, StreamStats } from './stats.js';
@@ -146,9 +146,6 @@ export function resolveStreamOptions(options: StreamOptions = {}): ResolvedStrea
 /** The {@link StreamMetrics} hooks; only `refused` may be left out. */
 const METRICS_HOOKS = ['opened', 'wrote', 'heartbeat', 'dropped', 'closed', 'refused'] as const;
 
-/** The `StreamGroup` methods a stream and a shutdown call. */
-const GROUP_METHODS = ['add', 'delete', 'reconnectHint', 'close'] as const;
-
 /**
  * Checks the options a stream only calls or reads later, so a wrong one fails here, naming it,
  * instead of every request failing with a TypeError that names none.
@@ -161,14 +158,7 @@ function checkObjects(options: ResolvedStreamOptions): void {
       throw new TypeError(`${name} must be a function, got ${kindOf(value)}`);
     }
   }
-  const group = options.group as unknown as Partial<Record<string, unknown>> | null;
-  if (
-    typeof group !== 'object' ||
-    group === null ||
-    GROUP_METHODS.some((name) => typeof group[name] !== 'function')
-  ) {
-    throw new TypeError(`group must be a StreamGroup, got ${describeValue(options.group)}`);
-  }
+  checkStreamGroup(options.group);
   const { metrics } = options;
   if (metrics === undefined) return;
   if (typeof metrics !== 'object' || metrics === null) {
