@@ -43,7 +43,12 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
   options: StreamOptions = {},
 ): (request: Request) => Promise<Response> {
   checkEventHandler(handler, 'sse');
-  const resolved = resolveStreamOptions({ ...options, heartbeat: options.heartbeat ?? DEFAULT_HEARTBEAT });
+  // Options that are not an object go as they are, for resolveStreamOptions to refuse by name.
+  const resolved = resolveStreamOptions(
+    typeof options === 'object' && options !== null
+      ? { ...options, heartbeat: options.heartbeat ?? DEFAULT_HEARTBEAT }
+      : options,
+  );
   return async (request) => {
     const sink = new WebSink(request);
     if (request.method === 'HEAD') {

@@ -43,6 +43,8 @@ describe('sse() as a fetch handler', () => {
       /^sse\(\) takes a handler, a function of the request that returns its events, got an object \(Observable\); wrap a source in one: sse\(\(\) => source\)$/,
     );
     expect(() => sse(null as never)).toThrow(/, got null$/);
+    expect(() => sse(() => NEVER, 'fast' as never)).toThrow(/^options must be an object, got string fast$/);
+    expect(() => sse(() => NEVER, null as never)).toThrow(/^options must be an object, got null$/);
   });
 
   it('answers HEAD with the headers alone, without running the handler', async () => {

@@ -487,6 +487,12 @@ describe('streamEvents', () => {
     expect(bad({ headers: [['X-A', '1']] })).toThrow(/^headers must be an object .*, got an array of 1$/);
     expect(bad('fast')).toThrow(/^options must be an object, got string fast$/);
     expect(bad(null)).toThrow(/^options must be an object, got null$/);
+    expect(() => checkShutdownOptions(5000 as never)).toThrow(
+      /^shutdown options must be an object, got number 5000$/,
+    );
+    expect(() => checkShutdownOptions(null as never)).toThrow(
+      /^shutdown options must be an object, got null$/,
+    );
   });
 
   it('refuses header overrides no response can carry when the route is set up, naming them', () => {

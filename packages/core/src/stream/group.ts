@@ -148,8 +148,12 @@ export class StreamGroup {
 /**
  * Checks shutdown options where they are given (not when the server is already going down).
  * @throws {RangeError} naming the option that is not a duration in range.
+ * @throws {TypeError} when `options` is not an object.
  */
 export function checkShutdownOptions(options: ShutdownOptions): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`shutdown options must be an object, got ${describeValue(options)}`);
+  }
   const { retry, spread, deadline } = options;
   if (retry !== undefined) checkIntegerDuration('retry', retry);
   if (spread !== undefined) checkDuration('spread', spread, 0);
