@@ -48,6 +48,7 @@ export interface PrometheusMetrics extends StreamMetrics {
  * ```
  */
 export function prometheusMetrics(options: PrometheusMetricsOptions = {}): PrometheusMetrics {
+  checkOptions(options);
   const { registry = defaultRegistry, prefix = 'rxsse_', group = allStreams } = options;
   const registers = [registry];
   const counter = (name: string, help: string, labelNames: string[] = []) =>
@@ -93,4 +94,40 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
     closed: (reason: CloseReason) => closes.inc({ reason }),
     replay: (outcome) => replays.inc({ outcome }),
   };
+}
+
+/**
+ * Checks the options before anything is registered, so a wrong one fails here, naming it, rather
+ * than at every scrape (a group without gauges) or silently (the registry passed as the options
+ * registers on the global one).
+ */
+function checkOptions(options: PrometheusMetricsOptions): void {
+  if (isRegistry(options))
+    throw new TypeError('prometheusMetrics() takes options, got a Registry: pass { registry }');
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`prometheusMetrics() takes options, got ${describe(options)}`);
+  }
+  const { registry, prefix, group } = options;
+  if (registry !== undefined && !isRegistry(registry)) {
+    throw new TypeError(`registry must be a prom-client Registry, got ${describe(registry)}`);
+  }
+  if (prefix !== undefined && typeof prefix !== 'string') {
+    throw new TypeError(`prefix must be a string, got ${typeof prefix}`);
+  }
+  const gauges = group as Partial<StreamGauges> | null | undefined;
+  if (group !== undefined && (typeof gauges?.size !== 'number' || typeof gauges.queuedBytes !== 'number')) {
+    throw new TypeError(
+      `group must be a StreamGroup (or a size and queuedBytes to read), got ${describe(group)}`,
+    );
+  }
+}
+
+function isRegistry(value: unknown): boolean {
+  return typeof (value as Partial<Registry> | null)?.registerMetric === 'function';
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'no prototype'})`;
+  return `${typeof value} ${String(value)}`;
 }

@@ -122,6 +122,28 @@ describe('prometheusMetrics', () => {
   });
 });
 
+describe('prometheusMetrics given what it cannot use', () => {
+  it('throws a TypeError naming it, and registers nothing', async () => {
+    const registry = new Registry();
+    const before = (await defaultRegistry.getMetricsAsJSON()).length;
+    // Say, the registry itself instead of { registry }: the metrics would go to the global one.
+    expect(() => prometheusMetrics(registry as never)).toThrow(
+      /^prometheusMetrics\(\) takes options, got a Registry: pass \{ registry \}$/,
+    );
+    expect(() => prometheusMetrics({ registry: {} as never })).toThrow(
+      /^registry must be a prom-client Registry, got an object \(Object\)$/,
+    );
+    expect(() => prometheusMetrics({ registry, group: new Set() as never })).toThrow(
+      /^group must be a StreamGroup \(or a size and queuedBytes to read\), got an object \(Set\)$/,
+    );
+    expect(() => prometheusMetrics({ registry, prefix: 5 as never })).toThrow(
+      /^prefix must be a string, got number$/,
+    );
+    expect(await registry.getMetricsAsJSON()).toEqual([]);
+    expect(await defaultRegistry.getMetricsAsJSON()).toHaveLength(before);
+  });
+});
+
 describe('prometheusMetrics with its defaults', () => {
   it("registers on prom-client's global registry and gauges the streams of openStreams", async () => {
     const prefix = 'rxsse_defaults_test_';
