@@ -34,15 +34,34 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 /**
+ * Headers of the body's framing and encoding, which the transport owns: a `Content-Length` makes a
+ * client read the rest of the stream as the next response, a `Content-Encoding` makes it decode
+ * bytes that are not encoded.
+ */
+const FRAMING = new Set(['content-length', 'content-encoding', 'transfer-encoding']);
+/** EventSource fails the connection for good on any other type. */
+const EVENT_STREAM_TYPE = /^text\/event-stream[\t ]*(;|$)/i;
+
+/**
  * Checks overrides once, when a route is set up: a name or value that no response can carry would
  * otherwise fail every request, after the stream had begun.
- * @throws {TypeError} naming the header, for a name that is not a token or a value that is not
- *   `null` or a string of header characters.
+ * @throws {TypeError} naming the header, for a name that is not a token, a value that is not
+ *   `null` or a string of header characters, a `Content-Type` other than `text/event-stream`, or a
+ *   `Content-Length`, `Content-Encoding` or `Transfer-Encoding` (other than `chunked`).
  */
 export function checkHeaderOverrides(overrides: HeaderOverrides): void {
   for (const [name, value] of Object.entries(overrides)) {
     if (!TOKEN.test(name)) throw new TypeError(`headers['${name}']: the name is not an HTTP token`);
+    const key = name.toLowerCase();
+    if (key === 'content-type' && (typeof value !== 'string' || !EVENT_STREAM_TYPE.test(value))) {
+      throw new TypeError(`headers['${name}']: must be text/event-stream, with parameters if any`);
+    }
     if (value === null) continue;
+    if (FRAMING.has(key) && !(key === 'transfer-encoding' && value.toLowerCase() === 'chunked')) {
+      throw new TypeError(
+        `headers['${name}']: the transport frames and encodes the stream, this cannot be set`,
+      );
+    }
     if (typeof value !== 'string' || !FIELD_VALUE.test(value)) {
       throw new TypeError(
         `headers['${name}']: the value must be null or a string without CR, LF, NUL or characters past U+00FF`,

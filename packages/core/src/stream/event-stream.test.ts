@@ -506,6 +506,24 @@ describe('streamEvents', () => {
     expect(bad({ 'X-Number': 1 as unknown as string })).toThrow(TypeError);
   });
 
+  it('refuses header overrides that would corrupt the stream when the route is set up, naming them', () => {
+    const bad = (headers: Record<string, string | null>) => () => resolveStreamOptions({ headers });
+    const fine = { 'Content-Type': 'text/event-stream; charset=utf-8', 'Transfer-Encoding': 'chunked' };
+    expect(bad({ ...fine, 'Content-Length': null, 'Content-Encoding': null })).not.toThrow();
+    // A client reads only that many bytes, and the rest as the next response.
+    expect(bad({ 'Content-Length': '12' })).toThrow(
+      /^headers\['Content-Length'\]: the transport frames and encodes the stream, this cannot be set$/,
+    );
+    expect(bad({ 'transfer-encoding': 'identity' })).toThrow(TypeError);
+    // The bytes are not encoded: a client would fail to decode them.
+    expect(bad({ 'Content-Encoding': 'gzip' })).toThrow(/^headers\['Content-Encoding'\]: /);
+    // EventSource fails the connection for good on any other type.
+    expect(bad({ 'Content-Type': 'application/json' })).toThrow(
+      /^headers\['Content-Type'\]: must be text\/event-stream, with parameters if any$/,
+    );
+    expect(bad({ 'content-type': null })).toThrow(/^headers\['content-type'\]: must be text\/event-stream/);
+  });
+
   it('closes a whole group with a spread retry hint and waits for the flush', async () => {
     const group = new StreamGroup();
     const options = resolveStreamOptions({ heartbeat: false, group });
