@@ -67,7 +67,10 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
       // Inside the try: per-call options out of range are an error reply too, not a rejection.
       let resolved = defaults;
       if (callOptions) {
-        resolved = perCall.get(callOptions) ?? resolveStreamOptions({ ...base, ...callOptions });
+        resolved =
+          perCall.get(callOptions) ??
+          // What is not an object goes as it is, for resolveStreamOptions to refuse by name.
+          resolveStreamOptions(typeof callOptions === 'object' ? { ...base, ...callOptions } : callOptions);
         perCall.set(callOptions, resolved);
       }
       copyReplyHeaders(this);

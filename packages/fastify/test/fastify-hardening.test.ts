@@ -43,6 +43,17 @@ describe('fastify reply.sse', () => {
     await app.close();
   });
 
+  it('answers per-call options that are not an object with a 500 that names them', async () => {
+    const logged: string[] = [];
+    const app = Fastify({ logger: { level: 'error', stream: fastifyLogStream(logged) } });
+    await app.register(rxsse);
+    app.get('/sse', (_req, reply) => reply.sse(NEVER, 'fast' as never));
+    const response = await app.inject('/sse');
+    expect(response.statusCode).toBe(500);
+    expect(logged.join('\n')).toContain('options must be an object, got string fast');
+    await app.close();
+  });
+
   it("warns in Fastify's log when an async route neither returns nor awaits reply.sse() and Fastify answers first", async () => {
     const warned: string[] = [];
     const app = Fastify({
