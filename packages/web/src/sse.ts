@@ -50,6 +50,7 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
       : options,
   );
   return async (request) => {
+    checkRequest(request);
     const sink = new WebSink(request);
     if (request.method === 'HEAD') {
       sink.open(sseHeaders(true, resolved.headers));
@@ -85,6 +86,22 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
     }
     return sink.response;
   };
+}
+
+/**
+ * A framework that calls the fetch handler as its own route handler (Hono's `app.get(path,
+ * handler)`) hands over its context: say what to pass instead of failing on a missing field.
+ */
+function checkRequest(request: Request): void {
+  const given = request as Partial<Request> | null;
+  if (typeof given?.url === 'string' && typeof given.headers?.get === 'function') return;
+  const got =
+    typeof given === 'object' && given !== null
+      ? `an object (${given.constructor?.name ?? 'no prototype'})`
+      : String(given);
+  throw new TypeError(
+    `sse()'s fetch handler takes a Request, got ${got}; from a framework's context, pass its Request (Hono: c.req.raw)`,
+  );
 }
 
 /** `console.error`, naming the request: runtimes have no logger of their own to hand over. */

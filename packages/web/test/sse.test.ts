@@ -47,6 +47,14 @@ describe('sse() as a fetch handler', () => {
     expect(() => sse(() => NEVER, null as never)).toThrow(/^options must be an object, got null$/);
   });
 
+  it("rejects with a TypeError that says what to pass when it is given a framework's context, not a Request", async () => {
+    // Say, Hono's app.get('/sse', sse(...)): Hono hands its Context, whose Request is c.req.raw.
+    const context = { req: { raw: request() }, env: {} };
+    await expect(sse(() => NEVER)(context as never)).rejects.toThrow(
+      /^sse\(\)'s fetch handler takes a Request, got an object \(Object\); from a framework's context, pass its Request \(Hono: c\.req\.raw\)$/,
+    );
+  });
+
   it('answers HEAD with the headers alone, without running the handler', async () => {
     let calls = 0;
     const response = await sse(() => {
