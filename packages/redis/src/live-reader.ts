@@ -28,6 +28,11 @@ export interface LiveReaderOptions<T> {
    * entry this engine did not write.
    */
   decode: (entry: Entry) => T;
+  /**
+   * Tell a restart of Redis by its `run_id` (`INFO server`), read with each topic's start point and
+   * after each (re)connect: one Redis only, as on a Cluster a failover changes the node too.
+   */
+  identify: boolean;
 }
 
 interface Topic<T> extends Listened<EntryListener<T>> {
@@ -45,6 +50,8 @@ interface Topic<T> extends Listened<EntryListener<T>> {
   fresh: boolean;
   /** Its key holds something other than a stream: left out of reads until it is a stream again. */
   broken: boolean;
+  /** The `run_id` of the Redis its cursor is from, if known. */
+  node: string | undefined;
 }
 
 interface Batch<T> {
@@ -63,7 +70,9 @@ const INITIAL = '0-0';
  * have listeners here, each from the last id it delivered. The block is short, so a new topic or a
  * Redis that went away never waits long; after any failure the next read first checks, in the same
  * MULTI, that every cursor is still in its stream, and tells listeners about a gap if not (Redis
- * restarted without its data, or trimming outran the reader). It never skips silently.
+ * restarted without its data, or trimming outran the reader). It never skips silently. On one
+ * Redis, the first read after a (re)connect also asks its `run_id`: a stream with no cursor to check
+ * may have lost its first entries to a restart.
  */
 export class LiveReader<T> {
   readonly #topics = new Map<string, Topic<T>>();
@@ -74,6 +83,10 @@ export class LiveReader<T> {
   /** A read failed with `WRONGTYPE`: one key that is not a stream fails a whole `XREAD`. */
   #refused = false;
   #failures = 0;
+  /** The `run_id` of the Redis the reading connection last found, if known. */
+  #node: string | undefined;
+  /** The reading connection (re)connected since the last read: it may be to a new Redis. */
+  #unidentified: boolean;
 
   readonly #main: TimedClient;
   readonly #reading: TimedClient;
@@ -87,8 +100,10 @@ export class LiveReader<T> {
   ) {
     this.#main = main;
     this.#reading = reading;
+    this.#unidentified = options.identify;
     const failed = () => {
       this.#suspect = true;
+      this.#unidentified = options.identify;
     };
     reading.client.on('error', failed);
     reading.client.on('node-error', failed);
@@ -122,10 +137,19 @@ export class LiveReader<T> {
       deletedAtStart: 0,
       fresh: false,
       broken: false,
+      node: undefined,
     };
     topic.ready = (async () => {
       const main = this.#main;
-      const last = await main.run((client) => client.xRevRange(key, '+', '-', { COUNT: 1 }));
+      // Asked first, on the same connection: a restart between the two reads the cursor on the
+      // new Redis, where it is safe.
+      const [node, last] = await main.run((client) =>
+        Promise.all([
+          this.options.identify ? client.info('server').catch(refusal) : undefined,
+          client.xRevRange(key, '+', '-', { COUNT: 1 }),
+        ]),
+      );
+      topic.node = node === undefined ? undefined : this.#identity(node);
       const id = last?.[0]?.id;
       if (id === undefined) topic.deletedAtStart = await deletedEntries(main, key);
       topic.cursor = id ?? INITIAL;
@@ -166,6 +190,9 @@ export class LiveReader<T> {
             await sleep(this.options.blockMs);
             continue;
           }
+          // A start point read on another Redis than the one last read: which one is it now?
+          if (this.#node !== undefined && topics.some((t) => t.node !== undefined && t.node !== this.#node))
+            this.#unidentified = this.options.identify;
           const check = this.#suspect || topics.some((t) => t.behind || t.fresh);
           const batches = check ? await this.#checkedRead(topics) : await this.#blockingRead(topics);
           if (this.#closed) return;
@@ -175,6 +202,7 @@ export class LiveReader<T> {
         } catch (error) {
           if (this.#closed) return;
           this.#suspect = true;
+          this.#unidentified = this.options.identify;
           // The read may still be pending: a new connection leaves no stale reply in the way.
           if (error instanceof RedisTimeoutError) this.#reading.client.destroy();
           if (wrongType(error)) this.#refused = true;
@@ -225,13 +253,15 @@ export class LiveReader<T> {
    * had been trimmed (trimming goes in order). A cursor gone means a gap before what the read brought:
    * between two reads, a burst (or one MULTI) can trim past it, and `XREAD` starts after the hole.
    */
-  async #blockingRead(topics: Topic<T>[]): Promise<Batch<T>[]> {
+  async #blockingRead(listened: Topic<T>[]): Promise<Batch<T>[]> {
     const { client, timeoutMs } = this.#reading;
-    const checked = topics.filter((t) => t.cursor !== INITIAL);
-    const [reply, ...found] = await this.#reading.run(
+    const checked = listened.filter((t) => t.cursor !== INITIAL);
+    const identity = this.#identityOf(client);
+    const [node, reply, ...found] = await this.#reading.run(
       Promise.all([
+        identity,
         client.xRead(
-          topics.map((t) => ({ key: t.key, id: t.cursor! })),
+          listened.map((t) => ({ key: t.key, id: t.cursor! })),
           { BLOCK: this.options.blockMs, COUNT: this.options.readCount },
         ),
         ...checked.map((t) => client.xRange(t.key, t.cursor!, t.cursor!)),
@@ -239,7 +269,9 @@ export class LiveReader<T> {
       this.options.blockMs + timeoutMs,
     );
     const lost = new Set(checked.filter((_, i) => (found[i] as Entry[]).length === 0));
+    const { topics, restarted } = this.#sinceRestart(listened, identity && node);
     const batches = batchesOf(topics, reply as StreamsReply, lost, false);
+    for (const batch of batches) if (restarted.has(batch.topic)) batch.afterFailure = true;
     // Entries of a stream read from `0-0` wait for a checked read, which can tell if any were trimmed.
     for (const batch of batches)
       if (batch.topic.cursor === INITIAL && batch.entries.length > 0) batch.topic.fresh = true;
@@ -255,7 +287,8 @@ export class LiveReader<T> {
   async #checkedRead(topics: Topic<T>[]): Promise<Batch<T>[]> {
     const checked = topics.filter((t) => t.cursor !== INITIAL);
     const initial = topics.filter((t) => t.cursor === INITIAL);
-    const multi = this.#reading.client.multi();
+    const { client } = this.#reading;
+    const multi = client.multi();
     for (const topic of checked) multi.xRange(topic.key, topic.cursor!, topic.cursor!);
     for (const topic of initial) multi.xInfoStream(topic.key);
     multi.xRead(
@@ -263,8 +296,9 @@ export class LiveReader<T> {
       { COUNT: this.options.readCount },
     );
     const afterFailure = this.#suspect;
-    const replies = await this.#reading.run(
-      execAllowingMissingStreams(multi, checked.length, initial.length),
+    const identity = this.#identityOf(client);
+    const [node, replies] = await this.#reading.run(
+      Promise.all([identity, execAllowingMissingStreams(multi, checked.length, initial.length)]),
     );
     this.#suspect = false;
     const lost = new Set(checked.filter((_, i) => (replies[i] as Entry[]).length === 0));
@@ -273,7 +307,61 @@ export class LiveReader<T> {
       const deleted = deletedOf(replies[checked.length + i]);
       if (deleted !== undefined && deleted > topic.deletedAtStart) lost.add(topic);
     });
-    return batchesOf(topics, replies[checked.length + initial.length] as StreamsReply, lost, afterFailure);
+    const { topics: read, restarted } = this.#sinceRestart(topics, identity && node);
+    const batches = batchesOf(
+      read,
+      replies[checked.length + initial.length] as StreamsReply,
+      lost,
+      afterFailure,
+    );
+    for (const batch of batches) if (restarted.has(batch.topic)) batch.afterFailure = true;
+    return batches;
+  }
+
+  /**
+   * After a (re)connect, `INFO server`, sent right before a read on the same connection: a reply
+   * to both comes from the same Redis (the reading connection queues nothing while disconnected).
+   */
+  #identityOf(client: RedisClient): Promise<unknown> | undefined {
+    if (!this.#unidentified) return undefined;
+    this.#unidentified = false;
+    return client.info('server').catch(refusal);
+  }
+
+  /**
+   * Which of `topics` have their cursors from another Redis than the one just read, told by `reply`,
+   * its `INFO` (if asked): all of them if it is not the one read before, as it restarted. Those
+   * with a cursor have it checked, as after a failure; a stream read from its start has nothing to
+   * check, and a restart may have lost its first entries before they were read: its listeners are
+   * told, and it is read from its start again, without what this read brought it. Returns the
+   * topics to deliver what this read brought.
+   */
+  #sinceRestart(topics: Topic<T>[], reply: unknown): { topics: Topic<T>[]; restarted: Set<Topic<T>> } {
+    const restarted = new Set<Topic<T>>();
+    const node = reply === undefined ? undefined : this.#identity(reply);
+    if (node === undefined) return { topics, restarted };
+    const all = this.#node !== undefined && this.#node !== node;
+    this.#node = node;
+    for (const topic of topics) {
+      if (all || (topic.node !== undefined && topic.node !== node)) restarted.add(topic);
+      topic.node = node;
+    }
+    const read = topics.filter((topic) => {
+      if (!restarted.has(topic) || topic.cursor !== INITIAL) return true;
+      for (const listener of topic.listeners) this.#call(() => listener.gap('restart'));
+      this.#startOver(topic);
+      return false;
+    });
+    return { topics: read, restarted };
+  }
+
+  /** The `run_id` in an `INFO server` reply; a refused `INFO` (an ACL without it) goes to `onError`. */
+  #identity(reply: unknown): string | undefined {
+    if (reply instanceof ErrorReply) {
+      this.options.onError(reply);
+      return undefined;
+    }
+    return /^run_id:(\w+)/m.exec(String(reply))?.[1];
   }
 
   #deliver({ topic, gap, afterFailure, entries }: Batch<T>): void {
@@ -327,6 +415,12 @@ export class LiveReader<T> {
       this.options.onError(error);
     }
   }
+}
+
+/** Redis's refusal of a command as its reply, to read later; any other failure is thrown. */
+function refusal(error: unknown): ErrorReply {
+  if (error instanceof ErrorReply) return error;
+  throw error;
 }
 
 /** Whether Redis refused a command, or one in a MULTI, for a key of another type. */

@@ -143,6 +143,7 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
       readCount,
       onError,
       decode,
+      identify: options.cluster === undefined,
     });
     readers.push(reader);
     return reader;

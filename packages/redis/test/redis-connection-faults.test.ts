@@ -179,3 +179,73 @@ describe('redisEngine after its live connection failed', () => {
     expect(events).toEqual(['<gap restart>', after]);
   });
 });
+
+describe('redisEngine on a Redis that restarts without its data', () => {
+  it.each([
+    ['per topic', undefined],
+    ['partitioned', 4],
+  ])('tells a listener about entries lost before its reader read them (%s)', async (_mode, partitions) => {
+    proxy = await RedisProxy.start(redis.server.port);
+    const store = redis.engine({ url: proxy.url, partitions, commandTimeoutMs: 1000 });
+    const events: string[] = [];
+    // A topic with no stream yet: its reader starts from the beginning, with no cursor to miss.
+    const stop = await store.listen('restarted', {
+      event: (m) => events.push(m.id!),
+      gap: (kind) => events.push(`<gap ${kind}>`),
+    });
+    let blocked = false;
+    await until(() => {
+      redis.raw.clientList().then((clients) => {
+        blocked = clients.some((client) => client.cmd === 'xread' && client.flags.includes('b'));
+      });
+      return blocked;
+    }, 'the live read blocking');
+    // The reader never gets what it read: Redis dies with the entry in its reply.
+    const reading = proxy.connections[1]!;
+    reading.hold();
+    await store.append('restarted', { data: 'lost' });
+    await until(() => reading.holding > 0, 'the read of the entry');
+    await redis.server.kill9();
+    await redis.server.restart({ persistent: false });
+    await until(() => redis.raw.isReady, 'the raw client reconnected');
+
+    let after: string | undefined;
+    while (after === undefined)
+      after = await store.append('restarted', { data: 'after' }).catch(() => undefined);
+    await until(() => events.includes(after), 'the event after the restart');
+    stop();
+    expect(events).toEqual([partitions ? '<gap continue>' : '<gap restart>', after]);
+  });
+
+  it.each([
+    ['per topic', undefined],
+    ['partitioned', 4],
+  ])(
+    'tells a listener that started before Redis restarted, and its reader connected after (%s)',
+    async (_mode, partitions) => {
+      proxy = await RedisProxy.start(redis.server.port);
+      const store = redis.engine({ url: proxy.url, partitions, commandTimeoutMs: 1000 });
+      // The command connection is up, and no stream exists yet.
+      await store.read('late', '1-1', { count: 1, bytes: 1000 });
+      // The live connection gets no reply until Redis is gone: the reader first reads the new one.
+      proxy.holdNew = true;
+      const events: string[] = [];
+      const stop = await store.listen('late', {
+        event: (m) => events.push(m.id!),
+        gap: (kind) => events.push(`<gap ${kind}>`),
+      });
+      await store.append('late', { data: 'lost' });
+      await redis.server.kill9();
+      proxy.holdNew = false;
+      await redis.server.restart({ persistent: false });
+      await until(() => redis.raw.isReady, 'the raw client reconnected');
+
+      let after: string | undefined;
+      while (after === undefined)
+        after = await store.append('late', { data: 'after' }).catch(() => undefined);
+      await until(() => events.includes(after), 'the event after the restart');
+      stop();
+      expect(events).toEqual([partitions ? '<gap continue>' : '<gap restart>', after]);
+    },
+  );
+});

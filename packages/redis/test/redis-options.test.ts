@@ -143,6 +143,7 @@ describe('redisEngine options', () => {
       'type',
       'multi',
       'exec',
+      'info',
     ];
     allowed.push('xtrim', 'eval');
     await redis.raw.aclSetUser('engine', [
@@ -173,6 +174,26 @@ describe('redisEngine options', () => {
     await expect(channel.publish({ data: 'refused' })).rejects.toThrow(/failed: Redis replied "NOPERM /);
     // The live connection's reset is reported; no command was refused.
     expect(errors.filter((error) => String(error).includes('NOPERM'))).toEqual([]);
+  });
+
+  it('delivers live as an ACL user without INFO, and tells onError each time INFO is refused', async () => {
+    await redis.raw.aclSetUser('engine', ['reset', 'on', '>secret', '~sse:*', '+@all', '-info']);
+    const errors: unknown[] = [];
+    const store = engine({
+      blockMs: 100,
+      clientOptions: { username: 'engine', password: 'secret' },
+      onError: (error) => errors.push(error),
+    });
+    const channel = createChannel(store, 'no-info');
+    const live = firstValueFrom(await channel.subscribe());
+    await killLiveConnection(redis.raw);
+    const id = await channel.publish({ data: 'x' });
+    expect(await live).toMatchObject({ id });
+    const refused = errors.filter((error) => String(error).includes('NOPERM'));
+    // The topic's start, the first read, and the first after the reconnect: no more.
+    expect(refused.length).toBeGreaterThanOrEqual(2);
+    expect(refused.length).toBeLessThanOrEqual(3);
+    expect(String(refused[0])).toMatch(/info/);
   });
 
   it('takes the bounds of its ranges and refuses what lies past them', async () => {
