@@ -130,6 +130,42 @@ describe('stallTimeout', () => {
   });
 });
 
+describe('stallTimeout after the stream ended', () => {
+  /** A stream whose source completes while its transport is full, leaving `data: x` events queued. */
+  async function ended(options: StreamOptions = {}) {
+    const subject = new Subject<MessageEvent>();
+    const opened = open({ stallTimeout: 300, ...options }, subject);
+    opened.sink.full = true;
+    for (let i = 0; i < 10; i++) subject.next({ data: 'x' });
+    subject.complete();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(opened.reasons).toEqual(['complete']);
+    expect(opened.sink.ended).toBe(true);
+    return opened;
+  }
+
+  it('drops a client that takes nothing of what the end left, after stallTimeout', async () => {
+    const { sink } = await ended();
+    await vi.advanceTimersByTimeAsync(299);
+    expect(sink.destroyed).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sink.destroyed).toBe(true);
+  });
+
+  it('reports a sink whose destroy() throws, and still drops the client', async () => {
+    const errors: unknown[] = [];
+    const { sink } = await ended({ onError: (error) => errors.push(error) });
+    const destroy = sink.destroy.bind(sink);
+    sink.destroy = () => {
+      destroy();
+      throw new Error('destroy');
+    };
+    await vi.advanceTimersByTimeAsync(300);
+    expect(sink.destroyed).toBe(true);
+    expect(errors.map((e) => (e as Error).message)).toEqual(['destroy']);
+  });
+});
+
 describe('heartbeat', () => {
   const beats = (sink: MemorySink) => sink.text.split(':\n').length - 1;
 
@@ -263,6 +299,9 @@ describe('teardown', () => {
     const closing = open({}, NEVER);
     closing.sink.full = true;
     closing.stream.close('shutdown', 500);
+    // Only the stall after the end waits, for the client to take what the close left.
+    expect(vi.getTimerCount()).toBe(1);
+    closing.sink.release();
     expect(vi.getTimerCount()).toBe(0);
   });
 });

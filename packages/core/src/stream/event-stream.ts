@@ -482,7 +482,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     const { sink } = this;
     const { stallTimeout } = this.options;
     if (stallTimeout === false || sink.signal.aborted) return;
-    const timer = unrefTimer(setTimeout(() => sink.destroy(), stallTimeout));
+    const timer = unrefTimer(setTimeout(() => this.#destroySink(), stallTimeout));
     sink.signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
   }
 

@@ -22,9 +22,10 @@ export class MemorySink implements Sink {
   onDrain(listener: () => void) {
     this.drain = listener;
   }
+  /** Flushed, and closed, at once; or once the client has taken what a full transport holds. */
   end() {
     this.ended = true;
-    this.controller.abort();
+    if (!this.full) this.controller.abort();
   }
   destroy() {
     this.destroyed = true;
@@ -34,6 +35,7 @@ export class MemorySink implements Sink {
   release() {
     this.full = false;
     this.drain?.();
+    if (this.ended) this.controller.abort();
   }
   /** The client reads what was written, and the next write fills the transport again. */
   drainOnce() {
