@@ -152,9 +152,38 @@ describe('stallTimeout after the stream ended', () => {
     expect(sink.destroyed).toBe(true);
   });
 
-  it('reports a sink whose destroy() throws, and still drops the client', async () => {
+  it('keeps a client that takes some of it in every stallTimeout, until it has it all', async () => {
+    const { sink, reasons } = await ended();
+    for (let window = 0; window < 5; window++) {
+      await vi.advanceTimersByTimeAsync(250);
+      sink.read(1);
+    }
+    expect(sink.destroyed).toBe(false);
+    sink.release();
+    expect(sink.signal.aborted).toBe(true);
+    expect(sink.destroyed).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
+    expect(reasons).toEqual(['complete']);
+  });
+
+  it('drops it once it took nothing for a whole stallTimeout', async () => {
+    const { sink } = await ended();
+    await vi.advanceTimersByTimeAsync(250);
+    sink.read(1);
+    await vi.advanceTimersByTimeAsync(250);
+    sink.read(1);
+    // The last progress counts for one stallTimeout from the check that saw it, no longer.
+    await vi.advanceTimersByTimeAsync(600);
+    expect(sink.destroyed).toBe(true);
+  });
+
+  it('reports a sink whose destroy() or pending() throws, and still drops the client', async () => {
     const errors: unknown[] = [];
     const { sink } = await ended({ onError: (error) => errors.push(error) });
+    const broken = new Error('pending');
+    sink.pending = () => {
+      throw broken;
+    };
     const destroy = sink.destroy.bind(sink);
     sink.destroy = () => {
       destroy();
@@ -162,7 +191,7 @@ describe('stallTimeout after the stream ended', () => {
     };
     await vi.advanceTimersByTimeAsync(300);
     expect(sink.destroyed).toBe(true);
-    expect(errors.map((e) => (e as Error).message)).toEqual(['destroy']);
+    expect(errors.map((e) => (e as Error).message)).toEqual(['pending', 'destroy']);
   });
 });
 

@@ -114,6 +114,21 @@ export class NodeSink implements Sink {
     return socket.writableLength < socket.writableHighWaterMark;
   }
 
+  /**
+   * What the response holds that the client has not taken. On HTTP/2 Node counts a write as a
+   * whole until the client took its last byte, so progress shows only a write at a time there.
+   */
+  pending(): number {
+    const res = this.#res;
+    // A socket hands everything it buffered to the kernel as one write, and counts all of it until
+    // the kernel took the last byte: only its handle tells how much of that write is left.
+    const socket = this.#socket as unknown as Partial<InFlight> | undefined;
+    const writing = socket?._writableState?.writelen;
+    const left = socket?._handle?.writeQueueSize;
+    if (typeof writing !== 'number' || typeof left !== 'number') return res.writableLength;
+    return res.writableLength - writing + left;
+  }
+
   onDrain(listener: () => void): void {
     if (this.#isClosed) return;
     this.#drain = listener;
@@ -159,6 +174,12 @@ export class NodeSink implements Sink {
     this.#onClose = undefined;
     listener?.();
   };
+}
+
+/** Node's own counts of a socket's write in progress, where it has them. */
+interface InFlight {
+  _writableState: { writelen?: number };
+  _handle: { writeQueueSize?: number } | null;
 }
 
 /** Whether Node would keep the connection open after `res` (the client asked so, and the body is framed). */

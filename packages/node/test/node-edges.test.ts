@@ -265,6 +265,44 @@ describe('stallTimeout after the stream ended', () => {
   }
 });
 
+describe('stallTimeout after the stream ended, for a client that reads slowly', () => {
+  it('keeps a client that takes some of what the end left in every stallTimeout, until it has it all', async () => {
+    const { options, closes } = recording({
+      stallTimeout: 1000,
+      maxQueueBytes: 64 * 1024 * 1024,
+      heartbeat: false,
+    });
+    const { handle } = route(() => from(burst()), options);
+    const { url, server } = await serve(handle);
+    let dropped = false;
+    server.on('connection', (socket) => socket.once('close', () => (dropped = true)));
+    const client = await rawClient(`${url}/sse`, { read: false });
+    await waitFor(() => closes.length === 1, 5000, 'the end of the stream');
+    expect(closes[0]!.reason).toBe('complete');
+    // Several stallTimeouts to take it all, at 64 KiB a tick, but never idle for one: in each it
+    // takes megabytes, more than the kernel frees in its socket buffer before it takes more.
+    const { socket } = client;
+    let text = '';
+    let allowed = 0;
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      if (text.length >= allowed) socket.pause();
+    });
+    const reading = setInterval(() => {
+      allowed += 64 * 1024;
+      socket.resume();
+    }, 10);
+    try {
+      await waitFor(() => text.endsWith('\r\n0\r\n\r\n') || dropped, 30_000, 'all of it, or the drop');
+    } finally {
+      clearInterval(reading);
+    }
+    expect(dropped).toBe(false);
+    expect(text.split('data: ').length - 1).toBe(burst().length);
+    client.destroy();
+  });
+});
+
 describe('stallTimeout after stream.close()', () => {
   it('drops a client that takes nothing of what the close left, when no group close bounds it', async () => {
     const { options, closes } = recording({

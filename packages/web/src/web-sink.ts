@@ -106,6 +106,11 @@ export class WebSink implements Sink {
     return false;
   }
 
+  /** What the body stream holds; the runtime's own buffer is not counted. */
+  pending(): number {
+    return this.#body ? HIGH_WATER_MARK - (this.#body.desiredSize ?? HIGH_WATER_MARK) : 0;
+  }
+
   onDrain(listener: () => void): void {
     this.#drain = listener;
   }

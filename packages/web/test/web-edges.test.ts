@@ -7,7 +7,7 @@ import { concat, from, NEVER } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { rawClient, waitFor } from '../../../test/support/clients.js';
 import { counted, recording } from '../../../test/support/recording.js';
-import { closeStreamsAndStop, readLastEventId, sse, WebSink } from '../src/index.js';
+import { closeStreamsAndStop, readLastEventId, SseStreamDroppedError, sse, WebSink } from '../src/index.js';
 import { honoHarness } from './harness.js';
 
 const request = (init?: RequestInit, path = '/sse') => new Request(`http://127.0.0.1${path}`, init);
@@ -233,6 +233,39 @@ describe('WebSink: backpressure and ending', () => {
     sink.end();
     expect(closed).toEqual(['closed']);
     expect(sink.signal.aborted).toBe(true);
+  });
+});
+
+describe('WebSink: stallTimeout after the stream ended', () => {
+  const events = Array.from({ length: 16 }, () => ({ data: 'z'.repeat(64 * 1024) }));
+  const ended = async () => {
+    vi.useFakeTimers();
+    const { options, closes } = recording({ heartbeat: false, stallTimeout: 300, maxQueueBytes: 1 << 24 });
+    const response = await sse(() => from(events), options)(request());
+    await vi.advanceTimersByTimeAsync(0);
+    expect(closes.map((c) => c.reason)).toEqual(['complete']);
+    return response.body!.getReader();
+  };
+
+  it('keeps a client that takes some of what the end left in every stallTimeout, until it has it all', async () => {
+    const reader = await ended();
+    let text = '';
+    for (;;) {
+      await vi.advanceTimersByTimeAsync(250);
+      const piece = await reader.read();
+      if (piece.done) break;
+      text += new TextDecoder().decode(piece.value);
+    }
+    expect(text.split('data: ').length - 1).toBe(events.length);
+  });
+
+  it('drops a client that takes nothing of it for stallTimeout', async () => {
+    const reader = await ended();
+    await reader.read();
+    await vi.advanceTimersByTimeAsync(300);
+    await expect(reader.read()).resolves.toMatchObject({ done: false });
+    await vi.advanceTimersByTimeAsync(600);
+    await expect(reader.read()).rejects.toThrow(SseStreamDroppedError);
   });
 });
 

@@ -32,6 +32,13 @@ export interface Sink {
    * does not register, when the connection is already closed.
    */
   onClose?(listener: () => void): boolean;
+  /**
+   * Optional: the bytes written that the client has not taken yet (those the transport still
+   * holds). Read only after a stream ended with its transport full: a client that took some since
+   * the last look keeps its connection for another `stallTimeout`. Without it, a client must take
+   * everything within one `stallTimeout`.
+   */
+  pending?(): number;
   /** Register the listener to call each time a full transport can take bytes again. */
   onDrain(listener: () => void): void;
   /** End the response cleanly after what was written (source completed, server shutdown). */

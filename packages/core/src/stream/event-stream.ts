@@ -475,15 +475,36 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   /**
    * The end left bytes in a full transport: a client that takes none of them for `stallTimeout`
    * is dropped, as it would have been while the stream ran, instead of holding its connection and
-   * those bytes for good (Node times out nothing once a response has ended). The close reason
-   * stays the one the stream ended with; the timer goes once the response has flushed.
+   * those bytes for good (Node times out nothing once a response has ended). One that takes some
+   * in each `stallTimeout` (as the sink's `pending()` tells) keeps it until it has them all: what
+   * is left may be far more than the transport's buffer, which a stream that runs refills only
+   * once it drained. The close reason stays the one the stream ended with; the timer goes once
+   * the response has flushed.
    */
   #stallAfterEnd(): void {
     const { sink } = this;
     const { stallTimeout } = this.options;
     if (stallTimeout === false || sink.signal.aborted) return;
-    const timer = unrefTimer(setTimeout(() => this.#destroySink(), stallTimeout));
+    let left = this.#pending();
+    const check = () => {
+      const now = this.#pending();
+      if (now < left) {
+        left = now;
+        timer = unrefTimer(setTimeout(check, stallTimeout));
+      } else this.#destroySink();
+    };
+    let timer = unrefTimer(setTimeout(check, stallTimeout));
     sink.signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+  }
+
+  /** What the ended stream's transport still holds; NaN (never progress) when it cannot tell. */
+  #pending(): number {
+    try {
+      return this.sink.pending?.() ?? Number.NaN;
+    } catch (error) {
+      this.reportError(error);
+      return Number.NaN;
+    }
   }
 
   #writeErrorEvent(error: unknown): void {
