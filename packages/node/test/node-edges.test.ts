@@ -268,7 +268,7 @@ describe('stallTimeout after the stream ended', () => {
 describe('stallTimeout after the stream ended, for a client that reads slowly', () => {
   it('keeps a client that takes some of what the end left in every stallTimeout, until it has it all', async () => {
     const { options, closes } = recording({
-      stallTimeout: 1000,
+      stallTimeout: 2000,
       maxQueueBytes: 64 * 1024 * 1024,
       heartbeat: false,
     });
@@ -279,8 +279,9 @@ describe('stallTimeout after the stream ended, for a client that reads slowly', 
     const client = await rawClient(`${url}/sse`, { read: false });
     await waitFor(() => closes.length === 1, 5000, 'the end of the stream');
     expect(closes[0]!.reason).toBe('complete');
-    // Several stallTimeouts to take it all, at 64 KiB a tick, but never idle for one: in each it
-    // takes megabytes, more than the kernel frees in its socket buffer before it takes more.
+    // More than two stallTimeouts to take it all (16 MiB at 64 KiB every 20 ms), but never idle for
+    // one: in each it takes megabytes, more than the kernel frees in its socket buffer before it
+    // takes more.
     const { socket } = client;
     let text = '';
     let allowed = 0;
@@ -291,7 +292,7 @@ describe('stallTimeout after the stream ended, for a client that reads slowly', 
     const reading = setInterval(() => {
       allowed += 64 * 1024;
       socket.resume();
-    }, 10);
+    }, 20);
     try {
       await waitFor(() => text.endsWith('\r\n0\r\n\r\n') || dropped, 30_000, 'all of it, or the drop');
     } finally {
