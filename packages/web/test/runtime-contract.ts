@@ -54,7 +54,7 @@ export function describeRuntimeContract(runtime: Runtime): void {
       expect(response.headers.get('content-type')).toBe('text/event-stream');
       expect(response.headers.get('cache-control')).toBe('no-cache, no-transform');
       expect(response.headers.get('x-accel-buffering')).toBe('no');
-      expect(response.headers.get('keep-alive')).toBeNull();
+      expect(response.headers.get('keep-alive')).toBe(runtime.keepAlive ?? null);
       expect(body.toString('utf8')).toBe(HOSTILE_MESSAGES.map((m) => formatEvent(m)).join(''));
       expect((await waitForCloses('/hostile', 2000)).map((c) => c.reason)).toEqual(['complete']);
     });

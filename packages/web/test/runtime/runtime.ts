@@ -1,13 +1,20 @@
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { freePort, startChild } from '../../../../test/support/processes.js';
 import { bunExecutable, denoExecutable } from '../../../../test/support/runtimes.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
+const nextApp = fileURLToPath(new URL('../next-app', import.meta.url));
+const nextBin = createRequire(import.meta.url).resolve('next/dist/bin/next');
 
 /** A runtime other than Node, from the npm registry, serving `server.ts` in its own process. */
 export interface Runtime {
   name: string;
   command: (port: number) => [string, string[]];
+  /** What it prints once it serves: `listening` unless said. */
+  ready?: RegExp;
+  /** The `Keep-Alive` header its server adds on HTTP/1.1 (Node's does): none unless said. */
+  keepAlive?: string;
 }
 
 export const bun: Runtime = {
@@ -32,6 +39,27 @@ export const deno: Runtime = {
   ],
 };
 
+/**
+ * `next start` (production, what users deploy) on the app in `next-app`, built beforehand by
+ * {@link buildNextApp}: every route of the contract in one catch-all route handler.
+ */
+export const next: Runtime = {
+  name: 'Next.js',
+  command: (port) => [
+    process.execPath,
+    ['--expose-gc', nextBin, 'start', '--hostname', '127.0.0.1', '--port', String(port), nextApp],
+  ],
+  ready: /Ready in/,
+  keepAlive: 'timeout=5',
+};
+
+/** `next build` of `next-app`, once for every server the suite starts; rejects with its output. */
+export async function buildNextApp(): Promise<void> {
+  const child = startChild(process.execPath, [nextBin, 'build', nextApp], { NEXT_TELEMETRY_DISABLED: '1' });
+  await child.exited;
+  if (child.process.exitCode !== 0) throw new Error(`next build failed:\n${child.output}`);
+}
+
 /** The runtime's server, started; `stderr` is everything it wrote there. */
 export interface RuntimeServer {
   url: string;
@@ -44,8 +72,8 @@ export interface RuntimeServer {
 export async function startRuntime(runtime: Runtime): Promise<RuntimeServer> {
   const port = await freePort();
   const [command, args] = runtime.command(port);
-  const child = startChild(command, args, {}, here);
-  await child.waitFor(/listening/, 30_000);
+  const child = startChild(command, args, { NEXT_TELEMETRY_DISABLED: '1' }, here);
+  await child.waitFor(runtime.ready ?? /listening/, 30_000);
   return {
     url: `http://127.0.0.1:${port}`,
     get stderr() {

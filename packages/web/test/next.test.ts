@@ -1,0 +1,45 @@
+import { EventSource as UndiciEventSource } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { collectEvents } from '../../../test/support/clients.js';
+import { type Child, freePort, startChild } from '../../../test/support/processes.js';
+import { buildNextApp, next } from './runtime/runtime.js';
+import { describeRuntimeContract } from './runtime-contract.js';
+
+// One `next build` for every `next start` of this file.
+beforeAll(buildNextApp, 180_000);
+
+describeRuntimeContract(next);
+
+describe('the README route on Next.js: `export const GET = sse(...)`, no route config', () => {
+  let child: Child;
+  let url: string;
+  beforeAll(async () => {
+    const port = await freePort();
+    const [command, args] = next.command(port);
+    child = startChild(command, args, { NEXT_TELEMETRY_DISABLED: '1' });
+    await child.waitFor(next.ready!, 30_000);
+    url = `http://127.0.0.1:${port}/events`;
+  });
+  afterAll(() => child.stop());
+
+  it('is served on demand, each event as it comes, long before the source completes', async () => {
+    const received = await collectEvents(UndiciEventSource, url, ['message'], 4);
+    expect(received.map((event) => event.data)).toEqual(['first', '0', '1', '2']);
+  });
+
+  it('answers HEAD with the headers alone', async () => {
+    const response = await fetch(url, { method: 'HEAD' });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/event-stream');
+    expect(await response.text()).toBe('');
+  });
+
+  it('ends its streams with the retry hint on SIGTERM, so that next start exits by itself', async () => {
+    const response = await fetch(url);
+    child.process.kill('SIGTERM');
+    expect(await response.text()).toMatch(/^data: first\n\n(data: \d+\n\n)*retry: 1000\n\n$/);
+    await child.exited;
+    // 128 + 15: Next.js's own exit after SIGTERM, not the SIGKILL of a server that kept waiting.
+    expect(child.process.exitCode).toBe(143);
+  });
+});
