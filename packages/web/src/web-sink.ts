@@ -18,6 +18,15 @@ const HIGH_WATER_MARK = 64 * 1024;
 const OPENING_COMMENT = new TextEncoder().encode(':\n');
 
 /**
+ * `ByteLengthQueuingStrategy` as a plain object: the class is not a global of every runtime (Next.js's
+ * Edge runtime throws when it is constructed).
+ */
+const BYTE_LENGTH: QueuingStrategy<Uint8Array> = {
+  highWaterMark: HIGH_WATER_MARK,
+  size: (chunk) => chunk.byteLength,
+};
+
+/**
  * The {@link Sink} over a WHATWG `ReadableStream` of bytes: the runtime pulls, `desiredSize` (counted
  * in bytes) says when it is full, and the client is gone when the runtime cancels the body or aborts
  * `request.signal`, whichever it does first (some runtimes only do one of them).
@@ -80,7 +89,7 @@ export class WebSink implements Sink {
           this.#closed();
         },
       },
-      new ByteLengthQueuingStrategy({ highWaterMark: HIGH_WATER_MARK }),
+      BYTE_LENGTH,
     );
     // The request aborted already (a turn-away answered anyway): nobody will read more than this.
     if (this.#isClosed) this.#endBody();

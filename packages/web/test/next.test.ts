@@ -1,6 +1,6 @@
 import { EventSource as UndiciEventSource } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectEvents } from '../../../test/support/clients.js';
+import { collectEvents, readUntil, sleep } from '../../../test/support/clients.js';
 import { type Child, freePort, startChild } from '../../../test/support/processes.js';
 import { buildNextApp, next } from './runtime/runtime.js';
 import { describeRuntimeContract } from './runtime-contract.js';
@@ -41,5 +41,32 @@ describe('the README route on Next.js: `export const GET = sse(...)`, no route c
     await child.exited;
     // 128 + 15: Next.js's own exit after SIGTERM, not the SIGKILL of a server that kept waiting.
     expect(child.process.exitCode).toBe(143);
+  });
+});
+
+describe("the same route on the Edge runtime: `export const runtime = 'edge'`", () => {
+  let child: Child;
+  let url: string;
+  beforeAll(async () => {
+    const port = await freePort();
+    const [command, args] = next.command(port);
+    child = startChild(command, args, { NEXT_TELEMETRY_DISABLED: '1' });
+    await child.waitFor(next.ready!, 30_000);
+    url = `http://127.0.0.1:${port}/edge`;
+  });
+  afterAll(() => child.stop());
+
+  it('is served each event as it comes', async () => {
+    const received = await collectEvents(UndiciEventSource, url, ['message'], 4);
+    expect(received.map((event) => event.data)).toEqual(['first', '0', '1', '2']);
+  });
+
+  it('counts a client that leaves as a client close', async () => {
+    const closes = async (): Promise<string[]> => (await fetch(`${url}?closes`)).json();
+    const before = (await closes()).length;
+    await readUntil(url, (text) => text.includes('data: 2\n\n'), 5000);
+    const deadline = Date.now() + 5000;
+    while ((await closes()).length === before && Date.now() < deadline) await sleep(20);
+    expect((await closes()).slice(before)).toEqual(['client']);
   });
 });
