@@ -27,6 +27,15 @@ describe('the README route on Next.js: `export const GET = sse(...)`, no route c
     expect(received.map((event) => event.data)).toEqual(['first', '0', '1', '2']);
   });
 
+  it('is not compressed by next start for a client that accepts gzip, so nothing waits in zlib', async () => {
+    const abort = new AbortController();
+    const response = await fetch(url, { headers: { 'accept-encoding': 'gzip' }, signal: abort.signal });
+    expect(response.headers.get('content-encoding')).toBeNull();
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toMatch(/^data: first\n\n/);
+    abort.abort();
+  });
+
   it('answers HEAD with the headers alone', async () => {
     const response = await fetch(url, { method: 'HEAD' });
     expect(response.status).toBe(200);
