@@ -10,15 +10,20 @@ beforeAll(buildNextApp, 180_000);
 
 describeRuntimeContract(next);
 
+/** `next start` as its own child, for a test that signals it, and the URL of `path` there. */
+async function startNext(path: string): Promise<[Child, string]> {
+  const port = await freePort();
+  const [command, args] = next.command(port);
+  const child = startChild(command, args, next.env);
+  await child.waitFor(next.ready!, 30_000);
+  return [child, `http://127.0.0.1:${port}${path}`];
+}
+
 describe('the README route on Next.js: `export const GET = sse(...)`, no route config', () => {
   let child: Child;
   let url: string;
   beforeAll(async () => {
-    const port = await freePort();
-    const [command, args] = next.command(port);
-    child = startChild(command, args, { NEXT_TELEMETRY_DISABLED: '1' });
-    await child.waitFor(next.ready!, 30_000);
-    url = `http://127.0.0.1:${port}/events`;
+    [child, url] = await startNext('/events');
   });
   afterAll(() => child.stop());
 
@@ -57,11 +62,7 @@ describe("the same route on the Edge runtime: `export const runtime = 'edge'`", 
   let child: Child;
   let url: string;
   beforeAll(async () => {
-    const port = await freePort();
-    const [command, args] = next.command(port);
-    child = startChild(command, args, { NEXT_TELEMETRY_DISABLED: '1' });
-    await child.waitFor(next.ready!, 30_000);
-    url = `http://127.0.0.1:${port}/edge`;
+    [child, url] = await startNext('/edge');
   });
   afterAll(() => child.stop());
 

@@ -15,6 +15,7 @@ export interface Runtime {
   ready?: RegExp;
   /** The `Keep-Alive` header its server adds on HTTP/1.1 (Node's does): none unless said. */
   keepAlive?: string;
+  env?: Record<string, string>;
 }
 
 export const bun: Runtime = {
@@ -51,11 +52,12 @@ export const next: Runtime = {
   ],
   ready: /Ready in/,
   keepAlive: 'timeout=5',
+  env: { NEXT_TELEMETRY_DISABLED: '1' },
 };
 
 /** `next build` of `next-app`, once for every server the suite starts; rejects with its output. */
 export async function buildNextApp(): Promise<void> {
-  const child = startChild(process.execPath, [nextBin, 'build', nextApp], { NEXT_TELEMETRY_DISABLED: '1' });
+  const child = startChild(process.execPath, [nextBin, 'build', nextApp], next.env);
   await child.exited;
   if (child.process.exitCode !== 0) throw new Error(`next build failed:\n${child.output}`);
 }
@@ -72,7 +74,7 @@ export interface RuntimeServer {
 export async function startRuntime(runtime: Runtime): Promise<RuntimeServer> {
   const port = await freePort();
   const [command, args] = runtime.command(port);
-  const child = startChild(command, args, { NEXT_TELEMETRY_DISABLED: '1' }, here);
+  const child = startChild(command, args, runtime.env, here);
   await child.waitFor(runtime.ready ?? /listening/, 30_000);
   return {
     url: `http://127.0.0.1:${port}`,
