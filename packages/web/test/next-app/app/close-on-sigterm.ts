@@ -3,8 +3,5 @@
 // routes import: instrumentation.ts gets its own copy of the packages, whose `openStreams` is empty.
 import { closeStreamsAndStop } from '../../../src/index.js';
 
-// `next build` loads the routes too, in workers it stops with SIGTERM.
-if (process.env.NEXT_PHASE !== 'phase-production-build') {
-  // Next.js stops the server itself: until it exits, every request is turned away.
-  process.once('SIGTERM', () => void closeStreamsAndStop(() => new Promise(() => {}), { retry: 1000 }));
-}
+// Next.js stops the server itself: until it exits, every request is turned away.
+process.once('SIGTERM', () => void closeStreamsAndStop(() => new Promise(() => {}), { retry: 1000 }));
