@@ -105,3 +105,42 @@ describe('the built packages', () => {
     }
   }
 });
+
+describe('an app that loads both builds', () => {
+  // A CommonJS dependency (a Nest app, a bundled Next.js `instrumentation.ts`) and the app's own ESM
+  // code each load their copy of core: a shutdown through one must still end the other's streams.
+  it('shares the process-wide group and the servers marked closing between the ESM and CommonJS copies', async () => {
+    const script = `
+      import { createRequire } from 'node:module';
+      import { createServer } from 'node:http';
+      import * as core from '@rxsse/core';
+      import * as node from '@rxsse/node';
+      const require = createRequire(process.cwd() + '/');
+      // A source that never ends, without rxjs.
+      const quiet = () => ({ [Symbol.asyncIterator]: () => ({ next: () => new Promise(() => {}) }) });
+      const coreCjs = require('@rxsse/core');
+      const nodeCjs = require('@rxsse/node');
+      let ended = false;
+      const sink = {
+        http2: false, signal: new AbortController().signal, open() {}, write: () => true,
+        end() { ended = true; }, destroy() {}, onDrain() {},
+      };
+      coreCjs.streamEvents(quiet(), sink, coreCjs.resolveStreamOptions({ heartbeat: false }));
+      const seen = [core.openStreams.size, core.allStreams.size];
+      await core.openStreams.close();
+      let produced = false;
+      const options = coreCjs.resolveStreamOptions({ heartbeat: false });
+      const server = createServer((req, res) => {
+        void nodeCjs.openEventStream(req, res, () => ((produced = true), quiet()), options);
+      });
+      await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+      node.markServerClosing(server);
+      const response = await fetch('http://127.0.0.1:' + server.address().port + '/');
+      server.closeAllConnections();
+      server.close();
+      console.log(JSON.stringify({ seen, ended, produced, connection: response.headers.get('connection') }));
+    `;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: app });
+    expect(JSON.parse(stdout)).toEqual({ seen: [1, 1], ended: true, produced: false, connection: 'close' });
+  });
+});

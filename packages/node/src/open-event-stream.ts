@@ -72,7 +72,12 @@ export function consoleReporter(req: NodeRequest, path: string | undefined = req
   return (error) => console.error(`rxsse: event stream ${req.method} ${path} failed:`, error);
 }
 
-const closingServers = new WeakSet<object>();
+// One per process, shared by every copy of this package (an ESM and a CommonJS build, a bundle's):
+// a server marked through one is closing for all.
+const shared = globalThis as Record<symbol, unknown>;
+const CLOSING_SERVERS = Symbol.for('rxsse.closingServers');
+shared[CLOSING_SERVERS] ??= new WeakSet<object>();
+const closingServers = shared[CLOSING_SERVERS] as WeakSet<object>;
 
 /**
  * Marks a server as shutting down: until it emits 'close', its event-stream requests are answered

@@ -34,8 +34,20 @@ export interface StreamGauges {
   readonly queuedBytes: number;
 }
 
+/**
+ * One per process, however many copies of this package it loads: an app's ESM code and a CommonJS
+ * dependency each get their own build, a bundle (Next.js's `instrumentation.ts`) its own copy, and
+ * a shutdown through one must still reach the streams of the others.
+ */
+function processWide<T>(name: string, make: () => T): T {
+  const shared = globalThis as Record<symbol, unknown>;
+  const key = Symbol.for(`rxsse.${name}`);
+  shared[key] ??= make();
+  return shared[key] as T;
+}
+
 /** The groups that hold streams now, whoever made them: what {@link allStreams} adds up. */
-const busyGroups = new Set<StreamGroup>();
+const busyGroups = processWide('busyGroups', () => new Set<StreamGroup>());
 
 /**
  * The open streams of a server (or of the process): what a graceful shutdown closes, and what a
@@ -185,8 +197,8 @@ function aborted(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
 }
 
-/** The group every stream joins unless its options name another: the whole process. */
-export const openStreams = new StreamGroup();
+/** The group every stream joins unless its options name another: the whole process, every copy of rxsse in it. */
+export const openStreams: StreamGroup = processWide('openStreams', () => new StreamGroup());
 
 /**
  * Every open stream of the process, whatever its group: also those of the groups an adapter makes
