@@ -3,6 +3,7 @@ import { reconnectDelay } from './backoff.js';
 import type { EventContract, EventMap } from './contract.js';
 import { SseEventError, SseResponseError, SseStallError } from './errors.js';
 import { type EventOf, HISTORY_TRUNCATED, type HistoryTruncated, type SseEvent } from './events.js';
+import { checkOptions } from './options.js';
 import { createParser, type EventStreamParser, type ParsedEvent } from './parser.js';
 import { checkResponse, MAX_DELAY, retryAfter } from './response.js';
 import { sleep, whenVisible } from './wait.js';
@@ -65,6 +66,8 @@ export interface EventSourceOptions<M extends EventMap = EventMap> {
  * `Last-Event-ID` after network errors, 408, 429, 5xx, stalls and ended streams (honouring
  * `Retry-After` and `retry:`, else exponential backoff), completes on 204, and errors with
  * `SseResponseError` on any other answer, and with `SseEventError` on an event the contract refuses.
+ * @throws {RangeError} naming a delay or `maxEventLength` that is not a number from 1.
+ * @throws {TypeError} naming any other option of the wrong type (a `fetch` that is not a function...).
  *
  * @example
  * ```ts
@@ -87,6 +90,7 @@ export function fromEventSource(
   url: string | URL,
   options: EventSourceOptions = {},
 ): Observable<SseEvent<string, unknown>> {
+  checkOptions(options);
   return new Observable((subscriber) => {
     const stop = new AbortController();
     connect(url, options, subscriber, stop.signal).then(

@@ -80,6 +80,34 @@ async function delaysWhileFailing(count: number, options: EventSourceOptions = {
   return delays;
 }
 
+/**
+ * How many requests a client sends a route that always answers 502 in its first `window` ms, on
+ * fake timers (stopping at 50): each wait runs out before the next failure is awaited.
+ */
+async function requestsWhileFailing(window: number, options: EventSourceOptions): Promise<number> {
+  let requests = 0;
+  const app = express();
+  app.get('/sse', (_req, res) => {
+    requests++;
+    res.status(502).send('down');
+  });
+  const url = await serve(app);
+  fakeTimers();
+  const delays: number[] = [];
+  recorded(
+    fromEventSource(`${url}/sse`, { ...options, onReconnect: (_reason, delay) => delays.push(delay) }),
+  );
+  let elapsed = 0;
+  while (delays.length < 50) {
+    const seen = delays.length;
+    await until(() => delays.length > seen, 'the next failure');
+    elapsed += delays.at(-1)! || 0;
+    if (elapsed >= window) break;
+    await vi.advanceTimersByTimeAsync(delays.at(-1)! || 0);
+  }
+  return requests;
+}
+
 const sent: ContractMessage<Events>[] = [
   { type: 'tick', data: { n: 1 }, id: '1' },
   { data: 'two lines\n and a leading space ', id: '2' },
@@ -281,6 +309,30 @@ describe('reconnecting', () => {
     vi.spyOn(Math, 'random').mockReturnValue(0.5);
     const delays = await delaysWhileFailing(8);
     expect(delays).toEqual([500, 1000, 2000, 4000, 8000, 15_000, 15_000, 15_000]);
+  });
+
+  it.each<[string, EventSourceOptions]>([
+    ['retryDelay: NaN', { retryDelay: Number.NaN }],
+    ['retryDelay: 0', { retryDelay: 0 }],
+    ['maxRetryDelay: 0', { maxRetryDelay: 0 }],
+    ['a negative retryDelay', { retryDelay: -1000 }],
+    ['a retryDelay that is not a number', { retryDelay: 'slow' as unknown as number }],
+  ])('refuses %s where it is given, rather than ask a failing server again and again', async (_name, bad) => {
+    await expect(requestsWhileFailing(1000, bad)).rejects.toThrow(RangeError);
+  });
+
+  it('sends a failing server no request while it backs off (by default, twice in the first second)', async () => {
+    vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    expect(await requestsWhileFailing(1000, {})).toBe(2);
+  });
+
+  it.each<[string, unknown]>([
+    ['a stallTimeout of 0', { stallTimeout: 0 }],
+    ['a fetch that is not a function', { fetch: 'fetch' }],
+  ])('refuses %s where it is given, rather than reconnect forever', async (_name, bad) => {
+    await expect(requestsWhileFailing(1000, bad as EventSourceOptions)).rejects.toThrow(
+      /^(stallTimeout|fetch) must be/,
+    );
   });
 
   it('asks fetch for an uncached request, with the credentials option', async () => {
