@@ -1,4 +1,5 @@
 import { SseEventError } from './errors.js';
+import { show } from './options.js';
 
 /** A map from event type to data type, as `@rxsse/core`'s `TypedMessageEvent` takes. */
 export type EventMap = Record<string, unknown>;
@@ -61,6 +62,7 @@ export type EventsOf<C> = C extends EventContract<infer M> ? M : never;
 
 /**
  * Declares the events a route sends, for the route and its clients to share.
+ * @throws {TypeError} naming a type whose format is not `json()` or `text`.
  *
  * @example
  * ```ts
@@ -72,7 +74,17 @@ export type EventsOf<C> = C extends EventContract<infer M> ? M : never;
 export function defineEvents<S extends Record<string, DataFormat<unknown>>>(
   spec: S,
 ): EventContract<DataOf<S>> {
-  const formats = Object.fromEntries(Object.entries(spec).map(([type, { format }]) => [type, format]));
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec))
+    throw new TypeError(`defineEvents takes an object of event types, got ${show(spec)}`);
+  const formats = Object.fromEntries(
+    Object.entries(spec).map(([type, value]) => {
+      // `json` without its call would declare nothing, and every event of the type fail as undeclared.
+      const format = (value as DataFormat<unknown> | null)?.format;
+      if (format !== 'json' && format !== 'text')
+        throw new TypeError(`Event "${type}" must be json() or text, got ${show(value)}`);
+      return [type, format];
+    }),
+  );
   const formatOf = (type: string) => {
     const format = Object.hasOwn(formats, type) ? formats[type] : undefined;
     if (format === undefined) throw new SseEventError(type, 'is not declared by the contract');

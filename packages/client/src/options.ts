@@ -56,7 +56,7 @@ export function checkOptions(options: unknown): void {
 }
 
 /** A value as an error message shows it: a string quoted ("1000" is not 1000), an object by its kind. */
-function show(value: unknown): string {
+export function show(value: unknown): string {
   if (is('string')(value)) return JSON.stringify(value);
   if (isStream(value)) return 'a ReadableStream, which cannot be sent again';
   if (isObject(value)) return Array.isArray(value) ? 'an array' : 'an object';

@@ -61,6 +61,24 @@ describe('defineEvents', () => {
     expect(() => events.decode('tick', '{"n":')).toThrow(/"tick" has data that is not JSON/);
   });
 
+  it('refuses a spec whose type is not json() or text when it is defined, naming the type', () => {
+    const define = (spec: unknown) => () => defineEvents(spec as Parameters<typeof defineEvents>[0]);
+    // json without its call would declare nothing: every tick would be "not declared" later.
+    expect(define({ tick: json })).toThrow(
+      new TypeError('Event "tick" must be json() or text, got a function'),
+    );
+    expect(define({ tick: 'json' })).toThrow(
+      new TypeError('Event "tick" must be json() or text, got "json"'),
+    );
+    expect(define({ message: text, tick: null })).toThrow(
+      /^Event "tick" must be json\(\) or text, got null$/,
+    );
+    expect(define({ tick: { format: 'xml' } })).toThrow(TypeError);
+    expect(define(null)).toThrow(new TypeError('defineEvents takes an object of event types, got null'));
+    expect(define([json()])).toThrow(/^defineEvents takes an object of event types, got an array$/);
+    expect(define({})).not.toThrow();
+  });
+
   it('refuses data JSON.stringify throws on with SseEventError, its error as the cause', () => {
     const loose = events as unknown as { encode(message: unknown): unknown };
     const circular: Record<string, unknown> = {};
