@@ -3,7 +3,7 @@ import { reconnectDelay } from './backoff.js';
 import type { EventContract, EventMap } from './contract.js';
 import { SseEventError, SseResponseError, SseStallError } from './errors.js';
 import { type EventOf, HISTORY_TRUNCATED, type HistoryTruncated, type SseEvent } from './events.js';
-import { checkOptions } from './options.js';
+import { checkOptions, show } from './options.js';
 import { createParser, type EventStreamParser, type ParsedEvent } from './parser.js';
 import { checkResponse, MAX_DELAY, retryAfter } from './response.js';
 import { sleep, whenVisible } from './wait.js';
@@ -156,6 +156,7 @@ async function connect(
     let reason: unknown;
     let wait: number | undefined;
     let parser: EventStreamParser | undefined;
+    let notResponse: TypeError | undefined;
     try {
       arm();
       const fetcher = options.fetch ?? fetch;
@@ -167,6 +168,11 @@ async function connect(
         cache: 'no-store',
         signal: connection.signal,
       });
+      // A wrapper that forgot its return would fail every attempt: it ends the Observable instead.
+      if (typeof response?.status !== 'number' || !response.headers) {
+        notResponse = new TypeError(`fetch must resolve to a Response, got ${show(response)}`);
+        throw notResponse;
+      }
       const verdict = checkResponse(response);
       if (verdict === 'stop') return;
       if (verdict === 'retry') {
@@ -181,7 +187,8 @@ async function connect(
       }
     } catch (error) {
       if (signal.aborted) return;
-      if (error instanceof SseResponseError || error instanceof SseEventError) throw error;
+      if (error instanceof SseResponseError || error instanceof SseEventError || error === notResponse)
+        throw error;
       reason = stalled ?? error;
     } finally {
       clearTimeout(timer);

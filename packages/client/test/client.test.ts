@@ -453,6 +453,25 @@ describe('answers that end the stream', () => {
     });
   });
 
+  it.each<[string, unknown]>([
+    ['undefined (a wrapper that forgot its return)', undefined],
+    ['a plain object', { ok: true }],
+  ])('ends with a TypeError, not endless retries, for a fetch that resolves %s', async (_name, answer) => {
+    const reasons: unknown[] = [];
+    const client = recorded(
+      fromEventSource('http://127.0.0.1:1/sse', {
+        fetch: (async () => answer) as unknown as typeof fetch,
+        onReconnect: (reason) => reasons.push(reason),
+      }),
+    );
+    await until(() => client.error !== undefined || reasons.length > 0, 'the error');
+    expect(reasons).toEqual([]);
+    expect(client.error).toBeInstanceOf(TypeError);
+    expect((client.error as Error).message).toMatch(
+      /^fetch must resolve to a Response, got (undefined|an object)$/,
+    );
+  });
+
   it('ends with a TypeError, not endless retries, for a URL fetch cannot parse', async () => {
     const counting = countingFetch();
     const client = recorded(fromEventSource('/relative/outside/a/page', { fetch: counting.fetch }));
