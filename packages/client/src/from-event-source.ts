@@ -33,15 +33,15 @@ export interface EventSourceOptions<M extends EventMap = EventMap> {
   /** Resume after this id on the first connect too (sent as `Last-Event-ID`). */
   lastEventId?: string;
   /**
-   * The base of the exponential backoff, in ms, when the server sent no `retry:`.
+   * The base of the exponential backoff, in ms (1 or more), when the server sent no `retry:`.
    * @defaultValue 1000
    */
   retryDelay?: number;
-  /** The longest backoff, in ms. @defaultValue 30000 */
+  /** The longest backoff, in ms (1 or more). @defaultValue 30000 */
   maxRetryDelay?: number;
   /**
    * A connection that delivers no byte for this long (heartbeats count) is dead: it is aborted and
-   * opened again. `false` turns the check off.
+   * opened again. In ms (1 or more); `false` turns the check off.
    * @defaultValue 45000 (three of an rxsse server's default 15 s heartbeat intervals)
    */
   stallTimeout?: number | false;
