@@ -46,8 +46,8 @@ export interface EventContract<M extends EventMap> {
   /**
    * Server side: `message` with its data as wire text (JSON types through `JSON.stringify`, even a
    * string). Use it as `source$.pipe(map(events.encode))` or before `channel.publish`.
-   * @throws {SseEventError} for a type the contract does not declare, text data that is not a string,
-   *   or data `JSON.stringify` cannot write.
+   * @throws {SseEventError} for a message that is not an object, a type the contract does not declare,
+   *   text data that is not a string, or data `JSON.stringify` cannot write.
    */
   readonly encode: (message: ContractMessage<M>) => EncodedMessage;
   /**
@@ -93,6 +93,8 @@ export function defineEvents<S extends Record<string, DataFormat<unknown>>>(
   const contract = {
     formats,
     encode(message: { type?: string; data: unknown }): EncodedMessage {
+      if (typeof message !== 'object' || message === null)
+        throw new SseEventError(undefined, `is not a message, got ${show(message)}`);
       const type = message.type || 'message';
       const wire = formatOf(type) === 'text' ? message.data : stringify(type, message.data);
       if (typeof wire !== 'string')

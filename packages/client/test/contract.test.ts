@@ -79,6 +79,15 @@ describe('defineEvents', () => {
     expect(define({})).not.toThrow();
   });
 
+  it('refuses a message that is not an object with SseEventError, as any other it cannot encode', () => {
+    const loose = events as unknown as { encode(message: unknown): unknown };
+    for (const message of [null, undefined]) {
+      expect(() => loose.encode(message)).toThrow(SseEventError);
+      expect(() => loose.encode(message)).toThrow(`An event is not a message, got ${message}`);
+    }
+    expect(() => loose.encode('hi')).toThrow('An event is not a message, got "hi"');
+  });
+
   it('refuses data JSON.stringify throws on with SseEventError, its error as the cause', () => {
     const loose = events as unknown as { encode(message: unknown): unknown };
     const circular: Record<string, unknown> = {};
