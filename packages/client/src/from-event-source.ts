@@ -66,6 +66,7 @@ export interface EventSourceOptions<M extends EventMap = EventMap> {
  * `Last-Event-ID` after network errors, 408, 429, 5xx, stalls and ended streams (honouring
  * `Retry-After` and `retry:`, else exponential backoff), completes on 204, and errors with
  * `SseResponseError` on any other answer, and with `SseEventError` on an event the contract refuses.
+ * @throws {TypeError} for a `url` that is not a string or a `URL`.
  * @throws {RangeError} naming a delay or `maxEventLength` that is not a number from 1.
  * @throws {TypeError} naming any other option of the wrong type (a `fetch` that is not a function...).
  *
@@ -90,6 +91,9 @@ export function fromEventSource(
   url: string | URL,
   options: EventSourceOptions = {},
 ): Observable<SseEvent<string, unknown>> {
+  // A page would resolve anything else as its text, "[object Request]", and ask that URL instead.
+  if (typeof url !== 'string' && !(url instanceof URL))
+    throw new TypeError(`url must be a string or a URL, got ${show(url)}`);
   checkOptions(options);
   return new Observable((subscriber) => {
     const stop = new AbortController();

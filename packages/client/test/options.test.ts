@@ -90,4 +90,11 @@ describe('fromEventSource options', () => {
       /^body must be .*, got a ReadableStream, which cannot be sent again$/,
     );
   });
+
+  it('refuses a url that is not a string or a URL, which a page would resolve as "[object Object]"', () => {
+    const from = (url: unknown) => () => fromEventSource(url as string);
+    expect(from(new Request(URL))).toThrow(new TypeError('url must be a string or a URL, got an object'));
+    expect(from(undefined)).toThrow(new TypeError('url must be a string or a URL, got undefined'));
+    expect(from(new globalThis.URL(URL))).not.toThrow();
+  });
 });
