@@ -321,7 +321,7 @@ describe('reconnecting', () => {
     await expect(requestsWhileFailing(1000, bad)).rejects.toThrow(RangeError);
   });
 
-  it('sends a failing server no request while it backs off (by default, twice in the first second)', async () => {
+  it('asks a server that keeps failing twice in its first second by default, not again and again', async () => {
     vi.spyOn(Math, 'random').mockReturnValue(0.5);
     expect(await requestsWhileFailing(1000, {})).toBe(2);
   });
