@@ -3,7 +3,7 @@ import { reconnectDelay } from './backoff.js';
 import type { EventContract, EventMap } from './contract.js';
 import { SseEventError, SseResponseError, SseStallError } from './errors.js';
 import { type EventOf, HISTORY_TRUNCATED, type HistoryTruncated, type SseEvent } from './events.js';
-import { checkOptions, show } from './options.js';
+import { checkOptions, isObject, show } from './options.js';
 import { createParser, type EventStreamParser, type ParsedEvent } from './parser.js';
 import { checkResponse, MAX_DELAY, retryAfter } from './response.js';
 import { sleep, whenVisible } from './wait.js';
@@ -23,7 +23,8 @@ export interface EventSourceOptions<M extends EventMap = EventMap> {
   body?: Exclude<RequestInit['body'], ReadableStream>;
   /**
    * Request headers, or a function that returns them, called again before every (re)connect: the
-   * place to fetch a fresh token. If it throws, the Observable ends with its error.
+   * place to fetch a fresh token. If it throws, the Observable ends with its error; if it returns
+   * anything but headers (`null`, a string), with a `TypeError`.
    */
   headers?: HeaderValues | (() => HeaderValues | Promise<HeaderValues>);
   /** As in `fetch`; `'include'` sends cookies cross-origin. */
@@ -127,9 +128,12 @@ async function connect(
     subscriber.next({ type, data: decoded, id });
   };
   for (;;) {
-    const headers = new Headers(
-      typeof options.headers === 'function' ? await options.headers() : options.headers,
-    );
+    const given = typeof options.headers === 'function' ? await options.headers() : options.headers;
+    if (given !== undefined && !isObject(given))
+      throw new TypeError(
+        `headers() must return an object, an array of pairs or a Headers, got ${show(given)}`,
+      );
+    const headers = new Headers(given);
     if (signal.aborted) return;
     headers.set('accept', 'text/event-stream');
     let request = target;

@@ -1,5 +1,5 @@
 const is = (type: string) => (value: unknown) => typeof value === type;
-const isObject = (value: unknown): value is object => typeof value === 'object' && value !== null;
+export const isObject = (value: unknown): value is object => typeof value === 'object' && value !== null;
 const isDelay = (value: unknown) => typeof value === 'number' && value >= 1;
 
 function isBody(value: unknown): boolean {

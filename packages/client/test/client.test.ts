@@ -828,6 +828,28 @@ describe('stall detection and teardown', () => {
     }
   });
 
+  it.each<[string, unknown]>([
+    ['null', null],
+    ['a string', 'Bearer x'],
+  ])(
+    'ends with a TypeError naming the header function when it returns %s, before any request',
+    async (_name, value) => {
+      const counting = countingFetch();
+      const client = recorded(
+        fromEventSource('http://127.0.0.1:1/sse', {
+          fetch: counting.fetch,
+          headers: async () => value as HeadersInit,
+        }),
+      );
+      await until(() => client.error !== undefined, 'the error');
+      expect(client.error).toBeInstanceOf(TypeError);
+      expect((client.error as Error).message).toMatch(
+        /^headers\(\) must return an object, an array of pairs or a Headers, got (null|"Bearer x")$/,
+      );
+      expect(counting.requests).toHaveLength(0);
+    },
+  );
+
   it('opens no request when unsubscribed while the header function is still working', async () => {
     const app = express();
     app.get('/sse', (_req, res) => {
