@@ -1,6 +1,6 @@
 import type { CallHandler } from '@nestjs/common';
 import { type EventSourceLike, type MessageEvent, SOURCE_HEADERS, type WithSourceHeaders } from '@rxsse/core';
-import { Observable, type Subscriber, type Subscription, type Unsubscribable } from 'rxjs';
+import { Observable, type Subscriber, type Subscription } from 'rxjs';
 import { type Handoff, isSubscribable } from './handoff.js';
 
 type Source = EventSourceLike<MessageEvent<unknown>>;
@@ -15,7 +15,7 @@ type SourceHeaders = WithSourceHeaders[typeof SOURCE_HEADERS];
  * would only pass a few rxjs operators of Nest's on the way (a fan-out to 500 clients spent twice
  * the CPU of the plain adapters there). An AsyncIterable streams as is, pulled only as fast as the
  * client reads. A bare value the Observable emits (a string, a number) is the data of an event, as
- * with `@Sse()`.
+ * with `@Sse()`: the module's options say `bareValues: 'data'`.
  */
 export class NestChain {
   readonly source: Promise<Source>;
@@ -34,8 +34,7 @@ export class NestChain {
       failed = reject;
     });
     this.#subscription = next.handle().subscribe({
-      next: (emitted) => {
-        const value = asMessage(emitted);
+      next: (value) => {
         const target = this.#target;
         if (!target) return this.#hold((early) => early.next(value), answered);
         target.next(value);
@@ -80,8 +79,8 @@ export class NestChain {
    */
   #direct(source: Observable<MessageEvent<unknown>>, headers: SourceHeaders): Source {
     return this.#streamed(headers, (target) => {
-      // The stream's own subscriber, barely wrapped: a synchronous source sees it closed at once.
-      const subscription = source.subscribe(new BareValues(target));
+      // The stream's own subscriber, as is: a synchronous source sees it closed at once.
+      const subscription = source.subscribe(target);
       return () => {
         subscription.unsubscribe();
         this.#subscription?.unsubscribe();
@@ -109,43 +108,5 @@ export class NestChain {
     });
     if (headers) source[SOURCE_HEADERS] = headers;
     return source;
-  }
-}
-
-/**
- * What Nest's `@Sse()` makes of an emission: a value that is not an object (a string, a number) is
- * the data of an event. A message object passes as it is, so its encoding is still shared; `null`
- * and `undefined`, which `@Sse()` sends as no data at all, meet the stream's refusal.
- */
-function asMessage(value: unknown): unknown {
-  return typeof value === 'object' || value === undefined ? value : { data: value };
-}
-
-/**
- * The stream's subscriber with {@link asMessage} on the way in, and every other member its own, so
- * rxjs takes it as a subscriber as is: `closed` turns true the moment the stream ends.
- */
-class BareValues {
-  constructor(readonly target: Subscriber<MessageEvent<unknown>>) {}
-  get closed(): boolean {
-    return this.target.closed;
-  }
-  next(value: unknown): void {
-    this.target.next(asMessage(value) as MessageEvent<unknown>);
-  }
-  error(error: unknown): void {
-    this.target.error(error);
-  }
-  complete(): void {
-    this.target.complete();
-  }
-  add(teardown: Unsubscribable | (() => void)): void {
-    this.target.add(teardown);
-  }
-  remove(teardown: Subscription): void {
-    this.target.remove(teardown);
-  }
-  unsubscribe(): void {
-    this.target.unsubscribe();
   }
 }

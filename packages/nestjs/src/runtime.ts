@@ -29,8 +29,9 @@ export class RxsseRuntime implements OnApplicationBootstrap, BeforeApplicationSh
   ) {
     checkShutdownOptions(shutdown);
     this.#shutdown = shutdown;
-    // Each app gets its own group, so closing one app never ends another app's streams.
-    this.#base = { group: new StreamGroup(), ...options };
+    // Each app gets its own group, so closing one app never ends another app's streams; a bare
+    // value a route's Observable emits is the data of an event, as with `@Sse()`.
+    this.#base = { group: new StreamGroup(), bareValues: 'data', ...options };
     this.defaults = resolveStreamOptions(this.#base);
   }
 

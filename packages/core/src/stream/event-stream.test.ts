@@ -451,6 +451,23 @@ describe('streamEvents', () => {
     expect(() => checkShutdownOptions({ retry: 2 ** 31 - 11, spread: 11 })).toThrow(RangeError);
   });
 
+  it("sends a bare value as the data of an event under bareValues: 'data', and refuses it by default", async () => {
+    const values = ['hello', 42, true, null, undefined, { data: 'object' }] as unknown as MessageEvent[];
+    const refused: unknown[] = [];
+    const data = run(from(values), { bareValues: 'data', onError: (error) => refused.push(error) });
+    await Promise.resolve();
+    expect(data.sink.text).toBe('data: hello\n\ndata: 42\n\ndata: true\n\ndata: object\n\n');
+    expect(data.stream.stats.refused).toBe(2);
+    expect(refused).toHaveLength(2);
+    const refusing = run(from(values), { onError: () => {} });
+    await Promise.resolve();
+    expect(refusing.sink.text).toBe('data: object\n\n');
+    expect(refusing.stream.stats.refused).toBe(5);
+    expect(() => resolveStreamOptions({ bareValues: 'wrap' as never })).toThrow(
+      /^bareValues must be 'refuse' or 'data', got string wrap$/,
+    );
+  });
+
   it('refuses encoder options it cannot apply when the route is set up, naming them', () => {
     const bad = (options: Record<string, unknown>) => () => resolveStreamOptions(options as StreamOptions);
     expect(bad({ maxDataLines: 1, ids: 'spec', serialize: String })).not.toThrow();

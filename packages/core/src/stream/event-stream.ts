@@ -317,6 +317,9 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     try {
       return this.#format(message, this);
     } catch (error) {
+      // Only a value that failed as a message is looked at: message objects cost nothing here.
+      if (this.options.bareValues === 'data' && isBareValue(message))
+        return this.#tryFormat({ data: message });
       this.#refuse(error);
       return undefined;
     }
@@ -599,6 +602,11 @@ function reportUnhandled(report: ErrorReporter, error: unknown): void {
   } catch {
     // The last resort failed too: there is nowhere left to tell.
   }
+}
+
+/** A value that is not a message object, nor `null` or `undefined`: `{ data: value }` under `bareValues: 'data'`. */
+function isBareValue(value: unknown): boolean {
+  return typeof value !== 'object' && typeof value !== 'function' && value !== undefined;
 }
 
 function unrefTimer<T>(timer: T): T {

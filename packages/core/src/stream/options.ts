@@ -39,6 +39,14 @@ export interface StreamOptions extends FormatOptions {
    */
   onInvalidMessage?: InvalidMessagePolicy;
   /**
+   * What a value the source emits that is not a message object (a string, a number) is:
+   * `'refuse'`d as invalid (see `onInvalidMessage`), or the `'data'` of an event, `{ data: value }`,
+   * as NestJS's `@Sse()` sends it (the default of `@rxsse/nestjs` routes). Message objects never
+   * pay for it; `null` and `undefined` are refused either way.
+   * @defaultValue 'refuse'
+   */
+  bareValues?: 'refuse' | 'data';
+  /**
    * Close a client that accepted no bytes for this many ms while data waited. `false` disables it.
    * This holds after the stream ended too (source complete or failed, `maxLifetime`, a `close()`
    * outside a group's shutdown, which has its deadline instead): the response is dropped if the
@@ -142,6 +150,9 @@ export function resolveStreamOptions(options: StreamOptions = {}): ResolvedStrea
   checkOverflowPolicy(resolved.onOverflow);
   if (!['skip', 'close'].includes(resolved.onInvalidMessage)) {
     throw new TypeError(`onInvalidMessage must be 'skip' or 'close'`);
+  }
+  if (resolved.bareValues !== undefined && !['refuse', 'data'].includes(resolved.bareValues)) {
+    throw new TypeError(`bareValues must be 'refuse' or 'data', got ${describeValue(resolved.bareValues)}`);
   }
   return resolved;
 }
