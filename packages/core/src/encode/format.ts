@@ -33,7 +33,7 @@ const nativeStringify = JSON.stringify;
  */
 export function formatEvent(message: MessageEvent<unknown>, options: FormatOptions = NO_OPTIONS): string {
   if (typeof message !== 'object' || message === null) {
-    throw new SseFormatError('data', `a message must be an object like { data }, got ${kind(message)}`);
+    throw new SseFormatError('data', `a message must be an object like { data }, got ${kindOf(message)}`);
   }
   let head = '';
   const { type, id, retry } = message;
@@ -92,7 +92,7 @@ export function checkFormatOptions(options: FormatOptions): void {
   for (const name of ['strict', 'allowReservedTypes'] as const) {
     const value = options[name];
     if (value !== undefined && typeof value !== 'boolean') {
-      throw new TypeError(`${name} must be a boolean, got ${kind(value)}`);
+      throw new TypeError(`${name} must be a boolean, got ${kindOf(value)}`);
     }
   }
 }
@@ -144,13 +144,13 @@ function serialize(data: unknown, options: FormatOptions): string {
     throw new SseFormatError('data', `the serializer threw: ${describe(cause)}`, { cause });
   }
   if (typeof text !== 'string') {
-    throw new SseFormatError('data', `the serializer returned ${kind(text)}, not a string`);
+    throw new SseFormatError('data', `the serializer returned ${kindOf(text)}, not a string`);
   }
   return text;
 }
 
 function checkType(type: unknown, options: FormatOptions): string {
-  if (typeof type !== 'string') throw new SseFormatError('type', `must be a string, got ${kind(type)}`);
+  if (typeof type !== 'string') throw new SseFormatError('type', `must be a string, got ${kindOf(type)}`);
   if (FORBIDDEN_IN_TYPE.test(type)) throw new SseFormatError('type', 'must not contain CR, LF or NUL');
   if (!type.isWellFormed()) throw new SseFormatError('type', 'must not contain a lone surrogate');
   if ((type === 'error' || type === 'open') && !options.allowReservedTypes) {
@@ -163,7 +163,7 @@ function checkType(type: unknown, options: FormatOptions): string {
 }
 
 function checkId(id: unknown, options: FormatOptions): string {
-  if (typeof id !== 'string') throw new SseFormatError('id', `must be a string, got ${kind(id)}`);
+  if (typeof id !== 'string') throw new SseFormatError('id', `must be a string, got ${kindOf(id)}`);
   if (options.ids === 'spec') {
     if (FORBIDDEN_IN_TYPE.test(id)) throw new SseFormatError('id', 'must not contain CR, LF or NUL');
     if (!id.isWellFormed()) throw new SseFormatError('id', 'must not contain a lone surrogate');
@@ -189,7 +189,7 @@ function checkRetry(retry: unknown): number {
 }
 
 /** `typeof`, but `null` for null, which `typeof` calls an object. */
-function kind(value: unknown): string {
+export function kindOf(value: unknown): string {
   return value === null ? 'null' : typeof value;
 }
 

@@ -1,4 +1,4 @@
-import { checkFormatOptions } from '../encode/format.js';
+import { checkFormatOptions, kindOf } from '../encode/format.js';
 import type { FormatOptions, MessageEvent } from '../encode/types.js';
 import { checkHeaderOverrides, type HeaderOverrides } from '../http/headers.js';
 import { describeValue } from '../http/source.js';
@@ -193,9 +193,4 @@ function checkHeaders(headers: HeaderOverrides): void {
     throw new TypeError(`headers must be an object of names to values, got ${describeValue(headers)}`);
   }
   checkHeaderOverrides(headers);
-}
-
-/** `typeof`, but `null` for null, which `typeof` calls an object. */
-function kindOf(value: unknown): string {
-  return value === null ? 'null' : typeof value;
 }
