@@ -2,7 +2,7 @@ import { MAX_DELAY } from './response.js';
 
 /** How long to wait before reconnecting. */
 export interface DelayInput {
-  /** Failed attempts since the last connection that delivered bytes (0 for the first retry). */
+  /** Reconnects since the last event was delivered (0 for the first). */
   attempt: number;
   /** The failed response's `Retry-After`, in ms. */
   retryAfter: number | undefined;
@@ -16,7 +16,7 @@ export interface DelayInput {
 
 /**
  * The server's word first: `Retry-After` (a zero one for the first attempt only), then `retry:` for
- * the first attempt after a live connection. Otherwise exponential backoff with full jitter (a
+ * the first attempt after an event. Otherwise exponential backoff with full jitter (a
  * random wait between `retry:`, or 0, and `min(cap, base * 2^attempt)`), so clients a restart
  * dropped together come back spread out.
  */

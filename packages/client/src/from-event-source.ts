@@ -125,6 +125,9 @@ async function connect(
   const deliver = ({ type, data, lastEventId: id }: ParsedEvent) => {
     const decoded =
       type === HISTORY_TRUNCATED ? truncation(data) : events ? decode(events, type, data) : data;
+    // Only an event proves the stream works: a server that sends a comment or a `retry:` and then
+    // ends (one turning clients away, say) is failing, and is backed off as one that refuses.
+    attempt = 0;
     subscriber.next({ type, data: decoded, id });
   };
   for (;;) {
@@ -188,10 +191,7 @@ async function connect(
         wait = retryAfter(response.headers.get('retry-after'), Date.now());
       } else if (response.body) {
         parser = createParser(deliver, (ms) => (serverRetry = ms), lastEventId, maxEventLength);
-        await read(response.body, parser, () => {
-          arm();
-          attempt = 0;
-        });
+        await read(response.body, parser, arm);
       }
     } catch (error) {
       if (signal.aborted) return;

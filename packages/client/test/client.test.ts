@@ -58,14 +58,18 @@ function fakeTimers(): void {
 }
 
 /**
- * The first `count` reconnect delays of a client against a route that always answers 502, on fake
- * timers: each wait runs out before the next failure is awaited.
+ * The first `count` reconnect delays of a client against a route that always answers 502 (or
+ * `answer`), on fake timers: each wait runs out before the next failure is awaited.
  */
-async function delaysWhileFailing(count: number, options: EventSourceOptions = {}): Promise<number[]> {
-  const app = express();
-  app.get('/sse', (_req, res) => {
+async function delaysWhileFailing(
+  count: number,
+  options: EventSourceOptions = {},
+  answer: express.RequestHandler = (_req, res) => {
     res.status(502).send('down');
-  });
+  },
+): Promise<number[]> {
+  const app = express();
+  app.get('/sse', answer);
   const url = await serve(app);
   fakeTimers();
   const delays: number[] = [];
@@ -310,6 +314,23 @@ describe('reconnecting', () => {
     const delays = await delaysWhileFailing(8);
     expect(delays).toEqual([500, 1000, 2000, 4000, 8000, 15_000, 15_000, 15_000]);
   });
+
+  it.each([
+    ['a comment', ': ping\n', [500, 1000, 2000, 4000, 8000]],
+    ['retry: 0 and a comment', 'retry: 0\n: ping\n', [0, 1000, 2000, 4000, 8000]],
+    ['an id-only block', 'id: 1\n\n', [500, 1000, 2000, 4000, 8000]],
+  ])(
+    'backs off from a server that sends %s and ends, never a single event',
+    async (_name, body, expected) => {
+      vi.spyOn(Math, 'random').mockReturnValue(0.5);
+      // Bytes alone are no sign of a working stream: else such a server is asked at the base delay
+      // (with retry: 0, at once) for ever.
+      const delays = await delaysWhileFailing(5, {}, (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' }).end(body);
+      });
+      expect(delays).toEqual(expected);
+    },
+  );
 
   it.each<[string, EventSourceOptions]>([
     ['retryDelay: NaN', { retryDelay: Number.NaN }],
