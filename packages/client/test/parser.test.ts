@@ -1,10 +1,11 @@
 // The client's parser against the WHATWG transcription the encoder is tested with
-// (test/wire/oracle.ts): WPT vectors, then any stream of hostile lines cut into any chunks.
+// (test/wire/oracle.ts): WPT vectors, then any stream of hostile lines cut into any chunks; and
+// against eventsource-parser, an implementation of its own, on bytes that need not be UTF-8.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hostileString } from '../../../test/wire/arbitraries.js';
 import { type Interpretation, interpret } from '../../../test/wire/oracle.js';
-import { byteByByte, splitBytes } from '../../../test/wire/parsers.js';
+import { byteByByte, decodeChunks, parseWithLibrary, splitBytes } from '../../../test/wire/parsers.js';
 import { createParser } from '../src/parser.js';
 
 const utf8 = new TextEncoder();
@@ -78,6 +79,30 @@ describe('parser: property, against the oracle', () => {
       fc.property(stream, fc.array(fc.nat(), { maxLength: 8 }), (text, cuts) => {
         const bytes = utf8.encode(text);
         expect(parse(splitBytes(bytes, cuts))).toEqual(interpret(bytes));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('dispatches what eventsource-parser does, on any bytes cut anywhere', () => {
+    // Raw bytes between the lines: broken and split UTF-8 sequences, stray BOMs, CRs and LFs.
+    const junk = fc.uint8Array({ maxLength: 6 }).map((bytes) => Array.from(bytes));
+    const bodies = fc
+      .array(fc.tuple(stream, junk), { maxLength: 4 })
+      .map((parts) => Uint8Array.from(parts.flatMap(([text, bytes]) => [...utf8.encode(text), ...bytes])));
+    fc.assert(
+      fc.property(bodies, fc.array(fc.nat(), { maxLength: 8 }), (body, cuts) => {
+        // It holds back a CR that ends its input (a CRLF may follow): a final LF lets it go, for both.
+        const bytes = Uint8Array.from([...body, 10]);
+        const chunks = splitBytes(bytes, cuts);
+        const library = parseWithLibrary(decodeChunks(chunks));
+        const ours = parse(chunks);
+        // It forgets an id at every dispatch, so a later event's id can differ; type and data cannot.
+        const seen = ({ events, retry }: Interpretation) => ({
+          events: events.map(({ type, data }) => ({ type, data })),
+          retry,
+        });
+        expect(seen(ours)).toEqual(seen(library));
       }),
       { numRuns: 2000 },
     );
