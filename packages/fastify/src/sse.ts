@@ -1,3 +1,4 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import {
   checkShutdownOptions,
   type EventSourceLike,
@@ -11,6 +12,7 @@ import {
 import { type EventContext, markServerClosing, openEventStream, trackHttp2Sessions } from '@rxsse/node';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
+import { guardClientErrors, trackStreamSocket } from './client-error.js';
 
 /** What `reply.sse()` takes: a source, or a function of the connection's context returning one. */
 export type FastifyEventSource<M extends MessageEvent<unknown> = MessageEvent> =
@@ -52,6 +54,7 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
   // HTTP/2 client sessions (those that take not even the GOAWAY after the deadline again), so
   // app.close() does not hang on them.
   const closeSessions = trackHttp2Sessions(app.server);
+  guardClientErrors(app.server as Server);
   app.addHook('preClose', async () => {
     markServerClosing(app.server);
     await defaults.group.close(shutdown);
@@ -74,6 +77,7 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
         perCall.set(callOptions, resolved);
       }
       copyReplyHeaders(this);
+      trackStreamSocket(this.request.raw as IncomingMessage, this.raw as ServerResponse);
       const stream = await openEventStream(this.request.raw, this.raw, produce, resolved, (error) =>
         log.error({ err: error }, 'rxsse: event stream failed'),
       );

@@ -1,5 +1,7 @@
+import { connect } from 'node:net';
+import type { CloseReason } from '@rxsse/core';
 import Fastify from 'fastify';
-import { NEVER } from 'rxjs';
+import { NEVER, of, startWith } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../../../test/support/clients.js';
 import { fastifyLogStream } from '../../../test/support/logged.js';
@@ -89,4 +91,68 @@ describe('fastify reply.sse', () => {
     const other = Fastify();
     await expect(other.register(rxsse, { shutdown: { spread: -1 } })).rejects.toThrow(/spread/);
   });
+
+  it('drops the connection of a live stream whose client sends garbage after its request, with no raw 400 inside the stream', async () => {
+    const app = Fastify();
+    await app.register(rxsse);
+    const reasons: CloseReason[] = [];
+    app.get('/sse', (_req, reply) =>
+      reply.sse(NEVER.pipe(startWith({ data: 'hi' })), { onClose: (reason) => reasons.push(reason) }),
+    );
+    const { port } = new URL(await app.listen({ port: 0, host: '127.0.0.1' }));
+    try {
+      const received = await rawExchange(
+        Number(port),
+        'GET /sse HTTP/1.1\r\nHost: x\r\n\r\n',
+        'data: hi\n\n\r\n',
+      );
+      // The stream's body ends at a chunk boundary: nothing but its own chunks, then the close.
+      expect(received.slice(received.indexOf('\r\n\r\n') + 4)).toBe('a\r\ndata: hi\n\n\r\n');
+      await waitFor(() => reasons.length > 0, 5000, 'the close');
+      expect(reasons).toEqual(['client']);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("leaves Fastify's 400 to garbage on a connection whose stream ended, or that never had one", async () => {
+    const app = Fastify();
+    await app.register(rxsse);
+    app.get('/sse', (_req, reply) => reply.sse(of({ data: 'hi' })));
+    const { port } = new URL(await app.listen({ port: 0, host: '127.0.0.1' }));
+    try {
+      const ended = await rawExchange(Number(port), 'GET /sse HTTP/1.1\r\nHost: x\r\n\r\n', '0\r\n\r\n');
+      expect(ended).toMatch(/0\r\n\r\nHTTP\/1\.1 400 Bad Request\r\n/);
+      const fresh = await rawExchange(Number(port), '', '');
+      expect(fresh).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    } finally {
+      await app.close();
+    }
+  });
 });
+
+/**
+ * Sends `request` on a new connection, then garbage once `after` has arrived; resolves with every
+ * byte received until the server closes the connection.
+ */
+function rawExchange(port: number, request: string, after: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    let received = '';
+    let sent = false;
+    const sendGarbage = () => {
+      if (sent || !received.includes(after)) return;
+      sent = true;
+      socket.write('garbage \x00\r\n\r\n');
+    };
+    socket.on('data', (chunk) => {
+      received += chunk.toString('latin1');
+      sendGarbage();
+    });
+    // A reset after the bytes were read is the drop itself, not a failure of the exchange.
+    socket.on('error', () => {});
+    socket.on('close', () => resolve(received));
+    socket.write(request);
+    sendGarbage();
+  });
+}
