@@ -3,6 +3,7 @@ import {
   checkShutdownOptions,
   type EventSourceLike,
   type MessageEvent,
+  overStreamOptions,
   type ResolvedStreamOptions,
   resolveStreamOptions,
   type ShutdownOptions,
@@ -29,9 +30,9 @@ declare module 'fastify' {
   interface FastifyReply {
     /**
      * Streams events to this request's client and takes the response over from Fastify.
-     * `options` override the plugin's for this call; hoist them into a constant, since a message
-     * shared by many clients is encoded once per options object. An async route returns or awaits
-     * it, as it would `reply.send()`.
+     * `options` override the plugin's for this call (one left `undefined` keeps the plugin's); hoist
+     * them into a constant, since a message shared by many clients is encoded once per options
+     * object. An async route returns or awaits it, as it would `reply.send()`.
      * @example
      * ```ts
      * app.get('/sse', (req, reply) => reply.sse(interval(1000).pipe(map(() => ({ data: 'tick' })))));
@@ -73,7 +74,9 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
         resolved =
           perCall.get(callOptions) ??
           // What is not an object goes as it is, for resolveStreamOptions to refuse by name.
-          resolveStreamOptions(typeof callOptions === 'object' ? { ...base, ...callOptions } : callOptions);
+          resolveStreamOptions(
+            typeof callOptions === 'object' ? overStreamOptions(base, callOptions) : callOptions,
+          );
         perCall.set(callOptions, resolved);
       }
       copyReplyHeaders(this);

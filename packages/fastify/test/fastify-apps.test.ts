@@ -1,4 +1,4 @@
-import type { MessageEvent } from '@rxsse/core';
+import { type MessageEvent, openStreams, type StreamGroup } from '@rxsse/core';
 import Fastify from 'fastify';
 import { concat, NEVER, of, Subject, startWith } from 'rxjs';
 import { describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import {
   expectStreamPastHandlerTimeout,
   turnAwayWhileClosing,
 } from '../../../test/support/app-lifecycle.js';
-import { fetchBytes } from '../../../test/support/clients.js';
+import { fetchBytes, rawClient, waitFor } from '../../../test/support/clients.js';
 import { fastifyLogStream } from '../../../test/support/logged.js';
 import { rxsse } from '../src/index.js';
 
@@ -77,5 +77,30 @@ describe('fastify reply.sse() in the app', () => {
     await asking.open((await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1'));
     await app.close();
     asking.expectTurnedAway();
+  });
+
+  it("ends on app.close() a stream whose call options leave group undefined, and keeps the plugin's other options", async () => {
+    const app = Fastify();
+    await app.register(rxsse, { retry: 3000, shutdown: { retry: 1000 } });
+    // Options built from a config, where what is not configured is undefined.
+    const config: { group?: StreamGroup; retry?: number } = {};
+    app.get('/feed', (_req, reply) =>
+      reply.sse(concat(of({ data: 'hi' }), NEVER), { group: config.group, retry: config.retry }),
+    );
+    const url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
+    const client = await rawClient(`${url}/feed`, { read: true });
+    try {
+      await waitFor(() => client.text.includes('data: hi'), 5000, 'the first event');
+      expect(client.text).toContain('retry: 3000');
+      const closing = app.close();
+      await waitFor(() => client.closed, 5000, 'the stream to end');
+      expect(client.text).toContain('retry: 1000');
+      await closing;
+    } finally {
+      // What the app's close left open, for the test's own cleanup.
+      client.destroy();
+      await openStreams.close();
+      await app.close();
+    }
   });
 });

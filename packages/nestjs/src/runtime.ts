@@ -3,6 +3,7 @@ import type { BeforeApplicationShutdown, OnApplicationBootstrap } from '@nestjs/
 import type { HttpAdapterHost } from '@nestjs/core';
 import {
   checkShutdownOptions,
+  overStreamOptions,
   type ResolvedStreamOptions,
   resolveStreamOptions,
   type ShutdownOptions,
@@ -40,7 +41,7 @@ export class RxsseRuntime implements OnApplicationBootstrap, BeforeApplicationSh
     if (!options) return this.defaults;
     let resolved = this.#perRoute.get(route);
     if (!resolved) {
-      resolved = resolveStreamOptions({ ...this.#base, ...options });
+      resolved = resolveStreamOptions(overStreamOptions(this.#base, options));
       this.#perRoute.set(route, resolved);
     }
     return resolved;

@@ -3,7 +3,7 @@ import { Controller, Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
-import { type MessageEvent, StreamGroup } from '@rxsse/core';
+import { type MessageEvent, openStreams, StreamGroup } from '@rxsse/core';
 import { concat, from, NEVER, type Observable, of, Subject, startWith } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import {
@@ -79,6 +79,33 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
     await inOwn.done;
     await closing;
     expect(inOwn.text).toContain('retry: 2000');
+  });
+
+  it("keeps the module's options where a route's are undefined: its bare values, its group, which closing the app ends", async () => {
+    // Options built from a config, where what is not configured is undefined.
+    const config: { group?: StreamGroup; bareValues?: 'refuse' | 'data' } = {};
+    @Controller()
+    class Feed {
+      @RxSse('feed', { group: config.group, bareValues: config.bareValues })
+      feed(): Observable<string> {
+        return concat(of('hi'), NEVER);
+      }
+    }
+    @Module({ imports: [RxsseModule.forRoot({ shutdown: { retry: 1000 } })], controllers: [Feed] })
+    class FeedModule {}
+    const app = await startNest(FeedModule, 'express', []);
+    const client = await rawClient(`${app.url}/feed`, { read: true });
+    try {
+      await waitFor(() => client.text.includes('data: hi'), 5000, 'the bare value as data');
+      const closing = app.close();
+      await waitFor(() => client.closed, 5000, 'the stream to end');
+      expect(client.text).toContain('retry: 1000');
+      await closing;
+    } finally {
+      client.destroy();
+      await openStreams.close();
+      await app.close();
+    }
   });
 
   it("closing one app ends its own streams and leaves another app's open", async () => {

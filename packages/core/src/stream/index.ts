@@ -15,6 +15,7 @@ export { type HeartbeatTarget, heartbeatCount, scheduleHeartbeat } from './heart
 export type { StreamMetrics } from './metrics.js';
 export {
   type InvalidMessagePolicy,
+  overStreamOptions,
   type ResolvedStreamOptions,
   resolveStreamOptions,
   type StreamOptions,

@@ -157,6 +157,17 @@ export function resolveStreamOptions(options: StreamOptions = {}): ResolvedStrea
   return resolved;
 }
 
+/**
+ * A route's (or a call's) options over an app's: one set to `undefined` keeps the app's, as one
+ * left out does. A spread would reset it to the library's default, and a `group` reset to the
+ * process's would leave the app's close waiting on the stream for good.
+ */
+export function overStreamOptions(defaults: StreamOptions, options: StreamOptions): StreamOptions {
+  const merged: Record<string, unknown> = { ...defaults };
+  for (const [name, value] of Object.entries(options)) if (value !== undefined) merged[name] = value;
+  return merged as StreamOptions;
+}
+
 /** The {@link StreamMetrics} hooks; only `refused` may be left out. */
 const METRICS_HOOKS = ['opened', 'wrote', 'heartbeat', 'dropped', 'closed', 'refused'] as const;
 
