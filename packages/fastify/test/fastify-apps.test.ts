@@ -1,3 +1,4 @@
+import cookie from '@fastify/cookie';
 import { type MessageEvent, openStreams, type StreamGroup } from '@rxsse/core';
 import Fastify from 'fastify';
 import { concat, NEVER, of, Subject, startWith } from 'rxjs';
@@ -100,6 +101,27 @@ describe('fastify reply.sse() in the app', () => {
       // What the app's close left open, for the test's own cleanup.
       client.destroy();
       await openStreams.close();
+      await app.close();
+    }
+  });
+
+  it("sends a cookie set as a header with @fastify/cookie's serializeCookie, as the README says; setCookie() waits for an onSend hook", async () => {
+    const app = Fastify();
+    await app.register(cookie);
+    await app.register(rxsse);
+    app.get('/feed', (_req, reply) => {
+      // Serialized by @fastify/cookie's onSend hook, which runs only for replies Fastify sends.
+      reply.setCookie('unsent', '1');
+      return reply
+        .header('set-cookie', app.serializeCookie('seen', '1', { path: '/', httpOnly: true }))
+        .sse(of({ data: 'hi' }));
+    });
+    const url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
+    try {
+      const { response, body } = await fetchBytes(`${url}/feed`);
+      expect(response.headers.getSetCookie()).toEqual(['seen=1; Path=/; HttpOnly']);
+      expect(body.toString()).toBe('data: hi\n\n');
+    } finally {
       await app.close();
     }
   });
