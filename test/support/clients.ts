@@ -180,3 +180,29 @@ export async function rawRequests(url: string, requests: string[], read = true):
 export function httpRequest(method: string, path: string): string {
   return `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`;
 }
+
+/**
+ * Sends `request` on a new connection, then garbage once `after` has arrived; resolves with every
+ * byte received until the server closes the connection.
+ */
+export function rawExchange(port: number, request: string, after: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    let received = '';
+    let sent = false;
+    const sendGarbage = () => {
+      if (sent || !received.includes(after)) return;
+      sent = true;
+      socket.write('garbage \x00\r\n\r\n');
+    };
+    socket.on('data', (chunk) => {
+      received += chunk.toString('latin1');
+      sendGarbage();
+    });
+    // A reset after the bytes were read is the drop itself, not a failure of the exchange.
+    socket.on('error', () => {});
+    socket.on('close', () => resolve(received));
+    socket.write(request);
+    sendGarbage();
+  });
+}

@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import {
   checkShutdownOptions,
   type EventSourceLike,
@@ -10,10 +10,15 @@ import {
   StreamGroup,
   type StreamOptions,
 } from '@rxsse/core';
-import { type EventContext, markServerClosing, openEventStream, trackHttp2Sessions } from '@rxsse/node';
+import {
+  type EventContext,
+  guardClientErrors,
+  markServerClosing,
+  openEventStream,
+  trackHttp2Sessions,
+} from '@rxsse/node';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
-import { guardClientErrors, trackStreamSocket } from './client-error.js';
 
 /** What `reply.sse()` takes: a source, or a function of the connection's context returning one. */
 export type FastifyEventSource<M extends MessageEvent<unknown> = MessageEvent> =
@@ -80,7 +85,6 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
         perCall.set(callOptions, resolved);
       }
       copyReplyHeaders(this);
-      trackStreamSocket(this.request.raw as IncomingMessage, this.raw as ServerResponse);
       const stream = await openEventStream(this.request.raw, this.raw, produce, resolved, (error) =>
         log.error({ err: error }, 'rxsse: event stream failed'),
       );

@@ -1,9 +1,8 @@
-import { connect } from 'node:net';
 import type { CloseReason } from '@rxsse/core';
 import Fastify from 'fastify';
 import { NEVER, of, startWith } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { waitFor } from '../../../test/support/clients.js';
+import { rawExchange, waitFor } from '../../../test/support/clients.js';
 import { fastifyLogStream } from '../../../test/support/logged.js';
 import { rxsse } from '../src/index.js';
 
@@ -130,29 +129,3 @@ describe('fastify reply.sse', () => {
     }
   });
 });
-
-/**
- * Sends `request` on a new connection, then garbage once `after` has arrived; resolves with every
- * byte received until the server closes the connection.
- */
-function rawExchange(port: number, request: string, after: string): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    let received = '';
-    let sent = false;
-    const sendGarbage = () => {
-      if (sent || !received.includes(after)) return;
-      sent = true;
-      socket.write('garbage \x00\r\n\r\n');
-    };
-    socket.on('data', (chunk) => {
-      received += chunk.toString('latin1');
-      sendGarbage();
-    });
-    // A reset after the bytes were read is the drop itself, not a failure of the exchange.
-    socket.on('error', () => {});
-    socket.on('close', () => resolve(received));
-    socket.write(request);
-    sendGarbage();
-  });
-}

@@ -1,3 +1,4 @@
+import type { Server as HttpServer } from 'node:http';
 import type { Server } from 'node:net';
 import type { BeforeApplicationShutdown, OnApplicationBootstrap } from '@nestjs/common';
 import type { HttpAdapterHost } from '@nestjs/core';
@@ -10,7 +11,7 @@ import {
   StreamGroup,
   type StreamOptions,
 } from '@rxsse/core';
-import { markServerClosing, trackHttp2Sessions } from '@rxsse/node';
+import { guardClientErrors, markServerClosing, trackHttp2Sessions } from '@rxsse/node';
 import type { RxsseModuleOptions } from './options.js';
 
 /**
@@ -49,7 +50,10 @@ export class RxsseRuntime implements OnApplicationBootstrap, BeforeApplicationSh
 
   onApplicationBootstrap(): void {
     const server = this.#server();
-    if (server) this.#closeSessions = trackHttp2Sessions(server);
+    if (!server) return;
+    this.#closeSessions = trackHttp2Sessions(server);
+    // Fastify's clientError handler would write a raw 400 into a live stream.
+    guardClientErrors(server as HttpServer);
   }
 
   /** Runs before Nest closes the server: streams end first, so its close does not wait on them. */

@@ -11,7 +11,7 @@ import {
   expectStreamPastHandlerTimeout,
   turnAwayWhileClosing,
 } from '../../../test/support/app-lifecycle.js';
-import { fetchBytes, rawClient, waitFor } from '../../../test/support/clients.js';
+import { fetchBytes, rawClient, rawExchange, waitFor } from '../../../test/support/clients.js';
 import { RxSse, RxSseSignal, RxsseModule, RxsseRuntime } from '../src/index.js';
 import { nestMajor, startNest } from './harness.js';
 
@@ -104,6 +104,29 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
     } finally {
       client.destroy();
       await openStreams.close();
+      await app.close();
+    }
+  });
+
+  it("drops a live stream's connection when its client sends garbage after the request on platform-fastify, with no raw 400 inside the stream", async () => {
+    @Controller()
+    class Feed {
+      @RxSse('feed')
+      feed(): Observable<string> {
+        return concat(of('hi'), NEVER);
+      }
+    }
+    @Module({ imports: [RxsseModule.forRoot()], controllers: [Feed] })
+    class FeedModule {}
+    const app = await startNest(FeedModule, 'fastify', []);
+    try {
+      const { port } = new URL(app.url);
+      const request = 'GET /feed HTTP/1.1\r\nHost: x\r\n\r\n';
+      const received = await rawExchange(Number(port), request, 'data: hi\n\n\r\n');
+      expect(received.slice(received.indexOf('\r\n\r\n') + 4)).toBe('a\r\ndata: hi\n\n\r\n');
+      // Fastify's own 400 still answers garbage on a connection without a stream.
+      expect(await rawExchange(Number(port), '', '')).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    } finally {
       await app.close();
     }
   });

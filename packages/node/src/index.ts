@@ -1,3 +1,4 @@
+export { guardClientErrors } from './client-error.js';
 export { type NodeRequest, type NodeResponse, NodeSink } from './node-sink.js';
 export {
   consoleReporter,

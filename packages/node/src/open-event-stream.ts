@@ -14,6 +14,7 @@ import {
   streamEvents,
   turnAwayEventStream,
 } from '@rxsse/core';
+import { trackStreamSocket } from './client-error.js';
 import { type NodeRequest, type NodeResponse, NodeSink } from './node-sink.js';
 
 export type { EventContext, EventHandler } from '@rxsse/core';
@@ -45,6 +46,7 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
     return undefined;
   }
   if (isClosing(req, options)) return void turnAwayEventStream(sink, options, report);
+  trackStreamSocket(req, res);
   let source: EventSourceLike<M>;
   try {
     // `signal` is a getter: the sink creates its AbortController only for handlers that use it.
