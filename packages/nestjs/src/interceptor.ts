@@ -4,6 +4,7 @@ import { type NodeRequest, type NodeResponse, openEventStream } from '@rxsse/nod
 import { from, mergeMap, NEVER, type Observable } from 'rxjs';
 import { NestChain } from './chain.js';
 import { RXSSE_ROUTE, type RxSseRoute } from './decorators.js';
+import { RxsseResponseSentError } from './errors.js';
 import { openHandoff } from './handoff.js';
 import type { RxsseRuntime } from './runtime.js';
 
@@ -52,6 +53,8 @@ export class RxsseInterceptor implements NestInterceptor {
     const produce = (streamContext: Parameters<typeof openHandoff>[1]) => {
       chain = new NestChain(next, openHandoff(req, streamContext), this.#alone(context));
       return chain.source.then((source) => {
+        // Nest's exception handler ends such a response without writing to it again.
+        if (rawRes.headersSent) throw new RxsseResponseSentError(`${rawReq.method} ${rawReq.url}`);
         copyReplyHeaders(res, rawRes);
         return source;
       });
@@ -62,11 +65,13 @@ export class RxsseInterceptor implements NestInterceptor {
       produce,
       this.runtime.optionsFor(handler, route.options),
       report,
-    ).then(() => {
-      chain?.releaseUnlessStreaming();
-      // The stream owns the Node response now (or answered a HEAD or a request during shutdown).
-      res.hijack?.();
-    });
+    )
+      // Also when no stream started: the chain may have produced a source that nothing takes.
+      .finally(() => chain?.releaseUnlessStreaming())
+      .then(() => {
+        // The stream owns the Node response now (or answered a HEAD or a request during shutdown).
+        res.hijack?.();
+      });
     // Nothing is left for Nest to send, so nothing is emitted. An error before the stream started
     // reaches Nest's exception filters, like any route's.
     return from(opened).pipe(mergeMap(() => NEVER));

@@ -1,10 +1,17 @@
 import 'reflect-metadata';
-import { Controller, Injectable, Module } from '@nestjs/common';
+import {
+  type CallHandler,
+  Controller,
+  Injectable,
+  Module,
+  type NestInterceptor,
+  UseInterceptors,
+} from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { type MessageEvent, openStreams, StreamGroup } from '@rxsse/core';
-import { concat, from, NEVER, type Observable, of, Subject, startWith } from 'rxjs';
+import { concat, finalize, from, NEVER, type Observable, of, Subject, startWith } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import {
   expectCloseEndsOnlyItsOwnStreams,
@@ -188,6 +195,49 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
       await server.close();
     }
     expect(server.logged).toEqual([]);
+  });
+
+  it("leaves Fastify's answer to a request its handlerTimeout cut during the setup, and ends Nest's chain", async () => {
+    const chain = { ended: 0 };
+    @Injectable()
+    class Tracks implements NestInterceptor {
+      intercept(_context: unknown, next: CallHandler): Observable<unknown> {
+        return next.handle().pipe(finalize(() => chain.ended++));
+      }
+    }
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    @Controller()
+    class Slow {
+      @RxSse('slow')
+      @UseInterceptors(Tracks)
+      async slow(): Promise<Observable<MessageEvent>> {
+        await released;
+        return of({ data: 'too late' });
+      }
+    }
+    @Module({ imports: [RxsseModule.forRoot()], controllers: [Slow] })
+    class SlowModule {}
+    const server = await startNest(SlowModule, new FastifyAdapter({ handlerTimeout: 100 } as never), []);
+    try {
+      const { response } = await fetchBytes(`${server.url}/slow`);
+      expect(response.status).toBe(503);
+      release();
+      await waitFor(() => chain.ended === 1, 5000, "Nest's chain to end");
+      await waitFor(
+        () => server.logged.some((line) => line.startsWith('RxsseResponseSentError')),
+        5000,
+        'the report',
+      );
+    } finally {
+      await server.close();
+    }
+    // Besides Fastify's own report of the timeout (NestJS 12 logs it), one that no stream was sent.
+    expect(server.logged.filter((line) => !line.includes('FST_ERR_HANDLER_TIMEOUT'))).toEqual([
+      expect.stringMatching(/^RxsseResponseSentError: @RxSse\(\) route GET \/slow /),
+    ]);
   });
 
   it('sends the headers a Fastify hook set on the reply, with the stream', async () => {

@@ -16,6 +16,7 @@ import {
   NotFoundException,
   ParseIntPipe,
   Query,
+  Res,
   Sse,
   UseFilters,
   UseGuards,
@@ -221,6 +222,18 @@ class EventsController {
     return from(bareValues);
   }
 
+  // Takes the response over with @Res() and answers it, so no stream can be sent on it.
+  @RxSse('answered')
+  answered(
+    @Res() res: {
+      status?(code: number): { send(body: unknown): void };
+      code?(code: number): { send(body: unknown): void };
+    },
+  ) {
+    (res.code ?? res.status)!.call(res, 409).send({ answered: 'by the method' });
+    return from([{ data: 'never sent' }]);
+  }
+
   @RxSse('open')
   open(): Observable<MessageEvent> {
     return concat(from([{ data: 'hi' }]), NEVER);
@@ -285,6 +298,17 @@ describe.each<Platform>(['express', 'fastify'])(
         message: 'Internal server error',
       });
       expect(server!.logged.splice(0)).toEqual([expect.stringContaining('database went away')]);
+    });
+
+    it("keeps the method's own answer through @Res(), and logs once that no stream was sent on it", async () => {
+      const url = await start();
+      const { response, body } = await fetchBytes(`${url}/answered`, { signal: AbortSignal.timeout(5000) });
+      expect(response.status).toBe(409);
+      expect(JSON.parse(body.toString())).toEqual({ answered: 'by the method' });
+      await waitFor(() => server!.logged.length > 0, 5000, 'the report');
+      expect(server!.logged.splice(0)).toEqual([
+        expect.stringMatching(/^RxsseResponseSentError: @RxSse\(\) route GET \/answered .*@Res\(\)/),
+      ]);
     });
 
     it('lets an exception filter shape the answer', async () => {
