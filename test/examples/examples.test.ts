@@ -3,6 +3,7 @@
 // on SIGTERM and exits cleanly.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { EventSource } from 'eventsource';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -73,6 +74,25 @@ function firstEvent(url: string): Promise<{ type: string; data: string; lastEven
   });
 }
 
+/** Whether `port` on 127.0.0.1 is free now (listened on, then closed). */
+function isFree(port: number): Promise<boolean> {
+  const probe = createServer();
+  return new Promise((resolve) => {
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
+/** A `PORT_BASE` whose next five ports are free: the demo takes base + 1 to base + 5. */
+async function freePortBase(): Promise<number> {
+  for (;;) {
+    const base = 20_000 + Math.floor(Math.random() * 40_000);
+    let free = true;
+    for (let port = base + 1; free && port <= base + 5; port++) free = await isFree(port);
+    if (free) return base;
+  }
+}
+
 describe('examples', () => {
   for (const name of Object.keys(EXAMPLES)) {
     it(`${name}: serves /sse, then stops on SIGTERM`, async () => {
@@ -88,4 +108,44 @@ describe('examples', () => {
       expect(await exit).toEqual([0, null]);
     });
   }
+});
+
+describe('the demo', () => {
+  it('starts every Node example side by side, each serving /sse, and stops them all on SIGTERM', async () => {
+    const base = await freePortBase();
+    const demo = spawn(process.execPath, ['demo.mjs'], {
+      cwd: examplesDir,
+      env: { ...process.env, PORT_BASE: String(base) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    child = demo;
+    const exited = once(demo, 'exit').then(([code]) => {
+      throw new Error(`the demo exited with ${code} before it listened`);
+    });
+    exited.catch(() => {});
+    const urls: Record<string, string> = {};
+    const listed = (async () => {
+      for await (const line of createInterface({ input: demo.stdout! })) {
+        if (line.startsWith('Each page')) return;
+        const [name, url] = line.trim().split(/\s+/);
+        if (name && url) urls[name] = url;
+      }
+    })();
+    await Promise.race([listed, exited]);
+
+    const ports = Array.from({ length: 5 }, (_, i) => `http://127.0.0.1:${base + i + 1}/`);
+    expect(urls).toEqual({
+      Express: ports[0],
+      Fastify: ports[1],
+      Koa: ports[2],
+      NestJS: ports[3],
+      Hono: ports[4],
+    });
+    const events = await Promise.all(Object.values(urls).map(firstEvent));
+    for (const event of events) expect(JSON.parse(event.data)).toMatchObject({ hello: 'world' });
+
+    const exit = once(demo, 'exit');
+    demo.kill('SIGTERM');
+    expect(await exit).toEqual([0, null]);
+  });
 });
