@@ -26,8 +26,16 @@ const server = Bun.serve({
 console.log(server.url.href);
 
 // Ctrl-C or SIGTERM: end the streams first (clients come back within 1-3 s, elsewhere), then stop.
+// A stream dropped at the deadline (its client reads nothing) keeps its connection until Bun's
+// idleTimeout, which a graceful stop waits for: a second on, cut what is left.
 const stop = async () => {
-  await closeStreamsAndStop(() => server.stop(), { retry: 1000, spread: 2000 });
+  await closeStreamsAndStop(
+    async () => {
+      setTimeout(() => server.stop(true), 1000);
+      await server.stop();
+    },
+    { retry: 1000, spread: 2000 },
+  );
   process.exit(0);
 };
 process.once('SIGINT', stop);

@@ -19,7 +19,10 @@ const listening = {
   onListen: ({ port }) => console.log(`http://127.0.0.1:${port}/`),
 };
 
-const server = Deno.serve(listening, (request) => {
+// Aborting it closes the server and every connection, at the end of a shutdown.
+const controller = new AbortController();
+
+const server = Deno.serve({ ...listening, signal: controller.signal }, (request) => {
   const { pathname } = new URL(request.url);
   if (pathname === '/sse') return events(request);
   if (pathname === '/')
@@ -28,8 +31,17 @@ const server = Deno.serve(listening, (request) => {
 });
 
 // Ctrl-C or SIGTERM: end the streams first (clients come back within 1-3 s, elsewhere), then stop.
+// A stream dropped at the deadline (its client reads nothing) keeps its connection until the client
+// reads, which server.shutdown() waits for, for good: a second on, abort the server instead.
 const stop = async () => {
-  await closeStreamsAndStop(() => server.shutdown(), { retry: 1000, spread: 2000 });
+  await closeStreamsAndStop(
+    async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      controller.abort();
+      await server.finished;
+    },
+    { retry: 1000, spread: 2000 },
+  );
   Deno.exit(0);
 };
 Deno.addSignalListener('SIGINT', stop);

@@ -12,15 +12,30 @@ import {
  * turns every request away until `stop` has settled. A request whose handler resolves only after
  * the streams ended is turned away too: a stream begun then would hold the stopping server open.
  *
- * @param stop - the runtime's graceful stop: `() => server.stop()` on Bun, `() => server.shutdown()`
- *   on Deno.
+ * @param stop - stops the runtime's server, and cuts what is left a little later: a stream dropped at
+ *   the deadline (its client reads nothing) keeps its connection until the client reads, which a
+ *   graceful stop waits for (Bun: until its `idleTimeout`; Deno: for good). See the example.
  * @throws {RangeError} at once, for a `retry`, `spread` or `deadline` out of range.
  * @throws {TypeError} at once, for a `stop` that is not a function or a `group` that is not a
  *   `StreamGroup`.
  *
- * @example
+ * @example Bun
  * ```ts
- * process.once('SIGINT', () => closeStreamsAndStop(() => server.stop(), { retry: 1000, spread: 2000 }));
+ * const stop = async () => {
+ *   setTimeout(() => server.stop(true), 1000);
+ *   await server.stop();
+ * };
+ * process.once('SIGINT', () => closeStreamsAndStop(stop, { retry: 1000, spread: 2000 }));
+ * ```
+ *
+ * @example Deno, served with `Deno.serve({ signal: controller.signal }, handler)`
+ * ```ts
+ * const stop = async () => {
+ *   await new Promise((resolve) => setTimeout(resolve, 1000));
+ *   controller.abort(); // server.shutdown() cannot be cut short
+ *   await server.finished;
+ * };
+ * Deno.addSignalListener('SIGINT', () => closeStreamsAndStop(stop, { retry: 1000 }));
  * ```
  */
 export function closeStreamsAndStop(

@@ -174,11 +174,16 @@ export function describeRuntimeContract(runtime: Runtime): void {
   });
 
   describe(`closeStreamsAndStop on ${runtime.name}`, () => {
-    let server: RuntimeServer | undefined;
-    afterAll(() => server?.stop());
+    const servers: RuntimeServer[] = [];
+    afterAll(() => Promise.all(servers.map((server) => server.stop())));
+    const started = async () => {
+      const server = await startRuntime(runtime);
+      servers.push(server);
+      return server;
+    };
 
     it('ends the streams with the retry hint, turns away a handler that resolves later, and stops', async () => {
-      server = await startRuntime(runtime);
+      const server = await started();
       const { url } = server;
       const ticks = fetchBytes(`${url}/ticks`);
       const late = fetchBytes(`${url}/late`);
@@ -193,5 +198,20 @@ export function describeRuntimeContract(runtime: Runtime): void {
       expect(response.status).toBe(200);
       expect(body.toString()).toBe('retry: 1000\n\n');
     });
+
+    it('stops soon after the deadline while a client whose stream it dropped reads nothing', async () => {
+      const server = await started();
+      const client = await rawClient(`${server.url}/stuck`, { read: false });
+      while ((await get<number>(server, '/active')) !== 1) await sleep(20);
+      await fetch(`${server.url}/shutdown`);
+      // The deadline (5 s) drops the stream, yet the runtime holds its connection until the client
+      // reads: a graceful stop alone waits for Bun's idleTimeout (10 s), for good on Deno.
+      await server.printed(/stopped/, 9_000);
+      client.resume();
+      await client.done;
+    }, 20_000);
   });
 }
+
+const get = async <T>(server: RuntimeServer, path: string): Promise<T> =>
+  (await fetch(`${server.url}${path}`)).json() as Promise<T>;

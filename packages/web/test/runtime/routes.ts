@@ -64,6 +64,12 @@ export function runtimeRoutes(
       () => concat(from(Array.from({ length: 400 }, () => ({ data: kib(64) }))), NEVER),
       recorded('/stall', { stallTimeout: 300, maxQueueBytes: 64 * 1024 * 1024 }),
     ),
+    // Some 25 MB at once, more than the runtime and the socket take: a client that reads nothing
+    // leaves this stream full until the shutdown deadline drops it.
+    '/stuck': sse(
+      () => counted(concat(from(Array.from({ length: 400 }, () => ({ data: kib(64) }))), NEVER)),
+      recorded('/stuck', { stallTimeout: false, maxQueueBytes: 64 * 1024 * 1024 }),
+    ),
     '/drop': sse(
       () => interval(1).pipe(map(() => ({ data: kib(16) }))),
       recorded('/drop', { maxQueueBytes: QUEUE_CAP, onOverflow: 'drop-oldest', stallTimeout: false }),

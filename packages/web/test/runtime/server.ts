@@ -3,12 +3,12 @@
 import { runtimeRoutes } from './routes.js';
 
 declare const Bun:
-  | { serve(options: object): { stop(): Promise<void> }; gc(force: boolean): void }
+  | { serve(options: object): { stop(force?: boolean): Promise<void> }; gc(force: boolean): void }
   | undefined;
 declare const Deno:
   | {
       args: string[];
-      serve(options: object, handler: (request: Request) => Promise<Response>): { shutdown(): Promise<void> };
+      serve(options: object, handler: (request: Request) => Promise<Response>): { finished: Promise<void> };
     }
   | undefined;
 
@@ -19,7 +19,13 @@ if (typeof Bun !== 'undefined') {
   const server = Bun.serve({
     port,
     hostname: '127.0.0.1',
-    fetch: runtimeRoutes(memory, () => server.stop()),
+    // A graceful stop waits for the connection of a stream the deadline dropped (its client reads
+    // nothing) until Bun's idleTimeout: a second after the deadline, cut what is left.
+    fetch: runtimeRoutes(memory, async () => {
+      const cut = setTimeout(() => server.stop(true), 1000);
+      await server.stop();
+      clearTimeout(cut);
+    }),
   });
   console.log('listening');
 } else if (typeof Deno !== 'undefined') {
@@ -32,8 +38,15 @@ if (typeof Bun !== 'undefined') {
     hostname: '127.0.0.1',
     onListen: () => console.log('listening'),
   };
+  // `shutdown()` waits for the connection of a stream the deadline dropped (its client reads
+  // nothing) for good, and cannot be cut short: a second after the deadline, abort the server.
+  const controller = new AbortController();
   const server = Deno.serve(
-    listening,
-    runtimeRoutes(memory, () => server.shutdown()),
+    { ...listening, signal: controller.signal },
+    runtimeRoutes(memory, async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      controller.abort();
+      await server.finished;
+    }),
   );
 }
