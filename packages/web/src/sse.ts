@@ -1,7 +1,8 @@
 import {
-  type EventHandler as CoreEventHandler,
   checkEventHandler,
   type ErrorReporter,
+  type EventContext,
+  type EventSourceLike,
   isAbortOf,
   type MessageEvent,
   NO_EVENTS,
@@ -14,8 +15,15 @@ import {
 } from '@rxsse/core';
 import { WebSink } from './web-sink.js';
 
-/** A route's handler: gets the `Request`, returns (or resolves to) the events for one client. */
-export type EventHandler<M extends MessageEvent<unknown> = MessageEvent> = CoreEventHandler<Request, M>;
+/**
+ * A route's handler: gets the `Request`, returns (or resolves to) the events for one client, or a
+ * `Response` that answers instead of a stream (a 401 from an auth check, a 204 that tells the
+ * client to stop), sent as it is.
+ */
+export type EventHandler<M extends MessageEvent<unknown> = MessageEvent> = (
+  request: Request,
+  context: EventContext,
+) => EventSourceLike<M> | Response | Promise<EventSourceLike<M> | Response>;
 
 export type { EventContext } from '@rxsse/core';
 
@@ -30,7 +38,8 @@ export const DEFAULT_HEARTBEAT = 4000;
  * each request: for Bun, Deno, Workers, Hono, Next.js and SvelteKit route handlers alike. A handler
  * that throws, or returns something that is not a source, rejects before a `Response` exists, so
  * the framework answers with its own error response; the handler's `signal` aborts then. One that
- * fails with the abort of its `signal`, its client gone, is the client's close instead.
+ * fails with the abort of its `signal`, its client gone, is the client's close instead. A handler
+ * that returns a `Response` has it sent instead of a stream.
  *
  * @example
  * ```ts
@@ -70,6 +79,12 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
           return sink.signal;
         },
       });
+      if (source instanceof Response) {
+        // No stream will use the sink: let go of the request, and abort what the handler tied to
+        // its signal.
+        sink.destroy();
+        return source;
+      }
       streamEvents(source, sink, resolved, report);
     } catch (error) {
       // A handler that gave its signal to a fetch or a timer fails with the abort once its client

@@ -38,6 +38,23 @@ describe('sse() as a fetch handler', () => {
     await expect(sse(() => 42 as never)(request())).rejects.toThrow(/returned number 42/);
   });
 
+  it('sends a Response the handler returns instead of a stream, and aborts its signal', async () => {
+    let signal: AbortSignal | undefined;
+    const handler = sse((incoming, context) => {
+      signal = context.signal;
+      if (incoming.headers.get('authorization') === null)
+        return new Response('who are you?', { status: 401 });
+      return from([{ data: 'x' }]);
+    });
+    const refused = await handler(request());
+    expect(refused.status).toBe(401);
+    expect(await refused.text()).toBe('who are you?');
+    expect(signal?.aborted).toBe(true);
+    const admitted = await handler(request({ headers: { authorization: 'Bearer 1' } }));
+    expect(admitted.headers.get('content-type')).toBe('text/event-stream');
+    expect(await read(admitted)).toBe('data: x\n\n');
+  });
+
   it('refuses a handler that is not a function when the route is set up, and says how to pass a source', () => {
     expect(() => sse(from([{ data: 'x' }]) as never)).toThrow(
       /^sse\(\) takes a handler, a function of the request that returns its events, got an object \(Observable\); wrap a source in one: sse\(\(\) => source\)$/,
