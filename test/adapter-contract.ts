@@ -4,6 +4,7 @@ import {
   heartbeatCount,
   type MessageEvent,
   type ShutdownOptions,
+  StreamGroup,
   type StreamOptions,
 } from '@rxsse/core';
 import { concat, from, interval, map, NEVER, Observable, range, Subject, take, throwError } from 'rxjs';
@@ -378,6 +379,30 @@ export function describeAdapterContract(harness: AdapterHarness): void {
         const retry = Number(/retry: (\d+)\n\n/.exec(client.text)?.[1]);
         expect(retry).toBeGreaterThanOrEqual(1000);
         expect(retry).toBeLessThanOrEqual(2000);
+      }
+    });
+
+    it("closing the server ends a stream of a route's own group too, with the shutdown's hint", async () => {
+      const own = new StreamGroup();
+      const { options, closes } = recording({ group: own });
+      const url = await start(
+        [{ path: '/sse', events: () => concat(from([{ data: 'hi' }]), NEVER), options }],
+        { retry: 1000 },
+      );
+      const client = await rawClient(`${url}/sse`, { read: true });
+      await waitFor(() => client.text.includes('data: hi'), 5000, 'the first event');
+      const running = server!;
+      server = undefined;
+      const closed = running.close();
+      try {
+        await waitFor(() => client.closed, 5000, 'the stream to end');
+        expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+        expect(client.text).toContain('retry: 1000\n\n');
+        expect(own.size).toBe(0);
+      } finally {
+        // Whatever failed above, the server must not outlive the test.
+        await own.close();
+        await closed;
       }
     });
 

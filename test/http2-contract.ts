@@ -6,6 +6,7 @@ import {
   type CloseReason,
   heartbeatCount,
   type MessageEvent,
+  StreamGroup,
   type StreamOptions,
 } from '@rxsse/core';
 import { concat, from, interval, map, NEVER, of } from 'rxjs';
@@ -127,6 +128,12 @@ export function describeHttp2Contract(harness: Http2Harness): void {
             ),
         },
         { path: '/forever', options, events: () => concat(of({ data: 'first' }), NEVER) },
+        // A route's own group, which nobody but the server's close ends.
+        {
+          path: '/own-group',
+          options: { ...options, group: new StreamGroup() },
+          events: () => concat(of({ data: 'first' }), NEVER),
+        },
         ...churn,
       ];
       server = await harness.start(await selfSignedCertificate(), routes, (req) =>
@@ -261,22 +268,24 @@ export function describeHttp2Contract(harness: Http2Harness): void {
       expect(new Set(seenAt('/sse?client=chromium').map((s) => s.httpVersion))).toEqual(new Set(['2.0']));
     });
 
-    it('server.close() ends an open stream and closes the client session that stays open', async () => {
+    it("server.close() ends the open streams, a route's own group's too, and closes the client session that stays open", async () => {
       const session = await h2Session(url);
-      const stream = session.request({ ':path': '/forever', accept: 'text/event-stream' });
-      stream.setEncoding('utf8');
-      let body = '';
-      stream.on('data', (chunk: string) => {
-        body += chunk;
+      const bodies = ['/forever', '/own-group'].map((path) => {
+        const stream = session.request({ ':path': path, accept: 'text/event-stream' });
+        stream.setEncoding('utf8');
+        const read = { text: '', ended: once(stream, 'end') };
+        stream.on('data', (chunk: string) => {
+          read.text += chunk;
+        });
+        return read;
       });
-      const ended = once(stream, 'end');
-      await waitFor(() => body === 'data: first\n\n', 10_000, 'the first event');
+      await waitFor(() => bodies.every((b) => b.text === 'data: first\n\n'), 10_000, 'the first events');
       const sessionClosed = once(session, 'close');
       const before = closes.length;
       const running = server!;
       const closed = running.close();
-      await ended;
-      expect(closes.slice(before)).toEqual(['shutdown']);
+      await Promise.all(bodies.map((b) => b.ended));
+      expect(closes.slice(before)).toEqual(['shutdown', 'shutdown']);
       await sessionClosed;
       await closed;
       server = undefined;

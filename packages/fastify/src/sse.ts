@@ -11,9 +11,9 @@ import {
   type StreamOptions,
 } from '@rxsse/core';
 import {
+  closeServerStreams,
   type EventContext,
   guardClientErrors,
-  markServerClosing,
   openEventStream,
   trackHttp2Sessions,
 } from '@rxsse/node';
@@ -62,8 +62,7 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
   const closeSessions = trackHttp2Sessions(app.server);
   guardClientErrors(app.server as Server);
   app.addHook('preClose', async () => {
-    markServerClosing(app.server);
-    await defaults.group.close(shutdown);
+    await closeServerStreams(app.server, defaults.group, shutdown);
     closeSessions(shutdown.deadline ?? 5_000);
   });
   // Per-call options are resolved once per options object, so the encode cache stays shared.

@@ -11,7 +11,7 @@ import {
   StreamGroup,
   type StreamOptions,
 } from '@rxsse/core';
-import { guardClientErrors, markServerClosing, trackHttp2Sessions } from '@rxsse/node';
+import { closeServerStreams, guardClientErrors, trackHttp2Sessions } from '@rxsse/node';
 import type { RxsseModuleOptions } from './options.js';
 
 /**
@@ -59,8 +59,8 @@ export class RxsseRuntime implements OnApplicationBootstrap, BeforeApplicationSh
   /** Runs before Nest closes the server: streams end first, so its close does not wait on them. */
   async beforeApplicationShutdown(): Promise<void> {
     const server = this.#server();
-    if (server) markServerClosing(server);
-    await this.defaults.group.close(this.#shutdown);
+    if (server) await closeServerStreams(server, this.defaults.group, this.#shutdown);
+    else await this.defaults.group.close(this.#shutdown);
     // A session that takes not even the GOAWAY is cut after the deadline again.
     this.#closeSessions(this.#shutdown.deadline ?? 5_000);
   }

@@ -52,10 +52,11 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
     await moduleRef.close();
   });
 
-  it("closing the app ends the streams of the group given to forRoot, and a route's own group is its owner's", async () => {
+  it("closing the app ends every stream it serves, those of a route's own group too, which its owner may close earlier", async () => {
     const events = new Subject<MessageEvent>();
     const shared = new StreamGroup();
     const own = new StreamGroup();
+    const early = new StreamGroup();
     @Controller()
     class Feeds {
       @RxSse('shared')
@@ -66,6 +67,10 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
       own(): Observable<MessageEvent> {
         return events;
       }
+      @RxSse('early', { group: early })
+      early(): Observable<MessageEvent> {
+        return events;
+      }
     }
     @Module({
       imports: [RxsseModule.forRoot({ group: shared, shutdown: { retry: 1000 } })],
@@ -73,19 +78,26 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
     })
     class FeedModule {}
     const app = await startNest(FeedModule, 'express', []);
-    const [inShared, inOwn] = await Promise.all([
+    const [inShared, inOwn, inEarly] = await Promise.all([
       rawClient(`${app.url}/shared`, { read: true }),
       rawClient(`${app.url}/own`, { read: true }),
+      rawClient(`${app.url}/early`, { read: true }),
     ]);
-    await waitFor(() => shared.size === 1 && own.size === 1, 5000, 'both streams');
+    await waitFor(() => shared.size + own.size + early.size === 3, 5000, 'the three streams');
+    await early.close({ retry: 2000 });
+    await inEarly.done;
+    expect(inEarly.text).toContain('retry: 2000');
     const closing = app.close();
-    await inShared.done;
-    expect(inShared.text).toContain('retry: 1000');
-    expect(own.size).toBe(1);
-    await own.close({ retry: 2000 });
-    await inOwn.done;
-    await closing;
-    expect(inOwn.text).toContain('retry: 2000');
+    try {
+      await waitFor(() => inShared.closed && inOwn.closed, 5000, 'the streams to end');
+      expect(inShared.text).toContain('retry: 1000');
+      expect(inOwn.text).toContain('retry: 1000');
+      expect(own.size).toBe(0);
+    } finally {
+      // Whatever failed above, the app must not outlive the test.
+      await own.close();
+      await closing;
+    }
   });
 
   it("keeps the module's options where a route's are undefined: its bare values, its group, which closing the app ends", async () => {

@@ -8,4 +8,4 @@ export {
   openEventStream,
   readLastEventId,
 } from './open-event-stream.js';
-export { closeStreamsOnServerClose, trackHttp2Sessions } from './shutdown.js';
+export { closeServerStreams, closeStreamsOnServerClose, trackHttp2Sessions } from './shutdown.js';

@@ -10,6 +10,7 @@ import {
   pickLastEventId,
   type ResolvedStreamOptions,
   removedHeaders,
+  serverStreams,
   sseHeaders,
   streamEvents,
   turnAwayEventStream,
@@ -45,7 +46,10 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
     sink.end();
     return undefined;
   }
-  if (isClosing(req, options)) return void turnAwayEventStream(sink, options, report);
+  // Every stream is one of its server's too, so the server's shutdown ends it whatever its group.
+  const server = serverOf(req);
+  const streams = server && serverStreams(server);
+  if (isClosing(req, options)) return void turnAwayEventStream(sink, options, report, undefined, streams);
   trackStreamSocket(req, res);
   let source: EventSourceLike<M>;
   try {
@@ -60,13 +64,13 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
     // A handler that gave its signal to a fetch or a timer fails with the abort once its client
     // left: that is the client's close, counted as one, not an error for the framework to answer.
     if (!isAbortOf(error, sink.signal)) throw error;
-    return streamEvents(NO_EVENTS, sink, options, report);
+    return streamEvents(NO_EVENTS, sink, options, report, streams);
   }
   // A shutdown may have begun while an async handler ran: the group's close has already ended the
   // streams it held, so a stream started now would keep the closing server open. The source was
   // not subscribed yet; turning away ends the response, which aborts the signal it may hold.
-  if (isClosing(req, options)) return void turnAwayEventStream(sink, options, report, source);
-  return streamEvents(source, sink, options, report);
+  if (isClosing(req, options)) return void turnAwayEventStream(sink, options, report, source, streams);
+  return streamEvents(source, sink, options, report, streams);
 }
 
 /** `console.error`, naming the request: the channel of frameworks that have no logger of their own. */
@@ -99,8 +103,13 @@ function isClosing(req: NodeRequest, options: ResolvedStreamOptions): boolean {
 }
 
 function isServerClosing(req: NodeRequest): boolean {
-  const server = (req.socket as { server?: object } | null)?.server;
+  const server = serverOf(req);
   return server !== undefined && closingServers.has(server);
+}
+
+/** The server that accepted the request's connection (on HTTP/2 too: the session's socket tells). */
+function serverOf(req: NodeRequest): object | undefined {
+  return (req.socket as { server?: object } | null)?.server ?? undefined;
 }
 
 /** The client's last event id: the `Last-Event-ID` header, else the `lastEventId` query parameter. */

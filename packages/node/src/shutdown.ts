@@ -9,12 +9,16 @@ import {
   openStreams,
   type ShutdownOptions,
   type StreamGroup,
+  serverStreams,
 } from '@rxsse/core';
 import { markServerClosing } from './open-event-stream.js';
 
 /**
  * Makes `server.close()` end the event streams first. Node's `close()` waits for open
  * connections, and an event stream never ends on its own, so without this it would hang.
+ * Every stream the server serves ends, a route's own `group` included, and so do those of `group`
+ * (by default the process's) and those of the process's fetch handlers (`@rxsse/web`), which
+ * cannot tell their server.
  * Streams get reason `'shutdown'`, write what they queued (and the retry hint), then end; requests
  * that arrive meanwhile on kept-alive connections get the hint and `Connection: close` instead of
  * a stream; once the streams have flushed (or `deadline` passed), idle connections are closed, so
@@ -55,7 +59,11 @@ export function closeStreamsOnServerClose(
     this.prependListener('request', closeAfterResponse);
     const reap = reapWhenIdle(this);
     let closed!: () => void;
-    group.closeUntil(new Promise<void>((resolve) => (closed = resolve)));
+    const until = new Promise<void>((resolve) => (closed = resolve));
+    group.closeUntil(until);
+    // Fetch handlers' streams (`@rxsse/web`) cannot tell their server: they are the process's.
+    const unseen = serverStreams();
+    unseen.closeUntil(until);
     let closing = true;
     close.call(this, (error?: Error) => {
       // A server that listens again keeps its connections alive again.
@@ -65,7 +73,7 @@ export function closeStreamsOnServerClose(
       closed();
       callback?.(error);
     });
-    void group.close(shutdown).then(() => {
+    void Promise.all([closeServerStreams(this, group, shutdown), unseen.close(shutdown)]).then(() => {
       closeSessions(shutdown.deadline ?? 5_000);
       // The connections of the streams just ended are idle now; Node reaped idle ones only when
       // close() began, and would wait out their keep-alive timeout.
@@ -77,6 +85,23 @@ export function closeStreamsOnServerClose(
     });
     return this;
   };
+}
+
+/**
+ * Ends every event stream `server` serves, those of a route's own group included, and the streams
+ * of `group` (the app's): each after its queue and the retry hint, destroyed if not flushed by the
+ * deadline. Marks the server closing first, so that requests arriving meanwhile are turned away.
+ * For an adapter's own shutdown hook, run before the server stops listening; resolves once the
+ * streams' connections have closed, or after `deadline`.
+ */
+export async function closeServerStreams(
+  server: object,
+  group: StreamGroup,
+  shutdown: ShutdownOptions,
+): Promise<void> {
+  markServerClosing(server);
+  // A stream sits in both: the first close ends it, the second only waits for its flush as well.
+  await Promise.all([group.close(shutdown), serverStreams(server).close(shutdown)]);
 }
 
 /** Node's channel for every HTTP/1 response that finished, whatever the server. */

@@ -4,11 +4,12 @@ import {
   openStreams,
   type ShutdownOptions,
   type StreamGroup,
+  serverStreams,
 } from '@rxsse/core';
 
 /**
- * Graceful shutdown for a runtime's own server, which a fetch handler cannot see: ends the group's
- * streams (reason `'shutdown'`, each after its queue and the retry hint), then runs `stop`, and
+ * Graceful shutdown for a runtime's own server, which a fetch handler cannot see: ends every stream
+ * of the process's fetch handlers, a route's own `group` included, and those of `group` (reason `'shutdown'`, each after its queue and the retry hint), then runs `stop`, and
  * turns every request away until `stop` has settled. A request whose handler resolves only after
  * the streams ended is turned away too: a stream begun then would hold the stopping server open.
  *
@@ -51,7 +52,9 @@ export function closeStreamsAndStop(
   checkShutdownOptions(shutdown);
   checkStreamGroup(group);
   let stopped!: () => void;
-  group.closeUntil(new Promise<void>((resolve) => (stopped = resolve)));
+  const until = new Promise<void>((resolve) => (stopped = resolve));
+  group.closeUntil(until);
+  serverStreams().closeUntil(until);
   return closeThenStop(group, shutdown, stop).finally(stopped);
 }
 
@@ -60,7 +63,7 @@ async function closeThenStop(
   shutdown: ShutdownOptions,
   stop: () => PromiseLike<unknown>,
 ) {
-  await group.close(shutdown);
+  await Promise.all([group.close(shutdown), serverStreams().close(shutdown)]);
   await stop();
 }
 

@@ -9,6 +9,7 @@ import {
   pickLastEventId,
   resolveStreamOptions,
   type StreamOptions,
+  serverStreams,
   sseHeaders,
   streamEvents,
   turnAwayEventStream,
@@ -58,6 +59,8 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
       ? { ...options, heartbeat: options.heartbeat ?? DEFAULT_HEARTBEAT }
       : options,
   );
+  // A fetch handler cannot see its server: its streams are the process's, which a shutdown ends.
+  const server = serverStreams();
   return async (request) => {
     checkRequest(request);
     const sink = new WebSink(request);
@@ -67,8 +70,8 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
       return sink.response;
     }
     const report = consoleReporter(request);
-    if (resolved.group.closing) {
-      turnAwayEventStream(sink, resolved, report);
+    if (resolved.group.closing || server.closing) {
+      turnAwayEventStream(sink, resolved, report, undefined, server);
       return sink.response;
     }
     try {
@@ -85,12 +88,12 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
         sink.destroy();
         return source;
       }
-      streamEvents(source, sink, resolved, report);
+      streamEvents(source, sink, resolved, report, server);
     } catch (error) {
       // A handler that gave its signal to a fetch or a timer fails with the abort once its client
       // left: that is the client's close, counted as one, not an error for the runtime to log.
       if (isAbortOf(error, sink.signal)) {
-        streamEvents(NO_EVENTS, sink, resolved, report);
+        streamEvents(NO_EVENTS, sink, resolved, report, server);
         return sink.response;
       }
       // No stream will ever close the sink, and a runtime need not abort `request.signal` after

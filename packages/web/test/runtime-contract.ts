@@ -182,16 +182,19 @@ export function describeRuntimeContract(runtime: Runtime): void {
       return server;
     };
 
-    it('ends the streams with the retry hint, turns away a handler that resolves later, and stops', async () => {
+    it("ends the streams, a route's own group included, with the retry hint, turns away a handler that resolves later, and stops", async () => {
       const server = await started();
       const { url } = server;
       const ticks = fetchBytes(`${url}/ticks`);
+      const own = fetchBytes(`${url}/quiet-own-group`);
+      own.catch(() => {}); // awaited below, as `late`
       const late = fetchBytes(`${url}/late`);
       late.catch(() => {}); // awaited below; fails only with the server, after a failed check
       const count = async (path: string) => (await fetch(`${url}${path}`)).json();
       while ((await count('/active')) !== 1 || (await count('/waiting')) !== 1) await sleep(20);
       await fetch(`${url}/shutdown`);
       expect((await ticks).body.toString()).toMatch(/^:\n(data: \d+\n\n)*retry: 1000\n\n$/);
+      expect((await own).body.toString()).toMatch(/^(:\n)?data: hello\n\nretry: 1000\n\n$/);
       // A stream begun now would hold the server: its handler resolved after the streams ended.
       await server.printed(/stopped/, 15_000);
       const { response, body } = await late;

@@ -7,7 +7,7 @@ import { removedHeaders, SOURCE_HEADERS, sseHeaders, type WithSourceHeaders } fr
 import type { Sink } from '../http/sink.js';
 import { checkEventSource, type EventSourceLike, isSubscribable } from '../http/source.js';
 import { flushThisTick } from './flush-tick.js';
-import type { GroupMember } from './group.js';
+import type { GroupMember, StreamGroup } from './group.js';
 import { type HeartbeatTarget, joinHeartbeat, leaveHeartbeat } from './heartbeat.js';
 import { streamLifetime } from './lifetime.js';
 import type { StreamMetrics } from './metrics.js';
@@ -68,6 +68,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     private readonly sink: Sink,
     private readonly options: ResolvedStreamOptions,
     private readonly report: ErrorReporter = consoleReporter,
+    /** The streams of the server that serves this one, when the transport knows it. */
+    private readonly server?: StreamGroup,
   ) {
     this.#format = cachedFormatter(options);
     // V8 compiles reads of a field that no object ever reassigned as reads of a constant: the
@@ -117,13 +119,14 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       if (!sink.onClose(this.#onAbort)) return this.#gone(source);
     } else if (sink.signal.aborted) return this.#gone(source);
     else sink.signal.addEventListener('abort', this.#onAbort);
-    if (options.group.closing) {
+    if (options.group.closing || this.server?.closing) {
       // The handler resolved while the group (or the server) shuts down: the close already ended
       // the streams it knew of, so one begun now would escape it and hold the server open.
       this.#adopt(source);
-      return this.#turnAway(options.group.reconnectHint() ?? options.retry);
+      return this.#turnAway(shutdownHint(options, this.server));
     }
     options.group.add(this);
+    this.server?.add(this);
     const own = (source as WithSourceHeaders)[SOURCE_HEADERS];
     const overrides = own ? { ...options.headers, ...own } : options.headers;
     sink.open(sseHeaders(sink.http2, overrides), removedHeaders(overrides, sink.http2));
@@ -435,6 +438,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     const { sink, options } = this;
     if (!sink.onClose) sink.signal.removeEventListener('abort', this.#onAbort);
     options.group.delete(this);
+    this.server?.delete(this);
     if (this.#heartbeatSlot) leaveHeartbeat(options.heartbeat as number, this, this.#heartbeatSlot);
     clearTimeout(this.#stallTimer);
     clearTimeout(this.#lifetimeTimer);
@@ -459,7 +463,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
         sink.end();
         // A group's close has its deadline for what the transport still holds; nothing else does,
         // a `close()` of the app's own included.
-        if (!this.#writable && !(reason === 'shutdown' && options.group.closing)) this.#stallAfterEnd();
+        if (!this.#writable && !(reason === 'shutdown' && (options.group.closing || this.server?.closing)))
+          this.#stallAfterEnd();
       } catch (thrown) {
         // The sink broke while ending: what it did not take is lost, and the connection dropped.
         if (queue) this.#dropped(queue.clear());
@@ -544,7 +549,9 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
  * close reason through `options.onClose` and {@link EventStream.closeReason}. Errors no `onError`
  * takes go to `report` (a transport passes its framework's log; `console.error` by default). While
  * `options.group` closes (a handler that resolved during a shutdown), the request is turned away
- * as {@link turnAwayEventStream} does, and `source` is never subscribed.
+ * as {@link turnAwayEventStream} does, and `source` is never subscribed. A transport that knows the
+ * server passes `server` (`serverStreams(server)`): the stream is one of its streams too, which the
+ * server's shutdown ends, whatever `options.group` is; and it is turned away while that closes.
  *
  * @throws {TypeError} before anything is written, when `source` is neither an Observable nor an
  *   AsyncIterable.
@@ -558,9 +565,10 @@ export function streamEvents<M extends MessageEvent<unknown>>(
   sink: Sink,
   options?: StreamOptions,
   report?: ErrorReporter,
+  server?: StreamGroup,
 ): EventStream {
   const checked = checkEventSource(source);
-  return new EventStream(sink, resolveStreamOptions(options), report).start(checked);
+  return new EventStream(sink, resolveStreamOptions(options), report, server).start(checked);
 }
 
 /**
@@ -568,19 +576,24 @@ export function streamEvents<M extends MessageEvent<unknown>>(
  * running its handler: status 200, `Connection: close` on HTTP/1, a `retry:` hint (the shutdown's,
  * else the route's) and the end. An EventSource then reconnects later, to another instance,
  * where an error status would make it give up for good. A `source` the handler already returned
- * is never subscribed, and an iterator is `return()`ed.
+ * is never subscribed, and an iterator is `return()`ed. The hint is that of `server`'s shutdown
+ * while it runs.
  */
 export function turnAwayEventStream(
   sink: Sink,
   options?: StreamOptions,
   report?: ErrorReporter,
   source?: unknown,
+  server?: StreamGroup,
 ): EventStream {
   const resolved = resolveStreamOptions(options);
-  return new EventStream(sink, resolved, report).turnAway(
-    resolved.group.reconnectHint() ?? resolved.retry,
-    source,
-  );
+  return new EventStream(sink, resolved, report).turnAway(shutdownHint(resolved, server), source);
+}
+
+/** The hint of the shutdown that turns a request away: the server's while it closes, else the group's. */
+function shutdownHint(options: ResolvedStreamOptions, server: StreamGroup | undefined): number | undefined {
+  const hint = server?.closing ? server.reconnectHint() : undefined;
+  return hint ?? options.group.reconnectHint() ?? options.retry;
 }
 
 /** Hands `error` to `onError`, else to `report`; neither may throw out of the stream. */

@@ -49,6 +49,9 @@ function processWide<T>(name: string, make: () => T): T {
 /** The groups that hold streams now, whoever made them: what {@link allStreams} adds up. */
 const busyGroups = processWide('busyGroups', () => new Set<StreamGroup>());
 
+/** The groups of {@link serverStreams}: each of their streams counts in its own group already. */
+const uncounted = new WeakSet<StreamGroup>();
+
 /**
  * The open streams of a server (or of the process): what a graceful shutdown closes, and what a
  * metrics scrape counts. Every stream joins its options' `group` when it starts and leaves it
@@ -85,7 +88,7 @@ export class StreamGroup {
   /** @internal */
   add(stream: GroupMember): void {
     // A group counts in {@link allStreams} from its first stream to its last.
-    if (this.#streams.size === 0) busyGroups.add(this);
+    if (this.#streams.size === 0 && !uncounted.has(this)) busyGroups.add(this);
     this.#streams.add(stream);
   }
 
@@ -195,6 +198,25 @@ export function checkStreamGroup(group: unknown): void {
 
 function aborted(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
+/** The streams of each server, by the server: one map per process, as {@link openStreams}. */
+const servers = processWide('serverStreams', () => new WeakMap<object, StreamGroup>());
+
+/**
+ * @internal Every open stream `server` serves, whatever group its options name: what the server's
+ * shutdown ends, so that a stream of a route's own group never holds it open. A transport that
+ * knows its server passes this group to {@link streamEvents}; one that cannot see it (a fetch
+ * handler) passes the group of no `server`, one per process. Not counted by {@link allStreams}.
+ */
+export function serverStreams(server: object = globalThis): StreamGroup {
+  let group = servers.get(server);
+  if (!group) {
+    group = new StreamGroup();
+    uncounted.add(group);
+    servers.set(server, group);
+  }
+  return group;
 }
 
 /** The group every stream joins unless its options name another: the whole process, every copy of rxsse in it. */

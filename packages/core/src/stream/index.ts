@@ -10,6 +10,7 @@ export {
   type ShutdownOptions,
   type StreamGauges,
   StreamGroup,
+  serverStreams,
 } from './group.js';
 export { type HeartbeatTarget, heartbeatCount, scheduleHeartbeat } from './heartbeat.js';
 export type { StreamMetrics } from './metrics.js';

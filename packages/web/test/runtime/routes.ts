@@ -1,6 +1,6 @@
 // The routes the Bun and Deno suites serve: the same route code on every runtime, with a ledger
 // the tests read over HTTP, since the server lives in another process.
-import type { CloseReason, StreamOptions } from '@rxsse/core';
+import { type CloseReason, StreamGroup, type StreamOptions } from '@rxsse/core';
 import { createChannel, memoryEngine } from '@rxsse/core/channel';
 import { concat, from, interval, map, NEVER, Observable, take } from 'rxjs';
 import { HOSTILE_MESSAGES } from '../../../../test/wire/hostile-messages.js';
@@ -86,6 +86,8 @@ export function runtimeRoutes(
       { heartbeat: 400 },
     ),
     '/quiet': sse(() => concat(from([{ data: 'hello' }]), NEVER)),
+    // A route's own group, which nobody but the server's shutdown closes.
+    '/quiet-own-group': sse(() => concat(from([{ data: 'hello' }]), NEVER), { group: new StreamGroup() }),
     '/quiet-without-heartbeats': sse(() => concat(from([{ data: 'hello' }]), NEVER), { heartbeat: false }),
     '/late': sse(async () => {
       waiting++;
