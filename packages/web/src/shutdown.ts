@@ -9,8 +9,9 @@ import {
 
 /**
  * Graceful shutdown for a runtime's own server, which a fetch handler cannot see: ends every stream
- * of the process's fetch handlers, a route's own `group` included, and those of `group` (reason `'shutdown'`, each after its queue and the retry hint), then runs `stop`, and
- * turns every request away until `stop` has settled. A request whose handler resolves only after
+ * of the process's fetch handlers, a route's own `group` included, and those of `group` (reason
+ * `'shutdown'`, each after its queue and the retry hint), then runs `stop`, and turns every
+ * request away until `stop` has settled. A request whose handler resolves only after
  * the streams ended is turned away too: a stream begun then would hold the stopping server open.
  *
  * @param stop - stops the runtime's server, and cuts what is left a little later: a stream dropped at
