@@ -12,11 +12,13 @@ import {
   type StreamOptions,
 } from '@rxsse/core';
 import { closeServerStreams, guardClientErrors, trackHttp2Sessions } from '@rxsse/node';
+import { runBeforeClose } from './before-close.js';
 import type { RxsseModuleOptions } from './options.js';
 
 /**
  * One app's rxsse state: the defaults every route starts from, and the group of its open streams,
- * which `app.close()` ends before Nest closes the server.
+ * which `app.close()` ends before Nest closes the server: on NestJS 12 as it starts to close, before
+ * any `onModuleDestroy` can release what the streams read.
  */
 export class RxsseRuntime implements OnApplicationBootstrap, BeforeApplicationShutdown {
   readonly #base: StreamOptions;
@@ -24,6 +26,8 @@ export class RxsseRuntime implements OnApplicationBootstrap, BeforeApplicationSh
   readonly #perRoute = new WeakMap<object, ResolvedStreamOptions>();
   readonly defaults: ResolvedStreamOptions;
   #closeSessions: (deadline?: number) => void = () => {};
+  #ending: Promise<void> | undefined;
+  #hooked = false;
 
   constructor(
     { shutdown = {}, ...options }: RxsseModuleOptions,
@@ -49,6 +53,11 @@ export class RxsseRuntime implements OnApplicationBootstrap, BeforeApplicationSh
   }
 
   onApplicationBootstrap(): void {
+    const adapter = this.adapterHost.httpAdapter;
+    if (adapter && !this.#hooked) {
+      this.#hooked = true;
+      runBeforeClose(adapter, () => this.#endStreams());
+    }
     const server = this.#server();
     if (!server) return;
     this.#closeSessions = trackHttp2Sessions(server);
@@ -56,8 +65,26 @@ export class RxsseRuntime implements OnApplicationBootstrap, BeforeApplicationSh
     guardClientErrors(server as HttpServer);
   }
 
-  /** Runs before Nest closes the server: streams end first, so its close does not wait on them. */
+  /**
+   * Runs before Nest closes the server: streams end first, so its close does not wait on them. On
+   * NestJS 12 they ended already, from the adapter's `beforeClose`; NestJS 11 has no such step.
+   */
   async beforeApplicationShutdown(): Promise<void> {
+    try {
+      await this.#endStreams();
+    } finally {
+      // The next close (of an app started again) ends its streams anew.
+      this.#ending = undefined;
+    }
+  }
+
+  /** Ends the server's streams once per close, whichever hook comes first. */
+  #endStreams(): Promise<void> {
+    this.#ending ??= this.#closeStreams();
+    return this.#ending;
+  }
+
+  async #closeStreams(): Promise<void> {
     const server = this.#server();
     if (server) await closeServerStreams(server, this.defaults.group, this.#shutdown);
     else await this.defaults.group.close(this.#shutdown);
