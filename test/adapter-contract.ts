@@ -18,6 +18,7 @@ import {
   rawClient,
   readFor,
   readUntil,
+  silentClient,
   sleep,
   waitFor,
 } from './support/clients.js';
@@ -402,6 +403,26 @@ export function describeAdapterContract(harness: AdapterHarness): void {
       } finally {
         // Whatever failed above, the server must not outlive the test.
         await own.close();
+        await closed;
+      }
+    });
+
+    it('closing the server drops a connection on which no request ever came', async () => {
+      const url = await start([{ path: '/sse', events: () => concat(from([{ data: 'hi' }]), NEVER) }]);
+      const unused = await silentClient(url);
+      // Accepted after the silent one: once it streams, the server has seen both.
+      const client = await rawClient(`${url}/sse`, { read: true });
+      await waitFor(() => client.text.includes('data: hi'), 5000, 'the first event');
+      const running = server!;
+      server = undefined;
+      const closed = running.close();
+      try {
+        await waitFor(() => unused.closed, 5000, 'the unused connection to be dropped');
+        expect(unused.text).toBe('');
+        await client.done;
+      } finally {
+        // Whatever failed above, the server must not outlive the test.
+        unused.destroy();
         await closed;
       }
     });

@@ -120,6 +120,16 @@ export async function rawClient(url: string, options: { read: boolean }): Promis
   return new RawClient(socket, options.read);
 }
 
+/** A connection to `url`'s server that sends nothing, as a browser's preconnect or a client's spare. */
+export async function silentClient(url: string): Promise<RawClient> {
+  const { hostname, port } = new URL(url);
+  const socket = connect({ host: hostname, port: Number(port) });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve).once('error', reject);
+  });
+  return new RawClient(socket, true);
+}
+
 export class RawClient {
   text = '';
   closed = false;

@@ -15,6 +15,7 @@ import {
   type EventContext,
   guardClientErrors,
   openEventStream,
+  trackConnections,
   trackHttp2Sessions,
 } from '@rxsse/node';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
@@ -57,8 +58,9 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
   const base: StreamOptions = { group: new StreamGroup(), ...options };
   const defaults = resolveStreamOptions(base);
   // preClose runs before the server stops and waits for connections: streams end first, then
-  // HTTP/2 client sessions (those that take not even the GOAWAY after the deadline again), so
-  // app.close() does not hang on them.
+  // connections that never sent a request, then HTTP/2 client sessions (those that take not even
+  // the GOAWAY after the deadline again), so app.close() does not hang on them.
+  trackConnections(app.server);
   const closeSessions = trackHttp2Sessions(app.server);
   guardClientErrors(app.server as Server);
   app.addHook('preClose', async () => {

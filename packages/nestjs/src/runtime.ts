@@ -11,7 +11,7 @@ import {
   StreamGroup,
   type StreamOptions,
 } from '@rxsse/core';
-import { closeServerStreams, guardClientErrors, trackHttp2Sessions } from '@rxsse/node';
+import { closeServerStreams, guardClientErrors, trackConnections, trackHttp2Sessions } from '@rxsse/node';
 import { runBeforeClose } from './before-close.js';
 import type { RxsseModuleOptions } from './options.js';
 
@@ -60,6 +60,8 @@ export class RxsseRuntime implements OnApplicationBootstrap, BeforeApplicationSh
     }
     const server = this.#server();
     if (!server) return;
+    // Its close would wait on a connection that never sends a request.
+    trackConnections(server);
     this.#closeSessions = trackHttp2Sessions(server);
     // Fastify's clientError handler would write a raw 400 into a live stream.
     guardClientErrors(server as HttpServer);

@@ -1,4 +1,5 @@
 export { guardClientErrors } from './client-error.js';
+export { trackConnections } from './connections.js';
 export { type NodeRequest, type NodeResponse, NodeSink } from './node-sink.js';
 export {
   consoleReporter,

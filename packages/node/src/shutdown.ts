@@ -11,6 +11,7 @@ import {
   type StreamGroup,
   serverStreams,
 } from '@rxsse/core';
+import { closeUnusedConnections, trackConnections } from './connections.js';
 import { markServerClosing } from './open-event-stream.js';
 
 /**
@@ -21,8 +22,8 @@ import { markServerClosing } from './open-event-stream.js';
  * cannot tell their server.
  * Streams get reason `'shutdown'`, write what they queued (and the retry hint), then end; requests
  * that arrive meanwhile on kept-alive connections get the hint and `Connection: close` instead of
- * a stream; once the streams have flushed (or `deadline` passed), idle connections are closed, so
- * `close()` completes within about `deadline`. On an HTTP/2 server, client sessions are closed
+ * a stream; once the streams have flushed (or `deadline` passed), idle connections are closed, and
+ * those on which no request ever came, so `close()` completes within about `deadline`. On an HTTP/2 server, client sessions are closed
  * gracefully too (see {@link trackHttp2Sessions}).
  *
  * @throws {RangeError} at once, for a `retry`, `spread` or `deadline` out of range.
@@ -49,6 +50,7 @@ export function closeStreamsOnServerClose(
   const { group = openStreams, ...shutdown } = options;
   checkShutdownOptions(shutdown);
   checkStreamGroup(group);
+  trackConnections(server);
   const closeSessions = trackHttp2Sessions(server);
   const close = server.close;
   server.close = function closeWithStreams(this: Server, callback?: (error?: Error) => void) {
@@ -90,7 +92,8 @@ export function closeStreamsOnServerClose(
 /**
  * Ends every event stream `server` serves, those of a route's own group included, and the streams
  * of `group` (the app's): each after its queue and the retry hint, destroyed if not flushed by the
- * deadline. Marks the server closing first, so that requests arriving meanwhile are turned away.
+ * deadline. Marks the server closing first, so that requests arriving meanwhile are turned away;
+ * drops the connections on which no request ever came last (those {@link trackConnections} keeps).
  * For an adapter's own shutdown hook, run before the server stops listening; resolves once the
  * streams' connections have closed, or after `deadline`.
  */
@@ -102,6 +105,8 @@ export async function closeServerStreams(
   markServerClosing(server);
   // A stream sits in both: the first close ends it, the second only waits for its flush as well.
   await Promise.all([group.close(shutdown), serverStreams(server).close(shutdown)]);
+  // Node's close() would wait for them as long as their clients keep them.
+  closeUnusedConnections(server);
 }
 
 /** Node's channel for every HTTP/1 response that finished, whatever the server. */

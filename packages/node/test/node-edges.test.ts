@@ -2,7 +2,9 @@
 // turn-aways while closing, Last-Event-ID bytes, and the listeners a stream must not leave behind.
 import { EventEmitter, on, once } from 'node:events';
 import { createServer, get, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import {
   type EventSourceLike,
   type MessageEvent,
@@ -12,8 +14,9 @@ import {
 } from '@rxsse/core';
 import { concat, from, NEVER, type Observable } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { httpRequest, rawClient, rawRequests, waitFor } from '../../../test/support/clients.js';
+import { httpRequest, RawClient, rawClient, rawRequests, waitFor } from '../../../test/support/clients.js';
 import { counted, recording } from '../../../test/support/recording.js';
+import { selfSignedCertificate } from '../../../test/support/tls.js';
 import { closeStreamsOnServerClose, markServerClosing, NodeSink, openEventStream } from '../src/index.js';
 import { serve } from './serve.js';
 
@@ -533,6 +536,41 @@ describe('closeStreamsOnServerClose', () => {
     // And its next close() ends the stream again.
     await new Promise((resolve) => server.close(resolve));
     await client.done;
+  });
+});
+
+describe('closeStreamsOnServerClose: connections without a request', () => {
+  it('drops a TLS connection that never sent a request, and lets an answer under way finish', async () => {
+    let answer!: () => void;
+    const server = createHttpsServer(await selfSignedCertificate(), (_req, res) => {
+      // Answered only once the close has begun.
+      answer = () => res.end('late answer');
+    });
+    closeStreamsOnServerClose(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    const open = async (request?: string) => {
+      const socket = connectTls({ port, host: '127.0.0.1', rejectUnauthorized: false });
+      await once(socket, 'secureConnect');
+      if (request) socket.write(request);
+      return new RawClient(socket, true);
+    };
+    const unused = await open();
+    const asking = await open(httpRequest('GET', '/plain'));
+    await waitFor(() => answer !== undefined, 5000, 'the request');
+    const closed = new Promise((resolve) => server.close(resolve));
+    try {
+      await waitFor(() => unused.closed, 5000, 'the unused connection to be dropped');
+      expect(asking.closed).toBe(false);
+      answer();
+      await asking.done;
+      expect(asking.text).toMatch(/^HTTP\/1\.1 200[\s\S]*late answer$/);
+    } finally {
+      unused.destroy();
+      asking.destroy();
+      await closed;
+    }
   });
 });
 

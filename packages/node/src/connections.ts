@@ -1,0 +1,42 @@
+import { Server as HttpServer } from 'node:http';
+import { Server as HttpsServer } from 'node:https';
+import type { Server, Socket } from 'node:net';
+
+/** The open connections of each server given to {@link trackConnections}. */
+const tracked = new WeakMap<object, Set<Socket>>();
+
+/**
+ * Keeps the HTTP/1 connections of `server` (a no-op on HTTP/2, see `trackHttp2Sessions`), so that
+ * its shutdown can drop those on which no request ever came: Node's `close()` waits for them as
+ * long as the client keeps them (a browser's preconnect, a client's spare connection), since its
+ * idle and header timeouts apply only once a request began. Call it before the server listens.
+ */
+export function trackConnections(server: Server): void {
+  if (tracked.has(server) || !(server instanceof HttpServer || server instanceof HttpsServer)) return;
+  const sockets = new Set<Socket>();
+  tracked.set(server, sockets);
+  // One listener for all the server's sockets: a connection costs a set entry, no closure.
+  const forget = function (this: Socket) {
+    sockets.delete(this);
+  };
+  // Over TLS, requests come on the TLS socket; a handshake left unfinished is Node's to time out.
+  server.on(server instanceof HttpsServer ? 'secureConnection' : 'connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', forget);
+  });
+}
+
+/**
+ * Drops the connections of `server` that have not sent a byte and carry no response. Those that
+ * did are Node's: `closeIdleConnections()` takes the idle ones, and one whose request is under way
+ * (its headers, or its answer) is left to finish.
+ */
+export function closeUnusedConnections(server: object): void {
+  const sockets = tracked.get(server);
+  if (!sockets) return;
+  for (const socket of sockets) {
+    if (socket.bytesRead === 0 && !(socket as Socket & { _httpMessage?: unknown })._httpMessage) {
+      socket.destroy();
+    }
+  }
+}
