@@ -51,6 +51,11 @@ export interface TransportTraits {
    * does): such a stream ends only at the server's shutdown.
    */
   missesQueuedDisconnects?: boolean;
+  /**
+   * A handler still setting up its source when the server closes holds the close until it
+   * settles: its `signal` does not abort, and there is no response yet to end (`@rxsse/web`).
+   */
+  waitsForPendingHandlers?: boolean;
 }
 
 /** How the shared adapter suite starts a real server of one framework on 127.0.0.1. */

@@ -65,6 +65,15 @@ export class NodeSink implements Sink {
     return this.#controller.signal;
   }
 
+  /**
+   * Aborts `signal` while the connection stays open: a shutdown tells a handler still setting up
+   * to stop, and the response is left for the answer that turns its client away.
+   */
+  abort(): void {
+    this.#controller ??= new AbortController();
+    this.#controller.abort();
+  }
+
   onClose(listener: () => void): boolean {
     if (this.#isClosed) return false;
     this.#onClose = listener;

@@ -17,6 +17,7 @@ import {
 } from '@rxsse/core';
 import { trackStreamSocket } from './client-error.js';
 import { type NodeRequest, type NodeResponse, NodeSink } from './node-sink.js';
+import { PendingSetup } from './pending-setup.js';
 
 export type { EventContext, EventHandler } from '@rxsse/core';
 
@@ -29,7 +30,8 @@ export type { EventContext, EventHandler } from '@rxsse/core';
  * Resolves to `undefined` when no stream was started: a `HEAD` request (answered with the headers
  * alone, `produce` not run), or a request that arrived while the server or the route's group shuts
  * down (answered with a reconnect hint and `Connection: close`, `produce` not run; the same answer,
- * the source left unsubscribed, when the shutdown began while `produce` ran).
+ * the source left unsubscribed, when the shutdown began while `produce` ran). That shutdown aborts
+ * the `signal` of a `produce` still pending, and drops its connection at its deadline.
  *
  * Errors no `onError` takes go to `report`: by default `console.error`, with the method and path.
  */
@@ -52,25 +54,42 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
   if (isClosing(req, options)) return void turnAwayEventStream(sink, options, report, undefined, streams);
   trackStreamSocket(req, res);
   let source: EventSourceLike<M>;
+  let setup: PendingSetup | undefined;
   try {
     // `signal` is a getter: the sink creates its AbortController only for handlers that use it.
-    source = await produce({
+    const produced = produce({
       lastEventId: readLastEventId(req),
       get signal() {
         return sink.signal;
       },
     });
+    // Until an async handler settles, its server's shutdown must reach it too.
+    if (streams && isThenable(produced)) {
+      setup = new PendingSetup(sink);
+      streams.add(setup);
+    }
+    source = await produced;
   } catch (error) {
     // A handler that gave its signal to a fetch or a timer fails with the abort once its client
     // left: that is the client's close, counted as one, not an error for the framework to answer.
     if (!isAbortOf(error, sink.signal)) throw error;
+    // Unless the shutdown aborted it: its client is still there, for the reconnect hint.
+    if (setup?.shutDown) return void turnAwayEventStream(sink, options, report, undefined, streams);
     return streamEvents(NO_EVENTS, sink, options, report, streams);
+  } finally {
+    if (setup) streams?.delete(setup);
   }
   // A shutdown may have begun while an async handler ran: the group's close has already ended the
   // streams it held, so a stream started now would keep the closing server open. The source was
   // not subscribed yet; turning away ends the response, which aborts the signal it may hold.
-  if (isClosing(req, options)) return void turnAwayEventStream(sink, options, report, source, streams);
+  if (setup?.shutDown || isClosing(req, options)) {
+    return void turnAwayEventStream(sink, options, report, source, streams);
+  }
   return streamEvents(source, sink, options, report, streams);
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }
 
 /** `console.error`, naming the request: the channel of frameworks that have no logger of their own. */
