@@ -23,8 +23,8 @@ import { markServerClosing } from './open-event-stream.js';
  * Streams get reason `'shutdown'`, write what they queued (and the retry hint), then end; requests
  * that arrive meanwhile on kept-alive connections get the hint and `Connection: close` instead of
  * a stream; once the streams have flushed (or `deadline` passed), idle connections are closed, and
- * those on which no request ever came, so `close()` completes within about `deadline`. On an HTTP/2 server, client sessions are closed
- * gracefully too (see {@link trackHttp2Sessions}).
+ * those on which no request ever came, so `close()` completes within about `deadline`. On an
+ * HTTP/2 server, client sessions are closed gracefully too (see {@link trackHttp2Sessions}).
  *
  * @throws {RangeError} at once, for a `retry`, `spread` or `deadline` out of range.
  * @throws {TypeError} at once, for a `server` that is not a Node server or a `group` that is not a
