@@ -167,7 +167,7 @@ async function connect(
     let reason: unknown;
     let wait: number | undefined;
     let parser: EventStreamParser | undefined;
-    let notResponse: TypeError | undefined;
+    let unusable: TypeError | undefined;
     try {
       arm();
       const fetcher = options.fetch ?? fetch;
@@ -181,8 +181,8 @@ async function connect(
       });
       // A wrapper that forgot its return would fail every attempt: it ends the Observable instead.
       if (typeof response?.status !== 'number' || !response.headers) {
-        notResponse = new TypeError(`fetch must resolve to a Response, got ${show(response)}`);
-        throw notResponse;
+        unusable = new TypeError(`fetch must resolve to a Response, got ${show(response)}`);
+        throw unusable;
       }
       const verdict = checkResponse(response);
       if (verdict === 'stop') return;
@@ -192,10 +192,16 @@ async function connect(
       } else if (response.body) {
         parser = createParser(deliver, (ms) => (serverRetry = ms), lastEventId, maxEventLength);
         await read(response.body, parser, arm);
+      } else if (options.method?.toUpperCase() !== 'HEAD') {
+        // A runtime whose fetch does not stream (React Native's) would be asked again for good.
+        unusable = new TypeError(
+          'fetch resolved an event stream without a readable body: give fetch one that streams',
+        );
+        throw unusable;
       }
     } catch (error) {
       if (signal.aborted) return;
-      if (error instanceof SseResponseError || error instanceof SseEventError || error === notResponse)
+      if (error instanceof SseResponseError || error instanceof SseEventError || error === unusable)
         throw error;
       reason = stalled ?? error;
     } finally {

@@ -493,6 +493,23 @@ describe('answers that end the stream', () => {
     );
   });
 
+  it('ends with a TypeError, not endless retries, for a 200 event stream whose body fetch cannot read (a fetch that does not stream)', async () => {
+    const reasons: unknown[] = [];
+    const headers = { 'content-type': 'text/event-stream' };
+    const client = recorded(
+      fromEventSource('http://127.0.0.1:1/sse', {
+        fetch: async () => new Response(null, { status: 200, headers }),
+        onReconnect: (reason) => reasons.push(reason),
+      }),
+    );
+    await until(() => client.error !== undefined || reasons.length > 0, 'the error');
+    expect(reasons).toEqual([]);
+    expect(client.error).toBeInstanceOf(TypeError);
+    expect((client.error as Error).message).toMatch(
+      /^fetch resolved an event stream without a readable body/,
+    );
+  });
+
   it('ends with a TypeError, not endless retries, for a URL fetch cannot parse', async () => {
     const counting = countingFetch();
     const client = recorded(fromEventSource('/relative/outside/a/page', { fetch: counting.fetch }));
