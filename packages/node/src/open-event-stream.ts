@@ -5,8 +5,10 @@ import {
   type EventSourceLike,
   type EventStream,
   isAbortOf,
+  isThenable,
   type MessageEvent,
   NO_EVENTS,
+  PendingSetup,
   pickLastEventId,
   type ResolvedStreamOptions,
   removedHeaders,
@@ -17,7 +19,6 @@ import {
 } from '@rxsse/core';
 import { trackStreamSocket } from './client-error.js';
 import { type NodeRequest, type NodeResponse, NodeSink } from './node-sink.js';
-import { PendingSetup } from './pending-setup.js';
 
 export type { EventContext, EventHandler } from '@rxsse/core';
 
@@ -86,10 +87,6 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
     return void turnAwayEventStream(sink, options, report, source, streams);
   }
   return streamEvents(source, sink, options, report, streams);
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }
 
 /** `console.error`, naming the request: the channel of frameworks that have no logger of their own. */

@@ -13,6 +13,8 @@ import {
  * `'shutdown'`, each after its queue and the retry hint), then runs `stop`, and turns every
  * request away until `stop` has settled. A request whose handler resolves only after
  * the streams ended is turned away too: a stream begun then would hold the stopping server open.
+ * A handler still setting up has its `signal` aborted, and is turned away at the `deadline` if it
+ * has not settled by then.
  *
  * @param stop - stops the runtime's server, and cuts what is left a little later: a stream dropped at
  *   the deadline (its client reads nothing) keeps its connection until the client reads, which a

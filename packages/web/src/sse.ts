@@ -14,6 +14,7 @@ import {
   streamEvents,
   turnAwayEventStream,
 } from '@rxsse/core';
+import { CUT_SHORT, PendingHandler } from './pending-handler.js';
 import { WebSink } from './web-sink.js';
 
 /**
@@ -40,7 +41,8 @@ export const DEFAULT_HEARTBEAT = 4000;
  * that throws, or returns something that is not a source, rejects before a `Response` exists, so
  * the framework answers with its own error response; the handler's `signal` aborts then. One that
  * fails with the abort of its `signal`, its client gone, is the client's close instead. A handler
- * that returns a `Response` has it sent instead of a stream.
+ * that returns a `Response` has it sent instead of a stream. A shutdown that begins while the handler
+ * sets up aborts its `signal` and turns its client away, at the shutdown's `deadline` at the latest.
  *
  * @example
  * ```ts
@@ -74,26 +76,40 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
       turnAwayEventStream(sink, resolved, report, undefined, server);
       return sink.response;
     }
+    // Until an async handler settles, its server's shutdown must reach it too.
+    const pending = new PendingHandler(sink, server);
     try {
       // `signal` is a getter: the sink creates its AbortController only for handlers that use it.
-      const source = await handler(request, {
-        lastEventId: readLastEventId(request),
-        get signal() {
-          return sink.signal;
-        },
-      });
+      const source = await pending.settle(
+        handler(request, {
+          lastEventId: readLastEventId(request),
+          get signal() {
+            return sink.signal;
+          },
+        }),
+        report,
+      );
+      if (source === CUT_SHORT) {
+        turnAwayEventStream(sink, resolved, report, undefined, server);
+        return sink.response;
+      }
       if (source instanceof Response) {
         // No stream will use the sink: let go of the request, and abort what the handler tied to
         // its signal.
         sink.destroy();
         return source;
       }
-      streamEvents(source, sink, resolved, report, server);
+      // Turned away if a shutdown began while the handler ran (the group's close ended the
+      // streams it held already); the source is then never subscribed.
+      if (pending.shutDown) turnAwayEventStream(sink, resolved, report, source, server);
+      else streamEvents(source, sink, resolved, report, server);
     } catch (error) {
       // A handler that gave its signal to a fetch or a timer fails with the abort once its client
       // left: that is the client's close, counted as one, not an error for the runtime to log.
+      // Unless the shutdown aborted it: its client is still there, for the reconnect hint.
       if (isAbortOf(error, sink.signal)) {
-        streamEvents(NO_EVENTS, sink, resolved, report, server);
+        if (pending.shutDown) turnAwayEventStream(sink, resolved, report, undefined, server);
+        else streamEvents(NO_EVENTS, sink, resolved, report, server);
         return sink.response;
       }
       // No stream will ever close the sink, and a runtime need not abort `request.signal` after

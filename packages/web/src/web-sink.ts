@@ -61,6 +61,15 @@ export class WebSink implements Sink {
   }
 
   /**
+   * Aborts `signal` while the body stays open: a shutdown tells a handler still setting up to
+   * stop, and the request is left for the answer that turns its client away.
+   */
+  abort(): void {
+    this.#controller ??= new AbortController();
+    this.#controller.abort();
+  }
+
+  /**
    * The response: its status and headers once {@link open} ran, its body the stream's bytes. A
    * client gone before the stream began gets an empty 204 that no one reads: the runtime still
    * awaits an answer, and an error here would be logged as the server's.

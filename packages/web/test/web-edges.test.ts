@@ -433,3 +433,83 @@ describe('closeStreamsAndStop', () => {
     expect(group.closing).toBe(false);
   });
 });
+
+describe('closeStreamsAndStop: a handler still setting up', () => {
+  it('aborts its signal and turns its client away, a shutdown, without waiting for the deadline', async () => {
+    const { options, closes } = recording();
+    let signal: AbortSignal | undefined;
+    const fetchHandler = sse((_request, context) => {
+      signal = context.signal;
+      return new Promise<never>((_, reject) => {
+        context.signal.addEventListener('abort', () => reject(context.signal.reason));
+      });
+    }, options);
+    const answer = fetchHandler(request());
+    await vi.waitFor(() => expect(signal).toBeDefined());
+    const stop = vi.fn(async () => {});
+    // A deadline no test waits for: the close must be done once the answer is read.
+    const stopping = closeStreamsAndStop(stop, { retry: 1000, deadline: 2 ** 31 - 1 });
+    const response = await answer;
+    expect(signal!.aborted).toBe(true);
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe('retry: 1000\n\n');
+    await stopping;
+    expect(stop).toHaveBeenCalledOnce();
+    expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+  });
+
+  it('answers at the deadline, and lets go of what the handler resolves to or fails with later', async () => {
+    vi.useFakeTimers();
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const { options, closes } = recording();
+      let returned = false;
+      let cancelled = false;
+      const late = new Error('the lookup failed after all');
+      const settles: ((value: unknown) => void)[] = [];
+      const fetchHandler = sse(
+        // Ignore their signal; each settles only when the test says.
+        () => new Promise<never>((resolve) => settles.push(resolve as (value: unknown) => void)),
+        options,
+      );
+      const answers = [fetchHandler(request()), fetchHandler(request()), fetchHandler(request())];
+      await vi.waitFor(() => expect(settles).toHaveLength(3));
+      const stopping = closeStreamsAndStop(async () => {}, { retry: 1000, deadline: 500 });
+      await vi.advanceTimersByTimeAsync(499);
+      let answered = 0;
+      for (const answer of answers) void answer.then(() => answered++);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(answered).toBe(0);
+      await vi.advanceTimersByTimeAsync(1);
+      for (const answer of answers) expect(await (await answer).text()).toBe('retry: 1000\n\n');
+      await stopping;
+      expect(closes.map((c) => c.reason)).toEqual(['shutdown', 'shutdown', 'shutdown']);
+
+      async function* events() {
+        try {
+          yield { data: 'never sent' };
+        } finally {
+          returned = true;
+        }
+      }
+      const iterator = events();
+      await iterator.next(); // suspended in its try: only return() runs its finally
+      settles[0]!(iterator);
+      settles[1]!(
+        new Response(
+          new ReadableStream({
+            cancel: () => {
+              cancelled = true;
+            },
+          }),
+        ),
+      );
+      (settles[2] as unknown as (error: unknown) => void)(Promise.reject(late));
+      await vi.waitFor(() => expect(returned && cancelled).toBe(true));
+      await vi.waitFor(() => expect(errors).toHaveBeenCalledWith(expect.stringContaining('GET /sse'), late));
+      expect(errors).toHaveBeenCalledOnce();
+    } finally {
+      errors.mockRestore();
+    }
+  });
+});

@@ -22,4 +22,5 @@ export {
   type StreamOptions,
 } from './options.js';
 export type { OverflowPolicy } from './overflow.js';
+export { type AbortableSink, isThenable, PendingSetup } from './pending-setup.js';
 export type { CloseReason, StreamStats } from './stats.js';

@@ -30,10 +30,9 @@ export function runtimeRoutes(
 ): (request: Request) => Promise<Response> {
   const closes: Closed[] = [];
   let active = 0;
-  // `/late` handlers wait until a shutdown has ended the streams, then resolve while the server stops.
+  // `/late` handlers resolve once a shutdown aborted their signal; `/pending` ones ignore it, and
+  // never settle.
   let waiting = 0;
-  let streamsEnded!: () => void;
-  const shutdownBegun = new Promise<void>((resolve) => (streamsEnded = resolve));
   const recorded = (path: string, options: StreamOptions = {}): StreamOptions => ({
     ...options,
     onClose: (reason, stats) => closes.push({ path, reason, peakQueuedBytes: stats.peakQueuedBytes }),
@@ -89,10 +88,14 @@ export function runtimeRoutes(
     // A route's own group, which nobody but the server's shutdown closes.
     '/quiet-own-group': sse(() => concat(from([{ data: 'hello' }]), NEVER), { group: new StreamGroup() }),
     '/quiet-without-heartbeats': sse(() => concat(from([{ data: 'hello' }]), NEVER), { heartbeat: false }),
-    '/late': sse(async () => {
+    '/late': sse(async (_request, { signal }) => {
       waiting++;
-      await shutdownBegun;
+      await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
       return counted(interval(5).pipe(map((n) => ({ data: String(n) }))));
+    }),
+    '/pending': sse(() => {
+      waiting++;
+      return new Promise<never>(() => {});
     }),
     '/last-id': sse((_request, { lastEventId }) => from([{ data: lastEventId ?? '(none)' }])),
     '/chat': sse(async (_request, context) => (await chat.subscribe(context)).pipe(take(1)), { retry: 50 }),
@@ -105,11 +108,7 @@ export function runtimeRoutes(
     if (path === '/active') return json(active);
     if (path === '/waiting') return json(waiting);
     if (path === '/shutdown') {
-      const stopping = async () => {
-        streamsEnded();
-        await stop();
-      };
-      void closeStreamsAndStop(stopping, { retry: 1000 }).then(() => console.log('stopped'));
+      void closeStreamsAndStop(stop, { retry: 1000 }).then(() => console.log('stopped'));
       return json('stopping');
     }
     if (path === '/memory') {
