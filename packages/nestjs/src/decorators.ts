@@ -21,8 +21,9 @@ export interface RxSseRoute {
   options: RxSseRouteOptions | undefined;
 }
 
-// Nest's key for the parameters its decorators declare on a method.
+// Nest's keys for the parameters its decorators declare on a method, and for its `@HttpCode()`.
 const ROUTE_ARGS_METADATA = '__routeArguments__';
+const HTTP_CODE_METADATA = '__httpCode__';
 
 /**
  * Streams what the method returns as Server-Sent Events: `@Sse(path)` with rxsse's stream. The
@@ -75,7 +76,10 @@ export function RxSse(path?: string | string[], options?: RxSseRouteOptions): Me
       key,
       descriptor,
     );
-    HttpCode(200)(target, key, descriptor);
+    // Nest's default for a POST is 201; an `@HttpCode()` of the method's own is kept, for
+    // `RxsseRuntime` to refuse when the app starts if it is not 200.
+    if (Reflect.getMetadata(HTTP_CODE_METADATA, wrapped) === undefined)
+      HttpCode(200)(target, key, descriptor);
     SetMetadata<string, RxSseRoute>(RXSSE_ROUTE, { options })(target, key, descriptor);
     return descriptor;
   };

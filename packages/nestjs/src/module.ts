@@ -6,7 +6,13 @@ import {
   type ModuleMetadata,
   type NestModule,
 } from '@nestjs/common';
-import { APP_INTERCEPTOR, ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
+import {
+  APP_INTERCEPTOR,
+  ApplicationConfig,
+  DiscoveryModule,
+  DiscoveryService,
+  HttpAdapterHost,
+} from '@nestjs/core';
 import { checkShutdownOptions, resolveStreamOptions } from '@rxsse/core';
 import { RxsseInterceptor } from './interceptor.js';
 import { RXSSE_MODULE_OPTIONS, type RxsseModuleOptions } from './options.js';
@@ -21,9 +27,9 @@ export interface RxsseModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'>
 const providers = [
   {
     provide: RxsseRuntime,
-    useFactory: (options: RxsseModuleOptions, adapterHost: HttpAdapterHost) =>
-      new RxsseRuntime(options, adapterHost),
-    inject: [RXSSE_MODULE_OPTIONS, HttpAdapterHost],
+    useFactory: (options: RxsseModuleOptions, adapterHost: HttpAdapterHost, discovery: DiscoveryService) =>
+      new RxsseRuntime(options, adapterHost, discovery),
+    inject: [RXSSE_MODULE_OPTIONS, HttpAdapterHost, DiscoveryService],
   },
   {
     provide: RxsseInterceptor,
@@ -63,6 +69,7 @@ export class RxsseModule implements NestModule {
     return {
       module: RxsseModule,
       global: true,
+      imports: [DiscoveryModule],
       providers: [{ provide: RXSSE_MODULE_OPTIONS, useValue: options }, ...providers],
       exports: [RxsseRuntime],
     };
@@ -79,7 +86,7 @@ export class RxsseModule implements NestModule {
     return {
       module: RxsseModule,
       global: true,
-      imports,
+      imports: [DiscoveryModule, ...imports],
       providers: [{ provide: RXSSE_MODULE_OPTIONS, useFactory, inject }, ...providers],
       exports: [RxsseRuntime],
     };

@@ -1,7 +1,7 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Server } from 'node:net';
-import type { BeforeApplicationShutdown, OnApplicationBootstrap } from '@nestjs/common';
-import type { HttpAdapterHost } from '@nestjs/core';
+import type { BeforeApplicationShutdown, OnApplicationBootstrap, OnModuleInit } from '@nestjs/common';
+import { type DiscoveryService, type HttpAdapterHost, MetadataScanner } from '@nestjs/core';
 import {
   checkShutdownOptions,
   overStreamOptions,
@@ -13,14 +13,16 @@ import {
 } from '@rxsse/core';
 import { closeServerStreams, guardClientErrors, trackConnections, trackHttp2Sessions } from '@rxsse/node';
 import { runBeforeClose } from './before-close.js';
+import { RXSSE_ROUTE, type RxSseRoute } from './decorators.js';
 import type { RxsseModuleOptions } from './options.js';
+import { nestRouteHeaders } from './route-headers.js';
 
 /**
  * One app's rxsse state: the defaults every route starts from, and the group of its open streams,
  * which `app.close()` ends before Nest closes the server: on NestJS 12 as it starts to close, before
  * any `onModuleDestroy` can release what the streams read.
  */
-export class RxsseRuntime implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class RxsseRuntime implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown {
   readonly #base: StreamOptions;
   readonly #shutdown: ShutdownOptions;
   readonly #perRoute = new WeakMap<object, ResolvedStreamOptions>();
@@ -32,6 +34,7 @@ export class RxsseRuntime implements OnApplicationBootstrap, BeforeApplicationSh
   constructor(
     { shutdown = {}, ...options }: RxsseModuleOptions,
     private readonly adapterHost: HttpAdapterHost,
+    private readonly discovery?: DiscoveryService,
   ) {
     checkShutdownOptions(shutdown);
     this.#shutdown = shutdown;
@@ -41,15 +44,41 @@ export class RxsseRuntime implements OnApplicationBootstrap, BeforeApplicationSh
     this.defaults = resolveStreamOptions(this.#base);
   }
 
-  /** A route's options over the module's, resolved once per route, so the encode cache stays shared. */
-  optionsFor(route: object, options: StreamOptions | undefined): ResolvedStreamOptions {
-    if (!options) return this.defaults;
+  /**
+   * A route's options over the module's, with what its `@Header()`s set, resolved once per route,
+   * so the encode cache stays shared.
+   * @throws {TypeError} naming the route, for Nest decorators its stream cannot honour.
+   */
+  optionsFor(route: object, options: StreamOptions | undefined, name?: string): ResolvedStreamOptions {
     let resolved = this.#perRoute.get(route);
-    if (!resolved) {
-      resolved = resolveStreamOptions(overStreamOptions(this.#base, options));
-      this.#perRoute.set(route, resolved);
+    if (resolved) return resolved;
+    const headers = nestRouteHeaders(route, name ?? (route as { name?: string }).name ?? 'anonymous');
+    if (!options && !headers) resolved = this.defaults;
+    else {
+      const own = overStreamOptions(this.#base, options ?? {});
+      resolved = resolveStreamOptions(headers ? { ...own, headers: { ...own.headers, ...headers } } : own);
     }
+    this.#perRoute.set(route, resolved);
     return resolved;
+  }
+
+  /**
+   * Resolves every `@RxSse` route of the app before the server listens, so a Nest decorator its
+   * stream cannot honour (`@HttpCode(201)`, `@Header('Content-Type', 'text/plain')`) fails the
+   * app's start, not each request.
+   */
+  onModuleInit(): void {
+    const scanner = new MetadataScanner();
+    for (const wrapper of this.discovery?.getControllers() ?? []) {
+      const controller: unknown = wrapper.metatype;
+      if (typeof controller !== 'function') continue;
+      const methods = controller.prototype as Record<string, unknown>;
+      for (const key of scanner.getAllMethodNames(methods)) {
+        const handler = methods[key] as object;
+        const route = Reflect.getMetadata(RXSSE_ROUTE, handler) as RxSseRoute | undefined;
+        if (route) this.optionsFor(handler, route.options, `${controller.name}.${key}`);
+      }
+    }
   }
 
   onApplicationBootstrap(): void {

@@ -9,6 +9,8 @@ import {
   type ExceptionFilter,
   type ExecutionContext,
   Header,
+  HttpCode,
+  HttpException,
   Injectable,
   Module,
   type NestInterceptor,
@@ -204,6 +206,19 @@ class EventsController {
   @Header('X-Feed', 'v1')
   labelled(): Observable<MessageEvent> {
     return from([{ data: 'labelled' }]);
+  }
+
+  @RxSse('uncached')
+  @Header('Cache-Control', 'no-store')
+  @Header('Content-Type', 'text/event-stream; charset=utf-8')
+  uncached(): Observable<MessageEvent> {
+    return from([{ data: 'fresh' }]);
+  }
+
+  // The way to tell one EventSource to stop reconnecting: a 204 through Nest's exception handler.
+  @RxSse('gone')
+  gone(): Observable<MessageEvent> {
+    throw new HttpException('', 204);
   }
 
   @Sse('nest-bare')
@@ -483,6 +498,63 @@ describe.each<Platform>(['express', 'fastify'])(
       expect(response.headers.get('x-feed')).toBe('v1');
       expect(response.headers.get('content-type')).toBe('text/event-stream');
       expect(body.toString()).toBe('data: labelled\n\n');
+    });
+
+    it("sends a route's @Header() for a header the stream sets too, as its headers option would", async () => {
+      const url = await start();
+      const { response, body } = await fetchBytes(`${url}/uncached`);
+      expect(response.headers.get('cache-control')).toBe('no-store');
+      expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+      expect(body.toString()).toBe('data: fresh\n\n');
+      const head = await fetchBytes(`${url}/uncached`, { method: 'HEAD' });
+      expect(head.response.headers.get('cache-control')).toBe('no-store');
+    });
+
+    it('refuses to start an app with a route whose @HttpCode() or @Header() its stream cannot honour, naming both', async () => {
+      const refused: [string, MethodDecorator[], RegExp][] = [
+        [
+          'above',
+          [HttpCode(204), RxSse('a')],
+          /^@RxSse\(\) route Refused\.above: @HttpCode\(204\) cannot go with an event stream, which answers 200: .*throw new HttpException\('', 204\)/,
+        ],
+        [
+          'below',
+          [RxSse('b', { method: 'POST' }), HttpCode(201)],
+          /^@RxSse\(\) route Refused\.below: @HttpCode\(201\) cannot/,
+        ],
+        [
+          'typed',
+          [RxSse('c'), Header('Content-Type', 'text/plain')],
+          /^@RxSse\(\) route Refused\.typed: @Header\('Content-Type', "text\/plain"\): must be text\/event-stream/,
+        ],
+        [
+          'sized',
+          [Header('Content-Length', '0'), RxSse('d')],
+          /^@RxSse\(\) route Refused\.sized: @Header\('Content-Length', "0"\): the transport frames/,
+        ],
+        [
+          'lazy',
+          [RxSse('e'), Header('Cache-Control', () => 'no-store')],
+          /^@RxSse\(\) route Refused\.lazy: @Header\('Cache-Control', a function\): the stream sets Cache-Control itself/,
+        ],
+      ];
+      for (const [key, decorators, message] of refused) {
+        class Refused {}
+        const proto = Refused.prototype as unknown as Record<string, unknown>;
+        proto[key] = () => from([{ data: 'x' }]);
+        const descriptor = Object.getOwnPropertyDescriptor(proto, key) as PropertyDescriptor;
+        for (const decorator of [...decorators].reverse()) decorator(proto, key, descriptor);
+        Object.defineProperty(proto, key, descriptor);
+        Controller()(Refused);
+        class RefusedModule {}
+        Module({ imports: [RxsseModule.forRoot()], controllers: [Refused] })(RefusedModule);
+        await expect(startNest(RefusedModule, platform, []), key).rejects.toThrow(message);
+      }
+      // What the refusal points to: a 204, which tells EventSource to stop, through Nest's chain.
+      const url = await start();
+      const { response, body } = await fetchBytes(`${url}/gone`);
+      expect(response.status).toBe(204);
+      expect(body.length).toBe(0);
     });
 
     it('sends CORS headers of app.enableCors()', async () => {

@@ -1,0 +1,60 @@
+import { type HeaderOverrides, resolveStreamOptions } from '@rxsse/core';
+
+// Nest's keys for what `@HttpCode()` and `@Header()` record on a route's method.
+const HTTP_CODE_METADATA = '__httpCode__';
+const HEADERS_METADATA = '__headers__';
+
+/**
+ * Headers the stream sets itself, or that frame its body: a value Nest computes per request would
+ * be replaced by the stream's, or corrupt it, and cannot be checked before the first request.
+ */
+const STREAM_HEADERS = new Set([
+  'content-type',
+  'cache-control',
+  'x-accel-buffering',
+  'connection',
+  'content-length',
+  'content-encoding',
+  'transfer-encoding',
+]);
+
+/**
+ * What Nest's own decorators on an `@RxSse` route ask of its response, read when the app starts:
+ * each fixed `@Header()` value goes out as the route's `headers` option would (so `Cache-Control`
+ * replaces the stream's), checked as that option is. A `@Header()` whose value is a function is
+ * left to Nest, which sets it on each response, unless it names a header the stream sets.
+ * @throws {TypeError} naming the route and the decorator, for an `@HttpCode()` other than 200 (an
+ *   EventSource fails for good on any other status), or a `@Header()` the stream cannot carry
+ *   (a `Content-Type` other than `text/event-stream`, a `Content-Length`, ...).
+ */
+export function nestRouteHeaders(handler: object, route: string): HeaderOverrides | undefined {
+  const status: unknown = Reflect.getMetadata(HTTP_CODE_METADATA, handler);
+  if (status !== undefined && status !== 200) {
+    throw new TypeError(
+      `@RxSse() route ${route}: @HttpCode(${String(status)}) cannot go with an event stream, which answers 200: EventSource fails the connection on any other status and never reconnects. To tell one client to stop reconnecting, answer its request with 204: throw new HttpException('', 204) from a guard or the method`,
+    );
+  }
+  const declared = Reflect.getMetadata(HEADERS_METADATA, handler) as
+    | { name: string; value: unknown }[]
+    | undefined;
+  if (!declared?.length) return undefined;
+  const headers: Record<string, string> = {};
+  for (const { name, value } of declared) {
+    const decorator = `@Header('${name}', ${typeof value === 'function' ? 'a function' : JSON.stringify(value)})`;
+    if (typeof value === 'function') {
+      if (!STREAM_HEADERS.has(name.toLowerCase())) continue;
+      throw new TypeError(
+        `@RxSse() route ${route}: ${decorator}: the stream sets ${name} itself; give a fixed value, checked when the app starts`,
+      );
+    }
+    try {
+      // The check of the `headers` option, so a `@Header()` may do what that option may.
+      resolveStreamOptions({ headers: { [name]: value as string } });
+    } catch (error) {
+      const reason = (error as Error).message.replace(/^headers\[[^\]]*\]: /, '');
+      throw new TypeError(`@RxSse() route ${route}: ${decorator}: ${reason}`);
+    }
+    headers[name] = value as string;
+  }
+  return headers;
+}
