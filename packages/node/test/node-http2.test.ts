@@ -145,3 +145,46 @@ describe('NodeSink on HTTP/2', () => {
     expect(recorder.warnings).toEqual([]);
   });
 });
+
+describe('NodeSink on HTTP/2: the headers Node refuses there', () => {
+  it('leaves out TE and HTTP2-Settings, whether the route or a middleware set them', async () => {
+    const { options, closes } = recording({
+      group: new StreamGroup(),
+      heartbeat: false,
+      // Harmless on HTTP/1, where a route for both may well carry them.
+      headers: { TE: 'trailers, deflate', 'HTTP2-Settings': 'AAMAAABkAAQAoAAAAAIAAAAA' },
+    });
+    const resolved = resolveStreamOptions(options);
+    const errors: unknown[] = [];
+    const server = createSecureServer(
+      { ...(await selfSignedCertificate()), allowHTTP1: true },
+      (req, res) => {
+        if (req.url === '/middleware') res.setHeader('TE', 'gzip');
+        openEventStream(
+          req,
+          res,
+          () => from([{ data: 'a' }]),
+          resolved,
+          (error) => errors.push(error),
+        ).catch((error) => errors.push(error));
+      },
+    );
+    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const session = await h2Session(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    try {
+      for (const path of ['/route', '/middleware']) {
+        const { headers, body } = await readStream(session, path);
+        expect(headers[':status'], path).toBe(200);
+        expect(headers.te, path).toBeUndefined();
+        expect(headers['http2-settings'], path).toBeUndefined();
+        expect(body, path).toBe('data: a\n\n');
+      }
+    } finally {
+      session.destroy();
+    }
+    expect(errors).toEqual([]);
+    expect(closes.map((c) => c.reason)).toEqual(['complete', 'complete']);
+  });
+});

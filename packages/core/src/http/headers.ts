@@ -70,7 +70,19 @@ export function checkHeaderOverrides(overrides: HeaderOverrides): void {
   }
 }
 
-const HTTP1_ONLY = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection']);
+/**
+ * The connection-specific headers HTTP/2 forbids (RFC 9113, 8.2.2): Node refuses a response that
+ * carries one. `TE` is meaningless in a response, so it goes too, even as `trailers`.
+ */
+const HTTP1_ONLY = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-connection',
+  'te',
+  'http2-settings',
+]);
 
 const NONE: readonly string[] = Object.freeze([]);
 
@@ -80,7 +92,7 @@ const HTTP1_ONLY_NAMES: readonly string[] = Object.freeze([...HTTP1_ONLY]);
 /**
  * The names (lower case) that `overrides` removes: the transport removes them from the response
  * too, so `null` also drops a header the framework set before the stream began (`X-Powered-By`).
- * On HTTP/2, also every HTTP/1-only header (`Connection`, `Keep-Alive`, ...): one that an app's
+ * On HTTP/2, also every HTTP/1-only header (`Connection`, `Keep-Alive`, `TE`, ...): one that an app's
  * middleware set for HTTP/1 makes Node refuse the response's headers, or warn.
  */
 export function removedHeaders(overrides: HeaderOverrides = {}, http2 = false): readonly string[] {
