@@ -1,6 +1,7 @@
 import { type IncomingMessage, OutgoingMessage, type ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Sink } from '@rxsse/core';
+import { HeldChunks } from './held-chunks.js';
 import { canWriteChunks, writeChunk } from './socket-chunk.js';
 
 /** A request of `node:http` or of the `node:http2` compatibility API. */
@@ -26,6 +27,8 @@ export class NodeSink implements Sink {
   /** The same socket, once the headers are out, when chunks go to it directly (see `socket-chunk.ts`). */
   #chunkSocket: NonNullable<ServerResponse['socket']> | undefined;
   #drain: (() => void) | undefined;
+  /** On HTTP/2, what was written while the response was full (see `held-chunks.ts`). */
+  #held: HeldChunks | undefined;
   /** The connection, watched while this response waits behind pipelined ones (see below). */
   #waitingOn: NodeRequest['socket'] | undefined;
 
@@ -100,6 +103,7 @@ export class NodeSink implements Sink {
       const room = writeChunk(this.#res as ServerResponse, this.#chunkSocket, chunk);
       if (room !== undefined) return room;
     }
+    if (this.http2) return this.#writeHttp2(chunk);
     if ((this.#res as ServerResponse).write(chunk)) return true;
     // Node corks a response's socket until the next tick, so a write that filled the buffer has
     // reached no one yet and says "full" however fast the client reads. Send it now: the kernel
@@ -123,12 +127,24 @@ export class NodeSink implements Sink {
     return socket.writableLength < socket.writableHighWaterMark;
   }
 
+  #writeHttp2(chunk: Uint8Array): boolean {
+    const res = this.#res as Http2ServerResponse;
+    // Behind a write in flight, a chunk waits here: Node would join it to the others waiting there.
+    if ((this.#held === undefined || this.#held.bytes === 0) && !res.stream?.writableNeedDrain) {
+      return res.write(chunk);
+    }
+    this.#held ??= new HeldChunks(res);
+    this.#held.add(chunk);
+    return false;
+  }
+
   /**
    * What the response holds that the client has not taken. On HTTP/2 Node counts a write as a
-   * whole until the client took its last byte, so progress shows only a write at a time there.
+   * whole until the client took its last byte, so progress shows a chunk at a time there.
    */
   pending(): number {
     const res = this.#res;
+    if (this.http2) return res.writableLength + (this.#held?.bytes ?? 0);
     // A socket hands everything it buffered to the kernel as one write, and counts all of it until
     // the kernel took the last byte: only its handle tells how much of that write is left.
     const socket = this.#socket as unknown as Partial<InFlight> | undefined;
@@ -159,10 +175,13 @@ export class NodeSink implements Sink {
         if (!req.complete) socket.destroySoon();
       });
     }
-    res.end();
+    const held = this.#held;
+    if (held !== undefined && held.bytes > 0) held.end();
+    else res.end();
   }
 
   destroy(): void {
+    this.#held?.clear();
     this.#res.destroy();
   }
 
@@ -178,6 +197,7 @@ export class NodeSink implements Sink {
     }
     this.#drain = undefined;
     this.#chunkSocket = undefined;
+    this.#held?.clear();
     this.#controller?.abort();
     const listener = this.#onClose;
     this.#onClose = undefined;

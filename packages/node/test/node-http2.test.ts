@@ -188,3 +188,85 @@ describe('NodeSink on HTTP/2: the headers Node refuses there', () => {
     expect(closes.map((c) => c.reason)).toEqual(['complete', 'complete']);
   });
 });
+
+describe('stallTimeout on HTTP/2 after the stream ended, for a client that reads slowly', () => {
+  it('keeps a client that takes some of what the end left in every stallTimeout, until it has it all', async () => {
+    const { options, closes } = recording({
+      group: new StreamGroup(),
+      heartbeat: false,
+      stallTimeout: 500,
+      maxQueueBytes: 64 * 1024 * 1024,
+    });
+    const resolved = resolveStreamOptions(options);
+    // 8 MiB at once, then the end: far more than the stream's window and buffer take.
+    const burst = Array.from({ length: 128 }, () => ({ data: 'z'.repeat(64 * 1024) }));
+    const server = createSecureServer(
+      { ...(await selfSignedCertificate()), allowHTTP1: true },
+      (req, res) => {
+        void openEventStream(req, res, () => from(burst), resolved);
+      },
+    );
+    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const session = await h2Session(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    onTestFinished(() => session.destroy());
+    const stream = session.request({ ':path': '/sse' });
+    stream.on('error', () => {});
+    stream.pause();
+    await once(stream, 'response');
+    await waitFor(() => closes.length === 1, 5_000, 'the end of the stream');
+    expect(closes[0]!.reason).toBe('complete');
+    // More than two stallTimeouts to take it all (64 KiB every 20 ms), never idle for one: the
+    // client holds back its WINDOW_UPDATEs between reads.
+    let text = '';
+    let allowed = 0;
+    stream.setEncoding('latin1');
+    stream.on('data', (chunk: string) => {
+      text += chunk;
+      if (text.length >= allowed) stream.pause();
+    });
+    const reading = setInterval(() => {
+      allowed += 64 * 1024;
+      stream.resume();
+    }, 20);
+    try {
+      await new Promise((resolve) => stream.once('close', resolve));
+    } finally {
+      clearInterval(reading);
+    }
+    expect(text.split('data: ').length - 1).toBe(burst.length);
+  });
+
+  it('drops a client that takes none of it within a stallTimeout', async () => {
+    const { options, closes } = recording({
+      group: new StreamGroup(),
+      heartbeat: false,
+      stallTimeout: 300,
+      maxQueueBytes: 64 * 1024 * 1024,
+    });
+    const resolved = resolveStreamOptions(options);
+    const burst = Array.from({ length: 16 }, () => ({ data: 'z'.repeat(64 * 1024) }));
+    const server = createSecureServer(
+      { ...(await selfSignedCertificate()), allowHTTP1: true },
+      (req, res) => {
+        void openEventStream(req, res, () => from(burst), resolved);
+      },
+    );
+    let dropped = false;
+    // Closed before its end went out: the client never had the rest.
+    server.on('stream', (stream) => stream.once('close', () => (dropped = !stream.writableFinished)));
+    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const session = await h2Session(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    onTestFinished(() => session.destroy());
+    const stream = session.request({ ':path': '/sse' });
+    stream.on('error', () => {});
+    stream.pause();
+    await once(stream, 'response');
+    await waitFor(() => closes.length === 1, 5_000, 'the end of the stream');
+    expect(closes[0]!.reason).toBe('complete');
+    await waitFor(() => dropped, 5_000, 'the server to drop the stream');
+  });
+});
