@@ -182,6 +182,10 @@ export class NodeSink implements Sink {
 
   destroy(): void {
     this.#held?.clear();
+    // Node resets a destroyed HTTP/2 stream with NO_ERROR, which clients (node:http2, undici's
+    // fetch) read as the end of a complete response, as they do CANCEL: INTERNAL_ERROR tells them
+    // the rest was dropped, as a cut connection does on HTTP/1.
+    if (this.http2) (this.#res as Http2ServerResponse).stream?.close(NGHTTP2_INTERNAL_ERROR);
     this.#res.destroy();
   }
 
@@ -204,6 +208,9 @@ export class NodeSink implements Sink {
     listener?.();
   };
 }
+
+/** RFC 9113's INTERNAL_ERROR, without loading `node:http2` into an HTTP/1 server for one number. */
+const NGHTTP2_INTERNAL_ERROR = 0x2;
 
 /** Node's own counts of a socket's write in progress, where it has them. */
 interface InFlight {

@@ -1,10 +1,10 @@
 // The Node transport over HTTP/2 with TLS, where a shutdown must close client sessions too.
 import { once } from 'node:events';
-import { connect, createSecureServer } from 'node:http2';
+import { connect, constants, createSecureServer } from 'node:http2';
 import { type AddressInfo, connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { resolveStreamOptions, StreamGroup } from '@rxsse/core';
-import { concat, from, map, NEVER, range } from 'rxjs';
+import { concat, from, interval, map, NEVER, range } from 'rxjs';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { waitFor } from '../../../test/support/clients.js';
 import { h2Session, readStream, recordWarnings, stalledStream } from '../../../test/support/http2-clients.js';
@@ -269,4 +269,45 @@ describe('stallTimeout on HTTP/2 after the stream ended, for a client that reads
     expect(closes[0]!.reason).toBe('complete');
     await waitFor(() => dropped, 5_000, 'the server to drop the stream');
   });
+});
+
+describe('NodeSink on HTTP/2: a stream dropped on purpose', () => {
+  for (const [reason, extra] of [
+    ['overflow', { maxQueueBytes: 256 * 1024, stallTimeout: false }],
+    ['stall', { maxQueueBytes: 64 * 1024 * 1024, stallTimeout: 200 }],
+  ] as const) {
+    it(`is reset with INTERNAL_ERROR (${reason}), not NO_ERROR, which a client reads as the response's end`, async () => {
+      const { options, closes } = recording({ group: new StreamGroup(), heartbeat: false, ...extra });
+      const resolved = resolveStreamOptions(options);
+      const flood = () => interval(1).pipe(map(() => ({ data: 'x'.repeat(16 * 1024) })));
+      const server = createSecureServer(
+        { ...(await selfSignedCertificate()), allowHTTP1: true },
+        (req, res) => {
+          void openEventStream(req, res, flood, resolved);
+        },
+      );
+      onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const session = await h2Session(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
+      onTestFinished(() => session.destroy());
+      const stream = session.request({ ':path': '/sse' });
+      // Not `once`, which rejects at the 'error' this test waits for.
+      const closed = new Promise((resolve) => stream.once('close', resolve));
+      const errors: unknown[] = [];
+      stream.on('error', (error) => errors.push(error));
+      let ended = false;
+      stream.on('end', () => {
+        ended = true;
+      });
+      stream.pause();
+      await waitFor(() => closes.length === 1, 5_000, 'the drop');
+      expect(closes[0]!.reason).toBe(reason);
+      stream.resume();
+      await closed;
+      expect(stream.rstCode).toBe(constants.NGHTTP2_INTERNAL_ERROR);
+      expect(errors.map((error) => (error as { code?: string }).code)).toEqual(['ERR_HTTP2_STREAM_ERROR']);
+      expect(ended).toBe(false);
+    });
+  }
 });
