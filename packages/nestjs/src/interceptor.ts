@@ -1,4 +1,4 @@
-import { type CallHandler, type ExecutionContext, Logger, type NestInterceptor } from '@nestjs/common';
+import type { CallHandler, ExecutionContext, NestInterceptor } from '@nestjs/common';
 import type { ApplicationConfig } from '@nestjs/core';
 import { type NodeRequest, type NodeResponse, openEventStream } from '@rxsse/node';
 import { from, mergeMap, NEVER, type Observable } from 'rxjs';
@@ -14,8 +14,6 @@ interface FastifyLikeReply {
   getHeaders(): Record<string, string | number | string[] | undefined>;
   hijack(): void;
 }
-
-const logger = new Logger('RxSse');
 
 // Nest's key for the interceptors `@UseInterceptors()` binds to a controller or a method.
 const INTERCEPTORS_METADATA = '__interceptors__';
@@ -40,9 +38,9 @@ export class RxsseInterceptor implements NestInterceptor {
     const res = http.getResponse<Partial<FastifyLikeReply>>();
     const rawReq = req.raw ?? (req as NodeRequest);
     const rawRes = res.raw ?? (res as NodeResponse);
-    // Nest's logger is the app's error channel for what fails once the stream runs.
+    // The app's log is its error channel for what fails once the stream runs.
     const report = (error: unknown) =>
-      logger.error(
+      this.runtime.logError(
         `event stream ${rawReq.method} ${rawReq.url} failed: ${String(error)}`,
         error instanceof Error ? error.stack : undefined,
       );

@@ -15,6 +15,7 @@ import {
 } from '@nestjs/core';
 import { checkShutdownOptions, resolveStreamOptions } from '@rxsse/core';
 import { RxsseInterceptor } from './interceptor.js';
+import { checkLogger } from './logger.js';
 import { RXSSE_MODULE_OPTIONS, type RxsseModuleOptions } from './options.js';
 import { RxsseRuntime } from './runtime.js';
 
@@ -61,10 +62,14 @@ export class RxsseModule implements NestModule {
     this.interceptor.runFirst();
   }
 
-  /** @throws {RangeError} at once, naming the option, for a duration out of range. */
+  /**
+   * @throws {RangeError} at once, naming the option, for a duration out of range.
+   * @throws {TypeError} at once, naming the option, for one of the wrong type.
+   */
   static forRoot(options: RxsseModuleOptions = {}): DynamicModule {
-    const { shutdown = {}, ...streamOptions } = options;
+    const { shutdown = {}, logger, ...streamOptions } = options;
     checkShutdownOptions(shutdown);
+    checkLogger(logger);
     resolveStreamOptions(streamOptions);
     return {
       module: RxsseModule,

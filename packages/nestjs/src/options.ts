@@ -1,9 +1,17 @@
+import type { LoggerService } from '@nestjs/common';
 import type { ShutdownOptions, StreamOptions } from '@rxsse/core';
 
 /** Options of `RxsseModule.forRoot()`: defaults for every `@RxSse` route, and how `app.close()` ends streams. */
 export interface RxsseModuleOptions extends StreamOptions {
   /** Retry hint, reconnect window and flush deadline used when the app closes. */
   shutdown?: ShutdownOptions;
+  /**
+   * Where this app's streams report what fails once they run (context `RxSse`). Nest keeps one
+   * logger per process, which the app created or `useLogger()` last replaces, so two apps in one
+   * process need this to keep their reports apart.
+   * @defaultValue Nest's `Logger`, so `useLogger()` and `bufferLogs` apply
+   */
+  logger?: LoggerService;
 }
 
 /** Options of one `@RxSse` route: the module's, overridden, and the HTTP method. */

@@ -14,6 +14,7 @@ import {
 import { closeServerStreams, guardClientErrors, trackConnections, trackHttp2Sessions } from '@rxsse/node';
 import { runBeforeClose } from './before-close.js';
 import { RXSSE_ROUTE, type RxSseRoute } from './decorators.js';
+import { checkLogger, type StreamErrorLog, streamErrorLog } from './logger.js';
 import type { RxsseModuleOptions } from './options.js';
 import { nestRouteHeaders } from './route-headers.js';
 
@@ -27,16 +28,20 @@ export class RxsseRuntime implements OnModuleInit, OnApplicationBootstrap, Befor
   readonly #shutdown: ShutdownOptions;
   readonly #perRoute = new WeakMap<object, ResolvedStreamOptions>();
   readonly defaults: ResolvedStreamOptions;
+  /** Where the app's streams report what fails once they run: the module's `logger`, else Nest's. */
+  readonly logError: StreamErrorLog;
   #closeSessions: (deadline?: number) => void = () => {};
   #ending: Promise<void> | undefined;
   #hooked = false;
 
   constructor(
-    { shutdown = {}, ...options }: RxsseModuleOptions,
+    { shutdown = {}, logger, ...options }: RxsseModuleOptions,
     private readonly adapterHost: HttpAdapterHost,
     private readonly discovery?: DiscoveryService,
   ) {
     checkShutdownOptions(shutdown);
+    checkLogger(logger);
+    this.logError = streamErrorLog(logger);
     this.#shutdown = shutdown;
     // Each app gets its own group, so closing one app never ends another app's streams; a bare
     // value a route's Observable emits is the data of an event, as with `@Sse()`.

@@ -1,0 +1,36 @@
+import { Logger, type LoggerService } from '@nestjs/common';
+
+/** Where an app's streams report what fails once they run. */
+export type StreamErrorLog = (message: string, stack: string | undefined) => void;
+
+/** The context the reports carry, as Nest's loggers print it. */
+const CONTEXT = 'RxSse';
+
+// Nest's logger of the process: whichever `useLogger()` or `NestFactory.create({ logger })` set last.
+const processLogger = new Logger(CONTEXT);
+
+/**
+ * The app's own logger when the module was given one, else Nest's logger of the process, so that
+ * without the option `useLogger()` and `bufferLogs` apply as to any of Nest's own logs.
+ */
+export function streamErrorLog(logger: LoggerService | undefined): StreamErrorLog {
+  if (logger === undefined) return (message, stack) => processLogger.error(message, stack);
+  // The arguments Nest's `Logger` hands the logger it delegates to.
+  return (message, stack) => logger.error(message, stack, CONTEXT);
+}
+
+/**
+ * Refuses at setup a `logger` that the first failing stream would find unusable.
+ * @throws {TypeError} naming the option, unless `logger` is an object with an `error` function.
+ */
+export function checkLogger(logger: unknown): asserts logger is LoggerService | undefined {
+  if (logger === undefined) return;
+  if (typeof logger !== 'object' || logger === null) throw refused(logger === null ? 'null' : typeof logger);
+  if (typeof (logger as { error?: unknown }).error !== 'function') {
+    throw refused(`an object (${logger.constructor?.name ?? 'no prototype'}) without an error function`);
+  }
+}
+
+function refused(got: string): TypeError {
+  return new TypeError(`logger must be a Nest LoggerService (an object with an error function), got ${got}`);
+}

@@ -1,0 +1,84 @@
+import 'reflect-metadata';
+import { Controller, type LoggerService, Module, type Type } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import type { MessageEvent } from '@rxsse/core';
+import { Observable } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import { fetchBytes, waitFor } from '../../../test/support/clients.js';
+import { RxSse, RxsseModule } from '../src/index.js';
+import { nestMajor, type Platform, startNest } from './harness.js';
+
+/** A logger that keeps the arguments of each `error` call. */
+function errorLog(): LoggerService & { errors: unknown[][] } {
+  const errors: unknown[][] = [];
+  return { errors, log() {}, warn() {}, error: (...args: unknown[]) => errors.push(args) };
+}
+
+/** An app whose `/feed` sends one event, then fails with `message`, its streams logging to `logger`. */
+function failingApp(message: string, logger: LoggerService): Type {
+  @Controller()
+  class Feed {
+    @RxSse('feed')
+    feed(): Observable<MessageEvent> {
+      return new Observable((subscriber) => {
+        subscriber.next({ data: 'first' });
+        const timer = setTimeout(() => subscriber.error(new Error(message)), 10);
+        return () => clearTimeout(timer);
+      });
+    }
+  }
+  @Module({ imports: [RxsseModule.forRoot({ logger })], controllers: [Feed] })
+  class AppModule {}
+  return AppModule;
+}
+
+describe(`nestjs ${nestMajor}: the module's logger`, () => {
+  it.each<Platform>(['express', 'fastify'])(
+    "reports each app's failing stream to that app's logger only, with two apps in one process (%s)",
+    async (platform) => {
+      const one = errorLog();
+      const two = errorLog();
+      // Each app replaces Nest's logger of the process as it is created: the second one wins.
+      const nestLogged: string[] = [];
+      const first = await startNest(failingApp('feed one broke', one), platform, nestLogged);
+      const second = await startNest(failingApp('feed two broke', two), platform, nestLogged);
+      try {
+        for (const app of [first, second]) {
+          const { body } = await fetchBytes(`${app.url}/feed`, { signal: AbortSignal.timeout(5000) });
+          expect(body.toString()).toBe('data: first\n\n');
+        }
+        await waitFor(() => one.errors.length > 0 && two.errors.length > 0, 5000, 'both reports');
+        expect(one.errors).toEqual([
+          [
+            expect.stringMatching(/^event stream GET \/feed failed: Error: feed one broke$/),
+            expect.stringContaining('feed one broke'),
+            'RxSse',
+          ],
+        ]);
+        expect(two.errors).toEqual([
+          [
+            expect.stringMatching(/^event stream GET \/feed failed: Error: feed two broke$/),
+            expect.stringContaining('feed two broke'),
+            'RxSse',
+          ],
+        ]);
+        expect(nestLogged).toEqual([]);
+      } finally {
+        await first.close();
+        await second.close();
+      }
+    },
+  );
+
+  it('refuses a logger without an error function where it is given, naming the option', async () => {
+    expect(() => RxsseModule.forRoot({ logger: { log() {} } as never })).toThrow(
+      /^logger must be a Nest LoggerService \(an object with an error function\), got an object \(Object\) without an error function$/,
+    );
+    expect(() => RxsseModule.forRoot({ logger: null as never })).toThrow(TypeError);
+    expect(() => RxsseModule.forRoot({ logger: 'console' as never })).toThrow(/^logger .*, got string$/);
+    const compiling = Test.createTestingModule({
+      imports: [RxsseModule.forRootAsync({ useFactory: () => ({ logger: console.error as never }) })],
+    }).compile();
+    await expect(compiling).rejects.toThrow(/^logger must be a Nest LoggerService .*, got function$/);
+  });
+});
