@@ -4,6 +4,7 @@ import type { RedisClient } from './client.js';
 import type { TimedClient } from './deadline.js';
 import { RedisTimeoutError } from './errors.js';
 import { type Listened, listenOn } from './listeners.js';
+import { sleep } from './sleep.js';
 import type { Entry } from './stream-read.js';
 
 /** Receives a stream's entries, decoded, from a {@link LiveReader}. Must not throw. */
@@ -78,6 +79,8 @@ export class LiveReader<T> {
   readonly #topics = new Map<string, Topic<T>>();
   #running = false;
   #closed = false;
+  /** Aborted by `close()`: cuts the loop's waits, so no timer of the reader outlives it. */
+  readonly #stop = new AbortController();
   /** A read failed: the connection may have been to a Redis that has since lost data. */
   #suspect = false;
   /** A read failed with `WRONGTYPE`: one key that is not a stream fails a whole `XREAD`. */
@@ -122,6 +125,7 @@ export class LiveReader<T> {
   /** Stops the loop, and drops and ends every listener. */
   close(): void {
     this.#closed = true;
+    this.#stop.abort();
     const topics = [...this.#topics.values()];
     this.#topics.clear();
     for (const topic of topics) for (const listener of topic.listeners) this.#call(() => listener.end?.());
@@ -187,7 +191,7 @@ export class LiveReader<T> {
           if (this.#closed) return;
           const topics = listened.filter((t) => !t.broken);
           if (topics.length === 0) {
-            await sleep(this.options.blockMs);
+            await sleep(this.options.blockMs, this.#stop.signal);
             continue;
           }
           // A start point read on another Redis than the one last read: which one is it now?
@@ -207,7 +211,7 @@ export class LiveReader<T> {
           if (error instanceof RedisTimeoutError) this.#reading.client.destroy();
           if (wrongType(error)) this.#refused = true;
           this.options.onError(error);
-          await sleep(Math.min(500, 25 * 2 ** this.#failures++));
+          await sleep(Math.min(500, 25 * 2 ** this.#failures++), this.#stop.signal);
         }
       }
     } finally {
@@ -478,5 +482,3 @@ function batchesOf<T>(
   }
   return batches;
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

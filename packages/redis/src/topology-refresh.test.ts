@@ -159,4 +159,21 @@ describe('TopologyRefresh', () => {
     await vi.advanceTimersByTimeAsync(TIMEOUT);
     expect(vi.getTimerCount()).toBe(0);
   });
+
+  it('a check that hangs when closing leaves no timer, and its end is no failure to report', async () => {
+    let fail: (error: unknown) => void = () => {};
+    const { cluster } = fakeCluster({
+      view: 'a',
+      truth: 'a',
+      slots: () => new Promise((_, reject) => (fail = reject)),
+    });
+    refresh.watch(cluster);
+    await vi.advanceTimersByTimeAsync(EVERY);
+    refresh.close();
+    expect(vi.getTimerCount()).toBe(0);
+    // The cluster client, closed too, fails what it still had under way.
+    fail(new Error('The client is closed'));
+    await vi.advanceTimersByTimeAsync(TIMEOUT);
+    expect(errors).toEqual([]);
+  });
 });

@@ -27,6 +27,8 @@ export type RefreshedCluster = Pick<RedisClusterType, 'isReady' | 'slots' | 'mas
 export class TopologyRefresh {
   readonly #clusters: RefreshedCluster[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The timeout of the check under way. */
+  #expire: ReturnType<typeof setTimeout> | undefined;
   #turn = 0;
   #closed = false;
 
@@ -46,11 +48,17 @@ export class TopologyRefresh {
     if (this.#timer === undefined) this.#arm();
   }
 
-  /** Stops the timer; a check under way finishes, but nothing follows it. */
+  /**
+   * Stops the timers, the timeout of a check under way included (a frozen node would hold a closed
+   * engine's process until it expired); that check may finish, but nothing follows it and its
+   * failure is not reported.
+   */
   close(): void {
     this.#closed = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#expire);
     this.#timer = undefined;
+    this.#expire = undefined;
   }
 
   /** One check: compares every ready client's view with one node's and rereads where they differ. */
@@ -69,14 +77,16 @@ export class TopologyRefresh {
   // A timeout chain, not an interval: a slow check delays the next instead of overlapping it.
   #arm(): void {
     this.#timer = setTimeout(() => {
-      let expire: ReturnType<typeof setTimeout> | undefined;
       const expired = new Promise<never>((_, reject) => {
-        expire = setTimeout(() => reject(new RedisTimeoutError(this.timeoutMs, true)), this.timeoutMs);
+        this.#expire = setTimeout(() => reject(new RedisTimeoutError(this.timeoutMs, true)), this.timeoutMs);
       });
       Promise.race([this.check(), expired])
-        .catch(this.onError)
+        .catch((error: unknown) => {
+          if (!this.#closed) this.onError(error);
+        })
         .finally(() => {
-          clearTimeout(expire);
+          clearTimeout(this.#expire);
+          this.#expire = undefined;
           if (!this.#closed) this.#arm();
         });
     }, this.everyMs);

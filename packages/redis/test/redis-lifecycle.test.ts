@@ -154,6 +154,46 @@ describe('redisEngine connections', () => {
     });
   });
 
+  it.each([
+    ['the backoff after a refused read', 'refused'],
+    ['the wait for a key that holds no stream', 'overwritten'],
+  ])('leaves no timer behind once closed during %s', async (_wait, fault) => {
+    const errors: unknown[] = [];
+    let gaps = 0;
+    // Polls on setImmediate, which stays real: the engine's timers are the only ones faked.
+    const settle = async (check: () => boolean) => {
+      for (let i = 0; !check(); i++) {
+        if (i > 100_000) throw new Error('the live loop never got there');
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    if (fault === 'refused')
+      await redis.raw.aclSetUser('no-xread', ['reset', 'on', '>secret', '~sse:*', '+@all', '-xread']);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const store = engine({
+        onError: (error) => errors.push(error),
+        clientOptions: fault === 'refused' ? { username: 'no-xread', password: 'secret' } : undefined,
+      });
+      await store.append('waiting', { data: 'x' });
+      await store.listen('waiting', { event: () => {}, gap: () => gaps++ });
+      if (fault === 'refused') await settle(() => errors.length > 0);
+      else {
+        await redis.raw.set('sse:{waiting}', 'not a stream');
+        await settle(() => errors.length > 0);
+        // Past the backoff of the refused read: the loop finds the key's type and waits blockMs.
+        await vi.advanceTimersByTimeAsync(25);
+        await settle(() => gaps > 0);
+      }
+      expect(vi.getTimerCount()).toBe(1);
+      await store.close();
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+      if (fault === 'refused') await redis.raw.aclDelUser('no-xread');
+    }
+  });
+
   it('stops checking the cluster topology once closed', async () => {
     const nowhere = `redis://127.0.0.1:${await freePort()}`;
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
