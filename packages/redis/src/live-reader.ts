@@ -90,6 +90,8 @@ export class LiveReader<T> {
   #node: string | undefined;
   /** The reading connection (re)connected since the last read: it may be to a new Redis. */
   #unidentified: boolean;
+  /** Restarts are told by `run_id`: until Redis refuses `INFO` for good (an ACL without it). */
+  #identify: boolean;
 
   readonly #main: TimedClient;
   readonly #reading: TimedClient;
@@ -103,10 +105,11 @@ export class LiveReader<T> {
   ) {
     this.#main = main;
     this.#reading = reading;
+    this.#identify = options.identify;
     this.#unidentified = options.identify;
     const failed = () => {
       this.#suspect = true;
-      this.#unidentified = options.identify;
+      this.#unidentified = this.#identify;
     };
     reading.client.on('error', failed);
     reading.client.on('node-error', failed);
@@ -149,7 +152,7 @@ export class LiveReader<T> {
       // new Redis, where it is safe.
       const [node, last] = await main.run((client) =>
         Promise.all([
-          this.options.identify ? client.info('server').catch(refusal) : undefined,
+          this.#identify ? client.info('server').catch(refusal) : undefined,
           client.xRevRange(key, '+', '-', { COUNT: 1 }),
         ]),
       );
@@ -196,7 +199,7 @@ export class LiveReader<T> {
           }
           // A start point read on another Redis than the one last read: which one is it now?
           if (this.#node !== undefined && topics.some((t) => t.node !== undefined && t.node !== this.#node))
-            this.#unidentified = this.options.identify;
+            this.#unidentified = this.#identify;
           const check = this.#suspect || topics.some((t) => t.behind || t.fresh);
           const batches = check ? await this.#checkedRead(topics) : await this.#blockingRead(topics);
           if (this.#closed) return;
@@ -206,7 +209,7 @@ export class LiveReader<T> {
         } catch (error) {
           if (this.#closed) return;
           this.#suspect = true;
-          this.#unidentified = this.options.identify;
+          this.#unidentified = this.#identify;
           // The read may still be pending: a new connection leaves no stale reply in the way.
           if (error instanceof RedisTimeoutError) this.#reading.client.destroy();
           if (wrongType(error)) this.#refused = true;
@@ -359,10 +362,25 @@ export class LiveReader<T> {
     return { topics: read, restarted };
   }
 
-  /** The `run_id` in an `INFO server` reply; a refused `INFO` (an ACL without it) goes to `onError`. */
+  /**
+   * The `run_id` in an `INFO server` reply. An `INFO` refused for good (an ACL without it, a
+   * renamed command) is told to `onError` once, and never asked again: every check would repeat it.
+   * Another refusal is told each time.
+   */
   #identity(reply: unknown): string | undefined {
     if (reply instanceof ErrorReply) {
-      this.options.onError(reply);
+      if (!this.#identify) return undefined;
+      if (!/^(NOPERM|ERR unknown command)/.test(reply.message)) {
+        this.options.onError(reply);
+        return undefined;
+      }
+      this.#identify = false;
+      this.#unidentified = false;
+      this.options.onError(
+        new Error(`Redis refused INFO, so a restart of Redis is told by the cursors only: ${reply.message}`, {
+          cause: reply,
+        }),
+      );
       return undefined;
     }
     return /^run_id:(\w+)/m.exec(String(reply))?.[1];
