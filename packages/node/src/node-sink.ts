@@ -2,6 +2,7 @@ import { type IncomingMessage, OutgoingMessage, type ServerResponse } from 'node
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Sink } from '@rxsse/core';
 import { HeldChunks } from './held-chunks.js';
+import { closeWhenAnswered } from './http2-upload.js';
 import { canWriteChunks, writeChunk } from './socket-chunk.js';
 
 /** A request of `node:http` or of the `node:http2` compatibility API. */
@@ -169,8 +170,12 @@ export class NodeSink implements Sink {
     // connection: an upload no one reads would hold it, and `server.close()`, for as long as it
     // lasts. Checked again once the response finished: a request without a body is complete only
     // after its 'request' handlers returned, and a HEAD is answered within them.
+    // On HTTP/2 the stream is reset instead, once the response went out (`http2-upload.ts`).
     const { req, socket } = res;
-    if (!this.http2 && req?.complete === false && socket) {
+    if (this.http2) {
+      const stream = (this.#res as Http2ServerResponse).stream;
+      if (stream && !stream.destroyed && !stream.state.remoteClose) closeWhenAnswered(stream);
+    } else if (req?.complete === false && socket) {
       res.once('finish', () => {
         if (!req.complete) socket.destroySoon();
       });

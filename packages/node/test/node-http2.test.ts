@@ -311,3 +311,52 @@ describe('NodeSink on HTTP/2: a stream dropped on purpose', () => {
     });
   }
 });
+
+describe('NodeSink on HTTP/2: a POST stream that ends while its client still uploads', () => {
+  // A body no one touches Node closes on its own; one read, or paused, it leaves half-open.
+  for (const body of ['read by the app', 'paused by the app'] as const) {
+    it(`closes the stream once the response went out, its body ${body}, the client seeing it complete`, async () => {
+      const { options, closes } = recording({ group: new StreamGroup(), heartbeat: false });
+      const resolved = resolveStreamOptions(options);
+      // More than the stream's window: the end waits for the client to read.
+      const burst = Array.from({ length: 64 }, (_, i) => ({ data: `${i}:${'x'.repeat(16 * 1024)}` }));
+      let uploaded = 0;
+      const server = createSecureServer(
+        { ...(await selfSignedCertificate()), allowHTTP1: true },
+        (req, res) => {
+          if (body === 'read by the app') req.on('data', (chunk: Buffer) => (uploaded += chunk.length));
+          else req.pause();
+          void openEventStream(req, res, () => from(burst), resolved);
+        },
+      );
+      let serverClosed = false;
+      server.on('stream', (stream) => stream.once('close', () => (serverClosed = true)));
+      onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const session = await h2Session(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
+      onTestFinished(() => session.destroy());
+      // The request body stays open: the client would go on uploading.
+      const stream = session.request({ ':method': 'POST', ':path': '/sse' }, { endStream: false });
+      stream.write('upload');
+      const errors: unknown[] = [];
+      stream.on('error', (error) => errors.push(error));
+      let text = '';
+      let ended = false;
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => (text += chunk));
+      stream.on('end', () => (ended = true));
+      let closed = false;
+      stream.once('close', () => (closed = true));
+      await waitFor(() => closes.length === 1, 5_000, 'the end of the stream');
+      expect(closes[0]!.reason).toBe('complete');
+      await waitFor(() => closed, 5_000, 'the server to close the stream');
+      expect(text).toBe(burst.map((event) => `data: ${event.data}\n\n`).join(''));
+      expect(ended).toBe(true);
+      expect(errors).toEqual([]);
+      expect(stream.rstCode).toBe(constants.NGHTTP2_NO_ERROR);
+      expect(serverClosed).toBe(true);
+      if (body === 'read by the app') expect(uploaded).toBe('upload'.length);
+    });
+  }
+});
