@@ -111,7 +111,13 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
   const blockMs = positive(options.blockMs ?? 500, 'blockMs');
   if (blockMs > 1000) throw new RangeError('blockMs must be at most 1000');
   const timeout = positive(options.commandTimeoutMs ?? 5000, 'commandTimeoutMs');
-  const onError = guarded(options.onError);
+  let closed = false;
+  const report = guarded(options.onError);
+  // A closed engine reports nothing more: what failed after close() (a connection attempt node-redis
+  // was waiting to make, a read under way) is its shutdown, not a failure.
+  const onError = (error: unknown) => {
+    if (!closed) report(error);
+  };
   const readCount = positive(options.readCount ?? 500, 'readCount');
   if (options.cluster && options.url !== undefined)
     throw new RangeError('Give either url or cluster, not both');
@@ -149,7 +155,6 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
     return reader;
   };
   let bus: LiveBus;
-  let closed = false;
   if (layout) {
     // On one Redis, one reader reads every partition. On a Cluster, the partitions' keys are in
     // different slots, which no one XREAD may mix: one reader each, created when first listened to.

@@ -1,5 +1,6 @@
 // An engine's connections (two, whatever the mode), and what close() does with them and with the
 // publishes still under way.
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { type ChannelEngine, ChannelUnavailableError, createChannel } from '@rxsse/core/channel';
 import { until } from '@rxsse/core/testing';
 import { describe, expect, it, vi } from 'vitest';
@@ -191,6 +192,34 @@ describe('redisEngine connections', () => {
     } finally {
       vi.useRealTimers();
       if (fault === 'refused') await redis.raw.aclDelUser('no-xread');
+    }
+  });
+
+  it('reports nothing once closed, not even the failure of a connection attempt Redis was down for', async () => {
+    const port = await freePort();
+    const errors: unknown[] = [];
+    let connectFailed = false;
+    // node-redis traces each connect() it is asked for: this is the attempt's promise failing.
+    const failed = 'tracing:node-redis:connect:error';
+    const onFailed = (context: unknown) => {
+      if ((context as { serverPort?: number }).serverPort === port) connectFailed = true;
+    };
+    subscribe(failed, onFailed);
+    try {
+      const store = engine({
+        url: `redis://127.0.0.1:${port}`,
+        clientOptions: { socket: { reconnectStrategy: () => 100 } },
+        onError: (error) => errors.push(error),
+      });
+      // The first attempt was refused: node-redis waits before the next one.
+      await until(() => errors.length > 0, 'the first refused attempt');
+      await store.close();
+      const reported = errors.length;
+      await until(() => connectFailed, 'the connection attempt to fail');
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(errors.slice(reported)).toEqual([]);
+    } finally {
+      unsubscribe(failed, onFailed);
     }
   });
 
