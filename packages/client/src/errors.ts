@@ -11,6 +11,12 @@ export class SseResponseError extends Error {
   readonly contentType: string | null;
   /** The response's headers (e.g. `WWW-Authenticate`). The body is not read. */
   readonly headers: Headers;
+  /**
+   * When it ends `fromEventSource`'s Observable: the last event id the client had, which its next
+   * reconnect would have sent as `Last-Event-ID` (`undefined` if none). Give it back as the
+   * `lastEventId` option to resume exactly there. `undefined` for one passed to `onReconnect`.
+   */
+  declare readonly lastEventId: string | undefined;
 
   constructor(response: Response) {
     const type = response.headers.get('content-type');
@@ -30,6 +36,12 @@ export class SseResponseError extends Error {
  */
 export class SseEventError extends Error {
   override readonly name = 'SseEventError';
+  /**
+   * When it ends `fromEventSource`'s Observable: the last event id the client had, that of the last
+   * event delivered (or id-only block), not of the refused one (`undefined` if none). Give it back as
+   * the `lastEventId` option to resume right after it. `undefined` for one thrown by `encode`.
+   */
+  declare readonly lastEventId: string | undefined;
   constructor(
     /** The event's type; `undefined` for an event that has not ended. */
     readonly eventType: string | undefined,

@@ -66,7 +66,8 @@ export interface EventSourceOptions<M extends EventMap = EventMap> {
  * unsubscribing aborts the request, and nothing is delivered afterwards. It reconnects with
  * `Last-Event-ID` after network errors, 408, 429, 5xx, stalls and ended streams (honouring
  * `Retry-After` and `retry:`, else exponential backoff), completes on 204, and errors with
- * `SseResponseError` on any other answer, and with `SseEventError` on an event the contract refuses.
+ * `SseResponseError` on any other answer, and with `SseEventError` on an event the contract refuses
+ * (either error's `lastEventId` is where a new subscription resumes).
  * @throws {TypeError} for a `url` that is not a string or a `URL`.
  * @throws {RangeError} naming a delay or `maxEventLength` that is not a number from 1.
  * @throws {TypeError} naming any other option of the wrong type (a `fetch` that is not a function...).
@@ -201,8 +202,13 @@ async function connect(
       }
     } catch (error) {
       if (signal.aborted) return;
-      if (error instanceof SseResponseError || error instanceof SseEventError || error === unusable)
+      if (error instanceof SseResponseError || error instanceof SseEventError) {
+        // Where a new subscription resumes (its lastEventId option) to miss and repeat nothing.
+        const id = parser ? parser.lastEventId : lastEventId;
+        (error as { lastEventId?: string }).lastEventId = id || undefined;
         throw error;
+      }
+      if (error === unusable) throw error;
       reason = stalled ?? error;
     } finally {
       clearTimeout(timer);

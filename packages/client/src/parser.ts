@@ -10,7 +10,10 @@ export interface ParsedEvent {
 /** A streaming event-stream parser: feed it decoded text in chunks of any size. */
 export interface EventStreamParser {
   feed(chunk: string): void;
-  /** The last event ID string: set at every dispatch, including blocks with an id and no data. */
+  /**
+   * The last event ID string: set at every dispatch, including blocks with an id and no data, once
+   * `onEvent` has returned.
+   */
   readonly lastEventId: string;
 }
 
@@ -43,11 +46,12 @@ export function createParser(
 
   const line = (text: string) => {
     if (text === '') {
-      lastEventId = idBuffer;
       const event =
-        data === '' ? undefined : { type: type || 'message', data: data.slice(0, -1), lastEventId };
+        data === '' ? undefined : { type: type || 'message', data: data.slice(0, -1), lastEventId: idBuffer };
       data = type = '';
       if (event) onEvent(event);
+      // Only once delivered: an event `onEvent` refuses (throws on) leaves the resume point before it.
+      lastEventId = idBuffer;
       return;
     }
     const colon = text.indexOf(':');

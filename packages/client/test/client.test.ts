@@ -14,6 +14,7 @@ import {
   type EventsOf,
   fromEventSource,
   json,
+  SseEventError,
   SseResponseError,
   SseStallError,
   text,
@@ -540,6 +541,58 @@ describe('answers that end the stream', () => {
       expect(counting.requests).toHaveLength(0);
     },
   );
+
+  it("ends with the id of the last event delivered, not the refused one's, and a new subscription with it resumes exactly there", async () => {
+    const channel = createChannel(memoryEngine(), 'refused', { maxReplay: { events: 10 } });
+    const ids = [
+      await channel.publish(events.encode({ type: 'tick', data: { n: 0 } })),
+      await channel.publish(events.encode({ type: 'tick', data: { n: 1 } })),
+      await channel.publish(events.encode({ type: 'tick', data: { n: 2 } })),
+      await channel.publish({ type: 'tock', data: '3' }), // a type this client's contract lacks
+      await channel.publish(events.encode({ type: 'tick', data: { n: 4 } })),
+    ];
+    const app = express();
+    app.get(
+      '/sse',
+      sse((_req, context) => channel.subscribe(context), { heartbeat: false }),
+    );
+    const url = await serve(app);
+
+    // A channel replays to a client that resumes only: this one resumes after tick 0.
+    const client = recorded(fromEventSource(`${url}/sse`, { events, lastEventId: ids[0] }));
+    await until(() => client.error !== undefined, 'the error');
+    expect(client.values.map((event) => event.id)).toEqual(ids.slice(1, 3));
+    expect(client.error).toBeInstanceOf(SseEventError);
+    expect(client.error).toMatchObject({ eventType: 'tock', lastEventId: ids[2] });
+
+    // The cause fixed (a contract that declares tock), it resumes after the last event delivered.
+    const fixed = defineEvents({ tick: json<{ n: number }>(), tock: json<number>() });
+    const { lastEventId } = client.error as SseEventError;
+    const resumed = await firstValueFrom(
+      fromEventSource(`${url}/sse`, { events: fixed, lastEventId }).pipe(take(2), toArray()),
+    );
+    expect(resumed).toEqual([
+      { type: 'tock', data: 3, id: ids[3] },
+      { type: 'tick', data: { n: 4 }, id: ids[4] },
+    ]);
+  });
+
+  it('ends an SseResponseError refused on a reconnect with the last event id, where it would resume', async () => {
+    const app = express();
+    app.get('/sse', (req, res, next) => {
+      if (req.headers['last-event-id']) res.status(401).end();
+      else next();
+    });
+    app.get(
+      '/sse',
+      sse(() => of({ data: 'one', id: 'a' }, { data: 'two', id: 'b' }), { retry: 1, heartbeat: false }),
+    );
+    const url = await serve(app);
+    const client = recorded(fromEventSource(`${url}/sse`));
+    await until(() => client.error !== undefined, 'the error');
+    expect(client.values.map((event) => event.id)).toEqual(['a', 'b']);
+    expect(client.error).toMatchObject({ name: 'SseResponseError', status: 401, lastEventId: 'b' });
+  });
 
   it('completes on 204, after the events before it', async () => {
     const app = express();
