@@ -10,6 +10,7 @@ import {
   NO_EVENTS,
   PendingSetup,
   pickLastEventId,
+  processWide,
   type ResolvedStreamOptions,
   removedHeaders,
   serverStreams,
@@ -94,12 +95,8 @@ export function consoleReporter(req: NodeRequest, path: string | undefined = req
   return (error) => console.error(`rxsse: event stream ${req.method} ${path} failed:`, error);
 }
 
-// One per process, shared by every copy of this package (an ESM and a CommonJS build, a bundle's):
-// a server marked through one is closing for all.
-const shared = globalThis as Record<symbol, unknown>;
-const CLOSING_SERVERS = Symbol.for('rxsse.closingServers');
-shared[CLOSING_SERVERS] ??= new WeakSet<object>();
-const closingServers = shared[CLOSING_SERVERS] as WeakSet<object>;
+// One per process, shared by every copy of this package: a server marked through one is closing for all.
+const closingServers = processWide('closingServers', () => new WeakSet<object>());
 
 /**
  * Marks a server as shutting down: until it emits 'close', its event-stream requests are answered

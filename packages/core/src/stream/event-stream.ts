@@ -100,6 +100,11 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     return this.#writable;
   }
 
+  /** Whether the stream's group, or its server's, is shutting down. */
+  get #shuttingDown(): boolean {
+    return this.options.group.closing || this.server?.closing === true;
+  }
+
   /** @internal */
   start(source: EventSourceLike<MessageEvent<unknown>>): this {
     try {
@@ -119,7 +124,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       if (!sink.onClose(this.#onAbort)) return this.#gone(source);
     } else if (sink.signal.aborted) return this.#gone(source);
     else sink.signal.addEventListener('abort', this.#onAbort);
-    if (options.group.closing || this.server?.closing) {
+    if (this.#shuttingDown) {
       // The handler resolved while the group (or the server) shuts down: the close already ended
       // the streams it knew of, so one begun now would escape it and hold the server open.
       this.#adopt(source);
@@ -463,8 +468,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
         sink.end();
         // A group's close has its deadline for what the transport still holds; nothing else does,
         // a `close()` of the app's own included.
-        if (!this.#writable && !(reason === 'shutdown' && (options.group.closing || this.server?.closing)))
-          this.#stallAfterEnd();
+        if (!this.#writable && !(reason === 'shutdown' && this.#shuttingDown)) this.#stallAfterEnd();
       } catch (thrown) {
         // The sink broke while ending: what it did not take is lost, and the connection dropped.
         if (queue) this.#dropped(queue.clear());

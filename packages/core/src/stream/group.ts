@@ -35,11 +35,11 @@ export interface StreamGauges {
 }
 
 /**
- * One per process, however many copies of this package it loads: an app's ESM code and a CommonJS
- * dependency each get their own build, a bundle (Next.js's `instrumentation.ts`) its own copy, and
- * a shutdown through one must still reach the streams of the others.
+ * @internal One per process, however many copies of rxsse it loads: an app's ESM code and a
+ * CommonJS dependency each get their own build, a bundle (Next.js's `instrumentation.ts`) its own
+ * copy, and a shutdown through one must still reach the streams of the others.
  */
-function processWide<T>(name: string, make: () => T): T {
+export function processWide<T>(name: string, make: () => T): T {
   const shared = globalThis as Record<symbol, unknown>;
   const key = Symbol.for(`rxsse.${name}`);
   shared[key] ??= make();

@@ -7,6 +7,7 @@ export {
   checkStreamGroup,
   type GroupMember,
   openStreams,
+  processWide,
   type ShutdownOptions,
   type StreamGauges,
   StreamGroup,
