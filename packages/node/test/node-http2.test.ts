@@ -1,6 +1,12 @@
 // The Node transport over HTTP/2 with TLS, where a shutdown must close client sessions too.
 import { once } from 'node:events';
-import { connect, constants, createSecureServer } from 'node:http2';
+import {
+  connect,
+  constants,
+  createSecureServer,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+} from 'node:http2';
 import { type AddressInfo, connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { resolveStreamOptions, StreamGroup } from '@rxsse/core';
@@ -109,23 +115,16 @@ describe('NodeSink on HTTP/2', () => {
     const { options, closes } = recording({ group, heartbeat: false });
     const resolved = resolveStreamOptions(options);
     const errors: unknown[] = [];
-    const server = createSecureServer(
-      { ...(await selfSignedCertificate()), allowHTTP1: true },
-      (req, res) => {
-        // What a middleware written for HTTP/1 may set on every response (a Connection header
-        // Node drops itself at setHeader on HTTP/2, with a warning of its own).
-        res.setHeader('Keep-Alive', 'timeout=5');
-        res.setHeader('Proxy-Connection', 'keep-alive');
-        res.setHeader('Upgrade', 'h2c');
-        res.setHeader('Transfer-Encoding', 'chunked');
-        res.setHeader('X-Kept', 'yes');
-        openEventStream(req, res, () => from([{ data: 'a' }]), resolved).catch((error) => errors.push(error));
-      },
-    );
-    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const session = await h2Session(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const { session } = await serveH2((req, res) => {
+      // What a middleware written for HTTP/1 may set on every response (a Connection header
+      // Node drops itself at setHeader on HTTP/2, with a warning of its own).
+      res.setHeader('Keep-Alive', 'timeout=5');
+      res.setHeader('Proxy-Connection', 'keep-alive');
+      res.setHeader('Upgrade', 'h2c');
+      res.setHeader('Transfer-Encoding', 'chunked');
+      res.setHeader('X-Kept', 'yes');
+      openEventStream(req, res, () => from([{ data: 'a' }]), resolved).catch((error) => errors.push(error));
+    });
     try {
       const read = readStream(session, '/sse');
       await waitFor(() => closes.length > 0 || errors.length > 0, 5_000, 'the stream to end or fail');
@@ -156,23 +155,16 @@ describe('NodeSink on HTTP/2: the headers Node refuses there', () => {
     });
     const resolved = resolveStreamOptions(options);
     const errors: unknown[] = [];
-    const server = createSecureServer(
-      { ...(await selfSignedCertificate()), allowHTTP1: true },
-      (req, res) => {
-        if (req.url === '/middleware') res.setHeader('TE', 'gzip');
-        openEventStream(
-          req,
-          res,
-          () => from([{ data: 'a' }]),
-          resolved,
-          (error) => errors.push(error),
-        ).catch((error) => errors.push(error));
-      },
-    );
-    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const session = await h2Session(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const { session } = await serveH2((req, res) => {
+      if (req.url === '/middleware') res.setHeader('TE', 'gzip');
+      openEventStream(
+        req,
+        res,
+        () => from([{ data: 'a' }]),
+        resolved,
+        (error) => errors.push(error),
+      ).catch((error) => errors.push(error));
+    });
     try {
       for (const path of ['/route', '/middleware']) {
         const { headers, body } = await readStream(session, path);
@@ -200,17 +192,9 @@ describe('stallTimeout on HTTP/2 after the stream ended, for a client that reads
     const resolved = resolveStreamOptions(options);
     // 8 MiB at once, then the end: far more than the stream's window and buffer take.
     const burst = Array.from({ length: 128 }, () => ({ data: 'z'.repeat(64 * 1024) }));
-    const server = createSecureServer(
-      { ...(await selfSignedCertificate()), allowHTTP1: true },
-      (req, res) => {
-        void openEventStream(req, res, () => from(burst), resolved);
-      },
-    );
-    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const session = await h2Session(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
-    onTestFinished(() => session.destroy());
+    const { session } = await serveH2((req, res) => {
+      void openEventStream(req, res, () => from(burst), resolved);
+    });
     const stream = session.request({ ':path': '/sse' });
     stream.on('error', () => {});
     stream.pause();
@@ -247,20 +231,12 @@ describe('stallTimeout on HTTP/2 after the stream ended, for a client that reads
     });
     const resolved = resolveStreamOptions(options);
     const burst = Array.from({ length: 16 }, () => ({ data: 'z'.repeat(64 * 1024) }));
-    const server = createSecureServer(
-      { ...(await selfSignedCertificate()), allowHTTP1: true },
-      (req, res) => {
-        void openEventStream(req, res, () => from(burst), resolved);
-      },
-    );
+    const { server, session } = await serveH2((req, res) => {
+      void openEventStream(req, res, () => from(burst), resolved);
+    });
     let dropped = false;
     // Closed before its end went out: the client never had the rest.
     server.on('stream', (stream) => stream.once('close', () => (dropped = !stream.writableFinished)));
-    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const session = await h2Session(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
-    onTestFinished(() => session.destroy());
     const stream = session.request({ ':path': '/sse' });
     stream.on('error', () => {});
     stream.pause();
@@ -280,17 +256,9 @@ describe('NodeSink on HTTP/2: a stream dropped on purpose', () => {
       const { options, closes } = recording({ group: new StreamGroup(), heartbeat: false, ...extra });
       const resolved = resolveStreamOptions(options);
       const flood = () => interval(1).pipe(map(() => ({ data: 'x'.repeat(16 * 1024) })));
-      const server = createSecureServer(
-        { ...(await selfSignedCertificate()), allowHTTP1: true },
-        (req, res) => {
-          void openEventStream(req, res, flood, resolved);
-        },
-      );
-      onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
-      server.listen(0, '127.0.0.1');
-      await once(server, 'listening');
-      const session = await h2Session(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
-      onTestFinished(() => session.destroy());
+      const { session } = await serveH2((req, res) => {
+        void openEventStream(req, res, flood, resolved);
+      });
       const stream = session.request({ ':path': '/sse' });
       // Not `once`, which rejects at the 'error' this test waits for.
       const closed = new Promise((resolve) => stream.once('close', resolve));
@@ -321,21 +289,13 @@ describe('NodeSink on HTTP/2: a POST stream that ends while its client still upl
       // More than the stream's window: the end waits for the client to read.
       const burst = Array.from({ length: 64 }, (_, i) => ({ data: `${i}:${'x'.repeat(16 * 1024)}` }));
       let uploaded = 0;
-      const server = createSecureServer(
-        { ...(await selfSignedCertificate()), allowHTTP1: true },
-        (req, res) => {
-          if (body === 'read by the app') req.on('data', (chunk: Buffer) => (uploaded += chunk.length));
-          else req.pause();
-          void openEventStream(req, res, () => from(burst), resolved);
-        },
-      );
+      const { server, session } = await serveH2((req, res) => {
+        if (body === 'read by the app') req.on('data', (chunk: Buffer) => (uploaded += chunk.length));
+        else req.pause();
+        void openEventStream(req, res, () => from(burst), resolved);
+      });
       let serverClosed = false;
       server.on('stream', (stream) => stream.once('close', () => (serverClosed = true)));
-      onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
-      server.listen(0, '127.0.0.1');
-      await once(server, 'listening');
-      const session = await h2Session(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
-      onTestFinished(() => session.destroy());
       // The request body stays open: the client would go on uploading.
       const stream = session.request({ ':method': 'POST', ':path': '/sse' }, { endStream: false });
       stream.write('upload');
@@ -360,3 +320,17 @@ describe('NodeSink on HTTP/2: a POST stream that ends while its client still upl
     });
   }
 });
+
+/**
+ * An HTTPS server on 127.0.0.1 that speaks HTTP/2 (and HTTP/1), serving `handler`, and a client
+ * session to it: both closed when the test ends.
+ */
+async function serveH2(handler: (req: Http2ServerRequest, res: Http2ServerResponse) => void) {
+  const server = createSecureServer({ ...(await selfSignedCertificate()), allowHTTP1: true }, handler);
+  onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const session = await h2Session(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  onTestFinished(() => session.destroy());
+  return { server, session };
+}
