@@ -349,6 +349,71 @@ describe('Channel', () => {
     expect(script.listeners.size).toBe(0);
   });
 
+  it('fails its stream with what an async onReplay rejected with, and stops listening', async () => {
+    const script = scriptedEngine();
+    const bug = new Error('counter gone');
+    const chat = createChannel(script.engine, 'room', {
+      onReplay: async () => {
+        throw bug;
+      },
+    });
+    const subscribing = chat.subscribe({ lastEventId: '1-0' });
+    await until(() => script.reads.length === 1, 'the history read');
+    script.reads[0]!.answer(page('2-0'));
+    const sink = new MemorySink();
+    const closes: string[] = [];
+    const errors: unknown[] = [];
+    streamEvents(await subscribing, sink, {
+      heartbeat: false,
+      onClose: (reason) => closes.push(reason),
+      onError: (error) => errors.push(error),
+    });
+    await until(() => closes.length === 1, 'the close', 1000);
+    expect(closes).toEqual(['error']);
+    expect(errors).toEqual([bug]);
+    expect(script.listeners.size).toBe(0);
+    // One that rejects once the stream runs ends it then, after what it was sent.
+    let reject: (error: unknown) => void = () => {};
+    const late = createChannel(script.engine, 'room', {
+      onReplay: () =>
+        new Promise<void>((_resolve, fail) => {
+          reject = fail;
+        }),
+    });
+    const lateSubscribing = late.subscribe({ lastEventId: '1-0' });
+    await until(() => script.reads.length === 2, 'the second history read');
+    script.reads[1]!.answer(page('2-0'));
+    const lateSink = new MemorySink();
+    const lateErrors: unknown[] = [];
+    streamEvents(await lateSubscribing, lateSink, {
+      heartbeat: false,
+      onClose: (reason) => closes.push(reason),
+      onError: (error) => lateErrors.push(error),
+    });
+    await until(() => lateSink.chunks.length === 1, 'the replay', 1000);
+    reject(bug);
+    await until(() => closes.length === 2, 'the second close', 1000);
+    expect(closes).toEqual(['error', 'error']);
+    expect(lateErrors).toEqual([bug]);
+    expect(lateSink.text).toMatch(/^id: 2-0\n/);
+    expect(script.listeners.size).toBe(0);
+    // One that rejects once the stream has ended: nothing else can report it.
+    const afterEnd = late.subscribe({ lastEventId: '1-0' });
+    await until(() => script.reads.length === 3, 'the third history read');
+    script.reads[2]!.answer(page('2-0'));
+    const goneSink = new MemorySink();
+    streamEvents(await afterEnd, goneSink, { heartbeat: false });
+    goneSink.disconnect();
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      reject(bug);
+      await until(() => logged.mock.calls.length === 1, 'the report', 1000);
+      expect(logged).toHaveBeenCalledWith(expect.stringMatching(/^rxsse: /), bug);
+    } finally {
+      logged.mockRestore();
+    }
+  });
+
   it('fails its source when the engine cannot listen', async () => {
     const cause = new Error('no connection');
     const engine: ChannelEngine = Object.assign(memoryEngine(), { listen: () => Promise.reject(cause) });

@@ -29,8 +29,8 @@ export interface ChannelOptions {
   truncationEventType?: string;
   /**
    * Told how each resume went: `hit` (missed events replayed), `miss` (nothing was missed) or
-   * `truncated` (the truncation signal was sent). `prometheusMetrics().replay` fits. If it throws,
-   * the subscription's source fails with that error, as with a throwing `filter`.
+   * `truncated` (the truncation signal was sent). `prometheusMetrics().replay` fits. If it throws
+   * (or, async, rejects), the subscription's source fails with that error, as with a throwing `filter`.
    */
   onReplay?: (outcome: 'hit' | 'miss' | 'truncated') => void;
   /**
@@ -169,7 +169,12 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
         return unavailable(this.topic, error);
       }
       try {
-        this.#onReplay?.(replay.truncated ? 'truncated' : replay.events.length > 0 ? 'hit' : 'miss');
+        const result: unknown = this.#onReplay?.(
+          replay.truncated ? 'truncated' : replay.events.length > 0 ? 'hit' : 'miss',
+        );
+        // An async one that rejects threw too, only later: left unheard, its rejection would end
+        // a Node process by default.
+        if (isThenable(result)) result.then(undefined, (error: unknown) => feed.fail(error));
       } catch (error) {
         // A rejected subscribe would leave the listener registered (holding live events for good)
         // and answer with an error status, after which EventSource clients never come back.
@@ -242,6 +247,10 @@ function feedSource(
   });
   if (replay.truncated || feed.heldGap) source[SOURCE_HEADERS] = TRUNCATED_HEADERS;
   return source;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }
 
 /** Unregisters from the engine where nothing could hear it throw: a bug in the engine, logged. */

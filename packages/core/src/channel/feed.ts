@@ -29,6 +29,8 @@ export class ChannelFeed implements LiveListener {
   #lastSent: string | null;
   /** The bus ended while events were held: the subscriber completes once they are sent. */
   #ended = false;
+  /** Why the subscription failed before it started: its subscriber fails at once then. */
+  #failure: { error: unknown } | undefined;
 
   constructor(
     private readonly topic: string,
@@ -73,9 +75,23 @@ export class ChannelFeed implements LiveListener {
     else this.#subscriber?.complete();
   }
 
+  /** The subscription cannot go on (a callback of its channel failed late): fails its subscriber. */
+  fail(error: unknown): void {
+    // Its stream has ended: nothing could hear it there.
+    if (this.#subscriber?.closed)
+      console.error("rxsse: a channel's onReplay failed after its stream ended", error);
+    else if (this.#subscriber) this.#subscriber.error(error);
+    else this.#failure = { error };
+  }
+
   /** Sends the truncation signal or `replay`, then the held events, then goes live. */
   start(subscriber: Subscriber<ChannelEvent>, replay: Replay): void {
     this.#subscriber = subscriber;
+    if (this.#failure) {
+      this.#held = undefined;
+      subscriber.error(this.#failure.error);
+      return;
+    }
     if (replay.truncated) this.#truncated(replay.reason);
     // The client had every event up to its id, unless the store does not know the id: a held event
     // at or below it is a duplicate, after a replay over the limit or trimmed while read too.
