@@ -273,8 +273,37 @@ describe('Channel', () => {
     expect(script.listeners.size).toBe(0);
     const gone = new AbortController();
     gone.abort();
-    await chat.subscribe({ signal: gone.signal });
+    await expect(chat.subscribe({ signal: gone.signal })).rejects.toBe(gone.signal.reason);
     expect(script.listeners.size).toBe(0);
+  });
+
+  it('lets a client go at once when it leaves before the engine listens, and releases the late listener', async () => {
+    let answer: (unlisten: () => void) => void = () => {};
+    let unlistened = 0;
+    const engine: ChannelEngine = {
+      ...memoryEngine(),
+      listen: () =>
+        new Promise((resolve) => {
+          answer = resolve;
+        }),
+    };
+    const chat = createChannel(engine, 'room');
+    const abort = new AbortController();
+    const subscribing = chat.subscribe({ lastEventId: '1-0', signal: abort.signal });
+    let settled: unknown = 'waiting';
+    subscribing.then(
+      () => {
+        settled = 'resolved';
+      },
+      (error: unknown) => {
+        settled = error;
+      },
+    );
+    abort.abort();
+    await until(() => settled !== 'waiting', 'subscribe to settle', 1000);
+    expect(settled).toBe(abort.signal.reason);
+    answer(() => unlistened++);
+    await until(() => unlistened === 1, 'the late listener to be released', 1000);
   });
 
   it("reports an engine's throwing unlisten through the stream, or the console, and never throws it", async () => {

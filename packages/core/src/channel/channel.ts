@@ -5,6 +5,7 @@ import type { FormatOptions, MessageEvent } from '../encode/types.js';
 import { utf8Length } from '../encode/utf8.js';
 import { SOURCE_HEADERS, type WithSourceHeaders } from '../http/headers.js';
 import { describeValue } from '../http/source.js';
+import { unlessAborted } from './aborted.js';
 import type { ChannelEngine, StoredMessage } from './engine.js';
 import { ChannelUnavailableError, checkEngineId } from './errors.js';
 import { type ChannelEvent, ChannelFeed, type TruncationEventFactory } from './feed.js';
@@ -53,7 +54,11 @@ export interface ChannelOptions {
 export interface SubscribeOptions<M extends MessageEvent<unknown> = MessageEvent> {
   /** The id the client last saw: events after it are replayed first. */
   lastEventId?: string | undefined;
-  /** Releases the subscription if the client leaves before the source is subscribed to. */
+  /**
+   * Releases the subscription if the client leaves before the source is subscribed to. While
+   * `subscribe` still waits for the engine, it then rejects with the signal's reason (which a
+   * transport counts as the client's close), and reads no more history.
+   */
   signal?: AbortSignal;
   /**
    * Which events this subscriber receives (e.g. only its user's). It only drops messages: those
@@ -143,6 +148,8 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
    * When the engine closes, the source completes after what it was sent: the stream ends with
    * reason `complete`, and the client reconnects too.
    *
+   * @throws the reason of `options.signal` (as a rejection), once it aborts while the engine has not
+   *   answered yet: the listener is released and no more history is read.
    * @example
    * ```ts
    * app.get('/chat', sse((req, context) => chat.subscribe(context)));
@@ -152,20 +159,26 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
     const { lastEventId, signal } = options;
     const resume = lastEventId !== undefined && lastEventId !== '' ? lastEventId : undefined;
     const filter = options.filter as ((message: StoredMessage) => boolean) | undefined;
+    signal?.throwIfAborted();
     const feed = new ChannelFeed(this.topic, this.#truncation, filter, this.#maxHeld, resume);
     // Listen first, then read: an event published in between is in one or the other, never lost.
+    const listening = (async () => this.#engine.listen(this.topic, feed))();
     let unlisten: () => void;
     try {
-      unlisten = await this.#engine.listen(this.topic, feed);
+      unlisten = await unlessAborted(listening, signal);
     } catch (error) {
-      return unavailable(this.topic, error);
+      if (!signal?.aborted) return unavailable(this.topic, error);
+      // The client left first: what the engine registers for it later is released then.
+      listening.then(unlistenOrReport, () => {});
+      throw signal.reason;
     }
     let replay: Replay = { events: [], truncated: false };
     if (resume !== undefined) {
       try {
-        replay = await readReplay(this.#engine, this.topic, resume, this.#replayLimit);
+        replay = await readReplay(this.#engine, this.topic, resume, this.#replayLimit, signal);
       } catch (error) {
         unlistenOrReport(unlisten);
+        if (signal?.aborted) throw signal.reason;
         return unavailable(this.topic, error);
       }
       try {

@@ -1,3 +1,4 @@
+import { unlessAborted } from './aborted.js';
 import type { HistoryStore, StoredMessage } from './engine.js';
 import type { TruncationReason } from './truncation.js';
 
@@ -23,22 +24,28 @@ const PAGE_EVENTS = 500;
 /**
  * Reads everything after `afterId`, page by page, up to `limit`. All or nothing: if the store lost
  * part of it, or more remains than `limit` allows, nothing is replayed and the reason is returned,
- * so a client never receives history with a hole it is not told about.
+ * so a client never receives history with a hole it is not told about. Rejects with `signal`'s
+ * reason once it aborts: no page is read for a client that left.
  */
 export async function readReplay(
   store: HistoryStore,
   topic: string,
   afterId: string,
   limit: ReplayLimit,
+  signal?: AbortSignal,
 ): Promise<Replay> {
   const events: StoredMessage[] = [];
   let bytes = 0;
   let cursor = afterId;
   for (;;) {
-    const page = await store.read(topic, cursor, {
-      count: Math.min(PAGE_EVENTS, limit.events - events.length),
-      bytes: limit.bytes - bytes,
-    });
+    signal?.throwIfAborted();
+    const page = await unlessAborted(
+      store.read(topic, cursor, {
+        count: Math.min(PAGE_EVENTS, limit.events - events.length),
+        bytes: limit.bytes - bytes,
+      }),
+      signal,
+    );
     // Truncated past the first page: what followed the client's id was trimmed while it was read.
     if (page.truncated) return { events: [], truncated: true, reason: 'history', known: cursor !== afterId };
     for (const event of page.events) events.push(event);
