@@ -143,6 +143,28 @@ describe('Channel', () => {
     expect(stream.stats.dropped).toBe(0);
   });
 
+  it('keeps a default-size replay of many-line events within a default stream queue too', async () => {
+    const chat = createChannel(memoryEngine({ maxBytes: 1 << 24 }), 'room');
+    const first = await chat.publish({ data: 'start' });
+    // Short lines: each costs `data: ` and a line end on the wire, 4 times what messageSize counts.
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++) ids.push(await chat.publish({ data: 'a\n'.repeat(21_000) }));
+    const sink = new MemorySink();
+    sink.full = true;
+    const closes: string[] = [];
+    const source = await chat.subscribe({ lastEventId: first });
+    const stream = streamEvents(source, sink, { heartbeat: false, onClose: (reason) => closes.push(reason) });
+    await until(() => stream.stats.events + stream.queuedBytes > 0, 'the replay queued');
+    expect(closes).toEqual([]);
+    expect(stream.stats.dropped).toBe(0);
+    // More than maxReplay.bytes on the wire: the client is told, as of a replay over the limit.
+    expect(source[SOURCE_HEADERS]).toEqual({ 'SSE-History-Truncated': 'true' });
+    expect(sink.text).toBe(`event: history-truncated\ndata: {"lastEventId":"${first}","reason":"limit"}\n\n`);
+    // Three of them (504 KiB on the wire) fit, and are replayed.
+    const fits = record(await chat.subscribe({ lastEventId: ids[8] }));
+    expect(fits.ids()).toEqual(ids.slice(9));
+  });
+
   it('sends the replay, then held live events it did not contain, never an id twice or backwards', async () => {
     const script = scriptedEngine();
     const chat = createChannel(script.engine, 'room');

@@ -18,7 +18,8 @@ export interface ChannelOptions {
    * Most history one subscription replays. A client that missed more gets the truncation signal
    * instead of a partial replay, and continues live. The replay is queued for the client at once,
    * so keep `bytes` well under the route's `maxQueueBytes` (events take a few dozen bytes more on
-   * the wire than they count here).
+   * the wire than they count here, where each line of string data is counted as it is sent; more
+   * if the routes' `serialize` writes several lines).
    * @defaultValue `{ events: 1000, bytes: 524_288 }`
    */
   maxReplay?: Partial<ReplayLimit>;

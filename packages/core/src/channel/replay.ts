@@ -6,7 +6,11 @@ import type { TruncationReason } from './truncation.js';
 export interface ReplayLimit {
   /** Most events. */
   events: number;
-  /** Most bytes, as `messageSize` counts them. */
+  /**
+   * Most bytes, as `messageSize` counts them, and 6 more for each line break in string data (each
+   * line after the first costs `data: ` and a line end on the wire): within a few dozen bytes an
+   * event of the replay's size on the wire.
+   */
   bytes: number;
 }
 
@@ -48,11 +52,36 @@ export async function readReplay(
     );
     // Truncated past the first page: what followed the client's id was trimmed while it was read.
     if (page.truncated) return { events: [], truncated: true, reason: 'history', known: cursor !== afterId };
-    for (const event of page.events) events.push(event);
     bytes += page.bytes;
+    for (const event of page.events) {
+      events.push(event);
+      bytes += extraLineBytes(event.data);
+    }
+    // What the store counted fits, but not on the wire: all or nothing, as for any limit.
+    if (bytes > limit.bytes) return { events: [], truncated: true, reason: 'limit', known: true };
     if (!page.more) return { events, truncated: false };
     if (page.events.length === 0 || events.length >= limit.events)
       return { events: [], truncated: true, reason: 'limit', known: true };
     cursor = page.events[page.events.length - 1]!.id;
   }
+}
+
+/**
+ * What `messageSize` leaves out of string data on the wire: each line break starts another line,
+ * `data: ` and a line end, 6 bytes more than the break itself. Short lines would otherwise put a
+ * replay counted within `maxReplay.bytes` several times over it into the client's queue.
+ */
+function extraLineBytes(data: unknown): number {
+  if (typeof data !== 'string' || (!data.includes('\n') && !data.includes('\r'))) return 0;
+  let breaks = 0;
+  for (let i = 0; i < data.length; i++) {
+    const char = data.charCodeAt(i);
+    if (char === 10) breaks++;
+    else if (char === 13) {
+      breaks++;
+      // CRLF is one line break.
+      if (data.charCodeAt(i + 1) === 10) i++;
+    }
+  }
+  return breaks * 6;
 }
