@@ -268,10 +268,11 @@ describe('redisEngine', () => {
 
   it('does not count an idle live read that blocks longer than commandTimeoutMs as a failure', async () => {
     const errors: unknown[] = [];
-    const store = engine({ blockMs: 300, commandTimeoutMs: 100, onError: (error) => errors.push(error) });
+    // A block three times the timeout, and a timeout that a loaded machine's publish still meets.
+    const store = engine({ blockMs: 900, commandTimeoutMs: 300, onError: (error) => errors.push(error) });
     const seen = recorder();
     const stop = await store.listen('patient', seen.listener);
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
     const id = await store.append('patient', { data: 'x' });
     await until(() => seen.events.length === 1, 'the event');
     stop();
