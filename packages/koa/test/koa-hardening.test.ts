@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import type { CloseReason } from '@rxsse/core';
 import Koa from 'koa';
-import { concat, NEVER, of, throwError } from 'rxjs';
+import { concat, from, NEVER, of, throwError } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawClient, rawRequests, waitFor } from '../../../test/support/clients.js';
 import { captureConsoleErrors } from '../../../test/support/logged.js';
@@ -183,6 +183,33 @@ describe('koa over HTTP/1, with a client that Node drops', () => {
     } finally {
       server.close();
     }
+  });
+});
+
+describe('koa middleware in front of the stream', () => {
+  it('that set a body before next() leaves the stream framed as a stream, not as that body', async () => {
+    const logged: unknown[] = [];
+    const app = new Koa();
+    app.on('error', (error) => logged.push(error));
+    // A fallback answer, for when nothing behind sets one.
+    app.use(async (ctx, next) => {
+      ctx.status = 404;
+      ctx.body = 'none';
+      await next();
+    });
+    app.use(sse(() => from([{ data: 'first' }, { data: 'second' }])));
+    const server = createHttpServer(app.callback());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-length')).toBeNull();
+      expect(await response.text()).toBe('data: first\n\ndata: second\n\n');
+    } finally {
+      server.close();
+    }
+    expect(logged).toEqual([]);
   });
 });
 

@@ -88,6 +88,10 @@ export class NodeSink implements Sink {
     const res = this.#res as ServerResponse;
     // `null` overrides also drop what the framework set before (Express's X-Powered-By).
     for (const name of remove) res.removeHeader(name);
+    // The body's framing is Node's: a length or an encoding a middleware set for a body of its own
+    // (Koa's `ctx.body` before `next()`) would frame the stream as that body. Only if set: Node
+    // takes a removal as "add none of your own" too.
+    for (const name of FRAMING) if (res.hasHeader(name)) res.removeHeader(name);
     // Node keeps a connection alive whenever the response says so: even one whose client said
     // `Connection: close`, or an HTTP/1.0 one, whose unframed body only the close can end.
     if (headers.connection === 'keep-alive' && !keepsAlive(res))
@@ -213,6 +217,9 @@ export class NodeSink implements Sink {
     listener?.();
   };
 }
+
+/** A body's length and encoding, which a middleware may have set for a body of its own. */
+const FRAMING = ['content-length', 'content-encoding'];
 
 /** RFC 9113's INTERNAL_ERROR, without loading `node:http2` into an HTTP/1 server for one number. */
 const NGHTTP2_INTERNAL_ERROR = 0x2;

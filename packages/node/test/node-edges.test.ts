@@ -422,6 +422,23 @@ describe('openEventStream: HEAD', () => {
   });
 });
 
+describe('openEventStream: headers a middleware set before the stream', () => {
+  it.each([
+    ['Content-Length', '8'],
+    ['Content-Encoding', 'gzip'],
+  ])('leaves out %s, which would frame or encode the stream as another body', async (name, value) => {
+    const { handle, errors } = route(() => from([{ data: 'first' }, { data: 'second' }]));
+    const { url } = await serve((req, res) => {
+      res.setHeader(name, value);
+      handle(req, res);
+    });
+    const response = await fetch(`${url}/sse`);
+    expect(response.headers.get(name)).toBeNull();
+    expect(await response.text()).toBe('data: first\n\ndata: second\n\n');
+    expect(errors).toEqual([]);
+  });
+});
+
 describe('openEventStream: turning requests away', () => {
   it('turns a request away while its route group closes, without running the handler', async () => {
     const group = new StreamGroup();
