@@ -52,4 +52,17 @@ describe('express sse() on a mounted router', () => {
     }
     expect(logged[0]).toMatch(/^rxsse: event stream GET \/api\/broken failed: Error: database went away/);
   });
+
+  it('leaves the query out of the report: EventSource clients carry tokens there', async () => {
+    const logged: string[] = [];
+    const restore = captureConsoleErrors(logged);
+    try {
+      await fetchBytes(`${url()}/api/broken?access_token=secret&lastEventId=7`);
+      await waitFor(() => logged.length === 1, 5000, 'the report');
+    } finally {
+      restore();
+    }
+    expect(logged[0]).toMatch(/^rxsse: event stream GET \/api\/broken failed: Error: database went away/);
+    expect(logged[0]).not.toContain('secret');
+  });
 });

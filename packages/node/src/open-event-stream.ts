@@ -90,9 +90,14 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
   return streamEvents(source, sink, options, report, streams);
 }
 
-/** `console.error`, naming the request: the channel of frameworks that have no logger of their own. */
-export function consoleReporter(req: NodeRequest, path: string | undefined = req.url): ErrorReporter {
-  return (error) => console.error(`rxsse: event stream ${req.method} ${path} failed:`, error);
+/**
+ * `console.error`, naming the request by its method and path: the channel of frameworks that have
+ * no logger of their own. The query is left out: EventSource cannot send headers, so a token
+ * travels there.
+ */
+export function consoleReporter(req: NodeRequest, url: string | undefined = req.url): ErrorReporter {
+  return (error) =>
+    console.error(`rxsse: event stream ${req.method} ${url?.split('?', 1)[0]} failed:`, error);
 }
 
 // One per process, shared by every copy of this package: a server marked through one is closing for all.
