@@ -40,6 +40,8 @@ export interface PrometheusMetrics extends StreamMetrics {
  * | `rxsse_queued_bytes` | gauge | |
  * | `rxsse_replays_total` | counter | `outcome`: hit, miss, truncated |
  *
+ * Every reason and outcome is exposed from the start, at 0.
+ *
  * @example
  * ```ts
  * const metrics = prometheusMetrics();
@@ -75,12 +77,16 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
   const bytes = counter('bytes_written_total', 'Bytes written to clients (events, heartbeats, retry hints).');
   const heartbeats = counter('heartbeats_total', 'Heartbeat comments written.');
   const closes = counter('closes_total', 'Event streams closed, by reason.', ['reason']);
+  // A series that first appears at 1 shows no increase to `rate()` or `increase()`: a rare
+  // overflow or error would never reach an alert. The labels are few and known, so each starts at 0.
+  for (const reason of CLOSE_REASONS) closes.inc({ reason }, 0);
   const dropped = counter('dropped_events_total', 'Events dropped for slow clients.');
   const refused = counter(
     'refused_messages_total',
     'Messages a stream could not send (see onInvalidMessage).',
   );
   const replays = counter('replays_total', 'Last-Event-ID replays, by outcome.', ['outcome']);
+  for (const outcome of REPLAY_OUTCOMES) replays.inc({ outcome }, 0);
 
   return {
     opened: () => connections.inc(),
@@ -95,6 +101,19 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
     replay: (outcome) => replays.inc({ outcome }),
   };
 }
+
+/** Every {@link CloseReason}: the type fails to compile here when one is added without it. */
+const CLOSE_REASONS = Object.keys({
+  client: 0,
+  complete: 0,
+  error: 0,
+  overflow: 0,
+  stall: 0,
+  lifetime: 0,
+  shutdown: 0,
+} satisfies Record<CloseReason, 0>);
+
+const REPLAY_OUTCOMES = Object.keys({ hit: 0, miss: 0, truncated: 0 } satisfies Record<ReplayOutcome, 0>);
 
 /**
  * Checks the options before anything is registered, so a wrong one fails here, naming it, rather

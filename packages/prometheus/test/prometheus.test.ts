@@ -122,6 +122,20 @@ describe('prometheusMetrics', () => {
   });
 });
 
+describe('prometheusMetrics before any stream', () => {
+  it('exposes every close reason and replay outcome at 0, so that the first of each is an increase', async () => {
+    const registry = new Registry();
+    prometheusMetrics({ registry });
+    const text = await registry.metrics();
+    for (const reason of ['client', 'complete', 'error', 'overflow', 'stall', 'lifetime', 'shutdown']) {
+      expect(text).toContain(`rxsse_closes_total{reason="${reason}"} 0\n`);
+    }
+    for (const outcome of ['hit', 'miss', 'truncated']) {
+      expect(text).toContain(`rxsse_replays_total{outcome="${outcome}"} 0\n`);
+    }
+  });
+});
+
 describe('prometheusMetrics given what it cannot use', () => {
   it('throws a TypeError naming it, and registers nothing', async () => {
     const registry = new Registry();
