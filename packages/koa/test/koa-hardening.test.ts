@@ -186,6 +186,37 @@ describe('koa over HTTP/1, with a client that Node drops', () => {
   });
 });
 
+describe('koa sse() with a handler that fails without a reason', () => {
+  it.each([
+    [
+      'throws undefined',
+      () => {
+        throw undefined;
+      },
+    ],
+    ['rejects with null', () => Promise.reject(null)],
+  ])("is answered by Koa's error response when it %s", async (_label, handler) => {
+    const logged: unknown[] = [];
+    const app = new Koa();
+    app.on('error', (error) => logged.push(error));
+    app.use(sse(handler as () => never));
+    const server = createHttpServer(app.callback());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, {
+        signal: AbortSignal.timeout(2000),
+      });
+      expect(response.status).toBe(500);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toBeInstanceOf(Error);
+  });
+});
+
 describe('koa middleware in front of the stream', () => {
   it('that set a body before next() leaves the stream framed as a stream, not as that body', async () => {
     const logged: unknown[] = [];

@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
 import {
   type ErrorReporter,
   type EventContext,
@@ -26,8 +27,9 @@ export type { EventContext, EventHandler } from '@rxsse/core';
 /**
  * Streams what `produce` returns to a Node response. `produce` runs before anything is written, so
  * if it throws (say, the client is not authorized) or returns something that is not a source, the
- * promise rejects and the framework can still answer with its own error response. One that fails
- * with the abort of its `signal`, its client gone, is the client's close instead.
+ * promise rejects and the framework can still answer with its own error response (with an `Error`
+ * for a throw of `undefined`, `null` or another falsy value, which frameworks take for no error).
+ * One that fails with the abort of its `signal`, its client gone, is the client's close instead.
  *
  * Resolves to `undefined` when no stream was started: a `HEAD` request (answered with the headers
  * alone, `produce` not run), or a request that arrived while the server or the route's group shuts
@@ -74,7 +76,7 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
   } catch (error) {
     // A handler that gave its signal to a fetch or a timer fails with the abort once its client
     // left: that is the client's close, counted as one, not an error for the framework to answer.
-    if (!isAbortOf(error, sink.signal)) throw error;
+    if (!isAbortOf(error, sink.signal)) throw error || withoutReason(error);
     // Unless the shutdown aborted it: its client is still there, for the reconnect hint.
     if (setup?.shutDown) return void turnAwayEventStream(sink, options, report, undefined, streams);
     return streamEvents(NO_EVENTS, sink, options, report, streams);
@@ -134,4 +136,13 @@ function serverOf(req: NodeRequest): object | undefined {
 export function readLastEventId(req: NodeRequest): string | undefined {
   const raw = req.headers['last-event-id'];
   return pickLastEventId(typeof raw === 'string' ? raw : undefined, req.url);
+}
+
+/**
+ * A handler that threw or rejected with `undefined`, `null` or another falsy value gave its
+ * framework no error to answer: Express's `next()` goes on to the next route (a single-page app's
+ * page, as a 200), Koa never answers `null` or `undefined` at all.
+ */
+function withoutReason(value: unknown): Error {
+  return new Error(`the event handler failed with ${inspect(value)}, no error`);
 }
