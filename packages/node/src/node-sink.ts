@@ -61,6 +61,11 @@ export class NodeSink implements Sink {
     }
   }
 
+  /** Whether the connection closed: the client left, or the response ended. */
+  get closed(): boolean {
+    return this.#isClosed;
+  }
+
   get signal(): AbortSignal {
     if (!this.#controller) {
       this.#controller = new AbortController();

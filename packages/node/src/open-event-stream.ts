@@ -55,7 +55,11 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
   // Every stream is one of its server's too, so the server's shutdown ends it whatever its group.
   const server = serverOf(req);
   const streams = server && serverStreams(server);
-  if (isClosing(req, options)) return void turnAwayEventStream(sink, options, report, undefined, streams);
+  if (isClosing(req, options)) {
+    // A client that left while the framework's own async steps ran (an auth check) closed it itself.
+    if (sink.closed) return streamEvents(NO_EVENTS, sink, options, report, streams);
+    return void turnAwayEventStream(sink, options, report, undefined, streams);
+  }
   trackStreamSocket(req, res);
   let source: EventSourceLike<M>;
   let setup: PendingSetup | undefined;
@@ -87,6 +91,8 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
   // streams it held, so a stream started now would keep the closing server open. The source was
   // not subscribed yet; turning away ends the response, which aborts the signal it may hold.
   if (setup?.shutDown || isClosing(req, options)) {
+    // Unless its client left before the shutdown reached the handler: that close is the client's.
+    if (!setup?.shutDown && sink.closed) return streamEvents(source, sink, options, report, streams);
     return void turnAwayEventStream(sink, options, report, source, streams);
   }
   return streamEvents(source, sink, options, report, streams);

@@ -674,6 +674,57 @@ describe('closeStreamsOnServerClose: requests during the close', () => {
     await client.done;
   });
 
+  it('closes with reason client a handler whose client left before the close, resolving during it', async () => {
+    let resolveHandler!: (source: Observable<MessageEvent>) => void;
+    let left = false;
+    const { observable, counts } = counted(NEVER as Observable<MessageEvent>);
+    const { options, closes } = recording({ heartbeat: false });
+    const { handle, errors } = route(({ signal }) => {
+      signal.addEventListener('abort', () => {
+        left = true;
+      });
+      return new Promise((resolve) => (resolveHandler = resolve));
+    }, options);
+    const { url, server } = await serve(handle);
+    closeStreamsOnServerClose(server, { deadline: 60_000 });
+    const client = await rawClient(`${url}/sse`, { read: true });
+    await waitFor(() => resolveHandler !== undefined, 5000, 'the handler');
+    client.destroy();
+    await waitFor(() => left, 5000, 'the disconnect');
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    resolveHandler(observable);
+    await closed;
+    expect(closes.map((close) => close.reason)).toEqual(['client']);
+    expect(counts.subscribed).toBe(0);
+    expect(errors).toEqual([]);
+  });
+
+  it('closes with reason client a request whose client left before the close, reaching the route during it', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let arrived = false;
+    const { options, closes } = recording({ heartbeat: false });
+    const { handle, errors } = route(() => NEVER, options);
+    // An async step in front of the route (an auth check) that the client does not wait for.
+    const { url, server } = await serve(async (req, res) => {
+      arrived = true;
+      await gate;
+      handle(req, res);
+    });
+    closeStreamsOnServerClose(server, { deadline: 60_000 });
+    const client = await rawClient(`${url}/sse`, { read: true });
+    await waitFor(() => arrived, 5000, 'the request');
+    client.destroy();
+    await client.done;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    release();
+    await closed;
+    await waitFor(() => closes.length === 1, 5000, 'the close');
+    expect(closes.map((close) => close.reason)).toEqual(['client']);
+    expect(errors).toEqual([]);
+  });
+
   it('returns the iterator an async handler resolves to after the close began', async () => {
     const emitter = new EventEmitter();
     let resolveHandler!: (source: AsyncIterable<MessageEvent>) => void;
