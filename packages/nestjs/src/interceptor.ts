@@ -38,10 +38,12 @@ export class RxsseInterceptor implements NestInterceptor {
     const res = http.getResponse<Partial<FastifyLikeReply>>();
     const rawReq = req.raw ?? (req as NodeRequest);
     const rawRes = res.raw ?? (res as NodeResponse);
+    // Method and path: EventSource cannot send headers, so a token travels in the query.
+    const request = `${rawReq.method} ${rawReq.url?.split('?', 1)[0]}`;
     // The app's log is its error channel for what fails once the stream runs.
     const report = (error: unknown) =>
       this.runtime.logError(
-        `event stream ${rawReq.method} ${rawReq.url} failed: ${String(error)}`,
+        `event stream ${request} failed: ${String(error)}`,
         error instanceof Error ? error.stack : undefined,
       );
     // Copied now for the answers that run no chain (HEAD, a shutdown), and again once the chain ran,
@@ -52,7 +54,7 @@ export class RxsseInterceptor implements NestInterceptor {
       chain = new NestChain(next, openHandoff(req, streamContext), this.#alone(context));
       return chain.source.then((source) => {
         // Nest's exception handler ends such a response without writing to it again.
-        if (rawRes.headersSent) throw new RxsseResponseSentError(`${rawReq.method} ${rawReq.url}`);
+        if (rawRes.headersSent) throw new RxsseResponseSentError(request);
         copyReplyHeaders(res, rawRes);
         return source;
       });

@@ -378,9 +378,12 @@ describe.each<Platform>(['express', 'fastify'])(
       await waitFor(() => liveSource.counts.active === 0, 5000, 'the unsubscription');
     });
 
-    it("ends the stream on an error through an interceptor, and logs it with Nest's logger", async () => {
+    it("ends the stream on an error through an interceptor, and logs it with Nest's logger, without the query", async () => {
       const url = await start();
-      const { body } = await fetchBytes(`${url}/fails-later`, { signal: AbortSignal.timeout(5000) });
+      // EventSource cannot send headers: a token travels in the query, which the log leaves out.
+      const { body } = await fetchBytes(`${url}/fails-later?access_token=secret`, {
+        signal: AbortSignal.timeout(5000),
+      });
       expect(body.toString()).toBe('data: first\n\n');
       await waitFor(() => server!.logged.length === 1, 5000, 'the report');
       // The message names the request; the stack says where the error came from.
