@@ -1,23 +1,17 @@
 import type { EventEmitter } from 'node:events';
-import { inspect } from 'node:util';
 import {
   type ErrorReporter,
   type EventContext,
   type EventSourceLike,
   type EventStream,
-  isAbortOf,
-  isThenable,
+  HandlerSetup,
   type MessageEvent,
-  NO_EVENTS,
-  PendingSetup,
   pickLastEventId,
   processWide,
   type ResolvedStreamOptions,
   removedHeaders,
   serverStreams,
   sseHeaders,
-  streamEvents,
-  turnAwayEventStream,
 } from '@rxsse/core';
 import { trackStreamSocket } from './client-error.js';
 import { type NodeRequest, type NodeResponse, NodeSink } from './node-sink.js';
@@ -54,48 +48,24 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
   }
   // Every stream is one of its server's too, so the server's shutdown ends it whatever its group.
   const server = serverOf(req);
-  const streams = server && serverStreams(server);
-  if (isClosing(req, options)) {
-    // A client that left while the framework's own async steps ran (an auth check) closed it itself.
-    if (sink.closed) return streamEvents(NO_EVENTS, sink, options, report, streams);
-    return void turnAwayEventStream(sink, options, report, undefined, streams);
-  }
+  const setup = new HandlerSetup(sink, options, report, server && serverStreams(server));
+  if (isClosing(req, options)) return setup.turnAway();
   trackStreamSocket(req, res);
   let source: EventSourceLike<M>;
-  let setup: PendingSetup | undefined;
   try {
     // `signal` is a getter: the sink creates its AbortController only for handlers that use it.
-    const produced = produce({
-      lastEventId: readLastEventId(req),
-      get signal() {
-        return sink.signal;
-      },
-    });
-    // Until an async handler settles, its server's shutdown must reach it too.
-    if (streams && isThenable(produced)) {
-      setup = new PendingSetup(sink);
-      streams.add(setup);
-    }
-    source = await produced;
+    source = await setup.settle(
+      produce({
+        lastEventId: readLastEventId(req),
+        get signal() {
+          return sink.signal;
+        },
+      }),
+    );
   } catch (error) {
-    // A handler that gave its signal to a fetch or a timer fails with the abort once its client
-    // left: that is the client's close, counted as one, not an error for the framework to answer.
-    if (!isAbortOf(error, sink.signal)) throw error || withoutReason(error);
-    // Unless the shutdown aborted it: its client is still there, for the reconnect hint.
-    if (setup?.shutDown) return void turnAwayEventStream(sink, options, report, undefined, streams);
-    return streamEvents(NO_EVENTS, sink, options, report, streams);
-  } finally {
-    if (setup) streams?.delete(setup);
+    return setup.failed(error);
   }
-  // A shutdown may have begun while an async handler ran: the group's close has already ended the
-  // streams it held, so a stream started now would keep the closing server open. The source was
-  // not subscribed yet; turning away ends the response, which aborts the signal it may hold.
-  if (setup?.shutDown || isClosing(req, options)) {
-    // Unless its client left before the shutdown reached the handler: that close is the client's.
-    if (!setup?.shutDown && sink.closed) return streamEvents(source, sink, options, report, streams);
-    return void turnAwayEventStream(sink, options, report, source, streams);
-  }
-  return streamEvents(source, sink, options, report, streams);
+  return setup.start(source, isClosing(req, options));
 }
 
 /**
@@ -142,13 +112,4 @@ function serverOf(req: NodeRequest): object | undefined {
 export function readLastEventId(req: NodeRequest): string | undefined {
   const raw = req.headers['last-event-id'];
   return pickLastEventId(typeof raw === 'string' ? raw : undefined, req.url);
-}
-
-/**
- * A handler that threw or rejected with `undefined`, `null` or another falsy value gave its
- * framework no error to answer: Express's `next()` goes on to the next route (a single-page app's
- * page, as a 200), Koa never answers `null` or `undefined` at all.
- */
-function withoutReason(value: unknown): Error {
-  return new Error(`the event handler failed with ${inspect(value)}, no error`);
 }

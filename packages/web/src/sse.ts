@@ -3,18 +3,15 @@ import {
   type ErrorReporter,
   type EventContext,
   type EventSourceLike,
-  isAbortOf,
+  HandlerSetup,
   type MessageEvent,
-  NO_EVENTS,
   pickLastEventId,
   resolveStreamOptions,
   type StreamOptions,
   serverStreams,
   sseHeaders,
-  streamEvents,
-  turnAwayEventStream,
 } from '@rxsse/core';
-import { CUT_SHORT, PendingHandler } from './pending-handler.js';
+import { CUT_SHORT, settleBeforeDeadline } from './pending-handler.js';
 import { WebSink } from './web-sink.js';
 
 /**
@@ -72,15 +69,16 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
       return sink.response;
     }
     const report = consoleReporter(request);
+    const setup = new HandlerSetup(sink, resolved, report, server);
     if (resolved.group.closing || server.closing) {
-      turnAwayEventStream(sink, resolved, report, undefined, server);
+      setup.turnAway();
       return sink.response;
     }
-    // Until an async handler settles, its server's shutdown must reach it too.
-    const pending = new PendingHandler(sink, server);
     try {
       // `signal` is a getter: the sink creates its AbortController only for handlers that use it.
-      const source = await pending.settle(
+      const source = await settleBeforeDeadline(
+        setup,
+        sink,
         handler(request, {
           lastEventId: readLastEventId(request),
           get signal() {
@@ -89,34 +87,24 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
         }),
         report,
       );
-      if (source === CUT_SHORT) {
-        turnAwayEventStream(sink, resolved, report, undefined, server);
-        return sink.response;
-      }
       if (source instanceof Response) {
         // No stream will use the sink: let go of the request, and abort what the handler tied to
         // its signal.
         sink.destroy();
         return source;
       }
-      // Turned away if a shutdown began while the handler ran (the group's close ended the
-      // streams it held already); the source is then never subscribed.
-      if (pending.shutDown) turnAwayEventStream(sink, resolved, report, source, server);
-      else streamEvents(source, sink, resolved, report, server);
+      if (source === CUT_SHORT) setup.turnAway();
+      else setup.start(source);
     } catch (error) {
-      // A handler that gave its signal to a fetch or a timer fails with the abort once its client
-      // left: that is the client's close, counted as one, not an error for the runtime to log.
-      // Unless the shutdown aborted it: its client is still there, for the reconnect hint.
-      if (isAbortOf(error, sink.signal)) {
-        if (pending.shutDown) turnAwayEventStream(sink, resolved, report, undefined, server);
-        else streamEvents(NO_EVENTS, sink, resolved, report, server);
-        return sink.response;
+      try {
+        setup.failed(error);
+      } catch (thrown) {
+        // No stream will ever close the sink, and a runtime need not abort `request.signal` after
+        // its error response: abort `signal` here, or what the handler tied to it (a channel's
+        // subscription) is held for good.
+        sink.destroy();
+        throw thrown;
       }
-      // No stream will ever close the sink, and a runtime need not abort `request.signal` after
-      // its error response: abort `signal` here, or what the handler tied to it (a channel's
-      // subscription) is held for good.
-      sink.destroy();
-      throw error;
     }
     return sink.response;
   };

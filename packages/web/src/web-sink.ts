@@ -52,6 +52,11 @@ export class WebSink implements Sink {
     else request.signal.addEventListener('abort', this.#closed);
   }
 
+  /** Whether the connection closed: the client left, or the body ended. */
+  get closed(): boolean {
+    return this.#isClosed;
+  }
+
   get signal(): AbortSignal {
     if (!this.#controller) {
       this.#controller = new AbortController();

@@ -65,6 +65,39 @@ describe('sse(): a client gone before the stream began', () => {
     expect(closes.map((c) => c.reason)).toEqual(['client']);
     expect(emitter.listenerCount('tick')).toBe(0);
   });
+  it('closes with reason client, not as turned away, a request whose client left before its group shut down', async () => {
+    const group = new StreamGroup();
+    group.closeUntil(new Promise(() => {})); // a shutdown that runs while the request comes in
+    const source = counted(NEVER);
+    const { options, closes } = recording({ heartbeat: false, group });
+    const abort = new AbortController();
+    abort.abort();
+    await sse(() => source.observable, options)(request({ signal: abort.signal }));
+    expect(closes.map((c) => c.reason)).toEqual(['client']);
+    expect(source.counts.subscribed).toBe(0);
+  });
+});
+
+describe('sse(): a handler that throws or rejects with no error', () => {
+  it.each([
+    [
+      'throws undefined',
+      () => {
+        throw undefined;
+      },
+    ],
+    ['rejects with null', () => Promise.reject(null)],
+    ['rejects with 0', () => Promise.reject(0)],
+  ])(
+    'rejects with an Error naming the value when it %s, for the framework to answer',
+    async (_label, handler) => {
+      const failure = await sse(handler as never)(request()).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(Error);
+      expect((failure as Error).message).toMatch(
+        /^the event handler failed with (undefined|null|number 0), no error$/,
+      );
+    },
+  );
 });
 
 describe('sse(): a handler that fails after it used its signal', () => {

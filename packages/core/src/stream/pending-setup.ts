@@ -1,29 +1,90 @@
+import type { MessageEvent } from '../encode/types.js';
+import { isAbortOf, NO_EVENTS } from '../http/event-context.js';
 import type { Sink } from '../http/sink.js';
-import type { GroupMember } from './group.js';
+import { describeValue, type EventSourceLike } from '../http/source.js';
+import { type ErrorReporter, type EventStream, streamEvents, turnAwayEventStream } from './event-stream.js';
+import type { GroupMember, StreamGroup } from './group.js';
+import type { ResolvedStreamOptions } from './options.js';
 
-/** What a {@link PendingSetup} needs of its transport's sink. */
-export interface AbortableSink extends Pick<Sink, 'signal' | 'destroy'> {
+/** What a {@link HandlerSetup} needs of its transport's sink. */
+export interface AbortableSink extends Sink {
+  /** Whether the connection closed: the client left, or the response ended. */
+  readonly closed: boolean;
   onClose(listener: () => void): boolean;
   /** Aborts `signal` while the connection stays open, for the answer that turns its client away. */
   abort(): void;
 }
 
 /**
- * @internal A handler still setting up its source (one that returned a promise), as one of its
- * server's streams, so that it cannot hold the server's close for as long as it takes: the
- * shutdown aborts its `signal` (what it resolves to later is turned away), and at the deadline
- * `onDeadline` runs (by default, the connection is dropped).
+ * @internal A route's handler, from what it returned to its stream, as every transport runs it.
+ * While a promise it returned is pending, it is one of its server's streams, so that it cannot hold
+ * the server's close for as long as it takes: the shutdown aborts its `signal` (what it settles
+ * with is turned away), and the deadline runs `onDeadline` while it is pending, else drops the
+ * connection (the answer that turns its client away, as any stream's).
  */
-export class PendingSetup implements GroupMember {
+export class HandlerSetup implements GroupMember {
   readonly queuedBytes = 0;
   /** Whether a shutdown aborted the handler's signal: its abort is then no client's close. */
-  shutDown = false;
+  #shutDown = false;
   #closed: AbortController | undefined;
+  #onDeadline: (() => void) | undefined;
 
   constructor(
     private readonly sink: AbortableSink,
-    private readonly onDeadline: () => void = () => sink.destroy(),
+    private readonly options: ResolvedStreamOptions,
+    private readonly report: ErrorReporter,
+    private readonly server: StreamGroup | undefined,
   ) {}
+
+  /** What the handler settles with; a promise is one of the server's streams until then. */
+  async settle<T>(produced: T | PromiseLike<T>, onDeadline?: () => void): Promise<T> {
+    const { server } = this;
+    if (!server || !isThenable(produced)) return produced;
+    this.#onDeadline = onDeadline;
+    server.add(this);
+    try {
+      return await produced;
+    } finally {
+      this.#onDeadline = undefined;
+      server.delete(this);
+    }
+  }
+
+  /**
+   * Streams `source`, unless a shutdown aborted the setup or `closing` says one began while the
+   * handler ran: the close has already ended the streams it held, so one started now would keep
+   * the closing server open. The source is then never subscribed.
+   */
+  start(source: EventSourceLike<MessageEvent<unknown>>, closing = false): EventStream | undefined {
+    if (this.#shutDown || closing) return this.turnAway(source);
+    return streamEvents(source, this.sink, this.options, this.report, this.server);
+  }
+
+  /**
+   * A handler that gave its signal to a fetch or a timer fails with the abort once its client left:
+   * that is the client's close, counted as one (or, when the shutdown aborted it, the turn-away of
+   * a client still there). Any other failure is thrown again, for the framework to answer.
+   */
+  failed(error: unknown): EventStream | undefined {
+    // A falsy throw gives the framework no error to answer: Express's `next()` goes on to the next
+    // route (a single-page app's page, as a 200), Koa never answers `null` or `undefined` at all.
+    if (!isAbortOf(error, this.sink.signal))
+      throw error || new Error(`the event handler failed with ${describeValue(error)}, no error`);
+    if (this.#shutDown) return this.turnAway();
+    return streamEvents(NO_EVENTS, this.sink, this.options, this.report, this.server);
+  }
+
+  /**
+   * Answers with the reconnect hint instead of a stream; `source`, if any, is never subscribed. A
+   * client that left before a shutdown reached its handler (while the framework's own async steps
+   * ran) closed the connection itself: that is counted as its close, not as turned away.
+   */
+  turnAway(source?: unknown): EventStream | undefined {
+    const { sink, options, report, server } = this;
+    if (!this.#shutDown && sink.closed)
+      return streamEvents((source ?? NO_EVENTS) as EventSourceLike, sink, options, report, server);
+    return void turnAwayEventStream(sink, options, report, source, server);
+  }
 
   /** Aborted once the connection is closed; the group reads it only when it closes. */
   get signal(): AbortSignal {
@@ -40,12 +101,13 @@ export class PendingSetup implements GroupMember {
   close(): void {
     // A client that left first keeps its own close: the handler's abort is then its.
     if (this.signal.aborted) return;
-    this.shutDown = true;
+    this.#shutDown = true;
     this.sink.abort();
   }
 
   destroy(): void {
-    this.onDeadline();
+    if (this.#onDeadline) this.#onDeadline();
+    else this.sink.destroy();
   }
 }
 

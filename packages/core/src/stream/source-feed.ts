@@ -141,16 +141,9 @@ export class IteratorFeed implements SourceFeed {
     void this.#pull(this.#iterator);
   }
 
-  /**
-   * Holds `source` without pulling, for a stream that ends before it starts, so that {@link stop}
-   * returns it if it is an iterator already. An AsyncIterable that is not one holds nothing yet,
-   * and is not asked for an iterator only to return it.
-   */
+  /** Holds `source` unpulled, for a stream that ends before it starts: {@link stop} ends its iterator. */
   adopt(source: AsyncIterable<MessageEvent<unknown>>): void {
-    const iterator = source as Partial<AsyncIterator<MessageEvent<unknown>>>;
-    if (typeof iterator.next === 'function' && typeof iterator.return === 'function') {
-      this.#iterator = iterator as AsyncIterator<MessageEvent<unknown>>;
-    }
+    this.#iterator = madeIterator(source);
   }
 
   resume(): void {
@@ -159,21 +152,12 @@ export class IteratorFeed implements SourceFeed {
     wake?.();
   }
 
-  /**
-   * Ends the iterator. Its `return()` is the user's code: it may throw, reject, return anything or
-   * never settle; none of that may delay or skip the close, nor hold the stream.
-   */
+  /** Ends the iterator: its `return()` may not delay or skip the close, nor hold the stream. */
   stop(): void {
     const iterator = this.#iterator;
     const target = this.#target;
     this.#iterator = this.#target = undefined;
-    if (iterator && target) {
-      try {
-        heard(iterator.return?.(), target.laterReporter());
-      } catch (error) {
-        target.reportError(error);
-      }
-    }
+    if (iterator && target) endIterator(iterator, target.laterReporter());
     this.resume();
   }
 
@@ -210,6 +194,27 @@ export class IteratorFeed implements SourceFeed {
   #open(): FeedTarget | undefined {
     const target = this.#target;
     return target?.closeReason === undefined ? target : undefined;
+  }
+}
+
+/**
+ * @internal The iterator a handler made already (an async generator, `events.on`), which may hold
+ * what only its `return()` releases. An AsyncIterable that is not one holds nothing yet, and is not
+ * asked for an iterator only to end it.
+ */
+export function madeIterator<T>(source: unknown): AsyncIterator<T> | undefined {
+  const it = source as Partial<AsyncIterator<T>> | null;
+  return typeof it?.next === 'function' && typeof it.return === 'function'
+    ? (it as AsyncIterator<T>)
+    : undefined;
+}
+
+/** @internal Ends an iterator: what its `return()` (user code) throws or rejects with goes to `report`. */
+export function endIterator(it: AsyncIterator<unknown> | undefined, report: (error: unknown) => void): void {
+  try {
+    heard(it?.return?.(), report);
+  } catch (error) {
+    report(error);
   }
 }
 
