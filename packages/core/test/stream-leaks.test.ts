@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   type EventSourceLike,
   type MessageEvent,
+  StreamGroup,
   type StreamMetrics,
   type StreamOptions,
   streamEvents,
@@ -88,6 +89,17 @@ describe('a closed stream is garbage', () => {
     expect(reason).toBe('client');
     expect(await survives(stream)).toBe(false);
     quiet.settle({ done: false, value: { data: 'late' } });
+  });
+});
+
+describe('a closed stream is garbage while the group that closed it lives on', () => {
+  it('once its connection flushed, though the group never closes again', async () => {
+    const group = new StreamGroup();
+    const stream = new WeakRef(streamEvents(NEVER, new MemorySink(), { heartbeat: false, group }));
+    await group.close();
+    expect(stream.deref()?.closeReason).toBe('shutdown');
+    expect(await survives(stream)).toBe(false);
+    expect(group.size).toBe(0);
   });
 });
 

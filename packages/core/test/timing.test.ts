@@ -304,6 +304,31 @@ describe('shutdown', () => {
     expect(settled.sort()).toEqual(['first', 'second']);
   });
 
+  it("gives a full transport the close's deadline to take what the close left, not stallTimeout", async () => {
+    const group = new StreamGroup();
+    const { sink, reasons } = open({ group, stallTimeout: 1000 });
+    await vi.advanceTimersByTimeAsync(0);
+    sink.full = true;
+    const closed = group.close({ retry: 500, deadline: 10_000 });
+    await vi.advanceTimersByTimeAsync(9_999);
+    expect(sink.destroyed).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await closed;
+    expect(sink.destroyed).toBe(true);
+    expect(reasons).toEqual(['shutdown']);
+  });
+
+  it('leaves no deadline timer once every stream flushed', async () => {
+    const group = new StreamGroup();
+    const { sink } = open({ group });
+    await vi.advanceTimersByTimeAsync(0);
+    sink.full = true;
+    const closed = group.close({ deadline: 10_000 });
+    sink.release();
+    await closed;
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('gives what has not flushed 5 s by default', async () => {
     const group = new StreamGroup();
     const { sink } = open({ group });

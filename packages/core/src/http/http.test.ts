@@ -47,6 +47,8 @@ describe('what every transport shares', () => {
     // Not UTF-8: kept as the bytes' Latin-1 characters. Decoded already: kept as it is.
     expect(pickLastEventId('id\u00e9', undefined)).toBe('id\u00e9');
     expect(pickLastEventId('é-\u20ac', undefined)).toBe('é-\u20ac');
+    // Even one whose characters, cut to bytes, would make valid UTF-8 (0xC3 0xA9 reads as é).
+    expect(pickLastEventId('\u00c3\u01a9', undefined)).toBe('\u00c3\u01a9');
   });
 
   it('checkEventSource: accepts a function with a subscribe method', () => {

@@ -1,6 +1,7 @@
 import { from, map, NEVER, Observable, Subject, scan } from 'rxjs';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import {
+  allStreams,
   type CloseReason,
   checkShutdownOptions,
   type EventSourceLike,
@@ -15,6 +16,7 @@ import {
   type StreamOptions,
   streamEvents,
   type TypedMessageEvent,
+  turnAwayEventStream,
 } from '../index.js';
 import { MemorySink } from '../testing/index.js';
 
@@ -494,6 +496,10 @@ describe('streamEvents', () => {
       /^metrics\.wrote must be a function, got number$/,
     );
     expect(bad({ metrics: { ...metrics, refused: 'yes' } })).toThrow(/^metrics\.refused must be a function/);
+    // Only `refused` may be left out: a metrics object without another hook would count nothing of it.
+    expect(bad({ metrics: { ...metrics, closed: undefined } })).toThrow(
+      /^metrics\.closed must be a function, got undefined$/,
+    );
     expect(bad({ onClose: 'log' })).toThrow(/^onClose must be a function, got string$/);
     expect(bad({ onError: console })).toThrow(/^onError must be a function, got object$/);
     expect(bad({ errorEvent: { type: 'oops' } })).toThrow(/^errorEvent must be a function, got object$/);
@@ -539,6 +545,7 @@ describe('streamEvents', () => {
       /^headers\['Content-Type'\]: must be text\/event-stream, with parameters if any$/,
     );
     expect(bad({ 'content-type': null })).toThrow(/^headers\['content-type'\]: must be text\/event-stream/);
+    expect(bad({ 'Content-Type': 'text/event-streams' })).toThrow(/^headers\['Content-Type'\]: must be/);
   });
 
   it('closes a whole group with a spread retry hint and waits for the flush', async () => {
@@ -581,6 +588,55 @@ describe('streamEvents', () => {
     await group.close({ deadline: 20 });
     expect(stuck.ended).toBe(true);
     expect(stuck.destroyed).toBe(true);
+  });
+
+  it('counts each open stream of a group in allStreams, until its last one ends', () => {
+    const group = new StreamGroup();
+    const before = allStreams.size;
+    const first = run(NEVER, { group });
+    const second = run(NEVER, { group });
+    expect(allStreams.size).toBe(before + 2);
+    first.sink.disconnect();
+    expect(allStreams.size).toBe(before + 1);
+    second.sink.disconnect();
+    expect(allStreams.size).toBe(before);
+  });
+
+  it('turns away a stream that begins while its group closes, its source never subscribed', async () => {
+    const group = new StreamGroup();
+    const stuck = new MemorySink();
+    stuck.end = () => {
+      stuck.ended = true; // never flushes: the close waits for its deadline
+    };
+    streamEvents(NEVER, stuck, { heartbeat: false, group });
+    const closed = group.close({ retry: 3000, deadline: 20 });
+    let subscribed = false;
+    const late = run(
+      new Observable<MessageEvent>(() => {
+        subscribed = true;
+      }),
+      { group },
+    );
+    expect(late.reasons).toEqual(['shutdown']);
+    expect(subscribed).toBe(false);
+    expect(late.sink.headers?.connection).toBe('close');
+    expect(late.sink.text).toBe('retry: 3000\n\n');
+    expect(group.size).toBe(0);
+    await closed;
+  });
+
+  it("turns a request away with the hint of its server's shutdown, over its route's retry", async () => {
+    const server = new StreamGroup();
+    const stuck = new MemorySink();
+    stuck.end = () => {
+      stuck.ended = true;
+    };
+    streamEvents(NEVER, stuck, { heartbeat: false }, undefined, server);
+    const closed = server.close({ retry: 7000, deadline: 20 });
+    const sink = new MemorySink();
+    turnAwayEventStream(sink, { retry: 1000, group: new StreamGroup() }, undefined, undefined, server);
+    expect(sink.text).toBe('retry: 7000\n\n');
+    await closed;
   });
 
   it('types routes by their event map', () => {

@@ -31,6 +31,31 @@ describe('scheduleHeartbeat', () => {
     expect(beatsAt.size).toBeGreaterThanOrEqual(20);
   });
 
+  it('gives a long interval 1,000 slots at most: its ticks come every interval / 1,000', () => {
+    const interval = 100_000; // 5,000 slots of 20 ms: capped to 1,000 of 100 ms
+    const beatsAt: number[] = [];
+    const start = Date.now();
+    const leaves = Array.from({ length: 1000 }, () =>
+      scheduleHeartbeat(interval, { busy: false, beat: () => beatsAt.push(Date.now() - start) }),
+    );
+    vi.advanceTimersByTime(2 * interval);
+    for (const leave of leaves) leave();
+    // One connection per slot: every tick beats one of them, 100 ms after the one before.
+    expect(beatsAt).toHaveLength(1000);
+    expect(new Set(beatsAt).size).toBe(1000);
+    expect(beatsAt[1]! - beatsAt[0]!).toBe(100);
+  });
+
+  it('stops its timer once its last connection leaves', () => {
+    const first = scheduleHeartbeat(200, { busy: false, beat() {} });
+    const second = scheduleHeartbeat(200, { busy: false, beat() {} });
+    expect(vi.getTimerCount()).toBe(1);
+    first();
+    expect(vi.getTimerCount()).toBe(1);
+    second();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('beats first between one and two whole intervals after joining, never sooner', () => {
     const interval = 1000;
     const beats: number[] = [];
