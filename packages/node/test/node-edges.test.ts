@@ -3,7 +3,7 @@
 import { EventEmitter, on, once } from 'node:events';
 import { createServer, get, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import {
   type EventSourceLike,
@@ -11,13 +11,21 @@ import {
   resolveStreamOptions,
   StreamGroup,
   type StreamOptions,
+  serverStreams,
 } from '@rxsse/core';
 import { concat, from, NEVER, type Observable } from 'rxjs';
 import { describe, expect, it } from 'vitest';
+import { collected } from '../../../test/leaks.js';
 import { httpRequest, RawClient, rawClient, rawRequests, waitFor } from '../../../test/support/clients.js';
 import { counted, recording } from '../../../test/support/recording.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
-import { closeStreamsOnServerClose, markServerClosing, NodeSink, openEventStream } from '../src/index.js';
+import {
+  closeStreamsOnServerClose,
+  guardClientErrors,
+  markServerClosing,
+  NodeSink,
+  openEventStream,
+} from '../src/index.js';
 import { serve } from './serve.js';
 
 /** A route: `openEventStream` with `events` and `options`, its rejections kept. */
@@ -238,6 +246,32 @@ describe('NodeSink: many pipelined streams', () => {
     } finally {
       process.off('warning', onWarning);
     }
+  });
+  it('still closes those that wait behind the others when their connection drops, after some ended', async () => {
+    const { options, closes } = recording({ heartbeat: false });
+    let seen = 0;
+    // The first two end at once, the third holds the connection, the fourth waits behind it.
+    const { handle, errors } = route(() => (++seen <= 2 ? from([{ data: 'done' }]) : NEVER), options);
+    const { url } = await serve(handle);
+    const client = await rawRequests(
+      url,
+      Array.from({ length: 4 }, () => httpRequest('GET', '/sse')),
+    );
+    await waitFor(() => client.text.split('200 OK').length - 1 === 3, 5000, 'the third stream');
+    client.destroy();
+    await waitFor(() => closes.length === 4, 5000, 'four closes');
+    expect(closes.map((c) => c.reason)).toEqual(['complete', 'complete', 'client', 'client']);
+    expect(errors).toEqual([]);
+  });
+});
+
+describe('guardClientErrors', () => {
+  it("leaves a server with no clientError listener to Node's own answer: a 400, and the connection closed", async () => {
+    const { url, server } = await serve((_req, res) => res.end('ok'));
+    guardClientErrors(server);
+    const client = await rawRequests(url, ['NOT HTTP\r\n\r\n']);
+    await waitFor(() => client.closed, 5000, 'the server to close the connection');
+    expect(client.text).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
   });
 });
 
@@ -744,6 +778,18 @@ describe('closeStreamsOnServerClose: requests during the close', () => {
     await client.done;
   });
 
+  it("counts an async handler among its server's streams only until its stream begins", async () => {
+    const { options, closes } = recording({ heartbeat: false });
+    const { handle } = route(async () => NEVER, options);
+    const { url, server } = await serve(handle);
+    const client = await rawClient(`${url}/sse`, { read: true });
+    await waitFor(() => client.text.includes('200 OK'), 5000, 'the stream');
+    expect(serverStreams(server).size).toBe(1);
+    client.destroy();
+    await waitFor(() => closes.length === 1, 5000, 'the close');
+    expect(serverStreams(server).size).toBe(0);
+  });
+
   it('closes the connection of an ended stream whose request body is still arriving, so close() completes', async () => {
     const { handle, errors } = route(() => concat(from([{ data: 'hi' }]), NEVER), { heartbeat: false });
     const { url, server } = await serve(handle);
@@ -761,6 +807,36 @@ describe('closeStreamsOnServerClose: requests during the close', () => {
     expect(client.text.endsWith('\r\n0\r\n\r\n')).toBe(true);
     await client.done;
     expect(errors).toEqual([]);
+  });
+
+  it('leaves a request whose head is still arriving when the server closes to finish, and turns it away', async () => {
+    const { handle } = route(() => NEVER, { heartbeat: false, retry: 1000 });
+    const { url, server } = await serve(handle);
+    closeStreamsOnServerClose(server, { deadline: 60_000 });
+    let accepted: Socket | undefined;
+    server.once('connection', (socket) => (accepted = socket));
+    const client = await rawRequests(url, ['GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\n'], true);
+    await waitFor(() => (accepted?.bytesRead ?? 0) > 0, 5000, 'the first bytes');
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // The close has ended its streams (there are none) and dropped the unused connections.
+    await new Promise((resolve) => setImmediate(resolve));
+    client.socket.write('Accept: text/event-stream\r\n\r\n');
+    await waitFor(() => client.text.includes('retry: 1000\n') || client.closed, 5000, 'an answer');
+    expect(client.text.toLowerCase()).toContain('connection: close');
+    expect(client.text).toContain('retry: 1000\n');
+    await client.done;
+    await closed;
+  });
+
+  it('keeps nothing of a connection once it closed', async () => {
+    const { url, server } = await serve((_req, res) => res.end('ok'));
+    closeStreamsOnServerClose(server);
+    let accepted: WeakRef<Socket> | undefined;
+    server.once('connection', (socket) => (accepted = new WeakRef(socket)));
+    const client = await rawRequests(url, ['GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n']);
+    await client.done;
+    await waitFor(() => accepted?.deref()?.destroyed !== false, 5000, 'the server to close it');
+    expect(await collected([accepted!])).toBe(0);
   });
 
   it('closes the idle connections of the ended streams, so close() need not wait for keep-alive', async () => {
