@@ -24,6 +24,7 @@ describe('sse(): a client gone before the stream began', () => {
     abort.abort();
     // The runtime still awaits an answer, though nobody reads it: a bodiless one, not an error.
     const response = await sse(() => source.observable, options)(request({ signal: abort.signal }));
+    expect(response.status).toBe(204);
     expect(response.body).toBeNull();
     expect(closes.map((c) => c.reason)).toEqual(['client']);
     expect(source.counts.active).toBe(0);
@@ -467,6 +468,33 @@ describe('closeStreamsAndStop', () => {
   });
 });
 
+describe('closeStreamsAndStop: a route of its own group', () => {
+  it('turns its requests away too until stop settles, its handler never run', async () => {
+    let release!: () => void;
+    let stops = 0;
+    const stopping = closeStreamsAndStop(
+      () => {
+        stops++;
+        return new Promise<void>((resolve) => (release = resolve));
+      },
+      { group: new StreamGroup(), retry: 500 },
+    );
+    await vi.waitFor(() => expect(stops).toBe(1));
+    let ran = false;
+    const turnedAway = await sse(
+      () => {
+        ran = true;
+        return NEVER;
+      },
+      { group: new StreamGroup() },
+    )(request());
+    expect(await turnedAway.text()).toBe('retry: 500\n\n');
+    expect(ran).toBe(false);
+    release();
+    await stopping;
+  });
+});
+
 describe('closeStreamsAndStop: a handler still setting up', () => {
   it('aborts its signal and turns its client away, a shutdown, without waiting for the deadline', async () => {
     const { options, closes } = recording();
@@ -500,13 +528,17 @@ describe('closeStreamsAndStop: a handler still setting up', () => {
       let cancelled = false;
       const late = new Error('the lookup failed after all');
       const settles: ((value: unknown) => void)[] = [];
+      const signals: AbortSignal[] = [];
       const fetchHandler = sse(
         // Ignore their signal; each settles only when the test says.
-        () => new Promise<never>((resolve) => settles.push(resolve as (value: unknown) => void)),
+        (_request, { signal }) => {
+          signals.push(signal);
+          return new Promise<never>((resolve) => settles.push(resolve as (value: unknown) => void));
+        },
         options,
       );
-      const answers = [fetchHandler(request()), fetchHandler(request()), fetchHandler(request())];
-      await vi.waitFor(() => expect(settles).toHaveLength(3));
+      const answers = Array.from({ length: 4 }, () => fetchHandler(request()));
+      await vi.waitFor(() => expect(settles).toHaveLength(4));
       const stopping = closeStreamsAndStop(async () => {}, { retry: 1000, deadline: 500 });
       await vi.advanceTimersByTimeAsync(499);
       let answered = 0;
@@ -516,7 +548,7 @@ describe('closeStreamsAndStop: a handler still setting up', () => {
       await vi.advanceTimersByTimeAsync(1);
       for (const answer of answers) expect(await (await answer).text()).toBe('retry: 1000\n\n');
       await stopping;
-      expect(closes.map((c) => c.reason)).toEqual(['shutdown', 'shutdown', 'shutdown']);
+      expect(closes.map((c) => c.reason)).toEqual(['shutdown', 'shutdown', 'shutdown', 'shutdown']);
 
       async function* events() {
         try {
@@ -537,6 +569,8 @@ describe('closeStreamsAndStop: a handler still setting up', () => {
           }),
         ),
       );
+      // Failing with the abort the shutdown gave it is no error of the handler's: not reported.
+      (settles[3] as unknown as (error: unknown) => void)(Promise.reject(signals[3]!.reason));
       (settles[2] as unknown as (error: unknown) => void)(Promise.reject(late));
       await vi.waitFor(() => expect(returned && cancelled).toBe(true));
       await vi.waitFor(() => expect(errors).toHaveBeenCalledWith(expect.stringContaining('GET /sse'), late));
