@@ -519,6 +519,24 @@ describe('closeStreamsAndStop: a handler still setting up', () => {
     expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
   });
 
+  it('keeps the close of a client that left before the shutdown began: reason client', async () => {
+    const { options, closes } = recording();
+    let fail!: (error: unknown) => void;
+    let signal: AbortSignal | undefined;
+    const fetchHandler = sse((_request, context) => {
+      signal = context.signal;
+      return new Promise<never>((_, reject) => (fail = reject));
+    }, options);
+    const leave = new AbortController();
+    const answer = fetchHandler(request({ signal: leave.signal }));
+    await vi.waitFor(() => expect(signal).toBeDefined());
+    leave.abort();
+    await closeStreamsAndStop(async () => {}, { retry: 1000, deadline: 2 ** 31 - 1 });
+    fail(signal!.reason);
+    await answer;
+    expect(closes.map((c) => c.reason)).toEqual(['client']);
+  });
+
   it('answers at the deadline, and lets go of what the handler resolves to or fails with later', async () => {
     vi.useFakeTimers();
     const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
