@@ -11,7 +11,7 @@ import { type AddressInfo, connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { resolveStreamOptions, StreamGroup } from '@rxsse/core';
 import { concat, from, interval, map, NEVER, range } from 'rxjs';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { waitFor } from '../../../test/support/clients.js';
 import { h2Session, readStream, recordWarnings, stalledStream } from '../../../test/support/http2-clients.js';
 import { recording } from '../../../test/support/recording.js';
@@ -105,6 +105,38 @@ describe('closeStreamsOnServerClose on HTTP/2: a server that listens again', () 
     } finally {
       session.destroy();
     }
+  });
+});
+
+describe('closeStreamsOnServerClose on HTTP/2: a server that listens again soon after', () => {
+  it('keeps its new sessions past the deadline of a close whose sessions all closed in time', async () => {
+    const resolved = resolveStreamOptions({ group: new StreamGroup(), heartbeat: false });
+    const server = createSecureServer(
+      { ...(await selfSignedCertificate()), allowHTTP1: true },
+      (req, res) => {
+        void openEventStream(req, res, () => from([{ data: 'a' }]), resolved);
+      },
+    );
+    closeStreamsOnServerClose(server, { group: resolved.group, deadline: 1000 });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const old = await h2Session(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    onTestFinished(() => old.destroy());
+    expect((await readStream(old, '/sse')).body).toBe('data: a\n\n');
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    // The old session takes the GOAWAY and closes: the close is done long before its deadline.
+    await new Promise((resolve) => server.close(resolve));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const session = await h2Session(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    onTestFinished(() => session.destroy());
+    expect((await readStream(session, '/sse')).body).toBe('data: a\n\n');
+    vi.advanceTimersByTime(1000);
+    expect((await readStream(session, '/sse')).body).toBe('data: a\n\n');
   });
 });
 
