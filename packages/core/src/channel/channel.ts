@@ -4,7 +4,7 @@ import { checkFormatOptions, formatEvent } from '../encode/format.js';
 import type { FormatOptions, MessageEvent } from '../encode/types.js';
 import { utf8Length } from '../encode/utf8.js';
 import { SOURCE_HEADERS, type WithSourceHeaders } from '../http/headers.js';
-import { describeValue } from '../http/source.js';
+import { describeValue, isThenable } from '../http/source.js';
 import { unlessAborted } from './aborted.js';
 import type { ChannelEngine, StoredMessage } from './engine.js';
 import { ChannelUnavailableError, checkEngineId } from './errors.js';
@@ -261,10 +261,6 @@ function feedSource(
   });
   if (replay.truncated || feed.heldGap) source[SOURCE_HEADERS] = TRUNCATED_HEADERS;
   return source;
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }
 
 /** Unregisters from the engine where nothing could hear it throw: a bug in the engine, logged. */

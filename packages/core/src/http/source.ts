@@ -61,3 +61,8 @@ export function describeValue(value: unknown): string {
   const text = String(value);
   return `${typeof value} ${text.length > 40 ? `${text.slice(0, 40)}...` : text}`;
 }
+
+/** Whether a value is a promise (or any thenable): a handler's setup to wait for, a callback's rejection to hear. */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
+}

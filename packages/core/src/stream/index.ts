@@ -23,6 +23,6 @@ export {
   type StreamOptions,
 } from './options.js';
 export type { OverflowPolicy } from './overflow.js';
-export { type AbortableSink, HandlerSetup, isThenable } from './pending-setup.js';
+export { type AbortableSink, HandlerSetup } from './pending-setup.js';
 export { endIterator, madeIterator } from './source-feed.js';
 export type { CloseReason, StreamStats } from './stats.js';

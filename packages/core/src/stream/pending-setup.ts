@@ -1,7 +1,7 @@
 import type { MessageEvent } from '../encode/types.js';
 import { isAbortOf, NO_EVENTS } from '../http/event-context.js';
 import type { Sink } from '../http/sink.js';
-import { describeValue, type EventSourceLike } from '../http/source.js';
+import { describeValue, type EventSourceLike, isThenable } from '../http/source.js';
 import { type ErrorReporter, type EventStream, streamEvents, turnAwayEventStream } from './event-stream.js';
 import type { GroupMember, StreamGroup } from './group.js';
 import type { ResolvedStreamOptions } from './options.js';
@@ -109,9 +109,4 @@ export class HandlerSetup implements GroupMember {
     if (this.#onDeadline) this.#onDeadline();
     else this.sink.destroy();
   }
-}
-
-/** Whether a handler returned a promise (or any thenable): only then is there a setup to wait for. */
-export function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }

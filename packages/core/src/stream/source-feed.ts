@@ -1,5 +1,6 @@
 import type { Observable } from 'rxjs';
 import type { MessageEvent } from '../encode/types.js';
+import { isThenable } from '../http/source.js';
 import type { CloseReason } from './stats.js';
 
 /** The stream, as its source's feed sees it. */
@@ -224,7 +225,5 @@ export function endIterator(it: AsyncIterator<unknown> | undefined, report: (err
  * Node process by default.
  */
 export function heard(result: unknown, onRejected: (error: unknown) => void): void {
-  if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
-    (result as PromiseLike<unknown>).then(undefined, onRejected);
-  }
+  if (isThenable(result)) result.then(undefined, onRejected);
 }
