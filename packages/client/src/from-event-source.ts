@@ -185,6 +185,8 @@ async function connect(
         unusable = new TypeError(`fetch must resolve to a Response, got ${show(response)}`);
         throw unusable;
       }
+      // Its headers are bytes too: a server slow to answer has its whole stallTimeout from them.
+      arm();
       const verdict = checkResponse(response);
       if (verdict === 'stop') return;
       if (verdict === 'retry') {

@@ -755,6 +755,38 @@ describe('stall detection and teardown', () => {
     expect(reasons[0]).toMatchObject({ name: 'SseStallError', timeout: 45_000 });
   });
 
+  it('counts stallTimeout from the response headers of a server slow to answer, not from the request', async () => {
+    let response: express.Response | undefined;
+    const app = express();
+    app.get('/sse', (_req, res) => {
+      response = res;
+    });
+    const url = await serve(app);
+    fakeTimers();
+    let answered = 0;
+    const reasons: unknown[] = [];
+    recorded(
+      fromEventSource(`${url}/sse`, {
+        fetch: async (input, init) => {
+          const answer = await fetch(input, init);
+          answered++;
+          return answer;
+        },
+        stallTimeout: 10_000,
+        onReconnect: (reason) => reasons.push(reason),
+      }),
+    );
+    await until(() => response !== undefined, 'the request');
+    await vi.advanceTimersByTimeAsync(8_000);
+    response!.writeHead(200, { 'content-type': 'text/event-stream' }).flushHeaders();
+    await until(() => answered === 1, 'the headers');
+    await vi.advanceTimersByTimeAsync(9_999);
+    expect(reasons).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(reasons).toHaveLength(1);
+    expect(reasons[0]).toBeInstanceOf(SseStallError);
+  });
+
   it('keeps a connection that sends a byte within every stallTimeout, however long it lasts', async () => {
     let response: express.Response | undefined;
     const app = express();
