@@ -181,7 +181,7 @@ async function connect(
         signal: connection.signal,
       });
       // A wrapper that forgot its return would fail every attempt: it ends the Observable instead.
-      if (typeof response?.status !== 'number' || !response.headers) {
+      if (typeof response?.status !== 'number' || typeof response.headers?.get !== 'function') {
         unusable = new TypeError(`fetch must resolve to a Response, got ${show(response)}`);
         throw unusable;
       }
@@ -192,11 +192,12 @@ async function connect(
       if (verdict === 'retry') {
         reason = new SseResponseError(response);
         wait = retryAfter(response.headers.get('retry-after'), Date.now());
-      } else if (response.body) {
+      } else if (typeof response.body?.getReader === 'function') {
         parser = createParser(deliver, (ms) => (serverRetry = ms), lastEventId, maxEventLength);
         await read(response.body, parser, arm);
       } else if (options.method?.toUpperCase() !== 'HEAD') {
-        // A runtime whose fetch does not stream (React Native's) would be asked again for good.
+        // A runtime whose fetch does not stream (React Native's), or gives a Node stream (node-fetch 2),
+        // would be asked again for good.
         unusable = new TypeError(
           'fetch resolved an event stream without a readable body: give fetch one that streams',
         );

@@ -1,6 +1,7 @@
 // fromEventSource against real rxsse routes (Express on 127.0.0.1): decoding, resume, retry policy,
 // stall detection and teardown. Time-based behaviour runs on fake timers; the network is real.
 import { createServer } from 'node:http';
+import { Readable } from 'node:stream';
 import type { CloseReason } from '@rxsse/core';
 import { createChannel, memoryEngine } from '@rxsse/core/channel';
 import { sse } from '@rxsse/express';
@@ -508,6 +509,33 @@ describe('answers that end the stream', () => {
     expect(client.error).toBeInstanceOf(TypeError);
     expect((client.error as Error).message).toMatch(
       /^fetch resolved an event stream without a readable body/,
+    );
+  });
+
+  it.each<[string, () => unknown]>([
+    // node-fetch 2's Response: its body is a Node stream, which has no getReader.
+    [
+      'a Node stream as its body (node-fetch 2)',
+      () => ({
+        status: 200,
+        headers: new Headers({ 'content-type': 'text/event-stream' }),
+        body: Readable.from(['data: x\n\n']),
+      }),
+    ],
+    ['plain-object headers', () => ({ status: 200, headers: { 'content-type': 'text/event-stream' } })],
+  ])('ends with a TypeError, not endless retries, for a fetch that resolves %s', async (_name, answer) => {
+    const reasons: unknown[] = [];
+    const client = recorded(
+      fromEventSource('http://127.0.0.1:1/sse', {
+        fetch: (async () => answer()) as unknown as typeof fetch,
+        onReconnect: (reason) => reasons.push(reason),
+      }),
+    );
+    await until(() => client.error !== undefined || reasons.length > 0, 'the error');
+    expect(reasons).toEqual([]);
+    expect(client.error).toBeInstanceOf(TypeError);
+    expect((client.error as Error).message).toMatch(
+      /^fetch (must resolve to a Response|resolved an event stream without a readable body)/,
     );
   });
 
