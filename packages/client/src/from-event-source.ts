@@ -194,7 +194,7 @@ async function connect(
         wait = retryAfter(response.headers.get('retry-after'), Date.now());
       } else if (typeof response.body?.getReader === 'function') {
         parser = createParser(deliver, (ms) => (serverRetry = ms), lastEventId, maxEventLength);
-        await read(response.body, parser, arm);
+        await read(response.body, parser, arm, connection.signal);
       } else if (options.method?.toUpperCase() !== 'HEAD') {
         // A runtime whose fetch does not stream (React Native's), or gives a Node stream (node-fetch 2),
         // would be asked again for good.
@@ -212,7 +212,7 @@ async function connect(
         throw error;
       }
       if (error === unusable) throw error;
-      reason = stalled ?? error;
+      reason = error;
     } finally {
       clearTimeout(timer);
       signal.removeEventListener('abort', abort);
@@ -220,6 +220,9 @@ async function connect(
       connection.abort();
       if (parser) lastEventId = parser.lastEventId;
     }
+    // Unsubscribed as a body ended (one abort does not cut, a mock's): there is no reconnect to tell of.
+    if (signal.aborted) return;
+    reason = stalled ?? reason;
     const delay = reconnectDelay({
       attempt: attempt++,
       retryAfter: wait,
@@ -248,13 +251,16 @@ function utf8Bytes(text: string): string {
   return Array.from(new TextEncoder().encode(text), (byte) => String.fromCharCode(byte)).join('');
 }
 
-/** Feeds `body` to `parser` until it ends; `onBytes` runs for every chunk that arrives. */
+/** Feeds `body` to `parser` until it ends or `signal` aborts; `onBytes` runs for every chunk that arrives. */
 async function read(
   body: ReadableStream<Uint8Array>,
   parser: EventStreamParser,
   onBytes: () => void,
+  signal: AbortSignal,
 ): Promise<void> {
   const reader = body.getReader();
+  // Fetch errors its body on abort; a body it did not make is cancelled, and the read waits no more.
+  signal.addEventListener('abort', () => reader.cancel().catch(() => {}));
   const decoder = new TextDecoder();
   for (;;) {
     const { done, value } = await reader.read();

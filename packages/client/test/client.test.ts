@@ -892,6 +892,53 @@ describe('stall detection and teardown', () => {
     expect(reasons).toEqual([]);
   });
 
+  it('tells onReconnect nothing when unsubscribed at the last event of a body that ends, even one abort does not cut', async () => {
+    const reasons: unknown[] = [];
+    // A Response of a string, as a fetch mock or a service worker's cache gives: abort cannot end it.
+    const body = 'data: last\n\n';
+    const events = await firstValueFrom(
+      fromEventSource('http://127.0.0.1:1/sse', {
+        fetch: async () => new Response(body, { headers: { 'content-type': 'text/event-stream' } }),
+        onReconnect: (reason) => reasons.push(reason),
+      }).pipe(take(1), toArray()),
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(events).toEqual([{ type: 'message', data: 'last', id: '' }]);
+    expect(reasons).toEqual([]);
+  });
+
+  it('cancels, on unsubscribe, a body that abort does not cut', async () => {
+    let cancelled = false;
+    const body = new ReadableStream<Uint8Array>({
+      start: (controller) => controller.enqueue(new TextEncoder().encode('data: first\n\n')),
+      cancel: () => {
+        cancelled = true;
+      },
+    });
+    await firstValueFrom(
+      fromEventSource('http://127.0.0.1:1/sse', {
+        fetch: async () => new Response(body, { headers: { 'content-type': 'text/event-stream' } }),
+      }),
+    );
+    await until(() => cancelled, 'the body to be cancelled', 1_000);
+  });
+
+  it('reconnects from a stalled body that abort does not cut', async () => {
+    fakeTimers();
+    const reasons: unknown[] = [];
+    recorded(
+      fromEventSource('http://127.0.0.1:1/sse', {
+        fetch: async () =>
+          new Response(new ReadableStream(), { headers: { 'content-type': 'text/event-stream' } }),
+        stallTimeout: 1_000,
+        onReconnect: (reason) => reasons.push(reason),
+      }),
+    );
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(reasons).toHaveLength(1);
+    expect(reasons[0]).toBeInstanceOf(SseStallError);
+  });
+
   /**
    * A route that answers 503 with an hour's `Retry-After`, on fake timers: its URL, and the timers
    * pending before a client starts.
