@@ -147,6 +147,8 @@ async function connect(
       // servers read instead (rxsse routes and the EventSource polyfills' servers do) carries it whole.
       request = new URL(target);
       request.searchParams.set('lastEventId', lastEventId);
+      // Servers read the header first: one the headers option gives would name another id.
+      headers.delete('last-event-id');
     }
     const connection = new AbortController();
     const abort = () => connection.abort();

@@ -236,6 +236,21 @@ describe('limits and resume points', () => {
       expect(new URL(urls[1]!, url).searchParams.get('room')).toBe('1');
     },
   );
+
+  it('sends no Last-Event-ID of the headers option beside an id it sends in the query parameter', async () => {
+    const urls: string[] = [];
+    const { url, requests } = await handWritten((req, res, n) => {
+      urls.push(req.url!);
+      if (n === 2) return void res.writeHead(204).end();
+      res.writeHead(200, eventStream);
+      res.end('retry: 1\nid:  x \ndata: first\n\n');
+    });
+    const client = record(fromEventSource(url, { headers: { 'Last-Event-ID': 'stale' } }));
+    await until(() => client.completed || client.error !== undefined, 'completion');
+    expect(requests[0]!['last-event-id']).toBe('stale');
+    // An rxsse route reads the header first: the stale id would win over the one the client has.
+    expect(pickLastEventId(requests[1]!['last-event-id'] as string | undefined, urls[1])).toBe(' x ');
+  });
 });
 
 describe('NestJS @Sse()', () => {
