@@ -51,6 +51,9 @@ declare module 'fastify' {
   }
 }
 
+/** The group and shutdown options of each context that registered the plugin, per server. */
+const registrations = new WeakMap<object, Map<StreamGroup, ShutdownOptions>>();
+
 const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown = {}, ...options }) => {
   // Checked here, so a bad option fails registration rather than the first request or app.close().
   checkShutdownOptions(shutdown);
@@ -63,8 +66,16 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
   trackConnections(app.server);
   const closeSessions = trackHttp2Sessions(app.server);
   guardClientErrors(app.server as Server);
+  const contexts = registrations.get(app.server) ?? new Map<StreamGroup, ShutdownOptions>();
+  registrations.set(app.server, contexts.set(defaults.group, shutdown));
   app.addHook('preClose', async () => {
-    await closeServerStreams(app.server, defaults.group, shutdown);
+    // Sibling contexts run their hooks one after another, and the first to end the server's streams
+    // would end every context's by its own options: each group ends by its own first.
+    const others = [...contexts].filter(([group]) => group !== defaults.group);
+    await Promise.all([
+      ...others.map(([group, options]) => group.close(options)),
+      closeServerStreams(app.server, defaults.group, shutdown),
+    ]);
     closeSessions(shutdown.deadline ?? 5_000);
   });
   // Per-call options are resolved once per options object, so the encode cache stays shared.

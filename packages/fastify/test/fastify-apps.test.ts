@@ -105,6 +105,36 @@ describe('fastify reply.sse() in the app', () => {
     }
   });
 
+  it('ends the streams of two contexts that registered the plugin each with its own shutdown options', async () => {
+    const app = Fastify({ return503OnClosing: false });
+    for (const [prefix, retry] of [
+      ['/a', 1111],
+      ['/b', 2222],
+    ] as const) {
+      await app.register(
+        async (context) => {
+          await context.register(rxsse, { shutdown: { retry } });
+          context.get('/feed', (_req, reply) => reply.sse(concat(of({ data: 'hi' }), NEVER)));
+        },
+        { prefix },
+      );
+    }
+    const url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
+    const a = await rawClient(`${url}/a/feed`, { read: true });
+    const b = await rawClient(`${url}/b/feed`, { read: true });
+    try {
+      await waitFor(() => a.text.includes('data: hi') && b.text.includes('data: hi'), 5000, 'both streams');
+      await app.close();
+      await waitFor(() => a.closed && b.closed, 5000, 'both streams to end');
+      expect(a.text).toContain('retry: 1111');
+      expect(b.text).toContain('retry: 2222');
+    } finally {
+      a.destroy();
+      b.destroy();
+      await app.close();
+    }
+  });
+
   it("sends a cookie set as a header with @fastify/cookie's serializeCookie, as the README says; setCookie() waits for an onSend hook", async () => {
     const app = Fastify();
     await app.register(cookie);
