@@ -110,7 +110,8 @@ export async function fetchBytes(
  */
 export async function rawClient(url: string, options: { read: boolean }): Promise<RawClient> {
   const { hostname, port, pathname, search } = new URL(url);
-  const socket = connect({ host: hostname, port: Number(port) });
+  // An IPv6 host is bracketed in a URL, and not in what connect() takes.
+  const socket = connect({ host: hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(port) });
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve).once('error', reject);
   });

@@ -14,6 +14,7 @@ import {
   closeServerStreams,
   type EventContext,
   guardClientErrors,
+  markServerClosing,
   openEventStream,
   trackConnections,
   trackHttp2Sessions,
@@ -68,13 +69,18 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
   guardClientErrors(app.server as Server);
   const contexts = registrations.get(app.server) ?? new Map<StreamGroup, ShutdownOptions>();
   registrations.set(app.server, contexts.set(defaults.group, shutdown));
+  // listen() on localhost serves its other addresses (::1) from servers of Fastify's own, which
+  // app.server never sees: their streams are found by their requests.
+  const servers = new Set<object>([app.server]);
+  let closed = false;
   app.addHook('preClose', async () => {
+    closed = true;
     // Sibling contexts run their hooks one after another, and the first to end the server's streams
     // would end every context's by its own options: each group ends by its own first.
     const others = [...contexts].filter(([group]) => group !== defaults.group);
     await Promise.all([
       ...others.map(([group, options]) => group.close(options)),
-      closeServerStreams(app.server, defaults.group, shutdown),
+      ...[...servers].map((server) => closeServerStreams(server, defaults.group, shutdown)),
     ]);
     closeSessions(shutdown.deadline ?? 5_000);
   });
@@ -84,6 +90,12 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
   app.decorateReply('sse', async function sse(this: FastifyReply, source, callOptions) {
     const produce = typeof source === 'function' ? source : () => source;
     const { log } = this.request;
+    const server = (this.request.raw.socket as { server?: object } | null)?.server;
+    if (server && !servers.has(server)) {
+      servers.add(server);
+      // app.close() does not wait for such a server to close: a stream there would outlive it.
+      if (closed) markServerClosing(server);
+    }
     try {
       // Inside the try: per-call options out of range are an error reply too, not a rejection.
       let resolved = defaults;
