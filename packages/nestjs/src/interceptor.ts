@@ -38,6 +38,7 @@ export class RxsseInterceptor implements NestInterceptor {
     const res = http.getResponse<Partial<FastifyLikeReply>>();
     const rawReq = req.raw ?? (req as NodeRequest);
     const rawRes = res.raw ?? (res as NodeResponse);
+    this.runtime.noteServer((rawReq.socket as { server?: object } | null)?.server ?? undefined);
     // Method and path: EventSource cannot send headers, so a token travels in the query.
     const request = `${rawReq.method} ${rawReq.url?.split('?', 1)[0]}`;
     // The app's log is its error channel for what fails once the stream runs.

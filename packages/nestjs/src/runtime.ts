@@ -11,7 +11,13 @@ import {
   StreamGroup,
   type StreamOptions,
 } from '@rxsse/core';
-import { closeServerStreams, guardClientErrors, trackConnections, trackHttp2Sessions } from '@rxsse/node';
+import {
+  closeServerStreams,
+  guardClientErrors,
+  markServerClosing,
+  trackConnections,
+  trackHttp2Sessions,
+} from '@rxsse/node';
 import { runBeforeClose } from './before-close.js';
 import { RXSSE_ROUTE, type RxSseRoute } from './decorators.js';
 import { checkLogger, type StreamErrorLog, streamErrorLog } from './logger.js';
@@ -33,6 +39,9 @@ export class RxsseRuntime implements OnModuleInit, OnApplicationBootstrap, Befor
   #closeSessions: (deadline?: number) => void = () => {};
   #ending: Promise<void> | undefined;
   #hooked = false;
+  /** Servers besides the adapter's that requests came through, and whether the app closed. */
+  readonly #otherServers = new Set<object>();
+  #closed = false;
 
   constructor(
     { shutdown = {}, logger, ...options }: RxsseModuleOptions,
@@ -94,6 +103,9 @@ export class RxsseRuntime implements OnModuleInit, OnApplicationBootstrap, Befor
     }
     const server = this.#server();
     if (!server) return;
+    server.on('listening', () => {
+      this.#closed = false;
+    });
     // Its close would wait on a connection that never sends a request.
     trackConnections(server);
     this.#closeSessions = trackHttp2Sessions(server);
@@ -114,6 +126,17 @@ export class RxsseRuntime implements OnModuleInit, OnApplicationBootstrap, Befor
     }
   }
 
+  /**
+   * Notes the server a stream request came through. On `localhost`, Fastify serves `::1` from a
+   * server of its own, whose close `app.close()` does not wait for: its streams end with the app's,
+   * and once the app closes, its requests are turned away instead of streams outliving the app.
+   */
+  noteServer(server: object | undefined): void {
+    if (server === undefined || this.#otherServers.has(server) || server === this.#server()) return;
+    this.#otherServers.add(server);
+    if (this.#closed) markServerClosing(server);
+  }
+
   /** Ends the server's streams once per close, whichever hook comes first. */
   #endStreams(): Promise<void> {
     this.#ending ??= this.#closeStreams();
@@ -121,9 +144,12 @@ export class RxsseRuntime implements OnModuleInit, OnApplicationBootstrap, Befor
   }
 
   async #closeStreams(): Promise<void> {
+    this.#closed = true;
     const server = this.#server();
-    if (server) await closeServerStreams(server, this.defaults.group, this.#shutdown);
-    else await this.defaults.group.close(this.#shutdown);
+    if (server) {
+      const servers = [server, ...this.#otherServers];
+      await Promise.all(servers.map((each) => closeServerStreams(each, this.defaults.group, this.#shutdown)));
+    } else await this.defaults.group.close(this.#shutdown);
     // A session that takes not even the GOAWAY is cut after the deadline again.
     this.#closeSessions(this.#shutdown.deadline ?? 5_000);
   }

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import dns from 'node:dns';
 import {
   type CallHandler,
   Controller,
@@ -296,5 +297,55 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
     await server.close();
     asking.expectTurnedAway();
     expect(server.logged).toEqual([]);
+  });
+
+  it("turns away, and ends on close, the streams of the second server Fastify binds for localhost's IPv6 address", async () => {
+    // Where localhost resolves to both loopback addresses, listen() serves ::1 from a second server.
+    const lookup = dns.lookup;
+    dns.lookup = ((host: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) =>
+      host === 'localhost' && options.all
+        ? callback(null, [
+            { address: '127.0.0.1', family: 4 },
+            { address: '::1', family: 6 },
+          ])
+        : Reflect.apply(lookup, dns, [host, options, callback])) as typeof dns.lookup;
+    const own = new StreamGroup();
+    @Controller()
+    class Feed {
+      @RxSse('feed')
+      feed(): Observable<MessageEvent> {
+        return concat(of({ data: 'hi' }), NEVER);
+      }
+
+      @RxSse('own', { group: own })
+      own(): Observable<MessageEvent> {
+        return concat(of({ data: 'hi' }), NEVER);
+      }
+    }
+    @Module({ imports: [RxsseModule.forRoot({ shutdown: { retry: 5000 } })], controllers: [Feed] })
+    class FeedModule {}
+    const adapter = new FastifyAdapter({ return503OnClosing: false });
+    const asking = turnAwayWhileClosing(adapter.getInstance());
+    const app = await NestFactory.create(FeedModule, adapter, { logger: false });
+    let other: Awaited<ReturnType<typeof rawClient>> | undefined;
+    try {
+      await app.listen(0, 'localhost');
+      const addresses = adapter.getInstance().addresses();
+      expect(addresses).toContainEqual(expect.objectContaining({ address: '::1' }));
+      const { port } = app.getHttpServer().address() as { port: number };
+      const url = `http://[::1]:${port}`;
+      other = await rawClient(`${url}/own`, { read: true });
+      await waitFor(() => other!.text.includes('data: hi'), 5000, 'the stream of its own group');
+      await asking.open(url);
+      await app.close();
+      asking.expectTurnedAway();
+      await waitFor(() => other!.closed, 5000, 'the stream of its own group to end');
+      expect(other.text).toContain('retry: 5000');
+    } finally {
+      dns.lookup = lookup;
+      other?.destroy();
+      await own.close();
+      await app.close();
+    }
   });
 });
