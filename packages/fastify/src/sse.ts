@@ -11,10 +11,9 @@ import {
   type StreamOptions,
 } from '@rxsse/core';
 import {
-  closeServerStreams,
+  AppServers,
   type EventContext,
   guardClientErrors,
-  markServerClosing,
   openEventStream,
   trackConnections,
   trackHttp2Sessions,
@@ -71,16 +70,14 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
   registrations.set(app.server, contexts.set(defaults.group, shutdown));
   // listen() on localhost serves its other addresses (::1) from servers of Fastify's own, which
   // app.server never sees: their streams are found by their requests.
-  const servers = new Set<object>([app.server]);
-  let closed = false;
+  const servers = new AppServers(() => app.server);
   app.addHook('preClose', async () => {
-    closed = true;
     // Sibling contexts run their hooks one after another, and the first to end the server's streams
     // would end every context's by its own options: each group ends by its own first.
     const others = [...contexts].filter(([group]) => group !== defaults.group);
     await Promise.all([
       ...others.map(([group, options]) => group.close(options)),
-      ...[...servers].map((server) => closeServerStreams(server, defaults.group, shutdown)),
+      servers.closeStreams(defaults.group, shutdown),
     ]);
     closeSessions(shutdown.deadline ?? 5_000);
   });
@@ -90,12 +87,7 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
   app.decorateReply('sse', async function sse(this: FastifyReply, source, callOptions) {
     const produce = typeof source === 'function' ? source : () => source;
     const { log } = this.request;
-    const server = (this.request.raw.socket as { server?: object } | null)?.server;
-    if (server && !servers.has(server)) {
-      servers.add(server);
-      // app.close() does not wait for such a server to close: a stream there would outlive it.
-      if (closed) markServerClosing(server);
-    }
+    servers.note((this.request.raw.socket as { server?: object } | null)?.server);
     try {
       // Inside the try: per-call options out of range are an error reply too, not a rejection.
       let resolved = defaults;

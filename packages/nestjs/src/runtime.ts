@@ -11,13 +11,7 @@ import {
   StreamGroup,
   type StreamOptions,
 } from '@rxsse/core';
-import {
-  closeServerStreams,
-  guardClientErrors,
-  markServerClosing,
-  trackConnections,
-  trackHttp2Sessions,
-} from '@rxsse/node';
+import { AppServers, guardClientErrors, trackConnections, trackHttp2Sessions } from '@rxsse/node';
 import { runBeforeClose } from './before-close.js';
 import { RXSSE_ROUTE, type RxSseRoute } from './decorators.js';
 import { checkLogger, type StreamErrorLog, streamErrorLog } from './logger.js';
@@ -39,9 +33,8 @@ export class RxsseRuntime implements OnModuleInit, OnApplicationBootstrap, Befor
   #closeSessions: (deadline?: number) => void = () => {};
   #ending: Promise<void> | undefined;
   #hooked = false;
-  /** Servers besides the adapter's that requests came through, and whether the app closed. */
-  readonly #otherServers = new Set<object>();
-  #closed = false;
+  /** The adapter's server and those besides it that requests came through. */
+  readonly #servers = new AppServers(() => this.#server());
 
   constructor(
     { shutdown = {}, logger, ...options }: RxsseModuleOptions,
@@ -103,9 +96,7 @@ export class RxsseRuntime implements OnModuleInit, OnApplicationBootstrap, Befor
     }
     const server = this.#server();
     if (!server) return;
-    server.on('listening', () => {
-      this.#closed = false;
-    });
+    server.on('listening', () => this.#servers.reopen());
     // Its close would wait on a connection that never sends a request.
     trackConnections(server);
     this.#closeSessions = trackHttp2Sessions(server);
@@ -132,9 +123,7 @@ export class RxsseRuntime implements OnModuleInit, OnApplicationBootstrap, Befor
    * and once the app closes, its requests are turned away instead of streams outliving the app.
    */
   noteServer(server: object | undefined): void {
-    if (server === undefined || this.#otherServers.has(server) || server === this.#server()) return;
-    this.#otherServers.add(server);
-    if (this.#closed) markServerClosing(server);
+    this.#servers.note(server);
   }
 
   /** Ends the server's streams once per close, whichever hook comes first. */
@@ -144,12 +133,7 @@ export class RxsseRuntime implements OnModuleInit, OnApplicationBootstrap, Befor
   }
 
   async #closeStreams(): Promise<void> {
-    this.#closed = true;
-    const server = this.#server();
-    if (server) {
-      const servers = [server, ...this.#otherServers];
-      await Promise.all(servers.map((each) => closeServerStreams(each, this.defaults.group, this.#shutdown)));
-    } else await this.defaults.group.close(this.#shutdown);
+    await this.#servers.closeStreams(this.defaults.group, this.#shutdown);
     // A session that takes not even the GOAWAY is cut after the deadline again.
     this.#closeSessions(this.#shutdown.deadline ?? 5_000);
   }

@@ -1,3 +1,4 @@
+export { AppServers } from './app-servers.js';
 export { guardClientErrors } from './client-error.js';
 export { trackConnections } from './connections.js';
 export { type NodeRequest, type NodeResponse, NodeSink } from './node-sink.js';
