@@ -1,5 +1,6 @@
 // What every server app shows across its life, checked the same way whatever builds the app: the
 // Fastify adapter, and NestJS on Fastify or Express.
+import dns from 'node:dns';
 import { once } from 'node:events';
 import type { MessageEvent } from '@rxsse/core';
 import type { Subject } from 'rxjs';
@@ -89,4 +90,49 @@ export function turnAwayWhileClosing(fastify: {
       expect(answer).not.toContain('data: hi');
     },
   };
+}
+
+/**
+ * Makes `localhost` resolve to both loopback addresses, as on most hosts, so that Fastify's
+ * listen() on it serves `::1` from a second server; returns the undo.
+ */
+export function localhostOnBothLoopbacks(): () => void {
+  const lookup = dns.lookup;
+  dns.lookup = ((host: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) =>
+    host === 'localhost' && options.all
+      ? callback(null, [
+          { address: '127.0.0.1', family: 4 },
+          { address: '::1', family: 6 },
+        ])
+      : Reflect.apply(lookup, dns, [host, options, callback])) as typeof dns.lookup;
+  return () => {
+    dns.lookup = lookup;
+  };
+}
+
+/**
+ * On an app listening on `localhost` at `port` (`fastify` tells its addresses), opens `/own` (which
+ * sends `hi`, then nothing, in a group the app does not close) and `/feed` on the `::1` server, then
+ * closes the app and expects the `/own` stream ended with the shutdown's `retry: 5000`, and `/feed`
+ * asked again there turned away (see {@link turnAwayWhileClosing}).
+ */
+export async function expectSecondServerClosedWithApp(
+  fastify: { addresses(): unknown[] },
+  port: number,
+  asking: ReturnType<typeof turnAwayWhileClosing>,
+  close: () => Promise<unknown>,
+): Promise<void> {
+  expect(fastify.addresses()).toContainEqual(expect.objectContaining({ address: '::1' }));
+  const url = `http://[::1]:${port}`;
+  const other = await rawClient(`${url}/own`, { read: true });
+  try {
+    await waitFor(() => other.text.includes('data: hi'), 5000, 'the stream of its own group');
+    await asking.open(url);
+    await close();
+    asking.expectTurnedAway();
+    await waitFor(() => other.closed, 5000, 'the stream of its own group to end');
+    expect(other.text).toContain('retry: 5000');
+  } finally {
+    other.destroy();
+  }
 }

@@ -1,4 +1,3 @@
-import dns from 'node:dns';
 import cookie from '@fastify/cookie';
 import { type MessageEvent, openStreams, StreamGroup } from '@rxsse/core';
 import Fastify from 'fastify';
@@ -6,7 +5,9 @@ import { concat, NEVER, of, Subject, startWith } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import {
   expectCloseEndsOnlyItsOwnStreams,
+  expectSecondServerClosedWithApp,
   expectStreamPastHandlerTimeout,
+  localhostOnBothLoopbacks,
   turnAwayWhileClosing,
 } from '../../../test/support/app-lifecycle.js';
 import { fetchBytes, rawClient, waitFor } from '../../../test/support/clients.js';
@@ -137,36 +138,18 @@ describe('fastify reply.sse() in the app', () => {
   });
 
   it("turns away, and ends on close, the streams of the second server Fastify binds for localhost's IPv6 address", async () => {
-    // Where localhost resolves to both loopback addresses, listen() serves ::1 from a second server.
-    const lookup = dns.lookup;
-    dns.lookup = ((host: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) =>
-      host === 'localhost' && options.all
-        ? callback(null, [
-            { address: '127.0.0.1', family: 4 },
-            { address: '::1', family: 6 },
-          ])
-        : Reflect.apply(lookup, dns, [host, options, callback])) as typeof dns.lookup;
+    const restore = localhostOnBothLoopbacks();
     const app = Fastify({ return503OnClosing: false });
     await app.register(rxsse, { shutdown: { retry: 5000 } });
     const own = new StreamGroup();
     app.get('/feed', (_req, reply) => reply.sse(concat(of({ data: 'hi' }), NEVER)));
     app.get('/own', (_req, reply) => reply.sse(concat(of({ data: 'hi' }), NEVER), { group: own }));
     const asking = turnAwayWhileClosing(app);
-    let other: Awaited<ReturnType<typeof rawClient>> | undefined;
     try {
       const { port } = new URL(await app.listen({ port: 0, host: 'localhost' }));
-      expect(app.addresses()).toContainEqual(expect.objectContaining({ address: '::1' }));
-      const url = `http://[::1]:${port}`;
-      other = await rawClient(`${url}/own`, { read: true });
-      await waitFor(() => other!.text.includes('data: hi'), 5000, 'the stream of its own group');
-      await asking.open(url);
-      await app.close();
-      asking.expectTurnedAway();
-      await waitFor(() => other!.closed, 5000, 'the stream of its own group to end');
-      expect(other.text).toContain('retry: 5000');
+      await expectSecondServerClosedWithApp(app, Number(port), asking, () => app.close());
     } finally {
-      dns.lookup = lookup;
-      other?.destroy();
+      restore();
       await own.close();
       await app.close();
     }

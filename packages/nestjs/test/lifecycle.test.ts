@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import dns from 'node:dns';
 import {
   type CallHandler,
   Controller,
@@ -16,7 +15,9 @@ import { concat, finalize, from, NEVER, type Observable, of, Subject, startWith 
 import { describe, expect, it } from 'vitest';
 import {
   expectCloseEndsOnlyItsOwnStreams,
+  expectSecondServerClosedWithApp,
   expectStreamPastHandlerTimeout,
+  localhostOnBothLoopbacks,
   turnAwayWhileClosing,
 } from '../../../test/support/app-lifecycle.js';
 import { fetchBytes, rawClient, rawExchange, waitFor } from '../../../test/support/clients.js';
@@ -300,15 +301,7 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
   });
 
   it("turns away, and ends on close, the streams of the second server Fastify binds for localhost's IPv6 address", async () => {
-    // Where localhost resolves to both loopback addresses, listen() serves ::1 from a second server.
-    const lookup = dns.lookup;
-    dns.lookup = ((host: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) =>
-      host === 'localhost' && options.all
-        ? callback(null, [
-            { address: '127.0.0.1', family: 4 },
-            { address: '::1', family: 6 },
-          ])
-        : Reflect.apply(lookup, dns, [host, options, callback])) as typeof dns.lookup;
+    const restore = localhostOnBothLoopbacks();
     const own = new StreamGroup();
     @Controller()
     class Feed {
@@ -327,23 +320,12 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
     const adapter = new FastifyAdapter({ return503OnClosing: false });
     const asking = turnAwayWhileClosing(adapter.getInstance());
     const app = await NestFactory.create(FeedModule, adapter, { logger: false });
-    let other: Awaited<ReturnType<typeof rawClient>> | undefined;
     try {
       await app.listen(0, 'localhost');
-      const addresses = adapter.getInstance().addresses();
-      expect(addresses).toContainEqual(expect.objectContaining({ address: '::1' }));
       const { port } = app.getHttpServer().address() as { port: number };
-      const url = `http://[::1]:${port}`;
-      other = await rawClient(`${url}/own`, { read: true });
-      await waitFor(() => other!.text.includes('data: hi'), 5000, 'the stream of its own group');
-      await asking.open(url);
-      await app.close();
-      asking.expectTurnedAway();
-      await waitFor(() => other!.closed, 5000, 'the stream of its own group to end');
-      expect(other.text).toContain('retry: 5000');
+      await expectSecondServerClosedWithApp(adapter.getInstance(), port, asking, () => app.close());
     } finally {
-      dns.lookup = lookup;
-      other?.destroy();
+      restore();
       await own.close();
       await app.close();
     }
