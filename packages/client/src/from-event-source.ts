@@ -193,7 +193,7 @@ async function connect(
       if (verdict === 'stop') return;
       if (verdict === 'retry') {
         reason = new SseResponseError(response);
-        wait = retryAfter(response.headers.get('retry-after'), Date.now());
+        wait = retryAfter(response.headers.get('retry-after'), response.headers.get('date'), Date.now());
       } else if (typeof response.body?.getReader === 'function') {
         parser = createParser(deliver, (ms) => (serverRetry = ms), lastEventId, maxEventLength);
         await read(response.body, parser, arm, connection.signal);

@@ -18,14 +18,17 @@ export function checkResponse(response: Response): 'read' | 'stop' | 'retry' {
   throw new SseResponseError(response);
 }
 
-/** A `Retry-After` value (seconds or an HTTP date) in ms from `now`; `undefined` if absent or invalid. */
-export function retryAfter(value: string | null, now: number): number | undefined {
+/**
+ * A `Retry-After` value (seconds or an HTTP date) in ms; `undefined` if absent or invalid. A date
+ * counts from the response's `Date` when it has a valid one, as both come from the server's clock
+ * (a client's may be off by hours), else from `now`.
+ */
+export function retryAfter(value: string | null, date: string | null, now: number): number | undefined {
   if (value === null) return undefined;
-  // An HTTP date names its month; Date.parse alone would take "-5" as a year.
-  const ms = /^\s*\d+\s*$/.test(value)
-    ? Number(value) * 1000
-    : /[a-z]/i.test(value)
-      ? Date.parse(value) - now
-      : Number.NaN;
+  const sent = httpDate(date);
+  const ms = /^\s*\d+\s*$/.test(value) ? Number(value) * 1000 : httpDate(value) - (sent || now);
   return Number.isNaN(ms) ? undefined : Math.min(Math.max(ms, 0), MAX_DELAY);
 }
+
+/** An HTTP date in ms, `NaN` for anything else: one names its month, and Date.parse alone takes "-5" as a year. */
+const httpDate = (value: string | null) => (value && /[a-z]/i.test(value) ? Date.parse(value) : Number.NaN);

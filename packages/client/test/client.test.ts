@@ -270,6 +270,50 @@ describe('reconnecting', () => {
     expect(delays[0]).toBeLessThanOrEqual(10_000);
   });
 
+  it.each([
+    ['an hour ahead', 3_600_000],
+    ['an hour behind', -3_600_000],
+  ])(
+    "waits a Retry-After date counted from the response's Date, whatever the client's clock (%s)",
+    async (_name, skew) => {
+      const app = express();
+      app.get('/sse', (_req, res) => {
+        // The server's clock is the one both dates come from; the client's is off by `skew`.
+        const serverNow = Date.now() - skew;
+        res
+          .status(503)
+          .set('date', new Date(serverNow).toUTCString())
+          .set('retry-after', new Date(serverNow + 10_000).toUTCString())
+          .send('busy');
+      });
+      const url = await serve(app);
+      fakeTimers();
+      const delays: number[] = [];
+      recorded(fromEventSource(`${url}/sse`, { onReconnect: (_reason, delay) => delays.push(delay) }));
+      await until(() => delays.length === 1, 'the 503');
+      // Both dates are the same instant's whole seconds, 10 s apart.
+      expect(delays[0]).toBe(10_000);
+    },
+  );
+
+  it("waits a Retry-After date counted from the client's clock when the response has no Date", async () => {
+    const app = express();
+    app.get('/sse', (_req, res) => {
+      res.sendDate = false;
+      res
+        .status(503)
+        .set('retry-after', new Date(Date.now() + 10_000).toUTCString())
+        .send('busy');
+    });
+    const url = await serve(app);
+    fakeTimers();
+    const delays: number[] = [];
+    recorded(fromEventSource(`${url}/sse`, { onReconnect: (_reason, delay) => delays.push(delay) }));
+    await until(() => delays.length === 1, 'the 503');
+    expect(delays[0]).toBeGreaterThan(8000);
+    expect(delays[0]).toBeLessThanOrEqual(10_000);
+  });
+
   it('waits the longest wait a timer holds for a Retry-After beyond it, rather than firing at once', async () => {
     const app = express();
     app.get('/sse', (_req, res) => {

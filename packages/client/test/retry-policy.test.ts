@@ -62,18 +62,27 @@ describe('retryAfter', () => {
   const now = Date.parse('2026-01-01T00:00:00Z');
 
   it('reads seconds and HTTP dates', () => {
-    expect(retryAfter('7', now)).toBe(7000);
-    expect(retryAfter(' 0 ', now)).toBe(0);
-    expect(retryAfter('Thu, 01 Jan 2026 00:00:30 GMT', now)).toBe(30_000);
-    expect(retryAfter('THU, 01 JAN 2026 00:00:30 GMT', now)).toBe(30_000);
+    expect(retryAfter('7', null, now)).toBe(7000);
+    expect(retryAfter(' 0 ', null, now)).toBe(0);
+    expect(retryAfter('Thu, 01 Jan 2026 00:00:30 GMT', null, now)).toBe(30_000);
+    expect(retryAfter('THU, 01 JAN 2026 00:00:30 GMT', null, now)).toBe(30_000);
+  });
+
+  it("counts a date from the response's Date when it has a valid one, else from the client's clock", () => {
+    const later = 'Thu, 01 Jan 2026 00:00:30 GMT';
+    expect(retryAfter(later, 'Thu, 01 Jan 2026 00:00:20 GMT', now + 3_600_000)).toBe(10_000);
+    expect(retryAfter(later, 'Thu, 01 Jan 2026 00:00:20 GMT', now - 3_600_000)).toBe(10_000);
+    expect(retryAfter(later, 'Fri, 02 Jan 2026 00:00:00 GMT', now)).toBe(0);
+    expect(retryAfter('7', 'Fri, 02 Jan 2026 00:00:00 GMT', now)).toBe(7000);
+    for (const date of ['soon', '-5', '', null]) expect(retryAfter(later, date, now)).toBe(30_000);
   });
 
   it('clamps a past date to 0 and a huge value to the longest timer, and ignores nonsense', () => {
-    expect(retryAfter('Wed, 31 Dec 2025 23:00:00 GMT', now)).toBe(0);
-    expect(retryAfter('99999999999', now)).toBe(MAX_DELAY);
-    expect(retryAfter(null, now)).toBeUndefined();
-    expect(retryAfter('soon', now)).toBeUndefined();
-    expect(retryAfter('-5', now)).toBeUndefined();
+    expect(retryAfter('Wed, 31 Dec 2025 23:00:00 GMT', null, now)).toBe(0);
+    expect(retryAfter('99999999999', null, now)).toBe(MAX_DELAY);
+    expect(retryAfter(null, null, now)).toBeUndefined();
+    expect(retryAfter('soon', null, now)).toBeUndefined();
+    expect(retryAfter('-5', null, now)).toBeUndefined();
   });
 });
 
