@@ -120,7 +120,8 @@ async function connect(
   // So would a request fetch refuses whatever the server does (a body on GET, a URL with credentials,
   // a forbidden method): building it once throws the TypeError every attempt would be rejected with.
   new Request(target, { method: options.method, body: options.body, credentials: options.credentials });
-  let lastEventId = options.lastEventId ?? '';
+  // `undefined` until the option or the stream sets one: a Last-Event-ID the headers option gives holds till then.
+  let lastEventId = options.lastEventId || undefined;
   let serverRetry: number | undefined;
   let attempt = 0;
   const deliver = ({ type, data, lastEventId: id }: ParsedEvent) => {
@@ -141,14 +142,17 @@ async function connect(
     if (signal.aborted) return;
     headers.set('accept', 'text/event-stream');
     let request = target;
-    if (HEADER_SAFE.test(lastEventId)) headers.set('last-event-id', utf8Bytes(lastEventId));
-    else if (lastEventId !== '') {
-      // A header would refuse (Node) or trim it, and resume from another id: the query parameter
-      // servers read instead (rxsse routes and the EventSource polyfills' servers do) carries it whole.
-      request = new URL(target);
-      request.searchParams.set('lastEventId', lastEventId);
-      // Servers read the header first: one the headers option gives would name another id.
+    if (lastEventId !== undefined) {
+      // The id the client has, even an empty one (the stream cleared it), is the resume point, not one
+      // the headers option gives; servers read the header before the query parameter.
       headers.delete('last-event-id');
+      if (HEADER_SAFE.test(lastEventId)) headers.set('last-event-id', utf8Bytes(lastEventId));
+      else if (lastEventId !== '') {
+        // A header would refuse (Node) or trim it, and resume from another id: the query parameter
+        // servers read instead (rxsse routes and the EventSource polyfills' servers do) carries it whole.
+        request = new URL(target);
+        request.searchParams.set('lastEventId', lastEventId);
+      }
     }
     const connection = new AbortController();
     const abort = () => connection.abort();

@@ -12,9 +12,9 @@ export interface EventStreamParser {
   feed(chunk: string): void;
   /**
    * The last event ID string: set at every dispatch, including blocks with an id and no data, once
-   * `onEvent` has returned.
+   * `onEvent` has returned. `undefined` while neither the caller nor the stream has set one.
    */
-  readonly lastEventId: string;
+  readonly lastEventId: string | undefined;
 }
 
 /**
@@ -29,7 +29,7 @@ export interface EventStreamParser {
 export function createParser(
   onEvent: (event: ParsedEvent) => void,
   onRetry: (ms: number) => void,
-  lastEventId = '',
+  lastEventId?: string,
   maxLength = Number.POSITIVE_INFINITY,
 ): EventStreamParser {
   let rest = '';
@@ -47,7 +47,9 @@ export function createParser(
   const line = (text: string) => {
     if (text === '') {
       const event =
-        data === '' ? undefined : { type: type || 'message', data: data.slice(0, -1), lastEventId: idBuffer };
+        data === ''
+          ? undefined
+          : { type: type || 'message', data: data.slice(0, -1), lastEventId: idBuffer ?? '' };
       data = type = '';
       if (event) onEvent(event);
       // Only once delivered: an event `onEvent` refuses (throws on) leaves the resume point before it.

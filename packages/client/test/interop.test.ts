@@ -197,6 +197,52 @@ describe('limits and resume points', () => {
     expect(requests.map((headers) => headers['last-event-id'])).toEqual(['4', undefined, undefined]);
   });
 
+  it('sends no Last-Event-ID of the headers option after an empty id, as EventSource sends none', async () => {
+    const { url, requests } = await handWritten((_req, res, n) => {
+      if (n === 3) return void res.writeHead(204).end();
+      res.writeHead(200, eventStream);
+      res.end(n === 1 ? 'retry: 1\nid:\ndata: a\n\n' : 'data: b\n\n');
+    });
+    const client = record(fromEventSource(url, { headers: { 'Last-Event-ID': 'given' } }));
+    await until(() => client.completed || client.error !== undefined, 'completion');
+    expect(client.values.map(({ data, id }) => [data, id])).toEqual([
+      ['a', ''],
+      ['b', ''],
+    ]);
+    expect(requests.map((headers) => headers['last-event-id'])).toEqual(['given', undefined, undefined]);
+  });
+
+  it('sends no Last-Event-ID of the headers option in either resume mode once the stream cleared the id', async () => {
+    const urls: string[] = [];
+    const { url, requests } = await handWritten((req, res, n) => {
+      urls.push(req.url!);
+      if (n === 4) return void res.writeHead(204).end();
+      res.writeHead(200, eventStream);
+      // Stream 2 sets an id the query parameter carries; stream 3 clears it.
+      res.end(n === 1 ? 'retry: 1\ndata: a\n\n' : n === 2 ? 'id:  x \ndata: b\n\n' : 'id\ndata: c\n\n');
+    });
+    const client = record(fromEventSource(url, { headers: { 'Last-Event-ID': 'given' } }));
+    await until(() => client.completed || client.error !== undefined, 'completion');
+    expect(client.values.map(({ data, id }) => [data, id])).toEqual([
+      ['a', ''],
+      ['b', ' x '],
+      ['c', ''],
+    ]);
+    // Until the stream sets an id, the one the headers option gives is where it resumes.
+    expect(requests.map((headers) => headers['last-event-id'])).toEqual([
+      'given',
+      'given',
+      undefined,
+      undefined,
+    ]);
+    expect(urls.map((path) => new URL(path, url).searchParams.get('lastEventId'))).toEqual([
+      null,
+      null,
+      ' x ',
+      null,
+    ]);
+  });
+
   it('resumes after an id outside Latin-1, sending it as UTF-8 as browsers do', async () => {
     const { url, requests } = await handWritten((_req, res, n) => {
       if (n === 3) return void res.writeHead(204).end();

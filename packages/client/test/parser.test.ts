@@ -22,7 +22,7 @@ function parse(chunks: Uint8Array[], lastEventId = ''): Interpretation {
   );
   const decoder = new TextDecoder();
   for (const chunk of chunks) parser.feed(decoder.decode(chunk, { stream: true }));
-  result.lastEventId = parser.lastEventId;
+  result.lastEventId = parser.lastEventId ?? lastEventId;
   return result;
 }
 
