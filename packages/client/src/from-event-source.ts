@@ -266,7 +266,10 @@ async function read(
 ): Promise<void> {
   const reader = body.getReader();
   // Fetch errors its body on abort; a body it did not make is cancelled, and the read waits no more.
-  signal.addEventListener('abort', () => reader.cancel().catch(() => {}));
+  // A fetch that does not heed the signal may answer after it aborted (unsubscribed, stalled): at once.
+  const cancel = () => reader.cancel().catch(() => {});
+  if (signal.aborted) cancel();
+  else signal.addEventListener('abort', cancel);
   const decoder = new TextDecoder();
   for (;;) {
     const { done, value } = await reader.read();

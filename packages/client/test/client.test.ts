@@ -967,6 +967,75 @@ describe('stall detection and teardown', () => {
     await until(() => cancelled, 'the body to be cancelled', 1_000);
   });
 
+  it('cancels the body of a fetch that answers after unsubscribing, one that does not heed the abort', async () => {
+    let closed = false;
+    const app = express();
+    app.get('/sse', (_req, res, next) => {
+      res.on('close', () => {
+        closed = true;
+      });
+      next();
+    });
+    app.get(
+      '/sse',
+      sse(() => NEVER, { heartbeat: false }),
+    );
+    const url = `${await serve(app)}/sse`;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let answered = false;
+    const client = recorded(
+      fromEventSource(url, {
+        // A wrapper (a cache, a retry helper) that drops the signal and answers when it is ready.
+        fetch: async (input, init) => {
+          const response = await fetch(input, { ...init, signal: undefined });
+          await gate;
+          answered = true;
+          return response;
+        },
+      }),
+    );
+    client.subscription.unsubscribe();
+    release();
+    await until(() => answered, 'the late answer');
+    await until(() => closed, 'the server to see the connection close', 2_000);
+  });
+
+  it('reconnects from a stall while a fetch that does not heed the abort has yet to answer', async () => {
+    const app = express();
+    app.get(
+      '/sse',
+      sse(() => NEVER, { heartbeat: false }),
+    );
+    const url = `${await serve(app)}/sse`;
+    fakeTimers();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let answered = 0;
+    const reasons: unknown[] = [];
+    recorded(
+      fromEventSource(url, {
+        fetch: async (input, init) => {
+          const response = await fetch(input, { ...init, signal: undefined });
+          await gate;
+          answered++;
+          return response;
+        },
+        stallTimeout: 1_000,
+        onReconnect: (reason) => reasons.push(reason),
+      }),
+    );
+    await vi.advanceTimersByTimeAsync(1_000);
+    release();
+    await until(() => answered === 1, 'the late answer');
+    await until(() => reasons.length === 1, 'the reconnect', 2_000);
+    expect(reasons[0]).toBeInstanceOf(SseStallError);
+  });
+
   it('reconnects from a stalled body that abort does not cut', async () => {
     fakeTimers();
     const reasons: unknown[] = [];
