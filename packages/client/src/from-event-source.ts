@@ -175,10 +175,11 @@ async function connect(
     let wait: number | undefined;
     let parser: EventStreamParser | undefined;
     let unusable: TypeError | undefined;
+    let answer: unknown;
     try {
       arm();
       const fetcher = options.fetch ?? fetch;
-      const response = await fetcher(request, {
+      answer = fetcher(request, {
         method: options.method,
         body: options.body,
         headers,
@@ -186,6 +187,7 @@ async function connect(
         cache: 'no-store',
         signal: connection.signal,
       });
+      const response = (await answer) as Response | undefined;
       // A wrapper that forgot its return would fail every attempt: it ends the Observable instead.
       if (typeof response?.status !== 'number' || typeof response.headers?.get !== 'function') {
         unusable = new TypeError(`fetch must resolve to a Response, got ${show(response)}`);
@@ -217,7 +219,8 @@ async function connect(
         (error as { lastEventId?: string }).lastEventId = id || undefined;
         throw error;
       }
-      if (error === unusable) throw error;
+      // fetch rejects, it never throws: one that threw is broken and would throw at every attempt.
+      if (error === unusable || answer === undefined) throw error;
       reason = error;
     } finally {
       clearTimeout(timer);

@@ -539,6 +539,27 @@ describe('answers that end the stream', () => {
     );
   });
 
+  it('ends with the error of a fetch that throws instead of returning a promise, not endless retries', async () => {
+    const reasons: unknown[] = [];
+    let calls = 0;
+    const thrown = new TypeError('token is not a function');
+    const client = recorded(
+      fromEventSource('http://127.0.0.1:1/sse', {
+        // fetch itself never throws, it rejects: a wrapper that throws is broken, every time it is called.
+        fetch: (() => {
+          calls++;
+          throw thrown;
+        }) as typeof fetch,
+        retryDelay: 1,
+        onReconnect: (reason) => reasons.push(reason),
+      }),
+    );
+    await until(() => client.error !== undefined || reasons.length > 1, 'the error');
+    expect(reasons).toEqual([]);
+    expect(client.error).toBe(thrown);
+    expect(calls).toBe(1);
+  });
+
   it('ends with a TypeError, not endless retries, for a 200 event stream whose body fetch cannot read (a fetch that does not stream)', async () => {
     const reasons: unknown[] = [];
     const headers = { 'content-type': 'text/event-stream' };
