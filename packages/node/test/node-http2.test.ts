@@ -8,6 +8,7 @@ import {
   type Http2ServerResponse,
 } from 'node:http2';
 import { type AddressInfo, connect as tcpConnect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as tlsConnect } from 'node:tls';
 import { resolveStreamOptions, StreamGroup } from '@rxsse/core';
 import { concat, from, interval, map, NEVER, range } from 'rxjs';
@@ -78,6 +79,47 @@ describe('closeStreamsOnServerClose on HTTP/2: a session that begins during the 
     await once(session, 'connect');
     await waitFor(() => closed, 2_000, 'server.close() to complete');
   });
+
+  it('drops its connection at the deadline when its client reads nothing, so server.close() completes', async () => {
+    const server = createSecureServer({ ...(await selfSignedCertificate()), allowHTTP1: true }, (_req, res) =>
+      res.end(),
+    );
+    const deadline = 60_000;
+    closeStreamsOnServerClose(server, { group: new StreamGroup(), deadline });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as AddressInfo).port;
+    const accepted = once(server, 'connection');
+    const socket = tcpConnect(port, '127.0.0.1');
+    onTestFinished(() => {
+      socket.destroy();
+    });
+    await accepted;
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    let closed = false;
+    const done = new Promise<void>((resolve) => server.close(() => resolve()));
+    void done.then(() => {
+      closed = true;
+    });
+    const session = once(server, 'session');
+    // The handshake is the client's last read: its preface and SETTINGS go out, then it takes
+    // nothing more, neither the GOAWAY nor the end of the connection.
+    const tls = tlsConnect({ socket, ALPNProtocols: ['h2'], rejectUnauthorized: false });
+    tls.on('error', () => {});
+    await once(tls, 'secureConnect');
+    tls.pause();
+    tls.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), SETTINGS_FRAME]));
+    await session;
+    // Room for everything a graceful close does: the session closes, its connection stays.
+    await sleep(300);
+    expect(closed).toBe(false);
+    vi.advanceTimersByTime(deadline);
+    await Promise.race([done, sleep(5_000)]);
+    expect(closed).toBe(true);
+  });
 });
 
 describe('closeStreamsOnServerClose on HTTP/2: a server that listens again', () => {
@@ -139,6 +181,9 @@ describe('closeStreamsOnServerClose on HTTP/2: a server that listens again soon 
     expect((await readStream(session, '/sse')).body).toBe('data: a\n\n');
   });
 });
+
+/** An empty SETTINGS frame: length 0, type 0x4, no flags, stream 0. */
+const SETTINGS_FRAME = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]);
 
 describe('NodeSink on HTTP/2', () => {
   it('leaves out the HTTP/1-only headers an app set before the stream, which HTTP/2 forbids', async () => {
