@@ -500,6 +500,55 @@ describe('openEventStream: turning requests away', () => {
     await closing;
   });
 
+  it("aborts a handler still setting up when its route's own group closes, and turns its client away", async () => {
+    const group = new StreamGroup();
+    const { options, closes } = recording({ group, heartbeat: false });
+    let signal: AbortSignal | undefined;
+    const { handle, errors } = route((context) => {
+      signal = context.signal;
+      return new Promise<never>((_, reject) => {
+        context.signal.addEventListener('abort', () => reject(context.signal.reason));
+      });
+    }, options);
+    const { url } = await serve(handle);
+    const client = await rawClient(`${url}/sse`, { read: true });
+    await waitFor(() => signal !== undefined, 5000, 'the handler');
+    // No stream yet: the group's gauges do not count it.
+    expect(group.size).toBe(0);
+    // A deadline no test waits for: the close is done once the client has its answer.
+    await group.close({ retry: 1000, deadline: 2 ** 31 - 1 });
+    expect(signal!.aborted).toBe(true);
+    await client.done;
+    expect(client.text).toMatch(/^HTTP\/1\.1 200/);
+    expect(client.text.toLowerCase()).toContain('connection: close');
+    expect(client.text).toContain('retry: 1000\n\n');
+    // The abort came from the close, not from a client that left.
+    expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+    expect(errors).toEqual([]);
+  });
+
+  it("drops at the deadline a handler that goes on setting up when its route's own group closes", async () => {
+    const group = new StreamGroup();
+    let settle: (() => void) | undefined;
+    // Ignores its signal, and settles only when the test lets it.
+    const { handle, errors } = route(() => new Promise((resolve) => (settle = () => resolve(NEVER))), {
+      group,
+      heartbeat: false,
+    });
+    const { url } = await serve(handle);
+    const client = await rawClient(`${url}/sse`, { read: true });
+    try {
+      await waitFor(() => settle !== undefined, 5000, 'the handler');
+      await group.close({ retry: 1000, deadline: 200 });
+      await waitFor(() => client.closed, 5000, 'the connection to be dropped');
+      expect(client.text).toBe('');
+    } finally {
+      settle?.();
+      client.destroy();
+    }
+    expect(errors).toEqual([]);
+  });
+
   it('turns a request away once its server is marked closing, without running the handler', async () => {
     let handled = 0;
     const { handle } = route(

@@ -233,6 +233,47 @@ describe('sse(): a handler that resolves while the server shuts down', () => {
   });
 });
 
+describe("sse(): a handler still setting up when its route's own group closes", () => {
+  it('aborts its signal and turns its client away, a shutdown, without waiting for the deadline', async () => {
+    const group = new StreamGroup();
+    const { options, closes } = recording({ group });
+    let signal: AbortSignal | undefined;
+    const server = await honoHarness.start(
+      [
+        {
+          path: '/sse',
+          options,
+          events: (context) => {
+            signal = context.signal;
+            return new Promise<never>((_, reject) => {
+              context.signal.addEventListener('abort', () => reject(context.signal.reason));
+            });
+          },
+        },
+      ],
+      {},
+    );
+    const client = await rawClient(`${server.url}/sse`, { read: true });
+    try {
+      await waitFor(() => signal !== undefined, 5000, 'the handler');
+      // No stream yet: the group's gauges do not count it.
+      expect(group.size).toBe(0);
+      // A deadline no test waits for: the close is done once the client has its answer.
+      await group.close({ retry: 1000, deadline: 2 ** 31 - 1 });
+      expect(signal!.aborted).toBe(true);
+      await waitFor(() => client.text.endsWith('\r\n0\r\n\r\n'), 5000, 'the end of the response');
+      expect(client.text).toMatch(/^HTTP\/1\.1 200/);
+      expect(client.text).toContain('retry: 1000\n\n');
+      // The abort came from the close, not from a client that left.
+      expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+      expect(server.logged).toEqual([]);
+    } finally {
+      client.destroy();
+      await server.close();
+    }
+  });
+});
+
 describe('WebSink: backpressure and ending', () => {
   it('says full once the body holds 64 KiB', () => {
     const sink = new WebSink(request());

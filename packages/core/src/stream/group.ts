@@ -59,6 +59,8 @@ const uncounted = new WeakSet<StreamGroup>();
  */
 export class StreamGroup {
   readonly #streams = new Set<GroupMember>();
+  /** Handlers of its routes still setting up: a close reaches them, the gauges count no stream yet. */
+  readonly #pending = new Set<GroupMember>();
   /** The options of the last {@link close}, for the reconnect hint. */
   #shutdown: ShutdownOptions | undefined;
   #closing = 0;
@@ -85,8 +87,12 @@ export class StreamGroup {
     return total;
   }
 
-  /** @internal */
-  add(stream: GroupMember): void {
+  /** @internal `pending`: a handler still setting up, which a close aborts but no gauge counts. */
+  add(stream: GroupMember, pending = false): void {
+    if (pending) {
+      this.#pending.add(stream);
+      return;
+    }
     // A group counts in {@link allStreams} from its first stream to its last.
     if (this.#streams.size === 0 && !uncounted.has(this)) busyGroups.add(this);
     this.#streams.add(stream);
@@ -94,12 +100,14 @@ export class StreamGroup {
 
   /** @internal */
   delete(stream: GroupMember): void {
+    if (this.#pending.delete(stream)) return;
     if (this.#streams.delete(stream) && this.#streams.size === 0) busyGroups.delete(this);
   }
 
   /**
    * Closes every open stream with reason `'shutdown'`: each writes what it has queued (and the
-   * retry hint), then ends. Resolves once every connection has closed, or once `deadline` ms have
+   * retry hint), then ends; a handler of its routes still setting up has its `signal` aborted, and
+   * its client is turned away. Resolves once every connection has closed, or once `deadline` ms have
    * passed, after destroying the ones that were still flushing. A close called while another one
    * waits also waits for the connections that one is flushing (within its own `deadline`).
    */
@@ -109,7 +117,7 @@ export class StreamGroup {
     this.#shutdown = options;
     this.#closing++;
     try {
-      for (const stream of [...this.#streams]) {
+      for (const stream of [...this.#streams, ...this.#pending]) {
         stream.close('shutdown', this.reconnectHint());
         this.#flushing.add(stream);
       }

@@ -17,10 +17,11 @@ export interface AbortableSink extends Sink {
 
 /**
  * @internal A route's handler, from what it returned to its stream, as every transport runs it.
- * While a promise it returned is pending, it is one of its server's streams, so that it cannot hold
- * the server's close for as long as it takes: the shutdown aborts its `signal` (what it settles
- * with is turned away), and the deadline runs `onDeadline` while it is pending, else drops the
- * connection (the answer that turns its client away, as any stream's).
+ * While a promise it returned is pending, it is one of its server's streams, and a pending member of
+ * its route's group, so that it cannot hold the close of either for as long as it takes: the close
+ * aborts its `signal` (what it settles with is turned away), and the deadline runs `onDeadline`
+ * while it is pending, else drops the connection (the answer that turns its client away, as any
+ * stream's).
  */
 export class HandlerSetup implements GroupMember {
   readonly queuedBytes = 0;
@@ -28,6 +29,8 @@ export class HandlerSetup implements GroupMember {
   #shutDown = false;
   #closed: AbortController | undefined;
   #onDeadline: (() => void) | undefined;
+  /** Whether a deadline ran `onDeadline`, for the transport to answer. */
+  #answered = false;
 
   constructor(
     private readonly sink: AbortableSink,
@@ -36,17 +39,21 @@ export class HandlerSetup implements GroupMember {
     private readonly server: StreamGroup | undefined,
   ) {}
 
-  /** What the handler settles with; a promise is one of the server's streams until then. */
+  /** What the handler settles with; a promise is one of the server's and the group's until then. */
   async settle<T>(produced: T | PromiseLike<T>, onDeadline?: () => void): Promise<T> {
+    if (!isThenable(produced)) return produced;
     const { server } = this;
-    if (!server || !isThenable(produced)) return produced;
+    const { group } = this.options;
     this.#onDeadline = onDeadline;
-    server.add(this);
+    server?.add(this);
+    // Pending: the group's gauges count streams, and this is none yet.
+    group.add(this, true);
     try {
       return await produced;
     } finally {
       this.#onDeadline = undefined;
-      server.delete(this);
+      server?.delete(this);
+      group.delete(this);
     }
   }
 
@@ -106,7 +113,13 @@ export class HandlerSetup implements GroupMember {
   }
 
   destroy(): void {
-    if (this.#onDeadline) this.#onDeadline();
-    else this.sink.destroy();
+    // Its server's close and its group's may both reach the deadline: the answer that the first
+    // made the transport give is left to its client.
+    if (this.#answered) return;
+    const onDeadline = this.#onDeadline;
+    if (onDeadline) {
+      this.#answered = true;
+      onDeadline();
+    } else this.sink.destroy();
   }
 }
