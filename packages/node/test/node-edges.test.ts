@@ -549,6 +549,57 @@ describe('openEventStream: turning requests away', () => {
     expect(errors).toEqual([]);
   });
 
+  it("turns away a handler that resolves to no source while its route's own group closes, and reports it", async () => {
+    const group = new StreamGroup();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let entered = false;
+    const { handle, errors } = route(
+      async () => {
+        entered = true;
+        await gate; // ignores its signal
+        return 42 as never;
+      },
+      { group, heartbeat: false },
+    );
+    const { url } = await serve(handle);
+    const client = await rawClient(`${url}/sse`, { read: true });
+    await waitFor(() => entered, 5000, 'the handler');
+    const closing = group.close({ retry: 1000, deadline: 2 ** 31 - 1 });
+    release();
+    await closing;
+    await client.done;
+    expect(client.text).toMatch(/^HTTP\/1\.1 200/);
+    expect(client.text).toContain('retry: 1000\n\n');
+    // The close decides the answer; the handler's bug is still heard of, as when nothing closes.
+    expect(errors).toHaveLength(1);
+    expect(String(errors[0])).toMatch(/TypeError.*returned number 42/);
+  });
+
+  it("reports a handler that resolves to no source after its route's own group dropped it at the deadline", async () => {
+    const group = new StreamGroup();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let entered = false;
+    const { handle, errors } = route(
+      async () => {
+        entered = true;
+        await gate; // ignores its signal
+        return 42 as never;
+      },
+      { group, heartbeat: false },
+    );
+    const { url } = await serve(handle);
+    const client = await rawClient(`${url}/sse`, { read: true });
+    await waitFor(() => entered, 5000, 'the handler');
+    await group.close({ retry: 1000, deadline: 200 });
+    await waitFor(() => client.closed, 5000, 'the connection to be dropped');
+    release();
+    await waitFor(() => errors.length > 0, 5000, 'the report');
+    expect(errors).toHaveLength(1);
+    expect(String(errors[0])).toMatch(/TypeError.*returned number 42/);
+  });
+
   it('turns a request away once its server is marked closing, without running the handler', async () => {
     let handled = 0;
     const { handle } = route(

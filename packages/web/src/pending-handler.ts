@@ -1,5 +1,5 @@
 import type { ErrorReporter, HandlerSetup } from '@rxsse/core';
-import { endIterator, isAbortOf, isThenable, madeIterator } from '@rxsse/core';
+import { checkEventSource, endIterator, isAbortOf, isThenable, madeIterator } from '@rxsse/core';
 import type { WebSink } from './web-sink.js';
 
 /** What {@link settleBeforeDeadline} resolves to when the shutdown's deadline came first. */
@@ -10,7 +10,7 @@ export const CUT_SHORT: unique symbol = Symbol('rxsse.cutShort');
  * shutdown's deadline, for the fetch handler to turn its client away: a fetch handler cannot drop
  * its connection, and the runtime's close would wait for the answer as long as the handler. A
  * later result is let go: an iterator `return()`ed, a `Response`'s body cancelled, a failure
- * other than the abort reported.
+ * other than the abort, or a result that is no source, reported.
  */
 export async function settleBeforeDeadline<T>(
   setup: HandlerSetup,
@@ -35,11 +35,17 @@ export async function settleBeforeDeadline<T>(
   return settled;
 }
 
-/** Releases what a handler returned too late to be used; what that throws is reported. */
+/**
+ * Releases what a handler returned too late to be used; what that throws is reported, and so is a
+ * result that is neither a `Response` nor a source, the handler's bug.
+ */
 function letGo(late: unknown, report: ErrorReporter): void {
   try {
     if (late instanceof Response) late.body?.cancel().catch(report);
-    else endIterator(madeIterator(late), report);
+    else {
+      endIterator(madeIterator(late), report);
+      checkEventSource(late);
+    }
   } catch (error) {
     report(error);
   }

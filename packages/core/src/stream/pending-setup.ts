@@ -1,7 +1,7 @@
 import type { MessageEvent } from '../encode/types.js';
 import { isAbortOf, NO_EVENTS } from '../http/event-context.js';
 import type { Sink } from '../http/sink.js';
-import { describeValue, type EventSourceLike, isThenable } from '../http/source.js';
+import { checkEventSource, describeValue, type EventSourceLike, isThenable } from '../http/source.js';
 import { type ErrorReporter, type EventStream, streamEvents, turnAwayEventStream } from './event-stream.js';
 import type { GroupMember, StreamGroup } from './group.js';
 import type { ResolvedStreamOptions } from './options.js';
@@ -60,11 +60,15 @@ export class HandlerSetup implements GroupMember {
   /**
    * Streams `source`, unless a shutdown aborted the setup or `closing` says one began while the
    * handler ran: the close has already ended the streams it held, so one started now would keep
-   * the closing server open. The source is then never subscribed.
+   * the closing server open. The source is then never subscribed, and one that is no source at all
+   * is reported: the client has its answer, but the handler's bug must not go unheard.
    */
   start(source: EventSourceLike<MessageEvent<unknown>>, closing = false): EventStream | undefined {
-    if (this.#shutDown || closing) return this.turnAway(source);
-    return streamEvents(source, this.sink, this.options, this.report, this.server);
+    if (!this.#shutDown && !closing)
+      return streamEvents(source, this.sink, this.options, this.report, this.server);
+    const turnedAway = this.turnAway(source);
+    reportNoSource(source, this.report);
+    return turnedAway;
   }
 
   /**
@@ -121,5 +125,21 @@ export class HandlerSetup implements GroupMember {
       this.#answered = true;
       onDeadline();
     } else this.sink.destroy();
+  }
+}
+
+/**
+ * Reports what a handler settled with once its client was answered without it, if that is no
+ * source: a bug that would fail the request were nothing closing must not go unheard.
+ */
+function reportNoSource(settled: unknown, report: ErrorReporter): void {
+  try {
+    checkEventSource(settled);
+  } catch (error) {
+    try {
+      report(error);
+    } catch {
+      // The last resort failed too: there is nowhere left to tell.
+    }
   }
 }
