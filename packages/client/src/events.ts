@@ -6,7 +6,10 @@ export interface SseEvent<T extends string = string, D = string> {
   readonly type: T;
   /** The data, decoded as the contract declares (with no contract, the text that arrived). */
   readonly data: D;
-  /** The last event id at this event: what the client sends as `Last-Event-ID` if it reconnects now. */
+  /**
+   * The last event id at this event, `''` if none: what the client resumes from if it reconnects
+   * now (while neither the stream nor `lastEventId` set one, the `headers` option's, if any).
+   */
   readonly id: string;
 }
 
