@@ -182,8 +182,13 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
 
   return {
     async append(topic, message) {
-      if (message.id !== undefined && !parseStreamId(message.id))
-        throw new RangeError(`A stored event's id must be <ms>-<seq>, not ${JSON.stringify(message.id)}`);
+      // Refused here, as memoryEngine refuses them: Redis would take some that break the id rule
+      // (`5`, `5-*`), and refuse 0-0 as a failed command, as if Redis were at fault.
+      const own = message.id === undefined ? undefined : parseStreamId(message.id);
+      if (message.id !== undefined && (own === undefined || (own.ms === 0n && own.seq === 0n)))
+        throw new RangeError(
+          `A stored event's id must be <ms>-<seq> above 0-0, not ${JSON.stringify(message.id)}`,
+        );
       const key = keyOf(topic);
       const fields = toFields(message);
       const trim = { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: maxLength } } as const;

@@ -440,16 +440,17 @@ describe('redisEngine', () => {
     );
 
     const store = engine();
-    const rejected = await store.append('t', { id: '0-0', data: 'x' }).catch((error: unknown) => error);
+    await store.append('t', { id: '5-1', data: 'x' });
+    const rejected = await store.append('t', { id: '5-1', data: 'x' }).catch((error: unknown) => error);
     expect((rejected as Error).message).toBe(
-      'Redis publish on topic "t" failed: Redis replied "ERR The ID specified in XADD must be greater than 0-0"',
+      'Redis publish on topic "t" failed: Redis replied "ERR The ID specified in XADD is equal or smaller than the target stream top item"',
     );
     expect((rejected as Error).cause).toBeInstanceOf(ErrorReply);
   });
 
-  it('refuses a caller id that is not <ms>-<seq>, even one Redis would take, and stores nothing', async () => {
+  it('refuses a caller id that is not <ms>-<seq> above 0-0, even one Redis would take, and stores nothing', async () => {
     const store = engine();
-    for (const id of ['5', '5-*', '*', ' 5-1'])
+    for (const id of ['5', '5-*', '*', ' 5-1', '0-0'])
       await expect(store.append('explicit', { id, data: 'x' }), id).rejects.toThrow(
         /^A stored event's id must be <ms>-<seq>/,
       );

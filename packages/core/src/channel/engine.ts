@@ -43,7 +43,9 @@ export interface HistoryStore {
   /**
    * Stores `message` at the end of `topic` and resolves to its id: the message's own `id` if it has
    * one (an engine may refuse it, e.g. if it is not after the last id), else one the store assigns.
-   * Ids follow the id rule above. Rejects, never resolves, if the message was not stored for certain.
+   * Ids follow the id rule above. Rejects, never resolves, if the message was not stored for certain;
+   * with a `RangeError` for an own id that is no stream id or is `0-0` (Redis refuses it: no id is
+   * below it).
    */
   append(topic: string, message: MessageEvent<unknown>): Promise<string>;
   /**

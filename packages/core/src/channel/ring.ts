@@ -90,7 +90,9 @@ export class HistoryRing {
       return formatStreamId(this.#last);
     }
     const parsed = parseStreamId(own);
-    if (!parsed) throw new RangeError(`A stored event's id must be <ms>-<seq>, not ${JSON.stringify(own)}`);
+    // 0-0 too, as Redis refuses it: no id is below it, so a client could never resume before it.
+    if (!parsed || (parsed.ms === 0n && parsed.seq === 0n))
+      throw new RangeError(`A stored event's id must be <ms>-<seq> above 0-0, not ${JSON.stringify(own)}`);
     if (this.#last && compareStreamIds(parsed, this.#last) <= 0)
       throw new RangeError(`Event id ${own} is not after the last id ${formatStreamId(this.#last)}`);
     this.#last = parsed;

@@ -117,6 +117,18 @@ export function describeEngineContract(fixture: EngineFixture): void {
         expect(page.events.map((e) => e.id)).toEqual([own]);
       });
 
+      it('refuses the own id 0-0, the one no stream id is above (Redis refuses it in XADD)', async () => {
+        const store = await engine();
+        const topic = freshTopic();
+        // A RangeError, as for an id that is no stream id: the id alone is wrong, whatever is stored.
+        await expect(store.append(topic, { data: 'zero', id: '0-0' })).rejects.toThrow(RangeError);
+        // Nothing was stored: 0-0 stays an id the topic never had, and the first id is the next one.
+        await expect(store.append(topic, { data: 'first', id: '0-1' })).resolves.toBe('0-1');
+        expect(await store.read(topic, '0-0', { count: 10, bytes: 1 << 20 })).toMatchObject({
+          truncated: true,
+        });
+      });
+
       it('reads the events after an id, in order, with their data and type', async () => {
         const store = await engine();
         const topic = freshTopic();
