@@ -19,7 +19,8 @@ export interface ChannelOptions {
    * instead of a partial replay, and continues live. The replay is queued for the client at once,
    * so keep `bytes` well under the route's `maxQueueBytes` (events take a few dozen bytes more on
    * the wire than they count here, where each line of string data is counted as it is sent; more
-   * if the routes' `serialize` writes several lines).
+   * if the routes' `serialize` writes several lines or more than JSON: data that is not a string
+   * is counted as its JSON, see `ReplayLimit.bytes` for why).
    * @defaultValue `{ events: 1000, bytes: 524_288 }`
    */
   maxReplay?: Partial<ReplayLimit>;

@@ -10,6 +10,13 @@ export interface ReplayLimit {
    * Most bytes, as `messageSize` counts them, and 6 more for each line break in string data (each
    * line after the first costs `data: ` and a line end on the wire): within a few dozen bytes an
    * event of the replay's size on the wire.
+   *
+   * Data that is not a string is counted as its JSON, also when the routes' `serialize` writes it
+   * otherwise (several lines, say `JSON.stringify(data, null, 2)`, or longer text): counting what
+   * `serialize` writes would run it on every replayed event twice, since the store counts pages
+   * without the routes' options, and each route's stream formats the event again from the data
+   * object the channel hands out (its filters and operators see the object, not text). Lower
+   * `bytes` by what such a `serialize` adds.
    */
   bytes: number;
 }
