@@ -16,7 +16,7 @@ export interface SseEvent<T extends string = string, D = string> {
 /**
  * Why events may be missing, as an rxsse channel reports it: the id the client resumed from is
  * unknown or too old (`history`), more events followed it than the channel replays (`limit`), or the
- * channel's live feed lost events (`gap`).
+ * channel's live feed lost events, or the route dropped some for a slow client (`gap`).
  */
 export interface HistoryTruncatedData {
   /** The last id the client had before the gap, `null` if none. */

@@ -165,6 +165,43 @@ describe('Channel', () => {
     expect(fits.ids()).toEqual(ids.slice(9));
   });
 
+  it.each(['drop-oldest', 'drop-newest'] as const)(
+    'tells a resuming client on a %s route whose queue its replay overflows that events are missing, once',
+    async (onOverflow) => {
+      const chat = createChannel(memoryEngine(), 'room');
+      const first = await chat.publish({ data: 'start' });
+      const ids: string[] = [];
+      for (let i = 0; i < 20; i++) ids.push(await chat.publish({ data: 'x'.repeat(100) }));
+      const sink = new MemorySink();
+      // A client that reads nothing yet: the replay waits in the route's queue, which holds ~7 of 20.
+      sink.full = true;
+      const source = await chat.subscribe({ lastEventId: first, signal: sink.signal });
+      const stream = streamEvents(source, sink, { heartbeat: false, onOverflow, maxQueueBytes: 1000 });
+      await until(() => stream.queuedBytes > 0, 'the replay queued');
+      sink.release();
+      // Told as soon as it has room, not at the next event, which may come much later.
+      await until(() => sink.text.includes('event: history-truncated'), 'the truncation event');
+      const live = await chat.publish({ data: 'live' });
+      await until(() => sink.text.includes(`id: ${live}\n`), 'the live event');
+      const blocks = sink.text.split('\n\n').filter((block) => block !== '');
+      const idOf = (block: string) => /^id: (.+)$/m.exec(block)?.[1];
+      const at = blocks.findIndex((block) => block.startsWith('event: history-truncated'));
+      // Once, after the last event before it, with its id: the client's Last-Event-ID there.
+      expect(blocks.filter((block) => block.startsWith('event: history-truncated'))).toHaveLength(1);
+      expect(blocks[at]).toBe(
+        `event: history-truncated\ndata: {"lastEventId":"${idOf(blocks[at - 1]!)}","reason":"gap"}`,
+      );
+      const sent = blocks.map(idOf).filter((id) => id !== undefined);
+      expect(sent.at(-1)).toBe(live);
+      const replayed = sent.slice(0, -1);
+      expect(replayed).toEqual(ids.filter((id) => replayed.includes(id)));
+      // Dropped events stay counted, the truncation event being none of them.
+      expect(replayed.length + stream.stats.dropped).toBe(ids.length);
+      expect(stream.stats.dropped).toBeGreaterThan(0);
+      stream.close();
+    },
+  );
+
   it('sends the replay, then held live events it did not contain, never an id twice or backwards', async () => {
     const script = scriptedEngine();
     const chat = createChannel(script.engine, 'room');

@@ -5,6 +5,7 @@ import type { FormatOptions, MessageEvent } from '../encode/types.js';
 import { utf8Length } from '../encode/utf8.js';
 import { SOURCE_HEADERS, type WithSourceHeaders } from '../http/headers.js';
 import { describeValue, isThenable } from '../http/source.js';
+import { SOURCE_GAP_EVENT, type WithSourceGapEvent } from '../http/source-gap.js';
 import { unlessAborted } from './aborted.js';
 import type { ChannelEngine, StoredMessage } from './engine.js';
 import { ChannelUnavailableError, checkEngineId } from './errors.js';
@@ -148,7 +149,9 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
    * the source fails with {@link ChannelUnavailableError}: the stream answers 200 and ends, and
    * the client reconnects with the same `Last-Event-ID` (it would not after an error status).
    * When the engine closes, the source completes after what it was sent: the stream ends with
-   * reason `complete`, and the client reconnects too.
+   * reason `complete`, and the client reconnects too. Return the source itself from the handler:
+   * piped through operators, it loses the truncation header, and the truncation event a route that
+   * drops events (`onOverflow`) sends after them.
    *
    * @throws the reason of `options.signal` (as a rejection), once it aborts while the engine has not
    *   answered yet: the listener is released and no more history is read.
@@ -197,7 +200,7 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
         return throwError(() => error);
       }
     }
-    return feedSource(feed, replay, unlisten, signal) as unknown as ChannelSource<M>;
+    return feedSource(feed, replay, unlisten, signal, this.#truncation) as unknown as ChannelSource<M>;
   }
 }
 
@@ -224,12 +227,15 @@ export function createChannel<M extends MessageEvent<unknown> = MessageEvent>(
   return new Channel<M>(engine, topic, options);
 }
 
+type FeedSource = Observable<ChannelEvent> & WithSourceHeaders & WithSourceGapEvent;
+
 function feedSource(
   feed: ChannelFeed,
   replay: Replay,
   unlisten: () => void,
   signal: AbortSignal | undefined,
-): Observable<ChannelEvent> & WithSourceHeaders {
+  truncation: TruncationEventFactory,
+): FeedSource {
   let released = false;
   const release = () => {
     if (released) return;
@@ -249,7 +255,7 @@ function feedSource(
 
   // Sent once, then dropped: the source lives as long as the stream, the replayed events need not.
   let pending: Replay | undefined = replay;
-  const source: Observable<ChannelEvent> & WithSourceHeaders = new Observable<ChannelEvent>((subscriber) => {
+  const source: FeedSource = new Observable<ChannelEvent>((subscriber) => {
     if (pending === undefined) {
       subscriber.error(new Error('A channel subscription can be subscribed to only once'));
       return;
@@ -261,6 +267,9 @@ function feedSource(
     return release;
   });
   if (replay.truncated || feed.heldGap) source[SOURCE_HEADERS] = TRUNCATED_HEADERS;
+  // A route whose overflow policy drops events (a replay larger than its queue, a slow client)
+  // sends the truncation event where it dropped them: no client misses events unaware.
+  source[SOURCE_GAP_EVENT] = (lastEventId) => truncation(lastEventId, 'gap');
   return source;
 }
 

@@ -13,7 +13,9 @@ export const DEFAULT_TRUNCATION_EVENT_TYPE = 'history-truncated';
  * Why events may be missing:
  * - `'history'`: the client's `Last-Event-ID` is unknown to the store or older than what it keeps;
  * - `'limit'`: more events followed it than the channel's `maxReplay` allows to replay;
- * - `'gap'`: the live feed lost events (e.g. Redis restarted without its data).
+ * - `'gap'`: the live feed lost events (e.g. Redis restarted without its data), or the route's
+ *   `onOverflow` policy (`drop-oldest`, `drop-newest`) dropped events for a slow client, or a replay
+ *   larger than its queue: the event then follows the dropped ones.
  */
 export type TruncationReason = 'history' | 'limit' | 'gap';
 

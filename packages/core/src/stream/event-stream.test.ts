@@ -1,5 +1,6 @@
 import { from, map, NEVER, Observable, Subject, scan } from 'rxjs';
 import { describe, expect, expectTypeOf, it } from 'vitest';
+import { SOURCE_GAP_EVENT } from '../http/source-gap.js';
 import {
   allStreams,
   type CloseReason,
@@ -272,6 +273,31 @@ describe('streamEvents', () => {
       1, 600, 900,
     ]);
   });
+
+  it.each(['drop-oldest', 'drop-newest'] as const)(
+    'sends the gap event a source carries after the events %s dropped: once, within the cap, not counted as dropped',
+    async (onOverflow) => {
+      const subject = new Subject<MessageEvent>();
+      const source = Object.assign(subject.asObservable(), {
+        [SOURCE_GAP_EVENT]: (lastEventId: string | null) => ({ type: 'gap', data: `after ${lastEventId}` }),
+      });
+      const { sink, stream } = run(source, { onOverflow, maxQueueBytes: 1000 });
+      sink.full = true;
+      // 100 bytes each on the wire: the queue holds 10 of 40, and the policy keeps dropping.
+      const ids = Array.from({ length: 40 }, (_, i) => String(i).padStart(2, '0'));
+      for (const id of ids) subject.next({ id, data: 'x'.repeat(85) });
+      await Promise.resolve();
+      sink.release();
+      const blocks = sink.text.split('\n\n').filter((block) => block !== '');
+      const gaps = blocks.flatMap((block, i) => (block.startsWith('event: gap') ? [i] : []));
+      expect(gaps).toHaveLength(1);
+      const sent = blocks.map((block) => /^id: (.+)$/m.exec(block)?.[1]).filter((id) => id !== undefined);
+      expect(blocks[gaps[0]!]).toBe(`event: gap\ndata: after ${sent[gaps[0]! - 1]}`);
+      expect(sent).toEqual(ids.filter((id) => sent.includes(id)));
+      expect(sent.length + stream.stats.dropped).toBe(ids.length);
+      expect(stream.stats.peakQueuedBytes).toBeLessThanOrEqual(1000);
+    },
+  );
 
   it('keeps any cap with drop-oldest: above 64 KiB, and across drains that took unmeasured events', async () => {
     const data = 'x'.repeat(992); // 1,000 bytes an event

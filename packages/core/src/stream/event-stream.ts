@@ -6,7 +6,9 @@ import { utf8Bytes, utf8Length } from '../encode/utf8.js';
 import { removedHeaders, SOURCE_HEADERS, sseHeaders, type WithSourceHeaders } from '../http/headers.js';
 import type { Sink } from '../http/sink.js';
 import { checkEventSource, type EventSourceLike, isSubscribable } from '../http/source.js';
+import { SOURCE_GAP_EVENT, type WithSourceGapEvent } from '../http/source-gap.js';
 import { flushThisTick } from './flush-tick.js';
+import { GapNotice } from './gap-notice.js';
 import type { GroupMember, StreamGroup } from './group.js';
 import { type HeartbeatTarget, joinHeartbeat, leaveHeartbeat } from './heartbeat.js';
 import { streamLifetime } from './lifetime.js';
@@ -23,6 +25,7 @@ export type ErrorReporter = (error: unknown) => void;
 const consoleReporter: ErrorReporter = (error) => console.error('rxsse: unhandled event-stream error', error);
 
 const HEARTBEAT = utf8Bytes(':\n');
+const NO_GAP = new GapNotice(() => ({ data: '' }));
 
 /**
  * Runs one event-stream connection: takes messages from a source, encodes each once, queues them
@@ -32,7 +35,7 @@ const HEARTBEAT = utf8Bytes(':\n');
  *
  * The stream itself holds the lifecycle: writing, the stall and lifetime timers, and the one
  * teardown. Its parts each have a module: the queue and its overflow policies (`queue.ts`,
- * `overflow.ts`), feeding from the source (`source-feed.ts`), the end-of-tick flush
+ * `overflow.ts`, `gap-notice.ts`), feeding from the source (`source-feed.ts`), the end-of-tick flush
  * (`flush-tick.ts`) and the heartbeat wheel (`heartbeat.ts`).
  */
 export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, FormatReader {
@@ -60,6 +63,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   #lifetimeTimer: ReturnType<typeof setTimeout> | undefined;
   #heartbeatSlot: Set<HeartbeatTarget> | undefined;
   #feed: SourceFeed | undefined;
+  /** For a source with a gap event (a channel's truncation event): where it goes when events are dropped. */
+  #gap: GapNotice | undefined;
   readonly #format: (message: MessageEvent<unknown>, reader: FormatReader) => string;
   readonly #onAbort = () => this.#finish('client');
 
@@ -78,6 +83,9 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     // Reassigned here, `#reason` is a changing field from the first stream on.
     this.#reason = 'complete';
     this.#reason = undefined;
+    // So is `#gap`, which only a channel's stream sets.
+    this.#gap = NO_GAP;
+    this.#gap = undefined;
   }
 
   /** Why the stream ended, or `undefined` while it is open. */
@@ -134,6 +142,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     this.server?.add(this);
     const own = (source as WithSourceHeaders)[SOURCE_HEADERS];
     const overrides = own ? { ...options.headers, ...own } : options.headers;
+    const gapEvent = (source as WithSourceGapEvent)[SOURCE_GAP_EVENT];
+    if (typeof gapEvent === 'function') this.#gap = new GapNotice(gapEvent);
     sink.open(sseHeaders(sink.http2, overrides), removedHeaders(overrides, sink.http2));
     if (options.retry !== undefined) this.#write(utf8Bytes(formatRetry(options.retry)), 0);
     if (options.heartbeat !== false) this.#heartbeatSlot = joinHeartbeat(options.heartbeat, this);
@@ -242,27 +252,10 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     this.#queue ??= new EventQueue(!dropsQueuedEvents(this.options.onOverflow));
     const queue = this.#queue;
     const cap = this.options.maxQueueBytes;
-    if (queue.mayPass(text, cap)) {
-      // The queue could pass the cap: from here on, count exact bytes.
-      const size = utf8Length(text);
-      if (size > cap) {
-        this.#refuseLarger(size);
-        return;
-      }
-      if (queue.bytes() + size > cap) {
-        const outcome = overflowPolicies[this.options.onOverflow](queue, size, cap);
-        if (outcome === 'close') {
-          // The event that passed the cap is lost with the queued ones (which the close counts).
-          this.#dropped(1);
-          this.#finish('overflow');
-          return;
-        }
-        this.#dropped(outcome === 'skip' ? 1 : outcome);
-        if (outcome === 'skip') return;
-      }
-      queue.add(text, size);
-      this.#notePeak(queue.bytes());
+    if (this.#gap?.owed || queue.mayPass(text, cap)) {
+      if (!this.#queueMeasured(queue, text, cap)) return;
     } else queue.add(text);
+    this.#gap?.queued(message.id);
     if (!this.#writable) return;
     // A tick that emits more than a chunk writes it as it goes: the client reads the first chunk
     // while the source produces the rest (a 100,000-event burst arrives ~1.3x sooner).
@@ -272,6 +265,76 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       this.#flushScheduled = true;
       flushThisTick(this);
     }
+  }
+
+  /**
+   * Queues `text` where the queue could pass `cap`, or a gap event waits to go before it: counted in
+   * exact bytes, and past the cap met by the overflow policy. False if the event was not queued.
+   */
+  #queueMeasured(queue: EventQueue, text: string, cap: number): boolean {
+    const size = utf8Length(text);
+    if (size > cap) {
+      this.#refuseLarger(size);
+      return false;
+    }
+    for (;;) {
+      const gap = this.#gap?.owed ? this.#gapText(queue) : undefined;
+      if (this.#reason !== undefined) return false;
+      const gapSize = gap === undefined ? 0 : utf8Length(gap);
+      if (queue.bytes() + gapSize + size <= cap) {
+        if (gap !== undefined) {
+          this.#gap!.added(queue.length);
+          queue.add(gap, gapSize);
+        }
+        queue.add(text, size);
+        this.#notePeak(queue.bytes());
+        return true;
+      }
+      // No room for the gap event and this one even in an empty queue: this one is dropped too.
+      const outcome =
+        gapSize + size > cap ? 'skip' : overflowPolicies[this.options.onOverflow](queue, gapSize + size, cap);
+      if (outcome === 'close') {
+        // The event that passed the cap is lost with the queued ones (which the close counts).
+        this.#dropped(1);
+        this.#finish('overflow');
+        return false;
+      }
+      if (outcome === 'skip') {
+        this.#dropped(1);
+        // Events were lost: a source that says how is told where, so its client is not left unaware.
+        this.#gap?.skipped();
+        return false;
+      }
+      this.#dropped(this.#gap ? this.#gap.droppedOldest(outcome) : outcome);
+    }
+  }
+
+  /**
+   * The source's gap event as text, after the last event the client gets before it: the last
+   * queued, or with none queued (all dropped), the last written. One that cannot be sent is
+   * refused (reported) once, and owed no more.
+   */
+  #gapText(queue: EventQueue): string | undefined {
+    const gap = this.#gap!;
+    let text: string | undefined;
+    try {
+      text = this.#tryFormat(gap.message(queue.length > 0));
+    } catch (error) {
+      this.#refuse(error);
+    }
+    if (text === undefined) gap.owed = false;
+    return text;
+  }
+
+  /** Queues the owed gap event once the client has room for it, though no event followed the drop. */
+  #queueGap(queue: EventQueue): void {
+    const gap = this.#gapText(queue);
+    if (gap === undefined || this.#reason !== undefined) return;
+    const size = utf8Length(gap);
+    if (queue.bytes() + size > this.options.maxQueueBytes) return;
+    this.#gap!.added(queue.length);
+    queue.add(gap, size);
+    this.#writeChunks(queue);
   }
 
   /** @internal A message pulled from an AsyncIterable while the transport has room: written at once. */
@@ -304,8 +367,9 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   flush(): void {
     this.#flushScheduled = false;
     const queue = this.#queue;
-    if (this.#reason !== undefined || !this.#writable || queue === undefined || queue.length === 0) return;
-    this.#writeChunks(queue);
+    if (this.#reason !== undefined || !this.#writable || queue === undefined) return;
+    if (queue.length > 0) this.#writeChunks(queue);
+    if (this.#gap?.owed && this.#writable && this.#reason === undefined) this.#queueGap(queue);
   }
 
   /** @internal Hands an error to `onError`, else to the framework's log; neither may throw out of the stream. */
@@ -383,7 +447,9 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       const count = queue.length;
       const chunk = queue.take();
       written += chunk.length;
-      this.#write(chunk, count - queue.length);
+      const taken = count - queue.length;
+      this.#gap?.taken(taken, queue.length === 0);
+      this.#write(chunk, taken);
     } while (queue.length > 0 && (all || this.#writable));
     this.#notePeak(queue.length > 0 ? written + queue.bytes() : written);
   }

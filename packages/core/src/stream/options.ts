@@ -26,7 +26,8 @@ export interface StreamOptions extends FormatOptions {
   maxQueueBytes?: number;
   /**
    * `'close'` ends the response (the client reconnects with `Last-Event-ID`); `'drop-oldest'` and
-   * `'drop-newest'` discard events and count them in `stats.dropped`.
+   * `'drop-newest'` discard events and count them in `stats.dropped`. A channel's subscriber is then
+   * sent the channel's truncation event (reason `gap`) after them, so it knows events are missing.
    * @defaultValue 'close'
    */
   onOverflow?: OverflowPolicy;
