@@ -42,7 +42,8 @@ export interface HistoryPage {
 export interface HistoryStore {
   /**
    * Stores `message` at the end of `topic` and resolves to its id: the message's own `id` if it has
-   * one (an engine may refuse it, e.g. if it is not after the last id), else one the store assigns.
+   * one, in its plain form (`5-1` for `0005-01`, as Redis keeps it; an engine may refuse it, e.g. if
+   * it is not after the last id), else one the store assigns.
    * Ids follow the id rule above. Rejects, never resolves, if the message was not stored for certain;
    * with a `RangeError` for an own id that is no stream id or is `0-0` (Redis refuses it: no id is
    * below it).

@@ -44,17 +44,18 @@ export class HistoryRing {
   }
 
   /**
-   * Stores `message` under its own id (a `<ms>-<seq>` id after the last one) or a new one, and
-   * returns the stored message: the object every subscriber and every replay will be handed.
+   * Stores `message` under its own id (a `<ms>-<seq>` id after the last one, without leading zeros)
+   * or a new one, and returns the stored message: the object every subscriber and every replay will
+   * be handed.
    */
   append(message: MessageEvent<unknown>): StoredMessage {
     // Sized first: data that cannot be serialized is refused before it takes an id.
     let size = messageSize(message);
     const id = this.#nextId(message.id);
     let stored = message as StoredMessage;
-    if (message.id === undefined) {
+    if (message.id !== id) {
       stored = { ...message, id };
-      size += id.length;
+      size += id.length - (message.id?.length ?? 0);
     }
     this.#positions.set(id, this.#base + this.#events.length);
     this.#events.push(stored);
@@ -96,7 +97,8 @@ export class HistoryRing {
     if (this.#last && compareStreamIds(parsed, this.#last) <= 0)
       throw new RangeError(`Event id ${own} is not after the last id ${formatStreamId(this.#last)}`);
     this.#last = parsed;
-    return own;
+    // In its plain form, as Redis stores it (`007` is `7`): the id a client is sent and resumes from.
+    return formatStreamId(parsed);
   }
 
   #evict(): void {

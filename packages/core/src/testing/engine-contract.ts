@@ -117,6 +117,19 @@ export function describeEngineContract(fixture: EngineFixture): void {
         expect(page.events.map((e) => e.id)).toEqual([own]);
       });
 
+      it('stores an own id written with leading zeros in its plain form, as Redis does', async () => {
+        const store = await engine();
+        const topic = freshTopic();
+        const [first] = await publishAll(store, topic, 1);
+        const { ms } = parseStreamId(first!)!;
+        const plain = `${ms + 1000n}-7`;
+        await expect(store.append(topic, { data: 'mine', id: `000${ms + 1000n}-007` })).resolves.toBe(plain);
+        const page = await store.read(topic, first!, { count: 10, bytes: 1 << 20 });
+        expect(page.events.map((e) => e.id)).toEqual([plain]);
+        // A client resumes from the id it was sent: the plain one.
+        expect((await store.read(topic, plain, { count: 10, bytes: 1 << 20 })).truncated).toBe(false);
+      });
+
       it('refuses the own id 0-0, the one no stream id is above (Redis refuses it in XADD)', async () => {
         const store = await engine();
         const topic = freshTopic();
