@@ -68,9 +68,12 @@ export class HistoryRing {
   /** Events after `afterId` within `limit`; `truncated` if `afterId` is unknown or was evicted. */
   read(afterId: string, limit: ReadLimit): HistoryPage {
     let start: number;
-    const position = this.#positions.get(afterId);
+    // Ids are kept in their plain form: `007` is `7`, as Redis reads it.
+    const parsed = parseStreamId(afterId);
+    const id = parsed ? formatStreamId(parsed) : afterId;
+    const position = this.#positions.get(id);
     if (position !== undefined) start = position - this.#base + 1;
-    else if (afterId === this.#lastEvicted) start = this.#head;
+    else if (id === this.#lastEvicted) start = this.#head;
     else return { events: [], bytes: 0, truncated: true, more: false };
 
     const events: StoredMessage[] = [];

@@ -130,6 +130,16 @@ export function describeEngineContract(fixture: EngineFixture): void {
         expect((await store.read(topic, plain, { count: 10, bytes: 1 << 20 })).truncated).toBe(false);
       });
 
+      it('reads after an id written with leading zeros as after its plain form, as Redis does', async () => {
+        const store = await engine();
+        const topic = freshTopic();
+        const [first, ...rest] = await publishAll(store, topic, 3);
+        const [ms, seq] = first!.split('-');
+        const page = await store.read(topic, `00${ms}-00${seq}`, { count: 10, bytes: 1 << 20 });
+        expect(page).toMatchObject({ truncated: false, more: false });
+        expect(page.events.map((e) => e.id)).toEqual(rest);
+      });
+
       it('refuses the own id 0-0, the one no stream id is above (Redis refuses it in XADD)', async () => {
         const store = await engine();
         const topic = freshTopic();
