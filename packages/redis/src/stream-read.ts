@@ -11,13 +11,20 @@ import { fromEntry } from './stream-fields.js';
 const TRUNCATED: HistoryPage = Object.freeze({ events: [], bytes: 0, truncated: true, more: false });
 
 /**
+ * Entries a page's first `XRANGE` asks for after the id: later ones are sized by what these weighed,
+ * so a page of large events does not fetch every entry its count allows.
+ */
+const PROBE = 4;
+
+/**
  * One page of `key` after `afterId`. `afterId` must still be in the stream: an id trimmed away
  * (older than the first entry), never written, or written to a stream Redis has since lost (a
  * restart without persistence) all fail this one check, so they all say `truncated`, and an id that
- * does not even parse as a stream id never reaches Redis. One `XRANGE` from the id itself, so no
- * trim can slip between the check and the page, and no id makes Redis refuse the range (it does
- * refuse an exclusive `(<id>` after the largest id). An entry this engine did not write is told to
- * `onError` and makes the page `truncated` too: skipped, it would be a hole.
+ * does not even parse as a stream id never reaches Redis. Each `XRANGE` starts at an id itself (the
+ * page's, then its last entry so far), so no trim can slip between the check and what follows, and
+ * no id makes Redis refuse the range (it does refuse an exclusive `(<id>` after the largest id).
+ * An entry this engine did not write is told to `onError` and makes the page `truncated` too:
+ * skipped, it would be a hole.
  */
 export async function readPage(
   client: RedisClient,
@@ -29,30 +36,42 @@ export async function readPage(
   const parsed = parseStreamId(afterId);
   if (!parsed) return TRUNCATED;
   // Redis reads any id that parses, leading zeros too; replies name it in this form.
-  const start = formatStreamId(parsed);
-  // The id itself, the page, and one more that says whether the page is the end.
-  const entries = (await client.xRange(key, start, '+', { COUNT: limit.count + 2 })) ?? [];
-  if (entries[0]?.id !== start) return TRUNCATED;
-
+  let from = formatStreamId(parsed);
   const events: StoredMessage[] = [];
   let bytes = 0;
-  let i = 1;
-  for (; i < entries.length && events.length < limit.count; i++) {
-    const entry = entries[i]!;
-    let decoded: ReturnType<typeof fromEntry>;
-    try {
-      decoded = fromEntry(entry.id, entry.message);
-    } catch (error) {
-      // Failing the read instead would fail every reconnect with this id, for good.
-      onError(error);
-      return TRUNCATED;
+  // Entries to fetch after `from`: those the page may still take, and one more that says whether
+  // the page is the end.
+  let wanted = Math.min(limit.count, PROBE) + 1;
+  for (;;) {
+    const entries = (await client.xRange(key, from, '+', { COUNT: wanted + 1 })) ?? [];
+    if (entries[0]?.id !== from) {
+      if (events.length === 0) return TRUNCATED;
+      // Trimmed past what this page read: the next page, from its last event, says so.
+      return { events, bytes, truncated: false, more: true };
     }
-    const { message, size } = decoded;
-    if (bytes + size > limit.bytes) break;
-    events.push(message);
-    bytes += size;
+    for (let i = 1; i < entries.length; i++) {
+      if (events.length >= limit.count) return { events, bytes, truncated: false, more: true };
+      const entry = entries[i]!;
+      let decoded: ReturnType<typeof fromEntry>;
+      try {
+        decoded = fromEntry(entry.id, entry.message);
+      } catch (error) {
+        // Failing the read instead would fail every reconnect with this id, for good.
+        onError(error);
+        return TRUNCATED;
+      }
+      const { message, size } = decoded;
+      if (bytes + size > limit.bytes) return { events, bytes, truncated: false, more: true };
+      events.push(message);
+      bytes += size;
+    }
+    if (entries.length <= wanted) return { events, bytes, truncated: false, more: false };
+    // Every entry fetched fit, and more follow: as many again as the bytes left hold at the size
+    // seen so far.
+    from = entries[entries.length - 1]!.id;
+    const fit = Math.floor((limit.bytes - bytes) / (bytes / events.length));
+    wanted = Math.min(limit.count - events.length, fit) + 1;
   }
-  return { events, bytes, truncated: false, more: i < entries.length };
 }
 
 /** A stream entry as node-redis returns it. */

@@ -457,6 +457,29 @@ describe('redisEngine', () => {
     expect(await redis.raw.exists('sse:{explicit}')).toBe(0);
   });
 
+  it('fetches about what a page can hold, not every entry its count allows, when events are large', async () => {
+    const store = engine();
+    const big = 'x'.repeat(100_000);
+    const ids: string[] = [];
+    for (let i = 0; i < 100; i++) ids.push(await store.append('large', { data: big }));
+    const sent = async () =>
+      Number((await redis.raw.info('stats')).match(/total_net_output_bytes:(\d+)/)?.[1] ?? Number.NaN);
+    const before = await sent();
+    const page = await store.read('large', ids[0]!, { count: 500, bytes: 524_288 });
+    const fetched = (await sent()) - before;
+    expect(page.events.map((e) => e.id)).toEqual(ids.slice(1, 6));
+    expect(page).toMatchObject({ truncated: false, more: true });
+    // The page holds 5 events of 100 kB: reading all 100 entries (10 MB) for them would make a
+    // replay of large events slow, and one over the command timeout would fail every reconnect.
+    expect(fetched).toBeLessThan(1_500_000);
+    // Small events after them: a page of several fetches, each from the last, leaves none out.
+    const small: string[] = [];
+    for (let i = 0; i < 20; i++) small.push(await store.append('large', { data: `s${i}` }));
+    const rest = await store.read('large', ids[98]!, { count: 500, bytes: 524_288 });
+    expect(rest.events.map((e) => e.id)).toEqual([ids[99], ...small]);
+    expect(rest).toMatchObject({ truncated: false, more: false });
+  });
+
   it('answers any id it cannot place with the truncation signal, never as if Redis were down', async () => {
     const outcomes: string[] = [];
     const channel = createChannel(engine(), 'odd ids', { onReplay: (outcome) => outcomes.push(outcome) });
