@@ -23,12 +23,13 @@ export interface Connections {
   main: RedisClient;
   /** A connection of its own for a blocking reader, with the offline queue off. */
   reading(): RedisClient;
-  /** While `main` does not take commands yet, a promise of when it does. */
+  /** While `main` does not take commands yet (a Cluster's first connect, a connection being replaced), a promise of when it does. */
   connecting(): Promise<void> | undefined;
   /**
-   * A call on `main` got no reply in time while it was connected. On a single Redis, a new
-   * connection replaces it: a connection cut off silently would otherwise fail every call, until
-   * TCP gave up on it minutes later. The calls still waiting on it reject at once.
+   * A call on `main` got no reply in time while it was connected, or while its handshake went
+   * unanswered for as long. On a single Redis, a new connection replaces it: a connection cut off
+   * silently would otherwise fail every call, until TCP gave up on it minutes later. The calls still
+   * waiting on it reject at once.
    */
   stalled(): void;
   /**
@@ -61,18 +62,45 @@ export function openConnections(options: {
   };
   if (options.cluster === undefined) {
     const main = watched(createClient({ ...clientOptions, url: options.url, commandOptions }));
+    let closed = false;
+    /** The latest `connect()`, settled either way. */
+    let attempt: Promise<void>;
+    /** A connect given up on: its end is no failure to report. */
+    let abandoned: Promise<void> | undefined;
+    /** Until a connect given up on has ended and the next one started: when calls may be sent. */
+    let replacing: Promise<void> | undefined;
+    const connect = () => {
+      const started: Promise<void> = main.connect().then(
+        () => {},
+        (error: unknown) => {
+          if (started !== abandoned) onError(error);
+        },
+      );
+      attempt = started;
+    };
     // Commands queue until the first connection is up (and while it reconnects), each within its
     // timeout.
-    main.connect().catch(onError);
-    let closed = false;
+    connect();
     return {
       main,
       reading: () => watched(main.duplicate({ disableOfflineQueue: true })),
-      connecting: () => undefined,
+      connecting: () => replacing,
       stalled: () => {
         if (closed || !main.isOpen) return;
+        if (main.isReady) {
+          main.destroy();
+          connect();
+          return;
+        }
+        // Its handshake got no answer. node-redis goes on with that connect after destroy() until
+        // its socket has closed: a connect() started before then would run beside it, and leave a
+        // socket of its own that nobody closes.
+        abandoned = attempt;
         main.destroy();
-        main.connect().catch(onError);
+        replacing = attempt.then(() => {
+          replacing = undefined;
+          if (!closed && !main.isOpen) connect();
+        });
       },
       close: () => {
         closed = true;

@@ -12,6 +12,10 @@ export class TimedClient {
   #lastError: unknown;
   /** The connection was dropped for a call that got no reply, and no new one is ready yet. */
   #dropped = false;
+  /** Whether the dropped connection had been ready (else its handshake went unanswered). */
+  #droppedReady = false;
+  /** When the socket of the connection being set up connected, while its handshake waits. */
+  #handshakeSince: number | undefined;
 
   constructor(
     readonly client: RedisClient,
@@ -23,20 +27,26 @@ export class TimedClient {
      */
     private readonly connecting: () => Promise<void> | undefined = () => undefined,
     /**
-     * A call got no reply in time while the client was connected: the connection may be dead
-     * without knowing it (a route gone, a peer gone without a reset).
+     * A call got no reply in time while the client was connected, or while its handshake had gone
+     * unanswered for as long: the connection may be dead without knowing it (a route gone, a peer
+     * gone without a reset).
      */
     private readonly stalled: () => void = () => {},
   ) {
     const failed = (error: unknown) => {
       this.#lastError = error;
+      this.#handshakeSince = undefined;
     };
     // A Cluster client reports its nodes' connection errors as `node-error`.
     client.on('error', failed);
     client.on('node-error', failed);
+    client.on('connect', () => {
+      this.#handshakeSince = Date.now();
+    });
     client.on('ready', () => {
       this.#lastError = undefined;
       this.#dropped = false;
+      this.#handshakeSince = undefined;
     });
   }
 
@@ -58,7 +68,7 @@ export class TimedClient {
       if (error instanceof TimeoutError) throw this.#timeout(ms);
       // Dropped with the connection it waited on, which another call found silent for `timeoutMs`.
       if (error instanceof DisconnectsClientError && this.#dropped)
-        throw new RedisTimeoutError(this.timeoutMs, true);
+        throw new RedisTimeoutError(this.timeoutMs, this.#droppedReady);
       throw error;
     });
     return Promise.race([settled, expired]).finally(() => clearTimeout(timer));
@@ -80,8 +90,13 @@ export class TimedClient {
 
   #timeout(ms: number): RedisTimeoutError {
     const { isReady } = this.client;
-    if (isReady) {
+    // node-redis bounds connecting, not the handshake after it (HELLO and the like): a connection
+    // that opened and never got its answer (a proxy whose Redis is gone) would wait for good.
+    const unanswered = this.#handshakeSince !== undefined && Date.now() - this.#handshakeSince >= ms;
+    if (isReady || unanswered) {
+      this.#handshakeSince = undefined;
       this.#dropped = true;
+      this.#droppedReady = isReady;
       this.stalled();
     }
     return new RedisTimeoutError(ms, isReady, isReady ? undefined : this.#lastError);

@@ -75,6 +75,32 @@ describe('redisEngine with its command connection cut off', () => {
   });
 });
 
+describe('redisEngine whose command connection connects and gets no reply', () => {
+  it.each([
+    ['created so', false],
+    ['replaced so, after a call that got no reply', true],
+  ])('replaces it and publishes again (%s)', async (_when, connectedFirst) => {
+    proxy = await RedisProxy.start(redis.server.port);
+    const store = redis.engine({ url: proxy.url, onError: () => {} });
+    if (connectedFirst) {
+      await store.append('stuck', { data: 'before' });
+      proxy.connections[0]!.cut();
+    }
+    // The connection opens, but its handshake is never answered (a proxy whose Redis is gone).
+    proxy.cutNew = true;
+    const rejected = await store.append('stuck', { data: 'lost' }).catch((error: unknown) => error);
+    expect(rejected).toBeInstanceOf(RedisEngineError);
+    await until(() => proxy!.connections.length === (connectedFirst ? 2 : 1), 'the unanswered connection');
+    proxy.cutNew = false;
+    const outcomes: unknown[] = [];
+    while (outcomes.length < 5 && typeof outcomes.at(-1) !== 'string')
+      outcomes.push(await store.append('stuck', { data: 'after' }).catch((error: unknown) => error));
+    // At most one more call waits on the stuck connection; the next goes through a new one.
+    expect(outcomes.length).toBeLessThanOrEqual(2);
+    expect(outcomes.at(-1)).toMatch(/^\d+-\d+$/);
+  });
+});
+
 describe('redisEngine with partitions, while its command connection lags', () => {
   it('delivers what the partition brought a new topic before the topic knew where its stream ended', async () => {
     proxy = await RedisProxy.start(redis.server.port);
