@@ -86,6 +86,12 @@ export class LiveReader<T> {
   /** A read failed with `WRONGTYPE`: one key that is not a stream fails a whole `XREAD`. */
   #refused = false;
   #failures = 0;
+  /**
+   * Most entries per topic in the next read: halved after a read that timed out (a batch of large
+   * events may not arrive in time, and the same read again would not either), doubled back up to
+   * `readCount` after each that did not.
+   */
+  #count: number;
   /** The `run_id` of the Redis the reading connection last found, if known. */
   #node: string | undefined;
   /** The reading connection (re)connected since the last read: it may be to a new Redis. */
@@ -106,6 +112,7 @@ export class LiveReader<T> {
     this.#main = main;
     this.#reading = reading;
     this.#identify = options.identify;
+    this.#count = options.readCount;
     this.#unidentified = options.identify;
     const failed = () => {
       this.#suspect = true;
@@ -201,17 +208,24 @@ export class LiveReader<T> {
           if (this.#node !== undefined && topics.some((t) => t.node !== undefined && t.node !== this.#node))
             this.#unidentified = this.#identify;
           const check = this.#suspect || topics.some((t) => t.behind || t.fresh);
-          const batches = check ? await this.#checkedRead(topics) : await this.#blockingRead(topics);
+          const count = this.#count;
+          const batches = check
+            ? await this.#checkedRead(topics, count)
+            : await this.#blockingRead(topics, count);
           if (this.#closed) return;
           this.#failures = 0;
+          this.#count = Math.min(this.options.readCount, count * 2);
           for (const topic of topics) topic.behind = false;
-          for (const batch of batches) this.#deliver(batch);
+          for (const batch of batches) this.#deliver(batch, count);
         } catch (error) {
           if (this.#closed) return;
           this.#suspect = true;
           this.#unidentified = this.#identify;
           // The read may still be pending: a new connection leaves no stale reply in the way.
-          if (error instanceof RedisTimeoutError) this.#reading.client.destroy();
+          if (error instanceof RedisTimeoutError) {
+            this.#reading.client.destroy();
+            this.#count = Math.max(1, Math.floor(this.#count / 2));
+          }
           if (wrongType(error)) this.#refused = true;
           this.options.onError(error);
           await sleep(Math.min(500, 25 * 2 ** this.#failures++), this.#stop.signal);
@@ -260,7 +274,7 @@ export class LiveReader<T> {
    * had been trimmed (trimming goes in order). A cursor gone means a gap before what the read brought:
    * between two reads, a burst (or one MULTI) can trim past it, and `XREAD` starts after the hole.
    */
-  async #blockingRead(listened: Topic<T>[]): Promise<Batch<T>[]> {
+  async #blockingRead(listened: Topic<T>[], count: number): Promise<Batch<T>[]> {
     const { client, timeoutMs } = this.#reading;
     const checked = listened.filter((t) => t.cursor !== INITIAL);
     const identity = this.#identityOf(client);
@@ -269,7 +283,7 @@ export class LiveReader<T> {
         identity,
         client.xRead(
           listened.map((t) => ({ key: t.key, id: t.cursor! })),
-          { BLOCK: this.options.blockMs, COUNT: this.options.readCount },
+          { BLOCK: this.options.blockMs, COUNT: count },
         ),
         ...checked.map((t) => client.xRange(t.key, t.cursor!, t.cursor!)),
       ]),
@@ -291,7 +305,7 @@ export class LiveReader<T> {
    * burst can trim past one between two reads as well while another topic lags (as between two
    * blocking reads), and `XREAD` would start after the hole.
    */
-  async #checkedRead(topics: Topic<T>[]): Promise<Batch<T>[]> {
+  async #checkedRead(topics: Topic<T>[], count: number): Promise<Batch<T>[]> {
     const checked = topics.filter((t) => t.cursor !== INITIAL);
     const initial = topics.filter((t) => t.cursor === INITIAL);
     const { client } = this.#reading;
@@ -300,7 +314,7 @@ export class LiveReader<T> {
     for (const topic of initial) multi.xInfoStream(topic.key);
     multi.xRead(
       topics.map((t) => ({ key: t.key, id: t.cursor! })),
-      { COUNT: this.options.readCount },
+      { COUNT: count },
     );
     const afterFailure = this.#suspect;
     const identity = this.#identityOf(client);
@@ -386,7 +400,8 @@ export class LiveReader<T> {
     return /^run_id:(\w+)/m.exec(String(reply))?.[1];
   }
 
-  #deliver({ topic, gap, afterFailure, entries }: Batch<T>): void {
+  /** Delivers a batch of a read that asked for `count` entries per topic. */
+  #deliver({ topic, gap, afterFailure, entries }: Batch<T>, count: number): void {
     if (gap) {
       // Entries after the lost cursor, with no failure since the last read: trimming outran the
       // reader, and the ids go on above it. After a failure, Redis may have restarted: entries it
@@ -410,7 +425,7 @@ export class LiveReader<T> {
       for (const listener of topic.listeners) this.#call(() => listener.event(value));
     }
     if (entries.length > 0) topic.cursor = entries[entries.length - 1]!.id;
-    topic.behind = entries.length >= this.options.readCount;
+    topic.behind = entries.length >= count;
   }
 
   /**

@@ -62,7 +62,7 @@ export interface RedisEngineOptions {
    */
   blockMs?: number;
   /**
-   * Most entries per topic per live read.
+   * Most entries per topic per live read (halved after a read that timed out, then back up).
    * @defaultValue 500
    */
   readCount?: number;

@@ -191,6 +191,34 @@ describe('redisEngine while its live connection lags', () => {
   });
 });
 
+describe('redisEngine whose live reads are too large to arrive in time', () => {
+  it('reads fewer entries at a time after a read timed out, and delivers them all', async () => {
+    proxy = await RedisProxy.start(redis.server.port);
+    const errors: unknown[] = [];
+    const store = redis.engine({
+      url: proxy.url,
+      readCount: 32,
+      commandTimeoutMs: 1000,
+      onError: (error) => errors.push(error),
+    });
+    await store.append('large', { data: 'the command connection is up' });
+    // The live connection comes through a link of 1 MB/s: 32 entries of 50 kB take 1.6 s, over
+    // the deadline of a read (blockMs + 1000 ms), 8 of them 0.4 s.
+    proxy.limitNew = 1_000_000;
+    const seen = recorder();
+    const stop = await store.listen('large', seen.listener);
+    const big = 'x'.repeat(50_000);
+    // In one MULTI, so the blocking read gets them all at once.
+    const burst = redis.raw.multi();
+    for (let i = 0; i < 32; i++) burst.xAdd('sse:{large}', '*', { d: big });
+    const ids = (await burst.exec()) as unknown as string[];
+    await until(() => seen.events.length === 32, 'every event', 20_000);
+    stop();
+    expect(seen.ids()).toEqual(ids);
+    expect(errors.some((error) => error instanceof RedisTimeoutError)).toBe(true);
+  }, 30_000);
+});
+
 describe('redisEngine after its live connection failed', () => {
   it('says ids may restart lower after a gap it finds then, even with entries above its cursor', async () => {
     // A Redis restarted without its data numbers from its clock again: with a clock behind the old

@@ -5,6 +5,9 @@ export class ProxiedConnection {
   /** `cut`: nothing passes either way, and nothing says so (a dead route). `hold`: Redis's replies wait. */
   #mode: 'pass' | 'cut' | 'hold' = 'pass';
   readonly #held: Buffer[] = [];
+  /** Replies waiting for the bandwidth {@link limit} allows. */
+  readonly #slow: Buffer[] = [];
+  #pacer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     readonly client: Socket,
@@ -14,7 +17,8 @@ export class ProxiedConnection {
       if (this.#mode !== 'cut') upstream.write(data);
     });
     upstream.on('data', (data) => {
-      if (this.#mode === 'pass') client.write(data);
+      if (this.#pacer !== undefined && this.#mode === 'pass') this.#slow.push(data);
+      else if (this.#mode === 'pass') client.write(data);
       else if (this.#mode === 'hold') this.#held.push(data);
     });
     for (const [from, to] of [
@@ -29,6 +33,24 @@ export class ProxiedConnection {
   /** Cuts the connection off for good: it stays open, and carries nothing. */
   cut(): void {
     this.#mode = 'cut';
+  }
+
+  /** Passes Redis's replies on at about `bytesPerSecond`, as a slow link would. */
+  limit(bytesPerSecond: number): void {
+    const everyMs = 10;
+    const share = Math.ceil((bytesPerSecond * everyMs) / 1000);
+    this.#pacer = setInterval(() => {
+      let budget = share;
+      while (budget > 0 && this.#slow.length > 0) {
+        const data = this.#slow[0]!;
+        const part = data.subarray(0, budget);
+        if (part.length === data.length) this.#slow.shift();
+        else this.#slow[0] = data.subarray(budget);
+        budget -= part.length;
+        this.client.write(part);
+      }
+    }, everyMs);
+    this.client.once('close', () => clearInterval(this.#pacer));
   }
 
   /** Holds Redis's replies back until {@link release}. */
@@ -48,6 +70,7 @@ export class ProxiedConnection {
   }
 
   destroy(): void {
+    clearInterval(this.#pacer);
     this.client.destroy();
     this.upstream.destroy();
   }
@@ -64,6 +87,8 @@ export class RedisProxy {
   cutNew = false;
   /** New connections hold Redis's replies back from the start, until released. */
   holdNew = false;
+  /** New connections pass Redis's replies on at about this many bytes a second (see `limit`). */
+  limitNew: number | undefined;
 
   private constructor(readonly server: Server) {}
 
@@ -74,6 +99,7 @@ export class RedisProxy {
         const connection = new ProxiedConnection(client, connect(port, '127.0.0.1'));
         if (proxy.cutNew) connection.cut();
         else if (proxy.holdNew) connection.hold();
+        if (proxy.limitNew !== undefined) connection.limit(proxy.limitNew);
         proxy.connections.push(connection);
       }),
     );
