@@ -211,9 +211,11 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
         throw new RedisEngineError('publish', topic, error);
       }
       // Trimming by age is housekeeping: the event is stored whether or not this succeeds.
-      if (maxAgeMs !== undefined)
+      const oldest = maxAgeMs === undefined ? 0 : Date.now() - maxAgeMs;
+      // Not below 0: Redis refuses a negative id, and no entry is older than the clock anyway.
+      if (oldest > 0)
         commands
-          .run((client) => client.xTrim(key, 'MINID', Date.now() - maxAgeMs, { strategyModifier: '~' }))
+          .run((client) => client.xTrim(key, 'MINID', oldest, { strategyModifier: '~' }))
           .catch(onError);
       return id;
     },
