@@ -1,5 +1,6 @@
-import { createClient, createCluster, type RedisClientOptions } from 'redis';
+import { ClientClosedError, createClient, createCluster, type RedisClientOptions } from 'redis';
 import type { RedisClient } from './client.js';
+import { sleep } from './sleep.js';
 import { type RefreshedCluster, TopologyRefresh } from './topology-refresh.js';
 
 /** Redis Cluster's nodes to start from: any of them, the rest is discovered. */
@@ -15,7 +16,10 @@ export interface ClusterOptions {
   topologyRefreshMs?: number;
 }
 
-/** How often an unreachable node is retried at most, each attempt rereading the topology. */
+/**
+ * How often an unreachable node is retried at most, each attempt rereading the topology; and how
+ * soon a failed first connect is tried again.
+ */
 const RECONNECT_MS = 200;
 
 /** The engine's connections: one for commands, and new ones for live readers. */
@@ -125,18 +129,29 @@ export function openConnections(options: {
   refresh.watch(cluster as unknown as RefreshedCluster);
   const main = watched(cluster as unknown as RedisClient);
   // A Cluster client has no queue before its first connect, and a failed connect is final: every
-  // command waits for a connect, started again if the last one failed (until the engine closes).
+  // command waits for a connect, started again if the last one failed (until the engine closes),
+  // RECONNECT_MS after it: one per call would be a storm of them from a busy app.
   let connected = false;
   let closed = false;
+  const stop = new AbortController();
   let connecting: Promise<void> | undefined;
+  /** When the next connect may start, in ms since the epoch. */
+  let nextAttempt = 0;
+  const attempt = async () => {
+    const wait = nextAttempt - Date.now();
+    if (wait > 0) await sleep(wait, stop.signal);
+    if (closed) throw new ClientClosedError();
+    await cluster.connect();
+  };
   const connect = (): Promise<void> | undefined => {
     if (connected || closed) return undefined;
-    connecting ??= cluster.connect().then(
+    connecting ??= attempt().then(
       () => {
         connected = true;
       },
       (error: unknown) => {
         connecting = undefined;
+        nextAttempt = Date.now() + RECONNECT_MS;
         throw error;
       },
     );
@@ -162,6 +177,7 @@ export function openConnections(options: {
     },
     close: () => {
       closed = true;
+      stop.abort();
       refresh.close();
     },
   };

@@ -1,9 +1,11 @@
 // A real 3-master, 3-replica Redis Cluster: the channel contract, then the topology refresh on a
 // timer. A manual failover (`CLUSTER FAILOVER`) closes no connection and sends no error, so only the
 // timer tells the engine's connections of it before a command of theirs collects a `MOVED`.
+
+import { createServer } from 'node:net';
 import { describeEngineContract, until } from '@rxsse/core/testing';
 import type { RedisClusterType } from 'redis';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../../test/support/processes.js';
 import { openConnections } from '../src/connections.js';
 import { RedisEngineError, redisEngine } from '../src/index.js';
@@ -59,6 +61,42 @@ describe('redisEngine on Redis Cluster', () => {
     for (let attempt = 0; id === undefined && attempt < 10; attempt++)
       id = await store.append('user-1', { data: 'y' }).catch(() => undefined);
     expect(id).toMatch(/^\d+-\d+$/);
+  });
+
+  it('tries its first connect again 200 ms after it failed, not once per call', async () => {
+    // A root node that takes each connection and drops it at once: every connect fails.
+    let attempts = 0;
+    const dropping = createServer((socket) => {
+      attempts++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => dropping.listen(0, '127.0.0.1', resolve));
+    closing.push(() => new Promise((resolve) => dropping.close(resolve)));
+    const { port } = dropping.address() as { port: number };
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      const store = redis.engine({
+        cluster: { rootNodes: [{ url: `redis://127.0.0.1:${port}` }] },
+        onError: () => {},
+      });
+      await expect(store.append('user-1', { data: 'x' })).rejects.toThrow(RedisEngineError);
+      expect(attempts).toBe(1);
+      // Calls right after it wait for the next attempt: a busy app would otherwise make one each.
+      const waiting = [0, 1, 2].map(() =>
+        store.append('user-1', { data: 'y' }).catch((error: unknown) => error),
+      );
+      const settled = await Promise.race([
+        Promise.all(waiting).then(() => 'settled'),
+        new Promise((resolve) => setImmediate(resolve, 'waiting')),
+      ]);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect([settled, attempts]).toEqual(['waiting', 1]);
+      await vi.advanceTimersByTimeAsync(200);
+      for (const outcome of await Promise.all(waiting)) expect(outcome).toBeInstanceOf(RedisEngineError);
+      expect(attempts).toBe(2);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('connects no more once closed, even when its first connect had failed', async () => {
