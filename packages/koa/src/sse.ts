@@ -24,14 +24,21 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
     const report = (error: unknown) => ctx.app.emit('error', asError(error), ctx);
     // A client that goes away is the stream's normal 'client' close, not an app error. Koa hears
     // of it from the request's start, so this holds while an async handler runs too; before the
-    // stream opened, only once the client is gone indeed, so that a handler's own error that
-    // carries such a code (a reset upstream) still gets Koa's answer.
+    // stream opened, only once the client is gone indeed. A handler's own error that carries such
+    // a code (a reset upstream, a database driver's) is the app's whenever it comes: Koa answers
+    // or reports it.
     let streaming = false;
+    let failure: unknown;
     const onerror = ctx.onerror;
     ctx.onerror = (error) => {
-      if (!isDisconnect(error) || !(streaming || isGone(ctx))) onerror.call(ctx, error);
+      if (error === failure || !isDisconnect(error) || !(streaming || isGone(ctx))) onerror.call(ctx, error);
     };
-    await openEventStream(ctx.req, ctx.res, (context) => handler(ctx, context), resolved, report);
+    try {
+      await openEventStream(ctx.req, ctx.res, (context) => handler(ctx, context), resolved, report);
+    } catch (error) {
+      failure = error;
+      throw error;
+    }
     // The stream owns the Node response from here on; Koa must not write a body of its own.
     ctx.respond = false;
     streaming = true;

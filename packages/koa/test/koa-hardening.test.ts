@@ -7,7 +7,7 @@ import type { CloseReason } from '@rxsse/core';
 import Koa from 'koa';
 import { concat, from, NEVER, of, throwError } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawClient, rawRequests, waitFor } from '../../../test/support/clients.js';
+import { type RawClient, rawClient, rawRequests, waitFor } from '../../../test/support/clients.js';
 import { captureConsoleErrors } from '../../../test/support/logged.js';
 import { closeStreamsOnServerClose, sse } from '../src/index.js';
 
@@ -142,6 +142,43 @@ describe('koa over HTTP/1, with a client that resets while the handler runs', ()
       expect(logged.map(String)).toEqual(['Error: upstream reset']);
     } finally {
       server.closeAllConnections();
+      server.close();
+    }
+  });
+});
+
+describe('koa over HTTP/1, with a handler that fails once its client left', () => {
+  it.each([
+    ['closes', (client: RawClient) => client.socket.destroy()],
+    ['resets', (client: RawClient) => client.socket.resetAndDestroy()],
+  ])('reports its error with a connection code to the app when the client %s', async (_label, leave) => {
+    const logged: unknown[] = [];
+    const app = new Koa();
+    app.on('error', (error) => logged.push(error));
+    let entered: () => void = () => {};
+    const inside = new Promise<void>((resolve) => (entered = resolve));
+    app.use(
+      sse(async (ctx) => {
+        entered();
+        if (!ctx.res.closed) await once(ctx.res, 'close');
+        // A database driver whose own connection broke while the client was leaving.
+        throw Object.assign(new Error('database connection reset'), { code: 'ECONNRESET' });
+      }),
+    );
+    const server = createHttpServer(app.callback());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const client = await rawClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, {
+        read: true,
+      });
+      await inside;
+      leave(client);
+      await waitFor(() => logged.length > 0, 2000, 'the error reported');
+      // Errors surface a tick or two after the failure.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(logged.map(String)).toEqual(['Error: database connection reset']);
+    } finally {
       server.close();
     }
   });
