@@ -1,7 +1,7 @@
 import type { CallHandler, ExecutionContext, NestInterceptor } from '@nestjs/common';
 import type { ApplicationConfig } from '@nestjs/core';
 import { type NodeRequest, type NodeResponse, openEventStream } from '@rxsse/node';
-import { from, mergeMap, NEVER, type Observable } from 'rxjs';
+import { from, mergeMap, NEVER, type Observable, throwError } from 'rxjs';
 import { NestChain } from './chain.js';
 import { RXSSE_ROUTE, type RxSseRoute } from './decorators.js';
 import { RxsseResponseSentError } from './errors.js';
@@ -47,6 +47,9 @@ export class RxsseInterceptor implements NestInterceptor {
         `event stream ${request} failed: ${String(error)}`,
         error instanceof Error ? error.stack : undefined,
       );
+    // A guard (or middleware) that answered the request itself and let it on: that answer stands,
+    // and neither the method nor a HEAD's headers may run into it.
+    if (rawRes.headersSent) return throwError(() => new RxsseResponseSentError(request));
     // Copied now for the answers that run no chain (HEAD, a shutdown), and again once the chain ran,
     // for what its interceptors and the method set on the reply.
     copyReplyHeaders(res, rawRes);

@@ -63,6 +63,16 @@ class SlowGuard implements CanActivate {
   }
 }
 
+/** A guard that answers the request itself (a redirect to a login page, say), then lets it on. */
+const answeringGuard = { method: 0 };
+class AnsweringGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    const res = context.switchToHttp().getResponse();
+    (typeof res.code === 'function' ? res.code(401) : res.status(401)).send({ answered: 'by the guard' });
+    return true;
+  }
+}
+
 class Teapot extends Error {}
 
 @Catch(Teapot)
@@ -249,6 +259,13 @@ class EventsController {
     return from([{ data: 'never sent' }]);
   }
 
+  @RxSse('answered-by-guard')
+  @UseGuards(AnsweringGuard)
+  answeredByGuard(): Observable<MessageEvent> {
+    answeringGuard.method++;
+    return from([{ data: 'never sent' }]);
+  }
+
   @RxSse('open')
   open(): Observable<MessageEvent> {
     return concat(from([{ data: 'hi' }]), NEVER);
@@ -325,6 +342,25 @@ describe.each<Platform>(['express', 'fastify'])(
         expect.stringMatching(/^RxsseResponseSentError: @RxSse\(\) route GET \/answered .*@Res\(\)/),
       ]);
     });
+
+    it.each(['GET', 'HEAD'])(
+      "keeps a guard's own answer to a %s, and logs once that no stream was sent on it, without running the method",
+      async (method) => {
+        const url = await start();
+        const before = answeringGuard.method;
+        const { response, body } = await fetchBytes(`${url}/answered-by-guard`, {
+          method,
+          signal: AbortSignal.timeout(5000),
+        });
+        expect(response.status).toBe(401);
+        if (method === 'GET') expect(JSON.parse(body.toString())).toEqual({ answered: 'by the guard' });
+        await waitFor(() => server!.logged.length > 0, 5000, 'the report');
+        expect(server!.logged.splice(0)).toEqual([
+          expect.stringMatching(/^RxsseResponseSentError: @RxSse\(\) route (GET|HEAD) \/answered-by-guard /),
+        ]);
+        expect(answeringGuard.method).toBe(before);
+      },
+    );
 
     it('lets an exception filter shape the answer', async () => {
       const url = await start();
