@@ -6,6 +6,7 @@ import { NestChain } from './chain.js';
 import { RXSSE_ROUTE, type RxSseRoute } from './decorators.js';
 import { RxsseResponseSentError } from './errors.js';
 import { openHandoff } from './handoff.js';
+import { errorText } from './logger.js';
 import type { RxsseRuntime } from './runtime.js';
 
 /** Fastify's reply: the Node response is `raw`; headers set by Nest or by plugins wait on the reply. */
@@ -44,7 +45,7 @@ export class RxsseInterceptor implements NestInterceptor {
     // The app's log is its error channel for what fails once the stream runs.
     const report = (error: unknown) =>
       this.runtime.logError(
-        `event stream ${request} failed: ${String(error)}`,
+        `event stream ${request} failed: ${errorText(error)}`,
         error instanceof Error ? error.stack : undefined,
       );
     // A guard (or middleware) that answered the request itself and let it on: that answer stands,

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { Logger, type LoggerService } from '@nestjs/common';
 
 /** Where an app's streams report what fails once they run. */
@@ -17,6 +18,18 @@ export function streamErrorLog(logger: LoggerService | undefined): StreamErrorLo
   if (logger === undefined) return (message, stack) => processLogger.error(message, stack);
   // The arguments Nest's `Logger` hands the logger it delegates to.
   return (message, stack) => logger.error(message, stack, CONTEXT);
+}
+
+/**
+ * What failed, for the report's line. A value `String()` cannot print (an object without a
+ * prototype, as parsers hand out) is inspected instead: a report that throws is lost.
+ */
+export function errorText(error: unknown): string {
+  try {
+    return String(error);
+  } catch {
+    return inspect(error);
+  }
 }
 
 /**

@@ -15,14 +15,14 @@ function errorLog(): LoggerService & { errors: unknown[][] } {
 }
 
 /** An app whose `/feed` sends one event, then fails with `message`, its streams logging to `logger`. */
-function failingApp(message: string, logger: LoggerService): Type {
+function failingApp(message: string, logger: LoggerService, failure: unknown = new Error(message)): Type {
   @Controller()
   class Feed {
     @RxSse('feed')
     feed(): Observable<MessageEvent> {
       return new Observable((subscriber) => {
         subscriber.next({ data: 'first' });
-        const timer = setTimeout(() => subscriber.error(new Error(message)), 10);
+        const timer = setTimeout(() => subscriber.error(failure), 10);
         return () => clearTimeout(timer);
       });
     }
@@ -66,6 +66,30 @@ describe(`nestjs ${nestMajor}: the module's logger`, () => {
       } finally {
         await first.close();
         await second.close();
+      }
+    },
+  );
+
+  it.each<Platform>(['express', 'fastify'])(
+    'reports a stream that fails with an object String() cannot print, one without a prototype (%s)',
+    async (platform) => {
+      const log = errorLog();
+      // What a parser hands out for a query string or a JSON body: an object without a prototype.
+      const failure = Object.assign(Object.create(null), { reason: 'upstream gone' });
+      const app = await startNest(failingApp('', log, failure), platform, []);
+      try {
+        const { body } = await fetchBytes(`${app.url}/feed`, { signal: AbortSignal.timeout(5000) });
+        expect(body.toString()).toBe('data: first\n\n');
+        await waitFor(() => log.errors.length > 0, 5000, 'the report');
+        expect(log.errors).toEqual([
+          [
+            expect.stringMatching(/^event stream GET \/feed failed: .*reason: 'upstream gone'/),
+            undefined,
+            'RxSse',
+          ],
+        ]);
+      } finally {
+        await app.close();
       }
     },
   );
