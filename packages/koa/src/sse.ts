@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import { format } from 'node:util';
 import { checkEventHandler, type MessageEvent, resolveStreamOptions, type StreamOptions } from '@rxsse/core';
 import { type EventHandler, openEventStream } from '@rxsse/node';
@@ -23,25 +24,18 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
     // later errors go where Koa reports its own, `app.on('error')`.
     const report = (error: unknown) => ctx.app.emit('error', asError(error), ctx);
     // A client that goes away is the stream's normal 'client' close, not an app error. Koa hears
-    // of it from the request's start, so this holds while an async handler runs too; before the
-    // stream opened, only once the client is gone indeed. A handler's own error that carries such
-    // a code (a reset upstream, a database driver's) is the app's whenever it comes: Koa answers
-    // or reports it.
-    let streaming = false;
-    let failure: unknown;
+    // of it from the request's start, as its connection's error (a reset, a reset HTTP/2 stream,
+    // bytes that are not HTTP), while an async handler runs too. Only that error is the client's:
+    // one of the app's own that carries such a code (a handler's or a middleware's, from a
+    // database driver, say) is Koa's to answer or report, whenever it comes.
+    const left = connectionErrors(ctx);
     const onerror = ctx.onerror;
     ctx.onerror = (error) => {
-      if (error === failure || !isDisconnect(error) || !(streaming || isGone(ctx))) onerror.call(ctx, error);
+      if (!(isDisconnect(error) && left.has(error as object))) onerror.call(ctx, error);
     };
-    try {
-      await openEventStream(ctx.req, ctx.res, (context) => handler(ctx, context), resolved, report);
-    } catch (error) {
-      failure = error;
-      throw error;
-    }
+    await openEventStream(ctx.req, ctx.res, (context) => handler(ctx, context), resolved, report);
     // The stream owns the Node response from here on; Koa must not write a body of its own.
     ctx.respond = false;
-    streaming = true;
   };
 }
 
@@ -71,9 +65,22 @@ const DISCONNECT_CODES = new Set([
   'ERR_HTTP_REQUEST_TIMEOUT',
 ]);
 
-/** Whether the request's connection (its HTTP/2 stream) is gone. */
-function isGone(ctx: Context): boolean {
-  return ctx.req.socket?.destroyed === true;
+/**
+ * The errors the request's connection (its HTTP/2 stream) emits until the response closes: the
+ * client's leaving, as Koa hears of it.
+ */
+function connectionErrors(ctx: Context): WeakSet<object> {
+  const errors = new WeakSet<object>();
+  const connection: EventEmitter | null = (ctx.res as { stream?: EventEmitter }).stream ?? ctx.req.socket;
+  if (!connection || ctx.res.closed) return errors;
+  const listener = (error: unknown) => {
+    if (typeof error === 'object' && error !== null) errors.add(error);
+  };
+  // Ahead of Koa's own listener, which hands the error to ctx.onerror at once.
+  connection.prependListener('error', listener);
+  // A keep-alive connection serves the next request; an error after this response is not its.
+  ctx.res.once('close', () => connection.removeListener('error', listener));
+  return errors;
 }
 
 function isDisconnect(error: unknown): boolean {

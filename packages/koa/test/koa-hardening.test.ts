@@ -279,6 +279,33 @@ describe('koa middleware in front of the stream', () => {
     }
     expect(logged).toEqual([]);
   });
+
+  it('that fails with a connection error code once the stream runs is reported to the app', async () => {
+    const logged: unknown[] = [];
+    const app = new Koa();
+    app.on('error', (error) => logged.push(error));
+    // An audit log written once the route answered, whose database connection broke.
+    app.use(async (_ctx, next) => {
+      await next();
+      throw Object.assign(new Error('audit log connection reset'), { code: 'ECONNRESET' });
+    });
+    app.use(sse(() => concat(of({ data: 'first' }), NEVER)));
+    const server = createHttpServer(app.callback());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const client = await rawClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, {
+        read: true,
+      });
+      await waitFor(() => client.text.includes('data: first'), 5000, 'the stream');
+      await waitFor(() => logged.length > 0, 2000, 'the error reported');
+      expect(logged.map(String)).toEqual(['Error: audit log connection reset']);
+      client.destroy();
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
 });
 
 describe("koa's own error log", () => {
