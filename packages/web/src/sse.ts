@@ -1,5 +1,6 @@
 import {
   checkEventHandler,
+  checkSourceHeaders,
   type ErrorReporter,
   type EventContext,
   type EventSourceLike,
@@ -35,7 +36,8 @@ export const DEFAULT_HEARTBEAT = 4000;
 /**
  * A fetch handler, `(request) => Promise<Response>`, that streams the events `handler` returns for
  * each request: for Bun, Deno, Workers, Hono, Next.js and SvelteKit route handlers alike. A handler
- * that throws, or returns something that is not a source, rejects before a `Response` exists, so
+ * that throws, or returns something that is not a source (or a source whose own headers no
+ * `Response` can carry), rejects before a `Response` exists, so
  * the framework answers with its own error response; the handler's `signal` aborts then. One that
  * fails with the abort of its `signal`, its client gone, is the client's close instead. A handler
  * that returns a `Response` has it sent instead of a stream. A shutdown that begins while the handler
@@ -94,7 +96,13 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
         return source;
       }
       if (source === CUT_SHORT) setup.turnAway();
-      else setup.start(source);
+      else {
+        // Checked before the stream begins, as a source is: a `Response` refuses such a header only
+        // once the stream runs, too late for anything but an empty 204 (which stops EventSource for
+        // good) or, on Hono's Node server, a 500 while the stream runs on unread.
+        checkSourceHeaders(source);
+        setup.start(source);
+      }
     } catch (error) {
       try {
         setup.failed(error);

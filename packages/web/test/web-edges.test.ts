@@ -1,7 +1,7 @@
 // The fetch handler and its sink at their edges: a request aborted before the stream began, a body
 // cancelled or read to its end, HEAD, the opening comment, the default heartbeat, Last-Event-ID.
 import { EventEmitter, getEventListeners, on } from 'node:events';
-import { type MessageEvent, openStreams, StreamGroup } from '@rxsse/core';
+import { type MessageEvent, openStreams, SOURCE_HEADERS, StreamGroup } from '@rxsse/core';
 import { type ChannelEngine, createChannel, memoryEngine } from '@rxsse/core/channel';
 import { concat, from, NEVER } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -479,6 +479,39 @@ describe('WebSink: closing', () => {
     sink.open({});
     await sink.response.body!.cancel();
     expect(sink.write(new Uint8Array(10))).toBe(true);
+  });
+});
+
+describe('sse(): a source whose own headers no Response can carry', () => {
+  it('rejects before a Response exists, the source never subscribed, for the framework to answer', async () => {
+    const source = counted(concat(from([{ data: 'never sent' }]), NEVER));
+    const { options, closes } = recording({ heartbeat: false });
+    const server = await honoHarness.start([
+      {
+        path: '/sse',
+        events: () => Object.assign(source.observable, { [SOURCE_HEADERS]: { 'X-Note': 'a\nb' } }),
+        options,
+      },
+    ]);
+    try {
+      const response = await fetch(`${server.url}/sse`);
+      expect(response.status).toBe(500);
+      await response.text();
+      expect(source.counts.subscribed).toBe(0);
+      expect(closes).toEqual([]);
+      expect(server.logged.join('\n')).toMatch(
+        /TypeError: An event stream's source carries headers\['X-Note'\]/,
+      );
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('rejects on a runtime whose Response refuses the header, instead of answering 204', async () => {
+    const source = counted(NEVER);
+    const handler = sse(() => Object.assign(source.observable, { [SOURCE_HEADERS]: { 'bad name': 'v' } }));
+    await expect(handler(request())).rejects.toThrow(/source carries headers\['bad name'\]: the name is not/);
+    expect(source.counts.subscribed).toBe(0);
   });
 });
 

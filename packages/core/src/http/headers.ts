@@ -113,3 +113,19 @@ export const SOURCE_HEADERS: unique symbol = Symbol.for('rxsse.sourceHeaders');
 export interface WithSourceHeaders {
   [SOURCE_HEADERS]?: HeaderOverrides;
 }
+
+/**
+ * @internal Checks the headers a source carries ({@link SOURCE_HEADERS}) as a route's are, before the
+ * stream begins: a `Response` refuses them only once the stream has begun, too late for the
+ * framework's error status.
+ * @throws {TypeError} naming the header, as {@link checkHeaderOverrides} does.
+ */
+export function checkSourceHeaders(source: unknown): void {
+  const own = (source as WithSourceHeaders | null | undefined)?.[SOURCE_HEADERS];
+  if (!own) return;
+  try {
+    checkHeaderOverrides(own);
+  } catch (error) {
+    throw new TypeError(`An event stream's source carries ${(error as Error).message}`);
+  }
+}

@@ -2,6 +2,7 @@
 // what a route's handler receives and returns.
 export { type EventContext, type EventHandler, isAbortOf, NO_EVENTS } from './event-context.js';
 export {
+  checkSourceHeaders,
   type HeaderOverrides,
   removedHeaders,
   SOURCE_HEADERS,
