@@ -101,6 +101,33 @@ describe('sse(): a handler that throws or rejects with no error', () => {
   );
 });
 
+describe('sse() on Hono: a handler that throws a string or a symbol', () => {
+  it.each([
+    ['a string', 'database went away', /the event handler failed with string database went away/],
+    ['a symbol', Symbol('unreachable'), /the event handler failed with symbol Symbol\(unreachable\)/],
+  ])(
+    'rejects with an Error naming %s, which Hono logs, instead of a 500 no log tells of',
+    async (_label, thrown, logged) => {
+      const server = await honoHarness.start([
+        {
+          path: '/sse',
+          events: () => {
+            throw thrown;
+          },
+        },
+      ]);
+      try {
+        const response = await fetch(`${server.url}/sse`);
+        expect(response.status).toBe(500);
+        await response.text();
+        expect(server.logged.join('\n')).toMatch(logged);
+      } finally {
+        await server.close();
+      }
+    },
+  );
+});
+
 describe('sse(): a handler that fails after it used its signal', () => {
   /** A memory engine that counts its live listeners. */
   const listening = () => {

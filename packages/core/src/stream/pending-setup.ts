@@ -74,13 +74,19 @@ export class HandlerSetup implements GroupMember {
   /**
    * A handler that gave its signal to a fetch or a timer fails with the abort once its client left:
    * that is the client's close, counted as one (or, when the shutdown aborted it, the turn-away of
-   * a client still there). Any other failure is thrown again, for the framework to answer.
+   * a client still there). Any other failure is thrown again, for the framework to answer: a value
+   * that is no object as an Error naming it.
    */
   failed(error: unknown): EventStream | undefined {
     // A falsy throw gives the framework no error to answer: Express's `next()` goes on to the next
     // route (a single-page app's page, as a 200), Koa never answers `null` or `undefined` at all.
+    // Nor does any other value that is no object: Hono answers a string or a symbol with a 500 it
+    // logs nowhere, and Express's `next('route')` passes the request on. Objects stay as they are:
+    // a framework may read a status from one.
     if (!isAbortOf(error, this.sink.signal))
-      throw error || new Error(`the event handler failed with ${describeValue(error)}, no error`);
+      throw isObject(error)
+        ? error
+        : new Error(`the event handler failed with ${describeValue(error)}, no error`);
     if (this.#shutDown) return this.turnAway();
     return streamEvents(NO_EVENTS, this.sink, this.options, this.report, this.server);
   }
@@ -142,4 +148,8 @@ function reportNoSource(settled: unknown, report: ErrorReporter): void {
       // The last resort failed too: there is nowhere left to tell.
     }
   }
+}
+
+function isObject(value: unknown): boolean {
+  return (typeof value === 'object' && value !== null) || typeof value === 'function';
 }
