@@ -29,13 +29,15 @@ const BYTE_LENGTH: QueuingStrategy<Uint8Array> = {
 /**
  * The {@link Sink} over a WHATWG `ReadableStream` of bytes: the runtime pulls, `desiredSize` (counted
  * in bytes) says when it is full, and the client is gone when the runtime cancels the body or aborts
- * `request.signal`, whichever it does first (some runtimes only do one of them).
+ * `request.signal`, whichever it does first (some runtimes only do one of them). Until the runtime
+ * first reads it, the body is full whatever it holds, so a body no one reads meets `stallTimeout`.
  */
 export class WebSink implements Sink {
   /** A `Response` may carry no hop-by-hop header (`Connection`, `Keep-Alive`, ...) on any HTTP version. */
   readonly http2 = true;
   #controller: AbortController | undefined;
   #body: ReadableStreamDefaultController<Uint8Array> | undefined;
+  #stream: ReadableStream<Uint8Array> | undefined;
   #response: Response | undefined;
   #isClosed = false;
   #onClose: (() => void) | undefined;
@@ -43,7 +45,7 @@ export class WebSink implements Sink {
   #full = false;
   #ending = false;
   #wrote = false;
-  #pulledOnce = false;
+  #reading = false;
   readonly #request: Request;
 
   constructor(request: Request) {
@@ -105,6 +107,7 @@ export class WebSink implements Sink {
       },
       BYTE_LENGTH,
     );
+    this.#stream = body;
     // The request aborted already (a turn-away answered anyway): nobody will read more than this.
     if (this.#isClosed) this.#endBody();
     // HEAD: the runtime sends the headers alone.
@@ -124,7 +127,10 @@ export class WebSink implements Sink {
       const size = Math.ceil(chunk.length / pieces);
       for (let at = 0; at < chunk.length; at += size) body.enqueue(chunk.subarray(at, at + size));
     }
-    if ((body.desiredSize ?? 0) > 0) return true;
+    // A body the runtime has not begun to read is full: one no one will ever read (a `timeout()`
+    // that answered in the handler's place, a middleware that replaced the Response) is then dropped
+    // after `stallTimeout`, not once heartbeats filled 64 KiB of it, a day and more later.
+    if (this.#reading && (body.desiredSize ?? 0) > 0) return true;
     this.#full = true;
     return false;
   }
@@ -157,14 +163,18 @@ export class WebSink implements Sink {
   /** The runtime wants bytes: a full stream has room again, an ending one may have flushed. */
   #pulled(controller: ReadableStreamDefaultController<Uint8Array>): void {
     if (this.#isClosed) return;
+    if (!this.#reading) {
+      // The stream pulls by itself too, when it starts and after an enqueue below the high-water
+      // mark; only a pull of a locked stream comes from a reader.
+      if (!this.#stream!.locked) return;
+      this.#reading = true;
+    }
     if (this.#ending) {
       if (controller.desiredSize === HIGH_WATER_MARK) this.#finishBody();
       return;
     }
-    // The first pull comes with the stream itself. A later one with nothing ever written means the
-    // runtime waits for a first chunk, and some (Bun) hold the headers back until one comes.
-    if (this.#pulledOnce && !this.#wrote) this.write(OPENING_COMMENT);
-    this.#pulledOnce = true;
+    // The runtime waits for a first chunk, and some (Bun) hold the headers back until one comes.
+    if (!this.#wrote) this.write(OPENING_COMMENT);
     if (!this.#full) return;
     this.#full = false;
     this.#drain?.();

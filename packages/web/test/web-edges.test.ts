@@ -1,9 +1,14 @@
 // The fetch handler and its sink at their edges: a request aborted before the stream began, a body
 // cancelled or read to its end, HEAD, the opening comment, the default heartbeat, Last-Event-ID.
-import { EventEmitter, getEventListeners, on } from 'node:events';
+import { EventEmitter, getEventListeners, on, once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
 import { type MessageEvent, openStreams, SOURCE_HEADERS, StreamGroup } from '@rxsse/core';
 import { type ChannelEngine, createChannel, memoryEngine } from '@rxsse/core/channel';
-import { concat, from, NEVER } from 'rxjs';
+import { Hono } from 'hono';
+import { timeout } from 'hono/timeout';
+import { concat, from, NEVER, of } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { rawClient, waitFor } from '../../../test/support/clients.js';
 import { counted, recording } from '../../../test/support/recording.js';
@@ -380,11 +385,31 @@ describe("sse(): a handler that resolves to no source after its route's own grou
 });
 
 describe('WebSink: backpressure and ending', () => {
-  it('says full once the body holds 64 KiB', () => {
+  it('says full until the runtime first reads the body, and drains then', async () => {
+    const sink = new WebSink(request());
+    let drains = 0;
+    sink.onDrain(() => drains++);
+    sink.open({});
+    expect(sink.write(new Uint8Array([58, 10]))).toBe(false);
+    await new Promise((resolve) => setImmediate(resolve)); // the pulls of the stream itself
+    expect(drains).toBe(0);
+    expect(sink.pending()).toBe(2);
+    const reader = sink.response.body!.getReader();
+    expect((await reader.read()).value).toEqual(new Uint8Array([58, 10]));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(drains).toBe(1);
+    expect(sink.write(new Uint8Array(1))).toBe(true);
+    await reader.cancel();
+  });
+
+  it('says full once the body the runtime reads holds 64 KiB', async () => {
     const sink = new WebSink(request());
     sink.open({});
+    const reader = sink.response.body!.getReader();
+    expect((await reader.read()).value).toEqual(new Uint8Array([58, 10])); // the opening comment
     expect(sink.write(new Uint8Array(64 * 1024 - 1))).toBe(true);
     expect(sink.write(new Uint8Array(1))).toBe(false);
+    await reader.cancel();
   });
 
   it('aborts its signal only once the runtime has read every byte of an ended stream', async () => {
@@ -414,6 +439,48 @@ describe('WebSink: backpressure and ending', () => {
     expect(closed).toEqual(['closed']);
     expect(sink.signal.aborted).toBe(true);
   });
+});
+
+describe('sse() on Hono: a Response the framework never reads', () => {
+  it.each([
+    ['an event at once', () => concat(of({ data: 'x' }), NEVER), 4000],
+    ['a quiet stream, heartbeats only', () => NEVER, 20],
+  ])(
+    'ends a stream behind timeout() that answered 504 with reason stall after stallTimeout, its source unsubscribed (%s)',
+    async (_label, events, heartbeat) => {
+      const source = counted(events());
+      const group = new StreamGroup();
+      const { options, closes } = recording({ heartbeat, stallTimeout: 100, group });
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let made = false;
+      const handler = sse(async () => {
+        await released; // a slow lookup, still running when timeout() answers
+        made = true;
+        return source.observable;
+      }, options);
+      const app = new Hono();
+      app.get('/sse', timeout(50), (c) => handler(c.req.raw));
+      const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
+      try {
+        if (!server.listening) await once(server, 'listening');
+        const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/sse`);
+        expect(response.status).toBe(504);
+        await response.text();
+        release();
+        await waitFor(() => made && source.counts.subscribed === 1, 5000, 'the stream');
+        await waitFor(() => closes.length > 0, 5000, 'the close');
+        expect(closes.map((c) => c.reason)).toEqual(['stall']);
+        expect(source.counts.active).toBe(0);
+        expect(group.size).toBe(0);
+      } finally {
+        release();
+        // Whatever the outcome, no stream of this test outlives it.
+        await group.close({ deadline: 10 });
+        await new Promise((resolve) => server.close(resolve));
+      }
+    },
+  );
 });
 
 describe('WebSink: stallTimeout after the stream ended', () => {
