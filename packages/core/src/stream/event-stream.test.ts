@@ -299,6 +299,25 @@ describe('streamEvents', () => {
     },
   );
 
+  it.each(['drop-oldest', 'drop-newest'] as const)(
+    'sends the gap event after the events %s dropped last, when the source completes before the next tick',
+    (onOverflow) => {
+      const subject = new Subject<MessageEvent>();
+      const source = Object.assign(subject.asObservable(), {
+        [SOURCE_GAP_EVENT]: (lastEventId: string | null) => ({ type: 'gap', data: `after ${lastEventId}` }),
+      });
+      // The second event (25 bytes) passes the cap, and the gap event before it too.
+      const { sink, stream } = run(source, { onOverflow, maxQueueBytes: 30 });
+      subject.next({ id: 'e0', data: '' });
+      subject.next({ id: 'e1', data: 'x'.repeat(10) });
+      subject.complete();
+      const kept = onOverflow === 'drop-newest' ? 'id: e0\ndata:\n\n' : '';
+      const after = onOverflow === 'drop-newest' ? 'e0' : 'null';
+      expect(sink.text).toBe(`${kept}event: gap\ndata: after ${after}\n\n`);
+      expect(stream.stats.dropped).toBe(onOverflow === 'drop-newest' ? 1 : 2);
+    },
+  );
+
   it('keeps any cap with drop-oldest: above 64 KiB, and across drains that took unmeasured events', async () => {
     const data = 'x'.repeat(992); // 1,000 bytes an event
     const subject = new Subject<MessageEvent>();

@@ -337,6 +337,12 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     this.#writeChunks(queue);
   }
 
+  /** Writes the owed gap event after what the ending stream wrote: the queue and its cap are done. */
+  #writeGap(queue: EventQueue): void {
+    const gap = this.#gapText(queue);
+    if (gap !== undefined) this.#write(encodeText(gap), 1);
+  }
+
   /** @internal A message pulled from an AsyncIterable while the transport has room: written at once. */
   send(message: MessageEvent<unknown>): void {
     const text = this.#tryFormat(message);
@@ -529,6 +535,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       try {
         // Queued events are bounded by the cap: hand them over, and let the transport flush them.
         if (queue && queue.length > 0) this.#writeQueue(queue, true);
+        // Events dropped last are told too, so the client resumes knowing it missed them.
+        if (queue && this.#gap?.owed) this.#writeGap(queue);
         if (reason === 'error') this.#writeErrorEvent(error);
         if (retryHint !== undefined) this.#write(utf8Bytes(formatRetry(retryHint)), 0);
         sink.end();
