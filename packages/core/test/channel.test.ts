@@ -189,7 +189,7 @@ describe('Channel', () => {
       // Once, after the last event before it, with its id: the client's Last-Event-ID there.
       expect(blocks.filter((block) => block.startsWith('event: history-truncated'))).toHaveLength(1);
       expect(blocks[at]).toBe(
-        `event: history-truncated\ndata: {"lastEventId":"${idOf(blocks[at - 1]!)}","reason":"gap"}`,
+        `event: history-truncated\ndata: {"lastEventId":${JSON.stringify(idOf(blocks[at - 1] ?? '') ?? null)},"reason":"gap"}`,
       );
       const sent = blocks.map(idOf).filter((id) => id !== undefined);
       expect(sent.at(-1)).toBe(live);

@@ -292,7 +292,7 @@ describe('streamEvents', () => {
       const gaps = blocks.flatMap((block, i) => (block.startsWith('event: gap') ? [i] : []));
       expect(gaps).toHaveLength(1);
       const sent = blocks.map((block) => /^id: (.+)$/m.exec(block)?.[1]).filter((id) => id !== undefined);
-      expect(blocks[gaps[0]!]).toBe(`event: gap\ndata: after ${sent[gaps[0]! - 1]}`);
+      expect(blocks[gaps[0]!]).toBe(`event: gap\ndata: after ${sent[gaps[0]! - 1] ?? null}`);
       expect(sent).toEqual(ids.filter((id) => sent.includes(id)));
       expect(sent.length + stream.stats.dropped).toBe(ids.length);
       expect(stream.stats.peakQueuedBytes).toBeLessThanOrEqual(1000);
@@ -306,17 +306,34 @@ describe('streamEvents', () => {
       const source = Object.assign(subject.asObservable(), {
         [SOURCE_GAP_EVENT]: (lastEventId: string | null) => ({ type: 'gap', data: `after ${lastEventId}` }),
       });
-      // The second event (25 bytes) passes the cap, and the gap event before it too.
+      // The second event (25 bytes) passes the cap, and the gap event before it too: it is dropped.
       const { sink, stream } = run(source, { onOverflow, maxQueueBytes: 30 });
       subject.next({ id: 'e0', data: '' });
       subject.next({ id: 'e1', data: 'x'.repeat(10) });
       subject.complete();
-      const kept = onOverflow === 'drop-newest' ? 'id: e0\ndata:\n\n' : '';
-      const after = onOverflow === 'drop-newest' ? 'e0' : 'null';
-      expect(sink.text).toBe(`${kept}event: gap\ndata: after ${after}\n\n`);
-      expect(stream.stats.dropped).toBe(onOverflow === 'drop-newest' ? 1 : 2);
+      expect(sink.text).toBe('id: e0\ndata:\n\nevent: gap\ndata: after e0\n\n');
+      expect(stream.stats.dropped).toBe(1);
     },
   );
+
+  it('sends the gap event of the oldest events dropped before the events left, after the last one written', async () => {
+    const subject = new Subject<MessageEvent>();
+    const source = Object.assign(subject.asObservable(), {
+      [SOURCE_GAP_EVENT]: (lastEventId: string | null) => ({ type: 'gap', data: `after ${lastEventId}` }),
+    });
+    const { sink, stream } = run(source, { onOverflow: 'drop-oldest', maxQueueBytes: 100 });
+    subject.next({ id: 'w', data: '' });
+    await Promise.resolve();
+    // 13 bytes each: the last (25 bytes) and the gap event (26) take the room of the first three.
+    for (let i = 0; i < 6; i++) subject.next({ id: `e${i}`, data: '' });
+    subject.next({ id: 'e6', data: 'x'.repeat(10) });
+    await Promise.resolve();
+    const kept = ['e3', 'e4', 'e5'].map((id) => `id: ${id}\ndata:\n\n`).join('');
+    expect(sink.text).toBe(
+      `id: w\ndata:\n\nevent: gap\ndata: after w\n\n${kept}id: e6\ndata: xxxxxxxxxx\n\n`,
+    );
+    expect(stream.stats.dropped).toBe(3);
+  });
 
   it('keeps any cap with drop-oldest: above 64 KiB, and across drains that took unmeasured events', async () => {
     const data = 'x'.repeat(992); // 1,000 bytes an event

@@ -26,6 +26,8 @@ const consoleReporter: ErrorReporter = (error) => console.error('rxsse: unhandle
 
 const HEARTBEAT = utf8Bytes(':\n');
 const NO_GAP = new GapNotice(() => ({ data: '' }));
+const tailGap = (gap: GapNotice) => gap.tail();
+const headGap = (gap: GapNotice) => gap.head();
 
 /**
  * Runs one event-stream connection: takes messages from a source, encodes each once, queues them
@@ -278,68 +280,95 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       return false;
     }
     for (;;) {
-      const gap = this.#gap?.owed ? this.#gapText(queue) : undefined;
+      const gap = this.#gap?.owed ? this.#gapText() : undefined;
       if (this.#reason !== undefined) return false;
       const gapSize = gap === undefined ? 0 : utf8Length(gap);
       if (queue.bytes() + gapSize + size <= cap) {
         if (gap !== undefined) {
-          this.#gap!.added(queue.length);
           queue.add(gap, gapSize);
+          this.#gap!.queuedGap();
         }
         queue.add(text, size);
         this.#notePeak(queue.bytes());
         return true;
       }
-      // No room for the gap event and this one even in an empty queue: this one is dropped too.
-      const outcome =
-        gapSize + size > cap ? 'skip' : overflowPolicies[this.options.onOverflow](queue, gapSize + size, cap);
-      if (outcome === 'close') {
-        // The event that passed the cap is lost with the queued ones (which the close counts).
-        this.#dropped(1);
-        this.#finish('overflow');
-        return false;
-      }
-      if (outcome === 'skip') {
-        this.#dropped(1);
-        // Events were lost: a source that says how is told where, so its client is not left unaware.
-        this.#gap?.skipped();
-        return false;
-      }
-      this.#dropped(this.#gap ? this.#gap.droppedOldest(outcome) : outcome);
+      if (!this.#overflow(queue, gapSize + size, cap)) return false;
     }
   }
 
-  /**
-   * The source's gap event as text, after the last event the client gets before it: the last
-   * queued, or with none queued (all dropped), the last written. One that cannot be sent is
-   * refused (reported) once, and owed no more.
-   */
-  #gapText(queue: EventQueue): string | undefined {
-    const gap = this.#gap!;
-    let text: string | undefined;
-    try {
-      text = this.#tryFormat(gap.message(queue.length > 0));
-    } catch (error) {
-      this.#refuse(error);
+  /** Makes room for `size` bytes by the overflow policy; false when the event is dropped instead. */
+  #overflow(queue: EventQueue, size: number, cap: number): boolean {
+    const { onOverflow } = this.options;
+    // No room for the gap event and this one even in an empty queue: this one is dropped.
+    const outcome =
+      size > cap
+        ? 'skip'
+        : this.#gap && dropsQueuedEvents(onOverflow)
+          ? this.#dropOldestTold(queue, size, cap)
+          : overflowPolicies[onOverflow](queue, size, cap);
+    if (outcome === 'close') {
+      // The event that passed the cap is lost with the queued ones (which the close counts).
+      this.#dropped(1);
+      this.#finish('overflow');
+      return false;
     }
-    if (text === undefined) gap.owed = false;
+    if (outcome === 'skip') {
+      this.#dropped(1);
+      // Events were lost: a source that says how is told where, so its client is not left unaware.
+      this.#gap?.skipped();
+      return false;
+    }
+    this.#dropped(outcome);
+    return this.#reason === undefined;
+  }
+
+  /**
+   * Drops the oldest events to make room for `size` bytes and for the gap event that tells of them.
+   * It goes first, since the hole is between the last event written and the first one left. Returns
+   * how many of the source's events it dropped, or `'skip'` when the two cannot fit.
+   */
+  #dropOldestTold(queue: EventQueue, size: number, cap: number): number | 'skip' {
+    const first = this.#gapEventText(headGap);
+    if (this.#reason !== undefined) return 0;
+    const firstSize = first === undefined ? 0 : utf8Length(first);
+    if (firstSize + size > cap) return 'skip';
+    return this.#gap!.dropOldest(queue, cap - size - firstSize, first, firstSize);
+  }
+
+  /** The gap event owed after the queue's last event, as text; one that cannot be sent is owed no more. */
+  #gapText(): string | undefined {
+    const text = this.#gapEventText(tailGap);
+    if (text === undefined) this.#gap!.owed = false;
     return text;
+  }
+
+  /** The text of the gap event `make` gives, if any; one that cannot be sent is refused (reported). */
+  #gapEventText(make: (gap: GapNotice) => MessageEvent<unknown> | undefined): string | undefined {
+    let message: MessageEvent<unknown> | undefined;
+    try {
+      message = make(this.#gap!);
+    } catch (error) {
+      // The source's factory threw.
+      this.#refuse(error);
+      return undefined;
+    }
+    return message === undefined ? undefined : this.#tryFormat(message);
   }
 
   /** Queues the owed gap event once the client has room for it, though no event followed the drop. */
   #queueGap(queue: EventQueue): void {
-    const gap = this.#gapText(queue);
+    const gap = this.#gapText();
     if (gap === undefined || this.#reason !== undefined) return;
     const size = utf8Length(gap);
     if (queue.bytes() + size > this.options.maxQueueBytes) return;
-    this.#gap!.added(queue.length);
     queue.add(gap, size);
+    this.#gap!.queuedGap();
     this.#writeChunks(queue);
   }
 
   /** Writes the owed gap event after what the ending stream wrote: the queue and its cap are done. */
-  #writeGap(queue: EventQueue): void {
-    const gap = this.#gapText(queue);
+  #writeGap(): void {
+    const gap = this.#gapText();
     if (gap !== undefined) this.#write(encodeText(gap), 1);
   }
 
@@ -454,7 +483,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       const chunk = queue.take();
       written += chunk.length;
       const taken = count - queue.length;
-      this.#gap?.taken(taken, queue.length === 0);
+      this.#gap?.taken(taken);
       this.#write(chunk, taken);
     } while (queue.length > 0 && (all || this.#writable));
     this.#notePeak(queue.length > 0 ? written + queue.bytes() : written);
@@ -536,7 +565,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
         // Queued events are bounded by the cap: hand them over, and let the transport flush them.
         if (queue && queue.length > 0) this.#writeQueue(queue, true);
         // Events dropped last are told too, so the client resumes knowing it missed them.
-        if (queue && this.#gap?.owed) this.#writeGap(queue);
+        if (this.#gap?.owed) this.#writeGap();
         if (reason === 'error') this.#writeErrorEvent(error);
         if (retryHint !== undefined) this.#write(utf8Bytes(formatRetry(retryHint)), 0);
         sink.end();

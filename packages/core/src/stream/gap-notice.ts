@@ -1,60 +1,129 @@
 import type { MessageEvent } from '../encode/types.js';
+import type { EventQueue } from './queue.js';
+
+/** Stands for a gap event among the ids of the queued events. */
+const GAP = 0;
+
+/** A queued event's id (`undefined`: it sets none), or {@link GAP}. */
+type Item = string | undefined | typeof GAP;
 
 /**
- * Where a source's gap event (`SOURCE_GAP_EVENT`) goes in one stream's queue: owed once a drop
- * policy dropped some of the source's events, queued after them, and owed again only if it is
- * dropped itself before the client has it. It also knows the id of the last event before it.
+ * Where a source's gap event (`SOURCE_GAP_EVENT`) goes in one stream's queue. A hole is told by one
+ * gap event right after the last event before it, naming that event's id: after the queue's last
+ * event where the newest was dropped (`owed` until the next one is queued), and before the queue's
+ * first where the oldest were. It keeps the id of each queued event, and where the gap events are.
  */
 export class GapNotice {
-  /** Events were dropped and the gap event is not queued yet: it goes before the next event queued. */
+  /** The newest event was dropped and no gap event follows the queue's last: one goes before the next. */
   owed = false;
-  /** Events queued before the gap event while it waits in the queue, else -1. */
-  #ahead = -1;
-  /** The id of the last event queued, and of the last one written with every one before it. */
-  #lastId: string | null = null;
+  /** The queued events, oldest first from `#head`. */
+  #items: Item[] = [];
+  #head = 0;
+  /** Where in `#items` the last event queued with an id is; before `#head` once it is gone. */
+  #lastAt = -1;
+  /** The client's last event id, of the events written, and whether the last one written was a gap event. */
   #writtenId: string | null = null;
+  #writtenGap = false;
 
   constructor(private readonly event: (lastEventId: string | null) => MessageEvent<unknown>) {}
 
-  /** The gap event, after the last event queued, or with none queued (all dropped), the last written. */
-  message(queued: boolean): MessageEvent<unknown> {
-    return this.event(queued ? this.#lastId : this.#writtenId);
-  }
-
-  /** An event of the source, with this id, was queued. */
-  queued(id: unknown): void {
-    if (typeof id === 'string') this.#lastId = id;
-  }
-
-  /** The gap event was queued behind `ahead` events. */
-  added(ahead: number): void {
-    this.#ahead = ahead;
-    this.owed = false;
-  }
-
-  /** The transport took `count` events, `empty` the queue. */
-  taken(count: number, empty: boolean): void {
-    if (this.#ahead >= 0) this.#ahead = this.#ahead >= count ? this.#ahead - count : -1;
-    if (empty) this.#writtenId = this.#lastId;
-  }
-
-  /** The newest event was dropped: the client is told before the next one. */
-  skipped(): void {
-    this.owed = true;
+  /** The gap event that goes after the queue's last event. */
+  tail(): MessageEvent<unknown> {
+    return this.event(this.#lastAt >= this.#head ? (this.#items[this.#lastAt] as string) : this.#writtenId);
   }
 
   /**
-   * `count` of the oldest queued events were dropped; returns how many were the source's. A gap
-   * event still queued follows them, so it tells the client already; one among them is owed again.
+   * The gap event that goes before the queue's first event, where the oldest are dropped; undefined
+   * when the last event the client got is a gap event already, which tells of these too.
    */
-  droppedOldest(count: number): number {
-    if (this.#ahead >= count) {
-      this.#ahead -= count;
-      return count;
+  head(): MessageEvent<unknown> | undefined {
+    return this.#writtenGap ? undefined : this.event(this.#writtenId);
+  }
+
+  /** An event of the source, with this id, was queued last. */
+  queued(id: unknown): void {
+    if (typeof id === 'string') this.#lastAt = this.#items.push(id) - 1;
+    else this.#items.push(undefined);
+  }
+
+  /** The gap event was queued last. */
+  queuedGap(): void {
+    this.#items.push(GAP);
+    this.owed = false;
+  }
+
+  /** The transport took the `count` oldest events. */
+  taken(count: number): void {
+    const items = this.#items;
+    const end = this.#head + count;
+    for (let i = this.#head; i < end; i++) {
+      const item = items[i];
+      this.#writtenGap = item === GAP;
+      if (typeof item === 'string') this.#writtenId = item;
     }
-    const gapDropped = this.#ahead >= 0;
-    this.#ahead = -1;
+    this.#remove(count);
+  }
+
+  /** The `count` oldest events were dropped; returns how many were the source's. */
+  #dropped(count: number): number {
+    const items = this.#items;
+    const end = this.#head + count;
+    let gaps = 0;
+    for (let i = this.#head; i < end; i++) if (items[i] === GAP) gaps++;
+    this.#remove(count);
+    this.#settle();
+    return count - gaps;
+  }
+
+  /**
+   * Drops the oldest events of `queue` (not merged) until `keep` bytes are left, and puts the gap
+   * event `first` (`size` bytes, from {@link head}) before the rest. Returns how many of the
+   * source's events it dropped.
+   */
+  dropOldest(queue: EventQueue, keep: number, first: string | undefined, size: number): number {
+    const dropped = this.#dropped(queue.dropOldest(keep));
+    // A gap event left first tells of an older hole that joined this one: `first` tells both.
+    while (this.#head < this.#items.length && this.#items[this.#head] === GAP) {
+      queue.dropFirst();
+      this.#dropped(1);
+    }
+    if (first !== undefined) {
+      queue.addFirst(first, size);
+      // `#lastAt` must not come to point at the gap event: an id gone stays before `#head`.
+      if (this.#lastAt < this.#head) this.#lastAt = -1;
+      else if (this.#head === 0) this.#lastAt++;
+      if (this.#head > 0) this.#items[--this.#head] = GAP;
+      else this.#items.unshift(GAP);
+      this.#settle();
+    }
+    return dropped;
+  }
+
+  /** The newest event was dropped: unless a gap event is the last the client gets, one goes before the next. */
+  skipped(): void {
     this.owed = true;
-    return gapDropped ? count - 1 : count;
+    this.#settle();
+  }
+
+  #remove(count: number): void {
+    this.#head += count;
+    const head = this.#head;
+    if (head === this.#items.length) {
+      this.#items.length = 0;
+      this.#head = 0;
+      this.#lastAt = -1;
+    } else if (head > 1024 && head * 2 > this.#items.length) {
+      // As the queue does: a client stalled for hours must not grow the array without end.
+      this.#items = this.#items.slice(head);
+      this.#head = 0;
+      this.#lastAt -= head;
+    }
+  }
+
+  /** A gap event the client gets last already tells of events dropped after it. */
+  #settle(): void {
+    const items = this.#items;
+    const last = items.length > this.#head ? items[items.length - 1] === GAP : this.#writtenGap;
+    if (last) this.owed = false;
   }
 }

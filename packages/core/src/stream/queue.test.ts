@@ -29,6 +29,22 @@ function takeAll(queue: EventQueue): { text: string; sizes: number[] } {
 }
 
 describe('EventQueue', () => {
+  it('puts a text before the oldest and drops the oldest one, counted in exact bytes, also once compacted', () => {
+    const queue = new EventQueue(false);
+    const text = (i: number) => `data: ${String(i).padStart(4, '0')}\n\n`; // 12 bytes
+    for (let i = 0; i < 3000; i++) queue.add(text(i));
+    // Past 1,024 dropped, and half, the arrays are compacted: nothing is left before the oldest.
+    expect(queue.dropOldest(1400 * 12)).toBe(1600);
+    queue.addFirst('data: é\n\n', 10);
+    queue.dropFirst();
+    queue.dropFirst();
+    // Now where the dropped ones were.
+    queue.addFirst('data: €\n\n', 11);
+    expect(queue.length).toBe(1400);
+    expect(queue.bytes()).toBe(11 + 1399 * 12);
+    expect(decoder.decode(queue.take()).startsWith(`data: €\n\n${text(1601)}`)).toBe(true);
+  });
+
   it('encodes waiting events into chunks of about 64 KiB, and still counts and returns every event', () => {
     const queue = new EventQueue();
     const texts = Array.from({ length: 5000 }, (_, i) => event(i));

@@ -111,6 +111,27 @@ export class EventQueue {
     return this.#drop(end);
   }
 
+  /** Puts `text`, of `size` UTF-8 bytes, before the oldest event. Only for a queue that is not merged. */
+  addFirst(text: string, size: number): void {
+    this.bytes();
+    if (this.#head > 0) {
+      this.#texts[--this.#head] = text;
+      this.#sizes![this.#head] = size;
+    } else {
+      this.#texts.unshift(text);
+      this.#sizes!.unshift(size);
+    }
+    this.#textBytes += size;
+    this.#units += text.length;
+    this.#count++;
+  }
+
+  /** Drops the oldest event. Only for a queue that is not merged. */
+  dropFirst(): void {
+    this.bytes();
+    this.#drop(this.#head + 1);
+  }
+
   /** Empties the queue, discarding its events; returns how many there were. */
   clear(): number {
     const count = this.#count;

@@ -1,0 +1,180 @@
+/**
+ * A slow client on a route that drops events is told where, whatever the order of events, drains
+ * and ticks: it receives the emitted events in order, each whole and once, and exactly one gap
+ * event in each hole, carrying the id of the last event it received before the hole.
+ */
+import fc from 'fast-check';
+import { Subject } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import { decodeChunks, parseWithLibrary } from '../../../test/wire/parsers.js';
+import { formatEvent } from '../src/encode/format.js';
+import { utf8Length } from '../src/encode/utf8.js';
+import { SOURCE_GAP_EVENT } from '../src/http/source-gap.js';
+import { type MessageEvent, type OverflowPolicy, streamEvents } from '../src/index.js';
+import { MemorySink } from '../src/testing/index.js';
+
+/** One code point of each UTF-8 length. */
+const CHARS = ['x', 'é', '€', '😀'];
+
+type Step =
+  | { emit: { fraction: number; char: number; named: boolean } }
+  | { sink: 'full' | 'drain once' | 'release' | 'tick' }
+  | { read: number };
+
+const step: fc.Arbitrary<Step> = fc.oneof(
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      emit: fc.record({
+        // Mostly events of a few to a third of the cap, some near it, a few past it.
+        fraction: fc.oneof(
+          { weight: 4, arbitrary: fc.double({ min: 0, max: 0.35, noNaN: true }) },
+          { weight: 1, arbitrary: fc.double({ min: 0.35, max: 1.05, noNaN: true }) },
+        ),
+        char: fc.integer({ min: 0, max: CHARS.length - 1 }),
+        // Some events set no id: the client's last event id stays that of an earlier one.
+        named: fc.oneof(
+          { weight: 3, arbitrary: fc.constant(true) },
+          { weight: 1, arbitrary: fc.constant(false) },
+        ),
+      }),
+    }),
+  },
+  { weight: 2, arbitrary: fc.constantFrom('full', 'tick').map((sink) => ({ sink })) },
+  { weight: 1, arbitrary: fc.constantFrom('drain once', 'release').map((sink) => ({ sink })) },
+  { weight: 1, arbitrary: fc.record({ read: fc.integer({ min: 1, max: 200_000 }) }) },
+);
+
+const cap = fc.oneof(
+  { weight: 4, arbitrary: fc.integer({ min: 40, max: 2000 }) },
+  // Queues of more than one 64 KiB chunk, which a drain takes part of.
+  { weight: 1, arbitrary: fc.integer({ min: 60_000, max: 200_000 }) },
+);
+
+const gapEvent = (lastEventId: string | null): MessageEvent => ({ type: 'gap', data: String(lastEventId) });
+
+/** The data of an event of about `fraction` of `cap` bytes, in one character. */
+function dataOf(fraction: number, char: number, cap: number): string {
+  const c = CHARS[char]!;
+  return c.repeat(Math.max(0, Math.floor((fraction * cap) / utf8Length(c))));
+}
+
+interface Run {
+  emitted: { id?: string; data: string }[];
+  refused: number;
+  received: { type: string; data: string; lastEventId: string }[];
+  stats: { dropped: number; peakQueuedBytes: number; refused: number };
+}
+
+async function play(
+  policy: OverflowPolicy,
+  maxQueueBytes: number,
+  steps: Step[],
+  withGap = true,
+): Promise<Run> {
+  const subject = new Subject<MessageEvent>();
+  const source = withGap ? Object.assign(subject.asObservable(), { [SOURCE_GAP_EVENT]: gapEvent }) : subject;
+  const sink = new MemorySink();
+  const stream = streamEvents(source, sink, {
+    heartbeat: false,
+    stallTimeout: false,
+    onOverflow: policy,
+    maxQueueBytes,
+    onError: () => {},
+  });
+  const emitted: Run['emitted'] = [];
+  let refused = 0;
+  for (const s of steps) {
+    if ('emit' in s) {
+      const n = emitted.length + refused;
+      const data = `${n}:${dataOf(s.emit.fraction, s.emit.char, maxQueueBytes)}`;
+      // Not yet on drop-oldest: a gap event queued after an event without an id names the id
+      // before that one, which dropping the oldest may leave the client without.
+      const message = s.emit.named || policy === 'drop-oldest' ? { id: `e${n}`, data } : { data };
+      if (utf8Length(formatEvent(message)) > maxQueueBytes) refused++;
+      else emitted.push(message);
+      subject.next(message);
+    } else if ('read' in s) sink.read(s.read);
+    else if (s.sink === 'full') sink.full = true;
+    else if (s.sink === 'drain once') sink.drainOnce();
+    else if (s.sink === 'release') sink.release();
+    else await Promise.resolve();
+  }
+  subject.complete();
+  sink.release();
+  const received = parseWithLibrary(decodeChunks(sink.chunks)).events;
+  expect(stream.closeReason).toBe(policy === 'close' && stream.stats.dropped > 0 ? 'overflow' : 'complete');
+  return { emitted, refused, received, stats: stream.stats };
+}
+
+/** Checks what a client relies on; returns the number of gap events received. */
+function check({ emitted, refused, received, stats }: Run, maxQueueBytes: number): number {
+  const index = new Map(emitted.map((message, i) => [message.data, i]));
+  let last = -1;
+  let gapBefore = false;
+  let gaps = 0;
+  let sent = 0;
+  for (const event of received) {
+    if (event.type === 'gap') {
+      expect(gapBefore, 'two gap events with no event between').toBe(false);
+      // The client's last event id here: that of the last event received with one, if any.
+      expect(event.data, 'the gap event names the last event id received').toBe(event.lastEventId || 'null');
+      gapBefore = true;
+      gaps++;
+      continue;
+    }
+    const i = index.get(event.data);
+    expect(i, `${event.data.slice(0, 9)} was emitted, and received once, in order`).toBeGreaterThan(last);
+    expect(gapBefore, `a gap event before ${event.data.slice(0, 9)} iff events are missing`).toBe(
+      i! > last + 1,
+    );
+    gapBefore = false;
+    last = i!;
+    sent++;
+  }
+  expect(gapBefore, 'a gap event at the end iff events are missing').toBe(last < emitted.length - 1);
+  expect(stats.dropped).toBe(emitted.length - sent);
+  expect(stats.refused).toBe(refused);
+  expect(stats.peakQueuedBytes).toBeLessThanOrEqual(maxQueueBytes);
+  return gaps;
+}
+
+describe('the gap event of a route that drops events', () => {
+  it.each(['drop-oldest', 'drop-newest'] as const)(
+    'tells a %s client of each hole once, after the last event before it, with its id',
+    async (policy) => {
+      await fc.assert(
+        fc.asyncProperty(
+          cap,
+          fc.array(step, { minLength: 10, maxLength: 80, size: 'max' }),
+          async (maxQueueBytes, steps) => {
+            check(await play(policy, maxQueueBytes, steps), maxQueueBytes);
+          },
+        ),
+        { numRuns: 500 },
+      );
+    },
+  );
+
+  it('sends no gap event with the close policy, nor for a source without one', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom<OverflowPolicy>('close', 'drop-oldest', 'drop-newest'),
+        cap,
+        fc.array(step, { maxLength: 40 }),
+        async (policy, maxQueueBytes, steps) => {
+          const run = await play(policy, maxQueueBytes, steps, policy === 'close');
+          expect(run.received.filter((event) => event.type === 'gap')).toEqual([]);
+          const received = run.received.map((event) => event.data);
+          const order = received.map((data) => run.emitted.findIndex((message) => message.data === data));
+          expect(order).toEqual([...order].sort((a, b) => a - b));
+          expect(new Set(order).size).toBe(order.length);
+          expect(order).not.toContain(-1);
+          if (policy !== 'close') expect(run.stats.dropped).toBe(run.emitted.length - received.length);
+          expect(run.stats.peakQueuedBytes).toBeLessThanOrEqual(maxQueueBytes);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
