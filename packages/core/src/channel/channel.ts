@@ -200,7 +200,14 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
         return throwError(() => error);
       }
     }
-    return feedSource(feed, replay, unlisten, signal, this.#truncation) as unknown as ChannelSource<M>;
+    return feedSource(
+      feed,
+      replay,
+      unlisten,
+      signal,
+      this.#truncation,
+      resume,
+    ) as unknown as ChannelSource<M>;
   }
 }
 
@@ -235,6 +242,8 @@ function feedSource(
   unlisten: () => void,
   signal: AbortSignal | undefined,
   truncation: TruncationEventFactory,
+  /** The id the client resumed from: its Last-Event-ID until the stream sends one. */
+  resume: string | undefined,
 ): FeedSource {
   let released = false;
   const release = () => {
@@ -269,7 +278,7 @@ function feedSource(
   if (replay.truncated || feed.heldGap) source[SOURCE_HEADERS] = TRUNCATED_HEADERS;
   // A route whose overflow policy drops events (a replay larger than its queue, a slow client)
   // sends the truncation event where it dropped them: no client misses events unaware.
-  source[SOURCE_GAP_EVENT] = (lastEventId) => truncation(lastEventId, 'gap');
+  source[SOURCE_GAP_EVENT] = (lastEventId) => truncation(lastEventId ?? resume ?? null, 'gap');
   return source;
 }
 
