@@ -88,9 +88,7 @@ async function play(
     if ('emit' in s) {
       const n = emitted.length + refused;
       const data = `${n}:${dataOf(s.emit.fraction, s.emit.char, maxQueueBytes)}`;
-      // Not yet on drop-oldest: a gap event queued after an event without an id names the id
-      // before that one, which dropping the oldest may leave the client without.
-      const message = s.emit.named || policy === 'drop-oldest' ? { id: `e${n}`, data } : { data };
+      const message = s.emit.named ? { id: `e${n}`, data } : { data };
       if (utf8Length(formatEvent(message)) > maxQueueBytes) refused++;
       else emitted.push(message);
       subject.next(message);

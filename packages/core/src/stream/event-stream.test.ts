@@ -335,6 +335,24 @@ describe('streamEvents', () => {
     expect(stream.stats.dropped).toBe(3);
   });
 
+  it('never has a drop-oldest gap event name an id the client did not get, where events set no id', () => {
+    const subject = new Subject<MessageEvent>();
+    const source = Object.assign(subject.asObservable(), {
+      [SOURCE_GAP_EVENT]: (lastEventId: string | null) => ({ type: 'gap', data: `after ${lastEventId}` }),
+    });
+    const { sink, stream } = run(source, { onOverflow: 'drop-oldest', maxQueueBytes: 99 });
+    subject.next({ id: 'e0', data: 'x'.repeat(34) });
+    subject.next({ data: '1' });
+    // Too large to go with a gap event: dropped, and told after `1`, as the client's last id there: e0.
+    subject.next({ id: 'e2', data: 'x'.repeat(60) });
+    subject.next({ id: 'e3', data: '' });
+    // Room for e4 drops e0: the gap event after `1` would name an id the client never gets.
+    subject.next({ id: 'e4', data: '' });
+    subject.complete();
+    expect(sink.text).toBe('event: gap\ndata: after null\n\nid: e3\ndata:\n\nid: e4\ndata:\n\n');
+    expect(stream.stats.dropped).toBe(3);
+  });
+
   it('keeps any cap with drop-oldest: above 64 KiB, and across drains that took unmeasured events', async () => {
     const data = 'x'.repeat(992); // 1,000 bytes an event
     const subject = new Subject<MessageEvent>();

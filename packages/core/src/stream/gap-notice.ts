@@ -1,11 +1,13 @@
 import type { MessageEvent } from '../encode/types.js';
 import type { EventQueue } from './queue.js';
 
-/** Stands for a gap event among the ids of the queued events. */
-const GAP = 0;
+/** A gap event among the queued events, and the id it names. */
+interface Gap {
+  readonly name: string | null;
+}
 
-/** A queued event's id (`undefined`: it sets none), or {@link GAP}. */
-type Item = string | undefined | typeof GAP;
+/** A queued event's id (`undefined`: it sets none), or a gap event. */
+type Item = string | undefined | Gap;
 
 /**
  * Where a source's gap event (`SOURCE_GAP_EVENT`) goes in one stream's queue. A hole is told by one
@@ -29,7 +31,7 @@ export class GapNotice {
 
   /** The gap event that goes after the queue's last event. */
   tail(): MessageEvent<unknown> {
-    return this.event(this.#lastAt >= this.#head ? (this.#items[this.#lastAt] as string) : this.#writtenId);
+    return this.event(this.#tailName());
   }
 
   /**
@@ -48,7 +50,7 @@ export class GapNotice {
 
   /** The gap event was queued last. */
   queuedGap(): void {
-    this.#items.push(GAP);
+    this.#items.push({ name: this.#tailName() });
     this.owed = false;
   }
 
@@ -58,7 +60,7 @@ export class GapNotice {
     const end = this.#head + count;
     for (let i = this.#head; i < end; i++) {
       const item = items[i];
-      this.#writtenGap = item === GAP;
+      this.#writtenGap = typeof item === 'object';
       if (typeof item === 'string') this.#writtenId = item;
     }
     this.#remove(count);
@@ -69,7 +71,7 @@ export class GapNotice {
     const items = this.#items;
     const end = this.#head + count;
     let gaps = 0;
-    for (let i = this.#head; i < end; i++) if (items[i] === GAP) gaps++;
+    for (let i = this.#head; i < end; i++) if (typeof items[i] === 'object') gaps++;
     this.#remove(count);
     this.#settle();
     return count - gaps;
@@ -81,28 +83,55 @@ export class GapNotice {
    * source's events it dropped.
    */
   dropOldest(queue: EventQueue, keep: number, first: string | undefined, size: number): number {
-    const dropped = this.#dropped(queue.dropOldest(keep));
-    // A gap event left first tells of an older hole that joined this one: `first` tells both.
-    while (this.#head < this.#items.length && this.#items[this.#head] === GAP) {
-      queue.dropFirst();
-      this.#dropped(1);
-    }
-    if (first !== undefined) {
-      queue.addFirst(first, size);
-      // `#lastAt` must not come to point at the gap event: an id gone stays before `#head`.
-      if (this.#lastAt < this.#head) this.#lastAt = -1;
-      else if (this.#head === 0) this.#lastAt++;
-      if (this.#head > 0) this.#items[--this.#head] = GAP;
-      else this.#items.unshift(GAP);
-      this.#settle();
+    const dropped = this.#dropped(queue.dropOldest(keep)) + this.#dropStale(queue);
+    if (first !== undefined) this.#putFirst(queue, first, size);
+    return dropped;
+  }
+
+  /**
+   * Drops a gap event left first, which would follow `first` with no event between, and one after
+   * events without an id only that names an id dropped: the client would not have it. The events
+   * before such a one join the hole `first` tells. Returns how many of the source's it dropped.
+   */
+  #dropStale(queue: EventQueue): number {
+    let dropped = 0;
+    let i = this.#head;
+    while (i < this.#items.length) {
+      const item = this.#items[i];
+      if (typeof item === 'string') break;
+      if (item === undefined) i++;
+      else if (i > this.#head && item.name === this.#writtenId) break;
+      else {
+        const count = i + 1 - this.#head;
+        for (let k = 0; k < count; k++) queue.dropFirst();
+        dropped += this.#dropped(count);
+        i = this.#head;
+      }
     }
     return dropped;
+  }
+
+  /** Puts the gap event `first` before the queued events. */
+  #putFirst(queue: EventQueue, first: string, size: number): void {
+    queue.addFirst(first, size);
+    // `#lastAt` must not come to point at the gap event: an id gone stays before `#head`.
+    if (this.#lastAt < this.#head) this.#lastAt = -1;
+    else if (this.#head === 0) this.#lastAt++;
+    const gap = { name: this.#writtenId };
+    if (this.#head > 0) this.#items[--this.#head] = gap;
+    else this.#items.unshift(gap);
+    this.#settle();
   }
 
   /** The newest event was dropped: unless a gap event is the last the client gets, one goes before the next. */
   skipped(): void {
     this.owed = true;
     this.#settle();
+  }
+
+  /** The id the client has after the queue's last event. */
+  #tailName(): string | null {
+    return this.#lastAt >= this.#head ? (this.#items[this.#lastAt] as string) : this.#writtenId;
   }
 
   #remove(count: number): void {
@@ -123,7 +152,7 @@ export class GapNotice {
   /** A gap event the client gets last already tells of events dropped after it. */
   #settle(): void {
     const items = this.#items;
-    const last = items.length > this.#head ? items[items.length - 1] === GAP : this.#writtenGap;
+    const last = items.length > this.#head ? typeof items[items.length - 1] === 'object' : this.#writtenGap;
     if (last) this.owed = false;
   }
 }
