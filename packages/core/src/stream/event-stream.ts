@@ -8,7 +8,7 @@ import type { Sink } from '../http/sink.js';
 import { checkEventSource, type EventSourceLike, isSubscribable } from '../http/source.js';
 import { SOURCE_GAP_EVENT, type WithSourceGapEvent } from '../http/source-gap.js';
 import { flushThisTick } from './flush-tick.js';
-import { GapNotice } from './gap-notice.js';
+import { GapNotice, type GapTarget } from './gap-notice.js';
 import type { GroupMember, StreamGroup } from './group.js';
 import { type HeartbeatTarget, joinHeartbeat, leaveHeartbeat } from './heartbeat.js';
 import { streamLifetime } from './lifetime.js';
@@ -25,9 +25,12 @@ export type ErrorReporter = (error: unknown) => void;
 const consoleReporter: ErrorReporter = (error) => console.error('rxsse: unhandled event-stream error', error);
 
 const HEARTBEAT = utf8Bytes(':\n');
-const NO_GAP = new GapNotice(() => ({ data: '' }));
-const tailGap = (gap: GapNotice) => gap.tail();
-const headGap = (gap: GapNotice) => gap.head();
+// Never a stream's notice: the constructor assigns it only so that `#gap` is a changing field.
+const NO_GAP = new GapNotice(() => ({ data: '' }), {
+  closeReason: 'complete',
+  formatGap: () => undefined,
+  refuseGap: () => {},
+});
 
 /**
  * Runs one event-stream connection: takes messages from a source, encodes each once, queues them
@@ -37,10 +40,12 @@ const headGap = (gap: GapNotice) => gap.head();
  *
  * The stream itself holds the lifecycle: writing, the stall and lifetime timers, and the one
  * teardown. Its parts each have a module: the queue and its overflow policies (`queue.ts`,
- * `overflow.ts`, `gap-notice.ts`), feeding from the source (`source-feed.ts`), the end-of-tick flush
- * (`flush-tick.ts`) and the heartbeat wheel (`heartbeat.ts`).
+ * `overflow.ts`), the gap event of a source that carries one (`gap-notice.ts`: where it goes, its
+ * text, and room for it under the cap; the stream counts what is dropped and writes), feeding from
+ * the source (`source-feed.ts`), the end-of-tick flush (`flush-tick.ts`) and the heartbeat wheel
+ * (`heartbeat.ts`).
  */
-export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, FormatReader {
+export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, FormatReader, GapTarget {
   /** @internal Set on every write; the heartbeat wheel clears it. */
   busy = false;
   /** @internal The format cache's entry this stream took last. */
@@ -145,7 +150,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     const own = (source as WithSourceHeaders)[SOURCE_HEADERS];
     const overrides = own ? { ...options.headers, ...own } : options.headers;
     const gapEvent = (source as WithSourceGapEvent)[SOURCE_GAP_EVENT];
-    if (typeof gapEvent === 'function') this.#gap = new GapNotice(gapEvent);
+    if (typeof gapEvent === 'function') this.#gap = new GapNotice(gapEvent, this);
     sink.open(sseHeaders(sink.http2, overrides), removedHeaders(overrides, sink.http2));
     if (options.retry !== undefined) this.#write(utf8Bytes(formatRetry(options.retry)), 0);
     if (options.heartbeat !== false) this.#heartbeatSlot = joinHeartbeat(options.heartbeat, this);
@@ -280,14 +285,11 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       return false;
     }
     for (;;) {
-      const gap = this.#gap?.owed ? this.#gapText() : undefined;
+      const gap = this.#gap?.owed ? this.#gap.owedText() : undefined;
       if (this.#reason !== undefined) return false;
       const gapSize = gap === undefined ? 0 : utf8Length(gap);
       if (queue.bytes() + gapSize + size <= cap) {
-        if (gap !== undefined) {
-          queue.add(gap, gapSize);
-          this.#gap!.queuedGap();
-        }
+        if (gap !== undefined) this.#gap!.queueOwed(queue, gap, gapSize);
         queue.add(text, size);
         this.#notePeak(queue.bytes());
         return true;
@@ -304,7 +306,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       size > cap
         ? 'skip'
         : this.#gap && dropsQueuedEvents(onOverflow)
-          ? this.#dropOldestTold(queue, size, cap)
+          ? this.#gap.dropOldest(queue, size, cap)
           : overflowPolicies[onOverflow](queue, size, cap);
     if (outcome === 'close') {
       // The event that passed the cap is lost with the queued ones (which the close counts).
@@ -322,54 +324,14 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     return this.#reason === undefined;
   }
 
-  /**
-   * Drops the oldest events to make room for `size` bytes and for the gap event that tells of them.
-   * It goes first, since the hole is between the last event written and the first one left. Returns
-   * how many of the source's events it dropped, or `'skip'` when the two cannot fit.
-   */
-  #dropOldestTold(queue: EventQueue, size: number, cap: number): number | 'skip' {
-    const first = this.#gapEventText(headGap);
-    if (this.#reason !== undefined) return 0;
-    const firstSize = first === undefined ? 0 : utf8Length(first);
-    if (firstSize + size > cap) return 'skip';
-    return this.#gap!.dropOldest(queue, cap - size - firstSize, first, firstSize);
+  /** @internal The text of the source's gap event, as a message's: refused when it cannot be sent. */
+  formatGap(message: MessageEvent<unknown>): string | undefined {
+    return this.#tryFormat(message);
   }
 
-  /** The gap event owed after the queue's last event, as text; one that cannot be sent is owed no more. */
-  #gapText(): string | undefined {
-    const text = this.#gapEventText(tailGap);
-    if (text === undefined) this.#gap!.owed = false;
-    return text;
-  }
-
-  /** The text of the gap event `make` gives, if any; one that cannot be sent is refused (reported). */
-  #gapEventText(make: (gap: GapNotice) => MessageEvent<unknown> | undefined): string | undefined {
-    let message: MessageEvent<unknown> | undefined;
-    try {
-      message = make(this.#gap!);
-    } catch (error) {
-      // The source's factory threw.
-      this.#refuse(error);
-      return undefined;
-    }
-    return message === undefined ? undefined : this.#tryFormat(message);
-  }
-
-  /** Queues the owed gap event once the client has room for it, though no event followed the drop. */
-  #queueGap(queue: EventQueue): void {
-    const gap = this.#gapText();
-    if (gap === undefined || this.#reason !== undefined) return;
-    const size = utf8Length(gap);
-    if (queue.bytes() + size > this.options.maxQueueBytes) return;
-    queue.add(gap, size);
-    this.#gap!.queuedGap();
-    this.#writeChunks(queue);
-  }
-
-  /** Writes the owed gap event after what the ending stream wrote: the queue and its cap are done. */
-  #writeGap(): void {
-    const gap = this.#gapText();
-    if (gap !== undefined) this.#write(encodeText(gap), 1);
+  /** @internal The source's gap event factory threw: refused as a message that cannot be sent. */
+  refuseGap(error: unknown): void {
+    this.#refuse(error);
   }
 
   /** @internal A message pulled from an AsyncIterable while the transport has room: written at once. */
@@ -404,7 +366,9 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     const queue = this.#queue;
     if (this.#reason !== undefined || !this.#writable || queue === undefined) return;
     if (queue.length > 0) this.#writeChunks(queue);
-    if (this.#gap?.owed && this.#writable && this.#reason === undefined) this.#queueGap(queue);
+    // A gap event owed, though no event followed the drop, goes alone once the client has room.
+    if (!this.#gap?.owed || !this.#writable || this.#reason !== undefined) return;
+    if (this.#gap.queueAlone(queue, this.options.maxQueueBytes)) this.#writeChunks(queue);
   }
 
   /** @internal Hands an error to `onError`, else to the framework's log; neither may throw out of the stream. */
@@ -565,7 +529,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
         // Queued events are bounded by the cap: hand them over, and let the transport flush them.
         if (queue && queue.length > 0) this.#writeQueue(queue, true);
         // Events dropped last are told too, so the client resumes knowing it missed them.
-        if (this.#gap?.owed) this.#writeGap();
+        const gap = this.#gap?.owed ? this.#gap.owedText() : undefined;
+        if (gap !== undefined) this.#write(encodeText(gap), 1);
         if (reason === 'error') this.#writeErrorEvent(error);
         if (retryHint !== undefined) this.#write(utf8Bytes(formatRetry(retryHint)), 0);
         sink.end();

@@ -1,5 +1,17 @@
 import type { MessageEvent } from '../encode/types.js';
+import { utf8Length } from '../encode/utf8.js';
 import type { EventQueue } from './queue.js';
+import type { CloseReason } from './stats.js';
+
+/** The stream, as its gap events see it. */
+export interface GapTarget {
+  /** Set once the stream ended: refusing a gap event may end it (`onInvalidMessage: 'close'`). */
+  readonly closeReason: CloseReason | undefined;
+  /** The gap event's text with the stream's options, or `undefined` when it cannot be sent: then refused. */
+  formatGap(message: MessageEvent<unknown>): string | undefined;
+  /** The source's factory threw: refused as a message that cannot be sent. */
+  refuseGap(error: unknown): void;
+}
 
 /** A gap event among the queued events, and the id it names. */
 interface Gap {
@@ -13,7 +25,9 @@ type Item = string | undefined | Gap;
  * Where a source's gap event (`SOURCE_GAP_EVENT`) goes in one stream's queue. A hole is told by one
  * gap event right after the last event before it, naming that event's id: after the queue's last
  * event where the newest was dropped (`owed` until the next one is queued), and before the queue's
- * first where the oldest were. It keeps the id of each queued event, and where the gap events are.
+ * first where the oldest were. It keeps the id of each queued event, and where the gap events are;
+ * it makes each gap event's text (through its {@link GapTarget}, which refuses one that cannot be
+ * sent) and makes room for it under the cap. The stream keeps the counting and the writing.
  */
 export class GapNotice {
   /** The newest event was dropped and no gap event follows the queue's last: one goes before the next. */
@@ -27,18 +41,73 @@ export class GapNotice {
   #writtenId: string | null = null;
   #writtenGap = false;
 
-  constructor(private readonly event: (lastEventId: string | null) => MessageEvent<unknown>) {}
+  constructor(
+    private readonly event: (lastEventId: string | null) => MessageEvent<unknown>,
+    private readonly target: GapTarget,
+  ) {}
 
-  /** The gap event that goes after the queue's last event. */
-  tail(): MessageEvent<unknown> {
-    return this.event(this.#tailName());
+  /** The gap event owed after the queue's last event, as text; one that cannot be sent is owed no more. */
+  owedText(): string | undefined {
+    const text = this.#text(false);
+    if (text === undefined) this.owed = false;
+    return text;
+  }
+
+  /** Queues the owed gap event, `text` of `size` bytes from {@link owedText}, after the queue's last event. */
+  queueOwed(queue: EventQueue, text: string, size: number): void {
+    queue.add(text, size);
+    this.#queuedGap();
+  }
+
+  /**
+   * Queues the owed gap event alone, though no event followed the drop, if `queue` has room for it
+   * under `cap`. Returns whether it did: then the queue is the stream's to write.
+   */
+  queueAlone(queue: EventQueue, cap: number): boolean {
+    const text = this.owedText();
+    if (text === undefined || this.target.closeReason !== undefined) return false;
+    const size = utf8Length(text);
+    if (queue.bytes() + size > cap) return false;
+    this.queueOwed(queue, text, size);
+    return true;
+  }
+
+  /**
+   * The `drop-oldest` policy for a source with a gap event: drops the oldest events of `queue` (not
+   * merged) to make room for `size` bytes and for the gap event that tells of them. It goes first,
+   * since the hole is between the last event written and the first one left. Returns how many of the
+   * source's events it dropped, or `'skip'` when the two cannot fit under `cap`.
+   */
+  dropOldest(queue: EventQueue, size: number, cap: number): number | 'skip' {
+    const first = this.#text(true);
+    if (this.target.closeReason !== undefined) return 0;
+    const firstSize = first === undefined ? 0 : utf8Length(first);
+    if (firstSize + size > cap) return 'skip';
+    const dropped = this.#dropped(queue.dropOldest(cap - size - firstSize)) + this.#dropStale(queue);
+    if (first !== undefined) this.#putFirst(queue, first, firstSize);
+    return dropped;
+  }
+
+  /**
+   * The text of the gap event that goes before the queue's first event (`first`) or after its last,
+   * if any; one the source's factory cannot make, or the stream cannot send, is refused.
+   */
+  #text(first: boolean): string | undefined {
+    let message: MessageEvent<unknown> | undefined;
+    try {
+      message = first ? this.#headEvent() : this.event(this.#tailName());
+    } catch (error) {
+      this.target.refuseGap(error);
+      return undefined;
+    }
+    return message === undefined ? undefined : this.target.formatGap(message);
   }
 
   /**
    * The gap event that goes before the queue's first event, where the oldest are dropped; undefined
    * when the last event the client got is a gap event already, which tells of these too.
    */
-  head(): MessageEvent<unknown> | undefined {
+  #headEvent(): MessageEvent<unknown> | undefined {
     return this.#writtenGap ? undefined : this.event(this.#writtenId);
   }
 
@@ -49,7 +118,7 @@ export class GapNotice {
   }
 
   /** The gap event was queued last. */
-  queuedGap(): void {
+  #queuedGap(): void {
     this.#items.push({ name: this.#tailName() });
     this.owed = false;
   }
@@ -75,17 +144,6 @@ export class GapNotice {
     this.#remove(count);
     this.#settle();
     return count - gaps;
-  }
-
-  /**
-   * Drops the oldest events of `queue` (not merged) until `keep` bytes are left, and puts the gap
-   * event `first` (`size` bytes, from {@link head}) before the rest. Returns how many of the
-   * source's events it dropped.
-   */
-  dropOldest(queue: EventQueue, keep: number, first: string | undefined, size: number): number {
-    const dropped = this.#dropped(queue.dropOldest(keep)) + this.#dropStale(queue);
-    if (first !== undefined) this.#putFirst(queue, first, size);
-    return dropped;
   }
 
   /**
