@@ -502,6 +502,45 @@ describe('Channel', () => {
     }
   });
 
+  it('logs what onReplay threw or rejected with for a client that left before its source was subscribed', async () => {
+    const script = scriptedEngine();
+    const bug = new Error('counter gone');
+    let reject: (error: unknown) => void = () => {};
+    const outcomes: ChannelOptions['onReplay'][] = [
+      () => {
+        throw bug;
+      },
+      async () => {
+        throw bug;
+      },
+      () =>
+        new Promise<void>((_resolve, fail) => {
+          reject = fail;
+        }),
+    ];
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      for (const [i, onReplay] of outcomes.entries()) {
+        const chat = createChannel(script.engine, 'room', { onReplay });
+        const client = new AbortController();
+        const subscribing = chat.subscribe({ lastEventId: '1-0', signal: client.signal });
+        await until(() => script.reads.length === i + 1, 'the history read');
+        script.reads[i]!.answer(page('2-0'));
+        // The handler returned it, but the client left before the stream subscribed to it.
+        await subscribing;
+        await Promise.resolve();
+        client.abort();
+        // The third rejects only after its client left.
+        if (i === 2) reject(bug);
+        await until(() => logged.mock.calls.length === i + 1, 'the report', 1000);
+        expect(logged).toHaveBeenLastCalledWith(expect.stringMatching(/^rxsse: .*onReplay/), bug);
+        expect(script.listeners.size).toBe(0);
+      }
+    } finally {
+      logged.mockRestore();
+    }
+  });
+
   it('fails its source when the engine cannot listen', async () => {
     const cause = new Error('no connection');
     const engine: ChannelEngine = Object.assign(memoryEngine(), { listen: () => Promise.reject(cause) });

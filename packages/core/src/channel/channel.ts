@@ -34,7 +34,9 @@ export interface ChannelOptions {
   /**
    * Told how each resume went: `hit` (missed events replayed), `miss` (nothing was missed) or
    * `truncated` (the truncation signal was sent). `prometheusMetrics().replay` fits. If it throws
-   * (or, async, rejects), the subscription's source fails with that error, as with a throwing `filter`.
+   * (or, async, rejects), the subscription's source fails with that error, as with a throwing `filter`;
+   * if that source is never subscribed to (its client left first, see `SubscribeOptions.signal`), the
+   * error is logged with `console.error`.
    */
   onReplay?: (outcome: 'hit' | 'miss' | 'truncated') => void;
   /**
@@ -197,7 +199,10 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
         // A rejected subscribe would leave the listener registered (holding live events for good)
         // and answer with an error status, after which EventSource clients never come back.
         unlistenOrReport(unlisten);
-        return throwError(() => error);
+        // Through the feed: its source fails with it, or, never subscribed to, it is logged.
+        feed.fail(error);
+        unlisten = () => {};
+        replay = { events: [], truncated: false };
       }
     }
     return feedSource(
@@ -258,6 +263,7 @@ function feedSource(
     if (released) return;
     released = true;
     unlistenOrReport(unlisten);
+    feed.abandon();
   };
   if (signal?.aborted) left();
   else signal?.addEventListener('abort', left, { once: true });

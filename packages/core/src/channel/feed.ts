@@ -31,6 +31,8 @@ export class ChannelFeed implements LiveListener {
   #ended = false;
   /** Why the subscription failed before it started: its subscriber fails at once then. */
   #failure: { error: unknown } | undefined;
+  /** Its client left before its source was subscribed to. */
+  #abandoned = false;
 
   constructor(
     private readonly topic: string,
@@ -77,11 +79,23 @@ export class ChannelFeed implements LiveListener {
 
   /** The subscription cannot go on (a callback of its channel failed late): fails its subscriber. */
   fail(error: unknown): void {
-    // Its stream has ended: nothing could hear it there.
+    // Its stream has ended, or will never start: nothing could hear it there.
     if (this.#subscriber?.closed)
       console.error("rxsse: a channel's onReplay failed after its stream ended", error);
     else if (this.#subscriber) this.#subscriber.error(error);
+    else if (this.#abandoned) reportAbandoned(error);
     else this.#failure = { error };
+  }
+
+  /**
+   * Its source will never be subscribed to (the client left first): a failure it holds, or one
+   * still to come, has no stream to fail, so it is logged rather than lost.
+   */
+  abandon(): void {
+    if (this.#subscriber || this.#abandoned) return;
+    this.#abandoned = true;
+    this.#held = undefined;
+    if (this.#failure) reportAbandoned(this.#failure.error);
   }
 
   /** Sends the truncation signal or `replay`, then the held events, then goes live. */
@@ -137,4 +151,8 @@ export class ChannelFeed implements LiveListener {
     if (reason === 'gap' && kind !== 'continue') this.#floor = undefined;
     this.#subscriber?.next(this.truncation(this.#lastSent, reason));
   }
+}
+
+function reportAbandoned(error: unknown): void {
+  console.error("rxsse: a channel's onReplay failed for a client that left before its stream started", error);
 }
