@@ -5,7 +5,7 @@ import {
   parseStreamId,
   type ReadLimit,
 } from '@rxsse/core/channel';
-import type { RedisClientOptions } from 'redis';
+import { ErrorReply, type RedisClientOptions } from 'redis';
 import type { RedisClient } from './client.js';
 import { type ClusterOptions, openConnections } from './connections.js';
 import { TimedClient } from './deadline.js';
@@ -208,6 +208,13 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
             : client.xAdd(key, message.id ?? '*', fields, trim),
         );
       } catch (error) {
+        // The caller's id, not Redis, is at fault, as memoryEngine says: asked of Redis rather than
+        // checked first, which would cost a round trip per publish and still race other publishers.
+        if (isIdNotAfterLast(error))
+          throw new RangeError(
+            `Event id ${message.id} is not after the last id of topic ${JSON.stringify(topic)}`,
+            { cause: error },
+          );
         throw new RedisEngineError('publish', topic, error);
       }
       // Trimming by age is housekeeping: the event is stored whether or not this succeeds.
@@ -290,4 +297,14 @@ function partitionCount(value: number): number {
 function positive(value: number, name: string): number {
   if (!(Number.isInteger(value) && value > 0)) throw new RangeError(`${name} must be a positive integer`);
   return value;
+}
+
+/** Redis's refusal of an XADD id at or below the stream's last (also from within the append script). */
+function isIdNotAfterLast(error: unknown): boolean {
+  return (
+    error instanceof ErrorReply &&
+    error.message.startsWith(
+      'ERR The ID specified in XADD is equal or smaller than the target stream top item',
+    )
+  );
 }

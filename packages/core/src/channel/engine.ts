@@ -45,8 +45,8 @@ export interface HistoryStore {
    * one, in its plain form (`5-1` for `0005-01`, as Redis keeps it; an engine may refuse it, e.g. if
    * it is not after the last id), else one the store assigns.
    * Ids follow the id rule above. Rejects, never resolves, if the message was not stored for certain;
-   * with a `RangeError` for an own id that is no stream id or is `0-0` (Redis refuses it: no id is
-   * below it).
+   * with a `RangeError` for an own id that is no stream id, is `0-0` (Redis refuses it: no id is
+   * below it), or is not after the topic's last id (the caller's id is at fault, not the store).
    */
   append(topic: string, message: MessageEvent<unknown>): Promise<string>;
   /**
