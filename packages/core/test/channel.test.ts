@@ -318,6 +318,28 @@ describe('Channel', () => {
     expect(script.listeners.size).toBe(0);
   });
 
+  it('fails the subscriber when a history page holds more than it asked for', async () => {
+    // Trusted, a page over its count or bytes would replay past maxReplay, into the client's queue.
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room', { maxReplay: { events: 2, bytes: 100 } });
+    const byCount = chat.subscribe({ lastEventId: '1-0' });
+    await until(() => script.reads.length === 1, 'the first history read');
+    expect(script.reads[0]!.limit).toEqual({ count: 2, bytes: 100 });
+    script.reads[0]!.answer(page('2-0', '3-0', '4-0'));
+    const overCount = record(await byCount);
+    expect(overCount.received).toEqual([]);
+    expect(overCount.error).toBeInstanceOf(EngineContractError);
+    expect(overCount.error).toMatchObject({ message: expect.stringMatching(/3 events.*2/) });
+    const byBytes = chat.subscribe({ lastEventId: '1-0' });
+    await until(() => script.reads.length === 2, 'the second history read');
+    script.reads[1]!.answer({ ...page('2-0'), bytes: 101 });
+    const overBytes = record(await byBytes);
+    expect(overBytes.received).toEqual([]);
+    expect(overBytes.error).toBeInstanceOf(EngineContractError);
+    expect(overBytes.error).toMatchObject({ message: expect.stringMatching(/101 bytes.*100/) });
+    expect(script.listeners.size).toBe(0);
+  });
+
   it('releases the live listener when the source is unsubscribed or the client left first', async () => {
     const script = scriptedEngine();
     const chat = createChannel(script.engine, 'room');

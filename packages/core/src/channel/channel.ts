@@ -8,7 +8,7 @@ import { describeValue, isThenable } from '../http/source.js';
 import { SOURCE_GAP_EVENT, type WithSourceGapEvent } from '../http/source-gap.js';
 import { unlessAborted } from './aborted.js';
 import type { ChannelEngine, StoredMessage } from './engine.js';
-import { ChannelUnavailableError, checkEngineId } from './errors.js';
+import { ChannelUnavailableError, checkEngineId, EngineContractError } from './errors.js';
 import { type ChannelEvent, ChannelFeed, type TruncationEventFactory } from './feed.js';
 import { type Replay, type ReplayLimit, readReplay } from './replay.js';
 import { checkTruncationType, DEFAULT_TRUNCATION_EVENT_TYPE, TRUNCATED_HEADERS } from './truncation.js';
@@ -186,6 +186,8 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
       } catch (error) {
         unlistenOrReport(unlisten);
         if (signal?.aborted) throw signal.reason;
+        // A bug in the engine, not an outage: named as such, as for an id that breaks the id rule.
+        if (error instanceof EngineContractError) return throwError(() => error);
         return unavailable(this.topic, error);
       }
       try {

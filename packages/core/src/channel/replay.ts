@@ -1,5 +1,6 @@
 import { unlessAborted } from './aborted.js';
-import type { HistoryStore, StoredMessage } from './engine.js';
+import type { HistoryPage, HistoryStore, ReadLimit, StoredMessage } from './engine.js';
+import { EngineContractError } from './errors.js';
 import type { TruncationReason } from './truncation.js';
 
 /** The most a subscription replays; past it the subscriber gets the truncation signal instead. */
@@ -36,7 +37,8 @@ const PAGE_EVENTS = 500;
  * Reads everything after `afterId`, page by page, up to `limit`. All or nothing: if the store lost
  * part of it, or more remains than `limit` allows, nothing is replayed and the reason is returned,
  * so a client never receives history with a hole it is not told about. Rejects with `signal`'s
- * reason once it aborts: no page is read for a client that left.
+ * reason once it aborts: no page is read for a client that left; with {@link EngineContractError}
+ * for a page over the limit it was asked for.
  */
 export async function readReplay(
   store: HistoryStore,
@@ -50,13 +52,12 @@ export async function readReplay(
   let cursor = afterId;
   for (;;) {
     signal?.throwIfAborted();
-    const page = await unlessAborted(
-      store.read(topic, cursor, {
-        count: Math.min(PAGE_EVENTS, limit.events - events.length),
-        bytes: limit.bytes - bytes,
-      }),
-      signal,
-    );
+    const asked: ReadLimit = {
+      count: Math.min(PAGE_EVENTS, limit.events - events.length),
+      bytes: limit.bytes - bytes,
+    };
+    const page = await unlessAborted(store.read(topic, cursor, asked), signal);
+    checkPage(page, asked, topic);
     // Truncated past the first page: what followed the client's id was trimmed while it was read.
     if (page.truncated) return { events: [], truncated: true, reason: 'history', known: cursor !== afterId };
     bytes += page.bytes;
@@ -70,6 +71,20 @@ export async function readReplay(
     if (page.events.length === 0 || events.length >= limit.events)
       return { events: [], truncated: true, reason: 'limit', known: true };
     cursor = page.events[page.events.length - 1]!.id;
+  }
+}
+
+/**
+ * Checks that a page keeps to the limit it was asked for: one over it would replay past `maxReplay`,
+ * into the client's queue. A bug in the engine, failed as for an id that breaks the id rule.
+ * @throws {EngineContractError}
+ */
+function checkPage(page: HistoryPage, asked: ReadLimit, topic: string): void {
+  if (page.events.length > asked.count || page.bytes > asked.bytes) {
+    throw new EngineContractError(
+      `The channel engine answered a read of topic "${topic}" with ${page.events.length} events of ` +
+        `${page.bytes} bytes, asked for at most ${asked.count} events and ${asked.bytes} bytes`,
+    );
   }
 }
 
