@@ -85,7 +85,17 @@ export interface LiveListener {
 /** How ids go on after a {@link LiveListener.gap}: above those before it, or possibly lower. */
 export type GapKind = 'continue' | 'restart';
 
-/** Live delivery of appended events, to every process that listens. */
+/**
+ * Live delivery of appended events, to every process that listens.
+ *
+ * Each event must reach a listener once, in id order per topic (see {@link LiveListener.event}). A
+ * channel drops a live id at or below the last one its subscriber was sent (or had, at a resume) as
+ * a duplicate: that is how a bus that sends an event again, or one a replay already sent, stays
+ * harmless. It cannot tell such a copy from an event that arrives out of order and was never sent
+ * without remembering every id it sent, so a bus that delivers out of order loses those events for
+ * its subscribers, with no error and no truncation event. A bus that cannot keep the order must
+ * report a {@link LiveListener.gap} (`'restart'` lets lower ids through) rather than deliver late.
+ */
 export interface LiveBus {
   /**
    * Registers `listener` for `topic`. Resolves, with the function that unregisters it, once every
