@@ -29,7 +29,11 @@ export interface EventSourceOptions<M extends EventMap = EventMap> {
   headers?: HeaderValues | (() => HeaderValues | Promise<HeaderValues>);
   /** As in `fetch`; `'include'` sends cookies cross-origin. */
   credentials?: RequestInit['credentials'];
-  /** The `fetch` to use. @defaultValue the global `fetch` */
+  /**
+   * The `fetch` to use. One that fails with an `AbortError` the client did not cause (a wrapper's own
+   * signal) ends the Observable with it: a network failure is a `TypeError`, and is retried.
+   * @defaultValue the global `fetch`
+   */
   fetch?: typeof fetch;
   /** Resume after this id on the first connect too (sent as `Last-Event-ID`). */
   lastEventId?: string;
@@ -219,8 +223,15 @@ async function connect(
         (error as { lastEventId?: string }).lastEventId = id || undefined;
         throw error;
       }
-      // fetch rejects, it never throws: one that threw is broken and would throw at every attempt.
-      if (error === unusable || answer === undefined) throw error;
+      // fetch rejects, it never throws: one that threw is broken and would throw at every attempt. Nor
+      // does a network failure abort (fetch rejects with a TypeError): an abort the client did not ask
+      // for is a wrapper's own signal, which would abort every attempt.
+      if (
+        error === unusable ||
+        answer === undefined ||
+        (!connection.signal.aborted && (error as Error)?.name === 'AbortError')
+      )
+        throw error;
       reason = error;
     } finally {
       clearTimeout(timer);

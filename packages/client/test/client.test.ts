@@ -560,6 +560,46 @@ describe('answers that end the stream', () => {
     expect(calls).toBe(1);
   });
 
+  it.each([
+    ['before it answers', () => AbortSignal.abort()],
+    [
+      'once the stream runs',
+      () => {
+        const own = new AbortController();
+        setTimeout(() => own.abort(), 20);
+        return own.signal;
+      },
+    ],
+  ])(
+    'ends with the AbortError of a fetch that aborts with a signal of its own %s, not endless retries',
+    async (_when, signal) => {
+      const app = express();
+      app.get(
+        '/sse',
+        sse(() => concat(of({ data: 'in' }), NEVER), { heartbeat: false }),
+      );
+      const url = await serve(app);
+      const reasons: unknown[] = [];
+      let calls = 0;
+      const client = recorded(
+        fromEventSource(`${url}/sse`, {
+          // A network failure rejects with a TypeError: an abort the client did not ask for is a broken
+          // wrapper, and would abort every attempt.
+          fetch: (input, init) => {
+            calls++;
+            return fetch(input, { ...init, signal: signal() });
+          },
+          retryDelay: 1,
+          onReconnect: (reason) => reasons.push(reason),
+        }),
+      );
+      await until(() => client.error !== undefined || reasons.length > 1, 'the error');
+      expect(reasons).toEqual([]);
+      expect(client.error).toMatchObject({ name: 'AbortError' });
+      expect(calls).toBe(1);
+    },
+  );
+
   it('ends with a TypeError, not endless retries, for a 200 event stream whose body fetch cannot read (a fetch that does not stream)', async () => {
     const reasons: unknown[] = [];
     const headers = { 'content-type': 'text/event-stream' };
