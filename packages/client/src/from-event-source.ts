@@ -74,7 +74,8 @@ export interface EventSourceOptions<M extends EventMap = EventMap> {
  * (either error's `lastEventId` is where a new subscription resumes).
  * @throws {TypeError} for a `url` that is not a string or a `URL`.
  * @throws {RangeError} naming a delay or `maxEventLength` that is not a number from 1.
- * @throws {TypeError} naming any other option of the wrong type (a `fetch` that is not a function...).
+ * @throws {TypeError} naming any other option of the wrong type (a `fetch` that is not a function...),
+ * and options it does not know, such as a `signal`: unsubscribing stops it.
  *
  * @example
  * ```ts

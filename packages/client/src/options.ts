@@ -42,17 +42,23 @@ const RULES: [name: string, expected: string, test: (value: unknown) => boolean]
 
 /**
  * Checks `fromEventSource`'s options where they are given. A wrong one would fail every attempt, or
- * (a `retryDelay` of 0 or NaN) turn the backoff off and ask a failing server again and again.
+ * (a `retryDelay` of 0 or NaN) turn the backoff off and ask a failing server again and again; an
+ * unknown one (a `signal`, a misspelt name) would be ignored unseen.
  * @throws {RangeError} naming a delay or length that is not a number from 1.
- * @throws {TypeError} naming any other option of the wrong type.
+ * @throws {TypeError} naming any other option of the wrong type, and the options it does not know.
  */
 export function checkOptions(options: unknown): void {
   if (!isObject(options)) throw new TypeError(`options must be an object, got ${show(options)}`);
+  const given = options as Record<string, unknown>;
   RULES.forEach(([name, expected, test], index) => {
-    const value = (options as Record<string, unknown>)[name];
+    const value = given[name];
     if (value !== undefined && !test(value))
       throw new (index < 4 ? RangeError : TypeError)(`${name} must be ${expected}, got ${show(value)}`);
   });
+  const unknown = Object.keys(given).filter(
+    (name) => given[name] !== undefined && name !== 'credentials' && !RULES.some(([known]) => known === name),
+  );
+  if (unknown.length) throw new TypeError(`unknown options: ${unknown.join(', ')}`);
 }
 
 /** A value as an error message shows it: a string quoted ("1000" is not 1000), an object by its kind. */

@@ -80,6 +80,16 @@ describe('fromEventSource options', () => {
     expect(given(null)).toThrow(new TypeError('options must be an object, got null'));
   });
 
+  it('refuses an option it does not know, naming it, rather than doing without it unseen', () => {
+    // A signal would be ignored, the stream running on: unsubscribing is how it stops.
+    expect(given({ signal: new AbortController().signal })).toThrow(new TypeError('unknown options: signal'));
+    expect(given({ retrydelay: 10, stallTimeout: 10, keepalive: true })).toThrow(
+      new TypeError('unknown options: retrydelay, keepalive'),
+    );
+    // As for the options it knows, one set to undefined is one not given.
+    expect(given({ signal: undefined })).not.toThrow();
+  });
+
   it('refuses a body it cannot send again on every reconnect, or would send as "[object Object]"', () => {
     expect(given({ method: 'POST', body: { prompt: 'hi' } })).toThrow(
       new TypeError('body must be a string, Blob, BufferSource, FormData or URLSearchParams, got an object'),
