@@ -181,6 +181,7 @@ async function connect(
     let parser: EventStreamParser | undefined;
     let unusable: TypeError | undefined;
     let answer: unknown;
+    let unread: ReadableStream | null | undefined;
     try {
       arm();
       const fetcher = options.fetch ?? fetch;
@@ -200,6 +201,7 @@ async function connect(
       }
       // Its headers are bytes too: a server slow to answer has its whole stallTimeout from them.
       arm();
+      unread = response.body;
       const verdict = checkResponse(response);
       if (verdict === 'stop') return;
       if (verdict === 'retry') {
@@ -239,6 +241,9 @@ async function connect(
       signal.removeEventListener('abort', abort);
       // Releases the socket of a response not read to its end (retry statuses, refused events).
       connection.abort();
+      // A body the client does not read (retry and stop statuses, refusals) is cancelled too: a fetch
+      // that does not heed the abort would hold its connection for good. `read` cancels one it reads.
+      if (!parser) Promise.resolve(unread?.cancel?.()).catch(() => {});
       if (parser) lastEventId = parser.lastEventId;
     }
     // Unsubscribed as a body ended (one abort does not cut, a mock's): there is no reconnect to tell of.

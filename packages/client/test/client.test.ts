@@ -354,6 +354,59 @@ describe('reconnecting', () => {
     await until(() => closed, 'the server to see the connection close');
   });
 
+  it.each([503, 429, 401])(
+    'releases the connection of a %i it does not read, from a fetch that does not heed the abort',
+    async (status) => {
+      let closed = 0;
+      const app = express();
+      app.get('/sse', (_req, res) => {
+        res.on('close', () => closed++);
+        res.status(status).set('retry-after', '3600');
+        res.write('a body the client has no use for, never ended');
+      });
+      const url = await serve(app);
+      fakeTimers();
+      const delays: number[] = [];
+      const client = recorded(
+        fromEventSource(`${url}/sse`, {
+          fetch: (input, init) => fetch(input, { ...init, signal: undefined }),
+          onReconnect: (_reason, delay) => delays.push(delay),
+        }),
+      );
+      await until(() => delays.length === 1 || client.error !== undefined, 'the answer');
+      await until(() => closed === 1, 'the server to see the connection close', 2_000);
+    },
+  );
+
+  it('releases the connection of a 503 a fetch that does not heed the abort answers after unsubscribing', async () => {
+    let closed = 0;
+    const app = express();
+    app.get('/sse', (_req, res) => {
+      res.on('close', () => closed++);
+      res.status(503).write('a body the client has no use for, never ended');
+    });
+    const url = await serve(app);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let answered = false;
+    const client = recorded(
+      fromEventSource(`${url}/sse`, {
+        fetch: async (input, init) => {
+          const response = await fetch(input, { ...init, signal: undefined });
+          await gate;
+          answered = true;
+          return response;
+        },
+      }),
+    );
+    client.subscription.unsubscribe();
+    release();
+    await until(() => answered, 'the late answer');
+    await until(() => closed === 1, 'the server to see the connection close', 2_000);
+  });
+
   it('backs off by default from 1 s, doubling up to 30 s, scaled by Math.random', async () => {
     // The jitter's only source, fixed so the wait of each attempt is known.
     vi.spyOn(Math, 'random').mockReturnValue(0.5);
