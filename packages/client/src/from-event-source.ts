@@ -206,7 +206,8 @@ async function connect(
       if (verdict === 'stop') return;
       if (verdict === 'retry') {
         reason = new SseResponseError(response);
-        wait = retryAfter(response.headers.get('retry-after'), response.headers.get('date'), Date.now());
+        const { headers } = response;
+        wait = retryAfter(headers.get('retry-after'), headers.get('date'), Date.now(), headers.get('age'));
       } else if (typeof response.body?.getReader === 'function') {
         parser = createParser(deliver, (ms) => (serverRetry = ms), lastEventId, maxEventLength);
         await read(response.body, parser, arm, connection.signal);

@@ -21,14 +21,25 @@ export function checkResponse(response: Response): 'read' | 'stop' | 'retry' {
 /**
  * A `Retry-After` value (seconds or an HTTP date) in ms; `undefined` if absent or invalid. A date
  * counts from the response's `Date` when it has a valid one, as both come from the server's clock
- * (a client's may be off by hours), else from `now`.
+ * (a client's may be off by hours), else from `now`. A cached answer's `Age` (whole seconds) has
+ * passed already: it is taken off the seconds, and added to the `Date` a date counts from.
  */
-export function retryAfter(value: string | null, date: string | null, now: number): number | undefined {
+export function retryAfter(
+  value: string | null,
+  date: string | null,
+  now: number,
+  age?: string | null,
+): number | undefined {
   if (value === null) return undefined;
-  const sent = httpDate(date);
-  const ms = /^\s*\d+\s*$/.test(value) ? Number(value) * 1000 : httpDate(value) - (sent || now);
+  const passed = seconds(age) || 0;
+  const delay = seconds(value);
+  const ms = Number.isNaN(delay) ? httpDate(value) - (httpDate(date) + passed || now) : delay - passed;
   return Number.isNaN(ms) ? undefined : Math.min(Math.max(ms, 0), MAX_DELAY);
 }
+
+/** Whole seconds in ms, `NaN` for anything else. */
+const seconds = (value: string | null | undefined) =>
+  value != null && /^\s*\d+\s*$/.test(value) ? Number(value) * 1000 : Number.NaN;
 
 /** An HTTP date in ms, `NaN` for anything else: one names its month, and Date.parse alone takes "-5" as a year. */
 const httpDate = (value: string | null) => (value && /[a-z]/i.test(value) ? Date.parse(value) : Number.NaN);

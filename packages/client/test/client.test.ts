@@ -252,6 +252,37 @@ describe('reconnecting', () => {
     expect(client.error).toBeUndefined();
   });
 
+  it('waits what is left of the Retry-After of a cached 503, less its Age', async () => {
+    let requests = 0;
+    const app = express();
+    app.get('/sse', (_req, res, next) => {
+      // A CDN answering a 503 it cached 3 s ago: 4 s of the 7 are left.
+      if (++requests === 1) res.status(503).set({ 'retry-after': '7', age: '3' }).send('busy');
+      else next();
+    });
+    app.get(
+      '/sse',
+      sse(() => concat(of({ data: 'in' }), NEVER), { heartbeat: false }),
+    );
+    const url = await serve(app);
+    fakeTimers();
+    const counting = countingFetch();
+    const delays: number[] = [];
+    const client = recorded(
+      fromEventSource(`${url}/sse`, {
+        fetch: counting.fetch,
+        onReconnect: (_reason, delay) => delays.push(delay),
+      }),
+    );
+    await until(() => delays.length === 1, 'the 503');
+    expect(delays).toEqual([4000]);
+    await vi.advanceTimersByTimeAsync(3999);
+    expect(counting.requests).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(counting.requests).toHaveLength(2);
+    await until(() => client.values.length === 1, 'the event');
+  });
+
   it('waits until the HTTP date a Retry-After names', async () => {
     const app = express();
     app.get('/sse', (_req, res) => {

@@ -77,6 +77,22 @@ describe('retryAfter', () => {
     for (const date of ['soon', '-5', '', null]) expect(retryAfter(later, date, now)).toBe(30_000);
   });
 
+  it('takes off the Age of a cached answer, which has waited that long already', () => {
+    expect(retryAfter('7', null, now, '3')).toBe(4000);
+    expect(retryAfter('7', null, now, '10')).toBe(0);
+    expect(retryAfter('7', null, now, '7')).toBe(0);
+    expect(retryAfter('0', null, now, '0')).toBe(0);
+    expect(retryAfter('7', 'Thu, 01 Jan 2026 00:00:00 GMT', now, ' 2 ')).toBe(5000);
+    // A date counts from Date + Age, the server's now; without a Date, from the client's clock.
+    const later = 'Thu, 01 Jan 2026 00:00:30 GMT';
+    expect(retryAfter(later, 'Thu, 01 Jan 2026 00:00:10 GMT', now + 3_600_000, '5')).toBe(15_000);
+    expect(retryAfter(later, 'Thu, 01 Jan 2026 00:00:10 GMT', now, '60')).toBe(0);
+    expect(retryAfter(later, null, now, '5')).toBe(30_000);
+    // An Age is whole seconds from 0: anything else is ignored.
+    for (const age of ['-3', '1.5', '2s', 'soon', '3, 4', '', null, undefined])
+      expect(retryAfter('7', null, now, age), String(age)).toBe(7000);
+  });
+
   it('clamps a past date to 0 and a huge value to the longest timer, and ignores nonsense', () => {
     expect(retryAfter('Wed, 31 Dec 2025 23:00:00 GMT', null, now)).toBe(0);
     expect(retryAfter('99999999999', null, now)).toBe(MAX_DELAY);
