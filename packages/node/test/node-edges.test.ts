@@ -549,8 +549,8 @@ describe('openEventStream: turning requests away', () => {
     expect(errors).toEqual([]);
   });
 
-  it("turns away a handler that resolves to no source while its route's own group closes, and reports it", async () => {
-    const group = new StreamGroup();
+  /** A route of `group` whose handler, once entered, resolves to no source when `release` is called. */
+  async function noSourceOnRelease(group: StreamGroup) {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     let entered = false;
@@ -565,6 +565,12 @@ describe('openEventStream: turning requests away', () => {
     const { url } = await serve(handle);
     const client = await rawClient(`${url}/sse`, { read: true });
     await waitFor(() => entered, 5000, 'the handler');
+    return { client, errors, release };
+  }
+
+  it("turns away a handler that resolves to no source while its route's own group closes, and reports it", async () => {
+    const group = new StreamGroup();
+    const { client, errors, release } = await noSourceOnRelease(group);
     const closing = group.close({ retry: 1000, deadline: 2 ** 31 - 1 });
     release();
     await closing;
@@ -578,20 +584,7 @@ describe('openEventStream: turning requests away', () => {
 
   it("reports a handler that resolves to no source after its route's own group dropped it at the deadline", async () => {
     const group = new StreamGroup();
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let entered = false;
-    const { handle, errors } = route(
-      async () => {
-        entered = true;
-        await gate; // ignores its signal
-        return 42 as never;
-      },
-      { group, heartbeat: false },
-    );
-    const { url } = await serve(handle);
-    const client = await rawClient(`${url}/sse`, { read: true });
-    await waitFor(() => entered, 5000, 'the handler');
+    const { client, errors, release } = await noSourceOnRelease(group);
     await group.close({ retry: 1000, deadline: 200 });
     await waitFor(() => client.closed, 5000, 'the connection to be dropped');
     release();
