@@ -450,10 +450,10 @@ describe('redisEngine', () => {
     );
 
     const store = engine();
-    await store.append('t', { id: '5-1', data: 'x' });
-    const rejected = await store.append('t', { id: '5-1', data: 'x' }).catch((error: unknown) => error);
-    expect((rejected as Error).message).toBe(
-      'Redis publish on topic "t" failed: Redis replied "ERR The ID specified in XADD is equal or smaller than the target stream top item"',
+    await redis.raw.set('sse:{w}', 'not a stream');
+    const rejected = await store.append('w', { data: 'x' }).catch((error: unknown) => error);
+    expect((rejected as Error).message).toMatch(
+      /^Redis publish on topic "w" failed: Redis replied "WRONGTYPE Operation against a key holding the wrong kind of value"$/,
     );
     expect((rejected as Error).cause).toBeInstanceOf(ErrorReply);
   });
