@@ -12,7 +12,8 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const SECOND_MAJOR = 24;
 
 // Their servers run on Bun and Deno, which a second Node does not change: run once.
-const OTHER_RUNTIMES = ['**/web/test/bun.test.ts', '**/web/test/deno.test.ts'];
+// Globs match paths inside a project (packages/web), not from the repository's root.
+const OTHER_RUNTIMES = ['**/test/bun.test.ts', '**/test/deno.test.ts'];
 
 const runs = [{ major: undefined, report: join(root, '.tmp', 'vitest.json'), exclude: [] }];
 if (Number(process.versions.node.split('.')[0]) !== SECOND_MAJOR) {
