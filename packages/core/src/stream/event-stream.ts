@@ -8,7 +8,7 @@ import type { Sink } from '../http/sink.js';
 import { checkEventSource, type EventSourceLike, isSubscribable } from '../http/source.js';
 import { SOURCE_GAP_EVENT, type WithSourceGapEvent } from '../http/source-gap.js';
 import { flushThisTick } from './flush-tick.js';
-import { GapNotice, type GapTarget } from './gap-notice.js';
+import { GapNotice } from './gap-notice.js';
 import type { GroupMember, StreamGroup } from './group.js';
 import { type HeartbeatTarget, joinHeartbeat, leaveHeartbeat } from './heartbeat.js';
 import { streamLifetime } from './lifetime.js';
@@ -27,9 +27,9 @@ const consoleReporter: ErrorReporter = (error) => console.error('rxsse: unhandle
 const HEARTBEAT = utf8Bytes(':\n');
 // Never a stream's notice: the constructor assigns it only so that `#gap` is a changing field.
 const NO_GAP = new GapNotice(() => ({ data: '' }), {
-  closeReason: 'complete',
-  formatGap: () => undefined,
-  refuseGap: () => {},
+  ended: () => true,
+  format: () => undefined,
+  refuse: () => {},
 });
 
 /**
@@ -45,7 +45,7 @@ const NO_GAP = new GapNotice(() => ({ data: '' }), {
  * the source (`source-feed.ts`), the end-of-tick flush (`flush-tick.ts`) and the heartbeat wheel
  * (`heartbeat.ts`).
  */
-export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, FormatReader, GapTarget {
+export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, FormatReader {
   /** @internal Set on every write; the heartbeat wheel clears it. */
   busy = false;
   /** @internal The format cache's entry this stream took last. */
@@ -150,7 +150,13 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     const own = (source as WithSourceHeaders)[SOURCE_HEADERS];
     const overrides = own ? { ...options.headers, ...own } : options.headers;
     const gapEvent = (source as WithSourceGapEvent)[SOURCE_GAP_EVENT];
-    if (typeof gapEvent === 'function') this.#gap = new GapNotice(gapEvent, this);
+    if (typeof gapEvent === 'function') {
+      this.#gap = new GapNotice(gapEvent, {
+        ended: () => this.#reason !== undefined,
+        format: (message) => this.#tryFormat(message),
+        refuse: (error) => this.#refuse(error),
+      });
+    }
     sink.open(sseHeaders(sink.http2, overrides), removedHeaders(overrides, sink.http2));
     if (options.retry !== undefined) this.#write(utf8Bytes(formatRetry(options.retry)), 0);
     if (options.heartbeat !== false) this.#heartbeatSlot = joinHeartbeat(options.heartbeat, this);
@@ -302,12 +308,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   #overflow(queue: EventQueue, size: number, cap: number): boolean {
     const { onOverflow } = this.options;
     // No room for the gap event and this one even in an empty queue: this one is dropped.
-    const outcome =
-      size > cap
-        ? 'skip'
-        : this.#gap && dropsQueuedEvents(onOverflow)
-          ? this.#gap.dropOldest(queue, size, cap)
-          : overflowPolicies[onOverflow](queue, size, cap);
+    const outcome = size > cap ? 'skip' : overflowPolicies[onOverflow](queue, size, cap, this.#gap);
     if (outcome === 'close') {
       // The event that passed the cap is lost with the queued ones (which the close counts).
       this.#dropped(1);
@@ -322,16 +323,6 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     }
     this.#dropped(outcome);
     return this.#reason === undefined;
-  }
-
-  /** @internal The text of the source's gap event, as a message's: refused when it cannot be sent. */
-  formatGap(message: MessageEvent<unknown>): string | undefined {
-    return this.#tryFormat(message);
-  }
-
-  /** @internal The source's gap event factory threw: refused as a message that cannot be sent. */
-  refuseGap(error: unknown): void {
-    this.#refuse(error);
   }
 
   /** @internal A message pulled from an AsyncIterable while the transport has room: written at once. */

@@ -1,16 +1,15 @@
 import type { MessageEvent } from '../encode/types.js';
 import { utf8Length } from '../encode/utf8.js';
 import type { EventQueue } from './queue.js';
-import type { CloseReason } from './stats.js';
 
 /** The stream, as its gap events see it. */
 export interface GapTarget {
-  /** Set once the stream ended: refusing a gap event may end it (`onInvalidMessage: 'close'`). */
-  readonly closeReason: CloseReason | undefined;
+  /** True once the stream ended: refusing a gap event may end it (`onInvalidMessage: 'close'`). */
+  readonly ended: () => boolean;
   /** The gap event's text with the stream's options, or `undefined` when it cannot be sent: then refused. */
-  formatGap(message: MessageEvent<unknown>): string | undefined;
+  readonly format: (message: MessageEvent<unknown>) => string | undefined;
   /** The source's factory threw: refused as a message that cannot be sent. */
-  refuseGap(error: unknown): void;
+  readonly refuse: (error: unknown) => void;
 }
 
 /** A gap event among the queued events, and the id it names. */
@@ -65,7 +64,7 @@ export class GapNotice {
    */
   queueAlone(queue: EventQueue, cap: number): boolean {
     const text = this.owedText();
-    if (text === undefined || this.target.closeReason !== undefined) return false;
+    if (text === undefined || this.target.ended()) return false;
     const size = utf8Length(text);
     if (queue.bytes() + size > cap) return false;
     this.queueOwed(queue, text, size);
@@ -80,7 +79,7 @@ export class GapNotice {
    */
   dropOldest(queue: EventQueue, size: number, cap: number): number | 'skip' {
     const first = this.#text(true);
-    if (this.target.closeReason !== undefined) return 0;
+    if (this.target.ended()) return 0;
     const firstSize = first === undefined ? 0 : utf8Length(first);
     if (firstSize + size > cap) return 'skip';
     const dropped = this.#dropped(queue.dropOldest(cap - size - firstSize)) + this.#dropStale(queue);
@@ -97,10 +96,10 @@ export class GapNotice {
     try {
       message = first ? this.#headEvent() : this.event(this.#tailName());
     } catch (error) {
-      this.target.refuseGap(error);
+      this.target.refuse(error);
       return undefined;
     }
-    return message === undefined ? undefined : this.target.formatGap(message);
+    return message === undefined ? undefined : this.target.format(message);
   }
 
   /**
