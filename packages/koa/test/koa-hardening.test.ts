@@ -1,12 +1,12 @@
 import { once } from 'node:events';
-import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer, type Server, type ServerOptions } from 'node:http';
 import { connect, constants, createServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import type { CloseReason } from '@rxsse/core';
 import Koa from 'koa';
 import { concat, from, NEVER, of, throwError } from 'rxjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type RawClient, rawClient, rawRequests, waitFor } from '../../../test/support/clients.js';
 import { captureConsoleErrors } from '../../../test/support/logged.js';
 import { closeStreamsOnServerClose, sse } from '../src/index.js';
@@ -27,6 +27,23 @@ const slowHandler = (() => {
     },
   };
 })();
+
+const servers: Server[] = [];
+afterEach(() => {
+  for (const server of servers.splice(0)) {
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
+/** Serves `app` on HTTP/1 at 127.0.0.1 until the test ends; returns its URL. */
+async function listen(app: Koa, options: ServerOptions = {}): Promise<string> {
+  const server = createHttpServer(options, app.callback());
+  servers.push(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
 
 describe('koa over HTTP/2, with clients that reset', () => {
   const logged: unknown[] = [];
@@ -124,26 +141,18 @@ describe('koa over HTTP/1, with a client that resets while the handler runs', ()
       }),
     );
     app.use(router.routes());
-    const server = createHttpServer(app.callback());
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    try {
-      const entered = slowHandler.next();
-      const client = await rawClient(`${url}/slow`, { read: true });
-      await entered;
-      client.socket.resetAndDestroy();
-      await waitFor(() => closes.length > 0, 5000, 'the close');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(closes).toEqual(['client']);
-      expect(logged).toEqual([]);
-      const response = await fetch(`${url}/upstream`);
-      expect(response.status).toBe(500);
-      expect(logged.map(String)).toEqual(['Error: upstream reset']);
-    } finally {
-      server.closeAllConnections();
-      server.close();
-    }
+    const url = await listen(app);
+    const entered = slowHandler.next();
+    const client = await rawClient(`${url}/slow`, { read: true });
+    await entered;
+    client.socket.resetAndDestroy();
+    await waitFor(() => closes.length > 0, 5000, 'the close');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(closes).toEqual(['client']);
+    expect(logged).toEqual([]);
+    const response = await fetch(`${url}/upstream`);
+    expect(response.status).toBe(500);
+    expect(logged.map(String)).toEqual(['Error: upstream reset']);
   });
 });
 
@@ -165,22 +174,16 @@ describe('koa over HTTP/1, with a handler that fails once its client left', () =
         throw Object.assign(new Error('database connection reset'), { code: 'ECONNRESET' });
       }),
     );
-    const server = createHttpServer(app.callback());
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    try {
-      const client = await rawClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, {
-        read: true,
-      });
-      await inside;
-      leave(client);
-      await waitFor(() => logged.length > 0, 2000, 'the error reported');
-      // Errors surface a tick or two after the failure.
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(logged.map(String)).toEqual(['Error: database connection reset']);
-    } finally {
-      server.close();
-    }
+    const url = await listen(app);
+    const client = await rawClient(`${url}/`, {
+      read: true,
+    });
+    await inside;
+    leave(client);
+    await waitFor(() => logged.length > 0, 2000, 'the error reported');
+    // Errors surface a tick or two after the failure.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(logged.map(String)).toEqual(['Error: database connection reset']);
   });
 });
 
@@ -202,24 +205,16 @@ describe('koa over HTTP/1, with a client that Node drops', () => {
     const app = new Koa();
     app.on('error', (error) => logged.push(error));
     app.use(sse(() => concat(of({ data: 'first' }), NEVER), { onClose: (reason) => closes.push(reason) }));
-    const server = createHttpServer({ requestTimeout: 500, connectionsCheckingInterval: 50 }, app.callback());
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    try {
-      const client = await rawRequests(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, [
-        request,
-      ]);
-      await waitFor(() => client.text.includes('data: first'), 5000, 'the stream');
-      client.socket.write(after);
-      await client.done;
-      await waitFor(() => closes.length > 0, 5000, 'the close');
-      // Errors surface a tick or two after the close.
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(closes).toEqual(['client']);
-      expect(logged).toEqual([]);
-    } finally {
-      server.close();
-    }
+    const url = await listen(app, { requestTimeout: 500, connectionsCheckingInterval: 50 });
+    const client = await rawRequests(url, [request]);
+    await waitFor(() => client.text.includes('data: first'), 5000, 'the stream');
+    client.socket.write(after);
+    await client.done;
+    await waitFor(() => closes.length > 0, 5000, 'the close');
+    // Errors surface a tick or two after the close.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(closes).toEqual(['client']);
+    expect(logged).toEqual([]);
   });
 });
 
@@ -237,18 +232,11 @@ describe('koa sse() with a handler that fails without a reason', () => {
     const app = new Koa();
     app.on('error', (error) => logged.push(error));
     app.use(sse(handler as () => never));
-    const server = createHttpServer(app.callback());
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    try {
-      const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, {
-        signal: AbortSignal.timeout(2000),
-      });
-      expect(response.status).toBe(500);
-    } finally {
-      server.closeAllConnections();
-      server.close();
-    }
+    const url = await listen(app);
+    const response = await fetch(`${url}/`, {
+      signal: AbortSignal.timeout(2000),
+    });
+    expect(response.status).toBe(500);
     expect(logged).toHaveLength(1);
     expect(logged[0]).toBeInstanceOf(Error);
   });
@@ -266,17 +254,11 @@ describe('koa middleware in front of the stream', () => {
       await next();
     });
     app.use(sse(() => from([{ data: 'first' }, { data: 'second' }])));
-    const server = createHttpServer(app.callback());
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    try {
-      const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
-      expect(response.status).toBe(200);
-      expect(response.headers.get('content-length')).toBeNull();
-      expect(await response.text()).toBe('data: first\n\ndata: second\n\n');
-    } finally {
-      server.close();
-    }
+    const url = await listen(app);
+    const response = await fetch(`${url}/`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-length')).toBeNull();
+    expect(await response.text()).toBe('data: first\n\ndata: second\n\n');
     expect(logged).toEqual([]);
   });
 
@@ -290,21 +272,14 @@ describe('koa middleware in front of the stream', () => {
       throw Object.assign(new Error('audit log connection reset'), { code: 'ECONNRESET' });
     });
     app.use(sse(() => concat(of({ data: 'first' }), NEVER)));
-    const server = createHttpServer(app.callback());
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    try {
-      const client = await rawClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, {
-        read: true,
-      });
-      await waitFor(() => client.text.includes('data: first'), 5000, 'the stream');
-      await waitFor(() => logged.length > 0, 2000, 'the error reported');
-      expect(logged.map(String)).toEqual(['Error: audit log connection reset']);
-      client.destroy();
-    } finally {
-      server.closeAllConnections();
-      server.close();
-    }
+    const url = await listen(app);
+    const client = await rawClient(`${url}/`, {
+      read: true,
+    });
+    await waitFor(() => client.text.includes('data: first'), 5000, 'the stream');
+    await waitFor(() => logged.length > 0, 2000, 'the error reported');
+    expect(logged.map(String)).toEqual(['Error: audit log connection reset']);
+    client.destroy();
   });
 });
 
@@ -320,17 +295,14 @@ describe("koa's own error log", () => {
         ),
       ),
     );
-    const server = createHttpServer(app.callback());
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
+    const url = await listen(app);
     const restore = captureConsoleErrors(logged);
     try {
-      const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+      const response = await fetch(`${url}/`);
       expect(await response.text()).toBe('data: first\n\n');
       await waitFor(() => logged.length > 0, 5000, 'the log');
     } finally {
       restore();
-      server.close();
     }
     expect(logged.join('\n')).toContain('non-error thrown: "database went away"');
   });

@@ -17,8 +17,10 @@ import { honoHarness } from './harness.js';
 
 const request = (init?: RequestInit, path = '/sse') => new Request(`http://127.0.0.1${path}`, init);
 
-afterEach(() => {
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
   vi.useRealTimers();
+  for (const cleanup of cleanups.splice(0)) await cleanup();
 });
 
 describe('sse(): a client gone before the stream began', () => {
@@ -307,80 +309,53 @@ describe("sse(): a handler still setting up when its route's own group closes", 
 });
 
 describe("sse(): a handler that resolves to no source while its route's own group closes", () => {
-  it('turns its client away, as a shutdown, and reports the TypeError', async () => {
-    const group = new StreamGroup();
+  /** A route of `group` whose handler waits for `release()`, ignoring its signal, then returns 42. */
+  async function noSourceOnRelease(group: StreamGroup) {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     let entered = false;
     const { options, closes } = recording({ group });
-    const server = await honoHarness.start(
-      [
-        {
-          path: '/sse',
-          options,
-          events: async () => {
-            entered = true;
-            await gate; // ignores its signal
-            return 42 as never;
-          },
-        },
-      ],
-      {},
-    );
+    const events = async () => {
+      entered = true;
+      await gate; // ignores its signal
+      return 42 as never;
+    };
+    const server = await honoHarness.start([{ path: '/sse', options, events }], {});
     const client = await rawClient(`${server.url}/sse`, { read: true });
-    try {
-      await waitFor(() => entered, 5000, 'the handler');
-      const closing = group.close({ retry: 1000, deadline: 2 ** 31 - 1 });
-      release();
-      await closing;
-      await waitFor(() => client.text.endsWith('\r\n0\r\n\r\n'), 5000, 'the end of the response');
-      expect(client.text).toMatch(/^HTTP\/1\.1 200/);
-      expect(client.text).toContain('retry: 1000\n\n');
-      expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
-      // The close decides the answer; the handler's bug is still heard of, as when nothing closes.
-      expect(server.logged).toHaveLength(1);
-      expect(server.logged[0]).toMatch(/TypeError.*returned number 42/);
-    } finally {
+    cleanups.push(async () => {
       client.destroy();
       await server.close();
-    }
-  });
-});
+    });
+    await waitFor(() => entered, 5000, 'the handler');
+    const ended = () => waitFor(() => client.text.endsWith('\r\n0\r\n\r\n'), 5000, 'the end of the response');
+    return { client, server, closes, release, ended };
+  }
 
-describe("sse(): a handler that resolves to no source after its route's own group answered at the deadline", () => {
-  it('reports the TypeError', async () => {
+  it('turns its client away, as a shutdown, and reports the TypeError', async () => {
     const group = new StreamGroup();
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let entered = false;
-    const server = await honoHarness.start(
-      [
-        {
-          path: '/sse',
-          options: { group },
-          events: async () => {
-            entered = true;
-            await gate; // ignores its signal
-            return 42 as never;
-          },
-        },
-      ],
-      {},
-    );
-    const client = await rawClient(`${server.url}/sse`, { read: true });
-    try {
-      await waitFor(() => entered, 5000, 'the handler');
-      await group.close({ retry: 1000, deadline: 200 });
-      await waitFor(() => client.text.endsWith('\r\n0\r\n\r\n'), 5000, 'the end of the response');
-      expect(client.text).toContain('retry: 1000\n\n');
-      release();
-      await waitFor(() => server.logged.length > 0, 5000, 'the report');
-      expect(server.logged).toHaveLength(1);
-      expect(server.logged[0]).toMatch(/TypeError.*returned number 42/);
-    } finally {
-      client.destroy();
-      await server.close();
-    }
+    const { client, server, closes, release, ended } = await noSourceOnRelease(group);
+    const closing = group.close({ retry: 1000, deadline: 2 ** 31 - 1 });
+    release();
+    await closing;
+    await ended();
+    expect(client.text).toMatch(/^HTTP\/1\.1 200/);
+    expect(client.text).toContain('retry: 1000\n\n');
+    expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+    // The close decides the answer; the handler's bug is still heard of, as when nothing closes.
+    expect(server.logged).toHaveLength(1);
+    expect(server.logged[0]).toMatch(/TypeError.*returned number 42/);
+  });
+
+  it('reports the TypeError when it resolves after the group answered at the deadline', async () => {
+    const group = new StreamGroup();
+    const { client, server, release, ended } = await noSourceOnRelease(group);
+    await group.close({ retry: 1000, deadline: 200 });
+    await ended();
+    expect(client.text).toContain('retry: 1000\n\n');
+    release();
+    await waitFor(() => server.logged.length > 0, 5000, 'the report');
+    expect(server.logged).toHaveLength(1);
+    expect(server.logged[0]).toMatch(/TypeError.*returned number 42/);
   });
 });
 
