@@ -57,6 +57,27 @@ describe('formatEvent', () => {
       'the serializer returned null, not a string',
     );
   });
+  it('names a Promise emitted in place of a message, and data left out', () => {
+    const reason = (message: unknown, options = {}) => {
+      try {
+        formatEvent(message as never, options);
+      } catch (error) {
+        return (error as SseFormatError).reason;
+      }
+    };
+    // `map(async (x) => ...)` emits Promises: the message it meant is what one resolves to.
+    const promise = Promise.resolve({ data: 'x' });
+    for (const options of [{}, { serialize: String }]) {
+      expect(reason(promise, options)).toBe(
+        'a message must be an object like { data }, got a Promise: emit what it resolves to (mergeMap or concatMap), not the Promise',
+      );
+    }
+    expect(reason({ dat: 'x' })).toBe(
+      'data is undefined: give it a value, or an empty string for an event without data',
+    );
+    // A serializer of its own may take undefined.
+    expect(formatEvent({ data: undefined }, { serialize: () => 'none' })).toBe('data: none\n\n');
+  });
   it('writes comments without a blank line and retry blocks with one', () => {
     expect(formatComment('a\r\nb')).toBe(': a\n: b\n');
     expect(formatRetry(3000)).toBe('retry: 3000\n\n');

@@ -23,8 +23,9 @@ const nativeStringify = JSON.stringify;
  * The exact wire text of one event block, ending with a blank line.
  *
  * @throws {SseFormatError} for CR, LF or NUL in `id` or `type`, a reserved or malformed `type`,
- *   a non-portable `id` (unless `ids: 'spec'`), `data` the serializer cannot turn into a string,
- *   or a message that is not an object (`null`, a bare value a source emitted without `{ data }`).
+ *   a non-portable `id` (unless `ids: 'spec'`), `data` the serializer cannot turn into a string
+ *   (`undefined`, unless a `serialize` of its own takes it), or a message that is not an object
+ *   (`null`, a bare value a source emitted without `{ data }`, a Promise).
  * @throws {SseRangeError} for a `retry` outside 0..2^31-1 or too many data lines.
  * @example
  * ```ts
@@ -36,11 +37,28 @@ export function formatEvent(message: MessageEvent<unknown>, options: FormatOptio
     throw new SseFormatError('data', `a message must be an object like { data }, got ${kindOf(message)}`);
   }
   let head = '';
-  const { type, id, retry } = message;
+  const { type, id, retry, data } = message;
+  if (data === undefined) checkUndefinedData(message, options);
   if (type !== undefined && type !== '') head += `event: ${checkType(type, options)}\n`;
   if (id !== undefined) head += id === '' ? 'id:\n' : `id: ${checkId(id, options)}\n`;
   if (retry !== undefined) head += `retry: ${checkRetry(retry)}\n`;
-  return head + formatData(message.data, options);
+  return head + formatData(data, options);
+}
+
+/** A message without data: a Promise in its place (`map(async ...)`), or data JSON cannot send. */
+function checkUndefinedData(message: object, options: FormatOptions): void {
+  if (typeof (message as PromiseLike<unknown>).then === 'function') {
+    throw new SseFormatError(
+      'data',
+      'a message must be an object like { data }, got a Promise: emit what it resolves to (mergeMap or concatMap), not the Promise',
+    );
+  }
+  if (options.serialize === undefined) {
+    throw new SseFormatError(
+      'data',
+      'data is undefined: give it a value, or an empty string for an event without data',
+    );
+  }
 }
 
 /** {@link formatEvent} as UTF-8 bytes: the form a stream writes. */
