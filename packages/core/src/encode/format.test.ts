@@ -1,3 +1,4 @@
+import { of } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { SseFormatError } from './errors.js';
 import { formatComment, formatEvent, formatRetry } from './format.js';
@@ -72,6 +73,9 @@ describe('formatEvent', () => {
         'a message must be an object like { data }, got a Promise: emit what it resolves to (mergeMap or concatMap), not the Promise',
       );
     }
+    expect(reason(of({ data: 'x' }))).toBe(
+      'a message must be an object like { data }, got an Observable: emit its messages (mergeMap, concatMap or switchMap), not the Observable',
+    );
     expect(reason({ dat: 'x' })).toBe(
       'data is undefined: give it a value, or an empty string for an event without data',
     );

@@ -45,12 +45,22 @@ export function formatEvent(message: MessageEvent<unknown>, options: FormatOptio
   return head + formatData(data, options);
 }
 
-/** A message without data: a Promise in its place (`map(async ...)`), or data JSON cannot send. */
+/**
+ * A message without data: a Promise or an Observable in its place (`map(async ...)`, `map(() =>
+ * of(...))`), or data JSON cannot send.
+ */
 function checkUndefinedData(message: object, options: FormatOptions): void {
-  if (typeof (message as PromiseLike<unknown>).then === 'function') {
+  const inner = message as Partial<PromiseLike<unknown> & { subscribe: unknown }>;
+  if (typeof inner.then === 'function') {
     throw new SseFormatError(
       'data',
       'a message must be an object like { data }, got a Promise: emit what it resolves to (mergeMap or concatMap), not the Promise',
+    );
+  }
+  if (typeof inner.subscribe === 'function') {
+    throw new SseFormatError(
+      'data',
+      'a message must be an object like { data }, got an Observable: emit its messages (mergeMap, concatMap or switchMap), not the Observable',
     );
   }
   if (options.serialize === undefined) {
