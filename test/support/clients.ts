@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { setTimeout as realSleep } from 'node:timers/promises';
 import { EventSource as PackageEventSource } from 'eventsource';
 import { createParser } from 'eventsource-parser';
 import { EventSource as UndiciEventSource } from 'undici';
@@ -168,6 +169,17 @@ export async function waitFor(check: () => boolean, timeout = 10_000, what = 'co
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(5);
+  }
+}
+
+/**
+ * {@link waitFor} for a test whose `setTimeout`, `Date` or `performance` are fake: it polls on Node's
+ * own timers, and `timeout` counts its polls.
+ */
+export async function waitForReal(check: () => boolean, timeout = 10_000, what = 'condition'): Promise<void> {
+  for (let waited = 0; !check(); waited += 5) {
+    if (waited > timeout) throw new Error(`timed out waiting for ${what}`);
+    await realSleep(5);
   }
 }
 

@@ -62,7 +62,8 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
   const defaults = resolveStreamOptions(base);
   // preClose runs before the server stops and waits for connections: streams end first, then
   // connections that never sent a request, then HTTP/2 client sessions (those that take not even
-  // the GOAWAY after the deadline again), so app.close() does not hang on them.
+  // the GOAWAY are cut once the deadline, counted from the hook's start, has passed), so
+  // app.close() does not hang on them and completes within about the deadline.
   trackConnections(app.server);
   const closeSessions = trackHttp2Sessions(app.server);
   guardClientErrors(app.server as Server);
@@ -72,6 +73,7 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
   // app.server never sees: their streams are found by their requests.
   const servers = new AppServers(() => app.server);
   app.addHook('preClose', async () => {
+    const startedAt = performance.now();
     // Sibling contexts run their hooks one after another, and the first to end the server's streams
     // would end every context's by its own options: each group ends by its own first.
     const others = [...contexts].filter(([group]) => group !== defaults.group);
@@ -79,7 +81,7 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
       ...others.map(([group, options]) => group.close(options)),
       servers.closeStreams(defaults.group, shutdown),
     ]);
-    closeSessions(shutdown.deadline ?? 5_000);
+    closeSessions(shutdown.deadline ?? 5_000, startedAt);
   });
   // Per-call options are resolved once per options object, so the encode cache stays shared.
   const perCall = new WeakMap<StreamOptions, ResolvedStreamOptions>();
