@@ -20,6 +20,7 @@ import {
 } from '@rxsse/node';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
+import { withinHookTimeout } from './hook-timeout.js';
 
 /** What `reply.sse()` takes: a source, or a function of the connection's context returning one. */
 export type FastifyEventSource<M extends MessageEvent<unknown> = MessageEvent> =
@@ -77,11 +78,11 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
     // Sibling contexts run their hooks one after another, and the first to end the server's streams
     // would end every context's by its own options: each group ends by its own first.
     const others = [...contexts].filter(([group]) => group !== defaults.group);
-    await Promise.all([
+    const closing = Promise.all([
       ...others.map(([group, options]) => group.close(options)),
       servers.closeStreams(defaults.group, shutdown),
-    ]);
-    closeSessions(shutdown.deadline ?? 5_000, startedAt);
+    ]).then(() => closeSessions(shutdown.deadline ?? 5_000, startedAt));
+    await withinHookTimeout(closing, app.initialConfig.pluginTimeout ?? 0, app.log);
   });
   // Per-call options are resolved once per options object, so the encode cache stays shared.
   const perCall = new WeakMap<StreamOptions, ResolvedStreamOptions>();

@@ -1,7 +1,7 @@
 import cookie from '@fastify/cookie';
 import { type MessageEvent, openStreams, StreamGroup } from '@rxsse/core';
 import Fastify from 'fastify';
-import { concat, NEVER, of, Subject, startWith } from 'rxjs';
+import { concat, map, NEVER, of, range, Subject, startWith } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import {
   expectCloseEndsOnlyItsOwnStreams,
@@ -12,6 +12,7 @@ import {
 } from '../../../test/support/app-lifecycle.js';
 import { fetchBytes, rawClient, waitFor } from '../../../test/support/clients.js';
 import { fastifyLogStream } from '../../../test/support/logged.js';
+import { recording } from '../../../test/support/recording.js';
 import { rxsse } from '../src/index.js';
 
 describe('fastify reply.sse() in the app', () => {
@@ -45,6 +46,28 @@ describe('fastify reply.sse() in the app', () => {
       await app.close();
     }
     expect(logged).toEqual([]);
+  });
+
+  it("completes app.close() at a shutdown deadline past Fastify's pluginTimeout, which bounds every preClose hook", async () => {
+    const group = new StreamGroup();
+    const { options, closes } = recording({ group, stallTimeout: false, maxQueueBytes: 64 * 1024 * 1024 });
+    const logged: string[] = [];
+    const app = Fastify({ pluginTimeout: 200, logger: { level: 'error', stream: fastifyLogStream(logged) } });
+    await app.register(rxsse, { ...options, shutdown: { deadline: 800 } });
+    // Far more than the socket takes: a client that reads nothing holds its stream to the deadline.
+    const flood = range(0, 256).pipe(map(() => ({ data: 'x'.repeat(64 * 1024) })));
+    app.get('/feed', (_req, reply) => reply.sse(concat(flood, NEVER)));
+    const url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
+    const client = await rawClient(`${url}/feed`, { read: false });
+    try {
+      await waitFor(() => group.queuedBytes > 0, 5000, 'bytes queued for the client');
+      // Rejected with "Plugin did not start in time" at the pluginTimeout, the streams still open.
+      await app.close();
+      expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+      expect(logged).toEqual([]);
+    } finally {
+      client.destroy();
+    }
   });
 
   it('sends the headers hooks and the route set on the reply (CORS, helmet) with the stream', async () => {
