@@ -1,15 +1,14 @@
 import 'reflect-metadata';
 import type { Http2Session } from 'node:http2';
 import type { AddressInfo, Server } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { StreamGroup } from '@rxsse/core';
 import { concat, map, NEVER, range } from 'rxjs';
-import { describe, expect, it, onTestFinished, vi } from 'vitest';
-import { waitFor, waitForReal } from '../../../test/support/clients.js';
-import { stalledStream } from '../../../test/support/http2-clients.js';
+import { describe, it } from 'vitest';
+import { waitFor } from '../../../test/support/clients.js';
+import { expectCloseWithinDeadline, stalledStream } from '../../../test/support/http2-clients.js';
 import { RxSse, RxsseModule } from '../src/index.js';
 import { nestMajor } from './harness.js';
 
@@ -42,22 +41,11 @@ describe(`nestjs ${nestMajor} on fastify over HTTP/2 (h2c): app.close() and its 
     await app.listen(0, '127.0.0.1');
     await stalledStream((server.address() as AddressInfo).port, 'http');
     await waitFor(() => group.queuedBytes > 0, 10_000, 'bytes queued for the client');
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
-    onTestFinished(() => {
-      vi.useRealTimers();
-    });
-    let closed = false;
-    const done = app.close().then(() => {
-      closed = true;
-    });
-    // Nest ends the streams a few turns later: the deadline's timer is set once it does.
-    await waitForReal(() => group.closing, 10_000, 'the streams to end');
-    // The stream is destroyed at the deadline, then its session is sent the GOAWAY.
-    vi.advanceTimersByTime(deadline);
-    await waitForReal(() => sessions.every((session) => session.closed), 10_000, 'the GOAWAY');
-    expect(closed).toBe(false);
-    vi.advanceTimersByTime(10);
-    await Promise.race([done, sleep(5_000)]);
-    expect(closed).toBe(true);
+    await expectCloseWithinDeadline(
+      () => app.close(),
+      () => group.closing,
+      sessions,
+      deadline,
+    );
   });
 });

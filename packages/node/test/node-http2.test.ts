@@ -14,8 +14,14 @@ import { connect as tlsConnect } from 'node:tls';
 import { resolveStreamOptions, StreamGroup } from '@rxsse/core';
 import { concat, from, interval, map, NEVER, range } from 'rxjs';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
-import { waitFor, waitForReal } from '../../../test/support/clients.js';
-import { h2Session, readStream, recordWarnings, stalledStream } from '../../../test/support/http2-clients.js';
+import { waitFor } from '../../../test/support/clients.js';
+import {
+  expectCloseWithinDeadline,
+  h2Session,
+  readStream,
+  recordWarnings,
+  stalledStream,
+} from '../../../test/support/http2-clients.js';
 import { recording } from '../../../test/support/recording.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
 import { closeStreamsOnServerClose, openEventStream } from '../src/index.js';
@@ -79,22 +85,8 @@ describe('closeStreamsOnServerClose on HTTP/2: the deadline', () => {
     await once(server, 'listening');
     await stalledStream((server.address() as AddressInfo).port);
     await waitFor(() => group.queuedBytes > 0, 10_000, 'bytes queued for the client');
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
-    onTestFinished(() => {
-      vi.useRealTimers();
-    });
-    let closed = false;
-    const done = new Promise<void>((resolve) => server.close(() => resolve()));
-    void done.then(() => {
-      closed = true;
-    });
-    // The stream is destroyed at the deadline, then its session is sent the GOAWAY.
-    vi.advanceTimersByTime(deadline);
-    await waitForReal(() => sessions.every((session) => session.closed), 10_000, 'the GOAWAY');
-    expect(closed).toBe(false);
-    vi.advanceTimersByTime(10);
-    await Promise.race([done, sleep(5_000)]);
-    expect(closed).toBe(true);
+    const close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+    await expectCloseWithinDeadline(close, () => group.closing, sessions, deadline);
   });
 });
 
