@@ -70,6 +70,32 @@ describe('fastify reply.sse() in the app', () => {
     }
   });
 
+  it('lets a stream flush to its deadline once the preClose hook returned at the pluginTimeout', async () => {
+    const group = new StreamGroup();
+    const { options, closes } = recording({ group, stallTimeout: false, maxQueueBytes: 64 * 1024 * 1024 });
+    const app = Fastify({ pluginTimeout: 200 });
+    await app.register(rxsse, { ...options, shutdown: { deadline: 10_000 } });
+    const flood = range(0, 256).pipe(map(() => ({ data: 'x'.repeat(64 * 1024) })));
+    app.get('/feed', (_req, reply) => reply.sse(concat(flood, NEVER)));
+    const url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
+    const client = await rawClient(`${url}/feed`, { read: false });
+    try {
+      await waitFor(() => group.queuedBytes > 0, 5000, 'bytes queued for the client');
+      const closing = app.close();
+      // Fastify closes the server once the hook returned: Node's close() took the ended stream's
+      // connection for idle and dropped it, far before the deadline.
+      await waitFor(() => !app.server.listening, 5000, 'the server to stop listening');
+      client.resume();
+      await closing;
+      await client.done;
+      expect(client.text.endsWith('0\r\n\r\n')).toBe(true);
+      expect(client.text.split('data: ').length - 1).toBe(256);
+      expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+    } finally {
+      client.destroy();
+    }
+  });
+
   it('sends the headers hooks and the route set on the reply (CORS, helmet) with the stream', async () => {
     const app = Fastify();
     await app.register(rxsse, { headers: { 'X-Dropped': null } });
