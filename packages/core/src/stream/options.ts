@@ -57,8 +57,10 @@ export interface StreamOptions extends FormatOptions {
    */
   stallTimeout?: number | false;
   /**
-   * Send a comment after this many ms without any write, to keep proxies from closing the
-   * connection. `false` disables heartbeats.
+   * Send a comment once a whole interval of this many ms passed without any write, to keep proxies
+   * from closing the connection: it comes one to two intervals after the last write, so keep it
+   * under half of any idle timeout on the way (a proxy's, Node's `server.timeout`). `false`
+   * disables heartbeats.
    * @defaultValue 15_000
    */
   heartbeat?: number | false;
