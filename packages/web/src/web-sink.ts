@@ -93,7 +93,8 @@ export class WebSink implements Sink {
     return true;
   }
 
-  open(headers: Readonly<Record<string, string>>): void {
+  /** Returns false: the body is full until the runtime first reads it (see {@link WebSink}). */
+  open(headers: Readonly<Record<string, string>>): boolean {
     const body = new ReadableStream<Uint8Array>(
       {
         start: (controller) => {
@@ -112,6 +113,10 @@ export class WebSink implements Sink {
     if (this.#isClosed) this.#endBody();
     // HEAD: the runtime sends the headers alone.
     this.#response = new Response(this.#request.method === 'HEAD' ? null : body, { status: 200, headers });
+    // A stream that writes nothing (no heartbeat, a quiet source) still meets `stallTimeout` when
+    // no one ever reads the body; the runtime's first read drains it.
+    this.#full = true;
+    return false;
   }
 
   write(chunk: Uint8Array): boolean {
@@ -173,11 +178,12 @@ export class WebSink implements Sink {
       if (controller.desiredSize === HIGH_WATER_MARK) this.#finishBody();
       return;
     }
+    if (this.#full) {
+      this.#full = false;
+      this.#drain?.();
+    }
     // The runtime waits for a first chunk, and some (Bun) hold the headers back until one comes.
     if (!this.#wrote) this.write(OPENING_COMMENT);
-    if (!this.#full) return;
-    this.#full = false;
-    this.#drain?.();
   }
 
   #finishBody(): void {

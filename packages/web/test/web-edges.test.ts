@@ -420,7 +420,8 @@ describe('sse() on Hono: a Response the framework never reads', () => {
   it.each([
     ['an event at once', () => concat(of({ data: 'x' }), NEVER), 4000],
     ['a quiet stream, heartbeats only', () => NEVER, 20],
-  ])(
+    ['a quiet stream without heartbeats', () => NEVER, false],
+  ] as const)(
     'ends a stream behind timeout() that answered 504 with reason stall after stallTimeout, its source unsubscribed (%s)',
     async (_label, events, heartbeat) => {
       const source = counted(events());

@@ -15,9 +15,12 @@ export interface Sink {
   readonly signal: AbortSignal;
   /**
    * Send status 200 with these headers, at once, without any header named in `remove` (lower case)
-   * that the framework may have set already. Called exactly once, before the first write.
+   * that the framework may have set already. Called exactly once, before the first write. Return
+   * false when the transport cannot take bytes yet (a Web body until the runtime first reads it): the
+   * stream then waits for the drain listener, and `stallTimeout` runs from now, even on a stream that
+   * writes nothing.
    */
-  open(headers: Readonly<Record<string, string>>, remove?: readonly string[]): void;
+  open(headers: Readonly<Record<string, string>>, remove?: readonly string[]): boolean | void;
   /**
    * Write bytes. Return false when the transport is full: the stream then writes nothing more until
    * the drain listener is called. `chunk` is shared with other connections (an event that reaches

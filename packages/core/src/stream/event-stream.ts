@@ -157,7 +157,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
         refuse: (error) => this.#refuse(error),
       });
     }
-    sink.open(sseHeaders(sink.http2, overrides), removedHeaders(overrides, sink.http2));
+    if (sink.open(sseHeaders(sink.http2, overrides), removedHeaders(overrides, sink.http2)) === false)
+      this.#full();
     if (options.retry !== undefined) this.#write(utf8Bytes(formatRetry(options.retry)), 0);
     if (options.heartbeat !== false) this.#heartbeatSlot = joinHeartbeat(options.heartbeat, this);
     if (options.maxLifetime !== undefined) {
@@ -216,7 +217,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     const { sink, options } = this;
     const overrides = { ...options.headers, connection: 'close' };
     try {
-      sink.open(sseHeaders(sink.http2, overrides), removedHeaders(overrides, sink.http2));
+      if (sink.open(sseHeaders(sink.http2, overrides), removedHeaders(overrides, sink.http2)) === false)
+        this.#full();
     } catch (error) {
       this.#sinkFailed(error);
       return this;
@@ -444,13 +446,17 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     this.#notePeak(queue.length > 0 ? written + queue.bytes() : written);
   }
 
-  /** Hands a chunk of `events` events to the sink; arms the stall timer if the sink is full. */
+  /** Hands a chunk of `events` events to the sink. */
   #write(chunk: Uint8Array, events: number): void {
     this.busy = true;
     this.stats.events += events;
     this.stats.bytes += chunk.length;
     this.#count('wrote', events, chunk.length);
-    if (this.sink.write(chunk)) return;
+    if (!this.sink.write(chunk)) this.#full();
+  }
+
+  /** The transport is full: nothing more is written until it drains, and the stall timer runs. */
+  #full(): void {
     this.#writable = false;
     // Once the stream ended, a full transport only matters to the stall after the end (see there).
     if (this.#reason !== undefined) return;
