@@ -12,11 +12,19 @@ import {
   StreamGroup,
   type StreamOptions,
   serverStreams,
+  streamEvents,
 } from '@rxsse/core';
 import { concat, from, NEVER, type Observable } from 'rxjs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { collected } from '../../../test/leaks.js';
-import { httpRequest, RawClient, rawClient, rawRequests, waitFor } from '../../../test/support/clients.js';
+import {
+  httpRequest,
+  RawClient,
+  rawClient,
+  rawRequests,
+  waitFor,
+  waitForReal,
+} from '../../../test/support/clients.js';
 import { counted, recording } from '../../../test/support/recording.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
 import {
@@ -304,40 +312,49 @@ describe('stallTimeout after the stream ended', () => {
 
 describe('stallTimeout after the stream ended, for a client that reads slowly', () => {
   it('keeps a client that takes some of what the end left in every stallTimeout, until it has it all', async () => {
+    const stallTimeout = 2000;
     const { options, closes } = recording({
-      stallTimeout: 2000,
+      stallTimeout,
       maxQueueBytes: 64 * 1024 * 1024,
       heartbeat: false,
     });
-    const { handle } = route(() => from(burst()), options);
-    const { url, server } = await serve(handle);
+    let sink: NodeSink | undefined;
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    const { url, server } = await serve((req, res) => {
+      sink = new NodeSink(req, res);
+      streamEvents(from(burst()), sink, options);
+    });
     let dropped = false;
     server.on('connection', (socket) => socket.once('close', () => (dropped = true)));
-    const client = await rawClient(`${url}/sse`, { read: false });
-    await waitFor(() => closes.length === 1, 5000, 'the end of the stream');
-    expect(closes[0]!.reason).toBe('complete');
-    // More than two stallTimeouts to take it all (16 MiB at 64 KiB every 20 ms), but never idle for
-    // one: in each it takes megabytes, more than the kernel frees in its socket buffer before it
-    // takes more.
-    const { socket } = client;
+    const { socket } = await rawClient(`${url}/sse`, { read: false });
     let text = '';
-    let allowed = 0;
     socket.on('data', (chunk: Buffer) => {
       text += chunk.toString('latin1');
-      if (text.length >= allowed) socket.pause();
     });
-    const reading = setInterval(() => {
-      allowed += 64 * 1024;
+    socket.pause();
+    // 16 MiB: far more than the kernel's buffers hold, so the end leaves bytes in the response.
+    await waitForReal(() => closes.length === 1 && sink!.pending() > 0, 5000, 'the end, with bytes left');
+    expect(closes[0]!.reason).toBe('complete');
+    // Each stallTimeout, the client takes some (until the server sees its response shrink), then
+    // stops: the check at the end of each one finds it took some, and keeps it.
+    let windows = 0;
+    while (sink!.pending() > 0 && !dropped) {
+      const left = sink!.pending();
       socket.resume();
-    }, 20);
-    try {
-      await waitFor(() => text.endsWith('\r\n0\r\n\r\n') || dropped, 30_000, 'all of it, or the drop');
-    } finally {
-      clearInterval(reading);
+      await waitForReal(() => sink!.pending() < left || dropped, 5000, 'the client to take some');
+      socket.pause();
+      vi.advanceTimersByTime(stallTimeout);
+      windows++;
     }
+    socket.resume();
+    await waitForReal(() => text.endsWith('\r\n0\r\n\r\n') || dropped, 10_000, 'all of it, or the drop');
     expect(dropped).toBe(false);
+    expect(windows).toBeGreaterThan(0);
     expect(text.split('data: ').length - 1).toBe(burst().length);
-    client.destroy();
+    socket.destroy();
   });
 });
 
