@@ -11,10 +11,10 @@ import {
 import { type AddressInfo, connect as tcpConnect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as tlsConnect } from 'node:tls';
-import { resolveStreamOptions, StreamGroup } from '@rxsse/core';
+import { resolveStreamOptions, StreamGroup, streamEvents } from '@rxsse/core';
 import { concat, from, interval, map, NEVER, range } from 'rxjs';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
-import { waitFor } from '../../../test/support/clients.js';
+import { waitFor, waitForReal } from '../../../test/support/clients.js';
 import {
   expectCloseWithinDeadline,
   h2Session,
@@ -24,7 +24,7 @@ import {
 } from '../../../test/support/http2-clients.js';
 import { recording } from '../../../test/support/recording.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
-import { closeStreamsOnServerClose, openEventStream } from '../src/index.js';
+import { closeStreamsOnServerClose, NodeSink, openEventStream } from '../src/index.js';
 
 describe('closeStreamsOnServerClose on HTTP/2', () => {
   it('completes server.close() when a client reads nothing at all, not even the GOAWAY', async () => {
@@ -342,42 +342,49 @@ describe('NodeSink on HTTP/2: the headers Node refuses there', () => {
 
 describe('stallTimeout on HTTP/2 after the stream ended, for a client that reads slowly', () => {
   it('keeps a client that takes some of what the end left in every stallTimeout, until it has it all', async () => {
+    const stallTimeout = 500;
     const { options, closes } = recording({
       group: new StreamGroup(),
       heartbeat: false,
-      stallTimeout: 500,
+      stallTimeout,
       maxQueueBytes: 64 * 1024 * 1024,
     });
-    const resolved = resolveStreamOptions(options);
     // 8 MiB at once, then the end: far more than the stream's window and buffer take.
     const burst = Array.from({ length: 128 }, () => ({ data: 'z'.repeat(64 * 1024) }));
+    let sink: NodeSink | undefined;
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
     const { session } = await serveH2((req, res) => {
-      void openEventStream(req, res, () => from(burst), resolved);
+      sink = new NodeSink(req, res);
+      streamEvents(from(burst), sink, options);
     });
     const stream = session.request({ ':path': '/sse' });
     stream.on('error', () => {});
-    stream.pause();
-    await once(stream, 'response');
-    await waitFor(() => closes.length === 1, 5_000, 'the end of the stream');
-    expect(closes[0]!.reason).toBe('complete');
-    // More than two stallTimeouts to take it all (64 KiB every 20 ms), never idle for one: the
-    // client holds back its WINDOW_UPDATEs between reads.
     let text = '';
-    let allowed = 0;
     stream.setEncoding('latin1');
     stream.on('data', (chunk: string) => {
       text += chunk;
-      if (text.length >= allowed) stream.pause();
     });
-    const reading = setInterval(() => {
-      allowed += 64 * 1024;
+    stream.pause();
+    await waitForReal(() => closes.length === 1 && sink!.pending() > 0, 5_000, 'the end, with bytes left');
+    expect(closes[0]!.reason).toBe('complete');
+    // Each stallTimeout, the client takes some (until the server sees its response shrink), then
+    // holds back its WINDOW_UPDATEs: the check at the end of each one finds it took some.
+    let windows = 0;
+    while (sink!.pending() > 0 && !stream.closed) {
+      const left = sink!.pending();
       stream.resume();
-    }, 20);
-    try {
-      await new Promise((resolve) => stream.once('close', resolve));
-    } finally {
-      clearInterval(reading);
+      await waitForReal(() => sink!.pending() < left || stream.closed, 5_000, 'the client to take some');
+      stream.pause();
+      vi.advanceTimersByTime(stallTimeout);
+      windows++;
     }
+    stream.resume();
+    await waitForReal(() => stream.closed, 10_000, 'the end of the response');
+    expect(stream.rstCode).toBe(0);
+    expect(windows).toBeGreaterThan(0);
     expect(text.split('data: ').length - 1).toBe(burst.length);
   });
 
