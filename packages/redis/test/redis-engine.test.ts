@@ -8,7 +8,7 @@ import { freePort } from '../../../test/support/processes.js';
 import { RedisEngineError, RedisTimeoutError, RedisTopicError, redisEngine } from '../src/index.js';
 import { LiveClient } from './support/sse-clients.js';
 import { startStreamServer } from './support/stream-server.js';
-import { killLiveConnection, useRedis } from './support/use-redis.js';
+import { connected, killLiveConnection, useRedis } from './support/use-redis.js';
 
 const redis = useRedis({ defaults: { blockMs: 100 } });
 const { engine } = redis;
@@ -280,6 +280,7 @@ describe('redisEngine', () => {
     const errors: unknown[] = [];
     // A block three times the timeout, and a timeout that a loaded machine's publish still meets.
     const store = engine({ blockMs: 900, commandTimeoutMs: 300, onError: (error) => errors.push(error) });
+    await connected(store);
     const seen = recorder();
     const stop = await store.listen('patient', seen.listener);
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -292,6 +293,7 @@ describe('redisEngine', () => {
 
   it('fails a publish while Redis is down with a RedisEngineError within the timeout, then recovers', async () => {
     const store = engine({ commandTimeoutMs: 300 });
+    await connected(store);
     const seen = recorder();
     const stop = await store.listen('blip', seen.listener);
     const before = await store.append('blip', { data: 'before' });

@@ -3,7 +3,7 @@ import { until } from '@rxsse/core/testing';
 import { describe, expect, it } from 'vitest';
 import { RedisEngineError } from '../src/index.js';
 import { PartitionLayout, slotOf } from '../src/partition.js';
-import { killLiveConnection, useRedis } from './support/use-redis.js';
+import { connected, killLiveConnection, useRedis } from './support/use-redis.js';
 
 const redis = useRedis({ defaults: { blockMs: 100, partitions: 4 }, flush: true });
 const { engine } = redis;
@@ -245,6 +245,7 @@ describe('redisEngine({ partitions })', () => {
 
   it('tells a listener about Redis losing its data, then delivers what follows', async () => {
     const store = engine({ commandTimeoutMs: 300 });
+    await connected(store);
     const seen = recorder();
     const stop = await store.listen('blip', seen.listener);
     const before = await store.append('blip', { data: 'before' });

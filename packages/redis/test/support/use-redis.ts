@@ -3,7 +3,7 @@ import { until } from '@rxsse/core/testing';
 import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { RedisServer } from '../../../../test/support/redis-server.js';
-import { type RedisEngineOptions, redisEngine } from '../../src/index.js';
+import { RedisEngineError, type RedisEngineOptions, redisEngine } from '../../src/index.js';
 import { RedisCluster } from './redis-cluster.js';
 
 interface Setup {
@@ -25,6 +25,22 @@ export interface RedisClusterFixture {
   readonly cluster: RedisCluster;
   /** An engine on the cluster with the file's defaults under `options`; closed after each test. */
   engine(options?: RedisEngineOptions): ChannelEngine;
+}
+
+/**
+ * Resolves once `store` has answered a command. Its first connect may outlast a short
+ * `commandTimeoutMs` on a busy machine: a test that sets one for what comes later (a Redis killed,
+ * frozen) waits here first, so the timeout meets only that.
+ */
+export async function connected(store: ChannelEngine): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await store.read('connected', '0-0', { count: 1, bytes: 1 });
+      return;
+    } catch (error) {
+      if (!(error instanceof RedisEngineError) || attempt === 20) throw error;
+    }
+  }
 }
 
 /**
