@@ -82,7 +82,7 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
       ...others.map(([group, options]) => group.close(options)),
       servers.closeStreams(defaults.group, shutdown),
     ]).then(() => closeSessions(shutdown.deadline ?? 5_000, startedAt));
-    await withinHookTimeout(closing, app.initialConfig.pluginTimeout ?? 0, app.log, app.server);
+    await withinHookTimeout(closing, app.initialConfig.pluginTimeout ?? 0, startedAt, app.log, app.server);
   });
   // Per-call options are resolved once per options object, so the encode cache stays shared.
   const perCall = new WeakMap<StreamOptions, ResolvedStreamOptions>();

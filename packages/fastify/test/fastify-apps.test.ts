@@ -52,8 +52,12 @@ describe('fastify reply.sse() in the app', () => {
     const group = new StreamGroup();
     const { options, closes } = recording({ group, stallTimeout: false, maxQueueBytes: 64 * 1024 * 1024 });
     const logged: string[] = [];
-    const app = Fastify({ pluginTimeout: 200, logger: { level: 'error', stream: fastifyLogStream(logged) } });
-    await app.register(rxsse, { ...options, shutdown: { deadline: 800 } });
+    // Room for a busy machine's start, which avvio times by the pluginTimeout too.
+    const app = Fastify({
+      pluginTimeout: 2000,
+      logger: { level: 'error', stream: fastifyLogStream(logged) },
+    });
+    await app.register(rxsse, { ...options, shutdown: { deadline: 3000 } });
     // Far more than the socket takes: a client that reads nothing holds its stream to the deadline.
     const flood = range(0, 256).pipe(map(() => ({ data: 'x'.repeat(64 * 1024) })));
     app.get('/feed', (_req, reply) => reply.sse(concat(flood, NEVER)));
@@ -73,7 +77,7 @@ describe('fastify reply.sse() in the app', () => {
   it('lets a stream flush to its deadline once the preClose hook returned at the pluginTimeout', async () => {
     const group = new StreamGroup();
     const { options, closes } = recording({ group, stallTimeout: false, maxQueueBytes: 64 * 1024 * 1024 });
-    const app = Fastify({ pluginTimeout: 200 });
+    const app = Fastify({ pluginTimeout: 2000 });
     await app.register(rxsse, { ...options, shutdown: { deadline: 10_000 } });
     const flood = range(0, 256).pipe(map(() => ({ data: 'x'.repeat(64 * 1024) })));
     app.get('/feed', (_req, reply) => reply.sse(concat(flood, NEVER)));
