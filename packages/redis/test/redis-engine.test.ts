@@ -1,9 +1,10 @@
+import { setTimeout as realSleep } from 'node:timers/promises';
 import { SOURCE_HEADERS } from '@rxsse/core';
 import { createChannel, type GapKind, type LiveListener, type StoredMessage } from '@rxsse/core/channel';
 import { until } from '@rxsse/core/testing';
 import { createClient, ErrorReply } from 'redis';
 import { firstValueFrom } from 'rxjs';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { freePort } from '../../../test/support/processes.js';
 import { RedisEngineError, RedisTimeoutError, RedisTopicError, redisEngine } from '../src/index.js';
 import { LiveClient } from './support/sse-clients.js';
@@ -16,6 +17,20 @@ const { engine } = redis;
 /** How many XREADs Redis has run, blocking or not. */
 async function xreadCalls(): Promise<number> {
   return Number((await redis.raw.info('commandstats')).match(/cmdstat_xread:calls=(\d+)/)?.[1] ?? 0);
+}
+
+/** Whether a client of the server waits in a blocking XREAD. */
+async function blockedRead(): Promise<boolean> {
+  const clients = await redis.raw.clientList();
+  return clients.some((client) => client.cmd === 'xread' && client.flags.includes('b'));
+}
+
+/** Polls `check` on Node's own timers, for a test whose `setTimeout` is fake. */
+async function untilReal(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let waited = 0; !(await check()); waited += 5) {
+    if (waited > 10_000) throw new Error(`timed out waiting for ${what}`);
+    await realSleep(5);
+  }
 }
 
 /** A listener that records what it gets. */
@@ -278,14 +293,28 @@ describe('redisEngine', () => {
 
   it('does not count an idle live read that blocks longer than commandTimeoutMs as a failure', async () => {
     const errors: unknown[] = [];
-    // A block three times the timeout, and a timeout that a loaded machine's publish still meets.
-    const store = engine({ blockMs: 900, commandTimeoutMs: 300, onError: (error) => errors.push(error) });
+    const commandTimeoutMs = 300;
+    const store = engine({ blockMs: 900, commandTimeoutMs, onError: (error) => errors.push(error) });
     await connected(store);
+    // The engine's deadlines run on a fake clock: on real ones, a busy machine that runs the test
+    // late finds a publish or a read over 300 ms that Redis answered in time.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
     const seen = recorder();
     const stop = await store.listen('patient', seen.listener);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const before = await xreadCalls();
+    await untilReal(blockedRead, 'the live read to block');
+    // Past the command timeout while the read still blocks in Redis: a read held to that timeout
+    // would fail now.
+    vi.advanceTimersByTime(2 * commandTimeoutMs);
+    // The block ends with nothing, in real time, and the next read blocks: an idle read is no failure.
+    await untilReal(async () => errors.length > 0 || (await xreadCalls()) > before + 1, 'the next read');
+    expect(errors).toEqual([]);
+    await untilReal(blockedRead, 'the next read to block');
     const id = await store.append('patient', { data: 'x' });
-    await until(() => seen.events.length === 1, 'the event');
+    await untilReal(() => seen.events.length === 1, 'the event');
     stop();
     expect(seen.events.map((e) => e.id)).toEqual([id]);
     expect(errors).toEqual([]);
