@@ -6,9 +6,11 @@ import { until } from '@rxsse/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisEngineError, RedisTimeoutError } from '../src/index.js';
 import { RedisProxy } from './support/proxy.js';
-import { useRedis } from './support/use-redis.js';
+import { connected, useRedis } from './support/use-redis.js';
 
-const redis = useRedis({ defaults: { blockMs: 100, commandTimeoutMs: 300 }, flush: true });
+// Any timeout ends a call on a connection that never answers; one of 2 s leaves the calls that do
+// get answers (each through the proxy, in this process) room for a busy machine's pauses.
+const redis = useRedis({ defaults: { blockMs: 100, commandTimeoutMs: 2000 }, flush: true });
 
 let proxy: RedisProxy | undefined;
 afterEach(() => {
@@ -26,6 +28,7 @@ describe('redisEngine with its connections cut off', () => {
   it('replaces a live connection cut off mid-read and resumes from its cursor', async () => {
     proxy = await RedisProxy.start(redis.server.port);
     const store = redis.engine({ url: proxy.url, onError: () => {} });
+    await connected(store);
     const seen = recorder();
     const stop = await store.listen('cut', seen.listener);
     const before = await store.append('cut', { data: 'before' });
@@ -43,7 +46,7 @@ describe('redisEngine with its connections cut off', () => {
     proxy = await RedisProxy.start(redis.server.port);
     const errors: unknown[] = [];
     const store = redis.engine({ url: proxy.url, onError: (error) => errors.push(error) });
-    await store.append('cut', { data: 'the command connection is up' });
+    await connected(store);
 
     proxy.cutNew = true;
     const seen = recorder();
@@ -65,6 +68,7 @@ describe('redisEngine with its command connection cut off', () => {
   ])('replaces it after a call that got no reply, and publishes again (%s)', async (_mode, partitions) => {
     proxy = await RedisProxy.start(redis.server.port);
     const store = redis.engine({ url: proxy.url, partitions, onError: () => {} });
+    await connected(store);
     await store.append('cut', { data: 'before' });
     proxy.connections[0]!.cut();
     const rejected = await store.append('cut', { data: 'lost' }).catch((error: unknown) => error);
@@ -83,6 +87,7 @@ describe('redisEngine whose command connection connects and gets no reply', () =
     proxy = await RedisProxy.start(redis.server.port);
     const store = redis.engine({ url: proxy.url, onError: () => {} });
     if (connectedFirst) {
+      await connected(store);
       await store.append('stuck', { data: 'before' });
       proxy.connections[0]!.cut();
     }
@@ -241,6 +246,7 @@ describe('redisEngine on a Redis that restarts without its data', () => {
   ])('tells a listener about entries lost before its reader read them (%s)', async (_mode, partitions) => {
     proxy = await RedisProxy.start(redis.server.port);
     const store = redis.engine({ url: proxy.url, partitions, commandTimeoutMs: 1000 });
+    await connected(store);
     const events: string[] = [];
     // A topic with no stream yet: its reader starts from the beginning, with no cursor to miss.
     const stop = await store.listen('restarted', {
@@ -280,6 +286,7 @@ describe('redisEngine on a Redis that restarts without its data', () => {
       proxy = await RedisProxy.start(redis.server.port);
       const store = redis.engine({ url: proxy.url, partitions, commandTimeoutMs: 1000 });
       // The command connection is up, and no stream exists yet.
+      await connected(store);
       await store.read('late', '1-1', { count: 1, bytes: 1000 });
       // The live connection gets no reply until Redis is gone: the reader first reads the new one.
       proxy.holdNew = true;
