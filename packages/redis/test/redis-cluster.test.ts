@@ -11,7 +11,7 @@ import { openConnections } from '../src/connections.js';
 import { RedisEngineError, redisEngine } from '../src/index.js';
 import { PartitionLayout, slotOf } from '../src/partition.js';
 import { RedisProxy } from './support/proxy.js';
-import { useRedisCluster } from './support/use-redis.js';
+import { connected, useRedisCluster } from './support/use-redis.js';
 
 const redis = useRedisCluster({ defaults: { partitions: 6 } });
 
@@ -125,14 +125,19 @@ describe('redisEngine on Redis Cluster', () => {
     const proxy = await RedisProxy.start(Number(new URL(redis.cluster.rootNodes[0]!.url).port), port);
     closing.push(() => proxy.close());
     proxy.holdNew = true;
+    // The held connect outlasts any timeout; one of 2 s, not 300 ms, leaves the calls after the
+    // release (a whole cluster connect, then a publish) room for a busy machine's pauses.
     const store = redis.engine({
       cluster: { rootNodes: [{ url: `redis://127.0.0.1:${port}` }] },
-      commandTimeoutMs: 300,
+      commandTimeoutMs: 2000,
       onError: () => {},
     });
-    await expect(store.append('user-3', { data: 'rejected' })).rejects.toThrow(/not connected within 300 ms/);
+    await expect(store.append('user-3', { data: 'rejected' })).rejects.toThrow(
+      /not connected within 2000 ms/,
+    );
     proxy.holdNew = false;
     for (const connection of proxy.connections) connection.release();
+    await connected(store);
     await store.append('user-3', { data: 'after' });
     const page = await direct.read('user-3', before, { count: 10, bytes: 10_000 });
     expect(page.events.map((event) => event.data)).toEqual(['after']);
