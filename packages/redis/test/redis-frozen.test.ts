@@ -12,7 +12,7 @@ import {
 import { until } from '@rxsse/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisEngineError, RedisTimeoutError } from '../src/index.js';
-import { useRedis } from './support/use-redis.js';
+import { connected, useRedis } from './support/use-redis.js';
 
 // Generous: the timeout is 1 s, anything that settles before this bound was bounded by it.
 const BOUND = 4000;
@@ -76,6 +76,7 @@ describe('redisEngine with Redis frozen (SIGSTOP)', () => {
   it('rejects publish, a first subscribe and history reads within about the timeout, then recovers', async () => {
     const errors: unknown[] = [];
     const store = engine({ onError: (error) => errors.push(error) });
+    await connected(store);
     const channel = createChannel(store, 'warm');
     const live = recorder();
     const unlisten = await store.listen('warm', live.listener);
@@ -101,6 +102,9 @@ describe('redisEngine with Redis frozen (SIGSTOP)', () => {
     await until(() => errors.some((e) => e instanceof RedisTimeoutError), 'the live read timing out');
 
     redis.server.resume();
+    // The connection the timeouts dropped is connected again first: on a busy machine a new
+    // connect can outlast the 1000 ms a publish has, and recovering is not recovering at once.
+    await connected(store);
     const after = await channel.publish({ data: 'after' });
     await until(() => live.events.some((e) => e.id === after), 'live delivery after the resume');
     const cold = recorder();
@@ -118,10 +122,12 @@ describe('redisEngine with Redis frozen (SIGSTOP)', () => {
 
   it('with partitions, retries watching a partition whose first watch timed out', async () => {
     const store = engine({ partitions: 1 });
+    await connected(store);
     await store.append('t', { data: 'connected' });
     redis.server.pause();
     expectTimedOut(await settleWithin(store.listen('t', recorder().listener), BOUND), 'listen');
     redis.server.resume();
+    await connected(store);
     const live = recorder();
     const stop = await store.listen('t', live.listener);
     const id = await store.append('t', { data: 'live' });
