@@ -362,8 +362,16 @@ export function describeAdapterContract(harness: AdapterHarness): void {
       const url = await start([{ path: '/sse', events: () => events(), options }]);
       const client = await rawClient(`${url}/sse`, { read: false });
       await waitFor(() => pulled > 10, 5000, 'first pulls');
-      await sleep(300);
-      const settled = pulled;
+      // Settled once six looks over 300 ms, each after the loop took its I/O, find nothing more
+      // pulled: not at a fixed 300 ms, which a busy machine can reach with the socket still filling.
+      let settled = pulled;
+      for (let quiet = 0, waited = 0; quiet < 6; waited += 50) {
+        if (waited > 10_000) throw new Error('the pulls never stopped');
+        await sleep(50);
+        await new Promise((resolve) => setImmediate(resolve));
+        if (pulled === settled) quiet++;
+        else [settled, quiet] = [pulled, 0];
+      }
       await sleep(300);
       // The socket is full: nothing more is pulled, and what was pulled fits in the kernel's buffers.
       expect(pulled).toBe(settled);
