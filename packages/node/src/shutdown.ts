@@ -24,7 +24,8 @@ import { markServerClosing } from './open-event-stream.js';
  * that arrive meanwhile on kept-alive connections get the hint and `Connection: close` instead of
  * a stream; once the streams have flushed (or `deadline` passed), idle connections are closed, and
  * those on which no request ever came, so `close()` completes within about `deadline`. On an
- * HTTP/2 server, client sessions are closed gracefully too (see {@link trackHttp2Sessions}).
+ * HTTP/2 server, client sessions are closed gracefully too (see {@link trackHttp2Sessions}); the
+ * connection of one whose client reads not even the GOAWAY is cut one `deadline` after its stream.
  *
  * @throws {RangeError} at once, for a `retry`, `spread` or `deadline` out of range.
  * @throws {TypeError} at once, for a `server` that is not a Node server or a `group` that is not a
