@@ -4,18 +4,27 @@ import { createServer } from 'node:net';
 // port from here between the check and the child binding it, or while a server restarts on it.
 const FIRST = 20_000;
 const LAST = 32_000;
+/**
+ * Each of vitest's workers (`VITEST_POOL_ID`, 1 to maxWorkers) draws from its own slice: the
+ * processes of one run cannot hand a port out twice, which `given` alone guards only within one.
+ */
+const SLICES = 8;
+const SLICE = Math.floor((LAST - FIRST) / SLICES);
+const slice = (Math.max(1, Number(process.env.VITEST_POOL_ID) || 1) - 1) % SLICES;
+const START = FIRST + slice * SLICE;
 
 /** Ports handed out in this process: a child may not have bound its port when the next is chosen. */
 const given = new Set<number>();
 
 /**
  * A free TCP port on 127.0.0.1 (closed again, so a child process can bind it), outside the
- * ephemeral range the kernel hands to outgoing connections, and never one this process handed out
- * before (six cluster nodes take twelve ports before any of them binds).
+ * ephemeral range the kernel hands to outgoing connections, never one this process handed out
+ * before (six cluster nodes take twelve ports before any of them binds), and from this worker's
+ * own slice of the range.
  */
 export async function freePort(): Promise<number> {
   for (;;) {
-    const port = FIRST + Math.floor(Math.random() * (LAST - FIRST));
+    const port = START + Math.floor(Math.random() * SLICE);
     if (given.has(port)) continue;
     given.add(port);
     const server = createServer();
