@@ -217,8 +217,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     const { sink, options } = this;
     const overrides = { ...options.headers, connection: 'close' };
     try {
-      if (sink.open(sseHeaders(sink.http2, overrides), removedHeaders(overrides, sink.http2)) === false)
-        this.#full();
+      sink.open(sseHeaders(sink.http2, overrides), removedHeaders(overrides, sink.http2));
     } catch (error) {
       this.#sinkFailed(error);
       return this;
