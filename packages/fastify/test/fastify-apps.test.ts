@@ -2,7 +2,7 @@ import cookie from '@fastify/cookie';
 import { type MessageEvent, openStreams, StreamGroup } from '@rxsse/core';
 import Fastify from 'fastify';
 import { concat, map, NEVER, of, range, Subject, startWith } from 'rxjs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import {
   expectCloseEndsOnlyItsOwnStreams,
   expectSecondServerClosedWithApp,
@@ -48,56 +48,49 @@ describe('fastify reply.sse() in the app', () => {
     expect(logged).toEqual([]);
   });
 
-  it("completes app.close() at a shutdown deadline past Fastify's pluginTimeout, which bounds every preClose hook", async () => {
+  /**
+   * An app whose pluginTimeout (2 s: room for a busy machine's start, which avvio times by it too)
+   * a shutdown `deadline` passes, and a client that reads nothing of a flood far more than the
+   * socket takes, so its stream holds on to the deadline.
+   */
+  async function floodPastPluginTimeout(deadline: number, logged: string[] = []) {
     const group = new StreamGroup();
     const { options, closes } = recording({ group, stallTimeout: false, maxQueueBytes: 64 * 1024 * 1024 });
-    const logged: string[] = [];
-    // Room for a busy machine's start, which avvio times by the pluginTimeout too.
     const app = Fastify({
       pluginTimeout: 2000,
       logger: { level: 'error', stream: fastifyLogStream(logged) },
     });
-    await app.register(rxsse, { ...options, shutdown: { deadline: 3000 } });
-    // Far more than the socket takes: a client that reads nothing holds its stream to the deadline.
+    await app.register(rxsse, { ...options, shutdown: { deadline } });
     const flood = range(0, 256).pipe(map(() => ({ data: 'x'.repeat(64 * 1024) })));
     app.get('/feed', (_req, reply) => reply.sse(concat(flood, NEVER)));
     const url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
     const client = await rawClient(`${url}/feed`, { read: false });
-    try {
-      await waitFor(() => group.queuedBytes > 0, 5000, 'bytes queued for the client');
-      // Rejected with "Plugin did not start in time" at the pluginTimeout, the streams still open.
-      await app.close();
-      expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
-      expect(logged).toEqual([]);
-    } finally {
-      client.destroy();
-    }
+    onTestFinished(() => client.destroy());
+    await waitFor(() => group.queuedBytes > 0, 5000, 'bytes queued for the client');
+    return { app, client, closes };
+  }
+
+  it("completes app.close() at a shutdown deadline past Fastify's pluginTimeout, which bounds every preClose hook", async () => {
+    const logged: string[] = [];
+    const { app, closes } = await floodPastPluginTimeout(3000, logged);
+    // Rejected with "Plugin did not start in time" at the pluginTimeout, the streams still open.
+    await app.close();
+    expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+    expect(logged).toEqual([]);
   });
 
   it('lets a stream flush to its deadline once the preClose hook returned at the pluginTimeout', async () => {
-    const group = new StreamGroup();
-    const { options, closes } = recording({ group, stallTimeout: false, maxQueueBytes: 64 * 1024 * 1024 });
-    const app = Fastify({ pluginTimeout: 2000 });
-    await app.register(rxsse, { ...options, shutdown: { deadline: 10_000 } });
-    const flood = range(0, 256).pipe(map(() => ({ data: 'x'.repeat(64 * 1024) })));
-    app.get('/feed', (_req, reply) => reply.sse(concat(flood, NEVER)));
-    const url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
-    const client = await rawClient(`${url}/feed`, { read: false });
-    try {
-      await waitFor(() => group.queuedBytes > 0, 5000, 'bytes queued for the client');
-      const closing = app.close();
-      // Fastify closes the server once the hook returned: Node's close() took the ended stream's
-      // connection for idle and dropped it, far before the deadline.
-      await waitFor(() => !app.server.listening, 5000, 'the server to stop listening');
-      client.resume();
-      await closing;
-      await client.done;
-      expect(client.text.endsWith('0\r\n\r\n')).toBe(true);
-      expect(client.text.split('data: ').length - 1).toBe(256);
-      expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
-    } finally {
-      client.destroy();
-    }
+    const { app, client, closes } = await floodPastPluginTimeout(10_000);
+    const closing = app.close();
+    // Fastify closes the server once the hook returned: Node's close() took the ended stream's
+    // connection for idle and dropped it, far before the deadline.
+    await waitFor(() => !app.server.listening, 5000, 'the server to stop listening');
+    client.resume();
+    await closing;
+    await client.done;
+    expect(client.text.endsWith('0\r\n\r\n')).toBe(true);
+    expect(client.text.split('data: ').length - 1).toBe(256);
+    expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
   });
 
   it('sends the headers hooks and the route set on the reply (CORS, helmet) with the stream', async () => {

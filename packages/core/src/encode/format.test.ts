@@ -3,6 +3,16 @@ import { describe, expect, it } from 'vitest';
 import { SseFormatError } from './errors.js';
 import { formatComment, formatEvent, formatRetry } from './format.js';
 
+/** The reason `formatEvent` refuses `message` with. */
+function reason(message: unknown, options = {}): string | undefined {
+  try {
+    formatEvent(message as never, options);
+  } catch (error) {
+    return (error as SseFormatError).reason;
+  }
+  return undefined;
+}
+
 describe('formatEvent', () => {
   it('writes type, id, retry, then one data line per line', () => {
     expect(formatEvent({ data: 'a\nb', id: '1', type: 'tick', retry: 10 })).toBe(
@@ -45,13 +55,6 @@ describe('formatEvent', () => {
     }
   });
   it('names a null id, type or serializer result as null, not as an object', () => {
-    const reason = (message: object, options = {}) => {
-      try {
-        formatEvent(message as never, options);
-      } catch (error) {
-        return (error as SseFormatError).reason;
-      }
-    };
     expect(reason({ data: 'x', id: null })).toBe('must be a string, got null');
     expect(reason({ data: 'x', type: null })).toBe('must be a string, got null');
     expect(reason({ data: {} }, { serialize: () => null })).toBe(
@@ -59,13 +62,6 @@ describe('formatEvent', () => {
     );
   });
   it('names a Promise emitted in place of a message, and data left out', () => {
-    const reason = (message: unknown, options = {}) => {
-      try {
-        formatEvent(message as never, options);
-      } catch (error) {
-        return (error as SseFormatError).reason;
-      }
-    };
     // `map(async (x) => ...)` emits Promises: the message it meant is what one resolves to.
     const promise = Promise.resolve({ data: 'x' });
     for (const options of [{}, { serialize: String }]) {
