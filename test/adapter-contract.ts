@@ -448,6 +448,31 @@ export function describeAdapterContract(harness: AdapterHarness): void {
       }
     });
 
+    it('closing the server lets a stream that ended by itself finish flushing to a slow client', async () => {
+      // ~16 MiB, more than loopback's socket buffers take: most of it waits in the server.
+      const count = 16_000;
+      const payload = 'x'.repeat(1024);
+      const { options, closes } = recording({ maxQueueBytes: 64 * 1024 * 1024 });
+      const url = await start([
+        {
+          path: '/sse',
+          events: () => range(0, count).pipe(map((i) => ({ id: String(i), data: payload }))),
+          options,
+        },
+      ]);
+      const client = await rawClient(`${url}/sse`, { read: false });
+      await waitFor(() => closes.length === 1, 5000, 'the stream to end');
+      const running = server!;
+      server = undefined;
+      const closed = running.close();
+      client.resume();
+      await client.done;
+      await closed;
+      expect(closes.map((c) => c.reason)).toEqual(['complete']);
+      expect(client.text.split('\ndata: ').length - 1).toBe(count);
+      expect(client.text).toContain(`id: ${count - 1}\ndata: ${payload}\n\n`);
+    });
+
     it('closing the server aborts a handler still setting up, and turns its client away', async () => {
       const { options, closes } = recording();
       let started = false;

@@ -318,6 +318,36 @@ describe('shutdown', () => {
     expect(reasons).toEqual(['shutdown']);
   });
 
+  it('waits, within its deadline, for a stream that ended by itself and still flushes', async () => {
+    const group = new StreamGroup();
+    const done = new Subject<MessageEvent>();
+    const { sink, reasons } = open({ group, stallTimeout: false }, done);
+    sink.full = true;
+    done.next({ data: 'a' });
+    done.complete();
+    expect(reasons).toEqual(['complete']);
+    const closed = group.close({ deadline: 1000 });
+    await vi.advanceTimersByTimeAsync(999);
+    expect(sink.destroyed).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await closed;
+    expect(sink.destroyed).toBe(true);
+    expect(reasons).toEqual(['complete']);
+  });
+
+  it('no longer waits for a stream that ended by itself once it flushed', async () => {
+    const group = new StreamGroup();
+    const done = new Subject<MessageEvent>();
+    const { sink } = open({ group }, done);
+    sink.full = true;
+    done.next({ data: 'a' });
+    done.complete();
+    sink.release();
+    await group.close({ deadline: 1000 });
+    expect(sink.destroyed).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('leaves no deadline timer once every stream flushed', async () => {
     const group = new StreamGroup();
     const { sink } = open({ group });

@@ -23,7 +23,7 @@ export async function withinHookTimeout(
   });
   try {
     if ((await Promise.race([work, cut])) === 'cut') {
-      holdIdleClose(server, work);
+      closeIdleOnceDone(server, work);
       work.catch((error: unknown) => log.error({ err: error }, 'rxsse: closing the event streams failed'));
     }
   } finally {
@@ -32,23 +32,11 @@ export async function withinHookTimeout(
 }
 
 /**
- * Holds off Node's `closeIdleConnections()` on `server` until `work` settles, then runs it. Fastify
- * closes the server once the hook returned, and Node's `close()` runs it, which takes a connection
- * whose response has ended for idle even while that response still flushes to a slow client: the
- * streams still flushing would be dropped there, long before the shutdown's deadline. Once they
- * have ended, their kept-alive connections would hold the close for Fastify's `keepAliveTimeout`.
+ * Closes the idle connections of `server` once `work` settles. Fastify closes the server once the
+ * hook returned, and Node's `close()` closes idle connections only as it begins: the connections
+ * of the streams that flush after it would then hold the close for Fastify's `keepAliveTimeout`.
  */
-function holdIdleClose(server: object, work: Promise<void>): void {
-  const target = server as { closeIdleConnections?: () => void };
-  const closeIdle = target.closeIdleConnections;
-  // An HTTP/2 server has none: its sessions are closed with the streams.
-  if (typeof closeIdle !== 'function') return;
-  const own = Object.hasOwn(target, 'closeIdleConnections');
-  target.closeIdleConnections = () => {};
-  const release = () => {
-    if (own) target.closeIdleConnections = closeIdle;
-    else delete target.closeIdleConnections;
-    closeIdle.call(server);
-  };
-  work.then(release, release);
+function closeIdleOnceDone(server: object, work: Promise<void>): void {
+  const closeIdle = () => (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+  work.then(closeIdle, closeIdle);
 }

@@ -191,7 +191,14 @@ export class NodeSink implements Sink {
     }
     const held = this.#held;
     if (held !== undefined && held.bytes > 0) held.end();
-    else res.end();
+    else if (this.#socket && this.pending() > 0) {
+      // Node takes the connection of an ended response for idle even while it still flushes, and
+      // `server.close()` drops idle connections: the rest would be lost. So the response ends
+      // once its bytes are out; an empty write's callback comes after every write before it.
+      res.write(NOTHING, () => {
+        if (!res.destroyed) res.end();
+      });
+    } else res.end();
   }
 
   destroy(): void {
@@ -222,6 +229,8 @@ export class NodeSink implements Sink {
     listener?.();
   };
 }
+
+const NOTHING = new Uint8Array(0);
 
 /** A body's length and encoding, which a middleware may have set for a body of its own. */
 const FRAMING = ['content-length', 'content-encoding'];

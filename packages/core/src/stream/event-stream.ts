@@ -532,7 +532,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
         sink.end();
         // A group's close has its deadline for what the transport still holds; nothing else does,
         // a `close()` of the app's own included.
-        if (!this.#writable && !(reason === 'shutdown' && this.#shuttingDown)) this.#stallAfterEnd();
+        if (!(reason === 'shutdown' && this.#shuttingDown)) this.#flushAfterEnd();
       } catch (thrown) {
         // The sink broke while ending: what it did not take is lost, and the connection dropped.
         if (queue) this.#dropped(queue.clear());
@@ -546,6 +546,18 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     } catch (thrown) {
       this.reportError(thrown);
     }
+  }
+
+  /**
+   * Bytes the end left in the transport stay in the stream's groups until they are out, so a
+   * shutdown that comes meanwhile waits for them within its deadline. A full transport also gets
+   * the stall rule below.
+   */
+  #flushAfterEnd(): void {
+    if (!(this.#pending() > 0 || !this.#writable) || this.sink.signal.aborted) return;
+    this.options.group.addFlushing(this);
+    this.server?.addFlushing(this);
+    if (!this.#writable) this.#stallAfterEnd();
   }
 
   /**

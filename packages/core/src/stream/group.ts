@@ -105,6 +105,17 @@ export class StreamGroup {
   }
 
   /**
+   * @internal A stream that ended by itself while its transport still holds bytes for a slow
+   * client: a {@link close} waits for that flush too, within its deadline, as for the streams it
+   * ends itself, instead of letting the server cut the tail or wait for the client without bound.
+   */
+  addFlushing(stream: GroupMember): void {
+    if (stream.signal.aborted) return;
+    this.#flushing.add(stream);
+    stream.signal.addEventListener('abort', () => this.#flushing.delete(stream), { once: true });
+  }
+
+  /**
    * Closes every open stream with reason `'shutdown'`: each writes what it has queued (and the
    * retry hint), then ends; a handler of its routes still setting up has its `signal` aborted, and
    * its client is turned away. Resolves once every connection has closed, or once `deadline` ms have
