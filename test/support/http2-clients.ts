@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { type ClientHttp2Session, connect, type IncomingHttpHeaders } from 'node:http2';
+import { type ClientHttp2Session, connect, type Http2Session, type IncomingHttpHeaders } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import {
   type AddressInfo,
@@ -9,9 +9,9 @@ import {
 } from 'node:net';
 import type { Page } from 'playwright-core';
 import { Agent, EventSource } from 'undici';
-import { onTestFinished } from 'vitest';
+import { expect, onTestFinished, vi } from 'vitest';
 import { withBrowser } from './browser.js';
-import { collectEvents, type Received } from './clients.js';
+import { collectEvents, type Received, waitForReal } from './clients.js';
 
 /** {@link withBrowser} for servers with a self-signed certificate. */
 export function withInsecureBrowser<T>(body: (page: Page) => Promise<T>): Promise<T> {
@@ -207,4 +207,39 @@ export async function readNamedEventsPage(page: Page, url: string): Promise<Page
       performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined
     )?.nextHopProtocol,
   }));
+}
+
+/**
+ * Runs `close()` (a server's, an app's) on a fake clock and checks that it completes at `deadline`
+ * counted from when `started()` turns true: the stream of a client that reads nothing is destroyed
+ * then, its session is sent the GOAWAY, and the session's connection is cut at once, not a deadline
+ * later. `sessions`: the server's sessions, recorded as they begin.
+ */
+export async function expectCloseWithinDeadline(
+  close: () => Promise<void>,
+  started: () => boolean,
+  sessions: Http2Session[],
+  deadline: number,
+): Promise<void> {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+  onTestFinished(() => {
+    vi.useRealTimers();
+  });
+  let closed = false;
+  void close().then(() => {
+    closed = true;
+  });
+  // Frameworks end the streams a few turns after their close began: the deadline's timer is set then.
+  await waitForReal(started, 10_000, 'the close to begin');
+  vi.advanceTimersByTime(deadline);
+  // The sessions' cut is set once the streams' close has resolved. Their GOAWAY alone does not tell:
+  // Node 24's own `close()` sends it as it begins.
+  await waitForReal(
+    () => sessions.every((session) => session.closed) && vi.getTimerCount() > 0,
+    10_000,
+    'the GOAWAY and the cut',
+  );
+  expect(closed).toBe(false);
+  vi.advanceTimersByTime(10);
+  await waitForReal(() => closed, 5_000, 'the close to complete');
 }

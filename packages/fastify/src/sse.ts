@@ -63,7 +63,8 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
   const defaults = resolveStreamOptions(base);
   // preClose runs before the server stops and waits for connections: streams end first, then
   // connections that never sent a request, then HTTP/2 client sessions (those that take not even
-  // the GOAWAY after the deadline again), so app.close() does not hang on them.
+  // the GOAWAY are cut once the deadline, counted from the hook's start, has passed), so
+  // app.close() does not hang on them and completes within about the deadline.
   trackConnections(app.server);
   const closeSessions = trackHttp2Sessions(app.server);
   guardClientErrors(app.server as Server);
@@ -80,7 +81,7 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
     const closing = Promise.all([
       ...others.map(([group, options]) => group.close(options)),
       servers.closeStreams(defaults.group, shutdown),
-    ]).then(() => closeSessions(shutdown.deadline ?? 5_000));
+    ]).then(() => closeSessions(shutdown.deadline ?? 5_000, startedAt));
     await withinHookTimeout(closing, app.initialConfig.pluginTimeout ?? 0, startedAt, app.log, app.server);
   });
   // Per-call options are resolved once per options object, so the encode cache stays shared.

@@ -1,11 +1,11 @@
-import { connect } from 'node:http2';
+import { connect, type Http2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { StreamGroup } from '@rxsse/core';
 import Fastify from 'fastify';
 import { concat, map, NEVER, range, take, timer } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../../test/support/clients.js';
-import { readStream, stalledStream } from '../../../test/support/http2-clients.js';
+import { expectCloseWithinDeadline, readStream, stalledStream } from '../../../test/support/http2-clients.js';
 import { rxsse } from '../src/index.js';
 
 describe('fastify adapter over HTTP/2 (h2c)', () => {
@@ -68,8 +68,31 @@ describe('fastify over HTTP/2 (h2c): app.close()', () => {
     void app.close().then(() => {
       closed = true;
     });
-    // The stream is destroyed at the deadline; the session may take as long again to say GOAWAY.
+    // The stream is destroyed at the deadline, and its session's connection with it.
     await waitFor(() => closed, 2_000, 'app.close() to complete');
     expect(group.size).toBe(0);
+  });
+});
+
+describe('fastify over HTTP/2 (h2c): app.close() and its deadline', () => {
+  it('completes within the deadline, the cut of a session that reads nothing included', async () => {
+    // Avvio times the close's hooks with a setTimeout too: the fake clock's jump would fire it.
+    const app = Fastify({ http2: true, pluginTimeout: 0 });
+    const group = new StreamGroup();
+    const deadline = 60_000;
+    await app.register(rxsse, { group, heartbeat: false, stallTimeout: false, shutdown: { deadline } });
+    const flood = concat(range(0, 64).pipe(map(() => ({ data: 'x'.repeat(64 * 1024) }))), NEVER);
+    app.get('/sse', (_req, reply) => reply.sse(flood, { maxQueueBytes: 64 * 1024 * 1024 }));
+    const sessions: Http2Session[] = [];
+    app.server.on('session', (session: Http2Session) => sessions.push(session));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    await stalledStream((app.server.address() as AddressInfo).port, 'http');
+    await waitFor(() => group.queuedBytes > 0, 10_000, 'bytes queued for the client');
+    await expectCloseWithinDeadline(
+      () => app.close(),
+      () => group.closing,
+      sessions,
+      deadline,
+    );
   });
 });

@@ -30,7 +30,7 @@ export class RxsseRuntime implements OnModuleInit, OnApplicationBootstrap, Befor
   readonly defaults: ResolvedStreamOptions;
   /** Where the app's streams report what fails once they run: the module's `logger`, else Nest's. */
   readonly logError: StreamErrorLog;
-  #closeSessions: (deadline?: number) => void = () => {};
+  #closeSessions: (deadline?: number, startedAt?: number) => void = () => {};
   #ending: Promise<void> | undefined;
   #hooked = false;
   /** The adapter's server and those besides it that requests came through. */
@@ -133,9 +133,11 @@ export class RxsseRuntime implements OnModuleInit, OnApplicationBootstrap, Befor
   }
 
   async #closeStreams(): Promise<void> {
+    const startedAt = performance.now();
     await this.#servers.closeStreams(this.defaults.group, this.#shutdown);
-    // A session that takes not even the GOAWAY is cut after the deadline again.
-    this.#closeSessions(this.#shutdown.deadline ?? 5_000);
+    // A session that takes not even the GOAWAY is cut once the deadline, counted from the close's
+    // start, has passed: the whole close completes within about the deadline.
+    this.#closeSessions(this.#shutdown.deadline ?? 5_000, startedAt);
   }
 
   #server(): Server | undefined {

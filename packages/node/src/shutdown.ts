@@ -25,7 +25,7 @@ import { markServerClosing } from './open-event-stream.js';
  * a stream; once the streams have flushed (or `deadline` passed), idle connections are closed, and
  * those on which no request ever came, so `close()` completes within about `deadline`. On an
  * HTTP/2 server, client sessions are closed gracefully too (see {@link trackHttp2Sessions}); the
- * connection of one whose client reads not even the GOAWAY is cut one `deadline` after its stream.
+ * connection of one whose client reads not even the GOAWAY is cut at the same `deadline`.
  *
  * @throws {RangeError} at once, for a `retry`, `spread` or `deadline` out of range.
  * @throws {TypeError} at once, for a `server` that is not a Node server or a `group` that is not a
@@ -55,6 +55,8 @@ export function closeStreamsOnServerClose(
   const closeSessions = trackHttp2Sessions(server);
   const close = server.close;
   server.close = function closeWithStreams(this: Server, callback?: (error?: Error) => void) {
+    // Sessions are cut `deadline` after this, not after the streams ended: it bounds the whole close.
+    const startedAt = performance.now();
     markServerClosing(this);
     // From now on every HTTP/1 response closes its connection, whoever answers it: a fetch
     // handler's turn-away cannot say `Connection: close`, and a kept-alive client would hold
@@ -77,7 +79,7 @@ export function closeStreamsOnServerClose(
       callback?.(error);
     });
     void Promise.all([closeServerStreams(this, group, shutdown), unseen.close(shutdown)]).then(() => {
-      closeSessions(shutdown.deadline ?? 5_000);
+      closeSessions(shutdown.deadline ?? 5_000, startedAt);
       // The connections of the streams just ended are idle now; Node reaped idle ones only when
       // close() began, and would wait out their keep-alive timeout.
       (this as Partial<HttpServer>).closeIdleConnections?.();
@@ -143,10 +145,13 @@ const SOCKET = Symbol('rxsse.socket');
  * closes them gracefully (GOAWAY). Node's `server.close()` waits for every session, and browsers
  * and HTTP/2 agents keep idle sessions open for minutes; a session that begins later, before the
  * server has closed (its handshake was under way), is closed at once. Given a `deadline`, it
- * destroys the connection of every session still open that many ms later: a client that reads
- * nothing never receives the GOAWAY, and its session would hold the server open for good.
+ * destroys the connection of every session still open `deadline` ms after `startedAt` (a time on
+ * `performance.now()`'s clock, by default the call's), a late session's too, at once if that time
+ * has passed: a client that reads nothing never receives the GOAWAY, and its session would hold the
+ * server open for good. A shutdown that ended its streams first passes the time its close began,
+ * so the whole close ends within its `deadline`.
  */
-export function trackHttp2Sessions(server: Server): (deadline?: number) => void {
+export function trackHttp2Sessions(server: Server): (deadline?: number, startedAt?: number) => void {
   // An HTTP/1 server has no sessions: its sockets are left as Node shapes them.
   if (server instanceof HttpServer || server instanceof HttpsServer) return () => {};
   const sessions = new Map<Http2Session, Socket | undefined>();
@@ -160,8 +165,11 @@ export function trackHttp2Sessions(server: Server): (deadline?: number) => void 
   server.prependListener('connection', mark);
   server.prependListener('secureConnection', mark);
   let timer: ReturnType<typeof setTimeout> | undefined;
-  /** Set once the sessions were closed: `undefined` before, `{}` for a close without a deadline. */
-  let closing: { deadline?: number } | undefined;
+  /**
+   * Set once the sessions were closed: `undefined` before; `cutAt`, on `performance.now()`'s clock,
+   * is when the connections still open are destroyed (unset for a close without a deadline).
+   */
+  let closing: { cutAt?: number } | undefined;
   // A server closed may listen again: its new sessions are kept then.
   server.on('close', () => {
     closing = undefined;
@@ -177,21 +185,27 @@ export function trackHttp2Sessions(server: Server): (deadline?: number) => void 
     // stay open, idle, and hold the server open as long as the client keeps it.
     if (!closing) return;
     session.close();
-    if (closing.deadline === undefined) return;
-    const late = unref(setTimeout(() => socket?.destroy(), closing.deadline));
+    if (closing.cutAt === undefined) return;
+    const late = unref(setTimeout(() => socket?.destroy(), untilTime(closing.cutAt)));
     session.once('close', () => clearTimeout(late));
   });
-  return (deadline) => {
-    closing = { deadline };
+  return (deadline, startedAt = performance.now()) => {
+    const cutAt = deadline === undefined ? undefined : startedAt + deadline;
+    closing = { cutAt };
     for (const session of sessions.keys()) session.close();
-    if (deadline === undefined || sessions.size === 0) return;
+    if (cutAt === undefined || sessions.size === 0) return;
     clearTimeout(timer);
     timer = unref(
       setTimeout(() => {
         for (const socket of sessions.values()) socket?.destroy();
-      }, deadline),
+      }, untilTime(cutAt)),
     );
   };
+}
+
+/** The ms left until `time` on `performance.now()`'s clock (monotonic, unlike `Date.now()`). */
+function untilTime(time: number): number {
+  return Math.max(0, time - performance.now());
 }
 
 /** Only a session still open may keep the process alive for its cut. */

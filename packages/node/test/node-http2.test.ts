@@ -6,6 +6,7 @@ import {
   createSecureServer,
   type Http2ServerRequest,
   type Http2ServerResponse,
+  type Http2Session,
 } from 'node:http2';
 import { type AddressInfo, connect as tcpConnect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,7 +15,13 @@ import { resolveStreamOptions, StreamGroup, streamEvents } from '@rxsse/core';
 import { concat, from, interval, map, NEVER, range } from 'rxjs';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { waitFor, waitForReal } from '../../../test/support/clients.js';
-import { h2Session, readStream, recordWarnings, stalledStream } from '../../../test/support/http2-clients.js';
+import {
+  expectCloseWithinDeadline,
+  h2Session,
+  readStream,
+  recordWarnings,
+  stalledStream,
+} from '../../../test/support/http2-clients.js';
 import { recording } from '../../../test/support/recording.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
 import { closeStreamsOnServerClose, NodeSink, openEventStream } from '../src/index.js';
@@ -50,6 +57,36 @@ describe('closeStreamsOnServerClose on HTTP/2', () => {
     // The stream is destroyed at the deadline; the session may take as long again to say GOAWAY.
     await waitFor(() => closed, 2_000, 'server.close() to complete');
     expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+  });
+});
+
+describe('closeStreamsOnServerClose on HTTP/2: the deadline', () => {
+  it('bounds the whole close, the cut of a session that reads nothing included', async () => {
+    const group = new StreamGroup();
+    const resolved = resolveStreamOptions({
+      group,
+      heartbeat: false,
+      stallTimeout: false,
+      maxQueueBytes: 64 * 1024 * 1024,
+    });
+    // Far more than the socket and the stream's window take: the rest waits in the queue.
+    const flood = () => concat(range(0, 64).pipe(map(() => ({ data: 'x'.repeat(64 * 1024) }))), NEVER);
+    const server = createSecureServer(
+      { ...(await selfSignedCertificate()), allowHTTP1: true },
+      (req, res) => {
+        void openEventStream(req, res, flood, resolved);
+      },
+    );
+    const deadline = 60_000;
+    closeStreamsOnServerClose(server, { group, deadline });
+    const sessions: Http2Session[] = [];
+    server.on('session', (session) => sessions.push(session));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    await stalledStream((server.address() as AddressInfo).port);
+    await waitFor(() => group.queuedBytes > 0, 10_000, 'bytes queued for the client');
+    const close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+    await expectCloseWithinDeadline(close, () => group.closing, sessions, deadline);
   });
 });
 
@@ -117,6 +154,50 @@ describe('closeStreamsOnServerClose on HTTP/2: a session that begins during the 
     await sleep(300);
     expect(closed).toBe(false);
     vi.advanceTimersByTime(deadline);
+    await Promise.race([done, sleep(5_000)]);
+    expect(closed).toBe(true);
+  });
+});
+
+describe('closeStreamsOnServerClose on HTTP/2: a session that begins late in the close', () => {
+  const deadline = 60_000;
+  it.each([
+    { when: 'halfway through the deadline', before: deadline / 2, after: deadline / 2 },
+    { when: 'after the deadline', before: deadline + 1_000, after: 0 },
+  ])("is cut at the close's deadline, not its own, when it begins $when", async ({ before, after }) => {
+    const server = createSecureServer({ ...(await selfSignedCertificate()), allowHTTP1: true }, (_req, res) =>
+      res.end(),
+    );
+    closeStreamsOnServerClose(server, { group: new StreamGroup(), deadline });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as AddressInfo).port;
+    const accepted = once(server, 'connection');
+    const socket = tcpConnect(port, '127.0.0.1');
+    onTestFinished(() => {
+      socket.destroy();
+    });
+    await accepted;
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    let closed = false;
+    const done = new Promise<void>((resolve) => server.close(() => resolve()));
+    void done.then(() => {
+      closed = true;
+    });
+    vi.advanceTimersByTime(before);
+    const session = once(server, 'session');
+    const tls = tlsConnect({ socket, ALPNProtocols: ['h2'], rejectUnauthorized: false });
+    tls.on('error', () => {});
+    await once(tls, 'secureConnect');
+    tls.pause();
+    tls.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), SETTINGS_FRAME]));
+    await session;
+    await sleep(300);
+    if (after > 0) expect(closed).toBe(false);
+    vi.advanceTimersByTime(after + 10);
     await Promise.race([done, sleep(5_000)]);
     expect(closed).toBe(true);
   });
