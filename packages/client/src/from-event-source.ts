@@ -193,7 +193,7 @@ async function connect(
         cache: 'no-store',
         signal: connection.signal,
       });
-      const response = (await answer) as Response | undefined;
+      const response = (await abortable(answer, connection.signal)) as Response | undefined;
       // A wrapper that forgot its return would fail every attempt: it ends the Observable instead.
       if (typeof response?.status !== 'number' || typeof response.headers?.get !== 'function') {
         unusable = new TypeError(`fetch must resolve to a Response, got ${show(response)}`);
@@ -245,6 +245,11 @@ async function connect(
       // A body the client does not read (retry and stop statuses, refusals) is cancelled too: a fetch
       // that does not heed the abort would hold its connection for good. `read` cancels one it reads.
       if (!parser) Promise.resolve(unread?.cancel?.()).catch(() => {});
+      // One it stopped waiting for (a fetch that does not heed the abort) has its body let go when it answers.
+      if (unread === undefined && answer !== undefined)
+        Promise.resolve(answer)
+          .then((late) => (late as Response | undefined)?.body?.cancel?.())
+          .catch(() => {});
       if (parser) lastEventId = parser.lastEventId;
     }
     // Unsubscribed as a body ended (one abort does not cut, a mock's): there is no reconnect to tell of.
@@ -276,6 +281,18 @@ const HEADER_SAFE = /^[^\x00-\x20\x7f](?:[^\x00-\x1f\x7f]*[^\x00-\x20\x7f])?$/;
  */
 function utf8Bytes(text: string): string {
   return Array.from(new TextEncoder().encode(text), (byte) => String.fromCharCode(byte)).join('');
+}
+
+/**
+ * `answer`, or a rejection with the signal's reason as soon as it aborts: a fetch that does not heed
+ * the signal may never settle, and a stall or an unsubscribe would wait on it for good.
+ */
+function abortable<T>(answer: T, signal: AbortSignal): Promise<Awaited<T>> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    signal.addEventListener('abort', () => reject(signal.reason));
+    Promise.resolve(answer).then(resolve, reject);
+  });
 }
 
 /** Feeds `body` to `parser` until it ends or `signal` aborts; `onBytes` runs for every chunk that arrives. */

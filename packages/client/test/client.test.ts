@@ -1139,6 +1139,36 @@ describe('stall detection and teardown', () => {
     expect(reasons[0]).toBeInstanceOf(SseStallError);
   });
 
+  it('reconnects from a stall while a fetch that does not heed the abort never answers, and cancels its late answer', async () => {
+    const held: express.Response[] = [];
+    let closed = false;
+    const app = express();
+    // A server that takes the request and never answers: only the stall timer can end the wait.
+    app.get('/sse', (_req, res) => {
+      held.push(res);
+      res.on('close', () => {
+        closed = true;
+      });
+    });
+    const url = `${await serve(app)}/sse`;
+    fakeTimers();
+    const reasons: unknown[] = [];
+    recorded(
+      fromEventSource(url, {
+        fetch: (input, init) => fetch(input, { ...init, signal: undefined }),
+        stallTimeout: 1_000,
+        onReconnect: (reason) => reasons.push(reason),
+      }),
+    );
+    await until(() => held.length === 1, 'the request');
+    await vi.advanceTimersByTimeAsync(1_000);
+    await until(() => reasons.length === 1, 'the reconnect', 2_000);
+    expect(reasons[0]).toBeInstanceOf(SseStallError);
+    // The answer that comes after all is let go, not left holding its connection.
+    held[0]!.writeHead(200, { 'content-type': 'text/event-stream' }).write(': late\n\n');
+    await until(() => closed, 'the server to see the late answer cancelled', 2_000);
+  });
+
   it('reconnects from a stalled body that abort does not cut', async () => {
     fakeTimers();
     const reasons: unknown[] = [];
