@@ -155,8 +155,7 @@ async function connect(
       else if (lastEventId !== '') {
         // A header would refuse (Node) or trim it, and resume from another id: the query parameter
         // servers read instead (rxsse routes and the EventSource polyfills' servers do) carries it whole.
-        request = new URL(target);
-        request.searchParams.set('lastEventId', lastEventId);
+        request = withLastEventId(target, lastEventId);
       }
     }
     const connection = new AbortController();
@@ -269,6 +268,19 @@ async function connect(
     if (!options.resumeWhenHidden) await whenVisible(signal);
     if (signal.aborted) return;
   }
+}
+
+/**
+ * `target` with `lastEventId` as its one `lastEventId` query parameter. The rest of the query is kept
+ * byte for byte: `searchParams` would write it all again (`~` as `%7E`, `%20` as `+`, `flag` as
+ * `flag=`), and a signed URL would fail its signature.
+ */
+function withLastEventId(target: URL, lastEventId: string): URL {
+  const pairs = target.search ? target.search.slice(1).split('&') : [];
+  const kept = pairs.filter((pair) => !new URLSearchParams(pair).has('lastEventId'));
+  const request = new URL(target);
+  request.search = [...kept, new URLSearchParams({ lastEventId })].join('&');
+  return request;
 }
 
 /** An id a header carries as it is: no control character, nor a space or tab at either end. */

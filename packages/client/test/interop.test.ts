@@ -283,6 +283,23 @@ describe('limits and resume points', () => {
     },
   );
 
+  it('adds the lastEventId query parameter to the query as given, which may be signed, byte for byte', async () => {
+    const urls: string[] = [];
+    const { url } = await handWritten((req, res, n) => {
+      urls.push(req.url!);
+      if (n === 3) return void res.writeHead(204).end();
+      res.writeHead(200, eventStream);
+      res.end(n === 1 ? 'retry: 1\nid:  x \ndata: a\n\n' : 'id: \x01y\ndata: b\n\n');
+    });
+    // A signature over the query (CloudFront's uses "~") fails on any re-encoding of it.
+    const query = '?sig=a~b%2Fc&flag&q=a%20b&lastEventId=old';
+    const client = record(fromEventSource(`${url}/sse${query}`));
+    await until(() => client.completed || client.error !== undefined, 'completion');
+    expect(client.error).toBeUndefined();
+    const kept = '/sse?sig=a~b%2Fc&flag&q=a%20b';
+    expect(urls).toEqual([`/sse${query}`, `${kept}&lastEventId=+x+`, `${kept}&lastEventId=%01y`]);
+  });
+
   it('sends no Last-Event-ID of the headers option beside an id it sends in the query parameter', async () => {
     const urls: string[] = [];
     const { url, requests } = await handWritten((req, res, n) => {
