@@ -340,6 +340,33 @@ describe('Channel', () => {
     expect(script.listeners.size).toBe(0);
   });
 
+  it.each([
+    ['no bytes', { bytes: undefined }],
+    ['NaN bytes', { bytes: Number.NaN }],
+    ['negative bytes', { bytes: -1_000_000 }],
+    ['no events', { events: undefined }],
+  ])(
+    'fails the subscriber when a history page has %s, rather than replay past maxReplay',
+    async (_, garbage) => {
+      // Counted as is, a page without a byte count lifts the byte limit off every page after it.
+      const script = scriptedEngine();
+      const chat = createChannel(script.engine, 'room', { maxReplay: { events: 10, bytes: 100 } });
+      const subscribing = chat.subscribe({ lastEventId: '1-0' });
+      await until(() => script.reads.length === 1, 'the history read');
+      let settled = false;
+      subscribing.finally(() => {
+        settled = true;
+      });
+      script.reads[0]!.answer({ ...page('2-0'), more: true, ...garbage } as unknown as HistoryPage);
+      await until(() => settled || script.reads.length > 1, 'the subscription to settle, or read on');
+      expect(script.reads).toHaveLength(1);
+      const client = record(await subscribing);
+      expect(client.received).toEqual([]);
+      expect(client.error).toBeInstanceOf(EngineContractError);
+      expect(script.listeners.size).toBe(0);
+    },
+  );
+
   it('releases the live listener when the source is unsubscribed or the client left first', async () => {
     const script = scriptedEngine();
     const chat = createChannel(script.engine, 'room');

@@ -75,14 +75,18 @@ export async function readReplay(
 }
 
 /**
- * Checks that a page keeps to the limit it was asked for: one over it would replay past `maxReplay`,
- * into the client's queue. A bug in the engine, failed as for an id that breaks the id rule.
+ * Checks that a page keeps to the limit it was asked for, with an event list and a byte count: one
+ * over it would replay past `maxReplay`, into the client's queue. A bug in the engine, failed as
+ * for an id that breaks the id rule.
  * @throws {EngineContractError}
  */
 function checkPage(page: HistoryPage, asked: ReadLimit, topic: string): void {
-  if (page.events.length > asked.count || page.bytes > asked.bytes) {
+  const count = Array.isArray(page.events) ? page.events.length : undefined;
+  // Written so that a missing or NaN count fails too: added up, it would lift the byte limit off
+  // every page after it.
+  if (!(count !== undefined && count <= asked.count && page.bytes >= 0 && page.bytes <= asked.bytes)) {
     throw new EngineContractError(
-      `The channel engine answered a read of topic "${topic}" with ${page.events.length} events of ` +
+      `The channel engine answered a read of topic "${topic}" with ${count} events of ` +
         `${page.bytes} bytes, asked for at most ${asked.count} events and ${asked.bytes} bytes`,
     );
   }
