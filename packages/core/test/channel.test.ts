@@ -453,6 +453,22 @@ describe('Channel', () => {
     }
   });
 
+  it('replays from an engine whose read answers at once, with or without a signal', async () => {
+    // Awaited, a page that is no promise works; a signal must not turn it into an outage.
+    const engine: ChannelEngine = {
+      ...memoryEngine(),
+      read: () => page('2-0') as unknown as Promise<HistoryPage>,
+    };
+    const chat = createChannel(engine, 'room');
+    const plain = record(await chat.subscribe({ lastEventId: '1-0' }));
+    const signalled = record(
+      await chat.subscribe({ lastEventId: '1-0', signal: new AbortController().signal }),
+    );
+    expect(plain.error).toBeUndefined();
+    expect(signalled.error).toBeUndefined();
+    expect(signalled.ids()).toEqual(['2-0']);
+  });
+
   it('fails its source, and stops listening, when history cannot be read', async () => {
     const script = scriptedEngine();
     const cause = new Error('store down');

@@ -56,7 +56,10 @@ export async function readReplay(
       count: Math.min(PAGE_EVENTS, limit.events - events.length),
       bytes: limit.bytes - bytes,
     };
-    const page = await unlessAborted(store.read(topic, cursor, asked), signal);
+    // As a promise whatever the engine answers, as for `listen`: a page handed back at once would
+    // fail every resume of a client with a signal (each adapter's), and only theirs.
+    const reading = (async () => store.read(topic, cursor, asked))();
+    const page = await unlessAborted(reading, signal);
     checkPage(page, asked, topic);
     // Truncated past the first page: what followed the client's id was trimmed while it was read.
     if (page.truncated) return { events: [], truncated: true, reason: 'history', known: cursor !== afterId };
