@@ -247,6 +247,23 @@ describe('Channel', () => {
     expect(client.received[1]).toMatchObject({ data: { lastEventId: '1-1', reason: 'limit' } });
   });
 
+  it('reports a resume as truncated when its held live events overflowed or had a gap, as its header says', async () => {
+    const script = scriptedEngine();
+    const outcomes: string[] = [];
+    const chat = createChannel(script.engine, 'room', { onReplay: (outcome) => outcomes.push(outcome) });
+    const overflowing = chat.subscribe({ lastEventId: '1-0' });
+    await until(() => script.reads.length === 1, 'the first history read');
+    script.live(...Array.from({ length: 1001 }, (_, i) => `2-${i}`));
+    script.reads[0]!.answer(page('1-1'));
+    expect((await overflowing)[SOURCE_HEADERS]).toEqual({ 'SSE-History-Truncated': 'true' });
+    const gapped = chat.subscribe({ lastEventId: '1-0' });
+    await until(() => script.reads.length === 2, 'the second history read');
+    for (const listener of script.listeners) listener.gap();
+    script.reads[1]!.answer(page());
+    expect((await gapped)[SOURCE_HEADERS]).toEqual({ 'SSE-History-Truncated': 'true' });
+    expect(outcomes).toEqual(['truncated', 'truncated']);
+  });
+
   it('accepts lower ids after a store restart among held events, even when it holds too many', async () => {
     const script = scriptedEngine();
     const chat = createChannel(script.engine, 'room');

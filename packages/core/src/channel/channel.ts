@@ -33,10 +33,10 @@ export interface ChannelOptions {
   truncationEventType?: string;
   /**
    * Told how each resume went: `hit` (missed events replayed), `miss` (nothing was missed) or
-   * `truncated` (the truncation signal was sent). `prometheusMetrics().replay` fits. If it throws
-   * (or, async, rejects), the subscription's source fails with that error, as with a throwing `filter`;
-   * if that source is never subscribed to (its client left first, see `SubscribeOptions.signal`), the
-   * error is logged with `console.error`.
+   * `truncated` (the truncation signal was sent, also for live events lost while history was read).
+   * `prometheusMetrics().replay` fits. If it throws (or, async, rejects), the subscription's source
+   * fails with that error, as with a throwing `filter`; if that source is never subscribed to (its
+   * client left first, see `SubscribeOptions.signal`), the error is logged with `console.error`.
    */
   onReplay?: (outcome: 'hit' | 'miss' | 'truncated') => void;
   /**
@@ -191,8 +191,10 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
         return unavailable(this.topic, error);
       }
       try {
+        // Live events lost while history was read get the truncation signal (and header) too.
+        const truncated = replay.truncated || feed.heldGap;
         const result: unknown = this.#onReplay?.(
-          replay.truncated ? 'truncated' : replay.events.length > 0 ? 'hit' : 'miss',
+          truncated ? 'truncated' : replay.events.length > 0 ? 'hit' : 'miss',
         );
         // An async one that rejects threw too, only later: left unheard, its rejection would end
         // a Node process by default.
