@@ -384,6 +384,25 @@ describe('Channel', () => {
     },
   );
 
+  it.each([
+    ['newest first', ['4-0', '3-0', '2-0']],
+    ['with the id it was read after', ['1-0', '2-0']],
+    ['out of order across pages', ['3-0'], ['2-0']],
+  ])('fails the subscriber when history comes %s, rather than drop events unsaid', async (_, ...pages) => {
+    // Sent in that order, every event below one sent before it would pass for a duplicate.
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room');
+    const subscribing = chat.subscribe({ lastEventId: '1-0' });
+    for (const [i, ids] of pages.entries()) {
+      await until(() => script.reads.length === i + 1, 'a history read');
+      script.reads[i]!.answer({ ...page(...ids), more: i < pages.length - 1 });
+    }
+    const client = record(await subscribing);
+    expect(client.received).toEqual([]);
+    expect(client.error).toBeInstanceOf(EngineContractError);
+    expect(script.listeners.size).toBe(0);
+  });
+
   it('releases the live listener when the source is unsubscribed or the client left first', async () => {
     const script = scriptedEngine();
     const chat = createChannel(script.engine, 'room');

@@ -52,8 +52,9 @@ export interface HistoryStore {
   /**
    * The events of `topic` after `afterId`, oldest first, within `limit`: never a page with a hole.
    * If the event right after `afterId` does not fit `limit.bytes`, the page is empty with `more`.
-   * A page over `limit`, or without its `events` or a `bytes` count, fails the subscription that
-   * read it with {@link EngineContractError}.
+   * A page over `limit`, without its `events` or a `bytes` count, or with an id not above the one
+   * before it (`afterId` for the first), fails the subscription that read it with
+   * {@link EngineContractError}.
    */
   read(topic: string, afterId: string, limit: ReadLimit): Promise<HistoryPage>;
 }

@@ -1,6 +1,7 @@
 import { unlessAborted } from './aborted.js';
 import type { HistoryPage, HistoryStore, ReadLimit, StoredMessage } from './engine.js';
-import { EngineContractError } from './errors.js';
+import { checkEngineId, EngineContractError } from './errors.js';
+import { compareStreamIds, formatStreamId, parseStreamId, type StreamId } from './stream-id.js';
 import type { TruncationReason } from './truncation.js';
 
 /** The most a subscription replays; past it the subscriber gets the truncation signal instead. */
@@ -38,7 +39,7 @@ const PAGE_EVENTS = 500;
  * part of it, or more remains than `limit` allows, nothing is replayed and the reason is returned,
  * so a client never receives history with a hole it is not told about. Rejects with `signal`'s
  * reason once it aborts: no page is read for a client that left; with {@link EngineContractError}
- * for a page over the limit it was asked for.
+ * for a page over the limit it was asked for, or whose ids are not each above the one before.
  */
 export async function readReplay(
   store: HistoryStore,
@@ -50,6 +51,7 @@ export async function readReplay(
   const events: StoredMessage[] = [];
   let bytes = 0;
   let cursor = afterId;
+  let last = parseStreamId(afterId);
   for (;;) {
     signal?.throwIfAborted();
     const asked: ReadLimit = {
@@ -65,6 +67,7 @@ export async function readReplay(
     if (page.truncated) return { events: [], truncated: true, reason: 'history', known: cursor !== afterId };
     bytes += page.bytes;
     for (const event of page.events) {
+      last = checkFollows(event, last, topic);
       events.push(event);
       bytes += extraLineBytes(event.data);
     }
@@ -93,6 +96,22 @@ function checkPage(page: HistoryPage, asked: ReadLimit, topic: string): void {
         `${page.bytes} bytes, asked for at most ${asked.count} events and ${asked.bytes} bytes`,
     );
   }
+}
+
+/**
+ * The id of `event`, checked to follow `last`: sent in the page's order, an event below one sent
+ * before it would be dropped as a duplicate, and the client never told.
+ * @throws {EngineContractError}
+ */
+function checkFollows(event: StoredMessage, last: StreamId | undefined, topic: string): StreamId {
+  const id = checkEngineId(event.id, topic);
+  if (last !== undefined && compareStreamIds(id, last) <= 0) {
+    throw new EngineContractError(
+      `The channel engine answered a read of topic "${topic}" with the id ${event.id} after ` +
+        `${formatStreamId(last)}: history must come oldest first, after the id it is read after`,
+    );
+  }
+  return id;
 }
 
 /**
