@@ -2,9 +2,9 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import compression from 'compression';
 import express from 'express';
-import { concat, from, NEVER } from 'rxjs';
+import { concat, from, map, NEVER, range } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFor } from '../../../test/support/clients.js';
+import { rawClient, readFor, waitFor } from '../../../test/support/clients.js';
 import { type Nginx, startNginx } from '../../../test/support/nginx.js';
 import { closeStreamsOnServerClose, sse } from '../src/index.js';
 
@@ -46,5 +46,38 @@ describe('express in production setups', () => {
     expect(response.headers.get('content-type')).toBe('text/event-stream');
     await response.body?.cancel();
     expect(await readFor(`${nginx.url}/sse`, 500)).toBe('data: hello\n\n');
+  });
+});
+
+describe('express in production setups: closing the server', () => {
+  it('lets a stream that ended by itself finish flushing behind compression middleware', async () => {
+    // ~16 MiB, more than loopback's socket buffers take: most of it waits in the server.
+    const count = 16_000;
+    const payload = 'x'.repeat(1024);
+    const app = express();
+    app.use(compression());
+    let ended = false;
+    app.get(
+      '/sse',
+      sse(() => range(0, count).pipe(map((i) => ({ id: String(i), data: payload }))), {
+        maxQueueBytes: 64 * 1024 * 1024,
+        onClose: () => {
+          ended = true;
+        },
+      }),
+    );
+    const server = app.listen(0, '127.0.0.1');
+    closeStreamsOnServerClose(server);
+    await once(server, 'listening');
+    const client = await rawClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}/sse`, {
+      read: false,
+    });
+    await waitFor(() => ended, 5000, 'the stream to end');
+    const closed = new Promise((resolve) => server.close(resolve));
+    client.resume();
+    await client.done;
+    await closed;
+    expect(client.text.split('\ndata: ').length - 1).toBe(count);
+    expect(client.text).toContain(`id: ${count - 1}\ndata: ${payload}\n\n`);
   });
 });

@@ -191,14 +191,26 @@ export class NodeSink implements Sink {
     }
     const held = this.#held;
     if (held !== undefined && held.bytes > 0) held.end();
-    else if (this.#socket && this.pending() > 0) {
-      // Node takes the connection of an ended response for idle even while it still flushes, and
-      // `server.close()` drops idle connections: the rest would be lost. So the response ends
-      // once its bytes are out; an empty write's callback comes after every write before it.
-      res.write(NOTHING, () => {
-        if (!res.destroyed) res.end();
-      });
-    } else res.end();
+    else if (!this.http2 && socket && this.pending() > 0) this.#endOnceFlushed(res, socket);
+    else res.end();
+  }
+
+  /**
+   * Ends `res` once the bytes written so far have left Node. Node takes the connection of an ended
+   * response for idle even while it still flushes, and `server.close()` drops idle connections: the
+   * rest would be lost. An empty write's callback on the socket comes after every write before it;
+   * the response's own would do, but a middleware's `write` (compression) may drop it.
+   */
+  #endOnceFlushed(res: ServerResponse, socket: NonNullable<ServerResponse['socket']>): void {
+    // Node 24 holds the tick's writes in the response: hand them to the socket first.
+    if (res.writableLength > socket.writableLength) res.uncork();
+    if (res.writableLength > socket.writableLength) {
+      res.end();
+      return;
+    }
+    socket.write(NOTHING, () => {
+      if (!res.destroyed) res.end();
+    });
   }
 
   destroy(): void {
