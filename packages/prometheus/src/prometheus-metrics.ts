@@ -15,7 +15,7 @@ export interface PrometheusMetricsOptions {
   group?: StreamGauges;
 }
 
-/** What a replay ended as: served from history, nothing to replay, or history was truncated. */
+/** What a resume ended as: served from history, nothing to replay, or told that events are missing. */
 export type ReplayOutcome = 'hit' | 'miss' | 'truncated';
 
 /** {@link StreamMetrics} backed by prom-client, plus a counter for replay outcomes. */
