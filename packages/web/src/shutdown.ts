@@ -20,8 +20,8 @@ import {
  *   the deadline (its client reads nothing) keeps its connection until the client reads, which a
  *   graceful stop waits for (Bun: until its `idleTimeout`; Deno: for good). See the example.
  * @throws {RangeError} at once, for a `retry`, `spread` or `deadline` out of range.
- * @throws {TypeError} at once, for a `stop` that is not a function or a `group` that is not a
- *   `StreamGroup`.
+ * @throws {TypeError} at once, for a `stop` that is not a function, options that are not an object,
+ *   or a `group` that is not a `StreamGroup`.
  *
  * @example Bun
  * ```ts
@@ -51,8 +51,9 @@ export function closeStreamsAndStop(
       `closeStreamsAndStop() takes a function that stops the server, got ${describe(stop)}`,
     );
   }
+  // Checked before it is taken apart: a number or a string would leave no option, silently.
+  checkShutdownOptions(options);
   const { group = openStreams, ...shutdown } = options;
-  checkShutdownOptions(shutdown);
   checkStreamGroup(group);
   let stopped!: () => void;
   const until = new Promise<void>((resolve) => (stopped = resolve));

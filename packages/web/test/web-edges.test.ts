@@ -673,6 +673,19 @@ describe('closeStreamsAndStop', () => {
     expect(server.stop).not.toHaveBeenCalled();
   });
 
+  it('throws a TypeError at once for options that are not an object, instead of ignoring them', () => {
+    const stop = vi.fn(async () => {});
+    // Say, a retry given bare: the streams would end without the hint, and nothing would tell.
+    expect(() => closeStreamsAndStop(stop, 1000 as never)).toThrow(
+      new TypeError('shutdown options must be an object, got number 1000'),
+    );
+    expect(() => closeStreamsAndStop(stop, null as never)).toThrow(
+      new TypeError('shutdown options must be an object, got null'),
+    );
+    expect(stop).not.toHaveBeenCalled();
+    expect(openStreams.closing).toBe(false);
+  });
+
   it('turns requests away until stop settles, and rejects with what stop failed with', async () => {
     const group = new StreamGroup();
     const failure = new Error('the server would not stop');
