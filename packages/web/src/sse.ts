@@ -4,8 +4,10 @@ import {
   type ErrorReporter,
   type EventContext,
   type EventSourceLike,
+  endIterator,
   HandlerSetup,
   type MessageEvent,
+  madeIterator,
   pickLastEventId,
   resolveStreamOptions,
   type StreamOptions,
@@ -97,10 +99,7 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
       }
       if (source === CUT_SHORT) setup.turnAway();
       else {
-        // Checked before the stream begins, as a source is: a `Response` refuses such a header only
-        // once the stream runs, too late for anything but an empty 204 (which stops EventSource for
-        // good) or, on Hono's Node server, a 500 while the stream runs on unread.
-        checkSourceHeaders(source);
+        checkHeadersOf(source, report);
         setup.start(source);
       }
     } catch (error) {
@@ -132,6 +131,21 @@ function checkRequest(request: Request): void {
   throw new TypeError(
     `sse()'s fetch handler takes a Request, got ${got}; from a framework's context, pass its Request (Hono: c.req.raw)`,
   );
+}
+
+/**
+ * Checks a source's own headers before the stream begins, as a source is: a `Response` refuses such
+ * a header only once the stream runs, too late for anything but an empty 204 (which stops
+ * EventSource for good) or, on Hono's Node server, a 500 while the stream runs on unread. No stream
+ * will end a refused source: an iterator the handler made (`events.on`) is returned here.
+ */
+function checkHeadersOf(source: EventSourceLike<MessageEvent<unknown>>, report: ErrorReporter): void {
+  try {
+    checkSourceHeaders(source);
+  } catch (error) {
+    endIterator(madeIterator(source), report);
+    throw error;
+  }
 }
 
 /** `console.error`, naming the request: runtimes have no logger of their own to hand over. */

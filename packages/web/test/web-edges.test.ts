@@ -583,6 +583,18 @@ describe('sse(): a source whose own headers no Response can carry', () => {
     await expect(handler(request())).rejects.toThrow(/source carries headers\['bad name'\]: the name is not/);
     expect(source.counts.subscribed).toBe(0);
   });
+
+  it('returns an iterator the handler made, so what it holds is released', async () => {
+    // Say, a header of the request's own (a topic) that is no Latin-1: every such request would
+    // leave its listener on the emitter for good.
+    const emitter = new EventEmitter();
+    const handler = sse(() => {
+      const iterator = on(emitter, 'message') as unknown as AsyncIterable<MessageEvent>;
+      return Object.assign(iterator, { [SOURCE_HEADERS]: { 'X-Topic': 'caf\u20ac' } });
+    });
+    await expect(handler(request())).rejects.toThrow(/source carries headers\['X-Topic'\]/);
+    expect(emitter.listenerCount('message')).toBe(0);
+  });
 });
 
 describe('sse(): the opening comment', () => {
