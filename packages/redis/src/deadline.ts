@@ -52,9 +52,13 @@ export class TimedClient {
 
   /**
    * `call`, or a {@link RedisTimeoutError} after `ms`. The command may still run later; nobody waits
-   * for its outcome then. A function is called once the client is connected, within the same `ms`.
+   * for its outcome then. A function is called once the client is connected, within the same `ms`,
+   * with `expired`, true once the call gave up: a function that sends more than one command stops.
    */
-  run<T>(command: Promise<T> | ((client: RedisClient) => Promise<T>), ms = this.timeoutMs): Promise<T> {
+  run<T>(
+    command: Promise<T> | ((client: RedisClient, expired: () => boolean) => Promise<T>),
+    ms = this.timeoutMs,
+  ): Promise<T> {
     let gaveUp = false;
     const call = typeof command === 'function' ? this.#start(command, () => gaveUp) : command;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -79,12 +83,15 @@ export class TimedClient {
    * one, and drops a command it could not write before this rejects, so a rejected publish cannot be
    * written later. Nor is one sent once connected if the caller gave up waiting meanwhile.
    */
-  #start<T>(command: (client: RedisClient) => Promise<T>, gaveUp: () => boolean): Promise<T> {
+  #start<T>(
+    command: (client: RedisClient, expired: () => boolean) => Promise<T>,
+    gaveUp: () => boolean,
+  ): Promise<T> {
     const waiting = this.connecting();
-    if (waiting === undefined) return command(this.client);
+    if (waiting === undefined) return command(this.client, gaveUp);
     return waiting.then(() => {
       if (gaveUp()) throw new Error('Not sent: the call timed out while the client connected');
-      return command(this.client);
+      return command(this.client, gaveUp);
     });
   }
 

@@ -230,7 +230,9 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
     async read(topic: string, afterId: string, limit: ReadLimit) {
       const key = keyOf(topic);
       try {
-        return await commands.run((client) => readPage(client, key, afterId, limit, onError));
+        return await commands.run((client, expired) =>
+          readPage(client, key, afterId, limit, onError, expired),
+        );
       } catch (error) {
         throw new RedisEngineError('read', topic, error);
       }

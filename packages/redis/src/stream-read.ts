@@ -24,7 +24,7 @@ const PROBE = 4;
  * page's, then its last entry so far), so no trim can slip between the check and what follows, and
  * no id makes Redis refuse the range (it does refuse an exclusive `(<id>` after the largest id).
  * An entry this engine did not write is told to `onError` and makes the page `truncated` too:
- * skipped, it would be a hole.
+ * skipped, it would be a hole. Once `expired` says the caller gave up, no further `XRANGE` is sent.
  */
 export async function readPage(
   client: RedisClient,
@@ -32,6 +32,7 @@ export async function readPage(
   afterId: string,
   limit: ReadLimit,
   onError: (error: unknown) => void,
+  expired: () => boolean = () => false,
 ): Promise<HistoryPage> {
   const parsed = parseStreamId(afterId);
   if (!parsed) return TRUNCATED;
@@ -68,6 +69,8 @@ export async function readPage(
     if (entries.length <= wanted) return { events, bytes, truncated: false, more: false };
     // Every entry fetched fit, and more follow: as many again as the bytes left hold at the size
     // seen so far.
+    // Nobody waits for the page any more: more XRANGEs would only load Redis, a slow one above all.
+    if (expired()) throw new Error('Not read on: the page timed out');
     from = entries[entries.length - 1]!.id;
     const fit = Math.floor((limit.bytes - bytes) / (bytes / events.length));
     wanted = Math.min(limit.count - events.length, fit) + 1;
