@@ -1,4 +1,4 @@
-import type { GapKind } from '@rxsse/core/channel';
+import { compareStreamIds, type GapKind, parseStreamId } from '@rxsse/core/channel';
 import { ClientOfflineError, ErrorReply, MultiErrorReply } from 'redis';
 import type { RedisClient } from './client.js';
 import type { TimedClient } from './deadline.js';
@@ -61,6 +61,12 @@ interface Batch<T> {
   gap: boolean;
   /** Read after a failed one: Redis may have restarted without its data, numbering from its clock. */
   afterFailure: boolean;
+  /**
+   * The cursor is gone and nothing follows it, but the stream was not lost: its ids go on above the
+   * cursor (its entry was deleted or trimmed). `lost`: entries after the cursor were written and are
+   * gone; `cursor`: the stream's last entry, below the cursor, to read on from (none: it is empty).
+   */
+  goesOn: { lost: boolean; cursor: string | undefined } | undefined;
   entries: Entry[];
 }
 
@@ -212,6 +218,8 @@ export class LiveReader<T> {
           const batches = check
             ? await this.#checkedRead(topics, count)
             : await this.#blockingRead(topics, count);
+          if (this.#closed) return;
+          await this.#findGoingOn(batches);
           if (this.#closed) return;
           this.#failures = 0;
           this.#count = Math.min(this.options.readCount, count * 2);
@@ -400,12 +408,42 @@ export class LiveReader<T> {
     return /^run_id:(\w+)/m.exec(String(reply))?.[1];
   }
 
+  /**
+   * Finds the batches whose cursor is gone with nothing after it, with no failure since the last
+   * read, whose stream was not lost: its last generated id is not below the cursor, whose entry was
+   * deleted (`XDEL`) or trimmed. Read again from its start, such a stream would deliver every entry
+   * before the cursor a second time. One whose new entries came after the read waits for the next.
+   */
+  async #findGoingOn(batches: Batch<T>[]): Promise<void> {
+    const emptied = batches.filter(
+      (b) => b.gap && b.entries.length === 0 && !b.afterFailure && b.topic.cursor !== INITIAL,
+    );
+    if (emptied.length === 0) return;
+    const { client } = this.#reading;
+    const infos = await this.#reading.run(
+      Promise.all(emptied.map((b) => client.xInfoStream(b.topic.key).catch(refusal))),
+    );
+    emptied.forEach((batch, i) => {
+      const info = infos[i] as { 'last-generated-id'?: unknown; 'last-entry'?: { id: string } | null };
+      const generated = parseStreamId(String(info['last-generated-id']));
+      const cursor = parseStreamId(batch.topic.cursor!)!;
+      if (generated === undefined || compareStreamIds(generated, cursor) < 0) return;
+      const last = info['last-entry']?.id;
+      if (last !== undefined && compareStreamIds(parseStreamId(last)!, cursor) > 0) batch.gap = false;
+      else batch.goesOn = { lost: compareStreamIds(generated, cursor) > 0, cursor: last };
+    });
+  }
+
   /** Delivers a batch of a read that asked for `count` entries per topic. */
-  #deliver({ topic, gap, afterFailure, entries }: Batch<T>, count: number): void {
-    if (gap) {
+  #deliver({ topic, gap, afterFailure, goesOn, entries }: Batch<T>, count: number): void {
+    if (goesOn) {
+      if (goesOn.lost) for (const listener of topic.listeners) this.#call(() => listener.gap('continue'));
+      if (goesOn.cursor === undefined) this.#startOver(topic);
+      else topic.cursor = goesOn.cursor;
+    } else if (gap) {
       // Entries after the lost cursor, with no failure since the last read: trimming outran the
       // reader, and the ids go on above it. After a failure, Redis may have restarted: entries it
-      // numbered since may be below ids a resume was replayed. None: the stream was emptied or
+      // numbered since may be below ids a resume was replayed. None: the stream was lost or
       // restarted lower, so read it all.
       const kind = entries.length > 0 && !afterFailure ? 'continue' : 'restart';
       for (const listener of topic.listeners) this.#call(() => listener.gap(kind));
@@ -511,7 +549,7 @@ function batchesOf<T>(
   for (const topic of topics) {
     const entries = byKey.get(topic.key) ?? [];
     const gap = lost.has(topic);
-    if (gap || entries.length > 0) batches.push({ topic, gap, afterFailure, entries });
+    if (gap || entries.length > 0) batches.push({ topic, gap, afterFailure, goesOn: undefined, entries });
   }
   return batches;
 }

@@ -219,6 +219,25 @@ describe('redisEngine', () => {
     expect(caughtUp.events[1]!.id).toBe('<gap>');
   });
 
+  it('delivers nothing twice, and reports no gap, when its last event is deleted from the stream', async () => {
+    const store = engine();
+    const seen = recorder();
+    const stop = await store.listen('deleted', seen.listener);
+    const a = await store.append('deleted', { data: 'a' });
+    const b = await store.append('deleted', { data: 'b' });
+    await until(() => seen.events.length === 2, 'both events');
+    // Taken out of the history by hand (say, by a moderator): the stream goes on above it.
+    await redis.raw.xDel('sse:{deleted}', b);
+    // A few reads that find the cursor gone.
+    const reads = await xreadCalls();
+    await untilReal(async () => (await xreadCalls()) > reads + 3, 'reads past the deletion');
+    const c = await store.append('deleted', { data: 'c' });
+    await until(() => seen.events.some((e) => e.id === c), 'the next event');
+    stop();
+    // Nothing was written after b: nothing was lost.
+    expect(seen.events.map((e) => e.id)).toEqual([a, b, c]);
+  });
+
   it('reports no gap for a topic whose stream was emptied before it was listened to', async () => {
     const store = engine();
     await store.append('emptied', { data: 'old' });
