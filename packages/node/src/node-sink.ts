@@ -191,7 +191,8 @@ export class NodeSink implements Sink {
     }
     const held = this.#held;
     if (held !== undefined && held.bytes > 0) held.end();
-    else if (!this.http2 && socket && this.pending() > 0) this.#endOnceFlushed(res, socket);
+    // A socket Node ended (its client half-closed) takes no more writes, the empty one included.
+    else if (!this.http2 && socket?.writable && this.pending() > 0) this.#endOnceFlushed(res, socket);
     else res.end();
   }
 

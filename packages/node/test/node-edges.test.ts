@@ -14,7 +14,7 @@ import {
   serverStreams,
   streamEvents,
 } from '@rxsse/core';
-import { concat, from, NEVER, type Observable } from 'rxjs';
+import { concat, from, NEVER, type Observable, Subject } from 'rxjs';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { collected } from '../../../test/leaks.js';
 import {
@@ -452,6 +452,45 @@ describe('openEventStream: clients that speak HTTP/1 unusually', () => {
     expect(errors).toEqual([]);
     await client.done;
   });
+});
+
+describe('openEventStream: a client that half-closes while Node still holds bytes for it', () => {
+  // Node ends its side of a connection whose client half-closed, after the bytes it holds: a
+  // write to the socket then is an error, which the server would take for the client's.
+  for (const ending of ['writes', 'ends'] as const) {
+    it(`raises no client error and sends what Node held when the stream then ${ending}`, async () => {
+      const { options, closes } = recording({ heartbeat: false, maxQueueBytes: 64 * 1024 * 1024 });
+      const events = new Subject<MessageEvent>();
+      const { handle, errors } = route(() => events, options);
+      const { url, server } = await serve(handle);
+      let socket: Socket | undefined;
+      server.on('connection', (each) => (socket = each));
+      const clientErrors: Error[] = [];
+      server.on('clientError', (error: Error, each: Socket) => {
+        clientErrors.push(error);
+        each.destroy();
+      });
+      const client = await rawClient(`${url}/sse`, { read: false });
+      await waitFor(() => socket !== undefined, 5000, 'the connection');
+      // Small events, one a tick, until the kernel holds no more and Node keeps some, below the
+      // socket's high-water mark: the stream goes on writing to it.
+      const event = { data: 'x'.repeat(1000) };
+      while (socket!.writableLength === 0) {
+        events.next(event);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      client.socket.end();
+      await waitFor(() => socket!.writableEnded, 5000, 'Node to end its side');
+      if (ending === 'writes') events.next(event);
+      else events.complete();
+      client.resume();
+      await client.done;
+      expect(clientErrors).toEqual([]);
+      expect(client.text.endsWith(`${event.data}\n\n\r\n`)).toBe(true);
+      expect(closes.map((close) => close.reason)).toEqual([ending === 'writes' ? 'client' : 'complete']);
+      expect(errors).toEqual([]);
+    });
+  }
 });
 
 describe('openEventStream: HEAD', () => {
