@@ -209,8 +209,13 @@ export class NodeSink implements Sink {
       res.end();
       return;
     }
+    // A client that half-closes meanwhile has Node end the connection (after what it holds): the
+    // response ends first, so that its last chunk goes out ahead of that end.
+    const halfClosed = () => res.end();
+    socket.prependOnceListener('end', halfClosed);
     socket.write(NOTHING, () => {
-      if (!res.destroyed) res.end();
+      socket.off('end', halfClosed);
+      if (!res.destroyed && !res.writableEnded) res.end();
     });
   }
 

@@ -491,6 +491,25 @@ describe('openEventStream: a client that half-closes while Node still holds byte
       expect(errors).toEqual([]);
     });
   }
+
+  it('ends the body of a stream that ended by itself before Node ends the connection', async () => {
+    const { options, closes } = recording({ heartbeat: false, maxQueueBytes: 64 * 1024 * 1024 });
+    const { handle, errors } = route(() => from(burst().slice(0, 64)), options);
+    const { url, server } = await serve(handle);
+    let socket: Socket | undefined;
+    server.on('connection', (each) => (socket = each));
+    const client = await rawClient(`${url}/sse`, { read: false });
+    // 4 MiB, more than the kernel holds: the stream ends while Node still flushes it.
+    await waitFor(() => closes.length === 1 && socket!.writableLength > 0, 5000, 'the end, with bytes left');
+    client.socket.end();
+    await waitFor(() => socket!.readableEnded, 5000, 'the server to see the half-close');
+    client.resume();
+    await client.done;
+    expect(client.text.split('data: ').length - 1).toBe(64);
+    expect(client.text.endsWith('\n\n\r\n0\r\n\r\n')).toBe(true);
+    expect(closes[0]!.reason).toBe('complete');
+    expect(errors).toEqual([]);
+  });
 });
 
 describe('openEventStream: HEAD', () => {
