@@ -20,6 +20,7 @@ export interface Sink {
    * stream then waits for the drain listener, and `stallTimeout` runs from now, even on a stream that
    * writes nothing.
    */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a sink written when open() returned nothing still implements it.
   open(headers: Readonly<Record<string, string>>, remove?: readonly string[]): boolean | void;
   /**
    * Write bytes. Return false when the transport is full: the stream then writes nothing more until
