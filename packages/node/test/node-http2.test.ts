@@ -118,44 +118,15 @@ describe('closeStreamsOnServerClose on HTTP/2: a session that begins during the 
   });
 
   it('drops its connection at the deadline when its client reads nothing, so server.close() completes', async () => {
-    const server = createSecureServer({ ...(await selfSignedCertificate()), allowHTTP1: true }, (_req, res) =>
-      res.end(),
-    );
     const deadline = 60_000;
-    closeStreamsOnServerClose(server, { group: new StreamGroup(), deadline });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const port = (server.address() as AddressInfo).port;
-    const accepted = once(server, 'connection');
-    const socket = tcpConnect(port, '127.0.0.1');
-    onTestFinished(() => {
-      socket.destroy();
-    });
-    await accepted;
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    onTestFinished(() => {
-      vi.useRealTimers();
-    });
-    let closed = false;
-    const done = new Promise<void>((resolve) => server.close(() => resolve()));
-    void done.then(() => {
-      closed = true;
-    });
-    const session = once(server, 'session');
-    // The handshake is the client's last read: its preface and SETTINGS go out, then it takes
-    // nothing more, neither the GOAWAY nor the end of the connection.
-    const tls = tlsConnect({ socket, ALPNProtocols: ['h2'], rejectUnauthorized: false });
-    tls.on('error', () => {});
-    await once(tls, 'secureConnect');
-    tls.pause();
-    tls.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), SETTINGS_FRAME]));
-    await session;
+    const closing = await closeWithSilentClient(deadline);
+    await closing.beginSession();
     // Room for everything a graceful close does: the session closes, its connection stays.
     await sleep(300);
-    expect(closed).toBe(false);
+    expect(closing.closed()).toBe(false);
     vi.advanceTimersByTime(deadline);
-    await Promise.race([done, sleep(5_000)]);
-    expect(closed).toBe(true);
+    await Promise.race([closing.done, sleep(5_000)]);
+    expect(closing.closed()).toBe(true);
   });
 });
 
@@ -165,29 +136,45 @@ describe('closeStreamsOnServerClose on HTTP/2: a session that begins late in the
     { when: 'halfway through the deadline', before: deadline / 2, after: deadline / 2 },
     { when: 'after the deadline', before: deadline + 1_000, after: 0 },
   ])("is cut at the close's deadline, not its own, when it begins $when", async ({ before, after }) => {
-    const server = createSecureServer({ ...(await selfSignedCertificate()), allowHTTP1: true }, (_req, res) =>
-      res.end(),
-    );
-    closeStreamsOnServerClose(server, { group: new StreamGroup(), deadline });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const port = (server.address() as AddressInfo).port;
-    const accepted = once(server, 'connection');
-    const socket = tcpConnect(port, '127.0.0.1');
-    onTestFinished(() => {
-      socket.destroy();
-    });
-    await accepted;
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
-    onTestFinished(() => {
-      vi.useRealTimers();
-    });
-    let closed = false;
-    const done = new Promise<void>((resolve) => server.close(() => resolve()));
-    void done.then(() => {
-      closed = true;
-    });
+    const closing = await closeWithSilentClient(deadline);
     vi.advanceTimersByTime(before);
+    await closing.beginSession();
+    await sleep(300);
+    if (after > 0) expect(closing.closed()).toBe(false);
+    vi.advanceTimersByTime(after + 10);
+    await Promise.race([closing.done, sleep(5_000)]);
+    expect(closing.closed()).toBe(true);
+  });
+});
+
+/**
+ * Closes an HTTP/2 server with `deadline`, on a fake clock, while a connection accepted before the
+ * close has yet to shake hands. `beginSession()` makes its client's handshake, its last read: the
+ * preface and SETTINGS go out, then it takes nothing more, neither the GOAWAY nor the connection's end.
+ */
+async function closeWithSilentClient(deadline: number) {
+  const server = createSecureServer({ ...(await selfSignedCertificate()), allowHTTP1: true }, (_req, res) =>
+    res.end(),
+  );
+  closeStreamsOnServerClose(server, { group: new StreamGroup(), deadline });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const accepted = once(server, 'connection');
+  const socket = tcpConnect((server.address() as AddressInfo).port, '127.0.0.1');
+  onTestFinished(() => {
+    socket.destroy();
+  });
+  await accepted;
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+  onTestFinished(() => {
+    vi.useRealTimers();
+  });
+  let closed = false;
+  const done = new Promise<void>((resolve) => server.close(() => resolve()));
+  void done.then(() => {
+    closed = true;
+  });
+  const beginSession = async () => {
     const session = once(server, 'session');
     const tls = tlsConnect({ socket, ALPNProtocols: ['h2'], rejectUnauthorized: false });
     tls.on('error', () => {});
@@ -195,13 +182,9 @@ describe('closeStreamsOnServerClose on HTTP/2: a session that begins late in the
     tls.pause();
     tls.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), SETTINGS_FRAME]));
     await session;
-    await sleep(300);
-    if (after > 0) expect(closed).toBe(false);
-    vi.advanceTimersByTime(after + 10);
-    await Promise.race([done, sleep(5_000)]);
-    expect(closed).toBe(true);
-  });
-});
+  };
+  return { done, closed: () => closed, beginSession };
+}
 
 describe('closeStreamsOnServerClose on HTTP/2: a server that listens again', () => {
   it('keeps the sessions that begin once it listens again', async () => {
