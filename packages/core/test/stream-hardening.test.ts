@@ -23,8 +23,7 @@ interface Closed {
 }
 
 /** Streams `source` to a memory sink, recording closes, `onError` calls and unhandled reports. */
-function run(source: unknown, options: StreamOptions = {}) {
-  const sink = new MemorySink();
+function run(source: unknown, options: StreamOptions = {}, sink = new MemorySink()) {
   const closes: Closed[] = [];
   const errors: unknown[] = [];
   const reported: unknown[] = [];
@@ -763,5 +762,96 @@ describe('option validation', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe('a metrics hook that ends its own stream', () => {
+  /** A MemorySink that keeps what is written to it after its end, which a Node response refuses. */
+  class EndedSink extends MemorySink {
+    readonly late: string[] = [];
+    override write(chunk: Uint8Array) {
+      if (this.ended || this.destroyed) this.late.push(new TextDecoder().decode(chunk));
+      return super.write(chunk);
+    }
+  }
+
+  /** Hooks that do nothing, but for `hooks`. */
+  const hooksWith = (hooks: Partial<StreamMetrics>): StreamMetrics => ({
+    opened() {},
+    wrote() {},
+    heartbeat() {},
+    dropped() {},
+    closed() {},
+    ...hooks,
+  });
+
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('wrote, closing the group mid-flush: every event goes out once, in order, before the end', async () => {
+    const sink = new EndedSink();
+    const group = new StreamGroup();
+    const subject = new Subject<MessageEvent>();
+    let writes = 0;
+    const metrics = hooksWith({
+      wrote: () => {
+        if (++writes === 1) void group.close();
+      },
+    });
+    const { closes } = run(subject, { group, metrics }, sink);
+    subject.next({ data: 'a' });
+    subject.next({ data: 'b' });
+    await tick();
+    expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+    expect(sink.text).toBe('data: a\n\ndata: b\n\n');
+    expect(sink.late).toEqual([]);
+  });
+
+  it('heartbeat: no heartbeat is written after the end', async () => {
+    vi.useFakeTimers();
+    const sink = new EndedSink();
+    const group = new StreamGroup();
+    const { closes } = run(
+      NEVER,
+      { group, heartbeat: 1000, metrics: hooksWith({ heartbeat: () => void group.close() }) },
+      sink,
+    );
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+    expect(sink.late).toEqual([]);
+  });
+
+  it('wrote, for the retry hint: the stream holds no heartbeat, timer or source after its end', async () => {
+    vi.useFakeTimers();
+    const sink = new EndedSink();
+    const group = new StreamGroup();
+    let returned = false;
+    async function* source() {
+      try {
+        yield { data: 'a' };
+      } finally {
+        returned = true;
+      }
+    }
+    const iterator = source();
+    await iterator.next().then(() => {}); // started, so that only its return() runs the finally
+    const { closes } = run(
+      iterator,
+      {
+        group,
+        retry: 1000,
+        heartbeat: 1000,
+        maxLifetime: 60_000,
+        metrics: hooksWith({ wrote: () => void group.close() }),
+      },
+      sink,
+    );
+    await vi.advanceTimersByTimeAsync(0);
+    expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+    expect(heartbeatCount()).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+    expect(returned).toBe(true);
+    expect(sink.late).toEqual([]);
   });
 });

@@ -159,11 +159,19 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     }
     if (sink.open(sseHeaders(sink.http2, overrides), removedHeaders(overrides, sink.http2)) === false)
       this.#full();
-    if (options.retry !== undefined) this.#write(utf8Bytes(formatRetry(options.retry)), 0);
     if (options.heartbeat !== false) this.#heartbeatSlot = joinHeartbeat(options.heartbeat, this);
     if (options.maxLifetime !== undefined) {
       const lifetime = streamLifetime(options.maxLifetime, Math.random());
       this.#lifetimeTimer = unrefTimer(setTimeout(() => this.#finish('lifetime'), lifetime));
+    }
+    // After the timers, which the teardown clears: its `wrote` hook may end the stream.
+    if (options.retry !== undefined) this.#write(utf8Bytes(formatRetry(options.retry)), 0);
+    if (this.#reason !== undefined) {
+      // Ended already: the source is never fed, and an iterator the handler made is returned.
+      this.#adopt(source);
+      this.#feed?.stop();
+      this.#feed = undefined;
+      return this;
     }
     // The stream holds its feed before subscribing: a source may end it synchronously.
     if (isSubscribable(source)) {
@@ -246,8 +254,10 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   /** @internal Called by the heartbeat wheel when nothing was written for a whole interval. */
   beat(): void {
     if (this.#reason !== undefined || !this.#writable || (this.#queue?.length ?? 0) > 0) return;
-    this.stats.heartbeats++;
     this.#count('heartbeat');
+    // The hook may have ended the stream (a group's close): nothing goes after the end.
+    if (this.#reason !== undefined) return;
+    this.stats.heartbeats++;
     try {
       this.#write(HEARTBEAT, 0);
     } catch (error) {
@@ -450,8 +460,11 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     this.busy = true;
     this.stats.events += events;
     this.stats.bytes += chunk.length;
+    const room = this.sink.write(chunk);
+    // Told once the chunk is out: a hook that ends the stream (a group's close) then writes the
+    // rest of the queue after it, not this chunk after the end.
     this.#count('wrote', events, chunk.length);
-    if (!this.sink.write(chunk)) this.#full();
+    if (!room) this.#full();
   }
 
   /** The transport is full: nothing more is written until it drains, and the stall timer runs. */
