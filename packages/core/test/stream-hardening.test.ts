@@ -330,6 +330,32 @@ describe('user callbacks that throw', () => {
     expect(reported).toEqual([]);
   });
 
+  it('errorEvent, async: the rejection is reported, never unhandled, and nothing is sent for it', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const errors: unknown[] = [];
+      const { sink, closes } = run(
+        new Observable((subscriber) => subscriber.error(new Error('source failed'))),
+        {
+          errorEvent: (async () => {
+            throw new Error('errorEvent rejected');
+          }) as unknown as StreamOptions['errorEvent'],
+          onError: (error) => errors.push(error),
+        },
+      );
+      await tick();
+      await tick();
+      expect(closes.map((c) => c.reason)).toEqual(['error']);
+      expect(sink.text).toBe('');
+      expect(errors.map(String)).toContain('Error: errorEvent rejected');
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('onClose: the response is still ended and the throw reported', () => {
     const reported: unknown[] = [];
     const sink = new MemorySink();
