@@ -3,8 +3,11 @@ import { runInNewContext } from 'node:vm';
 import { NEVER, Observable } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import {
+  type AbortableSink,
   type EventSourceLike,
+  HandlerSetup,
   type MessageEvent,
+  resolveStreamOptions,
   StreamGroup,
   type StreamMetrics,
   type StreamOptions,
@@ -149,5 +152,43 @@ describe('a closed stream is garbage while its source lives on', () => {
     expect(await survives(stream)).toBe(false);
     expect(await survives(sink)).toBe(false);
     listeners.dispatchEvent(new Event('message'));
+  });
+});
+
+/** A MemorySink as a transport's own is, for a handler still setting up: its client may leave. */
+class LeavingSink extends MemorySink implements AbortableSink {
+  closed = false;
+  #onClose: (() => void) | undefined;
+  onClose(listener: () => void): boolean {
+    if (this.closed) return false;
+    this.#onClose = listener;
+    return true;
+  }
+  abort(): void {}
+  leave(): void {
+    this.closed = true;
+    this.disconnect();
+    this.#onClose?.();
+  }
+}
+
+describe('a handler that never settles', () => {
+  it('is let go by its groups once its client left, with its connection', async () => {
+    const group = new StreamGroup();
+    const server = new StreamGroup();
+    const setUp = () => {
+      const sink = new LeavingSink();
+      const setup = new HandlerSetup(
+        sink,
+        resolveStreamOptions({ group, heartbeat: false }),
+        () => {},
+        server,
+      );
+      void setup.settle(new Promise<never>(() => {}));
+      sink.leave();
+      return new WeakRef(sink);
+    };
+    const sink = setUp();
+    expect(await survives(sink)).toBe(false);
   });
 });

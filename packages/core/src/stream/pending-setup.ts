@@ -31,6 +31,9 @@ export class HandlerSetup implements GroupMember {
   #onDeadline: (() => void) | undefined;
   /** Whether a deadline ran `onDeadline`, for the transport to answer. */
   #answered = false;
+  /** Takes the handler out of its groups while a promise it returned is pending. */
+  #leave: (() => void) | undefined;
+  #listening = false;
 
   constructor(
     private readonly sink: AbortableSink,
@@ -48,12 +51,19 @@ export class HandlerSetup implements GroupMember {
     server?.add(this);
     // Pending: the group's gauges count streams, and this is none yet.
     group.add(this, true);
+    const leave = () => {
+      server?.delete(this);
+      group.delete(this);
+    };
+    // A handler that never settles must not stay in the groups, with its connection, once its
+    // client left.
+    this.#leave = leave;
+    this.#listen();
     try {
       return await produced;
     } finally {
-      this.#onDeadline = undefined;
-      server?.delete(this);
-      group.delete(this);
+      this.#onDeadline = this.#leave = undefined;
+      leave();
     }
   }
 
@@ -106,13 +116,25 @@ export class HandlerSetup implements GroupMember {
   /** Aborted once the connection is closed; the group reads it only when it closes. */
   get signal(): AbortSignal {
     if (!this.#closed) {
-      const closed = new AbortController();
-      this.#closed = closed;
+      this.#closed = new AbortController();
       // The sink's own signal aborts at the shutdown already, with the connection still open. A
       // stream that starts later registers its own listener, but none starts once shut down.
-      if (!this.sink.onClose(() => closed.abort())) closed.abort();
+      if (this.sink.closed) this.#closed.abort();
+      else this.#listen();
     }
     return this.#closed.signal;
+  }
+
+  /** Listens for the connection's close, once: a sink holds one listener. */
+  #listen(): void {
+    if (this.#listening) return;
+    this.#listening = true;
+    if (!this.sink.onClose(() => this.#sinkClosed())) this.#sinkClosed();
+  }
+
+  #sinkClosed(): void {
+    this.#closed?.abort();
+    this.#leave?.();
   }
 
   close(): void {
