@@ -335,6 +335,23 @@ describe('shutdown', () => {
     expect(reasons).toEqual(['complete']);
   });
 
+  it('ends a stream as before in a group of an older copy of rxsse, which keeps no flushing streams', async () => {
+    const group = new StreamGroup();
+    // A process-wide group made by an older copy of rxsse (a bundled dependency's) has no such method.
+    Object.defineProperty(group, 'addFlushing', { value: undefined });
+    const errors: unknown[] = [];
+    const done = new Subject<MessageEvent>();
+    const { sink, reasons } = open({ group, onError: (error) => errors.push(error) }, done);
+    sink.full = true;
+    done.next({ data: 'a' });
+    done.complete();
+    expect(reasons).toEqual(['complete']);
+    expect(errors).toEqual([]);
+    expect(sink.destroyed).toBe(false);
+    expect(sink.ended).toBe(true);
+    sink.release();
+  });
+
   it('no longer waits for a stream that ended by itself once it flushed', async () => {
     const group = new StreamGroup();
     const done = new Subject<MessageEvent>();

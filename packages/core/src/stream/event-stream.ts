@@ -568,8 +568,9 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
    */
   #flushAfterEnd(): void {
     if (!(this.#pending() > 0 || !this.#writable) || this.sink.signal.aborted) return;
-    this.options.group.addFlushing(this);
-    this.server?.addFlushing(this);
+    // Optional: a process-wide group may come from an older copy of rxsse, which has no such set.
+    this.options.group.addFlushing?.(this);
+    this.server?.addFlushing?.(this);
     if (!this.#writable) this.#stallAfterEnd();
   }
 
