@@ -23,6 +23,8 @@ export class NestChain {
   #target: Subscriber<unknown> | undefined;
   #early: Delivery[] = [];
   #streaming = false;
+  #settled = false;
+  #abandon!: (reason: unknown) => void;
 
   constructor(next: CallHandler, handoff: Handoff, alone = false) {
     let answered!: () => void;
@@ -51,7 +53,11 @@ export class NestChain {
         else this.#hold((early) => early.complete(), answered);
       },
     });
-    this.source = Promise.race([handoff.source, early]).then((source) => {
+    const abandoned = new Promise<never>((_resolve, reject) => {
+      this.#abandon = reject;
+    });
+    this.source = Promise.race([handoff.source, early, abandoned]).then((source) => {
+      this.#settled = true;
       if (source !== undefined && !isSubscribable(source)) {
         this.#subscription?.unsubscribe();
         return source;
@@ -60,6 +66,17 @@ export class NestChain {
       if (source !== undefined && alone) return this.#direct(source, headers);
       return this.#bridge(handoff, headers);
     });
+  }
+
+  /**
+   * Ends the chain, and rejects `source` with `reason`, unless the source is known already: its
+   * response closed, and an interceptor still holding the request would otherwise keep it (and its
+   * timers) and run the method for no one.
+   */
+  abandon(reason: unknown): void {
+    if (this.#settled) return;
+    this.#subscription?.unsubscribe();
+    this.#abandon(reason);
   }
 
   /** Ends the chain unless the stream took it (the client left during the setup). */

@@ -56,13 +56,34 @@ export class RxsseInterceptor implements NestInterceptor {
     copyReplyHeaders(res, rawRes);
     let chain: NestChain | undefined;
     const produce = (streamContext: Parameters<typeof openHandoff>[1]) => {
-      chain = new NestChain(next, openHandoff(req, streamContext), this.#alone(context));
-      return chain.source.then((source) => {
-        // Nest's exception handler ends such a response without writing to it again.
+      const nest = new NestChain(next, openHandoff(req, streamContext), this.#alone(context));
+      chain = nest;
+      // The client left, now or before the chain ran, or a shutdown dropped the connection at its
+      // deadline. The abort rejects the setup as a handler that heeds its signal would.
+      const abandon = () => nest.abandon(streamContext.signal.reason);
+      if (streamContext.signal.aborted) abandon();
+      else {
+        rawRes.once('close', abandon);
+        const settled = () => rawRes.off('close', abandon);
+        nest.source.then(settled, settled);
+      }
+      // Nest's exception handler ends such a response without writing to it again.
+      const answered = () => {
         if (rawRes.headersSent) throw new RxsseResponseSentError(request);
-        copyReplyHeaders(res, rawRes);
-        return source;
-      });
+      };
+      return nest.source.then(
+        (source) => {
+          answered();
+          copyReplyHeaders(res, rawRes);
+          return source;
+        },
+        (error: unknown) => {
+          // The answer that closed the response (Fastify's `handlerTimeout`) also ended the chain;
+          // any other failure is Nest's to answer, or to log.
+          if (error === streamContext.signal.reason) answered();
+          throw error;
+        },
+      );
     };
     const opened = openEventStream(
       rawReq,

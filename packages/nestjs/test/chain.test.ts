@@ -23,6 +23,7 @@ import {
   finalize,
   from,
   map,
+  mergeMap,
   NEVER,
   type Observable,
   of,
@@ -30,6 +31,7 @@ import {
   retry,
   Subject,
   startWith,
+  take,
   tap,
   throwError,
 } from 'rxjs';
@@ -118,6 +120,18 @@ class NamesHandler implements NestInterceptor {
   }
 }
 
+/** Holds the request until the gate opens, as an interceptor waiting on a lock or a quota does. */
+const gate = new Subject<void>();
+@Injectable()
+class WaitsForGate implements NestInterceptor {
+  intercept(_context: unknown, next: CallHandler): Observable<unknown> {
+    return gate.pipe(
+      take(1),
+      mergeMap(() => next.handle()),
+    );
+  }
+}
+
 @Injectable()
 class PassesOn implements NestInterceptor {
   intercept(_context: unknown, next: CallHandler): Observable<unknown> {
@@ -195,6 +209,13 @@ class ChainController {
   @UseInterceptors(Greets)
   greeted(): Observable<MessageEvent> {
     return from([{ data: 'hello' }]);
+  }
+
+  @RxSse('gated')
+  @UseInterceptors(WaitsForGate)
+  gated(): Observable<MessageEvent> {
+    calls.method++;
+    return of({ data: 'through the gate' });
   }
 
   @RxSse('live')
@@ -311,6 +332,18 @@ class ChainController {
 @Module({ imports: [RxsseModule.forRoot()], controllers: [ChainController] })
 class ChainModule {}
 
+@Controller()
+class GatedController {
+  @RxSse('gated')
+  @UseInterceptors(WaitsForGate)
+  gated(): Observable<MessageEvent> {
+    return of({ data: 'through the gate' });
+  }
+}
+
+@Module({ imports: [RxsseModule.forRoot({ shutdown: { deadline: 100 } })], controllers: [GatedController] })
+class GatedModule {}
+
 describe.each<Platform>(['express', 'fastify'])(
   `nestjs ${nestMajor} on %s: Nest's chain around the stream`,
   (platform) => {
@@ -366,6 +399,28 @@ describe.each<Platform>(['express', 'fastify'])(
       await waitFor(() => client.text.endsWith('\r\n0\r\n\r\n'), 5000, 'the end of the stream');
       client.destroy();
       expect(client.text).toMatch(/data: welcome\n\n[\s\S]*data: hello\n\n/);
+    });
+
+    it("ends Nest's chain when the client leaves while an interceptor holds the request, and never runs the method", async () => {
+      const url = await start();
+      const before = calls.method;
+      const client = await rawClient(`${url}/gated`, { read: true });
+      await waitFor(() => gate.observed, 5000, 'the interceptor to wait');
+      client.destroy();
+      await waitFor(() => !gate.observed, 5000, 'the interceptor to be let go');
+      gate.next();
+      expect(calls.method).toBe(before);
+    });
+
+    it("ends Nest's chain when the app closes while an interceptor holds the request", async () => {
+      const running = await startNest(GatedModule, platform, []);
+      const client = await rawClient(`${running.url}/gated`, { read: true });
+      await waitFor(() => gate.observed, 5000, 'the interceptor to wait');
+      // The connection is dropped at the deadline, as any handler's still setting up.
+      await running.close();
+      await waitFor(() => !gate.observed, 5000, 'the interceptor to be let go');
+      expect(running.logged).toEqual([]);
+      client.destroy();
     });
 
     it('streams events that come later through an interceptor, and unsubscribes when the client leaves', async () => {
