@@ -60,11 +60,21 @@ export class RxsseInterceptor implements NestInterceptor {
       chain = nest;
       // The client left, now or before the chain ran, or a shutdown dropped the connection at its
       // deadline. The abort rejects the setup as a handler that heeds its signal would.
-      const abandon = () => nest.abandon(streamContext.signal.reason);
-      if (streamContext.signal.aborted) abandon();
+      const { signal } = streamContext;
+      const abandon = () => nest.abandon(signal.reason);
+      // A shutdown aborts the signal with the connection still open, to be dropped at the deadline;
+      // a response waiting behind a pipelined one learns of a drop only there, never by 'close'.
+      const aborted = () => {
+        if (rawReq.socket?.destroyed) abandon();
+      };
+      if (signal.aborted) abandon();
       else {
         rawRes.once('close', abandon);
-        const settled = () => rawRes.off('close', abandon);
+        signal.addEventListener('abort', aborted, { once: true });
+        const settled = () => {
+          rawRes.off('close', abandon);
+          signal.removeEventListener('abort', aborted);
+        };
         nest.source.then(settled, settled);
       }
       // Nest's exception handler ends such a response without writing to it again.

@@ -36,7 +36,7 @@ import {
   throwError,
 } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fetchBytes, rawClient, waitFor } from '../../../test/support/clients.js';
+import { fetchBytes, httpRequest, rawClient, rawRequests, waitFor } from '../../../test/support/clients.js';
 import type { RunningServer } from '../../../test/support/harness.js';
 import { counted, recording } from '../../../test/support/recording.js';
 import { RxSse, RxsseModule } from '../src/index.js';
@@ -122,12 +122,15 @@ class NamesHandler implements NestInterceptor {
 
 /** Holds the request until the gate opens, as an interceptor waiting on a lock or a quota does. */
 const gate = new Subject<void>();
+const gated = { holding: 0 };
 @Injectable()
 class WaitsForGate implements NestInterceptor {
   intercept(_context: unknown, next: CallHandler): Observable<unknown> {
+    gated.holding++;
     return gate.pipe(
       take(1),
       mergeMap(() => next.handle()),
+      finalize(() => gated.holding--),
     );
   }
 }
@@ -564,6 +567,25 @@ class Hello {
     return from([{ data: 'hello' }]);
   }
 }
+
+// Fastify answers pipelined requests one at a time; Express runs the second one's chain at once.
+describe(`nestjs ${nestMajor} on express: a pipelined request`, () => {
+  it("ends Nest's chain of a response waiting behind another when the connection drops", async () => {
+    const running = await startNest(GatedModule, 'express', []);
+    try {
+      const client = await rawRequests(running.url, [
+        httpRequest('GET', '/gated'),
+        httpRequest('GET', '/gated'),
+      ]);
+      await waitFor(() => gated.holding === 2, 5000, 'both requests to wait');
+      client.destroy();
+      await waitFor(() => gated.holding === 0, 5000, 'the interceptor to let both go');
+    } finally {
+      await running.close();
+    }
+    expect(running.logged).toEqual([]);
+  });
+});
 
 describe(`nestjs ${nestMajor}: an app interceptor of the root module`, () => {
   it('sees the events, although Nest registers it before RxsseModule', async () => {
