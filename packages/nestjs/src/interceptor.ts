@@ -1,3 +1,4 @@
+import type { Http2ServerResponse } from 'node:http2';
 import type { CallHandler, ExecutionContext, NestInterceptor } from '@nestjs/common';
 import type { ApplicationConfig } from '@nestjs/core';
 import { type NodeRequest, type NodeResponse, openEventStream } from '@rxsse/node';
@@ -59,21 +60,19 @@ export class RxsseInterceptor implements NestInterceptor {
       const nest = new NestChain(next, openHandoff(req, streamContext), this.#alone(context));
       chain = nest;
       // The client left, now or before the chain ran, or a shutdown dropped the connection at its
-      // deadline. The abort rejects the setup as a handler that heeds its signal would.
-      const { signal } = streamContext;
-      const abandon = () => nest.abandon(signal.reason);
-      // A shutdown aborts the signal with the connection still open, to be dropped at the deadline;
-      // a response waiting behind a pipelined one learns of a drop only there, never by 'close'.
-      const aborted = () => {
-        if (rawReq.socket?.destroyed) abandon();
-      };
-      if (signal.aborted) abandon();
+      // deadline. The abort rejects the setup as a handler that heeds its signal would. The signal
+      // is read only then: a sink creates its AbortController only for those who read it.
+      const abandon = () => nest.abandon(streamContext.signal.reason);
+      // A response waiting behind a pipelined one has no socket yet and never emits 'close': its
+      // connection tells.
+      const socket = rawRes.socket ? undefined : rawReq.socket;
+      if (closedAlready(rawRes) || socket?.destroyed) abandon();
       else {
         rawRes.once('close', abandon);
-        signal.addEventListener('abort', aborted, { once: true });
+        socket?.once('close', abandon);
         const settled = () => {
           rawRes.off('close', abandon);
-          signal.removeEventListener('abort', aborted);
+          socket?.off('close', abandon);
         };
         nest.source.then(settled, settled);
       }
@@ -143,4 +142,12 @@ function copyReplyHeaders(res: Partial<FastifyLikeReply>, raw: NodeResponse): vo
   for (const [name, value] of Object.entries(res.getHeaders())) {
     if (value !== undefined && !raw.hasHeader(name)) raw.setHeader(name, value);
   }
+}
+
+/** Whether the response closed already: Node marks an HTTP/1 one destroyed, an HTTP/2 one's stream. */
+function closedAlready(res: NodeResponse): boolean {
+  return (
+    (res as { destroyed?: boolean }).destroyed === true ||
+    (res as Http2ServerResponse).stream?.destroyed === true
+  );
 }
