@@ -42,6 +42,21 @@ function run(source: unknown, options: StreamOptions = {}, sink = new MemorySink
 
 const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
+/** An iterator past its first `next()`, so that only its `return()` runs its `finally`: `returned()` tells. */
+async function startedIterator() {
+  let returned = false;
+  async function* source() {
+    try {
+      yield { data: 'a' };
+    } finally {
+      returned = true;
+    }
+  }
+  const iterator = source();
+  await iterator.next();
+  return { iterator, returned: () => returned };
+}
+
 describe('invalid sources', () => {
   for (const [label, value] of [
     ['42', 42],
@@ -619,16 +634,7 @@ describe('sinks that throw', () => {
   });
 
   it('open: closes with error before any write, and returns the iterator', async () => {
-    let returned = false;
-    async function* source() {
-      try {
-        yield { data: 'a' };
-      } finally {
-        returned = true;
-      }
-    }
-    const iterator = source();
-    await iterator.next().catch(() => {});
+    const { iterator, returned } = await startedIterator();
     const broken = failingSink('open');
     let failed: ReturnType<typeof watch> | undefined;
     expect(() => {
@@ -639,7 +645,7 @@ describe('sinks that throw', () => {
     expect(failed!.errors.map(String)).toEqual(['Error: open threw']);
     expect(broken.chunks).toEqual([]);
     expect(broken.destroyed).toBe(true);
-    expect(returned).toBe(true);
+    expect(returned()).toBe(true);
   });
 
   it('end: the source completing still completes the other streams, and the throw is reported', () => {
@@ -852,16 +858,7 @@ describe('a metrics hook that ends its own stream', () => {
     vi.useFakeTimers();
     const sink = new EndedSink();
     const group = new StreamGroup();
-    let returned = false;
-    async function* source() {
-      try {
-        yield { data: 'a' };
-      } finally {
-        returned = true;
-      }
-    }
-    const iterator = source();
-    await iterator.next().then(() => {}); // started, so that only its return() runs the finally
+    const { iterator, returned } = await startedIterator();
     const { closes } = run(
       iterator,
       {
@@ -877,7 +874,7 @@ describe('a metrics hook that ends its own stream', () => {
     expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
     expect(heartbeatCount()).toBe(0);
     expect(vi.getTimerCount()).toBe(0);
-    expect(returned).toBe(true);
+    expect(returned()).toBe(true);
     expect(sink.late).toEqual([]);
   });
 });
