@@ -1,7 +1,6 @@
-import type { Http2ServerResponse } from 'node:http2';
 import type { CallHandler, ExecutionContext, NestInterceptor } from '@nestjs/common';
 import type { ApplicationConfig } from '@nestjs/core';
-import { type NodeRequest, type NodeResponse, openEventStream } from '@rxsse/node';
+import { type NodeRequest, type NodeResponse, openEventStream, watchResponseClose } from '@rxsse/node';
 import { from, mergeMap, NEVER, type Observable, throwError } from 'rxjs';
 import { NestChain } from './chain.js';
 import { RXSSE_ROUTE, type RxSseRoute } from './decorators.js';
@@ -62,20 +61,10 @@ export class RxsseInterceptor implements NestInterceptor {
       // The client left, now or before the chain ran, or a shutdown dropped the connection at its
       // deadline. The abort rejects the setup as a handler that heeds its signal would. The signal
       // is read only then: a sink creates its AbortController only for those who read it.
-      const abandon = () => nest.abandon(streamContext.signal.reason);
-      // A response waiting behind a pipelined one has no socket yet and never emits 'close': its
-      // connection tells.
-      const socket = rawRes.socket ? undefined : rawReq.socket;
-      if (closedAlready(rawRes) || socket?.destroyed) abandon();
-      else {
-        rawRes.once('close', abandon);
-        socket?.once('close', abandon);
-        const settled = () => {
-          rawRes.off('close', abandon);
-          socket?.off('close', abandon);
-        };
-        nest.source.then(settled, settled);
-      }
+      const stopWatching = watchResponseClose(rawReq, rawRes, () =>
+        nest.abandon(streamContext.signal.reason),
+      );
+      nest.source.then(stopWatching, stopWatching);
       // Nest's exception handler ends such a response without writing to it again.
       const answered = () => {
         if (rawRes.headersSent) throw new RxsseResponseSentError(request);
@@ -142,12 +131,4 @@ function copyReplyHeaders(res: Partial<FastifyLikeReply>, raw: NodeResponse): vo
   for (const [name, value] of Object.entries(res.getHeaders())) {
     if (value !== undefined && !raw.hasHeader(name)) raw.setHeader(name, value);
   }
-}
-
-/** Whether the response closed already: Node marks an HTTP/1 one destroyed, an HTTP/2 one's stream. */
-function closedAlready(res: NodeResponse): boolean {
-  return (
-    (res as { destroyed?: boolean }).destroyed === true ||
-    (res as Http2ServerResponse).stream?.destroyed === true
-  );
 }

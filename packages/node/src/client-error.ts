@@ -1,6 +1,6 @@
 import type { Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { NodeRequest, NodeResponse } from './node-sink.js';
+import type { NodeRequest, NodeResponse } from './response-close.js';
 
 /** Each guarded HTTP/1 socket's latest event-stream response: what a client error there would cut into. */
 const streams = new WeakMap<object, NodeResponse>();

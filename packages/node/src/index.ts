@@ -1,7 +1,7 @@
 export { AppServers } from './app-servers.js';
 export { guardClientErrors } from './client-error.js';
 export { trackConnections } from './connections.js';
-export { type NodeRequest, type NodeResponse, NodeSink } from './node-sink.js';
+export { NodeSink } from './node-sink.js';
 export {
   consoleReporter,
   type EventContext,
@@ -10,4 +10,5 @@ export {
   openEventStream,
   readLastEventId,
 } from './open-event-stream.js';
+export { type NodeRequest, type NodeResponse, watchResponseClose } from './response-close.js';
 export { closeServerStreams, closeStreamsOnServerClose, trackHttp2Sessions } from './shutdown.js';

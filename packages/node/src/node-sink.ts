@@ -1,14 +1,17 @@
-import { type IncomingMessage, OutgoingMessage, type ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { OutgoingMessage, type ServerResponse } from 'node:http';
+import type { Http2ServerResponse } from 'node:http2';
 import type { Sink } from '@rxsse/core';
 import { HeldChunks } from './held-chunks.js';
 import { closeWhenAnswered } from './http2-upload.js';
+import {
+  closedAlready,
+  type NodeRequest,
+  type NodeResponse,
+  unwatchClose,
+  waitingOn,
+  watchClose,
+} from './response-close.js';
 import { canWriteChunks, writeChunk } from './socket-chunk.js';
-
-/** A request of `node:http` or of the `node:http2` compatibility API. */
-export type NodeRequest = IncomingMessage | Http2ServerRequest;
-/** A response of `node:http` or of the `node:http2` compatibility API. */
-export type NodeResponse = ServerResponse | Http2ServerResponse;
 
 /**
  * The {@link Sink} over a Node response. It lives in its own package because Express, Fastify and
@@ -48,13 +51,12 @@ export class NodeSink implements Sink {
     // A response that closed before the sink existed (the client left while the framework's own
     // async steps ran: an auth middleware, Nest's guards and pipes) emits no 'close' any more.
     if (closedAlready(res)) this.#isClosed = true;
-    // A pipelined request's response waits, without a socket, until the ones before it finish (an
-    // event stream never does): if the connection drops meanwhile, Node never closes it. Its
-    // request's socket tells.
-    else if (!this.http2 && !res.socket) {
-      const socket = req.socket;
-      if (socket.destroyed) this.#isClosed = true;
-      else {
+    // A pipelined request's response waits behind the others, and only its connection tells when
+    // the client drops (see `waitingOn`). Not `watchResponseClose`: its closures, per stream.
+    else {
+      const socket = waitingOn(req, res);
+      if (socket?.destroyed) this.#isClosed = true;
+      else if (socket) {
         this.#waitingOn = socket;
         watchClose(socket, this.#closed);
       }
@@ -268,47 +270,4 @@ function keepsAlive(res: ServerResponse): boolean {
     res.shouldKeepAlive &&
     (res as { useChunkedEncodingByDefault?: boolean }).useChunkedEncodingByDefault !== false
   );
-}
-
-/** Whether the response closed already: Node marks an HTTP/1 one destroyed, an HTTP/2 one's stream. */
-function closedAlready(res: NodeResponse): boolean {
-  return (res as ServerResponse).destroyed || (res as Http2ServerResponse).stream?.destroyed === true;
-}
-
-type Connection = NodeRequest['socket'];
-
-/** The responses waiting on a connection behind pipelined ones, and its one 'close' listener. */
-interface Waiting {
-  readonly listeners: Set<() => void>;
-  readonly closed: () => void;
-}
-
-/**
- * A client may pipeline any number of stream requests on one connection: one 'close' listener
- * tells every response waiting there, where a listener each would make Node warn of a listener
- * leak at the eleventh, a warning any client could raise in a server's log.
- */
-const waitingResponses = new WeakMap<Connection, Waiting>();
-
-function watchClose(socket: Connection, listener: () => void): void {
-  let waiting = waitingResponses.get(socket);
-  if (!waiting) {
-    const listeners = new Set<() => void>();
-    const closed = () => {
-      waitingResponses.delete(socket);
-      for (const each of listeners) each();
-    };
-    waiting = { listeners, closed };
-    waitingResponses.set(socket, waiting);
-    socket.on('close', closed);
-  }
-  waiting.listeners.add(listener);
-}
-
-function unwatchClose(socket: Connection, listener: () => void): void {
-  const waiting = waitingResponses.get(socket);
-  if (!waiting?.listeners.delete(listener) || waiting.listeners.size > 0) return;
-  // The connection may serve more requests: it keeps no listener of ours.
-  waitingResponses.delete(socket);
-  socket.off('close', waiting.closed);
 }

@@ -14,7 +14,8 @@ import {
   sseHeaders,
 } from '@rxsse/core';
 import { trackStreamSocket } from './client-error.js';
-import { type NodeRequest, type NodeResponse, NodeSink } from './node-sink.js';
+import { NodeSink } from './node-sink.js';
+import type { NodeRequest, NodeResponse } from './response-close.js';
 
 export type { EventContext, EventHandler } from '@rxsse/core';
 

@@ -33,6 +33,7 @@ import {
   markServerClosing,
   NodeSink,
   openEventStream,
+  watchResponseClose,
 } from '../src/index.js';
 import { serve } from './serve.js';
 
@@ -227,6 +228,30 @@ describe('NodeSink: listeners', () => {
     await waitFor(() => after !== undefined, 5000, 'the stream to end');
     client.destroy();
     expect(after).toBe(base);
+  });
+});
+
+describe('watchResponseClose', () => {
+  it('tells each held response once its client is gone, pipelined or not, unless stopped', async () => {
+    const told: string[] = [];
+    const held: { res: ServerResponse; stop: () => void }[] = [];
+    const { url } = await serve((req, res) => {
+      held.push({ res, stop: watchResponseClose(req, res, () => told.push(req.url ?? '')) });
+    });
+    const client = await rawRequests(
+      url,
+      ['/a', '/b', '/c', '/d'].map((path) => httpRequest('GET', path)),
+    );
+    await waitFor(() => held.length === 4, 5000, 'four requests');
+    held[3]?.stop();
+    client.destroy();
+    await waitFor(() => told.length === 3, 5000, 'three told');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(told.sort()).toEqual(['/a', '/b', '/c']);
+    // A response that closed before the call is told at once.
+    const late: string[] = [];
+    watchResponseClose(held[0]!.res.req, held[0]!.res, () => late.push('told'));
+    expect(late).toEqual(['told']);
   });
 });
 
