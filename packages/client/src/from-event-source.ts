@@ -24,7 +24,8 @@ export interface EventSourceOptions<M extends EventMap = EventMap> {
   /**
    * Request headers, or a function that returns them, called again before every (re)connect: the
    * place to fetch a fresh token. If it throws, the Observable ends with its error; if it returns
-   * anything but headers (`null`, a string), with a `TypeError`.
+   * anything but headers (`null`, a string), with a `TypeError`. One that has not settled within
+   * `stallTimeout` counts as a stall: it is called again for the next attempt.
    */
   headers?: HeaderValues | (() => HeaderValues | Promise<HeaderValues>);
   /** As in `fetch`; `'include'` sends cookies cross-origin. */
@@ -138,26 +139,6 @@ async function connect(
     subscriber.next({ type, data: decoded, id });
   };
   for (;;) {
-    const given = typeof options.headers === 'function' ? await options.headers() : options.headers;
-    if (given !== undefined && !isObject(given))
-      throw new TypeError(
-        `headers() must return an object, an array of pairs or a Headers, got ${show(given)}`,
-      );
-    const headers = new Headers(given);
-    if (signal.aborted) return;
-    headers.set('accept', 'text/event-stream');
-    let request = target;
-    if (lastEventId !== undefined) {
-      // The id the client has, even an empty one (the stream cleared it), is the resume point, not one
-      // the headers option gives; servers read the header before the query parameter.
-      headers.delete('last-event-id');
-      if (HEADER_SAFE.test(lastEventId)) headers.set('last-event-id', utf8Bytes(lastEventId));
-      else if (lastEventId !== '') {
-        // A header would refuse (Node) or trim it, and resume from another id: the query parameter
-        // servers read instead (rxsse routes and the EventSource polyfills' servers do) carries it whole.
-        request = withLastEventId(target, lastEventId);
-      }
-    }
     const connection = new AbortController();
     const abort = () => connection.abort();
     signal.addEventListener('abort', abort);
@@ -182,7 +163,30 @@ async function connect(
     let answer: unknown;
     let unread: ReadableStream | null | undefined;
     try {
+      // From the headers on: a headers() that never settles (a token endpoint that hangs) is a stall.
       arm();
+      const given =
+        typeof options.headers === 'function'
+          ? await abortable(options.headers(), connection.signal)
+          : options.headers;
+      if (given !== undefined && !isObject(given))
+        throw new TypeError(
+          `headers() must return an object, an array of pairs or a Headers, got ${show(given)}`,
+        );
+      const headers = new Headers(given);
+      headers.set('accept', 'text/event-stream');
+      let request = target;
+      if (lastEventId !== undefined) {
+        // The id the client has, even an empty one (the stream cleared it), is the resume point, not one
+        // the headers option gives; servers read the header before the query parameter.
+        headers.delete('last-event-id');
+        if (HEADER_SAFE.test(lastEventId)) headers.set('last-event-id', utf8Bytes(lastEventId));
+        else if (lastEventId !== '') {
+          // A header would refuse (Node) or trim it, and resume from another id: the query parameter
+          // servers read instead (rxsse routes and the EventSource polyfills' servers do) carries it whole.
+          request = withLastEventId(target, lastEventId);
+        }
+      }
       const fetcher = options.fetch ?? fetch;
       answer = fetcher(request, {
         method: options.method,
@@ -226,12 +230,13 @@ async function connect(
         (error as { lastEventId?: string }).lastEventId = id || undefined;
         throw error;
       }
-      // fetch rejects, it never throws: one that threw is broken and would throw at every attempt. Nor
-      // does a network failure abort (fetch rejects with a TypeError): an abort the client did not ask
-      // for is a wrapper's own signal, which would abort every attempt.
+      // fetch rejects, it never throws: one that threw is broken and would throw at every attempt, as
+      // would a headers() that failed. Nor does a network failure abort (fetch rejects with a
+      // TypeError): an abort the client did not ask for is a wrapper's own signal, which would abort
+      // every attempt.
       if (
         error === unusable ||
-        answer === undefined ||
+        (answer === undefined && !stalled) ||
         (!connection.signal.aborted && (error as Error)?.name === 'AbortError')
       )
         throw error;

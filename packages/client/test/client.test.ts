@@ -1169,6 +1169,49 @@ describe('stall detection and teardown', () => {
     await until(() => closed, 'the server to see the late answer cancelled', 2_000);
   });
 
+  it('takes a headers() that does not settle within stallTimeout for a stall, and asks it again', async () => {
+    const app = express();
+    app.get(
+      '/sse',
+      sse(() => concat(of({ data: 'hello' }), NEVER), { heartbeat: false }),
+    );
+    const url = `${await serve(app)}/sse`;
+    fakeTimers();
+    let headerCalls = 0;
+    const reasons: unknown[] = [];
+    const client = recorded(
+      fromEventSource(url, {
+        // A token endpoint that never answers the first time, then does.
+        headers: () =>
+          ++headerCalls === 1 ? new Promise<HeadersInit>(() => {}) : { authorization: 'Bearer t' },
+        stallTimeout: 1_000,
+        retryDelay: 1,
+        onReconnect: (reason) => reasons.push(reason),
+      }),
+    );
+    await vi.advanceTimersByTimeAsync(999);
+    expect(reasons).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(reasons).toHaveLength(1);
+    expect(reasons[0]).toBeInstanceOf(SseStallError);
+    await vi.runOnlyPendingTimersAsync();
+    await until(() => client.values.length === 1, 'the event, once headers() answered');
+    expect(headerCalls).toBe(2);
+  });
+
+  it('unsubscribing while headers() has not settled leaves no timer behind', async () => {
+    fakeTimers();
+    const before = vi.getTimerCount();
+    const client = recorded(
+      fromEventSource('http://127.0.0.1:1/sse', { headers: () => new Promise<HeadersInit>(() => {}) }),
+    );
+    await Promise.resolve();
+    expect(vi.getTimerCount()).toBe(before + 1);
+    client.subscription.unsubscribe();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(vi.getTimerCount()).toBe(before);
+  });
+
   it('reconnects from a stalled body that abort does not cut', async () => {
     fakeTimers();
     const reasons: unknown[] = [];
