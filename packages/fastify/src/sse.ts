@@ -58,8 +58,9 @@ const registrations = new WeakMap<object, Map<StreamGroup, ShutdownOptions>>();
 const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown = {}, ...options }) => {
   // Checked here, so a bad option fails registration rather than the first request or app.close().
   checkShutdownOptions(shutdown);
-  // Each app gets its own group, so closing one app never ends another app's streams.
-  const base: StreamOptions = { group: new StreamGroup(), ...options };
+  // Each app gets its own group, so closing one app never ends another app's streams; a `group`
+  // left undefined (options built from a config) keeps it, as a spread would reset it to the process's.
+  const base = overStreamOptions({ group: new StreamGroup() }, options);
   const defaults = resolveStreamOptions(base);
   // preClose runs before the server stops and waits for connections: streams end first, then
   // connections that never sent a request, then HTTP/2 client sessions (those that take not even

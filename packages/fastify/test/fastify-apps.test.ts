@@ -30,6 +30,20 @@ describe('fastify reply.sse() in the app', () => {
     expect(logged).toEqual([]);
   });
 
+  it("closing one app leaves another app's streams open when the plugin options leave group undefined", async () => {
+    const events = new Subject<MessageEvent>();
+    // Options built from a config, where what is not configured is undefined.
+    const config: { group?: StreamGroup } = {};
+    const start = async () => {
+      const app = Fastify();
+      await app.register(rxsse, { group: config.group });
+      app.get('/feed', (_req, reply) => reply.sse(events));
+      const url = await app.listen({ port: 0, host: '127.0.0.1' });
+      return { url: url.replace('localhost', '127.0.0.1'), close: () => app.close() };
+    };
+    await expectCloseEndsOnlyItsOwnStreams(events, await start(), await start());
+  });
+
   it("keeps a stream open past the route's handlerTimeout, which is for replies Fastify sends", async () => {
     const events = new Subject<MessageEvent>();
     const logged: string[] = [];
