@@ -116,13 +116,24 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
       // A producer that throws before the first byte (or options out of range) is Fastify's to
       // answer, like any other route, and never a rejection: a route may call reply.sse() without
       // awaiting it.
-      return this.send(error);
+      return this.send(asError(error));
     }
     // Hijack only once the producer succeeded, so a failure above still gets Fastify's error reply.
     this.hijack();
     return this;
   });
 };
+
+/**
+ * Fastify takes only an `Error` given to `reply.send()` for one: any other object goes out as a 200
+ * JSON body, the refused client's "success". One a producer threw (a plain `{ statusCode, message }`,
+ * an error of another realm) becomes an Error carrying its fields (status, headers, message), with
+ * the object as its `cause`.
+ */
+function asError(error: unknown): unknown {
+  if (error instanceof Error) return error;
+  return Object.assign(new Error('the event handler failed', { cause: error }), error);
+}
 
 /**
  * Headers hooks and the route set on the reply (`@fastify/cors`, `@fastify/helmet`,

@@ -30,6 +30,39 @@ describe('fastify reply.sse', () => {
     await app.close();
   });
 
+  it('answers a producer that throws an object that is no Error with the status it carries, never with a 200', async () => {
+    const logged: string[] = [];
+    const app = Fastify({ logger: { level: 'error', stream: fastifyLogStream(logged) } });
+    await app.register(rxsse);
+    // What a library may throw: a plain object with a status, which Fastify answers with that status.
+    const refusal = () => ({ statusCode: 401, message: 'not authorized' });
+    app.get('/sse', (_req, reply) =>
+      reply.sse(() => {
+        throw refusal();
+      }),
+    );
+    app.get('/async', (_req, reply) =>
+      reply.sse(async () => {
+        throw refusal();
+      }),
+    );
+    app.get('/plain', (_req, reply) =>
+      reply.sse(() => {
+        throw { reason: 'no source today' };
+      }),
+    );
+    for (const path of ['/sse', '/async']) {
+      const response = await app.inject(path);
+      expect(response.statusCode).toBe(401);
+      expect(response.json()).toMatchObject({ statusCode: 401, message: 'not authorized' });
+    }
+    // One without a status is a 500, in Fastify's log as any route's failure.
+    const failure = await app.inject('/plain');
+    expect(failure.statusCode).toBe(500);
+    expect(logged.join('\n')).toContain('the event handler failed');
+    await app.close();
+  });
+
   it('answers per-call options out of range with a 500, even when the route neither returns nor awaits it', async () => {
     const logged: string[] = [];
     const app = Fastify({ logger: { level: 'error', stream: fastifyLogStream(logged) } });
