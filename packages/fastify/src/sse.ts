@@ -110,8 +110,10 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
       );
       // An async route that neither returns nor awaits reply.sse() resolves first, and Fastify
       // answers it with an empty reply while the producer runs: the stream found its response
-      // ended. Sending again gets Fastify's own warning, which names the fix (`return reply`).
-      if (stream?.closeReason === 'client' && this.sent) return this.send();
+      // ended. Sending again gets Fastify's own warning, which names the fix (`return reply`). Not
+      // when the route's `handlerTimeout` answered (its signal aborted then): the route is right.
+      // Read only here, since reading it makes one; Fastify 5 releases before `handlerTimeout` have none.
+      if (stream?.closeReason === 'client' && this.sent && !this.request.signal?.aborted) return this.send();
     } catch (error) {
       // A producer that throws before the first byte (or options out of range) is Fastify's to
       // answer, like any other route, and never a rejection: a route may call reply.sse() without

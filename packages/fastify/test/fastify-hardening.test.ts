@@ -117,6 +117,39 @@ describe('fastify reply.sse', () => {
     }
   });
 
+  it("does not tell a route that returns reply.sse() to return reply when Fastify's handlerTimeout answered first", async () => {
+    const warned: string[] = [];
+    const app = Fastify({
+      handlerTimeout: 1,
+      logger: {
+        level: 'warn',
+        stream: { write: (line: string) => void warned.push(JSON.parse(line).msg) },
+      },
+    });
+    await app.register(rxsse);
+    let opened!: () => void;
+    const producing = new Promise<void>((resolve) => (opened = resolve));
+    let streaming: Promise<unknown> | undefined;
+    app.get('/sse', (_req, reply) => {
+      streaming = reply.sse(async () => {
+        await producing;
+        return NEVER;
+      });
+      return streaming;
+    });
+    const url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
+    try {
+      const response = await fetch(`${url}/sse`);
+      await response.arrayBuffer();
+      expect(response.status).toBe(503);
+      opened();
+      await streaming;
+      expect(warned.filter((message) => message.includes('return reply'))).toEqual([]);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('checks the plugin options when it is registered', async () => {
     const app = Fastify();
     await expect(app.register(rxsse, { maxLifetime: 2 ** 31 })).rejects.toThrow(/maxLifetime/);
