@@ -46,8 +46,9 @@ export class RxsseRuntime implements OnModuleInit, OnApplicationBootstrap, Befor
     this.logError = streamErrorLog(logger);
     this.#shutdown = shutdown;
     // Each app gets its own group, so closing one app never ends another app's streams; a bare
-    // value a route's Observable emits is the data of an event, as with `@Sse()`.
-    this.#base = { group: new StreamGroup(), bareValues: 'data', ...options };
+    // value a route's Observable emits is the data of an event, as with `@Sse()`. Options a config
+    // leaves undefined keep these, where a spread would reset them to core's defaults.
+    this.#base = overStreamOptions({ group: new StreamGroup(), bareValues: 'data' }, options);
     this.defaults = resolveStreamOptions(this.#base);
   }
 

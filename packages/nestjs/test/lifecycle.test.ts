@@ -169,6 +169,45 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
     expect([...first.logged, ...second.logged]).toEqual([]);
   });
 
+  it("keeps the app's own group for module options a config leaves undefined: closing one app leaves another's streams", async () => {
+    const events = new Subject<MessageEvent>();
+    @Controller()
+    class Feed {
+      @RxSse('feed')
+      feed(): Observable<MessageEvent> {
+        return events;
+      }
+    }
+    // Options built from a config, where what is not configured is undefined.
+    const config: { group?: StreamGroup } = {};
+    @Module({ imports: [RxsseModule.forRoot({ group: config.group })], controllers: [Feed] })
+    class FeedModule {}
+    const first = await startNest(FeedModule, 'express', []);
+    const second = await startNest(FeedModule, 'express', []);
+    await expectCloseEndsOnlyItsOwnStreams(events, first, second);
+    expect([...first.logged, ...second.logged]).toEqual([]);
+  });
+
+  it('streams bare values as data for module options a config leaves undefined', async () => {
+    @Controller()
+    class Feed {
+      @RxSse('feed')
+      feed(): Observable<string> {
+        return of('bare');
+      }
+    }
+    const config: { bareValues?: 'refuse' | 'data' } = {};
+    @Module({ imports: [RxsseModule.forRoot({ bareValues: config.bareValues })], controllers: [Feed] })
+    class FeedModule {}
+    const app = await startNest(FeedModule, 'express', []);
+    try {
+      expect((await fetchBytes(`${app.url}/feed`)).body.toString()).toContain('data: bare\n\n');
+    } finally {
+      await app.close();
+    }
+    expect(app.logged).toEqual([]);
+  });
+
   it('answers a route that asks for @RxSseSignal() in an app without RxsseModule with a 500 that names the fix', async () => {
     @Controller()
     class Lonely {
