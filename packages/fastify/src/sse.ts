@@ -39,7 +39,8 @@ declare module 'fastify' {
      * Streams events to this request's client and takes the response over from Fastify.
      * `options` override the plugin's for this call (one left `undefined` keeps the plugin's); hoist
      * them into a constant, since a message shared by many clients is encoded once per options
-     * object. An async route returns or awaits it, as it would `reply.send()`.
+     * object. An async route returns or awaits it, as it would `reply.send()`; it resolves to
+     * nothing once the stream took the response over, or once Fastify answered a producer's failure.
      * @example
      * ```ts
      * app.get('/sse', (req, reply) => reply.sse(interval(1000).pipe(map(() => ({ data: 'tick' })))));
@@ -48,7 +49,7 @@ declare module 'fastify' {
     sse<M extends MessageEvent<unknown> = MessageEvent>(
       source: FastifyEventSource<M>,
       options?: StreamOptions,
-    ): Promise<FastifyReply>;
+    ): Promise<void>;
   }
 }
 
@@ -122,7 +123,6 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
     }
     // Hijack only once the producer succeeded, so a failure above still gets Fastify's error reply.
     this.hijack();
-    return this;
   });
 };
 
