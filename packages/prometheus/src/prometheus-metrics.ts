@@ -24,8 +24,9 @@ export interface PrometheusMetrics extends StreamMetrics {
 }
 
 /**
- * Registers rxsse's metrics and returns the hooks to pass as the `metrics` option. Call it once per
- * registry. Metric names (with the default prefix):
+ * Registers rxsse's metrics and returns the hooks to pass as the `metrics` option. Called again with
+ * the same registry, prefix and group (a hot reload, an app built per test), it returns the same
+ * hooks; another group needs a prefix of its own. Metric names (with the default prefix):
  *
  * | name | type | labels |
  * | --- | --- | --- |
@@ -52,6 +53,13 @@ export interface PrometheusMetrics extends StreamMetrics {
 export function prometheusMetrics(options: PrometheusMetricsOptions = {}): PrometheusMetrics {
   checkOptions(options);
   const { registry = defaultRegistry, prefix = 'rxsse_', group = allStreams } = options;
+  const made = registered(registry, prefix);
+  if (made) {
+    if (made.group === group) return made.metrics;
+    throw new TypeError(
+      `rxsse's metrics with prefix '${prefix}' are on this registry already, for another group: give each group a prefix of its own`,
+    );
+  }
   const registers = [registry];
   const counter = (name: string, help: string, labelNames: string[] = []) =>
     new Counter({ name: prefix + name, help, labelNames, registers });
@@ -88,7 +96,7 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
   const replays = counter('replays_total', 'Last-Event-ID replays, by outcome.', ['outcome']);
   for (const outcome of REPLAY_OUTCOMES) replays.inc({ outcome }, 0);
 
-  return {
+  const metrics: PrometheusMetrics = {
     opened: () => connections.inc(),
     wrote(count, size) {
       if (count > 0) events.inc(count);
@@ -100,6 +108,23 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
     closed: (reason: CloseReason) => closes.inc({ reason }),
     replay: (outcome) => replays.inc({ outcome }),
   };
+  const byPrefix = registrations.get(registry) ?? new Map();
+  registrations.set(registry, byPrefix.set(prefix, { group, metrics, connections }));
+  return metrics;
+}
+
+/** The hooks made per registry and prefix, with the group they gauge and one of their metrics. */
+const registrations = new WeakMap<
+  Registry,
+  Map<string, { group: StreamGauges; metrics: PrometheusMetrics; connections: object }>
+>();
+
+/** What an earlier call registered on `registry` under `prefix`, if the registry still holds it (not cleared since). */
+function registered(registry: Registry, prefix: string) {
+  const earlier = registrations.get(registry)?.get(prefix);
+  return earlier && registry.getSingleMetric(`${prefix}connections_total`) === earlier.connections
+    ? earlier
+    : undefined;
 }
 
 /** Every {@link CloseReason}: the type fails to compile here when one is added without it. */
@@ -132,6 +157,9 @@ function checkOptions(options: PrometheusMetricsOptions): void {
   }
   if (prefix !== undefined && typeof prefix !== 'string') {
     throw new TypeError(`prefix must be a string, got ${typeof prefix}`);
+  }
+  if (prefix !== undefined && !/^[a-zA-Z_:][a-zA-Z0-9_:]*$|^$/.test(prefix)) {
+    throw new TypeError(`prefix must start a valid metric name ([a-zA-Z_:][a-zA-Z0-9_:]*), got '${prefix}'`);
   }
   const gauges = group as Partial<StreamGauges> | null | undefined;
   if (group !== undefined && (typeof gauges?.size !== 'number' || typeof gauges.queuedBytes !== 'number')) {

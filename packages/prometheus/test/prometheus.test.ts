@@ -158,6 +158,44 @@ describe('prometheusMetrics given what it cannot use', () => {
   });
 });
 
+describe('prometheusMetrics called again on one registry', () => {
+  it('returns the same hooks for the same prefix and group (a hot reload, an app built per test)', async () => {
+    const registry = new Registry();
+    const group = new StreamGroup();
+    const first = prometheusMetrics({ registry, group });
+    const again = prometheusMetrics({ registry, group });
+    expect(again).toBe(first);
+    again.opened();
+    expect(await registry.metrics()).toContain('rxsse_connections_total 1\n');
+  });
+
+  it('registers anew once the registry was cleared', async () => {
+    const registry = new Registry();
+    const first = prometheusMetrics({ registry });
+    registry.clear();
+    const again = prometheusMetrics({ registry });
+    expect(again).not.toBe(first);
+    again.opened();
+    expect(await registry.metrics()).toContain('rxsse_connections_total 1\n');
+  });
+
+  it('refuses another group under the same prefix, naming the way out, and registers nothing more', async () => {
+    const registry = new Registry();
+    prometheusMetrics({ registry, group: new StreamGroup() });
+    const before = (await registry.getMetricsAsJSON()).length;
+    expect(() => prometheusMetrics({ registry, group: new StreamGroup() })).toThrow(
+      /^rxsse's metrics with prefix 'rxsse_' are on this registry already, for another group: give each group a prefix of its own$/,
+    );
+    expect(await registry.getMetricsAsJSON()).toHaveLength(before);
+  });
+
+  it('refuses a prefix that makes no valid metric name, naming it', () => {
+    expect(() => prometheusMetrics({ registry: new Registry(), prefix: 'rxsse-' })).toThrow(
+      /^prefix must start a valid metric name \(\[a-zA-Z_:\]\[a-zA-Z0-9_:\]\*\), got 'rxsse-'$/,
+    );
+  });
+});
+
 describe('prometheusMetrics with its defaults', () => {
   it("registers on prom-client's global registry and gauges the streams of openStreams", async () => {
     const prefix = 'rxsse_defaults_test_';
