@@ -28,10 +28,10 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
     // bytes that are not HTTP), while an async handler runs too. Only that error is the client's:
     // one of the app's own that carries such a code (a handler's or a middleware's, from a
     // database driver, say) is Koa's to answer or report, whenever it comes.
-    const left = connectionErrors(ctx);
+    watchConnection(ctx);
     const onerror = ctx.onerror;
     ctx.onerror = (error) => {
-      if (!(isDisconnect(error) && left.has(error as object))) onerror.call(ctx, error);
+      if (!(isDisconnect(error) && connectionErrors.has(error as object))) onerror.call(ctx, error);
     };
     await openEventStream(ctx.req, ctx.res, (context) => handler(ctx, context), resolved, report);
     // The stream owns the Node response from here on; Koa must not write a body of its own.
@@ -65,22 +65,28 @@ const DISCONNECT_CODES = new Set([
   'ERR_HTTP_REQUEST_TIMEOUT',
 ]);
 
+/** The errors connections emitted: the client's leaving, as Koa hears of it. */
+const connectionErrors = new WeakSet<object>();
+/** The connections (HTTP/2 streams) whose errors are noted. */
+const watched = new WeakSet<EventEmitter>();
+
 /**
- * The errors the request's connection (its HTTP/2 stream) emits until the response closes: the
- * client's leaving, as Koa hears of it.
+ * Notes the errors the request's connection (its HTTP/2 stream) emits. One listener a connection,
+ * kept for its life: a client may pipeline any number of stream requests on one, and a listener
+ * each would make Node warn of a listener leak at the eleventh, a warning any client could raise in
+ * the server's log. Kept past the response, it still tells no app error for the client's: only an
+ * error the connection itself emitted is noted.
  */
-function connectionErrors(ctx: Context): WeakSet<object> {
-  const errors = new WeakSet<object>();
+function watchConnection(ctx: Context): void {
   const connection: EventEmitter | null = (ctx.res as { stream?: EventEmitter }).stream ?? ctx.req.socket;
-  if (!connection || ctx.res.closed) return errors;
-  const listener = (error: unknown) => {
-    if (typeof error === 'object' && error !== null) errors.add(error);
-  };
+  if (!connection || ctx.res.closed || watched.has(connection)) return;
+  watched.add(connection);
   // Ahead of Koa's own listener, which hands the error to ctx.onerror at once.
-  connection.prependListener('error', listener);
-  // A keep-alive connection serves the next request; an error after this response is not its.
-  ctx.res.once('close', () => connection.removeListener('error', listener));
-  return errors;
+  connection.prependListener('error', noteError);
+}
+
+function noteError(error: unknown): void {
+  if (typeof error === 'object' && error !== null) connectionErrors.add(error);
 }
 
 function isDisconnect(error: unknown): boolean {

@@ -7,7 +7,13 @@ import type { CloseReason } from '@rxsse/core';
 import Koa from 'koa';
 import { concat, from, NEVER, of, throwError } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type RawClient, rawClient, rawRequests, waitFor } from '../../../test/support/clients.js';
+import {
+  httpRequest,
+  type RawClient,
+  rawClient,
+  rawRequests,
+  waitFor,
+} from '../../../test/support/clients.js';
 import { captureConsoleErrors } from '../../../test/support/logged.js';
 import { closeStreamsOnServerClose, sse } from '../src/index.js';
 
@@ -317,5 +323,43 @@ describe('koa route options', () => {
   it('and so are shutdown options', () => {
     const server = createServer();
     expect(() => closeStreamsOnServerClose(server, { deadline: 2 ** 31 })).toThrow(/deadline/);
+  });
+});
+
+describe('koa over HTTP/1, with many streams pipelined on one connection', () => {
+  it('watches their connection without a listener-leak warning, and closes each when it drops', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const logged: unknown[] = [];
+      const closes: CloseReason[] = [];
+      const app = new Koa();
+      app.on('error', (error) => logged.push(error));
+      let handled = 0;
+      app.use(
+        sse(
+          () => {
+            handled++;
+            return NEVER;
+          },
+          { heartbeat: false, onClose: (reason) => closes.push(reason) },
+        ),
+      );
+      const url = await listen(app);
+      const client = await rawRequests(
+        url,
+        Array.from({ length: 16 }, () => httpRequest('GET', '/')),
+      );
+      await waitFor(() => handled === 16, 5000, 'sixteen requests in the middleware');
+      client.destroy();
+      await waitFor(() => closes.length === 16, 5000, 'sixteen closes');
+      expect(closes.every((reason) => reason === 'client')).toBe(true);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+      expect(logged).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 });
