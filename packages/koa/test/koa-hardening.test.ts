@@ -1,20 +1,16 @@
 import { once } from 'node:events';
 import { createServer as createHttpServer, type Server, type ServerOptions } from 'node:http';
-import { connect, constants, createServer } from 'node:http2';
+import { connect, constants, createSecureServer, createServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { connect as connectTls, type TLSSocket } from 'node:tls';
 import Router from '@koa/router';
 import type { CloseReason } from '@rxsse/core';
 import Koa from 'koa';
 import { concat, from, NEVER, of, throwError } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  httpRequest,
-  type RawClient,
-  rawClient,
-  rawRequests,
-  waitFor,
-} from '../../../test/support/clients.js';
+import { httpRequest, RawClient, rawClient, rawRequests, waitFor } from '../../../test/support/clients.js';
 import { captureConsoleErrors } from '../../../test/support/logged.js';
+import { selfSignedCertificate } from '../../../test/support/tls.js';
 import { closeStreamsOnServerClose, sse } from '../src/index.js';
 
 /**
@@ -360,6 +356,48 @@ describe('koa over HTTP/1, with many streams pipelined on one connection', () =>
       expect(logged).toEqual([]);
     } finally {
       process.off('warning', onWarning);
+    }
+  });
+});
+
+describe('koa over HTTP/2 with allowHTTP1, closing the server', () => {
+  it('drops an HTTP/1.1 connection on which no request ever came', async () => {
+    const app = new Koa();
+    app.use(sse(() => concat(of({ data: 'first' }), NEVER)));
+    const server = createSecureServer(
+      { ...(await selfSignedCertificate()), allowHTTP1: true },
+      app.callback(),
+    );
+    closeStreamsOnServerClose(server, { deadline: 500 });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    /** A TLS connection that chose HTTP/1.1, as a client without HTTP/2 opens it. */
+    const http1 = async () => {
+      const socket = connectTls({
+        host: '127.0.0.1',
+        port,
+        ALPNProtocols: ['http/1.1'],
+        rejectUnauthorized: false,
+      });
+      await once(socket, 'secureConnect');
+      return new RawClient(socket as TLSSocket, true);
+    };
+    const unused = await http1();
+    // Accepted after the unused one: once it streams, the server has seen both.
+    const client = await http1();
+    client.socket.write(httpRequest('GET', '/'));
+    await waitFor(() => client.text.includes('data: first'), 5000, 'the first event');
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    try {
+      await waitFor(() => unused.closed, 5000, 'the unused connection to be dropped');
+      expect(unused.text).toBe('');
+      await client.done;
+    } finally {
+      // Whatever failed above, the server must not outlive the test.
+      unused.destroy();
+      client.destroy();
+      await closed;
     }
   });
 });

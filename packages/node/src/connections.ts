@@ -1,18 +1,19 @@
 import { Server as HttpServer } from 'node:http';
-import { Server as HttpsServer } from 'node:https';
 import type { Server, Socket } from 'node:net';
+import { type TLSSocket, Server as TlsServer } from 'node:tls';
 
 /** The open connections of each server given to {@link trackConnections}. */
 const tracked = new WeakMap<object, Set<Socket>>();
 
 /**
- * Keeps the HTTP/1 connections of `server` (a no-op on HTTP/2, see `trackHttp2Sessions`), so that
- * its shutdown can drop those on which no request ever came: Node's `close()` waits for them as
- * long as the client keeps them (a browser's preconnect, a client's spare connection), since its
- * idle and header timeouts apply only once a request began. Call it before the server listens.
+ * Keeps the HTTP/1 connections of `server` (those of an HTTP/2 server over TLS with `allowHTTP1`
+ * too; its sessions are `trackHttp2Sessions`'s), so that its shutdown can drop those on which no
+ * request ever came: Node's `close()` waits for them as long as the client keeps them (a browser's
+ * preconnect, a client's spare connection), since its idle and header timeouts apply only once a
+ * request began, and not at all on an HTTP/2 server. Call it before the server listens.
  */
 export function trackConnections(server: Server): void {
-  if (tracked.has(server) || !(server instanceof HttpServer || server instanceof HttpsServer)) return;
+  if (tracked.has(server) || !(server instanceof HttpServer || server instanceof TlsServer)) return;
   const sockets = new Set<Socket>();
   tracked.set(server, sockets);
   // One listener for all the server's sockets: a connection costs a set entry, no closure.
@@ -20,7 +21,9 @@ export function trackConnections(server: Server): void {
     sockets.delete(this);
   };
   // Over TLS, requests come on the TLS socket; a handshake left unfinished is Node's to time out.
-  server.on(server instanceof HttpsServer ? 'secureConnection' : 'connection', (socket: Socket) => {
+  server.on(server instanceof TlsServer ? 'secureConnection' : 'connection', (socket: Socket) => {
+    // One that chose HTTP/2 (`allowHTTP1`) is a session, closed with the others at the shutdown.
+    if ((socket as TLSSocket).alpnProtocol === 'h2') return;
     sockets.add(socket);
     socket.on('close', forget);
   });
