@@ -264,6 +264,21 @@ describe('koa middleware in front of the stream', () => {
     expect(logged).toEqual([]);
   });
 
+  it("that set a status before next() leaves the stream's status line 200 OK, not that status's reason", async () => {
+    const app = new Koa();
+    // Koa sets the reason phrase with the status: 'Not Found'.
+    app.use(async (ctx, next) => {
+      ctx.status = 404;
+      await next();
+    });
+    app.use(sse(() => from([{ data: 'first' }])));
+    const url = await listen(app);
+    const client = await rawRequests(url, [httpRequest('GET', '/'), httpRequest('HEAD', '/')]);
+    await waitFor(() => client.text.split('HTTP/1.1 ').length === 3, 5000, 'both answers');
+    client.destroy();
+    expect(client.text.match(/^HTTP\/1\.1 .*$/gm)).toEqual(['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK']);
+  });
+
   it('that fails with a connection error code once the stream runs is reported to the app', async () => {
     const logged: unknown[] = [];
     const app = new Koa();

@@ -103,7 +103,11 @@ export class NodeSink implements Sink {
     // `Connection: close`, or an HTTP/1.0 one, whose unframed body only the close can end.
     if (headers.connection === 'keep-alive' && !keepsAlive(res))
       headers = { ...headers, connection: 'close' };
-    res.writeHead(200, headers);
+    // On HTTP/1 the reason phrase goes with it: Node keeps one a middleware set for a status of its
+    // own (Koa's `ctx.status = 404` sets 'Not Found'), which would read `200 Not Found`. HTTP/2 has
+    // none, and Node warns of one given there.
+    if (this.http2) res.writeHead(200, headers);
+    else res.writeHead(200, 'OK', headers);
     res.flushHeaders?.();
     // Events are small and latency matters: do not let Nagle hold them back.
     res.socket?.setNoDelay?.(true);
