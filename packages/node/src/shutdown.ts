@@ -70,16 +70,19 @@ export function closeStreamsOnServerClose(
     const unseen = serverStreams();
     unseen.closeUntil(until);
     let closing = true;
+    let lateCut: ReturnType<typeof setTimeout> | undefined;
     close.call(this, (error?: Error) => {
       // A server that listens again keeps its connections alive again.
       this.off('request', closeAfterResponse);
       closing = false;
+      clearTimeout(lateCut);
       unsubscribe(RESPONSE_FINISH, reap);
       closed();
       callback?.(error);
     });
     void Promise.all([closeServerStreams(this, group, shutdown), unseen.close(shutdown)]).then(() => {
-      closeSessions(shutdown.deadline ?? 5_000, startedAt);
+      const deadline = shutdown.deadline ?? 5_000;
+      closeSessions(deadline, startedAt);
       // The connections of the streams just ended are idle now; Node reaped idle ones only when
       // close() began, and would wait out their keep-alive timeout.
       (this as Partial<HttpServer>).closeIdleConnections?.();
@@ -87,6 +90,11 @@ export function closeStreamsOnServerClose(
       // handler that resolves late is turned away without `Connection: close`).
       if (!closing) return;
       subscribe(RESPONSE_FINISH, reap);
+      // Over TLS, a connection accepted before the close may end its handshake only after the
+      // unused ones were dropped, and no timeout of Node's applies until a request begins: one
+      // that has sent none by the deadline is dropped then.
+      lateCut = setTimeout(() => closeUnusedConnections(this), untilTime(startedAt + deadline));
+      lateCut.unref();
     });
     return this;
   };
