@@ -287,6 +287,28 @@ describe('koa middleware in front of the stream', () => {
     expect(client.text.match(/^HTTP\/1\.1 .*$/gm)).toEqual(['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK']);
   });
 
+  it('that cleared the body before next() leaves the stream chunked, and its connection serving the next request', async () => {
+    const app = new Koa();
+    app.use(async (ctx, next) => {
+      if (ctx.path === '/page') ctx.body = 'page';
+      else await next();
+    });
+    // Koa removes Transfer-Encoding with it, which tells Node to frame no body of its own.
+    app.use(async (ctx, next) => {
+      ctx.body = null;
+      await next();
+    });
+    app.use(sse(() => from([{ data: 'first' }])));
+    const url = await listen(app);
+    const client = await rawRequests(url, [httpRequest('GET', '/'), httpRequest('GET', '/page')]);
+    await waitFor(() => client.text.endsWith('page') || client.closed, 5000, 'both answers');
+    client.destroy();
+    const [stream, page] = client.text.split(/(?=HTTP\/1\.1 )/);
+    expect(stream).toMatch(/\r\ntransfer-encoding: chunked\r\n/i);
+    expect(stream).toContain('\r\n\r\nd\r\ndata: first\n\n\r\n0\r\n\r\n');
+    expect(page).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\npage$/);
+  });
+
   it('that fails with a connection error code once the stream runs is reported to the app', async () => {
     const logged: unknown[] = [];
     const app = new Koa();

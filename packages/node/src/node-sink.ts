@@ -99,6 +99,9 @@ export class NodeSink implements Sink {
     // (Koa's `ctx.body` before `next()`) would frame the stream as that body. Only if set: Node
     // takes a removal as "add none of your own" too.
     for (const name of FRAMING) if (res.hasHeader(name)) res.removeHeader(name);
+    // A removal a middleware made tells Node to frame no body either (Koa's `ctx.body = null`
+    // removes Transfer-Encoding): the stream would go out unframed and end its connection.
+    if (!this.http2) (res as ServerResponse & { _removedTE?: boolean })._removedTE = false;
     // Node keeps a connection alive whenever the response says so: even one whose client said
     // `Connection: close`, or an HTTP/1.0 one, whose unframed body only the close can end.
     if (headers.connection === 'keep-alive' && !keepsAlive(res))
