@@ -4,7 +4,7 @@ import compression from 'compression';
 import express from 'express';
 import { concat, from, map, NEVER, range } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawClient, readFor, waitFor } from '../../../test/support/clients.js';
+import { rawClient, readFor, readUntil, waitFor } from '../../../test/support/clients.js';
 import { type Nginx, startNginx } from '../../../test/support/nginx.js';
 import { closeStreamsOnServerClose, sse } from '../src/index.js';
 
@@ -46,6 +46,26 @@ describe('express in production setups', () => {
     expect(response.headers.get('content-type')).toBe('text/event-stream');
     await response.body?.cancel();
     expect(await readFor(`${nginx.url}/sse`, 500)).toBe('data: hello\n\n');
+  });
+});
+
+describe('express in production setups: a route that lets compression compress it', () => {
+  it('delivers each event at once, not when zlib has gathered enough (a Cache-Control without no-transform)', async () => {
+    const app = express();
+    app.use(compression());
+    app.get('/sse', sse(oneEventThenOpen, { headers: { 'cache-control': 'no-cache' } }));
+    const server = app.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/sse`;
+      const response = await fetch(url, { headers: { 'accept-encoding': 'gzip' } });
+      expect(response.headers.get('content-encoding')).toBe('gzip');
+      await response.body?.cancel();
+      expect(await readUntil(url, (text) => text.includes('\n\n'), 5000)).toBe('data: hello\n\n');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 

@@ -123,6 +123,7 @@ export class NodeSink implements Sink {
       if (room !== undefined) return room;
     }
     if (this.http2) return this.#writeHttp2(chunk);
+    if (!this.#socket) return writeThrough(this.#res as ServerResponse, chunk);
     if ((this.#res as ServerResponse).write(chunk)) return true;
     // Node corks a response's socket until the next tick, so a write that filled the buffer has
     // reached no one yet and says "full" however fast the client reads. Send it now: the kernel
@@ -269,6 +270,17 @@ const NGHTTP2_INTERNAL_ERROR = 0x2;
 interface InFlight {
   _writableState: { writelen?: number };
   _handle: { writeQueueSize?: number } | null;
+}
+
+/**
+ * A write through the `write` of a middleware that replaced it. `compression()` compresses a stream
+ * whose `Cache-Control` lacks `no-transform` (a route's override) and holds the result until its
+ * buffer fills: events, heartbeats included, would wait there for minutes. Its `flush()` sends them.
+ */
+function writeThrough(res: ServerResponse & { flush?: () => void }, chunk: Uint8Array): boolean {
+  const room = res.write(chunk);
+  if (typeof res.flush === 'function') res.flush();
+  return room;
 }
 
 /** Whether Node would keep the connection open after `res` (the client asked so, and the body is framed). */
