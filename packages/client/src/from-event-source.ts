@@ -187,6 +187,8 @@ async function connect(
           request = withLastEventId(target, lastEventId);
         }
       }
+      // The request has its whole stallTimeout, however long headers() took.
+      if (typeof options.headers === 'function') arm();
       const fetcher = options.fetch ?? fetch;
       answer = fetcher(request, {
         method: options.method,

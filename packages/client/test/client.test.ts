@@ -1199,6 +1199,30 @@ describe('stall detection and teardown', () => {
     expect(headerCalls).toBe(2);
   });
 
+  it('gives the request its whole stallTimeout, however long headers() took', async () => {
+    const held: express.Response[] = [];
+    const app = express();
+    app.get('/sse', (_req, res) => {
+      held.push(res);
+    });
+    const url = `${await serve(app)}/sse`;
+    fakeTimers();
+    const reasons: unknown[] = [];
+    recorded(
+      fromEventSource(url, {
+        headers: () => new Promise<HeadersInit>((resolve) => setTimeout(() => resolve({}), 900)),
+        stallTimeout: 1_000,
+        onReconnect: (reason) => reasons.push(reason),
+      }),
+    );
+    await vi.advanceTimersByTimeAsync(900);
+    await until(() => held.length === 1, 'the request');
+    await vi.advanceTimersByTimeAsync(999);
+    expect(reasons).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(reasons).toHaveLength(1);
+  });
+
   it('unsubscribing while headers() has not settled leaves no timer behind', async () => {
     fakeTimers();
     const before = vi.getTimerCount();
