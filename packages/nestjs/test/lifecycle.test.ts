@@ -152,7 +152,12 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
     }
   });
 
-  it("closing one app ends its own streams and leaves another app's open", async () => {
+  // Options built from a config, where what is not configured is undefined, keep the app's group.
+  const unconfigured: { group?: StreamGroup } = {};
+  it.each([
+    ['no options', undefined],
+    ['options a config leaves undefined', { group: unconfigured.group }],
+  ])("closing one app ends its own streams and leaves another app's open, given %s", async (_, options) => {
     const events = new Subject<MessageEvent>();
     @Controller()
     class Feed {
@@ -161,26 +166,7 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
         return events;
       }
     }
-    @Module({ imports: [RxsseModule.forRoot()], controllers: [Feed] })
-    class FeedModule {}
-    const first = await startNest(FeedModule, 'express', []);
-    const second = await startNest(FeedModule, 'express', []);
-    await expectCloseEndsOnlyItsOwnStreams(events, first, second);
-    expect([...first.logged, ...second.logged]).toEqual([]);
-  });
-
-  it("keeps the app's own group for module options a config leaves undefined: closing one app leaves another's streams", async () => {
-    const events = new Subject<MessageEvent>();
-    @Controller()
-    class Feed {
-      @RxSse('feed')
-      feed(): Observable<MessageEvent> {
-        return events;
-      }
-    }
-    // Options built from a config, where what is not configured is undefined.
-    const config: { group?: StreamGroup } = {};
-    @Module({ imports: [RxsseModule.forRoot({ group: config.group })], controllers: [Feed] })
+    @Module({ imports: [RxsseModule.forRoot(options)], controllers: [Feed] })
     class FeedModule {}
     const first = await startNest(FeedModule, 'express', []);
     const second = await startNest(FeedModule, 'express', []);
