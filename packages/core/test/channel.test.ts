@@ -15,12 +15,15 @@ import {
   type ReadLimit,
   type StoredMessage,
 } from '../src/channel/index.js';
+import { formatEvent } from '../src/encode/format.js';
+import { utf8Length } from '../src/encode/utf8.js';
 import {
   type EventSourceLike,
   resolveStreamOptions,
   SOURCE_HEADERS,
   SseFormatError,
   SseRangeError,
+  type StreamOptions,
   streamEvents,
   type TypedMessageEvent,
 } from '../src/index.js';
@@ -201,6 +204,94 @@ describe('Channel', () => {
       stream.close();
     },
   );
+
+  describe('a truncation event on a route that drops or refuses events', () => {
+    const big = (id: string, size = 300): StoredMessage => ({ id, data: `${id} ${'x'.repeat(size)}` });
+    const wire = (message: StoredMessage) => utf8Length(formatEvent(message));
+    const truncationSize = utf8Length(
+      formatEvent({ type: 'history-truncated', data: { lastEventId: '1-0', reason: 'gap' } }),
+    );
+    /** Room for one event and two truncation events. */
+    const cap = wire(big('2-0')) + 2 * truncationSize + 8;
+
+    /** What the client parsed: ids, and each truncation event with the id the client had there. */
+    function received(sink: MemorySink) {
+      let had: string | null = null;
+      const seen: string[] = [];
+      for (const block of sink.text.split('\n\n').filter((b) => b !== '')) {
+        const id = /^id: (.+)$/m.exec(block)?.[1];
+        if (id !== undefined) {
+          had = id;
+          seen.push(id);
+          continue;
+        }
+        const data = JSON.parse(/^data: (.+)$/m.exec(block)![1]!) as HistoryTruncatedEvent['data'];
+        seen.push(`<${data.reason} after ${data.lastEventId}, had ${had}>`);
+      }
+      return seen;
+    }
+
+    /** A live subscriber on a route with `options`, whose client has 1-0 and, if `slow`, reads nothing more. */
+    async function liveStream(options: StreamOptions, slow = true) {
+      const script = scriptedEngine();
+      const chat = createChannel(script.engine, 'room');
+      const sink = new MemorySink();
+      const stream = streamEvents(await chat.subscribe(), sink, { heartbeat: false, ...options });
+      const live = (...messages: StoredMessage[]) => {
+        for (const message of messages) for (const listener of script.listeners) listener.event(message);
+      };
+      const gap = () => {
+        for (const listener of script.listeners) listener.gap();
+      };
+      sink.full = slow;
+      live(big('1-0'));
+      await until(() => sink.text.includes('id: 1-0\n'), 'the first event written');
+      return { sink, stream, live, gap };
+    }
+
+    it('drop-oldest: dropping the events before it leaves no truncation event naming one of them', async () => {
+      const { sink, stream, live, gap } = await liveStream({ onOverflow: 'drop-oldest', maxQueueBytes: cap });
+      live(big('2-0'));
+      gap();
+      // No room for 3-0 unless 2-0 goes: the client never gets 2-0.
+      live(big('3-0'));
+      sink.release();
+      await until(() => sink.text.includes('id: 3-0\n'), 'the last event');
+      expect(stream.stats.dropped).toBe(1);
+      expect(received(sink)).toEqual(['1-0', '<gap after 1-0, had 1-0>', '3-0']);
+      stream.close();
+    });
+
+    it('drop-newest: a truncation event after events it dropped names the last id the client got', async () => {
+      const { sink, stream, live, gap } = await liveStream({ onOverflow: 'drop-newest', maxQueueBytes: cap });
+      // No room for 3-0: dropped, then the truncation event fits.
+      live(big('2-0'), big('3-0'));
+      gap();
+      sink.release();
+      await until(() => sink.text.includes('event: history-truncated'), 'the truncation event');
+      live(big('4-0'));
+      await until(() => sink.text.includes('id: 4-0\n'), 'the last event');
+      expect(stream.stats.dropped).toBe(1);
+      expect(received(sink)).toEqual(['1-0', '2-0', '<gap after 2-0, had 2-0>', '4-0']);
+      stream.close();
+    });
+
+    it('a truncation event after an event the route refused names the last id the client got', async () => {
+      const refused: unknown[] = [];
+      const { sink, stream, live, gap } = await liveStream(
+        { maxQueueBytes: cap, onError: (error) => refused.push(error) },
+        false,
+      );
+      // Larger than the route's queue can ever hold: refused, never sent.
+      live(big('2-0', cap));
+      gap();
+      live(big('3-0'));
+      await until(() => sink.text.includes('id: 3-0\n'), 'the last event');
+      expect(refused).toEqual([expect.any(SseRangeError)]);
+      expect(received(sink)).toEqual(['1-0', '<gap after 1-0, had 1-0>', '3-0']);
+      stream.close();
+    });
+  });
 
   it('sends the replay, then held live events it did not contain, never an id twice or backwards', async () => {
     const script = scriptedEngine();

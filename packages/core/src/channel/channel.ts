@@ -5,13 +5,19 @@ import type { FormatOptions, MessageEvent } from '../encode/types.js';
 import { utf8Length } from '../encode/utf8.js';
 import { SOURCE_HEADERS, type WithSourceHeaders } from '../http/headers.js';
 import { describeValue, isThenable } from '../http/source.js';
-import { SOURCE_GAP_EVENT, type WithSourceGapEvent } from '../http/source-gap.js';
+import { type GapEventFactory, SOURCE_GAP_EVENT, type WithSourceGapEvent } from '../http/source-gap.js';
 import { unlessAborted } from './aborted.js';
 import type { ChannelEngine, StoredMessage } from './engine.js';
 import { ChannelUnavailableError, checkEngineId, EngineContractError } from './errors.js';
 import { type ChannelEvent, ChannelFeed, type TruncationEventFactory } from './feed.js';
 import { type Replay, type ReplayLimit, readReplay } from './replay.js';
-import { checkTruncationType, DEFAULT_TRUNCATION_EVENT_TYPE, TRUNCATED_HEADERS } from './truncation.js';
+import {
+  checkTruncationType,
+  DEFAULT_TRUNCATION_EVENT_TYPE,
+  type HistoryTruncatedEvent,
+  TRUNCATED_HEADERS,
+  type TruncationReason,
+} from './truncation.js';
 
 /** Options of {@link createChannel}. */
 export interface ChannelOptions {
@@ -153,7 +159,8 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
    * When the engine closes, the source completes after what it was sent: the stream ends with
    * reason `complete`, and the client reconnects too. Return the source itself from the handler:
    * piped through operators, it loses the truncation header, and the truncation event a route that
-   * drops events (`onOverflow`) sends after them.
+   * drops events (`onOverflow`) sends after them; and its truncation events name the last id it
+   * sent, which such a route may have dropped.
    *
    * @throws the reason of `options.signal` (as a rejection), once it aborts while the engine has not
    *   answered yet: the listener is released and no more history is read.
@@ -167,7 +174,8 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
     const resume = lastEventId !== undefined && lastEventId !== '' ? lastEventId : undefined;
     const filter = options.filter as ((message: StoredMessage) => boolean) | undefined;
     signal?.throwIfAborted();
-    const feed = new ChannelFeed(this.topic, this.#truncation, filter, this.#maxHeld, resume);
+    const truncation = subscriptionTruncation(this.#truncation, resume);
+    const feed = new ChannelFeed(this.topic, truncation, filter, this.#maxHeld, resume);
     // Listen first, then read: an event published in between is in one or the other, never lost.
     const listening = (async () => this.#engine.listen(this.topic, feed))();
     let unlisten: () => void;
@@ -209,14 +217,7 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
         replay = { events: [], truncated: false };
       }
     }
-    return feedSource(
-      feed,
-      replay,
-      unlisten,
-      signal,
-      this.#truncation,
-      resume,
-    ) as unknown as ChannelSource<M>;
+    return feedSource(feed, replay, unlisten, signal, truncation) as unknown as ChannelSource<M>;
   }
 }
 
@@ -245,14 +246,24 @@ export function createChannel<M extends MessageEvent<unknown> = MessageEvent>(
 
 type FeedSource = Observable<ChannelEvent> & WithSourceHeaders & WithSourceGapEvent;
 
+/**
+ * The truncation events of one subscription: a stream that has sent its client no id yet names
+ * `null`, where the client still has the id it resumed from (its Last-Event-ID). The reason is
+ * `gap` unless given: so it is also the source's gap event, one function for both.
+ */
+function subscriptionTruncation(
+  truncation: TruncationEventFactory,
+  resume: string | undefined,
+): (lastEventId: string | null, reason?: TruncationReason) => HistoryTruncatedEvent {
+  return (lastEventId, reason = 'gap') => truncation(lastEventId ?? resume ?? null, reason);
+}
+
 function feedSource(
   feed: ChannelFeed,
   replay: Replay,
   unlisten: () => void,
   signal: AbortSignal | undefined,
-  truncation: TruncationEventFactory,
-  /** The id the client resumed from: its Last-Event-ID until the stream sends one. */
-  resume: string | undefined,
+  truncation: GapEventFactory,
 ): FeedSource {
   let released = false;
   const release = () => {
@@ -288,7 +299,7 @@ function feedSource(
   if (replay.truncated || feed.heldGap) source[SOURCE_HEADERS] = TRUNCATED_HEADERS;
   // A route whose overflow policy drops events (a replay larger than its queue, a slow client)
   // sends the truncation event where it dropped them: no client misses events unaware.
-  source[SOURCE_GAP_EVENT] = (lastEventId) => truncation(lastEventId ?? resume ?? null, 'gap');
+  source[SOURCE_GAP_EVENT] = truncation;
   return source;
 }
 

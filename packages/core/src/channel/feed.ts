@@ -1,4 +1,5 @@
 import type { Subscriber } from 'rxjs';
+import { SUBSCRIBER_GAP_EVENT, type WithSubscriberGapEvent } from '../http/source-gap.js';
 import type { GapKind, LiveListener, StoredMessage } from './engine.js';
 import { checkEngineId } from './errors.js';
 import type { Replay } from './replay.js';
@@ -36,6 +37,7 @@ export class ChannelFeed implements LiveListener {
 
   constructor(
     private readonly topic: string,
+    /** This subscription's: `null` names the id the client resumed from, if any. */
     private readonly truncation: TruncationEventFactory,
     private readonly filter: ((message: StoredMessage) => boolean) | undefined,
     /** Most events held while history is read; past it they are dropped for a truncation signal. */
@@ -149,7 +151,10 @@ export class ChannelFeed implements LiveListener {
   #truncated(reason: TruncationReason, kind?: GapKind): void {
     // After lost data the store may restart its ids lower: order only holds within one history.
     if (reason === 'gap' && kind !== 'continue') this.#floor = undefined;
-    this.#subscriber?.next(this.truncation(this.#lastSent, reason));
+    const subscriber = this.#subscriber as (Subscriber<ChannelEvent> & WithSubscriberGapEvent) | undefined;
+    // A stream names the id its client has: the last one sent here may be one it dropped or refused.
+    if (subscriber?.[SUBSCRIBER_GAP_EVENT]?.((lastEventId) => this.truncation(lastEventId, reason))) return;
+    subscriber?.next(this.truncation(this.#lastSent, reason));
   }
 }
 

@@ -8,7 +8,26 @@ import type { MessageEvent } from '../encode/types.js';
  */
 export const SOURCE_GAP_EVENT: unique symbol = Symbol.for('rxsse.sourceGapEvent');
 
+/** Makes a gap event for the id of the last event the client gets before it (`null` if none). */
+export type GapEventFactory = (lastEventId: string | null) => MessageEvent<unknown>;
+
 /** A source that says where its events were dropped, see {@link SOURCE_GAP_EVENT}. */
 export interface WithSourceGapEvent {
-  [SOURCE_GAP_EVENT]?: (lastEventId: string | null) => MessageEvent<unknown>;
+  [SOURCE_GAP_EVENT]?: GapEventFactory;
+}
+
+/**
+ * A stream's subscriber to a source with a gap event carries under this key how that source sends
+ * a gap event of its own (a channel's truncation event, for events its store lost): the stream
+ * queues what the factory makes for the id its client has there. Only the stream knows that id: its
+ * drop policy may have dropped the last events the source sent, or it refused one. It then places
+ * the event as it places its own, so that a later drop leaves none naming an id the client never
+ * got. Returns false where the stream keeps no ids (a source without a gap event): the source names
+ * the id itself then.
+ */
+export const SUBSCRIBER_GAP_EVENT: unique symbol = Symbol.for('rxsse.subscriberGapEvent');
+
+/** A subscriber that places a source's own gap events, see {@link SUBSCRIBER_GAP_EVENT}. */
+export interface WithSubscriberGapEvent {
+  [SUBSCRIBER_GAP_EVENT]?: (make: GapEventFactory) => boolean;
 }

@@ -6,7 +6,7 @@ import { utf8Bytes, utf8Length } from '../encode/utf8.js';
 import { removedHeaders, SOURCE_HEADERS, sseHeaders, type WithSourceHeaders } from '../http/headers.js';
 import type { Sink } from '../http/sink.js';
 import { checkEventSource, type EventSourceLike, isSubscribable } from '../http/source.js';
-import { SOURCE_GAP_EVENT, type WithSourceGapEvent } from '../http/source-gap.js';
+import { type GapEventFactory, SOURCE_GAP_EVENT, type WithSourceGapEvent } from '../http/source-gap.js';
 import { flushThisTick } from './flush-tick.js';
 import { GapNotice } from './gap-notice.js';
 import type { GroupMember, StreamGroup } from './group.js';
@@ -292,6 +292,29 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   }
 
   /**
+   * @internal A gap event of the source's own (see `SUBSCRIBER_GAP_EVENT`): made for the id the
+   * client has after the queue's last event, and queued as the stream's own gap events are, at once
+   * if there is room, else before the next event (which makes room for both) or alone once the client
+   * has room. False for a source without a gap event: the stream keeps no ids then.
+   */
+  pushGap(make: GapEventFactory): boolean {
+    const gap = this.#gap;
+    if (gap === undefined) return false;
+    if (this.#reason !== undefined) return true;
+    this.#queue ??= new EventQueue(!dropsQueuedEvents(this.options.onOverflow));
+    const queue = this.#queue;
+    if (!gap.own(make, queue, this.options.maxQueueBytes)) return true;
+    this.#notePeak(queue.bytes());
+    if (!this.#writable) return true;
+    if (queue.size >= CHUNK_UNITS) this.#writeChunks(queue);
+    else if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      flushThisTick(this);
+    }
+    return true;
+  }
+
+  /**
    * Queues `text` where the queue could pass `cap`, or a gap event waits to go before it: counted in
    * exact bytes, and past the cap met by the overflow policy. False if the event was not queued.
    */
@@ -368,7 +391,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     const queue = this.#queue;
     if (this.#reason !== undefined || !this.#writable || queue === undefined) return;
     if (queue.length > 0) this.#writeChunks(queue);
-    // A gap event owed, though no event followed the drop, goes alone once the client has room.
+    // A gap event owed (after a drop, or the source's own that found no room) goes alone once the
+    // client has room, though no event followed it.
     if (!this.#gap?.owed || !this.#writable || this.#reason !== undefined) return;
     if (this.#gap.queueAlone(queue, this.options.maxQueueBytes)) this.#writeChunks(queue);
   }

@@ -1,5 +1,6 @@
 import type { MessageEvent } from '../encode/types.js';
 import { utf8Length } from '../encode/utf8.js';
+import type { GapEventFactory } from '../http/source-gap.js';
 import type { EventQueue } from './queue.js';
 
 /** The stream, as its gap events see it. */
@@ -24,13 +25,18 @@ type Item = string | undefined | Gap;
  * Where a source's gap event (`SOURCE_GAP_EVENT`) goes in one stream's queue. A hole is told by one
  * gap event right after the last event before it, naming that event's id: after the queue's last
  * event where the newest was dropped (`owed` until the next one is queued), and before the queue's
- * first where the oldest were. It keeps the id of each queued event, and where the gap events are;
- * it makes each gap event's text (through its {@link GapTarget}, which refuses one that cannot be
- * sent) and makes room for it under the cap. The stream keeps the counting and the writing.
+ * first where the oldest were. It keeps the id of each queued event, and where the gap events are,
+ * the source's own among them (see `SUBSCRIBER_GAP_EVENT`); it makes each gap event's text (through
+ * its {@link GapTarget}, which refuses one that cannot be sent) and makes room for it under the cap.
+ * The stream keeps the counting and the writing.
  */
 export class GapNotice {
-  /** The newest event was dropped and no gap event follows the queue's last: one goes before the next. */
-  owed = false;
+  /**
+   * What makes the gap event owed after the queue's last event, which goes before the next: the
+   * source's gap event where the newest was dropped, or one the source sent itself that found no
+   * room yet. `undefined` when none is owed.
+   */
+  owed: GapEventFactory | undefined = undefined;
   /** The queued events, oldest first from `#head`. */
   #items: Item[] = [];
   #head = 0;
@@ -41,14 +47,14 @@ export class GapNotice {
   #writtenGap = false;
 
   constructor(
-    private readonly event: (lastEventId: string | null) => MessageEvent<unknown>,
+    private readonly event: GapEventFactory,
     private readonly target: GapTarget,
   ) {}
 
   /** The gap event owed after the queue's last event, as text; one that cannot be sent is owed no more. */
   owedText(): string | undefined {
     const text = this.#text(false);
-    if (text === undefined) this.owed = false;
+    if (text === undefined) this.owed = undefined;
     return text;
   }
 
@@ -69,6 +75,16 @@ export class GapNotice {
     if (queue.bytes() + size > cap) return false;
     this.queueOwed(queue, text, size);
     return true;
+  }
+
+  /**
+   * The source sent a gap event of its own, which `make` makes: it is owed after the queue's last
+   * event, in place of the stream's own one if that is owed (it tells of the same hole), and queued
+   * at once if there is room, as {@link queueAlone} does. Returns whether it was.
+   */
+  own(make: GapEventFactory, queue: EventQueue, cap: number): boolean {
+    this.owed = make;
+    return this.queueAlone(queue, cap);
   }
 
   /**
@@ -94,7 +110,7 @@ export class GapNotice {
   #text(first: boolean): string | undefined {
     let message: MessageEvent<unknown> | undefined;
     try {
-      message = first ? this.#headEvent() : this.event(this.#tailName());
+      message = first ? this.#headEvent() : (this.owed ?? this.event)(this.#tailName());
     } catch (error) {
       this.target.refuse(error);
       return undefined;
@@ -119,7 +135,7 @@ export class GapNotice {
   /** The gap event was queued last. */
   #queuedGap(): void {
     this.#items.push({ name: this.#tailName() });
-    this.owed = false;
+    this.owed = undefined;
   }
 
   /** The transport took the `count` oldest events. */
@@ -180,9 +196,12 @@ export class GapNotice {
     this.#settle();
   }
 
-  /** The newest event was dropped: unless a gap event is the last the client gets, one goes before the next. */
+  /**
+   * The newest event was dropped: unless a gap event is the last the client gets, one goes before the
+   * next; a source's own one owed already tells of this hole too.
+   */
   skipped(): void {
-    this.owed = true;
+    this.owed ??= this.event;
     this.#settle();
   }
 
@@ -210,6 +229,6 @@ export class GapNotice {
   #settle(): void {
     const items = this.#items;
     const last = items.length > this.#head ? typeof items[items.length - 1] === 'object' : this.#writtenGap;
-    if (last) this.owed = false;
+    if (last) this.owed = undefined;
   }
 }

@@ -1,6 +1,11 @@
 import type { Observable } from 'rxjs';
 import type { MessageEvent } from '../encode/types.js';
 import { isThenable } from '../http/source.js';
+import {
+  type GapEventFactory,
+  SUBSCRIBER_GAP_EVENT,
+  type WithSubscriberGapEvent,
+} from '../http/source-gap.js';
 import type { CloseReason } from './stats.js';
 
 /** The stream, as its source's feed sees it. */
@@ -11,6 +16,8 @@ export interface FeedTarget {
   readonly writable: boolean;
   /** A message from a pushing source: queued, written at the end of the tick. */
   push(message: MessageEvent<unknown>): void;
+  /** A gap event of a pushing source's own, see `SUBSCRIBER_GAP_EVENT`; false if the stream keeps no ids. */
+  pushGap(make: GapEventFactory): boolean;
   /** A message pulled while the transport has room: written at once. */
   send(message: MessageEvent<unknown>): void;
   /** The source completed or failed. */
@@ -38,7 +45,7 @@ export interface SourceFeed {
  * source sees `closed` turn true the moment the stream ends, and stops there instead of producing
  * everything before `subscribe()` returns.
  */
-export class ObservableFeed implements SourceFeed {
+export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
   closed = false;
   #teardowns: unknown[] | undefined;
   /**
@@ -70,6 +77,10 @@ export class ObservableFeed implements SourceFeed {
 
   next(message: MessageEvent<unknown>): void {
     this.#target?.push(message);
+  }
+  [SUBSCRIBER_GAP_EVENT](make: GapEventFactory): boolean {
+    // Once unsubscribed, as `next` does: nothing is sent, and the source need not name it.
+    return this.#target?.pushGap(make) ?? true;
   }
   error(error: unknown): void {
     this.#target?.end('error', error);
