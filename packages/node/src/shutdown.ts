@@ -11,7 +11,7 @@ import {
   type StreamGroup,
   serverStreams,
 } from '@rxsse/core';
-import { closeUnusedConnections, trackConnections } from './connections.js';
+import { closeUnusedConnections, closeUnusedConnectionsAt, trackConnections } from './connections.js';
 import { markServerClosing } from './open-event-stream.js';
 
 /**
@@ -70,31 +70,22 @@ export function closeStreamsOnServerClose(
     const unseen = serverStreams();
     unseen.closeUntil(until);
     let closing = true;
-    let lateCut: ReturnType<typeof setTimeout> | undefined;
     close.call(this, (error?: Error) => {
       // A server that listens again keeps its connections alive again.
       this.off('request', closeAfterResponse);
       closing = false;
-      clearTimeout(lateCut);
       unsubscribe(RESPONSE_FINISH, reap);
       closed();
       callback?.(error);
     });
     void Promise.all([closeServerStreams(this, group, shutdown), unseen.close(shutdown)]).then(() => {
-      const deadline = shutdown.deadline ?? 5_000;
-      closeSessions(deadline, startedAt);
+      closeSessions(shutdown.deadline ?? 5_000, startedAt);
       // The connections of the streams just ended are idle now; Node reaped idle ones only when
       // close() began, and would wait out their keep-alive timeout.
       (this as Partial<HttpServer>).closeIdleConnections?.();
       // So will be one whose request came before the close and is answered only later (a fetch
       // handler that resolves late is turned away without `Connection: close`).
-      if (!closing) return;
-      subscribe(RESPONSE_FINISH, reap);
-      // Over TLS, a connection accepted before the close may end its handshake only after the
-      // unused ones were dropped, and no timeout of Node's applies until a request begins: one
-      // that has sent none by the deadline is dropped then.
-      lateCut = setTimeout(() => closeUnusedConnections(this), untilTime(startedAt + deadline));
-      lateCut.unref();
+      if (closing) subscribe(RESPONSE_FINISH, reap);
     });
     return this;
   };
@@ -104,7 +95,9 @@ export function closeStreamsOnServerClose(
  * Ends every event stream `server` serves, those of a route's own group included, and the streams
  * of `group` (the app's): each after its queue and the retry hint, destroyed if not flushed by the
  * deadline. Marks the server closing first, so that requests arriving meanwhile are turned away;
- * drops the connections on which no request ever came last (those {@link trackConnections} keeps).
+ * drops the connections on which no request ever came last (those {@link trackConnections} keeps),
+ * and once more `deadline` after this call, unless the server has closed by then: over TLS, a
+ * connection accepted before the close may end its handshake only after that first drop.
  * For an adapter's own shutdown hook, run before the server stops listening; resolves once the
  * streams' connections have closed, or after `deadline`.
  */
@@ -113,6 +106,8 @@ export async function closeServerStreams(
   group: StreamGroup,
   shutdown: ShutdownOptions,
 ): Promise<void> {
+  // Before the wait: the server may close during it, and its close must cancel the drop.
+  closeUnusedConnectionsAt(server, performance.now() + (shutdown.deadline ?? 5_000));
   markServerClosing(server);
   // A stream sits in both: the first close ends it, the second only waits for its flush as well.
   await Promise.all([group.close(shutdown), serverStreams(server).close(shutdown)]);
