@@ -7,12 +7,14 @@ import {
   type Http2ServerRequest,
   type Http2ServerResponse,
   type Http2Session,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
 } from 'node:http2';
 import { type AddressInfo, connect as tcpConnect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as tlsConnect } from 'node:tls';
 import { resolveStreamOptions, StreamGroup, streamEvents } from '@rxsse/core';
-import { concat, from, interval, map, NEVER, range } from 'rxjs';
+import { concat, from, interval, map, NEVER, range, Subject } from 'rxjs';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { waitFor, waitForReal } from '../../../test/support/clients.js';
 import {
@@ -482,4 +484,185 @@ async function serveH2(handler: (req: Http2ServerRequest, res: Http2ServerRespon
   const session = await h2Session(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
   onTestFinished(() => session.destroy());
   return { server, session };
+}
+
+describe('NodeSink on HTTP/2: a client that withholds the window of one stream, its session healthy', () => {
+  it('ends that stream with stall at stallTimeout, not before, while another on the session goes on', async () => {
+    const stallTimeout = 1_000;
+    const h2 = await withheldWindow({ maxQueueBytes: 64 * 1024 * 1024, stallTimeout });
+    // Armed at the first write that found the stream full, which left the rest in the queue.
+    await waitForReal(() => h2.floodQueued() > 0, 5_000, 'events to queue behind the full stream');
+    const pending = h2.sink().pending();
+    expect(pending).toBeGreaterThan(0);
+    const queued = h2.floodQueued();
+    // The source goes on: its events pile up in the queue, the client taking nothing more.
+    await waitForReal(() => h2.floodQueued() > queued + 256 * 1024, 5_000, 'the queue to grow');
+    expect(h2.sink().pending()).toBe(pending);
+    await h2.expectCalmFlows('a');
+    vi.advanceTimersByTime(stallTimeout - 1);
+    expect(h2.floodCloses.map((c) => c.reason)).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(h2.floodCloses.map((c) => c.reason)).toEqual(['stall']);
+    await h2.expectFloodReset();
+    expect(h2.floodCloses.map((c) => c.reason)).toEqual(['stall']);
+    await h2.expectCalmFlows('b');
+    await h2.expectSessionHealthy();
+    await h2.expectServerCloses();
+  });
+
+  it('ends that stream with overflow once its queue passes maxQueueBytes, another on the session going on', async () => {
+    const maxQueueBytes = 256 * 1024;
+    // The stall timer, on a clock that never moves here, is not what ends it.
+    const h2 = await withheldWindow({ maxQueueBytes, stallTimeout: 1_000 });
+    await h2.expectCalmFlows('a');
+    await waitForReal(() => h2.floodCloses.length > 0, 5_000, 'the stream to end');
+    expect(h2.floodCloses.map((c) => c.reason)).toEqual(['overflow']);
+    expect(h2.floodCloses[0]!.stats.peakQueuedBytes).toBeGreaterThan(maxQueueBytes / 2);
+    expect(h2.floodCloses[0]!.stats.peakQueuedBytes).toBeLessThanOrEqual(maxQueueBytes);
+    await h2.expectFloodReset();
+    expect(h2.floodCloses.map((c) => c.reason)).toEqual(['overflow']);
+    await h2.expectCalmFlows('b');
+    await h2.expectSessionHealthy();
+    await h2.expectServerCloses();
+  });
+});
+
+/** The stream window a {@link withheldWindow} client grants each stream, and never adds to for one. */
+const SMALL_WINDOW = 16 * 1024;
+
+/**
+ * An HTTP/2 server, its stall timer on a fake clock, and one client session on it with two streams:
+ * `/flood`, from a source that emits 16 KiB every millisecond with `options`, which the client
+ * never reads (a paused node:http2 stream whose data is not consumed grants no WINDOW_UPDATE, while
+ * the session's own window is still given back), and `/calm`, which it reads, its events sent on
+ * demand. Both ride one connection, so only the flooded stream's window holds its bytes back.
+ */
+async function withheldWindow(options: { maxQueueBytes: number; stallTimeout: number }) {
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  onTestFinished(() => {
+    vi.useRealTimers();
+  });
+  const group = new StreamGroup();
+  const flood = recording({ group, heartbeat: false, ...options });
+  const calm = recording({ group, heartbeat: false });
+  const calmEvents = new Subject<{ data: string }>();
+  let sink: NodeSink | undefined;
+  const serverStreams = new Map<string, ServerHttp2Stream>();
+  const server = createSecureServer({ ...(await selfSignedCertificate()), allowHTTP1: true }, (req, res) => {
+    serverStreams.set(req.url, res.stream);
+    if (req.url === '/flood') {
+      sink = new NodeSink(req, res);
+      const events = interval(1).pipe(map(() => ({ data: 'x'.repeat(16 * 1024) })));
+      streamEvents(events, sink, flood.options);
+    } else {
+      streamEvents(calmEvents, new NodeSink(req, res), calm.options);
+    }
+  });
+  // Far past the test: a close that completes did so because every stream and session ended.
+  closeStreamsOnServerClose(server, { group, deadline: 60_000 });
+  let serverSession: ServerHttp2Session | undefined;
+  server.on('session', (session: ServerHttp2Session) => {
+    serverSession = session;
+  });
+  let serverClosed = false;
+  onTestFinished(() => {
+    if (!serverClosed) server.close();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const session = connect(`https://127.0.0.1:${(server.address() as AddressInfo).port}`, {
+    rejectUnauthorized: false,
+    settings: { initialWindowSize: SMALL_WINDOW },
+  });
+  const sessionErrors: unknown[] = [];
+  session.on('error', (error) => sessionErrors.push(error));
+  onTestFinished(() => {
+    session.destroy();
+  });
+  await once(session, 'connect');
+
+  const calmStream = session.request({ ':path': '/calm' });
+  let calmText = '';
+  let calmEnded = false;
+  const calmErrors: unknown[] = [];
+  calmStream.setEncoding('utf8');
+  calmStream.on('data', (chunk: string) => {
+    calmText += chunk;
+  });
+  calmStream.on('end', () => {
+    calmEnded = true;
+  });
+  calmStream.on('error', (error) => calmErrors.push(error));
+  await once(calmStream, 'response');
+
+  const floodStream = session.request({ ':path': '/flood' });
+  floodStream.pause();
+  const floodErrors: unknown[] = [];
+  floodStream.on('error', (error) => floodErrors.push(error));
+  let floodEnded = false;
+  floodStream.on('end', () => {
+    floodEnded = true;
+  });
+  let floodClosed = false;
+  floodStream.once('close', () => {
+    floodClosed = true;
+  });
+
+  return {
+    floodCloses: flood.closes,
+    sink: () => sink!,
+    floodQueued: () => group.queuedBytes,
+    /** The calm stream takes an event sent now, and is still open. */
+    async expectCalmFlows(data: string) {
+      const before = calmText.length;
+      calmEvents.next({ data });
+      await waitForReal(() => calmText.length > before, 5_000, `the calm stream's event ${data}`);
+      expect(calmText.slice(before)).toBe(`data: ${data}\n\n`);
+      expect(calm.closes).toEqual([]);
+      expect(calmErrors).toEqual([]);
+    },
+    /**
+     * The flooded stream is reset with INTERNAL_ERROR: the client knows at once, its stream still
+     * paused, and reads it as an error, not as the response's end. It had only the window it granted.
+     */
+    async expectFloodReset() {
+      // Its rstCode reads NO_ERROR until the stream closed.
+      await waitForReal(() => floodStream.closed, 5_000, 'the reset to reach the client');
+      expect(floodStream.rstCode).toBe(constants.NGHTTP2_INTERNAL_ERROR);
+      expect(floodStream.readableLength).toBeLessThanOrEqual(SMALL_WINDOW);
+      expect(serverStreams.get('/flood')!.destroyed).toBe(true);
+      expect(sink!.pending()).toBe(0);
+      floodStream.resume();
+      await waitForReal(() => floodClosed, 5_000, "the flooded stream's close");
+      expect(floodErrors.map((error) => (error as { code?: string }).code)).toEqual([
+        'ERR_HTTP2_STREAM_ERROR',
+      ]);
+      expect(floodEnded).toBe(false);
+      expect(group.size).toBe(1);
+      expect(group.queuedBytes).toBe(0);
+    },
+    /** The session answers a PING and serves a new stream; no GOAWAY, no error. */
+    async expectSessionHealthy() {
+      expect(session.closed || session.destroyed).toBe(false);
+      expect(serverSession!.closed || serverSession!.destroyed).toBe(false);
+      await new Promise<void>((resolve, reject) =>
+        serverSession!.ping((error) => (error ? reject(error) : resolve())),
+      );
+      expect(calmStream.closed).toBe(false);
+      expect(sessionErrors).toEqual([]);
+    },
+    /** `server.close()` ends the calm stream cleanly and completes, with no deadline needed. */
+    async expectServerCloses() {
+      server.close(() => {
+        serverClosed = true;
+      });
+      await waitForReal(() => serverClosed, 5_000, 'server.close() to complete');
+      expect(calm.closes.map((c) => c.reason)).toEqual(['shutdown']);
+      expect(calmEnded).toBe(true);
+      expect(calmStream.rstCode).toBe(constants.NGHTTP2_NO_ERROR);
+      expect(flood.closes).toHaveLength(1);
+      expect(group.size).toBe(0);
+      expect(session.closed).toBe(true);
+    },
+  };
 }
