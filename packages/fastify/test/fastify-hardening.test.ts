@@ -5,7 +5,14 @@ import type { CloseReason } from '@rxsse/core';
 import Fastify from 'fastify';
 import { NEVER, of, startWith } from 'rxjs';
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
-import { RawClient, rawExchange, waitFor, waitForReal } from '../../../test/support/clients.js';
+import {
+  httpRequest,
+  RawClient,
+  rawExchange,
+  rawRequests,
+  waitFor,
+  waitForReal,
+} from '../../../test/support/clients.js';
 import { fastifyLogStream } from '../../../test/support/logged.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
 import { rxsse } from '../src/index.js';
@@ -150,6 +157,39 @@ describe('fastify reply.sse', () => {
       await streaming;
       expect(warned.filter((message) => message.includes('return reply'))).toEqual([]);
     } finally {
+      await app.close();
+    }
+  });
+
+  it('answers a producer that fails after the route hijacked the reply itself, and logs the error', async () => {
+    const logged: string[] = [];
+    const app = Fastify({ logger: { level: 'error', stream: fastifyLogStream(logged) } });
+    await app.register(rxsse);
+    app.get('/sync', (_req, reply) => {
+      reply.hijack();
+      return reply.sse(() => {
+        throw new Error('not authorized');
+      });
+    });
+    app.get('/async', async (_req, reply) => {
+      reply.hijack();
+      await reply.sse(async () => {
+        throw new Error('no source today');
+      });
+    });
+    const url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
+    const clients: RawClient[] = [];
+    try {
+      for (const path of ['/sync', '/async']) {
+        const client = await rawRequests(url, [httpRequest('GET', path)]);
+        clients.push(client);
+        await waitFor(() => client.text.includes('\r\n\r\n'), 5000, `an answer to ${path}`);
+        expect(client.text).toMatch(/^HTTP\/1\.1 500 /);
+      }
+      expect(logged.join('\n')).toContain('Error: not authorized');
+      expect(logged.join('\n')).toContain('Error: no source today');
+    } finally {
+      for (const client of clients) client.destroy();
       await app.close();
     }
   });
