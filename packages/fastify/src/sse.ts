@@ -119,9 +119,10 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
       // A producer that throws before the first byte (or options out of range) is Fastify's to
       // answer, like any other route, and never a rejection: a route may call reply.sse() without
       // awaiting it.
-      if (!this.sent) return this.send(asError(error));
-      // Fastify answers nothing once the route hijacked the reply (it only warns): the error is
-      // logged here, and a client not answered yet gets its 500 rather than an open connection.
+      if (!this.sent && !this.raw.headersSent) return this.send(asError(error));
+      // Fastify answers nothing once the route hijacked the reply (it only warns), and destroys a
+      // response whose headers went out, another stream's: the error is logged here, and a client
+      // not answered yet gets its 500 rather than an open connection.
       log.error({ err: error }, 'rxsse: event stream failed');
       if (!this.raw.headersSent) this.raw.writeHead(500, { 'content-length': '0' }).end();
       return;

@@ -3,7 +3,7 @@ import { type AddressInfo, connect as connectTcp } from 'node:net';
 import { connect as connectTls, type TLSSocket } from 'node:tls';
 import type { CloseReason } from '@rxsse/core';
 import Fastify from 'fastify';
-import { NEVER, of, startWith } from 'rxjs';
+import { NEVER, type Observable, of, Subject, startWith } from 'rxjs';
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import {
   httpRequest,
@@ -193,6 +193,44 @@ describe('fastify reply.sse', () => {
       await app.close();
     }
   });
+
+  it.each([
+    ['a source', (source: Observable<{ data: string }>) => source],
+    ['an async producer', (source: Observable<{ data: string }>) => async () => source],
+  ])(
+    'refuses a second reply.sse() on one reply in the log, and leaves the first stream as it was (%s)',
+    async (_, given) => {
+      const logged: string[] = [];
+      const app = Fastify({ logger: { level: 'error', stream: fastifyLogStream(logged) } });
+      await app.register(rxsse);
+      const first = new Subject<{ data: string }>();
+      const reasons: CloseReason[] = [];
+      let second: Promise<void> | undefined;
+      app.get('/sse', (_req, reply) => {
+        const streaming = reply.sse(given(first.pipe(startWith({ data: 'first' }))), {
+          onClose: (reason) => reasons.push(reason),
+        });
+        second = reply.sse(given(of({ data: 'second' })));
+        return streaming;
+      });
+      const url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
+      const client = await rawRequests(url, [httpRequest('GET', '/sse')]);
+      try {
+        await waitFor(() => client.text.includes('data: first'), 5000, 'the first stream');
+        await second;
+        await waitFor(() => logged.length > 0, 5000, 'the refusal in the log');
+        expect(logged.join('\n')).toContain('one per response');
+        first.next({ data: 'later' });
+        await waitFor(() => client.text.includes('data: later') || client.closed, 5000, 'the first stream');
+        expect(client.text).toContain('data: later');
+        expect(client.text).not.toContain('data: second');
+        expect(reasons).toEqual([]);
+      } finally {
+        client.destroy();
+        await app.close();
+      }
+    },
+  );
 
   it('checks the plugin options when it is registered', async () => {
     const app = Fastify();

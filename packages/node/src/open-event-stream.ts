@@ -32,6 +32,11 @@ export type { EventContext, EventHandler } from '@rxsse/core';
  * the source left unsubscribed, when the shutdown began while `produce` ran). That shutdown aborts
  * the `signal` of a `produce` still pending, and drops its connection at its deadline.
  *
+ * A response already being written (another stream's, or the route's own) is refused the same
+ * way, with an Error and left untouched, whether it began before the call or while `produce` ran:
+ * writing it would fail, and that failure would end its owner's response. One that already ended
+ * is the client's close, as a connection gone.
+ *
  * Errors no `onError` takes go to `report`: by default `console.error`, with the method and path.
  */
 export async function openEventStream<M extends MessageEvent<unknown>>(
@@ -41,6 +46,7 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
   options: ResolvedStreamOptions,
   report: ErrorReporter = consoleReporter(req),
 ): Promise<EventStream | undefined> {
+  checkUnsent(res);
   const sink = new NodeSink(req, res);
   if (req.method === 'HEAD') {
     sink.open(sseHeaders(sink.http2, options.headers), removedHeaders(options.headers, sink.http2));
@@ -66,7 +72,13 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
   } catch (error) {
     return setup.failed(error);
   }
+  checkUnsent(res);
   return setup.start(source, isClosing(req, options));
+}
+
+function checkUnsent(res: NodeResponse): void {
+  if (res.headersSent && !res.writableEnded)
+    throw new Error('the response is already being sent: it cannot take an event stream (one per response)');
 }
 
 /**
