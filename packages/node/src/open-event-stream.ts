@@ -4,8 +4,10 @@ import {
   type EventContext,
   type EventSourceLike,
   type EventStream,
+  endIterator,
   HandlerSetup,
   type MessageEvent,
+  madeIterator,
   pickLastEventId,
   processWide,
   type ResolvedStreamOptions,
@@ -46,7 +48,7 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
   options: ResolvedStreamOptions,
   report: ErrorReporter = consoleReporter(req),
 ): Promise<EventStream | undefined> {
-  checkUnsent(res);
+  if (beingSent(res)) throw new ResponseBeingSentError();
   const sink = new NodeSink(req, res);
   if (req.method === 'HEAD') {
     sink.open(sseHeaders(sink.http2, options.headers), removedHeaders(options.headers, sink.http2));
@@ -72,13 +74,25 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
   } catch (error) {
     return setup.failed(error);
   }
-  checkUnsent(res);
+  // Started by another writer while the handler ran: its source is never subscribed, and an
+  // iterator it made is returned, as a listener it holds would otherwise leak.
+  if (beingSent(res)) {
+    endIterator(madeIterator(source), report);
+    throw new ResponseBeingSentError();
+  }
   return setup.start(source, isClosing(req, options));
 }
 
-function checkUnsent(res: NodeResponse): void {
-  if (res.headersSent && !res.writableEnded)
-    throw new Error('the response is already being sent: it cannot take an event stream (one per response)');
+/** Whether another writer (another stream, the route itself) has started the response and not ended it. */
+function beingSent(res: NodeResponse): boolean {
+  return res.headersSent && !res.writableEnded;
+}
+
+class ResponseBeingSentError extends Error {
+  override readonly name = 'ResponseBeingSentError';
+  constructor() {
+    super('the response is already being sent: it cannot take an event stream (one per response)');
+  }
 }
 
 /**

@@ -231,6 +231,42 @@ describe('NodeSink: listeners', () => {
   });
 });
 
+describe('openEventStream on a response already being sent', () => {
+  it('refuses it, leaves it to its writer, and returns the iterator a handler made meanwhile', async () => {
+    let returned = 0;
+    const errors: unknown[] = [];
+    const { url } = await serve((req, res) => {
+      const iterator: AsyncIterableIterator<MessageEvent> = {
+        next: () => new Promise(() => {}),
+        return: async () => {
+          returned++;
+          return { done: true, value: undefined };
+        },
+        [Symbol.asyncIterator]: () => iterator,
+      };
+      const opened = openEventStream(
+        req,
+        res,
+        async () => {
+          // Another writer starts the response while the handler sets up.
+          res.writeHead(200, { 'content-type': 'text/plain' }).write('theirs\n');
+          return iterator;
+        },
+        resolveStreamOptions({ heartbeat: false }),
+      );
+      opened.catch((error) => {
+        errors.push(error);
+        res.end('still theirs\n');
+      });
+    });
+    const response = await fetch(`${url}/sse`);
+    expect(await response.text()).toBe('theirs\nstill theirs\n');
+    await waitFor(() => errors.length === 1, 5000, 'the refusal');
+    expect(String(errors[0])).toMatch(/already being sent/);
+    expect(returned).toBe(1);
+  });
+});
+
 describe('watchResponseClose', () => {
   it('tells each held response once its client is gone, pipelined or not, unless stopped', async () => {
     const told: string[] = [];
