@@ -1,11 +1,13 @@
 // What every server app shows across its life, checked the same way whatever builds the app: the
-// Fastify adapter, and NestJS on Fastify or Express.
+// Fastify adapter, NestJS on Fastify or Express, and a server of Koa's.
 import dns from 'node:dns';
 import { once } from 'node:events';
+import { type AddressInfo, connect as connectTcp, type Server } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import type { MessageEvent } from '@rxsse/core';
 import type { Subject } from 'rxjs';
 import { expect, vi } from 'vitest';
-import { httpRequest, type RawClient, rawClient, waitFor } from './clients.js';
+import { httpRequest, RawClient, rawClient, waitFor, waitForReal } from './clients.js';
 
 /** An app serving `/feed` from one shared `Subject`. */
 interface FeedApp {
@@ -134,5 +136,45 @@ export async function expectSecondServerClosedWithApp(
     expect(other.text).toContain('retry: 5000');
   } finally {
     other.destroy();
+  }
+}
+
+/**
+ * With a spare TLS connection and one accepted whose handshake has not begun, runs `close` on fake
+ * timers: the spare is dropped at once; the other ends its handshake only then and sends nothing,
+ * which no timeout of Node's covers. Expects `close` to complete once `deadline` has passed, with
+ * that connection dropped. `server` is the one `close` stops, listening on 127.0.0.1.
+ */
+export async function expectCloseDropsLateHandshake(
+  server: Server,
+  close: () => Promise<unknown>,
+  deadline: number,
+): Promise<void> {
+  const { port } = server.address() as AddressInfo;
+  const secured = once(server, 'secureConnection');
+  const unused = new RawClient(connectTls({ host: '127.0.0.1', port, rejectUnauthorized: false }), true);
+  await secured;
+  const accepted = once(server, 'connection');
+  const late = new RawClient(connectTcp(port, '127.0.0.1'), true);
+  await accepted;
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+  try {
+    let closed = false;
+    void close().then(() => {
+      closed = true;
+    });
+    await waitForReal(() => unused.closed, 5000, 'the unused connection to be dropped');
+    // Its handshake ends now, after the close began, and it sends nothing.
+    const lateSecured = once(server, 'secureConnection');
+    connectTls({ socket: late.socket, rejectUnauthorized: false }).on('error', () => {});
+    await lateSecured;
+    vi.advanceTimersByTime(deadline + 10);
+    await waitForReal(() => closed, 5000, 'the close to complete');
+    // The server's side of it closed; the client hears of it a moment later.
+    await waitForReal(() => late.closed, 5000, 'the late connection to be dropped');
+  } finally {
+    vi.useRealTimers();
+    unused.destroy();
+    late.destroy();
   }
 }

@@ -1,17 +1,14 @@
-import { once } from 'node:events';
-import { type AddressInfo, connect as connectTcp } from 'node:net';
-import { connect as connectTls, type TLSSocket } from 'node:tls';
 import type { CloseReason } from '@rxsse/core';
 import Fastify from 'fastify';
 import { NEVER, type Observable, of, Subject, startWith } from 'rxjs';
-import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { expectCloseDropsLateHandshake } from '../../../test/support/app-lifecycle.js';
 import {
   httpRequest,
-  RawClient,
+  type RawClient,
   rawExchange,
   rawRequests,
   waitFor,
-  waitForReal,
 } from '../../../test/support/clients.js';
 import { fastifyLogStream } from '../../../test/support/logged.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
@@ -286,38 +283,6 @@ describe('fastify over HTTPS, app.close()', () => {
     await app.register(rxsse, { shutdown: { deadline } });
     app.get('/sse', (_req, reply) => reply.sse(NEVER));
     await app.listen({ port: 0, host: '127.0.0.1' });
-    const { port } = app.server.address() as AddressInfo;
-    const secured = once(app.server, 'secureConnection');
-    const unused = new RawClient(
-      connectTls({ host: '127.0.0.1', port, rejectUnauthorized: false }) as TLSSocket,
-      true,
-    );
-    await secured;
-    // Accepted before the close, its handshake not begun yet.
-    const accepted = once(app.server, 'connection');
-    const late = new RawClient(connectTcp(port, '127.0.0.1'), true);
-    await accepted;
-    onTestFinished(() => {
-      unused.destroy();
-      late.destroy();
-    });
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
-    onTestFinished(() => {
-      vi.useRealTimers();
-    });
-    let closed = false;
-    void app.close().then(() => {
-      closed = true;
-    });
-    await waitForReal(() => unused.closed, 5000, 'the unused connection to be dropped');
-    // Its handshake ends now, after Node's close() began, and it sends nothing: Node times out neither.
-    const lateSecured = once(app.server, 'secureConnection');
-    const tls = connectTls({ socket: late.socket, rejectUnauthorized: false });
-    tls.on('error', () => {});
-    await lateSecured;
-    vi.advanceTimersByTime(deadline + 10);
-    await waitForReal(() => closed, 5000, 'app.close() to complete');
-    // The server's side of it closed; the client hears of it a moment later.
-    await waitForReal(() => late.closed, 5000, 'the late connection to be dropped');
+    await expectCloseDropsLateHandshake(app.server, () => app.close(), deadline);
   });
 });

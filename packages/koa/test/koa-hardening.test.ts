@@ -2,21 +2,15 @@ import { once } from 'node:events';
 import { createServer as createHttpServer, type Server, type ServerOptions } from 'node:http';
 import { connect, constants, createSecureServer, createServer } from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
-import { type AddressInfo, connect as connectTcp } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { connect as connectTls, type TLSSocket } from 'node:tls';
 import Router from '@koa/router';
 import type { CloseReason } from '@rxsse/core';
 import Koa from 'koa';
 import { concat, from, NEVER, of, throwError } from 'rxjs';
-import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
-import {
-  httpRequest,
-  RawClient,
-  rawClient,
-  rawRequests,
-  waitFor,
-  waitForReal,
-} from '../../../test/support/clients.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { expectCloseDropsLateHandshake } from '../../../test/support/app-lifecycle.js';
+import { httpRequest, RawClient, rawClient, rawRequests, waitFor } from '../../../test/support/clients.js';
 import { captureConsoleErrors } from '../../../test/support/logged.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
 import { closeStreamsOnServerClose, sse } from '../src/index.js';
@@ -456,39 +450,7 @@ describe('koa over HTTPS, closing the server', () => {
     closeStreamsOnServerClose(server, { deadline });
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
-    const { port } = server.address() as AddressInfo;
-    const secured = once(server, 'secureConnection');
-    const unused = new RawClient(
-      connectTls({ host: '127.0.0.1', port, rejectUnauthorized: false }) as TLSSocket,
-      true,
-    );
-    await secured;
-    // Accepted before the close, its handshake not begun yet.
-    const accepted = once(server, 'connection');
-    const late = new RawClient(connectTcp(port, '127.0.0.1'), true);
-    await accepted;
-    onTestFinished(() => {
-      unused.destroy();
-      late.destroy();
-    });
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
-    onTestFinished(() => {
-      vi.useRealTimers();
-    });
-    let closed = false;
-    const done = new Promise<void>((resolve) => server.close(() => resolve()));
-    void done.then(() => {
-      closed = true;
-    });
-    await waitForReal(() => unused.closed, 5000, 'the unused connection to be dropped');
-    // Its handshake ends now, and it sends nothing: Node times out neither.
-    const lateSecured = once(server, 'secureConnection');
-    const tls = connectTls({ socket: late.socket, rejectUnauthorized: false });
-    tls.on('error', () => {});
-    await lateSecured;
-    vi.advanceTimersByTime(deadline + 10);
-    await waitForReal(() => closed, 5000, 'server.close() to complete');
-    // The server's side of it closed; the client hears of it a moment later.
-    await waitForReal(() => late.closed, 5000, 'the late connection to be dropped');
+    const close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+    await expectCloseDropsLateHandshake(server, close, deadline);
   });
 });

@@ -1,14 +1,12 @@
 import 'reflect-metadata';
-import { once } from 'node:events';
-import { type AddressInfo, connect as connectTcp, type Server } from 'node:net';
-import { connect as connectTls, type TLSSocket } from 'node:tls';
+import type { Server } from 'node:net';
 import { Controller, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { NEVER } from 'rxjs';
-import { describe, it, onTestFinished, vi } from 'vitest';
-import { RawClient, waitForReal } from '../../../test/support/clients.js';
+import { describe, it } from 'vitest';
+import { expectCloseDropsLateHandshake } from '../../../test/support/app-lifecycle.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
 import { RxSse, RxsseModule } from '../src/index.js';
 import { nestMajor } from './harness.js';
@@ -44,40 +42,7 @@ describe.each(['express', 'fastify'] as const)(
               { logger: false },
             );
       await app.listen(0, '127.0.0.1');
-      const server = app.getHttpServer() as Server;
-      const { port } = server.address() as AddressInfo;
-      const secured = once(server, 'secureConnection');
-      const unused = new RawClient(
-        connectTls({ host: '127.0.0.1', port, rejectUnauthorized: false }) as TLSSocket,
-        true,
-      );
-      await secured;
-      // Accepted before the close, its handshake not begun yet.
-      const accepted = once(server, 'connection');
-      const late = new RawClient(connectTcp(port, '127.0.0.1'), true);
-      await accepted;
-      onTestFinished(() => {
-        unused.destroy();
-        late.destroy();
-      });
-      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
-      onTestFinished(() => {
-        vi.useRealTimers();
-      });
-      let closed = false;
-      void app.close().then(() => {
-        closed = true;
-      });
-      await waitForReal(() => unused.closed, 5000, 'the unused connection to be dropped');
-      // Its handshake ends now, after Node's close() began, and it sends nothing: Node times out neither.
-      const lateSecured = once(server, 'secureConnection');
-      const tls = connectTls({ socket: late.socket, rejectUnauthorized: false });
-      tls.on('error', () => {});
-      await lateSecured;
-      vi.advanceTimersByTime(deadline + 10);
-      await waitForReal(() => closed, 5000, 'app.close() to complete');
-      // The server's side of it closed; the client hears of it a moment later.
-      await waitForReal(() => late.closed, 5000, 'the late connection to be dropped');
+      await expectCloseDropsLateHandshake(app.getHttpServer() as Server, () => app.close(), deadline);
     });
   },
 );
