@@ -92,6 +92,7 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
   app.decorateReply('sse', async function sse(this: FastifyReply, source, callOptions) {
     const produce = typeof source === 'function' ? source : () => source;
     const { log } = this.request;
+    const report = (error: unknown) => log.error({ err: error }, 'rxsse: event stream failed');
     servers.note((this.request.raw.socket as { server?: object } | null)?.server);
     try {
       // Inside the try: per-call options out of range are an error reply too, not a rejection.
@@ -106,9 +107,7 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
         perCall.set(callOptions, resolved);
       }
       copyReplyHeaders(this);
-      const stream = await openEventStream(this.request.raw, this.raw, produce, resolved, (error) =>
-        log.error({ err: error }, 'rxsse: event stream failed'),
-      );
+      const stream = await openEventStream(this.request.raw, this.raw, produce, resolved, report);
       // An async route that neither returns nor awaits reply.sse() resolves first, and Fastify
       // answers it with an empty reply while the producer runs: the stream found its response
       // ended. Sending again gets Fastify's own warning, which names the fix (`return reply`). Not
@@ -123,7 +122,7 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
       // Fastify answers nothing once the route hijacked the reply (it only warns), and destroys a
       // response whose headers went out, another stream's: the error is logged here, and a client
       // not answered yet gets its 500 rather than an open connection.
-      log.error({ err: error }, 'rxsse: event stream failed');
+      report(error);
       if (!this.raw.headersSent) this.raw.writeHead(500, { 'content-length': '0' }).end();
       return;
     }
