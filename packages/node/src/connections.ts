@@ -30,22 +30,19 @@ export function trackConnections(server: Server): void {
 }
 
 /**
- * Drops, at `time` (on `performance.now()`'s clock), the connections of `server` unused then,
- * unless the server has closed before. Over TLS, a connection accepted before the close may end
- * its handshake only after the unused ones were dropped, and Node's `close()` waits for it as long
- * as its client sends nothing: no timeout of Node's applies until a request begins.
+ * Drops, `delay` ms from now, the connections of `server` unused then, unless the server has
+ * closed before. Over TLS, a connection accepted before the close may end its handshake only after
+ * the unused ones were dropped, and Node's `close()` waits for it as long as its client sends
+ * nothing: no timeout of Node's applies until a request begins.
  */
-export function closeUnusedConnectionsAt(server: object, time: number): void {
+export function closeUnusedConnectionsAfter(server: object, delay: number): void {
   if (!tracked.has(server)) return;
   const emitter = server as Server;
   const cancel = () => clearTimeout(timer);
-  const timer = setTimeout(
-    () => {
-      emitter.off('close', cancel);
-      closeUnusedConnections(server);
-    },
-    Math.max(0, time - performance.now()),
-  );
+  const timer = setTimeout(() => {
+    emitter.off('close', cancel);
+    closeUnusedConnections(server);
+  }, delay);
   // Never what keeps the process alive: a server still closing does, by its connections.
   timer.unref();
   emitter.once('close', cancel);

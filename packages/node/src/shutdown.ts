@@ -11,7 +11,7 @@ import {
   type StreamGroup,
   serverStreams,
 } from '@rxsse/core';
-import { closeUnusedConnections, closeUnusedConnectionsAt, trackConnections } from './connections.js';
+import { closeUnusedConnections, closeUnusedConnectionsAfter, trackConnections } from './connections.js';
 import { markServerClosing } from './open-event-stream.js';
 
 /**
@@ -107,7 +107,7 @@ export async function closeServerStreams(
   shutdown: ShutdownOptions,
 ): Promise<void> {
   // Before the wait: the server may close during it, and its close must cancel the drop.
-  closeUnusedConnectionsAt(server, performance.now() + (shutdown.deadline ?? 5_000));
+  closeUnusedConnectionsAfter(server, shutdown.deadline ?? 5_000);
   markServerClosing(server);
   // A stream sits in both: the first close ends it, the second only waits for its flush as well.
   await Promise.all([group.close(shutdown), serverStreams(server).close(shutdown)]);
