@@ -25,10 +25,10 @@ import {
   readHttp1,
   readNamedEventsPage,
   readStream,
-  recordWarnings,
   withInsecureBrowser,
 } from './support/http2-clients.js';
 import { selfSignedCertificate } from './support/tls.js';
+import { recordWarnings } from './support/warnings.js';
 
 /** How the server saw one request. */
 interface Seen {

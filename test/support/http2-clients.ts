@@ -138,19 +138,6 @@ export function readHttp1(
   });
 }
 
-/** Warnings the clients of these tests emit themselves, not the server: undici's EventSource. */
-const CLIENT_WARNINGS = [/^EventSource is experimental/];
-
-/** Collects the process warnings emitted from now on, but the clients' own; call `stop` to stop. */
-export function recordWarnings(): { warnings: Error[]; stop: () => void } {
-  const warnings: Error[] = [];
-  const listener = (warning: Error) => {
-    if (!CLIENT_WARNINGS.some((pattern) => pattern.test(warning.message))) warnings.push(warning);
-  };
-  process.on('warning', listener);
-  return { warnings, stop: () => process.off('warning', listener) };
-}
-
 /** A finite stream of named events with ids; the last one has no id, so it keeps the previous one. */
 export const NAMED_EVENTS = [
   { type: 'greeting', id: 'g-1', data: 'hello' },

@@ -8,6 +8,7 @@ import { sse } from '@rxsse/express';
 import express from 'express';
 import { concat, firstValueFrom, from, map, NEVER, of, take, takeWhile, tap, toArray } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { recordWarnings } from '../../../test/support/warnings.js';
 import {
   type ContractMessage,
   defineEvents,
@@ -1388,15 +1389,13 @@ describe('stall detection and teardown', () => {
   });
 
   it('leaves no abort listener behind from one connection to the next', async () => {
-    const warnings: Error[] = [];
-    const onWarning = (warning: Error) => warnings.push(warning);
-    process.on('warning', onWarning);
+    const { warnings, stop } = recordWarnings();
     try {
       // Node warns once an AbortSignal holds more than 10 listeners.
       await delaysWhileFailing(15, { retryDelay: 1, maxRetryDelay: 1 });
       await new Promise((resolve) => setImmediate(resolve));
     } finally {
-      process.off('warning', onWarning);
+      stop();
     }
     expect(warnings.map((warning) => warning.name)).not.toContain('MaxListenersExceededWarning');
   });

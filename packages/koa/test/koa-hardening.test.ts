@@ -13,6 +13,7 @@ import { expectCloseDropsLateHandshake } from '../../../test/support/app-lifecyc
 import { httpRequest, RawClient, rawClient, rawRequests, waitFor } from '../../../test/support/clients.js';
 import { captureConsoleErrors } from '../../../test/support/logged.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
+import { recordWarnings } from '../../../test/support/warnings.js';
 import { closeStreamsOnServerClose, sse } from '../src/index.js';
 
 /**
@@ -363,9 +364,7 @@ describe('koa route options', () => {
 
 describe('koa over HTTP/1, with many streams pipelined on one connection', () => {
   it('watches their connection without a listener-leak warning, and closes each when it drops', async () => {
-    const warnings: Error[] = [];
-    const onWarning = (warning: Error) => warnings.push(warning);
-    process.on('warning', onWarning);
+    const { warnings, stop } = recordWarnings();
     try {
       const logged: unknown[] = [];
       const closes: CloseReason[] = [];
@@ -394,7 +393,7 @@ describe('koa over HTTP/1, with many streams pipelined on one connection', () =>
       expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
       expect(logged).toEqual([]);
     } finally {
-      process.off('warning', onWarning);
+      stop();
     }
   });
 });

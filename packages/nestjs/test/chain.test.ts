@@ -39,6 +39,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { fetchBytes, httpRequest, rawClient, rawRequests, waitFor } from '../../../test/support/clients.js';
 import type { RunningServer } from '../../../test/support/harness.js';
 import { counted, recording } from '../../../test/support/recording.js';
+import { recordWarnings } from '../../../test/support/warnings.js';
 import { RxSse, RxsseModule } from '../src/index.js';
 import { nestMajor, type Platform, startNest } from './harness.js';
 
@@ -572,9 +573,7 @@ class Hello {
 describe(`nestjs ${nestMajor} on express: a pipelined request`, () => {
   it("ends Nest's chain of the responses waiting behind another when the connection drops", async () => {
     // Sixteen: a listener each on the connection would make Node warn of a leak at the eleventh.
-    const warnings: Error[] = [];
-    const onWarning = (warning: Error) => warnings.push(warning);
-    process.on('warning', onWarning);
+    const { warnings, stop } = recordWarnings();
     const running = await startNest(GatedModule, 'express', []);
     try {
       const client = await rawRequests(
@@ -586,7 +585,7 @@ describe(`nestjs ${nestMajor} on express: a pipelined request`, () => {
       await waitFor(() => gated.holding === 0, 5000, 'the interceptor to let them go');
       await new Promise((resolve) => setImmediate(resolve));
     } finally {
-      process.off('warning', onWarning);
+      stop();
       await running.close();
     }
     expect(running.logged).toEqual([]);

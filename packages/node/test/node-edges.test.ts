@@ -27,6 +27,7 @@ import {
 } from '../../../test/support/clients.js';
 import { counted, recording } from '../../../test/support/recording.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
+import { recordWarnings } from '../../../test/support/warnings.js';
 import {
   closeStreamsOnServerClose,
   guardClientErrors,
@@ -293,9 +294,7 @@ describe('watchResponseClose', () => {
 
 describe('NodeSink: many pipelined streams', () => {
   it('watches their connection without a listener-leak warning, and closes each when it drops', async () => {
-    const warnings: Error[] = [];
-    const onWarning = (warning: Error) => warnings.push(warning);
-    process.on('warning', onWarning);
+    const { warnings, stop } = recordWarnings();
     try {
       const source = counted(NEVER as Observable<MessageEvent>);
       const { options, closes } = recording({ heartbeat: false });
@@ -313,7 +312,7 @@ describe('NodeSink: many pipelined streams', () => {
       await new Promise((resolve) => setImmediate(resolve));
       expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
     } finally {
-      process.off('warning', onWarning);
+      stop();
     }
   });
   it('still closes those that wait behind the others when their connection drops, after some ended', async () => {

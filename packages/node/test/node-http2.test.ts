@@ -21,11 +21,11 @@ import {
   expectCloseWithinDeadline,
   h2Session,
   readStream,
-  recordWarnings,
   stalledStream,
 } from '../../../test/support/http2-clients.js';
 import { recording } from '../../../test/support/recording.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
+import { recordWarnings } from '../../../test/support/warnings.js';
 import { closeStreamsOnServerClose, NodeSink, openEventStream } from '../src/index.js';
 
 describe('closeStreamsOnServerClose on HTTP/2', () => {

@@ -1,0 +1,14 @@
+// The process warnings a test's server may raise (a listener leak), apart from its clients' own.
+
+/** Warnings the clients of these tests emit themselves, not the server: undici's EventSource. */
+const CLIENT_WARNINGS = [/^EventSource is experimental/];
+
+/** Collects the process warnings emitted from now on, but the clients' own; call `stop` to stop. */
+export function recordWarnings(): { warnings: Error[]; stop: () => void } {
+  const warnings: Error[] = [];
+  const listener = (warning: Error) => {
+    if (!CLIENT_WARNINGS.some((pattern) => pattern.test(warning.message))) warnings.push(warning);
+  };
+  process.on('warning', listener);
+  return { warnings, stop: () => process.off('warning', listener) };
+}
