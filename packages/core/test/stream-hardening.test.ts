@@ -194,6 +194,53 @@ describe('refused messages', () => {
     });
   }
 
+  it('hears a Promise emitted in place of a message: refused, and its rejection reported, never unhandled', async () => {
+    const errors: unknown[] = [];
+    const failure = new Error('the lookup failed');
+    // `map(async ...)`: the source emits promises, the second of which rejects.
+    const source = from([1, 2]).pipe(
+      map(async (n) => {
+        if (n === 2) throw failure;
+        return { data: n };
+      }),
+    );
+    const { closes, reported } = run(source, { onError: (error) => errors.push(error) });
+    await tick();
+    expect(closes[0]!.stats.refused).toBe(2);
+    expect(errors.slice(0, 2).map((e) => (e as Error).message)).toEqual([
+      expect.stringContaining('got a Promise'),
+      expect.stringContaining('got a Promise'),
+    ]);
+    expect(errors[2]).toBe(failure);
+    expect(errors).toHaveLength(3);
+    expect(reported).toEqual([]);
+  });
+
+  it('hears a Promise given as data: refused, and its rejection reported', async () => {
+    const errors: unknown[] = [];
+    const failure = new Error('the score failed');
+    const data = Promise.reject(failure);
+    const { sink, closes } = run(from([{ data }, { data: 'b' }]), { onError: (error) => errors.push(error) });
+    await tick();
+    expect(sink.text).toBe('data: b\n\n');
+    expect(closes[0]!.stats.refused).toBe(1);
+    expect((errors[0] as Error).message).toContain('is a Promise');
+    expect(errors.slice(1)).toEqual([failure]);
+  });
+
+  it("reports a refused Promise's rejection that comes after the stream ended, without onError", async () => {
+    let reject!: (error: Error) => void;
+    const late = new Promise((_, no) => {
+      reject = no;
+    });
+    const { closes, reported } = run(from([late]), { onInvalidMessage: 'close' });
+    expect(closes.map((c) => c.reason)).toEqual(['error']);
+    const failure = new Error('settled after the end');
+    reject(failure);
+    await tick();
+    expect(reported.slice(-1)).toEqual([failure]);
+  });
+
   it('refuses with SseFormatError an undefined that opens a tick, on a route that sent before', async () => {
     const options = resolveStreamOptions({ heartbeat: false });
     streamEvents(from([{ data: 'a' }]), new MemorySink(), options);

@@ -61,6 +61,15 @@ describe('formatEvent', () => {
       'the serializer returned null, not a string',
     );
   });
+  it('names a Promise given as data, which JSON would send as {}', () => {
+    // `{ data: fetchScore() }`: JSON.stringify turns a Promise into `{}`, which no client could tell
+    // from an empty object.
+    const data = Promise.resolve({ score: 1 });
+    expect(reason({ data })).toBe(
+      'is a Promise: send what it resolves to (await it, or mergeMap), not the Promise',
+    );
+    expect(formatEvent({ data: {} })).toBe('data: {}\n\n');
+  });
   it('names a Promise emitted in place of a message, and data left out', () => {
     // `map(async (x) => ...)` emits Promises: the message it meant is what one resolves to.
     const promise = Promise.resolve({ data: 'x' });

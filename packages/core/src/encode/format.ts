@@ -174,6 +174,13 @@ function serialize(data: unknown, options: FormatOptions): string {
   if (typeof text !== 'string') {
     throw new SseFormatError('data', `the serializer returned ${kindOf(text)}, not a string`);
   }
+  // JSON sends a Promise as `{}`: looked at only then, so other data costs one string comparison.
+  if (text === '{}' && typeof (data as Partial<PromiseLike<unknown>> | null)?.then === 'function') {
+    throw new SseFormatError(
+      'data',
+      'is a Promise: send what it resolves to (await it, or mergeMap), not the Promise',
+    );
+  }
   return text;
 }
 

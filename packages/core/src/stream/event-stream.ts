@@ -16,7 +16,14 @@ import type { StreamMetrics } from './metrics.js';
 import { type ResolvedStreamOptions, resolveStreamOptions, type StreamOptions } from './options.js';
 import { dropsQueuedEvents, overflowPolicies } from './overflow.js';
 import { CHUNK_UNITS, EventQueue } from './queue.js';
-import { type FeedTarget, heard, IteratorFeed, ObservableFeed, type SourceFeed } from './source-feed.js';
+import {
+  type FeedTarget,
+  heard,
+  hearRefusedPromise,
+  IteratorFeed,
+  ObservableFeed,
+  type SourceFeed,
+} from './source-feed.js';
 import type { CloseReason, StreamStats } from './stats.js';
 
 /** Where a stream's errors go when no `onError` takes them: the framework's own log. */
@@ -417,6 +424,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       // Only a value that failed as a message is looked at: message objects cost nothing here.
       if (this.options.bareValues === 'data' && isBareValue(message))
         return this.#tryFormat({ data: message });
+      hearRefusedPromise(message, () => this.laterReporter());
       this.#refuse(error);
       return undefined;
     }
