@@ -215,7 +215,7 @@ async function connect(
         wait = retryAfter(headers.get('retry-after'), headers.get('date'), Date.now(), headers.get('age'));
       } else if (typeof response.body?.getReader === 'function') {
         parser = createParser(deliver, (ms) => (serverRetry = ms), lastEventId, maxEventLength);
-        await read(response.body, parser, arm, connection.signal);
+        await read(response.body, parser, arm, connection.signal, (error) => (unusable = error));
       } else if (options.method?.toUpperCase() !== 'HEAD') {
         // A runtime whose fetch does not stream (React Native's), or gives a Node stream (node-fetch 2),
         // would be asked again for good.
@@ -314,12 +314,16 @@ function abortable<T>(answer: T, signal: AbortSignal): Promise<Awaited<T>> {
   });
 }
 
-/** Feeds `body` to `parser` until it ends or `signal` aborts; `onBytes` runs for every chunk that arrives. */
+/**
+ * Feeds `body` to `parser` until it ends or `signal` aborts; `onBytes` runs for every chunk that
+ * arrives, and `refuse` is given the error of a body that is not bytes, which ends the Observable.
+ */
 async function read(
   body: ReadableStream<Uint8Array>,
   parser: EventStreamParser,
   onBytes: () => void,
   signal: AbortSignal,
+  refuse: (error: TypeError) => TypeError,
 ): Promise<void> {
   const reader = body.getReader();
   // Fetch errors its body on abort; a body it did not make is cancelled, and the read waits no more.
@@ -332,7 +336,18 @@ async function read(
     const { done, value } = await reader.read();
     if (done) return;
     onBytes();
-    parser.feed(decoder.decode(value, { stream: true }));
+    let text: string;
+    try {
+      text = decoder.decode(value, { stream: true });
+    } catch {
+      // A mock's stream of strings, which Response hands on as it is, would fail every attempt.
+      throw refuse(
+        new TypeError(
+          'fetch resolved an event stream whose body is not bytes: its chunks must be Uint8Arrays',
+        ),
+      );
+    }
+    parser.feed(text);
   }
 }
 

@@ -671,6 +671,17 @@ describe('answers that end the stream', () => {
       }),
     ],
     ['plain-object headers', () => ({ status: 200, headers: { 'content-type': 'text/event-stream' } })],
+    // A mock's stream of text: Response hands it on as it is, and no chunk is bytes.
+    [
+      'a body of strings',
+      () =>
+        new Response(
+          new ReadableStream({
+            start: (controller) => controller.enqueue('data: x\n\n'),
+          }),
+          { headers: { 'content-type': 'text/event-stream' } },
+        ),
+    ],
   ])('ends with a TypeError, not endless retries, for a fetch that resolves %s', async (_name, answer) => {
     const reasons: unknown[] = [];
     const client = recorded(
@@ -683,7 +694,7 @@ describe('answers that end the stream', () => {
     expect(reasons).toEqual([]);
     expect(client.error).toBeInstanceOf(TypeError);
     expect((client.error as Error).message).toMatch(
-      /^fetch (must resolve to a Response|resolved an event stream without a readable body)/,
+      /^fetch (must resolve to a Response|resolved an event stream (without a readable body|whose body is not bytes))/,
     );
   });
 
