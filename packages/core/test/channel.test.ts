@@ -876,6 +876,24 @@ describe('Channel, at its edges', () => {
     expect(client.ids()).toEqual(['6-0']);
   });
 
+  it('sends a held live event with fields of its own named gap and kind as the event it is', async () => {
+    // Apps put their own fields on messages for their filters: one may be called `gap`.
+    type Move = StoredMessage & { gap: 'limit'; kind: 'restart' };
+    const script = scriptedEngine();
+    const outcomes: string[] = [];
+    const chat = createChannel(script.engine, 'room', { onReplay: (outcome) => outcomes.push(outcome) });
+    const subscribing = chat.subscribe({ lastEventId: '5-0' });
+    await until(() => script.reads.length === 1, 'the history read');
+    const move: Move = { id: '6-0', data: 'e2-e4', gap: 'limit', kind: 'restart' };
+    for (const listener of script.listeners) listener.event(move);
+    script.reads[0]!.answer(page());
+    const source = await subscribing;
+    expect(source[SOURCE_HEADERS]).toBeUndefined();
+    const client = record(source);
+    expect(client.received).toEqual([move]);
+    expect(outcomes).toEqual(['miss']);
+  });
+
   it('sends the held live events in order when the client publishes while they are sent', async () => {
     const chat = createChannel(memoryEngine(), 'room');
     const first = await chat.publish({ data: 'a' });

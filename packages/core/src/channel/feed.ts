@@ -6,7 +6,18 @@ import type { Replay } from './replay.js';
 import { compareStreamIds, parseStreamId, type StreamId } from './stream-id.js';
 import type { HistoryTruncatedEvent, TruncationReason } from './truncation.js';
 
-type Held = StoredMessage | { gap: TruncationReason; kind?: GapKind };
+/**
+ * Where events may be missing among the held ones. A class, told apart with `instanceof`: a held
+ * message may have any fields of its own, `gap` among them.
+ */
+class HeldGap {
+  constructor(
+    readonly gap: TruncationReason,
+    readonly kind?: GapKind,
+  ) {}
+}
+
+type Held = StoredMessage | HeldGap;
 
 /** What one subscriber of a channel is sent. */
 export type ChannelEvent<M extends StoredMessage = StoredMessage> = M | HistoryTruncatedEvent;
@@ -49,7 +60,7 @@ export class ChannelFeed implements LiveListener {
 
   /** Whether a gap is already known among the held events. */
   get heldGap(): boolean {
-    return this.#held?.some((item) => 'gap' in item) ?? false;
+    return this.#held?.some((item) => item instanceof HeldGap) ?? false;
   }
 
   event(message: StoredMessage): void {
@@ -59,14 +70,16 @@ export class ChannelFeed implements LiveListener {
     else {
       // Holding more would be unbounded memory: keep the fact that events were lost instead, and
       // whether the store may have restarted its ids lower among them.
-      const restarted = held.some((item) => 'gap' in item && item.gap === 'gap' && item.kind !== 'continue');
-      this.#held = [restarted ? { gap: 'gap', kind: 'restart' } : { gap: 'limit' }, message];
+      const restarted = held.some(
+        (item) => item instanceof HeldGap && item.gap === 'gap' && item.kind !== 'continue',
+      );
+      this.#held = [restarted ? new HeldGap('gap', 'restart') : new HeldGap('limit'), message];
     }
   }
 
   gap(kind: GapKind = 'restart'): void {
     if (this.#held === undefined) this.#truncated('gap', kind);
-    else this.#held.push({ gap: 'gap', kind });
+    else this.#held.push(new HeldGap('gap', kind));
   }
 
   /**
@@ -121,7 +134,7 @@ export class ChannelFeed implements LiveListener {
       this.#held = [];
       for (const item of held) {
         if (subscriber.closed) break;
-        if ('gap' in item) this.#truncated(item.gap, item.kind);
+        if (item instanceof HeldGap) this.#truncated(item.gap, item.kind);
         else this.#send(item);
       }
     }
