@@ -939,6 +939,25 @@ describe('Channel, at its edges', () => {
     expect(client.received[0]).toMatchObject({ data: { lastEventId: '5-0', reason: 'history' } });
   });
 
+  it('refuses a truncation event larger than the route queue, and goes on with live events', async () => {
+    // The truncation event names the client's id, which a client may send of any length.
+    const chat = createChannel(memoryEngine(), 'room');
+    await chat.publish({ data: 'before' });
+    const sink = new MemorySink();
+    const errors: unknown[] = [];
+    const stream = streamEvents(await chat.subscribe({ lastEventId: 'x'.repeat(3000) }), sink, {
+      heartbeat: false,
+      maxQueueBytes: 2048,
+      onError: (error) => errors.push(error),
+    });
+    const id = await chat.publish({ data: 'live' });
+    await until(() => sink.text.includes(`id: ${id}\n`), 'the live event');
+    expect(sink.text).toBe(`id: ${id}\ndata: live\n\n`);
+    expect(stream.stats).toMatchObject({ dropped: 0, refused: 1 });
+    expect(errors).toEqual([expect.any(SseRangeError)]);
+    stream.close();
+  });
+
   it('treats an empty lastEventId as a first connection: no replay, no truncation', async () => {
     const outcomes: string[] = [];
     const chat = createChannel(memoryEngine(), 'room', { onReplay: (outcome) => outcomes.push(outcome) });

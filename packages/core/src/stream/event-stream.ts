@@ -160,7 +160,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     if (typeof gapEvent === 'function') {
       this.#gap = new GapNotice(gapEvent, {
         ended: () => this.#reason !== undefined,
-        format: (message) => this.#tryFormat(message),
+        format: (message) => this.#gapText(message),
         refuse: (error) => this.#refuse(error),
       });
     }
@@ -428,6 +428,21 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       this.#refuse(error);
       return undefined;
     }
+  }
+
+  /**
+   * A gap event's text, or `undefined` when it cannot be sent: refused as any message, also when it
+   * is larger than `maxQueueBytes` (it names an id a client sent, of any length). Owed, it would
+   * never fit, and every event after it would be dropped to make room for it.
+   */
+  #gapText(message: MessageEvent<unknown>): string | undefined {
+    const text = this.#tryFormat(message);
+    const cap = this.options.maxQueueBytes;
+    if (text === undefined || text.length * 3 <= cap) return text;
+    const size = utf8Length(text);
+    if (size <= cap) return text;
+    this.#refuseLarger(size);
+    return undefined;
   }
 
   #refuse(error: unknown): void {
