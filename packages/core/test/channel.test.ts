@@ -763,6 +763,21 @@ describe('Channel', () => {
     expect(good.received).toHaveLength(1);
   });
 
+  it('errors the subscriber whose filter is async, instead of taking its Promise for a yes', async () => {
+    const chat = createChannel(memoryEngine(), 'room');
+    // Plain JavaScript allows it: every Promise is truthy, so another user's events would pass.
+    const filter = (async (m: StoredMessage) => m.data === 'mine') as unknown as (
+      m: StoredMessage,
+    ) => boolean;
+    const bad = record(await chat.subscribe({ filter }));
+    const good = record(await chat.subscribe());
+    await chat.publish({ data: 'theirs' });
+    expect(bad.received).toEqual([]);
+    expect(bad.error).toBeInstanceOf(TypeError);
+    expect((bad.error as Error).message).toMatch(/filter returned a Promise/);
+    expect(good.received).toHaveLength(1);
+  });
+
   it('gives a typed channel typed sources that any route accepts', async () => {
     type Events = { chat: { text: string } };
     const chat = createChannel<TypedMessageEvent<Events>>(memoryEngine(), 'typed');

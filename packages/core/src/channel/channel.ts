@@ -73,7 +73,8 @@ export interface SubscribeOptions<M extends MessageEvent<unknown> = MessageEvent
   signal?: AbortSignal;
   /**
    * Which events this subscriber receives (e.g. only its user's). It only drops messages: those
-   * kept are the channel's own objects, so they are still encoded once per route.
+   * kept are the channel's own objects, so they are still encoded once per route. It decides at
+   * once: one that returns a Promise (an `async` filter) errors its subscriber with a `TypeError`.
    */
   filter?: (message: StoredMessage<M>) => boolean;
 }

@@ -1,4 +1,5 @@
 import type { Subscriber } from 'rxjs';
+import { isThenable } from '../http/source.js';
 import { SUBSCRIBER_GAP_EVENT, type WithSubscriberGapEvent } from '../http/source-gap.js';
 import type { GapKind, LiveListener, StoredMessage } from './engine.js';
 import { checkEngineId } from './errors.js';
@@ -145,12 +146,15 @@ export class ChannelFeed implements LiveListener {
   #send(message: StoredMessage): void {
     const subscriber = this.#subscriber;
     if (!subscriber || subscriber.closed) return;
-    let wanted: boolean;
+    // `unknown`: plain JavaScript may return anything from a filter.
+    let wanted: unknown;
     try {
       const id = checkEngineId(message.id, this.topic);
       if (this.#floor && compareStreamIds(id, this.#floor) <= 0) return;
       this.#floor = id;
       wanted = this.filter?.(message) ?? true;
+      // Only a Promise that a plain-JavaScript `async` filter returns costs more than two comparisons.
+      if (wanted !== true && wanted !== false && isThenable(wanted)) refuseAsyncFilter(wanted);
     } catch (error) {
       // A filter that throws, or an engine that broke the id rule: this subscriber cannot go on.
       subscriber.error(error);
@@ -169,6 +173,15 @@ export class ChannelFeed implements LiveListener {
     if (subscriber?.[SUBSCRIBER_GAP_EVENT]?.((lastEventId) => this.truncation(lastEventId, reason))) return;
     subscriber?.next(this.truncation(this.#lastSent, reason));
   }
+}
+
+/** Every Promise is truthy: taken for a yes, an async filter would pass every user's events. */
+function refuseAsyncFilter(answer: PromiseLike<unknown>): never {
+  // Its rejection is this error's to tell: unheard, it would end a Node process.
+  answer.then(undefined, () => {});
+  throw new TypeError(
+    'a channel filter returned a Promise: it must return a boolean at once (no async filter)',
+  );
 }
 
 function reportAbandoned(error: unknown): void {
