@@ -37,9 +37,10 @@ export const DEFAULT_HEARTBEAT = 4000;
 
 /**
  * A fetch handler, `(request) => Promise<Response>`, that streams the events `handler` returns for
- * each request: for Bun, Deno, Workers, Hono, Next.js and SvelteKit route handlers alike. A handler
- * that throws, or returns something that is not a source (or a source whose own headers no
- * `Response` can carry), rejects before a `Response` exists, so
+ * each request: for Bun, Deno, Workers, Hono, Next.js and SvelteKit route handlers alike (Hono's
+ * and SvelteKit's own handlers take their context: pass on its Request, `c.req.raw`,
+ * `event.request`). A handler that throws, or returns something that is not a source (or a source
+ * whose own headers no `Response` can carry), rejects before a `Response` exists, so
  * the framework answers with its own error response; the handler's `signal` aborts then. One that
  * fails with the abort of its `signal`, its client gone, is the client's close instead. A handler
  * that returns a `Response` has it sent instead of a stream. A shutdown that begins while the handler
@@ -119,7 +120,8 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
 
 /**
  * A framework that calls the fetch handler as its own route handler (Hono's `app.get(path,
- * handler)`) hands over its context: say what to pass instead of failing on a missing field.
+ * handler)`, SvelteKit's `export const GET = handler`) hands over its context: say what to pass
+ * instead of failing on a missing field.
  */
 function checkRequest(request: Request): void {
   const given = request as Partial<Request> | null;
@@ -129,7 +131,7 @@ function checkRequest(request: Request): void {
       ? `an object (${given.constructor?.name ?? 'no prototype'})`
       : String(given);
   throw new TypeError(
-    `sse()'s fetch handler takes a Request, got ${got}; from a framework's context, pass its Request (Hono: c.req.raw)`,
+    `sse()'s fetch handler takes a Request, got ${got}; from a framework's context, pass its Request (Hono: c.req.raw; SvelteKit: event.request)`,
   );
 }
 

@@ -68,8 +68,15 @@ describe('sse() as a fetch handler', () => {
     // Say, Hono's app.get('/sse', sse(...)): Hono hands its Context, whose Request is c.req.raw.
     const context = { req: { raw: request() }, env: {} };
     await expect(sse(() => NEVER)(context as never)).rejects.toThrow(
-      /^sse\(\)'s fetch handler takes a Request, got an object \(Object\); from a framework's context, pass its Request \(Hono: c\.req\.raw\)$/,
+      /^sse\(\)'s fetch handler takes a Request, got an object \(Object\); from a framework's context, pass its Request \(Hono: c\.req\.raw; SvelteKit: event\.request\)$/,
     );
+  });
+
+  it("rejects with a TypeError that names SvelteKit's event.request when it is given a RequestEvent", async () => {
+    // Say, `export const GET = handler` in a SvelteKit +server.ts, which calls it with its
+    // RequestEvent: the Request is its `request`, and `url` is a URL, not a string.
+    const event = { request: request(), url: new URL('http://127.0.0.1/sse'), params: {} };
+    await expect(sse(() => NEVER)(event as never)).rejects.toThrow(/SvelteKit: event\.request\)$/);
   });
 
   it('answers HEAD with the headers alone, without running the handler', async () => {
