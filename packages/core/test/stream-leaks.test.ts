@@ -192,3 +192,16 @@ describe('a handler that never settles', () => {
     expect(await survives(sink)).toBe(false);
   });
 });
+
+describe("a handler's setup", () => {
+  it("hands the route's onError a result that is no source, when a shutdown turns its client away", () => {
+    const errors: unknown[] = [];
+    const reported: unknown[] = [];
+    const options = resolveStreamOptions({ heartbeat: false, onError: (error) => errors.push(error) });
+    const setup = new HandlerSetup(new LeavingSink(), options, (error) => reported.push(error), undefined);
+    setup.start('not a source' as unknown as EventSourceLike<MessageEvent>, true);
+    expect(errors).toHaveLength(1);
+    expect(String(errors[0])).toMatch(/not a source|got a string/i);
+    expect(reported).toEqual([]);
+  });
+});

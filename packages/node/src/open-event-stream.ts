@@ -77,7 +77,7 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
   // Started by another writer while the handler ran: its source is never subscribed, and an
   // iterator it made is returned, as a listener it holds would otherwise leak.
   if (beingSent(res)) {
-    endIterator(madeIterator(source), report);
+    endIterator(madeIterator(source), (error) => setup.reportError(error));
     throw new ResponseBeingSentError();
   }
   return setup.start(source, isClosing(req, options));

@@ -266,6 +266,38 @@ describe('openEventStream on a response already being sent', () => {
     expect(String(errors[0])).toMatch(/already being sent/);
     expect(returned).toBe(1);
   });
+
+  it("hands the route's onError what that iterator's return() throws", async () => {
+    const failure = new Error('return() failed');
+    const heard: unknown[] = [];
+    const refused: unknown[] = [];
+    const { url } = await serve((req, res) => {
+      const iterator: AsyncIterableIterator<MessageEvent> = {
+        next: () => new Promise(() => {}),
+        return: () => {
+          throw failure;
+        },
+        [Symbol.asyncIterator]: () => iterator,
+      };
+      const options = resolveStreamOptions({ heartbeat: false, onError: (error) => heard.push(error) });
+      const opened = openEventStream(
+        req,
+        res,
+        async () => {
+          res.writeHead(200, { 'content-type': 'text/plain' }).write('theirs\n');
+          return iterator;
+        },
+        options,
+      );
+      opened.catch((error) => {
+        refused.push(error);
+        res.end();
+      });
+    });
+    await (await fetch(`${url}/sse`)).text();
+    await waitFor(() => refused.length === 1, 5000, 'the refusal');
+    expect(heard).toEqual([failure]);
+  });
 });
 
 describe('watchResponseClose', () => {

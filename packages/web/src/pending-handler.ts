@@ -16,7 +16,6 @@ export async function settleBeforeDeadline<T>(
   setup: HandlerSetup,
   sink: WebSink,
   produced: T | PromiseLike<T>,
-  report: ErrorReporter,
 ): Promise<T | typeof CUT_SHORT> {
   if (!isThenable(produced)) return produced;
   let cut!: () => void;
@@ -25,6 +24,7 @@ export async function settleBeforeDeadline<T>(
   });
   const settled = await setup.settle(Promise.race([produced, deadline]), cut);
   if (settled === CUT_SHORT) {
+    const report = (error: unknown) => setup.reportError(error);
     Promise.resolve(produced).then(
       (late) => letGo(late, report),
       (error: unknown) => {

@@ -90,7 +90,6 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
             return sink.signal;
           },
         }),
-        report,
       );
       if (source instanceof Response) {
         // No stream will use the sink: let go of the request, and abort what the handler tied to
@@ -100,7 +99,7 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
       }
       if (source === CUT_SHORT) setup.turnAway();
       else {
-        checkHeadersOf(source, report);
+        checkHeadersOf(source, setup);
         setup.start(source);
       }
     } catch (error) {
@@ -141,11 +140,11 @@ function checkRequest(request: Request): void {
  * EventSource for good) or, on Hono's Node server, a 500 while the stream runs on unread. No stream
  * will end a refused source: an iterator the handler made (`events.on`) is returned here.
  */
-function checkHeadersOf(source: EventSourceLike<MessageEvent<unknown>>, report: ErrorReporter): void {
+function checkHeadersOf(source: EventSourceLike<MessageEvent<unknown>>, setup: HandlerSetup): void {
   try {
     checkSourceHeaders(source);
   } catch (error) {
-    endIterator(madeIterator(source), report);
+    endIterator(madeIterator(source), (thrown) => setup.reportError(thrown));
     throw error;
   }
 }

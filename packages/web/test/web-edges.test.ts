@@ -595,6 +595,23 @@ describe('sse(): a source whose own headers no Response can carry', () => {
     await expect(handler(request())).rejects.toThrow(/source carries headers\['X-Topic'\]/);
     expect(emitter.listenerCount('message')).toBe(0);
   });
+
+  it("hands the route's onError what that iterator's return() throws", async () => {
+    const failure = new Error('return() failed');
+    const errors: unknown[] = [];
+    const iterator: AsyncIterableIterator<MessageEvent> = {
+      next: () => new Promise(() => {}),
+      return: () => {
+        throw failure;
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    const handler = sse(() => Object.assign(iterator, { [SOURCE_HEADERS]: { 'X-Topic': 'caf\u20ac' } }), {
+      onError: (error) => errors.push(error),
+    });
+    await expect(handler(request())).rejects.toThrow(/source carries headers\['X-Topic'\]/);
+    expect(errors).toEqual([failure]);
+  });
 });
 
 describe('sse(): the opening comment', () => {

@@ -741,7 +741,7 @@ function shutdownHint(options: ResolvedStreamOptions, server: StreamGroup | unde
 }
 
 /** Hands `error` to `onError`, else to `report`; neither may throw out of the stream. */
-function reportTo(onError: StreamOptions['onError'], report: ErrorReporter, error: unknown): void {
+export function reportTo(onError: StreamOptions['onError'], report: ErrorReporter, error: unknown): void {
   if (onError) {
     try {
       heard(onError(error), (rejected) => reportUnhandled(report, rejected));

@@ -2,7 +2,13 @@ import type { MessageEvent } from '../encode/types.js';
 import { isAbortOf, NO_EVENTS } from '../http/event-context.js';
 import type { Sink } from '../http/sink.js';
 import { checkEventSource, describeValue, type EventSourceLike, isThenable } from '../http/source.js';
-import { type ErrorReporter, type EventStream, streamEvents, turnAwayEventStream } from './event-stream.js';
+import {
+  type ErrorReporter,
+  type EventStream,
+  reportTo,
+  streamEvents,
+  turnAwayEventStream,
+} from './event-stream.js';
 import type { GroupMember, StreamGroup } from './group.js';
 import type { ResolvedStreamOptions } from './options.js';
 
@@ -77,8 +83,16 @@ export class HandlerSetup implements GroupMember {
     if (!this.#shutDown && !closing)
       return streamEvents(source, this.sink, this.options, this.report, this.server);
     const turnedAway = this.turnAway(source);
-    reportNoSource(source, this.report);
+    reportNoSource(source, this);
     return turnedAway;
+  }
+
+  /**
+   * Hands an error of the route's that no stream will report (an iterator's `return()` that threw
+   * once the transport refused its source) to its `onError`, else to the transport's log.
+   */
+  reportError(error: unknown): void {
+    reportTo(this.options.onError, this.report, error);
   }
 
   /**
@@ -160,15 +174,11 @@ export class HandlerSetup implements GroupMember {
  * Reports what a handler settled with once its client was answered without it, if that is no
  * source: a bug that would fail the request were nothing closing must not go unheard.
  */
-function reportNoSource(settled: unknown, report: ErrorReporter): void {
+function reportNoSource(settled: unknown, setup: HandlerSetup): void {
   try {
     checkEventSource(settled);
   } catch (error) {
-    try {
-      report(error);
-    } catch {
-      // The last resort failed too: there is nowhere left to tell.
-    }
+    setup.reportError(error);
   }
 }
 
