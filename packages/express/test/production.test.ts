@@ -1,8 +1,9 @@
 import { once } from 'node:events';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import compression from 'compression';
 import express from 'express';
-import { concat, from, map, NEVER, range } from 'rxjs';
+import { concat, from, map, NEVER, Observable, range } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawClient, readFor, readUntil, waitFor } from '../../../test/support/clients.js';
 import { type Nginx, startNginx } from '../../../test/support/nginx.js';
@@ -99,5 +100,63 @@ describe('express in production setups: closing the server', () => {
     await closed;
     expect(client.text.split('\ndata: ').length - 1).toBe(count);
     expect(client.text).toContain(`id: ${count - 1}\ndata: ${payload}\n\n`);
+  });
+});
+
+describe("express in production setups: Node's timeouts", () => {
+  it('cuts a stream quiet for longer than server.timeout, as a client close, its source released', async () => {
+    const reasons: string[] = [];
+    let released = false;
+    const app = express();
+    app.get(
+      '/sse',
+      sse(() => new Observable<never>(() => () => (released = true)), {
+        heartbeat: false,
+        onClose: (reason) => reasons.push(reason),
+      }),
+    );
+    const server = app.listen(0, '127.0.0.1');
+    server.timeout = 200;
+    await once(server, 'listening');
+    try {
+      const client = await rawClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}/sse`, {
+        read: true,
+      });
+      await waitFor(() => reasons.length > 0, 5000, 'the stream to close');
+      await client.done;
+      expect(reasons).toEqual(['client']);
+      expect(released).toBe(true);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('never cuts a stream whose request has arrived at requestTimeout or headersTimeout', async () => {
+    const reasons: string[] = [];
+    const app = express();
+    app.get(
+      '/sse',
+      sse(() => NEVER, { heartbeat: 50, onClose: (reason) => reasons.push(reason) }),
+    );
+    // Node checks both timeouts every connectionsCheckingInterval (30 s by default).
+    const server = createServer(
+      { requestTimeout: 200, headersTimeout: 100, connectionsCheckingInterval: 20 },
+      app,
+    );
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const client = await rawClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}/sse`, {
+        read: true,
+      });
+      // Ten heartbeats of 50 ms: well past both timeouts.
+      await waitFor(() => client.text.split(':\n').length > 10 || client.closed, 10_000, 'ten heartbeats');
+      expect(client.closed).toBe(false);
+      expect(reasons).toEqual([]);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
