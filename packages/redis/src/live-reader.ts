@@ -53,6 +53,11 @@ interface Topic<T> extends Listened<EntryListener<T>> {
   broken: boolean;
   /** The `run_id` of the Redis its cursor is from, if known. */
   node: string | undefined;
+  /**
+   * The cursor's entry was skipped as too large to read in time: the entry before it, whose check
+   * (still in the stream) stands for the cursor's without fetching it (`0-0`: none, nothing to check).
+   */
+  checkAt: string | undefined;
 }
 
 interface Batch<T> {
@@ -91,6 +96,13 @@ export class LiveReader<T> {
   #suspect = false;
   /** A read failed with `WRONGTYPE`: one key that is not a stream fails a whole `XREAD`. */
   #refused = false;
+  /** A read of one entry per topic timed out: the largest of those entries may be too large. */
+  #oversize = false;
+  /**
+   * The largest next entry (key and id) when a read of one entry per topic last timed out: if it is
+   * again when the next such read times out, it is skipped (a Redis frozen meanwhile answers neither).
+   */
+  #tooLarge: string | undefined;
   #failures = 0;
   /**
    * Most entries per topic in the next read: halved after a read that timed out (a batch of large
@@ -158,6 +170,7 @@ export class LiveReader<T> {
       fresh: false,
       broken: false,
       node: undefined,
+      checkAt: undefined,
     };
     topic.ready = (async () => {
       const main = this.#main;
@@ -210,14 +223,21 @@ export class LiveReader<T> {
             await sleep(this.options.blockMs, this.#stop.signal);
             continue;
           }
+          if (this.#oversize) await this.#skipOversize(topics);
+          if (this.#closed) return;
           // A start point read on another Redis than the one last read: which one is it now?
           if (this.#node !== undefined && topics.some((t) => t.node !== undefined && t.node !== this.#node))
             this.#unidentified = this.#identify;
           const check = this.#suspect || topics.some((t) => t.behind || t.fresh);
           const count = this.#count;
-          const batches = check
-            ? await this.#checkedRead(topics, count)
-            : await this.#blockingRead(topics, count);
+          const batches = await (check
+            ? this.#checkedRead(topics, count)
+            : this.#blockingRead(topics, count)
+          ).catch((error: unknown) => {
+            // Not even one entry per topic arrived in time: one of them is too large to, ever.
+            if (count === 1 && error instanceof RedisTimeoutError) this.#oversize = true;
+            throw error;
+          });
           if (this.#closed) return;
           await this.#findGoingOn(batches);
           if (this.#closed) return;
@@ -284,7 +304,7 @@ export class LiveReader<T> {
    */
   async #blockingRead(listened: Topic<T>[], count: number): Promise<Batch<T>[]> {
     const { client, timeoutMs } = this.#reading;
-    const checked = listened.filter((t) => t.cursor !== INITIAL);
+    const checked = listened.filter((t) => checkOf(t) !== INITIAL);
     const identity = this.#identityOf(client);
     const [node, reply, ...found] = await this.#reading.run(
       Promise.all([
@@ -293,7 +313,7 @@ export class LiveReader<T> {
           listened.map((t) => ({ key: t.key, id: t.cursor! })),
           { BLOCK: this.options.blockMs, COUNT: count },
         ),
-        ...checked.map((t) => client.xRange(t.key, t.cursor!, t.cursor!)),
+        ...checked.map((t) => client.xRange(t.key, checkOf(t), checkOf(t))),
       ]),
       this.options.blockMs + timeoutMs,
     );
@@ -314,11 +334,11 @@ export class LiveReader<T> {
    * blocking reads), and `XREAD` would start after the hole.
    */
   async #checkedRead(topics: Topic<T>[], count: number): Promise<Batch<T>[]> {
-    const checked = topics.filter((t) => t.cursor !== INITIAL);
+    const checked = topics.filter((t) => checkOf(t) !== INITIAL);
     const initial = topics.filter((t) => t.cursor === INITIAL);
     const { client } = this.#reading;
     const multi = client.multi();
-    for (const topic of checked) multi.xRange(topic.key, topic.cursor!, topic.cursor!);
+    for (const topic of checked) multi.xRange(topic.key, checkOf(topic), checkOf(topic));
     for (const topic of initial) multi.xInfoStream(topic.key);
     multi.xRead(
       topics.map((t) => ({ key: t.key, id: t.cursor! })),
@@ -462,8 +482,59 @@ export class LiveReader<T> {
       // One object for every listener: each route encodes it once.
       for (const listener of topic.listeners) this.#call(() => listener.event(value));
     }
-    if (entries.length > 0) topic.cursor = entries[entries.length - 1]!.id;
+    if (entries.length > 0) {
+      topic.cursor = entries[entries.length - 1]!.id;
+      topic.checkAt = undefined;
+    }
     topic.behind = entries.length >= count;
+  }
+
+  /**
+   * After a read of one entry per topic timed out: asks Redis (on the command connection, a script
+   * that returns ids and sizes, not entries) for each topic's next entry. The largest, if it was the
+   * largest the last time such a read timed out as well, is skipped, and its listeners told of a
+   * gap and `onError` why: left in, it would time every read out, and no topic of this reader would
+   * get another event. If Redis cannot say (`EVAL` refused, no reply in time), that goes to
+   * `onError`, and the reads go on as they were.
+   */
+  async #skipOversize(topics: Topic<T>[]): Promise<void> {
+    this.#oversize = false;
+    let next: unknown[];
+    try {
+      next = await this.#main.run((client) =>
+        Promise.all(
+          topics.map((t) => client.eval(NEXT_ENTRY, { keys: [t.key], arguments: [`(${t.cursor!}`] })),
+        ),
+      );
+    } catch (error) {
+      this.options.onError(error);
+      return;
+    }
+    let largest: { topic: Topic<T>; id: string; size: number } | undefined;
+    next.forEach((reply, i) => {
+      if (!Array.isArray(reply)) return;
+      const [id, size] = reply as [unknown, unknown];
+      if (typeof id !== 'string' || typeof size !== 'number') return;
+      if (largest === undefined || size > largest.size) largest = { topic: topics[i]!, id, size };
+    });
+    // Read meanwhile, or gone: the next read may well arrive in time.
+    if (largest === undefined) return;
+    const { topic, id, size } = largest;
+    if (topic.cursor === undefined || compareStreamIds(parseStreamId(id)!, parseStreamId(topic.cursor)!) <= 0)
+      return;
+    const seen = this.#tooLarge;
+    this.#tooLarge = `${topic.key} ${id}`;
+    if (seen !== this.#tooLarge) return;
+    this.options.onError(
+      new Error(
+        `Stream ${topic.key} entry ${id} (${size} bytes) did not arrive in time in two reads of one entry per topic: skipped`,
+      ),
+    );
+    topic.checkAt ??= topic.cursor;
+    topic.cursor = id;
+    topic.behind = false;
+    topic.fresh = false;
+    for (const listener of topic.listeners) this.#call(() => listener.gap('continue'));
   }
 
   /**
@@ -472,6 +543,7 @@ export class LiveReader<T> {
    */
   #startOver(topic: Topic<T>): void {
     topic.cursor = INITIAL;
+    topic.checkAt = undefined;
     topic.behind = false;
     topic.fresh = false;
     topic.deletedAtStart = Number.POSITIVE_INFINITY;
@@ -490,6 +562,20 @@ export class LiveReader<T> {
       this.options.onError(error);
     }
   }
+}
+
+/** The id and size (its fields' and values' bytes) of a stream's first entry after `ARGV[1]`. */
+const NEXT_ENTRY = `
+local entry = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', 1)[1]
+if not entry then return nil end
+local size = 0
+for _, part in ipairs(entry[2]) do size = size + #part end
+return { entry[1], size }
+`;
+
+/** The id a topic's read checks is still in its stream. */
+function checkOf(topic: Topic<unknown>): string {
+  return topic.checkAt ?? topic.cursor!;
 }
 
 /** Redis's refusal of a command as its reply, to read later; any other failure is thrown. */

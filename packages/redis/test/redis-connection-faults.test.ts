@@ -222,6 +222,59 @@ describe('redisEngine whose live reads are too large to arrive in time', () => {
     expect(seen.ids()).toEqual(ids);
     expect(errors.some((error) => error instanceof RedisTimeoutError)).toBe(true);
   }, 30_000);
+
+  it.each([
+    ['per topic', undefined],
+    ['partitioned', 1],
+  ])(
+    'skips, with a gap, one entry too large to arrive in time, and the other topics go on (%s)',
+    async (_mode, partitions) => {
+      proxy = await RedisProxy.start(redis.server.port);
+      const store = redis.engine({ url: proxy.url, partitions, readCount: 4, commandTimeoutMs: 1000 });
+      const publisher = redis.engine({ partitions });
+      await store.append('huge', { data: 'the command connection is up' });
+      // 3 MB at 1 MB/s: even alone, the entry takes 3 s, over the deadline of a read (1.1 s).
+      proxy.limitNew = 1_000_000;
+      const events: string[] = [];
+      const stops = await Promise.all(
+        ['huge', 'small'].map((topic) =>
+          store.listen(topic, {
+            event: (m) => events.push(`${topic} ${String(m.data)}`),
+            gap: (kind) => events.push(`${topic} <gap ${kind}>`),
+          }),
+        ),
+      );
+      await publisher.append('huge', { data: 'x'.repeat(3_000_000) });
+      await publisher.append('small', { data: 'after it' });
+      await publisher.append('huge', { data: 'small again' });
+      await until(() => events.includes('huge small again'), 'the event after the large one', 20_000);
+      for (const stop of stops) stop();
+      expect(events).toContain('small after it');
+      expect(events.filter((e) => e.startsWith('huge'))).toEqual(['huge <gap continue>', 'huge small again']);
+    },
+    30_000,
+  );
+});
+
+describe('redisEngine whose live read of one entry per topic timed out once', () => {
+  it('skips nothing: one reply held back is no proof that an entry is too large', async () => {
+    proxy = await RedisProxy.start(redis.server.port);
+    const store = redis.engine({ url: proxy.url, readCount: 1, commandTimeoutMs: 1000 });
+    await connected(store);
+    const events: string[] = [];
+    const stop = await store.listen('held', {
+      event: (m) => events.push(String(m.data)),
+      gap: (kind) => events.push(`<gap ${kind}>`),
+    });
+    await until(() => proxy!.connections.length === 2, 'the live connection');
+    const reading = proxy.connections[1]!;
+    reading.hold();
+    await store.append('held', { data: 'small' });
+    // The read that brings it times out; the next, on a new connection, gets it.
+    await until(() => events.length > 0, 'the event');
+    stop();
+    expect(events).toEqual(['small']);
+  });
 });
 
 describe('redisEngine after its live connection failed', () => {
