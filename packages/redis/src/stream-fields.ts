@@ -22,16 +22,27 @@ export function toFields(message: MessageEvent<unknown>): EntryFields {
   return fields;
 }
 
-/** A stream entry as a message, and its size as `messageSize` counts it (without re-serializing). */
+/** A retry as {@link toFields} writes it: a decimal integer in 0..2^31-1, as the encoder allows. */
+const RETRY = /^(?:0|[1-9]\d{0,9})$/;
+
+/**
+ * A stream entry as a message, and its size as `messageSize` counts it (without re-serializing).
+ * @throws {TypeError} for an entry {@link toFields} did not write: no `d` or `j`, or a `retry` no
+ *   publish could have stored (it would fail every subscriber's encoder). `SyntaxError` for a `j`
+ *   that is not JSON.
+ */
 export function fromEntry(id: string, fields: EntryFields): { message: StoredMessage; size: number } {
-  const text = fields.d ?? fields.j ?? '';
-  const data: unknown = fields.d ?? (fields.j === undefined ? '' : JSON.parse(fields.j));
+  const text = fields.d ?? fields.j;
+  const { r } = fields;
+  if (text === undefined || (r !== undefined && !(RETRY.test(r) && Number(r) <= 2 ** 31 - 1)))
+    throw new TypeError(`Stream entry ${id} has no data or a bad retry: not written by this engine`);
+  const data: unknown = fields.d ?? JSON.parse(text);
   // One object shape for every entry keeps property access monomorphic in the encoder.
   const message: { id: string; type: string | undefined; data: unknown; retry: number | undefined } = {
     id,
     type: fields.t,
     data,
-    retry: fields.r === undefined ? undefined : Number(fields.r),
+    retry: r === undefined ? undefined : Number(r),
   };
   const size = Buffer.byteLength(text) + id.length + (fields.t ? Buffer.byteLength(fields.t) : 0);
   return { message: message as StoredMessage, size };

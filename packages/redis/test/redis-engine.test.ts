@@ -582,6 +582,26 @@ describe('redisEngine', () => {
     expect(String(errors[0])).toMatch(/^SyntaxError: /);
   });
 
+  it.each([
+    ['no data field', { text: 'hi' }],
+    ['a retry that is no number', { d: 'hi', r: 'soon' }],
+    ['a negative retry', { d: 'hi', r: '-1' }],
+    ['an empty retry', { d: 'hi', r: '' }],
+  ])('tells of an entry with %s as one it did not write, live and in a replay', async (_what, fields) => {
+    const errors: unknown[] = [];
+    const store = engine({ onError: (error) => errors.push(error) });
+    const first = await store.append('foreign', { data: 'mine' });
+    const seen = recorder();
+    const stop = await store.listen('foreign', seen.listener);
+    await redis.raw.xAdd('sse:{foreign}', '*', fields);
+    const last = await store.append('foreign', { data: 'mine too' });
+    await until(() => seen.events.at(-1)?.id === last, 'the event after it');
+    stop();
+    expect(seen.events.map((m) => m.id)).toEqual(['<gap>', last]);
+    expect((await store.read('foreign', first, { count: 10, bytes: 10_000 })).truncated).toBe(true);
+    expect(errors.length).toBeGreaterThan(0);
+  });
+
   it('lets an EventSource resuming from the largest stream id continue live after one signal', async () => {
     const channel = createChannel(engine(), 'resume');
     const server = await startStreamServer((context) => channel.subscribe(context), { retry: 50 });
