@@ -234,8 +234,9 @@ export class LiveReader<T> {
             ? this.#checkedRead(topics, count)
             : this.#blockingRead(topics, count)
           ).catch((error: unknown) => {
-            // Not even one entry per topic arrived in time: one of them is too large to, ever.
-            if (count === 1 && error instanceof RedisTimeoutError) this.#oversize = true;
+            // Not even one entry per topic arrived in time over a connection that was up: one of them
+            // may be too large to, ever. A connection still coming back (a restart) proves nothing.
+            if (count === 1 && error instanceof RedisTimeoutError && error.connected) this.#oversize = true;
             throw error;
           });
           if (this.#closed) return;
