@@ -233,36 +233,41 @@ describe('NodeSink: listeners', () => {
 });
 
 describe('openEventStream on a response already being sent', () => {
-  it('refuses it, leaves it to its writer, and returns the iterator a handler made meanwhile', async () => {
-    let returned = 0;
+  /**
+   * A route whose response another writer starts while its handler sets up and makes an iterator
+   * with `onReturn` as its `return()`: what the client read, and what `openEventStream` failed with.
+   */
+  async function takenOverWhileSettingUp(onReturn: () => unknown, options: StreamOptions = {}) {
     const errors: unknown[] = [];
     const { url } = await serve((req, res) => {
-      const iterator: AsyncIterableIterator<MessageEvent> = {
+      const iterator = {
         next: () => new Promise(() => {}),
-        return: async () => {
-          returned++;
-          return { done: true, value: undefined };
-        },
+        return: onReturn,
         [Symbol.asyncIterator]: () => iterator,
+      } as AsyncIterableIterator<MessageEvent>;
+      const produce = async () => {
+        res.writeHead(200, { 'content-type': 'text/plain' }).write('theirs\n');
+        return iterator;
       };
-      const opened = openEventStream(
-        req,
-        res,
-        async () => {
-          // Another writer starts the response while the handler sets up.
-          res.writeHead(200, { 'content-type': 'text/plain' }).write('theirs\n');
-          return iterator;
+      openEventStream(req, res, produce, resolveStreamOptions({ heartbeat: false, ...options })).catch(
+        (error) => {
+          errors.push(error);
+          res.end('still theirs\n');
         },
-        resolveStreamOptions({ heartbeat: false }),
       );
-      opened.catch((error) => {
-        errors.push(error);
-        res.end('still theirs\n');
-      });
     });
-    const response = await fetch(`${url}/sse`);
-    expect(await response.text()).toBe('theirs\nstill theirs\n');
+    const text = await (await fetch(`${url}/sse`)).text();
     await waitFor(() => errors.length === 1, 5000, 'the refusal');
+    return { text, errors };
+  }
+
+  it('refuses it, leaves it to its writer, and returns the iterator a handler made meanwhile', async () => {
+    let returned = 0;
+    const { text, errors } = await takenOverWhileSettingUp(async () => {
+      returned++;
+      return { done: true, value: undefined };
+    });
+    expect(text).toBe('theirs\nstill theirs\n');
     expect(String(errors[0])).toMatch(/already being sent/);
     expect(returned).toBe(1);
   });
@@ -270,32 +275,10 @@ describe('openEventStream on a response already being sent', () => {
   it("hands the route's onError what that iterator's return() throws", async () => {
     const failure = new Error('return() failed');
     const heard: unknown[] = [];
-    const refused: unknown[] = [];
-    const { url } = await serve((req, res) => {
-      const iterator: AsyncIterableIterator<MessageEvent> = {
-        next: () => new Promise(() => {}),
-        return: () => {
-          throw failure;
-        },
-        [Symbol.asyncIterator]: () => iterator,
-      };
-      const options = resolveStreamOptions({ heartbeat: false, onError: (error) => heard.push(error) });
-      const opened = openEventStream(
-        req,
-        res,
-        async () => {
-          res.writeHead(200, { 'content-type': 'text/plain' }).write('theirs\n');
-          return iterator;
-        },
-        options,
-      );
-      opened.catch((error) => {
-        refused.push(error);
-        res.end();
-      });
-    });
-    await (await fetch(`${url}/sse`)).text();
-    await waitFor(() => refused.length === 1, 5000, 'the refusal');
+    const onReturn = () => {
+      throw failure;
+    };
+    await takenOverWhileSettingUp(onReturn, { onError: (error) => heard.push(error) });
     expect(heard).toEqual([failure]);
   });
 });
