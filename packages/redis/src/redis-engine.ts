@@ -9,7 +9,8 @@ import { ErrorReply, type RedisClientOptions } from 'redis';
 import type { RedisClient } from './client.js';
 import { type ClusterOptions, openConnections } from './connections.js';
 import { TimedClient } from './deadline.js';
-import { RedisEngineError, RedisTopicError } from './errors.js';
+import { RedisEngineError, RedisTimeoutError, RedisTopicError } from './errors.js';
+import { LargeEntries } from './large-entries.js';
 import { LiveReader } from './live-reader.js';
 import { appendToPartition, PartitionLayout } from './partition.js';
 import { decodeRouted, PartitionBus, type Routed } from './partition-bus.js';
@@ -139,6 +140,7 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
   });
   const { main } = connections;
   const commands = new TimedClient(main, timeout, connections.connecting, connections.stalled);
+  const largeEntries = new LargeEntries(commands, onError);
   const readingClients: RedisClient[] = [];
   const readers: { close(): void }[] = [];
   const newReader = <T>(decode: (entry: Entry) => T) => {
@@ -229,11 +231,16 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
 
     async read(topic: string, afterId: string, limit: ReadLimit) {
       const key = keyOf(topic);
+      const page = largeEntries.page(key);
       try {
         return await commands.run((client, expired) =>
-          readPage(client, key, afterId, limit, onError, expired),
+          readPage(client, key, afterId, limit, onError, expired, page),
         );
       } catch (error) {
+        // Over a connection that was up, an entry may be too large to ever arrive in time: the next
+        // reads find out, or go on as before. A connection still coming back proves nothing.
+        if (error instanceof RedisTimeoutError && error.connected && !closed)
+          void largeEntries.timedOut(key, { from: page.from, end: page.end, count: page.count });
         throw new RedisEngineError('read', topic, error);
       }
     },

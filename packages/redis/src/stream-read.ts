@@ -6,6 +6,7 @@ import {
   type StoredMessage,
 } from '@rxsse/core/channel';
 import type { RedisClient } from './client.js';
+import type { PageEntries } from './large-entries.js';
 import { fromEntry } from './stream-fields.js';
 
 const TRUNCATED: HistoryPage = Object.freeze({ events: [], bytes: 0, truncated: true, more: false });
@@ -25,6 +26,8 @@ const PROBE = 4;
  * no id makes Redis refuse the range (it does refuse an exclusive `(<id>` after the largest id).
  * An entry this engine did not write is told to `onError` and makes the page `truncated` too:
  * skipped, it would be a hole. Once `expired` says the caller gave up, no further `XRANGE` is sent.
+ * An entry `large` names (one that timed a read out) ends a page before it: the next page fetches it
+ * alone with the entry before it, or, proven too large to arrive in time, says `truncated` there.
  */
 export async function readPage(
   client: RedisClient,
@@ -33,6 +36,7 @@ export async function readPage(
   limit: ReadLimit,
   onError: (error: unknown) => void,
   expired: () => boolean = () => false,
+  large?: PageEntries,
 ): Promise<HistoryPage> {
   const parsed = parseStreamId(afterId);
   if (!parsed) return TRUNCATED;
@@ -43,8 +47,20 @@ export async function readPage(
   // Entries to fetch after `from`: those the page may still take, and one more that says whether
   // the page is the end.
   let wanted = Math.min(limit.count, PROBE) + 1;
+  // The next XRANGE is to fetch `from` and the suspected entry after it, nothing else.
+  let atSuspect = false;
   for (;;) {
-    const entries = (await client.xRange(key, from, '+', { COUNT: wanted + 1 })) ?? [];
+    const suspect = large?.after(from);
+    // Proven meanwhile by another read, from the same place: it would time this one out too.
+    if (atSuspect && suspect?.proven) return TRUNCATED;
+    const alone = atSuspect && suspect !== undefined;
+    atSuspect = false;
+    const count = alone ? 2 : wanted + 1;
+    const end = suspect === undefined ? '+' : alone ? suspect.id : `(${suspect.id}`;
+    large?.reading(from, end, count);
+    const entries = (await client.xRange(key, from, end, { COUNT: count })) ?? [];
+    // It arrived in time: it is not too large.
+    if (alone) large!.arrived(suspect.id);
     if (entries[0]?.id !== from) {
       if (events.length === 0) return TRUNCATED;
       // Trimmed past what this page read: the next page, from its last event, says so.
@@ -66,11 +82,19 @@ export async function readPage(
       events.push(message);
       bytes += size;
     }
-    if (entries.length <= wanted) return { events, bytes, truncated: false, more: false };
+    if (!alone && entries.length <= wanted) {
+      if (suspect === undefined) return { events, bytes, truncated: false, more: false };
+      // Up to an entry a read timed out on: the page ends before it, so that the next one, with its
+      // own deadline, fetches it alone. One too large even then is a gap: truncated.
+      if (events.length > 0) return { events, bytes, truncated: false, more: true };
+      if (suspect.proven) return TRUNCATED;
+      atSuspect = true;
+    }
     // Every entry fetched fit, and more follow: as many again as the bytes left hold at the size
     // seen so far.
     // Nobody waits for the page any more: more XRANGEs would only load Redis, a slow one above all.
     if (expired()) throw new Error('Not read on: the page timed out');
+    if (entries.length < 2) continue;
     from = entries[entries.length - 1]!.id;
     const fit = Math.floor((limit.bytes - bytes) / (bytes / events.length));
     wanted = Math.min(limit.count - events.length, fit) + 1;

@@ -1,8 +1,14 @@
 // Faults a frozen Redis cannot show, made by a proxy between the engine and Redis: one connection cut
 // off silently (a dead route, a peer gone without a reset), which carries nothing and never errors,
 // so what was sent on it is lost; or one connection's replies late while the others flow.
-import type { LiveListener, StoredMessage } from '@rxsse/core/channel';
+import {
+  ChannelUnavailableError,
+  createChannel,
+  type LiveListener,
+  type StoredMessage,
+} from '@rxsse/core/channel';
 import { until } from '@rxsse/core/testing';
+import { firstValueFrom, type Subscription, take, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisEngineError, RedisTimeoutError } from '../src/index.js';
 import { RedisProxy } from './support/proxy.js';
@@ -285,6 +291,85 @@ describe('redisEngine whose live read of one entry per topic timed out once', ()
     await until(() => events.length > 0, 'the event');
     stop();
     expect(events).toEqual(['small']);
+  });
+});
+
+describe('redisEngine whose replay meets an entry too large to arrive in time', () => {
+  it('answers a resume over it with the truncation signal after a few failed ones, never failing for good', async () => {
+    proxy = await RedisProxy.start(redis.server.port);
+    const errors: unknown[] = [];
+    const store = redis.engine({ url: proxy.url, commandTimeoutMs: 1000, onError: (e) => errors.push(e) });
+    const publisher = redis.engine();
+    await connected(store);
+    const resume = await publisher.append('huge', { data: 'the client has this one' });
+    await publisher.append('huge', { data: 'before it' });
+    // 3 MB at 1 MB/s: even alone, the entry takes 3 s, over the deadline of a read (1 s).
+    const huge = await publisher.append('huge', { data: 'x'.repeat(3_000_000) });
+    await publisher.append('huge', { data: 'after it' });
+    proxy.limitNew = 1_000_000;
+    for (const connection of proxy.connections) connection.limit(1_000_000);
+    const channel = createChannel(store, 'huge');
+    // A client that reconnects each time its stream fails, from the id it has.
+    const outcomes: unknown[] = [];
+    let received: unknown[] = [];
+    let subscription: Subscription | undefined;
+    for (let attempt = 0; attempt < 6 && subscription === undefined; attempt++) {
+      const source = await channel.subscribe({ lastEventId: resume });
+      const failed = await new Promise<boolean>((resolve) => {
+        const values: unknown[] = [];
+        const sub = source.subscribe({
+          next: (value) => {
+            values.push(value);
+            resolve(false);
+          },
+          error: (error: unknown) => {
+            outcomes.push(error instanceof ChannelUnavailableError ? 'failed' : error);
+            resolve(true);
+          },
+        });
+        if (!sub.closed) [subscription, received] = [sub, values];
+      });
+      if (failed) subscription = undefined;
+    }
+    expect(outcomes.every((o) => o === 'failed')).toBe(true);
+    expect(received).toEqual([
+      { type: 'history-truncated', data: { lastEventId: resume, reason: 'history' } },
+    ]);
+    expect(errors.map(String).filter((e) => e.includes(huge))).toHaveLength(1);
+    // The stream goes on live.
+    const live = await publisher.append('huge', { data: 'live' });
+    await until(() => received.length === 2, 'the live event');
+    subscription!.unsubscribe();
+    expect(received[1]).toMatchObject({ id: live, data: 'live' });
+  }, 40_000);
+
+  it('replays everything over an entry a read timed out on once: one reply held back proves nothing', async () => {
+    proxy = await RedisProxy.start(redis.server.port);
+    const store = redis.engine({ url: proxy.url, commandTimeoutMs: 1000, onError: () => {} });
+    await connected(store);
+    const resume = await store.append('held', { data: 'had' });
+    // The largest is suspected, and fetched alone by the next replay.
+    const ids = [
+      await store.append('held', { data: 'one' }),
+      await store.append('held', { data: 'the largest' }),
+      await store.append('held', { data: 'three' }),
+    ];
+    const channel = createChannel(store, 'held');
+    // Started already: the subscriptions' listens send nothing, their replays are all that is held.
+    const stop = await store.listen('held', recorder().listener);
+    proxy.connections[0]!.hold();
+    const first = await channel.subscribe({ lastEventId: resume });
+    await expect(firstValueFrom(first)).rejects.toBeInstanceOf(ChannelUnavailableError);
+    // Once Redis has said which entry that was, a page ends before it, the next fetches it alone.
+    const limit = { count: 10, bytes: 10_000 };
+    let page = await store.read('held', resume, limit);
+    for (let i = 0; i < 100 && !page.more; i++) page = await store.read('held', resume, limit);
+    expect(page.events.map((m) => m.id)).toEqual(ids.slice(0, 1));
+    expect(page.more).toBe(true);
+    const second = await channel.subscribe({ lastEventId: resume });
+    const replayed = await firstValueFrom(second.pipe(take(3), toArray()));
+    stop();
+    expect(replayed.map((m) => (m as StoredMessage).id)).toEqual(ids);
   });
 });
 

@@ -10,6 +10,7 @@ import {
   type StoredMessage,
 } from '@rxsse/core/channel';
 import { until } from '@rxsse/core/testing';
+import { firstValueFrom, take, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisEngineError, RedisTimeoutError } from '../src/index.js';
 import { connected, useRedis } from './support/use-redis.js';
@@ -118,6 +119,26 @@ describe('redisEngine with Redis frozen (SIGSTOP)', () => {
     expect(ids).toEqual([...new Set(ids)].sort(compareIds));
     unlisten();
     unlistenCold();
+  });
+
+  it('fails a replay cleanly while frozen, and skips nothing for it: a frozen Redis proves no entry too large', async () => {
+    const errors: unknown[] = [];
+    const store = engine({ onError: (error) => errors.push(error) });
+    const channel = createChannel(store, 'frozen replay');
+    const resume = await channel.publish({ data: 'had' });
+    const ids = [await channel.publish({ data: 'the largest one' }), await channel.publish({ data: 'last' })];
+    redis.server.pause();
+    expectTimedOut(
+      await settleWithin(store.read('frozen replay', resume, { count: 10, bytes: 10_000 }), BOUND),
+      'read',
+    );
+    redis.server.resume();
+    await connected(store);
+    const replayed = await firstValueFrom(
+      (await channel.subscribe({ lastEventId: resume })).pipe(take(2), toArray()),
+    );
+    expect(replayed.map((m) => (m as StoredMessage).id)).toEqual(ids);
+    expect(errors.filter((error) => String(error).includes('did not arrive'))).toEqual([]);
   });
 
   it('with partitions, retries watching a partition whose first watch timed out', async () => {

@@ -1,0 +1,155 @@
+import { compareStreamIds, parseStreamId } from '@rxsse/core/channel';
+import type { RedisClient } from './client.js';
+import type { TimedClient } from './deadline.js';
+import { RedisTimeoutError } from './errors.js';
+
+/** An entry that a replay's read timed out on: suspected, or proven, too large to arrive in time. */
+interface Large {
+  id: string;
+  /** Fetched alone (with the entry before it) and timed out again: it is skipped. */
+  proven: boolean;
+}
+
+/** The range of a page's `XRANGE`, as sent: `from` (inclusive) to `end`, at most `count` entries. */
+interface Range {
+  from: string;
+  end: string;
+  count: number;
+}
+
+/** Most streams with entries remembered: a few at most in practice, bounded all the same. */
+const MOST_STREAMS = 1000;
+/** Most entries remembered per stream. */
+const MOST_PER_STREAM = 16;
+
+/**
+ * The entries of one page read that it must not fetch with others, and what it fetched last: see
+ * {@link LargeEntries}.
+ */
+export interface PageEntries {
+  /** The first entry after `from` that timed a read out, if any. */
+  after(from: string): Large | undefined;
+  /** Told before each `XRANGE`. */
+  reading(from: string, end: string, count: number): void;
+  /** A suspected entry arrived in time, fetched alone: it is not too large. */
+  arrived(id: string): void;
+}
+
+/**
+ * The stream entries too large to arrive in a replay's read in time (a slow link), one stream entry
+ * at a time. After a read timed out over a connection that was up, a script (`EVAL`, which returns an
+ * id and a size, not entries) finds the largest entry of the `XRANGE` that timed out: suspected, the
+ * next page that reaches it ends before it, and the page after that fetches it alone with the entry
+ * before it. If that times out too (and Redis answers the script, so it is not frozen), it is proven:
+ * `onError` is told, and every replay that reaches it from then on is truncated there, instead of
+ * every resume over it failing for good. Until a read has timed out, this costs nothing.
+ */
+export class LargeEntries {
+  readonly #streams = new Map<string, Large[]>();
+
+  constructor(
+    private readonly commands: TimedClient,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  /** For one page read of `key`: the range it read last is kept for {@link timedOut}. */
+  page(key: string): PageEntries & Range {
+    const streams = this.#streams;
+    return {
+      from: '',
+      end: '',
+      count: 0,
+      after(from) {
+        const known = streams.get(key);
+        if (known === undefined) return undefined;
+        const start = parseStreamId(from)!;
+        return known.find((entry) => compareStreamIds(parseStreamId(entry.id)!, start) > 0);
+      },
+      reading(from, end, count) {
+        this.from = from;
+        this.end = end;
+        this.count = count;
+      },
+      arrived(id) {
+        const known = streams.get(key);
+        const left = known?.filter((entry) => entry.id !== id || entry.proven);
+        if (left?.length === 0) streams.delete(key);
+        else if (left !== undefined) streams.set(key, left);
+      },
+    };
+  }
+
+  /**
+   * A read of `key` timed out, connected, on `range`: asks Redis for its largest entry, and suspects
+   * it, or, if it was fetched alone as a suspect already, proves it. If Redis cannot say, nothing
+   * changes: `EVAL` refused goes to `onError`; no reply in time (Redis frozen), as the read's own
+   * failure says as much, does not.
+   */
+  async timedOut(key: string, range: Range): Promise<void> {
+    if (range.count === 0) return;
+    // The timeout dropped the connection: the script waits for the new one, rather than be the
+    // call that times out on a handshake Redis does not answer (frozen) and drop that one too.
+    if (!(await ready(this.commands.client, this.commands.timeoutMs))) return;
+    let reply: unknown;
+    try {
+      reply = await this.commands.run((client) =>
+        client.eval(LARGEST_ENTRY, { keys: [key], arguments: [range.from, range.end, String(range.count)] }),
+      );
+    } catch (error) {
+      if (!(error instanceof RedisTimeoutError)) this.onError(error);
+      return;
+    }
+    if (!Array.isArray(reply)) return;
+    const [id, size] = reply as [unknown, unknown];
+    // The page's own start is fetched by every page from it: nothing to leave out.
+    if (typeof id !== 'string' || typeof size !== 'number' || id === range.from) return;
+    const known = this.#streams.get(key) ?? [];
+    const entry = known.find((large) => large.id === id);
+    if (entry?.proven) return;
+    if (entry !== undefined) {
+      // Fetched alone, with the entry before it, and timed out again.
+      if (range.end !== id) return;
+      entry.proven = true;
+      this.onError(
+        new Error(
+          `Stream ${key} entry ${id} (${size} bytes) did not arrive in time for a replay, even alone: replays over it are truncated`,
+        ),
+      );
+      return;
+    }
+    if (known.length >= MOST_PER_STREAM) known.shift();
+    known.push({ id, proven: false });
+    known.sort((a, b) => compareStreamIds(parseStreamId(a.id)!, parseStreamId(b.id)!));
+    this.#streams.delete(key);
+    this.#streams.set(key, known);
+    if (this.#streams.size > MOST_STREAMS) this.#streams.delete(this.#streams.keys().next().value!);
+  }
+}
+
+/** Whether `client` is ready, or gets ready within `ms`: waits for a connection, never starts one. */
+function ready(client: RedisClient, ms: number): Promise<boolean> {
+  if (client.isReady) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (value: boolean) => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      resolve(value);
+    };
+    const onReady = () => done(true);
+    const timer = setTimeout(() => done(false), ms);
+    timer.unref();
+    client.on('ready', onReady);
+  });
+}
+
+/** The id and size (its fields' and values' bytes) of the largest entry of an `XRANGE`. */
+const LARGEST_ENTRY = `
+local largest, most = nil, -1
+for _, entry in ipairs(redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[2], 'COUNT', ARGV[3])) do
+  local size = 0
+  for _, part in ipairs(entry[2]) do size = size + #part end
+  if size > most then largest, most = entry[1], size end
+end
+if not largest then return nil end
+return { largest, most }
+`;
