@@ -69,7 +69,7 @@ describe('fastify over HTTP/2 (h2c): app.close()', () => {
       closed = true;
     });
     // The stream is destroyed at the deadline, and its session's connection with it.
-    await waitFor(() => closed, 2_000, 'app.close() to complete');
+    await waitFor(() => closed, 10_000, 'app.close() to complete');
     expect(group.size).toBe(0);
   });
 });

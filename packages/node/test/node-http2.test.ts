@@ -57,7 +57,7 @@ describe('closeStreamsOnServerClose on HTTP/2', () => {
       closed = true;
     });
     // The stream is destroyed at the deadline; the session may take as long again to say GOAWAY.
-    await waitFor(() => closed, 2_000, 'server.close() to complete');
+    await waitFor(() => closed, 10_000, 'server.close() to complete');
     expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
   });
 });
@@ -116,7 +116,7 @@ describe('closeStreamsOnServerClose on HTTP/2: a session that begins during the 
     session.on('error', () => {});
     onTestFinished(() => session.destroy());
     await once(session, 'connect');
-    await waitFor(() => closed, 2_000, 'server.close() to complete');
+    await waitFor(() => closed, 10_000, 'server.close() to complete');
   });
 
   it('drops its connection at the deadline when its client reads nothing, so server.close() completes', async () => {
