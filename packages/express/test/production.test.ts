@@ -5,7 +5,7 @@ import compression from 'compression';
 import express from 'express';
 import { concat, from, map, NEVER, Observable, range } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawClient, readFor, readUntil, waitFor } from '../../../test/support/clients.js';
+import { rawClient, readUntil, waitFor } from '../../../test/support/clients.js';
 import { type Nginx, startNginx } from '../../../test/support/nginx.js';
 import { closeStreamsOnServerClose, sse } from '../src/index.js';
 
@@ -37,7 +37,7 @@ describe('express in production setups', () => {
     const response = await fetch(`${url}/sse`, { headers: { 'accept-encoding': 'gzip' } });
     expect(response.headers.get('content-encoding')).toBeNull();
     await response.body?.cancel();
-    expect(await readFor(`${url}/sse`, 300)).toBe('data: hello\n\n');
+    expect(await readUntil(`${url}/sse`, (text) => text.includes('\n\n'), 5000)).toBe('data: hello\n\n');
   });
 
   it('streams live through nginx as a reverse proxy with its default buffering', async () => {
@@ -46,7 +46,9 @@ describe('express in production setups', () => {
     expect(response.headers.get('x-accel-buffering')).toBeNull();
     expect(response.headers.get('content-type')).toBe('text/event-stream');
     await response.body?.cancel();
-    expect(await readFor(`${nginx.url}/sse`, 500)).toBe('data: hello\n\n');
+    expect(await readUntil(`${nginx.url}/sse`, (text) => text.includes('\n\n'), 5000)).toBe(
+      'data: hello\n\n',
+    );
   });
 });
 
