@@ -109,7 +109,7 @@ export function describeAdapterContract(harness: AdapterHarness): void {
       if (text === '') text = new TextDecoder().decode((await reader.read()).value);
       expect(text).toMatch(/^data: \d+\n\n/);
       abort.abort();
-      await waitFor(() => source.counts.active === 0, 2000, 'unsubscribe');
+      await waitFor(() => source.counts.active === 0, 5000, 'unsubscribe');
     });
 
     it('unsubscribes from the source as soon as the stream sees the disconnect', async () => {
@@ -377,7 +377,7 @@ export function describeAdapterContract(harness: AdapterHarness): void {
       expect(pulled).toBe(settled);
       expect(settled * size).toBeLessThan(64 * 1024 * 1024);
       client.destroy();
-      await waitFor(() => finalized, 2000, 'the generator to be finalized');
+      await waitFor(() => finalized, 5000, 'the generator to be finalized');
       expect(closes.map((c) => c.reason)).toEqual(['client']);
     });
 

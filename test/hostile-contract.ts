@@ -356,7 +356,7 @@ export function describeHostileContract(harness: AdapterHarness): void {
       release();
       await waitFor(() => client.text.includes('retry: 5000'), 5000, 'the answer');
       // Before the server's keep-alive timeout (5 s): the connection is not left idle, holding close().
-      await waitFor(() => client.closed, 2500, 'the connection to close');
+      await waitFor(() => client.closed, 4000, 'the connection to close');
       await closed;
       expect(running.logged).toEqual([]);
     });
