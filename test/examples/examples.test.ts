@@ -3,10 +3,10 @@
 // on SIGTERM and exits cleanly.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { EventSource } from 'eventsource';
 import { afterEach, describe, expect, it } from 'vitest';
+import { freePorts } from '../support/ports.js';
 import { bunExecutable, denoExecutable } from '../support/runtimes.js';
 
 const examplesDir = new URL('../../examples/', import.meta.url);
@@ -74,25 +74,6 @@ function firstEvent(url: string): Promise<{ type: string; data: string; lastEven
   });
 }
 
-/** Whether `port` on 127.0.0.1 is free now (listened on, then closed). */
-function isFree(port: number): Promise<boolean> {
-  const probe = createServer();
-  return new Promise((resolve) => {
-    probe.once('error', () => resolve(false));
-    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-  });
-}
-
-/** A `PORT_BASE` whose next five ports are free: the demo takes base + 1 to base + 5. */
-async function freePortBase(): Promise<number> {
-  for (;;) {
-    const base = 20_000 + Math.floor(Math.random() * 40_000);
-    let free = true;
-    for (let port = base + 1; free && port <= base + 5; port++) free = await isFree(port);
-    if (free) return base;
-  }
-}
-
 describe('examples', () => {
   for (const name of Object.keys(EXAMPLES)) {
     it(`${name}: serves /sse, then stops on SIGTERM`, async () => {
@@ -112,7 +93,8 @@ describe('examples', () => {
 
 describe('the demo', () => {
   it('starts every Node example side by side, each serving /sse, and stops them all on SIGTERM', async () => {
-    const base = await freePortBase();
+    // The demo takes base + 1 to base + 5: ports from this worker's own slice, as every server's.
+    const base = (await freePorts(5)) - 1;
     const demo = spawn(process.execPath, ['demo.mjs'], {
       cwd: examplesDir,
       env: { ...process.env, PORT_BASE: String(base) },

@@ -23,18 +23,30 @@ const given = new Set<number>();
  * own slice of the range.
  */
 export async function freePort(): Promise<number> {
+  return freePorts(1);
+}
+
+/**
+ * `count` consecutive free ports, drawn as {@link freePort} draws one (a server that takes a range
+ * from a base, as the examples' demo does): the first of them.
+ */
+export async function freePorts(count: number): Promise<number> {
   for (;;) {
-    const port = START + Math.floor(Math.random() * SLICE);
-    if (given.has(port)) continue;
-    given.add(port);
-    const server = createServer();
-    const bound = await new Promise<boolean>((resolve) => {
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => resolve(true));
-    });
-    if (bound) {
-      await new Promise((resolve) => server.close(resolve));
-      return port;
-    }
+    const first = START + Math.floor(Math.random() * (SLICE - count + 1));
+    const ports = Array.from({ length: count }, (_, i) => first + i);
+    if (ports.some((port) => given.has(port))) continue;
+    for (const port of ports) given.add(port);
+    if ((await Promise.all(ports.map(bindable))).every(Boolean)) return first;
   }
+}
+
+/** Whether `port` on 127.0.0.1 can be bound now (it is, then closed again). */
+async function bindable(port: number): Promise<boolean> {
+  const server = createServer();
+  const bound = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  if (bound) await new Promise((resolve) => server.close(resolve));
+  return bound;
 }
