@@ -142,8 +142,11 @@ function ready(client: RedisClient, ms: number): Promise<boolean> {
   });
 }
 
-/** The id and size (its fields' and values' bytes) of the largest entry of an `XRANGE`. */
-const LARGEST_ENTRY = `
+/**
+ * The id and size (its fields' and values' bytes) of the largest entry of `XRANGE KEYS[1] ARGV[1]
+ * ARGV[2] COUNT ARGV[3]`, without the entries: what a read that timed out met.
+ */
+export const LARGEST_ENTRY = `
 local largest, most = nil, -1
 for _, entry in ipairs(redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[2], 'COUNT', ARGV[3])) do
   local size = 0

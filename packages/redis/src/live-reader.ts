@@ -3,6 +3,7 @@ import { ClientOfflineError, ErrorReply, MultiErrorReply } from 'redis';
 import type { RedisClient } from './client.js';
 import type { TimedClient } from './deadline.js';
 import { RedisTimeoutError } from './errors.js';
+import { LARGEST_ENTRY } from './large-entries.js';
 import { type Listened, listenOn } from './listeners.js';
 import { sleep } from './sleep.js';
 import type { Entry } from './stream-read.js';
@@ -504,7 +505,9 @@ export class LiveReader<T> {
     try {
       next = await this.#main.run((client) =>
         Promise.all(
-          topics.map((t) => client.eval(NEXT_ENTRY, { keys: [t.key], arguments: [`(${t.cursor!}`] })),
+          topics.map((t) =>
+            client.eval(LARGEST_ENTRY, { keys: [t.key], arguments: [`(${t.cursor!}`, '+', '1'] }),
+          ),
         ),
       );
     } catch (error) {
@@ -564,15 +567,6 @@ export class LiveReader<T> {
     }
   }
 }
-
-/** The id and size (its fields' and values' bytes) of a stream's first entry after `ARGV[1]`. */
-const NEXT_ENTRY = `
-local entry = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', 1)[1]
-if not entry then return nil end
-local size = 0
-for _, part in ipairs(entry[2]) do size = size + #part end
-return { entry[1], size }
-`;
 
 /** The id a topic's read checks is still in its stream. */
 function checkOf(topic: Topic<unknown>): string {
