@@ -23,7 +23,7 @@ export interface EventStreamParser {
  * at the id the client already has rather than `""`, so a reconnected stream whose first block has no
  * id keeps the resume point.
  *
- * @param maxLength - the most characters an event may hold (its data and the line being read);
+ * @param maxLength - the most characters an event may hold (its type, its data and the line being read);
  *   `feed` throws `SseEventError` past it.
  */
 export function createParser(
@@ -38,9 +38,10 @@ export function createParser(
   let type = '';
   let idBuffer = lastEventId;
   // Checked at every line end as well as at the end of a chunk: an event that ends in the chunk it
-  // began in is held whole too, and a larger one must not pass for having arrived at once.
+  // began in is held whole too, and a larger one must not pass for having arrived at once. Its type
+  // is held as long as its data, and delivered with it: a long one counts as much.
   const hold = (text: string) => {
-    if (text.length + data.length > maxLength)
+    if (text.length + data.length + type.length > maxLength)
       throw new SseEventError(undefined, `is longer than maxEventLength (${maxLength})`);
   };
 

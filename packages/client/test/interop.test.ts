@@ -152,6 +152,21 @@ describe('limits and resume points', () => {
     expect(client.error).toBeInstanceOf(SseEventError);
   });
 
+  it('counts the type of an event toward maxEventLength, as its data', async () => {
+    const { url } = await handWritten((_req, res) => {
+      res.writeHead(200, eventStream);
+      // The data line of each, "data: " included, is 506 characters: with a type of 494, 1000.
+      const event = (typeLength: number) => `event: ${'t'.repeat(typeLength)}\ndata: ${'x'.repeat(500)}\n\n`;
+      res.write(event(494) + event(495));
+    });
+    const client = record(fromEventSource(url, { maxEventLength: 1000 }));
+    await until(() => client.error !== undefined || client.values.length === 2, 'the error');
+    expect(client.values.map(({ type, data }) => [type.length, (data as string).length])).toEqual([
+      [494, 500],
+    ]);
+    expect((client.error as Error).message).toBe('An event is longer than maxEventLength (1000)');
+  });
+
   it('holds 16 Mi characters of one event by default, and no more', async () => {
     const limit = 16 * 2 ** 20;
     const line = `data: ${'x'.repeat(limit - 6)}`;
