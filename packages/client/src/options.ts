@@ -24,6 +24,11 @@ const RULES: [name: string, expected: string, test: (value: unknown) => boolean]
   ['onReconnect', 'a function', is('function')],
   ['method', 'a string', is('string')],
   ['resumeWhenHidden', 'a boolean', is('boolean')],
+  [
+    'credentials',
+    '"omit", "same-origin" or "include"',
+    (value) => ['omit', 'same-origin', 'include'].includes(value as string),
+  ],
   // `null` too: what `localStorage.getItem` returns for an id never stored.
   ['lastEventId', 'a string', (value) => value === null || is('string')(value)],
   [
@@ -56,7 +61,7 @@ export function checkOptions(options: unknown): void {
       throw new (index < 4 ? RangeError : TypeError)(`${name} must be ${expected}, got ${show(value)}`);
   });
   const unknown = Object.keys(given).filter(
-    (name) => given[name] !== undefined && name !== 'credentials' && !RULES.some(([known]) => known === name),
+    (name) => given[name] !== undefined && !RULES.some(([known]) => known === name),
   );
   if (unknown.length) throw new TypeError(`unknown options: ${unknown.join(', ')}`);
 }

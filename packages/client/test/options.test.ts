@@ -65,6 +65,11 @@ describe('fromEventSource options', () => {
     );
     expect(given({ method: 5 })).toThrow(new TypeError('method must be a string, got 5'));
     expect(given({ lastEventId: 7 })).toThrow(new TypeError('lastEventId must be a string, got 7'));
+    // fetch would refuse it at every attempt: a misspelt value ends no Observable at subscribe time.
+    expect(given({ credentials: 'includes' })).toThrow(
+      new TypeError('credentials must be "omit", "same-origin" or "include", got "includes"'),
+    );
+    expect(given({ credentials: true })).toThrow(/^credentials must be .*, got true$/);
     expect(given({ resumeWhenHidden: 'false' })).toThrow(
       new TypeError('resumeWhenHidden must be a boolean, got "false"'),
     );
