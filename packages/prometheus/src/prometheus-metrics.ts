@@ -26,7 +26,9 @@ export interface PrometheusMetrics extends StreamMetrics {
 /**
  * Registers rxsse's metrics and returns the hooks to pass as the `metrics` option. Called again with
  * the same registry, prefix and group (a hot reload, an app built per test), it returns the same
- * hooks; another group needs a prefix of its own. Metric names (with the default prefix):
+ * hooks; another group needs a prefix of its own, as does a registry that holds a metric of one of
+ * these names (refused, naming it, before anything is registered). Metric names (with the default
+ * prefix):
  *
  * | name | type | labels |
  * | --- | --- | --- |
@@ -60,20 +62,28 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
       `rxsse's metrics with prefix '${prefix}' are on this registry already, for another group: give each group a prefix of its own`,
     );
   }
-  const registers = [registry];
-  const counter = (name: string, help: string, labelNames: string[] = []) =>
-    new Counter({ name: prefix + name, help, labelNames, registers });
+  // Made unregistered, and registered together once no name is taken: one taken halfway would leave
+  // the metrics before it on the registry, its gauges reading live streams, and every call after fail.
+  const all: [name: string, metric: Counter | Gauge][] = [];
+  const counter = (name: string, help: string, labelNames: string[] = []) => {
+    const metric = new Counter({ name: prefix + name, help, labelNames, registers: [] });
+    all.push([prefix + name, metric]);
+    return metric;
+  };
 
   // Gauges are read at scrape time from the group, so the hot path never touches them.
   const gauge = (name: string, help: string, read: () => number) =>
-    new Gauge({
-      name: prefix + name,
-      help,
-      registers,
-      collect() {
-        this.set(read());
-      },
-    });
+    all.push([
+      prefix + name,
+      new Gauge({
+        name: prefix + name,
+        help,
+        registers: [],
+        collect() {
+          this.set(read());
+        },
+      }),
+    ]);
   gauge('connections_open', 'Open event streams.', () => group.size);
   gauge(
     'queued_bytes',
@@ -95,6 +105,12 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
   );
   const replays = counter('replays_total', 'Last-Event-ID replays, by outcome.', ['outcome']);
   for (const outcome of REPLAY_OUTCOMES) replays.inc({ outcome }, 0);
+  const taken = all.find(([name]) => registry.getSingleMetric(name));
+  if (taken)
+    throw new TypeError(
+      `A metric named '${taken[0]}' is on this registry already: give rxsse's metrics a prefix of their own`,
+    );
+  for (const [, metric] of all) registry.registerMetric(metric);
 
   const metrics: PrometheusMetrics = {
     opened: () => connections.inc(),

@@ -5,7 +5,7 @@ import { closeStreamsOnServerClose, sse } from '@rxsse/express';
 import { rxsse } from '@rxsse/fastify';
 import express from 'express';
 import Fastify from 'fastify';
-import { register as defaultRegistry, Registry } from 'prom-client';
+import { Counter, register as defaultRegistry, Registry } from 'prom-client';
 import { concat, from, interval, map, NEVER, range, throwError } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RawClient, rawClient, sleep, waitFor } from '../../../test/support/clients.js';
@@ -187,6 +187,20 @@ describe('prometheusMetrics called again on one registry', () => {
       /^rxsse's metrics with prefix 'rxsse_' are on this registry already, for another group: give each group a prefix of its own$/,
     );
     expect(await registry.getMetricsAsJSON()).toHaveLength(before);
+  });
+
+  it('refuses a registry that holds a metric of one of its names, naming it, and registers nothing', async () => {
+    const registry = new Registry();
+    // Not the first name it registers: the ones before it would stay, their gauges reading live streams.
+    new Counter({ name: 'rxsse_heartbeats_total', help: "the app's own", registers: [registry] });
+    expect(() => prometheusMetrics({ registry })).toThrow(
+      /^A metric named 'rxsse_heartbeats_total' is on this registry already: give rxsse's metrics a prefix of their own$/,
+    );
+    expect((await registry.getMetricsAsJSON()).map(({ name }) => name)).toEqual(['rxsse_heartbeats_total']);
+    // The way out it names works on the same registry.
+    prometheusMetrics({ registry, prefix: 'sse_' }).heartbeat();
+    expect(await registry.metrics()).toContain('sse_heartbeats_total 1\n');
+    expect(await registry.metrics()).not.toContain('rxsse_connections_open');
   });
 
   it('refuses a prefix that makes no valid metric name, naming it', () => {
