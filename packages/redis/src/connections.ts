@@ -65,8 +65,16 @@ export function openConnections(options: {
     return client;
   };
   if (options.cluster === undefined) {
-    const main = watched(createClient({ ...clientOptions, url: options.url, commandOptions }));
     let closed = false;
+    // node-redis's destroy() misses a socket still connecting: it goes on to its handshake, and once
+    // Redis answers stays open, owned by no one. Cut when it connects instead.
+    const owned = (client: RedisClient) => {
+      client.on('connect', () => {
+        if (closed) client.destroy();
+      });
+      return watched(client);
+    };
+    const main = owned(createClient({ ...clientOptions, url: options.url, commandOptions }));
     /** The latest `connect()`, settled either way. */
     let attempt: Promise<void>;
     /** A connect given up on: its end is no failure to report. */
@@ -87,7 +95,7 @@ export function openConnections(options: {
     connect();
     return {
       main,
-      reading: () => watched(main.duplicate({ disableOfflineQueue: true })),
+      reading: () => owned(main.duplicate({ disableOfflineQueue: true })),
       connecting: () => replacing,
       stalled: () => {
         if (closed || !main.isOpen) return;

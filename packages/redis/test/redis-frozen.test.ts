@@ -1,5 +1,8 @@
 // A frozen Redis (kill -STOP) keeps its connections open and answers nothing: node-redis's own
 // command timeout no longer applies to a command once it is written, so the engine bounds every call.
+
+import { lookup as dnsLookup } from 'node:dns';
+import type { LookupFunction } from 'node:net';
 import {
   type ChannelSource,
   ChannelUnavailableError,
@@ -60,6 +63,25 @@ function failureOf(source: ChannelSource): Promise<unknown> {
       complete: () => resolve('complete'),
     });
   });
+}
+
+/**
+ * A `lookup` for the engine's sockets that counts the connections they start, and holds back the
+ * one numbered `held` (its TCP connect not begun) until `release()`.
+ */
+function heldLookup(held: number) {
+  let release: (() => void) | undefined;
+  const counter = {
+    started: 0,
+    release: () => release?.(),
+    lookup: ((hostname, options, callback) => {
+      counter.started++;
+      const resolve = () => dnsLookup(hostname, options, callback);
+      if (counter.started === held) release = resolve;
+      else resolve();
+    }) as LookupFunction,
+  };
+  return counter;
 }
 
 /** The TCP sockets this process has open. */
@@ -181,5 +203,29 @@ describe('redisEngine with Redis frozen (SIGSTOP)', () => {
     await until(() => sockets() === 1, 'no socket of the engine left');
     redis.server.resume();
     await pending;
+  });
+
+  it('leaves no socket once closed while the connection replacing one whose handshake went unanswered connects', async () => {
+    const errors: unknown[] = [];
+    const connects = heldLookup(3);
+    const store = engine({
+      url: `redis://localhost:${redis.server.port}`,
+      clientOptions: { socket: { lookup: connects.lookup } },
+      onError: (error) => errors.push(error),
+    });
+    await connected(store);
+    await until(() => sockets() === 2, "the fixture's socket and the engine's");
+    redis.server.pause();
+    // The first timeout replaces the connection, whose handshake Redis never answers; a read that
+    // times out once that handshake is as old drops it too, and the third connection starts.
+    while (connects.started < 3) await store.read('t', '0-0', { count: 1, bytes: 100 }).catch(() => {});
+    const reported = errors.length;
+    expect(await settleWithin(store.close(), BOUND)).toEqual({ value: undefined });
+    connects.release();
+    await until(() => sockets() === 1, 'no socket of the engine left');
+    redis.server.resume();
+    const own = await redis.raw.clientId();
+    expect((await redis.raw.clientList()).filter((client) => client.id !== own)).toEqual([]);
+    expect(errors.slice(reported)).toEqual([]);
   });
 });

@@ -143,6 +143,15 @@ describe('redisEngine connections', () => {
     },
   );
 
+  it('leaves no connection when closed at once, while its first one still connects', async () => {
+    await engine().close();
+    // Long enough for a connection left behind to finish its handshake and stay.
+    for (let waited = 0; waited < 300; waited += 20) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await connections()).toBe(0);
+    }
+  });
+
   it('lets a publish under way finish when closed while Redis answers', async () => {
     const store = engine();
     await store.append('closing', { data: 'first' });
