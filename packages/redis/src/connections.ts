@@ -187,6 +187,10 @@ export function openConnections(options: {
       closed = true;
       stop.abort();
       refresh.close();
+      // A connect that destroy() cut short still opens the node connections of the slot map it
+      // was reading, and leaves them open: closed again once it has ended.
+      const cut = () => cluster.destroy();
+      if (!connected) connecting?.then(cut, cut);
     },
   };
 }

@@ -117,6 +117,24 @@ describe('redisEngine on Redis Cluster', () => {
     expect(errors).toEqual([]);
   });
 
+  it('leaves no connection when closed at once, while it discovers the cluster', async () => {
+    const name = 'closed-at-once';
+    await redis.engine({ clientOptions: { name }, onError: () => {} }).close();
+    // Long enough for the discovery to end and connect to every master, as it does when left to.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const lists = await Promise.all(
+      redis.cluster.rootNodes.map(({ url }) =>
+        redis.cluster.cli(Number(new URL(url).port), 'CLIENT', 'LIST'),
+      ),
+    );
+    expect(
+      lists
+        .join('')
+        .split('\n')
+        .filter((line) => line.includes(` name=${name} `)),
+    ).toEqual([]);
+  });
+
   it('never sends a call that gave up waiting for the first connect', async () => {
     const direct = redis.engine();
     const before = await direct.append('user-3', { data: 'before' });
