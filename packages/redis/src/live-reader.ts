@@ -35,6 +35,11 @@ export interface LiveReaderOptions<T> {
    * after each (re)connect: one Redis only, as on a Cluster a failover changes the node too.
    */
   identify: boolean;
+  /**
+   * The reading client is one connection, not a Cluster's: its connect goes on after `destroy()`
+   * until its socket has connected.
+   */
+  single: boolean;
 }
 
 interface Topic<T> extends Listened<EntryListener<T>> {
@@ -117,6 +122,8 @@ export class LiveReader<T> {
   #unidentified: boolean;
   /** Restarts are told by `run_id`: until Redis refuses `INFO` for good (an ACL without it). */
   #identify: boolean;
+  /** The reading connection's socket connected since it last closed or failed. */
+  #socketUp = false;
 
   readonly #main: TimedClient;
   readonly #reading: TimedClient;
@@ -136,9 +143,16 @@ export class LiveReader<T> {
     const failed = () => {
       this.#suspect = true;
       this.#unidentified = this.#identify;
+      this.#socketUp = false;
     };
     reading.client.on('error', failed);
     reading.client.on('node-error', failed);
+    reading.client.on('connect', () => {
+      this.#socketUp = true;
+    });
+    reading.client.on('end', () => {
+      this.#socketUp = false;
+    });
   }
 
   /**
@@ -253,7 +267,7 @@ export class LiveReader<T> {
           this.#unidentified = this.#identify;
           // The read may still be pending: a new connection leaves no stale reply in the way.
           if (error instanceof RedisTimeoutError) {
-            this.#reading.client.destroy();
+            this.#drop();
             this.#count = Math.max(1, Math.floor(this.#count / 2));
           }
           if (wrongType(error)) this.#refused = true;
@@ -275,9 +289,19 @@ export class LiveReader<T> {
     try {
       await this.#reading.run(client.connect());
     } catch (error) {
-      if (!client.isReady) client.destroy();
+      if (!client.isReady) this.#drop();
       throw error;
     }
+  }
+
+  /**
+   * Drops the reading connection, unless its socket is still connecting: destroy() would miss that
+   * socket, and the next loop's connect run beside it, the replies of both read as one. That connect
+   * is left to node-redis, whose connect timeout bounds it.
+   */
+  #drop(): void {
+    if (this.options.single && !this.#socketUp) return;
+    this.#reading.client.destroy();
   }
 
   /**

@@ -152,6 +152,7 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
       onError,
       decode,
       identify: options.cluster === undefined,
+      single: options.cluster === undefined,
     });
     readers.push(reader);
     return reader;

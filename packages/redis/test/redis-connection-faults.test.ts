@@ -1,6 +1,8 @@
 // Faults a frozen Redis cannot show, made by a proxy between the engine and Redis: one connection cut
 // off silently (a dead route, a peer gone without a reset), which carries nothing and never errors,
 // so what was sent on it is lost; or one connection's replies late while the others flow.
+import { lookup as dnsLookup } from 'node:dns';
+import type { LookupFunction } from 'node:net';
 import {
   ChannelUnavailableError,
   createChannel,
@@ -8,6 +10,7 @@ import {
   type StoredMessage,
 } from '@rxsse/core/channel';
 import { until } from '@rxsse/core/testing';
+import { ClientOfflineError } from 'redis';
 import { firstValueFrom, type Subscription, take, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisEngineError, RedisTimeoutError } from '../src/index.js';
@@ -46,6 +49,45 @@ describe('redisEngine with its connections cut off', () => {
     await until(() => seen.events.length === 2, 'the event on a new connection');
     stop();
     expect(seen.ids()).toEqual([before, during]);
+  });
+
+  it('waits out a live connection whose connect outlasts the timeout, rather than open a second beside it', async () => {
+    // The live connection is the second the engine starts: its address comes once released.
+    let started = 0;
+    let release: (() => void) | undefined;
+    const lookup = ((hostname, options, callback) => {
+      started++;
+      const resolve = () => dnsLookup(hostname, options, callback);
+      if (started === 2) release = resolve;
+      else resolve();
+    }) as LookupFunction;
+    const errors: unknown[] = [];
+    const store = redis.engine({
+      url: `redis://localhost:${redis.server.port}`,
+      clientOptions: { socket: { lookup } },
+      onError: (error) => errors.push(error),
+    });
+    await connected(store);
+    const seen = recorder();
+    const stop = await store.listen('slow', seen.listener);
+    await until(
+      () => errors.some((error) => error instanceof RedisTimeoutError && !error.connected),
+      'the live connect timing out',
+    );
+    release!();
+    const ids = [await store.append('slow', { data: 'a' })];
+    await until(() => seen.events.length === 1, 'the first event');
+    ids.push(await store.append('slow', { data: 'b' }));
+    await until(() => seen.events.length === 2, 'the second event');
+    stop();
+    expect(seen.ids()).toEqual(ids);
+    // One connection for commands, one for live reads: no other one's replies in the way.
+    const own = await redis.raw.clientId();
+    expect((await redis.raw.clientList()).filter((client) => client.id !== own)).toHaveLength(2);
+    // The reads it could not make meanwhile are told as such, and nothing else.
+    expect(
+      errors.filter((error) => !(error instanceof RedisTimeoutError || error instanceof ClientOfflineError)),
+    ).toEqual([]);
   });
 
   it('replaces a live connection cut off before it was ready', async () => {
