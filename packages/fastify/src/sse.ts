@@ -2,7 +2,11 @@ import type { Server } from 'node:http';
 import {
   checkShutdownOptions,
   type EventSourceLike,
+  endIterator,
+  isAbortOf,
+  isThenable,
   type MessageEvent,
+  madeIterator,
   overStreamOptions,
   type ResolvedStreamOptions,
   resolveStreamOptions,
@@ -107,18 +111,24 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
         perCall.set(callOptions, resolved);
       }
       copyReplyHeaders(this);
-      const stream = await openEventStream(this.request.raw, this.raw, produce, resolved, report);
+      const stream = await openEventStream(
+        this.request.raw,
+        this.raw,
+        (context: EventContext) => unlessTimedOut(this, context, produce(context), report),
+        resolved,
+        report,
+      );
       // An async route that neither returns nor awaits reply.sse() resolves first, and Fastify
       // answers it with an empty reply while the producer runs: the stream found its response
-      // ended. Sending again gets Fastify's own warning, which names the fix (`return reply`). Not
-      // when the route's `handlerTimeout` answered (its signal aborted then): the route is right.
-      // Read only here, since reading it makes one; Fastify 5 releases before `handlerTimeout` have none.
-      if (stream?.closeReason === 'client' && this.sent && !this.request.signal?.aborted) return this.send();
+      // ended. Sending again gets Fastify's own warning, which names the fix (`return reply`).
+      if (stream?.closeReason === 'client' && this.sent) return this.send();
     } catch (error) {
       // A producer that throws before the first byte (or options out of range) is Fastify's to
       // answer, like any other route, and never a rejection: a route may call reply.sse() without
       // awaiting it.
       if (!this.sent && !this.raw.headersSent) return this.send(asError(error));
+      // Fastify answered and logged its handlerTimeout already.
+      if (error === handlerTimedOut(this)) return;
       // Fastify answers nothing once the route hijacked the reply (it only warns), and destroys a
       // response whose headers went out, another stream's: the error is logged here, and a client
       // not answered yet gets its 500 rather than an open connection.
@@ -130,6 +140,43 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
     this.hijack();
   });
 };
+
+/**
+ * A producer still pending when the route's `handlerTimeout` fired had its request answered by
+ * Fastify (a 503, logged as the route's failure), as a producer that failed: no stream began, so
+ * none is counted, least of all as the client's close, and the source is never subscribed (an
+ * iterator it made is returned).
+ */
+function unlessTimedOut<S>(
+  reply: FastifyReply,
+  context: EventContext,
+  produced: S | Promise<S>,
+  report: (error: unknown) => void,
+) {
+  if (!isThenable(produced)) return produced;
+  return Promise.resolve(produced).then(
+    (source) => {
+      const timeout = handlerTimedOut(reply);
+      if (timeout === undefined) return source;
+      endIterator(madeIterator(source), report);
+      throw timeout;
+    },
+    (error: unknown) => {
+      // Only the abort Fastify's answer caused: a failure of the producer's own is still its.
+      const timeout = handlerTimedOut(reply);
+      throw timeout !== undefined && (error === timeout || isAbortOf(error, context.signal))
+        ? timeout
+        : error;
+    },
+  );
+}
+
+/** The error of the route's `handlerTimeout`, once Fastify answered it. */
+function handlerTimedOut(reply: FastifyReply): unknown {
+  // Only once Fastify answered: reading the signal makes one where no handlerTimeout did.
+  const reason: unknown = reply.sent ? reply.request.signal?.reason : undefined;
+  return (reason as { code?: unknown } | undefined)?.code === 'FST_ERR_HANDLER_TIMEOUT' ? reason : undefined;
+}
 
 /**
  * Fastify takes only an `Error` given to `reply.send()` for one: any other object goes out as a 200

@@ -1,0 +1,107 @@
+import Fastify from 'fastify';
+import { NEVER } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import { rawClient, waitFor } from '../../../test/support/clients.js';
+import { fastifyLogStream } from '../../../test/support/logged.js';
+import { recording } from '../../../test/support/recording.js';
+import { rxsse } from '../src/index.js';
+
+describe("fastify reply.sse() and Fastify's handlerTimeout", () => {
+  it('counts no stream, and subscribes no source, when handlerTimeout answered before the producer settled', async () => {
+    const logged: string[] = [];
+    const { options, closes } = recording();
+    const app = Fastify({ handlerTimeout: 1, logger: { level: 'error', stream: fastifyLogStream(logged) } });
+    await app.register(rxsse, options);
+    let resolveSource!: () => void;
+    const producing = new Promise<void>((resolve) => (resolveSource = resolve));
+    let subscribed = 0;
+    let iteratorReturned = false;
+    const settled: Promise<unknown>[] = [];
+    app.get('/observable', (_req, reply) => {
+      const streaming = reply.sse(async () => {
+        await producing;
+        return {
+          subscribe: () => {
+            subscribed++;
+            return { unsubscribe() {} };
+          },
+        } as never;
+      });
+      settled.push(streaming);
+      return streaming;
+    });
+    app.get('/iterator', (_req, reply) => {
+      const streaming = reply.sse(async () => {
+        await producing;
+        return {
+          [Symbol.asyncIterator]() {
+            return this;
+          },
+          next: () => new Promise<never>(() => {}),
+          return: async () => {
+            iteratorReturned = true;
+            return { done: true, value: undefined };
+          },
+        } as never;
+      });
+      settled.push(streaming);
+      return streaming;
+    });
+    // A producer that gave its own signal to a fetch fails with its abort once Fastify answered.
+    app.get('/signal', (_req, reply) => {
+      const streaming = reply.sse(
+        ({ signal }) =>
+          new Promise<never>((_resolve, reject) =>
+            signal.addEventListener('abort', () => reject(signal.reason)),
+          ),
+      );
+      settled.push(streaming);
+      return streaming;
+    });
+    // A failure of the producer's own after the timeout is still logged.
+    app.get('/failing', (_req, reply) => {
+      const streaming = reply.sse(async () => {
+        await producing;
+        throw new Error('the database is down');
+      });
+      settled.push(streaming);
+      return streaming;
+    });
+    const url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
+    try {
+      for (const path of ['/observable', '/iterator', '/signal', '/failing']) {
+        const response = await fetch(`${url}${path}`);
+        await response.arrayBuffer();
+        expect(response.status).toBe(503);
+      }
+      resolveSource();
+      await waitFor(() => settled.length === 4, 5000, 'the four routes');
+      await Promise.all(settled);
+      await waitFor(() => iteratorReturned, 5000, 'the iterator returned');
+      expect(subscribed).toBe(0);
+      expect(closes.map(({ reason }) => reason)).toEqual([]);
+      // Fastify logged its own timeout once a request; rxsse adds only the producer's own failure.
+      const ours = logged.filter((line) => line.includes('rxsse'));
+      expect(ours).toHaveLength(1);
+      expect(ours[0]).toContain('the database is down');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("cuts a stream quiet for longer than Fastify's connectionTimeout as a client close: Node drops the socket", async () => {
+    const { options, closes } = recording({ heartbeat: false });
+    const app = Fastify({ connectionTimeout: 200 });
+    await app.register(rxsse, options);
+    app.get('/sse', (_req, reply) => reply.sse(NEVER));
+    const url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
+    try {
+      const client = await rawClient(`${url}/sse`, { read: true });
+      await waitFor(() => closes.length > 0, 5000, 'the stream to close');
+      await client.done;
+      expect(closes.map(({ reason }) => reason)).toEqual(['client']);
+    } finally {
+      await app.close();
+    }
+  });
+});
