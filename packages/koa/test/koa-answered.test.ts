@@ -1,0 +1,122 @@
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Router from '@koa/router';
+import Koa from 'koa';
+import { afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../../../test/support/clients.js';
+import { recording } from '../../../test/support/recording.js';
+import { sse } from '../src/index.js';
+
+const servers: Server[] = [];
+afterEach(() => {
+  for (const server of servers.splice(0)) {
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
+describe('koa: a middleware in front that answers while the handler still sets up', () => {
+  it('counts no stream and subscribes no source, as for a handler that failed, instead of a client close', async () => {
+    const { options, closes } = recording();
+    const logged: unknown[] = [];
+    const app = new Koa();
+    app.on('error', (error) => logged.push(error));
+    // A timeout middleware: it answers with a 503 once `late` resolves, if the route has not.
+    let late!: () => void;
+    const timedOut = new Promise<void>((resolve) => (late = resolve));
+    let entered = 0;
+    app.use(async (ctx, next) => {
+      entered++;
+      await Promise.race([next(), timedOut]);
+      if (!ctx.res.headersSent) {
+        ctx.status = 503;
+        ctx.body = 'timed out';
+      }
+    });
+    let resolveSource!: () => void;
+    const producing = new Promise<void>((resolve) => (resolveSource = resolve));
+    let subscribed = 0;
+    let iteratorReturned = false;
+    const settled: Promise<void>[] = [];
+    const pending = (work: () => Promise<unknown>) => {
+      const done = work();
+      settled.push(
+        done.then(
+          () => undefined,
+          () => undefined,
+        ),
+      );
+      return done;
+    };
+    const router = new Router();
+    router.get(
+      '/observable',
+      sse(
+        () =>
+          pending(async () => {
+            await producing;
+            return {
+              subscribe: () => {
+                subscribed++;
+                return { unsubscribe() {} };
+              },
+            };
+          }) as never,
+        options,
+      ),
+    );
+    router.get(
+      '/iterator',
+      sse(
+        () =>
+          pending(async () => {
+            await producing;
+            return {
+              [Symbol.asyncIterator]() {
+                return this;
+              },
+              next: () => new Promise<never>(() => {}),
+              return: async () => {
+                iteratorReturned = true;
+                return { done: true, value: undefined };
+              },
+            };
+          }) as never,
+        options,
+      ),
+    );
+    // A handler that gave its signal to a fetch fails with its abort once the response ended.
+    router.get(
+      '/signal',
+      sse(
+        (_ctx, { signal }) =>
+          pending(async () => {
+            await producing;
+            if (!signal.aborted) await once(signal, 'abort');
+            throw signal.reason;
+          }) as never,
+        options,
+      ),
+    );
+    app.use(router.routes());
+    const server = createServer(app.callback());
+    servers.push(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const responses = ['/observable', '/iterator', '/signal'].map((path) => fetch(`${url}${path}`));
+    await waitFor(() => settled.length === 3 && entered === 3, 5000, 'the three handlers');
+    late();
+    for (const response of await Promise.all(responses)) {
+      expect(response.status).toBe(503);
+      expect(await response.text()).toBe('timed out');
+    }
+    resolveSource();
+    await Promise.all(settled);
+    expect(closes.map(({ reason }) => reason)).toEqual([]);
+    expect(subscribed).toBe(0);
+    await waitFor(() => iteratorReturned, 5000, 'the iterator returned');
+    expect(logged).toEqual([]);
+  });
+});
