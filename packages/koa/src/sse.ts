@@ -32,7 +32,7 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
   return async (ctx) => {
     // A handler that throws before the first byte is Koa's to answer, like any other middleware;
     // later errors go where Koa reports its own, `app.on('error')`.
-    const report = (error: unknown) => ctx.app.emit('error', asError(error), ctx);
+    const report = (error: unknown) => ctx.app.emit('error', asError(error, ctx.app), ctx);
     // A client that goes away is the stream's normal 'client' close, not an app error. Koa hears
     // of it from the request's start, as its connection's error (a reset, a reset HTTP/2 stream,
     // bytes that are not HTTP), while an async handler runs too. Only that error is the client's:
@@ -90,12 +90,18 @@ function unlessAnswered<S>(
 
 /**
  * Koa's default error listener throws on anything but an Error, and the stream would swallow that
- * throw: a value that is not one is wrapped as Koa wraps what a middleware throws.
+ * throw: a value that is not one is wrapped as Koa wraps what a middleware throws. That listener
+ * also skips an error that says its client was told (`expose`, a 404: `ctx.throw(401)`), as Koa's
+ * answer tells a middleware's; a stream's client, its 200 long sent, was told nothing. When it is
+ * the app's only listener it gets a copy that says no such thing, with the error as its `cause`.
  */
-function asError(error: unknown): Error {
-  if (error instanceof Error || Object.prototype.toString.call(error) === '[object Error]')
+function asError(error: unknown, app: Context['app']): Error {
+  if (!(error instanceof Error || Object.prototype.toString.call(error) === '[object Error]'))
+    return new Error(format('non-error thrown: %j', error));
+  const { status, expose, message, stack } = error as Error & { status?: unknown; expose?: unknown };
+  if (!(status === 404 || expose) || app.listeners('error').some((listener) => listener !== app.onerror))
     return error as Error;
-  return new Error(format('non-error thrown: %j', error));
+  return Object.assign(new Error(message, { cause: error }), { stack });
 }
 
 /** How Node reports a client that went away, over HTTP/1 and HTTP/2 (a reset stream or session). */

@@ -348,6 +348,45 @@ describe("koa's own error log", () => {
     }
     expect(logged.join('\n')).toContain('non-error thrown: "database went away"');
   });
+
+  it("prints a stream error Koa would take as told to the client (ctx.throw(401) in a generator), since the stream's client was told nothing", async () => {
+    const logged: string[] = [];
+    const app = new Koa();
+    // A generator's body runs once the stream began: its ctx.throw() cannot answer the client.
+    app.use(
+      sse(async function* (ctx) {
+        yield { data: 'first' };
+        ctx.throw(401, 'token expired');
+      }),
+    );
+    const url = await listen(app);
+    const restore = captureConsoleErrors(logged);
+    try {
+      const response = await fetch(`${url}/`);
+      expect(await response.text()).toBe('data: first\n\n');
+      await waitFor(() => logged.length > 0, 5000, 'the log');
+    } finally {
+      restore();
+    }
+    expect(logged.join('\n')).toContain('token expired');
+  });
+
+  it('hands an app listener of its own the error as it was thrown', async () => {
+    const heard: unknown[] = [];
+    const app = new Koa();
+    app.on('error', (error) => heard.push(error));
+    app.use(
+      sse(async function* (ctx) {
+        yield { data: 'first' };
+        ctx.throw(401, 'token expired');
+      }),
+    );
+    const url = await listen(app);
+    expect(await (await fetch(`${url}/`)).text()).toBe('data: first\n\n');
+    await waitFor(() => heard.length > 0, 5000, 'the error');
+    expect(heard).toHaveLength(1);
+    expect(heard[0]).toMatchObject({ status: 401, message: 'token expired', expose: true });
+  });
 });
 
 describe('koa route options', () => {
