@@ -98,6 +98,8 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
     const { log } = this.request;
     const report = (error: unknown) => log.error({ err: error }, 'rxsse: event stream failed');
     servers.note((this.request.raw.socket as { server?: object } | null)?.server);
+    // A route still running when its handlerTimeout answered it: that answer stands.
+    if (handlerTimedOut(this) !== undefined) return;
     try {
       // Inside the try: per-call options out of range are an error reply too, not a rejection.
       let resolved = defaults;

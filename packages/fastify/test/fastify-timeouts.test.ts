@@ -89,6 +89,39 @@ describe("fastify reply.sse() and Fastify's handlerTimeout", () => {
     }
   });
 
+  it('runs no producer and counts no stream when the route calls reply.sse() once handlerTimeout answered', async () => {
+    const logged: string[] = [];
+    const { options, closes } = recording();
+    const app = Fastify({ handlerTimeout: 1, logger: { level: 'error', stream: fastifyLogStream(logged) } });
+    await app.register(rxsse, options);
+    let release!: () => void;
+    const late = new Promise<void>((resolve) => (release = resolve));
+    let produced = 0;
+    let streaming: Promise<void> | undefined;
+    app.get('/sse', async (_req, reply) => {
+      await late;
+      streaming = reply.sse(() => {
+        produced++;
+        return NEVER;
+      });
+      return streaming;
+    });
+    const url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
+    try {
+      const response = await fetch(`${url}/sse`);
+      await response.arrayBuffer();
+      expect(response.status).toBe(503);
+      release();
+      await waitFor(() => streaming !== undefined, 5000, 'the route to call reply.sse()');
+      await streaming;
+      expect(produced).toBe(0);
+      expect(closes.map(({ reason }) => reason)).toEqual([]);
+      expect(logged.filter((line) => line.includes('rxsse'))).toEqual([]);
+    } finally {
+      await app.close();
+    }
+  });
+
   it("cuts a stream quiet for longer than Fastify's connectionTimeout as a client close: Node drops the socket", async () => {
     const { options, closes } = recording({ heartbeat: false });
     const app = Fastify({ connectionTimeout: 200 });
