@@ -30,6 +30,9 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
   checkEventHandler(handler, 'sse');
   const resolved = resolveStreamOptions(options);
   return async (ctx) => {
+    // A middleware in front (a timeout's race) answered while the ones before this ran: that
+    // answer stands, and no handler runs for it.
+    if (ctx.res.writableEnded) return;
     // A handler that throws before the first byte is Koa's to answer, like any other middleware;
     // later errors go where Koa reports its own, `app.on('error')`.
     const report = (error: unknown) => ctx.app.emit('error', asError(error, ctx.app), ctx);

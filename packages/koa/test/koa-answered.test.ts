@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import Koa from 'koa';
+import { of } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../../../test/support/clients.js';
 import { recording } from '../../../test/support/recording.js';
@@ -118,5 +119,53 @@ describe('koa: a middleware in front that answers while the handler still sets u
     expect(subscribed).toBe(0);
     await waitFor(() => iteratorReturned, 5000, 'the iterator returned');
     expect(logged).toEqual([]);
+  });
+
+  it('runs no handler and counts no stream when the middleware in front answered before the route was reached', async () => {
+    const { options, closes } = recording();
+    const app = new Koa();
+    let late!: () => void;
+    const timedOut = new Promise<void>((resolve) => (late = resolve));
+    app.use(async (ctx, next) => {
+      await Promise.race([next(), timedOut]);
+      if (!ctx.res.headersSent) {
+        ctx.status = 503;
+        ctx.body = 'timed out';
+      }
+    });
+    // A slow step before the route: the answer comes while it runs.
+    let release!: () => void;
+    const slow = new Promise<void>((resolve) => (release = resolve));
+    let reached = false;
+    app.use(async (_ctx, next) => {
+      reached = true;
+      await slow;
+      await next();
+    });
+    let ran = 0;
+    let routeDone: Promise<void> | undefined;
+    const route = sse(() => {
+      ran++;
+      return of({ data: 'first' });
+    }, options);
+    app.use((ctx, next) => {
+      routeDone = route(ctx, next) as Promise<void>;
+      return routeDone;
+    });
+    const server = createServer(app.callback());
+    servers.push(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const responding = fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    await waitFor(() => reached, 5000, 'the slow step');
+    late();
+    const response = await responding;
+    expect(response.status).toBe(503);
+    expect(await response.text()).toBe('timed out');
+    release();
+    await waitFor(() => routeDone !== undefined, 5000, 'the route');
+    await routeDone;
+    expect(ran).toBe(0);
+    expect(closes.map(({ reason }) => reason)).toEqual([]);
   });
 });
