@@ -1,8 +1,11 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { concat, from, throwError } from 'rxjs';
+import { concat, from, Observable, throwError } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { fetchBytes, waitFor } from '../../../test/support/clients.js';
 import { captureConsoleErrors } from '../../../test/support/logged.js';
+import { recording } from '../../../test/support/recording.js';
 import { serveForSuite } from '../../../test/support/suite-server.js';
 import { closeStreamsOnServerClose, sse } from '../src/index.js';
 
@@ -64,5 +67,67 @@ describe('express sse() on a mounted router', () => {
     }
     expect(logged[0]).toMatch(/^rxsse: event stream GET \/api\/broken failed: Error: database went away/);
     expect(logged[0]).not.toContain('secret');
+  });
+});
+
+describe('express sse() behind a timeout middleware that answers while the handler sets up', () => {
+  it('counts no stream and subscribes no source, instead of a client close', async () => {
+    const { options, closes } = recording();
+    let late!: () => void;
+    const timedOut = new Promise<void>((resolve) => (late = resolve));
+    let release!: () => void;
+    const producing = new Promise<void>((resolve) => (release = resolve));
+    let entered = 0;
+    let subscribed = 0;
+    const app = express();
+    // A timeout's race, as `connect-timeout` answers: a 503 once `late`, if the route has not.
+    app.use((_req, res, next) => {
+      void timedOut.then(() => {
+        if (!res.headersSent) res.status(503).send('timed out');
+      });
+      next();
+    });
+    app.get(
+      '/slow',
+      sse(async () => {
+        entered++;
+        await producing;
+        return new Observable(() => {
+          subscribed++;
+        });
+      }, options),
+    );
+    // A handler that gave its signal to a fetch fails with its abort once the response ended.
+    app.get(
+      '/signal',
+      sse(async (_req, { signal }) => {
+        entered++;
+        if (!signal.aborted) await once(signal, 'abort');
+        throw signal.reason;
+      }, options),
+    );
+    const logged: unknown[] = [];
+    app.use((error: unknown, _req: express.Request, _res: express.Response, next: express.NextFunction) => {
+      logged.push(error);
+      next(error);
+    });
+    const server = app.listen(0, '127.0.0.1');
+    try {
+      await once(server, 'listening');
+      const { port } = server.address() as AddressInfo;
+      const responses = ['/slow', '/signal'].map((path) => fetch(`http://127.0.0.1:${port}${path}`));
+      await waitFor(() => entered === 2, 5000, 'both handlers');
+      late();
+      for (const response of await Promise.all(responses)) {
+        expect([response.status, await response.text()]).toEqual([503, 'timed out']);
+      }
+      release();
+      // The handler and the stream's setup settle in microtasks: a macrotask later, both have.
+      await new Promise(setImmediate);
+      expect([closes.map(({ reason }) => reason), subscribed, logged]).toEqual([[], 0, []]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });

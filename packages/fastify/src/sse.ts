@@ -2,11 +2,7 @@ import type { Server } from 'node:http';
 import {
   checkShutdownOptions,
   type EventSourceLike,
-  endIterator,
-  isAbortOf,
-  isThenable,
   type MessageEvent,
-  madeIterator,
   overStreamOptions,
   type ResolvedStreamOptions,
   resolveStreamOptions,
@@ -113,17 +109,11 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
         perCall.set(callOptions, resolved);
       }
       copyReplyHeaders(this);
-      const stream = await openEventStream(
-        this.request.raw,
-        this.raw,
-        (context: EventContext) => unlessTimedOut(this, context, produce(context), report),
-        resolved,
-        report,
-      );
+      const stream = await openEventStream(this.request.raw, this.raw, produce, resolved, report);
       // An async route that neither returns nor awaits reply.sse() resolves first, and Fastify
       // answers it with an empty reply while the producer runs: the stream found its response
-      // ended. Sending again gets Fastify's own warning, which names the fix (`return reply`).
-      if (stream?.closeReason === 'client' && this.sent) return this.send();
+      // answered. Sending again gets Fastify's own warning, which names the fix (`return reply`).
+      if (stream === null && handlerTimedOut(this) === undefined) return this.send();
     } catch (error) {
       // A producer that throws before the first byte (or options out of range) is Fastify's to
       // answer, like any other route, and never a rejection: a route may call reply.sse() without
@@ -142,36 +132,6 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
     this.hijack();
   });
 };
-
-/**
- * A producer still pending when the route's `handlerTimeout` fired had its request answered by
- * Fastify (a 503, logged as the route's failure), as a producer that failed: no stream began, so
- * none is counted, least of all as the client's close, and the source is never subscribed (an
- * iterator it made is returned).
- */
-function unlessTimedOut<S>(
-  reply: FastifyReply,
-  context: EventContext,
-  produced: S | Promise<S>,
-  report: (error: unknown) => void,
-) {
-  if (!isThenable(produced)) return produced;
-  return Promise.resolve(produced).then(
-    (source) => {
-      const timeout = handlerTimedOut(reply);
-      if (timeout === undefined) return source;
-      endIterator(madeIterator(source), report);
-      throw timeout;
-    },
-    (error: unknown) => {
-      // Only the abort Fastify's answer caused: a failure of the producer's own is still its.
-      const timeout = handlerTimedOut(reply);
-      throw timeout !== undefined && (error === timeout || isAbortOf(error, context.signal))
-        ? timeout
-        : error;
-    },
-  );
-}
 
 /** The error of the route's `handlerTimeout`, once Fastify answered it. */
 function handlerTimedOut(reply: FastifyReply): unknown {

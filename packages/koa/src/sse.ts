@@ -1,16 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import { format } from 'node:util';
-import {
-  checkEventHandler,
-  type EventContext,
-  endIterator,
-  isAbortOf,
-  isThenable,
-  type MessageEvent,
-  madeIterator,
-  resolveStreamOptions,
-  type StreamOptions,
-} from '@rxsse/core';
+import { checkEventHandler, type MessageEvent, resolveStreamOptions, type StreamOptions } from '@rxsse/core';
 import { type EventHandler, openEventStream } from '@rxsse/node';
 import type { Context, Middleware } from 'koa';
 
@@ -30,9 +20,6 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
   checkEventHandler(handler, 'sse');
   const resolved = resolveStreamOptions(options);
   return async (ctx) => {
-    // A middleware in front (a timeout's race) answered while the ones before this ran: that
-    // answer stands, and no handler runs for it.
-    if (ctx.res.writableEnded) return;
     // A handler that throws before the first byte is Koa's to answer, like any other middleware;
     // later errors go where Koa reports its own, `app.on('error')`.
     const report = (error: unknown) => ctx.app.emit('error', asError(error, ctx.app), ctx);
@@ -46,49 +33,10 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
     ctx.onerror = (error) => {
       if (!(isDisconnect(error) && connectionErrors.has(error as object))) onerror.call(ctx, error);
     };
-    try {
-      await openEventStream(
-        ctx.req,
-        ctx.res,
-        (context) => unlessAnswered(ctx, context, handler(ctx, context), report),
-        resolved,
-        report,
-      );
-    } catch (error) {
-      if (error !== ANSWERED) throw error;
-    }
+    await openEventStream(ctx.req, ctx.res, (context) => handler(ctx, context), resolved, report);
     // The stream owns the Node response from here on; Koa must not write a body of its own.
     ctx.respond = false;
   };
-}
-
-/** What stands for a source whose request a middleware in front answered while the handler ran. */
-const ANSWERED = { answered: true };
-
-/**
- * A middleware in front (a timeout's race) may answer while an async handler still runs: the
- * response ended, with the client still there. No stream began, so none is counted, least of all
- * as the client's close, and the source is never subscribed (an iterator it made is returned). A
- * failure of the handler's own is still thrown, for Koa; only its signal's abort, which that answer
- * caused, is not.
- */
-function unlessAnswered<S>(
-  ctx: Context,
-  context: EventContext,
-  produced: S | Promise<S>,
-  report: (error: unknown) => void,
-) {
-  if (!isThenable(produced)) return produced;
-  return Promise.resolve(produced).then(
-    (source) => {
-      if (!ctx.res.writableEnded) return source;
-      endIterator(madeIterator(source), report);
-      throw ANSWERED;
-    },
-    (error: unknown) => {
-      throw ctx.res.writableEnded && isAbortOf(error, context.signal) ? ANSWERED : error;
-    },
-  );
 }
 
 /**

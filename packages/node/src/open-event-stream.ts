@@ -6,6 +6,7 @@ import {
   type EventStream,
   endIterator,
   HandlerSetup,
+  isAbortOf,
   type MessageEvent,
   madeIterator,
   pickLastEventId,
@@ -36,8 +37,10 @@ export type { EventContext, EventHandler } from '@rxsse/core';
  *
  * A response already being written (another stream's, or the route's own) is refused the same
  * way, with an Error and left untouched, whether it began before the call or while `produce` ran:
- * writing it would fail, and that failure would end its owner's response. One that already ended
- * is the client's close, as a connection gone.
+ * writing it would fail, and that failure would end its owner's response. One that another answered
+ * (a timeout's race in front of the route, Fastify's `handlerTimeout`) resolves to `null`: no stream
+ * began, so none is counted, least of all as the client's close; `produce` is not run when that
+ * answer came first, and what it settles with once the answer came is never subscribed.
  *
  * Errors no `onError` takes go to `report`: by default `console.error`, with the method and path.
  */
@@ -47,8 +50,9 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
   produce: (context: EventContext) => EventSourceLike<M> | Promise<EventSourceLike<M>>,
   options: ResolvedStreamOptions,
   report: ErrorReporter = consoleReporter(req),
-): Promise<EventStream | undefined> {
+): Promise<EventStream | null | undefined> {
   if (beingSent(res)) throw new ResponseBeingSentError();
+  if (res.writableEnded) return null;
   const sink = new NodeSink(req, res);
   if (req.method === 'HEAD') {
     sink.open(sseHeaders(sink.http2, options.headers), removedHeaders(options.headers, sink.http2));
@@ -72,12 +76,15 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
       }),
     );
   } catch (error) {
+    // The answer that ended the response aborted the handler's signal too: that is no failure.
+    if (res.writableEnded && isAbortOf(error, sink.signal)) return null;
     return setup.failed(error);
   }
-  // Started by another writer while the handler ran: its source is never subscribed, and an
-  // iterator it made is returned, as a listener it holds would otherwise leak.
-  if (beingSent(res)) {
+  // Started, or answered, by another writer while the handler ran: its source is never subscribed,
+  // and an iterator it made is returned, as a listener it holds would otherwise leak.
+  if (beingSent(res) || res.writableEnded) {
     endIterator(madeIterator(source), (error) => setup.reportError(error));
+    if (res.writableEnded) return null;
     throw new ResponseBeingSentError();
   }
   return setup.start(source, isClosing(req, options));
