@@ -15,6 +15,8 @@ type Source = EventSourceLike<MessageEvent<unknown>>;
 export class Handoff {
   /** Resolves once a run of the method has returned a source; never rejects (see above). */
   readonly source: Promise<Source>;
+  /** What the check threw for a result that is no source, so it can be told from the method's own throws. */
+  refusal: unknown;
   #settle!: (source: Source) => void;
   #released = false;
   #waiting: (() => void)[] = [];
@@ -30,7 +32,14 @@ export class Handoff {
    * A result that fails (or is no source) rejects into the chain only.
    */
   async take(result: unknown, check: (value: unknown) => Source): Promise<unknown> {
-    const source = check(await result);
+    const value = await result;
+    let source: Source;
+    try {
+      source = check(value);
+    } catch (error) {
+      this.refusal = error;
+      throw error;
+    }
     this.#settle(source);
     return isSubscribable(source) ? this.#held(source) : new Observable(() => {});
   }

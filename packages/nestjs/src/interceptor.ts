@@ -56,7 +56,8 @@ export class RxsseInterceptor implements NestInterceptor {
     copyReplyHeaders(res, rawRes);
     let chain: NestChain | undefined;
     const produce = (streamContext: Parameters<typeof openHandoff>[1]) => {
-      const nest = new NestChain(next, openHandoff(req, streamContext), this.#alone(context));
+      const handoff = openHandoff(req, streamContext);
+      const nest = new NestChain(next, handoff, this.#alone(context));
       chain = nest;
       // The client left, now or before the chain ran, or a shutdown dropped the connection at its
       // deadline. The abort rejects the setup as a handler that heeds its signal would. The signal
@@ -76,9 +77,10 @@ export class RxsseInterceptor implements NestInterceptor {
           return source;
         },
         (error: unknown) => {
-          // The answer that closed the response (Fastify's `handlerTimeout`) also ended the chain;
-          // any other failure is Nest's to answer, or to log.
-          if (error === streamContext.signal.reason) answered();
+          // The answer that closed the response (Fastify's `handlerTimeout`) also ended the chain,
+          // and a method that answered through `@Res()` owes no source; any other failure is
+          // Nest's to answer, or to log.
+          if (error === streamContext.signal.reason || error === handoff.refusal) answered();
           throw error;
         },
       );

@@ -262,6 +262,17 @@ class EventsController {
     return from([{ data: 'never sent' }]);
   }
 
+  // Answers through @Res() and returns nothing, as a method that takes the response over does.
+  @RxSse('answered-void')
+  answeredVoid(
+    @Res() res: {
+      status?(code: number): { send(body: unknown): void };
+      code?(code: number): { send(body: unknown): void };
+    },
+  ): void {
+    (res.code ?? res.status)!.call(res, 204).send(undefined);
+  }
+
   @RxSse('answered-by-guard')
   @UseGuards(AnsweringGuard)
   answeredByGuard(): Observable<MessageEvent> {
@@ -343,6 +354,16 @@ describe.each<Platform>(['express', 'fastify'])(
       await waitFor(() => server!.logged.length > 0, 5000, 'the report');
       expect(server!.logged.splice(0)).toEqual([
         expect.stringMatching(/^RxsseResponseSentError: @RxSse\(\) route GET \/answered .*@Res\(\)/),
+      ]);
+    });
+
+    it('keeps an answer the method gave through @Res() and returned nothing for, and logs that no stream was sent on it', async () => {
+      const url = await start();
+      const { response } = await fetchBytes(`${url}/answered-void`, { signal: AbortSignal.timeout(5000) });
+      expect(response.status).toBe(204);
+      await waitFor(() => server!.logged.length > 0, 5000, 'the report');
+      expect(server!.logged.splice(0)).toEqual([
+        expect.stringMatching(/^RxsseResponseSentError: @RxSse\(\) route GET \/answered-void .*@Res\(\)/),
       ]);
     });
 
