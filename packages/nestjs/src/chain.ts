@@ -1,7 +1,7 @@
 import type { CallHandler } from '@nestjs/common';
 import { type EventSourceLike, type MessageEvent, SOURCE_HEADERS, type WithSourceHeaders } from '@rxsse/core';
 import { Observable, type Subscriber, type Subscription } from 'rxjs';
-import { type Handoff, isSubscribable } from './handoff.js';
+import { type Handoff, isSubscribable, teardownOf } from './handoff.js';
 
 type Source = EventSourceLike<MessageEvent<unknown>>;
 type Delivery = (target: Subscriber<unknown>) => void;
@@ -97,11 +97,8 @@ export class NestChain {
   #direct(source: Observable<MessageEvent<unknown>>, headers: SourceHeaders): Source {
     return this.#streamed(headers, (target) => {
       // The stream's own subscriber, as is: a synchronous source sees it closed at once.
-      const subscription = source.subscribe(target);
-      return () => {
-        subscription.unsubscribe();
-        this.#subscription?.unsubscribe();
-      };
+      target.add(teardownOf(source.subscribe(target)));
+      return () => this.#subscription?.unsubscribe();
     });
   }
 

@@ -1,6 +1,6 @@
 import type { EventSourceLike, MessageEvent } from '@rxsse/core';
 import type { EventContext } from '@rxsse/node';
-import { Observable, type Subscriber, type Unsubscribable } from 'rxjs';
+import { Observable, type Subscriber, type TeardownLogic, type Unsubscribable } from 'rxjs';
 
 type Source = EventSourceLike<MessageEvent<unknown>>;
 
@@ -52,16 +52,12 @@ export class Handoff {
 
   #held(source: Observable<MessageEvent<unknown>>): Observable<MessageEvent<unknown>> {
     return new Observable((subscriber: Subscriber<MessageEvent<unknown>>) => {
-      let subscription: Unsubscribable | undefined;
       // Subscribing with the subscriber itself, so a synchronous source sees it closed at once.
       const start = () => {
-        if (!subscriber.closed) subscription = source.subscribe(subscriber);
+        if (!subscriber.closed) subscriber.add(teardownOf(source.subscribe(subscriber)));
       };
       if (this.#released) start();
       else this.#waiting.push(start);
-      // An rxjs source tears down with the subscriber; any other Observable only through its own
-      // subscription.
-      return () => subscription?.unsubscribe();
     });
   }
 }
@@ -69,6 +65,18 @@ export class Handoff {
 /** An Observable (rxjs or any other with `subscribe`), as the core tells it from an AsyncIterable. */
 export function isSubscribable(source: Source): source is Observable<MessageEvent<unknown>> {
   return typeof (source as Partial<Observable<unknown>>).subscribe === 'function';
+}
+
+/**
+ * What an Observable's `subscribe()` returned, as rxjs takes a teardown: an rxjs source tears down
+ * with the subscriber, any other only through what it returned, which may be a subscription, a
+ * function (as hand-written ones return) or nothing.
+ */
+export function teardownOf(returned: unknown): TeardownLogic {
+  if (typeof returned === 'function') return returned as () => void;
+  if (typeof (returned as Partial<Unsubscribable> | null)?.unsubscribe === 'function')
+    return returned as Unsubscribable;
+  return undefined;
 }
 
 const handoffs = new WeakMap<object, Handoff>();

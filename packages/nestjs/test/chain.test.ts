@@ -14,7 +14,7 @@ import {
   UseInterceptors,
 } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
-import type { MessageEvent } from '@rxsse/core';
+import type { CloseReason, MessageEvent } from '@rxsse/core';
 import { createChannel, memoryEngine } from '@rxsse/core/channel';
 import {
   catchError,
@@ -156,24 +156,35 @@ class Shouts implements NestInterceptor {
  * An Observable that is not rxjs's (as zen-observable or a hand-written one): it tears down only
  * through the subscription it returns.
  */
-function foreignObservable(events: MessageEvent[]) {
+function foreignObservable(
+  events: MessageEvent[],
+  returns: 'subscription' | 'function' | 'nothing' = 'subscription',
+) {
   const counts = { active: 0 };
   const observable = {
     subscribe(observer: { next(event: MessageEvent): void }) {
       counts.active++;
       for (const event of events) observer.next(event);
-      return {
-        unsubscribe: () => {
-          counts.active--;
-        },
+      const teardown = () => {
+        counts.active--;
       };
+      if (returns === 'function') return teardown;
+      if (returns === 'nothing') return undefined;
+      return { unsubscribe: teardown };
     },
   };
   return { counts, observable };
 }
+/** The reasons the streams of those Observables closed with. */
+const streamCloses: CloseReason[] = [];
+const recordClose = { onClose: (reason: CloseReason) => void streamCloses.push(reason) };
 const foreign = {
   alone: foreignObservable([{ data: 'from elsewhere' }]),
   intercepted: foreignObservable([{ data: 'from elsewhere' }]),
+  function: foreignObservable([{ data: 'from elsewhere' }], 'function'),
+  functionIntercepted: foreignObservable([{ data: 'from elsewhere' }], 'function'),
+  nothing: foreignObservable([{ data: 'from elsewhere' }], 'nothing'),
+  nothingIntercepted: foreignObservable([{ data: 'from elsewhere' }], 'nothing'),
 };
 
 const calls = { method: 0 };
@@ -255,6 +266,29 @@ class ChainController {
   @UseInterceptors(PassesOn)
   foreignIntercepted() {
     return foreign.intercepted.observable;
+  }
+
+  // Observables that return a teardown function, or nothing, from subscribe().
+  @RxSse('foreign-function', recordClose)
+  foreignFunction() {
+    return foreign.function.observable;
+  }
+
+  @RxSse('foreign-function-intercepted', recordClose)
+  @UseInterceptors(PassesOn)
+  foreignFunctionIntercepted() {
+    return foreign.functionIntercepted.observable;
+  }
+
+  @RxSse('foreign-nothing', recordClose)
+  foreignNothing() {
+    return foreign.nothing.observable;
+  }
+
+  @RxSse('foreign-nothing-intercepted', recordClose)
+  @UseInterceptors(PassesOn)
+  foreignNothingIntercepted() {
+    return foreign.nothingIntercepted.observable;
   }
 
   @RxSse('named')
@@ -463,6 +497,26 @@ describe.each<Platform>(['express', 'fastify'])(
         client.destroy();
         await waitFor(() => counts.active === 0, 5000, `the unsubscription of /${path}`);
       }
+    });
+
+    it('runs the teardown function an Observable returns from subscribe() when the client leaves, and takes one that returns nothing without an error, with or without an interceptor', async () => {
+      const url = await start();
+      for (const [path, { counts }] of [
+        ['foreign-function', foreign.function],
+        ['foreign-function-intercepted', foreign.functionIntercepted],
+        ['foreign-nothing', foreign.nothing],
+        ['foreign-nothing-intercepted', foreign.nothingIntercepted],
+      ] as const) {
+        const closes = streamCloses.length;
+        const active = counts.active;
+        const client = await rawClient(`${url}/${path}`, { read: true });
+        await waitFor(() => client.text.includes('data: from elsewhere\n\n'), 5000, `the event of /${path}`);
+        client.destroy();
+        await waitFor(() => streamCloses.length > closes, 5000, `the close of /${path}`);
+        // Nothing tears down an Observable that returned nothing: only the function's count falls.
+        expect(counts.active - active, path).toBe(path.startsWith('foreign-function') ? 0 : 1);
+      }
+      // The afterEach hook checks that nothing was logged.
     });
 
     it('stops a synchronous source behind an interceptor at the overflow close', async () => {
