@@ -103,9 +103,18 @@ export class RxsseInterceptor implements NestInterceptor {
     return from(opened).pipe(mergeMap(() => NEVER));
   }
 
-  /** Moves this interceptor before the app's other global ones, so it runs outside them all. */
+  /**
+   * Moves this interceptor before the app's other global ones, so it runs outside them all.
+   * @throws {TypeError} when another `RxsseModule` of the app has its own: each would stream on the
+   *   same response, and every request would fail with the other's `RxsseResponseSentError`.
+   */
   runFirst(): void {
     const interceptors = this.config.getGlobalInterceptors();
+    if (interceptors.some((each) => each instanceof RxsseInterceptor && each !== this)) {
+      throw new TypeError(
+        "RxsseModule is imported more than once in this app, with other options: import RxsseModule.forRoot() once, in the root module, and give a route's own options to @RxSse('path', options)",
+      );
+    }
     const index = interceptors.indexOf(this);
     if (index > 0) interceptors.unshift(...interceptors.splice(index, 1));
   }

@@ -623,6 +623,16 @@ describe.each<Platform>(['express', 'fastify'])(
       expect(body.length).toBe(0);
     });
 
+    it('refuses to start an app that imports RxsseModule a second time, with options of its own, naming the fix', async () => {
+      class FeatureModule {}
+      Module({ imports: [RxsseModule.forRoot({ heartbeat: 5_000 })] })(FeatureModule);
+      class TwiceModule {}
+      Module({ imports: [RxsseModule.forRoot(), FeatureModule] })(TwiceModule);
+      await expect(startNest(TwiceModule, platform, [])).rejects.toThrow(
+        /^RxsseModule is imported more than once in this app.*import RxsseModule\.forRoot\(\) once, in the root module/,
+      );
+    });
+
     it('sends CORS headers of app.enableCors()', async () => {
       class CorsModule {}
       Module({ imports: [AppModule] })(CorsModule);
