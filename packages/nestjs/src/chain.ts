@@ -25,8 +25,10 @@ export class NestChain {
   #streaming = false;
   #settled = false;
   #abandon!: (reason: unknown) => void;
+  readonly #handoff: Handoff;
 
   constructor(next: CallHandler, handoff: Handoff, alone = false) {
+    this.#handoff = handoff;
     let answered!: () => void;
     let failed!: (error: unknown) => void;
     // Interceptors may answer, or fail, without the method; and the method's own failure arrives
@@ -75,6 +77,8 @@ export class NestChain {
    */
   abandon(reason: unknown): void {
     if (this.#settled) return;
+    // Nest's pipes may still run: their promise goes on, and the method must not run after them.
+    this.#handoff.abandoned = { reason };
     this.#subscription?.unsubscribe();
     this.#abandon(reason);
   }

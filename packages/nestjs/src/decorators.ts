@@ -60,6 +60,8 @@ export function RxSse(path?: string | string[], options?: RxSseRouteOptions): Me
       if (req === undefined) return original.apply(this, args);
       const handoff = findHandoff(req as object);
       if (!handoff) throw new RxsseModuleMissingError(route);
+      // The response closed while Nest's pipes ran: the method would run for no one.
+      if (handoff.abandoned) throw handoff.abandoned.reason;
       // What the method throws goes out through Nest's chain, as any route's exception.
       return handoff.take(original.apply(this, args.slice(0, requestIndex)), checkEventSource);
     };

@@ -17,6 +17,8 @@ export class Handoff {
   readonly source: Promise<Source>;
   /** What the check threw for a result that is no source, so it can be told from the method's own throws. */
   refusal: unknown;
+  /** Set once the response closed before the method's source was known: why. */
+  abandoned: { reason: unknown } | undefined;
   #settle!: (source: Source) => void;
   #released = false;
   #waiting: (() => void)[] = [];

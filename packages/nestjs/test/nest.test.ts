@@ -17,6 +17,7 @@ import {
   type MessageEvent as NestMessageEvent,
   NotFoundException,
   ParseIntPipe,
+  type PipeTransform,
   Query,
   Res,
   Sse,
@@ -60,6 +61,19 @@ class SlowGuard implements CanActivate {
       slowGuard.release = resolve;
     });
     return true;
+  }
+}
+
+/** A pipe that checks a parameter against something slow (a lookup), released by the test. */
+const slowPipe = { release: () => {}, entered: 0, method: 0 };
+@Injectable()
+class SlowPipe implements PipeTransform {
+  async transform(value: unknown): Promise<unknown> {
+    slowPipe.entered++;
+    await new Promise<void>((resolve) => {
+      slowPipe.release = resolve;
+    });
+    return value;
   }
 }
 
@@ -125,6 +139,7 @@ const chat = createChannel(memoryEngine(), 'chat');
 const { options: recorded, closes } = recording();
 const guardedSubscriptions = counted(NEVER as Observable<MessageEvent>);
 const { options: guardedRecorded, closes: guardedCloses } = recording();
+const { options: pipedRecorded, closes: pipedCloses } = recording();
 
 @Controller()
 @UseFilters(TeapotFilter)
@@ -140,6 +155,12 @@ class EventsController {
   @UseGuards(DeniedGuard)
   guarded(): Observable<MessageEvent> {
     return from([{ data: 'secret' }]);
+  }
+
+  @RxSse('slow-pipe', pipedRecorded)
+  slowPiped(@Query('topic', SlowPipe) topic: string): Observable<MessageEvent> {
+    slowPipe.method++;
+    return from([{ data: topic }]);
   }
 
   @RxSse('slow-guard', guardedRecorded)
@@ -457,6 +478,20 @@ describe.each<Platform>(['express', 'fastify'])(
       expect(subscriptions.counts.subscribed).toBe(0);
       // Nest's chain (its interceptors) is released too.
       await waitFor(() => chains.finalized === before.finalized + 1, 5000, 'the chain to end');
+    });
+
+    it('never runs the method when the client left while a pipe of its parameters ran', async () => {
+      const url = await start();
+      const before = { closes: pipedCloses.length, entered: slowPipe.entered, method: slowPipe.method };
+      const client = await rawClient(`${url}/slow-pipe?topic=news`, { read: true });
+      await waitFor(() => slowPipe.entered === before.entered + 1, 5000, 'the pipe');
+      client.destroy();
+      await waitFor(() => pipedCloses.length === before.closes + 1, 5000, 'the close');
+      expect(pipedCloses.at(-1)!.reason).toBe('client');
+      slowPipe.release();
+      // The method would run in the microtasks that follow the pipe's.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(slowPipe.method).toBe(before.method);
     });
 
     it('opens no stream when the client left while a guard ran', async () => {
