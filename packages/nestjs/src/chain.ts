@@ -1,5 +1,12 @@
 import type { CallHandler } from '@nestjs/common';
-import { type EventSourceLike, type MessageEvent, SOURCE_HEADERS, type WithSourceHeaders } from '@rxsse/core';
+import {
+  type EventSourceLike,
+  endIterator,
+  type MessageEvent,
+  madeIterator,
+  SOURCE_HEADERS,
+  type WithSourceHeaders,
+} from '@rxsse/core';
 import { Observable, type Subscriber, type Subscription } from 'rxjs';
 import { type Handoff, isSubscribable, teardownOf } from './handoff.js';
 
@@ -27,8 +34,18 @@ export class NestChain {
   #abandon!: (reason: unknown) => void;
   readonly #handoff: Handoff;
 
-  constructor(next: CallHandler, handoff: Handoff, alone = false) {
+  constructor(
+    next: CallHandler,
+    handoff: Handoff,
+    alone = false,
+    report: (error: unknown) => void = () => {},
+  ) {
     this.#handoff = handoff;
+    // A source the method returns once the response closed goes to no stream: an iterator it made
+    // (a listener it registered) is ended, as the other adapters end a late handler's.
+    void handoff.source.then((source) => {
+      if (handoff.abandoned) endIterator(madeIterator(source), report);
+    });
     let answered!: () => void;
     let failed!: (error: unknown) => void;
     // Interceptors may answer, or fail, without the method; and the method's own failure arrives

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { EventEmitter, on } from 'node:events';
 import {
   type ArgumentsHost,
   applyDecorators,
@@ -134,6 +135,10 @@ const nestAccepts = ['hello', 'two\nlines', { data: { n: 1 } }];
 const bareValues = [...nestAccepts, 42, true];
 
 const setup = { release: () => {}, started: 0 };
+/** A method that waits, then returns an iterator that listens to `ticks` from its creation on. */
+const ticks = new EventEmitter();
+const lateIterator = { release: () => {}, started: 0, returned: 0 };
+const { options: lateRecorded, closes: lateCloses } = recording();
 const subscriptions = counted(NEVER as Observable<MessageEvent>);
 const chat = createChannel(memoryEngine(), 'chat');
 const { options: recorded, closes } = recording();
@@ -202,6 +207,17 @@ class EventsController {
   @RxSse('count')
   count(@Query('n', ParseIntPipe) n: number): Observable<MessageEvent> {
     return from(Array.from({ length: n }, (_, i) => ({ data: String(i) })));
+  }
+
+  @RxSse('late-iterator', lateRecorded)
+  async lateIterator(): Promise<AsyncIterable<MessageEvent>> {
+    lateIterator.started++;
+    await new Promise<void>((resolve) => {
+      lateIterator.release = resolve;
+    });
+    const iterator = on(ticks, 'tick') as AsyncIterable<never>;
+    lateIterator.returned++;
+    return iterator;
   }
 
   @RxSse('slow-setup', recorded)
@@ -478,6 +494,23 @@ describe.each<Platform>(['express', 'fastify'])(
       expect(subscriptions.counts.subscribed).toBe(0);
       // Nest's chain (its interceptors) is released too.
       await waitFor(() => chains.finalized === before.finalized + 1, 5000, 'the chain to end');
+    });
+
+    it('ends the iterator a method returns once its client left, so the listener it holds goes', async () => {
+      const url = await start();
+      const before = {
+        closes: lateCloses.length,
+        started: lateIterator.started,
+        returned: lateIterator.returned,
+      };
+      const client = await rawClient(`${url}/late-iterator`, { read: true });
+      await waitFor(() => lateIterator.started === before.started + 1, 5000, 'the setup');
+      client.destroy();
+      await waitFor(() => lateCloses.length === before.closes + 1, 5000, 'the close');
+      expect(lateCloses.at(-1)!.reason).toBe('client');
+      lateIterator.release();
+      await waitFor(() => lateIterator.returned === before.returned + 1, 5000, 'the iterator');
+      await waitFor(() => ticks.listenerCount('tick') === 0, 5000, 'the listener to go');
     });
 
     it('never runs the method when the client left while a pipe of its parameters ran', async () => {
