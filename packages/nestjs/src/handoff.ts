@@ -1,6 +1,6 @@
 import type { EventSourceLike, MessageEvent } from '@rxsse/core';
 import type { EventContext } from '@rxsse/node';
-import { Observable, type Subscriber, type TeardownLogic, type Unsubscribable } from 'rxjs';
+import { from, Observable, type Subscriber, type TeardownLogic, type Unsubscribable } from 'rxjs';
 
 type Source = EventSourceLike<MessageEvent<unknown>>;
 
@@ -43,7 +43,9 @@ export class Handoff {
       throw error;
     }
     this.#settle(source);
-    return isSubscribable(source) ? this.#held(source) : new Observable(() => {});
+    // An AsyncIterable streams as is, unless an interceptor's events came first: the stream then
+    // takes the chain, and the iterable's events must come through it.
+    return this.#held(isSubscribable(source) ? source : from(source));
   }
 
   /** Lets held sources subscribe; the stream calls this once it is open. */

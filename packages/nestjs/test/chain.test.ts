@@ -226,6 +226,13 @@ class ChainController {
     return from([{ data: 'hello' }]);
   }
 
+  @RxSse('greeted-iterable')
+  @UseInterceptors(Greets)
+  async *greetedIterable(): AsyncGenerator<MessageEvent> {
+    yield { data: 'hello' };
+    yield { data: 'again' };
+  }
+
   @RxSse('gated')
   @UseInterceptors(WaitsForGate)
   gated(): Observable<MessageEvent> {
@@ -437,6 +444,14 @@ describe.each<Platform>(['express', 'fastify'])(
       await waitFor(() => client.text.endsWith('\r\n0\r\n\r\n'), 5000, 'the end of the stream');
       client.destroy();
       expect(client.text).toMatch(/data: welcome\n\n[\s\S]*data: hello\n\n/);
+    });
+
+    it("streams the method's AsyncIterable after an interceptor's events from before it, and ends with it", async () => {
+      const url = await start();
+      const client = await rawClient(`${url}/greeted-iterable`, { read: true });
+      await waitFor(() => client.text.endsWith('\r\n0\r\n\r\n'), 5000, 'the end of the stream');
+      client.destroy();
+      expect(client.text).toMatch(/data: welcome\n\n[\s\S]*data: hello\n\n[\s\S]*data: again\n\n/);
     });
 
     it("ends Nest's chain when the client leaves while an interceptor holds the request, and never runs the method", async () => {
