@@ -21,8 +21,9 @@ type SourceHeaders = WithSourceHeaders[typeof SOURCE_HEADERS];
  * no other interceptor is bound to the route (`alone`): then it streams as is, since each event
  * would only pass a few rxjs operators of Nest's on the way (a fan-out to 500 clients spent twice
  * the CPU of the plain adapters there). An AsyncIterable streams as is, pulled only as fast as the
- * client reads, unless the chain's events came first: then it follows them through the chain. A bare value the Observable emits (a string, a number) is the data of an event, as
- * with `@Sse()`: the module's options say `bareValues: 'data'`.
+ * client reads, unless the chain's events came first: then it follows them through the chain. A
+ * bare value the Observable emits (a string, a number) is the data of an event, as with `@Sse()`:
+ * the module's options say `bareValues: 'data'`.
  */
 export class NestChain {
   readonly source: Promise<Source>;
