@@ -326,10 +326,25 @@ describe('koa middleware in front of the stream', () => {
 });
 
 describe("koa's own error log", () => {
-  it('prints a stream error that is not an Error, as Koa prints one a middleware throws', async () => {
+  /** What Koa's default listener prints for a route that sends `first`, then fails. */
+  async function printedAfterFirst(middleware: Koa.Middleware): Promise<string> {
     const logged: string[] = [];
     const app = new Koa();
-    app.use(
+    app.use(middleware);
+    const url = await listen(app);
+    const restore = captureConsoleErrors(logged);
+    try {
+      const response = await fetch(`${url}/`);
+      expect(await response.text()).toBe('data: first\n\n');
+      await waitFor(() => logged.length > 0, 5000, 'the log');
+    } finally {
+      restore();
+    }
+    return logged.join('\n');
+  }
+
+  it('prints a stream error that is not an Error, as Koa prints one a middleware throws', async () => {
+    const printed = await printedAfterFirst(
       sse(() =>
         concat(
           of({ data: 'first' }),
@@ -337,38 +352,18 @@ describe("koa's own error log", () => {
         ),
       ),
     );
-    const url = await listen(app);
-    const restore = captureConsoleErrors(logged);
-    try {
-      const response = await fetch(`${url}/`);
-      expect(await response.text()).toBe('data: first\n\n');
-      await waitFor(() => logged.length > 0, 5000, 'the log');
-    } finally {
-      restore();
-    }
-    expect(logged.join('\n')).toContain('non-error thrown: "database went away"');
+    expect(printed).toContain('non-error thrown: "database went away"');
   });
 
   it("prints a stream error Koa would take as told to the client (ctx.throw(401) in a generator), since the stream's client was told nothing", async () => {
-    const logged: string[] = [];
-    const app = new Koa();
     // A generator's body runs once the stream began: its ctx.throw() cannot answer the client.
-    app.use(
+    const printed = await printedAfterFirst(
       sse(async function* (ctx) {
         yield { data: 'first' };
         ctx.throw(401, 'token expired');
       }),
     );
-    const url = await listen(app);
-    const restore = captureConsoleErrors(logged);
-    try {
-      const response = await fetch(`${url}/`);
-      expect(await response.text()).toBe('data: first\n\n');
-      await waitFor(() => logged.length > 0, 5000, 'the log');
-    } finally {
-      restore();
-    }
-    expect(logged.join('\n')).toContain('token expired');
+    expect(printed).toContain('token expired');
   });
 
   it('hands an app listener of its own the error as it was thrown', async () => {
