@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import type { MessageEvent } from '@rxsse/core';
 import express from 'express';
 import { concat, from, Observable, throwError } from 'rxjs';
 import { describe, expect, it } from 'vitest';
@@ -92,7 +93,7 @@ describe('express sse() behind a timeout middleware that answers while the handl
       sse(async () => {
         entered++;
         await producing;
-        return new Observable(() => {
+        return new Observable<MessageEvent>(() => {
           subscribed++;
         });
       }, options),
