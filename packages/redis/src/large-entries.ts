@@ -46,6 +46,8 @@ export interface PageEntries {
  */
 export class LargeEntries {
   readonly #streams = new Map<string, Large[]>();
+  /** Aborted by `close()`: a wait for the connection must not outlive the engine. */
+  readonly #stop = new AbortController();
 
   constructor(
     private readonly commands: TimedClient,
@@ -79,6 +81,11 @@ export class LargeEntries {
     };
   }
 
+  /** Ends every wait for the connection: the engine closed. */
+  close(): void {
+    this.#stop.abort();
+  }
+
   /**
    * A read of `key` timed out, connected, on `range`: asks Redis for its largest entry, and suspects
    * it, or, if it was fetched alone as a suspect already, proves it. If Redis cannot say, nothing
@@ -89,7 +96,7 @@ export class LargeEntries {
     if (range.count === 0) return;
     // The timeout dropped the connection: the script waits for the new one, rather than be the
     // call that times out on a handshake Redis does not answer (frozen) and drop that one too.
-    if (!(await ready(this.commands.client, this.commands.timeoutMs))) return;
+    if (!(await ready(this.commands.client, this.commands.timeoutMs, this.#stop.signal))) return;
     let reply: unknown;
     try {
       reply = await this.commands.run((client) =>
@@ -126,19 +133,26 @@ export class LargeEntries {
   }
 }
 
-/** Whether `client` is ready, or gets ready within `ms`: waits for a connection, never starts one. */
-function ready(client: RedisClient, ms: number): Promise<boolean> {
+/**
+ * Whether `client` is ready, or gets ready within `ms` and before `signal` aborts: waits for a
+ * connection, never starts one.
+ */
+function ready(client: RedisClient, ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
   if (client.isReady) return Promise.resolve(true);
   return new Promise((resolve) => {
     const done = (value: boolean) => {
       clearTimeout(timer);
       client.off('ready', onReady);
+      signal.removeEventListener('abort', onAbort);
       resolve(value);
     };
     const onReady = () => done(true);
-    const timer = setTimeout(() => done(false), ms);
+    const onAbort = () => done(false);
+    const timer = setTimeout(onAbort, ms);
     timer.unref();
     client.on('ready', onReady);
+    signal.addEventListener('abort', onAbort, { once: true });
   });
 }
 

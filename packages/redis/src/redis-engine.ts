@@ -267,6 +267,7 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
     async close() {
       closed = true;
       connections.close();
+      largeEntries.close();
       for (const reader of readers) reader.close();
       for (const reading of readingClients) if (reading.isOpen) reading.destroy();
       if (!main.isOpen) return;

@@ -14,8 +14,11 @@ import {
 } from '@rxsse/core/channel';
 import { until } from '@rxsse/core/testing';
 import { firstValueFrom, take, toArray } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { RedisClient } from '../src/client.js';
+import type { TimedClient } from '../src/deadline.js';
 import { RedisEngineError, RedisTimeoutError } from '../src/index.js';
+import { LargeEntries } from '../src/large-entries.js';
 import { connected, useRedis } from './support/use-redis.js';
 
 // Generous: the timeout is 1 s, anything that settles before this bound was bounded by it.
@@ -161,6 +164,37 @@ describe('redisEngine with Redis frozen (SIGSTOP)', () => {
     );
     expect(replayed.map((m) => (m as StoredMessage).id)).toEqual(ids);
     expect(errors.filter((error) => String(error).includes('did not arrive'))).toEqual([]);
+  });
+
+  it('leaves no listener on the command connection once closed while a replay that timed out waits for it', async () => {
+    // The command connection, and its listeners before the wait for it: seen where a replay waits.
+    let waited: { client: RedisClient; listeners: number } | undefined;
+    const timedOut = LargeEntries.prototype.timedOut;
+    const spy = vi.spyOn(LargeEntries.prototype, 'timedOut').mockImplementation(function (
+      this: LargeEntries,
+      ...args
+    ) {
+      const { client } = (this as unknown as { commands: TimedClient }).commands;
+      waited = { client, listeners: client.listenerCount('ready') };
+      return timedOut.apply(this, args);
+    });
+    try {
+      const store = engine();
+      const channel = createChannel(store, 'closed replay');
+      const resume = await channel.publish({ data: 'had' });
+      await channel.publish({ data: 'then' });
+      redis.server.pause();
+      // Timed out over a connection that was up: the replay waits for its replacement.
+      expectTimedOut(
+        await settleWithin(store.read('closed replay', resume, { count: 10, bytes: 10_000 }), BOUND),
+        'read',
+      );
+      expect(waited).toBeDefined();
+      await store.close();
+      expect(waited!.client.listenerCount('ready')).toBe(waited!.listeners);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('with partitions, retries watching a partition whose first watch timed out', async () => {
