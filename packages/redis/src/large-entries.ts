@@ -48,6 +48,11 @@ export class LargeEntries {
   readonly #streams = new Map<string, Large[]>();
   /** Aborted by `close()`: a wait for the connection must not outlive the engine. */
   readonly #stop = new AbortController();
+  /**
+   * The wait for the connection under way: shared by every replay that timed out with it, each of
+   * which would otherwise hold a listener of its own on the connection.
+   */
+  #waiting: Promise<boolean> | undefined;
 
   constructor(
     private readonly commands: TimedClient,
@@ -96,7 +101,10 @@ export class LargeEntries {
     if (range.count === 0) return;
     // The timeout dropped the connection: the script waits for the new one, rather than be the
     // call that times out on a handshake Redis does not answer (frozen) and drop that one too.
-    if (!(await ready(this.commands.client, this.commands.timeoutMs, this.#stop.signal))) return;
+    this.#waiting ??= ready(this.commands.client, this.commands.timeoutMs, this.#stop.signal).finally(() => {
+      this.#waiting = undefined;
+    });
+    if (!(await this.#waiting)) return;
     let reply: unknown;
     try {
       reply = await this.commands.run((client) =>

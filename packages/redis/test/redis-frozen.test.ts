@@ -15,6 +15,7 @@ import {
 import { until } from '@rxsse/core/testing';
 import { firstValueFrom, take, toArray } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { recordWarnings } from '../../../test/support/warnings.js';
 import type { RedisClient } from '../src/client.js';
 import type { TimedClient } from '../src/deadline.js';
 import { RedisEngineError, RedisTimeoutError } from '../src/index.js';
@@ -194,6 +195,28 @@ describe('redisEngine with Redis frozen (SIGSTOP)', () => {
       expect(waited!.client.listenerCount('ready')).toBe(waited!.listeners);
     } finally {
       spy.mockRestore();
+    }
+  });
+
+  it('raises no listener warning when many replays time out together on a connection that was up', async () => {
+    const store = engine();
+    const channel = createChannel(store, 'many replays');
+    const resume = await channel.publish({ data: 'had' });
+    await channel.publish({ data: 'then' });
+    const recorded = recordWarnings();
+    try {
+      redis.server.pause();
+      const reads = await Promise.all(
+        Array.from({ length: 12 }, () =>
+          settleWithin(store.read('many replays', resume, { count: 10, bytes: 10_000 }), BOUND),
+        ),
+      );
+      for (const read of reads) expectTimedOut(read, 'read');
+      // A warning is emitted on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(recorded.warnings.map((warning) => warning.name)).toEqual([]);
+    } finally {
+      recorded.stop();
     }
   });
 
