@@ -143,17 +143,38 @@ export function openConnections(options: {
   let closed = false;
   const stop = new AbortController();
   let connecting: Promise<void> | undefined;
+  /** The cluster's own connect of the latest attempt, which close() does not end. */
+  let underway: Promise<void> | undefined;
   /** When the next connect may start, in ms since the epoch. */
   let nextAttempt = 0;
   const attempt = async () => {
+    underway = undefined;
     const wait = nextAttempt - Date.now();
     if (wait > 0) await sleep(wait, stop.signal);
     if (closed) throw new ClientClosedError();
-    await cluster.connect();
+    underway = cluster.connect().then(() => {});
+    await underway;
   };
+  // Calls waiting for a connect that close() cannot cut short (a node that never answers) fail at
+  // close, rather than hold their timers, and the process, until they time out.
+  const attemptUntilClosed = () =>
+    new Promise<void>((resolve, reject) => {
+      const stopped = () => reject(new ClientClosedError());
+      stop.signal.addEventListener('abort', stopped, { once: true });
+      attempt().then(
+        () => {
+          stop.signal.removeEventListener('abort', stopped);
+          resolve();
+        },
+        (error: unknown) => {
+          stop.signal.removeEventListener('abort', stopped);
+          reject(error);
+        },
+      );
+    });
   const connect = (): Promise<void> | undefined => {
     if (connected || closed) return undefined;
-    connecting ??= attempt().then(
+    connecting ??= attemptUntilClosed().then(
       () => {
         connected = true;
       },
@@ -190,7 +211,7 @@ export function openConnections(options: {
       // A connect that destroy() cut short still opens the node connections of the slot map it
       // was reading, and leaves them open: closed again once it has ended.
       const cut = () => cluster.destroy();
-      if (!connected) connecting?.then(cut, cut);
+      if (!connected && connecting !== undefined) (underway ?? connecting).then(cut, cut);
     },
   };
 }

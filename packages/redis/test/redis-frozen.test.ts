@@ -220,6 +220,27 @@ describe('redisEngine with Redis frozen (SIGSTOP)', () => {
     }
   });
 
+  it("leaves no timer of a publish waiting for a Cluster's first connect once closed", async () => {
+    redis.server.pause();
+    // The engine's timers alone are counted: those it creates from here on.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      // A node that never answers: the first connect waits on it for good.
+      const store = engine({ url: undefined, cluster: { rootNodes: [{ url: redis.server.url }] } });
+      const publish = store.append('t', { data: 'x' }).then(
+        () => 'published',
+        (error: unknown) => error,
+      );
+      await store.close();
+      // Its failure has reached the publish by the next turn of the event loop, timer cleared.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(vi.getTimerCount()).toBe(0);
+      expect(await publish).toBeInstanceOf(RedisEngineError);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('with partitions, retries watching a partition whose first watch timed out', async () => {
     const store = engine({ partitions: 1 });
     await connected(store);
