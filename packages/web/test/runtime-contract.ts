@@ -59,6 +59,18 @@ export function describeRuntimeContract(runtime: Runtime): void {
       expect((await waitForCloses('/hostile', 10_000)).map((c) => c.reason)).toEqual(['complete']);
     });
 
+    it('answers HEAD with the headers of its GET, without a Content-Length that says the stream is empty', async () => {
+      // RFC 9110 8.6: a HEAD response may carry a Content-Length only if it is the length of the
+      // GET's content, and an event stream has none.
+      const response = await fetch(`${server.url}/ticks`, { method: 'HEAD' });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('text/event-stream');
+      expect(response.headers.get('cache-control')).toBe('no-cache, no-transform');
+      expect(response.headers.get('content-length')).toBeNull();
+      expect(await response.text()).toBe('');
+      expect(await get<number>('/active')).toBe(0);
+    });
+
     for (const [client, EventSourceImpl] of eventSourceClients) {
       it(`delivers every event exactly to ${client}`, async () => {
         const received = await collectEvents(
