@@ -62,7 +62,7 @@ export class WebSink implements Sink {
   get signal(): AbortSignal {
     if (!this.#controller) {
       this.#controller = new AbortController();
-      if (this.#isClosed) this.#controller.abort();
+      if (this.#isClosed) this.#controller.abort(this.#request.signal.reason);
     }
     return this.#controller.signal;
   }
@@ -205,7 +205,10 @@ export class WebSink implements Sink {
     this.#drain = undefined;
     // The request aborted: a runtime that still reads the body must not wait for it for good.
     this.#endBody();
-    this.#controller?.abort();
+    // With the request's reason, if it aborted: a handler that gave `request.signal` itself to a
+    // fetch fails with that reason (on @hono/node-server a string), which must still read as its
+    // client's close, not as an error of the route.
+    this.#controller?.abort(this.#request.signal.reason);
     const listener = this.#onClose;
     this.#onClose = undefined;
     listener?.();

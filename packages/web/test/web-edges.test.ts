@@ -1,7 +1,7 @@
 // The fetch handler and its sink at their edges: a request aborted before the stream began, a body
 // cancelled or read to its end, HEAD, the opening comment, the default heartbeat, Last-Event-ID.
 import { EventEmitter, getEventListeners, on, once } from 'node:events';
-import type { Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { type MessageEvent, openStreams, SOURCE_HEADERS, StreamGroup } from '@rxsse/core';
@@ -11,6 +11,7 @@ import { timeout } from 'hono/timeout';
 import { concat, from, NEVER, of } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { rawClient, waitFor } from '../../../test/support/clients.js';
+import { captureConsoleErrors } from '../../../test/support/logged.js';
 import { counted, recording } from '../../../test/support/recording.js';
 import { closeStreamsAndStop, readLastEventId, SseStreamDroppedError, sse, WebSink } from '../src/index.js';
 import { honoHarness } from './harness.js';
@@ -219,6 +220,66 @@ describe("sse(): a handler that fails with its signal's abort after the client l
       throw new Error('database went away');
     });
     await expect(handler(request({ signal: abort.signal }))).rejects.toThrow('database went away');
+  });
+});
+
+describe("sse() on Hono: a handler that fails with request.signal's abort after the client left", () => {
+  /** A server that takes requests and never answers: an upstream that outlasts the client. */
+  async function silentUpstream(): Promise<string> {
+    const held: ServerResponse[] = [];
+    const upstream = createServer((_req, res) => void held.push(res)).listen(0, '127.0.0.1');
+    if (!upstream.listening) await once(upstream, 'listening');
+    cleanups.push(async () => {
+      for (const res of held) res.destroy();
+      await new Promise((resolve) => upstream.close(resolve));
+    });
+    return `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/`;
+  }
+
+  it.each([
+    [
+      'the reason of request.signal',
+      async (request: Request) => {
+        await new Promise((_resolve, reject) =>
+          request.signal.addEventListener('abort', () => reject(request.signal.reason)),
+        );
+      },
+    ],
+    [
+      'a fetch upstream given request.signal',
+      async (request: Request, upstream: string) => {
+        await fetch(upstream, { signal: request.signal });
+      },
+    ],
+  ])('closes with reason client, and logs nothing, when it fails with %s', async (_label, wait) => {
+    const upstream = await silentUpstream();
+    const { options, closes } = recording({ heartbeat: false });
+    let requested = false;
+    // Say, an upstream fetched before the stream begins, given the Request's own signal: on
+    // @hono/node-server its abort reason is a string, which fetch rejects with as it is.
+    const handler = sse(async (request) => {
+      requested = true;
+      await wait(request, upstream);
+      return NEVER;
+    }, options);
+    const app = new Hono();
+    app.get('/sse', (c) => handler(c.req.raw));
+    const logged: string[] = [];
+    const restore = captureConsoleErrors(logged);
+    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
+    cleanups.push(async () => {
+      restore();
+      await new Promise((resolve) => server.close(resolve));
+    });
+    if (!server.listening) await once(server, 'listening');
+    const client = await rawClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}/sse`, {
+      read: true,
+    });
+    await waitFor(() => requested, 5000, 'the handler');
+    client.destroy();
+    await waitFor(() => closes.length === 1 || logged.length > 0, 5000, 'the close');
+    expect(logged).toEqual([]);
+    expect(closes.map((c) => c.reason)).toEqual(['client']);
   });
 });
 
