@@ -130,7 +130,10 @@ export class WebSink implements Sink {
     if (pieces <= 1) body.enqueue(chunk);
     else {
       const size = Math.ceil(chunk.length / pieces);
-      for (let at = 0; at < chunk.length; at += size) body.enqueue(chunk.subarray(at, at + size));
+      // A runtime may write a piece to its socket as it is enqueued (Deno), find the client gone
+      // and cancel the body right there: the pieces after it have nowhere to go.
+      for (let at = 0; at < chunk.length && this.#body === body; at += size)
+        body.enqueue(chunk.subarray(at, at + size));
     }
     // A body the runtime has not begun to read is full: one no one will ever read (a `timeout()`
     // that answered in the handler's place, a middleware that replaced the Response) is then dropped

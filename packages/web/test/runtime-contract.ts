@@ -96,6 +96,20 @@ export function describeRuntimeContract(runtime: Runtime): void {
       expect(await get<number>('/active')).toBe(0);
     });
 
+    it('counts a client that leaves while it reads large events as a client close, and logs nothing', async () => {
+      // A runtime that writes a piece to the socket as it is enqueued finds the socket closed there,
+      // and cancels the body before the next piece of the same chunk.
+      const clients = 3;
+      for (let i = 0; i < clients; i++) {
+        const client = await rawClient(`${server.url}/large-ticks`, { read: true });
+        await waitFor(() => client.text.length > 4 * 1024 * 1024, 10_000, 'a few large events');
+        client.destroy();
+      }
+      const closes = await waitForCloses('/large-ticks', 10_000, clients);
+      expect(closes.map((c) => c.reason)).toEqual(Array(clients).fill('client'));
+      expect(server.stderr).not.toMatch(/TypeError/);
+    });
+
     it('closes a client that never reads when its queue would pass the cap', async () => {
       const client = await rawClient(`${server.url}/flood`, { read: false });
       const closes = await waitForCloses('/flood', 15_000);

@@ -55,6 +55,11 @@ export function runtimeRoutes(
     ),
     '/hostile-open': sse(() => concat(from(HOSTILE_MESSAGES), NEVER)),
     '/ticks': sse(() => counted(interval(5).pipe(map((n) => ({ data: String(n) })))), recorded('/ticks')),
+    // Events of 256 KiB, each handed to the runtime in four pieces, as fast as the client takes them.
+    '/large-ticks': sse(
+      () => interval(1).pipe(map(() => ({ data: kib(256) }))),
+      recorded('/large-ticks', { stallTimeout: false }),
+    ),
     '/flood': sse(
       () => interval(1).pipe(map(() => ({ data: kib(64) }))),
       recorded('/flood', { maxQueueBytes: 256 * 1024, stallTimeout: false }),
