@@ -38,3 +38,19 @@ export function counted<T>(source: Observable<T>) {
   });
   return { counts, observable };
 }
+
+/** An iterator that never yields, and notes whether its `return()` was called: a handler's listener. */
+export function neverYielding(): { iterator: AsyncIterableIterator<never>; returned: () => boolean } {
+  let returned = false;
+  const iterator: AsyncIterableIterator<never> = {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    next: () => new Promise<never>(() => {}),
+    return: async () => {
+      returned = true;
+      return { done: true, value: undefined };
+    },
+  };
+  return { iterator, returned: () => returned };
+}

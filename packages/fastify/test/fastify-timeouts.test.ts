@@ -3,7 +3,7 @@ import { NEVER } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { rawClient, waitFor } from '../../../test/support/clients.js';
 import { fastifyLogStream } from '../../../test/support/logged.js';
-import { recording } from '../../../test/support/recording.js';
+import { neverYielding, recording } from '../../../test/support/recording.js';
 import { rxsse } from '../src/index.js';
 
 describe("fastify reply.sse() and Fastify's handlerTimeout", () => {
@@ -15,7 +15,7 @@ describe("fastify reply.sse() and Fastify's handlerTimeout", () => {
     let resolveSource!: () => void;
     const producing = new Promise<void>((resolve) => (resolveSource = resolve));
     let subscribed = 0;
-    let iteratorReturned = false;
+    const held = neverYielding();
     const settled: Promise<unknown>[] = [];
     app.get('/observable', (_req, reply) => {
       const streaming = reply.sse(async () => {
@@ -33,16 +33,7 @@ describe("fastify reply.sse() and Fastify's handlerTimeout", () => {
     app.get('/iterator', (_req, reply) => {
       const streaming = reply.sse(async () => {
         await producing;
-        return {
-          [Symbol.asyncIterator]() {
-            return this;
-          },
-          next: () => new Promise<never>(() => {}),
-          return: async () => {
-            iteratorReturned = true;
-            return { done: true, value: undefined };
-          },
-        } as never;
+        return held.iterator as never;
       });
       settled.push(streaming);
       return streaming;
@@ -77,7 +68,7 @@ describe("fastify reply.sse() and Fastify's handlerTimeout", () => {
       resolveSource();
       await waitFor(() => settled.length === 4, 5000, 'the four routes');
       await Promise.all(settled);
-      await waitFor(() => iteratorReturned, 5000, 'the iterator returned');
+      await waitFor(held.returned, 5000, 'the iterator returned');
       expect(subscribed).toBe(0);
       expect(closes.map(({ reason }) => reason)).toEqual([]);
       // Fastify logged its own timeout once a request; rxsse adds only the producer's own failure.

@@ -6,7 +6,7 @@ import Koa from 'koa';
 import { of } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../../../test/support/clients.js';
-import { recording } from '../../../test/support/recording.js';
+import { neverYielding, recording } from '../../../test/support/recording.js';
 import { sse } from '../src/index.js';
 
 const servers: Server[] = [];
@@ -38,7 +38,7 @@ describe('koa: a middleware in front that answers while the handler still sets u
     let resolveSource!: () => void;
     const producing = new Promise<void>((resolve) => (resolveSource = resolve));
     let subscribed = 0;
-    let iteratorReturned = false;
+    const held = neverYielding();
     const settled: Promise<void>[] = [];
     const pending = (work: () => Promise<unknown>) => {
       const done = work();
@@ -73,16 +73,7 @@ describe('koa: a middleware in front that answers while the handler still sets u
         () =>
           pending(async () => {
             await producing;
-            return {
-              [Symbol.asyncIterator]() {
-                return this;
-              },
-              next: () => new Promise<never>(() => {}),
-              return: async () => {
-                iteratorReturned = true;
-                return { done: true, value: undefined };
-              },
-            };
+            return held.iterator;
           }) as never,
         options,
       ),
@@ -117,7 +108,7 @@ describe('koa: a middleware in front that answers while the handler still sets u
     await Promise.all(settled);
     expect(closes.map(({ reason }) => reason)).toEqual([]);
     expect(subscribed).toBe(0);
-    await waitFor(() => iteratorReturned, 5000, 'the iterator returned');
+    await waitFor(held.returned, 5000, 'the iterator returned');
     expect(logged).toEqual([]);
   });
 
