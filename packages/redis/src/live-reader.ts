@@ -31,13 +31,10 @@ export interface LiveReaderOptions<T> {
    */
   decode: (entry: Entry) => T;
   /**
-   * Tell a restart of Redis by its `run_id` (`INFO server`), read with each topic's start point and
-   * after each (re)connect: one Redis only, as on a Cluster a failover changes the node too.
-   */
-  identify: boolean;
-  /**
-   * The reading client is one connection, not a Cluster's: its connect goes on after `destroy()`
-   * until its socket has connected.
+   * One Redis, not a Cluster. Its restart is told by its `run_id` (`INFO server`), read with each
+   * topic's start point and after each (re)connect (on a Cluster a failover changes the node too),
+   * and its reading client is one connection, whose connect goes on after `destroy()` until its
+   * socket has connected.
    */
   single: boolean;
 }
@@ -137,9 +134,9 @@ export class LiveReader<T> {
   ) {
     this.#main = main;
     this.#reading = reading;
-    this.#identify = options.identify;
+    this.#identify = options.single;
     this.#count = options.readCount;
-    this.#unidentified = options.identify;
+    this.#unidentified = options.single;
     const failed = () => {
       this.#suspect = true;
       this.#unidentified = this.#identify;

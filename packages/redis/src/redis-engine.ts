@@ -151,7 +151,6 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
       readCount,
       onError,
       decode,
-      identify: options.cluster === undefined,
       single: options.cluster === undefined,
     });
     readers.push(reader);
