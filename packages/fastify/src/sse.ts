@@ -9,6 +9,7 @@ import {
   type ShutdownOptions,
   StreamGroup,
   type StreamOptions,
+  shutdownDeadline,
 } from '@rxsse/core';
 import {
   AppServers,
@@ -83,7 +84,7 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
     const closing = Promise.all([
       ...others.map(([group, options]) => group.close(options)),
       servers.closeStreams(defaults.group, shutdown),
-    ]).then(() => closeSessions(shutdown.deadline ?? 5_000, startedAt));
+    ]).then(() => closeSessions(shutdownDeadline(shutdown), startedAt));
     await withinHookTimeout(closing, app.initialConfig.pluginTimeout ?? 0, startedAt, app.log, app.server);
   });
   // Per-call options are resolved once per options object, so the encode cache stays shared.

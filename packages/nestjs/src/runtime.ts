@@ -10,6 +10,7 @@ import {
   type ShutdownOptions,
   StreamGroup,
   type StreamOptions,
+  shutdownDeadline,
 } from '@rxsse/core';
 import { AppServers, guardClientErrors, trackConnections, trackHttp2Sessions } from '@rxsse/node';
 import { runBeforeClose } from './before-close.js';
@@ -138,7 +139,7 @@ export class RxsseRuntime implements OnModuleInit, OnApplicationBootstrap, Befor
     await this.#servers.closeStreams(this.defaults.group, this.#shutdown);
     // A session that takes not even the GOAWAY is cut once the deadline, counted from the close's
     // start, has passed: the whole close completes within about the deadline.
-    this.#closeSessions(this.#shutdown.deadline ?? 5_000, startedAt);
+    this.#closeSessions(shutdownDeadline(this.#shutdown), startedAt);
   }
 
   #server(): Server | undefined {

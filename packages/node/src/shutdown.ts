@@ -10,6 +10,7 @@ import {
   type ShutdownOptions,
   type StreamGroup,
   serverStreams,
+  shutdownDeadline,
 } from '@rxsse/core';
 import { closeUnusedConnections, closeUnusedConnectionsAfter, trackConnections } from './connections.js';
 import { markServerClosing } from './open-event-stream.js';
@@ -79,7 +80,7 @@ export function closeStreamsOnServerClose(
       callback?.(error);
     });
     void Promise.all([closeServerStreams(this, group, shutdown), unseen.close(shutdown)]).then(() => {
-      closeSessions(shutdown.deadline ?? 5_000, startedAt);
+      closeSessions(shutdownDeadline(shutdown), startedAt);
       // The connections of the streams just ended are idle now; Node reaped idle ones only when
       // close() began, and would wait out their keep-alive timeout.
       (this as Partial<HttpServer>).closeIdleConnections?.();
@@ -107,7 +108,7 @@ export async function closeServerStreams(
   shutdown: ShutdownOptions,
 ): Promise<void> {
   // Before the wait: the server may close during it, and its close must cancel the drop.
-  closeUnusedConnectionsAfter(server, shutdown.deadline ?? 5_000);
+  closeUnusedConnectionsAfter(server, shutdownDeadline(shutdown));
   markServerClosing(server);
   // A stream sits in both: the first close ends it, the second only waits for its flush as well.
   await Promise.all([group.close(shutdown), serverStreams(server).close(shutdown)]);

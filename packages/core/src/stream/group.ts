@@ -26,6 +26,11 @@ export interface ShutdownOptions {
   deadline?: number;
 }
 
+/** The `deadline` of a shutdown, in ms: the one default every transport's shutdown counts with. */
+export function shutdownDeadline(options: ShutdownOptions): number {
+  return options.deadline ?? 5_000;
+}
+
 /** What gauges read of a set of streams. */
 export interface StreamGauges {
   /** Number of open streams. */
@@ -124,7 +129,7 @@ export class StreamGroup {
    */
   async close(options: ShutdownOptions = {}): Promise<void> {
     checkShutdownOptions(options);
-    const { deadline = 5_000 } = options;
+    const deadline = shutdownDeadline(options);
     this.#shutdown = options;
     this.#closing++;
     try {

@@ -12,6 +12,7 @@ export {
   type StreamGauges,
   StreamGroup,
   serverStreams,
+  shutdownDeadline,
 } from './group.js';
 export { type HeartbeatTarget, heartbeatCount, scheduleHeartbeat } from './heartbeat.js';
 export type { StreamMetrics } from './metrics.js';
