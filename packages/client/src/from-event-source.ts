@@ -52,8 +52,8 @@ export interface EventSourceOptions<M extends EventMap = EventMap> {
    */
   stallTimeout?: number | false;
   /**
-   * Most characters one event may take (its type and data, and the line being read) before the
-   * Observable ends with `SseEventError`.
+   * Most characters one event may take (its type, the id it carries and its data, and the line being
+   * read) before the Observable ends with `SseEventError`.
    * @defaultValue 16 Mi (2^24) characters
    */
   maxEventLength?: number;

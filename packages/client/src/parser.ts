@@ -23,8 +23,8 @@ export interface EventStreamParser {
  * at the id the client already has rather than `""`, so a reconnected stream whose first block has no
  * id keeps the resume point.
  *
- * @param maxLength - the most characters an event may hold (its type, its data and the line being read);
- *   `feed` throws `SseEventError` past it.
+ * @param maxLength - the most characters an event may hold (its type, its id, its data and the line being
+ *   read); `feed` throws `SseEventError` past it.
  */
 export function createParser(
   onEvent: (event: ParsedEvent) => void,
@@ -39,9 +39,12 @@ export function createParser(
   let idBuffer = lastEventId;
   // Checked at every line end as well as at the end of a chunk: an event that ends in the chunk it
   // began in is held whole too, and a larger one must not pass for having arrived at once. Its type
-  // is held as long as its data, and delivered with it: a long one counts as much.
+  // and its id are held as long as its data, and delivered with it: a long one counts as much. The id
+  // counts for every event that carries it, an earlier block's too, as each is handed it; an id line
+  // counts in place of the id it replaces.
   const hold = (text: string) => {
-    if (text.length + data.length + type.length > maxLength)
+    const id = text === 'id' || text.startsWith('id:') ? 0 : (idBuffer?.length ?? 0);
+    if (text.length + data.length + type.length + id > maxLength)
       throw new SseEventError(undefined, `is longer than maxEventLength (${maxLength})`);
   };
 

@@ -167,6 +167,48 @@ describe('limits and resume points', () => {
     expect((client.error as Error).message).toBe('An event is longer than maxEventLength (1000)');
   });
 
+  it('counts the id of an event toward maxEventLength, as its type and data', async () => {
+    const { url } = await handWritten((_req, res) => {
+      res.writeHead(200, eventStream);
+      // The data line of each, "data: " included, is 506 characters: with an id of 494, 1000.
+      const event = (idLength: number) => `id: ${'i'.repeat(idLength)}\ndata: ${'x'.repeat(500)}\n\n`;
+      res.write(event(494) + event(495));
+    });
+    const client = record(fromEventSource(url, { maxEventLength: 1000 }));
+    await until(() => client.error !== undefined || client.values.length === 2, 'the error');
+    expect(client.values.map(({ id, data }) => [id.length, (data as string).length])).toEqual([[494, 500]]);
+    expect((client.error as Error).message).toBe('An event is longer than maxEventLength (1000)');
+  });
+
+  it('counts an id line in place of the id it replaces', async () => {
+    const { url } = await handWritten((_req, res) => {
+      res.writeHead(200, eventStream);
+      // Each event holds 600 + 10 characters: the id it drops is not its own.
+      res.write([1, 2, 3].map((n) => `id: ${String(n).repeat(600)}\ndata: ${'x'.repeat(4)}\n\n`).join(''));
+    });
+    const client = record(fromEventSource(url, { maxEventLength: 1000 }));
+    await until(() => client.error !== undefined || client.values.length === 3, 'the events');
+    expect(client.error).toBeUndefined();
+    expect(client.values.map(({ id }) => id)).toEqual(['1', '2', '3'].map((n) => n.repeat(600)));
+  });
+
+  it('counts an id set by an earlier block, and arriving in pieces, toward the events that carry it', async () => {
+    const { url } = await handWritten((_req, res) => {
+      res.writeHead(200, eventStream);
+      // An id-only block cut in two, then an event whose unfinished data line and the id pass 1000.
+      const pieces = [`id: ${'i'.repeat(300)}`, `${'i'.repeat(300)}\n\n`, `data: ${'x'.repeat(400)}`, '\n\n'];
+      const next = () => {
+        const piece = pieces.shift();
+        if (piece !== undefined && !res.destroyed) res.write(piece, () => setImmediate(next));
+      };
+      next();
+    });
+    const client = record(fromEventSource(url, { maxEventLength: 1000 }));
+    await until(() => client.error !== undefined || client.values.length === 1, 'the error');
+    expect(client.values).toEqual([]);
+    expect((client.error as Error).message).toBe('An event is longer than maxEventLength (1000)');
+  });
+
   it('holds 16 Mi characters of one event by default, and no more', async () => {
     const limit = 16 * 2 ** 20;
     const line = `data: ${'x'.repeat(limit - 6)}`;
