@@ -43,7 +43,7 @@ export interface PrometheusMetrics extends StreamMetrics {
  * | `rxsse_queued_bytes` | gauge | |
  * | `rxsse_replays_total` | counter | `outcome`: hit, miss, truncated |
  *
- * Every reason and outcome is exposed from the start, at 0.
+ * Every reason and outcome is exposed from the start, at 0, and again after `registry.resetMetrics()`.
  *
  * @example
  * ```ts
@@ -65,8 +65,19 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
   // Made unregistered, and registered together once no name is taken: one taken halfway would leave
   // the metrics before it on the registry, its gauges reading live streams, and every call after fail.
   const all: [name: string, metric: Counter | Gauge][] = [];
-  const counter = (name: string, help: string, labelNames: string[] = []) => {
-    const metric = new Counter({ name: prefix + name, help, labelNames, registers: [] });
+  // A series that first appears at 1 shows no increase to `rate()` or `increase()`: a rare
+  // overflow or error would never reach an alert. The labels are few and known, so each is there at
+  // 0 from the first scrape on, and again after a `registry.resetMetrics()`, which drops them all.
+  const counter = (name: string, help: string, label?: string, values: string[] = []) => {
+    const metric = new Counter({
+      name: prefix + name,
+      help,
+      labelNames: label ? [label] : [],
+      registers: [],
+      collect() {
+        for (const value of values) this.inc({ [label as string]: value }, 0);
+      },
+    });
     all.push([prefix + name, metric]);
     return metric;
   };
@@ -94,17 +105,13 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
   const events = counter('events_written_total', 'Events written to clients.');
   const bytes = counter('bytes_written_total', 'Bytes written to clients (events, heartbeats, retry hints).');
   const heartbeats = counter('heartbeats_total', 'Heartbeat comments written.');
-  const closes = counter('closes_total', 'Event streams closed, by reason.', ['reason']);
-  // A series that first appears at 1 shows no increase to `rate()` or `increase()`: a rare
-  // overflow or error would never reach an alert. The labels are few and known, so each starts at 0.
-  for (const reason of CLOSE_REASONS) closes.inc({ reason }, 0);
+  const closes = counter('closes_total', 'Event streams closed, by reason.', 'reason', CLOSE_REASONS);
   const dropped = counter('dropped_events_total', 'Events dropped for slow clients.');
   const refused = counter(
     'refused_messages_total',
     'Messages a stream could not send (see onInvalidMessage).',
   );
-  const replays = counter('replays_total', 'Last-Event-ID replays, by outcome.', ['outcome']);
-  for (const outcome of REPLAY_OUTCOMES) replays.inc({ outcome }, 0);
+  const replays = counter('replays_total', 'Last-Event-ID replays, by outcome.', 'outcome', REPLAY_OUTCOMES);
   const taken = all.find(([name]) => registry.getSingleMetric(name));
   if (taken)
     throw new TypeError(

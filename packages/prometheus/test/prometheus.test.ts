@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { openStreams, StreamGroup } from '@rxsse/core';
+import { openStreams, StreamGroup, type StreamStats } from '@rxsse/core';
 import { closeStreamsOnServerClose, sse } from '@rxsse/express';
 import { rxsse } from '@rxsse/fastify';
 import express from 'express';
@@ -133,6 +133,26 @@ describe('prometheusMetrics before any stream', () => {
     for (const outcome of ['hit', 'miss', 'truncated']) {
       expect(text).toContain(`rxsse_replays_total{outcome="${outcome}"} 0\n`);
     }
+  });
+
+  it('exposes them at 0 again once the registry reset its metrics', async () => {
+    const registry = new Registry();
+    const metrics = prometheusMetrics({ registry });
+    metrics.closed('stall', {} as StreamStats);
+    metrics.replay('hit');
+    registry.resetMetrics();
+    const text = await registry.metrics();
+    for (const reason of ['client', 'complete', 'error', 'overflow', 'stall', 'lifetime', 'shutdown']) {
+      expect(text).toContain(`rxsse_closes_total{reason="${reason}"} 0\n`);
+    }
+    for (const outcome of ['hit', 'miss', 'truncated']) {
+      expect(text).toContain(`rxsse_replays_total{outcome="${outcome}"} 0\n`);
+    }
+    // Counting goes on from 0, and the JSON a cluster's aggregator reads has every series too.
+    metrics.closed('stall', {} as StreamStats);
+    expect(await registry.metrics()).toContain('rxsse_closes_total{reason="stall"} 1\n');
+    const json = await registry.getMetricsAsJSON();
+    expect(json.find(({ name }) => name === 'rxsse_replays_total')?.values).toHaveLength(3);
   });
 });
 
