@@ -26,9 +26,9 @@ export interface PrometheusMetrics extends StreamMetrics {
 /**
  * Registers rxsse's metrics and returns the hooks to pass as the `metrics` option. Called again with
  * the same registry, prefix and group (a hot reload, an app built per test), it returns the same
- * hooks; another group needs a prefix of its own, as does a registry that holds a metric of one of
- * these names (refused, naming it, before anything is registered). Metric names (with the default
- * prefix):
+ * hooks, also after a `registry.clear()` (their metrics are registered again, from 0); another group
+ * needs a prefix of its own, as does a registry that holds a metric of one of these names (refused,
+ * naming it, before anything is registered). Metric names (with the default prefix):
  *
  * | name | type | labels |
  * | --- | --- | --- |
@@ -55,12 +55,21 @@ export interface PrometheusMetrics extends StreamMetrics {
 export function prometheusMetrics(options: PrometheusMetricsOptions = {}): PrometheusMetrics {
   checkOptions(options);
   const { registry = defaultRegistry, prefix = 'rxsse_', group = allStreams } = options;
-  const made = registered(registry, prefix);
-  if (made) {
+  const made = registrations.get(registry)?.get(prefix);
+  if (made && registry.getSingleMetric(`${prefix}connections_total`) === made.connections) {
     if (made.group === group) return made.metrics;
     throw new TypeError(
       `rxsse's metrics with prefix '${prefix}' are on this registry already, for another group: give each group a prefix of its own`,
     );
+  }
+  // Cleared since (`registry.clear()`, a hot reload's): the same metrics go back, from 0, so that the
+  // hooks the routes made before still hold count there, rather than into metrics no one reads.
+  if (made?.group === group && !made.all.some(([name]) => registry.getSingleMetric(name))) {
+    for (const [, metric] of made.all) {
+      metric.reset();
+      registry.registerMetric(metric);
+    }
+    return made.metrics;
   }
   // Made unregistered, and registered together once no name is taken: one taken halfway would leave
   // the metrics before it on the registry, its gauges reading live streams, and every call after fail.
@@ -132,23 +141,23 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
     replay: (outcome) => replays.inc({ outcome }),
   };
   const byPrefix = registrations.get(registry) ?? new Map();
-  registrations.set(registry, byPrefix.set(prefix, { group, metrics, connections }));
+  registrations.set(registry, byPrefix.set(prefix, { group, metrics, connections, all }));
   return metrics;
 }
 
-/** The hooks made per registry and prefix, with the group they gauge and one of their metrics. */
+/** The hooks made per registry and prefix, with the group they gauge and their metrics. */
 const registrations = new WeakMap<
   Registry,
-  Map<string, { group: StreamGauges; metrics: PrometheusMetrics; connections: object }>
+  Map<
+    string,
+    {
+      group: StreamGauges;
+      metrics: PrometheusMetrics;
+      connections: object;
+      all: [name: string, metric: Counter | Gauge][];
+    }
+  >
 >();
-
-/** What an earlier call registered on `registry` under `prefix`, if the registry still holds it (not cleared since). */
-function registered(registry: Registry, prefix: string) {
-  const earlier = registrations.get(registry)?.get(prefix);
-  return earlier && registry.getSingleMetric(`${prefix}connections_total`) === earlier.connections
-    ? earlier
-    : undefined;
-}
 
 /** Every {@link CloseReason}: the type fails to compile here when one is added without it. */
 const CLOSE_REASONS = Object.keys({

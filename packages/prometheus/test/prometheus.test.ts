@@ -189,14 +189,28 @@ describe('prometheusMetrics called again on one registry', () => {
     expect(await registry.metrics()).toContain('rxsse_connections_total 1\n');
   });
 
-  it('registers anew once the registry was cleared', async () => {
+  it('registers anew, from 0, once the registry was cleared, and the hooks routes hold count there', async () => {
     const registry = new Registry();
     const first = prometheusMetrics({ registry });
+    first.opened();
+    first.opened();
     registry.clear();
     const again = prometheusMetrics({ registry });
-    expect(again).not.toBe(first);
+    // A route made before the clear (a module a hot reload kept) still holds the first hooks.
+    first.opened();
     again.opened();
+    expect(await registry.metrics()).toContain('rxsse_connections_total 2\n');
+    expect(await registry.metrics()).toContain('rxsse_closes_total{reason="stall"} 0\n');
+  });
+
+  it('registers anew once the registry was cleared, for another group too', async () => {
+    const registry = new Registry();
+    prometheusMetrics({ registry, group: new StreamGroup() });
+    registry.clear();
+    const group = new StreamGroup();
+    prometheusMetrics({ registry, group }).opened();
     expect(await registry.metrics()).toContain('rxsse_connections_total 1\n');
+    expect(prometheusMetrics({ registry, group })).toBeDefined();
   });
 
   it('refuses another group under the same prefix, naming the way out, and registers nothing more', async () => {
