@@ -132,6 +132,9 @@ async function connect(
   let serverRetry: number | undefined;
   let attempt = 0;
   const deliver = ({ type, data, lastEventId: id }: ParsedEvent) => {
+    // A callback that unsubscribed (take(1)) leaves the rest of its chunk unread: no contract's decode
+    // runs for events no one gets. The throw unwinds the parser into the catch that sees the abort.
+    if (signal.aborted) throw signal.reason;
     const decoded =
       type === HISTORY_TRUNCATED ? truncation(data) : events ? decode(events, type, data) : data;
     // Only an event proves the stream works: a server that sends a comment or a `retry:` and then

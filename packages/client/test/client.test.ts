@@ -1051,6 +1051,27 @@ describe('stall detection and teardown', () => {
     expect(reasons).toEqual([]);
   });
 
+  it('decodes no event of the chunk left once a callback unsubscribed', async () => {
+    const app = express();
+    // Three events in one write, so they arrive in one chunk: take(1) unsubscribes at the first.
+    app.get('/sse', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write([1, 2, 3].map((n) => `event: tick\ndata: {"n":${n}}\n\n`).join(''));
+    });
+    const url = await serve(app);
+    const decoded: unknown[] = [];
+    const watched: typeof events = {
+      ...events,
+      decode: (type, data) => {
+        decoded.push(data);
+        return events.decode(type, data);
+      },
+    };
+    const delivered = await firstValueFrom(fromEventSource(`${url}/sse`, { events: watched }).pipe(take(1)));
+    expect(delivered).toEqual({ type: 'tick', data: { n: 1 }, id: '' });
+    expect(decoded).toEqual(['{"n":1}']);
+  });
+
   it('tells onReconnect nothing when unsubscribed at the last event of a body that ends, even one abort does not cut', async () => {
     const reasons: unknown[] = [];
     // A Response of a string, as a fetch mock or a service worker's cache gives: abort cannot end it.
