@@ -185,9 +185,10 @@ async function connect(
         // the headers option gives; servers read the header before the query parameter.
         headers.delete('last-event-id');
         if (HEADER_SAFE.test(lastEventId)) headers.set('last-event-id', utf8Bytes(lastEventId));
-        else if (lastEventId !== '') {
+        else {
           // A header would refuse (Node) or trim it, and resume from another id: the query parameter
           // servers read instead (rxsse routes and the EventSource polyfills' servers do) carries it whole.
+          // An empty one (the stream cleared it) leaves none, not even the URL's own.
           request = withLastEventId(target, lastEventId);
         }
       }
@@ -282,15 +283,17 @@ async function connect(
 }
 
 /**
- * `target` with `lastEventId` as its one `lastEventId` query parameter. The rest of the query is kept
- * byte for byte: `searchParams` would write it all again (`~` as `%7E`, `%20` as `+`, `flag` as
- * `flag=`), and a signed URL would fail its signature.
+ * `target` with `lastEventId` as its one `lastEventId` query parameter, or none for an empty one. The
+ * rest of the query is kept byte for byte: `searchParams` would write it all again (`~` as `%7E`,
+ * `%20` as `+`, `flag` as `flag=`), and a signed URL would fail its signature.
  */
 function withLastEventId(target: URL, lastEventId: string): URL {
   const pairs = target.search ? target.search.slice(1).split('&') : [];
   const kept = pairs.filter((pair) => !new URLSearchParams(pair).has('lastEventId'));
+  if (lastEventId === '' && kept.length === pairs.length) return target;
+  if (lastEventId !== '') kept.push(String(new URLSearchParams({ lastEventId })));
   const request = new URL(target);
-  request.search = [...kept, new URLSearchParams({ lastEventId })].join('&');
+  request.search = kept.join('&');
   return request;
 }
 

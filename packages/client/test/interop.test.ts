@@ -357,6 +357,22 @@ describe('limits and resume points', () => {
     expect(urls).toEqual([`/sse${query}`, `${kept}&lastEventId=+x+`, `${kept}&lastEventId=%01y`]);
   });
 
+  it("sends no lastEventId query parameter of the URL's own after an empty id, as no header of the option's", async () => {
+    const urls: string[] = [];
+    const { url, requests } = await handWritten((req, res, n) => {
+      urls.push(req.url!);
+      if (n === 2) return void res.writeHead(204).end();
+      res.writeHead(200, eventStream);
+      res.end('retry: 1\nid:\ndata: a\n\n');
+    });
+    const client = record(fromEventSource(`${url}/sse?room=1&lastEventId=old`));
+    await until(() => client.completed || client.error !== undefined, 'completion');
+    expect(client.error).toBeUndefined();
+    // An rxsse route reads the parameter when there is no header: it would resume after "old".
+    expect(pickLastEventId(requests[1]!['last-event-id'] as string | undefined, urls[1])).toBeUndefined();
+    expect(urls[1]).toBe('/sse?room=1');
+  });
+
   it('sends no Last-Event-ID of the headers option beside an id it sends in the query parameter', async () => {
     const urls: string[] = [];
     const { url, requests } = await handWritten((req, res, n) => {
