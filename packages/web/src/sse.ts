@@ -14,6 +14,7 @@ import {
   serverStreams,
   sseHeaders,
 } from '@rxsse/core';
+import { headResponse } from './head-response.js';
 import { CUT_SHORT, settleBeforeDeadline } from './pending-handler.js';
 import { WebSink } from './web-sink.js';
 
@@ -146,21 +147,6 @@ function checkHeadersOf(source: EventSourceLike<MessageEvent<unknown>>, setup: H
     endIterator(madeIterator(source), (thrown) => setup.reportError(thrown));
     throw error;
   }
-}
-
-/**
- * The answer to HEAD: the headers of a GET, and a body that ends as soon as anything reads it. A
- * `null` body is one of 0 bytes, and Bun and Deno say so (`Content-Length: 0`), which RFC 9110
- * forbids where the GET's content has another length; an open one they cancel unread.
- */
-function headResponse(headers: Record<string, string>): Response {
-  const body = new ReadableStream<Uint8Array>({
-    // The stream pulls by itself once when it starts: only a reader's pull comes from a locked one.
-    pull: (controller) => {
-      if (body.locked) controller.close();
-    },
-  });
-  return new Response(body, { status: 200, headers });
 }
 
 /** `console.error`, naming the request: runtimes have no logger of their own to hand over. */

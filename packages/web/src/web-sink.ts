@@ -1,4 +1,5 @@
 import type { Sink } from '@rxsse/core';
+import { headResponse } from './head-response.js';
 
 /**
  * What the response body fails with when the server drops a stream on purpose (a slow client's
@@ -93,8 +94,18 @@ export class WebSink implements Sink {
     return true;
   }
 
-  /** Returns false: the body is full until the runtime first reads it (see {@link WebSink}). */
+  /**
+   * Returns false: the body is full until the runtime first reads it (see {@link WebSink}). A HEAD
+   * is answered as `sse()` answers it, the headers and an empty body of no stated length, and the
+   * sink closes as soon as the stream has begun: none of its bytes can reach that client.
+   */
   open(headers: Readonly<Record<string, string>>): boolean {
+    if (this.#request.method === 'HEAD') {
+      this.#response = headResponse(headers);
+      // Not from within open(): the stream is still setting up.
+      queueMicrotask(this.#closed);
+      return false;
+    }
     const body = new ReadableStream<Uint8Array>(
       {
         start: (controller) => {
@@ -111,8 +122,7 @@ export class WebSink implements Sink {
     this.#stream = body;
     // The request aborted already (a turn-away answered anyway): nobody will read more than this.
     if (this.#isClosed) this.#endBody();
-    // HEAD: the runtime sends the headers alone.
-    this.#response = new Response(this.#request.method === 'HEAD' ? null : body, { status: 200, headers });
+    this.#response = new Response(body, { status: 200, headers });
     // A stream that writes nothing (no heartbeat, a quiet source) still meets `stallTimeout` when
     // no one ever reads the body; the runtime's first read drains it.
     this.#full = true;

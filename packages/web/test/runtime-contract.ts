@@ -71,6 +71,17 @@ export function describeRuntimeContract(runtime: Runtime): void {
       expect(await get<number>('/active')).toBe(0);
     });
 
+    it("answers HEAD over a WebSink of a transport's own as sse() does, and ends its stream", async () => {
+      const response = await fetch(`${server.url}/own-sink`, { method: 'HEAD' });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('text/event-stream');
+      expect(response.headers.get('content-length')).toBeNull();
+      expect(await response.text()).toBe('');
+      // The runtime is done with the answer: the stream behind it ends, its source released.
+      expect((await waitForCloses('/own-sink', 10_000)).map((c) => c.reason)).toEqual(['client']);
+      expect(await get<number>('/active')).toBe(0);
+    });
+
     for (const [client, EventSourceImpl] of eventSourceClients) {
       it(`delivers every event exactly to ${client}`, async () => {
         const received = await collectEvents(

@@ -4,7 +4,7 @@ import { EventEmitter, getEventListeners, on, once } from 'node:events';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
-import { type MessageEvent, openStreams, SOURCE_HEADERS, StreamGroup } from '@rxsse/core';
+import { type MessageEvent, openStreams, SOURCE_HEADERS, StreamGroup, streamEvents } from '@rxsse/core';
 import { type ChannelEngine, createChannel, memoryEngine } from '@rxsse/core/channel';
 import { Hono } from 'hono';
 import { timeout } from 'hono/timeout';
@@ -589,6 +589,22 @@ describe('WebSink: listeners', () => {
     const req = request({ method: 'HEAD' });
     const response = await sse(() => NEVER)(req);
     expect(await response.text()).toBe('');
+    expect(getEventListeners(req.signal, 'abort')).toHaveLength(0);
+  });
+});
+
+describe('WebSink: HEAD, on a transport of its own', () => {
+  it('answers with an empty body that ends when read, as sse() does, and ends the stream at once', async () => {
+    const req = request({ method: 'HEAD' });
+    const sink = new WebSink(req);
+    const source = counted(NEVER);
+    const { options, closes } = recording({ heartbeat: false });
+    streamEvents(source.observable, sink, options);
+    // A null body is one of 0 bytes: Bun and Deno would send `Content-Length: 0`.
+    expect(sink.response.body).not.toBeNull();
+    expect(await sink.response.text()).toBe('');
+    expect(closes.map((c) => c.reason)).toEqual(['client']);
+    expect(source.counts.active).toBe(0);
     expect(getEventListeners(req.signal, 'abort')).toHaveLength(0);
   });
 });

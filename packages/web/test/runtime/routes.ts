@@ -1,10 +1,10 @@
 // The routes the Bun and Deno suites serve: the same route code on every runtime, with a ledger
 // the tests read over HTTP, since the server lives in another process.
-import { type CloseReason, StreamGroup, type StreamOptions } from '@rxsse/core';
+import { type CloseReason, StreamGroup, type StreamOptions, streamEvents } from '@rxsse/core';
 import { createChannel, memoryEngine } from '@rxsse/core/channel';
 import { concat, from, interval, map, NEVER, Observable, take } from 'rxjs';
 import { HOSTILE_MESSAGES } from '../../../../test/wire/hostile-messages.js';
-import { closeStreamsAndStop, sse } from '../../src/index.js';
+import { closeStreamsAndStop, sse, WebSink } from '../../src/index.js';
 
 export interface Closed {
   path: string;
@@ -102,6 +102,12 @@ export function runtimeRoutes(
       waiting++;
       return new Promise<never>(() => {});
     }),
+    // A transport of its own over the sink, as an author who does not go through sse() writes it.
+    '/own-sink': async (request) => {
+      const sink = new WebSink(request);
+      streamEvents(counted(interval(5).pipe(map((n) => ({ data: String(n) })))), sink, recorded('/own-sink'));
+      return sink.response;
+    },
     '/last-id': sse((_request, { lastEventId }) => from([{ data: lastEventId ?? '(none)' }])),
     '/chat': sse(async (_request, context) => (await chat.subscribe(context)).pipe(take(1)), { retry: 50 }),
   };
