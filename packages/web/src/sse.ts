@@ -40,8 +40,10 @@ export const DEFAULT_HEARTBEAT = 4000;
  * A fetch handler, `(request) => Promise<Response>`, that streams the events `handler` returns for
  * each request: for Bun, Deno, Workers, Hono, Next.js and SvelteKit route handlers alike (Hono's
  * and SvelteKit's own handlers take their context: pass on its Request, `c.req.raw`,
- * `event.request`). A handler that throws, or returns something that is not a source (or a source
- * whose own headers no `Response` can carry), rejects before a `Response` exists, so
+ * `event.request`). Given anything but a Request with an `AbortSignal` (a framework's context,
+ * node-fetch's Request, whose `signal` is `null`), it rejects with a TypeError that says what to
+ * pass, before the handler runs. A handler that throws, or returns something that is not a source
+ * (or a source whose own headers no `Response` can carry), rejects before a `Response` exists, so
  * the framework answers with its own error response; the handler's `signal` aborts then. One that
  * fails with the abort of its `signal` (or of the Request's own), its client gone, is the client's
  * close instead. A handler
@@ -120,18 +122,27 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
 /**
  * A framework that calls the fetch handler as its own route handler (Hono's `app.get(path,
  * handler)`, SvelteKit's `export const GET = handler`) hands over its context: say what to pass
- * instead of failing on a missing field.
+ * instead of failing on a missing field. A Request-like object without an `AbortSignal` (node-fetch's
+ * Request, a bridge's own object) is refused too: nothing would tell when its client leaves.
  */
 function checkRequest(request: Request): void {
   const given = request as Partial<Request> | null;
-  if (typeof given?.url === 'string' && typeof given.headers?.get === 'function') return;
-  const got =
-    typeof given === 'object' && given !== null
-      ? `an object (${given.constructor?.name ?? 'no prototype'})`
-      : String(given);
+  if (typeof given?.url !== 'string' || typeof given.headers?.get !== 'function') {
+    throw new TypeError(
+      `sse()'s fetch handler takes a Request, got ${describe(given)}; from a framework's context, pass its Request (Hono: c.req.raw; SvelteKit: event.request)`,
+    );
+  }
+  const signal = given.signal as Partial<AbortSignal> | null | undefined;
+  if (typeof signal?.aborted === 'boolean' && typeof signal.addEventListener === 'function') return;
   throw new TypeError(
-    `sse()'s fetch handler takes a Request, got ${got}; from a framework's context, pass its Request (Hono: c.req.raw; SvelteKit: event.request)`,
+    `sse()'s fetch handler takes a Request whose signal is an AbortSignal, got ${describe(given)} whose signal is ${describe(signal)}; pass the runtime's own Request, or give yours the signal of its connection`,
   );
+}
+
+function describe(value: unknown): string {
+  return typeof value === 'object' && value !== null
+    ? `an object (${value.constructor?.name ?? 'no prototype'})`
+    : String(value);
 }
 
 /**

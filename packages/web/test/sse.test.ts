@@ -79,6 +79,28 @@ describe('sse() as a fetch handler', () => {
     await expect(sse(() => NEVER)(event as never)).rejects.toThrow(/SvelteKit: event\.request\)$/);
   });
 
+  it.each([
+    ['null', null],
+    ['missing', undefined],
+  ])(
+    'rejects with a TypeError naming the signal, the handler not run, for a Request-like whose signal is %s',
+    async (_label, signal) => {
+      // Say, node-fetch's Request, or a bridge's object: nothing would tell when its client leaves.
+      const like = { url: 'http://127.0.0.1/sse', method: 'GET', headers: new Headers(), signal };
+      let calls = 0;
+      const handler = sse(() => {
+        calls++;
+        return NEVER;
+      });
+      await expect(handler(like as never)).rejects.toThrow(
+        new TypeError(
+          `sse()'s fetch handler takes a Request whose signal is an AbortSignal, got an object (Object) whose signal is ${signal}; pass the runtime's own Request, or give yours the signal of its connection`,
+        ),
+      );
+      expect(calls).toBe(0);
+    },
+  );
+
   it('answers HEAD with the headers alone, without running the handler', async () => {
     let calls = 0;
     const response = await sse(() => {
