@@ -15,6 +15,7 @@ export const CUT_SHORT: unique symbol = Symbol('rxsse.cutShort');
 export async function settleBeforeDeadline<T>(
   setup: HandlerSetup,
   sink: WebSink,
+  request: Request,
   produced: T | PromiseLike<T>,
 ): Promise<T | typeof CUT_SHORT> {
   if (!isThenable(produced)) return produced;
@@ -28,11 +29,21 @@ export async function settleBeforeDeadline<T>(
     Promise.resolve(produced).then(
       (late) => letGo(late, report),
       (error: unknown) => {
-        if (!isAbortOf(error, sink.signal)) report(error);
+        if (!isAbortOf(asSignalAbort(error, sink, request), sink.signal)) report(error);
       },
     );
   }
   return settled;
+}
+
+/**
+ * The handler's failure as its `signal`'s abort, where it failed with the Request's own: a handler
+ * may give either to a fetch. Their reasons agree until a shutdown aborts `signal` first, with one
+ * of its own; a client that leaves after that aborts only the Request's (on @hono/node-server with
+ * a string), which is still its close, not an error of the route.
+ */
+export function asSignalAbort(error: unknown, sink: WebSink, request: Request): unknown {
+  return isAbortOf(error, request.signal) ? sink.signal.reason : error;
 }
 
 /**

@@ -15,7 +15,7 @@ import {
   sseHeaders,
 } from '@rxsse/core';
 import { headResponse } from './head-response.js';
-import { CUT_SHORT, settleBeforeDeadline } from './pending-handler.js';
+import { asSignalAbort, CUT_SHORT, settleBeforeDeadline } from './pending-handler.js';
 import { WebSink } from './web-sink.js';
 
 /**
@@ -86,6 +86,7 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
       const source = await settleBeforeDeadline(
         setup,
         sink,
+        request,
         handler(request, {
           lastEventId: readLastEventId(request),
           get signal() {
@@ -106,7 +107,7 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
       }
     } catch (error) {
       try {
-        setup.failed(error);
+        setup.failed(asSignalAbort(error, sink, request));
       } catch (thrown) {
         // No stream will ever close the sink, and a runtime need not abort `request.signal` after
         // its error response: abort `signal` here, or what the handler tied to it (a channel's

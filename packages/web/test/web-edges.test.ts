@@ -283,6 +283,44 @@ describe("sse() on Hono: a handler that fails with request.signal's abort after 
   });
 });
 
+describe("sse() on Hono: a handler that fails with request.signal's abort once a shutdown aborted its signal", () => {
+  it('is no error of the route when its client leaves before the deadline: nothing logged', async () => {
+    const group = new StreamGroup();
+    const { options, closes } = recording({ heartbeat: false, group });
+    let requested = false;
+    // It waits on the Request's own signal, whose abort reason on @hono/node-server is a string,
+    // and not on the one the shutdown aborts.
+    const handler = sse(async (request) => {
+      requested = true;
+      await new Promise((_resolve, reject) =>
+        request.signal.addEventListener('abort', () => reject(request.signal.reason)),
+      );
+      return NEVER;
+    }, options);
+    const app = new Hono();
+    app.get('/sse', (c) => handler(c.req.raw));
+    const logged: string[] = [];
+    const restore = captureConsoleErrors(logged);
+    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
+    cleanups.push(async () => {
+      restore();
+      await new Promise((resolve) => server.close(resolve));
+    });
+    if (!server.listening) await once(server, 'listening');
+    const client = await rawClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}/sse`, {
+      read: true,
+    });
+    cleanups.push(async () => client.destroy());
+    await waitFor(() => requested, 5000, 'the handler');
+    // A deadline no test waits for: the handler is still pending when its client leaves.
+    void group.close({ deadline: 2 ** 31 - 1 });
+    client.destroy();
+    await waitFor(() => closes.length === 1 || logged.length > 0, 5000, 'the close');
+    expect(logged).toEqual([]);
+    expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+  });
+});
+
 describe('sse(): a handler that resolves while the server shuts down', () => {
   it('turns the request away instead of starting a stream the close would miss', async () => {
     let release!: () => void;
@@ -876,6 +914,35 @@ describe('closeStreamsAndStop: a handler still setting up', () => {
     fail(signal!.reason);
     await answer;
     expect(closes.map((c) => c.reason)).toEqual(['client']);
+  });
+
+  it("reports nothing when the handler fails with request.signal's abort once the deadline answered", async () => {
+    vi.useFakeTimers();
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      let requested = false;
+      // It waits on the Request's own signal, not on the one the shutdown aborts.
+      const fetchHandler = sse(async (request) => {
+        requested = true;
+        await new Promise((_resolve, reject) =>
+          request.signal.addEventListener('abort', () => reject(request.signal.reason)),
+        );
+        return NEVER;
+      });
+      const leave = new AbortController();
+      const answer = fetchHandler(request({ signal: leave.signal }));
+      await vi.waitFor(() => expect(requested).toBe(true));
+      const stopping = closeStreamsAndStop(async () => {}, { retry: 1000, deadline: 500 });
+      await vi.advanceTimersByTimeAsync(500);
+      expect(await (await answer).text()).toBe('retry: 1000\n\n');
+      await stopping;
+      // The client leaves now: @hono/node-server aborts the Request's signal with a string.
+      leave.abort('aborted');
+      await vi.advanceTimersByTimeAsync(0);
+      expect(errors).not.toHaveBeenCalled();
+    } finally {
+      errors.mockRestore();
+    }
   });
 
   it('answers at the deadline, and lets go of what the handler resolves to or fails with later', async () => {
