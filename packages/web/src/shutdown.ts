@@ -6,6 +6,7 @@ import {
   type StreamGroup,
   serverStreams,
 } from '@rxsse/core';
+import { describe } from './describe.js';
 
 /**
  * Graceful shutdown for a runtime's own server, which a fetch handler cannot see: ends every stream
@@ -69,10 +70,4 @@ async function closeThenStop(
 ) {
   await Promise.all([group.close(shutdown), serverStreams().close(shutdown)]);
   await stop();
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'no prototype'})`;
-  return typeof value;
 }

@@ -14,6 +14,7 @@ import {
   serverStreams,
   sseHeaders,
 } from '@rxsse/core';
+import { describe } from './describe.js';
 import { headResponse } from './head-response.js';
 import { asSignalAbort, CUT_SHORT, settleBeforeDeadline } from './pending-handler.js';
 import { WebSink } from './web-sink.js';
@@ -138,12 +139,6 @@ function checkRequest(request: Request): void {
   throw new TypeError(
     `sse()'s fetch handler takes a Request whose signal is an AbortSignal, got ${describe(given)} whose signal is ${describe(signal)}; pass the runtime's own Request, or give yours the signal of its connection`,
   );
-}
-
-function describe(value: unknown): string {
-  return typeof value === 'object' && value !== null
-    ? `an object (${value.constructor?.name ?? 'no prototype'})`
-    : String(value);
 }
 
 /**
