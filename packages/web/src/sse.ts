@@ -158,8 +158,13 @@ function checkHeadersOf(source: EventSourceLike<MessageEvent<unknown>>, setup: H
 
 /** `console.error`, naming the request: runtimes have no logger of their own to hand over. */
 function consoleReporter(request: Request): ErrorReporter {
+  // A bridge's Request-like may carry the path alone, as Node's `req.url` is: resolved against a
+  // base, it still names the route, where a throw here would lose the error it reports.
   return (error) =>
-    console.error(`rxsse: event stream ${request.method} ${new URL(request.url).pathname} failed:`, error);
+    console.error(
+      `rxsse: event stream ${request.method} ${new URL(request.url, 'http://localhost').pathname} failed:`,
+      error,
+    );
 }
 
 /** The client's last event id: the `Last-Event-ID` header, else the `lastEventId` query parameter. */

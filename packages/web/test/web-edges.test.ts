@@ -8,7 +8,7 @@ import { type MessageEvent, openStreams, SOURCE_HEADERS, StreamGroup, streamEven
 import { type ChannelEngine, createChannel, memoryEngine } from '@rxsse/core/channel';
 import { Hono } from 'hono';
 import { timeout } from 'hono/timeout';
-import { concat, from, NEVER, of } from 'rxjs';
+import { concat, from, NEVER, of, throwError } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { rawClient, waitFor } from '../../../test/support/clients.js';
 import { captureConsoleErrors } from '../../../test/support/logged.js';
@@ -768,6 +768,27 @@ describe('sse(): headers and defaults', () => {
     expect(text.replace(/^:\n/, '')).toContain(':\n');
     await reader.cancel();
     await reading;
+  });
+});
+
+describe("sse(): a Request-like object of a bridge's own", () => {
+  it('reports a source error, naming the path, when its url is the path alone', async () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      // Say, a bridge that hands over Node's `req.url`, which is the path and query alone.
+      const like = {
+        url: '/sse?room=1',
+        method: 'GET',
+        headers: new Headers(),
+        signal: new AbortController().signal,
+      };
+      const failure = new Error('the database went away');
+      const response = await sse(() => throwError(() => failure), { heartbeat: false })(like as never);
+      expect(await response.text()).toBe('');
+      expect(errors).toHaveBeenCalledWith('rxsse: event stream GET /sse failed:', failure);
+    } finally {
+      errors.mockRestore();
+    }
   });
 });
 
