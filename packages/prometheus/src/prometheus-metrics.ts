@@ -1,4 +1,10 @@
-import { allStreams, type CloseReason, type StreamGauges, type StreamMetrics } from '@rxsse/core';
+import {
+  allStreams,
+  type CloseReason,
+  describeValue,
+  type StreamGauges,
+  type StreamMetrics,
+} from '@rxsse/core';
 import { Counter, register as defaultRegistry, Gauge, type Registry } from 'prom-client';
 
 /** Where the metrics go and what they watch. */
@@ -181,11 +187,11 @@ function checkOptions(options: PrometheusMetricsOptions): void {
   if (isRegistry(options))
     throw new TypeError('prometheusMetrics() takes options, got a Registry: pass { registry }');
   if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`prometheusMetrics() takes options, got ${describe(options)}`);
+    throw new TypeError(`prometheusMetrics() takes options, got ${describeValue(options)}`);
   }
   const { registry, prefix, group } = options;
   if (registry !== undefined && !isRegistry(registry)) {
-    throw new TypeError(`registry must be a prom-client Registry, got ${describe(registry)}`);
+    throw new TypeError(`registry must be a prom-client Registry, got ${describeValue(registry)}`);
   }
   if (prefix !== undefined && typeof prefix !== 'string') {
     throw new TypeError(`prefix must be a string, got ${typeof prefix}`);
@@ -196,17 +202,11 @@ function checkOptions(options: PrometheusMetricsOptions): void {
   const gauges = group as Partial<StreamGauges> | null | undefined;
   if (group !== undefined && (typeof gauges?.size !== 'number' || typeof gauges.queuedBytes !== 'number')) {
     throw new TypeError(
-      `group must be a StreamGroup (or a size and queuedBytes to read), got ${describe(group)}`,
+      `group must be a StreamGroup (or a size and queuedBytes to read), got ${describeValue(group)}`,
     );
   }
 }
 
 function isRegistry(value: unknown): boolean {
   return typeof (value as Partial<Registry> | null)?.registerMetric === 'function';
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'no prototype'})`;
-  return `${typeof value} ${String(value)}`;
 }

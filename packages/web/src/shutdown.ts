@@ -1,12 +1,12 @@
 import {
   checkShutdownOptions,
   checkStreamGroup,
+  describeValue,
   openStreams,
   type ShutdownOptions,
   type StreamGroup,
   serverStreams,
 } from '@rxsse/core';
-import { describe } from './describe.js';
 
 /**
  * Graceful shutdown for a runtime's own server, which a fetch handler cannot see: ends every stream
@@ -49,7 +49,7 @@ export function closeStreamsAndStop(
 ): Promise<void> {
   if (typeof stop !== 'function') {
     throw new TypeError(
-      `closeStreamsAndStop() takes a function that stops the server, got ${describe(stop)}`,
+      `closeStreamsAndStop() takes a function that stops the server, got ${describeValue(stop)}`,
     );
   }
   // Checked before it is taken apart: a number or a string would leave no option, silently.

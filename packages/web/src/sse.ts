@@ -1,6 +1,7 @@
 import {
   checkEventHandler,
   checkSourceHeaders,
+  describeValue,
   type ErrorReporter,
   type EventContext,
   type EventSourceLike,
@@ -14,7 +15,6 @@ import {
   serverStreams,
   sseHeaders,
 } from '@rxsse/core';
-import { describe } from './describe.js';
 import { headResponse } from './head-response.js';
 import { asSignalAbort, CUT_SHORT, settleBeforeDeadline } from './pending-handler.js';
 import { WebSink } from './web-sink.js';
@@ -131,13 +131,13 @@ function checkRequest(request: Request): void {
   const given = request as Partial<Request> | null;
   if (typeof given?.url !== 'string' || typeof given.headers?.get !== 'function') {
     throw new TypeError(
-      `sse()'s fetch handler takes a Request, got ${describe(given)}; from a framework's context, pass its Request (Hono: c.req.raw; SvelteKit: event.request)`,
+      `sse()'s fetch handler takes a Request, got ${describeValue(given)}; from a framework's context, pass its Request (Hono: c.req.raw; SvelteKit: event.request)`,
     );
   }
   const signal = given.signal as Partial<AbortSignal> | null | undefined;
   if (typeof signal?.aborted === 'boolean' && typeof signal.addEventListener === 'function') return;
   throw new TypeError(
-    `sse()'s fetch handler takes a Request whose signal is an AbortSignal, got ${describe(given)} whose signal is ${describe(signal)}; pass the runtime's own Request, or give yours the signal of its connection`,
+    `sse()'s fetch handler takes a Request whose signal is an AbortSignal, got ${describeValue(given)} whose signal is ${describeValue(signal)}; pass the runtime's own Request, or give yours the signal of its connection`,
   );
 }
 

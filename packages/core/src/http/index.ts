@@ -11,4 +11,10 @@ export {
 } from './headers.js';
 export { LAST_EVENT_ID_PARAM, pickLastEventId } from './last-event-id.js';
 export type { Sink } from './sink.js';
-export { checkEventHandler, checkEventSource, type EventSourceLike, isThenable } from './source.js';
+export {
+  checkEventHandler,
+  checkEventSource,
+  describeValue,
+  type EventSourceLike,
+  isThenable,
+} from './source.js';
