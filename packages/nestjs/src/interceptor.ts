@@ -1,5 +1,6 @@
 import type { CallHandler, ExecutionContext, NestInterceptor } from '@nestjs/common';
 import type { ApplicationConfig } from '@nestjs/core';
+import { endIterator, madeIterator } from '@rxsse/core';
 import { type NodeRequest, type NodeResponse, openEventStream, watchResponseClose } from '@rxsse/node';
 import { from, mergeMap, NEVER, type Observable, throwError } from 'rxjs';
 import { NestChain } from './chain.js';
@@ -72,8 +73,15 @@ export class RxsseInterceptor implements NestInterceptor {
       };
       return nest.source.then(
         (source) => {
-          answered();
-          copyReplyHeaders(res, rawRes);
+          try {
+            answered();
+            copyReplyHeaders(res, rawRes);
+          } catch (error) {
+            // No stream takes the source: an iterator the method made (a listener it registered)
+            // is ended, or it would hold what it listens to for good.
+            endIterator(madeIterator(source), report);
+            throw error;
+          }
           return source;
         },
         (error: unknown) => {

@@ -138,6 +138,8 @@ const setup = { release: () => {}, started: 0 };
 /** A method that waits, then returns an iterator that listens to `ticks` from its creation on. */
 const ticks = new EventEmitter();
 const lateIterator = { release: () => {}, started: 0, returned: 0 };
+/** What a method that answered through `@Res()` returns an iterator of, listening from its creation on. */
+const answeredTicks = new EventEmitter();
 const { options: lateRecorded, closes: lateCloses } = recording();
 const subscriptions = counted(NEVER as Observable<MessageEvent>);
 const chat = createChannel(memoryEngine(), 'chat');
@@ -310,6 +312,18 @@ class EventsController {
     (res.code ?? res.status)!.call(res, 204).send(undefined);
   }
 
+  // Answers through @Res() and still returns an iterator, which holds a listener until it is ended.
+  @RxSse('answered-iterator')
+  answeredIterator(
+    @Res() res: {
+      status?(code: number): { send(body: unknown): void };
+      code?(code: number): { send(body: unknown): void };
+    },
+  ): AsyncIterable<MessageEvent> {
+    (res.code ?? res.status)!.call(res, 409).send({ answered: 'by the method' });
+    return on(answeredTicks, 'tick') as AsyncIterable<never>;
+  }
+
   @RxSse('answered-by-guard')
   @UseGuards(AnsweringGuard)
   answeredByGuard(): Observable<MessageEvent> {
@@ -402,6 +416,19 @@ describe.each<Platform>(['express', 'fastify'])(
       expect(server!.logged.splice(0)).toEqual([
         expect.stringMatching(/^RxsseResponseSentError: @RxSse\(\) route GET \/answered-void .*@Res\(\)/),
       ]);
+    });
+
+    it('ends the iterator a method returned after it answered through @Res(), so the listener it holds goes', async () => {
+      const url = await start();
+      const { response } = await fetchBytes(`${url}/answered-iterator`, {
+        signal: AbortSignal.timeout(5000),
+      });
+      expect(response.status).toBe(409);
+      await waitFor(() => server!.logged.length > 0, 5000, 'the report');
+      expect(server!.logged.splice(0)).toEqual([
+        expect.stringMatching(/^RxsseResponseSentError: @RxSse\(\) route GET \/answered-iterator .*@Res\(\)/),
+      ]);
+      await waitFor(() => answeredTicks.listenerCount('tick') === 0, 5000, 'the listener to go');
     });
 
     it.each(['GET', 'HEAD'])(
