@@ -17,6 +17,8 @@ export class Handoff {
   readonly source: Promise<Source>;
   /** What the check threw for a result that is no source, so it can be told from the method's own throws. */
   refusal: unknown;
+  /** A HEAD, which runs Nest's chain but not the method: the stream's headers are all it gets. */
+  head = false;
   /** Set once the response closed before the method's source was known: why. */
   abandoned: { reason: unknown } | undefined;
   #settle!: (source: Source) => void;

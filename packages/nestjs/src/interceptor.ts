@@ -7,6 +7,7 @@ import { NestChain } from './chain.js';
 import { RXSSE_ROUTE, type RxSseRoute } from './decorators.js';
 import { RxsseResponseSentError } from './errors.js';
 import { openHandoff } from './handoff.js';
+import { headThroughChain } from './head.js';
 import { errorText } from './logger.js';
 import type { RxsseRuntime } from './runtime.js';
 
@@ -52,7 +53,16 @@ export class RxsseInterceptor implements NestInterceptor {
     // A guard (or middleware) that answered the request itself and let it on: that answer stands,
     // and neither the method nor a HEAD's headers may run into it.
     if (rawRes.headersSent) return throwError(() => new RxsseResponseSentError(request));
-    // Copied now for the answers that run no chain (HEAD, a shutdown), and again once the chain ran,
+    const options = this.runtime.optionsFor(handler, route.options);
+    if (rawReq.method === 'HEAD') {
+      return headThroughChain(next, req, rawReq, rawRes, async () => {
+        if (rawRes.headersSent) throw new RxsseResponseSentError(request);
+        copyReplyHeaders(res, rawRes);
+        await openEventStream(rawReq, rawRes, () => NEVER, options, report);
+        res.hijack?.();
+      });
+    }
+    // Copied now for the answer that runs no chain (a shutdown's), and again once the chain ran,
     // for what its interceptors and the method set on the reply.
     copyReplyHeaders(res, rawRes);
     let chain: NestChain | undefined;
@@ -93,13 +103,7 @@ export class RxsseInterceptor implements NestInterceptor {
         },
       );
     };
-    const opened = openEventStream(
-      rawReq,
-      rawRes,
-      produce,
-      this.runtime.optionsFor(handler, route.options),
-      report,
-    )
+    const opened = openEventStream(rawReq, rawRes, produce, options, report)
       // Also when no stream started: the chain may have produced a source that nothing takes.
       .finally(() => chain?.releaseUnlessStreaming())
       .then(() => {

@@ -11,6 +11,7 @@ import {
   NotFoundException,
   Query,
   Scope,
+  UnauthorizedException,
   UseInterceptors,
 } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
@@ -55,6 +56,16 @@ class ServesItself implements NestInterceptor {
 class Refuses implements NestInterceptor {
   intercept(): Observable<unknown> {
     return throwError(() => new ForbiddenException('not today'));
+  }
+}
+
+/** Lets a request on only with a token, as an auth interceptor does where the app has no guard. */
+@Injectable()
+class RequiresToken implements NestInterceptor {
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const { query } = context.switchToHttp().getRequest<{ query: { token?: string } }>();
+    if (query.token !== 'letmein') throw new UnauthorizedException('no token');
+    return next.handle();
   }
 }
 
@@ -209,6 +220,13 @@ class ChainController {
   @RxSse('refused-by-interceptor')
   @UseInterceptors(Refuses)
   refusedByInterceptor(): Observable<MessageEvent> {
+    calls.method++;
+    return from([{ data: 'secret' }]);
+  }
+
+  @RxSse('needs-token')
+  @UseInterceptors(RequiresToken)
+  needsToken(): Observable<MessageEvent> {
     calls.method++;
     return from([{ data: 'secret' }]);
   }
@@ -425,6 +443,26 @@ describe.each<Platform>(['express', 'fastify'])(
       expect(calls.method).toBe(before);
     });
 
+    it('answers a HEAD as its GET where an interceptor refuses the request, and runs no method', async () => {
+      const url = await start();
+      const before = calls.method;
+      for (const method of ['GET', 'HEAD']) {
+        const { response } = await fetchBytes(`${url}/needs-token`, {
+          method,
+          signal: AbortSignal.timeout(5000),
+        });
+        expect(response.status, method).toBe(401);
+        expect(response.headers.get('content-type'), method).not.toBe('text/event-stream');
+      }
+      const head = await fetchBytes(`${url}/needs-token?token=letmein`, {
+        method: 'HEAD',
+        signal: AbortSignal.timeout(5000),
+      });
+      expect(head.response.status).toBe(200);
+      expect(head.response.headers.get('content-type')).toBe('text/event-stream');
+      expect(calls.method).toBe(before);
+    });
+
     it('ends the stream at once when an interceptor completes without the method', async () => {
       const url = await start();
       const before = calls.method;
@@ -462,6 +500,24 @@ describe.each<Platform>(['express', 'fastify'])(
       client.destroy();
       await waitFor(() => !gate.observed, 5000, 'the interceptor to be let go');
       gate.next();
+      expect(calls.method).toBe(before);
+    });
+
+    it("answers a HEAD once an interceptor lets it on, and ends Nest's chain when its client leaves first, never running the method", async () => {
+      const url = await start();
+      const before = calls.method;
+      const head = fetchBytes(`${url}/gated`, { method: 'HEAD', signal: AbortSignal.timeout(5000) });
+      await waitFor(() => gate.observed, 5000, 'the interceptor to wait');
+      gate.next();
+      const { response } = await head;
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('text/event-stream');
+      const abort = new AbortController();
+      const left = fetch(`${url}/gated`, { method: 'HEAD', signal: abort.signal }).catch(() => undefined);
+      await waitFor(() => gate.observed, 5000, 'the interceptor to wait');
+      abort.abort();
+      await left;
+      await waitFor(() => !gate.observed, 5000, 'the interceptor to be let go');
       expect(calls.method).toBe(before);
     });
 

@@ -457,9 +457,10 @@ describe.each<Platform>(['express', 'fastify'])(
       expect(JSON.parse(body.toString())).toEqual({ teapot: 'short and stout' });
     });
 
-    it('answers a pipe that rejects a parameter with 400, and streams what it parsed', async () => {
+    it('answers a pipe that rejects a parameter with 400, a HEAD too, and streams what it parsed', async () => {
       const url = await start();
       expect((await fetchBytes(`${url}/count?n=many`)).response.status).toBe(400);
+      expect((await fetchBytes(`${url}/count?n=many`, { method: 'HEAD' })).response.status).toBe(400);
       expect((await fetchAndParse(`${url}/count?n=2`)).map((e) => e.data)).toEqual(['0', '1']);
     });
 
