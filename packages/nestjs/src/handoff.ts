@@ -1,6 +1,7 @@
-import type { EventSourceLike, MessageEvent } from '@rxsse/core';
+import type { ErrorReporter, EventSourceLike, MessageEvent } from '@rxsse/core';
 import type { EventContext } from '@rxsse/node';
-import { from, Observable, type Subscriber, type TeardownLogic, type Unsubscribable } from 'rxjs';
+import { Observable, type Subscriber, type TeardownLogic, type Unsubscribable } from 'rxjs';
+import { observeIterable } from './iterable.js';
 
 type Source = EventSourceLike<MessageEvent<unknown>>;
 
@@ -25,7 +26,10 @@ export class Handoff {
   #released = false;
   #waiting: (() => void)[] = [];
 
-  constructor(readonly context: EventContext) {
+  constructor(
+    readonly context: EventContext,
+    private readonly report: ErrorReporter,
+  ) {
     this.source = new Promise((resolve) => {
       this.#settle = resolve;
     });
@@ -47,7 +51,7 @@ export class Handoff {
     this.#settle(source);
     // An AsyncIterable streams as is, unless an interceptor's events came first: the stream then
     // takes the chain, and the iterable's events must come through it.
-    return this.#held(isSubscribable(source) ? source : from(source));
+    return this.#held(isSubscribable(source) ? source : observeIterable(source, this.report));
   }
 
   /** Lets held sources subscribe; the stream calls this once it is open. */
@@ -87,8 +91,9 @@ export function teardownOf(returned: unknown): TeardownLogic {
 
 const handoffs = new WeakMap<object, Handoff>();
 
-export function openHandoff(req: object, context: EventContext): Handoff {
-  const handoff = new Handoff(context);
+/** The request's handoff; what ending an iterator the method made throws goes to `report`. */
+export function openHandoff(req: object, context: EventContext, report: ErrorReporter): Handoff {
+  const handoff = new Handoff(context, report);
   handoffs.set(req, handoff);
   return handoff;
 }

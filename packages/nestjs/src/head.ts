@@ -1,4 +1,5 @@
 import type { CallHandler } from '@nestjs/common';
+import type { ErrorReporter } from '@rxsse/core';
 import { type NodeRequest, type NodeResponse, readLastEventId, watchResponseClose } from '@rxsse/node';
 import { Observable, type Subscription } from 'rxjs';
 import { openHandoff } from './handoff.js';
@@ -14,18 +15,23 @@ export function headThroughChain(
   req: object,
   rawReq: NodeRequest,
   rawRes: NodeResponse,
+  report: ErrorReporter,
   answer: () => Promise<void>,
 ): Observable<never> {
   return new Observable<never>((subscriber) => {
     let controller: AbortController | undefined;
     // A parameter's `@RxSseSignal()` is read before the method would run: created only then.
-    const handoff = openHandoff(req, {
-      lastEventId: readLastEventId(rawReq),
-      get signal() {
-        controller ??= new AbortController();
-        return controller.signal;
+    const handoff = openHandoff(
+      req,
+      {
+        lastEventId: readLastEventId(rawReq),
+        get signal() {
+          controller ??= new AbortController();
+          return controller.signal;
+        },
       },
-    });
+      report,
+    );
     handoff.head = true;
     let chain: Subscription | undefined;
     let done = false;

@@ -55,7 +55,7 @@ export class RxsseInterceptor implements NestInterceptor {
     if (rawRes.headersSent) return throwError(() => new RxsseResponseSentError(request));
     const options = this.runtime.optionsFor(handler, route.options);
     if (rawReq.method === 'HEAD') {
-      return headThroughChain(next, req, rawReq, rawRes, async () => {
+      return headThroughChain(next, req, rawReq, rawRes, report, async () => {
         if (rawRes.headersSent) throw new RxsseResponseSentError(request);
         copyReplyHeaders(res, rawRes);
         await openEventStream(rawReq, rawRes, () => NEVER, options, report);
@@ -67,7 +67,7 @@ export class RxsseInterceptor implements NestInterceptor {
     copyReplyHeaders(res, rawRes);
     let chain: NestChain | undefined;
     const produce = (streamContext: Parameters<typeof openHandoff>[1]) => {
-      const handoff = openHandoff(req, streamContext);
+      const handoff = openHandoff(req, streamContext, report);
       const nest = new NestChain(next, handoff, this.#alone(context), report);
       chain = nest;
       // The client left, now or before the chain ran, or a shutdown dropped the connection at its

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { EventEmitter, on } from 'node:events';
 import {
   BadGatewayException,
   type CallHandler,
@@ -198,6 +199,10 @@ const foreign = {
   nothingIntercepted: foreignObservable([{ data: 'from elsewhere' }], 'nothing'),
 };
 
+/** What the iterator of `/greeted-quiet` listens to: nothing is emitted, so it waits for good. */
+const quiet = new EventEmitter();
+const { options: quietOptions, closes: quietCloses } = recording();
+
 const calls = { method: 0 };
 const live = new Subject<MessageEvent>();
 const liveSource = counted(live.asObservable());
@@ -249,6 +254,12 @@ class ChainController {
   async *greetedIterable(): AsyncGenerator<MessageEvent> {
     yield { data: 'hello' };
     yield { data: 'again' };
+  }
+
+  @RxSse('greeted-quiet', quietOptions)
+  @UseInterceptors(Greets)
+  greetedQuiet(): AsyncIterable<MessageEvent> {
+    return on(quiet, 'tick') as AsyncIterable<never>;
   }
 
   @RxSse('gated')
@@ -490,6 +501,18 @@ describe.each<Platform>(['express', 'fastify'])(
       await waitFor(() => client.text.endsWith('\r\n0\r\n\r\n'), 5000, 'the end of the stream');
       client.destroy();
       expect(client.text).toMatch(/data: welcome\n\n[\s\S]*data: hello\n\n[\s\S]*data: again\n\n/);
+    });
+
+    it("ends the method's iterator behind an interceptor's events when the client leaves while it waits, so the listener it holds goes", async () => {
+      const url = await start();
+      const before = { closes: quietCloses.length, listeners: quiet.listenerCount('tick') };
+      const client = await rawClient(`${url}/greeted-quiet`, { read: true });
+      await waitFor(() => client.text.includes('data: welcome\n\n'), 5000, "the interceptor's event");
+      expect(quiet.listenerCount('tick')).toBe(before.listeners + 1);
+      client.destroy();
+      await waitFor(() => quietCloses.length === before.closes + 1, 5000, 'the close');
+      expect(quietCloses.at(-1)!.reason).toBe('client');
+      await waitFor(() => quiet.listenerCount('tick') === before.listeners, 5000, 'the listener to go');
     });
 
     it("ends Nest's chain when the client leaves while an interceptor holds the request, and never runs the method", async () => {
