@@ -32,6 +32,7 @@ export class NestChain {
   #early: Delivery[] = [];
   #streaming = false;
   #settled = false;
+  #bridged = false;
   #abandon!: (reason: unknown) => void;
   readonly #handoff: Handoff;
 
@@ -103,7 +104,10 @@ export class NestChain {
 
   /** Ends the chain unless the stream took it (the client left during the setup). */
   releaseUnlessStreaming(): void {
-    if (!this.#streaming) this.#subscription?.unsubscribe();
+    if (this.#streaming) return;
+    this.#subscription?.unsubscribe();
+    // The stream would have taken an iterable the method returned through the chain.
+    if (this.#bridged) this.#handoff.discard();
   }
 
   /** What the chain did before the stream subscribed, replayed to it then. */
@@ -125,11 +129,16 @@ export class NestChain {
   }
 
   #bridge(handoff: Handoff, headers: SourceHeaders): Source {
+    this.#bridged = true;
     return this.#streamed(headers, (target) => {
       this.#target = target;
       for (const delivery of this.#early.splice(0)) delivery(target);
       handoff.release();
-      return () => this.#subscription?.unsubscribe();
+      return () => {
+        this.#subscription?.unsubscribe();
+        // A method still setting up when the stream ended returns into a chain no one reads.
+        handoff.discard();
+      };
     });
   }
 

@@ -1,6 +1,12 @@
-import type { ErrorReporter, EventSourceLike, MessageEvent } from '@rxsse/core';
+import {
+  type ErrorReporter,
+  type EventSourceLike,
+  endIterator,
+  type MessageEvent,
+  madeIterator,
+} from '@rxsse/core';
 import type { EventContext } from '@rxsse/node';
-import { Observable, type Subscriber, type TeardownLogic, type Unsubscribable } from 'rxjs';
+import { defer, Observable, type Subscriber, type TeardownLogic, type Unsubscribable } from 'rxjs';
 import { observeIterable } from './iterable.js';
 
 type Source = EventSourceLike<MessageEvent<unknown>>;
@@ -25,6 +31,8 @@ export class Handoff {
   #settle!: (source: Source) => void;
   #released = false;
   #waiting: (() => void)[] = [];
+  readonly #unpulled = new Set<AsyncIterator<unknown>>();
+  #discarded = false;
 
   constructor(
     readonly context: EventContext,
@@ -49,9 +57,29 @@ export class Handoff {
       throw error;
     }
     this.#settle(source);
+    if (isSubscribable(source)) return this.#held(source);
     // An AsyncIterable streams as is, unless an interceptor's events came first: the stream then
-    // takes the chain, and the iterable's events must come through it.
-    return this.#held(isSubscribable(source) ? source : observeIterable(source, this.report));
+    // takes the chain, and the iterable's events must come through it. Until they do, an iterator
+    // the method made (a listener it registered) is the handoff's to end.
+    const made = madeIterator(source);
+    if (made && this.#discarded) endIterator(made, this.report);
+    else if (made) this.#unpulled.add(made);
+    return this.#held(
+      defer(() => {
+        if (made) this.#unpulled.delete(made);
+        return observeIterable(source, this.report);
+      }),
+    );
+  }
+
+  /**
+   * Ends the iterators the method made whose events no stream took, now and from runs of the
+   * method still to return: the chain ended without them (the stream closed first, or none began).
+   */
+  discard(): void {
+    this.#discarded = true;
+    for (const made of this.#unpulled) endIterator(made, this.report);
+    this.#unpulled.clear();
   }
 
   /** Lets held sources subscribe; the stream calls this once it is open. */

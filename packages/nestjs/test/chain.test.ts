@@ -202,6 +202,8 @@ const foreign = {
 /** What the iterator of `/greeted-quiet` listens to: nothing is emitted, so it waits for good. */
 const quiet = new EventEmitter();
 const { options: quietOptions, closes: quietCloses } = recording();
+/** Lets the method of `/greeted-slow` return. */
+const slowQuiet = { release: (): void => {} };
 
 const calls = { method: 0 };
 const live = new Subject<MessageEvent>();
@@ -259,6 +261,15 @@ class ChainController {
   @RxSse('greeted-quiet', quietOptions)
   @UseInterceptors(Greets)
   greetedQuiet(): AsyncIterable<MessageEvent> {
+    return on(quiet, 'tick') as AsyncIterable<never>;
+  }
+
+  @RxSse('greeted-slow', quietOptions)
+  @UseInterceptors(Greets)
+  async greetedSlow(): Promise<AsyncIterable<MessageEvent>> {
+    await new Promise<void>((resolve) => {
+      slowQuiet.release = resolve;
+    });
     return on(quiet, 'tick') as AsyncIterable<never>;
   }
 
@@ -513,6 +524,19 @@ describe.each<Platform>(['express', 'fastify'])(
       await waitFor(() => quietCloses.length === before.closes + 1, 5000, 'the close');
       expect(quietCloses.at(-1)!.reason).toBe('client');
       await waitFor(() => quiet.listenerCount('tick') === before.listeners, 5000, 'the listener to go');
+    });
+
+    it("ends the iterator a method returns once the stream of an interceptor's events before it ended", async () => {
+      const url = await start();
+      const before = { closes: quietCloses.length, listeners: quiet.listenerCount('tick') };
+      slowQuiet.release = () => {};
+      const client = await rawClient(`${url}/greeted-slow`, { read: true });
+      await waitFor(() => client.text.includes('data: welcome\n\n'), 5000, "the interceptor's event");
+      client.destroy();
+      await waitFor(() => quietCloses.length === before.closes + 1, 5000, 'the close');
+      slowQuiet.release();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(quiet.listenerCount('tick')).toBe(before.listeners);
     });
 
     it("ends Nest's chain when the client leaves while an interceptor holds the request, and never runs the method", async () => {

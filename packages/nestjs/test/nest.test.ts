@@ -29,7 +29,18 @@ import {
 import { Test } from '@nestjs/testing';
 import type { MessageEvent, StreamMetrics, StreamOptions } from '@rxsse/core';
 import { createChannel, memoryEngine } from '@rxsse/core/channel';
-import { concat, finalize, firstValueFrom, from, map, NEVER, type Observable, Subject, tap } from 'rxjs';
+import {
+  concat,
+  finalize,
+  firstValueFrom,
+  from,
+  map,
+  NEVER,
+  type Observable,
+  Subject,
+  startWith,
+  tap,
+} from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   collectEvents,
@@ -106,6 +117,14 @@ class Shout implements NestInterceptor {
     return next
       .handle()
       .pipe(map((event: MessageEvent) => ({ ...event, data: String(event.data).toUpperCase() })));
+  }
+}
+
+/** Sends an event of its own before the method's. */
+@Injectable()
+class Greet implements NestInterceptor {
+  intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    return next.handle().pipe(startWith({ data: 'welcome' }));
   }
 }
 
@@ -324,6 +343,19 @@ class EventsController {
     return on(answeredTicks, 'tick') as AsyncIterable<never>;
   }
 
+  // The same, behind an interceptor whose first event comes before the method's.
+  @RxSse('answered-iterator-greeted')
+  @UseInterceptors(Greet)
+  answeredIteratorGreeted(
+    @Res() res: {
+      status?(code: number): { send(body: unknown): void };
+      code?(code: number): { send(body: unknown): void };
+    },
+  ): AsyncIterable<MessageEvent> {
+    (res.code ?? res.status)!.call(res, 409).send({ answered: 'by the method' });
+    return on(answeredTicks, 'tick') as AsyncIterable<never>;
+  }
+
   @RxSse('answered-by-guard')
   @UseGuards(AnsweringGuard)
   answeredByGuard(): Observable<MessageEvent> {
@@ -418,18 +450,26 @@ describe.each<Platform>(['express', 'fastify'])(
       ]);
     });
 
-    it('ends the iterator a method returned after it answered through @Res(), so the listener it holds goes', async () => {
-      const url = await start();
-      const { response } = await fetchBytes(`${url}/answered-iterator`, {
-        signal: AbortSignal.timeout(5000),
-      });
-      expect(response.status).toBe(409);
-      await waitFor(() => server!.logged.length > 0, 5000, 'the report');
-      expect(server!.logged.splice(0)).toEqual([
-        expect.stringMatching(/^RxsseResponseSentError: @RxSse\(\) route GET \/answered-iterator .*@Res\(\)/),
-      ]);
-      await waitFor(() => answeredTicks.listenerCount('tick') === 0, 5000, 'the listener to go');
-    });
+    it.each(['answered-iterator', 'answered-iterator-greeted'])(
+      'ends the iterator a method returned after it answered through @Res(), so the listener it holds goes (%s)',
+      async (path) => {
+        const url = await start();
+        const { response } = await fetchBytes(`${url}/${path}`, { signal: AbortSignal.timeout(5000) });
+        expect(response.status).toBe(409);
+        await waitFor(() => answeredTicks.listenerCount('tick') === 0, 5000, 'the listener to go');
+        // On NestJS 11 the stream takes the interceptor's first event before the method answers, and
+        // leaves that answer to its writer without a report.
+        const reports = nestMajor === '11' && path.endsWith('greeted') ? 0 : 1;
+        await waitFor(() => server!.logged.length >= reports, 5000, 'the report');
+        expect(server!.logged.splice(0)).toEqual(
+          Array.from({ length: reports }, () =>
+            expect.stringMatching(
+              new RegExp(`^RxsseResponseSentError: @RxSse\\(\\) route GET /${path} .*@Res\\(\\)`),
+            ),
+          ),
+        );
+      },
+    );
 
     it.each(['GET', 'HEAD'])(
       "keeps a guard's own answer to a %s, and logs once that no stream was sent on it, without running the method",
