@@ -7,7 +7,7 @@ import {
   RequestMethod,
   SetMetadata,
 } from '@nestjs/common';
-import { checkEventSource, resolveStreamOptions } from '@rxsse/core';
+import { checkEventSource, describeValue, resolveStreamOptions } from '@rxsse/core';
 import { readLastEventId } from '@rxsse/node';
 import { EMPTY } from 'rxjs';
 import { RxsseModuleMissingError } from './errors.js';
@@ -94,7 +94,7 @@ export function RxSse(path?: string | string[], options?: RxSseRouteOptions): Me
 function checkPath(path: unknown): void {
   if (path === undefined || typeof path === 'string') return;
   if (Array.isArray(path) && path.every((each) => typeof each === 'string')) return;
-  const got = Array.isArray(path) ? 'an array with a non-string' : kindOf(path);
+  const got = Array.isArray(path) ? 'an array with a non-string' : describeValue(path);
   throw new TypeError(
     `@RxSse() takes a path (a string or an array of strings) first, got ${got}; options go second: @RxSse('path', options)`,
   );
@@ -107,12 +107,6 @@ function checkRouteOptions(options: RxSseRouteOptions): void {
     throw new TypeError(`method must be 'GET' or 'POST', got ${JSON.stringify(method)}`);
   }
   resolveStreamOptions(options);
-}
-
-function kindOf(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'no prototype'})`;
-  return `${typeof value} ${String(value)}`;
 }
 
 function parameterCount(target: object, key: string | symbol): number {
