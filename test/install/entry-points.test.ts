@@ -53,19 +53,32 @@ mkdirSync(join(app, 'node_modules', '@rxsse'), { recursive: true });
 for (const { dir, manifest } of packages) symlinkSync(dir, join(app, 'node_modules', manifest.name));
 afterAll(() => rmSync(app, { recursive: true, force: true }));
 
+const node10Options: ts.CompilerOptions = {
+  module: ts.ModuleKind.CommonJS,
+  moduleResolution: ts.ModuleResolutionKind.Node10,
+  target: ts.ScriptTarget.ES2022,
+  strict: true,
+  noEmit: true,
+  skipLibCheck: true,
+  types: [],
+};
+/**
+ * The files every check reads (TypeScript's lib, the packages' declarations), parsed once for all:
+ * each check is still a program of its own, with its own checker, on the same options.
+ */
+const parsedFiles = new Map<string, ts.SourceFile | undefined>();
+
 /** What tsc reports for `import * as entry from specifier` in a CommonJS project of `tsc --init`'s day. */
 function node10Diagnostics(specifier: string): string[] {
   const file = join(app, 'index.ts');
-  const options: ts.CompilerOptions = {
-    module: ts.ModuleKind.CommonJS,
-    moduleResolution: ts.ModuleResolutionKind.Node10,
-    target: ts.ScriptTarget.ES2022,
-    strict: true,
-    noEmit: true,
-    skipLibCheck: true,
-    types: [],
-  };
+  const options = node10Options;
   const host = ts.createCompilerHost(options);
+  const getSourceFile = host.getSourceFile;
+  host.getSourceFile = (path, ...rest) => {
+    if (path === file) return getSourceFile(path, ...rest);
+    if (!parsedFiles.has(path)) parsedFiles.set(path, getSourceFile(path, ...rest));
+    return parsedFiles.get(path);
+  };
   const readFile = host.readFile;
   host.readFile = (path) =>
     path === file ? `import * as entry from '${specifier}';\nexport { entry };\n` : readFile(path);
