@@ -1,11 +1,30 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bun, type RuntimeServer, startRuntime } from './runtime/runtime.js';
 import { describeRuntimeContract } from './runtime-contract.js';
+
+interface Watched {
+  text: string;
+  endedAfter?: number;
+}
+
+// The quiet streams are read for a minute on a server of their own, begun before the contract's
+// tests, which run meanwhile instead of after; their test then takes what was read.
+let quiet: RuntimeServer | undefined;
+let watched: Promise<[Watched, Watched]>;
+beforeAll(async () => {
+  quiet = await startRuntime(bun);
+  watched = Promise.all([
+    watch(`${quiet.url}/quiet`, 61_000),
+    watch(`${quiet.url}/quiet-without-heartbeats`, 61_000),
+  ]);
+  watched.catch(() => {}); // awaited by its test, which fails with it
+});
+afterAll(() => quiet?.stop());
 
 describeRuntimeContract(bun);
 
 /** Reads `url` for `ms` ms: the text, and after how long the server ended it (if it did). */
-async function watch(url: string, ms: number): Promise<{ text: string; endedAfter?: number }> {
+async function watch(url: string, ms: number): Promise<Watched> {
   const began = Date.now();
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), ms);
@@ -25,15 +44,8 @@ async function watch(url: string, ms: number): Promise<{ text: string; endedAfte
 }
 
 describe('a quiet stream on a default Bun.serve (idle timeout 10 s)', () => {
-  let server: RuntimeServer | undefined;
-  afterAll(() => server?.stop());
-
   it('stays open for 60 s with the default heartbeat; without heartbeats Bun cuts it', async () => {
-    server = await startRuntime(bun);
-    const [kept, cut] = await Promise.all([
-      watch(`${server.url}/quiet`, 61_000),
-      watch(`${server.url}/quiet-without-heartbeats`, 61_000),
-    ]);
+    const [kept, cut] = await watched;
     expect(kept.endedAfter).toBeUndefined();
     // 4 s heartbeats: one every 4 to 8 s of silence.
     expect(kept.text).toMatch(/^data: hello\n\n(:\n){7,}$/);
