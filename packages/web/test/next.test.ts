@@ -5,8 +5,29 @@ import { type Child, freePort, startChild } from '../../../test/support/processe
 import { buildNextApp, next } from './runtime/runtime.js';
 import { describeRuntimeContract } from './runtime-contract.js';
 
-// One `next build` for every `next start` of this file.
-beforeAll(buildNextApp, 180_000);
+// One `next build` for every `next start` of this file. The README and Edge routes' servers start
+// as soon as it is done, beside the contract's tests; each describe below waits for its own.
+let readmeServer: Promise<[Child, string]>;
+let edgeServer: Promise<[Child, string]>;
+beforeAll(async () => {
+  await buildNextApp();
+  readmeServer = startNext('/events');
+  edgeServer = startNext('/edge');
+  // Awaited by their describe's beforeAll, which fails with them.
+  readmeServer.catch(() => {});
+  edgeServer.catch(() => {});
+}, 180_000);
+// Stops a server whose describe did not run; stopping one that is gone does nothing.
+afterAll(async () => {
+  await Promise.all(
+    [readmeServer, edgeServer].map((server) =>
+      server?.then(
+        ([child]) => child.stop(),
+        () => {},
+      ),
+    ),
+  );
+});
 
 describeRuntimeContract(next);
 
@@ -23,7 +44,7 @@ describe('the README route on Next.js: `export const GET = sse(...)`, no route c
   let child: Child;
   let url: string;
   beforeAll(async () => {
-    [child, url] = await startNext('/events');
+    [child, url] = await readmeServer;
   });
   afterAll(() => child.stop());
 
@@ -62,7 +83,7 @@ describe("the same route on the Edge runtime: `export const runtime = 'edge'`", 
   let child: Child;
   let url: string;
   beforeAll(async () => {
-    [child, url] = await startNext('/edge');
+    [child, url] = await edgeServer;
   });
   afterAll(() => child.stop());
 
