@@ -90,6 +90,12 @@ class SlowPipe implements PipeTransform {
 }
 
 /** A guard that answers the request itself (a redirect to a login page, say), then lets it on. */
+/** What @Res() gives on either platform: Express's `status()` or Fastify's `code()`. */
+type AnyReply = {
+  status?(code: number): { send(body: unknown): void };
+  code?(code: number): { send(body: unknown): void };
+};
+
 const answeringGuard = { method: 0 };
 class AnsweringGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
@@ -310,35 +316,20 @@ class EventsController {
 
   // Takes the response over with @Res() and answers it, so no stream can be sent on it.
   @RxSse('answered')
-  answered(
-    @Res() res: {
-      status?(code: number): { send(body: unknown): void };
-      code?(code: number): { send(body: unknown): void };
-    },
-  ) {
+  answered(@Res() res: AnyReply) {
     (res.code ?? res.status)!.call(res, 409).send({ answered: 'by the method' });
     return from([{ data: 'never sent' }]);
   }
 
   // Answers through @Res() and returns nothing, as a method that takes the response over does.
   @RxSse('answered-void')
-  answeredVoid(
-    @Res() res: {
-      status?(code: number): { send(body: unknown): void };
-      code?(code: number): { send(body: unknown): void };
-    },
-  ): void {
+  answeredVoid(@Res() res: AnyReply): void {
     (res.code ?? res.status)!.call(res, 204).send(undefined);
   }
 
   // Answers through @Res() and still returns an iterator, which holds a listener until it is ended.
   @RxSse('answered-iterator')
-  answeredIterator(
-    @Res() res: {
-      status?(code: number): { send(body: unknown): void };
-      code?(code: number): { send(body: unknown): void };
-    },
-  ): AsyncIterable<MessageEvent> {
+  answeredIterator(@Res() res: AnyReply): AsyncIterable<MessageEvent> {
     (res.code ?? res.status)!.call(res, 409).send({ answered: 'by the method' });
     return on(answeredTicks, 'tick') as AsyncIterable<never>;
   }
@@ -346,12 +337,7 @@ class EventsController {
   // The same, behind an interceptor whose first event comes before the method's.
   @RxSse('answered-iterator-greeted')
   @UseInterceptors(Greet)
-  answeredIteratorGreeted(
-    @Res() res: {
-      status?(code: number): { send(body: unknown): void };
-      code?(code: number): { send(body: unknown): void };
-    },
-  ): AsyncIterable<MessageEvent> {
+  answeredIteratorGreeted(@Res() res: AnyReply): AsyncIterable<MessageEvent> {
     (res.code ?? res.status)!.call(res, 409).send({ answered: 'by the method' });
     return on(answeredTicks, 'tick') as AsyncIterable<never>;
   }

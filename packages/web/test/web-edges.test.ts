@@ -223,6 +223,25 @@ describe("sse(): a handler that fails with its signal's abort after the client l
   });
 });
 
+/**
+ * Serves `handler` at /sse on @hono/node-server, whose abort reason is a string, and reads it with a
+ * raw client; `logged` collects what the console's error channel printed meanwhile.
+ */
+async function readOnHono(handler: (request: Request) => Promise<Response>) {
+  const app = new Hono();
+  app.get('/sse', (c) => handler(c.req.raw));
+  const logged: string[] = [];
+  const restore = captureConsoleErrors(logged);
+  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
+  cleanups.push(async () => {
+    restore();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  if (!server.listening) await once(server, 'listening');
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/sse`;
+  return { client: await rawClient(url, { read: true }), logged };
+}
+
 describe("sse() on Hono: a handler that fails with request.signal's abort after the client left", () => {
   /** A server that takes requests and never answers: an upstream that outlasts the client. */
   async function silentUpstream(): Promise<string> {
@@ -262,19 +281,7 @@ describe("sse() on Hono: a handler that fails with request.signal's abort after 
       await wait(request, upstream);
       return NEVER;
     }, options);
-    const app = new Hono();
-    app.get('/sse', (c) => handler(c.req.raw));
-    const logged: string[] = [];
-    const restore = captureConsoleErrors(logged);
-    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
-    cleanups.push(async () => {
-      restore();
-      await new Promise((resolve) => server.close(resolve));
-    });
-    if (!server.listening) await once(server, 'listening');
-    const client = await rawClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}/sse`, {
-      read: true,
-    });
+    const { client, logged } = await readOnHono(handler);
     await waitFor(() => requested, 5000, 'the handler');
     client.destroy();
     await waitFor(() => closes.length === 1 || logged.length > 0, 5000, 'the close');
@@ -297,19 +304,7 @@ describe("sse() on Hono: a handler that fails with request.signal's abort once a
       );
       return NEVER;
     }, options);
-    const app = new Hono();
-    app.get('/sse', (c) => handler(c.req.raw));
-    const logged: string[] = [];
-    const restore = captureConsoleErrors(logged);
-    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
-    cleanups.push(async () => {
-      restore();
-      await new Promise((resolve) => server.close(resolve));
-    });
-    if (!server.listening) await once(server, 'listening');
-    const client = await rawClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}/sse`, {
-      read: true,
-    });
+    const { client, logged } = await readOnHono(handler);
     cleanups.push(async () => client.destroy());
     await waitFor(() => requested, 5000, 'the handler');
     // A deadline no test waits for: the handler is still pending when its client leaves.
