@@ -12,12 +12,21 @@ const processLogger = new Logger(CONTEXT);
 
 /**
  * The app's own logger when the module was given one, else Nest's logger of the process, so that
- * without the option `useLogger()` and `bufferLogs` apply as to any of Nest's own logs.
+ * without the option `useLogger()` and `bufferLogs` apply as to any of Nest's own logs. Never throws:
+ * what the app's logger refuses goes to Nest's.
  */
 export function streamErrorLog(logger: LoggerService | undefined): StreamErrorLog {
   if (logger === undefined) return (message, stack) => processLogger.error(message, stack);
-  // The arguments Nest's `Logger` hands the logger it delegates to.
-  return (message, stack) => logger.error(message, stack, CONTEXT);
+  return (message, stack) => {
+    try {
+      // The arguments Nest's `Logger` hands the logger it delegates to.
+      logger.error(message, stack, CONTEXT);
+    } catch (thrown) {
+      // Thrown from a teardown's rejection handler, it would be an unhandled rejection, which ends
+      // a Node process by default: Nest's own log takes the report, and why the logger did not.
+      processLogger.error(`${message} (the module's logger threw: ${errorText(thrown)})`, stack);
+    }
+  };
 }
 
 /**

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Controller, type LoggerService, Module, type Type } from '@nestjs/common';
+import { Controller, type LoggerService, Module, Res, type Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import type { MessageEvent } from '@rxsse/core';
 import { Observable } from 'rxjs';
@@ -89,6 +89,58 @@ describe(`nestjs ${nestMajor}: the module's logger`, () => {
           ],
         ]);
       } finally {
+        await app.close();
+      }
+    },
+  );
+
+  it.each<Platform>(['express', 'fastify'])(
+    "reports to Nest's own log what a logger that throws could not take, instead of an unhandled rejection (%s)",
+    async (platform) => {
+      const logger: LoggerService = {
+        log() {},
+        warn() {},
+        error() {
+          throw new Error('the log is full');
+        },
+      };
+      // An iterator no stream takes (the method answered through @Res()), whose return() rejects.
+      const iterator: AsyncIterableIterator<MessageEvent> = {
+        next: () => new Promise(() => {}),
+        return: () => Promise.reject(new Error('return() broke')),
+        [Symbol.asyncIterator]() {
+          return this;
+        },
+      };
+      @Controller()
+      class Feed {
+        @RxSse('feed')
+        feed(
+          @Res() res: { status?(code: number): { send(): void }; code?(code: number): { send(): void } },
+        ): AsyncIterable<MessageEvent> {
+          (res.code ?? res.status)!.call(res, 204).send();
+          return iterator;
+        }
+      }
+      @Module({ imports: [RxsseModule.forRoot({ logger })], controllers: [Feed] })
+      class AppModule {}
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+      process.on('unhandledRejection', onUnhandled);
+      const nestLogged: string[] = [];
+      const app = await startNest(AppModule, platform, nestLogged);
+      try {
+        const { response } = await fetchBytes(`${app.url}/feed`, { signal: AbortSignal.timeout(5000) });
+        expect(response.status).toBe(204);
+        await waitFor(
+          () => nestLogged.some((line) => line.includes('return() broke')) || unhandled.length > 0,
+          5000,
+          'the report',
+        );
+        expect(unhandled).toEqual([]);
+        expect(nestLogged.join('\n')).toContain('the log is full');
+      } finally {
+        process.off('unhandledRejection', onUnhandled);
         await app.close();
       }
     },
