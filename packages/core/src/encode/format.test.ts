@@ -81,6 +81,12 @@ describe('formatEvent', () => {
     expect(reason(of({ data: 'x' }))).toBe(
       'a message must be an object like { data }, got an Observable: emit its messages (mergeMap, concatMap or switchMap), not the Observable',
     );
+    // `toArray()`, `bufferTime()`: the messages it meant are the array's.
+    for (const options of [{}, { serialize: String }]) {
+      expect(reason([{ data: 'x' }, { data: 'y' }], options)).toBe(
+        'a message must be an object like { data }, got an array of 2: emit its messages one by one (mergeMap(from) or concatAll()), not the array',
+      );
+    }
     expect(reason({ dat: 'x' })).toBe(
       'data is undefined: give it a value, or an empty string for an event without data',
     );

@@ -25,7 +25,7 @@ const nativeStringify = JSON.stringify;
  * @throws {SseFormatError} for CR, LF or NUL in `id` or `type`, a reserved or malformed `type`,
  *   a non-portable `id` (unless `ids: 'spec'`), `data` the serializer cannot turn into a string
  *   (`undefined`, unless a `serialize` of its own takes it), or a message that is not an object
- *   (`null`, a bare value a source emitted without `{ data }`, a Promise).
+ *   like `{ data }` (`null`, a bare value a source emitted without `{ data }`, a Promise, an array).
  * @throws {SseRangeError} for a `retry` outside 0..2^31-1 or too many data lines.
  * @example
  * ```ts
@@ -46,8 +46,8 @@ export function formatEvent(message: MessageEvent<unknown>, options: FormatOptio
 }
 
 /**
- * A message without data: a Promise or an Observable in its place (`map(async ...)`, `map(() =>
- * of(...))`), or data JSON cannot send.
+ * A message without data: a Promise, an array or an Observable in its place (`map(async ...)`,
+ * `toArray()`, `map(() => of(...))`), or data JSON cannot send.
  */
 function checkUndefinedData(message: object, options: FormatOptions): void {
   const inner = message as Partial<PromiseLike<unknown> & { subscribe: unknown }>;
@@ -55,6 +55,12 @@ function checkUndefinedData(message: object, options: FormatOptions): void {
     throw new SseFormatError(
       'data',
       'a message must be an object like { data }, got a Promise: emit what it resolves to (mergeMap or concatMap), not the Promise',
+    );
+  }
+  if (Array.isArray(message)) {
+    throw new SseFormatError(
+      'data',
+      `a message must be an object like { data }, got an array of ${message.length}: emit its messages one by one (mergeMap(from) or concatAll()), not the array`,
     );
   }
   if (typeof inner.subscribe === 'function') {
