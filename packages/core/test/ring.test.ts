@@ -1,9 +1,14 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { HistoryRing, messageSize } from '../src/channel/index.js';
 import { utf8Length } from '../src/index.js';
 
 const all = { count: 1_000_000, bytes: 1 << 30 };
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 describe('HistoryRing', () => {
   it('keeps the newest events within the count cap', () => {
@@ -59,6 +64,21 @@ describe('HistoryRing', () => {
     expect(() => full.append({ data: 'past it' })).toThrow(RangeError);
     expect(full.size).toBe(1);
     expect(full.read(largest, all)).toEqual({ events: [], bytes: 0, truncated: false, more: false });
+  });
+
+  it('lets go of an evicted event at once: the byte cap bounds the memory a topic holds', async () => {
+    const ring = new HistoryRing({ maxEvents: 1000, maxBytes: 1 << 20 }, () => 1);
+    // Four events of 256 KiB (the channel's largest) fill the cap: each one more evicts one.
+    const evicted: WeakRef<object>[] = [];
+    for (let i = 0; i < 8; i++) evicted.push(new WeakRef(ring.append({ data: 'x'.repeat(262_000) + i })));
+    expect(ring.size).toBe(4);
+    // A WeakRef keeps its target until the job that made it ends.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    gc();
+    expect(evicted.map((ref) => ref.deref() !== undefined)).toEqual([
+      ...Array(4).fill(false),
+      ...Array(4).fill(true),
+    ]);
   });
 
   it('finds every kept id across evictions and compactions', () => {

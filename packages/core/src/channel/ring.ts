@@ -16,7 +16,8 @@ export interface RingLimits {
  * findable by id. The oldest go first when either cap is passed.
  */
 export class HistoryRing {
-  #events: StoredMessage[] = [];
+  /** Evicted slots (before `#head`) are emptied: only what is kept counts against the caps. */
+  #events: (StoredMessage | undefined)[] = [];
   #sizes: number[] = [];
   /** Index in `#events` of the oldest kept event: evicting is O(1), compaction is amortized. */
   #head = 0;
@@ -111,6 +112,9 @@ export class HistoryRing {
       this.#bytes -= this.#sizes[this.#head]!;
       this.#positions.delete(oldest.id);
       this.#lastEvicted = oldest.id;
+      // Held until the next compaction, dozens of evicted events would stay in memory, each up to
+      // maxMessageBytes, several times the byte cap for a topic of large events.
+      this.#events[this.#head] = undefined;
       this.#head++;
     }
     // Drop the evicted prefix once it is half the array, so memory follows what is kept.
