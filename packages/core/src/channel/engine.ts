@@ -23,6 +23,8 @@ export interface HistoryPage {
   /**
    * The requested id is unknown to the store, or older than what it keeps: events that followed
    * it may be gone, so `events` is empty and the caller must say so rather than replay a gap.
+   * Any string a client sends as its `Last-Event-ID` may be asked for, one that is no stream id
+   * included: it is unknown, never a reason to reject (its client would come back with it for good).
    */
   truncated: boolean;
   /** More events follow the last one returned (the limit cut the page short). */

@@ -119,6 +119,38 @@ export function describeEngineContract(fixture: EngineFixture): void {
         expect(page.events.map((e) => e.id)).toEqual([own]);
       });
 
+      it('assigns an id above a caller id that is ahead of its clock', async () => {
+        const store = await engine();
+        const topic = freshTopic();
+        const [first] = await publishAll(store, topic, 1);
+        // Days ahead: a store that takes its ids from the clock alone would hand out lower ones,
+        // which every subscriber drops as duplicates of the caller's.
+        const ahead = `${parseStreamId(first!)!.ms + 1_000_000_000n}-5`;
+        await store.append(topic, { data: 'mine', id: ahead });
+        const [next] = await publishAll(store, topic, 1);
+        const [a, b] = [parseStreamId(ahead)!, parseStreamId(next!)!];
+        expect(b.ms > a.ms || (b.ms === a.ms && b.seq > a.seq)).toBe(true);
+        const page = await store.read(topic, ahead, { count: 10, bytes: 1 << 20 });
+        expect(page.events.map((e) => e.id)).toEqual([next]);
+      });
+
+      it('refuses an own id that is no stream id, also one Redis would read otherwise, and stores nothing', async () => {
+        const store = await engine();
+        const topic = freshTopic();
+        const [first] = await publishAll(store, topic, 1);
+        const { ms } = parseStreamId(first!)!;
+        // `5` and `5-*` are ids Redis takes (as 5-0, and 5 with a sequence of its choice), a part
+        // past 64 bits one it refuses as a failed command: a RangeError for each all the same.
+        for (const id of [`${ms + 1000n}`, `${ms + 1000n}-*`, `18446744073709551616-0`, `${ms + 1000n}-`, ''])
+          await expect(store.append(topic, { data: 'bad', id }), id).rejects.toThrow(RangeError);
+        expect(await store.read(topic, first!, { count: 10, bytes: 1 << 20 })).toEqual({
+          events: [],
+          bytes: 0,
+          truncated: false,
+          more: false,
+        });
+      });
+
       it('stores an own id written with leading zeros in its plain form, as Redis does', async () => {
         const store = await engine();
         const topic = freshTopic();
@@ -213,6 +245,43 @@ export function describeEngineContract(fixture: EngineFixture): void {
         expect(await store.read(freshTopic(), ids.at(-1)!, limit)).toEqual(truncated);
         const recent = await store.read(topic, ids.at(-3)!, limit);
         expect(recent.events.map((e) => e.id)).toEqual(ids.slice(-2));
+      });
+
+      it('says truncated, and never fails, for any id a client may send as its Last-Event-ID', async () => {
+        const store = await engine();
+        const topic = freshTopic();
+        const [first] = await publishAll(store, topic, 1);
+        const { ms } = parseStreamId(first!)!;
+        // Two ids with room between them: an id there was never stored, and is unknown as well.
+        const [low, high] = [`${ms + 1000n}-1`, `${ms + 1000n}-5`];
+        await store.append(topic, { data: 'low', id: low });
+        await store.append(topic, { data: 'high', id: high });
+        const limit = { count: 10, bytes: 1 << 20 };
+        const truncated = { events: [], bytes: 0, truncated: true, more: false };
+        // A read that failed instead would fail the subscription, and its client would come back
+        // with the same id for good.
+        const hostile = [
+          '',
+          `${ms + 1000n}-3`,
+          `${ms + 1000n}`,
+          ` ${low}`,
+          `${low} `,
+          `+${low}`,
+          `${low}-0`,
+          `(${low}`,
+          '-',
+          '+',
+          '*',
+          '18446744073709551615-18446744073709551615',
+          '18446744073709551616-0',
+          '0-18446744073709551616',
+          '１-１',
+          'é-1',
+          '1'.repeat(100_000),
+          `${'9'.repeat(30)}-0`,
+        ];
+        for (const id of hostile) expect(await store.read(topic, id, limit), id).toEqual(truncated);
+        expect((await store.read(topic, low, limit)).events.map((e) => e.id)).toEqual([high]);
       });
 
       it('hands every listener of a topic the same message object, in order, and stops on unlisten', async () => {
