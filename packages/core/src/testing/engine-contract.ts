@@ -308,6 +308,24 @@ export function describeEngineContract(fixture: EngineFixture): void {
         stopB();
       });
 
+      it('hands a listener events appended at once in id order, each once, as a read returns them', async () => {
+        const store = await engine();
+        const topic = freshTopic();
+        const [first] = await publishAll(store, topic, 1);
+        const seen: string[] = [];
+        const stop = await store.listen(topic, { event: (m) => seen.push(m.id), gap: () => {} });
+        // Many publishers at once: a bus that hands events on as their appends complete may reorder
+        // them, and a channel drops an event below one it sent as a duplicate.
+        const ids = await Promise.all(
+          Array.from({ length: 50 }, (_, i) => store.append(topic, { data: `at once ${i}` })),
+        );
+        await until(() => seen.length >= ids.length, 'the events appended at once');
+        const stored = await store.read(topic, first!, { count: 100, bytes: 1 << 20 });
+        expect(seen).toEqual(stored.events.map((e) => e.id));
+        expect([...seen].sort()).toEqual([...ids].sort());
+        stop();
+      });
+
       it('keeps topics apart', async () => {
         const store = await engine();
         const [a, b] = [freshTopic(), freshTopic()];
