@@ -207,6 +207,31 @@ export function describeEngineContract(fixture: EngineFixture): void {
         expect(last).toEqual({ events: [], bytes: 0, truncated: false, more: false });
       });
 
+      it("keeps an event's retry, and data of every JSON kind, in history and live", async () => {
+        const store = await engine();
+        const topic = freshTopic();
+        const [first] = await publishAll(store, topic, 1);
+        const live: StoredMessage[] = [];
+        const stop = await store.listen(topic, { event: (m) => live.push(m), gap: () => {} });
+        // A replayed event without its retry would leave a resumed client on the wrong delay.
+        const sent: MessageEvent<unknown>[] = [
+          { data: 'wait', retry: 2500 },
+          { data: '', type: 'empty', retry: 0 },
+          { data: 'a\r\nb\rc' },
+          { data: null },
+          { data: [1, 'two', { three: false }] },
+          { data: 0 },
+        ];
+        const ids: string[] = [];
+        for (const message of sent) ids.push(await store.append(topic, message));
+        const expected = sent.map((message, i) => ({ ...message, id: ids[i] }));
+        const page = await store.read(topic, first!, { count: 10, bytes: 1 << 20 });
+        expect(page.events).toEqual(expected);
+        await until(() => live.length === sent.length, 'the live events');
+        expect(live).toEqual(expected);
+        stop();
+      });
+
       it('cuts a page at the count and byte limits, saying more follows', async () => {
         const store = await engine();
         const topic = freshTopic();
