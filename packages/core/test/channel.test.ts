@@ -1116,6 +1116,34 @@ describe('Channel, at its edges', () => {
     }
   });
 
+  it('memoryEngine: a listener that throws on an event keeps no other listener from it, nor from the next', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const engine = memoryEngine();
+      const chat = createChannel(engine, 'room');
+      // Registered first, it is handed each event before the subscribers are.
+      await engine.listen('room', {
+        event: (message) => {
+          if (message.data === 'hello') void chat.publish({ data: 'answer' });
+          throw new Error('broken listener');
+        },
+        gap: () => {},
+      });
+      const client = record(await chat.subscribe());
+      const hello = await chat.publish({ data: 'hello' });
+      const later = await chat.publish({ data: 'later' });
+      expect(client.received.map((event) => event.data)).toEqual(['hello', 'answer', 'later']);
+      expect(client.ids().at(-1)).toBe(later);
+      expect(client.ids()[0]).toBe(hello);
+      expect(logged).toHaveBeenCalledWith(
+        'rxsse: a channel listener threw on an event',
+        new Error('broken listener'),
+      );
+    } finally {
+      logged.mockRestore();
+    }
+  });
+
   it('memoryEngine: close() stops live delivery, and a publish after it rejects', async () => {
     const engine = memoryEngine();
     const chat = createChannel(engine, 'room');

@@ -101,9 +101,23 @@ function deliver(topic: Topic, message: StoredMessage): void {
   const queue = [message];
   topic.delivering = queue;
   try {
-    for (let i = 0; i < queue.length; i++) for (const listener of topic.listeners) listener.event(queue[i]!);
+    for (let i = 0; i < queue.length; i++)
+      for (const listener of topic.listeners) handOn(listener, queue[i]!);
   } finally {
     topic.delivering = undefined;
+  }
+}
+
+/**
+ * Hands one listener one event. One that throws (it must not) cannot keep the listeners after it
+ * from the event, nor anyone from the events published meanwhile, with no truncation event; nor
+ * fail a publish whose event is stored.
+ */
+function handOn(listener: LiveListener, message: StoredMessage): void {
+  try {
+    listener.event(message);
+  } catch (error) {
+    console.error('rxsse: a channel listener threw on an event', error);
   }
 }
 
