@@ -1177,6 +1177,17 @@ describe('Channel, at its edges', () => {
     }
   });
 
+  it('memoryEngine refuses options of the wrong type when it is created, naming them', () => {
+    // A time rather than a clock would fail every publish that takes an id, as unrelated errors.
+    expect(() => memoryEngine({ now: 1_700_000_000_000 as never })).toThrow(
+      new TypeError('now must be a function that gives the time in ms, got number 1700000000000'),
+    );
+    expect(() => memoryEngine(null as never)).toThrow(new TypeError('options must be an object, got null'));
+    expect(() => memoryEngine('big' as never)).toThrow(
+      new TypeError('options must be an object, got string big'),
+    );
+  });
+
   it('memoryEngine keeps 1 MiB per topic by default', async () => {
     const engine = memoryEngine();
     const chat = createChannel(engine, 'room');

@@ -1,4 +1,5 @@
 import type { MessageEvent } from '../encode/types.js';
+import { describeValue } from '../http/source.js';
 import type { ChannelEngine, HistoryPage, LiveListener, ReadLimit, StoredMessage } from './engine.js';
 import { HistoryRing } from './ring.js';
 
@@ -14,7 +15,7 @@ export interface MemoryEngineOptions {
    * @defaultValue 1_048_576 (1 MiB)
    */
   maxBytes?: number;
-  /** The clock ids are taken from, in ms. @defaultValue `Date.now` */
+  /** The clock ids are taken from, in ms (a function, not a time). @defaultValue `Date.now` */
   now?: () => number;
 }
 
@@ -32,12 +33,24 @@ interface Topic {
  * the process exits; clients that come back then get the truncation signal. A topic's ring lives as
  * long as the engine: use a bounded set of topics (rooms), not one per request.
  *
+ * @throws {TypeError} naming it, for options that are no object or a `now` that is no function.
+ * @throws {RangeError} for a `maxEvents` or `maxBytes` that is no positive integer.
  * @example
  * ```ts
  * const chat = createChannel(memoryEngine({ maxEvents: 500 }), 'chat');
  * ```
  */
 export function memoryEngine(options: MemoryEngineOptions = {}): ChannelEngine {
+  // Checked here, as createChannel checks its own: a clock that is no function would fail every
+  // publish that takes an id, far from the mistake.
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`options must be an object, got ${describeValue(options)}`);
+  }
+  if (options.now !== undefined && typeof options.now !== 'function') {
+    throw new TypeError(
+      `now must be a function that gives the time in ms, got ${describeValue(options.now)}`,
+    );
+  }
   const limits = {
     maxEvents: positive(options.maxEvents ?? 1000, 'maxEvents'),
     maxBytes: positive(options.maxBytes ?? 1_048_576, 'maxBytes'),
