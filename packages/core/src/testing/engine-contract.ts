@@ -119,7 +119,7 @@ export function describeEngineContract(fixture: EngineFixture): void {
         expect(page.events.map((e) => e.id)).toEqual([own]);
       });
 
-      it('assigns an id above a caller id that is ahead of its clock', async () => {
+      it('assigns an id above a caller id that is ahead of its clock, and none after the largest', async () => {
         const store = await engine();
         const topic = freshTopic();
         const [first] = await publishAll(store, topic, 1);
@@ -132,6 +132,17 @@ export function describeEngineContract(fixture: EngineFixture): void {
         expect(b.ms > a.ms || (b.ms === a.ms && b.seq > a.seq)).toBe(true);
         const page = await store.read(topic, ahead, { count: 10, bytes: 1 << 20 });
         expect(page.events.map((e) => e.id)).toEqual([next]);
+        // No id follows the largest: an append rejects rather than store one below it.
+        const full = freshTopic();
+        const largest = '18446744073709551615-18446744073709551615';
+        await expect(store.append(full, { data: 'last', id: largest })).resolves.toBe(largest);
+        await expect(store.append(full, { data: 'past it' })).rejects.toThrow();
+        expect(await store.read(full, largest, { count: 10, bytes: 1 << 20 })).toEqual({
+          events: [],
+          bytes: 0,
+          truncated: false,
+          more: false,
+        });
       });
 
       it('refuses an own id that is no stream id, also one Redis would read otherwise, and stores nothing', async () => {
