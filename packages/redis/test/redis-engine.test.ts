@@ -545,6 +545,22 @@ describe('redisEngine', () => {
     expect(rest).toMatchObject({ truncated: false, more: false });
   });
 
+  it('fetches a large entry a page went on from once, not again for the check that it is still there', async () => {
+    const store = engine();
+    const resume = await store.append('large again', { data: 'small' });
+    const ids: string[] = [];
+    for (let i = 0; i < 8; i++) ids.push(await store.append('large again', { data: 'x'.repeat(100_000) }));
+    const sent = async () =>
+      Number((await redis.raw.info('stats')).match(/total_net_output_bytes:(\d+)/)?.[1] ?? Number.NaN);
+    const before = await sent();
+    const page = await store.read('large again', resume, { count: 500, bytes: 524_288 });
+    const fetched = (await sent()) - before;
+    expect(page.events.map((e) => e.id)).toEqual(ids.slice(0, 5));
+    // Six entries of 100 kB: the five of the page, and the one that says more follow. The next
+    // XRANGE starts at the page's fifth, to check it is still there: not at its 100 kB again.
+    expect(fetched).toBeLessThan(650_000);
+  });
+
   it('answers any id it cannot place with the truncation signal, never as if Redis were down', async () => {
     const outcomes: string[] = [];
     const channel = createChannel(engine(), 'odd ids', { onReplay: (outcome) => outcomes.push(outcome) });
