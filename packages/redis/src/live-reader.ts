@@ -6,7 +6,7 @@ import { RedisTimeoutError } from './errors.js';
 import { LARGEST_ENTRY } from './large-entries.js';
 import { type Listened, listenOn } from './listeners.js';
 import { sleep } from './sleep.js';
-import type { Entry } from './stream-read.js';
+import { type Entry, isLargeEntry } from './stream-read.js';
 
 /** Receives a stream's entries, decoded, from a {@link LiveReader}. Must not throw. */
 export interface EntryListener<T> {
@@ -61,6 +61,11 @@ interface Topic<T> extends Listened<EntryListener<T>> {
    * (still in the stream) stands for the cursor's without fetching it (`0-0`: none, nothing to check).
    */
   checkAt: string | undefined;
+  /**
+   * The entry the read checks is large: the check runs in a script that answers whether it is there,
+   * rather than fetch it again with every read.
+   */
+  checkLarge: boolean;
 }
 
 interface Batch<T> {
@@ -107,6 +112,8 @@ export class LiveReader<T> {
    */
   #tooLarge: string | undefined;
   #failures = 0;
+  /** Redis refused `EVAL` (an ACL): large entries are checked by `XRANGE` too. */
+  #evalRefused = false;
   /**
    * Most entries per topic in the next read: halved after a read that timed out (a batch of large
    * events may not arrive in time, and the same read again would not either), doubled back up to
@@ -183,6 +190,7 @@ export class LiveReader<T> {
       broken: false,
       node: undefined,
       checkAt: undefined,
+      checkLarge: false,
     };
     topic.ready = (async () => {
       const main = this.#main;
@@ -198,6 +206,7 @@ export class LiveReader<T> {
       const id = last?.[0]?.id;
       if (id === undefined) topic.deletedAtStart = await deletedEntries(main, key);
       topic.cursor = id ?? INITIAL;
+      topic.checkLarge = isLargeEntry(last?.[0]);
     })();
     // A start point that could not be read is retried by the next listener, not cached.
     topic.ready.catch(() => {
@@ -336,11 +345,11 @@ export class LiveReader<T> {
           listened.map((t) => ({ key: t.key, id: t.cursor! })),
           { BLOCK: this.options.blockMs, COUNT: count },
         ),
-        ...checked.map((t) => client.xRange(t.key, checkOf(t), checkOf(t))),
+        ...checked.map((t) => this.#stillThere(client, t)),
       ]),
       this.options.blockMs + timeoutMs,
     );
-    const lost = new Set(checked.filter((_, i) => (found[i] as Entry[]).length === 0));
+    const lost = new Set(checked.filter((_, i) => !found[i]));
     const { topics, restarted } = this.#sinceRestart(listened, identity && node);
     const batches = batchesOf(topics, reply as StreamsReply, lost, false);
     for (const batch of batches) if (restarted.has(batch.topic)) batch.afterFailure = true;
@@ -348,6 +357,24 @@ export class LiveReader<T> {
     for (const batch of batches)
       if (batch.topic.cursor === INITIAL && batch.entries.length > 0) batch.topic.fresh = true;
     return batches.filter((batch) => !batch.topic.fresh);
+  }
+
+  /**
+   * Whether the entry `topic`'s read checks is still in its stream. A large one, by a script that
+   * answers without it: an `XRANGE` would fetch it again in every read, several times a second on a
+   * quiet topic. Once Redis refuses the script (an ACL without `EVAL`), by the `XRANGE`.
+   */
+  async #stillThere(client: RedisClient, topic: Topic<T>): Promise<boolean> {
+    const id = checkOf(topic);
+    if (topic.checkLarge && !this.#evalRefused) {
+      try {
+        return (await client.eval(HAS_ENTRY, { keys: [topic.key], arguments: [id] })) === 1;
+      } catch (error) {
+        if (!(error instanceof ErrorReply && error.message.startsWith('NOPERM'))) throw error;
+        this.#evalRefused = true;
+      }
+    }
+    return ((await client.xRange(topic.key, id, id))?.length ?? 0) > 0;
   }
 
   /**
@@ -482,7 +509,11 @@ export class LiveReader<T> {
     if (goesOn) {
       if (goesOn.lost) for (const listener of topic.listeners) this.#call(() => listener.gap('continue'));
       if (goesOn.cursor === undefined) this.#startOver(topic);
-      else topic.cursor = goesOn.cursor;
+      else {
+        topic.cursor = goesOn.cursor;
+        // Its size is not known here: a script costs little either way.
+        topic.checkLarge = true;
+      }
     } else if (gap) {
       // Entries after the lost cursor, with no failure since the last read: trimming outran the
       // reader, and the ids go on above it. After a failure, Redis may have restarted: entries it
@@ -508,6 +539,7 @@ export class LiveReader<T> {
     if (entries.length > 0) {
       topic.cursor = entries[entries.length - 1]!.id;
       topic.checkAt = undefined;
+      topic.checkLarge = isLargeEntry(entries[entries.length - 1]);
     }
     topic.behind = entries.length >= count;
   }
@@ -569,6 +601,7 @@ export class LiveReader<T> {
   #startOver(topic: Topic<T>): void {
     topic.cursor = INITIAL;
     topic.checkAt = undefined;
+    topic.checkLarge = false;
     topic.behind = false;
     topic.fresh = false;
     topic.deletedAtStart = Number.POSITIVE_INFINITY;
@@ -588,6 +621,9 @@ export class LiveReader<T> {
     }
   }
 }
+
+/** 1 if the stream `KEYS[1]` holds the entry `ARGV[1]`, else 0, without the entry. */
+const HAS_ENTRY = `return #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])`;
 
 /** The id a topic's read checks is still in its stream. */
 function checkOf(topic: Topic<unknown>): string {

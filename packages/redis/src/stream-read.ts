@@ -19,10 +19,18 @@ const TRUNCATED: HistoryPage = Object.freeze({ events: [], bytes: 0, truncated: 
 const PROBE = 4;
 
 /**
- * Size from which the entry an `XRANGE` starts at, known already, is checked by a script that sends
- * its id alone: below it, the entry costs less than the script's own text.
+ * Size from which an entry that is known already is checked to be still in its stream by a script
+ * that sends its id alone: below it, the entry costs less than the script's own text.
  */
-const LARGE_START = 16_384;
+const LARGE_ENTRY = 16_384;
+
+/** Whether `entry` is large enough to check for by a script: see {@link LARGE_ENTRY}. */
+export function isLargeEntry(entry: Entry | undefined): boolean {
+  if (entry === undefined) return false;
+  let size = entry.id.length;
+  for (const field in entry.message) size += field.length + entry.message[field]!.length;
+  return size >= LARGE_ENTRY;
+}
 
 /**
  * One page of `key` after `afterId`. `afterId` must still be in the stream: an id trimmed away
@@ -68,7 +76,7 @@ export async function readPage(
     const end = suspect === undefined ? '+' : alone ? suspect.id : `(${suspect.id}`;
     large?.reading(from, end, count);
     const entries =
-      fromSize >= LARGE_START
+      fromSize >= LARGE_ENTRY
         ? await rangeAfterKnown(client, key, from, end, count)
         : ((await client.xRange(key, from, end, { COUNT: count })) ?? []);
     // It arrived in time: it is not too large.

@@ -19,6 +19,11 @@ async function xreadCalls(): Promise<number> {
   return Number((await redis.raw.info('commandstats')).match(/cmdstat_xread:calls=(\d+)/)?.[1] ?? 0);
 }
 
+/** How many bytes Redis has sent its clients. */
+async function sentBytes(): Promise<number> {
+  return Number((await redis.raw.info('stats')).match(/total_net_output_bytes:(\d+)/)?.[1] ?? Number.NaN);
+}
+
 /** Whether a client of the server waits in a blocking XREAD. */
 async function blockedRead(): Promise<boolean> {
   const clients = await redis.raw.clientList();
@@ -272,6 +277,22 @@ describe('redisEngine', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect((await xreadCalls()) - before).toBeLessThan(10);
     stop();
+  });
+
+  it('fetches a large last event once, not again in each idle live read that checks it is still there', async () => {
+    const store = engine();
+    const seen = recorder();
+    const stop = await store.listen('large idle', seen.listener);
+    await store.append('large idle', { data: 'x'.repeat(100_000) });
+    await until(() => seen.events.length === 1, 'the event');
+    const before = await sentBytes();
+    const reads = await xreadCalls();
+    while ((await xreadCalls()) < reads + 5) await realSleep(50);
+    const fetched = (await sentBytes()) - before;
+    stop();
+    // Each read sends the cursor's check behind it: with the 100 kB entry in each, five reads of a
+    // quiet topic would send half a megabyte.
+    expect(fetched).toBeLessThan(100_000);
   });
 
   it('reports no gap for a topic without entries when its live connection drops', async () => {
@@ -550,11 +571,9 @@ describe('redisEngine', () => {
     const resume = await store.append('large again', { data: 'small' });
     const ids: string[] = [];
     for (let i = 0; i < 8; i++) ids.push(await store.append('large again', { data: 'x'.repeat(100_000) }));
-    const sent = async () =>
-      Number((await redis.raw.info('stats')).match(/total_net_output_bytes:(\d+)/)?.[1] ?? Number.NaN);
-    const before = await sent();
+    const before = await sentBytes();
     const page = await store.read('large again', resume, { count: 500, bytes: 524_288 });
-    const fetched = (await sent()) - before;
+    const fetched = (await sentBytes()) - before;
     expect(page.events.map((e) => e.id)).toEqual(ids.slice(0, 5));
     // Six entries of 100 kB: the five of the page, and the one that says more follow. The next
     // XRANGE starts at the page's fifth, to check it is still there: not at its 100 kB again.

@@ -181,6 +181,28 @@ describe('redisEngine options', () => {
     expect(errors.filter((error) => String(error).includes('NOPERM'))).toEqual([]);
   });
 
+  it('checks a large live cursor by XRANGE as an ACL user without EVAL, with nothing to report', async () => {
+    await redis.raw.aclSetUser('engine', ['reset', 'on', '>secret', '~sse:*', '+@all', '-eval']);
+    const errors: unknown[] = [];
+    const store = engine({
+      blockMs: 100,
+      clientOptions: { username: 'engine', password: 'secret' },
+      onError: (error) => errors.push(error),
+    });
+    const ids: string[] = [];
+    const stop = await store.listen('no-eval', {
+      event: (m) => ids.push(m.id),
+      gap: () => ids.push('<gap>'),
+    });
+    const large = await redis.raw.xAdd('sse:{no-eval}', '*', { d: 'x'.repeat(20_000) });
+    await until(() => ids.length === 1, 'the large event');
+    const small = await redis.raw.xAdd('sse:{no-eval}', '*', { d: 'small' });
+    await until(() => ids.length === 2, 'the event after it');
+    stop();
+    expect(ids).toEqual([large, small]);
+    expect(errors).toEqual([]);
+  });
+
   it('delivers live as an ACL user without INFO, and tells onError once, then asks no more', async () => {
     await redis.raw.aclSetUser('engine', ['reset', 'on', '>secret', '~sse:*', '+@all', '-info']);
     const errors: unknown[] = [];
