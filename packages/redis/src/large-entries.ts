@@ -29,6 +29,8 @@ const MOST_PER_STREAM = 16;
 export interface PageEntries {
   /** The first entry after `from` that timed a read out, if any. */
   after(from: string): Large | undefined;
+  /** Whether the entry `id` timed a read out: a read from it must not fetch it. */
+  has(id: string): boolean;
   /** Told before each `XRANGE`. */
   reading(from: string, end: string, count: number): void;
   /** A suspected entry arrived in time, fetched alone: it is not too large. */
@@ -42,7 +44,9 @@ export interface PageEntries {
  * next page that reaches it ends before it, and the page after that fetches it alone with the entry
  * before it. If that times out too (and Redis answers the script, so it is not frozen), it is proven:
  * `onError` is told, and every replay that reaches it from then on is truncated there, instead of
- * every resume over it failing for good. Until a read has timed out, this costs nothing.
+ * every resume over it failing for good. One at the start of the range (a client's last event) is
+ * remembered too: a read from it then checks it is there without fetching it. Until a read has timed
+ * out, this costs nothing.
  */
 export class LargeEntries {
   readonly #streams = new Map<string, Large[]>();
@@ -71,6 +75,9 @@ export class LargeEntries {
         if (known === undefined) return undefined;
         const start = parseStreamId(from)!;
         return known.find((entry) => compareStreamIds(parseStreamId(entry.id)!, start) > 0);
+      },
+      has(id) {
+        return streams.get(key)?.some((entry) => entry.id === id) ?? false;
       },
       reading(from, end, count) {
         this.from = from;
@@ -116,11 +123,16 @@ export class LargeEntries {
     }
     if (!Array.isArray(reply)) return;
     const [id, size] = reply as [unknown, unknown];
-    // The page's own start is fetched by every page from it: nothing to leave out.
-    if (typeof id !== 'string' || typeof size !== 'number' || id === range.from) return;
+    if (typeof id !== 'string' || typeof size !== 'number') return;
     const known = this.#streams.get(key) ?? [];
     const entry = known.find((large) => large.id === id);
     if (entry?.proven) return;
+    // The page's own start (the client's last event, or a page's last entry so far): known, a read
+    // from it checks it is there without fetching it, so a client that has it can resume.
+    if (id === range.from) {
+      if (entry === undefined) this.#suspect(key, known, id);
+      return;
+    }
     if (entry !== undefined) {
       // Fetched alone, with the entry before it, and timed out again.
       if (range.end !== id) return;
@@ -132,6 +144,11 @@ export class LargeEntries {
       );
       return;
     }
+    this.#suspect(key, known, id);
+  }
+
+  /** Remembers `id` among the `known` large entries of `key`, within the bounds. */
+  #suspect(key: string, known: Large[], id: string): void {
     if (known.length >= MOST_PER_STREAM) known.shift();
     known.push({ id, proven: false });
     known.sort((a, b) => compareStreamIds(parseStreamId(a.id)!, parseStreamId(b.id)!));

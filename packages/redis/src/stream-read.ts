@@ -42,7 +42,9 @@ export function isLargeEntry(entry: Entry | undefined): boolean {
  * An entry this engine did not write is told to `onError` and makes the page `truncated` too:
  * skipped, it would be a hole. Once `expired` says the caller gave up, no further `XRANGE` is sent.
  * An entry `large` names (one that timed a read out) ends a page before it: the next page fetches it
- * alone with the entry before it, or, proven too large to arrive in time, says `truncated` there.
+ * alone with the entry before it, or, proven too large to arrive in time, says `truncated` there. An
+ * `XRANGE` from such an entry, or from a large one the page has already, checks it without fetching
+ * it, so a client that has it can still resume.
  */
 export async function readPage(
   client: RedisClient,
@@ -76,7 +78,7 @@ export async function readPage(
     const end = suspect === undefined ? '+' : alone ? suspect.id : `(${suspect.id}`;
     large?.reading(from, end, count);
     const entries =
-      fromSize >= LARGE_ENTRY
+      fromSize >= LARGE_ENTRY || large?.has(from)
         ? await rangeAfterKnown(client, key, from, end, count)
         : ((await client.xRange(key, from, end, { COUNT: count })) ?? []);
     // It arrived in time: it is not too large.

@@ -385,6 +385,28 @@ describe('redisEngine whose replay meets an entry too large to arrive in time', 
     expect(received[1]).toMatchObject({ id: live, data: 'live' });
   }, 40_000);
 
+  it('replays what follows it to a client that has it, after a failed resume or two, never failing for good', async () => {
+    proxy = await RedisProxy.start(redis.server.port);
+    const store = redis.engine({ url: proxy.url, commandTimeoutMs: 1000, onError: () => {} });
+    const publisher = redis.engine();
+    await connected(store);
+    // Delivered live by a process on a faster link. 1.5 MB at 1 MB/s: over the deadline of a read (1 s).
+    const huge = await publisher.append('had huge', { data: 'x'.repeat(1_500_000) });
+    const after = await publisher.append('had huge', { data: 'after it' });
+    proxy.limitNew = 1_000_000;
+    for (const connection of proxy.connections) connection.limit(1_000_000);
+    const channel = createChannel(store, 'had huge');
+    let replayed: unknown;
+    for (let attempt = 0; attempt < 6 && replayed === undefined; attempt++) {
+      const source = await channel.subscribe({ lastEventId: huge });
+      replayed = await firstValueFrom(source).catch((error: unknown) => {
+        if (!(error instanceof ChannelUnavailableError)) throw error;
+        return undefined;
+      });
+    }
+    expect(replayed).toMatchObject({ id: after, data: 'after it' });
+  }, 40_000);
+
   it('replays everything over an entry a read timed out on once: one reply held back proves nothing', async () => {
     proxy = await RedisProxy.start(redis.server.port);
     const store = redis.engine({ url: proxy.url, commandTimeoutMs: 1000, onError: () => {} });
