@@ -24,18 +24,26 @@ export function toFields(message: MessageEvent<unknown>): EntryFields {
 
 /** A retry as {@link toFields} writes it: a decimal integer in 0..2^31-1, as the encoder allows. */
 const RETRY = /^(?:0|[1-9]\d{0,9})$/;
+/** What no type may hold, whatever the routes' options: the encoder refuses it. */
+const FORBIDDEN_IN_TYPE = /[\r\n\0]/;
 
 /**
  * A stream entry as a message, and its size as `messageSize` counts it (without re-serializing).
- * @throws {TypeError} for an entry {@link toFields} did not write: no `d` or `j`, or a `retry` no
- *   publish could have stored (it would fail every subscriber's encoder). `SyntaxError` for a `j`
- *   that is not JSON.
+ * @throws {TypeError} for an entry {@link toFields} did not write: no `d` or `j`, or a `retry` or
+ *   a type (CR, LF or NUL in it) no publish could have stored (it would fail every subscriber's
+ *   encoder). `SyntaxError` for a `j` that is not JSON.
  */
 export function fromEntry(id: string, fields: EntryFields): { message: StoredMessage; size: number } {
   const text = fields.d ?? fields.j;
-  const { r } = fields;
-  if (text === undefined || (r !== undefined && !(RETRY.test(r) && Number(r) <= 2 ** 31 - 1)))
-    throw new TypeError(`Stream entry ${id} has no data or a bad retry: not written by this engine`);
+  const { r, t } = fields;
+  if (
+    text === undefined ||
+    (r !== undefined && !(RETRY.test(r) && Number(r) <= 2 ** 31 - 1)) ||
+    (t !== undefined && FORBIDDEN_IN_TYPE.test(t))
+  )
+    throw new TypeError(
+      `Stream entry ${id} has no data, a bad retry or a bad type: not written by this engine`,
+    );
   const data: unknown = fields.d ?? JSON.parse(text);
   // One object shape for every entry keeps property access monomorphic in the encoder.
   const message: { id: string; type: string | undefined; data: unknown; retry: number | undefined } = {

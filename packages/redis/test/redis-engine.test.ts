@@ -627,6 +627,7 @@ describe('redisEngine', () => {
     ['a retry that is no number', { d: 'hi', r: 'soon' }],
     ['a negative retry', { d: 'hi', r: '-1' }],
     ['an empty retry', { d: 'hi', r: '' }],
+    ['a type with a line break', { d: 'hi', t: 'chat\nid: 1' }],
   ])('tells of an entry with %s as one it did not write, live and in a replay', async (_what, fields) => {
     const errors: unknown[] = [];
     const store = engine({ onError: (error) => errors.push(error) });
