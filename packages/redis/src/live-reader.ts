@@ -6,7 +6,7 @@ import { RedisTimeoutError } from './errors.js';
 import { LARGEST_ENTRY } from './large-entries.js';
 import { type Listened, listenOn } from './listeners.js';
 import { sleep } from './sleep.js';
-import { type Entry, isLargeEntry } from './stream-read.js';
+import { type Entry, isLargeEntry, lastEntryOf } from './stream-read.js';
 
 /** Receives a stream's entries, decoded, from a {@link LiveReader}. Must not throw. */
 export interface EntryListener<T> {
@@ -199,14 +199,14 @@ export class LiveReader<T> {
       const [node, last] = await main.run((client) =>
         Promise.all([
           this.#identify ? client.info('server').catch(refusal) : undefined,
-          client.xRevRange(key, '+', '-', { COUNT: 1 }),
+          lastEntryOf(client, key),
         ]),
       );
       topic.node = node === undefined ? undefined : this.#identity(node);
-      const id = last?.[0]?.id;
+      const id = last?.id;
       if (id === undefined) topic.deletedAtStart = await deletedEntries(main, key);
       topic.cursor = id ?? INITIAL;
-      topic.checkLarge = isLargeEntry(last?.[0]);
+      topic.checkLarge = last?.large ?? false;
     })();
     // A start point that could not be read is retried by the next listener, not cached.
     topic.ready.catch(() => {

@@ -10,7 +10,7 @@ import { type Listened, listenOn } from './listeners.js';
 import type { LiveReader } from './live-reader.js';
 import type { PartitionLayout } from './partition.js';
 import { fromEntry } from './stream-fields.js';
-import type { Entry } from './stream-read.js';
+import { type Entry, lastEntryOf } from './stream-read.js';
 
 /** A partition entry, decoded once for every topic listener in the process. */
 export interface Routed {
@@ -70,8 +70,8 @@ export class PartitionBus {
     state.ready = (async () => {
       await this.#watch(state.partition);
       const key = this.layout.topicKey(topic);
-      const last = await this.main.run((client) => client.xRevRange(key, '+', '-', { COUNT: 1 }));
-      state.cursor = parseStreamId(last?.[0]?.id ?? '0-0');
+      const last = await this.main.run((client) => lastEntryOf(client, key));
+      state.cursor = parseStreamId(last?.id ?? '0-0');
       const held = state.held;
       state.held = [];
       for (const message of held) this.#deliver(state, message);

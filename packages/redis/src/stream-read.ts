@@ -150,6 +150,38 @@ async function rangeAfterKnown(
   });
 }
 
+/**
+ * The id of the last entry of `key`, and whether it is large (see {@link isLargeEntry}): where a
+ * live reader starts. Through a script that sends the size, not the entry, which could be too large
+ * to arrive in time and fail every start of the topic until another event follows it; refused (an
+ * ACL without `EVAL`), `XREVRANGE`, which fetches it.
+ */
+export async function lastEntryOf(
+  client: RedisClient,
+  key: string,
+): Promise<{ id: string; large: boolean } | undefined> {
+  let reply: unknown;
+  try {
+    reply = await client.eval(LAST_ENTRY, { keys: [key] });
+  } catch (error) {
+    if (!(error instanceof ErrorReply && error.message.startsWith('NOPERM'))) throw error;
+    const last = (await client.xRevRange(key, '+', '-', { COUNT: 1 }))?.[0];
+    return last === undefined ? undefined : { id: last.id, large: isLargeEntry(last) };
+  }
+  if (!Array.isArray(reply)) return undefined;
+  const [id, size] = reply as [string, number];
+  return { id, large: size >= LARGE_ENTRY };
+}
+
+/** The id and size (with its fields and values) of the last entry of `KEYS[1]`, or nil. */
+const LAST_ENTRY = `
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+if not last then return nil end
+local size = #last[1]
+for _, part in ipairs(last[2]) do size = size + #part end
+return { last[1], size }
+`;
+
 /** `XRANGE KEYS[1] ARGV[1] ARGV[2] COUNT ARGV[3]`, the entry at `ARGV[1]` without its fields. */
 const RANGE_AFTER_KNOWN = `
 local entries = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[2], 'COUNT', ARGV[3])

@@ -407,6 +407,32 @@ describe('redisEngine whose replay meets an entry too large to arrive in time', 
     expect(replayed).toMatchObject({ id: after, data: 'after it' });
   }, 40_000);
 
+  it.each([
+    ['per topic', undefined],
+    ['partitioned', 4],
+  ])(
+    'starts a topic whose last entry is too large to arrive in time, and delivers what follows (%s)',
+    async (_mode, partitions) => {
+      proxy = await RedisProxy.start(redis.server.port);
+      const store = redis.engine({ url: proxy.url, partitions, commandTimeoutMs: 1000, onError: () => {} });
+      const publisher = redis.engine({ partitions });
+      await connected(store);
+      // 1.5 MB at 1 MB/s: over the deadline of a call (1 s).
+      await publisher.append('last huge', { data: 'x'.repeat(1_500_000) });
+      proxy.limitNew = 1_000_000;
+      for (const connection of proxy.connections) connection.limit(1_000_000);
+      const seen: string[] = [];
+      const stop = await store.listen('last huge', {
+        event: (m) => seen.push(m.id),
+        gap: (kind) => seen.push(`<gap ${kind}>`),
+      });
+      const after = await publisher.append('last huge', { data: 'after it' });
+      await until(() => seen.length > 0, 'the event after it');
+      stop();
+      expect(seen).toEqual([after]);
+    },
+  );
+
   it('replays everything over an entry a read timed out on once: one reply held back proves nothing', async () => {
     proxy = await RedisProxy.start(redis.server.port);
     const store = redis.engine({ url: proxy.url, commandTimeoutMs: 1000, onError: () => {} });
