@@ -15,6 +15,8 @@ interface Range {
   from: string;
   end: string;
   count: number;
+  /** Whether the entry at `from` was fetched too, not only checked for by a script. */
+  fetchedFrom: boolean;
 }
 
 /** Most streams with entries remembered: a few at most in practice, bounded all the same. */
@@ -32,7 +34,7 @@ export interface PageEntries {
   /** Whether the entry `id` timed a read out: a read from it must not fetch it. */
   has(id: string): boolean;
   /** Told before each `XRANGE`. */
-  reading(from: string, end: string, count: number): void;
+  reading(from: string, end: string, count: number, fetchedFrom: boolean): void;
   /** A suspected entry arrived in time, fetched alone: it is not too large. */
   arrived(id: string): void;
 }
@@ -70,6 +72,7 @@ export class LargeEntries {
       from: '',
       end: '',
       count: 0,
+      fetchedFrom: true,
       after(from) {
         const known = streams.get(key);
         if (known === undefined) return undefined;
@@ -79,10 +82,11 @@ export class LargeEntries {
       has(id) {
         return streams.get(key)?.some((entry) => entry.id === id) ?? false;
       },
-      reading(from, end, count) {
+      reading(from, end, count, fetchedFrom) {
         this.from = from;
         this.end = end;
         this.count = count;
+        this.fetchedFrom = fetchedFrom;
       },
       arrived(id) {
         const known = streams.get(key);
@@ -115,7 +119,11 @@ export class LargeEntries {
     let reply: unknown;
     try {
       reply = await this.commands.run((client) =>
-        client.eval(LARGEST_ENTRY, { keys: [key], arguments: [range.from, range.end, String(range.count)] }),
+        client.eval(LARGEST_ENTRY, {
+          keys: [key],
+          // An entry the read did not fetch did not time it out.
+          arguments: [range.fetchedFrom ? range.from : `(${range.from}`, range.end, String(range.count)],
+        }),
       );
     } catch (error) {
       if (!(error instanceof RedisTimeoutError)) this.onError(error);

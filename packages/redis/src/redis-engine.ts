@@ -240,7 +240,12 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
         // Over a connection that was up, an entry may be too large to ever arrive in time: the next
         // reads find out, or go on as before. A connection still coming back proves nothing.
         if (error instanceof RedisTimeoutError && error.connected && !closed)
-          void largeEntries.timedOut(key, { from: page.from, end: page.end, count: page.count });
+          void largeEntries.timedOut(key, {
+            from: page.from,
+            end: page.end,
+            count: page.count,
+            fetchedFrom: page.fetchedFrom,
+          });
         throw new RedisEngineError('read', topic, error);
       }
     },

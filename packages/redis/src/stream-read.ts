@@ -76,11 +76,11 @@ export async function readPage(
     atSuspect = false;
     const count = alone ? 2 : wanted + 1;
     const end = suspect === undefined ? '+' : alone ? suspect.id : `(${suspect.id}`;
-    large?.reading(from, end, count);
-    const entries =
-      fromSize >= LARGE_ENTRY || large?.has(from)
-        ? await rangeAfterKnown(client, key, from, end, count)
-        : ((await client.xRange(key, from, end, { COUNT: count })) ?? []);
+    const checkFrom = fromSize >= LARGE_ENTRY || large?.has(from) === true;
+    large?.reading(from, end, count, !checkFrom);
+    const entries = checkFrom
+      ? await rangeAfterKnown(client, key, from, end, count)
+      : ((await client.xRange(key, from, end, { COUNT: count })) ?? []);
     // It arrived in time: it is not too large.
     if (alone) large!.arrived(suspect.id);
     if (entries[0]?.id !== from) {

@@ -407,6 +407,28 @@ describe('redisEngine whose replay meets an entry too large to arrive in time', 
     expect(replayed).toMatchObject({ id: after, data: 'after it' });
   }, 40_000);
 
+  it('tells a client that has one such entry of the next one, rather than fail its every resume', async () => {
+    proxy = await RedisProxy.start(redis.server.port);
+    const store = redis.engine({ url: proxy.url, commandTimeoutMs: 1000, onError: () => {} });
+    const publisher = redis.engine();
+    await connected(store);
+    // 1.2 MB each at 1 MB/s: either alone is over the deadline of a read (1 s).
+    const had = await publisher.append('two huge', { data: 'x'.repeat(1_200_000) });
+    await publisher.append('two huge', { data: 'y'.repeat(1_200_000) });
+    proxy.limitNew = 1_000_000;
+    for (const connection of proxy.connections) connection.limit(1_000_000);
+    const channel = createChannel(store, 'two huge');
+    let replayed: unknown;
+    for (let attempt = 0; attempt < 8 && replayed === undefined; attempt++) {
+      const source = await channel.subscribe({ lastEventId: had });
+      replayed = await firstValueFrom(source).catch((error: unknown) => {
+        if (!(error instanceof ChannelUnavailableError)) throw error;
+        return undefined;
+      });
+    }
+    expect(replayed).toEqual({ type: 'history-truncated', data: { lastEventId: had, reason: 'history' } });
+  }, 40_000);
+
   it.each([
     ['per topic', undefined],
     ['partitioned', 4],
