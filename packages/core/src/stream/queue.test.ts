@@ -132,4 +132,16 @@ describe('EventQueue', () => {
     expect(queue.length).toBe(3000);
     expect(takeAll(queue).text).toBe(texts.join(''));
   });
+
+  it('takes two measured texts in a row, the first of which filled a chunk (a gap event, then its event)', () => {
+    const queue = new EventQueue();
+    const gap = `data: ${'g'.repeat(64 * 1024)}\n\n`;
+    const text = event(1);
+    queue.bytes();
+    queue.add(gap, gap.length);
+    queue.add(text, text.length);
+    expect(queue.length).toBe(2);
+    expect(queue.bytes()).toBe(gap.length + text.length);
+    expect(takeAll(queue).text).toBe(gap + text);
+  });
 });

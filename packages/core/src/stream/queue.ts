@@ -68,10 +68,15 @@ export class EventQueue {
     return this.#chunkBytes + this.#textBytes;
   }
 
-  /** Adds `text`; `size`, its UTF-8 length, only right after {@link bytes} measured the rest. */
+  /**
+   * Adds `text`; `size`, its UTF-8 length, only once {@link bytes} measured the rest. A text added
+   * with its size since may have filled a chunk and left none to measure (a gap event before its
+   * event): the sizes start anew then.
+   */
   add(text: string, size?: number): void {
     if (size !== undefined) {
-      this.#sizes!.push(size);
+      this.#sizes ??= [];
+      this.#sizes.push(size);
       this.#textBytes += size;
     }
     this.#texts.push(text);
