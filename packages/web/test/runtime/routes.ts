@@ -55,9 +55,13 @@ export function runtimeRoutes(
     ),
     '/hostile-open': sse(() => concat(from(HOSTILE_MESSAGES), NEVER)),
     '/ticks': sse(() => counted(interval(5).pipe(map((n) => ({ data: String(n) })))), recorded('/ticks')),
-    // Events of 256 KiB, each handed to the runtime in four pieces, as fast as the client takes them.
+    // Events of 256 KiB, each handed to the runtime in four pieces, as fast as the client takes them:
+    // pulled while it has room, so a client slower than the source (a loaded machine) meets no
+    // overflow before it leaves.
     '/large-ticks': sse(
-      () => interval(1).pipe(map(() => ({ data: kib(256) }))),
+      async function* () {
+        for (;;) yield { data: kib(256) };
+      },
       recorded('/large-ticks', { stallTimeout: false }),
     ),
     '/flood': sse(
