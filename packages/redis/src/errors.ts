@@ -59,3 +59,8 @@ function describe(error: unknown): string {
   if (!error.message) return name;
   return name === 'Error' ? error.message : `${name}: ${error.message}`;
 }
+
+/** Whether Redis refused a command to this user (an ACL): a script refused, the engine falls back. */
+export function isNoPermission(error: unknown): boolean {
+  return error instanceof ErrorReply && error.message.startsWith('NOPERM');
+}

@@ -2,7 +2,7 @@ import { compareStreamIds, type GapKind, parseStreamId } from '@rxsse/core/chann
 import { ClientOfflineError, ErrorReply, MultiErrorReply } from 'redis';
 import type { RedisClient } from './client.js';
 import type { TimedClient } from './deadline.js';
-import { RedisTimeoutError } from './errors.js';
+import { isNoPermission, RedisTimeoutError } from './errors.js';
 import { LARGEST_ENTRY } from './large-entries.js';
 import { type Listened, listenOn } from './listeners.js';
 import { sleep } from './sleep.js';
@@ -370,7 +370,7 @@ export class LiveReader<T> {
       try {
         return (await client.eval(HAS_ENTRY, { keys: [topic.key], arguments: [id] })) === 1;
       } catch (error) {
-        if (!(error instanceof ErrorReply && error.message.startsWith('NOPERM'))) throw error;
+        if (!isNoPermission(error)) throw error;
         this.#evalRefused = true;
       }
     }

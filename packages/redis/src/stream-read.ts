@@ -7,6 +7,7 @@ import {
 } from '@rxsse/core/channel';
 import { ErrorReply } from 'redis';
 import type { RedisClient } from './client.js';
+import { isNoPermission } from './errors.js';
 import type { PageEntries } from './large-entries.js';
 import { fromEntry } from './stream-fields.js';
 
@@ -164,7 +165,7 @@ export async function lastEntryOf(
   try {
     reply = await client.eval(LAST_ENTRY, { keys: [key] });
   } catch (error) {
-    if (!(error instanceof ErrorReply && error.message.startsWith('NOPERM'))) throw error;
+    if (!isNoPermission(error)) throw error;
     const last = (await client.xRevRange(key, '+', '-', { COUNT: 1 }))?.[0];
     return last === undefined ? undefined : { id: last.id, large: isLargeEntry(last) };
   }
