@@ -14,11 +14,13 @@ import {
   parseStreamId,
   type ReadLimit,
   type StoredMessage,
+  UnknownFieldError,
 } from '../src/channel/index.js';
 import { formatEvent } from '../src/encode/format.js';
 import { utf8Length } from '../src/encode/utf8.js';
 import {
   type EventSourceLike,
+  type MessageEvent,
   resolveStreamOptions,
   SOURCE_HEADERS,
   SseFormatError,
@@ -834,6 +836,36 @@ describe('poison messages', () => {
     expect(await strict.publish({ data: 'well formed' })).toBeTypeOf('string');
   });
 
+  it('publish refuses a field beyond data, id, type and retry, naming it, and stores nothing', async () => {
+    const engine = memoryEngine();
+    const chat = createChannel(engine, 'chat');
+    const first = await chat.publish({ data: 'first' });
+    const error: unknown = await chat.publish({ data: 'x', userId: 7 } as MessageEvent).catch((e) => e);
+    expect(error).toBeInstanceOf(UnknownFieldError);
+    expect(error).toBeInstanceOf(TypeError);
+    expect(error).toMatchObject({
+      name: 'UnknownFieldError',
+      topic: 'chat',
+      field: 'userId',
+      message:
+        'Channel "chat" cannot publish the field "userId": a message holds data, id, type and retry alone, on every engine (put it in data)',
+    });
+    // What is no message object at all is named as such, by the encoder.
+    await expect(chat.publish('hello' as unknown as MessageEvent)).rejects.toThrow(SseFormatError);
+    expect((await engine.read('chat', first, { count: 10, bytes: 1e6 })).events).toEqual([]);
+    // A class's getters and methods are no fields of its instances: stored as the encoder reads them.
+    class Note {
+      constructor(readonly data: string) {}
+      get type() {
+        return 'note';
+      }
+    }
+    const id = await chat.publish(new Note('hi'));
+    expect((await engine.read('chat', first, { count: 10, bytes: 1e6 })).events).toEqual([
+      { id, data: 'hi', type: 'note' },
+    ]);
+  });
+
   it('refuses a topic that is not a well-formed string', () => {
     expect(() => createChannel(memoryEngine(), 'x\ud800')).toThrow(TypeError);
     expect(() => createChannel(memoryEngine(), 42 as unknown as string)).toThrow(TypeError);
@@ -892,7 +924,8 @@ describe('Channel, at its edges', () => {
   });
 
   it('sends a held live event with fields of its own named gap and kind as the event it is', async () => {
-    // Apps put their own fields on messages for their filters: one may be called `gap`.
+    // An engine of another author may hand out fields of its own (the contract says it must not):
+    // one may be called `gap`.
     type Move = StoredMessage & { gap: 'limit'; kind: 'restart' };
     const script = scriptedEngine();
     const outcomes: string[] = [];

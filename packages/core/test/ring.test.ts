@@ -46,6 +46,21 @@ describe('HistoryRing', () => {
     expect(ring.read(stored.id, all).events[0]).toBe(first);
   });
 
+  it("hands out a message with its own id and no other field itself, and else a copy of the event's fields", () => {
+    const ring = new HistoryRing({ maxEvents: 10, maxBytes: 1000 }, () => 1);
+    // No copy where none is needed: an own id in its plain form, and the event's fields alone.
+    const plain = { id: '1-1', data: 'plain', type: 't', retry: 5 };
+    expect(ring.append(plain)).toBe(plain);
+    // A field beyond them is not stored, as Redis stores none: whatever engine, a filter sees the same.
+    const extra = { id: '1-2', data: 'extra', userId: 7 };
+    const stored = ring.append(extra);
+    expect(stored).not.toBe(extra);
+    expect(stored).toEqual({ id: '1-2', data: 'extra' });
+    expect(ring.append({ data: 'new', room: 'a' } as { data: string })).toEqual({ id: '1-3', data: 'new' });
+    expect(ring.read('1-1', all).events).toEqual([stored, { id: '1-3', data: 'new' }]);
+    expect(ring.bytes).toBe(['plain1-1t', 'extra1-2', 'new1-3'].join('').length);
+  });
+
   it('refuses data that cannot be serialized without spending an id', () => {
     const ring = new HistoryRing({ maxEvents: 10, maxBytes: 1000 }, () => 1);
     expect(() => ring.append({ data: { n: 1n } })).toThrow(TypeError);

@@ -8,8 +8,9 @@ import { describeValue, isThenable } from '../http/source.js';
 import { type GapEventFactory, SOURCE_GAP_EVENT, type WithSourceGapEvent } from '../http/source-gap.js';
 import { unlessAborted } from './aborted.js';
 import type { ChannelEngine, StoredMessage } from './engine.js';
-import { ChannelUnavailableError, checkEngineId, EngineContractError } from './errors.js';
+import { ChannelUnavailableError, checkEngineId, EngineContractError, UnknownFieldError } from './errors.js';
 import { type ChannelEvent, ChannelFeed, type TruncationEventFactory } from './feed.js';
+import { otherField } from './message-fields.js';
 import { type Replay, type ReplayLimit, readReplay } from './replay.js';
 import {
   checkTruncationType,
@@ -75,6 +76,8 @@ export interface SubscribeOptions<M extends MessageEvent<unknown> = MessageEvent
    * Which events this subscriber receives (e.g. only its user's). It only drops messages: those
    * kept are the channel's own objects, so they are still encoded once per route. It decides at
    * once: one that returns a Promise (an `async` filter) errors its subscriber with a `TypeError`.
+   * It is handed a message's `data`, `id`, `type` and `retry`, the same live and replayed, on every
+   * engine (`publish` refuses other fields): filter by what is in `data`.
    */
   filter?: (message: StoredMessage<M>) => boolean;
 }
@@ -130,7 +133,14 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
    * if the message has none). Rejects if the message was not stored, e.g. when the store is down:
    * nothing is ever dropped silently. Messages must not be mutated once published.
    *
+   * A message is its `data`, `id`, `type` and `retry`, what the wire carries: one with any other
+   * field (`{ data, userId }`, even `userId: undefined`) is refused, on every engine, so what a
+   * `filter` reads is the same in development (memory) and production (Redis). Put what subscribers
+   * are filtered by in `data`.
+   *
    * @throws {SseFormatError} (as a rejection) for a message the channel's `format` options refuse.
+   * @throws {UnknownFieldError} (as a rejection) for one with a field beyond `data`, `id`, `type`
+   *   and `retry`, naming it.
    * @throws {SseRangeError} (as a rejection) for one larger than `maxMessageBytes`, or with too
    *   many data lines or a bad `retry`.
    * @throws {EngineContractError} (as a rejection) when the engine answers with an id that breaks
@@ -140,6 +150,9 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
     // Checked here, once: a stored message that no subscriber can be sent would poison every
     // subscriber's stream, and every replay after it.
     const size = utf8Length(formatEvent(message, this.#format));
+    // After the encoder, which names what is no message object at all.
+    const field = otherField(message);
+    if (field !== undefined) throw new UnknownFieldError(this.topic, field);
     if (size > this.#maxMessageBytes) {
       throw new SseRangeError(
         'data',

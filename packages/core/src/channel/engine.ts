@@ -1,7 +1,10 @@
 import type { MessageEvent } from '../encode/types.js';
 import type { EngineContractError } from './errors.js';
 
-/** A message as a channel hands it out: with the id its store gave it. */
+/**
+ * A message as a channel hands it out: its `data`, `type` and `retry`, with the id its store gave
+ * it. No other field, on any engine (see {@link HistoryStore.append}).
+ */
 export type StoredMessage<M extends MessageEvent<unknown> = MessageEvent<unknown>> = M & {
   readonly id: string;
 };
@@ -46,7 +49,10 @@ export interface HistoryStore {
    * Stores `message` at the end of `topic` and resolves to its id: the message's own `id` if it has
    * one, in its plain form (`5-1` for `0005-01`, as Redis keeps it; an engine may refuse it, e.g. if
    * it is not after the last id), else one the store assigns.
-   * Ids follow the id rule above. Rejects, never resolves, if the message was not stored for certain;
+   * Ids follow the id rule above. The event is the message's `data`, `type`, `retry` and id alone:
+   * a field beyond them (a channel's `publish` refuses it) is not stored, and no read or listener
+   * hands it out, so what a `filter` sees is the same on every engine, live and replayed.
+   * Rejects, never resolves, if the message was not stored for certain;
    * with a `RangeError` for an own id that is no stream id, is `0-0` (Redis refuses it: no id is
    * below it), or is not after the topic's last id (the caller's id is at fault, not the store).
    */

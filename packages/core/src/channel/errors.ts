@@ -21,6 +21,26 @@ export class ChannelUnavailableError extends Error {
 }
 
 /**
+ * What `publish` rejects with for a message with a field beyond `data`, `id`, `type` and `retry`
+ * (`{ data, userId }`): a channel stores and delivers those four alone, on every engine, as the wire
+ * carries them alone. Kept by one engine and not by another, a field a `filter` reads would work in
+ * development and fail in production. Put it in `data` (`{ data: { userId, text } }`).
+ */
+export class UnknownFieldError extends TypeError {
+  override readonly name = 'UnknownFieldError';
+  constructor(
+    /** The channel's topic. */
+    readonly topic: string,
+    /** The field, the first of them if there are several. */
+    readonly field: string,
+  ) {
+    super(
+      `Channel "${topic}" cannot publish the field ${JSON.stringify(field)}: a message holds data, id, type and retry alone, on every engine (put it in data)`,
+    );
+  }
+}
+
+/**
  * An engine broke the engine contract (e.g. handed out an id that is not a `<ms>-<seq>` stream id):
  * a bug in the engine, reported instead of sending a client duplicates or events out of order.
  */

@@ -16,7 +16,7 @@ export type {
   ReadLimit,
   StoredMessage,
 } from './engine.js';
-export { ChannelUnavailableError, EngineContractError } from './errors.js';
+export { ChannelUnavailableError, EngineContractError, UnknownFieldError } from './errors.js';
 export type { ChannelEvent } from './feed.js';
 export { type MemoryEngineOptions, memoryEngine } from './memory-engine.js';
 export { messageSize } from './message-size.js';

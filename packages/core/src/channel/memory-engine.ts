@@ -29,9 +29,10 @@ interface Topic {
 /**
  * A {@link ChannelEngine} for one process: per topic, a ring of recent events capped by count and
  * bytes, and synchronous fan-out to the process's subscribers. Ids are `<ms>-<seq>` like Redis
- * Streams', so moving to `@rxsse/redis` changes no client-visible id format. History is lost when
- * the process exits; clients that come back then get the truncation signal. A topic's ring lives as
- * long as the engine: use a bounded set of topics (rooms), not one per request.
+ * Streams', and an event keeps its `data`, `id`, `type` and `retry` alone, as there, so moving to
+ * `@rxsse/redis` changes no id format a client sees, and no field a filter reads. History is lost
+ * when the process exits; clients that come back then get the truncation signal. A topic's ring
+ * lives as long as the engine: use a bounded set of topics (rooms), not one per request.
  *
  * @throws {TypeError} naming it, for options that are no object or a `now` that is no function.
  * @throws {RangeError} for a `maxEvents` or `maxBytes` that is no positive integer.

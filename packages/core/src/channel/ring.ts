@@ -1,5 +1,6 @@
 import type { MessageEvent } from '../encode/types.js';
 import type { HistoryPage, ReadLimit, StoredMessage } from './engine.js';
+import { otherField } from './message-fields.js';
 import { messageSize } from './message-size.js';
 import { compareStreamIds, formatStreamId, nextStreamId, parseStreamId, type StreamId } from './stream-id.js';
 
@@ -47,15 +48,17 @@ export class HistoryRing {
   /**
    * Stores `message` under its own id (a `<ms>-<seq>` id after the last one, without leading zeros)
    * or a new one, and returns the stored message: the object every subscriber and every replay will
-   * be handed.
+   * be handed. It holds the message's `data`, `id`, `type` and `retry` alone, as Redis stores them:
+   * the message itself if that is all it has and its id is the one stored, else a copy.
    */
   append(message: MessageEvent<unknown>): StoredMessage {
     // Sized first: data that cannot be serialized is refused before it takes an id.
     let size = messageSize(message);
     const id = this.#nextId(message.id);
     let stored = message as StoredMessage;
-    if (message.id !== id) {
-      stored = { ...message, id };
+    if (message.id !== id || otherField(message) !== undefined) {
+      const { type, data, retry } = message;
+      stored = { id, type, data, retry } as StoredMessage;
       size += id.length - (message.id?.length ?? 0);
     }
     this.#positions.set(id, this.#base + this.#events.length);

@@ -10,6 +10,7 @@ import {
   type LiveListener,
   parseStreamId,
   type StoredMessage,
+  UnknownFieldError,
 } from '../channel/index.js';
 import type { MessageEvent } from '../encode/index.js';
 import { SOURCE_HEADERS } from '../http/index.js';
@@ -236,6 +237,33 @@ export function describeEngineContract(fixture: EngineFixture): void {
         const ids: string[] = [];
         for (const message of sent) ids.push(await store.append(topic, message));
         const expected = sent.map((message, i) => ({ ...message, id: ids[i] }));
+        const page = await store.read(topic, first!, { count: 10, bytes: 1 << 20 });
+        expect(page.events).toEqual(expected);
+        await until(() => live.length === sent.length, 'the live events');
+        expect(live).toEqual(expected);
+        stop();
+      });
+
+      it("keeps an event's data, id, type and retry alone, in history and live: no other field", async () => {
+        const store = await engine();
+        const topic = freshTopic();
+        const [first] = await publishAll(store, topic, 1);
+        const live: StoredMessage[] = [];
+        const stop = await store.listen(topic, { event: (m) => live.push(m), gap: () => {} });
+        // What a channel's publish refuses, appended to the engine itself. Kept by one engine and not
+        // by another, a field a filter reads would pass in development and fail in production.
+        const own = `${parseStreamId(first!)!.ms + 1000n}-1`;
+        const sent: (MessageEvent<unknown> & Record<string, unknown>)[] = [
+          { data: 'x', userId: 7 },
+          // With an own id in its plain form, which an engine may store without a copy.
+          { data: { to: 'ann' }, type: 'note', retry: 10, id: own, room: 'lobby' },
+        ];
+        const ids: string[] = [];
+        for (const message of sent) ids.push(await store.append(topic, message));
+        const expected = [
+          { id: ids[0], data: 'x' },
+          { id: own, data: { to: 'ann' }, type: 'note', retry: 10 },
+        ];
         const page = await store.read(topic, first!, { count: 10, bytes: 1 << 20 });
         expect(page.events).toEqual(expected);
         await until(() => live.length === sent.length, 'the live events');
@@ -574,6 +602,25 @@ export function describeEngineContract(fixture: EngineFixture): void {
         const first = await chat.publish({ data: 'ok' });
         await expect(chat.publish({ data: 'x', type: 'error' })).rejects.toThrow(/type/);
         await expect(chat.publish({ data: 'x', type: 'a\nb' })).rejects.toThrow(/type/);
+        expect((await store.read(topic, first, { count: 10, bytes: 1000 })).events).toEqual([]);
+      });
+
+      it('refuses a field beyond data, id, type and retry, naming it, without storing it', async () => {
+        const store = await engine();
+        const topic = freshTopic();
+        const chat = createChannel(store, topic);
+        const first = await chat.publish({ data: 'ok' });
+        // A filter reading it would see it on one engine and not on another; the wire never carries
+        // it. Refused when undefined too: whether a publish fails must not depend on a value.
+        const refused: [MessageEvent, string][] = [
+          [{ data: 'x', userId: 7 } as MessageEvent, 'userId'],
+          [{ data: 'x', type: 'note', room: undefined } as MessageEvent, 'room'],
+        ];
+        for (const [message, field] of refused) {
+          const publishing = chat.publish(message);
+          await expect(publishing).rejects.toMatchObject({ name: 'UnknownFieldError', field, topic });
+          await expect(publishing).rejects.toBeInstanceOf(UnknownFieldError);
+        }
         expect((await store.read(topic, first, { count: 10, bytes: 1000 })).events).toEqual([]);
       });
 
