@@ -17,6 +17,7 @@ import {
 } from '@rxsse/core';
 import { headResponse } from './head-response.js';
 import { asSignalAbort, CUT_SHORT, settleBeforeDeadline } from './pending-handler.js';
+import { checkRequestSignal } from './request-signal.js';
 import { WebSink } from './web-sink.js';
 
 /**
@@ -134,11 +135,7 @@ function checkRequest(request: Request): void {
       `sse()'s fetch handler takes a Request, got ${describeValue(given)}; from a framework's context, pass its Request (Hono: c.req.raw; SvelteKit: event.request)`,
     );
   }
-  const signal = given.signal as Partial<AbortSignal> | null | undefined;
-  if (typeof signal?.aborted === 'boolean' && typeof signal.addEventListener === 'function') return;
-  throw new TypeError(
-    `sse()'s fetch handler takes a Request whose signal is an AbortSignal, got ${describeValue(given)} whose signal is ${describeValue(signal)}; pass the runtime's own Request, or give yours the signal of its connection`,
-  );
+  checkRequestSignal(given, "sse()'s fetch handler");
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Sink } from '@rxsse/core';
 import { headResponse } from './head-response.js';
+import { checkRequestSignal } from './request-signal.js';
 
 /**
  * What the response body fails with when the server drops a stream on purpose (a slow client's
@@ -49,7 +50,12 @@ export class WebSink implements Sink {
   #reading = false;
   readonly #request: Request;
 
+  /**
+   * @throws TypeError for a Request-like object whose `signal` is not an `AbortSignal` (node-fetch's
+   * Request): nothing would tell when its client leaves.
+   */
   constructor(request: Request) {
+    checkRequestSignal(request, 'new WebSink()');
     this.#request = request;
     if (request.signal.aborted) this.#isClosed = true;
     else request.signal.addEventListener('abort', this.#closed);

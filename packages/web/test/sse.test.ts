@@ -172,6 +172,28 @@ describe('sse() as a fetch handler', () => {
 });
 
 describe('WebSink', () => {
+  it.each([
+    ['null', null],
+    ['missing', undefined],
+  ])(
+    'throws a TypeError naming the signal, as sse() does, for a Request-like whose signal is %s',
+    (_label, signal) => {
+      // A transport of its own may hand over node-fetch's Request, or a bridge's object.
+      const like = { url: 'http://127.0.0.1/sse', method: 'GET', headers: new Headers(), signal };
+      expect(() => new WebSink(like as never)).toThrow(
+        new TypeError(
+          `new WebSink() takes a Request whose signal is an AbortSignal, got an object (Object) whose signal is ${signal}; pass the runtime's own Request, or give yours the signal of its connection`,
+        ),
+      );
+    },
+  );
+
+  it('throws a TypeError that says what it takes when it is given no object', () => {
+    expect(() => new WebSink(null as never)).toThrow(
+      new TypeError('new WebSink() takes a Request, got null'),
+    );
+  });
+
   const piecesOf = async (...chunks: number[]) => {
     const sink = new WebSink(request());
     sink.open({});
