@@ -155,13 +155,22 @@ function checkHeadersOf(source: EventSourceLike<MessageEvent<unknown>>, setup: H
 
 /** `console.error`, naming the request: runtimes have no logger of their own to hand over. */
 function consoleReporter(request: Request): ErrorReporter {
-  // A bridge's Request-like may carry the path alone, as Node's `req.url` is: resolved against a
-  // base, it still names the route, where a throw here would lose the error it reports.
   return (error) =>
-    console.error(
-      `rxsse: event stream ${request.method} ${new URL(request.url, 'http://localhost').pathname} failed:`,
-      error,
-    );
+    console.error(`rxsse: event stream ${request.method} ${routeOf(request.url)} failed:`, error);
+}
+
+/**
+ * The path a request's url names: a throw here would lose the error being reported. A bridge's
+ * Request-like may carry the path alone, as Node's `req.url` is, which still names the route
+ * resolved against a base; an absolute url that `URL` refuses (a bad host or port) is named as it
+ * came, less its query, where EventSource clients carry their token.
+ */
+function routeOf(url: string): string {
+  try {
+    return new URL(url, 'http://localhost').pathname;
+  } catch {
+    return url.split(/[?#]/, 1)[0]!;
+  }
 }
 
 /** The client's last event id: the `Last-Event-ID` header, else the `lastEventId` query parameter. */

@@ -785,6 +785,26 @@ describe("sse(): a Request-like object of a bridge's own", () => {
       errors.mockRestore();
     }
   });
+
+  it.each([
+    ['a bad host', 'http://[bad/sse?token=1', 'http://[bad/sse'],
+    ['a bad port', 'http://127.0.0.1:99999/sse?token=1#top', 'http://127.0.0.1:99999/sse'],
+  ])(
+    'reports a source error, naming its url without the query, when its url has %s',
+    async (_label, url, named) => {
+      // An absolute url that `new URL()` refuses: naming the route threw, and the report was lost.
+      const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+      try {
+        const like = { url, method: 'GET', headers: new Headers(), signal: new AbortController().signal };
+        const failure = new Error('the database went away');
+        const response = await sse(() => throwError(() => failure), { heartbeat: false })(like as never);
+        expect(await response.text()).toBe('');
+        expect(errors).toHaveBeenCalledWith(`rxsse: event stream GET ${named} failed:`, failure);
+      } finally {
+        errors.mockRestore();
+      }
+    },
+  );
 });
 
 describe('readLastEventId', () => {
