@@ -106,7 +106,11 @@ export class RxsseInterceptor implements NestInterceptor {
     const opened = openEventStream(rawReq, rawRes, produce, options, report)
       // Also when no stream started: the chain may have produced a source that nothing takes.
       .finally(() => chain?.releaseUnlessStreaming())
-      .then(() => {
+      .then((stream) => {
+        // Answered by another writer once the source came, before the stream began: on NestJS 11
+        // the method runs a few ticks after an interceptor's first event settled the source. That
+        // answer stands, and is reported as one that came before the source.
+        if (stream === null) throw new RxsseResponseSentError(request);
         // The stream owns the Node response now (or answered a HEAD or a request during shutdown).
         res.hijack?.();
       });

@@ -443,17 +443,12 @@ describe.each<Platform>(['express', 'fastify'])(
         const { response } = await fetchBytes(`${url}/${path}`, { signal: AbortSignal.timeout(5000) });
         expect(response.status).toBe(409);
         await waitFor(() => answeredTicks.listenerCount('tick') === 0, 5000, 'the listener to go');
-        // On NestJS 11 the stream takes the interceptor's first event before the method answers, and
-        // leaves that answer to its writer without a report.
-        const reports = nestMajor === '11' && path.endsWith('greeted') ? 0 : 1;
-        await waitFor(() => server!.logged.length >= reports, 5000, 'the report');
-        expect(server!.logged.splice(0)).toEqual(
-          Array.from({ length: reports }, () =>
-            expect.stringMatching(
-              new RegExp(`^RxsseResponseSentError: @RxSse\\(\\) route GET /${path} .*@Res\\(\\)`),
-            ),
+        await waitFor(() => server!.logged.length > 0, 5000, 'the report');
+        expect(server!.logged.splice(0)).toEqual([
+          expect.stringMatching(
+            new RegExp(`^RxsseResponseSentError: @RxSse\\(\\) route GET /${path} .*@Res\\(\\)`),
           ),
-        );
+        ]);
       },
     );
 
