@@ -1,7 +1,13 @@
 import type { CallHandler, ExecutionContext, NestInterceptor } from '@nestjs/common';
 import type { ApplicationConfig } from '@nestjs/core';
 import { endIterator, madeIterator } from '@rxsse/core';
-import { type NodeRequest, type NodeResponse, openEventStream, watchResponseClose } from '@rxsse/node';
+import {
+  answerHead,
+  type NodeRequest,
+  type NodeResponse,
+  openEventStream,
+  watchResponseClose,
+} from '@rxsse/node';
 import { from, mergeMap, NEVER, type Observable, throwError } from 'rxjs';
 import { NestChain } from './chain.js';
 import { RXSSE_ROUTE, type RxSseRoute } from './decorators.js';
@@ -55,12 +61,23 @@ export class RxsseInterceptor implements NestInterceptor {
     if (rawRes.headersSent) return throwError(() => new RxsseResponseSentError(request));
     const options = this.runtime.optionsFor(handler, route.options);
     if (rawReq.method === 'HEAD') {
-      return headThroughChain(next, req, rawReq, rawRes, report, async () => {
-        if (rawRes.headersSent) throw new RxsseResponseSentError(request);
-        copyReplyHeaders(res, rawRes);
-        await openEventStream(rawReq, rawRes, () => NEVER, options, report);
+      // A pending handler of the app's streams until the chain lets it on, as a GET's setup: a
+      // shutdown drops it at its deadline, or an interceptor holding it for good would hold the close.
+      const answered = answerHead(
+        rawReq,
+        rawRes,
+        async (context) => {
+          await headThroughChain(next, req, rawReq, rawRes, context, report);
+          if (rawRes.headersSent) throw new RxsseResponseSentError(request);
+          copyReplyHeaders(res, rawRes);
+        },
+        options,
+        report,
+      ).then((answer) => {
+        if (answer === null) throw new RxsseResponseSentError(request);
         res.hijack?.();
       });
+      return from(answered).pipe(mergeMap(() => NEVER));
     }
     // Copied now for the answer that runs no chain (a shutdown's), and again once the chain ran,
     // for what its interceptors and the method set on the reply.

@@ -148,6 +148,16 @@ class WaitsForGate implements NestInterceptor {
   }
 }
 
+/** Holds the request for good: its Observable never emits, as an interceptor stuck on a lock does. */
+const heldForGood = { holding: 0 };
+@Injectable()
+class HoldsForGood implements NestInterceptor {
+  intercept(): Observable<unknown> {
+    heldForGood.holding++;
+    return NEVER.pipe(finalize(() => heldForGood.holding--));
+  }
+}
+
 @Injectable()
 class PassesOn implements NestInterceptor {
   intercept(_context: unknown, next: CallHandler): Observable<unknown> {
@@ -424,6 +434,13 @@ class GatedController {
   gated(): Observable<MessageEvent> {
     return of({ data: 'through the gate' });
   }
+
+  @RxSse('held')
+  @UseInterceptors(HoldsForGood)
+  held(): Observable<MessageEvent> {
+    calls.method++;
+    return of({ data: 'never let on' });
+  }
 }
 
 @Module({ imports: [RxsseModule.forRoot({ shutdown: { deadline: 100 } })], controllers: [GatedController] })
@@ -578,6 +595,35 @@ describe.each<Platform>(['express', 'fastify'])(
       expect(running.logged).toEqual([]);
       client.destroy();
     });
+
+    it.each(['GET', 'HEAD'])(
+      "drops a %s at the shutdown's deadline while an interceptor holds it for good, and ends Nest's chain",
+      async (method) => {
+        const running = await startNest(GatedModule, platform, []);
+        const before = { calls: calls.method, holding: heldForGood.holding };
+        const client = await rawRequests(running.url, [httpRequest(method, '/held')]);
+        try {
+          await waitFor(() => heldForGood.holding === before.holding + 1, 5000, 'the interceptor to hold it');
+          // The deadline is 100 ms: the close is done once the connection is dropped.
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          const closed = await Promise.race([
+            running.close().then(() => 'closed'),
+            new Promise((resolve) => {
+              timer = setTimeout(() => resolve('still closing'), 5000);
+            }),
+          ]);
+          clearTimeout(timer);
+          expect(closed).toBe('closed');
+          await waitFor(() => client.closed, 5000, 'the connection to be dropped');
+          expect(client.text).toBe('');
+          expect(heldForGood.holding).toBe(before.holding);
+          expect(calls.method).toBe(before.calls);
+          expect(running.logged).toEqual([]);
+        } finally {
+          client.destroy();
+        }
+      },
+    );
 
     it('streams events that come later through an interceptor, and unsubscribes when the client leaves', async () => {
       const url = await start();

@@ -3,6 +3,7 @@ export { guardClientErrors } from './client-error.js';
 export { trackConnections } from './connections.js';
 export { NodeSink } from './node-sink.js';
 export {
+  answerHead,
   consoleReporter,
   type EventContext,
   type EventHandler,

@@ -54,11 +54,7 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
   if (beingSent(res)) throw new ResponseBeingSentError();
   if (res.writableEnded) return null;
   const sink = new NodeSink(req, res);
-  if (req.method === 'HEAD') {
-    sink.open(sseHeaders(sink.http2, options.headers), removedHeaders(options.headers, sink.http2));
-    sink.end();
-    return undefined;
-  }
+  if (req.method === 'HEAD') return answerHeaders(sink, options);
   // Every stream is one of its server's too, so the server's shutdown ends it whatever its group.
   const server = serverOf(req);
   const setup = new HandlerSetup(sink, options, report, server && serverStreams(server));
@@ -66,15 +62,7 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
   trackStreamSocket(req, res);
   let source: EventSourceLike<M>;
   try {
-    // `signal` is a getter: the sink creates its AbortController only for handlers that use it.
-    source = await setup.settle(
-      produce({
-        lastEventId: readLastEventId(req),
-        get signal() {
-          return sink.signal;
-        },
-      }),
-    );
+    source = await setup.settle(produce(contextOf(req, sink)));
   } catch (error) {
     // The answer that ended the response aborted the handler's signal too: that is no failure.
     if (res.writableEnded && isAbortOf(error, sink.signal)) return null;
@@ -88,6 +76,60 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
     throw new ResponseBeingSentError();
   }
   return setup.start(source, isClosing(req, options));
+}
+
+/**
+ * Answers a HEAD as {@link openEventStream} does, with the stream's headers alone, once `ready`
+ * resolves: for a transport that runs a route's own checks for a HEAD as for its GET (Nest's
+ * interceptors), which may hold the request. While `ready` is pending, the HEAD is a pending handler
+ * of its server's streams and its route's group, as a GET's is: a shutdown aborts its `signal` and
+ * drops its connection at the deadline, so a check that never lets it on holds no close. One that
+ * arrives while either shuts down is answered at once, `ready` not run, as a GET is turned away.
+ *
+ * Rejects with what `ready` rejects with, unless that is the abort of its `signal` (the client left,
+ * or the shutdown aborted it): the headers then go to a client still there. Resolves to `null` when
+ * another writer answered the response, and refuses one being written, as {@link openEventStream}.
+ */
+export async function answerHead(
+  req: NodeRequest,
+  res: NodeResponse,
+  ready: (context: EventContext) => PromiseLike<void>,
+  options: ResolvedStreamOptions,
+  report: ErrorReporter = consoleReporter(req),
+): Promise<null | undefined> {
+  if (beingSent(res)) throw new ResponseBeingSentError();
+  if (res.writableEnded) return null;
+  const sink = new NodeSink(req, res);
+  if (!isClosing(req, options)) {
+    const server = serverOf(req);
+    const setup = new HandlerSetup(sink, options, report, server && serverStreams(server));
+    try {
+      await setup.settle(ready(contextOf(req, sink)));
+    } catch (error) {
+      if (!isAbortOf(error, sink.signal)) throw error;
+    }
+    if (beingSent(res)) throw new ResponseBeingSentError();
+    if (res.writableEnded) return null;
+    if (sink.closed) return undefined;
+  }
+  return answerHeaders(sink, options);
+}
+
+/** A HEAD's answer: the stream's headers, and the end. */
+function answerHeaders(sink: NodeSink, options: ResolvedStreamOptions): undefined {
+  sink.open(sseHeaders(sink.http2, options.headers), removedHeaders(options.headers, sink.http2));
+  sink.end();
+  return undefined;
+}
+
+/** A handler's context; `signal` is a getter: the sink creates its AbortController only for handlers that use it. */
+function contextOf(req: NodeRequest, sink: NodeSink): EventContext {
+  return {
+    lastEventId: readLastEventId(req),
+    get signal() {
+      return sink.signal;
+    },
+  };
 }
 
 /** Whether another writer (another stream, the route itself) has started the response and not ended it. */

@@ -29,6 +29,7 @@ import { counted, recording } from '../../../test/support/recording.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
 import { recordWarnings } from '../../../test/support/warnings.js';
 import {
+  answerHead,
   closeStreamsOnServerClose,
   guardClientErrors,
   markServerClosing,
@@ -603,6 +604,123 @@ describe('openEventStream: HEAD', () => {
       handle(req, res);
     });
     expect((await headersOf(url, 'HEAD'))['x-powered-by']).toBeUndefined();
+  });
+});
+
+describe('answerHead: a HEAD answered once the route lets it on', () => {
+  /** A server whose requests `answerHead` answers once `ready` settles; its rejections kept. */
+  async function serveHead(
+    ready: (context: { signal: AbortSignal }) => PromiseLike<void>,
+    group: StreamGroup,
+  ) {
+    const errors: unknown[] = [];
+    const entered = { count: 0 };
+    const { url } = await serve((req, res) => {
+      answerHead(
+        req,
+        res,
+        (context) => {
+          entered.count++;
+          return ready(context);
+        },
+        resolveStreamOptions({ group, heartbeat: false }),
+      ).catch((error) => errors.push(error));
+    });
+    return { url, errors, entered };
+  }
+
+  it('answers with the headers openEventStream gives a HEAD, once `ready` resolves', async () => {
+    const group = new StreamGroup();
+    let letOn!: () => void;
+    const { url, errors } = await serveHead(() => new Promise<void>((resolve) => (letOn = resolve)), group);
+    const client = await rawRequests(url, [httpRequest('HEAD', '/sse')]);
+    await waitFor(() => letOn !== undefined, 5000, 'the check');
+    expect(client.text).toBe('');
+    letOn();
+    await waitFor(() => client.text.includes('\r\n\r\n'), 5000, 'the headers');
+    expect(client.text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(client.text.toLowerCase()).toContain('content-type: text/event-stream');
+    client.destroy();
+    expect(errors).toEqual([]);
+  });
+
+  it('rejects with what `ready` rejects with, and answers nothing', async () => {
+    const failure = new Error('not allowed');
+    const { url, errors } = await serveHead(() => Promise.reject(failure), new StreamGroup());
+    const client = await rawRequests(url, [httpRequest('HEAD', '/sse')]);
+    await waitFor(() => errors.length === 1, 5000, 'the rejection');
+    expect(errors).toEqual([failure]);
+    expect(client.text).toBe('');
+    client.destroy();
+  });
+
+  it("drops at the shutdown's deadline a HEAD that `ready` holds for good, its signal aborted at the close", async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    const group = new StreamGroup();
+    let signal: AbortSignal | undefined;
+    const { url, errors } = await serveHead((context) => {
+      signal = context.signal;
+      return new Promise<void>(() => {});
+    }, group);
+    const client = await rawRequests(url, [httpRequest('HEAD', '/sse')]);
+    await waitForReal(() => signal !== undefined, 5000, 'the check');
+    // A pending handler, which no gauge counts.
+    expect(group.size).toBe(0);
+    let closed = false;
+    const closing = group.close({ deadline: 1000 }).then(() => (closed = true));
+    expect(signal!.aborted).toBe(true);
+    vi.advanceTimersByTime(999);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(closed).toBe(false);
+    expect(client.closed).toBe(false);
+    vi.advanceTimersByTime(1);
+    await closing;
+    await waitForReal(() => client.closed, 5000, 'the connection to be dropped');
+    expect(client.text).toBe('');
+    expect(errors).toEqual([]);
+  });
+
+  it('answers a HEAD whose `ready` lets it on after the close aborted its signal, and ends the close then', async () => {
+    const group = new StreamGroup();
+    let letOn: (() => void) | undefined;
+    const { url, errors } = await serveHead(() => new Promise<void>((resolve) => (letOn = resolve)), group);
+    const client = await rawRequests(url, [httpRequest('HEAD', '/sse')]);
+    await waitFor(() => letOn !== undefined, 5000, 'the check');
+    // A deadline no test waits for: the close is done once the client has its answer.
+    const closing = group.close({ deadline: 2 ** 31 - 1 });
+    letOn!();
+    await waitFor(() => client.text.includes('\r\n\r\n'), 5000, 'the headers');
+    expect(client.text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    client.destroy();
+    await closing;
+    expect(errors).toEqual([]);
+  });
+
+  it("answers a HEAD that comes while its route's group closes at once, without running `ready`", async () => {
+    const group = new StreamGroup();
+    const { url, errors, entered } = await serveHead(() => new Promise<void>(() => {}), group);
+    // A stream that never reads keeps the group closing.
+    const { handle } = route(() => concat(from([{ data: 'z'.repeat(4 * 1024 * 1024) }]), NEVER), {
+      group,
+      heartbeat: false,
+      stallTimeout: false,
+      maxQueueBytes: 64 * 1024 * 1024,
+    });
+    const stuckServer = await serve(handle);
+    const stuck = await rawClient(`${stuckServer.url}/sse`, { read: false });
+    await waitFor(() => group.size === 1, 5000, 'the stream');
+    const closing = group.close({ deadline: 60_000 });
+    const client = await rawRequests(url, [httpRequest('HEAD', '/sse')]);
+    await waitFor(() => client.text.includes('\r\n\r\n'), 5000, 'the headers');
+    expect(client.text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(entered.count).toBe(0);
+    client.destroy();
+    stuck.destroy();
+    await closing;
+    expect(errors).toEqual([]);
   });
 });
 
