@@ -2,15 +2,19 @@ import type { ErrorReporter, HandlerSetup } from '@rxsse/core';
 import { checkEventSource, endIterator, isAbortOf, isThenable, madeIterator } from '@rxsse/core';
 import type { WebSink } from './web-sink.js';
 
-/** What {@link settleBeforeDeadline} resolves to when the shutdown's deadline came first. */
+/**
+ * What {@link settleBeforeDeadline} resolves to when the shutdown's deadline, or the client's
+ * leaving, came first.
+ */
 export const CUT_SHORT: unique symbol = Symbol('rxsse.cutShort');
 
 /**
  * What the handler settles with ({@link HandlerSetup.settle}), or {@link CUT_SHORT} at once at the
- * shutdown's deadline, for the fetch handler to turn its client away: a fetch handler cannot drop
- * its connection, and the runtime's close would wait for the answer as long as the handler. A
- * later result is let go: an iterator `return()`ed, a `Response`'s body cancelled, a failure
- * other than the abort, or a result that is no source, reported.
+ * shutdown's deadline or when the client leaves, for the fetch handler to answer without it: a
+ * fetch handler cannot drop its connection, and the runtime holds the request (Deno's graceful
+ * shutdown waits for it) as long as the handler, which need not heed its signal. A later result is
+ * let go: an iterator `return()`ed, a `Response`'s body cancelled, a failure other than the abort,
+ * or a result that is no source, reported.
  */
 export async function settleBeforeDeadline<T>(
   setup: HandlerSetup,
@@ -23,7 +27,16 @@ export async function settleBeforeDeadline<T>(
   const deadline = new Promise<typeof CUT_SHORT>((resolve) => {
     cut = () => resolve(CUT_SHORT);
   });
-  const settled = await setup.settle(Promise.race([produced, deadline]), cut);
+  // Before a Response exists, the request's abort is the one way a runtime tells of a client gone.
+  const { signal } = request;
+  if (signal.aborted) cut();
+  else signal.addEventListener('abort', cut, { once: true });
+  let settled: T | typeof CUT_SHORT;
+  try {
+    settled = await setup.settle(Promise.race([produced, deadline]), cut);
+  } finally {
+    signal.removeEventListener('abort', cut);
+  }
   if (settled === CUT_SHORT) {
     const report = (error: unknown) => setup.reportError(error);
     Promise.resolve(produced).then(

@@ -48,7 +48,8 @@ export const DEFAULT_HEARTBEAT = 4000;
  * (or a source whose own headers no `Response` can carry), rejects before a `Response` exists, so
  * the framework answers with its own error response; the handler's `signal` aborts then. One that
  * fails with the abort of its `signal` (or of the Request's own), its client gone, is the client's
- * close instead. A handler
+ * close instead; the Request is answered as soon as its client leaves, without waiting for a
+ * handler that may never settle, and what that handler settles with later is let go. A handler
  * that returns a `Response` has it sent instead of a stream, and its `signal` aborts then: a body
  * still tied to it (an upstream `fetch(url, { signal })` passed on) would be cut. A shutdown that
  * begins while the handler sets up aborts its `signal` and turns its client away, at the

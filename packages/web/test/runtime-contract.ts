@@ -121,6 +121,18 @@ export function describeRuntimeContract(runtime: Runtime): void {
       expect(server.stderr).not.toMatch(/TypeError/);
     });
 
+    it('answers at once a request whose client left while its handler sets up, though the handler never settles', async () => {
+      const ledger = () => get<{ started: number; aborted: number; answered: number }>('/unsettled/ledger');
+      const client = await rawClient(`${server.url}/unsettled`, { read: true });
+      while ((await ledger()).started !== 1) await sleep(20);
+      client.destroy();
+      expect((await waitForCloses('/unsettled', 5000)).map((c) => c.reason)).toEqual(['client']);
+      // The runtime holds a request until its fetch handler settles (Deno's graceful shutdown waits
+      // for it for good), and nobody would ever release this one.
+      while ((await ledger()).answered !== 1) await sleep(20);
+      expect(await ledger()).toEqual({ started: 1, aborted: 1, answered: 1 });
+    });
+
     it('closes a client that never reads when its queue would pass the cap', async () => {
       const client = await rawClient(`${server.url}/flood`, { read: false });
       const closes = await waitForCloses('/flood', 15_000);

@@ -74,6 +74,26 @@ describe('sse(): a client gone before the stream began', () => {
     expect(closes.map((c) => c.reason)).toEqual(['client']);
     expect(emitter.listenerCount('tick')).toBe(0);
   });
+  it('answers at once when the client leaves while the handler sets up, and ends what it resolves to later', async () => {
+    const emitter = new EventEmitter();
+    const { options, closes } = recording({ heartbeat: false });
+    const abort = new AbortController();
+    let resolve!: (iterator: AsyncIterable<MessageEvent>) => void;
+    const answer = sse(
+      () =>
+        new Promise<AsyncIterable<MessageEvent>>((settle) => {
+          resolve = settle;
+        }),
+      options,
+    )(request({ signal: abort.signal }));
+    abort.abort();
+    expect((await answer).status).toBe(204);
+    expect(closes.map((c) => c.reason)).toEqual(['client']);
+    resolve(on(emitter, 'tick') as unknown as AsyncIterable<MessageEvent>);
+    await vi.waitFor(() => expect(emitter.listenerCount('tick')).toBe(0));
+    expect(closes).toHaveLength(1);
+  });
+
   it('closes with reason client, not as turned away, a request whose client left before its group shut down', async () => {
     const group = new StreamGroup();
     group.closeUntil(new Promise(() => {})); // a shutdown that runs while the request comes in
@@ -211,15 +231,24 @@ describe("sse(): a handler that fails with its signal's abort after the client l
     }
   });
 
-  it('still rejects with what the handler throws after its client left, when it is not the abort', async () => {
+  it('still reports what the handler throws after its client left, when it is not the abort', async () => {
+    const { options, closes } = recording({ heartbeat: false });
+    const onError = vi.fn();
     const abort = new AbortController();
-    const handler = sse(async (_request, { signal }) => {
-      abort.abort(); // the client leaves while, say, a query runs
-      await Promise.resolve();
-      expect(signal.aborted).toBe(true);
-      throw new Error('database went away');
-    });
-    await expect(handler(request({ signal: abort.signal }))).rejects.toThrow('database went away');
+    const handler = sse(
+      async (_request, { signal }) => {
+        abort.abort(); // the client leaves while, say, a query runs
+        await Promise.resolve();
+        expect(signal.aborted).toBe(true);
+        throw new Error('database went away');
+      },
+      { ...options, onError },
+    );
+    // The client that left has its answer already: the failure goes to the route's own report.
+    expect((await handler(request({ signal: abort.signal }))).status).toBe(204);
+    await vi.waitFor(() => expect(onError).toHaveBeenCalledOnce());
+    expect(onError.mock.calls[0]![0]).toMatchObject({ message: 'database went away' });
+    expect(closes.map((c) => c.reason)).toEqual(['client']);
   });
 });
 

@@ -33,6 +33,9 @@ export function runtimeRoutes(
   // `/late` handlers resolve once a shutdown aborted their signal; `/pending` ones ignore it, and
   // never settle.
   let waiting = 0;
+  // `/unsettled` handlers never settle either, whatever their signal says: their signals, and how
+  // many of their requests the fetch handler answered.
+  const unsettled = { signals: [] as AbortSignal[], answered: 0 };
   const recorded = (path: string, options: StreamOptions = {}): StreamOptions => ({
     ...options,
     onClose: (reason, stats) => closes.push({ path, reason, peakQueuedBytes: stats.peakQueuedBytes }),
@@ -106,6 +109,13 @@ export function runtimeRoutes(
       waiting++;
       return new Promise<never>(() => {});
     }),
+    '/unsettled': answered(
+      sse((_request, { signal }) => {
+        unsettled.signals.push(signal);
+        return new Promise<never>(() => {});
+      }, recorded('/unsettled')),
+      () => unsettled.answered++,
+    ),
     // A transport of its own over the sink, as an author who does not go through sse() writes it.
     '/own-sink': async (request) => {
       const sink = new WebSink(request);
@@ -122,6 +132,10 @@ export function runtimeRoutes(
     if (path === '/closes') return json(closes);
     if (path === '/active') return json(active);
     if (path === '/waiting') return json(waiting);
+    if (path === '/unsettled/ledger') {
+      const { signals, answered } = unsettled;
+      return json({ started: signals.length, aborted: signals.filter((s) => s.aborted).length, answered });
+    }
     if (path === '/shutdown') {
       void closeStreamsAndStop(stop, { retry: 1000 }).then(() => console.log('stopped'));
       return json('stopping');
@@ -137,4 +151,12 @@ export function runtimeRoutes(
     const route = routes[path];
     return route ? route(request) : new Response('not found', { status: 404 });
   };
+}
+
+/** `handler`, calling `settled` once the promise it returns settles: the runtime's answer is ready. */
+function answered(
+  handler: (request: Request) => Promise<Response>,
+  settled: () => void,
+): (request: Request) => Promise<Response> {
+  return (request) => handler(request).finally(settled);
 }
