@@ -7,13 +7,13 @@ export interface HeartbeatTarget {
 }
 
 /** How long one tick of a wheel aims to be: small enough to spread the writes finely. */
-const TICK_MS = 20;
+const TICK_MS = 10;
 /** Most slots of a wheel, so its memory does not grow with the interval (a day is 1,000 ticks). */
 const MAX_SLOTS = 1000;
 
 /**
  * One timer wheel per heartbeat interval, shared by every connection in the process. A wheel has
- * `interval / 20 ms` slots (at most 1,000) and visits one slot per tick, so a tick touches only its share of the
+ * `interval / 10 ms` slots (at most 1,000) and visits one slot per tick, so a tick touches only its share of the
  * connections instead of every one at once. Connections cost no timer of their own.
  */
 class HeartbeatWheel {
