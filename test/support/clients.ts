@@ -205,10 +205,15 @@ export function httpRequest(method: string, path: string): string {
 }
 
 /**
- * Sends `request` on a new connection, then garbage once `after` has arrived; resolves with every
+ * Sends `request` on a new connection, then `garbage` once `after` has arrived; resolves with every
  * byte received until the server closes the connection.
  */
-export function rawExchange(port: number, request: string, after: string): Promise<string> {
+export function rawExchange(
+  port: number,
+  request: string,
+  after: string,
+  garbage = 'garbage \x00\r\n\r\n',
+): Promise<string> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
     let received = '';
@@ -216,7 +221,7 @@ export function rawExchange(port: number, request: string, after: string): Promi
     const sendGarbage = () => {
       if (sent || !received.includes(after)) return;
       sent = true;
-      socket.write('garbage \x00\r\n\r\n');
+      socket.write(garbage);
     };
     socket.on('data', (chunk) => {
       received += chunk.toString('latin1');

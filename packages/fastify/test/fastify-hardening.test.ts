@@ -259,6 +259,33 @@ describe('fastify reply.sse', () => {
     }
   });
 
+  it('drops the connection of a live stream whose client pipelines another stream request and then garbage', async () => {
+    const app = Fastify();
+    await app.register(rxsse);
+    const reasons: CloseReason[] = [];
+    app.get('/sse', (_req, reply) =>
+      reply.sse(NEVER.pipe(startWith({ data: 'hi' })), { onClose: (reason) => reasons.push(reason) }),
+    );
+    // The second request's stream has not begun when the garbage comes: its handler waits.
+    app.get('/pending', (_req, reply) => reply.sse(() => new Promise<never>(() => {})));
+    const { port } = new URL(await app.listen({ port: 0, host: '127.0.0.1' }));
+    try {
+      for (const path of ['/sse', '/pending']) {
+        const received = await rawExchange(
+          Number(port),
+          'GET /sse HTTP/1.1\r\nHost: x\r\n\r\n',
+          'data: hi\n\n\r\n',
+          `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\ngarbage \x00\r\n\r\n`,
+        );
+        expect(received.slice(received.indexOf('\r\n\r\n') + 4), path).toBe('a\r\ndata: hi\n\n\r\n');
+      }
+      await waitFor(() => reasons.length === 3, 5000, 'the closes');
+      expect(reasons).toEqual(['client', 'client', 'client']);
+    } finally {
+      await app.close();
+    }
+  });
+
   it("leaves Fastify's 400 to garbage on a connection whose stream ended, or that never had one", async () => {
     const app = Fastify();
     await app.register(rxsse);

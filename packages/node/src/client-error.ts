@@ -2,8 +2,8 @@ import type { Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { NodeRequest, NodeResponse } from './response-close.js';
 
-/** Each guarded HTTP/1 socket's latest event-stream response: what a client error there would cut into. */
-const streams = new WeakMap<object, NodeResponse>();
+/** The event-stream responses of guarded HTTP/1 servers. */
+const streams = new WeakSet<object>();
 const guarded = new WeakSet<object>();
 
 /**
@@ -17,13 +17,15 @@ export function guardClientErrors(server: Server): void {
   if (guarded.has(server) || server.listenerCount('clientError') === 0) return;
   guarded.add(server);
   server.prependListener('clientError', (_error: Error, socket: Socket) => {
-    const res = streams.get(socket) as ServerResponse | undefined;
-    if (res?.headersSent && !res.writableEnded) socket.destroy();
+    // The response the socket carries now, as Node's default reads it: a stream request pipelined
+    // behind the live one (its handler still running, or its response waiting) writes nothing there.
+    const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (res && streams.has(res) && res.headersSent && !res.writableEnded) socket.destroy();
   });
 }
 
-/** Notes `res` as the stream its request's socket carries, on a guarded server. */
-export function trackStreamSocket(req: NodeRequest, res: NodeResponse): void {
+/** Notes `res` as an event stream, on a guarded server. */
+export function trackStreamResponse(req: NodeRequest, res: NodeResponse): void {
   const socket = req.socket as (Socket & { server?: object }) | null;
-  if (req.httpVersionMajor === 1 && socket?.server && guarded.has(socket.server)) streams.set(socket, res);
+  if (req.httpVersionMajor === 1 && socket?.server && guarded.has(socket.server)) streams.add(res);
 }

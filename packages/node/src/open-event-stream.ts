@@ -16,7 +16,7 @@ import {
   serverStreams,
   sseHeaders,
 } from '@rxsse/core';
-import { trackStreamSocket } from './client-error.js';
+import { trackStreamResponse } from './client-error.js';
 import { NodeSink } from './node-sink.js';
 import type { NodeRequest, NodeResponse } from './response-close.js';
 
@@ -59,7 +59,7 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
   const server = serverOf(req);
   const setup = new HandlerSetup(sink, options, report, server && serverStreams(server));
   if (isClosing(req, options)) return setup.turnAway();
-  trackStreamSocket(req, res);
+  trackStreamResponse(req, res);
   let source: EventSourceLike<M>;
   try {
     source = await setup.settle(produce(contextOf(req, sink)));
