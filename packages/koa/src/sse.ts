@@ -48,11 +48,20 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
  */
 function asError(error: unknown, app: Context['app']): Error {
   if (!(error instanceof Error || Object.prototype.toString.call(error) === '[object Error]'))
-    return new Error(format('non-error thrown: %j', error));
+    return new Error(nonError(error));
   const { status, expose, message, stack } = error as Error & { status?: unknown; expose?: unknown };
   if (!(status === 404 || expose) || app.listeners('error').some((listener) => listener !== app.onerror))
     return error as Error;
   return Object.assign(new Error(message, { cause: error }), { stack });
+}
+
+/** Koa's words for a throw that is no Error; where JSON cannot write it (a BigInt), Node's inspection. */
+function nonError(error: unknown): string {
+  try {
+    return format('non-error thrown: %j', error);
+  } catch {
+    return format('non-error thrown: %O', error);
+  }
 }
 
 /** How Node reports a client that went away, over HTTP/1 and HTTP/2 (a reset stream or session). */

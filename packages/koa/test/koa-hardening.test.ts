@@ -355,6 +355,31 @@ describe("koa's own error log", () => {
     expect(printed).toContain('non-error thrown: "database went away"');
   });
 
+  it('prints a stream error that JSON cannot write (a BigInt, a toJSON that throws), instead of losing it', async () => {
+    const unwritable: [unknown, string][] = [
+      [10n, 'non-error thrown: 10n'],
+      [
+        {
+          toJSON() {
+            throw new Error('no JSON');
+          },
+        },
+        'non-error thrown: { toJSON: [Function: toJSON] }',
+      ],
+    ];
+    for (const [value, text] of unwritable) {
+      const printed = await printedAfterFirst(
+        sse(() =>
+          concat(
+            of({ data: 'first' }),
+            throwError(() => value),
+          ),
+        ),
+      );
+      expect(printed).toContain(text);
+    }
+  });
+
   it("prints a stream error Koa would take as told to the client (ctx.throw(401) in a generator), since the stream's client was told nothing", async () => {
     // A generator's body runs once the stream began: its ctx.throw() cannot answer the client.
     const printed = await printedAfterFirst(
