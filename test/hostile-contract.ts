@@ -287,6 +287,25 @@ export function describeHostileContract(harness: AdapterHarness): void {
       });
     }
 
+    it('finishes server.close() within deadline + 1 s while a client sends part of a request head, then nothing', async () => {
+      const deadline = 1000;
+      const url = await start([{ path: '/sse', events: () => NEVER }], { deadline });
+      // Node checks its headersTimeout no more once the server closes: this head would hold close() for good.
+      const client = await rawRequests(url, ['GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\n']);
+      await sleep(50);
+      const running = server!;
+      server = undefined;
+      const began = Date.now();
+      const closed = running.close();
+      // A head under way is left to finish until the deadline, and turned away if it does.
+      await sleep(deadline / 2);
+      expect(client.closed).toBe(false);
+      await waitFor(() => client.closed, deadline + 1000, 'the connection to be dropped');
+      await closed;
+      expect(Date.now() - began).toBeLessThan(deadline + 1000);
+      expect(running.logged).toEqual([]);
+    });
+
     it('turns a request away with a reconnect hint and Connection: close while shutting down', async () => {
       let handled = 0;
       const chunk = { data: 'z'.repeat(64 * 1024) };

@@ -31,9 +31,12 @@ export function trackConnections(server: Server): void {
 
 /**
  * Drops, `delay` ms from now, the connections of `server` unused then, unless the server has
- * closed before. Over TLS, a connection accepted before the close may end its handshake only after
- * the unused ones were dropped, and Node's `close()` waits for it as long as its client sends
- * nothing: no timeout of Node's applies until a request begins.
+ * closed before: those that carry no response, a request head still arriving included. Over TLS, a
+ * connection accepted before the close may end its handshake only after the unused ones were
+ * dropped, and Node's `close()` waits for it as long as its client sends nothing: no timeout of
+ * Node's applies until a request begins. Nor once the server closes: Node stops checking its
+ * `headersTimeout` then, and a client that sent part of a head and then nothing would hold the
+ * close for good.
  */
 export function closeUnusedConnectionsAfter(server: object, delay: number): void {
   if (!tracked.has(server)) return;
@@ -41,7 +44,7 @@ export function closeUnusedConnectionsAfter(server: object, delay: number): void
   const cancel = () => clearTimeout(timer);
   const timer = setTimeout(() => {
     emitter.off('close', cancel);
-    closeUnusedConnections(server);
+    closeUnusedConnections(server, true);
   }, delay);
   // Never what keeps the process alive: a server still closing does, by its connections.
   timer.unref();
@@ -49,16 +52,17 @@ export function closeUnusedConnectionsAfter(server: object, delay: number): void
 }
 
 /**
- * Drops the connections of `server` that have not sent a byte and carry no response. Those that
- * did are Node's: `closeIdleConnections()` takes the idle ones, and one whose request is under way
- * (its headers, or its answer) is left to finish.
+ * Drops the connections of `server` that carry no response and have not sent a byte, or, with
+ * `heads`, any that still speaks HTTP: one whose request head is still arriving, or idle. Those that
+ * sent bytes are otherwise Node's: `closeIdleConnections()` takes the idle ones, and one whose
+ * request is under way (its head, or its answer) is left to finish. One handed to an `upgrade`
+ * listener (a WebSocket) is its listener's.
  */
-export function closeUnusedConnections(server: object): void {
+export function closeUnusedConnections(server: object, heads = false): void {
   const sockets = tracked.get(server);
   if (!sockets) return;
   for (const socket of sockets) {
-    if (socket.bytesRead === 0 && !(socket as Socket & { _httpMessage?: unknown })._httpMessage) {
-      socket.destroy();
-    }
+    const { _httpMessage, parser } = socket as Socket & { _httpMessage?: unknown; parser?: unknown };
+    if (!_httpMessage && (socket.bytesRead === 0 || (heads && parser))) socket.destroy();
   }
 }

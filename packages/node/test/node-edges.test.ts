@@ -1189,6 +1189,25 @@ describe('closeStreamsOnServerClose: requests during the close', () => {
     await closed;
   });
 
+  it('leaves a connection handed to an upgrade listener (a WebSocket) to that listener at the deadline', async () => {
+    const { url, server } = await serve((_req, res) => res.end('ok'));
+    const upgraded: Socket[] = [];
+    server.on('upgrade', (_req, socket: Socket) => upgraded.push(socket));
+    closeStreamsOnServerClose(server, { deadline: 100 });
+    const client = await rawRequests(url, [
+      'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
+    ]);
+    await waitFor(() => upgraded.length === 1, 5000, 'the upgrade');
+    let closed = false;
+    server.close(() => {
+      closed = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(client.closed).toBe(false);
+    upgraded[0]!.destroy();
+    await waitFor(() => closed, 5000, 'server.close()');
+  });
+
   it('keeps nothing of a connection once it closed', async () => {
     const { url, server } = await serve((_req, res) => res.end('ok'));
     closeStreamsOnServerClose(server);
