@@ -12,6 +12,7 @@ import {
   serverStreams,
   shutdownDeadline,
 } from '@rxsse/core';
+import { guardClientErrors } from './client-error.js';
 import { closeUnusedConnections, closeUnusedConnectionsAfter, trackConnections } from './connections.js';
 import { markServerClosing } from './open-event-stream.js';
 
@@ -55,6 +56,7 @@ export function closeStreamsOnServerClose(
   checkShutdownOptions(shutdown);
   checkStreamGroup(group);
   trackConnections(server);
+  guardClientErrors(server as HttpServer);
   const closeSessions = trackHttp2Sessions(server);
   const close = server.close;
   server.close = function closeWithStreams(this: Server, callback?: (error?: Error) => void) {

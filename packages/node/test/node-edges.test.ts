@@ -21,6 +21,7 @@ import {
   httpRequest,
   RawClient,
   rawClient,
+  rawExchange,
   rawRequests,
   waitFor,
   waitForReal,
@@ -356,6 +357,21 @@ describe('guardClientErrors', () => {
     const client = await rawRequests(url, ['NOT HTTP\r\n\r\n']);
     await waitFor(() => client.closed, 5000, 'the server to close the connection');
     expect(client.text).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+  });
+
+  it("drops a live stream's connection ahead of a clientError listener the app adds later, as Node's docs write one", async () => {
+    const { handle } = route(() => concat(from([{ data: 'hi' }]), NEVER), { heartbeat: false });
+    const { url, server } = await serve(handle);
+    closeStreamsOnServerClose(server);
+    server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+      if (error.code === 'ECONNRESET' || !socket.writable) return;
+      socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
+    });
+    const { port } = new URL(url);
+    const received = await rawExchange(Number(port), httpRequest('GET', '/sse'), 'data: hi\n\n\r\n');
+    expect(received.slice(received.indexOf('\r\n\r\n') + 4)).toBe('a\r\ndata: hi\n\n\r\n');
+    // A connection without a live stream still gets the listener's answer.
+    expect(await rawExchange(Number(port), '', '')).toBe('HTTP/1.1 400 Bad Request\r\n\r\n');
   });
 });
 
