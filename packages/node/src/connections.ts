@@ -10,7 +10,9 @@ const tracked = new WeakMap<object, Set<Socket>>();
  * too; its sessions are `trackHttp2Sessions`'s), so that its shutdown can drop those on which no
  * request ever came: Node's `close()` waits for them as long as the client keeps them (a browser's
  * preconnect, a client's spare connection), since its idle and header timeouts apply only once a
- * request began, and not at all on an HTTP/2 server. Call it before the server listens.
+ * request began, and not at all on an HTTP/2 server. Over TLS, a connection is kept from its
+ * accept, as its raw socket until its handshake ends: Node times out a handshake only after 120 s.
+ * Call it before the server listens.
  */
 export function trackConnections(server: Server): void {
   if (tracked.has(server) || !(server instanceof HttpServer || server instanceof TlsServer)) return;
@@ -20,23 +22,32 @@ export function trackConnections(server: Server): void {
   const forget = function (this: Socket) {
     sockets.delete(this);
   };
-  // Over TLS, requests come on the TLS socket; a handshake left unfinished is Node's to time out.
-  server.on(server instanceof TlsServer ? 'secureConnection' : 'connection', (socket: Socket) => {
-    // One that chose HTTP/2 (`allowHTTP1`) is a session, closed with the others at the shutdown.
-    if ((socket as TLSSocket).alpnProtocol === 'h2') return;
+  const keep = (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', forget);
+  };
+  server.on('connection', keep);
+  if (!(server instanceof TlsServer)) return;
+  // Requests come on the TLS socket, which takes its raw socket's place.
+  server.on('secureConnection', (socket: TLSSocket) => {
+    const raw = (socket as TLSSocket & { _parent?: Socket | null })._parent;
+    if (raw) {
+      sockets.delete(raw);
+      raw.off('close', forget);
+    }
+    // One that chose HTTP/2 (`allowHTTP1`) is a session, closed with the others at the shutdown.
+    if (socket.alpnProtocol !== 'h2') keep(socket);
   });
 }
 
 /**
  * Drops, `delay` ms from now, the connections of `server` unused then, unless the server has
- * closed before: those that carry no response, a request head still arriving included. Over TLS, a
- * connection accepted before the close may end its handshake only after the unused ones were
- * dropped, and Node's `close()` waits for it as long as its client sends nothing: no timeout of
- * Node's applies until a request begins. Nor once the server closes: Node stops checking its
- * `headersTimeout` then, and a client that sent part of a head and then nothing would hold the
- * close for good.
+ * closed before: those that carry no response, a request head or a TLS handshake still under way
+ * included. Over TLS, a connection accepted before the close may end its handshake only after the
+ * unused ones were dropped, and Node's `close()` waits for it as long as its client sends nothing:
+ * no timeout of Node's applies until a request begins. Nor once the server closes: Node stops
+ * checking its `headersTimeout` then, and a client that sent part of a head and then nothing would
+ * hold the close for good; one that never ends its handshake, for Node's 120 s.
  */
 export function closeUnusedConnectionsAfter(server: object, delay: number): void {
   if (!tracked.has(server)) return;
@@ -53,16 +64,23 @@ export function closeUnusedConnectionsAfter(server: object, delay: number): void
 
 /**
  * Drops the connections of `server` that carry no response and have not sent a byte, or, with
- * `heads`, any that still speaks HTTP: one whose request head is still arriving, or idle. Those that
- * sent bytes are otherwise Node's: `closeIdleConnections()` takes the idle ones, and one whose
- * request is under way (its head, or its answer) is left to finish. One handed to an `upgrade`
- * listener (a WebSocket) is its listener's.
+ * `heads`, any that still speaks HTTP (its request head still arriving, or idle) or is still in its
+ * TLS handshake. Those that sent bytes are otherwise Node's: `closeIdleConnections()` takes the idle
+ * ones, and one whose request is under way (its handshake, its head, or its answer) is left to
+ * finish. One handed to an `upgrade` listener (a WebSocket) is its listener's.
  */
 export function closeUnusedConnections(server: object, heads = false): void {
   const sockets = tracked.get(server);
   if (!sockets) return;
+  const tls = server instanceof TlsServer;
   for (const socket of sockets) {
-    const { _httpMessage, parser } = socket as Socket & { _httpMessage?: unknown; parser?: unknown };
-    if (!_httpMessage && (socket.bytesRead === 0 || (heads && parser))) socket.destroy();
+    const { _httpMessage, parser, encrypted } = socket as TLSSocket & {
+      _httpMessage?: unknown;
+      parser?: unknown;
+    };
+    if (_httpMessage) continue;
+    // Over TLS, the raw socket stands for a connection whose handshake has not ended.
+    const handshaking = tls && !encrypted;
+    if (heads ? parser || handshaking : socket.bytesRead === 0 && !handshaking) socket.destroy();
   }
 }

@@ -25,9 +25,9 @@ import { markServerClosing } from './open-event-stream.js';
  * Streams get reason `'shutdown'`, write what they queued (and the retry hint), then end; requests
  * that arrive meanwhile on kept-alive connections get the hint and `Connection: close` instead of
  * a stream; once the streams have flushed (or `deadline` passed), idle connections are closed, and
- * those on which no request ever came; at `deadline`, those whose request head is still arriving
- * too (Node checks its `headersTimeout` no more once closing), so `close()` completes within about
- * `deadline`. On an
+ * those on which no request ever came; at `deadline`, those whose TLS handshake or request head is
+ * still under way too (Node checks its `headersTimeout` no more once closing, and times a handshake
+ * out only after 120 s), so `close()` completes within about `deadline`. On an
  * HTTP/2 server, client sessions are closed gracefully too (see {@link trackHttp2Sessions}); the
  * connection of one whose client reads not even the GOAWAY is cut at the same `deadline`.
  *
@@ -103,7 +103,7 @@ export function closeStreamsOnServerClose(
  * drops the connections on which no request ever came last (those {@link trackConnections} keeps),
  * and once more `deadline` after this call, unless the server has closed by then (over TLS, a
  * connection accepted before the close may end its handshake only after that first drop), with
- * those whose request head is still arriving then.
+ * those whose TLS handshake or request head is still under way then.
  * For an adapter's own shutdown hook, run before the server stops listening; resolves once the
  * streams' connections have closed, or after `deadline`.
  */

@@ -1000,6 +1000,36 @@ describe('closeStreamsOnServerClose: connections without a request', () => {
       await closed;
     }
   });
+
+  it('drops at the deadline a connection whose TLS handshake never ends, so close() completes', async () => {
+    const deadline = 300;
+    const server = createHttpsServer(await selfSignedCertificate(), (_req, res) => res.end('ok'));
+    closeStreamsOnServerClose(server, { deadline });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    // Node times out a handshake only after its handshakeTimeout (120 s): one that sent nothing, and
+    // one that sent part of its hello.
+    const accepted: Socket[] = [];
+    server.on('connection', (socket: Socket) => accepted.push(socket));
+    const silent = await rawRequests(`https://127.0.0.1:${port}`, []);
+    const partial = await rawRequests(`https://127.0.0.1:${port}`, ['\x16\x03\x01\x00\x50\x01']);
+    await waitFor(() => accepted.length === 2 && accepted[1]!.bytesRead > 0, 5000, 'the hello');
+    let closed = false;
+    server.close(() => {
+      closed = true;
+    });
+    try {
+      // A handshake under way is left to finish until the deadline.
+      await new Promise((resolve) => setTimeout(resolve, deadline / 2));
+      expect(partial.closed).toBe(false);
+      await waitFor(() => closed, deadline + 1000, 'server.close()');
+      await waitFor(() => silent.closed && partial.closed, 5000, 'the connections to be dropped');
+    } finally {
+      silent.destroy();
+      partial.destroy();
+    }
+  });
 });
 
 describe('closeStreamsOnServerClose: requests during the close', () => {
