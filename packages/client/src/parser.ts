@@ -33,6 +33,9 @@ export function createParser(
   maxLength = Number.POSITIVE_INFINITY,
 ): EventStreamParser {
   let rest = '';
+  // The first three characters of `rest`, which tell an id line: `rest` itself is built of chunks
+  // with `+=`, and V8 copies such a string whole once it is read, a copy per chunk of a long line.
+  let restHead = '';
   let afterCR = false;
   let data = '';
   let type = '';
@@ -42,8 +45,8 @@ export function createParser(
   // and its id are held as long as its data, and delivered with it: a long one counts as much. The id
   // counts for every event that carries it, an earlier block's too, as each is handed it; an id line
   // counts in place of the id it replaces.
-  const hold = (text: string) => {
-    const id = text === 'id' || text.startsWith('id:') ? 0 : (idBuffer?.length ?? 0);
+  const hold = (text: string, head = text) => {
+    const id = head === 'id' || head.startsWith('id:') ? 0 : (idBuffer?.length ?? 0);
     if (text.length + data.length + type.length + id > maxLength)
       throw new SseEventError(undefined, `is longer than maxEventLength (${maxLength})`);
   };
@@ -82,7 +85,7 @@ export function createParser(
       while (cr >= 0 || lf >= 0) {
         const end = cr < 0 ? lf : lf < 0 ? cr : Math.min(cr, lf);
         const text = rest + chunk.slice(start, end);
-        rest = '';
+        rest = restHead = '';
         start = end + 1;
         if (end === cr) {
           if (start === chunk.length) afterCR = true;
@@ -93,8 +96,10 @@ export function createParser(
         hold(text);
         line(text);
       }
-      rest += chunk.slice(start);
-      hold(rest);
+      const piece = chunk.slice(start);
+      if (restHead.length < 3) restHead += piece.slice(0, 3 - restHead.length);
+      rest += piece;
+      hold(rest, restHead);
     },
     get lastEventId() {
       return lastEventId;

@@ -126,3 +126,26 @@ describe('parser: property, against the oracle', () => {
     expect(parse([bytes], '7').events).toEqual([{ type: 'message', data: 'next', lastEventId: '7' }]);
   });
 });
+
+describe('parser: long lines', () => {
+  it('takes a long line in many small chunks without reading what it holds of it again at each chunk', async () => {
+    // 8 MiB in 8,192 chunks: a parser that looks into the line it holds at every chunk copies it
+    // whole each time (V8 flattens a string built by `+=` when it is read), some 32 GB in all.
+    const chunk = 'x'.repeat(1024);
+    const events: { data: string; lastEventId: string }[] = [];
+    const parser = createParser(
+      (event) => events.push(event),
+      () => {},
+      undefined,
+      16 * 2 ** 20,
+    );
+    for (const head of ['id: 7\n', 'i', 'd: 8\ndata: ']) parser.feed(head);
+    for (let i = 0; i < 8192; i++) {
+      parser.feed(chunk);
+      // As a body arrives: between reads, so that the test's timeout can end a parse that takes minutes.
+      if (i % 256 === 0) await new Promise(setImmediate);
+    }
+    parser.feed('\n\n');
+    expect(events.map((e) => [e.data.length, e.lastEventId])).toEqual([[8 * 2 ** 20, '8']]);
+  });
+});
