@@ -73,11 +73,8 @@ export class RxsseInterceptor implements NestInterceptor {
         },
         options,
         report,
-      ).then((answer) => {
-        if (answer === null) throw new RxsseResponseSentError(request);
-        res.hijack?.();
-      });
-      return from(answered).pipe(mergeMap(() => NEVER));
+      );
+      return handedOver(answered, request, res);
     }
     // Copied now for the answer that runs no chain (a shutdown's), and again once the chain ran,
     // for what its interceptors and the method set on the reply.
@@ -122,18 +119,8 @@ export class RxsseInterceptor implements NestInterceptor {
     };
     const opened = openEventStream(rawReq, rawRes, produce, options, report)
       // Also when no stream started: the chain may have produced a source that nothing takes.
-      .finally(() => chain?.releaseUnlessStreaming())
-      .then((stream) => {
-        // Answered by another writer once the source came, before the stream began: on NestJS 11
-        // the method runs a few ticks after an interceptor's first event settled the source. That
-        // answer stands, and is reported as one that came before the source.
-        if (stream === null) throw new RxsseResponseSentError(request);
-        // The stream owns the Node response now (or answered a HEAD or a request during shutdown).
-        res.hijack?.();
-      });
-    // Nothing is left for Nest to send, so nothing is emitted. An error before the stream started
-    // reaches Nest's exception filters, like any route's.
-    return from(opened).pipe(mergeMap(() => NEVER));
+      .finally(() => chain?.releaseUnlessStreaming());
+    return handedOver(opened, request, res);
   }
 
   /**
@@ -167,6 +154,26 @@ export class RxsseInterceptor implements NestInterceptor {
       !bound(context.getHandler())
     );
   }
+}
+
+/**
+ * What Nest gets once `opened` has handed the Node response over, to a stream or to an answer of
+ * rxsse's (a HEAD's, a shutdown's): nothing is left for Nest to send, so nothing is emitted. An
+ * error before that reaches Nest's exception filters, like any route's. An answer another writer
+ * gave meanwhile (`null`) stands, and is reported as one that came before the source: on NestJS 11,
+ * a method that answered through `@Res()` runs a few ticks after an interceptor's first event
+ * settled the source.
+ */
+function handedOver(
+  opened: Promise<unknown>,
+  request: string,
+  res: Partial<FastifyLikeReply>,
+): Observable<never> {
+  const owned = opened.then((answer) => {
+    if (answer === null) throw new RxsseResponseSentError(request);
+    res.hijack?.();
+  });
+  return from(owned).pipe(mergeMap(() => NEVER));
 }
 
 /** Headers Fastify holds on the reply (CORS, `@Header()`, an interceptor's) go out with the stream's own. */

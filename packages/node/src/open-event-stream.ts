@@ -51,13 +51,10 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
   options: ResolvedStreamOptions,
   report: ErrorReporter = consoleReporter(req),
 ): Promise<EventStream | null | undefined> {
-  if (beingSent(res)) throw new ResponseBeingSentError();
-  if (res.writableEnded) return null;
+  if (answeredByAnother(res)) return null;
   const sink = new NodeSink(req, res);
   if (req.method === 'HEAD') return answerHeaders(sink, options);
-  // Every stream is one of its server's too, so the server's shutdown ends it whatever its group.
-  const server = serverOf(req);
-  const setup = new HandlerSetup(sink, options, report, server && serverStreams(server));
+  const setup = setupOf(req, sink, options, report);
   if (isClosing(req, options)) return setup.turnAway();
   trackStreamResponse(req, res);
   let source: EventSourceLike<M>;
@@ -97,19 +94,16 @@ export async function answerHead(
   options: ResolvedStreamOptions,
   report: ErrorReporter = consoleReporter(req),
 ): Promise<null | undefined> {
-  if (beingSent(res)) throw new ResponseBeingSentError();
-  if (res.writableEnded) return null;
+  if (answeredByAnother(res)) return null;
   const sink = new NodeSink(req, res);
   if (!isClosing(req, options)) {
-    const server = serverOf(req);
-    const setup = new HandlerSetup(sink, options, report, server && serverStreams(server));
+    const setup = setupOf(req, sink, options, report);
     try {
       await setup.settle(ready(contextOf(req, sink)));
     } catch (error) {
       if (!isAbortOf(error, sink.signal)) throw error;
     }
-    if (beingSent(res)) throw new ResponseBeingSentError();
-    if (res.writableEnded) return null;
+    if (answeredByAnother(res)) return null;
     if (sink.closed) return undefined;
   }
   return answerHeaders(sink, options);
@@ -122,6 +116,20 @@ function answerHeaders(sink: NodeSink, options: ResolvedStreamOptions): undefine
   return undefined;
 }
 
+/**
+ * A handler's setup: every stream is one of its server's too, so the server's shutdown ends it
+ * whatever its group.
+ */
+function setupOf(
+  req: NodeRequest,
+  sink: NodeSink,
+  options: ResolvedStreamOptions,
+  report: ErrorReporter,
+): HandlerSetup {
+  const server = serverOf(req);
+  return new HandlerSetup(sink, options, report, server && serverStreams(server));
+}
+
 /** A handler's context; `signal` is a getter: the sink creates its AbortController only for handlers that use it. */
 function contextOf(req: NodeRequest, sink: NodeSink): EventContext {
   return {
@@ -130,6 +138,15 @@ function contextOf(req: NodeRequest, sink: NodeSink): EventContext {
       return sink.signal;
     },
   };
+}
+
+/**
+ * Whether another writer answered the response (a timeout's race): no stream may begin then.
+ * @throws {ResponseBeingSentError} for one another writer is still sending.
+ */
+function answeredByAnother(res: NodeResponse): boolean {
+  if (beingSent(res)) throw new ResponseBeingSentError();
+  return res.writableEnded;
 }
 
 /** Whether another writer (another stream, the route itself) has started the response and not ended it. */
