@@ -253,7 +253,7 @@ export function describeHostileContract(harness: AdapterHarness): void {
     });
 
     for (const [client, EventSourceImpl] of eventSourceClients) {
-      it(`finishes server.close() within deadline + 1 s while ${client} clients keep reconnecting`, async () => {
+      it(`finishes server.close() while ${client} clients keep reconnecting`, async () => {
         let handled = 0;
         const { options, closes } = recording({ retry: 20 });
         const url = await start(
@@ -274,9 +274,13 @@ export function describeHostileContract(harness: AdapterHarness): void {
           await waitFor(() => handled === 3, 5000, 'three streams');
           const running = server!;
           server = undefined;
-          const began = Date.now();
-          await running.close();
-          expect(Date.now() - began).toBeLessThan(2500);
+          let closed = false;
+          const closing = running.close().then(() => {
+            closed = true;
+          });
+          // Without the shutdown turning them away, never (the guard only keeps a failure from hanging).
+          await waitFor(() => closed, 1500 + 5000, 'server.close()');
+          await closing;
           expect(running.logged).toEqual([]);
           // Clients that came back during the shutdown were turned away, not given a stream.
           expect(handled).toBe(3);
