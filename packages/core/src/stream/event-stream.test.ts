@@ -719,6 +719,23 @@ describe('streamEvents', () => {
     await closed;
   });
 
+  it("turns a request away with its route's retry when the shutdown sets none, and with no hint when neither does", async () => {
+    const group = new StreamGroup();
+    const stuck = new MemorySink();
+    stuck.end = () => {
+      stuck.ended = true;
+    };
+    streamEvents(NEVER, stuck, { heartbeat: false, group });
+    const closed = group.close({ deadline: 20 });
+    const hinted = run(NEVER, { group, retry: 1000 });
+    expect(hinted.reasons).toEqual(['shutdown']);
+    expect(hinted.sink.text).toBe('retry: 1000\n\n');
+    const bare = run(NEVER, { group });
+    expect(bare.reasons).toEqual(['shutdown']);
+    expect(bare.sink.text).toBe('');
+    await closed;
+  });
+
   it('types routes by their event map', () => {
     type Events = { tick: { n: number }; message: string };
     expectTypeOf<{ type: 'tick'; data: { n: number } }>().toExtend<TypedMessageEvent<Events>>();
