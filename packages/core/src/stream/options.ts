@@ -89,7 +89,8 @@ export interface StreamOptions extends FormatOptions {
   headers?: HeaderOverrides;
   /**
    * The last event to send when the source errors, before the response ends. Its type must not be
-   * `error` (browsers would route it to `onerror`). Return `undefined` to send nothing.
+   * `error` (browsers would route it to `onerror`): the encoder refuses it, as in any message, unless
+   * `allowReservedTypes` is set. Return `undefined` to send nothing.
    * @example
    * ```ts
    * errorEvent: (err) => ({ type: 'stream-error', data: { message: 'try again later' } })
