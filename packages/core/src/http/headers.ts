@@ -57,14 +57,14 @@ export function checkHeaderOverrides(overrides: HeaderOverrides): void {
       throw new TypeError(`headers['${name}']: must be text/event-stream, with parameters if any`);
     }
     if (value === null) continue;
-    if (FRAMING.has(key) && !(key === 'transfer-encoding' && value.toLowerCase() === 'chunked')) {
-      throw new TypeError(
-        `headers['${name}']: the transport frames and encodes the stream, this cannot be set`,
-      );
-    }
     if (typeof value !== 'string' || !FIELD_VALUE.test(value)) {
       throw new TypeError(
         `headers['${name}']: the value must be null or a string without CR, LF, NUL or characters past U+00FF`,
+      );
+    }
+    if (FRAMING.has(key) && !(key === 'transfer-encoding' && value.toLowerCase() === 'chunked')) {
+      throw new TypeError(
+        `headers['${name}']: the transport frames and encodes the stream, this cannot be set`,
       );
     }
   }

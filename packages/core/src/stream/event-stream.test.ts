@@ -607,6 +607,9 @@ describe('streamEvents', () => {
     expect(bad({ 'Bad Name': 'x' })).toThrow(/^headers\['Bad Name'\]: the name/);
     expect(bad({ '': 'x' })).toThrow(TypeError);
     expect(bad({ 'X-Number': 1 as unknown as string })).toThrow(TypeError);
+    expect(bad({ 'Transfer-Encoding': 1 as unknown as string })).toThrow(
+      /^headers\['Transfer-Encoding'\]: the value must be null or a string/,
+    );
   });
 
   it('refuses header overrides that would corrupt the stream when the route is set up, naming them', () => {
