@@ -1024,6 +1024,13 @@ describe('Channel, at its edges', () => {
     await expect(chat.publish({ data: 'xy' })).rejects.toThrow(SseRangeError);
   });
 
+  it('publish accepts an event of 256 KiB by default, and no more', async () => {
+    const chat = createChannel(memoryEngine(), 'room');
+    const data = 'x'.repeat(256 * 1024 - 'data: \n\n'.length);
+    await expect(chat.publish({ data })).resolves.toMatch(/^\d+-\d+$/);
+    await expect(chat.publish({ data: `${data}x` })).rejects.toThrow(/maxMessageBytes \(262144\)/);
+  });
+
   it('replays at most 512 KiB by default, fewer than 1000 events or not', async () => {
     const chat = createChannel(memoryEngine({ maxBytes: 1 << 24 }), 'room');
     const first = await chat.publish({ data: 'start' });
@@ -1031,6 +1038,31 @@ describe('Channel, at its edges', () => {
     const client = record(await chat.subscribe({ lastEventId: first }));
     expect(client.received).toEqual([
       { type: 'history-truncated', data: { lastEventId: first, reason: 'limit' } },
+    ]);
+  });
+
+  it('replays at most 1000 events by default, however small', async () => {
+    const chat = createChannel(memoryEngine({ maxEvents: 2000 }), 'room');
+    const first = await chat.publish({ data: 'start' });
+    const ids: string[] = [];
+    for (let i = 0; i < 1000; i++) ids.push(await chat.publish({ data: 'x' }));
+    expect(record(await chat.subscribe({ lastEventId: first })).ids()).toEqual(ids);
+    await chat.publish({ data: 'x' });
+    expect(record(await chat.subscribe({ lastEventId: first })).received).toEqual([
+      { type: 'history-truncated', data: { lastEventId: first, reason: 'limit' } },
+    ]);
+  });
+
+  it('memoryEngine keeps 1000 events per topic by default', async () => {
+    const chat = createChannel(memoryEngine(), 'room', { maxReplay: { events: 2000 } });
+    const first = await chat.publish({ data: 'start' });
+    // Evicted by the 1001st event: the 1000 after it are all the client misses, and all there is.
+    const ids: string[] = [];
+    for (let i = 0; i < 1000; i++) ids.push(await chat.publish({ data: 'x' }));
+    expect(record(await chat.subscribe({ lastEventId: first })).ids()).toEqual(ids);
+    await chat.publish({ data: 'x' });
+    expect(record(await chat.subscribe({ lastEventId: first })).received).toEqual([
+      { type: 'history-truncated', data: { lastEventId: first, reason: 'history' } },
     ]);
   });
 
