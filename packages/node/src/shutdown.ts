@@ -32,8 +32,8 @@ import { markServerClosing } from './open-event-stream.js';
  * connection of one whose client reads not even the GOAWAY is cut at the same `deadline`.
  *
  * @throws {RangeError} at once, for a `retry`, `spread` or `deadline` out of range.
- * @throws {TypeError} at once, for a `server` that is not a Node server or a `group` that is not a
- *   `StreamGroup`.
+ * @throws {TypeError} at once, for a `server` that is not a Node server, options that are not an
+ *   object, or a `group` that is not a `StreamGroup`.
  *
  * @example
  * ```ts
@@ -52,8 +52,9 @@ export function closeStreamsOnServerClose(
       `closeStreamsOnServerClose() takes a Node server (what app.listen() returns), got ${typeof server === 'function' ? 'a function' : typeof server}`,
     );
   }
+  // Checked before it is taken apart: a number or a string would leave no option, silently.
+  checkShutdownOptions(options);
   const { group = openStreams, ...shutdown } = options;
-  checkShutdownOptions(shutdown);
   checkStreamGroup(group);
   trackConnections(server);
   guardClientErrors(server as HttpServer);

@@ -946,6 +946,19 @@ describe('closeStreamsOnServerClose', () => {
     expect(plain.close).toBe(close);
   });
 
+  it('throws a TypeError at once for options that are not an object, instead of ignoring them', () => {
+    const plain = createServer();
+    const close = plain.close;
+    // A retry given bare would leave every option unset, the hint with it.
+    expect(() => closeStreamsOnServerClose(plain, 2000 as never)).toThrow(
+      /^shutdown options must be an object, got number 2000$/,
+    );
+    expect(() => closeStreamsOnServerClose(plain, null as never)).toThrow(
+      /^shutdown options must be an object, got null$/,
+    );
+    expect(plain.close).toBe(close);
+  });
+
   it('streams again, and keeps connections alive, once the closed server listens again', async () => {
     const { handle, errors } = route(() => concat(from([{ data: 'hi' }]), NEVER), { heartbeat: false });
     const { server } = await serve(handle);
