@@ -584,6 +584,9 @@ describe('streamEvents', () => {
     expect(bad({ onError: console })).toThrow(/^onError must be a function, got object$/);
     expect(bad({ errorEvent: { type: 'oops' } })).toThrow(/^errorEvent must be a function, got object$/);
     expect(bad({ strict: 'false' })).toThrow(/^strict must be a boolean, got string$/);
+    expect(bad({ onOverflow: 'drop' })).toThrow(
+      /^onOverflow must be one of 'close', 'drop-newest', 'drop-oldest', got "drop"$/,
+    );
     expect(bad({ allowReservedTypes: 1 })).toThrow(/^allowReservedTypes must be a boolean, got number$/);
     expect(bad({ headers: 'X-A: 1' })).toThrow(/^headers must be an object of names to values, got string/);
     expect(bad({ headers: null })).toThrow(/^headers must be an object of names to values, got null$/);
