@@ -584,6 +584,9 @@ describe('streamEvents', () => {
     expect(bad({ onError: console })).toThrow(/^onError must be a function, got object$/);
     expect(bad({ errorEvent: { type: 'oops' } })).toThrow(/^errorEvent must be a function, got object$/);
     expect(bad({ strict: 'false' })).toThrow(/^strict must be a boolean, got string$/);
+    expect(bad({ onInvalidMessage: 'ignore' })).toThrow(
+      /^onInvalidMessage must be 'skip' or 'close', got string ignore$/,
+    );
     expect(bad({ onOverflow: 'drop' })).toThrow(
       /^onOverflow must be one of 'close', 'drop-newest', 'drop-oldest', got "drop"$/,
     );

@@ -153,7 +153,9 @@ export function resolveStreamOptions(options: StreamOptions = {}): ResolvedStrea
   checkFormatOptions(resolved);
   checkOverflowPolicy(resolved.onOverflow);
   if (!['skip', 'close'].includes(resolved.onInvalidMessage)) {
-    throw new TypeError(`onInvalidMessage must be 'skip' or 'close'`);
+    throw new TypeError(
+      `onInvalidMessage must be 'skip' or 'close', got ${describeValue(resolved.onInvalidMessage)}`,
+    );
   }
   if (resolved.bareValues !== undefined && !['refuse', 'data'].includes(resolved.bareValues)) {
     throw new TypeError(`bareValues must be 'refuse' or 'data', got ${describeValue(resolved.bareValues)}`);
