@@ -246,6 +246,22 @@ describe('heartbeat', () => {
     sink.disconnect();
   });
 
+  it.each([0, 10, 500, 990, 1500])(
+    'comes one to two intervals after the last write, %i ms into the stream',
+    async (offset) => {
+      const subject = new Subject<MessageEvent>();
+      const { sink } = open({ heartbeat: 1000 }, subject);
+      await vi.advanceTimersByTimeAsync(offset);
+      const before = beats(sink);
+      subject.next({ data: 'last' });
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(beats(sink)).toBe(before);
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(beats(sink)).toBe(before + 1);
+      sink.disconnect();
+    },
+  );
+
   it('first comes between one and two intervals after the stream opened', async () => {
     const { sink } = open({ heartbeat: 1000 }, NEVER);
     await vi.advanceTimersByTimeAsync(1000);
