@@ -502,6 +502,7 @@ describe('NodeSink: body framing', () => {
       'an HTTP/1.0 client that asks to keep alive',
       'GET /sse HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n',
     ],
+    ['an HTTP/1.0 client', 'GET /sse HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n'],
   ])('tells %s that the connection closes, and closes it after the stream', async (_label, request) => {
     const { handle } = route(() => from([{ data: 'x' }]), { heartbeat: false });
     const { url, server } = await serve(handle);
