@@ -371,11 +371,18 @@ function decode(contract: EventContract<EventMap>, type: string, data: string): 
   }
 }
 
-/** rxsse's truncation event always carries JSON, whatever the contract says. */
+/**
+ * rxsse's truncation event always carries JSON, whatever the contract says, and is delivered only as
+ * its type says: code that switches on `reason` or resumes from `lastEventId` cannot meet another.
+ */
 function truncation(data: string): HistoryTruncated['data'] {
   try {
     const value = JSON.parse(data);
-    if (typeof value?.reason === 'string') return value;
+    if (
+      ['history', 'limit', 'gap'].includes(value?.reason) &&
+      (value.lastEventId === null || typeof value.lastEventId === 'string')
+    )
+      return value;
   } catch {}
   throw new SseEventError(HISTORY_TRUNCATED, 'has data that is not a truncation notice');
 }

@@ -90,6 +90,21 @@ describe('a hand-written node:http server', () => {
       'event: history-truncated\ndata: {"lastEventId":null}\n\n',
       /^Event "history-truncated" has data that is not a truncation notice$/,
     ],
+    [
+      'a history-truncated event whose reason is none a channel gives',
+      'event: history-truncated\ndata: {"lastEventId":null,"reason":"nonsense"}\n\n',
+      /^Event "history-truncated" has data that is not a truncation notice$/,
+    ],
+    [
+      'a history-truncated event whose lastEventId is not a string or null',
+      'event: history-truncated\ndata: {"lastEventId":5,"reason":"gap"}\n\n',
+      /^Event "history-truncated" has data that is not a truncation notice$/,
+    ],
+    [
+      'a history-truncated event without a lastEventId',
+      'event: history-truncated\ndata: {"reason":"history"}\n\n',
+      /^Event "history-truncated" has data that is not a truncation notice$/,
+    ],
   ])('ends with SseEventError on %s, and closes the connection', async (_name, body, message) => {
     let closed = false;
     const { url, requests } = await handWritten((_req, res) => {
