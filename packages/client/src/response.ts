@@ -13,9 +13,21 @@ export function checkResponse(response: Response): 'read' | 'stop' | 'retry' {
   if (status === 204) return 'stop';
   if (status >= 500 || status === 408 || status === 429) return 'retry';
   // Matched by MIME essence, as browsers do: `text/event-stream; charset=utf-8` is fine.
-  const essence = response.headers.get('content-type')?.split(';')[0]?.trim().toLowerCase();
-  if (status === 200 && essence === 'text/event-stream') return 'read';
+  if (status === 200 && essence(response.headers.get('content-type')) === 'text/event-stream') return 'read';
   throw new SseResponseError(response);
+}
+
+/**
+ * The MIME essence of a `Content-Type`, as fetch extracts it: a header sent twice (by a proxy, say)
+ * arrives joined by commas, and its last valid type counts; a comma in a quoted parameter splits nothing.
+ */
+function essence(contentType: string | null): string | undefined {
+  let found: string | undefined;
+  for (const value of contentType?.match(/(?:"(?:\\.|[^"\\])*"?|[^,"])+/g) ?? []) {
+    const type = value.split(';')[0]!.trim().toLowerCase();
+    if (/^[\w!#$%&'*+.^`|~-]+\/[\w!#$%&'*+.^`|~-]+$/.test(type) && type !== '*/*') found = type;
+  }
+  return found;
 }
 
 /**

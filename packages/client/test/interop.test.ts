@@ -63,6 +63,15 @@ describe('a hand-written node:http server', () => {
     expect(requests[0]).toMatchObject({ accept: 'text/event-stream' });
   });
 
+  it('reads a stream whose Content-Type a proxy sent twice, as browsers do', async () => {
+    const { url } = await handWritten((_req, res) => {
+      res.setHeader('content-type', ['text/event-stream', 'text/event-stream; charset=utf-8']);
+      res.end('id: 1\ndata: one\n\n');
+    });
+    const first = await firstValueFrom(fromEventSource(url));
+    expect(first).toEqual({ type: 'message', data: 'one', id: '1' });
+  });
+
   it.each([
     ['a type the contract does not declare', 'event: tock\ndata: 1\n\n', /"tock" is not declared/],
     [

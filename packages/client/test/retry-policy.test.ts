@@ -116,6 +116,19 @@ describe('checkResponse', () => {
       expect(checkResponse(answer(200, type))).toBe('read');
   });
 
+  it('takes the last valid type of a Content-Type sent more than once, as fetch extracts a MIME type', () => {
+    for (const type of [
+      'text/event-stream, text/event-stream',
+      'text/html, text/event-stream',
+      'text/event-stream, */*',
+      'text/event-stream, not a type',
+      'text/event-stream; note="a, b"',
+    ])
+      expect(checkResponse(answer(200, type)), type).toBe('read');
+    for (const type of ['text/event-stream, text/html', 'text/html; note="x, text/event-stream;"'])
+      expect(() => checkResponse(answer(200, type)), type).toThrow(SseResponseError);
+  });
+
   it('stops on 204 and retries 408, 429 and 5xx', () => {
     expect(checkResponse(answer(204))).toBe('stop');
     for (const status of [408, 429, 500, 502, 503, 504]) expect(checkResponse(answer(status))).toBe('retry');
