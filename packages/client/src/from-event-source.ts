@@ -343,17 +343,19 @@ async function read(
     const { done, value } = await reader.read();
     if (done) return;
     onBytes();
-    let text: string;
+    let text: string | undefined;
     try {
-      text = decoder.decode(value, { stream: true });
-    } catch {
-      // A mock's stream of strings, which Response hands on as it is, would fail every attempt.
+      // `decode` takes undefined for no bytes: a mock's reader that never says done would be read on
+      // for good, and keep the event loop too busy for any timer, the stall timer included.
+      if (value !== undefined) text = decoder.decode(value, { stream: true });
+    } catch {}
+    // A mock's stream of strings, which Response hands on as it is, would fail every attempt.
+    if (text === undefined)
       throw refuse(
         new TypeError(
           'fetch resolved an event stream whose body is not bytes: its chunks must be Uint8Arrays',
         ),
       );
-    }
     parser.feed(text);
   }
 }

@@ -682,6 +682,20 @@ describe('answers that end the stream', () => {
           { headers: { 'content-type': 'text/event-stream' } },
         ),
     ],
+    // A mock's reader that never says done: read on, it would keep the event loop busy for good
+    // (its timers, the stall timer included, never fire). This one gives up after a while.
+    [
+      'a reader whose chunks are undefined',
+      () => {
+        let reads = 0;
+        const read = async () => (++reads > 1000 ? { done: true } : { done: false, value: undefined });
+        return {
+          status: 200,
+          headers: new Headers({ 'content-type': 'text/event-stream' }),
+          body: { getReader: () => ({ read, cancel: async () => {} }), cancel: async () => {} },
+        };
+      },
+    ],
   ])('ends with a TypeError, not endless retries, for a fetch that resolves %s', async (_name, answer) => {
     const reasons: unknown[] = [];
     const client = recorded(
