@@ -255,11 +255,11 @@ async function connect(
       connection.abort();
       // A body the client does not read (retry and stop statuses, refusals) is cancelled too: a fetch
       // that does not heed the abort would hold its connection for good. `read` cancels one it reads.
-      if (!parser) Promise.resolve(unread?.cancel?.()).catch(() => {});
+      if (!parser) release(unread);
       // One it stopped waiting for (a fetch that does not heed the abort) has its body let go when it answers.
       if (unread === undefined && answer !== undefined)
         Promise.resolve(answer)
-          .then((late) => (late as Response | undefined)?.body?.cancel?.())
+          .then((late) => release((late as Response | undefined)?.body))
           .catch(() => {});
       if (parser) lastEventId = parser.lastEventId;
     }
@@ -335,7 +335,7 @@ async function read(
   const reader = body.getReader();
   // Fetch errors its body on abort; a body it did not make is cancelled, and the read waits no more.
   // A fetch that does not heed the signal may answer after it aborted (unsubscribed, stalled): at once.
-  const cancel = () => reader.cancel().catch(() => {});
+  const cancel = () => release(reader);
   if (signal.aborted) cancel();
   else signal.addEventListener('abort', cancel);
   const decoder = new TextDecoder();
@@ -358,6 +358,16 @@ async function read(
       );
     parser.feed(text);
   }
+}
+
+/**
+ * Cancels a body or its reader, whatever a fetch of the app's own made it: a mock's may have no
+ * cancel, or one that throws or returns no promise, and an abort listener that throws ends a Node process.
+ */
+function release(stream: { cancel?: () => unknown } | null | undefined): void {
+  try {
+    Promise.resolve(stream?.cancel?.()).catch(() => {});
+  } catch {}
 }
 
 /**

@@ -1117,6 +1117,70 @@ describe('stall detection and teardown', () => {
     await until(() => cancelled, 'the body to be cancelled', 1_000);
   });
 
+  // A mock's body or reader, as a fetch option of the app's own resolves it: its cancel may be missing,
+  // return no promise, or throw, none of which is to escape as an uncaught error (a Node process's end).
+  const cancels: [string, Record<string, unknown>][] = [
+    ['no cancel', {}],
+    ['a cancel that returns no promise', { cancel: () => undefined }],
+    [
+      'a cancel that throws',
+      {
+        cancel: () => {
+          throw new Error('cancel');
+        },
+      },
+    ],
+  ];
+
+  it.each(cancels)('lets go of a reader with %s on unsubscribe, throwing nothing', async (_name, cancel) => {
+    const uncaught: unknown[] = [];
+    const hear = (error: unknown) => uncaught.push(error);
+    process.prependListener('uncaughtException', hear);
+    try {
+      let reading = false;
+      const reader = {
+        read: () => {
+          reading = true;
+          return new Promise(() => {});
+        },
+        ...cancel,
+      };
+      const client = recorded(
+        fromEventSource('http://127.0.0.1:1/sse', {
+          fetch: (async () => ({
+            status: 200,
+            headers: new Headers({ 'content-type': 'text/event-stream' }),
+            body: { getReader: () => reader },
+          })) as unknown as typeof fetch,
+        }),
+      );
+      await until(() => reading, 'the read');
+      client.subscription.unsubscribe();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(uncaught).toEqual([]);
+      expect(client.error).toBeUndefined();
+    } finally {
+      process.removeListener('uncaughtException', hear);
+    }
+  });
+
+  it.each(cancels)('retries a 503 whose body has %s', async (_name, cancel) => {
+    const reasons: unknown[] = [];
+    const client = recorded(
+      fromEventSource('http://127.0.0.1:1/sse', {
+        fetch: (async () => ({
+          status: 503,
+          headers: new Headers(),
+          body: cancel,
+        })) as unknown as typeof fetch,
+        onReconnect: (reason) => reasons.push(reason),
+      }),
+    );
+    await until(() => reasons.length > 0 || client.error !== undefined, 'the retry');
+    expect(client.error).toBeUndefined();
+    expect(reasons[0]).toBeInstanceOf(SseResponseError);
+  });
+
   it('cancels the body of a fetch that answers after unsubscribing, one that does not heed the abort', async () => {
     let closed = false;
     const app = express();
