@@ -1,12 +1,5 @@
 import type { CallHandler } from '@nestjs/common';
-import {
-  type EventSourceLike,
-  endIterator,
-  type MessageEvent,
-  madeIterator,
-  SOURCE_HEADERS,
-  type WithSourceHeaders,
-} from '@rxsse/core';
+import { type EventSourceLike, type MessageEvent, SOURCE_HEADERS, type WithSourceHeaders } from '@rxsse/core';
 import { Observable, type Subscriber, type Subscription } from 'rxjs';
 import { type Handoff, isSubscribable, teardownOf } from './handoff.js';
 
@@ -36,18 +29,8 @@ export class NestChain {
   #abandon!: (reason: unknown) => void;
   readonly #handoff: Handoff;
 
-  constructor(
-    next: CallHandler,
-    handoff: Handoff,
-    alone = false,
-    report: (error: unknown) => void = () => {},
-  ) {
+  constructor(next: CallHandler, handoff: Handoff, alone = false) {
     this.#handoff = handoff;
-    // A source the method returns once the response closed goes to no stream: an iterator it made
-    // (a listener it registered) is ended, as the other adapters end a late handler's.
-    void handoff.source.then((source) => {
-      if (handoff.abandoned) endIterator(madeIterator(source), report);
-    });
     let answered!: () => void;
     let failed!: (error: unknown) => void;
     // Interceptors may answer, or fail, without the method; and the method's own failure arrives
@@ -106,8 +89,10 @@ export class NestChain {
   releaseUnlessStreaming(): void {
     if (this.#streaming) return;
     this.#subscription?.unsubscribe();
-    // The stream would have taken an iterable the method returned through the chain.
-    if (this.#bridged) this.#handoff.discard();
+    // No stream takes an iterable the method returned through the chain, nor one it returns once
+    // the chain ended without a source (an interceptor's timeout, the response closed): an iterator
+    // it made (a listener it registered) is ended, as the other adapters end a late handler's.
+    if (this.#bridged || !this.#settled) this.#handoff.discard();
   }
 
   /** What the chain did before the stream subscribed, replayed to it then. */

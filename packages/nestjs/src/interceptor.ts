@@ -82,7 +82,7 @@ export class RxsseInterceptor implements NestInterceptor {
     let chain: NestChain | undefined;
     const produce = (streamContext: Parameters<typeof openHandoff>[1]) => {
       const handoff = openHandoff(req, streamContext, report);
-      const nest = new NestChain(next, handoff, this.#alone(context), report);
+      const nest = new NestChain(next, handoff, this.#alone(context));
       chain = nest;
       // The client left, now or before the chain ran, or a shutdown dropped the connection at its
       // deadline. The abort rejects the setup as a handler that heeds its signal would. The signal

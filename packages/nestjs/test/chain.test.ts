@@ -11,6 +11,7 @@ import {
   type NestInterceptor,
   NotFoundException,
   Query,
+  RequestTimeoutException,
   Scope,
   UnauthorizedException,
   UseInterceptors,
@@ -36,6 +37,7 @@ import {
   take,
   tap,
   throwError,
+  timeout,
 } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fetchBytes, httpRequest, rawClient, rawRequests, waitFor } from '../../../test/support/clients.js';
@@ -215,6 +217,18 @@ const { options: quietOptions, closes: quietCloses } = recording();
 /** Lets the method of `/greeted-slow` return. */
 const slowQuiet = { release: (): void => {} };
 
+/** Nest's docs' timeout interceptor, failing the request with a 408 when the route is slow to begin. */
+@Injectable()
+class TimesOut implements NestInterceptor {
+  intercept(_context: unknown, next: CallHandler): Observable<unknown> {
+    return next
+      .handle()
+      .pipe(timeout({ first: 20, with: () => throwError(() => new RequestTimeoutException()) }));
+  }
+}
+/** Lets the method of `/timed-out-slow` return, once its request timed out. */
+const slowTimed = { release: (): void => {}, started: 0, returned: 0 };
+
 const calls = { method: 0 };
 const live = new Subject<MessageEvent>();
 const liveSource = counted(live.asObservable());
@@ -280,6 +294,17 @@ class ChainController {
     await new Promise<void>((resolve) => {
       slowQuiet.release = resolve;
     });
+    return on(quiet, 'tick') as AsyncIterable<never>;
+  }
+
+  @RxSse('timed-out-slow')
+  @UseInterceptors(TimesOut)
+  async timedOutSlow(): Promise<AsyncIterable<MessageEvent>> {
+    slowTimed.started++;
+    await new Promise<void>((resolve) => {
+      slowTimed.release = resolve;
+    });
+    slowTimed.returned++;
     return on(quiet, 'tick') as AsyncIterable<never>;
   }
 
@@ -552,6 +577,25 @@ describe.each<Platform>(['express', 'fastify'])(
       client.destroy();
       await waitFor(() => quietCloses.length === before.closes + 1, 5000, 'the close');
       slowQuiet.release();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(quiet.listenerCount('tick')).toBe(before.listeners);
+    });
+
+    it("answers an interceptor's timeout before the method returned with Nest's 408, and ends the iterator the method returns later", async () => {
+      const url = await start();
+      const before = {
+        started: slowTimed.started,
+        returned: slowTimed.returned,
+        listeners: quiet.listenerCount('tick'),
+      };
+      const { response, body } = await fetchBytes(`${url}/timed-out-slow`, {
+        signal: AbortSignal.timeout(5000),
+      });
+      expect(response.status).toBe(408);
+      expect(JSON.parse(body.toString())).toMatchObject({ statusCode: 408 });
+      expect(slowTimed.started).toBe(before.started + 1);
+      slowTimed.release();
+      await waitFor(() => slowTimed.returned === before.returned + 1, 5000, 'the method to return');
       await new Promise((resolve) => setImmediate(resolve));
       expect(quiet.listenerCount('tick')).toBe(before.listeners);
     });
