@@ -22,6 +22,7 @@ interface FastifyLikeReply {
   raw: NodeResponse;
   getHeaders(): Record<string, string | number | string[] | undefined>;
   hijack(): void;
+  send(...args: unknown[]): unknown;
 }
 
 // Nest's key for the interceptors `@UseInterceptors()` binds to a controller or a method.
@@ -79,6 +80,7 @@ export class RxsseInterceptor implements NestInterceptor {
     // Copied now for the answer that runs no chain (a shutdown's), and again once the chain ran,
     // for what its interceptors and the method set on the reply.
     copyReplyHeaders(res, rawRes);
+    const replySent = watchReplySend(res);
     let chain: NestChain | undefined;
     const produce = (streamContext: Parameters<typeof openHandoff>[1]) => {
       const handoff = openHandoff(req, streamContext, report);
@@ -91,20 +93,30 @@ export class RxsseInterceptor implements NestInterceptor {
         nest.abandon(streamContext.signal.reason),
       );
       nest.source.then(stopWatching, stopWatching);
-      // Nest's exception handler ends such a response without writing to it again.
-      const answered = () => {
+      // Nest's exception handler ends such a response without writing to it again. One given
+      // through Fastify's reply is written once its onSend hooks ran, which may await: it is left
+      // to go out first, or the stream would start on it, and Nest's handler would answer again.
+      const answered = (): Promise<never> | undefined => {
         if (rawRes.headersSent) throw new RxsseResponseSentError(request);
+        if (!replySent()) return undefined;
+        return responseEnded(rawRes).then(() => {
+          throw new RxsseResponseSentError(request);
+        });
       };
       return nest.source.then(
         (source) => {
-          try {
-            answered();
-            copyReplyHeaders(res, rawRes);
-          } catch (error) {
-            // No stream takes the source: an iterator the method made (a listener it registered)
-            // is ended, or it would hold what it listens to for good.
+          // No stream takes the source: an iterator the method made (a listener it registered)
+          // is ended, or it would hold what it listens to for good.
+          const refuse = (error: unknown): never => {
             endIterator(madeIterator(source), report);
             throw error;
+          };
+          try {
+            const sending = answered();
+            if (sending) return sending.catch(refuse);
+            copyReplyHeaders(res, rawRes);
+          } catch (error) {
+            refuse(error);
           }
           return source;
         },
@@ -112,7 +124,10 @@ export class RxsseInterceptor implements NestInterceptor {
           // The answer that closed the response (Fastify's `handlerTimeout`) also ended the chain,
           // and a method that answered through `@Res()` owes no source; any other failure is
           // Nest's to answer, or to log.
-          if (error === streamContext.signal.reason || error === handoff.refusal) answered();
+          if (error === streamContext.signal.reason || error === handoff.refusal) {
+            const sending = answered();
+            if (sending) return sending;
+          }
           throw error;
         },
       );
@@ -174,6 +189,36 @@ function handedOver(
     res.hijack?.();
   });
   return from(owned).pipe(mergeMap(() => NEVER));
+}
+
+/**
+ * Whether something answered through the Fastify reply's `send` (the method, through `@Res()`):
+ * Fastify writes that answer only once its onSend hooks ran, so one that awaits
+ * (`@fastify/compress`) leaves the Node response unwritten meanwhile.
+ */
+function watchReplySend(res: Partial<FastifyLikeReply>): () => boolean {
+  const send = res.send;
+  if (typeof send !== 'function' || res.raw === undefined) return () => false;
+  let called = false;
+  res.send = function (this: unknown, ...args: unknown[]) {
+    called = true;
+    return send.apply(this, args);
+  };
+  return () => called;
+}
+
+/** Settles once the response is ended, or closed without an end. */
+function responseEnded(res: NodeResponse): Promise<void> {
+  if (res.writableEnded || res.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('finish', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('finish', done);
+    res.on('close', done);
+  });
 }
 
 /** Headers Fastify holds on the reply (CORS, `@Header()`, an interceptor's) go out with the stream's own. */

@@ -26,6 +26,7 @@ import {
   UseGuards,
   UseInterceptors,
 } from '@nestjs/common';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import type { MessageEvent, StreamMetrics, StreamOptions } from '@rxsse/core';
 import { createChannel, memoryEngine } from '@rxsse/core/channel';
@@ -776,6 +777,38 @@ describe.each<Platform>(['express', 'fastify'])(
     });
   },
 );
+
+describe(`nestjs ${nestMajor} on fastify with an onSend hook that awaits, as @fastify/compress's`, () => {
+  it("keeps the method's own answer through @Res(), sent once the hook ran, and logs once that no stream was sent on it", async () => {
+    const adapter = new FastifyAdapter();
+    adapter.getInstance().addHook('onSend', async (_request, _reply, payload) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      return payload;
+    });
+    const server = await startNest(AppModule, adapter, []);
+    try {
+      const answers: [string, number, string][] = [
+        ['answered', 409, '{"answered":"by the method"}'],
+        ['answered-void', 204, ''],
+        ['answered-iterator', 409, '{"answered":"by the method"}'],
+      ];
+      for (const [path, status, body] of answers) {
+        const got = await fetchBytes(`${server.url}/${path}`, { signal: AbortSignal.timeout(5000) });
+        expect([got.response.status, got.body.toString()], path).toEqual([status, body]);
+        await waitFor(() => server.logged.length > 0, 5000, 'the report');
+        expect(server.logged.splice(0), path).toEqual([
+          expect.stringMatching(
+            new RegExp(`^RxsseResponseSentError: @RxSse\\(\\) route GET /${path} .*@Res\\(\\)`),
+          ),
+        ]);
+      }
+      await waitFor(() => answeredTicks.listenerCount('tick') === 0, 5000, 'the listener to go');
+    } finally {
+      await server.close();
+    }
+    expect(server.logged).toEqual([]);
+  });
+});
 
 describe(`nestjs ${nestMajor}: RxsseModule`, () => {
   it('checks forRoot options and route options when they are given', () => {
