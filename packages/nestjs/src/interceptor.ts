@@ -61,6 +61,7 @@ export class RxsseInterceptor implements NestInterceptor {
     // and neither the method nor a HEAD's headers may run into it.
     if (rawRes.headersSent) return throwError(() => new RxsseResponseSentError(request));
     const options = this.runtime.optionsFor(handler, route.options);
+    const replySent = watchReplySend(res);
     if (rawReq.method === 'HEAD') {
       // A pending handler of the app's streams until the chain lets it on, as a GET's setup: a
       // shutdown drops it at its deadline, or an interceptor holding it for good would hold the close.
@@ -69,6 +70,8 @@ export class RxsseInterceptor implements NestInterceptor {
         rawRes,
         async (context) => {
           await headThroughChain(next, req, rawReq, rawRes, context, report);
+          // An answer through Fastify's reply goes out once its onSend hooks ran, which may await.
+          if (replySent()) await responseEnded(rawRes);
           if (rawRes.headersSent) throw new RxsseResponseSentError(request);
           copyReplyHeaders(res, rawRes);
         },
@@ -80,7 +83,6 @@ export class RxsseInterceptor implements NestInterceptor {
     // Copied now for the answer that runs no chain (a shutdown's), and again once the chain ran,
     // for what its interceptors and the method set on the reply.
     copyReplyHeaders(res, rawRes);
-    const replySent = watchReplySend(res);
     let chain: NestChain | undefined;
     const produce = (streamContext: Parameters<typeof openHandoff>[1]) => {
       const handoff = openHandoff(req, streamContext, report);

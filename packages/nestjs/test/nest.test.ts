@@ -32,6 +32,7 @@ import type { MessageEvent, StreamMetrics, StreamOptions } from '@rxsse/core';
 import { createChannel, memoryEngine } from '@rxsse/core/channel';
 import {
   concat,
+  EMPTY,
   finalize,
   firstValueFrom,
   from,
@@ -103,6 +104,18 @@ class AnsweringGuard implements CanActivate {
     const res = context.switchToHttp().getResponse();
     (typeof res.code === 'function' ? res.code(401) : res.status(401)).send({ answered: 'by the guard' });
     return true;
+  }
+}
+
+/** Answers the request itself (a quota's 402, say) and lets nothing on. */
+@Injectable()
+class AnswersItself implements NestInterceptor {
+  intercept(context: ExecutionContext): Observable<unknown> {
+    const res = context.switchToHttp().getResponse();
+    (typeof res.code === 'function' ? res.code(402) : res.status(402)).send({
+      answered: 'by the interceptor',
+    });
+    return EMPTY;
   }
 }
 
@@ -348,6 +361,12 @@ class EventsController {
   @UseGuards(AnsweringGuard)
   answeredByGuard(): Observable<MessageEvent> {
     answeringGuard.method++;
+    return from([{ data: 'never sent' }]);
+  }
+
+  @RxSse('answered-by-interceptor')
+  @UseInterceptors(AnswersItself)
+  answeredByInterceptor(): Observable<MessageEvent> {
     return from([{ data: 'never sent' }]);
   }
 
@@ -779,7 +798,7 @@ describe.each<Platform>(['express', 'fastify'])(
 );
 
 describe(`nestjs ${nestMajor} on fastify with an onSend hook that awaits, as @fastify/compress's`, () => {
-  it("keeps the method's own answer through @Res(), sent once the hook ran, and logs once that no stream was sent on it", async () => {
+  it('keeps the answer of the method through @Res(), or of an interceptor, sent once the hook ran, and logs once that no stream was sent on it', async () => {
     const adapter = new FastifyAdapter();
     adapter.getInstance().addHook('onSend', async (_request, _reply, payload) => {
       await new Promise((resolve) => setImmediate(resolve));
@@ -787,18 +806,20 @@ describe(`nestjs ${nestMajor} on fastify with an onSend hook that awaits, as @fa
     });
     const server = await startNest(AppModule, adapter, []);
     try {
-      const answers: [string, number, string][] = [
-        ['answered', 409, '{"answered":"by the method"}'],
-        ['answered-void', 204, ''],
-        ['answered-iterator', 409, '{"answered":"by the method"}'],
+      const answers: [string, string, number, string][] = [
+        ['GET', 'answered', 409, '{"answered":"by the method"}'],
+        ['GET', 'answered-void', 204, ''],
+        ['GET', 'answered-iterator', 409, '{"answered":"by the method"}'],
+        ['GET', 'answered-by-interceptor', 402, '{"answered":"by the interceptor"}'],
+        ['HEAD', 'answered-by-interceptor', 402, ''],
       ];
-      for (const [path, status, body] of answers) {
-        const got = await fetchBytes(`${server.url}/${path}`, { signal: AbortSignal.timeout(5000) });
-        expect([got.response.status, got.body.toString()], path).toEqual([status, body]);
+      for (const [method, path, status, body] of answers) {
+        const got = await fetchBytes(`${server.url}/${path}`, { method, signal: AbortSignal.timeout(5000) });
+        expect([got.response.status, got.body.toString()], `${method} ${path}`).toEqual([status, body]);
         await waitFor(() => server.logged.length > 0, 5000, 'the report');
-        expect(server.logged.splice(0), path).toEqual([
+        expect(server.logged.splice(0), `${method} ${path}`).toEqual([
           expect.stringMatching(
-            new RegExp(`^RxsseResponseSentError: @RxSse\\(\\) route GET /${path} .*@Res\\(\\)`),
+            new RegExp(`^RxsseResponseSentError: @RxSse\\(\\) route ${method} /${path} `),
           ),
         ]);
       }
