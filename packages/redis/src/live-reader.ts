@@ -388,7 +388,14 @@ export class LiveReader<T> {
     const initial = topics.filter((t) => t.cursor === INITIAL);
     const { client } = this.#reading;
     const multi = client.multi();
-    for (const topic of checked) multi.xRange(topic.key, checkOf(topic), checkOf(topic));
+    // A large entry is checked by the script, as in a blocking read: one too large to arrive in time
+    // would time every checked read out, and a failed read is followed by a checked one, for good.
+    const byScript = checked.map((t) => t.checkLarge && !this.#evalRefused);
+    checked.forEach((topic, i) => {
+      const id = checkOf(topic);
+      if (byScript[i]) multi.eval(HAS_ENTRY, { keys: [topic.key], arguments: [id] });
+      else multi.xRange(topic.key, id, id);
+    });
     for (const topic of initial) multi.xInfoStream(topic.key);
     multi.xRead(
       topics.map((t) => ({ key: t.key, id: t.cursor! })),
@@ -396,11 +403,23 @@ export class LiveReader<T> {
     );
     const afterFailure = this.#suspect;
     const identity = this.#identityOf(client);
-    const [node, replies] = await this.#reading.run(
-      Promise.all([identity, execAllowingMissingStreams(multi, checked.length, initial.length)]),
-    );
+    let node: unknown;
+    let replies: unknown[];
+    try {
+      [node, replies] = await this.#reading.run(
+        Promise.all([identity, execAllowingMissingStreams(multi, checked.length, initial.length)]),
+      );
+    } catch (error) {
+      // Refused (an ACL without EVAL), the script discards the whole MULTI: read again by XRANGE.
+      if (!byScript.includes(true) || !refusedInMulti(error)) throw error;
+      this.#evalRefused = true;
+      if (identity !== undefined) this.#unidentified = this.#identify;
+      return this.#checkedRead(topics, count);
+    }
     this.#suspect = false;
-    const lost = new Set(checked.filter((_, i) => (replies[i] as Entry[]).length === 0));
+    const lost = new Set(
+      checked.filter((_, i) => (byScript[i] ? replies[i] !== 1 : (replies[i] as Entry[]).length === 0)),
+    );
     initial.forEach((topic, i) => {
       topic.fresh = false;
       const deleted = deletedOf(replies[checked.length + i]);
@@ -634,6 +653,18 @@ function checkOf(topic: Topic<unknown>): string {
 function refusal(error: unknown): ErrorReply {
   if (error instanceof ErrorReply) return error;
   throw error;
+}
+
+/**
+ * Whether Redis refused a command queued in a MULTI for want of permission: it answers `EXEC` with
+ * `EXECABORT`, the `NOPERM` going to the queued command.
+ */
+function refusedInMulti(error: unknown): boolean {
+  const replies = error instanceof MultiErrorReply ? error.replies : [error];
+  return replies.some(
+    (reply) =>
+      isNoPermission(reply) || (reply instanceof ErrorReply && reply.message.startsWith('EXECABORT')),
+  );
 }
 
 /** Whether Redis refused a command, or one in a MULTI, for a key of another type. */

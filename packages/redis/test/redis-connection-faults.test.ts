@@ -455,6 +455,36 @@ describe('redisEngine whose replay meets an entry too large to arrive in time', 
     },
   );
 
+  it.each([
+    ['per topic', undefined],
+    ['partitioned', 4],
+  ])(
+    'goes on delivering after its live connection dropped while its last entry is one too large to arrive in time (%s)',
+    async (_mode, partitions) => {
+      proxy = await RedisProxy.start(redis.server.port);
+      const store = redis.engine({ url: proxy.url, partitions, commandTimeoutMs: 1000, onError: () => {} });
+      const publisher = redis.engine({ partitions });
+      await connected(store);
+      // 1.5 MB at 1 MB/s: over the deadline of a call (1 s).
+      await publisher.append('dropped huge', { data: 'x'.repeat(1_500_000) });
+      proxy.limitNew = 1_000_000;
+      for (const connection of proxy.connections) connection.limit(1_000_000);
+      const seen: string[] = [];
+      const stop = await store.listen('dropped huge', {
+        event: (m) => seen.push(m.id),
+        gap: (kind) => seen.push(`<gap ${kind}>`),
+      });
+      await until(() => proxy!.connections.length === 2, 'the live connection');
+      // The read after a dropped connection checks its cursor, the large entry, is still there.
+      proxy.connections[1]!.destroy();
+      await until(() => proxy!.connections.length === 3, 'a new live connection');
+      const after = await publisher.append('dropped huge', { data: 'after it' });
+      await until(() => seen.length > 0, 'the event after it');
+      stop();
+      expect(seen).toEqual([after]);
+    },
+  );
+
   it('replays everything over an entry a read timed out on once: one reply held back proves nothing', async () => {
     proxy = await RedisProxy.start(redis.server.port);
     const store = redis.engine({ url: proxy.url, commandTimeoutMs: 1000, onError: () => {} });

@@ -196,11 +196,13 @@ describe('redisEngine options', () => {
     });
     const large = await redis.raw.xAdd('sse:{no-eval}', '*', { d: 'x'.repeat(20_000) });
     await until(() => ids.length === 1, 'the large event');
+    // The read after the reset is a checked one, in a MULTI that the script would abort.
+    await killLiveConnection(redis.raw);
     const small = await redis.raw.xAdd('sse:{no-eval}', '*', { d: 'small' });
     await until(() => ids.length === 2, 'the event after it');
     stop();
     expect(ids).toEqual([large, small]);
-    expect(errors).toEqual([]);
+    expect(errors.filter((error) => String(error).includes('NOPERM'))).toEqual([]);
   });
 
   it('delivers live as an ACL user without INFO, and tells onError once, then asks no more', async () => {
