@@ -6,6 +6,7 @@ import { isNoPermission, RedisTimeoutError } from './errors.js';
 import { LARGEST_ENTRY } from './large-entries.js';
 import { type Listened, listenOn } from './listeners.js';
 import { sleep } from './sleep.js';
+import { STREAM_INFO, type StreamInfo, streamInfo, toStreamInfo } from './stream-info.js';
 import { type Entry, isLargeEntry, lastEntryOf } from './stream-read.js';
 
 /** Receives a stream's entries, decoded, from a {@link LiveReader}. Must not throw. */
@@ -396,7 +397,11 @@ export class LiveReader<T> {
       if (byScript[i]) multi.eval(HAS_ENTRY, { keys: [topic.key], arguments: [id] });
       else multi.xRange(topic.key, id, id);
     });
-    for (const topic of initial) multi.xInfoStream(topic.key);
+    // Its counts, without the first and last entries `XINFO STREAM` sends whole.
+    const infoByScript = initial.length > 0 && !this.#evalRefused;
+    for (const topic of initial)
+      if (infoByScript) multi.eval(STREAM_INFO, { keys: [topic.key] });
+      else multi.xInfoStream(topic.key);
     multi.xRead(
       topics.map((t) => ({ key: t.key, id: t.cursor! })),
       { COUNT: count },
@@ -411,7 +416,7 @@ export class LiveReader<T> {
       );
     } catch (error) {
       // Refused (an ACL without EVAL), the script discards the whole MULTI: read again by XRANGE.
-      if (!byScript.includes(true) || !refusedInMulti(error)) throw error;
+      if (!(byScript.includes(true) || infoByScript) || !refusedInMulti(error)) throw error;
       this.#evalRefused = true;
       if (identity !== undefined) this.#unidentified = this.#identify;
       return this.#checkedRead(topics, count);
@@ -422,7 +427,7 @@ export class LiveReader<T> {
     );
     initial.forEach((topic, i) => {
       topic.fresh = false;
-      const deleted = deletedOf(replies[checked.length + i]);
+      const deleted = deletedOf(toStreamInfo(replies[checked.length + i]));
       if (deleted !== undefined && deleted > topic.deletedAtStart) lost.add(topic);
     });
     const { topics: read, restarted } = this.#sinceRestart(topics, identity && node);
@@ -510,14 +515,15 @@ export class LiveReader<T> {
     if (emptied.length === 0) return;
     const { client } = this.#reading;
     const infos = await this.#reading.run(
-      Promise.all(emptied.map((b) => client.xInfoStream(b.topic.key).catch(refusal))),
+      Promise.all(emptied.map((b) => streamInfo(client, b.topic.key).catch(refusal))),
     );
     emptied.forEach((batch, i) => {
-      const info = infos[i] as { 'last-generated-id'?: unknown; 'last-entry'?: { id: string } | null };
-      const generated = parseStreamId(String(info['last-generated-id']));
+      const info = infos[i];
+      if (info === undefined || info instanceof ErrorReply) return;
+      const generated = parseStreamId(info.lastGeneratedId);
       const cursor = parseStreamId(batch.topic.cursor!)!;
       if (generated === undefined || compareStreamIds(generated, cursor) < 0) return;
-      const last = info['last-entry']?.id;
+      const last = info.lastEntryId;
       if (last !== undefined && compareStreamIds(parseStreamId(last)!, cursor) > 0) batch.gap = false;
       else batch.goesOn = { lost: compareStreamIds(generated, cursor) > 0, cursor: last };
     });
@@ -694,14 +700,12 @@ async function execAllowingMissingStreams(
 /** How many entries Redis ever deleted from `key` (0 if it does not exist or Redis is older than 7). */
 async function deletedEntries(main: TimedClient, key: string): Promise<number> {
   if ((await main.run((client) => client.exists(key))) === 0) return 0;
-  return deletedOf(await main.run((client) => client.xInfoStream(key))) ?? 0;
+  return deletedOf(await main.run((client) => streamInfo(client, key))) ?? 0;
 }
 
-/** `entries-added - length` of an XINFO STREAM reply: entries trimmed or deleted so far (Redis >= 7). */
-function deletedOf(info: unknown): number | undefined {
-  const fields = info as { 'entries-added'?: number; length?: number } | null;
-  const added = fields?.['entries-added'];
-  return typeof added === 'number' && typeof fields?.length === 'number' ? added - fields.length : undefined;
+/** Entries trimmed or deleted from a stream so far (Redis >= 7). */
+function deletedOf(info: StreamInfo | undefined): number | undefined {
+  return info?.entriesAdded === undefined ? undefined : info.entriesAdded - info.length;
 }
 
 type StreamsReply = { name: string; messages: Entry[] }[] | null;

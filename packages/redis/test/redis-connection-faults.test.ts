@@ -485,6 +485,39 @@ describe('redisEngine whose replay meets an entry too large to arrive in time', 
     },
   );
 
+  it.each([
+    ['per topic', undefined],
+    ['partitioned', 4],
+  ])(
+    'delivers the first entry of a topic that started empty, when it arrives in time alone (%s)',
+    async (_mode, partitions) => {
+      proxy = await RedisProxy.start(redis.server.port);
+      const errors: unknown[] = [];
+      const store = redis.engine({
+        url: proxy.url,
+        partitions,
+        commandTimeoutMs: 1000,
+        onError: (error) => errors.push(error),
+      });
+      const publisher = redis.engine({ partitions });
+      await connected(store);
+      proxy.limitNew = 1_000_000;
+      for (const connection of proxy.connections) connection.limit(1_000_000);
+      const seen: string[] = [];
+      const stop = await store.listen('first large', {
+        event: (m) => seen.push(m.id),
+        gap: (kind) => seen.push(`<gap ${kind}>`),
+      });
+      // 400 kB at 1 MB/s: 0.4 s alone, within the deadline of a read (1 s); the read that checks
+      // nothing was trimmed before it must not fetch it more than once.
+      const first = await publisher.append('first large', { data: 'x'.repeat(400_000) });
+      await until(() => seen.length > 0, 'the first event');
+      stop();
+      expect(seen).toEqual([first]);
+      expect(errors.filter((error) => error instanceof RedisTimeoutError)).toEqual([]);
+    },
+  );
+
   it('replays everything over an entry a read timed out on once: one reply held back proves nothing', async () => {
     proxy = await RedisProxy.start(redis.server.port);
     const store = redis.engine({ url: proxy.url, commandTimeoutMs: 1000, onError: () => {} });
