@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { ErrorReply } from 'redis';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RedisClient } from './client.js';
 import { TimedClient } from './deadline.js';
@@ -9,7 +10,8 @@ const TIMEOUT = 1000;
 
 /**
  * A connected client whose every XRANGE is answered `replyMs` later, with as many entries as asked:
- * large ones first, then small ones, so a page takes several.
+ * large ones first, then small ones, so a page takes several. It refuses `EVAL` (an ACL without it),
+ * so every range is an XRANGE.
  */
 function slowClient(replyMs: number) {
   const xRange = vi.fn(
@@ -23,7 +25,9 @@ function slowClient(replyMs: number) {
         setTimeout(() => resolve(entries), replyMs);
       }),
   );
-  const client = Object.assign(new EventEmitter(), { isReady: true, xRange });
+  const refused = () =>
+    Promise.reject(new ErrorReply('NOPERM User has no permissions to run the eval command'));
+  const client = Object.assign(new EventEmitter(), { isReady: true, xRange, eval: refused });
   return { client: client as unknown as RedisClient, xRange };
 }
 

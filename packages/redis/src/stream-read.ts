@@ -69,6 +69,8 @@ export async function readPage(
   let atSuspect = false;
   // The size of the entry at `from`, once this page fetched it.
   let fromSize = 0;
+  // Until an XRANGE of this page has brought entries, their sizes are not known.
+  let sized = false;
   for (;;) {
     const suspect = large?.after(from);
     // Proven meanwhile by another read, from the same place: it would time this one out too.
@@ -77,11 +79,13 @@ export async function readPage(
     atSuspect = false;
     const count = alone ? 2 : wanted + 1;
     const end = suspect === undefined ? '+' : alone ? suspect.id : `(${suspect.id}`;
-    const checkFrom = fromSize >= LARGE_ENTRY || large?.has(from) === true;
+    // The page's first XRANGE, sized by no entry yet, goes through the script too: it sends the
+    // client's own entry as its id alone, and no more entries than the page's bytes hold.
+    const checkFrom = !sized || fromSize >= LARGE_ENTRY || large?.has(from) === true;
     large?.reading(from, end, count, !checkFrom);
-    const entries = checkFrom
-      ? await rangeAfterKnown(client, key, from, end, count)
-      : ((await client.xRange(key, from, end, { COUNT: count })) ?? []);
+    const { entries, cut } = checkFrom
+      ? await rangeAfterKnown(client, key, from, end, count, limit.bytes - bytes)
+      : { entries: (await client.xRange(key, from, end, { COUNT: count })) ?? [], cut: false };
     // It arrived in time: it is not too large.
     if (alone) large!.arrived(suspect.id);
     if (entries[0]?.id !== from) {
@@ -106,7 +110,8 @@ export async function readPage(
       bytes += size;
       fromSize = size;
     }
-    if (!alone && entries.length <= wanted) {
+    if (entries.length > 1) sized = true;
+    if (!alone && !cut && entries.length <= wanted) {
       if (suspect === undefined) return { events, bytes, truncated: false, more: false };
       // Up to an entry a read timed out on: the page ends before it, so that the next one, with its
       // own deadline, fetches it alone. One too large even then is a gap: truncated.
@@ -126,9 +131,11 @@ export async function readPage(
 }
 
 /**
- * `XRANGE key from end COUNT count`, with the entry at `from` (fetched already) sent as its id alone:
- * its check, that it is still there, need not fetch it again. Through `EVAL`: refused (an ACL), it is
- * the plain `XRANGE`.
+ * `XRANGE key from end COUNT count`, with the entry at `from` (which the client, or the page, has
+ * already) sent as its id alone: its check, that it is still there, need not fetch it. The entries
+ * after it stop at the first that passes `bytes` (`cut` says some were left out), so a range sized
+ * by no entry yet fetches about what the page holds. Through `EVAL`: refused (an ACL), it is the
+ * plain `XRANGE`.
  */
 async function rangeAfterKnown(
   client: RedisClient,
@@ -136,19 +143,25 @@ async function rangeAfterKnown(
   from: string,
   end: string,
   count: number,
-): Promise<Entry[]> {
+  bytes: number,
+): Promise<{ entries: Entry[]; cut: boolean }> {
   let reply: unknown;
   try {
-    reply = await client.eval(RANGE_AFTER_KNOWN, { keys: [key], arguments: [from, end, String(count)] });
+    reply = await client.eval(RANGE_AFTER_KNOWN, {
+      keys: [key],
+      arguments: [from, end, String(count), String(bytes)],
+    });
   } catch (error) {
     if (!(error instanceof ErrorReply)) throw error;
-    return (await client.xRange(key, from, end, { COUNT: count })) ?? [];
+    return { entries: (await client.xRange(key, from, end, { COUNT: count })) ?? [], cut: false };
   }
-  return (reply as [string, string[]][]).map(([id, pairs]) => {
+  const [kept, cut] = reply as [[string, string[]][], number];
+  const entries = kept.map(([id, pairs]) => {
     const message: Record<string, string> = {};
     for (let i = 0; i + 1 < pairs.length; i += 2) message[pairs[i]!] = pairs[i + 1]!;
     return { id, message };
   });
+  return { entries, cut: cut === 1 };
 }
 
 /**
@@ -183,11 +196,25 @@ for _, part in ipairs(last[2]) do size = size + #part end
 return { last[1], size }
 `;
 
-/** `XRANGE KEYS[1] ARGV[1] ARGV[2] COUNT ARGV[3]`, the entry at `ARGV[1]` without its fields. */
+/**
+ * `XRANGE KEYS[1] ARGV[1] ARGV[2] COUNT ARGV[3]`, the entry at `ARGV[1]` without its fields, and
+ * the others up to the first whose fields and values pass `ARGV[4]` bytes in all; then 1 if some
+ * were left out, else 0.
+ */
 const RANGE_AFTER_KNOWN = `
 local entries = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[2], 'COUNT', ARGV[3])
-if entries[1] and entries[1][1] == ARGV[1] then entries[1][2] = {} end
-return entries
+local budget = tonumber(ARGV[4])
+local kept = {}
+for i, entry in ipairs(entries) do
+  if budget < 0 then return { kept, 1 } end
+  if i == 1 and entry[1] == ARGV[1] then
+    entry[2] = {}
+  else
+    for _, part in ipairs(entry[2]) do budget = budget - #part end
+  end
+  kept[i] = entry
+end
+return { kept, 0 }
 `;
 
 /** A stream entry as node-redis returns it. */
