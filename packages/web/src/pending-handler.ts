@@ -1,5 +1,6 @@
 import type { ErrorReporter, HandlerSetup } from '@rxsse/core';
 import { checkEventSource, endIterator, isAbortOf, isThenable, madeIterator } from '@rxsse/core';
+import { isResponse } from './is-response.js';
 import type { WebSink } from './web-sink.js';
 
 /**
@@ -65,7 +66,7 @@ export function asSignalAbort(error: unknown, sink: WebSink, request: Request): 
  */
 function letGo(late: unknown, report: ErrorReporter): void {
   try {
-    if (late instanceof Response) late.body?.cancel().catch(report);
+    if (isResponse(late)) late.body?.cancel().catch(report);
     else {
       endIterator(madeIterator(late), report);
       checkEventSource(late);

@@ -16,6 +16,7 @@ import {
   sseHeaders,
 } from '@rxsse/core';
 import { headResponse } from './head-response.js';
+import { isResponse } from './is-response.js';
 import { asSignalAbort, CUT_SHORT, settleBeforeDeadline } from './pending-handler.js';
 import { checkRequestSignal } from './request-signal.js';
 import { WebSink } from './web-sink.js';
@@ -97,7 +98,7 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
           },
         }),
       );
-      if (source instanceof Response) {
+      if (isResponse(source)) {
         // No stream will use the sink: let go of the request, and abort what the handler tied to
         // its signal.
         sink.destroy();

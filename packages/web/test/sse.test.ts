@@ -1,6 +1,7 @@
 import { createChannel, memoryEngine } from '@rxsse/core/channel';
 import { concat, from, NEVER } from 'rxjs';
-import { describe, expect, it } from 'vitest';
+import { Response as UndiciResponse } from 'undici';
+import { describe, expect, it, vi } from 'vitest';
 import { SseStreamDroppedError, sse, WebSink } from '../src/index.js';
 
 const request = (init?: RequestInit, path = '/sse') => new Request(`http://127.0.0.1${path}`, init);
@@ -53,6 +54,30 @@ describe('sse() as a fetch handler', () => {
     const admitted = await handler(request({ headers: { authorization: 'Bearer 1' } }));
     expect(admitted.headers.get('content-type')).toBe('text/event-stream');
     expect(await read(admitted)).toBe('data: x\n\n');
+  });
+
+  it("sends a Response of another realm's as it is (the undici package's fetch), also one that comes too late", async () => {
+    const refused = await sse(
+      () => new UndiciResponse('who are you?', { status: 401 }) as unknown as Response,
+    )(request());
+    expect(refused.status).toBe(401);
+    expect(await refused.text()).toBe('who are you?');
+    // One that comes after its client left is cancelled, not reported as a handler's bug.
+    const errors: unknown[] = [];
+    const abort = new AbortController();
+    let resolve!: (response: Response) => void;
+    const answer = sse(() => new Promise<Response>((settle) => (resolve = settle)), {
+      onError: (error) => errors.push(error),
+    })(request({ signal: abort.signal }));
+    abort.abort();
+    expect((await answer).status).toBe(204);
+    const cancelled: boolean[] = [];
+    // undici's types name a ReadableStream of their own.
+    const body = new ReadableStream({ cancel: () => void cancelled.push(true) }) as never;
+    const late = new UndiciResponse(body);
+    resolve(late as unknown as Response);
+    await vi.waitFor(() => expect(cancelled).toEqual([true]));
+    expect(errors).toEqual([]);
   });
 
   it('refuses a handler that is not a function when the route is set up, and says how to pass a source', () => {
