@@ -304,6 +304,31 @@ describe('koa middleware in front of the stream', () => {
     expect(page).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\npage$/);
   });
 
+  it('that sets headers before next() sends them with the stream; after next(), too late, as the README says', async () => {
+    const logged: { code?: string }[] = [];
+    const app = new Koa();
+    app.on('error', (error) => logged.push(error));
+    app.use(async (ctx, next) => {
+      ctx.set('x-before', '1');
+      await next();
+      ctx.set('x-after', '1');
+      ctx.cookies.set('late', '1');
+    });
+    app.use(
+      sse((ctx) => {
+        ctx.cookies.set('seen', '1');
+        return from([{ data: 'first' }]);
+      }),
+    );
+    const response = await fetch(await listen(app));
+    expect(await response.text()).toBe('data: first\n\n');
+    expect(response.headers.get('x-before')).toBe('1');
+    expect(response.headers.getSetCookie()).toEqual(['seen=1; path=/; httponly']);
+    expect(response.headers.get('x-after')).toBeNull();
+    await waitFor(() => logged.length === 1, 5000, "the late cookie's error");
+    expect(logged[0]?.code).toBe('ERR_HTTP_HEADERS_SENT');
+  });
+
   it('that fails with a connection error code once the stream runs is reported to the app', async () => {
     const logged: unknown[] = [];
     const app = new Koa();
