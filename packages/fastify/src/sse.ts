@@ -22,6 +22,7 @@ import {
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 import { withinHookTimeout } from './hook-timeout.js';
+import { afterTimeoutAnswer, answerSent, handlerTimedOut } from './timeout-answer.js';
 
 /** What `reply.sse()` takes: a source, or a function of the connection's context returning one. */
 export type FastifyEventSource<M extends MessageEvent<unknown> = MessageEvent> =
@@ -91,12 +92,12 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
   const perCall = new WeakMap<StreamOptions, ResolvedStreamOptions>();
 
   app.decorateReply('sse', async function sse(this: FastifyReply, source, callOptions) {
-    const produce = typeof source === 'function' ? source : () => source;
     const { log } = this.request;
     const report = (error: unknown) => log.error({ err: error }, 'rxsse: event stream failed');
     servers.note((this.request.raw.socket as { server?: object } | null)?.server);
     // A route still running when its handlerTimeout answered it: that answer stands.
-    if (handlerTimedOut(this) !== undefined) return;
+    if (handlerTimedOut(this) !== undefined) return answerSent(this.raw);
+    const produce = afterTimeoutAnswer(this, typeof source === 'function' ? source : () => source);
     try {
       // Inside the try: per-call options out of range are an error reply too, not a rejection.
       let resolved = defaults;
@@ -116,16 +117,18 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
       // answered. Sending again gets Fastify's own warning, which names the fix (`return reply`).
       if (stream === null && handlerTimedOut(this) === undefined) return this.send();
     } catch (error) {
+      const timedOut = handlerTimedOut(this);
       // A producer that throws before the first byte (or options out of range) is Fastify's to
       // answer, like any other route, and never a rejection: a route may call reply.sse() without
       // awaiting it.
-      if (!this.sent && !this.raw.headersSent) return this.send(asError(error));
+      if (timedOut === undefined && !this.sent && !this.raw.headersSent) return this.send(asError(error));
       // Fastify answered and logged its handlerTimeout already.
-      if (error === handlerTimedOut(this)) return;
+      if (error === timedOut) return answerSent(this.raw);
       // Fastify answers nothing once the route hijacked the reply (it only warns), and destroys a
       // response whose headers went out, another stream's: the error is logged here, and a client
       // not answered yet gets its 500 rather than an open connection.
       report(error);
+      if (timedOut !== undefined) return answerSent(this.raw);
       if (!this.raw.headersSent) this.raw.writeHead(500, { 'content-length': '0' }).end();
       return;
     }
@@ -133,13 +136,6 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
     this.hijack();
   });
 };
-
-/** The error of the route's `handlerTimeout`, once Fastify answered it. */
-function handlerTimedOut(reply: FastifyReply): unknown {
-  // Only once Fastify answered: reading the signal makes one where no handlerTimeout did.
-  const reason: unknown = reply.sent ? reply.request.signal?.reason : undefined;
-  return (reason as { code?: unknown } | undefined)?.code === 'FST_ERR_HANDLER_TIMEOUT' ? reason : undefined;
-}
 
 /**
  * Fastify takes only an `Error` given to `reply.send()` for one: any other object goes out as a 200

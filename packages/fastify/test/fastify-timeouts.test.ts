@@ -113,6 +113,68 @@ describe("fastify reply.sse() and Fastify's handlerTimeout", () => {
     }
   });
 
+  it('leaves the answer standing while an async onSend hook holds it, when the producer settles meanwhile', async () => {
+    const logged: string[] = [];
+    const { options, closes } = recording();
+    const app = Fastify({ handlerTimeout: 1, logger: { level: 'warn', stream: fastifyLogStream(logged) } });
+    await app.register(rxsse, options);
+    // Fastify writes its answer only once the onSend hooks ran: this one holds it until released.
+    let entered = 0;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    app.addHook('onSend', async (_req, _reply, payload) => {
+      entered++;
+      await released;
+      return payload;
+    });
+    let resolveSource!: () => void;
+    const producing = new Promise<void>((resolve) => (resolveSource = resolve));
+    let subscribed = 0;
+    const source = {
+      subscribe: () => {
+        subscribed++;
+        return { unsubscribe() {} };
+      },
+    } as never;
+    app.get('/observable', (_req, reply) =>
+      reply.sse(async () => {
+        await producing;
+        return source;
+      }),
+    );
+    app.get('/failing', (_req, reply) =>
+      reply.sse(async () => {
+        await producing;
+        throw new Error('the database is down');
+      }),
+    );
+    const url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
+    try {
+      const clients = [
+        await rawClient(`${url}/observable`, { read: true }),
+        await rawClient(`${url}/failing`, { read: true }),
+      ];
+      await waitFor(() => entered === 2, 5000, 'both answers in the onSend hook');
+      resolveSource();
+      // Once every promise callback the producers' settling queued has run.
+      await new Promise((resolve) => setImmediate(resolve));
+      release();
+      for (const client of clients) {
+        await waitFor(() => client.text.endsWith('}') || client.closed, 5000, "Fastify's answer");
+        expect(client.text).toMatch(/^HTTP\/1\.1 503 /);
+        expect(client.text).not.toContain('text/event-stream');
+        client.destroy();
+      }
+      expect(subscribed).toBe(0);
+      expect(closes.map(({ reason }) => reason)).toEqual([]);
+      expect(logged.filter((line) => !line.includes('timed out'))).toEqual([
+        'rxsse: event stream failed Error: the database is down',
+      ]);
+    } finally {
+      await app.close();
+    }
+  });
+
   it("cuts a stream quiet for longer than Fastify's connectionTimeout as a client close: Node drops the socket", async () => {
     const { options, closes } = recording({ heartbeat: false });
     const app = Fastify({ connectionTimeout: 200 });
