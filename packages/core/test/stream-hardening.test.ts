@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   type CloseReason,
   type EventSourceLike,
+  type EventStream,
   heartbeatCount,
   type MessageEvent,
   resolveStreamOptions,
@@ -38,6 +39,15 @@ function run(source: unknown, options: StreamOptions = {}, sink = new MemorySink
     (error) => reported.push(error),
   );
   return { sink, stream, closes, errors, reported };
+}
+
+/** A MemorySink that keeps what is written to it after its end, which a Node response refuses. */
+class EndedSink extends MemorySink {
+  readonly late: string[] = [];
+  override write(chunk: Uint8Array) {
+    if (this.ended || this.destroyed) this.late.push(new TextDecoder().decode(chunk));
+    return super.write(chunk);
+  }
 }
 
 const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
@@ -845,15 +855,6 @@ describe('option validation', () => {
 });
 
 describe('a metrics hook that ends its own stream', () => {
-  /** A MemorySink that keeps what is written to it after its end, which a Node response refuses. */
-  class EndedSink extends MemorySink {
-    readonly late: string[] = [];
-    override write(chunk: Uint8Array) {
-      if (this.ended || this.destroyed) this.late.push(new TextDecoder().decode(chunk));
-      return super.write(chunk);
-    }
-  }
-
   /** Hooks that do nothing, but for `hooks`. */
   const hooksWith = (hooks: Partial<StreamMetrics>): StreamMetrics => ({
     opened() {},
@@ -922,6 +923,36 @@ describe('a metrics hook that ends its own stream', () => {
     expect(heartbeatCount()).toBe(0);
     expect(vi.getTimerCount()).toBe(0);
     expect(returned()).toBe(true);
+    expect(sink.late).toEqual([]);
+  });
+});
+
+describe('user code that ends its own stream while it runs', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("serialize, for an AsyncIterable's message: nothing is written after the end", async () => {
+    const sink = new EndedSink();
+    let stream: EventStream | undefined;
+    async function* source() {
+      yield { data: { n: 1 } };
+      yield { data: { n: 2 } };
+    }
+    const { closes, stream: started } = run(
+      source(),
+      {
+        serialize: (data) => {
+          if ((data as { n: number }).n === 2) stream!.close();
+          return JSON.stringify(data);
+        },
+      },
+      sink,
+    );
+    stream = started;
+    await tick();
+    expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+    expect(sink.text).toBe('data: {"n":1}\n\n');
     expect(sink.late).toEqual([]);
   });
 });

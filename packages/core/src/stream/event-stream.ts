@@ -373,7 +373,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   /** @internal A message pulled from an AsyncIterable while the transport has room: written at once. */
   send(message: MessageEvent<unknown>): void {
     const text = this.#tryFormat(message);
-    if (text === undefined) return;
+    // A `serialize` of the user's may have ended the stream: nothing goes after the end.
+    if (text === undefined || this.#reason !== undefined) return;
     // The same rule as for a pushed message, whatever the source. A text of n units is at most 3n
     // bytes: only a long one is measured.
     const cap = this.options.maxQueueBytes;
