@@ -955,4 +955,55 @@ describe('user code that ends its own stream while it runs', () => {
     expect(sink.text).toBe('data: {"n":1}\n\n');
     expect(sink.late).toEqual([]);
   });
+  /** Streams with a heartbeat, a lifetime and a retry hint, to a sink that `during` ends at `open()`. */
+  async function endedAtOpen(during: (sink: MemorySink, group: StreamGroup) => void) {
+    vi.useFakeTimers();
+    const group = new StreamGroup();
+    class Sink extends EndedSink {
+      override open(headers: Readonly<Record<string, string>>) {
+        super.open(headers);
+        during(this, group);
+      }
+    }
+    const sink = new Sink();
+    const { iterator, returned } = await startedIterator();
+    const { closes } = run(iterator, { group, retry: 1000, heartbeat: 1000, maxLifetime: 60_000 }, sink);
+    await vi.advanceTimersByTimeAsync(5000);
+    return { sink, group, closes, returned };
+  }
+
+  for (const [label, during, reason] of [
+    ['the client leaves', (sink: MemorySink) => sink.disconnect(), 'client'],
+    ['the group closes', (_: MemorySink, group: StreamGroup) => void group.close(), 'shutdown'],
+  ] as const) {
+    it(`a sink's open() during which ${label}: no heartbeat, timer, group or bytes after the end`, async () => {
+      const { sink, group, closes, returned } = await endedAtOpen(during);
+      expect(closes.map((c) => c.reason)).toEqual([reason]);
+      expect(heartbeatCount()).toBe(0);
+      expect(vi.getTimerCount()).toBe(0);
+      expect(group.size).toBe(0);
+      expect(sink.late).toEqual([]);
+      expect(returned()).toBe(true);
+    });
+  }
+  it("a sink's onClose() that calls its listener at once: the stream leaves its group and the wheel", async () => {
+    vi.useFakeTimers();
+    const group = new StreamGroup();
+    class Sink extends EndedSink {
+      onClose(listener: () => void) {
+        listener();
+        return true;
+      }
+    }
+    const sink = new Sink();
+    const { iterator, returned } = await startedIterator();
+    const { closes } = run(iterator, { group, heartbeat: 1000, maxLifetime: 60_000 }, sink);
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(closes.map((c) => c.reason)).toEqual(['client']);
+    expect(group.size).toBe(0);
+    expect(heartbeatCount()).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+    expect(sink.chunks).toEqual([]);
+    expect(returned()).toBe(true);
+  });
 });

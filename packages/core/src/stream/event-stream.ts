@@ -146,6 +146,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       if (!sink.onClose(this.#onAbort)) return this.#gone(source);
     } else if (sink.signal.aborted) return this.#gone(source);
     else sink.signal.addEventListener('abort', this.#onAbort);
+    // A sink's onClose() may call its listener at once: the stream then joins no group.
+    if (this.#reason !== undefined) return this.#unfed(source);
     if (this.#shuttingDown) {
       // The handler resolved while the group (or the server) shuts down: the close already ended
       // the streams it knew of, so one begun now would escape it and hold the server open.
@@ -166,20 +168,10 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     }
     if (sink.open(sseHeaders(sink.http2, overrides), removedHeaders(overrides, sink.http2)) === false)
       this.#full();
-    if (options.heartbeat !== false) this.#heartbeatSlot = joinHeartbeat(options.heartbeat, this);
-    if (options.maxLifetime !== undefined) {
-      const lifetime = streamLifetime(options.maxLifetime, Math.random());
-      this.#lifetimeTimer = unrefTimer(setTimeout(() => this.#finish('lifetime'), lifetime));
-    }
-    // After the timers, which the teardown clears: its `wrote` hook may end the stream.
-    if (options.retry !== undefined) this.#write(utf8Bytes(formatRetry(options.retry)), 0);
-    if (this.#reason !== undefined) {
-      // Ended already: the source is never fed, and an iterator the handler made is returned.
-      this.#adopt(source);
-      this.#feed?.stop();
-      this.#feed = undefined;
-      return this;
-    }
+    // open() may have ended the stream (the client left as the headers went out, a group's close):
+    // nothing is armed or written after the end.
+    if (this.#reason === undefined) this.#arm();
+    if (this.#reason !== undefined) return this.#unfed(source);
     // The stream holds its feed before subscribing: a source may end it synchronously.
     if (isSubscribable(source)) {
       const feed = new ObservableFeed(this);
@@ -190,6 +182,26 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       this.#feed = feed;
       feed.start(source);
     }
+    return this;
+  }
+
+  /** Joins the heartbeat wheel, arms the lifetime and writes the retry hint, once the stream is open. */
+  #arm(): void {
+    const { options } = this;
+    if (options.heartbeat !== false) this.#heartbeatSlot = joinHeartbeat(options.heartbeat, this);
+    if (options.maxLifetime !== undefined) {
+      const lifetime = streamLifetime(options.maxLifetime, Math.random());
+      this.#lifetimeTimer = unrefTimer(setTimeout(() => this.#finish('lifetime'), lifetime));
+    }
+    // After the timers, which the teardown clears: its `wrote` hook may end the stream.
+    if (options.retry !== undefined) this.#write(utf8Bytes(formatRetry(options.retry)), 0);
+  }
+
+  /** Ended while it started: the source is never fed, and an iterator the handler made is returned. */
+  #unfed(source: EventSourceLike<MessageEvent<unknown>>): this {
+    this.#adopt(source);
+    this.#feed?.stop();
+    this.#feed = undefined;
     return this;
   }
 
