@@ -371,6 +371,28 @@ describe('AsyncIterable teardown', () => {
     expect((reported[0] as Error).message).toBe('cleanup failed');
   });
 
+  it('fails a source whose next() resolves to no object with a TypeError, as for await does, instead of pulling on', async () => {
+    let pulls = 0;
+    const iterator = {
+      // A few results that are no objects, then the end: pulled on, each would be refused for good.
+      next: () => Promise.resolve(++pulls <= 3 ? 5 : { done: true, value: undefined }),
+      return: () => Promise.resolve({ done: true, value: undefined }),
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+    const errors: unknown[] = [];
+    const { sink, closes } = run(iterator, { onError: (error) => errors.push(error) });
+    await tick();
+    expect(closes.map((c) => c.reason)).toEqual(['error']);
+    expect(closes[0]!.stats.refused).toBe(0);
+    expect(closes[0]!.error).toBeInstanceOf(TypeError);
+    expect(String(closes[0]!.error)).toMatch(/not an object/);
+    expect(errors).toEqual([closes[0]!.error]);
+    expect(pulls).toBe(1);
+    expect(sink.text).toBe('');
+  });
+
   it('fails a source whose [Symbol.asyncIterator]() throws with reason error', () => {
     const source = {
       [Symbol.asyncIterator]() {

@@ -1,6 +1,6 @@
 import type { Observable } from 'rxjs';
 import type { MessageEvent } from '../encode/types.js';
-import { isThenable } from '../http/source.js';
+import { describeValue, isThenable } from '../http/source.js';
 import {
   type GapEventFactory,
   SUBSCRIBER_GAP_EVENT,
@@ -194,6 +194,10 @@ export class IteratorFeed implements SourceFeed {
   #received(result: IteratorResult<MessageEvent<unknown>>): boolean {
     const target = this.#open();
     if (target === undefined) return false;
+    // As `for await` refuses it: read on, its `value` would be refused on every pull, without end.
+    if (typeof result !== 'object' || result === null) {
+      throw new TypeError(`the iterator's next() gave ${describeValue(result)}, not an object`);
+    }
     if (result.done) {
       target.end('complete');
       return false;
