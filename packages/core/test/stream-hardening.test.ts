@@ -1029,3 +1029,34 @@ describe('user code that ends its own stream while it runs', () => {
     expect(returned()).toBe(true);
   });
 });
+
+describe('sinks that call back at once', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('onDrain() that calls its listener as it registers it: the stream that has room again is not dropped as stalled', async () => {
+    vi.useFakeTimers();
+    // The transport drained before the stream asked to be told: such a sink says so at once.
+    class Sink extends MemorySink {
+      override onDrain(listener: () => void) {
+        super.onDrain(listener);
+        this.full = false;
+        listener();
+      }
+    }
+    const sink = new Sink();
+    sink.full = true;
+    const subject = new Subject<MessageEvent>();
+    const { closes } = run(subject, { stallTimeout: 1000 }, sink);
+    subject.next({ data: 'a' });
+    await vi.advanceTimersByTimeAsync(5000);
+    subject.next({ data: 'b' });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(closes).toEqual([]);
+    expect(sink.text).toBe('data: a\n\ndata: b\n\n');
+    subject.complete();
+    expect(closes.map((c) => c.reason)).toEqual(['complete']);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});

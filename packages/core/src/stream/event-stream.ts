@@ -536,14 +536,15 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     this.#writable = false;
     // Once the stream ended, a full transport only matters to the stall after the end (see there).
     if (this.#reason !== undefined) return;
-    // Most streams never fill their transport: the drain listener is registered the first time.
-    if (!this.#drainRegistered) {
-      this.#drainRegistered = true;
-      this.sink.onDrain(() => this.#drained());
-    }
     const { stallTimeout } = this.options;
     if (stallTimeout !== false && this.#stallTimer === undefined) {
       this.#stallTimer = unrefTimer(setTimeout(() => this.#finish('stall'), stallTimeout));
+    }
+    // Most streams never fill their transport: the drain listener is registered the first time.
+    // After the stall timer: a sink that drained already may call it at once, which disarms it.
+    if (!this.#drainRegistered) {
+      this.#drainRegistered = true;
+      this.sink.onDrain(() => this.#drained());
     }
   }
 
