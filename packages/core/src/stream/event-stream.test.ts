@@ -637,6 +637,18 @@ describe('streamEvents', () => {
     expect(bad({ 'Content-Type': 'text/event-streams' })).toThrow(/^headers\['Content-Type'\]: must be/);
   });
 
+  it('keeps the header overrides it checked when the route was set up, whatever changes in them later', () => {
+    const headers: Record<string, string | null> = { 'X-Route': 'a' };
+    const options = resolveStreamOptions({ heartbeat: false, headers });
+    headers['Content-Length'] = '12';
+    headers['X-Route'] = 'a\r\nSet-Cookie: x=1';
+    const sink = new MemorySink();
+    streamEvents(NEVER, sink, options).close();
+    const sent = Object.fromEntries(Object.entries(sink.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+    expect(sent['content-length']).toBeUndefined();
+    expect(sent['x-route']).toBe('a');
+  });
+
   it('closes a whole group with a spread retry hint and waits for the flush', async () => {
     const group = new StreamGroup();
     const options = resolveStreamOptions({ heartbeat: false, group });

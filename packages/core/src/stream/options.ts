@@ -148,7 +148,11 @@ export function resolveStreamOptions(options: StreamOptions = {}): ResolvedStrea
   if (resolved.heartbeat !== false) checkDuration('heartbeat', resolved.heartbeat);
   if (resolved.maxLifetime !== undefined) checkDuration('maxLifetime', resolved.maxLifetime);
   if (resolved.retry !== undefined) checkIntegerDuration('retry', resolved.retry);
-  if (resolved.headers !== undefined) checkHeaders(resolved.headers);
+  if (resolved.headers !== undefined) {
+    checkHeaders(resolved.headers);
+    // A copy, as of the other options: a change the caller makes later would skip the check.
+    resolved.headers = { ...resolved.headers };
+  }
   checkObjects(resolved);
   checkFormatOptions(resolved);
   checkOverflowPolicy(resolved.onOverflow);
