@@ -1060,3 +1060,31 @@ describe('sinks that call back at once', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 });
+
+describe('sinks of plain JavaScript', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('write() that returns nothing has room, as an open() that returns nothing has: the stream is not dropped as stalled', async () => {
+    vi.useFakeTimers();
+    class Sink extends MemorySink {
+      override write(chunk: Uint8Array) {
+        super.write(chunk);
+        return undefined as unknown as boolean;
+      }
+    }
+    const sink = new Sink();
+    const subject = new Subject<MessageEvent>();
+    const { closes } = run(subject, { stallTimeout: 1000 }, sink);
+    subject.next({ data: 'a' });
+    await vi.advanceTimersByTimeAsync(5000);
+    subject.next({ data: 'b' });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(closes).toEqual([]);
+    expect(sink.text).toBe('data: a\n\ndata: b\n\n');
+    subject.complete();
+    expect(closes.map((c) => c.reason)).toEqual(['complete']);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});

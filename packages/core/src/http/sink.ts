@@ -24,7 +24,7 @@ export interface Sink {
   open(headers: Readonly<Record<string, string>>, remove?: readonly string[]): boolean | void;
   /**
    * Write bytes. Return false when the transport is full: the stream then writes nothing more until
-   * the drain listener is called. `chunk` is shared with other connections (an event that reaches
+   * the drain listener is called. Any other value says it has room. `chunk` is shared with other connections (an event that reaches
    * many clients is encoded once, and the heartbeat is one constant): never change it, and copy it
    * before handing it to anything that takes its buffer (a byte `ReadableStream`'s `enqueue`
    * transfers it, leaving every other connection an empty chunk).

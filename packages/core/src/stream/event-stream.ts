@@ -528,7 +528,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     // Told once the chunk is out: a hook that ends the stream (a group's close) then writes the
     // rest of the queue after it, not this chunk after the end.
     this.#count('wrote', events, chunk.length);
-    if (!room) this.#full();
+    // Only false says full, as for open(): a sink of plain JavaScript may return nothing.
+    if (room === false) this.#full();
   }
 
   /** The transport is full: nothing more is written until it drains, and the stall timer runs. */
