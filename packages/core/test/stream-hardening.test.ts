@@ -393,6 +393,21 @@ describe('AsyncIterable teardown', () => {
     expect(sink.text).toBe('');
   });
 
+  it('returns the iterator a source made as its [Symbol.asyncIterator]() ended the stream (a group closed)', async () => {
+    const group = new StreamGroup();
+    const returned = vi.fn(async () => ({ done: true as const, value: undefined }));
+    const source = {
+      [Symbol.asyncIterator]() {
+        void group.close();
+        return { next: () => new Promise<never>(() => {}), return: returned };
+      },
+    };
+    const { closes } = run(source, { group });
+    await tick();
+    expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+    expect(returned).toHaveBeenCalledTimes(1);
+  });
+
   it('fails a source whose [Symbol.asyncIterator]() throws with reason error', () => {
     const source = {
       [Symbol.asyncIterator]() {

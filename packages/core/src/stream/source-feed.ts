@@ -144,13 +144,21 @@ export class IteratorFeed implements SourceFeed {
   }
 
   start(source: AsyncIterable<MessageEvent<unknown>>): void {
+    const target = this.#target!;
+    let iterator: AsyncIterator<MessageEvent<unknown>>;
     try {
-      this.#iterator = source[Symbol.asyncIterator]();
+      iterator = source[Symbol.asyncIterator]();
     } catch (error) {
       this.#target?.end('error', error);
       return;
     }
-    void this.#pull(this.#iterator);
+    // Making it may have ended the stream (a group's close), whose stop() found no iterator yet.
+    if (this.#target === undefined) {
+      endIterator(iterator, target.laterReporter());
+      return;
+    }
+    this.#iterator = iterator;
+    void this.#pull(iterator);
   }
 
   /** Holds `source` unpulled, for a stream that ends before it starts: {@link stop} ends its iterator. */
