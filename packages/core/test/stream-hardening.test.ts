@@ -742,6 +742,23 @@ describe('sinks that throw', () => {
     expect(returned()).toBe(true);
   });
 
+  it('write of the retry hint that drops the connection, then throws: one close, reported, and the iterator returned', async () => {
+    class Sink extends MemorySink {
+      override write(chunk: Uint8Array): boolean {
+        super.write(chunk);
+        this.disconnect();
+        throw new Error('write threw');
+      }
+    }
+    const { iterator, returned } = await startedIterator();
+    const { closes, errors, reported } = watch(iterator, new Sink(), { retry: 1000 });
+    await tick();
+    expect(closes.map((c) => c.reason)).toEqual(['client']);
+    expect(errors.map(String)).toEqual(['Error: write threw']);
+    expect(reported).toEqual([]);
+    expect(returned()).toBe(true);
+  });
+
   it('end: the source completing still completes the other streams, and the throw is reported', () => {
     const subject = new Subject<MessageEvent>();
     const broken = failingSink('end');

@@ -133,9 +133,10 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       return this.#start(source);
     } catch (error) {
       // Only the sink throws here (a transport of the user's): the stream ends as on a later write.
-      if (this.#feed === undefined) this.#adopt(source);
+      // It may have ended it before it threw (a close listener it called): the source is released
+      // after the end either way.
       this.#sinkFailed(error);
-      return this;
+      return this.#feed === undefined ? this.#unfed(source) : this;
     }
   }
 
