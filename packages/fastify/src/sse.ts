@@ -16,13 +16,14 @@ import {
   type EventContext,
   guardClientErrors,
   openEventStream,
+  responseDone,
   trackConnections,
   trackHttp2Sessions,
 } from '@rxsse/node';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 import { withinHookTimeout } from './hook-timeout.js';
-import { afterTimeoutAnswer, answerSent, handlerTimedOut } from './timeout-answer.js';
+import { afterTimeoutAnswer, handlerTimedOut } from './timeout-answer.js';
 
 /** What `reply.sse()` takes: a source, or a function of the connection's context returning one. */
 export type FastifyEventSource<M extends MessageEvent<unknown> = MessageEvent> =
@@ -96,7 +97,7 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
     const report = (error: unknown) => log.error({ err: error }, 'rxsse: event stream failed');
     servers.note((this.request.raw.socket as { server?: object } | null)?.server);
     // A route still running when its handlerTimeout answered it: that answer stands.
-    if (handlerTimedOut(this) !== undefined) return answerSent(this.raw);
+    if (handlerTimedOut(this) !== undefined) return responseDone(this.raw);
     const produce = afterTimeoutAnswer(this, typeof source === 'function' ? source : () => source);
     try {
       // Inside the try: per-call options out of range are an error reply too, not a rejection.
@@ -123,12 +124,12 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown =
       // awaiting it.
       if (timedOut === undefined && !this.sent && !this.raw.headersSent) return this.send(asError(error));
       // Fastify answered and logged its handlerTimeout already.
-      if (error === timedOut) return answerSent(this.raw);
+      if (error === timedOut) return responseDone(this.raw);
       // Fastify answers nothing once the route hijacked the reply (it only warns), and destroys a
       // response whose headers went out, another stream's: the error is logged here, and a client
       // not answered yet gets its 500 rather than an open connection.
       report(error);
-      if (timedOut !== undefined) return answerSent(this.raw);
+      if (timedOut !== undefined) return responseDone(this.raw);
       if (!this.raw.headersSent) this.raw.writeHead(500, { 'content-length': '0' }).end();
       return;
     }

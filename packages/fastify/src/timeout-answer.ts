@@ -1,4 +1,4 @@
-import type { EventContext, NodeResponse } from '@rxsse/node';
+import { type EventContext, responseDone } from '@rxsse/node';
 import type { FastifyReply } from 'fastify';
 
 /**
@@ -13,7 +13,7 @@ export function afterTimeoutAnswer<S>(
   if (!hasHandlerTimeout(reply)) return produce;
   return async (context) => {
     const settled = await produce(context);
-    if (handlerTimedOut(reply) !== undefined) await answerSent(reply.raw);
+    if (handlerTimedOut(reply) !== undefined) await responseDone(reply.raw);
     return settled;
   };
 }
@@ -27,23 +27,6 @@ export function handlerTimedOut(reply: FastifyReply): unknown {
   if (!hasHandlerTimeout(reply)) return undefined;
   const reason: unknown = reply.request.signal.reason;
   return (reason as { code?: unknown } | undefined)?.code === 'FST_ERR_HANDLER_TIMEOUT' ? reason : undefined;
-}
-
-/**
- * Settles once `res` ended or closed: Fastify's answer went out, so that neither a stream nor
- * Fastify's own `reply.send()` of what the route resolved to begins on it while it still waits.
- */
-export function answerSent(res: NodeResponse): Promise<void> {
-  if (res.writableEnded || res.destroyed) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('finish', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('finish', done);
-    res.on('close', done);
-  });
 }
 
 /** Whether the route has a `handlerTimeout` (an option of later Fastify 5 releases). */

@@ -6,6 +6,7 @@ import {
   type NodeRequest,
   type NodeResponse,
   openEventStream,
+  responseDone,
   watchResponseClose,
 } from '@rxsse/node';
 import { from, mergeMap, NEVER, type Observable, throwError } from 'rxjs';
@@ -71,7 +72,7 @@ export class RxsseInterceptor implements NestInterceptor {
         async (context) => {
           await headThroughChain(next, req, rawReq, rawRes, context, report);
           // An answer through Fastify's reply goes out once its onSend hooks ran, which may await.
-          if (replySent()) await responseEnded(rawRes);
+          if (replySent()) await responseDone(rawRes);
           if (rawRes.headersSent) throw new RxsseResponseSentError(request);
           copyReplyHeaders(res, rawRes);
         },
@@ -101,7 +102,7 @@ export class RxsseInterceptor implements NestInterceptor {
       const answered = (): Promise<never> | undefined => {
         if (rawRes.headersSent) throw new RxsseResponseSentError(request);
         if (!replySent()) return undefined;
-        return responseEnded(rawRes).then(() => {
+        return responseDone(rawRes).then(() => {
           throw new RxsseResponseSentError(request);
         });
       };
@@ -207,20 +208,6 @@ function watchReplySend(res: Partial<FastifyLikeReply>): () => boolean {
     return send.apply(this, args);
   };
   return () => called;
-}
-
-/** Settles once the response is ended, or closed without an end. */
-function responseEnded(res: NodeResponse): Promise<void> {
-  if (res.writableEnded || res.destroyed) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('finish', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('finish', done);
-    res.on('close', done);
-  });
 }
 
 /** Headers Fastify holds on the reply (CORS, `@Header()`, an interceptor's) go out with the stream's own. */

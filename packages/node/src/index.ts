@@ -11,5 +11,5 @@ export {
   openEventStream,
   readLastEventId,
 } from './open-event-stream.js';
-export { type NodeRequest, type NodeResponse, watchResponseClose } from './response-close.js';
+export { type NodeRequest, type NodeResponse, responseDone, watchResponseClose } from './response-close.js';
 export { closeServerStreams, closeStreamsOnServerClose, trackHttp2Sessions } from './shutdown.js';

@@ -38,6 +38,23 @@ export function watchResponseClose(req: NodeRequest, res: NodeResponse, listener
 
 function stopNothing(): void {}
 
+/**
+ * Settles once `res` has ended, or closed without an end: an answer a framework holds back (its own
+ * async hooks) has gone out, so that no stream begins on it.
+ */
+export function responseDone(res: NodeResponse): Promise<void> {
+  if (res.writableEnded || closedAlready(res)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('finish', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('finish', done);
+    res.on('close', done);
+  });
+}
+
 /** Whether the response closed already: Node marks an HTTP/1 one destroyed, an HTTP/2 one's stream. */
 export function closedAlready(res: NodeResponse): boolean {
   return (res as ServerResponse).destroyed || (res as Http2ServerResponse).stream?.destroyed === true;
