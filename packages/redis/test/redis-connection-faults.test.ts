@@ -348,8 +348,7 @@ describe('redisEngine whose replay meets an entry too large to arrive in time', 
     // 3 MB at 1 MB/s: even alone, the entry takes 3 s, over the deadline of a read (1 s).
     const huge = await publisher.append('huge', { data: 'x'.repeat(3_000_000) });
     await publisher.append('huge', { data: 'after it' });
-    proxy.limitNew = 1_000_000;
-    for (const connection of proxy.connections) connection.limit(1_000_000);
+    proxy.limitAll(1_000_000);
     const channel = createChannel(store, 'huge');
     // A client that reconnects each time its stream fails, from the id it has.
     const outcomes: unknown[] = [];
@@ -393,8 +392,7 @@ describe('redisEngine whose replay meets an entry too large to arrive in time', 
     // Delivered live by a process on a faster link. 1.5 MB at 1 MB/s: over the deadline of a read (1 s).
     const huge = await publisher.append('had huge', { data: 'x'.repeat(1_500_000) });
     const after = await publisher.append('had huge', { data: 'after it' });
-    proxy.limitNew = 1_000_000;
-    for (const connection of proxy.connections) connection.limit(1_000_000);
+    proxy.limitAll(1_000_000);
     const channel = createChannel(store, 'had huge');
     // Its entry is checked to be there, not fetched.
     const replayed = await firstValueFrom(await channel.subscribe({ lastEventId: huge }));
@@ -409,8 +407,7 @@ describe('redisEngine whose replay meets an entry too large to arrive in time', 
     // 1.2 MB each at 1 MB/s: either alone is over the deadline of a read (1 s).
     const had = await publisher.append('two huge', { data: 'x'.repeat(1_200_000) });
     await publisher.append('two huge', { data: 'y'.repeat(1_200_000) });
-    proxy.limitNew = 1_000_000;
-    for (const connection of proxy.connections) connection.limit(1_000_000);
+    proxy.limitAll(1_000_000);
     const channel = createChannel(store, 'two huge');
     let replayed: unknown;
     for (let attempt = 0; attempt < 8 && replayed === undefined; attempt++) {
@@ -435,8 +432,7 @@ describe('redisEngine whose replay meets an entry too large to arrive in time', 
       await connected(store);
       // 1.5 MB at 1 MB/s: over the deadline of a call (1 s).
       await publisher.append('last huge', { data: 'x'.repeat(1_500_000) });
-      proxy.limitNew = 1_000_000;
-      for (const connection of proxy.connections) connection.limit(1_000_000);
+      proxy.limitAll(1_000_000);
       const seen: string[] = [];
       const stop = await store.listen('last huge', {
         event: (m) => seen.push(m.id),
@@ -461,8 +457,7 @@ describe('redisEngine whose replay meets an entry too large to arrive in time', 
       await connected(store);
       // 1.5 MB at 1 MB/s: over the deadline of a call (1 s).
       await publisher.append('dropped huge', { data: 'x'.repeat(1_500_000) });
-      proxy.limitNew = 1_000_000;
-      for (const connection of proxy.connections) connection.limit(1_000_000);
+      proxy.limitAll(1_000_000);
       const seen: string[] = [];
       const stop = await store.listen('dropped huge', {
         event: (m) => seen.push(m.id),
@@ -495,8 +490,7 @@ describe('redisEngine whose replay meets an entry too large to arrive in time', 
       });
       const publisher = redis.engine({ partitions });
       await connected(store);
-      proxy.limitNew = 1_000_000;
-      for (const connection of proxy.connections) connection.limit(1_000_000);
+      proxy.limitAll(1_000_000);
       const seen: string[] = [];
       const stop = await store.listen('first large', {
         event: (m) => seen.push(m.id),
@@ -523,8 +517,7 @@ describe('redisEngine whose replay meets an entry too large to arrive in time', 
     const resume = await publisher.append('pages', { data: big });
     const ids: string[] = [];
     for (let i = 0; i < 6; i++) ids.push(await publisher.append('pages', { data: big }));
-    proxy.limitNew = 1_000_000;
-    for (const connection of proxy.connections) connection.limit(1_000_000);
+    proxy.limitAll(1_000_000);
     const limit = { count: 1000, bytes: 300_000 };
     const first = await store.read('pages', resume, limit);
     const second = await store.read('pages', ids[0]!, limit);

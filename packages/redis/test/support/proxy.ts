@@ -107,6 +107,12 @@ export class RedisProxy {
     return proxy;
   }
 
+  /** Every connection, open and new, passes Redis's replies on at about `bytesPerSecond`. */
+  limitAll(bytesPerSecond: number): void {
+    this.limitNew = bytesPerSecond;
+    for (const connection of this.connections) connection.limit(bytesPerSecond);
+  }
+
   get url(): string {
     const address = this.server.address();
     if (address === null || typeof address === 'string') throw new Error('The proxy is not listening');
