@@ -1,3 +1,4 @@
 export type { ClusterOptions } from './connections.js';
 export { RedisEngineError, RedisTimeoutError, RedisTopicError } from './errors.js';
-export { type RedisEngineOptions, redisEngine } from './redis-engine.js';
+export type { RedisEngineOptions } from './options.js';
+export { redisEngine } from './redis-engine.js';

@@ -5,84 +5,18 @@ import {
   parseStreamId,
   type ReadLimit,
 } from '@rxsse/core/channel';
-import { ErrorReply, type RedisClientOptions } from 'redis';
+import { ErrorReply } from 'redis';
 import type { RedisClient } from './client.js';
-import { type ClusterOptions, openConnections } from './connections.js';
+import { openConnections } from './connections.js';
 import { TimedClient } from './deadline.js';
 import { RedisEngineError, RedisTimeoutError, RedisTopicError } from './errors.js';
 import { LargeEntries } from './large-entries.js';
 import { LiveReader } from './live-reader.js';
+import { checkEngineOptions, type RedisEngineOptions } from './options.js';
 import { appendToPartition, PartitionLayout } from './partition.js';
 import { decodeRouted, PartitionBus, type Routed } from './partition-bus.js';
 import { fromEntry, toFields } from './stream-fields.js';
 import { type Entry, readPage } from './stream-read.js';
-
-/** Options of {@link redisEngine}. */
-export interface RedisEngineOptions {
-  /** @defaultValue `'redis://127.0.0.1:6379'` */
-  url?: string;
-  /**
-   * A Redis Cluster instead of `url` (node-redis `createCluster`). Needs the many-topics mode, whose
-   * keys keep a publish in one slot: `partitions` defaults to 16 here. `clientOptions` apply to
-   * every node's connection.
-   */
-  cluster?: ClusterOptions;
-  /** More node-redis client options (TLS, credentials, `socket.reconnectStrategy`, ...). */
-  clientOptions?: Omit<RedisClientOptions, 'url'>;
-  /**
-   * Stream keys are `<keyPrefix>{<topic>}` (with `partitions`: `<keyPrefix>{<tag>}:<topic>`), one
-   * per topic: topics must be well-formed UTF-16 (else {@link RedisTopicError}), and so must the
-   * prefix. The braces are a Cluster hash tag.
-   * @defaultValue 'sse:'
-   */
-  keyPrefix?: string;
-  /**
-   * Many-topics mode: topics are hashed into this many partitions (at most 1024), and live delivery
-   * reads one stream per partition, so its cost follows the traffic, not the number of topics. Each
-   * topic keeps its own stream for replay. Keys differ from the default mode (see the README), so
-   * switching starts with empty history.
-   */
-  partitions?: number;
-  /**
-   * Entries kept per partition stream, in many-topics mode: how far a live reader may fall behind
-   * before its subscribers are told of a gap.
-   * @defaultValue 10_000
-   */
-  partitionMaxLength?: number;
-  /**
-   * Entries kept per topic (`XADD … MAXLEN ~ <n>`: Redis trims whole nodes, so a few more may stay).
-   * @defaultValue 10_000
-   */
-  maxLength?: number;
-  /** Also drop entries older than this many ms (`XTRIM … MINID ~`, by the app's clock). */
-  maxAgeMs?: number;
-  /**
-   * How long the live reader's `XREAD` blocks, in ms (at most 1000): the longest a newly
-   * subscribed topic or a recovered Redis waits before its events flow.
-   * @defaultValue 500
-   */
-  blockMs?: number;
-  /**
-   * Most entries per topic per live read (halved after a read that timed out, then back up).
-   * @defaultValue 500
-   */
-  readCount?: number;
-  /**
-   * Longest any command waits, in ms, whether Redis is unreachable, frozen or cut off: `publish`,
-   * replay and a topic's first subscribe reject with a {@link RedisEngineError} after at most this
-   * long, they never hang. A live read may block `blockMs` longer.
-   * @defaultValue 5000
-   */
-  commandTimeoutMs?: number;
-  /**
-   * Told about connection errors, failed live reads, and stream entries the engine did not write
-   * (skipped as a gap); the engine recovers from them on its own.
-   * What it throws (or, async, rejects with) goes to `console.error`: it cannot stop the engine or
-   * the process.
-   * @defaultValue `console.error`
-   */
-  onError?: (error: unknown) => void;
-}
 
 /**
  * A `ChannelEngine` on Redis Streams (Redis ≥ 6.2 or Valkey), through node-redis: one stream per
@@ -98,6 +32,9 @@ export interface RedisEngineOptions {
  * Two connections per engine (on a Cluster, one per node for commands and one per partition for live
  * reads): create one engine per process and share it between channels.
  *
+ * @throws {TypeError} naming the option, when one has the wrong type (`null` options, a `keyPrefix`
+ *   that is no string, ...).
+ * @throws {RangeError} naming the option and its value, when one is out of range.
  * @example
  * ```ts
  * const engine = redisEngine({ url: process.env.REDIS_URL });
@@ -105,13 +42,12 @@ export interface RedisEngineOptions {
  * ```
  */
 export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
+  checkEngineOptions(options);
   const prefix = options.keyPrefix ?? 'sse:';
-  if (!prefix.isWellFormed()) throw new RangeError('keyPrefix must be well-formed UTF-16');
-  const maxLength = positive(options.maxLength ?? 10_000, 'maxLength');
-  const maxAgeMs = options.maxAgeMs === undefined ? undefined : positive(options.maxAgeMs, 'maxAgeMs');
-  const blockMs = positive(options.blockMs ?? 500, 'blockMs');
-  if (blockMs > 1000) throw new RangeError('blockMs must be at most 1000');
-  const timeout = positive(options.commandTimeoutMs ?? 5000, 'commandTimeoutMs');
+  const maxLength = options.maxLength ?? 10_000;
+  const { maxAgeMs } = options;
+  const blockMs = options.blockMs ?? 500;
+  const timeout = options.commandTimeoutMs ?? 5000;
   let closed = false;
   const report = guarded(options.onError);
   // A closed engine reports nothing more: what failed after close() (a connection attempt node-redis
@@ -119,17 +55,10 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
   const onError = (error: unknown) => {
     if (!closed) report(error);
   };
-  const readCount = positive(options.readCount ?? 500, 'readCount');
-  if (options.cluster && options.url !== undefined)
-    throw new RangeError('Give either url or cluster, not both');
-  const refreshMs = options.cluster?.topologyRefreshMs;
-  // Node fires a timer of over 2^31-1 ms at once: the refresh would run in a loop.
-  if (refreshMs !== undefined && positive(refreshMs, 'cluster.topologyRefreshMs') > 2 ** 31 - 1)
-    throw new RangeError('cluster.topologyRefreshMs must be at most 2147483647');
+  const readCount = options.readCount ?? 500;
   const partitions = options.partitions ?? (options.cluster ? 16 : undefined);
-  const layout =
-    partitions === undefined ? undefined : new PartitionLayout(prefix, partitionCount(partitions));
-  const partitionMaxLength = positive(options.partitionMaxLength ?? 10_000, 'partitionMaxLength');
+  const layout = partitions === undefined ? undefined : new PartitionLayout(prefix, partitions);
+  const partitionMaxLength = options.partitionMaxLength ?? 10_000;
 
   const connections = openConnections({
     url: options.url ?? 'redis://127.0.0.1:6379',
@@ -301,17 +230,6 @@ function guarded(onError: ((error: unknown) => void) | undefined): (error: unkno
       failed(thrown);
     }
   };
-}
-
-function partitionCount(value: number): number {
-  if (!(Number.isInteger(value) && value >= 1 && value <= 1024))
-    throw new RangeError('partitions must be an integer from 1 to 1024');
-  return value;
-}
-
-function positive(value: number, name: string): number {
-  if (!(Number.isInteger(value) && value > 0)) throw new RangeError(`${name} must be a positive integer`);
-  return value;
 }
 
 /** Redis's refusal of an XADD id at or below the stream's last (also from within the append script). */

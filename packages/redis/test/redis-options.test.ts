@@ -5,7 +5,7 @@ import { until } from '@rxsse/core/testing';
 import { firstValueFrom } from 'rxjs';
 import { describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../../test/support/processes.js';
-import { RedisEngineError, redisEngine } from '../src/index.js';
+import { RedisEngineError, type RedisEngineOptions, redisEngine } from '../src/index.js';
 import { PartitionLayout } from '../src/partition.js';
 import { TopologyRefresh } from '../src/topology-refresh.js';
 import { killLiveConnection, useRedis } from './support/use-redis.js';
@@ -239,10 +239,12 @@ describe('redisEngine options', () => {
     const url = redis.server.url;
     for (const options of [{ blockMs: 1000 }, { partitions: 1 }, { partitions: 1024 }])
       expect(() => engine(options), JSON.stringify(options)).not.toThrow();
-    expect(() => redisEngine({ url, blockMs: 1001 })).toThrow(/^blockMs must be at most 1000$/);
+    expect(() => redisEngine({ url, blockMs: 1001 })).toThrow(
+      /^blockMs must be an integer from 1 to 1000, got 1001$/,
+    );
     for (const partitions of [0, 1025, 1.5])
       expect(() => redisEngine({ url, partitions }), String(partitions)).toThrow(
-        /^partitions must be an integer from 1 to 1024$/,
+        new RegExp(`^partitions must be an integer from 1 to 1024, got ${partitions}$`),
       );
     expect(() => redisEngine({ url, cluster: { rootNodes: [{ url }] } })).toThrow(
       /^Give either url or cluster, not both$/,
@@ -256,5 +258,149 @@ describe('redisEngine options', () => {
         onError: () => {},
       }),
     ).not.toThrow();
+  });
+});
+
+describe('redisEngine option checks', () => {
+  // Each fails before any connection is made: nothing listens where the valid ones point.
+  const url = 'redis://127.0.0.1:1';
+  const cluster = { rootNodes: [{ url }] };
+  it.each<[string, unknown, typeof TypeError | typeof RangeError, RegExp]>([
+    ['null', null, TypeError, /^options must be an object, got null$/],
+    ['a string', url, TypeError, /^options must be an object, got string redis:/],
+    ['url', { url: 6379 }, TypeError, /^url must be a string, got number 6379$/],
+    [
+      'url',
+      { url: 'localhost:6379' },
+      RangeError,
+      /^url must be a redis: or rediss: URL, got protocol localhost:$/,
+    ],
+    [
+      'url',
+      { url: 'no url' },
+      RangeError,
+      /^url must be a redis: or rediss: URL, got a string that is no URL$/,
+    ],
+    [
+      'cluster',
+      { cluster: [url] },
+      TypeError,
+      /^cluster must be an object \{ rootNodes \}, got an array of 1$/,
+    ],
+    [
+      'cluster.rootNodes',
+      { cluster: { rootNodes: url } },
+      TypeError,
+      /^cluster.rootNodes must be an array of \{ url \}, got string redis:/,
+    ],
+    [
+      'cluster.rootNodes',
+      { cluster: { rootNodes: [] } },
+      RangeError,
+      /^cluster.rootNodes must name at least one node, got none$/,
+    ],
+    [
+      'cluster.rootNodes[1]',
+      { cluster: { rootNodes: [{ url }, url] } },
+      TypeError,
+      /^cluster.rootNodes\[1\] must be an object \{ url \}, got string redis:/,
+    ],
+    [
+      'cluster.rootNodes[0].url',
+      { cluster: { rootNodes: [{ url: 7000 }] } },
+      TypeError,
+      /^cluster.rootNodes\[0\].url must be a string, got number 7000$/,
+    ],
+    [
+      'cluster.rootNodes[0].url',
+      { cluster: { rootNodes: [{ url: 'http://a' }] } },
+      RangeError,
+      /^cluster.rootNodes\[0\].url must be a redis: or rediss: URL, got protocol http:$/,
+    ],
+    [
+      'cluster.topologyRefreshMs',
+      { cluster: { ...cluster, topologyRefreshMs: '1000' } },
+      TypeError,
+      /^cluster.topologyRefreshMs must be a number of ms from 1 to 2147483647, got string 1000$/,
+    ],
+    [
+      'cluster.topologyRefreshMs',
+      { cluster: { ...cluster, topologyRefreshMs: 0 } },
+      RangeError,
+      /^cluster.topologyRefreshMs must be a number of ms from 1 to 2147483647, got 0$/,
+    ],
+    [
+      'cluster.topologyRefreshMs',
+      { cluster: { ...cluster, topologyRefreshMs: 2 ** 31 } },
+      RangeError,
+      /, got 2147483648$/,
+    ],
+    ['url with cluster', { url, cluster }, RangeError, /^Give either url or cluster, not both$/],
+    [
+      'clientOptions',
+      { clientOptions: 'tls' },
+      TypeError,
+      /^clientOptions must be an object of node-redis options, got string tls$/,
+    ],
+    ['keyPrefix', { keyPrefix: 5 }, TypeError, /^keyPrefix must be a string, got number 5$/],
+    [
+      'keyPrefix',
+      { keyPrefix: 'a\uD800' },
+      RangeError,
+      /^keyPrefix must be well-formed UTF-16, got "a\\ud800"$/,
+    ],
+    [
+      'partitions',
+      { partitions: '16' },
+      TypeError,
+      /^partitions must be an integer from 1 to 1024, got string 16$/,
+    ],
+    [
+      'partitions',
+      { partitions: 1025 },
+      RangeError,
+      /^partitions must be an integer from 1 to 1024, got 1025$/,
+    ],
+    ['partitions', { partitions: 1.5 }, RangeError, /, got 1.5$/],
+    [
+      'partitionMaxLength',
+      { partitionMaxLength: 0 },
+      RangeError,
+      /^partitionMaxLength must be a positive integer, got 0$/,
+    ],
+    ['maxLength', { maxLength: -1 }, RangeError, /^maxLength must be a positive integer, got -1$/],
+    ['maxLength', { maxLength: '100' }, TypeError, /^maxLength must be a positive integer, got string 100$/],
+    ['maxAgeMs', { maxAgeMs: Number.NaN }, RangeError, /^maxAgeMs must be a positive integer, got NaN$/],
+    ['blockMs', { blockMs: 1001 }, RangeError, /^blockMs must be an integer from 1 to 1000, got 1001$/],
+    ['blockMs', { blockMs: 0 }, RangeError, /^blockMs must be an integer from 1 to 1000, got 0$/],
+    [
+      'readCount',
+      { readCount: Number.POSITIVE_INFINITY },
+      RangeError,
+      /^readCount must be a positive integer, got Infinity$/,
+    ],
+    [
+      'commandTimeoutMs',
+      { commandTimeoutMs: null },
+      TypeError,
+      /^commandTimeoutMs must be an integer from 1 to 2147482647, got null$/,
+    ],
+    // A live read's timer, blockMs longer, would fire at once: every read would time out.
+    [
+      'commandTimeoutMs',
+      { commandTimeoutMs: 2 ** 31 - 1000 },
+      RangeError,
+      /^commandTimeoutMs must be an integer from 1 to 2147482647, got 2147482648$/,
+    ],
+    ['onError', { onError: 'log' }, TypeError, /^onError must be a function, got string log$/],
+  ])('refuses %s: %o', (_name, options, type, message) => {
+    let thrown: unknown;
+    try {
+      redisEngine(options as RedisEngineOptions);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(type);
+    expect((thrown as Error).message).toMatch(message);
   });
 });

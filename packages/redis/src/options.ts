@@ -1,0 +1,155 @@
+import { describeValue } from '@rxsse/core';
+import type { RedisClientOptions } from 'redis';
+import type { ClusterOptions } from './connections.js';
+
+/** Options of `redisEngine`. */
+export interface RedisEngineOptions {
+  /** @defaultValue `'redis://127.0.0.1:6379'` */
+  url?: string;
+  /**
+   * A Redis Cluster instead of `url` (node-redis `createCluster`). Needs the many-topics mode, whose
+   * keys keep a publish in one slot: `partitions` defaults to 16 here. `clientOptions` apply to
+   * every node's connection.
+   */
+  cluster?: ClusterOptions;
+  /** More node-redis client options (TLS, credentials, `socket.reconnectStrategy`, ...). */
+  clientOptions?: Omit<RedisClientOptions, 'url'>;
+  /**
+   * Stream keys are `<keyPrefix>{<topic>}` (with `partitions`: `<keyPrefix>{<tag>}:<topic>`), one
+   * per topic: topics must be well-formed UTF-16 (else {@link RedisTopicError}), and so must the
+   * prefix. The braces are a Cluster hash tag.
+   * @defaultValue 'sse:'
+   */
+  keyPrefix?: string;
+  /**
+   * Many-topics mode: topics are hashed into this many partitions (at most 1024), and live delivery
+   * reads one stream per partition, so its cost follows the traffic, not the number of topics. Each
+   * topic keeps its own stream for replay. Keys differ from the default mode (see the README), so
+   * switching starts with empty history.
+   */
+  partitions?: number;
+  /**
+   * Entries kept per partition stream, in many-topics mode: how far a live reader may fall behind
+   * before its subscribers are told of a gap.
+   * @defaultValue 10_000
+   */
+  partitionMaxLength?: number;
+  /**
+   * Entries kept per topic (`XADD … MAXLEN ~ <n>`: Redis trims whole nodes, so a few more may stay).
+   * @defaultValue 10_000
+   */
+  maxLength?: number;
+  /** Also drop entries older than this many ms (`XTRIM … MINID ~`, by the app's clock). */
+  maxAgeMs?: number;
+  /**
+   * How long the live reader's `XREAD` blocks, in ms (at most 1000): the longest a newly
+   * subscribed topic or a recovered Redis waits before its events flow.
+   * @defaultValue 500
+   */
+  blockMs?: number;
+  /**
+   * Most entries per topic per live read (halved after a read that timed out, then back up).
+   * @defaultValue 500
+   */
+  readCount?: number;
+  /**
+   * Longest any command waits, in ms, whether Redis is unreachable, frozen or cut off: `publish`,
+   * replay and a topic's first subscribe reject with a {@link RedisEngineError} after at most this
+   * long, they never hang. A live read may block `blockMs` longer.
+   * @defaultValue 5000
+   */
+  commandTimeoutMs?: number;
+  /**
+   * Told about connection errors, failed live reads, and stream entries the engine did not write
+   * (skipped as a gap); the engine recovers from them on its own.
+   * What it throws (or, async, rejects with) goes to `console.error`: it cannot stop the engine or
+   * the process.
+   * @defaultValue `console.error`
+   */
+  onError?: (error: unknown) => void;
+}
+
+/** The longest delay a JavaScript timer honours: a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Checks `redisEngine`'s options before any connection is made, so a wrong one fails there, naming
+ * it and what it got, instead of as a property read of `null`, a method missing on a number, or a
+ * connection that can never succeed.
+ * @throws {TypeError} naming the option, when one has the wrong type.
+ * @throws {RangeError} naming the option, when a value is out of range.
+ */
+export function checkEngineOptions(options: RedisEngineOptions): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw new TypeError(`options must be an object, got ${describeValue(options)}`);
+  const { url, cluster, clientOptions, keyPrefix, onError } = options;
+  if (url !== undefined) checkUrl('url', url);
+  if (cluster !== undefined) checkCluster(cluster);
+  if (cluster && url !== undefined) throw new RangeError('Give either url or cluster, not both');
+  if (
+    clientOptions !== undefined &&
+    (typeof clientOptions !== 'object' || clientOptions === null || Array.isArray(clientOptions))
+  )
+    throw new TypeError(
+      `clientOptions must be an object of node-redis options, got ${describeValue(clientOptions)}`,
+    );
+  if (keyPrefix !== undefined && typeof keyPrefix !== 'string')
+    throw new TypeError(`keyPrefix must be a string, got ${describeValue(keyPrefix)}`);
+  if (keyPrefix !== undefined && !keyPrefix.isWellFormed())
+    throw new RangeError(`keyPrefix must be well-formed UTF-16, got ${JSON.stringify(keyPrefix)}`);
+  integer('partitions', options.partitions, 1024, 'an integer from 1 to 1024');
+  integer('partitionMaxLength', options.partitionMaxLength);
+  integer('maxLength', options.maxLength);
+  integer('maxAgeMs', options.maxAgeMs);
+  integer('blockMs', options.blockMs, 1000, 'an integer from 1 to 1000');
+  integer('readCount', options.readCount);
+  // A live read waits up to blockMs (at most 1000 ms) longer, on one timer.
+  const maxTimeout = MAX_TIMER_MS - 1000;
+  integer('commandTimeoutMs', options.commandTimeoutMs, maxTimeout, `an integer from 1 to ${maxTimeout}`);
+  if (onError !== undefined && typeof onError !== 'function')
+    throw new TypeError(`onError must be a function, got ${describeValue(onError)}`);
+}
+
+function checkCluster(cluster: ClusterOptions): void {
+  if (typeof cluster !== 'object' || cluster === null || Array.isArray(cluster))
+    throw new TypeError(`cluster must be an object { rootNodes }, got ${describeValue(cluster)}`);
+  const { rootNodes, topologyRefreshMs } = cluster;
+  if (!Array.isArray(rootNodes))
+    throw new TypeError(`cluster.rootNodes must be an array of { url }, got ${describeValue(rootNodes)}`);
+  // node-redis takes none, and would then never connect.
+  if (rootNodes.length === 0) throw new RangeError('cluster.rootNodes must name at least one node, got none');
+  rootNodes.forEach((node, i) => {
+    const name = `cluster.rootNodes[${i}]`;
+    if (typeof node !== 'object' || node === null)
+      throw new TypeError(`${name} must be an object { url }, got ${describeValue(node)}`);
+    checkUrl(`${name}.url`, node.url);
+  });
+  // Node fires a longer timer at once: the refresh would run in a loop.
+  integer(
+    'cluster.topologyRefreshMs',
+    topologyRefreshMs,
+    MAX_TIMER_MS,
+    `a number of ms from 1 to ${MAX_TIMER_MS}`,
+  );
+}
+
+/**
+ * What node-redis takes: a string is parsed only when its client is made. The message names the
+ * protocol alone, as a URL may hold a password.
+ */
+function checkUrl(name: string, url: unknown): void {
+  if (typeof url !== 'string') throw new TypeError(`${name} must be a string, got ${describeValue(url)}`);
+  const protocol = URL.canParse(url) ? new URL(url).protocol : undefined;
+  if (protocol !== 'redis:' && protocol !== 'rediss:')
+    throw new RangeError(
+      `${name} must be a redis: or rediss: URL, got ${protocol ? `protocol ${protocol}` : 'a string that is no URL'}`,
+    );
+}
+
+/** Checks an optional integer from 1 to `max`: a `TypeError` unless a number, else a `RangeError`. */
+function integer(name: string, value: unknown, max = Number.MAX_SAFE_INTEGER, what = 'a positive integer') {
+  if (value === undefined) return;
+  if (typeof value !== 'number') throw new TypeError(`${name} must be ${what}, got ${describeValue(value)}`);
+  if (!(Number.isInteger(value) && value >= 1 && value <= max))
+    throw new RangeError(`${name} must be ${what}, got ${value}`);
+}
