@@ -137,11 +137,13 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
   const metrics: PrometheusMetrics = {
     opened: () => connections.inc(),
     wrote(count, size) {
+      amount(count, 'wrote() takes an event count');
+      amount(size, 'wrote() takes a byte count');
       if (count > 0) events.inc(count);
       bytes.inc(size);
     },
     heartbeat: () => heartbeats.inc(),
-    dropped: (count) => dropped.inc(count),
+    dropped: (count) => dropped.inc(amount(count, 'dropped() takes a count')),
     refused: () => refused.inc(),
     closed: (reason: CloseReason) => closes.inc({ reason }),
     replay: (outcome) => replays.inc({ outcome }),
@@ -205,6 +207,17 @@ function checkOptions(options: PrometheusMetricsOptions): void {
       `group must be a StreamGroup (or a size and queuedBytes to read), got ${describeValue(group)}`,
     );
   }
+}
+
+/**
+ * Checks a count a transport reports before it reaches a counter: prom-client refuses a negative
+ * one with a message that names no metric, and adds a NaN, which leaves the counter at NaN for good.
+ * @throws {TypeError} for a value that is no number, {RangeError} for one below 0 or not finite.
+ */
+function amount(value: number, what: string): number {
+  if (typeof value !== 'number') throw new TypeError(`${what} of 0 or more, got ${describeValue(value)}`);
+  if (!(Number.isFinite(value) && value >= 0)) throw new RangeError(`${what} of 0 or more, got ${value}`);
+  return value;
 }
 
 function isRegistry(value: unknown): boolean {

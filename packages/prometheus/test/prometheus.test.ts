@@ -178,6 +178,58 @@ describe('prometheusMetrics given what it cannot use', () => {
   });
 });
 
+describe('prometheusMetrics hooks given values no stream reports', () => {
+  // What a transport of another package could pass: a close reason or outcome from user input would
+  // add a series per value, and a NaN would leave its counter at NaN for good.
+  it.each<[string, (m: ReturnType<typeof prometheusMetrics>) => void, RegExp]>([
+    ['a negative byte count', (m) => m.wrote(1, -5), /^wrote\(\) takes a byte count of 0 or more, got -5$/],
+    [
+      'a byte count of NaN',
+      (m) => m.wrote(1, Number.NaN),
+      /^wrote\(\) takes a byte count of 0 or more, got NaN$/,
+    ],
+    [
+      'an event count of NaN',
+      (m) => m.wrote(Number.NaN, 10),
+      /^wrote\(\) takes an event count of 0 or more, got NaN$/,
+    ],
+    [
+      'a negative event count',
+      (m) => m.wrote(-1, 10),
+      /^wrote\(\) takes an event count of 0 or more, got -1$/,
+    ],
+    [
+      'a byte count as a string',
+      (m) => m.wrote(1, '10' as never),
+      /^wrote\(\) takes a byte count of 0 or more, got string 10$/,
+    ],
+    [
+      'a dropped count of NaN',
+      (m) => m.dropped(Number.NaN),
+      /^dropped\(\) takes a count of 0 or more, got NaN$/,
+    ],
+    ['a negative dropped count', (m) => m.dropped(-1), /^dropped\(\) takes a count of 0 or more, got -1$/],
+  ])('refuses %s, naming it, and counts nothing', async (_name, call, message) => {
+    const registry = new Registry();
+    const metrics = prometheusMetrics({ registry, group: new StreamGroup() });
+    const before = await registry.metrics();
+    expect(() => call(metrics)).toThrow(message);
+    expect(await registry.metrics()).toBe(before);
+  });
+
+  it('counts 0 events and bytes, and 0 dropped, as nothing', async () => {
+    const registry = new Registry();
+    const metrics = prometheusMetrics({ registry, group: new StreamGroup() });
+    metrics.wrote(0, 0);
+    metrics.dropped(0);
+    metrics.wrote(2, 7);
+    const text = await registry.metrics();
+    expect(text).toContain('rxsse_events_written_total 2\n');
+    expect(text).toContain('rxsse_bytes_written_total 7\n');
+    expect(text).toContain('rxsse_dropped_events_total 0\n');
+  });
+});
+
 describe('prometheusMetrics called again on one registry', () => {
   it('returns the same hooks for the same prefix and group (a hot reload, an app built per test)', async () => {
     const registry = new Registry();
