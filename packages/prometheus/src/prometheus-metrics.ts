@@ -50,6 +50,8 @@ export interface PrometheusMetrics extends StreamMetrics {
  * | `rxsse_replays_total` | counter | `outcome`: hit, miss, truncated |
  *
  * Every reason and outcome is exposed from the start, at 0, and again after `registry.resetMetrics()`.
+ * The hooks take only what a stream reports: another reason or outcome (no series of a value from
+ * outside), or a count below 0, NaN or no number, throws naming it, and counts nothing.
  *
  * @example
  * ```ts
@@ -145,8 +147,8 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
     heartbeat: () => heartbeats.inc(),
     dropped: (count) => dropped.inc(amount(count, 'dropped() takes a count')),
     refused: () => refused.inc(),
-    closed: (reason: CloseReason) => closes.inc({ reason }),
-    replay: (outcome) => replays.inc({ outcome }),
+    closed: (reason: CloseReason) => closes.inc({ reason: known(reason, CLOSE_REASONS, CLOSED_TAKES) }),
+    replay: (outcome) => replays.inc({ outcome: known(outcome, REPLAY_OUTCOMES, REPLAY_TAKES) }),
   };
   const byPrefix = registrations.get(registry) ?? new Map();
   registrations.set(registry, byPrefix.set(prefix, { group, metrics, connections, all }));
@@ -207,6 +209,19 @@ function checkOptions(options: PrometheusMetricsOptions): void {
       `group must be a StreamGroup (or a size and queuedBytes to read), got ${describeValue(group)}`,
     );
   }
+}
+
+const CLOSED_TAKES = `closed() takes a CloseReason (${CLOSE_REASONS.join(', ')})`;
+const REPLAY_TAKES = "replay() takes 'hit', 'miss' or 'truncated'";
+
+/**
+ * Checks a label value before it makes a series: one a transport took from a request (a path, a
+ * client's message) would add a series per value, without bound, to every scrape.
+ * @throws {TypeError} naming it, unless it is one of `values`.
+ */
+function known<T extends string>(value: T, values: readonly string[], what: string): T {
+  if (!values.includes(value)) throw new TypeError(`${what}, got ${describeValue(value)}`);
+  return value;
 }
 
 /**

@@ -209,6 +209,16 @@ describe('prometheusMetrics hooks given values no stream reports', () => {
       /^dropped\(\) takes a count of 0 or more, got NaN$/,
     ],
     ['a negative dropped count', (m) => m.dropped(-1), /^dropped\(\) takes a count of 0 or more, got -1$/],
+    [
+      'an unknown close reason',
+      (m) => m.closed('/chat/1234' as never, {} as StreamStats),
+      /^closed\(\) takes a CloseReason \(client, complete, error, overflow, stall, lifetime, shutdown\), got string \/chat\/1234$/,
+    ],
+    [
+      'an unknown replay outcome',
+      (m) => m.replay('x' as never),
+      /^replay\(\) takes 'hit', 'miss' or 'truncated', got string x$/,
+    ],
   ])('refuses %s, naming it, and counts nothing', async (_name, call, message) => {
     const registry = new Registry();
     const metrics = prometheusMetrics({ registry, group: new StreamGroup() });
