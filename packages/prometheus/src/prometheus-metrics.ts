@@ -235,6 +235,8 @@ function amount(value: number, what: string): number {
   return value;
 }
 
+/** Whether `value` has the methods used here, so a look-alike fails here rather than at its first lookup. */
 function isRegistry(value: unknown): boolean {
-  return typeof (value as Partial<Registry> | null)?.registerMetric === 'function';
+  const registry = value as Partial<Registry> | null;
+  return typeof registry?.registerMetric === 'function' && typeof registry.getSingleMetric === 'function';
 }

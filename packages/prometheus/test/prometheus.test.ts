@@ -167,6 +167,10 @@ describe('prometheusMetrics given what it cannot use', () => {
     expect(() => prometheusMetrics({ registry: {} as never })).toThrow(
       /^registry must be a prom-client Registry, got an object \(Object\)$/,
     );
+    // One method alone, say a wrapper's: every call would fail on the next one it lacks.
+    expect(() => prometheusMetrics({ registry: { registerMetric() {} } as never })).toThrow(
+      /^registry must be a prom-client Registry, got an object \(Object\)$/,
+    );
     expect(() => prometheusMetrics({ registry, group: new Set() as never })).toThrow(
       /^group must be a StreamGroup \(or a size and queuedBytes to read\), got an object \(Set\)$/,
     );
