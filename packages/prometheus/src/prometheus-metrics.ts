@@ -198,7 +198,7 @@ function checkOptions(options: PrometheusMetricsOptions): void {
     throw new TypeError(`registry must be a prom-client Registry, got ${describeValue(registry)}`);
   }
   if (prefix !== undefined && typeof prefix !== 'string') {
-    throw new TypeError(`prefix must be a string, got ${typeof prefix}`);
+    throw new TypeError(`prefix must be a string, got ${describeValue(prefix)}`);
   }
   if (prefix !== undefined && !/^[a-zA-Z_:][a-zA-Z0-9_:]*$|^$/.test(prefix)) {
     throw new TypeError(`prefix must start a valid metric name ([a-zA-Z_:][a-zA-Z0-9_:]*), got '${prefix}'`);

@@ -175,7 +175,10 @@ describe('prometheusMetrics given what it cannot use', () => {
       /^group must be a StreamGroup \(or a size and queuedBytes to read\), got an object \(Set\)$/,
     );
     expect(() => prometheusMetrics({ registry, prefix: 5 as never })).toThrow(
-      /^prefix must be a string, got number$/,
+      /^prefix must be a string, got number 5$/,
+    );
+    expect(() => prometheusMetrics({ registry, prefix: null as never })).toThrow(
+      /^prefix must be a string, got null$/,
     );
     expect(await registry.getMetricsAsJSON()).toEqual([]);
     expect(await defaultRegistry.getMetricsAsJSON()).toHaveLength(before);
