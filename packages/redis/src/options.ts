@@ -93,6 +93,10 @@ export function checkEngineOptions(options: RedisEngineOptions): void {
     throw new TypeError(
       `clientOptions must be an object of node-redis options, got ${describeValue(clientOptions)}`,
     );
+  // Replaced by `url` or its default: the engine would connect to another Redis. Not echoed, as it
+  // may hold a password.
+  if ((clientOptions as { url?: unknown } | undefined)?.url !== undefined)
+    throw new TypeError('clientOptions must not hold a url (got one): give it as the url option');
   if (keyPrefix !== undefined && typeof keyPrefix !== 'string')
     throw new TypeError(`keyPrefix must be a string, got ${describeValue(keyPrefix)}`);
   if (keyPrefix !== undefined && !keyPrefix.isWellFormed())

@@ -342,6 +342,13 @@ describe('redisEngine option checks', () => {
       TypeError,
       /^clientOptions must be an object of node-redis options, got string tls$/,
     ],
+    // Its url would be replaced by the default one: the engine would connect to another Redis.
+    [
+      'clientOptions.url',
+      { clientOptions: { url: 'redis://user:secret@db:6379' } },
+      TypeError,
+      /^clientOptions must not hold a url \(got one\): give it as the url option$/,
+    ],
     ['keyPrefix', { keyPrefix: 5 }, TypeError, /^keyPrefix must be a string, got number 5$/],
     [
       'keyPrefix',
