@@ -1,8 +1,42 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { describe, expect, it } from 'vitest';
 import { memoryEngine } from '../src/channel/index.js';
 import { describeEngineContract } from '../src/testing/index.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 describeEngineContract({
   name: 'memoryEngine',
   create: ({ retain }) => memoryEngine({ maxEvents: retain }),
   overflow: 30,
+});
+
+describe('memoryEngine and topics named by clients', () => {
+  it('keeps nothing of a topic that was only read or listened to, once its listeners left', async () => {
+    const engine = memoryEngine();
+    const first = await engine.append('room', { data: 'first' });
+    await engine.append('room', { data: 'kept' });
+    // A client may name any topic (`/rooms/:id`): each one it reads and leaves must cost nothing.
+    const visit = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const name = `room ${i} ${'x'.repeat(64)}`;
+        await engine.read(name, '0-0', { count: 10, bytes: 1000 });
+        const stop = await engine.listen(name, { event: () => {}, gap: () => {} });
+        stop();
+      }
+    };
+    await visit(1000);
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    await visit(20_000);
+    gc();
+    // 20,000 topics kept would be several MB (a ring each); none kept is noise.
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(1_000_000);
+    // The topic with events keeps them.
+    const page = await engine.read('room', first, { count: 10, bytes: 1000 });
+    expect(page.events.map((e) => e.data)).toEqual(['kept']);
+    await engine.close();
+  });
 });

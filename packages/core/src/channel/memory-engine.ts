@@ -32,7 +32,8 @@ interface Topic {
  * Streams', and an event keeps its `data`, `id`, `type` and `retry` alone, as there, so moving to
  * `@rxsse/redis` changes no id format a client sees, and no field a filter reads. History is lost
  * when the process exits; clients that come back then get the truncation signal. A topic's ring
- * lives as long as the engine: use a bounded set of topics (rooms), not one per request.
+ * lives as long as the engine once it has an event: publish to a bounded set of topics (rooms), not
+ * one per request. A topic only read or listened to is forgotten once its last listener leaves.
  *
  * @throws {TypeError} naming it, for options that are no object or a `now` that is no function.
  * @throws {RangeError} for a `maxEvents` or `maxBytes` that is no positive integer.
@@ -59,10 +60,15 @@ export function memoryEngine(options: MemoryEngineOptions = {}): ChannelEngine {
   const now = options.now ?? Date.now;
   const topics = new Map<string, Topic>();
   let closed = false;
+  const newTopic = (): Topic => ({
+    ring: new HistoryRing(limits, now),
+    listeners: new Set(),
+    delivering: undefined,
+  });
   const topicOf = (name: string): Topic => {
     let topic = topics.get(name);
     if (!topic) {
-      topic = { ring: new HistoryRing(limits, now), listeners: new Set(), delivering: undefined };
+      topic = newTopic();
       topics.set(name, topic);
     }
     return topic;
@@ -78,15 +84,19 @@ export function memoryEngine(options: MemoryEngineOptions = {}): ChannelEngine {
       return stored.id;
     },
     async read(name: string, afterId: string, limit: ReadLimit): Promise<HistoryPage> {
-      return topicOf(name).ring.read(afterId, limit);
+      // A topic no one published to is read as an empty one, and not kept: clients may name any.
+      return (topics.get(name) ?? newTopic()).ring.read(afterId, limit);
     },
     async listen(name: string, listener: LiveListener): Promise<() => void> {
       // A listener added now would be held, and served, by an engine the app has shut down.
       if (closed) throw new Error('The memory engine is closed');
-      const { listeners } = topicOf(name);
-      listeners.add(listener);
+      const topic = topicOf(name);
+      topic.listeners.add(listener);
       return () => {
-        listeners.delete(listener);
+        topic.listeners.delete(listener);
+        // A topic with no events and no listeners is forgotten: one a client named and left costs nothing.
+        if (topic.listeners.size === 0 && topic.ring.size === 0 && topics.get(name) === topic)
+          topics.delete(name);
       };
     },
     async close(): Promise<void> {
