@@ -2,6 +2,7 @@ import { OutgoingMessage, type ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
 import type { Sink } from '@rxsse/core';
 import { HeldChunks } from './held-chunks.js';
+import { destroyOnReset } from './http2-reset.js';
 import { closeWhenAnswered } from './http2-upload.js';
 import {
   closedAlready,
@@ -48,6 +49,10 @@ export class NodeSink implements Sink {
     // were fully read do not end the stream. It also fires after a normal end, when it is harmless.
     // 'close' is emitted once: `on` spares the wrapper `once` would allocate.
     res.on('close', this.#closed);
+    if (this.http2) {
+      const stream = (res as Http2ServerResponse).stream;
+      if (stream) destroyOnReset(stream);
+    }
     // A response that closed before the sink existed (the client left while the framework's own
     // async steps ran: an auth middleware, Nest's guards and pipes) emits no 'close' any more.
     if (closedAlready(res)) this.#isClosed = true;
