@@ -90,6 +90,23 @@ describe('stallTimeout', () => {
     sink.disconnect();
   });
 
+  it('keeps a client that takes some of what waits in every stallTimeout, and closes it once it took nothing for one', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink, reasons } = open({ stallTimeout: 300 }, subject);
+    sink.full = true;
+    subject.next({ data: 'fills the transport' });
+    await vi.advanceTimersByTimeAsync(0);
+    // A slow link: the client takes a little at a time, never enough to drain the transport.
+    for (let window = 0; window < 5; window++) {
+      await vi.advanceTimersByTimeAsync(250);
+      sink.read(1);
+    }
+    expect(reasons).toEqual([]);
+    // The last progress counts for one stallTimeout from the check that saw it, no longer.
+    await vi.advanceTimersByTimeAsync(600);
+    expect(reasons).toEqual(['stall']);
+  });
+
   it('is armed once, however many writes find the transport full before it drains', async () => {
     // A heartbeat fills the transport while an AsyncIterable's next() is pending; the event that
     // comes next finds it full too. One drain must forget the stall.

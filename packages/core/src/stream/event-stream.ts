@@ -540,7 +540,15 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     if (this.#reason !== undefined) return;
     const { stallTimeout } = this.options;
     if (stallTimeout !== false && this.#stallTimer === undefined) {
-      this.#stallTimer = unrefTimer(setTimeout(() => this.#finish('stall'), stallTimeout));
+      // A client on a slow link takes some, not enough to drain: it stalls once it takes nothing.
+      watchProgress(
+        stallTimeout,
+        () => this.#pending(),
+        () => this.#finish('stall'),
+        (timer) => {
+          this.#stallTimer = timer;
+        },
+      );
     }
     // Most streams never fill their transport: the drain listener is registered the first time.
     // After the stall timer: a sink that drained already may call it at once, which disarms it.
@@ -654,15 +662,15 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     const { sink } = this;
     const { stallTimeout } = this.options;
     if (stallTimeout === false || sink.signal.aborted) return;
-    let left = this.#pending();
-    const check = () => {
-      const now = this.#pending();
-      if (now < left) {
-        left = now;
-        timer = unrefTimer(setTimeout(check, stallTimeout));
-      } else this.#destroySink();
-    };
-    let timer = unrefTimer(setTimeout(check, stallTimeout));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    watchProgress(
+      stallTimeout,
+      () => this.#pending(),
+      () => this.#destroySink(),
+      (next) => {
+        timer = next;
+      },
+    );
     sink.signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
   }
 
@@ -784,6 +792,28 @@ function reportUnhandled(report: ErrorReporter, error: unknown): void {
 /** A value that is not a message object, nor `null` or `undefined`: `{ data: value }` under `bareValues: 'data'`. */
 function isBareValue(value: unknown): boolean {
   return typeof value !== 'object' && typeof value !== 'function' && value !== undefined;
+}
+
+/**
+ * Calls `stalled` once `pending()` did not fall for a whole `timeout`, checked at the end of each:
+ * progress seen at a check counts for one more `timeout`. A sink without `pending()` (NaN) stalls at
+ * the first check. `hold` is given each timer, for the caller to clear.
+ */
+function watchProgress(
+  timeout: number,
+  pending: () => number,
+  stalled: () => void,
+  hold: (timer: ReturnType<typeof setTimeout>) => void,
+): void {
+  let left = pending();
+  const check = () => {
+    const now = pending();
+    if (now < left) {
+      left = now;
+      hold(unrefTimer(setTimeout(check, timeout)));
+    } else stalled();
+  };
+  hold(unrefTimer(setTimeout(check, timeout)));
 }
 
 function unrefTimer<T>(timer: T): T {
