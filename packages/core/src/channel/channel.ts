@@ -28,7 +28,9 @@ export interface ChannelOptions {
    * so keep `bytes` well under the route's `maxQueueBytes` (events take a few dozen bytes more on
    * the wire than they count here, where each line of string data is counted as it is sent; more
    * if the routes' `serialize` writes several lines or more than JSON: data that is not a string
-   * is counted as its JSON, see `ReplayLimit.bytes` for why).
+   * is counted as its JSON, see `ReplayLimit.bytes` for why). While its history is read, a resuming
+   * subscription holds up to `max(1000, events)` live events, each up to `maxMessageBytes`: a large
+   * `events` raises what each resuming client may hold.
    * @defaultValue `{ events: 1000, bytes: 524_288 }`
    */
   maxReplay?: Partial<ReplayLimit>;
