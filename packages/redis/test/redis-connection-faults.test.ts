@@ -33,6 +33,32 @@ function recorder() {
   return { listener, events, ids: () => events.map((e) => e.id) };
 }
 
+/**
+ * A store whose connections carry 1 MB/s and whose calls time out after 1 s, a publisher beside it
+ * that first appends `last` to `topic` if given, and what a listener on `topic` hears: ids, and
+ * gaps as `<gap kind>`.
+ */
+async function throttledTopic(topic: string, partitions: number | undefined, last?: string) {
+  proxy = await RedisProxy.start(redis.server.port);
+  const errors: unknown[] = [];
+  const store = redis.engine({
+    url: proxy.url,
+    partitions,
+    commandTimeoutMs: 1000,
+    onError: (error) => errors.push(error),
+  });
+  const publisher = redis.engine({ partitions });
+  await connected(store);
+  if (last !== undefined) await publisher.append(topic, { data: last });
+  proxy.limitAll(1_000_000);
+  const seen: string[] = [];
+  const stop = await store.listen(topic, {
+    event: (m) => seen.push(m.id),
+    gap: (kind) => seen.push(`<gap ${kind}>`),
+  });
+  return { publisher, seen, stop, errors };
+}
+
 describe('redisEngine with its connections cut off', () => {
   it('replaces a live connection cut off mid-read and resumes from its cursor', async () => {
     proxy = await RedisProxy.start(redis.server.port);
@@ -426,18 +452,8 @@ describe('redisEngine whose replay meets an entry too large to arrive in time', 
   ])(
     'starts a topic whose last entry is too large to arrive in time, and delivers what follows (%s)',
     async (_mode, partitions) => {
-      proxy = await RedisProxy.start(redis.server.port);
-      const store = redis.engine({ url: proxy.url, partitions, commandTimeoutMs: 1000, onError: () => {} });
-      const publisher = redis.engine({ partitions });
-      await connected(store);
       // 1.5 MB at 1 MB/s: over the deadline of a call (1 s).
-      await publisher.append('last huge', { data: 'x'.repeat(1_500_000) });
-      proxy.limitAll(1_000_000);
-      const seen: string[] = [];
-      const stop = await store.listen('last huge', {
-        event: (m) => seen.push(m.id),
-        gap: (kind) => seen.push(`<gap ${kind}>`),
-      });
+      const { publisher, seen, stop } = await throttledTopic('last huge', partitions, 'x'.repeat(1_500_000));
       const after = await publisher.append('last huge', { data: 'after it' });
       await until(() => seen.length > 0, 'the event after it');
       stop();
@@ -451,18 +467,12 @@ describe('redisEngine whose replay meets an entry too large to arrive in time', 
   ])(
     'goes on delivering after its live connection dropped while its last entry is one too large to arrive in time (%s)',
     async (_mode, partitions) => {
-      proxy = await RedisProxy.start(redis.server.port);
-      const store = redis.engine({ url: proxy.url, partitions, commandTimeoutMs: 1000, onError: () => {} });
-      const publisher = redis.engine({ partitions });
-      await connected(store);
       // 1.5 MB at 1 MB/s: over the deadline of a call (1 s).
-      await publisher.append('dropped huge', { data: 'x'.repeat(1_500_000) });
-      proxy.limitAll(1_000_000);
-      const seen: string[] = [];
-      const stop = await store.listen('dropped huge', {
-        event: (m) => seen.push(m.id),
-        gap: (kind) => seen.push(`<gap ${kind}>`),
-      });
+      const { publisher, seen, stop } = await throttledTopic(
+        'dropped huge',
+        partitions,
+        'x'.repeat(1_500_000),
+      );
       await until(() => proxy!.connections.length === 2, 'the live connection');
       // The read after a dropped connection checks its cursor, the large entry, is still there.
       proxy.connections[1]!.destroy();
@@ -480,22 +490,7 @@ describe('redisEngine whose replay meets an entry too large to arrive in time', 
   ])(
     'delivers the first entry of a topic that started empty, when it arrives in time alone (%s)',
     async (_mode, partitions) => {
-      proxy = await RedisProxy.start(redis.server.port);
-      const errors: unknown[] = [];
-      const store = redis.engine({
-        url: proxy.url,
-        partitions,
-        commandTimeoutMs: 1000,
-        onError: (error) => errors.push(error),
-      });
-      const publisher = redis.engine({ partitions });
-      await connected(store);
-      proxy.limitAll(1_000_000);
-      const seen: string[] = [];
-      const stop = await store.listen('first large', {
-        event: (m) => seen.push(m.id),
-        gap: (kind) => seen.push(`<gap ${kind}>`),
-      });
+      const { publisher, seen, stop, errors } = await throttledTopic('first large', partitions);
       // 400 kB at 1 MB/s: 0.4 s alone, within the deadline of a read (1 s); the read that checks
       // nothing was trimmed before it must not fetch it more than once.
       const first = await publisher.append('first large', { data: 'x'.repeat(400_000) });
