@@ -59,6 +59,12 @@ async function throttledTopic(topic: string, partitions: number | undefined, las
   return { publisher, seen, stop, errors };
 }
 
+/** Each large-entry case runs on a stream per topic and on partitioned streams. */
+const MODES = [
+  ['per topic', undefined],
+  ['partitioned', 4],
+] as const;
+
 describe('redisEngine with its connections cut off', () => {
   it('replaces a live connection cut off mid-read and resumes from its cursor', async () => {
     proxy = await RedisProxy.start(redis.server.port);
@@ -136,21 +142,21 @@ describe('redisEngine with its connections cut off', () => {
 });
 
 describe('redisEngine with its command connection cut off', () => {
-  it.each([
-    ['per topic', undefined],
-    ['partitioned', 4],
-  ])('replaces it after a call that got no reply, and publishes again (%s)', async (_mode, partitions) => {
-    proxy = await RedisProxy.start(redis.server.port);
-    const store = redis.engine({ url: proxy.url, partitions, onError: () => {} });
-    await connected(store);
-    await store.append('cut', { data: 'before' });
-    proxy.connections[0]!.cut();
-    const rejected = await store.append('cut', { data: 'lost' }).catch((error: unknown) => error);
-    expect(rejected).toBeInstanceOf(RedisEngineError);
-    expect((rejected as Error).cause).toBeInstanceOf(RedisTimeoutError);
-    const id = await store.append('cut', { data: 'after' });
-    expect((await store.read('cut', id, { count: 1, bytes: 100 })).truncated).toBe(false);
-  });
+  it.each(MODES)(
+    'replaces it after a call that got no reply, and publishes again (%s)',
+    async (_mode, partitions) => {
+      proxy = await RedisProxy.start(redis.server.port);
+      const store = redis.engine({ url: proxy.url, partitions, onError: () => {} });
+      await connected(store);
+      await store.append('cut', { data: 'before' });
+      proxy.connections[0]!.cut();
+      const rejected = await store.append('cut', { data: 'lost' }).catch((error: unknown) => error);
+      expect(rejected).toBeInstanceOf(RedisEngineError);
+      expect((rejected as Error).cause).toBeInstanceOf(RedisTimeoutError);
+      const id = await store.append('cut', { data: 'after' });
+      expect((await store.read('cut', id, { count: 1, bytes: 100 })).truncated).toBe(false);
+    },
+  );
 });
 
 describe('redisEngine whose command connection connects and gets no reply', () => {
@@ -446,10 +452,7 @@ describe('redisEngine whose replay meets an entry too large to arrive in time', 
     expect(replayed).toEqual({ type: 'history-truncated', data: { lastEventId: had, reason: 'history' } });
   }, 40_000);
 
-  it.each([
-    ['per topic', undefined],
-    ['partitioned', 4],
-  ])(
+  it.each(MODES)(
     'starts a topic whose last entry is too large to arrive in time, and delivers what follows (%s)',
     async (_mode, partitions) => {
       // 1.5 MB at 1 MB/s: over the deadline of a call (1 s).
@@ -461,10 +464,7 @@ describe('redisEngine whose replay meets an entry too large to arrive in time', 
     },
   );
 
-  it.each([
-    ['per topic', undefined],
-    ['partitioned', 4],
-  ])(
+  it.each(MODES)(
     'goes on delivering after its live connection dropped while its last entry is one too large to arrive in time (%s)',
     async (_mode, partitions) => {
       // 1.5 MB at 1 MB/s: over the deadline of a call (1 s).
@@ -475,7 +475,7 @@ describe('redisEngine whose replay meets an entry too large to arrive in time', 
       );
       await until(() => proxy!.connections.length === 2, 'the live connection');
       // The read after a dropped connection checks its cursor, the large entry, is still there.
-      proxy.connections[1]!.destroy();
+      proxy!.connections[1]!.destroy();
       await until(() => proxy!.connections.length === 3, 'a new live connection');
       const after = await publisher.append('dropped huge', { data: 'after it' });
       await until(() => seen.length > 0, 'the event after it');
@@ -484,10 +484,7 @@ describe('redisEngine whose replay meets an entry too large to arrive in time', 
     },
   );
 
-  it.each([
-    ['per topic', undefined],
-    ['partitioned', 4],
-  ])(
+  it.each(MODES)(
     'delivers the first entry of a topic that started empty, when it arrives in time alone (%s)',
     async (_mode, partitions) => {
       const { publisher, seen, stop, errors } = await throttledTopic('first large', partitions);
@@ -568,41 +565,38 @@ describe('redisEngine after its live connection failed', () => {
 });
 
 describe('redisEngine on a Redis that restarts without its data', () => {
-  it.each([
-    ['per topic', undefined],
-    ['partitioned', 4],
-  ])('tells a listener about entries lost before its reader read them (%s)', async (_mode, partitions) => {
-    proxy = await RedisProxy.start(redis.server.port);
-    const store = redis.engine({ url: proxy.url, partitions, commandTimeoutMs: 1000 });
-    await connected(store);
-    const events: string[] = [];
-    // A topic with no stream yet: its reader starts from the beginning, with no cursor to miss.
-    const stop = await store.listen('restarted', {
-      event: (m) => events.push(m.id!),
-      gap: (kind) => events.push(`<gap ${kind}>`),
-    });
-    await until(liveReadBlocked(), 'the live read blocking');
-    // The reader never gets what it read: Redis dies with the entry in its reply.
-    const reading = proxy.connections[1]!;
-    reading.hold();
-    await store.append('restarted', { data: 'lost' });
-    await until(() => reading.holding > 0, 'the read of the entry');
-    await redis.server.kill9();
-    await redis.server.restart({ persistent: false });
-    await until(() => redis.raw.isReady, 'the raw client reconnected');
+  it.each(MODES)(
+    'tells a listener about entries lost before its reader read them (%s)',
+    async (_mode, partitions) => {
+      proxy = await RedisProxy.start(redis.server.port);
+      const store = redis.engine({ url: proxy.url, partitions, commandTimeoutMs: 1000 });
+      await connected(store);
+      const events: string[] = [];
+      // A topic with no stream yet: its reader starts from the beginning, with no cursor to miss.
+      const stop = await store.listen('restarted', {
+        event: (m) => events.push(m.id!),
+        gap: (kind) => events.push(`<gap ${kind}>`),
+      });
+      await until(liveReadBlocked(), 'the live read blocking');
+      // The reader never gets what it read: Redis dies with the entry in its reply.
+      const reading = proxy.connections[1]!;
+      reading.hold();
+      await store.append('restarted', { data: 'lost' });
+      await until(() => reading.holding > 0, 'the read of the entry');
+      await redis.server.kill9();
+      await redis.server.restart({ persistent: false });
+      await until(() => redis.raw.isReady, 'the raw client reconnected');
 
-    let after: string | undefined;
-    while (after === undefined)
-      after = await store.append('restarted', { data: 'after' }).catch(() => undefined);
-    await until(() => events.includes(after), 'the event after the restart');
-    stop();
-    expect(events).toEqual([partitions ? '<gap continue>' : '<gap restart>', after]);
-  });
+      let after: string | undefined;
+      while (after === undefined)
+        after = await store.append('restarted', { data: 'after' }).catch(() => undefined);
+      await until(() => events.includes(after), 'the event after the restart');
+      stop();
+      expect(events).toEqual([partitions ? '<gap continue>' : '<gap restart>', after]);
+    },
+  );
 
-  it.each([
-    ['per topic', undefined],
-    ['partitioned', 4],
-  ])(
+  it.each(MODES)(
     'tells a listener that started before Redis restarted, and its reader connected after (%s)',
     async (_mode, partitions) => {
       proxy = await RedisProxy.start(redis.server.port);
