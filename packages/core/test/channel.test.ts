@@ -2,6 +2,7 @@ import { getEventListeners } from 'node:events';
 import { take } from 'rxjs';
 import { describe, expect, expectTypeOf, it, vi } from 'vitest';
 import {
+  type Channel,
   type ChannelEngine,
   type ChannelOptions,
   ChannelUnavailableError,
@@ -14,6 +15,7 @@ import {
   parseStreamId,
   type ReadLimit,
   type StoredMessage,
+  type TruncationReason,
   UnknownFieldError,
 } from '../src/channel/index.js';
 import { formatEvent } from '../src/encode/format.js';
@@ -1041,29 +1043,28 @@ describe('Channel, at its edges', () => {
     ]);
   });
 
-  it('replays at most 1000 events by default, however small', async () => {
-    const chat = createChannel(memoryEngine({ maxEvents: 2000 }), 'room');
+  /** A client that missed 1000 events gets them all; one that missed 1001 is told why it gets none. */
+  async function expectThousandAtMost(chat: Channel, reason: TruncationReason) {
     const first = await chat.publish({ data: 'start' });
     const ids: string[] = [];
     for (let i = 0; i < 1000; i++) ids.push(await chat.publish({ data: 'x' }));
     expect(record(await chat.subscribe({ lastEventId: first })).ids()).toEqual(ids);
     await chat.publish({ data: 'x' });
     expect(record(await chat.subscribe({ lastEventId: first })).received).toEqual([
-      { type: 'history-truncated', data: { lastEventId: first, reason: 'limit' } },
+      { type: 'history-truncated', data: { lastEventId: first, reason } },
     ]);
+  }
+
+  it('replays at most 1000 events by default, however small', async () => {
+    await expectThousandAtMost(createChannel(memoryEngine({ maxEvents: 2000 }), 'room'), 'limit');
   });
 
   it('memoryEngine keeps 1000 events per topic by default', async () => {
-    const chat = createChannel(memoryEngine(), 'room', { maxReplay: { events: 2000 } });
-    const first = await chat.publish({ data: 'start' });
-    // Evicted by the 1001st event: the 1000 after it are all the client misses, and all there is.
-    const ids: string[] = [];
-    for (let i = 0; i < 1000; i++) ids.push(await chat.publish({ data: 'x' }));
-    expect(record(await chat.subscribe({ lastEventId: first })).ids()).toEqual(ids);
-    await chat.publish({ data: 'x' });
-    expect(record(await chat.subscribe({ lastEventId: first })).received).toEqual([
-      { type: 'history-truncated', data: { lastEventId: first, reason: 'history' } },
-    ]);
+    // The 1001st event evicts the start: the 1000 after it are all the client misses, and all there is.
+    await expectThousandAtMost(
+      createChannel(memoryEngine(), 'room', { maxReplay: { events: 2000 } }),
+      'history',
+    );
   });
 
   it('holds up to 1000 live events during a replay, even with a smaller maxReplay', async () => {
