@@ -280,6 +280,24 @@ describe('Channel', () => {
       stream.close();
     });
 
+    it('drop-newest: tells of the events it dropped, as JSON, on a route whose serialize refuses the truncation event', async () => {
+      const { sink, stream, live, gap } = await liveStream({
+        onOverflow: 'drop-newest',
+        maxQueueBytes: cap,
+        onInvalidMessage: 'close',
+        serialize: refusingSerialize,
+      });
+      live(big('2-0'), big('3-0'));
+      gap();
+      sink.release();
+      live(big('4-0'));
+      await until(() => sink.text.includes('id: 4-0\n'), 'the last event');
+      expect(received(sink)).toEqual(['1-0', '2-0', '<gap after 2-0, had 2-0>', '4-0']);
+      expect(stream.stats).toMatchObject({ dropped: 1, refused: 0 });
+      expect(stream.closeReason).toBeUndefined();
+      stream.close();
+    });
+
     it('a truncation event after an event the route refused names the last id the client got', async () => {
       const refused: unknown[] = [];
       const { sink, stream, live, gap } = await liveStream(
@@ -819,6 +837,69 @@ describe('Channel', () => {
     expect(bad(engine, { format: 'spec' })).toThrow(/^format must be an object, got string spec$/);
     expect(bad(engine, { format: { strict: 'yes' } })).toThrow(/^strict must be a boolean, got string$/);
     expect(bad(engine, 'chat')).toThrow(/^options must be an object, got string chat$/);
+  });
+});
+
+/** A route's own encoding, made for its own data: it refuses any other object. */
+const refusingSerialize = (data: unknown) => {
+  if (typeof data !== 'object' || data === null || !('text' in data))
+    throw new TypeError('not a chat message');
+  return `chat:${String(data.text)}`;
+};
+
+describe('a truncation event on a route whose own encoding refuses it', () => {
+  async function resumeUnknown(options: StreamOptions) {
+    const outcomes: string[] = [];
+    const chat = createChannel(memoryEngine(), 'room', { onReplay: (outcome) => outcomes.push(outcome) });
+    await chat.publish({ data: { text: 'before' } });
+    const sink = new MemorySink();
+    const errors: unknown[] = [];
+    const stream = streamEvents(await chat.subscribe({ lastEventId: '9-0' }), sink, {
+      heartbeat: false,
+      onError: (error) => errors.push(error),
+      ...options,
+    });
+    const id = await chat.publish({ data: { text: 'live' } });
+    await until(
+      () => sink.text.includes(`id: ${id}\n`) || stream.closeReason !== undefined,
+      'the live event',
+    );
+    return { sink, stream, errors, outcomes, id };
+  }
+
+  it('is sent as JSON when the route serialize throws on it, and the stream goes on', async () => {
+    const { sink, stream, errors, outcomes, id } = await resumeUnknown({ serialize: refusingSerialize });
+    expect(sink.headers?.['sse-history-truncated']).toBe('true');
+    expect(sink.text).toBe(
+      'event: history-truncated\ndata: {"lastEventId":"9-0","reason":"history"}\n\n' +
+        `id: ${id}\ndata: chat:live\n\n`,
+    );
+    expect(outcomes).toEqual(['truncated']);
+    expect(stream.stats.refused).toBe(0);
+    expect(errors).toEqual([]);
+    stream.close();
+  });
+
+  it('is sent as JSON when the route serialize makes something else of it', async () => {
+    const { sink, stream, id } = await resumeUnknown({ serialize: (data) => `v1:${String(data)}` });
+    expect(sink.text).toBe(
+      'event: history-truncated\ndata: {"lastEventId":"9-0","reason":"history"}\n\n' +
+        `id: ${id}\ndata: v1:[object Object]\n\n`,
+    );
+    stream.close();
+  });
+
+  it("does not close a route with onInvalidMessage: 'close', which would make its client reconnect for ever", async () => {
+    const { sink, stream, id } = await resumeUnknown({
+      serialize: refusingSerialize,
+      onInvalidMessage: 'close',
+    });
+    expect(stream.closeReason).toBeUndefined();
+    expect(sink.text).toContain(
+      'event: history-truncated\ndata: {"lastEventId":"9-0","reason":"history"}\n\n',
+    );
+    expect(sink.text).toContain(`id: ${id}\n`);
+    stream.close();
   });
 });
 

@@ -52,7 +52,8 @@ export interface ChannelOptions {
    * The encoder options of the routes that stream this channel (`strict`, `ids`, `serialize`,
    * `maxDataLines`, ...): `publish` refuses what they would refuse, so a message no subscriber can
    * be sent is never stored (it would make every subscriber skip it, or, with
-   * `onInvalidMessage: 'close'`, reconnect and meet it again forever).
+   * `onInvalidMessage: 'close'`, reconnect and meet it again forever). The truncation event is not
+   * one of them: it is always sent as JSON.
    */
   format?: FormatOptions;
   /**
@@ -169,7 +170,9 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
   /**
    * A source for one client: with a `lastEventId`, first the events after it (or, if they cannot all
    * be replayed, the truncation event and the `SSE-History-Truncated: true` header), then live
-   * events, each once and in order. Subscribe to the result once. If the engine cannot be reached,
+   * events, each once and in order. The stream sends the truncation event as JSON, whatever the
+   * route's `serialize`, `strict` or `onInvalidMessage`, so a route's own encoding never keeps it
+   * from the client (see `HistoryTruncatedEvent`). Subscribe to the result once. If the engine cannot be reached,
    * the source fails with {@link ChannelUnavailableError}: the stream answers 200 and ends, and
    * the client reconnects with the same `Last-Event-ID` (it would not after an error status).
    * When the engine closes, the source completes after what it was sent: the stream ends with

@@ -22,7 +22,9 @@ export type TruncationReason = 'history' | 'limit' | 'gap';
 /**
  * The event a subscriber receives, instead of a silent gap, where events may be missing. It has no
  * `id`, so a client that reconnects right after it still sends the id it had. Events after it are
- * complete again.
+ * complete again. Its `data` is always sent as JSON, whatever the route's `serialize`, `strict` or
+ * `onInvalidMessage`: a route's encoding is for its own data, and must not keep this event from a
+ * client (which would then miss events unaware, or, closed for it, reconnect for ever).
  *
  * @example
  * ```ts

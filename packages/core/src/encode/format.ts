@@ -77,6 +77,20 @@ function checkUndefinedData(message: object, options: FormatOptions): void {
   }
 }
 
+// Native JSON alone: a route's `serialize`, or a later patch of the global, never reaches it.
+const OWN_FORMAT: FormatOptions = Object.freeze({ serialize: nativeStringify });
+
+/**
+ * The wire text of an event rxsse makes itself (a channel's truncation event): its data as JSON,
+ * whatever the route's encoder options. Clients read it as JSON (`@rxsse/client` checks its shape),
+ * and a `serialize` or `strict` made for the route's own data must not keep it from them: the
+ * client would miss, unaware, the events it tells of.
+ * @throws {SseFormatError} as {@link formatEvent}, for a message JSON cannot send.
+ */
+export function formatOwnEvent(message: MessageEvent<unknown>): string {
+  return formatEvent(message, OWN_FORMAT);
+}
+
 /** {@link formatEvent} as UTF-8 bytes: the form a stream writes. */
 export function encodeEvent(message: MessageEvent<unknown>, options?: FormatOptions): Uint8Array {
   return utf8Bytes(formatEvent(message, options));

@@ -43,6 +43,7 @@ export interface FormatOptions {
   /**
    * Turns non-string `data` into a string. It must return a string; anything else
    * (`JSON.stringify(undefined)` is `undefined`) throws {@link SseFormatError}.
+   * rxsse's own events (a channel's truncation event) are always JSON: clients read them as such.
    * @defaultValue `JSON.stringify`
    */
   serialize?: (data: unknown) => string;

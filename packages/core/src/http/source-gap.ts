@@ -4,7 +4,9 @@ import type { MessageEvent } from '../encode/types.js';
  * A source may carry under this key the event a stream sends where its overflow policy
  * (`drop-oldest`, `drop-newest`) dropped some of the source's events: a channel's truncation event,
  * so that its client is told instead of missing them silently. It is called with the id of the
- * last event the stream sent before it (`null` if none).
+ * last event the stream sent before it (`null` if none). The stream encodes what it makes with
+ * rxsse's own encoding, JSON data, not the route's `serialize` or `strict`: those are made for the
+ * route's data, and refusing the gap event would leave the client unaware of the gap.
  */
 export const SOURCE_GAP_EVENT: unique symbol = Symbol.for('rxsse.sourceGapEvent');
 

@@ -1,6 +1,6 @@
 import { cachedFormatter, encodeText, type FormatReader } from '../encode/encoder-cache.js';
 import { SseRangeError } from '../encode/errors.js';
-import { formatRetry } from '../encode/format.js';
+import { formatOwnEvent, formatRetry } from '../encode/format.js';
 import type { MessageEvent } from '../encode/types.js';
 import { utf8Bytes, utf8Length } from '../encode/utf8.js';
 import { removedHeaders, SOURCE_HEADERS, sseHeaders, type WithSourceHeaders } from '../http/headers.js';
@@ -451,12 +451,22 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   /**
    * A gap event's text, or `undefined` when it cannot be sent: refused as any message, also when it
    * is larger than `maxQueueBytes` (it names an id a client sent, of any length). Owed, it would
-   * never fit, and every event after it would be dropped to make room for it.
+   * never fit, and every event after it would be dropped to make room for it. It is rxsse's own
+   * event, in rxsse's own encoding: a route's `serialize` (or `strict`) that refused it would leave
+   * the client unaware of the events it tells of, and, with `onInvalidMessage: 'close'`, make it
+   * reconnect to meet the same refusal for ever.
    */
   #gapText(message: MessageEvent<unknown>): string | undefined {
-    const text = this.#tryFormat(message);
+    let text: string;
+    try {
+      text = formatOwnEvent(message);
+    } catch (error) {
+      hearRefusedPromise(message, () => this.laterReporter());
+      this.#refuse(error);
+      return undefined;
+    }
     const cap = this.options.maxQueueBytes;
-    if (text === undefined || text.length * 3 <= cap) return text;
+    if (text.length * 3 <= cap) return text;
     const size = utf8Length(text);
     if (size <= cap) return text;
     this.#refuseLarger(size);

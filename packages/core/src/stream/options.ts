@@ -35,7 +35,8 @@ export interface StreamOptions extends FormatOptions {
    * What to do with a message that cannot be sent: one the encoder refuses, whose `serialize`
    * throws, or larger than `maxQueueBytes`. `'skip'` reports it (`onError`), counts it
    * (`stats.refused`) and goes on, so one bad message never traps a reconnecting client in a loop;
-   * `'close'` ends the stream with reason `'error'`.
+   * `'close'` ends the stream with reason `'error'`. A channel's truncation event is sent as JSON,
+   * whatever `serialize` and `strict`, so neither refuses it.
    * @defaultValue 'skip'
    */
   onInvalidMessage?: InvalidMessagePolicy;
