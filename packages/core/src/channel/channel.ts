@@ -179,7 +179,8 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
    * reason `complete`, and the client reconnects too. Return the source itself from the handler:
    * piped through operators, it loses the truncation header, and the truncation event a route that
    * drops events (`onOverflow`) sends after them; and its truncation events name the last id it
-   * sent, which such a route may have dropped.
+   * sent, which such a route may have dropped, and go through the route's encoding as its own
+   * events do (a `serialize` of the route's may refuse them).
    *
    * @throws the reason of `options.signal` (as a rejection), once it aborts while the engine has not
    *   answered yet: the listener is released and no more history is read.
