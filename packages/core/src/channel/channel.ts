@@ -172,9 +172,10 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
    * be replayed, the truncation event and the `SSE-History-Truncated: true` header), then live
    * events, each once and in order. The stream sends the truncation event as JSON, whatever the
    * route's `serialize`, `strict` or `onInvalidMessage`, so a route's own encoding never keeps it
-   * from the client (see `HistoryTruncatedEvent`). Subscribe to the result once. If the engine cannot be reached,
-   * the source fails with {@link ChannelUnavailableError}: the stream answers 200 and ends, and
-   * the client reconnects with the same `Last-Event-ID` (it would not after an error status).
+   * from the client (see `HistoryTruncatedEvent`). Subscribe to the result once. If the engine
+   * cannot be reached, the source fails with {@link ChannelUnavailableError}: the stream answers 200
+   * and ends, and the client reconnects with the same `Last-Event-ID` (it would not after an error
+   * status).
    * When the engine closes, the source completes after what it was sent: the stream ends with
    * reason `complete`, and the client reconnects too. Return the source itself from the handler:
    * piped through operators, it loses the truncation header, and the truncation event a route that
