@@ -123,7 +123,12 @@ async function connect(
 ): Promise<void> {
   const { events, stallTimeout = 45_000, maxEventLength = 16 * 2 ** 20 } = options;
   // A URL fetch cannot parse would fail every attempt: it ends the Observable instead (TypeError).
-  const target = new URL(url, (globalThis as { location?: Location }).location?.href);
+  const page = (globalThis as { location?: Location }).location;
+  const target = new URL(url, page?.href);
+  // So would a scheme fetch answers with a network error (EventSource fails it): fetch reads data: and
+  // blob:, and an app's webview may serve its page's own (tauri:, capacitor:).
+  if (!/^(https?|data|blob):$/.test(target.protocol) && target.protocol !== page?.protocol)
+    throw new TypeError(`url must be http(s), got ${target.protocol}`);
   // So would a request fetch refuses whatever the server does (a body on GET, a URL with credentials,
   // a forbidden method): building it once throws the TypeError every attempt would be rejected with.
   new Request(target, { method: options.method, body: options.body, credentials: options.credentials });

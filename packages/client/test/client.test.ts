@@ -37,6 +37,7 @@ const subscriptions: { unsubscribe(): void }[] = [];
 afterEach(async () => {
   vi.useRealTimers();
   vi.restoreAllMocks();
+  vi.unstubAllGlobals();
   for (const subscription of subscriptions.splice(0)) subscription.unsubscribe();
   await Promise.all(open.splice(0).map((server) => server.close()));
 });
@@ -724,6 +725,11 @@ describe('answers that end the stream', () => {
     ['a body on GET', 'http://127.0.0.1:1/sse', { body: 'forgot the method' }],
     ['a URL with credentials', 'http://user:secret@127.0.0.1:1/sse', {}],
     ['a method fetch forbids', 'http://127.0.0.1:1/sse', { method: 'CONNECT' }],
+    // fetch answers these with a network error every time, which EventSource fails for good.
+    ['a file: URL', 'file:///etc/passwd', {}],
+    ['a javascript: URL', 'javascript:alert(1)', {}],
+    ['an ftp: URL', 'ftp://127.0.0.1/sse', {}],
+    ['a ws: URL', 'ws://127.0.0.1:1/sse', {}],
   ] as const)(
     'ends with a TypeError, not endless retries, for a request fetch refuses: %s',
     async (_name, url, options) => {
@@ -742,6 +748,29 @@ describe('answers that end the stream', () => {
       expect(counting.requests).toHaveLength(0);
     },
   );
+
+  it("reads a data: URL, and a URL of the page's own scheme (an app's webview), as fetch does", async () => {
+    const counting = countingFetch();
+    const data = recorded(
+      fromEventSource('data:text/event-stream,data:%20x%0A%0A', { fetch: counting.fetch }).pipe(take(1)),
+    );
+    vi.stubGlobal('location', { href: 'app://host/', protocol: 'app:' });
+    const asked: string[] = [];
+    const page = recorded(
+      fromEventSource('/sse', {
+        fetch: async (input) => {
+          asked.push(String(input));
+          return new Response('data: y\n\n', { headers: { 'content-type': 'text/event-stream' } });
+        },
+      }).pipe(take(1)),
+    );
+    await until(() => data.completed && page.completed, 'both events');
+    expect([data.values, page.values, asked]).toEqual([
+      [{ type: 'message', data: 'x', id: '' }],
+      [{ type: 'message', data: 'y', id: '' }],
+      ['app://host/sse'],
+    ]);
+  });
 
   it("ends with the id of the last event delivered, not the refused one's, and a new subscription with it resumes exactly there", async () => {
     const channel = createChannel(memoryEngine(), 'refused', { maxReplay: { events: 10 } });
