@@ -223,12 +223,12 @@ async function connect(
         reason = new SseResponseError(response);
         const { headers } = response;
         wait = retryAfter(headers.get('retry-after'), headers.get('date'), Date.now(), headers.get('age'));
-      } else if (typeof response.body?.getReader === 'function') {
+      } else if (typeof response.body?.getReader === 'function' && !response.body.locked) {
         parser = createParser(deliver, (ms) => (serverRetry = ms), lastEventId, maxEventLength);
         await read(response.body, parser, arm, connection.signal, (error) => (unusable = error));
       } else if (options.method?.toUpperCase() !== 'HEAD') {
         // A runtime whose fetch does not stream (React Native's), or gives a Node stream (node-fetch 2),
-        // would be asked again for good.
+        // or a body a wrapper read or holds a reader of (`locked`), would be asked again for good.
         unusable = new TypeError(
           'fetch resolved an event stream without a readable body: give fetch one that streams',
         );

@@ -672,6 +672,23 @@ describe('answers that end the stream', () => {
       }),
     ],
     ['plain-object headers', () => ({ status: 200, headers: { 'content-type': 'text/event-stream' } })],
+    // A wrapper that read the body, or holds a reader of it: no reader can be had, at any attempt.
+    [
+      'a body already read',
+      async () => {
+        const response = new Response('data: x\n\n', { headers: { 'content-type': 'text/event-stream' } });
+        await response.text();
+        return response;
+      },
+    ],
+    [
+      'a body another reader holds',
+      () => {
+        const response = new Response('data: x\n\n', { headers: { 'content-type': 'text/event-stream' } });
+        response.body!.getReader();
+        return response;
+      },
+    ],
     // A mock's stream of text: Response hands it on as it is, and no chunk is bytes.
     [
       'a body of strings',
