@@ -340,12 +340,21 @@ async function read(
   const reader = body.getReader();
   // Fetch errors its body on abort; a body it did not make is cancelled, and the read waits no more.
   // A fetch that does not heed the signal may answer after it aborted (unsubscribed, stalled): at once.
-  const cancel = () => release(reader);
+  let stop: (reason: unknown) => void = () => {};
+  const cancel = () => {
+    release(reader);
+    stop(signal.reason);
+  };
   if (signal.aborted) cancel();
   else signal.addEventListener('abort', cancel);
   const decoder = new TextDecoder();
   for (;;) {
-    const { done, value } = await reader.read();
+    // A reader of a mock's own may never settle a read, cancelled or not: the abort ends the wait
+    // (a stall would wait for good).
+    const { done, value } = await new Promise<ReadableStreamReadResult<Uint8Array>>((resolve, reject) => {
+      stop = reject;
+      reader.read().then(resolve, reject);
+    });
     if (done) return;
     onBytes();
     let text: string | undefined;

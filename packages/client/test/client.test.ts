@@ -1326,6 +1326,34 @@ describe('stall detection and teardown', () => {
     await until(() => closed, 'the server to see the late answer cancelled', 2_000);
   });
 
+  it('reconnects from a stall while a reader of its own never settles its read, cancelled or not', async () => {
+    fakeTimers();
+    const reasons: unknown[] = [];
+    let reads = 0;
+    recorded(
+      fromEventSource('http://127.0.0.1:1/sse', {
+        fetch: (async () => ({
+          status: 200,
+          headers: new Headers({ 'content-type': 'text/event-stream' }),
+          body: {
+            getReader: () => ({
+              read: () => {
+                reads++;
+                return new Promise(() => {});
+              },
+              cancel: async () => {},
+            }),
+          },
+        })) as unknown as typeof fetch,
+        stallTimeout: 1_000,
+        onReconnect: (reason) => reasons.push(reason),
+      }),
+    );
+    await until(() => reads === 1, 'the read');
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(reasons).toEqual([expect.any(SseStallError)]);
+  });
+
   it('takes a headers() that does not settle within stallTimeout for a stall, and asks it again', async () => {
     const app = express();
     app.get(
