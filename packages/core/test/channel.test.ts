@@ -11,6 +11,7 @@ import {
   type HistoryPage,
   type HistoryTruncatedEvent,
   type LiveListener,
+  type MemoryEngineOptions,
   memoryEngine,
   parseStreamId,
   type ReadLimit,
@@ -819,6 +820,27 @@ describe('Channel', () => {
     expect(() => memoryEngine({ maxEvents: -1 })).toThrow(RangeError);
     expect(() => createChannel(engine, 't', { format: { maxDataLines: 0 } })).toThrow(RangeError);
     expect(() => createChannel(engine, 't', { format: { ids: 'Spec' as 'spec' } })).toThrow(TypeError);
+  });
+
+  it('refuses an option name it does not know when it is created, naming the one meant', () => {
+    const engine = memoryEngine();
+    const bad = (options: unknown) => () => createChannel(engine, 't', options as ChannelOptions);
+    expect(bad({ maxreplay: { events: 10 } })).toThrow(TypeError);
+    expect(bad({ maxreplay: { events: 10 } })).toThrow(
+      /^Unknown channel option "maxreplay" \(did you mean "maxReplay"\?\)$/,
+    );
+    expect(bad({ maxReplay: { event: 10 } })).toThrow(
+      /^Unknown maxReplay option "event" \(did you mean "events"\?\)$/,
+    );
+    expect(bad({ format: { strikt: true } })).toThrow(
+      /^Unknown format option "strikt" \(did you mean "strict"\?\)$/,
+    );
+    const engineWith = (options: unknown) => () => memoryEngine(options as MemoryEngineOptions);
+    expect(engineWith({ maxEvent: 5 })).toThrow(TypeError);
+    expect(engineWith({ maxEvent: 5 })).toThrow(
+      /^Unknown memoryEngine option "maxEvent" \(did you mean "maxEvents"\?\)$/,
+    );
+    expect(engineWith({ persist: true })).toThrow(/^Unknown memoryEngine option "persist"$/);
   });
 
   it('refuses an engine, option or callback of the wrong type when it is created, naming it', () => {

@@ -1,9 +1,10 @@
 import { Observable, throwError } from 'rxjs';
 import { SseRangeError } from '../encode/errors.js';
-import { checkFormatOptions, formatEvent } from '../encode/format.js';
+import { checkFormatOptions, FORMAT_OPTION_NAMES, formatEvent } from '../encode/format.js';
 import type { FormatOptions, MessageEvent } from '../encode/types.js';
 import { utf8Length } from '../encode/utf8.js';
 import { SOURCE_HEADERS, type WithSourceHeaders } from '../http/headers.js';
+import { checkOptionNames } from '../http/option-names.js';
 import { describeValue, isThenable } from '../http/source.js';
 import { type GapEventFactory, SOURCE_GAP_EVENT, type WithSourceGapEvent } from '../http/source-gap.js';
 import { unlessAborted } from './aborted.js';
@@ -349,6 +350,14 @@ const ENGINE_METHODS = ['append', 'read', 'listen', 'close'] as const;
  * callback fails here, naming it, not as an unavailable channel on every subscribe.
  * @throws {TypeError} naming the argument or option.
  */
+const CHANNEL_OPTION_NAMES = Object.keys({
+  maxReplay: true,
+  truncationEventType: true,
+  onReplay: true,
+  format: true,
+  maxMessageBytes: true,
+} satisfies Record<keyof ChannelOptions, true>);
+
 function checkTypes(engine: ChannelEngine, options: ChannelOptions): void {
   const methods = engine as unknown as Partial<Record<string, unknown>> | null;
   if (
@@ -363,6 +372,7 @@ function checkTypes(engine: ChannelEngine, options: ChannelOptions): void {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`options must be an object, got ${describeValue(options)}`);
   }
+  checkOptionNames('channel', options, CHANNEL_OPTION_NAMES);
   const { onReplay, maxReplay, format } = options;
   if (onReplay !== undefined && typeof onReplay !== 'function') {
     throw new TypeError(`onReplay must be a function, got ${typeof onReplay}`);
@@ -370,9 +380,11 @@ function checkTypes(engine: ChannelEngine, options: ChannelOptions): void {
   if (maxReplay !== undefined && (typeof maxReplay !== 'object' || maxReplay === null)) {
     throw new TypeError(`maxReplay must be an object { events, bytes }, got ${describeValue(maxReplay)}`);
   }
+  if (maxReplay !== undefined) checkOptionNames('maxReplay', maxReplay, ['events', 'bytes']);
   if (format !== undefined && (typeof format !== 'object' || format === null)) {
     throw new TypeError(`format must be an object, got ${describeValue(format)}`);
   }
+  if (format !== undefined) checkOptionNames('format', format, FORMAT_OPTION_NAMES);
 }
 
 function positive(value: number, name: string): number {

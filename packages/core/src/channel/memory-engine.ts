@@ -1,4 +1,5 @@
 import type { MessageEvent } from '../encode/types.js';
+import { checkOptionNames } from '../http/option-names.js';
 import { describeValue } from '../http/source.js';
 import type { ChannelEngine, HistoryPage, LiveListener, ReadLimit, StoredMessage } from './engine.js';
 import { HistoryRing } from './ring.js';
@@ -19,6 +20,12 @@ export interface MemoryEngineOptions {
   now?: () => number;
 }
 
+const MEMORY_ENGINE_OPTION_NAMES = Object.keys({
+  maxEvents: true,
+  maxBytes: true,
+  now: true,
+} satisfies Record<keyof MemoryEngineOptions, true>);
+
 interface Topic {
   ring: HistoryRing;
   listeners: Set<LiveListener>;
@@ -35,7 +42,8 @@ interface Topic {
  * lives as long as the engine once it has an event: publish to a bounded set of topics (rooms), not
  * one per request. A topic only read or listened to is forgotten once its last listener leaves.
  *
- * @throws {TypeError} naming it, for options that are no object or a `now` that is no function.
+ * @throws {TypeError} naming it, for options that are no object, a name none of them has, or a
+ *   `now` that is no function.
  * @throws {RangeError} for a `maxEvents` or `maxBytes` that is no positive integer.
  * @example
  * ```ts
@@ -48,6 +56,7 @@ export function memoryEngine(options: MemoryEngineOptions = {}): ChannelEngine {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`options must be an object, got ${describeValue(options)}`);
   }
+  checkOptionNames('memoryEngine', options, MEMORY_ENGINE_OPTION_NAMES);
   if (options.now !== undefined && typeof options.now !== 'function') {
     throw new TypeError(
       `now must be a function that gives the time in ms, got ${describeValue(options.now)}`,

@@ -119,6 +119,15 @@ export function formatRetry(ms: number): string {
   return `retry: ${checkRetry(ms)}\n\n`;
 }
 
+/** Every name of {@link FormatOptions}, for the check of names no reader knows. */
+export const FORMAT_OPTION_NAMES = Object.keys({
+  serialize: true,
+  strict: true,
+  ids: true,
+  allowReservedTypes: true,
+  maxDataLines: true,
+} satisfies Record<keyof FormatOptions, true>);
+
 /**
  * Checks encoder options where they are given (a route, a channel), so a typo fails there rather
  * than refusing messages one by one.

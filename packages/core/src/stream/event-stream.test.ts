@@ -11,6 +11,7 @@ import {
   heartbeatCount,
   type MessageEvent,
   resolveStreamOptions,
+  type ShutdownOptions,
   SOURCE_HEADERS,
   SseRangeError,
   StreamGroup,
@@ -531,6 +532,21 @@ describe('streamEvents', () => {
     expect(() => checkShutdownOptions({ retry: 1, spread: 0, deadline: 1 })).not.toThrow();
     expect(() => checkShutdownOptions({ retry: 2 ** 31 - 11, spread: 10 })).not.toThrow();
     expect(() => checkShutdownOptions({ retry: 2 ** 31 - 11, spread: 11 })).toThrow(RangeError);
+  });
+
+  it('refuses an option name it does not know when the route is set up, naming the one meant', () => {
+    const bad = (options: unknown) => () => resolveStreamOptions(options as StreamOptions);
+    expect(bad({ maxQueueByte: 1e6 })).toThrow(TypeError);
+    expect(bad({ maxQueueByte: 1e6 })).toThrow(
+      /^Unknown stream option "maxQueueByte" \(did you mean "maxQueueBytes"\?\)$/,
+    );
+    expect(bad({ stalltimeout: 5 })).toThrow(/\(did you mean "stallTimeout"\?\)$/);
+    expect(bad({ compress: true })).toThrow(/^Unknown stream option "compress"$/);
+    const shutdown = (options: unknown) => () => checkShutdownOptions(options as ShutdownOptions);
+    expect(shutdown({ deadLine: 100 })).toThrow(TypeError);
+    expect(shutdown({ deadLine: 100 })).toThrow(
+      /^Unknown shutdown option "deadLine" \(did you mean "deadline"\?\)$/,
+    );
   });
 
   it("sends a bare value as the data of an event under bareValues: 'data', and refuses it by default", async () => {

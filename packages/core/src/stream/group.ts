@@ -1,3 +1,4 @@
+import { checkOptionNames } from '../http/option-names.js';
 import { describeValue } from '../http/source.js';
 import { checkDuration, checkIntegerDuration, MAX_DURATION } from './duration.js';
 
@@ -187,12 +188,13 @@ export class StreamGroup {
 /**
  * Checks shutdown options where they are given (not when the server is already going down).
  * @throws {RangeError} naming the option that is not a duration in range.
- * @throws {TypeError} when `options` is not an object.
+ * @throws {TypeError} when `options` is not an object, or has a name no shutdown option has.
  */
 export function checkShutdownOptions(options: ShutdownOptions): void {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`shutdown options must be an object, got ${describeValue(options)}`);
   }
+  checkOptionNames('shutdown', options, SHUTDOWN_OPTION_NAMES);
   const { retry, spread, deadline } = options;
   if (retry !== undefined) checkIntegerDuration('retry', retry);
   if (spread !== undefined) checkDuration('spread', spread, 0);
@@ -201,6 +203,12 @@ export function checkShutdownOptions(options: ShutdownOptions): void {
     throw new RangeError(`retry + spread must be at most ${MAX_DURATION} ms`);
   }
 }
+
+const SHUTDOWN_OPTION_NAMES = Object.keys({
+  retry: true,
+  spread: true,
+  deadline: true,
+} satisfies Record<keyof ShutdownOptions, true>);
 
 const GROUP_METHODS = ['add', 'delete', 'reconnectHint', 'close', 'closeUntil'] as const;
 

@@ -1,6 +1,7 @@
-import { checkFormatOptions, kindOf } from '../encode/format.js';
+import { checkFormatOptions, FORMAT_OPTION_NAMES, kindOf } from '../encode/format.js';
 import type { FormatOptions, MessageEvent } from '../encode/types.js';
 import { checkHeaderOverrides, type HeaderOverrides } from '../http/headers.js';
+import { checkOptionNames } from '../http/option-names.js';
 import { describeValue } from '../http/source.js';
 import { checkDuration, checkIntegerDuration } from './duration.js';
 import { checkStreamGroup, openStreams, type StreamGroup } from './group.js';
@@ -124,7 +125,8 @@ export type ResolvedStreamOptions = StreamOptions &
  * Fills in defaults once, so every connection of a route shares one options object, and with it
  * the cache that encodes a message shared by many connections only once.
  * @throws {TypeError} naming the option, when one has the wrong type (a `group` that is not a
- *   `StreamGroup`, `metrics` without its hooks, a callback that is not a function, ...).
+ *   `StreamGroup`, `metrics` without its hooks, a callback that is not a function, ...), or a name
+ *   no stream option has (`maxQueueByte`), with the one it is likely a slip of.
  * @throws {RangeError} naming the option, when a number is out of range.
  */
 export function resolveStreamOptions(options: StreamOptions = {}): ResolvedStreamOptions {
@@ -132,6 +134,7 @@ export function resolveStreamOptions(options: StreamOptions = {}): ResolvedStrea
     throw new TypeError(`options must be an object, got ${describeValue(options)}`);
   }
   if ((options as Partial<ResolvedStreamOptions>).resolved) return options as ResolvedStreamOptions;
+  checkOptionNames('stream', options, STREAM_OPTION_NAMES);
   const resolved: ResolvedStreamOptions = {
     ...options,
     maxQueueBytes: options.maxQueueBytes ?? 1024 * 1024,
@@ -178,6 +181,27 @@ export function overStreamOptions(defaults: StreamOptions, options: StreamOption
   for (const [name, value] of Object.entries(options)) if (value !== undefined) merged[name] = value;
   return merged as StreamOptions;
 }
+
+/** Every name of {@link StreamOptions}: the compiler keeps the list whole. */
+const STREAM_OPTION_NAMES = [
+  ...FORMAT_OPTION_NAMES,
+  ...Object.keys({
+    maxQueueBytes: true,
+    onOverflow: true,
+    onInvalidMessage: true,
+    bareValues: true,
+    stallTimeout: true,
+    heartbeat: true,
+    maxLifetime: true,
+    group: true,
+    metrics: true,
+    retry: true,
+    headers: true,
+    errorEvent: true,
+    onClose: true,
+    onError: true,
+  } satisfies Record<Exclude<keyof StreamOptions, keyof FormatOptions>, true>),
+];
 
 /** The {@link StreamMetrics} hooks; only `refused` may be left out. */
 const METRICS_HOOKS = ['opened', 'wrote', 'heartbeat', 'dropped', 'closed', 'refused'] as const;
