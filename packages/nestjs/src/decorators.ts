@@ -7,12 +7,12 @@ import {
   RequestMethod,
   SetMetadata,
 } from '@nestjs/common';
-import { checkEventSource, describeValue, resolveStreamOptions } from '@rxsse/core';
+import { checkEventSource, checkOptionNames, describeValue, resolveStreamOptions } from '@rxsse/core';
 import { readLastEventId } from '@rxsse/node';
 import { EMPTY } from 'rxjs';
 import { RxsseModuleMissingError } from './errors.js';
 import { findHandoff } from './handoff.js';
-import type { RxSseRouteOptions } from './options.js';
+import { ROUTE_OPTION_NAMES, type RxSseRouteOptions } from './options.js';
 
 /** The metadata key under which `@RxSse` marks a route, with its options. */
 export const RXSSE_ROUTE = 'rxsse:route';
@@ -101,12 +101,18 @@ function checkPath(path: unknown): void {
 }
 
 function checkRouteOptions(options: RxSseRouteOptions): void {
-  const { method } = options;
+  // What is not an object goes as it is, for resolveStreamOptions to refuse by name.
+  if (typeof options !== 'object') {
+    resolveStreamOptions(options);
+    return;
+  }
+  const { method, ...streamOptions } = options;
+  checkOptionNames('@RxSse', options, ROUTE_OPTION_NAMES);
   // Any other method would be routed as GET, silently.
   if (method !== undefined && method !== 'GET' && method !== 'POST') {
     throw new TypeError(`method must be 'GET' or 'POST', got ${JSON.stringify(method)}`);
   }
-  resolveStreamOptions(options);
+  resolveStreamOptions(streamOptions);
 }
 
 function parameterCount(target: object, key: string | symbol): number {

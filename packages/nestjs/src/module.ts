@@ -13,10 +13,10 @@ import {
   DiscoveryService,
   HttpAdapterHost,
 } from '@nestjs/core';
-import { checkShutdownOptions, resolveStreamOptions } from '@rxsse/core';
+import { checkOptionNames, checkShutdownOptions, resolveStreamOptions } from '@rxsse/core';
 import { RxsseInterceptor } from './interceptor.js';
 import { checkLogger } from './logger.js';
-import { RXSSE_MODULE_OPTIONS, type RxsseModuleOptions } from './options.js';
+import { MODULE_OPTION_NAMES, RXSSE_MODULE_OPTIONS, type RxsseModuleOptions } from './options.js';
 import { RxsseRuntime } from './runtime.js';
 
 /** Options of `RxsseModule.forRootAsync()`: the module's options from a factory with injected dependencies. */
@@ -68,6 +68,8 @@ export class RxsseModule implements NestModule {
    */
   static forRoot(options: RxsseModuleOptions = {}): DynamicModule {
     const { shutdown = {}, logger, ...streamOptions } = options;
+    // All names at once: the stream's check alone would miss "shutdown" in a misspelt "shutdwon".
+    checkOptionNames('RxsseModule', options, MODULE_OPTION_NAMES);
     checkShutdownOptions(shutdown);
     checkLogger(logger);
     resolveStreamOptions(streamOptions);

@@ -1,5 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
-import type { ShutdownOptions, StreamOptions } from '@rxsse/core';
+import { type ShutdownOptions, STREAM_OPTION_NAMES, type StreamOptions } from '@rxsse/core';
 
 /** Options of `RxsseModule.forRoot()`: defaults for every `@RxSse` route, and how `app.close()` ends streams. */
 export interface RxsseModuleOptions extends StreamOptions {
@@ -25,3 +25,9 @@ export interface RxSseRouteOptions extends StreamOptions {
 
 /** The DI token of the module's options, as `forRoot` or `forRootAsync` gave them. */
 export const RXSSE_MODULE_OPTIONS = Symbol.for('rxsse.nestjs.moduleOptions');
+
+/** Every name {@link RxsseModuleOptions} takes: the stream's, and the module's own two. */
+export const MODULE_OPTION_NAMES = [...STREAM_OPTION_NAMES, 'shutdown', 'logger'];
+
+/** Every name {@link RxSseRouteOptions} takes: the stream's, and the route's method. */
+export const ROUTE_OPTION_NAMES = [...STREAM_OPTION_NAMES, 'method'];

@@ -3,6 +3,7 @@ import type { Server } from 'node:net';
 import type { BeforeApplicationShutdown, OnApplicationBootstrap, OnModuleInit } from '@nestjs/common';
 import { type DiscoveryService, type HttpAdapterHost, MetadataScanner } from '@nestjs/core';
 import {
+  checkOptionNames,
   checkShutdownOptions,
   overStreamOptions,
   type ResolvedStreamOptions,
@@ -16,7 +17,7 @@ import { AppServers, guardClientErrors, trackConnections, trackHttp2Sessions } f
 import { runBeforeClose } from './before-close.js';
 import { RXSSE_ROUTE, type RxSseRoute } from './decorators.js';
 import { checkLogger, type StreamErrorLog, streamErrorLog } from './logger.js';
-import type { RxsseModuleOptions } from './options.js';
+import { MODULE_OPTION_NAMES, type RxSseRouteOptions, type RxsseModuleOptions } from './options.js';
 import { nestRouteHeaders } from './route-headers.js';
 
 /**
@@ -38,10 +39,13 @@ export class RxsseRuntime implements OnModuleInit, OnApplicationBootstrap, Befor
   readonly #servers = new AppServers(() => this.#server());
 
   constructor(
-    { shutdown = {}, logger, ...options }: RxsseModuleOptions,
+    moduleOptions: RxsseModuleOptions,
     private readonly adapterHost: HttpAdapterHost,
     private readonly discovery?: DiscoveryService,
   ) {
+    const { shutdown = {}, logger, ...options } = moduleOptions;
+    // forRootAsync's options are first seen here, when the app starts.
+    checkOptionNames('RxsseModule', moduleOptions, MODULE_OPTION_NAMES);
     checkShutdownOptions(shutdown);
     checkLogger(logger);
     this.logError = streamErrorLog(logger);
@@ -58,13 +62,19 @@ export class RxsseRuntime implements OnModuleInit, OnApplicationBootstrap, Befor
    * so the encode cache stays shared.
    * @throws {TypeError} naming the route, for Nest decorators its stream cannot honour.
    */
-  optionsFor(route: object, options: StreamOptions | undefined, name?: string): ResolvedStreamOptions {
+  optionsFor(
+    route: object,
+    routeOptions: RxSseRouteOptions | undefined,
+    name?: string,
+  ): ResolvedStreamOptions {
     let resolved = this.#perRoute.get(route);
     if (resolved) return resolved;
     const headers = nestRouteHeaders(route, name ?? (route as { name?: string }).name ?? 'anonymous');
-    if (!options && !headers) resolved = this.defaults;
+    // The method is Nest's routing, checked with the route; the rest is the stream's.
+    const { method: _method, ...options } = routeOptions ?? {};
+    if (!routeOptions && !headers) resolved = this.defaults;
     else {
-      const own = overStreamOptions(this.#base, options ?? {});
+      const own = overStreamOptions(this.#base, options);
       resolved = resolveStreamOptions(headers ? { ...own, headers: { ...own.headers, ...headers } } : own);
     }
     this.#perRoute.set(route, resolved);

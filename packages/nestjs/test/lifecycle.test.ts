@@ -32,6 +32,15 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
     await expect(compiling).rejects.toThrow(/spread/);
   });
 
+  it('refuses an option name from forRootAsync that forRoot would refuse, when the app starts', async () => {
+    const compiling = Test.createTestingModule({
+      imports: [RxsseModule.forRootAsync({ useFactory: () => ({ maxQueueByte: 1e6 }) as never })],
+    }).compile();
+    await expect(compiling).rejects.toThrow(
+      /^Unknown RxsseModule option "maxQueueByte" \(did you mean "maxQueueBytes"\?\)$/,
+    );
+  });
+
   it('starts and closes in an application context without an HTTP server', async () => {
     @Module({ imports: [RxsseModule.forRoot()] })
     class WorkerModule {}

@@ -838,6 +838,25 @@ describe(`nestjs ${nestMajor}: RxsseModule`, () => {
     expect(() => RxSse('x', { stallTimeout: 0 })).toThrow(/stallTimeout/);
   });
 
+  it('refuses an option name it does not know where it is given, naming the one meant', () => {
+    expect(() => RxsseModule.forRoot({ hartbeat: 1000 } as never)).toThrow(TypeError);
+    expect(() => RxsseModule.forRoot({ hartbeat: 1000 } as never)).toThrow(
+      /^Unknown RxsseModule option "hartbeat" \(did you mean "heartbeat"\?\)$/,
+    );
+    // The module's own two beside the stream's.
+    expect(() => RxsseModule.forRoot({ shutdwon: {} } as never)).toThrow(/\(did you mean "shutdown"\?\)$/);
+    expect(() => RxsseModule.forRoot({ shutdown: { deadLine: 1 } } as never)).toThrow(
+      /^Unknown shutdown option "deadLine" \(did you mean "deadline"\?\)$/,
+    );
+    expect(() =>
+      RxsseModule.forRoot({ shutdown: { deadline: 1 }, logger: console, heartbeat: 1 }),
+    ).not.toThrow();
+    expect(() => RxSse('x', { metod: 'POST' } as never)).toThrow(
+      /^Unknown @RxSse option "metod" \(did you mean "method"\?\)$/,
+    );
+    expect(() => RxSse('x', { method: 'POST', heartbeat: 1 })).not.toThrow();
+  });
+
   it('refuses a path, method or member it cannot route where the controller is defined, naming it', () => {
     expect(() => RxSse({ heartbeat: 1000 } as never)).toThrow(
       /^@RxSse\(\) takes a path \(a string or an array of strings\) first, got an object \(Object\); options go second: @RxSse\('path', options\)$/,

@@ -21,6 +21,7 @@ export {
   overStreamOptions,
   type ResolvedStreamOptions,
   resolveStreamOptions,
+  STREAM_OPTION_NAMES,
   type StreamOptions,
 } from './options.js';
 export type { OverflowPolicy } from './overflow.js';

@@ -182,8 +182,11 @@ export function overStreamOptions(defaults: StreamOptions, options: StreamOption
   return merged as StreamOptions;
 }
 
-/** Every name of {@link StreamOptions}: the compiler keeps the list whole. */
-const STREAM_OPTION_NAMES = [
+/**
+ * Every name of {@link StreamOptions} (the compiler keeps the list whole), for an adapter whose own
+ * options carry the stream's beside its own to check with `checkOptionNames`.
+ */
+export const STREAM_OPTION_NAMES: readonly string[] = [
   ...FORMAT_OPTION_NAMES,
   ...Object.keys({
     maxQueueBytes: true,
