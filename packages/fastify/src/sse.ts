@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import {
+  checkOptionNames,
   checkShutdownOptions,
   type EventSourceLike,
   type MessageEvent,
@@ -7,6 +8,7 @@ import {
   type ResolvedStreamOptions,
   resolveStreamOptions,
   type ShutdownOptions,
+  STREAM_OPTION_NAMES,
   StreamGroup,
   type StreamOptions,
   shutdownDeadline,
@@ -59,8 +61,19 @@ declare module 'fastify' {
 /** The group and shutdown options of each context that registered the plugin, per server. */
 const registrations = new WeakMap<object, Map<StreamGroup, ShutdownOptions>>();
 
-const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, { shutdown = {}, ...options }) => {
+/**
+ * Every name the plugin's options take: the stream's, `shutdown`, and Fastify's own register
+ * options, which Fastify hands the plugin in the same object (`app.register(rxsse, { prefix })`).
+ */
+const PLUGIN_OPTION_NAMES = [...STREAM_OPTION_NAMES, 'shutdown', 'prefix', 'logLevel', 'logSerializers'];
+
+const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, pluginOptions) => {
   // Checked here, so a bad option fails registration rather than the first request or app.close().
+  checkOptionNames('@rxsse/fastify', pluginOptions, PLUGIN_OPTION_NAMES);
+  const { shutdown = {}, ...options } = pluginOptions;
+  // Fastify's, not the stream's.
+  for (const name of ['prefix', 'logLevel', 'logSerializers'])
+    delete (options as Record<string, unknown>)[name];
   checkShutdownOptions(shutdown);
   // Each app gets its own group, so closing one app never ends another app's streams; a `group`
   // left undefined (options built from a config) keeps it, as a spread would reset it to the process's.

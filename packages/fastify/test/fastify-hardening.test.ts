@@ -236,6 +236,24 @@ describe('fastify reply.sse', () => {
     await expect(other.register(rxsse, { shutdown: { spread: -1 } })).rejects.toThrow(/spread/);
   });
 
+  it("refuses an option name the plugin does not know when it is registered, and takes Fastify's own", async () => {
+    const typo = Fastify();
+    await expect(typo.register(rxsse, { heartbeet: 1000 } as never)).rejects.toThrow(
+      /^Unknown @rxsse\/fastify option "heartbeet" \(did you mean "heartbeat"\?\)$/,
+    );
+    const shutdown = Fastify();
+    await expect(shutdown.register(rxsse, { shutdwon: {} } as never)).rejects.toThrow(
+      /\(did you mean "shutdown"\?\)$/,
+    );
+    // Fastify's register options come in the same object as the plugin's.
+    const app = Fastify();
+    await app.register(rxsse, { prefix: '/v1', logLevel: 'warn', logSerializers: {}, heartbeat: 1000 });
+    app.get('/sse', (_req, reply) => reply.sse(of({ data: 'x' })));
+    const response = await app.inject('/sse');
+    expect(response.body).toBe('data: x\n\n');
+    await app.close();
+  });
+
   it('drops the connection of a live stream whose client sends garbage after its request, with no raw 400 inside the stream', async () => {
     const app = Fastify();
     await app.register(rxsse);
