@@ -13,6 +13,9 @@ describe('express route options', () => {
     expect(() => sse(() => NEVER, { maxLifetime: 30 * 86_400_000 })).toThrow(/maxLifetime/);
     expect(() => sse(() => NEVER, { retry: 1.5 })).toThrow(/retry/);
     expect(() => sse(() => NEVER, { stallTimeout: Number.POSITIVE_INFINITY })).toThrow(/stallTimeout/);
+    expect(() => sse(() => NEVER, { maxQueueByte: 1e6 } as never)).toThrow(
+      /^Unknown stream option "maxQueueByte" \(did you mean "maxQueueBytes"\?\)$/,
+    );
   });
 });
 

@@ -438,6 +438,9 @@ describe('koa route options', () => {
   it('are checked when the route is created', () => {
     expect(() => sse(() => NEVER, { maxLifetime: 30 * 86_400_000 })).toThrow(/maxLifetime/);
     expect(() => sse(() => NEVER, { heartbeat: 0 })).toThrow(RangeError);
+    expect(() => sse(() => NEVER, { maxQueueByte: 1e6 } as never)).toThrow(
+      /^Unknown stream option "maxQueueByte" \(did you mean "maxQueueBytes"\?\)$/,
+    );
   });
 
   it('and so are shutdown options', () => {

@@ -53,7 +53,7 @@ export function closeStreamsOnServerClose(
     );
   }
   // Checked before it is taken apart: a number or a string would leave no option, silently.
-  checkShutdownOptions(options);
+  checkShutdownOptions(options, ['group']);
   const { group = openStreams, ...shutdown } = options;
   checkStreamGroup(group);
   trackConnections(server);

@@ -947,6 +947,20 @@ describe('closeStreamsOnServerClose', () => {
     expect(plain.close).toBe(close);
   });
 
+  it('throws a TypeError at once for an option name it does not take, naming the one meant', () => {
+    const plain = createServer();
+    const close = plain.close;
+    expect(() => closeStreamsOnServerClose(plain, { deadLine: 100 } as never)).toThrow(
+      /^Unknown shutdown option "deadLine" \(did you mean "deadline"\?\)$/,
+    );
+    expect(() => closeStreamsOnServerClose(plain, { groop: new StreamGroup() } as never)).toThrow(
+      /\(did you mean "group"\?\)$/,
+    );
+    expect(plain.close).toBe(close);
+    // The group beside the shutdown options.
+    expect(() => closeStreamsOnServerClose(plain, { group: new StreamGroup(), deadline: 100 })).not.toThrow();
+  });
+
   it('throws a TypeError at once for options that are not an object, instead of ignoring them', () => {
     const plain = createServer();
     const close = plain.close;

@@ -87,6 +87,9 @@ describe('sse() as a fetch handler', () => {
     expect(() => sse(null as never)).toThrow(/, got null$/);
     expect(() => sse(() => NEVER, 'fast' as never)).toThrow(/^options must be an object, got string fast$/);
     expect(() => sse(() => NEVER, null as never)).toThrow(/^options must be an object, got null$/);
+    expect(() => sse(() => NEVER, { maxQueueByte: 1e6 } as never)).toThrow(
+      /^Unknown stream option "maxQueueByte" \(did you mean "maxQueueBytes"\?\)$/,
+    );
   });
 
   it("rejects with a TypeError that says what to pass when it is given a framework's context, not a Request", async () => {

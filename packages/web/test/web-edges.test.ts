@@ -882,6 +882,17 @@ describe('closeStreamsAndStop', () => {
     expect(server.stop).not.toHaveBeenCalled();
   });
 
+  it('throws a TypeError at once for an option name it does not take, naming the one meant, and stops nothing', () => {
+    const group = new StreamGroup();
+    const stop = vi.fn(async () => {});
+    expect(() => closeStreamsAndStop(stop, { group, spred: 100 } as never)).toThrow(
+      /^Unknown shutdown option "spred" \(did you mean "spread"\?\)$/,
+    );
+    expect(() => closeStreamsAndStop(stop, { Group: group } as never)).toThrow(/\(did you mean "group"\?\)$/);
+    expect(stop).not.toHaveBeenCalled();
+    expect(group.closing).toBe(false);
+  });
+
   it('throws a TypeError at once for options that are not an object, instead of ignoring them', () => {
     const stop = vi.fn(async () => {});
     // Say, a retry given bare: the streams would end without the hint, and nothing would tell.

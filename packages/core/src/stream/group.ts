@@ -188,13 +188,18 @@ export class StreamGroup {
 /**
  * Checks shutdown options where they are given (not when the server is already going down).
  * @throws {RangeError} naming the option that is not a duration in range.
+ * @param also - the names a caller takes in the same object beside them (`['group']`).
  * @throws {TypeError} when `options` is not an object, or has a name no shutdown option has.
  */
-export function checkShutdownOptions(options: ShutdownOptions): void {
+export function checkShutdownOptions(options: ShutdownOptions, also: readonly string[] = []): void {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`shutdown options must be an object, got ${describeValue(options)}`);
   }
-  checkOptionNames('shutdown', options, SHUTDOWN_OPTION_NAMES);
+  checkOptionNames(
+    'shutdown',
+    options,
+    also.length ? [...SHUTDOWN_OPTION_NAMES, ...also] : SHUTDOWN_OPTION_NAMES,
+  );
   const { retry, spread, deadline } = options;
   if (retry !== undefined) checkIntegerDuration('retry', retry);
   if (spread !== undefined) checkDuration('spread', spread, 0);
