@@ -1,6 +1,7 @@
 import {
   allStreams,
   type CloseReason,
+  checkOptionNames,
   describeValue,
   type StreamGauges,
   type StreamMetrics,
@@ -182,6 +183,12 @@ const CLOSE_REASONS = Object.keys({
 
 const REPLAY_OUTCOMES = Object.keys({ hit: 0, miss: 0, truncated: 0 } satisfies Record<ReplayOutcome, 0>);
 
+const OPTION_NAMES = Object.keys({
+  registry: true,
+  prefix: true,
+  group: true,
+} satisfies Record<keyof PrometheusMetricsOptions, true>);
+
 /**
  * Checks the options before anything is registered, so a wrong one fails here, naming it, rather
  * than at every scrape (a group without gauges) or silently (the registry passed as the options
@@ -193,6 +200,7 @@ function checkOptions(options: PrometheusMetricsOptions): void {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`prometheusMetrics() takes options, got ${describeValue(options)}`);
   }
+  checkOptionNames('prometheusMetrics', options, OPTION_NAMES);
   const { registry, prefix, group } = options;
   if (registry !== undefined && !isRegistry(registry)) {
     throw new TypeError(`registry must be a prom-client Registry, got ${describeValue(registry)}`);

@@ -180,6 +180,14 @@ describe('prometheusMetrics given what it cannot use', () => {
     expect(() => prometheusMetrics({ registry, prefix: null as never })).toThrow(
       /^prefix must be a string, got null$/,
     );
+    // A misspelt name would register on the global registry, or under the default prefix, unseen.
+    expect(() => prometheusMetrics({ registy: registry } as never)).toThrow(TypeError);
+    expect(() => prometheusMetrics({ registy: registry } as never)).toThrow(
+      /^Unknown prometheusMetrics option "registy" \(did you mean "registry"\?\)$/,
+    );
+    expect(() => prometheusMetrics({ registry, Prefix: 'app_' } as never)).toThrow(
+      /\(did you mean "prefix"\?\)$/,
+    );
     expect(await registry.getMetricsAsJSON()).toEqual([]);
     expect(await defaultRegistry.getMetricsAsJSON()).toHaveLength(before);
   });
