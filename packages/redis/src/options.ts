@@ -1,4 +1,4 @@
-import { describeValue } from '@rxsse/core';
+import { checkOptionNames, describeValue } from '@rxsse/core';
 import type { RedisClientOptions } from 'redis';
 import type { ClusterOptions } from './connections.js';
 
@@ -69,6 +69,26 @@ export interface RedisEngineOptions {
   onError?: (error: unknown) => void;
 }
 
+const OPTION_NAMES = Object.keys({
+  url: true,
+  cluster: true,
+  clientOptions: true,
+  keyPrefix: true,
+  partitions: true,
+  partitionMaxLength: true,
+  maxLength: true,
+  maxAgeMs: true,
+  blockMs: true,
+  readCount: true,
+  commandTimeoutMs: true,
+  onError: true,
+} satisfies Record<keyof RedisEngineOptions, true>);
+
+const CLUSTER_OPTION_NAMES = Object.keys({
+  rootNodes: true,
+  topologyRefreshMs: true,
+} satisfies Record<keyof ClusterOptions, true>);
+
 /** The longest delay a JavaScript timer honours: a longer one fires at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -82,6 +102,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export function checkEngineOptions(options: RedisEngineOptions): void {
   if (typeof options !== 'object' || options === null || Array.isArray(options))
     throw new TypeError(`options must be an object, got ${describeValue(options)}`);
+  // clientOptions are node-redis's, passed on as they are: their names are its to check.
+  checkOptionNames('redisEngine', options, OPTION_NAMES);
   const { url, cluster, clientOptions, keyPrefix, onError } = options;
   if (url !== undefined) checkUrl('url', url);
   if (cluster !== undefined) checkCluster(cluster);
@@ -117,6 +139,7 @@ export function checkEngineOptions(options: RedisEngineOptions): void {
 function checkCluster(cluster: ClusterOptions): void {
   if (typeof cluster !== 'object' || cluster === null || Array.isArray(cluster))
     throw new TypeError(`cluster must be an object { rootNodes }, got ${describeValue(cluster)}`);
+  checkOptionNames('cluster', cluster, CLUSTER_OPTION_NAMES);
   const { rootNodes, topologyRefreshMs } = cluster;
   if (!Array.isArray(rootNodes))
     throw new TypeError(`cluster.rootNodes must be an array of { url }, got ${describeValue(rootNodes)}`);

@@ -336,6 +336,20 @@ describe('redisEngine option checks', () => {
       /, got 2147483648$/,
     ],
     ['url with cluster', { url, cluster }, RangeError, /^Give either url or cluster, not both$/],
+    // A misspelt name would run on the default: a stream trimmed at another length, say.
+    [
+      'an unknown name',
+      { url, maxlength: 100 },
+      TypeError,
+      /^Unknown redisEngine option "maxlength" \(did you mean "maxLength"\?\)$/,
+    ],
+    ['an unknown name', { url, maxlen: 100 }, TypeError, /^Unknown redisEngine option "maxlen"$/],
+    [
+      'an unknown cluster name',
+      { cluster: { ...cluster, topologyRefresh: 500 } },
+      TypeError,
+      /^Unknown cluster option "topologyRefresh" \(did you mean "topologyRefreshMs"\?\)$/,
+    ],
     [
       'clientOptions',
       { clientOptions: 'tls' },
