@@ -345,11 +345,6 @@ function unavailable<M extends MessageEvent<unknown>>(topic: string, cause: unkn
 
 const ENGINE_METHODS = ['append', 'read', 'listen', 'close'] as const;
 
-/**
- * Checks what a channel only calls later, so that a wrong engine (a Redis client itself) or
- * callback fails here, naming it, not as an unavailable channel on every subscribe.
- * @throws {TypeError} naming the argument or option.
- */
 const CHANNEL_OPTION_NAMES = Object.keys({
   maxReplay: true,
   truncationEventType: true,
@@ -358,6 +353,11 @@ const CHANNEL_OPTION_NAMES = Object.keys({
   maxMessageBytes: true,
 } satisfies Record<keyof ChannelOptions, true>);
 
+/**
+ * Checks what a channel only calls later, so that a wrong engine (a Redis client itself) or
+ * callback fails here, naming it, not as an unavailable channel on every subscribe.
+ * @throws {TypeError} naming the argument or option.
+ */
 function checkTypes(engine: ChannelEngine, options: ChannelOptions): void {
   const methods = engine as unknown as Partial<Record<string, unknown>> | null;
   if (
