@@ -29,6 +29,17 @@ const BYTE_LENGTH: QueuingStrategy<Uint8Array> = {
 };
 
 /**
+ * The headers with an `ETag` of this response's own, unless the route gave one: a middleware that
+ * tags a response by hashing its whole body (Hono's `etag()`) skips one that has a tag, and would
+ * otherwise wait for an endless stream to end, holding all of it. Never the same twice, so no
+ * `If-None-Match` a client sends back can match it and have a stale stream replayed from a cache.
+ */
+function withEntityTag(headers: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+  if (Object.keys(headers).some((name) => name.toLowerCase() === 'etag')) return headers;
+  return { ...headers, etag: `"${crypto.randomUUID()}"` };
+}
+
+/**
  * The {@link Sink} over a WHATWG `ReadableStream` of bytes: the runtime pulls, `desiredSize` (counted
  * in bytes) says when it is full, and the client is gone when the runtime cancels the body or aborts
  * `request.signal`, whichever it does first (some runtimes only do one of them). Until the runtime
@@ -128,7 +139,7 @@ export class WebSink implements Sink {
     this.#stream = body;
     // The request aborted already (a turn-away answered anyway): nobody will read more than this.
     if (this.#isClosed) this.#endBody();
-    this.#response = new Response(body, { status: 200, headers });
+    this.#response = new Response(body, { status: 200, headers: withEntityTag(headers) });
     // A stream that writes nothing (no heartbeat, a quiet source) still meets `stallTimeout` when
     // no one ever reads the body; the runtime's first read drains it.
     this.#full = true;

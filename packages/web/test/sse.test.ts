@@ -25,7 +25,7 @@ describe('sse() as a fetch handler', () => {
     response.headers.forEach((_value, name) => {
       names.push(name);
     });
-    expect(names.sort()).toEqual(['cache-control', 'content-type', 'x-accel-buffering', 'x-id']);
+    expect(names.sort()).toEqual(['cache-control', 'content-type', 'etag', 'x-accel-buffering', 'x-id']);
     expect(await read(response)).toBe('data: x\n\n');
   });
 

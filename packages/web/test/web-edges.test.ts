@@ -7,6 +7,8 @@ import { serve } from '@hono/node-server';
 import { type MessageEvent, openStreams, SOURCE_HEADERS, StreamGroup, streamEvents } from '@rxsse/core';
 import { type ChannelEngine, createChannel, memoryEngine } from '@rxsse/core/channel';
 import { Hono } from 'hono';
+import { compress } from 'hono/compress';
+import { etag } from 'hono/etag';
 import { timeout } from 'hono/timeout';
 import { concat, from, NEVER, of, throwError } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -580,6 +582,54 @@ describe('sse() on Hono: a Response the framework never reads', () => {
       }
     },
   );
+});
+
+describe('sse() on Hono: middleware that reads or transforms the body', () => {
+  it('streams at once behind etag(), which skips a Response that has an ETag instead of hashing an endless body', async () => {
+    const source = counted(concat(of({ data: 'hello' }), NEVER));
+    const { options, closes } = recording({ heartbeat: false });
+    const handler = sse(() => source.observable, options);
+    const app = new Hono();
+    app.use(etag());
+    app.get('/sse', (c) => handler(c.req.raw));
+    // Hashing the whole body, etag() would answer only once the stream ended: never.
+    const response = await app.request('/sse');
+    const tag = response.headers.get('etag');
+    expect(tag).toMatch(/^"[\w-]+"$/);
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    while (!text.includes('data: hello\n\n')) text += decoder.decode((await reader.read()).value);
+    await reader.cancel();
+    expect(closes.map((c) => c.reason)).toEqual(['client']);
+    expect(source.counts.active).toBe(0);
+    // A client that sends the tag back gets a new stream, not a 304 that would replay a stale one.
+    const again = await app.request('/sse', { headers: { 'if-none-match': tag! } });
+    expect(again.status).toBe(200);
+    expect(again.headers.get('etag')).not.toBe(tag);
+    await again.body!.cancel();
+  }, 2000);
+
+  it('keeps an ETag the route sets in its headers option', async () => {
+    const response = await sse(() => NEVER, { heartbeat: false, headers: { ETag: '"mine"' } })(request());
+    expect(response.headers.get('etag')).toBe('"mine"');
+    await response.body!.cancel();
+  });
+
+  it('is left uncompressed by compress(), events sent as they come (Cache-Control: no-transform)', async () => {
+    const handler = sse(() => concat(of({ data: 'x'.repeat(4096) }), NEVER), { heartbeat: false });
+    const app = new Hono();
+    app.use(compress());
+    app.get('/sse', (c) => handler(c.req.raw));
+    const response = await app.request('/sse', { headers: { 'accept-encoding': 'gzip, deflate' } });
+    expect(response.headers.get('content-encoding')).toBeNull();
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    while (!text.includes('\n\n')) text += decoder.decode((await reader.read()).value);
+    expect(text.replace(/^:\n/, '')).toBe(`data: ${'x'.repeat(4096)}\n\n`);
+    await reader.cancel();
+  });
 });
 
 describe('WebSink: stallTimeout after the stream ended', () => {
