@@ -16,7 +16,7 @@ import {
   sseHeaders,
 } from '@rxsse/core';
 import { headResponse } from './head-response.js';
-import { isResponse } from './is-response.js';
+import { checkResponseBody, isResponse } from './is-response.js';
 import { asSignalAbort, CUT_SHORT, settleBeforeDeadline } from './pending-handler.js';
 import { checkRequestSignal } from './request-signal.js';
 import { WebSink } from './web-sink.js';
@@ -52,7 +52,8 @@ export const DEFAULT_HEARTBEAT = 4000;
  * close instead; the Request is answered as soon as its client leaves, without waiting for a
  * handler that may never settle, and what that handler settles with later is let go. A handler
  * that returns a `Response` has it sent instead of a stream, and its `signal` aborts then: a body
- * still tied to it (an upstream `fetch(url, { signal })` passed on) would be cut. A shutdown that
+ * still tied to it (an upstream `fetch(url, { signal })` passed on) would be cut. One whose body was
+ * read or is locked rejects with a TypeError, as a result that is no source does. A shutdown that
  * begins while the handler sets up aborts its `signal` and turns its client away, at the
  * shutdown's `deadline` at the latest.
  *
@@ -102,6 +103,7 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
         // No stream will use the sink: let go of the request, and abort what the handler tied to
         // its signal.
         sink.destroy();
+        checkResponseBody(source);
         return source;
       }
       if (source === CUT_SHORT) setup.turnAway();

@@ -158,6 +158,33 @@ describe('sse() on Hono: a handler that throws a string or a symbol', () => {
   );
 });
 
+describe('sse() on Hono: a handler that returns a Response whose body was read or is locked', () => {
+  it.each([
+    ['read', async (response: Response) => void (await response.text())],
+    ['locked', async (response: Response) => void response.body!.getReader()],
+  ])(
+    'rejects with a TypeError that names it (body %s), which Hono logs and answers 500, instead of a 200 whose body fails',
+    async (_label, spoil) => {
+      const logged: string[] = [];
+      const restore = captureConsoleErrors(logged);
+      try {
+        const handler = sse(async () => {
+          const response = new Response('cached page');
+          await spoil(response);
+          return response;
+        });
+        const app = new Hono();
+        app.get('/sse', (c) => handler(c.req.raw));
+        const response = await app.request('/sse');
+        expect(response.status).toBe(500);
+        expect(logged.join('\n')).toMatch(/TypeError: the event handler returned a Response whose body was/);
+      } finally {
+        restore();
+      }
+    },
+  );
+});
+
 describe('sse(): a handler that fails after it used its signal', () => {
   /** A memory engine that counts its live listeners. */
   const listening = () => {
