@@ -166,6 +166,36 @@ describe('synchronous sources', () => {
     streamEvents(source, sink, { heartbeat: false });
     expect(tornDown).toBe(true);
   });
+
+  it('run every teardown added and not removed, in the order added', () => {
+    const ran: string[] = [];
+    const sink = new MemorySink();
+    const source = new Observable<MessageEvent>((subscriber) => {
+      for (const name of ['a', 'b', 'c']) subscriber.add(() => ran.push(name));
+      return () => ran.push('returned');
+    });
+    streamEvents(source, sink, { heartbeat: false });
+    sink.disconnect();
+    expect(ran).toEqual(['a', 'b', 'c', 'returned']);
+  });
+
+  it('skip a teardown removed, the first one too, and run the rest in order', () => {
+    const ran: string[] = [];
+    const sink = new MemorySink();
+    const source = new Observable<MessageEvent>((subscriber) => {
+      const first = () => ran.push('first');
+      const third = () => ran.push('third');
+      subscriber.add(first);
+      subscriber.add(() => ran.push('second'));
+      subscriber.add(third);
+      subscriber.add(() => ran.push('fourth'));
+      subscriber.remove(first);
+      subscriber.remove(third);
+    });
+    streamEvents(source, sink, { heartbeat: false });
+    sink.disconnect();
+    expect(ran).toEqual(['second', 'fourth']);
+  });
 });
 
 describe('refused messages', () => {
