@@ -72,8 +72,11 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   #queue: EventQueue | undefined;
   #writable = true;
   #flushScheduled = false;
-  #drainRegistered = false;
-  #stallTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * Made the first time the transport is full, when the drain listener is registered: most streams
+   * never fill theirs, and an idle connection then spends one field on this, not two.
+   */
+  #backpressure: { stallTimer: ReturnType<typeof setTimeout> | undefined } | undefined;
   #lifetimeTimer: ReturnType<typeof setTimeout> | undefined;
   #heartbeatSlot: Set<HeartbeatTarget> | undefined;
   #feed: SourceFeed | undefined;
@@ -549,32 +552,38 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     // Once the stream ended, a full transport only matters to the stall after the end (see there).
     if (this.#reason !== undefined) return;
     const { stallTimeout } = this.options;
-    if (stallTimeout !== false && this.#stallTimer === undefined) {
+    const firstTime = this.#backpressure === undefined;
+    this.#backpressure ??= { stallTimer: undefined };
+    const backpressure = this.#backpressure;
+    if (stallTimeout !== false && backpressure.stallTimer === undefined) {
       // A client on a slow link takes some, not enough to drain: it stalls once it takes nothing.
       watchProgress(
         stallTimeout,
         () => this.#pending(),
         () => this.#finish('stall'),
         (timer) => {
-          this.#stallTimer = timer;
+          backpressure.stallTimer = timer;
         },
       );
     }
     // Most streams never fill their transport: the drain listener is registered the first time.
     // After the stall timer: a sink that drained already may call it at once, which disarms it.
-    if (!this.#drainRegistered) {
-      this.#drainRegistered = true;
-      this.sink.onDrain(() => this.#drained());
-    }
+    if (firstTime) this.sink.onDrain(() => this.#drained());
   }
 
   #drained(): void {
     if (this.#reason !== undefined) return;
     this.#writable = true;
-    clearTimeout(this.#stallTimer);
-    this.#stallTimer = undefined;
+    this.#disarmStall();
     this.#feed?.resume();
     this.flush();
+  }
+
+  #disarmStall(): void {
+    const backpressure = this.#backpressure;
+    if (backpressure === undefined) return;
+    clearTimeout(backpressure.stallTimer);
+    backpressure.stallTimer = undefined;
   }
 
   /**
@@ -604,11 +613,10 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     options.group.delete(this);
     this.server?.delete(this);
     if (this.#heartbeatSlot) leaveHeartbeat(options.heartbeat as number, this, this.#heartbeatSlot);
-    clearTimeout(this.#stallTimer);
+    this.#disarmStall();
     clearTimeout(this.#lifetimeTimer);
     this.#feed?.stop();
-    this.#heartbeatSlot = this.#feed = undefined;
-    this.#stallTimer = this.#lifetimeTimer = undefined;
+    this.#heartbeatSlot = this.#feed = this.#lifetimeTimer = undefined;
 
     if (reason === 'error') this.reportError(error);
     const queue = this.#queue;
