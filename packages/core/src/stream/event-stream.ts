@@ -195,10 +195,15 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     if (options.heartbeat !== false) this.#heartbeatSlot = joinHeartbeat(options.heartbeat, this);
     if (options.maxLifetime !== undefined) {
       const lifetime = streamLifetime(options.maxLifetime, Math.random());
-      this.#lifetimeTimer = unrefTimer(setTimeout(() => this.#finish('lifetime'), lifetime));
+      // The stream as the timer's argument: a closure over it would cost every such stream ~100 B.
+      this.#lifetimeTimer = unrefTimer(setTimeout(EventStream.#endLifetime, lifetime, this));
     }
     // After the timers, which the teardown clears: its `wrote` hook may end the stream.
     if (options.retry !== undefined) this.#write(utf8Bytes(formatRetry(options.retry)), 0);
+  }
+
+  static #endLifetime(stream: EventStream): void {
+    stream.#finish('lifetime');
   }
 
   /** Ended while it started: the source is never fed, and an iterator the handler made is returned. */
