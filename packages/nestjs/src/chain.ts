@@ -1,11 +1,19 @@
 import type { CallHandler } from '@nestjs/common';
-import { type EventSourceLike, type MessageEvent, SOURCE_HEADERS, type WithSourceHeaders } from '@rxsse/core';
+import {
+  type EventSourceLike,
+  type MessageEvent,
+  SOURCE_GAP_EVENT,
+  SOURCE_HEADERS,
+  type WithSourceGapEvent,
+  type WithSourceHeaders,
+} from '@rxsse/core';
 import { Observable, type Subscriber, type Subscription } from 'rxjs';
 import { type Handoff, isSubscribable, teardownOf } from './handoff.js';
 
 type Source = EventSourceLike<MessageEvent<unknown>>;
 type Delivery = (target: Subscriber<unknown>) => void;
-type SourceHeaders = WithSourceHeaders[typeof SOURCE_HEADERS];
+/** What the method's source carries for the stream: its headers, and its gap event (a channel's). */
+type Carried = WithSourceHeaders & WithSourceGapEvent;
 
 /**
  * Nest's chain for one request (pipes, the inner interceptors, the method), run before the stream
@@ -66,9 +74,9 @@ export class NestChain {
         this.#subscription?.unsubscribe();
         return source;
       }
-      const headers = (source as WithSourceHeaders | undefined)?.[SOURCE_HEADERS];
-      if (source !== undefined && alone) return this.#direct(source, headers);
-      return this.#bridge(handoff, headers);
+      const carried = source as Carried | undefined;
+      if (source !== undefined && alone) return this.#direct(source, carried);
+      return this.#bridge(handoff, carried);
     });
   }
 
@@ -105,17 +113,17 @@ export class NestChain {
    * The method's own Observable, subscribed by the stream itself; Nest's chain, which never receives
    * it, ends with the stream.
    */
-  #direct(source: Observable<MessageEvent<unknown>>, headers: SourceHeaders): Source {
-    return this.#streamed(headers, (target) => {
+  #direct(source: Observable<MessageEvent<unknown>>, carried: Carried | undefined): Source {
+    return this.#streamed(carried, (target) => {
       // The stream's own subscriber, as is: a synchronous source sees it closed at once.
       target.add(teardownOf(source.subscribe(target)));
       return () => this.#subscription?.unsubscribe();
     });
   }
 
-  #bridge(handoff: Handoff, headers: SourceHeaders): Source {
+  #bridge(handoff: Handoff, carried: Carried | undefined): Source {
     this.#bridged = true;
-    return this.#streamed(headers, (target) => {
+    return this.#streamed(carried, (target) => {
       this.#target = target;
       for (const delivery of this.#early.splice(0)) delivery(target);
       handoff.release();
@@ -127,16 +135,23 @@ export class NestChain {
     });
   }
 
-  /** What the stream subscribes to, carrying the method's headers; subscribing marks the chain taken. */
+  /**
+   * What the stream subscribes to, carrying the method's headers and gap event: events its drop
+   * policy drops are dropped after the chain, and the client must be told of them as on the other
+   * adapters. Subscribing marks the chain taken.
+   */
   #streamed(
-    headers: SourceHeaders,
+    carried: Carried | undefined,
     subscribe: (target: Subscriber<MessageEvent<unknown>>) => () => void,
   ): Source {
-    const source: Observable<MessageEvent<unknown>> & WithSourceHeaders = new Observable((target) => {
+    const source: Observable<MessageEvent<unknown>> & Carried = new Observable((target) => {
       this.#streaming = true;
       return subscribe(target);
     });
+    const headers = carried?.[SOURCE_HEADERS];
     if (headers) source[SOURCE_HEADERS] = headers;
+    const gap = carried?.[SOURCE_GAP_EVENT];
+    if (typeof gap === 'function') source[SOURCE_GAP_EVENT] = gap;
     return source;
   }
 }

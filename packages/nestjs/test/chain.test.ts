@@ -238,6 +238,9 @@ const { options: burstOptions, closes: burstCloses } = recording({
   stallTimeout: false,
 });
 const chat = createChannel(memoryEngine(), 'chain-chat', { maxReplay: { events: 1 } });
+/** A replay larger than the routes' queue below: its burst leaves the stream's drop policy dropping. */
+const crowded = createChannel(memoryEngine(), 'chain-crowded', { maxReplay: { events: 100 } });
+const dropping = { maxQueueBytes: 1000, onOverflow: 'drop-newest' } as const;
 
 @Controller()
 class ChainController {
@@ -446,6 +449,17 @@ class ChainController {
   @UseInterceptors(PassesOn)
   chatIntercepted(@Query('lastEventId') lastEventId: string) {
     return chat.subscribe({ lastEventId });
+  }
+
+  @RxSse('crowded', dropping)
+  crowded(@Query('lastEventId') lastEventId: string) {
+    return crowded.subscribe({ lastEventId });
+  }
+
+  @RxSse('crowded-intercepted', dropping)
+  @UseInterceptors(PassesOn)
+  crowdedIntercepted(@Query('lastEventId') lastEventId: string) {
+    return crowded.subscribe({ lastEventId });
   }
 }
 
@@ -817,6 +831,30 @@ describe.each<Platform>(['express', 'fastify'])(
         await waitFor(() => client.text.includes('\r\n\r\n'), 5000, 'the headers');
         client.destroy();
         expect(client.text.toLowerCase(), path).toContain('sse-history-truncated: true');
+      }
+    });
+
+    it("tells of the events a drop policy dropped with the channel's truncation event, with and without an interceptor", async () => {
+      const url = await start();
+      const first = await crowded.publish({ data: 'first' });
+      for (let i = 0; i < 40; i++) await crowded.publish({ data: 'x'.repeat(85) });
+      for (const path of ['crowded', 'crowded-intercepted']) {
+        const client = await rawClient(`${url}/${path}?lastEventId=${encodeURIComponent(first)}`, {
+          read: true,
+        });
+        try {
+          await waitFor(
+            () => client.text.includes('event: history-truncated'),
+            2000,
+            `${path}: the truncation event`,
+          );
+        } finally {
+          client.destroy();
+        }
+        // The truncation event names the last event the client got before it.
+        const [before, after] = client.text.split('event: history-truncated\n', 2) as [string, string];
+        const lastSent = [...before.matchAll(/^id: (.+)$/gm)].at(-1)?.[1];
+        expect(after.split('\n', 1)[0], path).toBe(`data: {"lastEventId":"${lastSent}","reason":"gap"}`);
       }
     });
   },

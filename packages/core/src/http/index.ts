@@ -19,3 +19,4 @@ export {
   type EventSourceLike,
   isThenable,
 } from './source.js';
+export { SOURCE_GAP_EVENT, type WithSourceGapEvent } from './source-gap.js';
