@@ -126,7 +126,7 @@ export class NestChain {
     return this.#streamed(carried, (target) => {
       this.#target = target;
       for (const delivery of this.#early.splice(0)) delivery(target);
-      handoff.release();
+      handoff.release(target);
       return () => {
         this.#subscription?.unsubscribe();
         // A method still setting up when the stream ended returns into a chain no one reads.

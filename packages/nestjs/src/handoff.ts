@@ -4,6 +4,8 @@ import {
   endIterator,
   type MessageEvent,
   madeIterator,
+  SUBSCRIBER_GAP_EVENT,
+  type WithSubscriberGapEvent,
 } from '@rxsse/core';
 import type { EventContext } from '@rxsse/node';
 import { defer, Observable, type Subscriber, type TeardownLogic, type Unsubscribable } from 'rxjs';
@@ -30,6 +32,7 @@ export class Handoff {
   abandoned: { reason: unknown } | undefined;
   #settle!: (source: Source) => void;
   #released = false;
+  #stream: WithSubscriberGapEvent | undefined;
   #waiting: (() => void)[] = [];
   readonly #unpulled = new Set<AsyncIterator<unknown>>();
   #discarded = false;
@@ -82,8 +85,12 @@ export class Handoff {
     this.#unpulled.clear();
   }
 
-  /** Lets held sources subscribe; the stream calls this once it is open. */
-  release(): void {
+  /**
+   * Lets held sources subscribe; the stream calls this once it is open, with its subscriber, which
+   * places a source's own gap events (a channel's truncation event) as it places its own.
+   */
+  release(stream?: object): void {
+    this.#stream = stream as WithSubscriberGapEvent | undefined;
     this.#released = true;
     for (const start of this.#waiting.splice(0)) start();
   }
@@ -92,7 +99,12 @@ export class Handoff {
     return new Observable((subscriber: Subscriber<MessageEvent<unknown>>) => {
       // Subscribing with the subscriber itself, so a synchronous source sees it closed at once.
       const start = () => {
-        if (!subscriber.closed) subscriber.add(teardownOf(source.subscribe(subscriber)));
+        if (subscriber.closed) return;
+        // Nest's chain stands between the source and the stream: the source's gap events skip it,
+        // as the stream sends them in its own encoding, whatever the route's `serialize`.
+        (subscriber as WithSubscriberGapEvent)[SUBSCRIBER_GAP_EVENT] = (make) =>
+          this.#stream?.[SUBSCRIBER_GAP_EVENT]?.(make) ?? false;
+        subscriber.add(teardownOf(source.subscribe(subscriber)));
       };
       if (this.#released) start();
       else this.#waiting.push(start);

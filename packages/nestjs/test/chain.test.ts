@@ -241,6 +241,10 @@ const chat = createChannel(memoryEngine(), 'chain-chat', { maxReplay: { events: 
 /** A replay larger than the routes' queue below: its burst leaves the stream's drop policy dropping. */
 const crowded = createChannel(memoryEngine(), 'chain-crowded', { maxReplay: { events: 100 } });
 const dropping = { maxQueueBytes: 1000, onOverflow: 'drop-newest' } as const;
+const stringsOnly = (data: unknown): string => {
+  if (typeof data !== 'string') throw new TypeError('this route sends strings');
+  return data;
+};
 
 @Controller()
 class ChainController {
@@ -448,6 +452,18 @@ class ChainController {
   @RxSse('chat-intercepted')
   @UseInterceptors(PassesOn)
   chatIntercepted(@Query('lastEventId') lastEventId: string) {
+    return chat.subscribe({ lastEventId });
+  }
+
+  // A route whose data are strings alone: the channel's truncation event must still go out, as JSON.
+  @RxSse('chat-strings', { serialize: stringsOnly })
+  chatStrings(@Query('lastEventId') lastEventId: string) {
+    return chat.subscribe({ lastEventId });
+  }
+
+  @RxSse('chat-strings-intercepted', { serialize: stringsOnly })
+  @UseInterceptors(PassesOn)
+  chatStringsIntercepted(@Query('lastEventId') lastEventId: string) {
     return chat.subscribe({ lastEventId });
   }
 
@@ -831,6 +847,25 @@ describe.each<Platform>(['express', 'fastify'])(
         await waitFor(() => client.text.includes('\r\n\r\n'), 5000, 'the headers');
         client.destroy();
         expect(client.text.toLowerCase(), path).toContain('sse-history-truncated: true');
+      }
+    });
+
+    it("sends a channel's truncation event as JSON, with and without an interceptor, on a route whose serialize refuses it", async () => {
+      const url = await start();
+      for (const path of ['chat-strings', 'chat-strings-intercepted']) {
+        const client = await rawClient(`${url}/${path}?lastEventId=0-1`, { read: true });
+        try {
+          await waitFor(
+            () => client.text.includes('event: history-truncated'),
+            2000,
+            `${path}: the truncation event`,
+          );
+        } finally {
+          client.destroy();
+        }
+        expect(client.text, path).toContain(
+          'event: history-truncated\ndata: {"lastEventId":"0-1","reason":"history"}\n\n',
+        );
       }
     });
 

@@ -19,4 +19,9 @@ export {
   type EventSourceLike,
   isThenable,
 } from './source.js';
-export { SOURCE_GAP_EVENT, type WithSourceGapEvent } from './source-gap.js';
+export {
+  SOURCE_GAP_EVENT,
+  SUBSCRIBER_GAP_EVENT,
+  type WithSourceGapEvent,
+  type WithSubscriberGapEvent,
+} from './source-gap.js';
