@@ -1,8 +1,13 @@
 import { type HeaderOverrides, resolveStreamOptions } from '@rxsse/core';
 
-// Nest's keys for what `@HttpCode()` and `@Header()` record on a route's method.
+// Nest's keys for what `@HttpCode()`, `@Header()`, `@Redirect()` and `@Render()` record on a route's method.
 const HTTP_CODE_METADATA = '__httpCode__';
 const HEADERS_METADATA = '__headers__';
+/** Answers Nest would give from the method's result, which never comes: the stream answers instead. */
+const OTHER_ANSWERS = [
+  ['__redirect__', '@Redirect()'],
+  ['__renderTemplate__', '@Render()'],
+] as const;
 
 /**
  * Headers the stream sets itself, or that frame its body: a value Nest computes per request would
@@ -24,7 +29,8 @@ const STREAM_HEADERS = new Set([
  * replaces the stream's), checked as that option is. A `@Header()` whose value is a function is
  * left to Nest, which sets it on each response, unless it names a header the stream sets.
  * @throws {TypeError} naming the route and the decorator, for an `@HttpCode()` other than 200 (an
- *   EventSource fails for good on any other status), or a `@Header()` the stream cannot carry
+ *   EventSource fails for good on any other status), a `@Redirect()` or `@Render()` (answers Nest
+ *   gives from a result that never comes), or a `@Header()` the stream cannot carry
  *   (a `Content-Type` other than `text/event-stream`, a `Content-Length`, ...).
  */
 export function nestRouteHeaders(handler: object, route: string): HeaderOverrides | undefined {
@@ -32,6 +38,12 @@ export function nestRouteHeaders(handler: object, route: string): HeaderOverride
   if (status !== undefined && status !== 200) {
     throw new TypeError(
       `@RxSse() route ${route}: @HttpCode(${String(status)}) cannot go with an event stream, which answers 200: EventSource fails the connection on any other status and never reconnects. To tell one client to stop reconnecting, answer its request with 204: throw new HttpException('', 204) from a guard or the method`,
+    );
+  }
+  for (const [key, decorator] of OTHER_ANSWERS) {
+    if (Reflect.getMetadata(key, handler) === undefined) continue;
+    throw new TypeError(
+      `@RxSse() route ${route}: ${decorator} cannot go with an event stream, which answers 200 with the events; Nest would never apply it. Give it a route of its own`,
     );
   }
   const declared = Reflect.getMetadata(HEADERS_METADATA, handler) as

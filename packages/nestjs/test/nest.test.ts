@@ -20,6 +20,8 @@ import {
   ParseIntPipe,
   type PipeTransform,
   Query,
+  Redirect,
+  Render,
   Res,
   Sse,
   UseFilters,
@@ -724,7 +726,7 @@ describe.each<Platform>(['express', 'fastify'])(
       expect(head.response.headers.get('cache-control')).toBe('no-store');
     });
 
-    it('refuses to start an app with a route whose @HttpCode() or @Header() its stream cannot honour, naming both', async () => {
+    it('refuses to start an app with a route whose @HttpCode(), @Header(), @Redirect() or @Render() its stream cannot honour, naming both', async () => {
       const refused: [string, MethodDecorator[], RegExp][] = [
         [
           'above',
@@ -750,6 +752,16 @@ describe.each<Platform>(['express', 'fastify'])(
           'lazy',
           [RxSse('e'), Header('Cache-Control', () => 'no-store')],
           /^@RxSse\(\) route Refused\.lazy: @Header\('Cache-Control', a function\): the stream sets Cache-Control itself/,
+        ],
+        [
+          'moved',
+          [Redirect('/elsewhere'), RxSse('f')],
+          /^@RxSse\(\) route Refused\.moved: @Redirect\(\) cannot go with an event stream, which answers 200/,
+        ],
+        [
+          'rendered',
+          [RxSse('g'), Render('page')],
+          /^@RxSse\(\) route Refused\.rendered: @Render\(\) cannot go with an event stream, which answers 200/,
         ],
       ];
       for (const [key, decorators, message] of refused) {
