@@ -853,17 +853,8 @@ describe.each<Platform>(['express', 'fastify'])(
     it("sends a channel's truncation event as JSON, with and without an interceptor, on a route whose serialize refuses it", async () => {
       const url = await start();
       for (const path of ['chat-strings', 'chat-strings-intercepted']) {
-        const client = await rawClient(`${url}/${path}?lastEventId=0-1`, { read: true });
-        try {
-          await waitFor(
-            () => client.text.includes('event: history-truncated'),
-            2000,
-            `${path}: the truncation event`,
-          );
-        } finally {
-          client.destroy();
-        }
-        expect(client.text, path).toContain(
+        const text = await readUntilTruncation(`${url}/${path}?lastEventId=0-1`, path);
+        expect(text, path).toContain(
           'event: history-truncated\ndata: {"lastEventId":"0-1","reason":"history"}\n\n',
         );
       }
@@ -874,26 +865,33 @@ describe.each<Platform>(['express', 'fastify'])(
       const first = await crowded.publish({ data: 'first' });
       for (let i = 0; i < 40; i++) await crowded.publish({ data: 'x'.repeat(85) });
       for (const path of ['crowded', 'crowded-intercepted']) {
-        const client = await rawClient(`${url}/${path}?lastEventId=${encodeURIComponent(first)}`, {
-          read: true,
-        });
-        try {
-          await waitFor(
-            () => client.text.includes('event: history-truncated'),
-            2000,
-            `${path}: the truncation event`,
-          );
-        } finally {
-          client.destroy();
-        }
+        const text = await readUntilTruncation(
+          `${url}/${path}?lastEventId=${encodeURIComponent(first)}`,
+          path,
+        );
         // The truncation event names the last event the client got before it.
-        const [before, after] = client.text.split('event: history-truncated\n', 2) as [string, string];
+        const [before, after] = text.split('event: history-truncated\n', 2) as [string, string];
         const lastSent = [...before.matchAll(/^id: (.+)$/gm)].at(-1)?.[1];
         expect(after.split('\n', 1)[0], path).toBe(`data: {"lastEventId":"${lastSent}","reason":"gap"}`);
       }
     });
   },
 );
+
+/** What a raw client of `url` read up to and with a channel's truncation event. */
+async function readUntilTruncation(url: string, path: string): Promise<string> {
+  const client = await rawClient(url, { read: true });
+  try {
+    await waitFor(
+      () => client.text.includes('event: history-truncated'),
+      5000,
+      `${path}: the truncation event`,
+    );
+  } finally {
+    client.destroy();
+  }
+  return client.text;
+}
 
 /** One event, `hello`, at `/hello`: what the global interceptors below are seen to change. */
 @Controller()
