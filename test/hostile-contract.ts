@@ -1,5 +1,5 @@
 import { type MessageEvent, openStreams, type StreamMetrics, type StreamOptions } from '@rxsse/core';
-import { concat, from, map, NEVER, range, Subject, tap, throwError } from 'rxjs';
+import { concat, from, map, NEVER, Observable, range, Subject, type Subscriber, tap, throwError } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { chaosTest } from './chaos.js';
 import { churnTest } from './leaks.js';
@@ -202,6 +202,42 @@ export function describeHostileContract(harness: AdapterHarness): void {
       for (const name of ['opened', 'wrote', 'closed', 'errorEvent', 'onClose', 'source failed']) {
         expect(logged).toContain(name);
       }
+    });
+
+    it('ends a stream whose async subscribe function rejects, and runs the teardown one resolves with', async () => {
+      const { options, closes } = recording();
+      let tornDown = 0;
+      // `new Observable(async (subscriber) => ...)`: rxjs takes the promise for a teardown, and a
+      // rejection no one hears ends a Node process.
+      const asyncSubscribe = (settle: () => Promise<unknown>) => () =>
+        new Observable<MessageEvent>((async (subscriber: Subscriber<MessageEvent>) => {
+          subscriber.next({ data: 'first' });
+          return settle();
+        }) as never);
+      const url = await start([
+        {
+          path: '/rejects',
+          events: asyncSubscribe(() => Promise.reject(new Error('subscribe rejected'))),
+          options,
+        },
+        {
+          path: '/resolves',
+          events: asyncSubscribe(async () => () => tornDown++),
+          options,
+        },
+      ]);
+      expect((await fetchBytes(`${url}/rejects`)).body.toString()).toBe('data: first\n\n');
+      expect(closes.map((c) => [c.reason, String(c.error)])).toEqual([
+        ['error', 'Error: subscribe rejected'],
+      ]);
+      await waitFor(() => server!.logged.length === 1, 5000, 'the report');
+      expect(server!.logged.splice(0)).toEqual([expect.stringContaining('subscribe rejected')]);
+      const client = await rawClient(`${url}/resolves`, { read: true });
+      await waitFor(() => client.text.includes('data: first'), 5000, 'the first event');
+      client.destroy();
+      // The teardown runs before onClose reports the close.
+      await waitFor(() => closes.length === 2, 5000, 'the close');
+      expect([closes[1]!.reason, tornDown]).toEqual(['client', 1]);
     });
 
     it('reports a source error loudly when no onError is given', async () => {

@@ -619,6 +619,33 @@ describe('user callbacks that throw', () => {
     }
   });
 
+  it('an async subscribe function that settles after its client left: its teardown runs, its rejection is reported', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      let tornDown = 0;
+      const settles: Record<string, () => void> = {};
+      const pending = (name: string, settle: () => unknown) =>
+        new Observable<MessageEvent>(
+          (() => new Promise((resolve) => (settles[name] = () => resolve(settle())))) as never,
+        );
+      const resolved = run(pending('resolve', () => () => tornDown++));
+      const rejected = run(pending('reject', () => Promise.reject(new Error('subscribe rejected'))));
+      resolved.sink.disconnect();
+      rejected.sink.disconnect();
+      settles.resolve!();
+      settles.reject!();
+      await tick();
+      expect(tornDown).toBe(1);
+      expect(rejected.reported.map(String)).toEqual(['Error: subscribe rejected']);
+      expect([...resolved.closes, ...rejected.closes].map((c) => c.reason)).toEqual(['client', 'client']);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('a reporter that throws is not fatal either', () => {
     const sink = new MemorySink();
     expect(() =>

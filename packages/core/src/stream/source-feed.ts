@@ -99,7 +99,8 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
   }
   add(teardown: unknown): void {
     if (!teardown || teardown === this) return;
-    if (this.closed) this.#run(teardown);
+    if (isThenable(teardown)) this.#settled(teardown);
+    else if (this.closed) this.#run(teardown);
     else if (this.#teardown === undefined) this.#teardown = teardown;
     // A literal holds the second in one slot, where pushing onto `[]` reserves seventeen.
     else if (this.#moreTeardowns) this.#moreTeardowns.push(teardown);
@@ -130,6 +131,22 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
   }
   stop(): void {
     this.unsubscribe();
+  }
+
+  /**
+   * A promise given as a teardown: what an async subscribe function returns (rxjs hands that of
+   * `new Observable(async (subscriber) => ...)` to `add`). What it resolves with is the teardown;
+   * what it rejects with is the source's error, or reported once the stream ended: unheard, it
+   * would end a Node process.
+   */
+  #settled(subscription: PromiseLike<unknown>): void {
+    subscription.then(
+      (teardown) => this.add(teardown),
+      (error) => {
+        if (this.#target) this.error(error);
+        else this.#report!(error);
+      },
+    );
   }
 
   /** Runs a teardown once unsubscribed: what it throws or rejects with is reported, never thrown. */
