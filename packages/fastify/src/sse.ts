@@ -1,4 +1,3 @@
-import type { Server } from 'node:http';
 import {
   checkOptionNames,
   checkShutdownOptions,
@@ -11,20 +10,11 @@ import {
   STREAM_OPTION_NAMES,
   StreamGroup,
   type StreamOptions,
-  shutdownDeadline,
 } from '@rxsse/core';
-import {
-  AppServers,
-  type EventContext,
-  guardClientErrors,
-  openEventStream,
-  responseDone,
-  trackConnections,
-  trackHttp2Sessions,
-} from '@rxsse/node';
+import { type EventContext, openEventStream, responseDone } from '@rxsse/node';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
-import { withinHookTimeout } from './hook-timeout.js';
+import { appShutdown } from './app-shutdown.js';
 import { afterTimeoutAnswer, handlerTimedOut } from './timeout-answer.js';
 
 /** What `reply.sse()` takes: a source, or a function of the connection's context returning one. */
@@ -58,9 +48,6 @@ declare module 'fastify' {
   }
 }
 
-/** The group and shutdown options of each context that registered the plugin, per server. */
-const registrations = new WeakMap<object, Map<StreamGroup, ShutdownOptions>>();
-
 /**
  * Every name the plugin's options take: the stream's, `shutdown`, and Fastify's own register
  * options, which Fastify hands the plugin in the same object (`app.register(rxsse, { prefix })`).
@@ -79,29 +66,9 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, pluginOption
   // left undefined (options built from a config) keeps it, as a spread would reset it to the process's.
   const base = overStreamOptions({ group: new StreamGroup() }, options);
   const defaults = resolveStreamOptions(base);
-  // preClose runs before the server stops and waits for connections: streams end first, then
-  // connections that never sent a request, then HTTP/2 client sessions (those that take not even
-  // the GOAWAY are cut once the deadline, counted from the hook's start, has passed), so
-  // app.close() does not hang on them and completes within about the deadline.
-  trackConnections(app.server);
-  const closeSessions = trackHttp2Sessions(app.server);
-  guardClientErrors(app.server as Server);
-  const contexts = registrations.get(app.server) ?? new Map<StreamGroup, ShutdownOptions>();
-  registrations.set(app.server, contexts.set(defaults.group, shutdown));
-  // listen() on localhost serves its other addresses (::1) from servers of Fastify's own, which
-  // app.server never sees: their streams are found by their requests.
-  const servers = new AppServers(() => app.server);
-  app.addHook('preClose', async () => {
-    const startedAt = performance.now();
-    // Sibling contexts run their hooks one after another, and the first to end the server's streams
-    // would end every context's by its own options: each group ends by its own first.
-    const others = [...contexts].filter(([group]) => group !== defaults.group);
-    const closing = Promise.all([
-      ...others.map(([group, options]) => group.close(options)),
-      servers.closeStreams(defaults.group, shutdown),
-    ]).then(() => closeSessions(shutdownDeadline(shutdown), startedAt));
-    await withinHookTimeout(closing, app.initialConfig.pluginTimeout ?? 0, startedAt, app.log, app.server);
-  });
+  // preClose runs before the server stops and waits for connections.
+  const { servers, preClose } = appShutdown(app, defaults.group, shutdown);
+  app.addHook('preClose', preClose);
   // Per-call options are resolved once per options object, so the encode cache stays shared.
   const perCall = new WeakMap<StreamOptions, ResolvedStreamOptions>();
 

@@ -1,6 +1,7 @@
+import { text } from 'node:stream/consumers';
 import cookie from '@fastify/cookie';
 import { type MessageEvent, openStreams, StreamGroup } from '@rxsse/core';
-import Fastify from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { concat, map, NEVER, of, range, Subject, startWith } from 'rxjs';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import {
@@ -13,6 +14,7 @@ import {
 import { fetchBytes, rawClient, waitFor } from '../../../test/support/clients.js';
 import { fastifyLogStream } from '../../../test/support/logged.js';
 import { recording } from '../../../test/support/recording.js';
+import { recordWarnings } from '../../../test/support/warnings.js';
 import { rxsse } from '../src/index.js';
 
 describe('fastify reply.sse() in the app', () => {
@@ -196,6 +198,39 @@ describe('fastify reply.sse() in the app', () => {
       await app.close();
     }
   });
+
+  it.each([
+    ['HTTP/1.1', false],
+    ['HTTP/2', true],
+  ])(
+    'takes the plugin in a dozen sibling contexts on %s with no listener leak, and ends their streams on close',
+    async (_name, http2) => {
+      const { warnings, stop } = recordWarnings();
+      onTestFinished(stop);
+      const { options, closes } = recording();
+      // One type for both: the routes below take no part of a request that differs between them.
+      const app = (http2 ? Fastify({ http2: true }) : Fastify()) as unknown as FastifyInstance;
+      // A route module each, as an app split by feature registers them.
+      for (let i = 0; i < 12; i++) {
+        await app.register(async (context) => {
+          await context.register(rxsse, { ...options, shutdown: { retry: 1000 + i } });
+          context.get(`/feed${i}`, (_req, reply) => reply.sse(concat(of({ data: 'hi' }), NEVER)));
+        });
+      }
+      await app.ready();
+      const streams = await Promise.all(
+        [0, 11].map((i) => app.inject({ url: `/feed${i}`, payloadAsStream: true })),
+      );
+      const bodies = streams.map((response) => text(response.stream()));
+      await app.close();
+      expect(await Promise.all(bodies)).toEqual([
+        'data: hi\n\nretry: 1000\n\n',
+        'data: hi\n\nretry: 1011\n\n',
+      ]);
+      expect(closes.map((c) => c.reason)).toEqual(['shutdown', 'shutdown']);
+      expect(warnings.map((w) => w.message)).toEqual([]);
+    },
+  );
 
   it("turns away, and ends on close, the streams of the second server Fastify binds for localhost's IPv6 address", async () => {
     const restore = localhostOnBothLoopbacks();
