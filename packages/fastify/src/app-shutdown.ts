@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { type ShutdownOptions, type StreamGroup, shutdownDeadline } from '@rxsse/core';
+import { type ResolvedStreamOptions, type ShutdownOptions, StreamGroup, shutdownDeadline } from '@rxsse/core';
 import { AppServers, guardClientErrors, trackConnections, trackHttp2Sessions } from '@rxsse/node';
 import type { FastifyInstance } from 'fastify';
 import { withinHookTimeout } from './hook-timeout.js';
@@ -14,6 +14,13 @@ export interface AppShutdown {
   readonly servers: AppServers;
   /** The preClose hook of a context: the first to run ends every context's streams, the others wait. */
   preClose(): Promise<void>;
+  /**
+   * `options` while the app is open; once it closes, the same with a group that stays closing, so
+   * that a request its hooks held past the close is turned away instead of streaming on an app
+   * closed for good. A listening server is marked closing for that, but an injected request
+   * (`app.inject()`) comes through none, and its route's group closes only while the hook runs.
+   */
+  whileOpen(options: ResolvedStreamOptions): ResolvedStreamOptions;
 }
 
 interface ServerShutdown {
@@ -52,13 +59,28 @@ export function appShutdown(
   }
   const shared = state;
   shared.contexts.set(group, shutdown);
+  let closed: StreamGroup | undefined;
   return {
     servers: shared.servers,
     preClose: () => {
       shared.closing ??= closeAll(app, shared, group, shutdown);
       return shared.closing;
     },
+    whileOpen: (options) => {
+      if (!shared.closing) return options;
+      closed ??= closedGroup(shutdown);
+      return { ...options, group: closed };
+    },
   };
+}
+
+/** A group closed by `shutdown` (its reconnect hint) that stays closing: a Fastify app never reopens. */
+function closedGroup(shutdown: ShutdownOptions): StreamGroup {
+  const group = new StreamGroup();
+  // It holds no stream: the close ends at once, and keeps the options the hint is drawn from.
+  void group.close(shutdown);
+  group.closeUntil(new Promise(() => {}));
+  return group;
 }
 
 /**

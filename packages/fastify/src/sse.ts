@@ -67,7 +67,7 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, pluginOption
   const base = overStreamOptions({ group: new StreamGroup() }, options);
   const defaults = resolveStreamOptions(base);
   // preClose runs before the server stops and waits for connections.
-  const { servers, preClose } = appShutdown(app, defaults.group, shutdown);
+  const { servers, preClose, whileOpen } = appShutdown(app, defaults.group, shutdown);
   app.addHook('preClose', preClose);
   // Per-call options are resolved once per options object, so the encode cache stays shared.
   const perCall = new WeakMap<StreamOptions, ResolvedStreamOptions>();
@@ -92,7 +92,7 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, pluginOption
         perCall.set(callOptions, resolved);
       }
       copyReplyHeaders(this);
-      const stream = await openEventStream(this.request.raw, this.raw, produce, resolved, report);
+      const stream = await openEventStream(this.request.raw, this.raw, produce, whileOpen(resolved), report);
       // An async route that neither returns nor awaits reply.sse() resolves first, and Fastify
       // answers it with an empty reply while the producer runs: the stream found its response
       // answered. Sending again gets Fastify's own warning, which names the fix (`return reply`).

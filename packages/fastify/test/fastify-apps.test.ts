@@ -13,7 +13,7 @@ import {
 } from '../../../test/support/app-lifecycle.js';
 import { fetchBytes, rawClient, waitFor } from '../../../test/support/clients.js';
 import { fastifyLogStream } from '../../../test/support/logged.js';
-import { recording } from '../../../test/support/recording.js';
+import { counted, recording } from '../../../test/support/recording.js';
 import { recordWarnings } from '../../../test/support/warnings.js';
 import { rxsse } from '../src/index.js';
 
@@ -231,6 +231,80 @@ describe('fastify reply.sse() in the app', () => {
       expect(warnings.map((w) => w.message)).toEqual([]);
     },
   );
+
+  it("answers app.inject() with a finite source's whole body, and ends an endless one at the inject's abort or app.close()", async () => {
+    const { options, closes } = recording();
+    const app = Fastify();
+    await app.register(rxsse, { ...options, shutdown: { retry: 1000 } });
+    app.get('/finite', (_req, reply) =>
+      reply.sse(range(0, 3).pipe(map((n) => ({ id: String(n), data: n })))),
+    );
+    app.get('/endless', (_req, reply) => reply.sse(concat(of({ data: 'hi' }), NEVER)));
+    try {
+      const finite = await app.inject('/finite');
+      expect(finite.headers['content-type']).toBe('text/event-stream');
+      expect(finite.body).toBe('id: 0\ndata: 0\n\nid: 1\ndata: 1\n\nid: 2\ndata: 2\n\n');
+      // A test reads what it needs, then aborts: the stream sees its client leave.
+      const abort = new AbortController();
+      const endless = await app.inject({ url: '/endless', payloadAsStream: true, signal: abort.signal });
+      const events = endless.stream();
+      events.on('error', () => {});
+      expect(String(await new Promise((resolve) => events.once('data', resolve)))).toBe('data: hi\n\n');
+      abort.abort();
+      await waitFor(() => closes.length === 2, 5000, 'the aborted stream to end');
+      // One no test ends holds no inject past the app's close (a bare inject dispatches once awaited).
+      const unended = await app.inject({ url: '/endless', payloadAsStream: true });
+      const rest = text(unended.stream());
+      await app.close();
+      expect(await rest).toBe('data: hi\n\nretry: 1000\n\n');
+      expect(closes.map((c) => c.reason)).toEqual(['complete', 'client', 'shutdown']);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('turns away an injected stream request whose hooks ran past app.close(), its source never subscribed', async () => {
+    const { options, closes } = recording();
+    const { counts, observable } = counted(concat(of({ data: 'hi' }), NEVER));
+    const app = Fastify();
+    await app.register(rxsse, { ...options, shutdown: { retry: 1000 } });
+    let arrived = () => {};
+    const arriving = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // An async hook (an auth check) still running while the test's teardown closes the app.
+    app.addHook('onRequest', async () => {
+      arrived();
+      await held;
+    });
+    let handled = () => {};
+    const handling = new Promise<void>((resolve) => {
+      handled = resolve;
+    });
+    app.get('/feed', async (_req, reply) => {
+      await reply.sse(observable);
+      handled();
+    });
+    try {
+      const answered = Promise.resolve(app.inject('/feed'));
+      await arriving;
+      await app.close();
+      release();
+      await handling;
+      expect(counts.subscribed).toBe(0);
+      const response = await answered;
+      expect(response.body).toBe('retry: 1000\n\n');
+      expect(response.headers.connection).toBe('close');
+      expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+    } finally {
+      release();
+      await app.close();
+    }
+  });
 
   it("turns away, and ends on close, the streams of the second server Fastify binds for localhost's IPv6 address", async () => {
     const restore = localhostOnBothLoopbacks();
