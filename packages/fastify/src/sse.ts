@@ -78,6 +78,9 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, pluginOption
     servers.note((this.request.raw.socket as { server?: object } | null)?.server);
     // A route still running when its handlerTimeout answered it: that answer stands.
     if (handlerTimedOut(this) !== undefined) return responseDone(this.raw);
+    // The route answered already (reply.send(), or a stream of its own): that answer stands. Fastify
+    // would only say "return reply", and writing the headers onto it would fail with Node's words.
+    if (this.raw.headersSent) return report(new ReplyAnsweredError());
     const produce = afterTimeoutAnswer(this, typeof source === 'function' ? source : () => source);
     try {
       // Inside the try: per-call options out of range are an error reply too, not a rejection.
@@ -117,6 +120,16 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, pluginOption
     this.hijack();
   });
 };
+
+/** A `reply.sse()` on a reply that was answered before it: one answer per request. */
+class ReplyAnsweredError extends Error {
+  override readonly name = 'ReplyAnsweredError';
+  constructor() {
+    super(
+      'reply.sse() on a reply already answered: an event stream cannot follow that answer (one per request)',
+    );
+  }
+}
 
 /**
  * Fastify takes only an `Error` given to `reply.send()` for one: any other object goes out as a 200

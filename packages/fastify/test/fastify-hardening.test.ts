@@ -1,6 +1,6 @@
 import type { CloseReason } from '@rxsse/core';
 import Fastify from 'fastify';
-import { NEVER, type Observable, of, Subject, startWith } from 'rxjs';
+import { NEVER, Observable, of, Subject, startWith } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { expectCloseDropsLateHandshake } from '../../../test/support/app-lifecycle.js';
 import {
@@ -94,6 +94,50 @@ describe('fastify reply.sse', () => {
     expect(response.statusCode).toBe(500);
     expect(logged.join('\n')).toContain('options must be an object, got string fast');
     await app.close();
+  });
+
+  it('logs a reply.sse() on a reply the route answered already as that, the answer standing and the source never subscribed', async () => {
+    const lines: string[] = [];
+    const app = Fastify({
+      logger: {
+        level: 'warn',
+        stream: {
+          write: (line: string) => {
+            const { msg, err } = JSON.parse(line) as { msg: string; err?: { message?: string } };
+            lines.push(`${msg} | ${err?.message}`);
+          },
+        },
+      },
+    });
+    await app.register(rxsse);
+    let subscribed = 0;
+    const late = new Observable<{ data: string }>(() => {
+      subscribed++;
+    });
+    app.get('/sent', (_req, reply) => {
+      reply.send('hi');
+      return reply.sse(late);
+    });
+    app.get('/twice', async (_req, reply) => {
+      await reply.sse(of({ data: 'first' }));
+      return reply.sse(late);
+    });
+    try {
+      for (const [url, body] of [
+        ['/sent', 'hi'],
+        ['/twice', 'data: first\n\n'],
+      ] as const) {
+        lines.length = 0;
+        expect((await app.inject(url)).body).toBe(body);
+        await waitFor(() => lines.length > 0, 5000, 'a log line');
+        expect(lines).toEqual([
+          'rxsse: event stream failed | reply.sse() on a reply already answered: an event stream cannot follow that answer (one per request)',
+        ]);
+      }
+      expect(subscribed).toBe(0);
+    } finally {
+      await app.close();
+    }
   });
 
   it("warns in Fastify's log when an async route neither returns nor awaits reply.sse() and Fastify answers first", async () => {
