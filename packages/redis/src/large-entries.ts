@@ -2,6 +2,7 @@ import { compareStreamIds, parseStreamId } from '@rxsse/core/channel';
 import type { RedisClient } from './client.js';
 import type { TimedClient } from './deadline.js';
 import { RedisTimeoutError } from './errors.js';
+import { evalReadOnly } from './read-script.js';
 
 /** An entry that a replay's read timed out on: suspected, or proven, too large to arrive in time. */
 interface Large {
@@ -119,7 +120,7 @@ export class LargeEntries {
     let reply: unknown;
     try {
       reply = await this.commands.run((client) =>
-        client.eval(LARGEST_ENTRY, {
+        evalReadOnly(client, LARGEST_ENTRY, {
           keys: [key],
           // An entry the read did not fetch did not time it out.
           arguments: [range.fetchedFrom ? range.from : `(${range.from}`, range.end, String(range.count)],

@@ -5,6 +5,7 @@ import type { TimedClient } from './deadline.js';
 import { isNoPermission, RedisTimeoutError } from './errors.js';
 import { LARGEST_ENTRY } from './large-entries.js';
 import { type Listened, listenOn } from './listeners.js';
+import { evalReadOnly } from './read-script.js';
 import { sleep } from './sleep.js';
 import { STREAM_INFO, type StreamInfo, streamInfo, toStreamInfo } from './stream-info.js';
 import { type Entry, isLargeEntry, lastEntryOf } from './stream-read.js';
@@ -369,7 +370,7 @@ export class LiveReader<T> {
     const id = checkOf(topic);
     if (topic.checkLarge && !this.#evalRefused) {
       try {
-        return (await client.eval(HAS_ENTRY, { keys: [topic.key], arguments: [id] })) === 1;
+        return (await evalReadOnly(client, HAS_ENTRY, { keys: [topic.key], arguments: [id] })) === 1;
       } catch (error) {
         if (!isNoPermission(error)) throw error;
         this.#evalRefused = true;
@@ -584,7 +585,7 @@ export class LiveReader<T> {
       next = await this.#main.run((client) =>
         Promise.all(
           topics.map((t) =>
-            client.eval(LARGEST_ENTRY, { keys: [t.key], arguments: [`(${t.cursor!}`, '+', '1'] }),
+            evalReadOnly(client, LARGEST_ENTRY, { keys: [t.key], arguments: [`(${t.cursor!}`, '+', '1'] }),
           ),
         ),
       );

@@ -1,5 +1,6 @@
 import type { RedisClient } from './client.js';
 import { isNoPermission } from './errors.js';
+import { evalReadOnly } from './read-script.js';
 
 /** What the live reader reads of a stream's `XINFO STREAM`: its counts and last ids. */
 export interface StreamInfo {
@@ -30,7 +31,7 @@ return { fields['length'], fields['last-generated-id'], last and last[1] or fals
  */
 export async function streamInfo(client: RedisClient, key: string): Promise<StreamInfo | undefined> {
   try {
-    return toStreamInfo(await client.eval(STREAM_INFO, { keys: [key] }));
+    return toStreamInfo(await evalReadOnly(client, STREAM_INFO, { keys: [key] }));
   } catch (error) {
     if (!isNoPermission(error)) throw error;
     return toStreamInfo(await client.xInfoStream(key));

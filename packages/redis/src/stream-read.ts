@@ -9,6 +9,7 @@ import { ErrorReply } from 'redis';
 import type { RedisClient } from './client.js';
 import { isNoPermission } from './errors.js';
 import type { PageEntries } from './large-entries.js';
+import { evalReadOnly } from './read-script.js';
 import { fromEntry } from './stream-fields.js';
 
 const TRUNCATED: HistoryPage = Object.freeze({ events: [], bytes: 0, truncated: true, more: false });
@@ -147,7 +148,7 @@ async function rangeAfterKnown(
 ): Promise<{ entries: Entry[]; cut: boolean }> {
   let reply: unknown;
   try {
-    reply = await client.eval(RANGE_AFTER_KNOWN, {
+    reply = await evalReadOnly(client, RANGE_AFTER_KNOWN, {
       keys: [key],
       arguments: [from, end, String(count), String(bytes)],
     });
@@ -176,7 +177,7 @@ export async function lastEntryOf(
 ): Promise<{ id: string; large: boolean } | undefined> {
   let reply: unknown;
   try {
-    reply = await client.eval(LAST_ENTRY, { keys: [key] });
+    reply = await evalReadOnly(client, LAST_ENTRY, { keys: [key] });
   } catch (error) {
     if (!isNoPermission(error)) throw error;
     const last = (await client.xRevRange(key, '+', '-', { COUNT: 1 }))?.[0];

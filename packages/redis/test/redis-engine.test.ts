@@ -534,6 +534,20 @@ describe('redisEngine', () => {
     expect((rejected as Error).cause).toBeInstanceOf(ErrorReply);
   });
 
+  it('replays and starts topics while Redis holds writes back (CLIENT PAUSE WRITE, as in a failover)', async () => {
+    const store = engine({ commandTimeoutMs: 1000 });
+    const first = await store.append('paused', { data: 'a' });
+    const second = await store.append('paused', { data: 'b'.repeat(20_000) });
+    await redis.raw.sendCommand(['CLIENT', 'PAUSE', '30000', 'WRITE']);
+    try {
+      const page = await store.read('paused', first, { count: 10, bytes: 100_000 });
+      expect(page.events.map((m) => m.id)).toEqual([second]);
+      for (const topic of ['paused', 'paused too']) (await store.listen(topic, recorder().listener))();
+    } finally {
+      await redis.raw.sendCommand(['CLIENT', 'UNPAUSE']);
+    }
+  });
+
   it('refuses a caller id that is not <ms>-<seq> above 0-0, even one Redis would take, and stores nothing', async () => {
     const store = engine();
     for (const id of ['5', '5-*', '*', ' 5-1', '0-0'])
