@@ -10,8 +10,8 @@ const TIMEOUT = 1000;
 
 /**
  * A connected client whose every XRANGE is answered `replyMs` later, with as many entries as asked:
- * large ones first, then small ones, so a page takes several. It refuses `EVAL` (an ACL without it),
- * so every range is an XRANGE.
+ * large ones first, then small ones, so a page takes several. It refuses `EVAL_RO` and `EVAL` (an ACL
+ * without them), so every range is an XRANGE.
  */
 function slowClient(replyMs: number) {
   const xRange = vi.fn(
@@ -27,7 +27,7 @@ function slowClient(replyMs: number) {
   );
   const refused = () =>
     Promise.reject(new ErrorReply('NOPERM User has no permissions to run the eval command'));
-  const client = Object.assign(new EventEmitter(), { isReady: true, xRange, eval: refused });
+  const client = Object.assign(new EventEmitter(), { isReady: true, xRange, evalRo: refused, eval: refused });
   return { client: client as unknown as RedisClient, xRange };
 }
 
