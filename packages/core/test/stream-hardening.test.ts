@@ -1172,3 +1172,71 @@ describe('sinks of plain JavaScript', () => {
     await expectNoStall(sink);
   });
 });
+
+describe('a source sent to while the stream takes one of its messages', () => {
+  /** Metrics whose `dropped` hook is `dropped`. */
+  const onDrop = (dropped: () => void): StreamMetrics => ({
+    opened() {},
+    wrote() {},
+    heartbeat() {},
+    dropped,
+    closed() {},
+  });
+
+  it('a dropped hook that emits at an overflow close: closes once with overflow, instead of recursing', () => {
+    const sink = new MemorySink();
+    sink.full = true;
+    const subject = new Subject<MessageEvent>();
+    let emitted = 0;
+    const metrics = onDrop(() => {
+      // Bounded, so that the recursion this guards against ends in the test too.
+      if (emitted++ < 5000) subject.next({ data: `drop ${emitted}` });
+    });
+    const { closes, reported } = run(subject, { maxQueueBytes: 20, onOverflow: 'close', metrics }, sink);
+    subject.next({ data: 'aaaaaaaa' });
+    subject.next({ data: 'bbbbbbbb' });
+    expect(closes.map((c) => c.reason)).toEqual(['overflow']);
+    expect(reported).toEqual([]);
+  });
+
+  it('a dropped hook that emits under drop-oldest: its event goes after the one that made room', async () => {
+    const sink = new MemorySink();
+    sink.full = true;
+    const subject = new Subject<MessageEvent>();
+    let emitted = 0;
+    const metrics = onDrop(() => {
+      if (emitted++ === 0) subject.next({ data: 'hook' });
+    });
+    run(subject, { maxQueueBytes: 27, onOverflow: 'drop-oldest', metrics }, sink);
+    for (const data of ['a', 'b', 'c', 'd']) subject.next({ data });
+    sink.release();
+    await tick();
+    expect(sink.text).toBe('data: d\n\ndata: hook\n\n');
+  });
+
+  it('serialize that emits into the source: the events go out in the order sent', async () => {
+    const subject = new Subject<MessageEvent>();
+    const serialize = (data: unknown) => {
+      if ((data as { n: number }).n === 1) subject.next({ data: { n: 2 } });
+      return JSON.stringify(data);
+    };
+    const { sink } = run(subject, { serialize });
+    subject.next({ data: { n: 1 } });
+    await tick();
+    expect(sink.text).toBe('data: {"n":1}\n\ndata: {"n":2}\n\n');
+  });
+
+  it('serialize that completes the source: the message goes out before the end, instead of being lost uncounted', async () => {
+    const subject = new Subject<MessageEvent>();
+    const serialize = (data: unknown) => {
+      subject.complete();
+      return JSON.stringify(data);
+    };
+    const { sink, closes } = run(subject, { serialize });
+    subject.next({ data: { n: 1 } });
+    await tick();
+    expect(closes.map((c) => c.reason)).toEqual(['complete']);
+    expect(sink.text).toBe('data: {"n":1}\n\n');
+    expect(closes[0]!.stats.events).toBe(1);
+  });
+});

@@ -60,6 +60,13 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
   #target: FeedTarget | undefined;
   /** Where the errors of teardowns go once the stream is let go of. */
   #report: ((error: unknown) => void) | undefined;
+  /**
+   * `null` while the stream takes a message, with what the source sent meanwhile (a metrics hook or
+   * a `serialize` that emits into it) waiting behind it: taken at once, it would be queued ahead of
+   * the message it interrupted, or lost if it ended the stream, and a hook that emits on every drop
+   * would recurse until the stack overflowed.
+   */
+  #waiting: (MessageEvent<unknown> | SourceEnd)[] | null | undefined;
 
   constructor(target: FeedTarget) {
     this.#target = target;
@@ -85,17 +92,52 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
   }
 
   next(message: MessageEvent<unknown>): void {
-    this.#target?.push(message);
+    if (this.#target === undefined) return;
+    if (!this.#waited(message)) this.#take(message);
   }
   [SUBSCRIBER_GAP_EVENT](make: GapEventFactory): boolean {
     // Once unsubscribed, as `next` does: nothing is sent, and the source need not name it.
     return this.#target?.pushGap(make) ?? true;
   }
   error(error: unknown): void {
-    this.#target?.end('error', error);
+    if (!this.#waited(new SourceEnd('error', error))) this.#target?.end('error', error);
   }
   complete(): void {
-    this.#target?.end('complete');
+    if (!this.#waited(new SourceEnd('complete'))) this.#target?.end('complete');
+  }
+
+  /** What waits behind the message the stream took, if anything; the stream takes the next. */
+  #sentMeanwhile(): (MessageEvent<unknown> | SourceEnd)[] | null | undefined {
+    const waiting = this.#waiting;
+    this.#waiting = null;
+    return waiting;
+  }
+
+  /** Whether the stream is taking a message: `sent` then waits behind it. */
+  #waited(sent: MessageEvent<unknown> | SourceEnd): boolean {
+    if (this.#waiting === undefined) return false;
+    this.#waiting ??= [];
+    this.#waiting.push(sent);
+    return true;
+  }
+
+  /** Hands `message` to the stream, then what the source sent while it took it, in the order sent. */
+  #take(message: MessageEvent<unknown>): void {
+    this.#waiting = null;
+    try {
+      this.#target?.push(message);
+      for (let waiting = this.#sentMeanwhile(); waiting; waiting = this.#sentMeanwhile()) {
+        for (const next of waiting) {
+          const target = this.#target;
+          // Once the stream ended, what the source sent after that is not the stream's.
+          if (target === undefined) return;
+          if (next instanceof SourceEnd) target.end(next.reason, next.error);
+          else target.push(next);
+        }
+      }
+    } finally {
+      this.#waiting = undefined;
+    }
   }
   add(teardown: unknown): void {
     if (!teardown || teardown === this) return;
@@ -160,6 +202,14 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
       report(error);
     }
   }
+}
+
+/** A completion or failure the source sent while the stream took one of its messages. */
+class SourceEnd {
+  constructor(
+    readonly reason: 'complete' | 'error',
+    readonly error?: unknown,
+  ) {}
 }
 
 /** Feeds an AsyncIterable: pulls one message at a time, and only while the transport has room. */
