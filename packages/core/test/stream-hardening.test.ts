@@ -1239,4 +1239,16 @@ describe('a source sent to while the stream takes one of its messages', () => {
     expect(sink.text).toBe('data: {"n":1}\n\n');
     expect(closes[0]!.stats.events).toBe(1);
   });
+
+  it('a source that unsubscribes its own subscriber: the stream ends as complete, instead of staying open with no source', async () => {
+    const source = new Observable<MessageEvent>((subscriber) => {
+      subscriber.next({ data: 'a' });
+      subscriber.unsubscribe();
+    });
+    const { sink, closes } = run(source);
+    await tick();
+    expect(closes.map((c) => c.reason)).toEqual(['complete']);
+    expect(sink.text).toBe('data: a\n\n');
+    expect(sink.ended).toBe(true);
+  });
 });

@@ -167,6 +167,9 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
     this.#teardown = this.#moreTeardowns = undefined;
     if (first !== undefined) this.#run(first);
     if (more) for (const teardown of more) this.#run(teardown);
+    // The source unsubscribed its own subscriber (a `take(1)` by hand): nothing more can come, and
+    // the stream ends as on its completion, instead of holding its client open with no source.
+    if (target.closeReason === undefined) target.end('complete');
   }
   resume(): void {
     // A pushed source is not paused: its events wait in the queue.
