@@ -1199,6 +1199,28 @@ describe('a source sent to while the stream takes one of its messages', () => {
     expect(reported).toEqual([]);
   });
 
+  it('a dropped hook that emits on every drop: the loop ends the stream with a RangeError, instead of running for good', () => {
+    const sink = new MemorySink();
+    sink.full = true;
+    const subject = new Subject<MessageEvent>();
+    let emitted = 0;
+    const metrics = onDrop(() => {
+      // Bounded, so that the loop this guards against ends in the test too.
+      if (emitted++ < 100_000) subject.next({ data: 'dropped' });
+    });
+    const { closes, errors } = run(
+      subject,
+      { maxQueueBytes: 20, onOverflow: 'drop-newest', metrics, onError: (error) => errors.push(error) },
+      sink,
+    );
+    subject.next({ data: 'aaaaaaaa' });
+    subject.next({ data: 'bbbbbbbb' });
+    expect(closes.map((c) => c.reason)).toEqual(['error']);
+    expect(closes[0]!.error).toBeInstanceOf(RangeError);
+    expect(errors).toEqual([closes[0]!.error]);
+    expect(emitted).toBeLessThan(2000);
+  });
+
   it('a dropped hook that emits under drop-oldest: its event goes after the one that made room', async () => {
     const sink = new MemorySink();
     sink.full = true;

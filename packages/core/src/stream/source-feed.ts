@@ -126,7 +126,12 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
     this.#waiting = null;
     try {
       this.#target?.push(message);
+      let rounds = 0;
       for (let waiting = this.#sentMeanwhile(); waiting; waiting = this.#sentMeanwhile()) {
+        if (++rounds > MAX_ROUNDS) {
+          this.#target?.end('error', new RangeError(ENDLESS));
+          return;
+        }
         for (const next of waiting) {
           const target = this.#target;
           // Once the stream ended, what the source sent after that is not the stream's.
@@ -206,6 +211,13 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
     }
   }
 }
+
+/**
+ * Rounds of messages sent while the stream took those of the round before: a finite hook sends a
+ * few; one that sends on every drop (of a client that takes nothing) would send for good.
+ */
+const MAX_ROUNDS = 1000;
+const ENDLESS = `the source sent messages while the stream took those it sent before, ${MAX_ROUNDS} rounds over: a metrics hook or serialize that emits into the source for every message it handles`;
 
 /** A completion or failure the source sent while the stream took one of its messages. */
 class SourceEnd {
