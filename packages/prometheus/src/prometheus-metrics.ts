@@ -3,6 +3,7 @@ import {
   type CloseReason,
   checkOptionNames,
   describeValue,
+  processWide,
   type StreamGauges,
   type StreamMetrics,
 } from '@rxsse/core';
@@ -33,7 +34,7 @@ export interface PrometheusMetrics extends StreamMetrics {
 /**
  * Registers rxsse's metrics and returns the hooks to pass as the `metrics` option. Called again with
  * the same registry, prefix and group (a hot reload, an app built per test), it returns the same
- * hooks, also after a `registry.clear()` (their metrics are registered again, from 0); another group
+ * hooks, also from a copy of this package loaded again and after a `registry.clear()` (their metrics are registered again, from 0); another group
  * needs a prefix of its own, as does a registry that holds a metric of one of these names (refused,
  * naming it, before anything is registered). Metric names (with the default prefix):
  *
@@ -64,16 +65,19 @@ export interface PrometheusMetrics extends StreamMetrics {
 export function prometheusMetrics(options: PrometheusMetricsOptions = {}): PrometheusMetrics {
   checkOptions(options);
   const { registry = defaultRegistry, prefix = 'rxsse_', group = allStreams } = options;
+  // The default by no object: a copy of @rxsse/core loaded again has an `allStreams` of its own,
+  // which gauges the same streams.
+  const gauged = group === allStreams ? undefined : group;
   const made = registrations.get(registry)?.get(prefix);
   if (made && registry.getSingleMetric(`${prefix}connections_total`) === made.connections) {
-    if (made.group === group) return made.metrics;
+    if (made.group === gauged) return made.metrics;
     throw new TypeError(
       `rxsse's metrics with prefix '${prefix}' are on this registry already, for another group: give each group a prefix of its own`,
     );
   }
   // Cleared since (`registry.clear()`, a hot reload's): the same metrics go back, from 0, so that the
   // hooks the routes made before still hold count there, rather than into metrics no one reads.
-  if (made?.group === group && !made.all.some(([name]) => registry.getSingleMetric(name))) {
+  if (made && made.group === gauged && !made.all.some(([name]) => registry.getSingleMetric(name))) {
     for (const [, metric] of made.all) {
       metric.reset();
       registry.registerMetric(metric);
@@ -152,23 +156,32 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
     replay: (outcome) => replays.inc({ outcome: known(outcome, REPLAY_OUTCOMES, REPLAY_TAKES) }),
   };
   const byPrefix = registrations.get(registry) ?? new Map();
-  registrations.set(registry, byPrefix.set(prefix, { group, metrics, connections, all }));
+  registrations.set(registry, byPrefix.set(prefix, { group: gauged, metrics, connections, all }));
   return metrics;
 }
 
-/** The hooks made per registry and prefix, with the group they gauge and their metrics. */
-const registrations = new WeakMap<
-  Registry,
-  Map<
-    string,
-    {
-      group: StreamGauges;
-      metrics: PrometheusMetrics;
-      connections: object;
-      all: [name: string, metric: Counter | Gauge][];
-    }
-  >
->();
+/**
+ * The hooks made per registry and prefix, with the group they gauge (none: the default) and their
+ * metrics. One map per process: a hot reload that loads this module again, but not prom-client and
+ * its registry, finds its metrics there, rather than taking them for another library's. The key
+ * names the shape of its entries: a version that changes it takes another key.
+ */
+const registrations = processWide(
+  'prometheusRegistrations.v1',
+  () =>
+    new WeakMap<
+      Registry,
+      Map<
+        string,
+        {
+          group: StreamGauges | undefined;
+          metrics: PrometheusMetrics;
+          connections: object;
+          all: [name: string, metric: Counter | Gauge][];
+        }
+      >
+    >(),
+);
 
 /** Every {@link CloseReason}: the type fails to compile here when one is added without it. */
 const CLOSE_REASONS = Object.keys({

@@ -7,7 +7,7 @@ import express from 'express';
 import Fastify from 'fastify';
 import { Counter, register as defaultRegistry, Registry } from 'prom-client';
 import { concat, from, interval, map, NEVER, range, throwError } from 'rxjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type RawClient, rawClient, sleep, waitFor } from '../../../test/support/clients.js';
 import { prometheusMetrics } from '../src/index.js';
 
@@ -312,6 +312,23 @@ describe('prometheusMetrics called again on one registry', () => {
     prometheusMetrics({ registry, prefix: 'sse_' }).heartbeat();
     expect(await registry.metrics()).toContain('sse_heartbeats_total 1\n');
     expect(await registry.metrics()).not.toContain('rxsse_connections_open');
+  });
+
+  it('shares the metrics with a copy of itself loaded again (a hot reload that keeps prom-client)', async () => {
+    const registry = new Registry();
+    const group = new StreamGroup();
+    const first = prometheusMetrics({ registry });
+    const grouped = prometheusMetrics({ registry, prefix: 'grouped_', group });
+    vi.resetModules();
+    const reloaded = await import('../src/index.js');
+    expect(reloaded.prometheusMetrics).not.toBe(prometheusMetrics);
+    // @rxsse/core is loaded again too: its default group is another object, gauging the same streams.
+    const again = reloaded.prometheusMetrics({ registry });
+    expect(again).toBe(first);
+    again.opened();
+    expect(reloaded.prometheusMetrics({ registry, prefix: 'grouped_', group })).toBe(grouped);
+    expect(() => reloaded.prometheusMetrics({ registry, prefix: 'grouped_' })).toThrow(/for another group/);
+    expect(await registry.metrics()).toContain('rxsse_connections_total 1\n');
   });
 
   it('refuses a prefix that makes no valid metric name, naming it', () => {
