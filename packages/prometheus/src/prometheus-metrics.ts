@@ -34,9 +34,9 @@ export interface PrometheusMetrics extends StreamMetrics {
 /**
  * Registers rxsse's metrics and returns the hooks to pass as the `metrics` option. Called again with
  * the same registry, prefix and group (a hot reload, an app built per test), it returns the same
- * hooks, also from a copy of this package loaded again and after a `registry.clear()` (their metrics are registered again, from 0); another group
- * needs a prefix of its own, as does a registry that holds a metric of one of these names (refused,
- * naming it, before anything is registered). Metric names (with the default prefix):
+ * hooks, also from a copy of this package loaded again and after a `registry.clear()` (their metrics
+ * are registered again, from 0); another group needs a prefix of its own, as does a registry that
+ * holds a metric of one of these names (refused, naming it, before anything is registered). Metric names (with the default prefix):
  *
  * | name | type | labels |
  * | --- | --- | --- |
