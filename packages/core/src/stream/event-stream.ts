@@ -396,16 +396,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     const text = this.#tryFormat(message);
     // A `serialize` of the user's may have ended the stream: nothing goes after the end.
     if (text === undefined || this.#reason !== undefined) return;
-    // The same rule as for a pushed message, whatever the source. A text of n units is at most 3n
-    // bytes: only a long one is measured.
-    const cap = this.options.maxQueueBytes;
-    if (text.length * 3 > cap) {
-      const size = utf8Length(text);
-      if (size > cap) {
-        this.#refuseLarger(size);
-        return;
-      }
-    }
+    // The same rule as for a pushed message, whatever the source.
+    if (!this.#withinCap(text)) return;
     try {
       this.#write(encodeText(text), 1);
     } catch (error) {
@@ -473,12 +465,20 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       this.#refuse(error);
       return undefined;
     }
+    return this.#withinCap(text) ? text : undefined;
+  }
+
+  /**
+   * Whether `text` fits `maxQueueBytes`; one larger is refused. A text of n units is at most 3n
+   * bytes: only a long one is measured.
+   */
+  #withinCap(text: string): boolean {
     const cap = this.options.maxQueueBytes;
-    if (text.length * 3 <= cap) return text;
+    if (text.length * 3 <= cap) return true;
     const size = utf8Length(text);
-    if (size <= cap) return text;
+    if (size <= cap) return true;
     this.#refuseLarger(size);
-    return undefined;
+    return false;
   }
 
   #refuse(error: unknown): void {
