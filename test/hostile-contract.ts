@@ -13,7 +13,7 @@ import {
   waitFor,
 } from './support/clients.js';
 import type { AdapterHarness, RunningServer, TestRoute } from './support/harness.js';
-import { counted, recording } from './support/recording.js';
+import { counted, metered, recording } from './support/recording.js';
 
 const throwing = (name: string) => () => {
   throw new Error(`${name} threw`);
@@ -89,14 +89,74 @@ export function describeHostileContract(harness: AdapterHarness): void {
       expect(calls).toBe(1);
     });
 
+    it('counts a HEAD as a stream that opened and completed, in its metrics and onClose', async () => {
+      const { options, closes, seen } = metered();
+      const url = await start([{ path: '/sse', events: () => from([{ data: 'x' }]), options }]);
+      const client = await rawRequests(url, [httpRequest('HEAD', '/sse')]);
+      await waitFor(() => closes.length > 0, 5000, 'the close');
+      client.destroy();
+      expect(seen).toEqual(['opened', 'closed:complete']);
+      expect(closes.map((c) => c.reason)).toEqual(['complete']);
+    });
+
+    it('counts a handler that throws or rejects as failed, and no stream', async () => {
+      const { options, closes, seen } = metered();
+      const rejecting = async () => {
+        throw new Error('the handler rejected');
+      };
+      const url = await start([
+        { path: '/throws', events: throwing('the handler'), options },
+        { path: '/rejects', events: rejecting, options },
+      ]);
+      for (const path of ['throws', 'rejects']) {
+        const { response } = await fetchBytes(`${url}/${path}`);
+        expect(response.status, path).toBe(500);
+      }
+      expect(seen).toEqual(['failed', 'failed']);
+      expect(closes).toEqual([]);
+      expect(server!.logged.splice(0)).toHaveLength(2);
+    });
+
+    it('counts a client gone before its stream opened as opened and closed by the client', async () => {
+      const { options, closes, seen } = metered();
+      let entered = false;
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const url = await start([
+        {
+          path: '/sse',
+          // A bridge that tells of a disconnect only through the body never aborts the signal.
+          events: async ({ signal }) => {
+            entered = true;
+            await Promise.race([
+              released,
+              new Promise((resolve) => signal.addEventListener('abort', resolve)),
+            ]);
+            return NEVER;
+          },
+          options,
+        },
+      ]);
+      const client = await rawClient(`${url}/sse`, { read: true });
+      await waitFor(() => entered, 5000, 'the handler');
+      client.destroy();
+      await client.done;
+      release();
+      await waitFor(() => closes.length > 0, 5000, 'the close');
+      expect(seen).toEqual(['opened', 'closed:client']);
+      expect(closes.map((c) => c.reason)).toEqual(['client']);
+    });
+
     it('answers a handler that returns no source with the framework error status, before any byte', async () => {
       let opened = 0;
+      let failed = 0;
       const metrics: StreamMetrics = {
         opened: () => opened++,
         wrote: () => {},
         heartbeat: () => {},
         dropped: () => {},
         closed: () => {},
+        failed: () => failed++,
       };
       const { options, closes } = recording({ metrics });
       const garbage: [string, unknown][] = [
@@ -116,6 +176,7 @@ export function describeHostileContract(harness: AdapterHarness): void {
         expect(response.headers.get('content-type'), name).not.toBe('text/event-stream');
       }
       expect(opened).toBe(0);
+      expect(failed).toBe(garbage.length);
       expect(closes).toEqual([]);
       const logged = server!.logged.splice(0);
       expect(logged).toHaveLength(garbage.length);
@@ -344,6 +405,7 @@ export function describeHostileContract(harness: AdapterHarness): void {
 
     it('turns a request away with a reconnect hint and Connection: close while shutting down', async () => {
       let handled = 0;
+      const { options, closes, seen } = metered();
       const chunk = { data: 'z'.repeat(64 * 1024) };
       const url = await start(
         [
@@ -353,6 +415,7 @@ export function describeHostileContract(harness: AdapterHarness): void {
               handled++;
               return concat(from([{ data: 'hi' }]), NEVER);
             },
+            options,
           },
           // A client that reads nothing keeps the shutdown waiting until its deadline.
           {
@@ -382,6 +445,8 @@ export function describeHostileContract(harness: AdapterHarness): void {
       stuck.destroy();
       await closed;
       expect(running.logged).toEqual([]);
+      expect(seen).toEqual(['opened', 'closed:shutdown', 'opened', 'closed:shutdown']);
+      expect(closes.map((c) => c.reason)).toEqual(['shutdown', 'shutdown']);
     });
 
     it('closes the connection of a request whose handler resolves after the streams ended', async () => {

@@ -1,4 +1,4 @@
-import type { CloseReason, StreamOptions, StreamStats } from '@rxsse/core';
+import type { CloseReason, StreamMetrics, StreamOptions, StreamStats } from '@rxsse/core';
 import { Observable } from 'rxjs';
 
 /** One stream's close, as `onClose` reported it. */
@@ -53,4 +53,26 @@ export function neverYielding(): { iterator: AsyncIterableIterator<never>; retur
     },
   };
   return { iterator, returned: () => returned };
+}
+
+/**
+ * Options whose `metrics` hooks and `onClose` note every request of a route, in `seen` (`opened`,
+ * `closed:<reason>`, `failed`) and `closes`, so a test compares what each reported.
+ */
+export function metered(options: StreamOptions = {}): {
+  options: StreamOptions;
+  closes: Closed[];
+  seen: string[];
+} {
+  const seen: string[] = [];
+  const metrics: StreamMetrics = {
+    opened: () => seen.push('opened'),
+    wrote: () => {},
+    heartbeat: () => {},
+    dropped: () => {},
+    closed: (reason) => seen.push(`closed:${reason}`),
+    failed: () => seen.push('failed'),
+  };
+  const { options: recorded, closes } = recording({ ...options, metrics });
+  return { options: recorded, closes, seen };
 }

@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import {
+  answerHeadEventStream,
   type ErrorReporter,
   type EventContext,
   type EventSourceLike,
@@ -12,9 +13,7 @@ import {
   pickLastEventId,
   processWide,
   type ResolvedStreamOptions,
-  removedHeaders,
   serverStreams,
-  sseHeaders,
 } from '@rxsse/core';
 import { trackStreamResponse } from './client-error.js';
 import { NodeSink } from './node-sink.js';
@@ -30,7 +29,7 @@ export type { EventContext, EventHandler } from '@rxsse/core';
  * One that fails with the abort of its `signal`, its client gone, is the client's close instead.
  *
  * Resolves to `undefined` when no stream was started: a `HEAD` request (answered with the headers
- * alone, `produce` not run), or a request that arrived while the server or the route's group shuts
+ * alone, `produce` not run, counted as a stream that completed), or a request that arrived while the server or the route's group shuts
  * down (answered with a reconnect hint and `Connection: close`, `produce` not run; the same answer,
  * the source left unsubscribed, when the shutdown began while `produce` ran). That shutdown aborts
  * the `signal` of a `produce` still pending, and drops its connection at its deadline.
@@ -53,7 +52,7 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
 ): Promise<EventStream | null | undefined> {
   if (answeredByAnother(res)) return null;
   const sink = new NodeSink(req, res);
-  if (req.method === 'HEAD') return answerHeaders(sink, options);
+  if (req.method === 'HEAD') return answerHeaders(sink, options, report);
   const setup = setupOf(req, sink, options, report);
   if (isClosing(req, options)) return setup.turnAway();
   trackStreamResponse(req, res);
@@ -72,7 +71,12 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
     if (res.writableEnded) return null;
     throw new ResponseBeingSentError();
   }
-  return setup.start(source, isClosing(req, options));
+  try {
+    return setup.start(source, isClosing(req, options));
+  } catch (error) {
+    // No source: a failure of the handler's, counted as one.
+    return setup.failed(error);
+  }
 }
 
 /**
@@ -106,13 +110,12 @@ export async function answerHead(
     if (answeredByAnother(res)) return null;
     if (sink.closed) return undefined;
   }
-  return answerHeaders(sink, options);
+  return answerHeaders(sink, options, report);
 }
 
-/** A HEAD's answer: the stream's headers, and the end. */
-function answerHeaders(sink: NodeSink, options: ResolvedStreamOptions): undefined {
-  sink.open(sseHeaders(sink.http2, options.headers), removedHeaders(options.headers, sink.http2));
-  sink.end();
+/** A HEAD's answer: the stream's headers, and the end, counted as a stream. */
+function answerHeaders(sink: NodeSink, options: ResolvedStreamOptions, report: ErrorReporter): undefined {
+  answerHeadEventStream(sink, options, report);
   return undefined;
 }
 

@@ -1,4 +1,5 @@
 import {
+  answerHeadEventStream,
   checkEventHandler,
   checkSourceHeaders,
   describeValue,
@@ -13,9 +14,7 @@ import {
   resolveStreamOptions,
   type StreamOptions,
   serverStreams,
-  sseHeaders,
 } from '@rxsse/core';
-import { headResponse } from './head-response.js';
 import { checkResponseBody, isResponse } from './is-response.js';
 import { asSignalAbort, CUT_SHORT, settleBeforeDeadline } from './pending-handler.js';
 import { checkRequestSignal } from './request-signal.js';
@@ -78,9 +77,13 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
   const server = serverStreams();
   return async (request) => {
     checkRequest(request);
-    if (request.method === 'HEAD') return headResponse(sseHeaders(true, resolved.headers));
     const sink = new WebSink(request);
     const report = consoleReporter(request);
+    // The sink answers a HEAD with the headers alone; the stream counts it, as its GET would be.
+    if (request.method === 'HEAD') {
+      answerHeadEventStream(sink, resolved, report);
+      return sink.response;
+    }
     const setup = new HandlerSetup(sink, resolved, report, server);
     if (resolved.group.closing || server.closing) {
       setup.turnAway();

@@ -249,6 +249,23 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     return this.#turnAway(retryHint);
   }
 
+  /**
+   * @internal Answers a HEAD: the stream's headers alone, and the end. Reported as opened and
+   * closed with `'complete'`, a stream of no events, so that it is counted as its GET would be.
+   */
+  answerHead(): this {
+    const { sink, options } = this;
+    this.#count('opened');
+    try {
+      sink.open(sseHeaders(sink.http2, options.headers), removedHeaders(options.headers, sink.http2));
+    } catch (error) {
+      this.#sinkFailed(error);
+      return this;
+    }
+    this.#finish('complete');
+    return this;
+  }
+
   #turnAway(retryHint: number | undefined): this {
     const { sink, options } = this;
     const overrides = { ...options.headers, connection: 'close' };
@@ -783,6 +800,19 @@ export function turnAwayEventStream(
 ): EventStream {
   const resolved = resolveStreamOptions(options);
   return new EventStream(sink, resolved, report).turnAway(shutdownHint(resolved, server), source);
+}
+
+/**
+ * Answers a HEAD with the headers its GET would get, and no body: no handler runs. Reported as a
+ * stream that opened and closed with `'complete'` (metrics and `onClose`), so every request of a
+ * route is counted, whatever its method.
+ */
+export function answerHeadEventStream(
+  sink: Sink,
+  options?: StreamOptions,
+  report?: ErrorReporter,
+): EventStream {
+  return new EventStream(sink, resolveStreamOptions(options), report).answerHead();
 }
 
 /** The hint of the shutdown that turns a request away: the server's while it closes, else the group's. */

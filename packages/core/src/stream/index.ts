@@ -1,6 +1,12 @@
 // One connection from source to Sink, and the groups and wheels that all connections share.
 export { MAX_DURATION } from './duration.js';
-export { type ErrorReporter, EventStream, streamEvents, turnAwayEventStream } from './event-stream.js';
+export {
+  answerHeadEventStream,
+  type ErrorReporter,
+  EventStream,
+  streamEvents,
+  turnAwayEventStream,
+} from './event-stream.js';
 export {
   allStreams,
   checkShutdownOptions,

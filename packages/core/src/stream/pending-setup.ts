@@ -11,6 +11,7 @@ import {
 } from './event-stream.js';
 import type { GroupMember, StreamGroup } from './group.js';
 import type { ResolvedStreamOptions } from './options.js';
+import { heard } from './source-feed.js';
 
 /** What a {@link HandlerSetup} needs of its transport's sink. */
 export interface AbortableSink extends Sink {
@@ -98,8 +99,9 @@ export class HandlerSetup implements GroupMember {
   /**
    * A handler that gave its signal to a fetch or a timer fails with the abort once its client left:
    * that is the client's close, counted as one (or, when the shutdown aborted it, the turn-away of
-   * a client still there). Any other failure is thrown again, for the framework to answer: a value
-   * that is no object as an Error naming it.
+   * a client still there). Any other failure, a result that is no source among them, is counted as
+   * `failed` and thrown again, for the framework to answer: a value that is no object as an Error
+   * naming it.
    */
   failed(error: unknown): EventStream | undefined {
     // A falsy throw gives the framework no error to answer: Express's `next()` goes on to the next
@@ -107,12 +109,24 @@ export class HandlerSetup implements GroupMember {
     // Nor does any other value that is no object: Hono answers a string or a symbol with a 500 it
     // logs nowhere, and Express's `next('route')` passes the request on. Objects stay as they are:
     // a framework may read a status from one.
-    if (!isAbortOf(error, this.sink.signal))
+    if (!isAbortOf(error, this.sink.signal)) {
+      this.#countFailed();
       throw isObject(error)
         ? error
         : new Error(`the event handler failed with ${describeValue(error)}, no error`);
+    }
     if (this.#shutDown) return this.turnAway();
     return streamEvents(NO_EVENTS, this.sink, this.options, this.report, this.server);
+  }
+
+  /** Counts the request that no stream will count: a hook that throws is reported, never fatal. */
+  #countFailed(): void {
+    const { metrics } = this.options;
+    try {
+      heard(metrics?.failed?.(), (error) => this.reportError(error));
+    } catch (error) {
+      this.reportError(error);
+    }
   }
 
   /**

@@ -2,7 +2,7 @@
 export type CloseReason =
   /** The client went away. */
   | 'client'
-  /** The source completed and everything queued was written. */
+  /** The source completed and everything queued was written; a HEAD, answered with the headers alone. */
   | 'complete'
   /**
    * The source errored (or emitted a message the encoder refused, with `onInvalidMessage: 'close'`),
