@@ -48,6 +48,7 @@ export interface PrometheusMetrics extends StreamMetrics {
  * | `rxsse_closes_total` | counter | `reason`: client, complete, error, overflow, stall, lifetime, shutdown |
  * | `rxsse_dropped_events_total` | counter | |
  * | `rxsse_refused_messages_total` | counter | |
+ * | `rxsse_handler_failures_total` | counter | |
  * | `rxsse_queued_bytes` | gauge | |
  * | `rxsse_replays_total` | counter | `outcome`: hit, miss, truncated |
  *
@@ -133,6 +134,10 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
     'refused_messages_total',
     'Messages a stream could not send (see onInvalidMessage).',
   );
+  const failures = counter(
+    'handler_failures_total',
+    'Requests whose handler threw, rejected or returned no source: no stream began.',
+  );
   const replays = counter('replays_total', 'Last-Event-ID replays, by outcome.', 'outcome', REPLAY_OUTCOMES);
   const taken = all.find(([name]) => registry.getSingleMetric(name));
   if (taken)
@@ -152,6 +157,7 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
     heartbeat: () => heartbeats.inc(),
     dropped: (count) => dropped.inc(amount(count, 'dropped() takes a count')),
     refused: () => refused.inc(),
+    failed: () => failures.inc(),
     closed: (reason: CloseReason) => closes.inc({ reason: known(reason, CLOSE_REASONS, CLOSED_TAKES) }),
     replay: (outcome) => replays.inc({ outcome: known(outcome, REPLAY_OUTCOMES, REPLAY_TAKES) }),
   };

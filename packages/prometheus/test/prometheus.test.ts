@@ -42,6 +42,10 @@ describe('prometheusMetrics', () => {
       stallTimeout: false,
     }),
   );
+  app.get(
+    '/failing',
+    sse(() => Promise.reject(new Error('no source today')), { metrics, group }),
+  );
   app.get('/metrics', async (_req, res) => {
     res.type(registry.contentType).send(await registry.metrics());
   });
@@ -82,6 +86,19 @@ describe('prometheusMetrics', () => {
     await waitFor(() => group.size === 0, 5000, 'the disconnect');
     expect(await sample('rxsse_closes_total{reason="client"}')).toBe(1);
     expect(await sample('rxsse_connections_open')).toBe(0);
+  });
+
+  it('counts a handler that failed, and a HEAD as a stream that completed', async () => {
+    const before = await sample('rxsse_connections_total');
+    const completed = await sample('rxsse_closes_total{reason="complete"}');
+    const failed = await fetch(`${url}/failing`);
+    await failed.text();
+    expect(failed.status).toBe(500);
+    expect(await sample('rxsse_handler_failures_total')).toBe(1);
+    expect((await fetch(`${url}/done`, { method: 'HEAD' })).status).toBe(200);
+    await waitFor(() => group.size === 0, 5000, 'the HEAD to end');
+    expect(await sample('rxsse_connections_total')).toBe(before + 1);
+    expect(await sample('rxsse_closes_total{reason="complete"}')).toBe(completed + 1);
   });
 
   it('counts refused messages', async () => {
