@@ -29,10 +29,11 @@ export type { EventContext, EventHandler } from '@rxsse/core';
  * One that fails with the abort of its `signal`, its client gone, is the client's close instead.
  *
  * Resolves to `undefined` when no stream was started: a `HEAD` request (answered with the headers
- * alone, `produce` not run, counted as a stream that completed), or a request that arrived while the server or the route's group shuts
- * down (answered with a reconnect hint and `Connection: close`, `produce` not run; the same answer,
- * the source left unsubscribed, when the shutdown began while `produce` ran). That shutdown aborts
- * the `signal` of a `produce` still pending, and drops its connection at its deadline.
+ * alone, `produce` not run, counted as a stream that completed), or a request that arrived while
+ * the server or the route's group shuts down (answered with a reconnect hint and `Connection:
+ * close`, `produce` not run; the same answer, the source left unsubscribed, when the shutdown began
+ * while `produce` ran). That shutdown aborts the `signal` of a `produce` still pending, and drops
+ * its connection at its deadline.
  *
  * A response already being written (another stream's, or the route's own) is refused the same
  * way, with an Error and left untouched, whether it began before the call or while `produce` ran:
