@@ -19,7 +19,10 @@ export interface SseEvent<T extends string = string, D = string> {
  * channel's live feed lost events, or the route dropped some for a slow client (`gap`).
  */
 export interface HistoryTruncatedData {
-  /** The last id the client had before the gap, `null` if none. */
+  /**
+   * The last id the client had before the gap, `null` if none, or if it resumed from an id that can
+   * be no channel's (the server never echoes one).
+   */
   lastEventId: string | null;
   reason: 'history' | 'limit' | 'gap';
 }

@@ -131,7 +131,8 @@ describe('Channel', () => {
     );
     expect(sink.headers?.['sse-history-truncated']).toBe('true');
     await until(() => sink.chunks.length === 1, 'the signal');
-    expect(sink.text).toBe('event: history-truncated\ndata: {"lastEventId":"nope","reason":"history"}\n\n');
+    // `nope` can be no id of the channel: named as none, not echoed.
+    expect(sink.text).toBe('event: history-truncated\ndata: {"lastEventId":null,"reason":"history"}\n\n');
   });
 
   it('keeps a default-size replay within a default stream queue, even for a client that reads nothing', async () => {
@@ -1092,22 +1093,79 @@ describe('Channel, at its edges', () => {
     expect(client.received[0]).toMatchObject({ data: { lastEventId: '5-0', reason: 'history' } });
   });
 
-  it('refuses a truncation event larger than the route queue, and goes on with live events', async () => {
-    // The truncation event names the client's id, which a client may send of any length.
+  it('tells a client that resumes with an id of any length that history is truncated, within a small queue', async () => {
+    // A client may send any Last-Event-ID, of any length: echoed, it made the event larger than the
+    // queue, refused, and the client missed events unaware (or, closed for it, came back for ever).
     const chat = createChannel(memoryEngine(), 'room');
     await chat.publish({ data: 'before' });
     const sink = new MemorySink();
     const errors: unknown[] = [];
-    const stream = streamEvents(await chat.subscribe({ lastEventId: 'x'.repeat(3000) }), sink, {
+    const stream = streamEvents(await chat.subscribe({ lastEventId: `${'x'.repeat(1_000_000)}-0` }), sink, {
       heartbeat: false,
       maxQueueBytes: 2048,
+      onInvalidMessage: 'close',
       onError: (error) => errors.push(error),
     });
     const id = await chat.publish({ data: 'live' });
     await until(() => sink.text.includes(`id: ${id}\n`), 'the live event');
-    expect(sink.text).toBe(`id: ${id}\ndata: live\n\n`);
-    expect(stream.stats).toMatchObject({ dropped: 0, refused: 1 });
-    expect(errors).toEqual([expect.any(SseRangeError)]);
+    expect(sink.text).toBe(
+      `event: history-truncated\ndata: {"lastEventId":null,"reason":"history"}\n\nid: ${id}\ndata: live\n\n`,
+    );
+    expect(stream.stats).toMatchObject({ dropped: 0, refused: 0 });
+    expect(errors).toEqual([]);
+    stream.close();
+  });
+
+  it('names an id the client sent that can be a channel id, as sent, and no other', async () => {
+    const chat = createChannel(memoryEngine(), 'room');
+    const named = async (lastEventId: string) =>
+      (record(await chat.subscribe({ lastEventId })).received[0] as HistoryTruncatedEvent).data.lastEventId;
+    // Unknown, but a stream id: at most 41 characters, of digits and one dash.
+    expect(await named('0005-01')).toBe('0005-01');
+    expect(await named(`${'9'.repeat(20)}-${'9'.repeat(20)}`)).toBeNull();
+    expect(await named(`${'1'.repeat(20)}-${'1'.repeat(20)}`)).toBe(`${'1'.repeat(20)}-${'1'.repeat(20)}`);
+    for (const foreign of [
+      '5-1\0',
+      '5-1\n',
+      ' 5-1',
+      '5-1 ',
+      '5',
+      '5-',
+      'x'.repeat(70_000),
+      '\u00c3\u00a9',
+      '5\u20131',
+    ])
+      expect(await named(foreign)).toBeNull();
+  });
+
+  it('reads no history for an id that is no stream id: told truncated at once, on any engine', async () => {
+    const scripted = scriptedEngine();
+    const outcomes: string[] = [];
+    const chat = createChannel(scripted.engine, 'room', { onReplay: (outcome) => outcomes.push(outcome) });
+    const subscribing = chat.subscribe({ lastEventId: 'x'.repeat(1_000_000) });
+    let settled = false;
+    void subscribing.then(() => {
+      settled = true;
+    });
+    await until(() => settled || scripted.reads.length > 0, 'a read or the source');
+    const asked = scripted.reads.map((read) => read.afterId.length);
+    for (const read of scripted.reads) read.answer({ events: [], bytes: 0, truncated: true, more: false });
+    const source = await subscribing;
+    expect(asked).toEqual([]);
+    expect(outcomes).toEqual(['truncated']);
+    expect(source[SOURCE_HEADERS]).toMatchObject({ 'SSE-History-Truncated': 'true' });
+    const sink = new MemorySink();
+    const stream = streamEvents(source, sink, { heartbeat: false, maxQueueBytes: 2048 });
+    // A gap before any event names no id either: not the client's.
+    for (const listener of scripted.listeners) listener.gap();
+    scripted.live('7-0');
+    await until(() => sink.text.includes('id: 7-0\n'), 'the live event');
+    expect(sink.text).toBe(
+      'event: history-truncated\ndata: {"lastEventId":null,"reason":"history"}\n\n' +
+        'event: history-truncated\ndata: {"lastEventId":null,"reason":"gap"}\n\n' +
+        'id: 7-0\ndata: data of 7-0\n\n',
+    );
+    expect(stream.stats.refused).toBe(0);
     stream.close();
   });
 

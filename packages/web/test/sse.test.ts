@@ -191,10 +191,10 @@ describe('sse() as a fetch handler', () => {
     const replayed = await handler(request({ headers: { 'Last-Event-ID': first } }));
     expect(replayed.headers.get('sse-history-truncated')).toBeNull();
     expect(await firstChunk(replayed)).toMatch(/^id: \S+\ndata: two\n\n$/);
-    const truncated = await handler(request({ headers: { 'Last-Event-ID': 'unknown' } }));
+    const truncated = await handler(request({ headers: { 'Last-Event-ID': '1-0' } }));
     expect(truncated.headers.get('sse-history-truncated')).toBe('true');
     expect(await firstChunk(truncated)).toBe(
-      'event: history-truncated\ndata: {"lastEventId":"unknown","reason":"history"}\n\n',
+      'event: history-truncated\ndata: {"lastEventId":"1-0","reason":"history"}\n\n',
     );
   });
 });

@@ -17,6 +17,7 @@ import {
   checkTruncationType,
   DEFAULT_TRUNCATION_EVENT_TYPE,
   type HistoryTruncatedEvent,
+  resumeIdToName,
   TRUNCATED_HEADERS,
   type TruncationReason,
 } from './truncation.js';
@@ -68,7 +69,11 @@ export interface ChannelOptions {
 
 /** Options of {@link Channel.subscribe}. A handler's `{ lastEventId, signal }` context fits as is. */
 export interface SubscribeOptions<M extends MessageEvent<unknown> = MessageEvent> {
-  /** The id the client last saw: events after it are replayed first. */
+  /**
+   * The id the client last saw: events after it are replayed first. Any text a client sends is
+   * taken: one that is no stream id (`<ms>-<seq>`) is no channel's, so it is answered with the
+   * truncation signal without reading history, and its truncation event names `null`, not the id.
+   */
   lastEventId?: string | undefined;
   /**
    * Releases the subscription if the client leaves before the source is subscribed to. While
@@ -196,8 +201,9 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
     const resume = lastEventId !== undefined && lastEventId !== '' ? lastEventId : undefined;
     const filter = options.filter as ((message: StoredMessage) => boolean) | undefined;
     signal?.throwIfAborted();
-    const truncation = subscriptionTruncation(this.#truncation, resume);
-    const feed = new ChannelFeed(this.topic, truncation, filter, this.#maxHeld, resume);
+    const named = resumeIdToName(resume);
+    const truncation = subscriptionTruncation(this.#truncation, named);
+    const feed = new ChannelFeed(this.topic, truncation, filter, this.#maxHeld, named ?? undefined);
     // Listen first, then read: an event published in between is in one or the other, never lost.
     const listening = (async () => this.#engine.listen(this.topic, feed))();
     let unlisten: () => void;
@@ -270,14 +276,15 @@ type FeedSource = Observable<ChannelEvent> & WithSourceHeaders & WithSourceGapEv
 
 /**
  * The truncation events of one subscription: a stream that has sent its client no id yet names
- * `null`, where the client still has the id it resumed from (its Last-Event-ID). The reason is
- * `gap` unless given: so it is also the source's gap event, one function for both.
+ * `null`, where the client still has the id it resumed from (its Last-Event-ID, if it can be a
+ * channel id, see `resumeIdToName`). The reason is `gap` unless given: so it is also the source's
+ * gap event, one function for both.
  */
 function subscriptionTruncation(
   truncation: TruncationEventFactory,
-  resume: string | undefined,
+  resume: string | null,
 ): (lastEventId: string | null, reason?: TruncationReason) => HistoryTruncatedEvent {
-  return (lastEventId, reason = 'gap') => truncation(lastEventId ?? resume ?? null, reason);
+  return (lastEventId, reason = 'gap') => truncation(lastEventId ?? resume, reason);
 }
 
 function feedSource(

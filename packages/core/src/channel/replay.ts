@@ -37,7 +37,8 @@ const PAGE_EVENTS = 500;
 /**
  * Reads everything after `afterId`, page by page, up to `limit`. All or nothing: if the store lost
  * part of it, or more remains than `limit` allows, nothing is replayed and the reason is returned,
- * so a client never receives history with a hole it is not told about. Rejects with `signal`'s
+ * so a client never receives history with a hole it is not told about. An `afterId` that is no
+ * stream id is unknown, and read from no store. Rejects with `signal`'s
  * reason once it aborts: no page is read for a client that left; with {@link EngineContractError}
  * for a page over the limit it was asked for, or whose ids are not each above the one before.
  */
@@ -52,6 +53,9 @@ export async function readReplay(
   let bytes = 0;
   let cursor = afterId;
   let last = parseStreamId(afterId);
+  // No engine hands out such an id (the id rule): unknown to every store, it reaches none of them,
+  // however long a client made it.
+  if (last === undefined) return { events: [], truncated: true, reason: 'history', known: false };
   for (;;) {
     signal?.throwIfAborted();
     const asked: ReadLimit = {

@@ -1,4 +1,5 @@
 import type { HeaderOverrides } from '../http/headers.js';
+import { parseStreamId } from './stream-id.js';
 
 /**
  * The response header a channel subscription sets when the history it was asked to replay is
@@ -34,7 +35,11 @@ export type TruncationReason = 'history' | 'limit' | 'gap';
 export interface HistoryTruncatedEvent {
   type: string;
   data: {
-    /** The last id the client had before the gap, `null` if none. */
+    /**
+     * The last id the client had before the gap, `null` if none, or if the id it resumed from can
+     * be no channel's (no stream id: a client may send any text, of any length, and it is never
+     * echoed). So the event stays a hundred bytes or so, within any route's `maxQueueBytes`.
+     */
     lastEventId: string | null;
     reason: TruncationReason;
   };
@@ -55,4 +60,14 @@ export function checkTruncationType(type: string): string {
       `The truncation event type must be a non-reserved event type, not ${JSON.stringify(type)}`,
     );
   return type;
+}
+
+/**
+ * What a truncation event names for the id a client resumed from: the id as sent if it can be a
+ * channel's (a stream id, at most 41 characters), else `null`. Echoed whole, a client's id of any
+ * length would make the event larger than the route's queue, refused, and the client would miss
+ * events unaware, or, closed for it, reconnect with the same id for ever.
+ */
+export function resumeIdToName(lastEventId: string | undefined): string | null {
+  return lastEventId !== undefined && parseStreamId(lastEventId) !== undefined ? lastEventId : null;
 }
