@@ -89,3 +89,85 @@ describe('express: a channel whose client leaves while its history is read', () 
     }
   });
 });
+
+describe('express: a channel client that resumes with a Last-Event-ID of any length or form', () => {
+  const truncated = 'event: history-truncated\ndata: {"lastEventId":null,"reason":"history"}\n\n';
+
+  /** Reads the stream until it holds `wanted`, or ends; what it read, and its headers. */
+  async function readTo(
+    reader: ReadableStreamDefaultReader<Uint8Array>,
+    text: { value: string },
+    wanted: string,
+  ) {
+    const decoder = new TextDecoder();
+    while (!text.value.includes(wanted)) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      text.value += decoder.decode(value, { stream: true });
+    }
+  }
+
+  it('is told history is truncated, naming no id, within a small queue that closes on what it refuses', async () => {
+    const chat = createChannel(memoryEngine(), 'chat');
+    await chat.publish({ data: 'before' });
+    const seen: (string | undefined)[] = [];
+    const closes: { reason: string; refused: number }[] = [];
+    const app = express();
+    app.get(
+      '/chat',
+      sse(
+        (_req, context) => {
+          seen.push(
+            context.lastEventId && `${context.lastEventId.slice(0, 8)}…${context.lastEventId.length}`,
+          );
+          return chat.subscribe(context);
+        },
+        {
+          heartbeat: false,
+          maxQueueBytes: 4096,
+          onInvalidMessage: 'close',
+          onClose: (reason, stats) => closes.push({ reason, refused: stats.refused }),
+        },
+      ),
+    );
+    // An app that takes large headers: a 1 MB Last-Event-ID reaches the route.
+    const server = http.createServer({ maxHeaderSize: 2 << 20 }, app).listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/chat`;
+    const long = 'x'.repeat(1 << 20);
+    const odd = encodeURIComponent(`5-1\0\r\n${'y'.repeat(10_000)}`);
+    const requests: [string, Record<string, string>][] = [
+      [url, { 'last-event-id': long }],
+      [`${url}?lastEventId=${odd}`, {}],
+      // Bytes that are no UTF-8, as a header carries them.
+      [url, { 'last-event-id': `\u00ff\u00fe${'z'.repeat(10_000)}` }],
+      // An empty header is no id: the query's is taken.
+      [`${url}?lastEventId=${odd}`, { 'last-event-id': '' }],
+    ];
+    try {
+      for (const [at, headers] of requests) {
+        const abort = new AbortController();
+        const response = await fetch(at, { headers, signal: abort.signal });
+        expect(response.headers.get('sse-history-truncated')).toBe('true');
+        const reader = response.body!.getReader();
+        const text = { value: '' };
+        await readTo(reader, text, truncated);
+        const id = await chat.publish({ data: 'live' });
+        await readTo(reader, text, `id: ${id}\ndata: live\n\n`);
+        expect(text.value).toBe(`${truncated}id: ${id}\ndata: live\n\n`);
+        abort.abort();
+      }
+      await waitFor(() => closes.length === requests.length, 5000, 'the streams to close');
+      expect(seen).toEqual([
+        'xxxxxxxx…1048576',
+        '5-1\0\r\nyy…10006',
+        '\u00ff\u00fezzzzzz…10002',
+        '5-1\0\r\nyy…10006',
+      ]);
+      expect(closes).toEqual(requests.map(() => ({ reason: 'client', refused: 0 })));
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
