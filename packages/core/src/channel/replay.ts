@@ -38,9 +38,9 @@ const PAGE_EVENTS = 500;
  * Reads everything after `afterId`, page by page, up to `limit`. All or nothing: if the store lost
  * part of it, or more remains than `limit` allows, nothing is replayed and the reason is returned,
  * so a client never receives history with a hole it is not told about. An `afterId` that is no
- * stream id is unknown, and read from no store. Rejects with `signal`'s
- * reason once it aborts: no page is read for a client that left; with {@link EngineContractError}
- * for a page over the limit it was asked for, or whose ids are not each above the one before.
+ * stream id is unknown, and read from no store. Rejects with `signal`'s reason once it aborts: no
+ * page is read for a client that left; with {@link EngineContractError} for a page over the limit
+ * it was asked for, or whose ids are not each above the one before.
  */
 export async function readReplay(
   store: HistoryStore,
