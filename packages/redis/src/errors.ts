@@ -50,6 +50,34 @@ export class RedisTopicError extends TypeError {
   }
 }
 
+/**
+ * A live read failed again as it did when last told to `onError`: repeats of one failure are told at
+ * growing intervals (1 s, 2 s, 4 s, ... up to a minute), not at every retry. `cause` is the latest.
+ */
+export class RedisRepeatedFailure extends Error {
+  override readonly name = 'RedisRepeatedFailure';
+  constructor(
+    /** How many more times it failed since it was last told, untold until now. */
+    readonly heldBack: number,
+    cause: unknown,
+  ) {
+    super(`Live reads still fail (${heldBack} more since last told): ${describe(cause)}`, { cause });
+  }
+}
+
+/** Live reads succeed again, after `failures` in a row (told to `onError` before, or counted there). */
+export class RedisReadsRecovered extends Error {
+  override readonly name = 'RedisReadsRecovered';
+  constructor(
+    /** Failed reads since the last that succeeded. */
+    readonly failures: number,
+    /** Of those, how many no report told or counted. */
+    readonly heldBack: number,
+  ) {
+    super(`Live reads succeed again, after ${failures} failed (${heldBack} of them not told before)`);
+  }
+}
+
 function describe(error: unknown): string {
   if (error instanceof ErrorReply) return `Redis replied "${error.message}"`;
   if (!(error instanceof Error)) return String(error);

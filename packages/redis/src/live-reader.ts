@@ -3,6 +3,7 @@ import { ClientOfflineError, ErrorReply, MultiErrorReply } from 'redis';
 import type { RedisClient } from './client.js';
 import type { TimedClient } from './deadline.js';
 import { isNoPermission, RedisTimeoutError } from './errors.js';
+import { FailureReports } from './failure-reports.js';
 import { LARGEST_ENTRY } from './large-entries.js';
 import { type Listened, listenOn } from './listeners.js';
 import { evalReadOnly } from './read-script.js';
@@ -25,7 +26,10 @@ export interface LiveReaderOptions<T> {
   blockMs: number;
   /** Most entries per topic per read. */
   readCount: number;
-  /** Told about every failed read (the reader retries on its own). */
+  /**
+   * Told about failed reads (the reader retries on its own): each failure at once, its repeats at
+   * growing intervals with their count, and the first success after failures once.
+   */
   onError: (error: unknown) => void;
   /**
    * Turns an entry into what listeners get: once per entry, one value for all of them. Throws for an
@@ -114,6 +118,8 @@ export class LiveReader<T> {
    */
   #tooLarge: string | undefined;
   #failures = 0;
+  /** Failed reads, told to `onError` without repeating one twice a second while it lasts. */
+  readonly #reports: FailureReports;
   /** Redis refused `EVAL` (an ACL): large entries are checked by `XRANGE` too. */
   #evalRefused = false;
   /**
@@ -146,6 +152,7 @@ export class LiveReader<T> {
     this.#identify = options.single;
     this.#count = options.readCount;
     this.#unidentified = options.single;
+    this.#reports = new FailureReports(options.onError);
     const failed = () => {
       this.#suspect = true;
       this.#unidentified = this.#identify;
@@ -266,6 +273,7 @@ export class LiveReader<T> {
           await this.#findGoingOn(batches);
           if (this.#closed) return;
           this.#failures = 0;
+          this.#reports.succeeded();
           this.#count = Math.min(this.options.readCount, count * 2);
           for (const topic of topics) topic.behind = false;
           for (const batch of batches) this.#deliver(batch, count);
@@ -279,7 +287,7 @@ export class LiveReader<T> {
             this.#count = Math.max(1, Math.floor(this.#count / 2));
           }
           if (wrongType(error)) this.#refused = true;
-          this.options.onError(error);
+          this.#reports.failed(error);
           await sleep(Math.min(500, 25 * 2 ** this.#failures++), this.#stop.signal);
         }
       }

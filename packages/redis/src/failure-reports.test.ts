@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { RedisReadsRecovered, RedisRepeatedFailure } from './errors.js';
+import { FailureReports } from './failure-reports.js';
+
+describe('FailureReports', () => {
+  it('tells repeats of a failure 1 s, 2 s, 4 s ... apart, at most a minute, each with what it held back', () => {
+    let now = 0;
+    const told: unknown[] = [];
+    const reports = new FailureReports(
+      (error) => told.push(error),
+      () => now,
+    );
+    const refused = new Error('NOPERM no xread');
+    // One failure every 500 ms for ten minutes.
+    for (; now <= 600_000; now += 500) reports.failed(refused);
+    expect(told[0]).toBe(refused);
+    const repeats = told.slice(1) as RedisRepeatedFailure[];
+    expect(repeats.every((r) => r instanceof RedisRepeatedFailure && r.cause === refused)).toBe(true);
+    expect(repeats.slice(0, 7).map((r) => r.heldBack)).toEqual([1, 3, 7, 15, 31, 63, 119]);
+    // Past the bound, a report a minute: 119 held back between two.
+    expect(new Set(repeats.slice(6, -1).map((r) => r.heldBack))).toEqual(new Set([119]));
+    reports.succeeded();
+    reports.succeeded();
+    const recovered = told.at(-1) as RedisReadsRecovered;
+    expect(recovered).toBeInstanceOf(RedisReadsRecovered);
+    expect(told.filter((r) => r instanceof RedisReadsRecovered)).toHaveLength(1);
+    // Every failure counted: told alone, or in a report's count.
+    expect(recovered.failures).toBe(1201);
+    expect(repeats.length + repeats.reduce((sum, r) => sum + r.heldBack, 0) + 1 + recovered.heldBack).toBe(
+      1201,
+    );
+  });
+
+  it('tells a different failure at once, and the same one at once again after a recovery', () => {
+    const told: unknown[] = [];
+    const reports = new FailureReports(
+      (error) => told.push(error),
+      () => 0,
+    );
+    const a = new Error('NOPERM');
+    const b = new Error('MASTERDOWN');
+    reports.failed(a);
+    reports.failed(a);
+    reports.failed(b);
+    reports.failed(b);
+    reports.succeeded();
+    reports.failed(a);
+    expect(told).toEqual([a, b, expect.any(RedisReadsRecovered), a]);
+    expect(told[2]).toMatchObject({ failures: 4, heldBack: 2 });
+  });
+});

@@ -1,0 +1,124 @@
+// Live reads Redis refuses for good (an ACL, a replica whose master is gone) and reads while it holds
+// writes back: what onError is told, and that delivery goes on once Redis serves the reads again.
+import { setTimeout as realSleep } from 'node:timers/promises';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { useRedis } from './support/use-redis.js';
+
+const redis = useRedis({ flush: true });
+const { engine } = redis;
+
+/** How many `XREAD`s Redis refused so far (ACL, `MASTERDOWN`): each one live read that failed. */
+async function refusedReads(): Promise<number> {
+  const stats = await redis.raw.info('commandstats');
+  return Number(stats.match(/cmdstat_xread:.*rejected_calls=(\d+)/)?.[1] ?? 0);
+}
+
+/** Polls `check` on Node's own timers, for a test whose `Date` is fake. */
+async function poll(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let waited = 0; !(await check()); waited += 5) {
+    if (waited > 10_000) throw new Error(`timed out waiting for ${what}`);
+    await realSleep(5);
+  }
+}
+
+/** The engine's clock on a fake `Date`, so that only the test moves it; its timers stay real. */
+function fakeClock(): void {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  onTestFinished(() => {
+    vi.useRealTimers();
+  });
+}
+
+const asUser = { username: 'reader', password: 'secret' };
+
+describe('redisEngine whose live reads Redis refuses for good', () => {
+  it('tells onError once, then at growing intervals with the count held back, and of the recovery once', async () => {
+    await redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all']);
+    const errors: unknown[] = [];
+    const store = engine({ blockMs: 20, clientOptions: asUser, onError: (error) => errors.push(error) });
+    const ids: string[] = [];
+    const stop = await store.listen('refused', {
+      event: (m) => ids.push(m.id),
+      gap: () => ids.push('<gap>'),
+    });
+    // A cursor on an entry: each failed read is then one refused XREAD, no script to fall back from.
+    const first = await store.append('refused', { data: 'first' });
+    await poll(() => ids.length === 1, 'the first event');
+    fakeClock();
+    const before = await refusedReads();
+    await redis.raw.aclSetUser('reader', ['-xread']);
+    await poll(async () => (await refusedReads()) >= before + 3, 'three refused reads');
+    expect(errors.map(String)).toEqual([expect.stringMatching(/NOPERM .*'xread'/)]);
+
+    // The next report waits a second, then two more.
+    vi.advanceTimersByTime(1000);
+    await poll(() => errors.length === 2, 'the repeated refusal');
+    const told = (await refusedReads()) - before;
+    vi.advanceTimersByTime(1999);
+    await poll(async () => (await refusedReads()) - before >= told + 2, 'two more refused reads');
+    expect(errors).toHaveLength(2);
+    vi.advanceTimersByTime(1);
+    await poll(() => errors.length === 3, 'the refusal repeated again');
+
+    await redis.raw.aclSetUser('reader', ['+xread']);
+    await poll(() => errors.length === 4, 'the recovery');
+    const failures = (await refusedReads()) - before;
+    const second = await store.append('refused', { data: 'second' });
+    await poll(() => ids.length === 2, 'the event after the recovery');
+    stop();
+    expect(ids).toEqual([first, second]);
+    const [, again, more, recovered] = errors as { heldBack: number; failures?: number; cause?: unknown }[];
+    expect(again).toMatchObject({ name: 'RedisRepeatedFailure' });
+    expect(String(again)).toMatch(/NOPERM .*'xread'/);
+    expect(more).toMatchObject({ name: 'RedisRepeatedFailure' });
+    expect(recovered).toMatchObject({ name: 'RedisReadsRecovered', failures });
+    // Every refused read is counted: told at once, or held back and counted in the next report.
+    expect(3 + again!.heldBack + more!.heldBack + recovered!.heldBack).toBe(failures);
+    // Three refused before the clock moved: the first told, the next held back (Redis counts the
+    // third before the engine has its reply).
+    expect(again!.heldBack).toBeGreaterThanOrEqual(1);
+  });
+
+  it('tells a different refusal at once, however recent the last report (NOPERM, then MASTERDOWN)', async () => {
+    await redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all']);
+    const errors: unknown[] = [];
+    const store = engine({ blockMs: 20, clientOptions: asUser, onError: (error) => errors.push(error) });
+    const ids: string[] = [];
+    const stop = await store.listen('replica', {
+      event: (m) => ids.push(m.id),
+      gap: () => ids.push('<gap>'),
+    });
+    const first = await store.append('replica', { data: 'first' });
+    await poll(() => ids.length === 1, 'the first event');
+    fakeClock();
+    const told = (text: string) => errors.filter((error) => String(error).includes(text));
+    let before = await refusedReads();
+    await redis.raw.aclSetUser('reader', ['-xread']);
+    await poll(async () => (await refusedReads()) >= before + 3, 'three refused reads');
+    expect(told('NOPERM')).toHaveLength(1);
+    // A replica of a master that is not there, told to serve no stale data: Redis answers MASTERDOWN
+    // ahead of the ACL's NOPERM.
+    await redis.raw.configSet('replica-serve-stale-data', 'no');
+    await redis.raw.sendCommand(['REPLICAOF', '127.0.0.1', '1']);
+    try {
+      await poll(() => told('MASTERDOWN').length > 0, 'MASTERDOWN');
+      before = await refusedReads();
+      await poll(async () => (await refusedReads()) >= before + 3, 'three more refused reads');
+      expect(told('MASTERDOWN')).toHaveLength(1);
+    } finally {
+      await redis.raw.sendCommand(['REPLICAOF', 'NO', 'ONE']);
+      await redis.raw.configSet('replica-serve-stale-data', 'yes');
+      await redis.raw.aclSetUser('reader', ['+xread']);
+    }
+    await poll(() => errors.some((error) => (error as Error).name === 'RedisReadsRecovered'), 'the recovery');
+    const second = await store.append('replica', { data: 'second' });
+    await poll(() => ids.length === 2, 'the event after the recovery');
+    stop();
+    expect(ids).toEqual([first, second]);
+    expect(errors.map((error) => (error as Error).name === 'RedisReadsRecovered')).toEqual([
+      false,
+      false,
+      true,
+    ]);
+  });
+});
