@@ -6,7 +6,7 @@ import { isNoPermission, RedisTimeoutError } from './errors.js';
 import { FailureReports } from './failure-reports.js';
 import { LARGEST_ENTRY } from './large-entries.js';
 import { type Listened, listenOn } from './listeners.js';
-import { evalReadOnly } from './read-script.js';
+import { evalReadOnly, readsAsReadOnly, refusedReadOnly } from './read-script.js';
 import { sleep } from './sleep.js';
 import { STREAM_INFO, type StreamInfo, streamInfo, toStreamInfo } from './stream-info.js';
 import { type Entry, isLargeEntry, lastEntryOf } from './stream-read.js';
@@ -398,18 +398,23 @@ export class LiveReader<T> {
     const initial = topics.filter((t) => t.cursor === INITIAL);
     const { client } = this.#reading;
     const multi = client.multi();
+    // As EVAL_RO: Redis holds a MULTI with an EVAL back while writes are paused (a failover), and
+    // the checked read that follows a failed one would time out until the pause ends.
+    const readOnly = readsAsReadOnly(client);
+    const script = (source: string, options: { keys: string[]; arguments?: string[] }) =>
+      readOnly ? multi.evalRo(source, options) : multi.eval(source, options);
     // A large entry is checked by the script, as in a blocking read: one too large to arrive in time
     // would time every checked read out, and a failed read is followed by a checked one, for good.
     const byScript = checked.map((t) => t.checkLarge && !this.#evalRefused);
     checked.forEach((topic, i) => {
       const id = checkOf(topic);
-      if (byScript[i]) multi.eval(HAS_ENTRY, { keys: [topic.key], arguments: [id] });
+      if (byScript[i]) script(HAS_ENTRY, { keys: [topic.key], arguments: [id] });
       else multi.xRange(topic.key, id, id);
     });
     // Its counts, without the first and last entries `XINFO STREAM` sends whole.
     const infoByScript = initial.length > 0 && !this.#evalRefused;
     for (const topic of initial)
-      if (infoByScript) multi.eval(STREAM_INFO, { keys: [topic.key] });
+      if (infoByScript) script(STREAM_INFO, { keys: [topic.key] });
       else multi.xInfoStream(topic.key);
     multi.xRead(
       topics.map((t) => ({ key: t.key, id: t.cursor! })),
@@ -424,9 +429,11 @@ export class LiveReader<T> {
         Promise.all([identity, execAllowingMissingStreams(multi, checked.length, initial.length)]),
       );
     } catch (error) {
-      // Refused (an ACL without EVAL), the script discards the whole MULTI: read again by XRANGE.
-      if (!(byScript.includes(true) || infoByScript) || !refusedInMulti(error)) throw error;
-      this.#evalRefused = true;
+      // Refused (Redis 6.2 or an ACL without EVAL_RO, then an ACL without EVAL), the script discards
+      // the whole MULTI: read again with EVAL, then by XRANGE.
+      if (!(byScript.includes(true) || infoByScript)) throw error;
+      if (readOnly ? !refusedReadOnly(client, error) : !refusedInMulti(error)) throw error;
+      if (!readOnly) this.#evalRefused = true;
       if (identity !== undefined) this.#unidentified = this.#identify;
       return this.#checkedRead(topics, count);
     }

@@ -25,3 +25,25 @@ export async function evalReadOnly(
   }
   return client.eval(script, options);
 }
+
+/**
+ * Whether `client` runs read-only scripts as `EVAL_RO`, for a MULTI that queues them: Redis holds
+ * back a MULTI with an `EVAL` while writes are paused, not one with `EVAL_RO` and reads alone.
+ */
+export function readsAsReadOnly(client: RedisClient): boolean {
+  return !withoutReadOnly.has(client);
+}
+
+/**
+ * Whether `error`, a MULTI's, is Redis refusing the `EVAL_RO` queued in it (an ACL, or Redis older
+ * than 7): `client` runs read-only scripts as `EVAL` from then on. Another command refused there
+ * (an `XREAD` the ACL forbids) says nothing of `EVAL_RO`.
+ */
+export function refusedReadOnly(client: RedisClient, error: unknown): boolean {
+  if (!(error instanceof ErrorReply && READ_ONLY_REFUSED.test(error.message))) return false;
+  withoutReadOnly.add(client);
+  return true;
+}
+
+/** A refusal of `EVAL_RO`: a NOPERM names it; Redis 6.2 knows no such command. */
+const READ_ONLY_REFUSED = /^(NOPERM .*'eval_ro'|ERR unknown command [`']eval_ro[`'])/i;

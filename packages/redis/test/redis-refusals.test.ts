@@ -2,7 +2,7 @@
 // writes back: what onError is told, and that delivery goes on once Redis serves the reads again.
 import { setTimeout as realSleep } from 'node:timers/promises';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
-import { useRedis } from './support/use-redis.js';
+import { killLiveConnection, useRedis } from './support/use-redis.js';
 
 const redis = useRedis({ flush: true });
 const { engine } = redis;
@@ -121,4 +121,58 @@ describe('redisEngine whose live reads Redis refuses for good', () => {
       true,
     ]);
   });
+});
+
+describe('redisEngine whose live reader checks its cursors while Redis holds writes back', () => {
+  it('reads on after a failed read during CLIENT PAUSE WRITE, its checks run as EVAL_RO in the MULTI', async () => {
+    const errors: unknown[] = [];
+    const store = engine({ blockMs: 20, commandTimeoutMs: 300, onError: (error) => errors.push(error) });
+    const ids: string[] = [];
+    const listener = { event: (m: { id: string }) => ids.push(m.id), gap: () => ids.push('<gap>') };
+    // A large cursor (checked by HAS_ENTRY) and a topic never written (its counts by STREAM_INFO).
+    const stops = [await store.listen('large', listener), await store.listen('empty', listener)];
+    const large = await store.append('large', { data: 'x'.repeat(20_000) });
+    await poll(() => ids.length === 1, 'the large event');
+    await redis.raw.sendCommand(['CLIENT', 'PAUSE', '30000', 'WRITE']);
+    try {
+      const old = (await redis.raw.clientList()).find((client) => client.cmd === 'xread')?.id;
+      await killLiveConnection(redis.raw);
+      // A new live connection blocks in XREAD only once a checked read passed.
+      await poll(async () => {
+        const clients = await redis.raw.clientList();
+        return clients.some(
+          (client) => client.cmd === 'xread' && client.id !== old && client.flags.includes('b'),
+        );
+      }, 'a blocking read on the new connection');
+    } finally {
+      await redis.raw.sendCommand(['CLIENT', 'UNPAUSE']);
+    }
+    for (const stop of stops) stop();
+    expect(ids).toEqual([large]);
+    expect(errors.filter((error) => String(error).includes('no reply'))).toEqual([]);
+  });
+
+  it.each([
+    ['EVAL_RO', ['-eval_ro']],
+    ['EVAL_RO and EVAL', ['-eval_ro', '-eval']],
+  ])(
+    'falls back from EVAL_RO in the MULTI as an ACL user without %s, with nothing to report',
+    async (_, acl) => {
+      await redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all', ...acl]);
+      const errors: unknown[] = [];
+      const store = engine({ blockMs: 20, clientOptions: asUser, onError: (error) => errors.push(error) });
+      const ids: string[] = [];
+      const listener = { event: (m: { id: string }) => ids.push(m.id), gap: () => ids.push('<gap>') };
+      const stops = [await store.listen('large', listener), await store.listen('empty', listener)];
+      const large = await store.append('large', { data: 'x'.repeat(20_000) });
+      await poll(() => ids.length === 1, 'the large event');
+      // The read after the reset is a checked one, whose MULTI the refused script would abort.
+      await killLiveConnection(redis.raw);
+      const small = await store.append('empty', { data: 'small' });
+      await poll(() => ids.length === 2, 'the event after it');
+      for (const stop of stops) stop();
+      expect(ids).toEqual([large, small]);
+      expect(errors.filter((error) => String(error).includes('NOPERM'))).toEqual([]);
+    },
+  );
 });
