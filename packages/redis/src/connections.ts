@@ -1,5 +1,6 @@
 import { ClientClosedError, createClient, createCluster, type RedisClientOptions } from 'redis';
 import type { RedisClient } from './client.js';
+import { FailureReports } from './failure-reports.js';
 import { sleep } from './sleep.js';
 import { type RefreshedCluster, TopologyRefresh } from './topology-refresh.js';
 
@@ -59,9 +60,15 @@ export function openConnections(options: {
   // still happen later once Redis is back.
   const commandOptions = { ...clientOptions?.commandOptions, timeout };
   // Without a listener node-redis errors would crash the process; they are reported and retried.
+  // Each attempt to reconnect to a Redis out of reach fails anew: repeats are told at intervals.
+  const reports = new FailureReports('connections', onError);
+  const failed = (error: unknown) => reports.failed(error);
+  const ready = () => reports.succeeded();
   const watched = (client: RedisClient) => {
-    client.on('error', onError);
-    client.on('node-error', onError);
+    client.on('error', failed);
+    client.on('node-error', failed);
+    client.on('ready', ready);
+    client.on('node-ready', ready);
     return client;
   };
   if (options.cluster === undefined) {

@@ -50,32 +50,49 @@ export class RedisTopicError extends TypeError {
   }
 }
 
+/** What keeps failing: the live reads, or the connections to Redis (an outage, a restart). */
+export type RedisFailing = 'live reads' | 'connections';
+
 /**
- * A live read failed again as it did when last told to `onError`: repeats of one failure are told at
- * growing intervals (1 s, 2 s, 4 s, ... up to a minute), not at every retry. `cause` is the latest.
+ * A live read, or a connection to Redis, failed again as it did when last told to `onError`:
+ * repeats of one failure are told at growing intervals (1 s, 2 s, 4 s, ... up to a minute), not at
+ * every retry. `cause` is the latest.
  */
 export class RedisRepeatedFailure extends Error {
   override readonly name = 'RedisRepeatedFailure';
   constructor(
+    readonly failing: RedisFailing,
     /** How many more times it failed since it was last told, untold until now. */
     readonly heldBack: number,
     cause: unknown,
   ) {
-    super(`Live reads still fail (${heldBack} more since last told): ${describe(cause)}`, { cause });
+    super(`${sentence(failing)} still fail (${heldBack} more since last told): ${describe(cause)}`, {
+      cause,
+    });
   }
 }
 
-/** Live reads succeed again, after `failures` in a row (told to `onError` before, or counted there). */
-export class RedisReadsRecovered extends Error {
-  override readonly name = 'RedisReadsRecovered';
+/**
+ * Live reads, or connections to Redis, succeed again after `failures` in a row (told to `onError`
+ * before, or counted there).
+ */
+export class RedisRecovered extends Error {
+  override readonly name = 'RedisRecovered';
   constructor(
-    /** Failed reads since the last that succeeded. */
+    readonly failing: RedisFailing,
+    /** Failures since the last success. */
     readonly failures: number,
     /** Of those, how many no report told or counted. */
     readonly heldBack: number,
   ) {
-    super(`Live reads succeed again, after ${failures} failed (${heldBack} of them not told before)`);
+    super(
+      `${sentence(failing)} succeed again, after ${failures} failed (${heldBack} of them not told before)`,
+    );
   }
+}
+
+function sentence(failing: RedisFailing): string {
+  return failing === 'live reads' ? 'Live reads' : 'Connections to Redis';
 }
 
 function describe(error: unknown): string {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RedisReadsRecovered, RedisRepeatedFailure } from './errors.js';
+import { RedisRecovered, RedisRepeatedFailure } from './errors.js';
 import { FailureReports } from './failure-reports.js';
 
 describe('FailureReports', () => {
@@ -7,6 +7,7 @@ describe('FailureReports', () => {
     let now = 0;
     const told: unknown[] = [];
     const reports = new FailureReports(
+      'live reads',
       (error) => told.push(error),
       () => now,
     );
@@ -21,9 +22,9 @@ describe('FailureReports', () => {
     expect(new Set(repeats.slice(6, -1).map((r) => r.heldBack))).toEqual(new Set([119]));
     reports.succeeded();
     reports.succeeded();
-    const recovered = told.at(-1) as RedisReadsRecovered;
-    expect(recovered).toBeInstanceOf(RedisReadsRecovered);
-    expect(told.filter((r) => r instanceof RedisReadsRecovered)).toHaveLength(1);
+    const recovered = told.at(-1) as RedisRecovered;
+    expect(recovered).toBeInstanceOf(RedisRecovered);
+    expect(told.filter((r) => r instanceof RedisRecovered)).toHaveLength(1);
     // Every failure counted: told alone, or in a report's count.
     expect(recovered.failures).toBe(1201);
     expect(repeats.length + repeats.reduce((sum, r) => sum + r.heldBack, 0) + 1 + recovered.heldBack).toBe(
@@ -34,6 +35,7 @@ describe('FailureReports', () => {
   it('tells a different failure at once, and the same one at once again after a recovery', () => {
     const told: unknown[] = [];
     const reports = new FailureReports(
+      'live reads',
       (error) => told.push(error),
       () => 0,
     );
@@ -45,7 +47,7 @@ describe('FailureReports', () => {
     reports.failed(b);
     reports.succeeded();
     reports.failed(a);
-    expect(told).toEqual([a, b, expect.any(RedisReadsRecovered), a]);
+    expect(told).toEqual([a, b, expect.any(RedisRecovered), a]);
     expect(told[2]).toMatchObject({ failures: 4, heldBack: 2 });
   });
 });

@@ -1,5 +1,5 @@
 import { ErrorReply, MultiErrorReply } from 'redis';
-import { RedisReadsRecovered, RedisRepeatedFailure } from './errors.js';
+import { type RedisFailing, RedisRecovered, RedisRepeatedFailure } from './errors.js';
 
 /** The wait before the first repeat of a failure is told; it doubles with each repeat told. */
 const FIRST_REPEAT_MS = 1000;
@@ -18,10 +18,11 @@ interface Kind {
 }
 
 /**
- * What a loop that retries a failed read tells `onError`. A read Redis refuses for good (an ACL,
- * `MASTERDOWN`, `LOADING`) fails at every retry, twice a second: each failure is told the first
- * time at once, then again only once a wait that doubles up to a minute has passed, saying how many
- * were held back meanwhile. The first success after failures is told once, with their count.
+ * What a retried call tells `onError`. A read Redis refuses for good (an ACL, `MASTERDOWN`,
+ * `LOADING`) fails at every retry, twice a second, and a Redis out of reach fails every attempt to
+ * reconnect: each failure is told the first time at once, then again only once a wait that doubles
+ * up to a minute has passed, saying how many were held back meanwhile. The first success after
+ * failures is told once, with their count.
  */
 export class FailureReports {
   readonly #kinds = new Map<string, Kind>();
@@ -31,11 +32,12 @@ export class FailureReports {
   #heldBack = 0;
 
   constructor(
+    private readonly failing: RedisFailing,
     private readonly report: (error: unknown) => void,
     private readonly now: () => number = () => Date.now(),
   ) {}
 
-  /** A read failed with `error`. */
+  /** A call failed with `error`. */
   failed(error: unknown): void {
     this.#failures++;
     const key = kindOf(error);
@@ -57,13 +59,13 @@ export class FailureReports {
     kind.heldBack = 0;
     kind.next = now + kind.wait;
     kind.wait = Math.min(MAX_REPEAT_MS, kind.wait * 2);
-    this.report(new RedisRepeatedFailure(heldBack, error));
+    this.report(new RedisRepeatedFailure(this.failing, heldBack, error));
   }
 
-  /** A read succeeded: after failures, told once. */
+  /** A call succeeded: after failures, told once. */
   succeeded(): void {
     if (this.#failures === 0) return;
-    const recovered = new RedisReadsRecovered(this.#failures, this.#heldBack);
+    const recovered = new RedisRecovered(this.failing, this.#failures, this.#heldBack);
     this.#failures = 0;
     this.#heldBack = 0;
     this.#kinds.clear();

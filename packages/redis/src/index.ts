@@ -1,7 +1,8 @@
 export type { ClusterOptions } from './connections.js';
 export {
   RedisEngineError,
-  RedisReadsRecovered,
+  type RedisFailing,
+  RedisRecovered,
   RedisRepeatedFailure,
   RedisTimeoutError,
   RedisTopicError,

@@ -152,7 +152,7 @@ export class LiveReader<T> {
     this.#identify = options.single;
     this.#count = options.readCount;
     this.#unidentified = options.single;
-    this.#reports = new FailureReports(options.onError);
+    this.#reports = new FailureReports('live reads', options.onError);
     const failed = () => {
       this.#suspect = true;
       this.#unidentified = this.#identify;

@@ -2,6 +2,7 @@
 // writes back: what onError is told, and that delivery goes on once Redis serves the reads again.
 import { setTimeout as realSleep } from 'node:timers/promises';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { RedisProxy } from './support/proxy.js';
 import { killLiveConnection, useRedis } from './support/use-redis.js';
 
 const redis = useRedis({ flush: true });
@@ -71,7 +72,7 @@ describe('redisEngine whose live reads Redis refuses for good', () => {
     expect(again).toMatchObject({ name: 'RedisRepeatedFailure' });
     expect(String(again)).toMatch(/NOPERM .*'xread'/);
     expect(more).toMatchObject({ name: 'RedisRepeatedFailure' });
-    expect(recovered).toMatchObject({ name: 'RedisReadsRecovered', failures });
+    expect(recovered).toMatchObject({ name: 'RedisRecovered', failures });
     // Every refused read is counted: told at once, or held back and counted in the next report.
     expect(3 + again!.heldBack + more!.heldBack + recovered!.heldBack).toBe(failures);
     // Three refused before the clock moved: the first told, the next held back (Redis counts the
@@ -110,16 +111,12 @@ describe('redisEngine whose live reads Redis refuses for good', () => {
       await redis.raw.configSet('replica-serve-stale-data', 'yes');
       await redis.raw.aclSetUser('reader', ['+xread']);
     }
-    await poll(() => errors.some((error) => (error as Error).name === 'RedisReadsRecovered'), 'the recovery');
+    await poll(() => errors.some((error) => (error as Error).name === 'RedisRecovered'), 'the recovery');
     const second = await store.append('replica', { data: 'second' });
     await poll(() => ids.length === 2, 'the event after the recovery');
     stop();
     expect(ids).toEqual([first, second]);
-    expect(errors.map((error) => (error as Error).name === 'RedisReadsRecovered')).toEqual([
-      false,
-      false,
-      true,
-    ]);
+    expect(errors.map((error) => (error as Error).name === 'RedisRecovered')).toEqual([false, false, true]);
   });
 });
 
@@ -175,4 +172,42 @@ describe('redisEngine whose live reader checks its cursors while Redis holds wri
       expect(errors.filter((error) => String(error).includes('NOPERM'))).toEqual([]);
     },
   );
+});
+
+describe('redisEngine while Redis is out of reach', () => {
+  it('tells each connection failure once, its repeats at growing intervals, and the recovery once', async () => {
+    const proxy = await RedisProxy.start(redis.server.port);
+    onTestFinished(() => proxy.close());
+    const errors: unknown[] = [];
+    const store = engine({ url: proxy.url, blockMs: 20, onError: (error) => errors.push(error) });
+    const ids: string[] = [];
+    const stop = await store.listen('outage', { event: (m) => ids.push(m.id), gap: () => {} });
+    await store.append('outage', { data: 'first' });
+    await poll(() => ids.length === 1, 'the first event');
+    fakeClock();
+    // Every attempt to connect meets a connection closed at once: two connections, many attempts.
+    proxy.dropNew = true;
+    const attempts = proxy.connections.length;
+    for (const connection of proxy.connections) connection.destroy();
+    // Ten attempts, each failing alike: told once while the clock stands, as the connections'
+    // failure, and once more if a live read was under way, as the live reads'.
+    await poll(() => proxy.connections.length >= attempts + 10, 'ten attempts to reconnect');
+    const closed = errors.filter((error) => /closed unexpectedly/i.test(String(error)));
+    expect(closed.length).toBeGreaterThanOrEqual(1);
+    expect(closed.length).toBeLessThanOrEqual(2);
+
+    vi.advanceTimersByTime(1000);
+    await poll(
+      () => errors.some((error) => /Connections to Redis still fail/.test(String(error))),
+      'the repeated connection failure',
+    );
+    proxy.dropNew = false;
+    await poll(
+      () => errors.some((error) => /Connections to Redis succeed again/.test(String(error))),
+      'the recovery',
+    );
+    await store.append('outage', { data: 'second' });
+    await poll(() => ids.length === 2, 'the event after the recovery');
+    stop();
+  });
 });

@@ -87,6 +87,8 @@ export class RedisProxy {
   cutNew = false;
   /** New connections hold Redis's replies back from the start, until released. */
   holdNew = false;
+  /** New connections are closed as soon as they are accepted: Redis is unreachable. */
+  dropNew = false;
   /** New connections pass Redis's replies on at about this many bytes a second (see `limit`). */
   limitNew: number | undefined;
 
@@ -97,7 +99,8 @@ export class RedisProxy {
     const proxy: RedisProxy = new RedisProxy(
       createServer((client) => {
         const connection = new ProxiedConnection(client, connect(port, '127.0.0.1'));
-        if (proxy.cutNew) connection.cut();
+        if (proxy.dropNew) connection.destroy();
+        else if (proxy.cutNew) connection.cut();
         else if (proxy.holdNew) connection.hold();
         if (proxy.limitNew !== undefined) connection.limit(proxy.limitNew);
         proxy.connections.push(connection);
