@@ -30,16 +30,19 @@ export function fdLimit() {
 const bunBinary = () =>
   join(dirname(createRequire(import.meta.url).resolve('bun/package.json')), 'bin', 'bun.exe');
 
+const { BENCH_CPU_PROF: profiles } = process.env;
+const profile = profiles ? ['--cpu-prof', `--cpu-prof-dir=${profiles}`] : [];
+
 /**
  * Starts `file` (a URL) through bash, whose `exec` keeps the pid and the IPC channel; resolves once
- * it is ready. `execArgv`: Node flags besides `--expose-gc` (a `--cpu-prof` profile is written when
- * stop() lets the child exit); `limit`: a raised `ulimit -n`; `bun`: run it with Bun.
+ * it is ready. `execArgv`: Node flags besides `--expose-gc` (and `--cpu-prof` with BENCH_CPU_PROF);
+ * `limit`: a raised `ulimit -n`; `bun`: run it with Bun.
  */
 export async function startChild(file, { args = [], execArgv = [], env = {}, limit, bun = false } = {}) {
   const path = fileURLToPath(file);
   const command = bun
     ? [bunBinary(), path, ...args]
-    : [process.execPath, '--expose-gc', ...execArgv, path, ...args];
+    : [process.execPath, '--expose-gc', ...profile, ...execArgv, path, ...args];
   const script = `${limit === undefined ? '' : `ulimit -n ${limit} && `}exec "$0" "$@"`;
   const stdio = ['ignore', 'inherit', 'inherit', 'ipc'];
   const child = spawn('bash', ['-c', script, ...command], { stdio, env: { ...process.env, ...env } });

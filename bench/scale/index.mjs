@@ -13,7 +13,6 @@ const config = h.knobs('SCALE', {
   fanoutEvents: 200,
   fanoutRate: 50,
   fanoutRounds: 2,
-  serverArgs: '', // extra node flags for the server children, say `--cpu-prof`
 });
 
 export const description = [
@@ -34,12 +33,11 @@ const log = h.progress('scale');
 async function withPair(kind, fn) {
   if (Date.now() > config.deadline) throw new Error('time budget of the suite exhausted');
   const { limit } = config;
-  const execArgv = config.serverArgs.split(' ').filter(Boolean);
   let server;
   let client;
   try {
     // The server reads SCALE_HEARTBEAT from the environment it inherits.
-    server = await startChild(new URL('./server.mjs', import.meta.url), { args: [kind], limit, execArgv });
+    server = await startChild(new URL('./server.mjs', import.meta.url), { args: [kind], limit });
     const args = [String(server.info.port)];
     client = await startChild(new URL('./clients.mjs', import.meta.url), { args, limit });
     /** Opens `n` connections to `path` and waits for their streams: the time it took in ms. */

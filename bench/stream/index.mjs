@@ -3,13 +3,8 @@ import { startChild } from '../lib/child.mjs';
 import { measureBurst, measureFanout, readEvents, stalledClient } from '../lib/client.mjs';
 import * as h from '../lib/harness.mjs';
 
-/** For profiling and quick looks: contenders by name (default: all), workloads, `--cpu-prof` dir. */
-const KNOBS = h.knobs('STREAM', {
-  contenders: [],
-  workloads: ['burst', 'fanout', 'stall'],
-  stallTrials: 3,
-  cpuProf: '',
-});
+/** For quick looks: contenders by name (default: all), workloads. */
+const KNOBS = h.knobs('STREAM', { contenders: [], workloads: ['burst', 'fanout', 'stall'], stallTrials: 3 });
 const BURST = 100_000;
 const FANOUT = { clients: 500, events: 2_000, warmup: 200, batch: 100 };
 /** Stalled client: 1 KiB events; the warm-up read before the baseline (~20 MiB); RSS samples (ms). */
@@ -68,9 +63,8 @@ const mib = (bytes) =>
 const seconds = (ms) => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
 
 function start({ name, server = [name] }) {
-  const dir = KNOBS.cpuProf;
   // @fastify/sse adds listeners per pending write: MaxListenersExceededWarning floods stderr.
-  const execArgv = ['--no-warnings', ...(dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [])];
+  const execArgv = ['--no-warnings'];
   const [file, ...args] = server.map(String);
   return startChild(new URL(`./servers/${file}.mjs`, import.meta.url), { args, execArgv });
 }
