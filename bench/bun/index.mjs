@@ -3,7 +3,6 @@ import { startChild } from '../lib/child.mjs';
 import * as h from '../lib/harness.mjs';
 import { throughputRounds } from '../stream/index.mjs';
 
-/** rxsse against the hand-written stream, paired per round. */
 const GOAL = 0.9;
 const { version } = createRequire(import.meta.url)('bun/package.json');
 const CONTENDERS = {

@@ -1,9 +1,6 @@
-// The one way a suite runs a server or worker in a process of its own (its heap, RSS and CPU its
-// own), on Node or Bun, over the IPC channel: the child sends `{ id: 'ready', result: info }` (info,
-// say `{ port }`, is child.info), then answers each `{ id, command, args }` of `child.request(command,
-// args)` with `{ id, result }` or `{ id, error }` (a string). Every child answers `exit`, then exits;
-// it also exits when the channel closes (a parent that dies leaves nothing behind), and the parent
-// kills what it started on its own exit and on SIGINT/SIGTERM.
+// A server or worker in a process of its own (its heap, RSS and CPU its own), on Node or Bun, driven
+// over the IPC channel: `child.request(command, args)` in the parent, serveParent(commands) in the
+// child. A child exits when the channel closes, so a parent that dies leaves nothing behind.
 
 import { execFileSync, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -12,7 +9,6 @@ import { fileURLToPath } from 'node:url';
 
 const live = new Set();
 
-/** Kills every child still running: the last resort of every finally block. */
 export function killAll() {
   for (const child of live) child.kill('SIGKILL');
   live.clear();
@@ -26,7 +22,6 @@ export function fdLimit() {
   return hard === 'unlimited' ? 65_536 : Math.min(65_536, Number(hard));
 }
 
-/** The `bun` binary of the npm registry's `bun` package. */
 const bunBinary = () =>
   join(dirname(createRequire(import.meta.url).resolve('bun/package.json')), 'bin', 'bun.exe');
 
@@ -51,8 +46,7 @@ export async function startChild(file, { args = [], execArgv = [], env = {}, lim
 
   const waiting = new Map();
   let nextId = 0;
-  // The child's answer to `id`: rejects on its error, on its exit, or after `ms`. Timers here are
-  // unref'd and never cleared: a late one settles a settled promise or kills an exited child.
+  // Timers here are never cleared: a late one settles a settled promise or kills an exited child.
   const answer = (id, ms, late) =>
     new Promise((resolve, reject) => {
       waiting.set(id, { resolve, reject });
@@ -79,7 +73,7 @@ export async function startChild(file, { args = [], execArgv = [], env = {}, lim
     return answer(id, ms, `'${command}' timed out`);
   };
 
-  /** Asks the child to exit (so a profile gets written); kills it if it lingers. */
+  // Asked to exit, a child writes its --cpu-prof profile.
   const stop = async () => {
     request('exit', {}, 5_000).catch(() => {});
     setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
@@ -93,7 +87,7 @@ export async function startChild(file, { args = [], execArgv = [], env = {}, lim
   return { info, request, stop };
 }
 
-/** In a child: tells the parent it is ready, then answers its requests with `commands[command](args)`. */
+/** In a child: `info` for the parent (say `{ port }`), then `commands[command](args)` per request. */
 export function serveParent(commands, info = {}) {
   process.on('message', async ({ id, command, args }) => {
     if (command === 'exit') return process.send({ id, result: true }, () => process.exit(0));

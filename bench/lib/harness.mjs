@@ -13,7 +13,7 @@ export function consume(result) {
 
 export const sink = () => sinkValue;
 
-/** The machine a table was measured on: date · node · cpu · platform. */
+/** date · node · cpu · platform */
 export function environment() {
   const cpu = cpus();
   const model = `${cpu[0]?.model ?? 'unknown'} (${cpu.length} threads)`;
@@ -35,12 +35,15 @@ export function knobs(prefix, defaults) {
   return Object.fromEntries(Object.entries(defaults).map(read));
 }
 
-/** `log(line)` on stderr, as `  suite: line`: progress stays out of the markdown on stdout. */
+/** Progress goes to stderr, so that stdout is the markdown alone. */
 export const progress = (suite) => (line) => process.stderr.write(`  ${suite}: ${line}\n`);
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Polls `check()` every `every` ms until it is true; throws after `ms`. */
+/** A promise that rejects after `ms`, on an unref'd timer that keeps nothing alive. */
+export const timeout = (ms, message) =>
+  new Promise((_, reject) => setTimeout(() => reject(new Error(message)), ms).unref());
+
 export async function until(check, ms, what, every = 100) {
   const end = Date.now() + ms;
   while (!(await check())) {
@@ -49,7 +52,7 @@ export async function until(check, ms, what, every = 100) {
   }
 }
 
-/** The median of the finite values; NaN if there are none. */
+/** The median of the finite values (a failed round is NaN); NaN if there are none. */
 export function median(values) {
   const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
   const mid = sorted.length >> 1;
@@ -63,8 +66,8 @@ export function spread(values) {
 }
 
 /**
- * How `a` compares to `b`, sample lists of the same rounds: the median of a/b within each round.
- * The two ran back to back, so a slow spell mostly cancels out of each round's ratio.
+ * The median of a/b within each round: the two ran back to back, so a slow spell mostly cancels out
+ * of each round's ratio.
  */
 export const pairedRatio = (a, b) => median(a.map((value, round) => value / b[round]));
 
@@ -80,8 +83,8 @@ export function time(fn, inputs, events) {
 }
 
 /**
- * Runs `measure(name, round)` for every contender, `rounds` times, interleaved: each round starts
- * from another contender, so drift (JIT, GC, a noisy neighbour) hits all alike. Results by name.
+ * Runs `measure(name, round)` for every contender, `rounds` times, each round starting from another
+ * contender, so drift (JIT, GC, a noisy neighbour) hits all alike. Results by name.
  */
 export async function interleave(names, rounds, measure) {
   const samples = Object.fromEntries(names.map((name) => [name, []]));
@@ -113,5 +116,4 @@ export const rate = (value) => (Number.isFinite(value) ? Math.round(value).toLoc
 /** 0.873 -> '0.87x'; not a number -> '–'. */
 export const ratio = (value) => (Number.isFinite(value) ? `${value.toFixed(2)}x` : '–');
 
-/** A goal of run.mjs's list: the ratio `value` reaches `target`. */
 export const atLeast = (name, value, target) => ({ name, pass: value >= target, actual: ratio(value) });

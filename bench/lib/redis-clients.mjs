@@ -13,7 +13,6 @@ let deliveries = 0;
 const connections = [];
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 
-/** `a` after `b`, both `<ms>-<seq>` ids. */
 function after(a, b) {
   const [am, as] = a.split('-').map(Number);
   const [bm, bs] = b.split('-').map(Number);

@@ -6,7 +6,6 @@ import { rate as perSecond, sleep, until } from './harness.mjs';
 
 const sum = (values) => values.reduce((a, b) => a + b, 0);
 
-/** An app process (lib/redis-app.mjs) with `env`. */
 export const startApp = (env) =>
   startChild(new URL('./redis-app.mjs', import.meta.url), { env, limit: fdLimit() });
 

@@ -54,7 +54,6 @@ async function measure(redis, { mode, topics, rate: publishRate, clients }) {
   }
 }
 
-/** Every run and mode on one Redis, then the partitioned path on a Redis Cluster. */
 async function measureAll(clients) {
   const results = [];
   for (const cluster of [false, true]) {

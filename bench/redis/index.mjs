@@ -25,7 +25,7 @@ export function summary({ rounds }) {
   return `one run per load level; replay: median of ${rounds} rounds; needs redis-server and built packages`;
 }
 
-/** A client of `app` resumes from `first`, the first of REPLAY_EVENTS in `replay`, `rounds` times. */
+/** `rounds` times, a client resumes from `first`, the first of the topic `replay`. */
 async function replay(app, first, rounds) {
   const rates = [];
   let bytes = 0;

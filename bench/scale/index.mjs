@@ -2,7 +2,6 @@ import { loadavg } from 'node:os';
 import { fdLimit, startChild } from '../lib/child.mjs';
 import * as h from '../lib/harness.mjs';
 
-/** SCALE_* (SCALE_FANOUT_CLIENTS=...): the suite's sizes, and the phases and kinds that run. */
 const config = h.knobs('SCALE', {
   phases: ['idle', 'churn', 'fanout'],
   kinds: ['http', 'express', 'rxsse-node', 'rxsse-express'],
@@ -29,7 +28,6 @@ export const summary = () =>
 
 const log = h.progress('scale');
 
-/** A fresh server of `kind` and a fresh client process for `fn`; both stopped whatever happens. */
 async function withPair(kind, fn) {
   if (Date.now() > config.deadline) throw new Error('time budget of the suite exhausted');
   const { limit } = config;
@@ -40,14 +38,12 @@ async function withPair(kind, fn) {
     server = await startChild(new URL('./server.mjs', import.meta.url), { args: [kind], limit });
     const args = [String(server.info.port)];
     client = await startChild(new URL('./clients.mjs', import.meta.url), { args, limit });
-    /** Opens `n` connections to `path` and waits for their streams: the time it took in ms. */
     const connect = async (path, n) => {
       const open = await client.request('open', { path, count: n });
       if (open.failed > 0) throw new Error(`${open.failed} of ${n} connections failed`);
       await h.until(async () => (await server.request('streams')) === n, 10_000, `${n} streams`);
       return open.ms;
     };
-    /** Connects and disconnects `cycles` times, until the server closed every socket. */
     const cycle = async (path, cycles) => {
       const run = await client.request('churn', { path, cycles });
       await h.until(async () => (await server.request('sockets')) === 0, 10_000, 'sockets to close');
@@ -60,7 +56,6 @@ async function withPair(kind, fn) {
   }
 }
 
-/** Idle memory of N connections, then the event loop while heartbeats go out. */
 const idle = (kind) =>
   withPair(kind, async ({ server, client, connect, cycle }) => {
     const n = config.connections;
@@ -81,7 +76,6 @@ const idle = (kind) =>
     return row;
   });
 
-/** Connect/disconnect cycles, then everything a leak would leave behind. */
 const churn = (kind) =>
   withPair(kind, async ({ server, cycle }) => {
     await cycle('/churn', 500);
@@ -103,7 +97,6 @@ const churn = (kind) =>
     };
   });
 
-/** One Subject, many clients, timestamped events. */
 const fanout = (kind) =>
   withPair(kind, async ({ server, client, connect }) => {
     const { fanoutClients: n, fanoutEvents: events, fanoutRate: rate } = config;
@@ -127,7 +120,7 @@ export async function run() {
   for (const key of ['connections', 'fanoutClients']) config[key] = Math.min(config[key], config.limit - 256);
   const results = { idle: [], churn: [], fanout: [], errors: [] };
   const [started, load] = [Date.now(), loadavg()[0].toFixed(1)];
-  config.deadline = started + 7 * 60_000; // the suite's time budget
+  config.deadline = started + 7 * 60_000;
   for (const phase of config.phases) {
     const measure = { idle, churn, fanout }[phase];
     // Express alone opens no stream that could leak: churn leaves it out.
@@ -175,7 +168,6 @@ const details = (phase, title, columns) =>
       .map((kind) => [label(kind), ...columns.map(([, cell]) => cell(phase[kind]) ?? 'n/a')]),
   );
 
-/** The markdown tables and goals of one run (`run`: its fd limit, time and load). */
 function report(results, run) {
   const by = (rows) => Object.fromEntries(rows.map((row) => [row.kind, row]));
   const [idle, churn] = [by(results.idle), by(results.churn)];
@@ -187,7 +179,7 @@ function report(results, run) {
 
   const rows = [];
   const goals = [];
-  /** A main-table row: `cell` per contender and the baseline (`baseCell`, if it differs); `pass`: goals. */
+  /** A main-table row: `cell` per contender and the baseline (`baseCell`, if it differs). */
   const line = (measure, phase, cell, goal = 'info', pass = undefined, baseCell = cell) => {
     const cells = CONTENDERS.map((kind) => (phase[kind] ? cell(phase[kind]) : 'n/a'));
     const verdicts = CONTENDERS.map((kind) => (!phase[kind] ? 'n/a' : pass?.(phase[kind]) ? 'PASS' : 'MISS'));
@@ -213,7 +205,6 @@ function report(results, run) {
     line(`RSS per idle connection (${n})`, idle, rss);
   }
   const at = `heartbeats at ${n}`;
-  /** A cell that shows `value(row)` in ms, its goal and its test against `limit`. */
   const within = (value, limit) => [(row) => ms(value(row)), `≤ ${limit} ms`, (row) => value(row) <= limit];
   const round = `longest block per ${config.heartbeat} ms round, main-thread CPU (median of rounds)`;
   line(`${at}: ${round}`, idle, ...within((row) => h.median(row.loop.cpuRoundMax), 5));

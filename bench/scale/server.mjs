@@ -83,7 +83,7 @@ async function settleHeap() {
   return process.memoryUsage();
 }
 
-/** What a leak would show as: the heap, listeners on the server and the process, timers and handles. */
+/** What a leak would leave: heap, listeners on the server and the process, timers and handles. */
 async function resources() {
   const memory = await settleHeap();
   const listeners = {};
@@ -107,9 +107,8 @@ const mainThreadCpu =
     ? () => Object.values(process.cpuUsage()).reduce((a, b) => a + b) / 1000
     : () => Number(buffer.toString('latin1', 0, readSync(fd, buffer, 0, 128, 0)).split(' ')[0]) / 1e6;
 
-/** Watches the event loop for `ms` while heartbeats go out: `monitorEventLoopDelay` (wall clock) over
- * it all (p99) and per heartbeat round (max); a 1 ms sampler of the main thread's CPU time, whose
- * longest block per round a neighbour process cannot inflate; and GC pauses. */
+/** The event loop for `ms`: its delay (wall clock) over it all and per heartbeat round; a 1 ms sampler
+ * of the main thread's CPU time, whose longest block per round a neighbour cannot inflate; GC pauses. */
 async function watchLoop({ ms }) {
   const all = monitorEventLoopDelay({ resolution: 1 });
   const round = monitorEventLoopDelay({ resolution: 1 });
@@ -145,7 +144,7 @@ async function watchLoop({ ms }) {
   return { ...result, max: all.max / 1e6, p99: all.percentile(99) / 1e6, elu: utilization };
 }
 
-/** Publishes `events` events `{ t, n }` at `rate`/s, `t` the publish time in epoch ms. */
+/** `t`: the publish time in epoch ms, for the clients' latency. */
 const publish = ({ events, rate }) =>
   new Promise((resolve) => {
     const elu = performance.eventLoopUtilization();
@@ -160,7 +159,7 @@ const publish = ({ events, rate }) =>
       }
       if (++n < events) return;
       clearInterval(timer);
-      // Once the writes queued in this tick went out.
+      // Once this tick's writes went out.
       setImmediate(() => resolve({ first, elu: performance.eventLoopUtilization(elu).utilization }));
     }, 1000 / rate);
   });

@@ -80,7 +80,6 @@ export function throughputRounds(suite, names, rounds, start, workloads) {
   });
 }
 
-/** One round on `server` (stopped here): warm-up runs of each workload, then the measured ones. */
 async function throughput(server, workloads = ['burst', 'fanout']) {
   const result = { burst: Number.NaN, fanout: Number.NaN, errors: [] };
   try {
