@@ -49,5 +49,8 @@ describe('FailureReports', () => {
     reports.failed(a);
     expect(told).toEqual([a, b, expect.any(RedisRecovered), a]);
     expect(told[2]).toMatchObject({ failures: 4, heldBack: 2 });
+    // A lone failure and a success: the one report says enough.
+    reports.succeeded();
+    expect(told).toHaveLength(4);
   });
 });

@@ -22,7 +22,7 @@ interface Kind {
  * `LOADING`) fails at every retry, twice a second, and a Redis out of reach fails every attempt to
  * reconnect: each failure is told the first time at once, then again only once a wait that doubles
  * up to a minute has passed, saying how many were held back meanwhile. The first success after
- * failures is told once, with their count.
+ * two failures or more is told once, with their count.
  */
 export class FailureReports {
   readonly #kinds = new Map<string, Kind>();
@@ -62,14 +62,17 @@ export class FailureReports {
     this.report(new RedisRepeatedFailure(this.failing, heldBack, error));
   }
 
-  /** A call succeeded: after failures, told once. */
+  /**
+   * A call succeeded: after failures, told once. Not after a lone one: its retry succeeding is what
+   * a reader of that one report expects, and a blip would be told twice.
+   */
   succeeded(): void {
     if (this.#failures === 0) return;
     const recovered = new RedisRecovered(this.failing, this.#failures, this.#heldBack);
     this.#failures = 0;
     this.#heldBack = 0;
     this.#kinds.clear();
-    this.report(recovered);
+    if (recovered.failures > 1) this.report(recovered);
   }
 }
 
