@@ -1,5 +1,17 @@
 import { type MessageEvent, openStreams, type StreamMetrics, type StreamOptions } from '@rxsse/core';
-import { concat, from, map, NEVER, Observable, range, Subject, type Subscriber, tap, throwError } from 'rxjs';
+import {
+  concat,
+  defer,
+  from,
+  map,
+  NEVER,
+  Observable,
+  range,
+  Subject,
+  type Subscriber,
+  tap,
+  throwError,
+} from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { chaosTest } from './chaos.js';
 import { churnTest } from './leaks.js';
@@ -301,12 +313,58 @@ export function describeHostileContract(harness: AdapterHarness): void {
       expect([closes[1]!.reason, tornDown]).toEqual(['client', 1]);
     });
 
+    it('answers a source that fails before its first message with the framework error status, before any byte', async () => {
+      const routeErrors: unknown[] = [];
+      const { options, closes, seen } = metered({
+        retry: 1000,
+        onError: (error) => routeErrors.push(error),
+        errorEvent: () => ({ type: 'failed', data: 'x' }),
+      });
+      const counts = { tornDown: 0 };
+      const failing: [string, () => Observable<MessageEvent>][] = [
+        ['throw-error', () => throwError(() => new Error('throw-error failed'))],
+        [
+          'defer',
+          () =>
+            defer((): Observable<MessageEvent> => {
+              throw new Error('defer failed');
+            }),
+        ],
+        [
+          'subscriber-error',
+          () =>
+            new Observable<MessageEvent>((subscriber) => {
+              subscriber.error(new Error('subscriber-error failed'));
+              return () => counts.tornDown++;
+            }),
+        ],
+      ];
+      const url = await start(failing.map(([name, events]) => ({ path: `/${name}`, events, options })));
+      for (const [name] of failing) {
+        const { response, body } = await fetchBytes(`${url}/${name}`);
+        expect(response.status, name).toBe(500);
+        expect(response.headers.get('content-type'), name).not.toBe('text/event-stream');
+        expect(body.toString(), name).not.toContain('retry:');
+      }
+      // As for a handler that throws: the framework answers and reports, counted as failed alone.
+      expect([seen, closes, routeErrors, counts.tornDown]).toEqual([failing.map(() => 'failed'), [], [], 1]);
+      const logged = server!.logged.splice(0);
+      expect(logged).toHaveLength(failing.length);
+      for (const [i, [name]] of failing.entries()) expect(logged[i]).toContain(`${name} failed`);
+    });
+
     it('reports a source error loudly when no onError is given', async () => {
       const url = await start([
-        { path: '/sse', events: () => throwError(() => new Error('database went away')) },
+        {
+          path: '/sse',
+          // Fails later, not at once: the stream has answered 200 by then.
+          events: () => defer(async (): Promise<never> => Promise.reject(new Error('database went away'))),
+        },
       ]);
-      const { body } = await fetchBytes(`${url}/sse`);
-      expect(body.toString()).toBe('');
+      const { response, body } = await fetchBytes(`${url}/sse`);
+      expect(response.status).toBe(200);
+      // A fetch body may open with a comment, when the runtime reads before the failure.
+      expect(body.toString()).toMatch(/^(:\n)?$/);
       await waitFor(() => server!.logged.length === 1, 5000, 'the report');
       expect(server!.logged.splice(0)).toEqual([expect.stringContaining('database went away')]);
     });

@@ -458,10 +458,13 @@ describe('user callbacks that throw', () => {
   it('errorEvent: the stream still ends, and the throw is reported', async () => {
     const failure = new Error('source failed');
     const errors: unknown[] = [];
-    const { sink, closes, reported } = run(new Observable((subscriber) => subscriber.error(failure)), {
+    // Fails once the stream is open: one that fails at once is refused before the stream opens.
+    const source = new Subject<MessageEvent>();
+    const { sink, closes, reported } = run(source, {
       errorEvent: boom('errorEvent'),
       onError: (error) => errors.push(error),
     });
+    source.error(failure);
     await tick();
     expect(sink.ended).toBe(true);
     expect(closes.map((c) => c.reason)).toEqual(['error']);
@@ -475,15 +478,14 @@ describe('user callbacks that throw', () => {
     process.on('unhandledRejection', onUnhandled);
     try {
       const errors: unknown[] = [];
-      const { sink, closes } = run(
-        new Observable((subscriber) => subscriber.error(new Error('source failed'))),
-        {
-          errorEvent: (async () => {
-            throw new Error('errorEvent rejected');
-          }) as unknown as StreamOptions['errorEvent'],
-          onError: (error) => errors.push(error),
-        },
-      );
+      const source = new Subject<MessageEvent>();
+      const { sink, closes } = run(source, {
+        errorEvent: (async () => {
+          throw new Error('errorEvent rejected');
+        }) as unknown as StreamOptions['errorEvent'],
+        onError: (error) => errors.push(error),
+      });
+      source.error(new Error('source failed'));
       await tick();
       await tick();
       expect(closes.map((c) => c.reason)).toEqual(['error']);
@@ -507,9 +509,9 @@ describe('user callbacks that throw', () => {
 
   it('onError: the source error and the throw both reach the framework channel', () => {
     const failure = new Error('source failed');
-    const { sink, reported, closes } = run(new Observable((subscriber) => subscriber.error(failure)), {
-      onError: boom('onError'),
-    });
+    const source = new Subject<MessageEvent>();
+    const { sink, reported, closes } = run(source, { onError: boom('onError') });
+    source.error(failure);
     expect(sink.ended).toBe(true);
     expect(closes.map((c) => c.reason)).toEqual(['error']);
     expect(reported.map(String)).toEqual(['Error: onError threw', String(failure)]);
@@ -648,14 +650,9 @@ describe('user callbacks that throw', () => {
 
   it('a reporter that throws is not fatal either', () => {
     const sink = new MemorySink();
-    expect(() =>
-      streamEvents(
-        new Observable<MessageEvent>((subscriber) => subscriber.error(new Error('x'))),
-        sink,
-        { heartbeat: false },
-        boom('reporter'),
-      ),
-    ).not.toThrow();
+    const source = new Subject<MessageEvent>();
+    streamEvents(source, sink, { heartbeat: false }, boom('reporter'));
+    expect(() => source.error(new Error('x'))).not.toThrow();
     expect(sink.ended).toBe(true);
   });
 });

@@ -44,6 +44,7 @@ import {
   Subject,
   startWith,
   tap,
+  throwError,
 } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -223,6 +224,17 @@ class EventsController {
   async lateFailure(): Promise<Observable<MessageEvent>> {
     await new Promise((resolve) => setTimeout(resolve, 5));
     throw new NotFoundException('no such feed');
+  }
+
+  @RxSse('missing')
+  missing(): Observable<MessageEvent> {
+    return throwError(() => new NotFoundException('no such feed'));
+  }
+
+  @RxSse('missing-intercepted')
+  @UseInterceptors(Shout)
+  missingIntercepted(): Observable<MessageEvent> {
+    return throwError(() => new NotFoundException('no such feed'));
   }
 
   @RxSse('late-crash')
@@ -419,6 +431,15 @@ describe.each<Platform>(['express', 'fastify'])(
       expect(response.status).toBe(403);
       expect(response.headers.get('content-type')).not.toBe('text/event-stream');
       expect(body.toString()).not.toContain('secret');
+    });
+
+    it("answers a source that fails at once, before the first event, with Nest's response", async () => {
+      const url = await start();
+      for (const path of ['missing', 'missing-intercepted']) {
+        const { response, body } = await fetchBytes(`${url}/${path}`);
+        expect(response.status, path).toBe(404);
+        expect(JSON.parse(body.toString()), path).toMatchObject({ statusCode: 404, message: 'no such feed' });
+      }
     });
 
     it("answers an exception thrown after an await, before the first event, with Nest's response", async () => {

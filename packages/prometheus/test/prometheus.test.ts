@@ -6,7 +6,7 @@ import { rxsse } from '@rxsse/fastify';
 import express from 'express';
 import Fastify from 'fastify';
 import { Counter, register as defaultRegistry, Registry } from 'prom-client';
-import { concat, from, interval, map, NEVER, range, throwError } from 'rxjs';
+import { concat, defer, from, interval, map, NEVER, range } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type RawClient, rawClient, sleep, waitFor } from '../../../test/support/clients.js';
 import { prometheusMetrics } from '../src/index.js';
@@ -425,7 +425,8 @@ describe('prometheusMetrics over streams that end for every reason', () => {
     );
     app.get(
       '/error',
-      sse(() => throwError(() => new Error('failed')), options),
+      // Fails once open: one that fails at once is refused, counted as a failed handler instead.
+      sse(() => defer(async (): Promise<never> => Promise.reject(new Error('failed'))), options),
     );
     app.get(
       '/lifetime',

@@ -7,6 +7,7 @@ import { SOURCE_HEADERS, type WithSourceHeaders } from '../http/headers.js';
 import { checkOptionNames } from '../http/option-names.js';
 import { describeValue, isThenable } from '../http/source.js';
 import { type GapEventFactory, SOURCE_GAP_EVENT, type WithSourceGapEvent } from '../http/source-gap.js';
+import { SOURCE_OPENS_FIRST, type WithSourceOpensFirst } from '../http/source-open.js';
 import { unlessAborted } from './aborted.js';
 import type { ChannelEngine, StoredMessage } from './engine.js';
 import { ChannelUnavailableError, checkEngineId, EngineContractError, UnknownFieldError } from './errors.js';
@@ -223,7 +224,7 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
         unlistenOrReport(unlisten);
         if (signal?.aborted) throw signal.reason;
         // A bug in the engine, not an outage: named as such, as for an id that breaks the id rule.
-        if (error instanceof EngineContractError) return throwError(() => error);
+        if (error instanceof EngineContractError) return opensFirst(throwError(() => error));
         return unavailable(this.topic, error);
       }
       try {
@@ -272,7 +273,7 @@ export function createChannel<M extends MessageEvent<unknown> = MessageEvent>(
   return new Channel<M>(engine, topic, options);
 }
 
-type FeedSource = Observable<ChannelEvent> & WithSourceHeaders & WithSourceGapEvent;
+type FeedSource = Observable<ChannelEvent> & WithSourceHeaders & WithSourceGapEvent & WithSourceOpensFirst;
 
 /**
  * The truncation events of one subscription: a stream that has sent its client no id yet names
@@ -329,6 +330,8 @@ function feedSource(
   // A route whose overflow policy drops events (a replay larger than its queue, a slow client)
   // sends the truncation event where it dropped them: no client misses events unaware.
   source[SOURCE_GAP_EVENT] = truncation;
+  // It may fail at once (onReplay failed while history was read): the client must come back then.
+  source[SOURCE_OPENS_FIRST] = true;
   return source;
 }
 
@@ -347,7 +350,15 @@ function unlistenOrReport(unlisten: () => void): void {
  * A source that fails lets the stream answer 200 and end, and the client comes back.
  */
 function unavailable<M extends MessageEvent<unknown>>(topic: string, cause: unknown): ChannelSource<M> {
-  return throwError(() => new ChannelUnavailableError(topic, cause));
+  return opensFirst(throwError(() => new ChannelUnavailableError(topic, cause)));
+}
+
+/**
+ * Marks a source that fails at once for its stream to open first: refused, the request would get
+ * an error status, after which EventSource clients never reconnect.
+ */
+function opensFirst<M extends MessageEvent<unknown>>(source: Observable<unknown>): ChannelSource<M> {
+  return Object.assign(source, { [SOURCE_OPENS_FIRST]: true as const }) as unknown as ChannelSource<M>;
 }
 
 const ENGINE_METHODS = ['append', 'read', 'listen', 'close'] as const;

@@ -25,3 +25,4 @@ export {
   type WithSourceGapEvent,
   type WithSubscriberGapEvent,
 } from './source-gap.js';
+export { SOURCE_OPENS_FIRST, type WithSourceOpensFirst } from './source-open.js';

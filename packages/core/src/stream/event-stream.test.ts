@@ -13,6 +13,7 @@ import {
   resolveStreamOptions,
   type ShutdownOptions,
   SOURCE_HEADERS,
+  SOURCE_OPENS_FIRST,
   SseRangeError,
   StreamGroup,
   type StreamOptions,
@@ -429,6 +430,89 @@ describe('streamEvents', () => {
     stream.close();
   });
 
+  it('refuses an Observable that fails before its first message: it throws, and nothing opens or counts', () => {
+    const { calls, metrics } = recordMetrics();
+    const failure = new Error('not found');
+    const group = new StreamGroup();
+    const sink = new MemorySink();
+    const errors: unknown[] = [];
+    const closes: CloseReason[] = [];
+    let tornDown = 0;
+    const failing = new Observable<MessageEvent>((subscriber) => {
+      subscriber.error(failure);
+      return () => tornDown++;
+    });
+    const options = {
+      metrics,
+      group,
+      retry: 1000,
+      errorEvent: () => ({ data: 'failed' }),
+      onError: (error: unknown) => errors.push(error),
+      onClose: (reason: CloseReason) => closes.push(reason),
+    };
+    expect(() => streamEvents(failing, sink, options)).toThrow(failure);
+    expect([sink.headers, sink.chunks, sink.ended, sink.destroyed]).toEqual([undefined, [], false, false]);
+    expect([calls, closes, errors, tornDown, group.size]).toEqual([[], [], [], 1, 0]);
+    // The same for a subscribe function that throws.
+    const throwing = new Observable<MessageEvent>(() => {
+      throw failure;
+    });
+    expect(() => streamEvents(throwing, sink, options)).toThrow(failure);
+    expect([sink.headers, calls, closes, errors]).toEqual([undefined, [], [], []]);
+  });
+
+  it('opens before it subscribes a source that opens first, which ends it as it fails at once', () => {
+    const { calls, metrics } = recordMetrics();
+    const errors: unknown[] = [];
+    const failure = new Error('engine down');
+    const source = Object.assign(new Observable<MessageEvent>((subscriber) => subscriber.error(failure)), {
+      [SOURCE_OPENS_FIRST]: true as const,
+    });
+    const { sink, reasons } = run(source, { metrics, retry: 1000, onError: (error) => errors.push(error) });
+    expect([sink.text, sink.ended, reasons, errors]).toEqual(['retry: 1000\n\n', true, ['error'], [failure]]);
+    expect(calls).toEqual(['opened', 'wrote 0 13', 'closed error']);
+  });
+
+  it('opens at the first message of a source that fails after it: retry hint, message, error event', async () => {
+    const { calls, metrics } = recordMetrics();
+    const headers = { 'x-feed': 'v1' };
+    const source = Object.assign(
+      new Observable<MessageEvent>((subscriber) => {
+        subscriber.next({ data: 'a' });
+        subscriber.error(new Error('later'));
+      }),
+      { [SOURCE_HEADERS]: headers },
+    );
+    const { sink, reasons } = run(source, {
+      metrics,
+      retry: 1000,
+      errorEvent: () => ({ data: 'failed' }),
+      onError: () => {},
+    });
+    expect(sink.headers).toMatchObject(headers);
+    expect(sink.text).toBe('retry: 1000\n\ndata: a\n\ndata: failed\n\n');
+    expect(reasons).toEqual(['error']);
+    expect(calls).toEqual(['opened', 'wrote 0 13', 'wrote 1 9', 'wrote 1 14', 'closed error']);
+  });
+
+  it('opens a source that completes at once with nothing, and one whose first message is refused', () => {
+    const empty = run(new Observable<MessageEvent>((subscriber) => subscriber.complete()), { retry: 5 });
+    expect([empty.sink.text, empty.sink.ended, empty.reasons]).toEqual(['retry: 5\n\n', true, ['complete']]);
+    // A message the encoder refuses was sent all the same: the failure after it is the stream's.
+    const refused = run(
+      new Observable<MessageEvent>((subscriber) => {
+        subscriber.next({ data: 'x', id: 'a\nb' });
+        subscriber.error(new Error('after a refused message'));
+      }),
+      { onError: () => {} },
+    );
+    expect([refused.sink.headers !== undefined, refused.sink.ended, refused.reasons]).toEqual([
+      true,
+      true,
+      ['error'],
+    ]);
+  });
+
   it('stops at once when the source completes synchronously', () => {
     const { sink, reasons } = run(from([{ data: 'only' }]));
     expect(reasons).toEqual(['complete']);
@@ -487,9 +571,7 @@ describe('streamEvents', () => {
     (onInvalidMessage) => {
       const { calls, metrics } = recordMetrics();
       const errors: unknown[] = [];
-      const failing = new Observable<MessageEvent>((subscriber) =>
-        subscriber.error(new Error('source failed')),
-      );
+      const failing = new Subject<MessageEvent>();
       const { sink, stream } = run(failing, {
         metrics: { ...metrics, refused: () => calls.push('refused') },
         // The type browsers route to onerror: the encoder refuses it.
@@ -497,6 +579,7 @@ describe('streamEvents', () => {
         onError: (error) => errors.push(error),
         onInvalidMessage,
       });
+      failing.error(new Error('source failed'));
       expect(sink.text).toBe('');
       expect(sink.ended).toBe(true);
       expect(stream.stats.refused).toBe(1);

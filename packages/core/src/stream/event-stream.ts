@@ -1,12 +1,20 @@
+import type { Observable } from 'rxjs';
 import { cachedFormatter, encodeText, type FormatReader } from '../encode/encoder-cache.js';
 import { SseRangeError } from '../encode/errors.js';
 import { formatOwnEvent, formatRetry } from '../encode/format.js';
 import type { MessageEvent } from '../encode/types.js';
 import { utf8Bytes, utf8Length } from '../encode/utf8.js';
-import { removedHeaders, SOURCE_HEADERS, sseHeaders, type WithSourceHeaders } from '../http/headers.js';
+import {
+  type HeaderOverrides,
+  removedHeaders,
+  SOURCE_HEADERS,
+  sseHeaders,
+  type WithSourceHeaders,
+} from '../http/headers.js';
 import type { Sink } from '../http/sink.js';
 import { checkEventSource, type EventSourceLike, isSubscribable } from '../http/source.js';
 import { type GapEventFactory, SOURCE_GAP_EVENT, type WithSourceGapEvent } from '../http/source-gap.js';
+import { SOURCE_OPENS_FIRST, type WithSourceOpensFirst } from '../http/source-open.js';
 import { flushThisTick } from './flush-tick.js';
 import { GapNotice } from './gap-notice.js';
 import type { GroupMember, StreamGroup } from './group.js';
@@ -82,6 +90,11 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   #feed: SourceFeed | undefined;
   /** For a source with a gap event (a channel's truncation event): where it goes when events are dropped. */
   #gap: GapNotice | undefined;
+  /**
+   * An Observable's stream until it opens: the headers it opens with, or how its source failed
+   * before its first message (the stream is then refused, and never opens).
+   */
+  #unopened: HeaderOverrides | SourceFailure | undefined;
   readonly #format: (message: MessageEvent<unknown>, reader: FormatReader) => string;
   readonly #onAbort = () => this.#finish('client');
 
@@ -130,10 +143,14 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     return this.options.group.closing || this.server?.closing === true;
   }
 
-  /** @internal */
+  /**
+   * @internal
+   * @throws what an Observable fails with before its first message: the stream is refused.
+   */
   start(source: EventSourceLike<MessageEvent<unknown>>): this {
     try {
-      return this.#start(source);
+      if (isSubscribable(source) && !this.#shuttingDown && !opensFirst(source)) this.#subscribeFirst(source);
+      else this.#start(source);
     } catch (error) {
       // Only the sink throws here (a transport of the user's): the stream ends as on a later write.
       // It may have ended it before it threw (a close listener it called): the source is released
@@ -141,8 +158,95 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       this.#sinkFailed(error);
       return this.#feed === undefined ? this.#unfed(source) : this;
     }
+    const unopened = this.#unopened;
+    if (unopened instanceof SourceFailure) throw unopened.error;
+    return this;
   }
 
+  /**
+   * Subscribes an Observable before the stream opens: one that fails at once, before its first
+   * message (`throwError`, a `defer` that throws), is refused as a handler's throw is, for the
+   * framework to answer with its own error status. The stream opens at the source's first message,
+   * or once `subscribe()` returns, whichever comes first; until then the source has sent nothing,
+   * so nothing waits to be written.
+   */
+  #subscribeFirst(source: Observable<MessageEvent<unknown>>): void {
+    const { sink } = this;
+    const own = (source as WithSourceHeaders)[SOURCE_HEADERS];
+    this.#unopened = own ? { ...this.options.headers, ...own } : (this.options.headers ?? NO_OVERRIDES);
+    if (sink.onClose) {
+      if (!sink.onClose(this.#onAbort)) {
+        this.#gone(source);
+        return;
+      }
+    } else if (sink.signal.aborted) {
+      this.#gone(source);
+      return;
+    } else sink.signal.addEventListener('abort', this.#onAbort);
+    // A sink's onClose() may call its listener at once: the source is never subscribed then.
+    if (this.#reason !== undefined) return;
+    this.#noteGapEvent(source);
+    // The stream holds its feed before subscribing: a source may end it synchronously.
+    const feed = new ObservableFeed(this);
+    this.#feed = feed;
+    feed.start(source, true);
+    if (this.#unopened instanceof SourceFailure) {
+      // No close listener is left to end what never began (one a sink keeps finds it ended).
+      if (!sink.onClose) sink.signal.removeEventListener('abort', this.#onAbort);
+      this.#feed = undefined;
+    } else if (this.#unopened !== undefined) this.open();
+  }
+
+  /**
+   * @internal The stream opens: before an Observable's first message, once its `subscribe()`
+   * returned, or as it completes with nothing sent. Counted as opened, it joins its groups, writes
+   * the headers and is armed, as a stream of any other source is before it is fed.
+   */
+  open(): void {
+    const overrides = this.#unopened;
+    if (overrides === undefined || overrides instanceof SourceFailure) return;
+    this.#unopened = undefined;
+    const { options } = this;
+    this.#count('opened');
+    if (this.#reason !== undefined) return;
+    if (this.#shuttingDown) {
+      // The source began a shutdown while it was subscribed: it has sent nothing, and goes unheard.
+      this.#turnAway(shutdownHint(options, this.server));
+      return;
+    }
+    options.group.add(this);
+    this.server?.add(this);
+    this.#openSink(overrides);
+  }
+
+  /** Writes the headers, then arms the stream; a sink that throws ends it as on a later write. */
+  #openSink(overrides: HeaderOverrides | undefined): void {
+    const { sink } = this;
+    try {
+      if (sink.open(sseHeaders(sink.http2, overrides), removedHeaders(overrides, sink.http2)) === false)
+        this.#full();
+      // open() may have ended the stream (the client left as the headers went out, a group's close):
+      // nothing is armed or written after the end.
+      if (this.#reason === undefined) this.#arm();
+    } catch (error) {
+      this.#sinkFailed(error);
+    }
+  }
+
+  #noteGapEvent(source: EventSourceLike<MessageEvent<unknown>>): void {
+    const gapEvent = (source as WithSourceGapEvent)[SOURCE_GAP_EVENT];
+    if (typeof gapEvent !== 'function') return;
+    this.#gap = new GapNotice(gapEvent, {
+      ended: () => this.#reason !== undefined,
+      format: (message) => this.#gapText(message),
+      refuse: (error) => this.#refuse(error),
+    });
+  }
+
+  /**
+   * An AsyncIterable's stream, one turned away, or one of a source that opens first (see
+   * `SOURCE_OPENS_FIRST`): opened before it is fed.
+   */
   #start(source: EventSourceLike<MessageEvent<unknown>>): this {
     const { sink, options } = this;
     this.#count('opened');
@@ -162,14 +266,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     this.server?.add(this);
     const own = (source as WithSourceHeaders)[SOURCE_HEADERS];
     const overrides = own ? { ...options.headers, ...own } : options.headers;
-    const gapEvent = (source as WithSourceGapEvent)[SOURCE_GAP_EVENT];
-    if (typeof gapEvent === 'function') {
-      this.#gap = new GapNotice(gapEvent, {
-        ended: () => this.#reason !== undefined,
-        format: (message) => this.#gapText(message),
-        refuse: (error) => this.#refuse(error),
-      });
-    }
+    this.#noteGapEvent(source);
     if (sink.open(sseHeaders(sink.http2, overrides), removedHeaders(overrides, sink.http2)) === false)
       this.#full();
     // open() may have ended the stream (the client left as the headers went out, a group's close):
@@ -355,6 +452,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   pushGap(make: GapEventFactory): boolean {
     const gap = this.#gap;
     if (gap === undefined) return false;
+    // The source's first message may be a gap event of its own: the stream opens before it too.
+    this.open();
     if (this.#reason !== undefined) return true;
     const queue = this.#openQueue();
     if (!gap.own(make, queue, this.options.maxQueueBytes)) return true;
@@ -422,8 +521,22 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     }
   }
 
-  /** @internal The source completed or failed. */
+  /**
+   * @internal The source completed or failed. Failed before it sent anything, while it was
+   * subscribed, the stream is refused instead: it never opens, counts nothing and reports nothing,
+   * and `start()` throws the error for the transport to answer, as a handler's throw.
+   */
   end(reason: 'complete' | 'error', error?: unknown): void {
+    if (this.#unopened !== undefined) {
+      if (reason === 'error') {
+        if (this.#unopened instanceof SourceFailure) return;
+        this.#unopened = new SourceFailure(error);
+        // Ended for the feed, which lets go of the source once subscribe() returns.
+        this.#reason = 'error';
+        return;
+      }
+      this.open();
+    }
     this.#finish(reason, error);
   }
 
@@ -629,6 +742,13 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   /** The one place a stream ends: every reason runs the same teardown (`broken`: the sink threw). */
   #finish(reason: CloseReason, error?: unknown, retryHint?: number, broken = false): void {
     if (this.#reason !== undefined) return;
+    if (this.#unopened !== undefined) {
+      // The client left before the stream opened (as its close listener was added): counted as
+      // opened and closed, as every stream that was not refused.
+      this.#unopened = undefined;
+      this.#count('opened');
+      if (this.#reason !== undefined) return;
+    }
     this.#reason = reason;
     const { sink, options } = this;
     if (!sink.onClose) sink.signal.removeEventListener('abort', this.#onAbort);
@@ -757,8 +877,10 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
 }
 
 /**
- * Starts streaming `source` to `sink`. Headers go out at once; the returned stream reports its
- * close reason through `options.onClose` and {@link EventStream.closeReason}. Errors no `onError`
+ * Starts streaming `source` to `sink`. Headers go out at once, or, for an Observable, once it sent
+ * its first message, completed, or returned from `subscribe()`, whichever comes first (unless it
+ * carries `SOURCE_OPENS_FIRST`); the returned stream reports its close reason through
+ * `options.onClose` and {@link EventStream.closeReason}. Errors no `onError`
  * takes go to `report` (a transport passes its framework's log; `console.error` by default). While
  * `options.group` closes (a handler that resolved during a shutdown), the request is turned away
  * as {@link turnAwayEventStream} does, and `source` is never subscribed. A transport that knows the
@@ -767,6 +889,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
  *
  * @throws {TypeError} before anything is written, when `source` is neither an Observable nor an
  *   AsyncIterable.
+ * @throws what an Observable fails with when subscribed, before its first message: nothing is
+ *   written, counted or reported, for the transport to answer it as a handler's throw.
  * @example
  * ```ts
  * const stream = streamEvents(interval(1000).pipe(map((n) => ({ data: { n } }))), sink);
@@ -867,6 +991,18 @@ function watchProgress(
     } else stalled();
   };
   hold(unrefTimer(setTimeout(check, timeout)));
+}
+
+function opensFirst(source: EventSourceLike<MessageEvent<unknown>>): boolean {
+  return (source as WithSourceOpensFirst)[SOURCE_OPENS_FIRST] === true;
+}
+
+/** Headers of a route that overrides none: a stream holds them until it opens. */
+const NO_OVERRIDES: HeaderOverrides = Object.freeze({});
+
+/** How an Observable failed before its first message: its stream is refused, never opened. */
+class SourceFailure {
+  constructor(readonly error: unknown) {}
 }
 
 function unrefTimer<T>(timer: T): T {

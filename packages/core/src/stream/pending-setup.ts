@@ -79,6 +79,8 @@ export class HandlerSetup implements GroupMember {
    * handler ran: the close has already ended the streams it held, so one started now would keep
    * the closing server open. The source is then never subscribed, and one that is no source at all
    * is reported: the client has its answer, but the handler's bug must not go unheard.
+   * @throws what is no source, or what an Observable fails with before its first message: the
+   * transport hands it to {@link failed}, as the handler's own throw.
    */
   start(source: EventSourceLike<MessageEvent<unknown>>, closing = false): EventStream | undefined {
     if (!this.#shutDown && !closing)

@@ -14,6 +14,11 @@ export interface FeedTarget {
   readonly closeReason: CloseReason | undefined;
   /** True while the transport has room. */
   readonly writable: boolean;
+  /**
+   * A pushing source sends its first message: the stream opens before it takes it (it subscribes
+   * first, so that a source that fails at once can be refused before any byte).
+   */
+  open(): void;
   /** A message from a pushing source: queued, written at the end of the tick. */
   push(message: MessageEvent<unknown>): void;
   /** A gap event of a pushing source's own, see `SUBSCRIBER_GAP_EVENT`; false if the stream keeps no ids. */
@@ -64,7 +69,8 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
    * `null` while the stream takes a message, with what the source sent meanwhile (a metrics hook or
    * a `serialize` that emits into it) waiting behind it: taken at once, it would be queued ahead of
    * the message it interrupted, or lost if it ended the stream, and a hook that emits on every drop
-   * would recurse until the stack overflowed.
+   * would recurse until the stack overflowed. {@link UNOPENED} until the source's first message, for
+   * a stream that opens then: the check costs the messages after it nothing.
    */
   #waiting: (MessageEvent<unknown> | SourceEnd)[] | null | undefined;
 
@@ -77,9 +83,13 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
     return this.#target === undefined;
   }
 
-  /** Subscribes; the stream must hold this feed first, since the source may end it synchronously. */
-  start(source: Observable<MessageEvent<unknown>>): void {
+  /**
+   * Subscribes; the stream must hold this feed first, since the source may end it synchronously.
+   * `unopened`: the stream opens at the source's first message (see {@link FeedTarget.open}).
+   */
+  start(source: Observable<MessageEvent<unknown>>, unopened = false): void {
     const target = this.#target!;
+    if (unopened) this.#waiting = UNOPENED;
     try {
       // rxjs returns the subscriber itself; another Observable may return its own subscription.
       const subscription: unknown = source.subscribe(this);
@@ -87,6 +97,7 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
     } catch (error) {
       target.end('error', error);
     }
+    if (this.#waiting === UNOPENED) this.#waiting = undefined;
     // The source may have completed, errored or been closed synchronously inside subscribe().
     if (target.closeReason !== undefined) this.unsubscribe();
   }
@@ -116,6 +127,12 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
   /** Whether the stream is taking a message: `sent` then waits behind it. */
   #waited(sent: MessageEvent<unknown> | SourceEnd): boolean {
     if (this.#waiting === undefined) return false;
+    if (this.#waiting === UNOPENED) {
+      this.#waiting = undefined;
+      // An end the stream meets itself: a failure before any message refuses it.
+      if (!(sent instanceof SourceEnd)) this.#target?.open();
+      return false;
+    }
     this.#waiting ??= [];
     this.#waiting.push(sent);
     return true;
@@ -211,6 +228,9 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
     }
   }
 }
+
+/** See `ObservableFeed.#waiting`: never pushed to. */
+const UNOPENED: never[] = [];
 
 /**
  * Rounds of messages sent while the stream took those of the round before: a finite hook sends a
