@@ -1,4 +1,5 @@
 import { type MessageEvent, openStreams, type StreamMetrics, type StreamOptions } from '@rxsse/core';
+import { type ChannelEngine, createChannel, memoryEngine } from '@rxsse/core/channel';
 import {
   concat,
   defer,
@@ -351,6 +352,23 @@ export function describeHostileContract(harness: AdapterHarness): void {
       const logged = server!.logged.splice(0);
       expect(logged).toHaveLength(failing.length);
       for (const [i, [name]] of failing.entries()) expect(logged[i]).toContain(`${name} failed`);
+    });
+
+    it('answers 200 and ends the stream of a channel whose engine cannot listen, for the client to come back', async () => {
+      const engine: ChannelEngine = {
+        ...memoryEngine(),
+        listen: () => Promise.reject(new Error('no connection')),
+      };
+      const chat = createChannel(engine, 'room');
+      const routeErrors: unknown[] = [];
+      const { options, closes, seen } = metered({ onError: (error) => routeErrors.push(error) });
+      const url = await start([{ path: '/chat', events: () => chat.subscribe(), options }]);
+      const { response } = await fetchBytes(`${url}/chat`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('text/event-stream');
+      await waitFor(() => closes.length === 1, 5000, 'the close');
+      expect([seen, closes.map((c) => c.reason)]).toEqual([['opened', 'closed:error'], ['error']]);
+      expect(routeErrors).toEqual([expect.objectContaining({ name: 'ChannelUnavailableError' })]);
     });
 
     it('reports a source error loudly when no onError is given', async () => {

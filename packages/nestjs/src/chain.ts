@@ -4,16 +4,21 @@ import {
   type MessageEvent,
   SOURCE_GAP_EVENT,
   SOURCE_HEADERS,
+  SOURCE_OPENS_FIRST,
   type WithSourceGapEvent,
   type WithSourceHeaders,
+  type WithSourceOpensFirst,
 } from '@rxsse/core';
 import { Observable, type Subscriber, type Subscription } from 'rxjs';
 import { type Handoff, isSubscribable, teardownOf } from './handoff.js';
 
 type Source = EventSourceLike<MessageEvent<unknown>>;
 type Delivery = (target: Subscriber<unknown>) => void;
-/** What the method's source carries for the stream: its headers, and its gap event (a channel's). */
-type Carried = WithSourceHeaders & WithSourceGapEvent;
+/**
+ * What the method's source carries for the stream: its headers, its gap event, and whether its
+ * stream opens before it is subscribed (a channel's).
+ */
+type Carried = WithSourceHeaders & WithSourceGapEvent & WithSourceOpensFirst;
 
 /**
  * Nest's chain for one request (pipes, the inner interceptors, the method), run before the stream
@@ -136,9 +141,10 @@ export class NestChain {
   }
 
   /**
-   * What the stream subscribes to, carrying the method's headers and gap event: events its drop
-   * policy drops are dropped after the chain, and the client must be told of them as on the other
-   * adapters. Subscribing marks the chain taken.
+   * What the stream subscribes to, carrying the method's headers, gap event and opening: events its
+   * drop policy drops are dropped after the chain, and the client must be told of them as on the
+   * other adapters; a channel that fails at once must still answer 200. Subscribing marks the chain
+   * taken.
    */
   #streamed(
     carried: Carried | undefined,
@@ -152,6 +158,7 @@ export class NestChain {
     if (headers) source[SOURCE_HEADERS] = headers;
     const gap = carried?.[SOURCE_GAP_EVENT];
     if (typeof gap === 'function') source[SOURCE_GAP_EVENT] = gap;
+    if (carried?.[SOURCE_OPENS_FIRST] === true) source[SOURCE_OPENS_FIRST] = true;
     return source;
   }
 }
