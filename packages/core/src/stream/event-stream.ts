@@ -172,17 +172,11 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
    */
   #subscribeFirst(source: Observable<MessageEvent<unknown>>): void {
     const { sink } = this;
-    const own = (source as WithSourceHeaders)[SOURCE_HEADERS];
-    this.#unopened = own ? { ...this.options.headers, ...own } : (this.options.headers ?? NO_OVERRIDES);
-    if (sink.onClose) {
-      if (!sink.onClose(this.#onAbort)) {
-        this.#gone(source);
-        return;
-      }
-    } else if (sink.signal.aborted) {
+    this.#unopened = this.#overrides(source) ?? NO_OVERRIDES;
+    if (!this.#listenForClose()) {
       this.#gone(source);
       return;
-    } else sink.signal.addEventListener('abort', this.#onAbort);
+    }
     // A sink's onClose() may call its listener at once: the source is never subscribed then.
     if (this.#reason !== undefined) return;
     this.#noteGapEvent(source);
@@ -233,6 +227,21 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     }
   }
 
+  /** Listens for the client's leaving: false if it is gone already. */
+  #listenForClose(): boolean {
+    const { sink } = this;
+    if (sink.onClose) return sink.onClose(this.#onAbort);
+    if (sink.signal.aborted) return false;
+    sink.signal.addEventListener('abort', this.#onAbort);
+    return true;
+  }
+
+  /** The route's header overrides, and the source's own over them. */
+  #overrides(source: EventSourceLike<MessageEvent<unknown>>): HeaderOverrides | undefined {
+    const own = (source as WithSourceHeaders)[SOURCE_HEADERS];
+    return own ? { ...this.options.headers, ...own } : this.options.headers;
+  }
+
   #noteGapEvent(source: EventSourceLike<MessageEvent<unknown>>): void {
     const gapEvent = (source as WithSourceGapEvent)[SOURCE_GAP_EVENT];
     if (typeof gapEvent !== 'function') return;
@@ -248,12 +257,9 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
    * `SOURCE_OPENS_FIRST`): opened before it is fed.
    */
   #start(source: EventSourceLike<MessageEvent<unknown>>): this {
-    const { sink, options } = this;
+    const { options } = this;
     this.#count('opened');
-    if (sink.onClose) {
-      if (!sink.onClose(this.#onAbort)) return this.#gone(source);
-    } else if (sink.signal.aborted) return this.#gone(source);
-    else sink.signal.addEventListener('abort', this.#onAbort);
+    if (!this.#listenForClose()) return this.#gone(source);
     // A sink's onClose() may call its listener at once: the stream then joins no group.
     if (this.#reason !== undefined) return this.#unfed(source);
     if (this.#shuttingDown) {
@@ -264,14 +270,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     }
     options.group.add(this);
     this.server?.add(this);
-    const own = (source as WithSourceHeaders)[SOURCE_HEADERS];
-    const overrides = own ? { ...options.headers, ...own } : options.headers;
     this.#noteGapEvent(source);
-    if (sink.open(sseHeaders(sink.http2, overrides), removedHeaders(overrides, sink.http2)) === false)
-      this.#full();
-    // open() may have ended the stream (the client left as the headers went out, a group's close):
-    // nothing is armed or written after the end.
-    if (this.#reason === undefined) this.#arm();
+    this.#openSink(this.#overrides(source));
     if (this.#reason !== undefined) return this.#unfed(source);
     // The stream holds its feed before subscribing: a source may end it synchronously.
     if (isSubscribable(source)) {
