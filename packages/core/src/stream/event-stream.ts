@@ -184,11 +184,12 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     const feed = new ObservableFeed(this);
     this.#feed = feed;
     feed.start(source, true);
+    // The feed opened the stream, unless the source failed first.
     if (this.#unopened instanceof SourceFailure) {
       // No close listener is left to end what never began (one a sink keeps finds it ended).
       if (!sink.onClose) sink.signal.removeEventListener('abort', this.#onAbort);
       this.#feed = undefined;
-    } else if (this.#unopened !== undefined) this.open();
+    }
   }
 
   /**

@@ -97,23 +97,34 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
     } catch (error) {
       target.end('error', error);
     }
-    if (this.#waiting === UNOPENED) this.#waiting = undefined;
+    if (this.#waiting === UNOPENED) {
+      // Nothing sent yet: the stream opens as subscribe() returns, unless it ended meanwhile.
+      if (target.closeReason === undefined) this.#take(NO_MESSAGE, true);
+      else this.#waiting = undefined;
+    }
     // The source may have completed, errored or been closed synchronously inside subscribe().
     if (target.closeReason !== undefined) this.unsubscribe();
   }
 
   next(message: MessageEvent<unknown>): void {
     if (this.#target === undefined) return;
-    if (!this.#waited(message)) this.#take(message);
+    const waiting = this.#waiting;
+    if (waiting === undefined) this.#take(message);
+    else if (waiting === UNOPENED) this.#take(message, true);
+    else this.#waited(message);
   }
   [SUBSCRIBER_GAP_EVENT](make: GapEventFactory): boolean {
     // Once unsubscribed, as `next` does: nothing is sent, and the source need not name it.
     return this.#target?.pushGap(make) ?? true;
   }
   error(error: unknown): void {
+    // A failure before any message refuses the stream: it never opens.
+    if (this.#waiting === UNOPENED) this.#waiting = undefined;
     if (!this.#waited(new SourceEnd('error', error))) this.#target?.end('error', error);
   }
   complete(): void {
+    // Completed with nothing sent: the stream opens first.
+    if (this.#waiting === UNOPENED) this.#take(NO_MESSAGE, true);
     if (!this.#waited(new SourceEnd('complete'))) this.#target?.end('complete');
   }
 
@@ -127,22 +138,21 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
   /** Whether the stream is taking a message: `sent` then waits behind it. */
   #waited(sent: MessageEvent<unknown> | SourceEnd): boolean {
     if (this.#waiting === undefined) return false;
-    if (this.#waiting === UNOPENED) {
-      this.#waiting = undefined;
-      // An end the stream meets itself: a failure before any message refuses it.
-      if (!(sent instanceof SourceEnd)) this.#target?.open();
-      return false;
-    }
     this.#waiting ??= [];
     this.#waiting.push(sent);
     return true;
   }
 
-  /** Hands `message` to the stream, then what the source sent while it took it, in the order sent. */
-  #take(message: MessageEvent<unknown>): void {
+  /**
+   * Hands `message` to the stream, then what the source sent while it took it, in the order sent.
+   * `opening`: the stream opens first, and what the source sends meanwhile (an `opened` or `wrote`
+   * hook that emits into it) waits behind `message` too.
+   */
+  #take(message: MessageEvent<unknown>, opening = false): void {
     this.#waiting = null;
     try {
-      this.#target?.push(message);
+      if (opening) this.#target?.open();
+      if (message !== NO_MESSAGE) this.#target?.push(message);
       let rounds = 0;
       for (let waiting = this.#sentMeanwhile(); waiting; waiting = this.#sentMeanwhile()) {
         if (++rounds > MAX_ROUNDS) {
@@ -231,6 +241,8 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
 
 /** See `ObservableFeed.#waiting`: never pushed to. */
 const UNOPENED: never[] = [];
+/** What {@link ObservableFeed} takes when the stream opens with no message: a source may send `undefined`. */
+const NO_MESSAGE = {} as MessageEvent<unknown>;
 
 /**
  * Rounds of messages sent while the stream took those of the round before: a finite hook sends a

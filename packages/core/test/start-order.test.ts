@@ -1,0 +1,158 @@
+import { Observable, ReplaySubject, Subject, share, startWith, take } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import {
+  type CloseReason,
+  heartbeatCount,
+  type MessageEvent,
+  StreamGroup,
+  type StreamMetrics,
+  type StreamOptions,
+  streamEvents,
+} from '../src/index.js';
+import { MemorySink } from '../src/testing/index.js';
+
+/** A MemorySink that notes, as a line each, when its headers and chunks came. */
+class OrderedSink extends MemorySink {
+  readonly order: string[] = [];
+  override open(headers: Readonly<Record<string, string>>) {
+    this.order.push('headers');
+    super.open(headers);
+  }
+  override write(chunk: Uint8Array) {
+    this.order.push(new TextDecoder().decode(chunk));
+    return super.write(chunk);
+  }
+}
+
+/** Streams `source`, noting its closes and what its metrics hooks were told. */
+function run(
+  source: Observable<MessageEvent>,
+  options: Omit<StreamOptions, 'metrics'> & { metrics?: Partial<StreamMetrics> } = {},
+  sink = new OrderedSink(),
+) {
+  const closes: CloseReason[] = [];
+  const calls: string[] = [];
+  const errors: unknown[] = [];
+  const stream = streamEvents(source, sink, {
+    heartbeat: false,
+    onError: (error) => errors.push(error),
+    onClose: (reason) => closes.push(reason),
+    ...options,
+    metrics: {
+      opened: () => calls.push('opened'),
+      wrote: () => {},
+      heartbeat: () => {},
+      dropped: () => {},
+      closed: (reason) => calls.push(`closed ${reason}`),
+      ...options.metrics,
+    },
+  });
+  return { stream, sink, closes, calls, errors };
+}
+
+/** An Observable over `subject` that sends `first` as it is subscribed. */
+function sendingAtOnce(subject: Subject<MessageEvent>, first: MessageEvent): Observable<MessageEvent> {
+  return new Observable<MessageEvent>((subscriber) => {
+    const subscription = subject.subscribe(subscriber);
+    subject.next(first);
+    return subscription;
+  });
+}
+
+describe('an Observable subscribed before its stream opens', () => {
+  it('sends what a metrics hook emits into it while it opens after the message that opened it', async () => {
+    const subject = new Subject<MessageEvent>();
+    let opened = 0;
+    const { sink, errors } = run(sendingAtOnce(subject, { data: 'a' }), {
+      metrics: {
+        opened: () => {
+          opened++;
+          subject.next({ data: 'b' });
+        },
+      },
+    });
+    await Promise.resolve();
+    expect(sink.text).toBe('data: a\n\ndata: b\n\n');
+    expect([opened, errors]).toEqual([1, []]);
+  });
+
+  it('sends the message that opened it before a failure a hook sends while it opens', () => {
+    const subject = new Subject<MessageEvent>();
+    const failure = new Error('hook');
+    const { sink, closes, errors } = run(sendingAtOnce(subject, { data: 'a' }), {
+      retry: 5,
+      metrics: { wrote: () => subject.error(failure) },
+    });
+    expect(sink.order).toEqual(['headers', 'retry: 5\n\n', 'data: a\n\n']);
+    expect([closes, errors]).toEqual([['error'], [failure]]);
+  });
+
+  it('writes the headers and the retry hint before a message a hook sends as subscribe() returns', () => {
+    const subject = new Subject<MessageEvent>();
+    const data = 'x'.repeat(70_000);
+    const { sink } = run(subject, {
+      retry: 5,
+      maxQueueBytes: 1024 * 1024,
+      metrics: { opened: () => subject.next({ data }) },
+    });
+    expect(sink.order.map((line) => line.slice(0, 9))).toEqual(['headers', 'retry: 5\n', 'data: xxx']);
+  });
+
+  it('lets go of a source whose client left during subscribe(): counted once, torn down once, nothing written', () => {
+    const sink = new OrderedSink();
+    const group = new StreamGroup();
+    let tornDown = 0;
+    const source = new Observable<MessageEvent>((subscriber) => {
+      sink.disconnect();
+      subscriber.next({ data: 'late' });
+      return () => tornDown++;
+    });
+    const { closes, calls } = run(source, { group, heartbeat: 1000, retry: 5 }, sink);
+    expect([sink.order, closes, calls, tornDown]).toEqual([[], ['client'], ['opened', 'closed client'], 1]);
+    expect([group.size, heartbeatCount()]).toEqual([0, 0]);
+  });
+
+  it('ends a stream whose sink fails to open, counted once, its source torn down once', () => {
+    const sink = new OrderedSink();
+    sink.open = () => {
+      throw new Error('no headers');
+    };
+    let tornDown = 0;
+    const subject = new Subject<MessageEvent>();
+    const source = new Observable<MessageEvent>((subscriber) => {
+      const subscription = subject.subscribe(subscriber);
+      subject.next({ data: 'a' });
+      subscription.add(() => tornDown++);
+      return subscription;
+    });
+    const { closes, calls } = run(source, {}, sink);
+    expect([sink.order, sink.destroyed, closes, calls, tornDown]).toEqual([
+      [],
+      true,
+      ['error'],
+      ['opened', 'closed error'],
+      1,
+    ]);
+    expect(subject.observed).toBe(false);
+  });
+
+  it('streams take(1), startWith, a shared Subject and a replay of a failed one', async () => {
+    const one = run(new Subject<MessageEvent>().pipe(startWith({ data: 'a' }), take(1)));
+    expect([one.sink.order, one.closes]).toEqual([['headers', 'data: a\n\n'], ['complete']]);
+    const subject = new Subject<MessageEvent>();
+    const shared = subject.pipe(share());
+    const [x, y] = [run(shared), run(shared)];
+    subject.next({ data: 's' });
+    await Promise.resolve();
+    expect([x.sink.text, y.sink.text]).toEqual(['data: s\n\n', 'data: s\n\n']);
+    const replay = new ReplaySubject<MessageEvent>();
+    replay.next({ data: 'r' });
+    replay.error(new Error('gone'));
+    const replayed = run(replay);
+    expect([replayed.sink.order, replayed.closes]).toEqual([['headers', 'data: r\n\n'], ['error']]);
+    // Without a message before it, the replayed failure refuses the stream.
+    const failed = new ReplaySubject<MessageEvent>();
+    failed.error(new Error('gone'));
+    expect(() => run(failed)).toThrow('gone');
+  });
+});
