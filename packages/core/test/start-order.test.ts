@@ -112,6 +112,41 @@ describe('an Observable subscribed before its stream opens', () => {
     expect([group.size, heartbeatCount()]).toEqual([0, 0]);
   });
 
+  it('turns away, unheard, a source that began a shutdown while it was subscribed', async () => {
+    const group = new StreamGroup();
+    let tornDown = 0;
+    let closed: Promise<void> | undefined;
+    const source = new Observable<MessageEvent>((subscriber) => {
+      closed = group.close({ retry: 7 });
+      subscriber.next({ data: 'a' });
+      return () => tornDown++;
+    });
+    const { sink, closes, calls } = run(source, { group, heartbeat: 1000 });
+    expect([sink.order, sink.ended, closes, calls, tornDown]).toEqual([
+      ['headers', 'retry: 7\n\n'],
+      true,
+      ['shutdown'],
+      ['opened', 'closed shutdown'],
+      1,
+    ]);
+    expect([sink.headers?.connection, group.size, heartbeatCount()]).toEqual(['close', 0, 0]);
+    // The shutdown waited for it, and is over once it was turned away.
+    await closed;
+    expect(group.closing).toBe(false);
+  });
+
+  it('leaves no member in its group once refused: a shutdown after it has nothing to wait for', async () => {
+    const group = new StreamGroup();
+    const failing = new Observable<MessageEvent>((subscriber) => subscriber.error(new Error('not found')));
+    expect(() => run(failing, { group, heartbeat: 1000 })).toThrow('not found');
+    let closed = false;
+    void group.close().then(() => {
+      closed = true;
+    });
+    await Promise.resolve();
+    expect([closed, group.size, heartbeatCount()]).toEqual([true, 0, 0]);
+  });
+
   it('ends a stream whose sink fails to open, counted once, its source torn down once', () => {
     const sink = new OrderedSink();
     sink.open = () => {

@@ -179,6 +179,11 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     }
     // A sink's onClose() may call its listener at once: the source is never subscribed then.
     if (this.#reason !== undefined) return;
+    // A pending member while subscribed, as a handler setting up is: a shutdown that begins meanwhile
+    // waits for it, and it is turned away as it opens, where one that found no stream would be over.
+    const { options, server } = this;
+    options.group.add(this, true);
+    server?.add(this, true);
     this.#noteGapEvent(source);
     // The stream holds its feed before subscribing: a source may end it synchronously.
     const feed = new ObservableFeed(this);
@@ -188,6 +193,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     if (this.#unopened instanceof SourceFailure) {
       // No close listener is left to end what never began (one a sink keeps finds it ended).
       if (!sink.onClose) sink.signal.removeEventListener('abort', this.#onAbort);
+      options.group.delete(this);
+      server?.delete(this);
       this.#feed = undefined;
     }
   }
@@ -205,10 +212,13 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     this.#count('opened');
     if (this.#reason !== undefined) return;
     if (this.#shuttingDown) {
-      // The source began a shutdown while it was subscribed: it has sent nothing, and goes unheard.
+      // A shutdown began while the source was subscribed: it has sent nothing, and goes unheard.
       this.#turnAway(shutdownHint(options, this.server));
       return;
     }
+    // A pending member until now (see #subscribeFirst).
+    options.group.delete(this);
+    this.server?.delete(this);
     options.group.add(this);
     this.server?.add(this);
     this.#openSink(overrides);
@@ -385,6 +395,9 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   close(reason: 'shutdown' | 'lifetime' = 'shutdown', retryHint?: number): void {
     // Checked before the teardown begins: a throw halfway through would leave the response open.
     if (retryHint !== undefined) formatRetry(retryHint);
+    // A shutdown met while the source is subscribed: the stream is turned away as it opens, with
+    // the shutdown's hint, as a request that arrives during one is.
+    if (this.#unopened !== undefined) return;
     this.#finish(reason, undefined, retryHint);
   }
 
