@@ -2,11 +2,11 @@ import { compareStreamIds, type GapKind, parseStreamId } from '@rxsse/core/chann
 import { ClientOfflineError, ErrorReply, MultiErrorReply } from 'redis';
 import type { RedisClient } from './client.js';
 import type { TimedClient } from './deadline.js';
-import { isNoPermission, RedisTimeoutError } from './errors.js';
+import { RedisTimeoutError } from './errors.js';
 import { FailureReports } from './failure-reports.js';
 import { LARGEST_ENTRY } from './large-entries.js';
 import { type Listened, listenOn } from './listeners.js';
-import { evalReadOnly, readsAsReadOnly, refusedReadOnly } from './read-script.js';
+import { evalReadOnly, readsAsReadOnly, refusedEval, refusedReadOnly } from './read-script.js';
 import { sleep } from './sleep.js';
 import { STREAM_INFO, type StreamInfo, streamInfo, toStreamInfo } from './stream-info.js';
 import { type Entry, isLargeEntry, lastEntryOf } from './stream-read.js';
@@ -380,7 +380,7 @@ export class LiveReader<T> {
       try {
         return (await evalReadOnly(client, HAS_ENTRY, { keys: [topic.key], arguments: [id] })) === 1;
       } catch (error) {
-        if (!isNoPermission(error)) throw error;
+        if (!refusedEval(error)) throw error;
         this.#evalRefused = true;
       }
     }
@@ -432,7 +432,7 @@ export class LiveReader<T> {
       // Refused (Redis 6.2 or an ACL without EVAL_RO, then an ACL without EVAL), the script discards
       // the whole MULTI: read again with EVAL, then by XRANGE.
       if (!(byScript.includes(true) || infoByScript)) throw error;
-      if (readOnly ? !refusedReadOnly(client, error) : !refusedInMulti(error)) throw error;
+      if (readOnly ? !refusedReadOnly(client, error) : !refusedEval(error)) throw error;
       if (!readOnly) this.#evalRefused = true;
       if (identity !== undefined) this.#unidentified = this.#identify;
       return this.#checkedRead(topics, count);
@@ -675,18 +675,6 @@ function checkOf(topic: Topic<unknown>): string {
 function refusal(error: unknown): ErrorReply {
   if (error instanceof ErrorReply) return error;
   throw error;
-}
-
-/**
- * Whether Redis refused a command queued in a MULTI for want of permission: it answers `EXEC` with
- * `EXECABORT`, the `NOPERM` going to the queued command.
- */
-function refusedInMulti(error: unknown): boolean {
-  const replies = error instanceof MultiErrorReply ? error.replies : [error];
-  return replies.some(
-    (reply) =>
-      isNoPermission(reply) || (reply instanceof ErrorReply && reply.message.startsWith('EXECABORT')),
-  );
 }
 
 /** Whether Redis refused a command, or one in a MULTI, for a key of another type. */

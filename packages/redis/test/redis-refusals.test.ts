@@ -14,6 +14,12 @@ async function refusedReads(): Promise<number> {
   return Number(stats.match(/cmdstat_xread:.*rejected_calls=(\d+)/)?.[1] ?? 0);
 }
 
+/** How many times Redis ran `command` so far (refused calls not counted). */
+async function calls(command: string): Promise<number> {
+  const stats = await redis.raw.info('commandstats');
+  return Number(stats.match(new RegExp(`cmdstat_${command}:calls=(\\d+)`))?.[1] ?? 0);
+}
+
 /** Polls `check` on Node's own timers, for a test whose `Date` is fake. */
 async function poll(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
   for (let waited = 0; !(await check()); waited += 5) {
@@ -172,6 +178,34 @@ describe('redisEngine whose live reader checks its cursors while Redis holds wri
       expect(errors.filter((error) => String(error).includes('NOPERM'))).toEqual([]);
     },
   );
+});
+
+describe('redisEngine whose ACL refuses another command than its scripts', () => {
+  it('checks a large cursor by EVAL again once XREAD is allowed again, instead of by XRANGE for good', async () => {
+    // Without EVAL_RO, the checked read's MULTI queues EVAL, beside the XREAD the ACL refuses next.
+    await redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all', '-eval_ro']);
+    const errors: unknown[] = [];
+    const store = engine({ blockMs: 20, clientOptions: asUser, onError: (error) => errors.push(error) });
+    const ids: string[] = [];
+    const stop = await store.listen('large', { event: (m) => ids.push(m.id), gap: () => ids.push('<gap>') });
+    const large = await store.append('large', { data: 'x'.repeat(20_000) });
+    await poll(() => ids.length === 1, 'the large event');
+    const before = await refusedReads();
+    await redis.raw.aclSetUser('reader', ['-xread']);
+    // The second refused read is the checked one, its MULTI refused for the XREAD in it.
+    await poll(async () => (await refusedReads()) >= before + 3, 'three refused reads');
+    await redis.raw.aclSetUser('reader', ['+xread']);
+    await poll(() => errors.some((error) => (error as Error).name === 'RedisRecovered'), 'the recovery');
+    const [evals, ranges, reads] = [await calls('eval'), await calls('xrange'), await calls('xread')];
+    await poll(async () => (await calls('xread')) >= reads + 3, 'three more reads');
+    stop();
+    expect(ids).toEqual([large]);
+    // Each blocking read checks the large cursor beside it: by the script (whose XRANGE Redis
+    // counts too), not by fetching it.
+    const scripts = (await calls('eval')) - evals;
+    expect(scripts).toBeGreaterThanOrEqual(2);
+    expect((await calls('xrange')) - ranges).toBe(scripts);
+  });
 });
 
 describe('redisEngine while Redis is out of reach', () => {
