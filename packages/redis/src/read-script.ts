@@ -8,7 +8,7 @@ const withoutReadOnly = new WeakSet<RedisClient>();
  * Runs a script that only reads, as `EVAL_RO`: while Redis holds writes back (`CLIENT PAUSE WRITE`,
  * which `FAILOVER` and a Cluster's manual failover run), it holds back `EVAL` too, whatever the
  * script does, and a replay or a topic's start would time out though Redis could serve it. Refused
- * once, `EVAL` from then on, for that client.
+ * once (the command, not a key), `EVAL` from then on, for that client.
  */
 export async function evalReadOnly(
   client: RedisClient,
@@ -19,8 +19,8 @@ export async function evalReadOnly(
     try {
       return await client.evalRo(script, options);
     } catch (error) {
-      if (!(error instanceof ErrorReply && /^(NOPERM|ERR unknown command)/.test(error.message))) throw error;
-      withoutReadOnly.add(client);
+      // A key the ACL refuses is refused to EVAL alike, and says nothing of EVAL_RO.
+      if (!refusedReadOnly(client, error)) throw error;
     }
   }
   return client.eval(script, options);

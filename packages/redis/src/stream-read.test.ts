@@ -25,9 +25,15 @@ function slowClient(replyMs: number) {
         setTimeout(() => resolve(entries), replyMs);
       }),
   );
-  const refused = () =>
-    Promise.reject(new ErrorReply('NOPERM User has no permissions to run the eval command'));
-  const client = Object.assign(new EventEmitter(), { isReady: true, xRange, evalRo: refused, eval: refused });
+  // As Redis words it: evalReadOnly falls back to EVAL only for a refusal that names EVAL_RO.
+  const refused = (command: string) => () =>
+    Promise.reject(new ErrorReply(`NOPERM this user has no permissions to run the '${command}' command`));
+  const client = Object.assign(new EventEmitter(), {
+    isReady: true,
+    xRange,
+    evalRo: refused('eval_ro'),
+    eval: refused('eval'),
+  });
   return { client: client as unknown as RedisClient, xRange };
 }
 

@@ -208,6 +208,21 @@ describe('redisEngine whose ACL refuses another command than its scripts', () =>
   });
 });
 
+describe('redisEngine whose ACL refuses it a key', () => {
+  it('runs its read-only scripts as EVAL_RO on its other keys, instead of EVAL for good', async () => {
+    await redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:{a*', '+@all']);
+    const store = engine({ blockMs: 20, clientOptions: asUser, onError: () => {} });
+    const listener = { event: () => {}, gap: () => {} };
+    // A topic's start point is read by a script on the command connection: refused for its key.
+    await expect(store.listen('b', listener)).rejects.toThrow(/NOPERM .*keys/);
+    const [evals, readOnly] = [await calls('eval'), await calls('eval_ro')];
+    const stop = await store.listen('a', listener);
+    stop();
+    expect((await calls('eval_ro')) - readOnly).toBeGreaterThanOrEqual(1);
+    expect((await calls('eval')) - evals).toBe(0);
+  });
+});
+
 describe('redisEngine while Redis is out of reach', () => {
   it('tells each connection failure once, its repeats at growing intervals, and the recovery once', async () => {
     const proxy = await RedisProxy.start(redis.server.port);
