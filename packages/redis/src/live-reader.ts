@@ -1,5 +1,5 @@
 import { compareStreamIds, type GapKind, parseStreamId } from '@rxsse/core/channel';
-import { ClientOfflineError, ErrorReply, MultiErrorReply } from 'redis';
+import { ClientOfflineError, ErrorReply, MultiErrorReply, SocketClosedUnexpectedlyError } from 'redis';
 import type { RedisClient } from './client.js';
 import type { TimedClient } from './deadline.js';
 import { RedisTimeoutError } from './errors.js';
@@ -28,7 +28,8 @@ export interface LiveReaderOptions<T> {
   readCount: number;
   /**
    * Told about failed reads (the reader retries on its own): each failure at once, its repeats at
-   * growing intervals with their count, and the first success after failures once.
+   * growing intervals with their count, and the first success after failures once. A read that
+   * failed with its connection is not: the connection's own reports tell that.
    */
   onError: (error: unknown) => void;
   /**
@@ -120,6 +121,13 @@ export class LiveReader<T> {
   #failures = 0;
   /** Failed reads, told to `onError` without repeating one twice a second while it lasts. */
   readonly #reports: FailureReports;
+  /**
+   * The errors the reading connection emitted: the engine's connection reports told them (or count
+   * them), and a read that fails with one of them has nothing to add.
+   */
+  readonly #toldByConnection = new WeakSet<object>();
+  /** The reading connection failed since it was last ready: its reports hold that failure. */
+  #connectionDown = false;
   /** Redis refused `EVAL` (an ACL): large entries are checked by `XRANGE` too. */
   #evalRefused = false;
   /**
@@ -153,13 +161,20 @@ export class LiveReader<T> {
     this.#count = options.readCount;
     this.#unidentified = options.single;
     this.#reports = new FailureReports('live reads', options.onError);
-    const failed = () => {
+    const failed = (error: unknown) => {
       this.#suspect = true;
       this.#unidentified = this.#identify;
       this.#socketUp = false;
+      this.#connectionDown = true;
+      if (typeof error === 'object' && error !== null) this.#toldByConnection.add(error);
+    };
+    const ready = () => {
+      this.#connectionDown = false;
     };
     reading.client.on('error', failed);
     reading.client.on('node-error', failed);
+    reading.client.on('ready', ready);
+    reading.client.on('node-ready', ready);
     reading.client.on('connect', () => {
       this.#socketUp = true;
     });
@@ -287,13 +302,30 @@ export class LiveReader<T> {
             this.#count = Math.max(1, Math.floor(this.#count / 2));
           }
           if (wrongType(error)) this.#refused = true;
-          this.#reports.failed(error);
+          if (!this.#toldElsewhere(error)) this.#reports.failed(error);
           await sleep(Math.min(500, 25 * 2 ** this.#failures++), this.#stop.signal);
         }
       }
     } finally {
       this.#running = false;
     }
+  }
+
+  /**
+   * Whether a failed read's `error` is the reading connection's failure, which its reports tell:
+   * the error it emitted (a read under way when the socket closed fails with it), a timeout waiting
+   * for it to connect, or one of a connection that is down, while it is. Told again as a live read's,
+   * an outage would be told twice, and its recovery too. A connection that is not ready with no
+   * failure on record (its handshake unanswered) is the reads' to tell.
+   */
+  #toldElsewhere(error: unknown): boolean {
+    if (typeof error !== 'object' || error === null) return false;
+    if (this.#toldByConnection.has(error)) return true;
+    if (error instanceof RedisTimeoutError && !error.connected) {
+      const { cause } = error;
+      return typeof cause === 'object' && cause !== null && this.#toldByConnection.has(cause);
+    }
+    return this.#connectionDown && isConnectionError(error);
   }
 
   /**
@@ -675,6 +707,13 @@ function checkOf(topic: Topic<unknown>): string {
 function refusal(error: unknown): ErrorReply {
   if (error instanceof ErrorReply) return error;
   throw error;
+}
+
+/** An error of the connection rather than of the read: it is down, or went down under the read. */
+function isConnectionError(error: object): boolean {
+  if (error instanceof ClientOfflineError || error instanceof SocketClosedUnexpectedlyError) return true;
+  const { code } = error as { code?: unknown };
+  return code === 'ECONNRESET' || code === 'ECONNREFUSED';
 }
 
 /** Whether Redis refused a command, or one in a MULTI, for a key of another type. */
