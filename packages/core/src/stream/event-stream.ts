@@ -894,11 +894,11 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
  * Starts streaming `source` to `sink`. Headers go out at once, or, for an Observable, once it sent
  * its first message, completed, or returned from `subscribe()`, whichever comes first (unless it
  * carries `SOURCE_OPENS_FIRST`); the returned stream reports its close reason through
- * `options.onClose` and {@link EventStream.closeReason}. Errors no `onError`
- * takes go to `report` (a transport passes its framework's log; `console.error` by default). While
- * `options.group` closes (a handler that resolved during a shutdown), the request is turned away
- * as {@link turnAwayEventStream} does, and `source` is never subscribed. A transport that knows the
- * server passes `server` (`serverStreams(server)`): the stream is one of its streams too, which the
+ * `options.onClose` and {@link EventStream.closeReason}. Errors no `onError` takes go to `report`
+ * (a transport passes its framework's log; `console.error` by default). While `options.group`
+ * closes (a handler that resolved during a shutdown), the request is turned away as
+ * {@link turnAwayEventStream} does, and `source` is never subscribed. A transport that knows the server
+ * passes `server` (`serverStreams(server)`): the stream is one of its streams too, which the
  * server's shutdown ends, whatever `options.group` is; and it is turned away while that closes.
  *
  * @throws {TypeError} before anything is written, when `source` is neither an Observable nor an
