@@ -9,6 +9,7 @@ import {
   Controller,
   type ExceptionFilter,
   type ExecutionContext,
+  ForbiddenException,
   Header,
   HttpCode,
   HttpException,
@@ -33,6 +34,7 @@ import { Test } from '@nestjs/testing';
 import type { MessageEvent, StreamMetrics, StreamOptions } from '@rxsse/core';
 import { createChannel, memoryEngine } from '@rxsse/core/channel';
 import {
+  catchError,
   concat,
   EMPTY,
   finalize,
@@ -40,7 +42,8 @@ import {
   from,
   map,
   NEVER,
-  type Observable,
+  Observable,
+  of,
   Subject,
   startWith,
   tap,
@@ -151,6 +154,28 @@ class Greet implements NestInterceptor {
   }
 }
 
+/** Answers a source that fails with events of its own. */
+@Injectable()
+class Fallback implements NestInterceptor {
+  intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    return next.handle().pipe(catchError(() => of({ data: 'fallback' })));
+  }
+}
+
+/** Maps what the source fails with to an HttpException of the app's. */
+@Injectable()
+class Forbid implements NestInterceptor {
+  intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    return next.handle().pipe(catchError(() => throwError(() => new ForbiddenException('not yours'))));
+  }
+}
+
+/** A source whose subscribe function throws, as a synchronous lookup that fails. */
+const throwsAtOnce = (error: Error) =>
+  new Observable<MessageEvent>(() => {
+    throw error;
+  });
+
 const chains = { subscribed: 0, finalized: 0 };
 
 /** A route decorator of the app's own, composed with Nest's `applyDecorators` as its docs show. */
@@ -235,6 +260,49 @@ class EventsController {
   @UseInterceptors(Shout)
   missingIntercepted(): Observable<MessageEvent> {
     return throwError(() => new NotFoundException('no such feed'));
+  }
+
+  @RxSse('missing-fallback')
+  @UseInterceptors(Fallback)
+  missingFallback(): Observable<MessageEvent> {
+    return throwsAtOnce(new Error('lookup failed'));
+  }
+
+  @RxSse('missing-forbidden')
+  @UseInterceptors(Forbid)
+  missingForbidden(): Observable<MessageEvent> {
+    return throwsAtOnce(new Error('lookup failed'));
+  }
+
+  @RxSse('missing-teapot')
+  missingTeapot(): Observable<MessageEvent> {
+    return throwError(() => new Teapot('brewing'));
+  }
+
+  @RxSse('missing-teapot-intercepted')
+  @UseInterceptors(Shout)
+  missingTeapotIntercepted(): Observable<MessageEvent> {
+    return throwsAtOnce(new Teapot('brewing'));
+  }
+
+  @RxSse('late-missing-forbidden')
+  @UseInterceptors(Forbid)
+  async lateMissingForbidden(): Promise<Observable<MessageEvent>> {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    return throwsAtOnce(new Error('lookup failed'));
+  }
+
+  @RxSse('late-missing-teapot')
+  async lateMissingTeapot(): Promise<Observable<MessageEvent>> {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    return throwError(() => new Teapot('brewing'));
+  }
+
+  @RxSse('late-missing-teapot-intercepted')
+  @UseInterceptors(Shout)
+  async lateMissingTeapotIntercepted(): Promise<Observable<MessageEvent>> {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    return throwError(() => new Teapot('brewing'));
   }
 
   @RxSse('late-crash')
@@ -439,6 +507,33 @@ describe.each<Platform>(['express', 'fastify'])(
         const { response, body } = await fetchBytes(`${url}/${path}`);
         expect(response.status, path).toBe(404);
         expect(JSON.parse(body.toString()), path).toMatchObject({ statusCode: 404, message: 'no such feed' });
+      }
+    });
+
+    it("streams what an interceptor's catchError makes of a source that fails at once", async () => {
+      const url = await start();
+      const { response, body } = await fetchBytes(`${url}/missing-fallback`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('text/event-stream');
+      expect(body.toString()).toMatch(/^(:\n)?data: fallback\n\n$/);
+    });
+
+    it('answers a source that fails at once with the status an interceptor or a filter gives it', async () => {
+      const url = await start();
+      const forbidden = await fetchBytes(`${url}/missing-forbidden`);
+      expect(forbidden.response.status).toBe(403);
+      expect(JSON.parse(forbidden.body.toString())).toMatchObject({ statusCode: 403, message: 'not yours' });
+      const late = await fetchBytes(`${url}/late-missing-forbidden`);
+      expect([late.response.status, late.body.toString()]).toEqual([403, forbidden.body.toString()]);
+      for (const path of [
+        'missing-teapot',
+        'missing-teapot-intercepted',
+        'late-missing-teapot',
+        'late-missing-teapot-intercepted',
+      ]) {
+        const { response, body } = await fetchBytes(`${url}/${path}`);
+        expect(response.status, path).toBe(418);
+        expect(JSON.parse(body.toString()), path).toEqual({ teapot: 'brewing' });
       }
     });
 
