@@ -9,7 +9,7 @@ import {
   StreamGroup,
   type StreamOptions,
 } from '@rxsse/core';
-import { concat, from, interval, map, NEVER, of } from 'rxjs';
+import { concat, from, interval, map, NEVER, of, throwError } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collected, Ledger } from './leaks.js';
 import { waitFor } from './support/clients.js';
@@ -134,6 +134,11 @@ export function describeHttp2Contract(harness: Http2Harness): void {
           options: { ...options, group: new StreamGroup() },
           events: () => concat(of({ data: 'first' }), NEVER),
         },
+        {
+          path: '/fails-at-once',
+          options: ledger.options('/fails-at-once', {}),
+          events: () => throwError(() => new Error('fails-at-once failed')),
+        },
         ...churn,
       ];
       server = await harness.start(await selfSignedCertificate(), routes, (req) =>
@@ -250,6 +255,26 @@ export function describeHttp2Contract(harness: Http2Harness): void {
       expect(heartbeatCount()).toBe(0);
       expect(allStreams.size).toBe(0);
       expect(await collected(ledger.stats)).toBe(0);
+    });
+
+    it('answers a source that fails before its first message with the error status on its h2 stream', async () => {
+      const session = await h2Session(url);
+      try {
+        const { headers, body } = await readStream(session, '/fails-at-once');
+        expect(headers[':status']).toBe(500);
+        expect(headers['content-type']).not.toBe('text/event-stream');
+        expect(body).not.toContain('retry:');
+        // The framework reports it, as a handler's throw; no stream opened, none is left open.
+        expect(appErrors.splice(0)).toEqual([expect.stringContaining('fails-at-once failed')]);
+        expect([ledger.opened.get('/fails-at-once'), ledger.closes('/fails-at-once'), ledger.errors]).toEqual(
+          [undefined, 0, []],
+        );
+        expect([allStreams.size, heartbeatCount()]).toEqual([0, 0]);
+        // The session goes on serving streams.
+        expect((await readStream(session, '/sse')).body).toBe(NAMED_WIRE);
+      } finally {
+        session.close();
+      }
     });
 
     it('still serves HTTP/1.1 clients over TLS, with Connection: keep-alive', async () => {

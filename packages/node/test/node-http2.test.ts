@@ -13,8 +13,8 @@ import {
 import { type AddressInfo, connect as tcpConnect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as tlsConnect } from 'node:tls';
-import { resolveStreamOptions, StreamGroup, streamEvents } from '@rxsse/core';
-import { concat, from, interval, map, NEVER, range, Subject } from 'rxjs';
+import { allStreams, heartbeatCount, resolveStreamOptions, StreamGroup, streamEvents } from '@rxsse/core';
+import { concat, from, interval, map, NEVER, range, Subject, throwError } from 'rxjs';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { waitFor, waitForReal } from '../../../test/support/clients.js';
 import {
@@ -291,6 +291,48 @@ describe('NodeSink on HTTP/2', () => {
     expect(closes.map((c) => c.reason)).toEqual(['complete']);
     expect(group.size).toBe(0);
     expect(recorder.warnings).toEqual([]);
+  });
+});
+
+describe('openEventStream on HTTP/2: a source that fails before its first message', () => {
+  it('is answered with the error status on its stream, and leaves no stream, group member or session behind', async () => {
+    const group = new StreamGroup();
+    const seen: string[] = [];
+    const { options, closes } = recording({
+      group,
+      metrics: {
+        opened: () => seen.push('opened'),
+        wrote: () => {},
+        heartbeat: () => {},
+        dropped: () => {},
+        closed: (reason) => seen.push(`closed ${reason}`),
+        failed: () => seen.push('failed'),
+      },
+    });
+    const resolved = resolveStreamOptions(options);
+    const failure = new Error('no such feed');
+    const errors: unknown[] = [];
+    const serverStreams: ServerHttp2Stream[] = [];
+    const { server, session } = await serveH2((req, res) => {
+      serverStreams.push(res.stream);
+      const events = req.url === '/missing' ? throwError(() => failure) : from([{ data: 'a' }]);
+      // As a framework answers a handler's throw.
+      openEventStream(req, res, () => events, resolved).catch((error: unknown) => {
+        errors.push(error);
+        res.statusCode = 500;
+        res.end('failed');
+      });
+    });
+    const { headers, body } = await readStream(session, '/missing');
+    expect([headers[':status'], headers['content-type'], body]).toEqual([500, undefined, 'failed']);
+    expect([errors, seen, closes, group.size]).toEqual([[failure], ['failed'], [], 0]);
+    await waitFor(() => serverStreams[0]!.closed, 5_000, 'the server stream to close');
+    // The session goes on serving streams.
+    expect((await readStream(session, '/sse')).body).toBe('data: a\n\n');
+    expect(seen).toEqual(['failed', 'opened', 'closed complete']);
+    session.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    expect([allStreams.size, heartbeatCount(), group.size]).toEqual([0, 0, 0]);
   });
 });
 
