@@ -10,7 +10,7 @@ import { Hono } from 'hono';
 import { compress } from 'hono/compress';
 import { etag } from 'hono/etag';
 import { timeout } from 'hono/timeout';
-import { concat, defer, from, NEVER, of } from 'rxjs';
+import { concat, defer, from, NEVER, Observable, of, throwError } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { rawClient, waitFor } from '../../../test/support/clients.js';
 import { captureConsoleErrors } from '../../../test/support/logged.js';
@@ -609,6 +609,62 @@ describe('sse() on Hono: a Response the framework never reads', () => {
       }
     },
   );
+});
+
+describe('sse() on Hono: a source that fails before its first message', () => {
+  it("rejects the handler, for Hono's onError to answer, and counts it as failed alone", async () => {
+    const seen: string[] = [];
+    const { options, closes } = recording({
+      heartbeat: false,
+      metrics: {
+        opened: () => seen.push('opened'),
+        wrote: () => {},
+        heartbeat: () => {},
+        dropped: () => {},
+        closed: (reason) => seen.push(`closed ${reason}`),
+        failed: () => seen.push('failed'),
+      },
+    });
+    const source = counted(throwError(() => new Error('no such feed')));
+    const handler = sse(() => source.observable, options);
+    const app = new Hono();
+    app.get('/sse', (c) => handler(c.req.raw));
+    app.onError((error, c) => c.json({ refused: error.message }, 404));
+    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
+    try {
+      if (!server.listening) await once(server, 'listening');
+      const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/sse`);
+      expect(response.status).toBe(404);
+      expect(await response.json()).toEqual({ refused: 'no such feed' });
+      expect([seen, closes, source.counts.active]).toEqual([['failed'], [], 0]);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
+describe('sse(): a stream opened by its Observable, whose body no one reads', () => {
+  it.each([
+    ['its first message', () => concat(of({ data: 'x' }), NEVER)],
+    ['its subscribe() returning, quiet', () => NEVER],
+    [
+      'a subscriber that emits once subscribe() returned',
+      () =>
+        new Observable<MessageEvent>((subscriber) => {
+          queueMicrotask(() => subscriber.next({ data: 'late' }));
+        }),
+    ],
+  ] as const)('ends with stall at stallTimeout, not before, opened at %s', async (_label, events) => {
+    vi.useFakeTimers();
+    const source = counted(events());
+    const { options, closes } = recording({ heartbeat: false, stallTimeout: 300 });
+    const response = await sse(() => source.observable, options)(request());
+    expect(response.status).toBe(200);
+    await vi.advanceTimersByTimeAsync(299);
+    expect([closes.map((c) => c.reason), source.counts.active]).toEqual([[], 1]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect([closes.map((c) => c.reason), source.counts.active]).toEqual([['stall'], 0]);
+  });
 });
 
 describe('sse() on Hono: middleware that reads or transforms the body', () => {
