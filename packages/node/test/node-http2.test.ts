@@ -23,7 +23,7 @@ import {
   readStream,
   stalledStream,
 } from '../../../test/support/http2-clients.js';
-import { recording } from '../../../test/support/recording.js';
+import { metered, recording } from '../../../test/support/recording.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
 import { recordWarnings } from '../../../test/support/warnings.js';
 import { closeStreamsOnServerClose, NodeSink, openEventStream } from '../src/index.js';
@@ -297,18 +297,7 @@ describe('NodeSink on HTTP/2', () => {
 describe('openEventStream on HTTP/2: a source that fails before its first message', () => {
   it('is answered with the error status on its stream, and leaves no stream, group member or session behind', async () => {
     const group = new StreamGroup();
-    const seen: string[] = [];
-    const { options, closes } = recording({
-      group,
-      metrics: {
-        opened: () => seen.push('opened'),
-        wrote: () => {},
-        heartbeat: () => {},
-        dropped: () => {},
-        closed: (reason) => seen.push(`closed ${reason}`),
-        failed: () => seen.push('failed'),
-      },
-    });
+    const { options, closes, seen } = metered({ group });
     const resolved = resolveStreamOptions(options);
     const failure = new Error('no such feed');
     const errors: unknown[] = [];
@@ -329,7 +318,7 @@ describe('openEventStream on HTTP/2: a source that fails before its first messag
     await waitFor(() => serverStreams[0]!.closed, 5_000, 'the server stream to close');
     // The session goes on serving streams.
     expect((await readStream(session, '/sse')).body).toBe('data: a\n\n');
-    expect(seen).toEqual(['failed', 'opened', 'closed complete']);
+    expect(seen).toEqual(['failed', 'opened', 'closed:complete']);
     session.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));
     expect([allStreams.size, heartbeatCount(), group.size]).toEqual([0, 0, 0]);

@@ -14,7 +14,7 @@ import { concat, defer, from, NEVER, Observable, of, throwError } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { rawClient, waitFor } from '../../../test/support/clients.js';
 import { captureConsoleErrors } from '../../../test/support/logged.js';
-import { counted, recording } from '../../../test/support/recording.js';
+import { counted, metered, recording } from '../../../test/support/recording.js';
 import { closeStreamsAndStop, readLastEventId, SseStreamDroppedError, sse, WebSink } from '../src/index.js';
 import { honoHarness } from './harness.js';
 
@@ -613,18 +613,7 @@ describe('sse() on Hono: a Response the framework never reads', () => {
 
 describe('sse() on Hono: a source that fails before its first message', () => {
   it("rejects the handler, for Hono's onError to answer, and counts it as failed alone", async () => {
-    const seen: string[] = [];
-    const { options, closes } = recording({
-      heartbeat: false,
-      metrics: {
-        opened: () => seen.push('opened'),
-        wrote: () => {},
-        heartbeat: () => {},
-        dropped: () => {},
-        closed: (reason) => seen.push(`closed ${reason}`),
-        failed: () => seen.push('failed'),
-      },
-    });
+    const { options, closes, seen } = metered({ heartbeat: false });
     const source = counted(throwError(() => new Error('no such feed')));
     const handler = sse(() => source.observable, options);
     const app = new Hono();
