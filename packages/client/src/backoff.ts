@@ -25,11 +25,10 @@ export function reconnectDelay(input: DelayInput, random: () => number = Math.ra
   // `Retry-After: 0` (a date gone by too) and `retry: 0` say "at once" for one reconnect, not for a
   // server that keeps failing: every answer 503 with it would bring the client back in a tight loop.
   if (retryAfter !== undefined && (retryAfter > 0 || attempt === 0)) return retryAfter;
-  if (serverRetry !== undefined && attempt === 0) return Math.min(serverRetry, MAX_DELAY);
-  const base = serverRetry || input.retryDelay;
-  const ceiling = Math.min(input.maxRetryDelay, base * 2 ** attempt, MAX_DELAY);
   // The spec waits the reconnection time and then, optionally, more: backoff never cuts `retry:`
   // short (a server that asked for 10 s is not to be hammered once it fails), even past the cap.
   const floor = Math.min(serverRetry ?? 0, MAX_DELAY);
+  if (serverRetry !== undefined && attempt === 0) return floor;
+  const ceiling = Math.min(input.maxRetryDelay, (serverRetry || input.retryDelay) * 2 ** attempt, MAX_DELAY);
   return ceiling <= floor ? floor : floor + random() * (ceiling - floor);
 }

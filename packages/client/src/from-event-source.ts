@@ -124,7 +124,8 @@ async function connect(
   const { events, stallTimeout = 45_000, maxEventLength = 16 * 2 ** 20 } = options;
   // A URL fetch cannot parse would fail every attempt: it ends the Observable instead (TypeError).
   const page = (globalThis as { location?: Location }).location;
-  const target = new URL(url, page?.href);
+  // Relative to the document's base URL (a <base> element's), as fetch and EventSource resolve it.
+  const target = new URL(url, (globalThis as { document?: Document }).document?.baseURI ?? page?.href);
   // So would a scheme fetch answers with a network error (EventSource fails it): fetch reads data: and
   // blob:, and an app's webview may serve its page's own (tauri:, capacitor:).
   if (!/^(https?|data|blob):$/.test(target.protocol) && target.protocol !== page?.protocol)
@@ -198,7 +199,7 @@ async function connect(
         }
       }
       // The request has its whole stallTimeout, however long headers() took.
-      if (typeof options.headers === 'function') arm();
+      arm();
       const fetcher = options.fetch ?? fetch;
       answer = fetcher(request, {
         method: options.method,
@@ -258,15 +259,16 @@ async function connect(
       signal.removeEventListener('abort', abort);
       // Releases the socket of a response not read to its end (retry statuses, refused events).
       connection.abort();
-      // A body the client does not read (retry and stop statuses, refusals) is cancelled too: a fetch
-      // that does not heed the abort would hold its connection for good. `read` cancels one it reads.
-      if (!parser) release(unread);
+      // A body the client reads has its resume point; one it does not (retry and stop statuses,
+      // refusals) is cancelled too: a fetch that does not heed the abort would hold its connection for
+      // good. `read` cancels one it reads.
+      if (parser) lastEventId = parser.lastEventId;
+      else release(unread);
       // One it stopped waiting for (a fetch that does not heed the abort) has its body let go when it answers.
       if (unread === undefined && answer !== undefined)
         Promise.resolve(answer)
           .then((late) => release((late as Response | undefined)?.body))
           .catch(() => {});
-      if (parser) lastEventId = parser.lastEventId;
     }
     // Unsubscribed as a body ended (one abort does not cut, a mock's): there is no reconnect to tell of.
     if (signal.aborted) return;

@@ -23,7 +23,9 @@ const tslib = dirname(createRequire(join(rxjs, '..', '..', 'package.json')).reso
 // The page's contract, written out again: the page imports only what the server serves it.
 const events = defineEvents({ tick: json<{ n: number }>(), message: text });
 
-const PAGE = `<!doctype html><meta charset="utf-8"><title>rxsse client</title>
+// Served at /app/page with a base element: a relative URL resolves against the document's base URL,
+// as fetch and EventSource resolve it, not against the page's own.
+const PAGE = `<!doctype html><meta charset="utf-8"><base href="/"><title>rxsse client</title>
 <script type="importmap">{"imports": {
   "@rxsse/client": "/modules/client/index.mjs",
   "rxjs": "/modules/rxjs/index.js",
@@ -51,7 +53,7 @@ window.received = [];
 window.requests = 0;
 window.reconnects = 0;
 const fetchCounted = (...args) => { window.requests++; return fetch(...args); };
-window.subscription = fromEventSource('/sse', { events, fetch: fetchCounted, onReconnect: () => window.reconnects++ }).subscribe({
+window.subscription = fromEventSource('sse', { events, fetch: fetchCounted, onReconnect: () => window.reconnects++ }).subscribe({
   next: (event) => window.received.push(event),
   error: (error) => { window.failure = String(error); },
 });
@@ -75,7 +77,7 @@ function pageServer() {
   const channel = createChannel(memoryEngine(), 'browser');
   let live = 0;
   const app = express();
-  app.get('/', (_req, res) => {
+  app.get('/app/page', (_req, res) => {
     res.type('html').send(PAGE);
   });
   app.get('/favicon.ico', (_req, res) => {
@@ -156,7 +158,7 @@ describe('in Chromium', () => {
     await server.start();
     try {
       await withBrowser(async (page) => {
-        await page.goto(`${server.url}/`);
+        await page.goto(`${server.url}/app/page`);
         await until(() => server.live() === 1, 'the page to subscribe');
         const ids = [await server.publish(1), await server.publish(2)];
         expect(await received(page, 2)).toEqual(expected(ids));
@@ -183,7 +185,7 @@ describe('in Chromium', () => {
     try {
       await withBrowser(async (page) => {
         await page.clock.install();
-        await page.goto(`${server.url}/`);
+        await page.goto(`${server.url}/app/page`);
         await until(() => server.live() === 1, 'the page to subscribe');
         // Headless Chromium reports every page visible: the page is told it is hidden, as a tab
         // switch would tell it.
