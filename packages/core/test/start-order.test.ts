@@ -1,6 +1,11 @@
 import { Observable, ReplaySubject, Subject, share, startWith, take } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import {
+  SOURCE_GAP_EVENT,
+  SUBSCRIBER_GAP_EVENT,
+  type WithSubscriberGapEvent,
+} from '../src/http/source-gap.js';
+import {
   type CloseReason,
   heartbeatCount,
   type MessageEvent,
@@ -85,6 +90,51 @@ describe('an Observable subscribed before its stream opens', () => {
     });
     expect(sink.order).toEqual(['headers', 'retry: 5\n\n', 'data: a\n\n']);
     expect([closes, errors]).toEqual([['error'], [failure]]);
+  });
+
+  it('sends a gap event of its own that opened it before what a hook sends while it opens', async () => {
+    const subject = new Subject<MessageEvent>();
+    const own = (lastEventId: string | null): MessageEvent => ({ type: 'gap', data: String(lastEventId) });
+    const source = Object.assign(
+      new Observable<MessageEvent>((subscriber) => {
+        const subscription = subject.subscribe(subscriber);
+        (subscriber as WithSubscriberGapEvent)[SUBSCRIBER_GAP_EVENT]?.(own);
+        return subscription;
+      }),
+      { [SOURCE_GAP_EVENT]: own },
+    );
+    const { sink, errors } = run(source, {
+      retry: 5,
+      metrics: { opened: () => subject.next({ id: '1', data: 'b' }) },
+    });
+    await Promise.resolve();
+    expect(sink.order).toEqual(['headers', 'retry: 5\n\n', 'event: gap\ndata: null\n\nid: 1\ndata: b\n\n']);
+    expect(errors).toEqual([]);
+  });
+
+  it('sends a gap event of its own a hook sends while it opens after what the hook sent before it', async () => {
+    const subject = new Subject<MessageEvent>();
+    let subscriber: WithSubscriberGapEvent | undefined;
+    const own = (lastEventId: string | null): MessageEvent => ({ type: 'gap', data: String(lastEventId) });
+    const source = Object.assign(
+      new Observable<MessageEvent>((s) => {
+        subscriber = s as WithSubscriberGapEvent;
+        const subscription = subject.subscribe(s);
+        subject.next({ id: '1', data: 'a' });
+        return subscription;
+      }),
+      { [SOURCE_GAP_EVENT]: own },
+    );
+    const { sink } = run(source, {
+      metrics: {
+        opened: () => {
+          subject.next({ id: '2', data: 'b' });
+          subscriber?.[SUBSCRIBER_GAP_EVENT]?.(own);
+        },
+      },
+    });
+    await Promise.resolve();
+    expect(sink.text).toBe('id: 1\ndata: a\n\nid: 2\ndata: b\n\nevent: gap\ndata: 2\n\n');
   });
 
   it('writes the headers and the retry hint before a message a hook sends as subscribe() returns', () => {

@@ -457,23 +457,24 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     }
   }
 
+  /** @internal Whether the stream places a source's own gap events: it keeps ids for a source with a gap event. */
+  get placesGaps(): boolean {
+    return this.#gap !== undefined;
+  }
+
   /**
-   * @internal A gap event of the source's own (see `SUBSCRIBER_GAP_EVENT`): made for the id the
-   * client has after the queue's last event, and queued as the stream's own gap events are, at once
-   * if there is room, else before the next event (which makes room for both) or alone once the client
-   * has room. False for a source without a gap event: the stream keeps no ids then.
+   * @internal A gap event of the source's own (see `SUBSCRIBER_GAP_EVENT`), once the stream is open
+   * and {@link placesGaps}: made for the id the client has after the queue's last event, and queued
+   * as the stream's own gap events are, at once if there is room, else before the next event (which
+   * makes room for both) or alone once the client has room.
    */
-  pushGap(make: GapEventFactory): boolean {
+  pushGap(make: GapEventFactory): void {
     const gap = this.#gap;
-    if (gap === undefined) return false;
-    // The source's first message may be a gap event of its own: the stream opens before it too.
-    this.open();
-    if (this.#reason !== undefined) return true;
+    if (gap === undefined || this.#reason !== undefined) return;
     const queue = this.#openQueue();
-    if (!gap.own(make, queue, this.options.maxQueueBytes)) return true;
+    if (!gap.own(make, queue, this.options.maxQueueBytes)) return;
     this.#notePeak(queue.bytes());
     this.#writeSoon(queue);
-    return true;
   }
 
   /**

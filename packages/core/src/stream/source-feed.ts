@@ -21,8 +21,10 @@ export interface FeedTarget {
   open(): void;
   /** A message from a pushing source: queued, written at the end of the tick. */
   push(message: MessageEvent<unknown>): void;
-  /** A gap event of a pushing source's own, see `SUBSCRIBER_GAP_EVENT`; false if the stream keeps no ids. */
-  pushGap(make: GapEventFactory): boolean;
+  /** Whether the stream places a pushing source's own gap events; it keeps no ids otherwise. */
+  readonly placesGaps: boolean;
+  /** A gap event of a pushing source's own, see `SUBSCRIBER_GAP_EVENT`, once the stream is open. */
+  pushGap(make: GapEventFactory): void;
   /** A message pulled while the transport has room: written at once. */
   send(message: MessageEvent<unknown>): void;
   /** The source completed or failed. */
@@ -72,7 +74,7 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
    * would recurse until the stack overflowed. {@link UNOPENED} until the source's first message, for
    * a stream that opens then: the check costs the messages after it nothing.
    */
-  #waiting: (MessageEvent<unknown> | SourceEnd)[] | null | undefined;
+  #waiting: (MessageEvent<unknown> | SourceEnd | SourceGap)[] | null | undefined;
 
   constructor(target: FeedTarget) {
     this.#target = target;
@@ -114,8 +116,15 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
     else this.#waited(message);
   }
   [SUBSCRIBER_GAP_EVENT](make: GapEventFactory): boolean {
+    const target = this.#target;
     // Once unsubscribed, as `next` does: nothing is sent, and the source need not name it.
-    return this.#target?.pushGap(make) ?? true;
+    if (target === undefined) return true;
+    if (!target.placesGaps) return false;
+    // A message as any other: it may open the stream, and waits behind one the stream is taking.
+    const waiting = this.#waiting;
+    if (waiting === undefined || waiting === UNOPENED) this.#take(NO_MESSAGE, waiting === UNOPENED, make);
+    else this.#waited(new SourceGap(make));
+    return true;
   }
   error(error: unknown): void {
     // A failure before any message refuses the stream: it never opens.
@@ -129,14 +138,14 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
   }
 
   /** What waits behind the message the stream took, if anything; the stream takes the next. */
-  #sentMeanwhile(): (MessageEvent<unknown> | SourceEnd)[] | null | undefined {
+  #sentMeanwhile(): (MessageEvent<unknown> | SourceEnd | SourceGap)[] | null | undefined {
     const waiting = this.#waiting;
     this.#waiting = null;
     return waiting;
   }
 
   /** Whether the stream is taking a message: `sent` then waits behind it. */
-  #waited(sent: MessageEvent<unknown> | SourceEnd): boolean {
+  #waited(sent: MessageEvent<unknown> | SourceEnd | SourceGap): boolean {
     if (this.#waiting === undefined) return false;
     this.#waiting ??= [];
     this.#waiting.push(sent);
@@ -146,13 +155,15 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
   /**
    * Hands `message` to the stream, then what the source sent while it took it, in the order sent.
    * `opening`: the stream opens first, and what the source sends meanwhile (an `opened` or `wrote`
-   * hook that emits into it) waits behind `message` too.
+   * hook that emits into it) waits behind `message` too. `gap`: the source's own gap event, taken
+   * in place of a message.
    */
-  #take(message: MessageEvent<unknown>, opening = false): void {
+  #take(message: MessageEvent<unknown>, opening = false, gap?: GapEventFactory): void {
     this.#waiting = null;
     try {
       if (opening) this.#target?.open();
       if (message !== NO_MESSAGE) this.#target?.push(message);
+      else if (gap !== undefined) this.#target?.pushGap(gap);
       let rounds = 0;
       for (let waiting = this.#sentMeanwhile(); waiting; waiting = this.#sentMeanwhile()) {
         if (++rounds > MAX_ROUNDS) {
@@ -164,6 +175,7 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
           // Once the stream ended, what the source sent after that is not the stream's.
           if (target === undefined) return;
           if (next instanceof SourceEnd) target.end(next.reason, next.error);
+          else if (next instanceof SourceGap) target.pushGap(next.make);
           else target.push(next);
         }
       }
@@ -257,6 +269,11 @@ class SourceEnd {
     readonly reason: 'complete' | 'error',
     readonly error?: unknown,
   ) {}
+}
+
+/** A gap event of its own the source sent while the stream took one of its messages. */
+class SourceGap {
+  constructor(readonly make: GapEventFactory) {}
 }
 
 /** Feeds an AsyncIterable: pulls one message at a time, and only while the transport has room. */
