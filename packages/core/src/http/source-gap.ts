@@ -6,7 +6,9 @@ import type { MessageEvent } from '../encode/types.js';
  * so that its client is told instead of missing them silently. It is called with the id of the
  * last event the stream sent before it (`null` if none). The stream encodes what it makes with
  * rxsse's own encoding, JSON data, not the route's `serialize` or `strict`: those are made for the
- * route's data, and refusing the gap event would leave the client unaware of the gap.
+ * route's data, and refusing the gap event would leave the client unaware of the gap. One larger
+ * than the route's `maxQueueBytes` is reported (`onError`) and sent as a small notice instead: its
+ * `type`, and as data `{ lastEventId, reason }`.
  */
 export const SOURCE_GAP_EVENT: unique symbol = Symbol.for('rxsse.sourceGapEvent');
 

@@ -1,6 +1,6 @@
 import { from, map, NEVER, Observable, Subject, scan } from 'rxjs';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { SOURCE_GAP_EVENT } from '../http/source-gap.js';
+import { SOURCE_GAP_EVENT, SUBSCRIBER_GAP_EVENT, type WithSubscriberGapEvent } from '../http/source-gap.js';
 import {
   allStreams,
   type CloseReason,
@@ -335,6 +335,48 @@ describe('streamEvents', () => {
       `id: w\ndata:\n\nevent: gap\ndata: after w\n\n${kept}id: e6\ndata: xxxxxxxxxx\n\n`,
     );
     expect(stream.stats.dropped).toBe(3);
+  });
+
+  it('tells of a gap in a small notice where the gap event made is larger than the queue, reported, never refused', async () => {
+    const subject = new Subject<MessageEvent>();
+    let subscriber: WithSubscriberGapEvent | undefined;
+    const large = (reason: string) => (lastEventId: string | null) => ({
+      type: 'gap',
+      data: { lastEventId, reason, detail: 'x'.repeat(200) },
+    });
+    const source = Object.assign(
+      new Observable<MessageEvent>((s) => {
+        subscriber = s as WithSubscriberGapEvent;
+        return subject.subscribe(s);
+      }),
+      { [SOURCE_GAP_EVENT]: large('gap') },
+    );
+    const errors: unknown[] = [];
+    const { sink, stream } = run(source, {
+      onOverflow: 'drop-newest',
+      onInvalidMessage: 'close',
+      maxQueueBytes: 100,
+      onError: (error) => errors.push(error),
+    });
+    const long = (id: string) => `id: ${id}\ndata: ${'x'.repeat(60)}\n\n`;
+    subject.next({ id: 'a', data: 'x'.repeat(60) });
+    await Promise.resolve();
+    sink.full = true;
+    // 74, 13 and 13 bytes fill the queue: e does not fit.
+    subject.next({ id: 'b', data: 'x'.repeat(60) });
+    for (const id of ['c', 'd', 'e']) subject.next({ id, data: '' });
+    sink.release();
+    await Promise.resolve();
+    subject.next({ id: 'f', data: '' });
+    subscriber?.[SUBSCRIBER_GAP_EVENT]?.(large('history'));
+    await Promise.resolve();
+    const notice = (id: string, reason: string) =>
+      `event: gap\ndata: {"lastEventId":"${id}","reason":"${reason}"}\n\n`;
+    expect(sink.text).toBe(
+      `${long('a')}${long('b')}id: c\ndata:\n\nid: d\ndata:\n\n${notice('d', 'gap')}id: f\ndata:\n\n${notice('f', 'history')}`,
+    );
+    expect([stream.closeReason, stream.stats.refused, stream.stats.dropped]).toEqual([undefined, 0, 1]);
+    expect(errors).toEqual([expect.any(SseRangeError), expect.any(SseRangeError)]);
   });
 
   it('never has a drop-oldest gap event name an id the client did not get, where events set no id', () => {

@@ -16,7 +16,7 @@ import { checkEventSource, type EventSourceLike, isSubscribable } from '../http/
 import { type GapEventFactory, SOURCE_GAP_EVENT, type WithSourceGapEvent } from '../http/source-gap.js';
 import { SOURCE_OPENS_FIRST, type WithSourceOpensFirst } from '../http/source-open.js';
 import { flushThisTick } from './flush-tick.js';
-import { GapNotice } from './gap-notice.js';
+import { GapNotice, smallGapEvent } from './gap-notice.js';
 import type { GroupMember, StreamGroup } from './group.js';
 import { type HeartbeatTarget, joinHeartbeat, leaveHeartbeat } from './heartbeat.js';
 import { streamLifetime } from './lifetime.js';
@@ -258,7 +258,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     if (typeof gapEvent !== 'function') return;
     this.#gap = new GapNotice(gapEvent, {
       ended: () => this.#reason !== undefined,
-      format: (message) => this.#gapText(message),
+      format: (message, name) => this.#gapText(message, name),
       refuse: (error) => this.#refuse(error),
     });
   }
@@ -594,23 +594,43 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   }
 
   /**
-   * A gap event's text, or `undefined` when it cannot be sent: refused as any message, also when it
-   * is larger than `maxQueueBytes` (it names an id a client sent, of any length). Owed, it would
-   * never fit, and every event after it would be dropped to make room for it. It is rxsse's own
-   * event, in rxsse's own encoding: a route's `serialize` (or `strict`) that refused it would leave
-   * the client unaware of the events it tells of, and, with `onInvalidMessage: 'close'`, make it
-   * reconnect to meet the same refusal for ever.
+   * A gap event's text, or `undefined` when it cannot be sent: refused as any message. It is rxsse's
+   * own event, in rxsse's own encoding: a route's `serialize` (or `strict`) that refused it would
+   * leave the client unaware of the events it tells of, and, with `onInvalidMessage: 'close'`, make
+   * it reconnect to meet the same refusal for ever. For that reason too, one larger than
+   * `maxQueueBytes` (owed, it would never fit, and every event after it would be dropped to make
+   * room for it) is reported and sent as a small notice naming `name` instead (`smallGapEvent`);
+   * only one whose notice is larger still is refused.
    */
-  #gapText(message: MessageEvent<unknown>): string | undefined {
-    let text: string;
+  #gapText(message: MessageEvent<unknown>, name: string | null): string | undefined {
+    const text = this.#ownText(message);
+    if (text === undefined || this.#fits(text)) return text;
+    const cap = this.options.maxQueueBytes;
+    this.reportError(
+      new SseRangeError(
+        'data',
+        `a gap event of ${utf8Length(text)} bytes is larger than maxQueueBytes (${cap}): sent as its type, lastEventId and reason alone`,
+      ),
+    );
+    const small = this.#ownText(smallGapEvent(message, name));
+    return small !== undefined && this.#withinCap(small) ? small : undefined;
+  }
+
+  /** `message` in rxsse's own encoding, or `undefined`, refused, when it cannot be encoded. */
+  #ownText(message: MessageEvent<unknown>): string | undefined {
     try {
-      text = formatOwnEvent(message);
+      return formatOwnEvent(message);
     } catch (error) {
       hearRefusedPromise(message, () => this.laterReporter());
       this.#refuse(error);
       return undefined;
     }
-    return this.#withinCap(text) ? text : undefined;
+  }
+
+  /** Whether `text` fits `maxQueueBytes`. A text of n units is at most 3n bytes: only a long one is measured. */
+  #fits(text: string): boolean {
+    const cap = this.options.maxQueueBytes;
+    return text.length * 3 <= cap || utf8Length(text) <= cap;
   }
 
   /**

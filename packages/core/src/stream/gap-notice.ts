@@ -7,8 +7,11 @@ import type { EventQueue } from './queue.js';
 export interface GapTarget {
   /** True once the stream ended: refusing a gap event may end it (`onInvalidMessage: 'close'`). */
   readonly ended: () => boolean;
-  /** The gap event's text with the stream's options, or `undefined` when it cannot be sent: then refused. */
-  readonly format: (message: MessageEvent<unknown>) => string | undefined;
+  /**
+   * The text of the gap event made for `name`, the id it names, or `undefined` when it cannot be
+   * sent: then refused.
+   */
+  readonly format: (message: MessageEvent<unknown>, name: string | null) => string | undefined;
   /** The source's factory threw: refused as a message that cannot be sent. */
   readonly refuse: (error: unknown) => void;
 }
@@ -108,14 +111,15 @@ export class GapNotice {
    * if any; one the source's factory cannot make, or the stream cannot send, is refused.
    */
   #text(first: boolean): string | undefined {
+    const name = first ? this.#writtenId : this.#tailName();
     let message: MessageEvent<unknown> | undefined;
     try {
-      message = first ? this.#headEvent() : (this.owed ?? this.event)(this.#tailName());
+      message = first ? this.#headEvent() : (this.owed ?? this.event)(name);
     } catch (error) {
       this.target.refuse(error);
       return undefined;
     }
-    return message === undefined ? undefined : this.target.format(message);
+    return message === undefined ? undefined : this.target.format(message, name);
   }
 
   /**
@@ -231,4 +235,19 @@ export class GapNotice {
     const last = items.length > this.#head ? typeof items[items.length - 1] === 'object' : this.#writtenGap;
     if (last) this.owed = undefined;
   }
+}
+
+const REASONS = new Set(['history', 'limit', 'gap']);
+
+/**
+ * The notice sent in place of a gap event larger than the queue: its `type`, and as data the id it
+ * names and its `reason` (`'gap'` unless it gave one a truncation event has), the shape of a
+ * channel's truncation event. Refused, the large one would leave its client unaware of the hole.
+ */
+export function smallGapEvent(made: MessageEvent<unknown>, name: string | null): MessageEvent<unknown> {
+  const reason = (made.data as { reason?: unknown } | null | undefined)?.reason;
+  return {
+    type: made.type,
+    data: { lastEventId: name, reason: typeof reason === 'string' && REASONS.has(reason) ? reason : 'gap' },
+  };
 }
