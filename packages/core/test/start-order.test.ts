@@ -137,6 +137,44 @@ describe('an Observable subscribed before its stream opens', () => {
     expect(sink.text).toBe('id: 1\ndata: a\n\nid: 2\ndata: b\n\nevent: gap\ndata: 2\n\n');
   });
 
+  it('sends the message that opened it before the end a hook makes by unsubscribing its subscriber', () => {
+    let subscriber: { unsubscribe(): void } | undefined;
+    const source = new Observable<MessageEvent>((s) => {
+      subscriber = s;
+      s.next({ data: 'a' });
+    });
+    const { sink, closes, stream } = run(source, {
+      retry: 5,
+      metrics: { wrote: () => subscriber?.unsubscribe() },
+    });
+    expect([sink.order, sink.ended, closes, stream.stats.events]).toEqual([
+      ['headers', 'retry: 5\n\n', 'data: a\n\n'],
+      true,
+      ['complete'],
+      1,
+    ]);
+    // So does a message whose serialize unsubscribes it, once the stream is open.
+    const subject = new Subject<MessageEvent>();
+    const later = run(
+      new Observable<MessageEvent>((s) => {
+        subscriber = s;
+        return subject.subscribe(s);
+      }),
+      {
+        serialize: (data) => {
+          subscriber?.unsubscribe();
+          return JSON.stringify(data);
+        },
+      },
+    );
+    subject.next({ data: ['b'] });
+    expect([later.sink.order, later.closes, later.stream.stats.events]).toEqual([
+      ['headers', 'data: ["b"]\n\n'],
+      ['complete'],
+      1,
+    ]);
+  });
+
   it('writes the headers and the retry hint before a message a hook sends as subscribe() returns', () => {
     const subject = new Subject<MessageEvent>();
     const data = 'x'.repeat(70_000);

@@ -127,11 +127,14 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
     return true;
   }
   error(error: unknown): void {
+    // Once unsubscribed, as `next` does: an end waiting behind a message is the source's last.
+    if (this.#target === undefined) return;
     // A failure before any message refuses the stream: it never opens.
     if (this.#waiting === UNOPENED) this.#waiting = undefined;
     if (!this.#waited(new SourceEnd('error', error))) this.#target?.end('error', error);
   }
   complete(): void {
+    if (this.#target === undefined) return;
     // Completed with nothing sent: the stream opens first.
     if (this.#waiting === UNOPENED) this.#take(NO_MESSAGE, true);
     if (!this.#waited(new SourceEnd('complete'))) this.#target?.end('complete');
@@ -159,21 +162,24 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
    * in place of a message.
    */
   #take(message: MessageEvent<unknown>, opening = false, gap?: GapEventFactory): void {
+    // Held here, not read from the field: a source that unsubscribes meanwhile (see `unsubscribe`)
+    // still has this message, and what it sent before, taken.
+    const target = this.#target;
+    if (target === undefined) return;
     this.#waiting = null;
     try {
-      if (opening) this.#target?.open();
-      if (message !== NO_MESSAGE) this.#target?.push(message);
-      else if (gap !== undefined) this.#target?.pushGap(gap);
+      if (opening) target.open();
+      if (message !== NO_MESSAGE) target.push(message);
+      else if (gap !== undefined) target.pushGap(gap);
       let rounds = 0;
       for (let waiting = this.#sentMeanwhile(); waiting; waiting = this.#sentMeanwhile()) {
         if (++rounds > MAX_ROUNDS) {
-          this.#target?.end('error', new RangeError(ENDLESS));
+          target.end('error', new RangeError(ENDLESS));
           return;
         }
         for (const next of waiting) {
-          const target = this.#target;
           // Once the stream ended, what the source sent after that is not the stream's.
-          if (target === undefined) return;
+          if (target.closeReason !== undefined) return;
           if (next instanceof SourceEnd) target.end(next.reason, next.error);
           else if (next instanceof SourceGap) target.pushGap(next.make);
           else target.push(next);
@@ -213,7 +219,11 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
     if (more) for (const teardown of more) this.#run(teardown);
     // The source unsubscribed its own subscriber (a `take(1)` by hand): nothing more can come, and
     // the stream ends as on its completion, instead of holding its client open with no source.
-    if (target.closeReason === undefined) target.end('complete');
+    // While the stream takes a message (a hook unsubscribed), the end waits behind it, as one sent.
+    if (target.closeReason !== undefined) return;
+    const waiting = this.#waiting;
+    if (waiting === undefined || waiting === UNOPENED) target.end('complete');
+    else this.#waited(new SourceEnd('complete'));
   }
   resume(): void {
     // A pushed source is not paused: its events wait in the queue.
