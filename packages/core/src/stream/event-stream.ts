@@ -457,7 +457,10 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     }
   }
 
-  /** @internal Whether the stream places a source's own gap events: it keeps ids for a source with a gap event. */
+  /**
+   * @internal Whether the stream places a source's own gap events: it keeps ids for a source with
+   * a gap event.
+   */
   get placesGaps(): boolean {
     return this.#gap !== undefined;
   }
@@ -627,22 +630,19 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     }
   }
 
-  /** Whether `text` fits `maxQueueBytes`. A text of n units is at most 3n bytes: only a long one is measured. */
+  /**
+   * Whether `text` fits `maxQueueBytes`: a text of n units is at most 3n bytes, so only a long one
+   * is measured.
+   */
   #fits(text: string): boolean {
     const cap = this.options.maxQueueBytes;
     return text.length * 3 <= cap || utf8Length(text) <= cap;
   }
 
-  /**
-   * Whether `text` fits `maxQueueBytes`; one larger is refused. A text of n units is at most 3n
-   * bytes: only a long one is measured.
-   */
+  /** Whether `text` fits `maxQueueBytes`; one larger is refused. */
   #withinCap(text: string): boolean {
-    const cap = this.options.maxQueueBytes;
-    if (text.length * 3 <= cap) return true;
-    const size = utf8Length(text);
-    if (size <= cap) return true;
-    this.#refuseLarger(size);
+    if (this.#fits(text)) return true;
+    this.#refuseLarger(utf8Length(text));
     return false;
   }
 
