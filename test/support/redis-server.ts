@@ -32,6 +32,8 @@ export class RedisServer {
   async restart({ persistent }: { persistent: boolean }): Promise<void> {
     if (this.#child?.running) throw new Error('redis-server is already running');
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', ''];
+    // DEBUG RELOAD makes Redis answer LOADING for as long as a test wants, as a restart would.
+    args.push('--enable-debug-command', 'local');
     args.push(...(persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']));
     this.#child = startChild('redis-server', args);
     await this.#child.waitFor(/Ready to accept connections/);

@@ -2,6 +2,7 @@
 // writes back: what onError is told, and that delivery goes on once Redis serves the reads again.
 import { setTimeout as realSleep } from 'node:timers/promises';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { RedisEngineError } from '../src/index.js';
 import { RedisProxy } from './support/proxy.js';
 import { killLiveConnection, useRedis } from './support/use-redis.js';
 
@@ -123,6 +124,83 @@ describe('redisEngine whose live reads Redis refuses for good', () => {
     stop();
     expect(ids).toEqual([first, second]);
     expect(errors.map((error) => (error as Error).name === 'RedisRecovered')).toEqual([false, false, true]);
+  });
+});
+
+/**
+ * Makes Redis answer `LOADING` for about `ms` (at 1 ms a key), as after a restart on a large dataset:
+ * `DEBUG RELOAD` on a connection of its own, which it holds until the load is done. Resolves once
+ * Redis answers `LOADING`, with the end of the load.
+ */
+async function loading(ms: number): Promise<{ done: Promise<unknown> }> {
+  const { raw } = redis;
+  await raw.sendCommand(['DEBUG', 'POPULATE', String(ms), 'filler']);
+  await raw.configSet({ 'key-load-delay': '1000', 'loading-process-events-interval-bytes': '1024' });
+  const reloading = raw.duplicate();
+  reloading.on('error', () => {});
+  await reloading.connect();
+  const done = reloading.sendCommand(['DEBUG', 'RELOAD']).finally(async () => {
+    reloading.destroy();
+    await raw.configSet('key-load-delay', '0');
+  });
+  onTestFinished(async () => {
+    await done.catch(() => {});
+  });
+  await poll(
+    () =>
+      raw.ping().then(
+        () => false,
+        (error) => /^LOADING/.test(String(error.message)),
+      ),
+    'LOADING',
+  );
+  return { done };
+}
+
+describe('redisEngine while Redis loads its dataset', () => {
+  it('tells LOADING once, then repeated and recovered, rejects publishes and replays, and misses nothing', async () => {
+    const errors: unknown[] = [];
+    const store = engine({ blockMs: 20, onError: (error) => errors.push(error) });
+    const ids: string[] = [];
+    const stop = await store.listen('loading', {
+      event: (m) => ids.push(m.id),
+      gap: () => ids.push('<gap>'),
+    });
+    const first = await store.append('loading', { data: 'first' });
+    await poll(() => ids.length === 1, 'the first event');
+    fakeClock();
+    const { done } = await loading(700);
+    const published = await store.append('loading', { data: 'refused' }).catch((error: unknown) => error);
+    expect(published).toBeInstanceOf(RedisEngineError);
+    expect(published).toMatchObject({ operation: 'publish', message: expect.stringMatching(/LOADING/) });
+    const replayed = await store
+      .read('loading', first, { count: 10, bytes: 10_000 })
+      .catch((error: unknown) => error);
+    expect(replayed).toBeInstanceOf(RedisEngineError);
+    expect(replayed).toMatchObject({ operation: 'read', message: expect.stringMatching(/LOADING/) });
+    const started = await store
+      .listen('other', { event: () => {}, gap: () => {} })
+      .catch((error: unknown) => error);
+    expect(started).toBeInstanceOf(RedisEngineError);
+    expect(started).toMatchObject({ operation: 'listen', message: expect.stringMatching(/LOADING/) });
+    // A blocked XREAD stays blocked through the load: its connection dropped, as by a restart, the
+    // reader reconnects to a Redis that answers LOADING.
+    await killLiveConnection(redis.raw);
+    const told = () => errors.filter((error) => /LOADING/.test(String(error)));
+    await poll(() => told().length === 1, 'the live reads refused');
+    vi.advanceTimersByTime(1000);
+    await poll(() => told().length === 2, 'the refusal repeated');
+    await done;
+    await poll(() => errors.some((error) => (error as Error).name === 'RedisRecovered'), 'the recovery');
+    const second = await store.append('loading', { data: 'second' });
+    await poll(() => ids.length === 2, 'the event after the load');
+    stop();
+    expect(ids).toEqual([first, second]);
+    expect(told()[1]).toMatchObject({ name: 'RedisRepeatedFailure', failing: 'live reads' });
+    const reads = errors.filter((error) => (error as { failing?: string }).failing === 'live reads');
+    expect(reads.map((error) => (error as Error).name)).toEqual(['RedisRepeatedFailure', 'RedisRecovered']);
+    // Besides them: the live connection's drop, told by the connections' reports, and the first LOADING.
+    expect(errors).toHaveLength(4);
   });
 });
 
