@@ -473,18 +473,22 @@ export class LiveReader<T> {
     const lost = new Set(
       checked.filter((_, i) => (byScript[i] ? replies[i] !== 1 : (replies[i] as Entry[]).length === 0)),
     );
+    const streams = replies[checked.length + initial.length] as StreamsReply;
     initial.forEach((topic, i) => {
       topic.fresh = false;
-      const deleted = deletedOf(toStreamInfo(replies[checked.length + i]));
+      const info = toStreamInfo(replies[checked.length + i]);
+      // No counts (an ACL without XINFO): entries read from the start may have followed trimmed
+      // ones, and a loss that cannot be ruled out is told. A stream with none to read lost nothing yet.
+      if (info === undefined) {
+        if (streams?.some((stream) => stream.name === topic.key && stream.messages.length > 0))
+          lost.add(topic);
+        return;
+      }
+      const deleted = deletedOf(info);
       if (deleted !== undefined && deleted > topic.deletedAtStart) lost.add(topic);
     });
     const { topics: read, restarted } = this.#sinceRestart(topics, identity && node);
-    const batches = batchesOf(
-      read,
-      replies[checked.length + initial.length] as StreamsReply,
-      lost,
-      afterFailure,
-    );
+    const batches = batchesOf(read, streams, lost, afterFailure);
     for (const batch of batches) if (restarted.has(batch.topic)) batch.afterFailure = true;
     return batches;
   }
@@ -724,7 +728,8 @@ function wrongType(error: unknown): boolean {
 
 /**
  * Runs `multi`, where replies `from` to `from + count` are XINFO STREAM of streams that may not
- * exist: their "no such key" errors read as "nothing deleted"; any other error is thrown.
+ * exist: their errors ("no such key", or a script's XINFO the ACL refuses) read as no counts (`null`);
+ * any other error is thrown.
  */
 async function execAllowingMissingStreams(
   multi: ReturnType<RedisClient['multi']>,

@@ -341,3 +341,29 @@ describe('redisEngine while Redis is out of reach', () => {
     expect(errors.filter((error) => (error as { failing?: string }).failing === 'live reads')).toEqual([]);
   });
 });
+
+describe('redisEngine whose ACL refuses XINFO', () => {
+  it.each([
+    ['XINFO', ['-xinfo']],
+    ['EVAL and XINFO', ['-eval', '-xinfo']],
+    ['EVALSHA', ['-evalsha']],
+  ])('tells a new topic of entries trimmed before its first read, as a user without %s', async (_, acl) => {
+    await redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all', ...acl]);
+    const errors: unknown[] = [];
+    const store = engine({ blockMs: 20, clientOptions: asUser, onError: (error) => errors.push(error) });
+    const ids: string[] = [];
+    // Its stream does not exist yet: the reader reads it from 0-0, and only entries-added can tell
+    // what was trimmed before that read.
+    const stop = await store.listen('fresh', {
+      event: (m) => ids.push(m.id),
+      gap: (kind) => ids.push(`<${kind}>`),
+    });
+    const multi = redis.raw.multi();
+    for (let i = 0; i < 3; i++) multi.xAdd('sse:{fresh}', '*', { d: `m${i}` });
+    multi.xTrim('sse:{fresh}', 'MAXLEN', 1);
+    const added = (await multi.exec()).slice(0, 3) as unknown as string[];
+    await poll(() => ids.includes(added[2]!), 'the entry left');
+    stop();
+    expect(ids).toEqual(['<continue>', added[2]]);
+  });
+});
