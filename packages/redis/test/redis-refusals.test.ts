@@ -365,5 +365,26 @@ describe('redisEngine whose ACL refuses XINFO', () => {
     await poll(() => ids.includes(added[2]!), 'the entry left');
     stop();
     expect(ids).toEqual(['<continue>', added[2]]);
+    expect(errors).toEqual([]);
+  });
+
+  it.each([
+    ['XINFO', ['-xinfo']],
+    ['EVAL and XINFO', ['-eval', '-xinfo']],
+  ])('starts a topic whose stream exists without entries, as a user without %s', async (_, acl) => {
+    await redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all', ...acl]);
+    const store = engine({ blockMs: 20, clientOptions: asUser });
+    await redis.raw.xAdd('sse:{emptied}', '*', { d: 'old' });
+    await redis.raw.xTrim('sse:{emptied}', 'MAXLEN', 0);
+    const ids: string[] = [];
+    const stop = await store.listen('emptied', {
+      event: (m) => ids.push(m.id),
+      gap: (kind) => ids.push(`<${kind}>`),
+    });
+    const id = await store.append('emptied', { data: 'new' });
+    await poll(() => ids.includes(id), 'the event');
+    stop();
+    // Whether entries were trimmed before the first read cannot be told: a gap, not a silent one.
+    expect(ids).toEqual(['<continue>', id]);
   });
 });
