@@ -567,11 +567,29 @@ export class LiveReader<T> {
     if (emptied.length === 0) return;
     const { client } = this.#reading;
     const infos = await this.#reading.run(
-      Promise.all(emptied.map((b) => streamInfo(client, b.topic.key).catch(refusal))),
+      Promise.all(
+        emptied.map((b) =>
+          streamInfo(client, b.topic.key).catch(async (error: unknown) => {
+            if (!refusedXInfo(error)) return refusal(error);
+            // An ACL without XINFO: the last entry still tells a stream that goes on below the
+            // cursor, not whether entries written after the cursor went too, so they may have.
+            const last = await lastEntryOf(client, b.topic.key);
+            if (last === undefined) return undefined;
+            return { lastEntryId: last.id, lastGeneratedId: undefined };
+          }),
+        ),
+      ),
     );
     emptied.forEach((batch, i) => {
       const info = infos[i];
       if (info === undefined || info instanceof ErrorReply) return;
+      if (info.lastGeneratedId === undefined) {
+        const last = info.lastEntryId;
+        const cursor = parseStreamId(batch.topic.cursor!)!;
+        if (compareStreamIds(parseStreamId(last)!, cursor) > 0) batch.gap = false;
+        else batch.goesOn = { lost: true, cursor: last };
+        return;
+      }
       const generated = parseStreamId(info.lastGeneratedId);
       const cursor = parseStreamId(batch.topic.cursor!)!;
       if (generated === undefined || compareStreamIds(generated, cursor) < 0) return;

@@ -387,4 +387,24 @@ describe('redisEngine whose ACL refuses XINFO', () => {
     // Whether entries were trimmed before the first read cannot be told: a gap, not a silent one.
     expect(ids).toEqual(['<continue>', id]);
   });
+  it('delivers nothing twice when its last event is deleted from the stream, as a user without XINFO', async () => {
+    await redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all', '-xinfo']);
+    const store = engine({ blockMs: 20, clientOptions: asUser });
+    const ids: string[] = [];
+    const stop = await store.listen('deleted', {
+      event: (m) => ids.push(m.id),
+      gap: (kind) => ids.push(`<${kind}>`),
+    });
+    const a = await store.append('deleted', { data: 'a' });
+    const b = await store.append('deleted', { data: 'b' });
+    await poll(() => ids.includes(b), 'both events');
+    await redis.raw.xDel('sse:{deleted}', b);
+    const reads = await calls('xread');
+    await poll(async () => (await calls('xread')) > reads + 3, 'reads past the deletion');
+    const c = await store.append('deleted', { data: 'c' });
+    await poll(() => ids.includes(c), 'the next event');
+    stop();
+    // Whether entries written after b went with it cannot be told: a gap, but nothing again.
+    expect(ids).toEqual(['<continue>', a, b, '<continue>', c]);
+  });
 });
