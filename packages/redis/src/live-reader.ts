@@ -130,6 +130,8 @@ export class LiveReader<T> {
   #connectionDown = false;
   /** Redis refused `EVAL` (an ACL): large entries are checked by `XRANGE` too. */
   #evalRefused = false;
+  /** Redis refused `XINFO` in a checked read's MULTI: a new topic's counts are not asked. */
+  #xinfoRefused = false;
   /**
    * Most entries per topic in the next read: halved after a read that timed out (a batch of large
    * events may not arrive in time, and the same read again would not either), doubled back up to
@@ -443,9 +445,10 @@ export class LiveReader<T> {
       if (byScript[i]) script(HAS_ENTRY, { keys: [topic.key], arguments: [id] });
       else multi.xRange(topic.key, id, id);
     });
-    // Its counts, without the first and last entries `XINFO STREAM` sends whole.
-    const infoByScript = initial.length > 0 && !this.#evalRefused;
-    for (const topic of initial)
+    // Its counts, without the first and last entries `XINFO STREAM` sends whole. Refused, none.
+    const infos = this.#xinfoRefused ? 0 : initial.length;
+    const infoByScript = infos > 0 && !this.#evalRefused;
+    for (const topic of initial.slice(0, infos))
       if (infoByScript) script(STREAM_INFO, { keys: [topic.key] });
       else multi.xInfoStream(topic.key);
     multi.xRead(
@@ -458,9 +461,15 @@ export class LiveReader<T> {
     let replies: unknown[];
     try {
       [node, replies] = await this.#reading.run(
-        Promise.all([identity, execAllowingMissingStreams(multi, checked.length, initial.length)]),
+        Promise.all([identity, execAllowingMissingStreams(multi, checked.length, infos)]),
       );
     } catch (error) {
+      // XINFO refused in the MULTI (an ACL without it or scripts) would fail every checked read.
+      if (infos > 0 && !infoByScript && refusedXInfo(error)) {
+        this.#xinfoRefused = true;
+        if (identity !== undefined) this.#unidentified = this.#identify;
+        return this.#checkedRead(topics, count);
+      }
       // Refused (Redis 6.2 or an ACL without EVAL_RO, then an ACL without EVAL), the script discards
       // the whole MULTI: read again with EVAL, then by XRANGE.
       if (!(byScript.includes(true) || infoByScript)) throw error;
@@ -473,10 +482,10 @@ export class LiveReader<T> {
     const lost = new Set(
       checked.filter((_, i) => (byScript[i] ? replies[i] !== 1 : (replies[i] as Entry[]).length === 0)),
     );
-    const streams = replies[checked.length + initial.length] as StreamsReply;
+    const streams = replies[checked.length + infos] as StreamsReply;
     initial.forEach((topic, i) => {
       topic.fresh = false;
-      const info = toStreamInfo(replies[checked.length + i]);
+      const info = i < infos ? toStreamInfo(replies[checked.length + i]) : undefined;
       // No counts (an ACL without XINFO): entries read from the start may have followed trimmed
       // ones, and a loss that cannot be ruled out is told. A stream with none to read lost nothing yet.
       if (info === undefined) {

@@ -346,6 +346,7 @@ describe('redisEngine whose ACL refuses XINFO', () => {
   it.each([
     ['XINFO', ['-xinfo']],
     ['EVAL and XINFO', ['-eval', '-xinfo']],
+    ['scripts and XINFO', ['-eval_ro', '-eval', '-xinfo']],
     ['EVALSHA', ['-evalsha']],
   ])('tells a new topic of entries trimmed before its first read, as a user without %s', async (_, acl) => {
     await redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all', ...acl]);
