@@ -1,9 +1,17 @@
-import { type MessageEvent, openStreams, type StreamMetrics, type StreamOptions } from '@rxsse/core';
+import {
+  allStreams,
+  type MessageEvent,
+  openStreams,
+  StreamGroup,
+  type StreamMetrics,
+  type StreamOptions,
+} from '@rxsse/core';
 import { type ChannelEngine, createChannel, memoryEngine } from '@rxsse/core/channel';
 import {
   concat,
   defer,
   from,
+  interval,
   map,
   NEVER,
   Observable,
@@ -20,6 +28,7 @@ import {
   eventSourceClients,
   fetchBytes,
   httpRequest,
+  type RawClient,
   rawClient,
   rawRequests,
   sleep,
@@ -110,6 +119,46 @@ export function describeHostileContract(harness: AdapterHarness): void {
       client.destroy();
       expect(seen).toEqual(['opened', 'closed:complete']);
       expect(closes.map((c) => c.reason)).toEqual(['complete']);
+    });
+
+    it('counts a client that half-closes, half-closes and stops reading, or resets, as one stream closed once', async () => {
+      const own = new StreamGroup();
+      const { options, closes, seen } = metered({ group: own });
+      const chunk = { data: 'z'.repeat(16 * 1024) };
+      // Writes on after the client's FIN, more than a client that stops reading takes.
+      const events = () => concat(from([{ data: 'hi' }]), interval(5).pipe(map(() => chunk)));
+      const url = await start([{ path: '/sse', events, options }]);
+      const ends: [string, (client: RawClient) => void][] = [
+        ['half-close', (client) => client.socket.end()],
+        [
+          'half-close, then no reading',
+          (client) => {
+            client.socket.pause();
+            client.socket.end();
+          },
+        ],
+        ['reset', (client) => client.socket.resetAndDestroy()],
+      ];
+      for (const [name, end] of ends) {
+        const before = closes.length;
+        const client = await rawClient(`${url}/sse`, { read: true });
+        await waitFor(() => client.text.includes('data: hi'), 5000, `${name}: the stream`);
+        end(client);
+        await waitFor(() => closes.length > before, 5000, `${name}: the close`);
+        // The server lets go of the connection too: a client that reads again sees it end.
+        client.socket.resume();
+        await waitFor(() => client.closed, 5000, `${name}: the connection to close`);
+        await sleep(20);
+        expect([name, closes.length, own.size, openStreams.size, allStreams.size]).toEqual([
+          name,
+          before + 1,
+          0,
+          0,
+          0,
+        ]);
+      }
+      expect(seen).toEqual(['opened', 'closed:client', 'opened', 'closed:client', 'opened', 'closed:client']);
+      expect(closes.map((c) => c.reason)).toEqual(['client', 'client', 'client']);
     });
 
     it('counts a handler that throws or rejects as failed, and no stream', async () => {
