@@ -528,7 +528,7 @@ export function describeHostileContract(harness: AdapterHarness): void {
       expect(running.logged).toEqual([]);
     });
 
-    it('turns a request away with a reconnect hint and Connection: close while shutting down', async () => {
+    it('turns a request away with a reconnect hint and Connection: close while shutting down, a HEAD alike', async () => {
       let handled = 0;
       const { options, closes, seen } = metered();
       const chunk = { data: 'z'.repeat(64 * 1024) };
@@ -552,26 +552,43 @@ export function describeHostileContract(harness: AdapterHarness): void {
         { retry: 5000, deadline: 1500 },
       );
       const stuck = await rawClient(`${url}/big`, { read: false });
-      const client = await rawClient(`${url}/sse`, { read: true });
-      await waitFor(() => client.text.includes('data: hi'), 5000, 'the stream');
+      const clients = [
+        await rawClient(`${url}/sse`, { read: true }),
+        await rawClient(`${url}/sse`, { read: true }),
+      ];
+      await waitFor(() => clients.every((c) => c.text.includes('data: hi')), 5000, 'the streams');
       const running = server!;
       server = undefined;
       const closed = running.close();
-      await waitFor(() => client.text.endsWith('retry: 5000\n\n\r\n0\r\n\r\n'), 5000, 'the end');
-      // The client comes back on its kept-alive connection while the shutdown goes on.
-      const before = client.text.length;
-      client.socket.write(httpRequest('GET', '/sse'));
-      await client.done;
-      const answer = client.text.slice(before);
-      expect(answer).toMatch(/^HTTP\/1\.1 200/);
-      expect(answer.toLowerCase()).toContain('connection: close');
-      expect(answer).toContain('retry: 5000');
-      expect(handled).toBe(1);
+      const ended = 'retry: 5000\n\n\r\n0\r\n\r\n';
+      await waitFor(() => clients.every((c) => c.text.endsWith(ended)), 5000, 'the ends');
+      // The clients come back on their kept-alive connections while the shutdown goes on.
+      const answers = await Promise.all(
+        (['GET', 'HEAD'] as const).map(async (method, i) => {
+          const client = clients[i]!;
+          const before = client.text.length;
+          client.socket.write(httpRequest(method, '/sse'));
+          await client.done;
+          return client.text.slice(before);
+        }),
+      );
+      for (const answer of answers) {
+        expect(answer).toMatch(/^HTTP\/1\.1 200/);
+        expect(answer.toLowerCase()).toContain('connection: close');
+        expect(answer.toLowerCase()).toContain('content-type: text/event-stream');
+      }
+      expect(answers[0]).toContain('retry: 5000');
+      // The HEAD gets the GET's status and headers, and no body.
+      expect(answers[1]).toMatch(/\r\n\r\n$/);
+      expect(handled).toBe(2);
       stuck.destroy();
       await closed;
       expect(running.logged).toEqual([]);
-      expect(seen).toEqual(['opened', 'closed:shutdown', 'opened', 'closed:shutdown']);
-      expect(closes.map((c) => c.reason)).toEqual(['shutdown', 'shutdown']);
+      expect(seen).toEqual([
+        ...['opened', 'opened', 'closed:shutdown', 'closed:shutdown'],
+        ...['opened', 'closed:shutdown', 'opened', 'closed:shutdown'],
+      ]);
+      expect(closes.map((c) => c.reason)).toEqual(['shutdown', 'shutdown', 'shutdown', 'shutdown']);
     });
 
     it('closes the connection of a request whose handler resolves after the streams ended', async () => {

@@ -40,7 +40,14 @@ import {
   timeout,
 } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fetchBytes, httpRequest, rawClient, rawRequests, waitFor } from '../../../test/support/clients.js';
+import {
+  fetchBytes,
+  httpRequest,
+  rawClient,
+  rawRequests,
+  sleep,
+  waitFor,
+} from '../../../test/support/clients.js';
 import type { RunningServer } from '../../../test/support/harness.js';
 import { counted, recording } from '../../../test/support/recording.js';
 import { recordWarnings } from '../../../test/support/warnings.js';
@@ -668,6 +675,33 @@ describe.each<Platform>(['express', 'fastify'])(
       await waitFor(() => !gate.observed, 5000, 'the interceptor to be let go');
       expect(running.logged).toEqual([]);
       client.destroy();
+    });
+
+    it('turns away a HEAD an interceptor lets on while the app closes, with the headers a GET turned away gets', async () => {
+      const running = await startNest(GatedModule, platform, []);
+      const client = await rawRequests(running.url, [httpRequest('HEAD', '/gated')]);
+      try {
+        await waitFor(() => gate.observed, 5000, 'the interceptor to wait');
+        const closed = running.close();
+        // Once the shutdown began (NestJS 11 runs other hooks first), a HEAD is answered at once,
+        // without the chain; then the held one is let on, before the deadline (100 ms) drops it.
+        for (let probes = 0; ; probes++) {
+          if (probes === 100) throw new Error('the shutdown never began');
+          const probe = await rawRequests(running.url, [httpRequest('HEAD', '/gated')]);
+          await Promise.race([probe.done, sleep(20)]);
+          probe.destroy();
+          if (probe.text !== '') break;
+        }
+        gate.next();
+        await closed;
+        await waitFor(() => client.closed, 5000, 'the answer');
+        expect(client.text).toMatch(/^HTTP\/1\.1 200/);
+        expect(client.text.toLowerCase()).toContain('connection: close');
+        expect(client.text).toMatch(/\r\n\r\n$/);
+        expect(running.logged).toEqual([]);
+      } finally {
+        client.destroy();
+      }
     });
 
     it.each(['GET', 'HEAD'])(

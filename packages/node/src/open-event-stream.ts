@@ -29,7 +29,8 @@ export type { EventContext, EventHandler } from '@rxsse/core';
  * One that fails with the abort of its `signal`, its client gone, is the client's close instead.
  *
  * Resolves to `undefined` when no stream was started: a `HEAD` request (answered with the headers
- * alone, `produce` not run, counted as a stream that completed), or a request that arrived while
+ * alone, `produce` not run, counted as a stream that completed; while shutting down, as a GET is
+ * turned away, with no body), or a request that arrived while
  * the server or the route's group shuts down (answered with a reconnect hint and `Connection:
  * close`, `produce` not run; the same answer, the source left unsubscribed, when the shutdown began
  * while `produce` ran). That shutdown aborts the `signal` of a `produce` still pending, and drops
@@ -53,7 +54,7 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
 ): Promise<EventStream | null | undefined> {
   if (answeredByAnother(res)) return null;
   const sink = new NodeSink(req, res);
-  if (req.method === 'HEAD') return answerHeaders(sink, options, report);
+  if (req.method === 'HEAD') return answerHeaders(sink, options, report, isClosing(req, options));
   const setup = setupOf(req, sink, options, report);
   if (isClosing(req, options)) return setup.turnAway();
   trackStreamResponse(req, res);
@@ -86,7 +87,8 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
  * interceptors), which may hold the request. While `ready` is pending, the HEAD is a pending handler
  * of its server's streams and its route's group, as a GET's is: a shutdown aborts its `signal` and
  * drops its connection at the deadline, so a check that never lets it on holds no close. One that
- * arrives while either shuts down is answered at once, `ready` not run, as a GET is turned away.
+ * arrives while either shuts down is answered at once, `ready` not run, as a GET is turned away
+ * (its status and headers, counted `shutdown`); so is one that the shutdown aborted.
  *
  * Rejects with what `ready` rejects with, unless that is the abort of its `signal` (the client left,
  * or the shutdown aborted it): the headers then go to a client still there. Resolves to `null` when
@@ -101,22 +103,31 @@ export async function answerHead(
 ): Promise<null | undefined> {
   if (answeredByAnother(res)) return null;
   const sink = new NodeSink(req, res);
-  if (!isClosing(req, options)) {
-    const setup = setupOf(req, sink, options, report);
-    try {
-      await setup.settle(ready(contextOf(req, sink)));
-    } catch (error) {
-      if (!isAbortOf(error, sink.signal)) throw error;
-    }
-    if (answeredByAnother(res)) return null;
-    if (sink.closed) return undefined;
+  if (isClosing(req, options)) return answerHeaders(sink, options, report, true);
+  const setup = setupOf(req, sink, options, report);
+  try {
+    await setup.settle(ready(contextOf(req, sink)));
+  } catch (error) {
+    if (!isAbortOf(error, sink.signal)) throw error;
   }
-  return answerHeaders(sink, options, report);
+  if (answeredByAnother(res)) return null;
+  if (sink.closed) return undefined;
+  // Turned away as its GET would be, if a shutdown aborted the check or began while it ran.
+  setup.answerHead(isClosing(req, options));
+  return undefined;
 }
 
-/** A HEAD's answer: the stream's headers, and the end, counted as a stream. */
-function answerHeaders(sink: NodeSink, options: ResolvedStreamOptions, report: ErrorReporter): undefined {
-  answerHeadEventStream(sink, options, report);
+/**
+ * A HEAD's answer: the stream's headers, and the end, counted as a stream; while shutting down
+ * (`closing`), those of a GET turned away, counted as one.
+ */
+function answerHeaders(
+  sink: NodeSink,
+  options: ResolvedStreamOptions,
+  report: ErrorReporter,
+  closing: boolean,
+): undefined {
+  answerHeadEventStream(sink, options, report, closing);
   return undefined;
 }
 

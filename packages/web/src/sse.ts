@@ -79,9 +79,10 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
     checkRequest(request);
     const sink = new WebSink(request);
     const report = consoleReporter(request);
-    // The sink answers a HEAD with the headers alone; the stream counts it, as its GET would be.
+    // The sink answers a HEAD with the headers alone; the stream counts it, as its GET would be
+    // (turned away while shutting down).
     if (request.method === 'HEAD') {
-      answerHeadEventStream(sink, resolved, report);
+      answerHeadEventStream(sink, resolved, report, server.closing);
       return sink.response;
     }
     const setup = new HandlerSetup(sink, resolved, report, server);

@@ -359,11 +359,15 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
 
   /**
    * @internal Answers a HEAD: the stream's headers alone, and the end. Reported as opened and
-   * closed with `'complete'`, a stream of no events, so that it is counted as its GET would be.
+   * closed with `'complete'`, a stream of no events, so that it is counted as its GET would be;
+   * while its server shuts down (`turnedAway`), as its GET is turned away: `Connection: close` on
+   * HTTP/1, closed with `'shutdown'`.
    */
-  answerHead(): this {
+  answerHead(turnedAway = false): this {
     const { sink, options } = this;
     this.#count('opened');
+    // No retry hint: a HEAD's answer has no body to carry one.
+    if (turnedAway) return this.#turnAway(undefined);
     try {
       sink.open(sseHeaders(sink.http2, options.headers), removedHeaders(options.headers, sink.http2));
     } catch (error) {
@@ -964,14 +968,18 @@ export function turnAwayEventStream(
 /**
  * Answers a HEAD with the headers its GET would get, and no body: no handler runs. Reported as a
  * stream that opened and closed with `'complete'` (metrics and `onClose`), so every request of a
- * route is counted, whatever its method.
+ * route is counted, whatever its method. While the route's group or the server shuts down
+ * (`closing`), it gets the status and headers of a GET turned away then ({@link turnAwayEventStream},
+ * `Connection: close` on HTTP/1), and is counted as that GET is, closed with `'shutdown'`.
  */
 export function answerHeadEventStream(
   sink: Sink,
   options?: StreamOptions,
   report?: ErrorReporter,
+  closing = false,
 ): EventStream {
-  return new EventStream(sink, resolveStreamOptions(options), report).answerHead();
+  const resolved = resolveStreamOptions(options);
+  return new EventStream(sink, resolved, report).answerHead(closing || resolved.group.closing);
 }
 
 /** The hint of the shutdown that turns a request away: the server's while it closes, else the group's. */

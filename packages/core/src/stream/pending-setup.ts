@@ -3,6 +3,7 @@ import { isAbortOf, NO_EVENTS } from '../http/event-context.js';
 import type { Sink } from '../http/sink.js';
 import { checkEventSource, describeValue, type EventSourceLike, isThenable } from '../http/source.js';
 import {
+  answerHeadEventStream,
   type ErrorReporter,
   type EventStream,
   reportTo,
@@ -88,6 +89,15 @@ export class HandlerSetup implements GroupMember {
     const turnedAway = this.turnAway(source);
     reportNoSource(source, this);
     return turnedAway;
+  }
+
+  /**
+   * Answers a HEAD whose route's checks let it through (Nest's chain) with the stream's headers;
+   * as its GET would be turned away if a shutdown aborted the setup or `closing` says one began
+   * meanwhile.
+   */
+  answerHead(closing = false): EventStream {
+    return answerHeadEventStream(this.sink, this.options, this.report, this.#shutDown || closing);
   }
 
   /**
