@@ -30,11 +30,10 @@ export type { EventContext, EventHandler } from '@rxsse/core';
  *
  * Resolves to `undefined` when no stream was started: a `HEAD` request (answered with the headers
  * alone, `produce` not run, counted as a stream that completed; while shutting down, as a GET is
- * turned away, with no body), or a request that arrived while
- * the server or the route's group shuts down (answered with a reconnect hint and `Connection:
- * close`, `produce` not run; the same answer, the source left unsubscribed, when the shutdown began
- * while `produce` ran). That shutdown aborts the `signal` of a `produce` still pending, and drops
- * its connection at its deadline.
+ * turned away, with no body), or a request that arrived while the server or the route's group shuts
+ * down (answered with a reconnect hint and `Connection: close`, `produce` not run; the same answer,
+ * the source left unsubscribed, when the shutdown began while `produce` ran). That shutdown aborts
+ * the `signal` of a `produce` still pending, and drops its connection at its deadline.
  *
  * A response already being written (another stream's, or the route's own) is refused the same
  * way, with an Error and left untouched, whether it began before the call or while `produce` ran:
@@ -91,8 +90,9 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
  * (its status and headers, counted `shutdown`); so is one that the shutdown aborted.
  *
  * Rejects with what `ready` rejects with, unless that is the abort of its `signal` (the client left,
- * or the shutdown aborted it): the headers then go to a client still there. Resolves to `null` when
- * another writer answered the response, and refuses one being written, as {@link openEventStream}.
+ * or the shutdown aborted it): the headers then go to a client still there, and one that left is
+ * counted as its GET is, closed by the client. Resolves to `null` when another writer answered the
+ * response, and refuses one being written, as {@link openEventStream}.
  */
 export async function answerHead(
   req: NodeRequest,
@@ -111,7 +111,6 @@ export async function answerHead(
     if (!isAbortOf(error, sink.signal)) throw error;
   }
   if (answeredByAnother(res)) return null;
-  if (sink.closed) return undefined;
   // Turned away as its GET would be, if a shutdown aborted the check or began while it ran.
   setup.answerHead(isClosing(req, options));
   return undefined;

@@ -26,7 +26,7 @@ import {
   waitFor,
   waitForReal,
 } from '../../../test/support/clients.js';
-import { counted, recording } from '../../../test/support/recording.js';
+import { counted, metered, recording } from '../../../test/support/recording.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
 import { recordWarnings } from '../../../test/support/warnings.js';
 import {
@@ -659,6 +659,27 @@ describe('answerHead: a HEAD answered once the route lets it on', () => {
     expect(client.text.toLowerCase()).toContain('content-type: text/event-stream');
     client.destroy();
     expect(errors).toEqual([]);
+  });
+
+  it('counts a HEAD whose client left while `ready` held it as a GET is counted then, closed by the client', async () => {
+    const { options, seen } = metered({ heartbeat: false });
+    let signal: AbortSignal | undefined;
+    const { url } = await serve((req, res) => {
+      void answerHead(
+        req,
+        res,
+        (context) => {
+          signal = context.signal;
+          return new Promise<void>((resolve) => context.signal.addEventListener('abort', () => resolve()));
+        },
+        resolveStreamOptions(options),
+      );
+    });
+    const client = await rawRequests(url, [httpRequest('HEAD', '/sse')]);
+    await waitFor(() => signal !== undefined, 5000, 'the check');
+    client.destroy();
+    await waitFor(() => seen.length === 2, 5000, 'the close to be counted');
+    expect(seen).toEqual(['opened', 'closed:client']);
   });
 
   it('rejects with what `ready` rejects with, and answers nothing', async () => {

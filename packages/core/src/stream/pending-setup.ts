@@ -94,10 +94,12 @@ export class HandlerSetup implements GroupMember {
   /**
    * Answers a HEAD whose route's checks let it through (Nest's chain) with the stream's headers;
    * as its GET would be turned away if a shutdown aborted the setup or `closing` says one began
-   * meanwhile.
+   * meanwhile. One whose client left meanwhile is counted as its GET is then, closed by the client.
    */
   answerHead(closing = false): EventStream {
-    return answerHeadEventStream(this.sink, this.options, this.report, this.#shutDown || closing);
+    const { sink, options, report } = this;
+    if (sink.closed && !this.#shutDown) return streamEvents(NO_EVENTS, sink, options, report, this.server);
+    return answerHeadEventStream(sink, options, report, this.#shutDown || closing);
   }
 
   /**
