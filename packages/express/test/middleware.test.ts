@@ -51,7 +51,17 @@ function describeMiddleware(name: string, createApp: typeof express) {
         keyGenerator: (req) => String(req.headers['x-client'] ?? 'anyone'),
       }),
     );
-    app.use(session({ secret: 'a session secret', store, resave: false, saveUninitialized: false }));
+    const plain = session({ secret: 'a session secret', store, resave: false, saveUninitialized: false });
+    const rolling = session({
+      name: 'rolling.sid',
+      secret: 'a session secret',
+      store,
+      rolling: true,
+      resave: true,
+      saveUninitialized: false,
+    });
+    // Every route has a session: the rolling one under /rolling, express-session's defaults elsewhere.
+    app.use((req, res, next) => (req.path.startsWith('/rolling/') ? rolling : plain)(req, res, next));
     app.get(
       '/open',
       sse(() => concat(of({ data: 'hello' }), NEVER), options),
@@ -73,7 +83,7 @@ function describeMiddleware(name: string, createApp: typeof express) {
       ),
     );
     // Routes that count their client's visits in the session: a stream that saves it as the README
-    // has it, and a page.
+    // has it, one that leaves that to express-session, and a page.
     app.get(
       '/visit',
       sse(async (req) => {
@@ -84,11 +94,23 @@ function describeMiddleware(name: string, createApp: typeof express) {
         return concat(of({ data: String(req.session.visits) }), NEVER);
       }, options),
     );
+    app.get(
+      '/unsaved',
+      sse((req) => {
+        req.session.visits = (req.session.visits ?? 0) + 1;
+        return concat(of({ data: String(req.session.visits) }), NEVER);
+      }, options),
+    );
+    app.get(
+      '/rolling/open',
+      sse(() => concat(of({ data: 'hello' }), NEVER), options),
+    );
     const page: express.RequestHandler = (req, res) => {
       req.session.visits = (req.session.visits ?? 0) + 1;
       res.send(String(req.session.visits));
     };
     app.get('/page', page);
+    app.get('/rolling/page', page);
     const recordError: ErrorRequestHandler = (error, _req, _res, next) => {
       logged.push(String(error));
       next(error);
@@ -192,6 +214,36 @@ function describeMiddleware(name: string, createApp: typeof express) {
       const page = await fetch(`${url}/page`, { headers: { cookie: cookieOf(cookies) } });
       expect(await page.text()).toBe('2');
       await reader?.cancel();
+    });
+
+    it("saves a session the stream's handler changed without saving once its client leaves, and sends its cookie", async () => {
+      const saved = store.saved.length;
+      const first = await fetch(`${url}/unsaved`);
+      const reader = first.body?.getReader();
+      expect(new TextDecoder().decode((await reader?.read())?.value)).toBe('data: 1\n\n');
+      const cookies = first.headers.getSetCookie();
+      expect(cookies.map((c) => c.split('=')[0])).toEqual(['connect.sid']);
+      // express-session saves at the response's end, which a stream reaches only when it closes.
+      expect(store.saved.length).toBe(saved);
+      await reader?.cancel();
+      await waitFor(() => store.saved.length === saved + 1, 5000, 'the session to be saved');
+      const page = await fetch(`${url}/page`, { headers: { cookie: cookieOf(cookies) } });
+      expect(await page.text()).toBe('2');
+    });
+
+    it('renews a rolling session with the stream, and saves it again (resave) once its client leaves', async () => {
+      const page = await fetch(`${url}/rolling/page`);
+      const cookies = page.headers.getSetCookie();
+      expect(cookies.map((c) => c.split('=')[0])).toEqual(['rolling.sid']);
+      expect(await page.text()).toBe('1');
+      const saved = store.saved.length;
+      const response = await fetch(`${url}/rolling/open`, { headers: { cookie: cookieOf(cookies) } });
+      const reader = response.body?.getReader();
+      expect(new TextDecoder().decode((await reader?.read())?.value)).toBe('data: hello\n\n');
+      expect(response.headers.getSetCookie().map((c) => c.split('=')[0])).toEqual(['rolling.sid']);
+      expect(store.saved.length).toBe(saved);
+      await reader?.cancel();
+      await waitFor(() => store.saved.length === saved + 1, 5000, 'the session to be saved again');
     });
 
     it('has morgan log a stream once its client leaves, :response-time being the time to its headers', async () => {

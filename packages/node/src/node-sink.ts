@@ -240,7 +240,13 @@ export class NodeSink implements Sink {
     // fetch) read as the end of a complete response, as they do CANCEL: INTERNAL_ERROR tells them
     // the rest was dropped, as a cut connection does on HTTP/1.
     if (this.http2) (this.#res as Http2ServerResponse).stream?.close(NGHTTP2_INTERNAL_ERROR);
-    this.#res.destroy();
+    const res = this.#res;
+    res.destroy();
+    // A middleware that finishes its work when the response ends hears of it only through `end()`
+    // (express-session saves the session there), as after any route whose client left. Node writes
+    // nothing more to a destroyed response. Only a stream's: a handler still setting up may yet
+    // change what such a middleware would save, and an ended response reads as another's answer.
+    if (res.headersSent && !res.writableEnded) res.end();
   }
 
   readonly #closed = (): void => {
