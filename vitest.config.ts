@@ -13,10 +13,9 @@ const alias = [
 
 const nest11Dir = `${packagesDir}nestjs/test/nest11/node_modules/@nestjs/`;
 const nest11 = Object.fromEntries(
-  ['common', 'core', 'platform-express', 'platform-fastify', 'testing'].map((name) => [
-    `@nestjs/${name}`,
-    `${nest11Dir}${name}`,
-  ]),
+  ['common', 'core', 'platform-express', 'platform-fastify', 'testing', 'throttler', 'cache-manager'].map(
+    (name) => [`@nestjs/${name}`, `${nest11Dir}${name}`],
+  ),
 );
 
 export default defineConfig({

@@ -25,6 +25,9 @@ export interface RxSseRoute {
 // Nest's keys for the parameters its decorators declare on a method, and for its `@HttpCode()`.
 const ROUTE_ARGS_METADATA = '__routeArguments__';
 const HTTP_CODE_METADATA = '__httpCode__';
+// `@nestjs/cache-manager`'s key for `@CacheKey()`: a factory there that gives no key leaves the
+// request to the route, uncached.
+const CACHE_KEY_METADATA = 'cache_module:cache_key';
 
 /**
  * Streams what the method returns as Server-Sent Events: `@Sse(path)` with rxsse's stream. The
@@ -86,8 +89,17 @@ export function RxSse(path?: string | string[], options?: RxSseRouteOptions): Me
     if (Reflect.getMetadata(HTTP_CODE_METADATA, wrapped) === undefined)
       HttpCode(200)(target, key, descriptor);
     SetMetadata<string, RxSseRoute>(RXSSE_ROUTE, { options })(target, key, descriptor);
+    // A `CacheInterceptor` would store each event under the URL and answer the next client with the
+    // last one, then end: a reconnect loop of one stale event. A `@CacheKey()` of the method's own
+    // stays.
+    if (Reflect.getMetadata(CACHE_KEY_METADATA, wrapped) === undefined)
+      SetMetadata(CACHE_KEY_METADATA, noCacheKey)(target, key, descriptor);
     return descriptor;
   };
+}
+
+function noCacheKey(): undefined {
+  return undefined;
 }
 
 /** Options first, as in `@RxSse({ heartbeat })`, would be taken for the path and go unused. */
