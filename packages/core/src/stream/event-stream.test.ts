@@ -717,7 +717,9 @@ describe('streamEvents', () => {
       /^metrics\.wrote must be a function, got number$/,
     );
     expect(bad({ metrics: { ...metrics, refused: 'yes' } })).toThrow(/^metrics\.refused must be a function/);
-    // Only `refused` may be left out: a metrics object without another hook would count nothing of it.
+    expect(bad({ metrics: { ...metrics, failed: () => {} } })).not.toThrow();
+    expect(bad({ metrics: { ...metrics, failed: 42 } })).toThrow(/^metrics\.failed must be a function/);
+    // Only `refused` and `failed` may be left out: a metrics object without another hook would count nothing of it.
     expect(bad({ metrics: { ...metrics, closed: undefined } })).toThrow(
       /^metrics\.closed must be a function, got undefined$/,
     );

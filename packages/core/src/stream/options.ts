@@ -206,8 +206,9 @@ export const STREAM_OPTION_NAMES: readonly string[] = [
   } satisfies Record<Exclude<keyof StreamOptions, keyof FormatOptions>, true>),
 ];
 
-/** The {@link StreamMetrics} hooks; only `refused` may be left out. */
-const METRICS_HOOKS = ['opened', 'wrote', 'heartbeat', 'dropped', 'closed', 'refused'] as const;
+/** The {@link StreamMetrics} hooks; `refused` and `failed` may be left out. */
+const METRICS_HOOKS = ['opened', 'wrote', 'heartbeat', 'dropped', 'closed', 'refused', 'failed'] as const;
+const OPTIONAL_HOOKS: readonly string[] = ['refused', 'failed'];
 
 /**
  * Checks the options a stream only calls or reads later, so a wrong one fails here, naming it,
@@ -231,7 +232,7 @@ function checkObjects(options: ResolvedStreamOptions): void {
   }
   for (const hook of METRICS_HOOKS) {
     const value = metrics[hook];
-    if ((value !== undefined || hook !== 'refused') && typeof value !== 'function') {
+    if ((value !== undefined || !OPTIONAL_HOOKS.includes(hook)) && typeof value !== 'function') {
       throw new TypeError(`metrics.${hook} must be a function, got ${kindOf(value)}`);
     }
   }
