@@ -1,11 +1,13 @@
+import { once } from 'node:events';
 import { connect, type Http2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { StreamGroup } from '@rxsse/core';
 import Fastify from 'fastify';
-import { concat, map, NEVER, range, take, timer } from 'rxjs';
+import { concat, map, NEVER, of, range, take, timer } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../../test/support/clients.js';
 import { expectCloseWithinDeadline, readStream, stalledStream } from '../../../test/support/http2-clients.js';
+import { selfSignedCertificate } from '../../../test/support/tls.js';
 import { rxsse } from '../src/index.js';
 
 describe('fastify adapter over HTTP/2 (h2c)', () => {
@@ -94,5 +96,39 @@ describe('fastify over HTTP/2 (h2c): app.close() and its deadline', () => {
       sessions,
       deadline,
     );
+  });
+});
+
+describe('fastify over HTTP/2 with TLS: the https options settings', () => {
+  it('limit the streams one connection holds to maxConcurrentStreams; the next waits for one to end', async () => {
+    const settings = { maxConcurrentStreams: 2 };
+    const https = { ...(await selfSignedCertificate()), allowHTTP1: true, settings };
+    const app = Fastify({ http2: true, https });
+    const group = new StreamGroup();
+    await app.register(rxsse, { group });
+    app.get('/sse', (_req, reply) => reply.sse(concat(of({ data: 'first' }), NEVER)));
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    const session = connect(url, { rejectUnauthorized: false });
+    try {
+      await once(session, 'remoteSettings');
+      expect(session.remoteSettings.maxConcurrentStreams).toBe(2);
+      const request = () => {
+        const stream = session.request({ ':path': '/sse' });
+        const read = { stream, text: '' };
+        stream.setEncoding('utf8').on('data', (chunk: string) => (read.text += chunk));
+        return read;
+      };
+      const [first, second, third] = [request(), request(), request()];
+      await waitFor(() => first.text !== '' && second.text !== '', 5000, 'the first two streams');
+      // A round trip: the third request, had it gone out, would have reached the server by now.
+      await new Promise((resolve) => session.ping(resolve));
+      expect(third.text).toBe('');
+      expect(group.size).toBe(2);
+      first.stream.close();
+      await waitFor(() => third.text === 'data: first\n\n', 5000, 'the third stream, once the first ended');
+    } finally {
+      session.destroy();
+      await app.close();
+    }
   });
 });
