@@ -235,6 +235,37 @@ describe('redisEngine options', () => {
     expect(String(refused[0])).toMatch(/INFO.*restart.*cursors only.*info/s);
   });
 
+  it('rejects every call with wrong credentials where the default user needs a password, and tells onError of the WRONGPASS', async () => {
+    await redis.raw.aclSetUser('engine', ['reset', 'on', '>secret', '~sse:*', '+@all']);
+    // Connections open now keep their login: only new ones need the password.
+    await redis.raw.aclSetUser('default', ['resetpass', '>admin']);
+    try {
+      const errors: unknown[] = [];
+      const store = engine({
+        commandTimeoutMs: 1000,
+        clientOptions: { username: 'engine', password: 'wrong' },
+        onError: (error) => errors.push(error),
+      });
+      const failed = await store.append('creds', { data: 'x' }).catch((error: unknown) => error);
+      expect(failed).toBeInstanceOf(RedisEngineError);
+      expect(String(failed)).toMatch(/Redis replied "NOAUTH /);
+      expect(errors.map(String).join('\n')).toMatch(/WRONGPASS/);
+    } finally {
+      await redis.raw.aclSetUser('default', ['resetpass', 'nopass']);
+    }
+  });
+
+  it('runs as the default user with wrong credentials where it needs no password, and tells onError of the WRONGPASS', async () => {
+    await redis.raw.aclSetUser('engine', ['reset', 'on', '>secret', '~sse:*', '+@all']);
+    const errors: unknown[] = [];
+    const store = engine({
+      clientOptions: { username: 'engine', password: 'wrong' },
+      onError: (error) => errors.push(error),
+    });
+    await store.append('creds', { data: 'x' });
+    expect(errors.map(String).join('\n')).toMatch(/WRONGPASS/);
+  });
+
   it('takes the bounds of its ranges and refuses what lies past them', async () => {
     const url = redis.server.url;
     for (const options of [{ blockMs: 1000 }, { partitions: 1 }, { partitions: 1024 }])
