@@ -7,6 +7,7 @@ import { FailureReports } from './failure-reports.js';
 import { LARGEST_ENTRY } from './large-entries.js';
 import { type Listened, listenOn } from './listeners.js';
 import { evalReadOnly, readsAsReadOnly, refusedEval, refusedReadOnly } from './read-script.js';
+import type { Refusals } from './refusals.js';
 import { sleep } from './sleep.js';
 import { STREAM_INFO, type StreamInfo, streamInfo, toStreamInfo } from './stream-info.js';
 import { type Entry, isLargeEntry, lastEntryOf } from './stream-read.js';
@@ -44,6 +45,8 @@ export interface LiveReaderOptions<T> {
    * socket has connected.
    */
   single: boolean;
+  /** The engine's: a refused `XINFO` is told once, whichever reader meets it first. */
+  refusals: Refusals;
 }
 
 interface Topic<T> extends Listened<EntryListener<T>> {
@@ -130,7 +133,7 @@ export class LiveReader<T> {
   #connectionDown = false;
   /** Redis refused `EVAL` (an ACL): large entries are checked by `XRANGE` too. */
   #evalRefused = false;
-  /** Redis refused `XINFO` in a checked read's MULTI: a new topic's counts are not asked. */
+  /** Redis refused `XINFO` (an ACL): no stream's counts are asked again. */
   #xinfoRefused = false;
   /**
    * Most entries per topic in the next read: halved after a read that timed out (a batch of large
@@ -230,7 +233,7 @@ export class LiveReader<T> {
       );
       topic.node = node === undefined ? undefined : this.#identity(node);
       const id = last?.id;
-      if (id === undefined) topic.deletedAtStart = await deletedEntries(main, key);
+      if (id === undefined) topic.deletedAtStart = await this.#deletedEntries(key);
       topic.cursor = id ?? INITIAL;
       topic.checkLarge = last?.large ?? false;
     })();
@@ -466,7 +469,7 @@ export class LiveReader<T> {
     } catch (error) {
       // XINFO refused in the MULTI (an ACL without it or scripts) would fail every checked read.
       if (infos > 0 && !infoByScript && refusedXInfo(error)) {
-        this.#xinfoRefused = true;
+        this.#refusedXInfo(error);
         if (identity !== undefined) this.#unidentified = this.#identify;
         return this.#checkedRead(topics, count);
       }
@@ -485,7 +488,10 @@ export class LiveReader<T> {
     const streams = replies[checked.length + infos] as StreamsReply;
     initial.forEach((topic, i) => {
       topic.fresh = false;
-      const info = i < infos ? toStreamInfo(replies[checked.length + i]) : undefined;
+      const reply = i < infos ? replies[checked.length + i] : undefined;
+      // The script's XINFO refused (an ACL without it): told, and not asked again.
+      if (refusedXInfo(reply)) this.#refusedXInfo(reply);
+      const info = toStreamInfo(reply);
       // No counts (an ACL without XINFO): entries read from the start may have followed trimmed
       // ones, and a loss that cannot be ruled out is told. A stream with none to read lost nothing yet.
       if (info === undefined) {
@@ -577,16 +583,21 @@ export class LiveReader<T> {
     const { client } = this.#reading;
     const infos = await this.#reading.run(
       Promise.all(
-        emptied.map((b) =>
-          streamInfo(client, b.topic.key).catch(async (error: unknown) => {
-            if (!refusedXInfo(error)) return refusal(error);
-            // An ACL without XINFO: the last entry still tells a stream that goes on below the
-            // cursor, not whether entries written after the cursor went too, so they may have.
-            const last = await lastEntryOf(client, b.topic.key);
-            if (last === undefined) return undefined;
-            return { lastEntryId: last.id, lastGeneratedId: undefined };
-          }),
-        ),
+        emptied.map(async (b) => {
+          if (!this.#xinfoRefused) {
+            try {
+              return await streamInfo(client, b.topic.key);
+            } catch (error) {
+              if (!refusedXInfo(error)) return refusal(error);
+              this.#refusedXInfo(error);
+            }
+          }
+          // An ACL without XINFO: the last entry still tells a stream that goes on below the
+          // cursor, not whether entries written after the cursor went too, so they may have.
+          const last = await lastEntryOf(client, b.topic.key);
+          if (last === undefined) return undefined;
+          return { lastEntryId: last.id, lastGeneratedId: undefined };
+        }),
       ),
     );
     emptied.forEach((batch, i) => {
@@ -709,11 +720,39 @@ export class LiveReader<T> {
     topic.behind = false;
     topic.fresh = false;
     topic.deletedAtStart = Number.POSITIVE_INFINITY;
-    deletedEntries(this.#main, topic.key).then(
+    this.#deletedEntries(topic.key).then(
       (deleted) => {
         if (topic.cursor === INITIAL) topic.deletedAtStart = deleted;
       },
       () => {},
+    );
+  }
+
+  /**
+   * How many entries Redis ever deleted from `key` (0 if it does not exist, Redis is older than 7, or
+   * an ACL refuses XINFO: then the first read's check cannot count either, and tells a gap).
+   */
+  async #deletedEntries(key: string): Promise<number> {
+    if (this.#xinfoRefused) return 0;
+    const main = this.#main;
+    if ((await main.run((client) => client.exists(key))) === 0) return 0;
+    const info = await main
+      .run((client) => streamInfo(client, key))
+      .catch((error: unknown) => {
+        if (!refusedXInfo(error)) throw error;
+        this.#refusedXInfo(error);
+        return undefined;
+      });
+    return deletedOf(info) ?? 0;
+  }
+
+  /** Redis refused `XINFO` (`refusal`): it is not asked again, and the engine's `onError` is told once. */
+  #refusedXInfo(refusal: unknown): void {
+    this.#xinfoRefused = true;
+    this.options.refusals.refused(
+      'XINFO',
+      refusal,
+      "trimming before a new topic's first entries, or after a live cursor whose entry was deleted, cannot be ruled out, and is told as a gap",
     );
   }
 
@@ -755,8 +794,8 @@ function wrongType(error: unknown): boolean {
 
 /**
  * Runs `multi`, where replies `from` to `from + count` are XINFO STREAM of streams that may not
- * exist: their errors ("no such key", or a script's XINFO the ACL refuses) read as no counts (`null`);
- * any other error is thrown.
+ * exist: their errors ("no such key", or a script's XINFO the ACL refuses) are left in their place,
+ * as no counts; any other error is thrown.
  */
 async function execAllowingMissingStreams(
   multi: ReturnType<RedisClient['multi']>,
@@ -768,23 +807,8 @@ async function execAllowingMissingStreams(
   } catch (error) {
     if (!(error instanceof MultiErrorReply)) throw error;
     if (error.errorIndexes.some((i) => i < from || i >= from + count)) throw error;
-    return error.replies.map((reply, i) => (error.errorIndexes.includes(i) ? null : reply));
+    return error.replies;
   }
-}
-
-/**
- * How many entries Redis ever deleted from `key` (0 if it does not exist, Redis is older than 7, or
- * an ACL refuses XINFO: then the first read's check cannot count either, and tells a gap).
- */
-async function deletedEntries(main: TimedClient, key: string): Promise<number> {
-  if ((await main.run((client) => client.exists(key))) === 0) return 0;
-  const info = await main
-    .run((client) => streamInfo(client, key))
-    .catch((error: unknown) => {
-      if (refusedXInfo(error)) return undefined;
-      throw error;
-    });
-  return deletedOf(info) ?? 0;
 }
 
 /** Whether `error` is Redis refusing XINFO to this user: by the ACL, or inside a script. */

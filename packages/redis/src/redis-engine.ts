@@ -15,6 +15,7 @@ import { LiveReader } from './live-reader.js';
 import { checkEngineOptions, type RedisEngineOptions } from './options.js';
 import { appendToPartition, PartitionLayout } from './partition.js';
 import { decodeRouted, PartitionBus, type Routed } from './partition-bus.js';
+import { Refusals } from './refusals.js';
 import { fromEntry, toFields } from './stream-fields.js';
 import { type Entry, readPage } from './stream-read.js';
 
@@ -70,6 +71,7 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
   const { main } = connections;
   const commands = new TimedClient(main, timeout, connections.connecting, connections.stalled);
   const largeEntries = new LargeEntries(commands, onError);
+  const refusals = new Refusals(onError);
   const readingClients: RedisClient[] = [];
   const readers: { close(): void }[] = [];
   const newReader = <T>(decode: (entry: Entry) => T) => {
@@ -81,6 +83,7 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
       onError,
       decode,
       single: options.cluster === undefined,
+      refusals,
     });
     readers.push(reader);
     return reader;
