@@ -2,7 +2,8 @@ import { compareStreamIds, parseStreamId } from '@rxsse/core/channel';
 import type { RedisClient } from './client.js';
 import type { TimedClient } from './deadline.js';
 import { RedisTimeoutError } from './errors.js';
-import { evalReadOnly } from './read-script.js';
+import { evalReadOnly, refusedEval } from './read-script.js';
+import type { Refusals } from './refusals.js';
 
 /** An entry that a replay's read timed out on: suspected, or proven, too large to arrive in time. */
 interface Large {
@@ -64,6 +65,8 @@ export class LargeEntries {
   constructor(
     private readonly commands: TimedClient,
     private readonly onError: (error: unknown) => void,
+    /** The engine's: a refused `EVAL` is told once, not at every read that times out. */
+    private readonly refusals: Refusals,
   ) {}
 
   /** For one page read of `key`: the range it read last is kept for {@link timedOut}. */
@@ -106,7 +109,7 @@ export class LargeEntries {
   /**
    * A read of `key` timed out, connected, on `range`: asks Redis for its largest entry, and suspects
    * it, or, if it was fetched alone as a suspect already, proves it. If Redis cannot say, nothing
-   * changes: `EVAL` refused goes to `onError`; no reply in time (Redis frozen), as the read's own
+   * changes: `EVAL` refused goes to `onError` (once per engine); no reply in time (Redis frozen), as the read's own
    * failure says as much, does not.
    */
   async timedOut(key: string, range: Range): Promise<void> {
@@ -127,7 +130,8 @@ export class LargeEntries {
         }),
       );
     } catch (error) {
-      if (!(error instanceof RedisTimeoutError)) this.onError(error);
+      if (refusedEval(error)) this.refusals.refusedEval(error);
+      else if (!(error instanceof RedisTimeoutError)) this.onError(error);
       return;
     }
     if (!Array.isArray(reply)) return;

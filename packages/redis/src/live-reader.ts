@@ -45,7 +45,7 @@ export interface LiveReaderOptions<T> {
    * socket has connected.
    */
   single: boolean;
-  /** The engine's: a refused `XINFO` is told once, whichever reader meets it first. */
+  /** The engine's: a refused `XINFO` or `EVAL` is told once, whichever reader meets it first. */
   refusals: Refusals;
 }
 
@@ -665,7 +665,7 @@ export class LiveReader<T> {
    * largest the last time such a read timed out as well, is skipped, and its listeners told of a
    * gap and `onError` why: left in, it would time every read out, and no topic of this reader would
    * get another event. If Redis cannot say (`EVAL` refused, no reply in time), that goes to
-   * `onError`, and the reads go on as they were.
+   * `onError` (a refused `EVAL` once per engine), and the reads go on as they were.
    */
   async #skipOversize(topics: Topic<T>[]): Promise<void> {
     this.#oversize = false;
@@ -679,7 +679,8 @@ export class LiveReader<T> {
         ),
       );
     } catch (error) {
-      this.options.onError(error);
+      if (refusedEval(error)) this.options.refusals.refusedEval(error);
+      else this.options.onError(error);
       return;
     }
     let largest: { topic: Topic<T>; id: string; size: number } | undefined;

@@ -70,8 +70,8 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
   });
   const { main } = connections;
   const commands = new TimedClient(main, timeout, connections.connecting, connections.stalled);
-  const largeEntries = new LargeEntries(commands, onError);
   const refusals = new Refusals(onError);
+  const largeEntries = new LargeEntries(commands, onError, refusals);
   const readingClients: RedisClient[] = [];
   const readers: { close(): void }[] = [];
   const newReader = <T>(decode: (entry: Entry) => T) => {

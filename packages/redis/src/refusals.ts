@@ -18,4 +18,16 @@ export class Refusals {
     const reply = refusal instanceof Error ? refusal.message : String(refusal);
     this.onError(new Error(`Redis refused ${command}, so ${instead}: ${reply}`, { cause: refusal }));
   }
+
+  /**
+   * Tells `onError` once that Redis refused `EVAL` (`refusal`), met where a script names an entry too
+   * large to arrive in time. Elsewhere the scripts' fallbacks read the same, at the cost of bytes.
+   */
+  refusedEval(refusal: unknown): void {
+    this.refused(
+      'EVAL',
+      refusal,
+      'an entry too large to arrive in time is not skipped, and live reads and replays over it fail until it arrives',
+    );
+  }
 }
