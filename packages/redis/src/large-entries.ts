@@ -109,8 +109,8 @@ export class LargeEntries {
   /**
    * A read of `key` timed out, connected, on `range`: asks Redis for its largest entry, and suspects
    * it, or, if it was fetched alone as a suspect already, proves it. If Redis cannot say, nothing
-   * changes: `EVAL` refused goes to `onError` (once per engine); no reply in time (Redis frozen), as the read's own
-   * failure says as much, does not.
+   * changes: `EVAL` refused goes to `onError` (once per engine); no reply in time (Redis frozen),
+   * as the read's own failure says as much, does not.
    */
   async timedOut(key: string, range: Range): Promise<void> {
     if (range.count === 0) return;

@@ -730,8 +730,8 @@ export class LiveReader<T> {
   }
 
   /**
-   * How many entries Redis ever deleted from `key` (0 if it does not exist, Redis is older than 7, or
-   * an ACL refuses XINFO: then the first read's check cannot count either, and tells a gap).
+   * How many entries Redis ever deleted from `key` (0 if it does not exist, Redis is older than 7,
+   * or an ACL refuses XINFO: then the first read's check cannot count either, and tells a gap).
    */
   async #deletedEntries(key: string): Promise<number> {
     if (this.#xinfoRefused) return 0;

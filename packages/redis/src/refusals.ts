@@ -1,7 +1,7 @@
 /**
  * Commands Redis refuses this engine for good (an ACL), each told to `onError` once: the engine
- * falls back, and every topic and read that meets the refusal again would repeat what the first said.
- * One per engine, shared by its live readers (one per partition on a Cluster).
+ * falls back, and every topic and read that meets the refusal again would repeat what the first
+ * said. One per engine, shared by its live readers (one per partition on a Cluster).
  */
 export class Refusals {
   readonly #told = new Set<string>();
@@ -20,8 +20,9 @@ export class Refusals {
   }
 
   /**
-   * Tells `onError` once that Redis refused `EVAL` (`refusal`), met where a script names an entry too
-   * large to arrive in time. Elsewhere the scripts' fallbacks read the same, at the cost of bytes.
+   * Tells `onError` once that Redis refused `EVAL` (`refusal`), met where a script names an entry
+   * too large to arrive in time. Elsewhere the scripts' fallbacks read the same, at the cost of
+   * bytes.
    */
   refusedEval(refusal: unknown): void {
     this.refused(
