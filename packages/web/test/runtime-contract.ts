@@ -5,13 +5,14 @@ import {
   eventSourceClients,
   fetchAndParse,
   fetchBytes,
+  type RawClient,
   rawClient,
   readUntil,
   sleep,
   waitFor,
 } from '../../../test/support/clients.js';
 import { expectedOf, HOSTILE_MESSAGES } from '../../../test/wire/hostile-messages.js';
-import { type Closed, QUEUE_CAP } from './runtime/routes.js';
+import { type Closed, type Held, QUEUE_CAP, type Seen } from './runtime/routes.js';
 import { type Runtime, type RuntimeServer, startRuntime } from './runtime/runtime.js';
 
 const expected = expectedOf(HOSTILE_MESSAGES);
@@ -108,6 +109,47 @@ export function describeRuntimeContract(runtime: Runtime): void {
       const closes = (await waitForCloses('/ticks', 10_000, earlier + 1)).slice(earlier);
       expect(closes.map((c) => c.reason)).toEqual(['client']);
       expect(await get<number>('/active')).toBe(0);
+    });
+
+    it('counts a client that half-closes, half-closes and stops reading, or resets, as one stream closed once', async () => {
+      // Bun and Deno take a FIN for the client's leaving and close the connection, though its client
+      // still reads; Deno, given the FIN with the request, may close it before any of the response.
+      // Either way, one stream closed by its client.
+      const ends: [string, 'with the request' | 'streaming', (client: RawClient) => void][] = [
+        ['half-close with the request', 'with the request', (client) => client.socket.end()],
+        ['half-close', 'streaming', (client) => client.socket.end()],
+        [
+          'half-close, then no reading',
+          'streaming',
+          (client) => {
+            client.socket.pause();
+            client.socket.end();
+          },
+        ],
+        ['reset', 'streaming', (client) => client.socket.resetAndDestroy()],
+      ];
+      for (const [name, when, end] of ends) {
+        const before = (await closesOf('/half-close')).length;
+        const client = await rawClient(`${server.url}/half-close`, { read: true });
+        if (when === 'streaming')
+          await waitFor(() => client.text.includes('data: hi'), 5000, `${name}: the stream`);
+        end(client);
+        await waitForCloses('/half-close', 5000, before + 1);
+        // The server lets go of the connection too: a client that reads again sees it end.
+        client.socket.resume();
+        await waitFor(() => client.closed, 5000, `${name}: the connection to close`);
+        await sleep(20);
+        const held = await get<Held>('/held');
+        expect([name, (await closesOf('/half-close')).length, held, await get<number>('/active')]).toEqual([
+          name,
+          before + 1,
+          { group: 0, open: 0, server: 0, all: 0 },
+          0,
+        ]);
+      }
+      const seen = (await get<Seen[]>('/seen')).filter((s) => s.path === '/half-close').map((s) => s.seen);
+      expect(seen).toEqual(ends.flatMap(() => ['opened', 'closed:client']));
+      expect((await closesOf('/half-close')).map((c) => c.reason)).toEqual(ends.map(() => 'client'));
     });
 
     it('counts a client that leaves while it reads large events as a client close, and logs nothing', async () => {

@@ -1,6 +1,14 @@
 // The routes the Bun and Deno suites serve: the same route code on every runtime, with a ledger
 // the tests read over HTTP, since the server lives in another process.
-import { type CloseReason, StreamGroup, type StreamOptions, streamEvents } from '@rxsse/core';
+import {
+  allStreams,
+  type CloseReason,
+  openStreams,
+  StreamGroup,
+  type StreamOptions,
+  serverStreams,
+  streamEvents,
+} from '@rxsse/core';
 import { createChannel, memoryEngine } from '@rxsse/core/channel';
 import { concat, from, interval, map, NEVER, Observable, take } from 'rxjs';
 import { HOSTILE_MESSAGES } from '../../../../test/wire/hostile-messages.js';
@@ -20,9 +28,23 @@ export interface RuntimeMemory {
   used(): number;
 }
 
+/** What the metrics hooks of a metered route reported: `opened`, `closed:<reason>`, `failed`. */
+export interface Seen {
+  path: string;
+  seen: string;
+}
+
+/** The streams held now: the `/half-close` route's own group, the process's, and all of them. */
+export interface Held {
+  group: number;
+  open: number;
+  server: number;
+  all: number;
+}
+
 /**
- * Every route's fetch handler, and the ledger's: `/closes`, `/active`, `/waiting`, `/memory`,
- * `/publish`; `/shutdown` runs `closeStreamsAndStop` with the runtime's `stop`, and prints `stopped`.
+ * Every route's fetch handler, and the ledger's: `/closes`, `/seen`, `/held`, `/active`, `/waiting`,
+ * `/memory`, `/publish`; `/shutdown` runs `closeStreamsAndStop` with the runtime's `stop`, and prints `stopped`.
  */
 export function runtimeRoutes(
   memory: RuntimeMemory,
@@ -40,6 +62,23 @@ export function runtimeRoutes(
     ...options,
     onClose: (reason, stats) => closes.push({ path, reason, peakQueuedBytes: stats.peakQueuedBytes }),
   });
+  const seen: Seen[] = [];
+  /** `recorded`, with metrics hooks that note what they report in `seen`. */
+  const metered = (path: string, options: StreamOptions = {}): StreamOptions => {
+    const note = (hook: string) => seen.push({ path, seen: hook });
+    return recorded(path, {
+      ...options,
+      metrics: {
+        opened: () => note('opened'),
+        wrote: () => {},
+        heartbeat: () => {},
+        dropped: () => {},
+        closed: (reason) => note(`closed:${reason}`),
+        failed: () => note('failed'),
+      },
+    });
+  };
+  const halfCloseGroup = new StreamGroup();
   const counted = <T>(source: Observable<T>) =>
     new Observable<T>((subscriber) => {
       active++;
@@ -58,6 +97,11 @@ export function runtimeRoutes(
     ),
     '/hostile-open': sse(() => concat(from(HOSTILE_MESSAGES), NEVER)),
     '/ticks': sse(() => counted(interval(5).pipe(map((n) => ({ data: String(n) })))), recorded('/ticks')),
+    // Writes on after the client's FIN, more than a client that stops reading takes.
+    '/half-close': sse(
+      () => counted(concat(from([{ data: 'hi' }]), interval(5).pipe(map(() => ({ data: kib(16) }))))),
+      metered('/half-close', { group: halfCloseGroup }),
+    ),
     // Events of 256 KiB, each handed to the runtime in four pieces, as fast as the client takes them:
     // pulled while it has room, so a client slower than the source (a loaded machine) meets no
     // overflow before it leaves.
@@ -130,6 +174,16 @@ export function runtimeRoutes(
   return async (request) => {
     const path = new URL(request.url).pathname;
     if (path === '/closes') return json(closes);
+    if (path === '/seen') return json(seen);
+    if (path === '/held') {
+      const held: Held = {
+        group: halfCloseGroup.size,
+        open: openStreams.size,
+        server: serverStreams().size,
+        all: allStreams.size,
+      };
+      return json(held);
+    }
     if (path === '/active') return json(active);
     if (path === '/waiting') return json(waiting);
     if (path === '/unsettled/ledger') {
