@@ -113,12 +113,13 @@ export class WebSink implements Sink {
 
   /**
    * Returns false: the body is full until the runtime first reads it (see {@link WebSink}). A HEAD
-   * is answered as `sse()` answers it, the headers and an empty body of no stated length, and the
-   * sink closes as soon as the stream has begun: none of its bytes can reach that client.
+   * is answered as `sse()` answers it, the headers of its GET and an empty body of no stated length,
+   * and the sink closes as soon as the stream has begun: none of its bytes can reach that client.
    */
   open(headers: Readonly<Record<string, string>>): boolean {
     if (this.#request.method === 'HEAD') {
-      this.#response = headResponse(headers);
+      // The headers its GET gets (RFC 9110 9.3.2), an ETag of its own among them.
+      this.#response = headResponse(withEntityTag(headers));
       // Not from within open(): the stream is still setting up.
       queueMicrotask(this.#closed);
       return false;

@@ -300,7 +300,7 @@ export function describeRuntimeContract(runtime: Runtime): void {
       expect(body.toString()).toBe('retry: 1000\n\n');
     });
 
-    it('stops soon after the deadline while a client whose stream it dropped reads nothing, or its handler still sets up', async () => {
+    it('stops soon after the deadline while a client whose stream it dropped reads nothing, or its handler still sets up, and turns a GET and a HEAD away alike meanwhile', async () => {
       const server = await started();
       const client = await rawClient(`${server.url}/stuck`, { read: false });
       const pending = fetchBytes(`${server.url}/pending`);
@@ -309,6 +309,39 @@ export function describeRuntimeContract(runtime: Runtime): void {
         await sleep(20);
       }
       await fetch(`${server.url}/shutdown`);
+      // While the deadline holds the shutdown, a GET is turned away, and a HEAD gets its status and
+      // headers (each its own ETag), less those of the connection and the body the runtime sends
+      // with them, or not.
+      const runtimeHeaders = ['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'date'];
+      const answers = [];
+      for (const method of ['GET', 'HEAD']) {
+        const { response, body } = await fetchBytes(`${server.url}/metered-ticks`, { method });
+        const headers: [string, string | boolean][] = [];
+        response.headers.forEach((value, name) => {
+          if (!runtimeHeaders.includes(name)) {
+            headers.push([name, name === 'etag' ? /^"[\w-]+"$/.test(value) : value]);
+          }
+        });
+        answers.push({ status: response.status, headers, body: body.toString() });
+      }
+      const [turnedAway, head] = answers;
+      expect([turnedAway!.status, turnedAway!.body, head!.status, head!.body]).toEqual([
+        200,
+        'retry: 1000\n\n',
+        200,
+        '',
+      ]);
+      expect(head!.headers).toEqual(turnedAway!.headers);
+      expect(turnedAway!.headers).toEqual(
+        expect.arrayContaining([
+          ['cache-control', 'no-cache, no-transform'],
+          ['content-type', 'text/event-stream'],
+          ['etag', true],
+          ['x-accel-buffering', 'no'],
+        ]),
+      );
+      const seen = (await get<Seen[]>(server, '/seen')).map((s) => s.seen);
+      expect(seen).toEqual(['opened', 'closed:shutdown', 'opened', 'closed:shutdown']);
       // The deadline (5 s) drops the stream, yet the runtime holds its connection until the client
       // reads: a graceful stop alone waits for Bun's idleTimeout (10 s), for good on Deno.
       await server.printed(/stopped/, 9_000);

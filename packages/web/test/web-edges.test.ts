@@ -897,7 +897,7 @@ describe('sse(): headers and defaults', () => {
     head.headers.forEach((_value, name) => {
       names.push(name);
     });
-    expect(names.sort()).toEqual(['cache-control', 'content-type', 'x-accel-buffering']);
+    expect(names.sort()).toEqual(['cache-control', 'content-type', 'etag', 'x-accel-buffering']);
   });
 
   it('sends a quiet stream a heartbeat within two intervals of 4 s by default', async () => {

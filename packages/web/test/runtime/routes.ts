@@ -102,6 +102,10 @@ export function runtimeRoutes(
       () => counted(concat(from([{ data: 'hi' }]), interval(5).pipe(map(() => ({ data: kib(16) }))))),
       metered('/half-close', { group: halfCloseGroup }),
     ),
+    '/metered-ticks': sse(
+      () => counted(interval(5).pipe(map((n) => ({ data: String(n) })))),
+      metered('/metered-ticks'),
+    ),
     // Events of 256 KiB, each handed to the runtime in four pieces, as fast as the client takes them:
     // pulled while it has room, so a client slower than the source (a loaded machine) meets no
     // overflow before it leaves.
