@@ -5,11 +5,15 @@ import rateLimit from '@fastify/rate-limit';
 import Fastify from 'fastify';
 import { concat, NEVER, of } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { collectEvents, eventSourceClients, readUntil, waitFor } from '../../../test/support/clients.js';
+import { readUntil, waitFor } from '../../../test/support/clients.js';
+import {
+  everyKindOfEvent,
+  expectEveryKindOfEvent,
+  expectPreflightAnswered,
+  ORIGIN,
+} from '../../../test/support/ecosystem.js';
 import { metered } from '../../../test/support/recording.js';
 import { rxsse } from '../src/index.js';
-
-const ORIGIN = 'https://app.example';
 
 /**
  * One app with the ecosystem's most used plugins registered globally, as a production app has them,
@@ -32,19 +36,7 @@ describe('fastify reply.sse() behind @fastify/compress, helmet, cors and rate-li
     });
     await app.register(rxsse, options);
     app.get('/open', (_req, reply) => reply.sse(concat(of({ data: 'hello' }), NEVER)));
-    app.get('/events', (_req, reply) =>
-      reply.sse(
-        concat(
-          of(
-            { data: 'hello' },
-            { id: '0', type: 'tick', data: { n: 0 } },
-            { id: '1', type: 'tick', data: 'a\nb' },
-            { id: '2', data: '' },
-          ),
-          NEVER,
-        ),
-      ),
-    );
+    app.get('/events', (_req, reply) => reply.sse(everyKindOfEvent()));
     app.get('/json', async () => ({ text: 'x'.repeat(2048) }));
     url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
   });
@@ -79,32 +71,12 @@ describe('fastify reply.sse() behind @fastify/compress, helmet, cors and rate-li
     expect(response.headers.get('x-content-type-options')).toBe('nosniff');
     expect(response.headers.get('content-security-policy')).toContain("default-src 'self'");
     expect(response.headers.get('x-ratelimit-limit')).toBe('1000');
-    for (const [, EventSourceImpl] of eventSourceClients) {
-      const events = await collectEvents(EventSourceImpl, `${url}/events`, ['message', 'tick'], 4);
-      expect(events).toEqual([
-        { type: 'message', data: 'hello', lastEventId: '' },
-        { type: 'tick', data: '{"n":0}', lastEventId: '0' },
-        { type: 'tick', data: 'a\nb', lastEventId: '1' },
-        { type: 'message', data: '', lastEventId: '2' },
-      ]);
-    }
+    await expectEveryKindOfEvent(`${url}/events`);
   });
 
   it("answers a CORS preflight with the plugin's 204, never a stream", async () => {
     const before = [...seen];
-    const response = await fetch(`${url}/open`, {
-      method: 'OPTIONS',
-      headers: {
-        origin: ORIGIN,
-        'access-control-request-method': 'GET',
-        'access-control-request-headers': 'last-event-id',
-        'x-client': 'preflight',
-      },
-    });
-    expect(response.status).toBe(204);
-    expect(response.headers.get('access-control-allow-origin')).toBe(ORIGIN);
-    expect(response.headers.get('content-type')).toBeNull();
-    expect(await response.text()).toBe('');
+    await expectPreflightAnswered(`${url}/open`, { 'x-client': 'preflight' });
     expect(seen).toEqual(before);
   });
 

@@ -7,11 +7,15 @@ import compress from 'koa-compress';
 import session from 'koa-session';
 import { concat, NEVER, of } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { collectEvents, eventSourceClients, readUntil, waitFor } from '../../../test/support/clients.js';
+import { readUntil, waitFor } from '../../../test/support/clients.js';
+import {
+  everyKindOfEvent,
+  expectEveryKindOfEvent,
+  expectPreflightAnswered,
+  ORIGIN,
+} from '../../../test/support/ecosystem.js';
 import { metered } from '../../../test/support/recording.js';
 import { closeStreamsOnServerClose, sse } from '../src/index.js';
-
-const ORIGIN = 'https://app.example';
 
 /** One app with the ecosystem's most used middleware in front of every route, as a production app has them. */
 describe('koa sse() behind koa-compress, @koa/cors and koa-session', () => {
@@ -37,19 +41,7 @@ describe('koa sse() behind koa-compress, @koa/cors and koa-session', () => {
   );
   router.get(
     '/events',
-    sse(
-      () =>
-        concat(
-          of(
-            { data: 'hello' },
-            { id: '0', type: 'tick', data: { n: 0 } },
-            { id: '1', type: 'tick', data: 'a\nb' },
-            { id: '2', data: '' },
-          ),
-          NEVER,
-        ),
-      options,
-    ),
+    sse(() => everyKindOfEvent(), options),
   );
   // A route that counts its client's visits in the session.
   router.get(
@@ -110,32 +102,13 @@ describe('koa sse() behind koa-compress, @koa/cors and koa-session', () => {
     expect(response.headers.get('content-type')).toBe('text/event-stream');
     expect(response.headers.get('access-control-allow-origin')).toBe(ORIGIN);
     expect(response.headers.get('vary')).toContain('Origin');
-    for (const [, EventSourceImpl] of eventSourceClients) {
-      const events = await collectEvents(EventSourceImpl, `${url}/events`, ['message', 'tick'], 4);
-      expect(events).toEqual([
-        { type: 'message', data: 'hello', lastEventId: '' },
-        { type: 'tick', data: '{"n":0}', lastEventId: '0' },
-        { type: 'tick', data: 'a\nb', lastEventId: '1' },
-        { type: 'message', data: '', lastEventId: '2' },
-      ]);
-    }
+    await expectEveryKindOfEvent(`${url}/events`);
   });
 
   it("answers a CORS preflight with @koa/cors' 204, never a stream", async () => {
     const before = [...seen];
-    const response = await fetch(`${url}/open`, {
-      method: 'OPTIONS',
-      headers: {
-        origin: ORIGIN,
-        'access-control-request-method': 'GET',
-        'access-control-request-headers': 'last-event-id',
-      },
-    });
-    expect(response.status).toBe(204);
-    expect(response.headers.get('access-control-allow-origin')).toBe(ORIGIN);
+    const response = await expectPreflightAnswered(`${url}/open`);
     expect(response.headers.get('access-control-allow-headers')).toBe('last-event-id');
-    expect(response.headers.get('content-type')).toBeNull();
-    expect(await response.text()).toBe('');
     expect(seen).toEqual(before);
   });
 

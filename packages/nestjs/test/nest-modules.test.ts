@@ -18,11 +18,10 @@ import helmet from 'helmet';
 import { concat, interval, map, NEVER, of } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { collectEvents, eventSourceClients, readUntil, waitFor } from '../../../test/support/clients.js';
+import { expectPreflightAnswered, ORIGIN } from '../../../test/support/ecosystem.js';
 import { metered } from '../../../test/support/recording.js';
 import { RxSse, RxsseModule } from '../src/index.js';
 import { nestMajor, type Platform, startNest } from './harness.js';
-
-const ORIGIN = 'https://app.example';
 
 class User {
   constructor(
@@ -144,17 +143,7 @@ describe.each<Platform>(['express', 'fastify'])(
 
     it("answers a CORS preflight with Nest's 204, never a stream", async () => {
       const before = [...seen];
-      const response = await fetch(`${url}/open`, {
-        method: 'OPTIONS',
-        headers: {
-          origin: ORIGIN,
-          'access-control-request-method': 'GET',
-          'access-control-request-headers': 'last-event-id',
-        },
-      });
-      expect(response.status).toBe(204);
-      expect(response.headers.get('access-control-allow-origin')).toBe(ORIGIN);
-      expect(await response.text()).toBe('');
+      await expectPreflightAnswered(`${url}/open`);
       expect(seen).toEqual(before);
     });
 
