@@ -5,7 +5,7 @@
 
 import { concat, NEVER, type Observable, of } from 'rxjs';
 import { expect } from 'vitest';
-import { collectEvents, eventSourceClients } from './clients.js';
+import { collectEvents, eventSourceClients, readUntil, waitFor } from './clients.js';
 
 /** The one origin the apps' CORS middleware allows. */
 export const ORIGIN = 'https://app.example';
@@ -59,4 +59,21 @@ export async function expectPreflightAnswered(
   expect(response.headers.get('content-type')).toBeNull();
   expect(await response.text()).toBe('');
   return response;
+}
+
+/**
+ * Checks that the stream at `url`, which sends `data: hello` and stays open, goes out uncompressed
+ * to a client that asks for gzip, and unbuffered: its one event arrives. `seen` (from `metered()`)
+ * counts both streams opened and closed by their client.
+ */
+export async function expectStreamUncompressed(url: string, seen: readonly string[]): Promise<void> {
+  const before = seen.length;
+  const response = await fetch(url, { headers: { 'accept-encoding': 'gzip, br' } });
+  expect(response.headers.get('content-encoding')).toBeNull();
+  expect(response.headers.get('cache-control')).toBe('no-cache, no-transform');
+  await response.body?.cancel();
+  // Only an unbuffered stream delivers the one event of a stream that stays open.
+  expect(await readUntil(url, (text) => text.includes('\n\n'), 5000)).toBe('data: hello\n\n');
+  await waitFor(() => seen.length === before + 4, 5000, 'both streams to close');
+  expect(seen.slice(before).sort()).toEqual(['closed:client', 'closed:client', 'opened', 'opened']);
 }
