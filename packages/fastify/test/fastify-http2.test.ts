@@ -118,14 +118,21 @@ describe('fastify over HTTP/2 with TLS: the https options settings', () => {
         stream.setEncoding('utf8').on('data', (chunk: string) => (read.text += chunk));
         return read;
       };
-      const [first, second, third] = [request(), request(), request()];
+      const [first, second] = [request(), request()];
       await waitFor(() => first.text !== '' && second.text !== '', 5000, 'the first two streams');
-      // A round trip: the third request, had it gone out, would have reached the server by now.
+      // The client holds a third request back until a stream ends, and sends it then.
+      const third = request();
+      third.stream.on('error', () => {});
+      // A round trip: the third request, had it gone out, has reached the server by now.
       await new Promise((resolve) => session.ping(resolve));
       expect(third.text).toBe('');
       expect(group.size).toBe(2);
       first.stream.close();
-      await waitFor(() => third.text === 'data: first\n\n', 5000, 'the third stream, once the first ended');
+      await waitFor(() => third.text !== '' || third.stream.closed, 5000, 'the first to end');
+      // Node 24's server may still count the first stream as the third arrives, and resets it
+      // (ENHANCE_YOUR_CALM): a request after that is served.
+      const next = third.stream.closed ? request() : third;
+      await waitFor(() => next.text === 'data: first\n\n', 5000, 'a third stream, once the first ended');
     } finally {
       session.destroy();
       await app.close();
