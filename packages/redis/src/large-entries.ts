@@ -65,7 +65,7 @@ export class LargeEntries {
   constructor(
     private readonly commands: TimedClient,
     private readonly onError: (error: unknown) => void,
-    /** The engine's: a refused `EVAL` is told once, not at every read that times out. */
+    /** The engine's: a refused script command is told once, not at every read that times out. */
     private readonly refusals: Refusals,
   ) {}
 
@@ -123,11 +123,16 @@ export class LargeEntries {
     let reply: unknown;
     try {
       reply = await this.commands.run((client) =>
-        evalReadOnly(client, LARGEST_ENTRY, {
-          keys: [key],
-          // An entry the read did not fetch did not time it out.
-          arguments: [range.fetchedFrom ? range.from : `(${range.from}`, range.end, String(range.count)],
-        }),
+        evalReadOnly(
+          client,
+          LARGEST_ENTRY,
+          {
+            keys: [key],
+            // An entry the read did not fetch did not time it out.
+            arguments: [range.fetchedFrom ? range.from : `(${range.from}`, range.end, String(range.count)],
+          },
+          this.refusals,
+        ),
       );
     } catch (error) {
       if (refusedEval(error)) this.refusals.refusedEval(error);

@@ -45,7 +45,7 @@ export interface LiveReaderOptions<T> {
    * socket has connected.
    */
   single: boolean;
-  /** The engine's: a refused `XINFO` or `EVAL` is told once, whichever reader meets it first. */
+  /** The engine's: a refused `XINFO` or script is told once, whichever reader meets it first. */
   refusals: Refusals;
 }
 
@@ -228,7 +228,7 @@ export class LiveReader<T> {
       const [node, last] = await main.run((client) =>
         Promise.all([
           this.#identify ? client.info('server').catch(refusal) : undefined,
-          lastEntryOf(client, key),
+          lastEntryOf(client, key, this.options.refusals),
         ]),
       );
       topic.node = node === undefined ? undefined : this.#identity(node);
@@ -415,10 +415,12 @@ export class LiveReader<T> {
     const id = checkOf(topic);
     if (topic.checkLarge && !this.#evalRefused) {
       try {
-        return (await evalReadOnly(client, HAS_ENTRY, { keys: [topic.key], arguments: [id] })) === 1;
+        const args = { keys: [topic.key], arguments: [id] };
+        return (await evalReadOnly(client, HAS_ENTRY, args, this.options.refusals)) === 1;
       } catch (error) {
         if (!refusedEval(error)) throw error;
         this.#evalRefused = true;
+        this.options.refusals.refusedEval(error);
       }
     }
     return ((await client.xRange(topic.key, id, id))?.length ?? 0) > 0;
@@ -477,7 +479,11 @@ export class LiveReader<T> {
       // the whole MULTI: read again with EVAL, then by XRANGE.
       if (!(byScript.includes(true) || infoByScript)) throw error;
       if (readOnly ? !refusedReadOnly(client, error) : !refusedEval(error)) throw error;
-      if (!readOnly) this.#evalRefused = true;
+      if (readOnly) this.options.refusals.refusedReadOnly(error);
+      else {
+        this.#evalRefused = true;
+        this.options.refusals.refusedEval(error);
+      }
       if (identity !== undefined) this.#unidentified = this.#identify;
       return this.#checkedRead(topics, count);
     }
@@ -586,7 +592,7 @@ export class LiveReader<T> {
         emptied.map(async (b) => {
           if (!this.#xinfoRefused) {
             try {
-              return await streamInfo(client, b.topic.key);
+              return await streamInfo(client, b.topic.key, this.options.refusals);
             } catch (error) {
               if (!refusedXInfo(error)) return refusal(error);
               this.#refusedXInfo(error);
@@ -594,7 +600,7 @@ export class LiveReader<T> {
           }
           // An ACL without XINFO: the last entry still tells a stream that goes on below the
           // cursor, not whether entries written after the cursor went too, so they may have.
-          const last = await lastEntryOf(client, b.topic.key);
+          const last = await lastEntryOf(client, b.topic.key, this.options.refusals);
           if (last === undefined) return undefined;
           return { lastEntryId: last.id, lastGeneratedId: undefined };
         }),
@@ -674,7 +680,12 @@ export class LiveReader<T> {
       next = await this.#main.run((client) =>
         Promise.all(
           topics.map((t) =>
-            evalReadOnly(client, LARGEST_ENTRY, { keys: [t.key], arguments: [`(${t.cursor!}`, '+', '1'] }),
+            evalReadOnly(
+              client,
+              LARGEST_ENTRY,
+              { keys: [t.key], arguments: [`(${t.cursor!}`, '+', '1'] },
+              this.options.refusals,
+            ),
           ),
         ),
       );
@@ -738,7 +749,7 @@ export class LiveReader<T> {
     const main = this.#main;
     if ((await main.run((client) => client.exists(key))) === 0) return 0;
     const info = await main
-      .run((client) => streamInfo(client, key))
+      .run((client) => streamInfo(client, key, this.options.refusals))
       .catch((error: unknown) => {
         if (!refusedXInfo(error)) throw error;
         this.#refusedXInfo(error);

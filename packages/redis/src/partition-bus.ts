@@ -9,6 +9,7 @@ import type { TimedClient } from './deadline.js';
 import { type Listened, listenOn } from './listeners.js';
 import type { LiveReader } from './live-reader.js';
 import type { PartitionLayout } from './partition.js';
+import type { Refusals } from './refusals.js';
 import { fromEntry } from './stream-fields.js';
 import { type Entry, lastEntryOf } from './stream-read.js';
 
@@ -52,6 +53,8 @@ export class PartitionBus {
     private readonly main: TimedClient,
     private readonly layout: PartitionLayout,
     private readonly onError: (error: unknown) => void,
+    /** The engine's: a refused script, met reading a topic's start point, is told once. */
+    private readonly refusals: Refusals,
   ) {}
 
   /** As `LiveBus.listen`. */
@@ -70,7 +73,7 @@ export class PartitionBus {
     state.ready = (async () => {
       await this.#watch(state.partition);
       const key = this.layout.topicKey(topic);
-      const last = await this.main.run((client) => lastEntryOf(client, key));
+      const last = await this.main.run((client) => lastEntryOf(client, key, this.refusals));
       state.cursor = parseStreamId(last?.id ?? '0-0');
       const held = state.held;
       state.held = [];

@@ -1,5 +1,6 @@
 import { ErrorReply } from 'redis';
 import type { RedisClient } from './client.js';
+import type { Refusals } from './refusals.js';
 
 /** Clients whose Redis refused `EVAL_RO` (older than 7, or an ACL without it): `EVAL` for them. */
 const withoutReadOnly = new WeakSet<RedisClient>();
@@ -8,12 +9,13 @@ const withoutReadOnly = new WeakSet<RedisClient>();
  * Runs a script that only reads, as `EVAL_RO`: while Redis holds writes back (`CLIENT PAUSE WRITE`,
  * which `FAILOVER` and a Cluster's manual failover run), it holds back `EVAL` too, whatever the
  * script does, and a replay or a topic's start would time out though Redis could serve it. Refused
- * once (the command, not a key), `EVAL` from then on, for that client.
+ * once (the command, not a key), `EVAL` from then on, for that client, and `refusals` told.
  */
 export async function evalReadOnly(
   client: RedisClient,
   script: string,
   options: { keys: string[]; arguments?: string[] },
+  refusals: Refusals,
 ): Promise<unknown> {
   if (!withoutReadOnly.has(client)) {
     try {
@@ -21,6 +23,7 @@ export async function evalReadOnly(
     } catch (error) {
       // A key the ACL refuses is refused to EVAL alike, and says nothing of EVAL_RO.
       if (!refusedReadOnly(client, error)) throw error;
+      refusals.refusedReadOnly(error);
     }
   }
   return client.eval(script, options);

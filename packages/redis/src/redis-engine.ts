@@ -103,7 +103,7 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
       }
       return reader;
     };
-    bus = new PartitionBus(readerOf, commands, layout, onError);
+    bus = new PartitionBus(readerOf, commands, layout, onError, refusals);
   } else {
     const reader = newReader((entry) => fromEntry(entry.id, entry.message).message);
     bus = { listen: (topic, listener) => reader.listen(keyOf(topic), listener) };
@@ -166,7 +166,7 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
       const page = largeEntries.page(key);
       try {
         return await commands.run((client, expired) =>
-          readPage(client, key, afterId, limit, onError, expired, page),
+          readPage(client, key, afterId, limit, onError, refusals, expired, page),
         );
       } catch (error) {
         // Over a connection that was up, an entry may be too large to ever arrive in time: the next

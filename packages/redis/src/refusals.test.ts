@@ -6,15 +6,18 @@ describe('Refusals', () => {
     const told: Error[] = [];
     const refusals = new Refusals((error) => told.push(error as Error));
     const evalRefused = new Error("NOPERM this user has no permissions to run the 'eval' command");
+    const readOnlyRefused = new Error("ERR unknown command 'eval_ro', with args beginning with: ");
     const xinfoRefused = new Error("NOPERM this user has no permissions to run the 'xinfo|stream' command");
     for (let i = 0; i < 3; i++) {
+      refusals.refusedReadOnly(readOnlyRefused);
       refusals.refusedEval(evalRefused);
       refusals.refused('XINFO', xinfoRefused, 'trimming is told as a gap');
     }
     expect(told.map((error) => error.message)).toEqual([
-      `Redis refused EVAL, so an entry too large to arrive in time is not skipped, and live reads and replays over it fail until it arrives: ${evalRefused.message}`,
+      `Redis refused EVAL_RO, so the scripts that only read run as EVAL, which Redis holds back while writes are paused (a failover): replays, topics' starts and live reads that run them wait for the pause to end, or time out: ${readOnlyRefused.message}`,
+      `Redis refused EVAL, so reads fetch whole the entries the scripts only check or size (a live cursor's large entry at every read), and an entry too large to arrive in time is not skipped: live reads, replays and topics' starts over it fail until it arrives: ${evalRefused.message}`,
       `Redis refused XINFO, so trimming is told as a gap: ${xinfoRefused.message}`,
     ]);
-    expect(told.map((error) => error.cause)).toEqual([evalRefused, xinfoRefused]);
+    expect(told.map((error) => error.cause)).toEqual([readOnlyRefused, evalRefused, xinfoRefused]);
   });
 });

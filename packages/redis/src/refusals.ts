@@ -1,7 +1,8 @@
 /**
- * Commands Redis refuses this engine for good (an ACL), each told to `onError` once: the engine
- * falls back, and every topic and read that meets the refusal again would repeat what the first
- * said. One per engine, shared by its live readers (one per partition on a Cluster).
+ * Commands Redis refuses this engine for good (an ACL, a Redis that lacks them), each told to
+ * `onError` once: the engine falls back, and every topic and read that meets the refusal again
+ * would repeat what the first said. One per engine, shared by its live readers (one per partition
+ * on a Cluster).
  */
 export class Refusals {
   readonly #told = new Set<string>();
@@ -20,15 +21,26 @@ export class Refusals {
   }
 
   /**
-   * Tells `onError` once that Redis refused `EVAL` (`refusal`), met where a script names an entry
-   * too large to arrive in time. Elsewhere the scripts' fallbacks read the same, at the cost of
-   * bytes.
+   * Tells `onError` once that Redis refused `EVAL_RO` (`refusal`: an ACL, or Redis older than 7):
+   * the scripts that only read run as `EVAL`, which Redis holds back while writes are paused.
+   */
+  refusedReadOnly(refusal: unknown): void {
+    this.refused(
+      'EVAL_RO',
+      refusal,
+      "the scripts that only read run as EVAL, which Redis holds back while writes are paused (a failover): replays, topics' starts and live reads that run them wait for the pause to end, or time out",
+    );
+  }
+
+  /**
+   * Tells `onError` once that Redis refused `EVAL` (`refusal`): the engine reads without its
+   * scripts, which check or size an entry without fetching it.
    */
   refusedEval(refusal: unknown): void {
     this.refused(
       'EVAL',
       refusal,
-      'an entry too large to arrive in time is not skipped, and live reads and replays over it fail until it arrives',
+      "reads fetch whole the entries the scripts only check or size (a live cursor's large entry at every read), and an entry too large to arrive in time is not skipped: live reads, replays and topics' starts over it fail until it arrives",
     );
   }
 }

@@ -1,6 +1,7 @@
 import type { RedisClient } from './client.js';
 import { isNoPermission } from './errors.js';
-import { evalReadOnly } from './read-script.js';
+import { evalReadOnly, refusedEval } from './read-script.js';
+import type { Refusals } from './refusals.js';
 
 /** What the live reader reads of a stream's `XINFO STREAM`: its counts and last ids. */
 export interface StreamInfo {
@@ -27,13 +28,18 @@ return { fields['length'], fields['last-generated-id'], last and last[1] or fals
 
 /**
  * The {@link StreamInfo} of `key`, by the script; refused (an ACL without `EVAL`), by `XINFO STREAM`,
- * which fetches its first and last entries.
+ * which fetches its first and last entries (`refusals` told).
  */
-export async function streamInfo(client: RedisClient, key: string): Promise<StreamInfo | undefined> {
+export async function streamInfo(
+  client: RedisClient,
+  key: string,
+  refusals: Refusals,
+): Promise<StreamInfo | undefined> {
   try {
-    return toStreamInfo(await evalReadOnly(client, STREAM_INFO, { keys: [key] }));
+    return toStreamInfo(await evalReadOnly(client, STREAM_INFO, { keys: [key] }, refusals));
   } catch (error) {
     if (!isNoPermission(error)) throw error;
+    if (refusedEval(error)) refusals.refusedEval(error);
     return toStreamInfo(await client.xInfoStream(key));
   }
 }

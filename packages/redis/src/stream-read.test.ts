@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RedisClient } from './client.js';
 import { TimedClient } from './deadline.js';
 import { RedisTimeoutError } from './errors.js';
+import { Refusals } from './refusals.js';
 import { type Entry, readPage } from './stream-read.js';
 
 const TIMEOUT = 1000;
@@ -50,7 +51,15 @@ describe('readPage, run by a TimedClient', () => {
     const { client, xRange } = slowClient(600);
     const commands = new TimedClient(client, TIMEOUT);
     const page = commands.run((redis, expired) =>
-      readPage(redis, 'k', '1-0', { count: 100_000, bytes: 1_000_000 }, () => {}, expired),
+      readPage(
+        redis,
+        'k',
+        '1-0',
+        { count: 100_000, bytes: 1_000_000 },
+        () => {},
+        new Refusals(() => {}),
+        expired,
+      ),
     );
     const failed = page.catch((error: unknown) => error);
     await vi.advanceTimersByTimeAsync(TIMEOUT);

@@ -9,7 +9,8 @@ import { ErrorReply } from 'redis';
 import type { RedisClient } from './client.js';
 import { isNoPermission } from './errors.js';
 import type { PageEntries } from './large-entries.js';
-import { evalReadOnly } from './read-script.js';
+import { evalReadOnly, refusedEval } from './read-script.js';
+import type { Refusals } from './refusals.js';
 import { fromEntry } from './stream-fields.js';
 
 const TRUNCATED: HistoryPage = Object.freeze({ events: [], bytes: 0, truncated: true, more: false });
@@ -46,7 +47,7 @@ export function isLargeEntry(entry: Entry | undefined): boolean {
  * An entry `large` names (one that timed a read out) ends a page before it: the next page fetches it
  * alone with the entry before it, or, proven too large to arrive in time, says `truncated` there. An
  * `XRANGE` from such an entry, or from a large one the page has already, checks it without fetching
- * it, so a client that has it can still resume.
+ * it, so a client that has it can still resume. A refused script is told to `refusals`.
  */
 export async function readPage(
   client: RedisClient,
@@ -54,6 +55,7 @@ export async function readPage(
   afterId: string,
   limit: ReadLimit,
   onError: (error: unknown) => void,
+  refusals: Refusals,
   expired: () => boolean = () => false,
   large?: PageEntries,
 ): Promise<HistoryPage> {
@@ -85,7 +87,7 @@ export async function readPage(
     const checkFrom = !sized || fromSize >= LARGE_ENTRY || large?.has(from) === true;
     large?.reading(from, end, count, !checkFrom);
     const { entries, cut } = checkFrom
-      ? await rangeAfterKnown(client, key, from, end, count, limit.bytes - bytes)
+      ? await rangeAfterKnown(client, key, from, end, count, limit.bytes - bytes, refusals)
       : { entries: (await client.xRange(key, from, end, { COUNT: count })) ?? [], cut: false };
     // It arrived in time: it is not too large.
     if (alone) large!.arrived(suspect.id);
@@ -136,7 +138,7 @@ export async function readPage(
  * already) sent as its id alone: its check, that it is still there, need not fetch it. The entries
  * after it stop at the first that passes `bytes` (`cut` says some were left out), so a range sized
  * by no entry yet fetches about what the page holds. Through `EVAL`: refused (an ACL), it is the
- * plain `XRANGE`.
+ * plain `XRANGE`, and `refusals` told.
  */
 async function rangeAfterKnown(
   client: RedisClient,
@@ -145,15 +147,19 @@ async function rangeAfterKnown(
   end: string,
   count: number,
   bytes: number,
+  refusals: Refusals,
 ): Promise<{ entries: Entry[]; cut: boolean }> {
   let reply: unknown;
   try {
-    reply = await evalReadOnly(client, RANGE_AFTER_KNOWN, {
-      keys: [key],
-      arguments: [from, end, String(count), String(bytes)],
-    });
+    reply = await evalReadOnly(
+      client,
+      RANGE_AFTER_KNOWN,
+      { keys: [key], arguments: [from, end, String(count), String(bytes)] },
+      refusals,
+    );
   } catch (error) {
     if (!(error instanceof ErrorReply)) throw error;
+    if (refusedEval(error)) refusals.refusedEval(error);
     return { entries: (await client.xRange(key, from, end, { COUNT: count })) ?? [], cut: false };
   }
   const [kept, cut] = reply as [[string, string[]][], number];
@@ -169,17 +175,19 @@ async function rangeAfterKnown(
  * The id of the last entry of `key`, and whether it is large (see {@link isLargeEntry}): where a
  * live reader starts. Through a script that sends the size, not the entry, which could be too large
  * to arrive in time and fail every start of the topic until another event follows it; refused (an
- * ACL without `EVAL`), `XREVRANGE`, which fetches it.
+ * ACL without `EVAL`), `XREVRANGE`, which fetches it, and `refusals` told.
  */
 export async function lastEntryOf(
   client: RedisClient,
   key: string,
+  refusals: Refusals,
 ): Promise<{ id: string; large: boolean } | undefined> {
   let reply: unknown;
   try {
-    reply = await evalReadOnly(client, LAST_ENTRY, { keys: [key] });
+    reply = await evalReadOnly(client, LAST_ENTRY, { keys: [key] }, refusals);
   } catch (error) {
     if (!isNoPermission(error)) throw error;
+    if (refusedEval(error)) refusals.refusedEval(error);
     const last = (await client.xRevRange(key, '+', '-', { COUNT: 1 }))?.[0];
     return last === undefined ? undefined : { id: last.id, large: isLargeEntry(last) };
   }

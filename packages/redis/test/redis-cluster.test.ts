@@ -4,7 +4,7 @@
 
 import { createServer } from 'node:net';
 import { describeEngineContract, until } from '@rxsse/core/testing';
-import type { RedisClusterType } from 'redis';
+import { createClient, type RedisClusterType } from 'redis';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../../test/support/processes.js';
 import { openConnections } from '../src/connections.js';
@@ -159,6 +159,54 @@ describe('redisEngine on Redis Cluster', () => {
     await store.append('user-3', { data: 'after' });
     const page = await direct.read('user-3', before, { count: 10, bytes: 10_000 });
     expect(page.events.map((event) => event.data)).toEqual(['after']);
+  });
+
+  it("tells a refused EVAL_RO once per engine, though each partition's reader meets it on its own connection", async () => {
+    const nodes = await Promise.all(
+      redis.cluster.nodes.map(async ({ port }) => {
+        const node = createClient({ url: `redis://127.0.0.1:${port}` });
+        closing.push(() => node.close());
+        await node.connect();
+        await node.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all', '-eval_ro']);
+        return node;
+      }),
+    );
+    const refusedReadOnly = async () => {
+      const stats = await Promise.all(nodes.map((node) => node.info('commandstats')));
+      return stats.reduce(
+        (sum, info) => sum + Number(/cmdstat_eval_ro:.*rejected_calls=(\d+)/.exec(info)?.[1] ?? 0),
+        0,
+      );
+    };
+    const before = await refusedReadOnly();
+    const errors: unknown[] = [];
+    const store = redis.engine({
+      blockMs: 20,
+      clientOptions: { username: 'reader', password: 'secret' },
+      onError: (error) => errors.push(error),
+    });
+    // Three topics in three partitions: three readers, each on a connection of its own.
+    const topics: string[] = [];
+    for (let i = 0; topics.length < 3; i++)
+      if (!topics.some((topic) => layout.partitionOf(topic) === layout.partitionOf(`refused-${i}`)))
+        topics.push(`refused-${i}`);
+    const ids: string[] = [];
+    const stops = await Promise.all(
+      topics.map((topic) => store.listen(topic, { event: (m) => ids.push(m.id), gap: () => {} })),
+    );
+    // A large cursor is checked beside each blocking read by a read-only script.
+    for (const topic of topics) await store.append(topic, { data: 'x'.repeat(20_000) });
+    await until(() => ids.length === 3, 'the large events');
+    // The topics' start points met it on the command connection; each reader's checks on its own.
+    for (let waited = 0; (await refusedReadOnly()) < before + 4; waited += 10) {
+      if (waited > 10_000) throw new Error('timed out waiting for four refused EVAL_RO');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    for (const stop of stops) stop();
+    const told = errors.filter((error) => /eval_ro/i.test(String(error)));
+    expect(told.map((error) => (error as Error).message)).toEqual([
+      expect.stringMatching(/^Redis refused EVAL_RO, so /),
+    ]);
   });
 
   it('lays topics out in 16 partitions unless told otherwise', async () => {

@@ -145,7 +145,7 @@ describe('redisEngine options', () => {
       'exec',
       'info',
     ];
-    allowed.push('xtrim', 'eval');
+    allowed.push('xtrim', 'eval', 'eval_ro');
     await redis.raw.aclSetUser('engine', [
       'reset',
       'on',
@@ -172,16 +172,24 @@ describe('redisEngine options', () => {
     });
     const large = [];
     for (let i = 0; i < 8; i++) large.push(await channel.publish({ data: 'x'.repeat(20_000) }));
-    await redis.raw.aclSetUser('engine', ['-xadd', '-eval']);
-    await expect(channel.publish({ data: 'refused' })).rejects.toThrow(/failed: Redis replied "NOPERM /);
-    // Without EVAL, a page goes on from a large entry with a plain XRANGE, which fetches it again.
-    const page = await store.read('acl', second, { count: 10, bytes: 1_000_000 });
-    expect(page.events.map((m) => m.id)).toEqual(large);
     // The live connection's reset is reported; no command was refused.
     expect(errors.filter((error) => String(error).includes('NOPERM'))).toEqual([]);
+    await redis.raw.aclSetUser('engine', ['-xadd', '-eval', '-eval_ro']);
+    await expect(channel.publish({ data: 'refused' })).rejects.toThrow(/failed: Redis replied "NOPERM /);
+    // Without the scripts, a page goes on from a large entry with a plain XRANGE, which fetches it
+    // again: each refusal told once.
+    for (let i = 0; i < 2; i++) {
+      const page = await store.read('acl', second, { count: 10, bytes: 1_000_000 });
+      expect(page.events.map((m) => m.id)).toEqual(large);
+    }
+    const told = errors.filter((error) => String(error).includes('NOPERM'));
+    expect(told.map((error) => (error as Error).message)).toEqual([
+      expect.stringMatching(/^Redis refused EVAL_RO, so .*: NOPERM .*'eval_ro'/),
+      expect.stringMatching(/^Redis refused EVAL, so .*: NOPERM .*'eval'/),
+    ]);
   });
 
-  it('checks a large live cursor by XRANGE as an ACL user without EVAL, with nothing to report', async () => {
+  it('checks a large live cursor by EVAL_RO as an ACL user without EVAL, with nothing to report', async () => {
     await redis.raw.aclSetUser('engine', ['reset', 'on', '>secret', '~sse:*', '+@all', '-eval']);
     const errors: unknown[] = [];
     const store = engine({
@@ -196,7 +204,8 @@ describe('redisEngine options', () => {
     });
     const large = await redis.raw.xAdd('sse:{no-eval}', '*', { d: 'x'.repeat(20_000) });
     await until(() => ids.length === 1, 'the large event');
-    // The read after the reset is a checked one, in a MULTI that the script would abort.
+    // The read after the reset is a checked one, whose MULTI queues the script as EVAL_RO: as EVAL,
+    // refused, it would abort the MULTI.
     await killLiveConnection(redis.raw);
     const small = await redis.raw.xAdd('sse:{no-eval}', '*', { d: 'small' });
     await until(() => ids.length === 2, 'the event after it');
