@@ -23,6 +23,24 @@ const expected = expectedOf(HOSTILE_MESSAGES);
  * clients from here; closes and memory are read from the server's ledger over HTTP.
  */
 export function describeRuntimeContract(runtime: Runtime): void {
+  // The two servers the closeStreamsAndStop tests stop start with the file, beside the other tests,
+  // instead of each when its test begins.
+  let toStop: Promise<RuntimeServer>[] = [];
+  beforeAll(() => {
+    toStop = [startRuntime(runtime), startRuntime(runtime)];
+    for (const server of toStop) server.catch(() => {}); // awaited by its test, which fails with it
+  });
+  afterAll(() =>
+    Promise.all(
+      toStop.map((server) =>
+        server.then(
+          (started) => started.stop(),
+          () => {},
+        ),
+      ),
+    ),
+  );
+
   describe(`@rxsse/web on ${runtime.name}`, () => {
     let server: RuntimeServer;
     const get = async <T>(path: string): Promise<T> =>
@@ -272,16 +290,8 @@ export function describeRuntimeContract(runtime: Runtime): void {
   });
 
   describe(`closeStreamsAndStop on ${runtime.name}`, () => {
-    const servers: RuntimeServer[] = [];
-    afterAll(() => Promise.all(servers.map((server) => server.stop())));
-    const started = async () => {
-      const server = await startRuntime(runtime);
-      servers.push(server);
-      return server;
-    };
-
     it("ends the streams, a route's own group included, with the retry hint, turns away a handler that resolves later, and stops", async () => {
-      const server = await started();
+      const server = await toStop[0]!;
       const { url } = server;
       const ticks = fetchBytes(`${url}/ticks`);
       const own = fetchBytes(`${url}/quiet-own-group`);
@@ -301,7 +311,7 @@ export function describeRuntimeContract(runtime: Runtime): void {
     });
 
     it('stops soon after the deadline while a client whose stream it dropped reads nothing, or its handler still sets up, and turns a GET and a HEAD away alike meanwhile', async () => {
-      const server = await started();
+      const server = await toStop[1]!;
       const client = await rawClient(`${server.url}/stuck`, { read: false });
       const pending = fetchBytes(`${server.url}/pending`);
       pending.catch(() => {}); // awaited below; fails only with the server, after a failed check
@@ -342,7 +352,7 @@ export function describeRuntimeContract(runtime: Runtime): void {
       );
       const seen = (await get<Seen[]>(server, '/seen')).map((s) => s.seen);
       expect(seen).toEqual(['opened', 'closed:shutdown', 'opened', 'closed:shutdown']);
-      // The deadline (5 s) drops the stream, yet the runtime holds its connection until the client
+      // The deadline (2 s) drops the stream, yet the runtime holds its connection until the client
       // reads: a graceful stop alone waits for Bun's idleTimeout (10 s), for good on Deno.
       await server.printed(/stopped/, 9_000);
       client.resume();
