@@ -96,7 +96,8 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
     ]);
     await waitFor(() => shared.size + own.size + early.size === 3, 5000, 'the three streams');
     await early.close({ retry: 2000 });
-    await inEarly.done;
+    // The response's last chunk: its connection stays open for the server's keep-alive timeout.
+    await waitFor(() => inEarly.text.endsWith('\r\n0\r\n\r\n'), 5000, 'the early stream to end');
     expect(inEarly.text).toContain('retry: 2000');
     const closing = app.close();
     try {
