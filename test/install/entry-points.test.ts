@@ -27,24 +27,46 @@ const packages = readdirSync(packagesDir).map((dir) => ({
   manifest: JSON.parse(readFileSync(join(packagesDir, dir, 'package.json'), 'utf8')) as Manifest,
 }));
 
-/** The names a module exports, loaded from the package's own folder (Node resolves a package's own name there). */
-async function exportedNames(
-  dir: string,
-  specifier: string,
-  format: 'require' | 'import',
-): Promise<string[]> {
-  const load =
-    format === 'require'
-      ? `const m = require(${JSON.stringify(specifier)});`
-      : `const m = await import(${JSON.stringify(specifier)});`;
-  const script = `${load} console.log(JSON.stringify(Object.keys(m).filter((k) => k !== 'default').sort()));`;
+/** The entry points whose exports map names `format`: `@rxsse/core/channel`, `@rxsse/core/testing`. */
+const specifiersFor = (format: 'require' | 'import'): string[] =>
+  packages.flatMap(({ manifest }) =>
+    Object.entries(manifest.exports)
+      .filter(([, conditions]) => typeof conditions !== 'string' && format in conditions)
+      .map(([entry]) => `${manifest.name}${entry.slice(1)}`),
+  );
+
+/**
+ * The names each entry point exports, or why it failed to load, loaded from the app's folder as its
+ * code loads them: one process per format for every entry point, rather than one per entry point.
+ * Each entry resolves its own dependencies from its package's folder, whatever loaded before it.
+ */
+const loadedBy = new Map<'require' | 'import', Promise<Record<string, string[] | { failed: string }>>>();
+function loadAll(format: 'require' | 'import'): Promise<Record<string, string[] | { failed: string }>> {
+  let loading = loadedBy.get(format);
+  if (loading) return loading;
+  const load = format === 'require' ? 'require(specifier)' : 'await import(specifier)';
+  const script = `
+    const loaded = {};
+    for (const specifier of ${JSON.stringify(specifiersFor(format))}) {
+      try {
+        const m = ${load};
+        loaded[specifier] = Object.keys(m).filter((k) => k !== 'default').sort();
+      } catch (error) {
+        loaded[specifier] = { failed: String(error?.stack ?? error) };
+      }
+    }
+    console.log(JSON.stringify(loaded));`;
   const args = format === 'require' ? ['-e', script] : ['--input-type=module', '-e', script];
-  try {
-    const { stdout } = await run(process.execPath, args, { cwd: dir });
-    return JSON.parse(stdout);
-  } catch (error) {
-    throw new Error(`${format} ${specifier} failed:\n${(error as { stderr?: string }).stderr}`);
-  }
+  loading = run(process.execPath, args, { cwd: app }).then(({ stdout }) => JSON.parse(stdout));
+  loadedBy.set(format, loading);
+  return loading;
+}
+
+/** The names a module exports, loaded with `require()` or `import()`. */
+async function exportedNames(specifier: string, format: 'require' | 'import'): Promise<string[]> {
+  const names = (await loadAll(format))[specifier];
+  if (!names || 'failed' in names) throw new Error(`${format} ${specifier} failed:\n${names?.failed}`);
+  return names;
 }
 
 /** An app folder whose node_modules/@rxsse holds every package, as npm installs them. */
@@ -103,9 +125,7 @@ describe('the built packages', () => {
       const specifier = `${manifest.name}${entry.slice(1)}`;
       it(`${specifier}: loads with ${Object.keys(conditions).join(' and ')}, the same names`, async () => {
         const loaded = await Promise.all(
-          Object.keys(conditions).map((format) =>
-            exportedNames(dir, specifier, format as 'require' | 'import'),
-          ),
+          Object.keys(conditions).map((format) => exportedNames(specifier, format as 'require' | 'import')),
         );
         expect(loaded[0]!.length).toBeGreaterThan(0);
         for (const names of loaded) expect(names).toEqual(loaded[0]);
