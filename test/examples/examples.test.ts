@@ -5,7 +5,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { EventSource } from 'eventsource';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { freePorts } from '../support/ports.js';
 import { bunExecutable, denoExecutable } from '../support/runtimes.js';
 
@@ -30,15 +30,18 @@ const EXAMPLES: Record<string, (dir: URL) => string[]> = {
   ],
 };
 
-let child: ChildProcess | undefined;
-afterEach(() => {
-  // A failed test must not leave its server behind.
-  if (child?.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  child = undefined;
-});
+/** A failed test must not leave its server behind. */
+function killedAfterTest(child: ChildProcess, onTestFinished: (fn: () => void) => void): void {
+  onTestFinished(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+}
 
 /** Starts the example on a free port (PORT=0) and resolves to the URL it prints once listening. */
-async function start(name: string): Promise<{ process: ChildProcess; url: string }> {
+async function start(
+  name: string,
+  onTestFinished: (fn: () => void) => void,
+): Promise<{ process: ChildProcess; url: string }> {
   const dir = new URL(`${name}/`, examplesDir);
   const [command, ...args] = EXAMPLES[name]!(new URL('package.json', dir));
   const server = spawn(command!, args, {
@@ -46,7 +49,7 @@ async function start(name: string): Promise<{ process: ChildProcess; url: string
     env: { ...process.env, PORT: '0' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  child = server;
+  killedAfterTest(server, onTestFinished);
   const exited = once(server, 'exit').then(([code]) => {
     throw new Error(`${name} exited with ${code} before it listened`);
   });
@@ -74,10 +77,12 @@ function firstEvent(url: string): Promise<{ type: string; data: string; lastEven
   });
 }
 
-describe('examples', () => {
+// Side by side: each example spends most of its test waiting for its first event, a second after
+// it connects, and each has a port and a process of its own.
+describe.concurrent('examples', () => {
   for (const name of Object.keys(EXAMPLES)) {
-    it(`${name}: serves /sse, then stops on SIGTERM`, async () => {
-      const { process: server, url } = await start(name);
+    it(`${name}: serves /sse, then stops on SIGTERM`, async ({ expect, onTestFinished }) => {
+      const { process: server, url } = await start(name, onTestFinished);
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
 
       const event = await firstEvent(url);
@@ -92,7 +97,9 @@ describe('examples', () => {
 });
 
 describe('the demo', () => {
-  it('starts every Node example side by side, each serving /sse, and stops them all on SIGTERM', async () => {
+  it('starts every Node example side by side, each serving /sse, and stops them all on SIGTERM', async ({
+    onTestFinished,
+  }) => {
     // The demo takes base + 1 to base + 5: ports from this worker's own slice, as every server's.
     const base = (await freePorts(5)) - 1;
     const demo = spawn(process.execPath, ['demo.mjs'], {
@@ -100,7 +107,7 @@ describe('the demo', () => {
       env: { ...process.env, PORT_BASE: String(base) },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
-    child = demo;
+    killedAfterTest(demo, onTestFinished);
     const exited = once(demo, 'exit').then(([code]) => {
       throw new Error(`the demo exited with ${code} before it listened`);
     });
