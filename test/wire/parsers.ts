@@ -1,16 +1,18 @@
-/** Test helpers: eventsource-parser 3 as a client, and byte chunking. */
+/** Test helpers: eventsource-parser 4 as a client, and byte chunking. */
 import { createParser } from 'eventsource-parser';
 import type { Interpretation } from './oracle.js';
 
 /**
- * Feeds text chunks to eventsource-parser 3. It reports ids per block (`undefined` when a block has
- * none), so the last event ID is persisted here, as browsers do.
+ * Feeds text chunks to eventsource-parser 4. It reports an event's own id only, and every block's id
+ * to `onId` (id-only blocks too), so the last event ID is persisted here, as browsers do.
  */
 export function parseWithLibrary(chunks: Iterable<string>, lastEventId = ''): Interpretation {
   const result: Interpretation = { events: [], retry: undefined, lastEventId };
   const parser = createParser({
+    onId(id) {
+      result.lastEventId = id;
+    },
     onEvent(event) {
-      if (event.id !== undefined) result.lastEventId = event.id;
       result.events.push({
         type: event.event || 'message',
         data: event.data,

@@ -320,8 +320,9 @@ describe('wire-format.md §2 table', () => {
     const messages = [{ data: 'a\rb\r' }, { data: '\r\n', id: '1' }, { data: 'z', type: 't', retry: 9 }];
     const wire = roundTrip(messages);
     expect(wire).not.toContain('\r');
-    expect(parseWithLibrary(['data: x\r\r']).events).toEqual([]);
+    // eventsource-parser 4 dispatches a frame ending in a lone CR at once; 3 held it back (§1.8).
     expect(interpret('data: x\r\r').events).toHaveLength(1);
+    expect(parseWithLibrary(['data: x\r\r']).events).toEqual(interpret('data: x\r\r').events);
   });
 
   it('row 29: no BOM precedes the first frame', () => {
@@ -329,7 +330,9 @@ describe('wire-format.md §2 table', () => {
     const wire = roundTrip(messages);
     expect(wire.startsWith('\uFEFF')).toBe(false);
     expect(parseWithLibrary([wire]).events).toEqual(expected(messages));
-    expect(parseWithLibrary([`\uFEFF${wire}`]).events).not.toEqual(expected(messages));
+    // eventsource-parser 4 strips a decoded U+FEFF (3 lost the first event to it), and one more
+    // behind a TextDecoder, which strips one itself: how many a client strips is its own (§1.8).
+    expect(parseWithLibrary([`\uFEFF${wire}`]).events).toEqual(expected(messages));
   });
 
   it('row 30: encoded bytes can be chunked anywhere, even inside a surrogate pair', () => {

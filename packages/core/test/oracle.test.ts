@@ -47,9 +47,13 @@ describe('oracle: WPT parsing vectors', () => {
       const events = interpret(stream).events;
       expect(events.map((event) => event.data)).toEqual(data);
       expect(interpret(utf8.encode(stream)).events).toEqual(events);
-      // eventsource-parser holds back a final lone CR (§1.8), so compare it only on LF-terminated streams.
-      if (!stream.endsWith('\r')) {
-        expect(parseWithLibrary(decodeChunks([utf8.encode(stream)])).events).toEqual(events);
+      const library = parseWithLibrary(decodeChunks([utf8.encode(stream)])).events;
+      if (name === 'format-bom-2') {
+        // eventsource-parser 4 strips a leading U+FEFF after TextDecoder stripped the BOM: two in
+        // all, where the spec strips one (eventsource 5 decodes so too). No rxsse stream starts so.
+        expect(library.map((event) => event.data)).toEqual(['1', ...data]);
+      } else {
+        expect(library).toEqual(events);
       }
     });
   }
