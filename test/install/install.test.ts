@@ -26,6 +26,8 @@ const DEPENDENCIES = [
   'rxjs@^7.8',
   'prom-client@^15',
   'typescript@5.9.3',
+  // The native compiler, beside 5.9 under another name: both compile the same app.
+  'typescript7@npm:typescript@^7',
   '@types/node@^20.19',
   '@types/express@^5',
   '@types/koa@^3',
@@ -105,8 +107,17 @@ describe('the packed packages, installed with npm outside the workspace', () => 
   });
 
   it("compile every package README's usage with tsc --strict (NodeNext), as ESM and as CommonJS", async () => {
-    // The installed compiler itself: `npm exec` would only add npm's own start-up.
-    await inApp(process.execPath, [join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', '.']);
+    await tsc('typescript', []);
+  }, 120_000);
+
+  it('compile the same with TypeScript 7, emitting the decorator metadata Nest reads as 5.9 does', async () => {
+    await tsc('typescript7', ['--outDir', 'dist-ts7']);
+    for (const file of ['nestjs.mjs', 'nestjs.cjs']) {
+      const metadata = async (outDir: string) =>
+        (await readFile(join(app, outDir, file), 'utf8')).match(/__metadata\([^)]*\)/g);
+      expect(await metadata('dist-ts7'), file).toEqual(await metadata('dist'));
+      expect(await metadata('dist-ts7'), file).toContainEqual(expect.stringContaining('design:paramtypes'));
+    }
   }, 120_000);
 
   for (const name of SERVERS) {
@@ -153,6 +164,11 @@ async function inApp(command: string, args: string[]): Promise<{ stdout: string 
     const { stdout, stderr } = error as { stdout?: string; stderr?: string };
     throw new Error(`${basename(command)} ${args.join(' ')} failed:\n${stdout}\n${stderr}`);
   }
+}
+
+/** Compiles the app with the installed `tsc` of package `typescript` (`npm exec` would add npm's start-up). */
+function tsc(typescript: string, args: string[]): Promise<{ stdout: string }> {
+  return inApp(process.execPath, [join(app, 'node_modules', typescript, 'bin', 'tsc'), '-p', '.', ...args]);
 }
 
 /** The first TypeScript block of a package's README, listening where the test says. */
