@@ -47,6 +47,10 @@ export class RedisCluster {
         // A replica may take over however long ago it last heard from its master (a new cluster's
         // replicas may not have yet).
         args.push('--cluster-replica-validity-factor', '0');
+        // A master starts a replica's sync at once, not after 5 s of waiting for more replicas.
+        args.push('--repl-diskless-sync-delay', '0');
+        // A master starts a replica's sync at once, not after 5 s of waiting for more replicas.
+        args.push('--repl-diskless-sync-delay', '0');
         nodes.push({ port, child: startChild('redis-server', args) });
       }
       await Promise.all(nodes.map((node) => node.child.waitFor(/Ready to accept connections/)));
