@@ -8,9 +8,12 @@ import { AppProcess, assertBuilt } from './support/apps.js';
 import { fetchClient, LiveClient } from './support/sse-clients.js';
 import { useRedis } from './support/use-redis.js';
 
-/** A Redis, an Express and a Fastify app on it, and the clients a test opened. */
-function cluster(persistent: boolean, partitions: number | undefined) {
-  const redis = useRedis({ persistent });
+/**
+ * A Redis, an Express and a Fastify app on it, and the clients a test opened. Redis starts with the
+ * append-only file on; a test that kills it chooses how it comes back.
+ */
+function cluster(partitions: number | undefined) {
+  const redis = useRedis({ persistent: true });
   const state = {
     get redis() {
       return redis.server;
@@ -73,10 +76,11 @@ function expectStrictlyIncreasing(ids: string[]): void {
 // Both live paths: one read over every topic, and by partition.
 for (const partitions of [undefined, 4]) {
   const mode = partitions ? `, ${partitions} partitions` : '';
+  // One Redis and its apps for both kinds of kill: the one with persistence restarts Redis with
+  // its data, the one without restarts it empty, as a Redis without persistence comes back.
+  const { state, connectClients, track } = cluster(partitions);
 
   describe(`kill -9 of Redis with the append-only file on (appendfsync always)${mode}`, () => {
-    const { state, connectClients, track } = cluster(true, partitions);
-
     it('every client ends with every event exactly once, and publishing while down fails clearly', async () => {
       const clients = await connectClients();
       const acked: string[] = [];
@@ -120,8 +124,6 @@ for (const partitions of [undefined, 4]) {
   });
 
   describe(`kill -9 of Redis without persistence${mode}`, () => {
-    const { state, connectClients, track } = cluster(false, partitions);
-
     it('tells connected and returning clients what was lost instead of leaving a silent gap', async () => {
       const [express, fastify] = state.apps;
       const clients = await connectClients();
