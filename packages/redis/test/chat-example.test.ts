@@ -14,16 +14,18 @@ beforeAll(async () => {
   assertBuilt();
   const ports = [await freePort(), await freePort()];
   const urls = ports.map((port) => `http://127.0.0.1:${port}`);
-  for (const [i, script] of ['express-server.mjs', 'fastify-server.mjs'].entries()) {
+  // Both at once: each takes its while to load.
+  const scripts = ['express-server.mjs', 'fastify-server.mjs'];
+  const children = scripts.map((script, i) => {
     const path = fileURLToPath(new URL(`../../../examples/chat/${script}`, import.meta.url));
-    const child = startChild(process.execPath, [path], {
+    return startChild(process.execPath, [path], {
       PORT: String(ports[i]),
       REDIS_URL: redis.server.url,
       CHAT_INSTANCES: urls.join(','),
     });
-    await child.waitFor(/http:\/\/127\.0\.0\.1:\d+\//);
-    instances.push({ child, url: urls[i]! });
-  }
+  });
+  instances.push(...children.map((child, i) => ({ child, url: urls[i]! })));
+  await Promise.all(children.map((child) => child.waitFor(/http:\/\/127\.0\.0\.1:\d+\//)));
 });
 afterAll(async () => {
   await Promise.all(instances.map(({ child }) => child.stop()));
