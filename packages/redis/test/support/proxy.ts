@@ -8,6 +8,8 @@ export class ProxiedConnection {
   /** Replies waiting for the bandwidth {@link limit} allows. */
   readonly #slow: Buffer[] = [];
   #pacer: ReturnType<typeof setInterval> | undefined;
+  /** Bytes of Redis's replies passed on to the client so far. */
+  passed = 0;
 
   constructor(
     readonly client: Socket,
@@ -18,7 +20,7 @@ export class ProxiedConnection {
     });
     upstream.on('data', (data) => {
       if (this.#pacer !== undefined && this.#mode === 'pass') this.#slow.push(data);
-      else if (this.#mode === 'pass') client.write(data);
+      else if (this.#mode === 'pass') this.#pass(data);
       else if (this.#mode === 'hold') this.#held.push(data);
     });
     for (const [from, to] of [
@@ -47,7 +49,7 @@ export class ProxiedConnection {
         if (part.length === data.length) this.#slow.shift();
         else this.#slow[0] = data.subarray(budget);
         budget -= part.length;
-        this.client.write(part);
+        this.#pass(part);
       }
     }, everyMs);
     this.client.once('close', () => clearInterval(this.#pacer));
@@ -66,7 +68,12 @@ export class ProxiedConnection {
   /** Passes the held replies on, and the next ones. */
   release(): void {
     this.#mode = 'pass';
-    for (const data of this.#held.splice(0)) this.client.write(data);
+    for (const data of this.#held.splice(0)) this.#pass(data);
+  }
+
+  #pass(data: Buffer): void {
+    this.passed += data.length;
+    this.client.write(data);
   }
 
   destroy(): void {
