@@ -76,8 +76,18 @@ describe('three engines in one process', () => {
     const resumedMs = Date.now() - promotedAt;
     publishing = false;
     await Promise.all(loops);
-    // Whatever was acknowledged has had time to arrive.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Whatever was acknowledged has arrived once each topic's last acknowledged event has: a reader
+    // delivers a topic's events in order, and the last were published on the promoted replica.
+    const last = (topic: string) => acknowledged.get(topic)!.at(-1)!.id;
+    await until(
+      () =>
+        topics.every((topic) =>
+          [0, 1, 2].every((app) =>
+            logs.get(`${app} ${topic}`)!.some((e) => e !== 'gap' && e.id === last(topic)),
+          ),
+        ),
+      "every topic's last event everywhere",
+    );
 
     let lost = 0;
     let twice = 0;
