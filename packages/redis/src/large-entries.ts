@@ -135,8 +135,8 @@ export class LargeEntries {
         ),
       );
     } catch (error) {
-      if (refusedEval(error)) this.refusals.refusedEval(error);
-      else if (!(error instanceof RedisTimeoutError)) this.onError(error);
+      // A refused `EVAL` was told to the engine's refusals (once).
+      if (!(refusedEval(error) || error instanceof RedisTimeoutError)) this.onError(error);
       return;
     }
     if (!Array.isArray(reply)) return;

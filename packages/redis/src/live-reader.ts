@@ -420,7 +420,6 @@ export class LiveReader<T> {
       } catch (error) {
         if (!refusedEval(error)) throw error;
         this.#evalRefused = true;
-        this.options.refusals.refusedEval(error);
       }
     }
     return ((await client.xRange(topic.key, id, id))?.length ?? 0) > 0;
@@ -690,8 +689,8 @@ export class LiveReader<T> {
         ),
       );
     } catch (error) {
-      if (refusedEval(error)) this.options.refusals.refusedEval(error);
-      else this.options.onError(error);
+      // A refused `EVAL` was told to the engine's refusals (once).
+      if (!refusedEval(error)) this.options.onError(error);
       return;
     }
     let largest: { topic: Topic<T>; id: string; size: number } | undefined;

@@ -9,7 +9,8 @@ const withoutReadOnly = new WeakSet<RedisClient>();
  * Runs a script that only reads, as `EVAL_RO`: while Redis holds writes back (`CLIENT PAUSE WRITE`,
  * which `FAILOVER` and a Cluster's manual failover run), it holds back `EVAL` too, whatever the
  * script does, and a replay or a topic's start would time out though Redis could serve it. Refused
- * once (the command, not a key), `EVAL` from then on, for that client, and `refusals` told.
+ * once (the command, not a key), `EVAL` from then on, for that client. Either refusal is told to
+ * `refusals`; a refused `EVAL` is thrown, for the caller to read without the script.
  */
 export async function evalReadOnly(
   client: RedisClient,
@@ -26,7 +27,12 @@ export async function evalReadOnly(
       refusals.refusedReadOnly(error);
     }
   }
-  return client.eval(script, options);
+  try {
+    return await client.eval(script, options);
+  } catch (error) {
+    if (refusedEval(error)) refusals.refusedEval(error);
+    throw error;
+  }
 }
 
 /**

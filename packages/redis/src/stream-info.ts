@@ -1,6 +1,6 @@
 import type { RedisClient } from './client.js';
 import { isNoPermission } from './errors.js';
-import { evalReadOnly, refusedEval } from './read-script.js';
+import { evalReadOnly } from './read-script.js';
 import type { Refusals } from './refusals.js';
 
 /** What the live reader reads of a stream's `XINFO STREAM`: its counts and last ids. */
@@ -39,7 +39,6 @@ export async function streamInfo(
     return toStreamInfo(await evalReadOnly(client, STREAM_INFO, { keys: [key] }, refusals));
   } catch (error) {
     if (!isNoPermission(error)) throw error;
-    if (refusedEval(error)) refusals.refusedEval(error);
     return toStreamInfo(await client.xInfoStream(key));
   }
 }

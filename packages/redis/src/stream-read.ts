@@ -9,7 +9,7 @@ import { ErrorReply } from 'redis';
 import type { RedisClient } from './client.js';
 import { isNoPermission } from './errors.js';
 import type { PageEntries } from './large-entries.js';
-import { evalReadOnly, refusedEval } from './read-script.js';
+import { evalReadOnly } from './read-script.js';
 import type { Refusals } from './refusals.js';
 import { fromEntry } from './stream-fields.js';
 
@@ -159,7 +159,6 @@ async function rangeAfterKnown(
     );
   } catch (error) {
     if (!(error instanceof ErrorReply)) throw error;
-    if (refusedEval(error)) refusals.refusedEval(error);
     return { entries: (await client.xRange(key, from, end, { COUNT: count })) ?? [], cut: false };
   }
   const [kept, cut] = reply as [[string, string[]][], number];
@@ -187,7 +186,6 @@ export async function lastEntryOf(
     reply = await evalReadOnly(client, LAST_ENTRY, { keys: [key] }, refusals);
   } catch (error) {
     if (!isNoPermission(error)) throw error;
-    if (refusedEval(error)) refusals.refusedEval(error);
     const last = (await client.xRevRange(key, '+', '-', { COUNT: 1 }))?.[0];
     return last === undefined ? undefined : { id: last.id, large: isLargeEntry(last) };
   }
