@@ -55,6 +55,18 @@ export function neverYielding(): { iterator: AsyncIterableIterator<never>; retur
   return { iterator, returned: () => returned };
 }
 
+/** Metrics hooks that `note` what they report of a request (`opened`, `closed:<reason>`, `failed`). */
+export function notingMetrics(note: (seen: string) => void): StreamMetrics {
+  return {
+    opened: () => note('opened'),
+    wrote: () => {},
+    heartbeat: () => {},
+    dropped: () => {},
+    closed: (reason) => note(`closed:${reason}`),
+    failed: () => note('failed'),
+  };
+}
+
 /**
  * Options whose `metrics` hooks and `onClose` note every request of a route, in `seen` (`opened`,
  * `closed:<reason>`, `failed`) and `closes`, so a test compares what each reported.
@@ -65,14 +77,7 @@ export function metered(options: StreamOptions = {}): {
   seen: string[];
 } {
   const seen: string[] = [];
-  const metrics: StreamMetrics = {
-    opened: () => seen.push('opened'),
-    wrote: () => {},
-    heartbeat: () => {},
-    dropped: () => {},
-    closed: (reason) => seen.push(`closed:${reason}`),
-    failed: () => seen.push('failed'),
-  };
+  const metrics = notingMetrics((hook) => seen.push(hook));
   const { options: recorded, closes } = recording({ ...options, metrics });
   return { options: recorded, closes, seen };
 }

@@ -11,6 +11,7 @@ import {
 } from '@rxsse/core';
 import { createChannel, memoryEngine } from '@rxsse/core/channel';
 import { concat, from, interval, map, NEVER, Observable, take } from 'rxjs';
+import { notingMetrics } from '../../../../test/support/recording.js';
 import { HOSTILE_MESSAGES } from '../../../../test/wire/hostile-messages.js';
 import { closeStreamsAndStop, sse, WebSink } from '../../src/index.js';
 
@@ -65,20 +66,8 @@ export function runtimeRoutes(
   });
   const seen: Seen[] = [];
   /** `recorded`, with metrics hooks that note what they report in `seen`. */
-  const metered = (path: string, options: StreamOptions = {}): StreamOptions => {
-    const note = (hook: string) => seen.push({ path, seen: hook });
-    return recorded(path, {
-      ...options,
-      metrics: {
-        opened: () => note('opened'),
-        wrote: () => {},
-        heartbeat: () => {},
-        dropped: () => {},
-        closed: (reason) => note(`closed:${reason}`),
-        failed: () => note('failed'),
-      },
-    });
-  };
+  const metered = (path: string, options: StreamOptions = {}): StreamOptions =>
+    recorded(path, { ...options, metrics: notingMetrics((hook) => seen.push({ path, seen: hook })) });
   const halfCloseGroup = new StreamGroup();
   const counted = <T>(source: Observable<T>) =>
     new Observable<T>((subscriber) => {
