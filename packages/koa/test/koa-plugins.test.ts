@@ -78,13 +78,15 @@ describe('koa sse() behind koa-compress, @koa/cors and koa-session', () => {
       5000,
       'the streams to close',
     );
-    expect(logged).toEqual([]);
+    // Emptied, so an error fails the case it came in, not every case after it.
+    expect(logged.splice(0)).toEqual([]);
   });
 
   it('sends each event at once, uncompressed, while other routes are compressed', async () => {
     const json = await fetch(`${url}/json`, { headers: { 'accept-encoding': 'gzip' } });
     expect(json.headers.get('content-encoding')).toBe('gzip');
-    await json.body?.cancel();
+    // Read whole: a page cancelled mid-write is Koa's own EPIPE in app.on('error'), not the stream's.
+    expect(await json.json()).toEqual({ text: 'x'.repeat(2048) });
 
     await expectStreamUncompressed(`${url}/open`, seen);
   });
