@@ -3,15 +3,11 @@ import { fdLimit, startChild } from '../lib/child.mjs';
 import * as h from '../lib/harness.mjs';
 
 const config = h.knobs('SCALE', {
-  phases: ['idle', 'churn', 'fanout'],
+  phases: ['idle', 'churn'],
   kinds: ['http', 'express', 'rxsse-node', 'rxsse-express'],
   connections: 10_000,
   heartbeat: 2_000,
   churn: 10_000,
-  fanoutClients: 5_000,
-  fanoutEvents: 200,
-  fanoutRate: 50,
-  fanoutRounds: 2,
 });
 
 export const description = [
@@ -19,12 +15,11 @@ export const description = [
   'connections, each server in its own process (`node --expose-gc`), the clients (node:http, one more',
   'process) on 127.0.0.1. Heartbeat 2,000 ms. Heap and RSS after full GCs. Event-loop blocks: the',
   "main thread's CPU time between 1 ms samples (Linux schedstat), so another process cannot inflate",
-  'them, and the wall-clock `monitorEventLoopDelay` besides; GC pauses count in both. Both cores are',
-  'shared by server and clients: the fan-out figures are those of this machine as a whole.',
+  'them, and the wall-clock `monitorEventLoopDelay` besides; GC pauses count in both. Fan-out is the',
+  "stream suite's.",
 ].join('\n');
 
-export const summary = () =>
-  'one run per phase and contender (fan-out: rounds in alternating order, the best shown)';
+export const summary = () => 'one run per phase and contender';
 
 const log = h.progress('scale');
 
@@ -97,48 +92,23 @@ const churn = (kind) =>
     };
   });
 
-const fanout = (kind) =>
-  withPair(kind, async ({ server, client, connect }) => {
-    const { fanoutClients: n, fanoutEvents: events, fanoutRate: rate } = config;
-    await connect('/fanout', n);
-    await h.sleep(200);
-    await client.request('fanoutArm', { expected: n * events });
-    // The server's CPU time until the last delivery: unlike deliveries/s, no other process can worsen it.
-    const cpuBefore = await server.request('cpu');
-    const sent = await server.request('publish', { events, rate });
-    const got = await client.request('fanoutWait');
-    const cpu = (((await server.request('cpu')) - cpuBefore) * 1000) / got.deliveries;
-    const seconds = (got.last - sent.first) / 1000;
-    const perSecond = got.deliveries / seconds;
-    log(`fanout ${kind}: ${Math.round(perSecond)}/s, ${cpu.toFixed(1)} µs per delivery`);
-    return { ...got, kind, seconds, perSecond, cpu, serverElu: sent.elu };
-  });
-
 export async function run() {
   config.limit = fdLimit();
   // A client and a server each hold every connection: both need a descriptor per connection.
-  for (const key of ['connections', 'fanoutClients']) config[key] = Math.min(config[key], config.limit - 256);
-  const results = { idle: [], churn: [], fanout: [], errors: [] };
+  config.connections = Math.min(config.connections, config.limit - 256);
+  const results = { idle: [], churn: [], errors: [] };
   const [started, load] = [Date.now(), loadavg()[0].toFixed(1)];
   config.deadline = started + 7 * 60_000;
   for (const phase of config.phases) {
-    const measure = { idle, churn, fanout }[phase];
+    const measure = { idle, churn }[phase];
     // Express alone opens no stream that could leak: churn leaves it out.
-    const list = config.kinds.filter((kind) => phase !== 'churn' || kind !== 'express');
-    const rounds = phase === 'fanout' ? config.fanoutRounds : 1;
-    // Rounds alternate the order (a busy spell hits all alike); extra ones while the budget fits the slowest.
-    const order = Array.from({ length: rounds }, (_, r) => (r % 2 ? [...list].reverse() : list)).flat();
-    let longest = 0;
-    for (const [i, kind] of order.entries()) {
-      if (i >= list.length && Date.now() + longest * 1.2 > config.deadline) break;
-      const begun = Date.now();
+    for (const kind of config.kinds.filter((kind) => phase !== 'churn' || kind !== 'express')) {
       try {
         results[phase].push(await measure(kind));
       } catch (error) {
         log(`${phase} ${kind} failed: ${error.stack ?? error}`);
         results.errors.push(`${phase} ${kind}: ${error.message ?? error}`);
       }
-      longest = Math.max(longest, Date.now() - begun);
     }
   }
   const seconds = Math.round((Date.now() - started) / 1000);
@@ -151,7 +121,6 @@ const ms = (x) => `${x.toFixed(1)} ms`;
 const bytes = (x) => `${h.rate(x)} B`;
 const signed = (x, unit = 'B') => `${x >= 0 ? '+' : '−'}${h.rate(Math.abs(x))} ${unit}`;
 const kib = (x) => signed(x / KB, 'KiB');
-const pct = (x) => `${(x * 100).toFixed(0)}%`;
 const list = (values, cell = (x) => x.toFixed(1)) => values.map(cell).join(', ');
 const CONTENDERS = ['rxsse-express', 'rxsse-node'];
 const SHORT = { 'rxsse-express': 'Express', 'rxsse-node': 'node:http' };
@@ -171,10 +140,6 @@ const details = (phase, title, columns) =>
 function report(results, run) {
   const by = (rows) => Object.fromEntries(rows.map((row) => [row.kind, row]));
   const [idle, churn] = [by(results.idle), by(results.churn)];
-  // Fan-out: each contender's best round stands for it; CPU per delivery is the least of the rounds.
-  const rounds = (kind) => results.fanout.filter((row) => row.kind === kind);
-  const fan = by([...results.fanout].sort((a, b) => a.perSecond - b.perSecond));
-  const cpu = (kind) => Math.min(...rounds(kind).map((r) => r.cpu));
   const versus = (row, text, base) => (row.kind === 'http' ? text : `${text} (${base})`);
 
   const rows = [];
@@ -227,37 +192,15 @@ function report(results, run) {
   const heapDelta = [(row) => kib(row.heapDelta), '≤ 1 MB', (row) => row.heapDelta <= KB * KB];
   line(`${cycles}: heap after − before (after GC)`, churn, ...heapDelta);
 
-  const { fanoutClients, fanoutEvents } = config;
-  const fanTitle = `fan-out ${h.rate(fanoutClients)} × ${fanoutEvents} events (${config.fanoutRate}/s asked)`;
-  const perSecond = (row) => `${h.rate(row.perSecond)}/s`;
-  const fanRatio = (row) => (row.perSecond / fan.http?.perSecond).toFixed(2);
-  line(`${fanTitle}: deliveries/s`, fan, (row) => versus(row, perSecond(row), `${fanRatio(row)}x`));
-  line(`${fanTitle}: p99 publish-to-receive`, fan, (row) => ms(row.p99));
-  const cpuCell = (row) =>
-    versus(row, `${cpu(row.kind).toFixed(1)} µs`, `${(cpu(row.kind) / cpu('http')).toFixed(2)}x`);
-  line(`${fanTitle}: server main-thread CPU per delivery`, fan, cpuCell);
-
   const tables = [
     h.table([...SUMMARY_HEADERS, 'result (Express / node:http)'], rows),
     details(idle, `idle ${n}`, [
       ['connect all', (row) => ms(row.connectMs)],
-      ['heap/conn', (row) => bytes(row.heap)],
-      ['RSS/conn', (row) => bytes(row.rss)],
       ['longest block per round, CPU (ms)', (row) => row.loop && list(row.loop.cpuRoundMax)],
       ['wall clock (ms)', (row) => row.loop && list(row.loop.roundMax)],
       ['longest GC', (row) => row.loop && ms(row.loop.gc.max)],
       ['heartbeats in busiest 100 ms', (row) => row.received && h.rate(row.received.busiestSlot)],
       ['heartbeats received', (row) => row.received && h.rate(row.received.chunks)],
-    ]),
-    details(fan, 'fan-out (best round)', [
-      ['delivered', (row) => `${h.rate(row.deliveries)} / ${h.rate(fanoutClients * fanoutEvents)}`],
-      ['publish → last receive', (row) => `${row.seconds.toFixed(1)} s`],
-      ['deliveries/s', perSecond],
-      ['all rounds (/s)', (row) => list(rounds(row.kind), (r) => h.rate(r.perSecond))],
-      ['server CPU per delivery, all rounds (µs)', (row) => list(rounds(row.kind).map((r) => r.cpu))],
-      ...['p50', 'p99', 'max'].map((key) => [key, (row) => ms(row[key])]),
-      ['server ELU', (row) => pct(row.serverElu)],
-      ['client ELU', (row) => pct(row.elu)],
     ]),
     details(churn, 'churn', [
       ['time', (row) => `${(row.ms / 1000).toFixed(1)} s`],
@@ -269,5 +212,5 @@ function report(results, run) {
   ];
   for (const error of results.errors) goals.push({ name: `scale: ${error}`, pass: false, actual: 'failed' });
   const errors = results.errors.length > 0 ? `\n\nErrors: ${results.errors.join('; ')}` : '';
-  return { markdown: `${h.environment()} · ${run}\n\n${tables.join('\n\n')}${errors}`, goals };
+  return { markdown: `${run}\n\n${tables.join('\n\n')}${errors}`, goals };
 }

@@ -5,7 +5,7 @@
 //   rxsse-node     openEventStream() from @rxsse/node in a bare node:http handler
 //   rxsse-express  sse() from @rxsse/express
 // Routes: /sse idles (a Subject that never emits), /churn counts its subscriptions (with a
-// maxLifetime, so every stream has a timer to clean up), /fanout is one shared Subject.
+// maxLifetime, so every stream has a timer to clean up).
 
 import { existsSync, openSync, readSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -22,7 +22,6 @@ const kind = process.argv[2];
 const HEARTBEAT = Number(process.env.SCALE_HEARTBEAT ?? 2000);
 const rxsse = kind.startsWith('rxsse');
 
-const fanout = new Subject();
 const subscriptions = { live: 0, total: 0 };
 const counting = new Observable(() => {
   subscriptions.live++;
@@ -33,7 +32,6 @@ const options = resolveStreamOptions({ heartbeat: HEARTBEAT });
 const ROUTES = {
   '/sse': [new Subject(), options],
   '/churn': [counting, resolveStreamOptions({ heartbeat: HEARTBEAT, maxLifetime: 600_000 })],
-  '/fanout': [fanout, options],
 };
 
 // The headers rxsse sends: the bare server writes the same bytes.
@@ -144,25 +142,5 @@ async function watchLoop({ ms }) {
   return { ...result, max: all.max / 1e6, p99: all.percentile(99) / 1e6, elu: utilization };
 }
 
-/** `t`: the publish time in epoch ms, for the clients' latency. */
-const publish = ({ events, rate }) =>
-  new Promise((resolve) => {
-    const elu = performance.eventLoopUtilization();
-    const first = performance.timeOrigin + performance.now();
-    let n = 0;
-    const timer = setInterval(() => {
-      const t = performance.timeOrigin + performance.now();
-      if (rxsse) fanout.next({ data: { t, n } });
-      else {
-        const bytes = Buffer.from(`data: ${JSON.stringify({ t, n })}\n\n`);
-        for (const res of responses) res.write(bytes);
-      }
-      if (++n < events) return;
-      clearInterval(timer);
-      // Once this tick's writes went out.
-      setImmediate(() => resolve({ first, elu: performance.eventLoopUtilization(elu).utilization }));
-    }, 1000 / rate);
-  });
-
-const commands = { sockets, streams, cpu: mainThreadCpu, memory: settleHeap, resources, watchLoop, publish };
+const commands = { sockets, streams, memory: settleHeap, resources, watchLoop };
 serveParent(commands, { port: server.address().port });

@@ -18,14 +18,16 @@ const version = (name) =>
   JSON.parse(readFileSync(new URL(`../node_modules/${name}/package.json`, import.meta.url), 'utf8')).version;
 const [express, fastify, nest] = ['express', 'fastify', '@nestjs/core'].map(version);
 const hono = `Hono ${version('hono')}`;
+const bun = `Bun ${version('bun')}`;
 const honoServer = `@hono/node-server ${version('@hono/node-server')}`;
 const nestJs = (platform, flavour) => {
   const label = flavour === 'rxsse' ? `rxsse · NestJS ${nest} @RxSse` : `NestJS ${nest} @Sse`;
   return { label: `${label} (platform-${platform})`, server: ['nest', platform, flavour] };
 };
 
-// `server`: its file in servers/ and arguments (default: the name). Every `rxsse-*` contender has the
-// raw and stall goals, and must beat each `versus` peer by its factor.
+// `server`: its file in servers/ and arguments (default: the name); `bun`: run by Bun, no stalled
+// client. Every `rxsse-*` contender has the raw and stall goals; any must beat each `versus` peer by
+// its factor.
 const CONTENDERS = [
   { name: 'rxsse-express', label: `rxsse · Express ${express}` },
   { name: 'rxsse-fastify', label: `rxsse · Fastify ${fastify}` },
@@ -41,7 +43,9 @@ const CONTENDERS = [
   { name: 'hono', label: `${hono} streamSSE (${honoServer})` },
   { name: 'better-sse', label: `better-sse ${version('better-sse')} (Express ${express})` },
   { name: 'fastify-sse', label: `@fastify/sse ${version('@fastify/sse')} (Fastify ${fastify})` },
-];
+  { name: 'bun-rxsse', label: `rxsse · ${bun} (@rxsse/web on Bun.serve)`, versus: { 'bun-hand': 0.9 } },
+  { name: 'bun-hand', label: `${bun}, a hand-written Bun.serve stream (one enqueue per event)` },
+].map((c) => (c.name.startsWith('bun-') ? { ...c, bun: true, server: ['bun', c.name.slice(4)] } : c));
 
 export const description = `Whole servers, one child process each, clients in the parent. **burst**: 100,000 small
 events emitted at once to one client, events/s until the last arrives (median of 3 runs after 3 warm-up runs). **fan-out**: 500 clients × 2,000
@@ -49,7 +53,8 @@ events of one Subject (100 per macrotask), deliveries/s. **stalled**: 200,000 ×
 that never reads: the server's RSS growth after 5 s and 15 s over a warmed-up, settled baseline (after
 full GCs; median of the trials, each on a fresh server), and whether the server closed it. ×raw: median
 over rounds of the ratio to the raw baseline in the same round. B/event: body bytes per burst event.
-Burst routes raise their queue caps above the burst (64 Mi); every other route runs on defaults.`;
+Burst routes raise their queue caps above the burst (64 Mi); every other route runs on defaults. The
+Bun contenders run burst and fan-out only.`;
 
 export const defaults = { rounds: 3 };
 
@@ -62,25 +67,14 @@ const mib = (bytes) =>
   Number.isFinite(bytes) ? `${bytes >= 0 ? '+' : ''}${(bytes / MiB).toFixed(1)} MiB` : '–';
 const seconds = (ms) => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`);
 
-function start({ name, server = [name] }) {
+function start({ name, server = [name], bun = false }) {
   // @fastify/sse adds listeners per pending write: MaxListenersExceededWarning floods stderr.
   const execArgv = ['--no-warnings'];
   const [file, ...args] = server.map(String);
-  return startChild(new URL(`./servers/${file}.mjs`, import.meta.url), { args, execArgv });
+  return startChild(new URL(`./servers/${file}.mjs`, import.meta.url), { args, execArgv, bun });
 }
 
-/** Interleaved rounds of throughput(), each on a fresh server from `start(name)`; the bun suite's too. */
-export function throughputRounds(suite, names, rounds, start, workloads) {
-  const log = h.progress(suite);
-  return h.interleave(names, rounds, async (name, round) => {
-    const r = await throughput(await start(name), workloads);
-    const line = `burst ${h.rate(r.burst)} ev/s, fan-out ${h.rate(r.fanout)} ${r.errors.join('; ')}`;
-    log(`round ${round + 1}/${rounds} ${name}: ${line}`);
-    return r;
-  });
-}
-
-async function throughput(server, workloads = ['burst', 'fanout']) {
+async function throughput(server, workloads) {
   const result = { burst: Number.NaN, fanout: Number.NaN, errors: [] };
   try {
     if (workloads.includes('burst')) Object.assign(result, await measureBurst(server.info.port, BURST));
@@ -146,12 +140,22 @@ export async function run({ rounds }) {
   const byName = Object.fromEntries(contenders.map((c) => [c.name, c]));
   const names = contenders.map((c) => c.name);
   const timed = workloads.includes('burst') || workloads.includes('fanout') ? rounds : 0;
-  const measured = await throughputRounds('stream', names, timed, (name) => start(byName[name]), workloads);
-  const stalls = await h.interleave(names, workloads.includes('stall') ? trials : 0, async (name, trial) => {
-    const s = await stalled(byName[name]);
-    log(`stalled ${trial + 1}/${trials} ${name}: ${s.error ?? stallCells([s]).cells.join(', ')}`);
-    return s;
+  const measured = await h.interleave(names, timed, async (name, round) => {
+    const r = await throughput(await start(byName[name]), workloads);
+    const line = `burst ${h.rate(r.burst)} ev/s, fan-out ${h.rate(r.fanout)} ${r.errors.join('; ')}`;
+    log(`round ${round + 1}/${rounds} ${name}: ${line}`);
+    return r;
   });
+  const stalling = names.filter((name) => !byName[name].bun);
+  const stalls = await h.interleave(
+    stalling,
+    workloads.includes('stall') ? trials : 0,
+    async (name, trial) => {
+      const s = await stalled(byName[name]);
+      log(`stalled ${trial + 1}/${trials} ${name}: ${s.error ?? stallCells([s]).cells.join(', ')}`);
+      return s;
+    },
+  );
 
   const samples = (name, key) => measured[name].map((r) => r[key]);
   const paired = (name, key, peer) =>
@@ -160,21 +164,21 @@ export async function run({ rounds }) {
   const goals = [];
   const errors = [];
   for (const c of contenders) {
-    const stall = stallCells(stalls[c.name]);
+    const stall = stallCells(stalls[c.name] ?? []);
     const cells = (key) => [h.rate(h.median(samples(c.name, key))), h.ratio(paired(c.name, key, 'raw'))];
     const perEvent = h.rate(h.median(samples(c.name, 'bytesPerEvent')));
     rows.push([c.label, perEvent, ...cells('burst'), ...cells('fanout'), ...stall.cells]);
     const failures = measured[c.name].flatMap((r) => r.errors);
     if (failures.length > 0) errors.push(`\nErrors, ${c.name}: ${failures.join('; ')}`);
-    if (!c.name.startsWith('rxsse-')) continue;
+    const rxsse = c.name.startsWith('rxsse-');
     for (const [key, workload] of Object.entries({ burst: 'burst', fanout: 'fan-out' })) {
       if (!workloads.includes(key)) continue;
-      for (const [peer, target] of Object.entries({ raw: GOAL_RAW, ...c.versus })) {
+      for (const [peer, target] of Object.entries({ ...(rxsse && { raw: GOAL_RAW }), ...c.versus })) {
         const name = `stream: ${workload} ${c.name} >= ${target}x ${peer}`;
         if (byName[peer]) goals.push(h.atLeast(name, paired(c.name, key, peer), target));
       }
     }
-    if (!workloads.includes('stall')) continue;
+    if (!rxsse || !workloads.includes('stall')) continue;
     const name = `stream: stalled ${c.name} RSS growth <= cap + 1 MiB (${mib(GOAL_STALL)})`;
     goals.push({ name, pass: stall.worst <= GOAL_STALL, actual: stall.error ? 'error' : mib(stall.worst) });
   }

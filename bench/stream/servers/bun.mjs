@@ -1,9 +1,9 @@
-// The bun suite's servers, run by Bun: `bun server.mjs rxsse|hand`. Both serve the stream suite's
-// burst and fan-out routes with Bun.serve; `rxsse` through @rxsse/web, `hand` as one writes it by
-// hand, a ReadableStream that enqueues each event as it comes.
+// The Bun contenders, run by Bun: `bun.mjs rxsse|hand`. Both serve the burst and fan-out routes with
+// Bun.serve; `rxsse` through @rxsse/web, `hand` as one writes it by hand, a ReadableStream that
+// enqueues each event as it comes. No stalled client: Bun.serve tells no socket's close.
 
 import { sse } from '@rxsse/web';
-import { queryN, ROUTES, serve } from '../stream/servers/common.mjs';
+import { queryN, ROUTES, serve } from './common.mjs';
 
 const encoder = new TextEncoder();
 const HEADERS = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' };
@@ -25,7 +25,6 @@ function handStream(source) {
   return new Response(body, { headers: HEADERS });
 }
 
-// The stream suite's burst and fan-out: the bun suite measures throughput only.
 const routes = {};
 for (const { path, source, options } of ROUTES.filter((route) => route.path !== '/stall')) {
   const events = (request) => source(queryN(request.url));
