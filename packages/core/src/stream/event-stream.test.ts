@@ -337,6 +337,22 @@ describe('streamEvents', () => {
     expect(stream.stats.dropped).toBe(3);
   });
 
+  it('keeps a drop-oldest event whose gap event and itself fill the cap exactly', async () => {
+    const subject = new Subject<MessageEvent>();
+    const source = Object.assign(subject.asObservable(), {
+      [SOURCE_GAP_EVENT]: (lastEventId: string | null) => ({ type: 'gap', data: `after ${lastEventId}` }),
+    });
+    // The gap event (26 bytes) and e6 (25 bytes) are the whole cap: e6 fits once the rest is dropped.
+    const { sink, stream } = run(source, { onOverflow: 'drop-oldest', maxQueueBytes: 51 });
+    subject.next({ id: 'w', data: '' });
+    await Promise.resolve();
+    for (let i = 0; i < 6; i++) subject.next({ id: `e${i}`, data: '' });
+    subject.next({ id: 'e6', data: 'x'.repeat(10) });
+    await Promise.resolve();
+    expect(sink.text).toBe('id: w\ndata:\n\nevent: gap\ndata: after w\n\nid: e6\ndata: xxxxxxxxxx\n\n');
+    expect([stream.stats.dropped, stream.stats.peakQueuedBytes]).toEqual([6, 51]);
+  });
+
   it('tells of a gap in a small notice where the gap event made is larger than the queue, reported, never refused', async () => {
     const subject = new Subject<MessageEvent>();
     let subscriber: WithSubscriberGapEvent | undefined;
