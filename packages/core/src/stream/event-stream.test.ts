@@ -337,6 +337,28 @@ describe('streamEvents', () => {
     expect(stream.stats.dropped).toBe(3);
   });
 
+  it.each([
+    ['an object with unsubscribe()', (count: () => void) => ({ unsubscribe: count })],
+    ['a teardown function', (count: () => void) => count],
+  ])(
+    'ends the subscription another Observable implementation returns, as %s, once its client leaves',
+    (_, make) => {
+      let observer: { next(message: MessageEvent): void } | undefined;
+      let unsubscribed = 0;
+      const source = {
+        subscribe(subscriber: { next(message: MessageEvent): void }) {
+          observer = subscriber;
+          return make(() => unsubscribed++);
+        },
+      };
+      const { sink, reasons } = run(source as EventSourceLike<MessageEvent<unknown>>);
+      observer?.next({ data: 'a' });
+      expect(unsubscribed).toBe(0);
+      sink.disconnect();
+      expect([reasons, unsubscribed]).toEqual([['client'], 1]);
+    },
+  );
+
   it('keeps a drop-oldest event whose gap event and itself fill the cap exactly', async () => {
     const subject = new Subject<MessageEvent>();
     const source = Object.assign(subject.asObservable(), {
