@@ -174,6 +174,23 @@ describe('Channel', () => {
     expect(fits.ids()).toEqual(ids.slice(9));
   });
 
+  it('counts a CRLF in string data as the one line break it is on the wire, against maxReplay.bytes', async () => {
+    const engine = memoryEngine();
+    const chat = createChannel(engine, 'room');
+    const first = await chat.publish({ data: 'start' });
+    const id = await chat.publish({ data: 'a\r\nb' });
+    // Its 4 bytes of data and its id, and one more `data: ` line on the wire (6 bytes).
+    const bytes = 4 + id.length + 6;
+    const resume = async (limit: number) =>
+      record(
+        await createChannel(engine, 'room', { maxReplay: { bytes: limit } }).subscribe({
+          lastEventId: first,
+        }),
+      );
+    expect((await resume(bytes)).ids()).toEqual([id]);
+    expect((await resume(bytes - 1)).ids()).toEqual(['<history-truncated>']);
+  });
+
   it.each(['drop-oldest', 'drop-newest'] as const)(
     'tells a resuming client on a %s route whose queue its replay overflows that events are missing, once',
     async (onOverflow) => {
