@@ -1,5 +1,12 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
+/** What runs before the next command it matches: see {@link RedisProxy.beforeNext}. */
+interface Hook {
+  matches: (command: string) => boolean;
+  run: () => Promise<unknown>;
+  done: () => void;
+}
+
 /** One client connection through a {@link RedisProxy}. */
 export class ProxiedConnection {
   /** `cut`: nothing passes either way, and nothing says so (a dead route). `hold`: Redis's replies wait. */
@@ -10,13 +17,32 @@ export class ProxiedConnection {
   #pacer: ReturnType<typeof setInterval> | undefined;
   /** Bytes of Redis's replies passed on to the client so far. */
   passed = 0;
+  /** The client's commands held while a hook runs, in order. */
+  #queued: Buffer[] | undefined;
 
   constructor(
     readonly client: Socket,
     readonly upstream: Socket,
+    hookFor: (command: string) => Hook | undefined = () => undefined,
   ) {
     client.on('data', (data) => {
-      if (this.#mode !== 'cut') upstream.write(data);
+      if (this.#mode === 'cut') return;
+      if (this.#queued) {
+        this.#queued.push(data);
+        return;
+      }
+      const hook = hookFor(data.toString('latin1'));
+      if (hook === undefined) {
+        upstream.write(data);
+        return;
+      }
+      const queued = [data];
+      this.#queued = queued;
+      void hook.run().finally(() => {
+        this.#queued = undefined;
+        for (const held of queued) if (this.#mode !== 'cut') upstream.write(held);
+        hook.done();
+      });
     });
     upstream.on('data', (data) => {
       if (this.#pacer !== undefined && this.#mode === 'pass') this.#slow.push(data);
@@ -98,6 +124,7 @@ export class RedisProxy {
   dropNew = false;
   /** New connections pass Redis's replies on at about this many bytes a second (see `limit`). */
   limitNew: number | undefined;
+  readonly #hooks: Hook[] = [];
 
   private constructor(readonly server: Server) {}
 
@@ -105,7 +132,10 @@ export class RedisProxy {
   static async start(port: number, listenPort = 0): Promise<RedisProxy> {
     const proxy: RedisProxy = new RedisProxy(
       createServer((client) => {
-        const connection = new ProxiedConnection(client, connect(port, '127.0.0.1'));
+        const connection = new ProxiedConnection(client, connect(port, '127.0.0.1'), (command) => {
+          const at = proxy.#hooks.findIndex((hook) => hook.matches(command));
+          return at < 0 ? undefined : proxy.#hooks.splice(at, 1)[0];
+        });
         if (proxy.dropNew) connection.destroy();
         else if (proxy.cutNew) connection.cut();
         else if (proxy.holdNew) connection.hold();
@@ -115,6 +145,15 @@ export class RedisProxy {
     );
     await new Promise<void>((resolve) => proxy.server.listen(listenPort, '127.0.0.1', resolve));
     return proxy;
+  }
+
+  /**
+   * Runs `run` before the next command any connection sends that `matches` (its bytes as text), and
+   * holds that connection's commands meanwhile: another client's write lands between a command and
+   * the one before it. Resolves once the held commands went on.
+   */
+  beforeNext(matches: (command: string) => boolean, run: () => Promise<unknown>): Promise<void> {
+    return new Promise((done) => this.#hooks.push({ matches, run, done }));
   }
 
   /** Every connection, open and new, passes Redis's replies on at about `bytesPerSecond`. */
