@@ -169,6 +169,22 @@ describe('stallTimeout after the stream ended', () => {
     expect(sink.destroyed).toBe(true);
   });
 
+  it('drops it after stallTimeout on a transport that tells nothing pending (the Sink has no pending())', async () => {
+    const sink = new MemorySink();
+    // A transport that cannot count what it holds: `pending()` is optional.
+    Object.defineProperty(sink, 'pending', { value: undefined });
+    const subject = new Subject<MessageEvent>();
+    const reasons: CloseReason[] = [];
+    streamEvents(subject, sink, { heartbeat: false, stallTimeout: 300, onClose: (r) => reasons.push(r) });
+    sink.full = true;
+    subject.next({ data: 'x' });
+    subject.complete();
+    await vi.advanceTimersByTimeAsync(299);
+    expect([reasons, sink.ended, sink.destroyed]).toEqual([['complete'], true, false]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sink.destroyed).toBe(true);
+  });
+
   it('keeps a client that takes some of it in every stallTimeout, until it has it all', async () => {
     const { sink, reasons } = await ended();
     for (let window = 0; window < 5; window++) {
