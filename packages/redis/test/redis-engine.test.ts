@@ -254,15 +254,12 @@ describe('redisEngine', () => {
     const b = await store.append('raced', { data: 'b' });
     await until(() => seen.events.length === 2, 'both events');
     // A read finds the cursor gone and asks for the stream's counts: c is written just before that.
-    let c = '';
-    const checked = proxy.beforeNext(
+    const written = proxy.beforeNext(
       (command) => command.includes('XINFO'),
-      async () => {
-        c = await redis.raw.xAdd('sse:{raced}', '*', { d: 'c' });
-      },
+      () => redis.raw.xAdd('sse:{raced}', '*', { d: 'c' }),
     );
     await redis.raw.xDel('sse:{raced}', b);
-    await checked;
+    const c = await written;
     await until(() => seen.events.some((e) => e.id === c), 'the entry written meanwhile');
     stop();
     // Whether entries went with b is not known once c follows it: a gap may be told, but c is sent.

@@ -423,6 +423,27 @@ describe('redisEngine while Redis is out of reach', () => {
 });
 
 /** Expects `errors` to hold one report of a refused XINFO (the refusal its cause), and nothing else. */
+/**
+ * A user without XINFO listening to `topic` (through `url`, Redis itself by default), whose stream
+ * held `a` before and `b` after it started: `b` received, and nothing told to onError yet.
+ */
+async function readingWithoutXInfo(topic: string, url = redis.server.url) {
+  await redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all', '-xinfo']);
+  const errors: unknown[] = [];
+  const store = engine({ url, blockMs: 20, clientOptions: asUser, onError: (error) => errors.push(error) });
+  // A topic that starts on an entry is read without XINFO until its cursor's entry is gone.
+  await store.append(topic, { data: 'a' });
+  const ids: string[] = [];
+  const stop = await store.listen(topic, {
+    event: (m) => ids.push(m.id),
+    gap: (kind) => ids.push(`<${kind}>`),
+  });
+  const b = await store.append(topic, { data: 'b' });
+  await poll(() => ids.includes(b), 'the event');
+  expect(errors).toEqual([]);
+  return { store, ids, b, errors, stop };
+}
+
 function expectXInfoToldOnce(errors: unknown[]): void {
   expect(errors).toHaveLength(1);
   const [told] = errors as Error[];
@@ -495,19 +516,7 @@ describe('redisEngine whose ACL refuses XINFO', () => {
   });
 
   it('delivers nothing twice when its last event is deleted from the stream, as a user without XINFO', async () => {
-    await redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all', '-xinfo']);
-    const errors: unknown[] = [];
-    const store = engine({ blockMs: 20, clientOptions: asUser, onError: (error) => errors.push(error) });
-    // A topic that starts on an entry is read without XINFO until its cursor's entry is gone.
-    await store.append('deleted', { data: 'a' });
-    const ids: string[] = [];
-    const stop = await store.listen('deleted', {
-      event: (m) => ids.push(m.id),
-      gap: (kind) => ids.push(`<${kind}>`),
-    });
-    const b = await store.append('deleted', { data: 'b' });
-    await poll(() => ids.includes(b), 'the event');
-    expect(errors).toEqual([]);
+    const { store, ids, b, errors, stop } = await readingWithoutXInfo('deleted');
     await redis.raw.xDel('sse:{deleted}', b);
     const reads = await calls('xread');
     await poll(async () => (await calls('xread')) > reads + 3, 'reads past the deletion');
@@ -520,34 +529,16 @@ describe('redisEngine whose ACL refuses XINFO', () => {
   });
 
   it('delivers an entry written while it checks a deleted cursor, as a user without XINFO', async () => {
-    await redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all', '-xinfo']);
     const proxy = await RedisProxy.start(redis.server.port);
     onTestFinished(() => proxy.close());
-    const errors: unknown[] = [];
-    const store = engine({
-      url: proxy.url,
-      blockMs: 20,
-      clientOptions: asUser,
-      onError: (e) => errors.push(e),
-    });
-    await store.append('raced', { data: 'a' });
-    const ids: string[] = [];
-    const stop = await store.listen('raced', {
-      event: (m) => ids.push(m.id),
-      gap: (kind) => ids.push(`<${kind}>`),
-    });
-    const b = await store.append('raced', { data: 'b' });
-    await poll(() => ids.includes(b), 'the event');
+    const { ids, b, errors, stop } = await readingWithoutXInfo('raced', proxy.url);
     // A read finds the cursor gone and asks for the stream's last entry: c is written just before.
-    let c = '';
-    const checked = proxy.beforeNext(
+    const written = proxy.beforeNext(
       (command) => command.includes('XREVRANGE'),
-      async () => {
-        c = await redis.raw.xAdd('sse:{raced}', '*', { d: 'c' });
-      },
+      () => redis.raw.xAdd('sse:{raced}', '*', { d: 'c' }),
     );
     await redis.raw.xDel('sse:{raced}', b);
-    await checked;
+    const c = await written;
     await poll(() => ids.includes(c), 'the entry written meanwhile');
     stop();
     // Whether entries went with b is not known once c follows it: a gap may be told, but c is sent.

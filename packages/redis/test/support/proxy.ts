@@ -4,7 +4,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 interface Hook {
   matches: (command: string) => boolean;
   run: () => Promise<unknown>;
-  done: () => void;
+  done: (result: unknown) => void;
 }
 
 /** One client connection through a {@link RedisProxy}. */
@@ -38,10 +38,10 @@ export class ProxiedConnection {
       }
       const queued = [data];
       this.#queued = queued;
-      void hook.run().finally(() => {
+      void hook.run().then((result) => {
         this.#queued = undefined;
         for (const held of queued) if (this.#mode !== 'cut') upstream.write(held);
-        hook.done();
+        hook.done(result);
       });
     });
     upstream.on('data', (data) => {
@@ -150,10 +150,10 @@ export class RedisProxy {
   /**
    * Runs `run` before the next command any connection sends that `matches` (its bytes as text), and
    * holds that connection's commands meanwhile: another client's write lands between a command and
-   * the one before it. Resolves once the held commands went on.
+   * the one before it. Resolves to what `run` resolved to, once the held commands went on.
    */
-  beforeNext(matches: (command: string) => boolean, run: () => Promise<unknown>): Promise<void> {
-    return new Promise((done) => this.#hooks.push({ matches, run, done }));
+  beforeNext<T>(matches: (command: string) => boolean, run: () => Promise<T>): Promise<T> {
+    return new Promise((done) => this.#hooks.push({ matches, run, done: done as (result: unknown) => void }));
   }
 
   /** Every connection, open and new, passes Redis's replies on at about `bytesPerSecond`. */
