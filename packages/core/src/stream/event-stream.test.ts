@@ -39,6 +39,13 @@ function run(
   return { sink, stream, reasons };
 }
 
+/** `subject` as a source whose gap event is `event: gap` with `data: after <the client's last id>`. */
+function withGapEvent(subject: Subject<MessageEvent>) {
+  return Object.assign(subject.asObservable(), {
+    [SOURCE_GAP_EVENT]: (lastEventId: string | null) => ({ type: 'gap', data: `after ${lastEventId}` }),
+  });
+}
+
 /** Metrics hooks that note each call as a line: `wrote 1 9`, `closed client`. */
 function recordMetrics() {
   const calls: string[] = [];
@@ -280,9 +287,7 @@ describe('streamEvents', () => {
     'sends the gap event a source carries after the events %s dropped: once, within the cap, not counted as dropped',
     async (onOverflow) => {
       const subject = new Subject<MessageEvent>();
-      const source = Object.assign(subject.asObservable(), {
-        [SOURCE_GAP_EVENT]: (lastEventId: string | null) => ({ type: 'gap', data: `after ${lastEventId}` }),
-      });
+      const source = withGapEvent(subject);
       const { sink, stream } = run(source, { onOverflow, maxQueueBytes: 1000 });
       sink.full = true;
       // 100 bytes each on the wire: the queue holds 10 of 40, and the policy keeps dropping.
@@ -305,9 +310,7 @@ describe('streamEvents', () => {
     'sends the gap event after the events %s dropped last, when the source completes before the next tick',
     (onOverflow) => {
       const subject = new Subject<MessageEvent>();
-      const source = Object.assign(subject.asObservable(), {
-        [SOURCE_GAP_EVENT]: (lastEventId: string | null) => ({ type: 'gap', data: `after ${lastEventId}` }),
-      });
+      const source = withGapEvent(subject);
       // The second event (25 bytes) passes the cap, and the gap event before it too: it is dropped.
       const { sink, stream } = run(source, { onOverflow, maxQueueBytes: 30 });
       subject.next({ id: 'e0', data: '' });
@@ -318,24 +321,28 @@ describe('streamEvents', () => {
     },
   );
 
-  it('sends the gap event of the oldest events dropped before the events left, after the last one written', async () => {
-    const subject = new Subject<MessageEvent>();
-    const source = Object.assign(subject.asObservable(), {
-      [SOURCE_GAP_EVENT]: (lastEventId: string | null) => ({ type: 'gap', data: `after ${lastEventId}` }),
-    });
-    const { sink, stream } = run(source, { onOverflow: 'drop-oldest', maxQueueBytes: 100 });
-    subject.next({ id: 'w', data: '' });
-    await Promise.resolve();
-    // 13 bytes each: the last (25 bytes) and the gap event (26) take the room of the first three.
-    for (let i = 0; i < 6; i++) subject.next({ id: `e${i}`, data: '' });
-    subject.next({ id: 'e6', data: 'x'.repeat(10) });
-    await Promise.resolve();
-    const kept = ['e3', 'e4', 'e5'].map((id) => `id: ${id}\ndata:\n\n`).join('');
-    expect(sink.text).toBe(
-      `id: w\ndata:\n\nevent: gap\ndata: after w\n\n${kept}id: e6\ndata: xxxxxxxxxx\n\n`,
-    );
-    expect(stream.stats.dropped).toBe(3);
-  });
+  it.each([
+    { cap: 100, kept: ['e3', 'e4', 'e5'], dropped: 3 },
+    // The gap event (26 bytes) and e6 (25 bytes) fill this cap exactly: e6 still fits.
+    { cap: 51, kept: [], dropped: 6 },
+  ])(
+    'sends the gap event of the oldest events dropped before the events left, after the last one written (cap $cap)',
+    async ({ cap, kept, dropped }) => {
+      const subject = new Subject<MessageEvent>();
+      const { sink, stream } = run(withGapEvent(subject), { onOverflow: 'drop-oldest', maxQueueBytes: cap });
+      subject.next({ id: 'w', data: '' });
+      await Promise.resolve();
+      // 13 bytes each: the last (25 bytes) and the gap event (26) take the room of the oldest.
+      for (let i = 0; i < 6; i++) subject.next({ id: `e${i}`, data: '' });
+      subject.next({ id: 'e6', data: 'x'.repeat(10) });
+      await Promise.resolve();
+      const left = kept.map((id) => `id: ${id}\ndata:\n\n`).join('');
+      expect(sink.text).toBe(
+        `id: w\ndata:\n\nevent: gap\ndata: after w\n\n${left}id: e6\ndata: xxxxxxxxxx\n\n`,
+      );
+      expect(stream.stats.dropped).toBe(dropped);
+    },
+  );
 
   it.each([
     ['an object with unsubscribe()', (count: () => void) => ({ unsubscribe: count })],
@@ -358,22 +365,6 @@ describe('streamEvents', () => {
       expect([reasons, unsubscribed]).toEqual([['client'], 1]);
     },
   );
-
-  it('keeps a drop-oldest event whose gap event and itself fill the cap exactly', async () => {
-    const subject = new Subject<MessageEvent>();
-    const source = Object.assign(subject.asObservable(), {
-      [SOURCE_GAP_EVENT]: (lastEventId: string | null) => ({ type: 'gap', data: `after ${lastEventId}` }),
-    });
-    // The gap event (26 bytes) and e6 (25 bytes) are the whole cap: e6 fits once the rest is dropped.
-    const { sink, stream } = run(source, { onOverflow: 'drop-oldest', maxQueueBytes: 51 });
-    subject.next({ id: 'w', data: '' });
-    await Promise.resolve();
-    for (let i = 0; i < 6; i++) subject.next({ id: `e${i}`, data: '' });
-    subject.next({ id: 'e6', data: 'x'.repeat(10) });
-    await Promise.resolve();
-    expect(sink.text).toBe('id: w\ndata:\n\nevent: gap\ndata: after w\n\nid: e6\ndata: xxxxxxxxxx\n\n');
-    expect([stream.stats.dropped, stream.stats.peakQueuedBytes]).toEqual([6, 51]);
-  });
 
   it('tells of a gap in a small notice where the gap event made is larger than the queue, reported, never refused', async () => {
     const subject = new Subject<MessageEvent>();
@@ -419,9 +410,7 @@ describe('streamEvents', () => {
 
   it('never has a drop-oldest gap event name an id the client did not get, where events set no id', () => {
     const subject = new Subject<MessageEvent>();
-    const source = Object.assign(subject.asObservable(), {
-      [SOURCE_GAP_EVENT]: (lastEventId: string | null) => ({ type: 'gap', data: `after ${lastEventId}` }),
-    });
+    const source = withGapEvent(subject);
     const { sink, stream } = run(source, { onOverflow: 'drop-oldest', maxQueueBytes: 99 });
     subject.next({ id: 'e0', data: 'x'.repeat(34) });
     subject.next({ data: '1' });
