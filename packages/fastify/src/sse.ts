@@ -145,12 +145,13 @@ function asError(error: unknown): unknown {
 /**
  * Headers hooks and the route set on the reply (`@fastify/cors`, `@fastify/helmet`,
  * `reply.header()`) wait there for Fastify to send them, which a stream that writes the Node
- * response itself never lets it do: they go onto the response, under the stream's own.
+ * response itself never lets it do: they go onto the response, under the stream's own. Over one a
+ * Node-level middleware set on the response, as Fastify's own `writeHead` puts them.
  */
 function copyReplyHeaders(reply: FastifyReply): void {
   const raw = reply.raw;
   for (const [name, value] of Object.entries(reply.getHeaders())) {
-    if (value !== undefined && !raw.hasHeader(name)) raw.setHeader(name, value);
+    if (value !== undefined) raw.setHeader(name, value);
   }
 }
 

@@ -134,6 +134,26 @@ describe('fastify reply.sse() in the app', () => {
     }
   });
 
+  it('sends a header set on the reply and on the Node response as Fastify sends it for its own replies', async () => {
+    const app = Fastify();
+    await app.register(rxsse);
+    // A Node-level middleware's header, then a plugin's for the same name on the reply.
+    app.addHook('onRequest', async (_req, reply) => {
+      reply.raw.setHeader('X-Set-By', 'node');
+      reply.header('X-Set-By', 'reply');
+    });
+    app.get('/page', async () => 'page');
+    app.get('/feed', (_req, reply) => reply.sse(of({ data: 'hi' })));
+    const url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
+    try {
+      const [page, feed] = await Promise.all(['page', 'feed'].map((path) => fetchBytes(`${url}/${path}`)));
+      expect(page!.response.headers.get('x-set-by')).toBe('reply');
+      expect(feed!.response.headers.get('x-set-by')).toBe('reply');
+    } finally {
+      await app.close();
+    }
+  });
+
   it('turns away a stream request that comes once the streams ended, while the app still closes', async () => {
     const app = Fastify({ return503OnClosing: false });
     await app.register(rxsse, { shutdown: { retry: 5000 } });
