@@ -210,10 +210,13 @@ function watchReplySend(res: Partial<FastifyLikeReply>): () => boolean {
   return () => called;
 }
 
-/** Headers Fastify holds on the reply (CORS, `@Header()`, an interceptor's) go out with the stream's own. */
+/**
+ * Headers Fastify holds on the reply (CORS, `@Header()`, an interceptor's) go out with the stream's
+ * own, over one a middleware set on the Node response, as Fastify's own `writeHead` puts them.
+ */
 function copyReplyHeaders(res: Partial<FastifyLikeReply>, raw: NodeResponse): void {
   if (typeof res.getHeaders !== 'function' || res.raw === undefined) return;
   for (const [name, value] of Object.entries(res.getHeaders())) {
-    if (value !== undefined && !raw.hasHeader(name)) raw.setHeader(name, value);
+    if (value !== undefined) raw.setHeader(name, value);
   }
 }

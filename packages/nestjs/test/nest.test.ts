@@ -10,6 +10,7 @@ import {
   type ExceptionFilter,
   type ExecutionContext,
   ForbiddenException,
+  Get,
   Header,
   HttpCode,
   HttpException,
@@ -380,6 +381,16 @@ class EventsController {
   @Header('X-Feed', 'v1')
   labelled(): Observable<MessageEvent> {
     return from([{ data: 'labelled' }]);
+  }
+
+  @Get('set-by')
+  setByPage(): string {
+    return 'page';
+  }
+
+  @RxSse('set-by-feed')
+  setByFeed(): Observable<MessageEvent> {
+    return from([{ data: 'feed' }]);
   }
 
   @RxSse('uncached')
@@ -907,6 +918,37 @@ describe.each<Platform>(['express', 'fastify'])(
       await expect(startNest(TwiceModule, platform, [])).rejects.toThrow(
         /^RxsseModule is imported more than once in this app.*import RxsseModule\.forRoot\(\) once, in the root module/,
       );
+    });
+
+    it("sends an interceptor's header over a middleware's of that name, as Nest sends its own routes", async () => {
+      class SetByModule {}
+      Module({ imports: [AppModule] })(SetByModule);
+      // The middleware writes the Node response; the interceptor, the platform's (a Fastify reply).
+      const label: NestInterceptor = {
+        intercept(context, next) {
+          context
+            .switchToHttp()
+            .getResponse<{ header(name: string, value: string): void }>()
+            .header('X-Set-By', 'route');
+          return next.handle();
+        },
+      };
+      server = await startNest(SetByModule, platform, [], (app) => {
+        app.use((_req: unknown, res: { setHeader(name: string, value: string): void }, next: () => void) => {
+          res.setHeader('X-Set-By', 'middleware');
+          next();
+        });
+        app.useGlobalInterceptors(label);
+      });
+      const url = server.url;
+      const [page, feed] = await Promise.all(
+        ['set-by', 'set-by-feed'].map((path) => fetchBytes(`${url}/${path}`)),
+      );
+      expect(page!.response.headers.get('x-set-by')).toBe('route');
+      expect([feed!.response.headers.get('x-set-by'), feed!.body.toString()]).toEqual([
+        'route',
+        'data: feed\n\n',
+      ]);
     });
 
     it('sends CORS headers of app.enableCors()', async () => {
