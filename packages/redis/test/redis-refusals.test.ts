@@ -422,7 +422,6 @@ describe('redisEngine while Redis is out of reach', () => {
   });
 });
 
-/** Expects `errors` to hold one report of a refused XINFO (the refusal its cause), and nothing else. */
 /**
  * A user without XINFO listening to `topic` (through `url`, Redis itself by default), whose stream
  * held `a` before and `b` after it started: `b` received, and nothing told to onError yet.
@@ -444,6 +443,7 @@ async function readingWithoutXInfo(topic: string, url = redis.server.url) {
   return { store, ids, b, errors, stop };
 }
 
+/** Expects `errors` to hold one report of a refused XINFO (the refusal its cause), and nothing else. */
 function expectXInfoToldOnce(errors: unknown[]): void {
   expect(errors).toHaveLength(1);
   const [told] = errors as Error[];
