@@ -145,8 +145,8 @@ function asError(error: unknown): unknown {
 /**
  * Headers hooks and the route set on the reply (`@fastify/cors`, `@fastify/helmet`,
  * `reply.header()`) wait there for Fastify to send them, which a stream that writes the Node
- * response itself never lets it do: they go onto the response, under the stream's own. Over one a
- * Node-level middleware set on the response, as Fastify's own `writeHead` puts them.
+ * response itself never lets it do: they go onto the response under the stream's own, and over any
+ * a Node-level middleware set there, as Fastify's own `writeHead` puts them.
  */
 function copyReplyHeaders(reply: FastifyReply): void {
   const raw = reply.raw;
