@@ -1329,4 +1329,35 @@ describe('closeStreamsOnServerClose: requests during the close', () => {
     expect(client.text.endsWith('\r\n0\r\n\r\n')).toBe(true);
     await client.done;
   });
+
+  it('closes the kept-alive connection of a request answered after the close began, not at its keep-alive timeout', async () => {
+    let answer!: () => void;
+    const server = createServer((_req, res) => {
+      answer = () => res.end('late answer');
+    });
+    // Node alone would hold close() until this timeout, the connection idle meanwhile.
+    server.keepAliveTimeout = 60_000;
+    // Past the wait below: the deadline's drop is not what closes it.
+    closeStreamsOnServerClose(server, { deadline: 30_000 });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const client = await rawClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}/plain`, {
+      read: true,
+    });
+    await waitFor(() => answer !== undefined, 5000, 'the request');
+    let closed = false;
+    server.close(() => {
+      closed = true;
+    });
+    try {
+      // The close has no stream to end: it is over before the answer.
+      await new Promise((resolve) => setImmediate(resolve));
+      answer();
+      await waitFor(() => client.closed, 5000, 'the connection to close');
+      expect(client.text).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*Connection: keep-alive[\s\S]*late answer$/);
+      await waitFor(() => closed, 5000, 'server.close()');
+    } finally {
+      client.destroy();
+    }
+  });
 });
