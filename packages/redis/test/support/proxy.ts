@@ -4,7 +4,8 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 interface Hook {
   matches: (command: string) => boolean;
   run: () => Promise<unknown>;
-  done: (result: unknown) => void;
+  resolve: (result: unknown) => void;
+  reject: (error: unknown) => void;
 }
 
 /** One client connection through a {@link RedisProxy}. */
@@ -38,11 +39,20 @@ export class ProxiedConnection {
       }
       const queued = [data];
       this.#queued = queued;
-      void hook.run().then((result) => {
+      const release = () => {
         this.#queued = undefined;
         for (const held of queued) if (this.#mode !== 'cut') upstream.write(held);
-        hook.done(result);
-      });
+      };
+      hook.run().then(
+        (result) => {
+          release();
+          hook.resolve(result);
+        },
+        (error: unknown) => {
+          release();
+          hook.reject(error);
+        },
+      );
     });
     upstream.on('data', (data) => {
       if (this.#pacer !== undefined && this.#mode === 'pass') this.#slow.push(data);
@@ -150,10 +160,12 @@ export class RedisProxy {
   /**
    * Runs `run` before the next command any connection sends that `matches` (its bytes as text), and
    * holds that connection's commands meanwhile: another client's write lands between a command and
-   * the one before it. Resolves to what `run` resolved to, once the held commands went on.
+   * the one before it. Settles as `run` did, once the held commands went on.
    */
   beforeNext<T>(matches: (command: string) => boolean, run: () => Promise<T>): Promise<T> {
-    return new Promise((done) => this.#hooks.push({ matches, run, done: done as (result: unknown) => void }));
+    return new Promise((resolve, reject) =>
+      this.#hooks.push({ matches, run, resolve: resolve as (result: unknown) => void, reject }),
+    );
   }
 
   /** Every connection, open and new, passes Redis's replies on at about `bytesPerSecond`. */

@@ -49,8 +49,6 @@ export class RedisCluster {
         args.push('--cluster-replica-validity-factor', '0');
         // A master starts a replica's sync at once, not after 5 s of waiting for more replicas.
         args.push('--repl-diskless-sync-delay', '0');
-        // A master starts a replica's sync at once, not after 5 s of waiting for more replicas.
-        args.push('--repl-diskless-sync-delay', '0');
         nodes.push({ port, child: startChild('redis-server', args) });
       }
       await Promise.all(nodes.map((node) => node.child.waitFor(/Ready to accept connections/)));
