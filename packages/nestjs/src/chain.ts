@@ -42,7 +42,7 @@ export class NestChain {
   #abandon!: (reason: unknown) => void;
   readonly #handoff: Handoff;
 
-  constructor(next: CallHandler, handoff: Handoff, alone = false) {
+  constructor(next: CallHandler, handoff: Handoff, alone: boolean) {
     this.#handoff = handoff;
     let answered!: () => void;
     let failed!: (error: unknown) => void;

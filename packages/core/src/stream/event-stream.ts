@@ -363,7 +363,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
    * while its server shuts down (`turnedAway`), as its GET is turned away: `Connection: close` on
    * HTTP/1, closed with `'shutdown'`.
    */
-  answerHead(turnedAway = false): this {
+  answerHead(turnedAway: boolean): this {
     const { sink, options } = this;
     this.#count('opened');
     // No retry hint: a HEAD's answer has no body to carry one.

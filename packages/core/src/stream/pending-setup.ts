@@ -96,7 +96,7 @@ export class HandlerSetup implements GroupMember {
    * as its GET would be turned away if a shutdown aborted the setup or `closing` says one began
    * meanwhile. One whose client left meanwhile is counted as its GET is then, closed by the client.
    */
-  answerHead(closing = false): EventStream {
+  answerHead(closing: boolean): EventStream {
     const { sink, options, report } = this;
     if (sink.closed && !this.#shutDown) return streamEvents(NO_EVENTS, sink, options, report, this.server);
     return answerHeadEventStream(sink, options, report, this.#shutDown || closing);
