@@ -33,7 +33,6 @@ import {
   range,
   retry,
   Subject,
-  startWith,
   take,
   tap,
   throwError,
@@ -53,6 +52,7 @@ import { counted, recording } from '../../../test/support/recording.js';
 import { recordWarnings } from '../../../test/support/warnings.js';
 import { RxSse, RxsseModule } from '../src/index.js';
 import { nestMajor, type Platform, startNest } from './harness.js';
+import { FallsBack, Greets, Shouts } from './interceptors.js';
 
 /** Serves a stream of its own and never calls the method, as a cache in front of a route would. */
 @Injectable()
@@ -86,13 +86,6 @@ class AnswersNothing implements NestInterceptor {
   }
 }
 
-@Injectable()
-class Greets implements NestInterceptor {
-  intercept(_context: unknown, next: CallHandler): Observable<unknown> {
-    return next.handle().pipe(startWith({ data: 'welcome' }));
-  }
-}
-
 /** Runs the method again when its source fails, as a retrying interceptor does. */
 @Injectable()
 class RetriesOnce implements NestInterceptor {
@@ -106,14 +99,6 @@ class RetriesOnce implements NestInterceptor {
 class MapsErrors implements NestInterceptor {
   intercept(_context: unknown, next: CallHandler): Observable<unknown> {
     return next.handle().pipe(catchError(() => throwError(() => new BadGatewayException('upstream down'))));
-  }
-}
-
-/** Answers with an event of its own when the route fails. */
-@Injectable()
-class FallsBack implements NestInterceptor {
-  intercept(_context: unknown, next: CallHandler): Observable<unknown> {
-    return next.handle().pipe(catchError(() => of({ data: 'fallback' })));
   }
 }
 
@@ -171,15 +156,6 @@ class HoldsForGood implements NestInterceptor {
 class PassesOn implements NestInterceptor {
   intercept(_context: unknown, next: CallHandler): Observable<unknown> {
     return next.handle();
-  }
-}
-
-@Injectable()
-class Shouts implements NestInterceptor {
-  intercept(_context: unknown, next: CallHandler): Observable<unknown> {
-    return next
-      .handle()
-      .pipe(map((event: MessageEvent) => ({ ...event, data: String(event.data).toUpperCase() })));
   }
 }
 

@@ -41,12 +41,9 @@ import {
   finalize,
   firstValueFrom,
   from,
-  map,
   NEVER,
   Observable,
-  of,
   Subject,
-  startWith,
   tap,
   throwError,
 } from 'rxjs';
@@ -63,6 +60,7 @@ import type { RunningServer } from '../../../test/support/harness.js';
 import { counted, recording } from '../../../test/support/recording.js';
 import { LastEventId, RxSse, RxSseSignal, RxsseModule } from '../src/index.js';
 import { nestMajor, type Platform, startNest } from './harness.js';
+import { FallsBack, Greets, Shouts } from './interceptors.js';
 
 class DeniedGuard implements CanActivate {
   canActivate(): boolean {
@@ -138,31 +136,6 @@ class TeapotFilter implements ExceptionFilter {
   }
 }
 
-@Injectable()
-class Shout implements NestInterceptor {
-  intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    return next
-      .handle()
-      .pipe(map((event: MessageEvent) => ({ ...event, data: String(event.data).toUpperCase() })));
-  }
-}
-
-/** Sends an event of its own before the method's. */
-@Injectable()
-class Greet implements NestInterceptor {
-  intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    return next.handle().pipe(startWith({ data: 'welcome' }));
-  }
-}
-
-/** Answers a source that fails with events of its own. */
-@Injectable()
-class Fallback implements NestInterceptor {
-  intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    return next.handle().pipe(catchError(() => of({ data: 'fallback' })));
-  }
-}
-
 /** Maps what the source fails with to an HttpException of the app's. */
 @Injectable()
 class Forbid implements NestInterceptor {
@@ -180,7 +153,7 @@ const throwsAtOnce = (error: Error) =>
 const chains = { subscribed: 0, finalized: 0 };
 
 /** A route decorator of the app's own, composed with Nest's `applyDecorators` as its docs show. */
-const LoudFeed = (path: string) => applyDecorators(RxSse(path), UseInterceptors(Shout));
+const LoudFeed = (path: string) => applyDecorators(RxSse(path), UseInterceptors(Shouts));
 
 @Injectable()
 class TrackChain implements NestInterceptor {
@@ -258,13 +231,13 @@ class EventsController {
   }
 
   @RxSse('missing-intercepted')
-  @UseInterceptors(Shout)
+  @UseInterceptors(Shouts)
   missingIntercepted(): Observable<MessageEvent> {
     return throwError(() => new NotFoundException('no such feed'));
   }
 
   @RxSse('missing-fallback')
-  @UseInterceptors(Fallback)
+  @UseInterceptors(FallsBack)
   missingFallback(): Observable<MessageEvent> {
     return throwsAtOnce(new Error('lookup failed'));
   }
@@ -281,7 +254,7 @@ class EventsController {
   }
 
   @RxSse('missing-teapot-intercepted')
-  @UseInterceptors(Shout)
+  @UseInterceptors(Shouts)
   missingTeapotIntercepted(): Observable<MessageEvent> {
     return throwsAtOnce(new Teapot('brewing'));
   }
@@ -300,7 +273,7 @@ class EventsController {
   }
 
   @RxSse('late-missing-teapot-intercepted')
-  @UseInterceptors(Shout)
+  @UseInterceptors(Shouts)
   async lateMissingTeapotIntercepted(): Promise<Observable<MessageEvent>> {
     await new Promise((resolve) => setTimeout(resolve, 5));
     return throwError(() => new Teapot('brewing'));
@@ -319,7 +292,7 @@ class EventsController {
   }
 
   @RxSse('shout')
-  @UseInterceptors(Shout)
+  @UseInterceptors(Shouts)
   shout(): Observable<MessageEvent> {
     return from([{ data: 'hello' }, { data: 'world' }]);
   }
@@ -444,7 +417,7 @@ class EventsController {
 
   // The same, behind an interceptor whose first event comes before the method's.
   @RxSse('answered-iterator-greeted')
-  @UseInterceptors(Greet)
+  @UseInterceptors(Greets)
   answeredIteratorGreeted(@Res() res: AnyReply): AsyncIterable<MessageEvent> {
     (res.code ?? res.status)!.call(res, 409).send({ answered: 'by the method' });
     return on(answeredTicks, 'tick') as AsyncIterable<never>;
@@ -470,7 +443,7 @@ class EventsController {
 }
 
 @Controller('loud')
-@UseInterceptors(Shout)
+@UseInterceptors(Shouts)
 class LoudController {
   @RxSse('hello')
   hello(): Observable<MessageEvent> {
@@ -661,7 +634,7 @@ describe.each<Platform>(['express', 'fastify'])(
     });
 
     it('streams what a global interceptor makes of the events, one added after the module too', async () => {
-      server = await startNest(AppModule, platform, [], (app) => app.useGlobalInterceptors(new Shout()));
+      server = await startNest(AppModule, platform, [], (app) => app.useGlobalInterceptors(new Shouts()));
       const { body } = await fetchBytes(`${server.url}/hello`);
       expect(body.toString()).toBe('data: HELLO\n\n');
     });
