@@ -892,11 +892,9 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       return;
     }
     if (!message) return;
-    // An async errorEvent's Promise is refused below like any non-message, but its rejection must
-    // be heard too, not left unhandled (which ends a Node process by default).
-    heard(message, this.laterReporter());
     // A malformed error event must not turn a clean end into a corrupt stream: the encoder's
-    // refusal skips it, counted and reported, as it does any message.
+    // refusal skips it, counted and reported, as it does any message (an async errorEvent's
+    // Promise too, whose rejection is heard there).
     const text = this.#tryFormat(message);
     if (text !== undefined) this.#write(encodeText(text), 1);
   }
