@@ -21,7 +21,7 @@ import {
   SseStallError,
   text,
 } from '../src/index.js';
-import { countingFetch, type Listening, listen, record, until } from './support.js';
+import { countingFetch, deafFetch, type Listening, listen, record, until } from './support.js';
 
 const events = defineEvents({
   tick: json<{ n: number }>(),
@@ -360,7 +360,7 @@ describe('reconnecting', () => {
       const delays: number[] = [];
       const client = recorded(
         fromEventSource(`${url}/sse`, {
-          fetch: (input, init) => fetch(input, { ...init, signal: undefined }),
+          fetch: deafFetch().fetch,
           onReconnect: (_reason, delay) => delays.push(delay),
         }),
       );
@@ -377,24 +377,11 @@ describe('reconnecting', () => {
       res.status(503).write('a body the client has no use for, never ended');
     });
     const url = await serve(app);
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let answered = false;
-    const client = recorded(
-      fromEventSource(`${url}/sse`, {
-        fetch: async (input, init) => {
-          const response = await fetch(input, { ...init, signal: undefined });
-          await gate;
-          answered = true;
-          return response;
-        },
-      }),
-    );
+    const late = deafFetch({ held: true });
+    const client = recorded(fromEventSource(`${url}/sse`, { fetch: late.fetch }));
     client.subscription.unsubscribe();
-    release();
-    await until(() => answered, 'the late answer');
+    late.release();
+    await until(() => late.answered === 1, 'the late answer');
     await until(() => closed === 1, 'the server to see the connection close', 2_000);
   });
 
@@ -1241,25 +1228,11 @@ describe('stall detection and teardown', () => {
       sse(() => NEVER, { heartbeat: false }),
     );
     const url = `${await serve(app)}/sse`;
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let answered = false;
-    const client = recorded(
-      fromEventSource(url, {
-        // A wrapper (a cache, a retry helper) that drops the signal and answers when it is ready.
-        fetch: async (input, init) => {
-          const response = await fetch(input, { ...init, signal: undefined });
-          await gate;
-          answered = true;
-          return response;
-        },
-      }),
-    );
+    const late = deafFetch({ held: true });
+    const client = recorded(fromEventSource(url, { fetch: late.fetch }));
     client.subscription.unsubscribe();
-    release();
-    await until(() => answered, 'the late answer');
+    late.release();
+    await until(() => late.answered === 1, 'the late answer');
     await until(() => closed, 'the server to see the connection close', 2_000);
   });
 
@@ -1271,27 +1244,18 @@ describe('stall detection and teardown', () => {
     );
     const url = `${await serve(app)}/sse`;
     fakeTimers();
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let answered = 0;
+    const late = deafFetch({ held: true });
     const reasons: unknown[] = [];
     recorded(
       fromEventSource(url, {
-        fetch: async (input, init) => {
-          const response = await fetch(input, { ...init, signal: undefined });
-          await gate;
-          answered++;
-          return response;
-        },
+        fetch: late.fetch,
         stallTimeout: 1_000,
         onReconnect: (reason) => reasons.push(reason),
       }),
     );
     await vi.advanceTimersByTimeAsync(1_000);
-    release();
-    await until(() => answered === 1, 'the late answer');
+    late.release();
+    await until(() => late.answered === 1, 'the late answer');
     await until(() => reasons.length === 1, 'the reconnect', 2_000);
     expect(reasons[0]).toBeInstanceOf(SseStallError);
   });
@@ -1312,7 +1276,7 @@ describe('stall detection and teardown', () => {
     const reasons: unknown[] = [];
     recorded(
       fromEventSource(url, {
-        fetch: (input, init) => fetch(input, { ...init, signal: undefined }),
+        fetch: deafFetch().fetch,
         stallTimeout: 1_000,
         onReconnect: (reason) => reasons.push(reason),
       }),

@@ -42,6 +42,27 @@ export function countingFetch() {
   };
 }
 
+/**
+ * The real `fetch` behind a wrapper that drops the abort signal (a cache, a retry helper), so only
+ * the client can let go of what it answers. Made `held`, it answers once `release()` is called;
+ * `answered` counts its answers.
+ */
+export function deafFetch({ held = false } = {}) {
+  let release = () => {};
+  const gate = held ? new Promise<void>((resolve) => (release = resolve)) : undefined;
+  const state = {
+    answered: 0,
+    release: () => release(),
+    fetch: (async (input: RequestInfo | URL, init?: RequestInit) => {
+      const response = await fetch(input, { ...init, signal: undefined });
+      await gate;
+      state.answered++;
+      return response;
+    }) as typeof fetch,
+  };
+  return state;
+}
+
 /** Everything a subscription delivered, and how it ended. */
 export function record<T>(source: Observable<T>) {
   const state = {
