@@ -3,6 +3,7 @@ import { describe, expect, expectTypeOf, it } from 'vitest';
 import { SOURCE_GAP_EVENT, SUBSCRIBER_GAP_EVENT, type WithSubscriberGapEvent } from '../http/source-gap.js';
 import {
   allStreams,
+  answerHeadEventStream,
   type CloseReason,
   checkShutdownOptions,
   type EventSourceLike,
@@ -893,6 +894,23 @@ describe('streamEvents', () => {
     expect(late.sink.headers?.connection).toBe('close');
     expect(late.sink.text).toBe('retry: 3000\n\n');
     expect(group.size).toBe(0);
+    await closed;
+  });
+
+  it('answers a HEAD while its group closes as the GET turned away then: Connection: close, counted as a shutdown', async () => {
+    const group = new StreamGroup();
+    const stuck = new MemorySink();
+    stuck.end = () => {
+      stuck.ended = true;
+    };
+    streamEvents(NEVER, stuck, { heartbeat: false, group });
+    const closed = group.close({ retry: 3000, deadline: 20 });
+    const sink = new MemorySink();
+    const reasons: CloseReason[] = [];
+    answerHeadEventStream(sink, { group, onClose: (reason) => reasons.push(reason) });
+    expect(reasons).toEqual(['shutdown']);
+    expect(sink.headers?.connection).toBe('close');
+    expect(sink.text).toBe('');
     await closed;
   });
 
