@@ -13,6 +13,7 @@ import {
   type LiveListener,
   type MemoryEngineOptions,
   memoryEngine,
+  messageSize,
   parseStreamId,
   type ReadLimit,
   type StoredMessage,
@@ -172,6 +173,20 @@ describe('Channel', () => {
     // Three of them (504 KiB on the wire) fit, and are replayed.
     const fits = record(await chat.subscribe({ lastEventId: ids[8] }));
     expect(fits.ids()).toEqual(ids.slice(9));
+  });
+
+  it('replays data that is no string as it was published, a line break in it counted as no extra line', async () => {
+    const engine = memoryEngine();
+    const chat = createChannel(engine, 'room');
+    const first = await chat.publish({ data: 'start' });
+    const id = await chat.publish({ type: 'chat', data: { text: 'a\nb' } });
+    // JSON writes the break as `\n`: one line on the wire, as messageSize counts it.
+    const limit = messageSize({ id, type: 'chat', data: { text: 'a\nb' } });
+    const replay = record(
+      await createChannel(engine, 'room', { maxReplay: { bytes: limit } }).subscribe({ lastEventId: first }),
+    );
+    expect(replay.error).toBeUndefined();
+    expect(replay.received).toEqual([{ id, type: 'chat', data: { text: 'a\nb' } }]);
   });
 
   it('counts a CRLF in string data as the one line break it is on the wire, against maxReplay.bytes', async () => {
