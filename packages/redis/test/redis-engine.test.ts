@@ -481,6 +481,26 @@ describe('redisEngine', () => {
     }
   });
 
+  it('tells onError of a live listener that throws, and still hands the event to the next one', async () => {
+    const errors: unknown[] = [];
+    const store = engine({ onError: (error) => errors.push(error) });
+    const bug = new Error('listener bug');
+    const seen = recorder();
+    const stops = [
+      await store.listen('thrown', {
+        event: () => {
+          throw bug;
+        },
+        gap: () => {},
+      }),
+      await store.listen('thrown', seen.listener),
+    ];
+    const id = await store.append('thrown', { data: 'one' });
+    await until(() => seen.events.some((e) => e.id === id), 'the event at the second listener');
+    for (const stop of stops) stop();
+    expect(errors).toEqual([bug]);
+  });
+
   it('survives an onError that throws: no uncaught exception, and live delivery goes on', async () => {
     // From node-redis's 'error' event the throw was an uncaught exception (the process exits), and
     // from the live loop it ended live delivery.
