@@ -15,9 +15,10 @@ import { connected, killLiveConnection, useRedis } from './support/use-redis.js'
 const redis = useRedis({ defaults: { blockMs: 100 } });
 const { engine } = redis;
 
-/** How many XREADs Redis has run, blocking or not. */
-async function xreadCalls(): Promise<number> {
-  return Number((await redis.raw.info('commandstats')).match(/cmdstat_xread:calls=(\d+)/)?.[1] ?? 0);
+/** How many times Redis has run `command` (`xread`: blocking or not). */
+async function calls(command: string): Promise<number> {
+  const stats = await redis.raw.info('commandstats');
+  return Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
 }
 
 /** How many bytes Redis has sent its clients. */
@@ -104,6 +105,15 @@ describe('redisEngine', () => {
     await store.read('dated', `${now - 30_000}-1`, { count: 1, bytes: 1000 });
     const kept = (await redis.raw.xRange('sse:{dated}', '-', '+')) ?? [];
     expect(kept.map((entry) => entry.message.d)).toEqual(Array(300).fill('young'));
+  });
+
+  it('trims by age only with maxAgeMs: without it, a publish sends no XTRIM after its XADD', async () => {
+    const store = engine();
+    const before = await calls('xtrim');
+    const id = await store.append('unaged', { data: 'kept' });
+    // A trim would be sent before this read on the same connection, so it would have run.
+    await store.read('unaged', id, { count: 1, bytes: 1000 });
+    expect(await calls('xtrim')).toBe(before);
   });
 
   it('reports nothing for a maxAgeMs longer than the clock has run: nothing is that old', async () => {
@@ -235,8 +245,8 @@ describe('redisEngine', () => {
     // Taken out of the history by hand (say, by a moderator): the stream goes on above it.
     await redis.raw.xDel('sse:{deleted}', b);
     // A few reads that find the cursor gone.
-    const reads = await xreadCalls();
-    await untilReal(async () => (await xreadCalls()) > reads + 3, 'reads past the deletion');
+    const reads = await calls('xread');
+    await untilReal(async () => (await calls('xread')) > reads + 3, 'reads past the deletion');
     const c = await store.append('deleted', { data: 'c' });
     await until(() => seen.events.some((e) => e.id === c), 'the next event');
     stop();
@@ -289,16 +299,16 @@ describe('redisEngine', () => {
     await multi.exec();
     await until(() => seen.events.length === 5, 'the full read');
     // Idle, a read blocks blockMs (100 ms): a handful in 300 ms, not a busy loop of checked reads.
-    let before = await xreadCalls();
+    let before = await calls('xread');
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect((await xreadCalls()) - before).toBeLessThan(10);
+    expect((await calls('xread')) - before).toBeLessThan(10);
 
     await killLiveConnection(redis.raw);
     const id = await store.append('idle again', { data: 'after the blip' });
     await until(() => seen.events.at(-1)?.id === id, 'the event after the blip');
-    before = await xreadCalls();
+    before = await calls('xread');
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect((await xreadCalls()) - before).toBeLessThan(10);
+    expect((await calls('xread')) - before).toBeLessThan(10);
     stop();
   });
 
@@ -309,8 +319,8 @@ describe('redisEngine', () => {
     await store.append('large idle', { data: 'x'.repeat(100_000) });
     await until(() => seen.events.length === 1, 'the event');
     const before = await sentBytes();
-    const reads = await xreadCalls();
-    while ((await xreadCalls()) < reads + 5) await realSleep(50);
+    const reads = await calls('xread');
+    while ((await calls('xread')) < reads + 5) await realSleep(50);
     const fetched = (await sentBytes()) - before;
     stop();
     // Each read sends the cursor's check behind it: with the 100 kB entry in each, five reads of a
@@ -367,13 +377,13 @@ describe('redisEngine', () => {
     });
     const seen = recorder();
     const stop = await store.listen('patient', seen.listener);
-    const before = await xreadCalls();
+    const before = await calls('xread');
     await untilReal(blockedRead, 'the live read to block');
     // Past the command timeout while the read still blocks in Redis: a read held to that timeout
     // would fail now.
     vi.advanceTimersByTime(2 * commandTimeoutMs);
     // The block ends with nothing, in real time, and the next read blocks: an idle read is no failure.
-    await untilReal(async () => errors.length > 0 || (await xreadCalls()) > before + 1, 'the next read');
+    await untilReal(async () => errors.length > 0 || (await calls('xread')) > before + 1, 'the next read');
     expect(errors).toEqual([]);
     await untilReal(blockedRead, 'the next read to block');
     const id = await store.append('patient', { data: 'x' });
@@ -764,9 +774,9 @@ describe('redisEngine', () => {
     const stop = await store.listen('normal', normal.listener);
     await store.append('normal', { data: 'n' });
     await until(() => normal.events.length === 1, 'a live event');
-    const before = await xreadCalls();
+    const before = await calls('xread');
     await new Promise((resolve) => setTimeout(resolve, 500));
     stop();
-    expect((await xreadCalls()) - before).toBeLessThan(50);
+    expect((await calls('xread')) - before).toBeLessThan(50);
   });
 });
