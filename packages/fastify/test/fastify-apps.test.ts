@@ -95,13 +95,20 @@ describe('fastify reply.sse() in the app', () => {
     expect(logged).toEqual([]);
   });
 
-  it('lets a stream flush to its deadline once the preClose hook returned at the pluginTimeout', async () => {
-    const { app, client, closes } = await floodPastPluginTimeout(10_000);
-    const closing = app.close();
+  it('lets a stream flush once the preClose hook returned at the pluginTimeout, then closes its connection', async () => {
+    // Past the test's timeout: neither the deadline's drop nor its cut ends this close.
+    const { app, client, closes } = await floodPastPluginTimeout(60_000);
+    let closed = false;
+    const closing = app.close().then(() => {
+      closed = true;
+    });
     // Fastify closes the server once the hook returned: Node's close() took the ended stream's
     // connection for idle and dropped it, far before the deadline.
     await waitFor(() => !app.server.listening, 5000, 'the server to stop listening');
     client.resume();
+    // Node's close() reaped idle connections only as it began: the flushed stream's kept-alive one
+    // would hold it to the deadline.
+    await waitFor(() => closed, 20_000, 'app.close() once the stream flushed');
     await closing;
     await client.done;
     expect(client.text.endsWith('0\r\n\r\n')).toBe(true);
