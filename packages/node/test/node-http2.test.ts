@@ -434,6 +434,40 @@ describe('stallTimeout on HTTP/2 after the stream ended, for a client that reads
   });
 });
 
+describe('NodeSink on HTTP/2: the end of a stream whose client was full', () => {
+  it('hands over the small rest written behind a large event, then ends the response', async () => {
+    const { options, closes } = recording({
+      group: new StreamGroup(),
+      heartbeat: false,
+      maxQueueBytes: 64 * 1024 * 1024,
+    });
+    // The large event fills the stream; the small ones wait in the queue and, at the end, are held
+    // behind it as one chunk that fits the response's buffer.
+    const events = [
+      { data: 'z'.repeat(256 * 1024) },
+      ...Array.from({ length: 3 }, (_, i) => ({ data: `small ${i}` })),
+    ];
+    const { session } = await serveH2((req, res) => {
+      void openEventStream(req, res, () => from(events), resolveStreamOptions(options));
+    });
+    const stream = session.request({ ':path': '/sse' });
+    stream.on('error', () => {});
+    stream.pause();
+    await once(stream, 'response');
+    await waitFor(() => closes.length === 1, 5_000, 'the end of the stream');
+    expect(closes[0]!.reason).toBe('complete');
+    let text = '';
+    stream.setEncoding('latin1');
+    stream.on('data', (chunk: string) => {
+      text += chunk;
+    });
+    stream.resume();
+    await waitFor(() => stream.closed, 10_000, 'the end of the response');
+    expect(stream.rstCode).toBe(0);
+    expect(text.endsWith('data: small 0\n\ndata: small 1\n\ndata: small 2\n\n')).toBe(true);
+  });
+});
+
 describe('NodeSink on HTTP/2: a stream dropped on purpose', () => {
   for (const [reason, extra] of [
     ['overflow', { maxQueueBytes: 256 * 1024, stallTimeout: false }],
