@@ -1111,6 +1111,8 @@ describe('closeStreamsOnServerClose: requests during the close', () => {
       else if (req.url === '/other') otherRoute.handle(req, res);
       else res.end('ok');
     });
+    // Node alone would hold close() this long for a kept-alive connection, idle meanwhile.
+    server.keepAliveTimeout = 60_000;
     closeStreamsOnServerClose(server, { deadline: 60_000 });
     const stuck = await rawClient(`${url}/big`, { read: false });
     const client = await rawClient(`${url}/sse`, { read: true });
@@ -1130,6 +1132,19 @@ describe('closeStreamsOnServerClose: requests during the close', () => {
     expect(client.text.slice(before).toLowerCase()).toContain('connection: close');
     stuck.destroy();
     await closed;
+  });
+
+  it('closes the kept-alive connection of a stream that ended first, once the last one has flushed', async () => {
+    const { stuck, client, closed } = await closingServer();
+    let done = false;
+    void closed.then(() => {
+      done = true;
+    });
+    // Idle since its stream ended, before Node's close() could take it for idle: only the end of
+    // the shutdown, once the stuck client is gone, closes it.
+    stuck.destroy();
+    await waitFor(() => client.closed, 5000, 'the idle connection to close');
+    await waitFor(() => done, 5000, 'server.close()');
   });
 
   it('closes the connection after any HTTP/1 response while the server closes', async () => {
