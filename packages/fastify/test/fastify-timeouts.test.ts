@@ -175,6 +175,55 @@ describe("fastify reply.sse() and Fastify's handlerTimeout", () => {
     }
   });
 
+  it('settles reply.sse() when its client left while an onSend hook held the answer to the timeout', async () => {
+    const { options, closes } = recording();
+    const app = Fastify({ handlerTimeout: 1, logger: false });
+    await app.register(rxsse, options);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let entered = 0;
+    app.addHook('onSend', async (_req, _reply, payload) => {
+      entered++;
+      await released;
+      return payload;
+    });
+    let resolveSource!: () => void;
+    const producing = new Promise<void>((resolve) => (resolveSource = resolve));
+    let subscribed = 0;
+    let closed = false;
+    let settled = false;
+    app.get('/sse', (_req, reply) => {
+      reply.raw.once('close', () => (closed = true));
+      const streaming = reply.sse(async () => {
+        await producing;
+        return {
+          subscribe: () => {
+            subscribed++;
+            return { unsubscribe() {} };
+          },
+        } as never;
+      });
+      void streaming.then(() => (settled = true));
+      return streaming;
+    });
+    const url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
+    try {
+      const client = await rawClient(`${url}/sse`, { read: true });
+      await waitFor(() => entered === 1, 5000, 'the answer in the onSend hook');
+      client.destroy();
+      await waitFor(() => closed, 5000, 'the response to close');
+      // Closed, never ended: the answer it waited for will never go out.
+      resolveSource();
+      await waitFor(() => settled, 5000, 'reply.sse() to settle');
+      expect(subscribed).toBe(0);
+      // No answer reached it: counted as any request whose client left while its handler ran.
+      expect(closes.map(({ reason }) => reason)).toEqual(['client']);
+    } finally {
+      release();
+      await app.close();
+    }
+  });
+
   it("cuts a stream quiet for longer than Fastify's connectionTimeout as a client close: Node drops the socket", async () => {
     const { options, closes } = recording({ heartbeat: false });
     const app = Fastify({ connectionTimeout: 200 });
