@@ -684,6 +684,33 @@ describe('answerHead: a HEAD answered once the route lets it on', () => {
     expect(seen).toEqual(['opened', 'closed:client']);
   });
 
+  it('resolves to null, and counts nothing, when `ready` answered the response itself', async () => {
+    const { options, seen } = metered({ heartbeat: false });
+    const results: unknown[] = [];
+    const { url } = await serve((req, res) => {
+      answerHead(
+        req,
+        res,
+        async () => {
+          // As a guard that turns the request away with an answer of its own.
+          res.writeHead(403, { 'content-length': '0' }).end();
+        },
+        resolveStreamOptions(options),
+      ).then(
+        (result) => results.push(result),
+        (error) => results.push(error),
+      );
+    });
+    const client = await rawRequests(url, [httpRequest('HEAD', '/sse')]);
+    await waitFor(() => results.length === 1, 5000, 'answerHead to settle');
+    expect(results).toEqual([null]);
+    await waitFor(() => client.text.includes('\r\n\r\n'), 5000, 'the answer');
+    expect(client.text).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
+    expect(client.text.toLowerCase()).not.toContain('text/event-stream');
+    expect(seen).toEqual([]);
+    client.destroy();
+  });
+
   it('rejects with what `ready` rejects with, and answers nothing', async () => {
     const failure = new Error('not allowed');
     const { url, errors } = await serveHead(() => Promise.reject(failure), new StreamGroup());
