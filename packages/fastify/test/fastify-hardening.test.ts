@@ -103,8 +103,9 @@ describe('fastify reply.sse', () => {
         level: 'warn',
         stream: {
           write: (line: string) => {
-            const { msg, err } = JSON.parse(line) as { msg: string; err?: { message?: string } };
-            lines.push(`${msg} | ${err?.message}`);
+            const { msg, err } = JSON.parse(line) as { msg: string; err?: { stack?: string } };
+            // The stack's first line: the error's name and message, as a reader of the log sees them.
+            lines.push(`${msg} | ${err?.stack?.split('\n')[0]}`);
           },
         },
       },
@@ -131,7 +132,7 @@ describe('fastify reply.sse', () => {
         expect((await app.inject(url)).body).toBe(body);
         await waitFor(() => lines.length > 0, 5000, 'a log line');
         expect(lines).toEqual([
-          'rxsse: event stream failed | reply.sse() on a reply already answered: an event stream cannot follow that answer (one per request)',
+          'rxsse: event stream failed | ReplyAnsweredError: reply.sse() on a reply already answered: an event stream cannot follow that answer (one per request)',
         ]);
       }
       expect(subscribed).toBe(0);
