@@ -1024,6 +1024,26 @@ describe('closeStreamsOnServerClose', () => {
     expect(plain.close).toBe(close);
   });
 
+  it("keeps a plain answer's connection alive, once the closed server listens again", async () => {
+    const server = createServer((_req, res) => res.end('ok'));
+    closeStreamsOnServerClose(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    await new Promise((resolve) => server.close(resolve));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const client = await rawRequests(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, [
+      httpRequest('GET', '/plain'),
+    ]);
+    await waitFor(() => client.text.endsWith('ok'), 5000, 'the first answer');
+    // The close reaped idle connections after every answer (in the turn after it, before the
+    // client reads it); the server open again does not.
+    client.socket.write(httpRequest('GET', '/plain'));
+    await waitFor(() => client.text.split('ok').length === 3, 5000, 'the second answer');
+    client.destroy();
+  });
+
   it('streams again, and keeps connections alive, once the closed server listens again', async () => {
     const { handle, errors } = route(() => concat(from([{ data: 'hi' }]), NEVER), { heartbeat: false });
     const { server } = await serve(handle);
