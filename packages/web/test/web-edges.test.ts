@@ -6,17 +6,19 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { type MessageEvent, openStreams, SOURCE_HEADERS, StreamGroup, streamEvents } from '@rxsse/core';
 import { type ChannelEngine, createChannel, memoryEngine } from '@rxsse/core/channel';
+import { closeStreamsOnServerClose } from '@rxsse/node';
 import { Hono } from 'hono';
 import { compress } from 'hono/compress';
 import { etag } from 'hono/etag';
 import { timeout } from 'hono/timeout';
 import { concat, defer, from, NEVER, Observable, of, throwError } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { rawClient, waitFor } from '../../../test/support/clients.js';
+import { httpRequest, rawClient, rawRequests, waitFor } from '../../../test/support/clients.js';
 import { captureConsoleErrors } from '../../../test/support/logged.js';
 import { counted, metered, recording } from '../../../test/support/recording.js';
 import { closeStreamsAndStop, readLastEventId, SseStreamDroppedError, sse, WebSink } from '../src/index.js';
 import { honoHarness } from './harness.js';
+import { serveFetch } from './node-bridge.js';
 
 const request = (init?: RequestInit, path = '/sse') => new Request(`http://127.0.0.1${path}`, init);
 
@@ -1210,5 +1212,42 @@ describe('closeStreamsAndStop: a handler still setting up', () => {
     } finally {
       errors.mockRestore();
     }
+  });
+});
+
+describe('sse() on a Node server that closes: a request that comes once its streams have ended', () => {
+  it('is turned away until the close completes, though the fetch handler cannot see the server', async () => {
+    const source = counted(NEVER as Observable<MessageEvent>);
+    // A group of the route's own: the close keeps the process's closing, not this one.
+    const stream = sse(() => source.observable, { heartbeat: false, group: new StreamGroup() });
+    let asked = 0;
+    let answer: (() => void) | undefined;
+    const server = serveFetch(async (request) => {
+      if (new URL(request.url).pathname !== '/slow') {
+        asked++;
+        return stream(request);
+      }
+      await new Promise<void>((resolve) => (answer = resolve));
+      return new Response('ok');
+    }).listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    closeStreamsOnServerClose(server, { deadline: 60_000 });
+    // A request in flight holds the close; no stream is open, so ending them is over at once.
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const client = await rawRequests(url, [httpRequest('GET', '/slow')]);
+    cleanups.push(async () => client.destroy());
+    await waitFor(() => answer !== undefined, 5000, 'the slow request');
+    let closed = false;
+    server.close(() => {
+      closed = true;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    // Pipelined behind the slow one: it reaches the handler while the server still closes.
+    client.socket.write(httpRequest('GET', '/sse'));
+    await waitFor(() => asked === 1, 5000, 'the stream request');
+    answer!();
+    await waitFor(() => closed, 5000, 'server.close()');
+    expect(source.counts.subscribed).toBe(0);
+    expect(client.text).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*ok[\s\S]*HTTP\/1\.1 /);
   });
 });
