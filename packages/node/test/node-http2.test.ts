@@ -542,6 +542,40 @@ describe('NodeSink on HTTP/2: a POST stream that ends while its client still upl
   }
 });
 
+describe('NodeSink on HTTP/2: a POST stream whose response ended, its client gone before it read the end', () => {
+  it('stops waiting to close the stream once the client is gone', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    const { options, closes } = recording({
+      group: new StreamGroup(),
+      heartbeat: false,
+      stallTimeout: false,
+    });
+    // More than the stream's window: the end waits for the client to read.
+    const burst = Array.from({ length: 64 }, (_, i) => ({ data: `${i}:${'x'.repeat(16 * 1024)}` }));
+    const { server, session } = await serveH2((req, res) => {
+      req.pause();
+      void openEventStream(req, res, () => from(burst), resolveStreamOptions(options));
+    });
+    let serverClosed = false;
+    server.on('stream', (stream) => stream.once('close', () => (serverClosed = true)));
+    const stream = session.request({ ':method': 'POST', ':path': '/sse' }, { endStream: false });
+    stream.write('upload');
+    stream.on('error', () => {});
+    stream.pause();
+    await waitForReal(() => closes.length === 1, 5_000, 'the end of the stream');
+    stream.resume();
+    // The response went out, but not yet the frame that ends it: the close waits, then looks again.
+    await waitForReal(() => vi.getTimerCount() === 1, 5_000, 'a wait for the end to leave');
+    session.destroy();
+    await waitForReal(() => serverClosed, 5_000, 'the server to see the stream gone');
+    vi.advanceTimersByTime(10);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
 /**
  * An HTTPS server on 127.0.0.1 that speaks HTTP/2 (and HTTP/1), serving `handler`, and a client
  * session to it: both closed when the test ends.
