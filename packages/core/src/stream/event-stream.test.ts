@@ -187,6 +187,22 @@ describe('streamEvents', () => {
     expect(b.chunks[0]).toBe(a.chunks[0]);
   });
 
+  it("serializes an event once for all the connections of a route it reaches, with the route's serialize", async () => {
+    const subject = new Subject<MessageEvent>();
+    let calls = 0;
+    const serialize = (data: unknown) => {
+      calls++;
+      return JSON.stringify(data);
+    };
+    const options = resolveStreamOptions({ heartbeat: false, serialize });
+    const sinks = [new MemorySink(), new MemorySink(), new MemorySink()];
+    for (const sink of sinks) streamEvents(subject, sink, options);
+    subject.next({ data: { n: 1 } });
+    await Promise.resolve();
+    expect(sinks.map((sink) => sink.text)).toEqual(Array(3).fill('data: {"n":1}\n\n'));
+    expect(calls).toBe(1);
+  });
+
   it("joins and encodes a tick's events once for all the connections they reach", async () => {
     const subject = new Subject<MessageEvent>();
     const options = resolveStreamOptions({ heartbeat: false });
