@@ -426,6 +426,42 @@ describe('streamEvents', () => {
     expect(errors).toEqual([expect.any(SseRangeError), expect.any(SseRangeError)]);
   });
 
+  it('refuses a gap notice larger than the queue itself where it was to go alone, and streams on', async () => {
+    const subject = new Subject<MessageEvent>();
+    const source = Object.assign(subject.asObservable(), {
+      [SOURCE_GAP_EVENT]: (lastEventId: string | null) => ({
+        type: 'gap',
+        data: { lastEventId, reason: 'overflowed', detail: 'x'.repeat(200) },
+      }),
+    });
+    const errors: unknown[] = [];
+    // Room for three empty events (13 bytes each), not for the gap notice (55 bytes).
+    const { sink, stream } = run(source, {
+      onOverflow: 'drop-newest',
+      maxQueueBytes: 40,
+      onError: (error) => errors.push(error),
+    });
+    subject.next({ id: 'a', data: '' });
+    await Promise.resolve();
+    sink.full = true;
+    for (const id of ['b', 'c', 'd', 'e']) subject.next({ id, data: '' });
+    await Promise.resolve();
+    // The queue went out; the gap event owed for e goes alone once the client has room, and cannot.
+    const refused = stream.stats.refused;
+    expect(() => sink.release()).not.toThrow();
+    expect(stream.stats.refused).toBe(refused + 1);
+    for (const id of ['f', 'g', 'h']) {
+      subject.next({ id, data: '' });
+      await Promise.resolve();
+    }
+    expect(sink.text.startsWith(['a', 'b', 'c', 'd'].map((id) => `id: ${id}\ndata:\n\n`).join(''))).toBe(
+      true,
+    );
+    expect(sink.text.endsWith('id: g\ndata:\n\nid: h\ndata:\n\n')).toBe(true);
+    expect(stream.closeReason).toBeUndefined();
+    expect(errors.every((error) => error instanceof SseRangeError)).toBe(true);
+  });
+
   it('never has a drop-oldest gap event name an id the client did not get, where events set no id', () => {
     const subject = new Subject<MessageEvent>();
     const source = withGapEvent(subject);
