@@ -927,6 +927,21 @@ describe('streamEvents', () => {
     expect(allStreams.size).toBe(before);
   });
 
+  it('adds up the bytes queued in every group in allStreams', async () => {
+    const before = allStreams.queuedBytes;
+    const subjects = [new Subject<MessageEvent>(), new Subject<MessageEvent>()];
+    const runs = subjects.map((subject) => run(subject, { group: new StreamGroup() }));
+    for (const { sink } of runs) sink.full = true;
+    // The first event fills each transport; the next waits in its queue.
+    for (const subject of subjects) subject.next({ data: 'first' });
+    await Promise.resolve();
+    subjects[0]!.next({ data: 'x'.repeat(10) });
+    subjects[1]!.next({ data: 'x'.repeat(20) });
+    expect(allStreams.queuedBytes - before).toBe(18 + 28);
+    for (const { sink } of runs) sink.disconnect();
+    expect(allStreams.queuedBytes).toBe(before);
+  });
+
   it('turns away a stream that begins while its group closes, its source never subscribed', async () => {
     const group = new StreamGroup();
     const stuck = new MemorySink();
