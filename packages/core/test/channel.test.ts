@@ -379,6 +379,24 @@ describe('Channel', () => {
     expect(client.ids()).toEqual([...first, '3-0']);
   });
 
+  it('asks the store for no more pages once the client left', async () => {
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room', { maxReplay: { events: 700, bytes: 10_000 } });
+    const left = new AbortController();
+    let settled = false;
+    const subscribing = chat.subscribe({ lastEventId: '1-0', signal: left.signal });
+    subscribing.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    await until(() => script.reads.length === 1, 'first read');
+    left.abort();
+    const first = Array.from({ length: 500 }, (_, i) => `2-${i}`);
+    script.reads[0]!.answer({ ...page(...first), bytes: 4000, more: true });
+    await until(() => settled || script.reads.length > 1, 'the subscription to settle, or read on');
+    expect(script.reads).toHaveLength(1);
+  });
+
   it('holds a bounded number of live events during replay, then says what it dropped', async () => {
     const script = scriptedEngine();
     const chat = createChannel(script.engine, 'room', { maxReplay: { events: 10 } });
@@ -832,6 +850,17 @@ describe('Channel', () => {
     expect(bad.error).toBeInstanceOf(TypeError);
     expect((bad.error as Error).message).toMatch(/filter returned a Promise/);
     expect(good.received).toHaveLength(1);
+  });
+
+  it('delivers an event whose filter answers with a truthy value that is no boolean, as plain JavaScript may', async () => {
+    const chat = createChannel(memoryEngine(), 'room');
+    // A count, say: `(m) => m.data.length`.
+    const filter = ((m: StoredMessage) => String(m.data).length) as unknown as (m: StoredMessage) => boolean;
+    const counting = record(await chat.subscribe({ filter }));
+    await chat.publish({ data: 'x' });
+    await chat.publish({ data: '' });
+    expect(counting.error).toBeUndefined();
+    expect(counting.received.map((m) => m.data)).toEqual(['x']);
   });
 
   it('gives a typed channel typed sources that any route accepts', async () => {
