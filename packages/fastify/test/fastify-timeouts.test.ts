@@ -1,3 +1,4 @@
+import type { StreamOptions } from '@rxsse/core';
 import Fastify from 'fastify';
 import { NEVER } from 'rxjs';
 import { describe, expect, it } from 'vitest';
@@ -116,32 +117,8 @@ describe("fastify reply.sse() and Fastify's handlerTimeout", () => {
   it('leaves the answer standing while an async onSend hook holds it, when the producer settles meanwhile', async () => {
     const logged: string[] = [];
     const { options, closes } = recording();
-    const app = Fastify({ handlerTimeout: 1, logger: { level: 'warn', stream: fastifyLogStream(logged) } });
-    await app.register(rxsse, options);
-    // Fastify writes its answer only once the onSend hooks ran: this one holds it until released.
-    let entered = 0;
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    app.addHook('onSend', async (_req, _reply, payload) => {
-      entered++;
-      await released;
-      return payload;
-    });
-    let resolveSource!: () => void;
-    const producing = new Promise<void>((resolve) => (resolveSource = resolve));
-    let subscribed = 0;
-    const source = {
-      subscribe: () => {
-        subscribed++;
-        return { unsubscribe() {} };
-      },
-    } as never;
-    app.get('/observable', (_req, reply) =>
-      reply.sse(async () => {
-        await producing;
-        return source;
-      }),
-    );
+    const { app, held, release, settle, producing, produce } = await heldTimeoutAnswers(options, logged);
+    app.get('/observable', (_req, reply) => reply.sse(produce));
     app.get('/failing', (_req, reply) =>
       reply.sse(async () => {
         await producing;
@@ -154,8 +131,8 @@ describe("fastify reply.sse() and Fastify's handlerTimeout", () => {
         await rawClient(`${url}/observable`, { read: true }),
         await rawClient(`${url}/failing`, { read: true }),
       ];
-      await waitFor(() => entered === 2, 5000, 'both answers in the onSend hook');
-      resolveSource();
+      await waitFor(() => held.entered === 2, 5000, 'both answers in the onSend hook');
+      settle();
       // Once every promise callback the producers' settling queued has run.
       await new Promise((resolve) => setImmediate(resolve));
       release();
@@ -165,7 +142,7 @@ describe("fastify reply.sse() and Fastify's handlerTimeout", () => {
         expect(client.text).not.toContain('text/event-stream');
         client.destroy();
       }
-      expect(subscribed).toBe(0);
+      expect(held.subscribed).toBe(0);
       expect(closes.map(({ reason }) => reason)).toEqual([]);
       expect(logged.filter((line) => !line.includes('timed out'))).toEqual([
         'rxsse: event stream failed Error: the database is down',
@@ -177,45 +154,25 @@ describe("fastify reply.sse() and Fastify's handlerTimeout", () => {
 
   it('settles reply.sse() when its client left while an onSend hook held the answer to the timeout', async () => {
     const { options, closes } = recording();
-    const app = Fastify({ handlerTimeout: 1, logger: false });
-    await app.register(rxsse, options);
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    let entered = 0;
-    app.addHook('onSend', async (_req, _reply, payload) => {
-      entered++;
-      await released;
-      return payload;
-    });
-    let resolveSource!: () => void;
-    const producing = new Promise<void>((resolve) => (resolveSource = resolve));
-    let subscribed = 0;
+    const { app, held, release, settle, produce } = await heldTimeoutAnswers(options);
     let closed = false;
     let settled = false;
     app.get('/sse', (_req, reply) => {
       reply.raw.once('close', () => (closed = true));
-      const streaming = reply.sse(async () => {
-        await producing;
-        return {
-          subscribe: () => {
-            subscribed++;
-            return { unsubscribe() {} };
-          },
-        } as never;
-      });
+      const streaming = reply.sse(produce);
       void streaming.then(() => (settled = true));
       return streaming;
     });
     const url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
     try {
       const client = await rawClient(`${url}/sse`, { read: true });
-      await waitFor(() => entered === 1, 5000, 'the answer in the onSend hook');
+      await waitFor(() => held.entered === 1, 5000, 'the answer in the onSend hook');
       client.destroy();
       await waitFor(() => closed, 5000, 'the response to close');
       // Closed, never ended: the answer it waited for will never go out.
-      resolveSource();
+      settle();
       await waitFor(() => settled, 5000, 'reply.sse() to settle');
-      expect(subscribed).toBe(0);
+      expect(held.subscribed).toBe(0);
       // No answer reached it: counted as any request whose client left while its handler ran.
       expect(closes.map(({ reason }) => reason)).toEqual(['client']);
     } finally {
@@ -240,3 +197,35 @@ describe("fastify reply.sse() and Fastify's handlerTimeout", () => {
     }
   });
 });
+
+/**
+ * An app whose handlerTimeout (1 ms) answers every route, with an onSend hook that holds each
+ * answer until `release()` (Fastify writes it only once its onSend hooks ran), and `produce`, a
+ * producer that settles at `settle()` with a source counting its subscriptions (`held.subscribed`).
+ */
+async function heldTimeoutAnswers(options: StreamOptions, logged?: string[]) {
+  const logger = logged ? { level: 'warn', stream: fastifyLogStream(logged) } : false;
+  const app = Fastify({ handlerTimeout: 1, logger });
+  await app.register(rxsse, options);
+  const held = { entered: 0, subscribed: 0 };
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  app.addHook('onSend', async (_req, _reply, payload) => {
+    held.entered++;
+    await released;
+    return payload;
+  });
+  let settle!: () => void;
+  const producing = new Promise<void>((resolve) => (settle = resolve));
+  const source = {
+    subscribe: () => {
+      held.subscribed++;
+      return { unsubscribe() {} };
+    },
+  } as never;
+  const produce = async () => {
+    await producing;
+    return source;
+  };
+  return { app, held, release, settle, producing, produce };
+}
