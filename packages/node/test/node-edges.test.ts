@@ -38,7 +38,7 @@ import {
   openEventStream,
   watchResponseClose,
 } from '../src/index.js';
-import { serve } from './serve.js';
+import { listenAgain, serve } from './serve.js';
 
 /** A route: `openEventStream` with `events` and `options`, its rejections kept. */
 function route(
@@ -1027,13 +1027,7 @@ describe('closeStreamsOnServerClose', () => {
   it("keeps a plain answer's connection alive, once the closed server listens again", async () => {
     const server = createServer((_req, res) => res.end('ok'));
     closeStreamsOnServerClose(server);
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    await new Promise((resolve) => server.close(resolve));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    const client = await rawRequests(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, [
+    const client = await rawRequests(`http://127.0.0.1:${await listenAgain(server)}`, [
       httpRequest('GET', '/plain'),
     ]);
     await waitFor(() => client.text.endsWith('ok'), 5000, 'the first answer');

@@ -27,6 +27,7 @@ import { metered, recording } from '../../../test/support/recording.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
 import { recordWarnings } from '../../../test/support/warnings.js';
 import { closeStreamsOnServerClose, NodeSink, openEventStream } from '../src/index.js';
+import { listenAgain } from './serve.js';
 
 describe('closeStreamsOnServerClose on HTTP/2', () => {
   it('completes server.close() when a client reads nothing at all, not even the GOAWAY', async () => {
@@ -203,13 +204,7 @@ describe('closeStreamsOnServerClose on HTTP/2: a server that listens again', () 
       },
     );
     closeStreamsOnServerClose(server, { group: resolved.group, deadline: 200 });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    await new Promise((resolve) => server.close(resolve));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    const session = await h2Session(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const session = await h2Session(`https://127.0.0.1:${await listenAgain(server)}`);
     try {
       const first = await readStream(session, '/sse');
       expect(first.body).toBe('data: a\n\n');
