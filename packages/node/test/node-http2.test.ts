@@ -1,6 +1,7 @@
 // The Node transport over HTTP/2 with TLS, where a shutdown must close client sessions too.
 import { once } from 'node:events';
 import {
+  type ClientHttp2Session,
   connect,
   constants,
   createSecureServer,
@@ -419,12 +420,7 @@ describe('stallTimeout on HTTP/2 after the stream ended, for a client that reads
     let dropped = false;
     // Closed before its end went out: the client never had the rest.
     server.on('stream', (stream) => stream.once('close', () => (dropped = !stream.writableFinished)));
-    const stream = session.request({ ':path': '/sse' });
-    stream.on('error', () => {});
-    stream.pause();
-    await once(stream, 'response');
-    await waitFor(() => closes.length === 1, 5_000, 'the end of the stream');
-    expect(closes[0]!.reason).toBe('complete');
+    await completedUnread(session, closes);
     await waitFor(() => dropped, 5_000, 'the server to drop the stream');
   });
 });
@@ -445,12 +441,7 @@ describe('NodeSink on HTTP/2: the end of a stream whose client was full', () => 
     const { session } = await serveH2((req, res) => {
       void openEventStream(req, res, () => from(events), resolveStreamOptions(options));
     });
-    const stream = session.request({ ':path': '/sse' });
-    stream.on('error', () => {});
-    stream.pause();
-    await once(stream, 'response');
-    await waitFor(() => closes.length === 1, 5_000, 'the end of the stream');
-    expect(closes[0]!.reason).toBe('complete');
+    const stream = await completedUnread(session, closes);
     let text = '';
     stream.setEncoding('latin1');
     stream.on('data', (chunk: string) => {
@@ -570,6 +561,17 @@ describe('NodeSink on HTTP/2: a POST stream whose response ended, its client gon
     expect(vi.getTimerCount()).toBe(0);
   });
 });
+
+/** Requests `/sse` and reads nothing of it until its stream has completed, its only close. */
+async function completedUnread(session: ClientHttp2Session, closes: { reason: string }[]) {
+  const stream = session.request({ ':path': '/sse' });
+  stream.on('error', () => {});
+  stream.pause();
+  await once(stream, 'response');
+  await waitFor(() => closes.length === 1, 5_000, 'the end of the stream');
+  expect(closes.map((c) => c.reason)).toEqual(['complete']);
+  return stream;
+}
 
 /**
  * An HTTPS server on 127.0.0.1 that speaks HTTP/2 (and HTTP/1), serving `handler`, and a client
