@@ -272,6 +272,19 @@ class ChainController {
     yield { data: 'again' };
   }
 
+  @RxSse('greeted-broken')
+  @UseInterceptors(Greets)
+  greetedBroken(): AsyncIterable<MessageEvent> {
+    // Hand-written, as no async generator can: its next() throws instead of rejecting.
+    return {
+      [Symbol.asyncIterator]: () => ({
+        next: () => {
+          throw new Error('next() broke');
+        },
+      }),
+    };
+  }
+
   @RxSse('greeted-quiet', quietOptions)
   @UseInterceptors(Greets)
   greetedQuiet(): AsyncIterable<MessageEvent> {
@@ -567,6 +580,16 @@ describe.each<Platform>(['express', 'fastify'])(
       await waitFor(() => client.text.endsWith('\r\n0\r\n\r\n'), 5000, 'the end of the stream');
       client.destroy();
       expect(client.text).toMatch(/data: welcome\n\n[\s\S]*data: hello\n\n[\s\S]*data: again\n\n/);
+    });
+
+    it("ends the stream behind an interceptor's events, and reports it, when the method's iterator throws from next()", async () => {
+      const url = await start();
+      const { body } = await fetchBytes(`${url}/greeted-broken`, { signal: AbortSignal.timeout(5000) });
+      expect(body.toString()).toBe('data: welcome\n\n');
+      await waitFor(() => server!.logged.length === 1, 5000, 'the report');
+      expect(server!.logged.splice(0)[0]).toMatch(
+        /^event stream GET \/greeted-broken failed: Error: next\(\) broke/,
+      );
     });
 
     it("ends the method's iterator behind an interceptor's events when the client leaves while it waits, so the listener it holds goes", async () => {
