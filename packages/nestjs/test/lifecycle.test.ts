@@ -49,14 +49,17 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
     await app.close();
   });
 
-  it("lets any module inject the app's RxsseRuntime", async () => {
+  it.each([
+    ['forRoot', () => RxsseModule.forRoot({ heartbeat: 4321 })],
+    ['forRootAsync', () => RxsseModule.forRootAsync({ useFactory: () => ({ heartbeat: 4321 }) })],
+  ])("lets any module inject the app's RxsseRuntime (%s)", async (_how, rxsseModule) => {
     @Injectable()
     class Reads {
       constructor(readonly runtime: RxsseRuntime) {}
     }
     @Module({ providers: [Reads], exports: [Reads] })
     class FeatureModule {}
-    @Module({ imports: [RxsseModule.forRoot({ heartbeat: 4321 }), FeatureModule] })
+    @Module({ imports: [rxsseModule(), FeatureModule] })
     class AppModule {}
     const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
     expect(moduleRef.get(Reads).runtime.defaults.heartbeat).toBe(4321);
