@@ -965,6 +965,16 @@ describe('streamEvents', () => {
     await closed;
   });
 
+  it("answers a HEAD with its GET's headers and no body, counted as a stream that completed, while nothing closes", () => {
+    const sink = new MemorySink();
+    const reasons: CloseReason[] = [];
+    answerHeadEventStream(sink, { group: new StreamGroup(), onClose: (reason) => reasons.push(reason) });
+    expect(reasons).toEqual(['complete']);
+    expect(sink.headers?.['content-type']).toBe('text/event-stream');
+    expect(sink.headers?.connection).not.toBe('close');
+    expect(sink.text).toBe('');
+  });
+
   it('answers a HEAD while its group closes as the GET turned away then: Connection: close, counted as a shutdown', async () => {
     const group = new StreamGroup();
     const stuck = new MemorySink();
