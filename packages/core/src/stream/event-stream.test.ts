@@ -992,6 +992,34 @@ describe('streamEvents', () => {
     await closed;
   });
 
+  it.each([
+    ['an Observable', () => NEVER],
+    [
+      'an AsyncIterable',
+      () => ({ [Symbol.asyncIterator]: () => ({ next: () => new Promise<never>(() => {}) }) }),
+    ],
+  ])(
+    "holds a stream of %s in its server's group as in its route's, so the server's close ends it",
+    async (_, make) => {
+      const server = new StreamGroup();
+      const own = new StreamGroup();
+      const sink = new MemorySink();
+      const reasons: CloseReason[] = [];
+      const onClose = (reason: CloseReason) => reasons.push(reason);
+      streamEvents(
+        make() as EventSourceLike<MessageEvent>,
+        sink,
+        { heartbeat: false, group: own, onClose },
+        undefined,
+        server,
+      );
+      expect([server.size, own.size]).toEqual([1, 1]);
+      await server.close({ deadline: 1000 });
+      expect(reasons).toEqual(['shutdown']);
+      expect([server.size, own.size]).toEqual([0, 0]);
+    },
+  );
+
   it("turns a request away with the hint of its server's shutdown, over its route's retry", async () => {
     const server = new StreamGroup();
     const stuck = new MemorySink();
