@@ -24,7 +24,7 @@ import {
   readStream,
   stalledStream,
 } from '../../../test/support/http2-clients.js';
-import { metered, recording } from '../../../test/support/recording.js';
+import { type Closed, metered, recording } from '../../../test/support/recording.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
 import { recordWarnings } from '../../../test/support/warnings.js';
 import { closeStreamsOnServerClose, NodeSink, openEventStream } from '../src/index.js';
@@ -563,7 +563,7 @@ describe('NodeSink on HTTP/2: a POST stream whose response ended, its client gon
 });
 
 /** Requests `/sse` and reads nothing of it until its stream has completed, its only close. */
-async function completedUnread(session: ClientHttp2Session, closes: { reason: string }[]) {
+async function completedUnread(session: ClientHttp2Session, closes: Closed[]) {
   const stream = session.request({ ':path': '/sse' });
   stream.on('error', () => {});
   stream.pause();
