@@ -4,6 +4,7 @@
 
 import { execFileSync, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -22,6 +23,22 @@ export function fdLimit() {
   return hard === 'unlimited' ? 65_536 : Math.min(65_536, Number(hard));
 }
 
+/**
+ * The CPU a measured server is pinned to with `taskset` (Linux), or `undefined` where it cannot be:
+ * the last one, the client in the parent left to the others. Left to the scheduler, a server ran
+ * now on one core, now on the other, sometimes on the client's, and the cores of a shared machine
+ * run at different speeds: a burst's rate spread 30-90 % over rounds, 4-16 % pinned.
+ */
+export const serverCpu = (() => {
+  const count = cpus().length;
+  try {
+    execFileSync('taskset', ['-V'], { stdio: 'ignore' });
+    return count > 1 ? count - 1 : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
 const bunBinary = () =>
   join(dirname(createRequire(import.meta.url).resolve('bun/package.json')), 'bin', 'bun.exe');
 
@@ -31,14 +48,15 @@ const profile = profiles ? ['--cpu-prof', `--cpu-prof-dir=${profiles}`] : [];
 /**
  * Starts `file` (a URL) through bash, whose `exec` keeps the pid and the IPC channel; resolves once
  * it is ready. `execArgv`: Node flags besides `--expose-gc` (and `--cpu-prof` with BENCH_CPU_PROF);
- * `limit`: a raised `ulimit -n`; `bun`: run it with Bun.
+ * `limit`: a raised `ulimit -n`; `cpu`: the one CPU it runs on; `bun`: run it with Bun.
  */
-export async function startChild(file, { args = [], execArgv = [], env = {}, limit, bun = false } = {}) {
+export async function startChild(file, { args = [], execArgv = [], env = {}, limit, cpu, bun = false } = {}) {
   const path = fileURLToPath(file);
   const command = bun
     ? [bunBinary(), path, ...args]
     : [process.execPath, '--expose-gc', ...profile, ...execArgv, path, ...args];
-  const script = `${limit === undefined ? '' : `ulimit -n ${limit} && `}exec "$0" "$@"`;
+  const pin = cpu === undefined ? '' : `taskset -c ${cpu} `;
+  const script = `${limit === undefined ? '' : `ulimit -n ${limit} && `}exec ${pin}"$0" "$@"`;
   const stdio = ['ignore', 'inherit', 'inherit', 'ipc'];
   const child = spawn('bash', ['-c', script, ...command], { stdio, env: { ...process.env, ...env } });
   const name = `${path.split('/').slice(-2).join('/')} ${args.join(' ')}`.trim();

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { startChild } from '../lib/child.mjs';
+import { serverCpu, startChild } from '../lib/child.mjs';
 import { measureBurst, measureFanout, readEvents, stalledClient } from '../lib/client.mjs';
 import * as h from '../lib/harness.mjs';
 
@@ -71,7 +71,8 @@ function start({ name, server = [name], bun = false }) {
   // @fastify/sse adds listeners per pending write: MaxListenersExceededWarning floods stderr.
   const execArgv = ['--no-warnings'];
   const [file, ...args] = server.map(String);
-  return startChild(new URL(`./servers/${file}.mjs`, import.meta.url), { args, execArgv, bun });
+  const url = new URL(`./servers/${file}.mjs`, import.meta.url);
+  return startChild(url, { args, execArgv, bun, cpu: serverCpu });
 }
 
 async function throughput(server, workloads) {
