@@ -14,6 +14,7 @@ import { formatEvent } from '../src/encode/format.js';
 import type { FormatOptions } from '../src/encode/types.js';
 import { resolveStreamOptions, streamEvents } from '../src/index.js';
 import { MemorySink } from '../src/testing/index.js';
+import { TextSink } from './text-sink.js';
 
 /** A message of the test's own, changed in place and emitted again. */
 type Change = 'data inside' | 'data' | 'id' | 'nothing';
@@ -47,8 +48,9 @@ describe('the encoding cache', () => {
           const shared = resolveStreamOptions({ ...first, heartbeat: false, onError: () => {} });
           const other = resolveStreamOptions({ ...second, heartbeat: false, onError: () => {} });
           const routes = [shared, shared, other];
-          const sinks = routes.map((options) => {
-            const sink = new MemorySink();
+          // Text where the transport takes it, bytes where they are shared: every way a chunk goes.
+          const sinks = routes.map((options, i) => {
+            const sink = i === 1 ? new MemorySink() : new TextSink();
             streamEvents(subject, sink, options);
             return sink;
           });

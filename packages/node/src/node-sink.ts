@@ -123,11 +123,20 @@ export class NodeSink implements Sink {
   }
 
   write(chunk: Uint8Array): boolean {
+    return this.#send(chunk);
+  }
+
+  /** Text goes to Node as it is: Node encodes it into memory it frees once the bytes are out. */
+  writeText(text: string): boolean {
+    return this.#send(text);
+  }
+
+  #send(chunk: Uint8Array | string): boolean {
     if (this.#chunkSocket) {
       const room = writeChunk(this.#res as ServerResponse, this.#chunkSocket, chunk);
       if (room !== undefined) return room;
     }
-    if (this.http2) return this.#writeHttp2(chunk);
+    if (this.http2) return this.#writeHttp2(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
     if (!this.#socket) return writeThrough(this.#res as ServerResponse, chunk);
     if ((this.#res as ServerResponse).write(chunk)) return true;
     // Node corks a response's socket until the next tick, so a write that filled the buffer has
@@ -288,7 +297,7 @@ interface InFlight {
  * whose `Cache-Control` lacks `no-transform` (a route's override) and holds the result until its
  * buffer fills: events, heartbeats included, would wait there for minutes. Its `flush()` sends them.
  */
-function writeThrough(res: ServerResponse & { flush?: () => void }, chunk: Uint8Array): boolean {
+function writeThrough(res: ServerResponse & { flush?: () => void }, chunk: Uint8Array | string): boolean {
   const room = res.write(chunk);
   if (typeof res.flush === 'function') res.flush();
   return room;

@@ -83,24 +83,39 @@ export function encodeText(text: string): Uint8Array {
   return lastBytes;
 }
 
-let lastTexts: readonly string[] = [];
-let lastJoined = new Uint8Array(0);
+let seenText: string | undefined;
 
 /**
- * UTF-8 bytes of `texts[from .. to)` joined, remembering the last list: the connections of a
- * fan-out queue the same texts in the same tick, so the tick's chunk is joined and encoded once for
- * all of them, and each other connection compares references instead. Strings are immutable: the
- * same strings in the same order are the same text.
+ * The bytes of `text` when it is handed out again (a fan-out's chunk, from its second connection
+ * on: encoded once and shared by all of them, where each would encode text of its own), else
+ * `undefined`: a transport that encodes text itself takes the text (a burst's chunks, each written
+ * once, then allocate no buffer of rxsse's).
  */
-export function encodeJoined(texts: readonly string[], from: number, to: number): Uint8Array {
+export function sharedBytes(text: string): Uint8Array | undefined {
+  if (text === lastText) return lastBytes;
+  if (text === seenText) return encodeText(text);
+  seenText = text;
+  return undefined;
+}
+
+let lastTexts: readonly string[] = [];
+let lastJoined = '';
+
+/**
+ * `texts[from .. to)` joined, remembering the last list: the connections of a fan-out queue the
+ * same texts in the same tick, so the tick's chunk is joined once for all of them (and, where a
+ * transport takes bytes, encoded once by {@link encodeText}), and each other connection compares
+ * references instead. Strings are immutable: the same strings in the same order are the same text.
+ */
+export function joinTexts(texts: readonly string[], from: number, to: number): string {
   const count = to - from;
-  if (count === 1) return encodeText(texts[from]!);
+  if (count === 1) return texts[from]!;
   if (count === lastTexts.length) {
     let i = 0;
     while (i < count && texts[from + i] === lastTexts[i]) i++;
     if (i === count) return lastJoined;
   }
   lastTexts = texts.slice(from, to);
-  lastJoined = utf8Bytes(lastTexts.join(''));
+  lastJoined = lastTexts.join('');
   return lastJoined;
 }

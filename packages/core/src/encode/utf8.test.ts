@@ -28,6 +28,8 @@ const CASES: Record<string, string> = {
   'a lone high surrogate': 'a\ud83dbc',
   'a lone low surrogate at the end': 'abc\ude00',
   'a long chunk with one non-ASCII event': `${'data: {"msg":"tick"}\n\n'.repeat(3000)}data: é\n\n`,
+  'a long text of every kind of unit': `${'a€😀\ud83d\ude00\udc00中é'.repeat(200)}\ud83d`,
+  'a text longer than a chunk, not ASCII': `${'data: é\n\n'.repeat(12_000)}`,
 };
 
 describe('utf8Bytes and utf8Length', () => {

@@ -1,10 +1,23 @@
 const ASCII = /^[\x00-\x7f]*$/;
+const encoder = new TextEncoder();
+
+/** Texts this long, up to {@link SCRATCH_UNITS}, are measured by encoding them into a scratch buffer. */
+const LONG_UNITS = 1024;
+/** A chunk of queued events is about 64 Ki units long: one more event fits. */
+const SCRATCH_UNITS = 80 * 1024;
+/** Every unit fits: one is at most 3 bytes. Made with the first long text. */
+let scratch: Uint8Array | undefined;
 
 /**
- * UTF-8 length of a string, without encoding it. A lone surrogate counts as the 3 bytes of the
- * U+FFFD it is encoded as. ASCII, the common case, takes one native scan.
+ * UTF-8 length of a string. A lone surrogate counts as the 3 bytes of the U+FFFD it is encoded as.
+ * ASCII, the common case, takes one native scan; a long text (a queue's chunk) is encoded into a
+ * scratch buffer instead, which copies ~5x faster than the regular expression scans.
  */
 export function utf8Length(text: string): number {
+  if (text.length >= LONG_UNITS && text.length <= SCRATCH_UNITS) {
+    scratch ??= new Uint8Array(3 * SCRATCH_UNITS);
+    return encoder.encodeInto(text, scratch).written;
+  }
   if (ASCII.test(text)) return text.length;
   let bytes = text.length;
   for (let i = 0; i < text.length; i++) {
@@ -22,8 +35,6 @@ export function utf8Length(text: string): number {
   }
   return bytes;
 }
-
-const encoder = new TextEncoder();
 
 /**
  * UTF-8 bytes of a string, as `TextEncoder.encode` gives them, sooner: an ASCII string (nearly every

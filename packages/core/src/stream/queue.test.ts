@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { EventQueue } from './queue.js';
 
 const event = (i: number) => `data: {"n":${i},"msg":"${'x'.repeat(40)}"}\n\n`;
-const decoder = new TextDecoder();
 
 /** How many of `texts` the first chunk holds: events until they reach 64 Ki UTF-16 units. */
 function firstChunk(texts: string[]): number {
@@ -18,7 +17,7 @@ function takeAll(queue: EventQueue): { text: string; sizes: number[] } {
   let text = '';
   while (queue.length > 0) {
     const before = queue.length;
-    const chunk = decoder.decode(queue.take());
+    const chunk = queue.take();
     expect(queue.length).toBeLessThan(before);
     sizes.push(chunk.length);
     text += chunk;
@@ -42,10 +41,10 @@ describe('EventQueue', () => {
     queue.addFirst('data: €\n\n', 11);
     expect(queue.length).toBe(1400);
     expect(queue.bytes()).toBe(11 + 1399 * 12);
-    expect(decoder.decode(queue.take()).startsWith(`data: €\n\n${text(1601)}`)).toBe(true);
+    expect(queue.take().startsWith(`data: €\n\n${text(1601)}`)).toBe(true);
   });
 
-  it('encodes waiting events into chunks of about 64 KiB, and still counts and returns every event', () => {
+  it('joins waiting events into chunks of about 64 KiB, and still counts and returns every event', () => {
     const queue = new EventQueue();
     const texts = Array.from({ length: 5000 }, (_, i) => event(i));
     for (const text of texts) queue.add(text);
@@ -69,15 +68,15 @@ describe('EventQueue', () => {
     expect(queue.length).toBe(5000 - firstChunk(texts));
   });
 
-  it('measures encoded chunks in UTF-8 bytes, whatever the text', () => {
+  it('measures joined chunks in UTF-8 bytes, whatever the text', () => {
     const queue = new EventQueue();
-    // 1,024 UTF-16 units and 3,056 bytes each: 64 of them are encoded into one chunk.
+    // 1,024 UTF-16 units and 3,056 bytes each: 64 of them are joined into one chunk.
     const texts = Array.from({ length: 64 }, () => `data: ${'€'.repeat(1016)}\n\n`);
     for (const text of texts) queue.add(text);
     const bytes = 64 * 3056;
     expect(queue.size).toBe(bytes);
     expect(queue.bytes()).toBe(bytes);
-    // An encoded chunk counts exactly, not as 3 bytes a unit: a next event of 9 units may take
+    // A joined chunk counts exactly, not as 3 bytes a unit: a next event of 9 units may take
     // the queue past a cap only within 27 bytes of it.
     expect(queue.mayPass('data: 1\n\n', bytes + 27)).toBe(false);
     expect(queue.mayPass('data: 1\n\n', bytes + 26)).toBe(true);
@@ -99,7 +98,7 @@ describe('EventQueue', () => {
     // Room for the last 10 events: the others are dropped, oldest first, and counted one by one.
     expect(queue.dropOldest(texts.slice(2990).join('').length)).toBe(2990);
     expect(queue.length).toBe(10);
-    expect(decoder.decode(queue.take())).toBe(texts.slice(2990).join(''));
+    expect(queue.take()).toBe(texts.slice(2990).join(''));
     expect(queue.length).toBe(0);
   });
 
@@ -118,7 +117,7 @@ describe('EventQueue', () => {
     expect(takeAll(queue).text).toBe(texts.join(''));
   });
 
-  it('keeps encoding after sizes are measured, and counts exact sizes throughout', () => {
+  it('keeps joining after sizes are measured, and counts exact sizes throughout', () => {
     const queue = new EventQueue();
     const texts = Array.from({ length: 3000 }, (_, i) => event(i));
     queue.add(texts[0]!);

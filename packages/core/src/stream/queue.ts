@@ -1,4 +1,4 @@
-import { encodeJoined } from '../encode/encoder-cache.js';
+import { joinTexts } from '../encode/encoder-cache.js';
 import { utf8Length } from '../encode/utf8.js';
 
 /** UTF-8 bytes per UTF-16 unit, at most: a text of n units is at most 3n bytes. */
@@ -8,24 +8,25 @@ const MAX_BYTES_PER_UNIT = 3;
  * so the first event of each new stream changed its map and deoptimized the optimized push path.
  */
 const EMPTY: string[] = [''].slice(1);
-/** Waiting events are encoded into chunks of about this many bytes: what one write hands over. */
+/** Waiting events are joined into chunks of about this many UTF-16 units: what one write hands over. */
 export const CHUNK_UNITS = 64 * 1024;
 
 /**
- * The formatted events waiting for a slow client. The newest wait as text, counted in UTF-16 units
- * (a cheap bound of their UTF-8 size); every 64 KiB of them is encoded into one chunk of exact size.
- * A client that cannot keep up leaves a few chunks here, not thousands of small strings that every
- * young-generation GC would copy; exact sizes of the texts are measured only once the queue could
- * come near its cap, since a byte count is a scan that a queue far below the cap need not pay.
+ * The formatted events waiting for a slow client. The newest wait as separate texts, counted in
+ * UTF-16 units (a cheap bound of their UTF-8 size); every 64 Ki units of them are joined into one
+ * chunk, measured exactly. A client that cannot keep up leaves a few chunks here, not thousands of
+ * small strings that every young-generation GC would copy; exact sizes of the texts are measured
+ * only once the queue could come near its cap, since a byte count is a scan that a queue far below
+ * the cap need not pay.
  *
  * {@link take} hands out one chunk at a time, so a transport that drains gets about 64 KiB, and the
  * rest stays here: counted, under the cap, and subject to the overflow policy.
  */
 export class EventQueue {
-  /** Encoded chunks, oldest first; created with the first (most queues never fill one). */
-  #chunks: EncodedChunk[] | undefined;
+  /** Joined chunks, oldest first; created with the first (most queues never fill one). */
+  #chunks: Chunk[] | undefined;
   #chunkBytes = 0;
-  /** Texts not encoded yet, from `#head` (`dropOldest` moves it), and their UTF-16 units. */
+  /** Texts not joined yet, from `#head` (`dropOldest` moves it), and their UTF-16 units. */
   #texts: string[] = EMPTY.slice();
   #head = 0;
   #units = 0;
@@ -35,7 +36,7 @@ export class EventQueue {
   #textBytes = 0;
 
   /**
-   * @param merge Whether waiting texts are encoded into chunks (not for `drop-oldest`, which drops
+   * @param merge Whether waiting texts are joined into chunks (not for `drop-oldest`, which drops
    *   events one by one).
    */
   constructor(private readonly merge = true) {}
@@ -45,7 +46,7 @@ export class EventQueue {
     return this.#count;
   }
 
-  /** About the bytes queued: exact for encoded chunks, UTF-16 units for the texts. 0 when empty. */
+  /** About the bytes queued: exact for joined chunks, UTF-16 units for the texts. 0 when empty. */
   get size(): number {
     return this.#chunkBytes + this.#units;
   }
@@ -82,21 +83,21 @@ export class EventQueue {
     this.#texts.push(text);
     this.#units += text.length;
     this.#count++;
-    if (this.#units >= CHUNK_UNITS && this.merge) this.#encodeTexts();
+    if (this.#units >= CHUNK_UNITS && this.merge) this.#joinTexts();
   }
 
   /**
    * Removes and returns the oldest events as one chunk of about 64 KiB (or less, when less waits);
    * {@link length} tells how many events it held. Only call it while the queue is not empty.
    */
-  take(): Uint8Array {
+  take(): string {
     if (this.#chunks) return this.#takeChunk();
     const texts = this.#texts;
     const head = this.#head;
     let end = head;
     let units = 0;
     while (end < texts.length && units < CHUNK_UNITS) units += texts[end++]!.length;
-    const chunk = encodeJoined(texts, head, end);
+    const chunk = joinTexts(texts, head, end);
     if (end === texts.length) {
       this.#count -= end - head;
       this.#resetTexts();
@@ -148,25 +149,26 @@ export class EventQueue {
     return count;
   }
 
-  /** Encodes the waiting texts into one chunk: its size is exact, and they no longer need measuring. */
-  #encodeTexts(): void {
+  /** Joins the waiting texts into one chunk: its size is exact, and they no longer need measuring. */
+  #joinTexts(): void {
     const texts = this.#texts;
-    const bytes = encodeJoined(texts, this.#head, texts.length);
+    const text = joinTexts(texts, this.#head, texts.length);
+    const bytes = utf8Length(text);
     this.#chunks ??= [];
-    this.#chunks.push({ bytes, events: texts.length - this.#head });
-    this.#chunkBytes += bytes.length;
+    this.#chunks.push({ text, bytes, events: texts.length - this.#head });
+    this.#chunkBytes += bytes;
     this.#resetTexts();
   }
 
-  #takeChunk(): Uint8Array {
+  #takeChunk(): string {
     const chunks = this.#chunks!;
     // A few chunks at most (the cap over 64 KiB): shifting costs nothing, and a client that stays a
     // chunk behind for hours leaves no trail of emptied slots.
-    const { bytes, events } = chunks.shift()!;
+    const { text, bytes, events } = chunks.shift()!;
     if (chunks.length === 0) this.#chunks = undefined;
     this.#count -= events;
-    this.#chunkBytes -= bytes.length;
-    return bytes;
+    this.#chunkBytes -= bytes;
+    return text;
   }
 
   /** Removes the texts before `end`; returns how many. */
@@ -190,7 +192,7 @@ export class EventQueue {
     return end - from;
   }
 
-  /** Empties the texts (taken, encoded or cleared), keeping the array's capacity for the next tick. */
+  /** Empties the texts (taken, joined or cleared), keeping the array's capacity for the next tick. */
   #resetTexts(): void {
     this.#texts.length = 0;
     this.#sizes = undefined;
@@ -200,8 +202,9 @@ export class EventQueue {
   }
 }
 
-/** Events encoded together, as one write hands them over. */
-interface EncodedChunk {
-  readonly bytes: Uint8Array;
+/** Events joined together, as one write hands them over, and their UTF-8 size. */
+interface Chunk {
+  readonly text: string;
+  readonly bytes: number;
   readonly events: number;
 }
