@@ -24,6 +24,7 @@ import type { StreamMetrics } from './metrics.js';
 import { type ResolvedStreamOptions, resolveStreamOptions, type StreamOptions } from './options.js';
 import { dropsQueuedEvents, overflowPolicies } from './overflow.js';
 import { CHUNK_UNITS, EventQueue } from './queue.js';
+import { consoleReporter, type ErrorReporter, reportTo } from './report.js';
 import {
   type FeedTarget,
   heard,
@@ -33,11 +34,7 @@ import {
   type SourceFeed,
 } from './source-feed.js';
 import type { CloseReason, StreamStats } from './stats.js';
-
-/** Where a stream's errors go when no `onError` takes them: the framework's own log. */
-export type ErrorReporter = (error: unknown) => void;
-
-const consoleReporter: ErrorReporter = (error) => console.error('rxsse: unhandled event-stream error', error);
+import { unrefTimer, watchProgress } from './timers.js';
 
 const HEARTBEAT = ':\n';
 // Never a stream's notice: the constructor assigns it only so that `#gap` is a changing field.
@@ -994,52 +991,9 @@ function shutdownHint(options: ResolvedStreamOptions, server: StreamGroup | unde
   return hint ?? options.group.reconnectHint() ?? options.retry;
 }
 
-/** Hands `error` to `onError`, else to `report`; neither may throw out of the stream. */
-export function reportTo(onError: StreamOptions['onError'], report: ErrorReporter, error: unknown): void {
-  if (onError) {
-    try {
-      heard(onError(error), (rejected) => reportUnhandled(report, rejected));
-      return;
-    } catch (thrown) {
-      reportUnhandled(report, thrown);
-    }
-  }
-  reportUnhandled(report, error);
-}
-
-function reportUnhandled(report: ErrorReporter, error: unknown): void {
-  try {
-    report(error);
-  } catch {
-    // The last resort failed too: there is nowhere left to tell.
-  }
-}
-
 /** A value that is not a message object, nor `null` or `undefined`: `{ data: value }` under `bareValues: 'data'`. */
 function isBareValue(value: unknown): boolean {
   return typeof value !== 'object' && typeof value !== 'function' && value !== undefined;
-}
-
-/**
- * Calls `stalled` once `pending()` did not fall for a whole `timeout`, checked at the end of each:
- * progress seen at a check counts for one more `timeout`. A sink without `pending()` (NaN) stalls at
- * the first check. `hold` is given each timer, for the caller to clear.
- */
-function watchProgress(
-  timeout: number,
-  pending: () => number,
-  stalled: () => void,
-  hold: (timer: ReturnType<typeof setTimeout>) => void,
-): void {
-  let left = pending();
-  const check = () => {
-    const now = pending();
-    if (now < left) {
-      left = now;
-      hold(unrefTimer(setTimeout(check, timeout)));
-    } else stalled();
-  };
-  hold(unrefTimer(setTimeout(check, timeout)));
 }
 
 function opensFirst(source: EventSourceLike<MessageEvent<unknown>>): boolean {
@@ -1052,10 +1006,4 @@ const NO_OVERRIDES: HeaderOverrides = Object.freeze({});
 /** How an Observable failed before its first message: its stream is refused, never opened. */
 class SourceFailure {
   constructor(readonly error: unknown) {}
-}
-
-function unrefTimer<T>(timer: T): T {
-  // Stream timers must never keep the process alive on their own.
-  (timer as { unref?: () => void }).unref?.();
-  return timer;
 }

@@ -1,12 +1,6 @@
 // One connection from source to Sink, and the groups and wheels that all connections share.
 export { MAX_DURATION } from './duration.js';
-export {
-  answerHeadEventStream,
-  type ErrorReporter,
-  EventStream,
-  streamEvents,
-  turnAwayEventStream,
-} from './event-stream.js';
+export { answerHeadEventStream, EventStream, streamEvents, turnAwayEventStream } from './event-stream.js';
 export {
   allStreams,
   checkShutdownOptions,
@@ -32,5 +26,6 @@ export {
 } from './options.js';
 export type { OverflowPolicy } from './overflow.js';
 export { type AbortableSink, HandlerSetup } from './pending-setup.js';
+export type { ErrorReporter } from './report.js';
 export { endIterator, madeIterator } from './source-feed.js';
 export type { CloseReason, StreamStats } from './stats.js';

@@ -4,14 +4,13 @@ import type { Sink } from '../http/sink.js';
 import { checkEventSource, describeValue, type EventSourceLike, isThenable } from '../http/source.js';
 import {
   answerHeadEventStream,
-  type ErrorReporter,
   type EventStream,
-  reportTo,
   streamEvents,
   turnAwayEventStream,
 } from './event-stream.js';
 import type { GroupMember, StreamGroup } from './group.js';
 import type { ResolvedStreamOptions } from './options.js';
+import { type ErrorReporter, reportTo } from './report.js';
 import { heard } from './source-feed.js';
 
 /** What a {@link HandlerSetup} needs of its transport's sink. */

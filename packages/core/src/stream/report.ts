@@ -1,0 +1,30 @@
+import type { StreamOptions } from './options.js';
+import { heard } from './source-feed.js';
+
+/** Where a stream's errors go when no `onError` takes them: the framework's own log. */
+export type ErrorReporter = (error: unknown) => void;
+
+/** The log of a transport that passes none. */
+export const consoleReporter: ErrorReporter = (error) =>
+  console.error('rxsse: unhandled event-stream error', error);
+
+/** Hands `error` to `onError`, else to `report`; neither may throw out of the stream. */
+export function reportTo(onError: StreamOptions['onError'], report: ErrorReporter, error: unknown): void {
+  if (onError) {
+    try {
+      heard(onError(error), (rejected) => reportUnhandled(report, rejected));
+      return;
+    } catch (thrown) {
+      reportUnhandled(report, thrown);
+    }
+  }
+  reportUnhandled(report, error);
+}
+
+function reportUnhandled(report: ErrorReporter, error: unknown): void {
+  try {
+    report(error);
+  } catch {
+    // The last resort failed too: there is nowhere left to tell.
+  }
+}
