@@ -92,7 +92,6 @@ let seenText: string | undefined;
  * once, then allocate no buffer of rxsse's).
  */
 export function sharedBytes(text: string): Uint8Array | undefined {
-  if (text === lastText) return lastBytes;
   if (text === seenText) return encodeText(text);
   seenText = text;
   return undefined;
