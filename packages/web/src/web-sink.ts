@@ -17,7 +17,7 @@ export class SseStreamDroppedError extends Error {
 /** Bytes the body stream holds before it says "full": the runtime's own buffer comes on top. */
 const HIGH_WATER_MARK = 64 * 1024;
 
-const OPENING_COMMENT = new TextEncoder().encode(':\n');
+const encoder = new TextEncoder();
 
 /**
  * `ByteLengthQueuingStrategy` as a plain object: the class is not a global of every runtime (Next.js's
@@ -147,7 +147,21 @@ export class WebSink implements Sink {
     return false;
   }
 
+  /**
+   * Copies `chunk`, which other connections share: a reader of the body may take over the buffer of
+   * a chunk it read (transfer it to a worker), which must leave every other connection its bytes.
+   */
   write(chunk: Uint8Array): boolean {
+    return this.#enqueue(chunk, false);
+  }
+
+  /** Encodes `text` into bytes of this body's own. */
+  writeText(text: string): boolean {
+    return this.#enqueue(encoder.encode(text), true);
+  }
+
+  /** Puts `chunk` in the body: as it is if `owned`, else a copy; every piece of a large one its own. */
+  #enqueue(chunk: Uint8Array, owned: boolean): boolean {
     const body = this.#body;
     if (this.#isClosed || !body) return true;
     this.#wrote = true;
@@ -155,13 +169,13 @@ export class WebSink implements Sink {
     // its socket is full, so a large chunk waits here, counted, instead of in the runtime's buffer.
     // A queue's chunk is a little over 64 KiB: cut at 64 KiB, every one would leave a sliver.
     const pieces = Math.round(chunk.length / HIGH_WATER_MARK);
-    if (pieces <= 1) body.enqueue(chunk);
+    if (pieces <= 1) body.enqueue(owned ? chunk : chunk.slice());
     else {
       const size = Math.ceil(chunk.length / pieces);
       // A runtime may write a piece to its socket as it is enqueued (Deno), find the client gone
       // and cancel the body right there: the pieces after it have nowhere to go.
       for (let at = 0; at < chunk.length && this.#body === body; at += size)
-        body.enqueue(chunk.subarray(at, at + size));
+        body.enqueue(chunk.slice(at, at + size));
     }
     // A body the runtime has not begun to read is full: one no one will ever read (a `timeout()`
     // that answered in the handler's place, a middleware that replaced the Response) is then dropped
@@ -214,7 +228,7 @@ export class WebSink implements Sink {
       this.#drain?.();
     }
     // The runtime waits for a first chunk, and some (Bun) hold the headers back until one comes.
-    if (!this.#wrote) this.write(OPENING_COMMENT);
+    if (!this.#wrote) this.writeText(':\n');
   }
 
   #finishBody(): void {

@@ -11,7 +11,7 @@ import { Hono } from 'hono';
 import { compress } from 'hono/compress';
 import { etag } from 'hono/etag';
 import { timeout } from 'hono/timeout';
-import { concat, defer, from, NEVER, Observable, of, throwError } from 'rxjs';
+import { concat, defer, from, NEVER, Observable, of, Subject, throwError } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { httpRequest, rawClient, rawRequests, waitFor } from '../../../test/support/clients.js';
 import { captureConsoleErrors } from '../../../test/support/logged.js';
@@ -510,6 +510,45 @@ describe("sse(): a handler that resolves to no source while its route's own grou
     await waitFor(() => server.logged.length > 0, 5000, 'the report');
     expect(server.logged).toHaveLength(1);
     expect(server.logged[0]).toMatch(/TypeError.*returned number 42/);
+  });
+});
+
+describe("sse(): a body's reader that takes a chunk's buffer over", () => {
+  const text = (chunk: Uint8Array | undefined) => new TextDecoder().decode(chunk);
+  /** What a reader may do with a chunk: transfer its buffer (to a worker, say), which detaches it here. */
+  const takeOver = (chunk: Uint8Array | undefined) =>
+    structuredClone(chunk!, { transfer: [chunk!.buffer as ArrayBuffer] });
+
+  it("takes its own connection's bytes only: another of the same Subject, and the same event later, get theirs", async () => {
+    const subject = new Subject<MessageEvent>();
+    const handler = sse(() => subject, { heartbeat: false });
+    const [a, b] = await Promise.all([handler(request()), handler(request())]);
+    const readers = [a, b].map((response) => response.body!.getReader());
+    const read = () => Promise.all(readers.map(async (reader) => (await reader.read()).value));
+    const [commentA, commentB] = await read();
+    expect(text(takeOver(commentA))).toBe(':\n');
+    expect(text(commentB)).toBe(':\n');
+    subject.next({ data: 'one' });
+    const [eventA, eventB] = await read();
+    expect(text(takeOver(eventA))).toBe('data: one\n\n');
+    expect(text(eventB)).toBe('data: one\n\n');
+    subject.next({ data: 'one' });
+    expect((await read()).map(text)).toEqual(['data: one\n\n', 'data: one\n\n']);
+    // A connection opened later gets its opening comment too.
+    const later = (await handler(request())).body!.getReader();
+    expect(text((await later.read()).value)).toBe(':\n');
+    for (const reader of [...readers, later]) await reader.cancel();
+  });
+
+  it('takes one piece of a large event only: the pieces after it keep their bytes', async () => {
+    const data = 'x'.repeat(300_000);
+    const response = await sse(() => concat(of({ data }), NEVER), { heartbeat: false })(request());
+    const reader = response.body!.getReader();
+    const event = `data: ${data}\n\n`;
+    let received = '';
+    while (received.length < event.length) received += text(takeOver((await reader.read()).value));
+    expect(received).toBe(event);
+    await reader.cancel();
   });
 });
 

@@ -24,10 +24,11 @@ export interface Sink {
   open(headers: Readonly<Record<string, string>>, remove?: readonly string[]): boolean | void;
   /**
    * Write bytes. Return false when the transport is full: the stream then writes nothing more until
-   * the drain listener is called. Any other value says it has room. `chunk` is shared with other connections (an event that reaches
-   * many clients is encoded once, and the heartbeat is one constant): never change it, and copy it
-   * before handing it to anything that takes its buffer (a byte `ReadableStream`'s `enqueue`
-   * transfers it, leaving every other connection an empty chunk).
+   * the drain listener is called. Any other value says it has room. `chunk` is shared with other
+   * connections (an event that reaches many clients is encoded once): never change it, and copy it
+   * before handing it to anything that may take its buffer over (a byte `ReadableStream`'s
+   * `enqueue` transfers it, and a reader of any Web body may transfer a chunk it read), which would
+   * leave every other connection an empty chunk.
    */
   write(chunk: Uint8Array): boolean;
   /**
