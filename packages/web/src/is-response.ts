@@ -1,10 +1,18 @@
 /**
  * Whether a handler answered with a `Response` instead of a source: one of this realm's, or of
  * another's (the `undici` package's `fetch`, a test environment's globals), which `instanceof`
- * misses but which the runtime sends all the same.
+ * misses but which the runtime sends all the same. Another realm's is known by its tag and its
+ * shape: any object can take the tag.
  */
 export function isResponse(value: unknown): value is Response {
-  return value instanceof Response || Object.prototype.toString.call(value) === '[object Response]';
+  if (value instanceof Response) return true;
+  if (Object.prototype.toString.call(value) !== '[object Response]') return false;
+  const { status, headers, body } = value as Partial<Response>;
+  return (
+    typeof status === 'number' &&
+    typeof headers?.get === 'function' &&
+    (body === null || typeof body?.getReader === 'function')
+  );
 }
 
 /**

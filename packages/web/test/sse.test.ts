@@ -2,6 +2,7 @@ import { createChannel, memoryEngine } from '@rxsse/core/channel';
 import { concat, from, NEVER } from 'rxjs';
 import { Response as UndiciResponse } from 'undici';
 import { describe, expect, it, vi } from 'vitest';
+import { metered } from '../../../test/support/recording.js';
 import { SseStreamDroppedError, sse, WebSink } from '../src/index.js';
 
 const request = (init?: RequestInit, path = '/sse') => new Request(`http://127.0.0.1${path}`, init);
@@ -37,6 +38,15 @@ describe('sse() as a fetch handler', () => {
       })(request()),
     ).rejects.toBe(failure);
     await expect(sse(() => 42 as never)(request())).rejects.toThrow(/returned number 42/);
+  });
+
+  it('rejects an object that only calls itself a Response, as it does any other object that is no source', async () => {
+    const { options, seen } = metered();
+    const fake = { [Symbol.toStringTag]: 'Response', status: 200 };
+    await expect(sse(() => fake as never, options)(request())).rejects.toThrow(
+      /handler returned an object \(Object\), not an Observable/,
+    );
+    expect(seen).toEqual(['failed']);
   });
 
   it('sends a Response the handler returns instead of a stream, and aborts its signal', async () => {
