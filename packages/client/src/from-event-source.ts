@@ -329,8 +329,8 @@ function abortable<T>(answer: T, signal: AbortSignal): Promise<Awaited<T>> {
 }
 
 /**
- * Feeds `body` to `parser` until it ends or `signal` aborts; `onBytes` runs for every chunk that
- * arrives, and `refuse` is given the error of a body that is not bytes, which ends the Observable.
+ * Feeds `body` to `parser` until it ends or `signal` aborts; `onBytes` runs once each chunk is fed,
+ * and `refuse` is given the error of a body that is not bytes, which ends the Observable.
  */
 async function read(
   body: ReadableStream<Uint8Array>,
@@ -358,7 +358,6 @@ async function read(
       reader.read().then(resolve, reject);
     });
     if (done) return;
-    onBytes();
     let text: string | undefined;
     try {
       // `decode` takes undefined for no bytes: a mock's reader that never says done would be read on
@@ -373,6 +372,8 @@ async function read(
         ),
       );
     parser.feed(text);
+    // After the subscriber had the chunk's events: the time it spent on them is not the server's.
+    onBytes();
   }
 }
 

@@ -1049,6 +1049,35 @@ describe('stall detection and teardown', () => {
     expect(counting.requests).toHaveLength(1);
   });
 
+  it("counts stallTimeout from when the subscriber is done with a chunk's events, not from when the chunk came", async () => {
+    let response: express.Response | undefined;
+    const app = express();
+    app.get('/sse', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' }).flushHeaders();
+      response = res;
+    });
+    const url = await serve(app);
+    fakeTimers();
+    const reasons: unknown[] = [];
+    const received: unknown[] = [];
+    const subscription = fromEventSource(`${url}/sse`, {
+      stallTimeout: 10_000,
+      onReconnect: (reason) => reasons.push(reason),
+    }).subscribe((event) => {
+      received.push(event.data);
+      // A subscriber busy for 9 s: the bytes the server sends meanwhile wait to be read.
+      if (received.length === 1) vi.advanceTimersByTime(9_000);
+    });
+    subscriptions.push(subscription);
+    await until(() => response !== undefined, 'the request');
+    response!.write('data: 1\n\n');
+    await until(() => received.length === 1, 'event 1');
+    await vi.advanceTimersByTimeAsync(9_000);
+    response!.write('data: 2\n\n');
+    await until(() => received.length === 2, 'event 2');
+    expect(reasons).toEqual([]);
+  });
+
   // 2^31 and past: timers overflow there and fire at once, which would drop every connection.
   it.each<number | false>([false, 2 ** 31, Number.POSITIVE_INFINITY])(
     'with a stallTimeout of %s, keeps a silent connection open however long it stays silent',
