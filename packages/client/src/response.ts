@@ -42,7 +42,6 @@ export function retryAfter(
   now: number,
   age?: string | null,
 ): number | undefined {
-  if (value === null) return undefined;
   const passed = seconds(age) || 0;
   const delay = seconds(value);
   const ms = Number.isNaN(delay) ? httpDate(value) - (httpDate(date) + passed || now) : delay - passed;
@@ -51,7 +50,14 @@ export function retryAfter(
 
 /** Whole seconds in ms, `NaN` for anything else. */
 const seconds = (value: string | null | undefined) =>
-  value != null && /^\s*\d+\s*$/.test(value) ? Number(value) * 1000 : Number.NaN;
+  /^\s*\d+\s*$/.test(value as string) ? Number(value) * 1000 : Number.NaN;
 
-/** An HTTP date in ms, `NaN` for anything else: one names its month, and Date.parse alone takes "-5" as a year. */
-const httpDate = (value: string | null) => (value && /[a-z]/i.test(value) ? Date.parse(value) : Number.NaN);
+/**
+ * An HTTP date in ms (RFC 9110 5.6.7: IMF-fixdate, or the obsolete RFC 850, or asctime, which ends
+ * in the year and means GMT), `NaN` for anything else: `Date.parse` alone reads much that is no
+ * date ("in 10" as October 2001, "-5" as a year), so a day, a time of day, then GMT or the year.
+ */
+const httpDate = (value: string | null) =>
+  /^\w+,? .+ [\d:]{8} (GMT|\d+)$/.test(value as string)
+    ? Date.parse(value!.replace(/\d$/, '$& GMT'))
+    : Number.NaN;

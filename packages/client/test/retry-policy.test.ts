@@ -100,6 +100,35 @@ describe('retryAfter', () => {
     expect(retryAfter('soon', null, now)).toBeUndefined();
     expect(retryAfter('-5', null, now)).toBeUndefined();
   });
+
+  it('takes only an HTTP date for a date, in any of its three forms, and ignores text a lenient Date.parse reads as one', () => {
+    const at30 = (value: string) => expect(retryAfter(value, null, now), value).toBe(30_000);
+    at30('Thu, 01 Jan 2026 00:00:30 GMT');
+    at30('Thursday, 01-Jan-26 00:00:30 GMT');
+    at30('Thu Jan  1 00:00:30 2026');
+    for (const value of [
+      'x 9999',
+      'in 10',
+      '5 minutes',
+      'Jan 2027',
+      '2026-01-01T00:00:30Z',
+      'Thu, 01 Jan 2026',
+    ])
+      expect(retryAfter(value, null, now), value).toBeUndefined();
+  });
+
+  it('reads the asctime form of an HTTP date as GMT, whatever the time zone of the machine', () => {
+    const zone = process.env.TZ;
+    process.env.TZ = 'America/New_York';
+    try {
+      expect(retryAfter('Thu Jan  1 00:00:30 2026', null, now)).toBe(30_000);
+      expect(retryAfter('7', 'Thu Jan  1 00:00:30 2026', now)).toBe(7000);
+      expect(retryAfter('Thu, 01 Jan 2026 00:00:40 GMT', 'Thu Jan  1 00:00:30 2026', now)).toBe(10_000);
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
+  });
 });
 
 describe('checkResponse', () => {
