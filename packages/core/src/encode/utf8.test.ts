@@ -12,7 +12,9 @@ function randomTexts(count: number): string[] {
     state ^= state << 5;
     return state >>> 0;
   };
-  const units = [0x41, 0x7f, 0xe9, 0x7ff, 0x800, 0x4e2d, 0xfffd, 0xd83d, 0xde00, 0xdc00];
+  // Every boundary of the encoding, on both sides, besides common units.
+  const units = [0x41, 0x7f, 0x80, 0xe9, 0x7ff, 0x800, 0x4e2d, 0xd7ff, 0xd800, 0xd83d, 0xdbff];
+  units.push(0xdc00, 0xde00, 0xdfff, 0xe000, 0xfffd, 0xffff);
   return Array.from({ length: count }, () =>
     String.fromCharCode(...Array.from({ length: next() % 40 }, () => units[next() % units.length]!)),
   );
