@@ -139,6 +139,19 @@ describe('sse() as a fetch handler', () => {
     },
   );
 
+  it('rejects a Request-like whose signal can be listened to but not let go of, the handler not run', async () => {
+    // Its listener could never be removed: a sink that closed would throw where it lets go of it.
+    const signal = { aborted: false, addEventListener: () => {} };
+    const like = { url: 'http://127.0.0.1/sse', method: 'GET', headers: new Headers(), signal };
+    let calls = 0;
+    const handler = sse(() => {
+      calls++;
+      return NEVER;
+    });
+    await expect(handler(like as never)).rejects.toThrow(/takes a Request whose signal is an AbortSignal/);
+    expect(calls).toBe(0);
+  });
+
   it('answers HEAD with the headers alone, without running the handler', async () => {
     let calls = 0;
     const response = await sse(() => {
