@@ -7,7 +7,7 @@ import {
   type StreamGauges,
   type StreamMetrics,
 } from '@rxsse/core';
-import { Counter, register as defaultRegistry, Gauge, type Registry } from 'prom-client';
+import { Counter, register as defaultRegistry, Gauge, Registry } from 'prom-client';
 
 /** Where the metrics go and what they watch. */
 export interface PrometheusMetricsOptions {
@@ -36,7 +36,9 @@ export interface PrometheusMetrics extends StreamMetrics {
  * the same registry, prefix and group (a hot reload, an app built per test), it returns the same
  * hooks, also from a copy of this package loaded again and after a `registry.clear()` (their metrics
  * are registered again, from 0); another group needs a prefix of its own, as does a registry that
- * holds a metric of one of these names (refused, naming it, before anything is registered). Metric names (with the default prefix):
+ * holds a metric of one of these names, or on an OpenMetrics registry one of these names with or
+ * without `_total` (refused, naming it, before anything is registered). Metric names (with the
+ * default prefix):
  *
  * | name | type | labels |
  * | --- | --- | --- |
@@ -139,10 +141,14 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
     'Requests whose handler threw, rejected or returned no source: no stream began.',
   );
   const replays = counter('replays_total', 'Last-Event-ID replays, by outcome.', 'outcome', REPLAY_OUTCOMES);
-  const taken = all.find(([name]) => registry.getSingleMetric(name));
+  // OpenMetrics names a counter's family without `_total`: there, `x` and `x_total` are one name.
+  const openMetrics = registry.contentType === Registry.OPENMETRICS_CONTENT_TYPE;
+  const family = (name: string) => (openMetrics ? name.replace(/_total$/, '') : name);
+  const ours = new Set(all.map(([name]) => family(name)));
+  const taken = registry.getMetricsAsArray().find(({ name }) => ours.has(family(name)));
   if (taken)
     throw new TypeError(
-      `A metric named '${taken[0]}' is on this registry already: give rxsse's metrics a prefix of their own`,
+      `A metric named '${taken.name}' is on this registry already: give rxsse's metrics a prefix of their own`,
     );
   for (const [, metric] of all) registry.registerMetric(metric);
 

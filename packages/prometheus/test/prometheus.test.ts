@@ -331,6 +331,25 @@ describe('prometheusMetrics called again on one registry', () => {
     expect(await registry.metrics()).not.toContain('rxsse_connections_open');
   });
 
+  it("refuses an OpenMetrics registry that holds a metric of one of its families' names, with or without _total", async () => {
+    // OpenMetrics names a counter's family without `_total`: these would be two families of one name.
+    for (const [name, type] of [
+      ['rxsse_events_written', Counter],
+      ['rxsse_connections_open_total', Counter],
+    ] as const) {
+      const registry = new Registry(Registry.OPENMETRICS_CONTENT_TYPE);
+      new type({ name, help: "the app's own", registers: [registry] });
+      expect(() => prometheusMetrics({ registry }), name).toThrow(
+        new RegExp(`^A metric named '${name}' is on this registry already`),
+      );
+    }
+    // In the Prometheus text format they are names of their own.
+    const registry = new Registry();
+    new Counter({ name: 'rxsse_events_written', help: "the app's own", registers: [registry] });
+    prometheusMetrics({ registry }).wrote(1, 10);
+    expect(await registry.metrics()).toContain('rxsse_events_written_total 1\n');
+  });
+
   it('shares the metrics with a copy of itself loaded again (a hot reload that keeps prom-client)', async () => {
     const registry = new Registry();
     const group = new StreamGroup();
