@@ -44,6 +44,23 @@ describe('EventQueue', () => {
     expect(queue.take().startsWith(`data: €\n\n${text(1601)}`)).toBe(true);
   });
 
+  it('puts a text before the oldest of a queue that dropped none yet, and hands both out in order', () => {
+    const queue = new EventQueue(false);
+    for (const text of ['data: 1\n\n', 'data: 2\n\n']) queue.add(text);
+    queue.addFirst('data: é\n\n', 10);
+    expect(queue.length).toBe(3);
+    expect(queue.bytes()).toBe(10 + 2 * 9);
+    expect(queue.take()).toBe('data: é\n\ndata: 1\n\ndata: 2\n\n');
+    expect(queue.length).toBe(0);
+  });
+
+  it('holds nothing once cleared: no event, no unit, no byte', () => {
+    const queue = new EventQueue();
+    for (let i = 0; i < 2000; i++) queue.add(event(i));
+    expect(queue.clear()).toBe(2000);
+    expect([queue.length, queue.size, queue.bytes()]).toEqual([0, 0, 0]);
+  });
+
   it('joins waiting events into chunks of about 64 KiB, and still counts and returns every event', () => {
     const queue = new EventQueue();
     const texts = Array.from({ length: 5000 }, (_, i) => event(i));
