@@ -49,6 +49,27 @@ async function serve(app: express.Express): Promise<string> {
   return server.url;
 }
 
+/**
+ * A route that answers with an event stream's headers and holds the response: its URL, and the
+ * response once the client's request came, for the test to write to.
+ */
+async function heldStream(): Promise<{ url: string; response: () => Promise<express.Response> }> {
+  let held: express.Response | undefined;
+  const app = express();
+  app.get('/sse', (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' }).flushHeaders();
+    held = res;
+  });
+  const url = `${await serve(app)}/sse`;
+  return {
+    url,
+    response: async () => {
+      await until(() => held !== undefined, 'the request');
+      return held!;
+    },
+  };
+}
+
 /** `record`, unsubscribed when the test ends. */
 function recorded<T>(source: Parameters<typeof record<T>>[0]) {
   const state = record(source);
@@ -1022,26 +1043,20 @@ describe('stall detection and teardown', () => {
   });
 
   it('keeps a connection that sends a byte within every stallTimeout, however long it lasts', async () => {
-    let response: express.Response | undefined;
-    const app = express();
-    app.get('/sse', (_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' }).flushHeaders();
-      response = res;
-    });
-    const url = await serve(app);
+    const held = await heldStream();
     fakeTimers();
     const counting = countingFetch();
     const reasons: unknown[] = [];
     const client = recorded(
-      fromEventSource(`${url}/sse`, {
+      fromEventSource(held.url, {
         fetch: counting.fetch,
         stallTimeout: 10_000,
         onReconnect: (reason) => reasons.push(reason),
       }),
     );
-    await until(() => response !== undefined, 'the request');
+    const response = await held.response();
     for (let n = 1; n <= 5; n++) {
-      response!.write(`data: ${n}\n\n`);
+      response.write(`data: ${n}\n\n`);
       await until(() => client.values.length === n, `event ${n}`);
       await vi.advanceTimersByTimeAsync(6_000);
     }
@@ -1050,17 +1065,11 @@ describe('stall detection and teardown', () => {
   });
 
   it("counts stallTimeout from when the subscriber is done with a chunk's events, not from when the chunk came", async () => {
-    let response: express.Response | undefined;
-    const app = express();
-    app.get('/sse', (_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' }).flushHeaders();
-      response = res;
-    });
-    const url = await serve(app);
+    const held = await heldStream();
     fakeTimers();
     const reasons: unknown[] = [];
     const received: unknown[] = [];
-    const subscription = fromEventSource(`${url}/sse`, {
+    const subscription = fromEventSource(held.url, {
       stallTimeout: 10_000,
       onReconnect: (reason) => reasons.push(reason),
     }).subscribe((event) => {
@@ -1069,11 +1078,11 @@ describe('stall detection and teardown', () => {
       if (received.length === 1) vi.advanceTimersByTime(9_000);
     });
     subscriptions.push(subscription);
-    await until(() => response !== undefined, 'the request');
-    response!.write('data: 1\n\n');
+    const response = await held.response();
+    response.write('data: 1\n\n');
     await until(() => received.length === 1, 'event 1');
     await vi.advanceTimersByTimeAsync(9_000);
-    response!.write('data: 2\n\n');
+    response.write('data: 2\n\n');
     await until(() => received.length === 2, 'event 2');
     expect(reasons).toEqual([]);
   });
