@@ -34,6 +34,7 @@ describe('EventQueue', () => {
     for (let i = 0; i < 3000; i++) queue.add(text(i));
     // Past 1,024 dropped, and half, the arrays are compacted: nothing is left before the oldest.
     expect(queue.dropOldest(1400 * 12)).toBe(1600);
+    expect([queue.length, queue.size, queue.bytes()]).toEqual([1400, 1400 * 12, 1400 * 12]);
     queue.addFirst('data: é\n\n', 10);
     queue.dropFirst();
     queue.dropFirst();
