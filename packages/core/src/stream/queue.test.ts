@@ -30,19 +30,28 @@ function takeAll(queue: EventQueue): { text: string; sizes: number[] } {
 describe('EventQueue', () => {
   it('puts a text before the oldest and drops the oldest one, counted in exact bytes, also once compacted', () => {
     const queue = new EventQueue(false);
-    const text = (i: number) => `data: ${String(i).padStart(4, '0')}\n\n`; // 12 bytes
+    // Of 9 to 15 bytes: a size counted for another text than its own would show.
+    const text = (i: number) => `data: ${'x'.repeat(i % 7)}${i % 10}\n\n`;
+    const sum = (from: number, to: number) => {
+      let bytes = 0;
+      for (let i = from; i < to; i++) bytes += text(i).length;
+      return bytes;
+    };
     for (let i = 0; i < 3000; i++) queue.add(text(i));
     // Past 1,024 dropped, and half, the arrays are compacted: nothing is left before the oldest.
-    expect(queue.dropOldest(1400 * 12)).toBe(1600);
-    expect([queue.length, queue.size, queue.bytes()]).toEqual([1400, 1400 * 12, 1400 * 12]);
+    expect(queue.dropOldest(sum(1600, 3000))).toBe(1600);
+    expect([queue.length, queue.size, queue.bytes()]).toEqual([1400, sum(1600, 3000), sum(1600, 3000)]);
     queue.addFirst('data: é\n\n', 10);
     queue.dropFirst();
     queue.dropFirst();
     // Now where the dropped ones were.
     queue.addFirst('data: €\n\n', 11);
     expect(queue.length).toBe(1400);
-    expect(queue.bytes()).toBe(11 + 1399 * 12);
-    expect(queue.take().startsWith(`data: €\n\n${text(1601)}`)).toBe(true);
+    expect(queue.bytes()).toBe(11 + sum(1601, 3000));
+    queue.dropFirst();
+    queue.dropFirst();
+    expect(queue.bytes()).toBe(sum(1602, 3000));
+    expect(queue.take().startsWith(`${text(1602)}${text(1603)}`)).toBe(true);
   });
 
   it('puts a text before the oldest of a queue that dropped none yet, and hands both out in order', () => {
