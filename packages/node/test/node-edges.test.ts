@@ -234,6 +234,33 @@ describe('NodeSink: listeners', () => {
   });
 });
 
+describe('NodeSink: a stream that waits behind a pipelined response', () => {
+  it('has room while what it holds stays under the high-water mark, is full past it, and sends it all once its turn comes', async () => {
+    let rooms: boolean[] | undefined;
+    let first: ServerResponse | undefined;
+    let seen = 0;
+    const { url } = await serve((req, res) => {
+      seen++;
+      if (seen === 1) {
+        first = res; // holds the connection: the stream's writes wait in its response
+        return;
+      }
+      const sink = new NodeSink(req, res);
+      sink.open({ 'content-type': 'text/event-stream' });
+      rooms = [sink.write(new TextEncoder().encode('data: 1\n\n')), sink.writeText('data: 2\n\n')];
+      rooms.push(sink.writeText(`data: ${'x'.repeat(64 * 1024)}\n\n`));
+      sink.end();
+    });
+    const client = await rawRequests(url, [httpRequest('GET', '/'), httpRequest('GET', '/sse')]);
+    onTestFinished(() => client.destroy());
+    await waitFor(() => rooms !== undefined, 5000, 'the stream');
+    expect(rooms).toEqual([true, true, false]);
+    first!.end('ok');
+    await waitFor(() => client.text.endsWith('0\r\n\r\n'), 5000, 'the stream to end');
+    expect(client.text).toMatch(/ok[\s\S]*data: 1\n\n[\s\S]*data: 2\n\n[\s\S]*data: x{65536}\n\n/);
+  });
+});
+
 describe('openEventStream on a response already being sent', () => {
   /**
    * A route whose response another writer starts while its handler sets up and makes an iterator
