@@ -7,12 +7,12 @@ import {
   type StreamGauges,
   type StreamMetrics,
 } from '@rxsse/core';
-import { Counter, register as defaultRegistry, Gauge, Registry } from 'prom-client';
+import { Counter, register as defaultRegistry, Gauge, Registry, type RegistryContentType } from 'prom-client';
 
 /** Where the metrics go and what they watch. */
 export interface PrometheusMetricsOptions {
-  /** @defaultValue prom-client's global registry */
-  registry?: Registry;
+  /** An OpenMetrics registry too. @defaultValue prom-client's global registry */
+  registry?: Registry<RegistryContentType>;
   /** Prepended to every metric name. @defaultValue 'rxsse_' */
   prefix?: string;
   /**
@@ -182,7 +182,7 @@ const registrations = processWide(
   'prometheusRegistrations.v1',
   () =>
     new WeakMap<
-      Registry,
+      Registry<RegistryContentType>,
       Map<
         string,
         {

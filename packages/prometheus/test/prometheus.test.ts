@@ -5,7 +5,7 @@ import { closeStreamsOnServerClose, sse } from '@rxsse/express';
 import { rxsse } from '@rxsse/fastify';
 import express from 'express';
 import Fastify from 'fastify';
-import { Counter, register as defaultRegistry, Registry } from 'prom-client';
+import { Counter, register as defaultRegistry, type OpenMetricsContentType, Registry } from 'prom-client';
 import { concat, defer, from, interval, map, NEVER, range } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type RawClient, rawClient, sleep, waitFor } from '../../../test/support/clients.js';
@@ -337,7 +337,8 @@ describe('prometheusMetrics called again on one registry', () => {
       ['rxsse_events_written', Counter],
       ['rxsse_connections_open_total', Counter],
     ] as const) {
-      const registry = new Registry(Registry.OPENMETRICS_CONTENT_TYPE);
+      const registry = new Registry<OpenMetricsContentType>();
+      registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
       new type({ name, help: "the app's own", registers: [registry] });
       expect(() => prometheusMetrics({ registry }), name).toThrow(
         new RegExp(`^A metric named '${name}' is on this registry already`),
