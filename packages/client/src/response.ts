@@ -48,7 +48,10 @@ export function retryAfter(
   return Number.isNaN(ms) ? undefined : Math.min(Math.max(ms, 0), MAX_DELAY);
 }
 
-/** Whole seconds in ms, `NaN` for anything else. */
+/**
+ * Whole seconds in ms, `NaN` for anything else. A missing value tests as the word `null` or
+ * `undefined`, which matches neither pattern here (a check of its own would cost the bundle bytes).
+ */
 const seconds = (value: string | null | undefined) =>
   /^\s*\d+\s*$/.test(value as string) ? Number(value) * 1000 : Number.NaN;
 

@@ -1,4 +1,4 @@
-import type { Sink } from '@rxsse/core';
+import { type Sink, utf8Bytes } from '@rxsse/core';
 import { headResponse } from './head-response.js';
 import { checkRequestSignal } from './request-signal.js';
 
@@ -16,8 +16,6 @@ export class SseStreamDroppedError extends Error {
 
 /** Bytes the body stream holds before it says "full": the runtime's own buffer comes on top. */
 const HIGH_WATER_MARK = 64 * 1024;
-
-const encoder = new TextEncoder();
 
 /**
  * `ByteLengthQueuingStrategy` as a plain object: the class is not a global of every runtime (Next.js's
@@ -157,7 +155,7 @@ export class WebSink implements Sink {
 
   /** Encodes `text` into bytes of this body's own. */
   writeText(text: string): boolean {
-    return this.#enqueue(encoder.encode(text), true);
+    return this.#enqueue(utf8Bytes(text), true);
   }
 
   /** Puts `chunk` in the body: as it is if `owned`, else a copy; every piece of a large one its own. */

@@ -2,4 +2,4 @@
 export { type SseField, SseFormatError, SseRangeError } from './errors.js';
 export { DEFAULT_MAX_DATA_LINES, encodeEvent, formatComment, formatEvent, formatRetry } from './format.js';
 export type { EventMap, FormatOptions, MessageEvent, TypedMessageEvent } from './types.js';
-export { utf8Length } from './utf8.js';
+export { utf8Bytes, utf8Length } from './utf8.js';

@@ -40,6 +40,7 @@ export function utf8Length(text: string): number {
  * UTF-8 bytes of a string, as `TextEncoder.encode` gives them, sooner: an ASCII string (nearly every
  * event stream) fills exactly `text.length` bytes, which `encodeInto` writes ~3x faster than
  * `encode` allocates and fills on Node 20 and 24. Other text continues where that buffer filled up.
+ * The bytes are in a buffer of their own, which the caller may hand over (a Web body's chunk).
  */
 export function utf8Bytes(text: string): Uint8Array<ArrayBuffer> {
   const bytes = new Uint8Array(text.length);
