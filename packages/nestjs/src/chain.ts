@@ -154,8 +154,10 @@ export class NestChain {
       this.#streaming = true;
       return subscribe(target);
     });
-    const headers = carried?.[SOURCE_HEADERS];
-    if (headers) source[SOURCE_HEADERS] = headers;
+    // Read as the stream starts, when the method's source decides them (a channel's truncation).
+    if (carried && SOURCE_HEADERS in carried) {
+      Object.defineProperty(source, SOURCE_HEADERS, { get: () => carried[SOURCE_HEADERS], enumerable: true });
+    }
     const gap = carried?.[SOURCE_GAP_EVENT];
     if (typeof gap === 'function') source[SOURCE_GAP_EVENT] = gap;
     if (carried?.[SOURCE_OPENS_FIRST] === true) source[SOURCE_OPENS_FIRST] = true;

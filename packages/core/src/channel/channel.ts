@@ -44,11 +44,11 @@ export interface ChannelOptions {
    */
   truncationEventType?: string;
   /**
-   * Told how each resume went: `hit` (missed events replayed), `miss` (nothing was missed) or
-   * `truncated` (the truncation signal was sent, also for live events lost while history was read).
-   * `prometheusMetrics().replay` fits. If it throws (or, async, rejects), the subscription's source
-   * fails with that error, as with a throwing `filter`; if that source is never subscribed to (its
-   * client left first, see `SubscribeOptions.signal`), the error is logged with `console.error`.
+   * Told how each resume went, as its stream starts (subscribes to the source): `hit` (missed
+   * events replayed), `miss` (nothing was missed) or `truncated` (the truncation signal is sent,
+   * also for live events lost while history was read or the handler went on). A client that left
+   * before its stream started is not told of. `prometheusMetrics().replay` fits. If it throws (or,
+   * async, rejects), the subscription's source fails with that error, as with a throwing `filter`.
    */
   onReplay?: (outcome: 'hit' | 'miss' | 'truncated') => void;
   /**
@@ -227,26 +227,9 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
         if (error instanceof EngineContractError) return opensFirst(throwError(() => error));
         return unavailable(this.topic, error);
       }
-      try {
-        // Live events lost while history was read get the truncation signal (and header) too.
-        const truncated = replay.truncated || feed.heldGap;
-        const result: unknown = this.#onReplay?.(
-          truncated ? 'truncated' : replay.events.length > 0 ? 'hit' : 'miss',
-        );
-        // An async one that rejects threw too, only later: left unheard, its rejection would end
-        // a Node process by default.
-        if (isThenable(result)) result.then(undefined, (error: unknown) => feed.fail(error));
-      } catch (error) {
-        // A rejected subscribe would leave the listener registered (holding live events for good)
-        // and answer with an error status, after which EventSource clients never come back.
-        unlistenOrReport(unlisten);
-        // Through the feed: its source fails with it, or, never subscribed to, it is logged.
-        feed.fail(error);
-        unlisten = () => {};
-        replay = { events: [], truncated: false };
-      }
     }
-    return feedSource(feed, replay, unlisten, signal, truncation) as unknown as ChannelSource<M>;
+    const onReplay = resume === undefined ? undefined : this.#onReplay;
+    return feedSource(feed, replay, unlisten, signal, truncation, onReplay) as unknown as ChannelSource<M>;
   }
 }
 
@@ -294,6 +277,7 @@ function feedSource(
   unlisten: () => void,
   signal: AbortSignal | undefined,
   truncation: GapEventFactory,
+  onReplay: ChannelOptions['onReplay'],
 ): FeedSource {
   let released = false;
   const release = () => {
@@ -313,6 +297,10 @@ function feedSource(
   if (signal?.aborted) left();
   else signal?.addEventListener('abort', left, { once: true });
 
+  // Decided when the stream starts, not when history was read: live events held meanwhile (a
+  // handler that awaits more before it returns the source) may overflow, and its client is told so.
+  const truncatedReplay = replay.truncated;
+  const truncated = () => truncatedReplay || feed.heldGap;
   // Sent once, then dropped: the source lives as long as the stream, the replayed events need not.
   let pending: Replay | undefined = replay;
   const source: FeedSource = new Observable<ChannelEvent>((subscriber) => {
@@ -323,14 +311,27 @@ function feedSource(
     const sending = pending;
     pending = undefined;
     signal?.removeEventListener('abort', left);
+    let result: unknown;
+    try {
+      result = onReplay?.(truncated() ? 'truncated' : sending.events.length > 0 ? 'hit' : 'miss');
+    } catch (error) {
+      subscriber.error(error);
+      return release;
+    }
     feed.start(subscriber, sending);
+    // An async one that rejects threw too, only later: left unheard, its rejection would end a
+    // Node process by default.
+    if (isThenable(result)) result.then(undefined, (error: unknown) => feed.fail(error));
     return release;
   });
-  if (replay.truncated || feed.heldGap) source[SOURCE_HEADERS] = TRUNCATED_HEADERS;
+  Object.defineProperty(source, SOURCE_HEADERS, {
+    get: () => (truncated() ? TRUNCATED_HEADERS : undefined),
+    enumerable: true,
+  });
   // A route whose overflow policy drops events (a replay larger than its queue, a slow client)
   // sends the truncation event where it dropped them: no client misses events unaware.
   source[SOURCE_GAP_EVENT] = truncation;
-  // It may fail at once (onReplay failed while history was read): the client must come back then.
+  // It may fail at once (onReplay failed): the client must come back then.
   source[SOURCE_OPENS_FIRST] = true;
   return source;
 }

@@ -42,10 +42,6 @@ export class ChannelFeed implements LiveListener {
   #lastSent: string | null;
   /** The bus ended while events were held: the subscriber completes once they are sent. */
   #ended = false;
-  /** Why the subscription failed before it started: its subscriber fails at once then. */
-  #failure: { error: unknown } | undefined;
-  /** Its client left before its source was subscribed to. */
-  #abandoned = false;
 
   constructor(
     private readonly topic: string,
@@ -93,35 +89,21 @@ export class ChannelFeed implements LiveListener {
     else this.#subscriber?.complete();
   }
 
-  /** The subscription cannot go on (a callback of its channel failed late): fails its subscriber. */
+  /** The subscription cannot go on (its onReplay failed late): fails its subscriber. */
   fail(error: unknown): void {
-    // Its stream has ended, or will never start: nothing could hear it there.
-    if (this.#subscriber?.closed)
-      console.error("rxsse: a channel's onReplay failed after its stream ended", error);
-    else if (this.#subscriber) this.#subscriber.error(error);
-    else if (this.#abandoned) reportAbandoned(error);
-    else this.#failure = { error };
+    // Its stream has ended: nothing could hear it there.
+    if (this.#subscriber?.closed === false) this.#subscriber.error(error);
+    else console.error("rxsse: a channel's onReplay failed after its stream ended", error);
   }
 
-  /**
-   * Its source will never be subscribed to (the client left first): a failure it holds, or one
-   * still to come, has no stream to fail, so it is logged rather than lost.
-   */
+  /** Its source will never be subscribed to (the client left first): holds nothing more. */
   abandon(): void {
-    if (this.#subscriber || this.#abandoned) return;
-    this.#abandoned = true;
     this.#held = undefined;
-    if (this.#failure) reportAbandoned(this.#failure.error);
   }
 
   /** Sends the truncation signal or `replay`, then the held events, then goes live. */
   start(subscriber: Subscriber<ChannelEvent>, replay: Replay): void {
     this.#subscriber = subscriber;
-    if (this.#failure) {
-      this.#held = undefined;
-      subscriber.error(this.#failure.error);
-      return;
-    }
     if (replay.truncated) this.#truncated(replay.reason);
     // The client had every event up to its id, unless the store does not know the id: a held event
     // at or below it is a duplicate, after a replay over the limit or trimmed while read too.
@@ -182,8 +164,4 @@ function refuseAsyncFilter(answer: PromiseLike<unknown>): never {
   throw new TypeError(
     'a channel filter returned a Promise: it must return a boolean at once (no async filter)',
   );
-}
-
-function reportAbandoned(error: unknown): void {
-  console.error("rxsse: a channel's onReplay failed for a client that left before its stream started", error);
 }
