@@ -72,9 +72,26 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, pluginOption
   // Per-call options are resolved once per options object, so the encode cache stays shared.
   const perCall = new WeakMap<StreamOptions, ResolvedStreamOptions>();
 
-  app.decorateReply('sse', async function sse(this: FastifyReply, source, callOptions) {
-    const { log } = this.request;
-    const report = (error: unknown) => log.error({ err: error }, 'rxsse: event stream failed');
+  // The first call's, per reply: a second call is refused even while the first's producer is pending.
+  const calls = new WeakMap<FastifyReply, Promise<void>>();
+  app.decorateReply('sse', function sse(this: FastifyReply, source, callOptions) {
+    const first = calls.get(this);
+    if (first === undefined) {
+      const call = stream.call(this, source, callOptions);
+      calls.set(this, call);
+      return call;
+    }
+    reportTo(this)(new ReplyAnsweredError());
+    // A route that returns it still waits for the first: resolved now, Fastify would answer it.
+    return first;
+  });
+
+  async function stream(
+    this: FastifyReply,
+    source: FastifyEventSource<MessageEvent<unknown>>,
+    callOptions?: StreamOptions,
+  ) {
+    const report = reportTo(this);
     servers.note((this.request.raw.socket as { server?: object } | null)?.server);
     // A route still running when its handlerTimeout answered it: that answer stands.
     if (handlerTimedOut(this) !== undefined) return responseDone(this.raw);
@@ -118,8 +135,13 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, pluginOption
     }
     // Hijack only once the producer succeeded, so a failure above still gets Fastify's error reply.
     this.hijack();
-  });
+  }
 };
+
+/** Logs in the request's log, as Fastify logs a route's failure. */
+function reportTo(reply: FastifyReply): (error: unknown) => void {
+  return (error) => reply.request.log.error({ err: error }, 'rxsse: event stream failed');
+}
 
 /** A `reply.sse()` on a reply that was answered before it: one answer per request. */
 class ReplyAnsweredError extends Error {

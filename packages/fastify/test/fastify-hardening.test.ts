@@ -261,7 +261,7 @@ describe('fastify reply.sse', () => {
         await waitFor(() => client.text.includes('data: first'), 5000, 'the first stream');
         await second;
         await waitFor(() => logged.length > 0, 5000, 'the refusal in the log');
-        expect(logged.join('\n')).toContain('one per response');
+        expect(logged.join('\n')).toContain('ReplyAnsweredError');
         first.next({ data: 'later' });
         await waitFor(() => client.text.includes('data: later') || client.closed, 5000, 'the first stream');
         expect(client.text).toContain('data: later');
