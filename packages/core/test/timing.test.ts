@@ -1,5 +1,5 @@
 // Every timing the README promises, on fake timers: each test fails if its rule changes.
-import { concat, from, NEVER, Subject } from 'rxjs';
+import { concat, from, NEVER, of, Subject } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   type CloseReason,
@@ -165,6 +165,35 @@ describe('stallTimeout after the stream ended', () => {
     const { sink } = await ended();
     await vi.advanceTimersByTimeAsync(299);
     expect(sink.destroyed).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sink.destroyed).toBe(true);
+  });
+
+  it('drops a client that takes nothing of what the end left in a transport that had room, after stallTimeout', async () => {
+    /** Its writes all fit, and it holds them: a client that reads nothing, below the high-water mark. */
+    class Unread extends MemorySink {
+      unread = 0;
+      override write(chunk: Uint8Array) {
+        super.write(chunk);
+        this.unread += chunk.length;
+        return true;
+      }
+      override pending() {
+        return this.unread;
+      }
+      override end() {
+        this.ended = true;
+      }
+    }
+    const sink = new Unread();
+    const reasons: CloseReason[] = [];
+    streamEvents(of({ data: 'x' }), sink, {
+      heartbeat: false,
+      stallTimeout: 300,
+      onClose: (r) => reasons.push(r),
+    });
+    await vi.advanceTimersByTimeAsync(299);
+    expect([reasons, sink.ended, sink.destroyed]).toEqual([['complete'], true, false]);
     await vi.advanceTimersByTimeAsync(1);
     expect(sink.destroyed).toBe(true);
   });

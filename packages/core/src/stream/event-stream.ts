@@ -842,21 +842,21 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
 
   /**
    * Bytes the end left in the transport stay in the stream's groups until they are out, so a
-   * shutdown that comes meanwhile waits for them within its deadline. A full transport also gets
-   * the stall rule below.
+   * shutdown that comes meanwhile waits for them within its deadline, and get the stall rule below.
    */
   #flushAfterEnd(): void {
     if (!(this.#pending() > 0 || !this.#writable) || this.sink.signal.aborted) return;
     // Optional: a process-wide group may come from an older copy of rxsse, which has no such set.
     this.options.group.addFlushing?.(this);
     this.server?.addFlushing?.(this);
-    if (!this.#writable) this.#stallAfterEnd();
+    this.#stallAfterEnd();
   }
 
   /**
-   * The end left bytes in a full transport: a client that takes none of them for `stallTimeout`
-   * is dropped, as it would have been while the stream ran, instead of holding its connection and
-   * those bytes for good (Node times out nothing once a response has ended). One that takes some
+   * The end left bytes in the transport, full or not: a client that takes none of them for
+   * `stallTimeout` is dropped, as it would have been while the stream ran, instead of holding its
+   * connection and those bytes for good (Node times out nothing once a response has ended, and no
+   * heartbeat fills a transport that had room any more). One that takes some
    * in each `stallTimeout` (as the sink's `pending()` tells) keeps it until it has them all: what
    * is left may be far more than the transport's buffer, which a stream that runs refills only
    * once it drained. The close reason stays the one the stream ended with; the timer goes once

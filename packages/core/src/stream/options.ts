@@ -53,7 +53,7 @@ export interface StreamOptions extends FormatOptions {
    * Close a client that accepted no bytes for this many ms while data waited. `false` disables it.
    * This holds after the stream ended too (source complete or failed, `maxLifetime`, a `close()`
    * outside a group's shutdown, which has its deadline instead): the response is dropped if the
-   * client takes none of what the end left in a full transport for this many ms; one that takes
+   * client takes none of what the end left in the transport for this many ms; one that takes
    * some in each such window keeps it until it has it all (on a transport whose sink has `pending()`).
    * @defaultValue 30_000
    */
