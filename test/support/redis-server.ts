@@ -24,6 +24,11 @@ export class RedisServer {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /** The same server through its Unix socket, as a `unix:` URL. */
+  get socketUrl(): string {
+    return `unix://${join(this.dir, 'redis.sock')}`;
+  }
+
   /**
    * (Re)starts the server on the same port and directory. `persistent` turns the append-only file on
    * with `appendfsync always`, so every acknowledged write survives a `kill -9`; without it the
@@ -33,7 +38,7 @@ export class RedisServer {
     if (this.#child?.running) throw new Error('redis-server is already running');
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', ''];
     // DEBUG RELOAD makes Redis answer LOADING for as long as a test wants, as a restart would.
-    args.push('--enable-debug-command', 'local');
+    args.push('--enable-debug-command', 'local', '--unixsocket', join(this.dir, 'redis.sock'));
     args.push(...(persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']));
     this.#child = startChild('redis-server', args);
     await this.#child.waitFor(/Ready to accept connections/);

@@ -81,7 +81,9 @@ export function openConnections(options: {
       });
       return watched(client);
     };
-    const main = owned(createClient({ ...clientOptions, url: options.url, commandOptions }));
+    // node-redis writes the url's address into the socket options it is given: a copy of the caller's.
+    const socket = { ...clientOptions?.socket };
+    const main = owned(createClient({ ...clientOptions, socket, url: options.url, commandOptions }));
     /** The latest `connect()`, settled either way. */
     let attempt: Promise<void>;
     /** A connect given up on: its end is no failure to report. */
@@ -127,17 +129,18 @@ export function openConnections(options: {
     };
   }
   const refresh = new TopologyRefresh(options.cluster.topologyRefreshMs ?? 1000, timeout, onError);
+  // node-redis rereads the topology on a node's reconnection attempts: attempts at least every
+  // RECONNECT_MS make that a timer while a node is gone.
+  const defaults = {
+    ...clientOptions,
+    socket: {
+      reconnectStrategy: (retries: number) => Math.min(50 * (retries + 1), RECONNECT_MS),
+      ...clientOptions?.socket,
+    },
+  };
   const cluster = createCluster({
     rootNodes: options.cluster.rootNodes,
-    // node-redis rereads the topology on a node's reconnection attempts: attempts at least every
-    // RECONNECT_MS make that a timer while a node is gone.
-    defaults: {
-      ...clientOptions,
-      socket: {
-        reconnectStrategy: (retries: number) => Math.min(50 * (retries + 1), RECONNECT_MS),
-        ...clientOptions?.socket,
-      },
-    },
+    defaults,
     commandOptions,
     topologyRefreshOnReconnectionAttemptStrategy: () => RECONNECT_MS,
   });
@@ -206,7 +209,8 @@ export function openConnections(options: {
     reading: () => {
       const reading = cluster.duplicate({
         minimizeConnections: true,
-        defaults: { ...clientOptions, disableOfflineQueue: true },
+        // Its defaults replace the cluster's whole: the reconnection attempts too, unless repeated.
+        defaults: { ...defaults, disableOfflineQueue: true },
       });
       refresh.watch(reading as unknown as RefreshedCluster);
       return watched(reading as unknown as RedisClient);

@@ -4,7 +4,10 @@ import type { ClusterOptions } from './connections.js';
 
 /** Options of `redisEngine`. */
 export interface RedisEngineOptions {
-  /** @defaultValue `'redis://127.0.0.1:6379'` */
+  /**
+   * A `redis:`, `rediss:` (TLS) or `unix:` (a socket's path) URL.
+   * @defaultValue `'redis://127.0.0.1:6379'`
+   */
   url?: string;
   /**
    * A Redis Cluster instead of `url` (node-redis `createCluster`). Needs the many-topics mode, whose
@@ -12,7 +15,10 @@ export interface RedisEngineOptions {
    * every node's connection.
    */
   cluster?: ClusterOptions;
-  /** More node-redis client options (TLS, credentials, `socket.reconnectStrategy`, ...). */
+  /**
+   * More node-redis client options (TLS, credentials, `socket.reconnectStrategy`, ...). The address
+   * is `url`'s (or the cluster's): a `socket.host` or `socket.port` is refused.
+   */
   clientOptions?: Omit<RedisClientOptions, 'url'>;
   /**
    * Stream keys are `<keyPrefix>{<topic>}` (with `partitions`: `<keyPrefix>{<tag>}:<topic>`), one
@@ -105,7 +111,7 @@ export function checkEngineOptions(options: RedisEngineOptions): void {
   // clientOptions are node-redis's, passed on as they are: their names are its to check.
   checkOptionNames('redisEngine', options, OPTION_NAMES);
   const { url, cluster, clientOptions, keyPrefix, onError } = options;
-  if (url !== undefined) checkUrl('url', url);
+  if (url !== undefined) checkUrl('url', url, ['redis:', 'rediss:', 'unix:']);
   if (cluster !== undefined) checkCluster(cluster);
   if (cluster && url !== undefined) throw new RangeError('Give either url or cluster, not both');
   if (
@@ -119,6 +125,7 @@ export function checkEngineOptions(options: RedisEngineOptions): void {
   // may hold a password.
   if ((clientOptions as { url?: unknown } | undefined)?.url !== undefined)
     throw new TypeError('clientOptions must not hold a url (got one): give it as the url option');
+  if (clientOptions?.socket !== undefined) checkSocket(clientOptions.socket, cluster !== undefined, url);
   if (keyPrefix !== undefined && typeof keyPrefix !== 'string')
     throw new TypeError(`keyPrefix must be a string, got ${describeValue(keyPrefix)}`);
   if (keyPrefix !== undefined && !keyPrefix.isWellFormed())
@@ -149,7 +156,7 @@ function checkCluster(cluster: ClusterOptions): void {
     const name = `cluster.rootNodes[${i}]`;
     if (typeof node !== 'object' || node === null)
       throw new TypeError(`${name} must be an object { url }, got ${describeValue(node)}`);
-    checkUrl(`${name}.url`, node.url);
+    checkUrl(`${name}.url`, node.url, ['redis:', 'rediss:']);
   });
   // Node fires a longer timer at once: the refresh would run in a loop.
   integer(
@@ -164,12 +171,35 @@ function checkCluster(cluster: ClusterOptions): void {
  * What node-redis takes: a string is parsed only when its client is made. The message names the
  * protocol alone, as a URL may hold a password.
  */
-function checkUrl(name: string, url: unknown): void {
+function checkUrl(name: string, url: unknown, protocols: string[]): void {
   if (typeof url !== 'string') throw new TypeError(`${name} must be a string, got ${describeValue(url)}`);
   const protocol = URL.canParse(url) ? new URL(url).protocol : undefined;
-  if (protocol !== 'redis:' && protocol !== 'rediss:')
+  if (protocol === undefined || !protocols.includes(protocol)) {
+    const names = `${protocols.slice(0, -1).join(', ')} or ${protocols.at(-1)}`;
     throw new RangeError(
-      `${name} must be a redis: or rediss: URL, got ${protocol ? `protocol ${protocol}` : 'a string that is no URL'}`,
+      `${name} must be a ${names} URL, got ${protocol ? `protocol ${protocol}` : 'a string that is no URL'}`,
+    );
+  }
+}
+
+/**
+ * node-redis takes the address (and TLS) from the url, its default included, over a socket's own:
+ * the engine would connect to another Redis than the one named there. A Cluster's nodes come from
+ * its topology, so an address there would go unused.
+ */
+function checkSocket(socket: unknown, cluster: boolean, url: string | undefined): void {
+  if (typeof socket !== 'object' || socket === null)
+    throw new TypeError(`clientOptions.socket must be an object, got ${describeValue(socket)}`);
+  const address = ['host', 'port'].find((name) => (socket as Record<string, unknown>)[name] !== undefined);
+  if (address !== undefined)
+    throw new TypeError(
+      `clientOptions.socket must not hold a host or port (got ${address}): give the address as the url option (or cluster.rootNodes)`,
+    );
+  const { tls } = socket as { tls?: unknown };
+  const protocol = url === undefined ? 'redis:' : new URL(url).protocol;
+  if (!cluster && tls !== undefined && protocol !== 'unix:' && tls !== (protocol === 'rediss:'))
+    throw new RangeError(
+      `clientOptions.socket.tls is ${String(tls)}, but url is a ${protocol} URL${url === undefined ? ' (the default)' : ''}: TLS takes a rediss: url`,
     );
 }
 

@@ -301,6 +301,25 @@ describe('redisEngine options', () => {
   });
 });
 
+describe('redisEngine connection options', () => {
+  it('connects to a unix: URL', async () => {
+    const channel = createChannel(engine({ url: redis.server.socketUrl }), 'over a socket');
+    const first = await channel.publish({ data: 'a' });
+    await channel.publish({ data: 'b' });
+    const replayed = await firstValueFrom(await channel.subscribe({ lastEventId: first }));
+    expect(replayed).toMatchObject({ data: 'b' });
+  });
+
+  it("leaves the caller's clientOptions as they were, so they serve another engine too", async () => {
+    const clientOptions = { socket: Object.freeze({ connectTimeout: 2000 }) };
+    for (const topic of ['one', 'two']) {
+      const channel = createChannel(engine({ clientOptions }), topic);
+      await expect(channel.publish({ data: topic })).resolves.toMatch(/^\d+-\d+$/);
+    }
+    expect(clientOptions).toEqual({ socket: { connectTimeout: 2000 } });
+  });
+});
+
 describe('redisEngine option checks', () => {
   // Each fails before any connection is made: nothing listens where the valid ones point.
   const url = 'redis://127.0.0.1:1';
@@ -313,13 +332,13 @@ describe('redisEngine option checks', () => {
       'url',
       { url: 'localhost:6379' },
       RangeError,
-      /^url must be a redis: or rediss: URL, got protocol localhost:$/,
+      /^url must be a redis:, rediss: or unix: URL, got protocol localhost:$/,
     ],
     [
       'url',
       { url: 'no url' },
       RangeError,
-      /^url must be a redis: or rediss: URL, got a string that is no URL$/,
+      /^url must be a redis:, rediss: or unix: URL, got a string that is no URL$/,
     ],
     [
       'cluster',
@@ -402,6 +421,31 @@ describe('redisEngine option checks', () => {
       { clientOptions: { url: 'redis://user:secret@db:6379' } },
       TypeError,
       /^clientOptions must not hold a url \(got one\): give it as the url option$/,
+    ],
+    // node-redis takes the address from the url (its default too) over these: another Redis.
+    [
+      'clientOptions.socket',
+      { url, clientOptions: { socket: { host: 'db', port: 6380 } } },
+      TypeError,
+      /^clientOptions.socket must not hold a host or port \(got host\): give the address as the url option \(or cluster.rootNodes\)$/,
+    ],
+    [
+      'clientOptions.socket',
+      { cluster, clientOptions: { socket: { port: 7000 } } },
+      TypeError,
+      /^clientOptions.socket must not hold a host or port \(got port\)/,
+    ],
+    [
+      'clientOptions.socket.tls',
+      { clientOptions: { socket: { tls: true } } },
+      RangeError,
+      /^clientOptions.socket.tls is true, but url is a redis: URL \(the default\): TLS takes a rediss: url$/,
+    ],
+    [
+      'cluster.rootNodes[0].url',
+      { cluster: { rootNodes: [{ url: 'unix:///run/redis.sock' }] } },
+      RangeError,
+      /^cluster.rootNodes\[0\].url must be a redis: or rediss: URL, got protocol unix:$/,
     ],
     ['keyPrefix', { keyPrefix: 5 }, TypeError, /^keyPrefix must be a string, got number 5$/],
     [
