@@ -132,6 +132,8 @@ export function checkEngineOptions(options: RedisEngineOptions): void {
     throw new RangeError(`keyPrefix must be well-formed UTF-16, got ${JSON.stringify(keyPrefix)}`);
   integer('partitions', options.partitions, 1024, 'an integer from 1 to 1024');
   integer('partitionMaxLength', options.partitionMaxLength);
+  if (options.partitionMaxLength !== undefined && options.partitions === undefined && !cluster)
+    throw new RangeError('partitionMaxLength needs partitions (or a cluster), got none');
   integer('maxLength', options.maxLength);
   integer('maxAgeMs', options.maxAgeMs);
   integer('blockMs', options.blockMs, 1000, 'an integer from 1 to 1000');

@@ -473,6 +473,13 @@ describe('redisEngine option checks', () => {
       RangeError,
       /^partitionMaxLength must be a positive integer, got 0$/,
     ],
+    // It would trim nothing: without partitions no partition stream is written.
+    [
+      'partitionMaxLength',
+      { url, partitionMaxLength: 1000 },
+      RangeError,
+      /^partitionMaxLength needs partitions \(or a cluster\), got none$/,
+    ],
     ['maxLength', { maxLength: -1 }, RangeError, /^maxLength must be a positive integer, got -1$/],
     ['maxLength', { maxLength: '100' }, TypeError, /^maxLength must be a positive integer, got string 100$/],
     ['maxAgeMs', { maxAgeMs: Number.NaN }, RangeError, /^maxAgeMs must be a positive integer, got NaN$/],
