@@ -1,5 +1,6 @@
 import {
   allStreams,
+  type EventSourceLike,
   type MessageEvent,
   openStreams,
   StreamGroup,
@@ -371,7 +372,7 @@ export function describeHostileContract(harness: AdapterHarness): void {
         errorEvent: () => ({ type: 'failed', data: 'x' }),
       });
       const counts = { tornDown: 0 };
-      const failing: [string, () => Observable<MessageEvent>][] = [
+      const failing: [string, () => EventSourceLike<MessageEvent>][] = [
         ['throw-error', () => throwError(() => new Error('throw-error failed'))],
         [
           'defer',
@@ -387,6 +388,14 @@ export function describeHostileContract(harness: AdapterHarness): void {
               subscriber.error(new Error('subscriber-error failed'));
               return () => counts.tornDown++;
             }),
+        ],
+        [
+          'iterator',
+          () => ({
+            [Symbol.asyncIterator]: () => {
+              throw new Error('iterator failed');
+            },
+          }),
         ],
       ];
       const url = await start(failing.map(([name, events]) => ({ path: `/${name}`, events, options })));

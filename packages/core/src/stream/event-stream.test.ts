@@ -584,6 +584,39 @@ describe('streamEvents', () => {
     expect([sink.headers, calls, closes, errors]).toEqual([undefined, [], [], []]);
   });
 
+  it('refuses an AsyncIterable whose iterator cannot be made: it throws, and nothing opens or counts', () => {
+    const { calls, metrics } = recordMetrics();
+    const failure = new Error('no such feed');
+    const group = new StreamGroup();
+    const sink = new MemorySink();
+    const closes: CloseReason[] = [];
+    const unmade: AsyncIterable<MessageEvent> = {
+      [Symbol.asyncIterator]: () => {
+        throw failure;
+      },
+    };
+    const options = { metrics, group, retry: 1000, onClose: (reason: CloseReason) => closes.push(reason) };
+    expect(() => streamEvents(unmade, sink, options)).toThrow(failure);
+    expect([sink.headers, sink.chunks, sink.ended, sink.destroyed]).toEqual([undefined, [], false, false]);
+    expect([calls, closes, group.size]).toEqual([[], [], 0]);
+  });
+
+  it('returns the iterator it made for an AsyncIterable when the client left first', () => {
+    let returned = 0;
+    const iterator: AsyncIterator<MessageEvent> = {
+      next: () => new Promise<never>(() => {}),
+      return: async () => {
+        returned++;
+        return { done: true, value: undefined };
+      },
+    };
+    const sink = new MemorySink();
+    sink.disconnect();
+    const reasons: CloseReason[] = [];
+    streamEvents({ [Symbol.asyncIterator]: () => iterator }, sink, { onClose: (r) => reasons.push(r) });
+    expect([reasons, returned]).toEqual([['client'], 1]);
+  });
+
   it('opens before it subscribes a source that opens first, which ends it as it fails at once', () => {
     const { calls, metrics } = recordMetrics();
     const errors: unknown[] = [];

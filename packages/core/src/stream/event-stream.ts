@@ -30,6 +30,7 @@ import {
   heard,
   hearRefusedPromise,
   IteratorFeed,
+  madeIterator,
   ObservableFeed,
   type SourceFeed,
 } from './source-feed.js';
@@ -92,6 +93,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
    * before its first message (the stream is then refused, and never opens).
    */
   #unopened: HeaderOverrides | SourceFailure | undefined;
+  /** An AsyncIterable's iterator, made as the stream starts. */
+  #made: AsyncIterator<MessageEvent<unknown>> | undefined;
   readonly #format: (message: MessageEvent<unknown>, reader: FormatReader) => string;
   readonly #onAbort = () => this.#finish('client');
 
@@ -145,6 +148,16 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
    * @throws what an Observable fails with before its first message: the stream is refused.
    */
   start(source: EventSourceLike<MessageEvent<unknown>>): this {
+    // An AsyncIterable's iterator is made before the stream opens: one that cannot be made is
+    // refused as an Observable that fails at once is, for the framework's own error status.
+    if (!isSubscribable(source)) {
+      try {
+        this.#made = source[Symbol.asyncIterator]();
+      } catch (error) {
+        this.#reason = 'error';
+        throw error;
+      }
+    }
     try {
       if (isSubscribable(source) && !this.#shuttingDown && !opensFirst(source)) this.#subscribeFirst(source);
       else this.#start(source);
@@ -286,10 +299,10 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       const feed = new ObservableFeed(this);
       this.#feed = feed;
       feed.start(source);
-    } else {
+    } else if (this.#made) {
       const feed = new IteratorFeed(this);
       this.#feed = feed;
-      feed.start(source);
+      feed.start(this.#made);
     }
     return this;
   }
@@ -335,10 +348,10 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
    * else a handler returned (an Observable, garbage) holds nothing yet.
    */
   #adopt(source: unknown): void {
-    if (typeof source !== 'object' || source === null || isSubscribable(source as EventSourceLike<never>))
-      return;
+    const iterator = this.#made ?? madeIterator<MessageEvent<unknown>>(source);
+    if (iterator === undefined) return;
     const feed = new IteratorFeed(this);
-    feed.adopt(source as AsyncIterable<MessageEvent<unknown>>);
+    feed.adopt(iterator);
     this.#feed = feed;
   }
 

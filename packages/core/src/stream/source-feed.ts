@@ -300,27 +300,15 @@ export class IteratorFeed implements SourceFeed {
     this.#target = target;
   }
 
-  start(source: AsyncIterable<MessageEvent<unknown>>): void {
-    const target = this.#target!;
-    let iterator: AsyncIterator<MessageEvent<unknown>>;
-    try {
-      iterator = source[Symbol.asyncIterator]();
-    } catch (error) {
-      this.#target?.end('error', error);
-      return;
-    }
-    // Making it may have ended the stream (a group's close), whose stop() found no iterator yet.
-    if (this.#target === undefined) {
-      endIterator(iterator, target.laterReporter());
-      return;
-    }
+  /** Pulls `iterator`, the stream's source's (made before the stream opened). */
+  start(iterator: AsyncIterator<MessageEvent<unknown>>): void {
     this.#iterator = iterator;
     void this.#pull(iterator);
   }
 
-  /** Holds `source` unpulled, for a stream that ends before it starts: {@link stop} ends its iterator. */
-  adopt(source: AsyncIterable<MessageEvent<unknown>>): void {
-    this.#iterator = madeIterator(source);
+  /** Holds `iterator` unpulled, for a stream that ends before it starts: {@link stop} ends it. */
+  adopt(iterator: AsyncIterator<MessageEvent<unknown>>): void {
+    this.#iterator = iterator;
   }
 
   resume(): void {
