@@ -387,6 +387,40 @@ describe('AsyncIterable teardown', () => {
     });
   }
 
+  it('does not return() an iterator that finished or whose next() failed, as for await does not', async () => {
+    for (const ending of ['done', 'throws'] as const) {
+      const calls: string[] = [];
+      let pulls = 0;
+      const iterator = {
+        next: async (): Promise<IteratorResult<MessageEvent>> => {
+          calls.push('next');
+          if (++pulls === 1) return { done: false, value: { data: 'x' } };
+          if (ending === 'throws') throw new Error('cursor failed');
+          return { done: true, value: undefined };
+        },
+        // Its cleanup ran as the cursor ended: once more, it throws.
+        return: async (): Promise<IteratorResult<MessageEvent>> => {
+          calls.push('return');
+          throw new Error('cursor already closed');
+        },
+        [Symbol.asyncIterator]() {
+          return this;
+        },
+      };
+      const errors: unknown[] = [];
+      const { closes, reported } = run(iterator, { onError: (error) => errors.push(error) });
+      await vi.waitFor(() => expect(closes).toHaveLength(1));
+      await tick();
+      expect([calls, closes[0]!.reason], ending).toEqual([
+        ['next', 'next'],
+        ending === 'done' ? 'complete' : 'error',
+      ]);
+      expect([...errors, ...reported].map((error) => (error as Error).message), ending).toEqual(
+        ending === 'done' ? [] : ['cursor failed'],
+      );
+    }
+  });
+
   it('reports a return() that throws or rejects', async () => {
     const iterator = {
       next: () => new Promise<IteratorResult<MessageEvent>>(() => {}),

@@ -336,7 +336,15 @@ export class IteratorFeed implements SourceFeed {
           });
           continue;
         }
-        if (!this.#received(await iterator.next())) return;
+        let result: IteratorResult<MessageEvent<unknown>>;
+        try {
+          result = await iterator.next();
+        } catch (error) {
+          // An iterator whose next() failed is done, as for `for await`: not returned after.
+          this.#iterator = undefined;
+          throw error;
+        }
+        if (!this.#received(result)) return;
       }
     } catch (error) {
       this.#open()?.end('error', error);
@@ -349,9 +357,12 @@ export class IteratorFeed implements SourceFeed {
     if (target === undefined) return false;
     // As `for await` refuses it: read on, its `value` would be refused on every pull, without end.
     if (typeof result !== 'object' || result === null) {
+      this.#iterator = undefined;
       throw new TypeError(`the iterator's next() gave ${describeValue(result)}, not an object`);
     }
     if (result.done) {
+      // Finished: its own cleanup ran, and `for await` would not return() it either.
+      this.#iterator = undefined;
       target.end('complete');
       return false;
     }
