@@ -584,6 +584,26 @@ describe('streamEvents', () => {
     expect([sink.headers, calls, closes, errors]).toEqual([undefined, [], [], []]);
   });
 
+  it('counts the events of a chunk its sink threw on as dropped, not as sent', async () => {
+    const { calls, metrics } = recordMetrics();
+    const subject = new Subject<MessageEvent>();
+    const sink = new MemorySink();
+    const write = sink.write.bind(sink);
+    let writes = 0;
+    sink.write = (chunk) => {
+      if (++writes === 2) throw new Error('socket gone');
+      return write(chunk);
+    };
+    const stream = streamEvents(subject, sink, { metrics, heartbeat: false, onError: () => {} });
+    subject.next({ data: 'a' });
+    await tick();
+    subject.next({ data: 'b' });
+    subject.next({ data: 'c' });
+    await tick();
+    expect(calls).toEqual(['opened', 'wrote 1 9', 'dropped 2', 'closed error']);
+    expect(stream.stats).toMatchObject({ events: 1, bytes: 9, dropped: 2 });
+  });
+
   it('refuses an AsyncIterable whose iterator cannot be made: it throws, and nothing opens or counts', () => {
     const { calls, metrics } = recordMetrics();
     const failure = new Error('no such feed');

@@ -727,9 +727,19 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     // buffer of rxsse's own per chunk, left to the GC, cost a 100,000-event burst ~15 % of its time.
     const chunk = sink.writeText ? sharedBytes(text) : encodeText(text);
     const bytes = chunk ? chunk.length : utf8Length(text);
+    // Counted before the write: a sink may end the stream from inside it, reporting these stats.
     this.stats.events += events;
     this.stats.bytes += bytes;
-    const room = chunk ? sink.write(chunk) : sink.writeText!(text);
+    let room: boolean | undefined;
+    try {
+      room = chunk ? sink.write(chunk) : sink.writeText!(text);
+    } catch (error) {
+      // Never handed over: lost, as what is still queued is once the sink broke.
+      this.stats.events -= events;
+      this.stats.bytes -= bytes;
+      this.#dropped(events);
+      throw error;
+    }
     // Told once the chunk is out: a hook that ends the stream (a group's close) then writes the
     // rest of the queue after it, not this chunk after the end.
     this.#count('wrote', events, bytes);
