@@ -5,6 +5,7 @@ import {
   Req,
   RequestMapping,
   RequestMethod,
+  Res,
   SetMetadata,
 } from '@nestjs/common';
 import { checkEventSource, checkOptionNames, describeValue, resolveStreamOptions } from '@rxsse/core';
@@ -25,6 +26,7 @@ export interface RxSseRoute {
 // Nest's keys for the parameters its decorators declare on a method, and for its `@HttpCode()`.
 const ROUTE_ARGS_METADATA = '__routeArguments__';
 const HTTP_CODE_METADATA = '__httpCode__';
+const RESPONSE_PASSTHROUGH_METADATA = '__responsePassthrough__';
 // `@nestjs/cache-manager`'s key for `@CacheKey()`: a factory there that gives no key leaves the
 // request to the route, uncached.
 const CACHE_KEY_METADATA = 'cache_module:cache_key';
@@ -54,8 +56,8 @@ export function RxSse(path?: string | string[], options?: RxSseRouteOptions): Me
     const original = descriptor?.value as unknown as (...args: unknown[]) => unknown;
     if (typeof original !== 'function')
       throw new TypeError(`@RxSse() decorates a method, and ${route} is not one`);
-    // The method is wrapped to report its result to the stream; it receives the request as one
-    // more argument, past its own (Nest's parameter decorators ran before this one).
+    // The method is wrapped to report its result to the stream; it receives the request and the
+    // response as two more arguments, past its own (Nest's parameter decorators ran before this one).
     const requestIndex = Math.max(original.length, parameterCount(target, key));
     const wrapped = function (this: unknown, ...args: unknown[]) {
       const req = args[requestIndex];
@@ -79,6 +81,11 @@ export function RxSse(path?: string | string[], options?: RxSseRouteOptions): Me
     // and the class takes the descriptor it passed along.
     descriptor.value = wrapped as never;
     Req()(target, key, requestIndex);
+    // Nest applies nothing of what the route resolves to once its method declares the response, not
+    // to pass through: the stream answers, and the route can resolve as soon as it took over (left
+    // pending, NestJS 12 holds its request on a keep-alive connection until that closes).
+    Res()(target, key, requestIndex + 1);
+    Reflect.defineMetadata(RESPONSE_PASSTHROUGH_METADATA, false, target.constructor, key);
     RequestMapping({ path, method: options?.method === 'POST' ? RequestMethod.POST : RequestMethod.GET })(
       target,
       key,

@@ -9,7 +9,7 @@ import {
   responseDone,
   watchResponseClose,
 } from '@rxsse/node';
-import { from, mergeMap, NEVER, type Observable, throwError } from 'rxjs';
+import { from, type Observable, throwError } from 'rxjs';
 import { NestChain } from './chain.js';
 import { RXSSE_ROUTE, type RxSseRoute } from './decorators.js';
 import { RxsseResponseSentError } from './errors.js';
@@ -176,22 +176,24 @@ export class RxsseInterceptor implements NestInterceptor {
 
 /**
  * What Nest gets once `opened` has handed the Node response over, to a stream or to an answer of
- * rxsse's (a HEAD's, a shutdown's): nothing is left for Nest to send, so nothing is emitted. An
- * error before that reaches Nest's exception filters, like any route's. An answer another writer
- * gave meanwhile (`null`) stands, and is reported as one that came before the source: on NestJS 11,
- * a method that answered through `@Res()` runs a few ticks after an interceptor's first event
- * settled the source.
+ * rxsse's (a HEAD's, a shutdown's): one `undefined`, which Nest does not send (the route declares
+ * the response, see `@RxSse`), and the end, so that Nest lets go of the request. An error before
+ * that reaches Nest's exception filters, like any route's. An answer another writer gave meanwhile
+ * (`null`) stands, and is reported as one that came before the source: on NestJS 11, a method that
+ * answered through `@Res()` runs a few ticks after an interceptor's first event settled the source.
  */
 function handedOver(
   opened: Promise<unknown>,
   request: string,
   res: Partial<FastifyLikeReply>,
-): Observable<never> {
-  const owned = opened.then((answer) => {
-    if (answer === null) throw new RxsseResponseSentError(request);
-    res.hijack?.();
-  });
-  return from(owned).pipe(mergeMap(() => NEVER));
+): Observable<undefined> {
+  return from(
+    opened.then((answer) => {
+      if (answer === null) throw new RxsseResponseSentError(request);
+      res.hijack?.();
+      return undefined;
+    }),
+  );
 }
 
 /**
