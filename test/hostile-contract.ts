@@ -102,14 +102,19 @@ export function describeHostileContract(harness: AdapterHarness): void {
       ]);
       const client = await rawRequests(url, [httpRequest('HEAD', '/sse'), httpRequest('GET', '/sse')]);
       await waitFor(() => client.text.includes('data: x\n\n'), 5000, 'the GET response');
+      // Then one at a time, as a keep-alive client sends them: the HEAD keeps the connection too.
+      client.socket.write(httpRequest('HEAD', '/sse'));
+      await waitFor(() => client.text.split('HTTP/1.1 ').length === 4 || client.closed, 5000, 'the HEAD');
+      client.socket.write(httpRequest('GET', '/sse'));
+      await waitFor(() => client.text.split('data: x').length === 3 || client.closed, 5000, 'the GET');
       client.destroy();
       const responses = client.text.split(/(?=HTTP\/1\.1 )/);
-      expect(responses).toHaveLength(2);
-      expect(responses[0]).toMatch(/^HTTP\/1\.1 200/);
+      expect(responses).toHaveLength(4);
+      for (const [i, response] of responses.entries()) expect(response, String(i)).toMatch(/^HTTP\/1\.1 200/);
       expect(responses[0]!.toLowerCase()).toContain('content-type: text/event-stream');
       expect(responses[0]).not.toContain('data:');
-      expect(responses[1]).toMatch(/^HTTP\/1\.1 200/);
-      expect(calls).toBe(1);
+      expect(responses[2]).not.toContain('data:');
+      expect(calls).toBe(2);
     });
 
     it('counts a HEAD as a stream that opened and completed, in its metrics and onClose', async () => {
