@@ -879,11 +879,11 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
    * The end left bytes in the transport, full or not: a client that takes none of them for
    * `stallTimeout` is dropped, as it would have been while the stream ran, instead of holding its
    * connection and those bytes for good (Node times out nothing once a response has ended, and no
-   * heartbeat fills a transport that had room any more). One that takes some
-   * in each `stallTimeout` (as the sink's `pending()` tells) keeps it until it has them all: what
-   * is left may be far more than the transport's buffer, which a stream that runs refills only
-   * once it drained. The close reason stays the one the stream ended with; the timer goes once
-   * the response has flushed.
+   * heartbeat fills a transport that had room any more). One that takes some in each
+   * `stallTimeout` (as the sink's `pending()` tells) keeps it until it has them all: what is left
+   * may be far more than the transport's buffer, which a stream that runs refills only once it
+   * drained. The close reason stays the one the stream ended with; the timer goes once the
+   * response has flushed.
    */
   #stallAfterEnd(): void {
     const { sink } = this;
