@@ -415,9 +415,10 @@ describe('AsyncIterable teardown', () => {
         ['next', 'next'],
         ending === 'done' ? 'complete' : 'error',
       ]);
-      expect([...errors, ...reported].map((error) => (error as Error).message), ending).toEqual(
-        ending === 'done' ? [] : ['cursor failed'],
-      );
+      expect(
+        [...errors, ...reported].map((error) => (error as Error).message),
+        ending,
+      ).toEqual(ending === 'done' ? [] : ['cursor failed']);
     }
   });
 
