@@ -388,7 +388,12 @@ describe('AsyncIterable teardown', () => {
   }
 
   it('does not return() an iterator that finished or whose next() failed, as for await does not', async () => {
-    for (const ending of ['done', 'throws'] as const) {
+    const messages = {
+      done: [],
+      throws: ['cursor failed'],
+      'no object': [expect.stringMatching(/not an object/)],
+    };
+    for (const ending of ['done', 'throws', 'no object'] as const) {
       const calls: string[] = [];
       let pulls = 0;
       const iterator = {
@@ -396,6 +401,7 @@ describe('AsyncIterable teardown', () => {
           calls.push('next');
           if (++pulls === 1) return { done: false, value: { data: 'x' } };
           if (ending === 'throws') throw new Error('cursor failed');
+          if (ending === 'no object') return 5 as never;
           return { done: true, value: undefined };
         },
         // Its cleanup ran as the cursor ended: once more, it throws.
@@ -418,7 +424,7 @@ describe('AsyncIterable teardown', () => {
       expect(
         [...errors, ...reported].map((error) => (error as Error).message),
         ending,
-      ).toEqual(ending === 'done' ? [] : ['cursor failed']);
+      ).toEqual(messages[ending]);
     }
   });
 

@@ -248,12 +248,14 @@ describe('fastify reply.sse', () => {
       const first = new Subject<{ data: string }>();
       const reasons: CloseReason[] = [];
       let second: Promise<void> | undefined;
-      app.get('/sse', (_req, reply) => {
-        const streaming = reply.sse(given(first.pipe(startWith({ data: 'first' }))), {
+      // An async route that returns the second call: it must wait with the first, or Fastify would
+      // answer the route as it resolves, before the first stream took the response.
+      app.get('/sse', async (_req, reply) => {
+        void reply.sse(given(first.pipe(startWith({ data: 'first' }))), {
           onClose: (reason) => reasons.push(reason),
         });
         second = reply.sse(given(of({ data: 'second' })));
-        return streaming;
+        return second;
       });
       const url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
       const client = await rawRequests(url, [httpRequest('GET', '/sse')]);

@@ -291,10 +291,12 @@ describe('redisEngine options', () => {
     );
     // The longest refresh period a Node timer can wait; nothing listens on the port.
     const nowhere = `redis://127.0.0.1:${await freePort()}`;
+    // On a Cluster, partitions default to 16: a partitionMaxLength of its own applies.
     expect(() =>
       engine({
         url: undefined,
         cluster: { rootNodes: [{ url: nowhere }], topologyRefreshMs: 2 ** 31 - 1 },
+        partitionMaxLength: 100,
         onError: () => {},
       }),
     ).not.toThrow();
