@@ -199,7 +199,7 @@ function checkSocket(socket: unknown, cluster: boolean, url: string | undefined)
     );
   const { tls } = socket as { tls?: unknown };
   const protocol = url === undefined ? 'redis:' : new URL(url).protocol;
-  if (!cluster && tls !== undefined && protocol !== 'unix:' && tls !== (protocol === 'rediss:'))
+  if (!cluster && tls !== undefined && tls !== (protocol === 'rediss:'))
     throw new RangeError(
       `clientOptions.socket.tls is ${String(tls)}, but url is a ${protocol} URL${url === undefined ? ' (the default)' : ''}: TLS takes a rediss: url`,
     );

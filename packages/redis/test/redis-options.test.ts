@@ -295,8 +295,13 @@ describe('redisEngine options', () => {
     expect(() =>
       engine({
         url: undefined,
-        cluster: { rootNodes: [{ url: nowhere }], topologyRefreshMs: 2 ** 31 - 1 },
+        cluster: {
+          rootNodes: [{ url: nowhere.replace('redis:', 'rediss:') }],
+          topologyRefreshMs: 2 ** 31 - 1,
+        },
         partitionMaxLength: 100,
+        // A TLS Cluster: its nodes' connections take TLS from the options every node gets.
+        clientOptions: { socket: { tls: true } },
         onError: () => {},
       }),
     ).not.toThrow();
@@ -442,6 +447,18 @@ describe('redisEngine option checks', () => {
       { clientOptions: { socket: { tls: true } } },
       RangeError,
       /^clientOptions.socket.tls is true, but url is a redis: URL \(the default\): TLS takes a rediss: url$/,
+    ],
+    [
+      'clientOptions.socket.tls',
+      { url: 'unix:///run/redis.sock', clientOptions: { socket: { tls: true } } },
+      RangeError,
+      /^clientOptions.socket.tls is true, but url is a unix: URL: TLS takes a rediss: url$/,
+    ],
+    [
+      'clientOptions.socket',
+      { url, clientOptions: { socket: null } },
+      TypeError,
+      /^clientOptions.socket must be an object, got null$/,
     ],
     [
       'cluster.rootNodes[0].url',

@@ -621,6 +621,41 @@ describe('streamEvents', () => {
     expect([calls, closes, group.size]).toEqual([[], [], 0]);
   });
 
+  it('refuses an AsyncIterable whose [Symbol.asyncIterator]() gives no iterator, as for await does', () => {
+    for (const [given, named] of [
+      [undefined, 'undefined'],
+      [null, 'null'],
+      [5, 'number 5'],
+    ] as const) {
+      const sink = new MemorySink();
+      const unmade = { [Symbol.asyncIterator]: () => given } as unknown as AsyncIterable<MessageEvent>;
+      expect(() => streamEvents(unmade, sink, { heartbeat: false }), named).toThrow(
+        new TypeError(`An AsyncIterable's [Symbol.asyncIterator]() gave ${named}, not an iterator`),
+      );
+      expect(sink.headers, named).toBeUndefined();
+    }
+  });
+
+  it('returns the iterator it made for an AsyncIterable when its stream is never fed', () => {
+    for (const ending of ['client left first', 'sink closed at once'] as const) {
+      let returned = 0;
+      const iterator: AsyncIterator<MessageEvent> = {
+        next: () => new Promise<never>(() => {}),
+        return: async () => {
+          returned++;
+          return { done: true, value: undefined };
+        },
+      };
+      const sink = new MemorySink();
+      if (ending === 'client left first') sink.disconnect();
+      // A transport whose close listener it calls at once, as a response already closed does.
+      else Object.assign(sink, { onClose: (listener: () => void) => (listener(), true) });
+      const reasons: CloseReason[] = [];
+      streamEvents({ [Symbol.asyncIterator]: () => iterator }, sink, { onClose: (r) => reasons.push(r) });
+      expect([reasons, returned], ending).toEqual([['client'], 1]);
+    }
+  });
+
   it('returns the iterator it made for an AsyncIterable when the client left first', () => {
     let returned = 0;
     const iterator: AsyncIterator<MessageEvent> = {
