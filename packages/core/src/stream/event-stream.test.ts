@@ -649,7 +649,13 @@ describe('streamEvents', () => {
       const sink = new MemorySink();
       if (ending === 'client left first') sink.disconnect();
       // A transport whose close listener it calls at once, as a response already closed does.
-      else Object.assign(sink, { onClose: (listener: () => void) => (listener(), true) });
+      else
+        Object.assign(sink, {
+          onClose: (listener: () => void) => {
+            listener();
+            return true;
+          },
+        });
       const reasons: CloseReason[] = [];
       streamEvents({ [Symbol.asyncIterator]: () => iterator }, sink, { onClose: (r) => reasons.push(r) });
       expect([reasons, returned], ending).toEqual([['client'], 1]);
