@@ -799,6 +799,22 @@ describe('Channel', () => {
     }
   });
 
+  it('lets go of the events it held for a client that left before its stream started', async () => {
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room');
+    const client = new AbortController();
+    const subscribing = chat.subscribe({ lastEventId: '1-0', signal: client.signal });
+    await until(() => script.reads.length === 1, 'the history read');
+    for (const listener of script.listeners) listener.gap();
+    script.reads[0]!.answer(page('2-0'));
+    const source = await subscribing;
+    // Held: a gap among the live events, which the header tells.
+    expect(source[SOURCE_HEADERS]).toEqual({ 'SSE-History-Truncated': 'true' });
+    client.abort();
+    expect(source[SOURCE_HEADERS]).toBeUndefined();
+    expect(script.listeners.size).toBe(0);
+  });
+
   it('tells onReplay nothing of a client that left before its stream started, and stops listening', async () => {
     const script = scriptedEngine();
     const outcomes: string[] = [];
