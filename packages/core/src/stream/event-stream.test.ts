@@ -662,22 +662,6 @@ describe('streamEvents', () => {
     }
   });
 
-  it('returns the iterator it made for an AsyncIterable when the client left first', () => {
-    let returned = 0;
-    const iterator: AsyncIterator<MessageEvent> = {
-      next: () => new Promise<never>(() => {}),
-      return: async () => {
-        returned++;
-        return { done: true, value: undefined };
-      },
-    };
-    const sink = new MemorySink();
-    sink.disconnect();
-    const reasons: CloseReason[] = [];
-    streamEvents({ [Symbol.asyncIterator]: () => iterator }, sink, { onClose: (r) => reasons.push(r) });
-    expect([reasons, returned]).toEqual([['client'], 1]);
-  });
-
   it('opens before it subscribes a source that opens first, which ends it as it fails at once', () => {
     const { calls, metrics } = recordMetrics();
     const errors: unknown[] = [];
