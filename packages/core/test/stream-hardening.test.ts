@@ -628,7 +628,8 @@ describe('user callbacks that throw', () => {
       expect(new Set(errors.map(String))).toEqual(
         new Set(['opened', 'wrote', 'closed', 'onClose'].map((name) => `Error: ${name} rejected`)),
       );
-      expect(reported.map(String)).toEqual(['Error: onError rejected']);
+      // As for a throw: the rejection, then the error onError failed to take.
+      expect(reported.map(String)).toEqual(['Error: onError rejected', 'Error: onClose rejected']);
       expect(unhandled).toEqual([]);
     } finally {
       process.off('unhandledRejection', onUnhandled);
@@ -1226,8 +1227,8 @@ describe('a source sent to while the stream takes one of its messages', () => {
       if (emitted++ < 5000) subject.next({ data: `drop ${emitted}` });
     });
     const { closes, reported } = run(subject, { maxQueueBytes: 20, onOverflow: 'close', metrics }, sink);
-    subject.next({ data: 'aaaaaaaa' });
-    subject.next({ data: 'bbbbbbbb' });
+    // The transport takes the first and is full: the third passes the cap.
+    for (const data of ['aaaaaaaa', 'bbbbbbbb', 'cccccccc']) subject.next({ data });
     expect(closes.map((c) => c.reason)).toEqual(['overflow']);
     expect(reported).toEqual([]);
   });
@@ -1246,8 +1247,7 @@ describe('a source sent to while the stream takes one of its messages', () => {
       { maxQueueBytes: 20, onOverflow: 'drop-newest', metrics, onError: (error) => errors.push(error) },
       sink,
     );
-    subject.next({ data: 'aaaaaaaa' });
-    subject.next({ data: 'bbbbbbbb' });
+    for (const data of ['aaaaaaaa', 'bbbbbbbb', 'cccccccc']) subject.next({ data });
     expect(closes.map((c) => c.reason)).toEqual(['error']);
     expect(closes[0]!.error).toBeInstanceOf(RangeError);
     expect(errors).toEqual([closes[0]!.error]);
@@ -1263,10 +1263,11 @@ describe('a source sent to while the stream takes one of its messages', () => {
       if (emitted++ === 0) subject.next({ data: 'hook' });
     });
     run(subject, { maxQueueBytes: 27, onOverflow: 'drop-oldest', metrics }, sink);
-    for (const data of ['a', 'b', 'c', 'd']) subject.next({ data });
+    // The transport takes 1-3 and is full: a-c fill the cap, and d drops them.
+    for (const data of ['1', '2', '3', 'a', 'b', 'c', 'd']) subject.next({ data });
     sink.release();
     await tick();
-    expect(sink.text).toBe('data: d\n\ndata: hook\n\n');
+    expect(sink.text).toBe('data: 1\n\ndata: 2\n\ndata: 3\n\ndata: d\n\ndata: hook\n\n');
   });
 
   it('serialize that emits into the source: the events go out in the order sent', async () => {

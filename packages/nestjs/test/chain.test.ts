@@ -221,8 +221,13 @@ const { options: burstOptions, closes: burstCloses } = recording({
   stallTimeout: false,
 });
 const chat = createChannel(memoryEngine(), 'chain-chat', { maxReplay: { events: 1 } });
-/** A replay larger than the routes' queue below: its burst leaves the stream's drop policy dropping. */
-const crowded = createChannel(memoryEngine(), 'chain-crowded', { maxReplay: { events: 100 } });
+/**
+ * A replay larger than the routes' queue below and what the socket takes: its burst leaves the
+ * stream's drop policy dropping.
+ */
+const crowded = createChannel(memoryEngine({ maxEvents: 20_000, maxBytes: 2 ** 26 }), 'chain-crowded', {
+  maxReplay: { events: 10_000, bytes: 2 ** 26 },
+});
 const dropping = { maxQueueBytes: 1000, onOverflow: 'drop-newest' } as const;
 const stringsOnly = (data: unknown): string => {
   if (typeof data !== 'string') throw new TypeError('this route sends strings');
@@ -896,7 +901,8 @@ describe.each<Platform>(['express', 'fastify'])(
     it("tells of the events a drop policy dropped with the channel's truncation event, with and without an interceptor", async () => {
       const url = await start();
       const first = await crowded.publish({ data: 'first' });
-      for (let i = 0; i < 40; i++) await crowded.publish({ data: 'x'.repeat(85) });
+      // 9 MB: more than a loopback socket's buffers on either side.
+      for (let i = 0; i < 10_000; i++) await crowded.publish({ data: 'x'.repeat(900) });
       for (const path of ['crowded', 'crowded-intercepted']) {
         const text = await readUntilTruncation(
           `${url}/${path}?lastEventId=${encodeURIComponent(first)}`,

@@ -47,6 +47,10 @@ function withGapEvent(subject: Subject<MessageEvent>) {
   });
 }
 
+/** The first `count` events `{ data: '00000' }`, `{ data: '00001' }`, ... as written: 13 bytes each. */
+const events = (count: number) =>
+  Array.from({ length: count }, (_, i) => `data: ${String(i).padStart(5, '0')}\n\n`).join('');
+
 /** Metrics hooks that note each call as a line: `wrote 1 9`, `closed client`. */
 function recordMetrics() {
   const calls: string[] = [];
@@ -84,6 +88,35 @@ describe('streamEvents', () => {
     await Promise.resolve();
     expect(sink.chunks).toHaveLength(4);
     expect(sink.text).toBe(`data: ${data}\n\n`.repeat(200));
+  });
+
+  it.each(['close', 'drop-newest', 'drop-oldest'] as const)(
+    'hands a tick larger than a small cap to a transport with room before onOverflow %s meets it',
+    async (onOverflow) => {
+      const subject = new Subject<MessageEvent>();
+      const { sink, stream, reasons } = run(subject, { onOverflow, maxQueueBytes: 100 });
+      // 13 bytes each: 260 bytes in one tick, which the transport takes as the cap fills.
+      for (let i = 0; i < 20; i++) subject.next({ data: String(i).padStart(5, '0') });
+      await Promise.resolve();
+      expect([stream.closeReason, reasons, stream.stats.dropped]).toEqual([undefined, [], 0]);
+      expect(sink.text).toBe(events(20));
+      expect(sink.chunks.every((chunk) => chunk.length <= 100)).toBe(true);
+      expect(stream.stats.peakQueuedBytes).toBeLessThanOrEqual(100);
+    },
+  );
+
+  it('meets onOverflow once the transport it handed a tick to is full', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink, stream } = run(subject, { onOverflow: 'drop-newest', maxQueueBytes: 100 });
+    for (let i = 0; i < 10; i++) subject.next({ data: String(i).padStart(5, '0') });
+    // The transport took events 0-6 (91 bytes) as the cap filled, and is full now.
+    sink.full = true;
+    for (let i = 10; i < 30; i++) subject.next({ data: String(i).padStart(5, '0') });
+    // The write of events 7-13 found it full: 14-20 fill the cap, and 21-29 are dropped.
+    expect(stream.stats.dropped).toBe(9);
+    await Promise.resolve();
+    sink.release();
+    expect(sink.text).toBe(events(21));
   });
 
   it('stops writing chunks when the transport is full, and queues the rest', async () => {
@@ -325,15 +358,19 @@ describe('streamEvents', () => {
 
   it.each(['drop-oldest', 'drop-newest'] as const)(
     'sends the gap event after the events %s dropped last, when the source completes before the next tick',
-    (onOverflow) => {
+    async (onOverflow) => {
       const subject = new Subject<MessageEvent>();
       const source = withGapEvent(subject);
-      // The second event (25 bytes) passes the cap, and the gap event before it too: it is dropped.
       const { sink, stream } = run(source, { onOverflow, maxQueueBytes: 30 });
+      sink.full = true;
+      subject.next({ id: 'w', data: '' });
+      await Promise.resolve();
+      // With the transport full, the second event (25 bytes) passes the cap, and the gap event
+      // before it too: it is dropped.
       subject.next({ id: 'e0', data: '' });
       subject.next({ id: 'e1', data: 'x'.repeat(10) });
       subject.complete();
-      expect(sink.text).toBe('id: e0\ndata:\n\nevent: gap\ndata: after e0\n\n');
+      expect(sink.text).toBe('id: w\ndata:\n\nid: e0\ndata:\n\nevent: gap\ndata: after e0\n\n');
       expect(stream.stats.dropped).toBe(1);
     },
   );
@@ -347,12 +384,13 @@ describe('streamEvents', () => {
     async ({ cap, kept, dropped }) => {
       const subject = new Subject<MessageEvent>();
       const { sink, stream } = run(withGapEvent(subject), { onOverflow: 'drop-oldest', maxQueueBytes: cap });
+      sink.full = true;
       subject.next({ id: 'w', data: '' });
       await Promise.resolve();
       // 13 bytes each: the last (25 bytes) and the gap event (26) take the room of the oldest.
       for (let i = 0; i < 6; i++) subject.next({ id: `e${i}`, data: '' });
       subject.next({ id: 'e6', data: 'x'.repeat(10) });
-      await Promise.resolve();
+      sink.release();
       const left = kept.map((id) => `id: ${id}\ndata:\n\n`).join('');
       expect(sink.text).toBe(
         `id: w\ndata:\n\nevent: gap\ndata: after w\n\n${left}id: e6\ndata: xxxxxxxxxx\n\n`,
@@ -406,9 +444,9 @@ describe('streamEvents', () => {
       onError: (error) => errors.push(error),
     });
     const long = (id: string) => `id: ${id}\ndata: ${'x'.repeat(60)}\n\n`;
+    sink.full = true;
     subject.next({ id: 'a', data: 'x'.repeat(60) });
     await Promise.resolve();
-    sink.full = true;
     // 74, 13 and 13 bytes fill the queue: e does not fit.
     subject.next({ id: 'b', data: 'x'.repeat(60) });
     for (const id of ['c', 'd', 'e']) subject.next({ id, data: '' });
@@ -441,9 +479,9 @@ describe('streamEvents', () => {
       maxQueueBytes: 40,
       onError: (error) => errors.push(error),
     });
+    sink.full = true;
     subject.next({ id: 'a', data: '' });
     await Promise.resolve();
-    sink.full = true;
     for (const id of ['b', 'c', 'd', 'e']) subject.next({ id, data: '' });
     await Promise.resolve();
     // The queue went out; the gap event owed for e goes alone once the client has room, and cannot.
@@ -462,10 +500,14 @@ describe('streamEvents', () => {
     expect(errors.every((error) => error instanceof SseRangeError)).toBe(true);
   });
 
-  it('never has a drop-oldest gap event name an id the client did not get, where events set no id', () => {
+  it('never has a drop-oldest gap event name an id the client did not get, where events set no id', async () => {
     const subject = new Subject<MessageEvent>();
     const source = withGapEvent(subject);
     const { sink, stream } = run(source, { onOverflow: 'drop-oldest', maxQueueBytes: 99 });
+    // The transport is full from its first chunk on.
+    sink.full = true;
+    subject.next({ data: 'w' });
+    await Promise.resolve();
     subject.next({ id: 'e0', data: 'x'.repeat(34) });
     subject.next({ data: '1' });
     // Too large to go with a gap event: dropped, and told after `1`, as the client's last id there: e0.
@@ -474,7 +516,7 @@ describe('streamEvents', () => {
     // Room for e4 drops e0: the gap event after `1` would name an id the client never gets.
     subject.next({ id: 'e4', data: '' });
     subject.complete();
-    expect(sink.text).toBe('event: gap\ndata: after null\n\nid: e3\ndata:\n\nid: e4\ndata:\n\n');
+    expect(sink.text).toBe('data: w\n\nevent: gap\ndata: after null\n\nid: e3\ndata:\n\nid: e4\ndata:\n\n');
     expect(stream.stats.dropped).toBe(3);
   });
 

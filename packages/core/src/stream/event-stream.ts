@@ -523,6 +523,12 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
         this.#notePeak(queue.bytes());
         return true;
       }
+      // The cap bounds what a slow client leaves waiting, not what one tick emits: a transport with
+      // room takes the queue first (a tick writes once, at its end, or per 64 KiB).
+      if (this.#writable && queue.length > 0) {
+        this.#writeChunks(queue);
+        continue;
+      }
       if (!this.#overflow(queue, gapSize + size, cap)) return false;
     }
   }
