@@ -27,13 +27,18 @@ const BYTE_LENGTH: QueuingStrategy<Uint8Array> = {
 };
 
 /**
- * The headers with an `ETag` of this response's own, unless the route gave one: a middleware that
+ * The headers with an `ETag` of this response's own, unless the route gave one or removed it
+ * (`ETag: null`, named in `remove`): a middleware that
  * tags a response by hashing its whole body (Hono's `etag()`) skips one that has a tag, and would
  * otherwise wait for an endless stream to end, holding all of it. Never the same twice, so no
  * `If-None-Match` a client sends back can match it and have a stale stream replayed from a cache.
  */
-function withEntityTag(headers: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
-  if (Object.keys(headers).some((name) => name.toLowerCase() === 'etag')) return headers;
+function withEntityTag(
+  headers: Readonly<Record<string, string>>,
+  remove: readonly string[] = [],
+): Readonly<Record<string, string>> {
+  if (remove.includes('etag') || Object.keys(headers).some((name) => name.toLowerCase() === 'etag'))
+    return headers;
   return { ...headers, etag: `"${crypto.randomUUID()}"` };
 }
 
@@ -114,10 +119,10 @@ export class WebSink implements Sink {
    * is answered as `sse()` answers it, the headers of its GET and an empty body of no stated length,
    * and the sink closes as soon as the stream has begun: none of its bytes can reach that client.
    */
-  open(headers: Readonly<Record<string, string>>): boolean {
+  open(headers: Readonly<Record<string, string>>, remove?: readonly string[]): boolean {
     if (this.#request.method === 'HEAD') {
       // The headers its GET gets (RFC 9110 9.3.2), an ETag of its own among them.
-      this.#response = headResponse(withEntityTag(headers));
+      this.#response = headResponse(withEntityTag(headers, remove));
       // Not from within open(): the stream is still setting up.
       queueMicrotask(this.#closed);
       return false;
@@ -138,7 +143,7 @@ export class WebSink implements Sink {
     this.#stream = body;
     // The request aborted already (a turn-away answered anyway): nobody will read more than this.
     if (this.#isClosed) this.#endBody();
-    this.#response = new Response(body, { status: 200, headers: withEntityTag(headers) });
+    this.#response = new Response(body, { status: 200, headers: withEntityTag(headers, remove) });
     // A stream that writes nothing (no heartbeat, a quiet source) still meets `stallTimeout` when
     // no one ever reads the body; the runtime's first read drains it.
     this.#full = true;

@@ -729,6 +729,17 @@ describe('sse() on Hono: middleware that reads or transforms the body', () => {
     await response.body!.cancel();
   });
 
+  it.each(['GET', 'HEAD'])(
+    'sends no ETag on a %s where the route removes it (headers: { ETag: null })',
+    async (method) => {
+      const response = await sse(() => NEVER, { heartbeat: false, headers: { ETag: null } })(
+        request({ method }),
+      );
+      expect([response.status, response.headers.get('etag')]).toEqual([200, null]);
+      await response.body?.cancel();
+    },
+  );
+
   it('is left uncompressed by compress(), events sent as they come (Cache-Control: no-transform)', async () => {
     const handler = sse(() => concat(of({ data: 'x'.repeat(4096) }), NEVER), { heartbeat: false });
     const app = new Hono();
