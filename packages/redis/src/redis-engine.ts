@@ -221,9 +221,14 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
  * an outage nobody hears of looks like a quiet topic.
  */
 function guarded(onError: ((error: unknown) => void) | undefined): (error: unknown) => void {
-  if (onError === undefined) return (error) => console.error('rxsse: Redis engine:', error);
-  const failed = (thrown: unknown) => console.error("rxsse: the Redis engine's onError threw", thrown);
+  const log = (error: unknown) => console.error('rxsse: Redis engine:', error);
+  if (onError === undefined) return log;
   return (error) => {
+    // An onError that failed did not take the error either: both are logged.
+    const failed = (thrown: unknown) => {
+      console.error("rxsse: the Redis engine's onError threw", thrown);
+      log(error);
+    };
     try {
       const result: unknown = onError(error);
       // An async onError's rejection would be unhandled: it is heard like a throw.

@@ -532,6 +532,8 @@ describe('redisEngine', () => {
       stop();
       expect(told).toBeGreaterThan(0);
       expect(logged).toHaveBeenCalledWith(expect.stringMatching(/onError threw/), bug);
+      // The error onError failed to take is logged too.
+      expect(logged).toHaveBeenCalledWith('rxsse: Redis engine:', expect.any(Error));
     } finally {
       logged.mockRestore();
     }
@@ -557,6 +559,7 @@ describe('redisEngine', () => {
       stop();
       await until(() => logged.mock.calls.length > 0, 'the rejection logged');
       expect(logged).toHaveBeenCalledWith(expect.stringMatching(/onError threw/), bug);
+      expect(logged).toHaveBeenCalledWith('rxsse: Redis engine:', expect.any(Error));
       expect(unhandled).toEqual([]);
     } finally {
       process.off('unhandledRejection', onUnhandled);

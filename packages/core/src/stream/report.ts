@@ -12,7 +12,11 @@ export const consoleReporter: ErrorReporter = (error) =>
 export function reportTo(onError: StreamOptions['onError'], report: ErrorReporter, error: unknown): void {
   if (onError) {
     try {
-      heard(onError(error), (rejected) => reportUnhandled(report, rejected));
+      // A rejection, as a throw, leaves the error itself untaken: both go to the log.
+      heard(onError(error), (rejected) => {
+        reportUnhandled(report, rejected);
+        reportUnhandled(report, error);
+      });
       return;
     } catch (thrown) {
       reportUnhandled(report, thrown);
