@@ -53,7 +53,7 @@ export interface EventSourceOptions<M extends EventMap = EventMap> {
   stallTimeout?: number | false;
   /**
    * Most characters one event may take (its type, the id it carries and its data, and the line being
-   * read) before the Observable ends with `SseEventError`.
+   * read; a comment counts nothing) before the Observable ends with `SseEventError`.
    * @defaultValue 16 Mi (2^24) characters
    */
   maxEventLength?: number;
@@ -230,9 +230,7 @@ async function connect(
       } else if (options.method?.toUpperCase() !== 'HEAD') {
         // A runtime whose fetch does not stream (React Native's), or gives a Node stream (node-fetch 2),
         // or a body a wrapper read or holds a reader of (`locked`), would be asked again for good.
-        unusable = new TypeError(
-          'fetch resolved an event stream without a readable body: give fetch one that streams',
-        );
+        unusable = new TypeError('fetch resolved an event stream without a readable body (one that streams)');
         throw unusable;
       }
     } catch (error) {
@@ -366,11 +364,7 @@ async function read(
     } catch {}
     // A mock's stream of strings, which Response hands on as it is, would fail every attempt.
     if (text === undefined)
-      throw refuse(
-        new TypeError(
-          'fetch resolved an event stream whose body is not bytes: its chunks must be Uint8Arrays',
-        ),
-      );
+      throw refuse(new TypeError('fetch resolved an event stream whose body is not bytes (Uint8Arrays)'));
     parser.feed(text);
     // After the subscriber had the chunk's events: the time it spent on them is not the server's.
     onBytes();

@@ -24,7 +24,7 @@ export interface EventStreamParser {
  * id keeps the resume point.
  *
  * @param maxLength - the most characters an event may hold (its type, its id, its data and the line being
- *   read); `feed` throws `SseEventError` past it.
+ *   read, a comment's aside); `feed` throws `SseEventError` past it.
  */
 export function createParser(
   onEvent: (event: ParsedEvent) => void,
@@ -45,6 +45,7 @@ export function createParser(
   // and its id are held as long as its data, and delivered with it: a long one counts as much. The id
   // counts for every event that carries it, an earlier block's too, as each is handed it; an id line
   // counts in place of the id it replaces.
+  // A comment is no event's, whatever its length (a heartbeat, a proxy's padding): never counted.
   const hold = (text: string, head = text) => {
     const id = head === 'id' || head.startsWith('id:') ? 0 : (idBuffer?.length ?? 0);
     if (text.length + data.length + type.length + id > maxLength)
@@ -64,7 +65,8 @@ export function createParser(
       return;
     }
     const colon = text.indexOf(':');
-    if (colon === 0) return;
+    // A comment's field is '', no field's.
+    if (colon) hold(text);
     const field = colon < 0 ? text : text.slice(0, colon);
     const value = colon < 0 ? '' : text.slice(text.charCodeAt(colon + 1) === 32 ? colon + 2 : colon + 1);
     if (field === 'data') data += `${value}\n`;
@@ -93,13 +95,16 @@ export function createParser(
           cr = chunk.indexOf('\r', start);
         }
         if (lf >= 0 && lf < start) lf = chunk.indexOf('\n', start);
-        hold(text);
         line(text);
       }
       const piece = chunk.slice(start);
       if (restHead.length < 3) restHead += piece.slice(0, 3 - restHead.length);
-      rest += piece;
-      hold(rest, restHead);
+      // Of a comment only its colon is kept, to tell the rest of its line.
+      if (restHead[0] === ':') rest = ':';
+      else {
+        rest += piece;
+        hold(rest, restHead);
+      }
     },
     get lastEventId() {
       return lastEventId;

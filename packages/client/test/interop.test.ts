@@ -233,6 +233,25 @@ describe('limits and resume points', () => {
     expect((client.error as Error).message).toBe('An event is longer than maxEventLength (1000)');
   });
 
+  it('counts no comment toward maxEventLength: a heartbeat between events, a padding longer than the limit', async () => {
+    const id = 'i'.repeat(36);
+    const { url } = await handWritten((_req, res) => {
+      res.writeHead(200, eventStream);
+      // 2 KiB of padding in two pieces, then events of 36 + 5 characters with a 40-character comment.
+      const pieces = [`:${' '.repeat(1024)}`, `${' '.repeat(1024)}\n\n`];
+      pieces.push(`id: ${id}\ndata: hello\n\n: ${'p'.repeat(38)}\nid: ${id}\ndata: world\n\n`);
+      const next = () => {
+        const piece = pieces.shift();
+        if (piece !== undefined && !res.destroyed) res.write(piece, () => setImmediate(next));
+      };
+      next();
+    });
+    const client = record(fromEventSource(url, { maxEventLength: 64 }));
+    await until(() => client.error !== undefined || client.values.length === 2, 'the events');
+    expect(client.error).toBeUndefined();
+    expect(client.values.map(({ data }) => data)).toEqual(['hello', 'world']);
+  });
+
   it('holds 16 Mi characters of one event by default, and no more', async () => {
     const limit = 16 * 2 ** 20;
     const line = `data: ${'x'.repeat(limit - 6)}`;
