@@ -7,6 +7,10 @@ import { utf8Length } from '../encode/utf8.js';
  */
 export function messageSize(message: MessageEvent<unknown>): number {
   const { data } = message;
-  const text = typeof data === 'string' ? data : (JSON.stringify(data) ?? '');
+  return sizeWithData(message, typeof data === 'string' ? data : (JSON.stringify(data) ?? ''));
+}
+
+/** @internal {@link messageSize} with the data's text already made. */
+export function sizeWithData(message: MessageEvent<unknown>, text: string): number {
   return utf8Length(text) + utf8Length(message.id ?? '') + utf8Length(message.type ?? '');
 }

@@ -1,7 +1,7 @@
 import type { MessageEvent } from '../encode/types.js';
 import type { HistoryPage, ReadLimit, StoredMessage } from './engine.js';
 import { otherField } from './message-fields.js';
-import { messageSize } from './message-size.js';
+import { sizeWithData } from './message-size.js';
 import { compareStreamIds, formatStreamId, nextStreamId, parseStreamId, type StreamId } from './stream-id.js';
 
 /** How much one topic's ring keeps. */
@@ -48,17 +48,27 @@ export class HistoryRing {
   /**
    * Stores `message` under its own id (a `<ms>-<seq>` id after the last one, without leading zeros)
    * or a new one, and returns the stored message: the object every subscriber and every replay will
-   * be handed. It holds the message's `data`, `id`, `type` and `retry` alone, as Redis stores them:
-   * the message itself if that is all it has and its id is the one stored, else a copy.
+   * be handed. It holds the message's `data`, `id`, `type` and `retry` alone, as Redis stores them,
+   * and data other than a string as the JSON it was (what Redis gives back, so a filter reads the
+   * same on both, and no object the caller keeps is held past its counted bytes): the message itself
+   * if it has a string as data, nothing else, and the id stored, else a copy.
    */
   append(message: MessageEvent<unknown>): StoredMessage {
+    const { type, data, retry } = message;
     // Sized first: data that cannot be serialized is refused before it takes an id.
-    let size = messageSize(message);
+    const json = typeof data === 'string' ? undefined : JSON.stringify(data);
+    if (json === undefined && typeof data !== 'string')
+      throw new TypeError('Channel data must be a string or JSON-serializable');
+    let size = sizeWithData(message, json ?? (data as string));
     const id = this.#nextId(message.id);
     let stored = message as StoredMessage;
-    if (message.id !== id || otherField(message) !== undefined) {
-      const { type, data, retry } = message;
-      stored = { id, type, data, retry } as StoredMessage;
+    if (json !== undefined || message.id !== id || otherField(message) !== undefined) {
+      stored = {
+        id,
+        type,
+        data: json === undefined ? data : JSON.parse(json),
+        retry,
+      } as StoredMessage;
       size += id.length - (message.id?.length ?? 0);
     }
     this.#positions.set(id, this.#base + this.#events.length);
