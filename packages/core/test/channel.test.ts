@@ -861,6 +861,15 @@ describe('Channel', () => {
     expect(good.received).toHaveLength(1);
   });
 
+  it('refuses a filter that is no function when subscribe() is called, not at the first event', async () => {
+    const engine = memoryEngine();
+    const chat = createChannel(engine, 'room');
+    const filter = 'mine' as unknown as (m: StoredMessage) => boolean;
+    await expect(chat.subscribe({ filter })).rejects.toThrow(/^filter must be a function, got string mine$/);
+    await expect(chat.subscribe({ filter })).rejects.toBeInstanceOf(TypeError);
+    expect(await chat.publish({ data: 'x' })).toBeTypeOf('string');
+  });
+
   it('errors the subscriber whose filter is async, instead of taking its Promise for a yes', async () => {
     const chat = createChannel(memoryEngine(), 'room');
     // Plain JavaScript allows it: every Promise is truthy, so another user's events would pass.
@@ -906,6 +915,11 @@ describe('Channel', () => {
     expect(() => memoryEngine({ maxEvents: -1 })).toThrow(RangeError);
     expect(() => createChannel(engine, 't', { format: { maxDataLines: 0 } })).toThrow(RangeError);
     expect(() => createChannel(engine, 't', { format: { ids: 'Spec' as 'spec' } })).toThrow(TypeError);
+    // The wrong type is a TypeError, as documented; a number out of range a RangeError.
+    const wrong = (options: object) => () => createChannel(engine, 't', options as ChannelOptions);
+    expect(wrong({ truncationEventType: 123 })).toThrow(TypeError);
+    expect(wrong({ maxReplay: { events: '5' } })).toThrow(TypeError);
+    expect(wrong({ maxMessageBytes: '5' })).toThrow(TypeError);
   });
 
   it('refuses an option name it does not know when it is created, naming the one meant', () => {
@@ -1025,6 +1039,20 @@ describe('poison messages', () => {
     await expect(small.publish({ data: 'x'.repeat(2000) })).rejects.toThrow(/maxMessageBytes \(1024\)/);
     expect((await engine.read('chat', first, { count: 10, bytes: 1e6 })).events).toEqual([]);
     expect(await strict.publish({ data: 'well formed' })).toBeTypeOf('string');
+  });
+
+  it("publish refuses an event of the channel's truncation type, which clients would take for a truncation, and stores nothing", async () => {
+    const engine = memoryEngine();
+    const chat = createChannel(engine, 'chat');
+    const own = createChannel(engine, 'own', { truncationEventType: 'gone' });
+    const first = await chat.publish({ data: 'first' });
+    const notice = { lastEventId: null, reason: 'history' };
+    await expect(chat.publish({ type: 'history-truncated', data: notice })).rejects.toThrow(SseFormatError);
+    await expect(own.publish({ type: 'gone', data: 'x' })).rejects.toThrow(
+      /^Invalid SSE type: "gone" is the channel's truncation event type$/,
+    );
+    expect((await engine.read('chat', first, { count: 10, bytes: 1e6 })).events).toEqual([]);
+    expect(await own.publish({ type: 'history-truncated', data: 'x' })).toBeTypeOf('string');
   });
 
   it('publish refuses a field beyond data, id, type and retry, naming it, and stores nothing', async () => {

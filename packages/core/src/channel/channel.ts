@@ -1,5 +1,5 @@
 import { Observable, throwError } from 'rxjs';
-import { SseRangeError } from '../encode/errors.js';
+import { SseFormatError, SseRangeError } from '../encode/errors.js';
 import { checkFormatOptions, FORMAT_OPTION_NAMES, formatEvent } from '../encode/format.js';
 import type { FormatOptions, MessageEvent } from '../encode/types.js';
 import { utf8Length } from '../encode/utf8.js';
@@ -108,6 +108,7 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
   readonly #replayLimit: ReplayLimit;
   readonly #maxHeld: number;
   readonly #truncation: TruncationEventFactory;
+  readonly #truncationType: string;
   readonly #onReplay: ChannelOptions['onReplay'];
   readonly #format: FormatOptions;
   readonly #maxMessageBytes: number;
@@ -135,6 +136,7 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
     // Live events wait here while history is read: a few pages' worth of publishing, at most.
     this.#maxHeld = Math.max(1000, this.#replayLimit.events);
     const type = checkTruncationType(options.truncationEventType ?? DEFAULT_TRUNCATION_EVENT_TYPE);
+    this.#truncationType = type;
     this.#truncation = (lastEventId, reason) => ({ type, data: { lastEventId, reason } });
   }
 
@@ -148,7 +150,8 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
    * `filter` reads is the same in development (memory) and production (Redis). Put what subscribers
    * are filtered by in `data`.
    *
-   * @throws {SseFormatError} (as a rejection) for a message the channel's `format` options refuse.
+   * @throws {SseFormatError} (as a rejection) for a message the channel's `format` options refuse,
+   *   or one of the channel's truncation event type.
    * @throws {UnknownFieldError} (as a rejection) for one with a field beyond `data`, `id`, `type`
    *   and `retry`, naming it.
    * @throws {SseRangeError} (as a rejection) for one larger than `maxMessageBytes`, or with too
@@ -163,6 +166,13 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
     // After the encoder, which names what is no message object at all.
     const field = otherField(message);
     if (field !== undefined) throw new UnknownFieldError(this.topic, field);
+    // Clients would take it for the channel's own signal that events were lost.
+    if (message.type === this.#truncationType) {
+      throw new SseFormatError(
+        'type',
+        `${JSON.stringify(message.type)} is the channel's truncation event type`,
+      );
+    }
     if (size > this.#maxMessageBytes) {
       throw new SseRangeError(
         'data',
@@ -190,6 +200,7 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
    * sent, which such a route may have dropped, and go through the route's encoding as its own
    * events do (a `serialize` of the route's may refuse them).
    *
+   * @throws {TypeError} (as a rejection) for a `filter` that is not a function.
    * @throws the reason of `options.signal` (as a rejection), once it aborts while the engine has not
    *   answered yet: the listener is released and no more history is read.
    * @example
@@ -201,6 +212,9 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
     const { lastEventId, signal } = options;
     const resume = lastEventId !== undefined && lastEventId !== '' ? lastEventId : undefined;
     const filter = options.filter as ((message: StoredMessage) => boolean) | undefined;
+    if (filter !== undefined && typeof filter !== 'function') {
+      throw new TypeError(`filter must be a function, got ${describeValue(filter)}`);
+    }
     signal?.throwIfAborted();
     const named = resumeIdToName(resume);
     const truncation = subscriptionTruncation(this.#truncation, named);
@@ -407,6 +421,7 @@ function checkTypes(engine: ChannelEngine, options: ChannelOptions): void {
 }
 
 function positive(value: number, name: string): number {
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${describeValue(value)}`);
   if (!(Number.isInteger(value) && value > 0)) throw new RangeError(`${name} must be a positive integer`);
   return value;
 }

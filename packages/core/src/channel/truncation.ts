@@ -55,7 +55,9 @@ const RESERVED = new Set(['', 'message', 'error', 'open']);
  * route to `onerror`/`onopen`, and a valid event type.
  */
 export function checkTruncationType(type: string): string {
-  if (typeof type !== 'string' || RESERVED.has(type) || /[\r\n\0]/.test(type) || !type.isWellFormed())
+  if (typeof type !== 'string')
+    throw new TypeError(`The truncation event type must be a string, not ${JSON.stringify(type)}`);
+  if (RESERVED.has(type) || /[\r\n\0]/.test(type) || !type.isWellFormed())
     throw new RangeError(
       `The truncation event type must be a non-reserved event type, not ${JSON.stringify(type)}`,
     );
