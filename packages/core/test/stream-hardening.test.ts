@@ -782,18 +782,22 @@ describe('sinks that throw', () => {
     subject.complete();
   });
 
-  it('write of a heartbeat: only that stream closes, the others still beat', async () => {
+  it('write of a heartbeat: only that stream closes, the others still beat, and it is not counted sent', async () => {
     vi.useFakeTimers();
     const { uncaught, stop } = catchUncaught();
     try {
       const broken = failingSink('write');
-      const failed = watch(NEVER, broken, { heartbeat: 1000 });
+      let counted = 0;
+      const none = () => {};
+      const metrics = { opened: none, wrote: none, dropped: none, closed: none, heartbeat: () => counted++ };
+      const failed = watch(NEVER, broken, { heartbeat: 1000, metrics });
       const healthy = new MemorySink();
       const other = watch(NEVER, healthy, { heartbeat: 1000 });
       await vi.advanceTimersByTimeAsync(2000);
       expect(healthy.text).toBe(':\n');
       expect(failed.closes.map((c) => c.reason)).toEqual(['error']);
       expect(failed.errors.map(String)).toEqual(['Error: write threw']);
+      expect([counted, failed.closes[0]!.stats.heartbeats]).toEqual([0, 0]);
       expect(uncaught).toEqual([]);
       healthy.disconnect();
       expect(other.closes.map((c) => c.reason)).toEqual(['client']);

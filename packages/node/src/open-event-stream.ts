@@ -89,7 +89,8 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
  * arrives while either shuts down is answered at once, `ready` not run, as a GET is turned away
  * (its status and headers, counted `shutdown`); so is one that the shutdown aborted.
  *
- * Rejects with what `ready` rejects with, unless that is the abort of its `signal` (the client left,
+ * Rejects with what `ready` rejects with, counted `failed` as its GET's refusal is (a value that is no
+ * object as an Error naming it), unless that is the abort of its `signal` (the client left,
  * or the shutdown aborted it): the headers then go to a client still there, and one that left is
  * counted as its GET is, closed by the client. Resolves to `null` when another writer answered the
  * response, and refuses one being written, as {@link openEventStream}.
@@ -108,7 +109,8 @@ export async function answerHead(
   try {
     await setup.settle(ready(contextOf(req, sink)));
   } catch (error) {
-    if (!isAbortOf(error, sink.signal)) throw error;
+    // Refused by the route's checks: counted as its GET's refusal is, and thrown on.
+    if (!isAbortOf(error, sink.signal)) setup.failed(error);
   }
   if (answeredByAnother(res)) return null;
   // Turned away as its GET would be, if a shutdown aborted the check or began while it ran.

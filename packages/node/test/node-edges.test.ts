@@ -738,12 +738,19 @@ describe('answerHead: a HEAD answered once the route lets it on', () => {
     client.destroy();
   });
 
-  it('rejects with what `ready` rejects with, and answers nothing', async () => {
+  it('rejects with what `ready` rejects with, answers nothing, and counts it failed, as its GET', async () => {
     const failure = new Error('not allowed');
-    const { url, errors } = await serveHead(() => Promise.reject(failure), new StreamGroup());
+    const { options, seen } = metered({ heartbeat: false });
+    const errors: unknown[] = [];
+    const { url } = await serve((req, res) => {
+      answerHead(req, res, () => Promise.reject(failure), resolveStreamOptions(options)).catch((error) =>
+        errors.push(error),
+      );
+    });
     const client = await rawRequests(url, [httpRequest('HEAD', '/sse')]);
     await waitFor(() => errors.length === 1, 5000, 'the rejection');
     expect(errors).toEqual([failure]);
+    expect(seen).toEqual(['failed']);
     expect(client.text).toBe('');
     client.destroy();
   });

@@ -801,8 +801,9 @@ describe('streamEvents', () => {
     expect(calls).toEqual([
       'opened',
       'wrote 1 9',
-      'heartbeat',
+      // Told once it is out, after the write.
       'wrote 0 2',
+      'heartbeat',
       'dropped 1',
       'wrote 1 9',
       'closed shutdown',
@@ -1093,6 +1094,19 @@ describe('streamEvents', () => {
     expect(sink.headers?.['content-type']).toBe('text/event-stream');
     expect(sink.headers?.connection).not.toBe('close');
     expect(sink.text).toBe('');
+  });
+
+  it('counts a HEAD whose client is gone as its GET is then, closed by the client', () => {
+    const group = new StreamGroup();
+    const reasons: CloseReason[] = [];
+    for (const sink of [new MemorySink(), new MemorySink()]) {
+      sink.disconnect();
+      if (reasons.length === 0)
+        answerHeadEventStream(sink, { group, onClose: (reason) => reasons.push(reason) });
+      else streamEvents(NEVER, sink, { group, onClose: (reason) => reasons.push(reason) });
+      expect(sink.text).toBe('');
+    }
+    expect(reasons).toEqual(['client', 'client']);
   });
 
   it('answers a HEAD while its group closes as the GET turned away then: Connection: close, counted as a shutdown', async () => {

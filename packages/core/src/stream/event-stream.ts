@@ -380,13 +380,19 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
    * @internal Answers a HEAD: the stream's headers alone, and the end. Reported as opened and
    * closed with `'complete'`, a stream of no events, so that it is counted as its GET would be;
    * while its server shuts down (`turnedAway`), as its GET is turned away: `Connection: close` on
-   * HTTP/1, closed with `'shutdown'`.
+   * HTTP/1, closed with `'shutdown'`. Otherwise one whose client is gone already is counted as its
+   * GET is then, closed with `'client'`.
    */
   answerHead(turnedAway: boolean): this {
     const { sink, options } = this;
     this.#count('opened');
-    // No retry hint: a HEAD's answer has no body to carry one.
+    // No retry hint: a HEAD's answer has no body to carry one. (A shutdown aborts a transport's
+    // signal too: whether the client left as well cannot be told here.)
     if (turnedAway) return this.#turnAway(undefined);
+    if (!this.#listenForClose()) {
+      this.#finish('client');
+      return this;
+    }
     try {
       sink.open(sseHeaders(sink.http2, options.headers), removedHeaders(options.headers, sink.http2));
     } catch (error) {
@@ -433,16 +439,15 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   /** @internal Called by the heartbeat wheel when nothing was written for a whole interval. */
   beat(): void {
     if (this.#reason !== undefined || !this.#writable || (this.#queue?.length ?? 0) > 0) return;
-    this.#count('heartbeat');
-    // The hook may have ended the stream (a group's close): nothing goes after the end.
-    if (this.#reason !== undefined) return;
-    this.stats.heartbeats++;
     try {
       this.#write(HEARTBEAT, 0);
     } catch (error) {
       this.#sinkFailed(error);
       return;
     }
+    // Counted once it is out, as a chunk is: the stats an end reports (a hook may end it) have it.
+    this.stats.heartbeats++;
+    this.#count('heartbeat');
     // A heartbeat is not activity: the next idle interval deserves one too.
     this.busy = false;
   }
