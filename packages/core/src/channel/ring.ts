@@ -55,20 +55,15 @@ export class HistoryRing {
    */
   append(message: MessageEvent<unknown>): StoredMessage {
     const { type, data, retry } = message;
+    const isText = typeof data === 'string';
+    const text = isText ? data : JSON.stringify(data);
     // Sized first: data that cannot be serialized is refused before it takes an id.
-    const json = typeof data === 'string' ? undefined : JSON.stringify(data);
-    if (json === undefined && typeof data !== 'string')
-      throw new TypeError('Channel data must be a string or JSON-serializable');
-    let size = sizeWithData(message, json ?? (data as string));
+    if (text === undefined) throw new TypeError('Channel data must be a string or JSON-serializable');
+    let size = sizeWithData(message, text);
     const id = this.#nextId(message.id);
     let stored = message as StoredMessage;
-    if (json !== undefined || message.id !== id || otherField(message) !== undefined) {
-      stored = {
-        id,
-        type,
-        data: json === undefined ? data : JSON.parse(json),
-        retry,
-      } as StoredMessage;
+    if (!isText || message.id !== id || otherField(message) !== undefined) {
+      stored = { id, type, data: isText ? data : JSON.parse(text), retry } as StoredMessage;
       size += id.length - (message.id?.length ?? 0);
     }
     this.#positions.set(id, this.#base + this.#events.length);

@@ -66,3 +66,8 @@ export function describeValue(value: unknown): string {
 export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }
+
+/** An object or a function: what may carry properties (an iterator, an error a framework reads). */
+export function isObject(value: unknown): value is object {
+  return (typeof value === 'object' && value !== null) || typeof value === 'function';
+}

@@ -12,7 +12,13 @@ import {
   type WithSourceHeaders,
 } from '../http/headers.js';
 import type { Sink } from '../http/sink.js';
-import { checkEventSource, describeValue, type EventSourceLike, isSubscribable } from '../http/source.js';
+import {
+  checkEventSource,
+  describeValue,
+  type EventSourceLike,
+  isObject,
+  isSubscribable,
+} from '../http/source.js';
 import { type GapEventFactory, SOURCE_GAP_EVENT, type WithSourceGapEvent } from '../http/source-gap.js';
 import { SOURCE_OPENS_FIRST, type WithSourceOpensFirst } from '../http/source-open.js';
 import { flushThisTick } from './flush-tick.js';
@@ -157,7 +163,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       try {
         made = source[Symbol.asyncIterator]();
         // As `for await` refuses it: a stream with nothing to pull would stay open, fed by nothing.
-        if ((typeof made !== 'object' && typeof made !== 'function') || made === null) {
+        if (!isObject(made)) {
           throw new TypeError(
             `An AsyncIterable's [Symbol.asyncIterator]() gave ${describeValue(made)}, not an iterator`,
           );

@@ -1,7 +1,13 @@
 import type { MessageEvent } from '../encode/types.js';
 import { isAbortOf, NO_EVENTS } from '../http/event-context.js';
 import type { Sink } from '../http/sink.js';
-import { checkEventSource, describeValue, type EventSourceLike, isThenable } from '../http/source.js';
+import {
+  checkEventSource,
+  describeValue,
+  type EventSourceLike,
+  isObject,
+  isThenable,
+} from '../http/source.js';
 import {
   answerHeadEventStream,
   type EventStream,
@@ -207,8 +213,4 @@ function reportNoSource(settled: unknown, setup: HandlerSetup): void {
   } catch (error) {
     setup.reportError(error);
   }
-}
-
-function isObject(value: unknown): boolean {
-  return (typeof value === 'object' && value !== null) || typeof value === 'function';
 }
