@@ -499,7 +499,7 @@ export function describeAdapterContract(harness: AdapterHarness): void {
       try {
         await waitFor(() => client.closed, 5000, 'the client to be turned away');
         expect(client.text).toMatch(/^HTTP\/1\.1 200/);
-        if (!traits.answersPendingHandlers) expect(client.text.toLowerCase()).toContain('connection: close');
+        if (!traits.noHopByHopHeaders) expect(client.text.toLowerCase()).toContain('connection: close');
         expect(client.text).toContain('retry: 1000\n\n');
         // The abort came from the shutdown, not from a client that left.
         expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
@@ -511,43 +511,58 @@ export function describeAdapterContract(harness: AdapterHarness): void {
       expect(running.logged).toEqual([]);
     });
 
-    it(`closing the server ${traits.answersPendingHandlers ? 'turns away' : 'drops'}, at the deadline, a handler that goes on setting up`, async () => {
-      let settle!: () => void;
-      const url = await start(
-        [
-          {
-            path: '/sse',
-            // Ignores its signal, and settles only when the test lets it.
-            events: () => new Promise((resolve) => (settle = () => resolve(NEVER))),
-          },
-        ],
-        { retry: 1000, deadline: 300 },
-      );
-      const client = await rawClient(`${url}/sse`, { read: true });
-      await waitFor(() => settle !== undefined, 5000, 'the handler to start');
-      const running = server!;
-      server = undefined;
-      let done = false;
-      const closed = running.close().then(() => {
-        done = true;
-      });
-      try {
-        await waitFor(() => done, 5000, 'the close to complete');
-        await waitFor(() => client.closed, 5000, 'the connection to be dropped');
-        if (traits.answersPendingHandlers) {
-          // The fetch handler answers at once, and lets go of what the handler resolves to later.
+    it.each([
+      ['resolves', (settle: (value: unknown) => void) => settle(NEVER)],
+      ['fails', (_: unknown, fail: (error: unknown) => void) => fail(new Error('late failure'))],
+    ] as const)(
+      'closing the server turns away at the deadline a handler that goes on setting up, counted once, and one that %s later is not counted again',
+      async (_, late) => {
+        const errors: unknown[] = [];
+        const { options, closes } = recording({ onError: (error) => void errors.push(error) });
+        let settle: ((value: unknown) => void) | undefined;
+        let fail!: (error: unknown) => void;
+        const url = await start(
+          [
+            {
+              path: '/sse',
+              options,
+              // Ignores its signal, and settles only when the test lets it.
+              events: () =>
+                new Promise<never>((resolve, reject) => {
+                  settle = resolve as (value: unknown) => void;
+                  fail = reject;
+                }),
+            },
+          ],
+          { retry: 1000, deadline: 300 },
+        );
+        const client = await rawClient(`${url}/sse`, { read: true });
+        await waitFor(() => settle !== undefined, 5000, 'the handler to start');
+        const running = server!;
+        server = undefined;
+        let done = false;
+        const closed = running.close().then(() => {
+          done = true;
+        });
+        try {
+          await waitFor(() => done, 5000, 'the close to complete');
+          await waitFor(() => client.closed, 5000, 'the connection to close');
           expect(client.text).toMatch(/^HTTP\/1\.1 200/);
           expect(client.text).toMatch(/\r\n\r\n(\w+\r\n)?retry: 1000\n\n(\r\n0\r\n\r\n)?$/);
-        } else expect(client.text).toBe('');
-      } finally {
-        settle();
-        client.destroy();
-        await closed;
-      }
-      // What it resolves to later is turned away, with no error for the framework.
-      await sleep(100);
-      expect(running.logged).toEqual([]);
-    });
+          // Counted at the deadline, though the handler never settles.
+          expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+        } finally {
+          late(settle!, fail);
+          client.destroy();
+          await closed;
+        }
+        await sleep(100);
+        expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+        // What it resolves to later is let go; a failure is the route's bug, reported once.
+        expect(errors.map(String)).toEqual(_ === 'fails' ? ['Error: late failure'] : []);
+        expect(running.logged).toEqual([]);
+      },
+    );
 
     it('ends each stream after maxLifetime so the client reconnects with Last-Event-ID', async () => {
       const seen: (string | undefined)[] = [];

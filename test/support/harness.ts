@@ -52,12 +52,11 @@ export interface TransportTraits {
    */
   missesQueuedDisconnects?: boolean;
   /**
-   * A handler still setting up its source when the server closes has its client turned away
-   * without `Connection: close` (a `Response` carries no hop-by-hop header: the server closes the
-   * connection once the answer is out), and turned away at the deadline too, where a Node response
-   * is dropped: a fetch handler has no connection to drop (`@rxsse/web`).
+   * A client turned away while the server closes gets no `Connection: close`: a `Response` carries
+   * no hop-by-hop header, and the server closes the connection once the answer is out
+   * (`@rxsse/web`).
    */
-  answersPendingHandlers?: boolean;
+  noHopByHopHeaders?: boolean;
 }
 
 /** How the shared adapter suite starts a real server of one framework on 127.0.0.1. */

@@ -2,6 +2,7 @@ import {
   type ErrorReporter,
   type EventSourceLike,
   endIterator,
+  isAbortOf,
   type MessageEvent,
   madeIterator,
   SUBSCRIBER_GAP_EVENT,
@@ -18,7 +19,8 @@ type Source = EventSourceLike<MessageEvent<unknown>>;
  * chain (pipes, interceptors, the method) before the stream writes a byte; the method reports its
  * source here. What the method throws is not reported: it travels out through Nest's chain, whose
  * interceptors may map it, answer it with events or run the method again, so the chain's own error
- * is what Nest answers. What the method hands back to Nest's chain is held until `release()`, when
+ * is what Nest answers (once the chain ended without it, nothing does: it is reported then). What
+ * the method hands back to Nest's chain is held until `release()`, when
  * the stream is open and can take events.
  */
 export class Handoff {
@@ -51,7 +53,15 @@ export class Handoff {
    * A result that fails (or is no source) rejects into the chain only.
    */
   async take(result: unknown, check: (value: unknown) => Source): Promise<unknown> {
-    const value = await result;
+    let value: unknown;
+    try {
+      value = await result;
+    } catch (error) {
+      // Once the chain ended without it, nothing answers it: the route's bug is reported, as a
+      // late handler's failure is on the other adapters (the abort of its signal is none).
+      if (this.#discarded && !isAbortOf(error, this.context.signal)) this.report(error);
+      throw error;
+    }
     let source: Source;
     try {
       source = check(value);

@@ -1,6 +1,6 @@
 import type { CallHandler, ExecutionContext, NestInterceptor } from '@nestjs/common';
 import type { ApplicationConfig } from '@nestjs/core';
-import { endIterator, madeIterator } from '@rxsse/core';
+import { endIterator, madeIterator, reportTo } from '@rxsse/core';
 import {
   answerHead,
   type NodeRequest,
@@ -63,6 +63,12 @@ export class RxsseInterceptor implements NestInterceptor {
     if (rawRes.headersSent) return throwError(() => new RxsseResponseSentError(request));
     const options = this.runtime.optionsFor(handler, route.options);
     const replySent = watchReplySend(res);
+    // Set once the request was answered without the chain (a shutdown's deadline cut it short):
+    // what the chain settles with later is then let go as any late handler's, not answered.
+    let cutShort = false;
+    const settled = () => {
+      cutShort = true;
+    };
     if (rawReq.method === 'HEAD') {
       // A pending handler of the app's streams until the chain lets it on, as a GET's setup: a
       // shutdown drops it at its deadline, or an interceptor holding it for good would hold the close.
@@ -71,6 +77,7 @@ export class RxsseInterceptor implements NestInterceptor {
         rawRes,
         async (context) => {
           await headThroughChain(next, req, rawReq, rawRes, context, report);
+          if (cutShort) return;
           // An answer through Fastify's reply goes out once its onSend hooks ran, which may await.
           if (replySent()) await responseDone(rawRes);
           if (rawRes.headersSent) throw new RxsseResponseSentError(request);
@@ -78,7 +85,7 @@ export class RxsseInterceptor implements NestInterceptor {
         },
         options,
         report,
-      );
+      ).finally(settled);
       return handedOver(answered, request, res);
     }
     // Copied now for the answer that runs no chain (a shutdown's), and again once the chain ran,
@@ -86,7 +93,8 @@ export class RxsseInterceptor implements NestInterceptor {
     copyReplyHeaders(res, rawRes);
     let chain: NestChain | undefined;
     const produce = (streamContext: Parameters<typeof openHandoff>[1]) => {
-      const handoff = openHandoff(req, streamContext, report);
+      // What fails out of a stream's reach goes to the route's `onError` first, as on every adapter.
+      const handoff = openHandoff(req, streamContext, (error) => reportTo(options.onError, report, error));
       const nest = new NestChain(next, handoff, this.#alone(context));
       chain = nest;
       // The client left, now or before the chain ran, or a shutdown dropped the connection at its
@@ -108,6 +116,7 @@ export class RxsseInterceptor implements NestInterceptor {
       };
       return nest.source.then(
         (source) => {
+          if (cutShort) return source;
           // No stream takes the source: an iterator the method made (a listener it registered)
           // is ended, or it would hold what it listens to for good.
           const refuse = (error: unknown): never => {
@@ -127,7 +136,7 @@ export class RxsseInterceptor implements NestInterceptor {
           // The answer that closed the response (Fastify's `handlerTimeout`) also ended the chain,
           // and a method that answered through `@Res()` owes no source; any other failure is
           // Nest's to answer, or to log.
-          if (error === streamContext.signal.reason || error === handoff.refusal) {
+          if (!cutShort && (error === streamContext.signal.reason || error === handoff.refusal)) {
             const sending = answered();
             if (sending) return sending;
           }
@@ -135,9 +144,11 @@ export class RxsseInterceptor implements NestInterceptor {
         },
       );
     };
-    const opened = openEventStream(rawReq, rawRes, produce, options, report)
+    const opened = openEventStream(rawReq, rawRes, produce, options, report).finally(() => {
+      settled();
       // Also when no stream started: the chain may have produced a source that nothing takes.
-      .finally(() => chain?.releaseUnlessStreaming());
+      chain?.releaseUnlessStreaming();
+    });
     return handedOver(opened, request, res);
   }
 

@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import {
   answerHeadEventStream,
+  CUT_SHORT,
   type ErrorReporter,
   type EventContext,
   type EventSourceLike,
@@ -33,7 +34,8 @@ export type { EventContext, EventHandler } from '@rxsse/core';
  * turned away, with no body), or a request that arrived while the server or the route's group shuts
  * down (answered with a reconnect hint and `Connection: close`, `produce` not run; the same answer,
  * the source left unsubscribed, when the shutdown began while `produce` ran). That shutdown aborts
- * the `signal` of a `produce` still pending, and drops its connection at its deadline.
+ * the `signal` of a `produce` still pending, and turns its client away at its deadline, counted
+ * then; what `produce` settles with later is let go (an iterator `return()`ed, a failure reported).
  *
  * A response already being written (another stream's, or the route's own) is refused the same
  * way, with an Error and left untouched, whether it began before the call or while `produce` ran:
@@ -57,7 +59,7 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
   const setup = setupOf(req, sink, options, report);
   if (isClosing(req, options)) return setup.turnAway();
   trackStreamResponse(req, res);
-  let source: EventSourceLike<M>;
+  let source: EventSourceLike<M> | typeof CUT_SHORT;
   try {
     source = await setup.settle(produce(contextOf(req, sink)));
   } catch (error) {
@@ -65,6 +67,8 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
     if (res.writableEnded && isAbortOf(error, sink.signal)) return null;
     return setup.failed(error);
   }
+  // The shutdown's deadline came first: its client is turned away now, and the source let go later.
+  if (source === CUT_SHORT) return setup.turnAway();
   // Started, or answered, by another writer while the handler ran: its source is never subscribed,
   // and an iterator it made is returned, as a listener it holds would otherwise leak.
   if (beingSent(res) || res.writableEnded) {
@@ -85,7 +89,7 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
  * resolves: for a transport that runs a route's own checks for a HEAD as for its GET (Nest's
  * interceptors), which may hold the request. While `ready` is pending, the HEAD is a pending handler
  * of its server's streams and its route's group, as a GET's is: a shutdown aborts its `signal` and
- * drops its connection at the deadline, so a check that never lets it on holds no close. One that
+ * turns it away at the deadline, so a check that never lets it on holds no close. One that
  * arrives while either shuts down is answered at once, `ready` not run, as a GET is turned away
  * (its status and headers, counted `shutdown`); so is one that the shutdown aborted.
  *
@@ -107,7 +111,7 @@ export async function answerHead(
   if (isClosing(req, options)) return answerHeaders(sink, options, report, true);
   const setup = setupOf(req, sink, options, report);
   try {
-    await setup.settle(ready(contextOf(req, sink)));
+    await setup.settle(ready(contextOf(req, sink)), ignoreLate);
   } catch (error) {
     // Refused by the route's checks: counted as its GET's refusal is, and thrown on.
     if (!isAbortOf(error, sink.signal)) setup.failed(error);
@@ -117,6 +121,9 @@ export async function answerHead(
   setup.answerHead(isClosing(req, options));
   return undefined;
 }
+
+/** A HEAD's check that settles after the deadline answered it: nothing is left to release. */
+function ignoreLate(): void {}
 
 /**
  * A HEAD's answer: the stream's headers, and the end, counted as a stream; while shutting down

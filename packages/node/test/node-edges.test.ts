@@ -660,6 +660,7 @@ describe('answerHead: a HEAD answered once the route lets it on', () => {
     group: StreamGroup,
   ) {
     const errors: unknown[] = [];
+    const closes: string[] = [];
     const entered = { count: 0 };
     const { url } = await serve((req, res) => {
       answerHead(
@@ -669,10 +670,10 @@ describe('answerHead: a HEAD answered once the route lets it on', () => {
           entered.count++;
           return ready(context);
         },
-        resolveStreamOptions({ group, heartbeat: false }),
+        resolveStreamOptions({ group, heartbeat: false, onClose: (reason) => void closes.push(reason) }),
       ).catch((error) => errors.push(error));
     });
-    return { url, errors, entered };
+    return { url, errors, entered, closes };
   }
 
   it('answers with the headers openEventStream gives a HEAD, once `ready` resolves', async () => {
@@ -755,14 +756,14 @@ describe('answerHead: a HEAD answered once the route lets it on', () => {
     client.destroy();
   });
 
-  it("drops at the shutdown's deadline a HEAD that `ready` holds for good, its signal aborted at the close", async () => {
+  it("turns away at the shutdown's deadline a HEAD that `ready` holds for good, its signal aborted at the close", async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     onTestFinished(() => {
       vi.useRealTimers();
     });
     const group = new StreamGroup();
     let signal: AbortSignal | undefined;
-    const { url, errors } = await serveHead((context) => {
+    const { url, errors, closes } = await serveHead((context) => {
       signal = context.signal;
       return new Promise<void>(() => {});
     }, group);
@@ -779,8 +780,11 @@ describe('answerHead: a HEAD answered once the route lets it on', () => {
     expect(client.closed).toBe(false);
     vi.advanceTimersByTime(1);
     await closing;
-    await waitForReal(() => client.closed, 5000, 'the connection to be dropped');
-    expect(client.text).toBe('');
+    await waitForReal(() => client.closed, 5000, 'the client to be turned away');
+    expect(client.text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(client.text.toLowerCase()).toContain('connection: close');
+    expect(client.text).toMatch(/\r\n\r\n$/);
+    expect(closes).toEqual(['shutdown']);
     expect(errors).toEqual([]);
   });
 
@@ -896,7 +900,7 @@ describe('openEventStream: turning requests away', () => {
     expect(errors).toEqual([]);
   });
 
-  it("drops at the deadline a handler that goes on setting up when its route's own group closes", async () => {
+  it("turns away at the deadline a handler that goes on setting up when its route's own group closes", async () => {
     const group = new StreamGroup();
     let settle: (() => void) | undefined;
     // Ignores its signal, and settles only when the test lets it.
@@ -909,8 +913,9 @@ describe('openEventStream: turning requests away', () => {
     try {
       await waitFor(() => settle !== undefined, 5000, 'the handler');
       await group.close({ retry: 1000, deadline: 200 });
-      await waitFor(() => client.closed, 5000, 'the connection to be dropped');
-      expect(client.text).toBe('');
+      await waitFor(() => client.closed, 5000, 'the client to be turned away');
+      expect(client.text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      expect(client.text).toMatch(/\r\n\r\n\w+\r\nretry: 1000\n\n\r\n0\r\n\r\n$/);
     } finally {
       settle?.();
       client.destroy();
@@ -951,7 +956,7 @@ describe('openEventStream: turning requests away', () => {
     expect(String(errors[0])).toMatch(/TypeError.*returned number 42/);
   });
 
-  it("reports a handler that resolves to no source after its route's own group dropped it at the deadline", async () => {
+  it("reports a handler that resolves to no source after its route's own group turned it away at the deadline", async () => {
     const group = new StreamGroup();
     const { client, errors, release } = await noSourceOnRelease(group);
     await group.close({ retry: 1000, deadline: 200 });

@@ -1,21 +1,20 @@
-import type { ErrorReporter, HandlerSetup } from '@rxsse/core';
-import { checkEventSource, endIterator, isAbortOf, isThenable, madeIterator } from '@rxsse/core';
+import {
+  type CUT_SHORT,
+  type ErrorReporter,
+  type HandlerSetup,
+  isAbortOf,
+  isThenable,
+  letGoSource,
+} from '@rxsse/core';
 import { isResponse } from './is-response.js';
 import type { WebSink } from './web-sink.js';
 
 /**
- * What {@link settleBeforeDeadline} resolves to when the shutdown's deadline, or the client's
- * leaving, came first.
- */
-export const CUT_SHORT: unique symbol = Symbol('rxsse.cutShort');
-
-/**
- * What the handler settles with ({@link HandlerSetup.settle}), or {@link CUT_SHORT} at once at the
- * shutdown's deadline or when the client leaves, for the fetch handler to answer without it: a
- * fetch handler cannot drop its connection, and the runtime holds the request (Deno's graceful
- * shutdown waits for it) as long as the handler, which need not heed its signal. A later result is
- * let go: an iterator `return()`ed, a `Response`'s body cancelled, a failure other than the abort,
- * or a result that is no source, reported.
+ * What the handler settles with ({@link HandlerSetup.settle}), or `CUT_SHORT` at once at the
+ * shutdown's deadline or when the client leaves, for the fetch handler to answer without it: the
+ * runtime holds the request (Deno's graceful shutdown waits for it) as long as the handler, which
+ * need not heed its signal. A later result is let go: a `Response`'s body cancelled, or as a
+ * source's is.
  */
 export async function settleBeforeDeadline<T>(
   setup: HandlerSetup,
@@ -24,30 +23,21 @@ export async function settleBeforeDeadline<T>(
   produced: T | PromiseLike<T>,
 ): Promise<T | typeof CUT_SHORT> {
   if (!isThenable(produced)) return produced;
-  let cut!: () => void;
-  const deadline = new Promise<typeof CUT_SHORT>((resolve) => {
-    cut = () => resolve(CUT_SHORT);
-  });
+  // Its failures as the sink's abort: a late one that is the Request's is then no error either.
+  const settled = setup.settle(
+    Promise.resolve(produced).catch((error: unknown) => Promise.reject(asSignalAbort(error, sink, request))),
+    letGo,
+  );
   // Before a Response exists, the request's abort is the one way a runtime tells of a client gone.
   const { signal } = request;
+  const cut = () => setup.cut();
   if (signal.aborted) cut();
   else signal.addEventListener('abort', cut, { once: true });
-  let settled: T | typeof CUT_SHORT;
   try {
-    settled = await setup.settle(Promise.race([produced, deadline]), cut);
+    return await settled;
   } finally {
     signal.removeEventListener('abort', cut);
   }
-  if (settled === CUT_SHORT) {
-    const report = (error: unknown) => setup.reportError(error);
-    Promise.resolve(produced).then(
-      (late) => letGo(late, report),
-      (error: unknown) => {
-        if (!isAbortOf(asSignalAbort(error, sink, request), sink.signal)) report(error);
-      },
-    );
-  }
-  return settled;
 }
 
 /**
@@ -60,18 +50,8 @@ export function asSignalAbort(error: unknown, sink: WebSink, request: Request): 
   return isAbortOf(error, request.signal) ? sink.signal.reason : error;
 }
 
-/**
- * Releases what a handler returned too late to be used; what that throws is reported, and so is a
- * result that is neither a `Response` nor a source, the handler's bug.
- */
+/** Releases what a handler returned too late to be used: a `Response`'s body is cancelled. */
 function letGo(late: unknown, report: ErrorReporter): void {
-  try {
-    if (isResponse(late)) late.body?.cancel().catch(report);
-    else {
-      endIterator(madeIterator(late), report);
-      checkEventSource(late);
-    }
-  } catch (error) {
-    report(error);
-  }
+  if (isResponse(late)) late.body?.cancel().catch(report);
+  else letGoSource(late, report);
 }

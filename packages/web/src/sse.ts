@@ -1,5 +1,6 @@
 import {
   answerHeadEventStream,
+  CUT_SHORT,
   checkEventHandler,
   checkSourceHeaders,
   describeValue,
@@ -16,7 +17,7 @@ import {
   serverStreams,
 } from '@rxsse/core';
 import { checkResponseBody, isResponse } from './is-response.js';
-import { asSignalAbort, CUT_SHORT, settleBeforeDeadline } from './pending-handler.js';
+import { asSignalAbort, settleBeforeDeadline } from './pending-handler.js';
 import { checkRequestSignal } from './request-signal.js';
 import { WebSink } from './web-sink.js';
 

@@ -52,7 +52,7 @@ export const honoHarness: AdapterHarness = {
     // Node 24 closes a response queued behind pipelined ones when the connection drops; Node 20
     // does not, and @hono/node-server does not watch the socket meanwhile.
     missesQueuedDisconnects: Number(process.versions.node.split('.')[0]) < 24,
-    answersPendingHandlers: true,
+    noHopByHopHeaders: true,
   },
   async start(routes, shutdown) {
     const app = new Hono();
@@ -69,7 +69,7 @@ export const honoHarness: AdapterHarness = {
 /** A plain `node:http` server bridging to the fetch handler. */
 export const nodeBridgeHarness: AdapterHarness = {
   name: 'node:http bridge',
-  traits: { openingComment: true, holdsBytesWithinTick: true, answersPendingHandlers: true },
+  traits: { openingComment: true, holdsBytesWithinTick: true, noHopByHopHeaders: true },
   async start(routes, shutdown) {
     const server = serveFetch(routeHandler(routes)).listen(0, '127.0.0.1');
     return running(server, shutdown, []);

@@ -25,7 +25,7 @@ export {
   type StreamOptions,
 } from './options.js';
 export type { OverflowPolicy } from './overflow.js';
-export { type AbortableSink, HandlerSetup } from './pending-setup.js';
-export type { ErrorReporter } from './report.js';
+export { type AbortableSink, CUT_SHORT, HandlerSetup, type LetGo, letGoSource } from './pending-setup.js';
+export { type ErrorReporter, reportTo } from './report.js';
 export { endIterator, madeIterator } from './source-feed.js';
 export type { CloseReason, StreamStats } from './stats.js';

@@ -17,7 +17,16 @@ import {
 import type { GroupMember, StreamGroup } from './group.js';
 import type { ResolvedStreamOptions } from './options.js';
 import { type ErrorReporter, reportTo } from './report.js';
-import { heard } from './source-feed.js';
+import { endIterator, heard, madeIterator } from './source-feed.js';
+
+/**
+ * What {@link HandlerSetup.settle} resolves to when the shutdown's deadline, or
+ * {@link HandlerSetup.cut}, came before the handler settled: the transport answers without it.
+ */
+export const CUT_SHORT: unique symbol = Symbol('rxsse.cutShort');
+
+/** Releases what a handler settled with too late to be used (see {@link HandlerSetup.settle}). */
+export type LetGo = (late: unknown, report: ErrorReporter) => void;
 
 /** What a {@link HandlerSetup} needs of its transport's sink. */
 export interface AbortableSink extends Sink {
@@ -32,18 +41,18 @@ export interface AbortableSink extends Sink {
  * @internal A route's handler, from what it returned to its stream, as every transport runs it.
  * While a promise it returned is pending, it is one of its server's streams, and a pending member of
  * its route's group, so that it cannot hold the close of either for as long as it takes: the close
- * aborts its `signal` (what it settles with is turned away), and the deadline runs `onDeadline`
- * while it is pending, else drops the connection (the answer that turns its client away, as any
- * stream's).
+ * aborts its `signal` (what it settles with is turned away), and the deadline cuts it short, for
+ * the transport to turn its client away at once, counted as any request turned away then.
  */
 export class HandlerSetup implements GroupMember {
   readonly queuedBytes = 0;
   /** Whether a shutdown aborted the handler's signal: its abort is then no client's close. */
   #shutDown = false;
   #closed: AbortController | undefined;
-  #onDeadline: (() => void) | undefined;
-  /** Whether a deadline ran `onDeadline`, for the transport to answer. */
-  #answered = false;
+  /** Resolves a pending {@link settle} with {@link CUT_SHORT}. */
+  #cut: (() => void) | undefined;
+  /** Whether {@link cut} ran: the deadline of another close then has nothing left to cut. */
+  #cutShort = false;
   /** Takes the handler out of its groups while a promise it returned is pending. */
   #leave: (() => void) | undefined;
   #listening = false;
@@ -55,12 +64,17 @@ export class HandlerSetup implements GroupMember {
     private readonly server: StreamGroup | undefined,
   ) {}
 
-  /** What the handler settles with; a promise is one of the server's and the group's until then. */
-  async settle<T>(produced: T | PromiseLike<T>, onDeadline?: () => void): Promise<T> {
+  /**
+   * What the handler settles with; a promise is one of the server's and the group's until then, or
+   * until the shutdown's deadline or {@link cut}: it then resolves to {@link CUT_SHORT} at once, and
+   * what the handler settles with later is handed to `letGo` (by default an iterator is
+   * `return()`ed and a result that is no source reported), a failure other than its signal's abort
+   * reported: the client was answered without it, but the handler's bug must not go unheard.
+   */
+  async settle<T>(produced: T | PromiseLike<T>, letGo: LetGo = letGoSource): Promise<T | typeof CUT_SHORT> {
     if (!isThenable(produced)) return produced;
     const { server } = this;
     const { group } = this.options;
-    this.#onDeadline = onDeadline;
     server?.add(this);
     // Pending: the group's gauges count streams, and this is none yet.
     group.add(this, true);
@@ -72,12 +86,39 @@ export class HandlerSetup implements GroupMember {
     // client left.
     this.#leave = leave;
     this.#listen();
+    const cutShort = new Promise<typeof CUT_SHORT>((resolve) => {
+      this.#cut = () => resolve(CUT_SHORT);
+    });
     try {
-      return await produced;
+      const settled = await Promise.race([produced, cutShort]);
+      if (settled === CUT_SHORT) this.#letGoLater(produced, letGo);
+      return settled;
     } finally {
-      this.#onDeadline = this.#leave = undefined;
+      this.#cut = this.#leave = undefined;
       leave();
     }
+  }
+
+  /** Cuts a pending {@link settle} short, for a client that left where the transport must answer at once. */
+  cut(): void {
+    this.#cutShort = true;
+    this.#cut?.();
+  }
+
+  #letGoLater(produced: PromiseLike<unknown>, letGo: LetGo): void {
+    const report = (error: unknown) => this.reportError(error);
+    Promise.resolve(produced).then(
+      (late) => {
+        try {
+          letGo(late, report);
+        } catch (error) {
+          report(error);
+        }
+      },
+      (error: unknown) => {
+        if (!isAbortOf(error, this.sink.signal)) report(error);
+      },
+    );
   }
 
   /**
@@ -192,15 +233,17 @@ export class HandlerSetup implements GroupMember {
   }
 
   destroy(): void {
-    // Its server's close and its group's may both reach the deadline: the answer that the first
-    // made the transport give is left to its client.
-    if (this.#answered) return;
-    const onDeadline = this.#onDeadline;
-    if (onDeadline) {
-      this.#answered = true;
-      onDeadline();
-    } else this.sink.destroy();
+    // Its server's close and its group's may both reach the deadline: the first cuts it short.
+    if (this.#cutShort) return;
+    if (this.#cut) this.cut();
+    else this.sink.destroy();
   }
+}
+
+/** Releases a handler's late result: an iterator it made is `return()`ed, what is no source reported. */
+export function letGoSource(late: unknown, report: ErrorReporter): void {
+  endIterator(madeIterator(late), report);
+  checkEventSource(late);
 }
 
 /**
