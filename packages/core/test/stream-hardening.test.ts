@@ -636,6 +636,33 @@ describe('user callbacks that throw', () => {
     }
   });
 
+  it('an async serialize: the message is refused, and its rejection is heard, never unhandled', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const errors: unknown[] = [];
+      const { sink } = run(from([{ data: { n: 1 } }, { data: { n: 2 } }]), {
+        serialize: (async () => {
+          throw new Error('serialize rejected');
+        }) as never,
+        onError: (error) => void errors.push(error),
+      });
+      await tick();
+      await tick();
+      expect(errors.map(String)).toEqual([
+        'SseFormatError: Invalid SSE data: the serializer returned a Promise: it must return the text itself (an async serialize cannot be awaited)',
+        'SseFormatError: Invalid SSE data: the serializer returned a Promise: it must return the text itself (an async serialize cannot be awaited)',
+        'Error: serialize rejected',
+        'Error: serialize rejected',
+      ]);
+      expect(sink.text).toBe('');
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it("an Observable's async teardown: a rejection is reported, never unhandled", async () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(reason);

@@ -61,6 +61,12 @@ describe('formatEvent', () => {
       'the serializer returned null, not a string',
     );
   });
+  it('names a Promise an async serializer returned, which no stream can wait for', () => {
+    const text = Promise.resolve('{}');
+    expect(reason({ data: {} }, { serialize: (() => text) as never })).toBe(
+      'the serializer returned a Promise: it must return the text itself (an async serialize cannot be awaited)',
+    );
+  });
   it('names a Promise given as data, which JSON would send as {}', () => {
     // `{ data: fetchScore() }`: JSON.stringify turns a Promise into `{}`, which no client could tell
     // from an empty object.

@@ -193,6 +193,10 @@ function formatData(data: unknown, options: FormatOptions): string {
   return `${out}\n`;
 }
 
+function isPromiseLike(value: unknown): boolean {
+  return typeof (value as Partial<PromiseLike<unknown>> | null)?.then === 'function';
+}
+
 function serialize(data: unknown, options: FormatOptions): string {
   let text: unknown;
   try {
@@ -201,10 +205,18 @@ function serialize(data: unknown, options: FormatOptions): string {
     throw new SseFormatError('data', `the serializer threw: ${describe(cause)}`, { cause });
   }
   if (typeof text !== 'string') {
+    // Its rejection goes with the error (`cause`), for the stream to hear: unheard, it ends the process.
+    if (isPromiseLike(text)) {
+      throw new SseFormatError(
+        'data',
+        'the serializer returned a Promise: it must return the text itself (an async serialize cannot be awaited)',
+        { cause: text },
+      );
+    }
     throw new SseFormatError('data', `the serializer returned ${kindOf(text)}, not a string`);
   }
   // JSON sends a Promise as `{}`: looked at only then, so other data costs one string comparison.
-  if (text === '{}' && typeof (data as Partial<PromiseLike<unknown>> | null)?.then === 'function') {
+  if (text === '{}' && isPromiseLike(data)) {
     throw new SseFormatError(
       'data',
       'is a Promise: send what it resolves to (await it, or mergeMap), not the Promise',

@@ -1,6 +1,6 @@
 import type { Observable } from 'rxjs';
 import { cachedFormatter, encodeText, type FormatReader, sharedBytes } from '../encode/encoder-cache.js';
-import { SseRangeError } from '../encode/errors.js';
+import { SseFormatError, SseRangeError } from '../encode/errors.js';
 import { formatOwnEvent, formatRetry } from '../encode/format.js';
 import type { MessageEvent } from '../encode/types.js';
 import { utf8Length } from '../encode/utf8.js';
@@ -631,6 +631,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       if (this.options.bareValues === 'data' && isBareValue(message))
         return this.#tryFormat({ data: message });
       hearRefusedPromise(message, () => this.laterReporter());
+      // An async serialize's Promise, which would end the process were its rejection unheard.
+      if (error instanceof SseFormatError) hearRefusedPromise(error.cause, () => this.laterReporter());
       this.#refuse(error);
       return undefined;
     }
