@@ -10,7 +10,6 @@ import {
 } from '@nestjs/common';
 import { checkEventSource, checkOptionNames, describeValue, resolveStreamOptions } from '@rxsse/core';
 import { readLastEventId } from '@rxsse/node';
-import { EMPTY } from 'rxjs';
 import { RxsseModuleMissingError } from './errors.js';
 import { findHandoff } from './handoff.js';
 import { ROUTE_OPTION_NAMES, type RxSseRouteOptions } from './options.js';
@@ -67,7 +66,7 @@ export function RxSse(path?: string | string[], options?: RxSseRouteOptions): Me
       const handoff = findHandoff(req as object);
       if (!handoff) throw new RxsseModuleMissingError(route);
       // A HEAD went through guards, interceptors and pipes as its GET; it gets no events.
-      if (handoff.head) return EMPTY;
+      if (handoff.head) return handoff.reached();
       // The response closed while Nest's pipes ran: the method would run for no one.
       if (handoff.abandoned) throw handoff.abandoned.reason;
       // What the method throws goes out through Nest's chain, as any route's exception.

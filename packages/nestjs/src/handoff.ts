@@ -9,7 +9,7 @@ import {
   type WithSubscriberGapEvent,
 } from '@rxsse/core';
 import type { EventContext } from '@rxsse/node';
-import { defer, Observable, type Subscriber, type TeardownLogic, type Unsubscribable } from 'rxjs';
+import { defer, EMPTY, Observable, type Subscriber, type TeardownLogic, type Unsubscribable } from 'rxjs';
 import { observeIterable } from './iterable.js';
 
 type Source = EventSourceLike<MessageEvent<unknown>>;
@@ -46,6 +46,12 @@ export class Handoff {
     this.source = new Promise((resolve) => {
       this.#settle = resolve;
     });
+  }
+
+  /** A HEAD's method is reached: the chain let it through, as far as its GET's stream opens. */
+  reached(): Observable<never> {
+    this.#settle(EMPTY);
+    return EMPTY;
   }
 
   /**

@@ -7,9 +7,10 @@ import { openHandoff } from './handoff.js';
 /**
  * Runs Nest's chain for a HEAD as for its GET, all but the method (its handoff says `head`), so
  * that an interceptor or a pipe that refuses the GET refuses the HEAD with the same answer.
- * Resolves once the chain lets the request through (its first event, or its end), and rejects with
- * what it fails with. A client gone meanwhile, or a connection a shutdown dropped at its deadline,
- * ends the chain, which rejects with the abort of `context.signal`: nothing is left to answer.
+ * Resolves once the chain lets the request through (the method is reached, where its GET opens, or
+ * the chain's first event, or its end), and rejects with what it fails with before. A client gone
+ * meanwhile, or one a shutdown turned away at its deadline, ends the chain, which rejects with the
+ * abort of `context.signal`: nothing is left to answer.
  */
 export function headThroughChain(
   next: CallHandler,
@@ -20,25 +21,30 @@ export function headThroughChain(
   report: ErrorReporter,
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    openHandoff(req, context, report).head = true;
+    const handoff = openHandoff(req, context, report);
+    handoff.head = true;
     let chain: Subscription | undefined;
+    let stopWatching: (() => void) | undefined;
     let done = false;
     /** Ends the chain, once: whether this call did. */
     const end = (): boolean => {
       if (done) return false;
       done = true;
-      stopWatching();
+      stopWatching?.();
       chain?.unsubscribe();
       return true;
     };
     // The signal is read only then: the sink creates its AbortController only for those who read it.
-    const stopWatching = watchResponseClose(rawReq, rawRes, () => {
+    // A response closed already calls this at once.
+    stopWatching = watchResponseClose(rawReq, rawRes, () => {
       if (end()) reject(context.signal.reason);
     });
     if (done) return;
     const pass = () => {
       if (end()) resolve();
     };
+    // An interceptor may merge a feed of its own that never emits, nor ends, for a HEAD.
+    void handoff.source.then(pass);
     chain = next.handle().subscribe({
       next: pass,
       complete: pass,

@@ -1,6 +1,6 @@
 import { type CallHandler, Injectable, type NestInterceptor } from '@nestjs/common';
 import type { MessageEvent } from '@rxsse/core';
-import { catchError, map, type Observable, of, startWith } from 'rxjs';
+import { catchError, map, merge, NEVER, type Observable, of, startWith } from 'rxjs';
 
 /** Upper-cases every event's data, as an interceptor that maps the method's events does. */
 @Injectable()
@@ -25,5 +25,13 @@ export class Greets implements NestInterceptor {
 export class FallsBack implements NestInterceptor {
   intercept(_context: unknown, next: CallHandler): Observable<unknown> {
     return next.handle().pipe(catchError(() => of({ data: 'fallback' })));
+  }
+}
+
+/** Merges a feed of its own (a server-wide one that never ends) into every stream. */
+@Injectable()
+export class MergesFeed implements NestInterceptor {
+  intercept(_context: unknown, next: CallHandler): Observable<unknown> {
+    return merge(next.handle(), NEVER);
   }
 }

@@ -60,7 +60,7 @@ import type { RunningServer } from '../../../test/support/harness.js';
 import { counted, recording } from '../../../test/support/recording.js';
 import { LastEventId, RxSse, RxSseSignal, RxsseModule } from '../src/index.js';
 import { nestMajor, type Platform, startNest } from './harness.js';
-import { FallsBack, Greets, Shouts } from './interceptors.js';
+import { FallsBack, Greets, MergesFeed, Shouts } from './interceptors.js';
 
 class DeniedGuard implements CanActivate {
   canActivate(): boolean {
@@ -234,6 +234,12 @@ class EventsController {
   @UseInterceptors(Shouts)
   missingIntercepted(): Observable<MessageEvent> {
     return throwError(() => new NotFoundException('no such feed'));
+  }
+
+  @RxSse('merged')
+  @UseInterceptors(MergesFeed)
+  merged(): Observable<MessageEvent> {
+    return from([{ data: 'own' }]);
   }
 
   @RxSse('missing-fallback')
@@ -614,6 +620,13 @@ describe.each<Platform>(['express', 'fastify'])(
       expect(body.toString()).toBe('data: HELLO\n\ndata: WORLD\n\n');
     });
 
+    it("answers a HEAD once the method is reached, as its GET opens, though an interceptor's own feed never emits", async () => {
+      const url = await start();
+      const { response } = await fetchBytes(`${url}/merged`, { method: 'HEAD' });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('text/event-stream');
+    });
+
     it('streams the events of a route that no other interceptor is bound to as they come', async () => {
       const url = await start();
       const { body } = await fetchBytes(`${url}/hello`);
@@ -699,32 +712,35 @@ describe.each<Platform>(['express', 'fastify'])(
       expect(slowPipe.method).toBe(before.method);
     });
 
-    it('opens no stream when the client left while a guard ran', async () => {
-      const url = await start();
-      const before = {
-        closes: guardedCloses.length,
-        entered: slowGuard.entered,
-        chains: chains.subscribed,
-        finalized: chains.finalized,
-      };
-      const abort = new AbortController();
-      const response = fetch(`${url}/slow-guard`, { signal: abort.signal }).catch(() => undefined);
-      await waitFor(() => slowGuard.entered === before.entered + 1, 5000, 'the guard');
-      abort.abort();
-      await response;
-      // The response closes once the server sees the client go; then the guard lets the request on.
-      await waitFor(() => slowGuard.gone(), 5000, 'the server to see the client go');
-      slowGuard.release();
-      await waitFor(() => guardedCloses.length === before.closes + 1, 5000, 'the close');
-      expect(guardedCloses.at(-1)!.reason).toBe('client');
-      expect(guardedSubscriptions.counts.subscribed).toBe(0);
-      // Nest's chain never runs for a client already gone, or ends if it ran.
-      await waitFor(
-        () => chains.finalized - before.finalized === chains.subscribed - before.chains,
-        5000,
-        'the chain to end',
-      );
-    });
+    it.each(['GET', 'HEAD'])(
+      'opens no stream when the client left while a guard ran (%s)',
+      async (method) => {
+        const url = await start();
+        const before = {
+          closes: guardedCloses.length,
+          entered: slowGuard.entered,
+          chains: chains.subscribed,
+          finalized: chains.finalized,
+        };
+        const abort = new AbortController();
+        const response = fetch(`${url}/slow-guard`, { method, signal: abort.signal }).catch(() => undefined);
+        await waitFor(() => slowGuard.entered === before.entered + 1, 5000, 'the guard');
+        abort.abort();
+        await response;
+        // The response closes once the server sees the client go; then the guard lets the request on.
+        await waitFor(() => slowGuard.gone(), 5000, 'the server to see the client go');
+        slowGuard.release();
+        await waitFor(() => guardedCloses.length === before.closes + 1, 5000, 'the close');
+        expect(guardedCloses.at(-1)!.reason).toBe('client');
+        expect(guardedSubscriptions.counts.subscribed).toBe(0);
+        // Nest's chain never runs for a client already gone, or ends if it ran.
+        await waitFor(
+          () => chains.finalized - before.finalized === chains.subscribed - before.chains,
+          5000,
+          'the chain to end',
+        );
+      },
+    );
 
     it('replays a channel through @RxSse with its own ids', async () => {
       const url = await start();
