@@ -1,5 +1,5 @@
 import { from, map, NEVER, Observable, Subject, scan } from 'rxjs';
-import { describe, expect, expectTypeOf, it } from 'vitest';
+import { describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { SOURCE_GAP_EVENT, SUBSCRIBER_GAP_EVENT, type WithSubscriberGapEvent } from '../http/source-gap.js';
 import {
   allStreams,
@@ -593,6 +593,33 @@ describe('streamEvents', () => {
     for (let i = 0; i < 10; i++) await tick();
     expect(pulled).toBe(2);
     stream.close();
+  });
+
+  it('writes a message pulled while a heartbeat filled the transport only once it drains', async () => {
+    vi.useFakeTimers();
+    try {
+      let release!: (result: IteratorResult<MessageEvent>) => void;
+      const pending: AsyncIterable<MessageEvent> = {
+        [Symbol.asyncIterator]: () => ({
+          next: () => new Promise((resolve) => (release = resolve)),
+          return: async () => ({ done: true, value: undefined }),
+        }),
+      };
+      const { sink, stream } = run(pending, { heartbeat: 1000, stallTimeout: false });
+      // The next() is pending when the heartbeat's write finds the transport full.
+      sink.full = true;
+      await vi.advanceTimersByTimeAsync(3000);
+      const written = sink.text;
+      expect(written).toMatch(/^:/);
+      release({ done: false, value: { data: 'pulled' } });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(sink.text).toBe(written);
+      sink.release();
+      expect(sink.text).toBe(`${written}data: pulled\n\n`);
+      stream.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('refuses an Observable that fails before its first message: it throws, and nothing opens or counts', () => {

@@ -565,13 +565,20 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     return this.#reason === undefined;
   }
 
-  /** @internal A message pulled from an AsyncIterable while the transport has room: written at once. */
+  /**
+   * @internal A message pulled from an AsyncIterable while the transport had room: written at once,
+   * unless a write meanwhile (a heartbeat's) filled it; it then waits for the drain, first in line.
+   */
   send(message: MessageEvent<unknown>): void {
     const text = this.#tryFormat(message);
     // A `serialize` of the user's may have ended the stream: nothing goes after the end.
     if (text === undefined || this.#reason !== undefined) return;
     // The same rule as for a pushed message, whatever the source.
     if (!this.#withinCap(text)) return;
+    if (!this.#writable) {
+      this.#openQueue().add(text);
+      return;
+    }
     try {
       this.#write(text, 1);
     } catch (error) {
