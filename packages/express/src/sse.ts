@@ -20,6 +20,9 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
     // A handler that throws before the first byte is Express's to answer, like any other route.
     // Express has no logger: later errors go to console.error, naming the route.
     const report = consoleReporter(req, req.originalUrl);
-    openEventStream(req, res, (context) => handler(req, context), resolved, report).catch(next);
+    openEventStream(req, res, (context) => handler(req, context), resolved, report).catch((error) =>
+      // A response another writer is sending is left to finish: Express would destroy its socket.
+      res.headersSent ? report(error) : next(error),
+    );
   };
 }

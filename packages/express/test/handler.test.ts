@@ -36,6 +36,17 @@ describe('express sse() on a mounted router', () => {
       ),
     ),
   );
+  // Another writer starts the response, hands the request on, and ends its answer later.
+  api.get(
+    '/owned',
+    (_req, res, next) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('part one;');
+      setTimeout(() => res.end('part two'), 50);
+      next();
+    },
+    sse(() => from([{ data: 'x' }])),
+  );
   app.use('/api', api);
   const server = app.listen(0, '127.0.0.1');
   closeStreamsOnServerClose(server);
@@ -55,6 +66,20 @@ describe('express sse() on a mounted router', () => {
       restore();
     }
     expect(logged[0]).toMatch(/^rxsse: event stream GET \/api\/broken failed: Error: database went away/);
+  });
+
+  it("refuses a response another writer is sending, logged, and leaves it to finish: Express's own answer would cut it", async () => {
+    const logged: string[] = [];
+    const restore = captureConsoleErrors(logged);
+    try {
+      const { response, body } = await fetchBytes(`${url()}/api/owned`);
+      expect(response.headers.get('content-type')).toBe('text/plain');
+      expect(body.toString()).toBe('part one;part two');
+      await waitFor(() => logged.length === 1, 5000, 'the report');
+    } finally {
+      restore();
+    }
+    expect(logged[0]).toMatch(/^rxsse: event stream GET \/api\/owned failed: ResponseBeingSentError: /);
   });
 
   it('leaves the query out of the report: EventSource clients carry tokens there', async () => {
