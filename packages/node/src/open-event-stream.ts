@@ -42,7 +42,8 @@ export type { EventContext, EventHandler } from '@rxsse/core';
  * writing it would fail, and that failure would end its owner's response. One that another answered
  * (a timeout's race in front of the route, Fastify's `handlerTimeout`) resolves to `null`: no stream
  * began, so none is counted, least of all as the client's close; `produce` is not run when that
- * answer came first, and what it settles with once the answer came is never subscribed.
+ * answer came first, and what it settles with once the answer came is never subscribed (a failure
+ * other than its signal's abort rejects, counted nowhere either).
  *
  * Errors no `onError` takes go to `report`: by default `console.error`, with the method and path.
  */
@@ -63,8 +64,12 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
   try {
     source = await setup.settle(produce(contextOf(req, sink)));
   } catch (error) {
-    // The answer that ended the response aborted the handler's signal too: that is no failure.
-    if (res.writableEnded && isAbortOf(error, sink.signal)) return null;
+    // Another writer answered meanwhile: no stream began, so none is counted. The abort of the
+    // handler's signal that its answer caused is no failure; any other is still the framework's.
+    if (res.writableEnded) {
+      if (isAbortOf(error, sink.signal)) return null;
+      throw error;
+    }
     return setup.failed(error);
   }
   // The shutdown's deadline came first: its client is turned away now, and the source let go later.

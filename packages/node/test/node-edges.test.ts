@@ -712,6 +712,46 @@ describe('answerHead: a HEAD answered once the route lets it on', () => {
     expect(seen).toEqual(['opened', 'closed:client']);
   });
 
+  it.each([
+    ['resolves', (): EventSourceLike<MessageEvent> => from([{ data: 'x' }]), null],
+    [
+      'fails',
+      (): EventSourceLike<MessageEvent> => {
+        throw new Error('late failure');
+      },
+      'Error: late failure',
+    ],
+  ] as const)(
+    'counts nothing when another writer answered while the handler ran, whether it then %s',
+    async (_, settle, result) => {
+      const { options, seen } = metered({ heartbeat: false });
+      const results: unknown[] = [];
+      const { url } = await serve((req, res) => {
+        openEventStream(
+          req,
+          res,
+          async () => {
+            // As a timeout in front of the route answers while the handler still runs.
+            res.writeHead(503, { 'content-length': '0' }).end();
+            return settle();
+          },
+          resolveStreamOptions(options),
+        ).then(
+          (value) => results.push(value),
+          (error) => results.push(String(error)),
+        );
+      });
+      const client = await rawRequests(url, [httpRequest('GET', '/sse')]);
+      await waitFor(() => results.length === 1, 5000, 'openEventStream to settle');
+      // A failure is still the framework's to hear.
+      expect(results).toEqual([result]);
+      await waitFor(() => client.text.includes('\r\n\r\n'), 5000, 'the answer');
+      expect(client.text).toMatch(/^HTTP\/1\.1 503 /);
+      expect(seen).toEqual([]);
+      client.destroy();
+    },
+  );
+
   it('resolves to null, and counts nothing, when `ready` answered the response itself', async () => {
     const { options, seen } = metered({ heartbeat: false });
     const results: unknown[] = [];
