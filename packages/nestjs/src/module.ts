@@ -13,10 +13,9 @@ import {
   DiscoveryService,
   HttpAdapterHost,
 } from '@nestjs/core';
-import { checkOptionNames, checkShutdownOptions, resolveStreamOptions } from '@rxsse/core';
+import { resolveStreamOptions } from '@rxsse/core';
 import { RxsseInterceptor } from './interceptor.js';
-import { checkLogger } from './logger.js';
-import { MODULE_OPTION_NAMES, RXSSE_MODULE_OPTIONS, type RxsseModuleOptions } from './options.js';
+import { checkModuleOptions, RXSSE_MODULE_OPTIONS, type RxsseModuleOptions } from './options.js';
 import { RxsseRuntime } from './runtime.js';
 
 /** Options of `RxsseModule.forRootAsync()`: the module's options from a factory with injected dependencies. */
@@ -67,11 +66,8 @@ export class RxsseModule implements NestModule {
    * @throws {TypeError} at once, naming the option, for one of the wrong type.
    */
   static forRoot(options: RxsseModuleOptions = {}): DynamicModule {
-    const { shutdown = {}, logger, ...streamOptions } = options;
-    // All names at once: the stream's check alone would miss "shutdown" in a misspelt "shutdwon".
-    checkOptionNames('RxsseModule', options, MODULE_OPTION_NAMES);
-    checkShutdownOptions(shutdown);
-    checkLogger(logger);
+    checkModuleOptions(options);
+    const { shutdown: _shutdown, logger: _logger, ...streamOptions } = options;
     resolveStreamOptions(streamOptions);
     return {
       module: RxsseModule,

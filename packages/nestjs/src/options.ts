@@ -1,5 +1,13 @@
 import type { LoggerService } from '@nestjs/common';
-import { type ShutdownOptions, STREAM_OPTION_NAMES, type StreamOptions } from '@rxsse/core';
+import {
+  checkOptionNames,
+  checkShutdownOptions,
+  describeValue,
+  type ShutdownOptions,
+  STREAM_OPTION_NAMES,
+  type StreamOptions,
+} from '@rxsse/core';
+import { checkLogger } from './logger.js';
 
 /** Options of `RxsseModule.forRoot()`: defaults for every `@RxSse` route, and how `app.close()` ends streams. */
 export interface RxsseModuleOptions extends StreamOptions {
@@ -31,3 +39,20 @@ export const MODULE_OPTION_NAMES = [...STREAM_OPTION_NAMES, 'shutdown', 'logger'
 
 /** Every name {@link RxSseRouteOptions} takes: the stream's, and the route's method. */
 export const ROUTE_OPTION_NAMES = [...STREAM_OPTION_NAMES, 'method'];
+
+/**
+ * Checks the module's own options: at once from `forRoot`, from `forRootAsync`'s factory when the
+ * app starts. What is no object is refused before it is taken apart: `true` would leave no option.
+ * @throws {TypeError} for options that are no object, a name no option has, or a logger that is none.
+ * @throws {RangeError} for a shutdown duration out of range.
+ */
+export function checkModuleOptions(options: unknown): asserts options is RxsseModuleOptions {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TypeError(`RxsseModule options must be an object, got ${describeValue(options)}`);
+  }
+  const { shutdown = {}, logger } = options as RxsseModuleOptions;
+  // All names at once: the stream's check alone would miss "shutdown" in a misspelt "shutdwon".
+  checkOptionNames('RxsseModule', options, MODULE_OPTION_NAMES);
+  checkShutdownOptions(shutdown);
+  checkLogger(logger);
+}

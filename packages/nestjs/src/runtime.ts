@@ -3,8 +3,6 @@ import type { Server } from 'node:net';
 import type { BeforeApplicationShutdown, OnApplicationBootstrap, OnModuleInit } from '@nestjs/common';
 import { type DiscoveryService, type HttpAdapterHost, MetadataScanner } from '@nestjs/core';
 import {
-  checkOptionNames,
-  checkShutdownOptions,
   overStreamOptions,
   type ResolvedStreamOptions,
   resolveStreamOptions,
@@ -16,8 +14,8 @@ import {
 import { AppServers, guardClientErrors, trackConnections, trackHttp2Sessions } from '@rxsse/node';
 import { runBeforeClose } from './before-close.js';
 import { RXSSE_ROUTE, type RxSseRoute } from './decorators.js';
-import { checkLogger, type StreamErrorLog, streamErrorLog } from './logger.js';
-import { MODULE_OPTION_NAMES, type RxSseRouteOptions, type RxsseModuleOptions } from './options.js';
+import { type StreamErrorLog, streamErrorLog } from './logger.js';
+import { checkModuleOptions, type RxSseRouteOptions, type RxsseModuleOptions } from './options.js';
 import { nestRouteHeaders } from './route-headers.js';
 
 /**
@@ -43,11 +41,9 @@ export class RxsseRuntime implements OnModuleInit, OnApplicationBootstrap, Befor
     private readonly adapterHost: HttpAdapterHost,
     private readonly discovery?: DiscoveryService,
   ) {
-    const { shutdown = {}, logger, ...options } = moduleOptions;
     // forRootAsync's options are first seen here, when the app starts.
-    checkOptionNames('RxsseModule', moduleOptions, MODULE_OPTION_NAMES);
-    checkShutdownOptions(shutdown);
-    checkLogger(logger);
+    checkModuleOptions(moduleOptions);
+    const { shutdown = {}, logger, ...options } = moduleOptions;
     this.logError = streamErrorLog(logger);
     this.#shutdown = shutdown;
     // Each app gets its own group, so closing one app never ends another app's streams; a bare

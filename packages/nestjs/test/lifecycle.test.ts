@@ -41,6 +41,13 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
     );
   });
 
+  it('refuses options from forRootAsync that are no object, when the app starts', async () => {
+    const compiling = Test.createTestingModule({
+      imports: [RxsseModule.forRootAsync({ useFactory: () => undefined as never })],
+    }).compile();
+    await expect(compiling).rejects.toThrow(/^RxsseModule options must be an object, got undefined$/);
+  });
+
   it('starts and closes in an application context without an HTTP server', async () => {
     @Module({ imports: [RxsseModule.forRoot()] })
     class WorkerModule {}

@@ -997,6 +997,19 @@ describe(`nestjs ${nestMajor}: RxsseModule`, () => {
     expect(() => RxSse('x', { stallTimeout: 0 })).toThrow(/stallTimeout/);
   });
 
+  it('refuses module options that are no object, naming what it got', () => {
+    for (const [options, got] of [
+      [5, 'number 5'],
+      [true, 'boolean true'],
+      [[], 'an array of 0'],
+      [() => ({}), 'a function'],
+    ] as const) {
+      expect(() => RxsseModule.forRoot(options as never)).toThrow(
+        new TypeError(`RxsseModule options must be an object, got ${got}`),
+      );
+    }
+  });
+
   it('refuses an option name it does not know where it is given, naming the one meant', () => {
     expect(() => RxsseModule.forRoot({ hartbeat: 1000 } as never)).toThrow(TypeError);
     expect(() => RxsseModule.forRoot({ hartbeat: 1000 } as never)).toThrow(
