@@ -113,10 +113,11 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, pluginOption
       }
       copyReplyHeaders(this);
       const stream = await openEventStream(this.request.raw, this.raw, produce, whileOpen(resolved), report);
-      // An async route that neither returns nor awaits reply.sse() resolves first, and Fastify
-      // answers it with an empty reply while the producer runs: the stream found its response
-      // answered. Sending again gets Fastify's own warning, which names the fix (`return reply`).
-      if (stream === null && handlerTimedOut(this) === undefined) return this.send();
+      // Fastify answered while the producer ran: a reply.send() of the route's that an async onSend
+      // hook held, or, for an async route that neither returns nor awaits reply.sse(), the empty
+      // reply to its promise. Which one cannot be told: the error names both, and the fix.
+      if (stream === null && handlerTimedOut(this) === undefined)
+        return report(new ReplyAnsweredError(WHILE_PRODUCING));
     } catch (error) {
       const timedOut = handlerTimedOut(this);
       // A producer that throws before the first byte (or options out of range) is Fastify's to
@@ -143,13 +144,17 @@ function reportTo(reply: FastifyReply): (error: unknown) => void {
   return (error) => reply.request.log.error({ err: error }, 'rxsse: event stream failed');
 }
 
+/** How a reply answered while its `reply.sse()`'s producer ran came to be. */
+const WHILE_PRODUCING =
+  "reply.sse()'s reply was answered while its producer ran, by a reply.send() that an async onSend hook held, or, in an async route that neither returns nor awaits reply.sse() (return reply), by Fastify's empty reply: no stream began";
+
 /** A `reply.sse()` on a reply that was answered before it: one answer per request. */
 class ReplyAnsweredError extends Error {
   override readonly name = 'ReplyAnsweredError';
-  constructor() {
-    super(
-      'reply.sse() on a reply already answered: an event stream cannot follow that answer (one per request)',
-    );
+  constructor(
+    message = 'reply.sse() on a reply already answered: an event stream cannot follow that answer (one per request)',
+  ) {
+    super(message);
   }
 }
 

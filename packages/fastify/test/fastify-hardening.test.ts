@@ -141,6 +141,43 @@ describe('fastify reply.sse', () => {
     }
   });
 
+  it('logs a reply.sse() whose producer ran while an async onSend hook held the reply.send() before it as answered, not as a missing return', async () => {
+    const lines: string[] = [];
+    const app = Fastify({
+      logger: {
+        level: 'warn',
+        stream: {
+          write: (line: string) => {
+            const { msg, err } = JSON.parse(line) as { msg: string; err?: { type?: string } };
+            lines.push(`${msg} | ${err?.type}`);
+          },
+        },
+      },
+    });
+    await app.register(rxsse);
+    // Holds each answer for a turn of the event loop, as a hook that awaits anything does.
+    app.addHook('onSend', async (_req, _reply, payload) => payload);
+    let subscribed = 0;
+    app.get('/sent', async (_req, reply) => {
+      reply.send('hi');
+      await reply.sse(
+        async () =>
+          new Observable<{ data: string }>(() => {
+            subscribed++;
+          }),
+      );
+      return reply;
+    });
+    try {
+      expect((await app.inject('/sent')).body).toBe('hi');
+      await waitFor(() => lines.length > 0, 5000, 'a log line');
+      expect(lines).toEqual(['rxsse: event stream failed | ReplyAnsweredError']);
+      expect(subscribed).toBe(0);
+    } finally {
+      await app.close();
+    }
+  });
+
   it("warns in Fastify's log when an async route neither returns nor awaits reply.sse() and Fastify answers first", async () => {
     const warned: string[] = [];
     const app = Fastify({
