@@ -11,11 +11,13 @@ export class RedisServer {
     readonly port: number,
     /** Its working directory: where the append-only file lives when persistence is on. */
     readonly dir: string,
+    /** More of redis-server's options, as `--name value` arguments (`--rename-command EVAL ''`). */
+    readonly args: readonly string[],
   ) {}
 
   /** Starts redis-server on a free port, in a fresh temporary directory. */
-  static async start({ persistent = false } = {}): Promise<RedisServer> {
-    const server = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'rxsse-redis-')));
+  static async start({ persistent = false, args = [] as readonly string[] } = {}): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'rxsse-redis-')), args);
     await server.restart({ persistent });
     return server;
   }
@@ -40,6 +42,7 @@ export class RedisServer {
     // DEBUG RELOAD makes Redis answer LOADING for as long as a test wants, as a restart would.
     args.push('--enable-debug-command', 'local', '--unixsocket', join(this.dir, 'redis.sock'));
     args.push(...(persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']));
+    args.push(...this.args);
     this.#child = startChild('redis-server', args);
     await this.#child.waitFor(/Ready to accept connections/);
   }

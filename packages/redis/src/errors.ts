@@ -105,7 +105,10 @@ function describe(error: unknown): string {
   return name === 'Error' ? error.message : `${name}: ${error.message}`;
 }
 
-/** Whether Redis refused a command to this user (an ACL): a script refused, the engine falls back. */
+/**
+ * Whether Redis refused a command to this user (an ACL), or knows it by no name (an operator's
+ * `rename-command EVAL ""`): a script refused, the engine falls back.
+ */
 export function isNoPermission(error: unknown): boolean {
-  return error instanceof ErrorReply && error.message.startsWith('NOPERM');
+  return error instanceof ErrorReply && /^(NOPERM|ERR unknown command)/.test(error.message);
 }

@@ -822,12 +822,17 @@ async function execAllowingMissingStreams(
   }
 }
 
-/** Whether `error` is Redis refusing XINFO to this user: by the ACL, or inside a script. */
+/**
+ * Whether `error` is Redis refusing XINFO: by the ACL, or as no such command (renamed away), or
+ * either inside the script that runs it alone.
+ */
 function refusedXInfo(error: unknown): boolean {
   return (
     error instanceof ErrorReply &&
-    (/^NOPERM .*'xinfo/i.test(error.message) ||
-      /can't run this command or subcommand script/.test(error.message))
+    (/^(NOPERM .*'xinfo|ERR unknown command [`']xinfo)/i.test(error.message) ||
+      /can't run this command or subcommand script|Unknown Redis command called from script/.test(
+        error.message,
+      ))
   );
 }
 

@@ -55,14 +55,15 @@ export function refusedReadOnly(client: RedisClient, error: unknown): boolean {
 }
 
 /**
- * Whether `error` is Redis refusing `EVAL` to this user: a NOPERM that names it. One that names
- * another command (an `XREAD` queued beside it in a MULTI), or a key, says nothing of the scripts.
+ * Whether `error` is Redis refusing `EVAL` to this user: a NOPERM that names it, or no such command
+ * (renamed away). One that names another command (an `XREAD` queued beside it in a MULTI), or a
+ * key, says nothing of the scripts.
  */
 export function refusedEval(error: unknown): boolean {
   return error instanceof ErrorReply && EVAL_REFUSED.test(error.message);
 }
 
-const EVAL_REFUSED = /^NOPERM .*'eval'/i;
+const EVAL_REFUSED = /^(NOPERM .*'eval'|ERR unknown command [`']eval[`'])/i;
 
 /** A refusal of `EVAL_RO`: a NOPERM names it; Redis 6.2 knows no such command. */
 const READ_ONLY_REFUSED = /^(NOPERM .*'eval_ro'|ERR unknown command [`']eval_ro[`'])/i;

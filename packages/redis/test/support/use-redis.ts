@@ -46,17 +46,18 @@ export async function connected(store: ChannelEngine): Promise<void> {
 /**
  * One redis-server for the calling file (or `describe`): started before its tests on a free port,
  * stopped after them. `persistent` turns the append-only file on (see {@link RedisServer.restart});
- * `flush` empties the server after each test.
+ * `flush` empties the server after each test; `args` are more of redis-server's options.
  */
 export function useRedis({
   persistent = false,
   flush = false,
+  args,
   defaults,
-}: Setup & { persistent?: boolean; flush?: boolean } = {}): RedisFixture {
+}: Setup & { persistent?: boolean; flush?: boolean; args?: readonly string[] } = {}): RedisFixture {
   let raw: ReturnType<typeof createClient> | undefined;
   const { get, engine } = lifecycle<RedisServer>({
     async start() {
-      const server = await RedisServer.start({ persistent });
+      const server = await RedisServer.start({ persistent, args });
       raw = createClient({ url: server.url });
       // Tests kill and freeze this server: the client reconnects, its errors are expected.
       raw.on('error', () => {});
