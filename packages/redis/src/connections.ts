@@ -102,6 +102,20 @@ export function openConnections(options: {
     // Commands queue until the first connection is up (and while it reconnects), each within its
     // timeout.
     connect();
+    // A `reconnectStrategy` of the caller's may give up: node-redis then closes the client for
+    // good, where the live readers connect again on their own. The engine recovers on its own.
+    // node-redis tells it as 'terminated' (older releases only end the client).
+    let again: ReturnType<typeof setTimeout> | undefined;
+    const connectAgain = () => {
+      if (closed || again !== undefined) return;
+      again = setTimeout(() => {
+        again = undefined;
+        if (!closed && !main.isOpen && replacing === undefined) connect();
+      }, RECONNECT_MS);
+      again.unref();
+    };
+    main.on('terminated', connectAgain);
+    main.on('end', connectAgain);
     return {
       main,
       reading: () => owned(main.duplicate({ disableOfflineQueue: true })),
@@ -125,6 +139,7 @@ export function openConnections(options: {
       },
       close: () => {
         closed = true;
+        clearTimeout(again);
       },
     };
   }

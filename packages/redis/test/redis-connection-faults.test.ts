@@ -656,3 +656,32 @@ describe('redisEngine on a Redis that restarts without its data', () => {
     },
   );
 });
+
+describe('redisEngine whose reconnectStrategy gives up', () => {
+  it('connects its command connection again once Redis is back, and publishes again', async () => {
+    const errors: unknown[] = [];
+    const store = redis.engine({
+      commandTimeoutMs: 1000,
+      // node-redis closes a client for good once its strategy returns an Error.
+      clientOptions: {
+        socket: { reconnectStrategy: (retries) => (retries > 2 ? new Error('gave up') : 20) },
+      },
+      onError: (error) => void errors.push(error),
+    });
+    await connected(store);
+    await redis.server.kill9();
+    // Three retries 20 ms apart: the client is closed for good well within this.
+    await until(() => errors.length > 0, 'the connection lost');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await redis.server.restart({ persistent: false });
+    await until(() => redis.raw.isReady, 'the raw client reconnected');
+    let id: string | undefined;
+    for (let attempt = 1; id === undefined; attempt++) {
+      id = await store.append('back', { data: 'after' }).catch((error: unknown) => {
+        if (attempt === 50) throw error;
+        return new Promise<undefined>((resolve) => setTimeout(resolve, 100));
+      });
+    }
+    expect((await store.read('back', id, { count: 1, bytes: 100 })).truncated).toBe(false);
+  });
+});
