@@ -1041,6 +1041,33 @@ describe('poison messages', () => {
     expect(await strict.publish({ data: 'well formed' })).toBeTypeOf('string');
   });
 
+  it('publish refuses a Promise for data, or from an async serialize, and leaves no rejection unhandled', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const engine = memoryEngine();
+      const chat = createChannel(engine, 'chat');
+      const serialized = createChannel(engine, 'serialized', {
+        format: {
+          serialize: (async () => {
+            throw new Error('serialize rejected');
+          }) as never,
+        },
+      });
+      await expect(chat.publish({ data: Promise.reject(new Error('data rejected')) })).rejects.toThrow(
+        /is a Promise/,
+      );
+      await expect(serialized.publish({ data: { n: 1 } })).rejects.toThrow(
+        /the serializer returned a Promise/,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it("publish refuses an event of the channel's truncation type, which clients would take for a truncation, and stores nothing", async () => {
     const engine = memoryEngine();
     const chat = createChannel(engine, 'chat');

@@ -162,7 +162,14 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
   async publish(message: M): Promise<string> {
     // Checked here, once: a stored message that no subscriber can be sent would poison every
     // subscriber's stream, and every replay after it.
-    const size = utf8Length(formatEvent(message, this.#format));
+    let text: string;
+    try {
+      text = formatEvent(message, this.#format);
+    } catch (error) {
+      hearRefusedPromises(message, error);
+      throw error;
+    }
+    const size = utf8Length(text);
     // After the encoder, which names what is no message object at all.
     const field = otherField(message);
     if (field !== undefined) throw new UnknownFieldError(this.topic, field);
@@ -424,4 +431,21 @@ function positive(value: number, name: string): number {
   if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${describeValue(value)}`);
   if (!(Number.isInteger(value) && value > 0)) throw new RangeError(`${name} must be a positive integer`);
   return value;
+}
+
+/**
+ * Hears the rejection of a refused message's Promise (its data, or what an async `serialize`
+ * returned): `publish` rejects naming it already, and unheard it would end the process.
+ */
+function hearRefusedPromises(message: unknown, error: unknown): void {
+  const hear = (value: unknown) => {
+    if (isThenable(value)) value.then(undefined, () => {});
+  };
+  if (error instanceof SseFormatError) hear(error.cause);
+  hear(message);
+  try {
+    hear((message as { data?: unknown } | null)?.data);
+  } catch {
+    // A getter that throws: the message was refused for that already.
+  }
 }
