@@ -59,6 +59,28 @@ export async function readPage(
   expired: () => boolean = () => false,
   large?: PageEntries,
 ): Promise<HistoryPage> {
+  try {
+    return await readEntries(client, key, afterId, limit, onError, refusals, expired, large);
+  } catch (error) {
+    // A key overwritten with another type (a `SET` by hand): its history is gone, as a trimmed
+    // one's, and failing would fail every resume for good. Told, as the live reads tell it.
+    if (!(error instanceof ErrorReply && error.message.startsWith('WRONGTYPE'))) throw error;
+    onError(error);
+    return TRUNCATED;
+  }
+}
+
+/** {@link readPage}, but for a key that is no stream. */
+async function readEntries(
+  client: RedisClient,
+  key: string,
+  afterId: string,
+  limit: ReadLimit,
+  onError: (error: unknown) => void,
+  refusals: Refusals,
+  expired: () => boolean,
+  large: PageEntries | undefined,
+): Promise<HistoryPage> {
   const parsed = parseStreamId(afterId);
   if (!parsed) return TRUNCATED;
   // Redis reads any id that parses, leading zeros too; replies name it in this form.

@@ -590,6 +590,19 @@ describe('redisEngine', () => {
     expect((rejected as Error).cause).toBeInstanceOf(ErrorReply);
   });
 
+  it('answers a resume on a topic whose key was overwritten with another type as truncated, and tells onError', async () => {
+    const errors: unknown[] = [];
+    const store = engine({ onError: (error) => void errors.push(error) });
+    const first = await store.append('overwritten', { data: 'a' });
+    await redis.raw.set('sse:{overwritten}', 'not a stream');
+    // Its history is gone, as a trimmed one's: failing would fail the client's every resume.
+    expect(await store.read('overwritten', first, { count: 10, bytes: 1000 })).toMatchObject({
+      events: [],
+      truncated: true,
+    });
+    expect(errors.map(String)).toEqual([expect.stringMatching(/WRONGTYPE/)]);
+  });
+
   it('replays and starts topics while Redis holds writes back (CLIENT PAUSE WRITE, as in a failover)', async () => {
     const store = engine({ commandTimeoutMs: 1000 });
     const first = await store.append('paused', { data: 'a' });
