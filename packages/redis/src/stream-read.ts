@@ -49,22 +49,14 @@ export function isLargeEntry(entry: Entry | undefined): boolean {
  * `XRANGE` from such an entry, or from a large one the page has already, checks it without fetching
  * it, so a client that has it can still resume. A refused script is told to `refusals`.
  */
-export async function readPage(
-  client: RedisClient,
-  key: string,
-  afterId: string,
-  limit: ReadLimit,
-  onError: (error: unknown) => void,
-  refusals: Refusals,
-  expired: () => boolean = () => false,
-  large?: PageEntries,
-): Promise<HistoryPage> {
+export async function readPage(...args: Parameters<typeof readEntries>): Promise<HistoryPage> {
   try {
-    return await readEntries(client, key, afterId, limit, onError, refusals, expired, large);
+    return await readEntries(...args);
   } catch (error) {
     // A key overwritten with another type (a `SET` by hand): its history is gone, as a trimmed
     // one's, and failing would fail every resume for good. Told, as the live reads tell it.
     if (!(error instanceof ErrorReply && error.message.startsWith('WRONGTYPE'))) throw error;
+    const onError = args[4];
     onError(error);
     return TRUNCATED;
   }
@@ -78,8 +70,8 @@ async function readEntries(
   limit: ReadLimit,
   onError: (error: unknown) => void,
   refusals: Refusals,
-  expired: () => boolean,
-  large: PageEntries | undefined,
+  expired: () => boolean = () => false,
+  large?: PageEntries,
 ): Promise<HistoryPage> {
   const parsed = parseStreamId(afterId);
   if (!parsed) return TRUNCATED;
