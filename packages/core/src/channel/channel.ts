@@ -1,6 +1,11 @@
 import { Observable, throwError } from 'rxjs';
 import { SseFormatError, SseRangeError } from '../encode/errors.js';
-import { checkFormatOptions, FORMAT_OPTION_NAMES, formatEvent } from '../encode/format.js';
+import {
+  checkFormatOptions,
+  FORMAT_OPTION_NAMES,
+  formatEvent,
+  hearRefusedPromises,
+} from '../encode/format.js';
 import type { FormatOptions, MessageEvent } from '../encode/types.js';
 import { utf8Length } from '../encode/utf8.js';
 import { SOURCE_HEADERS, type WithSourceHeaders } from '../http/headers.js';
@@ -166,7 +171,8 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
     try {
       text = formatEvent(message, this.#format);
     } catch (error) {
-      hearRefusedPromises(message, error);
+      // `publish` rejects naming it already: the Promise's own rejection has nowhere else to go.
+      hearRefusedPromises(message, error, () => ignore);
       throw error;
     }
     const size = utf8Length(text);
@@ -433,19 +439,4 @@ function positive(value: number, name: string): number {
   return value;
 }
 
-/**
- * Hears the rejection of a refused message's Promise (its data, or what an async `serialize`
- * returned): `publish` rejects naming it already, and unheard it would end the process.
- */
-function hearRefusedPromises(message: unknown, error: unknown): void {
-  const hear = (value: unknown) => {
-    if (isThenable(value)) value.then(undefined, () => {});
-  };
-  if (error instanceof SseFormatError) hear(error.cause);
-  hear(message);
-  try {
-    hear((message as { data?: unknown } | null)?.data);
-  } catch {
-    // A getter that throws: the message was refused for that already.
-  }
-}
+function ignore(): void {}

@@ -193,8 +193,31 @@ function formatData(data: unknown, options: FormatOptions): string {
   return `${out}\n`;
 }
 
-function isPromiseLike(value: unknown): boolean {
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as Partial<PromiseLike<unknown>> | null)?.then === 'function';
+}
+
+/**
+ * @internal Hears the rejection of each Promise a message the encoder refused with `error` carries:
+ * the message itself (`map(async ...)`), its data (`{ data: fetch() }`), or what an async `serialize`
+ * returned (the error's `cause`). Unheard, a rejection ends a Node process; `reporter()` is asked
+ * for where it goes only when there is one.
+ */
+export function hearRefusedPromises(
+  message: unknown,
+  error: unknown,
+  reporter: () => (error: unknown) => void,
+): void {
+  const hear = (value: unknown) => {
+    if (isPromiseLike(value)) value.then(undefined, reporter());
+  };
+  if (error instanceof SseFormatError) hear(error.cause);
+  hear(message);
+  try {
+    hear((message as { data?: unknown } | null)?.data);
+  } catch {
+    // A getter that throws: the message was refused for that already.
+  }
 }
 
 function serialize(data: unknown, options: FormatOptions): string {

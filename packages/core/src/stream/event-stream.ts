@@ -1,7 +1,7 @@
 import type { Observable } from 'rxjs';
 import { cachedFormatter, encodeText, type FormatReader, sharedBytes } from '../encode/encoder-cache.js';
-import { SseFormatError, SseRangeError } from '../encode/errors.js';
-import { formatOwnEvent, formatRetry } from '../encode/format.js';
+import { SseRangeError } from '../encode/errors.js';
+import { formatOwnEvent, formatRetry, hearRefusedPromises } from '../encode/format.js';
 import type { MessageEvent } from '../encode/types.js';
 import { utf8Length } from '../encode/utf8.js';
 import {
@@ -34,7 +34,6 @@ import { consoleReporter, type ErrorReporter, reportTo } from './report.js';
 import {
   type FeedTarget,
   heard,
-  hearRefusedPromise,
   IteratorFeed,
   madeIterator,
   ObservableFeed,
@@ -637,9 +636,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       // Only a value that failed as a message is looked at: message objects cost nothing here.
       if (this.options.bareValues === 'data' && isBareValue(message))
         return this.#tryFormat({ data: message });
-      hearRefusedPromise(message, () => this.laterReporter());
-      // An async serialize's Promise, which would end the process were its rejection unheard.
-      if (error instanceof SseFormatError) hearRefusedPromise(error.cause, () => this.laterReporter());
+      hearRefusedPromises(message, error, () => this.laterReporter());
       this.#refuse(error);
       return undefined;
     }
@@ -673,7 +670,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     try {
       return formatOwnEvent(message);
     } catch (error) {
-      hearRefusedPromise(message, () => this.laterReporter());
+      hearRefusedPromises(message, error, () => this.laterReporter());
       this.#refuse(error);
       return undefined;
     }

@@ -406,16 +406,3 @@ export function endIterator(it: AsyncIterator<unknown> | undefined, report: (err
 export function heard(result: unknown, onRejected: (error: unknown) => void): void {
   if (isThenable(result)) result.then(undefined, onRejected);
 }
-
-/**
- * A refused message that is a Promise, or has one as its data (`map(async ...)`, `{ data: fetch() }`):
- * its rejection goes to `reporter()` too, since unheard it would end a Node process.
- */
-export function hearRefusedPromise(message: unknown, reporter: () => (error: unknown) => void): void {
-  try {
-    const promise = isThenable(message) ? message : (message as { data?: unknown } | null)?.data;
-    if (isThenable(promise)) promise.then(undefined, reporter());
-  } catch {
-    // A getter that throws: the message was refused for that already.
-  }
-}
