@@ -3,6 +3,7 @@ import {
   type EventSourceLike,
   type MessageEvent,
   openStreams,
+  SOURCE_HEADERS,
   StreamGroup,
   type StreamMetrics,
   type StreamOptions,
@@ -36,7 +37,7 @@ import {
   waitFor,
 } from './support/clients.js';
 import type { AdapterHarness, RunningServer, TestRoute } from './support/harness.js';
-import { counted, metered, recording } from './support/recording.js';
+import { counted, metered, neverYielding, recording } from './support/recording.js';
 
 const throwing = (name: string) => () => {
   throw new Error(`${name} threw`);
@@ -89,14 +90,16 @@ export function describeHostileContract(harness: AdapterHarness): void {
       expect(openStreams.size).toBe(0);
     });
 
-    it('answers HEAD with the headers alone, runs no handler, and serves the next request', async () => {
+    it('answers HEAD as its GET: the handler runs, its source goes unsubscribed, its own headers go out, and the next request is served', async () => {
       let calls = 0;
+      const source = counted(from([{ data: 'x' }]));
+      const topic = Object.assign(source.observable, { [SOURCE_HEADERS]: { 'x-topic': 'news' } });
       const url = await start([
         {
           path: '/sse',
           events: () => {
             calls++;
-            return from([{ data: 'x' }]);
+            return topic;
           },
         },
       ]);
@@ -110,11 +113,44 @@ export function describeHostileContract(harness: AdapterHarness): void {
       client.destroy();
       const responses = client.text.split(/(?=HTTP\/1\.1 )/);
       expect(responses).toHaveLength(4);
-      for (const [i, response] of responses.entries()) expect(response, String(i)).toMatch(/^HTTP\/1\.1 200/);
+      for (const [i, response] of responses.entries()) {
+        expect(response, String(i)).toMatch(/^HTTP\/1\.1 200/);
+        expect(response.toLowerCase(), String(i)).toContain('x-topic: news');
+      }
       expect(responses[0]!.toLowerCase()).toContain('content-type: text/event-stream');
       expect(responses[0]).not.toContain('data:');
       expect(responses[2]).not.toContain('data:');
-      expect(calls).toBe(2);
+      expect(calls).toBe(4);
+      expect(source.counts.subscribed).toBe(2);
+    });
+
+    it("answers HEAD with its GET's refusal, returns an iterator its handler made, and aborts its signal", async () => {
+      const { options, closes, seen } = metered();
+      const made = neverYielding();
+      let signal: AbortSignal | undefined;
+      const url = await start([
+        { path: '/throws', events: throwing('the handler'), options },
+        {
+          path: '/iterator',
+          events: (context) => {
+            signal = context.signal;
+            return made.iterator;
+          },
+          options,
+        },
+      ]);
+      const refused = await fetchBytes(`${url}/throws`, { method: 'HEAD' });
+      expect(refused.response.status).toBe(500);
+      expect(refused.response.headers.get('content-type')).not.toBe('text/event-stream');
+      expect(server!.logged.splice(0)).toHaveLength(1);
+      const { response } = await fetchBytes(`${url}/iterator`, { method: 'HEAD' });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('text/event-stream');
+      await waitFor(made.returned, 5000, "the iterator's return()");
+      // What the handler tied to its signal (a channel's subscription) is let go too.
+      await waitFor(() => signal?.aborted === true, 5000, "the handler's signal to abort");
+      await waitFor(() => closes.length > 0, 5000, 'the close');
+      expect(seen).toEqual(['failed', 'opened', 'closed:complete']);
     });
 
     it('counts a HEAD as a stream that opened and completed, in its metrics and onClose', async () => {

@@ -65,12 +65,13 @@ export function RxSse(path?: string | string[], options?: RxSseRouteOptions): Me
       if (req === undefined) return original.apply(this, args);
       const handoff = findHandoff(req as object);
       if (!handoff) throw new RxsseModuleMissingError(route);
-      // A HEAD went through guards, interceptors and pipes as its GET; it gets no events.
-      if (handoff.head) return handoff.reached();
       // The response closed while Nest's pipes ran: the method would run for no one.
       if (handoff.abandoned) throw handoff.abandoned.reason;
       // What the method throws goes out through Nest's chain, as any route's exception.
-      return handoff.take(original.apply(this, args.slice(0, requestIndex)), checkEventSource);
+      const result = original.apply(this, args.slice(0, requestIndex));
+      // A HEAD went through guards, interceptors, pipes and the method as its GET; it gets no events.
+      if (handoff.head) return handoff.reached(result, checkEventSource);
+      return handoff.take(result, checkEventSource);
     };
     Object.defineProperty(wrapped, 'name', { value: original.name });
     for (const metadataKey of Reflect.getMetadataKeys(original)) {

@@ -28,7 +28,7 @@ export class Handoff {
   readonly source: Promise<Source>;
   /** What the check threw for a result that is no source, so it can be told from the method's own throws. */
   refusal: unknown;
-  /** A HEAD, which runs Nest's chain but not the method: the stream's headers are all it gets. */
+  /** A HEAD, which runs Nest's chain and the method as its GET: the stream's headers are all it gets. */
   head = false;
   /** Set once the response closed before the method's source was known: why. */
   abandoned: { reason: unknown } | undefined;
@@ -48,9 +48,15 @@ export class Handoff {
     });
   }
 
-  /** A HEAD's method is reached: the chain let it through, as far as its GET's stream opens. */
-  reached(): Observable<never> {
-    this.#settle(EMPTY);
+  /**
+   * A HEAD's method returned `result`: the chain let it through, as far as its GET's stream opens.
+   * A result that fails (or is no source) rejects into the chain, as its GET's; a source is never
+   * subscribed (an iterator the method made is ended), and hands the HEAD its own headers.
+   */
+  async reached(result: unknown, check: (value: unknown) => Source): Promise<Observable<never>> {
+    const source = check(await result);
+    endIterator(madeIterator(source), this.report);
+    this.#settle(source);
     return EMPTY;
   }
 

@@ -5,9 +5,10 @@ import type { Subscription } from 'rxjs';
 import { openHandoff } from './handoff.js';
 
 /**
- * Runs Nest's chain for a HEAD as for its GET, all but the method (its handoff says `head`), so
- * that an interceptor or a pipe that refuses the GET refuses the HEAD with the same answer.
- * Resolves once the chain lets the request through (the method is reached, where its GET opens, or
+ * Runs Nest's chain for a HEAD as for its GET, the method too (its handoff says `head`: the
+ * method's source is never subscribed), so that an interceptor, a pipe or the method that refuses
+ * the GET refuses the HEAD with the same answer. Resolves once the chain lets the request through
+ * (the method returned, where its GET opens: to its source, whose own headers the HEAD gets; or
  * the chain's first event, or its end), and rejects with what it fails with before. A client gone
  * meanwhile, or one a shutdown turned away at its deadline, ends the chain, which rejects with the
  * abort of `context.signal`: nothing is left to answer.
@@ -19,8 +20,8 @@ export function headThroughChain(
   rawRes: NodeResponse,
   context: EventContext,
   report: ErrorReporter,
-): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
+): Promise<unknown> {
+  return new Promise<unknown>((resolve, reject) => {
     const handoff = openHandoff(req, context, report);
     handoff.head = true;
     let chain: Subscription | undefined;
@@ -40,14 +41,14 @@ export function headThroughChain(
       if (end()) reject(context.signal.reason);
     });
     if (done) return;
-    const pass = () => {
-      if (end()) resolve();
+    const pass = (source?: unknown) => {
+      if (end()) resolve(source);
     };
     // An interceptor may merge a feed of its own that never emits, nor ends, for a HEAD.
     void handoff.source.then(pass);
     chain = next.handle().subscribe({
-      next: pass,
-      complete: pass,
+      next: () => pass(),
+      complete: () => pass(),
       error: (error: unknown) => {
         if (end()) reject(error);
       },

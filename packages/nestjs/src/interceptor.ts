@@ -76,12 +76,13 @@ export class RxsseInterceptor implements NestInterceptor {
         rawReq,
         rawRes,
         async (context) => {
-          await headThroughChain(next, req, rawReq, rawRes, context, report);
+          const source = await headThroughChain(next, req, rawReq, rawRes, context, report);
           if (cutShort) return;
           // An answer through Fastify's reply goes out once its onSend hooks ran, which may await.
           if (replySent()) await responseDone(rawRes);
           if (rawRes.headersSent) throw new RxsseResponseSentError(request);
           copyReplyHeaders(res, rawRes);
+          return source;
         },
         options,
         report,

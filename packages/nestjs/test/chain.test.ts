@@ -250,6 +250,13 @@ class ChainController {
     return from([{ data: 'secret' }]);
   }
 
+  @RxSse('method-checks-token')
+  methodChecksToken(@Query('token') token?: string): Observable<MessageEvent> {
+    if (token !== 'letmein') throw new UnauthorizedException('no token');
+    calls.method++;
+    return from([{ data: 'secret' }]);
+  }
+
   @RxSse('needs-token')
   @UseInterceptors(RequiresToken)
   needsToken(): Observable<MessageEvent> {
@@ -538,7 +545,7 @@ describe.each<Platform>(['express', 'fastify'])(
       expect(calls.method).toBe(before);
     });
 
-    it('answers a HEAD as its GET where an interceptor refuses the request, and runs no method', async () => {
+    it('answers a HEAD as its GET where an interceptor refuses the request, and runs the method only once it lets it on', async () => {
       const url = await start();
       const before = calls.method;
       for (const method of ['GET', 'HEAD']) {
@@ -555,7 +562,26 @@ describe.each<Platform>(['express', 'fastify'])(
       });
       expect(head.response.status).toBe(200);
       expect(head.response.headers.get('content-type')).toBe('text/event-stream');
-      expect(calls.method).toBe(before);
+      expect(calls.method).toBe(before + 1);
+    });
+
+    it('answers a HEAD with the refusal of a method that checks the request itself, as its GET', async () => {
+      const url = await start();
+      for (const method of ['GET', 'HEAD']) {
+        const { response } = await fetchBytes(`${url}/method-checks-token`, {
+          method,
+          signal: AbortSignal.timeout(5000),
+        });
+        expect(response.status, method).toBe(401);
+      }
+      const before = calls.method;
+      const head = await fetchBytes(`${url}/method-checks-token?token=letmein`, {
+        method: 'HEAD',
+        signal: AbortSignal.timeout(5000),
+      });
+      expect(head.response.status).toBe(200);
+      expect(head.response.headers.get('content-type')).toBe('text/event-stream');
+      expect(calls.method).toBe(before + 1);
     });
 
     it('ends the stream at once when an interceptor completes without the method', async () => {
@@ -652,7 +678,7 @@ describe.each<Platform>(['express', 'fastify'])(
       expect(calls.method).toBe(before);
     });
 
-    it("answers a HEAD once an interceptor lets it on, and ends Nest's chain when its client leaves first, never running the method", async () => {
+    it("answers a HEAD once an interceptor lets it on and the method ran, and ends Nest's chain when its client leaves first, the method not run", async () => {
       const url = await start();
       const before = calls.method;
       const head = fetchBytes(`${url}/gated`, { method: 'HEAD', signal: AbortSignal.timeout(5000) });
@@ -667,7 +693,7 @@ describe.each<Platform>(['express', 'fastify'])(
       abort.abort();
       await left;
       await waitFor(() => !gate.observed, 5000, 'the interceptor to be let go');
-      expect(calls.method).toBe(before);
+      expect(calls.method).toBe(before + 1);
     });
 
     it("ends Nest's chain when the app closes while an interceptor holds the request", async () => {

@@ -9,6 +9,8 @@ import {
   endIterator,
   HandlerSetup,
   isAbortOf,
+  type LetGo,
+  letGoSource,
   type MessageEvent,
   madeIterator,
   pickLastEventId,
@@ -29,9 +31,10 @@ export type { EventContext, EventHandler } from '@rxsse/core';
  * for a throw of `undefined`, `null` or another falsy value, which frameworks take for no error).
  * One that fails with the abort of its `signal`, its client gone, is the client's close instead.
  *
- * Resolves to `undefined` when no stream was started: a `HEAD` request (answered with the headers
- * alone, `produce` not run, counted as a stream that completed; while shutting down, as a GET is
- * turned away, with no body), or a request that arrived while the server or the route's group shuts
+ * Resolves to `undefined` when no stream was started: a `HEAD` request (`produce` runs as for its
+ * GET, and what it returns is never subscribed, an iterator `return()`ed; its refusal rejects as
+ * its GET's does, else the headers alone answer it, counted as a stream that completed; while
+ * shutting down, as a GET is turned away, with no body), or a request that arrived while the server or the route's group shuts
  * down (answered with a reconnect hint and `Connection: close`, `produce` not run; the same answer,
  * the source left unsubscribed, when the shutdown began while `produce` ran). That shutdown aborts
  * the `signal` of a `produce` still pending, and turns its client away at its deadline, counted
@@ -56,7 +59,7 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
 ): Promise<EventStream | null | undefined> {
   if (answeredByAnother(res)) return null;
   const sink = new NodeSink(req, res);
-  if (req.method === 'HEAD') return answerHeaders(sink, options, report, isClosing(req, options));
+  if (req.method === 'HEAD') return headThrough(req, res, sink, produce, options, report, letGoSource);
   const setup = setupOf(req, sink, options, report);
   if (isClosing(req, options)) return setup.turnAway();
   trackStreamResponse(req, res);
@@ -90,9 +93,10 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
 }
 
 /**
- * Answers a HEAD as {@link openEventStream} does, with the stream's headers alone, once `ready`
- * resolves: for a transport that runs a route's own checks for a HEAD as for its GET (Nest's
- * interceptors), which may hold the request. While `ready` is pending, the HEAD is a pending handler
+ * Answers a HEAD as {@link openEventStream} does, with the stream's headers alone (and those of the
+ * source `ready` resolves to, if any: the transport lets it go), once `ready` resolves: for a
+ * transport that runs a route's own checks for a HEAD as for its GET (Nest's interceptors), which
+ * may hold the request. While `ready` is pending, the HEAD is a pending handler
  * of its server's streams and its route's group, as a GET's is: a shutdown aborts its `signal` and
  * turns it away at the deadline, so a check that never lets it on holds no close. One that
  * arrives while either shuts down is answered at once, `ready` not run, as a GET is turned away
@@ -107,42 +111,50 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
 export async function answerHead(
   req: NodeRequest,
   res: NodeResponse,
-  ready: (context: EventContext) => PromiseLike<void>,
+  ready: (context: EventContext) => PromiseLike<unknown>,
   options: ResolvedStreamOptions,
   report: ErrorReporter = consoleReporter(req),
 ): Promise<null | undefined> {
   if (answeredByAnother(res)) return null;
-  const sink = new NodeSink(req, res);
-  if (isClosing(req, options)) return answerHeaders(sink, options, report, true);
+  return headThrough(req, res, new NodeSink(req, res), ready, options, report, ignoreLate);
+}
+
+/**
+ * A HEAD: `check` runs as its GET's handler would, and `letGo` releases what it resolves to, in
+ * time or late; its refusal is counted as its GET's is, and thrown on. Otherwise the stream's headers
+ * answer it (turned away as its GET would be, if a shutdown aborted the check or began meanwhile).
+ */
+async function headThrough(
+  req: NodeRequest,
+  res: NodeResponse,
+  sink: NodeSink,
+  check: (context: EventContext) => unknown,
+  options: ResolvedStreamOptions,
+  report: ErrorReporter,
+  letGo: LetGo,
+): Promise<null | undefined> {
+  if (isClosing(req, options)) {
+    answerHeadEventStream(sink, options, report, true);
+    return undefined;
+  }
   const setup = setupOf(req, sink, options, report);
+  let source: unknown;
   try {
-    await setup.settle(ready(contextOf(req, sink)), ignoreLate);
+    const settled = await setup.settle(check(contextOf(req, sink)), letGo);
+    if (settled !== CUT_SHORT) {
+      source = settled;
+      letGo(settled, (error) => setup.reportError(error));
+    }
   } catch (error) {
-    // Refused by the route's checks: counted as its GET's refusal is, and thrown on.
     if (!isAbortOf(error, sink.signal)) setup.failed(error);
   }
   if (answeredByAnother(res)) return null;
-  // Turned away as its GET would be, if a shutdown aborted the check or began while it ran.
-  setup.answerHead(isClosing(req, options));
+  setup.answerHead(isClosing(req, options), source);
   return undefined;
 }
 
-/** A HEAD's check that settles after the deadline answered it: nothing is left to release. */
+/** A HEAD's check whose transport releases what it settles with itself. */
 function ignoreLate(): void {}
-
-/**
- * A HEAD's answer: the stream's headers, and the end, counted as a stream; while shutting down
- * (`closing`), those of a GET turned away, counted as one.
- */
-function answerHeaders(
-  sink: NodeSink,
-  options: ResolvedStreamOptions,
-  report: ErrorReporter,
-  closing: boolean,
-): undefined {
-  answerHeadEventStream(sink, options, report, closing);
-  return undefined;
-}
 
 /**
  * A handler's setup: every stream is one of its server's too, so the server's shutdown ends it

@@ -1,5 +1,4 @@
 import {
-  answerHeadEventStream,
   CUT_SHORT,
   checkEventHandler,
   checkSourceHeaders,
@@ -9,6 +8,7 @@ import {
   type EventSourceLike,
   endIterator,
   HandlerSetup,
+  letGoSource,
   type MessageEvent,
   madeIterator,
   pickLastEventId,
@@ -55,7 +55,9 @@ export const DEFAULT_HEARTBEAT = 4000;
  * still tied to it (an upstream `fetch(url, { signal })` passed on) would be cut. One whose body was
  * read or is locked rejects with a TypeError, as a result that is no source does. A shutdown that
  * begins while the handler sets up aborts its `signal` and turns its client away, at the
- * shutdown's `deadline` at the latest.
+ * shutdown's `deadline` at the latest. A HEAD runs the handler as its GET does, and gets its
+ * answer without a body: a `Response` the handler returns, its refusal, or the stream's headers
+ * (those of the source too, which is never subscribed: an iterator is `return()`ed).
  *
  * @example
  * ```ts
@@ -80,15 +82,13 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
     checkRequest(request);
     const sink = new WebSink(request);
     const report = consoleReporter(request);
-    // The sink answers a HEAD with the headers alone; the stream counts it, as its GET would be
-    // (turned away while shutting down).
-    if (request.method === 'HEAD') {
-      answerHeadEventStream(sink, resolved, report, server.closing);
-      return sink.response;
-    }
+    // A HEAD runs the handler as its GET, and gets the same answer, which its sink sends without a
+    // body, counted as its GET would be.
+    const head = request.method === 'HEAD';
     const setup = new HandlerSetup(sink, resolved, report, server);
+    const turnAway = () => (head ? setup.answerHead(true) : setup.turnAway());
     if (resolved.group.closing || server.closing) {
-      setup.turnAway();
+      turnAway();
       return sink.response;
     }
     try {
@@ -111,10 +111,14 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent>(
         checkResponseBody(source);
         return source;
       }
-      if (source === CUT_SHORT) setup.turnAway();
+      if (source === CUT_SHORT) turnAway();
       else {
         checkHeadersOf(source, setup);
-        setup.start(source);
+        if (!head) setup.start(source);
+        else {
+          letGoSource(source, (error) => setup.reportError(error));
+          setup.answerHead(server.closing, source);
+        }
       }
     } catch (error) {
       try {

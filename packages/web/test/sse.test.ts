@@ -1,5 +1,5 @@
 import { createChannel, memoryEngine } from '@rxsse/core/channel';
-import { concat, from, NEVER } from 'rxjs';
+import { concat, from, NEVER, Observable } from 'rxjs';
 import { Response as UndiciResponse } from 'undici';
 import { describe, expect, it, vi } from 'vitest';
 import { metered } from '../../../test/support/recording.js';
@@ -152,15 +152,30 @@ describe('sse() as a fetch handler', () => {
     expect(calls).toBe(0);
   });
 
-  it('answers HEAD with the headers alone, without running the handler', async () => {
+  it('answers HEAD with the headers alone, the handler run and its source never subscribed', async () => {
     let calls = 0;
+    let subscribed = 0;
     const response = await sse(() => {
       calls++;
-      return NEVER;
+      return new Observable<never>(() => void subscribed++);
     })(request({ method: 'HEAD' }));
     expect(response.headers.get('content-type')).toBe('text/event-stream');
     expect(await response.text()).toBe('');
-    expect(calls).toBe(0);
+    expect(calls).toBe(1);
+    expect(subscribed).toBe(0);
+  });
+
+  it("answers HEAD with the Response its handler refuses the GET with (an auth check's 401)", async () => {
+    const handler = sse((req) =>
+      req.headers.get('authorization')
+        ? NEVER
+        : new Response('no token', { status: 401, headers: { 'www-authenticate': 'Bearer' } }),
+    );
+    const response = await handler(request({ method: 'HEAD' }));
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toBe('Bearer');
+    const allowed = await handler(request({ method: 'HEAD', headers: { authorization: 'Bearer x' } }));
+    expect(allowed.status).toBe(200);
   });
 
   it('reads Last-Event-ID sent as UTF-8 bytes, and the query parameter', async () => {

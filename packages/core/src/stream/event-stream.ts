@@ -382,13 +382,13 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   }
 
   /**
-   * @internal Answers a HEAD: the stream's headers alone, and the end. Reported as opened and
-   * closed with `'complete'`, a stream of no events, so that it is counted as its GET would be;
-   * while its server shuts down (`turnedAway`), as its GET is turned away: `Connection: close` on
-   * HTTP/1, closed with `'shutdown'`. Otherwise one whose client is gone already is counted as its
-   * GET is then, closed with `'client'`.
+   * @internal Answers a HEAD: the stream's headers alone (with those `source`, its handler's, carries
+   * of its own), and the end. Reported as opened and closed with `'complete'`, a stream of no events,
+   * so that it is counted as its GET would be; while its server shuts down (`turnedAway`), as its GET
+   * is turned away: `Connection: close` on HTTP/1, closed with `'shutdown'`. Otherwise one whose
+   * client is gone already is counted as its GET is then, closed with `'client'`.
    */
-  answerHead(turnedAway: boolean): this {
+  answerHead(turnedAway: boolean, source?: unknown): this {
     const { sink, options } = this;
     this.#count('opened');
     // No retry hint: a HEAD's answer has no body to carry one. (A shutdown aborts a transport's
@@ -399,7 +399,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       return this;
     }
     try {
-      sink.open(sseHeaders(sink.http2, options.headers), removedHeaders(options.headers, sink.http2));
+      const headers = isObject(source) ? this.#overrides(source as EventSourceLike) : options.headers;
+      sink.open(sseHeaders(sink.http2, headers), removedHeaders(headers, sink.http2));
     } catch (error) {
       this.#sinkFailed(error);
       return this;
@@ -1024,20 +1025,22 @@ export function turnAwayEventStream(
 }
 
 /**
- * Answers a HEAD with the headers its GET would get, and no body: no handler runs. Reported as a
- * stream that opened and closed with `'complete'` (metrics and `onClose`), so every request of a
- * route is counted, whatever its method. While the route's group or the server shuts down
- * (`closing`), it gets the status and headers of a GET turned away then ({@link turnAwayEventStream},
- * `Connection: close` on HTTP/1), and is counted as that GET is, closed with `'shutdown'`.
+ * Answers a HEAD with the headers its GET would get, those of `source` (what its handler returned,
+ * never subscribed) among them, and no body. Reported as a stream that opened and closed with
+ * `'complete'` (metrics and `onClose`), so every request of a route is counted, whatever its
+ * method. While the route's group or the server shuts down (`closing`), it gets the status and
+ * headers of a GET turned away then ({@link turnAwayEventStream}, `Connection: close` on HTTP/1),
+ * and is counted as that GET is, closed with `'shutdown'`.
  */
 export function answerHeadEventStream(
   sink: Sink,
   options?: StreamOptions,
   report?: ErrorReporter,
   closing = false,
+  source?: unknown,
 ): EventStream {
   const resolved = resolveStreamOptions(options);
-  return new EventStream(sink, resolved, report).answerHead(closing || resolved.group.closing);
+  return new EventStream(sink, resolved, report).answerHead(closing || resolved.group.closing, source);
 }
 
 /** The hint of the shutdown that turns a request away: the server's while it closes, else the group's. */

@@ -138,14 +138,15 @@ export class HandlerSetup implements GroupMember {
   }
 
   /**
-   * Answers a HEAD whose route's checks let it through (Nest's chain) with the stream's headers;
-   * as its GET would be turned away if a shutdown aborted the setup or `closing` says one began
-   * meanwhile. One whose client left meanwhile is counted as its GET is then, closed by the client.
+   * Answers a HEAD whose handler (or route's checks: Nest's chain) let it through with the stream's
+   * headers, and those of `source`, the handler's, never subscribed; as its GET would be turned
+   * away if a shutdown aborted the setup or `closing` says one began meanwhile. One whose client
+   * left meanwhile is counted as its GET is then, closed by the client.
    */
-  answerHead(closing: boolean): EventStream {
+  answerHead(closing: boolean, source?: unknown): EventStream {
     const { sink, options, report } = this;
     if (sink.closed && !this.#shutDown) return streamEvents(NO_EVENTS, sink, options, report, this.server);
-    return answerHeadEventStream(sink, options, report, this.#shutDown || closing);
+    return answerHeadEventStream(sink, options, report, this.#shutDown || closing, source);
   }
 
   /**
