@@ -251,6 +251,34 @@ export function describeHostileContract(harness: AdapterHarness): void {
       expect(closes.map((c) => c.reason)).toEqual(['client']);
     });
 
+    it('counts a client gone while its handler never settles at once, opened and closed by the client, and lets a late source go', async () => {
+      const { options, closes, seen } = metered();
+      const made = neverYielding();
+      let entered = false;
+      let settle!: () => void;
+      const url = await start([
+        {
+          path: '/sse',
+          // Heeds no signal: a hung upstream call, a forgotten promise.
+          events: () => {
+            entered = true;
+            return new Promise<AsyncIterable<never>>((resolve) => (settle = () => resolve(made.iterator)));
+          },
+          options,
+        },
+      ]);
+      const client = await rawClient(`${url}/sse`, { read: true });
+      await waitFor(() => entered, 5000, 'the handler');
+      client.destroy();
+      await client.done;
+      if (harness.traits?.hearsDisconnectsOnlyThroughBody) settle();
+      await waitFor(() => closes.length > 0, 5000, 'the close');
+      expect(seen).toEqual(['opened', 'closed:client']);
+      settle();
+      await waitFor(made.returned, 5000, "the late iterator's return()");
+      expect(closes.map((c) => c.reason)).toEqual(['client']);
+    });
+
     it('answers a handler that returns no source with the framework error status, before any byte', async () => {
       let opened = 0;
       let failed = 0;

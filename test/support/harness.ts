@@ -52,6 +52,12 @@ export interface TransportTraits {
    */
   missesQueuedDisconnects?: boolean;
   /**
+   * The server tells of a client gone only by cancelling a `Response`'s body, never through
+   * `request.signal` (a bridge of the tests' own): one gone while its handler sets up is heard of
+   * once the handler settled.
+   */
+  hearsDisconnectsOnlyThroughBody?: boolean;
+  /**
    * A client turned away while the server closes gets no `Connection: close`: a `Response` carries
    * no hop-by-hop header, and the server closes the connection once the answer is out
    * (`@rxsse/web`).

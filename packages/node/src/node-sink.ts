@@ -73,6 +73,11 @@ export class NodeSink implements Sink {
     return this.#isClosed;
   }
 
+  /** Whether the response ended: before a stream opened it, another writer answered it. */
+  get answered(): boolean {
+    return this.#res.writableEnded;
+  }
+
   get signal(): AbortSignal {
     if (!this.#controller) {
       this.#controller = new AbortController();

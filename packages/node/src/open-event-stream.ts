@@ -39,6 +39,8 @@ export type { EventContext, EventHandler } from '@rxsse/core';
  * the source left unsubscribed, when the shutdown began while `produce` ran). That shutdown aborts
  * the `signal` of a `produce` still pending, and turns its client away at its deadline, counted
  * then; what `produce` settles with later is let go (an iterator `return()`ed, a failure reported).
+ * A client that leaves while `produce` is pending is counted then, as its close, and what
+ * `produce` settles with later is let go alike.
  *
  * A response already being written (another stream's, or the route's own) is refused the same
  * way, with an Error and left untouched, whether it began before the call or while `produce` ran:
@@ -75,7 +77,8 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
     }
     return setup.failed(error);
   }
-  // The shutdown's deadline came first: its client is turned away now, and the source let go later.
+  // The shutdown's deadline came first, or the client left: it is turned away now (one gone counted
+  // as its close), and the source let go later.
   if (source === CUT_SHORT) return setup.turnAway();
   // Started, or answered, by another writer while the handler ran: its source is never subscribed,
   // and an iterator it made is returned, as a listener it holds would otherwise leak.

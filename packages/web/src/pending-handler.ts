@@ -24,20 +24,12 @@ export async function settleBeforeDeadline<T>(
 ): Promise<T | typeof CUT_SHORT> {
   if (!isThenable(produced)) return produced;
   // Its failures as the sink's abort: a late one that is the Request's is then no error either.
-  const settled = setup.settle(
+  // Before a Response exists, the request's abort is the one way a runtime tells of a client gone:
+  // the sink's close, which cuts the setup short.
+  return setup.settle(
     Promise.resolve(produced).catch((error: unknown) => Promise.reject(asSignalAbort(error, sink, request))),
     letGo,
   );
-  // Before a Response exists, the request's abort is the one way a runtime tells of a client gone.
-  const { signal } = request;
-  const cut = () => setup.cut();
-  if (signal.aborted) cut();
-  else signal.addEventListener('abort', cut, { once: true });
-  try {
-    return await settled;
-  } finally {
-    signal.removeEventListener('abort', cut);
-  }
 }
 
 /**

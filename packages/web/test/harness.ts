@@ -69,7 +69,12 @@ export const honoHarness: AdapterHarness = {
 /** A plain `node:http` server bridging to the fetch handler. */
 export const nodeBridgeHarness: AdapterHarness = {
   name: 'node:http bridge',
-  traits: { openingComment: true, holdsBytesWithinTick: true, noHopByHopHeaders: true },
+  traits: {
+    openingComment: true,
+    holdsBytesWithinTick: true,
+    noHopByHopHeaders: true,
+    hearsDisconnectsOnlyThroughBody: true,
+  },
   async start(routes, shutdown) {
     const server = serveFetch(routeHandler(routes)).listen(0, '127.0.0.1');
     return running(server, shutdown, []);

@@ -35,6 +35,11 @@ export interface AbortableSink extends Sink {
   onClose(listener: () => void): boolean;
   /** Aborts `signal` while the connection stays open, for the answer that turns its client away. */
   abort(): void;
+  /**
+   * Whether another writer answered the response (a timeout in front of the route): a handler
+   * still pending is then awaited, not cut short, for the transport to hand its failure on.
+   */
+  readonly answered?: boolean;
 }
 
 /**
@@ -66,7 +71,8 @@ export class HandlerSetup implements GroupMember {
 
   /**
    * What the handler settles with; a promise is one of the server's and the group's until then, or
-   * until the shutdown's deadline or {@link cut}: it then resolves to {@link CUT_SHORT} at once, and
+   * until its client leaves, the shutdown's deadline or {@link cut}: it then resolves to
+   * {@link CUT_SHORT} at once (the transport answers a client gone as its close), and
    * what the handler settles with later is handed to `letGo` (by default an iterator is
    * `return()`ed and a result that is no source reported), a failure other than its signal's abort
    * reported: the client was answered without it, but the handler's bug must not go unheard.
@@ -82,13 +88,13 @@ export class HandlerSetup implements GroupMember {
       server?.delete(this);
       group.delete(this);
     };
-    // A handler that never settles must not stay in the groups, with its connection, once its
-    // client left.
+    // A handler that never settles must not stay in the groups once its client left, nor hold
+    // the count of that client's close: it is cut short then, as at the deadline.
     this.#leave = leave;
-    this.#listen();
     const cutShort = new Promise<typeof CUT_SHORT>((resolve) => {
       this.#cut = () => resolve(CUT_SHORT);
     });
+    this.#listen();
     try {
       const settled = await Promise.race([produced, cutShort]);
       if (settled === CUT_SHORT) this.#letGoLater(produced, letGo);
@@ -224,6 +230,7 @@ export class HandlerSetup implements GroupMember {
   #sinkClosed(): void {
     this.#closed?.abort();
     this.#leave?.();
+    if (!this.sink.answered) this.#cut?.();
   }
 
   close(): void {
