@@ -399,6 +399,23 @@ describe('streamEvents', () => {
     },
   );
 
+  it("counts only the source's events as dropped when a client leaves with a gap event queued", async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink, stream, reasons } = run(withGapEvent(subject), {
+      onOverflow: 'drop-oldest',
+      maxQueueBytes: 51,
+    });
+    sink.full = true;
+    subject.next({ id: 'w', data: '' });
+    await Promise.resolve();
+    for (let i = 0; i < 6; i++) subject.next({ id: `e${i}`, data: '' });
+    subject.next({ id: 'e6', data: 'x'.repeat(10) });
+    sink.disconnect();
+    expect(reasons).toEqual(['client']);
+    // e0..e6, none of which reached the client; the queued gap event is the stream's own.
+    expect(stream.stats.dropped).toBe(7);
+  });
+
   it.each([
     ['an object with unsubscribe()', (count: () => void) => ({ unsubscribe: count })],
     ['a teardown function', (count: () => void) => count],

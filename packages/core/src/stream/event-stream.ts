@@ -717,6 +717,12 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     if (bytes > this.stats.peakQueuedBytes) this.stats.peakQueuedBytes = bytes;
   }
 
+  /** Drops what the queue holds, counting the source's events: a gap event queued is the stream's own. */
+  #clearQueue(queue: EventQueue): void {
+    const count = queue.clear();
+    this.#dropped(this.#gap ? this.#gap.cleared(count) : count);
+  }
+
   #dropped(count: number): void {
     if (count === 0) return;
     this.stats.dropped += count;
@@ -865,7 +871,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     if (broken || reason === 'client' || reason === 'overflow' || reason === 'stall') {
       if (queue) {
         this.#notePeak(queue.bytes());
-        this.#dropped(queue.clear());
+        this.#clearQueue(queue);
       }
       this.#destroySink();
     } else {
@@ -883,7 +889,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
         if (!(reason === 'shutdown' && this.#shuttingDown)) this.#flushAfterEnd();
       } catch (thrown) {
         // The sink broke while ending: what it did not take is lost, and the connection dropped.
-        if (queue) this.#dropped(queue.clear());
+        if (queue) this.#clearQueue(queue);
         this.reportError(thrown);
         this.#destroySink();
       }

@@ -154,6 +154,11 @@ export class GapNotice {
     this.#remove(count);
   }
 
+  /** The stream closed with `count` events queued, none to be sent: returns how many were the source's. */
+  cleared(count: number): number {
+    return this.#dropped(count);
+  }
+
   /** The `count` oldest events were dropped; returns how many were the source's. */
   #dropped(count: number): number {
     const items = this.#items;
