@@ -126,6 +126,17 @@ describe('Channel', () => {
     expect(outcomes).toEqual(['hit', 'miss', 'truncated']);
   });
 
+  it('reports a first connection that lost live events while its handler went on as truncated', async () => {
+    const outcomes: string[] = [];
+    const chat = createChannel(memoryEngine(), 'room', { onReplay: (outcome) => outcomes.push(outcome) });
+    const source = await chat.subscribe({});
+    // More than a subscription holds (1000) before its stream starts.
+    for (let i = 0; i < 1001; i++) await chat.publish({ data: String(i) });
+    expect(source[SOURCE_HEADERS]).toEqual({ 'SSE-History-Truncated': 'true' });
+    record(source);
+    expect(outcomes).toEqual(['truncated']);
+  });
+
   it('puts SSE-History-Truncated on the response of a truncated subscription', async () => {
     const chat = createChannel(memoryEngine(), 'room');
     await chat.publish({ data: 'x' });

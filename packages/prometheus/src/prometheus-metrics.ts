@@ -23,7 +23,7 @@ export interface PrometheusMetricsOptions {
   group?: StreamGauges;
 }
 
-/** What a resume ended as: served from history, nothing to replay, or told that events are missing. */
+/** What a resume ended as: served from history, nothing to replay, or told that events are missing (a first connection too). */
 export type ReplayOutcome = 'hit' | 'miss' | 'truncated';
 
 /** {@link StreamMetrics} backed by prom-client, plus a counter for replay outcomes. */
@@ -140,7 +140,12 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
     'handler_failures_total',
     'Requests whose handler threw, rejected or returned no source: no stream began.',
   );
-  const replays = counter('replays_total', 'Last-Event-ID replays, by outcome.', 'outcome', REPLAY_OUTCOMES);
+  const replays = counter(
+    'replays_total',
+    'Last-Event-ID replays by outcome; truncated counts every subscription told that events are missing.',
+    'outcome',
+    REPLAY_OUTCOMES,
+  );
   // OpenMetrics names a counter's family without `_total`: there, `x` and `x_total` are one name.
   const openMetrics = registry.contentType === Registry.OPENMETRICS_CONTENT_TYPE;
   const family = (name: string) => (openMetrics ? name.replace(/_total$/, '') : name);

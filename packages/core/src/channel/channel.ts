@@ -51,7 +51,8 @@ export interface ChannelOptions {
   /**
    * Told how each resume went, as its stream starts (subscribes to the source): `hit` (missed
    * events replayed), `miss` (nothing was missed) or `truncated` (the truncation signal is sent,
-   * also for live events lost while history was read or the handler went on). A client that left
+   * also for live events lost while history was read or the handler went on); of a first
+   * connection, only `truncated`, for live events it lost so. A client that left
    * before its stream started is not told of. `prometheusMetrics().replay` fits. If it throws (or,
    * async, rejects), the subscription's source fails with that error, as with a throwing `filter`.
    */
@@ -255,8 +256,8 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
         return unavailable(this.topic, error);
       }
     }
-    const onReplay = resume === undefined ? undefined : this.#onReplay;
-    return feedSource(feed, replay, unlisten, signal, truncation, onReplay) as unknown as ChannelSource<M>;
+    const outcome = replayOutcome(this.#onReplay, resume !== undefined);
+    return feedSource(feed, replay, unlisten, signal, truncation, outcome) as unknown as ChannelSource<M>;
   }
 }
 
@@ -361,6 +362,15 @@ function feedSource(
   // It may fail at once (onReplay failed): the client must come back then.
   source[SOURCE_OPENS_FIRST] = true;
   return source;
+}
+
+/**
+ * `onReplay` as a subscription tells it: every outcome of a resume, and of a first connection only
+ * `truncated`, when it lost live events while its handler went on (its client is told so too).
+ */
+function replayOutcome(onReplay: ChannelOptions['onReplay'], resuming: boolean): ChannelOptions['onReplay'] {
+  if (resuming || onReplay === undefined) return onReplay;
+  return (outcome) => (outcome === 'truncated' ? onReplay(outcome) : undefined);
 }
 
 /** Unregisters from the engine where nothing could hear it throw: a bug in the engine, logged. */
