@@ -8,7 +8,8 @@ export interface SseEvent<T extends string = string, D = string> {
   readonly data: D;
   /**
    * The last event id at this event, `''` if none: what the client resumes from if it reconnects
-   * now (while neither the stream nor `lastEventId` set one, the `headers` option's, if any).
+   * now. While neither the stream nor `lastEventId` set one, it resumes from the `headers` option's
+   * `Last-Event-ID`, if any, which this does not show.
    */
   readonly id: string;
 }

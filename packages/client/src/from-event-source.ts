@@ -36,8 +36,11 @@ export interface EventSourceOptions<M extends EventMap = EventMap> {
    * @defaultValue the global `fetch`
    */
   fetch?: typeof fetch;
-  /** Resume after this id on the first connect too (sent as `Last-Event-ID`). */
-  lastEventId?: string;
+  /**
+   * Resume after this id on the first connect too (sent as `Last-Event-ID`); `null` or `''` for
+   * none, as `localStorage.getItem` returns an id never stored.
+   */
+  lastEventId?: string | null;
   /**
    * The base of the exponential backoff, in ms (1 or more), when the server sent no `retry:`.
    * @defaultValue 1000

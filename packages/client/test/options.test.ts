@@ -30,6 +30,12 @@ describe('fromEventSource options', () => {
     }
   });
 
+  it('takes lastEventId as localStorage.getItem returns it, null for an id never stored', () => {
+    const stored: string | null = null;
+    const options: EventSourceOptions = { lastEventId: stored };
+    expect(() => fromEventSource(URL, options)).not.toThrow();
+  });
+
   it('refuses a delay that would turn the backoff off, or a timer that fires at once, naming it', () => {
     for (const name of ['retryDelay', 'maxRetryDelay', 'stallTimeout'] as const) {
       for (const [value, shown] of [
