@@ -130,6 +130,12 @@ export function checkEngineOptions(options: RedisEngineOptions): void {
     throw new TypeError(`keyPrefix must be a string, got ${describeValue(keyPrefix)}`);
   if (keyPrefix !== undefined && !keyPrefix.isWellFormed())
     throw new RangeError(`keyPrefix must be well-formed UTF-16, got ${JSON.stringify(keyPrefix)}`);
+  // Redis hashes a key whose first `{` closes at once whole: a partition's key and a topic's, which
+  // one script writes together, would then fall in different slots.
+  if (cluster && keyPrefix?.includes('{') && keyPrefix[keyPrefix.indexOf('{') + 1] === '}')
+    throw new RangeError(
+      `keyPrefix ${JSON.stringify(keyPrefix)} starts a hash tag with an empty one, so a Cluster would hash a topic's keys to different slots and refuse every publish (CROSSSLOT)`,
+    );
   integer('partitions', options.partitions, 1024, 'an integer from 1 to 1024');
   integer('partitionMaxLength', options.partitionMaxLength);
   if (options.partitionMaxLength !== undefined && options.partitions === undefined && !cluster)

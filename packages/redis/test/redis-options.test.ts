@@ -474,6 +474,12 @@ describe('redisEngine option checks', () => {
       /^keyPrefix must be well-formed UTF-16, got "a\\ud800"$/,
     ],
     [
+      'keyPrefix',
+      { keyPrefix: 'app{}:', cluster: { rootNodes: [{ url: 'redis://127.0.0.1:1' }] } },
+      RangeError,
+      /^keyPrefix "app\{\}:" starts a hash tag with an empty one, so a Cluster would hash a topic's keys to different slots and refuse every publish \(CROSSSLOT\)$/,
+    ],
+    [
       'partitions',
       { partitions: '16' },
       TypeError,
