@@ -47,6 +47,22 @@ function withGapEvent(subject: Subject<MessageEvent>) {
   });
 }
 
+/**
+ * A `drop-oldest` stream under `cap` with a gap event: `w` is written to a transport that is full
+ * then, and e0..e6 follow, 13 bytes each but the last (25 bytes), whose room and the gap event's
+ * (26) are taken from the oldest.
+ */
+async function oldestDropped(cap: number) {
+  const subject = new Subject<MessageEvent>();
+  const running = run(withGapEvent(subject), { onOverflow: 'drop-oldest', maxQueueBytes: cap });
+  running.sink.full = true;
+  subject.next({ id: 'w', data: '' });
+  await Promise.resolve();
+  for (let i = 0; i < 6; i++) subject.next({ id: `e${i}`, data: '' });
+  subject.next({ id: 'e6', data: 'x'.repeat(10) });
+  return running;
+}
+
 /** The first `count` events `{ data: '00000' }`, `{ data: '00001' }`, ... as written: 13 bytes each. */
 const events = (count: number) =>
   Array.from({ length: count }, (_, i) => `data: ${String(i).padStart(5, '0')}\n\n`).join('');
@@ -382,14 +398,7 @@ describe('streamEvents', () => {
   ])(
     'sends the gap event of the oldest events dropped before the events left, after the last one written (cap $cap)',
     async ({ cap, kept, dropped }) => {
-      const subject = new Subject<MessageEvent>();
-      const { sink, stream } = run(withGapEvent(subject), { onOverflow: 'drop-oldest', maxQueueBytes: cap });
-      sink.full = true;
-      subject.next({ id: 'w', data: '' });
-      await Promise.resolve();
-      // 13 bytes each: the last (25 bytes) and the gap event (26) take the room of the oldest.
-      for (let i = 0; i < 6; i++) subject.next({ id: `e${i}`, data: '' });
-      subject.next({ id: 'e6', data: 'x'.repeat(10) });
+      const { sink, stream } = await oldestDropped(cap);
       sink.release();
       const left = kept.map((id) => `id: ${id}\ndata:\n\n`).join('');
       expect(sink.text).toBe(
@@ -400,16 +409,7 @@ describe('streamEvents', () => {
   );
 
   it("counts only the source's events as dropped when a client leaves with a gap event queued", async () => {
-    const subject = new Subject<MessageEvent>();
-    const { sink, stream, reasons } = run(withGapEvent(subject), {
-      onOverflow: 'drop-oldest',
-      maxQueueBytes: 51,
-    });
-    sink.full = true;
-    subject.next({ id: 'w', data: '' });
-    await Promise.resolve();
-    for (let i = 0; i < 6; i++) subject.next({ id: `e${i}`, data: '' });
-    subject.next({ id: 'e6', data: 'x'.repeat(10) });
+    const { sink, stream, reasons } = await oldestDropped(51);
     sink.disconnect();
     expect(reasons).toEqual(['client']);
     // e0..e6, none of which reached the client; the queued gap event is the stream's own.
