@@ -19,6 +19,7 @@ function fakeCluster(state: {
   const clusterSlots = vi.fn(
     state.slots ?? (async () => [{ from: 0, to: 16_383, master: { id: state.truth }, replicas: [] }]),
   );
+  const node = { clusterSlots };
   const cluster = {
     get isReady() {
       return state.ready ?? true;
@@ -27,10 +28,10 @@ function fakeCluster(state: {
       return new Array(16_384).fill(shard(state.view));
     },
     masters: [{ id: 'm' }],
-    nodeClient: async () => ({ clusterSlots }),
+    nodeClient: async () => node,
     _slots: { rediscover },
   };
-  return { cluster: cluster as unknown as RefreshedCluster, rediscover, clusterSlots };
+  return { cluster: cluster as unknown as RefreshedCluster, rediscover, clusterSlots, node };
 }
 
 let refresh: TopologyRefresh;
@@ -74,6 +75,8 @@ describe('TopologyRefresh', () => {
     await vi.advanceTimersByTimeAsync(EVERY);
     expect(current.rediscover).not.toHaveBeenCalled();
     expect(stale.rediscover).toHaveBeenCalledTimes(1);
+    // From the node that just answered, not a random one that may be frozen.
+    expect(stale.rediscover).toHaveBeenCalledWith(current.node);
     expect(connecting.rediscover).not.toHaveBeenCalled();
     await vi.advanceTimersByTimeAsync(EVERY);
     expect(stale.rediscover).toHaveBeenCalledTimes(1);

@@ -9,8 +9,11 @@ const SLOTS = 16_384;
  * itself calls on `MOVED`; it has no public name (see {@link TopologyRefresh}).
  */
 export type RefreshedCluster = Pick<RedisClusterType, 'isReady' | 'slots' | 'masters' | 'nodeClient'> & {
-  readonly _slots: { rediscover(): Promise<void> };
+  readonly _slots: { rediscover(startWith: NodeClient): Promise<void> };
 };
+
+/** A cluster client's connection to one node. */
+type NodeClient = Awaited<ReturnType<RedisClusterType['nodeClient']>>;
 
 /**
  * Rereads the topology of cluster clients on a timer, not only on `MOVED` or a node's errors: a
@@ -22,7 +25,10 @@ export type RefreshedCluster = Pick<RedisClusterType, 'isReady' | 'slots' | 'mas
  * node-redis 6 has no public "reread the topology" call, and its public route, a `MOVED`, would
  * need a key in every moved slot. Its `_slots.rediscover()` is the call it makes on every `MOVED`
  * and node reconnection itself, typed in its declarations, so it is the least fragile route; it
- * runs only when the map changed, since each run opens a connection of its own.
+ * runs only when the map changed, since each run opens a connection of its own. It is told to start
+ * at the node that just answered: left to itself it starts at a random node it knows, and a frozen
+ * one (SIGSTOP) would hold that reread, and every later one, which joins it, for as long as it stays
+ * frozen, since its connections have no timeout.
  */
 export class TopologyRefresh {
   readonly #clusters: RefreshedCluster[] = [];
@@ -66,12 +72,13 @@ export class TopologyRefresh {
     const asker = this.#clusters.find((cluster) => cluster.isReady);
     if (!asker || asker.masters.length === 0) return;
     const node = asker.masters[this.#turn++ % asker.masters.length]!;
-    const shards = await (await asker.nodeClient(node)).clusterSlots();
+    const answering = await asker.nodeClient(node);
+    const shards = await answering.clusterSlots();
     const owners = new Array<string | undefined>(SLOTS);
     for (const shard of shards)
       for (let slot = shard.from; slot <= shard.to; slot++) owners[slot] = shard.master.id;
     const stale = this.#clusters.filter((cluster) => cluster.isReady && !agrees(cluster, owners));
-    await Promise.all(stale.map((cluster) => cluster._slots.rediscover()));
+    await Promise.all(stale.map((cluster) => cluster._slots.rediscover(answering)));
   }
 
   // A timeout chain, not an interval: a slow check delays the next instead of overlapping it.

@@ -1,8 +1,9 @@
 // kill -9 of a Redis Cluster master while events flow: delivery resumes on the promoted replica,
-// nothing arrives twice, every publish settles, and whatever the cluster lost is signalled.
+// nothing arrives twice, every publish settles, and whatever the cluster lost is signalled. And a
+// master frozen for good (SIGSTOP): publishes on its slots succeed once its replica is promoted.
 import { compareStreamIds, parseStreamId, type StoredMessage } from '@rxsse/core/channel';
 import { until } from '@rxsse/core/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedisEngineError } from '../src/index.js';
 import { PartitionLayout, slotOf } from '../src/partition.js';
 import { AppProcess, assertBuilt } from './support/apps.js';
@@ -190,6 +191,46 @@ describe('three app processes with EventSource clients', () => {
       `failover, 3 apps: delivery resumed ${resumedMs} ms after the promotion; ${published} publishes, ` +
         `${failures.length} rejected, ${lost} acknowledged deliveries lost (signalled)`,
     );
+  }, 60_000);
+});
+
+describe('a master frozen for good', () => {
+  const redis = useRedisCluster({ defaults: { commandTimeoutMs: 500 } });
+
+  it('publishes on its slots succeed once its replica is promoted, whichever node a reread asks first', async () => {
+    // Topics keyed `sse:{topic}` (no partitions): one served by the master of slot 0, which is the
+    // first of node-redis's known masters.
+    const victim = await redis.cluster.masterOf(0);
+    const topic = Array.from({ length: 100 }, (_, i) => `room-${i}`).find((t) => slotOf(t) < 100)!;
+    expect(await redis.cluster.masterOf(slotOf(topic))).toBe(victim);
+    const errors: unknown[] = [];
+    const publisher = redis.engine({
+      cluster: { rootNodes: redis.cluster.rootNodes, topologyRefreshMs: 200 },
+      onError: (error) => errors.push(error),
+    });
+    await connected(publisher);
+    await publisher.append(topic, { data: 'before' });
+
+    // node-redis rereads the slot map starting at a random known node: the first one here, the
+    // frozen master, which answers nothing.
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0);
+    try {
+      redis.cluster.freeze(victim);
+      await redis.cluster.failedOver(victim);
+      const promotedAt = Date.now();
+      let failures = 0;
+      for (;;) {
+        const published = await publisher.append(topic, { data: 'after' }).catch(() => undefined);
+        if (published !== undefined) break;
+        failures++;
+        if (Date.now() - promotedAt > 15_000)
+          throw new Error(`${failures} publishes failed since the promotion`);
+      }
+      // The checks that asked the frozen master were reported.
+      expect(errors.length).toBeGreaterThan(0);
+    } finally {
+      random.mockRestore();
+    }
   }, 60_000);
 });
 

@@ -18,6 +18,9 @@ interface Node {
  * takes about a second.
  */
 export class RedisCluster {
+  /** Nodes stopped with SIGSTOP: alive, and answering nothing. */
+  readonly #frozen = new Set<Node>();
+
   private constructor(
     readonly nodes: Node[],
     private readonly dir: string,
@@ -86,7 +89,7 @@ export class RedisCluster {
   }
 
   /** The master serving `slot` now, as the running nodes (or `asked`) see it. */
-  async masterOf(slot: number, asked = this.nodes.find((node) => node.child.running)!): Promise<Node> {
+  async masterOf(slot: number, asked = this.#answering()[0]!): Promise<Node> {
     const shards = await this.cli(asked.port, 'CLUSTER', 'NODES');
     for (const line of shards.split('\n')) {
       const [, address, flags, , , , , state, ...ranges] = line.split(' ');
@@ -167,8 +170,19 @@ export class RedisCluster {
     await node.child.kill9();
   }
 
-  /** Waits until every running node sees the cluster as ok (after a create or a failover). */
-  #waitUntilOk(nodes = this.nodes.filter((node) => node.child.running)): Promise<void> {
+  /** `kill -STOP` of one node: its connections stay open, and it answers nothing until stopped. */
+  freeze(node: Node): void {
+    this.#frozen.add(node);
+    node.child.process.kill('SIGSTOP');
+  }
+
+  /** The nodes that run and are not frozen. */
+  #answering(): Node[] {
+    return this.nodes.filter((node) => node.child.running && !this.#frozen.has(node));
+  }
+
+  /** Waits until every answering node sees the cluster as ok (after a create or a failover). */
+  #waitUntilOk(nodes = this.#answering()): Promise<void> {
     return this.#waitFor(async () => {
       const states = await Promise.all(nodes.map((node) => this.cli(node.port, 'CLUSTER', 'INFO')));
       return states.every((info) => info.includes('cluster_state:ok'));
@@ -188,7 +202,7 @@ export class RedisCluster {
    * the promotion, as the running nodes see it.
    */
   async failedOver(node: Node): Promise<void> {
-    const alive = this.nodes.find((other) => other.child.running)!;
+    const alive = this.#answering()[0]!;
     await this.#waitFor(async () => {
       const line = (await this.cli(alive.port, 'CLUSTER', 'NODES'))
         .split('\n')
