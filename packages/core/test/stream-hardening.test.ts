@@ -7,6 +7,8 @@ import {
   heartbeatCount,
   type MessageEvent,
   resolveStreamOptions,
+  SOURCE_HEADERS,
+  SOURCE_OPENS_FIRST,
   SseFormatError,
   StreamGroup,
   type StreamMetrics,
@@ -95,6 +97,37 @@ describe('invalid sources', () => {
       expect(sink.headers).toBeUndefined();
       expect(opened).not.toHaveBeenCalled();
       expect(onClose).not.toHaveBeenCalled();
+      expect(group.size).toBe(0);
+    });
+  }
+
+  for (const [name, symbol] of [
+    ['SOURCE_HEADERS', SOURCE_HEADERS],
+    ['SOURCE_OPENS_FIRST', SOURCE_OPENS_FIRST],
+  ] as const) {
+    it(`refuses an Observable whose ${name} getter throws, as one that fails at once: nothing opened or closed`, () => {
+      const source = new Observable<MessageEvent>((subscriber) => subscriber.next({ data: 'a' }));
+      Object.defineProperty(source, symbol, {
+        get() {
+          throw new Error('the getter threw');
+        },
+      });
+      const sink = new MemorySink();
+      const counted: string[] = [];
+      const metrics: StreamMetrics = {
+        opened: () => counted.push('opened'),
+        wrote: () => {},
+        heartbeat: () => {},
+        dropped: () => {},
+        closed: (reason) => counted.push(`closed ${reason}`),
+      };
+      const group = new StreamGroup();
+      const onClose = vi.fn();
+      expect(() => streamEvents(source, sink, { metrics, onClose, group })).toThrow('the getter threw');
+      expect(counted).toEqual([]);
+      expect(onClose).not.toHaveBeenCalled();
+      expect(sink.headers).toBeUndefined();
+      expect(sink.destroyed).toBe(false);
       expect(group.size).toBe(0);
     });
   }
@@ -1064,6 +1097,27 @@ describe('a metrics hook that ends its own stream', () => {
     expect(sink.late).toEqual([]);
   });
 
+  it("opened, closing the group, for an Observable: the shutdown's answer comes after the stream's headers", async () => {
+    const sink = new EndedSink();
+    const calls: string[] = [];
+    const open = sink.open.bind(sink);
+    sink.open = (headers) => {
+      calls.push('open');
+      return open(headers);
+    };
+    const group = new StreamGroup();
+    const metrics = hooksWith({ opened: () => void group.close({ retry: 5000 }) });
+    // Subscribed before it opens, it is a member of the group as its hook closes it.
+    const { closes } = run(from([{ data: 'a' }]), { group, metrics }, sink);
+    await tick();
+    expect(calls).toEqual(['open']);
+    expect(sink.headers?.['content-type']).toBe('text/event-stream');
+    expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+    expect(sink.text).toMatch(/^retry: \d+\n\n$/);
+    expect(sink.ended).toBe(true);
+    expect(sink.late).toEqual([]);
+  });
+
   it('heartbeat: no heartbeat is written after the end', async () => {
     vi.useFakeTimers();
     const sink = new EndedSink();
@@ -1187,6 +1241,59 @@ describe('user code that ends its own stream while it runs', () => {
 describe('sinks that call back at once', () => {
   afterEach(() => {
     vi.useRealTimers();
+  });
+
+  /** A sink whose client leaves inside each write, as Deno's cancels a Web body inside `enqueue`. */
+  class LeavingSink extends MemorySink {
+    override write(chunk: Uint8Array) {
+      const room = super.write(chunk);
+      this.disconnect();
+      return room;
+    }
+  }
+  /** Every hook as a line, in order. */
+  const hookLog = (log: string[]): StreamMetrics => ({
+    opened: () => log.push('opened'),
+    wrote: (events, bytes) => log.push(`wrote ${events} ${bytes}`),
+    heartbeat: () => log.push('heartbeat'),
+    dropped: (count) => log.push(`dropped ${count}`),
+    closed: (reason) => log.push(`closed ${reason}`),
+  });
+
+  // The hooks of the chunk the transport was taking come after `closed`: the stream ended inside
+  // its write. The counts `onClose` and `closed` got are the final ones, that chunk included (the
+  // queue's peak is noted once the flush is over).
+  const counts = ({ events, bytes, heartbeats, dropped, refused }: StreamStats) => ({
+    events,
+    bytes,
+    heartbeats,
+    dropped,
+    refused,
+  });
+  it('a client that leaves inside the write of an event: the counts onClose got are final', async () => {
+    const log: string[] = [];
+    const subject = new Subject<MessageEvent>();
+    const atClose: ReturnType<typeof counts>[] = [];
+    const onClose = (_: CloseReason, stats: StreamStats) => atClose.push(counts(stats));
+    const { stream } = run(subject, { metrics: hookLog(log), onClose }, new LeavingSink());
+    subject.next({ data: 'x' });
+    await tick();
+    expect(log.sort()).toEqual(['closed client', 'opened', 'wrote 1 9']);
+    expect(atClose).toEqual([counts(stream.stats)]);
+    expect(stream.stats).toMatchObject({ events: 1, bytes: 9 });
+  });
+
+  it('a client that leaves inside the write of a heartbeat: the counts onClose got are final', async () => {
+    vi.useFakeTimers();
+    const log: string[] = [];
+    const atClose: ReturnType<typeof counts>[] = [];
+    const onClose = (_: CloseReason, stats: StreamStats) => atClose.push(counts(stats));
+    const metrics = hookLog(log);
+    const { stream } = run(NEVER, { heartbeat: 1000, metrics, onClose }, new LeavingSink());
+    await vi.advanceTimersByTimeAsync(2500);
+    expect(log.sort()).toEqual(['closed client', 'heartbeat', 'opened', 'wrote 0 2']);
+    expect(atClose).toEqual([counts(stream.stats)]);
+    expect(stream.stats).toMatchObject({ heartbeats: 1, bytes: 2 });
   });
 
   it('onDrain() that calls its listener as it registers it: the stream that has room again is not dropped as stalled', async () => {

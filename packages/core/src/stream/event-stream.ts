@@ -158,8 +158,16 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     // refused as an Observable that fails at once is, for the framework's own error status.
     // Passed along, not kept in a field: one more field took a connection ~45 B more heap.
     let made: MessageIterator | undefined;
-    if (!isSubscribable(source)) {
-      try {
+    let subscribedFirst: boolean;
+    let overrides: HeaderOverrides | undefined;
+    let gapEvent: GapEventFactory | undefined;
+    try {
+      // The source's own symbols, read once and before anything is counted or made: a getter of
+      // them that throws (a Proxy's) refuses the source too.
+      subscribedFirst = isSubscribable(source) && !opensFirst(source);
+      overrides = this.#overrides(source);
+      gapEvent = (source as WithSourceGapEvent)[SOURCE_GAP_EVENT];
+      if (!isSubscribable(source)) {
         made = source[Symbol.asyncIterator]();
         // As `for await` refuses it: a stream with nothing to pull would stay open, fed by nothing.
         if (!isObject(made)) {
@@ -167,14 +175,15 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
             `An AsyncIterable's [Symbol.asyncIterator]() gave ${describeValue(made)}, not an iterator`,
           );
         }
-      } catch (error) {
-        this.#reason = 'error';
-        throw error;
       }
+    } catch (error) {
+      this.#reason = 'error';
+      throw error;
     }
     try {
-      if (isSubscribable(source) && !this.#shuttingDown && !opensFirst(source)) this.#subscribeFirst(source);
-      else this.#start(source, made);
+      if (subscribedFirst && !this.#shuttingDown)
+        this.#subscribeFirst(source as Observable<MessageEvent<unknown>>, overrides, gapEvent);
+      else this.#start(source, made, overrides, gapEvent);
     } catch (error) {
       // Only the sink throws here (a transport of the user's): the stream ends as on a later write.
       // It may have ended it before it threw (a close listener it called): the source is released
@@ -194,9 +203,13 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
    * or once `subscribe()` returns, whichever comes first; until then the source has sent nothing,
    * so nothing waits to be written.
    */
-  #subscribeFirst(source: Observable<MessageEvent<unknown>>): void {
+  #subscribeFirst(
+    source: Observable<MessageEvent<unknown>>,
+    overrides: HeaderOverrides | undefined,
+    gapEvent: GapEventFactory | undefined,
+  ): void {
     const { sink } = this;
-    this.#unopened = this.#overrides(source) ?? NO_OVERRIDES;
+    this.#unopened = overrides ?? NO_OVERRIDES;
     if (!this.#listenForClose()) {
       this.#gone(source);
       return;
@@ -208,7 +221,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     const { options, server } = this;
     options.group.add(this, true);
     server?.add(this, true);
-    this.#noteGapEvent(source);
+    this.#noteGapEvent(gapEvent);
     // The stream holds its feed before subscribing: a source may end it synchronously.
     const feed = new ObservableFeed(this);
     this.#feed = feed;
@@ -230,11 +243,15 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
    */
   open(): void {
     const overrides = this.#unopened;
-    if (overrides === undefined || overrides instanceof SourceFailure) return;
-    this.#unopened = undefined;
+    if (overrides === undefined || overrides === OPENING || overrides instanceof SourceFailure) return;
+    // Counted while still unopened: a shutdown its hook begins (a group's close) waits, and turns it
+    // away below, after its headers.
+    this.#unopened = OPENING;
     const { options } = this;
     this.#count('opened');
+    // Its client may have left meanwhile.
     if (this.#reason !== undefined) return;
+    this.#unopened = undefined;
     if (this.#shuttingDown) {
       // A shutdown began while the source was subscribed: it has sent nothing, and goes unheard.
       this.#turnAway(shutdownHint(options, this.server));
@@ -277,8 +294,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     return own ? { ...this.options.headers, ...own } : this.options.headers;
   }
 
-  #noteGapEvent(source: EventSourceLike<MessageEvent<unknown>>): void {
-    const gapEvent = (source as WithSourceGapEvent)[SOURCE_GAP_EVENT];
+  /** Keeps `gapEvent`, the source's `SOURCE_GAP_EVENT`, if it is one. */
+  #noteGapEvent(gapEvent: GapEventFactory | undefined): void {
     if (typeof gapEvent !== 'function') return;
     this.#gap = new GapNotice(gapEvent, {
       ended: () => this.#reason !== undefined,
@@ -291,7 +308,12 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
    * An AsyncIterable's stream, one turned away, or one of a source that opens first (see
    * `SOURCE_OPENS_FIRST`): opened before it is fed.
    */
-  #start(source: EventSourceLike<MessageEvent<unknown>>, made?: MessageIterator): this {
+  #start(
+    source: EventSourceLike<MessageEvent<unknown>>,
+    made: MessageIterator | undefined,
+    overrides: HeaderOverrides | undefined,
+    gapEvent: GapEventFactory | undefined,
+  ): this {
     const { options } = this;
     this.#count('opened');
     if (!this.#listenForClose()) return this.#gone(source, made);
@@ -305,8 +327,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     }
     options.group.add(this);
     this.server?.add(this);
-    this.#noteGapEvent(source);
-    this.#openSink(this.#overrides(source));
+    this.#noteGapEvent(gapEvent);
+    this.#openSink(overrides);
     if (this.#reason !== undefined) return this.#unfed(source, made);
     // The stream holds its feed before subscribing: a source may end it synchronously.
     if (isSubscribable(source)) {
@@ -445,14 +467,15 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   /** @internal Called by the heartbeat wheel when nothing was written for a whole interval. */
   beat(): void {
     if (this.#reason !== undefined || !this.#writable || (this.#queue?.length ?? 0) > 0) return;
+    // Counted before the write, as a chunk's events are: a sink may end the stream from inside it.
+    this.stats.heartbeats++;
     try {
       this.#write(HEARTBEAT, 0);
     } catch (error) {
+      this.stats.heartbeats--;
       this.#sinkFailed(error);
       return;
     }
-    // Counted once it is out, as a chunk is: the stats an end reports (a hook may end it) have it.
-    this.stats.heartbeats++;
     this.#count('heartbeat');
     // A heartbeat is not activity: the next idle interval deserves one too.
     this.busy = false;
@@ -848,12 +871,15 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   /** The one place a stream ends: every reason runs the same teardown (`broken`: the sink threw). */
   #finish(reason: CloseReason, error?: unknown, retryHint?: number, broken = false): void {
     if (this.#reason !== undefined) return;
-    if (this.#unopened !== undefined) {
-      // The client left before the stream opened (as its close listener was added): counted as
-      // opened and closed, as every stream that was not refused.
+    const unopened = this.#unopened;
+    if (unopened !== undefined) {
       this.#unopened = undefined;
-      this.#count('opened');
-      if (this.#reason !== undefined) return;
+      // The client left before the stream opened (as its close listener was added, or while its
+      // `opened` hook ran): counted as opened and closed, as every stream that was not refused.
+      if (unopened !== OPENING) {
+        this.#count('opened');
+        if (this.#reason !== undefined) return;
+      }
     }
     this.#reason = reason;
     const { sink, options } = this;
@@ -1066,6 +1092,9 @@ function opensFirst(source: EventSourceLike<MessageEvent<unknown>>): boolean {
 
 /** Headers of a route that overrides none: a stream holds them until it opens. */
 const NO_OVERRIDES: HeaderOverrides = Object.freeze({});
+
+/** What an Observable's stream holds while its `opened` hook runs (see `open`). */
+const OPENING: HeaderOverrides = Object.freeze({});
 
 /** How an Observable failed before its first message: its stream is refused, never opened. */
 class SourceFailure {
