@@ -386,6 +386,29 @@ describe('refused messages', () => {
   });
 });
 
+describe('AsyncIterable pacing', () => {
+  it('an iterator whose pulls resolve at once leaves the event loop its turns while the transport has room', async () => {
+    // A generator with no I/O to wait for: each pull resolves in a microtask, and a transport that
+    // takes every write (a socket whose client reads as fast) never says full.
+    const total = 50_000;
+    let pulled = 0;
+    async function* endless() {
+      while (pulled < total) {
+        pulled++;
+        yield { data: 'x' };
+      }
+    }
+    let pulledWhenTimerRan: number | undefined;
+    setTimeout(() => {
+      pulledWhenTimerRan = pulled;
+    }, 0);
+    const { sink, closes } = run(endless());
+    await vi.waitFor(() => expect(closes.map((c) => c.reason)).toEqual(['complete']));
+    expect(pulledWhenTimerRan).toBeLessThan(total / 10);
+    expect(sink.text).toBe('data: x\n\n'.repeat(total));
+  });
+});
+
 describe('AsyncIterable teardown', () => {
   const returns: [string, () => unknown][] = [
     [

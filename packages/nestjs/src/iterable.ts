@@ -2,6 +2,9 @@ import type { ErrorReporter } from '@rxsse/core';
 import { endIterator } from '@rxsse/core';
 import { Observable } from 'rxjs';
 
+/** Pulls at most before the event loop gets a turn, as `@rxsse/core` pulls a route's iterator. */
+const PULLS_PER_TURN = 512;
+
 /**
  * An AsyncIterable as an Observable that ends its iterator once unsubscribed, also while the
  * iterator waits for its next value: rxjs's `from()` would end it only at that value, and an
@@ -17,7 +20,18 @@ export function observeIterable<T>(iterable: AsyncIterable<T>, report: ErrorRepo
       finished = true;
       subscriber.error(error);
     };
+    let pulls = 0;
     const pull = (): void => {
+      // An iterator with nothing to wait for (a generator that only yields) resolves each pull in a
+      // microtask: every so many pulls the event loop gets a turn, or its timers, other requests
+      // and the stream's own writes would wait for the source to end.
+      if (++pulls === PULLS_PER_TURN) {
+        pulls = 0;
+        setImmediate(() => {
+          if (!subscriber.closed) pull();
+        });
+        return;
+      }
       let next: Promise<IteratorResult<T>>;
       try {
         next = it.next();

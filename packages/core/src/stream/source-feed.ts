@@ -7,6 +7,7 @@ import {
   type WithSubscriberGapEvent,
 } from '../http/source-gap.js';
 import type { CloseReason } from './stats.js';
+import { nextTurn } from './timers.js';
 
 /** The stream, as its source's feed sees it. */
 export interface FeedTarget {
@@ -286,6 +287,9 @@ class SourceGap {
   constructor(readonly make: GapEventFactory) {}
 }
 
+/** Pulls an iterator makes at most before the event loop gets a turn (see `IteratorFeed`). */
+const PULLS_PER_TURN = 512;
+
 /** Feeds an AsyncIterable: pulls one message at a time, and only while the transport has room. */
 export class IteratorFeed implements SourceFeed {
   /**
@@ -327,6 +331,7 @@ export class IteratorFeed implements SourceFeed {
   }
 
   async #pull(iterator: AsyncIterator<MessageEvent<unknown>>): Promise<void> {
+    let pulls = 0;
     try {
       // No local holds the stream across a wait: it is read from the feed each time.
       while (this.#open() !== undefined) {
@@ -334,6 +339,15 @@ export class IteratorFeed implements SourceFeed {
           await new Promise<void>((resolve) => {
             this.#wake = resolve;
           });
+          continue;
+        }
+        // An iterator with nothing to wait for (a generator that only yields) resolves each pull in
+        // a microtask, and a transport whose client reads as fast never says full: every so many
+        // pulls the event loop gets a turn, or its timers, other requests and this client's own
+        // close would wait for the source to end.
+        if (++pulls === PULLS_PER_TURN) {
+          pulls = 0;
+          await nextTurn();
           continue;
         }
         let result: IteratorResult<MessageEvent<unknown>>;

@@ -27,3 +27,13 @@ export function unrefTimer<T>(timer: T): T {
   (timer as { unref?: () => void }).unref?.();
   return timer;
 }
+
+const setImmediateOf = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate;
+
+/**
+ * Resolves in a later turn of the event loop, once the timers and I/O that are due have run:
+ * `setImmediate` where the runtime has it (Node, Bun, Deno), else `setTimeout(0)`.
+ */
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => (setImmediateOf ?? setTimeout)(resolve));
+}
