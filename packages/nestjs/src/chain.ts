@@ -58,7 +58,7 @@ export class NestChain {
         if (!target) return this.#hold((early) => early.next(value), answered);
         target.next(value);
         // A synchronous source stops here when the stream ended while it emitted.
-        if (target.closed) this.#subscription?.unsubscribe();
+        if (target.closed) this.#handoff.unsubscribe(this.#subscription);
       },
       error: (error: unknown) => {
         failed(error);
@@ -76,7 +76,7 @@ export class NestChain {
     this.source = Promise.race([handoff.source, early, abandoned]).then((source) => {
       this.#settled = true;
       if (source !== undefined && !isSubscribable(source)) {
-        this.#subscription?.unsubscribe();
+        this.#handoff.unsubscribe(this.#subscription);
         return source;
       }
       const carried = source as Carried | undefined;
@@ -94,14 +94,14 @@ export class NestChain {
     if (this.#settled) return;
     // Nest's pipes may still run: their promise goes on, and the method must not run after them.
     this.#handoff.abandoned = { reason };
-    this.#subscription?.unsubscribe();
+    this.#handoff.unsubscribe(this.#subscription);
     this.#abandon(reason);
   }
 
   /** Ends the chain unless the stream took it (the client left during the setup). */
   releaseUnlessStreaming(): void {
     if (this.#streaming) return;
-    this.#subscription?.unsubscribe();
+    this.#handoff.unsubscribe(this.#subscription);
     // No stream takes an iterable the method returned through the chain, nor one it returns once
     // the chain ended without a source (an interceptor's timeout, the response closed): an iterator
     // it made (a listener it registered) is ended, as the other adapters end a late handler's.
@@ -122,7 +122,7 @@ export class NestChain {
     return this.#streamed(carried, (target) => {
       // The stream's own subscriber, as is: a synchronous source sees it closed at once.
       target.add(teardownOf(source.subscribe(target)));
-      return () => this.#subscription?.unsubscribe();
+      return () => this.#handoff.unsubscribe(this.#subscription);
     });
   }
 
@@ -133,7 +133,7 @@ export class NestChain {
       for (const delivery of this.#early.splice(0)) delivery(target);
       handoff.release(target);
       return () => {
-        this.#subscription?.unsubscribe();
+        this.#handoff.unsubscribe(this.#subscription);
         // A method still setting up when the stream ended returns into a chain no one reads.
         handoff.discard();
       };

@@ -9,7 +9,15 @@ import {
   type WithSubscriberGapEvent,
 } from '@rxsse/core';
 import type { EventContext } from '@rxsse/node';
-import { defer, EMPTY, Observable, type Subscriber, type TeardownLogic, type Unsubscribable } from 'rxjs';
+import {
+  defer,
+  EMPTY,
+  Observable,
+  type Subscriber,
+  type TeardownLogic,
+  type Unsubscribable,
+  UnsubscriptionError,
+} from 'rxjs';
 import { observeIterable } from './iterable.js';
 
 type Source = EventSourceLike<MessageEvent<unknown>>;
@@ -46,6 +54,19 @@ export class Handoff {
     this.source = new Promise((resolve) => {
       this.#settle = resolve;
     });
+  }
+
+  /**
+   * Ends `subscription`, a part of Nest's chain: what its teardowns throw (an interceptor's
+   * `finalize`) is reported, each error apart, instead of thrown into a response's close listener,
+   * a promise or rxjs, which would crash the process or drop it.
+   */
+  unsubscribe(subscription: Unsubscribable | undefined): void {
+    try {
+      subscription?.unsubscribe();
+    } catch (error) {
+      for (const each of error instanceof UnsubscriptionError ? error.errors : [error]) this.report(each);
+    }
   }
 
   /**

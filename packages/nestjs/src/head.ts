@@ -32,7 +32,7 @@ export function headThroughChain(
       if (done) return false;
       done = true;
       stopWatching?.();
-      chain?.unsubscribe();
+      handoff.unsubscribe(chain);
       return true;
     };
     // The signal is read only then: the sink creates its AbortController only for those who read it.
@@ -53,6 +53,6 @@ export function headThroughChain(
         if (end()) reject(error);
       },
     });
-    if (done) chain.unsubscribe();
+    if (done) handoff.unsubscribe(chain);
   });
 }

@@ -1,12 +1,20 @@
 import { type HeaderOverrides, resolveStreamOptions } from '@rxsse/core';
 
-// Nest's keys for what `@HttpCode()`, `@Header()`, `@Redirect()` and `@Render()` record on a route's method.
+// Nest's keys for what `@HttpCode()`, `@Header()`, `@Redirect()`, `@Render()` and `@Sse()` record on a route's method.
 const HTTP_CODE_METADATA = '__httpCode__';
 const HEADERS_METADATA = '__headers__';
+const NEVER_APPLIED =
+  'cannot go with an event stream, which answers 200 with the events; Nest would never apply it. Give it a route of its own';
 /** Answers Nest would give from the method's result, which never comes: the stream answers instead. */
 const OTHER_ANSWERS = [
-  ['__redirect__', '@Redirect()'],
-  ['__renderTemplate__', '@Render()'],
+  ['__redirect__', '@Redirect()', NEVER_APPLIED],
+  ['__renderTemplate__', '@Render()', NEVER_APPLIED],
+  // Left on a route moved to @RxSse(): Nest's own stream would write to the response too.
+  [
+    '__sse__',
+    '@Sse()',
+    "is Nest's own event stream, which would write to the same response: keep @RxSse() alone",
+  ],
 ] as const;
 
 /**
@@ -30,7 +38,8 @@ const STREAM_HEADERS = new Set([
  * left to Nest, which sets it on each response, unless it names a header the stream sets.
  * @throws {TypeError} naming the route and the decorator, for an `@HttpCode()` other than 200 (an
  *   EventSource fails for good on any other status), a `@Redirect()` or `@Render()` (answers Nest
- *   gives from a result that never comes), or a `@Header()` the stream cannot carry
+ *   gives from a result that never comes), an `@Sse()` (Nest's own stream, left on a route moved to
+ *   `@RxSse()`), or a `@Header()` the stream cannot carry
  *   (a `Content-Type` other than `text/event-stream`, a `Content-Length`, ...).
  */
 export function nestRouteHeaders(handler: object, route: string): HeaderOverrides | undefined {
@@ -40,11 +49,9 @@ export function nestRouteHeaders(handler: object, route: string): HeaderOverride
       `@RxSse() route ${route}: @HttpCode(${String(status)}) cannot go with an event stream, which answers 200: EventSource fails the connection on any other status and never reconnects. To tell one client to stop reconnecting, answer its request with 204: throw new HttpException('', 204) from a guard or the method`,
     );
   }
-  for (const [key, decorator] of OTHER_ANSWERS) {
+  for (const [key, decorator, reason] of OTHER_ANSWERS) {
     if (Reflect.getMetadata(key, handler) === undefined) continue;
-    throw new TypeError(
-      `@RxSse() route ${route}: ${decorator} cannot go with an event stream, which answers 200 with the events; Nest would never apply it. Give it a route of its own`,
-    );
+    throw new TypeError(`@RxSse() route ${route}: ${decorator} ${reason}`);
   }
   const declared = Reflect.getMetadata(HEADERS_METADATA, handler) as
     | { name: string; value: unknown }[]

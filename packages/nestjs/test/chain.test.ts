@@ -159,6 +159,29 @@ class PassesOn implements NestInterceptor {
   }
 }
 
+const teardownFails = () => {
+  throw new Error('the teardown failed');
+};
+
+/** Its teardown throws, as a `finalize` whose logging or metrics call fails. */
+@Injectable()
+class TeardownThrows implements NestInterceptor {
+  intercept(_context: unknown, next: CallHandler): Observable<unknown> {
+    return next.handle().pipe(finalize(teardownFails));
+  }
+}
+
+/** As {@link TeardownThrows}, holding the request a while first, as an async check would. */
+@Injectable()
+class SlowTeardownThrows implements NestInterceptor {
+  intercept(_context: unknown, next: CallHandler): Observable<unknown> {
+    return from(sleep(300)).pipe(
+      mergeMap(() => next.handle()),
+      finalize(teardownFails),
+    );
+  }
+}
+
 /**
  * An Observable that is not rxjs's (as zen-observable or a hand-written one): it tears down only
  * through the subscription it returns.
@@ -343,6 +366,24 @@ class ChainController {
       tap(() => burst.produced++),
       map((n) => ({ data: `event number ${n}` })),
     );
+  }
+
+  @RxSse('teardown-throws')
+  @UseInterceptors(TeardownThrows)
+  teardownThrows(): Observable<MessageEvent> {
+    return concat(of({ data: 'first' }), NEVER);
+  }
+
+  @RxSse('slow-teardown-throws')
+  @UseInterceptors(SlowTeardownThrows)
+  slowTeardownThrows(): Observable<MessageEvent> {
+    return concat(of({ data: 'first' }), NEVER);
+  }
+
+  @RxSse('burst-teardown-throws', burstOptions)
+  @UseInterceptors(TeardownThrows)
+  burstTeardownThrows(): Observable<MessageEvent> {
+    return range(0, 2_000_000).pipe(map((n) => ({ data: `event number ${n}` })));
   }
 
   @RxSse('fails-later')
@@ -832,6 +873,43 @@ describe.each<Platform>(['express', 'fastify'])(
       client.destroy();
       expect(burstCloses.at(-1)!.reason).toBe('overflow');
       expect(burst.produced - before.produced).toBeLessThan(1_000_000);
+    });
+
+    it('logs a teardown that throws in the chain, for a HEAD, a client gone during the chain, and a synchronous source at its overflow close', async () => {
+      const url = await start();
+      const logs = (count: number, what: string) =>
+        waitFor(() => server!.logged.length >= count, 5000, what).then(() => server!.logged.splice(0));
+      const head = await fetchBytes(`${url}/teardown-throws`, {
+        method: 'HEAD',
+        signal: AbortSignal.timeout(5000),
+      });
+      expect(head.response.status).toBe(200);
+      expect(await logs(1, 'the HEAD teardown')).toEqual([expect.stringMatching(/the teardown failed/)]);
+
+      const gone = await rawClient(`${url}/slow-teardown-throws`, { read: true });
+      await sleep(50);
+      gone.destroy();
+      expect(await logs(1, 'the teardown of a client gone')).toEqual([
+        expect.stringMatching(/the teardown failed/),
+      ]);
+
+      for (const path of ['burst-teardown-throws']) {
+        const closes = burstCloses.length;
+        const client = await rawClient(`${url}/${path}`, { read: false });
+        await waitFor(() => burstCloses.length === closes + 1, 10_000, `the overflow close of /${path}`);
+        client.destroy();
+        expect(burstCloses.at(-1)!.reason, path).toBe('overflow');
+        expect(await logs(1, `the teardown of /${path}`), path).toEqual([
+          expect.stringMatching(/the teardown failed/),
+        ]);
+      }
+      // Still serving.
+      const after = await fetchBytes(`${url}/teardown-throws`, {
+        method: 'HEAD',
+        signal: AbortSignal.timeout(5000),
+      });
+      expect(after.response.status).toBe(200);
+      await logs(1, 'the last HEAD teardown');
     });
 
     it("streams the source of the method's second run when an interceptor retries it", async () => {

@@ -842,7 +842,7 @@ describe.each<Platform>(['express', 'fastify'])(
       expect(head.response.headers.get('cache-control')).toBe('no-store');
     });
 
-    it('refuses to start an app with a route whose @HttpCode(), @Header(), @Redirect() or @Render() its stream cannot honour, naming both', async () => {
+    it('refuses to start an app with a route whose @HttpCode(), @Header(), @Redirect(), @Render() or @Sse() its stream cannot honour, naming both', async () => {
       const refused: [string, MethodDecorator[], RegExp][] = [
         [
           'above',
@@ -879,6 +879,12 @@ describe.each<Platform>(['express', 'fastify'])(
           [RxSse('g'), Render('page')],
           /^@RxSse\(\) route Refused\.rendered: @Render\(\) cannot go with an event stream, which answers 200/,
         ],
+        [
+          'migrated',
+          [Sse('h'), RxSse('h')],
+          /^@RxSse\(\) route Refused\.migrated: @Sse\(\) is Nest's own event stream/,
+        ],
+        ['halfway', [RxSse('i'), Sse('i')], /^@RxSse\(\) route Refused\.halfway: @Sse\(\) is Nest's own/],
       ];
       for (const [key, decorators, message] of refused) {
         class Refused {}
