@@ -24,8 +24,9 @@ import { markServerClosing } from './open-event-stream.js';
  * cannot tell their server.
  * Streams get reason `'shutdown'`, write what they queued (and the retry hint), then end; requests
  * that arrive meanwhile on kept-alive connections get the hint and `Connection: close` instead of
- * a stream; once the streams have flushed (or `deadline` passed), idle connections are closed, and
- * those on which no request ever came; at `deadline`, those whose TLS handshake or request head is
+ * a stream. Node closes the connections idle at `close()` at once; once the streams have flushed
+ * (or `deadline` passed), those a stream's end left idle are closed, and those on which no request
+ * ever came; at `deadline`, those whose TLS handshake or request head is
  * still under way too (Node checks its `headersTimeout` no more once closing, and times a handshake
  * out only after 120 s), so `close()` completes within about `deadline`. On an
  * HTTP/2 server, client sessions are closed gracefully too (see {@link trackHttp2Sessions}); the

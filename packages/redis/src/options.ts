@@ -41,7 +41,8 @@ export interface RedisEngineOptions {
    */
   partitionMaxLength?: number;
   /**
-   * Entries kept per topic (`XADD … MAXLEN ~ <n>`: Redis trims whole nodes, so a few more may stay).
+   * Entries kept per topic (`XADD … MAXLEN ~ <n>`: Redis trims whole nodes of
+   * `stream-node-max-entries`, 100 by default, so up to about that many more may stay).
    * @defaultValue 10_000
    */
   maxLength?: number;
