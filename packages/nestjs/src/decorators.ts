@@ -167,7 +167,8 @@ export const LastEventId = createParamDecorator((_data: unknown, ctx: ExecutionC
 
 /**
  * The stream's `AbortSignal`: aborted when the response closes, whatever the reason (the client
- * left, the stream ended, the app shuts down). Named apart from Nest's own `@SseSignal()`.
+ * left, the stream ended, the app shuts down). Named apart from Nest's own `@SseSignal()`, the one
+ * an `@Sse()` route has: on any route but an `@RxSse()` one, the request fails with a `TypeError`.
  *
  * @example
  * ```ts
@@ -180,6 +181,11 @@ export const LastEventId = createParamDecorator((_data: unknown, ctx: ExecutionC
  */
 export const RxSseSignal = createParamDecorator((_data: unknown, ctx: ExecutionContext) => {
   const { handoff } = streamContext(ctx);
-  if (!handoff) throw new RxsseModuleMissingError('with @RxSseSignal()');
-  return handoff.context.signal;
+  if (handoff) return handoff.context.signal;
+  if (Reflect.getMetadata(RXSSE_ROUTE, ctx.getHandler()) === undefined) {
+    throw new TypeError(
+      "@RxSseSignal() is for @RxSse() routes: an @Sse() route has Nest's own @SseSignal(), and any other route the request's own close",
+    );
+  }
+  throw new RxsseModuleMissingError('with @RxSseSignal()');
 });

@@ -31,14 +31,17 @@ export function streamErrorLog(logger: LoggerService | undefined): StreamErrorLo
 
 /**
  * What failed, for the report's line. A value `String()` cannot print (an object without a
- * prototype, as parsers hand out) is inspected instead: a report that throws is lost.
+ * prototype, as parsers hand out), or prints as `[object Object]` (a plain object thrown), is
+ * inspected instead: a report that throws is lost, and one that says nothing does not help.
  */
 export function errorText(error: unknown): string {
+  let text: string;
   try {
-    return String(error);
+    text = String(error);
   } catch {
     return inspect(error);
   }
+  return text === '[object Object]' ? inspect(error) : text;
 }
 
 /**

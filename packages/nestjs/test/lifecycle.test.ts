@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import {
   type CallHandler,
   Controller,
+  Get,
   Injectable,
   Module,
   type NestInterceptor,
@@ -230,6 +231,28 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
       expect((await fetchBytes(`${server.url}/lonely`)).response.status).toBe(500);
       expect(logged).toEqual([
         expect.stringMatching(/RxsseModuleMissingError.*with @RxSseSignal\(\).*RxsseModule\.forRoot\(\)/s),
+      ]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('answers a plain route that asks for @RxSseSignal() with a 500 that names the route kind, in an app with RxsseModule', async () => {
+    @Controller()
+    class Plain {
+      @Get('plain')
+      plain(@RxSseSignal() _signal: AbortSignal) {
+        return 'x';
+      }
+    }
+    @Module({ imports: [RxsseModule.forRoot()], controllers: [Plain] })
+    class PlainModule {}
+    const logged: string[] = [];
+    const server = await startNest(PlainModule, 'express', logged);
+    try {
+      expect((await fetchBytes(`${server.url}/plain`)).response.status).toBe(500);
+      expect(logged).toEqual([
+        expect.stringMatching(/TypeError: @RxSseSignal\(\) is for @RxSse\(\) routes.*@SseSignal\(\)/s),
       ]);
     } finally {
       await server.close();

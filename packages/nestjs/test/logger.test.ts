@@ -6,6 +6,7 @@ import { Observable } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { fetchBytes, waitFor } from '../../../test/support/clients.js';
 import { RxSse, RxsseModule } from '../src/index.js';
+import { errorText } from '../src/logger.js';
 import { nestMajor, type Platform, startNest } from './harness.js';
 
 /** A logger that keeps the arguments of each `error` call. */
@@ -156,5 +157,16 @@ describe(`nestjs ${nestMajor}: the module's logger`, () => {
       imports: [RxsseModule.forRootAsync({ useFactory: () => ({ logger: console.error as never }) })],
     }).compile();
     await expect(compiling).rejects.toThrow(/^logger must be a Nest LoggerService .*, got function$/);
+  });
+});
+
+describe('errorText', () => {
+  it('prints an error, and inspects what String() cannot print or prints as [object Object]', () => {
+    expect(errorText(new Error('broke'))).toBe('Error: broke');
+    expect(errorText('plain')).toBe('plain');
+    expect(errorText({ code: 'E_FEED', status: 502 })).toBe("{ code: 'E_FEED', status: 502 }");
+    expect(errorText(Object.assign(Object.create(null), { reason: 'parsed' }))).toBe(
+      "[Object: null prototype] { reason: 'parsed' }",
+    );
   });
 });
