@@ -16,6 +16,7 @@ import { RxsseResponseSentError } from './errors.js';
 import { openHandoff } from './handoff.js';
 import { headThroughChain } from './head.js';
 import { errorText } from './logger.js';
+import { replySendCalled } from './reply-sends.js';
 import type { RxsseRuntime } from './runtime.js';
 
 /** Fastify's reply: the Node response is `raw`; headers set by Nest or by plugins wait on the reply. */
@@ -61,6 +62,16 @@ export class RxsseInterceptor implements NestInterceptor {
     // A guard (or middleware) that answered the request itself and let it on: that answer stands,
     // and neither the method nor a HEAD's headers may run into it.
     if (rawRes.headersSent) return throwError(() => new RxsseResponseSentError(request));
+    // One it gave through Fastify's reply goes out once the onSend hooks ran, which may await: the
+    // error is thrown once it is out, for Nest's handler to find the response answered.
+    if (replySendCalled(res)) {
+      const sent = responseDone(rawRes);
+      return from(
+        sent.then(() => {
+          throw new RxsseResponseSentError(request);
+        }),
+      );
+    }
     const options = this.runtime.optionsFor(handler, route.options);
     const replySent = watchReplySend(res);
     // Set once the request was answered without the chain (a shutdown's deadline cut it short):

@@ -16,6 +16,7 @@ import { runBeforeClose } from './before-close.js';
 import { RXSSE_ROUTE, type RxSseRoute } from './decorators.js';
 import { type StreamErrorLog, streamErrorLog } from './logger.js';
 import { checkModuleOptions, type RxSseRouteOptions, type RxsseModuleOptions } from './options.js';
+import { markReplySends } from './reply-sends.js';
 import { nestRouteHeaders } from './route-headers.js';
 
 /**
@@ -101,6 +102,7 @@ export class RxsseRuntime implements OnModuleInit, OnApplicationBootstrap, Befor
     if (adapter && !this.#hooked) {
       this.#hooked = true;
       runBeforeClose(adapter, () => this.#endStreams());
+      markReplySends(adapter);
     }
     const server = this.#server();
     if (!server) return;

@@ -963,7 +963,7 @@ describe.each<Platform>(['express', 'fastify'])(
 );
 
 describe(`nestjs ${nestMajor} on fastify with an onSend hook that awaits, as @fastify/compress's`, () => {
-  it('keeps the answer of the method through @Res(), or of an interceptor, sent once the hook ran, and logs once that no stream was sent on it', async () => {
+  it('keeps the answer of the method through @Res(), of an interceptor, or of a guard that lets the request on, sent once the hook ran, and logs once that no stream was sent on it', async () => {
     const adapter = new FastifyAdapter();
     adapter.getInstance().addHook('onSend', async (_request, _reply, payload) => {
       await new Promise((resolve) => setImmediate(resolve));
@@ -977,10 +977,16 @@ describe(`nestjs ${nestMajor} on fastify with an onSend hook that awaits, as @fa
         ['GET', 'answered-iterator', 409, '{"answered":"by the method"}'],
         ['GET', 'answered-by-interceptor', 402, '{"answered":"by the interceptor"}'],
         ['HEAD', 'answered-by-interceptor', 402, ''],
+        // A guard that answers and lets the request on: its answer waits on the hook when the route's
+        // turn comes. Its status is Nest's then, which sets the route's own after the guards ran.
+        ['GET', 'answered-by-guard', 200, '{"answered":"by the guard"}'],
+        ['HEAD', 'answered-by-guard', 200, ''],
       ];
+      const guarded = answeringGuard.method;
       for (const [method, path, status, body] of answers) {
         const got = await fetchBytes(`${server.url}/${path}`, { method, signal: AbortSignal.timeout(5000) });
         expect([got.response.status, got.body.toString()], `${method} ${path}`).toEqual([status, body]);
+        expect(got.response.headers.get('content-type'), `${method} ${path}`).not.toBe('text/event-stream');
         await waitFor(() => server.logged.length > 0, 5000, 'the report');
         expect(server.logged.splice(0), `${method} ${path}`).toEqual([
           expect.stringMatching(
@@ -989,6 +995,7 @@ describe(`nestjs ${nestMajor} on fastify with an onSend hook that awaits, as @fa
         ]);
       }
       await waitFor(() => answeredTicks.listenerCount('tick') === 0, 5000, 'the listener to go');
+      expect(answeringGuard.method).toBe(guarded);
     } finally {
       await server.close();
     }
