@@ -39,22 +39,34 @@ const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
  * bytes that are not encoded.
  */
 const FRAMING = new Set(['content-length', 'content-encoding', 'transfer-encoding']);
-/** EventSource fails the connection for good on any other type. */
-const EVENT_STREAM_TYPE = /^text\/event-stream[\t ]*(;|$)/i;
+/**
+ * Whether `value` is a type every client takes: EventSource fails the connection for good on any
+ * other, eventsource 4 on one not in lowercase too; and the stream is UTF-8 whatever a charset
+ * says, so no other may be named.
+ */
+function isEventStreamType(value: string): boolean {
+  const match = /^text\/event-stream[\t ]*(?:;(.*))?$/.exec(value);
+  if (!match) return false;
+  const parameter = (match[1] ?? '').trim().toLowerCase();
+  return parameter === '' || parameter === 'charset=utf-8' || parameter === 'charset="utf-8"';
+}
 
 /**
  * Checks overrides once, when a route is set up: a name or value that no response can carry would
  * otherwise fail every request, after the stream had begun.
  * @throws {TypeError} naming the header, for a name that is not a token, a value that is not
- *   `null` or a string of header characters, a `Content-Type` other than `text/event-stream`, or a
+ *   `null` or a string of header characters, a `Content-Type` other than `text/event-stream` (in
+ *   lowercase, with no parameter but `charset=utf-8`), or a
  *   `Content-Length`, `Content-Encoding` or `Transfer-Encoding` (other than `chunked`).
  */
 export function checkHeaderOverrides(overrides: HeaderOverrides): void {
   for (const [name, value] of Object.entries(overrides)) {
     if (!TOKEN.test(name)) throw new TypeError(`headers['${name}']: the name is not an HTTP token`);
     const key = name.toLowerCase();
-    if (key === 'content-type' && (typeof value !== 'string' || !EVENT_STREAM_TYPE.test(value))) {
-      throw new TypeError(`headers['${name}']: must be text/event-stream, with parameters if any`);
+    if (key === 'content-type' && (typeof value !== 'string' || !isEventStreamType(value))) {
+      throw new TypeError(
+        `headers['${name}']: must be text/event-stream in lowercase, with no parameter but charset=utf-8`,
+      );
     }
     if (value === null) continue;
     if (typeof value !== 'string' || !FIELD_VALUE.test(value)) {

@@ -1020,10 +1020,24 @@ describe('streamEvents', () => {
     expect(bad({ 'Content-Encoding': 'gzip' })).toThrow(/^headers\['Content-Encoding'\]: /);
     // EventSource fails the connection for good on any other type.
     expect(bad({ 'Content-Type': 'application/json' })).toThrow(
-      /^headers\['Content-Type'\]: must be text\/event-stream, with parameters if any$/,
+      /^headers\['Content-Type'\]: must be text\/event-stream in lowercase, with no parameter but charset=utf-8$/,
     );
     expect(bad({ 'content-type': null })).toThrow(/^headers\['content-type'\]: must be text\/event-stream/);
     expect(bad({ 'Content-Type': 'text/event-streams' })).toThrow(/^headers\['Content-Type'\]: must be/);
+    // eventsource 4 compares the type case-sensitively, and every client decodes the stream as UTF-8.
+    expect(bad({ 'Content-Type': 'TEXT/EVENT-STREAM' })).toThrow(/^headers\['Content-Type'\]: must be/);
+    expect(bad({ 'Content-Type': 'Text/Event-Stream; charset=utf-8' })).toThrow(/must be/);
+    expect(bad({ 'Content-Type': 'text/event-stream; charset=utf-16' })).toThrow(/must be/);
+    expect(bad({ 'Content-Type': 'text/event-stream; charset=iso-8859-1' })).toThrow(/must be/);
+    expect(bad({ 'Content-Type': 'text/event-stream; boundary=x' })).toThrow(/must be/);
+    for (const type of [
+      'text/event-stream',
+      'text/event-stream;',
+      'text/event-stream; charset=utf-8',
+      'text/event-stream;charset=UTF-8',
+      'text/event-stream; charset="utf-8"',
+    ])
+      expect(bad({ 'Content-Type': type }), type).not.toThrow();
   });
 
   it('keeps the header overrides it checked when the route was set up, whatever changes in them later', () => {

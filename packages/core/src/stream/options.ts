@@ -85,7 +85,8 @@ export interface StreamOptions extends FormatOptions {
    * Headers to add, replace (a string) or remove (`null`). Checked when the route is set up: a
    * name that is not a token, or a value with CR, LF, NUL or a character past U+00FF, throws a
    * `TypeError` there, not at every request; so does a `Content-Type` other than
-   * `text/event-stream` (with parameters if any), or a `Content-Length`, `Content-Encoding` or
+   * `text/event-stream` (in lowercase, with no parameter but `charset=utf-8`), or a
+   * `Content-Length`, `Content-Encoding` or
    * `Transfer-Encoding` (but `chunked`), which would corrupt the stream.
    */
   headers?: HeaderOverrides;
