@@ -3,7 +3,7 @@ import { endIterator } from '@rxsse/core';
 import { Observable } from 'rxjs';
 
 /** Pulls at most before the event loop gets a turn, as `@rxsse/core` pulls a route's iterator. */
-const PULLS_PER_TURN = 512;
+const PULLS_PER_TURN = 1024;
 
 /**
  * An AsyncIterable as an Observable that ends its iterator once unsubscribed, also while the

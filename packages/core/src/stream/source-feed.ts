@@ -288,7 +288,7 @@ class SourceGap {
 }
 
 /** Pulls an iterator makes at most before the event loop gets a turn (see `IteratorFeed`). */
-const PULLS_PER_TURN = 512;
+const PULLS_PER_TURN = 1024;
 
 /** Feeds an AsyncIterable: pulls one message at a time, and only while the transport has room. */
 export class IteratorFeed implements SourceFeed {
