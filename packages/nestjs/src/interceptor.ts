@@ -16,7 +16,7 @@ import { RxsseResponseSentError } from './errors.js';
 import { openHandoff } from './handoff.js';
 import { headThroughChain } from './head.js';
 import { errorText } from './logger.js';
-import { replySendCalled } from './reply-sends.js';
+import { watchReplySend } from './reply-sends.js';
 import type { RxsseRuntime } from './runtime.js';
 
 /** Fastify's reply: the Node response is `raw`; headers set by Nest or by plugins wait on the reply. */
@@ -62,9 +62,10 @@ export class RxsseInterceptor implements NestInterceptor {
     // A guard (or middleware) that answered the request itself and let it on: that answer stands,
     // and neither the method nor a HEAD's headers may run into it.
     if (rawRes.headersSent) return throwError(() => new RxsseResponseSentError(request));
+    const replySent = watchReplySend(res);
     // One it gave through Fastify's reply goes out once the onSend hooks ran, which may await: the
     // error is thrown once it is out, for Nest's handler to find the response answered.
-    if (replySendCalled(res)) {
+    if (replySent()) {
       const sent = responseDone(rawRes);
       return from(
         sent.then(() => {
@@ -73,7 +74,6 @@ export class RxsseInterceptor implements NestInterceptor {
       );
     }
     const options = this.runtime.optionsFor(handler, route.options);
-    const replySent = watchReplySend(res);
     // Set once the request was answered without the chain (a shutdown's deadline cut it short):
     // what the chain settles with later is then let go as any late handler's, not answered.
     let cutShort = false;
@@ -217,22 +217,6 @@ function handedOver(
       return undefined;
     }),
   );
-}
-
-/**
- * Whether something answered through the Fastify reply's `send` (the method, through `@Res()`):
- * Fastify writes that answer only once its onSend hooks ran, so one that awaits
- * (`@fastify/compress`) leaves the Node response unwritten meanwhile.
- */
-function watchReplySend(res: Partial<FastifyLikeReply>): () => boolean {
-  const send = res.send;
-  if (typeof send !== 'function' || res.raw === undefined) return () => false;
-  let called = false;
-  res.send = function (this: unknown, ...args: unknown[]) {
-    called = true;
-    return send.apply(this, args);
-  };
-  return () => called;
 }
 
 /**

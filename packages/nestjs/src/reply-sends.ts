@@ -1,4 +1,4 @@
-/** Set on a Fastify reply once its `send()` was called. */
+/** On a Fastify reply its `onRequest` hook saw: whether its `send()` was called. */
 const SENT = Symbol('rxsse.replySent');
 
 interface FastifyHooks {
@@ -19,6 +19,7 @@ export function markReplySends(adapter: { getType?(): string; getInstance?(): un
   const fastify = adapter.getInstance?.() as Partial<FastifyHooks> | undefined;
   try {
     fastify?.addHook?.('onRequest', (_request, reply, done) => {
+      reply[SENT] = false;
       const send = reply.send as (...args: unknown[]) => unknown;
       reply.send = function (this: Record<PropertyKey, unknown>, ...args: unknown[]) {
         this[SENT] = true;
@@ -31,7 +32,21 @@ export function markReplySends(adapter: { getType?(): string; getInstance?(): un
   }
 }
 
-/** Whether `reply.send()` was called since its request began (see {@link markReplySends}). */
-export function replySendCalled(reply: object): boolean {
-  return (reply as Record<PropertyKey, unknown>)[SENT] === true;
+/**
+ * Whether something answered through the Fastify reply's `send` (a guard, the method through
+ * `@Res()`): Fastify writes that answer only once its onSend hooks ran, so one that awaits
+ * (`@fastify/compress`) leaves the Node response unwritten meanwhile. Since the request began on an
+ * app {@link markReplySends} hooked, else from this call on; never for another platform's response.
+ */
+export function watchReplySend(res: { send?: unknown; raw?: unknown }): () => boolean {
+  const reply = res as Record<PropertyKey, unknown>;
+  if (SENT in reply) return () => reply[SENT] === true;
+  const send = res.send;
+  if (typeof send !== 'function' || res.raw === undefined) return () => false;
+  let called = false;
+  res.send = function (this: unknown, ...args: unknown[]) {
+    called = true;
+    return send.apply(this, args);
+  };
+  return () => called;
 }
