@@ -34,9 +34,10 @@ export type { EventContext, EventHandler } from '@rxsse/core';
  * Resolves to `undefined` when no stream was started: a `HEAD` request (`produce` runs as for its
  * GET, and what it returns is never subscribed, an iterator `return()`ed; its refusal rejects as
  * its GET's does, else the headers alone answer it, counted as a stream that completed; while
- * shutting down, as a GET is turned away, with no body), or a request that arrived while the server or the route's group shuts
- * down (answered with a reconnect hint and `Connection: close`, `produce` not run; the same answer,
- * the source left unsubscribed, when the shutdown began while `produce` ran). That shutdown aborts
+ * shutting down, as a GET is turned away, with no body), or a request that arrived while the
+ * server or the route's group shuts down (answered with a reconnect hint and `Connection: close`,
+ * `produce` not run; the same answer, the source left unsubscribed, when the shutdown began while
+ * `produce` ran). That shutdown aborts
  * the `signal` of a `produce` still pending, and turns its client away at its deadline, counted
  * then; what `produce` settles with later is let go (an iterator `return()`ed, a failure reported).
  * A client that leaves while `produce` is pending is counted then, as its close, and what

@@ -157,6 +157,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     // An AsyncIterable's iterator is made before the stream opens: one that cannot be made is
     // refused as an Observable that fails at once is, for the framework's own error status.
     // Passed along, not kept in a field: one more field took a connection ~45 B more heap.
+    const subscribable = isSubscribable(source);
     let made: MessageIterator | undefined;
     let subscribedFirst: boolean;
     let overrides: HeaderOverrides | undefined;
@@ -164,10 +165,10 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     try {
       // The source's own symbols, read once and before anything is counted or made: a getter of
       // them that throws (a Proxy's) refuses the source too.
-      subscribedFirst = isSubscribable(source) && !opensFirst(source);
+      subscribedFirst = subscribable && !opensFirst(source);
       overrides = this.#overrides(source);
       gapEvent = (source as WithSourceGapEvent)[SOURCE_GAP_EVENT];
-      if (!isSubscribable(source)) {
+      if (!subscribable) {
         made = source[Symbol.asyncIterator]();
         // As `for await` refuses it: a stream with nothing to pull would stay open, fed by nothing.
         if (!isObject(made)) {
