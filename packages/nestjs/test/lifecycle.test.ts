@@ -6,6 +6,7 @@ import {
   Injectable,
   Module,
   type NestInterceptor,
+  type Type,
   UseInterceptors,
 } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -225,16 +226,11 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
     }
     @Module({ controllers: [Lonely] })
     class LonelyModule {}
-    const logged: string[] = [];
-    const server = await startNest(LonelyModule, 'express', logged);
-    try {
-      expect((await fetchBytes(`${server.url}/lonely`)).response.status).toBe(500);
-      expect(logged).toEqual([
-        expect.stringMatching(/RxsseModuleMissingError.*with @RxSseSignal\(\).*RxsseModule\.forRoot\(\)/s),
-      ]);
-    } finally {
-      await server.close();
-    }
+    await expectLogged500(
+      LonelyModule,
+      '/lonely',
+      /RxsseModuleMissingError.*with @RxSseSignal\(\).*RxsseModule\.forRoot\(\)/s,
+    );
   });
 
   it('answers a plain route that asks for @RxSseSignal() with a 500 that names the route kind, in an app with RxsseModule', async () => {
@@ -247,16 +243,11 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
     }
     @Module({ imports: [RxsseModule.forRoot()], controllers: [Plain] })
     class PlainModule {}
-    const logged: string[] = [];
-    const server = await startNest(PlainModule, 'express', logged);
-    try {
-      expect((await fetchBytes(`${server.url}/plain`)).response.status).toBe(500);
-      expect(logged).toEqual([
-        expect.stringMatching(/TypeError: @RxSseSignal\(\) is for @RxSse\(\) routes.*@SseSignal\(\)/s),
-      ]);
-    } finally {
-      await server.close();
-    }
+    await expectLogged500(
+      PlainModule,
+      '/plain',
+      /TypeError: @RxSseSignal\(\) is for @RxSse\(\) routes.*@SseSignal\(\)/s,
+    );
   });
 
   it("keeps a stream open on fastify past the route's handlerTimeout, which is for replies Fastify sends", async () => {
@@ -399,3 +390,15 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
     }
   });
 });
+
+/** Serves `module` on Express: a GET of `path` gets a 500, and Nest logs one line, matching `line`. */
+async function expectLogged500(module: Type, path: string, line: RegExp): Promise<void> {
+  const logged: string[] = [];
+  const server = await startNest(module, 'express', logged);
+  try {
+    expect((await fetchBytes(`${server.url}${path}`)).response.status).toBe(500);
+    expect(logged).toEqual([expect.stringMatching(line)]);
+  } finally {
+    await server.close();
+  }
+}
