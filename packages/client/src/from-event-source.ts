@@ -23,9 +23,10 @@ export interface EventSourceOptions<M extends EventMap = EventMap> {
   body?: Exclude<RequestInit['body'], ReadableStream>;
   /**
    * Request headers, or a function that returns them, called again before every (re)connect: the
-   * place to fetch a fresh token. If it throws, the Observable ends with its error; if it returns
-   * anything but headers (`null`, a string), with a `TypeError`. One that has not settled within
-   * `stallTimeout` counts as a stall: it is called again for the next attempt.
+   * place to fetch a fresh token. One that rejects fails the attempt as a network failure does (it
+   * is retried, and `onReconnect` gets its error); if it throws, the Observable ends with its error,
+   * and if it returns anything but headers (`null`, a string), with a `TypeError`. One that has not
+   * settled within `stallTimeout` counts as a stall: it is called again for the next attempt.
    */
   headers?: HeaderValues | (() => HeaderValues | Promise<HeaderValues>);
   /** As in `fetch`; `'include'` sends cookies cross-origin. */
@@ -174,13 +175,19 @@ async function connect(
     let parser: EventStreamParser | undefined;
     let unusable: TypeError | undefined;
     let answer: unknown;
+    let headersFailed = false;
     let unread: ReadableStream | null | undefined;
     try {
       // From the headers on: a headers() that never settles (a token endpoint that hangs) is a stall.
       arm();
+      // A headers() that rejects failed this attempt as a fetch that rejects does (a token endpoint out
+      // of reach while the network is down): retried. One that throws is broken, as is such a fetch.
       const given =
         typeof options.headers === 'function'
-          ? await abortable(options.headers(), connection.signal)
+          ? await abortable(options.headers(), connection.signal).catch((error: unknown) => {
+              headersFailed = true;
+              throw error;
+            })
           : options.headers;
       if (given !== undefined && !isObject(given))
         throw new TypeError(
@@ -245,12 +252,12 @@ async function connect(
         throw error;
       }
       // fetch rejects, it never throws: one that threw is broken and would throw at every attempt, as
-      // would a headers() that failed. Nor does a network failure abort (fetch rejects with a
-      // TypeError): an abort the client did not ask for is a wrapper's own signal, which would abort
-      // every attempt.
+      // would a headers() that threw or returned no headers. Nor does a network failure abort (fetch
+      // rejects with a TypeError): an abort the client did not ask for is a wrapper's own signal,
+      // which would abort every attempt.
       if (
         error === unusable ||
-        (answer === undefined && !stalled) ||
+        (answer === undefined && !stalled && !headersFailed) ||
         (!connection.signal.aborted && (error as Error)?.name === 'AbortError')
       )
         throw error;

@@ -513,6 +513,55 @@ describe('reconnecting', () => {
     expect(authorizations).toEqual(['Bearer token-1', 'Bearer token-2', 'Bearer token-3']);
     expect(resumedFrom).toEqual([undefined, '1', '2']);
   });
+
+  it('retries a header function that rejects (a token endpoint out of reach) as a fetch that rejects', async () => {
+    const app = express();
+    app.get(
+      '/sse',
+      sse(() => concat(of({ data: 'hello' }), NEVER), { heartbeat: false }),
+    );
+    const url = await serve(app);
+    const offline = new TypeError('fetch failed');
+    let headerCalls = 0;
+    const reasons: unknown[] = [];
+    const client = recorded(
+      fromEventSource(`${url}/sse`, {
+        headers: async () => {
+          if (++headerCalls === 1) throw offline;
+          return { authorization: 'Bearer fresh' };
+        },
+        retryDelay: 1,
+        onReconnect: (reason) => reasons.push(reason),
+      }),
+    );
+    await until(() => client.values.length === 1 || client.error !== undefined, 'the event');
+    expect(client.error).toBeUndefined();
+    expect(reasons).toEqual([offline]);
+    expect(headerCalls).toBe(2);
+  });
+
+  it('ends with the error of a header function that throws instead of returning, not endless retries', async () => {
+    const counting = countingFetch();
+    const thrown = new TypeError('token is not a function');
+    let headerCalls = 0;
+    const reasons: unknown[] = [];
+    const client = recorded(
+      fromEventSource('http://127.0.0.1:1/sse', {
+        fetch: counting.fetch,
+        headers: () => {
+          headerCalls++;
+          throw thrown;
+        },
+        retryDelay: 1,
+        onReconnect: (reason) => reasons.push(reason),
+      }),
+    );
+    await until(() => client.error !== undefined || reasons.length > 0, 'the error');
+    expect(reasons).toEqual([]);
+    expect(client.error).toBe(thrown);
+    expect(headerCalls).toBe(1);
+    expect(counting.requests).toHaveLength(0);
+  });
 });
 
 describe('answers that end the stream', () => {
