@@ -1392,6 +1392,22 @@ describe('Channel, at its edges', () => {
     expect(record(source).ids()).toEqual(['1-1', ...live]);
   });
 
+  it('tells of a truncated replay and of live events lost while held in one notice, not two in a row', async () => {
+    const chat = createChannel(memoryEngine({ maxEvents: 5000 }), 'room');
+    await chat.publish({ data: 'x' });
+    // An id the store does not have; the route takes a while to subscribe, and 1001 events pass meanwhile.
+    const source = await chat.subscribe({ lastEventId: '1-0' });
+    const ids: string[] = [];
+    for (let i = 0; i < 1001; i++) ids.push(await chat.publish({ data: String(i) }));
+    const client = record(source);
+    expect(client.received[0]).toEqual({
+      type: 'history-truncated',
+      data: { lastEventId: '1-0', reason: 'history' },
+    });
+    // The 1000 held events were dropped for the notice: the newest one follows it.
+    expect(client.received.slice(1)).toEqual([expect.objectContaining({ id: ids[1000] })]);
+  });
+
   it('stops reading once a page fills maxReplay and more follows: one read, no empty one', async () => {
     const engine = memoryEngine();
     const limits: ReadLimit[] = [];

@@ -44,8 +44,8 @@ interface Topic extends Listened<LiveListener> {
  */
 export class PartitionBus {
   readonly #topics = new Map<string, Topic>();
-  /** Partitions the reader watches: once watched, for the engine's life (there are few). */
-  readonly #watched = new Map<number, Promise<unknown>>();
+  /** Partitions the reader watches, while one of their topics has listeners: how to stop each. */
+  readonly #watched = new Map<number, Promise<() => void>>();
 
   constructor(
     /** The reader of a partition (one for all of them, or one each). */
@@ -59,7 +59,17 @@ export class PartitionBus {
 
   /** As `LiveBus.listen`. */
   async listen(topic: string, listener: LiveListener): Promise<() => void> {
-    return listenOn(this.#topics, topic, listener, (key) => this.#add(key));
+    const partition = this.layout.partitionOf(topic);
+    try {
+      const unlisten = await listenOn(this.#topics, topic, listener, (key) => this.#add(key));
+      return () => {
+        unlisten();
+        this.#unwatchIfIdle(partition);
+      };
+    } catch (error) {
+      this.#unwatchIfIdle(partition);
+      throw error;
+    }
   }
 
   #add(topic: string): Topic {
@@ -87,7 +97,21 @@ export class PartitionBus {
     return state;
   }
 
-  #watch(partition: number): Promise<unknown> {
+  /**
+   * Stops watching `partition` once none of its topics has listeners: a process with no subscriber
+   * there reads none of its events. A topic that comes back watches it again, from where it ends then.
+   */
+  #unwatchIfIdle(partition: number): void {
+    for (const state of this.#topics.values()) if (state.partition === partition) return;
+    const watching = this.#watched.get(partition);
+    this.#watched.delete(partition);
+    watching?.then(
+      (unwatch) => unwatch(),
+      () => {},
+    );
+  }
+
+  #watch(partition: number): Promise<() => void> {
     const known = this.#watched.get(partition);
     if (known) return known;
     const watching = this.readerOf(partition).listen(this.layout.partitionKey(partition), {

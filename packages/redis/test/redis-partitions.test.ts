@@ -43,6 +43,14 @@ async function blockedReadArgvBytes(store: ChannelEngine, topic: string): Promis
   return argvMem!;
 }
 
+/** Polls `check`, which asks Redis, until it holds. */
+async function untilTrue(check: () => Promise<boolean>, what: string): Promise<void> {
+  for (let waited = 0; !(await check()); waited += 10) {
+    if (waited > 10_000) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 describe('redisEngine({ partitions })', () => {
   it('blocks on the partitions only, however many topics have listeners', async () => {
     const topics = Array.from({ length: 2000 }, (_, i) => `user-${i}`);
@@ -55,6 +63,27 @@ describe('redisEngine({ partitions })', () => {
     const perTopic = engine({ partitions: undefined });
     await Promise.all(topics.map((t) => perTopic.listen(t, recorder().listener)));
     expect(await blockedReadArgvBytes(perTopic, 'user-0')).toBeGreaterThan(20_000);
+  });
+
+  it('stops reading a partition once its last topic has no listener: no read, whatever is published', async () => {
+    const store = engine();
+    const publisher = engine();
+    const xreads = async () =>
+      Number(/cmdstat_xread:calls=(\d+)/.exec(await redis.raw.info('commandstats'))?.[1] ?? 0);
+    const blocked = async () =>
+      (await redis.raw.clientList()).some((c) => c.cmd === 'xread' && c.flags.includes('b'));
+    const stop = await store.listen('room', recorder().listener);
+    await untilTrue(blocked, 'a blocked XREAD');
+    stop();
+    await untilTrue(async () => !(await blocked()), 'no XREAD blocked');
+    // Another topic of the same partition: a reader still on the partition would read every event.
+    const neighbour = Array.from({ length: 100 }, (_, i) => `n${i}`).find(
+      (t) => t !== 'room' && layout.partitionOf(t) === layout.partitionOf('room'),
+    )!;
+    const before = await xreads();
+    for (let i = 0; i < 20; i++) await publisher.append(neighbour, { data: `m${i}` });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await xreads()) - before).toBe(0);
   });
 
   it('keeps history per topic and the live copy in the partition stream, with the topic and its id', async () => {

@@ -42,6 +42,11 @@ export class ChannelFeed implements LiveListener {
   #lastSent: string | null;
   /** The bus ended while events were held: the subscriber completes once they are sent. */
   #ended = false;
+  /**
+   * {@link start} told of a truncation and sent no event since: the next one it finds tells of the
+   * same hole. One found later is news, even with no event between: the client may have reloaded.
+   */
+  #told = false;
 
   constructor(
     private readonly topic: string,
@@ -122,6 +127,7 @@ export class ChannelFeed implements LiveListener {
       }
     }
     this.#held = undefined;
+    this.#told = false;
     if (this.#ended) subscriber.complete();
   }
 
@@ -144,12 +150,16 @@ export class ChannelFeed implements LiveListener {
     }
     if (!wanted) return;
     this.#lastSent = message.id;
+    this.#told = false;
     subscriber.next(message);
   }
 
   #truncated(reason: TruncationReason, kind?: GapKind): void {
     // After lost data the store may restart its ids lower: order only holds within one history.
     if (reason === 'gap' && kind !== 'continue') this.#floor = undefined;
+    // A truncated replay, then held events lost too: the client reloads once for one hole.
+    if (this.#told) return;
+    this.#told = this.#held !== undefined;
     const subscriber = this.#subscriber as (Subscriber<ChannelEvent> & WithSubscriberGapEvent) | undefined;
     // A stream names the id its client has: the last one sent here may be one it dropped or refused.
     if (subscriber?.[SUBSCRIBER_GAP_EVENT]?.((lastEventId) => this.truncation(lastEventId, reason))) return;
