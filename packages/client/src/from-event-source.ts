@@ -175,20 +175,20 @@ async function connect(
     let parser: EventStreamParser | undefined;
     let unusable: TypeError | undefined;
     let answer: unknown;
-    let headersFailed = false;
     let unread: ReadableStream | null | undefined;
     try {
       // From the headers on: a headers() that never settles (a token endpoint that hangs) is a stall.
       arm();
-      // A headers() that rejects failed this attempt as a fetch that rejects does (a token endpoint out
-      // of reach while the network is down): retried. One that throws is broken, as is such a fetch.
-      const given =
-        typeof options.headers === 'function'
-          ? await abortable(options.headers(), connection.signal).catch((error: unknown) => {
-              headersFailed = true;
-              throw error;
-            })
-          : options.headers;
+      // The attempt's answer is headers()'s until they come: one that rejects failed the attempt as
+      // a fetch that rejects does (a token endpoint out of reach while the network is down), and is
+      // retried; one that throws is broken, as is such a fetch.
+      let given = options.headers;
+      if (typeof given === 'function') {
+        const asked = given();
+        answer = asked;
+        given = await abortable(asked, connection.signal);
+        answer = undefined;
+      }
       if (given !== undefined && !isObject(given))
         throw new TypeError(
           `headers() must return an object, an array of pairs or a Headers, got ${show(given)}`,
@@ -257,7 +257,7 @@ async function connect(
       // which would abort every attempt.
       if (
         error === unusable ||
-        (answer === undefined && !stalled && !headersFailed) ||
+        (answer === undefined && !stalled) ||
         (!connection.signal.aborted && (error as Error)?.name === 'AbortError')
       )
         throw error;
