@@ -184,9 +184,8 @@ async function connect(
       // retried; one that throws is broken, as is such a fetch.
       let given = options.headers;
       if (typeof given === 'function') {
-        const asked = given();
-        answer = asked;
-        given = await abortable(asked, connection.signal);
+        answer = given();
+        given = await abortable(answer as ReturnType<typeof given>, connection.signal);
         answer = undefined;
       }
       if (given !== undefined && !isObject(given))
