@@ -46,6 +46,8 @@ export class PartitionBus {
   readonly #topics = new Map<string, Topic>();
   /** Partitions the reader watches, while one of their topics has listeners: how to stop each. */
   readonly #watched = new Map<number, Promise<() => void>>();
+  /** Listeners per partition, those still starting included: the last one gone unwatches it. */
+  readonly #listeners = new Map<number, number>();
 
   constructor(
     /** The reader of a partition (one for all of them, or one each). */
@@ -60,14 +62,23 @@ export class PartitionBus {
   /** As `LiveBus.listen`. */
   async listen(topic: string, listener: LiveListener): Promise<() => void> {
     const partition = this.layout.partitionOf(topic);
+    this.#listeners.set(partition, (this.#listeners.get(partition) ?? 0) + 1);
+    let left = false;
+    const leave = () => {
+      if (left) return;
+      left = true;
+      const count = this.#listeners.get(partition)! - 1;
+      if (count > 0) this.#listeners.set(partition, count);
+      else this.#unwatch(partition);
+    };
     try {
       const unlisten = await listenOn(this.#topics, topic, listener, (key) => this.#add(key));
       return () => {
         unlisten();
-        this.#unwatchIfIdle(partition);
+        leave();
       };
     } catch (error) {
-      this.#unwatchIfIdle(partition);
+      leave();
       throw error;
     }
   }
@@ -98,11 +109,11 @@ export class PartitionBus {
   }
 
   /**
-   * Stops watching `partition` once none of its topics has listeners: a process with no subscriber
-   * there reads none of its events. A topic that comes back watches it again, from where it ends then.
+   * Stops watching `partition`, whose last listener left: a process with no subscriber there reads
+   * none of its events. A topic that comes back watches it again, from where it ends then.
    */
-  #unwatchIfIdle(partition: number): void {
-    for (const state of this.#topics.values()) if (state.partition === partition) return;
+  #unwatch(partition: number): void {
+    this.#listeners.delete(partition);
     const watching = this.#watched.get(partition);
     this.#watched.delete(partition);
     watching?.then(
