@@ -685,3 +685,33 @@ describe('redisEngine whose reconnectStrategy gives up', () => {
     expect((await store.read('back', id, { count: 1, bytes: 100 })).truncated).toBe(false);
   });
 });
+
+describe('redisEngine resumed by many clients at once', () => {
+  /** History reads Redis has run so far: each page starts with a script. */
+  async function scriptsRun(): Promise<number> {
+    const stats = await redis.raw.info('commandstats');
+    return [...stats.matchAll(/^cmdstat_eval\w*:calls=(\d+)/gm)].reduce((sum, [, n]) => sum + Number(n), 0);
+  }
+
+  it('sends a few reads at a time, so that each is served as if alone and publishes pass them', async () => {
+    proxy = await RedisProxy.start(redis.server.port);
+    const store = redis.engine({ url: proxy.url });
+    await connected(store);
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push(await store.append('storm', { data: `event ${i}` }));
+    const before = await scriptsRun();
+    // Replies held back: no read can finish, so what reaches Redis is what was sent at once.
+    proxy.connections[0]!.hold();
+    const reads = Array.from({ length: 50 }, () =>
+      store.read('storm', ids[0]!, { count: 100, bytes: 65_536 }),
+    );
+    // Sent after them on the same connection: once Redis stored it, it had run all sent before it.
+    const published = store.append('marker', { data: 'after the reads' });
+    for (let waited = 0; (await redis.raw.exists('sse:{marker}')) === 0; waited++)
+      if (waited === 1000) throw new Error('the publish never reached Redis');
+    expect((await scriptsRun()) - before).toBe(8);
+    proxy.connections[0]!.release();
+    for (const page of await Promise.all(reads)) expect(page.events.map((e) => e.id)).toEqual(ids.slice(1));
+    expect(await published).toMatch(/^\d+-\d+$/);
+  });
+});

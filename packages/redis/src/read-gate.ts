@@ -1,0 +1,87 @@
+import type { HistoryPage } from '@rxsse/core/channel';
+import { RedisTimeoutError } from './errors.js';
+
+/** Page ends remembered to go first (see {@link ReadGate}): a replay reads its next page at once. */
+const REMEMBERED_PAGE_ENDS = 1024;
+
+interface Waiting {
+  since: number;
+  go: () => void;
+  fail: (error: unknown) => void;
+}
+
+/**
+ * Lets at most `limit` history reads use the engine's command connection at once; the others wait
+ * their turn, in order. A reconnect storm sends thousands of replays at once: on one connection
+ * each page's second `XRANGE` would queue behind every other's first and its reply behind all of
+ * theirs, so none would finish in time, the first timeout would drop the connection with every
+ * call on it, and publishes would wait behind them all. In turns, each read takes about as long as
+ * alone and publishes pass between them. A read from where a page this gate handed out ended, with
+ * more to come, is a replay's next page: it goes before the replays that have not begun, so that
+ * replays end one after another, not all at the end of the storm.
+ */
+export class ReadGate {
+  #running = 0;
+  readonly #waiting: Waiting[] = [];
+  readonly #nextPages: Waiting[] = [];
+  readonly #pageEnds = new Set<string>();
+  #closed: (() => Error) | undefined;
+
+  constructor(
+    readonly limit: number,
+    /** The longest a read waits for its turn, in ms. */
+    readonly maxWaitMs: number,
+  ) {}
+
+  /** Runs `read`, the page of `key` after `afterId`, in its turn. */
+  async read(key: string, afterId: string, read: () => Promise<HistoryPage>): Promise<HistoryPage> {
+    if (this.#closed) throw this.#closed();
+    if (this.#running < this.limit) this.#running++;
+    else {
+      const queue = this.#pageEnds.has(`${afterId} ${key}`) ? this.#nextPages : this.#waiting;
+      // The turn is handed over with the count unchanged, so no read that comes meanwhile takes it.
+      await new Promise<void>((go, fail) => queue.push({ since: Date.now(), go, fail }));
+    }
+    try {
+      const page = await read();
+      const last = page.events.at(-1);
+      if (page.more && last) this.#remember(`${last.id} ${key}`);
+      return page;
+    } finally {
+      this.#handOver();
+    }
+  }
+
+  /** Fails every waiting read, and every later one, with `error()`. */
+  close(error: () => Error): void {
+    this.#closed = error;
+    for (const waiting of [...this.#nextPages.splice(0), ...this.#waiting.splice(0)]) waiting.fail(error());
+  }
+
+  #remember(pageEnd: string): void {
+    this.#pageEnds.delete(pageEnd);
+    this.#pageEnds.add(pageEnd);
+    if (this.#pageEnds.size > REMEMBERED_PAGE_ENDS)
+      this.#pageEnds.delete(this.#pageEnds.values().next().value!);
+  }
+
+  /**
+   * Gives a finished read's turn to the next. One that waited past `maxWaitMs` fails instead, as a
+   * command that got no reply in that time, and the turn goes on: behind a frozen Redis, every
+   * waiting read has failed once the reads before it time out, not `limit` of them per timeout.
+   */
+  #handOver(): void {
+    const now = Date.now();
+    for (;;) {
+      const waiting = this.#nextPages.shift() ?? this.#waiting.shift();
+      if (!waiting) break;
+      if (now - waiting.since <= this.maxWaitMs) {
+        waiting.go();
+        return;
+      }
+      const turns = `waited longer for one of the engine's ${this.limit} history reads at once`;
+      waiting.fail(new RedisTimeoutError(this.maxWaitMs, true, new Error(turns)));
+    }
+    this.#running--;
+  }
+}
