@@ -195,7 +195,6 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
 
     async listen(topic: string, listener: LiveListener) {
       keyOf(topic);
-      const closedError = () => new Error('The Redis engine is closed');
       if (closed) throw new RedisEngineError('listen', topic, closedError());
       let unlisten: () => void;
       try {
@@ -213,7 +212,7 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
 
     async close() {
       closed = true;
-      reads.close(() => new Error('The Redis engine is closed'));
+      reads.close(closedError);
       connections.close();
       largeEntries.close();
       for (const reader of readers) reader.close();
@@ -225,6 +224,9 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
     },
   };
 }
+
+/** What a call made of a closed engine fails with (as the cause of its `RedisEngineError`). */
+const closedError = () => new Error('The Redis engine is closed');
 
 /**
  * `onError`, kept from throwing into the engine: called from node-redis's `error` events, a throw
