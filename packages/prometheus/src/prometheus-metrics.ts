@@ -72,7 +72,9 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
   // which gauges the same streams.
   const gauged = group === allStreams ? undefined : group;
   const made = registrations.get(registry)?.get(prefix);
-  if (made && registry.getSingleMetric(`${prefix}connections_total`) === made.connections) {
+  // By object, not name: prom-client renames an OpenMetrics counter to its family once scraped.
+  const registered: object[] = registry.getMetricsAsArray();
+  if (made && registered.includes(made.connections)) {
     if (made.group === gauged) return made.metrics;
     throw new TypeError(
       `rxsse's metrics with prefix '${prefix}' are on this registry already, for another group: give each group a prefix of its own`,
@@ -80,7 +82,8 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
   }
   // Cleared since (`registry.clear()`, a hot reload's): the same metrics go back, from 0, so that the
   // hooks the routes made before still hold count there, rather than into metrics no one reads.
-  if (made && made.group === gauged && !made.all.some(([name]) => registry.getSingleMetric(name))) {
+  if (made && made.group === gauged) {
+    refuseTaken(registry, made.all);
     for (const [, metric] of made.all) {
       metric.reset();
       registry.registerMetric(metric);
@@ -146,15 +149,7 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
     'outcome',
     REPLAY_OUTCOMES,
   );
-  // OpenMetrics names a counter's family without `_total`: there, `x` and `x_total` are one name.
-  const openMetrics = registry.contentType === Registry.OPENMETRICS_CONTENT_TYPE;
-  const family = (name: string) => (openMetrics ? name.replace(/_total$/, '') : name);
-  const ours = new Set(all.map(([name]) => family(name)));
-  const taken = registry.getMetricsAsArray().find(({ name }) => ours.has(family(name)));
-  if (taken)
-    throw new TypeError(
-      `A metric named '${taken.name}' is on this registry already: give rxsse's metrics a prefix of their own`,
-    );
+  refuseTaken(registry, all);
   for (const [, metric] of all) registry.registerMetric(metric);
 
   const metrics: PrometheusMetrics = {
@@ -177,6 +172,19 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
   return metrics;
 }
 
+/** Throws naming a metric of `registry` that has one of these names (on OpenMetrics, their family). */
+function refuseTaken(registry: Registry<RegistryContentType>, all: [name: string, metric: object][]): void {
+  // OpenMetrics names a counter's family without `_total`: there, `x` and `x_total` are one name.
+  const openMetrics = registry.contentType === Registry.OPENMETRICS_CONTENT_TYPE;
+  const family = (name: string) => (openMetrics ? name.replace(/_total$/, '') : name);
+  const ours = new Set(all.map(([name]) => family(name)));
+  const taken = registry.getMetricsAsArray().find(({ name }) => ours.has(family(name)));
+  if (taken)
+    throw new TypeError(
+      `A metric named '${taken.name}' is on this registry already: give rxsse's metrics a prefix of their own`,
+    );
+}
+
 /**
  * The hooks made per registry and prefix, with the group they gauge (none: the default) and their
  * metrics. One map per process: a hot reload that loads this module again, but not prom-client and
@@ -193,7 +201,7 @@ const registrations = processWide(
         {
           group: StreamGauges | undefined;
           metrics: PrometheusMetrics;
-          connections: object;
+          connections: Counter;
           all: [name: string, metric: Counter | Gauge][];
         }
       >

@@ -297,6 +297,37 @@ describe('prometheusMetrics called again on one registry', () => {
     expect(await registry.metrics()).toContain('rxsse_closes_total{reason="stall"} 0\n');
   });
 
+  it('registers anew after every clear of an OpenMetrics registry that was scraped before', async () => {
+    const registry = new Registry<OpenMetricsContentType>();
+    registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+    const first = prometheusMetrics({ registry });
+    // prom-client names an OpenMetrics counter by its family (no `_total`) once it was scraped.
+    await registry.metrics();
+    for (let clears = 1; clears <= 3; clears++) {
+      registry.clear();
+      expect(prometheusMetrics({ registry })).toBe(first);
+      first.opened();
+      const text = await registry.metrics();
+      expect(text).toContain('rxsse_connections_total 1\n');
+      expect(text.match(/^# TYPE rxsse_connections counter$/gm)).toHaveLength(1);
+      // Scraped or not, the next call finds them registered.
+      expect(prometheusMetrics({ registry })).toBe(first);
+    }
+  });
+
+  it('refuses a name taken after a clear, naming it, and registers nothing', async () => {
+    const registry = new Registry<OpenMetricsContentType>();
+    registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+    prometheusMetrics({ registry });
+    registry.clear();
+    // The family of `rxsse_heartbeats_total`, taken by the app while rxsse's metrics were off.
+    new Counter({ name: 'rxsse_heartbeats', help: "the app's own", registers: [registry] });
+    expect(() => prometheusMetrics({ registry })).toThrow(
+      /^A metric named 'rxsse_heartbeats' is on this registry already: give rxsse's metrics a prefix of their own$/,
+    );
+    expect((await registry.getMetricsAsJSON()).map(({ name }) => name)).toEqual(['rxsse_heartbeats']);
+  });
+
   it('registers anew once the registry was cleared, for another group too', async () => {
     const registry = new Registry();
     prometheusMetrics({ registry, group: new StreamGroup() });
