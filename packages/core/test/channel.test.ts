@@ -443,9 +443,11 @@ describe('Channel', () => {
     script.reads[1]!.answer(page());
     const source = await gapped;
     expect(source[SOURCE_HEADERS]).toEqual({ 'SSE-History-Truncated': 'true' });
-    record(await overflowing);
+    const overflowed = record(await overflowing);
     record(source);
-    expect(outcomes).toEqual(['truncated', 'truncated']);
+    // The overflowing one was held the gap too, after an event: it is told of two holes.
+    expect(overflowed.ids()).toEqual(['1-1', '<history-truncated>', '2-1000', '<history-truncated>']);
+    expect(outcomes).toEqual(['truncated', 'truncated', 'truncated']);
   });
 
   it('decides a resume and its header as its stream starts: live events that overflow before then truncate it', async () => {
@@ -494,6 +496,44 @@ describe('Channel', () => {
     for (const listener of script.listeners) listener.gap();
     script.live('2-0');
     expect(client.ids()).toEqual(['10-0', '<history-truncated>', '2-0']);
+  });
+
+  it('tells onReplay of every truncation sent once live, one per hole, for a first connection too', async () => {
+    const script = scriptedEngine();
+    const outcomes: string[] = [];
+    const chat = createChannel(script.engine, 'room', { onReplay: (outcome) => outcomes.push(outcome) });
+    const resuming = chat.subscribe({ lastEventId: '1-0' });
+    await until(() => script.reads.length === 1, 'the history read');
+    // Lost while history was read: the outcome tells of it, not once more.
+    for (const listener of script.listeners) listener.gap('continue');
+    script.reads[0]!.answer(page('2-0'));
+    const resumed = record(await resuming);
+    const first = record(await chat.subscribe());
+    expect(outcomes).toEqual(['truncated']);
+    script.live('3-0');
+    for (const listener of script.listeners) listener.gap('continue');
+    expect(outcomes).toEqual(['truncated', 'truncated', 'truncated']);
+    // A second hole before any event is news too: the client may have reloaded.
+    for (const listener of script.listeners) listener.gap();
+    expect(outcomes).toHaveLength(5);
+    expect(resumed.ids().filter((id) => id === '<history-truncated>')).toHaveLength(3);
+    expect(first.ids().filter((id) => id === '<history-truncated>')).toHaveLength(2);
+  });
+
+  it('fails the subscription with what onReplay throws for a truncation once live', async () => {
+    const script = scriptedEngine();
+    const bug = new Error('counter gone');
+    const chat = createChannel(script.engine, 'room', {
+      onReplay: (outcome) => {
+        if (outcome === 'truncated') throw bug;
+      },
+    });
+    const seen = record(await chat.subscribe());
+    script.live('3-0');
+    for (const listener of script.listeners) listener.gap();
+    expect(seen.error).toBe(bug);
+    expect(seen.ids()).toEqual(['3-0']);
+    expect(script.listeners.size).toBe(0);
   });
 
   it('after a gap whose ids continue, still sends no event the replay sent, even at a resume', async () => {

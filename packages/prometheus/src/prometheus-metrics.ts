@@ -145,7 +145,7 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
   );
   const replays = counter(
     'replays_total',
-    'Last-Event-ID replays by outcome; truncated counts every subscription told that events are missing.',
+    'Last-Event-ID replays by outcome; truncated counts every time a subscription is told that events are missing.',
     'outcome',
     REPLAY_OUTCOMES,
   );

@@ -10,7 +10,7 @@ import type { FormatOptions, MessageEvent } from '../encode/types.js';
 import { utf8Length } from '../encode/utf8.js';
 import { SOURCE_HEADERS, type WithSourceHeaders } from '../http/headers.js';
 import { checkOptionNames } from '../http/option-names.js';
-import { describeValue, isThenable } from '../http/source.js';
+import { describeValue } from '../http/source.js';
 import { type GapEventFactory, SOURCE_GAP_EVENT, type WithSourceGapEvent } from '../http/source-gap.js';
 import { SOURCE_OPENS_FIRST, type WithSourceOpensFirst } from '../http/source-open.js';
 import { unlessAborted } from './aborted.js';
@@ -52,9 +52,11 @@ export interface ChannelOptions {
    * Told how each resume went, as its stream starts (subscribes to the source): `hit` (missed
    * events replayed), `miss` (nothing was missed) or `truncated` (the truncation signal is sent,
    * also for live events lost while history was read or the handler went on); of a first
-   * connection, only `truncated`, for live events it lost so. A client that left
-   * before its stream started is not told of. `prometheusMetrics().replay` fits. If it throws (or,
-   * async, rejects), the subscription's source fails with that error, as with a throwing `filter`.
+   * connection, only `truncated`, for live events it lost so. Then `truncated` again for each
+   * truncation signal the subscription sends once live (a gap in the engine's live events), so
+   * every time a client is told events are missing is counted. A client that left before its
+   * stream started is not told of. `prometheusMetrics().replay` fits. If it throws (or, async,
+   * rejects), the subscription's source fails with that error, as with a throwing `filter`.
    */
   onReplay?: (outcome: 'hit' | 'miss' | 'truncated') => void;
   /**
@@ -325,8 +327,7 @@ function feedSource(
   if (signal?.aborted) left();
   else signal?.addEventListener('abort', left, { once: true });
 
-  // Decided when the stream starts, not when history was read: live events held meanwhile (a
-  // handler that awaits more before it returns the source) may overflow, and its client is told so.
+  // As the stream starts, as its outcome is (see `ChannelFeed.start`).
   const truncatedReplay = replay.truncated;
   const truncated = () => truncatedReplay || feed.heldGap;
   // Sent once, then dropped: the source lives as long as the stream, the replayed events need not.
@@ -339,17 +340,7 @@ function feedSource(
     const sending = pending;
     pending = undefined;
     signal?.removeEventListener('abort', left);
-    let result: unknown;
-    try {
-      result = onReplay?.(truncated() ? 'truncated' : sending.events.length > 0 ? 'hit' : 'miss');
-    } catch (error) {
-      subscriber.error(error);
-      return release;
-    }
-    feed.start(subscriber, sending);
-    // An async one that rejects threw too, only later: left unheard, its rejection would end a
-    // Node process by default.
-    if (isThenable(result)) result.then(undefined, (error: unknown) => feed.fail(error));
+    feed.start(subscriber, sending, onReplay);
     return release;
   });
   Object.defineProperty(source, SOURCE_HEADERS, {
@@ -366,7 +357,8 @@ function feedSource(
 
 /**
  * `onReplay` as a subscription tells it: every outcome of a resume, and of a first connection only
- * `truncated`, when it lost live events while its handler went on (its client is told so too).
+ * `truncated`, when it lost live events while its handler went on or once live (its client is told
+ * so too).
  */
 function replayOutcome(onReplay: ChannelOptions['onReplay'], resuming: boolean): ChannelOptions['onReplay'] {
   if (resuming || onReplay === undefined) return onReplay;

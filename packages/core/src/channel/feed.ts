@@ -23,6 +23,9 @@ type Held = StoredMessage | HeldGap;
 /** What one subscriber of a channel is sent. */
 export type ChannelEvent<M extends StoredMessage = StoredMessage> = M | HistoryTruncatedEvent;
 
+/** Told how a subscription's resume went, then of each truncation it sends once live. */
+export type ReplayHook = (outcome: 'hit' | 'miss' | 'truncated') => unknown;
+
 /** How a feed turns a gap into the event a client sees. */
 export type TruncationEventFactory = (
   lastEventId: string | null,
@@ -47,6 +50,9 @@ export class ChannelFeed implements LiveListener {
    * same hole. One found later is news, even with no event between: the client may have reloaded.
    */
   #told = false;
+  #onReplay: ReplayHook | undefined;
+  /** The first truncation sent is the one {@link start}'s outcome told of. */
+  #outcomeTruncated = false;
 
   constructor(
     private readonly topic: string,
@@ -94,6 +100,20 @@ export class ChannelFeed implements LiveListener {
     else this.#subscriber?.complete();
   }
 
+  /** Whether the subscription goes on: `onReplay` threw nothing (an async one fails it later). */
+  #report(outcome: 'hit' | 'miss' | 'truncated'): boolean {
+    let result: unknown;
+    try {
+      result = this.#onReplay?.(outcome);
+    } catch (error) {
+      this.#subscriber?.error(error);
+      return false;
+    }
+    // Left unheard, its rejection would end a Node process by default.
+    if (isThenable(result)) result.then(undefined, (error: unknown) => this.fail(error));
+    return true;
+  }
+
   /** The subscription cannot go on (its onReplay failed late): fails its subscriber. */
   fail(error: unknown): void {
     // Its stream has ended: nothing could hear it there.
@@ -106,9 +126,17 @@ export class ChannelFeed implements LiveListener {
     this.#held = undefined;
   }
 
-  /** Sends the truncation signal or `replay`, then the held events, then goes live. */
-  start(subscriber: Subscriber<ChannelEvent>, replay: Replay): void {
+  /**
+   * Tells `onReplay` the outcome, then sends the truncation signal or `replay`, then the held
+   * events, then goes live. Decided now, not when history was read: live events held meanwhile (a
+   * handler that awaits more before it returns the source) may overflow, and its client is told so.
+   */
+  start(subscriber: Subscriber<ChannelEvent>, replay: Replay, onReplay?: ReplayHook): void {
     this.#subscriber = subscriber;
+    this.#onReplay = onReplay;
+    this.#outcomeTruncated = replay.truncated || this.heldGap;
+    const outcome = this.#outcomeTruncated ? 'truncated' : replay.events.length > 0 ? 'hit' : 'miss';
+    if (!this.#report(outcome)) return;
     if (replay.truncated) this.#truncated(replay.reason);
     // The client had every event up to its id, unless the store does not know the id: a held event
     // at or below it is a duplicate, after a replay over the limit or trimmed while read too.
@@ -160,6 +188,8 @@ export class ChannelFeed implements LiveListener {
     // A truncated replay, then held events lost too: the client reloads once for one hole.
     if (this.#told) return;
     this.#told = this.#held !== undefined;
+    if (this.#outcomeTruncated) this.#outcomeTruncated = false;
+    else if (!this.#report('truncated')) return;
     const subscriber = this.#subscriber as (Subscriber<ChannelEvent> & WithSubscriberGapEvent) | undefined;
     // A stream names the id its client has: the last one sent here may be one it dropped or refused.
     if (subscriber?.[SUBSCRIBER_GAP_EVENT]?.((lastEventId) => this.truncation(lastEventId, reason))) return;
