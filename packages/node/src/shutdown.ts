@@ -6,6 +6,7 @@ import type { Server, Socket } from 'node:net';
 import {
   checkShutdownOptions,
   checkStreamGroup,
+  closeEach,
   openStreams,
   type ShutdownOptions,
   type StreamGroup,
@@ -30,7 +31,8 @@ import { markServerClosing } from './open-event-stream.js';
  * still under way too (Node checks its `headersTimeout` no more once closing, and times a handshake
  * out only after 120 s), so `close()` completes within about `deadline`. On an
  * HTTP/2 server, client sessions are closed gracefully too (see {@link trackHttp2Sessions}); the
- * connection of one whose client reads not even the GOAWAY is cut at the same `deadline`.
+ * connection of one whose client reads not even the GOAWAY is cut at the same `deadline`. A
+ * `group` whose `close()` fails (a subclass's) leaves the rest to happen; its failure is logged.
  *
  * @throws {RangeError} at once, for a `retry`, `spread` or `deadline` out of range.
  * @throws {TypeError} at once, for a `server` that is not a Node server, options that are not an
@@ -85,7 +87,11 @@ export function closeStreamsOnServerClose(
       closed();
       callback?.(error);
     });
-    void Promise.all([closeServerStreams(this, group, shutdown), unseen.close(shutdown)]).then(() => {
+    const ended = closeServerStreams(this, group, shutdown).catch((error: unknown) => {
+      // Nothing awaits a close() callback's streams: told here, not as an unhandled rejection.
+      console.error("rxsse: a stream group's close() failed:", error);
+    });
+    void Promise.all([ended, unseen.close(shutdown)]).then(() => {
       closeSessions(shutdownDeadline(shutdown), startedAt);
       // The connections of the streams just ended are idle now; Node reaped idle ones only when
       // close() began, and would wait out their keep-alive timeout.
@@ -118,9 +124,12 @@ export async function closeServerStreams(
   closeUnusedConnectionsAfter(server, shutdownDeadline(shutdown));
   markServerClosing(server);
   // A stream sits in both: the first close ends it, the second only waits for its flush as well.
-  await Promise.all([group.close(shutdown), serverStreams(server).close(shutdown)]);
-  // Node's close() would wait for them as long as their clients keep them.
-  closeUnusedConnections(server);
+  try {
+    await closeEach([group, serverStreams(server)], shutdown);
+  } finally {
+    // Node's close() would wait for them as long as their clients keep them.
+    closeUnusedConnections(server);
+  }
 }
 
 /** Node's channel for every HTTP/1 response that finished, whatever the server. */

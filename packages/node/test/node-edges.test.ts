@@ -26,6 +26,7 @@ import {
   waitFor,
   waitForReal,
 } from '../../../test/support/clients.js';
+import { captureConsoleErrors } from '../../../test/support/logged.js';
 import { counted, metered, recording } from '../../../test/support/recording.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
 import { recordWarnings } from '../../../test/support/warnings.js';
@@ -1101,6 +1102,38 @@ describe('closeStreamsOnServerClose', () => {
       /^shutdown options must be an object, got null$/,
     );
     expect(plain.close).toBe(close);
+  });
+
+  it("ends the server's streams and closes, logging what a group's close() threw, instead of an unhandled rejection", async () => {
+    const failure = new Error('flush failed');
+    // Say, a subclass that flushes something of its own as it closes.
+    class Failing extends StreamGroup {
+      override async close(): Promise<void> {
+        throw failure;
+      }
+    }
+    const { handle } = route(() => concat(from([{ data: 'hi' }]), NEVER), { heartbeat: false });
+    const { server, url } = await serve(handle);
+    closeStreamsOnServerClose(server, { group: new Failing() });
+    const client = await rawClient(`${url}/sse`, { read: true });
+    await waitFor(() => client.text.includes('data: hi\n\n'), 5000, 'the stream');
+    const logged: string[] = [];
+    const restore = captureConsoleErrors(logged);
+    const unhandled: unknown[] = [];
+    const heard = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', heard);
+    try {
+      await new Promise((resolve) => server.close(resolve));
+      await client.done;
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+      expect(logged).toEqual([
+        expect.stringMatching(/^rxsse: a stream group's close\(\) failed: Error: flush failed/),
+      ]);
+    } finally {
+      process.off('unhandledRejection', heard);
+      restore();
+    }
   });
 
   it("keeps a plain answer's connection alive, once the closed server listens again", async () => {

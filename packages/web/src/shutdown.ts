@@ -1,6 +1,7 @@
 import {
   checkShutdownOptions,
   checkStreamGroup,
+  closeEach,
   describeValue,
   openStreams,
   type ShutdownOptions,
@@ -15,7 +16,8 @@ import {
  * request away until `stop` has settled. A request whose handler resolves only after
  * the streams ended is turned away too: a stream begun then would hold the stopping server open.
  * A handler still setting up has its `signal` aborted, and is turned away at the `deadline` if it
- * has not settled by then.
+ * has not settled by then. Rejects with what `stop` failed with, or else with what the `group`'s
+ * `close()` failed with (a subclass's), once `stop` has settled all the same.
  *
  * @param stop - stops the runtime's server, and cuts what is left a little later: a stream dropped at
  *   the deadline (its client reads nothing) keeps its connection until the client reads, which a
@@ -68,6 +70,9 @@ async function closeThenStop(
   shutdown: ShutdownOptions,
   stop: () => PromiseLike<unknown>,
 ) {
-  await Promise.all([group.close(shutdown), serverStreams().close(shutdown)]);
+  // A group whose close fails still leaves the server to stop: then its failure is told.
+  const closing = closeEach([group, serverStreams()], shutdown);
+  await closing.catch(() => {});
   await stop();
+  await closing;
 }

@@ -1105,6 +1105,26 @@ describe('closeStreamsAndStop', () => {
   });
 });
 
+describe('closeStreamsAndStop: a group whose close() fails', () => {
+  it("still ends the process's streams and runs stop, then rejects with the group's failure", async () => {
+    const failure = new Error('flush failed');
+    class Failing extends StreamGroup {
+      override close(): Promise<void> {
+        throw failure;
+      }
+    }
+    const group = new Failing();
+    const { options, closes } = recording({ heartbeat: false });
+    const body = (await sse(() => NEVER, options)(request())).text();
+    const stop = vi.fn(async () => {});
+    await expect(closeStreamsAndStop(stop, { group, retry: 500 })).rejects.toBe(failure);
+    expect(stop).toHaveBeenCalledOnce();
+    expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+    expect(await body).toBe('retry: 500\n\n');
+    expect(group.closing).toBe(false);
+  });
+});
+
 describe('closeStreamsAndStop: a route of its own group', () => {
   it('turns its requests away too until stop settles, its handler never run', async () => {
     let release!: () => void;

@@ -233,6 +233,17 @@ export function checkStreamGroup(group: unknown): void {
   throw new TypeError(`group must be a StreamGroup, got ${describeValue(group)}`);
 }
 
+/**
+ * @internal Closes each group (see {@link StreamGroup.close}) and waits for them all, even when one's
+ * close throws or rejects (a subclass's): a shutdown still ends every other stream. Rejects then
+ * with the first failure, for the caller to tell.
+ */
+export async function closeEach(groups: readonly StreamGroup[], options: ShutdownOptions): Promise<void> {
+  const closed = await Promise.allSettled(groups.map(async (group) => group.close(options)));
+  const failed = closed.find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
 function aborted(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
 }

@@ -5,6 +5,7 @@ export {
   allStreams,
   checkShutdownOptions,
   checkStreamGroup,
+  closeEach,
   type GroupMember,
   openStreams,
   processWide,
