@@ -34,17 +34,16 @@ async function withPair(kind, fn) {
     const args = [String(server.info.port)];
     client = await startChild(new URL('./clients.mjs', import.meta.url), { args, limit });
     const connect = async (path, n) => {
-      const open = await client.request('open', { path, count: n });
-      if (open.failed > 0) throw new Error(`${open.failed} of ${n} connections failed`);
+      const failed = await client.request('open', { path, count: n });
+      if (failed > 0) throw new Error(`${failed} of ${n} connections failed`);
       await h.until(async () => (await server.request('streams')) === n, 10_000, `${n} streams`);
-      return open.ms;
     };
     const cycle = async (path, cycles) => {
-      const run = await client.request('churn', { path, cycles });
+      const failed = await client.request('churn', { path, cycles });
       await h.until(async () => (await server.request('sockets')) === 0, 10_000, 'sockets to close');
-      return run;
+      return failed;
     };
-    return await fn({ server, client, connect, cycle });
+    return await fn({ server, connect, cycle });
   } finally {
     await client?.stop();
     await server?.stop();
@@ -52,21 +51,17 @@ async function withPair(kind, fn) {
 }
 
 const idle = (kind) =>
-  withPair(kind, async ({ server, client, connect, cycle }) => {
+  withPair(kind, async ({ server, connect, cycle }) => {
     const n = config.connections;
     // Warm-up: the first requests compile the handler and grow pools; they are not per-connection.
     await cycle('/sse', 200);
     const before = await server.request('memory');
-    const connectMs = await connect('/sse', n);
+    await connect('/sse', n);
     const after = await server.request('memory');
     const perConnection = (key) => (after[key] - before[key]) / n;
-    const row = { kind, connectMs, heap: perConnection('heapUsed'), rss: perConnection('rss') };
-    if (kind !== 'express') {
-      // Four rounds and a little, so the last round's maximum is read before the stop.
-      const ms = config.heartbeat * 4 + 300;
-      const watch = [server.request('watchLoop', { ms }), client.request('heartbeats', { ms })];
-      [row.loop, row.received] = await Promise.all(watch);
-    }
+    const row = { kind, heap: perConnection('heapUsed'), rss: perConnection('rss') };
+    // Four rounds and a little, so the last round's maximum is read before the stop.
+    if (kind !== 'express') row.loop = await server.request('watchLoop', { ms: config.heartbeat * 4 + 300 });
     log(`idle ${kind}: ${Math.round(row.heap)} B heap per connection`);
     return row;
   });
@@ -75,20 +70,18 @@ const churn = (kind) =>
   withPair(kind, async ({ server, cycle }) => {
     await cycle('/churn', 500);
     const before = await server.request('resources');
-    const run = await cycle('/churn', config.churn);
+    const failed = await cycle('/churn', config.churn);
     const after = await server.request('resources');
     const added = (counts, key) => (after[counts][key] ?? 0) - (before[counts][key] ?? 0);
     const listeners = Object.keys({ ...before.listeners, ...after.listeners });
-    log(`churn ${kind}: ${run.failed} failed, ${after.live} live subscriptions`);
+    log(`churn ${kind}: ${failed} failed, ${after.live} live subscriptions`);
     return {
       ...after,
-      ...run,
       kind,
       subscribed: after.total - before.total,
       listeners: listeners.reduce((sum, key) => sum + Math.abs(added('listeners', key)), 0),
       timeouts: added('active', 'Timeout'),
       heapDelta: after.memory.heapUsed - before.memory.heapUsed,
-      rssDelta: after.memory.rss - before.memory.rss,
     };
   });
 
@@ -121,21 +114,9 @@ const ms = (x) => `${x.toFixed(1)} ms`;
 const bytes = (x) => `${h.rate(x)} B`;
 const signed = (x, unit = 'B') => `${x >= 0 ? '+' : '−'}${h.rate(Math.abs(x))} ${unit}`;
 const kib = (x) => signed(x / KB, 'KiB');
-const list = (values, cell = (x) => x.toFixed(1)) => values.map(cell).join(', ');
 const CONTENDERS = ['rxsse-express', 'rxsse-node'];
 const SHORT = { 'rxsse-express': 'Express', 'rxsse-node': 'node:http' };
-const LABEL = { ...SHORT, express: 'Express alone', http: 'bare node:http' };
-const label = (kind) => (SHORT[kind] ? `rxsse on ${LABEL[kind]}` : LABEL[kind]);
-const SUMMARY_HEADERS = ['measure', 'goal', 'rxsse on Express', 'rxsse on node:http', 'bare node:http'];
-
-/** A details table: a row per kind present in `phase`, a column per `[header, cell]` (none: n/a). */
-const details = (phase, title, columns) =>
-  h.table(
-    [title, ...columns.map(([header]) => header)],
-    ['rxsse-express', 'rxsse-node', 'express', 'http']
-      .filter((kind) => phase[kind])
-      .map((kind) => [label(kind), ...columns.map(([, cell]) => cell(phase[kind]) ?? 'n/a')]),
-  );
+const HEADERS = ['measure', 'goal', 'rxsse on Express', 'rxsse on node:http', 'bare node:http'];
 
 function report(results, run) {
   const by = (rows) => Object.fromEntries(rows.map((row) => [row.kind, row]));
@@ -192,25 +173,10 @@ function report(results, run) {
   const heapDelta = [(row) => kib(row.heapDelta), '≤ 1 MB', (row) => row.heapDelta <= KB * KB];
   line(`${cycles}: heap after − before (after GC)`, churn, ...heapDelta);
 
-  const tables = [
-    h.table([...SUMMARY_HEADERS, 'result (Express / node:http)'], rows),
-    details(idle, `idle ${n}`, [
-      ['connect all', (row) => ms(row.connectMs)],
-      ['longest block per round, CPU (ms)', (row) => row.loop && list(row.loop.cpuRoundMax)],
-      ['wall clock (ms)', (row) => row.loop && list(row.loop.roundMax)],
-      ['longest GC', (row) => row.loop && ms(row.loop.gc.max)],
-      ['heartbeats in busiest 100 ms', (row) => row.received && h.rate(row.received.busiestSlot)],
-      ['heartbeats received', (row) => row.received && h.rate(row.received.chunks)],
-    ]),
-    details(churn, 'churn', [
-      ['time', (row) => `${(row.ms / 1000).toFixed(1)} s`],
-      ['failed', (row) => String(row.failed)],
-      ['heap after − before', (row) => kib(row.heapDelta)],
-      ['RSS after − before', (row) => kib(row.rssDelta)],
-      ['active resources after', (row) => list(Object.entries(row.active), (entry) => entry.join(' '))],
-    ]),
-  ];
   for (const error of results.errors) goals.push({ name: `scale: ${error}`, pass: false, actual: 'failed' });
   const errors = results.errors.length > 0 ? `\n\nErrors: ${results.errors.join('; ')}` : '';
-  return { markdown: `${run}\n\n${tables.join('\n\n')}${errors}`, goals };
+  return {
+    markdown: `${run}\n\n${h.table([...HEADERS, 'result (Express / node:http)'], rows)}${errors}`,
+    goals,
+  };
 }

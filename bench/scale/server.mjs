@@ -9,7 +9,7 @@
 
 import { existsSync, openSync, readSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { heartbeatCount, openStreams, resolveStreamOptions, sseHeaders } from '@rxsse/core';
 import { sse } from '@rxsse/express';
 import { openEventStream } from '@rxsse/node';
@@ -106,13 +106,13 @@ const mainThreadCpu =
     : () => Number(buffer.toString('latin1', 0, readSync(fd, buffer, 0, 128, 0)).split(' ')[0]) / 1e6;
 
 /** The event loop for `ms`: its delay (wall clock) over it all and per heartbeat round; a 1 ms sampler
- * of the main thread's CPU time, whose longest block per round a neighbour cannot inflate; GC pauses. */
+ * of the main thread's CPU time, whose longest block per round a neighbour cannot inflate. */
 async function watchLoop({ ms }) {
   const all = monitorEventLoopDelay({ resolution: 1 });
   const round = monitorEventLoopDelay({ resolution: 1 });
   all.enable();
   round.enable();
-  const result = { roundMax: [], cpuRoundMax: [], gc: { max: 0 } };
+  const result = { roundMax: [], cpuRoundMax: [] };
   let cpuRoundMax = 0;
   let last = performance.now();
   let lastCpu = mainThreadCpu();
@@ -127,15 +127,10 @@ async function watchLoop({ ms }) {
     round.reset();
     cpuRoundMax = 0;
   }, HEARTBEAT);
-  const observer = new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) result.gc.max = Math.max(result.gc.max, entry.duration);
-  });
-  observer.observe({ entryTypes: ['gc'] });
   const elu = performance.eventLoopUtilization();
   await sleep(ms);
   clearInterval(sampler);
   clearInterval(rounds);
-  observer.disconnect();
   all.disable();
   round.disable();
   const utilization = performance.eventLoopUtilization(elu).utilization;
