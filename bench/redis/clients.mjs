@@ -1,10 +1,10 @@
-// The SSE clients of the redis suites, in a process of their own (lib/child.mjs) so that their
+// The SSE clients of the redis suite, in a process of their own (lib/child.mjs) so that their
 // parsing is nobody else's CPU. Each event's data starts with its publish time on the monotonic clock
-// (lib/redis-app.mjs): latency is recorded in 0.1 ms buckets while measuring. Every connection checks
+// (app.mjs): latency is recorded in 0.1 ms buckets while measuring. Every connection checks
 // that its topic's ids only increase (an event twice or out of order would not).
 
-import { serveParent } from './child.mjs';
-import { open, parseEvents } from './client.mjs';
+import { serveParent } from '../lib/child.mjs';
+import { open, parseEvents } from '../lib/client.mjs';
 
 const BUCKET_MS = 0.1;
 const histogram = new Uint32Array(200_000); // up to 20 s

@@ -1,4 +1,4 @@
-// One app process of the redis suites (lib/child.mjs): node:http and @rxsse/node, no framework, so
+// One app process of the redis suite (lib/child.mjs): node:http and @rxsse/node, no framework, so
 // the numbers are the channel's. `GET /topic/<name>` streams the channel <name> (`?replay`: with a
 // queue that holds a whole replay); ENGINE is `memory` or redisEngine's options as JSON. Commands:
 // publish at a rate, prefill a topic, count subscribers, report memory.
@@ -9,8 +9,8 @@ import { resolveStreamOptions } from '@rxsse/core';
 import { createChannel, memoryEngine } from '@rxsse/core/channel';
 import { openEventStream } from '@rxsse/node';
 import { redisEngine } from '@rxsse/redis';
-import { serveParent } from './child.mjs';
-import { sleep } from './harness.mjs';
+import { serveParent } from '../lib/child.mjs';
+import { sleep } from '../lib/harness.mjs';
 
 const { ENGINE } = process.env;
 const engine =

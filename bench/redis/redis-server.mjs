@@ -1,4 +1,4 @@
-// The redis suites' Redis: one redis-server, or a Redis Cluster of 3 masters and 3 replicas, on free
+// The redis suite's Redis: one redis-server, or a Redis Cluster of 3 masters and 3 replicas, on free
 // loopback ports, without persistence, in a temporary directory. Every node is killed and the
 // directory removed on stop() and when the process exits, whatever happens.
 
@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { until } from './harness.mjs';
+import { until } from '../lib/harness.mjs';
 
 const run = promisify(execFile);
 
@@ -46,7 +46,7 @@ async function startNode(dir, cluster) {
 }
 
 /**
- * Starts Redis: `env(options)` points lib/redis-app.mjs at it, with more redisEngine options;
+ * Starts Redis: `env(options)` points app.mjs at it, with more redisEngine options;
  * `stats()` sums over the masters: commands run (`INFO commandstats`), EVALs among them, CPU seconds
  * (user + sys); and lists their keys.
  */
