@@ -64,9 +64,9 @@ async function measure(redis, { mode, topics, rate: publishRate, clients, publis
           per(after.commands - before.commands - inScript),
           per(inScript),
           `${Math.round((cpu * 100) / r.seconds)} %`,
+          Math.round((cpu * 1e6) / r.deliveries),
         ]
-      : ['–', '–', '–'];
-    onRedis.push(after ? Math.round((cpu * 1e6) / r.deliveries) : '–');
+      : Array(4).fill('–');
     const rss = await Promise.all(apps.map(async (app) => (await app.request('memory')).rss / 2 ** 20));
     const cells = [r.rate, r.deliveries / r.seconds].map(rate).concat([r.p50, r.p99, r.max].map(ms));
     const lost = `${r.missing} / ${r.extra + r.disorder} / ${r.failed}`;

@@ -116,7 +116,14 @@ const signed = (x, unit = 'B') => `${x >= 0 ? '+' : '−'}${h.rate(Math.abs(x))}
 const kib = (x) => signed(x / KB, 'KiB');
 const CONTENDERS = ['rxsse-express', 'rxsse-node'];
 const SHORT = { 'rxsse-express': 'Express', 'rxsse-node': 'node:http' };
-const HEADERS = ['measure', 'goal', 'rxsse on Express', 'rxsse on node:http', 'bare node:http'];
+const HEADERS = [
+  'measure',
+  'goal',
+  'rxsse on Express',
+  'rxsse on node:http',
+  'bare node:http',
+  'result (Express / node:http)',
+];
 
 function report(results, run) {
   const by = (rows) => Object.fromEntries(rows.map((row) => [row.kind, row]));
@@ -176,7 +183,7 @@ function report(results, run) {
   for (const error of results.errors) goals.push({ name: `scale: ${error}`, pass: false, actual: 'failed' });
   const errors = results.errors.length > 0 ? `\n\nErrors: ${results.errors.join('; ')}` : '';
   return {
-    markdown: `${run}\n\n${h.table([...HEADERS, 'result (Express / node:http)'], rows)}${errors}`,
+    markdown: `${run}\n\n${h.table(HEADERS, rows)}${errors}`,
     goals,
   };
 }
