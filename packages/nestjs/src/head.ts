@@ -11,7 +11,7 @@ import { openHandoff } from './handoff.js';
  * (the method returned, where its GET opens: to its source, whose own headers the HEAD gets; or
  * the chain's first event, or its end), and rejects with what it fails with before. A client gone
  * meanwhile, or one a shutdown turned away at its deadline, ends the chain, which rejects with the
- * abort of `context.signal`: nothing is left to answer.
+ * abort of `context.signal`: nothing is left to answer, and the method never runs after.
  */
 export function headThroughChain(
   next: CallHandler,
@@ -38,7 +38,10 @@ export function headThroughChain(
     // The signal is read only then: the sink creates its AbortController only for those who read it.
     // A response closed already calls this at once.
     stopWatching = watchResponseClose(rawReq, rawRes, () => {
-      if (end()) reject(context.signal.reason);
+      if (!end()) return;
+      // Nest's pipes may still run: their promise goes on, and the method must not run after them.
+      handoff.abandoned = { reason: context.signal.reason };
+      reject(context.signal.reason);
     });
     if (done) return;
     const pass = (source?: unknown) => {

@@ -74,6 +74,8 @@ export class RxsseInterceptor implements NestInterceptor {
       );
     }
     const options = this.runtime.optionsFor(handler, route.options);
+    // What fails out of a stream's reach goes to the route's `onError` first, as on every adapter.
+    const routeReport = (error: unknown) => reportTo(options.onError, report, error);
     // Set once the request was answered without the chain (a shutdown's deadline cut it short):
     // what the chain settles with later is then let go as any late handler's, not answered.
     let cutShort = false;
@@ -87,7 +89,7 @@ export class RxsseInterceptor implements NestInterceptor {
         rawReq,
         rawRes,
         async (context) => {
-          const source = await headThroughChain(next, req, rawReq, rawRes, context, report);
+          const source = await headThroughChain(next, req, rawReq, rawRes, context, routeReport);
           if (cutShort) return;
           // An answer through Fastify's reply goes out once its onSend hooks ran, which may await.
           if (replySent()) await responseDone(rawRes);
@@ -105,8 +107,7 @@ export class RxsseInterceptor implements NestInterceptor {
     copyReplyHeaders(res, rawRes);
     let chain: NestChain | undefined;
     const produce = (streamContext: Parameters<typeof openHandoff>[1]) => {
-      // What fails out of a stream's reach goes to the route's `onError` first, as on every adapter.
-      const handoff = openHandoff(req, streamContext, (error) => reportTo(options.onError, report, error));
+      const handoff = openHandoff(req, streamContext, routeReport);
       const nest = new NestChain(next, handoff, this.#alone(context));
       chain = nest;
       // The client left, now or before the chain ran, or a shutdown dropped the connection at its
@@ -132,7 +133,7 @@ export class RxsseInterceptor implements NestInterceptor {
           // No stream takes the source: an iterator the method made (a listener it registered)
           // is ended, or it would hold what it listens to for good.
           const refuse = (error: unknown): never => {
-            endIterator(madeIterator(source), report);
+            endIterator(madeIterator(source), routeReport);
             throw error;
           };
           try {

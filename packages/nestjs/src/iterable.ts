@@ -1,5 +1,5 @@
 import type { ErrorReporter } from '@rxsse/core';
-import { endIterator } from '@rxsse/core';
+import { describeValue, endIterator } from '@rxsse/core';
 import { Observable } from 'rxjs';
 
 /** Pulls at most before the event loop gets a turn, as `@rxsse/core` pulls a route's iterator. */
@@ -32,23 +32,30 @@ export function observeIterable<T>(iterable: AsyncIterable<T>, report: ErrorRepo
         });
         return;
       }
+      // Read as `for await` reads it: a result that is no promise is awaited all the same, and
+      // whatever the iterator throws, rejects with or resolves to fails the stream, never the process.
       let next: Promise<IteratorResult<T>>;
       try {
-        next = it.next();
+        next = Promise.resolve(it.next());
       } catch (error) {
         failed(error);
         return;
       }
-      next.then((result) => {
-        if (subscriber.closed) return;
-        if (result.done) {
-          finished = true;
-          subscriber.complete();
-          return;
-        }
-        subscriber.next(result.value);
-        if (!subscriber.closed) pull();
-      }, failed);
+      next.then(received).then(undefined, failed);
+    };
+    const received = (result: IteratorResult<T>): void => {
+      if (subscriber.closed) return;
+      // As `for await` refuses it: read on, its `value` would be refused on every pull, without end.
+      if (typeof result !== 'object' || result === null) {
+        throw new TypeError(`the iterator's next() gave ${describeValue(result)}, not an object`);
+      }
+      if (result.done) {
+        finished = true;
+        subscriber.complete();
+        return;
+      }
+      subscriber.next(result.value);
+      if (!subscriber.closed) pull();
     };
     pull();
     return () => {

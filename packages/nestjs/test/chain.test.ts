@@ -12,6 +12,7 @@ import {
   NotFoundException,
   Query,
   RequestTimeoutException,
+  Res,
   Scope,
   UnauthorizedException,
   UseInterceptors,
@@ -252,6 +253,17 @@ const crowded = createChannel(memoryEngine({ maxEvents: 20_000, maxBytes: 2 ** 2
   maxReplay: { events: 10_000, bytes: 2 ** 26 },
 });
 const dropping = { maxQueueBytes: 1000, onOverflow: 'drop-newest' } as const;
+/** What the routes with an `onError` of their own were told: none of it may reach Nest's log. */
+const routeErrors: unknown[] = [];
+const routed = { onError: (error: unknown) => void routeErrors.push(error) };
+/** The iterator a method made, listening for good, whose `return()` throws. */
+const returnThrows = (): AsyncIterable<MessageEvent> & AsyncIterator<MessageEvent> => ({
+  [Symbol.asyncIterator]: () => returnThrows(),
+  next: () => new Promise(() => {}),
+  return: () => {
+    throw new Error('return() failed');
+  },
+});
 const stringsOnly = (data: unknown): string => {
   if (typeof data !== 'string') throw new TypeError('this route sends strings');
   return data;
@@ -320,6 +332,13 @@ class ChainController {
     };
   }
 
+  @RxSse('greeted-garbage')
+  @UseInterceptors(Greets)
+  greetedGarbage(): AsyncIterable<MessageEvent> {
+    // Its next() returns no promise, and no result object either.
+    return { [Symbol.asyncIterator]: () => ({ next: () => undefined as never }) };
+  }
+
   @RxSse('greeted-quiet', quietOptions)
   @UseInterceptors(Greets)
   greetedQuiet(): AsyncIterable<MessageEvent> {
@@ -372,6 +391,27 @@ class ChainController {
   @UseInterceptors(TeardownThrows)
   teardownThrows(): Observable<MessageEvent> {
     return concat(of({ data: 'first' }), NEVER);
+  }
+
+  @RxSse('teardown-throws-routed', routed)
+  @UseInterceptors(TeardownThrows)
+  teardownThrowsRouted(): Observable<MessageEvent> {
+    return concat(of({ data: 'first' }), NEVER);
+  }
+
+  @RxSse('return-throws-routed', routed)
+  returnThrowsRouted(): AsyncIterable<MessageEvent> {
+    return returnThrows();
+  }
+
+  // Answers through @Res(), so no stream takes the iterator: it is ended at once.
+  @RxSse('answered-return-throws-routed', routed)
+  answeredReturnThrowsRouted(
+    @Res() res: Record<'code' | 'status', (code: number) => { send(body: string): void }>,
+  ) {
+    // Express's status() or Fastify's code().
+    (res.code ?? res.status).call(res, 409).send('answered');
+    return returnThrows();
   }
 
   @RxSse('slow-teardown-throws')
@@ -664,6 +704,16 @@ describe.each<Platform>(['express', 'fastify'])(
       );
     });
 
+    it("ends the stream behind an interceptor's events, and reports it, when the method's iterator gives no result", async () => {
+      const url = await start();
+      const { body } = await fetchBytes(`${url}/greeted-garbage`, { signal: AbortSignal.timeout(5000) });
+      expect(body.toString()).toBe('data: welcome\n\n');
+      await waitFor(() => server!.logged.length === 1, 5000, 'the report');
+      expect(server!.logged.splice(0)[0]).toMatch(
+        /^event stream GET \/greeted-garbage failed: TypeError: the iterator's next\(\) gave undefined, not an object/,
+      );
+    });
+
     it("ends the method's iterator behind an interceptor's events when the client leaves while it waits, so the listener it holds goes", async () => {
       const url = await start();
       const before = { closes: quietCloses.length, listeners: quiet.listenerCount('tick') };
@@ -864,6 +914,26 @@ describe.each<Platform>(['express', 'fastify'])(
       }
       // The afterEach hook checks that nothing was logged.
     });
+
+    it.each([
+      ['HEAD', 'teardown-throws-routed', 'the teardown failed'],
+      ['HEAD', 'return-throws-routed', 'return() failed'],
+      ['GET', 'answered-return-throws-routed', 'return() failed'],
+    ])(
+      "hands what ends a %s's chain or iterator and throws to the route's onError (%s)",
+      async (method, path, message) => {
+        const url = await start();
+        routeErrors.length = 0;
+        await fetchBytes(`${url}/${path}`, { method, signal: AbortSignal.timeout(5000) });
+        await waitFor(() => routeErrors.length === 1, 5000, 'the report');
+        expect(routeErrors).toEqual([new Error(message)]);
+        // The afterEach hook checks that nothing was logged, but the answer through @Res() Nest tells of.
+        if (path.startsWith('answered')) {
+          await waitFor(() => server!.logged.length === 1, 5000, "Nest's report");
+          server!.logged.length = 0;
+        }
+      },
+    );
 
     it('stops a synchronous source behind an interceptor at the overflow close', async () => {
       const url = await start();

@@ -48,4 +48,72 @@ describe('observeIterable', () => {
     expect(counts.pulled).toBe(stopped);
     expect(report).not.toHaveBeenCalled();
   });
+
+  /** An iterable whose first pull gives `{ data: 'x' }` and whose second gives `second()`. */
+  function secondPull(second: () => unknown) {
+    let pulls = 0;
+    const returned = vi.fn(async () => ({ done: true, value: undefined }));
+    const iterable = {
+      [Symbol.asyncIterator]: () => ({
+        next: () => (pulls++ === 0 ? Promise.resolve({ value: { data: 'x' }, done: false }) : second()),
+        return: returned,
+      }),
+    } as unknown as AsyncIterable<unknown>;
+    return { iterable, returned };
+  }
+
+  /** What the Observable gave, and what reached `report`, once it ended. */
+  function outcome(iterable: AsyncIterable<unknown>) {
+    const report = vi.fn();
+    const values: unknown[] = [];
+    const ended = new Promise<unknown>((resolve) =>
+      observeIterable(iterable, report).subscribe({
+        next: (value) => values.push(value),
+        error: resolve,
+        complete: () => resolve('complete'),
+      }),
+    );
+    return ended.then((end) => ({ end, values, report }));
+  }
+
+  it.each([
+    ['undefined', () => Promise.resolve(undefined), 'undefined'],
+    ['a number', () => Promise.resolve(7), 'number 7'],
+    ['null, returning no promise', () => null, 'null'],
+  ])(
+    'an iterator whose next() gives %s fails with a TypeError, and is not returned',
+    async (_, second, named) => {
+      const { iterable, returned } = secondPull(second);
+      const { end, values, report } = await outcome(iterable);
+      expect(end).toEqual(new TypeError(`the iterator's next() gave ${named}, not an object`));
+      expect(values).toEqual([{ data: 'x' }]);
+      expect(returned).not.toHaveBeenCalled();
+      expect(report).not.toHaveBeenCalled();
+    },
+  );
+
+  it('an iterator whose next() returns a result, not a promise, is read as `for await` reads it', async () => {
+    let pulls = 0;
+    const iterable = {
+      [Symbol.asyncIterator]: () => ({
+        next: () => (pulls++ < 2 ? { value: pulls, done: false } : { value: undefined, done: true }),
+      }),
+    } as unknown as AsyncIterable<unknown>;
+    const { end, values } = await outcome(iterable);
+    expect(end).toBe('complete');
+    expect(values).toEqual([1, 2]);
+  });
+
+  it('a result whose `done` throws fails the Observable with that error', async () => {
+    const boom = new Error('done getter');
+    const { iterable } = secondPull(() =>
+      Promise.resolve({
+        get done() {
+          throw boom;
+        },
+      }),
+    );
+    const { end } = await outcome(iterable);
+    expect(end).toBe(boom);
+  });
 });
