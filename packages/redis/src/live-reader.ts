@@ -575,20 +575,21 @@ export class LiveReader<T> {
   }
 
   /**
-   * Finds the batches whose cursor is gone with nothing after it, with no failure since the last
-   * read, whose stream was not lost: its last generated id is not below the cursor, whose entry was
-   * deleted (`XDEL`) or trimmed. Read again from its start, such a stream would deliver every entry
-   * before the cursor a second time. One whose new entries came after the read waits for the next.
+   * Looks into the batches whose cursor is gone, with no failure since the last read. One with
+   * entries after the cursor has no gap if the cursor's entry is the last Redis deleted from its
+   * stream (an `XDEL` of it alone, or trimming that stopped there): nothing written after it went.
+   * One with nothing after the cursor, whose stream was not lost: its last generated id is not
+   * below the cursor, whose entry was deleted (`XDEL`) or trimmed. Read again from its start, such
+   * a stream would deliver every entry before the cursor a second time. One whose new entries came
+   * after the read waits for the next.
    */
   async #findGoingOn(batches: Batch<T>[]): Promise<void> {
-    const emptied = batches.filter(
-      (b) => b.gap && b.entries.length === 0 && !b.afterFailure && b.topic.cursor !== INITIAL,
-    );
-    if (emptied.length === 0) return;
+    const gone = batches.filter((b) => b.gap && !b.afterFailure && b.topic.cursor !== INITIAL);
+    if (gone.length === 0) return;
     const { client } = this.#reading;
     const infos = await this.#reading.run(
       Promise.all(
-        emptied.map(async (b) => {
+        gone.map(async (b) => {
           if (!this.#xinfoRefused) {
             try {
               return await streamInfo(client, b.topic.key, this.options.refusals);
@@ -597,26 +598,31 @@ export class LiveReader<T> {
               this.#refusedXInfo(error);
             }
           }
+          // Without XINFO, entries after the cursor may have gone with it: the gap stands.
+          if (b.entries.length > 0) return undefined;
           // An ACL without XINFO: the last entry still tells a stream that goes on below the
           // cursor, not whether entries written after the cursor went too, so they may have.
           const last = await lastEntryOf(client, b.topic.key, this.options.refusals);
           if (last === undefined) return undefined;
-          return { lastEntryId: last.id, lastGeneratedId: undefined };
+          return { lastEntryId: last.id, lastGeneratedId: undefined, maxDeletedId: undefined };
         }),
       ),
     );
-    emptied.forEach((batch, i) => {
+    gone.forEach((batch, i) => {
       const info = infos[i];
       if (info === undefined || info instanceof ErrorReply) return;
+      const cursor = parseStreamId(batch.topic.cursor!)!;
+      if (batch.entries.length > 0) {
+        if (info.maxDeletedId === batch.topic.cursor) batch.gap = false;
+        return;
+      }
       if (info.lastGeneratedId === undefined) {
         const last = info.lastEntryId;
-        const cursor = parseStreamId(batch.topic.cursor!)!;
         if (compareStreamIds(parseStreamId(last)!, cursor) > 0) batch.gap = false;
         else batch.goesOn = { lost: true, cursor: last };
         return;
       }
       const generated = parseStreamId(info.lastGeneratedId);
-      const cursor = parseStreamId(batch.topic.cursor!)!;
       if (generated === undefined || compareStreamIds(generated, cursor) < 0) return;
       const last = info.lastEntryId;
       if (last !== undefined && compareStreamIds(parseStreamId(last)!, cursor) > 0) batch.gap = false;

@@ -11,6 +11,8 @@ export interface StreamInfo {
   lastGeneratedId: string;
   /** The id of its last entry, if it has one. */
   lastEntryId: string | undefined;
+  /** The greatest id ever deleted or trimmed from it (`0-0`: none): Redis >= 7 only. */
+  maxDeletedId: string | undefined;
 }
 
 /**
@@ -23,7 +25,7 @@ local info = redis.call('XINFO', 'STREAM', KEYS[1])
 local fields = {}
 for i = 1, #info, 2 do fields[info[i]] = info[i + 1] end
 local last = fields['last-entry']
-return { fields['length'], fields['last-generated-id'], last and last[1] or false, fields['entries-added'] or false }
+return { fields['length'], fields['last-generated-id'], last and last[1] or false, fields['entries-added'] or false, fields['max-deleted-entry-id'] or false }
 `;
 
 /**
@@ -46,13 +48,14 @@ export async function streamInfo(
 /** The {@link StreamInfo} in a reply of {@link STREAM_INFO} or of `XINFO STREAM`, if it is one. */
 export function toStreamInfo(reply: unknown): StreamInfo | undefined {
   if (Array.isArray(reply)) {
-    const [length, lastGeneratedId, lastEntryId, entriesAdded] = reply as unknown[];
+    const [length, lastGeneratedId, lastEntryId, entriesAdded, maxDeletedId] = reply as unknown[];
     if (typeof length !== 'number') return undefined;
     return {
       length,
       entriesAdded: typeof entriesAdded === 'number' ? entriesAdded : undefined,
       lastGeneratedId: String(lastGeneratedId),
       lastEntryId: typeof lastEntryId === 'string' ? lastEntryId : undefined,
+      maxDeletedId: typeof maxDeletedId === 'string' ? maxDeletedId : undefined,
     };
   }
   const fields = reply as {
@@ -60,6 +63,7 @@ export function toStreamInfo(reply: unknown): StreamInfo | undefined {
     'entries-added'?: unknown;
     'last-generated-id'?: unknown;
     'last-entry'?: { id: string } | null;
+    'max-deleted-entry-id'?: unknown;
   } | null;
   if (typeof fields?.length !== 'number') return undefined;
   const added = fields['entries-added'];
@@ -68,5 +72,7 @@ export function toStreamInfo(reply: unknown): StreamInfo | undefined {
     entriesAdded: typeof added === 'number' ? added : undefined,
     lastGeneratedId: String(fields['last-generated-id']),
     lastEntryId: fields['last-entry']?.id,
+    maxDeletedId:
+      typeof fields['max-deleted-entry-id'] === 'string' ? fields['max-deleted-entry-id'] : undefined,
   };
 }

@@ -254,6 +254,47 @@ describe('redisEngine', () => {
     expect(seen.events.map((e) => e.id)).toEqual([a, b, c]);
   });
 
+  it('reports no gap when its last event is deleted as the next one is written', async () => {
+    const store = engine();
+    const seen = recorder();
+    const stop = await store.listen('deleted then written', seen.listener);
+    const a = await store.append('deleted then written', { data: 'a' });
+    const b = await store.append('deleted then written', { data: 'b' });
+    await until(() => seen.events.length === 2, 'both events');
+    // In one MULTI: the read that c wakes finds b gone, with c after it.
+    const [, c] = (await redis.raw
+      .multi()
+      .xDel('sse:{deleted then written}', b)
+      .xAdd('sse:{deleted then written}', '*', { d: 'c' })
+      .exec()) as unknown as [number, string];
+    await until(() => seen.events.some((e) => e.id === c), 'the next event');
+    stop();
+    expect(seen.events.map((e) => e.id)).toEqual([a, b, c]);
+  });
+
+  it('reports a gap when entries written after its deleted last event are gone too', async () => {
+    const store = engine();
+    const seen = recorder();
+    const stop = await store.listen('deleted after', seen.listener);
+    await store.append('deleted after', { data: 'a' });
+    const b = await store.append('deleted after', { data: 'b' });
+    await until(() => seen.events.length === 2, 'both events');
+    const key = 'sse:{deleted after}';
+    // In one MULTI, so no read comes between: c is written and gone with b, before d.
+    const c = `${Number(b.split('-')[0]) + 1}-0`;
+    const replies = (await redis.raw
+      .multi()
+      .xAdd(key, c, { d: 'c' })
+      .xDel(key, [b, c])
+      .xAdd(key, '*', { d: 'd' })
+      .exec()) as unknown as [string, number, string];
+    const d = replies[2];
+    await until(() => seen.events.some((e) => e.id === d), 'the last event');
+    stop();
+    expect(seen.events.map((e) => e.id).slice(2)).toEqual(['<gap>', d]);
+    expect(seen.kinds).toEqual(['continue']);
+  });
+
   it('delivers an entry written while it checks a deleted cursor, instead of skipping it', async () => {
     const proxy = await RedisProxy.start(redis.server.port);
     onTestFinished(() => proxy.close());

@@ -299,6 +299,29 @@ describe('redisEngine whose ACL refuses EVAL and EVAL_RO', () => {
     expect((errors[1] as Error).message).toMatch(/^Redis refused EVAL, so .*fetch.*not skipped/);
   });
 
+  it('reports no gap when its last event is deleted as the next one is written, told by XINFO STREAM', async () => {
+    await redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all', '-eval_ro', '-eval']);
+    const store = engine({ blockMs: 20, clientOptions: asUser, onError: () => {} });
+    const ids: string[] = [];
+    const stop = await store.listen('deleted then written', {
+      event: (m) => ids.push(m.id),
+      gap: (kind) => ids.push(`<${kind}>`),
+    });
+    const b = await store.append('deleted then written', { data: 'b' });
+    await poll(() => ids.includes(b), 'the event');
+    const xinfo = await calls('xinfo\\|stream');
+    const [, c] = (await redis.raw
+      .multi()
+      .xDel('sse:{deleted then written}', b)
+      .xAdd('sse:{deleted then written}', '*', { d: 'c' })
+      .exec()) as unknown as [number, string];
+    await poll(() => ids.includes(c), 'the next event');
+    stop();
+    expect(ids).toEqual([b, c]);
+    // Told by XINFO STREAM itself, as the script that reads it is refused.
+    expect(await calls('xinfo\\|stream')).toBeGreaterThan(xinfo);
+  });
+
   it('tells onError that an entry too large to arrive in time is not skipped, met first where a read timed out', async () => {
     await redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all', '-eval_ro', '-eval']);
     const proxy = await RedisProxy.start(redis.server.port);
