@@ -46,7 +46,8 @@ export interface PageEntries {
  * at a time. After a read timed out over a connection that was up, a script (`EVAL`, which returns an
  * id and a size, not entries) finds the largest entry of the `XRANGE` that timed out: suspected, the
  * next page that reaches it ends before it, and the page after that fetches it alone with the entry
- * before it. If that times out too (and Redis answers the script, so it is not frozen), it is proven:
+ * before it. If that times out too, and so does a fetch of it alone sent once Redis answered the
+ * script (a Redis that froze as the page was read proves nothing), it is proven:
  * `onError` is told, and every replay that reaches it from then on is truncated there, instead of
  * every resume over it failing for good. One at the start of the range (a client's last event) is
  * remembered too: a read from it then checks it is there without fetching it. Until a read has timed
@@ -92,12 +93,7 @@ export class LargeEntries {
         this.count = count;
         this.fetchedFrom = fetchedFrom;
       },
-      arrived(id) {
-        const known = streams.get(key);
-        const left = known?.filter((entry) => entry.id !== id || entry.proven);
-        if (left?.length === 0) streams.delete(key);
-        else if (left !== undefined) streams.set(key, left);
-      },
+      arrived: (id) => this.#forget(key, id),
     };
   }
 
@@ -154,6 +150,11 @@ export class LargeEntries {
     if (entry !== undefined) {
       // Fetched alone, with the entry before it, and timed out again.
       if (range.end !== id) return;
+      // Redis answered the script, which proves it answers now, not that it did then: it may have
+      // frozen as the fetch was sent. Only a fetch of the entry alone that times out now proves it.
+      const alone = await this.#fetchAlone(key, id);
+      if (alone === 'arrived') this.#forget(key, id);
+      if (alone !== 'timed out' || entry.proven) return;
       entry.proven = true;
       this.onError(
         new Error(
@@ -163,6 +164,26 @@ export class LargeEntries {
       return;
     }
     this.#suspect(key, known, id);
+  }
+
+  /** Fetches entry `id` of `key` alone, on the command connection, with its deadline. */
+  async #fetchAlone(key: string, id: string): Promise<'arrived' | 'timed out' | 'unknown'> {
+    try {
+      await this.commands.run((client) => client.xRange(key, id, id, { COUNT: 1 }));
+      return 'arrived';
+    } catch (error) {
+      if (error instanceof RedisTimeoutError && error.connected) return 'timed out';
+      if (!(error instanceof RedisTimeoutError)) this.onError(error);
+      return 'unknown';
+    }
+  }
+
+  /** `id` of `key` arrived in time: it is not too large, unless proven so already. */
+  #forget(key: string, id: string): void {
+    const known = this.#streams.get(key);
+    const left = known?.filter((entry) => entry.id !== id || entry.proven);
+    if (left?.length === 0) this.#streams.delete(key);
+    else if (left !== undefined) this.#streams.set(key, left);
   }
 
   /** Remembers `id` among the `known` large entries of `key`, within the bounds. */

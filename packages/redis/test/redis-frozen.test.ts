@@ -15,12 +15,13 @@ import {
 } from '@rxsse/core/channel';
 import { until } from '@rxsse/core/testing';
 import { firstValueFrom, take, toArray } from 'rxjs';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { recordWarnings } from '../../../test/support/warnings.js';
 import type { RedisClient } from '../src/client.js';
 import type { TimedClient } from '../src/deadline.js';
 import { RedisEngineError, RedisTimeoutError } from '../src/index.js';
 import { LargeEntries } from '../src/large-entries.js';
+import { RedisProxy } from './support/proxy.js';
 import { connected, useRedis } from './support/use-redis.js';
 
 // Generous: the timeout is 1 s, anything that settles before this bound was bounded by it.
@@ -165,6 +166,54 @@ describe('redisEngine with Redis frozen (SIGSTOP)', () => {
       (await channel.subscribe({ lastEventId: resume })).pipe(take(2), toArray()),
     );
     expect(replayed.map((m) => (m as StoredMessage).id)).toEqual(ids);
+    expect(errors.filter((error) => String(error).includes('did not arrive'))).toEqual([]);
+  });
+
+  it('proves no entry too large when Redis freezes again as a replay fetches it alone, and replays it whole after', async () => {
+    const proxy = await RedisProxy.start(redis.server.port);
+    onTestFinished(() => proxy.close());
+    const errors: unknown[] = [];
+    const store = engine({ url: proxy.url, onError: (error) => errors.push(error) });
+    const channel = createChannel(store, 'frozen twice');
+    const limit = { count: 10, bytes: 10_000 };
+    const resume = await channel.publish({ data: 'had' });
+    const ids = [
+      await channel.publish({ data: 'before it' }),
+      await channel.publish({ data: 'the largest one, by a few bytes' }),
+      await channel.publish({ data: 'last' }),
+    ];
+    // Frozen as a replay reads: its largest entry is suspected once Redis answers again, so pages
+    // end before it, and the next fetches it alone.
+    redis.server.pause();
+    expectTimedOut(await settleWithin(store.read('frozen twice', resume, limit), BOUND), 'read');
+    redis.server.resume();
+    await connected(store);
+    let page = await store.read('frozen twice', resume, limit);
+    for (let tries = 0; page.more === false && tries < 100; tries++) {
+      await sleep(20);
+      page = await store.read('frozen twice', resume, limit);
+    }
+    expect(page.events.map((e) => e.id)).toEqual([ids[0]]);
+    // Frozen again just as a page fetches it alone: Redis answers the check once back.
+    const largest = ids[1]!;
+    const frozen = proxy.beforeNext(
+      (command) => command.includes(`${largest}\r\n`) && !command.includes(`(${largest}`),
+      async () => redis.server.pause(),
+    );
+    expectTimedOut(await settleWithin(store.read('frozen twice', ids[0]!, limit), BOUND), 'read');
+    await frozen;
+    redis.server.resume();
+    await connected(store);
+    // Whatever the checks conclude, a replay over the entry, on a Redis that answers, gets it.
+    await sleep(200);
+    const replayed: string[] = [];
+    page = { events: [], bytes: 0, truncated: false, more: true };
+    for (let pages = 0; page.more && pages < 5; pages++) {
+      page = await store.read('frozen twice', replayed.at(-1) ?? resume, limit);
+      expect(page.truncated).toBe(false);
+      replayed.push(...page.events.map((e) => e.id));
+    }
+    expect(replayed).toEqual(ids);
     expect(errors.filter((error) => String(error).includes('did not arrive'))).toEqual([]);
   });
 
