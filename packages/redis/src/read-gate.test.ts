@@ -117,6 +117,38 @@ describe('ReadGate', () => {
     expect(await freshResult).toEqual({ value: pageOf('fresh') });
   });
 
+  it('fails a read that waited for its turn within maxWaitMs of its call, its turn held until it settles', async () => {
+    vi.useFakeTimers();
+    const gate = new ReadGate(1, 5000);
+    const started: string[] = [];
+    const [stuck, waited, later] = ['stuck', 'waited', 'later'].map((name) => pendingRead(name, started));
+    stuck!.run(gate).catch(() => {});
+    await vi.advanceTimersByTimeAsync(4000);
+    const waitedResult = settled(waited!.run(gate));
+    await vi.advanceTimersByTimeAsync(1000);
+    stuck!.fail(new RedisTimeoutError(5000, true));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(started).toEqual(['stuck', 'waited']);
+    const laterResult = settled(later!.run(gate));
+    const now = () => Promise.race([waitedResult, Promise.resolve('pending')]);
+    // Its own command would have 5 s more: the caller waits for the rest of its 5 s only.
+    await vi.advanceTimersByTimeAsync(3999);
+    expect(await now()).toBe('pending');
+    await vi.advanceTimersByTimeAsync(1);
+    const { error } = (await now()) as { error: RedisTimeoutError };
+    expect(error).toBeInstanceOf(RedisTimeoutError);
+    expect(error.message).toBe(
+      "no reply within 5000 ms: waited for one of the engine's 1 history reads at once, then for its reply",
+    );
+    // The command still runs: its turn goes on once it settles.
+    expect(started).toEqual(['stuck', 'waited']);
+    waited!.finish();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(started).toEqual(['stuck', 'waited', 'later']);
+    later!.finish();
+    expect(await laterResult).toEqual({ value: pageOf('later') });
+  });
+
   it('fails every waiting read and every later one once closed, and lets the running ones finish', async () => {
     const gate = new ReadGate(1, 5000);
     const started: string[] = [];

@@ -33,15 +33,26 @@ export class ReadGate {
     readonly maxWaitMs: number,
   ) {}
 
-  /** Runs `read`, the page of `key` after `afterId`, in its turn. */
+  /**
+   * Runs `read`, the page of `key` after `afterId`, in its turn. One that waited for its turn fails
+   * once `maxWaitMs` passed since this call, as a command that got no reply in that time: its own
+   * deadline is a whole `maxWaitMs` from its start. It still holds its turn until it settles.
+   */
   async read(key: string, afterId: string, read: () => Promise<HistoryPage>): Promise<HistoryPage> {
     if (this.#closed) throw this.#closed();
-    if (this.#running < this.limit) this.#running++;
+    const since = Date.now();
+    const waited = this.#running >= this.limit;
+    if (!waited) this.#running++;
     else {
       const queue = this.#pageEnds.has(`${afterId} ${key}`) ? this.#nextPages : this.#waiting;
       // The turn is handed over with the count unchanged, so no read that comes meanwhile takes it.
-      await new Promise<void>((go, fail) => queue.push({ since: Date.now(), go, fail }));
+      await new Promise<void>((go, fail) => queue.push({ since, go, fail }));
     }
+    const reading = this.#run(key, read);
+    return waited ? this.#within(reading, since) : reading;
+  }
+
+  async #run(key: string, read: () => Promise<HistoryPage>): Promise<HistoryPage> {
     try {
       const page = await read();
       const last = page.events.at(-1);
@@ -50,6 +61,25 @@ export class ReadGate {
     } finally {
       this.#handOver();
     }
+  }
+
+  /** `reading`, or a {@link RedisTimeoutError} once `maxWaitMs` passed `since`. */
+  #within(reading: Promise<HistoryPage>, since: number): Promise<HistoryPage> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(this.#timedOut('waited for one', 'then for its reply')),
+        this.maxWaitMs - (Date.now() - since),
+      );
+    });
+    // Its own outcome, once nobody waits for it, is the command's: told where it failed.
+    reading.catch(() => {});
+    return Promise.race([reading, expired]).finally(() => clearTimeout(timer));
+  }
+
+  #timedOut(waited: string, then?: string): RedisTimeoutError {
+    const turns = `${waited} of the engine's ${this.limit} history reads at once${then ? `, ${then}` : ''}`;
+    return new RedisTimeoutError(this.maxWaitMs, true, new Error(turns));
   }
 
   /** Fails every waiting read, and every later one, with `error()`. */
@@ -79,8 +109,7 @@ export class ReadGate {
         waiting.go();
         return;
       }
-      const turns = `waited longer for one of the engine's ${this.limit} history reads at once`;
-      waiting.fail(new RedisTimeoutError(this.maxWaitMs, true, new Error(turns)));
+      waiting.fail(this.#timedOut('waited longer for one'));
     }
     this.#running--;
   }

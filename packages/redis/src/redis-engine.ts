@@ -175,20 +175,23 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
       const page = largeEntries.page(key);
       try {
         return await reads.read(key, afterId, () =>
-          commands.run((client, expired) =>
-            readPage(client, key, afterId, limit, onError, refusals, expired, page),
-          ),
+          commands
+            .run((client, expired) => readPage(client, key, afterId, limit, onError, refusals, expired, page))
+            .catch((error: unknown) => {
+              // Over a connection that was up, an entry may be too large to ever arrive in time: the
+              // next reads find out, or go on as before. A connection still coming back proves
+              // nothing, nor does a read that failed waiting for its turn.
+              if (error instanceof RedisTimeoutError && error.connected && !closed)
+                void largeEntries.timedOut(key, {
+                  from: page.from,
+                  end: page.end,
+                  count: page.count,
+                  fetchedFrom: page.fetchedFrom,
+                });
+              throw error;
+            }),
         );
       } catch (error) {
-        // Over a connection that was up, an entry may be too large to ever arrive in time: the next
-        // reads find out, or go on as before. A connection still coming back proves nothing.
-        if (error instanceof RedisTimeoutError && error.connected && !closed)
-          void largeEntries.timedOut(key, {
-            from: page.from,
-            end: page.end,
-            count: page.count,
-            fetchedFrom: page.fetchedFrom,
-          });
         throw new RedisEngineError('read', topic, error);
       }
     },
