@@ -97,9 +97,15 @@ function closeAll(
   const startedAt = performance.now();
   const others = [...state.contexts].filter(([other]) => other !== group);
   const deadline = Math.max(...[...state.contexts.values()].map(shutdownDeadline));
-  const closing = Promise.all([
-    ...others.map(([other, options]) => other.close(options)),
+  // Every group closes, and the sessions after them, though one's close() fails (a subclass's):
+  // the hook then rejects with that failure, for Fastify to report.
+  const closing = Promise.allSettled([
+    ...others.map(async ([other, options]) => other.close(options)),
     state.servers.closeStreams(group, shutdown),
-  ]).then(() => state.closeSessions(deadline, startedAt));
+  ]).then((results) => {
+    state.closeSessions(deadline, startedAt);
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
+  });
   return withinHookTimeout(closing, app.initialConfig.pluginTimeout ?? 0, startedAt, app.log, app.server);
 }

@@ -76,6 +76,51 @@ describe('fastify over HTTP/2 (h2c): app.close()', () => {
   });
 });
 
+describe('fastify over HTTP/2 (h2c): app.close() past a group whose close() fails', () => {
+  it("still ends the other context's streams and the sessions, and reports the failure", async () => {
+    const failure = new Error('flush failed');
+    // Say, a subclass that flushes something of its own as it closes.
+    class Failing extends StreamGroup {
+      override async close(): Promise<void> {
+        throw failure;
+      }
+    }
+    const app = Fastify({ http2: true });
+    await app.register(async (context) => {
+      await context.register(rxsse, { group: new Failing() });
+    });
+    await app.register(async (context) => {
+      await context.register(rxsse);
+      context.get('/sse', (_req, reply) => reply.sse(concat(of({ data: 'hi' }), NEVER)));
+    });
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    const session = connect(url.replace('localhost', '127.0.0.1'));
+    session.on('error', () => {});
+    let sessionClosed = false;
+    session.on('close', () => {
+      sessionClosed = true;
+    });
+    const stream = session.request({ ':path': '/sse' });
+    let body = '';
+    let ended = false;
+    stream.setEncoding('utf8').on('data', (chunk: string) => {
+      body += chunk;
+    });
+    stream.on('end', () => {
+      ended = true;
+    });
+    await waitFor(() => body.includes('data: hi\n\n'), 5000, 'the stream');
+    const closing = app.close().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    // The session goes once its streams ended: Node's close waits for it, and app.close() with it.
+    await waitFor(() => sessionClosed, 10_000, 'the session to close');
+    expect(await closing).toBe(failure);
+    expect(ended).toBe(true);
+  });
+});
+
 describe('fastify over HTTP/2 (h2c): app.close() and its deadline', () => {
   it('completes within the deadline, the cut of a session that reads nothing included', async () => {
     // Avvio times the close's hooks with a setTimeout too: the fake clock's jump would fire it.
