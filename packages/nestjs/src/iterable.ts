@@ -1,9 +1,6 @@
 import type { ErrorReporter } from '@rxsse/core';
-import { describeValue, endIterator } from '@rxsse/core';
+import { describeValue, endIterator, PULLS_PER_TURN } from '@rxsse/core';
 import { Observable } from 'rxjs';
-
-/** Pulls at most before the event loop gets a turn, as `@rxsse/core` pulls a route's iterator. */
-const PULLS_PER_TURN = 1024;
 
 /**
  * An AsyncIterable as an Observable that ends its iterator once unsubscribed, also while the

@@ -287,8 +287,11 @@ class SourceGap {
   constructor(readonly make: GapEventFactory) {}
 }
 
-/** Pulls an iterator makes at most before the event loop gets a turn (see `IteratorFeed`). */
-const PULLS_PER_TURN = 1024;
+/**
+ * @internal Pulls an iterator makes at most before the event loop gets a turn (see `IteratorFeed`):
+ * a transport that pulls a route's iterator itself pulls as many.
+ */
+export const PULLS_PER_TURN = 1024;
 
 /** Feeds an AsyncIterable: pulls one message at a time, and only while the transport has room. */
 export class IteratorFeed implements SourceFeed {
