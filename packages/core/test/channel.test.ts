@@ -697,6 +697,23 @@ describe('Channel', () => {
     await until(() => unlistened === 1, 'the late listener to be released', 1000);
   });
 
+  it('hands the engine the signal of the subscription its history reads are for', async () => {
+    const store = memoryEngine();
+    const first = await store.append('room', { data: 'a' });
+    await store.append('room', { data: 'b' });
+    const signals: (AbortSignal | undefined)[] = [];
+    const engine: ChannelEngine = {
+      ...store,
+      read: (topic, afterId, limit, signal) => {
+        signals.push(signal);
+        return store.read(topic, afterId, limit);
+      },
+    };
+    const abort = new AbortController();
+    await createChannel(engine, 'room').subscribe({ lastEventId: first, signal: abort.signal });
+    expect(signals).toEqual([abort.signal]);
+  });
+
   it("reports an engine's throwing unlisten through the stream, or the console, and never throws it", async () => {
     const memory = memoryEngine();
     const failing = new Error('unlisten failed');

@@ -23,7 +23,7 @@ function pendingRead(name: string, started: string[], key = name) {
     });
   };
   return {
-    run: (gate: ReadGate, afterId = '0-0') => gate.read(key, afterId, read),
+    run: (gate: ReadGate, afterId = '0-0', signal?: AbortSignal) => gate.read(key, afterId, read, signal),
     finish: (more?: boolean) => finish(more),
     fail: (error: Error) => fail(error),
   };
@@ -147,6 +147,30 @@ describe('ReadGate', () => {
     expect(started).toEqual(['stuck', 'waited', 'later']);
     later!.finish();
     expect(await laterResult).toEqual({ value: pageOf('later') });
+  });
+
+  it('drops a waiting read whose signal aborts, with its reason, and never runs it', async () => {
+    const gate = new ReadGate(1, 5000);
+    const started: string[] = [];
+    const [running, left, next] = ['running', 'left', 'next'].map((name) => pendingRead(name, started));
+    const runningResult = settled(running!.run(gate));
+    const leaving = new AbortController();
+    const leftResult = settled(left!.run(gate, '0-0', leaving.signal));
+    const nextResult = settled(next!.run(gate));
+    const reason = new Error('the client left');
+    leaving.abort(reason);
+    expect(await leftResult).toEqual({ error: reason });
+    // A signal aborted already: not even queued.
+    expect(await settled(gate.read('late', '0-0', async () => pageOf('late'), leaving.signal))).toEqual({
+      error: reason,
+    });
+    running!.finish();
+    await vi.waitFor(() => expect(started).toEqual(['running', 'next']));
+    next!.finish();
+    expect(await Promise.all([runningResult, nextResult])).toEqual([
+      { value: pageOf('running') },
+      { value: pageOf('next') },
+    ]);
   });
 
   it('fails every waiting read and every later one once closed, and lets the running ones finish', async () => {

@@ -36,17 +36,43 @@ export class ReadGate {
   /**
    * Runs `read`, the page of `key` after `afterId`, in its turn. One that waited for its turn fails
    * once `maxWaitMs` passed since this call, as a command that got no reply in that time: its own
-   * deadline is a whole `maxWaitMs` from its start. It still holds its turn until it settles.
+   * deadline is a whole `maxWaitMs` from its start. It still holds its turn until it settles. One
+   * still waiting when `signal` aborts is dropped, failing with its reason.
    */
-  async read(key: string, afterId: string, read: () => Promise<HistoryPage>): Promise<HistoryPage> {
+  async read(
+    key: string,
+    afterId: string,
+    read: () => Promise<HistoryPage>,
+    signal?: AbortSignal,
+  ): Promise<HistoryPage> {
     if (this.#closed) throw this.#closed();
+    signal?.throwIfAborted();
     const since = Date.now();
     const waited = this.#running >= this.limit;
     if (!waited) this.#running++;
     else {
       const queue = this.#pageEnds.has(`${afterId} ${key}`) ? this.#nextPages : this.#waiting;
       // The turn is handed over with the count unchanged, so no read that comes meanwhile takes it.
-      await new Promise<void>((go, fail) => queue.push({ since, go, fail }));
+      await new Promise<void>((go, fail) => {
+        const waiting: Waiting = {
+          since,
+          go: () => {
+            signal?.removeEventListener('abort', left);
+            go();
+          },
+          fail: (error) => {
+            signal?.removeEventListener('abort', left);
+            fail(error);
+          },
+        };
+        // Its client left: in a reconnect storm, reads for no one would hold up the others' turns.
+        const left = () => {
+          queue.splice(queue.indexOf(waiting), 1);
+          waiting.fail(signal!.reason);
+        };
+        signal?.addEventListener('abort', left, { once: true });
+        queue.push(waiting);
+      });
     }
     const reading = this.#run(key, read);
     return waited ? this.#within(reading, since) : reading;

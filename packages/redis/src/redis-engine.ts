@@ -170,27 +170,28 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
       return id;
     },
 
-    async read(topic: string, afterId: string, limit: ReadLimit) {
+    async read(topic: string, afterId: string, limit: ReadLimit, signal?: AbortSignal) {
       const key = keyOf(topic);
       const page = largeEntries.page(key);
+      // Over a connection that was up, an entry may be too large to ever arrive in time: the next
+      // reads find out, or go on as before. A connection still coming back proves nothing, nor
+      // does a read that failed waiting for its turn.
+      const suspect = (error: unknown): never => {
+        if (error instanceof RedisTimeoutError && error.connected && !closed)
+          void largeEntries.timedOut(key, {
+            from: page.from,
+            end: page.end,
+            count: page.count,
+            fetchedFrom: page.fetchedFrom,
+          });
+        throw error;
+      };
+      const read = () =>
+        commands
+          .run((client, expired) => readPage(client, key, afterId, limit, onError, refusals, expired, page))
+          .catch(suspect);
       try {
-        return await reads.read(key, afterId, () =>
-          commands
-            .run((client, expired) => readPage(client, key, afterId, limit, onError, refusals, expired, page))
-            .catch((error: unknown) => {
-              // Over a connection that was up, an entry may be too large to ever arrive in time: the
-              // next reads find out, or go on as before. A connection still coming back proves
-              // nothing, nor does a read that failed waiting for its turn.
-              if (error instanceof RedisTimeoutError && error.connected && !closed)
-                void largeEntries.timedOut(key, {
-                  from: page.from,
-                  end: page.end,
-                  count: page.count,
-                  fetchedFrom: page.fetchedFrom,
-                });
-              throw error;
-            }),
-        );
+        return await reads.read(key, afterId, read, signal);
       } catch (error) {
         throw new RedisEngineError('read', topic, error);
       }

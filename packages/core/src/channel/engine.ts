@@ -63,8 +63,10 @@ export interface HistoryStore {
    * A page over `limit`, without its `events` or a `bytes` count, or with an id not above the one
    * before it (`afterId` for the first), fails the subscription that read it with
    * {@link EngineContractError}.
+   * `signal`, if given, aborts once the subscription that asked left: an engine may drop a read
+   * that has not begun (one waiting for a connection or its turn), rejecting with its reason.
    */
-  read(topic: string, afterId: string, limit: ReadLimit): Promise<HistoryPage>;
+  read(topic: string, afterId: string, limit: ReadLimit, signal?: AbortSignal): Promise<HistoryPage>;
 }
 
 /** Receives a topic's live events from a {@link LiveBus}. Must not throw. */

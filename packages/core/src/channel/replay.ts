@@ -64,7 +64,7 @@ export async function readReplay(
     };
     // As a promise whatever the engine answers, as for `listen`: a page handed back at once would
     // fail every resume of a client with a signal (each adapter's), and only theirs.
-    const reading = (async () => store.read(topic, cursor, asked))();
+    const reading = (async () => store.read(topic, cursor, asked, signal))();
     const page = await unlessAborted(reading, signal);
     checkPage(page, asked, topic);
     // Truncated past the first page: what followed the client's id was trimmed while it was read.
