@@ -95,7 +95,8 @@ export class ReadGate {
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () => reject(this.#timedOut('waited for one', 'then for its reply')),
-        this.maxWaitMs - (Date.now() - since),
+        // Its turn may come in the very ms its wait ends: Node warns of a negative delay.
+        Math.max(0, this.maxWaitMs - (Date.now() - since)),
       );
     });
     // Its own outcome, once nobody waits for it, is the command's: told where it failed.
