@@ -1,5 +1,11 @@
 import type { Server } from 'node:http';
-import { type ResolvedStreamOptions, type ShutdownOptions, StreamGroup, shutdownDeadline } from '@rxsse/core';
+import {
+  allClosed,
+  type ResolvedStreamOptions,
+  type ShutdownOptions,
+  StreamGroup,
+  shutdownDeadline,
+} from '@rxsse/core';
 import { AppServers, guardClientErrors, trackConnections, trackHttp2Sessions } from '@rxsse/node';
 import type { FastifyInstance } from 'fastify';
 import { withinHookTimeout } from './hook-timeout.js';
@@ -99,13 +105,9 @@ function closeAll(
   const deadline = Math.max(...[...state.contexts.values()].map(shutdownDeadline));
   // Every group closes, and the sessions after them, though one's close() fails (a subclass's):
   // the hook then rejects with that failure, for Fastify to report.
-  const closing = Promise.allSettled([
+  const closing = allClosed([
     ...others.map(async ([other, options]) => other.close(options)),
     state.servers.closeStreams(group, shutdown),
-  ]).then((results) => {
-    state.closeSessions(deadline, startedAt);
-    const failed = results.find((result) => result.status === 'rejected');
-    if (failed) throw failed.reason;
-  });
+  ]).finally(() => state.closeSessions(deadline, startedAt));
   return withinHookTimeout(closing, app.initialConfig.pluginTimeout ?? 0, startedAt, app.log, app.server);
 }

@@ -611,11 +611,11 @@ export class LiveReader<T> {
     gone.forEach((batch, i) => {
       const info = infos[i];
       if (info === undefined || info instanceof ErrorReply) return;
-      const cursor = parseStreamId(batch.topic.cursor!)!;
       if (batch.entries.length > 0) {
         if (info.maxDeletedId === batch.topic.cursor) batch.gap = false;
         return;
       }
+      const cursor = parseStreamId(batch.topic.cursor!)!;
       if (info.lastGeneratedId === undefined) {
         const last = info.lastEntryId;
         if (compareStreamIds(parseStreamId(last)!, cursor) > 0) batch.gap = false;

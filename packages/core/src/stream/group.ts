@@ -238,8 +238,16 @@ export function checkStreamGroup(group: unknown): void {
  * close throws or rejects (a subclass's): a shutdown still ends every other stream. Rejects then
  * with the first failure, for the caller to tell.
  */
-export async function closeEach(groups: readonly StreamGroup[], options: ShutdownOptions): Promise<void> {
-  const closed = await Promise.allSettled(groups.map(async (group) => group.close(options)));
+export function closeEach(groups: readonly StreamGroup[], options: ShutdownOptions): Promise<void> {
+  return allClosed(groups.map(async (group) => group.close(options)));
+}
+
+/**
+ * @internal Waits for every close in `closing`, then rejects with the first failure, if one failed:
+ * a close that fails may not cut the others short.
+ */
+export async function allClosed(closing: readonly Promise<unknown>[]): Promise<void> {
+  const closed = await Promise.allSettled(closing);
   const failed = closed.find((result) => result.status === 'rejected');
   if (failed) throw failed.reason;
 }

@@ -2,6 +2,7 @@
 export { MAX_DURATION } from './duration.js';
 export { answerHeadEventStream, EventStream, streamEvents, turnAwayEventStream } from './event-stream.js';
 export {
+  allClosed,
   allStreams,
   checkShutdownOptions,
   checkStreamGroup,
