@@ -153,6 +153,23 @@ export function describeHostileContract(harness: AdapterHarness): void {
       expect(seen).toEqual(['failed', 'opened', 'closed:complete']);
     });
 
+    it('answers HEAD for a source whose getters throw where it is let go of, and logs the throw once', async () => {
+      const { options, closes, seen } = metered();
+      const source = Object.defineProperty(from([{ data: 'x' }]), 'next', {
+        get() {
+          throw new Error('the next getter threw');
+        },
+      });
+      const url = await start([{ path: '/sse', events: () => source, options }]);
+      const { response } = await fetchBytes(`${url}/sse`, { method: 'HEAD' });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('text/event-stream');
+      await waitFor(() => closes.length > 0, 5000, 'the close');
+      expect(seen).toEqual(['opened', 'closed:complete']);
+      await waitFor(() => server!.logged.length > 0, 5000, 'the log');
+      expect(server!.logged.splice(0)).toEqual([expect.stringContaining('the next getter threw')]);
+    });
+
     it('counts a HEAD as a stream that opened and completed, in its metrics and onClose', async () => {
       const { options, closes, seen } = metered();
       const url = await start([{ path: '/sse', events: () => from([{ data: 'x' }]), options }]);

@@ -1,10 +1,12 @@
-import { concat, from, map, NEVER, Observable, range, Subject, tap } from 'rxjs';
+import { concat, from, map, NEVER, Observable, range, Subject, type Subscriber, tap } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
+  answerHeadEventStream,
   type CloseReason,
   type EventSourceLike,
   type EventStream,
   heartbeatCount,
+  letGoSource,
   type MessageEvent,
   resolveStreamOptions,
   SOURCE_HEADERS,
@@ -16,6 +18,7 @@ import {
   type StreamStats,
   scheduleHeartbeat,
   streamEvents,
+  turnAwayEventStream,
 } from '../src/index.js';
 import { MemorySink } from '../src/testing/index.js';
 
@@ -137,6 +140,86 @@ describe('invalid sources', () => {
     expect(() => run([1])).toThrow(/array/);
     expect(() => run(null)).toThrow(/null/);
   });
+});
+
+describe('sources that break where they are let go of', () => {
+  /** An Observable whose `next` getter throws: a transport that only lets it go asks for its iterator. */
+  const withThrowingNext = () =>
+    Object.defineProperty(
+      new Observable<MessageEvent>((subscriber) => subscriber.next({ data: 'a' })),
+      'next',
+      {
+        get() {
+          throw new Error('the next getter threw');
+        },
+      },
+    );
+  const counting = () => {
+    const seen: string[] = [];
+    const metrics: StreamMetrics = {
+      opened: () => seen.push('opened'),
+      wrote: () => {},
+      heartbeat: () => {},
+      dropped: () => {},
+      closed: (reason) => seen.push(`closed ${reason}`),
+      failed: () => seen.push('failed'),
+    };
+    return { seen, metrics };
+  };
+
+  it('a HEAD is answered, counted once, and the getter throw reported', () => {
+    const { seen, metrics } = counting();
+    const errors: unknown[] = [];
+    const sink = new MemorySink();
+    const source = withThrowingNext();
+    const report = (error: unknown) => errors.push(error);
+    letGoSource(source, report);
+    answerHeadEventStream(sink, { metrics, heartbeat: false }, report, false, source);
+    expect(sink.headers?.['content-type']).toBe('text/event-stream');
+    expect(sink.ended).toBe(true);
+    expect(seen).toEqual(['opened', 'closed complete']);
+    expect(errors).toEqual([new Error('the next getter threw')]);
+  });
+
+  it('a GET whose client left first closes once, and the getter throw is reported once', () => {
+    const { seen, metrics } = counting();
+    const sink = new MemorySink();
+    sink.disconnect();
+    const { closes, reported } = run(withThrowingNext(), { metrics }, sink);
+    expect(seen).toEqual(['opened', 'closed client']);
+    expect(closes.map((c) => c.reason)).toEqual(['client']);
+    expect(reported).toEqual([new Error('the next getter threw')]);
+  });
+
+  it('a request turned away lets go of it, and the getter throw is reported', () => {
+    const errors: unknown[] = [];
+    const sink = new MemorySink();
+    turnAwayEventStream(sink, { heartbeat: false }, (error) => errors.push(error), withThrowingNext());
+    expect(sink.ended).toBe(true);
+    expect(errors).toEqual([new Error('the next getter threw')]);
+  });
+
+  for (const [label, after] of [
+    ['completed', (subscriber: Subscriber<MessageEvent>) => subscriber.complete()],
+    ['failed', (subscriber: Subscriber<MessageEvent>) => subscriber.error(new Error('the first'))],
+  ] as const) {
+    it(`a subscribe() that throws after it ${label}: the throw is still heard`, () => {
+      const errors: unknown[] = [];
+      const subscribe = (subscriber: Subscriber<MessageEvent>) => {
+        subscriber.next({ data: 'a' });
+        after(subscriber);
+        throw new Error('subscribe threw');
+      };
+      // A hand-written Observable: rxjs's own never lets subscribe() throw.
+      const { sink, closes, reported } = run({ subscribe }, { onError: (error) => errors.push(error) });
+      expect(sink.text).toBe('data: a\n\n');
+      expect(closes.map((c) => c.reason)).toEqual([label === 'completed' ? 'complete' : 'error']);
+      expect(errors.at(-1)).toEqual(new Error('subscribe threw'));
+      expect(reported).toEqual([]);
+      // Without onError, the framework's channel hears it.
+      expect(run({ subscribe }).reported.at(-1)).toEqual(new Error('subscribe threw'));
+    });
+  }
 });
 
 describe('synchronous sources', () => {
@@ -1037,6 +1120,16 @@ describe('option validation', () => {
       expect(() => resolveStreamOptions({ [name]: MAX })).not.toThrow();
     });
   }
+
+  it('resolves options once, and checks every object that was not resolved here, whatever fields it carries', () => {
+    const resolved = resolveStreamOptions({ retry: 1000 });
+    expect(resolveStreamOptions(resolved)).toBe(resolved);
+    // A copy is checked again, and resolved as the original was.
+    expect(resolveStreamOptions({ ...resolved })).toMatchObject({ retry: 1000, heartbeat: 15_000 });
+    expect(() => resolveStreamOptions({ ...resolved, maxQueueBytes: -1 })).toThrow(/maxQueueBytes/);
+    const forged = { resolved: true, maxQueueBytes: -1, heartbeat: 'soon' } as unknown as StreamOptions;
+    expect(() => resolveStreamOptions(forged)).toThrow(TypeError);
+  });
 
   it('refuses a retry that is not an integer', () => {
     expect(() => resolveStreamOptions({ retry: 1.5 })).toThrow(/retry/);

@@ -2,6 +2,7 @@ import {
   type ErrorReporter,
   type EventSourceLike,
   endIterator,
+  endMadeIterator,
   isAbortOf,
   type MessageEvent,
   madeIterator,
@@ -76,7 +77,7 @@ export class Handoff {
    */
   async reached(result: unknown, check: (value: unknown) => Source): Promise<Observable<never>> {
     const source = check(await result);
-    endIterator(madeIterator(source), this.report);
+    endMadeIterator(source, this.report);
     this.#settle(source);
     return EMPTY;
   }
@@ -107,7 +108,7 @@ export class Handoff {
     // An AsyncIterable streams as is, unless an interceptor's events came first: the stream then
     // takes the chain, and the iterable's events must come through it. Until they do, an iterator
     // the method made (a listener it registered) is the handoff's to end.
-    const made = madeIterator(source);
+    const made = madeIterator(source, this.report);
     if (made && this.#discarded) endIterator(made, this.report);
     else if (made) this.#unpulled.add(made);
     return this.#held(

@@ -6,13 +6,12 @@ import {
   type EventContext,
   type EventSourceLike,
   type EventStream,
-  endIterator,
+  endMadeIterator,
   HandlerSetup,
   isAbortOf,
   type LetGo,
   letGoSource,
   type MessageEvent,
-  madeIterator,
   pickLastEventId,
   processWide,
   type ResolvedStreamOptions,
@@ -84,7 +83,7 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
   // Started, or answered, by another writer while the handler ran: its source is never subscribed,
   // and an iterator it made is returned, as a listener it holds would otherwise leak.
   if (beingSent(res) || res.writableEnded) {
-    endIterator(madeIterator(source), (error) => setup.reportError(error));
+    endMadeIterator(source, (error) => setup.reportError(error));
     if (res.writableEnded) return null;
     throw new ResponseBeingSentError();
   }

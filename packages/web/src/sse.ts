@@ -6,11 +6,10 @@ import {
   type ErrorReporter,
   type EventContext,
   type EventSourceLike,
-  endIterator,
+  endMadeIterator,
   HandlerSetup,
   letGoSource,
   type MessageEvent,
-  madeIterator,
   pickLastEventId,
   resolveStreamOptions,
   type StreamOptions,
@@ -161,7 +160,7 @@ function checkHeadersOf(source: EventSourceLike<MessageEvent<unknown>>, setup: H
   try {
     checkSourceHeaders(source);
   } catch (error) {
-    endIterator(madeIterator(source), (thrown) => setup.reportError(thrown));
+    endMadeIterator(source, (thrown) => setup.reportError(thrown));
     throw error;
   }
 }

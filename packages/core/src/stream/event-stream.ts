@@ -385,7 +385,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
    * else a handler returned (an Observable, garbage) holds nothing yet.
    */
   #adopt(source: unknown, made?: MessageIterator): void {
-    const iterator = made ?? madeIterator<MessageEvent<unknown>>(source);
+    const iterator = made ?? madeIterator<MessageEvent<unknown>>(source, (error) => this.reportError(error));
     if (iterator === undefined) return;
     const feed = new IteratorFeed(this);
     feed.adopt(iterator);

@@ -119,8 +119,17 @@ export type ResolvedStreamOptions = StreamOptions &
       'maxQueueBytes' | 'onOverflow' | 'onInvalidMessage' | 'stallTimeout' | 'heartbeat' | 'group'
     >
   > & {
-    readonly resolved: true;
+    /** Type-only: only {@link resolveStreamOptions} makes one. */
+    readonly [resolvedBrand]: true;
   };
+
+declare const resolvedBrand: unique symbol;
+
+/**
+ * The objects {@link resolveStreamOptions} made, known by identity: a field would be one that a
+ * caller's options (or a copy of resolved ones, changed) could carry to skip every check.
+ */
+const resolvedOptions = new WeakSet<object>();
 
 /**
  * Fills in defaults once, so every connection of a route shares one options object, and with it
@@ -134,9 +143,9 @@ export function resolveStreamOptions(options: StreamOptions = {}): ResolvedStrea
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`options must be an object, got ${describeValue(options)}`);
   }
-  if ((options as Partial<ResolvedStreamOptions>).resolved) return options as ResolvedStreamOptions;
+  if (resolvedOptions.has(options)) return options as ResolvedStreamOptions;
   checkOptionNames('stream', options, STREAM_OPTION_NAMES);
-  const resolved: ResolvedStreamOptions = {
+  const resolved = {
     ...options,
     maxQueueBytes: options.maxQueueBytes ?? 1024 * 1024,
     onOverflow: options.onOverflow ?? 'close',
@@ -144,8 +153,7 @@ export function resolveStreamOptions(options: StreamOptions = {}): ResolvedStrea
     stallTimeout: options.stallTimeout ?? 30_000,
     heartbeat: options.heartbeat ?? 15_000,
     group: options.group ?? openStreams,
-    resolved: true,
-  };
+  } as ResolvedStreamOptions;
   if (!(resolved.maxQueueBytes > 0) || !Number.isFinite(resolved.maxQueueBytes)) {
     throw new RangeError('maxQueueBytes must be a positive number');
   }
@@ -169,6 +177,7 @@ export function resolveStreamOptions(options: StreamOptions = {}): ResolvedStrea
   if (resolved.bareValues !== undefined && !['refuse', 'data'].includes(resolved.bareValues)) {
     throw new TypeError(`bareValues must be 'refuse' or 'data', got ${describeValue(resolved.bareValues)}`);
   }
+  resolvedOptions.add(resolved);
   return resolved;
 }
 

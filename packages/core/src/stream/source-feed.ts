@@ -98,7 +98,9 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
       const subscription: unknown = source.subscribe(this);
       if (subscription !== this) this.add(subscription);
     } catch (error) {
-      target.end('error', error);
+      // A hand-written subscribe() may throw after it ended the stream: its bug is still heard.
+      if (target.closeReason === undefined) target.end('error', error);
+      else target.laterReporter()(error);
     }
     if (this.#waiting === UNOPENED) {
       // Nothing sent yet: the stream opens as subscribe() returns, unless it ended meanwhile.
@@ -397,13 +399,27 @@ export class IteratorFeed implements SourceFeed {
 /**
  * @internal The iterator a handler made already (an async generator, `events.on`), which may hold
  * what only its `return()` releases. An AsyncIterable that is not one holds nothing yet, and is not
- * asked for an iterator only to end it.
+ * asked for an iterator only to end it. A source whose getters throw (a Proxy's) is no iterator to
+ * end: the throw goes to `report`, since the source is being let go of and nothing else would hear it.
  */
-export function madeIterator<T>(source: unknown): AsyncIterator<T> | undefined {
-  const it = source as Partial<AsyncIterator<T>> | null;
-  return typeof it?.next === 'function' && typeof it.return === 'function'
-    ? (it as AsyncIterator<T>)
-    : undefined;
+export function madeIterator<T>(
+  source: unknown,
+  report: (error: unknown) => void,
+): AsyncIterator<T> | undefined {
+  try {
+    const it = source as Partial<AsyncIterator<T>> | null;
+    return typeof it?.next === 'function' && typeof it.return === 'function'
+      ? (it as AsyncIterator<T>)
+      : undefined;
+  } catch (error) {
+    report(error);
+    return undefined;
+  }
+}
+
+/** @internal Ends the iterator a handler made, if `source` is one ({@link madeIterator}): what it throws goes to `report`. */
+export function endMadeIterator(source: unknown, report: (error: unknown) => void): void {
+  endIterator(madeIterator(source, report), report);
 }
 
 /** @internal Ends an iterator: what its `return()` (user code) throws or rejects with goes to `report`. */
