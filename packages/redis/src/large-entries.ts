@@ -188,7 +188,11 @@ export class LargeEntries {
 
   /** Remembers `id` among the `known` large entries of `key`, within the bounds. */
   #suspect(key: string, known: Large[], id: string): void {
-    if (known.length >= MOST_PER_STREAM) known.shift();
+    if (known.length >= MOST_PER_STREAM) {
+      // A suspect goes first: a proven entry forgotten would fail every replay over it again.
+      const suspect = known.findIndex((entry) => !entry.proven);
+      known.splice(suspect === -1 ? 0 : suspect, 1);
+    }
     known.push({ id, proven: false });
     known.sort((a, b) => compareStreamIds(parseStreamId(a.id)!, parseStreamId(b.id)!));
     this.#streams.delete(key);
