@@ -16,9 +16,11 @@ import {
   type StreamMetrics,
   type StreamOptions,
   type StreamStats,
+  SUBSCRIBER_DEMAND,
   scheduleHeartbeat,
   streamEvents,
   turnAwayEventStream,
+  type WithSubscriberDemand,
 } from '../src/index.js';
 import { MemorySink } from '../src/testing/index.js';
 
@@ -466,6 +468,45 @@ describe('refused messages', () => {
     expect(sink.text).toBe('data: a\n\n');
     expect(closes.map((c) => c.reason)).toEqual(['error']);
     expect(closes[0]!.error).toBeInstanceOf(SseFormatError);
+  });
+});
+
+describe("an Observable's demand (SUBSCRIBER_DEMAND)", () => {
+  it('tells a pulling source to wait while the transport is full, until it drains or the stream ends', async () => {
+    let subscriber!: Subscriber<MessageEvent> & WithSubscriberDemand;
+    const source = new Observable<MessageEvent>((s) => {
+      subscriber = s as typeof subscriber;
+    });
+    const sink = new MemorySink();
+    const { closes } = run(source, {}, sink);
+    const demand = () => subscriber[SUBSCRIBER_DEMAND]!();
+    expect(demand()).toBeUndefined();
+    sink.full = true;
+    subscriber.next({ data: 'fills the transport' });
+    await tick();
+    const room = demand();
+    expect(room).toBeInstanceOf(Promise);
+    // Asked again meanwhile: the same wait.
+    expect(demand()).toBe(room);
+    let opened = false;
+    void room!.then(() => {
+      opened = true;
+    });
+    await tick();
+    expect(opened).toBe(false);
+    sink.release();
+    await tick();
+    expect(opened).toBe(true);
+    expect(demand()).toBeUndefined();
+
+    sink.full = true;
+    subscriber.next({ data: 'fills it again' });
+    await tick();
+    const last = demand();
+    sink.disconnect();
+    await expect(last).resolves.toBeUndefined();
+    expect(closes.map((c) => c.reason)).toEqual(['client']);
+    expect(demand()).toBeUndefined();
   });
 });
 

@@ -6,7 +6,9 @@ import {
   isAbortOf,
   type MessageEvent,
   madeIterator,
+  SUBSCRIBER_DEMAND,
   SUBSCRIBER_GAP_EVENT,
+  type WithSubscriberDemand,
   type WithSubscriberGapEvent,
 } from '@rxsse/core';
 import type { EventContext } from '@rxsse/node';
@@ -43,7 +45,7 @@ export class Handoff {
   abandoned: { reason: unknown } | undefined;
   #settle!: (source: Source) => void;
   #released = false;
-  #stream: WithSubscriberGapEvent | undefined;
+  #stream: (WithSubscriberGapEvent & WithSubscriberDemand) | undefined;
   #waiting: (() => void)[] = [];
   readonly #unpulled = new Set<AsyncIterator<unknown>>();
   #discarded = false;
@@ -114,7 +116,7 @@ export class Handoff {
     return this.#held(
       defer(() => {
         if (made) this.#unpulled.delete(made);
-        return observeIterable(source, this.report);
+        return observeIterable(source, this.report, () => this.#stream?.[SUBSCRIBER_DEMAND]?.());
       }),
     );
   }
@@ -134,7 +136,7 @@ export class Handoff {
    * places a source's own gap events (a channel's truncation event) as it places its own.
    */
   release(stream?: object): void {
-    this.#stream = stream as WithSubscriberGapEvent | undefined;
+    this.#stream = stream as (WithSubscriberGapEvent & WithSubscriberDemand) | undefined;
     this.#released = true;
     for (const start of this.#waiting.splice(0)) start();
   }

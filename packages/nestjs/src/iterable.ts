@@ -6,9 +6,14 @@ import { Observable } from 'rxjs';
  * An AsyncIterable as an Observable that ends its iterator once unsubscribed, also while the
  * iterator waits for its next value: rxjs's `from()` would end it only at that value, and an
  * `events.on()` on a quiet emitter would keep its listener for good. What `return()` throws goes to
- * `report`.
+ * `report`. `demand` says when the stream cannot take more (see `SUBSCRIBER_DEMAND`): no pull is
+ * made until it can, as the stream pulls an iterable it reads itself.
  */
-export function observeIterable<T>(iterable: AsyncIterable<T>, report: ErrorReporter): Observable<T> {
+export function observeIterable<T>(
+  iterable: AsyncIterable<T>,
+  report: ErrorReporter,
+  demand: () => Promise<void> | undefined = () => undefined,
+): Observable<T> {
   return new Observable<T>((subscriber) => {
     const it = iterable[Symbol.asyncIterator]();
     // An iterator that is done, or failed, owes no `return()`.
@@ -19,6 +24,13 @@ export function observeIterable<T>(iterable: AsyncIterable<T>, report: ErrorRepo
     };
     let pulls = 0;
     const pull = (): void => {
+      const room = demand();
+      if (room !== undefined) {
+        void room.then(() => {
+          if (!subscriber.closed) pull();
+        });
+        return;
+      }
       // An iterator with nothing to wait for (a generator that only yields) resolves each pull in a
       // microtask: every so many pulls the event loop gets a turn, or its timers, other requests
       // and the stream's own writes would wait for the source to end.

@@ -221,6 +221,9 @@ const foreign = {
 /** What the iterator of `/greeted-quiet` listens to: nothing is emitted, so it waits for good. */
 const quiet = new EventEmitter();
 const { options: quietOptions, closes: quietCloses } = recording();
+/** `/greeted-flood`: 2,000 events of 10 kB behind an interceptor's, far more than its queue holds. */
+const flood = { pulls: 0, events: 2000, data: 'x'.repeat(10_000) };
+const { options: floodOptions, closes: floodCloses } = recording({ maxQueueBytes: 64 * 1024 });
 /** Lets the method of `/greeted-slow` return. */
 const slowQuiet = { release: (): void => {} };
 
@@ -317,6 +320,15 @@ class ChainController {
   async *greetedIterable(): AsyncGenerator<MessageEvent> {
     yield { data: 'hello' };
     yield { data: 'again' };
+  }
+
+  @RxSse('greeted-flood', floodOptions)
+  @UseInterceptors(Greets)
+  async *greetedFlood(): AsyncGenerator<MessageEvent> {
+    for (let n = 0; n < flood.events; n++) {
+      flood.pulls++;
+      yield { data: flood.data };
+    }
   }
 
   @RxSse('greeted-broken')
@@ -692,6 +704,33 @@ describe.each<Platform>(['express', 'fastify'])(
       await waitFor(() => client.text.endsWith('\r\n0\r\n\r\n'), 5000, 'the end of the stream');
       client.destroy();
       expect(client.text).toMatch(/data: welcome\n\n[\s\S]*data: hello\n\n[\s\S]*data: again\n\n/);
+    });
+
+    it("pulls the method's AsyncIterable behind an interceptor's events only while the client takes them", async () => {
+      const url = await start();
+      const before = { pulls: flood.pulls, closes: floodCloses.length };
+      const client = await rawClient(`${url}/greeted-flood`, { read: false });
+      // The client reads nothing: the pulls stop once the socket and the queue are full, where
+      // pulling on would overflow the queue and close the stream.
+      let last = -1;
+      let still = 0;
+      await waitFor(
+        () => {
+          still = flood.pulls === last ? still + 1 : 0;
+          last = flood.pulls;
+          return still === 20 || floodCloses.length > before.closes;
+        },
+        10_000,
+        'the pulls to stop',
+      );
+      expect(floodCloses.slice(before.closes)).toEqual([]);
+      expect(flood.pulls - before.pulls).toBeLessThan(flood.events);
+      client.resume();
+      // The last chunk of a chunked body: the client has every event.
+      await waitFor(() => client.text.endsWith('\r\n0\r\n\r\n'), 20_000, 'the end of the stream');
+      client.destroy();
+      const [closed] = floodCloses.slice(before.closes);
+      expect(closed).toMatchObject({ reason: 'complete', stats: { events: flood.events + 1, dropped: 0 } });
     });
 
     it("ends the stream behind an interceptor's events, and reports it, when the method's iterator throws from next()", async () => {

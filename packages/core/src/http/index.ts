@@ -21,8 +21,10 @@ export {
 } from './source.js';
 export {
   SOURCE_GAP_EVENT,
+  SUBSCRIBER_DEMAND,
   SUBSCRIBER_GAP_EVENT,
   type WithSourceGapEvent,
+  type WithSubscriberDemand,
   type WithSubscriberGapEvent,
 } from './source-gap.js';
 export { SOURCE_OPENS_FIRST, type WithSourceOpensFirst } from './source-open.js';

@@ -35,3 +35,18 @@ export const SUBSCRIBER_GAP_EVENT: unique symbol = Symbol.for('rxsse.subscriberG
 export interface WithSubscriberGapEvent {
   [SUBSCRIBER_GAP_EVENT]?: (make: GapEventFactory) => boolean;
 }
+
+/**
+ * A stream's subscriber to an Observable carries under this key whether the stream can take more: a
+ * source that pulls its events from elsewhere (an AsyncIterable that an Observable chain stands in
+ * front of, as NestJS's interceptors do) asks before each pull, and waits while the stream's
+ * transport is full, instead of filling the stream's queue until its overflow policy acts. Returns
+ * `undefined` while it can take more, else a promise that resolves once it can, or once the stream
+ * ended (the subscriber is closed then).
+ */
+export const SUBSCRIBER_DEMAND: unique symbol = Symbol.for('rxsse.subscriberDemand');
+
+/** A subscriber that says when it can take more, see {@link SUBSCRIBER_DEMAND}. */
+export interface WithSubscriberDemand {
+  [SUBSCRIBER_DEMAND]?: () => Promise<void> | undefined;
+}

@@ -3,7 +3,9 @@ import type { MessageEvent } from '../encode/types.js';
 import { describeValue, isThenable } from '../http/source.js';
 import {
   type GapEventFactory,
+  SUBSCRIBER_DEMAND,
   SUBSCRIBER_GAP_EVENT,
+  type WithSubscriberDemand,
   type WithSubscriberGapEvent,
 } from '../http/source-gap.js';
 import type { CloseReason } from './stats.js';
@@ -53,7 +55,7 @@ export interface SourceFeed {
  * source sees `closed` turn true the moment the stream ends, and stops there instead of producing
  * everything before `subscribe()` returns.
  */
-export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
+export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent, WithSubscriberDemand {
   /**
    * Nearly every feed holds one teardown (a Subject's): it has a slot of its own, where an array
    * for it would cost ~56 bytes more per connection. Any later ones go to {@link #moreTeardowns}.
@@ -128,6 +130,20 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
     if (waiting === undefined || waiting === UNOPENED) this.#take(NO_MESSAGE, waiting === UNOPENED, make);
     else this.#waited(new SourceGap(make));
     return true;
+  }
+  [SUBSCRIBER_DEMAND](): Promise<void> | undefined {
+    const target = this.#target;
+    if (target === undefined || target.writable) return undefined;
+    let room = rooms.get(this);
+    if (room === undefined) {
+      let open!: () => void;
+      const opened = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      room = { opened, open };
+      rooms.set(this, room);
+    }
+    return room.opened;
   }
   error(error: unknown): void {
     // Once unsubscribed, as `next` does: an end waiting behind a message is the source's last.
@@ -215,6 +231,7 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
     if (target === undefined) return;
     this.#report = target.laterReporter();
     this.#target = undefined;
+    this.resume();
     const first = this.#teardown;
     const more = this.#moreTeardowns;
     this.#teardown = this.#moreTeardowns = undefined;
@@ -229,7 +246,11 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
     else this.#waited(new SourceEnd('complete'));
   }
   resume(): void {
-    // A pushed source is not paused: its events wait in the queue.
+    // A pushed source is not paused (its events wait in the queue); one that pulls may wait for room.
+    const room = rooms.get(this);
+    if (room === undefined) return;
+    rooms.delete(this);
+    room.open();
   }
   stop(): void {
     this.unsubscribe();
@@ -263,6 +284,12 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent {
     }
   }
 }
+
+/**
+ * The wait for room of each feed whose source asked for it ({@link SUBSCRIBER_DEMAND}), kept aside:
+ * a field would cost every connection, and nearly every source pushes.
+ */
+const rooms = new WeakMap<ObservableFeed, { opened: Promise<void>; open: () => void }>();
 
 /** See `ObservableFeed.#waiting`: never pushed to. */
 const UNOPENED: never[] = [];
