@@ -380,6 +380,73 @@ describe('Channel', () => {
     expect(client.received[0]).toBe(event('6-0'));
   });
 
+  describe('live events published while history is read, which the client did not miss', () => {
+    it('are not counted against maxReplay: a page that reaches them ends the replay, untruncated', async () => {
+      const script = scriptedEngine();
+      const replays: string[] = [];
+      const chat = createChannel(script.engine, 'room', {
+        maxReplay: { events: 2 },
+        onReplay: (outcome) => void replays.push(outcome),
+      });
+      const subscribing = chat.subscribe({ lastEventId: '5-0' });
+      await until(() => script.reads.length === 1, 'the history read');
+      // The client missed 6-0; 7-0 and 8-0 come while the store is read, which hands back 2.
+      script.live('7-0', '8-0');
+      script.reads[0]!.answer({ ...page('6-0', '7-0'), more: true });
+      const source = await subscribing;
+      expect(source[SOURCE_HEADERS]).toBeUndefined();
+      const client = record(source);
+      expect(client.ids()).toEqual(['6-0', '7-0', '8-0']);
+      expect(replays).toEqual(['hit']);
+      expect(script.reads).toHaveLength(1);
+    });
+
+    it('are not counted when the missed events fill maxReplay exactly: one more read finds the held one next', async () => {
+      const script = scriptedEngine();
+      const chat = createChannel(script.engine, 'room', { maxReplay: { events: 2 } });
+      const subscribing = chat.subscribe({ lastEventId: '5-0' });
+      await until(() => script.reads.length === 1, 'the history read');
+      script.live('8-0', '9-0');
+      script.reads[0]!.answer({ ...page('6-0', '7-0'), more: true });
+      await until(() => script.reads.length === 2, 'the read of the next event');
+      expect(script.reads[1]).toMatchObject({ afterId: '7-0', limit: { count: 1 } });
+      script.reads[1]!.answer({ ...page('8-0'), more: true });
+      const source = await subscribing;
+      expect(source[SOURCE_HEADERS]).toBeUndefined();
+      expect(record(source).ids()).toEqual(['6-0', '7-0', '8-0', '9-0']);
+    });
+
+    it('do not hide events missed past maxReplay before them: the client is told', async () => {
+      const script = scriptedEngine();
+      const chat = createChannel(script.engine, 'room', { maxReplay: { events: 2 } });
+      const subscribing = chat.subscribe({ lastEventId: '5-0' });
+      await until(() => script.reads.length === 1, 'the history read');
+      script.live('9-0');
+      script.reads[0]!.answer({ ...page('6-0', '7-0'), more: true });
+      await until(() => script.reads.length === 2, 'the read of the next event');
+      // 8-0 was missed too: three events, over the limit of two.
+      script.reads[1]!.answer({ ...page('8-0'), more: true });
+      const source = await subscribing;
+      expect(source[SOURCE_HEADERS]).toEqual({ 'SSE-History-Truncated': 'true' });
+      const client = record(source);
+      expect(client.ids()).toEqual(['<history-truncated>', '9-0']);
+      expect(client.received[0]).toMatchObject({ data: { lastEventId: '5-0', reason: 'limit' } });
+    });
+
+    it('cover nothing once some of them were lost while held: the replay reads on, and the client is told', async () => {
+      const script = scriptedEngine();
+      const chat = createChannel(script.engine, 'room', { maxReplay: { events: 2 } });
+      const subscribing = chat.subscribe({ lastEventId: '5-0' });
+      await until(() => script.reads.length === 1, 'the history read');
+      for (const listener of script.listeners) listener.gap?.('continue');
+      script.live('7-0');
+      script.reads[0]!.answer({ ...page('6-0', '7-0'), more: true });
+      const source = await subscribing;
+      expect(source[SOURCE_HEADERS]).toEqual({ 'SSE-History-Truncated': 'true' });
+      expect(record(source).ids()[0]).toBe('<history-truncated>');
+    });
+  });
+
   it('asks the store page by page within what is left of maxReplay', async () => {
     const script = scriptedEngine();
     const chat = createChannel(script.engine, 'room', { maxReplay: { events: 700, bytes: 10_000 } });
@@ -1280,6 +1347,9 @@ describe('Channel, at its edges', () => {
     // A bus that catches up may hand a new listener events from just before it registered.
     script.live('4-0', '5-0', '9-0');
     script.reads[0]!.answer({ ...page('6-0', '7-0'), more: true });
+    // The next event is no held one: more was missed than the limit allows.
+    await until(() => script.reads.length === 2, 'the read of the next event');
+    script.reads[1]!.answer({ ...page('8-0'), more: true });
     const client = record(await subscribing);
     expect(client.ids()).toEqual(['<history-truncated>', '9-0']);
     expect(client.received[0]).toMatchObject({ data: { lastEventId: '5-0', reason: 'limit' } });

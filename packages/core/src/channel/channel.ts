@@ -249,7 +249,9 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
     let replay: Replay = { events: [], truncated: false };
     if (resume !== undefined) {
       try {
-        replay = await readReplay(this.#engine, this.topic, resume, this.#replayLimit, signal);
+        replay = await readReplay(this.#engine, this.topic, resume, this.#replayLimit, signal, () =>
+          feed.heldFrom(),
+        );
       } catch (error) {
         unlistenOrReport(unlisten);
         if (signal?.aborted) throw signal.reason;

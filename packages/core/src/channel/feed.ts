@@ -66,6 +66,21 @@ export class ChannelFeed implements LiveListener {
     this.#lastSent = lastEventId ?? null;
   }
 
+  /**
+   * The id of the first event held that the client did not have, while none held was lost before
+   * it: history from it on is held already (see `readReplay`).
+   */
+  heldFrom(): StreamId | undefined {
+    const had = this.#lastSent === null ? undefined : parseStreamId(this.#lastSent);
+    for (const item of this.#held ?? []) {
+      if (item instanceof HeldGap) return undefined;
+      const id = parseStreamId(item.id);
+      // A bus that catches up may hand a new listener events from before it registered.
+      if (id !== undefined && (had === undefined || compareStreamIds(id, had) > 0)) return id;
+    }
+    return undefined;
+  }
+
   /** Whether a gap is already known among the held events. */
   get heldGap(): boolean {
     return this.#held?.some((item) => item instanceof HeldGap) ?? false;

@@ -1,6 +1,7 @@
 import { unlessAborted } from './aborted.js';
 import type { HistoryPage, HistoryStore, ReadLimit, StoredMessage } from './engine.js';
 import { checkEngineId, EngineContractError } from './errors.js';
+import { messageSize } from './message-size.js';
 import { compareStreamIds, formatStreamId, parseStreamId, type StreamId } from './stream-id.js';
 import type { TruncationReason } from './truncation.js';
 
@@ -41,6 +42,10 @@ const PAGE_EVENTS = 500;
  * stream id is unknown, and read from no store. Rejects with `signal`'s reason once it aborts: no
  * page is read for a client that left; with {@link EngineContractError} for a page over the limit
  * it was asked for, or whose ids are not each above the one before.
+ *
+ * `heldFrom` names the first event the subscription's live listener holds (published while history
+ * is read), while none it held was lost: history from it on is held already, and the client did not
+ * miss it, so it is neither read nor counted against `limit`.
  */
 export async function readReplay(
   store: HistoryStore,
@@ -48,6 +53,7 @@ export async function readReplay(
   afterId: string,
   limit: ReplayLimit,
   signal?: AbortSignal,
+  heldFrom: () => StreamId | undefined = () => undefined,
 ): Promise<Replay> {
   const events: StoredMessage[] = [];
   let bytes = 0;
@@ -56,32 +62,52 @@ export async function readReplay(
   // No engine hands out such an id (the id rule): unknown to every store, it reaches none of them,
   // however long a client made it.
   if (last === undefined) return { events: [], truncated: true, reason: 'history', known: false };
-  for (;;) {
+  const overLimit: Replay = { events: [], truncated: true, reason: 'limit', known: true };
+  const read = async (asked: ReadLimit) => {
     signal?.throwIfAborted();
-    const asked: ReadLimit = {
-      count: Math.min(PAGE_EVENTS, limit.events - events.length),
-      bytes: limit.bytes - bytes,
-    };
     // As a promise whatever the engine answers, as for `listen`: a page handed back at once would
     // fail every resume of a client with a signal (each adapter's), and only theirs.
     const reading = (async () => store.read(topic, cursor, asked, signal))();
     const page = await unlessAborted(reading, signal);
     checkPage(page, asked, topic);
+    return page;
+  };
+  for (;;) {
+    const page = await read({
+      count: Math.min(PAGE_EVENTS, limit.events - events.length),
+      bytes: limit.bytes - bytes,
+    });
     // Truncated past the first page: what followed the client's id was trimmed while it was read.
     if (page.truncated) return { events: [], truncated: true, reason: 'history', known: cursor !== afterId };
-    bytes += page.bytes;
-    for (const event of page.events) {
+    const held = heldFrom();
+    const cut = held === undefined ? -1 : page.events.findIndex((event) => isAtOrAfter(event.id, held));
+    // The store's count is the whole page's: one cut short is counted event by event.
+    bytes += cut < 0 ? page.bytes : 0;
+    for (const event of cut < 0 ? page.events : page.events.slice(0, cut)) {
       last = checkFollows(event, last, topic);
       events.push(event);
-      bytes += extraLineBytes(event.data);
+      bytes += extraLineBytes(event.data) + (cut < 0 ? 0 : messageSize(event));
     }
     // What the store counted fits, but not on the wire: all or nothing, as for any limit.
-    if (bytes > limit.bytes) return { events: [], truncated: true, reason: 'limit', known: true };
-    if (!page.more) return { events, truncated: false };
-    if (page.events.length === 0 || events.length >= limit.events)
-      return { events: [], truncated: true, reason: 'limit', known: true };
-    cursor = page.events[page.events.length - 1]!.id;
+    if (bytes > limit.bytes) return overLimit;
+    if (cut >= 0 || !page.more) return { events, truncated: false };
+    if (page.events.length > 0) cursor = page.events[page.events.length - 1]!.id;
+    if (page.events.length > 0 && events.length < limit.events) continue;
+    // More remains than the limit allows, unless it is what the live listener holds: the next
+    // event tells.
+    const from = heldFrom();
+    if (from === undefined) return overLimit;
+    const next = await read({ count: 1, bytes: Number.MAX_SAFE_INTEGER });
+    const first = next.events[0];
+    const covered = !next.truncated && (first === undefined ? !next.more : isAtOrAfter(first.id, from));
+    return covered ? { events, truncated: false } : overLimit;
   }
+}
+
+/** Whether the engine's id `id` is at or after `from`; an id that breaks the id rule fails later. */
+function isAtOrAfter(id: string, from: StreamId): boolean {
+  const parsed = parseStreamId(id);
+  return parsed !== undefined && compareStreamIds(parsed, from) >= 0;
 }
 
 /**
