@@ -69,12 +69,7 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
   try {
     source = await setup.settle(produce(contextOf(req, sink)));
   } catch (error) {
-    // Another writer answered meanwhile: no stream began, so none is counted. The abort of the
-    // handler's signal that its answer caused is no failure; any other is still the framework's.
-    if (res.writableEnded) {
-      if (isAbortOf(error, sink.signal)) return null;
-      throw error;
-    }
+    if (res.writableEnded) return answeredMeanwhile(error, sink);
     return setup.failed(error);
   }
   // The shutdown's deadline came first, or the client left: it is turned away now (one gone counted
@@ -149,11 +144,22 @@ async function headThrough(
       letGo(settled, (error) => setup.reportError(error));
     }
   } catch (error) {
+    if (res.writableEnded) return answeredMeanwhile(error, sink);
     if (!isAbortOf(error, sink.signal)) setup.failed(error);
   }
   if (answeredByAnother(res)) return null;
   setup.answerHead(isClosing(req, options), source);
   return undefined;
+}
+
+/**
+ * A handler failed after another writer answered its request: no stream began, so none is counted.
+ * The abort of the handler's signal that the answer caused is no failure; any other is still the
+ * framework's.
+ */
+function answeredMeanwhile(error: unknown, sink: NodeSink): null {
+  if (isAbortOf(error, sink.signal)) return null;
+  throw error;
 }
 
 /** A HEAD's check whose transport releases what it settles with itself. */

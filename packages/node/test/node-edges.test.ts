@@ -713,18 +713,24 @@ describe('answerHead: a HEAD answered once the route lets it on', () => {
     expect(seen).toEqual(['opened', 'closed:client']);
   });
 
-  it.each([
-    ['resolves', (): EventSourceLike<MessageEvent> => from([{ data: 'x' }]), null],
-    [
-      'fails',
-      (): EventSourceLike<MessageEvent> => {
-        throw new Error('late failure');
-      },
-      'Error: late failure',
-    ],
-  ] as const)(
-    'counts nothing when another writer answered while the handler ran, whether it then %s',
-    async (_, settle, result) => {
+  it.each(
+    (['GET', 'HEAD'] as const).flatMap((method) =>
+      (
+        [
+          ['resolves', (): EventSourceLike<MessageEvent> => from([{ data: 'x' }]), null],
+          [
+            'fails',
+            (): EventSourceLike<MessageEvent> => {
+              throw new Error('late failure');
+            },
+            'Error: late failure',
+          ],
+        ] as const
+      ).map(([how, settle, result]) => [method, how, settle, result] as const),
+    ),
+  )(
+    'counts nothing when another writer answered while the handler of a %s ran, whether it then %s',
+    async (method, _, settle, result) => {
       const { options, seen } = metered({ heartbeat: false });
       const results: unknown[] = [];
       const { url } = await serve((req, res) => {
@@ -742,7 +748,7 @@ describe('answerHead: a HEAD answered once the route lets it on', () => {
           (error) => results.push(String(error)),
         );
       });
-      const client = await rawRequests(url, [httpRequest('GET', '/sse')]);
+      const client = await rawRequests(url, [httpRequest(method, '/sse')]);
       await waitFor(() => results.length === 1, 5000, 'openEventStream to settle');
       // A failure is still the framework's to hear.
       expect(results).toEqual([result]);
