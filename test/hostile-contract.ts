@@ -296,6 +296,57 @@ export function describeHostileContract(harness: AdapterHarness): void {
       expect(closes.map((c) => c.reason)).toEqual(['client']);
     });
 
+    it("lets go of a channel subscription made without the request's signal that no stream takes: a HEAD's, a late one's", async () => {
+      let listeners = 0;
+      const inner = memoryEngine();
+      const engine: ChannelEngine = {
+        ...inner,
+        listen: async (topic, listener) => {
+          const unlisten = await inner.listen(topic, listener);
+          listeners++;
+          return () => {
+            listeners--;
+            unlisten();
+          };
+        },
+      };
+      const chat = createChannel(engine, 'room');
+      let entered = false;
+      let settle!: () => void;
+      const { options, closes } = metered();
+      const url = await start([
+        { path: '/chat', events: () => chat.subscribe(), options },
+        {
+          path: '/late',
+          events: async () => {
+            entered = true;
+            await new Promise<void>((resolve) => {
+              settle = resolve;
+            });
+            return chat.subscribe();
+          },
+          options,
+        },
+      ]);
+      const { response } = await fetchBytes(`${url}/chat`, { method: 'HEAD' });
+      expect(response.status).toBe(200);
+      await waitFor(() => closes.length === 1, 5000, "the HEAD's close");
+      await waitFor(() => listeners === 0, 5000, "the HEAD's listener to go");
+      const client = await rawClient(`${url}/late`, { read: true });
+      await waitFor(() => entered, 5000, 'the handler');
+      client.destroy();
+      await client.done;
+      if (!harness.traits?.hearsDisconnectsOnlyThroughBody) {
+        await waitFor(() => closes.length === 2, 5000, 'the close');
+      }
+      settle();
+      await waitFor(() => closes.length === 2, 5000, 'the close');
+      // The late subscription registered, then went.
+      await new Promise((resolve) => setImmediate(resolve));
+      await waitFor(() => listeners === 0, 5000, 'the late listener to go');
+      expect(closes.map((c) => c.reason)).toEqual(['complete', 'client']);
+    });
+
     it('answers a handler that returns no source with the framework error status, before any byte', async () => {
       let opened = 0;
       let failed = 0;

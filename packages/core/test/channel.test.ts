@@ -23,7 +23,9 @@ import {
 import { formatEvent } from '../src/encode/format.js';
 import { utf8Length } from '../src/encode/utf8.js';
 import {
+  answerHeadEventStream,
   type EventSourceLike,
+  letGoSource,
   type MessageEvent,
   resolveStreamOptions,
   SOURCE_HEADERS,
@@ -32,6 +34,7 @@ import {
   type StreamOptions,
   streamEvents,
   type TypedMessageEvent,
+  turnAwayEventStream,
 } from '../src/index.js';
 import { MemorySink, recordSource as record, until } from '../src/testing/index.js';
 
@@ -762,6 +765,44 @@ describe('Channel', () => {
     expect(settled).toBe(abort.signal.reason);
     answer(() => unlistened++);
     await until(() => unlistened === 1, 'the late listener to be released', 1000);
+  });
+
+  describe('a subscription no stream subscribes to, made without the request signal', () => {
+    const cases: [
+      string,
+      (source: EventSourceLike<MessageEvent>, report: (error: unknown) => void) => void,
+    ][] = [
+      ['a HEAD', (source, report) => answerHeadEventStream(new MemorySink(), {}, report, false, source)],
+      [
+        'a request turned away',
+        (source, report) => turnAwayEventStream(new MemorySink(), {}, report, source),
+      ],
+      [
+        'a client gone before the stream began',
+        (source, report) => {
+          const sink = new MemorySink();
+          sink.disconnect();
+          streamEvents(source, sink, { heartbeat: false }, report);
+        },
+      ],
+      ['a late result a transport lets go of', (source, report) => letGoSource(source, report)],
+    ];
+    for (const [label, dropped] of cases) {
+      it(`releases its place on the engine's live bus: ${label}`, async () => {
+        const script = scriptedEngine();
+        const chat = createChannel(script.engine, 'room');
+        const source = await chat.subscribe();
+        expect(script.listeners.size).toBe(1);
+        const errors: unknown[] = [];
+        dropped(source, (error) => errors.push(error));
+        expect(script.listeners.size).toBe(0);
+        expect(script.unlistened).toBe(1);
+        expect(errors).toEqual([]);
+        // Subscribed after all, it releases nothing twice.
+        record(source);
+        expect(script.unlistened).toBe(1);
+      });
+    }
   });
 
   it('hands the engine the signal of the subscription its history reads are for', async () => {

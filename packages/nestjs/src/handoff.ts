@@ -2,10 +2,11 @@ import {
   type ErrorReporter,
   type EventSourceLike,
   endIterator,
-  endMadeIterator,
   isAbortOf,
   type MessageEvent,
   madeIterator,
+  releaseHeld,
+  releaseSource,
   SUBSCRIBER_DEMAND,
   SUBSCRIBER_GAP_EVENT,
   type WithSubscriberDemand,
@@ -47,7 +48,7 @@ export class Handoff {
   #released = false;
   #stream: (WithSubscriberGapEvent & WithSubscriberDemand) | undefined;
   #waiting: (() => void)[] = [];
-  readonly #unpulled = new Set<AsyncIterator<unknown>>();
+  readonly #unfedSources = new Set<() => void>();
   #discarded = false;
 
   constructor(
@@ -79,7 +80,7 @@ export class Handoff {
    */
   async reached(result: unknown, check: (value: unknown) => Source): Promise<Observable<never>> {
     const source = check(await result);
-    endMadeIterator(source, this.report);
+    releaseSource(source, this.report);
     this.#settle(source);
     return EMPTY;
   }
@@ -106,29 +107,48 @@ export class Handoff {
       throw error;
     }
     this.#settle(source);
-    if (isSubscribable(source)) return this.#held(source);
+    // Until a stream takes it, what the source holds (a channel's listener) is the handoff's to let
+    // go of: the method need not have passed the request's signal.
+    if (isSubscribable(source))
+      return this.#held(
+        source,
+        this.#unfed(() => releaseHeld(source, this.report)),
+      );
     // An AsyncIterable streams as is, unless an interceptor's events came first: the stream then
     // takes the chain, and the iterable's events must come through it. Until they do, an iterator
     // the method made (a listener it registered) is the handoff's to end.
     const made = madeIterator(source, this.report);
-    if (made && this.#discarded) endIterator(made, this.report);
-    else if (made) this.#unpulled.add(made);
+    const taken = made && this.#unfed(() => endIterator(made, this.report));
     return this.#held(
       defer(() => {
-        if (made) this.#unpulled.delete(made);
+        if (taken) taken();
         return observeIterable(source, this.report, () => this.#stream?.[SUBSCRIBER_DEMAND]?.());
       }),
     );
   }
 
   /**
-   * Ends the iterators the method made whose events no stream took, now and from runs of the
-   * method still to return: the chain ended without them (the stream closed first, or none began).
+   * Lets go of what the method's sources hold (an iterator it made, a channel's listener) that no
+   * stream took, now and from runs of the method still to return: the chain ended without them (the
+   * stream closed first, or none began).
    */
   discard(): void {
     this.#discarded = true;
-    for (const made of this.#unpulled) endIterator(made, this.report);
-    this.#unpulled.clear();
+    for (const letGo of this.#unfedSources) letGo();
+    this.#unfedSources.clear();
+  }
+
+  /**
+   * Keeps `letGo` for {@link discard}, or runs it at once once discarded; returns what drops it,
+   * for when a stream takes the source.
+   */
+  #unfed(letGo: () => void): () => void {
+    if (this.#discarded) {
+      letGo();
+      return () => {};
+    }
+    this.#unfedSources.add(letGo);
+    return () => this.#unfedSources.delete(letGo);
   }
 
   /**
@@ -141,11 +161,13 @@ export class Handoff {
     for (const start of this.#waiting.splice(0)) start();
   }
 
-  #held(source: Observable<MessageEvent<unknown>>): Observable<MessageEvent<unknown>> {
+  /** `source`, subscribed once released; `taken` is told when it is. */
+  #held(source: Observable<MessageEvent<unknown>>, taken?: () => void): Observable<MessageEvent<unknown>> {
     return new Observable((subscriber: Subscriber<MessageEvent<unknown>>) => {
       // Subscribing with the subscriber itself, so a synchronous source sees it closed at once.
       const start = () => {
         if (subscriber.closed) return;
+        taken?.();
         // Nest's chain stands between the source and the stream: the source's gap events skip it,
         // as the stream sends them in its own encoding, whatever the route's `serialize`.
         (subscriber as WithSubscriberGapEvent)[SUBSCRIBER_GAP_EVENT] = (make) =>

@@ -1,6 +1,6 @@
 import type { CallHandler, ExecutionContext, NestInterceptor } from '@nestjs/common';
 import type { ApplicationConfig } from '@nestjs/core';
-import { endMadeIterator, reportTo } from '@rxsse/core';
+import { releaseSource, reportTo } from '@rxsse/core';
 import {
   answerHead,
   type NodeRequest,
@@ -133,7 +133,7 @@ export class RxsseInterceptor implements NestInterceptor {
           // No stream takes the source: an iterator the method made (a listener it registered)
           // is ended, or it would hold what it listens to for good.
           const refuse = (error: unknown): never => {
-            endMadeIterator(source, routeReport);
+            releaseSource(source, routeReport);
             throw error;
           };
           try {

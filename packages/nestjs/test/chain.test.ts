@@ -238,6 +238,23 @@ class TimesOut implements NestInterceptor {
 }
 /** Lets the method of `/timed-out-slow` return, once its request timed out. */
 const slowTimed = { release: (): void => {}, started: 0, returned: 0 };
+/** The listeners on the engine of `/timed-out-channel`'s channel, and what lets its method return. */
+const timedChannel = { listeners: 0, release: (): void => {}, returned: 0 };
+const countingEngine = memoryEngine();
+const timedOutChannel = createChannel(
+  {
+    ...countingEngine,
+    listen: async (topic, listener) => {
+      const unlisten = await countingEngine.listen(topic, listener);
+      timedChannel.listeners++;
+      return () => {
+        timedChannel.listeners--;
+        unlisten();
+      };
+    },
+  },
+  'chain-timed-out',
+);
 
 const calls = { method: 0 };
 const live = new Subject<MessageEvent>();
@@ -375,6 +392,18 @@ class ChainController {
     });
     slowTimed.returned++;
     return on(quiet, 'tick') as AsyncIterable<never>;
+  }
+
+  @RxSse('timed-out-channel')
+  @UseInterceptors(TimesOut)
+  async timedOutChannel() {
+    await new Promise<void>((resolve) => {
+      timedChannel.release = resolve;
+    });
+    // Without the request's signal: the channel's listener is the handoff's to let go of.
+    const source = await timedOutChannel.subscribe();
+    timedChannel.returned++;
+    return source;
   }
 
   @RxSse('gated')
@@ -795,6 +824,18 @@ describe.each<Platform>(['express', 'fastify'])(
       await waitFor(() => slowTimed.returned === before.returned + 1, 5000, 'the method to return');
       await new Promise((resolve) => setImmediate(resolve));
       expect(quiet.listenerCount('tick')).toBe(before.listeners);
+    });
+
+    it("lets go of the channel subscription the method returns after an interceptor's timeout answered, made without the signal", async () => {
+      const url = await start();
+      const before = { ...timedChannel };
+      const { response } = await fetchBytes(`${url}/timed-out-channel`, {
+        signal: AbortSignal.timeout(5000),
+      });
+      expect(response.status).toBe(408);
+      timedChannel.release();
+      await waitFor(() => timedChannel.returned === before.returned + 1, 5000, 'the method to return');
+      await waitFor(() => timedChannel.listeners === before.listeners, 5000, 'the listener to be let go');
     });
 
     it("ends Nest's chain when the client leaves while an interceptor holds the request, and never runs the method", async () => {

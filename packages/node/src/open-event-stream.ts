@@ -6,7 +6,6 @@ import {
   type EventContext,
   type EventSourceLike,
   type EventStream,
-  endMadeIterator,
   HandlerSetup,
   isAbortOf,
   type LetGo,
@@ -15,6 +14,7 @@ import {
   pickLastEventId,
   processWide,
   type ResolvedStreamOptions,
+  releaseSource,
   serverStreams,
 } from '@rxsse/core';
 import { trackStreamResponse } from './client-error.js';
@@ -78,7 +78,7 @@ export async function openEventStream<M extends MessageEvent<unknown>>(
   // Started, or answered, by another writer while the handler ran: its source is never subscribed,
   // and an iterator it made is returned, as a listener it holds would otherwise leak.
   if (beingSent(res) || res.writableEnded) {
-    endMadeIterator(source, (error) => setup.reportError(error));
+    releaseSource(source, (error) => setup.reportError(error));
     if (res.writableEnded) return null;
     throw new ResponseBeingSentError();
   }

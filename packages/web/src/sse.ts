@@ -6,11 +6,11 @@ import {
   type ErrorReporter,
   type EventContext,
   type EventSourceLike,
-  endMadeIterator,
   HandlerSetup,
   letGoSource,
   type MessageEvent,
   pickLastEventId,
+  releaseSource,
   resolveStreamOptions,
   type StreamOptions,
   serverStreams,
@@ -160,7 +160,7 @@ function checkHeadersOf(source: EventSourceLike<MessageEvent<unknown>>, setup: H
   try {
     checkSourceHeaders(source);
   } catch (error) {
-    endMadeIterator(source, (thrown) => setup.reportError(thrown));
+    releaseSource(source, (thrown) => setup.reportError(thrown));
     throw error;
   }
 }

@@ -13,6 +13,7 @@ import { checkOptionNames } from '../http/option-names.js';
 import { describeValue } from '../http/source.js';
 import { type GapEventFactory, SOURCE_GAP_EVENT, type WithSourceGapEvent } from '../http/source-gap.js';
 import { SOURCE_OPENS_FIRST, type WithSourceOpensFirst } from '../http/source-open.js';
+import { SOURCE_RELEASE, type WithSourceRelease } from '../http/source-release.js';
 import { unlessAborted } from './aborted.js';
 import type { ChannelEngine, StoredMessage } from './engine.js';
 import { ChannelUnavailableError, checkEngineId, EngineContractError, UnknownFieldError } from './errors.js';
@@ -288,7 +289,11 @@ export function createChannel<M extends MessageEvent<unknown> = MessageEvent>(
   return new Channel<M>(engine, topic, options);
 }
 
-type FeedSource = Observable<ChannelEvent> & WithSourceHeaders & WithSourceGapEvent & WithSourceOpensFirst;
+type FeedSource = Observable<ChannelEvent> &
+  WithSourceHeaders &
+  WithSourceGapEvent &
+  WithSourceOpensFirst &
+  WithSourceRelease;
 
 /**
  * The truncation events of one subscription: a stream that has sent its client no id yet names
@@ -354,6 +359,12 @@ function feedSource(
   source[SOURCE_GAP_EVENT] = truncation;
   // It may fail at once (onReplay failed): the client must come back then.
   source[SOURCE_OPENS_FIRST] = true;
+  // A transport that never subscribes (a HEAD, a client gone first) lets go of its listener: a
+  // handler need not have passed the request's signal. What unlisten throws is the transport's to report.
+  source[SOURCE_RELEASE] = () => {
+    if (!released) feed.abandon();
+    release();
+  };
   return source;
 }
 

@@ -28,3 +28,4 @@ export {
   type WithSubscriberGapEvent,
 } from './source-gap.js';
 export { SOURCE_OPENS_FIRST, type WithSourceOpensFirst } from './source-open.js';
+export { SOURCE_RELEASE, type WithSourceRelease } from './source-release.js';

@@ -37,6 +37,7 @@ import {
   IteratorFeed,
   madeIterator,
   ObservableFeed,
+  releaseHeld,
   type SourceFeed,
 } from './source-feed.js';
 import type { CloseReason, StreamStats } from './stats.js';
@@ -381,12 +382,18 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   }
 
   /**
-   * Holds a source that will not be fed, so that the teardown still returns its iterator. Anything
-   * else a handler returned (an Observable, garbage) holds nothing yet.
+   * Holds a source that will not be fed, so that the teardown still returns its iterator. An
+   * Observable holds nothing yet, unless it says otherwise (a channel's listener, see
+   * `SOURCE_RELEASE`): that is let go of at once.
    */
   #adopt(source: unknown, made?: MessageIterator): void {
-    const iterator = made ?? madeIterator<MessageEvent<unknown>>(source, (error) => this.reportError(error));
-    if (iterator === undefined) return;
+    const report = (error: unknown) => this.reportError(error);
+    const iterator = made ?? madeIterator<MessageEvent<unknown>>(source, report);
+    if (iterator === undefined) {
+      // What an Observable holds before it is subscribed (a channel's listener) goes at once.
+      releaseHeld(source, report);
+      return;
+    }
     const feed = new IteratorFeed(this);
     feed.adopt(iterator);
     this.#feed = feed;
@@ -413,6 +420,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
    */
   answerHead(turnedAway: boolean, source?: unknown): this {
     const { sink, options } = this;
+    // Never subscribed: what it holds goes (its transport ends an iterator it made).
+    releaseHeld(source, (error) => this.reportError(error));
     this.#count('opened');
     // No retry hint: a HEAD's answer has no body to carry one. (A shutdown aborts a transport's
     // signal too: whether the client left as well cannot be told here.)

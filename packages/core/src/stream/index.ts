@@ -29,5 +29,5 @@ export {
 export type { OverflowPolicy } from './overflow.js';
 export { type AbortableSink, CUT_SHORT, HandlerSetup, type LetGo, letGoSource } from './pending-setup.js';
 export { type ErrorReporter, reportTo } from './report.js';
-export { endIterator, endMadeIterator, madeIterator, PULLS_PER_TURN } from './source-feed.js';
+export { endIterator, madeIterator, PULLS_PER_TURN, releaseHeld, releaseSource } from './source-feed.js';
 export type { CloseReason, StreamStats } from './stats.js';

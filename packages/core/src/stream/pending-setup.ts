@@ -17,7 +17,7 @@ import {
 import type { GroupMember, StreamGroup } from './group.js';
 import type { ResolvedStreamOptions } from './options.js';
 import { type ErrorReporter, reportTo } from './report.js';
-import { endMadeIterator, heard } from './source-feed.js';
+import { heard, releaseSource } from './source-feed.js';
 
 /**
  * What {@link HandlerSetup.settle} resolves to when the shutdown's deadline, or
@@ -250,7 +250,7 @@ export class HandlerSetup implements GroupMember {
 
 /** Releases a handler's late result: an iterator it made is `return()`ed, what is no source reported. */
 export function letGoSource(late: unknown, report: ErrorReporter): void {
-  endMadeIterator(late, report);
+  releaseSource(late, report);
   checkEventSource(late);
 }
 

@@ -8,6 +8,7 @@ import {
   type WithSubscriberDemand,
   type WithSubscriberGapEvent,
 } from '../http/source-gap.js';
+import { SOURCE_RELEASE, type WithSourceRelease } from '../http/source-release.js';
 import type { CloseReason } from './stats.js';
 import { nextTurn } from './timers.js';
 
@@ -444,9 +445,24 @@ export function madeIterator<T>(
   }
 }
 
-/** @internal Ends the iterator a handler made, if `source` is one ({@link madeIterator}): what it throws goes to `report`. */
-export function endMadeIterator(source: unknown, report: (error: unknown) => void): void {
+/**
+ * @internal Lets go of a source no stream will feed from: what it holds before it is subscribed
+ * (see `SOURCE_RELEASE`), and the iterator a handler made ({@link madeIterator}). What either throws
+ * goes to `report`.
+ */
+export function releaseSource(source: unknown, report: (error: unknown) => void): void {
+  releaseHeld(source, report);
   endIterator(madeIterator(source, report), report);
+}
+
+/** @internal Lets go of what `source` holds before it is subscribed (see `SOURCE_RELEASE`). */
+export function releaseHeld(source: unknown, report: (error: unknown) => void): void {
+  try {
+    const release = (source as WithSourceRelease | null | undefined)?.[SOURCE_RELEASE];
+    if (typeof release === 'function') release.call(source);
+  } catch (error) {
+    report(error);
+  }
 }
 
 /** @internal Ends an iterator: what its `return()` (user code) throws or rejects with goes to `report`. */
