@@ -37,7 +37,7 @@ import {
   waitFor,
 } from './support/clients.js';
 import type { AdapterHarness, RunningServer, TestRoute } from './support/harness.js';
-import { counted, metered, neverYielding, recording } from './support/recording.js';
+import { counted, countingListeners, metered, neverYielding, recording } from './support/recording.js';
 
 const throwing = (name: string) => () => {
   throw new Error(`${name} threw`);
@@ -297,19 +297,7 @@ export function describeHostileContract(harness: AdapterHarness): void {
     });
 
     it("lets go of a channel subscription made without the request's signal that no stream takes: a HEAD's, a late one's", async () => {
-      let listeners = 0;
-      const inner = memoryEngine();
-      const engine: ChannelEngine = {
-        ...inner,
-        listen: async (topic, listener) => {
-          const unlisten = await inner.listen(topic, listener);
-          listeners++;
-          return () => {
-            listeners--;
-            unlisten();
-          };
-        },
-      };
+      const { engine, counts } = countingListeners();
       const chat = createChannel(engine, 'room');
       let entered = false;
       let settle!: () => void;
@@ -331,7 +319,7 @@ export function describeHostileContract(harness: AdapterHarness): void {
       const { response } = await fetchBytes(`${url}/chat`, { method: 'HEAD' });
       expect(response.status).toBe(200);
       await waitFor(() => closes.length === 1, 5000, "the HEAD's close");
-      await waitFor(() => listeners === 0, 5000, "the HEAD's listener to go");
+      await waitFor(() => counts.live === 0, 5000, "the HEAD's listener to go");
       const client = await rawClient(`${url}/late`, { read: true });
       await waitFor(() => entered, 5000, 'the handler');
       client.destroy();
@@ -343,7 +331,7 @@ export function describeHostileContract(harness: AdapterHarness): void {
       await waitFor(() => closes.length === 2, 5000, 'the close');
       // The late subscription registered, then went.
       await new Promise((resolve) => setImmediate(resolve));
-      await waitFor(() => listeners === 0, 5000, 'the late listener to go');
+      await waitFor(() => counts.live === 0, 5000, 'the late listener to go');
       expect(closes.map((c) => c.reason)).toEqual(['complete', 'client']);
     });
 

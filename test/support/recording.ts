@@ -1,4 +1,5 @@
 import type { CloseReason, StreamMetrics, StreamOptions, StreamStats } from '@rxsse/core';
+import { type ChannelEngine, memoryEngine } from '@rxsse/core/channel';
 import { Observable } from 'rxjs';
 
 /** One stream's close, as `onClose` reported it. */
@@ -80,4 +81,21 @@ export function metered(options: StreamOptions = {}): {
   const metrics = notingMetrics((hook) => seen.push(hook));
   const { options: recorded, closes } = recording({ ...options, metrics });
   return { options: recorded, closes, seen };
+}
+
+/** `engine` (a memory engine by default), counting its live listeners in `counts.live`. */
+export function countingListeners(engine: ChannelEngine = memoryEngine()) {
+  const counts = { live: 0 };
+  const counting: ChannelEngine = {
+    ...engine,
+    listen: async (topic, listener) => {
+      const unlisten = await engine.listen(topic, listener);
+      counts.live++;
+      return () => {
+        counts.live--;
+        unlisten();
+      };
+    },
+  };
+  return { engine: counting, counts };
 }

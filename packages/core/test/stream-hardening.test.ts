@@ -48,6 +48,20 @@ function run(source: unknown, options: StreamOptions = {}, sink = new MemorySink
   return { sink, stream, closes, errors, reported };
 }
 
+/** Metrics that record what they count: `opened`, `closed <reason>`, `failed`. */
+function counting() {
+  const seen: string[] = [];
+  const metrics: StreamMetrics = {
+    opened: () => seen.push('opened'),
+    wrote: () => {},
+    heartbeat: () => {},
+    dropped: () => {},
+    closed: (reason) => seen.push(`closed ${reason}`),
+    failed: () => seen.push('failed'),
+  };
+  return { seen, metrics };
+}
+
 /** A MemorySink that keeps what is written to it after its end, which a Node response refuses. */
 class EndedSink extends MemorySink {
   readonly late: string[] = [];
@@ -118,18 +132,11 @@ describe('invalid sources', () => {
         },
       });
       const sink = new MemorySink();
-      const counted: string[] = [];
-      const metrics: StreamMetrics = {
-        opened: () => counted.push('opened'),
-        wrote: () => {},
-        heartbeat: () => {},
-        dropped: () => {},
-        closed: (reason) => counted.push(`closed ${reason}`),
-      };
+      const { seen, metrics } = counting();
       const group = new StreamGroup();
       const onClose = vi.fn();
       expect(() => streamEvents(source, sink, { metrics, onClose, group })).toThrow('the getter threw');
-      expect(counted).toEqual([]);
+      expect(seen).toEqual([]);
       expect(onClose).not.toHaveBeenCalled();
       expect(sink.headers).toBeUndefined();
       expect(sink.destroyed).toBe(false);
@@ -156,18 +163,6 @@ describe('sources that break where they are let go of', () => {
         },
       },
     );
-  const counting = () => {
-    const seen: string[] = [];
-    const metrics: StreamMetrics = {
-      opened: () => seen.push('opened'),
-      wrote: () => {},
-      heartbeat: () => {},
-      dropped: () => {},
-      closed: (reason) => seen.push(`closed ${reason}`),
-      failed: () => seen.push('failed'),
-    };
-    return { seen, metrics };
-  };
 
   it('a HEAD is answered, counted once, and the getter throw reported', () => {
     const { seen, metrics } = counting();

@@ -49,7 +49,7 @@ import {
   waitFor,
 } from '../../../test/support/clients.js';
 import type { RunningServer } from '../../../test/support/harness.js';
-import { counted, recording } from '../../../test/support/recording.js';
+import { counted, countingListeners, recording } from '../../../test/support/recording.js';
 import { recordWarnings } from '../../../test/support/warnings.js';
 import { RxSse, RxsseModule } from '../src/index.js';
 import { nestMajor, type Platform, startNest } from './harness.js';
@@ -238,23 +238,10 @@ class TimesOut implements NestInterceptor {
 }
 /** Lets the method of `/timed-out-slow` return, once its request timed out. */
 const slowTimed = { release: (): void => {}, started: 0, returned: 0 };
-/** The listeners on the engine of `/timed-out-channel`'s channel, and what lets its method return. */
-const timedChannel = { listeners: 0, release: (): void => {}, returned: 0 };
-const countingEngine = memoryEngine();
-const timedOutChannel = createChannel(
-  {
-    ...countingEngine,
-    listen: async (topic, listener) => {
-      const unlisten = await countingEngine.listen(topic, listener);
-      timedChannel.listeners++;
-      return () => {
-        timedChannel.listeners--;
-        unlisten();
-      };
-    },
-  },
-  'chain-timed-out',
-);
+/** What lets the method of `/timed-out-channel` return, and the listeners on its channel's engine. */
+const timedChannel = { release: (): void => {}, returned: 0 };
+const timedOutEngine = countingListeners();
+const timedOutChannel = createChannel(timedOutEngine.engine, 'chain-timed-out');
 
 const calls = { method: 0 };
 const live = new Subject<MessageEvent>();
@@ -828,14 +815,14 @@ describe.each<Platform>(['express', 'fastify'])(
 
     it("lets go of the channel subscription the method returns after an interceptor's timeout answered, made without the signal", async () => {
       const url = await start();
-      const before = { ...timedChannel };
+      const before = { returned: timedChannel.returned, live: timedOutEngine.counts.live };
       const { response } = await fetchBytes(`${url}/timed-out-channel`, {
         signal: AbortSignal.timeout(5000),
       });
       expect(response.status).toBe(408);
       timedChannel.release();
       await waitFor(() => timedChannel.returned === before.returned + 1, 5000, 'the method to return');
-      await waitFor(() => timedChannel.listeners === before.listeners, 5000, 'the listener to be let go');
+      await waitFor(() => timedOutEngine.counts.live === before.live, 5000, 'the listener to be let go');
     });
 
     it("ends Nest's chain when the client leaves while an interceptor holds the request, and never runs the method", async () => {

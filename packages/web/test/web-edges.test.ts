@@ -5,7 +5,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { type MessageEvent, openStreams, SOURCE_HEADERS, StreamGroup, streamEvents } from '@rxsse/core';
-import { type ChannelEngine, createChannel, memoryEngine } from '@rxsse/core/channel';
+import { createChannel } from '@rxsse/core/channel';
 import { closeStreamsOnServerClose } from '@rxsse/node';
 import { Hono } from 'hono';
 import { compress } from 'hono/compress';
@@ -15,7 +15,7 @@ import { concat, defer, from, NEVER, Observable, of, Subject, throwError } from 
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { httpRequest, rawClient, rawRequests, waitFor } from '../../../test/support/clients.js';
 import { captureConsoleErrors } from '../../../test/support/logged.js';
-import { counted, metered, recording } from '../../../test/support/recording.js';
+import { counted, countingListeners, metered, recording } from '../../../test/support/recording.js';
 import { closeStreamsAndStop, readLastEventId, SseStreamDroppedError, sse, WebSink } from '../src/index.js';
 import { honoHarness } from './harness.js';
 import { serveFetch } from './node-bridge.js';
@@ -188,22 +188,9 @@ describe('sse() on Hono: a handler that returns a Response whose body was read o
 });
 
 describe('sse(): a handler that fails after it used its signal', () => {
-  /** A memory engine that counts its live listeners. */
   const listening = () => {
-    const engine = memoryEngine();
-    const counter = { live: 0 };
-    const counting: ChannelEngine = {
-      ...engine,
-      listen: async (topic, listener) => {
-        const unlisten = await engine.listen(topic, listener);
-        counter.live++;
-        return () => {
-          counter.live--;
-          unlisten();
-        };
-      },
-    };
-    return { chat: createChannel(counting, 'room'), counter };
+    const { engine, counts } = countingListeners();
+    return { chat: createChannel(engine, 'room'), counter: counts };
   };
 
   it('aborts the signal when the handler throws, so a channel subscription it made is released', async () => {
