@@ -1,6 +1,7 @@
 import type { LoggerService } from '@nestjs/common';
 import {
   checkOptionNames,
+  checkOptionsObject,
   checkShutdownOptions,
   describeValue,
   type ShutdownOptions,
@@ -47,9 +48,7 @@ export const ROUTE_OPTION_NAMES = [...STREAM_OPTION_NAMES, 'method'];
  * @throws {RangeError} for a shutdown duration out of range.
  */
 export function checkModuleOptions(options: unknown): asserts options is RxsseModuleOptions {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new TypeError(`RxsseModule options must be an object, got ${describeValue(options)}`);
-  }
+  checkOptionsObject(options, 'RxsseModule options');
   const { shutdown = {}, logger } = options as RxsseModuleOptions;
   // All names at once: the stream's check alone would miss "shutdown" in a misspelt "shutdwon".
   checkOptionNames('RxsseModule', options, MODULE_OPTION_NAMES);

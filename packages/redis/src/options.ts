@@ -1,4 +1,4 @@
-import { checkOptionNames, describeValue } from '@rxsse/core';
+import { checkOptionNames, checkOptionsObject, describeValue } from '@rxsse/core';
 import type { RedisClientOptions } from 'redis';
 import type { ClusterOptions } from './connections.js';
 
@@ -107,8 +107,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * @throws {RangeError} naming the option, when a value is out of range.
  */
 export function checkEngineOptions(options: RedisEngineOptions): void {
-  if (typeof options !== 'object' || options === null || Array.isArray(options))
-    throw new TypeError(`options must be an object, got ${describeValue(options)}`);
+  checkOptionsObject(options);
   // clientOptions are node-redis's, passed on as they are: their names are its to check.
   checkOptionNames('redisEngine', options, OPTION_NAMES);
   const { url, cluster, clientOptions, keyPrefix, onError } = options;

@@ -9,7 +9,7 @@ import {
 import type { FormatOptions, MessageEvent } from '../encode/types.js';
 import { utf8Length } from '../encode/utf8.js';
 import { SOURCE_HEADERS, type WithSourceHeaders } from '../http/headers.js';
-import { checkOptionNames } from '../http/option-names.js';
+import { checkOptionNames, checkOptionsObject } from '../http/option-names.js';
 import { describeValue } from '../http/source.js';
 import { type GapEventFactory, SOURCE_GAP_EVENT, type WithSourceGapEvent } from '../http/source-gap.js';
 import { SOURCE_OPENS_FIRST, type WithSourceOpensFirst } from '../http/source-open.js';
@@ -430,9 +430,7 @@ function checkTypes(engine: ChannelEngine, options: ChannelOptions): void {
       `engine must be a ChannelEngine (memoryEngine(), redisEngine()), got ${describeValue(engine)}`,
     );
   }
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`options must be an object, got ${describeValue(options)}`);
-  }
+  checkOptionsObject(options);
   checkOptionNames('channel', options, CHANNEL_OPTION_NAMES);
   const { onReplay, maxReplay, format } = options;
   if (onReplay !== undefined && typeof onReplay !== 'function') {

@@ -1,5 +1,5 @@
 import type { MessageEvent } from '../encode/types.js';
-import { checkOptionNames } from '../http/option-names.js';
+import { checkOptionNames, checkOptionsObject } from '../http/option-names.js';
 import { describeValue } from '../http/source.js';
 import type { ChannelEngine, HistoryPage, LiveListener, ReadLimit, StoredMessage } from './engine.js';
 import { HistoryRing } from './ring.js';
@@ -53,9 +53,7 @@ interface Topic {
 export function memoryEngine(options: MemoryEngineOptions = {}): ChannelEngine {
   // Checked here, as createChannel checks its own: a clock that is no function would fail every
   // publish that takes an id, far from the mistake.
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`options must be an object, got ${describeValue(options)}`);
-  }
+  checkOptionsObject(options);
   checkOptionNames('memoryEngine', options, MEMORY_ENGINE_OPTION_NAMES);
   if (options.now !== undefined && typeof options.now !== 'function') {
     throw new TypeError(

@@ -10,7 +10,7 @@ export {
   type WithSourceHeaders,
 } from './headers.js';
 export { LAST_EVENT_ID_PARAM, pickLastEventId } from './last-event-id.js';
-export { checkOptionNames } from './option-names.js';
+export { checkOptionNames, checkOptionsObject } from './option-names.js';
 export type { Sink } from './sink.js';
 export {
   checkEventHandler,

@@ -1,3 +1,23 @@
+import { describeValue } from './source.js';
+
+/**
+ * Refuses options that are no object of names to values: a collection (an array, a `Map`) passes
+ * `typeof`, but carries no option the checks would see, and would run on the defaults unheard.
+ * @param what - whose options, for the message: `'options'`, `'shutdown options'`.
+ * @throws {TypeError} naming what it got.
+ */
+export function checkOptionsObject(options: unknown, what = 'options'): asserts options is object {
+  if (
+    typeof options !== 'object' ||
+    options === null ||
+    Array.isArray(options) ||
+    options instanceof Map ||
+    options instanceof Set
+  ) {
+    throw new TypeError(`${what} must be an object, got ${describeValue(options)}`);
+  }
+}
+
 /**
  * Refuses an options object's property that no reader of it knows, where the options are given:
  * a misspelt name (`maxQueueByte`) would otherwise run on the default without a word, and

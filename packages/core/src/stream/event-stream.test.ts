@@ -1,5 +1,6 @@
 import { from, map, NEVER, Observable, Subject, scan } from 'rxjs';
 import { describe, expect, expectTypeOf, it, vi } from 'vitest';
+import { createChannel, memoryEngine } from '../channel/index.js';
 import { SOURCE_GAP_EVENT, SUBSCRIBER_GAP_EVENT, type WithSubscriberGapEvent } from '../http/source-gap.js';
 import {
   allStreams,
@@ -985,6 +986,14 @@ describe('streamEvents', () => {
     expect(bad({ headers: [['X-A', '1']] })).toThrow(/^headers must be an object .*, got an array of 1$/);
     expect(bad('fast')).toThrow(/^options must be an object, got string fast$/);
     expect(bad(null)).toThrow(/^options must be an object, got null$/);
+    // A collection passes `typeof`, and carries no option the checks would see.
+    expect(bad([])).toThrow(/^options must be an object, got an array of 0$/);
+    expect(bad(new Map([['retry', 1000]]))).toThrow(/^options must be an object, got an object \(Map\)$/);
+    expect(() => checkShutdownOptions([] as never)).toThrow(
+      /^shutdown options must be an object, got an array/,
+    );
+    expect(() => createChannel(memoryEngine(), 'room', [] as never)).toThrow(/^options must be an object/);
+    expect(() => memoryEngine(new Map() as never)).toThrow(/^options must be an object/);
     expect(() => checkShutdownOptions(5000 as never)).toThrow(
       /^shutdown options must be an object, got number 5000$/,
     );

@@ -1,4 +1,4 @@
-import { checkOptionNames } from '../http/option-names.js';
+import { checkOptionNames, checkOptionsObject } from '../http/option-names.js';
 import { describeValue } from '../http/source.js';
 import { checkDuration, checkIntegerDuration, MAX_DURATION } from './duration.js';
 
@@ -192,9 +192,7 @@ export class StreamGroup {
  * @throws {TypeError} when `options` is not an object, or has a name no shutdown option has.
  */
 export function checkShutdownOptions(options: ShutdownOptions, also: readonly string[] = []): void {
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`shutdown options must be an object, got ${describeValue(options)}`);
-  }
+  checkOptionsObject(options, 'shutdown options');
   checkOptionNames(
     'shutdown',
     options,

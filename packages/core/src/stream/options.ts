@@ -1,7 +1,7 @@
 import { checkFormatOptions, FORMAT_OPTION_NAMES, kindOf } from '../encode/format.js';
 import type { FormatOptions, MessageEvent } from '../encode/types.js';
 import { checkHeaderOverrides, type HeaderOverrides } from '../http/headers.js';
-import { checkOptionNames } from '../http/option-names.js';
+import { checkOptionNames, checkOptionsObject } from '../http/option-names.js';
 import { describeValue } from '../http/source.js';
 import { checkDuration, checkIntegerDuration } from './duration.js';
 import { checkStreamGroup, openStreams, type StreamGroup } from './group.js';
@@ -140,9 +140,7 @@ const resolvedOptions = new WeakSet<object>();
  * @throws {RangeError} naming the option, when a number is out of range.
  */
 export function resolveStreamOptions(options: StreamOptions = {}): ResolvedStreamOptions {
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`options must be an object, got ${describeValue(options)}`);
-  }
+  checkOptionsObject(options);
   if (resolvedOptions.has(options)) return options as ResolvedStreamOptions;
   checkOptionNames('stream', options, STREAM_OPTION_NAMES);
   const resolved = {
