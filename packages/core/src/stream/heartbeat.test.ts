@@ -46,6 +46,26 @@ describe('scheduleHeartbeat', () => {
     expect(beatsAt[1]! - beatsAt[0]!).toBe(100);
   });
 
+  it.each([15, 1999, 10_001, 15_000, 86_400_000])(
+    'ticks in whole milliseconds, a turn of the wheel never shorter than the interval (%i ms)',
+    (interval) => {
+      // Node truncates a fractional delay: a wheel of 200 ticks of 9.995 ms would turn in ~1,830 ms.
+      const intervals = vi.spyOn(globalThis, 'setInterval');
+      const beats: number[] = [];
+      const start = Date.now();
+      const leave = scheduleHeartbeat(interval, { busy: false, beat: () => beats.push(Date.now() - start) });
+      const tick = intervals.mock.calls.at(-1)![1]!;
+      intervals.mockRestore();
+      vi.advanceTimersByTime(3 * interval + 3 * tick);
+      leave();
+      expect(Number.isInteger(tick)).toBe(true);
+      expect(beats.length).toBeGreaterThanOrEqual(2);
+      // One target, visited once a turn: its beats are a turn apart.
+      for (let i = 1; i < beats.length; i++)
+        expect(beats[i]! - beats[i - 1]!).toBeGreaterThanOrEqual(interval);
+    },
+  );
+
   it('stops its timer once its last connection leaves', () => {
     const first = scheduleHeartbeat(200, { busy: false, beat() {} });
     const second = scheduleHeartbeat(200, { busy: false, beat() {} });

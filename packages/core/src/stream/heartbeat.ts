@@ -27,8 +27,12 @@ class HeartbeatWheel {
     interval: number,
     private readonly onEmpty: () => void,
   ) {
-    const count = Math.min(MAX_SLOTS, Math.max(1, Math.round(interval / TICK_MS)));
-    this.tickMs = interval / count;
+    // Whole milliseconds: Node runs a fractional delay at its truncated length, and a wheel of 200
+    // ticks of 9.995 ms would beat before a whole idle interval. A turn is at least the interval,
+    // and less than a tick longer.
+    const whole = Math.ceil(interval);
+    this.tickMs = whole <= TICK_MS ? whole : Math.max(TICK_MS, Math.ceil(whole / MAX_SLOTS));
+    const count = Math.ceil(whole / this.tickMs);
     this.slots = Array.from({ length: count }, () => new Set());
   }
 
