@@ -1230,6 +1230,28 @@ describe('a metrics hook that ends its own stream', () => {
     vi.useRealTimers();
   });
 
+  it.each([10, 70_000])(
+    'serialize, closing the group for a message of %i characters: nothing is written after the end',
+    async (length) => {
+      const group = new StreamGroup();
+      const sink = new EndedSink();
+      const events = new Subject<MessageEvent>();
+      const serialize = (data: unknown) => {
+        if ((data as { close: boolean }).close) void group.close({ deadline: 50 });
+        return 'x'.repeat(length);
+      };
+      const { closes } = run(events, { group, serialize }, sink);
+      events.next({ data: { close: false } });
+      events.next({ data: { close: true } });
+      await tick();
+      expect(sink.late).toEqual([]);
+      expect(sink.ended).toBe(true);
+      expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+      expect(sink.text).toBe(`data: ${'x'.repeat(length)}\n\n`);
+      expect(closes[0]!.stats.events).toBe(1);
+    },
+  );
+
   it('wrote, closing the group mid-flush: every event goes out once, in order, before the end', async () => {
     const sink = new EndedSink();
     const group = new StreamGroup();

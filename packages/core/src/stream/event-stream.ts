@@ -495,7 +495,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   push(message: MessageEvent<unknown>): void {
     if (this.#reason !== undefined) return;
     const text = this.#tryFormat(message);
-    if (text === undefined) return;
+    // A `serialize` of the user's may have ended the stream: nothing goes after the end.
+    if (text === undefined || this.#reason !== undefined) return;
     const queue = this.#openQueue();
     const cap = this.options.maxQueueBytes;
     if (this.#gap?.owed || queue.mayPass(text, cap)) {
