@@ -5,9 +5,11 @@ import {
   SOURCE_GAP_EVENT,
   SOURCE_HEADERS,
   SOURCE_OPENS_FIRST,
+  SOURCE_RELEASE,
   type WithSourceGapEvent,
   type WithSourceHeaders,
   type WithSourceOpensFirst,
+  type WithSourceRelease,
 } from '@rxsse/core';
 import { Observable, type Subscriber, type Subscription } from 'rxjs';
 import { type Handoff, isSubscribable, teardownOf } from './handoff.js';
@@ -15,10 +17,10 @@ import { type Handoff, isSubscribable, teardownOf } from './handoff.js';
 type Source = EventSourceLike<MessageEvent<unknown>>;
 type Delivery = (target: Subscriber<unknown>) => void;
 /**
- * What the method's source carries for the stream: its headers, its gap event, and whether its
- * stream opens before it is subscribed (a channel's).
+ * What the method's source carries for the stream: its headers, its gap event, whether its stream
+ * opens before it is subscribed, and how to let go of it unsubscribed (a channel's).
  */
-type Carried = WithSourceHeaders & WithSourceGapEvent & WithSourceOpensFirst;
+type Carried = WithSourceHeaders & WithSourceGapEvent & WithSourceOpensFirst & WithSourceRelease;
 
 /**
  * Nest's chain for one request (pipes, the inner interceptors, the method), run before the stream
@@ -161,6 +163,10 @@ export class NestChain {
     const gap = carried?.[SOURCE_GAP_EVENT];
     if (typeof gap === 'function') source[SOURCE_GAP_EVENT] = gap;
     if (carried?.[SOURCE_OPENS_FIRST] === true) source[SOURCE_OPENS_FIRST] = true;
+    // A stream that never subscribes (turned away, its client gone) lets go of what the method's
+    // source holds (a channel's listener) through this one.
+    if (typeof carried?.[SOURCE_RELEASE] === 'function')
+      source[SOURCE_RELEASE] = () => carried[SOURCE_RELEASE]!();
     return source;
   }
 }

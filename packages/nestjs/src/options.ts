@@ -3,7 +3,6 @@ import {
   checkOptionNames,
   checkOptionsObject,
   checkShutdownOptions,
-  describeValue,
   type ShutdownOptions,
   STREAM_OPTION_NAMES,
   type StreamOptions,

@@ -18,7 +18,7 @@ import {
   UseInterceptors,
 } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
-import type { CloseReason, MessageEvent } from '@rxsse/core';
+import { type CloseReason, type MessageEvent, StreamGroup } from '@rxsse/core';
 import { createChannel, memoryEngine } from '@rxsse/core/channel';
 import {
   catchError,
@@ -242,6 +242,8 @@ const slowTimed = { release: (): void => {}, started: 0, returned: 0 };
 const timedChannel = { release: (): void => {}, returned: 0 };
 const timedOutEngine = countingListeners();
 const timedOutChannel = createChannel(timedOutEngine.engine, 'chain-timed-out');
+/** `/closing-channel`: its group, and what lets its method (bound to no other interceptor) return. */
+const closingChannel = { group: new StreamGroup(), release: (): void => {}, started: 0, returned: 0 };
 
 const calls = { method: 0 };
 const live = new Subject<MessageEvent>();
@@ -390,6 +392,17 @@ class ChainController {
     // Without the request's signal: the channel's listener is the handoff's to let go of.
     const source = await timedOutChannel.subscribe();
     timedChannel.returned++;
+    return source;
+  }
+
+  @RxSse('closing-channel', { group: closingChannel.group })
+  async closingChannel() {
+    closingChannel.started++;
+    await new Promise<void>((resolve) => {
+      closingChannel.release = resolve;
+    });
+    const source = await timedOutChannel.subscribe();
+    closingChannel.returned++;
     return source;
   }
 
@@ -823,6 +836,20 @@ describe.each<Platform>(['express', 'fastify'])(
       timedChannel.release();
       await waitFor(() => timedChannel.returned === before.returned + 1, 5000, 'the method to return');
       await waitFor(() => timedOutEngine.counts.live === before.live, 5000, 'the listener to be let go');
+    });
+
+    it('lets go of the channel subscription a method alone on its route returns as its group shuts down, made without the signal', async () => {
+      const url = await start();
+      const before = { started: closingChannel.started, returned: closingChannel.returned };
+      const live = timedOutEngine.counts.live;
+      const answer = fetchBytes(`${url}/closing-channel`, { signal: AbortSignal.timeout(5000) });
+      await waitFor(() => closingChannel.started === before.started + 1, 5000, 'the method');
+      const closing = closingChannel.group.close({ deadline: 5000 });
+      closingChannel.release();
+      expect((await answer).response.status).toBe(200);
+      await closing;
+      await waitFor(() => closingChannel.returned === before.returned + 1, 5000, 'the method to return');
+      await waitFor(() => timedOutEngine.counts.live === live, 5000, 'the listener to be let go');
     });
 
     it("ends Nest's chain when the client leaves while an interceptor holds the request, and never runs the method", async () => {
