@@ -33,7 +33,10 @@ import {
 export interface ChannelOptions {
   /**
    * Most history one subscription replays. A client that missed more gets the truncation signal
-   * instead of a partial replay, and continues live. The replay is queued for the client at once,
+   * instead of a partial replay, and continues live. What the subscription's live listener holds
+   * while its history is read is sent after the replay, and not counted in it: events published
+   * meanwhile, which the client did not miss (and any a live bus still catching up hands it from
+   * just before it listened, within what a subscription holds). The replay is queued for the client at once,
    * so keep `bytes` well under the route's `maxQueueBytes` (events take a few dozen bytes more on
    * the wire than they count here, where each line of string data is counted as it is sent; more
    * if the routes' `serialize` writes several lines or more than JSON: data that is not a string
