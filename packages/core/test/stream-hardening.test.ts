@@ -1165,6 +1165,10 @@ describe('option validation', () => {
     expect(() => resolveStreamOptions({ ...resolved, maxQueueBytes: -1 })).toThrow(/maxQueueBytes/);
     const forged = { resolved: true, maxQueueBytes: -1, heartbeat: 'soon' } as unknown as StreamOptions;
     expect(() => resolveStreamOptions(forged)).toThrow(TypeError);
+    // Known to every copy of rxsse in the process (an ESM and a CJS build), by a registered symbol.
+    const symbols = Object.getOwnPropertySymbols(resolved);
+    expect(symbols.map((symbol) => Symbol.keyFor(symbol))).toEqual(['rxsse.resolvedStreamOptions']);
+    expect(Object.keys(resolved)).not.toContain('resolved');
   });
 
   it('refuses a retry that is not an integer', () => {

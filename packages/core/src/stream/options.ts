@@ -126,10 +126,12 @@ export type ResolvedStreamOptions = StreamOptions &
 declare const resolvedBrand: unique symbol;
 
 /**
- * The objects {@link resolveStreamOptions} made, known by identity: a field would be one that a
- * caller's options (or a copy of resolved ones, changed) could carry to skip every check.
+ * Marks the objects {@link resolveStreamOptions} made: a non-enumerable symbol, which neither
+ * options parsed from a config nor a spread copy of resolved ones (changed, say) can carry to skip
+ * every check. Registered, so that another copy of rxsse in the process (an ESM and a CJS build)
+ * knows them too, and resolves them no second time per request.
  */
-const resolvedOptions = new WeakSet<object>();
+const RESOLVED = Symbol.for('rxsse.resolvedStreamOptions');
 
 /**
  * Fills in defaults once, so every connection of a route shares one options object, and with it
@@ -141,7 +143,7 @@ const resolvedOptions = new WeakSet<object>();
  */
 export function resolveStreamOptions(options: StreamOptions = {}): ResolvedStreamOptions {
   checkOptionsObject(options);
-  if (resolvedOptions.has(options)) return options as ResolvedStreamOptions;
+  if ((options as { [RESOLVED]?: true })[RESOLVED] === true) return options as ResolvedStreamOptions;
   checkOptionNames('stream', options, STREAM_OPTION_NAMES);
   const resolved = {
     ...options,
@@ -175,7 +177,7 @@ export function resolveStreamOptions(options: StreamOptions = {}): ResolvedStrea
   if (resolved.bareValues !== undefined && !['refuse', 'data'].includes(resolved.bareValues)) {
     throw new TypeError(`bareValues must be 'refuse' or 'data', got ${describeValue(resolved.bareValues)}`);
   }
-  resolvedOptions.add(resolved);
+  Object.defineProperty(resolved, RESOLVED, { value: true });
   return resolved;
 }
 
