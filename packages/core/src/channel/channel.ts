@@ -218,7 +218,10 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
    * piped through operators, it loses the truncation header, and the truncation event a route that
    * drops events (`onOverflow`) sends after them; and its truncation events name the last id it
    * sent, which such a route may have dropped, and go through the route's encoding as its own
-   * events do (a `serialize` of the route's may refuse them).
+   * events do (a `serialize` of the route's may refuse them). Pass the request's `signal` (the
+   * handler's context): it releases the subscription when its client leaves before the source is
+   * subscribed. Without it, a transport that never subscribes (a HEAD, a client gone first) still
+   * releases the source itself, but not one piped through operators.
    *
    * @throws {TypeError} (as a rejection) for a `filter` that is not a function.
    * @throws the reason of `options.signal` (as a rejection), once it aborts while the engine has not
