@@ -36,13 +36,13 @@ export interface ChannelOptions {
    * instead of a partial replay, and continues live. What the subscription's live listener holds
    * while its history is read is sent after the replay, and not counted in it: events published
    * meanwhile, which the client did not miss (and any a live bus still catching up hands it from
-   * just before it listened, within what a subscription holds). The replay is queued for the client at once,
-   * so keep `bytes` well under the route's `maxQueueBytes` (events take a few dozen bytes more on
-   * the wire than they count here, where each line of string data is counted as it is sent; more
-   * if the routes' `serialize` writes several lines or more than JSON: data that is not a string
-   * is counted as its JSON, see `ReplayLimit.bytes` for why). While its history is read, a resuming
-   * subscription holds up to `max(1000, events)` live events, each up to `maxMessageBytes`: a large
-   * `events` raises what each resuming client may hold.
+   * just before it listened, within what a subscription holds). The replay is queued for the
+   * client at once, so keep `bytes` well under the route's `maxQueueBytes` (events take a few
+   * dozen bytes more on the wire than they count here, where each line of string data is counted
+   * as it is sent; more if the routes' `serialize` writes several lines or more than JSON: data
+   * that is not a string is counted as its JSON, see `ReplayLimit.bytes` for why). While its
+   * history is read, a resuming subscription holds up to `max(1000, events)` live events, each
+   * up to `maxMessageBytes`: a large `events` raises what each resuming client may hold.
    * @defaultValue `{ events: 1000, bytes: 524_288 }`
    */
   maxReplay?: Partial<ReplayLimit>;
