@@ -1252,9 +1252,46 @@ describe('a metrics hook that ends its own stream', () => {
       expect(sink.ended).toBe(true);
       expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
       expect(sink.text).toBe(`data: ${'x'.repeat(length)}\n\n`);
-      expect(closes[0]!.stats.events).toBe(1);
+      // The message whose serialize ended the stream is lost: counted, as every lost event.
+      expect(closes[0]!.stats).toMatchObject({ events: 1, dropped: 1 });
     },
   );
+
+  it('wrote, closing the group while a message waits for room: that message is counted dropped', async () => {
+    const group = new StreamGroup();
+    const sink = new EndedSink();
+    const events = new Subject<MessageEvent>();
+    let writes = 0;
+    const metrics = hooksWith({
+      wrote: () => {
+        if (writes++ > 0) void group.close({ deadline: 50 });
+      },
+    });
+    const { closes } = run(events, { group, metrics, maxQueueBytes: 30, retry: 1000 }, sink);
+    events.next({ data: 'aaaaaaaaaa' });
+    events.next({ data: 'bbbbbbbbbb' });
+    await tick();
+    expect(sink.late).toEqual([]);
+    expect(sink.text).toBe('retry: 1000\n\ndata: aaaaaaaaaa\n\n');
+    expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+    expect(closes[0]!.stats).toMatchObject({ events: 1, dropped: 1 });
+  });
+
+  it('dropped, closing the group as drop-oldest makes room: every message is sent or counted dropped', async () => {
+    const group = new StreamGroup();
+    const sink = new EndedSink();
+    sink.full = true;
+    const events = new Subject<MessageEvent>();
+    const metrics = hooksWith({ dropped: () => void group.close({ deadline: 50 }) });
+    const { closes } = run(events, { group, metrics, maxQueueBytes: 50, onOverflow: 'drop-oldest' }, sink);
+    for (let i = 0; i < 5; i++) events.next({ data: `message ${i}` });
+    sink.release();
+    await tick();
+    expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+    const { events: sent, dropped } = closes[0]!.stats;
+    expect(sent + dropped).toBe(5);
+    expect(sink.text.split('\n\n').filter((block) => block.startsWith('data:'))).toHaveLength(sent);
+  });
 
   it('wrote, closing the group mid-flush: every event goes out once, in order, before the end', async () => {
     const sink = new EndedSink();

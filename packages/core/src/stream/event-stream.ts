@@ -47,6 +47,14 @@ import { unrefTimer, watchProgress } from './timers.js';
 type MessageIterator = AsyncIterator<MessageEvent<unknown>>;
 
 const HEARTBEAT = ':\n';
+
+/**
+ * The stream taking a message while user code it calls may end it (a `serialize`, a `wrote` or
+ * `dropped` hook that closes its group): the end counts that message dropped. Process-wide, as a
+ * field would cost every connection; saved and restored around each message, since such code may
+ * push to another stream meanwhile.
+ */
+let taking: EventStream | undefined;
 // Never a stream's notice: the constructor assigns it only so that `#gap` is a changing field.
 const NO_GAP = new GapNotice(() => ({ data: '' }), {
   ended: () => true,
@@ -494,16 +502,30 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   /** @internal A message from an Observable: queued within the cap, written at the end of the tick. */
   push(message: MessageEvent<unknown>): void {
     if (this.#reason !== undefined) return;
+    const outer = taking;
+    taking = this;
+    let queue: EventQueue | undefined;
+    try {
+      queue = this.#enqueue(message);
+    } finally {
+      taking = outer;
+    }
+    if (queue === undefined) return;
+    this.#gap?.queued(message.id);
+    this.#writeSoon(queue);
+  }
+
+  /** Formats `message` and queues it within the cap: the queue, unless it was not queued. */
+  #enqueue(message: MessageEvent<unknown>): EventQueue | undefined {
     const text = this.#tryFormat(message);
     // A `serialize` of the user's may have ended the stream: nothing goes after the end.
-    if (text === undefined || this.#reason !== undefined) return;
+    if (text === undefined || this.#reason !== undefined) return undefined;
     const queue = this.#openQueue();
     const cap = this.options.maxQueueBytes;
     if (this.#gap?.owed || queue.mayPass(text, cap)) {
-      if (!this.#queueMeasured(queue, text, cap)) return;
+      if (!this.#queueMeasured(queue, text, cap)) return undefined;
     } else queue.add(text);
-    this.#gap?.queued(message.id);
-    this.#writeSoon(queue);
+    return queue;
   }
 
   /** The queue, made at the stream's first event. */
@@ -583,6 +605,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     const { onOverflow } = this.options;
     // No room for the gap event and this one even in an empty queue: this one is dropped.
     const outcome = size > cap ? 'skip' : overflowPolicies[onOverflow](queue, size, cap, this.#gap);
+    // The event in hand is counted here, not by an end that a `dropped` hook brings.
+    if (outcome === 'close' || outcome === 'skip') taking = undefined;
     if (outcome === 'close') {
       // The event that passed the cap is lost with the queued ones (which the close counts).
       this.#dropped(1);
@@ -604,7 +628,14 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
    * unless a write meanwhile (a heartbeat's) filled it; it then waits for the drain, first in line.
    */
   send(message: MessageEvent<unknown>): void {
-    const text = this.#tryFormat(message);
+    const outer = taking;
+    taking = this;
+    let text: string | undefined;
+    try {
+      text = this.#tryFormat(message);
+    } finally {
+      taking = outer;
+    }
     // A `serialize` of the user's may have ended the stream: nothing goes after the end.
     if (text === undefined || this.#reason !== undefined) return;
     // The same rule as for a pushed message, whatever the source.
@@ -728,6 +759,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   }
 
   #refuse(error: unknown): void {
+    // The message in hand is counted refused, not dropped too by the end that may follow.
+    if (taking === this) taking = undefined;
     this.stats.refused++;
     this.#count('refused');
     // Once the stream ended (an error event), there is nothing left to close: only report.
@@ -893,6 +926,11 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       }
     }
     this.#reason = reason;
+    // A message the stream was taking when user code it called ended it can no longer be sent.
+    if (taking === this) {
+      taking = undefined;
+      this.#dropped(1);
+    }
     const { sink, options } = this;
     if (!sink.onClose) sink.signal.removeEventListener('abort', this.#onAbort);
     options.group.delete(this);
