@@ -502,17 +502,21 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   /** @internal A message from an Observable: queued within the cap, written at the end of the tick. */
   push(message: MessageEvent<unknown>): void {
     if (this.#reason !== undefined) return;
-    const outer = taking;
-    taking = this;
-    let queue: EventQueue | undefined;
-    try {
-      queue = this.#enqueue(message);
-    } finally {
-      taking = outer;
-    }
+    const queue = this.#taking(this.#enqueue, message);
     if (queue === undefined) return;
     this.#gap?.queued(message.id);
     this.#writeSoon(queue);
+  }
+
+  /** `take(message)`, this stream meanwhile the one {@link taking} a message. */
+  #taking<T>(take: (message: MessageEvent<unknown>) => T, message: MessageEvent<unknown>): T {
+    const outer = taking;
+    taking = this;
+    try {
+      return take.call(this, message);
+    } finally {
+      taking = outer;
+    }
   }
 
   /** Formats `message` and queues it within the cap: the queue, unless it was not queued. */
@@ -628,14 +632,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
    * unless a write meanwhile (a heartbeat's) filled it; it then waits for the drain, first in line.
    */
   send(message: MessageEvent<unknown>): void {
-    const outer = taking;
-    taking = this;
-    let text: string | undefined;
-    try {
-      text = this.#tryFormat(message);
-    } finally {
-      taking = outer;
-    }
+    const text = this.#taking(this.#tryFormat, message);
     // A `serialize` of the user's may have ended the stream: nothing goes after the end.
     if (text === undefined || this.#reason !== undefined) return;
     // The same rule as for a pushed message, whatever the source.
