@@ -95,11 +95,10 @@ export async function readReplay(
     if (page.events.length > 0 && events.length < limit.events) continue;
     // More remains than the limit allows, unless it is what the live listener holds: the next
     // event tells.
-    const from = heldFrom();
-    if (from === undefined) return overLimit;
+    if (held === undefined) return overLimit;
     const next = await read({ count: 1, bytes: Number.MAX_SAFE_INTEGER });
     const first = next.events[0];
-    const covered = !next.truncated && (first === undefined ? !next.more : isAtOrAfter(first.id, from));
+    const covered = !next.truncated && (first === undefined ? !next.more : isAtOrAfter(first.id, held));
     return covered ? { events, truncated: false } : overLimit;
   }
 }

@@ -519,6 +519,13 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     }
   }
 
+  /** Whether this stream was {@link taking} a message: no longer, as its caller counts that message. */
+  #handOver(): boolean {
+    if (taking !== this) return false;
+    taking = undefined;
+    return true;
+  }
+
   /** Formats `message` and queues it within the cap: the queue, unless it was not queued. */
   #enqueue(message: MessageEvent<unknown>): EventQueue | undefined {
     const text = this.#tryFormat(message);
@@ -610,7 +617,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     // No room for the gap event and this one even in an empty queue: this one is dropped.
     const outcome = size > cap ? 'skip' : overflowPolicies[onOverflow](queue, size, cap, this.#gap);
     // The event in hand is counted here, not by an end that a `dropped` hook brings.
-    if (outcome === 'close' || outcome === 'skip') taking = undefined;
+    if (outcome === 'close' || outcome === 'skip') this.#handOver();
     if (outcome === 'close') {
       // The event that passed the cap is lost with the queued ones (which the close counts).
       this.#dropped(1);
@@ -757,7 +764,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
 
   #refuse(error: unknown): void {
     // The message in hand is counted refused, not dropped too by the end that may follow.
-    if (taking === this) taking = undefined;
+    this.#handOver();
     this.stats.refused++;
     this.#count('refused');
     // Once the stream ended (an error event), there is nothing left to close: only report.
@@ -924,10 +931,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     }
     this.#reason = reason;
     // A message the stream was taking when user code it called ended it can no longer be sent.
-    if (taking === this) {
-      taking = undefined;
-      this.#dropped(1);
-    }
+    if (this.#handOver()) this.#dropped(1);
     const { sink, options } = this;
     if (!sink.onClose) sink.signal.removeEventListener('abort', this.#onAbort);
     options.group.delete(this);

@@ -142,8 +142,9 @@ const RESOLVED = Symbol.for('rxsse.resolvedStreamOptions');
  * @throws {RangeError} naming the option, when a number is out of range.
  */
 export function resolveStreamOptions(options: StreamOptions = {}): ResolvedStreamOptions {
+  // First: transports resolve a route's options again per request, and find them resolved.
+  if ((options as { [RESOLVED]?: true } | null)?.[RESOLVED] === true) return options as ResolvedStreamOptions;
   checkOptionsObject(options);
-  if ((options as { [RESOLVED]?: true })[RESOLVED] === true) return options as ResolvedStreamOptions;
   checkOptionNames('stream', options, STREAM_OPTION_NAMES);
   const resolved = {
     ...options,
