@@ -82,6 +82,32 @@ function scriptedEngine() {
   };
 }
 
+/** `engine` with reads that wait until the test opens them (each read waiting then). */
+function gatedReads(engine: ChannelEngine) {
+  let gates: (() => void)[] = [];
+  let count = 0;
+  return {
+    engine: {
+      ...engine,
+      read: async (...args: Parameters<ChannelEngine['read']>) => {
+        count++;
+        await new Promise<void>((open) => gates.push(open));
+        return engine.read(...args);
+      },
+    } satisfies ChannelEngine,
+    get count() {
+      return count;
+    },
+    get waiting() {
+      return gates.length;
+    },
+    open() {
+      for (const open of gates) open();
+      gates = [];
+    },
+  };
+}
+
 const events = new Map<string, StoredMessage>();
 /** One message object per id, as an engine hands out. */
 function event(id: string): StoredMessage {
@@ -1410,6 +1436,43 @@ describe('Channel, at its edges', () => {
     const client = record(await subscribing);
     expect(client.ids()).toEqual(['<history-truncated>', '9-0']);
     expect(client.received[0]).toMatchObject({ data: { lastEventId: '5-0', reason: 'history' } });
+  });
+
+  it('tells no truncation to a client that had the newest event when the store trims past it as it resumes', async () => {
+    // Everything after the newest event reaches the subscription's listener: the store trimming
+    // the client's id meanwhile costs it nothing, and it need not read history at all.
+    const reads = gatedReads(memoryEngine({ maxEvents: 3 }));
+    const chat = createChannel(reads.engine, 'room', { onReplay: (outcome) => outcomes.push(outcome) });
+    const outcomes: string[] = [];
+    const newest = await chat.publish({ data: 'seen' });
+    const subscribing = chat.subscribe({ lastEventId: newest });
+    const live: string[] = [];
+    // Past the client's id and the one event after it, which the store remembers it lost.
+    for (const data of ['a', 'b', 'c', 'd']) live.push(await chat.publish({ data }));
+    reads.open();
+    const client = record(await subscribing);
+    expect(client.ids()).toEqual(live);
+    expect(outcomes).toEqual(['miss']);
+    expect(reads.count).toBe(0);
+  });
+
+  it('tells no truncation when the store trims the last event a replay read while it looks past maxReplay', async () => {
+    // The replay read up to the newest event the listener started after: what follows is held.
+    const reads = gatedReads(memoryEngine({ maxEvents: 5 }));
+    const chat = createChannel(reads.engine, 'room', { maxReplay: { events: 2 } });
+    const [from, ...missed] = [
+      await chat.publish({ data: 'seen' }),
+      await chat.publish({ data: 'a' }),
+      await chat.publish({ data: 'b' }),
+    ];
+    const subscribing = chat.subscribe({ lastEventId: from });
+    const live = [await chat.publish({ data: 'c' })];
+    await until(() => reads.waiting === 1, 'the first read');
+    reads.open();
+    for (const data of ['d', 'e', 'f', 'g', 'h']) live.push(await chat.publish({ data }));
+    reads.open();
+    const client = record(await subscribing);
+    expect(client.ids()).toEqual([...missed!, ...live]);
   });
 
   it('tells a client that resumes with an id of any length that history is truncated, within a small queue', async () => {

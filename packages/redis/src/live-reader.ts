@@ -19,6 +19,8 @@ export interface EntryListener<T> {
   gap(kind: GapKind): void;
   /** As `LiveListener.end`: the reader closed, nothing follows. */
   end?(): void;
+  /** As `LiveListener.startsAfter`: every entry after `id` reaches it. */
+  startsAfter?(id: string): void;
 }
 
 /** Options of a {@link LiveReader}. */
@@ -193,7 +195,14 @@ export class LiveReader<T> {
    * everything appended from then on reaches the listener.
    */
   async listen(key: string, listener: EntryListener<T>): Promise<() => void> {
-    const unlisten = await listenOn(this.#topics, key, listener, (added) => this.#addTopic(added));
+    const unlisten = await listenOn(
+      this.#topics,
+      key,
+      listener,
+      (added) => this.#addTopic(added),
+      // The last id delivered: `0-0` is none (the stream was empty), which no client may have had.
+      (topic) => (topic.cursor === INITIAL ? undefined : topic.cursor),
+    );
     this.#ensureRunning();
     return unlisten;
   }

@@ -1,5 +1,6 @@
 import {
   compareStreamIds,
+  formatStreamId,
   type LiveListener,
   parseStreamId,
   type StoredMessage,
@@ -72,7 +73,14 @@ export class PartitionBus {
       else this.#unwatch(partition);
     };
     try {
-      const unlisten = await listenOn(this.#topics, topic, listener, (key) => this.#add(key));
+      const unlisten = await listenOn(
+        this.#topics,
+        topic,
+        listener,
+        (key) => this.#add(key),
+        // The last id delivered: `0-0` is none (the stream was empty), which no client may have had.
+        ({ cursor }) => (cursor && formatStreamId(cursor) !== '0-0' ? formatStreamId(cursor) : undefined),
+      );
       return () => {
         unlisten();
         leave();

@@ -1,7 +1,13 @@
 import { setTimeout as realSleep } from 'node:timers/promises';
 import { SOURCE_HEADERS } from '@rxsse/core';
-import { createChannel, type GapKind, type LiveListener, type StoredMessage } from '@rxsse/core/channel';
-import { until } from '@rxsse/core/testing';
+import {
+  type ChannelEngine,
+  createChannel,
+  type GapKind,
+  type LiveListener,
+  type StoredMessage,
+} from '@rxsse/core/channel';
+import { recordSource, until } from '@rxsse/core/testing';
 import { createClient, ErrorReply } from 'redis';
 import { firstValueFrom } from 'rxjs';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
@@ -503,6 +509,64 @@ describe('redisEngine', () => {
     stop();
     expect(first.events.map((e) => e.id)).toEqual([a]);
     expect(second.events.map((e) => e.id)).toEqual([c]);
+  });
+
+  for (const [layout, options] of [
+    ['per topic', {}],
+    ['partitioned', { partitions: 4 }],
+  ] as const) {
+    it(`tells a listener the id it starts after: the newest, or none for an empty topic (${layout})`, async () => {
+      const store = engine(options);
+      const told: string[] = [];
+      const first = recorder();
+      const listener = { ...first.listener, startsAfter: (id: string) => told.push(id) };
+      (await store.listen('empty', listener))();
+      await store.append('started', { data: 'a' });
+      const newest = await store.append('started', { data: 'b' });
+      const stop = await store.listen('started', listener);
+      // A second listener of the topic, once the reader delivered what came after the first.
+      const later = await store.append('started', { data: 'c' });
+      await until(() => first.events.length === 1, 'the event after the first listener');
+      (await store.listen('started', listener))();
+      stop();
+      expect(told).toEqual([newest, later]);
+    });
+  }
+
+  it('tells no truncation to a client that had the newest event when trimming passes it as it resumes', async () => {
+    const store = engine();
+    const topic = 'resume-trimmed';
+    let listened = false;
+    let opened: () => void = () => {};
+    const reads: string[] = [];
+    const gated: ChannelEngine = {
+      ...store,
+      listen: async (...args) => {
+        const unlisten = await store.listen(...args);
+        listened = true;
+        return unlisten;
+      },
+      // Read once the store has trimmed past the client's id.
+      read: async (...args) => {
+        reads.push(args[1]);
+        await new Promise<void>((resolve) => {
+          opened = resolve;
+        });
+        return store.read(...args);
+      },
+    };
+    const chat = createChannel(gated, topic);
+    const newest = await chat.publish({ data: 'seen' });
+    const subscribing = chat.subscribe({ lastEventId: newest });
+    await until(() => listened, 'the listener');
+    const live = [await chat.publish({ data: 'a' }), await chat.publish({ data: 'b' })];
+    await redis.raw.xTrim(`sse:{${topic}}`, 'MAXLEN', 1);
+    opened();
+    const client = recordSource(await subscribing);
+    await until(() => client.ids().includes(live[1]!), 'the live events');
+    expect(client.ids()).toEqual(live);
+    expect(reads).toEqual([]);
+    client.unsubscribe();
   });
 
   it('tells onError about connection errors, not only failed reads', async () => {

@@ -256,9 +256,7 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
     let replay: Replay = { events: [], truncated: false };
     if (resume !== undefined) {
       try {
-        replay = await readReplay(this.#engine, this.topic, resume, this.#replayLimit, signal, () =>
-          feed.heldFrom(),
-        );
+        replay = await readReplay(this.#engine, this.topic, resume, this.#replayLimit, signal, feed);
       } catch (error) {
         unlistenOrReport(unlisten);
         if (signal?.aborted) throw signal.reason;

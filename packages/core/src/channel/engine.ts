@@ -86,6 +86,14 @@ export interface LiveListener {
    */
   gap(kind?: GapKind): void;
   /**
+   * Optional: told once, before `listen` resolves, that every event of the topic after `id` (one the
+   * store handed out, the newest the bus had read when the listener registered) reaches it. A
+   * resume then reads no history past `id`: what follows is held by the listener, so a store that
+   * trims it meanwhile costs the client nothing (no false truncation signal), and a client that had
+   * `id` reads no history at all. A bus that cannot tell calls nothing.
+   */
+  startsAfter?(id: string): void;
+  /**
    * No event will follow: the bus stopped for good (its engine was closed). Called at most once,
    * never after the listener was unregistered. A channel completes the subscription's source, so
    * its stream ends (close reason `complete`) and its client reconnects. Optional on both sides: a

@@ -53,6 +53,8 @@ export class ChannelFeed implements LiveListener {
   #onReplay: ReplayHook | undefined;
   /** The first truncation sent is the one {@link start}'s outcome told of. */
   #outcomeTruncated = false;
+  /** Every event after it reaches this listener, as the bus told ({@link startsAfter}). */
+  #startsAfter: StreamId | undefined;
 
   constructor(
     private readonly topic: string,
@@ -64,6 +66,14 @@ export class ChannelFeed implements LiveListener {
     lastEventId: string | undefined,
   ) {
     this.#lastSent = lastEventId ?? null;
+  }
+
+  /**
+   * The id after which the bus hands this listener every event, while none held was lost: history
+   * after it is held already (see `readReplay`).
+   */
+  heldAfter(): StreamId | undefined {
+    return this.heldGap ? undefined : this.#startsAfter;
   }
 
   /**
@@ -84,6 +94,10 @@ export class ChannelFeed implements LiveListener {
   /** Whether a gap is already known among the held events. */
   get heldGap(): boolean {
     return this.#held?.some((item) => item instanceof HeldGap) ?? false;
+  }
+
+  startsAfter(id: string): void {
+    this.#startsAfter = parseStreamId(id);
   }
 
   event(message: StoredMessage): void {

@@ -98,6 +98,8 @@ export function memoryEngine(options: MemoryEngineOptions = {}): ChannelEngine {
       // A listener added now would be held, and served, by an engine the app has shut down.
       if (closed) throw new Error('The memory engine is closed');
       const topic = topicOf(name);
+      const last = topic.ring.lastId;
+      if (last !== undefined) listener.startsAfter?.(last);
       topic.listeners.add(listener);
       return () => {
         topic.listeners.delete(listener);

@@ -32,6 +32,14 @@ export type Replay =
   | { events: StoredMessage[]; truncated: false }
   | { events: []; truncated: true; reason: TruncationReason; known: boolean };
 
+/** What a subscription's live listener holds while its history is read (its `ChannelFeed`). */
+export interface HeldEvents {
+  /** The first event held that the client did not have, while none held was lost before it. */
+  heldFrom(): StreamId | undefined;
+  /** The id after which the bus hands the listener every event, while none held was lost. */
+  heldAfter(): StreamId | undefined;
+}
+
 /** Events per store read: reads stay small while the total is bounded by the replay limit. */
 const PAGE_EVENTS = 500;
 
@@ -43,9 +51,11 @@ const PAGE_EVENTS = 500;
  * page is read for a client that left; with {@link EngineContractError} for a page over the limit
  * it was asked for, or whose ids are not each above the one before.
  *
- * `heldFrom` names the first event the subscription's live listener holds (published while history
- * is read), while none it held was lost: history from it on is held already, and the client did not
- * miss it, so it is neither read nor counted against `limit`.
+ * `held` tells what the subscription's live listener holds (events published while history is read,
+ * and every one after the id its bus started after), while none it held was lost: that history is
+ * held already, and the client did not miss it, so it is neither read nor counted against `limit`.
+ * A store that trims it meanwhile takes nothing from the client, and one that had the id the bus
+ * started after reads no history at all.
  */
 export async function readReplay(
   store: HistoryStore,
@@ -53,7 +63,7 @@ export async function readReplay(
   afterId: string,
   limit: ReplayLimit,
   signal?: AbortSignal,
-  heldFrom: () => StreamId | undefined = () => undefined,
+  held?: HeldEvents,
 ): Promise<Replay> {
   const events: StoredMessage[] = [];
   let bytes = 0;
@@ -62,6 +72,10 @@ export async function readReplay(
   // No engine hands out such an id (the id rule): unknown to every store, it reaches none of them,
   // however long a client made it.
   if (last === undefined) return { events: [], truncated: true, reason: 'history', known: false };
+  const complete: Replay = { events, truncated: false };
+  // Only the very id: one above it is none the store handed out (or one from before it lost its data).
+  const after = held?.heldAfter();
+  if (after !== undefined && compareStreamIds(last, after) === 0) return complete;
   const overLimit: Replay = { events: [], truncated: true, reason: 'limit', known: true };
   const read = async (asked: ReadLimit) => {
     signal?.throwIfAborted();
@@ -79,8 +93,9 @@ export async function readReplay(
     });
     // Truncated past the first page: what followed the client's id was trimmed while it was read.
     if (page.truncated) return { events: [], truncated: true, reason: 'history', known: cursor !== afterId };
-    const held = heldFrom();
-    const cut = held === undefined ? -1 : page.events.findIndex((event) => isAtOrAfter(event.id, held));
+    const from = held?.heldFrom();
+    const after = held?.heldAfter();
+    const cut = page.events.findIndex((event) => isHeld(event.id, from, after));
     // The store's count is the whole page's: one cut short is counted event by event.
     bytes += cut < 0 ? page.bytes : 0;
     for (const event of cut < 0 ? page.events : page.events.slice(0, cut)) {
@@ -90,23 +105,32 @@ export async function readReplay(
     }
     // What the store counted fits, but not on the wire: all or nothing, as for any limit.
     if (bytes > limit.bytes) return overLimit;
-    if (cut >= 0 || !page.more) return { events, truncated: false };
+    // Read up to the id the bus started after (an id the store knows, as it answered): what follows is held.
+    const reached = after !== undefined && compareStreamIds(last, after) >= 0;
+    if (cut >= 0 || !page.more || reached) return complete;
     if (page.events.length > 0) cursor = page.events[page.events.length - 1]!.id;
     if (page.events.length > 0 && events.length < limit.events) continue;
-    // More remains than the limit allows, unless it is what the live listener holds: the next
-    // event tells.
-    if (held === undefined) return overLimit;
+    // More remains than the limit allows: the events up to the id the bus started after are held
+    // by no one; past it, unless the next event is one the live listener holds.
+    if (after !== undefined || from === undefined) return overLimit;
     const next = await read({ count: 1, bytes: Number.MAX_SAFE_INTEGER });
     const first = next.events[0];
-    const covered = !next.truncated && (first === undefined ? !next.more : isAtOrAfter(first.id, held));
-    return covered ? { events, truncated: false } : overLimit;
+    const covered = !next.truncated && (first === undefined ? !next.more : isHeld(first.id, from, after));
+    return covered ? complete : overLimit;
   }
 }
 
-/** Whether the engine's id `id` is at or after `from`; an id that breaks the id rule fails later. */
-function isAtOrAfter(id: string, from: StreamId): boolean {
+/**
+ * Whether the listener holds the engine's id `id`: at or after the first event it holds, or after
+ * the id its bus started after. An id that breaks the id rule fails later.
+ */
+function isHeld(id: string, from: StreamId | undefined, after: StreamId | undefined): boolean {
   const parsed = parseStreamId(id);
-  return parsed !== undefined && compareStreamIds(parsed, from) >= 0;
+  if (parsed === undefined) return false;
+  return (
+    (from !== undefined && compareStreamIds(parsed, from) >= 0) ||
+    (after !== undefined && compareStreamIds(parsed, after) > 0)
+  );
 }
 
 /**

@@ -45,6 +45,11 @@ export class HistoryRing {
     return this.#bytes;
   }
 
+  /** The id of the newest event stored, if any was. */
+  get lastId(): string | undefined {
+    return this.#last && formatStreamId(this.#last);
+  }
+
   /**
    * Stores `message` under its own id (a `<ms>-<seq>` id after the last one, without leading zeros)
    * or a new one, and returns the stored message: the object every subscriber and every replay will
