@@ -94,7 +94,8 @@ export function openConnections(options: {
       const started: Promise<void> = main.connect().then(
         () => {},
         (error: unknown) => {
-          if (started !== abandoned) onError(error);
+          // A strategy that gives up fails each connect made again after it: told as repeats.
+          if (started !== abandoned) failed(error);
         },
       );
       attempt = started;

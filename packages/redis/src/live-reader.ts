@@ -87,11 +87,13 @@ interface Batch<T> {
   /** Read after a failed one: Redis may have restarted without its data, numbering from its clock. */
   afterFailure: boolean;
   /**
-   * The cursor is gone and nothing follows it, but the stream was not lost: its ids go on above the
-   * cursor (its entry was deleted or trimmed). `lost`: entries after the cursor were written and are
-   * gone; `cursor`: the stream's last entry, below the cursor, to read on from (none: it is empty).
+   * The cursor is gone and nothing follows it, but the stream still holds what came before it: its
+   * ids go on above the cursor (its entry was deleted or trimmed), or, after a failure, Redis came
+   * back with less (an older snapshot, a replica behind), its entries delivered already. `gap`: the
+   * one to tell, if entries may be lost (`'restart'`: ids may go on below the cursor); `cursor`: the
+   * stream's last entry, below the cursor, to read on from (none: it is empty).
    */
-  goesOn: { lost: boolean; cursor: string | undefined } | undefined;
+  goesOn: { gap: GapKind | undefined; cursor: string | undefined } | undefined;
   entries: Entry[];
 }
 
@@ -584,16 +586,18 @@ export class LiveReader<T> {
   }
 
   /**
-   * Looks into the batches whose cursor is gone, with no failure since the last read. One with
-   * entries after the cursor has no gap if the cursor's entry is the last Redis deleted from its
-   * stream (an `XDEL` of it alone, or trimming that stopped there): nothing written after it went.
-   * One with nothing after the cursor, whose stream was not lost: its last generated id is not
-   * below the cursor, whose entry was deleted (`XDEL`) or trimmed. Read again from its start, such
-   * a stream would deliver every entry before the cursor a second time. One whose new entries came
-   * after the read waits for the next.
+   * Looks into the batches whose cursor is gone. One with entries after the cursor has no gap if the
+   * cursor's entry is the last Redis deleted from its stream (an `XDEL` of it alone, or trimming that
+   * stopped there): nothing written after it went, and the stream is the one read before, whatever
+   * failed meanwhile. One with nothing after the cursor, whose stream was not lost: its last
+   * generated id is not below the cursor, whose entry was deleted (`XDEL`) or trimmed. One whose
+   * stream went back below the cursor after a failure (Redis restarted from an older snapshot, a
+   * replica behind took over) is read on after its last entry, with a gap told. Read again from its
+   * start, such a stream would deliver every entry before the cursor a second time. One whose new
+   * entries came after the read waits for the next.
    */
   async #findGoingOn(batches: Batch<T>[]): Promise<void> {
-    const gone = batches.filter((b) => b.gap && !b.afterFailure && b.topic.cursor !== INITIAL);
+    const gone = batches.filter((b) => b.gap && b.topic.cursor !== INITIAL);
     if (gone.length === 0) return;
     const { client } = this.#reading;
     const infos = await this.#reading.run(
@@ -625,24 +629,31 @@ export class LiveReader<T> {
         return;
       }
       const cursor = parseStreamId(batch.topic.cursor!)!;
-      if (info.lastGeneratedId === undefined) {
-        const last = info.lastEntryId;
-        if (compareStreamIds(parseStreamId(last)!, cursor) > 0) batch.gap = false;
-        else batch.goesOn = { lost: true, cursor: last };
+      const last = info.lastEntryId;
+      // Written after the read: the next read tells.
+      if (last !== undefined && compareStreamIds(parseStreamId(last)!, cursor) > 0) {
+        batch.gap = false;
         return;
       }
-      const generated = parseStreamId(info.lastGeneratedId);
-      if (generated === undefined || compareStreamIds(generated, cursor) < 0) return;
-      const last = info.lastEntryId;
-      if (last !== undefined && compareStreamIds(parseStreamId(last)!, cursor) > 0) batch.gap = false;
-      else batch.goesOn = { lost: compareStreamIds(generated, cursor) > 0, cursor: last };
+      const generated = info.lastGeneratedId === undefined ? undefined : parseStreamId(info.lastGeneratedId);
+      const lower = generated !== undefined && compareStreamIds(generated, cursor) < 0;
+      if (lower || generated === undefined) {
+        // Unknown, or below the cursor: after a failure, Redis may have come back with less, and
+        // numbers on from its last entry; without one, ids may have gone on above the cursor.
+        if (batch.afterFailure) {
+          if (last !== undefined) batch.goesOn = { gap: 'restart', cursor: last };
+        } else if (!lower) batch.goesOn = { gap: 'continue', cursor: last };
+        return;
+      }
+      batch.goesOn = { gap: compareStreamIds(generated, cursor) > 0 ? 'continue' : undefined, cursor: last };
     });
   }
 
   /** Delivers a batch of a read that asked for `count` entries per topic. */
   #deliver({ topic, gap, afterFailure, goesOn, entries }: Batch<T>, count: number): void {
     if (goesOn) {
-      if (goesOn.lost) for (const listener of topic.listeners) this.#call(() => listener.gap('continue'));
+      const kind = goesOn.gap;
+      if (kind) for (const listener of topic.listeners) this.#call(() => listener.gap(kind));
       if (goesOn.cursor === undefined) this.#startOver(topic);
       else {
         topic.cursor = goesOn.cursor;

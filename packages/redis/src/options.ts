@@ -17,7 +17,7 @@ export interface RedisEngineOptions {
   cluster?: ClusterOptions;
   /**
    * More node-redis client options (TLS, credentials, `socket.reconnectStrategy`, ...). The address
-   * is `url`'s (or the cluster's): a `socket.host` or `socket.port` is refused.
+   * is `url`'s (or the cluster's): a `socket.host`, `socket.port` or `socket.path` is refused.
    */
   clientOptions?: Omit<RedisClientOptions, 'url'>;
   /**
@@ -198,11 +198,15 @@ function checkUrl(name: string, url: unknown, protocols: string[]): void {
 function checkSocket(socket: unknown, cluster: boolean, url: string | undefined): void {
   if (typeof socket !== 'object' || socket === null)
     throw new TypeError(`clientOptions.socket must be an object, got ${describeValue(socket)}`);
-  const address = ['host', 'port'].find((name) => (socket as Record<string, unknown>)[name] !== undefined);
+  const given = (name: string) => (socket as Record<string, unknown>)[name] !== undefined;
+  const address = ['host', 'port'].find(given);
   if (address !== undefined)
     throw new TypeError(
       `clientOptions.socket must not hold a host or port (got ${address}): give the address as the url option (or cluster.rootNodes)`,
     );
+  // node-redis connects to a socket path whatever the url says.
+  if (given('path'))
+    throw new TypeError('clientOptions.socket must not hold a path: give a unix: url instead');
   const { tls } = socket as { tls?: unknown };
   const protocol = url === undefined ? 'redis:' : new URL(url).protocol;
   if (!cluster && tls !== undefined && tls !== (protocol === 'rediss:'))

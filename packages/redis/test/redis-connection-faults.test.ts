@@ -12,7 +12,7 @@ import {
 import { until } from '@rxsse/core/testing';
 import { ClientOfflineError } from 'redis';
 import { firstValueFrom, type Subscription, take, toArray } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { RedisEngineError, RedisRecovered, RedisRepeatedFailure, RedisTimeoutError } from '../src/index.js';
 import { RedisProxy } from './support/proxy.js';
 import { connected, useRedis } from './support/use-redis.js';
@@ -683,6 +683,31 @@ describe('redisEngine whose reconnectStrategy gives up', () => {
       });
     }
     expect((await store.read('back', id, { count: 1, bytes: 100 })).truncated).toBe(false);
+  });
+
+  it('tells a give-up of its own once, then its repeats at growing intervals, not each one', async () => {
+    const errors: unknown[] = [];
+    let gaveUp = 0;
+    const store = redis.engine({
+      commandTimeoutMs: 1000,
+      clientOptions: {
+        socket: {
+          reconnectStrategy: (retries) => {
+            if (retries <= 2) return 20;
+            gaveUp++;
+            return new Error('gave up');
+          },
+        },
+      },
+      onError: (error) => void errors.push(error),
+    });
+    await connected(store);
+    await redis.server.kill9();
+    onTestFinished(() => redis.server.restart({ persistent: false }));
+    // The engine connects again after each give-up, and each of those gives up as well.
+    await until(() => gaveUp >= 4, 'four give-ups', 20_000);
+    const told = errors.filter((error) => error instanceof Error && error.message === 'gave up');
+    expect(told).toHaveLength(1);
   });
 });
 

@@ -12,6 +12,7 @@ import { createClient, ErrorReply } from 'redis';
 import { firstValueFrom } from 'rxjs';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { freePort } from '../../../test/support/processes.js';
+import { RedisServer } from '../../../test/support/redis-server.js';
 import { RedisEngineError, RedisTimeoutError, RedisTopicError, redisEngine } from '../src/index.js';
 import { RedisProxy } from './support/proxy.js';
 import { LiveClient } from './support/sse-clients.js';
@@ -466,6 +467,60 @@ describe('redisEngine', () => {
     expect(seen.events.slice(0, 2).map((e) => e.id)).toEqual([before, '<gap>']);
     expect(seen.events.at(-1)!.id).toBe(after);
     expect(new Set(seen.events.slice(2).map((e) => e.data))).toEqual(new Set(['after']));
+    expect(seen.kinds).toEqual(['restart']);
+  });
+
+  it('delivers nothing twice, and reports no gap, when its last event is deleted while its connection is down', async () => {
+    const store = engine();
+    const seen = recorder();
+    const stop = await store.listen('deleted-offline', seen.listener);
+    const ids = [await store.append('deleted-offline', { data: 'a' })];
+    ids.push(await store.append('deleted-offline', { data: 'b' }));
+    await until(() => seen.events.length === 2, 'both events');
+    await killLiveConnection(redis.raw);
+    await redis.raw.xDel('sse:{deleted-offline}', ids[1]!);
+    ids.push(await store.append('deleted-offline', { data: 'c' }));
+    await until(() => seen.events.some((e) => e.id === ids[2]), 'the next event');
+    stop();
+    expect(seen.events.map((e) => e.id)).toEqual(ids);
+  });
+
+  it('tells a gap, and delivers nothing twice, when Redis comes back from a snapshot older than its cursor', async () => {
+    const server = await RedisServer.start();
+    onTestFinished(() => server.stop());
+    const raw = createClient({ url: server.url });
+    raw.on('error', () => {});
+    await raw.connect();
+    onTestFinished(() => raw.destroy());
+    const store = redisEngine({ url: server.url, blockMs: 100, onError: () => {} });
+    onTestFinished(() => store.close());
+    const seen = recorder();
+    const stop = await store.listen('snapshot', seen.listener);
+    onTestFinished(stop);
+    const ids = [
+      await store.append('snapshot', { data: 'a' }),
+      await store.append('snapshot', { data: 'b' }),
+    ];
+    await raw.sendCommand(['SAVE']);
+    ids.push(await store.append('snapshot', { data: 'lost with the restart' }));
+    await until(() => seen.events.length === 3, 'the events before the restart');
+    // Back with the snapshot's entries, all below the live cursor.
+    await server.kill9();
+    await server.restart({ persistent: false });
+    await until(() => seen.gaps === 1, 'the gap');
+    let next: string | undefined;
+    await until(() => {
+      store.append('snapshot', { data: 'after' }).then(
+        (id) => {
+          next ??= id;
+        },
+        () => {},
+      );
+      return next !== undefined;
+    }, 'a publish after the restart');
+    await until(() => seen.events.some((e) => e.id === next), 'the event after the restart');
+    expect(seen.events.map((e) => e.id).slice(0, 4)).toEqual([...ids, '<gap>']);
+    expect(new Set(seen.events.slice(4).map((e) => e.data))).toEqual(new Set(['after']));
     expect(seen.kinds).toEqual(['restart']);
   });
 

@@ -443,6 +443,12 @@ describe('redisEngine option checks', () => {
       /^clientOptions.socket must not hold a host or port \(got port\)/,
     ],
     [
+      'clientOptions.socket',
+      { url, clientOptions: { socket: { path: '/run/redis.sock' } } },
+      TypeError,
+      /^clientOptions.socket must not hold a path: give a unix: url instead$/,
+    ],
+    [
       'clientOptions.socket.tls',
       { clientOptions: { socket: { tls: true } } },
       RangeError,

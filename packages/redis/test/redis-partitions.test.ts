@@ -51,6 +51,16 @@ async function untilTrue(check: () => Promise<boolean>, what: string): Promise<v
   }
 }
 
+/**
+ * Takes the last entry of the stream `key` away as a replica that never got it would lack it (one
+ * promoted in a failover): its last id goes back too, unlike an `XDEL`'s.
+ */
+async function loseLastEntry(key: string): Promise<void> {
+  const [last, previous] = (await redis.raw.xRevRange(key, '+', '-', { COUNT: 2 })) ?? [];
+  await redis.raw.xDel(key, last!.id);
+  await redis.raw.sendCommand(['XSETID', key, previous?.id ?? '0-0']);
+}
+
 describe('redisEngine({ partitions })', () => {
   it('blocks on the partitions only, however many topics have listeners', async () => {
     const topics = Array.from({ length: 2000 }, (_, i) => `user-${i}`);
@@ -202,7 +212,7 @@ describe('redisEngine({ partitions })', () => {
     expect(await redis.raw.xLen(new PartitionLayout('sse:', 1).topicKey('trimmed'))).toBe(600);
   });
 
-  it('delivers nothing twice when its partition is read again after a gap (a failover to a replica that lacks the last entries)', async () => {
+  it('delivers nothing twice after a gap in its partition (a failover to a replica that lacks the last entries)', async () => {
     const store = engine();
     const seen = recorder();
     const stop = await store.listen('t', seen.listener);
@@ -210,16 +220,14 @@ describe('redisEngine({ partitions })', () => {
     const b = await store.append('t', { data: 'b' });
     await until(() => seen.events.length === 2, 'both events');
     // The replica never got b's live copy; the reader's connection breaks.
-    const key = layout.partitionKey(layout.partitionOf('t'));
-    const [last] = (await redis.raw.xRevRange(key, '+', '-', { COUNT: 1 })) ?? [];
-    await redis.raw.xDel(key, last!.id);
+    await loseLastEntry(layout.partitionKey(layout.partitionOf('t')));
     await killLiveConnection(redis.raw);
     await until(() => seen.ids().includes('<gap>'), 'the gap');
     const c = await store.append('t', { data: 'c' });
     await until(() => seen.ids().includes(c), 'the next event');
     stop();
     expect(seen.ids()).toEqual([a, b, '<gap>', c]);
-    // The partition was read again from its start, but the topic's ids never go back.
+    // The topic's ids never go back.
     expect(seen.kinds).toEqual(['continue']);
   });
 
@@ -233,9 +241,8 @@ describe('redisEngine({ partitions })', () => {
     const a = await store.append('t', { data: 'a' });
     await store.append('u', { data: 'b' });
     await until(() => seen.events.length === 1 && other.events.length === 1, 'both events');
-    // The partition lost its last entry, another topic's: read again from its start, it brings t's a.
-    const [last] = (await redis.raw.xRevRange(one.partitionKey(0), '+', '-', { COUNT: 1 })) ?? [];
-    await redis.raw.xDel(one.partitionKey(0), last!.id);
+    // The partition lost its last entry, another topic's: read on from before it, it has t's a.
+    await loseLastEntry(one.partitionKey(0));
     await killLiveConnection(redis.raw);
     await until(() => seen.ids().includes('<gap>'), 'the gap');
     const c = await store.append('t', { data: 'c' });
@@ -257,9 +264,7 @@ describe('redisEngine({ partitions })', () => {
     await store.append(lossy, { data: 'a' });
     await store.append(spared, { data: 'b' });
     await until(() => seen.events.length === 1 && kept.events.length === 1, 'both events');
-    const key = layout.partitionKey(layout.partitionOf(lossy));
-    const [last] = (await redis.raw.xRevRange(key, '+', '-', { COUNT: 1 })) ?? [];
-    await redis.raw.xDel(key, last!.id);
+    await loseLastEntry(layout.partitionKey(layout.partitionOf(lossy)));
     await killLiveConnection(redis.raw);
     await until(() => seen.ids().includes('<gap>'), 'the gap');
     // What the dropped connection reported is behind us.
