@@ -13,8 +13,9 @@ export class SseResponseError extends Error {
   readonly headers: Headers;
   /**
    * When it ends `fromEventSource`'s Observable: the last event id the client had, which its next
-   * reconnect would have sent as `Last-Event-ID` (`undefined` if none). Give it back as the
-   * `lastEventId` option to resume exactly there. `undefined` for one passed to `onReconnect`.
+   * reconnect would have sent as `Last-Event-ID` (`''` if the stream cleared it, `undefined` if none).
+   * Give it back as the `lastEventId` option to resume exactly there. `undefined` for one passed to
+   * `onReconnect`.
    */
   declare readonly lastEventId: string | undefined;
 
@@ -38,8 +39,9 @@ export class SseEventError extends Error {
   override readonly name = 'SseEventError';
   /**
    * When it ends `fromEventSource`'s Observable: the last event id the client had, that of the last
-   * event delivered (or id-only block), not of the refused one (`undefined` if none). Give it back as
-   * the `lastEventId` option to resume right after it. `undefined` for one thrown by `encode`.
+   * event delivered (or id-only block), not of the refused one (`''` if the stream cleared it,
+   * `undefined` if none). Give it back as the `lastEventId` option to resume right after it.
+   * `undefined` for one thrown by `encode`.
    */
   declare readonly lastEventId: string | undefined;
   constructor(

@@ -38,8 +38,10 @@ export interface EventSourceOptions<M extends EventMap = EventMap> {
    */
   fetch?: typeof fetch;
   /**
-   * Resume after this id on the first connect too (sent as `Last-Event-ID`); `null` or `''` for
-   * none, as `localStorage.getItem` returns an id never stored.
+   * Resume after this id on the first connect too (sent as `Last-Event-ID`); `null` for none, as
+   * `localStorage.getItem` returns an id never stored. `''` is an id the stream cleared (an error's
+   * `lastEventId` after an empty `id:`): no id is sent, neither a `Last-Event-ID` of the `headers`
+   * option nor a `lastEventId` query parameter of the URL's own.
    */
   lastEventId?: string | null;
   /**
@@ -57,7 +59,9 @@ export interface EventSourceOptions<M extends EventMap = EventMap> {
   stallTimeout?: number | false;
   /**
    * Most characters one event may take (its type, the id it carries and its data, and the line being
-   * read; a comment counts nothing) before the Observable ends with `SseEventError`.
+   * read, which counts in place of an id or type it replaces; a comment counts nothing, nor does an id
+   * outside an event, as a resume id while only heartbeats come) before the Observable ends with
+   * `SseEventError`.
    * @defaultValue 16 Mi (2^24) characters
    */
   maxEventLength?: number;
@@ -137,8 +141,9 @@ async function connect(
   // So would a request fetch refuses whatever the server does (a body on GET, a URL with credentials,
   // a forbidden method): building it once throws the TypeError every attempt would be rejected with.
   new Request(target, { method: options.method, body: options.body, credentials: options.credentials });
-  // `undefined` until the option or the stream sets one: a Last-Event-ID the headers option gives holds till then.
-  let lastEventId = options.lastEventId || undefined;
+  // `undefined` until the option or the stream sets one: a Last-Event-ID the headers option gives holds till
+  // then. An empty one is set: an id the stream cleared, given back from an error's `lastEventId`.
+  let lastEventId = options.lastEventId ?? undefined;
   let serverRetry: number | undefined;
   let attempt = 0;
   const deliver = ({ type, data, lastEventId: id }: ParsedEvent) => {
@@ -247,7 +252,8 @@ async function connect(
       if (error instanceof SseResponseError || error instanceof SseEventError) {
         // Where a new subscription resumes (its lastEventId option) to miss and repeat nothing.
         const id = parser ? parser.lastEventId : lastEventId;
-        (error as { lastEventId?: string }).lastEventId = id || undefined;
+        // An empty one (the stream cleared it) too: given back, it sends no id, as a reconnect would.
+        (error as { lastEventId?: string }).lastEventId = id;
         throw error;
       }
       // fetch rejects, it never throws: one that threw is broken and would throw at every attempt, as

@@ -33,8 +33,8 @@ export function createParser(
   maxLength = Number.POSITIVE_INFINITY,
 ): EventStreamParser {
   let rest = '';
-  // The first three characters of `rest`, which tell an id line: `rest` itself is built of chunks
-  // with `+=`, and V8 copies such a string whole once it is read, a copy per chunk of a long line.
+  // The first six characters of `rest`, which tell an id, data or event line: `rest` itself is built of
+  // chunks with `+=`, and V8 copies such a string whole once it is read, a copy per chunk of a long line.
   let restHead = '';
   let afterCR = false;
   let data = '';
@@ -43,12 +43,19 @@ export function createParser(
   // Checked at every line end as well as at the end of a chunk: an event that ends in the chunk it
   // began in is held whole too, and a larger one must not pass for having arrived at once. Its type
   // and its id are held as long as its data, and delivered with it: a long one counts as much. The id
-  // counts for every event that carries it, an earlier block's too, as each is handed it; an id line
-  // counts in place of the id it replaces.
+  // counts for every event that carries it, an earlier block's too, as each is handed it, from the
+  // event's first data or event line: a block of no event (a `retry:`, an id alone) counts none, and a
+  // resume id longer than the limit ends no stream that sends no event. An id line counts in place of
+  // the id it replaces, an event line in place of the type it replaces. A line cut before its field is
+  // known counts the least it may be: the check at its end, which counts no less, tells.
   // A comment is no event's, whatever its length (a heartbeat, a proxy's padding): never counted.
-  const hold = (text: string, head = text) => {
-    const id = head === 'id' || head.startsWith('id:') ? 0 : (idBuffer?.length ?? 0);
-    if (text.length + data.length + type.length + id > maxLength)
+  // `field` is the line's field name; at the end of a chunk, as much of it as `restHead` holds.
+  const hold = (text: string, field: string) => {
+    const id =
+      field === 'data' || field === 'event' || ((data || type) && field !== 'id')
+        ? (idBuffer?.length ?? 0)
+        : 0;
+    if (text.length + data.length + (field === 'event' ? 0 : type.length) + id > maxLength)
       throw new SseEventError(undefined, `is longer than maxEventLength (${maxLength})`);
   };
 
@@ -65,9 +72,9 @@ export function createParser(
       return;
     }
     const colon = text.indexOf(':');
-    // A comment's field is '', no field's.
-    if (colon) hold(text);
     const field = colon < 0 ? text : text.slice(0, colon);
+    // A comment's field is '', no field's.
+    if (colon) hold(text, field);
     const value = colon < 0 ? '' : text.slice(text.charCodeAt(colon + 1) === 32 ? colon + 2 : colon + 1);
     if (field === 'data') data += `${value}\n`;
     else if (field === 'event') type = value;
@@ -98,12 +105,12 @@ export function createParser(
         line(text);
       }
       const piece = chunk.slice(start);
-      if (restHead.length < 3) restHead += piece.slice(0, 3 - restHead.length);
+      restHead = (restHead + piece.slice(0, 6)).slice(0, 6);
       // Of a comment only its colon is kept, to tell the rest of its line.
       if (restHead[0] === ':') rest = ':';
       else {
         rest += piece;
-        hold(rest, restHead);
+        hold(rest, restHead.split(':')[0]!);
       }
     },
     get lastEventId() {

@@ -216,6 +216,69 @@ describe('limits and resume points', () => {
     expect(client.values.map(({ id }) => id)).toEqual(['1', '2', '3'].map((n) => n.repeat(600)));
   });
 
+  it('counts an event line in place of the type it replaces, whole or arriving in pieces', async () => {
+    const { url } = await handWritten((_req, res) => {
+      res.writeHead(200, eventStream);
+      // Neither event holds more than 507 characters (a line of 7 beside its type of 500): the type of
+      // 600 its event line replaces is not its own. The second's event line is cut inside its name.
+      const pieces = [
+        `event: ${'t'.repeat(600)}\nevent: ${'u'.repeat(500)}\ndata: x\n\n`,
+        `event: ${'t'.repeat(600)}\neve`,
+        `nt: ${'v'.repeat(500)}`,
+        '\ndata: x\n\n',
+      ];
+      const next = () => {
+        const piece = pieces.shift();
+        if (piece !== undefined && !res.destroyed) res.write(piece, () => setImmediate(next));
+      };
+      next();
+    });
+    const client = record(fromEventSource(url, { maxEventLength: 1000 }));
+    await until(() => client.error !== undefined || client.values.length === 2, 'the events');
+    expect(client.error).toBeUndefined();
+    expect(client.values.map(({ type }) => type)).toEqual(['u'.repeat(500), 'v'.repeat(500)]);
+  });
+
+  it('counts a resume id longer than maxEventLength toward no heartbeat, only toward an event that carries it', async () => {
+    const { url } = await handWritten((_req, res, n) => {
+      res.writeHead(200, eventStream);
+      // Each its own chunk, as a quiet stream's heartbeats come.
+      const pieces = [':\n', ':\n\n', n === 1 ? 'id: 1\ndata: own id\n\n' : 'data: resumed id\n\n'];
+      const next = () => {
+        const piece = pieces.shift();
+        if (piece !== undefined && !res.destroyed) res.write(piece, () => setImmediate(next));
+      };
+      next();
+    });
+    const options = { lastEventId: 'i'.repeat(40), maxEventLength: 32 };
+    const own = record(fromEventSource(url, options));
+    await until(() => own.error !== undefined || own.values.length === 1, 'the event');
+    own.subscription.unsubscribe();
+    expect(own.error).toBeUndefined();
+    expect(own.values).toEqual([{ type: 'message', data: 'own id', id: '1' }]);
+
+    const resumed = record(fromEventSource(url, options));
+    await until(() => resumed.error !== undefined || resumed.values.length === 1, 'the error');
+    expect(resumed.values).toEqual([]);
+    expect((resumed.error as Error).message).toBe('An event is longer than maxEventLength (32)');
+  });
+
+  it("counts a resume id longer than maxEventLength toward no retry: block, as an rxsse route's retry option opens its streams", async () => {
+    const { url } = await handWritten((_req, res) => {
+      res.writeHead(200, eventStream);
+      const pieces = ['retry: 1000\n\n', ':\n', 'retry: 2000\nid: 1\ndata: own id\n\n'];
+      const next = () => {
+        const piece = pieces.shift();
+        if (piece !== undefined && !res.destroyed) res.write(piece, () => setImmediate(next));
+      };
+      next();
+    });
+    const client = record(fromEventSource(url, { lastEventId: 'i'.repeat(40), maxEventLength: 32 }));
+    await until(() => client.error !== undefined || client.values.length === 1, 'the event');
+    expect(client.error).toBeUndefined();
+    expect(client.values).toEqual([{ type: 'message', data: 'own id', id: '1' }]);
+  });
+
   it('counts an id set by an earlier block, and arriving in pieces, toward the events that carry it', async () => {
     const { url } = await handWritten((_req, res) => {
       res.writeHead(200, eventStream);
@@ -414,6 +477,56 @@ describe('limits and resume points', () => {
     // An rxsse route reads the parameter when there is no header: it would resume after "old".
     expect(pickLastEventId(requests[1]!['last-event-id'] as string | undefined, urls[1])).toBeUndefined();
     expect(urls[1]).toBe('/sse?room=1');
+  });
+
+  it.each([
+    ["the URL's own lastEventId parameter", '/sse?room=1&lastEventId=5', undefined],
+    ["the headers option's Last-Event-ID", '/sse?room=1', { 'Last-Event-ID': '5' }],
+  ])(
+    'ends with an empty lastEventId once the stream cleared the id, and a new subscription given it resumes from no id, not from %s',
+    async (_, path, headers) => {
+      const urls: string[] = [];
+      const { url, requests } = await handWritten((req, res, n) => {
+        urls.push(req.url!);
+        if (n === 2) return void res.writeHead(204).end();
+        res.writeHead(200, eventStream);
+        // A type the contract does not declare ends the Observable after the id was cleared.
+        res.end('id: 7\ndata: a\n\nid:\ndata: b\n\nevent: tock\ndata: c\n\n');
+      });
+      const client = record(fromEventSource(`${url}${path}`, { events, headers }));
+      await until(() => client.error !== undefined, 'the error');
+      expect(client.values.map(({ data, id }) => [data, id])).toEqual([
+        ['a', '7'],
+        ['b', ''],
+      ]);
+      expect(client.error).toMatchObject({ name: 'SseEventError', lastEventId: '' });
+
+      // The README's recipe: as a reconnect within the subscription would, it sends no id at all.
+      const { lastEventId } = client.error as SseEventError;
+      const resumed = record(fromEventSource(`${url}${path}`, { events, headers, lastEventId }));
+      await until(() => resumed.completed || resumed.error !== undefined, 'completion');
+      expect(requests[1]!['last-event-id']).toBeUndefined();
+      expect(urls[1]).toBe('/sse?room=1');
+    },
+  );
+
+  it("takes an empty lastEventId for an id the stream cleared, null for none: only '' drops the URL's and the headers option's", async () => {
+    const urls: string[] = [];
+    const { url, requests } = await handWritten((req, res) => {
+      urls.push(req.url!);
+      res.writeHead(204).end();
+    });
+    for (const lastEventId of ['', null, undefined]) {
+      const client = record(
+        fromEventSource(`${url}/sse?room=1&lastEventId=old`, {
+          headers: { 'Last-Event-ID': 'old' },
+          lastEventId,
+        }),
+      );
+      await until(() => client.completed || client.error !== undefined, 'completion');
+    }
+    expect(requests.map((headers) => headers['last-event-id'])).toEqual([undefined, 'old', 'old']);
+    expect(urls).toEqual(['/sse?room=1', '/sse?room=1&lastEventId=old', '/sse?room=1&lastEventId=old']);
   });
 
   it('sends no Last-Event-ID of the headers option beside an id it sends in the query parameter', async () => {
