@@ -10,7 +10,7 @@ import { evalReadOnly, readsAsReadOnly, refusedEval, refusedReadOnly } from './r
 import type { Refusals } from './refusals.js';
 import { sleep } from './sleep.js';
 import { STREAM_INFO, type StreamInfo, streamInfo, toStreamInfo } from './stream-info.js';
-import { type Entry, isLargeEntry, lastEntryOf } from './stream-read.js';
+import { type Entry, isLargeEntry, lastEntryOf, NOT_A_STREAM, startPointOf } from './stream-read.js';
 
 /** Receives a stream's entries, decoded, from a {@link LiveReader}. Must not throw. */
 export interface EntryListener<T> {
@@ -239,10 +239,16 @@ export class LiveReader<T> {
       const [node, last] = await main.run((client) =>
         Promise.all([
           this.#identify ? client.info('server').catch(refusal) : undefined,
-          lastEntryOf(client, key, this.options.refusals),
+          startPointOf(client, key, this.options.refusals, this.options.onError),
         ]),
       );
       topic.node = node === undefined ? undefined : this.#identity(node);
+      if (last === NOT_A_STREAM) {
+        // Left out of reads, as a key overwritten later is, until it is a stream again.
+        topic.broken = true;
+        topic.cursor = INITIAL;
+        return;
+      }
       const id = last?.id;
       if (id === undefined) topic.deletedAtStart = await this.#deletedEntries(key);
       topic.cursor = id ?? INITIAL;

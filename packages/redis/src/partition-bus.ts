@@ -12,7 +12,7 @@ import type { LiveReader } from './live-reader.js';
 import type { PartitionLayout } from './partition.js';
 import type { Refusals } from './refusals.js';
 import { fromEntry } from './stream-fields.js';
-import { type Entry, lastEntryOf } from './stream-read.js';
+import { type Entry, NOT_A_STREAM, startPointOf } from './stream-read.js';
 
 /** A partition entry, decoded once for every topic listener in the process. */
 export interface Routed {
@@ -102,8 +102,9 @@ export class PartitionBus {
     state.ready = (async () => {
       await this.#watch(state.partition);
       const key = this.layout.topicKey(topic);
-      const last = await this.main.run((client) => lastEntryOf(client, key, this.refusals));
-      state.cursor = parseStreamId(last?.id ?? '0-0');
+      // A key that is no stream (told) has no entry to start after: its appends fail until it is one.
+      const last = await this.main.run((client) => startPointOf(client, key, this.refusals, this.onError));
+      state.cursor = parseStreamId(last === NOT_A_STREAM ? '0-0' : (last?.id ?? '0-0'));
       const held = state.held;
       state.held = [];
       for (const message of held) this.#deliver(state, message);

@@ -16,7 +16,7 @@ import { checkEngineOptions, type RedisEngineOptions } from './options.js';
 import { appendToPartition, PartitionLayout } from './partition.js';
 import { decodeRouted, PartitionBus, type Routed } from './partition-bus.js';
 import { ReadGate } from './read-gate.js';
-import { Refusals } from './refusals.js';
+import { Refusals, refusedCommand } from './refusals.js';
 import { fromEntry, toFields } from './stream-fields.js';
 import { type Entry, readPage } from './stream-read.js';
 
@@ -79,6 +79,8 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
   const { main } = connections;
   const commands = new TimedClient(main, timeout, connections.connecting, connections.stalled);
   const refusals = new Refusals(onError);
+  /** Redis refused `XTRIM` (told once): no publish sends it again. */
+  let trimRefused = false;
   const largeEntries = new LargeEntries(commands, onError, refusals);
   const reads = new ReadGate(READS_AT_ONCE, timeout);
   const readingClients: RedisClient[] = [];
@@ -161,12 +163,17 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
         throw new RedisEngineError('publish', topic, error);
       }
       // Trimming by age is housekeeping: the event is stored whether or not this succeeds.
-      const oldest = maxAgeMs === undefined ? 0 : Date.now() - maxAgeMs;
+      const oldest = maxAgeMs === undefined || trimRefused ? 0 : Date.now() - maxAgeMs;
       // Not below 0: Redis refuses a negative id, and no entry is older than the clock anyway.
       if (oldest > 0)
         commands
           .run((client) => client.xTrim(key, 'MINID', oldest, { strategyModifier: '~' }))
-          .catch(onError);
+          .catch((error: unknown) => {
+            if (!refusedCommand(error, 'xtrim')) return onError(error);
+            // Refused for good (an ACL, a renamed command): each publish would repeat it.
+            trimRefused = true;
+            refusals.refused('XTRIM', error, 'entries older than maxAgeMs stay, until maxLength trims them');
+          });
       return id;
     },
 

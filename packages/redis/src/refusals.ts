@@ -1,3 +1,5 @@
+import { ErrorReply } from 'redis';
+
 /**
  * Commands Redis refuses this engine for good (an ACL, a Redis that lacks them), each told to
  * `onError` once: the engine falls back, and every topic and read that meets the refusal again
@@ -43,4 +45,14 @@ export class Refusals {
       "reads fetch whole the entries the scripts only check or size (a live cursor's large entry at every read), and an entry too large to arrive in time is not skipped: live reads, replays and topics' starts over it fail until it arrives",
     );
   }
+}
+
+/** Whether `error` is Redis refusing `command` (lower case) for good: by the ACL, or as unknown (renamed away). */
+export function refusedCommand(error: unknown, command: string): boolean {
+  if (!(error instanceof ErrorReply)) return false;
+  const { message } = error;
+  return (
+    (message.startsWith('NOPERM') && message.toLowerCase().includes(`'${command}'`)) ||
+    new RegExp(`^ERR unknown command [\`']${command}[\`']`, 'i').test(message)
+  );
 }

@@ -55,7 +55,7 @@ export async function readPage(...args: Parameters<typeof readEntries>): Promise
   } catch (error) {
     // A key overwritten with another type (a `SET` by hand): its history is gone, as a trimmed
     // one's, and failing would fail every resume for good. Told, as the live reads tell it.
-    if (!(error instanceof ErrorReply && error.message.startsWith('WRONGTYPE'))) throw error;
+    if (!isWrongType(error)) throw error;
     const onError = args[4];
     onError(error);
     return TRUNCATED;
@@ -206,6 +206,34 @@ export async function lastEntryOf(
   if (!Array.isArray(reply)) return undefined;
   const [id, size] = reply as [string, number];
   return { id, large: size >= LARGE_ENTRY };
+}
+
+/** What {@link startPointOf} answers for a key that holds another type than a stream. */
+export const NOT_A_STREAM = Symbol('not a stream');
+
+/**
+ * {@link lastEntryOf}, where a topic starts: a key overwritten with another type (a `SET` by hand)
+ * is told to `onError` and answered {@link NOT_A_STREAM}, since failing would fail every
+ * subscription to the topic, each client coming back for the same failure.
+ */
+export async function startPointOf(
+  client: RedisClient,
+  key: string,
+  refusals: Refusals,
+  onError: (error: unknown) => void,
+): Promise<{ id: string; large: boolean } | undefined | typeof NOT_A_STREAM> {
+  try {
+    return await lastEntryOf(client, key, refusals);
+  } catch (error) {
+    if (!isWrongType(error)) throw error;
+    onError(error);
+    return NOT_A_STREAM;
+  }
+}
+
+/** Whether Redis refused a command for a key of another type. */
+function isWrongType(error: unknown): boolean {
+  return error instanceof ErrorReply && error.message.startsWith('WRONGTYPE');
 }
 
 /** The id and size (with its fields and values) of the last entry of `KEYS[1]`, or nil. */

@@ -750,6 +750,30 @@ describe('redisEngine', () => {
     expect((rejected as Error).cause).toBeInstanceOf(ErrorReply);
   });
 
+  for (const [layout, options] of [
+    ['per topic', {}],
+    ['partitioned', { partitions: 4 }],
+  ] as const) {
+    it(`starts a topic whose key is not a stream, tells onError, and delivers once it is one (${layout})`, async () => {
+      const errors: unknown[] = [];
+      const store = engine({ ...options, onError: (error) => void errors.push(error) });
+      const topic = `not-a-stream-${layout}`;
+      await store.append(topic, { data: 'before' });
+      const [stored] = await redis.raw.keys(`*${topic}*`);
+      await redis.raw.del(stored!);
+      await redis.raw.set(stored!, 'not a stream');
+      const seen = recorder();
+      // Failing would fail every subscription to the topic, each client back for the same failure.
+      const stop = await store.listen(topic, seen.listener);
+      expect(errors.map(String)).toEqual([expect.stringMatching(/WRONGTYPE/)]);
+      await redis.raw.del(stored!);
+      const id = await store.append(topic, { data: 'after' });
+      await until(() => seen.events.some((e) => e.id === id), 'the event');
+      stop();
+      expect(seen.events.map((e) => e.id)).toEqual([id]);
+    });
+  }
+
   it('answers a resume on a topic whose key was overwritten with another type as truncated, and tells onError', async () => {
     const errors: unknown[] = [];
     const store = engine({ onError: (error) => void errors.push(error) });

@@ -283,6 +283,33 @@ function expectScriptRefusalsToldOnce(errors: unknown[], commands: string[]): vo
   });
 }
 
+describe('redisEngine with maxAgeMs whose ACL refuses XTRIM', () => {
+  /** XTRIMs Redis refused so far. */
+  async function refusedTrims(): Promise<number> {
+    const stats = await redis.raw.info('commandstats');
+    return Number(stats.match(/cmdstat_xtrim:.*rejected_calls=(\d+)/)?.[1] ?? 0);
+  }
+
+  it('tells onError once, stores every event, and sends no XTRIM after the refusal', async () => {
+    await redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all', '-xtrim']);
+    const errors: unknown[] = [];
+    const store = engine({ maxAgeMs: 1, clientOptions: asUser, onError: (error) => errors.push(error) });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await store.append('aged', { data: String(i) }));
+    // On the same connection, after every XTRIM those publishes sent.
+    const page = await store.read('aged', ids[0]!, { count: 10, bytes: 10_000 });
+    expect(page.events.map((event) => event.id)).toEqual(ids.slice(1));
+    expect(errors).toHaveLength(1);
+    expect((errors[0] as Error).message).toMatch(/^Redis refused XTRIM, so .*maxAgeMs/);
+    expect(String((errors[0] as Error).cause)).toMatch(/NOPERM .*'xtrim'/);
+    const refused = await refusedTrims();
+    await store.append('aged', { data: 'after' });
+    await store.read('aged', ids[0]!, { count: 1, bytes: 10_000 });
+    expect(await refusedTrims()).toBe(refused);
+    expect(errors).toHaveLength(1);
+  });
+});
+
 describe('redisEngine whose ACL refuses EVAL and EVAL_RO', () => {
   it('tells onError once of each, that a replay fetches what the scripts would only check, and replays whole', async () => {
     await redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all', '-eval_ro', '-eval']);
