@@ -1,5 +1,6 @@
 import { inspect } from 'node:util';
 import { Logger, type LoggerService } from '@nestjs/common';
+import { isThenable } from '@rxsse/core';
 
 /** Where an app's streams report what fails once they run. */
 export type StreamErrorLog = (message: string, stack: string | undefined) => void;
@@ -18,13 +19,17 @@ const processLogger = new Logger(CONTEXT);
 export function streamErrorLog(logger: LoggerService | undefined): StreamErrorLog {
   if (logger === undefined) return (message, stack) => processLogger.error(message, stack);
   return (message, stack) => {
+    // Thrown from a teardown's rejection handler, or rejected unheard (a log shipper's `error` may
+    // be async), it would be an unhandled rejection, which ends a Node process by default: Nest's
+    // own log takes the report, and why the logger did not.
+    const refused = (thrown: unknown) =>
+      processLogger.error(`${message} (the module's logger threw: ${errorText(thrown)})`, stack);
     try {
       // The arguments Nest's `Logger` hands the logger it delegates to.
-      logger.error(message, stack, CONTEXT);
+      const result: unknown = logger.error(message, stack, CONTEXT);
+      if (isThenable(result)) result.then(undefined, refused);
     } catch (thrown) {
-      // Thrown from a teardown's rejection handler, it would be an unhandled rejection, which ends
-      // a Node process by default: Nest's own log takes the report, and why the logger did not.
-      processLogger.error(`${message} (the module's logger threw: ${errorText(thrown)})`, stack);
+      refused(thrown);
     }
   };
 }

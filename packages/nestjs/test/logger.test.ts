@@ -95,16 +95,24 @@ describe(`nestjs ${nestMajor}: the module's logger`, () => {
     },
   );
 
-  it.each<Platform>(['express', 'fastify'])(
-    "reports to Nest's own log what a logger that throws could not take, instead of an unhandled rejection (%s)",
-    async (platform) => {
-      const logger: LoggerService = {
-        log() {},
-        warn() {},
-        error() {
-          throw new Error('the log is full');
-        },
-      };
+  const refusing: Record<string, LoggerService['error']> = {
+    throws() {
+      throw new Error('the log is full');
+    },
+    // Nest's LoggerService.error returns `any`: a log shipper's may be a promise.
+    rejects: async () => {
+      throw new Error('the log is full');
+    },
+  };
+  it.each<[Platform, string]>([
+    ['express', 'throws'],
+    ['fastify', 'throws'],
+    ['express', 'rejects'],
+    ['fastify', 'rejects'],
+  ])(
+    "reports to Nest's own log what a logger could not take, instead of an unhandled rejection (%s, a logger that %s)",
+    async (platform, how) => {
+      const logger: LoggerService = { log() {}, warn() {}, error: refusing[how]! };
       // An iterator no stream takes (the method answered through @Res()), whose return() rejects.
       const iterator: AsyncIterableIterator<MessageEvent> = {
         next: () => new Promise(() => {}),
