@@ -179,7 +179,15 @@ export const LastEventId = createParamDecorator((_data: unknown, ctx: ExecutionC
  * }
  * ```
  */
-export const RxSseSignal = createParamDecorator((_data: unknown, ctx: ExecutionContext) => {
+export function RxSseSignal(...dataOrPipes: Parameters<typeof signalParam>): ParameterDecorator {
+  const decorate = signalParam(...dataOrPipes);
+  return (target, key, index) => {
+    decorate(target, key, index);
+    if (key !== undefined) typedAsObject(target, key, index);
+  };
+}
+
+const signalParam = createParamDecorator((_data: unknown, ctx: ExecutionContext) => {
   const { handoff } = streamContext(ctx);
   if (handoff) return handoff.context.signal;
   if (Reflect.getMetadata(RXSSE_ROUTE, ctx.getHandler()) === undefined) {
@@ -189,3 +197,20 @@ export const RxSseSignal = createParamDecorator((_data: unknown, ctx: ExecutionC
   }
   throw new RxsseModuleMissingError('with @RxSseSignal()');
 });
+
+/**
+ * Declares parameter `index` of `target[key]` an `Object` to Nest's pipes, whatever its emitted
+ * type: a pipe that validates custom parameters by their type (`ValidationPipe` with
+ * `validateCustomDecorators`) would build an `AbortSignal` from the signal, which no one can
+ * (`Illegal constructor`), and fail every request of the route.
+ */
+function typedAsObject(target: object, key: string | symbol, index: number): void {
+  const types: unknown = Reflect.getMetadata?.(PARAM_TYPES, target, key);
+  if (!Array.isArray(types) || types[index] === undefined || types[index] === Object) return;
+  const declared = [...types];
+  declared[index] = Object;
+  Reflect.defineMetadata(PARAM_TYPES, declared, target, key);
+}
+
+/** The parameter types TypeScript emits for a decorated method (`emitDecoratorMetadata`). */
+const PARAM_TYPES = 'design:paramtypes';

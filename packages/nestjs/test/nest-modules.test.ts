@@ -6,6 +6,7 @@ import {
   Controller,
   type INestApplication,
   Module,
+  ValidationPipe,
   Version,
   VersioningType,
 } from '@nestjs/common';
@@ -20,7 +21,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { collectEvents, eventSourceClients, readUntil, waitFor } from '../../../test/support/clients.js';
 import { expectPreflightAnswered, ORIGIN } from '../../../test/support/ecosystem.js';
 import { metered } from '../../../test/support/recording.js';
-import { RxSse, RxsseModule } from '../src/index.js';
+import { LastEventId, RxSse, RxSseSignal, RxsseModule } from '../src/index.js';
 import { nestMajor, type Platform, startNest } from './harness.js';
 
 class User {
@@ -37,8 +38,8 @@ class User {
 
 /**
  * One app with the ecosystem's usual global modules (throttler, cache, class serializer, CORS,
- * helmet, a global prefix, versioning, and compression on Express), and the stream routes among
- * them, as a production app has them.
+ * helmet, a global prefix, versioning, validation, and compression on Express), and the stream
+ * routes among them, as a production app has them.
  */
 function appOf(options: ReturnType<typeof metered>['options']) {
   @Controller()
@@ -62,6 +63,14 @@ function appOf(options: ReturnType<typeof metered>['options']) {
     @RxSse('limited')
     limited() {
       return concat(of({ data: 'hello' }), NEVER);
+    }
+
+    @RxSse('resume')
+    resume(@RxSseSignal() signal: AbortSignal, @LastEventId() lastEventId: string | undefined) {
+      return concat(
+        of({ data: `${signal instanceof AbortSignal && !signal.aborted} ${lastEventId}` }),
+        NEVER,
+      );
     }
 
     @Version('1')
@@ -107,6 +116,8 @@ describe.each<Platform>(['express', 'fastify'])(
         nest.enableCors({ origin: ORIGIN });
         nest.setGlobalPrefix('api');
         nest.enableVersioning({ type: VersioningType.URI });
+        // It validates custom parameters too, by their declared type.
+        nest.useGlobalPipes(new ValidationPipe({ transform: true, validateCustomDecorators: true }));
         if (platform === 'express') nest.use(helmet(), compression({ threshold: 0 }));
       });
       app = started.app;
@@ -152,6 +163,11 @@ describe.each<Platform>(['express', 'fastify'])(
         const events = await collectEvents(EventSourceImpl, `${url}/v1/versioned`, ['message'], 1);
         expect(events).toEqual([{ type: 'message', data: 'one', lastEventId: 'v1' }]);
       }
+    });
+
+    it("hands @RxSseSignal()'s signal and @LastEventId()'s id through a pipe that validates custom parameters", async () => {
+      const text = await readUntil(`${url}/resume?lastEventId=7`, (text) => text.includes('\n\n'), 5000);
+      expect(text).toBe('data: true 7\n\n');
     });
 
     it('serializes class instances without their @Exclude() fields', async () => {
