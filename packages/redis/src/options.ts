@@ -60,9 +60,11 @@ export interface RedisEngineOptions {
    */
   readCount?: number;
   /**
-   * Longest any command waits, in ms, whether Redis is unreachable, frozen or cut off: `publish`,
-   * replay and a topic's first subscribe reject with a {@link RedisEngineError} after at most this
-   * long, they never hang. A live read may block `blockMs` longer.
+   * Longest any command waits, in ms, whether Redis is unreachable, frozen or cut off: `publish`
+   * and each replay page reject with a {@link RedisEngineError} after at most this long, they never
+   * hang. A topic's first subscribe asks up to three commands in a row (its start point, and how
+   * many entries its empty stream lost), four with `partitions` (its partition's start first), each
+   * within this. A live read may block `blockMs` longer.
    * @defaultValue 5000
    */
   commandTimeoutMs?: number;
