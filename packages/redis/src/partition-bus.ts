@@ -79,7 +79,10 @@ export class PartitionBus {
         listener,
         (key) => this.#add(key),
         // The last id delivered: `0-0` is none (the stream was empty), which no client may have had.
-        ({ cursor }) => (cursor && formatStreamId(cursor) !== '0-0' ? formatStreamId(cursor) : undefined),
+        ({ cursor }) => {
+          const id = cursor && formatStreamId(cursor);
+          return id === '0-0' ? undefined : id;
+        },
       );
       return () => {
         unlisten();

@@ -74,8 +74,8 @@ export async function readReplay(
   if (last === undefined) return { events: [], truncated: true, reason: 'history', known: false };
   const complete: Replay = { events, truncated: false };
   // Only the very id: one above it is none the store handed out (or one from before it lost its data).
-  const after = held?.heldAfter();
-  if (after !== undefined && compareStreamIds(last, after) === 0) return complete;
+  const startedAfter = held?.heldAfter();
+  if (startedAfter !== undefined && compareStreamIds(last, startedAfter) === 0) return complete;
   const overLimit: Replay = { events: [], truncated: true, reason: 'limit', known: true };
   const read = async (asked: ReadLimit) => {
     signal?.throwIfAborted();
