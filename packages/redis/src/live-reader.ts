@@ -202,8 +202,9 @@ export class LiveReader<T> {
       key,
       listener,
       (added) => this.#addTopic(added),
-      // The last id delivered: `0-0` is none (the stream was empty), which no client may have had.
-      (topic) => (topic.cursor === INITIAL ? undefined : topic.cursor),
+      // The last id delivered: `0-0` is none (the stream was empty), which no client may have had,
+      // and a key that is no stream keeps the cursor of the stream it was, whose last events it lost.
+      (topic) => (topic.cursor === INITIAL || topic.broken ? undefined : topic.cursor),
     );
     this.#ensureRunning();
     return unlisten;

@@ -35,6 +35,13 @@ interface Topic extends Listened<LiveListener> {
   cursor: StreamId | undefined;
   /** Events read before the cursor was known: delivered then, if they follow it. */
   held: StoredMessage[];
+  /**
+   * What a new listener is told it starts after (`LiveListener.startsAfter`): the cursor, but none
+   * from a gap of the partition until the topic's next event. The cursor stays through a gap, to
+   * drop what was delivered already, while the topic's events above it may be lost from the
+   * partition and still in its history, or its store may have restarted below it.
+   */
+  startsAfter: StreamId | undefined;
 }
 
 /**
@@ -78,11 +85,7 @@ export class PartitionBus {
         topic,
         listener,
         (key) => this.#add(key),
-        // The last id delivered: `0-0` is none (the stream was empty), which no client may have had.
-        ({ cursor }) => {
-          const id = cursor && formatStreamId(cursor);
-          return id === '0-0' ? undefined : id;
-        },
+        (state) => state.startsAfter && formatStreamId(state.startsAfter),
       );
       return () => {
         unlisten();
@@ -101,6 +104,7 @@ export class PartitionBus {
       cursor: undefined,
       held: [],
       ready: Promise.resolve(),
+      startsAfter: undefined,
     };
     state.ready = (async () => {
       await this.#watch(state.partition);
@@ -108,6 +112,8 @@ export class PartitionBus {
       // A key that is no stream (told) has no entry to start after: its appends fail until it is one.
       const last = await this.main.run((client) => startPointOf(client, key, this.refusals, this.onError));
       state.cursor = parseStreamId(last === NOT_A_STREAM ? '0-0' : (last?.id ?? '0-0'));
+      // `0-0` is none: the stream was empty, and no client may have had it.
+      if (last !== NOT_A_STREAM && last !== undefined) state.startsAfter = state.cursor;
       const held = state.held;
       state.held = [];
       for (const message of held) this.#deliver(state, message);
@@ -159,7 +165,7 @@ export class PartitionBus {
   #deliver(state: Topic, message: StoredMessage): void {
     const id = parseStreamId(message.id)!;
     if (compareStreamIds(id, state.cursor!) <= 0) return;
-    state.cursor = id;
+    state.cursor = state.startsAfter = id;
     for (const listener of state.listeners) this.#call(() => listener.event(message));
   }
 
@@ -172,6 +178,7 @@ export class PartitionBus {
   #gap(partition: number): void {
     for (const state of this.#topics.values()) {
       if (state.partition !== partition) continue;
+      state.startsAfter = undefined;
       for (const listener of state.listeners) this.#call(() => listener.gap('continue'));
     }
   }

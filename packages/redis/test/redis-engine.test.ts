@@ -774,6 +774,24 @@ describe('redisEngine', () => {
     });
   }
 
+  it('tells a resume on a topic whose key was overwritten after an event it did not read that history is gone', async () => {
+    const chat = createChannel(engine({ onError: () => {} }), 'overwritten-live');
+    const first = recordSource(await chat.subscribe());
+    const x = await chat.publish({ data: 'x' });
+    await until(() => first.received.length === 1, 'the first event');
+    // An event the reader has not read, then its stream gone.
+    const script = `redis.call('XADD', KEYS[1], '*', 'd', 'y'); redis.call('SET', KEYS[1], 'not a stream')`;
+    await redis.raw.eval(script, { keys: ['sse:{overwritten-live}'] });
+    await until(() => first.ids().includes('<history-truncated>'), 'the gap');
+    const resumed = recordSource(await chat.subscribe({ lastEventId: x }));
+    await redis.raw.del('sse:{overwritten-live}');
+    const after = await chat.publish({ data: 'after' });
+    await until(() => resumed.ids().includes(after), 'the next event');
+    first.unsubscribe();
+    resumed.unsubscribe();
+    expect(resumed.ids()).toEqual(['<history-truncated>', after]);
+  });
+
   it('answers a resume on a topic whose key was overwritten with another type as truncated, and tells onError', async () => {
     const errors: unknown[] = [];
     const store = engine({ onError: (error) => void errors.push(error) });

@@ -1,7 +1,15 @@
-import type { ChannelEngine, GapKind, LiveListener, StoredMessage } from '@rxsse/core/channel';
-import { until } from '@rxsse/core/testing';
-import { describe, expect, it } from 'vitest';
-import { RedisEngineError } from '../src/index.js';
+import {
+  type ChannelEngine,
+  createChannel,
+  type GapKind,
+  type LiveListener,
+  type StoredMessage,
+} from '@rxsse/core/channel';
+import { recordSource, until } from '@rxsse/core/testing';
+import { createClient } from 'redis';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { RedisServer } from '../../../test/support/redis-server.js';
+import { RedisEngineError, redisEngine } from '../src/index.js';
 import { PartitionLayout, slotOf } from '../src/partition.js';
 import { connected, killLiveConnection, useRedis } from './support/use-redis.js';
 
@@ -250,6 +258,62 @@ describe('redisEngine({ partitions })', () => {
     stop();
     stopOther();
     expect(seen.ids()).toEqual([a, '<gap>', c]);
+  });
+
+  it('replays what a gap in its partition skipped to a client that resumes after it, from its history', async () => {
+    const one = new PartitionLayout('sse:', 1);
+    const t = createChannel(engine({ partitions: 1 }), 'T');
+    const first = recordSource(await t.subscribe());
+    const [w, x] = [await t.publish({ data: 'w' }), await t.publish({ data: 'x' })];
+    await until(() => first.received.length === 2, 'the first events');
+    // In one go, as a burst would: T's y in its history and the partition, and the partition
+    // trimmed past the reader, y with it.
+    const hole = `
+      local y = redis.call('XADD', KEYS[1], '*', 'd', 'y')
+      redis.call('XADD', KEYS[3], '*', 'k', 'T', 'i', y, 'd', 'y')
+      redis.call('XADD', KEYS[3], '*', 'k', 'U', 'i', redis.call('XADD', KEYS[2], '*', 'd', 'u'), 'd', 'u')
+      redis.call('XTRIM', KEYS[3], 'MAXLEN', 1)
+      return y`;
+    const keys = [one.topicKey('T'), one.topicKey('U'), one.partitionKey(0)];
+    const y = String(await redis.raw.eval(hole, { keys }));
+    await until(() => first.ids().includes('<history-truncated>'), 'the gap');
+    // Its cursor is still x, which no new listener may start after: y is in no live event.
+    const fromX = recordSource(await t.subscribe({ lastEventId: x }));
+    const fromW = recordSource(await t.subscribe({ lastEventId: w }));
+    const after = await t.publish({ data: 'after' });
+    await until(() => fromX.ids().includes(after) && fromW.ids().includes(after), 'the next event');
+    for (const client of [first, fromX, fromW]) client.unsubscribe();
+    expect(fromX.ids()).toEqual([y, after]);
+    expect(fromW.ids()).toEqual([x, y, after]);
+  });
+
+  it('tells a client that resumes after Redis came back from an older snapshot that history is gone', async () => {
+    const server = await RedisServer.start();
+    onTestFinished(() => server.stop());
+    const raw = createClient({ url: server.url });
+    raw.on('error', () => {});
+    await raw.connect();
+    onTestFinished(() => raw.destroy());
+    const store = redisEngine({ url: server.url, partitions: 1, blockMs: 50, onError: () => {} });
+    onTestFinished(() => store.close());
+    const t = createChannel(store, 'T');
+    const first = recordSource(await t.subscribe());
+    onTestFinished(first.unsubscribe);
+    const w = await t.publish({ data: 'w' });
+    await raw.sendCommand(['SAVE']);
+    const x = await t.publish({ data: 'x' });
+    await until(() => first.received.length === 2, 'the first events');
+    await server.kill9();
+    await server.restart({ persistent: false });
+    await until(() => first.ids().includes('<history-truncated>'), 'the gap');
+    const resumed = recordSource(await t.subscribe({ lastEventId: x }));
+    onTestFinished(resumed.unsubscribe);
+    // Numbered below x, as by a new master whose clock is behind: the topic's cursor drops it.
+    const [ms, seq] = w.split('-');
+    await t.publish({ id: `${ms}-${Number(seq) + 1}`, data: 'below' });
+    const after = await t.publish({ data: 'after' });
+    await until(() => resumed.ids().includes(after), 'the next event');
+    expect(resumed.ids()).toEqual(['<history-truncated>', after]);
   });
 
   it("tells only the topics of the partition that lost entries, and drops others' events quietly", async () => {
