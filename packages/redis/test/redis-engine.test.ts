@@ -12,12 +12,11 @@ import { createClient, ErrorReply } from 'redis';
 import { firstValueFrom } from 'rxjs';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { freePort } from '../../../test/support/processes.js';
-import { RedisServer } from '../../../test/support/redis-server.js';
 import { RedisEngineError, RedisTimeoutError, RedisTopicError, redisEngine } from '../src/index.js';
 import { RedisProxy } from './support/proxy.js';
 import { LiveClient } from './support/sse-clients.js';
 import { startStreamServer } from './support/stream-server.js';
-import { connected, killLiveConnection, useRedis } from './support/use-redis.js';
+import { connected, killLiveConnection, ownRedis, useRedis } from './support/use-redis.js';
 
 const redis = useRedis({ defaults: { blockMs: 100 } });
 const { engine } = redis;
@@ -486,14 +485,7 @@ describe('redisEngine', () => {
   });
 
   it('tells a gap, and delivers nothing twice, when Redis comes back from a snapshot older than its cursor', async () => {
-    const server = await RedisServer.start();
-    onTestFinished(() => server.stop());
-    const raw = createClient({ url: server.url });
-    raw.on('error', () => {});
-    await raw.connect();
-    onTestFinished(() => raw.destroy());
-    const store = redisEngine({ url: server.url, blockMs: 100, onError: () => {} });
-    onTestFinished(() => store.close());
+    const { server, raw, engine: store } = await ownRedis({ blockMs: 100 });
     const seen = recorder();
     const stop = await store.listen('snapshot', seen.listener);
     onTestFinished(stop);

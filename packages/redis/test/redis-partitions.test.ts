@@ -6,12 +6,10 @@ import {
   type StoredMessage,
 } from '@rxsse/core/channel';
 import { recordSource, until } from '@rxsse/core/testing';
-import { createClient } from 'redis';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { RedisServer } from '../../../test/support/redis-server.js';
-import { RedisEngineError, redisEngine } from '../src/index.js';
+import { RedisEngineError } from '../src/index.js';
 import { PartitionLayout, slotOf } from '../src/partition.js';
-import { connected, killLiveConnection, useRedis } from './support/use-redis.js';
+import { connected, killLiveConnection, ownRedis, useRedis } from './support/use-redis.js';
 
 const redis = useRedis({ defaults: { blockMs: 100, partitions: 4 }, flush: true });
 const { engine } = redis;
@@ -288,14 +286,7 @@ describe('redisEngine({ partitions })', () => {
   });
 
   it('tells a client that resumes after Redis came back from an older snapshot that history is gone', async () => {
-    const server = await RedisServer.start();
-    onTestFinished(() => server.stop());
-    const raw = createClient({ url: server.url });
-    raw.on('error', () => {});
-    await raw.connect();
-    onTestFinished(() => raw.destroy());
-    const store = redisEngine({ url: server.url, partitions: 1, blockMs: 50, onError: () => {} });
-    onTestFinished(() => store.close());
+    const { server, raw, engine: store } = await ownRedis({ partitions: 1, blockMs: 50 });
     const t = createChannel(store, 'T');
     const first = recordSource(await t.subscribe());
     onTestFinished(first.unsubscribe);

@@ -1,7 +1,7 @@
 import type { ChannelEngine } from '@rxsse/core/channel';
 import { until } from '@rxsse/core/testing';
 import { createClient } from 'redis';
-import { afterAll, afterEach, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll, onTestFinished } from 'vitest';
 import { RedisServer } from '../../../../test/support/redis-server.js';
 import { RedisEngineError, type RedisEngineOptions, redisEngine } from '../../src/index.js';
 import { RedisCluster } from './redis-cluster.js';
@@ -147,4 +147,20 @@ export async function killLiveConnection(raw: ReturnType<typeof createClient>): 
     return id !== undefined;
   }, 'the live connection');
   await raw.sendCommand(['CLIENT', 'KILL', 'ID', String(id)]);
+}
+
+/**
+ * A redis-server of the calling test's own, which it may kill and restart, with a plain client and
+ * an engine on it (errors ignored unless `options` says), all stopped once the test finishes.
+ */
+export async function ownRedis(options: RedisEngineOptions = {}) {
+  const server = await RedisServer.start();
+  onTestFinished(() => server.stop());
+  const raw = createClient({ url: server.url });
+  raw.on('error', () => {});
+  await raw.connect();
+  onTestFinished(() => raw.destroy());
+  const engine = redisEngine({ url: server.url, onError: () => {}, ...options });
+  onTestFinished(() => engine.close());
+  return { server, raw, engine };
 }
