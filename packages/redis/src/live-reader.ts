@@ -7,7 +7,7 @@ import { FailureReports } from './failure-reports.js';
 import { LARGEST_ENTRY } from './large-entries.js';
 import { type Listened, listenOn } from './listeners.js';
 import { evalReadOnly, readsAsReadOnly, refusedEval, refusedReadOnly } from './read-script.js';
-import type { Refusals } from './refusals.js';
+import { type Refusals, refusedCommand } from './refusals.js';
 import { sleep } from './sleep.js';
 import { STREAM_INFO, type StreamInfo, streamInfo, toStreamInfo } from './stream-info.js';
 import { type Entry, isLargeEntry, lastEntryOf, NOT_A_STREAM, startPointOf } from './stream-read.js';
@@ -861,8 +861,8 @@ async function execAllowingMissingStreams(
  */
 function refusedXInfo(error: unknown): boolean {
   return (
-    error instanceof ErrorReply &&
-    (/^(NOPERM .*'xinfo|ERR unknown command [`']xinfo)/i.test(error.message) ||
+    refusedCommand(error, 'xinfo') ||
+    (error instanceof ErrorReply &&
       /can't run this command or subcommand script|Unknown Redis command called from script/.test(
         error.message,
       ))

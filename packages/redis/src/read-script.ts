@@ -1,6 +1,5 @@
-import { ErrorReply } from 'redis';
 import type { RedisClient } from './client.js';
-import type { Refusals } from './refusals.js';
+import { type Refusals, refusedCommand } from './refusals.js';
 
 /** Clients whose Redis refused `EVAL_RO` (older than 7, or an ACL without it): `EVAL` for them. */
 const withoutReadOnly = new WeakSet<RedisClient>();
@@ -49,21 +48,13 @@ export function readsAsReadOnly(client: RedisClient): boolean {
  * (an `XREAD` the ACL forbids) says nothing of `EVAL_RO`.
  */
 export function refusedReadOnly(client: RedisClient, error: unknown): boolean {
-  if (!(error instanceof ErrorReply && READ_ONLY_REFUSED.test(error.message))) return false;
+  // A NOPERM names it; Redis 6.2 knows no such command.
+  if (!refusedCommand(error, 'eval_ro')) return false;
   withoutReadOnly.add(client);
   return true;
 }
 
-/**
- * Whether `error` is Redis refusing `EVAL` to this user: a NOPERM that names it, or no such command
- * (renamed away). One that names another command (an `XREAD` queued beside it in a MULTI), or a
- * key, says nothing of the scripts.
- */
+/** Whether `error` is Redis refusing `EVAL` to this user (see {@link refusedCommand}). */
 export function refusedEval(error: unknown): boolean {
-  return error instanceof ErrorReply && EVAL_REFUSED.test(error.message);
+  return refusedCommand(error, 'eval');
 }
-
-const EVAL_REFUSED = /^(NOPERM .*'eval'|ERR unknown command [`']eval[`'])/i;
-
-/** A refusal of `EVAL_RO`: a NOPERM names it; Redis 6.2 knows no such command. */
-const READ_ONLY_REFUSED = /^(NOPERM .*'eval_ro'|ERR unknown command [`']eval_ro[`'])/i;

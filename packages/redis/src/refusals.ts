@@ -47,12 +47,16 @@ export class Refusals {
   }
 }
 
-/** Whether `error` is Redis refusing `command` (lower case) for good: by the ACL, or as unknown (renamed away). */
+/**
+ * Whether `error` is Redis refusing `command` (lower case) to this user for good: a NOPERM that
+ * names it (or one of its subcommands, `'xinfo|stream'`), or no such command (renamed away). One
+ * that names another command (one queued beside it in a MULTI), or a key, says nothing of it.
+ */
 export function refusedCommand(error: unknown, command: string): boolean {
-  if (!(error instanceof ErrorReply)) return false;
-  const { message } = error;
   return (
-    (message.startsWith('NOPERM') && message.toLowerCase().includes(`'${command}'`)) ||
-    new RegExp(`^ERR unknown command [\`']${command}[\`']`, 'i').test(message)
+    error instanceof ErrorReply &&
+    new RegExp(`^(NOPERM .*'${command}['|]|ERR unknown command [\`']${command}[\`'])`, 'i').test(
+      error.message,
+    )
   );
 }
