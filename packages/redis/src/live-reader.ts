@@ -10,7 +10,14 @@ import { evalReadOnly, readsAsReadOnly, refusedEval, refusedReadOnly } from './r
 import { type Refusals, refusedCommand } from './refusals.js';
 import { sleep } from './sleep.js';
 import { STREAM_INFO, type StreamInfo, streamInfo, toStreamInfo } from './stream-info.js';
-import { type Entry, isLargeEntry, lastEntryOf, NOT_A_STREAM, startPointOf } from './stream-read.js';
+import {
+  type Entry,
+  isLargeEntry,
+  isWrongType,
+  lastEntryOf,
+  NOT_A_STREAM,
+  startPointOf,
+} from './stream-read.js';
 
 /** Receives a stream's entries, decoded, from a {@link LiveReader}. Must not throw. */
 export interface EntryListener<T> {
@@ -833,7 +840,7 @@ function isConnectionError(error: object): boolean {
 /** Whether Redis refused a command, or one in a MULTI, for a key of another type. */
 function wrongType(error: unknown): boolean {
   const replies = error instanceof MultiErrorReply ? error.replies : [error];
-  return replies.some((reply) => reply instanceof ErrorReply && reply.message.startsWith('WRONGTYPE'));
+  return replies.some(isWrongType);
 }
 
 /**

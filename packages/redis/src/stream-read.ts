@@ -232,7 +232,7 @@ export async function startPointOf(
 }
 
 /** Whether Redis refused a command for a key of another type. */
-function isWrongType(error: unknown): boolean {
+export function isWrongType(error: unknown): boolean {
   return error instanceof ErrorReply && error.message.startsWith('WRONGTYPE');
 }
 
