@@ -19,6 +19,7 @@ import type { ChannelEngine, StoredMessage } from './engine.js';
 import { ChannelUnavailableError, checkEngineId, EngineContractError, UnknownFieldError } from './errors.js';
 import { type ChannelEvent, ChannelFeed, type TruncationEventFactory } from './feed.js';
 import { otherField } from './message-fields.js';
+import { keepMarksWhenPiped } from './piped-marks.js';
 import { type Replay, type ReplayLimit, readReplay } from './replay.js';
 import {
   checkTruncationType,
@@ -104,7 +105,11 @@ export interface SubscribeOptions<M extends MessageEvent<unknown> = MessageEvent
   filter?: (message: StoredMessage<M>) => boolean;
 }
 
-/** What {@link Channel.subscribe} resolves to: a source any adapter's handler may return. */
+/**
+ * What {@link Channel.subscribe} resolves to: a source any adapter's handler may return. Piped
+ * through rxjs operators, it keeps what it tells the stream (its truncation header, that it opens
+ * first, how to let go of its listener); its truncation events then pass through the operators.
+ */
 export type ChannelSource<M extends MessageEvent<unknown> = MessageEvent> = Observable<
   ChannelEvent<StoredMessage<M>>
 > &
@@ -369,7 +374,7 @@ function feedSource(
     if (!released) feed.abandon();
     release();
   };
-  return source;
+  return keepMarksWhenPiped(source);
 }
 
 /**
@@ -405,7 +410,8 @@ function unavailable<M extends MessageEvent<unknown>>(topic: string, cause: unkn
  * an error status, after which EventSource clients never reconnect.
  */
 function opensFirst<M extends MessageEvent<unknown>>(source: Observable<unknown>): ChannelSource<M> {
-  return Object.assign(source, { [SOURCE_OPENS_FIRST]: true as const }) as unknown as ChannelSource<M>;
+  const marked = Object.assign(source, { [SOURCE_OPENS_FIRST]: true as const });
+  return keepMarksWhenPiped(marked) as unknown as ChannelSource<M>;
 }
 
 const ENGINE_METHODS = ['append', 'read', 'listen', 'close'] as const;
