@@ -69,6 +69,11 @@ interface Topic<T> extends Listened<EntryListener<T>> {
    * entries Redis had deleted from it by then. More deleted by the first read means a gap.
    */
   deletedAtStart: number;
+  /**
+   * Read from `0-0` again, its `deletedAtStart` being counted: it is left out of reads, and a new
+   * listener waits, until it is known.
+   */
+  counting: Promise<void> | undefined;
   /** Entries wait in a stream read from `0-0`: the next read checks nothing was trimmed first. */
   fresh: boolean;
   /** Its key holds something other than a stream: left out of reads until it is a stream again. */
@@ -98,9 +103,10 @@ interface Batch<T> {
    * ids go on above the cursor (its entry was deleted or trimmed), or, after a failure, Redis came
    * back with less (an older snapshot, a replica behind), its entries delivered already. `gap`: the
    * one to tell, if entries may be lost (`'restart'`: ids may go on below the cursor); `cursor`: the
-   * stream's last entry, below the cursor, to read on from (none: it is empty).
+   * stream's last entry, below the cursor, to read on from (none: it is empty); `deleted`: how many
+   * entries Redis had deleted from it then, if known, which its read from the start counts from.
    */
-  goesOn: { gap: GapKind | undefined; cursor: string | undefined } | undefined;
+  goesOn: { gap: GapKind | undefined; cursor: string | undefined; deleted?: number } | undefined;
   entries: Entry[];
 }
 
@@ -234,6 +240,7 @@ export class LiveReader<T> {
       ready: Promise.resolve(),
       behind: false,
       deletedAtStart: 0,
+      counting: undefined,
       fresh: false,
       broken: false,
       node: undefined,
@@ -280,7 +287,7 @@ export class LiveReader<T> {
     try {
       for (;;) {
         const listened = [...this.#topics.values()].filter(
-          (t) => t.cursor !== undefined && t.listeners.size > 0,
+          (t) => t.cursor !== undefined && t.counting === undefined && t.listeners.size > 0,
         );
         if (listened.length === 0 || this.#closed) return;
         try {
@@ -659,7 +666,14 @@ export class LiveReader<T> {
         } else if (!lower) batch.goesOn = { gap: 'continue', cursor: last };
         return;
       }
-      batch.goesOn = { gap: compareStreamIds(generated, cursor) > 0 ? 'continue' : undefined, cursor: last };
+      batch.goesOn = {
+        gap: compareStreamIds(generated, cursor) > 0 ? 'continue' : undefined,
+        cursor: last,
+        // Left empty, it is read from its start, with no gap told where nothing was written after
+        // the cursor: a trim before that read is found by this count, asked before the read, and
+        // would be lost past one asked after the read began (or never answered), and go untold.
+        deleted: ('length' in info ? deletedOf(info) : undefined) ?? 0,
+      };
     });
   }
 
@@ -668,7 +682,7 @@ export class LiveReader<T> {
     if (goesOn) {
       const kind = goesOn.gap;
       if (kind) for (const listener of topic.listeners) this.#call(() => listener.gap(kind));
-      if (goesOn.cursor === undefined) this.#startOver(topic);
+      if (goesOn.cursor === undefined) this.#startOver(topic, goesOn.deleted);
       else {
         topic.cursor = goesOn.cursor;
         // Its size is not known here: a script costs little either way.
@@ -761,22 +775,35 @@ export class LiveReader<T> {
   }
 
   /**
-   * Reads `topic` from `0-0` again, with a new baseline of deleted entries (until it is known, no
-   * second gap is claimed).
+   * Reads `topic` from `0-0` again, with a new baseline of deleted entries: `deleted`, counted by
+   * the read that found the stream empty, or else asked now. Until that answers, the topic is left
+   * out of reads and a new listener waits: a count asked after its first read, or after a listener
+   * started, would hide entries trimmed before. One that cannot be asked (a timeout, a connection
+   * lost) counts from none: then any entry Redis ever deleted from the stream may be one the
+   * listeners did not get, and the first read that finds one tells a gap.
    */
-  #startOver(topic: Topic<T>): void {
+  #startOver(topic: Topic<T>, deleted?: number): void {
     topic.cursor = INITIAL;
     topic.checkAt = undefined;
     topic.checkLarge = false;
     topic.behind = false;
     topic.fresh = false;
-    topic.deletedAtStart = Number.POSITIVE_INFINITY;
-    this.#deletedEntries(topic.key).then(
-      (deleted) => {
-        if (topic.cursor === INITIAL) topic.deletedAtStart = deleted;
-      },
-      () => {},
-    );
+    topic.counting = undefined;
+    if (deleted !== undefined) {
+      topic.deletedAtStart = deleted;
+      return;
+    }
+    const counting = this.#deletedEntries(topic.key)
+      .catch(() => 0)
+      .then((counted) => {
+        // Started over again meanwhile: that count is the one.
+        if (topic.counting !== counting) return;
+        topic.deletedAtStart = counted;
+        topic.counting = undefined;
+        this.#ensureRunning();
+      });
+    topic.counting = counting;
+    topic.ready = counting;
   }
 
   /**

@@ -226,6 +226,90 @@ describe('redisEngine with partitions, while its command connection lags', () =>
   });
 });
 
+describe('redisEngine whose command connection goes silent as a topic starts its stream over', () => {
+  it('tells a gap for entries deleted before its first read of a stream emptied by hand', async () => {
+    proxy = await RedisProxy.start(redis.server.port);
+    const store = redis.engine({ url: proxy.url, commandTimeoutMs: 1000 });
+    await connected(store);
+    const events: string[] = [];
+    const stop = await store.listen('emptied', {
+      event: (m) => events.push(m.id!),
+      gap: (kind) => events.push(`<gap ${kind}>`),
+    });
+    const ids = [await store.append('emptied', { data: 'a' }), await store.append('emptied', { data: 'b' })];
+    await until(() => events.length === 2, 'both events');
+    // Whatever the reader asks on the command connection from now on gets no reply.
+    proxy.connections[0]!.cut();
+    const key = 'sse:{emptied}';
+    const reads = await liveReads();
+    // Emptied by hand: nothing was written after b, so no gap; the reader reads the stream from its start.
+    await redis.raw.xDel(key, ids);
+    await untilLive(async () => (await liveReads()) > reads + 3, 'reads past the deletion');
+    // A call there times out, as would one the reader made there since; the connection is replaced.
+    await expect(store.append('other', { data: 'lost' })).rejects.toBeInstanceOf(RedisEngineError);
+    // c is written and deleted before the reader's first read of the stream from its start.
+    const [, d] = (await redis.raw
+      .multi()
+      .xAdd(key, '*', { d: 'c' })
+      .xAdd(key, '*', { d: 'd' })
+      .xTrim(key, 'MAXLEN', 1)
+      .exec()) as unknown as [string, string, number];
+    await until(() => events.includes(d), 'the entry after it');
+    stop();
+    expect(events).toEqual([...ids, '<gap continue>', d]);
+  });
+
+  it('tells a gap to a listener added after its stream was lost, for entries trimmed before the first read', async () => {
+    proxy = await RedisProxy.start(redis.server.port);
+    const store = redis.engine({ url: proxy.url, commandTimeoutMs: 1000 });
+    await connected(store);
+    const told = (events: string[]) => ({
+      event: (m: StoredMessage) => events.push(m.id),
+      gap: (kind?: string) => events.push(`<gap ${kind}>`),
+    });
+    const first: string[] = [];
+    const stopFirst = await store.listen('lost', told(first));
+    const a = await store.append('lost', { data: 'a' });
+    await until(() => first.length === 1, 'the first event');
+    proxy.connections[0]!.cut();
+    const key = 'sse:{lost}';
+    // Redis lost the stream: its listeners are told, and it is read from its start again.
+    await redis.raw.del(key);
+    await until(() => first.length === 2, 'the gap');
+    // A call there times out, as would one the reader made there since; the connection is replaced.
+    await expect(store.append('other', { data: 'lost' })).rejects.toBeInstanceOf(RedisEngineError);
+    // Told of no gap: each entry written once it listens must reach it, or a gap be told.
+    const second: string[] = [];
+    const stop = await store.listen('lost', told(second));
+    const [, d] = (await redis.raw
+      .multi()
+      .xAdd(key, '*', { d: 'c' })
+      .xAdd(key, '*', { d: 'd' })
+      .xTrim(key, 'MAXLEN', 1)
+      .exec()) as unknown as [string, string, number];
+    await until(() => second.includes(d), 'the entry after it');
+    stop();
+    stopFirst();
+    expect(second).toEqual(['<gap continue>', d]);
+    expect(first.filter((e) => !e.startsWith('<gap'))).toEqual([a, d]);
+    expect(first[1]).toBe('<gap restart>');
+  });
+});
+
+/** How many `XREAD`s Redis has run, blocking or not. */
+async function liveReads(): Promise<number> {
+  const stats = await redis.raw.info('commandstats');
+  return Number(/cmdstat_xread:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+}
+
+/** `until` for an asynchronous check, polled every 10 ms for at most 10 s. */
+async function untilLive(check: () => Promise<boolean>, what: string): Promise<void> {
+  for (let waited = 0; !(await check()); waited += 10) {
+    if (waited > 10_000) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /**
  * A check for `until`: whether the engine's live read blocked, as of the last `CLIENT LIST` it asked
  * for. A list still on its way when a test kills Redis fails: that is no failure of the test.

@@ -278,6 +278,24 @@ describe('redisEngine', () => {
     expect(seen.events.map((e) => e.id)).toEqual([a, b, c]);
   });
 
+  it('reports no gap when every event is deleted from the stream, and delivers the next from its start', async () => {
+    const store = engine();
+    const seen = recorder();
+    const stop = await store.listen('emptied live', seen.listener);
+    const ids = [
+      await store.append('emptied live', { data: 'a' }),
+      await store.append('emptied live', { data: 'b' }),
+    ];
+    await until(() => seen.events.length === 2, 'both events');
+    await redis.raw.xDel('sse:{emptied live}', ids);
+    const reads = await calls('xread');
+    await untilReal(async () => (await calls('xread')) > reads + 3, 'reads past the deletion');
+    ids.push(await store.append('emptied live', { data: 'c' }));
+    await until(() => seen.events.length === 3, 'the next event');
+    stop();
+    expect(seen.events.map((e) => e.id)).toEqual(ids);
+  });
+
   it('reports a gap when entries written after its deleted last event are gone too', async () => {
     const store = engine();
     const seen = recorder();
