@@ -76,6 +76,11 @@ interface Topic<T> extends Listened<EntryListener<T>> {
   counting: Promise<void> | undefined;
   /** Entries wait in a stream read from `0-0`: the next read checks nothing was trimmed first. */
   fresh: boolean;
+  /**
+   * A read after a failure found its cursor gone with nothing after it, and entries came after that
+   * read: the next read, which finds them after the gap, tells it as one after a failure.
+   */
+  goneAfterFailure: boolean;
   /** Its key holds something other than a stream: left out of reads until it is a stream again. */
   broken: boolean;
   /** The `run_id` of the Redis its cursor is from, if known. */
@@ -96,7 +101,10 @@ interface Batch<T> {
   topic: Topic<T>;
   /** The cursor was gone from the stream: what followed it may be lost. */
   gap: boolean;
-  /** Read after a failed one: Redis may have restarted without its data, numbering from its clock. */
+  /**
+   * Read after a failed one, or after one that found its cursor gone (`goneAfterFailure`): Redis may
+   * have restarted without its data, numbering from its clock.
+   */
   afterFailure: boolean;
   /**
    * The cursor is gone and nothing follows it, but the stream still holds what came before it: its
@@ -242,6 +250,7 @@ export class LiveReader<T> {
       deletedAtStart: 0,
       counting: undefined,
       fresh: false,
+      goneAfterFailure: false,
       broken: false,
       node: undefined,
       checkAt: undefined,
@@ -651,9 +660,10 @@ export class LiveReader<T> {
       }
       const cursor = parseStreamId(batch.topic.cursor!)!;
       const last = info.lastEntryId;
-      // Written after the read: the next read tells.
+      // Written after the read: the next read tells, as after a failure if this one was.
       if (last !== undefined && compareStreamIds(parseStreamId(last)!, cursor) > 0) {
         batch.gap = false;
+        if (batch.afterFailure) batch.topic.goneAfterFailure = true;
         return;
       }
       const generated = info.lastGeneratedId === undefined ? undefined : parseStreamId(info.lastGeneratedId);
@@ -788,6 +798,7 @@ export class LiveReader<T> {
     topic.checkLarge = false;
     topic.behind = false;
     topic.fresh = false;
+    topic.goneAfterFailure = false;
     topic.counting = undefined;
     if (deleted !== undefined) {
       topic.deletedAtStart = deleted;
@@ -922,7 +933,10 @@ function batchesOf<T>(
   for (const topic of topics) {
     const entries = byKey.get(topic.key) ?? [];
     const gap = lost.has(topic);
-    if (gap || entries.length > 0) batches.push({ topic, gap, afterFailure, goesOn: undefined, entries });
+    const gone = topic.goneAfterFailure;
+    topic.goneAfterFailure = false;
+    if (gap || entries.length > 0)
+      batches.push({ topic, gap, afterFailure: afterFailure || gone, goesOn: undefined, entries });
   }
   return batches;
 }

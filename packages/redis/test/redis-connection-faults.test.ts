@@ -676,6 +676,62 @@ describe('redisEngine after its live connection failed', () => {
     await until(() => events.includes(after), 'the event after the loss');
     expect(events).toEqual(['<gap restart>', after]);
   });
+
+  it('says so too when the entries above its cursor came after the read that found it gone', async () => {
+    const { events, reading, key } = await laggingListener('restarted late');
+    reading.hold();
+    await redis.raw.del(key);
+    await until(() => reading.holding > 0, 'a read after the loss');
+    // The read after the failure finds nothing after the cursor; the entry comes before the reader
+    // asks the stream's counts, so the read after that one finds the gap.
+    const written = proxy!.beforeNext(
+      (command) => command.includes('XINFO'),
+      () => redis.raw.xAdd(key, '*', { d: 'after the loss' }),
+    );
+    reading.destroy();
+    const after = await written;
+    await until(() => events.includes(after), 'the event after the loss');
+    expect(events).toEqual(['<gap restart>', after]);
+  });
+
+  it('sends a subscriber that resumed above its cursor an entry numbered below that id after such a gap', async () => {
+    proxy = await RedisProxy.start(redis.server.port);
+    const store = redis.engine({ url: proxy.url });
+    const publisher = redis.engine();
+    const topic = 'resumed above';
+    const key = `sse:{${topic}}`;
+    const cursor = await store.append(topic, { data: 'the reader has this one' });
+    const stop = await store.listen(topic, { event: () => {}, gap: () => {} });
+    await until(liveReadBlocked(), 'the live read blocking');
+    const reading = proxy.connections[1]!;
+    reading.hold();
+    // Delivered to a client by another process, before this reader read it.
+    const ms = Number(cursor.split('-')[0]);
+    const had = await publisher.append(topic, { id: `${ms + 20_000}-0`, data: 'the client has this one' });
+    await until(() => reading.holding > 0, 'the read that brings it');
+    const received: unknown[] = [];
+    const subscription = (await createChannel(store, topic).subscribe({ lastEventId: had })).subscribe((e) =>
+      received.push(e),
+    );
+    onTestFinished(() => subscription.unsubscribe());
+    // Redis lost the stream with the connection; it numbers the next entry below the client's id
+    // (a clock behind the old one's), after the read that finds the cursor gone.
+    await redis.raw.del(key);
+    const written = proxy.beforeNext(
+      (command) => command.includes('XINFO'),
+      () => publisher.append(topic, { id: `${ms + 10_000}-0`, data: 'below the id the client has' }),
+    );
+    reading.destroy();
+    const below = await written;
+    const next = await publisher.append(topic, { id: `${ms + 30_000}-0`, data: 'next' });
+    await until(() => received.some((e) => (e as StoredMessage).id === next), 'the next event');
+    stop();
+    expect(received).toEqual([
+      { type: 'history-truncated', data: { lastEventId: had, reason: 'gap' } },
+      expect.objectContaining({ id: below }),
+      expect.objectContaining({ id: next }),
+    ]);
+  });
 });
 
 describe('redisEngine on a Redis that restarts without its data', () => {
