@@ -466,6 +466,35 @@ describe('Channel', () => {
       expect(client.received[0]).toMatchObject({ data: { lastEventId: '5-0', reason: 'limit' } });
     });
 
+    it('are not counted when the id the bus started after is gone from the store: one more read finds the next event held', async () => {
+      const script = scriptedEngine();
+      const chat = createChannel(script.engine, 'room', { maxReplay: { events: 2 } });
+      const subscribing = chat.subscribe({ lastEventId: '5-0' });
+      await until(() => script.reads.length === 1, 'the history read');
+      // The bus hands on every event after 8-0, which the store no longer has (an XDEL).
+      for (const listener of script.listeners) listener.startsAfter?.('8-0');
+      script.reads[0]!.answer({ ...page('6-0', '7-0'), more: true });
+      await until(() => script.reads.length === 2, 'the read of the next event');
+      script.reads[1]!.answer({ ...page('9-0'), more: true });
+      const source = await subscribing;
+      expect(source[SOURCE_HEADERS]).toBeUndefined();
+      expect(record(source).ids()).toEqual(['6-0', '7-0']);
+    });
+
+    it('do not hide the id the bus started after when the store still has it past maxReplay: the client is told', async () => {
+      const script = scriptedEngine();
+      const chat = createChannel(script.engine, 'room', { maxReplay: { events: 2 } });
+      const subscribing = chat.subscribe({ lastEventId: '5-0' });
+      await until(() => script.reads.length === 1, 'the history read');
+      for (const listener of script.listeners) listener.startsAfter?.('8-0');
+      script.reads[0]!.answer({ ...page('6-0', '7-0'), more: true });
+      await until(() => script.reads.length === 2, 'the read of the next event');
+      script.reads[1]!.answer({ ...page('8-0'), more: true });
+      const source = await subscribing;
+      expect(source[SOURCE_HEADERS]).toEqual({ 'SSE-History-Truncated': 'true' });
+      expect(record(source).ids()).toEqual(['<history-truncated>']);
+    });
+
     it('cover nothing once some of them were lost while held: the replay reads on, and the client is told', async () => {
       const script = scriptedEngine();
       const chat = createChannel(script.engine, 'room', { maxReplay: { events: 2 } });
@@ -1682,7 +1711,7 @@ describe('Channel, at its edges', () => {
     expect(client.received.slice(1)).toEqual([expect.objectContaining({ id: ids[1000] })]);
   });
 
-  it('stops reading once a page fills maxReplay and more follows: one read, no empty one', async () => {
+  it('stops reading once a page fills maxReplay and the event after it is not held: one read of that event', async () => {
     const engine = memoryEngine();
     const limits: ReadLimit[] = [];
     const read = engine.read;
@@ -1697,7 +1726,12 @@ describe('Channel, at its edges', () => {
     expect(client.received).toEqual([
       { type: 'history-truncated', data: { lastEventId: first, reason: 'limit' } },
     ]);
-    expect(limits).toEqual([{ count: 2, bytes: 524_288 }]);
+    // The event after the page may be one the live listener holds (the id its bus started after
+    // gone from the store): one event is read to know.
+    expect(limits).toEqual([
+      { count: 2, bytes: 524_288 },
+      { count: 1, bytes: Number.MAX_SAFE_INTEGER },
+    ]);
   });
 
   it('refuses a truncation event type with NUL or a lone surrogate', () => {
