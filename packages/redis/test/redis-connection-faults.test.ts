@@ -248,12 +248,7 @@ describe('redisEngine whose command connection goes silent as a topic starts its
     // A call there times out, as would one the reader made there since; the connection is replaced.
     await expect(store.append('other', { data: 'lost' })).rejects.toBeInstanceOf(RedisEngineError);
     // c is written and deleted before the reader's first read of the stream from its start.
-    const [, d] = (await redis.raw
-      .multi()
-      .xAdd(key, '*', { d: 'c' })
-      .xAdd(key, '*', { d: 'd' })
-      .xTrim(key, 'MAXLEN', 1)
-      .exec()) as unknown as [string, string, number];
+    const d = await addTwoKeepLast(key);
     await until(() => events.includes(d), 'the entry after it');
     stop();
     expect(events).toEqual([...ids, '<gap continue>', d]);
@@ -281,12 +276,7 @@ describe('redisEngine whose command connection goes silent as a topic starts its
     // Told of no gap: each entry written once it listens must reach it, or a gap be told.
     const second: string[] = [];
     const stop = await store.listen('lost', told(second));
-    const [, d] = (await redis.raw
-      .multi()
-      .xAdd(key, '*', { d: 'c' })
-      .xAdd(key, '*', { d: 'd' })
-      .xTrim(key, 'MAXLEN', 1)
-      .exec()) as unknown as [string, string, number];
+    const d = await addTwoKeepLast(key);
     await until(() => second.includes(d), 'the entry after it');
     stop();
     stopFirst();
@@ -295,6 +285,17 @@ describe('redisEngine whose command connection goes silent as a topic starts its
     expect(first[1]).toBe('<gap restart>');
   });
 });
+
+/** Writes c and d to the stream at `key` and trims it to d, at once: the id of d. */
+async function addTwoKeepLast(key: string): Promise<string> {
+  const replies = await redis.raw
+    .multi()
+    .xAdd(key, '*', { d: 'c' })
+    .xAdd(key, '*', { d: 'd' })
+    .xTrim(key, 'MAXLEN', 1)
+    .exec();
+  return (replies as unknown as [string, string, number])[1];
+}
 
 /** How many `XREAD`s Redis has run, blocking or not. */
 async function liveReads(): Promise<number> {
