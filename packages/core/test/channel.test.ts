@@ -466,34 +466,31 @@ describe('Channel', () => {
       expect(client.received[0]).toMatchObject({ data: { lastEventId: '5-0', reason: 'limit' } });
     });
 
-    it('are not counted when the id the bus started after is gone from the store: one more read finds the next event held', async () => {
-      const script = scriptedEngine();
-      const chat = createChannel(script.engine, 'room', { maxReplay: { events: 2 } });
-      const subscribing = chat.subscribe({ lastEventId: '5-0' });
-      await until(() => script.reads.length === 1, 'the history read');
-      // The bus hands on every event after 8-0, which the store no longer has (an XDEL).
-      for (const listener of script.listeners) listener.startsAfter?.('8-0');
-      script.reads[0]!.answer({ ...page('6-0', '7-0'), more: true });
-      await until(() => script.reads.length === 2, 'the read of the next event');
-      script.reads[1]!.answer({ ...page('9-0'), more: true });
-      const source = await subscribing;
-      expect(source[SOURCE_HEADERS]).toBeUndefined();
-      expect(record(source).ids()).toEqual(['6-0', '7-0']);
-    });
-
-    it('do not hide the id the bus started after when the store still has it past maxReplay: the client is told', async () => {
-      const script = scriptedEngine();
-      const chat = createChannel(script.engine, 'room', { maxReplay: { events: 2 } });
-      const subscribing = chat.subscribe({ lastEventId: '5-0' });
-      await until(() => script.reads.length === 1, 'the history read');
-      for (const listener of script.listeners) listener.startsAfter?.('8-0');
-      script.reads[0]!.answer({ ...page('6-0', '7-0'), more: true });
-      await until(() => script.reads.length === 2, 'the read of the next event');
-      script.reads[1]!.answer({ ...page('8-0'), more: true });
-      const source = await subscribing;
-      expect(source[SOURCE_HEADERS]).toEqual({ 'SSE-History-Truncated': 'true' });
-      expect(record(source).ids()).toEqual(['<history-truncated>']);
-    });
+    // The bus hands on every event after 8-0; the store may no longer have 8-0 (an XDEL).
+    const afterTold: [string, string, string[]][] = [
+      ['are not counted when the id the bus started after is gone from the store', '9-0', ['6-0', '7-0']],
+      [
+        'do not hide the id the bus started after when the store has it past maxReplay',
+        '8-0',
+        ['<history-truncated>'],
+      ],
+    ];
+    for (const [label, next, ids] of afterTold) {
+      it(`${label}: one more read tells`, async () => {
+        const script = scriptedEngine();
+        const chat = createChannel(script.engine, 'room', { maxReplay: { events: 2 } });
+        const subscribing = chat.subscribe({ lastEventId: '5-0' });
+        await until(() => script.reads.length === 1, 'the history read');
+        for (const listener of script.listeners) listener.startsAfter?.('8-0');
+        script.reads[0]!.answer({ ...page('6-0', '7-0'), more: true });
+        await until(() => script.reads.length === 2, 'the read of the next event');
+        script.reads[1]!.answer({ ...page(next), more: true });
+        const source = await subscribing;
+        const truncated = ids[0] === '<history-truncated>';
+        expect(source[SOURCE_HEADERS]).toEqual(truncated ? { 'SSE-History-Truncated': 'true' } : undefined);
+        expect(record(source).ids()).toEqual(ids);
+      });
+    }
 
     it('cover nothing once some of them were lost while held: the replay reads on, and the client is told', async () => {
       const script = scriptedEngine();
