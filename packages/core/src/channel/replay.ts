@@ -110,10 +110,9 @@ export async function readReplay(
     if (cut >= 0 || !page.more || reached) return complete;
     if (page.events.length > 0) cursor = page.events[page.events.length - 1]!.id;
     if (page.events.length > 0 && events.length < limit.events) continue;
-    // More remains than the limit allows, unless the next event is one the live listener holds:
-    // one past the id the bus started after (that id gone from the store, an XDEL), or at or past
-    // the first it held.
-    if (after === undefined && from === undefined) return overLimit;
+    // More remains than the limit allows: the events up to the id the bus started after are held
+    // by no one; past it, unless the next event is one the live listener holds.
+    if (after !== undefined || from === undefined) return overLimit;
     const next = await read({ count: 1, bytes: Number.MAX_SAFE_INTEGER });
     const first = next.events[0];
     const covered = !next.truncated && (first === undefined ? !next.more : isHeld(first.id, from, after));
