@@ -25,10 +25,11 @@ type Carried = WithSourceHeaders & WithSourceGapEvent & WithSourceOpensFirst & W
 /**
  * Nest's chain for one request (pipes, the inner interceptors, the method), run before the stream
  * writes a byte. `source` settles once the method's source is known, or rejects with what failed
- * before it. It then streams through the chain, so interceptors see each event (an AsyncIterable's
- * too, pulled only as fast as the client reads), unless no other interceptor is bound to the route
- * (`alone`): then it streams as is, since each event would only pass a few rxjs operators of Nest's
- * on the way (a fan-out to 500 clients spent twice the CPU of the plain adapters there). A
+ * before it. An Observable then streams through the chain, so interceptors see each event, unless
+ * no other interceptor is bound to the route (`alone`): then it streams as is, since each event
+ * would only pass a few rxjs operators of Nest's on the way (a fan-out to 500 clients spent twice
+ * the CPU of the plain adapters there). An AsyncIterable streams as is, pulled only as fast as the
+ * client reads, unless the chain's events came first: then it follows them through the chain. A
  * bare value the Observable emits (a string, a number) is the data of an event, as with `@Sse()`:
  * the module's options say `bareValues: 'data'`.
  */
@@ -76,12 +77,13 @@ export class NestChain {
     });
     this.source = Promise.race([handoff.source, early, abandoned]).then((source) => {
       this.#settled = true;
+      if (source !== undefined && !isSubscribable(source)) {
+        this.#handoff.unsubscribe(this.#subscription);
+        return source;
+      }
       const carried = source as Carried | undefined;
-      if (source === undefined || !alone) return this.#bridge(handoff, carried);
-      if (isSubscribable(source)) return this.#direct(source, carried);
-      // An AsyncIterable that no other interceptor sees is pulled by the stream itself.
-      this.#handoff.unsubscribe(this.#subscription);
-      return source;
+      if (source !== undefined && alone) return this.#direct(source, carried);
+      return this.#bridge(handoff, carried);
     });
   }
 

@@ -114,9 +114,9 @@ export class Handoff {
         source,
         this.#unfed(() => releaseHeld(source, this.report)),
       );
-    // An AsyncIterable comes through the chain, unless no other interceptor is bound to the route
-    // (then the stream pulls it as is). Until a stream takes it, an iterator the method made (a
-    // listener it registered) is the handoff's to end.
+    // An AsyncIterable streams as is, unless an interceptor's events came first: the stream then
+    // takes the chain, and the iterable's events must come through it. Until they do, an iterator
+    // the method made (a listener it registered) is the handoff's to end.
     const made = madeIterator(source, this.report);
     const taken = made && this.#unfed(() => endIterator(made, this.report));
     return this.#held(
