@@ -69,11 +69,8 @@ interface Topic<T> extends Listened<EntryListener<T>> {
    * entries Redis had deleted from it by then. More deleted by the first read means a gap.
    */
   deletedAtStart: number;
-  /**
-   * Read from `0-0` again, its `deletedAtStart` being counted: it is left out of reads, and a new
-   * listener waits, until it is known.
-   */
-  counting: Promise<void> | undefined;
+  /** How many times it was read from `0-0` again: a count asked for an earlier time is dropped. */
+  startedOver: number;
   /** Entries wait in a stream read from `0-0`: the next read checks nothing was trimmed first. */
   fresh: boolean;
   /**
@@ -248,7 +245,7 @@ export class LiveReader<T> {
       ready: Promise.resolve(),
       behind: false,
       deletedAtStart: 0,
-      counting: undefined,
+      startedOver: 0,
       fresh: false,
       goneAfterFailure: false,
       broken: false,
@@ -296,7 +293,7 @@ export class LiveReader<T> {
     try {
       for (;;) {
         const listened = [...this.#topics.values()].filter(
-          (t) => t.cursor !== undefined && t.counting === undefined && t.listeners.size > 0,
+          (t) => t.cursor !== undefined && t.listeners.size > 0,
         );
         if (listened.length === 0 || this.#closed) return;
         try {
@@ -412,7 +409,8 @@ export class LiveReader<T> {
       if (broken === topic.broken) return;
       topic.broken = broken;
       if (broken) for (const listener of topic.listeners) this.#call(() => listener.gap('restart'));
-      else this.#startOver(topic);
+      // Its stream, if any, was made after the gap was told: every entry deleted from it counts.
+      else this.#startOver(topic, 0);
     });
   }
 
@@ -653,6 +651,12 @@ export class LiveReader<T> {
     );
     gone.forEach((batch, i) => {
       const info = infos[i];
+      if (info instanceof ErrorReply && batch.entries.length === 0 && /no such key/i.test(info.message)) {
+        // Lost whole: read from its start, as any lost stream is, where a stream made anew has no
+        // entry deleted yet, so every one deleted before that read is one the listeners did not get.
+        batch.goesOn = { gap: 'restart', cursor: undefined, deleted: 0 };
+        return;
+      }
       if (info === undefined || info instanceof ErrorReply) return;
       if (batch.entries.length > 0) {
         if (info.maxDeletedId === batch.topic.cursor) batch.gap = false;
@@ -785,12 +789,11 @@ export class LiveReader<T> {
   }
 
   /**
-   * Reads `topic` from `0-0` again, with a new baseline of deleted entries: `deleted`, counted by
-   * the read that found the stream empty, or else asked now. Until that answers, the topic is left
-   * out of reads and a new listener waits: a count asked after its first read, or after a listener
-   * started, would hide entries trimmed before. One that cannot be asked (a timeout, a connection
-   * lost) counts from none: then any entry Redis ever deleted from the stream may be one the
-   * listeners did not get, and the first read that finds one tells a gap.
+   * Reads `topic` from `0-0` again, with a new baseline of deleted entries: `deleted` where the
+   * caller knows it (a stream made anew has none; the read that found it emptied counted them), or
+   * else asked now. Until that answers, no gap is claimed by the first read; one that cannot be asked
+   * (a timeout, a connection lost) counts from none: any entry Redis ever deleted from the stream
+   * may then be one the listeners did not get, and the first read that finds one tells a gap.
    */
   #startOver(topic: Topic<T>, deleted?: number): void {
     topic.cursor = INITIAL;
@@ -799,22 +802,14 @@ export class LiveReader<T> {
     topic.behind = false;
     topic.fresh = false;
     topic.goneAfterFailure = false;
-    topic.counting = undefined;
-    if (deleted !== undefined) {
-      topic.deletedAtStart = deleted;
-      return;
-    }
-    const counting = this.#deletedEntries(topic.key)
+    const startedOver = ++topic.startedOver;
+    topic.deletedAtStart = deleted ?? Number.POSITIVE_INFINITY;
+    if (deleted !== undefined) return;
+    void this.#deletedEntries(topic.key)
       .catch(() => 0)
       .then((counted) => {
-        // Started over again meanwhile: that count is the one.
-        if (topic.counting !== counting) return;
-        topic.deletedAtStart = counted;
-        topic.counting = undefined;
-        this.#ensureRunning();
+        if (topic.startedOver === startedOver && topic.cursor === INITIAL) topic.deletedAtStart = counted;
       });
-    topic.counting = counting;
-    topic.ready = counting;
   }
 
   /**

@@ -284,6 +284,55 @@ describe('redisEngine whose command connection goes silent as a topic starts its
     expect(first.filter((e) => !e.startsWith('<gap'))).toEqual([a, d]);
     expect(first[1]).toBe('<gap restart>');
   });
+
+  it('tells a gap for entries trimmed from a stream made anew before its count could be asked', async () => {
+    proxy = await RedisProxy.start(redis.server.port);
+    const store = redis.engine({ url: proxy.url, commandTimeoutMs: 3000 });
+    await connected(store);
+    const events: string[] = [];
+    const stop = await store.listen('remade', {
+      event: (m) => events.push(m.id!),
+      gap: (kind) => events.push(`<gap ${kind}>`),
+    });
+    const a = await store.append('remade', { data: 'a' });
+    await until(() => events.length === 1, 'the first event');
+    // The command connection answers nothing for the rest of the test: no count comes back.
+    proxy.connections[0]!.cut();
+    const key = 'sse:{remade}';
+    await redis.raw.del(key);
+    await until(() => events.length === 2, 'the gap of the lost stream');
+    const d = await addTwoKeepLast(key);
+    await until(() => events.includes(d), 'the entry after it');
+    stop();
+    expect(events).toEqual([a, '<gap restart>', '<gap continue>', d]);
+  });
+
+  it('tells a gap for entries trimmed from a stream made where a key of another type was', async () => {
+    const store = redis.engine();
+    await connected(store);
+    const key = 'sse:{typed}';
+    const first: string[] = [];
+    const told = (events: string[]) => ({
+      event: (m: StoredMessage) => events.push(m.id),
+      gap: (kind?: string) => events.push(`<gap ${kind}>`),
+    });
+    const stopFirst = await store.listen('typed', told(first));
+    // Another topic, so that the reads go on beside the broken one.
+    const stopOther = await store.listen('other', told([]));
+    await store.append('typed', { data: 'a' });
+    await until(() => first.length === 1, 'the first event');
+    await redis.raw.set(key, 'not a stream');
+    await until(() => first.length === 2, 'the gap');
+    const second: string[] = [];
+    const stop = await store.listen('typed', told(second));
+    await redis.raw.del(key);
+    const d = await addTwoKeepLast(key);
+    await until(() => second.includes(d), 'the entry after it');
+    stop();
+    stopFirst();
+    stopOther();
+    expect(second).toEqual(['<gap continue>', d]);
+  });
 });
 
 /** Writes c and d to the stream at `key` and trims it to d, at once: the id of d. */
