@@ -1,5 +1,5 @@
 import { getEventListeners } from 'node:events';
-import { filter, map, take } from 'rxjs';
+import { filter, map, startWith, take } from 'rxjs';
 import { describe, expect, expectTypeOf, it, vi } from 'vitest';
 import {
   type Channel,
@@ -849,6 +849,19 @@ describe('Channel', () => {
     }
   });
 
+  it('releases its place on the bus when the stream of its piped source ends before subscribing to it', async () => {
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room');
+    // take(1) ends with startWith's event: the channel's own source is never subscribed to.
+    const piped = (await chat.subscribe()).pipe(startWith({ data: 'welcome' }), take(1));
+    const sink = new MemorySink();
+    streamEvents(piped, sink, { heartbeat: false }, () => {});
+    await until(() => sink.ended, 'the end of the stream');
+    expect(sink.text).toBe('data: welcome\n\n');
+    expect(script.listeners.size).toBe(0);
+    expect(script.unlistened).toBe(1);
+  });
+
   it('keeps what its source tells the stream through the operators it is piped through', async () => {
     const chat = createChannel(memoryEngine(), 'room');
     // What the stream reads of a source: the marks, whatever its type says.
@@ -872,6 +885,37 @@ describe('Channel', () => {
     const failing = (await down.subscribe()).pipe(map((message) => message));
     expect(marks(failing)[SOURCE_OPENS_FIRST]).toBe(true);
     expect(record(failing).error).toBeInstanceOf(ChannelUnavailableError);
+  });
+
+  it("sends its truncation events past the operators it is piped through, which see the channel's events alone", async () => {
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room');
+    const seen: unknown[] = [];
+    // A map written for the channel's own messages: a truncation event through it would throw.
+    const piped = (await chat.subscribe({ lastEventId: 'unknown' })).pipe(
+      map((message) => {
+        seen.push(message);
+        const { id, data } = message as StoredMessage;
+        return { id, data: (data as string).toUpperCase() };
+      }),
+    );
+    const sink = new MemorySink();
+    const errors: unknown[] = [];
+    streamEvents(piped, sink, { heartbeat: false }, (error) => errors.push(error));
+    for (const listener of script.listeners) listener.event(event('2-0'));
+    for (const listener of script.listeners) listener.gap?.('continue');
+    for (const listener of script.listeners) listener.event(event('3-0'));
+    await until(() => sink.text.includes('id: 3-0\n'), 'the last event');
+    expect(errors).toEqual([]);
+    expect(seen).toEqual([event('2-0'), event('3-0')]);
+    const truncated = (reason: string, lastEventId: string | null) =>
+      formatEvent({ type: 'history-truncated', data: { lastEventId, reason } });
+    expect(sink.text).toBe(
+      truncated('history', null) +
+        'id: 2-0\ndata: DATA OF 2-0\n\n' +
+        truncated('gap', '2-0') +
+        'id: 3-0\ndata: DATA OF 3-0\n\n',
+    );
   });
 
   it('hands the engine the signal of the subscription its history reads are for', async () => {

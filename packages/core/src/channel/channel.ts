@@ -108,7 +108,7 @@ export interface SubscribeOptions<M extends MessageEvent<unknown> = MessageEvent
 /**
  * What {@link Channel.subscribe} resolves to: a source any adapter's handler may return. Piped
  * through rxjs operators, it keeps what it tells the stream (its truncation header, that it opens
- * first, how to let go of its listener); its truncation events then pass through the operators.
+ * first, how to let go of its listener), and its truncation events go past them, to the stream.
  */
 export type ChannelSource<M extends MessageEvent<unknown> = MessageEvent> = Observable<
   ChannelEvent<StoredMessage<M>>
@@ -374,7 +374,7 @@ function feedSource(
     if (!released) feed.abandon();
     release();
   };
-  return keepMarksWhenPiped(source);
+  return keepMarksWhenPiped(source, (outer) => feed.placeGapsOn(outer));
 }
 
 /**
@@ -411,7 +411,8 @@ function unavailable<M extends MessageEvent<unknown>>(topic: string, cause: unkn
  */
 function opensFirst<M extends MessageEvent<unknown>>(source: Observable<unknown>): ChannelSource<M> {
   const marked = Object.assign(source, { [SOURCE_OPENS_FIRST]: true as const });
-  return keepMarksWhenPiped(marked) as unknown as ChannelSource<M>;
+  // It fails before any truncation event: none goes past its operators.
+  return keepMarksWhenPiped(marked, () => {}) as unknown as ChannelSource<M>;
 }
 
 const ENGINE_METHODS = ['append', 'read', 'listen', 'close'] as const;
