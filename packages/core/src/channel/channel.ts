@@ -108,7 +108,9 @@ export interface SubscribeOptions<M extends MessageEvent<unknown> = MessageEvent
 /**
  * What {@link Channel.subscribe} resolves to: a source any adapter's handler may return. Piped
  * through rxjs operators, it keeps what it tells the stream (its truncation header, that it opens
- * first, how to let go of its listener), and its truncation events go past them, to the stream.
+ * first, how to let go of its listener), and its truncation events go past them, to the stream:
+ * through those rxjs makes with `lift` (`map`, `filter`, `take`, `share`, ...), not through one
+ * written as `(source) => new Observable(...)`, nor into `merge()`, `concat()` or `defer()`.
  */
 export type ChannelSource<M extends MessageEvent<unknown> = MessageEvent> = Observable<
   ChannelEvent<StoredMessage<M>>
