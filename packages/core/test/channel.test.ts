@@ -1,11 +1,10 @@
 import { getEventListeners } from 'node:events';
-import { filter, map, startWith, take } from 'rxjs';
+import { take } from 'rxjs';
 import { describe, expect, expectTypeOf, it, vi } from 'vitest';
 import {
   type Channel,
   type ChannelEngine,
   type ChannelOptions,
-  type ChannelSource,
   ChannelUnavailableError,
   createChannel,
   EngineContractError,
@@ -29,10 +28,7 @@ import {
   letGoSource,
   type MessageEvent,
   resolveStreamOptions,
-  SOURCE_GAP_EVENT,
   SOURCE_HEADERS,
-  SOURCE_OPENS_FIRST,
-  SOURCE_RELEASE,
   SseFormatError,
   SseRangeError,
   type StreamOptions,
@@ -817,105 +813,22 @@ describe('Channel', () => {
       ],
       ['a late result a transport lets go of', (source, report) => letGoSource(source, report)],
     ];
-    // Piped, its type no longer tells its marks; the stream reads them all the same.
-    const shapes: [string, (source: ChannelSource<MessageEvent>) => ChannelSource<MessageEvent>][] = [
-      ['', (source) => source],
-      [
-        ', piped through operators',
-        (source) =>
-          source.pipe(
-            map((message) => message),
-            take(10),
-          ) as ChannelSource<MessageEvent>,
-      ],
-    ];
     for (const [label, dropped] of cases) {
-      for (const [shape, shaped] of shapes) {
-        it(`releases its place on the engine's live bus: ${label}${shape}`, async () => {
-          const script = scriptedEngine();
-          const chat = createChannel(script.engine, 'room');
-          const source = shaped(await chat.subscribe());
-          expect(script.listeners.size).toBe(1);
-          const errors: unknown[] = [];
-          dropped(source, (error) => errors.push(error));
-          expect(script.listeners.size).toBe(0);
-          expect(script.unlistened).toBe(1);
-          expect(errors).toEqual([]);
-          // Subscribed after all, it releases nothing twice.
-          record(source);
-          expect(script.unlistened).toBe(1);
-        });
-      }
+      it(`releases its place on the engine's live bus: ${label}`, async () => {
+        const script = scriptedEngine();
+        const chat = createChannel(script.engine, 'room');
+        const source = await chat.subscribe();
+        expect(script.listeners.size).toBe(1);
+        const errors: unknown[] = [];
+        dropped(source, (error) => errors.push(error));
+        expect(script.listeners.size).toBe(0);
+        expect(script.unlistened).toBe(1);
+        expect(errors).toEqual([]);
+        // Subscribed after all, it releases nothing twice.
+        record(source);
+        expect(script.unlistened).toBe(1);
+      });
     }
-  });
-
-  it('releases its place on the bus when the stream of its piped source ends before subscribing to it', async () => {
-    const script = scriptedEngine();
-    const chat = createChannel(script.engine, 'room');
-    // take(1) ends with startWith's event: the channel's own source is never subscribed to.
-    const piped = (await chat.subscribe()).pipe(startWith({ data: 'welcome' }), take(1));
-    const sink = new MemorySink();
-    streamEvents(piped, sink, { heartbeat: false }, () => {});
-    await until(() => sink.ended, 'the end of the stream');
-    expect(sink.text).toBe('data: welcome\n\n');
-    expect(script.listeners.size).toBe(0);
-    expect(script.unlistened).toBe(1);
-  });
-
-  it('keeps what its source tells the stream through the operators it is piped through', async () => {
-    const chat = createChannel(memoryEngine(), 'room');
-    // What the stream reads of a source: the marks, whatever its type says.
-    const marks = (source: object) => source as Record<symbol, unknown>;
-    const piped = marks(
-      (await chat.subscribe({ lastEventId: '1-0' })).pipe(
-        map((message) => message),
-        filter(() => true),
-      ),
-    );
-    expect(piped[SOURCE_HEADERS]).toEqual({ 'SSE-History-Truncated': 'true' });
-    expect(typeof piped[SOURCE_GAP_EVENT]).toBe('function');
-    expect(piped[SOURCE_OPENS_FIRST]).toBe(true);
-    expect(typeof piped[SOURCE_RELEASE]).toBe('function');
-    expect(marks((await chat.subscribe()).pipe(map((message) => message)))[SOURCE_HEADERS]).toBeUndefined();
-    // One that fails at once still opens first, for the client to come back.
-    const down = createChannel(
-      { ...memoryEngine(), listen: () => Promise.reject(new Error('down')) },
-      'room',
-    );
-    const failing = (await down.subscribe()).pipe(map((message) => message));
-    expect(marks(failing)[SOURCE_OPENS_FIRST]).toBe(true);
-    expect(record(failing).error).toBeInstanceOf(ChannelUnavailableError);
-  });
-
-  it("sends its truncation events past the operators it is piped through, which see the channel's events alone", async () => {
-    const script = scriptedEngine();
-    const chat = createChannel(script.engine, 'room');
-    const seen: unknown[] = [];
-    // A map written for the channel's own messages: a truncation event through it would throw.
-    const piped = (await chat.subscribe({ lastEventId: 'unknown' })).pipe(
-      map((message) => {
-        seen.push(message);
-        const { id, data } = message as StoredMessage;
-        return { id, data: (data as string).toUpperCase() };
-      }),
-    );
-    const sink = new MemorySink();
-    const errors: unknown[] = [];
-    streamEvents(piped, sink, { heartbeat: false }, (error) => errors.push(error));
-    for (const listener of script.listeners) listener.event(event('2-0'));
-    for (const listener of script.listeners) listener.gap?.('continue');
-    for (const listener of script.listeners) listener.event(event('3-0'));
-    await until(() => sink.text.includes('id: 3-0\n'), 'the last event');
-    expect(errors).toEqual([]);
-    expect(seen).toEqual([event('2-0'), event('3-0')]);
-    const truncated = (reason: string, lastEventId: string | null) =>
-      formatEvent({ type: 'history-truncated', data: { lastEventId, reason } });
-    expect(sink.text).toBe(
-      truncated('history', null) +
-        'id: 2-0\ndata: DATA OF 2-0\n\n' +
-        truncated('gap', '2-0') +
-        'id: 3-0\ndata: DATA OF 3-0\n\n',
-    );
   });
 
   it('hands the engine the signal of the subscription its history reads are for', async () => {

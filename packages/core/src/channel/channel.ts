@@ -19,7 +19,6 @@ import type { ChannelEngine, StoredMessage } from './engine.js';
 import { ChannelUnavailableError, checkEngineId, EngineContractError, UnknownFieldError } from './errors.js';
 import { type ChannelEvent, ChannelFeed, type TruncationEventFactory } from './feed.js';
 import { otherField } from './message-fields.js';
-import { keepMarksWhenPiped } from './piped-marks.js';
 import { type Replay, type ReplayLimit, readReplay } from './replay.js';
 import {
   checkTruncationType,
@@ -107,10 +106,11 @@ export interface SubscribeOptions<M extends MessageEvent<unknown> = MessageEvent
 
 /**
  * What {@link Channel.subscribe} resolves to: a source any adapter's handler may return. Piped
- * through rxjs operators, it keeps what it tells the stream (its truncation header, that it opens
- * first, how to let go of its listener), and its truncation events go past them, to the stream:
- * through those rxjs makes with `lift` (`map`, `filter`, `take`, `share`, ...), not through one
- * written as `(source) => new Observable(...)`, nor into `merge()`, `concat()` or `defer()`.
+ * through operators (`.pipe(map(...))`), the Observable they make tells the stream none of what this
+ * one does (its truncation header, that it opens first, how to let go of its listener), and its
+ * truncation events pass through them: give `subscribe` the handler's context (its `signal`), so
+ * that a HEAD or a client gone first lets go of the listener, and let operators pass events of the
+ * truncation type on unchanged. The `filter` option filters without either.
  */
 export type ChannelSource<M extends MessageEvent<unknown> = MessageEvent> = Observable<
   ChannelEvent<StoredMessage<M>>
@@ -376,7 +376,7 @@ function feedSource(
     if (!released) feed.abandon();
     release();
   };
-  return keepMarksWhenPiped(source, (outer) => feed.placeGapsOn(outer));
+  return source;
 }
 
 /**
@@ -412,9 +412,7 @@ function unavailable<M extends MessageEvent<unknown>>(topic: string, cause: unkn
  * an error status, after which EventSource clients never reconnect.
  */
 function opensFirst<M extends MessageEvent<unknown>>(source: Observable<unknown>): ChannelSource<M> {
-  const marked = Object.assign(source, { [SOURCE_OPENS_FIRST]: true as const });
-  // It fails before any truncation event: none goes past its operators.
-  return keepMarksWhenPiped(marked, () => {}) as unknown as ChannelSource<M>;
+  return Object.assign(source, { [SOURCE_OPENS_FIRST]: true as const }) as unknown as ChannelSource<M>;
 }
 
 const ENGINE_METHODS = ['append', 'read', 'listen', 'close'] as const;

@@ -55,8 +55,6 @@ export class ChannelFeed implements LiveListener {
   #outcomeTruncated = false;
   /** Every event after it reaches this listener, as the bus told ({@link startsAfter}). */
   #startsAfter: StreamId | undefined;
-  /** The stream's subscriber, where its source was piped through operators ({@link placeGapsOn}). */
-  #outer: WithSubscriberGapEvent | undefined;
 
   constructor(
     private readonly topic: string,
@@ -152,15 +150,6 @@ export class ChannelFeed implements LiveListener {
     else console.error("rxsse: a channel's onReplay failed after its stream ended", error);
   }
 
-  /**
-   * The stream subscribed to its source piped through operators: truncation events go to the
-   * stream's `outer` subscriber, past them. Operators written for the channel's messages (a `map`
-   * that reads `data.text`) would throw on one, or change it.
-   */
-  placeGapsOn(outer: WithSubscriberGapEvent): void {
-    this.#outer = outer;
-  }
-
   /** Its source will never be subscribed to (the client left first): holds nothing more. */
   abandon(): void {
     this.#held = undefined;
@@ -231,9 +220,8 @@ export class ChannelFeed implements LiveListener {
     if (this.#outcomeTruncated) this.#outcomeTruncated = false;
     else if (!this.#report('truncated')) return;
     const subscriber = this.#subscriber as (Subscriber<ChannelEvent> & WithSubscriberGapEvent) | undefined;
-    const placer = subscriber?.[SUBSCRIBER_GAP_EVENT] ? subscriber : this.#outer;
     // A stream names the id its client has: the last one sent here may be one it dropped or refused.
-    if (placer?.[SUBSCRIBER_GAP_EVENT]?.((lastEventId) => this.truncation(lastEventId, reason))) return;
+    if (subscriber?.[SUBSCRIBER_GAP_EVENT]?.((lastEventId) => this.truncation(lastEventId, reason))) return;
     subscriber?.next(this.truncation(this.#lastSent, reason));
   }
 }

@@ -96,11 +96,6 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent, WithS
   start(source: Observable<MessageEvent<unknown>>, unopened = false): void {
     const target = this.#target!;
     if (unopened) this.#waiting = UNOPENED;
-    // Piped through operators, a source may end before the one it was piped from is subscribed
-    // (`startWith(x), take(1)`): what that one holds (a channel's listener) goes with the stream.
-    // Added first, as the source may end the stream synchronously; a second release does nothing.
-    const release = (source as WithSourceRelease)[SOURCE_RELEASE];
-    if (typeof release === 'function') this.add(() => release.call(source));
     try {
       // rxjs returns the subscriber itself; another Observable may return its own subscription.
       const subscription: unknown = source.subscribe(this);
