@@ -1,5 +1,5 @@
 import { getEventListeners } from 'node:events';
-import { take } from 'rxjs';
+import { share, take } from 'rxjs';
 import { describe, expect, expectTypeOf, it, vi } from 'vitest';
 import {
   type Channel,
@@ -829,6 +829,21 @@ describe('Channel', () => {
         expect(script.unlistened).toBe(1);
       });
     }
+  });
+
+  it("keeps a share()d subscription's listener for its other streams when one ends, and through a HEAD", async () => {
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room');
+    const shared = (await chat.subscribe()).pipe(share());
+    const [a, b] = [new MemorySink(), new MemorySink()];
+    streamEvents(shared, a, { heartbeat: false }, () => {});
+    streamEvents(shared, b, { heartbeat: false }, () => {});
+    script.live('1-0');
+    answerHeadEventStream(new MemorySink(), {}, () => {}, false, shared);
+    a.disconnect();
+    script.live('2-0');
+    await until(() => b.text.includes('id: 2-0\n'), 'the event after');
+    expect(script.listeners.size).toBe(1);
   });
 
   it('hands the engine the signal of the subscription its history reads are for', async () => {
