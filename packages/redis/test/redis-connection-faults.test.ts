@@ -232,10 +232,7 @@ describe('redisEngine whose command connection goes silent as a topic starts its
     const store = redis.engine({ url: proxy.url, commandTimeoutMs: 1000 });
     await connected(store);
     const events: string[] = [];
-    const stop = await store.listen('emptied', {
-      event: (m) => events.push(m.id!),
-      gap: (kind) => events.push(`<gap ${kind}>`),
-    });
+    const stop = await store.listen('emptied', told(events));
     const ids = [await store.append('emptied', { data: 'a' }), await store.append('emptied', { data: 'b' })];
     await until(() => events.length === 2, 'both events');
     // Whatever the reader asks on the command connection from now on gets no reply.
@@ -258,10 +255,6 @@ describe('redisEngine whose command connection goes silent as a topic starts its
     proxy = await RedisProxy.start(redis.server.port);
     const store = redis.engine({ url: proxy.url, commandTimeoutMs: 1000 });
     await connected(store);
-    const told = (events: string[]) => ({
-      event: (m: StoredMessage) => events.push(m.id),
-      gap: (kind?: string) => events.push(`<gap ${kind}>`),
-    });
     const first: string[] = [];
     const stopFirst = await store.listen('lost', told(first));
     const a = await store.append('lost', { data: 'a' });
@@ -290,10 +283,7 @@ describe('redisEngine whose command connection goes silent as a topic starts its
     const store = redis.engine({ url: proxy.url, commandTimeoutMs: 3000 });
     await connected(store);
     const events: string[] = [];
-    const stop = await store.listen('remade', {
-      event: (m) => events.push(m.id!),
-      gap: (kind) => events.push(`<gap ${kind}>`),
-    });
+    const stop = await store.listen('remade', told(events));
     const a = await store.append('remade', { data: 'a' });
     await until(() => events.length === 1, 'the first event');
     // The command connection answers nothing for the rest of the test: no count comes back.
@@ -312,10 +302,6 @@ describe('redisEngine whose command connection goes silent as a topic starts its
     await connected(store);
     const key = 'sse:{typed}';
     const first: string[] = [];
-    const told = (events: string[]) => ({
-      event: (m: StoredMessage) => events.push(m.id),
-      gap: (kind?: string) => events.push(`<gap ${kind}>`),
-    });
     const stopFirst = await store.listen('typed', told(first));
     // Another topic, so that the reads go on beside the broken one.
     const stopOther = await store.listen('other', told([]));
@@ -334,6 +320,14 @@ describe('redisEngine whose command connection goes silent as a topic starts its
     expect(second).toEqual(['<gap continue>', d]);
   });
 });
+
+/** A listener that writes down each event's id and each gap, in order. */
+function told(events: string[]) {
+  return {
+    event: (m: StoredMessage) => events.push(m.id),
+    gap: (kind?: string) => events.push(`<gap ${kind}>`),
+  };
+}
 
 /** Writes c and d to the stream at `key` and trims it to d, at once: the id of d. */
 async function addTwoKeepLast(key: string): Promise<string> {
