@@ -683,9 +683,9 @@ export class LiveReader<T> {
       batch.goesOn = {
         gap: compareStreamIds(generated, cursor) > 0 ? 'continue' : undefined,
         cursor: last,
-        // Left empty, it is read from its start, with no gap told where nothing was written after
-        // the cursor: a trim before that read is found by this count, asked before the read, and
-        // would be lost past one asked after the read began (or never answered), and go untold.
+        // Left empty, it is read from its start (no gap told if nothing was written after the
+        // cursor), counting from what this check read: a count asked later could already include
+        // a trim before that read, and hide it.
         deleted: ('length' in info ? deletedOf(info) : undefined) ?? 0,
       };
     });
