@@ -1,4 +1,4 @@
-import { Server as HttpServer } from 'node:http';
+import { Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Server, Socket } from 'node:net';
 import { type TLSSocket, Server as TlsServer } from 'node:tls';
 
@@ -12,6 +12,7 @@ const tracked = new WeakMap<object, Set<Socket>>();
  * preconnect, a client's spare connection), since its idle and header timeouts apply only once a
  * request began, and not at all on an HTTP/2 server. Over TLS, a connection is kept from its
  * accept, as its raw socket until its handshake ends: Node times out a handshake only after 120 s.
+ * Its `closeIdleConnections()` then spares a connection that still flushes an answer that ended.
  * Call it before the server listens.
  */
 export function trackConnections(server: Server): void {
@@ -27,6 +28,7 @@ export function trackConnections(server: Server): void {
     socket.on('close', forget);
   };
   server.on('connection', keep);
+  spareFlushingAnswers(server, sockets);
   if (!(server instanceof TlsServer)) return;
   // Requests come on the TLS socket, which takes its raw socket's place.
   server.on('secureConnection', (socket: TLSSocket) => {
@@ -41,9 +43,40 @@ export function trackConnections(server: Server): void {
 }
 
 /**
+ * Makes `server.closeIdleConnections()` spare a connection whose response ended but still flushes.
+ * Node takes it for idle, and its `close()` calls that method first: the rest of the answer would
+ * be cut. A runtime serving a fetch handler (`@rxsse/web`) ends the response as soon as it has
+ * written the body's last chunk, to a client still reading it. Node's own check is of the
+ * response's `finished`, set for the call's length only: the method may change, the flag cannot.
+ */
+function spareFlushingAnswers(server: Server, sockets: Set<Socket>): void {
+  const closeIdle = (server as Partial<HttpServer>).closeIdleConnections;
+  if (typeof closeIdle !== 'function') return;
+  (server as HttpServer).closeIdleConnections = function closeIdleConnections(this: HttpServer) {
+    const spared: ServerResponse[] = [];
+    for (const socket of sockets) {
+      const answer = flushingAnswer(socket);
+      if (answer) spared.push(answer);
+    }
+    for (const answer of spared) answer.finished = false;
+    try {
+      closeIdle.call(this);
+    } finally {
+      for (const answer of spared) answer.finished = true;
+    }
+  };
+}
+
+/** The response on `socket` that ended and has not flushed yet, if any. */
+function flushingAnswer(socket: Socket): ServerResponse | undefined {
+  const answer = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  return answer?.writableEnded && !answer.writableFinished ? answer : undefined;
+}
+
+/**
  * Drops, `delay` ms from now, the connections of `server` unused then, unless the server has
  * closed before: those that carry no response, a request head or a TLS handshake still under way
- * included. Over TLS, a connection accepted before the close may end its handshake only after the
+ * included, and those still flushing an answer that ended. Over TLS, a connection accepted before the close may end its handshake only after the
  * unused ones were dropped, and Node's `close()` waits for it as long as its client sends nothing:
  * no timeout of Node's applies until a request begins. Nor once the server closes: Node stops
  * checking its `headersTimeout` then, and a client that sent part of a head and then nothing would
@@ -64,8 +97,8 @@ export function closeUnusedConnectionsAfter(server: object, delay: number): void
 
 /**
  * Drops the connections of `server` that carry no response and have not sent a byte, or, with
- * `heads`, any that still speaks HTTP (its request head still arriving, or idle) or is still in its
- * TLS handshake. Those that sent bytes are otherwise Node's: `closeIdleConnections()` takes the idle
+ * `heads`, any that still speaks HTTP (its request head still arriving, or idle), is still in its
+ * TLS handshake, or still flushes an answer that ended. Those that sent bytes are otherwise Node's: `closeIdleConnections()` takes the idle
  * ones, and one whose request is under way (its handshake, its head, or its answer) is left to
  * finish. One handed to an `upgrade` listener (a WebSocket) is its listener's.
  */
@@ -78,7 +111,11 @@ export function closeUnusedConnections(server: object, heads = false): void {
       _httpMessage?: unknown;
       parser?: unknown;
     };
-    if (_httpMessage) continue;
+    if (_httpMessage) {
+      // One that ended and has not flushed by the deadline is cut, as Node's close() would at once.
+      if (heads && flushingAnswer(socket)) socket.destroy();
+      continue;
+    }
     // Over TLS, the raw socket stands for a connection whose handshake has not ended.
     const handshaking = tls && !encrypted;
     if (heads ? parser || handshaking : socket.bytesRead === 0 && !handshaking) socket.destroy();

@@ -25,14 +25,16 @@ import { markServerClosing } from './open-event-stream.js';
  * cannot tell their server.
  * Streams get reason `'shutdown'`, write what they queued (and the retry hint), then end; requests
  * that arrive meanwhile on kept-alive connections get the hint and `Connection: close` instead of
- * a stream. Node closes the connections idle at `close()` at once; once the streams have flushed
- * (or `deadline` passed), those a stream's end left idle are closed, and those on which no request
- * ever came; at `deadline`, those whose TLS handshake or request head is
- * still under way too (Node checks its `headersTimeout` no more once closing, and times a handshake
- * out only after 120 s), so `close()` completes within about `deadline`. On an
- * HTTP/2 server, client sessions are closed gracefully too (see {@link trackHttp2Sessions}); the
- * connection of one whose client reads not even the GOAWAY is cut at the same `deadline`. A
- * `group` whose `close()` fails (a subclass's) leaves the rest to happen; its failure is logged.
+ * a stream. Node closes the connections idle at `close()` at once, but not one still flushing an
+ * answer that ended (a fetch handler's runtime ends it so); once the streams have flushed (or
+ * `deadline` passed), those a stream's end left idle are closed, and those on which no request
+ * ever came; at `deadline`, those still flushing an answer that ended too, and those whose TLS
+ * handshake or request head is still under way (Node checks its `headersTimeout` no more once
+ * closing, and times a handshake out only after 120 s), so `close()` completes within about
+ * `deadline`. On an HTTP/2 server, client sessions are closed gracefully too (see
+ * {@link trackHttp2Sessions}); the connection of one whose client reads not even the GOAWAY is cut
+ * at the same `deadline`. A `group` whose `close()` fails (a subclass's) leaves the rest to happen;
+ * its failure is logged.
  *
  * @throws {RangeError} at once, for a `retry`, `spread` or `deadline` out of range.
  * @throws {TypeError} at once, for a `server` that is not a Node server, options that are not an

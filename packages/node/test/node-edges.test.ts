@@ -1242,6 +1242,44 @@ describe('closeStreamsOnServerClose: connections without a request', () => {
   });
 });
 
+describe('closeStreamsOnServerClose: an answer that ended while its bytes still flush', () => {
+  /** A server whose answer ends at once with 16 MiB, more than loopback's buffers take, to a client that reads nothing yet. */
+  async function endedAnswer(deadline?: number) {
+    const body = 'x'.repeat(16 * 1024 * 1024);
+    let ended = false;
+    const { url, server } = await serve((_req, res) => {
+      res.end(body);
+      ended = true;
+    });
+    closeStreamsOnServerClose(server, deadline === undefined ? {} : { deadline });
+    const client = await rawClient(`${url}/plain`, { read: false });
+    await waitFor(() => ended, 5000, 'the answer');
+    let closed = false;
+    server.close(() => {
+      closed = true;
+    });
+    return { body, client, isClosed: () => closed };
+  }
+
+  // As a runtime ends a fetch handler's response: once it has written the body's last chunk.
+  it('lets it finish flushing, though Node takes its connection for idle', async () => {
+    const { body, client, isClosed } = await endedAnswer();
+    client.resume();
+    await client.done;
+    expect(client.text.endsWith(body)).toBe(true);
+    await waitFor(isClosed, 5000, 'server.close()');
+  });
+
+  it('drops it at the deadline if the client has not taken it all, so close() completes', async () => {
+    const deadline = 300;
+    const { body, client, isClosed } = await endedAnswer(deadline);
+    await waitFor(isClosed, deadline + 5000, 'server.close()');
+    client.resume();
+    await client.done;
+    expect(client.text.length).toBeLessThan(body.length);
+  });
+});
+
 describe('closeStreamsOnServerClose: requests during the close', () => {
   /**
    * A server with closeStreamsOnServerClose: `/big` (a client that never reads it keeps the
