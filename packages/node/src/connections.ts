@@ -43,21 +43,31 @@ export function trackConnections(server: Server): void {
 }
 
 /**
- * Makes `server.closeIdleConnections()` spare a connection whose response ended but still flushes.
- * Node takes it for idle, and its `close()` calls that method first: the rest of the answer would
- * be cut. A runtime serving a fetch handler (`@rxsse/web`) ends the response as soon as it has
- * written the body's last chunk, to a client still reading it. Node's own check is of the
- * response's `finished`, set for the call's length only: the method may change, the flag cannot.
+ * Makes `server.closeIdleConnections()` spare a connection whose response ended but still flushes:
+ * Node takes it for idle, and its `close()` calls that method first, which would cut the rest of
+ * the answer. A runtime serving a fetch handler (`@rxsse/web`) ends the response as soon as it has
+ * written the body's last chunk, to a client still reading it. A spared connection is closed once
+ * its answer has flushed, if the server is closing by then: Node would keep it alive.
  */
 function spareFlushingAnswers(server: Server, sockets: Set<Socket>): void {
-  const closeIdle = (server as Partial<HttpServer>).closeIdleConnections;
+  const http = server as HttpServer;
+  const closeIdle = http.closeIdleConnections;
   if (typeof closeIdle !== 'function') return;
-  (server as HttpServer).closeIdleConnections = function closeIdleConnections(this: HttpServer) {
+  const watched = new WeakSet<ServerResponse>();
+  // Checked once the answer's socket was left idle, and not before: Node 20's close() calls this
+  // method while it still listens.
+  const closeIfClosing = () => setImmediate(() => !http.listening && http.closeIdleConnections());
+  http.closeIdleConnections = function closeIdleConnections(this: HttpServer) {
     const spared: ServerResponse[] = [];
     for (const socket of sockets) {
       const answer = flushingAnswer(socket);
-      if (answer) spared.push(answer);
+      if (!answer) continue;
+      spared.push(answer);
+      if (watched.has(answer)) continue;
+      watched.add(answer);
+      answer.once('finish', closeIfClosing);
     }
+    // Node's own check reads the response's `finished`: set back for the call's length only.
     for (const answer of spared) answer.finished = false;
     try {
       closeIdle.call(this);
@@ -74,13 +84,14 @@ function flushingAnswer(socket: Socket): ServerResponse | undefined {
 }
 
 /**
- * Drops, `delay` ms from now, the connections of `server` unused then, unless the server has
- * closed before: those that carry no response, a request head or a TLS handshake still under way
- * included, and those still flushing an answer that ended. Over TLS, a connection accepted before the close may end its handshake only after the
- * unused ones were dropped, and Node's `close()` waits for it as long as its client sends nothing:
- * no timeout of Node's applies until a request begins. Nor once the server closes: Node stops
- * checking its `headersTimeout` then, and a client that sent part of a head and then nothing would
- * hold the close for good; one that never ends its handshake, for Node's 120 s.
+ * Drops, `delay` ms from now, the connections of `server` unused then, unless the server has closed
+ * before: those that carry no response, a request head or a TLS handshake still under way included,
+ * and those still flushing an answer that ended. Over TLS, a connection accepted before the close
+ * may end its handshake only after the unused ones were dropped, and Node's `close()` waits for it
+ * as long as its client sends nothing: no timeout of Node's applies until a request begins. Nor
+ * once the server closes: Node stops checking its `headersTimeout` then, and a client that sent
+ * part of a head and then nothing would hold the close for good; one that never ends its handshake,
+ * for Node's 120 s.
  */
 export function closeUnusedConnectionsAfter(server: object, delay: number): void {
   if (!tracked.has(server)) return;
@@ -98,9 +109,10 @@ export function closeUnusedConnectionsAfter(server: object, delay: number): void
 /**
  * Drops the connections of `server` that carry no response and have not sent a byte, or, with
  * `heads`, any that still speaks HTTP (its request head still arriving, or idle), is still in its
- * TLS handshake, or still flushes an answer that ended. Those that sent bytes are otherwise Node's: `closeIdleConnections()` takes the idle
- * ones, and one whose request is under way (its handshake, its head, or its answer) is left to
- * finish. One handed to an `upgrade` listener (a WebSocket) is its listener's.
+ * TLS handshake, or still flushes an answer that ended. Those that sent bytes are otherwise Node's:
+ * `closeIdleConnections()` takes the idle ones, and one whose request is under way (its handshake,
+ * its head, or its answer) is left to finish. One handed to an `upgrade` listener (a WebSocket) is
+ * its listener's.
  */
 export function closeUnusedConnections(server: object, heads = false): void {
   const sockets = tracked.get(server);

@@ -1,7 +1,7 @@
 // The Node transport at its edges: clients gone before the stream began, pipelining, HTTP/1.0, HEAD,
 // turn-aways while closing, Last-Event-ID bytes, and the listeners a stream must not leave behind.
 import { EventEmitter, on, once } from 'node:events';
-import { createServer, get, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, get, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
@@ -37,6 +37,7 @@ import {
   markServerClosing,
   NodeSink,
   openEventStream,
+  trackConnections,
   watchResponseClose,
 } from '../src/index.js';
 import { listenAgain, serve } from './serve.js';
@@ -1242,16 +1243,21 @@ describe('closeStreamsOnServerClose: connections without a request', () => {
   });
 });
 
-describe('closeStreamsOnServerClose: an answer that ended while its bytes still flush', () => {
-  /** A server whose answer ends at once with 16 MiB, more than loopback's buffers take, to a client that reads nothing yet. */
-  async function endedAnswer(deadline?: number) {
+describe('closing a server: an answer that ended while its bytes still flush', () => {
+  /**
+   * A server whose answer ends at once with 16 MiB, more than loopback's buffers take, to a client
+   * that reads nothing yet; `prepare` readies it for its close, which has begun on return.
+   */
+  async function endedAnswer(prepare: (server: Server) => void) {
     const body = 'x'.repeat(16 * 1024 * 1024);
     let ended = false;
     const { url, server } = await serve((_req, res) => {
       res.end(body);
       ended = true;
     });
-    closeStreamsOnServerClose(server, deadline === undefined ? {} : { deadline });
+    // Node alone would keep the connection this long once the answer has flushed.
+    server.keepAliveTimeout = 60_000;
+    prepare(server);
     const client = await rawClient(`${url}/plain`, { read: false });
     await waitFor(() => ended, 5000, 'the answer');
     let closed = false;
@@ -1262,17 +1268,25 @@ describe('closeStreamsOnServerClose: an answer that ended while its bytes still 
   }
 
   // As a runtime ends a fetch handler's response: once it has written the body's last chunk.
-  it('lets it finish flushing, though Node takes its connection for idle', async () => {
-    const { body, client, isClosed } = await endedAnswer();
-    client.resume();
-    await client.done;
-    expect(client.text.endsWith(body)).toBe(true);
-    await waitFor(isClosed, 5000, 'server.close()');
-  });
+  it.each([
+    ['closeStreamsOnServerClose', (server: Server) => closeStreamsOnServerClose(server)],
+    ["trackConnections (a framework's own shutdown)", (server: Server) => trackConnections(server)],
+  ])(
+    'lets it finish flushing, though Node takes its connection for idle, then closes it (%s)',
+    async (_, prepare) => {
+      const { body, client, isClosed } = await endedAnswer(prepare);
+      client.resume();
+      await waitFor(isClosed, 5000, 'server.close()');
+      await client.done;
+      expect(client.text.endsWith(body)).toBe(true);
+    },
+  );
 
   it('drops it at the deadline if the client has not taken it all, so close() completes', async () => {
     const deadline = 300;
-    const { body, client, isClosed } = await endedAnswer(deadline);
+    const { body, client, isClosed } = await endedAnswer((server) =>
+      closeStreamsOnServerClose(server, { deadline }),
+    );
     await waitFor(isClosed, deadline + 5000, 'server.close()');
     client.resume();
     await client.done;
