@@ -77,6 +77,15 @@ function spareFlushingAnswers(server: Server, sockets: Set<Socket>): void {
   };
 }
 
+/**
+ * Whether `answer` is an event stream, by the head it sent: a runtime's `writeHead()` leaves no
+ * header that `getHeader()` reads.
+ */
+function isEventStream(answer: ServerResponse): boolean {
+  const head = (answer as ServerResponse & { _header?: string | null })._header;
+  return typeof head === 'string' && /\r\ncontent-type:[ \t]*text\/event-stream/i.test(head);
+}
+
 /** The response on `socket` that ended and has not flushed yet, if any. */
 function flushingAnswer(socket: Socket): ServerResponse | undefined {
   const answer = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
@@ -86,12 +95,12 @@ function flushingAnswer(socket: Socket): ServerResponse | undefined {
 /**
  * Drops, `delay` ms from now, the connections of `server` unused then, unless the server has closed
  * before: those that carry no response, a request head or a TLS handshake still under way included,
- * and those still flushing an answer that ended. Over TLS, a connection accepted before the close
- * may end its handshake only after the unused ones were dropped, and Node's `close()` waits for it
- * as long as its client sends nothing: no timeout of Node's applies until a request begins. Nor
- * once the server closes: Node stops checking its `headersTimeout` then, and a client that sent
- * part of a head and then nothing would hold the close for good; one that never ends its handshake,
- * for Node's 120 s.
+ * and those still flushing an answer that ended or carrying an event stream. Over TLS, a connection
+ * accepted before the close may end its handshake only after the unused ones were dropped, and
+ * Node's `close()` waits for it as long as its client sends nothing: no timeout of Node's applies
+ * until a request begins. Nor once the server closes: Node stops checking its `headersTimeout`
+ * then, and a client that sent part of a head and then nothing would hold the close for good; one
+ * that never ends its handshake, for Node's 120 s.
  */
 export function closeUnusedConnectionsAfter(server: object, delay: number): void {
   if (!tracked.has(server)) return;
@@ -109,10 +118,10 @@ export function closeUnusedConnectionsAfter(server: object, delay: number): void
 /**
  * Drops the connections of `server` that carry no response and have not sent a byte, or, with
  * `heads`, any that still speaks HTTP (its request head still arriving, or idle), is still in its
- * TLS handshake, or still flushes an answer that ended. Those that sent bytes are otherwise Node's:
- * `closeIdleConnections()` takes the idle ones, and one whose request is under way (its handshake,
- * its head, or its answer) is left to finish. One handed to an `upgrade` listener (a WebSocket) is
- * its listener's.
+ * TLS handshake, or still flushes an answer that ended or carries an event stream. Those that sent
+ * bytes are otherwise Node's: `closeIdleConnections()` takes the idle ones, and one whose request
+ * is under way (its handshake, its head, or its answer) is left to finish. One handed to an
+ * `upgrade` listener (a WebSocket) is its listener's.
  */
 export function closeUnusedConnections(server: object, heads = false): void {
   const sockets = tracked.get(server);
@@ -120,12 +129,14 @@ export function closeUnusedConnections(server: object, heads = false): void {
   const tls = server instanceof TlsServer;
   for (const socket of sockets) {
     const { _httpMessage, parser, encrypted } = socket as TLSSocket & {
-      _httpMessage?: unknown;
+      _httpMessage?: ServerResponse | null;
       parser?: unknown;
     };
     if (_httpMessage) {
-      // One that ended and has not flushed by the deadline is cut, as Node's close() would at once.
-      if (heads && flushingAnswer(socket)) socket.destroy();
+      // Cut at the deadline: one that ended and has not flushed, as Node's close() would at once,
+      // and an event stream, whose last bytes a fetch handler's runtime may hold past the stream's
+      // end (it read them from the body, and waits for room), where no group sees them.
+      if (heads && (flushingAnswer(socket) || isEventStream(_httpMessage))) socket.destroy();
       continue;
     }
     // Over TLS, the raw socket stands for a connection whose handshake has not ended.

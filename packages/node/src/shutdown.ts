@@ -28,7 +28,8 @@ import { markServerClosing } from './open-event-stream.js';
  * a stream. Node closes the connections idle at `close()` at once, but not one still flushing an
  * answer that ended (a fetch handler's runtime ends it so); once the streams have flushed (or
  * `deadline` passed), those a stream's end left idle are closed, and those on which no request
- * ever came; at `deadline`, those still flushing an answer that ended too, and those whose TLS
+ * ever came; at `deadline`, those still flushing an answer that ended or carrying an event stream
+ * too (a fetch handler's runtime may hold a stream's last bytes past its end), and those whose TLS
  * handshake or request head is still under way (Node checks its `headersTimeout` no more once
  * closing, and times a handshake out only after 120 s), so `close()` completes within about
  * `deadline`. On an HTTP/2 server, client sessions are closed gracefully too (see

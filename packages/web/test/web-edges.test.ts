@@ -1308,3 +1308,45 @@ describe('sse() on a Node server that closes: a request that comes once its stre
     expect(client.text).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*ok[\s\S]*HTTP\/1\.1 /);
   });
 });
+
+describe('sse() on @hono/node-server that closes: a stream whose body the runtime has read, not written', () => {
+  // The runtime has read the body's last bytes and waits for room to write them: the stream counts
+  // as flushed, and only the connection tells that the client has not taken them.
+  it.each(['ends at the shutdown', 'ended before it'])(
+    'is cut at the deadline for a client that reads nothing, so close() completes (%s)',
+    async (when) => {
+      const deadline = 300;
+      const events = new Subject<MessageEvent>();
+      let outgoing: ServerResponse | undefined;
+      const stream = sse(() => events, { stallTimeout: false, heartbeat: false, maxQueueBytes: 64 << 20 });
+      const app = new Hono<{ Bindings: { outgoing: ServerResponse } }>();
+      app.get('/sse', (c) => {
+        outgoing = c.env.outgoing;
+        return stream(c.req.raw);
+      });
+      const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
+      if (!server.listening) await once(server, 'listening');
+      closeStreamsOnServerClose(server, { deadline });
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const client = await rawClient(`${url}/sse`, { read: false });
+      cleanups.push(async () => client.destroy());
+      await waitFor(() => outgoing !== undefined, 5000, 'the request');
+      // Until the runtime's socket is full: it has read the body, and waits for 'drain'.
+      await waitFor(
+        () => {
+          if (outgoing!.writableNeedDrain) return true;
+          events.next({ data: 'z'.repeat(64 * 1024) });
+          return false;
+        },
+        5000,
+        'the socket to fill',
+      );
+      if (when === 'ended before it') events.complete();
+      let closed = false;
+      server.close(() => {
+        closed = true;
+      });
+      await waitFor(() => closed, deadline + 2000, 'server.close()');
+    },
+  );
+});
