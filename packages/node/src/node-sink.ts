@@ -2,6 +2,7 @@ import { OutgoingMessage, type ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
 import type { Sink } from '@rxsse/core';
 import { HeldChunks } from './held-chunks.js';
+import { closeWhenUploaded } from './http1-upload.js';
 import { destroyOnReset } from './http2-reset.js';
 import { closeWhenAnswered } from './http2-upload.js';
 import {
@@ -215,7 +216,7 @@ export class NodeSink implements Sink {
       if (stream && !stream.destroyed && !stream.state.remoteClose) closeWhenAnswered(stream);
     } else if (req?.complete === false && socket) {
       res.once('finish', () => {
-        if (!req.complete) socket.destroySoon();
+        if (!req.complete) closeWhenUploaded(req, socket);
       });
     }
     const held = this.#held;

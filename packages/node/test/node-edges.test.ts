@@ -3,7 +3,7 @@
 import { EventEmitter, on, once } from 'node:events';
 import { createServer, get, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import { type AddressInfo, connect, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import {
   type EventSourceLike,
@@ -14,7 +14,7 @@ import {
   serverStreams,
   streamEvents,
 } from '@rxsse/core';
-import { concat, from, NEVER, type Observable, Subject } from 'rxjs';
+import { concat, from, map, NEVER, type Observable, range, Subject } from 'rxjs';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { collected } from '../../../test/leaks.js';
 import {
@@ -632,6 +632,72 @@ describe('openEventStream: a client that half-closes while Node still holds byte
     expect(client.text.split('data: ').length - 1).toBe(64);
     expect(client.text.endsWith('\n\n\r\n0\r\n\r\n')).toBe(true);
     expect(closes[0]!.reason).toBe('complete');
+    expect(errors).toEqual([]);
+  });
+});
+
+describe('openEventStream: a stream on a request whose body is not all read', () => {
+  // Closed at once with body bytes unread, a connection is reset: the kernel drops what it still
+  // holds for a slow client, the stream's tail.
+  it.each([
+    ['sent whole, and read by no one', false],
+    ['still arriving', true],
+  ])('sends a slow client every byte of a stream that ended, its body %s', async (_, arriving) => {
+    // About 1 MiB: the kernel takes it all, and the response ends while the client reads nothing.
+    const count = 1000;
+    const { options, closes } = recording({ maxQueueBytes: 64 << 20 });
+    const { handle, errors } = route(
+      () => range(0, count).pipe(map((i) => ({ id: String(i), data: 'x'.repeat(1024) }))),
+      options,
+    );
+    const { url, server } = await serve(handle);
+    let accepted: Socket | undefined;
+    server.once('connection', (socket: Socket) => (accepted = socket));
+    const body = Buffer.alloc(1024 * 1024, 'b');
+    const client = await rawRequests(
+      url,
+      [
+        `POST /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length + (arriving ? 1 : 0)}\r\n\r\n`,
+      ],
+      false,
+    );
+    client.socket.write(body);
+    await waitFor(() => closes.length === 1, 5000, 'the end of the stream');
+    await waitFor(() => accepted!.writableEnded, 5000, 'the server to end the connection');
+    client.resume();
+    await client.done;
+    expect(client.text.split('\ndata: ').length - 1).toBe(count);
+    expect(client.text.endsWith('\r\n0\r\n\r\n')).toBe(true);
+    expect(errors).toEqual([]);
+  });
+
+  it('closes the connection once the upload has ended, or 5 s after the stream if it goes on, though its client keeps it', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    const { handle, errors } = route(() => from([{ data: 'hi' }]), { heartbeat: false, stallTimeout: false });
+    const { url, server } = await serve(handle);
+    const accepted: Socket[] = [];
+    server.on('connection', (socket: Socket) => accepted.push(socket));
+    const upload = async () => {
+      const socket = connect({ host: '127.0.0.1', port: Number(new URL(url).port), allowHalfOpen: true });
+      await once(socket, 'connect');
+      socket.write('POST /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 20\r\n\r\n0123456789');
+      const client = new RawClient(socket, true);
+      onTestFinished(() => client.destroy());
+      await waitForReal(() => client.text.endsWith('\r\n0\r\n\r\n'), 5000, 'the end of the stream');
+      await waitForReal(() => accepted.at(-1)!.writableEnded, 5000, 'the server to end the connection');
+      return { client, connection: accepted.at(-1)! };
+    };
+    const ending = await upload();
+    ending.client.socket.write('0123456789');
+    await waitForReal(() => ending.connection.destroyed, 5000, 'the connection to close');
+    const going = await upload();
+    await vi.advanceTimersByTimeAsync(4999);
+    expect(going.connection.destroyed).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(going.connection.destroyed).toBe(true);
     expect(errors).toEqual([]);
   });
 });
