@@ -227,6 +227,46 @@ describe('fastify reply.sse() in the app', () => {
     }
   });
 
+  it("lets a stream of a context with the longer deadline flush to a slow client past another context's", async () => {
+    const app = Fastify({ return503OnClosing: false });
+    const count = 20_000;
+    let started = 0;
+    for (const [prefix, deadline] of [
+      ['/a', 300],
+      ['/b', 10_000],
+    ] as const) {
+      await app.register(
+        async (context) => {
+          await context.register(rxsse, { shutdown: { deadline } });
+          context.get('/feed', (_req, reply) => {
+            started++;
+            return reply.sse(
+              concat(range(0, count).pipe(map((i) => ({ id: String(i), data: 'x'.repeat(1024) }))), NEVER),
+              { maxQueueBytes: 64 << 20, stallTimeout: false },
+            );
+          });
+        },
+        { prefix },
+      );
+    }
+    const url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
+    // ~20 MiB, more than loopback's buffers take: most of it waits in the server past 300 ms.
+    const slow = await rawClient(`${url}/b/feed`, { read: false });
+    try {
+      await waitFor(() => started === 1, 5000, 'the stream');
+      const closed = app.close();
+      // Past the other context's deadline.
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      slow.resume();
+      await closed;
+      await slow.done;
+      expect(slow.text.split('\ndata: ').length - 1).toBe(count);
+      expect(slow.text.endsWith('\r\n0\r\n\r\n')).toBe(true);
+    } finally {
+      slow.destroy();
+    }
+  });
+
   it.each([
     ['HTTP/1.1', false],
     ['HTTP/2', true],

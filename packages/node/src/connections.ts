@@ -12,8 +12,8 @@ const tracked = new WeakMap<object, Set<Socket>>();
  * preconnect, a client's spare connection), since its idle and header timeouts apply only once a
  * request began, and not at all on an HTTP/2 server. Over TLS, a connection is kept from its
  * accept, as its raw socket until its handshake ends: Node times out a handshake only after 120 s.
- * Its `closeIdleConnections()` then spares a connection that still flushes an answer that ended.
- * Call it before the server listens.
+ * Its `closeIdleConnections()` then spares a connection that still flushes an answer that ended,
+ * and closes it once flushed if the server is closing by then. Call it before the server listens.
  */
 export function trackConnections(server: Server): void {
   if (tracked.has(server) || !(server instanceof HttpServer || server instanceof TlsServer)) return;
@@ -78,7 +78,7 @@ function spareFlushingAnswers(server: Server, sockets: Set<Socket>): void {
 }
 
 /**
- * Whether `answer` is an event stream, by the head it sent: a runtime's `writeHead()` leaves no
+ * Whether `answer` is an event stream, by the head it stored: a runtime's `writeHead()` leaves no
  * header that `getHeader()` reads.
  */
 function isEventStream(answer: ServerResponse): boolean {
@@ -95,7 +95,7 @@ function flushingAnswer(socket: Socket): ServerResponse | undefined {
 /**
  * Drops, `delay` ms from now, the connections of `server` unused then, unless the server has closed
  * before: those that carry no response, a request head or a TLS handshake still under way included,
- * and those still flushing an answer that ended or carrying an event stream. Over TLS, a connection
+ * and those still flushing an answer that ended. Over TLS, a connection
  * accepted before the close may end its handshake only after the unused ones were dropped, and
  * Node's `close()` waits for it as long as its client sends nothing: no timeout of Node's applies
  * until a request begins. Nor once the server closes: Node stops checking its `headersTimeout`
@@ -103,12 +103,32 @@ function flushingAnswer(socket: Socket): ServerResponse | undefined {
  * that never ends its handshake, for Node's 120 s.
  */
 export function closeUnusedConnectionsAfter(server: object, delay: number): void {
+  unlessClosedBy(server, delay, () => closeUnusedConnections(server, true));
+}
+
+/**
+ * Cuts, `delay` ms from now, the connections of `server` that still carry an event stream, unless
+ * the server has closed before. A fetch handler's runtime may hold a stream's last bytes past its
+ * end (it read them from the body, and waits for a client that reads nothing to make room), where
+ * no group sees them: the stream counts as flushed, and `close()` would wait for that client.
+ */
+export function cutEventStreamsAfter(server: object, delay: number): void {
+  unlessClosedBy(server, delay, () => {
+    for (const socket of tracked.get(server) ?? []) {
+      const answer = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+      if (answer && isEventStream(answer)) socket.destroy();
+    }
+  });
+}
+
+/** Runs `action` `delay` ms from now, unless the tracked `server` has closed before. */
+function unlessClosedBy(server: object, delay: number, action: () => void): void {
   if (!tracked.has(server)) return;
   const emitter = server as Server;
   const cancel = () => clearTimeout(timer);
   const timer = setTimeout(() => {
     emitter.off('close', cancel);
-    closeUnusedConnections(server, true);
+    action();
   }, delay);
   // Never what keeps the process alive: a server still closing does, by its connections.
   timer.unref();
@@ -118,7 +138,7 @@ export function closeUnusedConnectionsAfter(server: object, delay: number): void
 /**
  * Drops the connections of `server` that carry no response and have not sent a byte, or, with
  * `heads`, any that still speaks HTTP (its request head still arriving, or idle), is still in its
- * TLS handshake, or still flushes an answer that ended or carries an event stream. Those that sent
+ * TLS handshake, or still flushes an answer that ended. Those that sent
  * bytes are otherwise Node's: `closeIdleConnections()` takes the idle ones, and one whose request
  * is under way (its handshake, its head, or its answer) is left to finish. One handed to an
  * `upgrade` listener (a WebSocket) is its listener's.
@@ -129,14 +149,12 @@ export function closeUnusedConnections(server: object, heads = false): void {
   const tls = server instanceof TlsServer;
   for (const socket of sockets) {
     const { _httpMessage, parser, encrypted } = socket as TLSSocket & {
-      _httpMessage?: ServerResponse | null;
+      _httpMessage?: unknown;
       parser?: unknown;
     };
     if (_httpMessage) {
-      // Cut at the deadline: one that ended and has not flushed, as Node's close() would at once,
-      // and an event stream, whose last bytes a fetch handler's runtime may hold past the stream's
-      // end (it read them from the body, and waits for room), where no group sees them.
-      if (heads && (flushingAnswer(socket) || isEventStream(_httpMessage))) socket.destroy();
+      // Cut at the deadline: one that ended and has not flushed, as Node's close() would at once.
+      if (heads && flushingAnswer(socket)) socket.destroy();
       continue;
     }
     // Over TLS, the raw socket stands for a connection whose handshake has not ended.

@@ -14,7 +14,12 @@ import {
   shutdownDeadline,
 } from '@rxsse/core';
 import { guardClientErrors } from './client-error.js';
-import { closeUnusedConnections, closeUnusedConnectionsAfter, trackConnections } from './connections.js';
+import {
+  closeUnusedConnections,
+  closeUnusedConnectionsAfter,
+  cutEventStreamsAfter,
+  trackConnections,
+} from './connections.js';
 import { markServerClosing } from './open-event-stream.js';
 
 /**
@@ -70,6 +75,7 @@ export function closeStreamsOnServerClose(
     // Sessions are cut `deadline` after this, not after the streams ended: it bounds the whole close.
     const startedAt = performance.now();
     markServerClosing(this);
+    cutEventStreamsAfter(this, shutdownDeadline(shutdown));
     // From now on every HTTP/1 response closes its connection, whoever answers it: a fetch
     // handler's turn-away cannot say `Connection: close`, and a kept-alive client would hold
     // close() open by reconnecting on the same connection.
