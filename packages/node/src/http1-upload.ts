@@ -15,8 +15,12 @@ const LINGER_MS = 5_000;
  */
 export function closeWhenUploaded(req: IncomingMessage, socket: Socket): void {
   socket.end();
+  // Node closes the connection of a response that ends it (`Connection: close`, HTTP/1.0) once
+  // it finished, which would reset it as well: this one is closed here.
+  socket.destroySoon = () => {};
   const close = () => socket.destroy();
-  const timer = setTimeout(close, LINGER_MS);
+  // The request aborted, so that what still reads it (a multipart parser) hears of it.
+  const timer = setTimeout(() => req.destroy(), LINGER_MS);
   // The connection keeps the process alive while it lasts; the timer need not.
   timer.unref();
   req.once('end', close);
