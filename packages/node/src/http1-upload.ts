@@ -19,14 +19,17 @@ export function closeWhenUploaded(req: IncomingMessage, socket: Socket): void {
   // it finished, which would reset it as well: this one is closed here.
   socket.destroySoon = () => {};
   const close = () => socket.destroy();
-  // The request aborted, so that what still reads it (a multipart parser) hears of it.
-  const timer = setTimeout(() => req.destroy(), LINGER_MS);
+  const timer = setTimeout(close, LINGER_MS);
   // The connection keeps the process alive while it lasts; the timer need not.
   timer.unref();
   req.once('end', close);
   socket.once('close', () => {
     clearTimeout(timer);
     req.off('end', close);
+    // However the connection ended, a body cut short aborts its request, so that what still reads
+    // it (a multipart parser) hears of it: Node tells no request whose response has finished. One
+    // that came whole is left to its reader.
+    if (!req.complete) req.destroy();
   });
   // Node drops a body no one touched once the response finished; one the app paused, it leaves.
   req.resume();

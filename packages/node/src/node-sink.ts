@@ -215,7 +215,8 @@ export class NodeSink implements Sink {
       const stream = (this.#res as Http2ServerResponse).stream;
       if (stream && !stream.destroyed && !stream.state.remoteClose) closeWhenAnswered(stream);
     } else if (req?.complete === false && socket) {
-      // Ahead of Node's own: it closes the connection of a response that ends it at once.
+      // Ahead of Node's own: it closes the connection of a response that ends it (`Connection:
+      // close`, HTTP/1.0) once it finished, with body bytes unread, which resets it.
       res.prependOnceListener('finish', () => {
         if (!req.complete) closeWhenUploaded(req, socket);
       });

@@ -674,6 +674,25 @@ describe('openEventStream: a stream on a request whose body is not all read', ()
     expect(errors).toEqual([]);
   });
 
+  it('aborts the request of an upload cut short when its connection closes after the stream ended', async () => {
+    const { options, closes } = recording({ heartbeat: false });
+    const requests: IncomingMessage[] = [];
+    const { handle, errors } = route(() => from([{ data: 'hi' }]), options);
+    const { url } = await serve((req, res) => {
+      requests.push(req);
+      handle(req, res);
+    });
+    const client = await rawRequests(url, [
+      'POST /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000\r\n\r\n0123456789',
+    ]);
+    await waitFor(() => client.text.endsWith('\r\n0\r\n\r\n'), 5000, 'the end of the stream');
+    // Its client leaves once it read the end, the upload unfinished.
+    client.destroy();
+    await waitFor(() => requests[0]!.destroyed, 5000, 'the request to be aborted');
+    expect(closes).toHaveLength(1);
+    expect(errors).toEqual([]);
+  });
+
   it('closes the connection once the upload has ended, or 5 s after the stream if it goes on, though its client keeps it', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     onTestFinished(() => {
