@@ -95,12 +95,12 @@ function flushingAnswer(socket: Socket): ServerResponse | undefined {
 /**
  * Drops, `delay` ms from now, the connections of `server` unused then, unless the server has closed
  * before: those that carry no response, a request head or a TLS handshake still under way included,
- * and those still flushing an answer that ended. Over TLS, a connection
- * accepted before the close may end its handshake only after the unused ones were dropped, and
- * Node's `close()` waits for it as long as its client sends nothing: no timeout of Node's applies
- * until a request begins. Nor once the server closes: Node stops checking its `headersTimeout`
- * then, and a client that sent part of a head and then nothing would hold the close for good; one
- * that never ends its handshake, for Node's 120 s.
+ * and those still flushing an answer that ended. Over TLS, a connection accepted before the close
+ * may end its handshake only after the unused ones were dropped, and Node's `close()` waits for it
+ * as long as its client sends nothing: no timeout of Node's applies until a request begins. Nor
+ * once the server closes: Node stops checking its `headersTimeout` then, and a client that sent
+ * part of a head and then nothing would hold the close for good; one that never ends its handshake,
+ * for Node's 120 s.
  */
 export function closeUnusedConnectionsAfter(server: object, delay: number): void {
   unlessClosedBy(server, delay, () => closeUnusedConnections(server, true));

@@ -10,8 +10,8 @@ const LINGER_MS = 5_000;
  * connection, and a server's `close()`, for as long as it lasts. Cut at once with body bytes
  * unread, the connection is reset instead of closed: the kernel drops what it still holds for the
  * client, the end of the response. So the connection is half-closed (its client reads the end after
- * the last byte), the body read to its end and dropped, and the connection closed then, or after
- * {@link LINGER_MS} (a shutdown's deadline cuts it sooner).
+ * the last byte), the body read to its end, and the connection closed then, or after
+ * {@link LINGER_MS}, or at a shutdown's deadline if that comes first.
  */
 export function closeWhenUploaded(req: IncomingMessage, socket: Socket): void {
   socket.end();
