@@ -1,5 +1,6 @@
-import type { Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
+import { responseOn } from './connections.js';
 import type { NodeRequest, NodeResponse } from './response-close.js';
 
 /** The event-stream responses of guarded HTTP/1 servers. */
@@ -33,7 +34,7 @@ export function guardClientErrors(server: Server): void {
 function dropLiveStream(_error: Error, socket: Socket): void {
   // The response the socket carries now, as Node's default reads it: a stream request pipelined
   // behind the live one (its handler still running, or its response waiting) writes nothing there.
-  const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  const res = responseOn(socket);
   if (res && streams.has(res) && res.headersSent && !res.writableEnded) socket.destroy();
 }
 

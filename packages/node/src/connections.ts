@@ -86,9 +86,14 @@ function isEventStream(answer: ServerResponse): boolean {
   return typeof head === 'string' && /\r\ncontent-type:[ \t]*text\/event-stream/i.test(head);
 }
 
+/** The response `socket` carries now, as Node reads it (one pipelined behind it waits), if any. */
+export function responseOn(socket: Socket): ServerResponse | undefined {
+  return (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
+}
+
 /** The response on `socket` that ended and has not flushed yet, if any. */
 function flushingAnswer(socket: Socket): ServerResponse | undefined {
-  const answer = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  const answer = responseOn(socket);
   return answer?.writableEnded && !answer.writableFinished ? answer : undefined;
 }
 
@@ -115,7 +120,7 @@ export function closeUnusedConnectionsAfter(server: object, delay: number): void
 export function cutEventStreamsAfter(server: object, delay: number): void {
   unlessClosedBy(server, delay, () => {
     for (const socket of tracked.get(server) ?? []) {
-      const answer = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+      const answer = responseOn(socket);
       if (answer && isEventStream(answer)) socket.destroy();
     }
   });
@@ -148,11 +153,8 @@ export function closeUnusedConnections(server: object, heads = false): void {
   if (!sockets) return;
   const tls = server instanceof TlsServer;
   for (const socket of sockets) {
-    const { _httpMessage, parser, encrypted } = socket as TLSSocket & {
-      _httpMessage?: unknown;
-      parser?: unknown;
-    };
-    if (_httpMessage) {
+    const { parser, encrypted } = socket as TLSSocket & { parser?: unknown };
+    if (responseOn(socket)) {
       // Cut at the deadline: one that ended and has not flushed, as Node's close() would at once.
       if (heads && flushingAnswer(socket)) socket.destroy();
       continue;
