@@ -2,6 +2,7 @@ import {
   checkOptionNames,
   checkShutdownOptions,
   type EventSourceLike,
+  isThenable,
   type MessageEvent,
   overStreamOptions,
   type ResolvedStreamOptions,
@@ -98,7 +99,10 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, pluginOption
     // The route answered already (reply.send(), or a stream of its own): that answer stands. Fastify
     // would only say "return reply", and writing the headers onto it would fail with Node's words.
     if (this.raw.headersSent) return report(new ReplyAnsweredError());
-    const produce = afterTimeoutAnswer(this, typeof source === 'function' ? source : () => source);
+    const produce = thenCopyReplyHeaders(
+      this,
+      afterTimeoutAnswer(this, typeof source === 'function' ? source : () => source),
+    );
     try {
       // Inside the try: per-call options out of range are an error reply too, not a rejection.
       let resolved = defaults;
@@ -111,6 +115,7 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, pluginOption
           );
         perCall.set(callOptions, resolved);
       }
+      // Copied now for the answers that run no producer (a shutdown's), and again once it settled.
       copyReplyHeaders(this);
       const stream = await openEventStream(this.request.raw, this.raw, produce, whileOpen(resolved), report);
       // Fastify answered while the producer ran: a reply.send() of the route's that an async onSend
@@ -180,6 +185,21 @@ function copyReplyHeaders(reply: FastifyReply): void {
   for (const [name, value] of Object.entries(reply.getHeaders())) {
     if (value !== undefined) raw.setHeader(name, value);
   }
+}
+
+/** `produce`, after which the headers it set on the reply too are copied, unless the response went out. */
+function thenCopyReplyHeaders<S>(
+  reply: FastifyReply,
+  produce: (context: EventContext) => S | Promise<S>,
+): (context: EventContext) => S | Promise<S> {
+  const copied = (source: S): S => {
+    if (!reply.raw.headersSent) copyReplyHeaders(reply);
+    return source;
+  };
+  return (context) => {
+    const source = produce(context);
+    return isThenable(source) ? Promise.resolve(source).then(copied) : copied(source);
+  };
 }
 
 /** The rxsse Fastify plugin: adds `reply.sse(source, options?)`. Options are defaults for every route. */

@@ -141,6 +141,36 @@ describe('fastify reply.sse() in the app', () => {
     }
   });
 
+  it('sends the headers a producer set on the reply, at once or after an await', async () => {
+    const app = Fastify();
+    await app.register(rxsse);
+    app.get('/at-once', (_req, reply) =>
+      reply.sse(() => {
+        reply.header('X-User', 'at once');
+        return of({ data: 'hi' });
+      }),
+    );
+    app.get('/after-await', (_req, reply) =>
+      reply.sse(async () => {
+        await new Promise((resolve) => setImmediate(resolve));
+        reply.header('X-User', 'after an await');
+        return of({ data: 'hi' });
+      }),
+    );
+    const url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
+    try {
+      for (const method of ['GET', 'HEAD']) {
+        const atOnce = await fetchBytes(`${url}/at-once`, { method });
+        const afterAwait = await fetchBytes(`${url}/after-await`, { method });
+        expect(atOnce.response.headers.get('x-user')).toBe('at once');
+        expect(afterAwait.response.headers.get('x-user')).toBe('after an await');
+        expect(afterAwait.body.toString()).toBe(method === 'GET' ? 'data: hi\n\n' : '');
+      }
+    } finally {
+      await app.close();
+    }
+  });
+
   it('sends a header set on the reply and on the Node response as Fastify sends it for its own replies', async () => {
     const app = Fastify();
     await app.register(rxsse);
