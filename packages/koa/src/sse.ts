@@ -64,7 +64,7 @@ function nonError(error: unknown): string {
   }
 }
 
-/** How Node reports a client that went away, over HTTP/1 and HTTP/2 (a reset stream or session). */
+/** How Node reports a client that went away, over HTTP/1 and HTTP/2 (a reset stream or session, a lost network). */
 const DISCONNECT_CODES = new Set([
   'ECONNRESET',
   'EPIPE',
@@ -78,6 +78,12 @@ const DISCONNECT_CODES = new Set([
   'ERR_HTTP2_GOAWAY_SESSION',
   // A request body still arriving after `requestTimeout`: Node drops the connection.
   'ERR_HTTP_REQUEST_TIMEOUT',
+  // The kernel gave up on a client the network lost (a closed laptop, a phone out of range).
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EHOSTDOWN',
 ]);
 
 /** The errors connections emitted: the client's leaving, as Koa hears of it. */

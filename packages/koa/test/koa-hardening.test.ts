@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer as createHttpServer, type Server, type ServerOptions } from 'node:http';
 import { connect, constants, createSecureServer, createServer } from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { connect as connectTls, type TLSSocket } from 'node:tls';
 import Router from '@koa/router';
 import type { CloseReason } from '@rxsse/core';
@@ -221,6 +221,37 @@ describe('koa over HTTP/1, with a client that Node drops', () => {
     expect(closes).toEqual(['client']);
     expect(logged).toEqual([]);
   });
+});
+
+describe('koa over HTTP/1, with a client the network lost', () => {
+  it.each(['ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EHOSTDOWN'])(
+    'takes its connection failing with %s as a client close, not an app error',
+    async (code) => {
+      const logged: unknown[] = [];
+      const closes: CloseReason[] = [];
+      const app = new Koa();
+      app.on('error', (error) => logged.push(error));
+      let socket: Socket | undefined;
+      const stream = sse(
+        (ctx) => {
+          socket = ctx.req.socket;
+          return concat(of({ data: 'first' }), NEVER);
+        },
+        { onClose: (reason) => closes.push(reason) },
+      );
+      app.use(stream);
+      const client = await rawRequests(await listen(app), ['GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n']);
+      await waitFor(() => client.text.includes('data: first'), 5000, 'the stream');
+      // What a read fails with once the kernel gave up on a client that vanished (a closed laptop).
+      socket?.destroy(Object.assign(new Error(`read ${code}`), { code, syscall: 'read' }));
+      await client.done;
+      await waitFor(() => closes.length > 0, 5000, 'the close');
+      // Errors surface a tick or two after the close.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(closes).toEqual(['client']);
+      expect(logged).toEqual([]);
+    },
+  );
 });
 
 describe('koa sse() with a handler that fails without a reason', () => {
