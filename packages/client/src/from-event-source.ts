@@ -24,9 +24,11 @@ export interface EventSourceOptions<M extends EventMap = EventMap> {
   /**
    * Request headers, or a function that returns them, called again before every (re)connect: the
    * place to fetch a fresh token. One that rejects fails the attempt as a network failure does (it
-   * is retried, and `onReconnect` gets its error); if it throws, the Observable ends with its error,
-   * and if it returns anything but headers (`null`, a string), with a `TypeError`. One that has not
-   * settled within `stallTimeout` counts as a stall: it is called again for the next attempt.
+   * is retried, and `onReconnect` gets its error), unless with an `AbortError`: the app's own signal
+   * aborted it, and would abort every attempt, so the Observable ends with it, as it does with what
+   * one that throws threw, and with a `TypeError` for one that returns anything but headers (`null`,
+   * a string). One that has not settled within `stallTimeout` counts as a stall: it is called again
+   * for the next attempt.
    */
   headers?: HeaderValues | (() => HeaderValues | Promise<HeaderValues>);
   /** As in `fetch`; `'include'` sends cookies cross-origin. */
@@ -156,6 +158,8 @@ async function connect(
     // ends (one turning clients away, say) is failing, and is backed off as one that refuses.
     attempt = 0;
     subscriber.next({ type, data: decoded, id });
+    // Unsubscribed as it took the chunk's last event: no read after the cancel, no stall timer.
+    if (signal.aborted) throw signal.reason;
   };
   for (;;) {
     const connection = new AbortController();
@@ -238,13 +242,18 @@ async function connect(
         reason = new SseResponseError(response);
         const { headers } = response;
         wait = retryAfter(headers.get('retry-after'), headers.get('date'), Date.now(), headers.get('age'));
-      } else if (typeof response.body?.getReader === 'function' && !response.body.locked) {
+      } else if (
+        typeof response.body?.getReader === 'function' &&
+        !response.body.locked &&
+        !response.bodyUsed
+      ) {
         parser = createParser(deliver, (ms) => (serverRetry = ms), lastEventId, maxEventLength);
         await read(response.body, parser, arm, connection.signal, (error) => (unusable = error));
       } else if (options.method?.toUpperCase() !== 'HEAD') {
         // A runtime whose fetch does not stream (React Native's), or gives a Node stream (node-fetch 2),
-        // or a body a wrapper read or holds a reader of (`locked`), would be asked again for good.
-        unusable = new TypeError('fetch resolved an event stream without a readable body (one that streams)');
+        // or a body a wrapper read (`bodyUsed`) or holds a reader of (`locked`), would be asked again
+        // for good.
+        unusable = new TypeError('fetch resolved an event stream without a readable body');
         throw unusable;
       }
     } catch (error) {

@@ -701,6 +701,26 @@ describe('answers that end the stream', () => {
     },
   );
 
+  it('ends with the AbortError of a headers() whose token request aborts with a signal of its own, not endless retries', async () => {
+    const reasons: unknown[] = [];
+    let calls = 0;
+    const client = recorded(
+      fromEventSource('http://127.0.0.1:1/sse', {
+        headers: async () => {
+          calls++;
+          // The app's own controller, which aborts every token request from now on (a logout).
+          throw new DOMException('the token request was aborted', 'AbortError');
+        },
+        retryDelay: 1,
+        onReconnect: (reason) => reasons.push(reason),
+      }),
+    );
+    await until(() => client.error !== undefined || reasons.length > 1, 'the error');
+    expect(reasons).toEqual([]);
+    expect(client.error).toMatchObject({ name: 'AbortError' });
+    expect(calls).toBe(1);
+  });
+
   it('ends with a TypeError, not endless retries, for a 200 event stream whose body fetch cannot read (a fetch that does not stream)', async () => {
     const reasons: unknown[] = [];
     const headers = { 'content-type': 'text/event-stream' };
@@ -735,6 +755,16 @@ describe('answers that end the stream', () => {
       async () => {
         const response = new Response('data: x\n\n', { headers: { 'content-type': 'text/event-stream' } });
         await response.text();
+        return response;
+      },
+    ],
+    [
+      'a body read to its end, its reader let go (a logging wrapper)',
+      async () => {
+        const response = new Response('data: x\n\n', { headers: { 'content-type': 'text/event-stream' } });
+        const reader = response.body!.getReader();
+        while (!(await reader.read()).done);
+        reader.releaseLock();
         return response;
       },
     ],
@@ -1457,6 +1487,30 @@ describe('stall detection and teardown', () => {
     expect(reasons).toEqual([]);
     await vi.advanceTimersByTimeAsync(1);
     expect(reasons).toHaveLength(1);
+  });
+
+  it('unsubscribing as it takes an event leaves no timer behind, with a reader that never settles a read, cancelled or not', async () => {
+    fakeTimers();
+    const before = vi.getTimerCount();
+    let reads = 0;
+    const read = () =>
+      reads++ === 0
+        ? Promise.resolve({ done: false, value: new TextEncoder().encode('data: a\n\n') })
+        : new Promise(() => {});
+    const answer = {
+      status: 200,
+      headers: new Headers({ 'content-type': 'text/event-stream' }),
+      body: { getReader: () => ({ read, cancel: async () => {} }), cancel: async () => {} },
+    };
+    const client = recorded(
+      fromEventSource('http://127.0.0.1:1/sse', {
+        fetch: (async () => answer) as unknown as typeof fetch,
+      }).pipe(take(1)),
+    );
+    await until(() => client.values.length === 1, 'the event');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(vi.getTimerCount()).toBe(before);
+    expect(reads).toBe(1);
   });
 
   it('unsubscribing while headers() has not settled leaves no timer behind', async () => {
