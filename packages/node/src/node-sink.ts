@@ -214,12 +214,10 @@ export class NodeSink implements Sink {
     if (this.http2) {
       const stream = (this.#res as Http2ServerResponse).stream;
       if (stream && !stream.destroyed && !stream.state.remoteClose) closeWhenAnswered(stream);
-    } else if (req?.complete === false && socket) {
+    } else if (req?.complete === false) {
       // Ahead of Node's own: it closes the connection of a response that ends it (`Connection:
       // close`, HTTP/1.0) once it finished, with body bytes unread, which resets it.
-      res.prependOnceListener('finish', () => {
-        if (!req.complete) closeWhenUploaded(req, socket);
-      });
+      res.prependOnceListener('finish', () => closeWhenUploaded(req, res));
     }
     const held = this.#held;
     if (held !== undefined && held.bytes > 0) held.end();

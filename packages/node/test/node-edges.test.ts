@@ -23,6 +23,7 @@ import {
   rawClient,
   rawExchange,
   rawRequests,
+  sleep,
   waitFor,
   waitForReal,
 } from '../../../test/support/clients.js';
@@ -671,6 +672,69 @@ describe('openEventStream: a stream on a request whose body is not all read', ()
     expect(client.text.split('\ndata: ').length - 1).toBe(count);
     // HTTP/1.0 has no chunked framing: the connection's close ends the body.
     expect(client.text.endsWith(version === 'HTTP/1.0' ? '\n\n' : '\r\n0\r\n\r\n')).toBe(true);
+    expect(errors).toEqual([]);
+  });
+
+  it('keeps serving the connection of a request whose body came whole with it, its stream ended at once', async () => {
+    const { handle, errors } = route(() => from([{ data: 'done' }]), { heartbeat: false });
+    const { url, server } = await serve(handle);
+    let connections = 0;
+    server.on('connection', () => connections++);
+    // The body in the same packet as the headers: Node parses it only after the stream ended.
+    const post = 'POST /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nhello';
+    const client = await rawRequests(url, [post]);
+    await waitFor(() => client.text.endsWith('\r\n0\r\n\r\n'), 5000, 'the first stream');
+    client.socket.write(post);
+    await waitFor(() => client.text.split('data: done').length === 3, 5000, 'the second stream');
+    client.destroy();
+    expect(client.text.match(/^HTTP\/1\.1 200 OK\r\n/gm)).toHaveLength(2);
+    expect(connections).toBe(1);
+    expect(errors).toEqual([]);
+  });
+
+  it("sends a slow client every byte of its stream while the upload goes on past the server's keepAliveTimeout", async () => {
+    const count = 1000;
+    const { options, closes } = recording({ maxQueueBytes: 64 << 20, heartbeat: false });
+    const { handle, errors } = route(
+      () => range(0, count).pipe(map((i) => ({ id: String(i), data: 'x'.repeat(1024) }))),
+      options,
+    );
+    const { url, server } = await serve(handle);
+    // Node gives a connection whose response finished this plus 1 s to send its next request.
+    server.keepAliveTimeout = 1;
+    let accepted: Socket | undefined;
+    server.once('connection', (socket: Socket) => (accepted = socket));
+    const client = await rawRequests(
+      url,
+      ['POST /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 20\r\n\r\n0123456789'],
+      false,
+    );
+    await waitFor(() => closes.length === 1, 5000, 'the end of the stream');
+    await waitFor(() => accepted!.writableEnded, 5000, 'the server to end the connection');
+    // Past Node's own timeout, which a waiting client is no reason to take.
+    await sleep(1300);
+    client.socket.write('0123456789');
+    client.resume();
+    await client.done;
+    expect(client.text.split('\ndata: ').length - 1).toBe(count);
+    expect(errors).toEqual([]);
+  });
+
+  it('ends the connection of a stream that waited behind a pipelined answer, its upload still arriving', async () => {
+    const { handle, errors } = route(() => from([{ data: 'hi' }]), { heartbeat: false, stallTimeout: false });
+    const { url, server } = await serve((req, res) => {
+      if (req.url === '/slow') setTimeout(() => res.end('slow'), 50);
+      else handle(req, res);
+    });
+    let accepted: Socket | undefined;
+    server.once('connection', (socket: Socket) => (accepted = socket));
+    const client = await rawRequests(url, [
+      'GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n',
+      'POST /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n0123456789',
+    ]);
+    await waitFor(() => client.text.endsWith('data: hi\n\n\r\n0\r\n\r\n'), 5000, 'the stream');
+    await waitFor(() => accepted!.writableEnded, 5000, 'the server to end the connection');
+    client.destroy();
     expect(errors).toEqual([]);
   });
 
