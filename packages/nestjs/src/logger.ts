@@ -25,13 +25,23 @@ export function streamErrorLog(logger: LoggerService | undefined): StreamErrorLo
     const refused = (thrown: unknown) =>
       processLogger.error(`${message} (the module's logger threw: ${errorText(thrown)})`, stack);
     try {
-      // The arguments Nest's `Logger` hands the logger it delegates to.
-      const result: unknown = logger.error(message, stack, CONTEXT);
+      // The arguments Nest's `Logger` hands the logger it delegates to. One with a context of its
+      // own (`new ConsoleLogger('tenant-a')`, `new Logger('Feeds')`) keeps it: ours would replace
+      // it, or, behind the context a `Logger` adds, be printed as the stack.
+      const result: unknown = hasContext(logger)
+        ? logger.error(message, ...(stack === undefined ? [] : [stack]))
+        : logger.error(message, stack, CONTEXT);
       if (isThenable(result)) result.then(undefined, refused);
     } catch (thrown) {
       refused(thrown);
     }
   };
+}
+
+/** Whether a Nest logger (`ConsoleLogger`, `Logger`) was given a context of its own. */
+function hasContext(logger: LoggerService): boolean {
+  const { context } = logger as { context?: unknown };
+  return typeof context === 'string' && context !== '';
 }
 
 /**

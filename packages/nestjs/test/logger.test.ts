@@ -1,5 +1,17 @@
 import 'reflect-metadata';
-import { Controller, type LoggerService, Module, Res, type Type } from '@nestjs/common';
+import {
+  ConsoleLogger,
+  Controller,
+  Logger,
+  type LoggerService,
+  type LogLevel,
+  Module,
+  Res,
+  type Type,
+} from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { ExpressAdapter } from '@nestjs/platform-express';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import type { MessageEvent } from '@rxsse/core';
 import { Observable } from 'rxjs';
@@ -68,6 +80,51 @@ describe(`nestjs ${nestMajor}: the module's logger`, () => {
         await first.close();
         await second.close();
       }
+    },
+  );
+
+  it.each<Platform>(['express', 'fastify'])(
+    "reports under the context of a logger that has one of its own, ConsoleLogger('tenant-a') or Logger('Feeds'), with its stack as the stack (%s)",
+    async (platform) => {
+      /** What a ConsoleLogger prints of its errors: each report's context, messages and stack. */
+      class Printing extends ConsoleLogger {
+        printed: { context?: string; messages: unknown[]; stack?: string }[] = [];
+        protected override printMessages(messages: unknown[], context?: string, level?: LogLevel): void {
+          if (level === 'error') this.printed.push({ context, messages });
+        }
+        protected override printStackTrace(stack?: string): void {
+          if (stack) this.printed.at(-1)!.stack = stack;
+        }
+      }
+      const tenant = new Printing('tenant-a');
+      // Nest's logger of the process: a Logger('Feeds') hands it its calls, with its context.
+      const nest = new Printing();
+      const reports = (message: string, context: string) => [
+        {
+          context,
+          messages: [`event stream GET /feed failed: Error: ${message}`],
+          stack: expect.stringContaining(message),
+        },
+      ];
+      for (const [message, logger] of [
+        ['tenant broke', tenant],
+        ['feeds broke', new Logger('Feeds')],
+      ] as const) {
+        const adapter = platform === 'express' ? new ExpressAdapter() : new FastifyAdapter();
+        const app = await NestFactory.create(failingApp(message, logger), adapter, { logger: nest });
+        await app.listen(0, '127.0.0.1');
+        try {
+          const { port } = app.getHttpServer().address() as { port: number };
+          await fetchBytes(`http://127.0.0.1:${port}/feed`, { signal: AbortSignal.timeout(5000) });
+          await waitFor(() => [...tenant.printed, ...nest.printed].length > 0, 5000, 'the report');
+        } finally {
+          await app.close();
+        }
+        const printed = logger === tenant ? tenant.printed : nest.printed;
+        expect(printed).toEqual(reports(message, logger === tenant ? 'tenant-a' : 'Feeds'));
+        printed.length = 0;
+      }
+      expect([...tenant.printed, ...nest.printed]).toEqual([]);
     },
   );
 
