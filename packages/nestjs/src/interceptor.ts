@@ -174,7 +174,7 @@ export class RxsseInterceptor implements NestInterceptor {
     const interceptors = this.config.getGlobalInterceptors();
     if (interceptors.some((each) => each instanceof RxsseInterceptor && each !== this)) {
       throw new TypeError(
-        "RxsseModule is imported more than once in this app, with other options: import RxsseModule.forRoot() once, in the root module, and give a route's own options to @RxSse('path', options)",
+        "RxsseModule is imported more than once in this app (each forRoot() is a module of its own, whatever its options): import RxsseModule.forRoot() once, in the root module (it is global), and give a route's own options to @RxSse('path', options)",
       );
     }
     const index = interceptors.indexOf(this);

@@ -912,15 +912,21 @@ describe.each<Platform>(['express', 'fastify'])(
       expect(body.length).toBe(0);
     });
 
-    it('refuses to start an app that imports RxsseModule a second time, with options of its own, naming the fix', async () => {
-      class FeatureModule {}
-      Module({ imports: [RxsseModule.forRoot({ heartbeat: 5_000 })] })(FeatureModule);
-      class TwiceModule {}
-      Module({ imports: [RxsseModule.forRoot(), FeatureModule] })(TwiceModule);
-      await expect(startNest(TwiceModule, platform, [])).rejects.toThrow(
-        /^RxsseModule is imported more than once in this app.*import RxsseModule\.forRoot\(\) once, in the root module/,
-      );
-    });
+    it.each([
+      ['options of its own', { heartbeat: 5_000 }],
+      ['the same options', undefined],
+    ])(
+      'refuses to start an app that imports RxsseModule a second time, with %s, naming the fix',
+      async (_, options) => {
+        class FeatureModule {}
+        Module({ imports: [RxsseModule.forRoot(options)] })(FeatureModule);
+        class TwiceModule {}
+        Module({ imports: [RxsseModule.forRoot(), FeatureModule] })(TwiceModule);
+        await expect(startNest(TwiceModule, platform, [])).rejects.toThrow(
+          /^RxsseModule is imported more than once in this app \(each forRoot\(\) is a module of its own, whatever its options\): import RxsseModule\.forRoot\(\) once, in the root module/,
+        );
+      },
+    );
 
     it("sends an interceptor's header over a middleware's of that name, as Nest sends its own routes", async () => {
       class SetByModule {}
