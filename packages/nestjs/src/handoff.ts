@@ -1,3 +1,4 @@
+import { HttpException } from '@nestjs/common';
 import {
   type ErrorReporter,
   type EventSourceLike,
@@ -95,8 +96,10 @@ export class Handoff {
       value = await result;
     } catch (error) {
       // Once the chain ended without it, nothing answers it: the route's bug is reported, as a
-      // late handler's failure is on the other adapters (the abort of its signal is none).
-      if (this.#discarded && !isAbortOf(error, this.context.signal)) this.report(error);
+      // late handler's failure is on the other adapters (the abort of its signal is none). An
+      // HttpException is an answer, which Nest never reports: its client is gone.
+      const expected = error instanceof HttpException || isAbortOf(error, this.context.signal);
+      if (this.#discarded && !expected) this.report(error);
       throw error;
     }
     let source: Source;

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import {
+  BadRequestException,
   ConsoleLogger,
   Controller,
   Logger,
@@ -149,6 +150,46 @@ describe(`nestjs ${nestMajor}: the module's logger`, () => {
       } finally {
         await app.close();
       }
+    },
+  );
+
+  it.each<[Platform, string, () => Error, boolean]>([
+    ['express', 'an HttpException', () => new BadRequestException('bad token'), false],
+    ['fastify', 'an HttpException', () => new BadRequestException('bad token'), false],
+    ['express', 'another error', () => new Error('the database is down'), true],
+  ])(
+    'reports a method that fails once its client left only for what Nest would report (%s, %s)',
+    async (platform, _, failure, reported) => {
+      let entered = false;
+      let fail!: () => void;
+      @Controller()
+      class Feed {
+        @RxSse('feed')
+        async feed(): Promise<Observable<MessageEvent>> {
+          entered = true;
+          await new Promise<void>((resolve) => (fail = resolve));
+          throw failure();
+        }
+      }
+      @Module({ imports: [RxsseModule.forRoot()], controllers: [Feed] })
+      class AppModule {}
+      const nestLogged: string[] = [];
+      const app = await startNest(AppModule, platform, nestLogged);
+      try {
+        const abort = new AbortController();
+        const request = fetch(`${app.url}/feed`, { signal: abort.signal }).catch(() => {});
+        await waitFor(() => entered, 5000, 'the method');
+        abort.abort();
+        await request;
+        // Its failure comes once the stream counted its client gone.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        fail();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      } finally {
+        await app.close();
+      }
+      expect(nestLogged.some((line) => line.includes('the database is down'))).toBe(reported);
+      expect(nestLogged.filter((line) => !line.includes('the database is down'))).toEqual([]);
     },
   );
 
