@@ -661,56 +661,52 @@ describe('answers that end the stream', () => {
     expect(calls).toBe(1);
   });
 
-  it.each([
-    ['before it answers', () => AbortSignal.abort()],
+  /** A fetch that aborts with a signal of its own, made by `signal()`; `called()` counts its calls. */
+  const abortingFetch =
+    (signal: () => AbortSignal) =>
+    (called: () => void): EventSourceOptions => ({
+      fetch: (input, init) => {
+        called();
+        return fetch(input, { ...init, signal: signal() });
+      },
+    });
+  it.each<[string, (called: () => void) => EventSourceOptions]>([
     [
-      'once the stream runs',
-      () => {
+      'a fetch that aborts with a signal of its own before it answers',
+      abortingFetch(() => AbortSignal.abort()),
+    ],
+    [
+      'a fetch that aborts with a signal of its own once the stream runs',
+      abortingFetch(() => {
         const own = new AbortController();
         setTimeout(() => own.abort(), 20);
         return own.signal;
-      },
+      }),
     ],
-  ])(
-    'ends with the AbortError of a fetch that aborts with a signal of its own %s, not endless retries',
-    async (_when, signal) => {
-      const app = express();
-      app.get(
-        '/sse',
-        sse(() => concat(of({ data: 'in' }), NEVER), { heartbeat: false }),
-      );
-      const url = await serve(app);
-      const reasons: unknown[] = [];
-      let calls = 0;
-      const client = recorded(
-        fromEventSource(`${url}/sse`, {
-          // A network failure rejects with a TypeError: an abort the client did not ask for is a broken
-          // wrapper, and would abort every attempt.
-          fetch: (input, init) => {
-            calls++;
-            return fetch(input, { ...init, signal: signal() });
-          },
-          retryDelay: 1,
-          onReconnect: (reason) => reasons.push(reason),
-        }),
-      );
-      await until(() => client.error !== undefined || reasons.length > 1, 'the error');
-      expect(reasons).toEqual([]);
-      expect(client.error).toMatchObject({ name: 'AbortError' });
-      expect(calls).toBe(1);
-    },
-  );
-
-  it('ends with the AbortError of a headers() whose token request aborts with a signal of its own, not endless retries', async () => {
-    const reasons: unknown[] = [];
-    let calls = 0;
-    const client = recorded(
-      fromEventSource('http://127.0.0.1:1/sse', {
+    [
+      'a headers() whose token request aborts with a signal of its own',
+      (called) => ({
         headers: async () => {
-          calls++;
+          called();
           // The app's own controller, which aborts every token request from now on (a logout).
           throw new DOMException('the token request was aborted', 'AbortError');
         },
+      }),
+    ],
+  ])('ends with the AbortError of %s, not endless retries', async (_, options) => {
+    const app = express();
+    app.get(
+      '/sse',
+      sse(() => concat(of({ data: 'in' }), NEVER), { heartbeat: false }),
+    );
+    const url = await serve(app);
+    const reasons: unknown[] = [];
+    let calls = 0;
+    const client = recorded(
+      fromEventSource(`${url}/sse`, {
+        // A network failure rejects with a TypeError: an abort the client did not ask for is the app's
+        // own signal, and would abort every attempt.
+        ...options(() => calls++),
         retryDelay: 1,
         onReconnect: (reason) => reasons.push(reason),
       }),
