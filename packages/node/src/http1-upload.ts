@@ -34,9 +34,7 @@ export function closeWhenUploaded(req: IncomingMessage, res: ServerResponse): vo
   const uploaded = () => {
     stopWatching();
     delete (socket as Partial<Socket>).destroySoon;
-    // A server that closes took the connection for busy: it has no request left to serve.
-    if (closeAsked || (socket as { server?: { listening?: boolean } }).server?.listening === false)
-      socket.destroySoon();
+    if (closeAsked) socket.destroySoon();
   };
   const closed = () => {
     stopWatching();

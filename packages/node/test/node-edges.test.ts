@@ -3,7 +3,7 @@
 import { EventEmitter, on, once } from 'node:events';
 import { createServer, get, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { type AddressInfo, connect, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import {
   type EventSourceLike,
@@ -683,14 +683,30 @@ describe('openEventStream: a stream on a request whose body is not all read', ()
   });
 
   it.each([
-    ['came with it', (post: string) => [post]],
+    ['came with it', (post: string) => [post], false],
     // A larger body, or one a client writes after its headers, comes in later packets.
-    ['came after the stream ended', (post: string) => [post.slice(0, -5), post.slice(-5)]],
+    ['came after the stream ended', (post: string) => [post.slice(0, -5), post.slice(-5)], false],
+    // Port sharing (httpolyglot), a proxy in the process: the server that parses never listens.
+    [
+      'came after the stream ended, on a server handed its connections',
+      (post: string) => [post.slice(0, -5), post.slice(-5)],
+      true,
+    ],
   ])(
     'keeps serving the connection of a request whose body %s, its stream ended at once',
-    async (_, parts) => {
+    async (_, parts, handed) => {
       const { handle, errors } = route(() => from([{ data: 'done' }]), { heartbeat: false });
-      const { url, server } = await serve(handle);
+      const served = await serve(handle);
+      const { server } = served;
+      let { url } = served;
+      if (handed) {
+        await new Promise((resolve) => server.close(resolve));
+        const front = createNetServer((socket) => server.emit('connection', socket));
+        onTestFinished(() => new Promise<void>((resolve) => front.close(() => resolve())));
+        front.listen(0, '127.0.0.1');
+        await once(front, 'listening');
+        url = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+      }
       let connections = 0;
       server.on('connection', () => connections++);
       const post = 'POST /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nhello';
