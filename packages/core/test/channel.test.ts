@@ -1,5 +1,5 @@
 import { getEventListeners } from 'node:events';
-import { share, take } from 'rxjs';
+import { of, share, take } from 'rxjs';
 import { describe, expect, expectTypeOf, it, vi } from 'vitest';
 import {
   type Channel,
@@ -1239,6 +1239,26 @@ describe('a truncation event on a route whose own encoding refuses it', () => {
     );
     expect(sink.text).toContain(`id: ${id}\n`);
     stream.close();
+  });
+});
+
+describe('data whose JSON is a string', () => {
+  it('goes out live and replayed as a route without a channel sends it: as its JSON', async () => {
+    const options = resolveStreamOptions({ heartbeat: false });
+    const direct = new MemorySink();
+    streamEvents(of({ data: new Date(0) }), direct, options);
+    const chat = createChannel(memoryEngine(), 'chat');
+    const first = await chat.publish({ data: 'first' });
+    const live = new MemorySink();
+    streamEvents(await chat.subscribe({}), live, options);
+    await chat.publish({ data: new Date(0) });
+    const replayed = new MemorySink();
+    streamEvents(await chat.subscribe({ lastEventId: first }), replayed, options);
+    await until(() => direct.ended && live.text !== '' && replayed.text !== '', 'the three streams');
+    const data = (sink: MemorySink) => /^data: .*$/m.exec(sink.text)?.[0];
+    expect(data(direct)).toBe('data: "1970-01-01T00:00:00.000Z"');
+    expect(data(live)).toBe(data(direct));
+    expect(data(replayed)).toBe(data(direct));
   });
 });
 

@@ -1,12 +1,12 @@
 import type { MessageEvent } from '@rxsse/core';
-import type { StoredMessage } from '@rxsse/core/channel';
+import { dataFromJson, type StoredMessage } from '@rxsse/core/channel';
 
 /** The fields of a stream entry: `d` string data or `j` JSON data, `t` type, `r` retry. */
 export type EntryFields = Record<string, string>;
 
 /**
  * The entry fields of a message. String data is stored as is and comes back a string; anything
- * else is stored as JSON and comes back parsed, so data must be JSON-safe.
+ * else is stored as JSON and comes back as `dataFromJson` reads it, so data must be JSON-safe.
  */
 export function toFields(message: MessageEvent<unknown>): EntryFields {
   const fields: EntryFields = {};
@@ -44,7 +44,7 @@ export function fromEntry(id: string, fields: EntryFields): { message: StoredMes
     throw new TypeError(
       `Stream entry ${id} has no data, a bad retry or a bad type: not written by this engine`,
     );
-  const data: unknown = fields.d ?? JSON.parse(text);
+  const data: unknown = fields.d ?? dataFromJson(text);
   // One object shape for every entry keeps property access monomorphic in the encoder.
   const message: { id: string; type: string | undefined; data: unknown; retry: number | undefined } = {
     id,

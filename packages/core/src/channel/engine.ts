@@ -1,5 +1,6 @@
 import type { MessageEvent } from '../encode/types.js';
 import type { EngineContractError } from './errors.js';
+import type { dataFromJson } from './stored-data.js';
 
 /**
  * A message as a channel hands it out: its `data`, `type` and `retry`, with the id its store gave
@@ -51,7 +52,8 @@ export interface HistoryStore {
    * it is not after the last id), else one the store assigns.
    * Ids follow the id rule above. The event is the message's `data`, `type`, `retry` and id alone:
    * a field beyond them (a channel's `publish` refuses it) is not stored, and no read or listener
-   * hands it out, so what a `filter` sees is the same on every engine, live and replayed.
+   * hands it out, so what a `filter` sees is the same on every engine, live and replayed. Data other
+   * than a string is stored as JSON and handed out as {@link dataFromJson} reads it back.
    * Rejects, never resolves, if the message was not stored for certain;
    * with a `RangeError` for an own id that is no stream id, is `0-0` (Redis refuses it: no id is
    * below it), or is not after the topic's last id (the caller's id is at fault, not the store).

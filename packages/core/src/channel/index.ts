@@ -22,6 +22,7 @@ export { type MemoryEngineOptions, memoryEngine } from './memory-engine.js';
 export { messageSize } from './message-size.js';
 export type { ReplayLimit } from './replay.js';
 export { HistoryRing, type RingLimits } from './ring.js';
+export { dataFromJson } from './stored-data.js';
 export { compareStreamIds, formatStreamId, parseStreamId, type StreamId } from './stream-id.js';
 export {
   DEFAULT_TRUNCATION_EVENT_TYPE,

@@ -2,6 +2,7 @@ import type { MessageEvent } from '../encode/types.js';
 import type { HistoryPage, ReadLimit, StoredMessage } from './engine.js';
 import { otherField } from './message-fields.js';
 import { sizeWithData } from './message-size.js';
+import { dataFromJson } from './stored-data.js';
 import { compareStreamIds, formatStreamId, nextStreamId, parseStreamId, type StreamId } from './stream-id.js';
 
 /** How much one topic's ring keeps. */
@@ -55,8 +56,9 @@ export class HistoryRing {
    * or a new one, and returns the stored message: the object every subscriber and every replay will
    * be handed. It holds the message's `data`, `id`, `type` and `retry` alone, as Redis stores them,
    * and data other than a string as the JSON it was (what Redis gives back, so a filter reads the
-   * same on both, and no object the caller keeps is held past its counted bytes): the message itself
-   * if it has a string as data, nothing else, and the id stored, else a copy.
+   * same on both, and no object the caller keeps is held past its counted bytes; see
+   * {@link dataFromJson}): the message itself if it has a string as data, nothing else, and the id
+   * stored, else a copy.
    */
   append(message: MessageEvent<unknown>): StoredMessage {
     const { type, data, retry } = message;
@@ -68,7 +70,7 @@ export class HistoryRing {
     const id = this.#nextId(message.id);
     let stored = message as StoredMessage;
     if (!isText || message.id !== id || otherField(message) !== undefined) {
-      stored = { id, type, data: isText ? data : JSON.parse(text), retry } as StoredMessage;
+      stored = { id, type, data: isText ? data : dataFromJson(text), retry } as StoredMessage;
       size += id.length - (message.id?.length ?? 0);
     }
     this.#positions.set(id, this.#base + this.#events.length);
