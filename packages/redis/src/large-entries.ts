@@ -1,15 +1,14 @@
 import { compareStreamIds, parseStreamId } from '@rxsse/core/channel';
-import { SocketClosedUnexpectedlyError } from 'redis';
 import type { RedisClient } from './client.js';
 import type { TimedClient } from './deadline.js';
 import { RedisTimeoutError } from './errors.js';
 import { evalReadOnly, refusedEval } from './read-script.js';
 import type { Refusals } from './refusals.js';
 
-/** An entry that a replay's read failed on: suspected, or proven, too large to arrive. */
+/** An entry that a replay's read timed out on: suspected, or proven, too large to arrive in time. */
 interface Large {
   id: string;
-  /** Fetched alone (with the entry before it) and failed again: it is skipped. */
+  /** Fetched alone (with the entry before it) and timed out again: it is skipped. */
   proven: boolean;
 }
 
@@ -20,18 +19,6 @@ interface Range {
   count: number;
   /** Whether the entry at `from` was fetched too, not only checked for by a script. */
   fetchedFrom: boolean;
-}
-
-/**
- * Whether a read failed as one of an entry too large to arrive does: no reply in time over a
- * connection that was up (a slow link), or the connection closed under it (Redis closes one whose
- * replies would pass its `client-output-buffer-limit`, at every try). A connection still coming back
- * proves nothing; a restart is told apart by the reads that follow.
- */
-export function failedAsTooLarge(error: unknown): boolean {
-  return (
-    (error instanceof RedisTimeoutError && error.connected) || error instanceof SocketClosedUnexpectedlyError
-  );
 }
 
 /** Most streams with entries remembered: a few at most in practice, bounded all the same. */
@@ -55,15 +42,16 @@ export interface PageEntries {
 }
 
 /**
- * The stream entries too large to arrive in a replay's read, one stream entry at a time. After a
- * read failed as {@link failedAsTooLarge} says, a script (`EVAL`, which returns an id and a size,
- * not entries) finds the largest entry of the `XRANGE` that failed: suspected, the next page that
- * reaches it ends before it, and the page after that fetches it alone with the entry before it. If
- * that fails too, and so does a fetch of it alone sent once Redis answered the script (a Redis that
- * froze as the page was read proves nothing), it is proven: `onError` is told, and every replay that reaches it from then on is truncated there, instead of
+ * The stream entries too large to arrive in a replay's read in time (a slow link), one stream entry
+ * at a time. After a read timed out over a connection that was up, a script (`EVAL`, which returns an
+ * id and a size, not entries) finds the largest entry of the `XRANGE` that timed out: suspected, the
+ * next page that reaches it ends before it, and the page after that fetches it alone with the entry
+ * before it. If that times out too, and so does a fetch of it alone sent once Redis answered the
+ * script (a Redis that froze as the page was read proves nothing), it is proven:
+ * `onError` is told, and every replay that reaches it from then on is truncated there, instead of
  * every resume over it failing for good. One at the start of the range (a client's last event) is
- * remembered too: a read from it then checks it is there without fetching it. Until a read has
- * failed so, this costs nothing.
+ * remembered too: a read from it then checks it is there without fetching it. Until a read has timed
+ * out, this costs nothing.
  */
 export class LargeEntries {
   readonly #streams = new Map<string, Large[]>();
@@ -82,7 +70,7 @@ export class LargeEntries {
     private readonly refusals: Refusals,
   ) {}
 
-  /** For one page read of `key`: the range it read last is kept for {@link readFailed}. */
+  /** For one page read of `key`: the range it read last is kept for {@link timedOut}. */
   page(key: string): PageEntries & Range {
     const streams = this.#streams;
     return {
@@ -115,15 +103,15 @@ export class LargeEntries {
   }
 
   /**
-   * A read of `key` on `range` failed as {@link failedAsTooLarge} says: asks Redis for its largest
-   * entry, and suspects it, or, if it was fetched alone as a suspect already, proves it. If Redis
-   * cannot say, nothing changes: `EVAL` refused goes to `onError` (once per engine); no reply in
-   * time (Redis frozen), as the read's own failure says as much, does not.
+   * A read of `key` timed out, connected, on `range`: asks Redis for its largest entry, and suspects
+   * it, or, if it was fetched alone as a suspect already, proves it. If Redis cannot say, nothing
+   * changes: `EVAL` refused goes to `onError` (once per engine); no reply in time (Redis frozen),
+   * as the read's own failure says as much, does not.
    */
-  async readFailed(key: string, range: Range): Promise<void> {
+  async timedOut(key: string, range: Range): Promise<void> {
     if (range.count === 0) return;
-    // The connection was dropped (a timeout) or closed: the script waits for the new one, rather than
-    // be the call that times out on a handshake Redis does not answer (frozen) and drop that one too.
+    // The timeout dropped the connection: the script waits for the new one, rather than be the
+    // call that times out on a handshake Redis does not answer (frozen) and drop that one too.
     this.#waiting ??= ready(this.commands.client, this.commands.timeoutMs, this.#stop.signal).finally(() => {
       this.#waiting = undefined;
     });
@@ -160,17 +148,17 @@ export class LargeEntries {
       return;
     }
     if (entry !== undefined) {
-      // Fetched alone, with the entry before it, and failed again.
+      // Fetched alone, with the entry before it, and timed out again.
       if (range.end !== id) return;
       // Redis answered the script, which proves it answers now, not that it did then: it may have
-      // frozen as the fetch was sent. Only a fetch of the entry alone that fails now proves it.
+      // frozen as the fetch was sent. Only a fetch of the entry alone that times out now proves it.
       const alone = await this.#fetchAlone(key, id);
       if (alone === 'arrived') this.#forget(key, id);
-      if (alone !== 'failed' || entry.proven) return;
+      if (alone !== 'timed out' || entry.proven) return;
       entry.proven = true;
       this.onError(
         new Error(
-          `Stream ${key} entry ${id} (${size} bytes) did not arrive for a replay, even alone (timed out, or Redis closed the connection): replays over it are truncated`,
+          `Stream ${key} entry ${id} (${size} bytes) did not arrive in time for a replay, even alone: replays over it are truncated`,
         ),
       );
       return;
@@ -179,12 +167,12 @@ export class LargeEntries {
   }
 
   /** Fetches entry `id` of `key` alone, on the command connection, with its deadline. */
-  async #fetchAlone(key: string, id: string): Promise<'arrived' | 'failed' | 'unknown'> {
+  async #fetchAlone(key: string, id: string): Promise<'arrived' | 'timed out' | 'unknown'> {
     try {
       await this.commands.run((client) => client.xRange(key, id, id, { COUNT: 1 }));
       return 'arrived';
     } catch (error) {
-      if (failedAsTooLarge(error)) return 'failed';
+      if (error instanceof RedisTimeoutError && error.connected) return 'timed out';
       if (!(error instanceof RedisTimeoutError)) this.onError(error);
       return 'unknown';
     }
@@ -238,7 +226,7 @@ function ready(client: RedisClient, ms: number, signal: AbortSignal): Promise<bo
 
 /**
  * The id and size (its fields' and values' bytes) of the largest entry of `XRANGE KEYS[1] ARGV[1]
- * ARGV[2] COUNT ARGV[3]`, without the entries: what a read that failed met.
+ * ARGV[2] COUNT ARGV[3]`, without the entries: what a read that timed out met.
  */
 export const LARGEST_ENTRY = `
 local largest, most = nil, -1

@@ -4,7 +4,7 @@ import type { RedisClient } from './client.js';
 import type { TimedClient } from './deadline.js';
 import { RedisTimeoutError } from './errors.js';
 import { FailureReports } from './failure-reports.js';
-import { failedAsTooLarge, LARGEST_ENTRY } from './large-entries.js';
+import { LARGEST_ENTRY } from './large-entries.js';
 import { type Listened, listenOn } from './listeners.js';
 import { evalReadOnly, readsAsReadOnly, refusedEval, refusedReadOnly } from './read-script.js';
 import { type Refusals, refusedCommand } from './refusals.js';
@@ -136,11 +136,11 @@ export class LiveReader<T> {
   #suspect = false;
   /** A read failed with `WRONGTYPE`: one key that is not a stream fails a whole `XREAD`. */
   #refused = false;
-  /** A read of one entry per topic failed: the largest of those entries may be too large. */
+  /** A read of one entry per topic timed out: the largest of those entries may be too large. */
   #oversize = false;
   /**
-   * The largest next entry (key and id) when a read of one entry per topic last failed: if it is
-   * again when the next such read fails, it is skipped (a Redis frozen meanwhile answers neither).
+   * The largest next entry (key and id) when a read of one entry per topic last timed out: if it is
+   * again when the next such read times out, it is skipped (a Redis frozen meanwhile answers neither).
    */
   #tooLarge: string | undefined;
   #failures = 0;
@@ -322,14 +322,9 @@ export class LiveReader<T> {
             ? this.#checkedRead(topics, count)
             : this.#blockingRead(topics, count)
           ).catch((error: unknown) => {
-            // Redis closed the connection under the read: it closes one whose replies would pass
-            // its `client-output-buffer-limit`, at every try of the same read, as a read too large
-            // for a slow link times out at every try. Fewer entries at a time, then, as after a
-            // timeout (which drops the connection first).
-            if (error instanceof SocketClosedUnexpectedlyError)
-              this.#count = Math.max(1, Math.floor(count / 2));
-            // Not even one entry per topic arrived: one of them may be too large to, ever.
-            if (count === 1 && failedAsTooLarge(error)) this.#oversize = true;
+            // Not even one entry per topic arrived in time over a connection that was up: one of them
+            // may be too large to, ever. A connection still coming back (a restart) proves nothing.
+            if (count === 1 && error instanceof RedisTimeoutError && error.connected) this.#oversize = true;
             throw error;
           });
           if (this.#closed) return;
@@ -783,7 +778,7 @@ export class LiveReader<T> {
     if (seen !== this.#tooLarge) return;
     this.options.onError(
       new Error(
-        `Stream ${topic.key} entry ${id} (${size} bytes) did not arrive in two reads of one entry per topic (timed out, or Redis closed the connection): skipped`,
+        `Stream ${topic.key} entry ${id} (${size} bytes) did not arrive in time in two reads of one entry per topic: skipped`,
       ),
     );
     topic.checkAt ??= topic.cursor;

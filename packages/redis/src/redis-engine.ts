@@ -9,8 +9,8 @@ import { ErrorReply } from 'redis';
 import type { RedisClient } from './client.js';
 import { openConnections } from './connections.js';
 import { TimedClient } from './deadline.js';
-import { RedisEngineError, RedisTopicError } from './errors.js';
-import { failedAsTooLarge, LargeEntries } from './large-entries.js';
+import { RedisEngineError, RedisTimeoutError, RedisTopicError } from './errors.js';
+import { LargeEntries } from './large-entries.js';
 import { LiveReader } from './live-reader.js';
 import { checkEngineOptions, type RedisEngineOptions } from './options.js';
 import { appendToPartition, PartitionLayout } from './partition.js';
@@ -180,11 +180,12 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
     async read(topic: string, afterId: string, limit: ReadLimit, signal?: AbortSignal) {
       const key = keyOf(topic);
       const page = largeEntries.page(key);
-      // An entry may be too large to ever arrive: the next reads find out, or go on as before. A
-      // read that failed waiting for its turn proves nothing.
+      // Over a connection that was up, an entry may be too large to ever arrive in time: the next
+      // reads find out, or go on as before. A connection still coming back proves nothing, nor
+      // does a read that failed waiting for its turn.
       const suspect = (error: unknown): never => {
-        if (failedAsTooLarge(error) && !closed)
-          void largeEntries.readFailed(key, {
+        if (error instanceof RedisTimeoutError && error.connected && !closed)
+          void largeEntries.timedOut(key, {
             from: page.from,
             end: page.end,
             count: page.count,

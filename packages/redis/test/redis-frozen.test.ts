@@ -220,14 +220,14 @@ describe('redisEngine with Redis frozen (SIGSTOP)', () => {
   it('leaves no listener on the command connection once closed while a replay that timed out waits for it', async () => {
     // The command connection, and its listeners before the wait for it: seen where a replay waits.
     let waited: { client: RedisClient; listeners: number } | undefined;
-    const readFailed = LargeEntries.prototype.readFailed;
-    const spy = vi.spyOn(LargeEntries.prototype, 'readFailed').mockImplementation(function (
+    const timedOut = LargeEntries.prototype.timedOut;
+    const spy = vi.spyOn(LargeEntries.prototype, 'timedOut').mockImplementation(function (
       this: LargeEntries,
       ...args
     ) {
       const { client } = (this as unknown as { commands: TimedClient }).commands;
       waited = { client, listeners: client.listenerCount('ready') };
-      return readFailed.apply(this, args);
+      return timedOut.apply(this, args);
     });
     try {
       const store = engine();

@@ -46,16 +46,16 @@ describe('LargeEntries', () => {
     // alone timed out too, and so does a fetch of it alone: proven.
     const page = entries.page(key);
     const range = { from: small, end: large, count: 2, fetchedFrom: false };
-    await entries.readFailed(key, range);
+    await entries.timedOut(key, range);
     expect(page.has(large)).toBe(true);
-    await entries.readFailed(key, range);
+    await entries.timedOut(key, range);
     expect(errors).toEqual([expect.objectContaining({ message: expect.stringContaining(large) })]);
 
     // Then pages over the later entries time out, each on its one entry: more suspects than a
     // stream keeps.
     let from = large;
     for (const id of suspects) {
-      await entries.readFailed(key, { from, end: id, count: 1, fetchedFrom: false });
+      await entries.timedOut(key, { from, end: id, count: 1, fetchedFrom: false });
       from = id;
     }
     expect(page.has(suspects.at(-1)!)).toBe(true);
