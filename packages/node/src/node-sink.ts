@@ -113,10 +113,11 @@ export class NodeSink implements Sink {
     // A removal a middleware made tells Node to frame no body either (Koa's `ctx.body = null`
     // removes Transfer-Encoding): the stream would go out unframed and end its connection.
     if (!this.http2) (res as ServerResponse & { _removedTE?: boolean })._removedTE = false;
-    // Node keeps a connection alive whenever the response says so: even one whose client said
-    // `Connection: close`, or an HTTP/1.0 one, whose unframed body only the close can end.
-    if (headers.connection === 'keep-alive' && !keepsAlive(res))
-      headers = { ...headers, connection: 'close' };
+    // The connection is Node's to frame, as for any response: `keep-alive` with its hint, or `close`
+    // (the client's, a middleware's, the last request `maxRequestsPerSocket` allows). A route's own
+    // `Connection` it would take at its word, keeping alive even a connection whose unframed body
+    // (HTTP/1.0) only the close can end, or that takes no more requests (Node answers them 503).
+    if (headers.connection !== undefined && !keepsAlive(res)) headers = { ...headers, connection: 'close' };
     // On HTTP/1 the reason phrase goes with it: Node keeps one a middleware set for a status of its
     // own (Koa's `ctx.status = 404` sets 'Not Found'), which would read `200 Not Found`. HTTP/2 has
     // none, and Node warns of one given there.
@@ -309,10 +310,13 @@ function writeThrough(res: ServerResponse & { flush?: () => void }, chunk: Uint8
   return room;
 }
 
-/** Whether Node would keep the connection open after `res` (the client asked so, and the body is framed). */
+/**
+ * Whether Node would keep the connection open after `res`: the client asked so, the body is framed,
+ * and the connection takes more requests.
+ */
 function keepsAlive(res: ServerResponse): boolean {
+  const node = res as { useChunkedEncodingByDefault?: boolean; maxRequestsOnConnectionReached?: boolean };
   return (
-    res.shouldKeepAlive &&
-    (res as { useChunkedEncodingByDefault?: boolean }).useChunkedEncodingByDefault !== false
+    res.shouldKeepAlive && node.useChunkedEncodingByDefault !== false && !node.maxRequestsOnConnectionReached
   );
 }

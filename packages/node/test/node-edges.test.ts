@@ -548,6 +548,68 @@ describe('NodeSink: body framing', () => {
   });
 });
 
+describe('openEventStream: the connection as Node frames it', () => {
+  it('says Connection: close on the last request maxRequestsPerSocket lets a connection carry, as Node does', async () => {
+    const { handle } = route(() => from([{ data: 'x' }]), { heartbeat: false });
+    const { url, server } = await serve(handle);
+    server.maxRequestsPerSocket = 2;
+    const get = 'GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
+    const client = await rawRequests(url, [get, get]);
+    await waitFor(() => client.text.match(/data: x\n\n\r\n0\r\n\r\n/g)?.length === 2, 5000, 'both streams');
+    client.destroy();
+    const heads = client.text.match(/^HTTP\/1\.1 [\s\S]*?\r\n\r\n/gm) ?? [];
+    expect(heads).toHaveLength(2);
+    expect(heads[0]).toMatch(/\r\nConnection: keep-alive\r\n/i);
+    // Taken at its word, a keep-alive client would send a third request, which Node answers 503.
+    expect(heads[1]).toMatch(/\r\nConnection: close\r\n/i);
+  });
+
+  it('keeps the Connection: close a middleware set on the response, and closes the connection after the stream', async () => {
+    const { handle } = route(() => from([{ data: 'x' }]), { heartbeat: false });
+    const { url, server } = await serve((req, res) => {
+      res.setHeader('Connection', 'close');
+      handle(req, res);
+    });
+    server.keepAliveTimeout = 60_000;
+    const client = await rawRequests(url, ['GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n']);
+    await waitFor(() => client.closed, 5000, 'the server to close the connection');
+    const head = client.text.slice(0, client.text.indexOf('\r\n\r\n')).toLowerCase();
+    expect(head).toContain('connection: close');
+    expect(head).not.toContain('keep-alive');
+    expect(client.text).toContain('data: x\n\n');
+  });
+
+  it.each([
+    ['an HTTP/1.0 client', 'GET /sse HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n', 0],
+    ['the last request maxRequestsPerSocket allows', 'GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', 1],
+  ])("says close instead of a route's own Connection: keep-alive to %s", async (_label, request, max) => {
+    const { handle } = route(() => from([{ data: 'x' }]), {
+      heartbeat: false,
+      headers: { Connection: 'keep-alive' },
+    });
+    const { url, server } = await serve(handle);
+    server.maxRequestsPerSocket = max;
+    const client = await rawRequests(url, [request]);
+    await waitFor(() => client.text.includes('data: x\n\n'), 5000, 'the stream');
+    client.destroy();
+    const head = client.text.slice(0, client.text.indexOf('\r\n\r\n')).toLowerCase();
+    expect(head).toContain('\r\nconnection: close');
+    expect(head).not.toContain('keep-alive');
+  });
+
+  it('sends the Keep-Alive hint Node sends with its own keep-alive answers', async () => {
+    const { handle } = route(() => from([{ data: 'x' }]), { heartbeat: false });
+    const { url, server } = await serve(handle);
+    server.keepAliveTimeout = 7000;
+    const client = await rawRequests(url, ['GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n']);
+    await waitFor(() => client.text.includes('data: x\n\n'), 5000, 'the stream');
+    client.destroy();
+    const head = client.text.slice(0, client.text.indexOf('\r\n\r\n')).toLowerCase();
+    expect(head).toContain('\r\nconnection: keep-alive\r\n');
+    expect(head).toContain('\r\nkeep-alive: timeout=7\r\n');
+  });
+});
+
 describe('openEventStream: clients that speak HTTP/1 unusually', () => {
   it('streams to a client that expects 100-continue, its body still to come', async () => {
     const { options, closes } = recording({ heartbeat: false });

@@ -10,8 +10,10 @@ export type HeaderOverrides = Readonly<Record<string, string | null>>;
 
 /**
  * The response headers of an event stream. `no-transform` keeps proxies from compressing or
- * buffering; `X-Accel-Buffering: no` turns nginx buffering off; `Connection` is legal on HTTP/1.x
- * only (Node warns and drops it on HTTP/2).
+ * buffering; `X-Accel-Buffering: no` turns nginx buffering off. `Connection` is the transport's, as
+ * the connection will go (Node says `keep-alive`, with its `Keep-Alive` hint, or `close`, as it
+ * does for any response); an override of it is legal on HTTP/1.x only (Node warns and drops it on
+ * HTTP/2).
  */
 export function sseHeaders(http2: boolean, overrides: HeaderOverrides = {}): Record<string, string> {
   const headers: Record<string, string> = {
@@ -19,7 +21,6 @@ export function sseHeaders(http2: boolean, overrides: HeaderOverrides = {}): Rec
     'cache-control': 'no-cache, no-transform',
     'x-accel-buffering': 'no',
   };
-  if (!http2) headers.connection = 'keep-alive';
   for (const [name, value] of Object.entries(overrides)) {
     const key = name.toLowerCase();
     if (value === null) delete headers[key];
