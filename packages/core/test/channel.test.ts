@@ -1,5 +1,5 @@
 import { getEventListeners } from 'node:events';
-import { of, share, take } from 'rxjs';
+import { map, of, share, take } from 'rxjs';
 import { describe, expect, expectTypeOf, it, vi } from 'vitest';
 import {
   type Channel,
@@ -1258,6 +1258,22 @@ describe('data whose JSON is a string', () => {
     const data = (sink: MemorySink) => /^data: .*$/m.exec(sink.text)?.[0];
     expect(data(direct)).toBe('data: "1970-01-01T00:00:00.000Z"');
     expect(data(live)).toBe(data(direct));
+    expect(data(replayed)).toBe(data(direct));
+  });
+
+  it("goes out as its JSON within what a route's operator or serialize makes of it, as without a channel", async () => {
+    const wrap = map((m: MessageEvent<unknown>) => ({ data: { payload: m.data } }));
+    const options = resolveStreamOptions({ heartbeat: false, serialize: (d) => JSON.stringify({ v: d }) });
+    const direct = new MemorySink();
+    streamEvents(of({ data: new Date(0) }).pipe(wrap), direct, options);
+    const chat = createChannel(memoryEngine(), 'chat');
+    const first = await chat.publish({ data: 'first' });
+    await chat.publish({ data: new Date(0) });
+    const replayed = new MemorySink();
+    streamEvents((await chat.subscribe({ lastEventId: first })).pipe(wrap), replayed, options);
+    await until(() => direct.ended && replayed.text !== '', 'both streams');
+    const data = (sink: MemorySink) => /^data: .*$/m.exec(sink.text)?.[0];
+    expect(data(direct)).toBe('data: {"v":{"payload":"1970-01-01T00:00:00.000Z"}}');
     expect(data(replayed)).toBe(data(direct));
   });
 });

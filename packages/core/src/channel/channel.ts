@@ -99,7 +99,9 @@ export interface SubscribeOptions<M extends MessageEvent<unknown> = MessageEvent
    * kept are the channel's own objects, so they are still encoded once per route. It decides at
    * once: one that returns a Promise (an `async` filter) errors its subscriber with a `TypeError`.
    * It is handed a message's `data`, `id`, `type` and `retry`, the same live and replayed, on every
-   * engine (`publish` refuses other fields): filter by what is in `data`.
+   * engine (`publish` refuses other fields): filter by what is in `data`. Data other than a string
+   * is what its JSON reads back (a `Date` in it is its string); data that was a `Date` itself is a
+   * `String` object (see `dataFromJson`).
    */
   filter?: (message: StoredMessage<M>) => boolean;
 }
