@@ -16,11 +16,11 @@ export interface EventSourceOptions<M extends EventMap = EventMap> {
    * The event contract shared with the server route (see `defineEvents`): it types the events and
    * decodes each type's data as JSON or text. Without it, `data` is the text that arrived.
    */
-  events?: EventContract<M>;
+  events?: EventContract<M> | undefined;
   /** @defaultValue 'GET' */
-  method?: string;
+  method?: string | undefined;
   /** Sent with every (re)connect, so it must be re-readable: no `ReadableStream`. */
-  body?: Exclude<RequestInit['body'], ReadableStream>;
+  body?: Exclude<RequestInit['body'], ReadableStream> | undefined;
   /**
    * Request headers, or a function that returns them, called again before every (re)connect: the
    * place to fetch a fresh token. One that rejects fails the attempt as a network failure does (it
@@ -30,35 +30,35 @@ export interface EventSourceOptions<M extends EventMap = EventMap> {
    * a string). One that has not settled within `stallTimeout` counts as a stall: it is called again
    * for the next attempt.
    */
-  headers?: HeaderValues | (() => HeaderValues | Promise<HeaderValues>);
+  headers?: (HeaderValues | (() => HeaderValues | Promise<HeaderValues>)) | undefined;
   /** As in `fetch`; `'include'` sends cookies cross-origin. */
-  credentials?: RequestInit['credentials'];
+  credentials?: RequestInit['credentials'] | undefined;
   /**
    * The `fetch` to use. One that fails with an `AbortError` the client did not cause (a wrapper's own
    * signal) ends the Observable with it: a network failure is a `TypeError`, and is retried.
    * @defaultValue the global `fetch`
    */
-  fetch?: typeof fetch;
+  fetch?: typeof fetch | undefined;
   /**
    * Resume after this id on the first connect too (sent as `Last-Event-ID`); `null` for none, as
    * `localStorage.getItem` returns an id never stored. `''` is an id the stream cleared (an error's
    * `lastEventId` after an empty `id:`): no id is sent, neither a `Last-Event-ID` of the `headers`
    * option nor a `lastEventId` query parameter of the URL's own.
    */
-  lastEventId?: string | null;
+  lastEventId?: string | null | undefined;
   /**
    * The base of the exponential backoff, in ms (1 or more), when the server sent no `retry:`.
    * @defaultValue 1000
    */
-  retryDelay?: number;
+  retryDelay?: number | undefined;
   /** The longest backoff, in ms (1 or more). @defaultValue 30000 */
-  maxRetryDelay?: number;
+  maxRetryDelay?: number | undefined;
   /**
    * A connection that delivers no byte for this long (heartbeats count) is dead: it is aborted and
    * opened again. In ms (1 or more); `false` turns the check off.
    * @defaultValue 45000 (three of an rxsse server's default 15 s heartbeat intervals)
    */
-  stallTimeout?: number | false;
+  stallTimeout?: number | false | undefined;
   /**
    * Most characters one event may take (its type, the id it carries and its data, and the line being
    * read, which counts in place of an id or type it replaces; a comment counts nothing, nor does an id
@@ -66,15 +66,15 @@ export interface EventSourceOptions<M extends EventMap = EventMap> {
    * `SseEventError`.
    * @defaultValue 16 Mi (2^24) characters
    */
-  maxEventLength?: number;
+  maxEventLength?: number | undefined;
   /** Reconnect while the tab is hidden, too. @defaultValue false: wait until it is visible again */
-  resumeWhenHidden?: boolean;
+  resumeWhenHidden?: boolean | undefined;
   /**
    * Told before each reconnect why it happens (a network error, an `SseResponseError` for 408, 429
    * or 5xx, an `SseStallError`, or `undefined` when the stream ended) and how long it waits. If it
    * throws, or returns a promise that rejects, the Observable ends with its error.
    */
-  onReconnect?: (reason: unknown, delay: number) => void;
+  onReconnect?: ((reason: unknown, delay: number) => void) | undefined;
 }
 
 /**
@@ -142,7 +142,11 @@ async function connect(
     throw new TypeError(`url must be http(s), got ${target.protocol}`);
   // So would a request fetch refuses whatever the server does (a body on GET, a URL with credentials,
   // a forbidden method): building it once throws the TypeError every attempt would be rejected with.
-  new Request(target, { method: options.method, body: options.body, credentials: options.credentials });
+  new Request(target, {
+    method: options.method,
+    body: options.body,
+    credentials: options.credentials,
+  } as RequestInit);
   // `undefined` until the option or the stream sets one: a Last-Event-ID the headers option gives holds till
   // then. An empty one is set: an id the stream cleared, given back from an error's `lastEventId`.
   let lastEventId = options.lastEventId ?? undefined;
@@ -226,7 +230,7 @@ async function connect(
         credentials: options.credentials,
         cache: 'no-store',
         signal: connection.signal,
-      });
+      } as RequestInit);
       const response = (await abortable(answer, connection.signal)) as Response | undefined;
       // A wrapper that forgot its return would fail every attempt: it ends the Observable instead.
       if (typeof response?.status !== 'number' || typeof response.headers?.get !== 'function') {
@@ -262,7 +266,7 @@ async function connect(
         // Where a new subscription resumes (its lastEventId option) to miss and repeat nothing.
         const id = parser ? parser.lastEventId : lastEventId;
         // An empty one (the stream cleared it) too: given back, it sends no id, as a reconnect would.
-        (error as { lastEventId?: string }).lastEventId = id;
+        (error as { lastEventId?: string | undefined }).lastEventId = id;
         throw error;
       }
       // fetch rejects, it never throws: one that threw is broken and would throw at every attempt, as

@@ -118,7 +118,7 @@ function pageServer() {
 type PageState = {
   received: { type: string; data: unknown; id: string }[];
   requests: number;
-  failure?: string;
+  failure?: string | undefined;
 };
 type PageWindow = PageState & {
   reconnects: number;

@@ -54,7 +54,7 @@ export function deafFetch({ held = false } = {}) {
     answered: 0,
     release: () => release(),
     fetch: (async (input: RequestInfo | URL, init?: RequestInit) => {
-      const response = await fetch(input, { ...init, signal: undefined });
+      const response = await fetch(input, { ...init, signal: null });
       await gate;
       state.answered++;
       return response;

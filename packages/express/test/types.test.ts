@@ -1,6 +1,11 @@
-import type { TypedMessageEvent } from '@rxsse/core';
-import { interval, map, type Observable } from 'rxjs';
-import { describe, expectTypeOf, it } from 'vitest';
+import {
+  type MessageEvent,
+  resolveStreamOptions,
+  type StreamOptions,
+  type TypedMessageEvent,
+} from '@rxsse/core';
+import { interval, map, type Observable, of } from 'rxjs';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { sse } from '../src/index.js';
 
 describe('typed routes', () => {
@@ -15,5 +20,19 @@ describe('typed routes', () => {
       map(() => ({ type: 'tick', data: 'x' })),
     );
     expectTypeOf(wrong).not.toBeAny();
+  });
+});
+
+describe('options and messages with fields left undefined (the repo checks under exactOptionalPropertyTypes)', () => {
+  it('takes each, and an option left undefined keeps its default', () => {
+    const config: { heartbeat?: number; id?: string } = {};
+    const options: StreamOptions = {
+      heartbeat: config.heartbeat,
+      maxQueueBytes: undefined,
+      onClose: undefined,
+    };
+    const message: MessageEvent = { data: 'x', id: config.id, type: undefined, retry: undefined };
+    expect(resolveStreamOptions(options)).toMatchObject({ heartbeat: 15_000, maxQueueBytes: 1024 * 1024 });
+    expectTypeOf(sse(() => of(message), options)).toBeFunction();
   });
 });

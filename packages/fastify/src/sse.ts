@@ -26,7 +26,7 @@ export type FastifyEventSource<M extends MessageEvent<unknown> = MessageEvent> =
 /** Options of the plugin: defaults for every route, and how `app.close()` ends open streams. */
 export interface RxsseFastifyOptions extends StreamOptions {
   /** Retry hint, reconnect window and flush deadline used when the app closes. */
-  shutdown?: ShutdownOptions;
+  shutdown?: ShutdownOptions | undefined;
 }
 
 declare module 'fastify' {

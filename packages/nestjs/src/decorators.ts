@@ -4,6 +4,7 @@ import {
   HttpCode,
   Req,
   RequestMapping,
+  type RequestMappingMetadata,
   RequestMethod,
   Res,
   SetMetadata,
@@ -86,11 +87,10 @@ export function RxSse(path?: string | string[], options?: RxSseRouteOptions): Me
     // pending, NestJS 12 holds its request on a keep-alive connection until that closes).
     Res()(target, key, requestIndex + 1);
     Reflect.defineMetadata(RESPONSE_PASSTHROUGH_METADATA, false, target.constructor, key);
-    RequestMapping({ path, method: options?.method === 'POST' ? RequestMethod.POST : RequestMethod.GET })(
-      target,
-      key,
-      descriptor,
-    );
+    RequestMapping({
+      path,
+      method: options?.method === 'POST' ? RequestMethod.POST : RequestMethod.GET,
+    } as RequestMappingMetadata)(target, key, descriptor);
     // Nest's default for a POST is 201; an `@HttpCode()` of the method's own is kept, for
     // `RxsseRuntime` to refuse when the app starts if it is not 200.
     if (Reflect.getMetadata(HTTP_CODE_METADATA, wrapped) === undefined)

@@ -21,7 +21,7 @@ import { RxsseRuntime } from './runtime.js';
 /** Options of `RxsseModule.forRootAsync()`: the module's options from a factory with injected dependencies. */
 export interface RxsseModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
   useFactory: (...args: never[]) => RxsseModuleOptions | Promise<RxsseModuleOptions>;
-  inject?: InjectionToken[];
+  inject?: InjectionToken[] | undefined;
 }
 
 const providers = [

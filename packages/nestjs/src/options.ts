@@ -12,14 +12,14 @@ import { checkLogger } from './logger.js';
 /** Options of `RxsseModule.forRoot()`: defaults for every `@RxSse` route, and how `app.close()` ends streams. */
 export interface RxsseModuleOptions extends StreamOptions {
   /** Retry hint, reconnect window and flush deadline used when the app closes. */
-  shutdown?: ShutdownOptions;
+  shutdown?: ShutdownOptions | undefined;
   /**
    * Where this app's streams report what fails once they run (context `RxSse`). Nest keeps one
    * logger per process, which the app created or `useLogger()` last replaces, so two apps in one
    * process need this to keep their reports apart.
    * @defaultValue Nest's `Logger`, so `useLogger()` and `bufferLogs` apply
    */
-  logger?: LoggerService;
+  logger?: LoggerService | undefined;
 }
 
 /** Options of one `@RxSse` route: the module's, overridden, and the HTTP method. */
@@ -28,7 +28,7 @@ export interface RxSseRouteOptions extends StreamOptions {
    * The route's method. `POST` streams are for `fetch`-based clients (EventSource only sends GET).
    * @defaultValue `'GET'`
    */
-  method?: 'GET' | 'POST';
+  method?: 'GET' | 'POST' | undefined;
 }
 
 /** The DI token of the module's options, as `forRoot` or `forRootAsync` gave them. */

@@ -89,7 +89,7 @@ describe(`nestjs ${nestMajor}: the module's logger`, () => {
     async (platform) => {
       /** What a ConsoleLogger prints of its errors: each report's context, messages and stack. */
       class Printing extends ConsoleLogger {
-        printed: { context?: string; messages: unknown[]; stack?: string }[] = [];
+        printed: { context?: string | undefined; messages: unknown[]; stack?: string | undefined }[] = [];
         protected override printMessages(messages: unknown[], context?: string, level?: LogLevel): void {
           if (level === 'error') this.printed.push({ context, messages });
         }

@@ -198,7 +198,7 @@ export function trackHttp2Sessions(server: Server): (deadline?: number, startedA
    * Set once the sessions were closed: `undefined` before; `cutAt`, on `performance.now()`'s clock,
    * is when the connections still open are destroyed (unset for a close without a deadline).
    */
-  let closing: { cutAt?: number } | undefined;
+  let closing: { cutAt?: number | undefined } | undefined;
   // A server closed may listen again: its new sessions are kept then.
   server.on('close', () => {
     closing = undefined;

@@ -12,15 +12,15 @@ import { Counter, register as defaultRegistry, Gauge, Registry, type RegistryCon
 /** Where the metrics go and what they watch. */
 export interface PrometheusMetricsOptions {
   /** An OpenMetrics registry too. @defaultValue prom-client's global registry */
-  registry?: Registry<RegistryContentType>;
+  registry?: Registry<RegistryContentType> | undefined;
   /** Prepended to every metric name. @defaultValue 'rxsse_' */
-  prefix?: string;
+  prefix?: string | undefined;
   /**
    * The streams whose open count and queue depth the gauges read: a `StreamGroup`.
    * @defaultValue `allStreams`, every stream of the process, whatever its group (the Fastify plugin
    *   and `RxsseModule` give each app a group of its own)
    */
-  group?: StreamGauges;
+  group?: StreamGauges | undefined;
 }
 
 /** What a resume ended as: served from history, nothing to replay, or told that events are missing (a first connection too). */

@@ -14,7 +14,7 @@ export interface ClusterOptions {
    * topology reread, at least every 200 ms, so a promoted replica is found soon after a failover.
    * @defaultValue 1000
    */
-  topologyRefreshMs?: number;
+  topologyRefreshMs?: number | undefined;
 }
 
 /**

@@ -8,57 +8,57 @@ export interface RedisEngineOptions {
    * A `redis:`, `rediss:` (TLS) or `unix:` (a socket's path) URL.
    * @defaultValue `'redis://127.0.0.1:6379'`
    */
-  url?: string;
+  url?: string | undefined;
   /**
    * A Redis Cluster instead of `url` (node-redis `createCluster`). Needs the many-topics mode, whose
    * keys keep a publish in one slot: `partitions` defaults to 16 here. `clientOptions` apply to
    * every node's connection.
    */
-  cluster?: ClusterOptions;
+  cluster?: ClusterOptions | undefined;
   /**
    * More node-redis client options (TLS, credentials, `socket.reconnectStrategy`, ...). The address
    * is `url`'s (or the cluster's): a `socket.host`, `socket.port` or `socket.path` is refused.
    */
-  clientOptions?: Omit<RedisClientOptions, 'url'>;
+  clientOptions?: Omit<RedisClientOptions, 'url'> | undefined;
   /**
    * Stream keys are `<keyPrefix>{<topic>}` (with `partitions`: `<keyPrefix>{<tag>}:<topic>`), one
    * per topic: topics must be well-formed UTF-16 (else {@link RedisTopicError}), and so must the
    * prefix. The braces are a Cluster hash tag.
    * @defaultValue 'sse:'
    */
-  keyPrefix?: string;
+  keyPrefix?: string | undefined;
   /**
    * Many-topics mode: topics are hashed into this many partitions (at most 1024), and live delivery
    * reads one stream per partition, so its cost follows the traffic, not the number of topics. Each
    * topic keeps its own stream for replay. Keys differ from the default mode (see the README), so
    * switching starts with empty history.
    */
-  partitions?: number;
+  partitions?: number | undefined;
   /**
    * Entries kept per partition stream, in many-topics mode: how far a live reader may fall behind
    * before its subscribers are told of a gap.
    * @defaultValue 10_000
    */
-  partitionMaxLength?: number;
+  partitionMaxLength?: number | undefined;
   /**
    * Entries kept per topic (`XADD … MAXLEN ~ <n>`: Redis trims whole nodes of
    * `stream-node-max-entries`, 100 by default, so up to about that many more may stay).
    * @defaultValue 10_000
    */
-  maxLength?: number;
+  maxLength?: number | undefined;
   /** Also drop entries older than this many ms (`XTRIM … MINID ~`, by the app's clock). */
-  maxAgeMs?: number;
+  maxAgeMs?: number | undefined;
   /**
    * How long the live reader's `XREAD` blocks, in ms (at most 1000): the longest a newly
    * subscribed topic or a recovered Redis waits before its events flow.
    * @defaultValue 500
    */
-  blockMs?: number;
+  blockMs?: number | undefined;
   /**
    * Most entries per topic per live read (halved after a read that timed out, then back up).
    * @defaultValue 500
    */
-  readCount?: number;
+  readCount?: number | undefined;
   /**
    * Longest any command waits, in ms, whether Redis is unreachable, frozen or cut off: `publish`
    * and each replay page reject with a {@link RedisEngineError} after at most this long, they never
@@ -67,7 +67,7 @@ export interface RedisEngineOptions {
    * within this. A live read may block `blockMs` longer.
    * @defaultValue 5000
    */
-  commandTimeoutMs?: number;
+  commandTimeoutMs?: number | undefined;
   /**
    * Told about connection errors, failed live reads, and stream entries the engine did not write
    * (skipped as a gap); the engine recovers from them on its own.
@@ -75,7 +75,7 @@ export interface RedisEngineOptions {
    * the process.
    * @defaultValue `console.error`
    */
-  onError?: (error: unknown) => void;
+  onError?: ((error: unknown) => void) | undefined;
 }
 
 const OPTION_NAMES = Object.keys({

@@ -45,13 +45,13 @@ export interface ChannelOptions {
    * up to `maxMessageBytes`: a large `events` raises what each resuming client may hold.
    * @defaultValue `{ events: 1000, bytes: 524_288 }`
    */
-  maxReplay?: Partial<ReplayLimit>;
+  maxReplay?: Partial<ReplayLimit> | undefined;
   /**
    * The `type` of the event that tells a subscriber events may be missing (see
    * `HistoryTruncatedEvent`). Not `message`, `error` or `open`.
    * @defaultValue 'history-truncated'
    */
-  truncationEventType?: string;
+  truncationEventType?: string | undefined;
   /**
    * Told how each resume went, as its stream starts (subscribes to the source): `hit` (missed
    * events replayed), `miss` (nothing was missed) or `truncated` (the truncation signal is sent,
@@ -62,7 +62,7 @@ export interface ChannelOptions {
    * stream started is not told of. `prometheusMetrics().replay` fits. If it throws (or, async,
    * rejects), the subscription's source fails with that error, as with a throwing `filter`.
    */
-  onReplay?: (outcome: 'hit' | 'miss' | 'truncated') => void;
+  onReplay?: ((outcome: 'hit' | 'miss' | 'truncated') => void) | undefined;
   /**
    * The encoder options of the routes that stream this channel (`strict`, `ids`, `serialize`,
    * `maxDataLines`, ...): `publish` refuses what they would refuse, so a message no subscriber can
@@ -70,14 +70,14 @@ export interface ChannelOptions {
    * `onInvalidMessage: 'close'`, reconnect and meet it again forever). The truncation event is not
    * one of them: it is always sent as JSON.
    */
-  format?: FormatOptions;
+  format?: FormatOptions | undefined;
   /**
    * Largest event `publish` accepts, in UTF-8 bytes on the wire, without the `id:` line the engine
    * adds (at most 46 bytes more). Keep it well under the routes' `maxQueueBytes`, which no single
    * event may pass.
    * @defaultValue 262_144 (256 KiB)
    */
-  maxMessageBytes?: number;
+  maxMessageBytes?: number | undefined;
 }
 
 /** Options of {@link Channel.subscribe}. A handler's `{ lastEventId, signal }` context fits as is. */
@@ -93,7 +93,7 @@ export interface SubscribeOptions<M extends MessageEvent<unknown> = MessageEvent
    * `subscribe` still waits for the engine, it then rejects with the signal's reason (which a
    * transport counts as the client's close), and reads no more history.
    */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /**
    * Which events this subscriber receives (e.g. only its user's). It only drops messages: those
    * kept are the channel's own objects, so they are still encoded once per route. It decides at
@@ -103,7 +103,7 @@ export interface SubscribeOptions<M extends MessageEvent<unknown> = MessageEvent
    * is what its JSON reads back (a `Date` in it is its string); data that was a `Date` itself is a
    * `String` object (see `dataFromJson`).
    */
-  filter?: (message: StoredMessage<M>) => boolean;
+  filter?: ((message: StoredMessage<M>) => boolean) | undefined;
 }
 
 /**

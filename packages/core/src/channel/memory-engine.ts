@@ -10,14 +10,14 @@ export interface MemoryEngineOptions {
    * Most events kept per topic for replay.
    * @defaultValue 1000
    */
-  maxEvents?: number;
+  maxEvents?: number | undefined;
   /**
    * Most bytes kept per topic (UTF-8 of data, id and type); the newest event is kept whatever its size.
    * @defaultValue 1_048_576 (1 MiB)
    */
-  maxBytes?: number;
+  maxBytes?: number | undefined;
   /** The clock ids are taken from, in ms (a function, not a time). @defaultValue `Date.now` */
-  now?: () => number;
+  now?: (() => number) | undefined;
 }
 
 const MEMORY_ENGINE_OPTION_NAMES = Object.keys({

@@ -10,11 +10,11 @@ export interface MessageEvent<T = string | object> {
   /** A string is sent as is (line by line); anything else goes through `serialize` (JSON by default). */
   data: T;
   /** The event id clients echo as `Last-Event-ID` when they reconnect. `""` resets it. */
-  id?: string;
+  id?: string | undefined;
   /** The event type a client listens for with `addEventListener(type)`; absent or `""` means `message`. */
-  type?: string;
+  type?: string | undefined;
   /** Reconnection time in milliseconds the client should use from now on. */
-  retry?: number;
+  retry?: number | undefined;
 }
 
 /**
@@ -46,28 +46,28 @@ export interface FormatOptions {
    * rxsse's own events (a channel's truncation event) are always JSON: clients read them as such.
    * @defaultValue `JSON.stringify`
    */
-  serialize?: (data: unknown) => string;
+  serialize?: ((data: unknown) => string) | undefined;
   /**
    * Throw instead of normalizing: CR and CRLF in data (clients would see LF), and lone surrogates
    * in data (clients would see U+FFFD). Comments are always normalized: clients never see them.
    * @defaultValue false
    */
-  strict?: boolean;
+  strict?: boolean | undefined;
   /**
    * Which ids are accepted. `'portable'` allows printable ASCII without leading or trailing spaces,
    * the ids every Node and browser client round-trips through `Last-Event-ID`. `'spec'` allows any
    * id the spec allows (no CR, LF, NUL or lone surrogate).
    * @defaultValue 'portable'
    */
-  ids?: 'portable' | 'spec';
+  ids?: 'portable' | 'spec' | undefined;
   /**
    * Allow `type: 'error'` and `type: 'open'`, which browsers deliver to `onerror` / `onopen`.
    * @defaultValue false
    */
-  allowReservedTypes?: boolean;
+  allowReservedTypes?: boolean | undefined;
   /**
    * Most data lines one event may have (undici fails the connection for good above 131,072).
    * @defaultValue 131072
    */
-  maxDataLines?: number;
+  maxDataLines?: number | undefined;
 }

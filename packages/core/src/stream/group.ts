@@ -20,11 +20,11 @@ export interface ShutdownOptions {
    * Send each client `retry: <ms>` before its stream ends, drawn between `retry` and
    * `retry + spread`, so clients come back spread over a window instead of all at once.
    */
-  retry?: number;
+  retry?: number | undefined;
   /** Width of the reconnect window, in ms. @defaultValue 0 */
-  spread?: number;
+  spread?: number | undefined;
   /** Destroy connections that have not flushed after this many ms. @defaultValue 5_000 */
-  deadline?: number;
+  deadline?: number | undefined;
 }
 
 /** The `deadline` of a shutdown, in ms: the one default every transport's shutdown counts with. */

@@ -24,14 +24,14 @@ export interface StreamOptions extends FormatOptions {
    * the client has room.
    * @defaultValue 1_048_576 (1 MiB)
    */
-  maxQueueBytes?: number;
+  maxQueueBytes?: number | undefined;
   /**
    * `'close'` ends the response (the client reconnects with `Last-Event-ID`); `'drop-oldest'` and
    * `'drop-newest'` discard events and count them in `stats.dropped`. A channel's subscriber is then
    * sent the channel's truncation event (reason `gap`) after them, so it knows events are missing.
    * @defaultValue 'close'
    */
-  onOverflow?: OverflowPolicy;
+  onOverflow?: OverflowPolicy | undefined;
   /**
    * What to do with a message that cannot be sent: one the encoder refuses, whose `serialize`
    * throws, or larger than `maxQueueBytes`. `'skip'` reports it (`onError`), counts it
@@ -40,7 +40,7 @@ export interface StreamOptions extends FormatOptions {
    * whatever `serialize` and `strict`, so neither refuses it.
    * @defaultValue 'skip'
    */
-  onInvalidMessage?: InvalidMessagePolicy;
+  onInvalidMessage?: InvalidMessagePolicy | undefined;
   /**
    * What a value the source emits that is not a message object (a string, a number) is:
    * `'refuse'`d as invalid (see `onInvalidMessage`), or the `'data'` of an event, `{ data: value }`,
@@ -48,7 +48,7 @@ export interface StreamOptions extends FormatOptions {
    * pay for it; `null` and `undefined` are refused either way.
    * @defaultValue 'refuse'
    */
-  bareValues?: 'refuse' | 'data';
+  bareValues?: 'refuse' | 'data' | undefined;
   /**
    * Close a client that accepted no bytes for this many ms while data waited. `false` disables it.
    * This holds after the stream ended too (source complete or failed, `maxLifetime`, a `close()`
@@ -57,7 +57,7 @@ export interface StreamOptions extends FormatOptions {
    * some in each such window keeps it until it has it all (on a transport whose sink has `pending()`).
    * @defaultValue 30_000
    */
-  stallTimeout?: number | false;
+  stallTimeout?: number | false | undefined;
   /**
    * Send a comment once a whole interval of this many ms passed without any write, to keep proxies
    * from closing the connection: it comes one to two intervals after the last write, so keep it
@@ -65,22 +65,22 @@ export interface StreamOptions extends FormatOptions {
    * disables heartbeats.
    * @defaultValue 15_000
    */
-  heartbeat?: number | false;
+  heartbeat?: number | false | undefined;
   /**
    * End each stream after this many ms, scaled by a random 80-100 % per connection, so rolling
    * deploys and token expiry do not make every client reconnect at once. The client reconnects
    * with `Last-Event-ID`.
    */
-  maxLifetime?: number;
+  maxLifetime?: number | undefined;
   /**
    * The group the route's streams join, for graceful shutdown and gauges.
    * @defaultValue `openStreams`, the whole process
    */
-  group?: StreamGroup;
+  group?: StreamGroup | undefined;
   /** Counters to update as streams open, write, drop and close. */
-  metrics?: StreamMetrics;
+  metrics?: StreamMetrics | undefined;
   /** Reconnection time (ms, an integer) sent to the client before the first event. */
-  retry?: number;
+  retry?: number | undefined;
   /**
    * Headers to add, replace (a string) or remove (`null`). Checked when the route is set up: a
    * name that is not a token, or a value with CR, LF, NUL or a character past U+00FF, throws a
@@ -89,7 +89,7 @@ export interface StreamOptions extends FormatOptions {
    * `Content-Length`, `Content-Encoding` or
    * `Transfer-Encoding` (but `chunked`), which would corrupt the stream.
    */
-  headers?: HeaderOverrides;
+  headers?: HeaderOverrides | undefined;
   /**
    * The last event to send when the source errors, before the response ends. Its type must not be
    * `error` (browsers would route it to `onerror`): the encoder refuses it, as in any message, unless
@@ -99,29 +99,31 @@ export interface StreamOptions extends FormatOptions {
    * errorEvent: (err) => ({ type: 'stream-error', data: { message: 'try again later' } })
    * ```
    */
-  errorEvent?: (error: unknown) => MessageEvent | undefined;
+  errorEvent?: ((error: unknown) => MessageEvent | undefined) | undefined;
   /** Called once when the stream ends, with its reason (and the error, for `'error'`). */
-  onClose?: (reason: CloseReason, stats: StreamStats, error?: unknown) => void;
+  onClose?: ((reason: CloseReason, stats: StreamStats, error?: unknown) => void) | undefined;
   /**
    * Told every error of the stream: the source's, a skipped message's, and any throw of the other
    * callbacks and `metrics` hooks (an async one's rejection too). Without it, each goes to the
    * framework's own log (Fastify's `request.log`, Koa's `app.on('error')`, Nest's `Logger`, else
    * `console.error` with the method and path): nothing fails silently.
    */
-  onError?: (error: unknown) => void;
+  onError?: ((error: unknown) => void) | undefined;
 }
 
 /** Options with every default filled in, shared by every connection of a route. */
-export type ResolvedStreamOptions = StreamOptions &
-  Required<
-    Pick<
-      StreamOptions,
-      'maxQueueBytes' | 'onOverflow' | 'onInvalidMessage' | 'stallTimeout' | 'heartbeat' | 'group'
-    >
-  > & {
-    /** Type-only: only {@link resolveStreamOptions} makes one. */
-    readonly [resolvedBrand]: true;
-  };
+export type ResolvedStreamOptions = StreamOptions & {
+  [K in
+    | 'maxQueueBytes'
+    | 'onOverflow'
+    | 'onInvalidMessage'
+    | 'stallTimeout'
+    | 'heartbeat'
+    | 'group']-?: Exclude<StreamOptions[K], undefined>;
+} & {
+  /** Type-only: only {@link resolveStreamOptions} makes one. */
+  readonly [resolvedBrand]: true;
+};
 
 declare const resolvedBrand: unique symbol;
 
