@@ -1,7 +1,10 @@
 import { SseEventError } from './errors.js';
 import { show } from './options.js';
 
-/** A map from event type to data type, as `@rxsse/core`'s `TypedMessageEvent` takes. */
+/**
+ * A map from event type to data type, as `@rxsse/core`'s `TypedMessageEvent` takes: a type, or an
+ * interface (what the contract types take is any object type).
+ */
 export type EventMap = Record<string, unknown>;
 
 /** How one event type's data travels: as JSON text, or as the string itself. */
@@ -25,22 +28,22 @@ export function json<T>(): DataFormat<T> {
  * A message a route with event map `M` sends, before encoding: the shape of `@rxsse/core`'s
  * `TypedMessageEvent<M>`. The type `message` may go without `type`.
  */
-export type ContractMessage<M extends EventMap> = {
+export type ContractMessage<M extends object> = {
   [K in keyof M & string]: K extends 'message'
-    ? { type?: K | ''; data: M[K]; id?: string; retry?: number }
-    : { type: K; data: M[K]; id?: string; retry?: number };
+    ? { type?: K | '' | undefined; data: M[K]; id?: string | undefined; retry?: number | undefined }
+    : { type: K; data: M[K]; id?: string | undefined; retry?: number | undefined };
 }[keyof M & string];
 
 /** A message whose data is already the text the contract puts on the wire. */
 export interface EncodedMessage {
-  type?: string;
+  type?: string | undefined;
   data: string;
-  id?: string;
-  retry?: number;
+  id?: string | undefined;
+  retry?: number | undefined;
 }
 
 /** What server routes and clients agree on: every event type, and whether its data is JSON or text. */
-export interface EventContract<M extends EventMap> {
+export interface EventContract<M extends object> {
   /** Each type's format. */
   readonly formats: { readonly [K in keyof M]: 'json' | 'text' };
   /**

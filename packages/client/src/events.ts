@@ -1,5 +1,3 @@
-import type { EventMap } from './contract.js';
-
 /** One event as the client delivers it. */
 export interface SseEvent<T extends string = string, D = string> {
   /** The event type; `message` when the server sent none. */
@@ -32,7 +30,7 @@ export interface HistoryTruncatedData {
 export type HistoryTruncated = SseEvent<'history-truncated', HistoryTruncatedData>;
 
 /** The events of a route with event map `M`: one per type, and rxsse's truncation signal. */
-export type EventOf<M extends EventMap> =
+export type EventOf<M extends object> =
   | { [K in keyof M & string]: SseEvent<K, M[K]> }[keyof M & string]
   | HistoryTruncated;
 

@@ -11,7 +11,7 @@ import { sleep, whenVisible } from './wait.js';
 type HeaderValues = NonNullable<RequestInit['headers']>;
 
 /** Options of {@link fromEventSource}. Every option is optional. */
-export interface EventSourceOptions<M extends EventMap = EventMap> {
+export interface EventSourceOptions<M extends object = EventMap> {
   /**
    * The event contract shared with the server route (see `defineEvents`): it types the events and
    * decodes each type's data as JSON or text. Without it, `data` is the text that arrived.
@@ -98,7 +98,7 @@ export interface EventSourceOptions<M extends EventMap = EventMap> {
  * events$.subscribe((e) => { if (e.type === 'tick') console.log(e.data.n); });
  * ```
  */
-export function fromEventSource<M extends EventMap>(
+export function fromEventSource<M extends object>(
   url: string | URL,
   options: EventSourceOptions<M> & { events: EventContract<M> },
 ): Observable<EventOf<M>>;
@@ -106,6 +106,10 @@ export function fromEventSource(
   url: string | URL,
   options?: EventSourceOptions,
 ): Observable<SseEvent | HistoryTruncated>;
+export function fromEventSource<M extends object>(
+  url: string | URL,
+  options: EventSourceOptions<M>,
+): Observable<EventOf<M> | SseEvent | HistoryTruncated>;
 export function fromEventSource(
   url: string | URL,
   options: EventSourceOptions = {},

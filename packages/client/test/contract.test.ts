@@ -8,6 +8,7 @@ import { interpret } from '../../../test/wire/oracle.js';
 import {
   defineEvents,
   type EventOf,
+  type EventSourceOptions,
   type EventsOf,
   fromEventSource,
   type HistoryTruncated,
@@ -143,5 +144,25 @@ describe('defineEvents', () => {
     expectTypeOf(client).toBeFunction();
     // Without a contract, data is text (and rxsse's own truncation notice).
     expectTypeOf(fromEventSource('/sse')).toEqualTypeOf<Observable<SseEvent | HistoryTruncated>>();
+    // Options typed on their own, their contract optional, are taken as they are.
+    const typed: EventSourceOptions<Events> = { events, retryDelay: 1000 };
+    expectTypeOf(fromEventSource('/sse', typed)).toEqualTypeOf<
+      Observable<EventOf<Events> | SseEvent | HistoryTruncated>
+    >();
+  });
+
+  it('takes an event map written as an interface, as one written as a type', () => {
+    interface Events {
+      tick: { n: number };
+      message: string;
+    }
+    const tick: TypedMessageEvent<Events> = { type: 'tick', data: { n: 1 }, id: undefined };
+    // @ts-expect-error: a tick carries { n: number }
+    const wrong: TypedMessageEvent<Events> = { type: 'tick', data: 'x' };
+    const client = (event: EventOf<Events>) => {
+      if (event.type === 'tick') expectTypeOf(event.data).toEqualTypeOf<{ n: number }>();
+    };
+    expectTypeOf(client).toBeFunction();
+    expect([tick, wrong].map((message) => message.type)).toEqual(['tick', 'tick']);
   });
 });

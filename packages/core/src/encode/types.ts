@@ -18,7 +18,8 @@ export interface MessageEvent<T = string | object> {
 }
 
 /**
- * A map from event type to data type, for routes that declare what they send.
+ * A map from event type to data type, for routes that declare what they send: a type, or an
+ * interface (what `TypedMessageEvent` takes is any object type).
  *
  * @example
  * ```ts
@@ -32,10 +33,10 @@ export type EventMap = Record<string, unknown>;
  * The union of messages a route with event map `M` may send: `type` must be a key of `M` and
  * `data` that key's type. The key `message` may also be sent with no `type`.
  */
-export type TypedMessageEvent<M extends EventMap> = {
+export type TypedMessageEvent<M extends object> = {
   [K in keyof M & string]: K extends 'message'
-    ? { data: M[K]; type?: K | ''; id?: string; retry?: number }
-    : { data: M[K]; type: K; id?: string; retry?: number };
+    ? { data: M[K]; type?: K | '' | undefined; id?: string | undefined; retry?: number | undefined }
+    : { data: M[K]; type: K; id?: string | undefined; retry?: number | undefined };
 }[keyof M & string];
 
 /** How the encoder turns messages into wire text. Every option is optional. */
