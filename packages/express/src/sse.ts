@@ -10,8 +10,8 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
  * app.get('/sse', sse(() => interval(1000).pipe(map(() => ({ data: { hello: 'world' } })))));
  * ```
  */
-export function sse<M extends MessageEvent<unknown> = MessageEvent>(
-  handler: EventHandler<Request, M>,
+export function sse<M extends MessageEvent<unknown> = MessageEvent<unknown>>(
+  handler: EventHandler<Request, NoInfer<M>>,
   options?: StreamOptions,
 ): RequestHandler {
   checkEventHandler(handler, 'sse');

@@ -4,6 +4,7 @@ import {
   type StreamOptions,
   type TypedMessageEvent,
 } from '@rxsse/core';
+import { createChannel, memoryEngine } from '@rxsse/core/channel';
 import { interval, map, type Observable, of } from 'rxjs';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { sse } from '../src/index.js';
@@ -20,6 +21,23 @@ describe('typed routes', () => {
       map(() => ({ type: 'tick', data: 'x' })),
     );
     expectTypeOf(wrong).not.toBeAny();
+  });
+
+  it('takes a handler that returns one of two sources of other message shapes, and still checks each', () => {
+    const chat = createChannel(memoryEngine(), 'chat');
+    const route = sse(async (req, context) =>
+      req.query.guest ? of({ data: 'sign in to chat' }) : chat.subscribe(context),
+    );
+    expectTypeOf(route).toBeFunction();
+    expectTypeOf(
+      sse(() => (Math.random() > 0.5 ? of({ data: 'x' }) : of({ data: { n: 1 }, id: '1' }))),
+    ).toBeFunction();
+    // @ts-expect-error: an event without data
+    sse(() => (Math.random() > 0.5 ? of({ data: 'x' }) : of({ id: '1' })));
+    // @ts-expect-error: retry is a number of ms
+    sse(() => of({ data: 'x', retry: '1000' }));
+    // @ts-expect-error: a typed route's events are checked against its map
+    sse<TypedMessageEvent<{ tick: { n: number } }>>(() => of({ type: 'tick', data: 'x' }));
   });
 });
 

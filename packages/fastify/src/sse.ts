@@ -42,8 +42,8 @@ declare module 'fastify' {
      * app.get('/sse', (req, reply) => reply.sse(interval(1000).pipe(map(() => ({ data: 'tick' })))));
      * ```
      */
-    sse<M extends MessageEvent<unknown> = MessageEvent>(
-      source: FastifyEventSource<M>,
+    sse<M extends MessageEvent<unknown> = MessageEvent<unknown>>(
+      source: FastifyEventSource<NoInfer<M>>,
       options?: StreamOptions,
     ): Promise<void>;
   }

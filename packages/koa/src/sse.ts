@@ -13,8 +13,8 @@ import type { Context, Middleware } from 'koa';
  * router.get('/sse', sse((ctx) => interval(1000).pipe(map(() => ({ data: { hello: 'world' } })))));
  * ```
  */
-export function sse<M extends MessageEvent<unknown> = MessageEvent>(
-  handler: EventHandler<Context, M>,
+export function sse<M extends MessageEvent<unknown> = MessageEvent<unknown>>(
+  handler: EventHandler<Context, NoInfer<M>>,
   options?: StreamOptions,
 ): Middleware {
   checkEventHandler(handler, 'sse');

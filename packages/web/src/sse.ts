@@ -64,8 +64,8 @@ export const DEFAULT_HEARTBEAT = 4000;
  * export default { fetch: handler };
  * ```
  */
-export function sse<M extends MessageEvent<unknown> = MessageEvent>(
-  handler: EventHandler<M>,
+export function sse<M extends MessageEvent<unknown> = MessageEvent<unknown>>(
+  handler: EventHandler<NoInfer<M>>,
   options: StreamOptions = {},
 ): (request: Request) => Promise<Response> {
   checkEventHandler(handler, 'sse');
