@@ -28,6 +28,7 @@ export function closeWhenUploaded(req: IncomingMessage, res: ServerResponse): vo
   const stopWatching = () => {
     clearTimeout(timer);
     req.off('end', uploaded);
+    req.off('end', cut);
     req.off('timeout', keep);
     socket.off('close', closed);
   };
