@@ -178,7 +178,8 @@ const SOCKET = Symbol('rxsse.socket');
  * `performance.now()`'s clock, by default the call's), a late session's too, at once if that time
  * has passed: a client that reads nothing never receives the GOAWAY, and its session would hold the
  * server open for good. A shutdown that ended its streams first passes the time its close began,
- * so the whole close ends within its `deadline`.
+ * so the whole close ends within its `deadline`. Called again while the server closes, it keeps the
+ * sooner of the two cuts.
  */
 export function trackHttp2Sessions(server: Server): (deadline?: number, startedAt?: number) => void {
   // An HTTP/1 server has no sessions: its sockets are left as Node shapes them.
@@ -215,21 +216,35 @@ export function trackHttp2Sessions(server: Server): (deadline?: number, startedA
     if (!closing) return;
     session.close();
     if (closing.cutAt === undefined) return;
-    const late = unref(setTimeout(() => socket?.destroy(), untilTime(closing.cutAt)));
+    const late = unref(setTimeout(() => cut(socket), untilTime(closing.cutAt)));
     session.once('close', () => clearTimeout(late));
   });
   return (deadline, startedAt = performance.now()) => {
-    const cutAt = deadline === undefined ? undefined : startedAt + deadline;
+    // A close called again meanwhile (SIGTERM, then SIGINT) keeps the sooner cut.
+    const cutAt = soonest(closing?.cutAt, deadline === undefined ? undefined : startedAt + deadline);
     closing = { cutAt };
     for (const session of sessions.keys()) session.close();
     if (cutAt === undefined || sessions.size === 0) return;
     clearTimeout(timer);
     timer = unref(
       setTimeout(() => {
-        for (const socket of sessions.values()) socket?.destroy();
+        for (const socket of sessions.values()) cut(socket);
       }, untilTime(cutAt)),
     );
   };
+}
+
+function soonest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
+}
+
+/**
+ * Destroys `socket` once its session sent what it was given: the answers that turn away the clients
+ * of handlers still setting up go out at the deadline too, and a session sends its frames only in
+ * the event loop's next check phase, which a cut due by then would come before.
+ */
+function cut(socket: Socket | undefined): void {
+  setImmediate(() => socket?.destroy());
 }
 
 /** The ms left until `time` on `performance.now()`'s clock (monotonic, unlike `Date.now()`). */

@@ -64,33 +64,88 @@ describe('closeStreamsOnServerClose on HTTP/2', () => {
   });
 });
 
+/**
+ * A TLS HTTP/2 server closed with `deadline`, whose one client reads nothing, not even the GOAWAY:
+ * its stream holds far more than the socket and the stream's window take, the rest queued.
+ */
+async function serveStalledClient(deadline: number) {
+  const group = new StreamGroup();
+  const resolved = resolveStreamOptions({
+    group,
+    heartbeat: false,
+    stallTimeout: false,
+    maxQueueBytes: 64 * 1024 * 1024,
+  });
+  const flood = () => concat(range(0, 64).pipe(map(() => ({ data: 'x'.repeat(64 * 1024) }))), NEVER);
+  const server = createSecureServer({ ...(await selfSignedCertificate()), allowHTTP1: true }, (req, res) => {
+    void openEventStream(req, res, flood, resolved);
+  });
+  closeStreamsOnServerClose(server, { group, deadline });
+  const sessions: Http2Session[] = [];
+  server.on('session', (session) => sessions.push(session));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  await stalledStream((server.address() as AddressInfo).port);
+  await waitFor(() => group.queuedBytes > 0, 10_000, 'bytes queued for the client');
+  return { server, group, sessions };
+}
+
 describe('closeStreamsOnServerClose on HTTP/2: the deadline', () => {
   it('bounds the whole close, the cut of a session that reads nothing included', async () => {
-    const group = new StreamGroup();
-    const resolved = resolveStreamOptions({
-      group,
-      heartbeat: false,
-      stallTimeout: false,
-      maxQueueBytes: 64 * 1024 * 1024,
-    });
-    // Far more than the socket and the stream's window take: the rest waits in the queue.
-    const flood = () => concat(range(0, 64).pipe(map(() => ({ data: 'x'.repeat(64 * 1024) }))), NEVER);
+    const deadline = 60_000;
+    const { server, group, sessions } = await serveStalledClient(deadline);
+    const close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+    await expectCloseWithinDeadline(close, () => group.closing, sessions, deadline);
+  });
+
+  it("keeps the first close()'s deadline when close() is called again meanwhile (SIGTERM, then SIGINT)", async () => {
+    const deadline = 1000;
+    const { server, group, sessions } = await serveStalledClient(deadline);
+    let again = false;
+    const close = async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      await waitForReal(() => group.closing, 10_000, 'the close to begin');
+      vi.advanceTimersByTime(800);
+      server.close();
+      again = true;
+      await closed;
+    };
+    // The second close() begins 800 ms in: the cut is still due `deadline` after the first.
+    await expectCloseWithinDeadline(close, () => again, sessions, deadline - 800);
+  });
+});
+
+describe('closeStreamsOnServerClose on HTTP/2: a handler still setting up at the deadline', () => {
+  it('turns its client away with the retry hint before the cut of its session, due by then', async () => {
+    const resolved = resolveStreamOptions({ group: new StreamGroup(), heartbeat: false });
+    let began = false;
     const server = createSecureServer(
       { ...(await selfSignedCertificate()), allowHTTP1: true },
       (req, res) => {
-        void openEventStream(req, res, flood, resolved);
+        began = true;
+        void openEventStream(req, res, () => new Promise<never>(() => {}), resolved);
       },
     );
-    const deadline = 60_000;
-    closeStreamsOnServerClose(server, { group, deadline });
-    const sessions: Http2Session[] = [];
-    server.on('session', (session) => sessions.push(session));
+    const deadline = 1000;
+    closeStreamsOnServerClose(server, { group: resolved.group, deadline, retry: 700 });
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
-    await stalledStream((server.address() as AddressInfo).port);
-    await waitFor(() => group.queuedBytes > 0, 10_000, 'bytes queued for the client');
-    const close = () => new Promise<void>((resolve) => server.close(() => resolve()));
-    await expectCloseWithinDeadline(close, () => group.closing, sessions, deadline);
+    const session = await h2Session(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    onTestFinished(() => session.destroy());
+    const answer = readStream(session, '/sse');
+    await waitForReal(() => began, 10_000, 'the handler to begin');
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    server.close();
+    vi.advanceTimersByTime(deadline);
+    // The turn-away and the cut are set a few promise turns after the deadline, with no turn of
+    // the event loop between them for the session to send what it was given.
+    for (let turn = 0; turn < 100; turn++) await Promise.resolve();
+    vi.advanceTimersByTime(10);
+    const { headers, body } = await answer;
+    expect([headers[':status'], body]).toEqual([200, 'retry: 700\n\n']);
   });
 });
 
