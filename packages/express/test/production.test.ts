@@ -1,15 +1,18 @@
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { StreamGroup, type StreamMetrics } from '@rxsse/core';
 import compression from 'compression';
 import express from 'express';
-import { concat, from, map, NEVER, Observable, range } from 'rxjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { concat, from, interval, map, mergeMap, NEVER, Observable, range, take } from 'rxjs';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { rawClient, readUntil, waitFor } from '../../../test/support/clients.js';
 import { type Nginx, startNginx } from '../../../test/support/nginx.js';
 import { closeStreamsOnServerClose, sse } from '../src/index.js';
 
-/** A stream that sends one small event and then stays open: only an unbuffered path delivers it. */
+/** A stream that sends one small event and then stays open. */
+const noMetrics: StreamMetrics = { opened() {}, wrote() {}, heartbeat() {}, dropped() {}, closed() {} };
+
 const oneEventThenOpen = () => concat(from([{ data: 'hello' }]), NEVER);
 
 describe('express in production setups', () => {
@@ -17,6 +20,29 @@ describe('express in production setups', () => {
   // Compression middleware in front of everything, as many apps have it.
   app.use(compression());
   app.get('/sse', sse(oneEventThenOpen));
+  // 64 MiB, 1 MiB a millisecond, for a client that reads nothing: more than the sockets between it
+  // and the app hold, and a queue that grows only while the path back to the client is full.
+  const mebibyte = Array.from({ length: 1024 }, () => ({ data: 'x'.repeat(1016) }));
+  const flood = () =>
+    concat(
+      interval(1).pipe(
+        take(64),
+        mergeMap(() => mebibyte),
+      ),
+      NEVER,
+    );
+  const slow = { maxQueueBytes: 128 << 20, heartbeat: false, stallTimeout: false } as const;
+  const streamed = new StreamGroup();
+  let bufferedEvents = 0;
+  app.get('/flood', sse(flood, { ...slow, group: streamed }));
+  app.get(
+    '/flood-buffered',
+    sse(flood, {
+      ...slow,
+      headers: { 'x-accel-buffering': null },
+      metrics: { ...noMetrics, wrote: (events) => void (bufferedEvents += events) },
+    }),
+  );
   const server = app.listen(0, '127.0.0.1');
   closeStreamsOnServerClose(server);
   const listening = once(server, 'listening');
@@ -49,6 +75,18 @@ describe('express in production setups', () => {
     expect(await readUntil(`${nginx.url}/sse`, (text) => text.includes('\n\n'), 5000)).toBe(
       'data: hello\n\n',
     );
+  });
+
+  it("hands a slow client's backpressure back through nginx, whose buffering would take it all in", async () => {
+    const clients = [await rawClient(`${nginx.url}/flood`, { read: false })];
+    onTestFinished(() => {
+      for (const client of clients) client.destroy();
+    });
+    // Streamed: what the client has not taken waits in the stream's queue, under its cap.
+    await waitFor(() => streamed.queuedBytes > 8 << 20, 10_000, 'the backpressure to reach the stream');
+    // Without the header nginx buffers the body on disk: the stream hands it all over, for no one yet.
+    clients.push(await rawClient(`${nginx.url}/flood-buffered`, { read: false }));
+    await waitFor(() => bufferedEvents === 64 * 1024, 10_000, 'every event handed over');
   });
 });
 

@@ -9,8 +9,9 @@
 export type HeaderOverrides = Readonly<Record<string, string | null>>;
 
 /**
- * The response headers of an event stream. `no-transform` keeps proxies from compressing or
- * buffering; `X-Accel-Buffering: no` turns nginx buffering off. `Connection` is the transport's, as
+ * The response headers of an event stream. `no-transform` keeps compression middleware
+ * (`compression`) off it (nginx's `gzip` compresses it anyway, and flushes each event);
+ * `X-Accel-Buffering: no` turns nginx buffering off. `Connection` is the transport's, as
  * the connection will go (Node says `keep-alive`, with its `Keep-Alive` hint, or `close`, as it
  * does for any response); an override of it is legal on HTTP/1.x only (Node warns and drops it on
  * HTTP/2).
