@@ -1473,6 +1473,20 @@ describe('Channel, at its edges', () => {
     expect(client.received[0]).toMatchObject({ data: { lastEventId: '5-0', reason: 'limit' } });
   });
 
+  it('tells no truncation when a replay reaches maxReplay.events and the store has nothing after it', async () => {
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room', { maxReplay: { events: 2 } });
+    const subscribing = chat.subscribe({ lastEventId: '5-0' });
+    await until(() => script.reads.length === 1, 'the history read');
+    script.live('8-0');
+    // A store that calls a full page `more` (as LIMIT n does), whether or not anything follows.
+    script.reads[0]!.answer({ ...page('6-0', '7-0'), more: true });
+    await until(() => script.reads.length === 2, 'the read of the next event');
+    script.reads[1]!.answer(page());
+    const client = record(await subscribing);
+    expect(client.ids()).toEqual(['6-0', '7-0', '8-0']);
+  });
+
   it('drops held live events the client already had when history is trimmed between two pages', async () => {
     // The store knew the client's id: only what followed it was trimmed while the replay was read.
     const script = scriptedEngine();
@@ -1672,6 +1686,20 @@ describe('Channel, at its edges', () => {
     const source = await subscribing;
     expect(source[SOURCE_HEADERS]).toBeUndefined();
     expect(record(source).ids()).toEqual(['1-1', ...live]);
+  });
+
+  it("tells of the live events it held too many of as 'limit', not 'gap', after a held gap whose ids continue", async () => {
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room');
+    const subscribing = chat.subscribe({ lastEventId: '5-0' });
+    await until(() => script.reads.length === 1, 'the history read');
+    // The bus lost events, but the store did not restart its ids.
+    for (const listener of script.listeners) listener.gap('continue');
+    script.live(...Array.from({ length: 1000 }, (_, i) => `7-${i}`));
+    script.reads[0]!.answer(page('6-0'));
+    const client = record(await subscribing);
+    expect(client.ids()).toEqual(['6-0', '<history-truncated>', '7-999']);
+    expect(client.received[1]).toMatchObject({ data: { lastEventId: '6-0', reason: 'limit' } });
   });
 
   it('tells of a truncated replay and of live events lost while held in one notice, not two in a row', async () => {

@@ -133,6 +133,31 @@ describe('stallTimeout', () => {
     sink.disconnect();
   });
 
+  it('is armed once for a transport full from its headers on, which the retry hint then finds full too', async () => {
+    // As a Web body is until the runtime first reads it.
+    class FullAtOpen extends MemorySink {
+      override open(headers: Readonly<Record<string, string>>) {
+        super.open(headers);
+        return false;
+      }
+    }
+    const sink = new FullAtOpen();
+    sink.full = true;
+    const reasons: CloseReason[] = [];
+    streamEvents(NEVER, sink, {
+      heartbeat: false,
+      stallTimeout: 300,
+      retry: 2000,
+      onClose: (reason) => reasons.push(reason),
+    });
+    await vi.advanceTimersByTimeAsync(200);
+    sink.release();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(reasons).toEqual([]);
+    expect(sink.text).toBe('retry: 2000\n\n');
+    sink.disconnect();
+  });
+
   it('destroys the stalled response, and counts what it never got as dropped', async () => {
     const subject = new Subject<MessageEvent>();
     const { sink, stream, reasons } = open({ stallTimeout: 300 }, subject);

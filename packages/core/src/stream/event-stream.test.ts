@@ -41,9 +41,9 @@ function run(
   return { sink, stream, reasons };
 }
 
-/** `subject` as a source whose gap event is `event: gap` with `data: after <the client's last id>`. */
-function withGapEvent(subject: Subject<MessageEvent>) {
-  return Object.assign(subject.asObservable(), {
+/** `source` with a gap event of `event: gap` and `data: after <the client's last id>`. */
+function withGapEvent(source: Observable<MessageEvent>) {
+  return Object.assign(new Observable<MessageEvent>((subscriber) => source.subscribe(subscriber)), {
     [SOURCE_GAP_EVENT]: (lastEventId: string | null) => ({ type: 'gap', data: `after ${lastEventId}` }),
   });
 }
@@ -538,6 +538,33 @@ describe('streamEvents', () => {
     expect(stream.stats.dropped).toBe(3);
   });
 
+  it("tells of a hole once where drop-oldest leaves the source's own gap event first, naming the id the client has", async () => {
+    const subject = new Subject<MessageEvent>();
+    let subscriber: WithSubscriberGapEvent | undefined;
+    const source = withGapEvent(
+      new Observable<MessageEvent>((s) => {
+        subscriber = s as WithSubscriberGapEvent;
+        return subject.subscribe(s);
+      }),
+    );
+    const { sink, stream } = run(source, { onOverflow: 'drop-oldest', maxQueueBytes: 200 });
+    sink.full = true;
+    subject.next({ id: 'w', data: '' });
+    await Promise.resolve();
+    // 100 bytes that set no id, then a gap event of the source's own (26 bytes) naming w, as a
+    // channel's store tells of events it lost.
+    subject.next({ data: 'x'.repeat(92) });
+    expect(subscriber?.[SUBSCRIBER_GAP_EVENT]?.(source[SOURCE_GAP_EVENT])).toBe(true);
+    // Room for e1 drops the oldest: the stream's gap event after w tells of the same hole.
+    subject.next({ id: 'e1', data: 'x'.repeat(85) });
+    subject.complete();
+    sink.release();
+    expect(sink.text).toBe(
+      `id: w\ndata:\n\nevent: gap\ndata: after w\n\nid: e1\ndata: ${'x'.repeat(85)}\n\n`,
+    );
+    expect(stream.stats.dropped).toBe(1);
+  });
+
   it('keeps any cap with drop-oldest: above 64 KiB, and across drains that took unmeasured events', async () => {
     const data = 'x'.repeat(992); // 1,000 bytes an event
     const subject = new Subject<MessageEvent>();
@@ -582,6 +609,32 @@ describe('streamEvents', () => {
     sink.release();
     expect(sink.text).toBe([7, 8, 9].map((n) => `data: ${euros(n).data}\n\n`).join(''));
     expect(sink.chunks[0]!.length).toBe(3 * 3006);
+  });
+
+  it('takes an event of exactly maxQueueBytes into a full queue: drop-oldest makes room, and it is sent', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink, stream } = run(subject, { onOverflow: 'drop-oldest', maxQueueBytes: 100 });
+    const exact = { data: 'x'.repeat(92) };
+    expect(formatEvent(exact)).toHaveLength(100); // ASCII: as many bytes
+    sink.full = true;
+    subject.next({ data: 'first' });
+    await Promise.resolve();
+    subject.next({ data: 'queued' });
+    subject.next(exact);
+    sink.release();
+    expect(sink.text).toBe(`data: first\n\n${formatEvent(exact)}`);
+    expect(stream.stats.dropped).toBe(1);
+  });
+
+  it('sends an event of exactly maxQueueBytes pulled from an AsyncIterable, not refused as larger', async () => {
+    async function* exact() {
+      yield { data: 'x'.repeat(92) }; // 100 bytes
+    }
+    const { sink, stream, reasons } = run(exact(), { maxQueueBytes: 100 });
+    for (let i = 0; i < 10; i++) await tick();
+    expect(reasons).toEqual(['complete']);
+    expect(stream.stats.refused).toBe(0);
+    expect(sink.text).toBe(`data: ${'x'.repeat(92)}\n\n`);
   });
 
   it('writes what is queued before ending on completion', async () => {

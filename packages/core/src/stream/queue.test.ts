@@ -144,6 +144,14 @@ describe('EventQueue', () => {
     expect(takeAll(queue).text).toBe(texts.join(''));
   });
 
+  it('ends a chunk of events kept apart at the one that reaches 64 Ki units, not one later', () => {
+    const queue = new EventQueue(false);
+    // 1,024 units each: the 64th reaches 64 Ki exactly.
+    for (let i = 0; i < 67; i++) queue.add(`data: ${'x'.repeat(1016)}\n\n`);
+    expect(queue.take()).toHaveLength(64 * 1024);
+    expect(queue.length).toBe(3);
+  });
+
   it('keeps joining after sizes are measured, and counts exact sizes throughout', () => {
     const queue = new EventQueue();
     const texts = Array.from({ length: 3000 }, (_, i) => event(i));
