@@ -40,7 +40,12 @@ describe('express in production setups', () => {
     sse(flood, {
       ...slow,
       headers: { 'x-accel-buffering': null },
-      metrics: { ...noMetrics, wrote: (events) => void (bufferedEvents += events) },
+      metrics: {
+        ...noMetrics,
+        wrote: (events) => {
+          bufferedEvents += events;
+        },
+      },
     }),
   );
   const server = app.listen(0, '127.0.0.1');
