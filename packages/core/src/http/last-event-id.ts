@@ -22,8 +22,12 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 function decodeBytesAsUtf8(value: string): string {
   // ASCII needs no decoding; a character past U+00FF means the runtime decoded it already.
   if (/^[\x00-\x7f]*$/.test(value) || /[^\x00-\xff]/.test(value)) return value;
+  // A loop, not `Uint8Array.from(value, fn)`: a function call per character cost a 16 KB header
+  // ~1.5 ms of the event loop, for every request, whether its route reads the id or not.
+  const bytes = new Uint8Array(value.length);
+  for (let i = 0; i < value.length; i++) bytes[i] = value.charCodeAt(i);
   try {
-    return strictUtf8.decode(Uint8Array.from(value, (char) => char.charCodeAt(0)));
+    return strictUtf8.decode(bytes);
   } catch {
     return value;
   }
