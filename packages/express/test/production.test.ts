@@ -1,18 +1,17 @@
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { StreamGroup, type StreamMetrics } from '@rxsse/core';
+import { StreamGroup } from '@rxsse/core';
 import compression from 'compression';
 import express from 'express';
 import { concat, from, interval, map, mergeMap, NEVER, Observable, range, take } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { rawClient, readUntil, waitFor } from '../../../test/support/clients.js';
 import { type Nginx, startNginx } from '../../../test/support/nginx.js';
+import { notingMetrics } from '../../../test/support/recording.js';
 import { closeStreamsOnServerClose, sse } from '../src/index.js';
 
 /** A stream that sends one small event and then stays open. */
-const noMetrics: StreamMetrics = { opened() {}, wrote() {}, heartbeat() {}, dropped() {}, closed() {} };
-
 const oneEventThenOpen = () => concat(from([{ data: 'hello' }]), NEVER);
 
 describe('express in production setups', () => {
@@ -41,7 +40,7 @@ describe('express in production setups', () => {
       ...slow,
       headers: { 'x-accel-buffering': null },
       metrics: {
-        ...noMetrics,
+        ...notingMetrics(() => {}),
         wrote: (events) => {
           bufferedEvents += events;
         },
