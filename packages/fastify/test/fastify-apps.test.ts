@@ -404,6 +404,38 @@ describe('fastify reply.sse() in the app', () => {
     }
   });
 
+  it('sends the headers hooks set on the reply with the answer that turns a request away while the app closes', async () => {
+    const app = Fastify();
+    await app.register(rxsse, { shutdown: { retry: 1000 } });
+    let arrived = () => {};
+    const arriving = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // As @fastify/cors sets it: a browser drops a cross-origin answer without it, retry hint and all.
+    app.addHook('onRequest', async (_req, reply) => {
+      reply.header('Access-Control-Allow-Origin', 'https://app.example');
+      arrived();
+      await held;
+    });
+    app.get('/feed', (_req, reply) => reply.sse(concat(of({ data: 'hi' }), NEVER)));
+    try {
+      const answered = Promise.resolve(app.inject('/feed'));
+      await arriving;
+      await app.close();
+      release();
+      const response = await answered;
+      expect(response.body).toBe('retry: 1000\n\n');
+      expect(response.headers['access-control-allow-origin']).toBe('https://app.example');
+    } finally {
+      release();
+      await app.close();
+    }
+  });
+
   it("turns away, and ends on close, the streams of the second server Fastify binds for localhost's IPv6 address", async () => {
     const restore = localhostOnBothLoopbacks();
     const app = Fastify({ return503OnClosing: false });

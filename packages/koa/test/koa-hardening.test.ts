@@ -4,6 +4,7 @@ import { connect, constants, createSecureServer, createServer } from 'node:http2
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { connect as connectTls, type TLSSocket } from 'node:tls';
+import { runInNewContext } from 'node:vm';
 import Router from '@koa/router';
 import type { CloseReason } from '@rxsse/core';
 import Koa from 'koa';
@@ -445,6 +446,34 @@ describe("koa's own error log", () => {
       }),
     );
     expect(printed).toContain('token expired');
+  });
+
+  it('prints a stream error with status 404 that Koa would take as told to the client, since its client was told nothing', async () => {
+    // Koa's default listener skips any error with status 404, exposed or not.
+    const printed = await printedAfterFirst(
+      sse(() =>
+        concat(
+          of({ data: 'first' }),
+          throwError(() => Object.assign(new Error('row vanished'), { status: 404 })),
+        ),
+      ),
+    );
+    expect(printed).toContain('row vanished');
+  });
+
+  it('prints an Error of another realm (a vm context) as the Error it is, not as a non-error', async () => {
+    const foreign = runInNewContext("new Error('from another realm')") as Error;
+    expect(foreign instanceof Error).toBe(false);
+    const printed = await printedAfterFirst(
+      sse(() =>
+        concat(
+          of({ data: 'first' }),
+          throwError(() => foreign),
+        ),
+      ),
+    );
+    expect(printed).toContain('from another realm');
+    expect(printed).not.toContain('non-error thrown');
   });
 
   it('hands an app listener of its own the error as it was thrown', async () => {

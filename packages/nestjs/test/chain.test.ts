@@ -1271,6 +1271,25 @@ describe(`nestjs ${nestMajor}: an app interceptor of the root module`, () => {
   });
 });
 
+describe(`nestjs ${nestMajor}: the one app interceptor of the root module`, () => {
+  it('sees the events, although Nest registers it before RxsseModule', async () => {
+    // One interceptor of its own puts RxsseModule's second among the app's.
+    @Module({
+      imports: [RxsseModule.forRoot()],
+      controllers: [Hello],
+      providers: [{ provide: APP_INTERCEPTOR, useClass: Shouts }],
+    })
+    class RootModule {}
+    const server = await startNest(RootModule, 'express', []);
+    try {
+      expect((await fetchBytes(`${server.url}/hello`)).body.toString()).toBe('data: HELLO\n\n');
+    } finally {
+      await server.close();
+    }
+    expect(server.logged).toEqual([]);
+  });
+});
+
 describe(`nestjs ${nestMajor}: a request-scoped global interceptor`, () => {
   it('sees the events of every route', async () => {
     @Module({

@@ -81,6 +81,22 @@ describe('redisEngine({ partitions })', () => {
     expect(await blockedReadArgvBytes(perTopic, 'user-0')).toBeGreaterThan(20_000);
   });
 
+  it("keeps reading a partition while a topic in it has a listener, once another topic's last one left", async () => {
+    const store = engine();
+    const first = 'room-0';
+    const second = Array.from({ length: 100 }, (_, i) => `room-${i + 1}`).find(
+      (t) => layout.partitionOf(t) === layout.partitionOf(first),
+    )!;
+    const leaving = recorder();
+    const staying = recorder();
+    const stop = await store.listen(first, leaving.listener);
+    await store.listen(second, staying.listener);
+    stop();
+    const id = await store.append(second, { data: 'still read' });
+    await until(() => staying.events.length === 1, 'the event');
+    expect(staying.ids()).toEqual([id]);
+  });
+
   it('stops reading a partition once its last topic has no listener: no read, whatever is published', async () => {
     const store = engine();
     const publisher = engine();
