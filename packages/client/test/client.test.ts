@@ -170,6 +170,29 @@ describe('decoding', () => {
     ]);
   });
 
+  it('decodes characters whose UTF-8 bytes arrive in separate chunks', async () => {
+    const bytes = new TextEncoder().encode('data: café 😀\n\n');
+    const e = bytes.indexOf(0xc3) + 1; // between the two bytes of "é"
+    const emoji = bytes.indexOf(0xf0) + 2; // in the middle of the four bytes of "😀"
+    // A body of exactly these chunks, as a network may cut them.
+    const fetch = async () =>
+      new Response(
+        new ReadableStream({
+          start(controller) {
+            for (const [from, to] of [
+              [0, e],
+              [e, emoji],
+              [emoji, bytes.length],
+            ])
+              controller.enqueue(bytes.slice(from, to));
+          },
+        }),
+        { headers: { 'content-type': 'text/event-stream' } },
+      );
+    const delivered = await firstValueFrom(fromEventSource('http://127.0.0.1:1/sse', { fetch }));
+    expect(delivered).toEqual({ type: 'message', data: 'café 😀', id: '' });
+  });
+
   it('without a contract, delivers the text that arrived (no guessing at JSON)', async () => {
     const url = await serve(contractRoute());
     const received = await firstValueFrom(fromEventSource(`${url}/sse`).pipe(take(4), toArray()));
@@ -476,6 +499,23 @@ describe('reconnecting', () => {
     );
     await until(() => reasons.length === 1, 'the end of the answer');
     expect(reasons).toEqual([undefined]);
+  });
+
+  it('takes an answer to HEAD asked in lower case (fetch sends it as HEAD), which has no body, for a stream that ended', async () => {
+    const app = express();
+    app.get(
+      '/sse',
+      sse(() => NEVER, { heartbeat: false }),
+    );
+    const url = await serve(app);
+    fakeTimers();
+    const state = { reasons: [] as unknown[] };
+    const recording = recorded(
+      fromEventSource(`${url}/sse`, { method: 'head', onReconnect: (reason) => state.reasons.push(reason) }),
+    );
+    await until(() => state.reasons.length === 1 || recording.error !== undefined, 'the end of the answer');
+    expect(recording.error).toBeUndefined();
+    expect(state.reasons).toEqual([undefined]);
   });
 
   it('backs off with full jitter under the cap while a server keeps failing', async () => {

@@ -128,6 +128,20 @@ describe('parser: property, against the oracle', () => {
 });
 
 describe('parser: long lines', () => {
+  it("counts no comment against maxLength, however many chunks it comes in (a proxy's padding)", () => {
+    const events: { data: string }[] = [];
+    const parser = createParser(
+      (event) => events.push(event),
+      () => {},
+      undefined,
+      64,
+    );
+    parser.feed(`:${'x'.repeat(1000)}`);
+    parser.feed(`${'x'.repeat(1000)}\n`);
+    parser.feed('data: ok\n\n');
+    expect(events.map((e) => e.data)).toEqual(['ok']);
+  });
+
   it('takes a long line in many small chunks without reading what it holds of it again at each chunk', async () => {
     // 8 MiB in 8,192 chunks: a parser that looks into the line it holds at every chunk copies it
     // whole each time (V8 flattens a string built by `+=` when it is read), some 32 GB in all.

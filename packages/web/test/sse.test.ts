@@ -90,6 +90,12 @@ describe('sse() as a fetch handler', () => {
     expect(errors).toEqual([]);
   });
 
+  it("sends a bodiless Response of another realm's as it is (a 204 of the undici package's)", async () => {
+    const stop = await sse(() => new UndiciResponse(null, { status: 204 }) as unknown as Response)(request());
+    expect(stop.status).toBe(204);
+    expect(stop.body).toBeNull();
+  });
+
   it('refuses a handler that is not a function when the route is set up, and says how to pass a source', () => {
     expect(() => sse(from([{ data: 'x' }]) as never)).toThrow(
       /^sse\(\) takes a handler, a function of the request that returns its events, got an object \(Observable\); wrap a source in one: sse\(\(\) => source\)$/,

@@ -164,6 +164,7 @@ describe('sse() on Hono: a handler that returns a Response whose body was read o
   it.each([
     ['read', async (response: Response) => void (await response.text())],
     ['locked', async (response: Response) => void response.body!.getReader()],
+    ['cancelled', async (response: Response) => void (await response.body!.cancel())],
   ])(
     'rejects with a TypeError that names it (body %s), which Hono logs and answers 500, instead of a 200 whose body fails',
     async (_label, spoil) => {
@@ -449,6 +450,28 @@ describe("sse(): a handler still setting up when its route's own group closes", 
   });
 });
 
+describe("sse(): a request that comes while its route's own group closes", () => {
+  it('is turned away at once, its handler never run', async () => {
+    const group = new StreamGroup();
+    // A stream whose body no one reads yet holds the group's close open until it has flushed.
+    const held = await sse(() => NEVER, { group, heartbeat: false })(request());
+    const closing = group.close({ retry: 500, deadline: 2 ** 31 - 1 });
+    expect(group.closing).toBe(true);
+    let ran = false;
+    const turnedAway = await sse(
+      () => {
+        ran = true;
+        return NEVER;
+      },
+      { group },
+    )(request());
+    expect(await turnedAway.text()).toBe('retry: 500\n\n');
+    expect(ran).toBe(false);
+    expect(await held.text()).toBe('retry: 500\n\n');
+    await closing;
+  });
+});
+
 describe("sse(): a handler that resolves to no source while its route's own group closes", () => {
   /** A route of `group` whose handler waits for `release()`, ignoring its signal, then returns 42. */
   async function noSourceOnRelease(group: StreamGroup) {
@@ -525,6 +548,23 @@ describe("sse(): a body's reader that takes a chunk's buffer over", () => {
     const later = (await handler(request())).body!.getReader();
     expect(text((await later.read()).value)).toBe(':\n');
     for (const reader of [...readers, later]) await reader.cancel();
+  });
+
+  it('takes the bytes another connection of the same Subject was handed: every connection gets the next event whole', async () => {
+    const subject = new Subject<MessageEvent>();
+    const handler = sse(() => subject, { heartbeat: false });
+    const [a, b] = await Promise.all([handler(request()), handler(request())]);
+    const readers = [a, b].map((response) => response.body!.getReader());
+    const read = () => Promise.all(readers.map(async (reader) => (await reader.read()).value));
+    await read(); // the opening comments
+    subject.next({ data: 'one' });
+    const [eventA, eventB] = await read();
+    expect(text(eventA)).toBe('data: one\n\n');
+    // The second connection was handed the bytes the first one's text was encoded to once.
+    expect(text(takeOver(eventB))).toBe('data: one\n\n');
+    subject.next({ data: 'one' });
+    expect((await read()).map(text)).toEqual(['data: one\n\n', 'data: one\n\n']);
+    for (const reader of readers) await reader.cancel();
   });
 
   it('takes one piece of a large event only: the pieces after it keep their bytes', async () => {
@@ -797,6 +837,29 @@ describe('WebSink: a request aborted while its body is read', () => {
     const response = await sse(() => NEVER, { group })(request({ signal: abort.signal }));
     stopped();
     if (response.body) await expect(response.body.getReader().read()).resolves.toMatchObject({ done: true });
+  });
+});
+
+describe('WebSink: a request aborted once a shutdown aborted its handler', () => {
+  it('ends the body of the answer that turns it away, so what reads it is not left waiting for good', async () => {
+    const group = new StreamGroup();
+    const { options, closes } = recording({ group });
+    const abort = new AbortController();
+    let signal: AbortSignal | undefined;
+    const answered = sse((_request, context) => {
+      signal = context.signal;
+      return new Promise<never>(() => {}); // ignores its signal
+    }, options)(request({ signal: abort.signal }));
+    const closing = group.close({ retry: 1000, deadline: 2 ** 31 - 1 });
+    expect(signal?.aborted).toBe(true);
+    abort.abort(); // the client leaves before the handler settles
+    const response = await answered;
+    await closing;
+    expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+    // The turn-away's answer, opened on a sink already closed: its body must end when read.
+    const read = response.body!.getReader().read();
+    const late = new Promise((resolve) => setTimeout(() => resolve('still waiting'), 1000));
+    await expect(Promise.race([read, late])).resolves.toMatchObject({ done: true });
   });
 });
 
@@ -1089,6 +1152,25 @@ describe('closeStreamsAndStop', () => {
     fail();
     await expect(stopping).rejects.toBe(failure);
     expect(group.closing).toBe(false);
+  });
+});
+
+describe('closeStreamsAndStop: a stream still flushing', () => {
+  it('runs stop only once the streams have ended and flushed', async () => {
+    const held = await sse(() => NEVER, { heartbeat: false })(request());
+    let stops = 0;
+    const stopping = closeStreamsAndStop(
+      async () => {
+        stops++;
+      },
+      { retry: 500, deadline: 10_000 },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Its body unread, the stream has not flushed the retry hint yet: the server must not stop.
+    expect(stops).toBe(0);
+    expect(await held.text()).toBe('retry: 500\n\n');
+    await stopping;
+    expect(stops).toBe(1);
   });
 });
 
