@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
+import { StreamGroup } from '@rxsse/core';
 import { type ChannelEngine, createChannel, memoryEngine } from '@rxsse/core/channel';
 import express from 'express';
 import { describe, expect, it } from 'vitest';
@@ -84,6 +85,51 @@ describe('express: a channel whose client leaves while its history is read', () 
       expect(outcomes).toEqual([]);
     } finally {
       slow.release();
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
+
+describe('express: a channel replay larger than the route queue and the socket buffers', () => {
+  it('reaches a client that reads nothing at first whole, at its pace, nothing dropped or closed', async () => {
+    // 16 MB of history: more than the kernel takes for a client that reads nothing.
+    const engine = memoryEngine({ maxEvents: 20_000, maxBytes: 1 << 25 });
+    const chat = createChannel(engine, 'chat', { maxReplay: { events: 20_000, bytes: 1 << 25 } });
+    const first = await chat.publish({ data: 'first' });
+    let last = first;
+    for (let i = 0; i < 16_000; i++) last = await chat.publish({ data: 'x'.repeat(1000) });
+    const group = new StreamGroup();
+    const closes: string[] = [];
+    const app = express();
+    app.get(
+      '/chat',
+      sse((_req, context) => chat.subscribe(context), {
+        group,
+        heartbeat: false,
+        maxQueueBytes: 64 * 1024,
+        onClose: (reason) => closes.push(reason),
+      }),
+    );
+    const server = app.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    try {
+      socket.pause();
+      socket.write(`GET /chat HTTP/1.1\r\nHost: x\r\nLast-Event-ID: ${first}\r\n\r\n`);
+      await waitFor(() => group.queuedBytes > 0 || closes.length > 0, 10_000, 'the replay to back up');
+      expect(closes).toEqual([]);
+      let text = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (chunk: string) => {
+        text += chunk;
+      });
+      socket.resume();
+      await waitFor(() => text.includes(`id: ${last}\n`) || closes.length > 0, 20_000, 'the last event');
+      expect(text.match(/^id: /gm)).toHaveLength(16_000);
+      expect(closes).toEqual([]);
+    } finally {
+      socket.destroy();
       server.closeAllConnections();
       server.close();
     }

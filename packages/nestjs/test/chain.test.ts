@@ -43,6 +43,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   fetchBytes,
   httpRequest,
+  type RawClient,
   rawClient,
   rawRequests,
   sleep,
@@ -255,11 +256,13 @@ const { options: burstOptions, closes: burstCloses } = recording({
 });
 const chat = createChannel(memoryEngine(), 'chain-chat', { maxReplay: { events: 1 } });
 /**
- * A replay larger than the routes' queue below and what the socket takes: its burst leaves the
- * stream's drop policy dropping.
+ * Live events, more than the routes' queue below and what the socket takes from a client that reads
+ * nothing yet, leave the stream's drop policy dropping. Counts the subscriptions that went live.
  */
+let crowdedLive = 0;
 const crowded = createChannel(memoryEngine({ maxEvents: 20_000, maxBytes: 2 ** 26 }), 'chain-crowded', {
-  maxReplay: { events: 10_000, bytes: 2 ** 26 },
+  // A resume from the newest id replays nothing: told 'miss' as it goes live.
+  onReplay: () => void crowdedLive++,
 });
 const dropping = { maxQueueBytes: 1000, onOverflow: 'drop-newest' } as const;
 /** What the routes with an `onError` of their own were told: none of it may reach Nest's log. */
@@ -1064,7 +1067,10 @@ describe.each<Platform>(['express', 'fastify'])(
 
       for (const path of ['burst-teardown-throws']) {
         const closes = burstCloses.length;
-        const client = await rawClient(`${url}/${path}`, { read: false });
+        const from = await crowded.publish({ data: 'before' });
+        const client = await rawClient(`${url}/${path}?lastEventId=${encodeURIComponent(from)}`, {
+          read: false,
+        });
         await waitFor(() => burstCloses.length === closes + 1, 10_000, `the overflow close of /${path}`);
         client.destroy();
         expect(burstCloses.at(-1)!.reason, path).toBe('overflow');
@@ -1167,7 +1173,8 @@ describe.each<Platform>(['express', 'fastify'])(
     it("sends a channel's truncation event as JSON, with and without an interceptor, on a route whose serialize refuses it", async () => {
       const url = await start();
       for (const path of ['chat-strings', 'chat-strings-intercepted']) {
-        const text = await readUntilTruncation(`${url}/${path}?lastEventId=0-1`, path);
+        const client = await rawClient(`${url}/${path}?lastEventId=0-1`, { read: false });
+        const text = await readUntilTruncation(client, path);
         expect(text, path).toContain(
           'event: history-truncated\ndata: {"lastEventId":"0-1","reason":"history"}\n\n',
         );
@@ -1176,14 +1183,16 @@ describe.each<Platform>(['express', 'fastify'])(
 
     it("tells of the events a drop policy dropped with the channel's truncation event, with and without an interceptor", async () => {
       const url = await start();
-      const first = await crowded.publish({ data: 'first' });
-      // 9 MB: more than a loopback socket's buffers on either side.
-      for (let i = 0; i < 10_000; i++) await crowded.publish({ data: 'x'.repeat(900) });
       for (const path of ['crowded', 'crowded-intercepted']) {
-        const text = await readUntilTruncation(
-          `${url}/${path}?lastEventId=${encodeURIComponent(first)}`,
-          path,
-        );
+        const from = await crowded.publish({ data: 'before' });
+        const client = await rawClient(`${url}/${path}?lastEventId=${encodeURIComponent(from)}`, {
+          read: false,
+        });
+        const live = crowdedLive;
+        await waitFor(() => crowdedLive > live, 5000, `${path}: the subscription`);
+        // 9 MB: more than a loopback socket's buffers on either side.
+        for (let i = 0; i < 10_000; i++) await crowded.publish({ data: 'x'.repeat(900) });
+        const text = await readUntilTruncation(client, path);
         // The truncation event names the last event the client got before it.
         const [before, after] = text.split('event: history-truncated\n', 2) as [string, string];
         const lastSent = [...before.matchAll(/^id: (.+)$/gm)].at(-1)?.[1];
@@ -1193,9 +1202,9 @@ describe.each<Platform>(['express', 'fastify'])(
   },
 );
 
-/** What a raw client of `url` read up to and with a channel's truncation event. */
-async function readUntilTruncation(url: string, path: string): Promise<string> {
-  const client = await rawClient(url, { read: true });
+/** What `client` read up to and with a channel's truncation event, once it reads. */
+async function readUntilTruncation(client: RawClient, path: string): Promise<string> {
+  client.resume();
   try {
     await waitFor(
       () => client.text.includes('event: history-truncated'),

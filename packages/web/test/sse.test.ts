@@ -221,14 +221,44 @@ describe('sse() as a fetch handler', () => {
     expect(reasons).toEqual(['overflow']);
   });
 
+  it("replays a channel's history larger than the route's queue whole, though the body is read only once the handler returned", async () => {
+    // 3,000 events of 1 KB, three times the default maxQueueBytes.
+    const engine = memoryEngine({ maxEvents: 10_000, maxBytes: 8 << 20 });
+    const chat = createChannel(engine, 'room', { maxReplay: { events: 10_000, bytes: 8 << 20 } });
+    const first = await chat.publish({ data: 'first' });
+    const ids: string[] = [];
+    for (let i = 0; i < 3000; i++) ids.push(await chat.publish({ data: 'x'.repeat(1000) }));
+    const reasons: string[] = [];
+    const handler = sse((_request, context) => chat.subscribe(context), {
+      heartbeat: false,
+      onClose: (reason) => reasons.push(reason),
+    });
+    const response = await handler(request({ headers: { 'Last-Event-ID': first } }));
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    while (!text.includes(`id: ${ids.at(-1)}\n`)) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    await reader.cancel();
+    expect([...text.matchAll(/^id: (.+)$/gm)].map((match) => match[1])).toEqual(ids);
+    expect(reasons).toEqual(['client']);
+  });
+
   it('replays a channel after Last-Event-ID, and says SSE-History-Truncated when it cannot', async () => {
     const chat = createChannel(memoryEngine(), 'room');
     const handler = sse((_request, context) => chat.subscribe(context), { heartbeat: false });
+    /** The first chunk after the opening comment, if the body begins with one. */
     const firstChunk = async (response: Response) => {
       const reader = response.body!.getReader();
-      const { value } = await reader.read();
+      const decoder = new TextDecoder();
+      let text = '';
+      // A replay waits for the body's first read, which the comment answers.
+      while (text === '' || text === ':\n') text = decoder.decode((await reader.read()).value);
       await reader.cancel();
-      return new TextDecoder().decode(value);
+      return text;
     };
     const first = await chat.publish({ data: 'one' });
     await chat.publish({ data: 'two' });

@@ -367,8 +367,8 @@ function feedSource(
     get: () => (truncated() ? TRUNCATED_HEADERS : undefined),
     enumerable: true,
   });
-  // A route whose overflow policy drops events (a replay larger than its queue, a slow client)
-  // sends the truncation event where it dropped them: no client misses events unaware.
+  // A route whose overflow policy drops events (a slow client's live ones) sends the truncation
+  // event where it dropped them: no client misses events unaware.
   source[SOURCE_GAP_EVENT] = truncation;
   // It may fail at once (onReplay failed): the client must come back then.
   source[SOURCE_OPENS_FIRST] = true;

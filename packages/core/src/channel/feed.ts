@@ -1,6 +1,11 @@
 import type { Subscriber } from 'rxjs';
 import { isThenable } from '../http/source.js';
-import { SUBSCRIBER_GAP_EVENT, type WithSubscriberGapEvent } from '../http/source-gap.js';
+import {
+  SUBSCRIBER_DEMAND,
+  SUBSCRIBER_GAP_EVENT,
+  type WithSubscriberDemand,
+  type WithSubscriberGapEvent,
+} from '../http/source-gap.js';
 import type { GapKind, LiveListener, StoredMessage } from './engine.js';
 import { checkEngineId } from './errors.js';
 import type { Replay } from './replay.js';
@@ -171,17 +176,34 @@ export class ChannelFeed implements LiveListener {
     // at or below it is a duplicate, after a replay over the limit or trimmed while read too.
     if (this.#lastSent !== null && !(replay.truncated && !replay.known))
       this.#floor = parseStreamId(this.#lastSent);
-    for (const message of replay.events) this.#send(message);
-    // In rounds, holding on meanwhile: an event that arrives while one is sent (a subscriber that
-    // publishes) goes behind the rest. Sent at once, it would pass them, and they would be dropped
-    // as duplicates of ids already sent.
-    for (let held = this.#held ?? []; held.length > 0 && !subscriber.closed; held = this.#held ?? []) {
-      this.#held = [];
-      for (const item of held) {
-        if (subscriber.closed) break;
+    this.#catchUp(replay.events, 0);
+  }
+
+  /**
+   * Sends `items` from `index` on, then the events held meanwhile, in rounds, then goes live. An
+   * event that arrives while one is sent (a subscriber that publishes) goes behind the rest: sent at
+   * once, it would pass them, and they would be dropped as duplicates of ids already sent. While the
+   * stream's transport is full (see `SUBSCRIBER_DEMAND`), it waits, holding live events: a replay
+   * queued whole would pass a route's `maxQueueBytes` (a Web body before its runtime's first read,
+   * a slow client), and its client would come back with the same id to the same overflow for ever.
+   */
+  #catchUp(items: readonly Held[], index: number): void {
+    const subscriber = this.#subscriber as Subscriber<ChannelEvent> & WithSubscriberDemand;
+    for (;;) {
+      for (let i = index; i < items.length && !subscriber.closed; i++) {
+        const room = subscriber[SUBSCRIBER_DEMAND]?.();
+        if (room !== undefined) {
+          room.then(() => this.#catchUp(items, i)).then(undefined, (error: unknown) => this.fail(error));
+          return;
+        }
+        const item = items[i] as Held;
         if (item instanceof HeldGap) this.#truncated(item.gap, item.kind);
         else this.#send(item);
       }
+      const held = this.#held ?? [];
+      if (held.length === 0 || subscriber.closed) break;
+      this.#held = [];
+      [items, index] = [held, 0];
     }
     this.#held = undefined;
     this.#told = false;
