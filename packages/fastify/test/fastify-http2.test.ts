@@ -1,11 +1,11 @@
 import { once } from 'node:events';
 import { connect, type Http2Session } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { StreamGroup } from '@rxsse/core';
 import Fastify from 'fastify';
 import { concat, map, NEVER, of, range, take, timer } from 'rxjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../../../test/support/clients.js';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { waitFor, waitForReal } from '../../../test/support/clients.js';
 import { expectCloseWithinDeadline, readStream, stalledStream } from '../../../test/support/http2-clients.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
 import { rxsse } from '../src/index.js';
@@ -141,6 +141,59 @@ describe('fastify over HTTP/2 (h2c): app.close() and its deadline', () => {
       sessions,
       deadline,
     );
+  });
+});
+
+describe('fastify over HTTP/2 (h2c): app.close() with contexts of different deadlines', () => {
+  it("cuts a session that reads nothing at the longest context's deadline, not at the one its stream had", async () => {
+    // Avvio times the close's hooks with a setTimeout too: the fake clock's jumps would fire it.
+    const app = Fastify({ http2: true, pluginTimeout: 0 });
+    const short = new StreamGroup();
+    const flood = concat(range(0, 64).pipe(map(() => ({ data: 'x'.repeat(64 * 1024) }))), NEVER);
+    await app.register(async (context) => {
+      await context.register(rxsse, {
+        group: short,
+        heartbeat: false,
+        stallTimeout: false,
+        shutdown: { deadline: 1000 },
+      });
+      context.get('/sse', (_req, reply) => reply.sse(flood, { maxQueueBytes: 64 * 1024 * 1024 }));
+    });
+    // Its streams, on any session, may flush for a minute: no session is cut before that.
+    await app.register(async (context) => {
+      await context.register(rxsse, { shutdown: { deadline: 60_000 } });
+    });
+    const sessions: Http2Session[] = [];
+    app.server.on('session', (session: Http2Session) => sessions.push(session));
+    const sockets: Socket[] = [];
+    app.server.on('connection', (socket: Socket) => sockets.push(socket));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    await stalledStream((app.server.address() as AddressInfo).port, 'http');
+    await waitFor(() => short.queuedBytes > 0, 10_000, 'bytes queued for the client');
+
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    let closed = false;
+    void app.close().then(() => {
+      closed = true;
+    });
+    await waitForReal(() => short.closing, 10_000, 'the close to begin');
+    // The stream is dropped at its own deadline; then the sessions get their GOAWAY and their cut.
+    vi.advanceTimersByTime(1000);
+    await waitForReal(
+      () => short.size === 0 && sessions.every((session) => session.closed) && vi.getTimerCount() > 0,
+      10_000,
+      'the GOAWAY and the cut',
+    );
+    vi.advanceTimersByTime(58_990);
+    // A cut due by then destroys the socket in the check phase that follows.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sockets.map((socket) => socket.destroyed)).toEqual([false]);
+    vi.advanceTimersByTime(10);
+    await waitForReal(() => closed, 5_000, 'the close to complete');
+    expect(sockets.map((socket) => socket.destroyed)).toEqual([true]);
   });
 });
 

@@ -151,6 +151,36 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
     }
   });
 
+  it('ends the streams of an Express app that listens again after its close, at its next close too', async () => {
+    @Controller()
+    class Feed {
+      @RxSse('feed')
+      feed(): Observable<MessageEvent> {
+        return concat(of({ data: 'hi' }), NEVER);
+      }
+    }
+    @Module({ imports: [RxsseModule.forRoot({ shutdown: { retry: 1000 } })], controllers: [Feed] })
+    class FeedModule {}
+    const server = await startNest(FeedModule, 'express', []);
+    for (const close of ['first', 'second']) {
+      // Nest lets a closed app listen again (Fastify would refuse: its server cannot reopen).
+      if (close === 'second') await server.app.listen(0, '127.0.0.1');
+      const { port } = server.app.getHttpServer().address() as { port: number };
+      const client = await rawClient(`http://127.0.0.1:${port}/feed`, { read: true });
+      await waitFor(() => client.text.includes('data: hi'), 5000, 'the stream');
+      const closing = server.close();
+      try {
+        await waitFor(() => client.closed, 5000, `the ${close} close to end the stream`);
+        expect(client.text).toContain('retry: 1000');
+      } finally {
+        // Whatever failed above, the app must not outlive the test.
+        client.destroy();
+        await closing;
+      }
+    }
+    expect(server.logged).toEqual([]);
+  });
+
   it("drops a live stream's connection when its client sends garbage after the request on platform-fastify, with no raw 400 inside the stream", async () => {
     @Controller()
     class Feed {

@@ -1016,6 +1016,49 @@ describe(`nestjs ${nestMajor} on fastify with an onSend hook that awaits, as @fa
   });
 });
 
+describe.each<Platform>(['express', 'fastify'])(
+  `nestjs ${nestMajor} on %s: an interceptor that starts the response itself and holds the request`,
+  (platform) => {
+    it('logs once that no stream was sent on it, when the client leaves', async () => {
+      @Injectable()
+      class StartsTheResponse implements NestInterceptor {
+        intercept(context: ExecutionContext): Observable<unknown> {
+          const res = context.switchToHttp().getResponse();
+          const raw = res.raw ?? res;
+          raw.writeHead(200, { 'content-type': 'text/plain' });
+          raw.write('started by the interceptor\n');
+          return NEVER;
+        }
+      }
+      @Controller()
+      class Started {
+        @RxSse('started')
+        @UseInterceptors(StartsTheResponse)
+        started(): Observable<MessageEvent> {
+          return from([{ data: 'never sent' }]);
+        }
+      }
+      @Module({ imports: [RxsseModule.forRoot()], controllers: [Started] })
+      class StartedModule {}
+      const server = await startNest(StartedModule, platform, []);
+      try {
+        const client = await rawClient(`${server.url}/started`, { read: true });
+        await waitFor(() => client.text.includes('started by the interceptor'), 5000, 'the answer');
+        // The chain, still held, ends with the response's close: with the abort of the stream's signal.
+        client.destroy();
+        await waitFor(() => server.logged.length > 0, 5000, 'the report');
+      } finally {
+        await server.close();
+      }
+      expect(server.logged).toEqual([
+        expect.stringMatching(
+          /^event stream GET \/started failed: RxsseResponseSentError: @RxSse\(\) route GET \/started /,
+        ),
+      ]);
+    });
+  },
+);
+
 describe(`nestjs ${nestMajor}: RxsseModule`, () => {
   it('checks forRoot options and route options when they are given', () => {
     expect(() => RxsseModule.forRoot({ heartbeat: 2 ** 31 })).toThrow(/heartbeat/);

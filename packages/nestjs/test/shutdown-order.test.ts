@@ -1,17 +1,22 @@
 import 'reflect-metadata';
+import type { ServerResponse } from 'node:http';
 import {
+  type CallHandler,
   Controller,
+  type ExecutionContext,
   Injectable,
   Module,
+  type NestInterceptor,
   type OnApplicationShutdown,
   type OnModuleDestroy,
   type Type,
+  UseInterceptors,
 } from '@nestjs/common';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { MessageEvent } from '@rxsse/core';
 import { type ChannelEngine, createChannel, memoryEngine } from '@rxsse/core/channel';
-import { Subject } from 'rxjs';
+import { type Observable, Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { type RawClient, rawClient, waitFor } from '../../../test/support/clients.js';
 import { LastEventId, RxSse, RxSseSignal, RxsseModule } from '../src/index.js';
@@ -144,6 +149,63 @@ describe.each<Platform>(['express', 'fastify'])(
         await closing;
         for (const text of texts) expect(text).toContain('retry: 1000\n\n');
         expect(log).toEqual(['adapter', 'shutdown', 'shutdown', 'shutdown', 'onModuleDestroy']);
+        expect(logged).toEqual([]);
+      });
+
+      it('calls onModuleDestroy only once a stream still flushing to a client that reads nothing was dropped', async () => {
+        const logged: string[] = [];
+        const events = new Subject<MessageEvent>();
+        let response: ServerResponse | undefined;
+        const seen: string[] = [];
+        @Injectable()
+        class KeepsTheResponse implements NestInterceptor {
+          intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+            const res = context.switchToHttp().getResponse();
+            response = res.raw ?? res;
+            return next.handle();
+          }
+        }
+        @Injectable()
+        class Releases implements OnModuleDestroy {
+          onModuleDestroy(): void {
+            seen.push(response!.destroyed ? 'dropped' : 'still flushing');
+            events.complete();
+          }
+        }
+        @Controller()
+        class Feed {
+          @RxSse('feed')
+          @UseInterceptors(KeepsTheResponse)
+          feed(): Observable<MessageEvent> {
+            return events;
+          }
+        }
+        // The close waits for the stream's flush until the deadline, then drops its connection.
+        @Module({
+          imports: [RxsseModule.forRoot({ shutdown: { deadline: 200 } })],
+          controllers: [Feed],
+          providers: [Releases],
+        })
+        class AppModule {}
+        const server = await startNest(AppModule, platform, logged);
+        const client = await rawClient(`${server.url}/feed`, { read: false });
+        let closing: Promise<void> | undefined;
+        try {
+          await waitFor(() => events.observed, 5000, 'the stream');
+          // Until the response holds bytes the socket would not take: the client reads nothing.
+          const event = { data: 'x'.repeat(64 * 1024) };
+          for (let sent = 0; response!.writableLength === 0; sent++) {
+            if (sent === 1000) throw new Error('the socket took 64 MB without the client reading');
+            events.next(event);
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+          closing = server.close();
+          await closing;
+        } finally {
+          client.destroy();
+          await (closing ?? server.close());
+        }
+        expect(seen).toEqual(['dropped']);
         expect(logged).toEqual([]);
       });
     }

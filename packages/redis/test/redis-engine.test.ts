@@ -429,6 +429,25 @@ describe('redisEngine', () => {
     expect(String(errors[0])).toMatch(/WRONGTYPE/);
   });
 
+  it('tells no gap to a topic with no stream yet when another key turns out not to be one, and reads it on', async () => {
+    const store = engine();
+    const broken = recorder();
+    const waiting = recorder();
+    const stops = [
+      await store.listen('turned into a string', broken.listener),
+      await store.listen('no stream yet', waiting.listener),
+    ];
+    await store.append('turned into a string', { data: 'first' });
+    await until(() => broken.events.length === 1, 'the first event');
+    // The read fails with WRONGTYPE: the type of every listened key is asked, 'none' for the other.
+    await redis.raw.set('sse:{turned into a string}', 'not a stream');
+    await until(() => broken.gaps === 1, 'the gap');
+    const id = await store.append('no stream yet', { data: 'x' });
+    await until(() => waiting.events.length > 0, 'the event');
+    for (const stop of stops) stop();
+    expect(waiting.events.map((e) => e.id)).toEqual([id]);
+  });
+
   it('does not count an idle live read that blocks longer than commandTimeoutMs as a failure', async () => {
     const errors: unknown[] = [];
     const commandTimeoutMs = 300;

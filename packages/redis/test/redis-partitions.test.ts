@@ -9,6 +9,7 @@ import { recordSource, until } from '@rxsse/core/testing';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { RedisEngineError } from '../src/index.js';
 import { PartitionLayout, slotOf } from '../src/partition.js';
+import { RedisProxy } from './support/proxy.js';
 import { connected, killLiveConnection, ownRedis, useRedis } from './support/use-redis.js';
 
 const redis = useRedis({ defaults: { blockMs: 100, partitions: 4 }, flush: true });
@@ -272,6 +273,28 @@ describe('redisEngine({ partitions })', () => {
     stop();
     stopOther();
     expect(seen.ids()).toEqual([a, '<gap>', c]);
+  });
+
+  it('delivers no event a new listener starts after, when it is published as the topic reads its start', async () => {
+    const proxy = await RedisProxy.start(redis.server.port);
+    onTestFinished(() => proxy.close());
+    const store = engine({ url: proxy.url });
+    const publisher = engine();
+    const topic = 'landing';
+    const seen = recorder();
+    let startsAfter: string | undefined;
+    // The partition is watched from before it: its live copy reaches the topic, whose cursor is then it.
+    const written = proxy.beforeNext(
+      (command) => command.includes(layout.topicKey(topic)),
+      () => publisher.append(topic, { data: 'as the topic starts' }),
+    );
+    const stop = await store.listen(topic, { ...seen.listener, startsAfter: (id) => (startsAfter = id) });
+    const landed = await written;
+    expect(startsAfter).toBe(landed);
+    const next = await publisher.append(topic, { data: 'next' });
+    await until(() => seen.events.length > 0, 'the next event');
+    stop();
+    expect(seen.ids()).toEqual([next]);
   });
 
   it('replays what a gap in its partition skipped to a client that resumes after it, from its history', async () => {

@@ -133,6 +133,42 @@ describe('redisEngine whose live reads Redis refuses for good', () => {
     expect(ids).toEqual([first, second]);
     expect(errors.map((error) => (error as Error).name === 'RedisRecovered')).toEqual([false, false, true]);
   });
+
+  it('waits longer before each retry of a refused read, doubling from 25 ms to half a second', async () => {
+    await redis.raw.aclSetUser('no-xread', ['reset', 'on', '>secret', '~sse:*', '+@all', '-xread']);
+    onTestFinished(async () => {
+      await redis.raw.aclDelUser('no-xread');
+    });
+    // Only the engine's timers are fake, and each wait it starts is recorded (its read timeouts are
+    // seconds): the test moves the clock through one wait at a time, once Redis refused the read.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const fake = globalThis.setTimeout;
+    const waits: number[] = [];
+    const recording = vi.spyOn(globalThis, 'setTimeout').mockImplementation(((
+      callback: () => void,
+      ms?: number,
+    ) => {
+      if (ms !== undefined && ms <= 500) waits.push(ms);
+      return fake(callback, ms);
+    }) as typeof setTimeout);
+    try {
+      const store = engine({ clientOptions: { username: 'no-xread', password: 'secret' } });
+      await store.append('backing off', { data: 'x' });
+      const before = await refusedReads();
+      await store.listen('backing off', { event: () => {}, gap: () => {} });
+      for (let tries = 1; tries <= 8; tries++) {
+        await poll(() => waits.length === tries, `refused read ${tries}`);
+        await vi.advanceTimersByTimeAsync(waits.at(-1)!);
+      }
+      await poll(() => waits.length === 9, 'refused read 9');
+      // 9 reads in 2,275 ms, rather than 92 at one every 25 ms.
+      expect(waits).toEqual([25, 50, 100, 200, 400, 500, 500, 500, 500]);
+      expect((await refusedReads()) - before).toBe(9);
+    } finally {
+      recording.mockRestore();
+      vi.useRealTimers();
+    }
+  });
 });
 
 /**
