@@ -1940,4 +1940,93 @@ describe('Channel, at its edges', () => {
     client.unsubscribe();
     expect(getEventListeners(abort.signal, 'abort')).toHaveLength(0);
   });
+
+  it('tells a client whose id is above every id the store handed out that history is truncated, and drops no live event', async () => {
+    // The client's id comes from a store that lost its data; the new one has an event already, below it.
+    const chat = createChannel(memoryEngine({ now: () => 1000 }), 'room');
+    await chat.publish({ data: 'before' });
+    const source = await chat.subscribe({ lastEventId: '5000-0' });
+    expect(source[SOURCE_HEADERS]).toEqual({ 'SSE-History-Truncated': 'true' });
+    const client = record(source);
+    expect(await chat.publish({ data: 'after the loss' })).toBe('1000-1');
+    expect(client.ids()).toEqual(['<history-truncated>', '1000-1']);
+    expect(client.received[0]).toMatchObject({ data: { lastEventId: '5000-0', reason: 'history' } });
+  });
+
+  it('counts only the missed events of a page that reaches held ones against maxReplay.bytes', async () => {
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room', { maxReplay: { bytes: 100 } });
+    const subscribing = chat.subscribe({ lastEventId: '5-0' });
+    await until(() => script.reads.length === 1, 'the history read');
+    script.live('7-0');
+    // The store counts the whole page, the held 7-0 too: the missed 6-0 alone is well within the limit.
+    script.reads[0]!.answer({ ...page('6-0', '7-0'), bytes: 100 });
+    const source = await subscribing;
+    expect(source[SOURCE_HEADERS]).toBeUndefined();
+    expect(record(source).ids()).toEqual(['6-0', '7-0']);
+  });
+
+  it('unlistens once when its client left before the stream started and the transport lets go of it too', async () => {
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room');
+    const abort = new AbortController();
+    const source = await chat.subscribe({ signal: abort.signal });
+    abort.abort();
+    letGoSource(source, () => {});
+    expect(script.unlistened).toBe(1);
+  });
+
+  it('lets go of the events it held when a transport lets go of a source it never subscribed to', async () => {
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room');
+    const subscribing = chat.subscribe({ lastEventId: '1-0' });
+    await until(() => script.reads.length === 1, 'the history read');
+    for (const listener of script.listeners) listener.gap();
+    script.reads[0]!.answer(page('2-0'));
+    const source = await subscribing;
+    expect(source[SOURCE_HEADERS]).toEqual({ 'SSE-History-Truncated': 'true' });
+    letGoSource(source, () => {});
+    expect(source[SOURCE_HEADERS]).toBeUndefined();
+    expect(script.listeners.size).toBe(0);
+  });
+
+  it('asks the engine nothing for a client that left before subscribe was called', async () => {
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room');
+    const abort = new AbortController();
+    abort.abort();
+    await expect(chat.subscribe({ signal: abort.signal })).rejects.toBe(abort.signal.reason);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(script.listeners.size).toBe(0);
+    expect(script.unlistened).toBe(0);
+  });
+
+  it('reads the missed history from the store when its listener lost events right after the id it started after', async () => {
+    // A bus that started after the client's very id, and lost events at once (it reconnected):
+    // what follows the id is not all held, so the store is read, and the loss told after the replay.
+    const script = scriptedEngine();
+    const engine: ChannelEngine = {
+      ...script.engine,
+      listen: async (topic, listener) => {
+        const unlisten = await script.engine.listen(topic, listener);
+        listener.startsAfter?.('5-0');
+        listener.gap?.('continue');
+        return unlisten;
+      },
+    };
+    const chat = createChannel(engine, 'room');
+    const subscribing = chat.subscribe({ lastEventId: '5-0' });
+    await until(() => script.reads.length === 1, 'the history read');
+    script.reads[0]!.answer(page('6-0', '7-0'));
+    const client = record(await subscribing);
+    expect(client.ids()).toEqual(['6-0', '7-0', '<history-truncated>']);
+  });
+
+  it('removes its abort listener from the signal when a transport lets go of a source it never subscribed to', async () => {
+    const chat = createChannel(memoryEngine(), 'room');
+    const abort = new AbortController();
+    const source = await chat.subscribe({ signal: abort.signal });
+    letGoSource(source, () => {});
+    expect(getEventListeners(abort.signal, 'abort')).toHaveLength(0);
+  });
 });

@@ -21,6 +21,14 @@ describe('HistoryRing', () => {
     expect(ring.read(ids[1]!, all).events.map((e) => e.data)).toEqual(['e2', 'e3', 'e4']);
   });
 
+  it('keeps events that fill the byte cap exactly', () => {
+    const ring = new HistoryRing({ maxEvents: 100, maxBytes: 26 }, () => 7);
+    ring.append({ data: 'x'.repeat(10) }); // 10 + '7-0' = 13 bytes
+    ring.append({ data: 'y'.repeat(10) });
+    expect(ring.bytes).toBe(26);
+    expect(ring.size).toBe(2);
+  });
+
   it('keeps the newest events within the byte cap, and always the newest one', () => {
     const ring = new HistoryRing({ maxEvents: 100, maxBytes: 30 }, () => 7);
     const a = ring.append({ data: 'x'.repeat(10) }); // 10 + '7-0' = 13 bytes
