@@ -877,6 +877,75 @@ describe('openEventStream: a stream on a request whose body is not all read', ()
       expect(errors).toEqual([]);
     },
   );
+
+  it('keeps alive past 5 s the connection of an upload that ended within 5 s of its stream', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    const { handle, errors } = route(() => from([{ data: 'hi' }]), {
+      heartbeat: false,
+      stallTimeout: false,
+    });
+    const { url, server } = await serve(handle);
+    let accepted: Socket | undefined;
+    server.once('connection', (socket: Socket) => (accepted = socket));
+    const client = await rawRequests(url, [
+      'POST /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 20\r\n\r\n0123456789',
+    ]);
+    onTestFinished(() => client.destroy());
+    const ends = () => client.text.split('data: hi\n\n\r\n0\r\n\r\n').length - 1;
+    await waitForReal(() => ends() === 1, 5000, 'the end of the stream');
+    // The rest of the upload, then the next request on the same connection.
+    client.socket.write('0123456789GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    await waitForReal(() => ends() === 2, 5000, 'the second stream');
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(accepted!.writableEnded).toBe(false);
+    expect(client.closed).toBe(false);
+    expect(errors).toEqual([]);
+  });
+
+  it('keeps alive past 5 s the connection of an upload its app read, that ended while the end of its stream was flushed', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    const closes: string[] = [];
+    // Far more than the kernel buffers for one connection: the end waits for the client to read.
+    const events = Array.from({ length: 256 }, () => ({ data: 'x'.repeat(64 * 1024) }));
+    const { handle, errors } = route(() => (closes.length === 0 ? from(events) : from([{ data: 'hi' }])), {
+      heartbeat: false,
+      stallTimeout: false,
+      maxQueueBytes: 64 * 1024 * 1024,
+      onClose: (reason) => closes.push(reason),
+    });
+    let uploaded = false;
+    const { url, server } = await serve((req, res) => {
+      // Read by the app as it comes: the body's 'end' is long past when the response finishes.
+      req.on('end', () => (uploaded = true)).resume();
+      handle(req, res);
+    });
+    let accepted: Socket | undefined;
+    server.once('connection', (socket: Socket) => (accepted = socket));
+    const client = await rawRequests(
+      url,
+      ['POST /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 20\r\n\r\n0123456789'],
+      false,
+    );
+    onTestFinished(() => client.destroy());
+    await waitForReal(() => closes.length === 1, 5000, 'the end of the stream, its bytes held');
+    client.socket.write('0123456789');
+    await waitForReal(() => uploaded, 5000, 'the rest of the upload');
+    client.resume();
+    await waitForReal(() => client.text.endsWith('\r\n0\r\n\r\n'), 10_000, 'every byte of the stream');
+    client.socket.write('GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    await waitForReal(() => client.text.endsWith('data: hi\n\n\r\n0\r\n\r\n'), 5000, 'the second stream');
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(accepted!.writableEnded).toBe(false);
+    expect(client.closed).toBe(false);
+    expect(closes).toEqual(['complete', 'complete']);
+    expect(errors).toEqual([]);
+  });
 });
 
 describe('openEventStream: HEAD', () => {

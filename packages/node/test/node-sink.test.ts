@@ -1,5 +1,5 @@
-import { OutgoingMessage } from 'node:http';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { OutgoingMessage, type ServerResponse } from 'node:http';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { rawClient, waitFor } from '../../../test/support/clients.js';
 import { NodeSink } from '../src/index.js';
 import { serve } from './serve.js';
@@ -149,6 +149,26 @@ describe('NodeSink over node:http', () => {
     await client.done;
     expect(drained).toBe(true);
     expect(client.text.split('b'.repeat(1024)).length - 1).toBe(result!.written);
+  });
+
+  it('counts what the kernel took of a write still in progress as sent, not the whole write', async () => {
+    // Far more than the kernel buffers for one socket: most of it stays in the write in progress.
+    const large = new Uint8Array(32 * 1024 * 1024).fill(0x63);
+    let seen: { sink: NodeSink; res: ServerResponse } | undefined;
+    const { url } = await serve((req, res) => {
+      const sink = new NodeSink(req, res);
+      sink.open(HEADERS);
+      sink.write(large);
+      seen = { sink, res };
+    });
+    const client = await rawClient(url, { read: false });
+    onTestFinished(() => client.destroy());
+    await waitFor(() => seen !== undefined, 5_000, 'the write');
+    const { sink, res } = seen!;
+    // Node counts the write whole until the kernel took its last byte; a client that reads slowly
+    // would show no progress, and be dropped as stalled.
+    await waitFor(() => sink.pending() < res.writableLength, 5_000, 'the kernel to take part of the write');
+    expect(sink.pending()).toBeGreaterThan(0);
   });
 
   it('leaves no drain listener on a socket it wrote to directly', async () => {
