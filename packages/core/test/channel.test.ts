@@ -662,6 +662,30 @@ describe('Channel', () => {
     expect(script.listeners.size).toBe(0);
   });
 
+  it('tells onReplay of no hole found among the held events after its filter failed the subscription', async () => {
+    const script = scriptedEngine();
+    const outcomes: string[] = [];
+    const bug = new Error('filter broke');
+    const chat = createChannel(script.engine, 'room', { onReplay: (outcome) => outcomes.push(outcome) });
+    const subscribing = chat.subscribe({
+      lastEventId: '1-0',
+      filter: (message) => {
+        if (message.id === '3-0') throw bug;
+        return true;
+      },
+    });
+    await until(() => script.reads.length === 1, 'the history read');
+    script.live('2-0', '3-0');
+    for (const listener of script.listeners) listener.gap('continue');
+    // Trimmed while read: told first, then the held events, which reset what was told.
+    script.reads[0]!.answer({ events: [], bytes: 0, truncated: true, more: false });
+    const client = record(await subscribing);
+    expect(client.error).toBe(bug);
+    expect(client.ids()).toEqual(['<history-truncated>', '2-0']);
+    // The hole after 3-0 reaches no client: counted, it would be a truncation no one was told of.
+    expect(outcomes).toEqual(['truncated']);
+  });
+
   it('after a gap whose ids continue, still sends no event the replay sent, even at a resume', async () => {
     const script = scriptedEngine();
     const chat = createChannel(script.engine, 'room');
