@@ -847,6 +847,25 @@ describe('Channel', () => {
     await until(() => unlistened === 1, 'the late listener to be released', 1000);
   });
 
+  it('lets go of the listener at once for a client that leaves as its last history page is read', async () => {
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room');
+    const abort = new AbortController();
+    const subscribing = chat.subscribe({ lastEventId: '1-0', signal: abort.signal });
+    await until(() => script.reads.length === 1, 'the history read');
+    // Gone after the read came back, before the source was built: no abort event is left to hear.
+    script.reads[0]!.answer({
+      ...page('2-0'),
+      get more() {
+        abort.abort();
+        return false;
+      },
+    });
+    await subscribing;
+    expect(abort.signal.aborted).toBe(true);
+    expect(script.unlistened).toBe(1);
+  });
+
   describe('a subscription no stream subscribes to, made without the request signal', () => {
     const cases: [
       string,
