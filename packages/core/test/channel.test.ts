@@ -444,23 +444,6 @@ describe('Channel', () => {
       expect(record(source).ids()).toEqual(['6-0', '7-0', '8-0', '9-0']);
     });
 
-    it('do not hide events missed past maxReplay before them: the client is told', async () => {
-      const script = scriptedEngine();
-      const chat = createChannel(script.engine, 'room', { maxReplay: { events: 2 } });
-      const subscribing = chat.subscribe({ lastEventId: '5-0' });
-      await until(() => script.reads.length === 1, 'the history read');
-      script.live('9-0');
-      script.reads[0]!.answer({ ...page('6-0', '7-0'), more: true });
-      await until(() => script.reads.length === 2, 'the read of the next event');
-      // 8-0 was missed too: three events, over the limit of two.
-      script.reads[1]!.answer({ ...page('8-0'), more: true });
-      const source = await subscribing;
-      expect(source[SOURCE_HEADERS]).toEqual({ 'SSE-History-Truncated': 'true' });
-      const client = record(source);
-      expect(client.ids()).toEqual(['<history-truncated>', '9-0']);
-      expect(client.received[0]).toMatchObject({ data: { lastEventId: '5-0', reason: 'limit' } });
-    });
-
     it('cover nothing once some of them were lost while held: the replay reads on, and the client is told', async () => {
       const script = scriptedEngine();
       const chat = createChannel(script.engine, 'room', { maxReplay: { events: 2 } });
@@ -475,22 +458,29 @@ describe('Channel', () => {
     });
 
     it.each<[string, HistoryPage]>([
-      ['trimmed', { events: [], bytes: 0, truncated: true, more: false }],
-      ['empty, with more to come', { events: [], bytes: 0, truncated: false, more: true }],
-    ])('cover nothing when the read of the next event finds it %s: the client is told', async (_, next) => {
-      const script = scriptedEngine();
-      const chat = createChannel(script.engine, 'room', { maxReplay: { events: 2 } });
-      const subscribing = chat.subscribe({ lastEventId: '5-0' });
-      await until(() => script.reads.length === 1, 'the history read');
-      script.live('9-0');
-      script.reads[0]!.answer({ ...page('6-0', '7-0'), more: true });
-      await until(() => script.reads.length === 2, 'the read of the next event');
+      // 8-0 was missed too: three events, over the limit of two.
+      ['missed too', { ...page('8-0'), more: true }],
       // Whether 8-0 was missed is unknown: the client is told, not handed a replay with a hole.
-      script.reads[1]!.answer(next);
-      const source = await subscribing;
-      expect(source[SOURCE_HEADERS]).toEqual({ 'SSE-History-Truncated': 'true' });
-      expect(record(source).ids()).toEqual(['<history-truncated>', '9-0']);
-    });
+      ['trimmed while read', { events: [], bytes: 0, truncated: true, more: false }],
+      ['an empty page with more', { events: [], bytes: 0, truncated: false, more: true }],
+    ])(
+      'do not hide the next event past maxReplay, missed or unknown (%s): the client is told',
+      async (_, next) => {
+        const script = scriptedEngine();
+        const chat = createChannel(script.engine, 'room', { maxReplay: { events: 2 } });
+        const subscribing = chat.subscribe({ lastEventId: '5-0' });
+        await until(() => script.reads.length === 1, 'the history read');
+        script.live('9-0');
+        script.reads[0]!.answer({ ...page('6-0', '7-0'), more: true });
+        await until(() => script.reads.length === 2, 'the read of the next event');
+        script.reads[1]!.answer(next);
+        const source = await subscribing;
+        expect(source[SOURCE_HEADERS]).toEqual({ 'SSE-History-Truncated': 'true' });
+        const client = record(source);
+        expect(client.ids()).toEqual(['<history-truncated>', '9-0']);
+        expect(client.received[0]).toMatchObject({ data: { lastEventId: '5-0', reason: 'limit' } });
+      },
+    );
   });
 
   it('asks the store page by page within what is left of maxReplay', async () => {
