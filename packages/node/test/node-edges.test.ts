@@ -14,7 +14,7 @@ import {
   serverStreams,
   streamEvents,
 } from '@rxsse/core';
-import { concat, from, map, NEVER, type Observable, range, Subject } from 'rxjs';
+import { concat, from, map, NEVER, type Observable, range, Subject, throwError } from 'rxjs';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { collected } from '../../../test/leaks.js';
 import {
@@ -28,7 +28,7 @@ import {
   waitForReal,
 } from '../../../test/support/clients.js';
 import { captureConsoleErrors } from '../../../test/support/logged.js';
-import { counted, metered, recording } from '../../../test/support/recording.js';
+import { counted, metered, neverYielding, recording } from '../../../test/support/recording.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
 import { recordWarnings } from '../../../test/support/warnings.js';
 import {
@@ -38,6 +38,7 @@ import {
   markServerClosing,
   NodeSink,
   openEventStream,
+  responseDone,
   trackConnections,
   watchResponseClose,
 } from '../src/index.js';
@@ -235,6 +236,33 @@ describe('NodeSink: listeners', () => {
     client.destroy();
     expect(after).toBe(base);
   });
+
+  it('leaves no end listener on a kept-alive connection after a stream that ended with bytes still to flush', async () => {
+    let base: number | undefined;
+    let after: number | undefined;
+    let pendingAtEnd = 0;
+    const { url, server } = await serve((req, res) => {
+      const socket = req.socket;
+      const sink = new NodeSink(req, res);
+      res.once('finish', () => setImmediate(() => (after = socket.listenerCount('end'))));
+      sink.open({ 'content-type': 'text/event-stream' });
+      // More than the kernel takes at once: the end waits for it to flush.
+      sink.write(new TextEncoder().encode(`data: ${'x'.repeat(8 * 1024 * 1024)}\n\n`));
+      pendingAtEnd = sink.pending();
+      sink.end();
+    });
+    // What node:http itself keeps on a connection, before any request.
+    server.on('connection', (socket) => {
+      base = socket.listenerCount('end');
+    });
+    const client = await rawRequests(url, [httpRequest('GET', '/sse')]);
+    await waitFor(() => after !== undefined, 5000, 'the stream to flush');
+    expect(pendingAtEnd).toBeGreaterThan(0);
+    // The connection may carry request after request: each stream's listener must go.
+    expect(after).toBe(base);
+    expect(client.closed).toBe(false);
+    client.destroy();
+  });
 });
 
 describe('NodeSink: a stream that waits behind a pipelined response', () => {
@@ -337,6 +365,51 @@ describe('watchResponseClose', () => {
     watchResponseClose(held[0]!.res.req, held[0]!.res, () => late.push('told'));
     expect(late).toEqual(['told']);
   });
+
+  it('tells at once a response that waits behind a pipelined one whose connection dropped before the call', async () => {
+    const held: { req: IncomingMessage; res: ServerResponse }[] = [];
+    const { url } = await serve((req, res) => void held.push({ req, res }));
+    const client = await rawRequests(
+      url,
+      ['/a', '/b'].map((path) => httpRequest('GET', path)),
+    );
+    await waitFor(() => held.length === 2, 5000, 'two requests');
+    client.destroy();
+    await waitFor(() => held[1]!.req.socket.destroyed, 5000, 'the connection to drop');
+    await new Promise((resolve) => setImmediate(resolve));
+    // Node never closes a response still waiting for its turn: only its connection told of the drop.
+    const told: string[] = [];
+    watchResponseClose(held[1]!.req, held[1]!.res, () => told.push('told'));
+    expect(told).toEqual(['told']);
+  });
+});
+
+describe('responseDone', () => {
+  it('settles for an answer that ended, though its client has not taken it all', async () => {
+    const settled: string[] = [];
+    const { url } = await serve((_req, res) => {
+      // More than loopback's buffers take, to a client that reads nothing: it ends, and never finishes.
+      res.end('x'.repeat(16 * 1024 * 1024));
+      void responseDone(res).then(() => settled.push('done'));
+    });
+    const client = await rawClient(`${url}/plain`, { read: false });
+    await waitFor(() => settled.length === 1, 5000, 'responseDone to settle');
+    client.destroy();
+  });
+
+  it('settles for an answer that closed without an end, its client gone', async () => {
+    const settled: string[] = [];
+    let held: ServerResponse | undefined;
+    const { url } = await serve((_req, res) => {
+      held = res;
+      void responseDone(res).then(() => settled.push('done'));
+    });
+    const client = await rawClient(`${url}/plain`, { read: true });
+    await waitFor(() => held !== undefined, 5000, 'the request');
+    client.destroy();
+    await waitFor(() => settled.length === 1, 5000, 'responseDone to settle');
+    expect(held!.writableEnded).toBe(false);
+  });
 });
 
 describe('NodeSink: many pipelined streams', () => {
@@ -404,6 +477,22 @@ describe('guardClientErrors', () => {
     expect(received.slice(received.indexOf('\r\n\r\n') + 4)).toBe('a\r\ndata: hi\n\n\r\n');
     // A connection without a live stream still gets the listener's answer.
     expect(await rawExchange(Number(port), '', '')).toBe('HTTP/1.1 400 Bad Request\r\n\r\n');
+  });
+
+  it("leaves the connection of an answer under way that is no event stream to the app's clientError listener", async () => {
+    const { url, server } = await serve((_req, res) => {
+      // A download under way: the app's own answer, which its listener decides about.
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('part one');
+    });
+    closeStreamsOnServerClose(server);
+    server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+      if (error.code === 'ECONNRESET' || !socket.writable) return;
+      socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
+    });
+    const { port } = new URL(url);
+    const received = await rawExchange(Number(port), httpRequest('GET', '/download'), 'part one\r\n');
+    expect(received).toMatch(/part one\r\nHTTP\/1\.1 400 Bad Request\r\n\r\n$/);
   });
 });
 
@@ -957,6 +1046,15 @@ describe('openEventStream: HEAD', () => {
     expect(await headersOf(url, 'HEAD')).toEqual(get);
   });
 
+  it("returns the iterator a HEAD's handler made, never read", async () => {
+    const { iterator, returned } = neverYielding();
+    const { handle, errors } = route(() => iterator);
+    const { url } = await serve(handle);
+    await headersOf(url, 'HEAD');
+    await waitFor(returned, 5000, 'the iterator to be returned');
+    expect(errors).toEqual([]);
+  });
+
   it('drops a header the framework set when the route says null, on HEAD too', async () => {
     const { handle } = route(() => from([{ data: 'x' }]), { headers: { 'X-Powered-By': null } });
     const { url } = await serve((req, res) => {
@@ -1026,6 +1124,38 @@ describe('answerHead: a HEAD answered once the route lets it on', () => {
     expect(seen).toEqual(['opened', 'closed:client']);
   });
 
+  it("turns away a HEAD whose `ready` fails with the abort its route's group close gave its signal, resolving as no stream", async () => {
+    const group = new StreamGroup();
+    const { options, closes } = recording({ group, heartbeat: false });
+    const results: unknown[] = [];
+    let signal: AbortSignal | undefined;
+    const { url } = await serve((req, res) => {
+      answerHead(
+        req,
+        res,
+        async (context) => {
+          signal = context.signal;
+          await once(context.signal, 'abort');
+          context.signal.throwIfAborted();
+        },
+        resolveStreamOptions(options),
+      ).then(
+        (value) => results.push(value),
+        (error) => results.push(error),
+      );
+    });
+    const client = await rawRequests(url, [httpRequest('HEAD', '/sse')]);
+    await waitFor(() => signal !== undefined, 5000, 'the check');
+    await group.close({ deadline: 60_000 });
+    await waitFor(() => results.length === 1, 5000, 'answerHead to settle');
+    // Its own turn-away, not another writer's answer (which resolves to null).
+    expect(results).toEqual([undefined]);
+    await waitFor(() => client.text.includes('\r\n\r\n'), 5000, 'the headers');
+    expect(client.text.toLowerCase()).toContain('connection: close');
+    expect(closes.map((closed) => closed.reason)).toEqual(['shutdown']);
+    client.destroy();
+  });
+
   it.each(
     (['GET', 'HEAD'] as const).flatMap((method) =>
       (
@@ -1037,6 +1167,15 @@ describe('answerHead: a HEAD answered once the route lets it on', () => {
               throw new Error('late failure');
             },
             'Error: late failure',
+          ],
+          [
+            "fails with its signal's abort",
+            // The other writer's answer closed the response, which aborts the handler's signal.
+            async (signal: AbortSignal): Promise<EventSourceLike<MessageEvent>> => {
+              if (!signal.aborted) await once(signal, 'abort');
+              throw signal.reason;
+            },
+            null,
           ],
         ] as const
       ).map(([how, settle, result]) => [method, how, settle, result] as const),
@@ -1050,10 +1189,10 @@ describe('answerHead: a HEAD answered once the route lets it on', () => {
         openEventStream(
           req,
           res,
-          async () => {
+          async ({ signal }) => {
             // As a timeout in front of the route answers while the handler still runs.
             res.writeHead(503, { 'content-length': '0' }).end();
-            return settle();
+            return settle(signal);
           },
           resolveStreamOptions(options),
         ).then(
@@ -1187,6 +1326,84 @@ describe('answerHead: a HEAD answered once the route lets it on', () => {
     await closing;
     expect(errors).toEqual([]);
   });
+});
+
+describe('openEventStream and answerHead on a response another writer began before the call', () => {
+  it.each([
+    ['openEventStream', 'GET'],
+    ['openEventStream', 'HEAD'],
+    ['answerHead', 'HEAD'],
+  ] as const)(
+    'run no handler (%s, %s) on an answer that ended, and resolve to null, counting nothing',
+    async (transport, method) => {
+      const { options, seen } = metered({ heartbeat: false });
+      const results: unknown[] = [];
+      let ran = 0;
+      const { url } = await serve((req, res) => {
+        // As a timeout in front of the route answers before the route is reached.
+        res.writeHead(503, { 'content-length': '0' }).end();
+        const settled =
+          transport === 'answerHead'
+            ? answerHead(req, res, async () => void ran++, resolveStreamOptions(options))
+            : openEventStream(
+                req,
+                res,
+                () => {
+                  ran++;
+                  return NEVER;
+                },
+                resolveStreamOptions(options),
+              );
+        settled.then(
+          (value) => results.push(value),
+          (error) => results.push(String(error)),
+        );
+      });
+      const client = await rawRequests(url, [httpRequest(method, '/sse')]);
+      await waitFor(() => results.length === 1, 5000, 'the call to settle');
+      expect(results).toEqual([null]);
+      // The handler's checks (a database read, a token's verification) are for a stream to come.
+      expect(ran).toBe(0);
+      expect(seen).toEqual([]);
+      client.destroy();
+    },
+  );
+
+  it.each([
+    ['openEventStream', 'GET'],
+    ['answerHead', 'HEAD'],
+  ] as const)(
+    'run no handler (%s, %s) on an answer still being written, and refuse it',
+    async (transport, method) => {
+      const results: unknown[] = [];
+      let ran = 0;
+      const { url } = await serve((req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('already under way');
+        const settled =
+          transport === 'answerHead'
+            ? answerHead(req, res, async () => void ran++, resolveStreamOptions({ heartbeat: false }))
+            : openEventStream(
+                req,
+                res,
+                () => {
+                  ran++;
+                  return NEVER;
+                },
+                resolveStreamOptions({ heartbeat: false }),
+              );
+        settled.then(
+          (value) => results.push(value),
+          (error) => results.push((error as Error).name),
+        );
+      });
+      const client = await rawRequests(url, [httpRequest(method, '/sse')]);
+      await waitFor(() => results.length === 1, 5000, 'the call to settle');
+      expect(results).toEqual(['ResponseBeingSentError']);
+      expect(ran).toBe(0);
+      client.destroy();
+    },
+  );
 });
 
 describe('openEventStream: headers a middleware set before the stream', () => {
@@ -1345,6 +1562,59 @@ describe('openEventStream: turning requests away', () => {
     expect(client.text.toLowerCase()).toContain('connection: close');
     expect(client.text).toContain('retry: 3000\n');
   });
+
+  it('turns a HEAD away as its GET once its server is marked closing, without running the handler', async () => {
+    const { options, closes } = recording({ heartbeat: false });
+    let handled = 0;
+    const { handle, errors } = route(() => {
+      handled++;
+      return NEVER;
+    }, options);
+    const { url, server } = await serve(handle);
+    markServerClosing(server);
+    const client = await rawRequests(url, [httpRequest('HEAD', '/sse')]);
+    await waitFor(() => closes.length === 1, 5000, 'the answer to be counted');
+    await waitFor(() => client.text.includes('\r\n\r\n'), 5000, 'the headers');
+    expect(handled).toBe(0);
+    expect(client.text).toMatch(/^HTTP\/1\.1 200/);
+    // Its client is told to go, and is counted turned away, not as a stream that completed.
+    expect(client.text.toLowerCase()).toContain('connection: close');
+    expect(closes.map((closed) => closed.reason)).toEqual(['shutdown']);
+    expect(errors).toEqual([]);
+    client.destroy();
+  });
+
+  it.each(['GET', 'HEAD'])(
+    'turns away a %s whose handler resolves after its server was marked closing, its source never subscribed',
+    async (method) => {
+      const { options, closes } = recording({ heartbeat: false, retry: 3000 });
+      const source = new Subject<MessageEvent>();
+      let release: (() => void) | undefined;
+      const { handle, errors } = route(
+        () => new Promise<Observable<MessageEvent>>((resolve) => (release = () => resolve(source))),
+        options,
+      );
+      const { url, server } = await serve(handle);
+      const client = await rawRequests(url, [httpRequest(method, '/sse')]);
+      await waitFor(() => release !== undefined, 5000, 'the handler');
+      // As an adapter's own shutdown hook marks it, its streams' group not closing.
+      markServerClosing(server);
+      release!();
+      await waitFor(() => closes.length === 1, 5000, 'the answer to be counted');
+      await waitFor(() => client.text.includes('\r\n\r\n'), 5000, 'the headers');
+      expect(client.text).toMatch(/^HTTP\/1\.1 200/);
+      expect(client.text.toLowerCase()).toContain('connection: close');
+      if (method === 'GET') {
+        await client.done;
+        expect(client.text).toContain('retry: 3000\n');
+      }
+      // A stream started now would keep the closing server open.
+      expect(source.observed).toBe(false);
+      expect(closes.map((closed) => closed.reason)).toEqual(['shutdown']);
+      expect(errors).toEqual([]);
+      client.destroy();
+    },
+  );
 });
 
 describe('readLastEventId', () => {
@@ -1372,6 +1642,32 @@ describe('readLastEventId', () => {
 
   it('keeps bytes that are not UTF-8 as Latin-1', async () => {
     expect(await lastEventIdFor(Buffer.from([0x69, 0x64, 0xe9]))).toBe('id\u00e9');
+  });
+});
+
+describe('consoleReporter', () => {
+  it('names the request by its method and path, leaving out the query, where a token travels', async () => {
+    const logged: string[] = [];
+    const restore = captureConsoleErrors(logged);
+    onTestFinished(restore);
+    const { url } = await serve((req, res) => {
+      // No reporter given: the default, consoleReporter(req), hears what no onError takes.
+      void openEventStream(
+        req,
+        res,
+        () =>
+          concat(
+            from([{ data: 'first' }]),
+            throwError(() => new Error('the feed failed')),
+          ),
+        resolveStreamOptions({ heartbeat: false }),
+      );
+    });
+    const client = await rawClient(`${url}/sse?token=secret-token`, { read: true });
+    await waitFor(() => logged.length === 1, 5000, 'the report');
+    client.destroy();
+    expect(logged[0]).toMatch(/^rxsse: event stream GET \/sse failed: Error: the feed failed/);
+    expect(logged[0]).not.toContain('secret-token');
   });
 });
 
@@ -1555,6 +1851,178 @@ describe('closeStreamsOnServerClose: connections without a request', () => {
   });
 });
 
+describe('closeStreamsOnServerClose: connections at the deadline', () => {
+  it('drops a TLS connection that never sent a request once the streams ended, not only at the deadline', async () => {
+    const server = createHttpsServer(await selfSignedCertificate(), (_req, res) => res.end('ok'));
+    // A deadline no test waits for: only the drop that follows the streams' end can close it.
+    closeStreamsOnServerClose(server, { deadline: 60_000 });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    // Its handshake over on the server's side too: one still under way is left to the deadline.
+    const handshaken = once(server, 'secureConnection');
+    const socket = connectTls({ port, host: '127.0.0.1', rejectUnauthorized: false });
+    await once(socket, 'secureConnect');
+    await handshaken;
+    const unused = new RawClient(socket, true);
+    const closed = new Promise((resolve) => server.close(resolve));
+    try {
+      await waitFor(() => unused.closed, 5000, 'the unused connection to be dropped');
+      await closed;
+    } finally {
+      unused.destroy();
+    }
+  });
+
+  it('drops a connection whose request head never ends at the deadline, so close() completes', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    const { url, server } = await serve((_req, res) => res.end('ok'));
+    closeStreamsOnServerClose(server, { deadline: 1000 });
+    let accepted: Socket | undefined;
+    server.once('connection', (socket) => (accepted = socket));
+    // Part of a head, then nothing: Node checks its headersTimeout no more once the server closes.
+    const client = await rawRequests(url, ['GET /plain HTTP/1.1\r\nHost: 127.0.0.1\r\n'], true);
+    await waitForReal(() => (accepted?.bytesRead ?? 0) > 0, 5000, 'the first bytes');
+    let closed = false;
+    server.close(() => {
+      closed = true;
+    });
+    vi.advanceTimersByTime(999);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(client.closed).toBe(false);
+    vi.advanceTimersByTime(1);
+    await waitForReal(
+      () => client.closed && closed,
+      5000,
+      'the connection to be dropped and close() to complete',
+    );
+  });
+
+  it('leaves a plain answer still under way at the deadline to finish, cutting only event streams', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    let finish: (() => void) | undefined;
+    const { url, server } = await serve((_req, res) => {
+      // A download under way: its head and part of its body are out, the rest to come.
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('part one, ');
+      finish = () => res.end('part two');
+    });
+    closeStreamsOnServerClose(server, { deadline: 1000 });
+    const client = await rawClient(`${url}/download`, { read: true });
+    await waitForReal(() => client.text.includes('part one, '), 5000, 'the first part');
+    let closed = false;
+    server.close(() => {
+      closed = true;
+    });
+    vi.advanceTimersByTime(1000);
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    // Node's close() waits for it, as for any answer it is writing: only an event stream never ends.
+    expect(client.closed).toBe(false);
+    finish!();
+    await client.done;
+    expect(client.text).toMatch(/part one, [\s\S]*part two/);
+    await waitForReal(() => closed, 5000, 'server.close()');
+  });
+
+  it("cuts at the deadline an event stream no group holds, as a fetch handler's runtime writes one, so close() completes", async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    // As a runtime serving a fetch handler writes its stream: no group of this server sees it.
+    const { url, server } = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: hi\n\n');
+    });
+    closeStreamsOnServerClose(server, { deadline: 1000 });
+    const client = await rawClient(`${url}/sse`, { read: true });
+    await waitForReal(() => client.text.includes('data: hi'), 5000, 'the stream');
+    let closed = false;
+    server.close(() => {
+      closed = true;
+    });
+    vi.advanceTimersByTime(999);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(client.closed).toBe(false);
+    vi.advanceTimersByTime(1);
+    await waitForReal(() => client.closed && closed, 5000, 'the stream to be cut and close() to complete');
+  });
+
+  it("keeps connections alive once the server listens again, though its close's group ended after it", async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    // The group's stream is another server's, to a client that reads nothing: the group's close
+    // lasts to its deadline, long after this server, with no connection, has closed.
+    const group = new StreamGroup();
+    const big = { data: 'z'.repeat(64 * 1024) };
+    const { handle } = route(() => concat(from(Array.from({ length: 400 }, () => big)), NEVER), {
+      group,
+      heartbeat: false,
+      stallTimeout: false,
+      maxQueueBytes: 64 * 1024 * 1024,
+    });
+    const other = await serve(handle);
+    const stuck = await rawClient(`${other.url}/sse`, { read: false });
+    onTestFinished(() => stuck.destroy());
+    await waitForReal(() => group.size === 1, 5000, 'the stuck stream');
+    const server = createServer((_req, res) => res.end('ok'));
+    closeStreamsOnServerClose(server, { group, deadline: 1000 });
+    const port = await listenAgain(server);
+    // The group's close ends at its deadline, the server listening again by then.
+    vi.advanceTimersByTime(1000);
+    await waitForReal(() => group.size === 0, 5000, "the group's close");
+    await new Promise((resolve) => setImmediate(resolve));
+    const client = await rawRequests(`http://127.0.0.1:${port}`, [httpRequest('GET', '/plain')]);
+    await waitForReal(() => client.text.endsWith('ok'), 5000, 'the first answer');
+    // The close's reaping after each answer ended with it: the kept-alive connection takes the next.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    client.socket.write(httpRequest('GET', '/plain'));
+    await waitForReal(() => client.text.split('ok').length === 3 || client.closed, 5000, 'the second answer');
+    expect(client.text.split('ok')).toHaveLength(3);
+    client.destroy();
+  });
+
+  it('drops nothing at the deadline of a close that completed, once the server listens again', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    const { handle, errors } = route(() => concat(from([{ data: 'hi' }]), NEVER), { heartbeat: false });
+    const { server } = await serve(handle);
+    closeStreamsOnServerClose(server, { deadline: 1000 });
+    // Nothing open: the close completes at once, long before its deadline.
+    await new Promise((resolve) => server.close(resolve));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const stream = await rawClient(`${url}/sse`, { read: true });
+    await waitForReal(() => stream.text.includes('data: hi'), 5000, 'the stream');
+    let accepted: Socket | undefined;
+    server.once('connection', (socket) => (accepted = socket));
+    const heading = await rawRequests(url, ['GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\n'], true);
+    await waitForReal(() => (accepted?.bytesRead ?? 0) > 0, 5000, 'the first bytes');
+    vi.advanceTimersByTime(1000);
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    // The server that listens again is not closing: the earlier close's cuts are cancelled.
+    expect(stream.closed).toBe(false);
+    expect(heading.closed).toBe(false);
+    expect(errors).toEqual([]);
+    stream.destroy();
+    heading.destroy();
+  });
+});
+
 describe('closing a server: an answer that ended while its bytes still flush', () => {
   /**
    * A server whose answer ends at once with 16 MiB, more than loopback's buffers take, to a client
@@ -1593,6 +2061,30 @@ describe('closing a server: an answer that ended while its bytes still flush', (
       expect(client.text.endsWith(body)).toBe(true);
     },
   );
+
+  it('keeps its connection alive once flushed, when the app closed idle connections of a server still listening', async () => {
+    const body = 'x'.repeat(16 * 1024 * 1024);
+    let answered = 0;
+    const { url, server } = await serve((_req, res) => {
+      answered++;
+      res.end(answered === 1 ? body : 'again');
+    });
+    server.keepAliveTimeout = 60_000;
+    trackConnections(server);
+    const client = await rawClient(`${url}/plain`, { read: false });
+    await waitFor(() => answered === 1, 5000, 'the answer');
+    // An app's own reaping (no close): the answer still flushing is spared.
+    server.closeIdleConnections();
+    client.resume();
+    await waitFor(() => client.text.endsWith(body), 5000, 'the whole answer');
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    // The server is not closing: the connection, flushed, is kept alive as Node keeps any.
+    client.socket.write(httpRequest('GET', '/plain'));
+    await waitFor(() => client.text.endsWith('again') || client.closed, 5000, 'the second answer');
+    expect(client.text.endsWith('again')).toBe(true);
+    client.destroy();
+  });
 
   it('drops it at the deadline if the client has not taken it all, so close() completes', async () => {
     const deadline = 300;

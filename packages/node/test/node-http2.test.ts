@@ -308,6 +308,38 @@ describe('closeStreamsOnServerClose on HTTP/2: a server that listens again soon 
     onTestFinished(() => session.destroy());
     expect((await readStream(session, '/sse')).body).toBe('data: a\n\n');
     vi.advanceTimersByTime(1000);
+    // A cut runs in the check phase after its timer: give it that turn.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(session.destroyed || session.closed).toBe(false);
+    expect((await readStream(session, '/sse')).body).toBe('data: a\n\n');
+  });
+});
+
+describe('closeStreamsOnServerClose on HTTP/2: a server that listens again after a close with no session', () => {
+  it('keeps its new sessions past the deadline of that close', async () => {
+    const resolved = resolveStreamOptions({ group: new StreamGroup(), heartbeat: false });
+    const server = createSecureServer(
+      { ...(await selfSignedCertificate()), allowHTTP1: true },
+      (req, res) => {
+        void openEventStream(req, res, () => from([{ data: 'a' }]), resolved);
+      },
+    );
+    closeStreamsOnServerClose(server, { group: resolved.group, deadline: 1000 });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    // No session to close: the close is done at once, and has no connection to cut at its deadline.
+    const port = await listenAgain(server);
+    const session = await h2Session(`https://127.0.0.1:${port}`);
+    onTestFinished(() => session.destroy());
+    expect((await readStream(session, '/sse')).body).toBe('data: a\n\n');
+    vi.advanceTimersByTime(1000);
+    // A cut runs in the check phase after its timer: give it that turn.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(session.destroyed || session.closed).toBe(false);
     expect((await readStream(session, '/sse')).body).toBe('data: a\n\n');
   });
 });
@@ -687,6 +719,30 @@ async function serveH2(handler: (req: Http2ServerRequest, res: Http2ServerRespon
   onTestFinished(() => session.destroy());
   return { server, session };
 }
+
+describe('openEventStream on HTTP/2: a client that left while the framework held its request', () => {
+  it('closes the stream at once with reason client, its response closed before the stream began', async () => {
+    const { options, closes } = recording({ heartbeat: false });
+    const group = new StreamGroup();
+    let held: Http2ServerResponse | undefined;
+    const { session } = await serveH2((req, res) => {
+      held = res;
+      // As an auth middleware's async step: the client resets its stream meanwhile.
+      void (async () => {
+        await waitForReal(() => res.stream?.destroyed === true, 5_000, 'the reset');
+        void openEventStream(req, res, () => NEVER, resolveStreamOptions({ ...options, group }));
+      })();
+    });
+    const stream = session.request({ ':path': '/sse' });
+    stream.on('error', () => {});
+    await waitFor(() => held !== undefined, 5_000, 'the request');
+    stream.close(constants.NGHTTP2_CANCEL);
+    await waitFor(() => closes.length === 1, 5_000, 'the close to be counted');
+    expect(closes.map((closed) => closed.reason)).toEqual(['client']);
+    // Nothing holds a server's close for it.
+    expect(group.size).toBe(0);
+  });
+});
 
 describe('NodeSink on HTTP/2: a client that withholds the window of one stream, its session healthy', () => {
   it('ends that stream with stall at stallTimeout, not before, while another on the session goes on', async () => {
