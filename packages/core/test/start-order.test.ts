@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { Observable, ReplaySubject, Subject, share, startWith, take } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import {
@@ -200,6 +201,33 @@ describe('an Observable subscribed before its stream opens', () => {
     expect([group.size, heartbeatCount()]).toEqual([0, 0]);
   });
 
+  it('closes once when its client left during subscribe() and the opened hook that counts it closes its group', () => {
+    const sink = new OrderedSink();
+    const group = new StreamGroup();
+    let tornDown = 0;
+    const source = new Observable<MessageEvent>(() => {
+      sink.disconnect();
+      return () => tornDown++;
+    });
+    const { closes } = run(source, { group, metrics: { opened: () => void group.close() } }, sink);
+    // The hook ended the stream while its end counted it opened: that end is the one, not a second.
+    expect([closes.length, tornDown, group.size]).toEqual([1, 1, 0]);
+  });
+
+  it('ends, as completed, a source that unsubscribes its own subscriber in subscribe() before any message', () => {
+    const group = new StreamGroup();
+    const source = new Observable<MessageEvent>((subscriber) => subscriber.unsubscribe());
+    const { sink, closes, calls } = run(source, { group, retry: 5 });
+    // Nothing more can come from it: left open, the client would wait on a stream with no source.
+    expect([sink.order, sink.ended, closes, calls]).toEqual([
+      ['headers', 'retry: 5\n\n'],
+      true,
+      ['complete'],
+      ['opened', 'closed complete'],
+    ]);
+    expect(group.size).toBe(0);
+  });
+
   it('turns away, unheard, a source that began a shutdown while it was subscribed', async () => {
     const group = new StreamGroup();
     let tornDown = 0;
@@ -233,6 +261,64 @@ describe('an Observable subscribed before its stream opens', () => {
     });
     await Promise.resolve();
     expect([closed, group.size, heartbeatCount()]).toEqual([true, 0, 0]);
+  });
+
+  it('is refused with the first failure of a hand-written source that fails twice at once', () => {
+    const first = new Error('first');
+    const twice = new Observable<MessageEvent>((subscriber) => {
+      subscriber.error(first);
+      subscriber.error(new Error('second'));
+    });
+    // Its first failure ended it: a later one breaks the Observable contract, and is not the answer.
+    expect(() => run(twice)).toThrow(first);
+  });
+
+  it('leaves no abort listener on its signal once refused: nothing holds the stream after it', () => {
+    const sink = new OrderedSink();
+    const failing = new Observable<MessageEvent>((subscriber) => subscriber.error(new Error('not found')));
+    expect(() => run(failing, {}, sink)).toThrow('not found');
+    // The listener was added to hear a client that leaves while subscribed; a refused stream never
+    // opens, so nothing may keep it (and its options) reachable from the request's signal.
+    expect(getEventListeners(sink.signal, 'abort')).toHaveLength(0);
+  });
+
+  it("never subscribes a source whose sink's onClose() finds its client gone at once", () => {
+    class GoneSink extends OrderedSink {
+      onClose(listener: () => void) {
+        listener();
+        return true;
+      }
+    }
+    const sink = new GoneSink();
+    const group = new StreamGroup();
+    let subscribed = 0;
+    const source = new Observable<MessageEvent>((subscriber) => {
+      subscribed++;
+      subscriber.next({ data: 'late' });
+    });
+    const { closes, calls } = run(source, { group, heartbeat: 1000 }, sink);
+    // The client is gone before the subscribe: the source must not run its side effects for nobody.
+    expect([sink.order, closes, calls, subscribed]).toEqual([[], ['client'], ['opened', 'closed client'], 0]);
+    expect([group.size, heartbeatCount()]).toEqual([0, 0]);
+  });
+
+  it('writes nothing and joins no group when its client leaves while the opened hook runs', () => {
+    const sink = new OrderedSink();
+    const group = new StreamGroup();
+    let tornDown = 0;
+    const source = new Observable<MessageEvent>((subscriber) => {
+      subscriber.next({ data: 'a' });
+      return () => tornDown++;
+    });
+    const { closes, errors } = run(
+      source,
+      { group, heartbeat: 1000, metrics: { opened: () => sink.disconnect() } },
+      sink,
+    );
+    // The stream ended inside the hook: opening on after it would send headers to a client that is
+    // gone and leave a member in the group that no end will ever remove.
+    expect([sink.order, closes, errors, tornDown]).toEqual([[], ['client'], [], 1]);
+    expect([group.size, heartbeatCount()]).toEqual([0, 0]);
   });
 
   it('ends a stream whose sink fails to open, counted once, its source torn down once', () => {

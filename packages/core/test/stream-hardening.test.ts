@@ -9,6 +9,7 @@ import {
   letGoSource,
   type MessageEvent,
   resolveStreamOptions,
+  SOURCE_GAP_EVENT,
   SOURCE_HEADERS,
   SOURCE_OPENS_FIRST,
   SseFormatError,
@@ -443,14 +444,16 @@ describe('refused messages', () => {
       yield { data: 'a' };
       yield { data: 'x'.repeat(2000) };
       yield { data: 'é'.repeat(600) }; // 600 units, 1,200 bytes
+      // 400 units, 1,200 bytes: fewer units than half the cap, so only its exact size tells.
+      yield { data: '€'.repeat(400) };
       yield { data: 'b' };
     }
     const { sink, closes, reported } = run(source(), { maxQueueBytes: 1024 });
     await vi.waitFor(() => expect(closes).toHaveLength(1));
     expect(sink.text).toBe('data: a\n\ndata: b\n\n');
     expect(closes[0]!.reason).toBe('complete');
-    expect(closes[0]!.stats.refused).toBe(2);
-    expect(reported).toHaveLength(2);
+    expect(closes[0]!.stats.refused).toBe(3);
+    expect(reported).toHaveLength(3);
     expect(String(reported[0])).toMatch(/maxQueueBytes/);
   });
 
@@ -1398,6 +1401,32 @@ describe('user code that ends its own stream while it runs', () => {
     await tick();
     expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
     expect(sink.text).toBe('data: {"n":1}\n\n');
+    expect(sink.late).toEqual([]);
+  });
+  it("a source's gap event factory that closes the stream: the gap event goes once, nothing after the end", async () => {
+    const sink = new EndedSink();
+    const subject = new Subject<MessageEvent>();
+    let stream: EventStream | undefined;
+    const source = Object.assign(
+      new Observable<MessageEvent>((subscriber) => subject.subscribe(subscriber)),
+      {
+        [SOURCE_GAP_EVENT]: (lastEventId: string | null) => {
+          stream?.close();
+          return { type: 'gap', data: `after ${lastEventId}` };
+        },
+      },
+    );
+    const { closes, stream: started } = run(source, { onOverflow: 'drop-newest', maxQueueBytes: 30 }, sink);
+    stream = started;
+    sink.full = true;
+    subject.next({ id: 'w', data: '' });
+    await Promise.resolve();
+    subject.next({ id: 'e0', data: '' });
+    // Dropped: a gap event is owed after e0, made once the client has room.
+    subject.next({ id: 'e1', data: 'x'.repeat(10) });
+    sink.release();
+    expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+    expect(sink.text).toBe('id: w\ndata:\n\nid: e0\ndata:\n\nevent: gap\ndata: after e0\n\n');
     expect(sink.late).toEqual([]);
   });
   /** Streams with a heartbeat, a lifetime and a retry hint, to a sink that `during` ends at `open()`. */

@@ -4,6 +4,7 @@ import { NEVER, Observable } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import {
   type AbortableSink,
+  CUT_SHORT,
   type EventSourceLike,
   HandlerSetup,
   type MessageEvent,
@@ -203,5 +204,48 @@ describe("a handler's setup", () => {
     expect(errors).toHaveLength(1);
     expect(String(errors[0])).toMatch(/not a source|got a string/i);
     expect(reported).toEqual([]);
+  });
+
+  it('counts as turned away a client that left after the shutdown aborted its handler', () => {
+    const reasons: string[] = [];
+    const sink = new LeavingSink();
+    const options = resolveStreamOptions({ heartbeat: false, onClose: (reason) => reasons.push(reason) });
+    const setup = new HandlerSetup(sink, options, () => {}, undefined);
+    setup.close();
+    sink.leave();
+    setup.turnAway();
+    // The shutdown came first: the client's close after it does not make this a stream it ended.
+    expect(reasons).toEqual(['shutdown']);
+  });
+
+  it('is cut short once where the deadlines of two closes reach it: the connection is left to its answer', async () => {
+    const sink = new LeavingSink();
+    const setup = new HandlerSetup(sink, resolveStreamOptions({ heartbeat: false }), () => {}, undefined);
+    const settled = setup.settle(new Promise<never>(() => {}));
+    // The server's close and the route group's both hold it: the first deadline cuts it short, and
+    // the transport turns its client away on that connection.
+    setup.destroy();
+    expect(await settled).toBe(CUT_SHORT);
+    setup.destroy();
+    expect(sink.destroyed).toBe(false);
+  });
+
+  it('awaits a handler whose response another writer answered, though its client left', async () => {
+    class AnsweredSink extends LeavingSink {
+      readonly answered = true;
+    }
+    const sink = new AnsweredSink();
+    const setup = new HandlerSetup(sink, resolveStreamOptions({ heartbeat: false }), () => {}, undefined);
+    let fail!: (error: unknown) => void;
+    const settled = setup.settle(
+      new Promise<never>((_, reject) => {
+        fail = reject;
+      }),
+    );
+    sink.leave();
+    // A timeout in front of the route answered: the handler's failure is still the transport's to hand on.
+    const failure = new Error('handler failed');
+    fail(failure);
+    await expect(settled).rejects.toBe(failure);
   });
 });

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { from, map, NEVER, Observable, Subject, scan } from 'rxjs';
 import { describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { createChannel, memoryEngine } from '../channel/index.js';
@@ -147,6 +148,48 @@ describe('streamEvents', () => {
     expect(stream.queuedBytes).toBe(200 * 1008 - 66_528);
     sink.release();
     expect(sink.text).toBe(`data: ${data}\n\n`.repeat(200));
+  });
+
+  it('registers its drain listener once, however often the transport fills', async () => {
+    // A transport's onDrain() adds a listener each time it is called (a Node response's 'drain'):
+    // one per fill would pile up for as long as a slow client stays connected.
+    class CountingSink extends MemorySink {
+      registered = 0;
+      override onDrain(listener: () => void) {
+        this.registered++;
+        super.onDrain(listener);
+      }
+    }
+    const sink = new CountingSink();
+    const subject = new Subject<MessageEvent>();
+    streamEvents(subject, sink, { heartbeat: false });
+    for (let i = 0; i < 3; i++) {
+      sink.full = true;
+      subject.next({ data: String(i) });
+      await Promise.resolve();
+      sink.release();
+    }
+    expect(sink.text).toBe('data: 0\n\ndata: 1\n\ndata: 2\n\n');
+    expect(sink.registered).toBe(1);
+    subject.complete();
+  });
+
+  it('counts what a client that leaves left queued in its peak, though the queue stayed far below the cap', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink, stream } = run(subject);
+    sink.full = true;
+    subject.next({ data: 'a' });
+    await Promise.resolve();
+    // 108 bytes each, queued behind the full transport: far below the cap, they are not measured yet.
+    subject.next({ data: 'x'.repeat(100) });
+    subject.next({ data: 'x'.repeat(100) });
+    sink.disconnect();
+    // The final stats tell what the slow client made the stream hold, the events it never got.
+    expect([stream.closeReason, stream.stats.dropped, stream.stats.peakQueuedBytes]).toEqual([
+      'client',
+      2,
+      216,
+    ]);
   });
 
   it('hands a draining transport one chunk at a time, and keeps the rest queued and counted', async () => {
@@ -391,6 +434,127 @@ describe('streamEvents', () => {
       expect(stream.stats.dropped).toBe(1);
     },
   );
+
+  it('sends an owed gap event alone once the client has room, when it fills the cap exactly', async () => {
+    const subject = new Subject<MessageEvent>();
+    // 27 bytes: the gap event after e0 (`event: gap\ndata: after e0\n\n`) takes the whole queue.
+    const { sink } = run(withGapEvent(subject), { onOverflow: 'drop-newest', maxQueueBytes: 27 });
+    sink.full = true;
+    subject.next({ id: 'w', data: '' });
+    await Promise.resolve();
+    subject.next({ id: 'e0', data: '' });
+    subject.next({ id: 'e1', data: 'x'.repeat(10) });
+    sink.release();
+    // The cap is an upper bound the gap event meets: it goes now, not only at the stream's end.
+    expect(sink.text).toBe('id: w\ndata:\n\nid: e0\ndata:\n\nevent: gap\ndata: after e0\n\n');
+  });
+
+  it("sends the source's own gap event that found no room, not the stream's, when a drop follows it", async () => {
+    const subject = new Subject<MessageEvent>();
+    let subscriber: WithSubscriberGapEvent | undefined;
+    const source = withGapEvent(
+      new Observable<MessageEvent>((s) => {
+        subscriber = s as WithSubscriberGapEvent;
+        return subject.subscribe(s);
+      }),
+    );
+    const { sink, stream } = run(source, { onOverflow: 'drop-newest', maxQueueBytes: 30 });
+    sink.full = true;
+    subject.next({ id: 'w', data: '' });
+    await Promise.resolve();
+    subject.next({ id: 'e0', data: '' });
+    // The source's own gap event (24 bytes) finds no room after e0: it is owed.
+    const own = (lastEventId: string | null): MessageEvent => ({ type: 'own', data: `own ${lastEventId}` });
+    expect(subscriber?.[SUBSCRIBER_GAP_EVENT]?.(own)).toBe(true);
+    // Dropped: the hole is the same one the source's event tells of, which says more about it.
+    subject.next({ id: 'e1', data: 'x'.repeat(10) });
+    sink.release();
+    expect(sink.text).toBe('id: w\ndata:\n\nid: e0\ndata:\n\nevent: own\ndata: own e0\n\n');
+    expect(stream.stats.dropped).toBe(1);
+  });
+
+  it('tells a source that carries no gap event that its stream does not place its own ones', () => {
+    let subscriber: WithSubscriberGapEvent | undefined;
+    const source = new Observable<MessageEvent>((s) => {
+      subscriber = s as WithSubscriberGapEvent;
+    });
+    const { sink } = run(source);
+    const own = (lastEventId: string | null): MessageEvent => ({ type: 'own', data: `own ${lastEventId}` });
+    // False: the source sends it as a message of its own instead, or its client never hears of the hole.
+    expect(subscriber?.[SUBSCRIBER_GAP_EVENT]?.(own)).toBe(false);
+    expect(sink.text).toBe('');
+  });
+
+  it('tells of a hole once where drop-oldest empties the queue behind a gap event the client got last', async () => {
+    const subject = new Subject<MessageEvent>();
+    let subscriber: WithSubscriberGapEvent | undefined;
+    const source = withGapEvent(
+      new Observable<MessageEvent>((s) => {
+        subscriber = s as WithSubscriberGapEvent;
+        return subject.subscribe(s);
+      }),
+    );
+    const { sink, stream } = run(source, { onOverflow: 'drop-oldest', maxQueueBytes: 35 });
+    sink.full = true;
+    subject.next({ id: 'w', data: '' });
+    await Promise.resolve();
+    subject.next({ id: 'e0', data: '' });
+    // No room for e1 (25 bytes) with the gap event before it: dropped, and told after e0.
+    subject.next({ id: 'e1', data: 'x'.repeat(10) });
+    sink.release();
+    expect(sink.text).toBe('id: w\ndata:\n\nid: e0\ndata:\n\nevent: gap\ndata: after e0\n\n');
+    // The client's last event is that gap event. A heartbeat fills the transport again, so e2
+    // waits in the queue, and the source's own gap event (24 bytes) finds no room after it.
+    sink.full = true;
+    stream.beat();
+    subject.next({ id: 'e2', data: '' });
+    const own = (lastEventId: string | null): MessageEvent => ({ type: 'own', data: `own ${lastEventId}` });
+    subscriber?.[SUBSCRIBER_GAP_EVENT]?.(own);
+    // Room for the next event drops e2: every event after the gap event the client has is gone, and
+    // that gap event tells of this hole too. Another one after it would tell of it twice.
+    subject.next({ data: '' });
+    sink.release();
+    expect(sink.text).toBe('id: w\ndata:\n\nid: e0\ndata:\n\nevent: gap\ndata: after e0\n\n:\ndata:\n\n');
+  });
+
+  it('names the last id queued in a later gap event after drop-oldest dropped over a thousand events at once', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink } = run(withGapEvent(subject), { onOverflow: 'drop-oldest', maxQueueBytes: 7800 });
+    sink.full = true;
+    subject.next({ id: 'w', data: '' });
+    await Promise.resolve();
+    // 1,100 events of 7 bytes that set no id, then a and b (13 bytes each).
+    for (let i = 0; i < 1100; i++) subject.next({ data: '' });
+    subject.next({ id: 'a', data: '' });
+    subject.next({ id: 'b', data: '' });
+    // Room for 7,398 bytes and the gap event before the queue (26) drops 1,050 of the oldest: the
+    // ids kept are compacted as the gap event goes first.
+    subject.next({ data: 'x'.repeat(7390) });
+    // Too large to go with that gap event: dropped, and told after the last id queued, b.
+    subject.next({ data: 'x'.repeat(7780) });
+    subject.next({ id: 'c', data: '' });
+    subject.complete();
+    sink.release();
+    const gaps = sink.text.split('\n\n').filter((block) => block.startsWith('event: gap'));
+    expect(gaps.at(-1)).toBe('event: gap\ndata: after b');
+  });
+
+  it('holds the gap event owed after a drop while the transport a drain refilled is full, and sends it at the next drain', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink, stream } = run(withGapEvent(subject), { onOverflow: 'drop-newest', maxQueueBytes: 30 });
+    sink.full = true;
+    subject.next({ id: 'w', data: '' });
+    await Promise.resolve();
+    subject.next({ id: 'e0', data: '' });
+    // Passes the cap with e0 queued: dropped, and a gap event is owed after e0.
+    subject.next({ id: 'e1', data: 'x'.repeat(10) });
+    // The client takes w, and e0 fills the transport again: nothing more goes until it drains.
+    sink.drainOnce();
+    expect(sink.text).toBe('id: w\ndata:\n\nid: e0\ndata:\n\n');
+    sink.release();
+    expect(sink.text).toBe('id: w\ndata:\n\nid: e0\ndata:\n\nevent: gap\ndata: after e0\n\n');
+    expect([stream.stats.dropped, stream.closeReason]).toEqual([1, undefined]);
+  });
 
   it.each([
     { cap: 100, kept: ['e3', 'e4', 'e5'], dropped: 3 },
@@ -868,6 +1032,22 @@ describe('streamEvents', () => {
     expect(sink.headers).toMatchObject({ 'sse-history-truncated': 'true', 'x-route': 'a' });
   });
 
+  it('sends the value the source carries for a header the route options set too', () => {
+    // The source knows its own stream (a channel's truncated history): its value is the true one.
+    const source = Object.assign(from([{ data: 'x' }]), { [SOURCE_HEADERS]: { 'X-Feed': 'source' } });
+    const { sink } = run(source, { headers: { 'X-Feed': 'route' } });
+    expect(sink.headers?.['x-feed']).toBe('source');
+  });
+
+  it('takes its abort listener off the signal when it closes', () => {
+    const { sink, stream } = run(NEVER);
+    expect(getEventListeners(sink.signal, 'abort')).toHaveLength(1);
+    stream.close();
+    // The listener holds the stream: once ended, nothing of it may stay reachable from the
+    // connection's signal, which lives as long as the transport keeps the request.
+    expect(getEventListeners(sink.signal, 'abort')).toHaveLength(0);
+  });
+
   it('leaves the heartbeat wheel when it closes', () => {
     const before = heartbeatCount();
     const { stream } = run(NEVER, { heartbeat: 5000 });
@@ -1204,6 +1384,35 @@ describe('streamEvents', () => {
     expect(late.sink.text).toBe('retry: 3000\n\n');
     expect(group.size).toBe(0);
     await closed;
+  });
+
+  it("turns away a stream that begins while its server closes, though its route's group does not", () => {
+    const server = new StreamGroup();
+    let stopped!: () => void;
+    // The server stopped listening and is closing its connections: its group says so until then.
+    server.closeUntil(
+      new Promise<void>((resolve) => {
+        stopped = resolve;
+      }),
+    );
+    const group = new StreamGroup();
+    let subscribed = false;
+    const sink = new MemorySink();
+    const reasons: CloseReason[] = [];
+    const source = new Observable<MessageEvent>(() => {
+      subscribed = true;
+    });
+    streamEvents(
+      source,
+      sink,
+      { heartbeat: false, group, onClose: (reason) => reasons.push(reason) },
+      undefined,
+      server,
+    );
+    // A stream begun now would escape the server's shutdown and hold it open.
+    expect([reasons, subscribed, sink.headers?.connection]).toEqual([['shutdown'], false, 'close']);
+    expect([group.size, server.size]).toEqual([0, 0]);
+    stopped();
   });
 
   it("answers a HEAD with its GET's headers and no body, counted as a stream that completed, while nothing closes", () => {
