@@ -258,16 +258,29 @@ async function closeWithSilentClient(deadline: number) {
   return { done, closed: () => closed, beginSession };
 }
 
+/** An HTTP/2 server (HTTP/1 allowed) whose streams send `data: a`, its closes bounded by `deadline`. */
+async function oneEventServer(deadline: number) {
+  const resolved = resolveStreamOptions({ group: new StreamGroup(), heartbeat: false });
+  const server = createSecureServer({ ...(await selfSignedCertificate()), allowHTTP1: true }, (req, res) => {
+    void openEventStream(req, res, () => from([{ data: 'a' }]), resolved);
+  });
+  closeStreamsOnServerClose(server, { group: resolved.group, deadline });
+  return server;
+}
+
+/** Checks, with fake timers, that `session` is left open `ms` on, and takes another stream. */
+async function expectKeptPast(ms: number, session: ClientHttp2Session) {
+  vi.advanceTimersByTime(ms);
+  // A cut runs in the check phase after its timer: give it that turn.
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(session.destroyed || session.closed).toBe(false);
+  expect((await readStream(session, '/sse')).body).toBe('data: a\n\n');
+}
+
 describe('closeStreamsOnServerClose on HTTP/2: a server that listens again', () => {
   it('keeps the sessions that begin once it listens again', async () => {
-    const resolved = resolveStreamOptions({ group: new StreamGroup(), heartbeat: false });
-    const server = createSecureServer(
-      { ...(await selfSignedCertificate()), allowHTTP1: true },
-      (req, res) => {
-        void openEventStream(req, res, () => from([{ data: 'a' }]), resolved);
-      },
-    );
-    closeStreamsOnServerClose(server, { group: resolved.group, deadline: 200 });
+    const server = await oneEventServer(200);
     const session = await h2Session(`https://127.0.0.1:${await listenAgain(server)}`);
     try {
       const first = await readStream(session, '/sse');
@@ -282,14 +295,7 @@ describe('closeStreamsOnServerClose on HTTP/2: a server that listens again', () 
 
 describe('closeStreamsOnServerClose on HTTP/2: a server that listens again soon after', () => {
   it('keeps its new sessions past the deadline of a close whose sessions all closed in time', async () => {
-    const resolved = resolveStreamOptions({ group: new StreamGroup(), heartbeat: false });
-    const server = createSecureServer(
-      { ...(await selfSignedCertificate()), allowHTTP1: true },
-      (req, res) => {
-        void openEventStream(req, res, () => from([{ data: 'a' }]), resolved);
-      },
-    );
-    closeStreamsOnServerClose(server, { group: resolved.group, deadline: 1000 });
+    const server = await oneEventServer(1000);
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     const old = await h2Session(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
@@ -307,25 +313,13 @@ describe('closeStreamsOnServerClose on HTTP/2: a server that listens again soon 
     const session = await h2Session(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
     onTestFinished(() => session.destroy());
     expect((await readStream(session, '/sse')).body).toBe('data: a\n\n');
-    vi.advanceTimersByTime(1000);
-    // A cut runs in the check phase after its timer: give it that turn.
-    await new Promise((resolve) => setImmediate(resolve));
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(session.destroyed || session.closed).toBe(false);
-    expect((await readStream(session, '/sse')).body).toBe('data: a\n\n');
+    await expectKeptPast(1000, session);
   });
 });
 
 describe('closeStreamsOnServerClose on HTTP/2: a server that listens again after a close with no session', () => {
   it('keeps its new sessions past the deadline of that close', async () => {
-    const resolved = resolveStreamOptions({ group: new StreamGroup(), heartbeat: false });
-    const server = createSecureServer(
-      { ...(await selfSignedCertificate()), allowHTTP1: true },
-      (req, res) => {
-        void openEventStream(req, res, () => from([{ data: 'a' }]), resolved);
-      },
-    );
-    closeStreamsOnServerClose(server, { group: resolved.group, deadline: 1000 });
+    const server = await oneEventServer(1000);
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     onTestFinished(() => {
       vi.useRealTimers();
@@ -335,12 +329,7 @@ describe('closeStreamsOnServerClose on HTTP/2: a server that listens again after
     const session = await h2Session(`https://127.0.0.1:${port}`);
     onTestFinished(() => session.destroy());
     expect((await readStream(session, '/sse')).body).toBe('data: a\n\n');
-    vi.advanceTimersByTime(1000);
-    // A cut runs in the check phase after its timer: give it that turn.
-    await new Promise((resolve) => setImmediate(resolve));
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(session.destroyed || session.closed).toBe(false);
-    expect((await readStream(session, '/sse')).body).toBe('data: a\n\n');
+    await expectKeptPast(1000, session);
   });
 });
 

@@ -49,6 +49,33 @@ function withGapEvent(source: Observable<MessageEvent>) {
   });
 }
 
+/** A gap event of a source's own, as a channel's for events its store lost: `event: own`. */
+const own = (lastEventId: string | null): MessageEvent => ({ type: 'own', data: `own ${lastEventId}` });
+
+/**
+ * A Subject as a source with a gap event (see {@link withGapEvent}), and `ownGap()`, which hands its
+ * stream a gap event of the source's own ({@link own}, or `event`) and says whether it was placed.
+ */
+function gapSource() {
+  const subject = new Subject<MessageEvent>();
+  let subscriber: WithSubscriberGapEvent | undefined;
+  const source = withGapEvent(
+    new Observable<MessageEvent>((s) => {
+      subscriber = s as WithSubscriberGapEvent;
+      return subject.subscribe(s);
+    }),
+  );
+  const ownGap = (event = own) => subscriber?.[SUBSCRIBER_GAP_EVENT]?.(event);
+  return { subject, source, ownGap };
+}
+
+/** Writes `w` to a transport that is full then: what `subject` sends next is queued. */
+async function fullAfterW(sink: MemorySink, subject: Subject<MessageEvent>) {
+  sink.full = true;
+  subject.next({ id: 'w', data: '' });
+  await Promise.resolve();
+}
+
 /**
  * A `drop-oldest` stream under `cap` with a gap event: `w` is written to a transport that is full
  * then, and e0..e6 follow, 13 bytes each but the last (25 bytes), whose room and the gap event's
@@ -57,9 +84,7 @@ function withGapEvent(source: Observable<MessageEvent>) {
 async function oldestDropped(cap: number) {
   const subject = new Subject<MessageEvent>();
   const running = run(withGapEvent(subject), { onOverflow: 'drop-oldest', maxQueueBytes: cap });
-  running.sink.full = true;
-  subject.next({ id: 'w', data: '' });
-  await Promise.resolve();
+  await fullAfterW(running.sink, subject);
   for (let i = 0; i < 6; i++) subject.next({ id: `e${i}`, data: '' });
   subject.next({ id: 'e6', data: 'x'.repeat(10) });
   return running;
@@ -422,9 +447,7 @@ describe('streamEvents', () => {
       const subject = new Subject<MessageEvent>();
       const source = withGapEvent(subject);
       const { sink, stream } = run(source, { onOverflow, maxQueueBytes: 30 });
-      sink.full = true;
-      subject.next({ id: 'w', data: '' });
-      await Promise.resolve();
+      await fullAfterW(sink, subject);
       // With the transport full, the second event (25 bytes) passes the cap, and the gap event
       // before it too: it is dropped.
       subject.next({ id: 'e0', data: '' });
@@ -439,9 +462,7 @@ describe('streamEvents', () => {
     const subject = new Subject<MessageEvent>();
     // 27 bytes: the gap event after e0 (`event: gap\ndata: after e0\n\n`) takes the whole queue.
     const { sink } = run(withGapEvent(subject), { onOverflow: 'drop-newest', maxQueueBytes: 27 });
-    sink.full = true;
-    subject.next({ id: 'w', data: '' });
-    await Promise.resolve();
+    await fullAfterW(sink, subject);
     subject.next({ id: 'e0', data: '' });
     subject.next({ id: 'e1', data: 'x'.repeat(10) });
     sink.release();
@@ -450,22 +471,12 @@ describe('streamEvents', () => {
   });
 
   it("sends the source's own gap event that found no room, not the stream's, when a drop follows it", async () => {
-    const subject = new Subject<MessageEvent>();
-    let subscriber: WithSubscriberGapEvent | undefined;
-    const source = withGapEvent(
-      new Observable<MessageEvent>((s) => {
-        subscriber = s as WithSubscriberGapEvent;
-        return subject.subscribe(s);
-      }),
-    );
+    const { subject, source, ownGap } = gapSource();
     const { sink, stream } = run(source, { onOverflow: 'drop-newest', maxQueueBytes: 30 });
-    sink.full = true;
-    subject.next({ id: 'w', data: '' });
-    await Promise.resolve();
+    await fullAfterW(sink, subject);
     subject.next({ id: 'e0', data: '' });
     // The source's own gap event (24 bytes) finds no room after e0: it is owed.
-    const own = (lastEventId: string | null): MessageEvent => ({ type: 'own', data: `own ${lastEventId}` });
-    expect(subscriber?.[SUBSCRIBER_GAP_EVENT]?.(own)).toBe(true);
+    expect(ownGap()).toBe(true);
     // Dropped: the hole is the same one the source's event tells of, which says more about it.
     subject.next({ id: 'e1', data: 'x'.repeat(10) });
     sink.release();
@@ -479,25 +490,15 @@ describe('streamEvents', () => {
       subscriber = s as WithSubscriberGapEvent;
     });
     const { sink } = run(source);
-    const own = (lastEventId: string | null): MessageEvent => ({ type: 'own', data: `own ${lastEventId}` });
     // False: the source sends it as a message of its own instead, or its client never hears of the hole.
     expect(subscriber?.[SUBSCRIBER_GAP_EVENT]?.(own)).toBe(false);
     expect(sink.text).toBe('');
   });
 
   it('tells of a hole once where drop-oldest empties the queue behind a gap event the client got last', async () => {
-    const subject = new Subject<MessageEvent>();
-    let subscriber: WithSubscriberGapEvent | undefined;
-    const source = withGapEvent(
-      new Observable<MessageEvent>((s) => {
-        subscriber = s as WithSubscriberGapEvent;
-        return subject.subscribe(s);
-      }),
-    );
+    const { subject, source, ownGap } = gapSource();
     const { sink, stream } = run(source, { onOverflow: 'drop-oldest', maxQueueBytes: 35 });
-    sink.full = true;
-    subject.next({ id: 'w', data: '' });
-    await Promise.resolve();
+    await fullAfterW(sink, subject);
     subject.next({ id: 'e0', data: '' });
     // No room for e1 (25 bytes) with the gap event before it: dropped, and told after e0.
     subject.next({ id: 'e1', data: 'x'.repeat(10) });
@@ -508,8 +509,7 @@ describe('streamEvents', () => {
     sink.full = true;
     stream.beat();
     subject.next({ id: 'e2', data: '' });
-    const own = (lastEventId: string | null): MessageEvent => ({ type: 'own', data: `own ${lastEventId}` });
-    subscriber?.[SUBSCRIBER_GAP_EVENT]?.(own);
+    ownGap();
     // Room for the next event drops e2: every event after the gap event the client has is gone, and
     // that gap event tells of this hole too. Another one after it would tell of it twice.
     subject.next({ data: '' });
@@ -520,9 +520,7 @@ describe('streamEvents', () => {
   it('names the last id queued in a later gap event after drop-oldest dropped over a thousand events at once', async () => {
     const subject = new Subject<MessageEvent>();
     const { sink } = run(withGapEvent(subject), { onOverflow: 'drop-oldest', maxQueueBytes: 7800 });
-    sink.full = true;
-    subject.next({ id: 'w', data: '' });
-    await Promise.resolve();
+    await fullAfterW(sink, subject);
     // 1,100 events of 7 bytes that set no id, then a and b (13 bytes each).
     for (let i = 0; i < 1100; i++) subject.next({ data: '' });
     subject.next({ id: 'a', data: '' });
@@ -542,9 +540,7 @@ describe('streamEvents', () => {
   it('holds the gap event owed after a drop while the transport a drain refilled is full, and sends it at the next drain', async () => {
     const subject = new Subject<MessageEvent>();
     const { sink, stream } = run(withGapEvent(subject), { onOverflow: 'drop-newest', maxQueueBytes: 30 });
-    sink.full = true;
-    subject.next({ id: 'w', data: '' });
-    await Promise.resolve();
+    await fullAfterW(sink, subject);
     subject.next({ id: 'e0', data: '' });
     // Passes the cap with e0 queued: dropped, and a gap event is owed after e0.
     subject.next({ id: 'e1', data: 'x'.repeat(10) });
@@ -703,22 +699,13 @@ describe('streamEvents', () => {
   });
 
   it("tells of a hole once where drop-oldest leaves the source's own gap event first, naming the id the client has", async () => {
-    const subject = new Subject<MessageEvent>();
-    let subscriber: WithSubscriberGapEvent | undefined;
-    const source = withGapEvent(
-      new Observable<MessageEvent>((s) => {
-        subscriber = s as WithSubscriberGapEvent;
-        return subject.subscribe(s);
-      }),
-    );
+    const { subject, source, ownGap } = gapSource();
     const { sink, stream } = run(source, { onOverflow: 'drop-oldest', maxQueueBytes: 200 });
-    sink.full = true;
-    subject.next({ id: 'w', data: '' });
-    await Promise.resolve();
+    await fullAfterW(sink, subject);
     // 100 bytes that set no id, then a gap event of the source's own (26 bytes) naming w, as a
     // channel's store tells of events it lost.
     subject.next({ data: 'x'.repeat(92) });
-    expect(subscriber?.[SUBSCRIBER_GAP_EVENT]?.(source[SOURCE_GAP_EVENT])).toBe(true);
+    expect(ownGap(source[SOURCE_GAP_EVENT])).toBe(true);
     // Room for e1 drops the oldest: the stream's gap event after w tells of the same hole.
     subject.next({ id: 'e1', data: 'x'.repeat(85) });
     subject.complete();
