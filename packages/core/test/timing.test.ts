@@ -508,4 +508,18 @@ describe('teardown', () => {
     closing.sink.release();
     expect(vi.getTimerCount()).toBe(0);
   });
+
+  it("runs the lifetime and the stall on unref'd timers: a stream alone never keeps the process alive", async () => {
+    vi.useRealTimers();
+    // Node lists only the timers that hold the process open: an unref'd one is not there.
+    const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+    const before = timers();
+    const { sink, stream } = open({ maxLifetime: 54_321, stallTimeout: 54_321 });
+    sink.full = true;
+    await Promise.resolve(); // the first event's write finds the transport full: the stall is armed
+    const during = timers();
+    stream.close();
+    sink.release();
+    expect(during).toBe(before);
+  });
 });

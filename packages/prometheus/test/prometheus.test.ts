@@ -208,6 +208,22 @@ describe('prometheusMetrics given what it cannot use', () => {
     expect(await registry.getMetricsAsJSON()).toEqual([]);
     expect(await defaultRegistry.getMetricsAsJSON()).toHaveLength(before);
   });
+
+  it('throws a TypeError naming null given as the options, not one of its own lookup', () => {
+    // A config's blank: without this check, the option names' lookup would fail on null, naming nothing.
+    expect(() => prometheusMetrics(null as never)).toThrow(/^prometheusMetrics\(\) takes options, got null$/);
+  });
+
+  it.each([
+    ['a size alone', { size: 0 }],
+    ['queuedBytes alone', { queuedBytes: 0 }],
+  ])('refuses a group with %s: each gauge reads one of the two', (_name, group) => {
+    // A group lacking either would set its gauge to undefined at every scrape, and fail it there.
+    const registry = new Registry();
+    expect(() => prometheusMetrics({ registry, group: group as never })).toThrow(
+      /^group must be a StreamGroup \(or a size and queuedBytes to read\), got an object \(Object\)$/,
+    );
+  });
 });
 
 describe('prometheusMetrics hooks given values no stream reports', () => {
@@ -241,6 +257,17 @@ describe('prometheusMetrics hooks given values no stream reports', () => {
       /^dropped\(\) takes a count of 0 or more, got NaN$/,
     ],
     ['a negative dropped count', (m) => m.dropped(-1), /^dropped\(\) takes a count of 0 or more, got -1$/],
+    // prom-client refuses an infinite count too, but with a message that names no metric.
+    [
+      'an infinite byte count',
+      (m) => m.wrote(1, Number.POSITIVE_INFINITY),
+      /^wrote\(\) takes a byte count of 0 or more, got Infinity$/,
+    ],
+    [
+      'an infinite dropped count',
+      (m) => m.dropped(Number.POSITIVE_INFINITY),
+      /^dropped\(\) takes a count of 0 or more, got Infinity$/,
+    ],
     [
       'an unknown close reason',
       (m) => m.closed('/chat/1234' as never, {} as StreamStats),
@@ -397,6 +424,16 @@ describe('prometheusMetrics called again on one registry', () => {
     expect(reloaded.prometheusMetrics({ registry, prefix: 'grouped_', group })).toBe(grouped);
     expect(() => reloaded.prometheusMetrics({ registry, prefix: 'grouped_' })).toThrow(/for another group/);
     expect(await registry.metrics()).toContain('rxsse_connections_total 1\n');
+  });
+
+  it('takes an empty prefix: the metrics go by their bare names', async () => {
+    // '' starts no name, so it cannot make an invalid one: the names are rxsse's own.
+    const registry = new Registry();
+    const metrics = prometheusMetrics({ registry, prefix: '', group: new StreamGroup() });
+    metrics.opened();
+    const text = await registry.metrics();
+    expect(text).toContain('\nconnections_total 1\n');
+    expect(text).toContain('\nconnections_open 0\n');
   });
 
   it('refuses a prefix that makes no valid metric name, naming it', () => {

@@ -119,6 +119,26 @@ describe('streamEvents', () => {
     expect(sink.text).toBe('data: a\n\ndata: b\n\n');
   });
 
+  it('flushes every stream a shared source wrote to in one microtask per tick, not one per stream', async () => {
+    // A Subject shared by thousands of streams must cost one microtask per emission, not thousands.
+    const subject = new Subject<MessageEvent>();
+    const runs = Array.from({ length: 5 }, () => run(subject));
+    const microtasks = vi.spyOn(globalThis, 'queueMicrotask');
+    try {
+      subject.next({ data: 'a' });
+      subject.next({ data: 'b' });
+      // The encoder's cache queues one of its own to forget what it formatted: those are not flushes.
+      const flushes = microtasks.mock.calls.filter(([callback]) => callback.name === 'flushPending');
+      expect(flushes).toHaveLength(1);
+    } finally {
+      microtasks.mockRestore();
+    }
+    await Promise.resolve();
+    for (const { sink } of runs)
+      expect([sink.chunks.length, sink.text]).toEqual([1, 'data: a\n\ndata: b\n\n']);
+    for (const { stream } of runs) stream.close();
+  });
+
   it('writes a tick that emits more than 64 KiB as it goes, in chunks of about 64 KiB', async () => {
     const subject = new Subject<MessageEvent>();
     const { sink } = run(subject, { maxQueueBytes: 1024 * 1024 });

@@ -46,8 +46,9 @@ describe('scheduleHeartbeat', () => {
     expect(beatsAt[1]! - beatsAt[0]!).toBe(100);
   });
 
-  it.each([15, 1999, 10_001, 15_000, 86_400_000])(
-    'ticks in whole milliseconds, a turn of the wheel never shorter than the interval (%i ms)',
+  // 2000.5: a fractional interval (heartbeat takes any number of ms) must round up, not down.
+  it.each([15, 1999, 2000.5, 10_001, 15_000, 86_400_000])(
+    'ticks in whole milliseconds, a turn of the wheel never shorter than the interval (%s ms)',
     (interval) => {
       // Node truncates a fractional delay: a wheel of 200 ticks of 9.995 ms would turn in ~1,830 ms.
       const intervals = vi.spyOn(globalThis, 'setInterval');
@@ -65,6 +66,16 @@ describe('scheduleHeartbeat', () => {
         expect(beats[i]! - beats[i - 1]!).toBeGreaterThanOrEqual(interval);
     },
   );
+
+  it('keeps 1,000 slots at most for an interval that is no multiple of 1,000: a tick rounds up', () => {
+    // 10,001 ms in 10 ms ticks would take 1,001 slots: ticks of 11 ms take 910.
+    const intervals = vi.spyOn(globalThis, 'setInterval');
+    const leave = scheduleHeartbeat(10_001, { busy: false, beat() {} });
+    const tick = intervals.mock.calls.at(-1)![1]!;
+    intervals.mockRestore();
+    leave();
+    expect(tick).toBe(11);
+  });
 
   it('stops its timer once its last connection leaves', () => {
     const first = scheduleHeartbeat(200, { busy: false, beat() {} });
