@@ -456,6 +456,48 @@ describe('redisEngine whose live reads are too large to arrive in time', () => {
     expect(errors.some((error) => error instanceof RedisTimeoutError)).toBe(true);
   }, 30_000);
 
+  it('goes back to reading readCount entries at a time once its reads arrive in time again', async () => {
+    proxy = await RedisProxy.start(redis.server.port);
+    const store = redis.engine({ url: proxy.url, readCount: 32, commandTimeoutMs: 1000, onError: () => {} });
+    await store.append('recovers', { data: 'the command connection is up' });
+    // As above: 32 entries of 50 kB time a read out at 1 MB/s, and the reads go on with fewer.
+    proxy.limitNew = 1_000_000;
+    // The entries of one read reach the listener in one go: a group per read.
+    const reads: number[] = [];
+    let reading = false;
+    const stop = await store.listen('recovers', {
+      event: () => {
+        if (!reading) {
+          reading = true;
+          reads.push(0);
+          queueMicrotask(() => {
+            reading = false;
+          });
+        }
+        reads[reads.length - 1]!++;
+      },
+      gap: () => {},
+    });
+    const big = 'x'.repeat(50_000);
+    const burst = redis.raw.multi();
+    for (let i = 0; i < 32; i++) burst.xAdd('sse:{recovers}', '*', { d: big });
+    await burst.exec();
+    const total = () => reads.reduce((sum, n) => sum + n, 0);
+    await until(() => total() === 32, 'the large events', 20_000);
+    expect(Math.max(...reads)).toBeLessThan(32);
+    // Each read that arrives in time doubles the count back: after five, from 1 even, it is 32
+    // again, and 32 small entries come in one read.
+    const target = (await liveReads()) + 5;
+    await untilLive(async () => (await liveReads()) >= target, 'five reads in time');
+    reads.length = 0;
+    const small = redis.raw.multi();
+    for (let i = 0; i < 32; i++) small.xAdd('sse:{recovers}', '*', { d: 'small' });
+    await small.exec();
+    await until(() => total() === 32, 'the small events');
+    stop();
+    expect(reads).toEqual([32]);
+  }, 30_000);
+
   it.each([
     ['per topic', undefined],
     ['partitioned', 1],

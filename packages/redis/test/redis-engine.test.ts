@@ -393,6 +393,27 @@ describe('redisEngine', () => {
     expect(fetched).toBeLessThan(100_000);
   });
 
+  it('fetches a large last event written before the topic started once, not in each idle live read', async () => {
+    // Through a proxy, which counts what Redis sends this engine alone.
+    const proxy = await RedisProxy.start(redis.server.port);
+    onTestFinished(() => proxy.close());
+    const store = engine({ url: proxy.url });
+    // In the stream before anyone listens: the topic starts after it, and no read of its own
+    // fetched it, so only the start point can say it is large.
+    await redis.raw.xAdd('sse:{large before}', '*', { d: 'x'.repeat(100_000) });
+    const seen = recorder();
+    const stop = await store.listen('large before', seen.listener);
+    const sent = () => proxy.connections.reduce((sum, connection) => sum + connection.passed, 0);
+    const before = sent();
+    const reads = await calls('xread');
+    await untilReal(async () => (await calls('xread')) >= reads + 5, 'five idle reads');
+    const fetched = sent() - before;
+    stop();
+    expect(seen.events).toEqual([]);
+    // Checked by an XRANGE, the 100 kB entry would come back with each idle read.
+    expect(fetched).toBeLessThan(100_000);
+  });
+
   it('reports no gap for a topic without entries when its live connection drops', async () => {
     const store = engine();
     const seen = recorder();
@@ -564,6 +585,21 @@ describe('redisEngine', () => {
     await killLiveConnection(redis.raw);
     await until(() => seen.gaps === 1, 'the gap');
     await store.append('restarted', { id: '5-1', data: 'new' });
+    await until(() => seen.events.length === 3, 'the event of the new stream');
+    stop();
+    expect(seen.events.map((e) => e.id)).toEqual(['1000-1', '<gap>', '5-1']);
+    expect(seen.kinds).toEqual(['restart']);
+  });
+
+  it('tells a restart, and delivers the new stream from its start, when its stream is made anew below its cursor in one go', async () => {
+    const store = engine();
+    const seen = recorder();
+    const stop = await store.listen('remade', seen.listener);
+    await store.append('remade', { id: '1000-1', data: 'old' });
+    await until(() => seen.events.length === 1, 'the first event');
+    // Deleted and written again below the cursor in one MULTI (a restore by hand): no read finds
+    // the key missing, and none failed, yet what the stream holds now was never delivered.
+    await redis.raw.multi().del('sse:{remade}').xAdd('sse:{remade}', '5-1', { d: 'new' }).exec();
     await until(() => seen.events.length === 3, 'the event of the new stream');
     stop();
     expect(seen.events.map((e) => e.id)).toEqual(['1000-1', '<gap>', '5-1']);

@@ -59,3 +59,28 @@ describe('redisEngine on a Redis without XINFO', () => {
     ]);
   });
 });
+
+describe('redisEngine on a Redis without INFO', () => {
+  const redis = useRedis({ flush: true, args: ['--rename-command', 'INFO', ''] });
+
+  it('delivers live and tells onError once that restarts are told by the cursors only, as where an ACL refuses INFO', async () => {
+    const errors: unknown[] = [];
+    const store = redis.engine({ blockMs: 20, onError: (error) => void errors.push(error) });
+    const { seen, listener } = received();
+    // Each topic's start asks INFO, and so does the first live read: an unknown command is refused
+    // for good, so it is told once and asked no more.
+    const stops = [await store.listen('no-info', listener), await store.listen('no-info-2', listener)];
+    await store.append('no-info', { data: 'a' });
+    await until(() => seen.length === 1, 'the live event');
+    (await store.listen('no-info-3', listener))();
+    await store.append('no-info-2', { data: 'b' });
+    await until(() => seen.length === 2, 'the next live event');
+    for (const stop of stops) stop();
+    expect(seen).toEqual(['a', 'b']);
+    expect(errors.map((error) => (error as Error).message)).toEqual([
+      expect.stringMatching(
+        /^Redis refused INFO, so a restart of Redis is told by the cursors only: ERR unknown command/,
+      ),
+    ]);
+  });
+});
