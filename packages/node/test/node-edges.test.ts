@@ -1852,6 +1852,23 @@ describe('closeStreamsOnServerClose: connections without a request', () => {
 });
 
 describe('closeStreamsOnServerClose: connections at the deadline', () => {
+  /** Closes `server`, whose deadline is 1,000 ms: `client` is cut then, not before, and close() completes. */
+  async function expectCutAtDeadline(server: Server, client: RawClient) {
+    let closed = false;
+    server.close(() => {
+      closed = true;
+    });
+    vi.advanceTimersByTime(999);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(client.closed).toBe(false);
+    vi.advanceTimersByTime(1);
+    await waitForReal(
+      () => client.closed && closed,
+      5000,
+      'the connection to be cut and close() to complete',
+    );
+  }
+
   it('drops a TLS connection that never sent a request once the streams ended, not only at the deadline', async () => {
     const server = createHttpsServer(await selfSignedCertificate(), (_req, res) => res.end('ok'));
     // A deadline no test waits for: only the drop that follows the streams' end can close it.
@@ -1886,19 +1903,7 @@ describe('closeStreamsOnServerClose: connections at the deadline', () => {
     // Part of a head, then nothing: Node checks its headersTimeout no more once the server closes.
     const client = await rawRequests(url, ['GET /plain HTTP/1.1\r\nHost: 127.0.0.1\r\n'], true);
     await waitForReal(() => (accepted?.bytesRead ?? 0) > 0, 5000, 'the first bytes');
-    let closed = false;
-    server.close(() => {
-      closed = true;
-    });
-    vi.advanceTimersByTime(999);
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(client.closed).toBe(false);
-    vi.advanceTimersByTime(1);
-    await waitForReal(
-      () => client.closed && closed,
-      5000,
-      'the connection to be dropped and close() to complete',
-    );
+    await expectCutAtDeadline(server, client);
   });
 
   it('leaves a plain answer still under way at the deadline to finish, cutting only event streams', async () => {
@@ -1944,15 +1949,7 @@ describe('closeStreamsOnServerClose: connections at the deadline', () => {
     closeStreamsOnServerClose(server, { deadline: 1000 });
     const client = await rawClient(`${url}/sse`, { read: true });
     await waitForReal(() => client.text.includes('data: hi'), 5000, 'the stream');
-    let closed = false;
-    server.close(() => {
-      closed = true;
-    });
-    vi.advanceTimersByTime(999);
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(client.closed).toBe(false);
-    vi.advanceTimersByTime(1);
-    await waitForReal(() => client.closed && closed, 5000, 'the stream to be cut and close() to complete');
+    await expectCutAtDeadline(server, client);
   });
 
   it("keeps connections alive once the server listens again, though its close's group ended after it", async () => {
