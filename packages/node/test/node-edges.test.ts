@@ -454,6 +454,14 @@ describe('NodeSink: many pipelined streams', () => {
 });
 
 describe('guardClientErrors', () => {
+  /** Adds the clientError listener Node's docs write: a raw 400 into any connection still writable. */
+  function answerClientErrorsAsNodeDocs(server: Server) {
+    server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+      if (error.code === 'ECONNRESET' || !socket.writable) return;
+      socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
+    });
+  }
+
   it("leaves a server with no clientError listener, though it has others, to Node's own answer: a 400, and the connection closed", async () => {
     const { url, server } = await serve((_req, res) => res.end('ok'));
     guardClientErrors(server);
@@ -468,10 +476,7 @@ describe('guardClientErrors', () => {
     const { handle } = route(() => concat(from([{ data: 'hi' }]), NEVER), { heartbeat: false });
     const { url, server } = await serve(handle);
     closeStreamsOnServerClose(server);
-    server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
-      if (error.code === 'ECONNRESET' || !socket.writable) return;
-      socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
-    });
+    answerClientErrorsAsNodeDocs(server);
     const { port } = new URL(url);
     const received = await rawExchange(Number(port), httpRequest('GET', '/sse'), 'data: hi\n\n\r\n');
     expect(received.slice(received.indexOf('\r\n\r\n') + 4)).toBe('a\r\ndata: hi\n\n\r\n');
@@ -486,10 +491,7 @@ describe('guardClientErrors', () => {
       res.write('part one');
     });
     closeStreamsOnServerClose(server);
-    server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
-      if (error.code === 'ECONNRESET' || !socket.writable) return;
-      socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
-    });
+    answerClientErrorsAsNodeDocs(server);
     const { port } = new URL(url);
     const received = await rawExchange(Number(port), httpRequest('GET', '/download'), 'part one\r\n');
     expect(received).toMatch(/part one\r\nHTTP\/1\.1 400 Bad Request\r\n\r\n$/);
