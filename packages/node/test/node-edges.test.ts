@@ -791,6 +791,9 @@ describe('openEventStream: a client that half-closes while Node still holds byte
 });
 
 describe('openEventStream: a stream on a request whose body is not all read', () => {
+  /** A POST that has sent 10 bytes of its 20-byte body: the rest, `0123456789`, is to come. */
+  const HALF_UPLOADED = 'POST /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 20\r\n\r\n0123456789';
+
   // Closed with body bytes unread, a connection is reset: the kernel drops what it still holds for a
   // slow client, the stream's tail.
   it.each([
@@ -889,11 +892,7 @@ describe('openEventStream: a stream on a request whose body is not all read', ()
     const { url, server } = await serve(handle);
     // Node gives a connection whose response finished this plus 1 s to send its next request.
     server.keepAliveTimeout = 1;
-    const client = await rawRequests(
-      url,
-      ['POST /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 20\r\n\r\n0123456789'],
-      false,
-    );
+    const client = await rawRequests(url, [HALF_UPLOADED], false);
     await waitFor(() => closes.length === 1, 5000, 'the end of the stream');
     // Past Node's own timeout, which a waiting client is no reason to take.
     await sleep(1300);
@@ -947,9 +946,7 @@ describe('openEventStream: a stream on a request whose body is not all read', ()
       server.once('connection', (socket: Socket) => (accepted = socket));
       const socket = connect({ host: '127.0.0.1', port: Number(new URL(url).port), allowHalfOpen: true });
       await once(socket, 'connect');
-      socket.write(
-        [...before, 'POST /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 20\r\n\r\n0123456789'].join(''),
-      );
+      socket.write([...before, HALF_UPLOADED].join(''));
       const client = new RawClient(socket, true);
       onTestFinished(() => client.destroy());
       await waitForReal(
@@ -981,9 +978,7 @@ describe('openEventStream: a stream on a request whose body is not all read', ()
     const { url, server } = await serve(handle);
     let accepted: Socket | undefined;
     server.once('connection', (socket: Socket) => (accepted = socket));
-    const client = await rawRequests(url, [
-      'POST /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 20\r\n\r\n0123456789',
-    ]);
+    const client = await rawRequests(url, [HALF_UPLOADED]);
     onTestFinished(() => client.destroy());
     const ends = () => client.text.split('data: hi\n\n\r\n0\r\n\r\n').length - 1;
     await waitForReal(() => ends() === 1, 5000, 'the end of the stream');
@@ -1018,11 +1013,7 @@ describe('openEventStream: a stream on a request whose body is not all read', ()
     });
     let accepted: Socket | undefined;
     server.once('connection', (socket: Socket) => (accepted = socket));
-    const client = await rawRequests(
-      url,
-      ['POST /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 20\r\n\r\n0123456789'],
-      false,
-    );
+    const client = await rawRequests(url, [HALF_UPLOADED], false);
     onTestFinished(() => client.destroy());
     await waitForReal(() => closes.length === 1, 5000, 'the end of the stream, its bytes held');
     client.socket.write('0123456789');
