@@ -125,6 +125,9 @@ const page = (...ids: string[]): HistoryPage => ({
   more: false,
 });
 
+/** A page telling that what followed the id read after was trimmed from the store. */
+const trimmed = (): HistoryPage => ({ events: [], bytes: 0, truncated: true, more: false });
+
 describe('Channel', () => {
   it('sends each live event to every route as the same bytes: encoded once', async () => {
     const chat = createChannel(memoryEngine(), 'room');
@@ -461,7 +464,7 @@ describe('Channel', () => {
       // 8-0 was missed too: three events, over the limit of two.
       ['missed too', { ...page('8-0'), more: true }],
       // Whether 8-0 was missed is unknown: the client is told, not handed a replay with a hole.
-      ['trimmed while read', { events: [], bytes: 0, truncated: true, more: false }],
+      ['trimmed while read', trimmed()],
       ['an empty page with more', { events: [], bytes: 0, truncated: false, more: true }],
     ])(
       'do not hide the next event past maxReplay, missed or unknown (%s): the client is told',
@@ -668,7 +671,7 @@ describe('Channel', () => {
     script.live('2-0', '3-0');
     for (const listener of script.listeners) listener.gap('continue');
     // Trimmed while read: told first, then the held events, which reset what was told.
-    script.reads[0]!.answer({ events: [], bytes: 0, truncated: true, more: false });
+    script.reads[0]!.answer(trimmed());
     const client = record(await subscribing);
     expect(client.error).toBe(bug);
     expect(client.ids()).toEqual(['<history-truncated>', '2-0']);
@@ -1560,7 +1563,7 @@ describe('Channel, at its edges', () => {
     script.live('4-0', '5-0', '9-0');
     script.reads[0]!.answer({ ...page('6-0', '7-0'), more: true });
     await until(() => script.reads.length === 2, 'the second read');
-    script.reads[1]!.answer({ events: [], bytes: 0, truncated: true, more: false });
+    script.reads[1]!.answer(trimmed());
     const client = record(await subscribing);
     expect(client.ids()).toEqual(['<history-truncated>', '9-0']);
     expect(client.received[0]).toMatchObject({ data: { lastEventId: '5-0', reason: 'history' } });
@@ -1659,7 +1662,7 @@ describe('Channel, at its edges', () => {
     });
     await until(() => settled || scripted.reads.length > 0, 'a read or the source');
     const asked = scripted.reads.map((read) => read.afterId.length);
-    for (const read of scripted.reads) read.answer({ events: [], bytes: 0, truncated: true, more: false });
+    for (const read of scripted.reads) read.answer(trimmed());
     const source = await subscribing;
     expect(asked).toEqual([]);
     expect(source[SOURCE_HEADERS]).toMatchObject({ 'SSE-History-Truncated': 'true' });
