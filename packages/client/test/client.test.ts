@@ -477,6 +477,20 @@ describe('reconnecting', () => {
     );
   });
 
+  it('reconnects while the tab is hidden with resumeWhenHidden, not waiting for it to show', async () => {
+    // A page whose tab is hidden, and stays hidden: no visibilitychange ever comes.
+    vi.stubGlobal('document', Object.assign(new EventTarget(), { visibilityState: 'hidden' }));
+    const counting = countingFetch();
+    const delays = await delaysWhileFailing(3, {
+      fetch: counting.fetch,
+      resumeWhenHidden: true,
+      retryDelay: 1,
+      maxRetryDelay: 1,
+    });
+    expect(delays).toHaveLength(3);
+    expect(counting.requests.length).toBeGreaterThanOrEqual(3);
+  });
+
   it('asks fetch for an uncached request, with the credentials option', async () => {
     const url = await serve(contractRoute());
     const counting = countingFetch();
@@ -1258,6 +1272,43 @@ describe('stall detection and teardown', () => {
     const delivered = await firstValueFrom(fromEventSource(`${url}/sse`, { events: watched }).pipe(take(1)));
     expect(delivered).toEqual({ type: 'tick', data: { n: 1 }, id: '' });
     expect(decoded).toEqual(['{"n":1}']);
+  });
+
+  it('decodes no event of a chunk read just before an unsubscribe that came from elsewhere', async () => {
+    const decoded: unknown[] = [];
+    const watched: typeof events = {
+      ...events,
+      decode: (type, data) => {
+        decoded.push(data);
+        return events.decode(type, data);
+      },
+    };
+    let reads = 0;
+    const read = () => {
+      const chunk = Promise.resolve(
+        reads++
+          ? { done: true, value: undefined }
+          : { done: false, value: new TextEncoder().encode('event: tick\ndata: {"n":1}\n\n') },
+      );
+      // The app unsubscribes (a takeUntil of its own, say) after the chunk came, before it is parsed.
+      void chunk.then(() => queueMicrotask(() => client.subscription.unsubscribe()));
+      return chunk;
+    };
+    const client = recorded(
+      fromEventSource('http://127.0.0.1:1/sse', {
+        events: watched,
+        fetch: (async () => ({
+          status: 200,
+          headers: new Headers({ 'content-type': 'text/event-stream' }),
+          body: { getReader: () => ({ read, cancel: async () => {} }), cancel: async () => {} },
+        })) as unknown as typeof fetch,
+      }),
+    );
+    await until(() => client.subscription.closed, 'the unsubscribe');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(reads).toBe(1);
+    expect(client.values).toEqual([]);
+    expect(decoded).toEqual([]);
   });
 
   it('tells onReconnect nothing when unsubscribed at the last event of a body that ends, even one abort does not cut', async () => {

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { hostileString } from '../../../test/wire/arbitraries.js';
 import { type Interpretation, interpret } from '../../../test/wire/oracle.js';
 import { byteByByte, decodeChunks, parseWithLibrary, splitBytes } from '../../../test/wire/parsers.js';
+import { SseEventError } from '../src/errors.js';
 import { createParser } from '../src/parser.js';
 
 const utf8 = new TextEncoder();
@@ -140,6 +141,49 @@ describe('parser: long lines', () => {
     parser.feed(`${'x'.repeat(1000)}\n`);
     parser.feed('data: ok\n\n');
     expect(events.map((e) => e.data)).toEqual(['ok']);
+  });
+
+  it('counts the id an event carries from its event line, before any data line comes', () => {
+    // 17 characters of line and a resume id of 20: 37, past 32, though no data has come yet.
+    const line = `event: ${'t'.repeat(10)}\n`;
+    expect(() =>
+      createParser(
+        () => {},
+        () => {},
+        'i'.repeat(20),
+        32,
+      ).feed(line),
+    ).toThrow(SseEventError);
+    // Without an id it fits.
+    expect(() =>
+      createParser(
+        () => {},
+        () => {},
+        undefined,
+        32,
+      ).feed(line),
+    ).not.toThrow();
+  });
+
+  it('counts the id and the type of an event begun by its event line toward any other line of it', () => {
+    // A line of 23 characters beside a type of 1 and an id of 10: 34, past 32.
+    const parser = createParser(
+      () => {},
+      () => {},
+      'i'.repeat(10),
+      32,
+    );
+    parser.feed('event: t\n');
+    expect(() => parser.feed(`x: ${'y'.repeat(20)}\n`)).toThrow(SseEventError);
+    // Outside an event the same line counts no id: 23.
+    expect(() =>
+      createParser(
+        () => {},
+        () => {},
+        'i'.repeat(10),
+        32,
+      ).feed(`x: ${'y'.repeat(20)}\n`),
+    ).not.toThrow();
   });
 
   it('takes a long line in many small chunks without reading what it holds of it again at each chunk', async () => {
