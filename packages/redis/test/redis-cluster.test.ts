@@ -2,7 +2,7 @@
 // timer. A manual failover (`CLUSTER FAILOVER`) closes no connection and sends no error, so only the
 // timer tells the engine's connections of it before a command of theirs collects a `MOVED`.
 
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { describeEngineContract, until } from '@rxsse/core/testing';
 import { createClient, type RedisClusterType } from 'redis';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -97,6 +97,30 @@ describe('redisEngine on Redis Cluster', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it('makes no attempt to connect once closed while a call waits for the next attempt', async () => {
+    // A root node that takes each connection and drops it at once: every connect fails.
+    let attempts = 0;
+    const dropping = createServer((socket) => {
+      attempts++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => dropping.listen(0, '127.0.0.1', resolve));
+    closing.push(() => new Promise((resolve) => dropping.close(resolve)));
+    const { port } = dropping.address() as { port: number };
+    const store = redis.engine({
+      cluster: { rootNodes: [{ url: `redis://127.0.0.1:${port}` }] },
+      onError: () => {},
+    });
+    await expect(store.append('user-1', { data: 'x' })).rejects.toThrow(RedisEngineError);
+    // Within the 200 ms before the next attempt: this call waits for it, and close() ends the wait.
+    const waiting = store.append('user-1', { data: 'y' }).catch((error: unknown) => error);
+    await store.close();
+    expect(await waiting).toBeInstanceOf(RedisEngineError);
+    // A connect started all the same would reach the node before this one, made after it.
+    await new Promise((resolve) => connect(port, '127.0.0.1').on('close', resolve));
+    expect(attempts).toBe(2);
   });
 
   it('connects no more once closed, even when its first connect had failed', async () => {

@@ -173,6 +173,44 @@ describe('redisEngine with its command connection cut off', () => {
   );
 });
 
+describe('redisEngine whose Redis is out of reach for a while', () => {
+  it.each([
+    ['', {}],
+    [
+      ", though the caller's commandOptions let node-redis wait longer",
+      { commandOptions: { timeout: 60_000 } },
+    ],
+  ])(
+    'never stores a publish that timed out waiting for a connection, once Redis is back%s',
+    async (_how, clientOptions) => {
+      proxy = await RedisProxy.start(redis.server.port);
+      const port = Number(new URL(proxy.url).port);
+      const store = redis.engine({ url: proxy.url, clientOptions, onError: () => {} });
+      await connected(store);
+      // Redis goes out of reach: the command connection closes, and each new one is refused. A publish
+      // sent before the client knew fails with the socket; the next waits for a connection, in vain.
+      proxy.close();
+      let rejected: unknown;
+      for (
+        let attempt = 1;
+        !((rejected as Error | undefined)?.cause instanceof RedisTimeoutError);
+        attempt++
+      ) {
+        if (attempt > 3) throw rejected;
+        rejected = await store
+          .append('unreachable', { data: 'lost' })
+          .then(String, (error: unknown) => error);
+      }
+      proxy = await RedisProxy.start(redis.server.port, port);
+      // A publish still queued for the connection would be sent before the calls made once it is back.
+      await connected(store);
+      const id = await store.append('unreachable', { data: 'after' });
+      const stored = await redis.raw.xRange('sse:{unreachable}', '-', '+');
+      expect(stored?.map((entry) => entry.id)).toEqual([id]);
+    },
+  );
+});
+
 describe('redisEngine whose command connection connects and gets no reply', () => {
   it.each([
     ['created so', false],
