@@ -99,6 +99,17 @@ describe('formatEvent', () => {
     // A serializer of its own may take undefined.
     expect(formatEvent({ data: undefined }, { serialize: () => 'none' })).toBe('data: none\n\n');
   });
+  it('names CR, LF or NUL in a default (portable) id, not only its portability', () => {
+    for (const id of ['a\nid: 666', 'a\rb', 'a\0b']) {
+      expect(reason({ data: 'x', id })).toBe('must not contain CR, LF or NUL');
+    }
+    expect(reason({ data: 'x', id: 'é' })).toMatch(/^must be printable ASCII/);
+  });
+  it('names a bad maxDataLines given to a direct call, not the data it would cut', () => {
+    expect(() => formatEvent({ data: 'a\nb' }, { maxDataLines: 0 })).toThrow(
+      /^maxDataLines must be a positive integer, got 0$/,
+    );
+  });
   it('writes comments without a blank line and retry blocks with one', () => {
     expect(formatComment('a\r\nb')).toBe(': a\n: b\n');
     expect(formatRetry(3000)).toBe('retry: 3000\n\n');
