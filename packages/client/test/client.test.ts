@@ -82,6 +82,19 @@ function fakeTimers(): void {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
 }
 
+/** The test contract, with the data of each event it decodes kept in `decoded`. */
+function decodesWatched() {
+  const decoded: unknown[] = [];
+  const watched: typeof events = {
+    ...events,
+    decode: (type, data) => {
+      decoded.push(data);
+      return events.decode(type, data);
+    },
+  };
+  return { decoded, watched };
+}
+
 /**
  * The first `count` reconnect delays of a client against a route that always answers 502 (or
  * `answer`), on fake timers: each wait runs out before the next failure is awaited.
@@ -1261,28 +1274,14 @@ describe('stall detection and teardown', () => {
       res.write([1, 2, 3].map((n) => `event: tick\ndata: {"n":${n}}\n\n`).join(''));
     });
     const url = await serve(app);
-    const decoded: unknown[] = [];
-    const watched: typeof events = {
-      ...events,
-      decode: (type, data) => {
-        decoded.push(data);
-        return events.decode(type, data);
-      },
-    };
+    const { decoded, watched } = decodesWatched();
     const delivered = await firstValueFrom(fromEventSource(`${url}/sse`, { events: watched }).pipe(take(1)));
     expect(delivered).toEqual({ type: 'tick', data: { n: 1 }, id: '' });
     expect(decoded).toEqual(['{"n":1}']);
   });
 
   it('decodes no event of a chunk read just before an unsubscribe that came from elsewhere', async () => {
-    const decoded: unknown[] = [];
-    const watched: typeof events = {
-      ...events,
-      decode: (type, data) => {
-        decoded.push(data);
-        return events.decode(type, data);
-      },
-    };
+    const { decoded, watched } = decodesWatched();
     let reads = 0;
     const read = () => {
       const chunk = Promise.resolve(

@@ -37,6 +37,18 @@ afterEach(async () => {
   for (const close of closing.splice(0)) await close();
 });
 
+/** A root node that takes each connection and drops it at once: every connect fails. */
+async function droppingNode(): Promise<{ port: number; attempts: () => number }> {
+  let attempts = 0;
+  const dropping = createServer((socket) => {
+    attempts++;
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => dropping.listen(0, '127.0.0.1', resolve));
+  closing.push(() => new Promise((resolve) => dropping.close(resolve)));
+  return { port: (dropping.address() as { port: number }).port, attempts: () => attempts };
+}
+
 /** Polls `check` every 10 ms; fails after `periods` refresh periods. */
 async function within(periods: number, check: () => boolean, what: string): Promise<void> {
   for (let waited = 0; !check(); waited += 10) {
@@ -64,15 +76,7 @@ describe('redisEngine on Redis Cluster', () => {
   });
 
   it('tries its first connect again 200 ms after it failed, not once per call', async () => {
-    // A root node that takes each connection and drops it at once: every connect fails.
-    let attempts = 0;
-    const dropping = createServer((socket) => {
-      attempts++;
-      socket.destroy();
-    });
-    await new Promise<void>((resolve) => dropping.listen(0, '127.0.0.1', resolve));
-    closing.push(() => new Promise((resolve) => dropping.close(resolve)));
-    const { port } = dropping.address() as { port: number };
+    const { port, attempts } = await droppingNode();
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     try {
       const store = redis.engine({
@@ -80,7 +84,7 @@ describe('redisEngine on Redis Cluster', () => {
         onError: () => {},
       });
       await expect(store.append('user-1', { data: 'x' })).rejects.toThrow(RedisEngineError);
-      expect(attempts).toBe(1);
+      expect(attempts()).toBe(1);
       // Calls right after it wait for the next attempt: a busy app would otherwise make one each.
       const waiting = [0, 1, 2].map(() =>
         store.append('user-1', { data: 'y' }).catch((error: unknown) => error),
@@ -90,25 +94,17 @@ describe('redisEngine on Redis Cluster', () => {
         new Promise((resolve) => setImmediate(resolve, 'waiting')),
       ]);
       await new Promise((resolve) => setImmediate(resolve));
-      expect([settled, attempts]).toEqual(['waiting', 1]);
+      expect([settled, attempts()]).toEqual(['waiting', 1]);
       await vi.advanceTimersByTimeAsync(200);
       for (const outcome of await Promise.all(waiting)) expect(outcome).toBeInstanceOf(RedisEngineError);
-      expect(attempts).toBe(2);
+      expect(attempts()).toBe(2);
     } finally {
       vi.useRealTimers();
     }
   });
 
   it('makes no attempt to connect once closed while a call waits for the next attempt', async () => {
-    // A root node that takes each connection and drops it at once: every connect fails.
-    let attempts = 0;
-    const dropping = createServer((socket) => {
-      attempts++;
-      socket.destroy();
-    });
-    await new Promise<void>((resolve) => dropping.listen(0, '127.0.0.1', resolve));
-    closing.push(() => new Promise((resolve) => dropping.close(resolve)));
-    const { port } = dropping.address() as { port: number };
+    const { port, attempts } = await droppingNode();
     const store = redis.engine({
       cluster: { rootNodes: [{ url: `redis://127.0.0.1:${port}` }] },
       onError: () => {},
@@ -120,7 +116,7 @@ describe('redisEngine on Redis Cluster', () => {
     expect(await waiting).toBeInstanceOf(RedisEngineError);
     // A connect started all the same would reach the node before this one, made after it.
     await new Promise((resolve) => connect(port, '127.0.0.1').on('close', resolve));
-    expect(attempts).toBe(2);
+    expect(attempts()).toBe(2);
   });
 
   it('connects no more once closed, even when its first connect had failed', async () => {

@@ -46,21 +46,7 @@ describe('LargeEntries', () => {
     const suspects: string[] = [];
     for (let i = 0; i < 20; i++) suspects.push(await redis.raw.xAdd(key, '*', { d: `after ${i}` }));
 
-    const proxy = await RedisProxy.start(redis.server.port);
-    proxy.limitNew = 1_000_000;
-    const client: RedisClient = createClient({ url: proxy.url });
-    client.on('error', () => {});
-    await client.connect();
-    close = () => {
-      client.destroy();
-      proxy.close();
-    };
-    const errors: unknown[] = [];
-    const entries = new LargeEntries(
-      new TimedClient(client, 1000),
-      (e) => errors.push(e),
-      new Refusals(() => {}),
-    );
+    const { entries, errors } = await overSlowLink();
 
     // A page from the small entry timed out: the large one is suspected; the page that fetched it
     // alone timed out too, and so does a fetch of it alone: proven.
