@@ -2,11 +2,13 @@
 // timer. A manual failover (`CLUSTER FAILOVER`) closes no connection and sends no error, so only the
 // timer tells the engine's connections of it before a command of theirs collects a `MOVED`.
 
+import { createRequire } from 'node:module';
 import { connect, createServer } from 'node:net';
 import { describeEngineContract, until } from '@rxsse/core/testing';
 import { createClient, type RedisClusterType } from 'redis';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../../test/support/processes.js';
+import { RedisServer } from '../../../test/support/redis-server.js';
 import { openConnections } from '../src/connections.js';
 import { RedisEngineError, redisEngine } from '../src/index.js';
 import { PartitionLayout, slotOf } from '../src/partition.js';
@@ -14,6 +16,10 @@ import { RedisProxy } from './support/proxy.js';
 import { connected, useRedisCluster } from './support/use-redis.js';
 
 const redis = useRedisCluster({ defaults: { partitions: 6 } });
+// What node-redis requires, not the module namespace an import would give.
+const timers = createRequire(import.meta.url)(
+  'node:timers/promises',
+) as typeof import('node:timers/promises');
 
 // The suite both engines pass.
 describeEngineContract({
@@ -100,6 +106,58 @@ describe('redisEngine on Redis Cluster', () => {
       expect(attempts()).toBe(2);
     } finally {
       vi.useRealTimers();
+    }
+  });
+
+  it('retries a node it lost at least every 200 ms', async () => {
+    // A cluster of one node, which announces a proxy of its own as its address, apart from the
+    // root node's: that proxy can put the node out of reach.
+    const node = await RedisServer.start({ args: ['--cluster-enabled', 'yes'] });
+    closing.push(() => node.stop());
+    const [root, announced] = [await RedisProxy.start(node.port), await RedisProxy.start(node.port)];
+    // Closed in reverse: the connections, then the client, the proxies, the node.
+    closing.unshift(
+      () => root.close(),
+      () => announced.close(),
+    );
+    const admin = createClient({ url: node.url });
+    admin.on('error', () => {});
+    await admin.connect();
+    closing.unshift(() => admin.destroy());
+    await admin.configSet('cluster-announce-port', new URL(announced.url).port);
+    await admin.sendCommand(['CLUSTER', 'ADDSLOTSRANGE', '0', '16383']);
+    while (!(await admin.sendCommand<string>(['CLUSTER', 'INFO'])).includes('cluster_state:ok'))
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    const connections = openConnections({
+      url: '',
+      cluster: { rootNodes: [{ url: root.url }], topologyRefreshMs: 3_600_000 },
+      clientOptions: undefined,
+      timeout: 1000,
+      onError: () => {},
+    });
+    closing.unshift(() => {
+      connections.close();
+      connections.main.destroy();
+    });
+    await connections.connecting();
+    await connections.main.get('k');
+    // node-redis waits between a node's reconnection attempts with this setTimeout.
+    const waits = vi.spyOn(timers, 'setTimeout');
+    try {
+      // The node goes out of reach: each connection to it is dropped at once.
+      announced.dropNew = true;
+      for (const connection of announced.connections) connection.destroy();
+      const attempts = announced.connections.length;
+      const delays = () => waits.mock.calls.map(([ms]) => ms);
+      await until(
+        () => delays().length >= 6 || delays().some((ms) => Number(ms) > 200),
+        'six attempts',
+        30_000,
+      );
+      expect(delays().filter((ms) => Number(ms) > 200)).toEqual([]);
+      await until(() => announced.connections.length >= attempts + 5, 'the attempts made', 30_000);
+    } finally {
+      waits.mockRestore();
     }
   });
 

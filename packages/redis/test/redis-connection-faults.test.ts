@@ -567,6 +567,26 @@ describe('redisEngine whose live reads are too large to arrive in time', () => {
     },
     30_000,
   );
+
+  it('skips two entries too large to arrive in time, one after the other, each with a gap', async () => {
+    proxy = await RedisProxy.start(redis.server.port);
+    const store = redis.engine({ url: proxy.url, readCount: 4, commandTimeoutMs: 1000 });
+    const publisher = redis.engine();
+    await store.append('huge twice', { data: 'the command connection is up' });
+    // 3 MB at 1 MB/s: even alone, each entry takes 3 s, over the deadline of a read (1.1 s).
+    proxy.limitNew = 1_000_000;
+    const events: string[] = [];
+    const stop = await store.listen('huge twice', {
+      event: (m) => events.push(String(m.data)),
+      gap: (kind) => events.push(`<gap ${kind}>`),
+    });
+    await publisher.append('huge twice', { data: 'x'.repeat(3_000_000) });
+    await publisher.append('huge twice', { data: 'y'.repeat(3_000_000) });
+    await publisher.append('huge twice', { data: 'small again' });
+    await until(() => events.includes('small again'), 'the event after the large ones', 30_000);
+    stop();
+    expect(events).toEqual(['<gap continue>', '<gap continue>', 'small again']);
+  }, 45_000);
 });
 
 describe('redisEngine whose live read of one entry per topic timed out once', () => {

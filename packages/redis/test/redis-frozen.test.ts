@@ -248,6 +248,52 @@ describe('redisEngine with Redis frozen (SIGSTOP)', () => {
     }
   });
 
+  it('sends no script, and tells no failure, while the connection replacing one a replay timed out on waits for Redis', async () => {
+    // Where a replay that timed out waits for the command connection, and when that wait ended.
+    const waits: Promise<void>[] = [];
+    const timedOut = LargeEntries.prototype.timedOut;
+    const spy = vi.spyOn(LargeEntries.prototype, 'timedOut').mockImplementation(function (
+      this: LargeEntries,
+      ...args
+    ) {
+      const wait = timedOut.apply(this, args);
+      waits.push(wait);
+      return wait;
+    });
+    try {
+      const errors: unknown[] = [];
+      // Counts the connections started, holds none back.
+      const connects = heldLookup(0);
+      const store = engine({
+        url: `redis://localhost:${redis.server.port}`,
+        clientOptions: { socket: { lookup: connects.lookup } },
+        onError: (error) => errors.push(error),
+      });
+      const channel = createChannel(store, 'kept handshake');
+      const resume = await channel.publish({ data: 'had' });
+      await channel.publish({ data: 'then' });
+      expect(connects.started).toBe(1);
+      redis.server.pause();
+      // Timed out over a connection that was up: a new one replaces it, whose handshake Redis does
+      // not answer while frozen, and the replay waits for it, as long as a call would.
+      expectTimedOut(
+        await settleWithin(store.read('kept handshake', resume, { count: 10, bytes: 10_000 }), BOUND),
+        'read',
+      );
+      expect(waits).toHaveLength(1);
+      await waits[0];
+      redis.server.resume();
+      await connected(store);
+      // A script sent all the same would have timed out on that handshake and dropped it too. Nor
+      // is the client, open again, told to connect once more when the old connection's end is
+      // followed up (node-redis refuses that as "Socket already opened", an error told).
+      expect(connects.started).toBe(2);
+      expect(errors).toEqual([]);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('raises no listener warning when many replays time out together on a connection that was up', async () => {
     const store = engine();
     const channel = createChannel(store, 'many replays');
@@ -334,6 +380,25 @@ describe('redisEngine with Redis frozen (SIGSTOP)', () => {
     await until(() => sockets() === 1, 'no socket of the engine left');
     redis.server.resume();
     await pending;
+  });
+
+  it('tells no failure of a connect it gave up on, whose handshake went unanswered', async () => {
+    const errors: unknown[] = [];
+    // Counts the connections started, holds none back.
+    const connects = heldLookup(0);
+    const store = engine({
+      url: `redis://localhost:${redis.server.port}`,
+      clientOptions: { socket: { lookup: connects.lookup } },
+      onError: (error) => errors.push(error),
+    });
+    await connected(store);
+    redis.server.pause();
+    // The first timeout replaces the connection, whose handshake Redis never answers; a read that
+    // times out once that handshake is as old gives that connect up, and the third one starts.
+    while (connects.started < 3) await store.read('t', '0-0', { count: 1, bytes: 100 }).catch(() => {});
+    redis.server.resume();
+    await connected(store);
+    expect(errors).toEqual([]);
   });
 
   it('leaves no socket once closed while the connection replacing one whose handshake went unanswered connects', async () => {
