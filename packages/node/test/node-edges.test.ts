@@ -128,6 +128,36 @@ describe('NodeSink: a client gone before the stream began', () => {
     expect(errors).toEqual([]);
   });
 
+  it("never ends the response of a client that left while its handler ran, which a middleware's end() would hear", async () => {
+    const { options, closes } = recording({ heartbeat: false });
+    let requested = false;
+    const { handle, errors } = route(() => {
+      requested = true;
+      return new Promise<never>(() => {});
+    }, options);
+    let ends = 0;
+    let closed = false;
+    const { url } = await serve((req, res) => {
+      // As express-session's: it saves the session when the response ends.
+      const end = res.end.bind(res) as () => ServerResponse;
+      res.end = (() => {
+        ends++;
+        return end();
+      }) as typeof res.end;
+      res.once('close', () => {
+        closed = true;
+      });
+      handle(req, res);
+    });
+    const client = await rawClient(`${url}/sse`, { read: true });
+    await waitFor(() => requested, 5000, 'the handler');
+    client.destroy();
+    await waitFor(() => closes.length === 1 && closed, 5000, 'the close');
+    expect(closes.map((c) => c.reason)).toEqual(['client']);
+    expect(ends).toBe(0);
+    expect(errors).toEqual([]);
+  });
+
   it.each([
     ['the reason of its signal', (signal: AbortSignal) => signal.reason],
     [

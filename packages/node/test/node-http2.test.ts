@@ -5,13 +5,14 @@ import {
   connect,
   constants,
   createSecureServer,
+  type Http2SecureServer,
   type Http2ServerRequest,
   type Http2ServerResponse,
   type Http2Session,
   type ServerHttp2Session,
   type ServerHttp2Stream,
 } from 'node:http2';
-import { type AddressInfo, connect as tcpConnect } from 'node:net';
+import { type AddressInfo, type Socket, connect as tcpConnect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as tlsConnect } from 'node:tls';
 import { allStreams, heartbeatCount, resolveStreamOptions, StreamGroup, streamEvents } from '@rxsse/core';
@@ -27,7 +28,7 @@ import {
 import { type Closed, metered, recording } from '../../../test/support/recording.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
 import { recordWarnings } from '../../../test/support/warnings.js';
-import { closeStreamsOnServerClose, NodeSink, openEventStream } from '../src/index.js';
+import { closeStreamsOnServerClose, NodeSink, openEventStream, trackHttp2Sessions } from '../src/index.js';
 import { listenAgain } from './serve.js';
 
 describe('closeStreamsOnServerClose on HTTP/2', () => {
@@ -246,17 +247,56 @@ async function closeWithSilentClient(deadline: number) {
   void done.then(() => {
     closed = true;
   });
-  const beginSession = async () => {
-    const session = once(server, 'session');
-    const tls = tlsConnect({ socket, ALPNProtocols: ['h2'], rejectUnauthorized: false });
-    tls.on('error', () => {});
-    await once(tls, 'secureConnect');
-    tls.pause();
-    tls.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), SETTINGS_FRAME]));
-    await session;
-  };
-  return { done, closed: () => closed, beginSession };
+  return { done, closed: () => closed, beginSession: () => beginSilentSession(server, socket) };
 }
+
+/**
+ * Makes the handshake of `socket`'s client to `server`, its last read: the preface and SETTINGS go
+ * out, then it takes nothing more. Resolves to the server's session once it began.
+ */
+async function beginSilentSession(server: Http2SecureServer, socket: Socket): Promise<ServerHttp2Session> {
+  const session = once(server, 'session');
+  const tls = tlsConnect({ socket, ALPNProtocols: ['h2'], rejectUnauthorized: false });
+  tls.on('error', () => {});
+  await once(tls, 'secureConnect');
+  tls.pause();
+  tls.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), SETTINGS_FRAME]));
+  return (await session)[0] as ServerHttp2Session;
+}
+
+describe('trackHttp2Sessions: a session that begins after a close without a deadline', () => {
+  it('is closed with a GOAWAY, its connection never cut, however long its client reads nothing', async () => {
+    const server = createSecureServer({ ...(await selfSignedCertificate()), allowHTTP1: true }, (_req, res) =>
+      res.end(),
+    );
+    const closeSessions = trackHttp2Sessions(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const connections: Socket[] = [];
+    server.on('secureConnection', (tls: Socket) => connections.push(tls));
+    const accepted = once(server, 'connection');
+    const socket = tcpConnect((server.address() as AddressInfo).port, '127.0.0.1');
+    onTestFinished(() => {
+      socket.destroy();
+      for (const tls of connections) tls.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    await accepted;
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    // Accepted before the close, its handshake (and so its session) done only after it.
+    closeSessions();
+    const session = await beginSilentSession(server, socket);
+    expect(session.closed).toBe(true);
+    vi.advanceTimersByTime(60_000);
+    // A cut runs in the check phase after its timer: give it that turn.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(connections.map((tls) => tls.destroyed)).toEqual([false]);
+  });
+});
 
 /** An HTTP/2 server (HTTP/1 allowed) whose streams send `data: a`, its closes bounded by `deadline`. */
 async function oneEventServer(deadline: number) {
@@ -409,6 +449,41 @@ describe('NodeSink on HTTP/2: chunks written behind a write in flight', () => {
     // Each chunk on a drain of its own, which a client that takes it shows as progress.
     expect(handedAt).toEqual([0, 1, 2]);
     expect(sink!.pending()).toBe(0);
+  });
+});
+
+describe('NodeSink on HTTP/2: a chunk written from a drain listener while chunks are held', () => {
+  it('goes out after the chunks held, in the order they were written', async () => {
+    // Each larger than a stream's high-water mark (64 KiB on Node 24): a write of one says full.
+    const chunks = [0x61, 0x62, 0x63].map((byte) => new Uint8Array(100 * 1024).fill(byte));
+    const late = new Uint8Array(10).fill(0x64);
+    let wrote = false;
+    const { session } = await serveH2((req, res) => {
+      const sink = new NodeSink(req, res);
+      sink.open({ 'content-type': 'text/event-stream' });
+      // Listening before anything was held: this listener hears each drain before the sink hands
+      // over what it holds.
+      sink.onDrain(() => {
+        if (wrote) return;
+        wrote = true;
+        sink.write(late);
+      });
+      for (const chunk of chunks) sink.write(chunk);
+    });
+    const stream = session.request({ ':path': '/sse' });
+    const received: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => received.push(chunk));
+    const total = 3 * 100 * 1024 + late.length;
+    await waitFor(
+      () => received.reduce((sum, chunk) => sum + chunk.length, 0) === total,
+      5_000,
+      'every byte',
+    );
+    expect(wrote).toBe(true);
+    const body = Buffer.concat(received);
+    // Each chunk's byte, in the order the client first saw it: the late one last.
+    expect(String.fromCharCode(...new Set(body))).toBe('abcd');
+    expect(body.equals(Buffer.concat([...chunks, late]))).toBe(true);
   });
 });
 

@@ -26,6 +26,13 @@ describe('what every transport shares', () => {
     expect(removedHeaders({ 'X-Powered-By': null, 'X-Other': 'kept' })).toEqual(['x-powered-by']);
   });
 
+  it('removedHeaders: on HTTP/2, the HTTP/1-only names as well, whether or not the route removes one of its own', () => {
+    const http1Only = ['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te'];
+    expect(removedHeaders({}, true)).toEqual(expect.arrayContaining(http1Only));
+    const removed = removedHeaders({ 'X-Powered-By': null }, true);
+    expect(removed).toEqual(expect.arrayContaining([...http1Only, 'x-powered-by']));
+  });
+
   it('pickLastEventId: header first, the query when the header is missing or empty', () => {
     expect(pickLastEventId('5-0', '/sse?lastEventId=7-0')).toBe('5-0');
     expect(pickLastEventId('', '/sse?lastEventId=7-0')).toBe('7-0');

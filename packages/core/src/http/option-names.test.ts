@@ -20,6 +20,10 @@ describe('checkOptionNames', () => {
     expect(check({ maxreplay: 1 })).toThrow(/\(did you mean "maxReplay"\?\)$/);
     expect(check({ maxRpelay: 1 })).toThrow(/\(did you mean "maxReplay"\?\)$/);
     expect(check({ hartbet: 1 })).toThrow(/\(did you mean "heartbeat"\?\)$/);
+    // A swap of two neighbours is one edit: "di" is one from "id", not two.
+    expect(check({ di: 1 })).toThrow(/^Unknown stream option "di" \(did you mean "id"\?\)$/);
+    // Case aside: a name in capitals is still a slip of the known one.
+    expect(check({ MAXQUEUEBYTES: 1 })).toThrow(/\(did you mean "maxQueueBytes"\?\)$/);
   });
 
   it('names no guess for a name far from every known one', () => {

@@ -1260,6 +1260,8 @@ describe('streamEvents', () => {
     const bad = (headers: Record<string, string | null>) => () => resolveStreamOptions({ headers });
     const fine = { 'Content-Type': 'text/event-stream; charset=utf-8', 'Transfer-Encoding': 'chunked' };
     expect(bad({ ...fine, 'Content-Length': null, 'Content-Encoding': null })).not.toThrow();
+    // A coding's name is case-insensitive (RFC 9112): the transport's own framing still.
+    expect(bad({ 'Transfer-Encoding': 'Chunked' })).not.toThrow();
     // A client reads only that many bytes, and the rest as the next response.
     expect(bad({ 'Content-Length': '12' })).toThrow(
       /^headers\['Content-Length'\]: the transport frames and encodes the stream, this cannot be set$/,
@@ -1285,6 +1287,9 @@ describe('streamEvents', () => {
       'text/event-stream; charset=utf-8',
       'text/event-stream;charset=UTF-8',
       'text/event-stream; charset="utf-8"',
+      // Whitespace may come before a parameter's semicolon (RFC 9110's OWS).
+      'text/event-stream ; charset=utf-8',
+      'text/event-stream\t;charset=utf-8',
     ])
       expect(bad({ 'Content-Type': type }), type).not.toThrow();
   });
