@@ -52,7 +52,7 @@ import {
 import type { RunningServer } from '../../../test/support/harness.js';
 import { counted, countingListeners, recording } from '../../../test/support/recording.js';
 import { recordWarnings } from '../../../test/support/warnings.js';
-import { RxSse, RxsseModule } from '../src/index.js';
+import { RxSse, RxSseSignal, RxsseModule } from '../src/index.js';
 import { nestMajor, type Platform, startNest } from './harness.js';
 import { FallsBack, Greets, Shouts } from './interceptors.js';
 
@@ -241,6 +241,17 @@ class TimesOut implements NestInterceptor {
 const slowTimed = { release: (): void => {}, started: 0, returned: 0 };
 /** What lets the method of `/timed-out-channel` return, and the listeners on its channel's engine. */
 const timedChannel = { release: (): void => {}, returned: 0 };
+/** Fails the method of `/timed-out-throws` with `error`, once its request timed out. */
+const timedThrow = { fail: (_error: unknown): void => {} };
+/** Lets the method of `/slow-signal` go on, to find its request's signal aborted; its chain's ends. */
+const slowSignal = { release: (): void => {}, started: 0, chainEnds: 0 };
+/** Counts the ends of Nest's chain around it. */
+@Injectable()
+class CountsChainEnds implements NestInterceptor {
+  intercept(_context: unknown, next: CallHandler): Observable<unknown> {
+    return next.handle().pipe(finalize(() => slowSignal.chainEnds++));
+  }
+}
 const timedOutEngine = countingListeners();
 const timedOutChannel = createChannel(timedOutEngine.engine, 'chain-timed-out');
 /** `/closing-channel`: its group, and what lets its method (bound to no other interceptor) return. */
@@ -386,6 +397,25 @@ class ChainController {
     return on(quiet, 'tick') as AsyncIterable<never>;
   }
 
+  @RxSse('timed-out-throws')
+  @UseInterceptors(TimesOut)
+  async timedOutThrows(): Promise<Observable<MessageEvent>> {
+    return await new Promise<never>((_resolve, reject) => {
+      timedThrow.fail = reject;
+    });
+  }
+
+  @RxSse('slow-signal')
+  @UseInterceptors(CountsChainEnds)
+  async slowSignal(@RxSseSignal() signal: AbortSignal): Promise<Observable<MessageEvent>> {
+    slowSignal.started++;
+    await new Promise<void>((resolve) => {
+      slowSignal.release = resolve;
+    });
+    signal.throwIfAborted();
+    return of({ data: 'for no one' });
+  }
+
   @RxSse('timed-out-channel')
   @UseInterceptors(TimesOut)
   async timedOutChannel() {
@@ -445,6 +475,12 @@ class ChainController {
 
   @RxSse('return-throws-routed', routed)
   returnThrowsRouted(): AsyncIterable<MessageEvent> {
+    return returnThrows();
+  }
+
+  @RxSse('greeted-return-throws-routed', routed)
+  @UseInterceptors(Greets)
+  greetedReturnThrowsRouted(): AsyncIterable<MessageEvent> {
     return returnThrows();
   }
 
@@ -659,6 +695,19 @@ describe.each<Platform>(['express', 'fastify'])(
       expect(calls.method).toBe(before);
     });
 
+    it('answers a HEAD at the first event of an interceptor that serves the route on its own, and never runs the method', async () => {
+      const url = await start();
+      const before = calls.method;
+      const { response, body } = await fetchBytes(`${url}/served-by-interceptor`, {
+        method: 'HEAD',
+        signal: AbortSignal.timeout(5000),
+      });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('text/event-stream');
+      expect(body.length).toBe(0);
+      expect(calls.method).toBe(before);
+    });
+
     it("answers an interceptor that fails before the method with Nest's response", async () => {
       const url = await start();
       const before = calls.method;
@@ -827,6 +876,40 @@ describe.each<Platform>(['express', 'fastify'])(
       await waitFor(() => slowTimed.returned === before.returned + 1, 5000, 'the method to return');
       await new Promise((resolve) => setImmediate(resolve));
       expect(quiet.listenerCount('tick')).toBe(before.listeners);
+    });
+
+    it("logs what the method throws once an interceptor's timeout answered, but not an HttpException, which Nest never logs", async () => {
+      const url = await start();
+      const timedOut = async () => {
+        const { response } = await fetchBytes(`${url}/timed-out-throws`, {
+          signal: AbortSignal.timeout(5000),
+        });
+        expect(response.status).toBe(408);
+      };
+      await timedOut();
+      timedThrow.fail(new NotFoundException('no such feed after all'));
+      await timedOut();
+      timedThrow.fail(new Error('the feed broke after the timeout'));
+      // The first failure came first: had it been logged, it would be logged before this one.
+      await waitFor(() => server!.logged.length > 0, 5000, 'the report');
+      expect(server!.logged.splice(0)).toEqual([
+        expect.stringMatching(
+          /^event stream GET \/timed-out-throws failed: Error: the feed broke after the timeout/,
+        ),
+      ]);
+    });
+
+    it('logs nothing when the method, going on once its client left, throws the abort of its signal', async () => {
+      const url = await start();
+      const before = { started: slowSignal.started, chainEnds: slowSignal.chainEnds };
+      const client = await rawClient(`${url}/slow-signal`, { read: true });
+      await waitFor(() => slowSignal.started === before.started + 1, 5000, 'the method');
+      client.destroy();
+      await waitFor(() => slowSignal.chainEnds === before.chainEnds + 1, 5000, "the end of Nest's chain");
+      await new Promise((resolve) => setImmediate(resolve));
+      slowSignal.release();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(server!.logged).toEqual([]);
     });
 
     it("lets go of the channel subscription the method returns after an interceptor's timeout answered, made without the signal", async () => {
@@ -1036,6 +1119,17 @@ describe.each<Platform>(['express', 'fastify'])(
         }
       },
     );
+
+    it("hands what ends the method's iterator behind an interceptor's events and throws to the route's onError once, when the client leaves", async () => {
+      const url = await start();
+      routeErrors.length = 0;
+      const client = await rawClient(`${url}/greeted-return-throws-routed`, { read: true });
+      await waitFor(() => client.text.includes('data: welcome\n\n'), 5000, "the interceptor's event");
+      client.destroy();
+      await waitFor(() => routeErrors.length > 0, 5000, 'the report');
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(routeErrors).toEqual([new Error('return() failed')]);
+    });
 
     it('stops a synchronous source behind an interceptor at the overflow close', async () => {
       const url = await start();
