@@ -90,6 +90,21 @@ function heldLookup(held: number) {
   return counter;
 }
 
+/**
+ * An engine on the test's Redis whose connects `heldLookup(held)` counts (and the `held`th holds
+ * back), and what it told onError.
+ */
+function engineOfCountedConnects(held: number) {
+  const errors: unknown[] = [];
+  const connects = heldLookup(held);
+  const store = engine({
+    url: `redis://localhost:${redis.server.port}`,
+    clientOptions: { socket: { lookup: connects.lookup } },
+    onError: (error) => errors.push(error),
+  });
+  return { store, connects, errors };
+}
+
 /** The TCP sockets this process has open. */
 const sockets = () => process.getActiveResourcesInfo().filter((name) => name === 'TCPSocketWrap').length;
 
@@ -261,14 +276,8 @@ describe('redisEngine with Redis frozen (SIGSTOP)', () => {
       return wait;
     });
     try {
-      const errors: unknown[] = [];
       // Counts the connections started, holds none back.
-      const connects = heldLookup(0);
-      const store = engine({
-        url: `redis://localhost:${redis.server.port}`,
-        clientOptions: { socket: { lookup: connects.lookup } },
-        onError: (error) => errors.push(error),
-      });
+      const { store, connects, errors } = engineOfCountedConnects(0);
       const channel = createChannel(store, 'kept handshake');
       const resume = await channel.publish({ data: 'had' });
       await channel.publish({ data: 'then' });
@@ -383,14 +392,8 @@ describe('redisEngine with Redis frozen (SIGSTOP)', () => {
   });
 
   it('tells no failure of a connect it gave up on, whose handshake went unanswered', async () => {
-    const errors: unknown[] = [];
     // Counts the connections started, holds none back.
-    const connects = heldLookup(0);
-    const store = engine({
-      url: `redis://localhost:${redis.server.port}`,
-      clientOptions: { socket: { lookup: connects.lookup } },
-      onError: (error) => errors.push(error),
-    });
+    const { store, connects, errors } = engineOfCountedConnects(0);
     await connected(store);
     redis.server.pause();
     // The first timeout replaces the connection, whose handshake Redis never answers; a read that
@@ -402,13 +405,7 @@ describe('redisEngine with Redis frozen (SIGSTOP)', () => {
   });
 
   it('leaves no socket once closed while the connection replacing one whose handshake went unanswered connects', async () => {
-    const errors: unknown[] = [];
-    const connects = heldLookup(3);
-    const store = engine({
-      url: `redis://localhost:${redis.server.port}`,
-      clientOptions: { socket: { lookup: connects.lookup } },
-      onError: (error) => errors.push(error),
-    });
+    const { store, connects, errors } = engineOfCountedConnects(3);
     await connected(store);
     await until(() => sockets() === 2, "the fixture's socket and the engine's");
     redis.server.pause();
