@@ -149,6 +149,8 @@ describe('invalid sources', () => {
     expect(() => run(42)).toThrow(/number 42/);
     expect(() => run([1])).toThrow(/array/);
     expect(() => run(null)).toThrow(/null/);
+    expect(() => run(new Map())).toThrow(/returned an object \(Map\), not an Observable/);
+    expect(() => run(Object.create(null))).toThrow(/returned an object \(no prototype\), not an Observable/);
     // A long string is cut to its first 40 characters.
     expect(() => run(`${'a'.repeat(40)}b`)).toThrow(/returned string a{40}\.\.\., not an Observable/);
   });

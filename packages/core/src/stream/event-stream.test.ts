@@ -947,6 +947,23 @@ describe('streamEvents', () => {
     }
   });
 
+  it('streams an AsyncIterable whose iterator is a function, which for await takes as well', async () => {
+    const messages = [{ data: 'a' }, { data: 'b' }];
+    const iterator = Object.assign(() => {}, {
+      next: async () => {
+        const value = messages.shift();
+        return value === undefined
+          ? { done: true as const, value: undefined }
+          : { done: false as const, value };
+      },
+    });
+    const source = { [Symbol.asyncIterator]: () => iterator } as unknown as AsyncIterable<MessageEvent>;
+    const { sink, stream } = run(source);
+    for (let i = 0; i < 10 && !sink.ended; i++) await tick();
+    expect(sink.text).toBe('data: a\n\ndata: b\n\n');
+    expect(stream.closeReason).toBe('complete');
+  });
+
   it('returns the iterator it made for an AsyncIterable when its stream is never fed', () => {
     for (const ending of ['client left first', 'sink closed at once'] as const) {
       let returned = 0;
