@@ -176,4 +176,29 @@ describe('an app that loads both builds', () => {
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: app });
     expect(JSON.parse(stdout)).toEqual({ seen: [1, 1], ended: true, produced: false, connection: 'close' });
   });
+
+  it("reads the marks of one copy's sources in the other's streams", async () => {
+    const script = `
+      import { createRequire } from 'node:module';
+      import * as core from '@rxsse/core';
+      const coreCjs = createRequire(process.cwd() + '/')('@rxsse/core');
+      const marks = ['SOURCE_HEADERS', 'SOURCE_GAP_EVENT', 'SUBSCRIBER_GAP_EVENT', 'SUBSCRIBER_DEMAND',
+        'SOURCE_OPENS_FIRST', 'SOURCE_RELEASE'];
+      const apart = marks.filter((name) => typeof core[name] !== 'symbol' || core[name] !== coreCjs[name]);
+      // A source the ESM copy's route marked with a header of its own, streamed by the CommonJS copy.
+      const source = {
+        [Symbol.asyncIterator]: () => ({ next: async () => ({ done: true, value: undefined }) }),
+        [core.SOURCE_HEADERS]: { 'X-Copy': 'esm' },
+      };
+      let headers;
+      const sink = {
+        http2: false, signal: new AbortController().signal, open(given) { headers = given; }, write: () => true,
+        end() {}, destroy() {}, onDrain() {},
+      };
+      coreCjs.streamEvents(source, sink, coreCjs.resolveStreamOptions({ heartbeat: false }));
+      console.log(JSON.stringify({ apart, headers }));
+    `;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: app });
+    expect(JSON.parse(stdout)).toMatchObject({ apart: [], headers: { 'x-copy': 'esm' } });
+  });
 });
