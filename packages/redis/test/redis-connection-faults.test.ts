@@ -587,6 +587,33 @@ describe('redisEngine whose live reads are too large to arrive in time', () => {
     stop();
     expect(events).toEqual(['<gap continue>', '<gap continue>', 'small again']);
   }, 45_000);
+
+  it('blocks again after skipping the first entry of a new stream, once too large to arrive in time', async () => {
+    proxy = await RedisProxy.start(redis.server.port);
+    const store = redis.engine({ url: proxy.url, readCount: 4, commandTimeoutMs: 1000 });
+    const publisher = redis.engine();
+    await connected(store);
+    const events: string[] = [];
+    const stop = await store.listen('huge first', {
+      event: (m) => events.push(String(m.data)),
+      gap: (kind) => events.push(`<gap ${kind}>`),
+    });
+    await until(liveReadBlocked(), 'the live read blocking');
+    // The blocking read from the start brings the 3 MB entry in time, and keeps it for a checked
+    // read; from that one on, every reply comes at 1 MB/s: 3 s, over the deadline of a read (1.1 s).
+    const slowed = proxy.beforeNext(
+      (command) => command.includes('MULTI'),
+      async () => proxy!.limitAll(1_000_000),
+    );
+    await publisher.append('huge first', { data: 'x'.repeat(3_000_000) });
+    await slowed;
+    await publisher.append('huge first', { data: 'small after it' });
+    await until(() => events.includes('small after it'), 'the event after the large one', 30_000);
+    // Skipped, the entry read from the start waits for no checked read: the reads block again.
+    await until(liveReadBlocked(), 'the live read blocking again');
+    stop();
+    expect(events).toEqual(['<gap continue>', 'small after it']);
+  }, 45_000);
 });
 
 describe('redisEngine whose live read of one entry per topic timed out once', () => {
@@ -607,6 +634,60 @@ describe('redisEngine whose live read of one entry per topic timed out once', ()
     await until(() => events.length > 0, 'the event');
     stop();
     expect(events).toEqual(['small']);
+  });
+
+  it('skips nothing the second time a read of one entry per topic timed out, for another entry', async () => {
+    proxy = await RedisProxy.start(redis.server.port);
+    const store = redis.engine({ url: proxy.url, readCount: 1, commandTimeoutMs: 1000 });
+    await connected(store);
+    const events: string[] = [];
+    const stop = await store.listen('held twice', {
+      event: (m) => events.push(String(m.data)),
+      gap: (kind) => events.push(`<gap ${kind}>`),
+    });
+    await until(() => proxy!.connections.length === 2, 'the live connection');
+    proxy.connections[1]!.hold();
+    await store.append('held twice', { data: 'first' });
+    await until(() => events.length > 0, 'the first event');
+    // Its read timed out, and the next, on a new connection, got it. So does the next one's.
+    proxy.connections.at(-1)!.hold();
+    await store.append('held twice', { data: 'second' });
+    await until(() => events.length > 1, 'the second event');
+    stop();
+    expect(events).toEqual(['first', 'second']);
+  });
+
+  it('skips nothing after a read of one entry per topic timed out once: connections dropped are no proof', async () => {
+    proxy = await RedisProxy.start(redis.server.port);
+    const store = redis.engine({ url: proxy.url, readCount: 1, commandTimeoutMs: 1000 });
+    await connected(store);
+    const events: string[] = [];
+    const stop = await store.listen('dropped', {
+      event: (m) => events.push(String(m.data)),
+      gap: (kind) => events.push(`<gap ${kind}>`),
+    });
+    await until(() => proxy!.connections.length === 2, 'the live connection');
+    proxy.connections[1]!.hold();
+    await store.append('dropped', { data: 'held' });
+    await until(() => events.length > 0, 'the held event');
+    // Its read timed out, and the next, on a new connection, got it. The reply that brings the next
+    // entry is held and its connection dropped; the next read's connection is dropped before it reads.
+    const live = proxy.connections.at(-1)!;
+    live.hold();
+    await store.append('dropped', { data: 'dropped twice' });
+    await until(() => live.holding > 0, 'the reply held');
+    const dropped = proxy.beforeNext(
+      (command) => command.includes('XREAD'),
+      async () => {
+        for (const connection of proxy!.connections.slice(1)) connection.destroy();
+      },
+    );
+    live.destroy();
+    await dropped;
+    await store.append('dropped', { data: 'after' });
+    await until(() => events.includes('after'), 'the event after');
+    stop();
+    expect(events).toEqual(['held', 'dropped twice', 'after']);
   });
 });
 
