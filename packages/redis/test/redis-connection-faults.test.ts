@@ -616,41 +616,39 @@ describe('redisEngine whose live reads are too large to arrive in time', () => {
   }, 45_000);
 });
 
+/**
+ * A store on a proxy that reads one entry per topic, listening to `topic` (data, and gaps as
+ * `<gap kind>`), once `first` arrived: its live read's reply held back, that read timed out, and the
+ * next, on a new connection, got it.
+ */
+async function afterHeldRead(topic: string, first: string) {
+  proxy = await RedisProxy.start(redis.server.port);
+  const store = redis.engine({ url: proxy.url, readCount: 1, commandTimeoutMs: 1000 });
+  await connected(store);
+  const events: string[] = [];
+  const stop = await store.listen(topic, {
+    event: (m) => events.push(String(m.data)),
+    gap: (kind) => events.push(`<gap ${kind}>`),
+  });
+  await until(() => proxy!.connections.length === 2, 'the live connection');
+  proxy.connections[1]!.hold();
+  await store.append(topic, { data: first });
+  await until(() => events.length > 0, 'the first event');
+  return { store, events, stop };
+}
+
 describe('redisEngine whose live read of one entry per topic timed out once', () => {
   it('skips nothing: one reply held back is no proof that an entry is too large', async () => {
-    proxy = await RedisProxy.start(redis.server.port);
-    const store = redis.engine({ url: proxy.url, readCount: 1, commandTimeoutMs: 1000 });
-    await connected(store);
-    const events: string[] = [];
-    const stop = await store.listen('held', {
-      event: (m) => events.push(String(m.data)),
-      gap: (kind) => events.push(`<gap ${kind}>`),
-    });
-    await until(() => proxy!.connections.length === 2, 'the live connection');
-    const reading = proxy.connections[1]!;
-    reading.hold();
-    await store.append('held', { data: 'small' });
     // The read that brings it times out; the next, on a new connection, gets it.
-    await until(() => events.length > 0, 'the event');
+    const { events, stop } = await afterHeldRead('held', 'small');
     stop();
     expect(events).toEqual(['small']);
   });
 
   it('skips nothing the second time a read of one entry per topic timed out, for another entry', async () => {
-    proxy = await RedisProxy.start(redis.server.port);
-    const store = redis.engine({ url: proxy.url, readCount: 1, commandTimeoutMs: 1000 });
-    await connected(store);
-    const events: string[] = [];
-    const stop = await store.listen('held twice', {
-      event: (m) => events.push(String(m.data)),
-      gap: (kind) => events.push(`<gap ${kind}>`),
-    });
-    await until(() => proxy!.connections.length === 2, 'the live connection');
-    proxy.connections[1]!.hold();
-    await store.append('held twice', { data: 'first' });
-    await until(() => events.length > 0, 'the first event');
+    const { store, events, stop } = await afterHeldRead('held twice', 'first');
     // Its read timed out, and the next, on a new connection, got it. So does the next one's.
-    proxy.connections.at(-1)!.hold();
+    proxy!.connections.at(-1)!.hold();
     await store.append('held twice', { data: 'second' });
     await until(() => events.length > 1, 'the second event');
     stop();
@@ -658,25 +656,14 @@ describe('redisEngine whose live read of one entry per topic timed out once', ()
   });
 
   it('skips nothing after a read of one entry per topic timed out once: connections dropped are no proof', async () => {
-    proxy = await RedisProxy.start(redis.server.port);
-    const store = redis.engine({ url: proxy.url, readCount: 1, commandTimeoutMs: 1000 });
-    await connected(store);
-    const events: string[] = [];
-    const stop = await store.listen('dropped', {
-      event: (m) => events.push(String(m.data)),
-      gap: (kind) => events.push(`<gap ${kind}>`),
-    });
-    await until(() => proxy!.connections.length === 2, 'the live connection');
-    proxy.connections[1]!.hold();
-    await store.append('dropped', { data: 'held' });
-    await until(() => events.length > 0, 'the held event');
+    const { store, events, stop } = await afterHeldRead('dropped', 'held');
     // Its read timed out, and the next, on a new connection, got it. The reply that brings the next
     // entry is held and its connection dropped; the next read's connection is dropped before it reads.
-    const live = proxy.connections.at(-1)!;
+    const live = proxy!.connections.at(-1)!;
     live.hold();
     await store.append('dropped', { data: 'dropped twice' });
     await until(() => live.holding > 0, 'the reply held');
-    const dropped = proxy.beforeNext(
+    const dropped = proxy!.beforeNext(
       (command) => command.includes('XREAD'),
       async () => {
         for (const connection of proxy!.connections.slice(1)) connection.destroy();
