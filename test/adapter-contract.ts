@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http';
+import { runInNewContext } from 'node:vm';
 import {
   formatEvent,
   heartbeatCount,
@@ -473,43 +474,50 @@ export function describeAdapterContract(harness: AdapterHarness): void {
       expect(client.text).toContain(`id: ${count - 1}\ndata: ${payload}\n\n`);
     });
 
-    it('closing the server aborts a handler still setting up, and turns its client away', async () => {
-      const { options, closes } = recording();
-      let started = false;
-      const url = await start(
-        [
-          {
-            path: '/sse',
-            options,
-            events: ({ signal }) => {
-              started = true;
-              return new Promise<never>((_, reject) => {
-                signal.addEventListener('abort', () => reject(signal.reason));
-              });
+    it.each([
+      ['', Promise],
+      // As a test runner's or a vm's sandbox hands out: no `instanceof Promise` of this realm.
+      [' (a promise of another realm)', runInNewContext('Promise') as PromiseConstructor],
+    ])(
+      'closing the server aborts a handler still setting up%s, and turns its client away',
+      async (_, Realm) => {
+        const { options, closes } = recording();
+        let started = false;
+        const url = await start(
+          [
+            {
+              path: '/sse',
+              options,
+              events: ({ signal }) => {
+                started = true;
+                return new Realm<never>((_, reject) => {
+                  signal.addEventListener('abort', () => reject(signal.reason));
+                });
+              },
             },
-          },
-        ],
-        { retry: 1000 },
-      );
-      const client = await rawClient(`${url}/sse`, { read: true });
-      await waitFor(() => started, 5000, 'the handler to start');
-      const running = server!;
-      server = undefined;
-      const closed = running.close();
-      try {
-        await waitFor(() => client.closed, 5000, 'the client to be turned away');
-        expect(client.text).toMatch(/^HTTP\/1\.1 200/);
-        if (!traits.noHopByHopHeaders) expect(client.text.toLowerCase()).toContain('connection: close');
-        expect(client.text).toContain('retry: 1000\n\n');
-        // The abort came from the shutdown, not from a client that left.
-        expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
-      } finally {
-        // Whatever failed above, the server must not outlive the test.
-        client.destroy();
-        await closed;
-      }
-      expect(running.logged).toEqual([]);
-    });
+          ],
+          { retry: 1000 },
+        );
+        const client = await rawClient(`${url}/sse`, { read: true });
+        await waitFor(() => started, 5000, 'the handler to start');
+        const running = server!;
+        server = undefined;
+        const closed = running.close();
+        try {
+          await waitFor(() => client.closed, 5000, 'the client to be turned away');
+          expect(client.text).toMatch(/^HTTP\/1\.1 200/);
+          if (!traits.noHopByHopHeaders) expect(client.text.toLowerCase()).toContain('connection: close');
+          expect(client.text).toContain('retry: 1000\n\n');
+          // The abort came from the shutdown, not from a client that left.
+          expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+        } finally {
+          // Whatever failed above, the server must not outlive the test.
+          client.destroy();
+          await closed;
+        }
+        expect(running.logged).toEqual([]);
+      },
+    );
 
     it.each([
       ['resolves', (settle: (value: unknown) => void) => settle(NEVER)],
