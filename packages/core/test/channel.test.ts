@@ -1,6 +1,7 @@
 import { getEventListeners } from 'node:events';
 import { map, of, share, take } from 'rxjs';
 import { describe, expect, expectTypeOf, it, vi } from 'vitest';
+import { unlessAborted } from '../src/channel/aborted.js';
 import {
   type Channel,
   type ChannelEngine,
@@ -715,6 +716,7 @@ describe('Channel', () => {
     const chat = createChannel(script.engine, 'room');
     await expect(chat.publish({ data: 'x' })).rejects.toThrow(EngineContractError);
     await expect(chat.publish({ data: 'x' })).rejects.toThrow(/"event-7".*<ms>-<seq>/);
+    await expect(chat.publish({ data: 'x' })).rejects.toMatchObject({ name: 'EngineContractError' });
     const client = record(await chat.subscribe());
     const other = record(await chat.subscribe());
     script.live('5-0');
@@ -2095,5 +2097,35 @@ describe('Channel, at its edges', () => {
     const source = await chat.subscribe({ signal: abort.signal });
     letGoSource(source, () => {});
     expect(getEventListeners(abort.signal, 'abort')).toHaveLength(0);
+  });
+});
+
+describe('unlessAborted, which a read or listen for a client that left is given up through', () => {
+  it('rejects at once with the reason of a signal that has already aborted, and leaves the late rejection handled', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const reason = new Error('client left');
+      await expect(unlessAborted(Promise.resolve('page'), AbortSignal.abort(reason))).rejects.toBe(reason);
+      let fail!: (error: Error) => void;
+      const late = new Promise((_, reject) => {
+        fail = reject;
+      });
+      await expect(unlessAborted(late, AbortSignal.abort(reason))).rejects.toBe(reason);
+      fail(new Error('engine failed late'));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
+  it('rejects with the reason of a signal that aborts while it waits', async () => {
+    const controller = new AbortController();
+    const waiting = unlessAborted(new Promise(() => {}), controller.signal);
+    const reason = new Error('client left');
+    controller.abort(reason);
+    await expect(waiting).rejects.toBe(reason);
   });
 });

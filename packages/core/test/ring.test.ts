@@ -75,6 +75,15 @@ describe('HistoryRing', () => {
     expect(ring.append({ data: 'ok' }).id).toBe('1-0');
   });
 
+  it('refuses data that has no JSON with a TypeError that says so, without spending an id', () => {
+    const ring = new HistoryRing({ maxEvents: 10, maxBytes: 1000 }, () => 1);
+    for (const data of [undefined, () => 1, Symbol('s')])
+      expect(() => ring.append({ data }), String(data)).toThrow(
+        new TypeError('Channel data must be a string or JSON-serializable'),
+      );
+    expect(ring.append({ data: 'ok' }).id).toBe('1-0');
+  });
+
   it('takes the next millisecond after the largest sequence, as XADD * does, and refuses past the largest id', () => {
     // An id past 64 bits would be stored, and fail every subscriber it is replayed or sent to.
     const ring = new HistoryRing({ maxEvents: 10, maxBytes: 1000 }, () => 5);

@@ -38,4 +38,10 @@ describe('stream ids', () => {
     // A clock that went back never makes an id go back.
     expect(formatStreamId(nextStreamId({ ms: 5n, seq: 4n }, 2))).toBe('5-5');
   });
+
+  it('refuses a clock below 0 ms, even by a fraction, rather than make a negative id', () => {
+    for (const now of [-0.5, -1e-9])
+      expect(() => nextStreamId(undefined, now), String(now)).toThrow(RangeError);
+    expect(formatStreamId(nextStreamId(undefined, 0))).toBe('0-0');
+  });
 });
