@@ -257,6 +257,23 @@ describe('Channel', () => {
     expect((await resume(bytes - 1)).ids()).toEqual(['<history-truncated>']);
   });
 
+  it('counts a lone CR in string data as the line break it is on the wire, against maxReplay.bytes', async () => {
+    const engine = memoryEngine();
+    const chat = createChannel(engine, 'room');
+    const first = await chat.publish({ data: 'start' });
+    const id = await chat.publish({ data: 'a\rb' });
+    // Its 3 bytes of data and its id, and one more `data: ` line on the wire (6 bytes).
+    const bytes = 3 + id.length + 6;
+    const resume = async (limit: number) =>
+      record(
+        await createChannel(engine, 'room', { maxReplay: { bytes: limit } }).subscribe({
+          lastEventId: first,
+        }),
+      );
+    expect((await resume(bytes)).ids()).toEqual([id]);
+    expect((await resume(bytes - 1)).ids()).toEqual(['<history-truncated>']);
+  });
+
   it.each(['close', 'drop-oldest', 'drop-newest'] as const)(
     'paces a replay larger than its queue to a client that reads nothing yet on a %s route: every event once, in order, then live, nothing dropped',
     async (onOverflow) => {
@@ -518,6 +535,28 @@ describe('Channel', () => {
     script.reads[0]!.answer({ ...page(...first), bytes: 4000, more: true });
     await until(() => settled || script.reads.length > 1, 'the subscription to settle, or read on');
     expect(script.reads).toHaveLength(1);
+  });
+
+  it('asks the store for no more pages once the client left while a page was handed back', async () => {
+    const script = scriptedEngine();
+    const chat = createChannel(script.engine, 'room', { maxReplay: { events: 700, bytes: 10_000 } });
+    const left = new AbortController();
+    const subscribing = chat.subscribe({ lastEventId: '1-0', signal: left.signal });
+    await until(() => script.reads.length === 1, 'first read');
+    const first = Array.from({ length: 500 }, (_, i) => `2-${i}`);
+    // Gone as the page came back, once no read is waited for: the next page is for no one.
+    script.reads[0]!.answer({
+      ...page(...first),
+      bytes: 4000,
+      get more() {
+        left.abort();
+        return true;
+      },
+    });
+    const failure = await subscribing.then(undefined, (error: unknown) => error);
+    expect(failure).toBe(left.signal.reason);
+    expect(script.reads).toHaveLength(1);
+    expect(script.listeners.size).toBe(0);
   });
 
   it("rejects with the signal's reason when the client leaves while history is read, and lets go of the listener", async () => {
@@ -1016,6 +1055,32 @@ describe('Channel', () => {
     const seen = record(await subscribing);
     expect(seen.error).toBe(bug);
     expect(seen.received).toEqual([]);
+    expect(script.listeners.size).toBe(0);
+  });
+
+  it('opens the stream of a source whose onReplay throws, then ends it with the error: a refused request would keep its client from coming back', async () => {
+    const script = scriptedEngine();
+    const bug = new Error('counter gone');
+    const chat = createChannel(script.engine, 'room', {
+      onReplay: () => {
+        throw bug;
+      },
+    });
+    const subscribing = chat.subscribe({ lastEventId: '1-0' });
+    await until(() => script.reads.length === 1, 'the history read');
+    script.reads[0]!.answer(page('2-0'));
+    const sink = new MemorySink();
+    const closes: string[] = [];
+    const errors: unknown[] = [];
+    streamEvents(await subscribing, sink, {
+      heartbeat: false,
+      onClose: (reason) => closes.push(reason),
+      onError: (error) => errors.push(error),
+    });
+    await until(() => closes.length === 1, 'the close', 1000);
+    expect(sink.headers).toBeDefined();
+    expect(closes).toEqual(['error']);
+    expect(errors).toEqual([bug]);
     expect(script.listeners.size).toBe(0);
   });
 
@@ -1802,6 +1867,33 @@ describe('Channel, at its edges', () => {
       { type: 'history-truncated', data: { lastEventId: first, reason: 'limit' } },
     ]);
     expect(limits).toEqual([{ count: 2, bytes: 524_288 }]);
+  });
+
+  it('reads no more once a page fills maxReplay short of the id its listener started after, with live events held', async () => {
+    // The missed events up to the id the bus started after are held by no one: past maxReplay,
+    // the client is told at once, whatever the listener holds after that id.
+    const script = scriptedEngine();
+    const engine: ChannelEngine = {
+      ...script.engine,
+      listen: async (topic, listener) => {
+        const unlisten = await script.engine.listen(topic, listener);
+        listener.startsAfter?.('4-0');
+        return unlisten;
+      },
+    };
+    const chat = createChannel(engine, 'room', { maxReplay: { events: 2 } });
+    let settled = false;
+    const subscribing = chat.subscribe({ lastEventId: '1-0' });
+    subscribing.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    await until(() => script.reads.length === 1, 'the history read');
+    script.live('5-0');
+    script.reads[0]!.answer({ ...page('2-0', '3-0'), more: true });
+    await until(() => settled || script.reads.length > 1, 'the subscription to settle, or read on');
+    expect(script.reads).toHaveLength(1);
+    expect(record(await subscribing).ids()).toEqual(['<history-truncated>', '5-0']);
   });
 
   it('refuses a truncation event type with NUL or a lone surrogate', () => {

@@ -1,3 +1,5 @@
+import { EventEmitter, on } from 'node:events';
+import type { MessageEvent } from '@rxsse/core';
 import { createChannel, memoryEngine } from '@rxsse/core/channel';
 import { concat, from, NEVER, Observable } from 'rxjs';
 import { Response as UndiciResponse } from 'undici';
@@ -48,6 +50,19 @@ describe('sse() as a fetch handler', () => {
     );
     expect(seen).toEqual(['failed']);
   });
+
+  it.each([
+    ['no status', { headers: new Headers(), body: null }],
+    ['a body that is no stream', { status: 200, headers: new Headers(), body: 'who are you?' }],
+  ])(
+    'rejects an object tagged Response with %s, as it does any other object that is no source',
+    async (_label, shape) => {
+      const fake = { [Symbol.toStringTag]: 'Response', ...shape };
+      await expect(sse(() => fake as never)(request())).rejects.toThrow(
+        /handler returned an object \(Object\), not an Observable/,
+      );
+    },
+  );
 
   it('sends a Response the handler returns instead of a stream, and aborts its signal', async () => {
     let signal: AbortSignal | undefined;
@@ -169,6 +184,17 @@ describe('sse() as a fetch handler', () => {
     expect(await response.text()).toBe('');
     expect(calls).toBe(1);
     expect(subscribed).toBe(0);
+  });
+
+  it('answers HEAD with the headers alone, and returns() an iterator its handler made', async () => {
+    // `events.on` listens from the moment it is called, and stops only at its iterator's return().
+    const emitter = new EventEmitter();
+    const response = await sse(() => on(emitter, 'tick') as unknown as AsyncIterable<MessageEvent>)(
+      request({ method: 'HEAD' }),
+    );
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe('');
+    await vi.waitFor(() => expect(emitter.listenerCount('tick')).toBe(0));
   });
 
   it("answers HEAD with the Response its handler refuses the GET with (an auth check's 401)", async () => {

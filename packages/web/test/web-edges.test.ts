@@ -49,6 +49,21 @@ describe('sse(): a client gone before the stream began', () => {
     expect(sink.signal.aborted).toBe(true);
   });
 
+  it("aborts the handler's signal with the request's own reason, before it is first read and after", async () => {
+    const reason = 'aborted'; // @hono/node-server's reason, a string
+    const before = new AbortController();
+    before.abort(reason);
+    expect(new WebSink(request({ signal: before.signal })).signal.reason).toBe(reason);
+    const after = new AbortController();
+    let signal: AbortSignal | undefined;
+    await sse((_request, context) => {
+      signal = context.signal;
+      return NEVER;
+    })(request({ signal: after.signal }));
+    after.abort(reason);
+    expect(signal!.reason).toBe(reason);
+  });
+
   it('closes with reason client a stream whose async handler resolved after the request aborted', async () => {
     const source = counted(NEVER);
     const { options, closes } = recording({ heartbeat: false });
