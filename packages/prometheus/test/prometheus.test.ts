@@ -152,6 +152,42 @@ describe('prometheusMetrics before any stream', () => {
     }
   });
 
+  it('exposes every metric it documents, each with its type and help', async () => {
+    // What a dashboard shows beside each metric, and what a query's type assumes.
+    const registry = new Registry();
+    prometheusMetrics({ registry, group: new StreamGroup() });
+    const text = await registry.metrics();
+    const described = text
+      .split('\n')
+      .filter((line) => line.startsWith('# '))
+      .join('\n');
+    expect(described).toBe(
+      [
+        ['connections_open', 'gauge', 'Open event streams.'],
+        ['queued_bytes', 'gauge', 'Bytes queued for slow clients, beyond what sockets buffer.'],
+        ['connections_total', 'counter', 'Event streams opened.'],
+        ['events_written_total', 'counter', 'Events written to clients.'],
+        ['bytes_written_total', 'counter', 'Bytes written to clients (events, heartbeats, retry hints).'],
+        ['heartbeats_total', 'counter', 'Heartbeat comments written.'],
+        ['closes_total', 'counter', 'Event streams closed, by reason.'],
+        ['dropped_events_total', 'counter', 'Events dropped for slow clients.'],
+        ['refused_messages_total', 'counter', 'Messages a stream could not send (see onInvalidMessage).'],
+        [
+          'handler_failures_total',
+          'counter',
+          'Requests whose handler threw, rejected or returned no source: no stream began.',
+        ],
+        [
+          'replays_total',
+          'counter',
+          'Last-Event-ID replays by outcome; truncated counts every time a subscription is told that events are missing.',
+        ],
+      ]
+        .map(([name, type, help]) => `# HELP rxsse_${name} ${help}\n# TYPE rxsse_${name} ${type}`)
+        .join('\n'),
+    );
+  });
+
   it('exposes them at 0 again once the registry reset its metrics', async () => {
     const registry = new Registry();
     const metrics = prometheusMetrics({ registry });

@@ -1,6 +1,6 @@
 // The memory of entries too large to arrive in time, on a real Redis behind a slow link: what it
 // proved must outlive what it only suspects.
-import { createClient } from 'redis';
+import { createClient, ErrorReply, type RedisClientOptions } from 'redis';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RedisClient } from '../src/client.js';
 import { TimedClient } from '../src/deadline.js';
@@ -17,24 +17,30 @@ afterEach(() => {
   close = undefined;
 });
 
-/** LargeEntries on a client whose link carries 1 MB/s, with a 1 s deadline, and what it told onError. */
-async function overSlowLink() {
+/**
+ * LargeEntries on a client whose link carries 1 MB/s, with a 1 s deadline, what it told onError and
+ * what it told its refusals; `clientOptions` are the client's (a user of an ACL).
+ */
+async function overSlowLink(clientOptions?: RedisClientOptions) {
   const proxy = await RedisProxy.start(redis.server.port);
   proxy.limitNew = 1_000_000;
-  const client: RedisClient = createClient({ url: proxy.url });
+  const client: RedisClient = createClient({ ...clientOptions, url: proxy.url });
   client.on('error', () => {});
   await client.connect();
+  const before = close;
   close = () => {
+    before?.();
     client.destroy();
     proxy.close();
   };
   const errors: unknown[] = [];
+  const refused: unknown[] = [];
   const entries = new LargeEntries(
     new TimedClient(client, 1000),
     (e) => errors.push(e),
-    new Refusals(() => {}),
+    new Refusals((e) => refused.push(e)),
   );
-  return { entries, errors };
+  return { entries, errors, refused, proxy };
 }
 
 describe('LargeEntries', () => {
@@ -67,6 +73,8 @@ describe('LargeEntries', () => {
     expect(page.has(suspects.at(-1)!)).toBe(true);
     expect(page.has(large)).toBe(true);
     expect(page.after(small)?.id).toBe(large);
+    // 16 at most: beside the proven one, the latest 15 suspects; the earlier ones are forgotten.
+    expect(suspects.filter((id) => page.has(id))).toEqual(suspects.slice(-15));
   }, 30_000);
 
   it('forgets a suspect that arrives in time once fetched alone, and proves nothing', async () => {
@@ -132,5 +140,91 @@ describe('LargeEntries', () => {
     page.arrived(near);
     expect(page.after(small)).toEqual({ id: far, proven: false });
     expect(errors).toEqual([]);
+  });
+
+  it('remembers the entries of 1000 streams at most, forgetting those of the stream suspected least recently', async () => {
+    const keys = Array.from({ length: 1002 }, (_, i) => `sse:{many ${i}}`);
+    const batch = redis.raw.multi();
+    for (const key of keys) batch.xAdd(key, '1-1', { d: 'x' });
+    batch.xAdd(keys[0]!, '2-1', { d: 'x' });
+    await batch.exec();
+    const { entries, errors } = await overSlowLink();
+    const suspect = (key: string, from = '0-1') =>
+      entries.timedOut(key, { from, end: '+', count: 1, fetchedFrom: false });
+    await suspect(keys[0]!);
+    await Promise.all(keys.slice(1, 1000).map((key) => suspect(key)));
+    expect(entries.page(keys[1]!).has('1-1')).toBe(true);
+    // The first stream suspects another entry: it is the most recent now, the second the least.
+    await suspect(keys[0]!, '1-1');
+    await suspect(keys[1000]!);
+    expect(entries.page(keys[1]!).has('1-1')).toBe(false);
+    expect(entries.page(keys[2]!).has('1-1')).toBe(true);
+    expect(entries.page(keys[0]!).has('1-1')).toBe(true);
+    expect(entries.page(keys[0]!).has('2-1')).toBe(true);
+    expect(entries.page(keys[1000]!).has('1-1')).toBe(true);
+    // A stream whose suspects all arrived in time takes no room: the next one pushes none out.
+    entries.page(keys[500]!).arrived('1-1');
+    await suspect(keys[1001]!);
+    expect(entries.page(keys[2]!).has('1-1')).toBe(true);
+    expect(entries.page(keys[1001]!).has('1-1')).toBe(true);
+    expect(errors).toEqual([]);
+  }, 60_000);
+
+  it('tells onError once of a script that failed, with its error, and suspects nothing', async () => {
+    const key = 'sse:{wrong type}';
+    // Say, a key of another type where the stream was: the script's XRANGE fails.
+    await redis.raw.set(key, 'not a stream');
+    const { entries, errors } = await overSlowLink();
+    await entries.timedOut(key, { from: '0-1', end: '+', count: 2, fetchedFrom: false });
+    expect(errors).toEqual([expect.any(ErrorReply)]);
+    expect((errors[0] as Error).message).toMatch(/^WRONGTYPE /);
+    expect(entries.page(key).after('0-0')).toBeUndefined();
+  });
+
+  it('tells onError nothing of a script that got no reply in time, nor of a refused one beside its refusal', async () => {
+    const key = 'sse:{no answer}';
+    const small = await redis.raw.xAdd(key, '*', { d: 'small' });
+    await redis.raw.xAdd(key, '*', { d: 'large' });
+    // Redis frozen: the read that timed out said as much.
+    const held = await overSlowLink();
+    for (const connection of held.proxy.connections) connection.hold();
+    await held.entries.timedOut(key, { from: small, end: '+', count: 2, fetchedFrom: false });
+    expect(held.errors).toEqual([]);
+    expect(held.entries.page(key).after(small)).toBeUndefined();
+    // An ACL without EVAL: told to the engine's refusals, once, and nothing more.
+    await redis.raw.aclSetUser('no-eval', ['reset', 'on', '>secret', '~sse:*', '+@all', '-eval_ro', '-eval']);
+    try {
+      const refusing = await overSlowLink({ username: 'no-eval', password: 'secret' });
+      await refusing.entries.timedOut(key, { from: small, end: '+', count: 2, fetchedFrom: false });
+      expect(refusing.errors).toEqual([]);
+      expect(refusing.refused.map(String)).toEqual([
+        expect.stringMatching(/^Error: Redis refused EVAL_RO, /),
+        expect.stringMatching(/^Error: Redis refused EVAL, /),
+      ]);
+    } finally {
+      await redis.raw.aclDelUser('no-eval');
+    }
+  }, 30_000);
+
+  it('tells onError once of a fetch alone that failed, with its error, and neither proves nor forgets the suspect', async () => {
+    const key = 'sse:{fetch fails}';
+    const small = await redis.raw.xAdd(key, '*', { d: 'small' });
+    const medium = await redis.raw.xAdd(key, '*', { d: 'x'.repeat(10_000) });
+    const { entries, errors, proxy } = await overSlowLink();
+    const page = entries.page(key);
+    const range = { from: small, end: medium, count: 2, fetchedFrom: false };
+    await entries.timedOut(key, range);
+    expect(page.has(medium)).toBe(true);
+    // The page that fetched it alone timed out; as the fetch of it alone is sent, the key becomes
+    // another type's, and that fetch fails.
+    const replaced = proxy.beforeNext(
+      (command) => command.includes('\r\nXRANGE\r\n'),
+      () => redis.raw.multi().del(key).set(key, 'not a stream').exec(),
+    );
+    await entries.timedOut(key, range);
+    await replaced;
+    expect(errors).toEqual([expect.any(ErrorReply)]);
+    expect((errors[0] as Error).message).toMatch(/^WRONGTYPE /);
+    expect(page.after(small)).toEqual({ id: medium, proven: false });
   });
 });
