@@ -240,39 +240,28 @@ describe('Channel', () => {
     expect(replay.received).toEqual([{ id, type: 'chat', data: { text: 'a\nb' } }]);
   });
 
-  it('counts a CRLF in string data as the one line break it is on the wire, against maxReplay.bytes', async () => {
-    const engine = memoryEngine();
-    const chat = createChannel(engine, 'room');
-    const first = await chat.publish({ data: 'start' });
-    const id = await chat.publish({ data: 'a\r\nb' });
-    // Its 4 bytes of data and its id, and one more `data: ` line on the wire (6 bytes).
-    const bytes = 4 + id.length + 6;
-    const resume = async (limit: number) =>
-      record(
-        await createChannel(engine, 'room', { maxReplay: { bytes: limit } }).subscribe({
-          lastEventId: first,
-        }),
-      );
-    expect((await resume(bytes)).ids()).toEqual([id]);
-    expect((await resume(bytes - 1)).ids()).toEqual(['<history-truncated>']);
-  });
-
-  it('counts a lone CR in string data as the line break it is on the wire, against maxReplay.bytes', async () => {
-    const engine = memoryEngine();
-    const chat = createChannel(engine, 'room');
-    const first = await chat.publish({ data: 'start' });
-    const id = await chat.publish({ data: 'a\rb' });
-    // Its 3 bytes of data and its id, and one more `data: ` line on the wire (6 bytes).
-    const bytes = 3 + id.length + 6;
-    const resume = async (limit: number) =>
-      record(
-        await createChannel(engine, 'room', { maxReplay: { bytes: limit } }).subscribe({
-          lastEventId: first,
-        }),
-      );
-    expect((await resume(bytes)).ids()).toEqual([id]);
-    expect((await resume(bytes - 1)).ids()).toEqual(['<history-truncated>']);
-  });
+  it.each([
+    ['a CRLF', 'a\r\nb'],
+    ['a lone CR', 'a\rb'],
+  ])(
+    'counts %s in string data as the one line break it is on the wire, against maxReplay.bytes',
+    async (_, data) => {
+      const engine = memoryEngine();
+      const chat = createChannel(engine, 'room');
+      const first = await chat.publish({ data: 'start' });
+      const id = await chat.publish({ data });
+      // Its data and its id, and one more `data: ` line on the wire (6 bytes).
+      const bytes = data.length + id.length + 6;
+      const resume = async (limit: number) =>
+        record(
+          await createChannel(engine, 'room', { maxReplay: { bytes: limit } }).subscribe({
+            lastEventId: first,
+          }),
+        );
+      expect((await resume(bytes)).ids()).toEqual([id]);
+      expect((await resume(bytes - 1)).ids()).toEqual(['<history-truncated>']);
+    },
+  );
 
   it.each(['close', 'drop-oldest', 'drop-newest'] as const)(
     'paces a replay larger than its queue to a client that reads nothing yet on a %s route: every event once, in order, then live, nothing dropped',

@@ -14,7 +14,10 @@ describeEngineContract({
 });
 
 describe('memoryEngine and topics named by clients', () => {
-  it('keeps nothing of a topic that was only read or listened to, once its listeners left', async () => {
+  it.each([
+    ['read', false],
+    ['read and listened to, once its listeners left', true],
+  ])('keeps nothing of a topic that was only %s', async (_, listen) => {
     const engine = memoryEngine();
     const first = await engine.append('room', { data: 'first' });
     await engine.append('room', { data: 'kept' });
@@ -23,8 +26,7 @@ describe('memoryEngine and topics named by clients', () => {
       for (let i = 0; i < n; i++) {
         const name = `room ${i} ${'x'.repeat(64)}`;
         await engine.read(name, '0-0', { count: 10, bytes: 1000 });
-        const stop = await engine.listen(name, { event: () => {}, gap: () => {} });
-        stop();
+        if (listen) (await engine.listen(name, { event: () => {}, gap: () => {} }))();
       }
     };
     await visit(1000);
@@ -37,21 +39,6 @@ describe('memoryEngine and topics named by clients', () => {
     // The topic with events keeps them.
     const page = await engine.read('room', first, { count: 10, bytes: 1000 });
     expect(page.events.map((e) => e.data)).toEqual(['kept']);
-    await engine.close();
-  });
-
-  it('keeps nothing of a topic that was only read', async () => {
-    const engine = memoryEngine();
-    const visit = async (n: number) => {
-      for (let i = 0; i < n; i++)
-        await engine.read(`room ${i} ${'x'.repeat(64)}`, '0-0', { count: 10, bytes: 1000 });
-    };
-    await visit(1000);
-    gc();
-    const before = process.memoryUsage().heapUsed;
-    await visit(20_000);
-    gc();
-    expect(process.memoryUsage().heapUsed - before).toBeLessThan(1_000_000);
     await engine.close();
   });
 
