@@ -8,6 +8,7 @@ import {
   HISTORY_TRUNCATED_HEADER,
   type HistoryTruncatedEvent,
   type LiveListener,
+  messageSize,
   parseStreamId,
   type StoredMessage,
   UnknownFieldError,
@@ -254,11 +255,18 @@ export function describeEngineContract(fixture: EngineFixture): void {
         // passes in development (a Date's methods, a Set's members) fail in production.
         const data = { at: new Date(0), tags: new Set(['a']), note: undefined, list: [1] };
         const id = await store.append(topic, { data });
+        // With an own id in its plain form too, which an engine may store without a copy.
+        const own = `${parseStreamId(id)!.ms + 1000n}-1`;
+        await store.append(topic, { data, id: own });
         data.list.push(2);
-        const expected = [{ id, data: { at: '1970-01-01T00:00:00.000Z', tags: {}, list: [1] } }];
+        const json = { at: '1970-01-01T00:00:00.000Z', tags: {}, list: [1] };
+        const expected = [
+          { id, data: json },
+          { id: own, data: json },
+        ];
         const page = await store.read(topic, first!, { count: 10, bytes: 1 << 20 });
         expect(page.events).toEqual(expected);
-        await until(() => live.length === 1, 'the live event');
+        await until(() => live.length === 2, 'the live events');
         expect(live).toEqual(expected);
         stop();
       });
@@ -295,16 +303,20 @@ export function describeEngineContract(fixture: EngineFixture): void {
         // What a channel's publish refuses, appended to the engine itself. Kept by one engine and not
         // by another, a field a filter reads would pass in development and fail in production.
         const own = `${parseStreamId(first!)!.ms + 1000n}-1`;
+        const later = `${parseStreamId(first!)!.ms + 1000n}-2`;
         const sent: (MessageEvent<unknown> & Record<string, unknown>)[] = [
           { data: 'x', userId: 7 },
           // With an own id in its plain form, which an engine may store without a copy.
           { data: { to: 'ann' }, type: 'note', retry: 10, id: own, room: 'lobby' },
+          // String data with an own plain id: the field is all there is to leave out.
+          { data: 'y', id: later, room: 'lobby' },
         ];
         const ids: string[] = [];
         for (const message of sent) ids.push(await store.append(topic, message));
         const expected = [
           { id: ids[0], data: 'x' },
           { id: own, data: { to: 'ann' }, type: 'note', retry: 10 },
+          { id: later, data: 'y' },
         ];
         const page = await store.read(topic, first!, { count: 10, bytes: 1 << 20 });
         expect(page.events).toEqual(expected);
@@ -390,6 +402,41 @@ export function describeEngineContract(fixture: EngineFixture): void {
         expect((await store.read(topic, low, limit)).events.map((e) => e.id)).toEqual([high]);
       });
 
+      it('reads after every id it keeps with no hole, and says truncated for the older ones, after long trimming too', async () => {
+        const store = await engine(10);
+        const topic = freshTopic();
+        // Enough events that the store has trimmed many times over (and reorganized what it keeps),
+        // each read after a recent id right away: however the store keeps them, it finds each one.
+        const ids: string[] = [];
+        const limit = { count: fixture.overflow * 4, bytes: 1 << 20 };
+        // Data of many lengths: a page counts the bytes of the events it holds, not of others.
+        for (let i = 0; i < fixture.overflow * 4; i++) {
+          ids.push(await store.append(topic, { data: 'x'.repeat(i % 13) }));
+          if (i < 2) continue;
+          const recent = await store.read(topic, ids.at(-3)!, limit);
+          expect(recent.events.map((e) => e.id)).toEqual(ids.slice(-2));
+          expect(recent.bytes).toBe(messageSize(recent.events[0]!) + messageSize(recent.events[1]!));
+        }
+        const truncated = { events: [], bytes: 0, truncated: true, more: false };
+        let kept = 0;
+        for (const [i, id] of ids.entries()) {
+          const page = await store.read(topic, id, limit);
+          // What a store trims is its oldest events: once an id is kept, every later one is too.
+          if (page.truncated && kept === 0) expect(page, id).toEqual(truncated);
+          else {
+            // A replay is the page as it is: an event missing from it is one its client never gets.
+            expect(page.truncated, id).toBe(false);
+            expect(
+              page.events.map((e) => e.id),
+              id,
+            ).toEqual(ids.slice(i + 1));
+            expect(page.more, id).toBe(false);
+            kept++;
+          }
+        }
+        expect(kept).toBeGreaterThanOrEqual(10);
+      });
+
       it('hands every listener of a topic the same message object, in order, and stops on unlisten', async () => {
         const store = await engine();
         const topic = freshTopic();
@@ -429,6 +476,37 @@ export function describeEngineContract(fixture: EngineFixture): void {
         const stored = await store.read(topic, first!, { count: 100, bytes: 1 << 20 });
         expect(seen).toEqual(stored.events.map((e) => e.id));
         expect([...seen].sort()).toEqual([...ids].sort());
+        stop();
+      });
+
+      it('hands every listener an event published while one is handed another after that one, in id order', async () => {
+        const store = await engine();
+        const topic = freshTopic();
+        const [first] = await publishAll(store, topic, 1);
+        const seen: [string[], string[]] = [[], []];
+        let answering: Promise<string> | undefined;
+        // A bot answering in its room: it publishes as it is handed the event it answers. A bus that
+        // hands the answer to the listeners after it first has them drop the event before it as a
+        // duplicate.
+        const stopBot = await store.listen(topic, {
+          event: (m) => {
+            seen[0].push(m.id);
+            answering ??= store.append(topic, { data: `re: ${m.data}` });
+          },
+          gap: () => {},
+        });
+        const stop = await store.listen(topic, { event: (m) => seen[1].push(m.id), gap: () => {} });
+        const question = await store.append(topic, { data: 'question' });
+        await until(() => answering !== undefined, 'the answer');
+        const answer = await answering!;
+        await until(() => seen[0].length >= 2 && seen[1].length >= 2, 'both events');
+        const stored = await store.read(topic, first!, { count: 10, bytes: 1 << 20 });
+        expect(stored.events.map((e) => e.id)).toEqual([question, answer]);
+        expect(seen).toEqual([
+          [question, answer],
+          [question, answer],
+        ]);
+        stopBot();
         stop();
       });
 
