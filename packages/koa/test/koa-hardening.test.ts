@@ -380,6 +380,26 @@ describe('koa middleware in front of the stream', () => {
     expect(logged.map(String)).toEqual(['Error: audit log connection reset']);
     client.destroy();
   });
+
+  it('that destroys the connection with an error of its own once the stream runs is reported to the app', async () => {
+    const logged: unknown[] = [];
+    const app = new Koa();
+    app.on('error', (error) => logged.push(error));
+    // The connection emits the error, but with no code of a client that left: it is the app's.
+    app.use(async (ctx, next) => {
+      await next();
+      ctx.req.socket.destroy(Object.assign(new Error('connection quota exceeded'), { code: 'E_QUOTA' }));
+    });
+    app.use(sse(() => concat(of({ data: 'first' }), NEVER)));
+    const url = await listen(app);
+    const client = await rawClient(`${url}/`, { read: true });
+    await waitFor(() => client.closed, 5000, 'the connection dropped');
+    await waitFor(() => logged.length > 0, 2000, 'the error reported');
+    // Errors surface a tick or two after the failure.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(logged.map(String)).toEqual(['Error: connection quota exceeded']);
+    client.destroy();
+  });
 });
 
 describe("koa's own error log", () => {
@@ -459,6 +479,21 @@ describe("koa's own error log", () => {
       ),
     );
     expect(printed).toContain('row vanished');
+  });
+
+  it('prints such an error with the stack of where it was thrown, not of where the stream copied it', async () => {
+    const vanished = Object.assign(new Error('row vanished'), { status: 404 });
+    const thrownAt = (vanished.stack ?? '').split('\n')[1]?.trim();
+    expect(thrownAt).toMatch(/^at .*koa-hardening\.test\.ts/);
+    const printed = await printedAfterFirst(
+      sse(() =>
+        concat(
+          of({ data: 'first' }),
+          throwError(() => vanished),
+        ),
+      ),
+    );
+    expect(printed).toContain(thrownAt);
   });
 
   it('prints an Error of another realm (a vm context) as the Error it is, not as a non-error', async () => {
