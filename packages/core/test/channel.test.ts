@@ -1047,15 +1047,11 @@ describe('Channel', () => {
     expect(script.listeners.size).toBe(0);
   });
 
-  it('opens the stream of a source whose onReplay throws, then ends it with the error: a refused request would keep its client from coming back', async () => {
+  const replayBug = new Error('counter gone');
+  /** Streams the replay after `1-0` of a channel with `onReplay`: what its stream closed with. */
+  const streamedWith = async (onReplay: () => unknown) => {
     const script = scriptedEngine();
-    const bug = new Error('counter gone');
-    const chat = createChannel(script.engine, 'room', {
-      onReplay: () => {
-        throw bug;
-      },
-    });
-    const subscribing = chat.subscribe({ lastEventId: '1-0' });
+    const subscribing = createChannel(script.engine, 'room', { onReplay }).subscribe({ lastEventId: '1-0' });
     await until(() => script.reads.length === 1, 'the history read');
     script.reads[0]!.answer(page('2-0'));
     const sink = new MemorySink();
@@ -1067,36 +1063,36 @@ describe('Channel', () => {
       onError: (error) => errors.push(error),
     });
     await until(() => closes.length === 1, 'the close', 1000);
-    expect(sink.headers).toBeDefined();
-    expect(closes).toEqual(['error']);
-    expect(errors).toEqual([bug]);
-    expect(script.listeners.size).toBe(0);
-  });
+    return { script, sink, closes, errors };
+  };
 
-  it('fails its stream with what an async onReplay rejected with, and stops listening', async () => {
-    const script = scriptedEngine();
-    const bug = new Error('counter gone');
-    const chat = createChannel(script.engine, 'room', {
-      onReplay: async () => {
-        throw bug;
+  it.each([
+    [
+      'throws',
+      () => {
+        throw replayBug;
       },
-    });
-    const subscribing = chat.subscribe({ lastEventId: '1-0' });
-    await until(() => script.reads.length === 1, 'the history read');
-    script.reads[0]!.answer(page('2-0'));
-    const sink = new MemorySink();
+    ],
+    [
+      'rejects',
+      async () => {
+        throw replayBug;
+      },
+    ],
+  ])(
+    'opens the stream of a source whose onReplay %s, then fails it and stops listening: a refused request would keep its client from coming back',
+    async (_, onReplay) => {
+      const { script, sink, closes, errors } = await streamedWith(onReplay);
+      expect(sink.headers).toBeDefined();
+      expect(closes).toEqual(['error']);
+      expect(errors).toEqual([replayBug]);
+      expect(script.listeners.size).toBe(0);
+    },
+  );
+
+  it('fails its stream when an async onReplay rejects once the stream runs, after what it was sent, and reports one that rejects after the end', async () => {
+    const script = scriptedEngine();
     const closes: string[] = [];
-    const errors: unknown[] = [];
-    streamEvents(await subscribing, sink, {
-      heartbeat: false,
-      onClose: (reason) => closes.push(reason),
-      onError: (error) => errors.push(error),
-    });
-    await until(() => closes.length === 1, 'the close', 1000);
-    expect(closes).toEqual(['error']);
-    expect(errors).toEqual([bug]);
-    expect(script.listeners.size).toBe(0);
-    // One that rejects once the stream runs ends it then, after what it was sent.
     let reject: (error: unknown) => void = () => {};
     const late = createChannel(script.engine, 'room', {
       onReplay: () =>
@@ -1104,35 +1100,35 @@ describe('Channel', () => {
           reject = fail;
         }),
     });
-    const lateSubscribing = late.subscribe({ lastEventId: '1-0' });
-    await until(() => script.reads.length === 2, 'the second history read');
-    script.reads[1]!.answer(page('2-0'));
-    const lateSink = new MemorySink();
-    const lateErrors: unknown[] = [];
-    streamEvents(await lateSubscribing, lateSink, {
+    const subscribing = late.subscribe({ lastEventId: '1-0' });
+    await until(() => script.reads.length === 1, 'the history read');
+    script.reads[0]!.answer(page('2-0'));
+    const sink = new MemorySink();
+    const errors: unknown[] = [];
+    streamEvents(await subscribing, sink, {
       heartbeat: false,
       onClose: (reason) => closes.push(reason),
-      onError: (error) => lateErrors.push(error),
+      onError: (error) => errors.push(error),
     });
-    await until(() => lateSink.chunks.length === 1, 'the replay', 1000);
-    reject(bug);
-    await until(() => closes.length === 2, 'the second close', 1000);
-    expect(closes).toEqual(['error', 'error']);
-    expect(lateErrors).toEqual([bug]);
-    expect(lateSink.text).toMatch(/^id: 2-0\n/);
+    await until(() => sink.chunks.length === 1, 'the replay', 1000);
+    reject(replayBug);
+    await until(() => closes.length === 1, 'the close', 1000);
+    expect(closes).toEqual(['error']);
+    expect(errors).toEqual([replayBug]);
+    expect(sink.text).toMatch(/^id: 2-0\n/);
     expect(script.listeners.size).toBe(0);
     // One that rejects once the stream has ended: nothing else can report it.
     const afterEnd = late.subscribe({ lastEventId: '1-0' });
-    await until(() => script.reads.length === 3, 'the third history read');
-    script.reads[2]!.answer(page('2-0'));
+    await until(() => script.reads.length === 2, 'the second history read');
+    script.reads[1]!.answer(page('2-0'));
     const goneSink = new MemorySink();
     streamEvents(await afterEnd, goneSink, { heartbeat: false });
     goneSink.disconnect();
     const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
     try {
-      reject(bug);
+      reject(replayBug);
       await until(() => logged.mock.calls.length === 1, 'the report', 1000);
-      expect(logged).toHaveBeenCalledWith(expect.stringMatching(/^rxsse: /), bug);
+      expect(logged).toHaveBeenCalledWith(expect.stringMatching(/^rxsse: /), replayBug);
     } finally {
       logged.mockRestore();
     }
