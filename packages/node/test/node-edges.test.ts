@@ -1329,16 +1329,19 @@ describe('answerHead: a HEAD answered once the route lets it on', () => {
   it("answers a HEAD that comes while its route's group closes at once, without running `ready`", async () => {
     const group = new StreamGroup();
     const { url, errors, entered } = await serveHead(() => new Promise<void>(() => {}), group);
-    // A stream that never reads keeps the group closing.
-    const { handle } = route(() => concat(from([{ data: 'z'.repeat(4 * 1024 * 1024) }]), NEVER), {
-      group,
-      heartbeat: false,
-      stallTimeout: false,
-      maxQueueBytes: 64 * 1024 * 1024,
-    });
+    // A handler that ignores its signal and never settles keeps the group closing until its client
+    // leaves. (A stream that its client never reads would not: the socket buffers may take it all.)
+    let called = false;
+    const { handle } = route(
+      () => {
+        called = true;
+        return new Promise<never>(() => {});
+      },
+      { group },
+    );
     const stuckServer = await serve(handle);
     const stuck = await rawClient(`${stuckServer.url}/sse`, { read: false });
-    await waitFor(() => group.size === 1, 5000, 'the stream');
+    await waitFor(() => called, 5000, 'the handler');
     const closing = group.close({ deadline: 60_000 });
     const client = await rawRequests(url, [httpRequest('HEAD', '/sse')]);
     await waitFor(() => client.text.includes('\r\n\r\n'), 5000, 'the headers');
