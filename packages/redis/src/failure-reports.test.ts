@@ -53,4 +53,38 @@ describe('FailureReports', () => {
     reports.succeeded();
     expect(told).toHaveLength(4);
   });
+
+  it('tells failures of different classes with the same message apart', () => {
+    const told: unknown[] = [];
+    const reports = new FailureReports(
+      'live reads',
+      (error) => told.push(error),
+      () => 0,
+    );
+    class SocketClosedUnexpectedlyError extends Error {}
+    const closed = new SocketClosedUnexpectedlyError('Socket closed unexpectedly');
+    const plain = new Error('Socket closed unexpectedly');
+    reports.failed(closed);
+    reports.failed(plain);
+    reports.failed(closed);
+    expect(told).toEqual([closed, plain]);
+  });
+
+  it('forgets the oldest failure past 32 kinds in one outage, and tells it at once when it comes back', () => {
+    const told: unknown[] = [];
+    const reports = new FailureReports(
+      'live reads',
+      (error) => told.push(error),
+      () => 0,
+    );
+    const failures = Array.from({ length: 33 }, (_, i) => new Error(`failure ${i}`));
+    for (const failure of failures) reports.failed(failure);
+    expect(told).toEqual(failures);
+    // The newest is still known: held back.
+    reports.failed(failures[32]!);
+    expect(told).toHaveLength(33);
+    // The oldest was forgotten when the 33rd came: told as new.
+    reports.failed(failures[0]!);
+    expect(told).toEqual([...failures, failures[0]]);
+  });
 });

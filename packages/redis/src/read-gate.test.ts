@@ -188,4 +188,59 @@ describe('ReadGate', () => {
     expect(await runningResult).toEqual({ value: pageOf('running') });
     expect(started).toEqual(['running']);
   });
+
+  it('puts a read from where a last page ended behind the reads already waiting: only a page with more goes first', async () => {
+    const gate = new ReadGate(1, 5000);
+    const started: string[] = [];
+    const first = pendingRead('first', started);
+    const firstPage = first.run(gate);
+    first.finish(false);
+    expect(await firstPage).toEqual(pageOf('first'));
+    const [running, other, after] = ['running', 'other', 'after'].map((name) =>
+      pendingRead(name, started, name === 'after' ? 'first' : name),
+    );
+    const runningResult = settled(running!.run(gate));
+    const otherResult = settled(other!.run(gate));
+    // From where the first page ended, with nothing more to come: a new read, not a replay's next page.
+    const afterResult = settled(after!.run(gate, 'first-1'));
+    running!.finish();
+    await vi.waitFor(() => expect(started).toEqual(['first', 'running', 'other']));
+    other!.finish();
+    await vi.waitFor(() => expect(started).toEqual(['first', 'running', 'other', 'after']));
+    after!.finish();
+    expect(await Promise.all([runningResult, otherResult, afterResult])).toEqual(
+      ['running', 'other', 'after'].map((name) => ({ value: pageOf(name) })),
+    );
+  });
+
+  it('remembers the ends of the last 1024 pages with more to come, forgetting the oldest', async () => {
+    const gate = new ReadGate(1, 5000);
+    // 1025 pages of one key, each ending at `<i>-1` with more to come.
+    for (let i = 0; i <= 1024; i++)
+      await gate.read('k', `${i}-0`, async () => ({
+        events: [{ id: `${i}-1`, data: '' }],
+        bytes: 1,
+        truncated: false,
+        more: true,
+      }));
+    const started: string[] = [];
+    const [running, other, oldest, recent] = ['running', 'other', 'oldest', 'recent'].map((name) =>
+      pendingRead(name, started, name === 'oldest' || name === 'recent' ? 'k' : name),
+    );
+    const runningResult = settled(running!.run(gate));
+    const otherResult = settled(other!.run(gate));
+    // From the first page's end, forgotten: it waits its turn as a new read does.
+    const oldestResult = settled(oldest!.run(gate, '0-1'));
+    const recentResult = settled(recent!.run(gate, '1-1'));
+    running!.finish();
+    await vi.waitFor(() => expect(started).toEqual(['running', 'recent']));
+    recent!.finish();
+    await vi.waitFor(() => expect(started).toEqual(['running', 'recent', 'other']));
+    other!.finish();
+    await vi.waitFor(() => expect(started).toEqual(['running', 'recent', 'other', 'oldest']));
+    oldest!.finish();
+    expect(await Promise.all([runningResult, otherResult, oldestResult, recentResult])).toEqual(
+      ['running', 'other', 'oldest', 'recent'].map((name) => ({ value: pageOf(name) })),
+    );
+  });
 });

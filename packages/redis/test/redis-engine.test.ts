@@ -916,6 +916,20 @@ describe('redisEngine', () => {
     expect(rest).toMatchObject({ truncated: false, more: false });
   });
 
+  it("sizes the XRANGEs after a page's first by the events it read, not by its count, for events of 10 kB", async () => {
+    const store = engine();
+    const ids: string[] = [];
+    for (let i = 0; i < 300; i++) ids.push(await store.append('medium', { data: 'x'.repeat(10_000) }));
+    const before = await sentBytes();
+    const page = await store.read('medium', ids[0]!, { count: 500, bytes: 524_288 });
+    const fetched = (await sentBytes()) - before;
+    // 52 events of about 10 kB fill the page's bytes.
+    expect(page.events.map((e) => e.id)).toEqual(ids.slice(1, 53));
+    expect(page).toMatchObject({ truncated: false, more: true });
+    // Not the 299 entries (3 MB) its count allows: about what the page holds.
+    expect(fetched).toBeLessThan(1_000_000);
+  });
+
   it('fetches a large entry a page went on from once, not again for the check that it is still there', async () => {
     const store = engine();
     const resume = await store.append('large again', { data: 'small' });
@@ -979,6 +993,7 @@ describe('redisEngine', () => {
     ['a retry that is no number', { d: 'hi', r: 'soon' }],
     ['a negative retry', { d: 'hi', r: '-1' }],
     ['an empty retry', { d: 'hi', r: '' }],
+    ['a retry above 2^31 - 1', { d: 'hi', r: '2147483648' }],
     ['a type with a line break', { d: 'hi', t: 'chat\nid: 1' }],
   ])('tells of an entry with %s as one it did not write, live and in a replay', async (_what, fields) => {
     const errors: unknown[] = [];
