@@ -514,6 +514,16 @@ describe('guardClientErrors', () => {
     expect(await rawExchange(Number(port), '', '')).toBe('HTTP/1.1 400 Bad Request\r\n\r\n');
   });
 
+  it("drops a live stream's connection ahead of a clientError listener the app added before, as Node's docs write one", async () => {
+    const { handle } = route(() => concat(from([{ data: 'hi' }]), NEVER), { heartbeat: false });
+    const { url, server } = await serve(handle);
+    answerClientErrorsAsNodeDocs(server);
+    closeStreamsOnServerClose(server);
+    const { port } = new URL(url);
+    const received = await rawExchange(Number(port), httpRequest('GET', '/sse'), 'data: hi\n\n\r\n');
+    expect(received.slice(received.indexOf('\r\n\r\n') + 4)).toBe('a\r\ndata: hi\n\n\r\n');
+  });
+
   it("leaves the connection of an answer under way that is no event stream to the app's clientError listener", async () => {
     const { url, server } = await serve((_req, res) => {
       // A download under way: the app's own answer, which its listener decides about.
@@ -995,6 +1005,32 @@ describe('openEventStream: a stream on a request whose body is not all read', ()
       expect(errors).toEqual([]);
     },
   );
+
+  it('closes the half-closed connection of an upload as soon as the upload ends, not 5 s later', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    const { handle, errors } = route(() => from([{ data: 'hi' }]), {
+      heartbeat: false,
+      stallTimeout: false,
+    });
+    const { url, server } = await serve(handle);
+    let accepted: Socket | undefined;
+    server.once('connection', (socket: Socket) => (accepted = socket));
+    const socket = connect({ host: '127.0.0.1', port: Number(new URL(url).port), allowHalfOpen: true });
+    await once(socket, 'connect');
+    socket.write(HALF_UPLOADED);
+    const client = new RawClient(socket, true);
+    onTestFinished(() => client.destroy());
+    await waitForReal(() => client.text.endsWith('data: hi\n\n\r\n0\r\n\r\n'), 5000, 'the end of the stream');
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(accepted!.writableEnded).toBe(true);
+    // The rest of the upload: nothing more is to come on the connection.
+    socket.write('0123456789');
+    await waitForReal(() => accepted!.destroyed, 5000, 'the connection to close at the end of the upload');
+    expect(errors).toEqual([]);
+  });
 
   it('keeps alive past 5 s the connection of an upload that ended within 5 s of its stream', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });

@@ -20,6 +20,7 @@ import {
   SseRangeError,
   StreamGroup,
   type StreamOptions,
+  serverStreams,
   streamEvents,
   type TypedMessageEvent,
   turnAwayEventStream,
@@ -1205,6 +1206,26 @@ describe('streamEvents', () => {
     expect(bad({ serialize: 'json' })).toThrow(/^serialize must be a function, got string$/);
   });
 
+  it('takes every duration up to 2^31-1 ms, and refuses a retry that is no whole number of ms, naming it', () => {
+    const most = 2 ** 31 - 1;
+    expect(() =>
+      resolveStreamOptions({ heartbeat: most, stallTimeout: most, maxLifetime: most, retry: most }),
+    ).not.toThrow();
+    expect(() => checkShutdownOptions({ retry: most, deadline: most })).not.toThrow();
+    // The wire takes only integers: a fractional retry fails where it is given, not at its first write.
+    expect(() => resolveStreamOptions({ retry: 1.5 })).toThrow(/^retry must be an integer, got 1\.5$/);
+    expect(() => checkShutdownOptions({ retry: 1.5 })).toThrow(/^retry must be an integer, got 1\.5$/);
+    expect(() => resolveStreamOptions({ heartbeat: 1.5, stallTimeout: 1.5, maxLifetime: 1.5 })).not.toThrow();
+  });
+
+  it('refuses an onOverflow named after what every object inherits, as any policy it does not have', () => {
+    for (const policy of ['toString', 'constructor', '__proto__']) {
+      expect(() => resolveStreamOptions({ onOverflow: policy as never })).toThrow(
+        new RegExp(`^onOverflow must be one of 'close', 'drop-newest', 'drop-oldest', got "${policy}"$`),
+      );
+    }
+  });
+
   it('refuses an option of the wrong type when the route is set up, naming it and what it got', () => {
     const bad = (options: unknown) => () => resolveStreamOptions(options as StreamOptions);
     const { metrics } = recordMetrics();
@@ -1365,6 +1386,36 @@ describe('streamEvents', () => {
     expect(stuck.destroyed).toBe(true);
   });
 
+  it('destroys what has not flushed only once the deadline passed, 5 s by default', async () => {
+    vi.useFakeTimers();
+    try {
+      for (const [options, deadline] of [
+        [{ deadline: 1000 }, 1000],
+        [{}, 5000],
+      ] as const) {
+        const group = new StreamGroup();
+        const stuck = new MemorySink();
+        stuck.end = () => {
+          stuck.ended = true; // never flushes
+        };
+        streamEvents(NEVER, stuck, { heartbeat: false, group });
+        let closed = false;
+        const closing = group.close(options).then(() => {
+          closed = true;
+        });
+        await vi.advanceTimersByTimeAsync(deadline - 1);
+        expect(stuck.ended).toBe(true);
+        expect(stuck.destroyed).toBe(false);
+        expect(closed).toBe(false);
+        await vi.advanceTimersByTimeAsync(1);
+        await closing;
+        expect(stuck.destroyed).toBe(true);
+      }
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('counts each open stream of a group in allStreams, until its last one ends', () => {
     const group = new StreamGroup();
     const before = allStreams.size;
@@ -1374,6 +1425,20 @@ describe('streamEvents', () => {
     first.sink.disconnect();
     expect(allStreams.size).toBe(before + 1);
     second.sink.disconnect();
+    expect(allStreams.size).toBe(before);
+  });
+
+  it("counts a stream once in allStreams, though its server's group holds it too", () => {
+    const group = new StreamGroup();
+    const server = serverStreams({});
+    const before = allStreams.size;
+    const sink = new MemorySink();
+    streamEvents(NEVER, sink, { heartbeat: false, group }, undefined, server);
+    expect(group.size).toBe(1);
+    expect(server.size).toBe(1);
+    expect(allStreams.size).toBe(before + 1);
+    sink.disconnect();
+    expect(server.size).toBe(0);
     expect(allStreams.size).toBe(before);
   });
 
