@@ -963,50 +963,11 @@ describe('openEventStream: a stream on a request whose body is not all read', ()
     expect(errors).toEqual([]);
   });
 
-  it.each([
-    ['', []],
-    // It has no connection yet when it ends: the pipelined answer holds that one.
-    [', behind a pipelined answer', ['GET /later HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n']],
-  ])(
-    'half-closes the connection of an upload that goes on 5 s after its stream%s, and closes it 5 s later, its client given every byte',
-    async (_, before) => {
-      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-      onTestFinished(() => {
-        vi.useRealTimers();
-      });
-      const { handle, errors } = route(() => from([{ data: 'hi' }]), {
-        heartbeat: false,
-        stallTimeout: false,
-      });
-      const { url, server } = await serve((req, res) => {
-        if (req.url === '/later') setImmediate(() => res.end('later'));
-        else handle(req, res);
-      });
-      let accepted: Socket | undefined;
-      server.once('connection', (socket: Socket) => (accepted = socket));
-      const socket = connect({ host: '127.0.0.1', port: Number(new URL(url).port), allowHalfOpen: true });
-      await once(socket, 'connect');
-      socket.write([...before, HALF_UPLOADED].join(''));
-      const client = new RawClient(socket, true);
-      onTestFinished(() => client.destroy());
-      await waitForReal(
-        () => client.text.endsWith('data: hi\n\n\r\n0\r\n\r\n'),
-        5000,
-        'the end of the stream',
-      );
-      await vi.advanceTimersByTimeAsync(4999);
-      expect(accepted!.writableEnded).toBe(false);
-      await vi.advanceTimersByTimeAsync(1);
-      expect(accepted!.writableEnded).toBe(true);
-      await waitForReal(() => client.closed || socket.readableEnded, 5000, 'the end of the connection');
-      expect(accepted!.destroyed).toBe(false);
-      await vi.advanceTimersByTimeAsync(5000);
-      expect(accepted!.destroyed).toBe(true);
-      expect(errors).toEqual([]);
-    },
-  );
-
-  it('closes the half-closed connection of an upload as soon as the upload ends, not 5 s later', async () => {
+  /**
+   * On fake timers, a stream on a request whose upload is half sent, after `before` pipelined
+   * (`/later` answered a tick later): once the stream has ended.
+   */
+  const streamOnHalfUpload = async (before: string[] = []) => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     onTestFinished(() => {
       vi.useRealTimers();
@@ -1015,20 +976,48 @@ describe('openEventStream: a stream on a request whose body is not all read', ()
       heartbeat: false,
       stallTimeout: false,
     });
-    const { url, server } = await serve(handle);
+    const { url, server } = await serve((req, res) => {
+      if (req.url === '/later') setImmediate(() => res.end('later'));
+      else handle(req, res);
+    });
     let accepted: Socket | undefined;
     server.once('connection', (socket: Socket) => (accepted = socket));
     const socket = connect({ host: '127.0.0.1', port: Number(new URL(url).port), allowHalfOpen: true });
     await once(socket, 'connect');
-    socket.write(HALF_UPLOADED);
+    socket.write([...before, HALF_UPLOADED].join(''));
     const client = new RawClient(socket, true);
     onTestFinished(() => client.destroy());
     await waitForReal(() => client.text.endsWith('data: hi\n\n\r\n0\r\n\r\n'), 5000, 'the end of the stream');
+    return { socket, client, accepted: accepted!, errors };
+  };
+
+  it.each([
+    ['', []],
+    // It has no connection yet when it ends: the pipelined answer holds that one.
+    [', behind a pipelined answer', ['GET /later HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n']],
+  ])(
+    'half-closes the connection of an upload that goes on 5 s after its stream%s, and closes it 5 s later, its client given every byte',
+    async (_, before) => {
+      const { socket, client, accepted, errors } = await streamOnHalfUpload(before);
+      await vi.advanceTimersByTimeAsync(4999);
+      expect(accepted.writableEnded).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(accepted.writableEnded).toBe(true);
+      await waitForReal(() => client.closed || socket.readableEnded, 5000, 'the end of the connection');
+      expect(accepted.destroyed).toBe(false);
+      await vi.advanceTimersByTimeAsync(5000);
+      expect(accepted.destroyed).toBe(true);
+      expect(errors).toEqual([]);
+    },
+  );
+
+  it('closes the half-closed connection of an upload as soon as the upload ends, not 5 s later', async () => {
+    const { socket, accepted, errors } = await streamOnHalfUpload();
     await vi.advanceTimersByTimeAsync(5000);
-    expect(accepted!.writableEnded).toBe(true);
+    expect(accepted.writableEnded).toBe(true);
     // The rest of the upload: nothing more is to come on the connection.
     socket.write('0123456789');
-    await waitForReal(() => accepted!.destroyed, 5000, 'the connection to close at the end of the upload');
+    await waitForReal(() => accepted.destroyed, 5000, 'the connection to close at the end of the upload');
     expect(errors).toEqual([]);
   });
 
