@@ -1433,6 +1433,35 @@ describe('user code that ends its own stream while it runs', () => {
     expect(sink.text).toBe('id: w\ndata:\n\nid: e0\ndata:\n\nevent: gap\ndata: after e0\n\n');
     expect(sink.late).toEqual([]);
   });
+  it("a source's gap event factory that closes the stream as drop-oldest makes room: nothing is queued after the end", async () => {
+    const sink = new EndedSink();
+    const subject = new Subject<MessageEvent>();
+    let stream: EventStream | undefined;
+    const source = Object.assign(
+      new Observable<MessageEvent>((subscriber) => subject.subscribe(subscriber)),
+      {
+        [SOURCE_GAP_EVENT]: (lastEventId: string | null) => {
+          stream?.close();
+          return { type: 'gap', data: `after ${lastEventId}` };
+        },
+      },
+    );
+    const { closes, stream: started } = run(source, { onOverflow: 'drop-oldest', maxQueueBytes: 51 }, sink);
+    stream = started;
+    sink.full = true;
+    subject.next({ id: 'w', data: '' });
+    await Promise.resolve();
+    for (const id of ['e0', 'e1', 'e2']) subject.next({ id, data: '' });
+    // 25 bytes, and the gap event's 26, fit only if the oldest go: the factory, asked for the gap
+    // event that would go first, closes the stream, which hands the queue over as it ends.
+    subject.next({ id: 'e3', data: 'x'.repeat(10) });
+    expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+    expect(started.queuedBytes).toBe(0);
+    sink.release();
+    expect(sink.text).toBe('id: w\ndata:\n\nid: e0\ndata:\n\nid: e1\ndata:\n\nid: e2\ndata:\n\n');
+    expect(sink.late).toEqual([]);
+    expect(closes[0]!.stats.dropped).toBe(1);
+  });
   /** Streams with a heartbeat, a lifetime and a retry hint, to a sink that `during` ends at `open()`. */
   async function endedAtOpen(during: (sink: MemorySink, group: StreamGroup) => void) {
     vi.useFakeTimers();

@@ -505,6 +505,20 @@ describe('streamEvents', () => {
     expect(stream.stats.dropped).toBe(1);
   });
 
+  it("sends the source's own gap event in place of the stream's one owed for a drop before it", async () => {
+    const { subject, source, ownGap } = gapSource();
+    const { sink, stream } = run(source, { onOverflow: 'drop-newest', maxQueueBytes: 30 });
+    await fullAfterW(sink, subject);
+    subject.next({ id: 'e0', data: '' });
+    // Dropped: the stream's gap event is owed after e0.
+    subject.next({ id: 'e1', data: 'x'.repeat(10) });
+    // The source's own gap event (24 bytes) finds no room after e0 either: it tells of the same hole.
+    expect(ownGap()).toBe(true);
+    sink.release();
+    expect(sink.text).toBe('id: w\ndata:\n\nid: e0\ndata:\n\nevent: own\ndata: own e0\n\n');
+    expect(stream.stats.dropped).toBe(1);
+  });
+
   it('tells a source that carries no gap event that its stream does not place its own ones', () => {
     let subscriber: WithSubscriberGapEvent | undefined;
     const source = new Observable<MessageEvent>((s) => {
@@ -663,6 +677,33 @@ describe('streamEvents', () => {
     expect(errors).toEqual([expect.any(SseRangeError), expect.any(SseRangeError)]);
   });
 
+  it("names the last id the client got in the small notice drop-oldest puts before the events left, with the gap event's type and reason", async () => {
+    const subject = new Subject<MessageEvent>();
+    const source = Object.assign(subject.asObservable(), {
+      [SOURCE_GAP_EVENT]: (lastEventId: string | null) => ({
+        type: 'missed',
+        data: { lastEventId, reason: 'limit', detail: 'x'.repeat(200) },
+      }),
+    });
+    const errors: unknown[] = [];
+    const { sink, stream } = run(source, {
+      onOverflow: 'drop-oldest',
+      maxQueueBytes: 100,
+      onError: (error) => errors.push(error),
+    });
+    await fullAfterW(sink, subject);
+    for (let i = 0; i < 6; i++) subject.next({ id: `e${i}`, data: '' });
+    // 25 bytes, and the notice before the events left (55), fit once e0..e4 are dropped.
+    subject.next({ id: 'e6', data: 'x'.repeat(10) });
+    sink.release();
+    expect(sink.text).toBe(
+      'id: w\ndata:\n\nevent: missed\ndata: {"lastEventId":"w","reason":"limit"}\n\n' +
+        'id: e5\ndata:\n\nid: e6\ndata: xxxxxxxxxx\n\n',
+    );
+    expect([stream.stats.dropped, stream.stats.refused]).toEqual([5, 0]);
+    expect(errors).toEqual([expect.any(SseRangeError)]);
+  });
+
   it('refuses a gap notice larger than the queue itself where it was to go alone, and streams on', async () => {
     const subject = new Subject<MessageEvent>();
     const source = Object.assign(subject.asObservable(), {
@@ -697,6 +738,38 @@ describe('streamEvents', () => {
     expect(sink.text.endsWith('id: g\ndata:\n\nid: h\ndata:\n\n')).toBe(true);
     expect(stream.closeReason).toBeUndefined();
     expect(errors.every((error) => error instanceof SseRangeError)).toBe(true);
+  });
+
+  it('refuses a gap event its factory cannot make once, and owes it no more: the events after it are not refused again', async () => {
+    const subject = new Subject<MessageEvent>();
+    let made = 0;
+    const source = Object.assign(subject.asObservable(), {
+      [SOURCE_GAP_EVENT]: () => {
+        made++;
+        throw new Error('no gap event');
+      },
+    });
+    const errors: unknown[] = [];
+    const { sink, stream } = run(source, {
+      onOverflow: 'drop-newest',
+      maxQueueBytes: 30,
+      onError: (error) => errors.push(error),
+    });
+    await fullAfterW(sink, subject);
+    subject.next({ id: 'e0', data: '' });
+    // Passes the cap with e0 queued: dropped, and a gap event is owed after e0, which the next
+    // event finds its factory cannot make.
+    subject.next({ id: 'e1', data: 'x'.repeat(10) });
+    sink.release();
+    for (const id of ['e2', 'e3', 'e4']) {
+      subject.next({ id, data: '' });
+      await Promise.resolve();
+    }
+    subject.complete();
+    expect(sink.text).toBe(
+      'id: w\ndata:\n\nid: e0\ndata:\n\nid: e2\ndata:\n\nid: e3\ndata:\n\nid: e4\ndata:\n\n',
+    );
+    expect([made, stream.stats.refused, stream.stats.dropped, errors.length]).toEqual([1, 1, 1, 1]);
   });
 
   it('never has a drop-oldest gap event name an id the client did not get, where events set no id', async () => {
@@ -735,6 +808,24 @@ describe('streamEvents', () => {
       `id: w\ndata:\n\nevent: gap\ndata: after w\n\nid: e1\ndata: ${'x'.repeat(85)}\n\n`,
     );
     expect(stream.stats.dropped).toBe(1);
+  });
+
+  it("tells of a hole once where drop-oldest drops every event before the source's own gap event that found no room", async () => {
+    const { subject, source, ownGap } = gapSource();
+    const { sink, stream } = run(source, { onOverflow: 'drop-oldest', maxQueueBytes: 100 });
+    await fullAfterW(sink, subject);
+    // e0..e6 (91 bytes) leave no room for the source's own gap event after e6 (25 bytes): it is owed.
+    for (let i = 0; i < 7; i++) subject.next({ id: `e${i}`, data: '' });
+    expect(ownGap()).toBe(true);
+    // 49 bytes, with the owed gap event and the one after w (26) that goes first: e0..e6 are all
+    // dropped, and the gap event after w, the last queued, tells of the hole the owed one told of.
+    subject.next({ id: 'e7', data: 'x'.repeat(34) });
+    subject.complete();
+    sink.release();
+    expect(sink.text).toBe(
+      `id: w\ndata:\n\nevent: gap\ndata: after w\n\nid: e7\ndata: ${'x'.repeat(34)}\n\n`,
+    );
+    expect(stream.stats.dropped).toBe(7);
   });
 
   it('keeps any cap with drop-oldest: above 64 KiB, and across drains that took unmeasured events', async () => {
