@@ -3,6 +3,7 @@ import { EventEmitter, on } from 'node:events';
 import {
   BadGatewayException,
   type CallHandler,
+  type CanActivate,
   Controller,
   type ExecutionContext,
   ForbiddenException,
@@ -15,6 +16,7 @@ import {
   Res,
   Scope,
   UnauthorizedException,
+  UseGuards,
   UseInterceptors,
 } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
@@ -151,6 +153,18 @@ class HoldsForGood implements NestInterceptor {
   intercept(): Observable<unknown> {
     heldForGood.holding++;
     return NEVER.pipe(finalize(() => heldForGood.holding--));
+  }
+}
+
+/** Tags the response for the tenant before Nest's interceptors run, as an auth guard may. */
+class TagsTenant implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    // Express's response and Fastify's reply both take `header()`; Fastify's holds it until it sends.
+    context
+      .switchToHttp()
+      .getResponse<{ header(name: string, value: string): unknown }>()
+      .header('x-tenant', 'a');
+    return true;
   }
 }
 
@@ -665,6 +679,14 @@ class GatedController {
     calls.method++;
     return of({ data: 'never let on' });
   }
+
+  @RxSse('held-tagged')
+  @UseGuards(TagsTenant)
+  @UseInterceptors(HoldsForGood)
+  heldTagged(): Observable<MessageEvent> {
+    calls.method++;
+    return of({ data: 'never let on' });
+  }
 }
 
 @Module({ imports: [RxsseModule.forRoot({ shutdown: { deadline: 100 } })], controllers: [GatedController] })
@@ -1041,6 +1063,23 @@ describe.each<Platform>(['express', 'fastify'])(
         }
       },
     );
+
+    it("turns a GET away at the shutdown's deadline while an interceptor holds it, with the headers a guard set", async () => {
+      const running = await startNest(GatedModule, platform, []);
+      const before = heldForGood.holding;
+      const client = await rawRequests(running.url, [httpRequest('GET', '/held-tagged')]);
+      try {
+        await waitFor(() => heldForGood.holding === before + 1, 5000, 'the interceptor to hold it');
+        // The deadline is 100 ms: the answer runs no more of the chain, which set nothing on the reply.
+        await running.close();
+        await waitFor(() => client.closed, 5000, 'the client to be turned away');
+        expect(client.text).toMatch(/^HTTP\/1\.1 200/);
+        expect(client.text.toLowerCase()).toContain('x-tenant: a');
+        expect(running.logged).toEqual([]);
+      } finally {
+        client.destroy();
+      }
+    });
 
     it('streams events that come later through an interceptor, and unsubscribes when the client leaves', async () => {
       const url = await start();

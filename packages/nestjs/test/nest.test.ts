@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { EventEmitter, on } from 'node:events';
+import type { ServerResponse } from 'node:http';
 import {
   type ArgumentsHost,
   applyDecorators,
@@ -108,6 +109,17 @@ class AnsweringGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     const res = context.switchToHttp().getResponse();
     (typeof res.code === 'function' ? res.code(401) : res.status(401)).send({ answered: 'by the guard' });
+    return true;
+  }
+}
+
+/** A guard that begins an answer of its own (a report it writes out, say) and lets the request on. */
+const startingGuard = { method: 0 };
+class StartingGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    const raw = context.switchToHttp().getResponse<ServerResponse>();
+    raw.writeHead(401, { 'content-type': 'text/plain' });
+    raw.write('answered by the guard');
     return true;
   }
 }
@@ -433,6 +445,13 @@ class EventsController {
   @UseGuards(AnsweringGuard)
   answeredByGuard(): Observable<MessageEvent> {
     answeringGuard.method++;
+    return from([{ data: 'never sent' }]);
+  }
+
+  @RxSse('started-by-guard')
+  @UseGuards(StartingGuard)
+  startedByGuard(): Observable<MessageEvent> {
+    startingGuard.method++;
     return from([{ data: 'never sent' }]);
   }
 
@@ -975,6 +994,30 @@ describe.each<Platform>(['express', 'fastify'])(
   },
 );
 
+// On Fastify a guard that writes the Node response itself must hijack the reply first, or Fastify
+// answers too; Express leaves such an answer to its writer.
+describe(`nestjs ${nestMajor} on express: a guard that began an answer of its own`, () => {
+  it('keeps that answer, and logs once that no stream was sent on it, without running the method', async () => {
+    const running = await startNest(AppModule, 'express', []);
+    try {
+      const before = startingGuard.method;
+      const { response, body } = await fetchBytes(`${running.url}/started-by-guard`, {
+        signal: AbortSignal.timeout(5000),
+      });
+      expect(response.status).toBe(401);
+      // Nest's exception handler ends a response another began without writing to it.
+      expect(body.toString()).toBe('answered by the guard');
+      await waitFor(() => running.logged.length > 0, 5000, 'the report');
+      expect(running.logged.splice(0)).toEqual([
+        expect.stringMatching(/^RxsseResponseSentError: @RxSse\(\) route GET \/started-by-guard /),
+      ]);
+      expect(startingGuard.method).toBe(before);
+    } finally {
+      await running.close();
+    }
+  });
+});
+
 describe(`nestjs ${nestMajor} on fastify with an onSend hook that awaits, as @fastify/compress's`, () => {
   it('keeps the answer of the method through @Res(), of an interceptor, or of a guard that lets the request on, sent once the hook ran, and logs once that no stream was sent on it', async () => {
     const adapter = new FastifyAdapter();
@@ -1153,6 +1196,38 @@ describe(`nestjs ${nestMajor}: RxsseModule`, () => {
     try {
       expect((await fetchBytes(`${server.url}/ticks`)).body.toString()).toBe('retry: 1234\n\ndata: x\n\n');
       expect(opened).toEqual(['opened']);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("sends a route's @Header() over the module's and the route's headers options of that name", async () => {
+    @Controller()
+    class Versioned {
+      @RxSse('versioned')
+      @Header('X-Feed', 'v2')
+      versioned() {
+        return from([{ data: 'x' }]);
+      }
+
+      @RxSse('versioned-own', { headers: { 'X-Feed': 'v1' } })
+      @Header('X-Feed', 'v2')
+      versionedOwn() {
+        return from([{ data: 'x' }]);
+      }
+    }
+    @Module({
+      imports: [RxsseModule.forRoot({ headers: { 'X-Feed': 'v0' } })],
+      controllers: [Versioned],
+    })
+    class VersionedModule {}
+    const server = await startNest(VersionedModule, 'express', []);
+    try {
+      for (const path of ['versioned', 'versioned-own']) {
+        const { response, body } = await fetchBytes(`${server.url}/${path}`);
+        expect(response.headers.get('x-feed'), path).toBe('v2');
+        expect(body.toString()).toBe('data: x\n\n');
+      }
     } finally {
       await server.close();
     }
