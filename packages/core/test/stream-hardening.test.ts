@@ -12,6 +12,7 @@ import {
   SOURCE_GAP_EVENT,
   SOURCE_HEADERS,
   SOURCE_OPENS_FIRST,
+  SOURCE_RELEASE,
   SseFormatError,
   StreamGroup,
   type StreamMetrics,
@@ -193,6 +194,19 @@ describe('sources that break where they are let go of', () => {
     expect(reported).toEqual([new Error('the next getter threw')]);
   });
 
+  it('a request turned away lets go of what an Observable holds: a SOURCE_RELEASE that throws is reported', () => {
+    const errors: unknown[] = [];
+    const sink = new MemorySink();
+    const source = Object.assign(new Observable<MessageEvent>(), {
+      [SOURCE_RELEASE]: () => {
+        throw new Error('release threw');
+      },
+    });
+    turnAwayEventStream(sink, { heartbeat: false }, (error) => errors.push(error), source);
+    expect(sink.ended).toBe(true);
+    expect(errors).toEqual([new Error('release threw')]);
+  });
+
   it('a request turned away lets go of it, and the getter throw is reported', () => {
     const errors: unknown[] = [];
     const sink = new MemorySink();
@@ -222,6 +236,26 @@ describe('sources that break where they are let go of', () => {
       expect(run({ subscribe }).reported.at(-1)).toEqual(new Error('subscribe threw'));
     });
   }
+
+  it('a subscribe() that throws before it sent anything: refused as a source that fails at once, the throw reported nowhere else', () => {
+    const failure = new Error('subscribe threw');
+    // A hand-written Observable: rxjs's own turns the throw into error().
+    const source = {
+      subscribe: () => {
+        throw failure;
+      },
+    };
+    const errors: unknown[] = [];
+    const sink = new MemorySink();
+    const closes: CloseReason[] = [];
+    const options: StreamOptions = {
+      heartbeat: false,
+      onError: (e: unknown) => errors.push(e),
+      onClose: (r: CloseReason) => closes.push(r),
+    };
+    expect(() => streamEvents(source as never, sink, options)).toThrow(failure);
+    expect([sink.headers, sink.chunks, sink.ended, closes, errors]).toEqual([undefined, [], false, [], []]);
+  });
 });
 
 describe('synchronous sources', () => {
@@ -313,6 +347,21 @@ describe('synchronous sources', () => {
     streamEvents(source, sink, { heartbeat: false });
     sink.disconnect();
     expect(ran).toEqual(['second', 'fourth']);
+  });
+
+  it('run a teardown added after the first was removed last, in the order added', () => {
+    const ran: string[] = [];
+    const sink = new MemorySink();
+    const source = new Observable<MessageEvent>((subscriber) => {
+      const first = () => ran.push('first');
+      subscriber.add(first);
+      subscriber.add(() => ran.push('second'));
+      subscriber.remove(first);
+      subscriber.add(() => ran.push('third'));
+    });
+    streamEvents(source, sink, { heartbeat: false });
+    sink.disconnect();
+    expect(ran).toEqual(['second', 'third']);
   });
 });
 
@@ -610,6 +659,22 @@ describe('AsyncIterable teardown', () => {
     }
   });
 
+  it('reports a return() that throws at once, and closes once', () => {
+    const iterator = {
+      next: () => new Promise<IteratorResult<MessageEvent>>(() => {}),
+      return: () => {
+        throw new Error('cleanup threw');
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+    const { sink, closes, reported } = run(iterator);
+    sink.disconnect();
+    expect(closes.map((c) => c.reason)).toEqual(['client']);
+    expect(reported).toEqual([new Error('cleanup threw')]);
+  });
+
   it('reports a return() that throws or rejects', async () => {
     const iterator = {
       next: () => new Promise<IteratorResult<MessageEvent>>(() => {}),
@@ -889,6 +954,29 @@ describe('user callbacks that throw', () => {
       expect(rejected.reported.map(String)).toEqual(['Error: subscribe rejected']);
       expect([...resolved.closes, ...rejected.closes].map((c) => c.reason)).toEqual(['client', 'client']);
       expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
+  it('an async subscribe function that rejects while its stream is open: the stream fails with its error', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const failure = new Error('subscribe rejected');
+      const errors: unknown[] = [];
+      const source = new Observable<MessageEvent>((async (subscriber: Subscriber<MessageEvent>) => {
+        subscriber.next({ data: 'a' });
+        await Promise.resolve();
+        throw failure;
+      }) as never);
+      const { sink, closes, reported } = run(source, { onError: (error) => void errors.push(error) });
+      await tick();
+      expect(sink.text).toBe('data: a\n\n');
+      expect(closes.map((c) => [c.reason, c.error])).toEqual([['error', failure]]);
+      expect(sink.ended).toBe(true);
+      expect([errors, reported, unhandled]).toEqual([[failure], [], []]);
     } finally {
       process.off('unhandledRejection', onUnhandled);
     }
