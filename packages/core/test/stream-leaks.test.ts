@@ -1,9 +1,10 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { NEVER, Observable } from 'rxjs';
-import { describe, expect, it } from 'vitest';
+import { NEVER, Observable, Subject } from 'rxjs';
+import { describe, expect, it, vi } from 'vitest';
 import {
   type AbortableSink,
+  allStreams,
   CUT_SHORT,
   type EventSourceLike,
   HandlerSetup,
@@ -104,6 +105,37 @@ describe('a closed stream is garbage while the group that closed it lives on', (
     expect(stream.deref()?.closeReason).toBe('shutdown');
     expect(await survives(stream)).toBe(false);
     expect(group.size).toBe(0);
+  });
+
+  it('once a stream that ended by itself flushed, though the group never closes', async () => {
+    const group = new StreamGroup();
+    const endAndFlush = () => {
+      const done = new Subject<MessageEvent>();
+      const sink = new MemorySink();
+      const stream = streamEvents(done, sink, { heartbeat: false, group, stallTimeout: false });
+      // The end leaves bytes in the transport: the group holds the stream until they are out.
+      sink.full = true;
+      done.next({ data: 'a' });
+      done.complete();
+      sink.release();
+      return new WeakRef(stream);
+    };
+    const stream = endAndFlush();
+    expect(await survives(stream)).toBe(false);
+  });
+});
+
+describe('a group whose last stream ended', () => {
+  it('is garbage, though allStreams counted it while it held a stream', async () => {
+    const useOnce = () => {
+      const group = new StreamGroup();
+      const sink = new MemorySink();
+      streamEvents(NEVER, sink, { heartbeat: false, group });
+      sink.disconnect();
+      return new WeakRef(group);
+    };
+    const group = useOnce();
+    expect(await survives(group)).toBe(false);
   });
 });
 
@@ -216,6 +248,95 @@ describe("a handler's setup", () => {
     setup.turnAway();
     // The shutdown came first: the client's close after it does not make this a stream it ended.
     expect(reasons).toEqual(['shutdown']);
+  });
+
+  it("counts in no gauge of its group while pending, yet the group's close cuts it short at its deadline", async () => {
+    vi.useFakeTimers();
+    try {
+      const group = new StreamGroup();
+      const before = allStreams.size;
+      const setup = new HandlerSetup(
+        new LeavingSink(),
+        resolveStreamOptions({ group, heartbeat: false }),
+        () => {},
+        undefined,
+      );
+      const settled = setup.settle(new Promise<never>(() => {}));
+      expect([group.size, allStreams.size]).toEqual([0, before]);
+      const closed = group.close({ deadline: 1000 });
+      await vi.advanceTimersByTimeAsync(1000);
+      await closed;
+      await vi.advanceTimersByTimeAsync(0);
+      expect(await Promise.race([settled, 'still pending'])).toBe(CUT_SHORT);
+      expect([group.size, allStreams.size]).toEqual([0, before]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("is one of its server's streams while pending, whatever its route's group: the server's close cuts it short", async () => {
+    vi.useFakeTimers();
+    try {
+      const server = new StreamGroup();
+      const setup = new HandlerSetup(
+        new LeavingSink(),
+        resolveStreamOptions({ group: new StreamGroup(), heartbeat: false }),
+        () => {},
+        server,
+      );
+      const settled = setup.settle(new Promise<never>(() => {}));
+      const closed = server.close({ deadline: 1000 });
+      await vi.advanceTimersByTimeAsync(1000);
+      await closed;
+      await vi.advanceTimersByTimeAsync(0);
+      expect(await Promise.race([settled, 'still pending'])).toBe(CUT_SHORT);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("hears no failure of a handler cut short that then fails with its signal's abort, and any other one", async () => {
+    const heard = async (failure: (sink: LeavingSink) => unknown) => {
+      const errors: unknown[] = [];
+      const sink = new LeavingSink();
+      const options = resolveStreamOptions({ heartbeat: false, onError: (error) => errors.push(error) });
+      const setup = new HandlerSetup(sink, options, (error) => errors.push(error), undefined);
+      const handler = pending<never>();
+      const settled = setup.settle(handler.promise);
+      sink.leave();
+      expect(await settled).toBe(CUT_SHORT);
+      handler.fail(failure(sink));
+      await tick();
+      return errors.map(String);
+    };
+    // The handler gave its signal to a fetch: that it failed with the abort is the client's leaving.
+    expect(await heard((sink) => sink.signal.reason)).toEqual([]);
+    expect(await heard(() => new Error('bug'))).toEqual(['Error: bug']);
+  });
+
+  it('turns its client away once a shutdown aborted it, though its caller saw no close begin', () => {
+    const reasons: string[] = [];
+    const options = resolveStreamOptions({ heartbeat: false, onClose: (reason) => reasons.push(reason) });
+    const setup = new HandlerSetup(new LeavingSink(), options, () => {}, undefined);
+    setup.close();
+    let subscribed = false;
+    setup.start(
+      new Observable<MessageEvent>(() => {
+        subscribed = true;
+      }),
+    );
+    expect([reasons, subscribed]).toEqual([['shutdown'], false]);
+  });
+
+  it('keeps the close of a client that left before a shutdown reached its handler', () => {
+    const reasons: string[] = [];
+    const sink = new LeavingSink();
+    const options = resolveStreamOptions({ heartbeat: false, onClose: (reason) => reasons.push(reason) });
+    const setup = new HandlerSetup(sink, options, () => {}, undefined);
+    sink.leave();
+    setup.close();
+    setup.turnAway();
+    expect(reasons).toEqual(['client']);
   });
 
   it('is cut short once where the deadlines of two closes reach it: the connection is left to its answer', async () => {

@@ -8,11 +8,13 @@ import {
   answerHeadEventStream,
   type CloseReason,
   checkShutdownOptions,
+  closeEach,
   type EventSourceLike,
   type EventStream,
   formatEvent,
   heartbeatCount,
   type MessageEvent,
+  processWide,
   resolveStreamOptions,
   type ShutdownOptions,
   SOURCE_HEADERS,
@@ -1325,6 +1327,8 @@ describe('streamEvents', () => {
     expect(bad({ ...fine, ...callbacks, headers: {} })).not.toThrow();
     expect(bad({ metrics: { ...metrics, refused: () => {} } })).not.toThrow();
     expect(bad({ group: {} })).toThrow(/^group must be a StreamGroup, got an object \(Object\)$/);
+    // A Set has add() and delete(), but no close(): a shutdown could not end its streams.
+    expect(bad({ group: new Set() })).toThrow(/^group must be a StreamGroup, got an object \(Set\)$/);
     expect(bad({ group: 'api' })).toThrow(TypeError);
     expect(bad({ metrics: 5 })).toThrow(
       /^metrics must be an object with the StreamMetrics hooks, got number 5$/,
@@ -1533,6 +1537,34 @@ describe('streamEvents', () => {
     expect(allStreams.size).toBe(before);
   });
 
+  it('keeps one value per name for the whole process: a copy of rxsse that made it first is found', () => {
+    const key = Symbol.for('rxsse.test.processWide');
+    const shared = globalThis as Record<symbol, unknown>;
+    const first = { copy: 'first' };
+    shared[key] = first;
+    try {
+      const make = vi.fn(() => ({ copy: 'second' }));
+      expect(processWide('test.processWide', make)).toBe(first);
+      expect(processWide('test.processWide', make)).toBe(first);
+      expect(make).not.toHaveBeenCalled();
+    } finally {
+      delete shared[key];
+    }
+  });
+
+  it("closes every group though one group's close throws at once, then rejects with that failure", async () => {
+    const failure = new Error('close failed');
+    class Broken extends StreamGroup {
+      override close(): Promise<void> {
+        throw failure;
+      }
+    }
+    const group = new StreamGroup();
+    const { reasons } = run(NEVER, { group });
+    await expect(closeEach([new Broken(), group], {})).rejects.toBe(failure);
+    expect(reasons).toEqual(['shutdown']);
+  });
+
   it('adds up the bytes queued in every group in allStreams', async () => {
     const before = allStreams.queuedBytes;
     const subjects = [new Subject<MessageEvent>(), new Subject<MessageEvent>()];
@@ -1598,6 +1630,21 @@ describe('streamEvents', () => {
     expect([reasons, subscribed, sink.headers?.connection]).toEqual([['shutdown'], false, 'close']);
     expect([group.size, server.size]).toEqual([0, 0]);
     stopped();
+  });
+
+  it('no longer turns streams away once the server close it waited for failed', async () => {
+    const server = new StreamGroup();
+    let failed!: (error: Error) => void;
+    server.closeUntil(
+      new Promise<void>((_, reject) => {
+        failed = reject;
+      }),
+    );
+    expect(server.closing).toBe(true);
+    // The server's close() failed (it was not listening): its streams must not be turned away for good.
+    failed(new Error('server is not running'));
+    await tick();
+    expect(server.closing).toBe(false);
   });
 
   it("answers a HEAD with its GET's headers and no body, counted as a stream that completed, while nothing closes", () => {
