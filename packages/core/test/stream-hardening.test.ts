@@ -1497,19 +1497,7 @@ describe('user code that ends its own stream while it runs', () => {
   });
   it("a source's gap event factory that closes the stream: the gap event goes once, nothing after the end", async () => {
     const sink = new EndedSink();
-    const subject = new Subject<MessageEvent>();
-    let stream: EventStream | undefined;
-    const source = Object.assign(
-      new Observable<MessageEvent>((subscriber) => subject.subscribe(subscriber)),
-      {
-        [SOURCE_GAP_EVENT]: (lastEventId: string | null) => {
-          stream?.close();
-          return { type: 'gap', data: `after ${lastEventId}` };
-        },
-      },
-    );
-    const { closes, stream: started } = run(source, { onOverflow: 'drop-newest', maxQueueBytes: 30 }, sink);
-    stream = started;
+    const { closes, subject } = closedByGapFactory(sink, { onOverflow: 'drop-newest', maxQueueBytes: 30 });
     sink.full = true;
     subject.next({ id: 'w', data: '' });
     await Promise.resolve();
@@ -1523,19 +1511,14 @@ describe('user code that ends its own stream while it runs', () => {
   });
   it("a source's gap event factory that closes the stream as drop-oldest makes room: nothing is queued after the end", async () => {
     const sink = new EndedSink();
-    const subject = new Subject<MessageEvent>();
-    let stream: EventStream | undefined;
-    const source = Object.assign(
-      new Observable<MessageEvent>((subscriber) => subject.subscribe(subscriber)),
-      {
-        [SOURCE_GAP_EVENT]: (lastEventId: string | null) => {
-          stream?.close();
-          return { type: 'gap', data: `after ${lastEventId}` };
-        },
-      },
-    );
-    const { closes, stream: started } = run(source, { onOverflow: 'drop-oldest', maxQueueBytes: 51 }, sink);
-    stream = started;
+    const {
+      closes,
+      subject,
+      stream: started,
+    } = closedByGapFactory(sink, {
+      onOverflow: 'drop-oldest',
+      maxQueueBytes: 51,
+    });
     sink.full = true;
     subject.next({ id: 'w', data: '' });
     await Promise.resolve();
@@ -1550,6 +1533,23 @@ describe('user code that ends its own stream while it runs', () => {
     expect(sink.late).toEqual([]);
     expect(closes[0]!.stats.dropped).toBe(1);
   });
+  /** A stream to `sink` of a source whose gap event factory closes the stream as it makes the gap event. */
+  function closedByGapFactory(sink: EndedSink, options: StreamOptions) {
+    const subject = new Subject<MessageEvent>();
+    let stream: EventStream | undefined;
+    const source = Object.assign(
+      new Observable<MessageEvent>((subscriber) => subject.subscribe(subscriber)),
+      {
+        [SOURCE_GAP_EVENT]: (lastEventId: string | null) => {
+          stream?.close();
+          return { type: 'gap', data: `after ${lastEventId}` };
+        },
+      },
+    );
+    const started = run(source, options, sink);
+    stream = started.stream;
+    return { ...started, subject };
+  }
   /** Streams with a heartbeat, a lifetime and a retry hint, to a sink that `during` ends at `open()`. */
   async function endedAtOpen(during: (sink: MemorySink, group: StreamGroup) => void) {
     vi.useFakeTimers();

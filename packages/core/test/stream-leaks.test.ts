@@ -50,6 +50,15 @@ function pending<T>(): { promise: Promise<T>; settle: (value: T) => void; fail: 
   return { promise, settle, fail };
 }
 
+/** Closes `group` with a 1 s deadline on fake timers, and tells how the handler's `settled` ended. */
+async function cutShortByClose(group: StreamGroup, settled: Promise<unknown>): Promise<unknown> {
+  const closed = group.close({ deadline: 1000 });
+  await vi.advanceTimersByTimeAsync(1000);
+  await closed;
+  await vi.advanceTimersByTimeAsync(0);
+  return Promise.race([settled, 'still pending']);
+}
+
 /**
  * Streams `source` to a memory sink, then the client leaves; returns weak references to the
  * stream and its sink, so that nothing of them stays reachable from this function.
@@ -263,11 +272,7 @@ describe("a handler's setup", () => {
       );
       const settled = setup.settle(new Promise<never>(() => {}));
       expect([group.size, allStreams.size]).toEqual([0, before]);
-      const closed = group.close({ deadline: 1000 });
-      await vi.advanceTimersByTimeAsync(1000);
-      await closed;
-      await vi.advanceTimersByTimeAsync(0);
-      expect(await Promise.race([settled, 'still pending'])).toBe(CUT_SHORT);
+      expect(await cutShortByClose(group, settled)).toBe(CUT_SHORT);
       expect([group.size, allStreams.size]).toEqual([0, before]);
     } finally {
       vi.useRealTimers();
@@ -285,11 +290,7 @@ describe("a handler's setup", () => {
         server,
       );
       const settled = setup.settle(new Promise<never>(() => {}));
-      const closed = server.close({ deadline: 1000 });
-      await vi.advanceTimersByTimeAsync(1000);
-      await closed;
-      await vi.advanceTimersByTimeAsync(0);
-      expect(await Promise.race([settled, 'still pending'])).toBe(CUT_SHORT);
+      expect(await cutShortByClose(server, settled)).toBe(CUT_SHORT);
     } finally {
       vi.useRealTimers();
     }
