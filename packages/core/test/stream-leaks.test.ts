@@ -315,6 +315,28 @@ describe("a handler's setup", () => {
     expect(await heard(() => new Error('bug'))).toEqual(['Error: bug']);
   });
 
+  it("throws a handler's failure for the framework, and reports a failed hook that throws or rejects", async () => {
+    const hookFailure = new Error('hook failed');
+    for (const failed of [
+      () => {
+        throw hookFailure;
+      },
+      () => Promise.reject(hookFailure),
+    ]) {
+      const errors: unknown[] = [];
+      const options = resolveStreamOptions({
+        heartbeat: false,
+        metrics: { ...noMetrics, failed },
+        onError: (error) => errors.push(error),
+      });
+      const setup = new HandlerSetup(new LeavingSink(), options, (error) => errors.push(error), undefined);
+      const failure = new Error('handler failed');
+      expect(() => setup.failed(failure)).toThrow(failure);
+      await tick();
+      expect(errors).toEqual([hookFailure]);
+    }
+  });
+
   it('turns its client away once a shutdown aborted it, though its caller saw no close begin', () => {
     const reasons: string[] = [];
     const options = resolveStreamOptions({ heartbeat: false, onClose: (reason) => reasons.push(reason) });
