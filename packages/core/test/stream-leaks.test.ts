@@ -235,6 +235,14 @@ describe('a handler that never settles', () => {
   });
 });
 
+/** A handler's setup on a {@link LeavingSink}, and the reasons its streams close with. */
+function closeCountingSetup() {
+  const reasons: string[] = [];
+  const sink = new LeavingSink();
+  const options = resolveStreamOptions({ heartbeat: false, onClose: (reason) => reasons.push(reason) });
+  return { sink, setup: new HandlerSetup(sink, options, () => {}, undefined), reasons };
+}
+
 describe("a handler's setup", () => {
   it("hands the route's onError a result that is no source, when a shutdown turns its client away", () => {
     const errors: unknown[] = [];
@@ -248,10 +256,7 @@ describe("a handler's setup", () => {
   });
 
   it('counts as turned away a client that left after the shutdown aborted its handler', () => {
-    const reasons: string[] = [];
-    const sink = new LeavingSink();
-    const options = resolveStreamOptions({ heartbeat: false, onClose: (reason) => reasons.push(reason) });
-    const setup = new HandlerSetup(sink, options, () => {}, undefined);
+    const { sink, setup, reasons } = closeCountingSetup();
     setup.close();
     sink.leave();
     setup.turnAway();
@@ -338,9 +343,7 @@ describe("a handler's setup", () => {
   });
 
   it('turns its client away once a shutdown aborted it, though its caller saw no close begin', () => {
-    const reasons: string[] = [];
-    const options = resolveStreamOptions({ heartbeat: false, onClose: (reason) => reasons.push(reason) });
-    const setup = new HandlerSetup(new LeavingSink(), options, () => {}, undefined);
+    const { setup, reasons } = closeCountingSetup();
     setup.close();
     let subscribed = false;
     setup.start(
@@ -352,10 +355,7 @@ describe("a handler's setup", () => {
   });
 
   it('keeps the close of a client that left before a shutdown reached its handler', () => {
-    const reasons: string[] = [];
-    const sink = new LeavingSink();
-    const options = resolveStreamOptions({ heartbeat: false, onClose: (reason) => reasons.push(reason) });
-    const setup = new HandlerSetup(sink, options, () => {}, undefined);
+    const { sink, setup, reasons } = closeCountingSetup();
     sink.leave();
     setup.close();
     setup.turnAway();

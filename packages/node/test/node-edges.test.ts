@@ -502,27 +502,23 @@ describe('guardClientErrors', () => {
     expect(client.text).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
   });
 
-  it("drops a live stream's connection ahead of a clientError listener the app adds later, as Node's docs write one", async () => {
-    const { handle } = route(() => concat(from([{ data: 'hi' }]), NEVER), { heartbeat: false });
-    const { url, server } = await serve(handle);
-    closeStreamsOnServerClose(server);
-    answerClientErrorsAsNodeDocs(server);
-    const { port } = new URL(url);
-    const received = await rawExchange(Number(port), httpRequest('GET', '/sse'), 'data: hi\n\n\r\n');
-    expect(received.slice(received.indexOf('\r\n\r\n') + 4)).toBe('a\r\ndata: hi\n\n\r\n');
-    // A connection without a live stream still gets the listener's answer.
-    expect(await rawExchange(Number(port), '', '')).toBe('HTTP/1.1 400 Bad Request\r\n\r\n');
-  });
-
-  it("drops a live stream's connection ahead of a clientError listener the app added before, as Node's docs write one", async () => {
-    const { handle } = route(() => concat(from([{ data: 'hi' }]), NEVER), { heartbeat: false });
-    const { url, server } = await serve(handle);
-    answerClientErrorsAsNodeDocs(server);
-    closeStreamsOnServerClose(server);
-    const { port } = new URL(url);
-    const received = await rawExchange(Number(port), httpRequest('GET', '/sse'), 'data: hi\n\n\r\n');
-    expect(received.slice(received.indexOf('\r\n\r\n') + 4)).toBe('a\r\ndata: hi\n\n\r\n');
-  });
+  for (const [when, listenerFirst] of [
+    ['adds later', false],
+    ['added before', true],
+  ] as const) {
+    it(`drops a live stream's connection ahead of a clientError listener the app ${when}, as Node's docs write one`, async () => {
+      const { handle } = route(() => concat(from([{ data: 'hi' }]), NEVER), { heartbeat: false });
+      const { url, server } = await serve(handle);
+      if (listenerFirst) answerClientErrorsAsNodeDocs(server);
+      closeStreamsOnServerClose(server);
+      if (!listenerFirst) answerClientErrorsAsNodeDocs(server);
+      const { port } = new URL(url);
+      const received = await rawExchange(Number(port), httpRequest('GET', '/sse'), 'data: hi\n\n\r\n');
+      expect(received.slice(received.indexOf('\r\n\r\n') + 4)).toBe('a\r\ndata: hi\n\n\r\n');
+      // A connection without a live stream still gets the listener's answer.
+      expect(await rawExchange(Number(port), '', '')).toBe('HTTP/1.1 400 Bad Request\r\n\r\n');
+    });
+  }
 
   it("leaves the connection of an answer under way that is no event stream to the app's clientError listener", async () => {
     const { url, server } = await serve((_req, res) => {

@@ -52,6 +52,17 @@ function withGapEvent(source: Observable<MessageEvent>) {
   });
 }
 
+/**
+ * A gap event factory whose events carry 200 bytes of detail beside `lastEventId` and `reason`: larger
+ * than the small queues of these tests, so the stream sends its small notice in their place.
+ */
+const largeGap =
+  (reason: string, type = 'gap') =>
+  (lastEventId: string | null): MessageEvent => ({
+    type,
+    data: { lastEventId, reason, detail: 'x'.repeat(200) },
+  });
+
 /** A gap event of a source's own, as a channel's for events its store lost: `event: own`. */
 const own = (lastEventId: string | null): MessageEvent => ({ type: 'own', data: `own ${lastEventId}` });
 
@@ -639,17 +650,13 @@ describe('streamEvents', () => {
   it('tells of a gap in a small notice where the gap event made is larger than the queue, reported, never refused', async () => {
     const subject = new Subject<MessageEvent>();
     let subscriber: WithSubscriberGapEvent | undefined;
-    const large = (reason: string) => (lastEventId: string | null) => ({
-      type: 'gap',
-      data: { lastEventId, reason, detail: 'x'.repeat(200) },
-    });
     const source = Object.assign(
       new Observable<MessageEvent>((s) => {
         subscriber = s as WithSubscriberGapEvent;
         return subject.subscribe(s);
       }),
       // A reason none of a channel's: the notice says 'gap'.
-      { [SOURCE_GAP_EVENT]: large('overflowed') },
+      { [SOURCE_GAP_EVENT]: largeGap('overflowed') },
     );
     const errors: unknown[] = [];
     const { sink, stream } = run(source, {
@@ -668,7 +675,7 @@ describe('streamEvents', () => {
     sink.release();
     await Promise.resolve();
     subject.next({ id: 'f', data: '' });
-    subscriber?.[SUBSCRIBER_GAP_EVENT]?.(large('history'));
+    subscriber?.[SUBSCRIBER_GAP_EVENT]?.(largeGap('history'));
     await Promise.resolve();
     const notice = (id: string, reason: string) =>
       `event: gap\ndata: {"lastEventId":"${id}","reason":"${reason}"}\n\n`;
@@ -681,12 +688,7 @@ describe('streamEvents', () => {
 
   it("names the last id the client got in the small notice drop-oldest puts before the events left, with the gap event's type and reason", async () => {
     const subject = new Subject<MessageEvent>();
-    const source = Object.assign(subject.asObservable(), {
-      [SOURCE_GAP_EVENT]: (lastEventId: string | null) => ({
-        type: 'missed',
-        data: { lastEventId, reason: 'limit', detail: 'x'.repeat(200) },
-      }),
-    });
+    const source = Object.assign(subject.asObservable(), { [SOURCE_GAP_EVENT]: largeGap('limit', 'missed') });
     const errors: unknown[] = [];
     const { sink, stream } = run(source, {
       onOverflow: 'drop-oldest',
@@ -708,12 +710,7 @@ describe('streamEvents', () => {
 
   it('refuses a gap notice larger than the queue itself where it was to go alone, and streams on', async () => {
     const subject = new Subject<MessageEvent>();
-    const source = Object.assign(subject.asObservable(), {
-      [SOURCE_GAP_EVENT]: (lastEventId: string | null) => ({
-        type: 'gap',
-        data: { lastEventId, reason: 'overflowed', detail: 'x'.repeat(200) },
-      }),
-    });
+    const source = Object.assign(subject.asObservable(), { [SOURCE_GAP_EVENT]: largeGap('overflowed') });
     const errors: unknown[] = [];
     // Room for three empty events (13 bytes each), not for the gap notice (55 bytes).
     const { sink, stream } = run(source, {
