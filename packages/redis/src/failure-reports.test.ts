@@ -2,15 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { RedisRecovered, RedisRepeatedFailure } from './errors.js';
 import { FailureReports } from './failure-reports.js';
 
+/** Reports of live reads on `clock`, and what they told. */
+function recording(clock = () => 0) {
+  const told: unknown[] = [];
+  return { told, reports: new FailureReports('live reads', (error) => told.push(error), clock) };
+}
+
 describe('FailureReports', () => {
   it('tells repeats of a failure 1 s, 2 s, 4 s ... apart, at most a minute, each with what it held back', () => {
     let now = 0;
-    const told: unknown[] = [];
-    const reports = new FailureReports(
-      'live reads',
-      (error) => told.push(error),
-      () => now,
-    );
+    const { told, reports } = recording(() => now);
     const refused = new Error('NOPERM no xread');
     // One failure every 500 ms for ten minutes.
     for (; now <= 600_000; now += 500) reports.failed(refused);
@@ -33,12 +34,7 @@ describe('FailureReports', () => {
   });
 
   it('tells a different failure at once, and the same one at once again after a recovery', () => {
-    const told: unknown[] = [];
-    const reports = new FailureReports(
-      'live reads',
-      (error) => told.push(error),
-      () => 0,
-    );
+    const { told, reports } = recording();
     const a = new Error('NOPERM');
     const b = new Error('MASTERDOWN');
     reports.failed(a);
@@ -55,12 +51,7 @@ describe('FailureReports', () => {
   });
 
   it('tells failures of different classes with the same message apart', () => {
-    const told: unknown[] = [];
-    const reports = new FailureReports(
-      'live reads',
-      (error) => told.push(error),
-      () => 0,
-    );
+    const { told, reports } = recording();
     class SocketClosedUnexpectedlyError extends Error {}
     const closed = new SocketClosedUnexpectedlyError('Socket closed unexpectedly');
     const plain = new Error('Socket closed unexpectedly');
@@ -71,12 +62,7 @@ describe('FailureReports', () => {
   });
 
   it('forgets the oldest failure past 32 kinds in one outage, and tells it at once when it comes back', () => {
-    const told: unknown[] = [];
-    const reports = new FailureReports(
-      'live reads',
-      (error) => told.push(error),
-      () => 0,
-    );
+    const { told, reports } = recording();
     const failures = Array.from({ length: 33 }, (_, i) => new Error(`failure ${i}`));
     for (const failure of failures) reports.failed(failure);
     expect(told).toEqual(failures);

@@ -898,11 +898,9 @@ describe('redisEngine', () => {
     const big = 'x'.repeat(100_000);
     const ids: string[] = [];
     for (let i = 0; i < 100; i++) ids.push(await store.append('large', { data: big }));
-    const sent = async () =>
-      Number((await redis.raw.info('stats')).match(/total_net_output_bytes:(\d+)/)?.[1] ?? Number.NaN);
-    const before = await sent();
+    const before = await sentBytes();
     const page = await store.read('large', ids[0]!, { count: 500, bytes: 524_288 });
-    const fetched = (await sent()) - before;
+    const fetched = (await sentBytes()) - before;
     expect(page.events.map((e) => e.id)).toEqual(ids.slice(1, 6));
     expect(page).toMatchObject({ truncated: false, more: true });
     // The page holds 5 events of 100 kB: reading all 100 entries (10 MB) for them would make a
