@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { removedHeaders, sseHeaders } from './headers.js';
 import { pickLastEventId } from './last-event-id.js';
-import { checkEventSource, isSubscribable } from './source.js';
+import { checkEventSource, isSubscribable, isThenable } from './source.js';
 
 describe('what every transport shares', () => {
   it("sseHeaders: the defaults, the same on every HTTP version: the connection is the transport's", () => {
@@ -52,6 +52,16 @@ describe('what every transport shares', () => {
     expect(pickLastEventId('é-\u20ac', undefined)).toBe('é-\u20ac');
     // Even one whose characters, cut to bytes, would make valid UTF-8 (0xC3 0xA9 reads as é).
     expect(pickLastEventId('\u00c3\u01a9', undefined)).toBe('\u00c3\u01a9');
+  });
+
+  it('isThenable: only a then method makes a thenable, not a then of another kind', () => {
+    expect(isThenable(Promise.resolve())).toBe(true);
+    // A callback's result with a then property that is no method is no promise: nothing to await.
+    const withThen = (then: unknown) => Object.fromEntries([['then', then]]);
+    expect(isThenable(withThen(() => {}))).toBe(true);
+    expect(isThenable(withThen(true))).toBe(false);
+    expect(isThenable(withThen(null))).toBe(false);
+    expect(isThenable(undefined)).toBe(false);
   });
 
   it('checkEventSource: accepts a function with a subscribe method', () => {

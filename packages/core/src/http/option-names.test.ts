@@ -24,6 +24,10 @@ describe('checkOptionNames', () => {
     expect(check({ di: 1 })).toThrow(/^Unknown stream option "di" \(did you mean "id"\?\)$/);
     // Case aside: a name in capitals is still a slip of the known one.
     expect(check({ MAXQUEUEBYTES: 1 })).toThrow(/\(did you mean "maxQueueBytes"\?\)$/);
+    // Two letters mistyped are two edits, one each: still a slip of the known one.
+    expect(check({ naxReplsy: 1 })).toThrow(
+      /^Unknown stream option "naxReplsy" \(did you mean "maxReplay"\?\)$/,
+    );
   });
 
   it('names no guess for a name far from every known one', () => {

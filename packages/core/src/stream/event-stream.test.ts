@@ -1359,6 +1359,7 @@ describe('streamEvents', () => {
     // A collection passes `typeof`, and carries no option the checks would see.
     expect(bad([])).toThrow(/^options must be an object, got an array of 0$/);
     expect(bad(new Map([['retry', 1000]]))).toThrow(/^options must be an object, got an object \(Map\)$/);
+    expect(bad(new Set(['retry']))).toThrow(/^options must be an object, got an object \(Set\)$/);
     expect(() => checkShutdownOptions([] as never)).toThrow(
       /^shutdown options must be an object, got an array/,
     );
