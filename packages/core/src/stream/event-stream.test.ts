@@ -1373,6 +1373,36 @@ describe('streamEvents', () => {
     );
   });
 
+  it('refuses a maxQueueBytes that is no finite positive number, a numeric string too', () => {
+    for (const value of [Number.POSITIVE_INFINITY, Number.NaN, -1, '1000'])
+      expect(() => resolveStreamOptions({ maxQueueBytes: value as number }), String(value)).toThrow(
+        /^maxQueueBytes must be a positive number$/,
+      );
+    expect(() => resolveStreamOptions({ maxQueueBytes: 1 })).not.toThrow();
+  });
+
+  it('takes every value it names for bareValues and onInvalidMessage, the defaults set explicitly too', () => {
+    for (const bareValues of ['refuse', 'data'] as const)
+      expect(() => resolveStreamOptions({ bareValues }), bareValues).not.toThrow();
+    for (const onInvalidMessage of ['skip', 'close'] as const)
+      expect(() => resolveStreamOptions({ onInvalidMessage }), onInvalidMessage).not.toThrow();
+  });
+
+  it('refuses null for a callback or for metrics, and metrics missing any hook but refused and failed, naming it', () => {
+    const bad = (options: unknown) => () => resolveStreamOptions(options as StreamOptions);
+    for (const name of ['errorEvent', 'onClose', 'onError'])
+      expect(bad({ [name]: null })).toThrow(new RegExp(`^${name} must be a function, got null$`));
+    for (const value of [null, false, 0, ''])
+      expect(bad({ metrics: value }), String(value)).toThrow(
+        /^metrics must be an object with the StreamMetrics hooks, got /,
+      );
+    const { metrics } = recordMetrics();
+    for (const hook of ['opened', 'wrote', 'heartbeat', 'dropped', 'closed'])
+      expect(bad({ metrics: { ...metrics, [hook]: undefined } })).toThrow(
+        new RegExp(`^metrics\\.${hook} must be a function, got undefined$`),
+      );
+  });
+
   it('refuses header overrides no response can carry when the route is set up, naming them', () => {
     const bad = (headers: Record<string, string | null>) => () => resolveStreamOptions({ headers });
     expect(bad({ 'X-Ok': 'a\tb é', 'X-Powered-By': null, "!#$%&'*+-.^_`|~09az": '' })).not.toThrow();

@@ -101,6 +101,31 @@ describe('scheduleHeartbeat', () => {
     expect(beats[0]).toBeLessThanOrEqual(2 * interval);
   });
 
+  it('turns the wheel of an interval shorter than a tick in that interval: a 5 ms heartbeat beats every 5 ms', () => {
+    const beats: number[] = [];
+    const start = Date.now();
+    const leave = scheduleHeartbeat(5, { busy: false, beat: () => beats.push(Date.now() - start) });
+    vi.advanceTimersByTime(20);
+    leave();
+    // Its first visit clears it, then each visit beats: the first beat within two intervals of joining.
+    expect(beats).toEqual([10, 15, 20]);
+  });
+
+  it('counts the connections of every interval, each wheel alike', () => {
+    const leaves = [
+      scheduleHeartbeat(200, { busy: false, beat() {} }),
+      scheduleHeartbeat(300, { busy: false, beat() {} }),
+      scheduleHeartbeat(300, { busy: false, beat() {} }),
+    ];
+    const counts = [heartbeatCount()];
+    leaves[0]!();
+    counts.push(heartbeatCount());
+    leaves[1]!();
+    leaves[2]!();
+    counts.push(heartbeatCount());
+    expect(counts).toEqual([3, 2, 0]);
+  });
+
   it('skips connections that wrote during the interval, and beats once they go quiet', () => {
     let beats = 0;
     const target = { busy: true, beat: () => beats++ };
