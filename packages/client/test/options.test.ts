@@ -36,6 +36,11 @@ describe('fromEventSource options', () => {
     expect(() => fromEventSource(URL, options)).not.toThrow();
   });
 
+  it('takes a body of null, as fetch does: no body, on GET too', () => {
+    expect(given({ body: null })).not.toThrow();
+    expect(given({ method: 'POST', body: null })).not.toThrow();
+  });
+
   it('refuses a delay that would turn the backoff off, or a timer that fires at once, naming it', () => {
     for (const name of ['retryDelay', 'maxRetryDelay', 'stallTimeout'] as const) {
       for (const [value, shown] of [
