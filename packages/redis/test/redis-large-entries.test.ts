@@ -142,6 +142,32 @@ describe('LargeEntries', () => {
     expect(errors).toEqual([]);
   });
 
+  it('remembers a page start it fetched and timed out on, so that a read from it checks it without fetching it', async () => {
+    const key = 'sse:{start}';
+    const large = await redis.raw.xAdd(key, '*', { d: 'x'.repeat(2000) });
+    const after = await redis.raw.xAdd(key, '*', { d: 'small' });
+    const { entries, errors } = await overSlowLink();
+    const page = entries.page(key);
+    await entries.timedOut(key, { from: large, end: '+', count: 2, fetchedFrom: true });
+    expect(page.has(large)).toBe(true);
+    expect(page.has(after)).toBe(false);
+    expect(errors).toEqual([]);
+  });
+
+  it('suspects no page start that the read only checked for, but the largest entry it fetched', async () => {
+    const key = 'sse:{checked}';
+    const large = await redis.raw.xAdd(key, '*', { d: 'x'.repeat(2000) });
+    const after = await redis.raw.xAdd(key, '*', { d: 'small' });
+    const { entries, errors } = await overSlowLink();
+    const page = entries.page(key);
+    // As told before its XRANGE: the entry at `from` was sent as its id alone.
+    page.reading(large, '+', 2, false);
+    await entries.timedOut(key, page);
+    expect(page.has(large)).toBe(false);
+    expect(page.after(large)).toEqual({ id: after, proven: false });
+    expect(errors).toEqual([]);
+  });
+
   it('remembers the entries of 1000 streams at most, forgetting those of the stream suspected least recently', async () => {
     const keys = Array.from({ length: 1002 }, (_, i) => `sse:{many ${i}}`);
     const batch = redis.raw.multi();

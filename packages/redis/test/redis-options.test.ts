@@ -372,6 +372,12 @@ describe('redisEngine option checks', () => {
       /^cluster.rootNodes\[1\] must be an object \{ url \}, got string redis:/,
     ],
     [
+      'cluster.rootNodes[0]',
+      { cluster: { rootNodes: [null] } },
+      TypeError,
+      /^cluster.rootNodes\[0\] must be an object \{ url \}, got null/,
+    ],
+    [
       'cluster.rootNodes[0].url',
       { cluster: { rootNodes: [{ url: 7000 }] } },
       TypeError,
@@ -421,6 +427,12 @@ describe('redisEngine option checks', () => {
       { clientOptions: 'tls' },
       TypeError,
       /^clientOptions must be an object of node-redis options, got string tls$/,
+    ],
+    [
+      'clientOptions',
+      { clientOptions: [{ username: 'engine' }] },
+      TypeError,
+      /^clientOptions must be an object of node-redis options, got /,
     ],
     // Its url would be replaced by the default one: the engine would connect to another Redis.
     [
