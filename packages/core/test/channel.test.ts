@@ -1,6 +1,7 @@
 import { getEventListeners } from 'node:events';
 import { map, of, share, take } from 'rxjs';
 import { describe, expect, expectTypeOf, it, vi } from 'vitest';
+import { recordUnhandledRejections } from '../../../test/support/warnings.js';
 import { unlessAborted } from '../src/channel/aborted.js';
 import {
   type Channel,
@@ -1413,9 +1414,7 @@ describe('poison messages', () => {
   });
 
   it('publish refuses a Promise for data, or from an async serialize, and leaves no rejection unhandled', async () => {
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => unhandled.push(reason);
-    process.on('unhandledRejection', onUnhandled);
+    const { rejections: unhandled, stop } = recordUnhandledRejections();
     try {
       const engine = memoryEngine();
       const chat = createChannel(engine, 'chat');
@@ -1435,7 +1434,7 @@ describe('poison messages', () => {
       await new Promise((resolve) => setTimeout(resolve, 10));
       expect(unhandled).toEqual([]);
     } finally {
-      process.off('unhandledRejection', onUnhandled);
+      stop();
     }
   });
 
@@ -2179,9 +2178,7 @@ describe('Channel, at its edges', () => {
 
 describe('unlessAborted, which a read or listen for a client that left is given up through', () => {
   it('rejects at once with the reason of a signal that has already aborted, and leaves the late rejection handled', async () => {
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => unhandled.push(reason);
-    process.on('unhandledRejection', onUnhandled);
+    const { rejections: unhandled, stop } = recordUnhandledRejections();
     try {
       const reason = new Error('client left');
       await expect(unlessAborted(Promise.resolve('page'), AbortSignal.abort(reason))).rejects.toBe(reason);
@@ -2194,7 +2191,7 @@ describe('unlessAborted, which a read or listen for a client that left is given 
       await new Promise((resolve) => setImmediate(resolve));
       expect(unhandled).toEqual([]);
     } finally {
-      process.off('unhandledRejection', onUnhandled);
+      stop();
     }
   });
 

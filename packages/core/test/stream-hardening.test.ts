@@ -1,5 +1,6 @@
 import { concat, from, map, NEVER, Observable, range, Subject, type Subscriber, tap } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { recordUnhandledRejections } from '../../../test/support/warnings.js';
 import {
   answerHeadEventStream,
   type CloseReason,
@@ -756,9 +757,7 @@ describe('user callbacks that throw', () => {
   });
 
   it('errorEvent, async: the rejection is reported, never unhandled, and nothing is sent for it', async () => {
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => unhandled.push(reason);
-    process.on('unhandledRejection', onUnhandled);
+    const { rejections: unhandled, stop } = recordUnhandledRejections();
     try {
       const errors: unknown[] = [];
       const source = new Subject<MessageEvent>();
@@ -776,7 +775,7 @@ describe('user callbacks that throw', () => {
       expect(errors.map(String)).toContain('Error: errorEvent rejected');
       expect(unhandled).toEqual([]);
     } finally {
-      process.off('unhandledRejection', onUnhandled);
+      stop();
     }
   });
 
@@ -846,9 +845,7 @@ describe('user callbacks that throw', () => {
   });
 
   it('async onClose, onError and metrics hooks: a rejection is heard like a throw, never unhandled', async () => {
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => unhandled.push(reason);
-    process.on('unhandledRejection', onUnhandled);
+    const { rejections: unhandled, stop } = recordUnhandledRejections();
     try {
       const reject = (name: string) => async () => {
         throw new Error(`${name} rejected`);
@@ -879,14 +876,12 @@ describe('user callbacks that throw', () => {
       expect(reported.map(String)).toEqual(['Error: onError rejected', 'Error: onClose rejected']);
       expect(unhandled).toEqual([]);
     } finally {
-      process.off('unhandledRejection', onUnhandled);
+      stop();
     }
   });
 
   it('an async serialize: the message is refused, and its rejection is heard, never unhandled', async () => {
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => unhandled.push(reason);
-    process.on('unhandledRejection', onUnhandled);
+    const { rejections: unhandled, stop } = recordUnhandledRejections();
     try {
       const errors: unknown[] = [];
       const { sink } = run(from([{ data: { n: 1 } }, { data: { n: 2 } }]), {
@@ -906,14 +901,12 @@ describe('user callbacks that throw', () => {
       expect(sink.text).toBe('');
       expect(unhandled).toEqual([]);
     } finally {
-      process.off('unhandledRejection', onUnhandled);
+      stop();
     }
   });
 
   it("an Observable's async teardown: a rejection is reported, never unhandled", async () => {
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => unhandled.push(reason);
-    process.on('unhandledRejection', onUnhandled);
+    const { rejections: unhandled, stop } = recordUnhandledRejections();
     try {
       const source = new Observable<MessageEvent>((subscriber) => {
         subscriber.next({ data: 'x' });
@@ -928,14 +921,12 @@ describe('user callbacks that throw', () => {
       expect(reported.map(String)).toEqual(['Error: teardown rejected']);
       expect(unhandled).toEqual([]);
     } finally {
-      process.off('unhandledRejection', onUnhandled);
+      stop();
     }
   });
 
   it('an async subscribe function that settles after its client left: its teardown runs, its rejection is reported', async () => {
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => unhandled.push(reason);
-    process.on('unhandledRejection', onUnhandled);
+    const { rejections: unhandled, stop } = recordUnhandledRejections();
     try {
       let tornDown = 0;
       const settles: Record<string, () => void> = {};
@@ -955,14 +946,12 @@ describe('user callbacks that throw', () => {
       expect([...resolved.closes, ...rejected.closes].map((c) => c.reason)).toEqual(['client', 'client']);
       expect(unhandled).toEqual([]);
     } finally {
-      process.off('unhandledRejection', onUnhandled);
+      stop();
     }
   });
 
   it('an async subscribe function that rejects while its stream is open: the stream fails with its error', async () => {
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => unhandled.push(reason);
-    process.on('unhandledRejection', onUnhandled);
+    const { rejections: unhandled, stop } = recordUnhandledRejections();
     try {
       const failure = new Error('subscribe rejected');
       const errors: unknown[] = [];
@@ -978,7 +967,7 @@ describe('user callbacks that throw', () => {
       expect(sink.ended).toBe(true);
       expect([errors, reported, unhandled]).toEqual([[failure], [], []]);
     } finally {
-      process.off('unhandledRejection', onUnhandled);
+      stop();
     }
   });
 
