@@ -12,6 +12,7 @@ import { mergeMap } from 'rxjs/operators';
 import { expect, it } from 'vitest';
 import { httpRequest, type RawClient, rawRequests, sleep, waitFor } from './support/clients.js';
 import type { AdapterHarness, TestRoute, TransportTraits } from './support/harness.js';
+import { recordUnhandledRejections } from './support/warnings.js';
 
 /** A small seeded PRNG (mulberry32): the same seed replays the same attack. */
 function seeded(seed: number): () => number {
@@ -148,9 +149,7 @@ async function attack(url: string, random: () => number, traits: TransportTraits
 export function chaosTest(harness: AdapterHarness): void {
   const seed = Number(process.env.CHAOS_SEED) || Math.floor(Math.random() * 2 ** 31);
   it(`keeps every invariant under a random mix of attacks (seed ${seed})`, async () => {
-    const rejections: unknown[] = [];
-    const onRejection = (reason: unknown) => rejections.push(reason);
-    process.on('unhandledRejection', onRejection);
+    const { rejections, stop } = recordUnhandledRejections();
     try {
       // A first round as long warms up the code paths: the heap comparison is to measure leaks,
       // not the optimized code V8 compiles for them (most of a first round's growth).
@@ -167,7 +166,7 @@ export function chaosTest(harness: AdapterHarness): void {
       expect(rejections, context).toEqual([]);
       expect(grown, context).toBeLessThan(1024 * 1024);
     } finally {
-      process.off('unhandledRejection', onRejection);
+      stop();
     }
   });
 }

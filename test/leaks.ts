@@ -14,6 +14,7 @@ import { from, interval, map, NEVER, Observable, timer } from 'rxjs';
 import { expect, it } from 'vitest';
 import { httpRequest, type RawClient, rawRequests, sleep, waitFor } from './support/clients.js';
 import type { AdapterHarness, TestRoute } from './support/harness.js';
+import { recordUnhandledRejections } from './support/warnings.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -304,9 +305,7 @@ export async function collected(refs: WeakRef<object>[]): Promise<number> {
  */
 export function churnTest(harness: AdapterHarness): void {
   it('leaves nothing behind once streams of every source end for every reason', async () => {
-    const rejections: unknown[] = [];
-    const onRejection = (reason: unknown) => rejections.push(reason);
-    process.on('unhandledRejection', onRejection);
+    const { rejections, stop } = recordUnhandledRejections();
     const timersBefore = activeTimers();
     const ledger = new Ledger();
     const { engine, listening } = countingEngine();
@@ -373,7 +372,7 @@ export function churnTest(harness: AdapterHarness): void {
         20, 20, 20,
       ]);
     } finally {
-      process.off('unhandledRejection', onRejection);
+      stop();
     }
   });
 }

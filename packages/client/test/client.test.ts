@@ -8,7 +8,7 @@ import { sse } from '@rxsse/express';
 import express from 'express';
 import { concat, firstValueFrom, from, map, NEVER, of, take, takeWhile, tap, toArray } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { recordWarnings } from '../../../test/support/warnings.js';
+import { recordUnhandledRejections, recordWarnings } from '../../../test/support/warnings.js';
 import {
   type ContractMessage,
   defineEvents,
@@ -1678,9 +1678,7 @@ describe('stall detection and teardown', () => {
   });
 
   it('an async onReconnect that rejects ends the Observable as a throwing one does: never unhandled, no timer left', async () => {
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => unhandled.push(reason);
-    process.on('unhandledRejection', onUnhandled);
+    const { rejections: unhandled, stop } = recordUnhandledRejections();
     try {
       const { url, before } = await busyRoute();
       const counting = countingFetch();
@@ -1699,7 +1697,7 @@ describe('stall detection and teardown', () => {
       expect(vi.getTimerCount()).toBe(before);
       expect(counting.requests).toHaveLength(1);
     } finally {
-      process.off('unhandledRejection', onUnhandled);
+      stop();
     }
   });
 

@@ -1,7 +1,7 @@
 import type { CloseReason } from '@rxsse/core';
 import Fastify from 'fastify';
 import { NEVER, Observable, of, Subject, startWith } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { expectCloseDropsLateHandshake } from '../../../test/support/app-lifecycle.js';
 import {
   httpRequest,
@@ -12,6 +12,7 @@ import {
 } from '../../../test/support/clients.js';
 import { fastifyLogStream } from '../../../test/support/logged.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
+import { recordUnhandledRejections } from '../../../test/support/warnings.js';
 import { rxsse } from '../src/index.js';
 
 /**
@@ -28,12 +29,11 @@ function warnedLines(lines: string[]): { write(line: string): void } {
 }
 
 describe('fastify reply.sse', () => {
-  const rejections: unknown[] = [];
-  const onRejection = (reason: unknown) => rejections.push(reason);
-  process.on('unhandledRejection', onRejection);
+  const { rejections, stop } = recordUnhandledRejections();
   afterEach(() => {
     expect(rejections).toEqual([]);
   });
+  afterAll(stop);
 
   it('answers a producer that throws with a 500, even when the route neither returns nor awaits it', async () => {
     const logged: string[] = [];

@@ -18,6 +18,7 @@ import type { MessageEvent } from '@rxsse/core';
 import { Observable } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { fetchBytes, waitFor } from '../../../test/support/clients.js';
+import { recordUnhandledRejections } from '../../../test/support/warnings.js';
 import { RxSse, RxsseModule } from '../src/index.js';
 import { errorText } from '../src/logger.js';
 import { nestMajor, type Platform, startNest } from './harness.js';
@@ -231,9 +232,7 @@ describe(`nestjs ${nestMajor}: the module's logger`, () => {
       }
       @Module({ imports: [RxsseModule.forRoot({ logger })], controllers: [Feed] })
       class AppModule {}
-      const unhandled: unknown[] = [];
-      const onUnhandled = (reason: unknown) => void unhandled.push(reason);
-      process.on('unhandledRejection', onUnhandled);
+      const { rejections: unhandled, stop } = recordUnhandledRejections();
       const nestLogged: string[] = [];
       const app = await startNest(AppModule, platform, nestLogged);
       try {
@@ -247,7 +246,7 @@ describe(`nestjs ${nestMajor}: the module's logger`, () => {
         expect(unhandled).toEqual([]);
         expect(nestLogged.join('\n')).toContain('the log is full');
       } finally {
-        process.off('unhandledRejection', onUnhandled);
+        stop();
         await app.close();
       }
     },

@@ -30,7 +30,7 @@ import {
 import { captureConsoleErrors } from '../../../test/support/logged.js';
 import { counted, metered, neverYielding, recording } from '../../../test/support/recording.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
-import { recordWarnings } from '../../../test/support/warnings.js';
+import { recordUnhandledRejections, recordWarnings } from '../../../test/support/warnings.js';
 import {
   answerHead,
   closeStreamsOnServerClose,
@@ -1781,9 +1781,7 @@ describe('closeStreamsOnServerClose', () => {
     await waitFor(() => client.text.includes('data: hi\n\n'), 5000, 'the stream');
     const logged: string[] = [];
     const restore = captureConsoleErrors(logged);
-    const unhandled: unknown[] = [];
-    const heard = (reason: unknown) => unhandled.push(reason);
-    process.on('unhandledRejection', heard);
+    const { rejections: unhandled, stop } = recordUnhandledRejections();
     try {
       await new Promise((resolve) => server.close(resolve));
       await client.done;
@@ -1793,7 +1791,7 @@ describe('closeStreamsOnServerClose', () => {
         expect.stringMatching(/^rxsse: a stream group's close\(\) failed: Error: flush failed/),
       ]);
     } finally {
-      process.off('unhandledRejection', heard);
+      stop();
       restore();
     }
   });

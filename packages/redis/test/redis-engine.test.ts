@@ -12,6 +12,7 @@ import { createClient, ErrorReply } from 'redis';
 import { firstValueFrom } from 'rxjs';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { freePort } from '../../../test/support/processes.js';
+import { recordUnhandledRejections } from '../../../test/support/warnings.js';
 import { RedisEngineError, RedisTimeoutError, RedisTopicError, redisEngine } from '../src/index.js';
 import { RedisProxy } from './support/proxy.js';
 import { LiveClient } from './support/sse-clients.js';
@@ -766,9 +767,7 @@ describe('redisEngine', () => {
 
   it('survives an async onError that rejects: no unhandled rejection, and it is logged', async () => {
     const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => unhandled.push(reason);
-    process.on('unhandledRejection', onUnhandled);
+    const { rejections: unhandled, stop } = recordUnhandledRejections();
     const bug = new Error('logger down');
     const store = engine({
       onError: async () => {
@@ -777,17 +776,17 @@ describe('redisEngine', () => {
     });
     const seen = recorder();
     try {
-      const stop = await store.listen('async', seen.listener);
+      const unlisten = await store.listen('async', seen.listener);
       await killLiveConnection(redis.raw);
       const id = await store.append('async', { data: 'after the blip' });
       await until(() => seen.events.some((e) => e.id === id), 'the event after the blip');
-      stop();
+      unlisten();
       await until(() => logged.mock.calls.length > 0, 'the rejection logged');
       expect(logged).toHaveBeenCalledWith(expect.stringMatching(/onError threw/), bug);
       expect(logged).toHaveBeenCalledWith('rxsse: Redis engine:', expect.any(Error));
       expect(unhandled).toEqual([]);
     } finally {
-      process.off('unhandledRejection', onUnhandled);
+      stop();
       logged.mockRestore();
     }
   });
