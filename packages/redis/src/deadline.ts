@@ -51,6 +51,18 @@ export class TimedClient {
   }
 
   /**
+   * Whether the connection's socket connected at least {@link timeoutMs} ago and its handshake got
+   * no answer since: node-redis bounds connecting, never the handshake, and waits for it for good.
+   */
+  get handshakeUnanswered(): boolean {
+    return this.#handshakeWaited(this.timeoutMs);
+  }
+
+  #handshakeWaited(ms: number): boolean {
+    return this.#handshakeSince !== undefined && Date.now() - this.#handshakeSince >= ms;
+  }
+
+  /**
    * `call`, or a {@link RedisTimeoutError} after `ms`. The command may still run later; nobody waits
    * for its outcome then. A function is called once the client is connected, within the same `ms`,
    * with `expired`, true once the call gave up: a function that sends more than one command stops.
@@ -99,8 +111,7 @@ export class TimedClient {
     const { isReady } = this.client;
     // node-redis bounds connecting, not the handshake after it (HELLO and the like): a connection
     // that opened and never got its answer (a proxy whose Redis is gone) would wait for good.
-    const unanswered = this.#handshakeSince !== undefined && Date.now() - this.#handshakeSince >= ms;
-    if (isReady || unanswered) {
+    if (isReady || this.#handshakeWaited(ms)) {
       this.#handshakeSince = undefined;
       this.#dropped = true;
       this.#droppedReady = isReady;

@@ -302,7 +302,12 @@ export class LiveReader<T> {
           // opened (the first listen, or one dropped after a timeout) is waited for, not failed
           // on: the listeners that started the loop must not wait a backoff for their events.
           if (!this.#reading.client.isOpen) await this.#connect();
-          if (!this.#reading.client.isReady) throw new ClientOfflineError();
+          if (!this.#reading.client.isReady) {
+            // node-redis's own reconnect (after a drop) whose handshake goes unanswered (a proxy
+            // whose Redis is gone) would wait for good: a new connection replaces it.
+            if (this.#reading.handshakeUnanswered) this.#drop();
+            throw new ClientOfflineError();
+          }
           const suspects = this.#refused ? listened : listened.filter((t) => t.broken);
           if (suspects.length > 0) await this.#checkTypes(suspects);
           if (this.#closed) return;

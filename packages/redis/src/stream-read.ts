@@ -82,18 +82,17 @@ async function readEntries(
   // Entries to fetch after `from`: those the page may still take, and one more that says whether
   // the page is the end.
   let wanted = Math.min(limit.count, PROBE) + 1;
-  // The next XRANGE is to fetch `from` and the suspected entry after it, nothing else.
-  let atSuspect = false;
+  // The suspected entry the next XRANGE is to fetch alone, with `from`: this one, if it is still
+  // the next suspect then (another read may have fetched it in time meanwhile).
+  let atSuspect: string | undefined;
   // The size of the entry at `from`, once this page fetched it.
   let fromSize = 0;
   // Until an XRANGE of this page has brought entries, their sizes are not known.
   let sized = false;
   for (;;) {
     const suspect = large?.after(from);
-    // Proven meanwhile by another read, from the same place: it would time this one out too.
-    if (atSuspect && suspect?.proven) return TRUNCATED;
-    const alone = atSuspect && suspect !== undefined;
-    atSuspect = false;
+    const alone = suspect !== undefined && suspect.id === atSuspect;
+    atSuspect = undefined;
     const count = alone ? 2 : wanted + 1;
     const end = suspect === undefined ? '+' : alone ? suspect.id : `(${suspect.id}`;
     // The page's first XRANGE, sized by no entry yet, goes through the script too: it sends the
@@ -134,7 +133,7 @@ async function readEntries(
       // own deadline, fetches it alone. One too large even then is a gap: truncated.
       if (events.length > 0) return { events, bytes, truncated: false, more: true };
       if (suspect.proven) return TRUNCATED;
-      atSuspect = true;
+      atSuspect = suspect.id;
     }
     // Every entry fetched fit, and more follow: as many again as the bytes left hold at the size
     // seen so far.

@@ -14,7 +14,7 @@ import { ClientOfflineError } from 'redis';
 import { firstValueFrom, type Subscription, take, toArray } from 'rxjs';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { RedisEngineError, RedisRecovered, RedisRepeatedFailure, RedisTimeoutError } from '../src/index.js';
-import { RedisProxy } from './support/proxy.js';
+import { type ProxiedConnection, RedisProxy } from './support/proxy.js';
 import { connected, useRedis } from './support/use-redis.js';
 
 // Any timeout ends a call on a connection that never answers; one of 2 s leaves the calls that do
@@ -149,6 +149,34 @@ describe('redisEngine with its connections cut off', () => {
     await until(() => errors.some((error) => error instanceof RedisTimeoutError), 'the handshake timing out');
     proxy.cutNew = false;
     const id = await store.append('cut', { data: 'live' });
+    await until(() => seen.events.length === 1, 'the event on a new connection');
+    stop();
+    expect(seen.ids()).toEqual([id]);
+  });
+
+  it('replaces a live connection whose reconnect gets no answer to its handshake', async () => {
+    proxy = await RedisProxy.start(redis.server.port);
+    const store = redis.engine({ url: proxy.url, onError: () => {} });
+    await connected(store);
+    const seen = recorder();
+    const stop = await store.listen('unanswered', seen.listener);
+    // The live connection: the one whose last command Redis ran is an XREAD.
+    let live: ProxiedConnection | undefined;
+    await untilLive(async () => {
+      const reading = (await redis.raw.clientList()).find((client) => client.cmd === 'xread');
+      live = proxy!.connections.find(
+        ({ upstream }) => `${upstream.localAddress}:${upstream.localPort}` === reading?.addr,
+      );
+      return live !== undefined;
+    }, 'the live connection');
+    // It drops; node-redis connects again on its own, and its handshake gets no answer (a proxy
+    // whose Redis is gone).
+    proxy.cutNew = true;
+    const opened = proxy.connections.length;
+    live!.destroy();
+    await until(() => proxy!.connections.length > opened, 'the unanswered connection');
+    proxy.cutNew = false;
+    const id = await store.append('unanswered', { data: 'live' });
     await until(() => seen.events.length === 1, 'the event on a new connection');
     stop();
     expect(seen.ids()).toEqual([id]);

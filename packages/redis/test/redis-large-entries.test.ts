@@ -1,11 +1,12 @@
 // The memory of entries too large to arrive in time, on a real Redis behind a slow link: what it
 // proved must outlive what it only suspects.
 import { createClient, ErrorReply, type RedisClientOptions } from 'redis';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import type { RedisClient } from '../src/client.js';
 import { TimedClient } from '../src/deadline.js';
 import { LargeEntries } from '../src/large-entries.js';
 import { Refusals } from '../src/refusals.js';
+import { readPage } from '../src/stream-read.js';
 import { RedisProxy } from './support/proxy.js';
 import { useRedis } from './support/use-redis.js';
 
@@ -253,4 +254,60 @@ describe('LargeEntries', () => {
     expect((errors[0] as Error).message).toMatch(/^WRONGTYPE /);
     expect(page.after(small)).toEqual({ id: medium, proven: false });
   });
+
+  it.each([
+    ['proven too large', true],
+    ['suspected', false],
+  ])(
+    'replays an entry another read found arrives in time, when the page stopped before it and a later one is %s',
+    async (_, proven) => {
+      const key = `sse:{forgotten-${proven}}`;
+      const resume = await redis.raw.xAdd(key, '*', { d: 'the client has this one' });
+      // 10 kB at 1 MB/s: alone, it takes 10 ms; 3 MB, 3 s, over the 1 s deadline even alone.
+      const medium = await redis.raw.xAdd(key, '*', { d: 'x'.repeat(10_000) });
+      const large = await redis.raw.xAdd(key, '*', { d: 'x'.repeat(3_000_000) });
+      const { entries, errors, proxy } = await overSlowLink();
+      // A page from the client's entry timed out (a pause of Redis's): the medium one is suspected.
+      await entries.timedOut(key, { from: resume, end: medium, count: 2, fetchedFrom: false });
+      // A page after it timed out on the large one: suspected; a second, fetching it alone: proven.
+      const range = { from: medium, end: large, count: 2, fetchedFrom: false };
+      await entries.timedOut(key, range);
+      if (proven) await entries.timedOut(key, range);
+      const told = proven ? [expect.objectContaining({ message: expect.stringContaining(large) })] : [];
+      expect(errors).toEqual(told);
+      const page = entries.page(key);
+      expect(page.after(resume)).toEqual({ id: medium, proven: false });
+      // A replay on a fast connection. As its first range (up to the medium entry) is read, another
+      // replay, which fetched the medium entry alone, got it in time: it is suspected no more.
+      proxy.limitNew = undefined;
+      const client: RedisClient = createClient({ url: proxy.url });
+      client.on('error', () => {});
+      await client.connect();
+      onTestFinished(() => client.destroy());
+      const arrived = proxy.beforeNext(
+        () => true,
+        async () => entries.page(key).arrived(medium),
+      );
+      const limit = { count: 10, bytes: 1_000_000 };
+      const refusals = new Refusals(() => {});
+      const replayed = await readPage(
+        client,
+        key,
+        resume,
+        limit,
+        (e) => errors.push(e),
+        refusals,
+        () => false,
+        page,
+      );
+      await arrived;
+      // The medium entry arrives in time: it is replayed, and the page ends before the large one,
+      // whose own page fetches it alone, or is truncated, as a replay that began a moment later does.
+      expect(replayed).toMatchObject({ events: [{ id: medium }], truncated: false, more: true });
+      expect(errors).toEqual(told);
+      // Never fetched, the large one is still known as it was.
+      expect(entries.page(key).after(resume)).toEqual({ id: large, proven });
+    },
+    30_000,
+  );
 });
