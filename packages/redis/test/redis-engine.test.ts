@@ -470,6 +470,56 @@ describe('redisEngine', () => {
     expect(waiting.events.map((e) => e.id)).toEqual([id]);
   });
 
+  it("asks Redis's run_id once after it connects, not again with each idle live read", async () => {
+    const store = engine();
+    const seen = recorder();
+    const stop = await store.listen('identified once', seen.listener);
+    const id = await store.append('identified once', { data: 'x' });
+    await until(() => seen.events.length === 1, 'the event');
+    /** How many times Redis has run INFO and XREAD, told by one INFO (counted in the next). */
+    const stats = async () => {
+      const all = await redis.raw.info('commandstats');
+      const count = (command: string) =>
+        Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(all)?.[1] ?? 0);
+      return { info: count('info'), xread: count('xread') };
+    };
+    const before = await stats();
+    let asked = 1;
+    await untilReal(async () => {
+      asked++;
+      return (await stats()).xread >= before.xread + 5;
+    }, 'idle live reads');
+    const after = await stats();
+    stop();
+    // Only this test's own INFOs: the reads that went on meanwhile asked none.
+    expect(after.info - before.info).toBe(asked);
+    expect(seen.events.map((e) => e.id)).toEqual([id]);
+  });
+
+  it('keeps other topics live when a key with no stream yet turns into another type as a checked read runs', async () => {
+    const store = engine({ readCount: 1 });
+    const behind = recorder();
+    const broken = recorder();
+    const stops = [
+      await store.listen('one at a time', behind.listener),
+      await store.listen('never a stream', broken.listener),
+    ];
+    await untilReal(blockedRead, 'the live read to block');
+    // Two entries wake the read, which brings one: the next read is a checked one (a MULTI), whose
+    // XREAD fails with WRONGTYPE for the other key, with no stream of its own to check before it.
+    const ids = (await redis.raw
+      .multi()
+      .xAdd('sse:{one at a time}', '*', { d: 'a' })
+      .xAdd('sse:{one at a time}', '*', { d: 'b' })
+      .set('sse:{never a stream}', 'not a stream')
+      .exec()) as unknown as [string, string, string];
+    await until(() => behind.events.length === 2, 'both events');
+    await until(() => broken.gaps === 1, 'the gap');
+    for (const stop of stops) stop();
+    expect(behind.events.map((e) => e.id)).toEqual(ids.slice(0, 2));
+    expect(broken.kinds).toEqual(['restart']);
+  });
+
   it('does not count an idle live read that blocks longer than commandTimeoutMs as a failure', async () => {
     const errors: unknown[] = [];
     const commandTimeoutMs = 300;
@@ -717,6 +767,18 @@ describe('redisEngine', () => {
     }
   });
 
+  it('tells a live connection cut off once, by its connection, not again as a failed live read', async () => {
+    const errors: unknown[] = [];
+    const store = engine({ onError: (error) => void errors.push(error) });
+    const seen = recorder();
+    const stop = await store.listen('cut once', seen.listener);
+    await killLiveConnection(redis.raw);
+    const id = await store.append('cut once', { data: 'after the blip' });
+    await until(() => seen.events.some((e) => e.id === id), 'the event after the blip');
+    stop();
+    expect(errors).toHaveLength(1);
+  });
+
   it('tells onError of a live listener that throws, and still hands the event to the next one', async () => {
     const errors: unknown[] = [];
     const store = engine({ onError: (error) => errors.push(error) });
@@ -837,6 +899,26 @@ describe('redisEngine', () => {
       expect(seen.events.map((e) => e.id)).toEqual([id]);
     });
   }
+
+  it('leaves a topic whose key is not a stream when it starts out of reads: no failed read, no gap', async () => {
+    const errors: unknown[] = [];
+    const store = engine({ onError: (error) => void errors.push(error) });
+    await redis.raw.set('sse:{a string from the start}', 'not a stream');
+    const broken = recorder();
+    const other = recorder();
+    const stops = [
+      await store.listen('a string from the start', broken.listener),
+      await store.listen('beside a string', other.listener),
+    ];
+    expect(errors.map(String)).toEqual([expect.stringMatching(/WRONGTYPE/)]);
+    // Read with the other topic, the string would fail the XREAD, and be found by a type check.
+    const id = await store.append('beside a string', { data: 'x' });
+    await until(() => other.events.length === 1, "the other topic's event");
+    for (const stop of stops) stop();
+    expect(other.events.map((e) => e.id)).toEqual([id]);
+    expect(broken.gaps).toBe(0);
+    expect(errors).toHaveLength(1);
+  });
 
   it('tells a resume on a topic whose key was overwritten after an event it did not read that history is gone', async () => {
     const chat = createChannel(engine({ onError: () => {} }), 'overwritten-live');
