@@ -147,11 +147,21 @@ export function openConnections(options: {
   const refresh = new TopologyRefresh(options.cluster.topologyRefreshMs ?? 1000, timeout, onError);
   // node-redis rereads the topology on a node's reconnection attempts: attempts at least every
   // RECONNECT_MS make that a timer while a node is gone.
+  const strategy = clientOptions?.socket?.reconnectStrategy;
   const defaults = {
     ...clientOptions,
     socket: {
-      reconnectStrategy: (retries: number) => Math.min(50 * (retries + 1), RECONNECT_MS),
       ...clientOptions?.socket,
+      reconnectStrategy: (retries: number, cause: Error) => {
+        if (strategy === undefined) return Math.min(50 * (retries + 1), RECONNECT_MS);
+        const retryIn = typeof strategy === 'function' ? strategy(retries, cause) : strategy;
+        if (typeof retryIn === 'number') return retryIn;
+        // A node's connection given up on is closed for good, and node-redis never replaces it while
+        // the cluster client is open: every call on the node's slots would fail, live reads too. The
+        // give-up is told, and the node tried again, as a single Redis is connected again after one.
+        failed(retryIn === false ? cause : retryIn);
+        return RECONNECT_MS;
+      },
     },
   };
   const cluster = createCluster({

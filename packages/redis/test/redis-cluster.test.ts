@@ -12,7 +12,7 @@ import { RedisServer } from '../../../test/support/redis-server.js';
 import { openConnections } from '../src/connections.js';
 import { RedisEngineError, redisEngine } from '../src/index.js';
 import { PartitionLayout, slotOf } from '../src/partition.js';
-import { RedisProxy } from './support/proxy.js';
+import { type ProxiedConnection, RedisProxy } from './support/proxy.js';
 import { connected, useRedisCluster } from './support/use-redis.js';
 
 const redis = useRedisCluster({ defaults: { partitions: 6 } });
@@ -53,6 +53,49 @@ async function droppingNode(): Promise<{ port: number; attempts: () => number }>
   await new Promise<void>((resolve) => dropping.listen(0, '127.0.0.1', resolve));
   closing.push(() => new Promise((resolve) => dropping.close(resolve)));
   return { port: (dropping.address() as { port: number }).port, attempts: () => attempts };
+}
+
+/**
+ * A cluster of one node, which announces a proxy of its own (`announced`) as its address, apart from
+ * the root node's (`root`): that proxy carries the cluster clients' node connections, and can put
+ * the node out of reach. `admin` is a plain client on the node.
+ */
+async function announcedNode() {
+  const node = await RedisServer.start({ args: ['--cluster-enabled', 'yes'] });
+  closing.push(() => node.stop());
+  const [root, announced] = [await RedisProxy.start(node.port), await RedisProxy.start(node.port)];
+  // Closed in reverse: the connections, then the client, the proxies, the node.
+  closing.unshift(
+    () => root.close(),
+    () => announced.close(),
+  );
+  const admin = createClient({ url: node.url });
+  admin.on('error', () => {});
+  await admin.connect();
+  closing.unshift(() => admin.destroy());
+  await admin.configSet('cluster-announce-port', new URL(announced.url).port);
+  await admin.sendCommand(['CLUSTER', 'ADDSLOTSRANGE', '0', '16383']);
+  while (!(await admin.sendCommand<string>(['CLUSTER', 'INFO'])).includes('cluster_state:ok'))
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  return { root, announced, admin };
+}
+
+/** The connection through `proxy` whose last command the node ran is an XREAD: a live reader's. */
+async function liveConnection(
+  admin: Awaited<ReturnType<typeof announcedNode>>['admin'],
+  proxy: RedisProxy,
+): Promise<ProxiedConnection> {
+  let live: ProxiedConnection | undefined;
+  await until(() => {
+    void admin.clientList().then((clients) => {
+      const reading = clients.find((client) => client.cmd === 'xread');
+      live = proxy.connections.find(
+        ({ upstream }) => `${upstream.localAddress}:${upstream.localPort}` === reading?.addr,
+      );
+    });
+    return live !== undefined;
+  }, 'the live connection');
+  return live!;
 }
 
 /** Polls `check` every 10 ms; fails after `periods` refresh periods. */
@@ -110,24 +153,7 @@ describe('redisEngine on Redis Cluster', () => {
   });
 
   it('retries a node it lost at least every 200 ms', async () => {
-    // A cluster of one node, which announces a proxy of its own as its address, apart from the
-    // root node's: that proxy can put the node out of reach.
-    const node = await RedisServer.start({ args: ['--cluster-enabled', 'yes'] });
-    closing.push(() => node.stop());
-    const [root, announced] = [await RedisProxy.start(node.port), await RedisProxy.start(node.port)];
-    // Closed in reverse: the connections, then the client, the proxies, the node.
-    closing.unshift(
-      () => root.close(),
-      () => announced.close(),
-    );
-    const admin = createClient({ url: node.url });
-    admin.on('error', () => {});
-    await admin.connect();
-    closing.unshift(() => admin.destroy());
-    await admin.configSet('cluster-announce-port', new URL(announced.url).port);
-    await admin.sendCommand(['CLUSTER', 'ADDSLOTSRANGE', '0', '16383']);
-    while (!(await admin.sendCommand<string>(['CLUSTER', 'INFO'])).includes('cluster_state:ok'))
-      await new Promise((resolve) => setTimeout(resolve, 10));
+    const { root, announced } = await announcedNode();
     const connections = openConnections({
       url: '',
       cluster: { rootNodes: [{ url: root.url }], topologyRefreshMs: 3_600_000 },
@@ -159,6 +185,71 @@ describe('redisEngine on Redis Cluster', () => {
     } finally {
       waits.mockRestore();
     }
+  });
+
+  it('replaces a live connection to a node whose reconnect gets no answer to its handshake', async () => {
+    const { root, announced, admin } = await announcedNode();
+    const store = redis.engine({
+      cluster: { rootNodes: [{ url: root.url }] },
+      blockMs: 100,
+      commandTimeoutMs: 1000,
+    });
+    await connected(store);
+    const seen: string[] = [];
+    const stop = await store.listen('unanswered', { event: (m) => seen.push(m.id), gap: () => {} });
+    const live = await liveConnection(admin, announced);
+    // It drops; node-redis connects to the node again on its own, and its handshake gets no answer
+    // (a proxy whose node is gone).
+    announced.cutNew = true;
+    const opened = announced.connections.length;
+    live.destroy();
+    await until(() => announced.connections.length > opened, 'the unanswered connection');
+    announced.cutNew = false;
+    const id = await store.append('unanswered', { data: 'live' });
+    await until(() => seen.length === 1, 'the event on a new connection');
+    stop();
+    expect(seen).toEqual([id]);
+  });
+
+  it("connects again to a node whose connections the caller's reconnectStrategy gave up on", async () => {
+    const { root, announced, admin } = await announcedNode();
+    let gaveUp = 0;
+    const store = redis.engine({
+      cluster: { rootNodes: [{ url: root.url }] },
+      blockMs: 100,
+      commandTimeoutMs: 1000,
+      // node-redis closes a node's connection for good once its strategy returns an Error, while
+      // the cluster client stays open.
+      clientOptions: {
+        socket: {
+          reconnectStrategy: (retries) => {
+            if (retries <= 2) return 20;
+            gaveUp++;
+            return new Error('gave up');
+          },
+        },
+      },
+    });
+    await connected(store);
+    const seen: string[] = [];
+    const stop = await store.listen('gave-up', { event: (m) => seen.push(m.id), gap: () => {} });
+    await liveConnection(admin, announced);
+    // The node goes out of reach: the command and live connections drop, and so does each attempt
+    // to connect again, until both strategies gave up.
+    announced.dropNew = true;
+    for (const connection of announced.connections) connection.destroy();
+    await until(() => gaveUp >= 2, 'both connections given up');
+    announced.dropNew = false;
+    let id: string | undefined;
+    for (let attempt = 1; id === undefined; attempt++) {
+      id = await store.append('gave-up', { data: 'after' }).catch((error: unknown) => {
+        if (attempt === 20) throw error;
+        return new Promise<undefined>((resolve) => setTimeout(resolve, 100));
+      });
+    }
+    await until(() => seen.length === 1, 'the event on a new live connection');
+    stop();
+    expect(seen).toEqual([id]);
   });
 
   it('makes no attempt to connect once closed while a call waits for the next attempt', async () => {
