@@ -75,7 +75,7 @@ export function createParser(
     const field = colon < 0 ? text : text.slice(0, colon);
     // A comment's field is '', no field's.
     if (colon) hold(text, field);
-    const value = colon < 0 ? '' : text.slice(text.charCodeAt(colon + 1) === 32 ? colon + 2 : colon + 1);
+    const value = colon < 0 ? '' : text.slice(colon + (text[colon + 1] === ' ' ? 2 : 1));
     if (field === 'data') data += `${value}\n`;
     else if (field === 'event') type = value;
     else if (field === 'id') {
@@ -110,7 +110,9 @@ export function createParser(
       if (restHead[0] === ':') rest = ':';
       else {
         rest += piece;
-        hold(rest, restHead.split(':')[0]!);
+        // Under six characters a line may not have told its field yet (`even` may become `event`, which
+        // counts no type; `event` may become `events`, which counts no resume id): its end tells.
+        if (restHead[5]) hold(rest, restHead.split(':')[0]!);
       }
     },
     get lastEventId() {

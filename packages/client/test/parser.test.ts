@@ -186,6 +186,32 @@ describe('parser: long lines', () => {
     ).not.toThrow();
   });
 
+  it('counts a line cut inside its field name no more than it counts once whole', () => {
+    // Each stream cut at "|", where the line has not told its field yet; none passes the limit whole.
+    const cases: [stream: string, resumeId: string | undefined, max: number][] = [
+      // Its longest line is 13 characters with what it holds ("data:xy": 7 + a type of 6; "id:7": 4 +
+      // 3 of data + 6), and so is "event: x" (8 + 3 of data + an id of 1): the type of 6 it replaces
+      // is not its own. Cut after "even", which may still become "event", it counts no more.
+      ['event: abcdef\ndata:xy\nid:7\neven|t: x\n\n', undefined, 13],
+      // "events" is no event line: outside an event it counts no resume id, whole or cut after "event".
+      ['event|s: 1\n\nid: 1\ndata: own id\n\n', 'i'.repeat(40), 32],
+    ];
+    for (const [stream, resumeId, max] of cases) {
+      const whole = stream.replace('|', '');
+      for (const chunks of [[whole], stream.split('|')]) {
+        const events: unknown[] = [];
+        const parser = createParser(
+          (event) => events.push(event),
+          () => {},
+          resumeId,
+          max,
+        );
+        for (const chunk of chunks) parser.feed(chunk);
+        expect(events, chunks.join(' | ')).toEqual(interpret(whole).events);
+      }
+    }
+  });
+
   it('takes a long line in many small chunks without reading what it holds of it again at each chunk', async () => {
     // 8 MiB in 8,192 chunks: a parser that looks into the line it holds at every chunk copies it
     // whole each time (V8 flattens a string built by `+=` when it is read), some 32 GB in all.
