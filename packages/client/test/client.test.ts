@@ -21,7 +21,15 @@ import {
   SseStallError,
   text,
 } from '../src/index.js';
-import { countingFetch, deafFetch, type Listening, listen, record, until } from './support.js';
+import {
+  chunkedResponse,
+  countingFetch,
+  deafFetch,
+  type Listening,
+  listen,
+  record,
+  until,
+} from './support.js';
 
 const events = defineEvents({
   tick: json<{ n: number }>(),
@@ -188,20 +196,7 @@ describe('decoding', () => {
     const e = bytes.indexOf(0xc3) + 1; // between the two bytes of "é"
     const emoji = bytes.indexOf(0xf0) + 2; // in the middle of the four bytes of "😀"
     // A body of exactly these chunks, as a network may cut them.
-    const fetch = async () =>
-      new Response(
-        new ReadableStream({
-          start(controller) {
-            for (const [from, to] of [
-              [0, e],
-              [e, emoji],
-              [emoji, bytes.length],
-            ])
-              controller.enqueue(bytes.slice(from, to));
-          },
-        }),
-        { headers: { 'content-type': 'text/event-stream' } },
-      );
+    const fetch = async () => chunkedResponse([bytes.slice(0, e), bytes.slice(e, emoji), bytes.slice(emoji)]);
     const delivered = await firstValueFrom(fromEventSource('http://127.0.0.1:1/sse', { fetch }));
     expect(delivered).toEqual({ type: 'message', data: 'café 😀', id: '' });
   });

@@ -9,7 +9,7 @@ import { pickLastEventId } from '@rxsse/core';
 import { firstValueFrom, type Observable, range, map as rxMap, take, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defineEvents, fromEventSource, json, SseEventError, text } from '../src/index.js';
-import { type Listening, listen, record, until } from './support.js';
+import { chunkedResponse, type Listening, listen, record, until } from './support.js';
 
 const events = defineEvents({ tick: json<{ n: number }>(), message: text });
 
@@ -34,6 +34,14 @@ async function handWritten(handler: (req: IncomingMessage, res: ServerResponse, 
 const eventStream = { 'content-type': 'text/event-stream; charset=utf-8' };
 
 describe('a hand-written node:http server', () => {
+  // Every framing the spec allows, ending without the blank line the last event needs.
+  const framings = Buffer.from(
+    '\uFEFF: hello\r\nretry: 1\r\nevent: tick\r\nid: 1\r\ndata: {"n":1}\r\n\r\n' +
+      'data: multi\rdata:  line é\r\r' +
+      'id: 2\n\n' +
+      'event: tick\ndata: {"n":"never dispatched"}\n',
+  );
+
   it('parses every framing, honours an id-only block on resume, and completes on 204', async () => {
     const { url, requests } = await handWritten((_req, res, n) => {
       if (n > 1) {
@@ -41,16 +49,7 @@ describe('a hand-written node:http server', () => {
         return;
       }
       res.writeHead(200, eventStream);
-      const body = Buffer.from(
-        '\uFEFF: hello\r\nretry: 1\r\nevent: tick\r\nid: 1\r\ndata: {"n":1}\r\n\r\n' +
-          'data: multi\rdata:  line é\r\r' +
-          'id: 2\n\n' +
-          'event: tick\ndata: {"n":"never dispatched"}\n',
-      );
-      // Cut inside the two-byte é, then end without the blank line the last event needs.
-      const cut = body.indexOf(Buffer.from('é')) + 1;
-      res.write(body.subarray(0, cut));
-      setImmediate(() => res.end(body.subarray(cut)));
+      res.end(framings);
     });
     const client = record(fromEventSource(url, { events }));
     await until(() => client.completed || client.error !== undefined, 'completion');
@@ -61,6 +60,27 @@ describe('a hand-written node:http server', () => {
     ]);
     expect(requests.map((headers) => headers['last-event-id'])).toEqual([undefined, '2']);
     expect(requests[0]).toMatchObject({ accept: 'text/event-stream' });
+  });
+
+  it('parses every framing cut between a CR and its LF and inside the two bytes of é', async () => {
+    // Exactly these chunks (fetch joins a real server's writes as it likes): a CR ends one, its LF
+    // opens the next; another ends inside é.
+    const crlf = framings.indexOf('event: tick\r\n') + 'event: tick\r'.length;
+    const e = framings.indexOf(Buffer.from('é')) + 1;
+    const chunks = [framings.subarray(0, crlf), framings.subarray(crlf, e), framings.subarray(e)];
+    const ids: (string | null)[] = [];
+    const fetch = async (_input: RequestInfo | URL, init?: RequestInit) => {
+      ids.push(new Headers(init?.headers).get('last-event-id'));
+      return ids.length > 1 ? new Response(null, { status: 204 }) : chunkedResponse(chunks, { end: true });
+    };
+    const client = record(fromEventSource('http://127.0.0.1:1/sse', { events, fetch }));
+    await until(() => client.completed || client.error !== undefined, 'completion');
+    expect(client.error).toBeUndefined();
+    expect(client.values).toEqual([
+      { type: 'tick', data: { n: 1 }, id: '1' },
+      { type: 'message', data: 'multi\n line é', id: '1' },
+    ]);
+    expect(ids).toEqual([null, '2']);
   });
 
   it('reads a stream whose Content-Type a proxy sent twice, as browsers do', async () => {
@@ -217,40 +237,28 @@ describe('limits and resume points', () => {
   });
 
   it('counts an event line in place of the type it replaces, whole or arriving in pieces', async () => {
-    const { url } = await handWritten((_req, res) => {
-      res.writeHead(200, eventStream);
-      // Neither event holds more than 507 characters (a line of 7 beside its type of 500): the type of
-      // 600 its event line replaces is not its own. The second's event line is cut inside its name.
-      const pieces = [
-        `event: ${'t'.repeat(600)}\nevent: ${'u'.repeat(500)}\ndata: x\n\n`,
-        `event: ${'t'.repeat(600)}\neve`,
-        `nt: ${'v'.repeat(500)}`,
-        '\ndata: x\n\n',
-      ];
-      const next = () => {
-        const piece = pieces.shift();
-        if (piece !== undefined && !res.destroyed) res.write(piece, () => setImmediate(next));
-      };
-      next();
-    });
-    const client = record(fromEventSource(url, { maxEventLength: 1000 }));
+    // Neither event holds more than 507 characters (a line of 7 beside its type of 500): the type of
+    // 600 its event line replaces is not its own. The second's event line is cut inside its name.
+    const pieces = [
+      `event: ${'t'.repeat(600)}\nevent: ${'u'.repeat(500)}\ndata: x\n\n`,
+      `event: ${'t'.repeat(600)}\neve`,
+      `nt: ${'v'.repeat(500)}`,
+      '\ndata: x\n\n',
+    ];
+    const fetch = async () => chunkedResponse(pieces);
+    const client = record(fromEventSource('http://127.0.0.1:1/sse', { fetch, maxEventLength: 1000 }));
     await until(() => client.error !== undefined || client.values.length === 2, 'the events');
     expect(client.error).toBeUndefined();
     expect(client.values.map(({ type }) => type)).toEqual(['u'.repeat(500), 'v'.repeat(500)]);
   });
 
   it('counts a resume id longer than maxEventLength toward no heartbeat, only toward an event that carries it', async () => {
-    const { url } = await handWritten((_req, res, n) => {
-      res.writeHead(200, eventStream);
-      // Each its own chunk, as a quiet stream's heartbeats come.
-      const pieces = [':\n', ':\n\n', n === 1 ? 'id: 1\ndata: own id\n\n' : 'data: resumed id\n\n'];
-      const next = () => {
-        const piece = pieces.shift();
-        if (piece !== undefined && !res.destroyed) res.write(piece, () => setImmediate(next));
-      };
-      next();
-    });
-    const options = { lastEventId: 'i'.repeat(40), maxEventLength: 32 };
+    // Each its own chunk, as a quiet stream's heartbeats come: the end of each holds no event.
+    let n = 0;
+    const fetch = async () =>
+      chunkedResponse([':\n', ':\n\n', ++n === 1 ? 'id: 1\ndata: own id\n\n' : 'data: resumed id\n\n']);
+    const url = 'http://127.0.0.1:1/sse';
+    const options = { fetch, lastEventId: 'i'.repeat(40), maxEventLength: 32 };
     const own = record(fromEventSource(url, options));
     await until(() => own.error !== undefined || own.values.length === 1, 'the event');
     own.subscription.unsubscribe();
@@ -264,33 +272,22 @@ describe('limits and resume points', () => {
   });
 
   it("counts a resume id longer than maxEventLength toward no retry: block, as an rxsse route's retry option opens its streams", async () => {
-    const { url } = await handWritten((_req, res) => {
-      res.writeHead(200, eventStream);
-      const pieces = ['retry: 1000\n\n', ':\n', 'retry: 2000\nid: 1\ndata: own id\n\n'];
-      const next = () => {
-        const piece = pieces.shift();
-        if (piece !== undefined && !res.destroyed) res.write(piece, () => setImmediate(next));
-      };
-      next();
-    });
-    const client = record(fromEventSource(url, { lastEventId: 'i'.repeat(40), maxEventLength: 32 }));
+    // Each its own chunk: the end of each before the event's holds no event.
+    const fetch = async () =>
+      chunkedResponse(['retry: 1000\n\n', ':\n', 'retry: 2000\nid: 1\ndata: own id\n\n']);
+    const client = record(
+      fromEventSource('http://127.0.0.1:1/sse', { fetch, lastEventId: 'i'.repeat(40), maxEventLength: 32 }),
+    );
     await until(() => client.error !== undefined || client.values.length === 1, 'the event');
     expect(client.error).toBeUndefined();
     expect(client.values).toEqual([{ type: 'message', data: 'own id', id: '1' }]);
   });
 
   it('counts an id set by an earlier block, and arriving in pieces, toward the events that carry it', async () => {
-    const { url } = await handWritten((_req, res) => {
-      res.writeHead(200, eventStream);
-      // An id-only block cut in two, then an event whose unfinished data line and the id pass 1000.
-      const pieces = [`id: ${'i'.repeat(300)}`, `${'i'.repeat(300)}\n\n`, `data: ${'x'.repeat(400)}`, '\n\n'];
-      const next = () => {
-        const piece = pieces.shift();
-        if (piece !== undefined && !res.destroyed) res.write(piece, () => setImmediate(next));
-      };
-      next();
-    });
-    const client = record(fromEventSource(url, { maxEventLength: 1000 }));
+    // An id-only block cut in two, then an event whose unfinished data line and the id pass 1000.
+    const pieces = [`id: ${'i'.repeat(300)}`, `${'i'.repeat(300)}\n\n`, `data: ${'x'.repeat(400)}`, '\n\n'];
+    const fetch = async () => chunkedResponse(pieces);
+    const client = record(fromEventSource('http://127.0.0.1:1/sse', { fetch, maxEventLength: 1000 }));
     await until(() => client.error !== undefined || client.values.length === 1, 'the error');
     expect(client.values).toEqual([]);
     expect((client.error as Error).message).toBe('An event is longer than maxEventLength (1000)');
@@ -298,18 +295,11 @@ describe('limits and resume points', () => {
 
   it('counts no comment toward maxEventLength: a heartbeat between events, a padding longer than the limit', async () => {
     const id = 'i'.repeat(36);
-    const { url } = await handWritten((_req, res) => {
-      res.writeHead(200, eventStream);
-      // 2 KiB of padding in two pieces, then events of 36 + 5 characters with a 40-character comment.
-      const pieces = [`:${' '.repeat(1024)}`, `${' '.repeat(1024)}\n\n`];
-      pieces.push(`id: ${id}\ndata: hello\n\n: ${'p'.repeat(38)}\nid: ${id}\ndata: world\n\n`);
-      const next = () => {
-        const piece = pieces.shift();
-        if (piece !== undefined && !res.destroyed) res.write(piece, () => setImmediate(next));
-      };
-      next();
-    });
-    const client = record(fromEventSource(url, { maxEventLength: 64 }));
+    // 2 KiB of padding in two pieces, then events of 36 + 5 characters with a 40-character comment.
+    const pieces = [`:${' '.repeat(1024)}`, `${' '.repeat(1024)}\n\n`];
+    pieces.push(`id: ${id}\ndata: hello\n\n: ${'p'.repeat(38)}\nid: ${id}\ndata: world\n\n`);
+    const fetch = async () => chunkedResponse(pieces);
+    const client = record(fromEventSource('http://127.0.0.1:1/sse', { fetch, maxEventLength: 64 }));
     await until(() => client.error !== undefined || client.values.length === 2, 'the events');
     expect(client.error).toBeUndefined();
     expect(client.values.map(({ data }) => data)).toEqual(['hello', 'world']);

@@ -94,3 +94,23 @@ export async function until(check: () => boolean, what: string, timeout = 10_000
     await new Promise((resolve) => realSetTimeout(resolve, 5));
   }
 }
+
+/**
+ * An event stream's `Response` whose body is exactly `chunks`, each a read of its own, as a network
+ * may cut a body: a real server's writes reach `fetch` joined or split as the network sees fit, so a
+ * test that means a cut feeds it through the client's `fetch` option. Strings go as UTF-8. The body
+ * stays open after the last chunk, as a stream the server has not ended, unless `end`.
+ */
+export function chunkedResponse(chunks: (string | Uint8Array)[], { end = false } = {}): Response {
+  const utf8 = new TextEncoder();
+  return new Response(
+    new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (const chunk of chunks)
+          controller.enqueue(typeof chunk === 'string' ? utf8.encode(chunk) : chunk);
+        if (end) controller.close();
+      },
+    }),
+    { headers: { 'content-type': 'text/event-stream' } },
+  );
+}
