@@ -30,7 +30,7 @@ class OrderedSink extends MemorySink {
   }
 }
 
-/** Streams `source`, noting its closes and what its metrics hooks were told. */
+/** Streams `source`, noting its closes and what its metrics hooks were told (`opened`, `dropped`, `closed`). */
 function run(
   source: Observable<MessageEvent>,
   options: Omit<StreamOptions, 'metrics'> & { metrics?: Partial<StreamMetrics> } = {},
@@ -48,7 +48,7 @@ function run(
       opened: () => calls.push('opened'),
       wrote: () => {},
       heartbeat: () => {},
-      dropped: () => {},
+      dropped: (count) => calls.push(`dropped ${count}`),
       closed: (reason) => calls.push(`closed ${reason}`),
       ...options.metrics,
     },
@@ -242,7 +242,8 @@ describe('an Observable subscribed before its stream opens', () => {
       ['headers', 'retry: 7\n\n'],
       true,
       ['shutdown'],
-      ['opened', 'closed shutdown'],
+      // The message it sent reached no client: dropped.
+      ['opened', 'dropped 1', 'closed shutdown'],
       1,
     ]);
     expect([sink.headers?.connection, group.size, heartbeatCount()]).toEqual(['close', 0, 0]);
@@ -321,6 +322,27 @@ describe('an Observable subscribed before its stream opens', () => {
     expect([group.size, heartbeatCount()]).toEqual([0, 0]);
   });
 
+  it.each<[string, (sink: OrderedSink, group: StreamGroup) => Partial<StreamMetrics>, CloseReason]>([
+    [
+      'its client leaves while the opened hook runs',
+      (sink) => ({ opened: () => sink.disconnect() }),
+      'client',
+    ],
+    ['the opened hook begins a shutdown', (_, group) => ({ opened: () => void group.close() }), 'shutdown'],
+  ])('counts the message that opened it as dropped, before its close, when %s', (_, hooks, reason) => {
+    const sink = new OrderedSink();
+    const group = new StreamGroup();
+    const source = new Observable<MessageEvent>((subscriber) => {
+      subscriber.next({ data: 'a' });
+    });
+    const { stream, calls } = run(source, { group, metrics: hooks(sink, group) }, sink);
+    // Sent by the source and taken by no client: lost, as a message in hand at any other end.
+    expect(sink.text).toBe('');
+    // (The hook given takes the place of the one that notes `opened`.)
+    expect(calls).toEqual(['dropped 1', `closed ${reason}`]);
+    expect(stream.stats.dropped).toBe(1);
+  });
+
   it('ends a stream whose sink fails to open, counted once, its source torn down once', () => {
     const sink = new OrderedSink();
     sink.open = () => {
@@ -339,7 +361,8 @@ describe('an Observable subscribed before its stream opens', () => {
       [],
       true,
       ['error'],
-      ['opened', 'closed error'],
+      // The message it opened with reached no client: dropped.
+      ['opened', 'dropped 1', 'closed error'],
       1,
     ]);
     expect(subject.observed).toBe(false);

@@ -95,9 +95,9 @@ async function fullAfterW(sink: MemorySink, subject: Subject<MessageEvent>) {
  * then, and e0..e6 follow, 13 bytes each but the last (25 bytes), whose room and the gap event's
  * (26) are taken from the oldest.
  */
-async function oldestDropped(cap: number) {
+async function oldestDropped(cap: number, options: StreamOptions = {}) {
   const subject = new Subject<MessageEvent>();
-  const running = run(withGapEvent(subject), { onOverflow: 'drop-oldest', maxQueueBytes: cap });
+  const running = run(withGapEvent(subject), { onOverflow: 'drop-oldest', maxQueueBytes: cap, ...options });
   await fullAfterW(running.sink, subject);
   for (let i = 0; i < 6; i++) subject.next({ id: `e${i}`, data: '' });
   subject.next({ id: 'e6', data: 'x'.repeat(10) });
@@ -625,6 +625,44 @@ describe('streamEvents', () => {
     expect(stream.stats.dropped).toBe(7);
   });
 
+  it("counts only the source's events as dropped when its sink throws on a chunk that holds a gap event", async () => {
+    const { calls, metrics } = recordMetrics();
+    const { sink, stream, reasons } = await oldestDropped(51, { metrics, onError: () => {} });
+    sink.write = () => {
+      throw new Error('socket gone');
+    };
+    // The drain hands over the queue, the gap event first: the sink throws on it.
+    sink.release();
+    expect(reasons).toEqual(['error']);
+    // e0..e6, as when its client leaves: the gap event in the chunk is the stream's own.
+    expect(stream.stats.dropped).toBe(7);
+    const dropped = calls.filter((call) => call.startsWith('dropped '));
+    expect(dropped.reduce((sum, call) => sum + Number(call.slice(8)), 0)).toBe(7);
+  });
+
+  it('counts no dropped event when its sink throws on the gap event owed at the end', async () => {
+    const subject = new Subject<MessageEvent>();
+    const sink = new MemorySink();
+    const write = sink.write.bind(sink);
+    sink.write = (chunk) => {
+      if (new TextDecoder().decode(chunk).startsWith('event: gap')) throw new Error('socket gone');
+      return write(chunk);
+    };
+    const stream = streamEvents(withGapEvent(subject), sink, {
+      heartbeat: false,
+      onOverflow: 'drop-newest',
+      maxQueueBytes: 30,
+      onError: () => {},
+    });
+    await fullAfterW(sink, subject);
+    subject.next({ id: 'e0', data: '' });
+    // Passes the cap with e0 queued: dropped, and a gap event is owed after e0, sent at the end.
+    subject.next({ id: 'e1', data: 'x'.repeat(10) });
+    subject.complete();
+    expect(sink.text).toBe('id: w\ndata:\n\nid: e0\ndata:\n\n');
+    expect(stream.stats).toMatchObject({ events: 2, dropped: 1 });
+  });
+
   it.each([
     ['an object with unsubscribe()', (count: () => void) => ({ unsubscribe: count })],
     ['a teardown function', (count: () => void) => count],
@@ -770,6 +808,42 @@ describe('streamEvents', () => {
     );
     expect([made, stream.stats.refused, stream.stats.dropped, errors.length]).toEqual([1, 1, 1, 1]);
   });
+
+  it.each([
+    // e1 passes the cap and is dropped: the gap event owed is made for e2, which is in hand.
+    ['drop-newest', 2, ['dropped 1', 'refused', 'dropped 1', 'closed error']],
+    // e1 needs the oldest dropped, and the gap event that would go first: e1 is in hand.
+    ['drop-oldest', 1, ['refused', 'dropped 1', 'closed error']],
+  ] as const)(
+    "with onInvalidMessage 'close' and %s, counts a gap event its factory cannot make refused once, and the event in hand dropped",
+    async (onOverflow, dropped, told) => {
+      const { calls, metrics } = recordMetrics();
+      const subject = new Subject<MessageEvent>();
+      let made = 0;
+      const source = Object.assign(subject.asObservable(), {
+        [SOURCE_GAP_EVENT]: () => {
+          made++;
+          throw new Error('no gap event');
+        },
+      });
+      const { sink, stream, reasons } = run(source, {
+        onOverflow,
+        maxQueueBytes: 30,
+        onInvalidMessage: 'close',
+        metrics: { ...metrics, refused: () => calls.push('refused') },
+        onError: () => {},
+      });
+      await fullAfterW(sink, subject);
+      subject.next({ id: 'e0', data: '' });
+      subject.next({ id: 'e1', data: 'x'.repeat(10) });
+      subject.next({ id: 'e2', data: '' });
+      expect(reasons).toEqual(['error']);
+      // w and e0 reached the client; the event in hand when the refusal ended the stream did not.
+      expect(sink.text).toBe('id: w\ndata:\n\nid: e0\ndata:\n\n');
+      expect([made, stream.stats.refused, stream.stats.dropped]).toEqual([1, 1, dropped]);
+      expect(calls.filter((call) => !call.startsWith('wrote') && call !== 'opened')).toEqual(told);
+    },
+  );
 
   it('never has a drop-oldest gap event name an id the client did not get, where events set no id', async () => {
     const subject = new Subject<MessageEvent>();

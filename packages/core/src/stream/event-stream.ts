@@ -58,7 +58,7 @@ let taking: EventStream | undefined;
 // Never a stream's notice: the constructor assigns it only so that `#gap` is a changing field.
 const NO_GAP = new GapNotice(() => ({ data: '' }), {
   ended: () => true,
-  format: () => undefined,
+  format: () => '',
   refuse: () => {},
 });
 
@@ -249,9 +249,16 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   /**
    * @internal The stream opens: before an Observable's first message, once its `subscribe()`
    * returned, or as it completes with nothing sent. Counted as opened, it joins its groups, writes
-   * the headers and is armed, as a stream of any other source is before it is fed.
+   * the headers and is armed, as a stream of any other source is before it is fed. `message`: the
+   * source's first, which opens it, in hand meanwhile: an end as it opens (its client gone while the
+   * `opened` hook runs, a shutdown that hook began) counts it dropped.
    */
-  open(): void {
+  open(message?: MessageEvent<unknown>): void {
+    if (message === undefined) this.#open();
+    else this.#taking(this.#open, message);
+  }
+
+  #open(): void {
     const overrides = this.#unopened;
     if (overrides === undefined || overrides === OPENING || overrides instanceof SourceFailure) return;
     // Counted while still unopened: a shutdown its hook begins (a group's close) waits, and turns it
@@ -263,7 +270,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     if (this.#reason !== undefined) return;
     this.#unopened = undefined;
     if (this.#shuttingDown) {
-      // A shutdown began while the source was subscribed: it has sent nothing, and goes unheard.
+      // A shutdown began while the source was subscribed: it goes unheard (a message that opened it
+      // is in hand, and the end counts it dropped).
       this.#turnAway(shutdownHint(options, this.server));
       return;
     }
@@ -310,7 +318,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     this.#gap = new GapNotice(gapEvent, {
       ended: () => this.#reason !== undefined,
       format: (message, name) => this.#gapText(message, name),
-      refuse: (error) => this.#refuse(error),
+      // A gap event is the stream's own: refusing it leaves the message in hand to the end it brings.
+      refuse: (error) => this.#refuse(error, false),
     });
   }
 
@@ -720,10 +729,11 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
    * `maxQueueBytes` (owed, it would never fit, and every event after it would be dropped to make
    * room for it) is reported and sent as a small notice naming `name` instead (`smallGapEvent`);
    * only one whose notice is larger still is refused.
+   * @throws why it cannot be sent, for its {@link GapNotice} to refuse.
    */
-  #gapText(message: MessageEvent<unknown>, name: string | null): string | undefined {
+  #gapText(message: MessageEvent<unknown>, name: string | null): string {
     const text = this.#ownText(message);
-    if (text === undefined || this.#fits(text)) return text;
+    if (this.#fits(text)) return text;
     const cap = this.options.maxQueueBytes;
     this.reportError(
       new SseRangeError(
@@ -732,17 +742,20 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       ),
     );
     const small = this.#ownText(smallGapEvent(message, name));
-    return small !== undefined && this.#withinCap(small) ? small : undefined;
+    if (this.#fits(small)) return small;
+    throw largerError(utf8Length(small), cap);
   }
 
-  /** `message` in rxsse's own encoding, or `undefined`, refused, when it cannot be encoded. */
-  #ownText(message: MessageEvent<unknown>): string | undefined {
+  /**
+   * A gap event in rxsse's own encoding.
+   * @throws why it cannot be encoded.
+   */
+  #ownText(message: MessageEvent<unknown>): string {
     try {
       return formatOwnEvent(message);
     } catch (error) {
       hearRefusedPromises(message, error, () => this.laterReporter());
-      this.#refuse(error);
-      return undefined;
+      throw error;
     }
   }
 
@@ -762,9 +775,13 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     return false;
   }
 
-  #refuse(error: unknown): void {
+  /**
+   * `inHand`: the message the stream is taking is the one refused. A gap event refused is the
+   * stream's own: the message in hand, if any, is still dropped by the end that may follow.
+   */
+  #refuse(error: unknown, inHand = true): void {
     // The message in hand is counted refused, not dropped too by the end that may follow.
-    this.#handOver();
+    if (inHand) this.#handOver();
     this.stats.refused++;
     this.#count('refused');
     // Once the stream ended (an error event), there is nothing left to close: only report.
@@ -778,10 +795,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
    * message again; and a route sends the same messages whatever its source.
    */
   #refuseLarger(size: number): void {
-    const cap = this.options.maxQueueBytes;
-    this.#refuse(
-      new SseRangeError('data', `an event of ${size} bytes is larger than maxQueueBytes (${cap})`),
-    );
+    this.#refuse(largerError(size, this.options.maxQueueBytes));
   }
 
   #notePeak(bytes: number): void {
@@ -820,17 +834,18 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       const count = queue.length;
       const chunk = queue.take();
       const taken = count - queue.length;
-      this.#gap?.taken(taken);
-      written += this.#write(chunk, taken);
+      const own = this.#gap ? this.#gap.taken(taken) : taken;
+      written += this.#write(chunk, taken, own);
     } while (queue.length > 0 && (all || this.#writable));
     this.#notePeak(queue.length > 0 ? written + queue.bytes() : written);
   }
 
   /**
-   * Hands `text`, `events` events, to the sink: as text where it takes text, else as bytes. Returns
-   * its UTF-8 size.
+   * Hands `text`, `events` events, `lost` of them the source's (counted dropped if the sink throws;
+   * a gap event is the stream's own), to the sink: as text where it takes text, else as bytes.
+   * Returns its UTF-8 size.
    */
-  #write(text: string, events: number): number {
+  #write(text: string, events: number, lost = events): number {
     this.busy = true;
     const { sink } = this;
     // A transport that encodes text itself is handed text, unless others take the same bytes: a
@@ -847,7 +862,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       // Never handed over: lost, as what is still queued is once the sink broke.
       this.stats.events -= events;
       this.stats.bytes -= bytes;
-      this.#dropped(events);
+      this.#dropped(lost);
       throw error;
     }
     // Told once the chunk is out: a hook that ends the stream (a group's close) then writes the
@@ -956,7 +971,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
         if (queue && queue.length > 0) this.#writeQueue(queue, true);
         // Events dropped last are told too, so the client resumes knowing it missed them.
         const gap = this.#gap?.owed ? this.#gap.owedText() : undefined;
-        if (gap !== undefined) this.#write(gap, 1);
+        if (gap !== undefined) this.#write(gap, 1, 0);
         if (reason === 'error') this.#writeErrorEvent(error);
         if (retryHint !== undefined) this.#write(formatRetry(retryHint), 0);
         sink.end();
@@ -1129,6 +1144,11 @@ export function answerHeadEventStream(
 function shutdownHint(options: ResolvedStreamOptions, server: StreamGroup | undefined): number | undefined {
   const hint = server?.closing ? server.reconnectHint() : undefined;
   return hint ?? options.group.reconnectHint() ?? options.retry;
+}
+
+/** Why an event of `size` bytes is refused: it is larger than `cap`, the route's `maxQueueBytes`. */
+function largerError(size: number, cap: number): SseRangeError {
+  return new SseRangeError('data', `an event of ${size} bytes is larger than maxQueueBytes (${cap})`);
 }
 
 /** A value that is not a message object, nor `null` or `undefined`: `{ data: value }` under `bareValues: 'data'`. */

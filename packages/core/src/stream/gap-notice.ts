@@ -8,11 +8,11 @@ export interface GapTarget {
   /** True once the stream ended: refusing a gap event may end it (`onInvalidMessage: 'close'`). */
   readonly ended: () => boolean;
   /**
-   * The text of the gap event made for `name`, the id it names, or `undefined` when it cannot be
-   * sent: then refused.
+   * The text of the gap event made for `name`, the id it names.
+   * @throws why it cannot be sent: then refused.
    */
-  readonly format: (message: MessageEvent<unknown>, name: string | null) => string | undefined;
-  /** The source's factory threw: refused as a message that cannot be sent. */
+  readonly format: (message: MessageEvent<unknown>, name: string | null) => string;
+  /** The source's factory threw, or its gap event cannot be sent: refused as a message that cannot be sent. */
   readonly refuse: (error: unknown) => void;
 }
 
@@ -112,14 +112,16 @@ export class GapNotice {
    */
   #text(first: boolean): string | undefined {
     const name = first ? this.#writtenId : this.#tailName();
-    let message: MessageEvent<unknown> | undefined;
     try {
-      message = first ? this.#headEvent() : (this.owed ?? this.event)(name);
+      const message = first ? this.#headEvent() : (this.owed ?? this.event)(name);
+      return message === undefined ? undefined : this.target.format(message, name);
     } catch (error) {
+      // Owed no more before it is refused: a refusal that ends the stream (`onInvalidMessage:
+      // 'close'`) must not find it owed at the end, to make and refuse it a second time.
+      if (!first) this.owed = undefined;
       this.target.refuse(error);
       return undefined;
     }
-    return message === undefined ? undefined : this.target.format(message, name);
   }
 
   /**
@@ -142,16 +144,19 @@ export class GapNotice {
     this.owed = undefined;
   }
 
-  /** The transport took the `count` oldest events. */
-  taken(count: number): void {
+  /** The transport took the `count` oldest events: returns how many were the source's. */
+  taken(count: number): number {
     const items = this.#items;
     const end = this.#head + count;
+    let gaps = 0;
     for (let i = this.#head; i < end; i++) {
       const item = items[i];
       this.#writtenGap = typeof item === 'object';
-      if (typeof item === 'string') this.#writtenId = item;
+      if (this.#writtenGap) gaps++;
+      else if (typeof item === 'string') this.#writtenId = item;
     }
     this.#remove(count);
+    return count - gaps;
   }
 
   /** The stream closed with `count` events queued, none to be sent: returns how many were the source's. */

@@ -20,9 +20,10 @@ export interface FeedTarget {
   readonly writable: boolean;
   /**
    * A pushing source sends its first message: the stream opens before it takes it (it subscribes
-   * first, so that a source that fails at once can be refused before any byte).
+   * first, so that a source that fails at once can be refused before any byte). `message`, in hand
+   * meanwhile, is that first message, if it opens with one.
    */
-  open(): void;
+  open(message?: MessageEvent<unknown>): void;
   /** A message from a pushing source: queued, written at the end of the tick. */
   push(message: MessageEvent<unknown>): void;
   /** Whether the stream places a pushing source's own gap events; it keeps no ids otherwise. */
@@ -188,7 +189,7 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent, WithS
     if (target === undefined) return;
     this.#waiting = null;
     try {
-      if (opening) target.open();
+      if (opening) target.open(message === NO_MESSAGE ? undefined : message);
       if (message !== NO_MESSAGE) target.push(message);
       else if (gap !== undefined) target.pushGap(gap);
       let rounds = 0;
