@@ -13,7 +13,7 @@ import { openConnections } from '../src/connections.js';
 import { RedisEngineError, redisEngine } from '../src/index.js';
 import { PartitionLayout, slotOf } from '../src/partition.js';
 import { type ProxiedConnection, RedisProxy } from './support/proxy.js';
-import { connected, useRedisCluster } from './support/use-redis.js';
+import { appendOnceBack, connected, givingUpStrategy, useRedisCluster } from './support/use-redis.js';
 
 const redis = useRedisCluster({ defaults: { partitions: 6 } });
 // What node-redis requires, not the module namespace an import would give.
@@ -213,22 +213,14 @@ describe('redisEngine on Redis Cluster', () => {
 
   it("connects again to a node whose connections the caller's reconnectStrategy gave up on", async () => {
     const { root, announced, admin } = await announcedNode();
-    let gaveUp = 0;
+    const { reconnectStrategy, gaveUp } = givingUpStrategy();
     const store = redis.engine({
       cluster: { rootNodes: [{ url: root.url }] },
       blockMs: 100,
       commandTimeoutMs: 1000,
       // node-redis closes a node's connection for good once its strategy returns an Error, while
       // the cluster client stays open.
-      clientOptions: {
-        socket: {
-          reconnectStrategy: (retries) => {
-            if (retries <= 2) return 20;
-            gaveUp++;
-            return new Error('gave up');
-          },
-        },
-      },
+      clientOptions: { socket: { reconnectStrategy } },
     });
     await connected(store);
     const seen: string[] = [];
@@ -238,15 +230,9 @@ describe('redisEngine on Redis Cluster', () => {
     // to connect again, until both strategies gave up.
     announced.dropNew = true;
     for (const connection of announced.connections) connection.destroy();
-    await until(() => gaveUp >= 2, 'both connections given up');
+    await until(() => gaveUp() >= 2, 'both connections given up');
     announced.dropNew = false;
-    let id: string | undefined;
-    for (let attempt = 1; id === undefined; attempt++) {
-      id = await store.append('gave-up', { data: 'after' }).catch((error: unknown) => {
-        if (attempt === 20) throw error;
-        return new Promise<undefined>((resolve) => setTimeout(resolve, 100));
-      });
-    }
+    const id = await appendOnceBack(store, 'gave-up', 20);
     await until(() => seen.length === 1, 'the event on a new live connection');
     stop();
     expect(seen).toEqual([id]);

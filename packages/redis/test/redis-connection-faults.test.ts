@@ -15,7 +15,7 @@ import { firstValueFrom, type Subscription, take, toArray } from 'rxjs';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { RedisEngineError, RedisRecovered, RedisRepeatedFailure, RedisTimeoutError } from '../src/index.js';
 import { type ProxiedConnection, RedisProxy } from './support/proxy.js';
-import { connected, useRedis } from './support/use-redis.js';
+import { appendOnceBack, connected, givingUpStrategy, useRedis } from './support/use-redis.js';
 
 // Any timeout ends a call on a connection that never answers; one of 2 s leaves the calls that do
 // get answers (each through the proxy, in this process) room for a busy machine's pauses.
@@ -1043,9 +1043,7 @@ describe('redisEngine whose reconnectStrategy gives up', () => {
     const store = redis.engine({
       commandTimeoutMs: 1000,
       // node-redis closes a client for good once its strategy returns an Error.
-      clientOptions: {
-        socket: { reconnectStrategy: (retries) => (retries > 2 ? new Error('gave up') : 20) },
-      },
+      clientOptions: { socket: { reconnectStrategy: givingUpStrategy().reconnectStrategy } },
       onError: (error) => void errors.push(error),
     });
     await connected(store);
@@ -1055,37 +1053,23 @@ describe('redisEngine whose reconnectStrategy gives up', () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     await redis.server.restart({ persistent: false });
     await until(() => redis.raw.isReady, 'the raw client reconnected');
-    let id: string | undefined;
-    for (let attempt = 1; id === undefined; attempt++) {
-      id = await store.append('back', { data: 'after' }).catch((error: unknown) => {
-        if (attempt === 50) throw error;
-        return new Promise<undefined>((resolve) => setTimeout(resolve, 100));
-      });
-    }
+    const id = await appendOnceBack(store, 'back', 50);
     expect((await store.read('back', id, { count: 1, bytes: 100 })).truncated).toBe(false);
   });
 
   it('tells a give-up of its own once, then its repeats at growing intervals, not each one', async () => {
     const errors: unknown[] = [];
-    let gaveUp = 0;
+    const { reconnectStrategy, gaveUp } = givingUpStrategy();
     const store = redis.engine({
       commandTimeoutMs: 1000,
-      clientOptions: {
-        socket: {
-          reconnectStrategy: (retries) => {
-            if (retries <= 2) return 20;
-            gaveUp++;
-            return new Error('gave up');
-          },
-        },
-      },
+      clientOptions: { socket: { reconnectStrategy } },
       onError: (error) => void errors.push(error),
     });
     await connected(store);
     await redis.server.kill9();
     onTestFinished(() => redis.server.restart({ persistent: false }));
     // The engine connects again after each give-up, and each of those gives up as well.
-    await until(() => gaveUp >= 4, 'four give-ups', 20_000);
+    await until(() => gaveUp() >= 4, 'four give-ups', 20_000);
     const told = errors.filter((error) => error instanceof Error && error.message === 'gave up');
     expect(told).toHaveLength(1);
   });

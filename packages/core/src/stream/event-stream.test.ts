@@ -83,6 +83,19 @@ function gapSource() {
   return { subject, source, ownGap };
 }
 
+/** A Subject as a source whose gap event factory throws; `made()` counts its calls. */
+function gapFactoryThrows() {
+  const subject = new Subject<MessageEvent>();
+  let made = 0;
+  const source = Object.assign(subject.asObservable(), {
+    [SOURCE_GAP_EVENT]: () => {
+      made++;
+      throw new Error('no gap event');
+    },
+  });
+  return { subject, source, made: () => made };
+}
+
 /** Writes `w` to a transport that is full then: what `subject` sends next is queued. */
 async function fullAfterW(sink: MemorySink, subject: Subject<MessageEvent>) {
   sink.full = true;
@@ -778,14 +791,7 @@ describe('streamEvents', () => {
   });
 
   it('refuses a gap event its factory cannot make once, and owes it no more: the events after it are not refused again', async () => {
-    const subject = new Subject<MessageEvent>();
-    let made = 0;
-    const source = Object.assign(subject.asObservable(), {
-      [SOURCE_GAP_EVENT]: () => {
-        made++;
-        throw new Error('no gap event');
-      },
-    });
+    const { subject, source, made } = gapFactoryThrows();
     const errors: unknown[] = [];
     const { sink, stream } = run(source, {
       onOverflow: 'drop-newest',
@@ -806,7 +812,7 @@ describe('streamEvents', () => {
     expect(sink.text).toBe(
       'id: w\ndata:\n\nid: e0\ndata:\n\nid: e2\ndata:\n\nid: e3\ndata:\n\nid: e4\ndata:\n\n',
     );
-    expect([made, stream.stats.refused, stream.stats.dropped, errors.length]).toEqual([1, 1, 1, 1]);
+    expect([made(), stream.stats.refused, stream.stats.dropped, errors.length]).toEqual([1, 1, 1, 1]);
   });
 
   it.each([
@@ -818,14 +824,7 @@ describe('streamEvents', () => {
     "with onInvalidMessage 'close' and %s, counts a gap event its factory cannot make refused once, and the event in hand dropped",
     async (onOverflow, dropped, told) => {
       const { calls, metrics } = recordMetrics();
-      const subject = new Subject<MessageEvent>();
-      let made = 0;
-      const source = Object.assign(subject.asObservable(), {
-        [SOURCE_GAP_EVENT]: () => {
-          made++;
-          throw new Error('no gap event');
-        },
-      });
+      const { subject, source, made } = gapFactoryThrows();
       const { sink, stream, reasons } = run(source, {
         onOverflow,
         maxQueueBytes: 30,
@@ -840,7 +839,7 @@ describe('streamEvents', () => {
       expect(reasons).toEqual(['error']);
       // w and e0 reached the client; the event in hand when the refusal ended the stream did not.
       expect(sink.text).toBe('id: w\ndata:\n\nid: e0\ndata:\n\n');
-      expect([made, stream.stats.refused, stream.stats.dropped]).toEqual([1, 1, dropped]);
+      expect([made(), stream.stats.refused, stream.stats.dropped]).toEqual([1, 1, dropped]);
       expect(calls.filter((call) => !call.startsWith('wrote') && call !== 'opened')).toEqual(told);
     },
   );

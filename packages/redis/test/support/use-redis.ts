@@ -164,3 +164,32 @@ export async function ownRedis(options: RedisEngineOptions = {}) {
   onTestFinished(() => engine.close());
   return { server, raw, engine };
 }
+
+/**
+ * A `socket.reconnectStrategy` that retries 3 times, 20 ms apart, then gives up with an Error, after
+ * which node-redis closes the connection for good; `gaveUp()` counts its give-ups.
+ */
+export function givingUpStrategy(): {
+  reconnectStrategy: (retries: number) => number | Error;
+  gaveUp: () => number;
+} {
+  let gaveUp = 0;
+  const reconnectStrategy = (retries: number) => {
+    if (retries <= 2) return 20;
+    gaveUp++;
+    return new Error('gave up');
+  };
+  return { reconnectStrategy, gaveUp: () => gaveUp };
+}
+
+/** Appends to `topic` as soon as the engine takes it again, trying every 100 ms, `attempts` times: the id. */
+export async function appendOnceBack(store: ChannelEngine, topic: string, attempts: number): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await store.append(topic, { data: 'after' });
+    } catch (error) {
+      if (attempt === attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
