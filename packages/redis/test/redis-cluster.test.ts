@@ -12,7 +12,7 @@ import { RedisServer } from '../../../test/support/redis-server.js';
 import { openConnections } from '../src/connections.js';
 import { RedisEngineError, redisEngine } from '../src/index.js';
 import { PartitionLayout, slotOf } from '../src/partition.js';
-import { type ProxiedConnection, RedisProxy } from './support/proxy.js';
+import { RedisProxy } from './support/proxy.js';
 import { appendOnceBack, connected, givingUpStrategy, useRedisCluster } from './support/use-redis.js';
 
 const redis = useRedisCluster({ defaults: { partitions: 6 } });
@@ -78,24 +78,6 @@ async function announcedNode() {
   while (!(await admin.sendCommand<string>(['CLUSTER', 'INFO'])).includes('cluster_state:ok'))
     await new Promise((resolve) => setTimeout(resolve, 10));
   return { root, announced, admin };
-}
-
-/** The connection through `proxy` whose last command the node ran is an XREAD: a live reader's. */
-async function liveConnection(
-  admin: Awaited<ReturnType<typeof announcedNode>>['admin'],
-  proxy: RedisProxy,
-): Promise<ProxiedConnection> {
-  let live: ProxiedConnection | undefined;
-  await until(() => {
-    void admin.clientList().then((clients) => {
-      const reading = clients.find((client) => client.cmd === 'xread');
-      live = proxy.connections.find(
-        ({ upstream }) => `${upstream.localAddress}:${upstream.localPort}` === reading?.addr,
-      );
-    });
-    return live !== undefined;
-  }, 'the live connection');
-  return live!;
 }
 
 /** Polls `check` every 10 ms; fails after `periods` refresh periods. */
@@ -197,7 +179,7 @@ describe('redisEngine on Redis Cluster', () => {
     await connected(store);
     const seen: string[] = [];
     const stop = await store.listen('unanswered', { event: (m) => seen.push(m.id), gap: () => {} });
-    const live = await liveConnection(admin, announced);
+    const live = await announced.liveConnection(admin);
     // It drops; node-redis connects to the node again on its own, and its handshake gets no answer
     // (a proxy whose node is gone).
     announced.cutNew = true;
@@ -225,7 +207,7 @@ describe('redisEngine on Redis Cluster', () => {
     await connected(store);
     const seen: string[] = [];
     const stop = await store.listen('gave-up', { event: (m) => seen.push(m.id), gap: () => {} });
-    await liveConnection(admin, announced);
+    await announced.liveConnection(admin);
     // The node goes out of reach: the command and live connections drop, and so does each attempt
     // to connect again, until both strategies gave up.
     announced.dropNew = true;

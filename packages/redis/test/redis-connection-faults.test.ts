@@ -14,7 +14,7 @@ import { ClientOfflineError } from 'redis';
 import { firstValueFrom, type Subscription, take, toArray } from 'rxjs';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { RedisEngineError, RedisRecovered, RedisRepeatedFailure, RedisTimeoutError } from '../src/index.js';
-import { type ProxiedConnection, RedisProxy } from './support/proxy.js';
+import { RedisProxy } from './support/proxy.js';
 import { appendOnceBack, connected, givingUpStrategy, useRedis } from './support/use-redis.js';
 
 // Any timeout ends a call on a connection that never answers; one of 2 s leaves the calls that do
@@ -160,20 +160,12 @@ describe('redisEngine with its connections cut off', () => {
     await connected(store);
     const seen = recorder();
     const stop = await store.listen('unanswered', seen.listener);
-    // The live connection: the one whose last command Redis ran is an XREAD.
-    let live: ProxiedConnection | undefined;
-    await untilLive(async () => {
-      const reading = (await redis.raw.clientList()).find((client) => client.cmd === 'xread');
-      live = proxy!.connections.find(
-        ({ upstream }) => `${upstream.localAddress}:${upstream.localPort}` === reading?.addr,
-      );
-      return live !== undefined;
-    }, 'the live connection');
+    const live = await proxy.liveConnection(redis.raw);
     // It drops; node-redis connects again on its own, and its handshake gets no answer (a proxy
     // whose Redis is gone).
     proxy.cutNew = true;
     const opened = proxy.connections.length;
-    live!.destroy();
+    live.destroy();
     await until(() => proxy!.connections.length > opened, 'the unanswered connection');
     proxy.cutNew = false;
     const id = await store.append('unanswered', { data: 'live' });

@@ -168,6 +168,24 @@ export class RedisProxy {
     );
   }
 
+  /**
+   * The connection of a live reader: the one whose last command Redis ran is an XREAD, as `admin`
+   * (a client on that Redis, not through the proxy) lists them. Polled every 10 ms for at most 10 s.
+   */
+  async liveConnection(admin: {
+    clientList(): Promise<{ cmd: string; addr: string }[]>;
+  }): Promise<ProxiedConnection> {
+    for (let waited = 0; ; waited += 10) {
+      const reading = (await admin.clientList()).find((client) => client.cmd === 'xread');
+      const live = this.connections.find(
+        ({ upstream }) => `${upstream.localAddress}:${upstream.localPort}` === reading?.addr,
+      );
+      if (live) return live;
+      if (waited > 10_000) throw new Error('timed out waiting for the live connection');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
   /** Every connection, open and new, passes Redis's replies on at about `bytesPerSecond`. */
   limitAll(bytesPerSecond: number): void {
     this.limitNew = bytesPerSecond;
