@@ -61,7 +61,9 @@ async function droppingNode(): Promise<{ port: number; attempts: () => number }>
  * the node out of reach. `admin` is a plain client on the node.
  */
 async function announcedNode() {
-  const node = await RedisServer.start({ args: ['--cluster-enabled', 'yes'] });
+  // Its bus port is drawn too: the default, its port + 10,000, is never checked and may be taken.
+  const bus = await freePort();
+  const node = await RedisServer.start({ args: ['--cluster-enabled', 'yes', '--cluster-port', String(bus)] });
   closing.push(() => node.stop());
   const [root, announced] = [await RedisProxy.start(node.port), await RedisProxy.start(node.port)];
   // Closed in reverse: the connections, then the client, the proxies, the node.
