@@ -52,6 +52,13 @@ export interface TransportTraits {
    */
   missesQueuedDisconnects?: boolean;
   /**
+   * A client that half-closes is heard of only once its connection closes, which one that stopped
+   * reading with the transport full never lets happen: its stream ends by its own overflow or stall
+   * (`@hono/node-server`, the tests' own bridge). The Node adapters hear of it as Node ends the
+   * connection.
+   */
+  missesHalfCloses?: boolean;
+  /**
    * The server tells of a client gone only by cancelling a `Response`'s body, never through
    * `request.signal` (a bridge of the tests' own): one gone while its handler sets up is heard of
    * once the handler settled.

@@ -35,8 +35,11 @@ export class NodeSink implements Sink {
   #drain: (() => void) | undefined;
   /** On HTTP/2, what was written while the response was full (see `held-chunks.ts`). */
   #held: HeldChunks | undefined;
-  /** The connection, watched while this response waits behind pipelined ones (see below). */
-  #waitingOn: NodeRequest['socket'] | undefined;
+  /**
+   * The HTTP/1 connection, watched for its client's half-close, and for its close while this
+   * response waits behind pipelined ones (see below).
+   */
+  #connection: NodeRequest['socket'] | undefined;
 
   constructor(req: NodeRequest, res: NodeResponse) {
     this.#res = res;
@@ -57,14 +60,17 @@ export class NodeSink implements Sink {
     // A response that closed before the sink existed (the client left while the framework's own
     // async steps ran: an auth middleware, Nest's guards and pipes) emits no 'close' any more.
     if (closedAlready(res)) this.#isClosed = true;
-    // A pipelined request's response waits behind the others, and only its connection tells when
-    // the client drops (see `waitingOn`). Not `watchResponseClose`: its closures, per stream.
-    else {
-      const socket = waitingOn(req, res);
-      if (socket?.destroyed) this.#isClosed = true;
-      else if (socket) {
-        this.#waitingOn = socket;
-        watchClose(socket, this.#closed);
+    else if (!this.http2) {
+      const connection = req.socket;
+      // Gone, or ended by Node at its client's half-close (see `#halfClosed`), while the framework's
+      // own async steps ran.
+      if (connection.destroyed || connection.writableEnded) this.#isClosed = true;
+      else {
+        this.#connection = connection;
+        // A pipelined request's response waits behind the others, and only its connection tells
+        // when the client drops (see `waitingOn`). Not `watchResponseClose`: its closures, per stream.
+        if (waitingOn(req, res)) watchClose(connection, this.#closed);
+        else connection.on('end', this.#halfClosed);
       }
     }
   }
@@ -265,11 +271,33 @@ export class NodeSink implements Sink {
     if (res.headersSent && !res.writableEnded) res.end();
   }
 
+  /**
+   * The client half-closed. Unless the server allows half-open connections, Node ends the
+   * connection then, after what it holds: nothing written later reaches the client. With room left,
+   * the stream's next write tells it so, and what Node holds still goes out to a client that reads
+   * on. A full one closes only once the client took what it holds, which a client that stopped
+   * reading never does: the stream would wait on it until its overflow or stall, so the client is
+   * gone now.
+   */
+  readonly #halfClosed = (): void => {
+    const connection = this.#connection;
+    // Full as `#send` tells it: Node 24 may leave the socket's `writableNeedDrain` unset.
+    const full = connection && connection.writableLength >= connection.writableHighWaterMark;
+    if (connection?.writableEnded && (full || this.#res.writableNeedDrain)) {
+      this.#closed();
+    }
+  };
+
   readonly #closed = (): void => {
     if (this.#isClosed) return;
     this.#isClosed = true;
-    if (this.#waitingOn) unwatchClose(this.#waitingOn, this.#closed);
-    this.#waitingOn = undefined;
+    const connection = this.#connection;
+    if (connection) {
+      connection.off('end', this.#halfClosed);
+      // The connection may serve the next request of a kept-alive connection.
+      unwatchClose(connection, this.#closed);
+      this.#connection = undefined;
+    }
     if (this.#drain) {
       this.#res.off('drain', this.#drain);
       // The socket may serve the next request of a kept-alive connection.

@@ -68,10 +68,11 @@ export function waitingOn(req: NodeRequest, res: NodeResponse): Connection | und
   return req.httpVersionMajor < 2 && !res.socket ? req.socket : undefined;
 }
 
-/** The responses waiting on a connection behind pipelined ones, and its one 'close' listener. */
+/** The responses waiting on a connection behind pipelined ones, and its one listener of each event. */
 interface Waiting {
   readonly listeners: Set<() => void>;
   readonly closed: () => void;
+  readonly ended: () => void;
 }
 
 /**
@@ -87,11 +88,19 @@ export function watchClose(socket: Connection, listener: () => void): void {
     const listeners = new Set<() => void>();
     const closed = () => {
       waitingResponses.delete(socket);
+      socket.off('close', closed);
+      socket.off('end', ended);
       for (const each of listeners) each();
     };
-    waiting = { listeners, closed };
+    // Its client half-closed, and Node ended it (as `NodeSink` tells for the response it serves):
+    // none of the responses waiting there can reach the client any more.
+    const ended = () => {
+      if (socket.writableEnded) closed();
+    };
+    waiting = { listeners, closed, ended };
     waitingResponses.set(socket, waiting);
     socket.on('close', closed);
+    socket.on('end', ended);
   }
   waiting.listeners.add(listener);
 }
@@ -102,4 +111,5 @@ export function unwatchClose(socket: Connection, listener: () => void): void {
   // The connection may serve more requests: it keeps no listener of ours.
   waitingResponses.delete(socket);
   socket.off('close', waiting.closed);
+  socket.off('end', waiting.ended);
 }

@@ -412,6 +412,33 @@ describe('watchResponseClose', () => {
     watchResponseClose(held[1]!.req, held[1]!.res, () => told.push('told'));
     expect(told).toEqual(['told']);
   });
+  it('tells a response waiting behind a pipelined one once its client half-closed, though the one before holds bytes no one reads', async () => {
+    const told: string[] = [];
+    let requests = 0;
+    let first: ServerResponse | undefined;
+    const { url } = await serve((req, res) => {
+      requests++;
+      if (req.url === '/a') first = res;
+      else {
+        watchResponseClose(req, res, () => told.push(req.url ?? ''));
+        // More than loopback's buffers take: Node still holds some when the client half-closes.
+        // Only now: Node stops reading a connection whose answer is full as a request comes.
+        first!.write('x'.repeat(16 * 1024 * 1024));
+      }
+    });
+    const client = await rawRequests(
+      url,
+      ['/a', '/b'].map((path) => httpRequest('GET', path)),
+      false,
+    );
+    onTestFinished(() => client.destroy());
+    await waitFor(() => requests === 2, 5000, 'two requests');
+    // Node ends the connection then, after the bytes it holds, which the client never takes: the
+    // connection stays open, and `/b` can never go out.
+    client.socket.end();
+    await waitFor(() => told.length === 1, 5000, 'the waiting response told');
+    expect(told).toEqual(['/b']);
+  });
 });
 
 describe('responseDone', () => {

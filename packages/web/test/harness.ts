@@ -52,6 +52,7 @@ export const honoHarness: AdapterHarness = {
     // Node 24 closes a response queued behind pipelined ones when the connection drops; Node 20
     // does not, and @hono/node-server does not watch the socket meanwhile.
     missesQueuedDisconnects: Number(process.versions.node.split('.')[0]) < 24,
+    missesHalfCloses: true,
     noHopByHopHeaders: true,
   },
   async start(routes, shutdown) {
@@ -74,6 +75,7 @@ export const nodeBridgeHarness: AdapterHarness = {
     holdsBytesWithinTick: true,
     noHopByHopHeaders: true,
     hearsDisconnectsOnlyThroughBody: true,
+    missesHalfCloses: true,
   },
   async start(routes, shutdown) {
     const server = serveFetch(routeHandler(routes)).listen(0, '127.0.0.1');
