@@ -1197,6 +1197,20 @@ describe('Channel', () => {
     expect(good.received).toHaveLength(1);
   });
 
+  it('takes a null lastEventId, as Headers.get() gives for none, as no resume, and refuses one that is no string', async () => {
+    const outcomes: string[] = [];
+    const chat = createChannel(memoryEngine(), 'room', { onReplay: (outcome) => outcomes.push(outcome) });
+    await chat.publish({ data: 'before' });
+    const first = record(await chat.subscribe({ lastEventId: new Headers().get('last-event-id') }));
+    await chat.publish({ data: 'live' });
+    expect(first.received).toEqual([expect.objectContaining({ data: 'live' })]);
+    expect(outcomes).toEqual([]);
+    const numeric = 1000 as unknown as string;
+    await expect(chat.subscribe({ lastEventId: numeric })).rejects.toThrow(
+      new TypeError('lastEventId must be a string, got number 1000'),
+    );
+  });
+
   it('refuses a filter that is no function when subscribe() is called, not at the first event', async () => {
     const engine = memoryEngine();
     const chat = createChannel(engine, 'room');

@@ -86,8 +86,9 @@ export interface SubscribeOptions<M extends MessageEvent<unknown> = MessageEvent
    * The id the client last saw: events after it are replayed first. Any text a client sends is
    * taken: one that is no stream id (`<ms>-<seq>`) is no channel's, so it is answered with the
    * truncation signal without reading history, and its truncation event names `null`, not the id.
+   * `null` (what `Headers.get()` gives for none), as `undefined` and `''`, is no resume.
    */
-  lastEventId?: string | undefined;
+  lastEventId?: string | null | undefined;
   /**
    * Releases the subscription if the client leaves before the source is subscribed to. While
    * `subscribe` still waits for the engine, it then rejects with the signal's reason (which a
@@ -232,7 +233,8 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
    * subscribed. Without it, a transport that never subscribes (a HEAD, a client gone first) still
    * releases the source itself, but not one piped through operators.
    *
-   * @throws {TypeError} (as a rejection) for a `filter` that is not a function.
+   * @throws {TypeError} (as a rejection) for a `filter` that is not a function, or a `lastEventId`
+   *   that is not a string.
    * @throws the reason of `options.signal` (as a rejection), once it aborts while the engine has not
    *   answered yet: the listener is released and no more history is read.
    * @example
@@ -242,7 +244,11 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
    */
   async subscribe(options: SubscribeOptions<M> = {}): Promise<ChannelSource<M>> {
     const { lastEventId, signal } = options;
-    const resume = lastEventId !== undefined && lastEventId !== '' ? lastEventId : undefined;
+    // `null` is what `Headers.get()` gives for no header: no resume, as `undefined`.
+    if (lastEventId != null && typeof lastEventId !== 'string') {
+      throw new TypeError(`lastEventId must be a string, got ${describeValue(lastEventId)}`);
+    }
+    const resume = lastEventId != null && lastEventId !== '' ? lastEventId : undefined;
     const filter = options.filter as ((message: StoredMessage) => boolean) | undefined;
     if (filter !== undefined && typeof filter !== 'function') {
       throw new TypeError(`filter must be a function, got ${describeValue(filter)}`);
