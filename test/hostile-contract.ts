@@ -13,6 +13,7 @@ import {
   concat,
   defer,
   from,
+  fromEvent,
   interval,
   map,
   NEVER,
@@ -20,6 +21,7 @@ import {
   range,
   Subject,
   type Subscriber,
+  takeUntil,
   tap,
   throwError,
 } from 'rxjs';
@@ -249,6 +251,29 @@ export function describeHostileContract(harness: AdapterHarness): void {
       if (stopped === 'overflow' && harness.traits?.logsDroppedStreams) {
         expect(server!.logged.splice(0)).toEqual([expect.stringContaining('SseStreamDroppedError')]);
       }
+    });
+
+    it("counts a client that leaves as its close, though its source ends on the handler's signal: what waits is dropped", async () => {
+      const { options, closes } = recording({ heartbeat: false, maxQueueBytes: 64 * 1024 * 1024 });
+      const chunk = { data: 'z'.repeat(64 * 1024) };
+      // More than loopback's buffers take, at once, from a source that ends as its signal asks.
+      let emitted = 0;
+      const burst = range(0, 200).pipe(
+        map(() => chunk),
+        tap(() => emitted++),
+      );
+      const events = ({ signal }: { signal: AbortSignal }) =>
+        concat(burst, NEVER).pipe(takeUntil(fromEvent(signal, 'abort')));
+      const url = await start([{ path: '/sse', events, options }]);
+      const client = await rawClient(`${url}/sse`, { read: false });
+      await waitFor(() => emitted === 200, 5000, 'the burst');
+      await sleep(20);
+      client.destroy();
+      await waitFor(() => closes.length === 1, 5000, 'the close');
+      expect(closes.map((c) => c.reason)).toEqual(['client']);
+      const { events: sent, dropped } = closes[0]!.stats;
+      expect(dropped).toBeGreaterThan(0);
+      expect(sent + dropped).toBe(200);
     });
 
     it('counts a handler that throws or rejects as failed, and no stream', async () => {

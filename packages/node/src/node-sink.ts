@@ -306,10 +306,15 @@ export class NodeSink implements Sink {
     this.#drain = undefined;
     this.#chunkSocket = undefined;
     this.#held?.clear();
-    this.#controller?.abort();
     const listener = this.#onClose;
     this.#onClose = undefined;
-    listener?.();
+    try {
+      // The stream hears of it first: a source that ends as the handler's signal aborts would
+      // otherwise end it as `complete`, and what waited for the client would count as sent.
+      listener?.();
+    } finally {
+      this.#controller?.abort();
+    }
   };
 }
 

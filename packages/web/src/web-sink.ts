@@ -253,12 +253,17 @@ export class WebSink implements Sink {
     this.#drain = undefined;
     // The request aborted: a runtime that still reads the body must not wait for it for good.
     this.#endBody();
-    // With the request's reason, if it aborted: a handler that gave `request.signal` itself to a
-    // fetch fails with that reason (on @hono/node-server a string), which must still read as its
-    // client's close, not as an error of the route.
-    this.#controller?.abort(this.#request.signal.reason);
     const listener = this.#onClose;
     this.#onClose = undefined;
-    listener?.();
+    try {
+      // The stream hears of it first: a source that ends as the handler's signal aborts would
+      // otherwise end it as `complete`, and what waited for the client would count as sent.
+      listener?.();
+    } finally {
+      // With the request's reason, if it aborted: a handler that gave `request.signal` itself to a
+      // fetch fails with that reason (on @hono/node-server a string), which must still read as its
+      // client's close, not as an error of the route.
+      this.#controller?.abort(this.#request.signal.reason);
+    }
   };
 }

@@ -11,7 +11,7 @@ import { Hono } from 'hono';
 import { compress } from 'hono/compress';
 import { etag } from 'hono/etag';
 import { timeout } from 'hono/timeout';
-import { concat, defer, from, NEVER, Observable, of, Subject, throwError } from 'rxjs';
+import { concat, defer, from, fromEvent, NEVER, Observable, of, Subject, takeUntil, throwError } from 'rxjs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { httpRequest, rawClient, rawRequests, waitFor } from '../../../test/support/clients.js';
 import { captureConsoleErrors } from '../../../test/support/logged.js';
@@ -921,6 +921,30 @@ describe('WebSink: closing', () => {
     await response.body!.cancel();
     expect(signal!.aborted).toBe(true);
   });
+
+  it.each(['the request aborts', 'the body is cancelled'])(
+    "counts a client that leaves as its close, though its source ends on the handler's signal (%s): what waits is dropped, not sent",
+    async (how) => {
+      const { options, closes } = recording({ heartbeat: false });
+      const abort = new AbortController();
+      const subject = new Subject<MessageEvent>();
+      const response = await sse(
+        // A source tied to its signal, as the signal's doc asks: it completes as the client leaves.
+        (_request, { signal }) => subject.pipe(takeUntil(fromEvent(signal, 'abort'))),
+        options,
+      )(request({ signal: abort.signal }));
+      const reader = response.body!.getReader();
+      await reader.read(); // the opening comment; then the client stops reading
+      for (let i = 0; i < 100; i++) subject.next({ data: 'x'.repeat(1000) });
+      await new Promise((resolve) => setImmediate(resolve));
+      if (how === 'the request aborts') abort.abort();
+      else await reader.cancel();
+      expect(closes.map((c) => c.reason)).toEqual(['client']);
+      const { events, dropped } = closes[0]!.stats;
+      expect(dropped).toBeGreaterThan(0);
+      expect(events + dropped).toBe(100);
+    },
+  );
 
   it('ignores a write after the body was cancelled', async () => {
     const sink = new WebSink(request());
