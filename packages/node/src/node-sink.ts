@@ -36,10 +36,11 @@ export class NodeSink implements Sink {
   /** On HTTP/2, what was written while the response was full (see `held-chunks.ts`). */
   #held: HeldChunks | undefined;
   /**
-   * The HTTP/1 connection, watched for its client's half-close, and for its close while this
-   * response waits behind pipelined ones (see below).
+   * The HTTP/1 connection, watched for its close while this response waits behind pipelined ones
+   * (see below), and for its client's half-close once the response was full (see `onDrain`).
    */
   #connection: NodeRequest['socket'] | undefined;
+  #halfClosed: (() => void) | undefined;
 
   constructor(req: NodeRequest, res: NodeResponse) {
     this.#res = res;
@@ -70,7 +71,6 @@ export class NodeSink implements Sink {
         // A pipelined request's response waits behind the others, and only its connection tells
         // when the client drops (see `waitingOn`). Not `watchResponseClose`: its closures, per stream.
         if (waitingOn(req, res)) watchClose(connection, this.#closed);
-        else connection.on('end', this.#halfClosed);
       }
     }
   }
@@ -208,6 +208,22 @@ export class NodeSink implements Sink {
     // A chunk written to the socket directly sets no flag on the response, so only the socket
     // tells when it drained. Both may fire for one drain: a second call finds nothing to do.
     this.#chunkSocket?.on('drain', listener);
+    // The client half-closed. Unless the server allows half-open connections, Node ends the
+    // connection then, after what it holds: nothing written later reaches the client. With room
+    // left, the stream's next write tells it so, and what Node holds still goes out to a client
+    // that reads on. Full, it closes only once the client took what Node holds, which a client that
+    // stopped reading never does: the stream would wait until its overflow or stall, so the client
+    // is gone now. Only a stream that was full once listens: an idle connection keeps no closure.
+    const connection = this.#connection;
+    if (connection && (this.#res as ServerResponse).socket === connection) {
+      const res = this.#res;
+      this.#halfClosed = () => {
+        // Full as `#send` tells it: Node 24 may leave the socket's `writableNeedDrain` unset.
+        const full = connection.writableLength >= connection.writableHighWaterMark || res.writableNeedDrain;
+        if (connection.writableEnded && full) this.#closed();
+      };
+      connection.on('end', this.#halfClosed);
+    }
   }
 
   end(): void {
@@ -271,30 +287,13 @@ export class NodeSink implements Sink {
     if (res.headersSent && !res.writableEnded) res.end();
   }
 
-  /**
-   * The client half-closed. Unless the server allows half-open connections, Node ends the
-   * connection then, after what it holds: nothing written later reaches the client. With room left,
-   * the stream's next write tells it so, and what Node holds still goes out to a client that reads
-   * on. A full one closes only once the client took what it holds, which a client that stopped
-   * reading never does: the stream would wait on it until its overflow or stall, so the client is
-   * gone now.
-   */
-  readonly #halfClosed = (): void => {
-    const connection = this.#connection;
-    // Full as `#send` tells it: Node 24 may leave the socket's `writableNeedDrain` unset.
-    const full = connection && connection.writableLength >= connection.writableHighWaterMark;
-    if (connection?.writableEnded && (full || this.#res.writableNeedDrain)) {
-      this.#closed();
-    }
-  };
-
   readonly #closed = (): void => {
     if (this.#isClosed) return;
     this.#isClosed = true;
     const connection = this.#connection;
     if (connection) {
-      connection.off('end', this.#halfClosed);
       // The connection may serve the next request of a kept-alive connection.
+      if (this.#halfClosed) connection.off('end', this.#halfClosed);
       unwatchClose(connection, this.#closed);
       this.#connection = undefined;
     }

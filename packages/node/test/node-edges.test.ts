@@ -267,7 +267,7 @@ describe('NodeSink: listeners', () => {
     expect(after).toBe(base);
   });
 
-  it('leaves no end listener on a kept-alive connection after a stream that ended with bytes still to flush', async () => {
+  it('leaves no end listener on a kept-alive connection after a stream that was full and ended with bytes still to flush', async () => {
     let base: number | undefined;
     let after: number | undefined;
     let pendingAtEnd = 0;
@@ -278,6 +278,8 @@ describe('NodeSink: listeners', () => {
       sink.open({ 'content-type': 'text/event-stream' });
       // More than the kernel takes at once: the end waits for it to flush.
       sink.write(new TextEncoder().encode(`data: ${'x'.repeat(8 * 1024 * 1024)}\n\n`));
+      // Full: a stream waits for room then, and the sink listens for its client's half-close.
+      sink.onDrain(() => {});
       pendingAtEnd = sink.pending();
       sink.end();
     });
