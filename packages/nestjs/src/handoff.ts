@@ -80,7 +80,15 @@ export class Handoff {
    * subscribed (an iterator the method made is ended), and hands the HEAD its own headers.
    */
   async reached(result: unknown, check: (value: unknown) => Source): Promise<Observable<never>> {
-    const source = check(await result);
+    let value: unknown;
+    try {
+      value = await result;
+    } catch (error) {
+      // As a GET's (see take): once the HEAD was answered without it, nothing answers it.
+      this.#reportLate(error);
+      throw error;
+    }
+    const source = check(value);
     releaseSource(source, this.report);
     this.#settle(source);
     return EMPTY;
@@ -95,11 +103,7 @@ export class Handoff {
     try {
       value = await result;
     } catch (error) {
-      // Once the chain ended without it, nothing answers it: the route's bug is reported, as a
-      // late handler's failure is on the other adapters (the abort of its signal is none). An
-      // HttpException is an answer, which Nest never reports: its client is gone.
-      const expected = error instanceof HttpException || isAbortOf(error, this.context.signal);
-      if (this.#discarded && !expected) this.report(error);
+      this.#reportLate(error);
       throw error;
     }
     let source: Source;
@@ -128,6 +132,16 @@ export class Handoff {
         return observeIterable(source, this.report, () => this.#stream?.[SUBSCRIBER_DEMAND]?.());
       }),
     );
+  }
+
+  /**
+   * Reports what a run of the method failed with once the chain ended without it, when nothing
+   * answers it: the route's bug, as a late handler's failure is on the other adapters (the abort of
+   * its signal is none). An HttpException is an answer, which Nest never reports: its client is gone.
+   */
+  #reportLate(error: unknown): void {
+    const expected = error instanceof HttpException || isAbortOf(error, this.context.signal);
+    if (this.#discarded && !expected) this.report(error);
   }
 
   /**

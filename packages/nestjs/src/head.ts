@@ -33,6 +33,8 @@ export function headThroughChain(
       done = true;
       stopWatching?.();
       handoff.unsubscribe(chain);
+      // A run of the method still pending answers no one now: what it fails with is reported.
+      handoff.discard();
       return true;
     };
     // The signal is read only then: the sink creates its AbortController only for those who read it.

@@ -82,6 +82,9 @@ export class RxsseInterceptor implements NestInterceptor {
     const settled = () => {
       cutShort = true;
     };
+    // Copied now for the answer that runs no chain (a shutdown's, to a HEAD as to a GET), and again
+    // once the chain ran, for what its interceptors and the method set on the reply.
+    copyReplyHeaders(res, rawRes);
     if (rawReq.method === 'HEAD') {
       // A pending handler of the app's streams until the chain lets it on, as a GET's setup: a
       // shutdown drops it at its deadline, or an interceptor holding it for good would hold the close.
@@ -102,9 +105,6 @@ export class RxsseInterceptor implements NestInterceptor {
       ).finally(settled);
       return handedOver(answered, request, res);
     }
-    // Copied now for the answer that runs no chain (a shutdown's), and again once the chain ran,
-    // for what its interceptors and the method set on the reply.
-    copyReplyHeaders(res, rawRes);
     let chain: NestChain | undefined;
     const produce = (streamContext: Parameters<typeof openHandoff>[1]) => {
       const handoff = openHandoff(req, streamContext, routeReport);

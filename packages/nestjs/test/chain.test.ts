@@ -900,26 +900,32 @@ describe.each<Platform>(['express', 'fastify'])(
       expect(quiet.listenerCount('tick')).toBe(before.listeners);
     });
 
-    it("logs what the method throws once an interceptor's timeout answered, but not an HttpException, which Nest never logs", async () => {
-      const url = await start();
-      const timedOut = async () => {
-        const { response } = await fetchBytes(`${url}/timed-out-throws`, {
-          signal: AbortSignal.timeout(5000),
-        });
-        expect(response.status).toBe(408);
-      };
-      await timedOut();
-      timedThrow.fail(new NotFoundException('no such feed after all'));
-      await timedOut();
-      timedThrow.fail(new Error('the feed broke after the timeout'));
-      // The first failure came first: had it been logged, it would be logged before this one.
-      await waitFor(() => server!.logged.length > 0, 5000, 'the report');
-      expect(server!.logged.splice(0)).toEqual([
-        expect.stringMatching(
-          /^event stream GET \/timed-out-throws failed: Error: the feed broke after the timeout/,
-        ),
-      ]);
-    });
+    it.each(['GET', 'HEAD'])(
+      "logs what the method throws once an interceptor's timeout answered a %s, but not an HttpException, which Nest never logs",
+      async (method) => {
+        const url = await start();
+        const timedOut = async () => {
+          const { response } = await fetchBytes(`${url}/timed-out-throws`, {
+            method,
+            signal: AbortSignal.timeout(5000),
+          });
+          expect(response.status).toBe(408);
+        };
+        await timedOut();
+        timedThrow.fail(new NotFoundException('no such feed after all'));
+        await timedOut();
+        timedThrow.fail(new Error('the feed broke after the timeout'));
+        // The first failure came first: had it been logged, it would be logged before this one.
+        await waitFor(() => server!.logged.length > 0, 5000, 'the report');
+        expect(server!.logged.splice(0)).toEqual([
+          expect.stringMatching(
+            new RegExp(
+              `^event stream ${method} /timed-out-throws failed: Error: the feed broke after the timeout`,
+            ),
+          ),
+        ]);
+      },
+    );
 
     it('logs nothing when the method, going on once its client left, throws the abort of its signal', async () => {
       const url = await start();
@@ -1064,22 +1070,25 @@ describe.each<Platform>(['express', 'fastify'])(
       },
     );
 
-    it("turns a GET away at the shutdown's deadline while an interceptor holds it, with the headers a guard set", async () => {
-      const running = await startNest(GatedModule, platform, []);
-      const before = heldForGood.holding;
-      const client = await rawRequests(running.url, [httpRequest('GET', '/held-tagged')]);
-      try {
-        await waitFor(() => heldForGood.holding === before + 1, 5000, 'the interceptor to hold it');
-        // The deadline is 100 ms: the answer runs no more of the chain, which set nothing on the reply.
-        await running.close();
-        await waitFor(() => client.closed, 5000, 'the client to be turned away');
-        expect(client.text).toMatch(/^HTTP\/1\.1 200/);
-        expect(client.text.toLowerCase()).toContain('x-tenant: a');
-        expect(running.logged).toEqual([]);
-      } finally {
-        client.destroy();
-      }
-    });
+    it.each(['GET', 'HEAD'])(
+      "turns a %s away at the shutdown's deadline while an interceptor holds it, with the headers a guard set",
+      async (method) => {
+        const running = await startNest(GatedModule, platform, []);
+        const before = heldForGood.holding;
+        const client = await rawRequests(running.url, [httpRequest(method, '/held-tagged')]);
+        try {
+          await waitFor(() => heldForGood.holding === before + 1, 5000, 'the interceptor to hold it');
+          // The deadline is 100 ms: the answer runs no more of the chain, which set nothing on the reply.
+          await running.close();
+          await waitFor(() => client.closed, 5000, 'the client to be turned away');
+          expect(client.text).toMatch(/^HTTP\/1\.1 200/);
+          expect(client.text.toLowerCase()).toContain('x-tenant: a');
+          expect(running.logged).toEqual([]);
+        } finally {
+          client.destroy();
+        }
+      },
+    );
 
     it('streams events that come later through an interceptor, and unsubscribes when the client leaves', async () => {
       const url = await start();
