@@ -1417,6 +1417,21 @@ describe('a metrics hook that ends its own stream', () => {
     expect(sink.late).toEqual([]);
   });
 
+  it('opened, closing the group, for an Observable whose client left as it was subscribed: closed by the client, nothing written to the sink it never opened', async () => {
+    const sink = new MemorySink();
+    const group = new StreamGroup();
+    const metrics = hooksWith({ opened: () => void group.close({ retry: 5000 }) });
+    // Its client leaves while the source is subscribed, before its first message.
+    const source = new Observable<MessageEvent>(() => sink.disconnect());
+    const { closes } = run(source, { group, metrics }, sink);
+    await tick();
+    expect(closes.map((c) => c.reason)).toEqual(['client']);
+    expect(sink.headers).toBeUndefined();
+    expect(sink.chunks).toEqual([]);
+    expect(sink.ended).toBe(false);
+    expect(group.size).toBe(0);
+  });
+
   it('heartbeat: no heartbeat is written after the end', async () => {
     vi.useFakeTimers();
     const sink = new EndedSink();
@@ -1725,6 +1740,24 @@ describe('a source sent to while the stream takes one of its messages', () => {
     expect(reported).toEqual([]);
   });
 
+  it('a dropped hook that emits at an overflow close: what it sent before the close is counted dropped, instead of lost uncounted', () => {
+    const sink = new MemorySink();
+    sink.full = true;
+    const subject = new Subject<MessageEvent>();
+    const atClose: StreamStats[] = [];
+    const metrics = onDrop(() => subject.next({ data: 'notice' }));
+    run(
+      subject,
+      { maxQueueBytes: 20, onOverflow: 'close', metrics, onClose: (_, stats) => atClose.push({ ...stats }) },
+      sink,
+    );
+    // The transport takes a and is full, b waits, and c passes the cap: the drop of c sends a notice
+    // before the close, which drops b and that notice. The notices the close's own drops send come
+    // after the end: not the stream's.
+    for (const data of ['aaaaaaaa', 'bbbbbbbb', 'cccccccc']) subject.next({ data });
+    expect(atClose).toMatchObject([{ events: 1, dropped: 3 }]);
+  });
+
   it('a dropped hook that emits on every drop: the loop ends the stream with a RangeError, instead of running for good', () => {
     const sink = new MemorySink();
     sink.full = true;
@@ -1772,6 +1805,30 @@ describe('a source sent to while the stream takes one of its messages', () => {
     subject.next({ data: { n: 1 } });
     await tick();
     expect(sink.text).toBe('data: {"n":1}\n\ndata: {"n":2}\n\n');
+  });
+
+  it('serialize that emits into the source, then closes its group: what waited behind its message is counted dropped, instead of lost uncounted', async () => {
+    const group = new StreamGroup();
+    const subject = new Subject<MessageEvent>();
+    const atClose: StreamStats[] = [];
+    const serialize = (data: unknown) => {
+      if ((data as { n: number }).n === 1) {
+        subject.next({ data: { n: 2 } });
+        subject.next({ data: { n: 3 } });
+        void group.close();
+      }
+      return JSON.stringify(data);
+    };
+    // A drop's notice, sent as the end counts one: after the end, not the stream's.
+    const metrics = onDrop(() => subject.next({ data: { n: -1 } }));
+    const onClose = (_: CloseReason, stats: StreamStats) => atClose.push({ ...stats });
+    const { sink } = run(subject, { group, serialize, metrics, onClose });
+    subject.next({ data: { n: 0 } });
+    subject.next({ data: { n: 1 } });
+    await tick();
+    expect(sink.text).toBe('data: {"n":0}\n\n');
+    // 1, whose serialize ended the stream, is lost, and so are 2 and 3, sent before that end.
+    expect(atClose).toMatchObject([{ events: 1, dropped: 3 }]);
   });
 
   it('serialize that completes the source: the message goes out before the end, instead of being lost uncounted', async () => {

@@ -936,13 +936,16 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     if (this.#reason !== undefined) return;
     const unopened = this.#unopened;
     if (unopened !== undefined) {
-      this.#unopened = undefined;
       // The client left before the stream opened (as its close listener was added, or while its
       // `opened` hook ran): counted as opened and closed, as every stream that was not refused.
       if (unopened !== OPENING) {
+        // Still opening while counted, as in `#open`: a group's close its hook begins leaves the
+        // stream to this end, instead of ending it first through a sink that was never opened.
+        this.#unopened = OPENING;
         this.#count('opened');
         if (this.#reason !== undefined) return;
       }
+      this.#unopened = undefined;
     }
     this.#reason = reason;
     // A message the stream was taking when user code it called ended it can no longer be sent.
@@ -954,8 +957,10 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     if (this.#heartbeatSlot) leaveHeartbeat(options.heartbeat as number, this, this.#heartbeatSlot);
     this.#disarmStall();
     clearTimeout(this.#lifetimeTimer);
-    this.#feed?.stop();
+    // What the source sent while the stream took the message in hand is lost with it.
+    const unsent = this.#feed?.stop() ?? 0;
     this.#heartbeatSlot = this.#feed = this.#lifetimeTimer = undefined;
+    this.#dropped(unsent);
 
     if (reason === 'error') this.reportError(error);
     const queue = this.#queue;

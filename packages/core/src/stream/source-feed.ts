@@ -47,8 +47,12 @@ export interface FeedTarget {
 export interface SourceFeed {
   /** The transport has room again. */
   resume(): void;
-  /** The stream ended: release the source (unsubscribe, or the iterator's `return()`). */
-  stop(): void;
+  /**
+   * The stream ended: release the source (unsubscribe, or the iterator's `return()`). Returns how
+   * many messages the source sent before the end that the stream never took (they waited behind
+   * the one in hand when user code the stream called ended it), for the stream to count dropped.
+   */
+  stop(): number;
 }
 
 /**
@@ -116,11 +120,13 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent, WithS
   }
 
   next(message: MessageEvent<unknown>): void {
-    if (this.#target === undefined) return;
+    const target = this.#target;
+    if (target === undefined) return;
     const waiting = this.#waiting;
     if (waiting === undefined) this.#take(message);
     else if (waiting === UNOPENED) this.#take(message, true);
-    else this.#waited(message);
+    // Sent once the stream ended (by a hook of its teardown, before it unsubscribed): not the stream's.
+    else if (target.closeReason === undefined) this.#waited(message);
   }
   [SUBSCRIBER_GAP_EVENT](make: GapEventFactory): boolean {
     const target = this.#target;
@@ -161,11 +167,9 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent, WithS
     if (!this.#waited(new SourceEnd('complete'))) this.#target?.end('complete');
   }
 
-  /** What waits behind the message the stream took, if anything; the stream takes the next. */
+  /** What waits behind the message the stream took, if anything. */
   #sentMeanwhile(): (MessageEvent<unknown> | SourceEnd | SourceGap)[] | null | undefined {
-    const waiting = this.#waiting;
-    this.#waiting = null;
-    return waiting;
+    return this.#waiting;
   }
 
   /** Whether the stream is taking a message: `sent` then waits behind it. */
@@ -192,19 +196,26 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent, WithS
       if (opening) target.open(message === NO_MESSAGE ? undefined : message);
       if (message !== NO_MESSAGE) target.push(message);
       else if (gap !== undefined) target.pushGap(gap);
+      // Taken from where it waits, oldest first: what the stream has not taken when it ends is still
+      // there, for `stop()` to count. A round: what was sent while the stream took the round before.
+      const waiting = this.#sentMeanwhile();
+      if (!waiting) return;
       let rounds = 0;
-      for (let waiting = this.#sentMeanwhile(); waiting; waiting = this.#sentMeanwhile()) {
-        if (++rounds > MAX_ROUNDS) {
-          target.end('error', new RangeError(ENDLESS));
-          return;
+      let left = 0;
+      while (waiting.length > 0) {
+        if (left === 0) {
+          if (++rounds > MAX_ROUNDS) {
+            target.end('error', new RangeError(ENDLESS));
+            return;
+          }
+          left = waiting.length;
         }
-        for (const next of waiting) {
-          // Once the stream ended, what the source sent after that is not the stream's.
-          if (target.closeReason !== undefined) return;
-          if (next instanceof SourceEnd) target.end(next.reason, next.error);
-          else if (next instanceof SourceGap) target.pushGap(next.make);
-          else target.push(next);
-        }
+        if (target.closeReason !== undefined) return;
+        left--;
+        const next = waiting.shift()!;
+        if (next instanceof SourceEnd) target.end(next.reason, next.error);
+        else if (next instanceof SourceGap) target.pushGap(next.make);
+        else target.push(next);
       }
     } finally {
       this.#waiting = undefined;
@@ -254,8 +265,16 @@ export class ObservableFeed implements SourceFeed, WithSubscriberGapEvent, WithS
     rooms.delete(this);
     room.open();
   }
-  stop(): void {
+  stop(): number {
     this.unsubscribe();
+    // What waits behind the message in hand goes with the source: the messages among it were sent
+    // before the end, and are lost.
+    const waiting = this.#waiting;
+    if (!waiting || waiting === UNOPENED) return 0;
+    let unsent = 0;
+    for (const sent of waiting) if (!(sent instanceof SourceEnd || sent instanceof SourceGap)) unsent++;
+    waiting.length = 0;
+    return unsent;
   }
 
   /**
@@ -356,12 +375,14 @@ export class IteratorFeed implements SourceFeed {
   }
 
   /** Ends the iterator: its `return()` may not delay or skip the close, nor hold the stream. */
-  stop(): void {
+  stop(): number {
     const iterator = this.#iterator;
     const target = this.#target;
     this.#iterator = this.#target = undefined;
     if (iterator && target) endIterator(iterator, target.laterReporter());
     this.resume();
+    // Pulled one at a time: nothing waits here.
+    return 0;
   }
 
   async #pull(iterator: AsyncIterator<MessageEvent<unknown>>): Promise<void> {
