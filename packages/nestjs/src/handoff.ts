@@ -80,15 +80,7 @@ export class Handoff {
    * subscribed (an iterator the method made is ended), and hands the HEAD its own headers.
    */
   async reached(result: unknown, check: (value: unknown) => Source): Promise<Observable<never>> {
-    let value: unknown;
-    try {
-      value = await result;
-    } catch (error) {
-      // As a GET's (see take): once the HEAD was answered without it, nothing answers it.
-      this.#reportLate(error);
-      throw error;
-    }
-    const source = check(value);
+    const source = check(await this.#value(result));
     releaseSource(source, this.report);
     this.#settle(source);
     return EMPTY;
@@ -99,13 +91,7 @@ export class Handoff {
    * A result that fails (or is no source) rejects into the chain only.
    */
   async take(result: unknown, check: (value: unknown) => Source): Promise<unknown> {
-    let value: unknown;
-    try {
-      value = await result;
-    } catch (error) {
-      this.#reportLate(error);
-      throw error;
-    }
+    const value = await this.#value(result);
     let source: Source;
     try {
       source = check(value);
@@ -135,13 +121,19 @@ export class Handoff {
   }
 
   /**
-   * Reports what a run of the method failed with once the chain ended without it, when nothing
-   * answers it: the route's bug, as a late handler's failure is on the other adapters (the abort of
-   * its signal is none). An HttpException is an answer, which Nest never reports: its client is gone.
+   * What a run of the method returned, awaited. What it fails with once the chain ended without it
+   * answers no one: the route's bug is reported, as a late handler's failure is on the other
+   * adapters (the abort of its signal is none). An HttpException is an answer, which Nest never
+   * reports: its client is gone.
    */
-  #reportLate(error: unknown): void {
-    const expected = error instanceof HttpException || isAbortOf(error, this.context.signal);
-    if (this.#discarded && !expected) this.report(error);
+  async #value(result: unknown): Promise<unknown> {
+    try {
+      return await result;
+    } catch (error) {
+      const expected = error instanceof HttpException || isAbortOf(error, this.context.signal);
+      if (this.#discarded && !expected) this.report(error);
+      throw error;
+    }
   }
 
   /**
