@@ -63,7 +63,7 @@ export class NodeSink implements Sink {
     if (closedAlready(res)) this.#isClosed = true;
     else if (!this.http2) {
       const connection = req.socket;
-      // Gone, or ended by Node at its client's half-close (see `#halfClosed`), while the framework's
+      // Gone, or ended by Node at its client's half-close (see `onDrain`), while the framework's
       // own async steps ran.
       if (connection.destroyed || connection.writableEnded) this.#isClosed = true;
       else {
