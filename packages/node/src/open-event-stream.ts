@@ -242,7 +242,12 @@ function isClosing(req: NodeRequest, options: ResolvedStreamOptions): boolean {
 
 function isServerClosing(req: NodeRequest): boolean {
   const server = serverOf(req);
-  return server !== undefined && closingServers.has(server);
+  return server !== undefined && isMarkedClosing(server);
+}
+
+/** Whether `server` was marked closing and has not emitted 'close' since. */
+export function isMarkedClosing(server: object): boolean {
+  return closingServers.has(server);
 }
 
 /** The server that accepted the request's connection (on HTTP/2 too: the session's socket tells). */

@@ -20,7 +20,7 @@ import {
   cutEventStreamsAfter,
   trackConnections,
 } from './connections.js';
-import { markServerClosing } from './open-event-stream.js';
+import { isMarkedClosing, markServerClosing } from './open-event-stream.js';
 
 /**
  * Makes `server.close()` end the event streams first. Node's `close()` waits for open
@@ -40,7 +40,9 @@ import { markServerClosing } from './open-event-stream.js';
  * `deadline`. On an HTTP/2 server, client sessions are closed gracefully too (see
  * {@link trackHttp2Sessions}); the connection of one whose client reads not even the GOAWAY is cut
  * at the same `deadline`. A `group` whose `close()` fails (a subclass's) leaves the rest to happen;
- * its failure is logged.
+ * its failure is logged. Called again meanwhile (SIGTERM, then SIGINT), `close()` waits for the close
+ * under way, whose deadline stands. A server that closed before its groups had (another server's
+ * clients held them) and listens again keeps its new connections and sessions.
  *
  * @throws {RangeError} at once, for a `retry`, `spread` or `deadline` out of range.
  * @throws {TypeError} at once, for a `server` that is not a Node server, options that are not an
@@ -71,7 +73,12 @@ export function closeStreamsOnServerClose(
   guardClientErrors(server as HttpServer);
   const closeSessions = trackHttp2Sessions(server);
   const close = server.close;
+  let underway = false;
   server.close = function closeWithStreams(this: Server, callback?: (error?: Error) => void) {
+    // Called again meanwhile (SIGTERM, then SIGINT), it only waits for that close, which ends all
+    // it would: setting it up again would add listeners to the server at each call.
+    if (underway) return close.call(this, callback);
+    underway = true;
     // Sessions are cut `deadline` after this, not after the streams ended: it bounds the whole close.
     const startedAt = performance.now();
     markServerClosing(this);
@@ -92,6 +99,7 @@ export function closeStreamsOnServerClose(
       // A server that listens again keeps its connections alive again.
       this.off('request', closeAfterResponse);
       closing = false;
+      underway = false;
       unsubscribe(RESPONSE_FINISH, reap);
       closed();
       callback?.(error);
@@ -101,13 +109,16 @@ export function closeStreamsOnServerClose(
       console.error("rxsse: a stream group's close() failed:", error);
     });
     void Promise.all([ended, unseen.close(shutdown)]).then(() => {
+      // The server may have closed first (no connection held it, while a group waited for another
+      // server's clients), and may listen again already: its new sessions and connections stay.
+      if (!closing) return;
       closeSessions(shutdownDeadline(shutdown), startedAt);
       // The connections of the streams just ended are idle now; Node reaped idle ones only when
       // close() began, and would wait out their keep-alive timeout.
       (this as Partial<HttpServer>).closeIdleConnections?.();
       // So will be one whose request came before the close and is answered only later (a fetch
       // handler that resolves late is turned away without `Connection: close`).
-      if (closing) subscribe(RESPONSE_FINISH, reap);
+      subscribe(RESPONSE_FINISH, reap);
     });
     return this;
   };
@@ -136,8 +147,10 @@ export async function closeServerStreams(
   try {
     await closeEach([group, serverStreams(server)], shutdown);
   } finally {
-    // Node's close() would wait for them as long as their clients keep them.
-    closeUnusedConnections(server);
+    // Node's close() would wait for them as long as their clients keep them. Unless the server
+    // closed meanwhile (a group waited for another server's clients): one listening again keeps its
+    // new connections.
+    if (isMarkedClosing(server)) closeUnusedConnections(server);
   }
 }
 

@@ -23,6 +23,7 @@ import {
   rawClient,
   rawExchange,
   rawRequests,
+  silentClient,
   sleep,
   waitFor,
   waitForReal,
@@ -1857,6 +1858,55 @@ describe('closeStreamsOnServerClose', () => {
     // And its next close() ends the stream again.
     await new Promise((resolve) => server.close(resolve));
     await client.done;
+  });
+
+  it("keeps the connections of a server that listens again before its close's group has ended", async () => {
+    let release!: () => void;
+    const ended = new Promise<void>((resolve) => (release = resolve));
+    // Say, the process's group, whose close waits for a slow client of another server.
+    class Slow extends StreamGroup {
+      override async close(): Promise<void> {
+        await ended;
+      }
+    }
+    const server = createServer((_req, res) => res.end('ok'));
+    closeStreamsOnServerClose(server, { group: new Slow() });
+    // No connection holds the close: it completes while the group still closes.
+    const url = `http://127.0.0.1:${await listenAgain(server)}`;
+    const kept = await rawRequests(url, [httpRequest('GET', '/plain')]);
+    await waitFor(() => kept.text.endsWith('ok'), 5000, 'the first answer');
+    const spare = await silentClient(url);
+    onTestFinished(() => {
+      kept.destroy();
+      spare.destroy();
+    });
+    release();
+    // The group's close ends in promise jobs, and what followed it with them: give them this turn.
+    await new Promise((resolve) => setImmediate(resolve));
+    kept.socket.write(httpRequest('GET', '/plain'));
+    await waitFor(() => kept.text.split('ok').length === 3 || kept.closed, 5000, 'the second answer');
+    expect(kept.text.split('ok').length).toBe(3);
+    expect(spare.closed).toBe(false);
+  });
+
+  it('raises no listener-leak warning when close() is called again and again while its streams end', async () => {
+    const { handle } = route(() => concat(from([{ data: 'hi' }]), NEVER), { heartbeat: false });
+    const { url, server } = await serve(handle);
+    closeStreamsOnServerClose(server);
+    const client = await rawClient(`${url}/sse`, { read: true });
+    await waitFor(() => client.text.includes('data: hi'), 5000, 'the stream');
+    const { warnings, stop } = recordWarnings();
+    try {
+      const closed = new Promise((resolve) => server.close(resolve));
+      // SIGTERM, then SIGINT, and an impatient operator's Ctrl-C twice more.
+      for (let again = 0; again < 3; again++) server.close();
+      await closed;
+      await client.done;
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).toEqual([]);
+    } finally {
+      stop();
+    }
   });
 });
 

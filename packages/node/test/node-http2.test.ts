@@ -373,6 +373,25 @@ describe('closeStreamsOnServerClose on HTTP/2: a server that listens again after
   });
 });
 
+describe('closeStreamsOnServerClose on HTTP/2: a server closed from a timer or a signal handler, then listening again', () => {
+  it('keeps its new sessions, though its close ended its groups only after it completed', async () => {
+    const server = await oneEventServer(1000);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    // No session holds the close: it completes in the turn's next tick, before the groups' close,
+    // which resolves in the promise jobs after it.
+    await new Promise((resolve) => setImmediate(() => server.close(resolve)));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const session = await h2Session(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    onTestFinished(() => session.destroy());
+    expect((await readStream(session, '/sse')).body).toBe('data: a\n\n');
+    expect(session.closed).toBe(false);
+    expect((await readStream(session, '/sse')).body).toBe('data: a\n\n');
+  });
+});
+
 /** An empty SETTINGS frame: length 0, type 0x4, no flags, stream 0. */
 const SETTINGS_FRAME = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]);
 
