@@ -8,7 +8,7 @@ import {
   StreamGroup,
   type StreamOptions,
 } from '@rxsse/core';
-import { concat, from, interval, map, NEVER, Observable, range, Subject, take, throwError } from 'rxjs';
+import { concat, from, interval, map, NEVER, Observable, range, Subject, take, tap, throwError } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { withBrowser } from './support/browser.js';
 import {
@@ -237,13 +237,16 @@ export function describeAdapterContract(harness: AdapterHarness): void {
     });
 
     it('sends heartbeats only while idle', async () => {
-      // Events 20 ms apart, far inside the heartbeat interval: only a stall of most of a second
-      // could let a heartbeat in between them.
+      // Events 20 ms apart, far inside the heartbeat interval: only a stall of most of it could let
+      // a heartbeat in between them. They flow for several intervals, so a heartbeat that beat
+      // whatever was written would land among them.
       const heartbeat = 800;
-      const events = 30;
+      const events = 100;
+      const emittedAt: number[] = [];
       const source = () =>
         interval(20).pipe(
           take(events),
+          tap(() => emittedAt.push(performance.now())),
           map((n) => ({ data: String(n) })),
         );
       const url = await start([
@@ -254,6 +257,7 @@ export function describeAdapterContract(harness: AdapterHarness): void {
         text.includes(last) ? text.slice(text.indexOf(last)).split(':\n').length - 1 : 0;
       const text = withoutOpening(await readUntil(`${url}/sse`, (t) => beatsAfterLast(t) >= 2, 15_000));
       // No heartbeat while events flowed; heartbeats once the source went quiet.
+      expect(emittedAt.at(-1)! - emittedAt[0]!).toBeGreaterThan(2 * heartbeat);
       expect(text.indexOf(':\n')).toBeGreaterThan(text.indexOf(last));
       expect(beatsAfterLast(text)).toBe(2);
     });
@@ -275,6 +279,10 @@ export function describeAdapterContract(harness: AdapterHarness): void {
         for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>)
           silent += decoder.decode(chunk, { stream: true });
       })().catch(() => {});
+      // Open, it is on no heartbeat wheel: not even the default interval's, whose first beat would
+      // come long after this test ends.
+      await waitFor(() => silent.includes('data: only'), 5000, 'the silent stream');
+      expect(heartbeatCount()).toBe(0);
       // The silent route is read for as long as the other takes to beat twice, not for a fixed
       // 900 ms: a busy machine that holds the process that long lets no heartbeat through.
       const beating = await readUntil(`${url}/beats`, (text) => text.split(':\n').length > 2, 10_000);
@@ -397,12 +405,16 @@ export function describeAdapterContract(harness: AdapterHarness): void {
       server = undefined;
       await running.close();
       expect(closes.map((c) => c.reason)).toEqual(['shutdown', 'shutdown', 'shutdown']);
+      const retries = new Set<number>();
       for (const client of clients) {
         await client.done;
         const retry = Number(/retry: (\d+)\n\n/.exec(client.text)?.[1]);
         expect(retry).toBeGreaterThanOrEqual(1000);
         expect(retry).toBeLessThanOrEqual(2000);
+        retries.add(retry);
       }
+      // Spread: three hints drawn from 1,001 values are all alike about once in a million runs.
+      expect(retries.size).toBeGreaterThan(1);
     });
 
     it("closing the server ends a stream of a route's own group too, with the shutdown's hint", async () => {
