@@ -308,6 +308,16 @@ async function oneEventServer(deadline: number) {
   return server;
 }
 
+/** Has `server` listen (again), and opens a session to it: both closed once the test ends. */
+async function sessionOnceListening(server: Awaited<ReturnType<typeof oneEventServer>>) {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const session = await h2Session(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  onTestFinished(() => session.destroy());
+  return session;
+}
+
 /** Checks, with fake timers, that `session` is left open `ms` on, and takes another stream. */
 async function expectKeptPast(ms: number, session: ClientHttp2Session) {
   vi.advanceTimersByTime(ms);
@@ -347,11 +357,7 @@ describe('closeStreamsOnServerClose on HTTP/2: a server that listens again soon 
     });
     // The old session takes the GOAWAY and closes: the close is done long before its deadline.
     await new Promise((resolve) => server.close(resolve));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    const session = await h2Session(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
-    onTestFinished(() => session.destroy());
+    const session = await sessionOnceListening(server);
     expect((await readStream(session, '/sse')).body).toBe('data: a\n\n');
     await expectKeptPast(1000, session);
   });
@@ -381,11 +387,7 @@ describe('closeStreamsOnServerClose on HTTP/2: a server closed from a timer or a
     // No session holds the close: it completes in the turn's next tick, before the groups' close,
     // which resolves in the promise jobs after it.
     await new Promise((resolve) => setImmediate(() => server.close(resolve)));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    const session = await h2Session(`https://127.0.0.1:${(server.address() as AddressInfo).port}`);
-    onTestFinished(() => session.destroy());
+    const session = await sessionOnceListening(server);
     expect((await readStream(session, '/sse')).body).toBe('data: a\n\n');
     expect(session.closed).toBe(false);
     expect((await readStream(session, '/sse')).body).toBe('data: a\n\n');
