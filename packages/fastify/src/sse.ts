@@ -128,7 +128,13 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, pluginOption
       // A producer that throws before the first byte (or options out of range) is Fastify's to
       // answer, like any other route, and never a rejection: a route may call reply.sse() without
       // awaiting it.
-      if (timedOut === undefined && !this.sent && !this.raw.headersSent) return this.send(asError(error));
+      if (timedOut === undefined && !this.sent && !this.raw.headersSent) {
+        // Fastify's error handler answers it, and may answer with a stream of its own: that call is
+        // the request's one answer, not a second, which would wait for this one while this one
+        // waits for the handler's answer, and leave the request unanswered for good.
+        calls.delete(this);
+        return this.send(asError(error));
+      }
       // Fastify answered and logged its handlerTimeout already.
       if (error === timedOut) return responseDone(this.raw);
       // Fastify answers nothing once the route hijacked the reply (it only warns), and destroys a

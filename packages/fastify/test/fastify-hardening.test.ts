@@ -266,6 +266,48 @@ describe('fastify reply.sse', () => {
   });
 
   it.each([
+    [
+      'throws',
+      () => {
+        throw new Error('no source today');
+      },
+    ],
+    [
+      'rejects',
+      async () => {
+        throw new Error('no source today');
+      },
+    ],
+  ])(
+    "streams the answer of an error handler that answers a producer's failure with reply.sse() (a producer that %s)",
+    async (_, producer) => {
+      const logged: string[] = [];
+      const app = Fastify({ logger: { level: 'error', stream: fastifyLogStream(logged) } });
+      await app.register(rxsse);
+      const reasons: CloseReason[] = [];
+      // An error handler that tells the stream's client what failed, as an event.
+      app.setErrorHandler<Error>((error, _req, reply) =>
+        reply.sse(of({ type: 'failed', data: error.message }), {
+          onClose: (reason) => reasons.push(reason),
+        }),
+      );
+      app.get('/sse', (_req, reply) => reply.sse(producer));
+      const url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
+      const client = await rawRequests(url, [httpRequest('GET', '/sse')]);
+      try {
+        await waitFor(() => client.text.includes('\r\n0\r\n\r\n'), 5000, 'the error stream to end');
+        expect(client.text).toMatch(/^HTTP\/1\.1 200 /);
+        expect(client.text).toContain('event: failed\ndata: no source today\n\n');
+        expect(reasons).toEqual(['complete']);
+        expect(logged).toEqual([]);
+      } finally {
+        client.destroy();
+        await app.close();
+      }
+    },
+  );
+
+  it.each([
     ['a source', (source: Observable<{ data: string }>) => source],
     ['an async producer', (source: Observable<{ data: string }>) => async () => source],
   ])(
