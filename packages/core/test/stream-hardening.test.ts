@@ -1857,3 +1857,23 @@ describe('a source sent to while the stream takes one of its messages', () => {
     expect(sink.ended).toBe(true);
   });
 });
+
+describe("a source that ends on its sink's signal", () => {
+  it('ends with its client, what waits for it dropped, though its abort listener came before the stream', () => {
+    const sink = new MemorySink();
+    const subject = new Subject<MessageEvent>();
+    // Added before the stream listens, so it runs first when the client leaves.
+    sink.signal.addEventListener('abort', () => subject.complete());
+    const reasons: CloseReason[] = [];
+    const stream = streamEvents(subject, sink, {
+      heartbeat: false,
+      onClose: (reason) => reasons.push(reason),
+    });
+    // Queued for the end of the tick, which the client does not wait for.
+    subject.next({ data: 'a' });
+    subject.next({ data: 'b' });
+    sink.disconnect();
+    expect(reasons).toEqual(['client']);
+    expect(stream.stats).toMatchObject({ events: 0, dropped: 2 });
+  });
+});

@@ -42,7 +42,8 @@ export interface Sink {
   /**
    * Optional: register the one listener to call when the connection closes, instead of listening
    * to `signal` (which a transport may then create only when someone reads it). Returns false, and
-   * does not register, when the connection is already closed.
+   * does not register, when the connection is already closed. Call it before `signal` aborts: a
+   * source that ends on that abort must find its stream closed by the client already.
    */
   onClose?(listener: () => void): boolean;
   /**

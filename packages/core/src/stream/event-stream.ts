@@ -680,7 +680,10 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       }
       this.open();
     }
-    this.#finish(reason, error);
+    // A source that ends as its client leaves (on the abort of the sink's signal, whose listeners
+    // added before the stream's run first) ends with its client: what waits for it is dropped.
+    if (!this.sink.onClose && this.sink.signal.aborted) this.#finish('client');
+    else this.#finish(reason, error);
   }
 
   /** @internal Writes what the tick queued. */
