@@ -23,20 +23,33 @@ export interface ClusterOptions {
  */
 const RECONNECT_MS = 200;
 
-/** The engine's connections: one for commands, and new ones for live readers. */
-export interface Connections {
-  main: RedisClient;
-  /** A connection of its own for a blocking reader, with the offline queue off. */
-  reading(): RedisClient;
-  /** While `main` does not take commands yet (a Cluster's first connect, a connection being replaced), a promise of when it does. */
+/** A connection for commands, kept working. */
+export interface CommandConnection {
+  client: RedisClient;
+  /** While `client` does not take commands yet (a Cluster's first connect, a connection being replaced), a promise of when it does. */
   connecting(): Promise<void> | undefined;
   /**
-   * A call on `main` got no reply in time while it was connected, or while its handshake went
+   * A call on `client` got no reply in time while it was connected, or while its handshake went
    * unanswered for as long. On a single Redis, a new connection replaces it: a connection cut off
    * silently would otherwise fail every call, until TCP gave up on it minutes later. The calls still
    * waiting on it reject at once.
    */
   stalled(): void;
+}
+
+/**
+ * The engine's connections: one for reads, one for publishes, and new ones for live readers.
+ * Publishes have their own: Redis holds a connection that sent a write while writes are paused
+ * (`CLIENT PAUSE WRITE`, a failover), and with it every command sent after the write, replays and
+ * topics' starts included, which it would serve.
+ */
+export interface Connections {
+  /** For reads and every other command but publishes. */
+  main: CommandConnection;
+  /** For publishes (and their trims). */
+  writes: CommandConnection;
+  /** A connection of its own for a blocking reader, with the offline queue off. */
+  reading(): RedisClient;
   /**
    * Stops what runs on a timer (the topology refresh), and any connecting anew; the clients are
    * closed by their owner.
@@ -82,65 +95,29 @@ export function openConnections(options: {
       return watched(client);
     };
     // node-redis writes the url's address into the socket options it is given: a copy of the caller's.
-    const socket = { ...clientOptions?.socket };
-    const main = owned(createClient({ ...clientOptions, socket, url: options.url, commandOptions }));
-    /** The latest `connect()`, settled either way. */
-    let attempt: Promise<void>;
-    /** A connect given up on: its end is no failure to report. */
-    let abandoned: Promise<void> | undefined;
-    /** Until a connect given up on has ended and the next one started: when calls may be sent. */
-    let replacing: Promise<void> | undefined;
-    const connect = () => {
-      const started: Promise<void> = main.connect().then(
-        () => {},
-        (error: unknown) => {
-          // A strategy that gives up fails each connect made again after it: told as repeats.
-          if (started !== abandoned) failed(error);
-        },
+    const commandConnection = () =>
+      kept(
+        owned(
+          createClient({
+            ...clientOptions,
+            socket: { ...clientOptions?.socket },
+            url: options.url,
+            commandOptions,
+          }),
+        ),
+        () => closed,
+        failed,
       );
-      attempt = started;
-    };
-    // Commands queue until the first connection is up (and while it reconnects), each within its
-    // timeout.
-    connect();
-    // A `reconnectStrategy` of the caller's may give up: node-redis then closes the client for
-    // good, where the live readers connect again on their own. The engine recovers on its own.
-    // node-redis tells it as 'terminated' (older releases only end the client).
-    let again: ReturnType<typeof setTimeout> | undefined;
-    const connectAgain = () => {
-      if (closed || again !== undefined) return;
-      again = setTimeout(() => {
-        again = undefined;
-        if (!closed && !main.isOpen && replacing === undefined) connect();
-      }, RECONNECT_MS);
-      again.unref();
-    };
-    main.on('terminated', connectAgain);
-    main.on('end', connectAgain);
+    const main = commandConnection();
+    const writes = commandConnection();
     return {
       main,
-      reading: () => owned(main.duplicate({ disableOfflineQueue: true })),
-      connecting: () => replacing,
-      stalled: () => {
-        if (closed || !main.isOpen) return;
-        if (main.isReady) {
-          main.destroy();
-          connect();
-          return;
-        }
-        // Its handshake got no answer. node-redis goes on with that connect after destroy() until
-        // its socket has closed: a connect() started before then would run beside it, and leave a
-        // socket of its own that nobody closes.
-        abandoned = attempt;
-        main.destroy();
-        replacing = attempt.then(() => {
-          replacing = undefined;
-          if (!closed && !main.isOpen) connect();
-        });
-      },
+      writes,
+      reading: () => owned(main.client.duplicate({ disableOfflineQueue: true })),
       close: () => {
         closed = true;
-        clearTimeout(again);
+        main.stop();
+        writes.stop();
       },
     };
   }
@@ -164,19 +141,53 @@ export function openConnections(options: {
       },
     },
   };
-  const cluster = createCluster({
-    rootNodes: options.cluster.rootNodes,
-    defaults,
-    commandOptions,
-    topologyRefreshOnReconnectionAttemptStrategy: () => RECONNECT_MS,
-  });
-  refresh.watch(cluster as unknown as RefreshedCluster);
-  const main = watched(cluster as unknown as RedisClient);
-  // A Cluster client has no queue before its first connect, and a failed connect is final: every
-  // command waits for a connect, started again if the last one failed (until the engine closes),
-  // RECONNECT_MS after it: one per call would be a storm of them from a busy app.
-  let connected = false;
+  const { rootNodes } = options.cluster;
+  const newCluster = () => {
+    const cluster = createCluster({
+      rootNodes,
+      defaults,
+      commandOptions,
+      topologyRefreshOnReconnectionAttemptStrategy: () => RECONNECT_MS,
+    });
+    refresh.watch(cluster as unknown as RefreshedCluster);
+    return cluster;
+  };
   let closed = false;
+  const main = keptCluster(newCluster(), () => closed, onError);
+  const writes = keptCluster(newCluster(), () => closed, onError);
+  for (const { client } of [main, writes]) watched(client);
+  return {
+    main,
+    writes,
+    reading: () => {
+      const reading = main.cluster.duplicate({
+        minimizeConnections: true,
+        // Its defaults replace the cluster's whole: the reconnection attempts too, unless repeated.
+        defaults: { ...defaults, disableOfflineQueue: true },
+      });
+      refresh.watch(reading as unknown as RefreshedCluster);
+      return watched(reading as unknown as RedisClient);
+    },
+    close: () => {
+      closed = true;
+      refresh.close();
+      main.close();
+      writes.close();
+    },
+  };
+}
+
+/**
+ * Connects `cluster` for commands. A Cluster client has no queue before its first connect, and a
+ * failed connect is final: every command waits for a connect, started again if the last one failed
+ * (until `closed()`), RECONNECT_MS after it: one per call would be a storm of them from a busy app.
+ */
+function keptCluster<Cluster extends { connect(): Promise<unknown>; destroy(): void }>(
+  cluster: Cluster,
+  closed: () => boolean,
+  onError: (error: unknown) => void,
+): CommandConnection & { cluster: Cluster; close(): void } {
+  let connected = false;
   const stop = new AbortController();
   let connecting: Promise<void> | undefined;
   /** The cluster's own connect of the latest attempt, which close() does not end. */
@@ -187,7 +198,7 @@ export function openConnections(options: {
     underway = undefined;
     const wait = nextAttempt - Date.now();
     if (wait > 0) await sleep(wait, stop.signal);
-    if (closed) throw new ClientClosedError();
+    if (closed()) throw new ClientClosedError();
     underway = cluster.connect().then(() => {});
     await underway;
   };
@@ -209,7 +220,7 @@ export function openConnections(options: {
       );
     });
   const connect = (): Promise<void> | undefined => {
-    if (connected || closed) return undefined;
+    if (connected || closed()) return undefined;
     connecting ??= attemptUntilClosed().then(
       () => {
         connected = true;
@@ -224,31 +235,89 @@ export function openConnections(options: {
   };
   connect()?.catch((error: unknown) => {
     // Closing while it connects fails it: that is no failure to report.
-    if (!closed) onError(error);
+    if (!closed()) onError(error);
   });
   return {
-    main,
+    cluster,
+    client: cluster as unknown as RedisClient,
     connecting: connect,
     // node-redis's cluster client replaces a node's connection on its own errors only; one cut off
     // silently is not replaced (and MOVED or the topology refresh may route around it).
     stalled: () => {},
-    reading: () => {
-      const reading = cluster.duplicate({
-        minimizeConnections: true,
-        // Its defaults replace the cluster's whole: the reconnection attempts too, unless repeated.
-        defaults: { ...defaults, disableOfflineQueue: true },
-      });
-      refresh.watch(reading as unknown as RefreshedCluster);
-      return watched(reading as unknown as RedisClient);
-    },
     close: () => {
-      closed = true;
       stop.abort();
-      refresh.close();
       // A connect that destroy() cut short still opens the node connections of the slot map it
       // was reading, and leaves them open: closed again once it has ended.
       const cut = () => cluster.destroy();
       if (!connected && connecting !== undefined) (underway ?? connecting).then(cut, cut);
     },
+  };
+}
+
+/**
+ * Connects `client`, a single Redis's command connection, and keeps it connected: queued commands
+ * wait for it (each within its timeout), a `reconnectStrategy` of the caller's that gives up is
+ * followed by a connect again, and a connection found silent is replaced (see
+ * {@link Connections.stalled}), until `closed()`.
+ */
+function kept(
+  client: RedisClient,
+  closed: () => boolean,
+  failed: (error: unknown) => void,
+): CommandConnection & { stop(): void } {
+  /** The latest `connect()`, settled either way. */
+  let attempt: Promise<void>;
+  /** A connect given up on: its end is no failure to report. */
+  let abandoned: Promise<void> | undefined;
+  /** Until a connect given up on has ended and the next one started: when calls may be sent. */
+  let replacing: Promise<void> | undefined;
+  const connect = () => {
+    const started: Promise<void> = client.connect().then(
+      () => {},
+      (error: unknown) => {
+        // A strategy that gives up fails each connect made again after it: told as repeats.
+        if (started !== abandoned) failed(error);
+      },
+    );
+    attempt = started;
+  };
+  // Commands queue until the first connection is up (and while it reconnects), each within its
+  // timeout.
+  connect();
+  // A `reconnectStrategy` of the caller's may give up: node-redis then closes the client for
+  // good, where the live readers connect again on their own. The engine recovers on its own.
+  // node-redis tells it as 'terminated' (older releases only end the client).
+  let again: ReturnType<typeof setTimeout> | undefined;
+  const connectAgain = () => {
+    if (closed() || again !== undefined) return;
+    again = setTimeout(() => {
+      again = undefined;
+      if (!closed() && !client.isOpen && replacing === undefined) connect();
+    }, RECONNECT_MS);
+    again.unref();
+  };
+  client.on('terminated', connectAgain);
+  client.on('end', connectAgain);
+  return {
+    client,
+    connecting: () => replacing,
+    stalled: () => {
+      if (closed() || !client.isOpen) return;
+      if (client.isReady) {
+        client.destroy();
+        connect();
+        return;
+      }
+      // Its handshake got no answer. node-redis goes on with that connect after destroy() until
+      // its socket has closed: a connect() started before then would run beside it, and leave a
+      // socket of its own that nobody closes.
+      abandoned = attempt;
+      client.destroy();
+      replacing = attempt.then(() => {
+        replacing = undefined;
+        if (!closed() && !client.isOpen) connect();
+      });
+    },
+    stop: () => clearTimeout(again),
   };
 }

@@ -15,10 +15,9 @@ interface Waiting {
  * their turn, in order. A reconnect storm sends thousands of replays at once: on one connection
  * each page's second `XRANGE` would queue behind every other's first and its reply behind all of
  * theirs, so none would finish in time, the first timeout would drop the connection with every
- * call on it, and publishes would wait behind them all. In turns, each read takes about as long as
- * alone and publishes pass between them. A read from where a page this gate handed out ended, with
- * more to come, is a replay's next page: it goes before the replays that have not begun, so that
- * replays end one after another, not all at the end of the storm.
+ * call on it. In turns, each read takes about as long as alone. A read from where a page this gate
+ * handed out ended, with more to come, is a replay's next page: it goes before the replays that have
+ * not begun, so that replays end one after another, not all at the end of the storm.
  */
 export class ReadGate {
   #running = 0;

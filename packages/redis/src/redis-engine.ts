@@ -7,7 +7,7 @@ import {
 } from '@rxsse/core/channel';
 import { ErrorReply } from 'redis';
 import type { RedisClient } from './client.js';
-import { openConnections } from './connections.js';
+import { type CommandConnection, openConnections } from './connections.js';
 import { TimedClient } from './deadline.js';
 import { RedisEngineError, RedisTimeoutError, RedisTopicError } from './errors.js';
 import { LargeEntries } from './large-entries.js';
@@ -38,8 +38,9 @@ const READS_AT_ONCE = 8;
  * - Live delivery is one dedicated connection per engine looping `XREAD BLOCK` from the last id it
  *   delivered, so a Redis blip neither hangs nor skips events (see `LiveReader`).
  *
- * Two connections per engine (on a Cluster, one per node for commands and one per partition for live
- * reads): create one engine per process and share it between channels.
+ * Three connections per engine, for reads, publishes and live delivery (on a Cluster, one per node
+ * for reads, one per node for publishes, and one per partition for live reads): create one engine per
+ * process and share it between channels.
  *
  * @throws {TypeError} naming the option, when one has the wrong type (`null` options, a `keyPrefix`
  *   that is no string, ...).
@@ -76,8 +77,12 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
     timeout,
     onError,
   });
-  const { main } = connections;
-  const commands = new TimedClient(main, timeout, connections.connecting, connections.stalled);
+  const timed = ({ client, connecting, stalled }: CommandConnection) =>
+    new TimedClient(client, timeout, connecting, stalled);
+  const commands = timed(connections.main);
+  // Publishes have a connection of their own: while Redis holds writes back (a failover), it holds
+  // the connection a publish came on, and replays sent behind it would wait, or time out, with it.
+  const writes = timed(connections.writes);
   const refusals = new Refusals(onError);
   /** Redis refused `XTRIM` (told once): no publish sends it again. */
   let trimRefused = false;
@@ -139,7 +144,7 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
       const trim = { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: maxLength } } as const;
       let id: string;
       try {
-        id = await commands.run((client) =>
+        id = await writes.run((client) =>
           layout
             ? appendToPartition(client, {
                 topic,
@@ -166,7 +171,7 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
       const oldest = maxAgeMs === undefined || trimRefused ? 0 : Date.now() - maxAgeMs;
       // Not below 0: Redis refuses a negative id, and no entry is older than the clock anyway.
       if (oldest > 0)
-        commands
+        writes
           .run((client) => client.xTrim(key, 'MINID', oldest, { strategyModifier: '~' }))
           .catch((error: unknown) => {
             if (!refusedCommand(error, 'xtrim')) return onError(error);
@@ -228,12 +233,18 @@ export function redisEngine(options: RedisEngineOptions = {}): ChannelEngine {
       largeEntries.close();
       for (const reader of readers) reader.close();
       for (const reading of readingClients) if (reading.isOpen) reading.destroy();
-      if (!main.isOpen) return;
       // Pending publishes finish if Redis answers in time; if it does not, nothing is worth waiting for.
-      if (main.isReady) await commands.run(main.close()).catch(() => main.destroy());
-      else main.destroy();
+      await Promise.all([commands, writes].map(closeClient));
     },
   };
+}
+
+/** Closes `timed`'s client once the commands sent on it are answered, or within its timeout. */
+async function closeClient(timed: TimedClient): Promise<void> {
+  const { client } = timed;
+  if (!client.isOpen) return;
+  if (client.isReady) await timed.run(client.close()).catch(() => client.destroy());
+  else client.destroy();
 }
 
 /** What a call made of a closed engine fails with (as the cause of its `RedisEngineError`). */

@@ -22,6 +22,12 @@ import { appendOnceBack, connected, givingUpStrategy, useRedis } from './support
 const redis = useRedis({ defaults: { blockMs: 100, commandTimeoutMs: 2000 }, flush: true });
 
 let proxy: RedisProxy | undefined;
+
+/**
+ * An engine's connections, as a proxy numbers them: it opens its two command connections when it is
+ * made, reads' then publishes', and the live reader's with its first listener.
+ */
+const [READS, PUBLISHES, LIVE] = [0, 1, 2];
 afterEach(() => {
   proxy?.close();
   proxy = undefined;
@@ -94,13 +100,13 @@ describe('redisEngine with its connections cut off', () => {
   });
 
   it('waits out a live connection whose connect outlasts the timeout, rather than open a second beside it', async () => {
-    // The live connection is the second the engine starts: its address comes once released.
+    // The live connection is the third the engine starts: its address comes once released.
     let started = 0;
     let release: (() => void) | undefined;
     const lookup = ((hostname, options, callback) => {
       started++;
       const resolve = () => dnsLookup(hostname, options, callback);
-      if (started === 2) release = resolve;
+      if (started === LIVE + 1) release = resolve;
       else resolve();
     }) as LookupFunction;
     const errors: unknown[] = [];
@@ -123,9 +129,9 @@ describe('redisEngine with its connections cut off', () => {
     await until(() => seen.events.length === 2, 'the second event');
     stop();
     expect(seen.ids()).toEqual(ids);
-    // One connection for commands, one for live reads: no other one's replies in the way.
+    // One connection for reads, one for publishes, one for live reads: no other one's replies in the way.
     const own = await redis.raw.clientId();
-    expect((await redis.raw.clientList()).filter((client) => client.id !== own)).toHaveLength(2);
+    expect((await redis.raw.clientList()).filter((client) => client.id !== own)).toHaveLength(3);
     // The reads it could not make meanwhile are told as such, and nothing else: on a busy machine,
     // as repeats of them and the recovery after them too.
     const told = errors
@@ -183,7 +189,7 @@ describe('redisEngine with its command connection cut off', () => {
       const store = redis.engine({ url: proxy.url, partitions, onError: () => {} });
       await connected(store);
       await store.append('cut', { data: 'before' });
-      proxy.connections[0]!.cut();
+      proxy.connections[PUBLISHES]!.cut();
       const rejected = await store.append('cut', { data: 'lost' }).catch((error: unknown) => error);
       expect(rejected).toBeInstanceOf(RedisEngineError);
       expect((rejected as Error).cause).toBeInstanceOf(RedisTimeoutError);
@@ -241,13 +247,13 @@ describe('redisEngine whose command connection connects and gets no reply', () =
     if (connectedFirst) {
       await connected(store);
       await store.append('stuck', { data: 'before' });
-      proxy.connections[0]!.cut();
+      proxy.connections[PUBLISHES]!.cut();
     }
     // The connection opens, but its handshake is never answered (a proxy whose Redis is gone).
     proxy.cutNew = true;
     const rejected = await store.append('stuck', { data: 'lost' }).catch((error: unknown) => error);
     expect(rejected).toBeInstanceOf(RedisEngineError);
-    await until(() => proxy!.connections.length === (connectedFirst ? 2 : 1), 'the unanswered connection');
+    await until(() => proxy!.connections.length === (connectedFirst ? 3 : 2), 'the unanswered connection');
     proxy.cutNew = false;
     const outcomes: unknown[] = [];
     while (outcomes.length < 5 && typeof outcomes.at(-1) !== 'string')
@@ -265,7 +271,7 @@ describe('redisEngine with partitions, while its command connection lags', () =>
     const seen = recorder();
     const first = recorder();
     const stopFirst = await store.listen('first', first.listener);
-    const [commands] = proxy.connections;
+    const commands = proxy.connections[READS]!;
     // The new topic's start point (its stream's last id) is read, but the reply waits...
     commands!.hold();
     const listening = store.listen('second', seen.listener);
@@ -294,14 +300,16 @@ describe('redisEngine whose command connection goes silent as a topic starts its
     const ids = [await store.append('emptied', { data: 'a' }), await store.append('emptied', { data: 'b' })];
     await until(() => events.length === 2, 'both events');
     // Whatever the reader asks on the command connection from now on gets no reply.
-    proxy.connections[0]!.cut();
+    proxy.connections[READS]!.cut();
     const key = 'sse:{emptied}';
     const reads = await liveReads();
     // Emptied by hand: nothing was written after b, so no gap; the reader reads the stream from its start.
     await redis.raw.xDel(key, ids);
     await untilLive(async () => (await liveReads()) > reads + 3, 'reads past the deletion');
     // A call there times out, as would one the reader made there since; the connection is replaced.
-    await expect(store.append('other', { data: 'lost' })).rejects.toBeInstanceOf(RedisEngineError);
+    await expect(store.read('other', '0-1', { count: 1, bytes: 100 })).rejects.toBeInstanceOf(
+      RedisEngineError,
+    );
     // c is written and deleted before the reader's first read of the stream from its start.
     const d = await addTwoKeepLast(key);
     await until(() => events.includes(d), 'the entry after it');
@@ -317,13 +325,15 @@ describe('redisEngine whose command connection goes silent as a topic starts its
     const stopFirst = await store.listen('lost', told(first));
     const a = await store.append('lost', { data: 'a' });
     await until(() => first.length === 1, 'the first event');
-    proxy.connections[0]!.cut();
+    proxy.connections[READS]!.cut();
     const key = 'sse:{lost}';
     // Redis lost the stream: its listeners are told, and it is read from its start again.
     await redis.raw.del(key);
     await until(() => first.length === 2, 'the gap');
     // A call there times out, as would one the reader made there since; the connection is replaced.
-    await expect(store.append('other', { data: 'lost' })).rejects.toBeInstanceOf(RedisEngineError);
+    await expect(store.read('other', '0-1', { count: 1, bytes: 100 })).rejects.toBeInstanceOf(
+      RedisEngineError,
+    );
     // Told of no gap: each entry written once it listens must reach it, or a gap be told.
     const second: string[] = [];
     const stop = await store.listen('lost', told(second));
@@ -345,7 +355,7 @@ describe('redisEngine whose command connection goes silent as a topic starts its
     const a = await store.append('remade', { data: 'a' });
     await until(() => events.length === 1, 'the first event');
     // The command connection answers nothing for the rest of the test: no count comes back.
-    proxy.connections[0]!.cut();
+    proxy.connections[READS]!.cut();
     const key = 'sse:{remade}';
     await redis.raw.del(key);
     await until(() => events.length === 2, 'the gap of the lost stream');
@@ -443,7 +453,7 @@ async function laggingListener(topic: string) {
     gap: (kind) => events.push(kind === 'restart' ? '<gap restart>' : '<gap>'),
   });
   await until(liveReadBlocked(), 'the live read blocking');
-  const reading = proxy.connections[1]!;
+  const reading = proxy.connections[LIVE]!;
   const key = `sse:{${topic}}`;
   return {
     events,
@@ -650,8 +660,8 @@ async function afterHeldRead(topic: string, first: string) {
     event: (m) => events.push(String(m.data)),
     gap: (kind) => events.push(`<gap ${kind}>`),
   });
-  await until(() => proxy!.connections.length === 2, 'the live connection');
-  proxy.connections[1]!.hold();
+  await until(() => proxy!.connections.length === LIVE + 1, 'the live connection');
+  proxy.connections[LIVE]!.hold();
   await store.append(topic, { data: first });
   await until(() => events.length > 0, 'the first event');
   return { store, events, stop };
@@ -686,7 +696,7 @@ describe('redisEngine whose live read of one entry per topic timed out once', ()
     const dropped = proxy!.beforeNext(
       (command) => command.includes('XREAD'),
       async () => {
-        for (const connection of proxy!.connections.slice(1)) connection.destroy();
+        for (const connection of proxy!.connections.slice(LIVE)) connection.destroy();
       },
     );
     live.destroy();
@@ -803,10 +813,10 @@ describe('redisEngine whose replay meets an entry too large to arrive in time', 
         partitions,
         'x'.repeat(1_500_000),
       );
-      await until(() => proxy!.connections.length === 2, 'the live connection');
+      await until(() => proxy!.connections.length === LIVE + 1, 'the live connection');
       // The read after a dropped connection checks its cursor, the large entry, is still there.
-      proxy!.connections[1]!.destroy();
-      await until(() => proxy!.connections.length === 3, 'a new live connection');
+      proxy!.connections[LIVE]!.destroy();
+      await until(() => proxy!.connections.length === LIVE + 2, 'a new live connection');
       const after = await publisher.append('dropped huge', { data: 'after it' });
       await until(() => seen.length > 0, 'the event after it');
       stop();
@@ -879,7 +889,7 @@ describe('redisEngine whose replay meets an entry too large to arrive in time', 
     const channel = createChannel(store, 'held');
     // Started already: the subscriptions' listens send nothing, their replays are all that is held.
     const stop = await store.listen('held', recorder().listener);
-    proxy.connections[0]!.hold();
+    proxy.connections[READS]!.hold();
     const first = await channel.subscribe({ lastEventId: resume });
     await expect(firstValueFrom(first)).rejects.toBeInstanceOf(ChannelUnavailableError);
     // Once Redis has said which entry that was, a page ends before it, the next fetches it alone.
@@ -935,7 +945,7 @@ describe('redisEngine after its live connection failed', () => {
     const cursor = await store.append(topic, { data: 'the reader has this one' });
     const stop = await store.listen(topic, { event: () => {}, gap: () => {} });
     await until(liveReadBlocked(), 'the live read blocking');
-    const reading = proxy.connections[1]!;
+    const reading = proxy.connections[LIVE]!;
     reading.hold();
     // Delivered to a client by another process, before this reader read it.
     const ms = Number(cursor.split('-')[0]);
@@ -981,7 +991,7 @@ describe('redisEngine on a Redis that restarts without its data', () => {
       });
       await until(liveReadBlocked(), 'the live read blocking');
       // The reader never gets what it read: Redis dies with the entry in its reply.
-      const reading = proxy.connections[1]!;
+      const reading = proxy.connections[LIVE]!;
       reading.hold();
       await store.append('restarted', { data: 'lost' });
       await until(() => reading.holding > 0, 'the read of the entry');
@@ -1082,17 +1092,20 @@ describe('redisEngine resumed by many clients at once', () => {
     for (let i = 0; i < 20; i++) ids.push(await store.append('storm', { data: `event ${i}` }));
     const before = await scriptsRun();
     // Replies held back: no read can finish, so what reaches Redis is what was sent at once.
-    proxy.connections[0]!.hold();
+    const held = proxy.connections[READS]!;
+    held.hold();
     const reads = Array.from({ length: 50 }, () =>
       store.read('storm', ids[0]!, { count: 100, bytes: 65_536 }),
     );
-    // Sent after them on the same connection: once Redis stored it, it had run all sent before it.
-    const published = store.append('marker', { data: 'after the reads' });
-    for (let waited = 0; (await redis.raw.exists('sse:{marker}')) === 0; waited++)
-      if (waited === 1000) throw new Error('the publish never reached Redis');
+    // Redis has run every command sent on the connection once it holds none of them unread.
+    const address = `${held.upstream.localAddress}:${held.upstream.localPort}`;
+    const unread = async () => (await redis.raw.clientList()).find((c) => c.addr === address)?.qbuf;
+    for (let waited = 0; (await scriptsRun()) - before < 8 || (await unread()) !== 0; waited++)
+      if (waited === 1000) throw new Error('the reads never reached Redis');
     expect((await scriptsRun()) - before).toBe(8);
-    proxy.connections[0]!.release();
+    // Publishes pass them: they have a connection of their own.
+    expect(await store.append('marker', { data: 'while the reads wait' })).toMatch(/^\d+-\d+$/);
+    held.release();
     for (const page of await Promise.all(reads)) expect(page.events.map((e) => e.id)).toEqual(ids.slice(1));
-    expect(await published).toMatch(/^\d+-\d+$/);
   });
 });

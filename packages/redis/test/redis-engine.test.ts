@@ -965,6 +965,32 @@ describe('redisEngine', () => {
     }
   });
 
+  it.each([
+    ['', undefined],
+    [', partitioned', 4],
+  ])(
+    'replays and starts topics while Redis holds writes back with a publish waiting for the pause to end%s',
+    async (_mode, partitions) => {
+      const store = engine({ commandTimeoutMs: 1000, partitions });
+      const first = await store.append('paused', { data: 'a' });
+      const second = await store.append('paused', { data: 'b' });
+      await redis.raw.sendCommand(['CLIENT', 'PAUSE', '30000', 'WRITE']);
+      try {
+        // Redis holds the connection a write came on, and every command sent on it after the write.
+        const published = store.append('paused', { data: 'c' }).catch((error: unknown) => error);
+        const held = async () =>
+          (await redis.raw.clientList()).some((c) => c.cmd === (partitions ? 'eval' : 'xadd'));
+        await untilReal(held, 'the publish held');
+        const page = await store.read('paused', first, { count: 10, bytes: 100_000 });
+        expect(page.events.map((m) => m.id)).toEqual([second]);
+        for (const topic of ['paused', 'paused too']) (await store.listen(topic, recorder().listener))();
+        expect(await published).toBeInstanceOf(RedisEngineError);
+      } finally {
+        await redis.raw.sendCommand(['CLIENT', 'UNPAUSE']);
+      }
+    },
+  );
+
   it('refuses a caller id that is not <ms>-<seq> above 0-0, even one Redis would take, and stores nothing', async () => {
     const store = engine();
     for (const id of ['5', '5-*', '*', ' 5-1', '0-0'])

@@ -281,7 +281,8 @@ describe('redisEngine with Redis frozen (SIGSTOP)', () => {
       const channel = createChannel(store, 'kept handshake');
       const resume = await channel.publish({ data: 'had' });
       await channel.publish({ data: 'then' });
-      expect(connects.started).toBe(1);
+      // Its connections for reads and for publishes.
+      expect(connects.started).toBe(2);
       redis.server.pause();
       // Timed out over a connection that was up: a new one replaces it, whose handshake Redis does
       // not answer while frozen, and the replay waits for it, as long as a call would.
@@ -296,7 +297,7 @@ describe('redisEngine with Redis frozen (SIGSTOP)', () => {
       // A script sent all the same would have timed out on that handshake and dropped it too. Nor
       // is the client, open again, told to connect once more when the old connection's end is
       // followed up (node-redis refuses that as "Socket already opened", an error told).
-      expect(connects.started).toBe(2);
+      expect(connects.started).toBe(3);
       expect(errors).toEqual([]);
     } finally {
       spy.mockRestore();
@@ -396,22 +397,24 @@ describe('redisEngine with Redis frozen (SIGSTOP)', () => {
     const { store, connects, errors } = engineOfCountedConnects(0);
     await connected(store);
     redis.server.pause();
-    // The first timeout replaces the connection, whose handshake Redis never answers; a read that
-    // times out once that handshake is as old gives that connect up, and the third one starts.
-    while (connects.started < 3) await store.read('t', '0-0', { count: 1, bytes: 100 }).catch(() => {});
+    // The first timeout replaces the reads' connection (the second connect is the publishes'), whose
+    // handshake Redis never answers; a read that times out once that handshake is as old gives that
+    // connect up, and the fourth one starts.
+    while (connects.started < 4) await store.read('t', '0-0', { count: 1, bytes: 100 }).catch(() => {});
     redis.server.resume();
     await connected(store);
     expect(errors).toEqual([]);
   });
 
   it('leaves no socket once closed while the connection replacing one whose handshake went unanswered connects', async () => {
-    const { store, connects, errors } = engineOfCountedConnects(3);
+    const { store, connects, errors } = engineOfCountedConnects(4);
     await connected(store);
-    await until(() => sockets() === 2, "the fixture's socket and the engine's");
+    await until(() => sockets() === 3, "the fixture's socket and the engine's two");
     redis.server.pause();
-    // The first timeout replaces the connection, whose handshake Redis never answers; a read that
-    // times out once that handshake is as old drops it too, and the third connection starts.
-    while (connects.started < 3) await store.read('t', '0-0', { count: 1, bytes: 100 }).catch(() => {});
+    // The first timeout replaces the reads' connection (the second connect is the publishes'), whose
+    // handshake Redis never answers; a read that times out once that handshake is as old drops it
+    // too, and the fourth connection starts.
+    while (connects.started < 4) await store.read('t', '0-0', { count: 1, bytes: 100 }).catch(() => {});
     const reported = errors.length;
     expect(await settleWithin(store.close(), BOUND)).toEqual({ value: undefined });
     connects.release();

@@ -30,13 +30,13 @@ async function roundTrip(store: ChannelEngine, topic: string): Promise<() => voi
 }
 
 describe('redisEngine connections', () => {
-  it('opens two connections, commands and the live reader, however many partitions are listened to', async () => {
+  it('opens three connections, reads, publishes and the live reader, however many partitions are listened to', async () => {
     const layout = new PartitionLayout('sse:', 4);
     const topics: string[] = [];
     for (let i = 0; new Set(topics.map((t) => layout.partitionOf(t))).size < 4; i++) topics.push(`t${i}`);
     const store = engine({ partitions: 4 });
     const stops = await Promise.all(topics.map((topic) => roundTrip(store, topic)));
-    expect(await connections()).toBe(2);
+    expect(await connections()).toBe(3);
     for (const stop of stops) stop();
   });
 
@@ -44,7 +44,7 @@ describe('redisEngine connections', () => {
     const errors: unknown[] = [];
     const store = engine({ onError: (error) => errors.push(error) });
     await roundTrip(store, 'closing');
-    expect(await connections()).toBe(2);
+    expect(await connections()).toBe(3);
     await store.close();
     for (let waited = 0; (await connections()) > 0; waited += 10) {
       if (waited > 2000) throw new Error('connections left open after close');
