@@ -499,6 +499,32 @@ describe('reconnecting', () => {
     expect(counting.requests.length).toBeGreaterThanOrEqual(3);
   });
 
+  it('waits by default for a hidden tab to show before it reconnects, however long the backoff ran', async () => {
+    const page = Object.assign(new EventTarget(), { visibilityState: 'hidden' });
+    vi.stubGlobal('document', page);
+    const app = express();
+    app.get('/sse', (_req, res) => {
+      res.status(502).send('down');
+    });
+    const url = await serve(app);
+    fakeTimers();
+    const counting = countingFetch();
+    const delays: number[] = [];
+    recorded(
+      fromEventSource(`${url}/sse`, {
+        fetch: counting.fetch,
+        onReconnect: (_reason, delay) => delays.push(delay),
+      }),
+    );
+    await until(() => delays.length === 1, 'the first failure');
+    // Far past any backoff: a reconnect the wait let through would have asked fetch by now.
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(counting.requests).toHaveLength(1);
+    page.visibilityState = 'visible';
+    page.dispatchEvent(new Event('visibilitychange'));
+    await until(() => counting.requests.length === 2, 'the reconnect once the tab shows');
+  });
+
   it('asks fetch for an uncached request, with the credentials option', async () => {
     const url = await serve(contractRoute());
     const counting = countingFetch();
