@@ -316,16 +316,20 @@ describe('reconnecting', () => {
   });
 
   /** The wait the client takes after the first answer, `answer(res)`, of a real server. */
-  async function firstWait(answer: (res: express.Response) => void): Promise<number> {
+  /** A client of a route that gives `answer`, on fake timers, once it is told to reconnect. */
+  async function firstFailure(answer: (res: express.Response) => void) {
     const app = express();
     app.get('/sse', (_req, res) => answer(res));
     const url = await serve(app);
     fakeTimers();
+    const { fetch, requests } = countingFetch();
     const delays: number[] = [];
-    recorded(fromEventSource(`${url}/sse`, { onReconnect: (_reason, delay) => delays.push(delay) }));
+    recorded(fromEventSource(`${url}/sse`, { fetch, onReconnect: (_reason, delay) => delays.push(delay) }));
     await until(() => delays.length === 1, 'the first answer');
-    return delays[0]!;
+    return { wait: delays[0]!, requests };
   }
+
+  const firstWait = async (answer: (res: express.Response) => void) => (await firstFailure(answer)).wait;
 
   it.each([
     ['with', true],
@@ -364,24 +368,12 @@ describe('reconnecting', () => {
   );
 
   it('waits the longest wait a timer holds for a Retry-After beyond it, rather than firing at once', async () => {
-    const app = express();
-    app.get('/sse', (_req, res) => {
+    const { requests } = await firstFailure((res) => {
       res.status(503).set('retry-after', '99999999999').send('busy');
     });
-    const url = await serve(app);
-    fakeTimers();
-    const counting = countingFetch();
-    const delays: number[] = [];
-    recorded(
-      fromEventSource(`${url}/sse`, {
-        fetch: counting.fetch,
-        onReconnect: (_reason, delay) => delays.push(delay),
-      }),
-    );
-    await until(() => delays.length === 1, 'the 503');
     // Timers overflow past 2^31 - 1 ms and fire at once: a day later the client must still wait.
     await vi.advanceTimersByTimeAsync(86_400_000);
-    expect(counting.requests).toHaveLength(1);
+    expect(requests).toHaveLength(1);
   });
 
   it('releases the connection of a retried answer before it waits', async () => {
@@ -502,27 +494,15 @@ describe('reconnecting', () => {
   it('waits by default for a hidden tab to show before it reconnects, however long the backoff ran', async () => {
     const page = Object.assign(new EventTarget(), { visibilityState: 'hidden' });
     vi.stubGlobal('document', page);
-    const app = express();
-    app.get('/sse', (_req, res) => {
+    const { requests } = await firstFailure((res) => {
       res.status(502).send('down');
     });
-    const url = await serve(app);
-    fakeTimers();
-    const counting = countingFetch();
-    const delays: number[] = [];
-    recorded(
-      fromEventSource(`${url}/sse`, {
-        fetch: counting.fetch,
-        onReconnect: (_reason, delay) => delays.push(delay),
-      }),
-    );
-    await until(() => delays.length === 1, 'the first failure');
     // Far past any backoff: a reconnect the wait let through would have asked fetch by now.
     await vi.advanceTimersByTimeAsync(60_000);
-    expect(counting.requests).toHaveLength(1);
+    expect(requests).toHaveLength(1);
     page.visibilityState = 'visible';
     page.dispatchEvent(new Event('visibilitychange'));
-    await until(() => counting.requests.length === 2, 'the reconnect once the tab shows');
+    await until(() => requests.length === 2, 'the reconnect once the tab shows');
   });
 
   it('asks fetch for an uncached request, with the credentials option', async () => {
