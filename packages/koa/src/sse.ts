@@ -33,8 +33,16 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent<unknown>>(
     ctx.onerror = (error) => {
       if (!(isDisconnect(error) && connectionErrors.has(error as object))) onerror.call(ctx, error);
     };
-    await openEventStream(ctx.req, ctx.res, (context) => handler(ctx, context), resolved, report);
-    // The stream owns the Node response from here on; Koa must not write a body of its own.
+    try {
+      await openEventStream(ctx.req, ctx.res, (context) => handler(ctx, context), resolved, report);
+    } catch (error) {
+      if (!ctx.headerSent) throw error;
+      // Another writer answered, or is answering: Koa can send nothing more, and a race in front
+      // that answered (a timeout's) awaits this middleware no longer, so a rejection would be lost.
+      // Koa's own handler reports it, as it reports any error once a response began.
+      ctx.onerror(error as Error);
+    }
+    // The stream, or the writer that answered, owns the Node response; Koa must not add a body.
     ctx.respond = false;
   };
 }

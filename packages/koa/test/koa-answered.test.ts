@@ -112,6 +112,45 @@ describe('koa: a middleware in front that answers while the handler still sets u
     expect(logged).toEqual([]);
   });
 
+  it("reports to the app a handler's own failure after the answer, which the race in front no longer awaits", async () => {
+    const { options, closes } = recording();
+    const logged: unknown[] = [];
+    const app = new Koa();
+    app.on('error', (error) => logged.push(error));
+    let late!: () => void;
+    const timedOut = new Promise<void>((resolve) => (late = resolve));
+    app.use(async (ctx, next) => {
+      await Promise.race([next(), timedOut]);
+      if (!ctx.res.headersSent) {
+        ctx.status = 503;
+        ctx.body = 'timed out';
+      }
+    });
+    let entered = false;
+    let release!: () => void;
+    const producing = new Promise<void>((resolve) => (release = resolve));
+    app.use(
+      sse(async () => {
+        entered = true;
+        await producing;
+        throw new Error('database down');
+      }, options),
+    );
+    const server = createServer(app.callback());
+    servers.push(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const responding = fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    await waitFor(() => entered, 5000, 'the handler');
+    late();
+    const response = await responding;
+    expect([response.status, await response.text()]).toEqual([503, 'timed out']);
+    release();
+    await waitFor(() => logged.length > 0, 2000, 'the failure reported');
+    expect(logged.map(String)).toEqual(['Error: database down']);
+    expect(closes).toEqual([]);
+  });
+
   it('runs no handler and counts no stream when the middleware in front answered before the route was reached', async () => {
     const { options, closes } = recording();
     const app = new Koa();
