@@ -319,8 +319,8 @@ export class NodeSink implements Sink {
 
 const NOTHING = new Uint8Array(0);
 
-/** A body's length and encoding, which a middleware may have set for a body of its own. */
-const FRAMING = ['content-length', 'content-encoding'];
+/** A body's length and encodings, which a middleware may have set for a body of its own. */
+const FRAMING = ['content-length', 'content-encoding', 'transfer-encoding'];
 
 /** RFC 9113's INTERNAL_ERROR, without loading `node:http2` into an HTTP/1 server for one number. */
 const NGHTTP2_INTERNAL_ERROR = 0x2;
