@@ -150,11 +150,14 @@ export class RawClient {
     else socket.pause();
   }
 
+  /** Reads from here on; again after a `socket.pause()`, without counting any byte twice. */
   resume(): void {
-    this.socket.setEncoding('latin1');
-    this.socket.on('data', (chunk: string) => {
-      this.text += chunk;
-    });
+    if (this.socket.listenerCount('data') === 0) {
+      this.socket.setEncoding('latin1');
+      this.socket.on('data', (chunk: string) => {
+        this.text += chunk;
+      });
+    }
     this.socket.resume();
   }
 

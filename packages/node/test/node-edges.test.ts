@@ -14,7 +14,7 @@ import {
   serverStreams,
   streamEvents,
 } from '@rxsse/core';
-import { concat, from, map, NEVER, type Observable, range, Subject, throwError } from 'rxjs';
+import { concat, from, interval, map, NEVER, type Observable, range, Subject, throwError } from 'rxjs';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { collected } from '../../../test/leaks.js';
 import {
@@ -156,6 +156,39 @@ describe('NodeSink: a client gone before the stream began', () => {
     await waitFor(() => closes.length === 1 && closed, 5000, 'the close');
     expect(closes.map((c) => c.reason)).toEqual(['client']);
     expect(ends).toBe(0);
+    expect(errors).toEqual([]);
+  });
+
+  it("ends, once, the response of a stream it drops (overflow), which a middleware's end() would hear", async () => {
+    const { options, closes } = recording({
+      heartbeat: false,
+      maxQueueBytes: 256 * 1024,
+      stallTimeout: false,
+    });
+    // One event a millisecond, to a client that reads none: the queue passes its cap.
+    const { handle, errors } = route(
+      () => interval(1).pipe(map(() => ({ data: 'x'.repeat(64 * 1024) }))),
+      options,
+    );
+    let ends = 0;
+    let closed = false;
+    const { url } = await serve((req, res) => {
+      // As express-session's: it saves the session when the response ends.
+      const end = res.end.bind(res) as () => ServerResponse;
+      res.end = (() => {
+        ends++;
+        return end();
+      }) as typeof res.end;
+      res.once('close', () => {
+        closed = true;
+      });
+      handle(req, res);
+    });
+    const client = await rawClient(`${url}/sse`, { read: false });
+    onTestFinished(() => client.destroy());
+    await waitFor(() => closes.length === 1 && closed, 5000, 'the drop');
+    expect(closes.map((c) => c.reason)).toEqual(['overflow']);
+    expect(ends).toBe(1);
     expect(errors).toEqual([]);
   });
 
@@ -441,6 +474,31 @@ describe('watchResponseClose', () => {
     client.socket.end();
     await waitFor(() => told.length === 1, 5000, 'the waiting response told');
     expect(told).toEqual(['/b']);
+  });
+
+  it('leaves a response waiting behind a pipelined one to its turn when its client half-closed on a server that allows half-open connections', async () => {
+    const told: string[] = [];
+    const held: ServerResponse[] = [];
+    const { url, server } = await serve((req, res) => {
+      watchResponseClose(req, res, () => told.push(req.url ?? ''));
+      held.push(res);
+    });
+    // Node then keeps its side open: the client may still read the answers to what it sent.
+    (server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+    const client = await rawRequests(
+      url,
+      ['/a', '/b'].map((path) => httpRequest('GET', path)),
+    );
+    onTestFinished(() => client.destroy());
+    await waitFor(() => held.length === 2, 5000, 'two requests');
+    client.socket.end();
+    await waitFor(() => held[0]!.req.socket.readableEnded, 5000, 'the server to see the half-close');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(told).toEqual([]);
+    held[0]!.end('first');
+    held[1]!.end('second');
+    await waitFor(() => client.text.endsWith('second') || client.closed, 5000, 'both answers');
+    expect(client.text.endsWith('second')).toBe(true);
   });
 });
 
@@ -835,6 +893,54 @@ describe('openEventStream: a client that half-closes while Node still holds byte
       expect(errors).toEqual([]);
     });
   }
+
+  it('keeps open at the half-close a stream that was full once but has room now, and sends what Node held', async () => {
+    const { options, closes } = recording({ heartbeat: false, maxQueueBytes: 64 * 1024 * 1024 });
+    const events = new Subject<MessageEvent>();
+    const { handle, errors } = route(() => events, options);
+    const { url, server } = await serve(handle);
+    let socket: Socket | undefined;
+    server.on('connection', (each) => (socket = each));
+    const client = await rawClient(`${url}/sse`, { read: false });
+    await waitFor(() => events.observed, 5000, 'the stream');
+    // Full once: the stream then waits for room, and its sink listens for the half-close.
+    const big = { data: 'z'.repeat(64 * 1024) };
+    let bigSent = 0;
+    while (socket!.writableLength < socket!.writableHighWaterMark) {
+      events.next(big);
+      bigSent++;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    client.resume();
+    await waitFor(
+      () => client.text.split('data: z').length - 1 === bigSent && socket!.writableLength === 0,
+      5000,
+      'the client to take it all',
+    );
+    client.socket.pause();
+    // Then small events until the kernel holds no more and Node keeps some again, with room left.
+    const event = { data: 'x'.repeat(1000) };
+    while (socket!.writableLength < socket!.writableHighWaterMark / 2) {
+      events.next(event);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    // Heard after Node ended its side and after the sink's own listener: the stream had room.
+    let openAtHalfClose: boolean | undefined;
+    socket!.once('end', () => {
+      openAtHalfClose = closes.length === 0;
+    });
+    client.socket.end();
+    await waitFor(() => socket!.writableEnded, 5000, 'Node to end its side');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(openAtHalfClose).toBe(true);
+    events.complete();
+    client.resume();
+    await client.done;
+    expect(client.text.endsWith(`${event.data}\n\n\r\n`)).toBe(true);
+    // `complete`, or `client` if the kernel took the rest and the connection closed meanwhile.
+    expect(closes).toHaveLength(1);
+    expect(errors).toEqual([]);
+  });
 
   it('ends the body of a stream that ended by itself before Node ends the connection', async () => {
     const { options, closes } = recording({ heartbeat: false, maxQueueBytes: 64 * 1024 * 1024 });
@@ -2207,6 +2313,25 @@ describe('closing a server: an answer that ended while its bytes still flush', (
     client.socket.write(httpRequest('GET', '/plain'));
     await waitFor(() => client.text.endsWith('again') || client.closed, 5000, 'the second answer');
     expect(client.text.endsWith('again')).toBe(true);
+    client.destroy();
+  });
+
+  it('sends all of an event stream that ended while its bytes still flush, though the app closes idle connections meanwhile', async () => {
+    const { options, closes } = recording({ heartbeat: false, maxQueueBytes: 64 * 1024 * 1024 });
+    const { handle, errors } = route(() => from(burst()), options);
+    // Neither closeStreamsOnServerClose nor trackConnections: the stream's own end keeps it.
+    const { url, server } = await serve(handle);
+    let socket: Socket | undefined;
+    server.on('connection', (each) => (socket = each));
+    const client = await rawClient(`${url}/sse`, { read: false });
+    await waitFor(() => closes.length === 1 && socket!.writableLength > 0, 5000, 'the end, with bytes left');
+    server.closeIdleConnections();
+    client.resume();
+    await waitFor(() => client.text.endsWith('\n\n\r\n0\r\n\r\n') || client.closed, 5000, 'the whole stream');
+    expect(client.text.split('data: ').length - 1).toBe(burst().length);
+    expect(client.text.endsWith('\n\n\r\n0\r\n\r\n')).toBe(true);
+    expect(closes[0]!.reason).toBe('complete');
+    expect(errors).toEqual([]);
     client.destroy();
   });
 

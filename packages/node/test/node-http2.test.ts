@@ -264,6 +264,43 @@ async function beginSilentSession(server: Http2SecureServer, socket: Socket): Pr
   return (await session)[0] as ServerHttp2Session;
 }
 
+describe('trackHttp2Sessions: called again while the server closes', () => {
+  it.each([
+    ['a longer deadline second', 200, 5_000],
+    ['a shorter deadline second', 5_000, 200],
+  ])('keeps the sooner of the two cuts (%s)', async (_label, first, second) => {
+    const server = createSecureServer({ ...(await selfSignedCertificate()), allowHTTP1: true }, (_req, res) =>
+      res.end(),
+    );
+    const closeSessions = trackHttp2Sessions(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const connections: Socket[] = [];
+    server.on('secureConnection', (tls: Socket) => connections.push(tls));
+    const accepted = once(server, 'connection');
+    const socket = tcpConnect((server.address() as AddressInfo).port, '127.0.0.1');
+    onTestFinished(() => {
+      socket.destroy();
+      for (const tls of connections) tls.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    await accepted;
+    // A session whose client reads nothing, not even the GOAWAY: only the cut ends it.
+    await beginSilentSession(server, socket);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    closeSessions(first);
+    closeSessions(second);
+    vi.advanceTimersByTime(200);
+    // A cut runs in the check phase after its timer: give it that turn.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(connections.map((tls) => tls.destroyed)).toEqual([true]);
+  });
+});
+
 describe('trackHttp2Sessions: a session that begins after a close without a deadline', () => {
   it('is closed with a GOAWAY, its connection never cut, however long its client reads nothing', async () => {
     const server = createSecureServer({ ...(await selfSignedCertificate()), allowHTTP1: true }, (_req, res) =>
