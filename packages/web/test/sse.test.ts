@@ -64,6 +64,13 @@ describe('sse() as a fetch handler', () => {
     },
   );
 
+  it('rejects an object shaped like a Response that does not say it is one, as any other object that is no source', async () => {
+    const shaped = { status: 200, headers: new Headers(), body: null };
+    await expect(sse(() => shaped as never)(request())).rejects.toThrow(
+      /handler returned an object \(Object\), not an Observable/,
+    );
+  });
+
   it('sends a Response the handler returns instead of a stream, and aborts its signal', async () => {
     let signal: AbortSignal | undefined;
     const handler = sse((incoming, context) => {
@@ -164,6 +171,23 @@ describe('sse() as a fetch handler', () => {
     // Its listener could never be removed: a sink that closed would throw where it lets go of it.
     const signal = { aborted: false, addEventListener: () => {} };
     const like = { url: 'http://127.0.0.1/sse', method: 'GET', headers: new Headers(), signal };
+    let calls = 0;
+    const handler = sse(() => {
+      calls++;
+      return NEVER;
+    });
+    await expect(handler(like as never)).rejects.toThrow(/takes a Request whose signal is an AbortSignal/);
+    expect(calls).toBe(0);
+  });
+
+  it('rejects a Request-like whose signal is an EventTarget that cannot say it aborted, the handler not run', async () => {
+    // A client gone before the handler ran would never be seen: `aborted` is what tells of it.
+    const like = {
+      url: 'http://127.0.0.1/sse',
+      method: 'GET',
+      headers: new Headers(),
+      signal: new EventTarget(),
+    };
     let calls = 0;
     const handler = sse(() => {
       calls++;
