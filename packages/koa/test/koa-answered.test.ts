@@ -17,24 +17,41 @@ afterEach(() => {
   }
 });
 
+/** Serves `app` on 127.0.0.1 until the test ends: its URL. */
+async function listen(app: Koa): Promise<string> {
+  const server = createServer(app.callback());
+  servers.push(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+}
+
+/** A timeout middleware in front: it answers with a 503 once `late()` is called, if the route has not. */
+function timeoutInFront(app: Koa): () => void {
+  let late!: () => void;
+  const timedOut = new Promise<void>((resolve) => (late = resolve));
+  app.use(async (ctx, next) => {
+    await Promise.race([next(), timedOut]);
+    if (!ctx.res.headersSent) {
+      ctx.status = 503;
+      ctx.body = 'timed out';
+    }
+  });
+  return late;
+}
+
 describe('koa: a middleware in front that answers while the handler still sets up', () => {
   it('counts no stream and subscribes no source, as for a handler that failed, instead of a client close', async () => {
     const { options, closes } = recording();
     const logged: unknown[] = [];
     const app = new Koa();
     app.on('error', (error) => logged.push(error));
-    // A timeout middleware: it answers with a 503 once `late` resolves, if the route has not.
-    let late!: () => void;
-    const timedOut = new Promise<void>((resolve) => (late = resolve));
     let entered = 0;
-    app.use(async (ctx, next) => {
+    app.use((_ctx, next) => {
       entered++;
-      await Promise.race([next(), timedOut]);
-      if (!ctx.res.headersSent) {
-        ctx.status = 503;
-        ctx.body = 'timed out';
-      }
+      return next();
     });
+    const late = timeoutInFront(app);
     let resolveSource!: () => void;
     const producing = new Promise<void>((resolve) => (resolveSource = resolve));
     let subscribed = 0;
@@ -92,12 +109,8 @@ describe('koa: a middleware in front that answers while the handler still sets u
       ),
     );
     app.use(router.routes());
-    const server = createServer(app.callback());
-    servers.push(server);
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const responses = ['/observable', '/iterator', '/signal'].map((path) => fetch(`${url}${path}`));
+    const url = await listen(app);
+    const responses = ['/observable', '/iterator', '/signal'].map((path) => fetch(new URL(path, url)));
     await waitFor(() => settled.length === 3 && entered === 3, 5000, 'the three handlers');
     late();
     for (const response of await Promise.all(responses)) {
@@ -117,15 +130,7 @@ describe('koa: a middleware in front that answers while the handler still sets u
     const logged: unknown[] = [];
     const app = new Koa();
     app.on('error', (error) => logged.push(error));
-    let late!: () => void;
-    const timedOut = new Promise<void>((resolve) => (late = resolve));
-    app.use(async (ctx, next) => {
-      await Promise.race([next(), timedOut]);
-      if (!ctx.res.headersSent) {
-        ctx.status = 503;
-        ctx.body = 'timed out';
-      }
-    });
+    const late = timeoutInFront(app);
     let entered = false;
     let release!: () => void;
     const producing = new Promise<void>((resolve) => (release = resolve));
@@ -136,11 +141,7 @@ describe('koa: a middleware in front that answers while the handler still sets u
         throw new Error('database down');
       }, options),
     );
-    const server = createServer(app.callback());
-    servers.push(server);
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const responding = fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    const responding = fetch(await listen(app));
     await waitFor(() => entered, 5000, 'the handler');
     late();
     const response = await responding;
@@ -154,15 +155,7 @@ describe('koa: a middleware in front that answers while the handler still sets u
   it('runs no handler and counts no stream when the middleware in front answered before the route was reached', async () => {
     const { options, closes } = recording();
     const app = new Koa();
-    let late!: () => void;
-    const timedOut = new Promise<void>((resolve) => (late = resolve));
-    app.use(async (ctx, next) => {
-      await Promise.race([next(), timedOut]);
-      if (!ctx.res.headersSent) {
-        ctx.status = 503;
-        ctx.body = 'timed out';
-      }
-    });
+    const late = timeoutInFront(app);
     // A slow step before the route: the answer comes while it runs.
     let release!: () => void;
     const slow = new Promise<void>((resolve) => (release = resolve));
@@ -182,11 +175,7 @@ describe('koa: a middleware in front that answers while the handler still sets u
       routeDone = route(ctx, next) as Promise<void>;
       return routeDone;
     });
-    const server = createServer(app.callback());
-    servers.push(server);
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const responding = fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    const responding = fetch(await listen(app));
     await waitFor(() => reached, 5000, 'the slow step');
     late();
     const response = await responding;

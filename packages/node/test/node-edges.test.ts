@@ -136,26 +136,13 @@ describe('NodeSink: a client gone before the stream began', () => {
       requested = true;
       return new Promise<never>(() => {});
     }, options);
-    let ends = 0;
-    let closed = false;
-    const { url } = await serve((req, res) => {
-      // As express-session's: it saves the session when the response ends.
-      const end = res.end.bind(res) as () => ServerResponse;
-      res.end = (() => {
-        ends++;
-        return end();
-      }) as typeof res.end;
-      res.once('close', () => {
-        closed = true;
-      });
-      handle(req, res);
-    });
+    const { url, ends, closed } = await serveCountingEnds(handle);
     const client = await rawClient(`${url}/sse`, { read: true });
     await waitFor(() => requested, 5000, 'the handler');
     client.destroy();
-    await waitFor(() => closes.length === 1 && closed, 5000, 'the close');
+    await waitFor(() => closes.length === 1 && closed(), 5000, 'the close');
     expect(closes.map((c) => c.reason)).toEqual(['client']);
-    expect(ends).toBe(0);
+    expect(ends()).toBe(0);
     expect(errors).toEqual([]);
   });
 
@@ -170,25 +157,12 @@ describe('NodeSink: a client gone before the stream began', () => {
       () => interval(1).pipe(map(() => ({ data: 'x'.repeat(64 * 1024) }))),
       options,
     );
-    let ends = 0;
-    let closed = false;
-    const { url } = await serve((req, res) => {
-      // As express-session's: it saves the session when the response ends.
-      const end = res.end.bind(res) as () => ServerResponse;
-      res.end = (() => {
-        ends++;
-        return end();
-      }) as typeof res.end;
-      res.once('close', () => {
-        closed = true;
-      });
-      handle(req, res);
-    });
+    const { url, ends, closed } = await serveCountingEnds(handle);
     const client = await rawClient(`${url}/sse`, { read: false });
     onTestFinished(() => client.destroy());
-    await waitFor(() => closes.length === 1 && closed, 5000, 'the drop');
+    await waitFor(() => closes.length === 1 && closed(), 5000, 'the drop');
     expect(closes.map((c) => c.reason)).toEqual(['overflow']);
-    expect(ends).toBe(1);
+    expect(ends()).toBe(1);
     expect(errors).toEqual([]);
   });
 
@@ -2642,3 +2616,21 @@ describe('closeStreamsOnServerClose: requests during the close', () => {
     }
   });
 });
+
+/** Serves `handle`, counting the calls of each response's `end()` (as express-session hears them). */
+async function serveCountingEnds(handle: (req: IncomingMessage, res: ServerResponse) => void) {
+  let ends = 0;
+  let closed = false;
+  const served = await serve((req, res) => {
+    const end = res.end.bind(res) as () => ServerResponse;
+    res.end = (() => {
+      ends++;
+      return end();
+    }) as typeof res.end;
+    res.once('close', () => {
+      closed = true;
+    });
+    handle(req, res);
+  });
+  return { url: served.url, ends: () => ends, closed: () => closed };
+}

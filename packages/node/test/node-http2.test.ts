@@ -264,27 +264,36 @@ async function beginSilentSession(server: Http2SecureServer, socket: Socket): Pr
   return (await session)[0] as ServerHttp2Session;
 }
 
+/**
+ * An HTTP/2 server whose sessions `trackHttp2Sessions` tracks, listening, with one TCP connection
+ * accepted that has yet to shake hands; its TLS connections in `connections`.
+ */
+async function trackedWithConnection() {
+  const server = createSecureServer({ ...(await selfSignedCertificate()), allowHTTP1: true }, (_req, res) =>
+    res.end(),
+  );
+  const closeSessions = trackHttp2Sessions(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const connections: Socket[] = [];
+  server.on('secureConnection', (tls: Socket) => connections.push(tls));
+  const accepted = once(server, 'connection');
+  const socket = tcpConnect((server.address() as AddressInfo).port, '127.0.0.1');
+  onTestFinished(() => {
+    socket.destroy();
+    for (const tls of connections) tls.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  await accepted;
+  return { server, socket, closeSessions, connections };
+}
+
 describe('trackHttp2Sessions: called again while the server closes', () => {
   it.each([
     ['a longer deadline second', 200, 5_000],
     ['a shorter deadline second', 5_000, 200],
   ])('keeps the sooner of the two cuts (%s)', async (_label, first, second) => {
-    const server = createSecureServer({ ...(await selfSignedCertificate()), allowHTTP1: true }, (_req, res) =>
-      res.end(),
-    );
-    const closeSessions = trackHttp2Sessions(server);
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const connections: Socket[] = [];
-    server.on('secureConnection', (tls: Socket) => connections.push(tls));
-    const accepted = once(server, 'connection');
-    const socket = tcpConnect((server.address() as AddressInfo).port, '127.0.0.1');
-    onTestFinished(() => {
-      socket.destroy();
-      for (const tls of connections) tls.destroy();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    });
-    await accepted;
+    const { server, socket, closeSessions, connections } = await trackedWithConnection();
     // A session whose client reads nothing, not even the GOAWAY: only the cut ends it.
     await beginSilentSession(server, socket);
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
@@ -303,22 +312,7 @@ describe('trackHttp2Sessions: called again while the server closes', () => {
 
 describe('trackHttp2Sessions: a session that begins after a close without a deadline', () => {
   it('is closed with a GOAWAY, its connection never cut, however long its client reads nothing', async () => {
-    const server = createSecureServer({ ...(await selfSignedCertificate()), allowHTTP1: true }, (_req, res) =>
-      res.end(),
-    );
-    const closeSessions = trackHttp2Sessions(server);
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const connections: Socket[] = [];
-    server.on('secureConnection', (tls: Socket) => connections.push(tls));
-    const accepted = once(server, 'connection');
-    const socket = tcpConnect((server.address() as AddressInfo).port, '127.0.0.1');
-    onTestFinished(() => {
-      socket.destroy();
-      for (const tls of connections) tls.destroy();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    });
-    await accepted;
+    const { server, socket, closeSessions, connections } = await trackedWithConnection();
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
     onTestFinished(() => {
       vi.useRealTimers();
