@@ -95,6 +95,30 @@ describe('fastify reply.sse() in the app', () => {
     expect(logged).toEqual([]);
   });
 
+  it("logs a close of the streams that fails once the preClose hook returned at Fastify's pluginTimeout", async () => {
+    const logged: string[] = [];
+    let fail!: (error: Error) => void;
+    // A group whose close is still going when the hook returns, and fails after.
+    class SlowFailingGroup extends StreamGroup {
+      override close(): Promise<void> {
+        return new Promise((_resolve, reject) => {
+          fail = reject;
+        });
+      }
+    }
+    const app = Fastify({
+      pluginTimeout: 1000,
+      logger: { level: 'error', stream: fastifyLogStream(logged) },
+    });
+    await app.register(rxsse, { group: new SlowFailingGroup() });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    await app.close();
+    expect(logged).toEqual([]);
+    fail(new Error('the group could not close'));
+    await waitFor(() => logged.length > 0, 5000, 'the failure in the log');
+    expect(logged).toEqual(['rxsse: closing the event streams failed Error: the group could not close']);
+  });
+
   it('lets a stream flush once the preClose hook returned at the pluginTimeout, then closes its connection', async () => {
     // Past the test's timeout: neither the deadline's drop nor its cut ends this close.
     const { app, client, closes } = await floodPastPluginTimeout(60_000);

@@ -170,6 +170,28 @@ describe('fastify reply.sse', () => {
     }
   });
 
+  it("logs a stream's failure in the request's log, under its request id, as Fastify logs a route's", async () => {
+    const entries: { reqId?: unknown; msg?: unknown }[] = [];
+    const app = Fastify({
+      genReqId: () => 'req-sent',
+      logger: { level: 'error', stream: { write: (line: string) => void entries.push(JSON.parse(line)) } },
+    });
+    await app.register(rxsse);
+    app.get('/sent', (_req, reply) => {
+      reply.send('hi');
+      return reply.sse(of({ data: 'late' }));
+    });
+    try {
+      expect((await app.inject('/sent')).body).toBe('hi');
+      await waitFor(() => entries.length > 0, 5000, 'a log line');
+      expect(entries).toEqual([
+        expect.objectContaining({ reqId: 'req-sent', msg: 'rxsse: event stream failed' }),
+      ]);
+    } finally {
+      await app.close();
+    }
+  });
+
   it("warns in Fastify's log when an async route neither returns nor awaits reply.sse() and Fastify answers first", async () => {
     const warned: string[] = [];
     const app = Fastify({

@@ -511,10 +511,14 @@ describe("koa's own error log", () => {
     expect(printed).not.toContain('non-error thrown');
   });
 
-  it('hands an app listener of its own the error as it was thrown', async () => {
+  it("hands an app listener of its own the error as it was thrown, with the request's context, as Koa hands its own", async () => {
     const heard: unknown[] = [];
+    const paths: unknown[] = [];
     const app = new Koa();
-    app.on('error', (error) => heard.push(error));
+    app.on('error', (error, ctx?: Koa.Context) => {
+      heard.push(error);
+      paths.push(ctx?.path);
+    });
     app.use(
       sse(async function* (ctx) {
         yield { data: 'first' };
@@ -522,10 +526,11 @@ describe("koa's own error log", () => {
       }),
     );
     const url = await listen(app);
-    expect(await (await fetch(`${url}/`)).text()).toBe('data: first\n\n');
+    expect(await (await fetch(`${url}/feed`)).text()).toBe('data: first\n\n');
     await waitFor(() => heard.length > 0, 5000, 'the error');
     expect(heard).toHaveLength(1);
     expect(heard[0]).toMatchObject({ status: 401, message: 'token expired', expose: true });
+    expect(paths).toEqual(['/feed']);
   });
 });
 
