@@ -1,4 +1,5 @@
 // An AsyncIterable route behind an interceptor reaches Nest's chain as an Observable.
+import { take } from 'rxjs';
 import { describe, expect, it, vi } from 'vitest';
 import { observeIterable } from '../src/iterable.js';
 
@@ -43,10 +44,61 @@ describe('observeIterable', () => {
     await new Promise((resolve) => setTimeout(resolve, 0));
     subscription.unsubscribe();
     const stopped = counts.pulled;
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await turns(2);
     expect(stopped).toBeLessThan(total);
     expect(counts.pulled).toBe(stopped);
     expect(report).not.toHaveBeenCalled();
+  });
+
+  /** Lets `n` turns of the event loop pass: pulls resolve in microtasks, far sooner. */
+  async function turns(n: number) {
+    for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  /** An iterable that gives 1, 2, 3… at once, counting its pulls and the calls of its `return()`. */
+  function countingIterable() {
+    const counts = { pulled: 0, returned: 0 };
+    const iterator: AsyncIterator<number> = {
+      next: () => Promise.resolve({ value: ++counts.pulled, done: false }),
+      return: () => {
+        counts.returned++;
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+    return { counts, iterable: { [Symbol.asyncIterator]: () => iterator } };
+  }
+
+  it('pulls no more once its subscriber leaves at the value it gave, and returns the iterator once', async () => {
+    const { counts, iterable } = countingIterable();
+    const report = vi.fn();
+    const values: number[] = [];
+    // A subscriber that leaves at the first value, as a stream whose client left at that event.
+    observeIterable(iterable, report)
+      .pipe(take(1))
+      .subscribe((value) => values.push(value));
+    await turns(2);
+    expect(values).toEqual([1]);
+    expect(counts).toEqual({ pulled: 1, returned: 1 });
+    expect(report).not.toHaveBeenCalled();
+  });
+
+  it('pulls no more once unsubscribed while it waits for the stream to have room', async () => {
+    const { counts, iterable } = countingIterable();
+    let room: (() => void) | undefined;
+    // The stream is full after the first value, and has room again only once its client left.
+    const demand = () =>
+      counts.pulled === 1 && !room
+        ? new Promise<void>((resolve) => {
+            room = resolve;
+          })
+        : undefined;
+    const subscription = observeIterable(iterable, vi.fn(), demand).subscribe();
+    await turns(2);
+    expect(room).toBeDefined();
+    subscription.unsubscribe();
+    room!();
+    await turns(2);
+    expect(counts).toEqual({ pulled: 1, returned: 1 });
   });
 
   /** An iterable whose first pull gives `{ data: 'x' }` and whose second gives `second()`. */

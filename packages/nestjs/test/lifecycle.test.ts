@@ -1,4 +1,6 @@
 import 'reflect-metadata';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import {
   type CallHandler,
   Controller,
@@ -177,6 +179,37 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
         client.destroy();
         await closing;
       }
+    }
+    expect(server.logged).toEqual([]);
+  });
+
+  it("streams through a server besides the Express app's once the app that closed listens again", async () => {
+    @Controller()
+    class Feed {
+      @RxSse('feed')
+      feed(): Observable<MessageEvent> {
+        return concat(of({ data: 'hi' }), NEVER);
+      }
+    }
+    @Module({ imports: [RxsseModule.forRoot()], controllers: [Feed] })
+    class FeedModule {}
+    const server = await startNest(FeedModule, 'express', []);
+    // A second server for the same Express app, as one serving both HTTP and HTTPS has.
+    const other = createServer(server.app.getHttpAdapter().getInstance());
+    try {
+      await server.close();
+      await server.app.listen(0, '127.0.0.1');
+      await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+      const { port } = other.address() as AddressInfo;
+      const client = await rawClient(`http://127.0.0.1:${port}/feed`, { read: true });
+      await waitFor(() => client.text.includes('data: hi') || client.closed, 5000, 'the stream');
+      client.destroy();
+      expect(client.text).toMatch(/^HTTP\/1\.1 200/);
+      expect(client.text).toContain('data: hi');
+    } finally {
+      other.closeAllConnections();
+      other.close();
+      await server.close();
     }
     expect(server.logged).toEqual([]);
   });
