@@ -1758,6 +1758,25 @@ describe('a source sent to while the stream takes one of its messages', () => {
     expect(atClose).toMatchObject([{ events: 1, dropped: 3 }]);
   });
 
+  it('a dropped hook that emits and completes at an overflow close: the completion is no event, not counted dropped', () => {
+    const sink = new MemorySink();
+    sink.full = true;
+    const subject = new Subject<MessageEvent>();
+    const atClose: StreamStats[] = [];
+    const metrics = onDrop(() => {
+      subject.next({ data: 'notice' });
+      subject.complete();
+    });
+    run(
+      subject,
+      { maxQueueBytes: 20, onOverflow: 'close', metrics, onClose: (_, stats) => atClose.push({ ...stats }) },
+      sink,
+    );
+    // As above: c, b and the notice are dropped; the completion that waited behind the notice is none.
+    for (const data of ['aaaaaaaa', 'bbbbbbbb', 'cccccccc']) subject.next({ data });
+    expect(atClose).toMatchObject([{ events: 1, dropped: 3 }]);
+  });
+
   it('a dropped hook that emits on every drop: the loop ends the stream with a RangeError, instead of running for good', () => {
     const sink = new MemorySink();
     sink.full = true;

@@ -264,6 +264,19 @@ describe("a handler's setup", () => {
     expect(reasons).toEqual(['shutdown']);
   });
 
+  it('leaves its groups once its handler settled: their later close neither aborts nor destroys its connection', async () => {
+    const group = new StreamGroup();
+    const server = new StreamGroup();
+    const sink = new LeavingSink();
+    const aborted = vi.spyOn(sink, 'abort');
+    const destroyed = vi.spyOn(sink, 'destroy');
+    const setup = new HandlerSetup(sink, resolveStreamOptions({ group, heartbeat: false }), () => {}, server);
+    expect(await setup.settle(Promise.resolve('settled'))).toBe('settled');
+    await Promise.all([group.close({ deadline: 1 }), server.close({ deadline: 1 })]);
+    expect(aborted).not.toHaveBeenCalled();
+    expect(destroyed).not.toHaveBeenCalled();
+  });
+
   it("counts in no gauge of its group while pending, yet the group's close cuts it short at its deadline", async () => {
     vi.useFakeTimers();
     try {

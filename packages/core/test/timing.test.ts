@@ -90,6 +90,18 @@ describe('stallTimeout', () => {
     sink.disconnect();
   });
 
+  it('holds no stall timer once a client that left mid-stall has closed', async () => {
+    const subject = new Subject<MessageEvent>();
+    const { sink, reasons } = open({ stallTimeout: 300 }, subject);
+    sink.full = true;
+    subject.next({ data: 'x' });
+    await vi.advanceTimersByTimeAsync(100);
+    expect(vi.getTimerCount()).toBe(1);
+    sink.disconnect();
+    expect(reasons).toEqual(['client']);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('keeps a client that takes some of what waits in every stallTimeout, and closes it once it took nothing for one', async () => {
     const subject = new Subject<MessageEvent>();
     const { sink, reasons } = open({ stallTimeout: 300 }, subject);
