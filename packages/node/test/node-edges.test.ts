@@ -835,28 +835,22 @@ describe('openEventStream: a client that half-closes while Node still holds byte
   // write to the socket then is an error, which the server would take for the client's.
   for (const ending of ['writes', 'ends'] as const) {
     it(`raises no client error and sends what Node held when the stream then ${ending}`, async () => {
-      const { options, closes } = recording({ heartbeat: false, maxQueueBytes: 64 * 1024 * 1024 });
       const events = new Subject<MessageEvent>();
-      const { handle, errors } = route(() => events, options);
-      const { url, server } = await serve(handle);
-      let socket: Socket | undefined;
-      server.on('connection', (each) => (socket = each));
+      const { closes, errors, server, client, socket } = await unreadStream(() => events);
       const clientErrors: Error[] = [];
       server.on('clientError', (error: Error, each: Socket) => {
         clientErrors.push(error);
         each.destroy();
       });
-      const client = await rawClient(`${url}/sse`, { read: false });
-      await waitFor(() => socket !== undefined, 5000, 'the connection');
       // Small events, one a tick, until the kernel holds no more and Node keeps some, below the
       // socket's high-water mark: the stream goes on writing to it.
       const event = { data: 'x'.repeat(1000) };
-      while (socket!.writableLength === 0) {
+      while (socket.writableLength === 0) {
         events.next(event);
         await new Promise((resolve) => setImmediate(resolve));
       }
       client.socket.end();
-      await waitFor(() => socket!.writableEnded, 5000, 'Node to end its side');
+      await waitFor(() => socket.writableEnded, 5000, 'Node to end its side');
       if (ending === 'writes') events.next(event);
       else events.complete();
       client.resume();
@@ -869,42 +863,37 @@ describe('openEventStream: a client that half-closes while Node still holds byte
   }
 
   it('keeps open at the half-close a stream that was full once but has room now, and sends what Node held', async () => {
-    const { options, closes } = recording({ heartbeat: false, maxQueueBytes: 64 * 1024 * 1024 });
     const events = new Subject<MessageEvent>();
-    const { handle, errors } = route(() => events, options);
-    const { url, server } = await serve(handle);
-    let socket: Socket | undefined;
-    server.on('connection', (each) => (socket = each));
-    const client = await rawClient(`${url}/sse`, { read: false });
+    const { closes, errors, client, socket } = await unreadStream(() => events);
     await waitFor(() => events.observed, 5000, 'the stream');
     // Full once: the stream then waits for room, and its sink listens for the half-close.
     const big = { data: 'z'.repeat(64 * 1024) };
     let bigSent = 0;
-    while (socket!.writableLength < socket!.writableHighWaterMark) {
+    while (socket.writableLength < socket.writableHighWaterMark) {
       events.next(big);
       bigSent++;
       await new Promise((resolve) => setImmediate(resolve));
     }
     client.resume();
     await waitFor(
-      () => client.text.split('data: z').length - 1 === bigSent && socket!.writableLength === 0,
+      () => client.text.split('data: z').length - 1 === bigSent && socket.writableLength === 0,
       5000,
       'the client to take it all',
     );
     client.socket.pause();
     // Then small events until the kernel holds no more and Node keeps some again, with room left.
     const event = { data: 'x'.repeat(1000) };
-    while (socket!.writableLength < socket!.writableHighWaterMark / 2) {
+    while (socket.writableLength < socket.writableHighWaterMark / 2) {
       events.next(event);
       await new Promise((resolve) => setImmediate(resolve));
     }
     // Heard after Node ended its side and after the sink's own listener: the stream had room.
     let openAtHalfClose: boolean | undefined;
-    socket!.once('end', () => {
+    socket.once('end', () => {
       openAtHalfClose = closes.length === 0;
     });
     client.socket.end();
-    await waitFor(() => socket!.writableEnded, 5000, 'Node to end its side');
+    await waitFor(() => socket.writableEnded, 5000, 'Node to end its side');
     await new Promise((resolve) => setImmediate(resolve));
     expect(openAtHalfClose).toBe(true);
     events.complete();
@@ -917,16 +906,11 @@ describe('openEventStream: a client that half-closes while Node still holds byte
   });
 
   it('ends the body of a stream that ended by itself before Node ends the connection', async () => {
-    const { options, closes } = recording({ heartbeat: false, maxQueueBytes: 64 * 1024 * 1024 });
-    const { handle, errors } = route(() => from(burst().slice(0, 64)), options);
-    const { url, server } = await serve(handle);
-    let socket: Socket | undefined;
-    server.on('connection', (each) => (socket = each));
-    const client = await rawClient(`${url}/sse`, { read: false });
+    const { closes, errors, client, socket } = await unreadStream(() => from(burst().slice(0, 64)));
     // 4 MiB, more than the kernel holds: the stream ends while Node still flushes it.
-    await waitFor(() => closes.length === 1 && socket!.writableLength > 0, 5000, 'the end, with bytes left');
+    await waitFor(() => closes.length === 1 && socket.writableLength > 0, 5000, 'the end, with bytes left');
     client.socket.end();
-    await waitFor(() => socket!.readableEnded, 5000, 'the server to see the half-close');
+    await waitFor(() => socket.readableEnded, 5000, 'the server to see the half-close');
     client.resume();
     await client.done;
     expect(client.text.split('data: ').length - 1).toBe(64);
@@ -2291,14 +2275,9 @@ describe('closing a server: an answer that ended while its bytes still flush', (
   });
 
   it('sends all of an event stream that ended while its bytes still flush, though the app closes idle connections meanwhile', async () => {
-    const { options, closes } = recording({ heartbeat: false, maxQueueBytes: 64 * 1024 * 1024 });
-    const { handle, errors } = route(() => from(burst()), options);
     // Neither closeStreamsOnServerClose nor trackConnections: the stream's own end keeps it.
-    const { url, server } = await serve(handle);
-    let socket: Socket | undefined;
-    server.on('connection', (each) => (socket = each));
-    const client = await rawClient(`${url}/sse`, { read: false });
-    await waitFor(() => closes.length === 1 && socket!.writableLength > 0, 5000, 'the end, with bytes left');
+    const { closes, errors, server, client, socket } = await unreadStream(() => from(burst()));
+    await waitFor(() => closes.length === 1 && socket.writableLength > 0, 5000, 'the end, with bytes left');
     server.closeIdleConnections();
     client.resume();
     await waitFor(() => client.text.endsWith('\n\n\r\n0\r\n\r\n') || client.closed, 5000, 'the whole stream');
@@ -2633,4 +2612,19 @@ async function serveCountingEnds(handle: (req: IncomingMessage, res: ServerRespo
     handle(req, res);
   });
   return { url: served.url, ends: () => ends, closed: () => closed };
+}
+
+/**
+ * A stream of `source` (no heartbeat, a queue of 64 MiB) to a client that reads nothing yet, and the
+ * server's side of its connection.
+ */
+async function unreadStream(source: () => Observable<MessageEvent>) {
+  const { options, closes } = recording({ heartbeat: false, maxQueueBytes: 64 * 1024 * 1024 });
+  const { handle, errors } = route(source, options);
+  const { url, server } = await serve(handle);
+  let socket: Socket | undefined;
+  server.on('connection', (each) => (socket = each));
+  const client = await rawClient(`${url}/sse`, { read: false });
+  await waitFor(() => socket !== undefined, 5000, 'the connection');
+  return { closes, errors, server, client, socket: socket as Socket };
 }
