@@ -24,6 +24,12 @@ describe('stream ids', () => {
       expect(parseStreamId(bad), bad).toBeUndefined();
   });
 
+  it('takes at most 20 digits a part, leading zeros too: a stream id is never over 41 characters', () => {
+    expect(parseStreamId(`${'0'.repeat(19)}1-${'0'.repeat(19)}1`)).toEqual({ ms: 1n, seq: 1n });
+    for (const bad of [`${'0'.repeat(20)}1-0`, `0-${'0'.repeat(20)}1`])
+      expect(parseStreamId(bad), bad).toBeUndefined();
+  });
+
   it('orders by time, then sequence, numerically', () => {
     const cmp = (a: string, b: string) => Math.sign(compareStreamIds(parseStreamId(a)!, parseStreamId(b)!));
     expect(cmp('9-0', '10-0')).toBe(-1);
@@ -43,5 +49,12 @@ describe('stream ids', () => {
     for (const now of [-0.5, -1e-9])
       expect(() => nextStreamId(undefined, now), String(now)).toThrow(RangeError);
     expect(formatStreamId(nextStreamId(undefined, 0))).toBe('0-0');
+  });
+
+  it('refuses a clock at 2^64 ms or past it, rather than make an id past 64 bits', () => {
+    for (const now of [2 ** 64, 2 ** 65, Number.MAX_VALUE])
+      expect(() => nextStreamId(undefined, now), String(now)).toThrow(RangeError);
+    // The largest time below 2^64 that a number holds still makes an id.
+    expect(nextStreamId(undefined, 2 ** 64 - 2048).ms).toBe(2n ** 64n - 2048n);
   });
 });
