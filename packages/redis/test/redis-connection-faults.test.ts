@@ -708,6 +708,43 @@ describe('redisEngine whose live read of one entry per topic timed out once', ()
   });
 });
 
+describe('redisEngine whose live read timed out', () => {
+  it('asks for half as many entries per topic in the next read, then readCount again once a read succeeds', async () => {
+    proxy = await RedisProxy.start(redis.server.port);
+    const store = redis.engine({ url: proxy.url, readCount: 8, commandTimeoutMs: 1000 });
+    await connected(store);
+    // The COUNT of every live read any connection sends, as the proxy sees it, and the scripts that
+    // look for an entry too large to arrive in time.
+    const counts: number[] = [];
+    let largest = 0;
+    void proxy.beforeNext(
+      (command) => {
+        if (command.includes('local largest')) largest++;
+        const parts = command.split('\r\n');
+        const read = parts.indexOf('XREAD');
+        const count = parts.indexOf('COUNT', read);
+        if (read >= 0 && count > read) counts.push(Number(parts[count + 2]));
+        return false;
+      },
+      async () => {},
+    );
+    const events: string[] = [];
+    const stop = await store.listen('halved', { event: (m) => events.push(String(m.data)), gap: () => {} });
+    await until(() => proxy!.connections.length === LIVE + 1, 'the live connection');
+    await until(() => counts.length > 0, 'a live read');
+    proxy.connections[LIVE]!.hold();
+    counts.length = 0;
+    await store.append('halved', { data: 'held' });
+    await until(() => events.length > 0, 'the event held back');
+    await until(() => counts.length >= 3, 'two reads after the one that timed out');
+    stop();
+    // The read under way when the reply was held timed out: the next asks for 4, those after for 8.
+    expect(counts.slice(0, 3)).toEqual([4, 8, 8]);
+    // A read of more than one entry per topic that timed out proves no entry too large.
+    expect(largest).toBe(0);
+  });
+});
+
 describe('redisEngine whose replay meets an entry too large to arrive in time', () => {
   it('answers a resume over it with the truncation signal after a few failed ones, never failing for good', async () => {
     proxy = await RedisProxy.start(redis.server.port);

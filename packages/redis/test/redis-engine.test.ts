@@ -451,6 +451,30 @@ describe('redisEngine', () => {
     expect(String(errors[0])).toMatch(/WRONGTYPE/);
   });
 
+  it('tells a gap when the stream that replaces a key of another type lost entries to trimming before it is read', async () => {
+    const store = engine();
+    const seen = recorder();
+    const stop = await store.listen('remade', seen.listener);
+    const first = await store.append('remade', { data: 'first' });
+    await until(() => seen.events.length === 1, 'the first event');
+    await redis.raw.set('sse:{remade}', 'not a stream');
+    await until(() => seen.gaps === 1, 'the gap');
+    // Made anew in one go after that gap was told: its first two entries trimmed before any read.
+    const multi = redis.raw.multi().del('sse:{remade}');
+    for (let i = 0; i < 3; i++)
+      multi.xAdd('sse:{remade}', '*', { d: `m${i}` }, { TRIM: { strategy: 'MAXLEN', threshold: 1 } });
+    await multi.exec();
+    await until(() => seen.events.at(-1)?.data === 'm2', 'the entry left');
+    stop();
+    expect(seen.events.map((e) => (e.id === '<gap>' ? e.id : e.data))).toEqual([
+      'first',
+      '<gap>',
+      '<gap>',
+      'm2',
+    ]);
+    expect(seen.events[0]!.id).toBe(first);
+  });
+
   it('tells no gap to a topic with no stream yet when another key turns out not to be one, and reads it on', async () => {
     const store = engine();
     const broken = recorder();

@@ -125,6 +125,47 @@ describe('LargeEntries', () => {
     expect(page.after(small)).toEqual({ id: large, proven: true });
   }, 30_000);
 
+  it('fetches an entry proven too large alone no more when a page times out on it again', async () => {
+    const key = 'sse:{proven}';
+    const small = await redis.raw.xAdd(key, '*', { d: 'small' });
+    const large = await redis.raw.xAdd(key, '*', { d: 'x'.repeat(3_000_000) });
+    const { entries, errors, proxy } = await overSlowLink();
+    const range = { from: small, end: large, count: 2, fetchedFrom: false };
+    await entries.timedOut(key, range);
+    await entries.timedOut(key, range);
+    expect(errors).toHaveLength(1);
+    // The fetches that proved it stream on over the slow link until they are through.
+    const passed = () => proxy.connections.reduce((sum, connection) => sum + connection.passed, 0);
+    for (let last = -1; passed() !== last; ) {
+      last = passed();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    let fetches = 0;
+    void proxy.beforeNext(
+      (command) => {
+        if (command.split('\r\n').includes('XRANGE')) fetches++;
+        return false;
+      },
+      async () => {},
+    );
+    // Proven: the script that names it is all this timeout costs, not seconds of fetching it again.
+    await entries.timedOut(key, range);
+    expect(fetches).toBe(0);
+    expect(errors).toHaveLength(1);
+  }, 30_000);
+
+  it('tells onError once of an entry that two pages timing out together prove too large', async () => {
+    const key = 'sse:{twice}';
+    const small = await redis.raw.xAdd(key, '*', { d: 'small' });
+    const large = await redis.raw.xAdd(key, '*', { d: 'x'.repeat(3_000_000) });
+    const { entries, errors } = await overSlowLink();
+    const range = { from: small, end: large, count: 2, fetchedFrom: false };
+    await entries.timedOut(key, range);
+    // Two replays that fetched it alone time out together: each fetches it alone once more.
+    await Promise.all([entries.timedOut(key, range), entries.timedOut(key, range)]);
+    expect(errors).toEqual([expect.objectContaining({ message: expect.stringContaining(large) })]);
+  }, 30_000);
+
   it('tells a page the nearest suspect after its start, whatever order they were suspected in', async () => {
     const key = 'sse:{order}';
     const small = await redis.raw.xAdd(key, '*', { d: 'small' });
