@@ -622,6 +622,12 @@ class ChainController {
     return from([{ data: n }]);
   }
 
+  // A parameter past the decorated ones is the method's own: Nest hands it nothing, so it keeps its default.
+  @RxSse('own-arguments')
+  ownArguments(@Query('n') n: string, tail = 'own'): Observable<MessageEvent> {
+    return from([{ data: `${n} ${tail}` }]);
+  }
+
   @RxSse('posted', { method: 'POST' })
   posted(): Observable<MessageEvent> {
     return from([{ data: 'posted' }]);
@@ -1288,6 +1294,11 @@ describe.each<Platform>(['express', 'fastify'])(
       const url = await start();
       expect((await fetchBytes(`${url}/defaulted?n=3`)).body.toString()).toBe('data: 3\n\n');
       expect((await fetchBytes(`${url}/defaulted`)).body.toString()).toBe('data: none\n\n');
+    });
+
+    it('hands the method its own arguments alone: one past them keeps its default, as with @Sse()', async () => {
+      const url = await start();
+      expect((await fetchBytes(`${url}/own-arguments?n=3`)).body.toString()).toBe('data: 3 own\n\n');
     });
 
     it("answers a POST stream with 200, not Nest's 201 for POST routes", async () => {

@@ -59,7 +59,14 @@ import {
 } from '../../../test/support/clients.js';
 import type { RunningServer } from '../../../test/support/harness.js';
 import { counted, recording } from '../../../test/support/recording.js';
-import { LastEventId, RxSse, RxSseSignal, RxsseModule } from '../src/index.js';
+import {
+  LastEventId,
+  RxSse,
+  RxSseSignal,
+  RxsseModule,
+  RxsseModuleMissingError,
+  RxsseResponseSentError,
+} from '../src/index.js';
 import { nestMajor, type Platform, startNest } from './harness.js';
 import { FallsBack, Greets, MergesFeed, Shouts } from './interceptors.js';
 
@@ -1263,9 +1270,16 @@ describe(`nestjs ${nestMajor}: RxsseModule`, () => {
     const server = await startNest(LonelyModule, 'express', logged);
     try {
       expect((await fetchBytes(`${server.url}/lonely`)).response.status).toBe(500);
-      expect(logged).toEqual([expect.stringMatching(/RxsseModuleMissingError.*RxsseModule\.forRoot\(\)/s)]);
+      expect(logged).toEqual([
+        expect.stringMatching(/^RxsseModuleMissingError: @RxSse\(\) route .*RxsseModule\.forRoot\(\)/s),
+      ]);
     } finally {
       await server.close();
     }
+  });
+
+  it('names its errors by class, for a filter or a log that tells them apart', () => {
+    expect(String(new RxsseModuleMissingError('Lonely.lonely'))).toMatch(/^RxsseModuleMissingError: /);
+    expect(String(new RxsseResponseSentError('GET /lonely'))).toMatch(/^RxsseResponseSentError: /);
   });
 });
