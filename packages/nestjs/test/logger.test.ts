@@ -20,7 +20,7 @@ import { describe, expect, it } from 'vitest';
 import { fetchBytes, waitFor } from '../../../test/support/clients.js';
 import { recordUnhandledRejections } from '../../../test/support/warnings.js';
 import { RxSse, RxsseModule } from '../src/index.js';
-import { errorText } from '../src/logger.js';
+import { errorText, streamErrorLog } from '../src/logger.js';
 import { nestMajor, type Platform, startNest } from './harness.js';
 
 /** A logger that keeps the arguments of each `error` call. */
@@ -251,6 +251,19 @@ describe(`nestjs ${nestMajor}: the module's logger`, () => {
       }
     },
   );
+
+  it("hands a logger with a context of its own a report as Nest's Logger hands it its calls, with the stack only when there is one, and one with an empty context the module's", () => {
+    const withContext = (context: string) => Object.assign(errorLog(), { context });
+    // A stream that fails with what is no Error (a string thrown) has no stack to report.
+    const message = 'event stream GET /feed failed: upstream gone';
+    const tenant = withContext('tenant-a');
+    streamErrorLog(tenant)(message, undefined);
+    streamErrorLog(tenant)(message, 'Error: upstream gone\n    at feed');
+    expect(tenant.errors).toEqual([[message], [message, 'Error: upstream gone\n    at feed']]);
+    const blank = withContext('');
+    streamErrorLog(blank)(message, undefined);
+    expect(blank.errors).toEqual([[message, undefined, 'RxSse']]);
+  });
 
   it('refuses a logger without an error function where it is given, naming the option', async () => {
     expect(() => RxsseModule.forRoot({ logger: { log() {} } as never })).toThrow(

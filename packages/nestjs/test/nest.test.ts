@@ -67,6 +67,7 @@ import {
   RxsseModuleMissingError,
   RxsseResponseSentError,
 } from '../src/index.js';
+import { markReplySends, watchReplySend } from '../src/reply-sends.js';
 import { nestMajor, type Platform, startNest } from './harness.js';
 import { FallsBack, Greets, MergesFeed, Shouts } from './interceptors.js';
 
@@ -216,6 +217,12 @@ class EventsController {
 
   @RxSse('feed')
   fromService(): Observable<MessageEvent> {
+    return this.feed.events;
+  }
+
+  // A method that takes Nest's response to pass through, as one setting a cookie may.
+  @RxSse('feed-passthrough')
+  fromServiceWithResponse(@Res({ passthrough: true }) _res: unknown): Observable<MessageEvent> {
     return this.feed.events;
   }
 
@@ -689,6 +696,22 @@ describe.each<Platform>(['express', 'fastify'])(
       await waitFor(() => !feed.events.observed, 5000, 'the unsubscription');
     });
 
+    it("streams every event to a method that takes Nest's response to pass through, which Nest then leaves to the stream", async () => {
+      const url = await start();
+      const client = await rawClient(`${url}/feed-passthrough`, { read: true });
+      const feed = server!.app.get<FeedService>(FeedService);
+      await waitFor(() => feed.events.observed, 5000, 'the subscription');
+      // Nest would answer a passthrough route with what it resolves to once the stream took over,
+      // and end the response the stream writes.
+      for (const data of ['one', 'two']) {
+        feed.events.next({ data });
+        await waitFor(() => client.text.includes(`data: ${data}\n\n`), 5000, `event ${data}`);
+      }
+      expect(client.text).not.toMatch(/\r\n0\r\n\r\n/);
+      client.destroy();
+      await waitFor(() => !feed.events.observed, 5000, 'the unsubscription');
+    });
+
     it('leaves no subscription when the client leaves during an async setup', async () => {
       const url = await start();
       const before = { closes: closes.length, started: setup.started, finalized: chains.finalized };
@@ -903,6 +926,11 @@ describe.each<Platform>(['express', 'fastify'])(
           /^@RxSse\(\) route Refused\.lazy: @Header\('Cache-Control', a function\): the stream sets Cache-Control itself/,
         ],
         [
+          'framed',
+          [RxSse('j'), Header('Content-Length', () => '0')],
+          /^@RxSse\(\) route Refused\.framed: @Header\('Content-Length', a function\): the stream sets Content-Length itself/,
+        ],
+        [
           'moved',
           [Redirect('/elsewhere'), RxSse('f')],
           /^@RxSse\(\) route Refused\.moved: @Redirect\(\) cannot go with an event stream, which answers 200/,
@@ -1066,6 +1094,38 @@ describe(`nestjs ${nestMajor} on fastify with an onSend hook that awaits, as @fa
   });
 });
 
+describe(`nestjs ${nestMajor}: the sends of a Fastify reply`, () => {
+  it("hooks only a Fastify app, and watches no send of another platform's response", () => {
+    const hooked: string[] = [];
+    const instance = { addHook: (name: string) => hooked.push(name) };
+    markReplySends({ getType: () => 'express', getInstance: () => instance });
+    expect(hooked).toEqual([]);
+    markReplySends({ getType: () => 'fastify', getInstance: () => instance });
+    expect(hooked).toEqual(['onRequest']);
+    // Express's response has a send() too, which writes the Node response itself.
+    const express = { send: () => undefined };
+    const sent = watchReplySend(express);
+    express.send();
+    expect(sent()).toBe(false);
+  });
+
+  it('sees the sends of a reply no hook marked from the watch on', () => {
+    const calls: unknown[][] = [];
+    const reply = {
+      raw: {},
+      send(...args: unknown[]) {
+        calls.push(args);
+        return this;
+      },
+    };
+    const sent = watchReplySend(reply);
+    expect(sent()).toBe(false);
+    expect(reply.send({ answered: true })).toBe(reply);
+    expect(sent()).toBe(true);
+    expect(calls).toEqual([[{ answered: true }]]);
+  });
+});
+
 describe.each<Platform>(['express', 'fastify'])(
   `nestjs ${nestMajor} on %s: an interceptor that starts the response itself and holds the request`,
   (platform) => {
@@ -1114,6 +1174,8 @@ describe(`nestjs ${nestMajor}: RxsseModule`, () => {
     expect(() => RxsseModule.forRoot({ heartbeat: 2 ** 31 })).toThrow(/heartbeat/);
     expect(() => RxsseModule.forRoot({ shutdown: { spread: -1 } })).toThrow(/spread/);
     expect(() => RxSse('x', { stallTimeout: 0 })).toThrow(/stallTimeout/);
+    // What is no object is refused by name, as the stream's own options are.
+    expect(() => RxSse('x', 5 as never)).toThrow(TypeError);
   });
 
   it('refuses module options that are no object, naming what it got', () => {
