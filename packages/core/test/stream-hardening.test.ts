@@ -1813,6 +1813,21 @@ describe('a source sent to while the stream takes one of its messages', () => {
     expect(sink.text).toBe('data: {"n":1}\n\ndata: {"n":2}\n\n');
   });
 
+  it('serialize that emits into the source on each of its messages, a few rounds deep: every event goes out in order, the stream open', async () => {
+    const subject = new Subject<MessageEvent>();
+    // Each message sends the next while the stream takes it: nine rounds, each one message long.
+    const serialize = (data: unknown) => {
+      const { n } = data as { n: number };
+      if (n < 10) subject.next({ data: { n: n + 1 } });
+      return JSON.stringify(data);
+    };
+    const { sink, closes } = run(subject, { serialize });
+    subject.next({ data: { n: 1 } });
+    await tick();
+    expect(closes).toEqual([]);
+    expect(sink.text).toBe(Array.from({ length: 10 }, (_, i) => `data: {"n":${i + 1}}\n\n`).join(''));
+  });
+
   it('serialize that emits into the source, then closes its group: what waited behind its message is counted dropped, instead of lost uncounted', async () => {
     const group = new StreamGroup();
     const subject = new Subject<MessageEvent>();

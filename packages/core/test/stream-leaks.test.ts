@@ -233,6 +233,29 @@ describe('a handler that never settles', () => {
     const sink = setUp();
     expect(await survives(sink)).toBe(false);
   });
+
+  it('is let go by its groups once its client left, though another writer answered its response', async () => {
+    class AnsweredSink extends LeavingSink {
+      readonly answered = true;
+    }
+    const group = new StreamGroup();
+    const server = new StreamGroup();
+    const setUp = () => {
+      const sink = new AnsweredSink();
+      const setup = new HandlerSetup(
+        sink,
+        resolveStreamOptions({ group, heartbeat: false }),
+        () => {},
+        server,
+      );
+      void setup.settle(new Promise<never>(() => {}));
+      // Awaited, not cut short: yet the groups have no use for it once its client left.
+      sink.leave();
+      return new WeakRef(sink);
+    };
+    const sink = setUp();
+    expect(await survives(sink)).toBe(false);
+  });
 });
 
 /** A handler's setup on a {@link LeavingSink}, and the reasons its streams close with. */
@@ -262,6 +285,32 @@ describe("a handler's setup", () => {
     setup.turnAway();
     // The shutdown came first: the client's close after it does not make this a stream it ended.
     expect(reasons).toEqual(['shutdown']);
+  });
+
+  it('answers a HEAD as turned away when its client left after the shutdown aborted its handler', () => {
+    const { sink, setup, reasons } = closeCountingSetup();
+    setup.close();
+    sink.leave();
+    setup.answerHead(false);
+    // As its GET: the shutdown came first, the client's close after it does not make this its own.
+    expect(reasons).toEqual(['shutdown']);
+  });
+
+  it("turns away a client whose handler failed with its signal's abort, when the shutdown aborted it", () => {
+    class AbortingSink extends LeavingSink {
+      override abort(): void {
+        this.disconnect();
+      }
+    }
+    const reasons: string[] = [];
+    const sink = new AbortingSink();
+    const options = resolveStreamOptions({ heartbeat: false, onClose: (reason) => reasons.push(reason) });
+    const setup = new HandlerSetup(sink, options, () => {}, undefined);
+    setup.close();
+    // The handler gave its signal to a fetch: it fails with the abort the shutdown made.
+    expect(setup.failed(sink.signal.reason)).toBeUndefined();
+    expect(reasons).toEqual(['shutdown']);
+    expect(sink.headers).toBeDefined();
   });
 
   it('leaves its groups once its handler settled: their later close neither aborts nor destroys its connection', async () => {

@@ -14,6 +14,7 @@ import {
   formatEvent,
   heartbeatCount,
   type MessageEvent,
+  overStreamOptions,
   processWide,
   resolveStreamOptions,
   type ShutdownOptions,
@@ -1307,6 +1308,15 @@ describe('streamEvents', () => {
     await Promise.resolve();
     sink.disconnect();
     expect(calls).toEqual(['opened', 'wrote 66 66000', 'closed client']);
+  });
+
+  it("lays a route's options over an app's: one set to undefined keeps the app's, as one left out does", () => {
+    const group = new StreamGroup();
+    const merged = overStreamOptions(
+      { group, heartbeat: 5_000, retry: 1_000 },
+      { group: undefined, heartbeat: undefined, retry: 2_000, maxLifetime: 60_000 },
+    );
+    expect(merged).toEqual({ group, heartbeat: 5_000, retry: 2_000, maxLifetime: 60_000 });
   });
 
   it('fills in the defaults the README gives, and takes every duration down to its least', () => {
