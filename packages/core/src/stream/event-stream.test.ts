@@ -546,6 +546,19 @@ describe('streamEvents', () => {
     expect(stream.stats.dropped).toBe(1);
   });
 
+  it("owes a source's own gap event that made nothing no more: a drop after it is told by the stream's", async () => {
+    const { subject, source, ownGap } = gapSource();
+    const { sink, stream } = run(source, { onOverflow: 'drop-newest', maxQueueBytes: 30 });
+    await fullAfterW(sink, subject);
+    subject.next({ id: 'e0', data: '' });
+    // A factory that returns nothing, against its type: no gap event to send, and none owed.
+    ownGap((() => undefined) as never);
+    subject.next({ id: 'e1', data: 'x'.repeat(10) });
+    sink.release();
+    expect(sink.text).toBe('id: w\ndata:\n\nid: e0\ndata:\n\nevent: gap\ndata: after e0\n\n');
+    expect(stream.stats.dropped).toBe(1);
+  });
+
   it('tells a source that carries no gap event that its stream does not place its own ones', () => {
     let subscriber: WithSubscriberGapEvent | undefined;
     const source = new Observable<MessageEvent>((s) => {
