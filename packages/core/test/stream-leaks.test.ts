@@ -215,33 +215,19 @@ class LeavingSink extends MemorySink implements AbortableSink {
 }
 
 describe('a handler that never settles', () => {
-  it('is let go by its groups once its client left, with its connection', async () => {
-    const group = new StreamGroup();
-    const server = new StreamGroup();
-    const setUp = () => {
-      const sink = new LeavingSink();
-      const setup = new HandlerSetup(
-        sink,
-        resolveStreamOptions({ group, heartbeat: false }),
-        () => {},
-        server,
-      );
-      void setup.settle(new Promise<never>(() => {}));
-      sink.leave();
-      return new WeakRef(sink);
-    };
-    const sink = setUp();
-    expect(await survives(sink)).toBe(false);
-  });
+  /** Its client answered by another writer: awaited, not cut short, yet of no use to its groups. */
+  class AnsweredSink extends LeavingSink {
+    readonly answered = true;
+  }
 
-  it('is let go by its groups once its client left, though another writer answered its response', async () => {
-    class AnsweredSink extends LeavingSink {
-      readonly answered = true;
-    }
+  it.each([
+    ['with its connection', LeavingSink],
+    ['though another writer answered its response', AnsweredSink],
+  ])('is let go by its groups once its client left, %s', async (_, Sink) => {
     const group = new StreamGroup();
     const server = new StreamGroup();
     const setUp = () => {
-      const sink = new AnsweredSink();
+      const sink = new Sink();
       const setup = new HandlerSetup(
         sink,
         resolveStreamOptions({ group, heartbeat: false }),
@@ -249,7 +235,6 @@ describe('a handler that never settles', () => {
         server,
       );
       void setup.settle(new Promise<never>(() => {}));
-      // Awaited, not cut short: yet the groups have no use for it once its client left.
       sink.leave();
       return new WeakRef(sink);
     };
