@@ -84,13 +84,17 @@ function gapSource() {
   return { subject, source, ownGap };
 }
 
-/** A Subject as a source whose gap event factory throws; `made()` counts its calls. */
-function gapFactoryThrows() {
+/**
+ * A Subject as a source whose gap event factory cannot make one: it throws, or returns nothing
+ * against its type (`nothing`); `made()` counts its calls.
+ */
+function gapFactoryFails(nothing: boolean) {
   const subject = new Subject<MessageEvent>();
   let made = 0;
   const source = Object.assign(subject.asObservable(), {
     [SOURCE_GAP_EVENT]: () => {
       made++;
+      if (nothing) return undefined as never;
       throw new Error('no gap event');
     },
   });
@@ -546,17 +550,26 @@ describe('streamEvents', () => {
     expect(stream.stats.dropped).toBe(1);
   });
 
-  it("owes a source's own gap event that made nothing no more: a drop after it is told by the stream's", async () => {
+  it("refuses a source's own gap event that made nothing, and owes it no more: a drop after it is told by the stream's", async () => {
     const { subject, source, ownGap } = gapSource();
-    const { sink, stream } = run(source, { onOverflow: 'drop-newest', maxQueueBytes: 30 });
+    const errors: unknown[] = [];
+    const options = {
+      onOverflow: 'drop-newest',
+      maxQueueBytes: 30,
+      onError: (e: unknown) => errors.push(e),
+    } as const;
+    const { sink, stream } = run(source, options);
     await fullAfterW(sink, subject);
     subject.next({ id: 'e0', data: '' });
-    // A factory that returns nothing, against its type: no gap event to send, and none owed.
+    // A factory that returns nothing, against its type: refused as a message that is none.
     ownGap((() => undefined) as never);
     subject.next({ id: 'e1', data: 'x'.repeat(10) });
     sink.release();
     expect(sink.text).toBe('id: w\ndata:\n\nid: e0\ndata:\n\nevent: gap\ndata: after e0\n\n');
-    expect(stream.stats.dropped).toBe(1);
+    expect([stream.stats.refused, stream.stats.dropped]).toEqual([1, 1]);
+    expect(errors.map(String)).toEqual([
+      'SseFormatError: Invalid SSE data: a message must be an object like { data }, got undefined',
+    ]);
   });
 
   it('tells a source that carries no gap event that its stream does not place its own ones', () => {
@@ -804,59 +817,64 @@ describe('streamEvents', () => {
     expect(errors.every((error) => error instanceof SseRangeError)).toBe(true);
   });
 
-  it('refuses a gap event its factory cannot make once, and owes it no more: the events after it are not refused again', async () => {
-    const { subject, source, made } = gapFactoryThrows();
-    const errors: unknown[] = [];
-    const { sink, stream } = run(source, {
-      onOverflow: 'drop-newest',
-      maxQueueBytes: 30,
-      onError: (error) => errors.push(error),
-    });
-    await fullAfterW(sink, subject);
-    subject.next({ id: 'e0', data: '' });
-    // Passes the cap with e0 queued: dropped, and a gap event is owed after e0, which the next
-    // event finds its factory cannot make.
-    subject.next({ id: 'e1', data: 'x'.repeat(10) });
-    sink.release();
-    for (const id of ['e2', 'e3', 'e4']) {
-      subject.next({ id, data: '' });
-      await Promise.resolve();
-    }
-    subject.complete();
-    expect(sink.text).toBe(
-      'id: w\ndata:\n\nid: e0\ndata:\n\nid: e2\ndata:\n\nid: e3\ndata:\n\nid: e4\ndata:\n\n',
-    );
-    expect([made(), stream.stats.refused, stream.stats.dropped, errors.length]).toEqual([1, 1, 1, 1]);
-  });
-
-  it.each([
-    // e1 passes the cap and is dropped: the gap event owed is made for e2, which is in hand.
-    ['drop-newest', 2, ['dropped 1', 'refused', 'dropped 1', 'closed error']],
-    // e1 needs the oldest dropped, and the gap event that would go first: e1 is in hand.
-    ['drop-oldest', 1, ['refused', 'dropped 1', 'closed error']],
-  ] as const)(
-    "with onInvalidMessage 'close' and %s, counts a gap event its factory cannot make refused once, and the event in hand dropped",
-    async (onOverflow, dropped, told) => {
-      const { calls, metrics } = recordMetrics();
-      const { subject, source, made } = gapFactoryThrows();
-      const { sink, stream, reasons } = run(source, {
-        onOverflow,
+  describe.each([
+    ['throws', false],
+    ['returns nothing', true],
+  ])('with a gap event factory that %s', (_, nothing) => {
+    it('refuses a gap event its factory cannot make once, and owes it no more: the events after it are not refused again', async () => {
+      const { subject, source, made } = gapFactoryFails(nothing);
+      const errors: unknown[] = [];
+      const { sink, stream } = run(source, {
+        onOverflow: 'drop-newest',
         maxQueueBytes: 30,
-        onInvalidMessage: 'close',
-        metrics: { ...metrics, refused: () => calls.push('refused') },
-        onError: () => {},
+        onError: (error) => errors.push(error),
       });
       await fullAfterW(sink, subject);
       subject.next({ id: 'e0', data: '' });
+      // Passes the cap with e0 queued: dropped, and a gap event is owed after e0, which the next
+      // event finds its factory cannot make.
       subject.next({ id: 'e1', data: 'x'.repeat(10) });
-      subject.next({ id: 'e2', data: '' });
-      expect(reasons).toEqual(['error']);
-      // w and e0 reached the client; the event in hand when the refusal ended the stream did not.
-      expect(sink.text).toBe('id: w\ndata:\n\nid: e0\ndata:\n\n');
-      expect([made(), stream.stats.refused, stream.stats.dropped]).toEqual([1, 1, dropped]);
-      expect(calls.filter((call) => !call.startsWith('wrote') && call !== 'opened')).toEqual(told);
-    },
-  );
+      sink.release();
+      for (const id of ['e2', 'e3', 'e4']) {
+        subject.next({ id, data: '' });
+        await Promise.resolve();
+      }
+      subject.complete();
+      expect(sink.text).toBe(
+        'id: w\ndata:\n\nid: e0\ndata:\n\nid: e2\ndata:\n\nid: e3\ndata:\n\nid: e4\ndata:\n\n',
+      );
+      expect([made(), stream.stats.refused, stream.stats.dropped, errors.length]).toEqual([1, 1, 1, 1]);
+    });
+
+    it.each([
+      // e1 passes the cap and is dropped: the gap event owed is made for e2, which is in hand.
+      ['drop-newest', 2, ['dropped 1', 'refused', 'dropped 1', 'closed error']],
+      // e1 needs the oldest dropped, and the gap event that would go first: e1 is in hand.
+      ['drop-oldest', 1, ['refused', 'dropped 1', 'closed error']],
+    ] as const)(
+      "with onInvalidMessage 'close' and %s, counts a gap event its factory cannot make refused once, and the event in hand dropped",
+      async (onOverflow, dropped, told) => {
+        const { calls, metrics } = recordMetrics();
+        const { subject, source, made } = gapFactoryFails(nothing);
+        const { sink, stream, reasons } = run(source, {
+          onOverflow,
+          maxQueueBytes: 30,
+          onInvalidMessage: 'close',
+          metrics: { ...metrics, refused: () => calls.push('refused') },
+          onError: () => {},
+        });
+        await fullAfterW(sink, subject);
+        subject.next({ id: 'e0', data: '' });
+        subject.next({ id: 'e1', data: 'x'.repeat(10) });
+        subject.next({ id: 'e2', data: '' });
+        expect(reasons).toEqual(['error']);
+        // w and e0 reached the client; the event in hand when the refusal ended the stream did not.
+        expect(sink.text).toBe('id: w\ndata:\n\nid: e0\ndata:\n\n');
+        expect([made(), stream.stats.refused, stream.stats.dropped]).toEqual([1, 1, dropped]);
+        expect(calls.filter((call) => !call.startsWith('wrote') && call !== 'opened')).toEqual(told);
+      },
+    );
+  });
 
   it('never has a drop-oldest gap event name an id the client did not get, where events set no id', async () => {
     const subject = new Subject<MessageEvent>();

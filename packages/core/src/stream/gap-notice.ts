@@ -56,9 +56,7 @@ export class GapNotice {
 
   /** The gap event owed after the queue's last event, as text; one that cannot be sent is owed no more. */
   owedText(): string | undefined {
-    const text = this.#text(false);
-    if (text === undefined) this.owed = undefined;
-    return text;
+    return this.#text(false);
   }
 
   /** Queues the owed gap event, `text` of `size` bytes from {@link owedText}, after the queue's last event. */
@@ -111,10 +109,13 @@ export class GapNotice {
    * if any; one the source's factory cannot make, or the stream cannot send, is refused.
    */
   #text(first: boolean): string | undefined {
+    // The last event the client got is a gap event already, which tells of these too.
+    if (first && this.#writtenGap) return undefined;
     const name = first ? this.#writtenId : this.#tailName();
     try {
-      const message = first ? this.#headEvent() : (this.owed ?? this.event)(name);
-      return message === undefined ? undefined : this.target.format(message, name);
+      // What a factory makes is checked as any message is: one that made nothing is refused, not
+      // left out unheard, where its client would never hear of the hole.
+      return this.target.format((first ? this.event : (this.owed ?? this.event))(name), name);
     } catch (error) {
       // Owed no more before it is refused: a refusal that ends the stream (`onInvalidMessage:
       // 'close'`) must not find it owed at the end, to make and refuse it a second time.
@@ -122,14 +123,6 @@ export class GapNotice {
       this.target.refuse(error);
       return undefined;
     }
-  }
-
-  /**
-   * The gap event that goes before the queue's first event, where the oldest are dropped; undefined
-   * when the last event the client got is a gap event already, which tells of these too.
-   */
-  #headEvent(): MessageEvent<unknown> | undefined {
-    return this.#writtenGap ? undefined : this.event(this.#writtenId);
   }
 
   /** An event of the source, with this id, was queued last. */
