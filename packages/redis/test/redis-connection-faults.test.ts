@@ -3,6 +3,7 @@
 // so what was sent on it is lost; or one connection's replies late while the others flow.
 import { lookup as dnsLookup } from 'node:dns';
 import type { LookupFunction } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ChannelUnavailableError,
   createChannel,
@@ -122,6 +123,15 @@ describe('redisEngine with its connections cut off', () => {
       () => errors.some((error) => error instanceof RedisTimeoutError && !error.connected),
       'the live connect timing out',
     );
+    // Its connection not ready, with no failure of its own on record: the reads tell what they miss.
+    await until(
+      () =>
+        errors.some(
+          (error) =>
+            (error instanceof RedisRepeatedFailure ? error.cause : error) instanceof ClientOfflineError,
+        ),
+      'the reads that wait for it told',
+    );
     release!();
     const ids = [await store.append('slow', { data: 'a' })];
     await until(() => seen.events.length === 1, 'the first event');
@@ -197,6 +207,21 @@ describe('redisEngine with its command connection cut off', () => {
       expect((await store.read('cut', id, { count: 1, bytes: 100 })).truncated).toBe(false);
     },
   );
+
+  it('tells nothing of its own when it replaces it: the connection dropped is not connected again beside the new one', async () => {
+    proxy = await RedisProxy.start(redis.server.port);
+    const errors: unknown[] = [];
+    const store = redis.engine({ url: proxy.url, onError: (error) => errors.push(error) });
+    await connected(store);
+    await store.append('replaced', { data: 'before' });
+    proxy.connections[PUBLISHES]!.cut();
+    await expect(store.append('replaced', { data: 'lost' })).rejects.toBeInstanceOf(RedisEngineError);
+    // A client that ends is connected again after 200 ms, unless it is open by then: the one dropped
+    // here is, on its new connection.
+    await sleep(400);
+    await store.append('replaced', { data: 'after' });
+    expect(errors).toEqual([]);
+  });
 });
 
 describe('redisEngine whose Redis is out of reach for a while', () => {
@@ -641,6 +666,38 @@ describe('redisEngine whose live reads are too large to arrive in time', () => {
     await until(() => events.includes('small after it'), 'the event after the large one', 30_000);
     // Skipped, the entry read from the start waits for no checked read: the reads block again.
     await until(liveReadBlocked(), 'the live read blocking again');
+    stop();
+    expect(events).toEqual(['<gap continue>', 'small after it']);
+  }, 45_000);
+
+  it('tells no other gap while it waits for the entry after the skipped first entry of a new stream', async () => {
+    proxy = await RedisProxy.start(redis.server.port);
+    const store = redis.engine({ url: proxy.url, readCount: 4, commandTimeoutMs: 1000 });
+    const publisher = redis.engine();
+    await connected(store);
+    const events: string[] = [];
+    const stop = await store.listen('huge first, then quiet', {
+      event: (m) => events.push(String(m.data)),
+      gap: (kind) => events.push(`<gap ${kind}>`),
+    });
+    await until(liveReadBlocked(), 'the live read blocking');
+    const slowed = proxy.beforeNext(
+      (command) => command.includes('MULTI'),
+      async () => proxy!.limitAll(1_000_000),
+    );
+    await publisher.append('huge first, then quiet', { data: 'x'.repeat(3_000_000) });
+    await slowed;
+    await until(() => events.length > 0, 'the skip', 30_000);
+    // The skipped entry is the stream's first: no entry before it to check, which reads that block
+    // now must not take for a cursor gone.
+    for (let i = 0; i < 3; i++)
+      await proxy.beforeNext(
+        (command) => command.includes('XREAD'),
+        async () => {},
+      );
+    await until(liveReadBlocked(), 'the live read blocking again');
+    await publisher.append('huge first, then quiet', { data: 'small after it' });
+    await until(() => events.includes('small after it'), 'the event after the large one', 30_000);
     stop();
     expect(events).toEqual(['<gap continue>', 'small after it']);
   }, 45_000);
