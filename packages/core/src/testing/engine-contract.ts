@@ -565,6 +565,68 @@ export function describeEngineContract(fixture: EngineFixture): void {
         await expect(store.listen(topic, { event: () => {}, gap: () => {} })).rejects.toThrow();
         stop();
       });
+
+      it('on close, ends the listeners of every topic, not of one alone', async () => {
+        const store = await engine();
+        const topics = [freshTopic(), freshTopic(), freshTopic()];
+        // One topic with events, one without, one with two listeners: each stream must end.
+        await publishAll(store, topics[0]!, 1);
+        const ended: string[] = [];
+        for (const [i, topic] of [...topics, topics[2]!].entries())
+          await store.listen(topic, { event: () => {}, gap: () => {}, end: () => ended.push(`${i}`) });
+        await store.close();
+        expect(ended.sort()).toEqual(['0', '1', '2', '3']);
+      });
+
+      it('hands a listener registered after events were stored each event once, in increasing id order', async () => {
+        const store = await engine();
+        const topic = freshTopic();
+        const before = await publishAll(store, topic, 3);
+        const seen: string[] = [];
+        const stop = await store.listen(topic, { event: (m) => seen.push(m.id), gap: () => {} });
+        // An event from before it registered may come first (a bus still catching up), never later:
+        // one below an id already handed out is dropped by a channel as a duplicate.
+        const after = await publishAll(store, topic, 5, 3);
+        await until(() => seen.includes(after.at(-1)!), 'the live events');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        const [last] = await publishAll(store, topic, 1, 8);
+        await until(() => seen.includes(last!), 'the last event');
+        for (let i = 1; i < seen.length; i++) {
+          const [a, b] = [parseStreamId(seen[i - 1]!)!, parseStreamId(seen[i]!)!];
+          expect(a.ms < b.ms || (a.ms === b.ms && a.seq < b.seq), seen.join()).toBe(true);
+        }
+        expect(seen.filter((id) => !before.includes(id))).toEqual([...after, last]);
+        stop();
+      });
+
+      it('tells a listener where it starts at most once, before listen resolves, with an id it handed out', async () => {
+        const store = await engine();
+        const topic = freshTopic();
+        const ids = await publishAll(store, topic, 3);
+        const told: string[] = [];
+        const seen: string[] = [];
+        const stop = await store.listen(topic, {
+          event: (m) => seen.push(m.id),
+          gap: () => {},
+          startsAfter: (id) => told.push(id),
+        });
+        // Told later, a channel has already read history past it: a resume would replay an event
+        // twice, or a store that trimmed meanwhile would cost the client a false truncation signal.
+        const atListen = [...told];
+        expect(atListen.length).toBeLessThanOrEqual(1);
+        const after = await publishAll(store, topic, 3, 3);
+        await until(() => seen.includes(after.at(-1)!), 'the live events');
+        await new Promise((resolve) => setTimeout(resolve, 60));
+        expect(told).toEqual(atListen);
+        // Every event after it reaches the listener: the id is one of the topic's, and none after it
+        // is missing live.
+        for (const id of told) {
+          expect(ids).toContain(id);
+          expect(seen.filter((s) => !ids.includes(s))).toEqual(after);
+          expect(ids.slice(ids.indexOf(id) + 1).every((s) => seen.includes(s))).toBe(true);
+        }
+        stop();
+      });
     });
 
     describe('channel', () => {
