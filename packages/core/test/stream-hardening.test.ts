@@ -147,6 +147,29 @@ describe('invalid sources', () => {
     });
   }
 
+  for (const [label, headers] of [
+    ['a Content-Length', { 'Content-Length': '3' }],
+    ['a Content-Type other than text/event-stream', { 'Content-Type': 'text/html' }],
+    ['a value that is no string', { 'X-Feed': 5 }],
+    ['a name that is no token', { 'X Feed': 'a' }],
+    ['a string', 'abc'],
+    ['a number', 5],
+  ] as const) {
+    it(`refuses an Observable whose SOURCE_HEADERS hold ${label}, as a route's headers would be: nothing opened or closed`, () => {
+      // Sent, a Content-Length makes the client read the rest of the stream as the next response,
+      // and another Content-Type stops an EventSource for good.
+      const source = Object.assign(from([{ data: 'a' }]), { [SOURCE_HEADERS]: headers });
+      const sink = new MemorySink();
+      const { seen, metrics } = counting();
+      const onClose = vi.fn();
+      expect(() => streamEvents(source as never, sink, { metrics, onClose })).toThrow(TypeError);
+      expect(() => streamEvents(source as never, sink, { metrics, onClose })).toThrow(/source carries/);
+      expect(seen).toEqual([]);
+      expect(onClose).not.toHaveBeenCalled();
+      expect(sink.headers).toBeUndefined();
+    });
+  }
+
   it('names what was returned', () => {
     expect(() => run(42)).toThrow(/number 42/);
     expect(() => run([1])).toThrow(/array/);

@@ -119,7 +119,8 @@ export function removedHeaders(overrides: HeaderOverrides = {}, http2 = false): 
 
 /**
  * A source may carry response headers of its own under this key (a channel says
- * `SSE-History-Truncated` this way); they are applied over the route's `headers` option.
+ * `SSE-History-Truncated` this way); they are applied over the route's `headers` option, and
+ * checked as it is: a source whose headers it would refuse is refused, as one that fails at once.
  */
 export const SOURCE_HEADERS: unique symbol = Symbol.for('rxsse.sourceHeaders');
 
@@ -130,16 +131,22 @@ export interface WithSourceHeaders {
 
 /**
  * @internal Checks the headers a source carries ({@link SOURCE_HEADERS}) as a route's are, before the
- * stream begins: a `Response` refuses them only once the stream has begun, too late for the
- * framework's error status.
- * @throws {TypeError} naming the header, as {@link checkHeaderOverrides} does.
+ * stream begins, and returns them: a `Response` refuses them only once the stream has begun, too
+ * late for the framework's error status, and Node sends a `Content-Length` or another
+ * `Content-Type`, which corrupt the stream.
+ * @throws {TypeError} naming the header, as {@link checkHeaderOverrides} does, or for headers that
+ *   are no object.
  */
-export function checkSourceHeaders(source: unknown): void {
+export function checkSourceHeaders(source: unknown): HeaderOverrides | undefined {
   const own = (source as WithSourceHeaders | null | undefined)?.[SOURCE_HEADERS];
-  if (!own) return;
+  if (!own) return undefined;
+  if (typeof own !== 'object') {
+    throw new TypeError(`An event stream's source carries headers that are ${typeof own}, not an object`);
+  }
   try {
     checkHeaderOverrides(own);
   } catch (error) {
     throw new TypeError(`An event stream's source carries ${(error as Error).message}`);
   }
+  return own;
 }

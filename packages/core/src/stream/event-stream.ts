@@ -4,13 +4,7 @@ import { SseRangeError } from '../encode/errors.js';
 import { formatOwnEvent, formatRetry, hearRefusedPromises } from '../encode/format.js';
 import type { MessageEvent } from '../encode/types.js';
 import { utf8Length } from '../encode/utf8.js';
-import {
-  type HeaderOverrides,
-  removedHeaders,
-  SOURCE_HEADERS,
-  sseHeaders,
-  type WithSourceHeaders,
-} from '../http/headers.js';
+import { checkSourceHeaders, type HeaderOverrides, removedHeaders, sseHeaders } from '../http/headers.js';
 import type { Sink } from '../http/sink.js';
 import {
   checkEventSource,
@@ -308,7 +302,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
 
   /** The route's header overrides, and the source's own over them. */
   #overrides(source: EventSourceLike<MessageEvent<unknown>>): HeaderOverrides | undefined {
-    const own = (source as WithSourceHeaders)[SOURCE_HEADERS];
+    const own = checkSourceHeaders(source);
     return own ? { ...this.options.headers, ...own } : this.options.headers;
   }
 
