@@ -783,10 +783,14 @@ describe('Channel', () => {
     ['NaN bytes', { bytes: Number.NaN }],
     ['negative bytes', { bytes: -1_000_000 }],
     ['no events', { events: undefined }],
+    ['an event that is null', { events: [null] }],
+    ['no more', { more: undefined }],
+    ['a truncated that is a string', { truncated: 'false' }],
   ])(
-    'fails the subscriber when a history page has %s, rather than replay past maxReplay',
+    'fails the subscriber when a history page has %s, rather than replay what it cannot trust',
     async (_, garbage) => {
-      // Counted as is, a page without a byte count lifts the byte limit off every page after it.
+      // Counted as is, a page without a byte count lifts the byte limit off every page after it;
+      // one without `more` would end the replay before the rest, which no client would be told of.
       const script = scriptedEngine();
       const chat = createChannel(script.engine, 'room', { maxReplay: { events: 10, bytes: 100 } });
       const subscribing = chat.subscribe({ lastEventId: '1-0' });
@@ -802,6 +806,24 @@ describe('Channel', () => {
       expect(client.received).toEqual([]);
       expect(client.error).toBeInstanceOf(EngineContractError);
       expect(script.listeners.size).toBe(0);
+    },
+  );
+
+  it.each([
+    ['null', null],
+    ['undefined', undefined],
+  ])(
+    'fails the subscriber with EngineContractError when a history read resolves to %s',
+    async (_, garbage) => {
+      // A bug in the engine, not an outage: not to be told as an unavailable channel.
+      const engine: ChannelEngine = {
+        ...memoryEngine(),
+        read: async () => garbage as unknown as HistoryPage,
+      };
+      const client = record(await createChannel(engine, 'room').subscribe({ lastEventId: '1-0' }));
+      expect(client.received).toEqual([]);
+      expect(client.error).toBeInstanceOf(EngineContractError);
+      expect(client.error).toMatchObject({ message: expect.stringMatching(/read of topic "room"/) });
     },
   );
 
@@ -958,6 +980,29 @@ describe('Channel', () => {
     const abort = new AbortController();
     await createChannel(engine, 'room').subscribe({ lastEventId: first, signal: abort.signal });
     expect(signals).toEqual([abort.signal]);
+  });
+
+  it.each([
+    ['undefined', undefined],
+    ['null', null],
+    ['a string', 'unlisten'],
+  ])('fails the subscriber with EngineContractError when listen resolves to %s', async (_, garbage) => {
+    // No function to let go of the listener with: a bug in the engine, told as the source's
+    // error, not as a TypeError once the stream has run.
+    const memory = memoryEngine();
+    const engine: ChannelEngine = {
+      ...memory,
+      listen: async (topic, listener) => {
+        await memory.listen(topic, listener);
+        return garbage as unknown as () => void;
+      },
+    };
+    const chat = createChannel(engine, 'room');
+    const client = record(await chat.subscribe());
+    expect(client.error).toBeInstanceOf(EngineContractError);
+    expect(client.error).toMatchObject({ message: expect.stringMatching(/listen.*topic "room"/) });
+    await chat.publish({ data: 'x' });
+    expect(client.received).toEqual([]);
   });
 
   it("reports an engine's throwing unlisten through the stream, or the console, and never throws it", async () => {

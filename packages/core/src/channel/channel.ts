@@ -268,6 +268,18 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
       listening.then(unlistenOrReport, () => {});
       throw signal.reason;
     }
+    if (typeof unlisten !== 'function') {
+      // Nothing can let go of the listener: the engine's bug, told as the source's error.
+      feed.abandon();
+      return opensFirst(
+        throwError(
+          () =>
+            new EngineContractError(
+              `The channel engine's listen to topic "${this.topic}" resolved to ${describeValue(unlisten)}, not the function that unregisters it`,
+            ),
+        ),
+      );
+    }
     let replay: Replay = { events: [], truncated: false };
     if (resume !== undefined) {
       try {

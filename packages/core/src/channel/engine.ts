@@ -62,9 +62,10 @@ export interface HistoryStore {
   /**
    * The events of `topic` after `afterId`, oldest first, within `limit`: never a page with a hole.
    * If the event right after `afterId` does not fit `limit.bytes`, the page is empty with `more`.
-   * A page over `limit`, without its `events` or a `bytes` count, or with an id not above the one
-   * before it (`afterId` for the first), fails the subscription that read it with
-   * {@link EngineContractError}.
+   * A page over `limit`, without its `events` (each an object) or a `bytes` count, with a
+   * `truncated` or `more` that is no boolean, or with an id not above the one before it (`afterId`
+   * for the first), fails the subscription that read it with {@link EngineContractError}, as does
+   * an answer that is no page at all.
    * `signal`, if given, aborts once the subscription that asked left: an engine may drop a read
    * that has not begun (one waiting for a connection or its turn), rejecting with its reason.
    */
@@ -122,7 +123,8 @@ export interface LiveBus {
   /**
    * Registers `listener` for `topic`. Resolves, with the function that unregisters it, once every
    * event appended from then on is certain to reach it: a history read started after that point
-   * and the live events together leave no hole.
+   * and the live events together leave no hole. Anything else it resolves to fails the subscription
+   * with {@link EngineContractError}.
    */
   listen(topic: string, listener: LiveListener): Promise<() => void>;
 }

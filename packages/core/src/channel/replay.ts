@@ -1,3 +1,4 @@
+import { describeValue } from '../http/source.js';
 import { unlessAborted } from './aborted.js';
 import type { HistoryPage, HistoryStore, ReadLimit, StoredMessage } from './engine.js';
 import { checkEngineId, EngineContractError } from './errors.js';
@@ -140,6 +141,11 @@ function isHeld(id: string, from: StreamId | undefined, after: StreamId | undefi
  * @throws {EngineContractError}
  */
 function checkPage(page: HistoryPage, asked: ReadLimit, topic: string): void {
+  if (typeof page !== 'object' || page === null) {
+    throw new EngineContractError(
+      `The channel engine answered a read of topic "${topic}" with ${describeValue(page)}, not a page`,
+    );
+  }
   const count = Array.isArray(page.events) ? page.events.length : undefined;
   // Written so that a missing or NaN count fails too: added up, it would lift the byte limit off
   // every page after it.
@@ -147,6 +153,19 @@ function checkPage(page: HistoryPage, asked: ReadLimit, topic: string): void {
     throw new EngineContractError(
       `The channel engine answered a read of topic "${topic}" with ${count} events of ` +
         `${page.bytes} bytes, asked for at most ${asked.count} events and ${asked.bytes} bytes`,
+    );
+  }
+  // Taken as false, a missing `more` would end the replay before the rest, untold.
+  if (typeof page.truncated !== 'boolean' || typeof page.more !== 'boolean') {
+    throw new EngineContractError(
+      `The channel engine answered a read of topic "${topic}" with truncated ${describeValue(page.truncated)} ` +
+        `and more ${describeValue(page.more)}: both must be booleans`,
+    );
+  }
+  const bad = page.events.findIndex((event: unknown) => typeof event !== 'object' || event === null);
+  if (bad >= 0) {
+    throw new EngineContractError(
+      `The channel engine answered a read of topic "${topic}" with an event that is ${describeValue(page.events[bad])}`,
     );
   }
 }
