@@ -284,5 +284,5 @@ function amount(value: number, what: string): number {
 /** Whether `value` has the methods used here, so a look-alike fails here rather than at its first lookup. */
 function isRegistry(value: unknown): boolean {
   const registry = value as Partial<Registry> | null;
-  return typeof registry?.registerMetric === 'function' && typeof registry.getSingleMetric === 'function';
+  return typeof registry?.registerMetric === 'function' && typeof registry.getMetricsAsArray === 'function';
 }

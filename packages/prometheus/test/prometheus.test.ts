@@ -224,6 +224,11 @@ describe('prometheusMetrics given what it cannot use', () => {
     expect(() => prometheusMetrics({ registry: { registerMetric() {} } as never })).toThrow(
       /^registry must be a prom-client Registry, got an object \(Object\)$/,
     );
+    // The two a registry of another kind has too (a wrapper's): the lookup of every metric on it
+    // would fail on a method it lacks, naming none of this.
+    expect(() =>
+      prometheusMetrics({ registry: { registerMetric() {}, getSingleMetric() {} } as never }),
+    ).toThrow(/^registry must be a prom-client Registry, got an object \(Object\)$/);
     expect(() => prometheusMetrics({ registry, group: new Set() as never })).toThrow(
       /^group must be a StreamGroup \(or a size and queuedBytes to read\), got an object \(Set\)$/,
     );
