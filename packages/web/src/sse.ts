@@ -185,7 +185,11 @@ function routeOf(url: string): string {
   }
 }
 
-/** The client's last event id: the `Last-Event-ID` header, else the `lastEventId` query parameter. */
+/**
+ * The client's last event id: the `Last-Event-ID` header, else the `lastEventId` query parameter. A
+ * bridge's header that is no string (its own `get()`) is none, as on Node.
+ */
 export function readLastEventId(request: Request): string | undefined {
-  return pickLastEventId(request.headers.get('last-event-id') ?? undefined, request.url);
+  const header: unknown = request.headers.get('last-event-id');
+  return pickLastEventId(typeof header === 'string' ? header : undefined, request.url);
 }

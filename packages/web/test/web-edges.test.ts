@@ -1131,6 +1131,23 @@ describe('readLastEventId', () => {
     expect(readLastEventId(request({ headers: { 'Last-Event-ID': bytes } }))).toBe('\ufeff7');
   });
 
+  it.each([
+    ['a number', 5],
+    ['an array', ['1', '2']],
+    ['an object', {}],
+  ])(
+    "reads no id from a bridge's headers whose get() answers %s, as the query's is read then",
+    (_label, value) => {
+      // The handler's `lastEventId` is a string or nothing: a channel refuses any other, failing every
+      // reconnect of that client, and a handler's own string method would throw on it.
+      const odd = {
+        url: 'http://127.0.0.1/sse?lastEventId=7',
+        headers: { get: (name: string) => (name === 'last-event-id' ? value : null) },
+      } as unknown as Request;
+      expect(readLastEventId(odd)).toBe('7');
+    },
+  );
+
   it('keeps bytes that are not UTF-8 as they are', () => {
     expect(readLastEventId(request({ headers: { 'Last-Event-ID': 'id\u00e9' } }))).toBe('id\u00e9');
   });
