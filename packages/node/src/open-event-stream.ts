@@ -257,6 +257,5 @@ function serverOf(req: NodeRequest): object | undefined {
 
 /** The client's last event id: the `Last-Event-ID` header, else the `lastEventId` query parameter. */
 export function readLastEventId(req: NodeRequest): string | undefined {
-  const raw = req.headers['last-event-id'];
-  return pickLastEventId(typeof raw === 'string' ? raw : undefined, req.url);
+  return pickLastEventId(req.headers['last-event-id'], req.url);
 }

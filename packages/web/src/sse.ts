@@ -185,11 +185,7 @@ function routeOf(url: string): string {
   }
 }
 
-/**
- * The client's last event id: the `Last-Event-ID` header, else the `lastEventId` query parameter. A
- * bridge's header that is no string (its own `get()`) is none, as on Node.
- */
+/** The client's last event id: the `Last-Event-ID` header, else the `lastEventId` query parameter. */
 export function readLastEventId(request: Request): string | undefined {
-  const header: unknown = request.headers.get('last-event-id');
-  return pickLastEventId(typeof header === 'string' ? header : undefined, request.url);
+  return pickLastEventId(request.headers.get('last-event-id'), request.url);
 }

@@ -41,6 +41,9 @@ describe('what every transport shares', () => {
     expect(pickLastEventId(undefined, '/sse?a=1')).toBeUndefined();
     expect(pickLastEventId(undefined, '/sse')).toBeUndefined();
     expect(pickLastEventId(undefined, undefined)).toBeUndefined();
+    // What is no string (Node's array for a repeated header, a bridge's own get()) is no header.
+    expect(pickLastEventId(['5-0', '6-0'], '/sse?lastEventId=7-0')).toBe('7-0');
+    expect(pickLastEventId(5, undefined)).toBeUndefined();
   });
 
   it('pickLastEventId: a header given as bytes is read as UTF-8 when it is valid UTF-8', () => {

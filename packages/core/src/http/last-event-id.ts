@@ -7,10 +7,11 @@ export const LAST_EVENT_ID_PARAM = 'lastEventId';
  *
  * @param header - the header's value as the runtime hands it over. Node and fetch `Headers` give
  *   byte strings (one character per byte) while browsers send UTF-8, so bytes that are valid UTF-8
- *   are read as UTF-8; any other value is kept as it is.
+ *   are read as UTF-8; any other string is kept as it is. What is no string (Node's array for a
+ *   repeated header, a bridge's own `get()`) is no header.
  */
-export function pickLastEventId(header: string | undefined, url: string | undefined): string | undefined {
-  if (header) return decodeBytesAsUtf8(header);
+export function pickLastEventId(header: unknown, url: string | undefined): string | undefined {
+  if (typeof header === 'string' && header) return decodeBytesAsUtf8(header);
   const query = url?.indexOf('?') ?? -1;
   if (query < 0) return undefined;
   return new URLSearchParams(url!.slice(query + 1)).get(LAST_EVENT_ID_PARAM) || undefined;
