@@ -276,9 +276,10 @@ async function connect(
       // fetch rejects, it never throws: one that threw is broken and would throw at every attempt, as
       // would a headers() that threw or returned no headers. Nor does a network failure abort (fetch
       // rejects with a TypeError): an abort the client did not ask for is a wrapper's own signal,
-      // which would abort every attempt.
+      // which would abort every attempt. Set, `unusable` is what was thrown: a failure with no reason
+      // (`undefined`, a body errored so) is retried as any other.
       if (
-        error === unusable ||
+        unusable ||
         (answer === undefined && !stalled) ||
         (!connection.signal.aborted && (error as Error)?.name === 'AbortError')
       )

@@ -596,6 +596,46 @@ describe('reconnecting', () => {
     expect(headerCalls).toBe(2);
   });
 
+  it.each<[string, () => Promise<Response>, string | null]>([
+    ['a fetch that rejects', () => Promise.reject(undefined), null],
+    [
+      'a body that errors',
+      async () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            start(controller) {
+              controller.enqueue(new TextEncoder().encode('id: 1\ndata: one\n\n'));
+            },
+            pull(controller) {
+              controller.error(undefined);
+            },
+          }),
+          { headers: { 'content-type': 'text/event-stream' } },
+        ),
+      '1',
+    ],
+  ])(
+    'retries %s with no reason (undefined) as a network failure, not ending with it',
+    async (_name, failing, resumed) => {
+      const resumedFrom: (string | null)[] = [];
+      const reasons: unknown[] = [];
+      const client = recorded(
+        fromEventSource('http://127.0.0.1:1/sse', {
+          fetch: async (_url, init) => {
+            resumedFrom.push(new Headers(init?.headers).get('last-event-id'));
+            return resumedFrom.length === 1 ? failing() : chunkedResponse(['id: 2\ndata: two\n\n']);
+          },
+          retryDelay: 1,
+          onReconnect: (reason) => reasons.push(reason),
+        }),
+      );
+      await until(() => client.values.at(-1)?.id === '2' || client.subscription.closed, 'the event after it');
+      expect(client.subscription.closed).toBe(false);
+      expect(reasons).toEqual([undefined]);
+      expect(resumedFrom).toEqual([null, resumed]);
+    },
+  );
+
   it('ends with the error of a header function that throws instead of returning, not endless retries', async () => {
     const counting = countingFetch();
     const thrown = new TypeError('token is not a function');

@@ -341,6 +341,62 @@ describe('redisEngine option checks', () => {
       RangeError,
       /^url must be a redis:, rediss: or unix: URL, got protocol localhost:$/,
     ],
+    // node-redis would throw for these as it makes its client, or ask Redis to SELECT a database that is
+    // no whole number, failing every connection while commands went on to database 0.
+    [
+      'url',
+      { url: 'redis://127.0.0.1:1/db' },
+      RangeError,
+      /^url must name its database by a whole number \(redis:\/\/host\/2, unix:\/\/\/path\?db=2\), got "db"$/,
+    ],
+    [
+      'url',
+      { url: 'redis://127.0.0.1:1/-1' },
+      RangeError,
+      /^url must name its database by a whole number \(redis:\/\/host\/2, unix:\/\/\/path\?db=2\), got "-1"$/,
+    ],
+    [
+      'url',
+      { url: 'redis://127.0.0.1:1/1.5' },
+      RangeError,
+      /^url must name its database by a whole number \(redis:\/\/host\/2, unix:\/\/\/path\?db=2\), got "1\.5"$/,
+    ],
+    [
+      'url',
+      { url: 'unix:///run/redis.sock?db=x' },
+      RangeError,
+      /^url must name its database by a whole number \(redis:\/\/host\/2, unix:\/\/\/path\?db=2\), got "x"$/,
+    ],
+    [
+      'url',
+      { url: 'unix:run/redis.sock' },
+      RangeError,
+      /^url must be a unix:\/\/\/path\/to\/socket URL \(lower case, the path absolute\), got another form$/,
+    ],
+    [
+      'url',
+      { url: 'UNIX:///run/redis.sock' },
+      RangeError,
+      /^url must be a unix:\/\/\/path\/to\/socket URL \(lower case, the path absolute\), got another form$/,
+    ],
+    [
+      'url',
+      { url: 'unix://localhost/run/redis.sock' },
+      RangeError,
+      /^url must be a unix:\/\/\/path\/to\/socket URL \(lower case, the path absolute\), got another form$/,
+    ],
+    [
+      'url',
+      { url: 'unix:///' },
+      RangeError,
+      /^url must be a unix:\/\/\/path\/to\/socket URL \(lower case, the path absolute\), got another form$/,
+    ],
+    [
+      'cluster.rootNodes[0].url',
+      { cluster: { rootNodes: [{ url: 'redis://127.0.0.1:1/x' }] } },
+      RangeError,
+      /^cluster.rootNodes\[0\].url must name its database by a whole number .*, got "x"$/,
+    ],
     [
       'url',
       { url: 'no url' },
