@@ -166,7 +166,7 @@ function checkCluster(cluster: ClusterOptions): void {
     const name = `cluster.rootNodes[${i}]`;
     if (typeof node !== 'object' || node === null)
       throw new TypeError(`${name} must be an object { url }, got ${describeValue(node)}`);
-    checkUrl(`${name}.url`, node.url, ['redis:', 'rediss:']);
+    checkUrl(`${name}.url`, node.url, ['redis:', 'rediss:'], true);
   });
   // Node fires a longer timer at once: the refresh would run in a loop.
   integer(
@@ -181,7 +181,7 @@ function checkCluster(cluster: ClusterOptions): void {
  * What node-redis takes: a string is parsed only when its client is made. The message names the
  * protocol alone, as a URL may hold a password.
  */
-function checkUrl(name: string, url: unknown, protocols: string[]): void {
+function checkUrl(name: string, url: unknown, protocols: string[], cluster = false): void {
   if (typeof url !== 'string') throw new TypeError(`${name} must be a string, got ${describeValue(url)}`);
   const protocol = URL.canParse(url) ? new URL(url).protocol : undefined;
   if (protocol === undefined || !protocols.includes(protocol)) {
@@ -190,6 +190,23 @@ function checkUrl(name: string, url: unknown, protocols: string[]): void {
       `${name} must be a ${names} URL, got ${protocol ? `protocol ${protocol}` : 'a string that is no URL'}`,
     );
   }
+  // node-redis reads the rest as it makes its client: it throws for a form it does not know, and asks
+  // Redis to SELECT a database that is no whole number, which fails every connection.
+  if (protocol === 'unix:' && !/^unix:\/\/\/[^?#]/.test(url))
+    throw new RangeError(
+      `${name} must be a unix:///path/to/socket URL (lower case, the path absolute), got another form`,
+    );
+  const { pathname, searchParams } = new URL(url);
+  const database = protocol === 'unix:' ? searchParams.get('db') : pathname.slice(1);
+  if (database && !(Number.isSafeInteger(Number(database)) && Number(database) >= 0))
+    throw new RangeError(
+      `${name} must name its database by a whole number (redis://host/2, unix:///path?db=2), got ${JSON.stringify(database)}`,
+    );
+  // A Cluster node refuses SELECT, which node-redis sends for any database but 0.
+  if (cluster && database && Number(database) !== 0)
+    throw new RangeError(
+      `${name} must name database 0 or none (a Redis Cluster has no other), got ${JSON.stringify(database)}`,
+    );
 }
 
 /**

@@ -397,6 +397,13 @@ describe('redisEngine option checks', () => {
       RangeError,
       /^cluster.rootNodes\[0\].url must name its database by a whole number .*, got "x"$/,
     ],
+    // A Cluster refuses SELECT: a node named with another database would never connect.
+    [
+      'cluster.rootNodes[0].url',
+      { cluster: { rootNodes: [{ url: 'redis://127.0.0.1:1/1' }] } },
+      RangeError,
+      /^cluster.rootNodes\[0\].url must name database 0 or none \(a Redis Cluster has no other\), got "1"$/,
+    ],
     [
       'url',
       { url: 'no url' },
