@@ -1,5 +1,7 @@
+import { inspect } from 'node:util';
 import {
   checkOptionNames,
+  checkOptionsObject,
   checkShutdownOptions,
   type EventSourceLike,
   isThenable,
@@ -57,6 +59,7 @@ const PLUGIN_OPTION_NAMES = [...STREAM_OPTION_NAMES, 'shutdown', 'prefix', 'logL
 
 const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, pluginOptions) => {
   // Checked here, so a bad option fails registration rather than the first request or app.close().
+  checkOptionsObject(pluginOptions, '@rxsse/fastify options');
   checkOptionNames('@rxsse/fastify', pluginOptions, PLUGIN_OPTION_NAMES);
   const { shutdown = {}, ...options } = pluginOptions;
   // Fastify's, not the stream's.
@@ -106,13 +109,10 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, pluginOption
     try {
       // Inside the try: per-call options out of range are an error reply too, not a rejection.
       let resolved = defaults;
-      if (callOptions) {
-        resolved =
-          perCall.get(callOptions) ??
-          // What is not an object goes as it is, for resolveStreamOptions to refuse by name.
-          resolveStreamOptions(
-            typeof callOptions === 'object' ? overStreamOptions(base, callOptions) : callOptions,
-          );
+      if (callOptions !== undefined) {
+        // Refused by name, as what is no object of options (null, a Map) would run on the defaults unheard.
+        checkOptionsObject(callOptions);
+        resolved = perCall.get(callOptions) ?? resolveStreamOptions(overStreamOptions(base, callOptions));
         perCall.set(callOptions, resolved);
       }
       // Copied now for the answers that run no producer (a shutdown's), and again once it settled.
@@ -152,7 +152,16 @@ const plugin: FastifyPluginAsync<RxsseFastifyOptions> = async (app, pluginOption
 
 /** Logs in the request's log, as Fastify logs a route's failure. */
 function reportTo(reply: FastifyReply): (error: unknown) => void {
-  return (error) => reply.request.log.error({ err: error }, 'rxsse: event stream failed');
+  return (error) => {
+    const log = reply.request.log;
+    try {
+      log.error({ err: error }, 'rxsse: event stream failed');
+    } catch {
+      // Its fields throw as the log's serializer reads them (a getter, a Proxy's trap): what Node's
+      // inspection shows of it, which reads none of them, instead of nothing.
+      log.error({ err: new Error(inspect(error)) }, 'rxsse: event stream failed');
+    }
+  };
 }
 
 /** How a reply answered while its `reply.sse()`'s producer ran came to be. */
@@ -176,8 +185,14 @@ class ReplyAnsweredError extends Error {
  * the object as its `cause`.
  */
 function asError(error: unknown): unknown {
-  if (error instanceof Error) return error;
-  return Object.assign(new Error('the event handler failed', { cause: error }), error);
+  try {
+    if (error instanceof Error) return error;
+    return Object.assign(new Error('the event handler failed', { cause: error }), error);
+  } catch {
+    // Its fields throw as they are read (a getter, a Proxy's trap), as they would in Fastify's log:
+    // a 500 still answers, with what Node's inspection shows of it, which reads none of them.
+    return new Error(`the event handler failed: ${inspect(error)}`);
+  }
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { CloseReason } from '@rxsse/core';
 import Fastify from 'fastify';
-import { NEVER, Observable, of, Subject, startWith } from 'rxjs';
+import { concat, NEVER, Observable, of, Subject, startWith, throwError } from 'rxjs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { expectCloseDropsLateHandshake } from '../../../test/support/app-lifecycle.js';
 import {
@@ -98,16 +98,68 @@ describe('fastify reply.sse', () => {
     await app.close();
   });
 
-  it('answers per-call options that are not an object with a 500 that names them', async () => {
-    const logged: string[] = [];
-    const app = Fastify({ logger: { level: 'error', stream: fastifyLogStream(logged) } });
-    await app.register(rxsse);
-    app.get('/sse', (_req, reply) => reply.sse(NEVER, 'fast' as never));
-    const response = await app.inject('/sse');
-    expect(response.statusCode).toBe(500);
-    expect(logged.join('\n')).toContain('options must be an object, got string fast');
-    await app.close();
-  });
+  it.each([
+    [
+      'a getter that throws',
+      () =>
+        Object.defineProperty({}, 'statusCode', {
+          enumerable: true,
+          get() {
+            throw new Error('the statusCode getter threw');
+          },
+        }),
+    ],
+    [
+      'a Proxy whose traps throw',
+      () =>
+        new Proxy(
+          {},
+          {
+            get() {
+              throw new Error('the get trap threw');
+            },
+            getPrototypeOf() {
+              throw new Error('the getPrototypeOf trap threw');
+            },
+          },
+        ),
+    ],
+  ])(
+    'answers a producer that throws an object whose fields throw as they are read (%s) with a 500, even when the route neither returns nor awaits it',
+    async (_kind, make) => {
+      const logged: string[] = [];
+      const app = Fastify({ logger: { level: 'error', stream: fastifyLogStream(logged) } });
+      await app.register(rxsse);
+      app.get('/sse', (_req, reply) => {
+        void reply.sse(() => {
+          throw make();
+        });
+      });
+      const response = await app.inject('/sse');
+      expect(response.statusCode).toBe(500);
+      expect(logged.join('\n')).toContain('the event handler failed');
+      await app.close();
+    },
+  );
+
+  it.each([
+    ['fast', 'string fast'],
+    [null, 'null'],
+    [0, 'number 0'],
+    [new Map([['heartbeat', 1000]]), 'an object (Map)'],
+  ])(
+    'answers per-call options that are not an object (%o) with a 500 that names them',
+    async (options, got) => {
+      const logged: string[] = [];
+      const app = Fastify({ logger: { level: 'error', stream: fastifyLogStream(logged) } });
+      await app.register(rxsse);
+      app.get('/sse', (_req, reply) => reply.sse(of({ data: 'x' }), options as never));
+      const response = await app.inject('/sse');
+      expect(response.statusCode).toBe(500);
+      expect(logged.join('\n')).toContain(`options must be an object, got ${got}`);
+      await app.close();
+    },
+  );
 
   it('logs a reply.sse() on a reply the route answered already as that, the answer standing and the source never subscribed', async () => {
     const lines: string[] = [];
@@ -191,6 +243,51 @@ describe('fastify reply.sse', () => {
       await app.close();
     }
   });
+
+  it.each([
+    [
+      'an Error with a getter that throws',
+      () =>
+        Object.defineProperty(new Error('database went away'), 'status', {
+          enumerable: true,
+          get() {
+            throw new Error('the status getter threw');
+          },
+        }),
+      'Error: Error: database went away',
+    ],
+    [
+      'a Proxy whose traps throw',
+      () =>
+        new Proxy(
+          {},
+          {
+            get() {
+              throw new Error('the get trap threw');
+            },
+            getPrototypeOf() {
+              throw new Error('the getPrototypeOf trap threw');
+            },
+          },
+        ),
+      'Error: {}',
+    ],
+  ])(
+    "logs a stream's failure whose fields throw as the log reads them (%s), instead of losing it",
+    async (_kind, make, text) => {
+      const lines: string[] = [];
+      const app = Fastify({ logger: { level: 'error', stream: warnedLines(lines) } });
+      await app.register(rxsse);
+      app.get('/sse', (_req, reply) => reply.sse(concat(of({ data: 'first' }), throwError(make))));
+      try {
+        expect((await app.inject('/sse')).body).toBe('data: first\n\n');
+        await waitFor(() => lines.length > 0, 5000, 'a log line');
+        expect(lines).toEqual([`rxsse: event stream failed | ${text}`]);
+      } finally {
+        await app.close();
+      }
+    },
+  );
 
   it("warns in Fastify's log when an async route neither returns nor awaits reply.sse() and Fastify answers first", async () => {
     const warned: string[] = [];
@@ -374,6 +471,11 @@ describe('fastify reply.sse', () => {
     await expect(app.register(rxsse, { maxLifetime: 2 ** 31 })).rejects.toThrow(/maxLifetime/);
     const other = Fastify();
     await expect(other.register(rxsse, { shutdown: { spread: -1 } })).rejects.toThrow(/spread/);
+    // Options of no names, which would run on the defaults unheard.
+    const collection = Fastify();
+    await expect(collection.register(rxsse, new Map([['heartbeat', 1000]]) as never)).rejects.toThrow(
+      /^@rxsse\/fastify options must be an object, got an object \(Map\)/,
+    );
   });
 
   it("refuses an option name the plugin does not know when it is registered, and takes Fastify's own", async () => {
