@@ -9,7 +9,13 @@ import {
   Res,
   SetMetadata,
 } from '@nestjs/common';
-import { checkEventSource, checkOptionNames, describeValue, resolveStreamOptions } from '@rxsse/core';
+import {
+  checkEventSource,
+  checkOptionNames,
+  checkOptionsObject,
+  describeValue,
+  resolveStreamOptions,
+} from '@rxsse/core';
 import { readLastEventId } from '@rxsse/node';
 import { RxsseModuleMissingError } from './errors.js';
 import { findHandoff } from './handoff.js';
@@ -50,7 +56,7 @@ const CACHE_KEY_METADATA = 'cache_module:cache_key';
 export function RxSse(path?: string | string[], options?: RxSseRouteOptions): MethodDecorator {
   // Checked here, so a bad option fails when the controller is defined, not at the first request.
   checkPath(path);
-  if (options) checkRouteOptions(options);
+  if (options !== undefined) checkRouteOptions(options);
   return (target, key, descriptor) => {
     const route = `${String(target.constructor.name)}.${String(key)}`;
     const original = descriptor?.value as unknown as (...args: unknown[]) => unknown;
@@ -120,11 +126,8 @@ function checkPath(path: unknown): void {
 }
 
 function checkRouteOptions(options: RxSseRouteOptions): void {
-  // What is not an object goes as it is, for resolveStreamOptions to refuse by name.
-  if (typeof options !== 'object') {
-    resolveStreamOptions(options);
-    return;
-  }
+  // What is no object of options (null, an array, a Map) would run on the module's unheard.
+  checkOptionsObject(options, '@RxSse options');
   const { method, ...streamOptions } = options;
   checkOptionNames('@RxSse', options, ROUTE_OPTION_NAMES);
   // Any other method would be routed as GET, silently.

@@ -15,7 +15,7 @@ import { RXSSE_ROUTE, type RxSseRoute } from './decorators.js';
 import { RxsseResponseSentError } from './errors.js';
 import { openHandoff } from './handoff.js';
 import { headThroughChain } from './head.js';
-import { errorText } from './logger.js';
+import { errorText, stackOf } from './logger.js';
 import { watchReplySend } from './reply-sends.js';
 import type { RxsseRuntime } from './runtime.js';
 
@@ -55,10 +55,7 @@ export class RxsseInterceptor implements NestInterceptor {
     const request = `${rawReq.method} ${rawReq.url?.split('?', 1)[0]}`;
     // The app's log is its error channel for what fails once the stream runs.
     const report = (error: unknown) =>
-      this.runtime.logError(
-        `event stream ${request} failed: ${errorText(error)}`,
-        error instanceof Error ? error.stack : undefined,
-      );
+      this.runtime.logError(`event stream ${request} failed: ${errorText(error)}`, stackOf(error));
     // A guard (or middleware) that answered the request itself and let it on: that answer stands,
     // and neither the method nor a HEAD's headers may run into it.
     if (rawRes.headersSent) return throwError(() => new RxsseResponseSentError(request));

@@ -60,6 +60,18 @@ export function errorText(error: unknown): string {
 }
 
 /**
+ * The stack of an Error, for the report's trace; none for what is no Error, or one whose fields throw
+ * as they are read (a getter, a Proxy's trap): a report that throws is lost.
+ */
+export function stackOf(error: unknown): string | undefined {
+  try {
+    return error instanceof Error ? error.stack : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Refuses at setup a `logger` that the first failing stream would find unusable.
  * @throws {TypeError} naming the option, unless `logger` is an object with an `error` function.
  */

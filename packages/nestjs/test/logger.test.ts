@@ -154,6 +154,33 @@ describe(`nestjs ${nestMajor}: the module's logger`, () => {
     },
   );
 
+  it.each<Platform>(['express', 'fastify'])(
+    'reports a stream that fails with an object whose fields throw as they are read, a Proxy whose traps throw (%s)',
+    async (platform) => {
+      const log = errorLog();
+      const failure = new Proxy(
+        {},
+        {
+          get() {
+            throw new Error('the get trap threw');
+          },
+          getPrototypeOf() {
+            throw new Error('the getPrototypeOf trap threw');
+          },
+        },
+      );
+      const app = await startNest(failingApp('', log, failure), platform, []);
+      try {
+        const { body } = await fetchBytes(`${app.url}/feed`, { signal: AbortSignal.timeout(5000) });
+        expect(body.toString()).toBe('data: first\n\n');
+        await waitFor(() => log.errors.length > 0, 5000, 'the report');
+        expect(log.errors).toEqual([['event stream GET /feed failed: {}', undefined, 'RxSse']]);
+      } finally {
+        await app.close();
+      }
+    },
+  );
+
   it.each<[Platform, string, () => Error, boolean]>([
     ['express', 'an HttpException', () => new BadRequestException('bad token'), false],
     ['fastify', 'an HttpException', () => new BadRequestException('bad token'), false],

@@ -1191,6 +1191,21 @@ describe(`nestjs ${nestMajor}: RxsseModule`, () => {
     }
   });
 
+  it.each([
+    [null, 'null'],
+    [0, 'number 0'],
+    [false, 'boolean false'],
+    [[], 'an array of 0'],
+    [new Map([['heartbeat', 1000]]), 'an object (Map)'],
+  ])(
+    'refuses route options that are no object (%o) where the controller is defined, naming what it got',
+    (options, got) => {
+      expect(() => RxSse('x', options as never)).toThrow(
+        new TypeError(`@RxSse options must be an object, got ${got}`),
+      );
+    },
+  );
+
   it('refuses an option name it does not know where it is given, naming the one meant', () => {
     expect(() => RxsseModule.forRoot({ hartbeat: 1000 } as never)).toThrow(TypeError);
     expect(() => RxsseModule.forRoot({ hartbeat: 1000 } as never)).toThrow(
