@@ -55,6 +55,16 @@ export function sse<M extends MessageEvent<unknown> = MessageEvent<unknown>>(
  * the app's only listener it gets a copy that says no such thing, with the error as its `cause`.
  */
 function asError(error: unknown, app: Context['app']): Error {
+  try {
+    return readError(error, app);
+  } catch {
+    // Its fields throw as they are read (a getter, a Proxy's trap), as they would in Koa's listener:
+    // what Node's inspection shows of it, which reads none of them.
+    return new Error(format('stream error that cannot be read: %O', error));
+  }
+}
+
+function readError(error: unknown, app: Context['app']): Error {
   if (!(error instanceof Error || Object.prototype.toString.call(error) === '[object Error]'))
     return new Error(nonError(error));
   const { status, expose, message, stack } = error as Error & { status?: unknown; expose?: unknown };

@@ -457,6 +457,42 @@ describe("koa's own error log", () => {
     }
   });
 
+  it.each([
+    [
+      'an Error with a getter that throws',
+      () =>
+        Object.defineProperty(new Error('database went away'), 'status', {
+          enumerable: true,
+          get() {
+            throw new Error('the status getter threw');
+          },
+        }),
+      'Error: database went away',
+    ],
+    [
+      'a Proxy whose traps throw',
+      () =>
+        new Proxy(
+          {},
+          {
+            get() {
+              throw new Error('the get trap threw');
+            },
+            getPrototypeOf() {
+              throw new Error('the getPrototypeOf trap threw');
+            },
+          },
+        ),
+      'stream error that cannot be read: {}',
+    ],
+  ])(
+    'prints a stream error whose fields throw as they are read (%s), instead of losing it',
+    async (_kind, make, text) => {
+      const printed = await printedAfterFirst(sse(() => concat(of({ data: 'first' }), throwError(make))));
+      expect(printed).toContain(text);
+    },
+  );
+
   it("prints a stream error Koa would take as told to the client (ctx.throw(401) in a generator), since the stream's client was told nothing", async () => {
     // A generator's body runs once the stream began: its ctx.throw() cannot answer the client.
     const printed = await printedAfterFirst(
