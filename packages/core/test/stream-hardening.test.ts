@@ -994,12 +994,23 @@ describe('user callbacks that throw', () => {
     }
   });
 
-  it('a reporter that throws is not fatal either', () => {
+  it("a reporter that throws is not fatal either: the console tells the error and the reporter's failure", () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
     const sink = new MemorySink();
     const source = new Subject<MessageEvent>();
-    streamEvents(source, sink, { heartbeat: false }, boom('reporter'));
-    expect(() => source.error(new Error('x'))).not.toThrow();
-    expect(sink.ended).toBe(true);
+    const failure = new Error('x');
+    let thrown: unknown;
+    streamEvents(source, sink, { heartbeat: false }, () => {
+      thrown = new Error('the reporter threw');
+      throw thrown;
+    });
+    try {
+      expect(() => source.error(failure)).not.toThrow();
+      expect(sink.ended).toBe(true);
+      expect(logged.mock.calls).toEqual([[expect.stringMatching(/^rxsse: /), failure, thrown]]);
+    } finally {
+      logged.mockRestore();
+    }
   });
 });
 

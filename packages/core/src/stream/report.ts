@@ -28,7 +28,12 @@ export function reportTo(onError: StreamOptions['onError'], report: ErrorReporte
 function reportUnhandled(report: ErrorReporter, error: unknown): void {
   try {
     report(error);
-  } catch {
-    // The last resort failed too: there is nowhere left to tell.
+  } catch (thrown) {
+    // The framework's log failed (a listener or serializer that throws): the console still tells.
+    try {
+      console.error("rxsse: an event-stream error, and the framework's log failed with it", error, thrown);
+    } catch {
+      // Not even the console can show it: there is nowhere left to tell.
+    }
   }
 }
