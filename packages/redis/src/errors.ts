@@ -112,3 +112,14 @@ function describe(error: unknown): string {
 export function isNoPermission(error: unknown): boolean {
   return error instanceof ErrorReply && /^(NOPERM|ERR unknown command)/.test(error.message);
 }
+
+/**
+ * Redis's refusal of an XADD id at or below the stream's last, also from within the append script,
+ * whose error Redis before 7.0 wraps in one of its own.
+ */
+export function isIdNotAfterLast(error: unknown): boolean {
+  return (
+    error instanceof ErrorReply &&
+    error.message.includes('ERR The ID specified in XADD is equal or smaller than the target stream top item')
+  );
+}

@@ -5,11 +5,10 @@ import {
   parseStreamId,
   type ReadLimit,
 } from '@rxsse/core/channel';
-import { ErrorReply } from 'redis';
 import type { RedisClient } from './client.js';
 import { type CommandConnection, openConnections } from './connections.js';
 import { TimedClient } from './deadline.js';
-import { RedisEngineError, RedisTimeoutError, RedisTopicError } from './errors.js';
+import { isIdNotAfterLast, RedisEngineError, RedisTimeoutError, RedisTopicError } from './errors.js';
 import { LargeEntries } from './large-entries.js';
 import { LiveReader } from './live-reader.js';
 import { checkEngineOptions, type RedisEngineOptions } from './options.js';
@@ -274,14 +273,4 @@ function guarded(onError: ((error: unknown) => void) | undefined): (error: unkno
       failed(thrown);
     }
   };
-}
-
-/** Redis's refusal of an XADD id at or below the stream's last (also from within the append script). */
-function isIdNotAfterLast(error: unknown): boolean {
-  return (
-    error instanceof ErrorReply &&
-    error.message.startsWith(
-      'ERR The ID specified in XADD is equal or smaller than the target stream top item',
-    )
-  );
 }
