@@ -158,20 +158,27 @@ export class NodeSink implements Sink {
     // refused counts as full. (A response corks at most once per tick, and nobody else corks an
     // event stream's socket.)
     const socket = this.#socket;
-    if (!socket?.writableCorked) return false;
     const res = this.#res as ServerResponse;
-    if (res.writableLength > socket.writableLength) {
-      // Node 24 corks the response instead, which holds the tick's chunks itself until it uncorks,
-      // and then emits 'drain' at once if the socket took them all. This write's return value
-      // tells the caller so; the listener is for a drain that follows a write that said full.
-      const drain = this.#drain;
-      if (drain) res.off('drain', drain);
-      res.uncork();
-      if (drain) res.on('drain', drain);
-    } else {
-      socket.uncork();
+    if (socket.writableCorked) {
+      if (res.writableLength > socket.writableLength) {
+        // Node 24 corks the response instead, which holds the tick's chunks itself until it uncorks,
+        // and then emits 'drain' at once if the socket took them all. This write's return value
+        // tells the caller so; the listener is for a drain that follows a write that said full.
+        const drain = this.#drain;
+        if (drain) res.off('drain', drain);
+        res.uncork();
+        if (drain) res.on('drain', drain);
+      } else {
+        socket.uncork();
+      }
+      // What the response still holds counts too: once Node ended the connection (its client
+      // half-closed), it keeps there, for good, all that is written.
+      if (res.writableLength < socket.writableHighWaterMark) return true;
     }
-    return socket.writableLength < socket.writableHighWaterMark;
+    // Ended so while the stream had room (see `onDrain`): the 'end' that tells the stream came
+    // already, and nothing written now reaches the client.
+    if (socket.writableEnded) process.nextTick(() => this.#halfClosed?.());
+    return false;
   }
 
   #writeHttp2(chunk: Uint8Array): boolean {
@@ -210,10 +217,11 @@ export class NodeSink implements Sink {
     this.#chunkSocket?.on('drain', listener);
     // The client half-closed. Unless the server allows half-open connections, Node ends the
     // connection then, after what it holds: nothing written later reaches the client. With room
-    // left, the stream's next write tells it so, and what Node holds still goes out to a client
-    // that reads on. Full, it closes only once the client took what Node holds, which a client that
-    // stopped reading never does: the stream would wait until its overflow or stall, so the client
-    // is gone now. Only a stream that was full once listens: an idle connection keeps no closure.
+    // left, what Node holds still goes out to a client that reads on, and the write that fills the
+    // response tells the stream (see `#send`). Full, it closes only once the client took what Node
+    // holds, which a client that stopped reading never does: the stream would wait until its
+    // overflow or stall, so the client is gone now. Only a stream that was full once listens: an
+    // idle connection keeps no closure.
     const connection = this.#connection;
     if (connection && (this.#res as ServerResponse).socket === connection) {
       const res = this.#res;

@@ -862,6 +862,32 @@ describe('openEventStream: a client that half-closes while Node still holds byte
     });
   }
 
+  it('closes with reason client a stream that writes on once its client half-closed and reads no more, instead of holding all it writes', async () => {
+    const events = new Subject<MessageEvent>();
+    const { closes, errors, client, socket } = await unreadStream(() => events);
+    // Small events, one a tick, until the kernel holds no more and Node keeps some, below the
+    // socket's high-water mark: the stream has room, and no listener for the half-close yet.
+    const event = { data: 'x'.repeat(1000) };
+    while (socket.writableLength === 0) {
+      events.next(event);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    client.socket.end();
+    await waitFor(() => socket.writableEnded, 5000, 'Node to end its side');
+    // What is written now stays in the response: Node sends nothing more on a connection it ended.
+    let written = 0;
+    while (closes.length === 0 && written < 2000) {
+      events.next(event);
+      written++;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(closes.map((close) => close.reason)).toEqual(['client']);
+    expect(written * event.data.length).toBeLessThan(4 * socket.writableHighWaterMark);
+    await waitFor(() => socket.destroyed, 5000, 'the connection to be dropped');
+    expect(errors).toEqual([]);
+    client.destroy();
+  });
+
   it('keeps open at the half-close a stream that was full once but has room now, and sends what Node held', async () => {
     const events = new Subject<MessageEvent>();
     const { closes, errors, client, socket } = await unreadStream(() => events);
