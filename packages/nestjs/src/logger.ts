@@ -61,7 +61,7 @@ export function errorText(error: unknown): string {
 
 /**
  * The stack of an Error, for the report's trace; none for what is no Error, or one whose fields throw
- * as they are read (a getter, a Proxy's trap): a report that throws is lost.
+ * as they are read (a getter, a Proxy's trap): a report that throws would miss the app's logger.
  */
 export function stackOf(error: unknown): string | undefined {
   try {
