@@ -1,5 +1,6 @@
+import { ErrorReply } from 'redis';
 import { describe, expect, it } from 'vitest';
-import { Refusals } from './refusals.js';
+import { Refusals, refusedCommand } from './refusals.js';
 
 describe('Refusals', () => {
   it('tells onError of each refused command once, however often it is met, with the reply as cause', () => {
@@ -19,5 +20,20 @@ describe('Refusals', () => {
       `Redis refused XINFO, so trimming is told as a gap: ${xinfoRefused.message}`,
     ]);
     expect(told.map((error) => error.cause)).toEqual([readOnlyRefused, evalRefused, xinfoRefused]);
+  });
+});
+
+describe('refusedCommand', () => {
+  it.each([
+    ["NOPERM this user has no permissions to run the 'eval_ro' command", 'eval_ro', true],
+    ["NOPERM this user has no permissions to run the 'xinfo|stream' command", 'xinfo', true],
+    ["ERR unknown command 'EVAL_RO', with args beginning with: 'return 1' '0' ", 'eval_ro', true],
+    // Redis 6.2 knows no EVAL_RO, and quotes an unknown command in backticks.
+    ['ERR unknown command `EVAL_RO`, with args beginning with: `return 1` `0` ', 'eval_ro', true],
+    ["NOPERM this user has no permissions to run the 'eval_ro' command", 'eval', false],
+    ["ERR unknown command 'EVAL_RO', with args beginning with: ", 'eval', false],
+    ['NOPERM No permissions to access a key', 'xinfo', false],
+  ])('reads %j as a refusal of %s: %s', (message, command, refused) => {
+    expect(refusedCommand(new ErrorReply(message), command)).toBe(refused);
   });
 });

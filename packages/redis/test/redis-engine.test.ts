@@ -108,8 +108,9 @@ describe('redisEngine', () => {
       await store.append('dated', { id: `${now - 90_000}-${i + 1}`, data: 'old' });
     for (let i = 0; i < 300; i++)
       await store.append('dated', { id: `${now - 30_000}-${i + 1}`, data: 'young' });
-    // The trims are sent before this read on the same connection, so they have run.
-    await store.read('dated', `${now - 30_000}-1`, { count: 1, bytes: 1000 });
+    // Publishes share one connection, answered in order: once this one is stored, every trim sent
+    // before it has run.
+    await store.append('flushed', { data: 'x' });
     const kept = (await redis.raw.xRange('sse:{dated}', '-', '+')) ?? [];
     expect(kept.map((entry) => entry.message.d)).toEqual(Array(300).fill('young'));
   });
@@ -117,18 +118,20 @@ describe('redisEngine', () => {
   it('trims by age only with maxAgeMs: without it, a publish sends no XTRIM after its XADD', async () => {
     const store = engine();
     const before = await calls('xtrim');
-    const id = await store.append('unaged', { data: 'kept' });
-    // A trim would be sent before this read on the same connection, so it would have run.
-    await store.read('unaged', id, { count: 1, bytes: 1000 });
+    await store.append('unaged', { data: 'kept' });
+    // Publishes share one connection, answered in order: a trim sent after the first would have run
+    // once this one is stored.
+    await store.append('unaged', { data: 'kept' });
     expect(await calls('xtrim')).toBe(before);
   });
 
   it('reports nothing for a maxAgeMs longer than the clock has run: nothing is that old', async () => {
     const errors: unknown[] = [];
     const store = engine({ maxAgeMs: Date.now() + 60_000, onError: (error) => errors.push(error) });
-    const id = await store.append('ageless', { data: 'kept' });
-    // A trim is sent before this read on the same connection, so it has run.
-    await store.read('ageless', id, { count: 1, bytes: 1000 });
+    await store.append('ageless', { data: 'kept' });
+    // Publishes share one connection, answered in order: a trim sent after the first would have run,
+    // and failed, once this one is stored.
+    await store.append('flushed', { data: 'x' });
     expect(errors).toEqual([]);
     expect(await redis.raw.xLen('sse:{ageless}')).toBe(1);
   });
@@ -150,6 +153,19 @@ describe('redisEngine', () => {
         /^Channel data must be a string or JSON-serializable$/,
       );
     expect(await redis.raw.xLen('sse:{fields}')).toBe(2);
+  });
+
+  it('brings back the longest retry an event may have, live and in a replay', async () => {
+    const store = engine();
+    const seen = recorder();
+    const stop = await store.listen('longest retry', seen.listener);
+    const first = await store.append('longest retry', { data: 'x' });
+    const id = await store.append('longest retry', { data: 'y', retry: 2 ** 31 - 1 });
+    await until(() => seen.events.length === 2, 'the live events');
+    stop();
+    const expected = { id, data: 'y', type: undefined, retry: 2 ** 31 - 1 };
+    expect(seen.events[1]).toEqual(expected);
+    expect((await store.read('longest retry', first, { count: 10, bytes: 1000 })).events).toEqual([expected]);
   });
 
   it('reads after an id written with leading zeros as after that id', async () => {
@@ -728,6 +744,47 @@ describe('redisEngine', () => {
     });
   }
 
+  for (const [layout, options] of [
+    ['per topic', {}],
+    ['partitioned', { partitions: 4 }],
+  ] as const) {
+    it(`keeps a listener of the topic when an earlier listener's unlisten is called again (${layout})`, async () => {
+      const store = engine(options);
+      const stopFirst = await store.listen('relistened', recorder().listener);
+      stopFirst();
+      const second = recorder();
+      const stop = await store.listen('relistened', second.listener);
+      stopFirst();
+      const id = await store.append('relistened', { data: 'a' });
+      await until(() => second.events.length === 1, 'the event');
+      stop();
+      expect(second.events.map((e) => e.id)).toEqual([id]);
+    });
+
+    it(`rejects a listen whose startsAfter throws, and hands that listener nothing (${layout})`, async () => {
+      const store = engine(options);
+      await store.append('throwing start', { data: 'a' });
+      const thrown = new Error('no start');
+      const refused = recorder();
+      const failed = await store
+        .listen('throwing start', {
+          ...refused.listener,
+          startsAfter: () => {
+            throw thrown;
+          },
+        })
+        .catch((error: unknown) => error);
+      expect(failed).toBeInstanceOf(RedisEngineError);
+      expect((failed as Error).cause).toBe(thrown);
+      const other = recorder();
+      const stop = await store.listen('throwing start', other.listener);
+      await store.append('throwing start', { data: 'b' });
+      await until(() => other.events.length === 1, 'the event');
+      stop();
+      expect(refused.events).toEqual([]);
+    });
+  }
+
   it('tells no truncation to a client that had the newest event when trimming passes it as it resumes', async () => {
     const store = engine();
     const topic = 'resume-trimmed';
@@ -1124,6 +1181,8 @@ describe('redisEngine', () => {
     ['an empty retry', { d: 'hi', r: '' }],
     ['a retry above 2^31 - 1', { d: 'hi', r: '2147483648' }],
     ['a type with a line break', { d: 'hi', t: 'chat\nid: 1' }],
+    ['a type with a carriage return', { d: 'hi', t: 'chat\r' }],
+    ['a type with a NUL', { d: 'hi', t: 'chat\0' }],
   ])('tells of an entry with %s as one it did not write, live and in a replay', async (_what, fields) => {
     const errors: unknown[] = [];
     const store = engine({ onError: (error) => errors.push(error) });
@@ -1137,6 +1196,10 @@ describe('redisEngine', () => {
     expect(seen.events.map((m) => m.id)).toEqual(['<gap>', last]);
     expect((await store.read('foreign', first, { count: 10, bytes: 10_000 })).truncated).toBe(true);
     expect(errors.length).toBeGreaterThan(0);
+    for (const error of errors)
+      expect(String(error)).toMatch(
+        /^TypeError: Stream entry \d+-\d+ has no data, a bad retry or a bad type: not written by this engine$/,
+      );
   });
 
   it('lets an EventSource resuming from the largest stream id continue live after one signal', async () => {

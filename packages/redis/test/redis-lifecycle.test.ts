@@ -86,6 +86,16 @@ describe('redisEngine connections', () => {
     );
   });
 
+  it('refuses a replay once closed, saying it is closed, and closes again without error', async () => {
+    const store = engine();
+    await store.append('before', { data: 'x' });
+    await store.close();
+    await expect(store.read('after', '0-0', { count: 1, bytes: 100 })).rejects.toThrow(
+      /^Redis read on topic "after" failed: The Redis engine is closed$/,
+    );
+    await expect(store.close()).resolves.toBeUndefined();
+  });
+
   it.each([
     ['per topic', undefined],
     ['partitioned', 1],
@@ -162,6 +172,18 @@ describe('redisEngine connections', () => {
       id,
       message: { d: 'second' },
     });
+  });
+
+  it('reports nothing of the age trim a publish under way sends once closed', async () => {
+    const errors: unknown[] = [];
+    const store = engine({ maxAgeMs: 1, onError: (error) => errors.push(error) });
+    await store.append('closing', { data: 'first' });
+    const pending = store.append('closing', { data: 'second' });
+    await store.close();
+    await pending;
+    // The trim is sent after the publish's reply, to a connection closed by then.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(errors).toEqual([]);
   });
 
   it.each([

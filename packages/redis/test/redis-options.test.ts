@@ -277,7 +277,14 @@ describe('redisEngine options', () => {
 
   it('takes the bounds of its ranges and refuses what lies past them', async () => {
     const url = redis.server.url;
-    for (const options of [{ blockMs: 1000 }, { partitions: 1 }, { partitions: 1024 }])
+    for (const options of [
+      { blockMs: 1000 },
+      { partitions: 1 },
+      { partitions: 1024 },
+      { url: `${url}/0` },
+      // An empty hash tag matters on a Cluster only.
+      { keyPrefix: 'app{}:', partitions: 4 },
+    ])
       expect(() => engine(options), JSON.stringify(options)).not.toThrow();
     expect(() => redisEngine({ url, blockMs: 1001 })).toThrow(
       /^blockMs must be an integer from 1 to 1000, got 1001$/,
@@ -296,7 +303,8 @@ describe('redisEngine options', () => {
       engine({
         url: undefined,
         cluster: {
-          rootNodes: [{ url: nowhere.replace('redis:', 'rediss:') }],
+          // Database 0 named: the only one a Cluster has.
+          rootNodes: [{ url: `${nowhere.replace('redis:', 'rediss:')}/0` }],
           topologyRefreshMs: 2 ** 31 - 1,
         },
         partitionMaxLength: 100,
@@ -363,6 +371,12 @@ describe('redisEngine option checks', () => {
     ],
     [
       'url',
+      { url: 'redis://127.0.0.1:1/1e20' },
+      RangeError,
+      /^url must name its database by a whole number \(redis:\/\/host\/2, unix:\/\/\/path\?db=2\), got "1e20"$/,
+    ],
+    [
+      'url',
       { url: 'unix:///run/redis.sock?db=x' },
       RangeError,
       /^url must name its database by a whole number \(redis:\/\/host\/2, unix:\/\/\/path\?db=2\), got "x"$/,
@@ -387,6 +401,12 @@ describe('redisEngine option checks', () => {
     ],
     [
       'url',
+      { url: 'unix:///#socket' },
+      RangeError,
+      /^url must be a unix:\/\/\/path\/to\/socket URL \(lower case, the path absolute\), got another form$/,
+    ],
+    [
+      'url',
       { url: 'unix:///' },
       RangeError,
       /^url must be a unix:\/\/\/path\/to\/socket URL \(lower case, the path absolute\), got another form$/,
@@ -406,10 +426,17 @@ describe('redisEngine option checks', () => {
     ],
     [
       'url',
+      { url: '' },
+      RangeError,
+      /^url must be a redis:, rediss: or unix: URL, got a string that is no URL$/,
+    ],
+    [
+      'url',
       { url: 'no url' },
       RangeError,
       /^url must be a redis:, rediss: or unix: URL, got a string that is no URL$/,
     ],
+    ['cluster', { cluster: null }, TypeError, /^cluster must be an object \{ rootNodes \}, got null$/],
     [
       'cluster',
       { cluster: [url] },

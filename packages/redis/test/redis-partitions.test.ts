@@ -416,6 +416,19 @@ describe('PartitionLayout', () => {
     expect(thousand.partitionOf('foobar')).toBe(0xbf9cf968 % 1000);
   });
 
+  it("keeps every partition's keys from one version to the next", () => {
+    // Processes of two versions share one Redis: the Cluster's default 16 partitions, and tags whose
+    // slot is the first of their partition's share of the slot range.
+    const sixteen = new PartitionLayout('sse:', 16);
+    expect(Array.from({ length: 16 }, (_, p) => sixteen.partitionKey(p))).toEqual(
+      '0.13 1.10 2.3 3.0 4.63 5.60 6.43 7.40 8.20 9.23 10.40 11.43 12.1 13.2 14.23 15.20'
+        .split(' ')
+        .map((tag) => `sse:{${tag}}`),
+    );
+    const hundred = new PartitionLayout('sse:', 100);
+    expect([31, 98].map((p) => hundred.partitionKey(p))).toEqual(['sse:{31.274}', 'sse:{98.113}']);
+  });
+
   it('computes Redis Cluster slots as Redis does', () => {
     // CLUSTER KEYSLOT values from Redis's documentation and tests.
     expect(slotOf('123456789')).toBe(12739);

@@ -332,7 +332,7 @@ describe('redisEngine with maxAgeMs whose ACL refuses XTRIM', () => {
     const store = engine({ maxAgeMs: 1, clientOptions: asUser, onError: (error) => errors.push(error) });
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push(await store.append('aged', { data: String(i) }));
-    // On the same connection, after every XTRIM those publishes sent.
+    // Publishes share one connection, answered in order: each XTRIM was answered before the next XADD.
     const page = await store.read('aged', ids[0]!, { count: 10, bytes: 10_000 });
     expect(page.events.map((event) => event.id)).toEqual(ids.slice(1));
     expect(errors).toHaveLength(1);
@@ -343,6 +343,27 @@ describe('redisEngine with maxAgeMs whose ACL refuses XTRIM', () => {
     await store.read('aged', ids[0]!, { count: 1, bytes: 10_000 });
     expect(await refusedTrims()).toBe(refused);
     expect(errors).toHaveLength(1);
+  });
+
+  it('tells onError of every XTRIM refused the key, which says nothing of the command, and stores every event', async () => {
+    // XTRIM is allowed on other keys only.
+    await redis.raw.aclSetUser('reader', [
+      'reset',
+      'on',
+      '>secret',
+      '~sse:*',
+      '+@all',
+      '-xtrim',
+      '(~other:* +xtrim)',
+    ]);
+    const errors: unknown[] = [];
+    const store = engine({ maxAgeMs: 1, clientOptions: asUser, onError: (error) => errors.push(error) });
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push(await store.append('aged', { data: String(i) }));
+    await poll(() => errors.length === 3, 'the refusal of each XTRIM');
+    for (const error of errors) expect((error as Error).message).toMatch(/^NOPERM .* keys/);
+    const page = await store.read('aged', ids[0]!, { count: 10, bytes: 10_000 });
+    expect(page.events.map((event) => event.id)).toEqual(ids.slice(1));
   });
 });
 
@@ -383,6 +404,46 @@ describe('redisEngine whose ACL refuses EVAL and EVAL_RO', () => {
     expect(ids).toEqual([b, c]);
     // Told by XINFO STREAM itself, as the script that reads it is refused.
     expect(await calls('xinfo\\|stream')).toBeGreaterThan(xinfo);
+  });
+
+  it('delivers nothing twice, and reports no gap, when its last event is deleted from the stream, told by XINFO STREAM', async () => {
+    await redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all', '-eval_ro', '-eval']);
+    const store = engine({ blockMs: 20, clientOptions: asUser, onError: () => {} });
+    const ids: string[] = [];
+    const stop = await store.listen('deleted', {
+      event: (m) => ids.push(m.id),
+      gap: (kind) => ids.push(`<${kind}>`),
+    });
+    const a = await store.append('deleted', { data: 'a' });
+    const b = await store.append('deleted', { data: 'b' });
+    await poll(() => ids.includes(b), 'both events');
+    await redis.raw.xDel('sse:{deleted}', b);
+    // A few reads that find the cursor gone.
+    const reads = await calls('xread');
+    await poll(async () => (await calls('xread')) > reads + 3, 'reads past the deletion');
+    const c = await store.append('deleted', { data: 'c' });
+    await poll(() => ids.includes(c), 'the next event');
+    stop();
+    expect(ids).toEqual([a, b, c]);
+  });
+
+  it('tells a new topic of entries trimmed before its first read, counted by XINFO STREAM', async () => {
+    await redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all', '-eval_ro', '-eval']);
+    const store = engine({ blockMs: 20, clientOptions: asUser, onError: () => {} });
+    const ids: string[] = [];
+    // Its stream does not exist yet: it is read from 0-0, and only entries-added can tell what was
+    // trimmed before that read.
+    const stop = await store.listen('fresh', {
+      event: (m) => ids.push(m.id),
+      gap: (kind) => ids.push(`<${kind}>`),
+    });
+    const multi = redis.raw.multi();
+    for (let i = 0; i < 3; i++) multi.xAdd('sse:{fresh}', '*', { d: `m${i}` });
+    multi.xTrim('sse:{fresh}', 'MAXLEN', 1);
+    const left = ((await multi.exec()) as unknown as string[])[2]!;
+    await poll(() => ids.includes(left), 'the entry left');
+    stop();
+    expect(ids).toEqual(['<continue>', left]);
   });
 
   it('tells onError that an entry too large to arrive in time is not skipped, met first where a read timed out', async () => {
@@ -448,6 +509,29 @@ describe('redisEngine whose ACL refuses another command than its scripts', () =>
     const scripts = evalsAfter - evals;
     expect(scripts).toBeGreaterThanOrEqual(2);
     expect(rangesAfter - ranges).toBe(scripts);
+  });
+});
+
+describe('redisEngine whose ACL refuses EVAL_RO', () => {
+  /** EVAL_ROs Redis refused so far. */
+  async function refusedReadOnly(): Promise<number> {
+    const stats = await redis.raw.info('commandstats');
+    return Number(stats.match(/cmdstat_eval_ro:.*rejected_calls=(\d+)/)?.[1] ?? 0);
+  }
+
+  it('runs its read-only scripts as EVAL once refused, and asks EVAL_RO no more', async () => {
+    await redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all', '-eval_ro']);
+    const store = engine({ clientOptions: asUser, onError: () => {} });
+    const first = await store.append('replayed', { data: 'a' });
+    await store.append('replayed', { data: 'b' });
+    const limit = { count: 10, bytes: 10_000 };
+    await store.read('replayed', first, limit);
+    const refused = await refusedReadOnly();
+    expect(refused).toBeGreaterThan(0);
+    const evals = await calls('eval');
+    for (let i = 0; i < 3; i++) await store.read('replayed', first, limit);
+    expect(await refusedReadOnly()).toBe(refused);
+    expect((await calls('eval')) - evals).toBeGreaterThanOrEqual(3);
   });
 });
 
