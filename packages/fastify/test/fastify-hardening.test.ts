@@ -12,6 +12,7 @@ import {
 } from '../../../test/support/clients.js';
 import { fastifyLogStream } from '../../../test/support/logged.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
+import { throwingGetter, throwingProxy } from '../../../test/support/unreadable.js';
 import { recordUnhandledRejections } from '../../../test/support/warnings.js';
 import { rxsse } from '../src/index.js';
 
@@ -99,31 +100,8 @@ describe('fastify reply.sse', () => {
   });
 
   it.each([
-    [
-      'a getter that throws',
-      () =>
-        Object.defineProperty({}, 'statusCode', {
-          enumerable: true,
-          get() {
-            throw new Error('the statusCode getter threw');
-          },
-        }),
-    ],
-    [
-      'a Proxy whose traps throw',
-      () =>
-        new Proxy(
-          {},
-          {
-            get() {
-              throw new Error('the get trap threw');
-            },
-            getPrototypeOf() {
-              throw new Error('the getPrototypeOf trap threw');
-            },
-          },
-        ),
-    ],
+    ['a getter that throws', () => throwingGetter({}, 'statusCode')],
+    ['a Proxy whose traps throw', () => throwingProxy()],
   ])(
     'answers a producer that throws an object whose fields throw as they are read (%s) with a 500, even when the route neither returns nor awaits it',
     async (_kind, make) => {
@@ -247,31 +225,10 @@ describe('fastify reply.sse', () => {
   it.each([
     [
       'an Error with a getter that throws',
-      () =>
-        Object.defineProperty(new Error('database went away'), 'status', {
-          enumerable: true,
-          get() {
-            throw new Error('the status getter threw');
-          },
-        }),
+      () => throwingGetter(new Error('database went away'), 'status'),
       'Error: Error: database went away',
     ],
-    [
-      'a Proxy whose traps throw',
-      () =>
-        new Proxy(
-          {},
-          {
-            get() {
-              throw new Error('the get trap threw');
-            },
-            getPrototypeOf() {
-              throw new Error('the getPrototypeOf trap threw');
-            },
-          },
-        ),
-      'Error: {}',
-    ],
+    ['a Proxy whose traps throw', () => throwingProxy(), 'Error: {}'],
   ])(
     "logs a stream's failure whose fields throw as the log reads them (%s), instead of losing it",
     async (_kind, make, text) => {

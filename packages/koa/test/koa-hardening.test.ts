@@ -14,6 +14,7 @@ import { expectCloseDropsLateHandshake } from '../../../test/support/app-lifecyc
 import { httpRequest, RawClient, rawClient, rawRequests, waitFor } from '../../../test/support/clients.js';
 import { captureConsoleErrors } from '../../../test/support/logged.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
+import { throwingGetter, throwingProxy } from '../../../test/support/unreadable.js';
 import { recordWarnings } from '../../../test/support/warnings.js';
 import { closeStreamsOnServerClose, sse } from '../src/index.js';
 
@@ -460,31 +461,10 @@ describe("koa's own error log", () => {
   it.each([
     [
       'an Error with a getter that throws',
-      () =>
-        Object.defineProperty(new Error('database went away'), 'status', {
-          enumerable: true,
-          get() {
-            throw new Error('the status getter threw');
-          },
-        }),
+      () => throwingGetter(new Error('database went away'), 'status'),
       'Error: database went away',
     ],
-    [
-      'a Proxy whose traps throw',
-      () =>
-        new Proxy(
-          {},
-          {
-            get() {
-              throw new Error('the get trap threw');
-            },
-            getPrototypeOf() {
-              throw new Error('the getPrototypeOf trap threw');
-            },
-          },
-        ),
-      'stream error that cannot be read: {}',
-    ],
+    ['a Proxy whose traps throw', () => throwingProxy(), 'stream error that cannot be read: {}'],
   ])(
     'prints a stream error whose fields throw as they are read (%s), instead of losing it',
     async (_kind, make, text) => {

@@ -18,6 +18,7 @@ import type { MessageEvent } from '@rxsse/core';
 import { Observable } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { fetchBytes, waitFor } from '../../../test/support/clients.js';
+import { throwingProxy } from '../../../test/support/unreadable.js';
 import { recordUnhandledRejections } from '../../../test/support/warnings.js';
 import { RxSse, RxsseModule } from '../src/index.js';
 import { errorText, streamErrorLog } from '../src/logger.js';
@@ -158,17 +159,7 @@ describe(`nestjs ${nestMajor}: the module's logger`, () => {
     'reports a stream that fails with an object whose fields throw as they are read, a Proxy whose traps throw (%s)',
     async (platform) => {
       const log = errorLog();
-      const failure = new Proxy(
-        {},
-        {
-          get() {
-            throw new Error('the get trap threw');
-          },
-          getPrototypeOf() {
-            throw new Error('the getPrototypeOf trap threw');
-          },
-        },
-      );
+      const failure = throwingProxy();
       const app = await startNest(failingApp('', log, failure), platform, []);
       try {
         const { body } = await fetchBytes(`${app.url}/feed`, { signal: AbortSignal.timeout(5000) });

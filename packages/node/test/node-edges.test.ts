@@ -842,15 +842,7 @@ describe('openEventStream: a client that half-closes while Node still holds byte
         clientErrors.push(error);
         each.destroy();
       });
-      // Small events, one a tick, until the kernel holds no more and Node keeps some, below the
-      // socket's high-water mark: the stream goes on writing to it.
-      const event = { data: 'x'.repeat(1000) };
-      while (socket.writableLength === 0) {
-        events.next(event);
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-      client.socket.end();
-      await waitFor(() => socket.writableEnded, 5000, 'Node to end its side');
+      const event = await halfCloseWhileNodeHolds(events, client, socket);
       if (ending === 'writes') events.next(event);
       else events.complete();
       client.resume();
@@ -865,15 +857,8 @@ describe('openEventStream: a client that half-closes while Node still holds byte
   it('closes with reason client a stream that writes on once its client half-closed and reads no more, instead of holding all it writes', async () => {
     const events = new Subject<MessageEvent>();
     const { closes, errors, client, socket } = await unreadStream(() => events);
-    // Small events, one a tick, until the kernel holds no more and Node keeps some, below the
-    // socket's high-water mark: the stream has room, and no listener for the half-close yet.
-    const event = { data: 'x'.repeat(1000) };
-    while (socket.writableLength === 0) {
-      events.next(event);
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    client.socket.end();
-    await waitFor(() => socket.writableEnded, 5000, 'Node to end its side');
+    // The stream has room, and no listener for the half-close yet.
+    const event = await halfCloseWhileNodeHolds(events, client, socket);
     // What is written now stays in the response: Node sends nothing more on a connection it ended.
     let written = 0;
     while (closes.length === 0 && written < 2000) {
@@ -2644,6 +2629,26 @@ async function serveCountingEnds(handle: (req: IncomingMessage, res: ServerRespo
  * A stream of `source` (no heartbeat, a queue of 64 MiB) to a client that reads nothing yet, and the
  * server's side of its connection.
  */
+/**
+ * Small events, one a tick, until the kernel holds no more and Node keeps some, below the socket's
+ * high-water mark (the stream goes on writing); then the client half-closes and Node ends its side.
+ * Returns the event sent.
+ */
+async function halfCloseWhileNodeHolds(
+  events: Subject<MessageEvent>,
+  client: { socket: Socket },
+  socket: Socket,
+): Promise<{ data: string }> {
+  const event = { data: 'x'.repeat(1000) };
+  while (socket.writableLength === 0) {
+    events.next(event);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  client.socket.end();
+  await waitFor(() => socket.writableEnded, 5000, 'Node to end its side');
+  return event;
+}
+
 async function unreadStream(source: () => Observable<MessageEvent>) {
   const { options, closes } = recording({ heartbeat: false, maxQueueBytes: 64 * 1024 * 1024 });
   const { handle, errors } = route(source, options);
