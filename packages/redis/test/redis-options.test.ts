@@ -339,6 +339,13 @@ describe('redisEngine option checks', () => {
   // Each fails before any connection is made: nothing listens where the valid ones point.
   const url = 'redis://127.0.0.1:1';
   const cluster = { rootNodes: [{ url }] };
+  /** The refusal of a url whose database is no whole number. */
+  const notWhole = (got: string) =>
+    new RegExp(
+      `^url must name its database by a whole number \\(redis://host/2, unix:///path\\?db=2\\), got "${got.replaceAll('.', '\\.')}"$`,
+    );
+  const UNIX_FORM =
+    /^url must be a unix:\/\/\/path\/to\/socket URL \(lower case, the path absolute\), got another form$/;
   it.each<[string, unknown, typeof TypeError | typeof RangeError, RegExp]>([
     ['null', null, TypeError, /^options must be an object, got null$/],
     ['a string', url, TypeError, /^options must be an object, got string redis:/],
@@ -351,66 +358,16 @@ describe('redisEngine option checks', () => {
     ],
     // node-redis would throw for these as it makes its client, or ask Redis to SELECT a database that is
     // no whole number, failing every connection while commands went on to database 0.
-    [
-      'url',
-      { url: 'redis://127.0.0.1:1/db' },
-      RangeError,
-      /^url must name its database by a whole number \(redis:\/\/host\/2, unix:\/\/\/path\?db=2\), got "db"$/,
-    ],
-    [
-      'url',
-      { url: 'redis://127.0.0.1:1/-1' },
-      RangeError,
-      /^url must name its database by a whole number \(redis:\/\/host\/2, unix:\/\/\/path\?db=2\), got "-1"$/,
-    ],
-    [
-      'url',
-      { url: 'redis://127.0.0.1:1/1.5' },
-      RangeError,
-      /^url must name its database by a whole number \(redis:\/\/host\/2, unix:\/\/\/path\?db=2\), got "1\.5"$/,
-    ],
-    [
-      'url',
-      { url: 'redis://127.0.0.1:1/1e20' },
-      RangeError,
-      /^url must name its database by a whole number \(redis:\/\/host\/2, unix:\/\/\/path\?db=2\), got "1e20"$/,
-    ],
-    [
-      'url',
-      { url: 'unix:///run/redis.sock?db=x' },
-      RangeError,
-      /^url must name its database by a whole number \(redis:\/\/host\/2, unix:\/\/\/path\?db=2\), got "x"$/,
-    ],
-    [
-      'url',
-      { url: 'unix:run/redis.sock' },
-      RangeError,
-      /^url must be a unix:\/\/\/path\/to\/socket URL \(lower case, the path absolute\), got another form$/,
-    ],
-    [
-      'url',
-      { url: 'UNIX:///run/redis.sock' },
-      RangeError,
-      /^url must be a unix:\/\/\/path\/to\/socket URL \(lower case, the path absolute\), got another form$/,
-    ],
-    [
-      'url',
-      { url: 'unix://localhost/run/redis.sock' },
-      RangeError,
-      /^url must be a unix:\/\/\/path\/to\/socket URL \(lower case, the path absolute\), got another form$/,
-    ],
-    [
-      'url',
-      { url: 'unix:///#socket' },
-      RangeError,
-      /^url must be a unix:\/\/\/path\/to\/socket URL \(lower case, the path absolute\), got another form$/,
-    ],
-    [
-      'url',
-      { url: 'unix:///' },
-      RangeError,
-      /^url must be a unix:\/\/\/path\/to\/socket URL \(lower case, the path absolute\), got another form$/,
-    ],
+    ['url', { url: 'redis://127.0.0.1:1/db' }, RangeError, notWhole('db')],
+    ['url', { url: 'redis://127.0.0.1:1/-1' }, RangeError, notWhole('-1')],
+    ['url', { url: 'redis://127.0.0.1:1/1.5' }, RangeError, notWhole('1.5')],
+    ['url', { url: 'redis://127.0.0.1:1/1e20' }, RangeError, notWhole('1e20')],
+    ['url', { url: 'unix:///run/redis.sock?db=x' }, RangeError, notWhole('x')],
+    ['url', { url: 'unix:run/redis.sock' }, RangeError, UNIX_FORM],
+    ['url', { url: 'UNIX:///run/redis.sock' }, RangeError, UNIX_FORM],
+    ['url', { url: 'unix://localhost/run/redis.sock' }, RangeError, UNIX_FORM],
+    ['url', { url: 'unix:///#socket' }, RangeError, UNIX_FORM],
+    ['url', { url: 'unix:///' }, RangeError, UNIX_FORM],
     [
       'cluster.rootNodes[0].url',
       { cluster: { rootNodes: [{ url: 'redis://127.0.0.1:1/x' }] } },
