@@ -160,9 +160,10 @@ describe('redisEngine on Redis Cluster', () => {
       for (const connection of announced.connections) connection.destroy();
       const attempts = announced.connections.length;
       const delays = () => waits.mock.calls.map(([ms]) => ms);
+      // Past node-redis's growing waits: the fourth and fifth attempts of each connection too.
       await until(
-        () => delays().length >= 6 || delays().some((ms) => Number(ms) > 200),
-        'six attempts',
+        () => delays().length >= 10 || delays().some((ms) => Number(ms) > 200),
+        'ten attempts',
         30_000,
       );
       expect(delays().filter((ms) => Number(ms) > 200)).toEqual([]);
@@ -170,6 +171,20 @@ describe('redisEngine on Redis Cluster', () => {
     } finally {
       waits.mockRestore();
     }
+  });
+
+  it('tells onError of a node it lost', async () => {
+    const { root, announced } = await announcedNode();
+    const errors: unknown[] = [];
+    const store = redis.engine({
+      cluster: { rootNodes: [{ url: root.url }], topologyRefreshMs: 3_600_000 },
+      onError: (error) => errors.push(error),
+    });
+    await connected(store);
+    expect(errors).toEqual([]);
+    announced.dropNew = true;
+    for (const connection of announced.connections) connection.destroy();
+    await until(() => errors.length > 0, 'the loss told');
   });
 
   it('replaces a live connection to a node whose reconnect gets no answer to its handshake', async () => {
@@ -199,6 +214,7 @@ describe('redisEngine on Redis Cluster', () => {
   it("connects again to a node whose connections the caller's reconnectStrategy gave up on", async () => {
     const { root, announced, admin } = await announcedNode();
     const { reconnectStrategy, gaveUp } = givingUpStrategy();
+    const errors: unknown[] = [];
     const store = redis.engine({
       cluster: { rootNodes: [{ url: root.url }] },
       blockMs: 100,
@@ -206,21 +222,31 @@ describe('redisEngine on Redis Cluster', () => {
       // node-redis closes a node's connection for good once its strategy returns an Error, while
       // the cluster client stays open.
       clientOptions: { socket: { reconnectStrategy } },
+      onError: (error) => errors.push(error),
     });
     await connected(store);
     const seen: string[] = [];
     const stop = await store.listen('gave-up', { event: (m) => seen.push(m.id), gap: () => {} });
     await announced.liveConnection(admin);
-    // The node goes out of reach: the command and live connections drop, and so does each attempt
-    // to connect again, until both strategies gave up.
-    announced.dropNew = true;
-    for (const connection of announced.connections) connection.destroy();
-    await until(() => gaveUp() >= 2, 'both connections given up');
-    announced.dropNew = false;
-    const id = await appendOnceBack(store, 'gave-up', 20);
-    await until(() => seen.length === 1, 'the event on a new live connection');
-    stop();
-    expect(seen).toEqual([id]);
+    // node-redis waits between a node's reconnection attempts with this setTimeout.
+    const waits = vi.spyOn(timers, 'setTimeout');
+    try {
+      // The node goes out of reach: the command and live connections drop, and so does each attempt
+      // to connect again, until both strategies gave up.
+      announced.dropNew = true;
+      for (const connection of announced.connections) connection.destroy();
+      await until(() => gaveUp() >= 2, 'both connections given up');
+      announced.dropNew = false;
+      const id = await appendOnceBack(store, 'gave-up', 20);
+      await until(() => seen.length === 1, 'the event on a new live connection');
+      stop();
+      expect(seen).toEqual([id]);
+      // The strategy's own waits, then 200 ms after each give-up, which is told.
+      expect(new Set(waits.mock.calls.map(([ms]) => ms))).toEqual(new Set([20, 200]));
+      expect(errors).toContainEqual(expect.objectContaining({ message: 'gave up' }));
+    } finally {
+      waits.mockRestore();
+    }
   });
 
   it('makes no attempt to connect once closed while a call waits for the next attempt', async () => {
