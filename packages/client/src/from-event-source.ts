@@ -141,8 +141,12 @@ async function connect(
   // Relative to the document's base URL (a <base> element's), as fetch and EventSource resolve it.
   const target = new URL(url, (globalThis as { document?: Document }).document?.baseURI ?? page?.href);
   // So would a scheme fetch answers with a network error (EventSource fails it): fetch reads data: and
-  // blob:, and an app's webview may serve its page's own (tauri:, capacitor:).
-  if (!/^(https?|data|blob):$/.test(target.protocol) && target.protocol !== page?.protocol)
+  // blob:, and an app's webview may serve its page's own (tauri:, capacitor:), but not file:, which
+  // browsers' fetch refuses on a page opened from a file too (a relative URL there is one).
+  if (
+    !/^(https?|data|blob):$/.test(target.protocol) &&
+    (target.protocol === 'file:' || target.protocol !== page?.protocol)
+  )
     throw new TypeError(`url must be http(s), got ${target.protocol}`);
   // So would a request fetch refuses whatever the server does (a body on GET, a URL with credentials,
   // a forbidden method): building it once throws the TypeError every attempt would be rejected with.
@@ -397,7 +401,7 @@ async function read(
     } catch {}
     // A mock's stream of strings, which Response hands on as it is, would fail every attempt.
     if (text === undefined)
-      throw refuse(new TypeError('fetch resolved an event stream whose body is not bytes (Uint8Arrays)'));
+      throw refuse(new TypeError('fetch resolved an event stream whose body is not bytes'));
     parser.feed(text);
     // After the subscriber had the chunk's events: the time it spent on them is not the server's.
     onBytes();

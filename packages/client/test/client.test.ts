@@ -945,6 +945,19 @@ describe('answers that end the stream', () => {
     },
   );
 
+  it('ends with a TypeError, not endless retries, for a relative URL on a page opened from a file: (browsers fetch no file: URL)', async () => {
+    vi.stubGlobal('location', { href: 'file:///home/me/app/index.html', protocol: 'file:' });
+    const counting = countingFetch();
+    const reasons: unknown[] = [];
+    const client = recorded(
+      fromEventSource('sse', { fetch: counting.fetch, onReconnect: (reason) => reasons.push(reason) }),
+    );
+    await until(() => client.error !== undefined || reasons.length > 0, 'the error');
+    expect(reasons).toEqual([]);
+    expect(client.error).toBeInstanceOf(TypeError);
+    expect(counting.requests).toHaveLength(0);
+  });
+
   it("reads a data: URL, and a URL of the page's own scheme (an app's webview), as fetch does", async () => {
     const counting = countingFetch();
     const data = recorded(
