@@ -1,7 +1,7 @@
 // Live reads Redis refuses for good (an ACL, a replica whose master is gone) and reads while it holds
 // writes back: what onError is told, and that delivery goes on once Redis serves the reads again.
 import { setTimeout as realSleep } from 'node:timers/promises';
-import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { RedisEngineError } from '../src/index.js';
 import { RedisProxy } from './support/proxy.js';
 import { killLiveConnection, useRedis } from './support/use-redis.js';
@@ -368,8 +368,22 @@ describe('redisEngine with maxAgeMs whose ACL refuses XTRIM', () => {
 });
 
 describe('redisEngine whose ACL refuses EVAL and EVAL_RO', () => {
+  beforeEach(() =>
+    redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all', '-eval_ro', '-eval']),
+  );
+
+  /** Listens to `topic` as that user, each event's id and each gap (`<kind>`) recorded in `ids`. */
+  async function listenAsReader(topic: string) {
+    const store = engine({ blockMs: 20, clientOptions: asUser, onError: () => {} });
+    const ids: string[] = [];
+    const stop = await store.listen(topic, {
+      event: (m) => ids.push(m.id),
+      gap: (kind) => ids.push(`<${kind}>`),
+    });
+    return { store, ids, stop };
+  }
+
   it('tells onError once of each, that a replay fetches what the scripts would only check, and replays whole', async () => {
-    await redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all', '-eval_ro', '-eval']);
     const errors: unknown[] = [];
     const store = engine({ blockMs: 20, clientOptions: asUser, onError: (error) => errors.push(error) });
     const first = await store.append('plain', { data: 'x'.repeat(20_000) });
@@ -384,13 +398,7 @@ describe('redisEngine whose ACL refuses EVAL and EVAL_RO', () => {
   });
 
   it('reports no gap when its last event is deleted as the next one is written, told by XINFO STREAM', async () => {
-    await redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all', '-eval_ro', '-eval']);
-    const store = engine({ blockMs: 20, clientOptions: asUser, onError: () => {} });
-    const ids: string[] = [];
-    const stop = await store.listen('deleted then written', {
-      event: (m) => ids.push(m.id),
-      gap: (kind) => ids.push(`<${kind}>`),
-    });
+    const { store, ids, stop } = await listenAsReader('deleted then written');
     const b = await store.append('deleted then written', { data: 'b' });
     await poll(() => ids.includes(b), 'the event');
     const xinfo = await calls('xinfo\\|stream');
@@ -407,13 +415,7 @@ describe('redisEngine whose ACL refuses EVAL and EVAL_RO', () => {
   });
 
   it('delivers nothing twice, and reports no gap, when its last event is deleted from the stream, told by XINFO STREAM', async () => {
-    await redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all', '-eval_ro', '-eval']);
-    const store = engine({ blockMs: 20, clientOptions: asUser, onError: () => {} });
-    const ids: string[] = [];
-    const stop = await store.listen('deleted', {
-      event: (m) => ids.push(m.id),
-      gap: (kind) => ids.push(`<${kind}>`),
-    });
+    const { store, ids, stop } = await listenAsReader('deleted');
     const a = await store.append('deleted', { data: 'a' });
     const b = await store.append('deleted', { data: 'b' });
     await poll(() => ids.includes(b), 'both events');
@@ -428,15 +430,9 @@ describe('redisEngine whose ACL refuses EVAL and EVAL_RO', () => {
   });
 
   it('tells a new topic of entries trimmed before its first read, counted by XINFO STREAM', async () => {
-    await redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all', '-eval_ro', '-eval']);
-    const store = engine({ blockMs: 20, clientOptions: asUser, onError: () => {} });
-    const ids: string[] = [];
     // Its stream does not exist yet: it is read from 0-0, and only entries-added can tell what was
     // trimmed before that read.
-    const stop = await store.listen('fresh', {
-      event: (m) => ids.push(m.id),
-      gap: (kind) => ids.push(`<${kind}>`),
-    });
+    const { ids, stop } = await listenAsReader('fresh');
     const multi = redis.raw.multi();
     for (let i = 0; i < 3; i++) multi.xAdd('sse:{fresh}', '*', { d: `m${i}` });
     multi.xTrim('sse:{fresh}', 'MAXLEN', 1);
@@ -447,7 +443,6 @@ describe('redisEngine whose ACL refuses EVAL and EVAL_RO', () => {
   });
 
   it('tells onError that an entry too large to arrive in time is not skipped, met first where a read timed out', async () => {
-    await redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all', '-eval_ro', '-eval']);
     const proxy = await RedisProxy.start(redis.server.port);
     onTestFinished(() => proxy.close());
     const errors: unknown[] = [];
