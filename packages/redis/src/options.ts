@@ -183,27 +183,29 @@ function checkCluster(cluster: ClusterOptions): void {
  */
 function checkUrl(name: string, url: unknown, protocols: string[], cluster = false): void {
   if (typeof url !== 'string') throw new TypeError(`${name} must be a string, got ${describeValue(url)}`);
-  const protocol = URL.canParse(url) ? new URL(url).protocol : undefined;
-  if (protocol === undefined || !protocols.includes(protocol)) {
+  const parsed = URL.canParse(url) ? new URL(url) : undefined;
+  if (parsed === undefined || !protocols.includes(parsed.protocol)) {
     const names = `${protocols.slice(0, -1).join(', ')} or ${protocols.at(-1)}`;
     throw new RangeError(
-      `${name} must be a ${names} URL, got ${protocol ? `protocol ${protocol}` : 'a string that is no URL'}`,
+      `${name} must be a ${names} URL, got ${parsed ? `protocol ${parsed.protocol}` : 'a string that is no URL'}`,
     );
   }
+  const { protocol } = parsed;
   // node-redis reads the rest as it makes its client: it throws for a form it does not know, and asks
   // Redis to SELECT a database that is no whole number, which fails every connection.
   if (protocol === 'unix:' && !/^unix:\/\/\/[^?#]/.test(url))
     throw new RangeError(
       `${name} must be a unix:///path/to/socket URL (lower case, the path absolute), got another form`,
     );
-  const { pathname, searchParams } = new URL(url);
-  const database = protocol === 'unix:' ? searchParams.get('db') : pathname.slice(1);
-  if (database && !(Number.isSafeInteger(Number(database)) && Number(database) >= 0))
+  const database = protocol === 'unix:' ? parsed.searchParams.get('db') : parsed.pathname.slice(1);
+  if (!database) return;
+  const number = Number(database);
+  if (!Number.isSafeInteger(number) || number < 0)
     throw new RangeError(
       `${name} must name its database by a whole number (redis://host/2, unix:///path?db=2), got ${JSON.stringify(database)}`,
     );
   // A Cluster node refuses SELECT, which node-redis sends for any database but 0.
-  if (cluster && database && Number(database) !== 0)
+  if (cluster && number !== 0)
     throw new RangeError(
       `${name} must name database 0 or none (a Redis Cluster has no other), got ${JSON.stringify(database)}`,
     );
