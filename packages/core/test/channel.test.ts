@@ -1939,6 +1939,31 @@ describe('Channel, at its edges', () => {
     expect(record(await subscribing).ids()).toEqual(['<history-truncated>', '5-0']);
   });
 
+  it.each(['0-0', '00-0'])(
+    'tells a client that resumes from %s that history was truncated, also where the bus started after 0-0 (an empty topic)',
+    async (lastEventId) => {
+      // No engine hands out 0-0: a client with it had no event, and the topic may have held some
+      // (trimmed before its bus started) that it missed.
+      const script = scriptedEngine();
+      const engine: ChannelEngine = {
+        ...script.engine,
+        listen: async (topic, listener) => {
+          const unlisten = await script.engine.listen(topic, listener);
+          listener.startsAfter?.('0-0');
+          return unlisten;
+        },
+      };
+      const client = record(await createChannel(engine, 'room').subscribe({ lastEventId }));
+      script.live('5-0');
+      expect(script.reads).toEqual([]);
+      expect(client.received[0]).toEqual({
+        type: 'history-truncated',
+        data: { lastEventId, reason: 'history' },
+      });
+      expect(client.ids()).toEqual(['<history-truncated>', '5-0']);
+    },
+  );
+
   it('refuses a truncation event type with NUL or a lone surrogate', () => {
     for (const type of ['a\0b', 'a\ud800'])
       expect(

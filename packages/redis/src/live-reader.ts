@@ -220,9 +220,10 @@ export class LiveReader<T> {
       key,
       listener,
       (added) => this.#addTopic(added),
-      // The last id delivered: `0-0` is none (the stream was empty), which no client may have had,
-      // and a key that is no stream keeps the cursor of the stream it was, whose last events it lost.
-      (topic) => (topic.cursor === INITIAL || topic.broken ? undefined : topic.cursor),
+      // The last id delivered, or `0-0` for a stream that was empty: every entry reaches the
+      // listener, so a resume counts none the reader has yet to bring against its replay limit. A
+      // key that is no stream keeps the cursor of the stream it was, whose last events it lost.
+      (topic) => (topic.broken ? undefined : topic.cursor),
     );
     this.#ensureRunning();
     return unlisten;

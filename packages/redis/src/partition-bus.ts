@@ -112,8 +112,8 @@ export class PartitionBus {
       // A key that is no stream (told) has no entry to start after: its appends fail until it is one.
       const last = await this.main.run((client) => startPointOf(client, key, this.refusals, this.onError));
       state.cursor = parseStreamId(last === NOT_A_STREAM ? '0-0' : (last?.id ?? '0-0'));
-      // `0-0` is none: the stream was empty, and no client may have had it.
-      if (last !== NOT_A_STREAM && last !== undefined) state.startsAfter = state.cursor;
+      // `0-0` for a stream that was empty: every event of the topic reaches its listeners.
+      if (last !== NOT_A_STREAM) state.startsAfter = state.cursor;
       const held = state.held;
       state.held = [];
       for (const message of held) this.#deliver(state, message);

@@ -5,12 +5,13 @@ import { lookup as dnsLookup } from 'node:dns';
 import type { LookupFunction } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  type ChannelEngine,
   ChannelUnavailableError,
   createChannel,
   type LiveListener,
   type StoredMessage,
 } from '@rxsse/core/channel';
-import { until } from '@rxsse/core/testing';
+import { recordSource, until } from '@rxsse/core/testing';
 import { ClientOfflineError } from 'redis';
 import { firstValueFrom, type Subscription, take, toArray } from 'rxjs';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
@@ -520,6 +521,44 @@ describe('redisEngine while its live connection lags', () => {
     await burst();
     expect(events.slice(0, 2)).toEqual([read, '<gap>']);
   });
+});
+
+describe('redisEngine whose live connection lags on a topic that started empty', () => {
+  it.each(MODES)(
+    'counts against maxReplay only the events a resuming client missed, not those published as it resumes (%s)',
+    async (_mode, partitions) => {
+      proxy = await RedisProxy.start(redis.server.port);
+      const store = redis.engine({ url: proxy.url, partitions, commandTimeoutMs: 5000 });
+      const publisher = redis.engine({ partitions });
+      const topic = 'started empty';
+      // Listened to while its stream is empty: the live reader starts it from its beginning.
+      const first = await store.listen(topic, { event: () => {}, gap: () => {} });
+      await until(liveReadBlocked(), 'the live read blocking');
+      (await proxy.liveConnection(redis.raw)).hold();
+      const [had, ...missed] = [
+        await publisher.append(topic, { data: 'had' }),
+        await publisher.append(topic, { data: 'missed 1' }),
+        await publisher.append(topic, { data: 'missed 2' }),
+      ];
+      // Two more are published once its listener is registered, before its history is read.
+      const meanwhile: string[] = [];
+      const reading: ChannelEngine = {
+        ...store,
+        read: async (...args) => {
+          for (const data of ['meanwhile 1', 'meanwhile 2'])
+            meanwhile.push(await publisher.append(topic, { data }));
+          return store.read(...args);
+        },
+      };
+      const channel = createChannel(reading, topic, { maxReplay: { events: 2 } });
+      const resumed = recordSource(await channel.subscribe({ lastEventId: had }));
+      for (const connection of proxy.connections) connection.release();
+      await until(() => resumed.received.length >= 4, 'the replay and the live events');
+      resumed.unsubscribe();
+      first();
+      expect(resumed.ids()).toEqual([...missed, ...meanwhile]);
+    },
+  );
 });
 
 describe('redisEngine whose live reads are too large to arrive in time', () => {

@@ -726,7 +726,7 @@ describe('redisEngine', () => {
     ['per topic', {}],
     ['partitioned', { partitions: 4 }],
   ] as const) {
-    it(`tells a listener the id it starts after: the newest, or none for an empty topic (${layout})`, async () => {
+    it(`tells a listener the id it starts after: the newest, or 0-0 for an empty topic (${layout})`, async () => {
       const store = engine(options);
       const told: string[] = [];
       const first = recorder();
@@ -740,7 +740,21 @@ describe('redisEngine', () => {
       await until(() => first.events.length === 1, 'the event after the first listener');
       (await store.listen('started', listener))();
       stop();
-      expect(told).toEqual([newest, later]);
+      expect(told).toEqual(['0-0', newest, later]);
+    });
+
+    it(`tells a client that resumes from 0-0 that history was truncated on a topic emptied before it was listened to (${layout})`, async () => {
+      const store = engine(options);
+      const topic = `emptied ${layout}`;
+      for (const data of ['a', 'b']) await store.append(topic, { data });
+      const [key] = await redis.raw.keys(`*${topic}*`);
+      await redis.raw.xTrim(key!, 'MAXLEN', 0);
+      // Its listener starts after 0-0, the stream being empty: the trimmed events were still missed.
+      const source = await createChannel(store, topic).subscribe({ lastEventId: '0-0' });
+      expect(await firstValueFrom(source)).toEqual({
+        type: 'history-truncated',
+        data: { lastEventId: '0-0', reason: 'history' },
+      });
     });
   }
 

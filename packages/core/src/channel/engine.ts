@@ -90,10 +90,11 @@ export interface LiveListener {
   gap(kind?: GapKind): void;
   /**
    * Optional: told once, before `listen` resolves, that every event of the topic after `id` (one the
-   * store handed out, the newest the bus had read when the listener registered) reaches it. A
-   * resume then reads no history past `id`: what follows is held by the listener, so a store that
-   * trims it meanwhile costs the client nothing (no false truncation signal), and a client that had
-   * `id` reads no history at all. A bus that cannot tell calls nothing.
+   * store handed out, the newest the bus had read when the listener registered, or `0-0` if the
+   * topic was empty then) reaches it. A resume then reads no history past `id`: what follows is
+   * held by the listener, so a store that trims it meanwhile, or a bus still bringing it, costs the
+   * client nothing (no false truncation signal), and a client that had `id` reads no history at
+   * all. A bus that cannot tell calls nothing.
    */
   startsAfter?(id: string): void;
   /**

@@ -70,9 +70,11 @@ export async function readReplay(
   let bytes = 0;
   let cursor = afterId;
   let last = parseStreamId(afterId);
-  // No engine hands out such an id (the id rule): unknown to every store, it reaches none of them,
-  // however long a client made it.
-  if (last === undefined) return { events: [], truncated: true, reason: 'history', known: false };
+  // No engine hands out such an id (the id rule), nor 0-0 (no id is below it): unknown to every
+  // store, it reaches none of them, however long a client made it. A bus that started after 0-0
+  // (an empty topic) holds no event its client had, since it had none.
+  if (last === undefined || (last.ms === 0n && last.seq === 0n))
+    return { events: [], truncated: true, reason: 'history', known: false };
   const complete: Replay = { events, truncated: false };
   // Only the very id: one above it is none the store handed out (or one from before it lost its data).
   const startedAfter = held?.heldAfter();
