@@ -165,6 +165,51 @@ describe('fastify reply.sse() in the app', () => {
     }
   });
 
+  it('sends a stream as 200 OK whatever status reply.code() set before it', async () => {
+    const app = Fastify();
+    await app.register(rxsse);
+    app.get('/feed', (_req, reply) => reply.code(404).sse(of({ data: 'hi' })));
+    const url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
+    try {
+      const { response, body } = await fetchBytes(`${url}/feed`);
+      expect([response.status, response.statusText]).toEqual([200, 'OK']);
+      expect(body.toString()).toBe('data: hi\n\n');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('runs onResponse for a stream that ended and onRequestAbort alone for one whose HTTP/1 client left', async () => {
+    const { options, closes } = recording();
+    const app = Fastify();
+    const hooks: string[] = [];
+    app.addHook('onResponse', async (req) => {
+      hooks.push(`onResponse ${req.url}`);
+    });
+    app.addHook('onRequestAbort', async (req) => {
+      hooks.push(`onRequestAbort ${req.url}`);
+    });
+    await app.register(rxsse, options);
+    app.get('/done', (_req, reply) => reply.sse(of({ data: 'hi' })));
+    app.get('/endless', (_req, reply) => reply.sse(concat(of({ data: 'hi' }), NEVER)));
+    const url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
+    try {
+      expect((await fetchBytes(`${url}/done`)).body.toString()).toBe('data: hi\n\n');
+      await waitFor(() => hooks.length === 1, 5000, 'the finished stream to run its hook');
+      const abort = new AbortController();
+      const response = await fetch(`${url}/endless`, { signal: abort.signal });
+      await response.body!.getReader().read();
+      abort.abort();
+      await waitFor(() => closes.length === 2, 5000, 'the left stream to end');
+      await waitFor(() => hooks.length === 2, 5000, 'the left stream to run its hook');
+      await app.close();
+      expect(closes.map((c) => c.reason)).toEqual(['complete', 'client']);
+      expect(hooks).toEqual(['onResponse /done', 'onRequestAbort /endless']);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('sends the headers a producer set on the reply, at once or after an await', async () => {
     const app = Fastify();
     await app.register(rxsse);

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { connect, type Http2Session } from 'node:http2';
+import { connect, constants, type Http2Session } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import { StreamGroup } from '@rxsse/core';
 import Fastify from 'fastify';
@@ -50,6 +50,36 @@ describe('fastify adapter over HTTP/2 (h2c)', () => {
       expect(results[0]!.body.split('\n\n').length - 1).toBe(3);
     } finally {
       session.close();
+    }
+  });
+});
+
+describe('fastify over HTTP/2 (h2c): hooks', () => {
+  it('runs onRequestAbort and then onResponse for a stream whose client cancelled it, as for any request', async () => {
+    const closes: string[] = [];
+    const app = Fastify({ http2: true });
+    const hooks: string[] = [];
+    app.addHook('onResponse', async (req) => {
+      hooks.push(`onResponse ${req.url}`);
+    });
+    app.addHook('onRequestAbort', async (req) => {
+      hooks.push(`onRequestAbort ${req.url}`);
+    });
+    await app.register(rxsse, { onClose: (reason) => closes.push(reason) });
+    app.get('/endless', (_req, reply) => reply.sse(concat(of({ data: 'hi' }), NEVER)));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const session = connect(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}`);
+    try {
+      const stream = session.request({ ':path': '/endless' });
+      stream.on('error', () => {});
+      await once(stream, 'data');
+      stream.close(constants.NGHTTP2_CANCEL);
+      await waitFor(() => closes.length === 1 && hooks.length === 2, 5000, 'the cancelled stream to end');
+      expect(closes).toEqual(['client']);
+      expect(hooks).toEqual(['onRequestAbort /endless', 'onResponse /endless']);
+    } finally {
+      session.close();
+      await app.close();
     }
   });
 });
