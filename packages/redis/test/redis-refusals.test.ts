@@ -451,8 +451,8 @@ describe('redisEngine whose ACL refuses EVAL and EVAL_RO', () => {
       blockMs: 20,
       readCount: 1,
       // Time for a busy machine's new connection to answer with the refusal, once the held read
-      // timed out.
-      commandTimeoutMs: 1000,
+      // timed out: the script waits no longer than this for it to be ready, then tells nothing.
+      commandTimeoutMs: 2000,
       clientOptions: asUser,
       onError: (error) => errors.push(error),
     });
