@@ -325,6 +325,30 @@ describe('redisEngine connection options', () => {
     expect(replayed).toMatchObject({ data: 'b' });
   });
 
+  it('keeps its streams in the database its url names, and reads them live there, over TCP and a socket', async () => {
+    for (const [url, database] of [
+      [`${redis.server.url}/2`, 2],
+      [`${redis.server.socketUrl}?db=3`, 3],
+    ] as const) {
+      const channel = createChannel(engine({ url }), 'in a database');
+      const live = await channel.subscribe({});
+      const first = await channel.publish({ data: 'a' });
+      await expect(firstValueFrom(live), url).resolves.toMatchObject({ id: first, data: 'a' });
+      await channel.publish({ data: 'b' });
+      const replayed = await firstValueFrom(await channel.subscribe({ lastEventId: first }));
+      expect(replayed, url).toMatchObject({ data: 'b' });
+      const there = redis.raw.duplicate({ database });
+      await there.connect();
+      try {
+        expect(await there.xLen('sse:{in a database}'), url).toBe(2);
+      } finally {
+        there.destroy();
+      }
+      expect(await redis.raw.exists('sse:{in a database}'), url).toBe(0);
+      await redis.raw.flushAll();
+    }
+  });
+
   it("leaves the caller's clientOptions as they were, so they serve another engine too", async () => {
     const clientOptions = { socket: Object.freeze({ connectTimeout: 2000 }) };
     for (const topic of ['one', 'two']) {
