@@ -1565,6 +1565,27 @@ describe('poison messages', () => {
     expect(stream.closeReason).toBeUndefined();
     sink.disconnect();
   });
+
+  it('a subscriber whose own route closes on what it refuses ends at a stored message it refuses, again on every resume', async () => {
+    const chat = createChannel(memoryEngine(), 'chat');
+    const first = await chat.publish({ data: 'before' });
+    await chat.publish({ data: 'lone \ud800' });
+    await chat.publish({ data: 'after' });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const sink = new MemorySink();
+      const errors: unknown[] = [];
+      const stream = streamEvents(await chat.subscribe({ lastEventId: first }), sink, {
+        heartbeat: false,
+        strict: true,
+        onInvalidMessage: 'close',
+        onError: (error) => errors.push(error),
+      });
+      await until(() => stream.closeReason !== undefined, 'the close');
+      expect(stream.closeReason).toBe('error');
+      expect(sink.text).toBe('');
+      expect(errors).toEqual([expect.any(SseFormatError)]);
+    }
+  });
 });
 
 describe('Channel, at its edges', () => {

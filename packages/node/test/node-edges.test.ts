@@ -1904,6 +1904,33 @@ describe('closeStreamsOnServerClose', () => {
     }
   });
 
+  it("leaves another server's streams running and its requests served when each has a group of its own", async () => {
+    const { handle, errors } = route(() => concat(from([{ data: 'hi' }]), NEVER), { heartbeat: false });
+    const { server: closing, url: closingUrl } = await serve(handle);
+    const { server: other, url: otherUrl } = await serve(handle);
+    closeStreamsOnServerClose(closing, { group: new StreamGroup() });
+    closeStreamsOnServerClose(other, { group: new StreamGroup() });
+    const ending = await rawClient(`${closingUrl}/sse`, { read: true });
+    const running = await rawClient(`${otherUrl}/sse`, { read: true });
+    onTestFinished(() => running.destroy());
+    await waitFor(
+      () => ending.text.includes('data: hi') && running.text.includes('data: hi'),
+      5000,
+      'the streams',
+    );
+    await new Promise((resolve) => closing.close(resolve));
+    await ending.done;
+    // Its stream goes on: no end of its chunked body.
+    expect(running.text).not.toContain('\r\n0\r\n\r\n');
+    const later = await rawClient(`${otherUrl}/sse`, { read: true });
+    onTestFinished(() => later.destroy());
+    await waitFor(() => later.text.includes('data: hi') || later.closed, 5000, 'a new stream');
+    expect(later.text).toContain('data: hi\n\n');
+    expect(later.text.toLowerCase()).not.toContain('connection: close');
+    expect(running.text).not.toContain('\r\n0\r\n\r\n');
+    expect(errors).toEqual([]);
+  });
+
   it("keeps a plain answer's connection alive, once the closed server listens again", async () => {
     const server = createServer((_req, res) => res.end('ok'));
     closeStreamsOnServerClose(server);
