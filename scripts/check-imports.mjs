@@ -1,14 +1,15 @@
-// Lint for the import graph of packages/*: fails on an import circle (type-only imports count: a
-// circle of types is still a knot), on sources importing outside their package's src/, and on a
-// package reaching into another's files, where only the other package's `exports` map
-// (`@rxsse/core`, `@rxsse/core/channel`, ...) is public. Shared test support lives in test/.
+// Lint for the import graph of packages/*: fails on an import circle, within a package or through
+// other packages' public entries (type-only imports count: a circle of types is still a knot), on
+// sources importing outside their package's src/, and on a package reaching into another's files,
+// where only the other package's `exports` map (`@rxsse/core`, `@rxsse/core/channel`, ...) is
+// public. Shared test support lives in test/.
 // `node scripts/check-imports.mjs [root]`; exit code 1 with one line per finding.
 
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
 const IMPORT =
-  /(?:^|\n)\s*(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+  /(?:^|\n)\s*(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s*['"]([^'"]+)['"]/g;
 
 /** Every .ts file under `dir`, skipping dependencies and build output. */
 function sources(dir) {
@@ -25,7 +26,7 @@ function sources(dir) {
 /** The specifiers a file imports or re-exports. */
 function specifiers(text) {
   const found = [];
-  for (const match of text.matchAll(IMPORT)) found.push(match[1] ?? match[2]);
+  for (const match of text.matchAll(IMPORT)) found.push(match[1] ?? match[2] ?? match[3]);
   return found;
 }
 
@@ -38,7 +39,7 @@ function resolveRelative(from, spec) {
   return undefined;
 }
 
-/** Public subpaths of each workspace package, from its `exports` map. */
+/** Public subpaths of each workspace package, from its `exports` map, and the package's folder. */
 function publicEntries(packagesDir) {
   const entries = new Map();
   for (const name of readdirSync(packagesDir)) {
@@ -46,9 +47,21 @@ function publicEntries(packagesDir) {
     if (!existsSync(manifest)) continue;
     const pkg = JSON.parse(readFileSync(manifest, 'utf8'));
     const subpaths = Object.keys(pkg.exports ?? { '.': '' }).map((key) => (key === '.' ? '' : key.slice(1)));
-    entries.set(pkg.name, new Set(subpaths));
+    entries.set(pkg.name, Object.assign(new Set(subpaths), { dir: join(packagesDir, name) }));
   }
   return entries;
+}
+
+/**
+ * The source file a package's public subpath is built from (`src/index.ts`, `src/channel/index.ts`
+ * or `src/channel.ts`), or, when none is, the package's manifest, which stands for all its sources.
+ */
+function entryFile(dir, subpath) {
+  const base = join(dir, 'src', subpath);
+  for (const candidate of [join(base, 'index.ts'), `${base}.ts`]) {
+    if (existsSync(candidate) && statSync(candidate).isFile()) return candidate;
+  }
+  return join(dir, 'package.json');
 }
 
 /** Circles in a graph of file -> files, each as the list of its files (Tarjan's components). */
@@ -90,12 +103,14 @@ export function check(root) {
   const problems = [];
   const entries = publicEntries(packagesDir);
   const graph = new Map();
+  for (const { dir } of entries.values()) graph.set(join(dir, 'package.json'), new Set());
   for (const pkg of readdirSync(packagesDir)) {
     const pkgDir = join(packagesDir, pkg);
     if (!existsSync(join(pkgDir, 'package.json'))) continue;
     for (const file of sources(pkgDir)) {
       const edges = new Set();
       graph.set(file, edges);
+      if (file.startsWith(join(pkgDir, 'src/'))) graph.get(join(pkgDir, 'package.json'))?.add(file);
       for (const spec of specifiers(readFileSync(file, 'utf8'))) {
         const where = relative(root, file);
         if (spec.startsWith('.')) {
@@ -112,9 +127,10 @@ export function check(root) {
         const scoped = /^(@rxsse\/[^/]+)(?:\/(.+))?$/.exec(spec);
         if (!scoped || !entries.has(scoped[1])) continue;
         const subpath = scoped[2] ? `/${scoped[2]}` : '';
-        if (!entries.get(scoped[1]).has(subpath)) {
+        const target = entries.get(scoped[1]);
+        if (!target.has(subpath)) {
           problems.push(`${where}: imports ${spec}, which ${scoped[1]} does not export`);
-        }
+        } else edges.add(entryFile(target.dir, subpath));
       }
     }
   }

@@ -56,6 +56,33 @@ describe('scripts/check-imports.mjs (part of lint)', () => {
       expect(problems[0]).toContain(`packages/a/src/${file}.ts`);
   });
 
+  it('fails on an import circle between packages, through their public entries', () => {
+    const root = workspace({
+      'packages/a/src/index.ts': "import type { Y } from '@rxsse/b';\nexport type X = { y: Y };\n",
+      'packages/b/src/index.ts': "export { y } from './y.js';\nexport type Y = number;\n",
+      'packages/b/src/y.ts': "import type { X } from '@rxsse/a';\nexport const y = (x: X) => x;\n",
+    });
+    const problems: string[] = check(root);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^import circle: /);
+    for (const file of ['packages/a/src/index.ts', 'packages/b/src/y.ts'])
+      expect(problems[0]).toContain(file);
+  });
+
+  it('reads side-effect imports too', () => {
+    const root = workspace({
+      'packages/a/src/x.ts': "import './y.js';\nexport const x = 1;\n",
+      'packages/a/src/y.ts': "import './x.js';\n",
+      'packages/b/src/index.ts': "import '@rxsse/a/src/x';\n",
+    });
+    const problems: string[] = check(root).sort();
+    expect(problems).toHaveLength(2);
+    expect(problems[0]).toMatch(/^import circle: .*packages\/a\/src\/x\.ts/);
+    expect(problems[1]).toBe(
+      'packages/b/src/index.ts: imports @rxsse/a/src/x, which @rxsse/a does not export',
+    );
+  });
+
   it("fails on a package reaching into another's files or unexported subpaths", () => {
     const root = workspace({
       'packages/a/src/x.ts': 'export const x = 1;\n',
