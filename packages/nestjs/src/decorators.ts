@@ -67,9 +67,11 @@ export function RxSse(path?: string | string[], options?: RxSseRouteOptions): Me
     const requestIndex = Math.max(original.length, parameterCount(target, key));
     const wrapped = function (this: unknown, ...args: unknown[]) {
       const req = args[requestIndex];
-      // Nest always passes the request; a call without it is code calling the method itself (a
-      // controller's unit test), which gets the method's own result, as with `@Sse`.
-      if (req === undefined) return original.apply(this, args);
+      // Nest always passes the request and the response, last; a call without them is code calling
+      // the method itself (a controller's unit test), which gets the method's own result, as with
+      // `@Sse`. What it passes a default or rest parameter, which Nest never fills, is no request.
+      if (args.length < requestIndex + 2 || typeof req !== 'object' || req === null)
+        return original.apply(this, args);
       const handoff = findHandoff(req as object);
       if (!handoff) throw new RxsseModuleMissingError(route);
       // The response closed while Nest's pipes ran: the method would run for no one.

@@ -1333,6 +1333,28 @@ describe(`nestjs ${nestMajor}: RxsseModule`, () => {
     }
   });
 
+  it("returns the method's own source when a unit test gives it a parameter Nest never fills", async () => {
+    @Controller()
+    class Feed {
+      @RxSse('feed')
+      feed(@Query('n') n: string, limit = 10): Observable<MessageEvent> {
+        return from([{ data: `feed ${n} ${limit}` }]);
+      }
+      @RxSse('tagged')
+      tagged(...tags: string[]): Observable<MessageEvent> {
+        return from([{ data: `tagged ${tags.join()}` }]);
+      }
+    }
+    const moduleRef = await Test.createTestingModule({ controllers: [Feed] }).compile();
+    try {
+      const feed = moduleRef.get(Feed);
+      expect(await firstValueFrom(feed.feed('7', 3))).toEqual({ data: 'feed 7 3' });
+      expect(await firstValueFrom(feed.tagged('a', 'b'))).toEqual({ data: 'tagged a,b' });
+    } finally {
+      await moduleRef.close();
+    }
+  });
+
   it('answers a route of an app without RxsseModule with a 500 that names the fix', async () => {
     @Controller()
     class Lonely {
