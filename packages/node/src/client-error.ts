@@ -10,8 +10,9 @@ const guarded = new WeakSet<object>();
 /**
  * Makes a client error (bytes that are not HTTP pipelined after a request) on a socket whose
  * event stream is live drop the connection, as Node's own default does, ahead of the server's
- * `clientError` listeners: Fastify's, and the one Node's docs show, write a raw `HTTP/1.1 400` into
- * the socket, in the middle of the stream's chunked body. Other sockets are left to those
+ * `clientError` listeners added with `on()`: Fastify's, and the one Node's docs show, write a raw
+ * `HTTP/1.1 400` into the socket, in the middle of the stream's chunked body. One added with
+ * `prependListener()` runs before it. Other sockets are left to those
  * listeners. On a server with none yet, where Node's default already does this and a listener
  * would replace it, it waits for the first one the app adds. `closeStreamsOnServerClose` calls it.
  */

@@ -27,7 +27,8 @@ export type { EventContext, EventHandler } from '@rxsse/core';
  * Streams what `produce` returns to a Node response. `produce` runs before anything is written, so
  * if it throws (say, the client is not authorized) or returns something that is not a source, the
  * promise rejects and the framework can still answer with its own error response (with an `Error`
- * for a throw of `undefined`, `null` or another falsy value, which frameworks take for no error).
+ * naming it for a throw of a value that is no object, `undefined`, `null` or a string, which
+ * frameworks take for no error or answer without a log).
  * One that fails with the abort of its `signal`, its client gone, is the client's close instead.
  *
  * Resolves to `undefined` when no stream was started: a `HEAD` request (`produce` runs as for its

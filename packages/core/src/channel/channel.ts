@@ -178,6 +178,8 @@ export class Channel<M extends MessageEvent<unknown> = MessageEvent> {
    *   and `retry`, naming it.
    * @throws {SseRangeError} (as a rejection) for one larger than `maxMessageBytes`, or with too
    *   many data lines or a bad `retry`.
+   * @throws {RangeError} (as a rejection, the engine's) for an own `id` that is no stream id, is
+   *   `0-0`, or is not after the topic's last id: nothing is stored.
    * @throws {EngineContractError} (as a rejection) when the engine answers with an id that breaks
    *   the id rule (the message may be stored).
    */

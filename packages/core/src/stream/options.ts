@@ -141,7 +141,8 @@ const RESOLVED = Symbol.for('rxsse.resolvedStreamOptions');
  * @throws {TypeError} naming the option, when one has the wrong type (a `group` that is not a
  *   `StreamGroup`, `metrics` without its hooks, a callback that is not a function, ...), or a name
  *   no stream option has (`maxQueueByte`), with the one it is likely a slip of.
- * @throws {RangeError} naming the option, when a number is out of range.
+ * @throws {RangeError} naming the option, when a number is out of range, or one of the number
+ *   options (`heartbeat`, `maxQueueBytes`, ...) is no number (`'15000'`).
  */
 export function resolveStreamOptions(options: StreamOptions = {}): ResolvedStreamOptions {
   // First: transports resolve a route's options again per request, and find them resolved.
