@@ -1985,6 +1985,13 @@ describe('Channel, at its edges', () => {
     },
   );
 
+  it('replays what followed an id of ms 0 above 0-0 (an own id the store handed out), not told as truncated', async () => {
+    const chat = createChannel(memoryEngine(), 'room');
+    for (const id of ['0-1', '0-2']) await chat.publish({ id, data: id });
+    const client = record(await chat.subscribe({ lastEventId: '0-1' }));
+    expect(client.ids()).toEqual(['0-2']);
+  });
+
   it('refuses a truncation event type with NUL or a lone surrogate', () => {
     for (const type of ['a\0b', 'a\ud800'])
       expect(

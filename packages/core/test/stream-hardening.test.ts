@@ -1012,6 +1012,26 @@ describe('user callbacks that throw', () => {
       logged.mockRestore();
     }
   });
+
+  it('a reporter that throws while the console throws too is not fatal: the stream still ends', () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {
+      throw new Error('the console threw');
+    });
+    const sink = new MemorySink();
+    const source = new Subject<MessageEvent>();
+    const closes: string[] = [];
+    streamEvents(source, sink, { heartbeat: false, onClose: (reason) => void closes.push(reason) }, () => {
+      throw new Error('the reporter threw');
+    });
+    try {
+      expect(() => source.error(new Error('x'))).not.toThrow();
+      expect(logged).toHaveBeenCalledTimes(1);
+      expect(sink.ended).toBe(true);
+      expect(closes).toEqual(['error']);
+    } finally {
+      logged.mockRestore();
+    }
+  });
 });
 
 describe('sinks that throw', () => {
@@ -1430,6 +1450,60 @@ describe('a metrics hook that ends its own stream', () => {
     expect(sink.late).toEqual([]);
   });
 
+  it('wrote, destroying the stream while it writes its end: nothing more goes to the sink it dropped', async () => {
+    const sink = new EndedSink();
+    sink.full = true;
+    const events = new Subject<MessageEvent>();
+    let destroying = false;
+    let stream: EventStream | undefined;
+    const metrics = hooksWith({
+      wrote: () => {
+        if (destroying) stream?.destroy();
+      },
+    });
+    const { closes, ...started } = run(events, { metrics, maxQueueBytes: 1024 * 1024 }, sink);
+    stream = started.stream;
+    events.next({ data: 'a' });
+    await tick();
+    // The transport took a and is full: b and c wait in the queue, a chunk each.
+    const b = 'b'.repeat(70_000);
+    events.next({ data: b });
+    events.next({ data: 'c'.repeat(70_000) });
+    destroying = true;
+    stream.close('shutdown', 1000);
+    expect(sink.destroyed).toBe(true);
+    expect(sink.late).toEqual([]);
+    expect(sink.ended).toBe(false);
+    expect(sink.text).toBe(`data: a\n\ndata: ${b}\n\n`);
+    expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+    // c, left in the queue, is lost with the connection: counted.
+    expect(closes[0]!.stats).toMatchObject({ events: 2, dropped: 1 });
+  });
+
+  it('onError, destroying the stream its source failed: no error event or end goes to the sink it dropped', async () => {
+    const sink = new EndedSink();
+    sink.full = true;
+    const events = new Subject<MessageEvent>();
+    let stream: EventStream | undefined;
+    const { closes, ...started } = run(
+      events,
+      { onError: () => stream?.destroy(), errorEvent: () => ({ type: 'error', data: 'failed' }) },
+      sink,
+    );
+    stream = started.stream;
+    events.next({ data: 'a' });
+    await tick();
+    // The transport took a and is full: b waits in the queue.
+    events.next({ data: 'b' });
+    events.error(new Error('source failed'));
+    expect(sink.destroyed).toBe(true);
+    expect(sink.late).toEqual([]);
+    expect(sink.ended).toBe(false);
+    expect(sink.text).toBe('data: a\n\n');
+    expect(closes.map((c) => c.reason)).toEqual(['error']);
+    expect(closes[0]!.stats).toMatchObject({ events: 1, dropped: 1 });
+  });
+
   it("opened, closing the group, for an Observable: the shutdown's answer comes after the stream's headers", async () => {
     const sink = new EndedSink();
     const calls: string[] = [];
@@ -1450,6 +1524,38 @@ describe('a metrics hook that ends its own stream', () => {
     expect(sink.ended).toBe(true);
     expect(sink.late).toEqual([]);
   });
+
+  it.each([
+    ['an AsyncIterable', true],
+    ['a source that opens first', false],
+  ])(
+    'opened, closing the group, for %s: the shutdown ends the stream after its headers, instead of leaving it open in the closed group',
+    async (_, iterable) => {
+      const sink = new EndedSink();
+      const group = new StreamGroup();
+      const source = iterable
+        ? (async function* () {
+            yield { data: 'a' };
+          })()
+        : Object.assign(new Subject<MessageEvent>().asObservable(), { [SOURCE_OPENS_FIRST]: true });
+      let closing: Promise<void> | undefined;
+      const metrics = hooksWith({
+        opened: () => {
+          closing = group.close({ retry: 5000 });
+        },
+      });
+      const { closes } = run(source, { group, metrics }, sink);
+      await tick();
+      expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+      expect(sink.headers?.['content-type']).toBe('text/event-stream');
+      // Turned away as a request that arrives during the shutdown: its source is never fed.
+      expect(sink.text).toMatch(/^retry: \d+\n\n$/);
+      expect(sink.ended).toBe(true);
+      expect(sink.late).toEqual([]);
+      expect(group.size).toBe(0);
+      await closing;
+    },
+  );
 
   it('opened, closing the group, for an Observable whose client left as it was subscribed: closed by the client, nothing written to the sink it never opened', async () => {
     const sink = new MemorySink();

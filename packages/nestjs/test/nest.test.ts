@@ -1333,23 +1333,25 @@ describe(`nestjs ${nestMajor}: RxsseModule`, () => {
     }
   });
 
-  it("returns the method's own source when a unit test gives it a parameter Nest never fills", async () => {
+  it("returns the method's own source when a unit test gives it a parameter Nest never fills: a value, an object or null", async () => {
     @Controller()
     class Feed {
       @RxSse('feed')
-      feed(@Query('n') n: string, limit = 10): Observable<MessageEvent> {
-        return from([{ data: `feed ${n} ${limit}` }]);
+      feed(@Query('n') n: string, page: unknown = 10): Observable<MessageEvent> {
+        return from([{ data: `feed ${n} ${JSON.stringify(page)}` }]);
       }
       @RxSse('tagged')
-      tagged(...tags: string[]): Observable<MessageEvent> {
-        return from([{ data: `tagged ${tags.join()}` }]);
+      tagged(...tags: unknown[]): Observable<MessageEvent> {
+        return from([{ data: `tagged ${JSON.stringify(tags)}` }]);
       }
     }
     const moduleRef = await Test.createTestingModule({ controllers: [Feed] }).compile();
     try {
       const feed = moduleRef.get(Feed);
       expect(await firstValueFrom(feed.feed('7', 3))).toEqual({ data: 'feed 7 3' });
-      expect(await firstValueFrom(feed.tagged('a', 'b'))).toEqual({ data: 'tagged a,b' });
+      expect(await firstValueFrom(feed.feed('7', { limit: 3 }))).toEqual({ data: 'feed 7 {"limit":3}' });
+      expect(await firstValueFrom(feed.tagged('a', 'b'))).toEqual({ data: 'tagged ["a","b"]' });
+      expect(await firstValueFrom(feed.tagged(null, 'b'))).toEqual({ data: 'tagged [null,"b"]' });
     } finally {
       await moduleRef.close();
     }

@@ -49,6 +49,13 @@ const HEARTBEAT = ':\n';
  * push to another stream meanwhile.
  */
 let taking: EventStream | undefined;
+/**
+ * The stream ending (its teardown, then what is queued, a gap event, an error event, the retry hint
+ * and `end()`): a `destroy()` of it meanwhile (by a `wrote` hook, its `onError`) clears this, and
+ * nothing more goes to the sink it dropped. Process-wide and saved and restored around each end, as
+ * {@link taking}.
+ */
+let ending: EventStream | undefined;
 // Never a stream's notice: the constructor assigns it only so that `#gap` is a changing field.
 const NO_GAP = new GapNotice(() => ({ data: '' }), {
   ended: () => true,
@@ -327,8 +334,18 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     overrides: HeaderOverrides | undefined,
     gapEvent: GapEventFactory | undefined,
   ): this {
-    const { options } = this;
-    this.#count('opened');
+    const { options, server } = this;
+    if (options.metrics) {
+      // A pending member while its `opened` hook runs, as an Observable's stream is: a shutdown the
+      // hook begins (a group's close) waits for it, and turns it away below, after its headers.
+      this.#unopened = OPENING;
+      options.group.add(this, true);
+      server?.add(this, true);
+      this.#count('opened');
+      options.group.delete(this);
+      server?.delete(this);
+      this.#unopened = undefined;
+    }
     if (!this.#listenForClose()) return this.#gone(source, made);
     // A sink's onClose() may call its listener at once: the stream then joins no group.
     if (this.#reason !== undefined) return this.#unfed(source, made);
@@ -482,6 +499,16 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   /** Drops the connection at once (a shutdown whose deadline passed). */
   destroy(): void {
     this.#finish('shutdown');
+    if (ending === this) {
+      // Called while the stream ended (by a `wrote` hook, its `onError`): what it had left is dropped
+      // with the connection, and nothing more is written.
+      ending = undefined;
+      const queue = this.#queue;
+      if (queue) {
+        this.#notePeak(queue.bytes());
+        this.#clearQueue(queue);
+      }
+    }
     this.#destroySink();
   }
 
@@ -945,6 +972,27 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
       this.#unopened = undefined;
     }
     this.#reason = reason;
+    const outer = ending;
+    ending = this;
+    try {
+      this.#teardown(reason, error, retryHint, broken);
+    } finally {
+      ending = outer;
+    }
+    this.#count('closed', reason, this.stats);
+    try {
+      heard(this.options.onClose?.(reason, this.stats, error), this.laterReporter());
+    } catch (thrown) {
+      this.reportError(thrown);
+    }
+  }
+
+  /**
+   * Releases what the ended stream holds, then ends its sink after what is queued, or destroys it.
+   * User code it calls (a hook, `onError`) may `destroy()` the stream meanwhile: nothing more is
+   * written then.
+   */
+  #teardown(reason: CloseReason, error: unknown, retryHint: number | undefined, broken: boolean): void {
     // A message the stream was taking when user code it called ended it can no longer be sent.
     if (this.#handOver()) this.#dropped(1);
     const { sink, options } = this;
@@ -967,15 +1015,16 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
         this.#clearQueue(queue);
       }
       this.#destroySink();
-    } else {
+    } else if (ending === this) {
       try {
         // Queued events are bounded by the cap: hand them over, and let the transport flush them.
         if (queue && queue.length > 0) this.#writeQueue(queue, true);
         // Events dropped last are told too, so the client resumes knowing it missed them.
-        const gap = this.#gap?.owed ? this.#gap.owedText() : undefined;
-        if (gap !== undefined) this.#write(gap, 1, 0);
-        if (reason === 'error') this.#writeErrorEvent(error);
-        if (retryHint !== undefined) this.#write(formatRetry(retryHint), 0);
+        const gap = this.#gap?.owed && ending === this ? this.#gap.owedText() : undefined;
+        if (gap !== undefined && ending === this) this.#write(gap, 1, 0);
+        if (reason === 'error' && ending === this) this.#writeErrorEvent(error);
+        if (retryHint !== undefined && ending === this) this.#write(formatRetry(retryHint), 0);
+        if (ending !== this) return;
         sink.end();
         // A group's close has its deadline for what the transport still holds; nothing else does,
         // a `close()` of the app's own included.
@@ -986,12 +1035,6 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
         this.reportError(thrown);
         this.#destroySink();
       }
-    }
-    this.#count('closed', reason, this.stats);
-    try {
-      heard(options.onClose?.(reason, this.stats, error), this.laterReporter());
-    } catch (thrown) {
-      this.reportError(thrown);
     }
   }
 
@@ -1056,7 +1099,8 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     // refusal skips it, counted and reported, as it does any message (an async errorEvent's
     // Promise too, whose rejection is heard there).
     const text = this.#tryFormat(message);
-    if (text !== undefined) this.#write(text, 1);
+    // Its `errorEvent`, or the route's `serialize`, may have dropped the connection meanwhile.
+    if (text !== undefined && ending === this) this.#write(text, 1);
   }
 
   /** Calls a metrics hook; one that throws is reported, never fatal. */
