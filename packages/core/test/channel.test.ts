@@ -41,7 +41,8 @@ import {
 import { MemorySink, recordSource as record, until } from '../src/testing/index.js';
 
 /** An engine whose reads wait until the test answers them, and whose live feed the test drives. */
-function scriptedEngine() {
+/** An engine whose reads wait for the test's answer; `onListen` is what its bus tells a new listener. */
+function scriptedEngine(onListen?: (listener: LiveListener) => void) {
   const listeners = new Set<LiveListener>();
   const reads: { afterId: string; limit: ReadLimit; answer: (page: HistoryPage) => void }[] = [];
   let failRead: Error | undefined;
@@ -58,6 +59,7 @@ function scriptedEngine() {
           }),
     listen: async (_topic, listener) => {
       listeners.add(listener);
+      onListen?.(listener);
       return () => {
         unlistened++;
         listeners.delete(listener);
@@ -1936,16 +1938,8 @@ describe('Channel, at its edges', () => {
   it('reads no more once a page fills maxReplay short of the id its listener started after, with live events held', async () => {
     // The missed events up to the id the bus started after are held by no one: past maxReplay,
     // the client is told at once, whatever the listener holds after that id.
-    const script = scriptedEngine();
-    const engine: ChannelEngine = {
-      ...script.engine,
-      listen: async (topic, listener) => {
-        const unlisten = await script.engine.listen(topic, listener);
-        listener.startsAfter?.('4-0');
-        return unlisten;
-      },
-    };
-    const chat = createChannel(engine, 'room', { maxReplay: { events: 2 } });
+    const script = scriptedEngine((listener) => listener.startsAfter?.('4-0'));
+    const chat = createChannel(script.engine, 'room', { maxReplay: { events: 2 } });
     let settled = false;
     const subscribing = chat.subscribe({ lastEventId: '1-0' });
     subscribing.then(
@@ -1965,16 +1959,8 @@ describe('Channel, at its edges', () => {
     async (lastEventId) => {
       // No engine hands out 0-0: a client with it had no event, and the topic may have held some
       // (trimmed before its bus started) that it missed.
-      const script = scriptedEngine();
-      const engine: ChannelEngine = {
-        ...script.engine,
-        listen: async (topic, listener) => {
-          const unlisten = await script.engine.listen(topic, listener);
-          listener.startsAfter?.('0-0');
-          return unlisten;
-        },
-      };
-      const client = record(await createChannel(engine, 'room').subscribe({ lastEventId }));
+      const script = scriptedEngine((listener) => listener.startsAfter?.('0-0'));
+      const client = record(await createChannel(script.engine, 'room').subscribe({ lastEventId }));
       script.live('5-0');
       expect(script.reads).toEqual([]);
       expect(client.received[0]).toEqual({
@@ -2261,17 +2247,11 @@ describe('Channel, at its edges', () => {
   it('reads the missed history from the store when its listener lost events right after the id it started after', async () => {
     // A bus that started after the client's very id, and lost events at once (it reconnected):
     // what follows the id is not all held, so the store is read, and the loss told after the replay.
-    const script = scriptedEngine();
-    const engine: ChannelEngine = {
-      ...script.engine,
-      listen: async (topic, listener) => {
-        const unlisten = await script.engine.listen(topic, listener);
-        listener.startsAfter?.('5-0');
-        listener.gap?.('continue');
-        return unlisten;
-      },
-    };
-    const chat = createChannel(engine, 'room');
+    const script = scriptedEngine((listener) => {
+      listener.startsAfter?.('5-0');
+      listener.gap('continue');
+    });
+    const chat = createChannel(script.engine, 'room');
     const subscribing = chat.subscribe({ lastEventId: '5-0' });
     await until(() => script.reads.length === 1, 'the history read');
     script.reads[0]!.answer(page('6-0', '7-0'));
