@@ -229,13 +229,19 @@ export class LiveReader<T> {
     return unlisten;
   }
 
-  /** Stops the loop, and drops and ends every listener. */
+  /**
+   * Stops the loop, and drops and ends every listener. Called from a listener (as it is handed an
+   * event), the rest of that read reaches none: the sets are emptied, as every listener is ended.
+   */
   close(): void {
     this.#closed = true;
     this.#stop.abort();
     const topics = [...this.#topics.values()];
     this.#topics.clear();
-    for (const topic of topics) for (const listener of topic.listeners) this.#call(() => listener.end?.());
+    for (const topic of topics) {
+      for (const listener of topic.listeners) this.#call(() => listener.end?.());
+      topic.listeners.clear();
+    }
   }
 
   #addTopic(key: string): Topic<T> {

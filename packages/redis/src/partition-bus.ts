@@ -189,6 +189,8 @@ export class PartitionBus {
       if (state.partition !== partition) continue;
       this.#topics.delete(topic);
       for (const listener of state.listeners) this.#call(() => listener.end?.());
+      // Ended from inside a listener's event: the listeners after it in the set get it no more.
+      state.listeners.clear();
     }
   }
 

@@ -775,6 +775,27 @@ describe('redisEngine', () => {
       expect(second.events.map((e) => e.id)).toEqual([id]);
     });
 
+    it(`hands a listener nothing after its end when a listener closes the engine on an event (${layout})`, async () => {
+      const store = engine(options);
+      const told: string[] = [];
+      let closing: Promise<void> | undefined;
+      const listener = (name: string, close: boolean): LiveListener => ({
+        event: (m) => {
+          told.push(`${name} ${m.data}`);
+          if (close) closing ??= store.close();
+        },
+        gap: () => told.push(`${name} gap`),
+        end: () => told.push(`${name} end`),
+      });
+      await store.listen('closed by a listener', listener('first', true));
+      await store.listen('closed by a listener', listener('second', false));
+      await store.append('closed by a listener', { data: 'a' });
+      await until(() => closing !== undefined, 'the close');
+      await closing;
+      expect(told).toEqual(['first a', 'first end', 'second end']);
+      expect(await blockedRead()).toBe(false);
+    });
+
     it(`rejects a listen whose startsAfter throws, and hands that listener nothing (${layout})`, async () => {
       const store = engine(options);
       await store.append('throwing start', { data: 'a' });
