@@ -953,6 +953,36 @@ describe('WebSink: closing', () => {
     },
   );
 
+  it.each(['a wrote hook', 'onError'])(
+    'drops, not counts as sent, what the end had left for a client that leaves while it is written (body cancelled from %s)',
+    async (from) => {
+      const subject = new Subject<MessageEvent>();
+      let reader!: ReadableStreamDefaultReader<Uint8Array>;
+      let ending = false;
+      const leave = () => {
+        if (ending) void reader.cancel();
+      };
+      const { options, closes } = metered({
+        heartbeat: false,
+        onError: from === 'onError' ? leave : () => {},
+      });
+      options.metrics!.wrote = from === 'a wrote hook' ? leave : () => {};
+      const response = await sse(() => subject, options)(request());
+      reader = response.body!.getReader();
+      await reader.read(); // the opening comment; then the client stops reading
+      // 64 KiB in the body, and about twice that queued: the end writes it in several chunks.
+      for (let i = 0; i < 200; i++) subject.next({ data: 'x'.repeat(1000) });
+      await new Promise((resolve) => setImmediate(resolve));
+      ending = true;
+      if (from === 'onError') subject.error(new Error('database went away'));
+      else subject.complete();
+      expect(closes).toHaveLength(1);
+      const { events, dropped } = closes[0]!.stats;
+      expect(dropped).toBeGreaterThan(0);
+      expect(events + dropped).toBe(200);
+    },
+  );
+
   it('ignores a write after the body was cancelled', async () => {
     const sink = new WebSink(request());
     sink.open({});

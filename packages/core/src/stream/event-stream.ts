@@ -112,7 +112,12 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
    */
   #unopened: HeaderOverrides | SourceFailure | undefined;
   readonly #format: (message: MessageEvent<unknown>, reader: FormatReader) => string;
-  readonly #onAbort = () => this.#finish('client');
+  readonly #onAbort = () => {
+    this.#finish('client');
+    // The client left while the stream ended (a runtime, or a hook, cancelled a Web body as the end
+    // wrote to it): what the end had left is dropped, not counted as sent.
+    this.#dropEnding();
+  };
 
   /** @internal Use {@link streamEvents}. */
   constructor(
@@ -499,17 +504,22 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
   /** Drops the connection at once (a shutdown whose deadline passed). */
   destroy(): void {
     this.#finish('shutdown');
-    if (ending === this) {
-      // Called while the stream ended (by a `wrote` hook, its `onError`): what it had left is dropped
-      // with the connection, and nothing more is written.
-      ending = undefined;
-      const queue = this.#queue;
-      if (queue) {
-        this.#notePeak(queue.bytes());
-        this.#clearQueue(queue);
-      }
-    }
+    this.#dropEnding();
     this.#destroySink();
+  }
+
+  /**
+   * Called while the stream ended (destroyed by a `wrote` hook or its `onError`, or its client
+   * gone): what it had left is dropped with the connection, and nothing more is written.
+   */
+  #dropEnding(): void {
+    if (ending !== this) return;
+    ending = undefined;
+    const queue = this.#queue;
+    if (queue) {
+      this.#notePeak(queue.bytes());
+      this.#clearQueue(queue);
+    }
   }
 
   /** @internal Called by the heartbeat wheel when nothing was written for a whole interval. */
