@@ -145,6 +145,10 @@ export class NodeSink implements Sink {
   }
 
   #send(chunk: Uint8Array | string): boolean {
+    // Ended by the route itself (a hook of its own called `res.end()`): a write now would follow the
+    // body's end on the wire, or make Node emit ERR_STREAM_WRITE_AFTER_END, which nobody hears. The
+    // response's 'close' that follows ends the stream.
+    if (this.#res.writableEnded) return false;
     if (this.#chunkSocket) {
       const room = writeChunk(this.#res as ServerResponse, this.#chunkSocket, chunk);
       if (room !== undefined) return room;

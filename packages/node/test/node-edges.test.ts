@@ -737,6 +737,47 @@ describe('NodeSink: body framing', () => {
   });
 });
 
+describe('openEventStream: a response the route ends itself from a hook', () => {
+  it.each([
+    ['a small one', 'x'],
+    ['one larger than the socket buffer', 'x'.repeat(256 * 1024)],
+  ])(
+    'writes nothing after its end: an errorEvent that ends the response and returns %s',
+    async (_label, data) => {
+      const errors: unknown[] = [];
+      const closes: string[] = [];
+      const failing = new Subject<MessageEvent>();
+      const { url, server } = await serve((req, res) => {
+        const options = resolveStreamOptions({
+          heartbeat: false,
+          errorEvent: () => {
+            res.end();
+            return { data };
+          },
+          onClose: (reason) => closes.push(reason),
+        });
+        openEventStream(
+          req,
+          res,
+          () => failing,
+          options,
+          (error) => errors.push(error),
+        ).catch((error) => errors.push(error));
+      });
+      server.keepAliveTimeout = 60_000;
+      const client = await rawRequests(url, [httpRequest('GET', '/sse')]);
+      await waitFor(() => client.text.includes('\r\n\r\n'), 5000, 'the headers');
+      failing.error(new Error('source failed'));
+      await waitFor(() => closes.length > 0, 5000, 'the stream to close');
+      await sleep(50);
+      // The body ends with the route's end: a byte after it would be read as the next response.
+      expect(client.text.endsWith('\r\n\r\n0\r\n\r\n')).toBe(true);
+      expect(closes).toEqual(['error']);
+      expect(errors).toEqual([expect.objectContaining({ message: 'source failed' })]);
+    },
+  );
+});
+
 describe('openEventStream: the connection as Node frames it', () => {
   it('says Connection: close on the last request maxRequestsPerSocket lets a connection carry, as Node does', async () => {
     const { handle } = route(() => from([{ data: 'x' }]), { heartbeat: false });

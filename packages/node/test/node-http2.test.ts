@@ -570,6 +570,37 @@ describe('openEventStream on HTTP/2: a source that fails before its first messag
   });
 });
 
+describe('openEventStream on HTTP/2: a response the route ends itself from a hook', () => {
+  it('ends the stream cleanly, with no reset: an errorEvent that ends the response and returns an event', async () => {
+    const { options, closes } = recording({ heartbeat: false });
+    const failure = new Error('source failed');
+    const errors: unknown[] = [];
+    const { session } = await serveH2((req, res) => {
+      const resolved = resolveStreamOptions({
+        ...options,
+        errorEvent: () => {
+          res.end();
+          return { data: 'failed' };
+        },
+      });
+      const events = concat(
+        from([{ data: 'a' }]),
+        throwError(() => failure),
+      );
+      openEventStream(
+        req,
+        res,
+        () => events,
+        resolved,
+        (error) => errors.push(error),
+      ).catch((error: unknown) => errors.push(error));
+    });
+    // Node's write after the end would reset the stream with an error, which rejects the read.
+    expect((await readStream(session, '/sse')).body).toBe('data: a\n\n');
+    expect([closes.map((c) => c.reason), errors]).toEqual([['error'], [failure]]);
+  });
+});
+
 describe('NodeSink on HTTP/2: the headers Node refuses there', () => {
   it('leaves out TE and HTTP2-Settings, whether the route or a middleware set them', async () => {
     const { options, closes } = recording({
