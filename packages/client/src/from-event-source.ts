@@ -205,8 +205,10 @@ async function connect(
       // retried; one that throws is broken, as is such a fetch.
       let given = options.headers;
       if (typeof given === 'function') {
-        answer = given();
-        given = await abortable(answer as ReturnType<typeof given>, connection.signal);
+        given = await abortable(
+          () => (answer = (given as () => HeaderValues | Promise<HeaderValues>)()),
+          connection.signal,
+        );
         answer = undefined;
       }
       if (given !== undefined && !isObject(given))
@@ -230,16 +232,18 @@ async function connect(
       }
       // The request has its whole stallTimeout, however long headers() took.
       arm();
-      const fetcher = options.fetch ?? fetch;
-      answer = fetcher(request, {
-        method: options.method,
-        body: options.body,
-        headers,
-        credentials: options.credentials,
-        cache: 'no-store',
-        signal: connection.signal,
-      } as RequestInit);
-      const response = (await abortable(answer, connection.signal)) as Response | undefined;
+      const response = (await abortable(
+        () =>
+          (answer = (options.fetch ?? fetch)(request, {
+            method: options.method,
+            body: options.body,
+            headers,
+            credentials: options.credentials,
+            cache: 'no-store',
+            signal: connection.signal,
+          } as RequestInit)),
+        connection.signal,
+      )) as Response | undefined;
       // A wrapper that forgot its return would fail every attempt: it ends the Observable instead.
       if (typeof response?.status !== 'number' || typeof response.headers?.get !== 'function') {
         unusable = new TypeError(`fetch must resolve to a Response, got ${show(response)}`);
@@ -352,14 +356,16 @@ function utf8Bytes(text: string): string {
 }
 
 /**
- * `answer`, or a rejection with the signal's reason as soon as it aborts: a fetch that does not heed
- * the signal may never settle, and a stall or an unsubscribe would wait on it for good.
+ * What `start` answers, or a rejection with the signal's reason as soon as it aborts: a fetch that
+ * does not heed the signal may never settle, and a stall or an unsubscribe would wait on it for good.
+ * Once the signal has aborted, `start` is not called: an unsubscribe as headers() settled would
+ * otherwise still send the request, with a fetch that does not heed the signal.
  */
-function abortable<T>(answer: T, signal: AbortSignal): Promise<Awaited<T>> {
+function abortable<T>(start: () => T, signal: AbortSignal): Promise<Awaited<T>> {
   return new Promise((resolve, reject) => {
-    if (signal.aborted) reject(signal.reason);
+    if (signal.aborted) return reject(signal.reason);
     signal.addEventListener('abort', () => reject(signal.reason));
-    Promise.resolve(answer).then(resolve, reject);
+    Promise.resolve(start()).then(resolve, reject);
   });
 }
 

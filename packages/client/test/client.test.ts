@@ -1803,6 +1803,31 @@ describe('stall detection and teardown', () => {
     expect(counting.requests).toHaveLength(0);
   });
 
+  it('opens no request when unsubscribed as the header function settles, even with a fetch that does not heed the abort', async () => {
+    const deaf = deafFetch();
+    let calls = 0;
+    let release!: (headers: HeadersInit) => void;
+    const token = new Promise<HeadersInit>((resolve) => {
+      release = resolve;
+    });
+    const client = recorded(
+      fromEventSource('http://127.0.0.1:1/sse', {
+        fetch: (input, init) => {
+          calls++;
+          return deaf.fetch(input, init);
+        },
+        headers: () => token,
+      }),
+    );
+    // An app that signs out as the token comes: its unsubscribe runs once the client has the headers,
+    // before it sends the request, which a fetch that drops the abort signal would send regardless.
+    void token.then(() => client.subscription.unsubscribe());
+    release({ authorization: 'Bearer late' });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls).toBe(0);
+    expect(client.error).toBeUndefined();
+  });
+
   it('leaves no abort listener behind from one connection to the next', async () => {
     const { warnings, stop } = recordWarnings();
     try {
