@@ -9,11 +9,14 @@ import { killLiveConnection, useRedis } from './support/use-redis.js';
 const redis = useRedis({ flush: true });
 const { engine } = redis;
 
-/** How many `XREAD`s Redis refused so far (ACL, `MASTERDOWN`): each one live read that failed. */
-async function refusedReads(): Promise<number> {
+/** How many times Redis refused `command` so far (ACL, `MASTERDOWN`). */
+async function refused(command: string): Promise<number> {
   const stats = await redis.raw.info('commandstats');
-  return Number(stats.match(/cmdstat_xread:.*rejected_calls=(\d+)/)?.[1] ?? 0);
+  return Number(stats.match(new RegExp(`cmdstat_${command}:.*rejected_calls=(\\d+)`))?.[1] ?? 0);
 }
+
+/** How many `XREAD`s Redis refused so far: each one live read that failed. */
+const refusedReads = () => refused('xread');
 
 /** How many times Redis ran `command` so far (refused calls not counted). */
 async function calls(command: string): Promise<number> {
@@ -320,12 +323,6 @@ function expectScriptRefusalsToldOnce(errors: unknown[], commands: string[]): vo
 }
 
 describe('redisEngine with maxAgeMs whose ACL refuses XTRIM', () => {
-  /** XTRIMs Redis refused so far. */
-  async function refusedTrims(): Promise<number> {
-    const stats = await redis.raw.info('commandstats');
-    return Number(stats.match(/cmdstat_xtrim:.*rejected_calls=(\d+)/)?.[1] ?? 0);
-  }
-
   it('tells onError once, stores every event, and sends no XTRIM after the refusal', async () => {
     await redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all', '-xtrim']);
     const errors: unknown[] = [];
@@ -338,10 +335,10 @@ describe('redisEngine with maxAgeMs whose ACL refuses XTRIM', () => {
     expect(errors).toHaveLength(1);
     expect((errors[0] as Error).message).toMatch(/^Redis refused XTRIM, so .*maxAgeMs/);
     expect(String((errors[0] as Error).cause)).toMatch(/NOPERM .*'xtrim'/);
-    const refused = await refusedTrims();
+    const before = await refused('xtrim');
     await store.append('aged', { data: 'after' });
     await store.read('aged', ids[0]!, { count: 1, bytes: 10_000 });
-    expect(await refusedTrims()).toBe(refused);
+    expect(await refused('xtrim')).toBe(before);
     expect(errors).toHaveLength(1);
   });
 
@@ -508,12 +505,6 @@ describe('redisEngine whose ACL refuses another command than its scripts', () =>
 });
 
 describe('redisEngine whose ACL refuses EVAL_RO', () => {
-  /** EVAL_ROs Redis refused so far. */
-  async function refusedReadOnly(): Promise<number> {
-    const stats = await redis.raw.info('commandstats');
-    return Number(stats.match(/cmdstat_eval_ro:.*rejected_calls=(\d+)/)?.[1] ?? 0);
-  }
-
   it('runs its read-only scripts as EVAL once refused, and asks EVAL_RO no more', async () => {
     await redis.raw.aclSetUser('reader', ['reset', 'on', '>secret', '~sse:*', '+@all', '-eval_ro']);
     const store = engine({ clientOptions: asUser, onError: () => {} });
@@ -521,11 +512,11 @@ describe('redisEngine whose ACL refuses EVAL_RO', () => {
     await store.append('replayed', { data: 'b' });
     const limit = { count: 10, bytes: 10_000 };
     await store.read('replayed', first, limit);
-    const refused = await refusedReadOnly();
-    expect(refused).toBeGreaterThan(0);
+    const before = await refused('eval_ro');
+    expect(before).toBeGreaterThan(0);
     const evals = await calls('eval');
     for (let i = 0; i < 3; i++) await store.read('replayed', first, limit);
-    expect(await refusedReadOnly()).toBe(refused);
+    expect(await refused('eval_ro')).toBe(before);
     expect((await calls('eval')) - evals).toBeGreaterThanOrEqual(3);
   });
 });
