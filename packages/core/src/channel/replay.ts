@@ -3,7 +3,13 @@ import { unlessAborted } from './aborted.js';
 import type { HistoryPage, HistoryStore, ReadLimit, StoredMessage } from './engine.js';
 import { checkEngineId, EngineContractError } from './errors.js';
 import { messageSize } from './message-size.js';
-import { compareStreamIds, formatStreamId, parseStreamId, type StreamId } from './stream-id.js';
+import {
+  compareStreamIds,
+  formatStreamId,
+  isZeroStreamId,
+  parseStreamId,
+  type StreamId,
+} from './stream-id.js';
 import type { TruncationReason } from './truncation.js';
 
 /** The most a subscription replays; past it the subscriber gets the truncation signal instead. */
@@ -73,7 +79,7 @@ export async function readReplay(
   // No engine hands out such an id (the id rule), nor 0-0 (no id is below it): unknown to every
   // store, it reaches none of them, however long a client made it. A bus that started after 0-0
   // (an empty topic) holds no event its client had, since it had none.
-  if (last === undefined || (last.ms === 0n && last.seq === 0n))
+  if (last === undefined || isZeroStreamId(last))
     return { events: [], truncated: true, reason: 'history', known: false };
   const complete: Replay = { events, truncated: false };
   // Only the very id: one above it is none the store handed out (or one from before it lost its data).

@@ -3,7 +3,14 @@ import type { HistoryPage, ReadLimit, StoredMessage } from './engine.js';
 import { otherField } from './message-fields.js';
 import { sizeWithData } from './message-size.js';
 import { dataFromJson } from './stored-data.js';
-import { compareStreamIds, formatStreamId, nextStreamId, parseStreamId, type StreamId } from './stream-id.js';
+import {
+  compareStreamIds,
+  formatStreamId,
+  isZeroStreamId,
+  nextStreamId,
+  parseStreamId,
+  type StreamId,
+} from './stream-id.js';
 
 /** How much one topic's ring keeps. */
 export interface RingLimits {
@@ -111,7 +118,7 @@ export class HistoryRing {
     }
     const parsed = parseStreamId(own);
     // 0-0 too, as Redis refuses it: no id is below it, so a client could never resume before it.
-    if (!parsed || (parsed.ms === 0n && parsed.seq === 0n))
+    if (!parsed || isZeroStreamId(parsed))
       throw new RangeError(`A stored event's id must be <ms>-<seq> above 0-0, not ${JSON.stringify(own)}`);
     if (this.#last && compareStreamIds(parsed, this.#last) <= 0)
       throw new RangeError(`Event id ${own} is not after the last id ${formatStreamId(this.#last)}`);

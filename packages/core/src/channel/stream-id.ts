@@ -21,6 +21,11 @@ export function parseStreamId(id: string): StreamId | undefined {
   return ms > MAX_PART || seq > MAX_PART ? undefined : { ms, seq };
 }
 
+/** Whether `id` is 0-0, which no engine hands out: Redis refuses it, as no id is below it. */
+export function isZeroStreamId(id: StreamId): boolean {
+  return id.ms === 0n && id.seq === 0n;
+}
+
 /** Negative, zero or positive as `a` is before, equal to or after `b`. */
 export function compareStreamIds(a: StreamId, b: StreamId): number {
   if (a.ms !== b.ms) return a.ms < b.ms ? -1 : 1;
