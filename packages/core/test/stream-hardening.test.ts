@@ -1992,6 +1992,63 @@ describe('a source sent to while the stream takes one of its messages', () => {
     expect(atClose).toMatchObject([{ events: 1, dropped: 3 }]);
   });
 
+  it.each([
+    ['an Observable', () => new Subject<MessageEvent>()],
+    ['an AsyncIterable', () => undefined],
+  ])(
+    'serialize that closes the stream, then throws, for %s: its message is counted dropped by that end, not refused as well after it',
+    async (_, subject) => {
+      const hooks: string[] = [];
+      let stream: EventStream | undefined;
+      const serialize = (data: unknown) => {
+        if ((data as { n: number }).n === 1) {
+          stream!.close();
+          throw new Error('cannot serialize');
+        }
+        return JSON.stringify(data);
+      };
+      const metrics = {
+        ...counting().metrics,
+        dropped: (count: number) => hooks.push(`dropped ${count}`),
+        refused: () => hooks.push('refused'),
+        closed: (reason: CloseReason) => hooks.push(`closed ${reason}`),
+      };
+      const pushed = subject();
+      async function* pulled() {
+        yield { data: { n: 0 } };
+        yield { data: { n: 1 } };
+      }
+      const running = run(pushed ?? pulled(), { serialize, metrics, onError: () => {} });
+      stream = running.stream;
+      pushed?.next({ data: { n: 0 } });
+      pushed?.next({ data: { n: 1 } });
+      await tick();
+      expect(running.sink.text).toBe('data: {"n":0}\n\n');
+      expect(running.closes.map((c) => c.reason)).toEqual(['shutdown']);
+      expect(running.closes[0]!.stats).toMatchObject({ events: 1, dropped: 1, refused: 0 });
+      expect(hooks).toEqual(['dropped 1', 'closed shutdown']);
+    },
+  );
+
+  it('a wrote hook that ends its stream: the stats onClose gets are final, its queue peak counted before the end', async () => {
+    const closed: StreamStats[] = [];
+    let stream: EventStream | undefined;
+    const metrics = {
+      ...counting().metrics,
+      wrote: () => stream!.destroy(),
+      closed: (_: CloseReason, stats: StreamStats) => closed.push({ ...stats }),
+    };
+    const subject = new Subject<MessageEvent>();
+    const running = run(subject, { metrics, onClose: (_, stats) => closed.push({ ...stats }) });
+    stream = running.stream;
+    subject.next({ data: 'a' });
+    subject.next({ data: 'b' });
+    await tick();
+    const stats = { events: 2, bytes: 18, heartbeats: 0, dropped: 0, peakQueuedBytes: 18, refused: 0 };
+    expect(closed).toEqual([stats, stats]);
+    expect(running.stream.stats).toEqual(stats);
+  });
+
   it('serialize that completes the source: the message goes out before the end, instead of being lost uncounted', async () => {
     const subject = new Subject<MessageEvent>();
     const serialize = (data: unknown) => {

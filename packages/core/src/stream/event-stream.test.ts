@@ -703,6 +703,30 @@ describe('streamEvents', () => {
     expect(stream.stats).toMatchObject({ events: 2, dropped: 1 });
   });
 
+  it('counts no dropped event when its sink throws on the error event at the end', () => {
+    const { calls, metrics } = recordMetrics();
+    const subject = new Subject<MessageEvent>();
+    const sink = new MemorySink();
+    const write = sink.write.bind(sink);
+    sink.write = (chunk) => {
+      if (new TextDecoder().decode(chunk).startsWith('event: failed')) throw new Error('socket gone');
+      return write(chunk);
+    };
+    const stream = streamEvents(subject, sink, {
+      metrics,
+      heartbeat: false,
+      errorEvent: () => ({ type: 'failed', data: 'bye' }),
+      onError: () => {},
+    });
+    subject.next({ id: 'e0', data: '' });
+    subject.error(new Error('source failed'));
+    expect(sink.text).toBe('id: e0\ndata:\n\n');
+    expect(sink.destroyed).toBe(true);
+    // e0 was sent; the error event is the stream's own, not one of the source's that was lost.
+    expect(stream.stats).toMatchObject({ events: 1, dropped: 0 });
+    expect(calls).toEqual(['opened', 'wrote 1 14', 'closed error']);
+  });
+
   it.each([
     ['an object with unsubscribe()', (count: () => void) => ({ unsubscribe: count })],
     ['a teardown function', (count: () => void) => count],

@@ -741,16 +741,19 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     return (error) => reportTo(onError, report, error);
   }
 
-  /** The message's text, or `undefined` when it cannot be sent (then refused, see `onInvalidMessage`). */
-  #tryFormat(message: MessageEvent<unknown>): string | undefined {
+  /**
+   * The message's text, or `undefined` when it cannot be sent (then refused, see `onInvalidMessage`).
+   * `inHand`: the message is the one the stream is taking (false for its own error event).
+   */
+  #tryFormat(message: MessageEvent<unknown>, inHand = true): string | undefined {
     try {
       return this.#format(message, this);
     } catch (error) {
       // Only a value that failed as a message is looked at: message objects cost nothing here.
       if (this.options.bareValues === 'data' && isBareValue(message))
-        return this.#tryFormat({ data: message });
+        return this.#tryFormat({ data: message }, inHand);
       hearRefusedPromises(message, error, () => this.laterReporter());
-      this.#refuse(error);
+      this.#refuse(error, inHand);
       return undefined;
     }
   }
@@ -814,8 +817,13 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
    * stream's own: the message in hand, if any, is still dropped by the end that may follow.
    */
   #refuse(error: unknown, inHand = true): void {
-    // The message in hand is counted refused, not dropped too by the end that may follow.
-    if (inHand) this.#handOver();
+    // The message in hand is counted refused, not dropped too by the end that may follow. An end
+    // that came while it was formatted (a `serialize` that closed the stream, then threw) counted
+    // it dropped already: its stats are final.
+    if (inHand && !this.#handOver() && this.#reason !== undefined) {
+      this.reportError(error);
+      return;
+    }
     this.stats.refused++;
     this.#count('refused');
     // Once the stream ended (an error event), there is nothing left to close: only report.
@@ -863,23 +871,26 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
    * under the cap, where the overflow policy still sees it.
    */
   #writeQueue(queue: EventQueue, all = false): void {
-    let written = 0;
+    let first = true;
     do {
       const count = queue.length;
       const chunk = queue.take();
       const taken = count - queue.length;
       const own = this.#gap ? this.#gap.taken(taken) : taken;
-      written += this.#write(chunk, taken, own);
+      // What the queue held: its first chunk and what waits behind it.
+      this.#write(chunk, taken, own, first ? (queue.length > 0 ? queue.bytes() : 0) : -1);
+      first = false;
     } while (queue.length > 0 && (all || this.#writable));
-    this.#notePeak(queue.length > 0 ? written + queue.bytes() : written);
   }
 
   /**
    * Hands `text`, `events` events, `lost` of them the source's (counted dropped if the sink throws;
    * a gap event is the stream's own), to the sink: as text where it takes text, else as bytes.
+   * `behind`: the bytes a queue still holds behind its first chunk, for its peak, noted before the
+   * write as the stats are: a hook the write calls may end the stream, whose stats are final then.
    * Returns its UTF-8 size.
    */
-  #write(text: string, events: number, lost = events): number {
+  #write(text: string, events: number, lost = events, behind = -1): number {
     this.busy = true;
     const { sink } = this;
     // A transport that encodes text itself is handed text, unless others take the same bytes: a
@@ -887,6 +898,7 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     const chunk = sink.writeText ? sharedBytes(text) : encodeText(text);
     const bytes = chunk ? chunk.length : utf8Length(text);
     // Counted before the write: a sink may end the stream from inside it, reporting these stats.
+    if (behind >= 0) this.#notePeak(bytes + behind);
     this.stats.events += events;
     this.stats.bytes += bytes;
     let room: boolean | undefined;
@@ -1108,9 +1120,10 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
     // A malformed error event must not turn a clean end into a corrupt stream: the encoder's
     // refusal skips it, counted and reported, as it does any message (an async errorEvent's
     // Promise too, whose rejection is heard there).
-    const text = this.#tryFormat(message);
-    // Its `errorEvent`, or the route's `serialize`, may have dropped the connection meanwhile.
-    if (text !== undefined && ending === this) this.#write(text, 1);
+    const text = this.#tryFormat(message, false);
+    // Its `errorEvent`, or the route's `serialize`, may have dropped the connection meanwhile. The
+    // stream's own event, as a gap event: none of the source's is lost if the sink throws on it.
+    if (text !== undefined && ending === this) this.#write(text, 1, 0);
   }
 
   /** Calls a metrics hook; one that throws is reported, never fatal. */
