@@ -7,6 +7,7 @@ import { destroyOnReset } from './http2-reset.js';
 import { closeWhenAnswered } from './http2-upload.js';
 import {
   closedAlready,
+  headStream,
   type NodeRequest,
   type NodeResponse,
   unwatchClose,
@@ -57,6 +58,7 @@ export class NodeSink implements Sink {
     if (this.http2) {
       const stream = (res as Http2ServerResponse).stream;
       if (stream) destroyOnReset(stream);
+      headStream(req, res)?.on('close', this.#closed);
     }
     // A response that closed before the sink existed (the client left while the framework's own
     // async steps ran: an auth middleware, Nest's guards and pipes) emits no 'close' any more.

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Http2ServerRequest, Http2ServerResponse, ServerHttp2Stream } from 'node:http2';
 
 /** A request of `node:http` or of the `node:http2` compatibility API. */
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
@@ -23,8 +23,10 @@ export function watchResponseClose(req: NodeRequest, res: NodeResponse, listener
     listener();
     return stopNothing;
   }
+  const head = headStream(req, res);
   const stop = () => {
     res.off('close', closed);
+    head?.off('close', closed);
     if (socket) unwatchClose(socket, closed);
   };
   const closed = () => {
@@ -32,8 +34,18 @@ export function watchResponseClose(req: NodeRequest, res: NodeResponse, listener
     listener();
   };
   res.on('close', closed);
+  head?.on('close', closed);
   if (socket) watchClose(socket, closed);
   return stop;
+}
+
+/**
+ * The HTTP/2 stream of a HEAD: only its own 'close' tells of a client that reset it before the
+ * headers went out, as Node's compatibility layer then emits no 'close' on the response.
+ */
+export function headStream(req: NodeRequest, res: NodeResponse): ServerHttp2Stream | undefined {
+  if (req.httpVersionMajor < 2 || req.method !== 'HEAD') return undefined;
+  return (res as Http2ServerResponse).stream ?? undefined;
 }
 
 function stopNothing(): void {}

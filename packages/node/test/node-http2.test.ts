@@ -25,10 +25,16 @@ import {
   readStream,
   stalledStream,
 } from '../../../test/support/http2-clients.js';
-import { type Closed, metered, recording } from '../../../test/support/recording.js';
+import { type Closed, metered, neverYielding, recording } from '../../../test/support/recording.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
 import { recordWarnings } from '../../../test/support/warnings.js';
-import { closeStreamsOnServerClose, NodeSink, openEventStream, trackHttp2Sessions } from '../src/index.js';
+import {
+  closeStreamsOnServerClose,
+  NodeSink,
+  openEventStream,
+  trackHttp2Sessions,
+  watchResponseClose,
+} from '../src/index.js';
 import { listenAgain } from './serve.js';
 
 describe('closeStreamsOnServerClose on HTTP/2', () => {
@@ -888,6 +894,59 @@ describe('openEventStream on HTTP/2: a client that left while the framework held
     expect(closes.map((closed) => closed.reason)).toEqual(['client']);
     // Nothing holds a server's close for it.
     expect(group.size).toBe(0);
+  });
+});
+
+describe('openEventStream on HTTP/2: a HEAD whose client resets its stream while the handler is pending', () => {
+  it('counts it at once as opened and closed by the client, leaves no group member, and lets the late source go', async () => {
+    const group = new StreamGroup();
+    const { options, closes, seen } = metered({ group });
+    const made = neverYielding();
+    let settle!: () => void;
+    const { session } = await serveH2((req, res) => {
+      void openEventStream(
+        req,
+        res,
+        // Heeds no signal: a hung upstream call.
+        () => new Promise<AsyncIterable<never>>((resolve) => (settle = () => resolve(made.iterator))),
+        resolveStreamOptions(options),
+      );
+    });
+    const stream = session.request({ ':path': '/sse', ':method': 'HEAD' });
+    stream.on('error', () => {});
+    await waitFor(() => settle !== undefined, 5_000, 'the handler');
+    stream.close(constants.NGHTTP2_CANCEL);
+    // Node's compatibility layer emits no 'close' on the response of a HEAD reset before its headers.
+    await waitFor(() => closes.length === 1, 5_000, 'the close to be counted');
+    expect([seen, closes.map((closed) => closed.reason), group.size]).toEqual([
+      ['opened', 'closed:client'],
+      ['client'],
+      0,
+    ]);
+    settle();
+    await waitFor(made.returned, 5_000, "the late iterator's return()");
+    expect(seen).toEqual(['opened', 'closed:client']);
+  });
+});
+
+describe('watchResponseClose on HTTP/2: a HEAD whose client resets its stream before its headers', () => {
+  it('tells the client gone, as for a GET', async () => {
+    const gone: string[] = [];
+    let held = 0;
+    const { session } = await serveH2((req, res) => {
+      held++;
+      // As an interceptor holds the request: nothing answers it yet.
+      watchResponseClose(req, res, () => gone.push(req.method));
+    });
+    for (const method of ['GET', 'HEAD']) {
+      const before = held;
+      const stream = session.request({ ':path': '/sse', ':method': method });
+      stream.on('error', () => {});
+      await waitFor(() => held > before, 5_000, `${method}: the request`);
+      stream.close(constants.NGHTTP2_CANCEL);
+      await waitFor(() => gone.length > 0, 5_000, `${method}: the close to be told`);
+      expect(gone.splice(0)).toEqual([method]);
+    }
   });
 });
 
