@@ -80,7 +80,15 @@ export class Handoff {
    * subscribed (an iterator the method made is ended), and hands the HEAD its own headers.
    */
   async reached(result: unknown, check: (value: unknown) => Source): Promise<Observable<never>> {
-    const source = check(await this.#value(result));
+    const value = await this.#value(result);
+    let source: Source;
+    try {
+      source = check(value);
+    } catch (error) {
+      // Told apart as its GET's is: a method that answered through `@Res()` owes no source.
+      this.refusal = error;
+      throw error;
+    }
     releaseSource(source, this.report);
     this.#settle(source);
     return EMPTY;

@@ -13,7 +13,7 @@ import { from, type Observable, throwError } from 'rxjs';
 import { NestChain } from './chain.js';
 import { RXSSE_ROUTE, type RxSseRoute } from './decorators.js';
 import { RxsseResponseSentError } from './errors.js';
-import { openHandoff } from './handoff.js';
+import { findHandoff, openHandoff } from './handoff.js';
 import { headThroughChain } from './head.js';
 import { errorText, stackOf } from './logger.js';
 import { watchReplySend } from './reply-sends.js';
@@ -89,11 +89,20 @@ export class RxsseInterceptor implements NestInterceptor {
         rawReq,
         rawRes,
         async (context) => {
-          const source = await headThroughChain(next, req, rawReq, rawRes, context, routeReport);
-          if (cutShort) return;
           // An answer through Fastify's reply goes out once its onSend hooks ran, which may await.
-          if (replySent()) await responseDone(rawRes);
-          if (rawRes.headersSent) throw new RxsseResponseSentError(request);
+          const answeredAlready = async () => {
+            if (replySent()) await responseDone(rawRes);
+            if (rawRes.headersSent) throw new RxsseResponseSentError(request);
+          };
+          const source = await headThroughChain(next, req, rawReq, rawRes, context, routeReport).catch(
+            async (error: unknown) => {
+              // A method that answered through `@Res()` owes no source: that answer stands, as its GET's.
+              if (!cutShort && error === findHandoff(req)?.refusal) await answeredAlready();
+              throw error;
+            },
+          );
+          if (cutShort) return;
+          await answeredAlready();
           copyReplyHeaders(res, rawRes);
           return source;
         },

@@ -588,15 +588,23 @@ describe.each<Platform>(['express', 'fastify'])(
       ]);
     });
 
-    it('keeps an answer the method gave through @Res() and returned nothing for, and logs that no stream was sent on it', async () => {
-      const url = await start();
-      const { response } = await fetchBytes(`${url}/answered-void`, { signal: AbortSignal.timeout(5000) });
-      expect(response.status).toBe(204);
-      await waitFor(() => server!.logged.length > 0, 5000, 'the report');
-      expect(server!.logged.splice(0)).toEqual([
-        expect.stringMatching(/^RxsseResponseSentError: @RxSse\(\) route GET \/answered-void .*@Res\(\)/),
-      ]);
-    });
+    it.each(['GET', 'HEAD'])(
+      'keeps an answer the method gave a %s through @Res() and returned nothing for, and logs that no stream was sent on it',
+      async (method) => {
+        const url = await start();
+        const { response } = await fetchBytes(`${url}/answered-void`, {
+          method,
+          signal: AbortSignal.timeout(5000),
+        });
+        expect(response.status).toBe(204);
+        await waitFor(() => server!.logged.length > 0, 5000, 'the report');
+        expect(server!.logged.splice(0)).toEqual([
+          expect.stringMatching(
+            new RegExp(`^RxsseResponseSentError: @RxSse\\(\\) route ${method} /answered-void .*@Res\\(\\)`),
+          ),
+        ]);
+      },
+    );
 
     it.each(['answered-iterator', 'answered-iterator-greeted'])(
       'ends the iterator a method returned after it answered through @Res(), so the listener it holds goes (%s)',
@@ -1065,6 +1073,7 @@ describe(`nestjs ${nestMajor} on fastify with an onSend hook that awaits, as @fa
       const answers: [string, string, number, string][] = [
         ['GET', 'answered', 409, '{"answered":"by the method"}'],
         ['GET', 'answered-void', 204, ''],
+        ['HEAD', 'answered-void', 204, ''],
         ['GET', 'answered-iterator', 409, '{"answered":"by the method"}'],
         ['GET', 'answered-by-interceptor', 402, '{"answered":"by the interceptor"}'],
         ['HEAD', 'answered-by-interceptor', 402, ''],
