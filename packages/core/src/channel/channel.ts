@@ -58,9 +58,11 @@ export interface ChannelOptions {
    * also for live events lost while history was read or the handler went on); of a first
    * connection, only `truncated`, for live events it lost so. Then `truncated` again for each
    * truncation signal the subscription sends once live (a gap in the engine's live events), so
-   * every time a client is told events are missing is counted. A client that left before its
-   * stream started is not told of. `prometheusMetrics().replay` fits. If it throws (or, async,
-   * rejects), the subscription's source fails with that error, as with a throwing `filter`.
+   * every time a client is told events are missing is counted (a backed-up client whose stream
+   * still holds an unsent notice is told of a second gap in that one notice, counted twice). A
+   * client that left before its stream started is not told of. `prometheusMetrics().replay` fits.
+   * If it throws (or, async, rejects), the subscription's source fails with that error, as with a
+   * throwing `filter`.
    */
   onReplay?: ((outcome: 'hit' | 'miss' | 'truncated') => void) | undefined;
   /**
