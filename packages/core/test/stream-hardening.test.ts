@@ -2018,7 +2018,8 @@ describe('a source sent to while the stream takes one of its messages', () => {
         yield { data: { n: 0 } };
         yield { data: { n: 1 } };
       }
-      const running = run(pushed ?? pulled(), { serialize, metrics, onError: () => {} });
+      const errors: unknown[] = [];
+      const running = run(pushed ?? pulled(), { serialize, metrics, onError: (error) => errors.push(error) });
       stream = running.stream;
       pushed?.next({ data: { n: 0 } });
       pushed?.next({ data: { n: 1 } });
@@ -2027,6 +2028,10 @@ describe('a source sent to while the stream takes one of its messages', () => {
       expect(running.closes.map((c) => c.reason)).toEqual(['shutdown']);
       expect(running.closes[0]!.stats).toMatchObject({ events: 1, dropped: 1, refused: 0 });
       expect(hooks).toEqual(['dropped 1', 'closed shutdown']);
+      // Not counted, but still heard: the serializer's failure is a bug of the route's.
+      expect(errors.map(String)).toEqual([
+        'SseFormatError: Invalid SSE data: the serializer threw: cannot serialize',
+      ]);
     },
   );
 
@@ -2047,6 +2052,25 @@ describe('a source sent to while the stream takes one of its messages', () => {
     const stats = { events: 2, bytes: 18, heartbeats: 0, dropped: 0, peakQueuedBytes: 18, refused: 0 };
     expect(closed).toEqual([stats, stats]);
     expect(running.stream.stats).toEqual(stats);
+  });
+
+  it('a wrote hook that sends: what it queued behind the written chunk counts in the peak, though written in the same turn', async () => {
+    const subject = new Subject<MessageEvent>();
+    let sent = false;
+    const metrics = {
+      ...counting().metrics,
+      wrote: () => {
+        if (sent) return;
+        sent = true;
+        subject.next({ data: 'x'.repeat(500) });
+      },
+    };
+    const { sink, stream } = run(subject, { metrics });
+    subject.next({ data: 'a' });
+    await tick();
+    expect(sink.text).toBe(`data: a\n\ndata: ${'x'.repeat(500)}\n\n`);
+    // The queue held 'data: a' (9 bytes), then the 508 the hook sent: never both at once.
+    expect(stream.stats).toMatchObject({ events: 2, bytes: 517, peakQueuedBytes: 508 });
   });
 
   it('serialize that completes the source: the message goes out before the end, instead of being lost uncounted', async () => {

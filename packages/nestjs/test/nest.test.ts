@@ -434,6 +434,12 @@ class EventsController {
     return from([{ data: 'never sent' }]);
   }
 
+  // Returns what is no event source, and answers nothing itself.
+  @RxSse('no-source')
+  noSource(): Observable<MessageEvent> {
+    return 42 as unknown as Observable<MessageEvent>;
+  }
+
   // Answers through @Res() and returns nothing, as a method that takes the response over does.
   @RxSse('answered-void')
   answeredVoid(@Res() res: AnyReply): void {
@@ -601,6 +607,24 @@ describe.each<Platform>(['express', 'fastify'])(
         expect(server!.logged.splice(0)).toEqual([
           expect.stringMatching(
             new RegExp(`^RxsseResponseSentError: @RxSse\\(\\) route ${method} /answered-void .*@Res\\(\\)`),
+          ),
+        ]);
+      },
+    );
+
+    it.each(['GET', 'HEAD'])(
+      'answers a %s whose method returned no event source with 500, and logs what it returned',
+      async (method) => {
+        const url = await start();
+        const { response } = await fetchBytes(`${url}/no-source`, {
+          method,
+          signal: AbortSignal.timeout(5000),
+        });
+        expect(response.status).toBe(500);
+        await waitFor(() => server!.logged.length > 0, 5000, 'the report');
+        expect(server!.logged.splice(0)).toEqual([
+          expect.stringMatching(
+            /^TypeError: An event stream's handler returned number 42, not an Observable or an AsyncIterable/,
           ),
         ]);
       },

@@ -948,6 +948,24 @@ describe('watchResponseClose on HTTP/2: a HEAD whose client resets its stream be
       expect(gone.splice(0)).toEqual([method]);
     }
   });
+
+  it('leaves no listener on the stream once stopped, as for a GET', async () => {
+    const left: Record<string, number> = {};
+    const { session } = await serveH2((req, res) => {
+      const before = res.stream.listenerCount('close');
+      // As an interceptor done with the request before its client went.
+      watchResponseClose(req, res, () => {})();
+      left[req.method] = res.stream.listenerCount('close') - before;
+      res.end();
+    });
+    for (const method of ['GET', 'HEAD']) {
+      const stream = session.request({ ':path': '/sse', ':method': method });
+      stream.on('error', () => {});
+      stream.resume();
+      await once(stream, 'close');
+    }
+    expect(left).toEqual({ GET: 0, HEAD: 0 });
+  });
 });
 
 describe('NodeSink on HTTP/2: a client that withholds the window of one stream, its session healthy', () => {

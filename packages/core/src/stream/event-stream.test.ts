@@ -1028,6 +1028,22 @@ describe('streamEvents', () => {
     expect(sink.text).toBe(`data: ${'x'.repeat(92)}\n\n`);
   });
 
+  it('counts no queue peak for what goes to a transport with room at once: messages pulled, the error event', async () => {
+    async function* failing() {
+      yield { data: 'a' };
+      throw new Error('source failed');
+    }
+    const { sink, stream, reasons } = run(failing(), {
+      errorEvent: () => ({ type: 'failed', data: 'bye' }),
+      onError: () => {},
+    });
+    for (let i = 0; i < 10; i++) await tick();
+    expect(reasons).toEqual(['error']);
+    expect(sink.text).toBe('data: a\n\nevent: failed\ndata: bye\n\n');
+    // Neither was ever queued: each went out as it came.
+    expect(stream.stats).toMatchObject({ events: 2, peakQueuedBytes: 0 });
+  });
+
   it('writes what is queued before ending on completion', async () => {
     const subject = new Subject<MessageEvent>();
     const { sink, reasons } = run(subject);
@@ -1353,6 +1369,26 @@ describe('streamEvents', () => {
       expect(errors.map((error) => (error as Error).name)).toEqual(['Error', 'SseFormatError']);
     },
   );
+
+  it("counts as refused, and reports, an error event given as a bare value under bareValues: 'data' that no data can carry", () => {
+    const { calls, metrics } = recordMetrics();
+    const errors: unknown[] = [];
+    const failing = new Subject<MessageEvent>();
+    const { sink, stream } = run(failing, {
+      metrics: { ...metrics, refused: () => calls.push('refused') },
+      bareValues: 'data',
+      serialize: () => {
+        throw new Error('cannot serialize');
+      },
+      errorEvent: () => 42 as unknown as MessageEvent,
+      onError: (error) => errors.push(error),
+    });
+    failing.error(new Error('source failed'));
+    expect(sink.text).toBe('');
+    expect(stream.stats.refused).toBe(1);
+    expect(calls).toEqual(['opened', 'refused', 'closed error']);
+    expect(errors.map((error) => (error as Error).name)).toEqual(['Error', 'SseFormatError']);
+  });
 
   it('tells metrics of no empty write, nor of a drop when nothing was dropped', async () => {
     const { calls, metrics } = recordMetrics();

@@ -871,23 +871,23 @@ export class EventStream implements HeartbeatTarget, GroupMember, FeedTarget, Fo
    * under the cap, where the overflow policy still sees it.
    */
   #writeQueue(queue: EventQueue, all = false): void {
-    let first = true;
     do {
       const count = queue.length;
       const chunk = queue.take();
       const taken = count - queue.length;
       const own = this.#gap ? this.#gap.taken(taken) : taken;
-      // What the queue held: its first chunk and what waits behind it.
-      this.#write(chunk, taken, own, first ? (queue.length > 0 ? queue.bytes() : 0) : -1);
-      first = false;
+      // What the queue held: this chunk and what waits behind it. Every chunk's, not the first's
+      // alone: a hook the write calls (`wrote`) may queue more, which goes out in this same loop.
+      this.#write(chunk, taken, own, queue.length > 0 ? queue.bytes() : 0);
     } while (queue.length > 0 && (all || this.#writable));
   }
 
   /**
    * Hands `text`, `events` events, `lost` of them the source's (counted dropped if the sink throws;
    * a gap event is the stream's own), to the sink: as text where it takes text, else as bytes.
-   * `behind`: the bytes a queue still holds behind its first chunk, for its peak, noted before the
-   * write as the stats are: a hook the write calls may end the stream, whose stats are final then.
+   * `behind`: the bytes a queue still holds behind this chunk, for its peak (-1: the text was never
+   * queued), noted before the write as the stats are: a hook the write calls may end the stream,
+   * whose stats are final then.
    * Returns its UTF-8 size.
    */
   #write(text: string, events: number, lost = events, behind = -1): number {
