@@ -80,18 +80,22 @@ export class Handoff {
    * subscribed (an iterator the method made is ended), and hands the HEAD its own headers.
    */
   async reached(result: unknown, check: (value: unknown) => Source): Promise<Observable<never>> {
-    const value = await this.#value(result);
-    let source: Source;
-    try {
-      source = check(value);
-    } catch (error) {
-      // Told apart as its GET's is: a method that answered through `@Res()` owes no source.
-      this.refusal = error;
-      throw error;
-    }
+    const source = await this.#source(result, check);
     releaseSource(source, this.report);
     this.#settle(source);
     return EMPTY;
+  }
+
+  /** The method's result as a source; a refusal is kept, to be told apart from other failures. */
+  async #source(result: unknown, check: (value: unknown) => Source): Promise<Source> {
+    const value = await this.#value(result);
+    try {
+      return check(value);
+    } catch (error) {
+      // A method that answered through `@Res()` owes no source: its answer stands.
+      this.refusal = error;
+      throw error;
+    }
   }
 
   /**
@@ -99,14 +103,7 @@ export class Handoff {
    * A result that fails (or is no source) rejects into the chain only.
    */
   async take(result: unknown, check: (value: unknown) => Source): Promise<unknown> {
-    const value = await this.#value(result);
-    let source: Source;
-    try {
-      source = check(value);
-    } catch (error) {
-      this.refusal = error;
-      throw error;
-    }
+    const source = await this.#source(result, check);
     this.#settle(source);
     // Until a stream takes it, what the source holds (a channel's listener) is the handoff's to let
     // go of: the method need not have passed the request's signal.
