@@ -1,6 +1,6 @@
 import { EventSource as UndiciEventSource } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectEvents, readUntil, sleep } from '../../../test/support/clients.js';
+import { collectEvents, rawClient, readUntil, sleep } from '../../../test/support/clients.js';
 import { type Child, freePort, startChild } from '../../../test/support/processes.js';
 import { buildNextApp, next } from './runtime/runtime.js';
 import { describeRuntimeContract } from './runtime-contract.js';
@@ -77,6 +77,25 @@ describe('the README route on Next.js: `export const GET = sse(...)`, no route c
     // 128 + 15: Next.js's own exit after SIGTERM, not the SIGKILL of a server that kept waiting.
     expect(child.process.exitCode).toBe(143);
   });
+});
+
+describe('SIGTERM on next start, with a client that reads nothing', () => {
+  it('exits though the stream it dropped at the deadline keeps its connection', async () => {
+    const [child, url] = await startNext('/stuck');
+    try {
+      // 25 MB at once, which the client never reads: the stream ends only at the shutdown's deadline.
+      const client = await rawClient(url, { read: false });
+      const active = new URL('/active', url).href;
+      while ((await (await fetch(active)).json()) !== 1) await sleep(20);
+      child.process.kill('SIGTERM');
+      // The deadline (5 s), then the 6 s its `stop` gives the connections that ended to close.
+      const exited = await Promise.race([child.exited.then(() => true), sleep(15_000).then(() => false)]);
+      client.destroy();
+      expect([exited, child.process.exitCode]).toEqual([true, 143]);
+    } finally {
+      await child.stop();
+    }
+  }, 30_000);
 });
 
 describe("the same route on the Edge runtime: `export const runtime = 'edge'`", () => {
