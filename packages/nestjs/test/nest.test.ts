@@ -446,6 +446,13 @@ class EventsController {
     (res.code ?? res.status)!.call(res, 204).send(undefined);
   }
 
+  // Answers through @Res(), then fails: its own error, which Nest logs on a response already sent.
+  @RxSse('answered-then-failed')
+  answeredThenFailed(@Res() res: AnyReply): Observable<MessageEvent> {
+    (res.code ?? res.status)!.call(res, 409).send({ answered: 'by the method' });
+    throw new Error('the audit log went away');
+  }
+
   // Answers through @Res() and still returns an iterator, which holds a listener until it is ended.
   @RxSse('answered-iterator')
   answeredIterator(@Res() res: AnyReply): AsyncIterable<MessageEvent> {
@@ -608,6 +615,22 @@ describe.each<Platform>(['express', 'fastify'])(
           expect.stringMatching(
             new RegExp(`^RxsseResponseSentError: @RxSse\\(\\) route ${method} /answered-void .*@Res\\(\\)`),
           ),
+        ]);
+      },
+    );
+
+    it.each(['GET', 'HEAD'])(
+      'keeps an answer the method gave a %s through @Res() before it threw, and logs what it threw',
+      async (method) => {
+        const url = await start();
+        const { response } = await fetchBytes(`${url}/answered-then-failed`, {
+          method,
+          signal: AbortSignal.timeout(5000),
+        });
+        expect(response.status).toBe(409);
+        await waitFor(() => server!.logged.length > 0, 5000, 'the report');
+        expect(server!.logged.splice(0)).toEqual([
+          expect.stringMatching(/^Error: the audit log went away\n/),
         ]);
       },
     );
