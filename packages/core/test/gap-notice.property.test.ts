@@ -17,12 +17,10 @@ import {
 } from '../src/http/source-gap.js';
 import { type MessageEvent, type OverflowPolicy, streamEvents } from '../src/index.js';
 import { MemorySink } from '../src/testing/index.js';
-
-/** One code point of each UTF-8 length. */
-const CHARS = ['x', 'é', '€', '😀'];
+import { dataOf, type SizedData, sizedData } from './sized-data.js';
 
 type Step =
-  | { emit: { fraction: number; char: number; named: boolean } }
+  | { emit: SizedData & { named: boolean } }
   | { sink: 'full' | 'drain once' | 'release' | 'tick' }
   | { read: number }
   | { own: true };
@@ -32,12 +30,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
     weight: 8,
     arbitrary: fc.record({
       emit: fc.record({
-        // Mostly events of a few to a third of the cap, some near it, a few past it.
-        fraction: fc.oneof(
-          { weight: 4, arbitrary: fc.double({ min: 0, max: 0.35, noNaN: true }) },
-          { weight: 1, arbitrary: fc.double({ min: 0.35, max: 1.05, noNaN: true }) },
-        ),
-        char: fc.integer({ min: 0, max: CHARS.length - 1 }),
+        ...sizedData,
         // Some events set no id: the client's last event id stays that of an earlier one.
         named: fc.oneof(
           { weight: 3, arbitrary: fc.constant(true) },
@@ -65,12 +58,6 @@ const cap = fc.oneof(
 
 const gapEvent = (lastEventId: string | null): MessageEvent => ({ type: 'gap', data: String(lastEventId) });
 const ownEvent = (lastEventId: string | null): MessageEvent => ({ type: 'own', data: String(lastEventId) });
-
-/** The data of an event of about `fraction` of `cap` bytes, in one character. */
-function dataOf(fraction: number, char: number, cap: number): string {
-  const c = CHARS[char]!;
-  return c.repeat(Math.max(0, Math.floor((fraction * cap) / utf8Length(c))));
-}
 
 interface Run {
   emitted: { id?: string; data: string }[];
@@ -108,7 +95,7 @@ async function play(
   for (const s of steps) {
     if ('emit' in s) {
       const n = emitted.length + refused;
-      const data = `${n}:${dataOf(s.emit.fraction, s.emit.char, maxQueueBytes)}`;
+      const data = `${n}:${dataOf(s.emit, maxQueueBytes)}`;
       const message = s.emit.named ? { id: `e${n}`, data } : { data };
       if (utf8Length(formatEvent(message)) > maxQueueBytes) refused++;
       else emitted.push(message);

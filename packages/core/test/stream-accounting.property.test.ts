@@ -11,7 +11,6 @@ import fc from 'fast-check';
 import { Subject } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { decodeChunks, parseWithLibrary } from '../../../test/wire/parsers.js';
-import { utf8Length } from '../src/encode/utf8.js';
 import { SOURCE_GAP_EVENT } from '../src/http/source-gap.js';
 import {
   type CloseReason,
@@ -22,11 +21,10 @@ import {
   streamEvents,
 } from '../src/index.js';
 import { MemorySink } from '../src/testing/index.js';
-
-const CHARS = ['x', 'é', '€', '😀'];
+import { dataOf, type SizedData, sizedData } from './sized-data.js';
 
 type Step =
-  | { emit: { fraction: number; char: number; invalid: boolean } }
+  | { emit: SizedData & { invalid: boolean } }
   | { sink: 'full' | 'drain once' | 'release' | 'micro' | 'beat' }
   | { read: number }
   | { advance: number }
@@ -37,11 +35,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
     weight: 20,
     arbitrary: fc.record({
       emit: fc.record({
-        fraction: fc.oneof(
-          { weight: 4, arbitrary: fc.double({ min: 0, max: 0.35, noNaN: true }) },
-          { weight: 1, arbitrary: fc.double({ min: 0.35, max: 1.05, noNaN: true }) },
-        ),
-        char: fc.integer({ min: 0, max: CHARS.length - 1 }),
+        ...sizedData,
         invalid: fc.oneof(
           { weight: 8, arbitrary: fc.constant(false) },
           { weight: 1, arbitrary: fc.constant(true) },
@@ -285,8 +279,7 @@ async function runOnce(c: Config, steps: Step[]) {
   });
   for (const s of steps) {
     if ('emit' in s) {
-      const ch = CHARS[s.emit.char]!;
-      emit(ch.repeat(Math.max(0, Math.floor((s.emit.fraction * c.cap) / utf8Length(ch)))), s.emit.invalid);
+      emit(dataOf(s.emit, c.cap), s.emit.invalid);
     } else if ('sink' in s) {
       if (s.sink === 'full') sink.full = true;
       else if (s.sink === 'drain once') sink.drainOnce();
