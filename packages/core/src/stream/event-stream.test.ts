@@ -727,6 +727,26 @@ describe('streamEvents', () => {
     expect(calls).toEqual(['opened', 'wrote 1 14', 'closed error']);
   });
 
+  it('writes no error event to a connection its errorEvent dropped', () => {
+    const { calls, metrics } = recordMetrics();
+    const subject = new Subject<MessageEvent>();
+    const sink = new MemorySink();
+    const stream: EventStream = streamEvents(subject, sink, {
+      metrics,
+      heartbeat: false,
+      errorEvent: () => {
+        stream.destroy();
+        return { type: 'failed', data: 'bye' };
+      },
+      onError: () => {},
+    });
+    subject.next({ data: 'a' });
+    subject.error(new Error('source failed'));
+    expect([sink.text, sink.destroyed]).toEqual(['data: a\n\n', true]);
+    expect(stream.stats).toMatchObject({ events: 1, dropped: 0 });
+    expect(calls).toEqual(['opened', 'wrote 1 9', 'closed error']);
+  });
+
   it.each([
     ['an object with unsubscribe()', (count: () => void) => ({ unsubscribe: count })],
     ['a teardown function', (count: () => void) => count],
