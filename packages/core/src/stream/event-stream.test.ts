@@ -127,6 +127,17 @@ const events = (count: number) =>
   Array.from({ length: count }, (_, i) => `data: ${String(i).padStart(5, '0')}\n\n`).join('');
 
 /** Metrics hooks that note each call as a line: `wrote 1 9`, `closed client`. */
+/** A sink whose transport throws on the chunk that starts with `text`, and takes every other. */
+function throwingOn(text: string): MemorySink {
+  const sink = new MemorySink();
+  const write = sink.write.bind(sink);
+  sink.write = (chunk) => {
+    if (new TextDecoder().decode(chunk).startsWith(text)) throw new Error('socket gone');
+    return write(chunk);
+  };
+  return sink;
+}
+
 function recordMetrics() {
   const calls: string[] = [];
   const metrics = {
@@ -682,12 +693,7 @@ describe('streamEvents', () => {
 
   it('counts no dropped event when its sink throws on the gap event owed at the end', async () => {
     const subject = new Subject<MessageEvent>();
-    const sink = new MemorySink();
-    const write = sink.write.bind(sink);
-    sink.write = (chunk) => {
-      if (new TextDecoder().decode(chunk).startsWith('event: gap')) throw new Error('socket gone');
-      return write(chunk);
-    };
+    const sink = throwingOn('event: gap');
     const stream = streamEvents(withGapEvent(subject), sink, {
       heartbeat: false,
       onOverflow: 'drop-newest',
@@ -706,12 +712,7 @@ describe('streamEvents', () => {
   it('counts no dropped event when its sink throws on the error event at the end', () => {
     const { calls, metrics } = recordMetrics();
     const subject = new Subject<MessageEvent>();
-    const sink = new MemorySink();
-    const write = sink.write.bind(sink);
-    sink.write = (chunk) => {
-      if (new TextDecoder().decode(chunk).startsWith('event: failed')) throw new Error('socket gone');
-      return write(chunk);
-    };
+    const sink = throwingOn('event: failed');
     const stream = streamEvents(subject, sink, {
       metrics,
       heartbeat: false,
