@@ -1850,6 +1850,21 @@ describe('Channel, at its edges', () => {
     ]);
   });
 
+  it('keeps the default of a maxReplay limit left undefined, as options built from a config leave it', async () => {
+    // What is not configured is undefined (the repo checks under exactOptionalPropertyTypes).
+    const config: { events?: number; bytes?: number } = { events: 2 };
+    const chat = createChannel(memoryEngine(), 'room', {
+      maxReplay: { events: config.events, bytes: config.bytes },
+    });
+    const first = await chat.publish({ data: 'start' });
+    const missed = [await chat.publish({ data: 'x'.repeat(1000) }), await chat.publish({ data: 'y' })];
+    expect(record(await chat.subscribe({ lastEventId: first })).ids()).toEqual(missed);
+    await chat.publish({ data: 'z' });
+    expect(record(await chat.subscribe({ lastEventId: first })).received).toEqual([
+      { type: 'history-truncated', data: { lastEventId: first, reason: 'limit' } },
+    ]);
+  });
+
   /** A client that missed 1000 events gets them all; one that missed 1001 is told why it gets none. */
   async function expectThousandAtMost(chat: Channel, reason: TruncationReason) {
     const first = await chat.publish({ data: 'start' });

@@ -52,6 +52,29 @@ describe(`nestjs ${nestMajor}: RxsseModule in the app's lifecycle`, () => {
     await expect(compiling).rejects.toThrow(/^RxsseModule options must be an object, got undefined$/);
   });
 
+  it("takes forRootAsync's inject and imports as Nest's factory providers do: an optional dependency, imports left undefined", async () => {
+    const HEARTBEAT = Symbol('heartbeat');
+    @Module({ providers: [{ provide: HEARTBEAT, useValue: 4321 }], exports: [HEARTBEAT] })
+    class ConfigModule {}
+    const app = async (configured: boolean) => {
+      const moduleRef = await Test.createTestingModule({
+        imports: [
+          RxsseModule.forRootAsync({
+            // What is not configured is undefined (the repo checks under exactOptionalPropertyTypes).
+            imports: configured ? [ConfigModule] : undefined,
+            inject: [{ token: HEARTBEAT, optional: true }],
+            useFactory: (heartbeat?: number) => ({ heartbeat }),
+          }),
+        ],
+      }).compile();
+      const { heartbeat } = moduleRef.get(RxsseRuntime).defaults;
+      await moduleRef.close();
+      return heartbeat;
+    };
+    expect(await app(true)).toBe(4321);
+    expect(await app(false)).toBe(15_000);
+  });
+
   it('starts and closes in an application context without an HTTP server', async () => {
     @Module({ imports: [RxsseModule.forRoot()] })
     class WorkerModule {}

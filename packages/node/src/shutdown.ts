@@ -56,7 +56,7 @@ import { isMarkedClosing, markServerClosing } from './open-event-stream.js';
  */
 export function closeStreamsOnServerClose(
   server: Server,
-  options: ShutdownOptions & { group?: StreamGroup } = {},
+  options: ShutdownOptions & { group?: StreamGroup | undefined } = {},
 ): void {
   // Not the app itself (an Express or Koa app): its close() is never what stops the server. Not
   // `instanceof net.Server` either: Bun's `http.Server` is none.

@@ -1902,6 +1902,33 @@ describe('closeStreamsOnServerClose', () => {
     expect(() => closeStreamsOnServerClose(plain, { group: new StreamGroup(), deadline: 100 })).not.toThrow();
   });
 
+  it('takes options built from a config, whose group and durations left undefined keep their defaults', async () => {
+    // What is not configured is undefined (the repo checks under exactOptionalPropertyTypes).
+    const config: { group?: StreamGroup; retry?: number; spread?: number; deadline?: number } = {
+      retry: 1500,
+    };
+    const closes: string[] = [];
+    const { handle, errors } = route(() => concat(from([{ data: 'hi' }]), NEVER), {
+      heartbeat: false,
+      onClose: (reason) => closes.push(reason),
+    });
+    const { server, url } = await serve(handle);
+    closeStreamsOnServerClose(server, {
+      group: config.group,
+      retry: config.retry,
+      spread: config.spread,
+      deadline: config.deadline,
+    });
+    const client = await rawClient(`${url}/sse`, { read: true });
+    await waitFor(() => client.text.includes('data: hi\n\n'), 5000, 'the stream');
+    await new Promise((resolve) => server.close(resolve));
+    await client.done;
+    expect(client.text).toContain('data: hi\n\n');
+    expect(client.text).toContain('retry: 1500\n\n');
+    expect(closes).toEqual(['shutdown']);
+    expect(errors).toEqual([]);
+  });
+
   it('throws a TypeError at once for options that are not an object, instead of ignoring them', () => {
     const plain = createServer();
     const close = plain.close;

@@ -47,7 +47,7 @@ import {
  */
 export function closeStreamsAndStop(
   stop: () => PromiseLike<unknown>,
-  options: ShutdownOptions & { group?: StreamGroup } = {},
+  options: ShutdownOptions & { group?: StreamGroup | undefined } = {},
 ): Promise<void> {
   if (typeof stop !== 'function') {
     throw new TypeError(

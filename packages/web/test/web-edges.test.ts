@@ -1218,6 +1218,26 @@ describe('closeStreamsAndStop', () => {
     expect(group.closing).toBe(false);
   });
 
+  it('takes options built from a config, whose group and durations left undefined keep their defaults', async () => {
+    // What is not configured is undefined (the repo checks under exactOptionalPropertyTypes).
+    const config: { group?: StreamGroup; retry?: number; spread?: number; deadline?: number } = {
+      retry: 1000,
+    };
+    const { options, closes } = recording();
+    const response = await sse(() => concat(from([{ data: 'hi' }]), NEVER), options)(request());
+    const stop = vi.fn(async () => {});
+    const stopping = closeStreamsAndStop(stop, {
+      group: config.group,
+      retry: config.retry,
+      spread: config.spread,
+      deadline: config.deadline,
+    });
+    expect(await response.text()).toBe('data: hi\n\nretry: 1000\n\n');
+    await stopping;
+    expect(stop).toHaveBeenCalledOnce();
+    expect(closes.map((c) => c.reason)).toEqual(['shutdown']);
+  });
+
   it('throws a TypeError at once for options that are not an object, instead of ignoring them', () => {
     const stop = vi.fn(async () => {});
     // Say, a retry given bare: the streams would end without the hint, and nothing would tell.
