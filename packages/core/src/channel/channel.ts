@@ -43,9 +43,9 @@ export interface ChannelOptions {
    * that is not a string is counted as its JSON, see `ReplayLimit.bytes` for why). While its
    * history is read, a resuming subscription holds up to `max(1000, events)` live events, each
    * up to `maxMessageBytes`: a large `events` raises what each resuming client may hold.
-   * @defaultValue `{ events: 1000, bytes: 524_288 }`
+   * @defaultValue `{ events: 1000, bytes: 524_288 }`, each limit left out or `undefined` kept
    */
-  maxReplay?: Partial<ReplayLimit> | undefined;
+  maxReplay?: { [K in keyof ReplayLimit]?: ReplayLimit[K] | undefined } | undefined;
   /**
    * The `type` of the event that tells a subscriber events may be missing (see
    * `HistoryTruncatedEvent`). Not `message`, `error` or `open`.
