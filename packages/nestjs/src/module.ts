@@ -1,7 +1,7 @@
 import {
   type DynamicModule,
+  type FactoryProvider,
   Inject,
-  type InjectionToken,
   Module,
   type ModuleMetadata,
   type NestModule,
@@ -19,9 +19,12 @@ import { checkModuleOptions, RXSSE_MODULE_OPTIONS, type RxsseModuleOptions } fro
 import { RxsseRuntime } from './runtime.js';
 
 /** Options of `RxsseModule.forRootAsync()`: the module's options from a factory with injected dependencies. */
-export interface RxsseModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
+export interface RxsseModuleAsyncOptions {
+  /** The modules whose providers `useFactory` is given. */
+  imports?: ModuleMetadata['imports'] | undefined;
   useFactory: (...args: never[]) => RxsseModuleOptions | Promise<RxsseModuleOptions>;
-  inject?: InjectionToken[] | undefined;
+  /** What `useFactory` is given, as a factory provider's `inject`: `{ token, optional: true }` included. */
+  inject?: FactoryProvider['inject'] | undefined;
 }
 
 const providers = [
