@@ -226,6 +226,35 @@ describe('NodeSink: a client gone before the stream began', () => {
     expect(closes.map((c) => c.reason)).toEqual(['client', 'client']);
     expect(errors).toEqual([]);
   });
+
+  it('closes with reason client a stream waiting behind a pipelined one whose client half-closed while its middleware ran', async () => {
+    const { options, closes } = recording({ heartbeat: false });
+    const { handle, errors } = route(() => NEVER, options);
+    let requests = 0;
+    let first: ServerResponse | undefined;
+    const { url } = await serve((req, res) => {
+      requests++;
+      if (req.url === '/a') {
+        first = res;
+        return;
+      }
+      // More than loopback's buffers take: Node ends the connection at the half-close, after bytes
+      // the client never takes, so it stays open. The stream begins only then (a middleware's await).
+      first!.write('x'.repeat(16 * 1024 * 1024));
+      req.socket.once('end', () => setImmediate(() => handle(req, res)));
+    });
+    const client = await rawRequests(
+      url,
+      ['/a', '/sse'].map((path) => httpRequest('GET', path)),
+      false,
+    );
+    onTestFinished(() => client.destroy());
+    await waitFor(() => requests === 2, 5000, 'two requests');
+    client.socket.end();
+    await waitFor(() => closes.length === 1, 5000, 'the close');
+    expect(closes.map((c) => c.reason)).toEqual(['client']);
+    expect(errors).toEqual([]);
+  });
 });
 
 describe('NodeSink: listeners', () => {
@@ -502,6 +531,22 @@ describe('responseDone', () => {
     await waitFor(() => settled.length === 1, 5000, 'responseDone to settle');
     expect(held!.writableEnded).toBe(false);
   });
+
+  it('settles for an answer that had closed without an end before the call', async () => {
+    const settled: string[] = [];
+    let held: ServerResponse | undefined;
+    const { url } = await serve((_req, res) => {
+      held = res;
+      // Called only once the client is gone: no 'close' comes any more.
+      res.once('close', () => void responseDone(res).then(() => settled.push('done')));
+    });
+    const client = await rawClient(`${url}/plain`, { read: true });
+    await waitFor(() => held !== undefined, 5000, 'the request');
+    client.destroy();
+    await waitFor(() => settled.length === 1, 5000, 'responseDone to settle');
+    expect(settled).toEqual(['done']);
+    expect(held!.writableEnded).toBe(false);
+  });
 });
 
 describe('NodeSink: many pipelined streams', () => {
@@ -593,6 +638,17 @@ describe('guardClientErrors', () => {
     const { port } = new URL(url);
     const received = await rawExchange(Number(port), httpRequest('GET', '/download'), 'part one\r\n');
     expect(received).toMatch(/part one\r\nHTTP\/1\.1 400 Bad Request\r\n\r\n$/);
+  });
+
+  it("leaves the connection of a stream whose handler still sets up to the app's clientError listener: nothing of it went out", async () => {
+    const { handle } = route(() => new Promise<never>(() => {}), { heartbeat: false });
+    const { url, server } = await serve(handle);
+    closeStreamsOnServerClose(server);
+    answerClientErrorsAsNodeDocs(server);
+    const { port } = new URL(url);
+    expect(await rawExchange(Number(port), httpRequest('GET', '/sse'), '')).toBe(
+      'HTTP/1.1 400 Bad Request\r\n\r\n',
+    );
   });
 });
 
@@ -1063,6 +1119,34 @@ describe('openEventStream: a stream on a request whose body is not all read', ()
       expect(errors).toEqual([]);
     },
   );
+
+  it('keeps alive past 5 s the connection of an upload its app paused, that ended within 5 s of its stream', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    const { handle, errors } = route(() => from([{ data: 'hi' }]), {
+      heartbeat: false,
+      stallTimeout: false,
+    });
+    const { url, server } = await serve((req, res) => {
+      // The app reads the body's first bytes, then pauses it: Node no longer drops what follows.
+      req.once('data', () => req.pause());
+      handle(req, res);
+    });
+    let accepted: Socket | undefined;
+    server.once('connection', (socket: Socket) => (accepted = socket));
+    const client = await rawRequests(url, [HALF_UPLOADED]);
+    onTestFinished(() => client.destroy());
+    const ends = () => client.text.split('data: hi\n\n\r\n0\r\n\r\n').length - 1;
+    await waitForReal(() => ends() === 1, 5000, 'the end of the stream');
+    client.socket.write('0123456789GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    await waitForReal(() => ends() === 2, 5000, 'the second stream');
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(accepted!.writableEnded).toBe(false);
+    expect(client.closed).toBe(false);
+    expect(errors).toEqual([]);
+  });
 
   it("sends a slow client every byte of its stream while the upload pauses past the server's keepAliveTimeout", async () => {
     const count = 1000;
