@@ -1,4 +1,6 @@
 import { getEventListeners } from 'node:events';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { map, of, share, take } from 'rxjs';
 import { describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { recordUnhandledRejections } from '../../../test/support/warnings.js';
@@ -39,6 +41,9 @@ import {
   turnAwayEventStream,
 } from '../src/index.js';
 import { MemorySink, recordSource as record, until } from '../src/testing/index.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 /** An engine whose reads wait until the test answers them, and whose live feed the test drives. */
 /** An engine whose reads wait for the test's answer; `onListen` is what its bus tells a new listener. */
@@ -265,6 +270,26 @@ describe('Channel', () => {
       expect((await resume(bytes - 1)).ids()).toEqual(['<history-truncated>']);
     },
   );
+
+  it('counts the line breaks of missed events against maxReplay.bytes in a page that reaches held live events too', async () => {
+    const reads = gatedReads(memoryEngine());
+    const chat = createChannel(reads.engine, 'room');
+    const first = await chat.publish({ data: 'start' });
+    const data = 'a\n'.repeat(10);
+    const missed = await chat.publish({ data });
+    const resume = (limit: number) =>
+      createChannel(reads.engine, 'room', { maxReplay: { bytes: limit } }).subscribe({ lastEventId: first });
+    // The page holds the missed event and the live one published while it is read: the store counts
+    // both, as their data, ids and types; the wire has 10 more `data: ` lines (60 bytes) of the first.
+    const onWire = data.length + missed.length + 60;
+    const over = resume(onWire - 1);
+    const fits = resume(onWire);
+    await until(() => reads.waiting === 2, 'the history reads');
+    const live = await chat.publish({ data: 'x' });
+    reads.open();
+    expect(record(await over).ids()).toEqual(['<history-truncated>', live]);
+    expect(record(await fits).ids()).toEqual([missed, live]);
+  });
 
   it.each(['close', 'drop-oldest', 'drop-newest'] as const)(
     'paces a replay larger than its queue to a client that reads nothing yet on a %s route: every event once, in order, then live, nothing dropped',
@@ -1005,6 +1030,31 @@ describe('Channel', () => {
     expect(client.error).toMatchObject({ message: expect.stringMatching(/listen.*topic "room"/) });
     await chat.publish({ data: 'x' });
     expect(client.received).toEqual([]);
+  });
+
+  it('holds none of the live events an engine hands a listener its listen gave no unlisten for', async () => {
+    const memory = memoryEngine({ maxEvents: 1 });
+    const handed: WeakRef<object>[] = [];
+    await memory.listen('room', {
+      event: (message) => void handed.push(new WeakRef(message)),
+      gap: () => {},
+    });
+    const engine: ChannelEngine = {
+      ...memory,
+      listen: async (topic, listener) => {
+        await memory.listen(topic, listener);
+        return undefined as unknown as () => void;
+      },
+    };
+    const chat = createChannel(engine, 'room');
+    expect(record(await chat.subscribe()).error).toBeInstanceOf(EngineContractError);
+    // Nothing can unregister its listener: held, up to 1000 events would stay in memory for good.
+    await chat.publish({ data: 'x'.repeat(1000) });
+    await chat.publish({ data: 'evicts the first' });
+    // A WeakRef keeps its target until the job that made it ends.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    gc();
+    expect(handed.map((ref) => ref.deref() !== undefined)).toEqual([false, true]);
   });
 
   it("reports an engine's throwing unlisten through the stream, or the console, and never throws it", async () => {
