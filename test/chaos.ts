@@ -1,5 +1,4 @@
-import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { getHeapSpaceStatistics } from 'node:v8';
 import {
   type CloseReason,
   heartbeatCount,
@@ -11,6 +10,7 @@ import { concat, from, interval, map, NEVER, range, throwError, timer } from 'rx
 import { mergeMap } from 'rxjs/operators';
 import { expect, it } from 'vitest';
 import { httpRequest, type RawClient, rawRequests, sleep, waitFor } from './support/clients.js';
+import { gc } from './support/gc.js';
 import type { AdapterHarness, TestRoute, TransportTraits } from './support/harness.js';
 import { recordUnhandledRejections } from './support/warnings.js';
 
@@ -25,9 +25,6 @@ function seeded(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
   };
 }
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
 
 /**
  * Heap in use after full GCs, without the spaces of compiled code and its metadata (code and, on

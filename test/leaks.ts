@@ -1,5 +1,3 @@
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import {
   allStreams,
   type CloseReason,
@@ -13,11 +11,9 @@ import { type ChannelEngine, createChannel, memoryEngine } from '@rxsse/core/cha
 import { from, interval, map, NEVER, Observable, timer } from 'rxjs';
 import { expect, it } from 'vitest';
 import { httpRequest, type RawClient, rawRequests, sleep, waitFor } from './support/clients.js';
+import { gc } from './support/gc.js';
 import type { AdapterHarness, TestRoute } from './support/harness.js';
 import { recordUnhandledRejections } from './support/warnings.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
 
 /** What the client of a route does: leave once the headers came, read to the end, or read nothing. */
 type Client = 'leave' | 'read' | 'stall';

@@ -1,8 +1,7 @@
 import { getEventListeners } from 'node:events';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { map, of, share, take } from 'rxjs';
 import { describe, expect, expectTypeOf, it, vi } from 'vitest';
+import { gc } from '../../../test/support/gc.js';
 import { recordUnhandledRejections } from '../../../test/support/warnings.js';
 import { unlessAborted } from '../src/channel/aborted.js';
 import {
@@ -41,9 +40,6 @@ import {
   turnAwayEventStream,
 } from '../src/index.js';
 import { MemorySink, recordSource as record, until } from '../src/testing/index.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
 
 /** An engine whose reads wait until the test answers them, and whose live feed the test drives. */
 /** An engine whose reads wait for the test's answer; `onListen` is what its bus tells a new listener. */

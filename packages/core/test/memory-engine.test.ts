@@ -1,11 +1,7 @@
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
+import { gc } from '../../../test/support/gc.js';
 import { memoryEngine } from '../src/channel/index.js';
 import { describeEngineContract } from '../src/testing/index.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
 
 describeEngineContract({
   name: 'memoryEngine',

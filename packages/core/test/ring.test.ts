@@ -1,14 +1,10 @@
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { gc } from '../../../test/support/gc.js';
 import { HistoryRing, messageSize } from '../src/channel/index.js';
 import { utf8Length } from '../src/index.js';
 
 const all = { count: 1_000_000, bytes: 1 << 30 };
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
 
 describe('HistoryRing', () => {
   it('keeps the newest events within the count cap', () => {

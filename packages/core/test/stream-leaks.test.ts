@@ -1,7 +1,6 @@
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { NEVER, Observable, Subject } from 'rxjs';
 import { describe, expect, it, vi } from 'vitest';
+import { gc } from '../../../test/support/gc.js';
 import {
   type AbortableSink,
   allStreams,
@@ -16,9 +15,6 @@ import {
   streamEvents,
 } from '../src/index.js';
 import { MemorySink } from '../src/testing/index.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
 
 const noMetrics: StreamMetrics = {
   opened: () => {},

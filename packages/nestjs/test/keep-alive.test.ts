@@ -1,16 +1,12 @@
 import 'reflect-metadata';
 import { Agent, request } from 'node:http';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { Controller, Module, Req, Res } from '@nestjs/common';
 import { concat, NEVER, of } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { sleep } from '../../../test/support/clients.js';
+import { gc } from '../../../test/support/gc.js';
 import { RxSse, RxsseModule } from '../src/index.js';
 import { nestMajor, type Platform, startNest } from './harness.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
 
 /** GETs `url` on `agent`, reads the whole body. */
 function get(agent: Agent, url: string): Promise<string> {

@@ -1,17 +1,14 @@
 // What an open subscription keeps once its replay is written: nothing of the replayed events.
 import { request } from 'node:http';
-import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { type ChannelEngine, createChannel } from '@rxsse/core/channel';
 import { until } from '@rxsse/core/testing';
 import { createParser } from 'eventsource-parser';
 import { describe, expect, it } from 'vitest';
+import { gc } from '../../../test/support/gc.js';
 import { redisEngine } from '../src/index.js';
 import { startStreamServer } from './support/stream-server.js';
 import { useRedis } from './support/use-redis.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
 
 const EVENTS = 950;
 const CONNECTIONS = 20;
