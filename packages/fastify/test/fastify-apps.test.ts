@@ -3,7 +3,7 @@ import cookie from '@fastify/cookie';
 import { type MessageEvent, openStreams, StreamGroup } from '@rxsse/core';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { concat, map, NEVER, of, range, Subject, startWith } from 'rxjs';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import {
   expectCloseEndsOnlyItsOwnStreams,
   expectSecondServerClosedWithApp,
@@ -117,6 +117,33 @@ describe('fastify reply.sse() in the app', () => {
     fail(new Error('the group could not close'));
     await waitFor(() => logged.length > 0, 5000, 'the failure in the log');
     expect(logged).toEqual(['rxsse: closing the event streams failed Error: the group could not close']);
+  });
+
+  it('waits in the preClose hook for the streams however long they take where pluginTimeout is 0 (none)', async () => {
+    let closed!: () => void;
+    class SlowGroup extends StreamGroup {
+      override close(): Promise<void> {
+        return new Promise((resolve) => {
+          closed = resolve;
+        });
+      }
+    }
+    const app = Fastify({ pluginTimeout: 0 });
+    await app.register(rxsse, { group: new SlowGroup() });
+    await app.ready();
+    vi.useFakeTimers();
+    try {
+      let done = false;
+      const closing = app.close().then(() => {
+        done = true;
+      });
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(done).toBe(false);
+      closed();
+      await closing;
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('lets a stream flush once the preClose hook returned at the pluginTimeout, then closes its connection', async () => {

@@ -1,4 +1,4 @@
-import type { CloseReason } from '@rxsse/core';
+import type { CloseReason, StreamOptions } from '@rxsse/core';
 import Fastify from 'fastify';
 import { concat, NEVER, Observable, of, Subject, startWith, throwError } from 'rxjs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import {
   waitFor,
 } from '../../../test/support/clients.js';
 import { fastifyLogStream } from '../../../test/support/logged.js';
+import { counted } from '../../../test/support/recording.js';
 import { selfSignedCertificate } from '../../../test/support/tls.js';
 import { throwingGetter, throwingProxy } from '../../../test/support/unreadable.js';
 import { recordUnhandledRejections } from '../../../test/support/warnings.js';
@@ -339,6 +340,51 @@ describe('fastify reply.sse', () => {
       for (const client of clients) client.destroy();
       await app.close();
     }
+  });
+
+  it('formats an event once for every stream of one per-call options object, as for the defaults', async () => {
+    const events = new Subject<{ data: unknown }>();
+    const source = counted(events);
+    // Hoisted, as reply.sse() asks: one options object for every call of the route.
+    const perCall: StreamOptions = { heartbeat: false };
+    const app = Fastify();
+    await app.register(rxsse);
+    app.get('/sse', (_req, reply) => reply.sse(source.observable, perCall));
+    const url = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
+    const clients: RawClient[] = [];
+    try {
+      for (let i = 0; i < 3; i++) clients.push(await rawRequests(url, [httpRequest('GET', '/sse')]));
+      await waitFor(() => source.counts.active === 3, 5000, 'three streams');
+      let formatted = 0;
+      events.next({ data: { toJSON: () => `formatted ${++formatted}` } });
+      await waitFor(() => clients.every((c) => c.text.includes('data: ')), 5000, 'the event on every stream');
+      expect(formatted).toBe(1);
+      for (const client of clients) expect(client.text).toContain('data: "formatted 1"\n\n');
+    } finally {
+      for (const client of clients) client.destroy();
+      await app.close();
+    }
+  });
+
+  it('leaves the answer the route wrote while its producer ran, when that producer fails after it', async () => {
+    const logged: string[] = [];
+    const app = Fastify({ logger: { level: 'error', stream: fastifyLogStream(logged) } });
+    await app.register(rxsse);
+    let call: Promise<void> | undefined;
+    app.get('/sse', (_req, reply) => {
+      reply.hijack();
+      call = reply.sse(async () => {
+        reply.raw.writeHead(503, { 'content-length': '4' }).end('busy');
+        throw new Error('no source today');
+      });
+    });
+    const response = await app.inject('/sse');
+    // Never a rejection: the route need not await it, and the headers that went out are not its own.
+    await expect(call).resolves.toBeUndefined();
+    expect(response.statusCode).toBe(503);
+    expect(response.body).toBe('busy');
+    expect(logged).toEqual(['rxsse: event stream failed Error: no source today']);
+    await app.close();
   });
 
   it.each([

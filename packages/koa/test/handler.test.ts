@@ -41,3 +41,32 @@ describe('koa sse() middleware', () => {
     expect(logged).toEqual([]);
   });
 });
+
+describe('koa sse() behind a middleware that answers errors itself', () => {
+  const app = new Koa();
+  const logged: unknown[] = [];
+  app.on('error', (error) => logged.push(error));
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } catch (error) {
+      ctx.status = 401;
+      ctx.body = `refused: ${(error as Error).message}`;
+    }
+  });
+  app.use(
+    sse(() => {
+      throw new Error('no token');
+    }),
+  );
+  const server = app.listen(0, '127.0.0.1');
+  closeStreamsOnServerClose(server);
+  const { url } = serveForSuite(server);
+
+  it('hands it a handler failure before the first byte, as any middleware would, for its own answer', async () => {
+    const { response, body } = await fetchBytes(`${url()}/events`);
+    expect(response.status).toBe(401);
+    expect(body.toString()).toBe('refused: no token');
+    expect(logged).toEqual([]);
+  });
+});

@@ -350,4 +350,26 @@ describe('WebSink', () => {
     expect(await piecesOf(300_000)).toEqual([60_000, 60_000, 60_000, 60_000, 60_000]);
     expect(await piecesOf(100_000)).toEqual([50_000, 50_000]);
   });
+
+  it('enqueues no piece after the runtime cancelled the body as the one before went in (Deno)', () => {
+    const sink = new WebSink(request());
+    sink.open({});
+    const reader = sink.response.body!.getReader();
+    const { enqueue } = ReadableStreamDefaultController.prototype;
+    // Deno writes a piece to its socket as it is enqueued, finds the client gone, and cancels there.
+    const enqueued = vi
+      .spyOn(ReadableStreamDefaultController.prototype, 'enqueue')
+      .mockImplementation(function (this: ReadableStreamDefaultController, chunk) {
+        enqueue.call(this, chunk);
+        void reader.cancel();
+      });
+    try {
+      // The rest of the chunk has nowhere to go: enqueued, it would throw out of the write.
+      sink.write(new Uint8Array(300_000));
+      expect(enqueued).toHaveBeenCalledTimes(1);
+      expect(sink.closed).toBe(true);
+    } finally {
+      enqueued.mockRestore();
+    }
+  });
 });
