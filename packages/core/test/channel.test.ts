@@ -113,6 +113,17 @@ function gatedReads(engine: ChannelEngine) {
   };
 }
 
+/** `engine`, its `listen` registering the listener but resolving to `garbage`, not an unlisten. */
+function listenResolvingTo(engine: ChannelEngine, garbage: unknown): ChannelEngine {
+  return {
+    ...engine,
+    listen: async (topic, listener) => {
+      await engine.listen(topic, listener);
+      return garbage as () => void;
+    },
+  };
+}
+
 const events = new Map<string, StoredMessage>();
 /** One message object per id, as an engine hands out. */
 function event(id: string): StoredMessage {
@@ -1012,15 +1023,7 @@ describe('Channel', () => {
   ])('fails the subscriber with EngineContractError when listen resolves to %s', async (_, garbage) => {
     // No function to let go of the listener with: a bug in the engine, told as the source's
     // error, not as a TypeError once the stream has run.
-    const memory = memoryEngine();
-    const engine: ChannelEngine = {
-      ...memory,
-      listen: async (topic, listener) => {
-        await memory.listen(topic, listener);
-        return garbage as unknown as () => void;
-      },
-    };
-    const chat = createChannel(engine, 'room');
+    const chat = createChannel(listenResolvingTo(memoryEngine(), garbage), 'room');
     const client = record(await chat.subscribe());
     expect(client.error).toBeInstanceOf(EngineContractError);
     expect(client.error).toMatchObject({ message: expect.stringMatching(/listen.*topic "room"/) });
@@ -1035,14 +1038,7 @@ describe('Channel', () => {
       event: (message) => void handed.push(new WeakRef(message)),
       gap: () => {},
     });
-    const engine: ChannelEngine = {
-      ...memory,
-      listen: async (topic, listener) => {
-        await memory.listen(topic, listener);
-        return undefined as unknown as () => void;
-      },
-    };
-    const chat = createChannel(engine, 'room');
+    const chat = createChannel(listenResolvingTo(memory, undefined), 'room');
     expect(record(await chat.subscribe()).error).toBeInstanceOf(EngineContractError);
     // Nothing can unregister its listener: held, up to 1000 events would stay in memory for good.
     await chat.publish({ data: 'x'.repeat(1000) });
