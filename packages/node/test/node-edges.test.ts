@@ -230,27 +230,10 @@ describe('NodeSink: a client gone before the stream began', () => {
   it('closes with reason client a stream waiting behind a pipelined one whose client half-closed while its middleware ran', async () => {
     const { options, closes } = recording({ heartbeat: false });
     const { handle, errors } = route(() => NEVER, options);
-    let requests = 0;
-    let first: ServerResponse | undefined;
-    const { url } = await serve((req, res) => {
-      requests++;
-      if (req.url === '/a') {
-        first = res;
-        return;
-      }
-      // More than loopback's buffers take: Node ends the connection at the half-close, after bytes
-      // the client never takes, so it stays open. The stream begins only then (a middleware's await).
-      first!.write('x'.repeat(16 * 1024 * 1024));
-      req.socket.once('end', () => setImmediate(() => handle(req, res)));
-    });
-    const client = await rawRequests(
-      url,
-      ['/a', '/sse'].map((path) => httpRequest('GET', path)),
-      false,
+    // The stream begins only once its client half-closed (a middleware's await).
+    await halfClosedBehindFull((req, res) =>
+      req.socket.once('end', () => setImmediate(() => handle(req, res))),
     );
-    onTestFinished(() => client.destroy());
-    await waitFor(() => requests === 2, 5000, 'two requests');
-    client.socket.end();
     await waitFor(() => closes.length === 1, 5000, 'the close');
     expect(closes.map((c) => c.reason)).toEqual(['client']);
     expect(errors).toEqual([]);
@@ -453,28 +436,7 @@ describe('watchResponseClose', () => {
   });
   it('tells a response waiting behind a pipelined one once its client half-closed, though the one before holds bytes no one reads', async () => {
     const told: string[] = [];
-    let requests = 0;
-    let first: ServerResponse | undefined;
-    const { url } = await serve((req, res) => {
-      requests++;
-      if (req.url === '/a') first = res;
-      else {
-        watchResponseClose(req, res, () => told.push(req.url ?? ''));
-        // More than loopback's buffers take: Node still holds some when the client half-closes.
-        // Only now: Node stops reading a connection whose answer is full as a request comes.
-        first!.write('x'.repeat(16 * 1024 * 1024));
-      }
-    });
-    const client = await rawRequests(
-      url,
-      ['/a', '/b'].map((path) => httpRequest('GET', path)),
-      false,
-    );
-    onTestFinished(() => client.destroy());
-    await waitFor(() => requests === 2, 5000, 'two requests');
-    // Node ends the connection then, after the bytes it holds, which the client never takes: the
-    // connection stays open, and `/b` can never go out.
-    client.socket.end();
+    await halfClosedBehindFull((req, res) => watchResponseClose(req, res, () => told.push(req.url ?? '')));
     await waitFor(() => told.length === 1, 5000, 'the waiting response told');
     expect(told).toEqual(['/b']);
   });
@@ -2787,10 +2749,6 @@ async function serveCountingEnds(handle: (req: IncomingMessage, res: ServerRespo
 }
 
 /**
- * A stream of `source` (no heartbeat, a queue of 64 MiB) to a client that reads nothing yet, and the
- * server's side of its connection.
- */
-/**
  * Small events, one a tick, until the kernel holds no more and Node keeps some, below the socket's
  * high-water mark (the stream goes on writing); then the client half-closes and Node ends its side.
  * Returns the event sent.
@@ -2810,6 +2768,10 @@ async function halfCloseWhileNodeHolds(
   return event;
 }
 
+/**
+ * A stream of `source` (no heartbeat, a queue of 64 MiB) to a client that reads nothing yet, and the
+ * server's side of its connection.
+ */
 async function unreadStream(source: () => Observable<MessageEvent>) {
   const { options, closes } = recording({ heartbeat: false, maxQueueBytes: 64 * 1024 * 1024 });
   const { handle, errors } = route(source, options);
@@ -2819,4 +2781,34 @@ async function unreadStream(source: () => Observable<MessageEvent>) {
   const client = await rawClient(`${url}/sse`, { read: false });
   await waitFor(() => socket !== undefined, 5000, 'the connection');
   return { closes, errors, server, client, socket: socket as Socket };
+}
+
+/**
+ * Two pipelined GETs on one connection, `/a` then `/b`, whose client then half-closes: `/a`'s answer
+ * holds 16 MiB, more than loopback's buffers take, which the client never reads, so `/b` (handed to
+ * `second`) waits behind it for good, and Node, ending the connection after those bytes, leaves it
+ * open.
+ */
+async function halfClosedBehindFull(
+  second: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<void> {
+  let requests = 0;
+  let first: ServerResponse | undefined;
+  const { url } = await serve((req, res) => {
+    requests++;
+    if (req.url === '/a') first = res;
+    else {
+      second(req, res);
+      // Only now: Node stops reading a connection whose answer is full as a request comes.
+      first!.write('x'.repeat(16 * 1024 * 1024));
+    }
+  });
+  const client = await rawRequests(
+    url,
+    ['/a', '/b'].map((path) => httpRequest('GET', path)),
+    false,
+  );
+  onTestFinished(() => client.destroy());
+  await waitFor(() => requests === 2, 5000, 'two requests');
+  client.socket.end();
 }
