@@ -1125,9 +1125,9 @@ describe('openEventStream: a stream on a request whose body is not all read', ()
 
   /**
    * On fake timers, a stream on a request whose upload is half sent, after `before` pipelined
-   * (`/later` answered a tick later): once the stream has ended.
+   * (`/later` answered a tick later), its body paused by the app if `pause`: once the stream has ended.
    */
-  const streamOnHalfUpload = async (before: string[] = []) => {
+  const streamOnHalfUpload = async (before: string[] = [], pause = false) => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     onTestFinished(() => {
       vi.useRealTimers();
@@ -1138,7 +1138,11 @@ describe('openEventStream: a stream on a request whose body is not all read', ()
     });
     const { url, server } = await serve((req, res) => {
       if (req.url === '/later') setImmediate(() => res.end('later'));
-      else handle(req, res);
+      else {
+        // The app reads the body's first bytes, then pauses it: Node no longer drops what follows.
+        if (pause) req.once('data', () => req.pause());
+        handle(req, res);
+      }
     });
     let accepted: Socket | undefined;
     server.once('connection', (socket: Socket) => (accepted = socket));
@@ -1183,34 +1187,17 @@ describe('openEventStream: a stream on a request whose body is not all read', ()
 
   it.each([
     ['left to Node', false],
-    // The app reads the body's first bytes, then pauses it: Node no longer drops what follows.
     ['its app paused', true],
   ])(
     'keeps alive past 5 s the connection of an upload (%s) that ended within 5 s of its stream',
     async (_, pause) => {
-      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-      onTestFinished(() => {
-        vi.useRealTimers();
-      });
-      const { handle, errors } = route(() => from([{ data: 'hi' }]), {
-        heartbeat: false,
-        stallTimeout: false,
-      });
-      const { url, server } = await serve((req, res) => {
-        if (pause) req.once('data', () => req.pause());
-        handle(req, res);
-      });
-      let accepted: Socket | undefined;
-      server.once('connection', (socket: Socket) => (accepted = socket));
-      const client = await rawRequests(url, [HALF_UPLOADED]);
-      onTestFinished(() => client.destroy());
-      const ends = () => client.text.split('data: hi\n\n\r\n0\r\n\r\n').length - 1;
-      await waitForReal(() => ends() === 1, 5000, 'the end of the stream');
+      const { socket, client, accepted, errors } = await streamOnHalfUpload([], pause);
       // The rest of the upload, then the next request on the same connection.
-      client.socket.write('0123456789GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      socket.write('0123456789GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      const ends = () => client.text.split('data: hi\n\n\r\n0\r\n\r\n').length - 1;
       await waitForReal(() => ends() === 2, 5000, 'the second stream');
       await vi.advanceTimersByTimeAsync(5000);
-      expect(accepted!.writableEnded).toBe(false);
+      expect(accepted.writableEnded).toBe(false);
       expect(client.closed).toBe(false);
       expect(errors).toEqual([]);
     },
