@@ -16,14 +16,14 @@ export function isResponse(value: unknown): value is Response {
 }
 
 /**
- * Refuses a handler's `Response` whose body was read or is locked: the runtime would fail on it only
+ * Refuses a handler's `Response` whose body was read (or cancelled) or is locked: the runtime would fail on it only
  * once it sends it (a 500 that names no route, or a 200 whose body fails).
  * @throws TypeError saying so, for the framework to answer and log.
  */
 export function checkResponseBody(response: Response): void {
   if (response.bodyUsed || response.body?.locked) {
     throw new TypeError(
-      `the event handler returned a Response whose body was ${response.bodyUsed ? 'read' : 'locked by a reader'}: return one whose body no one read`,
+      `the event handler returned a Response whose body was ${response.bodyUsed ? 'read or cancelled' : 'locked by a reader'}: return one whose body no one read`,
     );
   }
 }

@@ -177,10 +177,10 @@ describe('sse() on Hono: a handler that throws a string or a symbol', () => {
 
 describe('sse() on Hono: a handler that returns a Response whose body was read or is locked', () => {
   it.each([
-    ['read', async (response: Response) => void (await response.text()), 'read'],
+    ['read', async (response: Response) => void (await response.text()), 'read or cancelled'],
     ['locked', async (response: Response) => void response.body!.getReader(), 'locked by a reader'],
     // A cancelled body is a disturbed one: `bodyUsed` says so, as for one read.
-    ['cancelled', async (response: Response) => void (await response.body!.cancel()), 'read'],
+    ['cancelled', async (response: Response) => void (await response.body!.cancel()), 'read or cancelled'],
   ])(
     'rejects with a TypeError that names it (body %s), which Hono logs and answers 500, instead of a 200 whose body fails',
     async (_label, spoil, named) => {
