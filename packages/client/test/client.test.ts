@@ -235,6 +235,17 @@ describe('decoding', () => {
     const [signal] = client.values;
     if (signal?.type === 'history-truncated') expect(signal.data.reason).toBe('limit');
   });
+
+  it('delivers a truncation notice whose lastEventId is null, that of a client that had no id', async () => {
+    const notice = JSON.stringify({ lastEventId: null, reason: 'gap' });
+    const fetch = async () => chunkedResponse([`event: history-truncated\ndata: ${notice}\n\n`]);
+    const delivered = await firstValueFrom(fromEventSource('http://127.0.0.1:1/sse', { events, fetch }));
+    expect(delivered).toEqual({
+      type: 'history-truncated',
+      data: { lastEventId: null, reason: 'gap' },
+      id: '',
+    });
+  });
 });
 
 describe('reconnecting', () => {
@@ -324,9 +335,11 @@ describe('reconnecting', () => {
     fakeTimers();
     const { fetch, requests } = countingFetch();
     const delays: number[] = [];
-    recorded(fromEventSource(`${url}/sse`, { fetch, onReconnect: (_reason, delay) => delays.push(delay) }));
+    const { subscription } = recorded(
+      fromEventSource(`${url}/sse`, { fetch, onReconnect: (_reason, delay) => delays.push(delay) }),
+    );
     await until(() => delays.length === 1, 'the first answer');
-    return { wait: delays[0]!, requests };
+    return { wait: delays[0]!, requests, subscription };
   }
 
   const firstWait = async (answer: (res: express.Response) => void) => (await firstFailure(answer)).wait;
@@ -503,6 +516,31 @@ describe('reconnecting', () => {
     page.visibilityState = 'visible';
     page.dispatchEvent(new Event('visibilitychange'));
     await until(() => requests.length === 2, 'the reconnect once the tab shows');
+  });
+
+  it('unsubscribing while it waits for a hidden tab to show ends the wait: no visibilitychange listener left', async () => {
+    const page = Object.assign(new EventTarget(), { visibilityState: 'hidden' });
+    const listening = new Set<unknown>();
+    const add = page.addEventListener.bind(page);
+    const remove = page.removeEventListener.bind(page);
+    page.addEventListener = (type: string, listener: EventListenerOrEventListenerObject | null) => {
+      listening.add(listener);
+      add(type, listener);
+    };
+    page.removeEventListener = (type: string, listener: EventListenerOrEventListenerObject | null) => {
+      listening.delete(listener);
+      remove(type, listener);
+    };
+    vi.stubGlobal('document', page);
+    const { requests, subscription } = await firstFailure((res) => {
+      res.status(502).send('down');
+    });
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(listening.size).toBe(1);
+    subscription.unsubscribe();
+    expect(listening.size).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+    expect(requests).toHaveLength(1);
   });
 
   it('asks fetch for an uncached request, with the credentials option', async () => {
@@ -1652,6 +1690,33 @@ describe('stall detection and teardown', () => {
     client.subscription.unsubscribe();
     await new Promise((resolve) => setImmediate(resolve));
     expect(vi.getTimerCount()).toBe(before);
+  });
+
+  it('unsubscribing as the response arrives, before it is read, cancels its body: no timer, no reconnect told of', async () => {
+    fakeTimers();
+    const before = vi.getTimerCount();
+    let cancelled = 0;
+    // Open and silent, and not fetch's own: the abort does not end it, only a cancel does.
+    const body = new ReadableStream<Uint8Array>({ cancel: () => void cancelled++ });
+    const reasons: unknown[] = [];
+    const client = recorded(
+      fromEventSource('http://127.0.0.1:1/sse', {
+        fetch: () => {
+          const answer = Promise.resolve(
+            new Response(body, { headers: { 'content-type': 'text/event-stream' } }),
+          );
+          // Once the client has the response, before it goes on to read it.
+          void answer.then(() => queueMicrotask(() => client.subscription.unsubscribe()));
+          return answer;
+        },
+        onReconnect: (reason) => reasons.push(reason),
+      }),
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(client.subscription.closed).toBe(true);
+    expect(cancelled).toBe(1);
+    expect(vi.getTimerCount()).toBe(before);
+    expect(reasons).toEqual([]);
   });
 
   it('reconnects from a stalled body that abort does not cut', async () => {

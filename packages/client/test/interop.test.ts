@@ -416,6 +416,8 @@ describe('limits and resume points', () => {
   it.each([
     ['a control character', 'a\x01b'],
     ['spaces at its ends', ' x '],
+    // Headers would trim it, and the server would resume from "x".
+    ['a space at its start only', ' x'],
   ])(
     'resumes after an id with %s in the lastEventId query parameter, which a header would not carry',
     async (_, id) => {
