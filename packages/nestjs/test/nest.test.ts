@@ -220,6 +220,12 @@ class EventsController {
     return this.feed.events;
   }
 
+  // Options of its own: resolved once for the route, not per request.
+  @RxSse('feed-own', { heartbeat: false })
+  fromServiceWithOptions(): Observable<MessageEvent> {
+    return this.feed.events;
+  }
+
   // A method that takes Nest's response to pass through, as one setting a cookie may.
   @RxSse('feed-passthrough')
   fromServiceWithResponse(@Res({ passthrough: true }) _res: unknown): Observable<MessageEvent> {
@@ -731,6 +737,22 @@ describe.each<Platform>(['express', 'fastify'])(
       await waitFor(() => client.text.includes('data: from the service'), 5000, 'the event');
       client.destroy();
       await waitFor(() => !feed.events.observed, 5000, 'the unsubscription');
+    });
+
+    it('formats an event once for every client of a route with options of its own, as for the defaults', async () => {
+      const url = await start();
+      const clients = [await rawClient(`${url}/feed-own`, { read: true })];
+      clients.push(await rawClient(`${url}/feed-own`, { read: true }));
+      const feed = server!.app.get<FeedService>(FeedService);
+      await waitFor(() => feed.events.observers.length === 2, 5000, 'both subscriptions');
+      let formatted = 0;
+      feed.events.next({ data: { toJSON: () => `formatted ${++formatted}` } });
+      for (const client of clients) {
+        await waitFor(() => client.text.includes('data: "formatted 1"\n\n'), 5000, 'the event');
+        client.destroy();
+      }
+      expect(formatted).toBe(1);
+      await waitFor(() => !feed.events.observed, 5000, 'the unsubscriptions');
     });
 
     it("streams every event to a method that takes Nest's response to pass through, which Nest then leaves to the stream", async () => {
