@@ -16,8 +16,8 @@ export function isResponse(value: unknown): value is Response {
 }
 
 /**
- * Refuses a handler's `Response` whose body was read (or cancelled) or is locked: the runtime would fail on it only
- * once it sends it (a 500 that names no route, or a 200 whose body fails).
+ * Refuses a handler's `Response` whose body was read (or cancelled) or is locked: the runtime would
+ * fail on it only once it sends it (a 500 that names no route, or a 200 whose body fails).
  * @throws TypeError saying so, for the framework to answer and log.
  */
 export function checkResponseBody(response: Response): void {

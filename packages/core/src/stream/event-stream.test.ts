@@ -126,7 +126,6 @@ async function oldestDropped(cap: number, options: StreamOptions = {}) {
 const events = (count: number) =>
   Array.from({ length: count }, (_, i) => `data: ${String(i).padStart(5, '0')}\n\n`).join('');
 
-/** Metrics hooks that note each call as a line: `wrote 1 9`, `closed client`. */
 /** A sink whose transport throws on the chunk that starts with `text`, and takes every other. */
 function throwingOn(text: string): MemorySink {
   const sink = new MemorySink();
@@ -138,6 +137,7 @@ function throwingOn(text: string): MemorySink {
   return sink;
 }
 
+/** Metrics hooks that note each call as a line: `wrote 1 9`, `closed client`. */
 function recordMetrics() {
   const calls: string[] = [];
   const metrics = {
